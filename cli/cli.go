@@ -1,0 +1,128 @@
+// Package cli implements the cove command line: it parses arguments, calls
+// spec, units and supervisor, and prints results. It holds no logic of its
+// own beyond presentation.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/spec"
+)
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2 // bad flags, bad specs
+)
+
+// usageError marks errors in how cove was called (exit status 2).
+type usageError struct{ error }
+
+// usagef returns a usageError.
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitError carries a payload's exit status through (cove run).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// command is one cove verb.
+type command struct {
+	name    string
+	summary string
+	hidden  bool
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// Env is what a command may touch: its output streams and the path of the
+// cove binary (written into units as the launcher).
+type Env struct {
+	Stdout, Stderr io.Writer
+	Self           string
+}
+
+// commands lists the verbs in help order.
+func commands() []command {
+	return []command{
+		{name: "run", summary: "run a workload as a transient unit", run: runCmd},
+		{name: "ps", summary: "list workloads", run: psCmd},
+		{name: "status", summary: "show one workload", run: statusCmd},
+		{name: "stop", summary: "stop a workload", run: stopCmd},
+		{name: "rm", summary: "stop and remove a workload", run: rmCmd},
+		{name: "logs", summary: "show a workload's output", run: logsCmd},
+		{name: "validate", summary: "check spec files", run: validateCmd},
+		{name: "render", summary: "print the unit file of a spec", run: renderCmd},
+		{name: isolate.LaunchVerb, hidden: true, run: launchCmd},
+		{name: isolate.InitVerb, hidden: true, run: launchInitCmd},
+		{name: isolate.StopVerb, hidden: true, run: launchStopCmd},
+	}
+}
+
+// Main runs cove with args (without the program name) and returns the exit
+// status.
+func Main(args []string) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cove: find own binary: %v\n", err)
+		return exitFailure
+	}
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return exitStatus(env, dispatch(ctx, env, args))
+}
+
+// dispatch finds the verb and runs it.
+func dispatch(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printHelp(env.Stdout)
+		if len(args) == 0 {
+			return usagef("no command given")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	return usagef("unknown command %q (see cove --help)", args[0])
+}
+
+// exitStatus prints err and maps it to an exit status.
+func exitStatus(env *Env, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+	var ue usageError
+	var se spec.Errors
+	var e1 *spec.Error
+	if errors.As(err, &ue) || errors.As(err, &se) || errors.As(err, &e1) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// printHelp lists the verbs.
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, "usage: cove COMMAND [ARGS]\n\ncove runs containers as systemd units, with no daemon.\n\ncommands:")
+	for _, c := range commands() {
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintln(w, "\nRun cove COMMAND -h for a command's flags.")
+}

@@ -1,0 +1,114 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/units"
+)
+
+// validateCmd checks spec files and reports every error in every file.
+func validateCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags("validate", "FILE...", env.Stderr)
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("validate: want at least one spec file")
+	}
+	var bad spec.Errors
+	for _, f := range fs.Args() {
+		if err := validateFile(f, env); err != nil {
+			bad = append(bad, asSpecErrors(f, err)...)
+		}
+	}
+	if len(bad) > 0 {
+		return bad
+	}
+	return nil
+}
+
+// validateFile loads and compiles one file and reports it valid.
+func validateFile(path string, env *Env) error {
+	s, err := spec.Load(path, "")
+	if err != nil {
+		return err
+	}
+	if _, err := units.Compile(s, units.Options{Launcher: env.Self}); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (%s %s)\n", path, s.Kind, s.Name)
+	return nil
+}
+
+// asSpecErrors flattens err into spec errors, so that errors of several
+// files print together.
+func asSpecErrors(file string, err error) spec.Errors {
+	switch e := err.(type) {
+	case spec.Errors:
+		return e
+	case *spec.Error:
+		return spec.Errors{e}
+	}
+	return spec.Errors{{File: file, Msg: err.Error()}}
+}
+
+// renderCmd prints the unit file cove would use for a spec.
+func renderCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags("render", "[--name NAME] FILE", env.Stderr)
+	name := fs.String("name", "", "workload name (default: from the file name)")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("render: want exactly one spec file")
+	}
+	s, err := spec.Load(fs.Arg(0), *name)
+	if err != nil {
+		return err
+	}
+	u, err := units.Compile(s, units.Options{Launcher: env.Self})
+	if err != nil {
+		return err
+	}
+	text, err := u.Text(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(env.Stdout, text)
+	return err
+}
+
+// launchCmd is the launcher's first stage (ExecStart of a container unit).
+func launchCmd(_ context.Context, env *Env, args []string) error {
+	c, err := isolate.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	return isolate.Launch(env.Self, c)
+}
+
+// launchInitCmd is the launcher's second stage, inside the namespaces.
+func launchInitCmd(_ context.Context, _ *Env, args []string) error {
+	c, err := isolate.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	return isolate.Init(c)
+}
+
+// launchStopCmd is a container unit's ExecStop=: it stops $MAINPID.
+func launchStopCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(isolate.StopVerb, "--timeout DURATION", env.Stderr)
+	timeout := fs.Duration("timeout", 10*time.Second, "time from SIGTERM to SIGKILL")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	pid, _ := strconv.Atoi(os.Getenv("MAINPID")) // unset once the payload exited
+	return isolate.Stop(pid, *timeout)
+}

@@ -1,0 +1,96 @@
+// Package isolate is cove's launcher: it sets up a container's namespaces
+// and root filesystem, hands the payload's PID to systemd and exits. All of
+// cove's syscall code lives here. This file is pure: the launcher's
+// configuration and its command-line form, shared by the compiler (package
+// units), which writes it into ExecStart=, and the launcher, which reads it.
+package isolate
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Config is everything the container launcher needs.
+type Config struct {
+	Name           string   // workload name (for messages)
+	Rootfs         string   // absolute path of the root directory
+	Argv           []string // payload command; Argv[0] resolved in Rootfs
+	Env            []string // payload environment, KEY=VALUE
+	Workdir        string   // absolute, inside the container
+	UID, GID       uint32   // identity of the payload
+	Hostname       string   // UTS hostname
+	PrivateNetwork bool     // new network namespace with only lo
+	Caps           []string // capability bounding set kept, "CAP_…" names
+	Seccomp        bool     // install cove's seccomp deny-list filter
+	NoNewPrivs     bool     // set no_new_privs before exec
+}
+
+// Args renders c as launcher arguments (after the "launch" verb). ParseArgs
+// is its inverse.
+func (c Config) Args() []string {
+	a := []string{
+		"--name", c.Name,
+		"--rootfs", c.Rootfs,
+		"--workdir", c.Workdir,
+		"--user", fmt.Sprintf("%d:%d", c.UID, c.GID),
+		"--hostname", c.Hostname,
+		"--private-network=" + strconv.FormatBool(c.PrivateNetwork),
+		"--caps", strings.Join(c.Caps, ","),
+		"--seccomp=" + strconv.FormatBool(c.Seccomp),
+		"--no-new-privileges=" + strconv.FormatBool(c.NoNewPrivs),
+	}
+	for _, e := range c.Env {
+		a = append(a, "--env", e)
+	}
+	a = append(a, "--")
+	return append(a, c.Argv...)
+}
+
+// ParseArgs reads launcher arguments as written by Args.
+func ParseArgs(args []string) (Config, error) {
+	var c Config
+	var user, caps string
+	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Name, "name", "", "workload name")
+	fs.StringVar(&c.Rootfs, "rootfs", "", "root directory")
+	fs.StringVar(&c.Workdir, "workdir", "/", "working directory")
+	fs.StringVar(&user, "user", "0:0", "uid:gid")
+	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
+	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
+	fs.StringVar(&caps, "caps", "", "bounding set")
+	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")
+	fs.BoolVar(&c.NoNewPrivs, "no-new-privileges", true, "no_new_privs")
+	fs.Func("env", "KEY=VALUE", func(s string) error {
+		if !strings.Contains(s, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", s)
+		}
+		c.Env = append(c.Env, s)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("launch: %w", err)
+	}
+	c.Argv = fs.Args()
+	if c.Rootfs == "" || !strings.HasPrefix(c.Rootfs, "/") {
+		return Config{}, fmt.Errorf("launch: --rootfs must be an absolute path")
+	}
+	if len(c.Argv) == 0 || c.Argv[0] == "" {
+		return Config{}, fmt.Errorf("launch: no command after --")
+	}
+	if _, err := fmt.Sscanf(user, "%d:%d", &c.UID, &c.GID); err != nil {
+		return Config{}, fmt.Errorf("launch: --user %q: want UID:GID", user)
+	}
+	if caps != "" {
+		c.Caps = strings.Split(caps, ",")
+	}
+	for _, name := range c.Caps {
+		if _, ok := CapNumber(name); !ok {
+			return Config{}, fmt.Errorf("launch: --caps: unknown capability %q", name)
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,237 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// LaunchVerb is the hidden command-line verb of a container unit's
+// ExecStart=: the launcher's first stage.
+const LaunchVerb = "launch"
+
+// InitVerb is the hidden command-line verb of the launcher's second stage,
+// which runs as PID 1 of the new namespaces.
+const InitVerb = "launch-init"
+
+// Launch is the launcher's first stage, run by systemd as the unit's main
+// process (Type=notify). It starts the second stage in new pid, mount, uts,
+// ipc (and, for a private network, net) namespaces, waits until it has set
+// up the container, hands its PID to systemd (MAINPID=, READY=1), lets it
+// exec the payload and returns. self is the path of the cove binary.
+//
+// On error the second stage has been killed and nothing is left running.
+func Launch(self string, c Config) error {
+	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
+	if err != nil {
+		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	goR, goW, err := os.Pipe() // stage 1 → 2: closed when the payload may start
+	if err != nil {
+		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	flags := unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+	if c.PrivateNetwork {
+		flags |= unix.CLONE_NEWNET
+	}
+	cmd := &exec.Cmd{
+		Path:        self,
+		Args:        append([]string{"cove", InitVerb}, c.Args()...),
+		Env:         []string{},
+		Stdin:       nil, // /dev/null
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{statusW, goR},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: 0},
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("launch %s: start container init: %w", c.Name, err)
+	}
+	statusW.Close()
+	goR.Close()
+	fail := func(err error) error {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	msg, _ := io.ReadAll(status)
+	if string(msg) != "ok" {
+		if len(msg) == 0 {
+			msg = []byte("container init exited during setup")
+		}
+		return fail(errors.New(string(msg)))
+	}
+	if err := notifyMainPID(cmd.Process.Pid); err != nil {
+		return fail(err)
+	}
+	if _, err := goW.Write([]byte{'g'}); err != nil {
+		return fail(fmt.Errorf("release container init: %w", err))
+	}
+	goW.Close()
+	cmd.Process.Release()
+	return nil
+}
+
+// notifyMainPID tells systemd that pid is the unit's main process and that
+// the unit is ready, and waits until systemd has processed the message, so
+// that the payload cannot exit before systemd knows it.
+func notifyMainPID(pid int) error {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return errors.New("NOTIFY_SOCKET is not set: the launcher must run as a Type=notify unit")
+	}
+	if addr[0] == '@' {
+		addr = "\x00" + addr[1:]
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("notify systemd: %w", err)
+	}
+	defer unix.Close(fd)
+	sa := &unix.SockaddrUnix{Name: addr}
+	state := fmt.Sprintf("MAINPID=%d\nREADY=1", pid)
+	if err := unix.Sendmsg(fd, []byte(state), nil, sa, 0); err != nil {
+		return fmt.Errorf("notify systemd: %w", err)
+	}
+	return notifyBarrier(fd, sa, 5*time.Second)
+}
+
+// notifyBarrier sends BARRIER=1 with one end of a pipe and waits until
+// systemd closes it, which it does after processing all earlier messages.
+func notifyBarrier(fd int, sa *unix.SockaddrUnix, timeout time.Duration) error {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("notify barrier: %w", err)
+	}
+	defer unix.Close(p[0])
+	err := unix.Sendmsg(fd, []byte("BARRIER=1"), unix.UnixRights(p[1]), sa, 0)
+	unix.Close(p[1])
+	if err != nil {
+		return fmt.Errorf("notify barrier: %w", err)
+	}
+	pfd := []unix.PollFd{{Fd: int32(p[0]), Events: unix.POLLHUP}}
+	for {
+		n, err := unix.Poll(pfd, int(timeout/time.Millisecond))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("notify barrier: %w", err)
+		}
+		if n == 0 {
+			return errors.New("notify barrier: systemd did not answer")
+		}
+		return nil
+	}
+}
+
+// Init is the launcher's second stage: PID 1 of the container's
+// namespaces. It builds the container's filesystem view, applies the
+// identity and restrictions, reports "ok" on fd 3, waits for the go byte on
+// fd 4 (sent once systemd knows its PID) and execs the payload. It returns only on error; the error has also been
+// reported on fd 3.
+func Init(c Config) error {
+	runtime.LockOSThread() // restrictions are per thread; this one execs
+	status := os.NewFile(3, "status")
+	goPipe := os.NewFile(4, "go")
+	argv0, err := prepare(c)
+	if err != nil {
+		fmt.Fprint(status, err.Error())
+		return err
+	}
+	status.Write([]byte("ok"))
+	status.Close()
+	b := make([]byte, 1)
+	if n, _ := goPipe.Read(b); n != 1 || b[0] != 'g' {
+		return errors.New("launcher exited before handing the container to systemd")
+	}
+	goPipe.Close()
+	err = unix.Exec(argv0, c.Argv, payloadEnv(c))
+	return fmt.Errorf("exec %s: %w", c.Argv[0], err)
+}
+
+// prepare sets up everything before exec and returns the resolved path of
+// the payload's command.
+func prepare(c Config) (string, error) {
+	lastCap, err := lastCapability()
+	if err != nil {
+		return "", err
+	}
+	if err := setupRoot(c.Rootfs); err != nil {
+		return "", err
+	}
+	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
+		return "", fmt.Errorf("set hostname %q: %w", c.Hostname, err)
+	}
+	if c.PrivateNetwork {
+		if err := loopbackUp(); err != nil {
+			return "", err
+		}
+	}
+	argv0, err := lookPath(c.Argv[0], payloadEnv(c))
+	if err != nil {
+		return "", err
+	}
+	if err := unix.Chdir(c.Workdir); err != nil {
+		return "", fmt.Errorf("change to working directory %s: %w", c.Workdir, err)
+	}
+	if err := restrict(c, lastCap); err != nil {
+		return "", err
+	}
+	return argv0, nil
+}
+
+// payloadEnv is the payload's environment: a base set, then the spec's.
+func payloadEnv(c Config) []string {
+	env := []string{
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOSTNAME=" + c.Hostname,
+		"HOME=/root",
+		"container=cove",
+	}
+	if c.UID != 0 {
+		env[2] = "HOME=/"
+	}
+	return append(env, c.Env...)
+}
+
+// lookPath resolves name as execvp would, with the PATH from env, inside
+// the (already pivoted) root.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, executable(name)
+	}
+	path := ""
+	for _, e := range env {
+		if strings.HasPrefix(e, "PATH=") {
+			path = e[len("PATH="):]
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		p := dir + "/" + name
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in the container's PATH (%s)", name, path)
+}
+
+// executable reports whether p is an executable regular file.
+func executable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return fmt.Errorf("command %s: %w", p, err)
+	}
+	if !st.Mode().IsRegular() || st.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("command %s is not an executable file", p)
+	}
+	return nil
+}

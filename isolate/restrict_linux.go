@@ -1,0 +1,136 @@
+package isolate
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	seccomp "github.com/elastic/go-seccomp-bpf"
+	"golang.org/x/sys/unix"
+)
+
+// deniedSyscalls fail with EPERM in a container under the default seccomp
+// filter: kernel modules, kexec, reboot, clocks, keyrings, mounts and
+// namespaces, tracing and other host-wide or escape-prone calls. This
+// follows the calls Docker's default profile refuses.
+var deniedSyscalls = []string{
+	"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
+	"delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
+	"get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load",
+	"kexec_load", "keyctl", "lookup_dcookie", "mount", "move_mount", "move_pages",
+	"name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree",
+	"perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev",
+	"ptrace", "query_module", "quotactl", "reboot", "request_key", "setns",
+	"settimeofday", "swapoff", "swapon", "sysfs", "_sysctl", "umount2", "unshare",
+	"uselib", "userfaultfd", "ustat",
+}
+
+// SeccompPolicy is the default filter: allow everything but deniedSyscalls.
+func SeccompPolicy() seccomp.Policy {
+	return seccomp.Policy{
+		DefaultAction: seccomp.ActionAllow,
+		Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: deniedSyscalls}},
+	}
+}
+
+// lastCapability reads the highest capability number the kernel knows.
+func lastCapability() (int, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err != nil {
+		return 0, fmt.Errorf("read capability count: %w", err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("read capability count: %w", err)
+	}
+	return n, nil
+}
+
+// restrict applies the payload's limits to the calling thread, which must be
+// locked and must be the one that execs: the capability bounding set, no
+// ambient or inheritable capabilities, no_new_privs, the seccomp filter,
+// then the payload's uid and gid.
+func restrict(c Config, lastCap int) error {
+	keep := map[int]bool{}
+	for _, name := range c.Caps {
+		n, _ := CapNumber(name)
+		keep[n] = true
+	}
+	for n := 0; n <= lastCap; n++ {
+		if keep[n] {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(n), 0, 0, 0); err != nil {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", n, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if err := clearInheritable(); err != nil {
+		return err
+	}
+	if c.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("set no_new_privs: %w", err)
+		}
+	}
+	if c.Seccomp {
+		f := seccomp.Filter{NoNewPrivs: c.NoNewPrivs, Flag: seccomp.FilterFlagTSync, Policy: SeccompPolicy()}
+		if err := seccomp.LoadFilter(f); err != nil {
+			return fmt.Errorf("load seccomp filter: %w", err)
+		}
+	}
+	return setIdentity(c.UID, c.GID)
+}
+
+// clearInheritable empties the thread's inheritable capability set, so that
+// exec grants nothing beyond the bounding set.
+func clearInheritable() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// setIdentity switches all threads to uid:gid with no supplementary groups.
+func setIdentity(uid, gid uint32) error {
+	if err := unix.Setgroups([]int{}); err != nil {
+		return fmt.Errorf("clear supplementary groups: %w", err)
+	}
+	if err := unix.Setresgid(int(gid), int(gid), int(gid)); err != nil {
+		return fmt.Errorf("set gid %d: %w", gid, err)
+	}
+	if err := unix.Setresuid(int(uid), int(uid), int(uid)); err != nil {
+		return fmt.Errorf("set uid %d: %w", uid, err)
+	}
+	return nil
+}
+
+// loopbackUp brings up lo in a new network namespace.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("bring up lo: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,165 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// devices are the character devices of a container's minimal /dev.
+var devices = []struct {
+	name         string
+	major, minor uint32
+}{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+// maskedProc are /proc files hidden behind /dev/null; readOnlyProc are
+// /proc paths remounted read-only (as Docker and Podman do).
+var (
+	maskedProc   = []string{"kcore", "keys", "timer_list", "sched_debug", "latency_stats"}
+	readOnlyProc = []string{"sys", "sysrq-trigger", "irq", "bus", "fs"}
+)
+
+// setupRoot makes rootfs the root of the current (new) mount namespace with
+// /proc, a minimal /dev and a read-only /sys, and detaches the old root.
+func setupRoot(rootfs string) error {
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		{"make mounts private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"bind rootfs", func() error { return unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "") }},
+		{"mount /proc", func() error { return mountProc(rootfs) }},
+		{"mount /dev", func() error { return mountDev(rootfs) }},
+		{"mount /sys", func() error { return mountSys(rootfs) }},
+		{"pivot_root", func() error { return pivot(rootfs) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			return fmt.Errorf("set up root %s: %s: %w", rootfs, s.what, err)
+		}
+	}
+	return nil
+}
+
+// mkdirAt creates dir (inside rootfs) if missing.
+func mkdirAt(rootfs, dir string, mode os.FileMode) (string, error) {
+	p := filepath.Join(rootfs, dir)
+	if err := os.MkdirAll(p, mode); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
+// mountProc mounts the new pid namespace's /proc and hides the host's
+// sensitive entries.
+func mountProc(rootfs string) error {
+	p, err := mkdirAt(rootfs, "proc", 0o555)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", p, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return err
+	}
+	for _, f := range maskedProc {
+		t := filepath.Join(p, f)
+		if _, err := os.Stat(t); err == nil {
+			if err := unix.Mount("/dev/null", t, "", unix.MS_BIND, ""); err != nil {
+				return fmt.Errorf("mask %s: %w", t, err)
+			}
+		}
+	}
+	for _, f := range readOnlyProc {
+		t := filepath.Join(p, f)
+		if _, err := os.Stat(t); err != nil {
+			continue
+		}
+		if err := readOnlyBind(t, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readOnlyBind bind-mounts src on dst recursively and makes it read-only.
+func readOnlyBind(src, dst string) error {
+	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("bind %s: %w", dst, err)
+	}
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
+	if err := unix.Mount("", dst, "", flags, ""); err != nil {
+		return fmt.Errorf("remount %s read-only: %w", dst, err)
+	}
+	return nil
+}
+
+// mountDev builds a minimal /dev on a tmpfs: the standard character devices,
+// a private devpts instance, /dev/shm and the usual symlinks.
+func mountDev(rootfs string) error {
+	dev, err := mkdirAt(rootfs, "dev", 0o755)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
+		return err
+	}
+	old := unix.Umask(0)
+	defer unix.Umask(old)
+	for _, d := range devices {
+		if err := unix.Mknod(filepath.Join(dev, d.name), unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("mknod /dev/%s: %w", d.name, err)
+		}
+	}
+	for _, d := range []string{"pts", "shm"} {
+		if err := os.Mkdir(filepath.Join(dev, d), 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mount devpts: %w", err)
+	}
+	if err := unix.Mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount /dev/shm: %w", err)
+	}
+	links := [][2]string{{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
+	for _, l := range links {
+		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mountSys mounts a read-only sysfs, or, where the kernel refuses a new
+// sysfs (host network namespace without the rights), a read-only bind of
+// the host's.
+func mountSys(rootfs string) error {
+	p, err := mkdirAt(rootfs, "sys", 0o555)
+	if err != nil {
+		return err
+	}
+	err = unix.Mount("sysfs", p, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
+		return readOnlyBind("/sys", p)
+	}
+	return err
+}
+
+// pivot makes rootfs the root and lazily detaches the old root.
+func pivot(rootfs string) error {
+	if err := unix.Chdir(rootfs); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return err
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	return unix.Chdir("/")
+}

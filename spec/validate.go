@@ -1,0 +1,368 @@
+package spec
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of the v1 schema.
+const (
+	MaxNameLen        = 64                 // bytes in a workload name
+	MaxHostnameLen    = 64                 // bytes in a hostname (HOST_NAME_MAX)
+	MaxDescriptionLen = 256                // characters in a description
+	MinMemory         = 1 << 20            // smallest memory limit, 1M
+	MaxCPUs           = 1024               // largest cpus value
+	MaxDuration       = time.Hour          // largest restart_delay and stop_timeout
+	MaxID             = math.MaxUint32 - 1 // largest uid/gid; 2^32-1 is (uid_t)-1
+)
+
+const nameRule = "names must start with a lowercase letter or digit, contain only a-z, 0-9, '_', '.' and '-', and be at most 64 characters"
+
+// ValidName returns nil if name is a valid workload name:
+// [a-z0-9][a-z0-9_.-]*, at most MaxNameLen bytes. Otherwise it returns an
+// *Error with Key "name" that quotes name and says what is allowed.
+func ValidName(name string) error {
+	msg := ""
+	switch {
+	case name == "":
+		msg = "workload name is empty; " + nameRule
+	case len(name) > MaxNameLen:
+		msg = fmt.Sprintf("invalid workload name %q: %d characters is too long; %s", name, len(name), nameRule)
+	case !isNameStart(name[0]) || strings.IndexFunc(name, func(r rune) bool { return r > 0x7f || !isNameByte(byte(r)) }) >= 0:
+		msg = fmt.Sprintf("invalid workload name %q: %s", name, nameRule)
+	default:
+		return nil
+	}
+	return &Error{Key: "name", Msg: msg}
+}
+
+func isNameStart(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
+func isNameByte(c byte) bool { return isNameStart(c) || c == '_' || c == '.' || c == '-' }
+
+// Defaults returns a spec of kind container named name with every default
+// applied: version 1, workdir "/", user 0:0, hostname derived from name
+// (see DefaultHostname), network host, restart no, restart_delay 1s,
+// stop_timeout 10s, seccomp default, no_new_privileges. Callers building a
+// spec from flags fill in Rootfs and Command and then call Validate.
+func Defaults(name string) *Spec {
+	s := &Spec{Name: name, Version: 1, Kind: KindContainer}
+	s.Container = containerDefaults(name)
+	s.Service = Service{Restart: RestartNo, RestartDelay: time.Second, StopTimeout: 10 * time.Second}
+	s.Security = Security{Seccomp: SeccompDefault}
+	return s
+}
+
+// containerDefaults returns a Container with the defaults for workload name.
+func containerDefaults(name string) *Container {
+	return &Container{Workdir: "/", Hostname: DefaultHostname(name), Network: NetworkHost}
+}
+
+// DefaultHostname returns the hostname a container gets when the spec sets
+// none: the workload name made a valid RFC 1123 hostname, i.e. name itself
+// for names without '_' (replaced by '-') and without empty labels or
+// labels that start or end with '-' (dropped or trimmed). It returns "" if
+// nothing usable is left (never for a valid name).
+func DefaultHostname(name string) string {
+	var labels []string
+	for l := range strings.SplitSeq(strings.ReplaceAll(name, "_", "-"), ".") {
+		if len(l) > 63 {
+			l = l[:63]
+		}
+		if l = strings.Trim(l, "-"); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	h := strings.Join(labels, ".")
+	if validHostname(h) != "" {
+		return ""
+	}
+	return h
+}
+
+// Validate checks the semantic rules of the v1 schema on s, which may come
+// from Parse or be built in code (e.g. from CLI flags; start from
+// Defaults). It reports every problem as an Errors whose entries carry
+// s.File and the dotted key but no line or column. Zero Resources fields
+// mean "no limit"; an empty Security.Seccomp means SeccompDefault; all
+// other required values (Version, Kind, Container.Rootfs, Command,
+// Workdir, Hostname, Network, Restart) must be set. Validate does not
+// modify s.
+func (s *Spec) Validate() error {
+	v := &validator{file: s.File}
+	if err := ValidName(s.Name); err != nil {
+		v.add("name", err.(*Error).Msg)
+	}
+	if s.Version != 1 {
+		if s.Version == 0 {
+			v.add("version", "missing; required: version = 1")
+		} else {
+			v.add("version", fmt.Sprintf("unsupported version %d; allowed: 1", s.Version))
+		}
+	}
+	switch s.Kind {
+	case KindContainer:
+		if s.Container == nil {
+			v.add("container", `missing [container] table; required for kind "container"`)
+		}
+	case KindVM:
+		v.add("kind", `kind "vm" is not supported yet; allowed: "container"`)
+	case "":
+		v.add("kind", `missing; required, allowed: "container"`)
+	default:
+		v.add("kind", fmt.Sprintf(`unknown kind %q; allowed: "container"`, s.Kind))
+	}
+	if s.Kind == KindVM && s.Container != nil {
+		v.add("container", `a [container] table is only allowed with kind = "container"`)
+	}
+	v.text("description", s.Description, MaxDescriptionLen)
+	if s.Container != nil && s.Kind != KindVM {
+		v.container(s.Container)
+	}
+	v.resources(&s.Resources)
+	v.service(&s.Service)
+	v.security(&s.Security)
+	return v.errs.err()
+}
+
+// validator collects problems found by Validate.
+type validator struct {
+	file string
+	errs Errors
+}
+
+func (v *validator) add(key, msg string) {
+	v.errs = append(v.errs, &Error{File: v.file, Key: key, Msg: msg})
+}
+
+// text checks a free-form string: valid UTF-8, no control characters, at
+// most maxLen characters (if maxLen > 0). It reports whether s was fine.
+func (v *validator) text(key, s string, maxLen int) bool {
+	if msg := checkText(s); msg != "" {
+		v.add(key, msg)
+		return false
+	}
+	if n := utf8.RuneCountInString(s); maxLen > 0 && n > maxLen {
+		v.add(key, fmt.Sprintf("too long (%d characters); at most %d allowed", n, maxLen))
+		return false
+	}
+	return true
+}
+
+// checkText returns "" if s is valid UTF-8 without control characters
+// (newline, carriage return, tab, NUL, DEL, ...), else what is wrong.
+func checkText(s string) string {
+	if !utf8.ValidString(s) {
+		return "must be valid UTF-8"
+	}
+	if i := strings.IndexFunc(s, unicode.IsControl); i >= 0 {
+		r, _ := utf8.DecodeRuneInString(s[i:])
+		return fmt.Sprintf("must not contain control characters such as newlines (found %q at byte %d)", r, i)
+	}
+	return ""
+}
+
+func (v *validator) container(c *Container) {
+	v.absPath("container.rootfs", c.Rootfs, "/var/lib/cove/rootfs/NAME")
+	switch {
+	case len(c.Command) == 0:
+		v.add("container.command", `missing or empty; required, an array of strings such as ["/bin/sh", "-c", "echo hi"]`)
+	case c.Command[0] == "":
+		v.add("container.command", "the first element (the program) must not be empty")
+	}
+	for i, arg := range c.Command {
+		if msg := checkText(arg); msg != "" {
+			v.add("container.command", fmt.Sprintf("element %d: %s", i+1, msg))
+		}
+	}
+	for _, name := range sortedKeys(c.Env) {
+		key := "container.env." + tomlKey(name)
+		if !validEnvName(name) {
+			v.add(key, fmt.Sprintf("invalid environment variable name %q; names must match [A-Za-z_][A-Za-z0-9_]*", name))
+		}
+		if msg := checkText(c.Env[name]); msg != "" {
+			v.add(key, msg)
+		}
+	}
+	v.absPath("container.workdir", c.Workdir, "/")
+	if c.User.UID > MaxID || c.User.GID > MaxID {
+		v.add("container.user", fmt.Sprintf("uid and gid must be at most %d", uint32(MaxID)))
+	}
+	if msg := validHostname(c.Hostname); msg != "" {
+		v.add("container.hostname", msg)
+	}
+	if c.Network != NetworkHost && c.Network != NetworkNone {
+		v.add("container.network", fmt.Sprintf("invalid network %q; allowed: %q, %q", c.Network, NetworkHost, NetworkNone))
+	}
+}
+
+// absPath checks that p is a non-empty, absolute, clean path without ".."
+// components or control characters.
+func (v *validator) absPath(key, p, example string) {
+	if p == "" {
+		v.add(key, "missing; required, an absolute path such as "+example)
+		return
+	}
+	if !v.text(key, p, 0) {
+		return
+	}
+	switch {
+	case !path.IsAbs(p):
+		v.add(key, fmt.Sprintf("%q is not absolute; must be an absolute path such as %s", p, example))
+	case hasDotDot(p):
+		v.add(key, fmt.Sprintf("%q contains \"..\"; must be an absolute path without \"..\" components", p))
+	case path.Clean(p) != p:
+		v.add(key, fmt.Sprintf("%q is not clean; write it as %q", p, path.Clean(p)))
+	}
+}
+
+// hasDotDot reports whether p has a ".." component.
+func hasDotDot(p string) bool {
+	return slices.Contains(strings.Split(p, "/"), "..")
+}
+
+// validHostname returns "" if h is a valid RFC 1123 hostname of at most
+// MaxHostnameLen bytes, else what is wrong.
+func validHostname(h string) string {
+	const rule = "a hostname is dot-separated labels of 1 to 63 letters, digits and '-', not starting or ending with '-', at most 64 characters in all"
+	if h == "" {
+		return "must not be empty; " + rule
+	}
+	if len(h) > MaxHostnameLen {
+		return fmt.Sprintf("%q is too long; %s", h, rule)
+	}
+	for l := range strings.SplitSeq(h, ".") {
+		ok := l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
+		for i := 0; ok && i < len(l); i++ {
+			c := l[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
+		}
+		if !ok {
+			return fmt.Sprintf("invalid hostname %q; %s", h, rule)
+		}
+	}
+	return ""
+}
+
+// validEnvName reports whether n matches [A-Za-z_][A-Za-z0-9_]*.
+func validEnvName(n string) bool {
+	if n == "" || n[0] >= '0' && n[0] <= '9' {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func (v *validator) resources(r *Resources) {
+	if r.Memory != 0 && r.Memory < MinMemory {
+		v.add("resources.memory", fmt.Sprintf("%d bytes is too small; at least 1M (%d bytes)", r.Memory, MinMemory))
+	}
+	if r.CPUs != 0 {
+		if msg := checkCPUs(r.CPUs); msg != "" {
+			v.add("resources.cpus", msg)
+		}
+	}
+}
+
+// checkCPUs returns "" if c is in (0, MaxCPUs] and a multiple of 0.01, else
+// what is wrong.
+func checkCPUs(c float64) string {
+	if math.IsNaN(c) || c <= 0 || c > MaxCPUs {
+		return fmt.Sprintf("%v is out of range; must be a number > 0 and <= %d, such as 0.5 or 2", c, MaxCPUs)
+	}
+	if p := c * 100; math.Abs(p-math.Round(p)) > 1e-6 {
+		return fmt.Sprintf("%v is too precise; must be a multiple of 0.01", c)
+	}
+	return ""
+}
+
+func (v *validator) service(s *Service) {
+	switch s.Restart {
+	case RestartNo, RestartOnFailure, RestartAlways:
+	default:
+		v.add("service.restart", fmt.Sprintf("invalid restart policy %q; allowed: %q, %q, %q", s.Restart, RestartNo, RestartOnFailure, RestartAlways))
+	}
+	if s.RestartDelay < 0 || s.RestartDelay > MaxDuration {
+		v.add("service.restart_delay", fmt.Sprintf("%v is out of range; must be >= 0s and <= 1h", s.RestartDelay))
+	}
+	if s.StopTimeout <= 0 || s.StopTimeout > MaxDuration {
+		v.add("service.stop_timeout", fmt.Sprintf("%v is out of range; must be > 0s and <= 1h", s.StopTimeout))
+	}
+}
+
+func (v *validator) security(s *Security) {
+	add := v.caps("security.cap_add", s.CapAdd)
+	drop := v.caps("security.cap_drop", s.CapDrop)
+	for _, c := range add {
+		if slices.Contains(drop, c) {
+			v.add("security.cap_drop", fmt.Sprintf("%s is listed in both cap_add and cap_drop; list it in one of them", c))
+		}
+	}
+	switch s.Seccomp {
+	case "", SeccompDefault, SeccompUnconfined:
+	default:
+		v.add("security.seccomp", fmt.Sprintf("invalid seccomp mode %q; allowed: %q, %q", s.Seccomp, SeccompDefault, SeccompUnconfined))
+	}
+}
+
+// caps checks capability names and returns the valid ones, normalised.
+func (v *validator) caps(key string, names []string) []string {
+	var norm []string
+	for _, n := range names {
+		c, err := NormalizeCapability(n)
+		if err != nil {
+			v.add(key, err.Error())
+			continue
+		}
+		norm = append(norm, c)
+	}
+	return norm
+}
+
+// capabilities lists the Linux capabilities in kernel order
+// (include/uapi/linux/capability.h, up to Linux 6.x).
+var capabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+	"CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
+	"CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+}
+
+// Capabilities returns the names of all Linux capabilities cove knows, in
+// kernel order (CAP_CHOWN is 0), in the normalised "CAP_X" form.
+func Capabilities() []string { return slices.Clone(capabilities) }
+
+// NormalizeCapability returns the canonical "CAP_X" form of a capability
+// name given case-insensitively with or without the CAP_ prefix
+// ("net_admin" → "CAP_NET_ADMIN"), or an error if it names no Linux
+// capability.
+func NormalizeCapability(name string) (string, error) {
+	c := strings.ToUpper(name)
+	if strings.IndexFunc(name, func(r rune) bool { return r > unicode.MaxASCII }) >= 0 {
+		c = "" // ToUpper maps some non-ASCII letters to ASCII ones
+	} else if !strings.HasPrefix(c, "CAP_") {
+		c = "CAP_" + c
+	}
+	if !slices.Contains(capabilities, c) {
+		return "", fmt.Errorf("unknown capability %q; allowed: Linux capability names (see capabilities(7)) with or without CAP_, in any case, e.g. CAP_NET_ADMIN or net_bind_service", name)
+	}
+	return c, nil
+}

@@ -1,0 +1,75 @@
+// Package supervisor is cove's only link to systemd: it starts transient
+// units, stops, restarts and removes them, lists and inspects workloads and
+// reads their logs. Operations are context-first; errors name the unit.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+)
+
+// Conn is a connection to the system manager over the system bus.
+type Conn struct {
+	sd  *sd.Conn
+	sig *dbus.Conn // the connection go-systemd receives signals on
+}
+
+// Connect opens a connection to systemd on the system bus. The system bus
+// (not systemd's private socket) is used because unit references (AddRef)
+// and file-descriptor passing work there.
+func Connect(ctx context.Context) (*Conn, error) {
+	var dialed []*dbus.Conn
+	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
+		c, err := dbus.SystemBusPrivate(dbus.WithContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if err := c.Auth(nil); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if err := c.Hello(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		dialed = append(dialed, c)
+		return c, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to systemd on the system bus: %w", err)
+	}
+	return &Conn{sd: conn, sig: dialed[1]}, nil
+}
+
+// Close closes the connection; references it held on units are dropped.
+func (c *Conn) Close() { c.sd.Close() }
+
+// ErrNotFound is returned for a workload that systemd does not know.
+var ErrNotFound = errors.New("no such workload")
+
+// waitJob waits for a job started with ch and turns its result into an
+// error naming op and unit.
+func waitJob(ctx context.Context, op, unit string, ch <-chan string) error {
+	select {
+	case res := <-ch:
+		if res != "done" {
+			return fmt.Errorf("%s %s: job %s", op, unit, res)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s %s: %w", op, unit, ctx.Err())
+	}
+}
+
+// notFound maps systemd's "no such unit" errors to ErrNotFound.
+func notFound(op, unit string, err error) error {
+	var de dbus.Error
+	if errors.As(err, &de) && (de.Name == "org.freedesktop.systemd1.NoSuchUnit" || de.Name == "org.freedesktop.systemd1.LoadFailed") {
+		return fmt.Errorf("%s %s: %w", op, unit, ErrNotFound)
+	}
+	return fmt.Errorf("%s %s: %w", op, unit, err)
+}

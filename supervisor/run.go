@@ -1,0 +1,115 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+
+	"github.com/cove-project/cove/units"
+)
+
+// Stdio, when set, attaches a transient unit's standard input, output and
+// error to these files instead of /dev/null and the journal.
+type Stdio struct {
+	In, Out, Err *os.File
+}
+
+// StartTransient creates u as a transient unit and waits until its start
+// job has finished (for cove's Type=notify units: until the payload runs).
+// The connection keeps a reference on the unit (AddRef) until it is
+// closed, so its exit status can be read even when it is collected on
+// exit. On failure the error names the unit and includes its last log
+// lines.
+func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
+	props := append(u.Properties(), prop("AddRef", true))
+	if stdio != nil {
+		props = append(props,
+			prop("StandardInputFileDescriptor", dbus.UnixFD(stdio.In.Fd())),
+			prop("StandardOutputFileDescriptor", dbus.UnixFD(stdio.Out.Fd())),
+			prop("StandardErrorFileDescriptor", dbus.UnixFD(stdio.Err.Fd())))
+	}
+	ch := make(chan string, 1)
+	if _, err := c.sd.StartTransientUnitContext(ctx, u.Name, "fail", props, ch); err != nil {
+		return fmt.Errorf("start %s: %w", u.Name, err)
+	}
+	if err := waitJob(ctx, "start", u.Name, ch); err != nil {
+		return withLogs(ctx, err, c.invocation(ctx, u.Name), u.Name)
+	}
+	return nil
+}
+
+// prop builds a D-Bus property.
+func prop(name string, v any) sd.Property {
+	return sd.Property{Name: name, Value: dbus.MakeVariant(v)}
+}
+
+// invocation returns the unit's current invocation ID, or "" if unknown.
+func (c *Conn) invocation(ctx context.Context, unit string) string {
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "InvocationID")
+	if err != nil {
+		return ""
+	}
+	id, _ := p.Value.Value().([]byte)
+	return fmt.Sprintf("%x", id)
+}
+
+// Exit is how a unit's main process ended.
+type Exit struct {
+	Result string // systemd's Result: success, exit-code, signal, timeout…
+	Code   int    // exit status, or 128+signal when killed
+}
+
+// WaitExit waits until unit is inactive or failed (it no longer runs and
+// will not be restarted) and returns how its main process ended. The unit
+// must still be loaded: call it on a connection holding a reference.
+func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
+	path := dbus.ObjectPath("/org/freedesktop/systemd1/unit/" + sd.PathBusEscape(unit))
+	sigs := make(chan *dbus.Signal, 32)
+	c.sig.Signal(sigs)
+	defer c.sig.RemoveSignal(sigs)
+	if err := c.sig.AddMatchSignal(dbus.WithMatchObjectPath(path),
+		dbus.WithMatchInterface("org.freedesktop.DBus.Properties"), dbus.WithMatchMember("PropertiesChanged")); err != nil {
+		return Exit{}, fmt.Errorf("wait for %s: %w", unit, err)
+	}
+	if err := c.sd.Subscribe(); err != nil {
+		return Exit{}, fmt.Errorf("wait for %s: %w", unit, err)
+	}
+	for {
+		// ActiveState first: once it is final, the exit status read after it
+		// is too.
+		st, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
+		if err != nil {
+			return Exit{}, notFound("wait for", unit, err)
+		}
+		if s := st.Value.Value(); s == "inactive" || s == "failed" {
+			props, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
+			if err != nil {
+				return Exit{}, notFound("wait for", unit, err)
+			}
+			return exitOf(props), nil
+		}
+		select {
+		case <-sigs:
+		case <-ctx.Done():
+			return Exit{}, fmt.Errorf("wait for %s: %w", unit, ctx.Err())
+		}
+	}
+}
+
+// exitOf reads Result, ExecMainCode and ExecMainStatus.
+func exitOf(props map[string]any) Exit {
+	e := Exit{}
+	e.Result, _ = props["Result"].(string)
+	code, _ := props["ExecMainCode"].(int32)
+	status, _ := props["ExecMainStatus"].(int32)
+	switch code {
+	case 1: // CLD_EXITED
+		e.Code = int(status)
+	case 2, 3: // CLD_KILLED, CLD_DUMPED
+		e.Code = 128 + int(status)
+	}
+	return e
+}

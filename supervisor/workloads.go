@@ -1,0 +1,146 @@
+package supervisor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/units"
+)
+
+// Workload is what systemd knows about one cove unit.
+type Workload struct {
+	Name        string    `json:"name"`
+	Unit        string    `json:"unit"`
+	Kind        string    `json:"kind"`
+	Description string    `json:"description"`
+	ActiveState string    `json:"active_state"`
+	SubState    string    `json:"sub_state"`
+	Result      string    `json:"result"`
+	MainPID     uint32    `json:"main_pid"`
+	Started     time.Time `json:"started,omitempty"` // zero when not running
+	Restarts    uint32    `json:"restarts"`
+	ExitCode    int       `json:"exit_code"`
+	MemoryBytes uint64    `json:"memory_bytes,omitempty"`
+	Tasks       uint64    `json:"tasks,omitempty"`
+}
+
+// State is a short human form: "running", "exited (0)", "failed (1)".
+func (w Workload) State() string {
+	switch {
+	case w.ActiveState == "active" && w.SubState == "exited":
+		return fmt.Sprintf("exited (%d)", w.ExitCode)
+	case w.ActiveState == "active":
+		return "running"
+	case w.ActiveState == "failed":
+		return fmt.Sprintf("failed (%s, %d)", w.Result, w.ExitCode)
+	case w.SubState == "auto-restart":
+		return "restarting"
+	}
+	return w.ActiveState
+}
+
+// namePrefix and nameSuffix frame a workload name in its unit name.
+const (
+	namePrefix = "cove-"
+	nameSuffix = ".service"
+)
+
+// List returns every loaded cove workload, sorted by name.
+func (c *Conn) List(ctx context.Context) ([]Workload, error) {
+	us, err := c.sd.ListUnitsByPatternsContext(ctx, nil, []string{namePrefix + "*" + nameSuffix})
+	if err != nil {
+		return nil, fmt.Errorf("list cove units: %w", err)
+	}
+	var ws []Workload
+	for _, u := range us {
+		if u.LoadState != "loaded" {
+			continue
+		}
+		w, err := c.Status(ctx, strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix))
+		if err != nil {
+			continue // gone between the two calls
+		}
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	return ws, nil
+}
+
+// Status returns what systemd knows about workload name, or ErrNotFound.
+func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
+	unit := units.UnitName(name)
+	up, err := c.sd.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return Workload{}, notFound("status of", unit, err)
+	}
+	if up["LoadState"] != "loaded" {
+		return Workload{}, fmt.Errorf("status of %s: %w", unit, ErrNotFound)
+	}
+	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
+	if err != nil {
+		return Workload{}, notFound("status of", unit, err)
+	}
+	w := Workload{Name: name, Unit: unit, Kind: kindOf(sp)}
+	w.Description, _ = up["Description"].(string)
+	w.ActiveState, _ = up["ActiveState"].(string)
+	w.SubState, _ = up["SubState"].(string)
+	w.MainPID, _ = sp["MainPID"].(uint32)
+	w.Restarts, _ = sp["NRestarts"].(uint32)
+	e := exitOf(sp)
+	w.Result, w.ExitCode = e.Result, e.Code
+	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 && w.MainPID > 0 {
+		w.Started = time.UnixMicro(int64(ts))
+	}
+	w.MemoryBytes = known(sp["MemoryCurrent"])
+	w.Tasks = known(sp["TasksCurrent"])
+	return w, nil
+}
+
+// known returns a counter's value, or 0 for systemd's "unknown" (all ones).
+func known(v any) uint64 {
+	n, _ := v.(uint64)
+	if n == ^uint64(0) {
+		return 0
+	}
+	return n
+}
+
+// kindOf reads COVE_KIND from the unit's environment.
+func kindOf(sp map[string]any) string {
+	env, _ := sp["Environment"].([]string)
+	for _, e := range env {
+		if k, ok := strings.CutPrefix(e, "COVE_KIND="); ok {
+			return k
+		}
+	}
+	return "?"
+}
+
+// Stop stops workload name and waits until it has stopped (systemd sends
+// SIGTERM, then SIGKILL after the unit's stop timeout).
+func (c *Conn) Stop(ctx context.Context, name string) error {
+	unit := units.UnitName(name)
+	ch := make(chan string, 1)
+	if _, err := c.sd.StopUnitContext(ctx, unit, "replace", ch); err != nil {
+		return notFound("stop", unit, err)
+	}
+	return waitJob(ctx, "stop", unit, ch)
+}
+
+// Remove stops workload name and forgets it: a failed or exited transient
+// unit is unloaded.
+func (c *Conn) Remove(ctx context.Context, name string) error {
+	if err := c.Stop(ctx, name); err != nil {
+		return err
+	}
+	unit := units.UnitName(name)
+	if err := c.sd.ResetFailedUnitContext(ctx, unit); err != nil {
+		if nf := notFound("remove", unit, err); !isNotFound(nf) {
+			return nf
+		}
+	}
+	return nil
+}

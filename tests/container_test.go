@@ -1,0 +1,208 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runArgs are the flags every test container gets; a short stop timeout
+// keeps cleanup of payloads that ignore SIGTERM quick.
+func runArgs(extra ...string) []string {
+	return append([]string{"run", "--rootfs", rootfs, "--stop-timeout", "1s"}, extra...)
+}
+
+// TestPayloadIsMainPID: the payload itself is the unit's main process, it
+// is PID 1 in its own namespace, and systemctl and cove ps agree.
+func TestPayloadIsMainPID(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "mainpid")
+	mustCove(t, runArgs("-d", "--name", "mainpid", "--", "/bin/sleep", "1000")...)
+	if st := show(t, "cove-mainpid.service", "ActiveState"); st != "active" {
+		t.Fatalf("ActiveState = %q, want active", st)
+	}
+	pid := show(t, "cove-mainpid.service", "MainPID")
+	if comm := strings.TrimSpace(inside(t, "cat", "/proc/"+pid+"/comm").stdout); comm != "sleep" {
+		t.Errorf("MainPID %s is %q, want the payload (sleep)", pid, comm)
+	}
+	// The process tree of the unit is the payload alone: no launcher stayed.
+	procs := inside(t, "systemd-cgls", "--no-pager", "-u", "cove-mainpid.service").stdout
+	if strings.Contains(procs, "launch") || strings.Count(procs, "sleep") != 1 {
+		t.Errorf("unit's processes should be only the payload:\n%s", procs)
+	}
+	status := strings.TrimSpace(inside(t, "grep", "NSpid:", "/proc/"+pid+"/status").stdout)
+	if !strings.HasSuffix(status, "\t1") {
+		t.Errorf("payload NSpid = %q, want it to be PID 1 in its namespace", status)
+	}
+	var ws []struct {
+		Name    string `json:"name"`
+		Kind    string `json:"kind"`
+		MainPID int    `json:"main_pid"`
+		Active  string `json:"active_state"`
+	}
+	if err := json.Unmarshal([]byte(mustCove(t, "ps", "--json")), &ws); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range ws {
+		if w.Name == "mainpid" {
+			found = true
+			if strconv.Itoa(w.MainPID) != pid || w.Kind != "container" || w.Active != "active" {
+				t.Errorf("cove ps says %+v, systemctl says MainPID=%s active", w, pid)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("cove ps --json does not list mainpid: %+v", ws)
+	}
+	table := mustCove(t, "ps")
+	if !strings.Contains(table, "mainpid") || !strings.Contains(table, pid) {
+		t.Errorf("cove ps table lacks mainpid / %s:\n%s", pid, table)
+	}
+}
+
+// TestContainerView: inside, the payload is PID 1, sees none of the
+// host's processes, has its own hostname, user, environment and workdir,
+// and a minimal /dev.
+func TestContainerView(t *testing.T) {
+	need(t)
+	script := `echo pid=$$; echo host=$(hostname); echo pid1=$(cat /proc/1/comm); echo hostprocs=$(ps -o comm | grep -cE 'systemd|dbus|journal'); ` +
+		`echo uid=$(id -u):$(id -g); echo dir=$(pwd); echo greet=$GREETING; ls /dev | tr '\n' ' '; echo; ` +
+		`grep -E '^(NoNewPrivs|Seccomp|CapBnd):' /proc/self/status`
+	r := cove(t, runArgs("--rm", "--hostname", "box", "--user", "1000:1000", "--workdir", "/tmp",
+		"--env", "GREETING=hi there", "--network", "none", "--", "/bin/sh", "-c", script)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"pid=1\n", "host=box\n", "pid1=sh\n", "hostprocs=0\n", "uid=1000:1000\n", "dir=/tmp\n", "greet=hi there\n", "NoNewPrivs:\t1", "Seccomp:\t2"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("container output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	for _, dev := range []string{"null", "zero", "full", "random", "urandom", "tty", "pts", "shm"} {
+		if !strings.Contains(r.stdout, " "+dev+" ") && !strings.Contains(r.stdout, dev+" ") {
+			t.Errorf("/dev lacks %s:\n%s", dev, r.stdout)
+		}
+	}
+}
+
+// TestRestrictions: the default capability set, seccomp and a read-only
+// /sys hold for a root payload.
+func TestRestrictions(t *testing.T) {
+	need(t)
+	script := `mount -t tmpfs x /tmp && echo MOUNTED; touch /sys/x 2>/dev/null && echo SYSWRITE; ` +
+		`echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo SYSCTL; grep CapBnd /proc/self/status`
+	r := cove(t, runArgs("--rm", "--", "/bin/sh", "-c", script)...)
+	for _, bad := range []string{"MOUNTED", "SYSWRITE", "SYSCTL"} {
+		if strings.Contains(r.stdout, bad) {
+			t.Errorf("container could %s:\n%s", bad, r.stdout)
+		}
+	}
+	// Docker's default set: caps 0,1,3,4,5,6,7,8,10,13,18,27,29,31.
+	if !strings.Contains(r.stdout, "CapBnd:\t00000000a80425fb") {
+		t.Errorf("bounding set is not cove's default:\n%s", r.stdout)
+	}
+	r = cove(t, runArgs("--rm", "--cap-add", "sys_admin", "--seccomp", "unconfined", "--",
+		"/bin/sh", "-c", "mount -t tmpfs x /tmp && echo MOUNTED")...)
+	if !strings.Contains(r.stdout, "MOUNTED") {
+		t.Errorf("with sys_admin and no seccomp the payload should mount: %s %s", r.stdout, r.stderr)
+	}
+}
+
+// TestExitCodes: the payload's exit status is cove run's and systemd's.
+func TestExitCodes(t *testing.T) {
+	need(t)
+	for _, code := range []int{0, 7} {
+		r := cove(t, runArgs("--rm", "--", "/bin/sh", "-c", fmt.Sprintf("exit %d", code))...)
+		if r.code != code {
+			t.Errorf("foreground exit %d: cove run exited %d (%s)", code, r.code, r.stderr)
+		}
+	}
+	cleanupWorkload(t, "exit7")
+	mustCove(t, runArgs("-d", "--name", "exit7", "--", "/bin/sh", "-c", "sleep 0.2; exit 7")...)
+	eventually(t, 10*time.Second, "exit7 to fail", func() bool {
+		return show(t, "cove-exit7.service", "ActiveState") == "failed"
+	})
+	if st := show(t, "cove-exit7.service", "ExecMainStatus"); st != "7" {
+		t.Errorf("ExecMainStatus = %s, want 7", st)
+	}
+	if !strings.Contains(mustCove(t, "status", "exit7"), "failed (exit-code, 7)") {
+		t.Errorf("cove status does not show the exit code")
+	}
+}
+
+// TestRestartPolicy: on-failure restarts a crashing payload, no does not.
+func TestRestartPolicy(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "crashy")
+	cleanupWorkload(t, "once")
+	mustCove(t, runArgs("-d", "--name", "crashy", "--restart", "on-failure", "--restart-delay", "100ms",
+		"--", "/bin/sh", "-c", "sleep 0.3; exit 3")...)
+	mustCove(t, runArgs("-d", "--name", "once", "--restart", "no", "--", "/bin/sh", "-c", "sleep 0.3; exit 3")...)
+	eventually(t, 20*time.Second, "crashy to restart twice", func() bool {
+		n, _ := strconv.Atoi(show(t, "cove-crashy.service", "NRestarts"))
+		return n >= 2
+	})
+	eventually(t, 10*time.Second, "once to fail", func() bool {
+		return show(t, "cove-once.service", "ActiveState") == "failed"
+	})
+	if n := show(t, "cove-once.service", "NRestarts"); n != "0" {
+		t.Errorf("restart=no: NRestarts = %s", n)
+	}
+}
+
+// TestResourceLimits: limits are systemd properties and in the cgroup.
+func TestResourceLimits(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "limited")
+	mustCove(t, runArgs("-d", "--name", "limited", "--memory", "64M", "--cpus", "0.5", "--pids", "50",
+		"--", "/bin/sleep", "1000")...)
+	unit := "cove-limited.service"
+	for prop, want := range map[string]string{"MemoryMax": "67108864", "CPUQuotaPerSecUSec": "500ms", "TasksMax": "50"} {
+		if got := show(t, unit, prop); got != want {
+			t.Errorf("%s = %q, want %q", prop, got, want)
+		}
+	}
+	cg := show(t, unit, "ControlGroup")
+	for file, want := range map[string]string{
+		"/sys/fs/cgroup/memory" + cg + "/memory.limit_in_bytes": "67108864",
+		"/sys/fs/cgroup/cpu" + cg + "/cpu.cfs_quota_us":         "50000",
+		"/sys/fs/cgroup/pids" + cg + "/pids.max":                "50",
+	} {
+		got := strings.TrimSpace(inside(t, "cat", file).stdout)
+		if got != want {
+			t.Errorf("%s = %q, want %q", file, got, want)
+		}
+	}
+}
+
+// TestStop: cove stop delivers SIGTERM and waits for the payload; one
+// that ignores SIGTERM (or a PID 1 without a handler, which the kernel
+// shields from it) is killed after stop_timeout, within stop_timeout + 1 s.
+func TestStop(t *testing.T) {
+	need(t)
+	for _, c := range []struct {
+		name     string
+		cmd      []string
+		min, max time.Duration
+	}{
+		{"graceful", []string{"/bin/sh", "-c", `trap "sleep 1; exit 0" TERM; while :; do sleep 0.1; done`}, time.Second, 2 * time.Second},
+		{"trapper", []string{"/bin/sh", "-c", `trap "" TERM; while :; do sleep 1; done`}, 1500 * time.Millisecond, 3 * time.Second},
+		{"nohandler", []string{"/bin/sleep", "1000"}, 1500 * time.Millisecond, 3 * time.Second},
+	} {
+		cleanupWorkload(t, c.name)
+		mustCove(t, append(runArgs("-d", "--name", c.name, "--stop-timeout", "2s", "--"), c.cmd...)...)
+		time.Sleep(200 * time.Millisecond) // let the shell install its trap
+		start := time.Now()
+		mustCove(t, "stop", c.name)
+		if d := time.Since(start); d < c.min || d > c.max {
+			t.Errorf("%s: cove stop took %s, want between %s and %s", c.name, d, c.min, c.max)
+		}
+		if st := show(t, "cove-"+c.name+".service", "ActiveState"); st == "active" || st == "deactivating" {
+			t.Errorf("%s still %s after stop", c.name, st)
+		}
+	}
+}

@@ -1,0 +1,154 @@
+// Package tests holds cove's integration tests. They boot one private
+// systemd 252 per run (package sandbox) and drive the real cove binary
+// inside it against real containers. Without root or systemd they skip,
+// saying why; under CI=true they must run.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/tests/sandbox"
+)
+
+// Shared by all tests of a run.
+var (
+	sb       *sandbox.Sandbox // the private systemd
+	coveBin  string           // the cove binary under test
+	rootfs   string           // a busybox root filesystem
+	workDir  string           // host directory visible inside the sandbox
+	skipWhy  string           // why integration tests cannot run here
+	bootLogs bytes.Buffer     // the sandbox's console output
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+// run sets up the sandbox, runs the tests and always cleans up.
+func run(m *testing.M) int {
+	if ok, reason := sandbox.Usable(); !ok {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "integration tests cannot run under CI: %s\n", reason)
+			return 1
+		}
+		skipWhy = reason
+		return m.Run()
+	}
+	var err error
+	if workDir, err = os.MkdirTemp("/var/tmp", "cove-test-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(workDir)
+	if err := setup(); err != nil {
+		fmt.Fprintf(os.Stderr, "set up integration tests: %v\n%s", err, bootLogs.String())
+		return 1
+	}
+	defer sb.Shutdown()
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- sandbox console (end) ---\n%s\n", tail(bootLogs.String(), 60))
+	}
+	return code
+}
+
+// setup builds cove and the rootfs fixture and boots the sandbox.
+func setup() error {
+	coveBin = filepath.Join(workDir, "bin", "cove")
+	build := exec.Command("go", "build", "-o", coveBin, "../cmd/cove")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build cove: %v\n%s", err, out)
+	}
+	rootfs = filepath.Join(workDir, "rootfs")
+	if err := sandbox.Rootfs(rootfs); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var err error
+	sb, err = sandbox.Boot(ctx, sandbox.Options{Log: &bootLogs})
+	return err
+}
+
+// need skips t when the sandbox cannot run here.
+func need(t *testing.T) {
+	t.Helper()
+	if skipWhy != "" {
+		t.Skip("integration test needs a private systemd: " + skipWhy)
+	}
+}
+
+// result is the outcome of a command run inside the sandbox.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// inside runs a command in the sandbox and fails t if it could not run.
+func inside(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, errOut, code, err := sb.Run(ctx, name, args...)
+	if err != nil {
+		t.Fatalf("run %s %q: %v", name, args, err)
+	}
+	return result{out, errOut, code}
+}
+
+// cove runs the cove binary inside the sandbox.
+func cove(t *testing.T, args ...string) result {
+	t.Helper()
+	return inside(t, coveBin, args...)
+}
+
+// mustCove runs cove and fails t unless it exits 0.
+func mustCove(t *testing.T, args ...string) string {
+	t.Helper()
+	r := cove(t, args...)
+	if r.code != 0 {
+		t.Fatalf("cove %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// show reads one property of a unit with systemctl show.
+func show(t *testing.T, unit, prop string) string {
+	t.Helper()
+	r := inside(t, "systemctl", "show", "-p", prop, "--value", unit)
+	return strings.TrimSpace(r.stdout)
+}
+
+// eventually polls cond every 50 ms until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cleanupWorkload removes a workload when the test ends.
+func cleanupWorkload(t *testing.T, name string) {
+	t.Cleanup(func() { cove(t, "rm", name) })
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

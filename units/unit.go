@@ -1,0 +1,131 @@
+// Package units compiles a validated spec.Spec into a Unit: an ordered list
+// of systemd properties. It is pure (no I/O, no D-Bus). The same Unit renders
+// to unit-file text (Text) and to D-Bus properties for StartTransientUnit
+// (Properties), so a generated unit and a transient one are the same unit.
+package units
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Section of a unit file that a property belongs to.
+type Section string
+
+// Unit-file sections cove writes.
+const (
+	SectionUnit    Section = "Unit"
+	SectionService Section = "Service"
+)
+
+// Unit is a compiled workload: a unit name and its properties, in the order
+// they are rendered.
+type Unit struct {
+	Name  string // e.g. "cove-web.service"
+	Props []Prop
+}
+
+// Prop is one systemd setting. DBus is the D-Bus property name; File is the
+// unit-file directive, when it differs from DBus (e.g. RestartUSec/RestartSec).
+type Prop struct {
+	Section Section
+	DBus    string
+	File    string
+	Value   Value
+}
+
+// Directive returns the unit-file directive name of p.
+func (p Prop) Directive() string {
+	if p.File != "" {
+		return p.File
+	}
+	return p.DBus
+}
+
+// Value is a typed property value that renders both to unit-file text and to
+// a D-Bus value of the signature systemd expects.
+type Value interface {
+	// text renders the value for a unit file; it fails on values that
+	// cannot be written safely.
+	text() (string, error)
+	// dbus returns the Go value whose godbus signature matches systemd's.
+	dbus() any
+}
+
+// Str is a plain string setting (signature s).
+type Str string
+
+// Bool is a boolean setting (signature b).
+type Bool bool
+
+// Uint is an unsigned integer setting such as a byte count (signature t).
+type Uint uint64
+
+// Duration is a time span, sent as microseconds (signature t).
+type Duration time.Duration
+
+// CPUQuota is a CPU share in percent of one CPU, sent as
+// CPUQuotaPerSecUSec (signature t).
+type CPUQuota uint64
+
+// List is a list of names such as dependencies or environment entries
+// (signature as). Rendered space-separated; each element is quoted.
+type List []string
+
+// Exec is a command line (signature a(sasb)).
+type Exec []string
+
+func (v Str) text() (string, error) { return plainText(string(v)) }
+func (v Str) dbus() any             { return string(v) }
+
+func (v Bool) text() (string, error) {
+	if v {
+		return "yes", nil
+	}
+	return "no", nil
+}
+func (v Bool) dbus() any { return bool(v) }
+
+func (v Uint) text() (string, error) { return fmt.Sprint(uint64(v)), nil }
+func (v Uint) dbus() any             { return uint64(v) }
+
+func (v Duration) text() (string, error) { return durationText(time.Duration(v)), nil }
+func (v Duration) dbus() any             { return uint64(time.Duration(v) / time.Microsecond) }
+
+func (v CPUQuota) text() (string, error) { return fmt.Sprintf("%d%%", uint64(v)), nil }
+func (v CPUQuota) dbus() any             { return uint64(v) * 10000 } // percent → µs per s
+
+func (v List) text() (string, error) { return quoteWords(v) }
+func (v List) dbus() any             { return []string(v) }
+
+func (v Exec) text() (string, error) { return quoteWords(v) }
+
+// dbus escapes '$' in the arguments: systemd expands variables in every
+// command line at exec time, whether it came from a file or over D-Bus.
+func (v Exec) dbus() any {
+	type execCommand struct {
+		Path          string
+		Argv          []string
+		IgnoreFailure bool
+	}
+	argv := make([]string, len(v))
+	for i, a := range v {
+		argv[i] = strings.ReplaceAll(a, "$", "$$")
+	}
+	return []execCommand{{Path: v[0], Argv: argv, IgnoreFailure: false}}
+}
+
+// durationText writes d in the largest unit that represents it exactly.
+func durationText(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	case d%time.Millisecond == 0:
+		return fmt.Sprintf("%dms", d/time.Millisecond)
+	default:
+		return fmt.Sprintf("%dus", d/time.Microsecond)
+	}
+}
