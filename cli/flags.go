@@ -3,36 +3,44 @@ package cli
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 )
 
-// newFlags returns a flag set whose errors are usage errors and whose help
-// goes to w.
-func newFlags(name, usage string, w io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(w)
-	fs.Usage = func() {
-		io.WriteString(w, "usage: cove "+name+" "+usage+"\n")
-		fs.PrintDefaults()
-	}
-	return fs
+// flagSet is a verb's flags with its usage line.
+type flagSet struct {
+	*flag.FlagSet
+	usage string    // e.g. "[--json] NAME"
+	help  io.Writer // where -h prints
 }
 
-// parse parses args and wraps errors as usage errors; -h is not an error.
-func parse(fs *flag.FlagSet, args []string) (bool, error) {
+// newFlags returns the flag set of verb; -h prints its help to w.
+func newFlags(verb, usage string, w io.Writer) *flagSet {
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{FlagSet: fs, usage: usage, help: w}
+}
+
+// parse parses args. It returns false with no error after -h (help was
+// printed), and wraps bad flags as usage errors.
+func parse(fs *flagSet, args []string) (bool, error) {
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(fs.help, "usage: cove %s %s\n", fs.Name(), fs.usage)
+		fs.SetOutput(fs.help)
+		fs.PrintDefaults()
 		return false, nil
 	}
 	if err != nil {
-		return false, usageError{err}
+		return false, usagef("%s: %v (see cove %s -h)", fs.Name(), err, fs.Name())
 	}
 	return true, nil
 }
 
 // oneName checks that exactly one workload name was given.
-func oneName(fs *flag.FlagSet) (string, error) {
+func oneName(fs *flagSet) (string, error) {
 	if fs.NArg() != 1 {
 		return "", usagef("%s: want exactly one workload name, got %d arguments", fs.Name(), fs.NArg())
 	}

@@ -27,7 +27,7 @@ type runFlags struct {
 	env    multi
 	capAdd multi
 	capDrp multi
-	fs     *flag.FlagSet
+	fs     *flagSet
 }
 
 // newRunFlags defines cove run's flags.

@@ -77,7 +77,7 @@ func Parse(file string, data []byte, name string) (*Spec, error) {
 		p.addName(err.(*Error).Msg)
 	}
 	if len(data) > MaxFileSize {
-		p.errs = append(p.errs, &Error{File: file, Msg: fmt.Sprintf("file is too large (%d bytes or more); at most %d bytes allowed", len(data), MaxFileSize)})
+		p.errs = append(p.errs, &Error{File: file, Msg: fmt.Sprintf("file is too large (more than %d bytes); spec files may be at most 1 MiB", MaxFileSize)})
 		return nil, p.errs.err()
 	}
 	data = stripBOM(data)
@@ -209,6 +209,8 @@ func checkBytes(data []byte) (off int, msg string) {
 			return off, "invalid TOML: the file is not valid UTF-8"
 		case r == '\r' && (off+1 == len(data) || data[off+1] != '\n'):
 			return off, "invalid TOML: carriage return (\\r) not followed by a newline"
+		case r == 0:
+			return off, "invalid TOML: NUL byte; spec files must be UTF-8 text (is this file UTF-16?)"
 		case r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f:
 			return off, fmt.Sprintf("invalid TOML: control character %U is not allowed (inside strings, write escapes such as \\n or \\u0000)", r)
 		}

@@ -277,6 +277,9 @@ func TestParseErrors(t *testing.T) {
 			if !errors.As(err, &errs) || len(errs) == 0 {
 				t.Fatalf("error %T %v is not a non-empty Errors", err, err)
 			}
+			if tt.arg != "" && len(errs) != 1 {
+				t.Errorf("bad name gives %d errors, want 1:\n%v", len(errs), err)
+			}
 			got := errs[0].Error()
 			if !strings.HasPrefix(got, tt.prefix) || !strings.Contains(got, tt.msg) {
 				t.Errorf("first error\n  %s\nwant prefix %q and substring %q\nall errors:\n%v", got, tt.prefix, tt.msg, err)

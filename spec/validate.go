@@ -96,8 +96,9 @@ func DefaultHostname(name string) string {
 // modify s.
 func (s *Spec) Validate() error {
 	v := &validator{file: s.File}
-	if err := ValidName(s.Name); err != nil {
-		v.add("name", err.(*Error).Msg)
+	nameErr := ValidName(s.Name)
+	if nameErr != nil {
+		v.add("name", nameErr.(*Error).Msg)
 	}
 	if s.Version != 1 {
 		if s.Version == 0 {
@@ -123,7 +124,7 @@ func (s *Spec) Validate() error {
 	}
 	v.text("description", s.Description, MaxDescriptionLen)
 	if s.Container != nil && s.Kind != KindVM {
-		v.container(s.Container)
+		v.container(s.Container, nameErr == nil)
 	}
 	v.resources(&s.Resources)
 	v.service(&s.Service)
@@ -168,7 +169,9 @@ func checkText(s string) string {
 	return ""
 }
 
-func (v *validator) container(c *Container) {
+// container checks c; nameOK says whether the workload name is valid (if
+// not, an empty Hostname, which DefaultHostname gave, is not reported).
+func (v *validator) container(c *Container, nameOK bool) {
 	v.absPath("container.rootfs", c.Rootfs, "/var/lib/cove/rootfs/NAME")
 	switch {
 	case len(c.Command) == 0:
@@ -194,7 +197,7 @@ func (v *validator) container(c *Container) {
 	if c.User.UID > MaxID || c.User.GID > MaxID {
 		v.add("container.user", fmt.Sprintf("uid and gid must be at most %d", uint32(MaxID)))
 	}
-	if msg := validHostname(c.Hostname); msg != "" {
+	if msg := validHostname(c.Hostname); msg != "" && (nameOK || c.Hostname != "") {
 		v.add("container.hostname", msg)
 	}
 	if c.Network != NetworkHost && c.Network != NetworkNone {

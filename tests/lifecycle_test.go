@@ -1,0 +1,90 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLifecycle: run -d, logs, status, stop, rm, and that the transient
+// unit and its cgroup are gone afterwards.
+func TestLifecycle(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "life")
+	mustCove(t, runArgs("-d", "--name", "life", "--", "/bin/sh", "-c", "echo hello from life; echo oops >&2; exec sleep 1000")...)
+	eventually(t, 5*time.Second, "the payload's output in the journal", func() bool {
+		out := mustCove(t, "logs", "life")
+		return strings.Contains(out, "hello from life") && strings.Contains(out, "oops")
+	})
+	st := mustCove(t, "status", "life")
+	for _, want := range []string{"Name:", "life", "cove-life.service", "container", "running"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("cove status lacks %q:\n%s", want, st)
+		}
+	}
+	if r := cove(t, runArgs("-d", "--name", "life", "--", "/bin/true")...); r.code == 0 {
+		t.Errorf("a second workload with the same name started")
+	}
+	cg := show(t, "cove-life.service", "ControlGroup")
+	mustCove(t, "stop", "life")
+	mustCove(t, "rm", "life")
+	if out := listUnits(t); strings.Contains(out, "cove-life.service") {
+		t.Errorf("cove rm left the unit loaded:\n%s", out)
+	}
+	if r := inside(t, "test", "-e", "/sys/fs/cgroup/memory"+cg); r.code == 0 {
+		t.Errorf("cgroup %s still exists after rm", cg)
+	}
+	if r := cove(t, "status", "life"); r.code != 1 || !strings.Contains(r.stderr, "no such workload") {
+		t.Errorf("status of a removed workload: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+// TestExitedStaysUntilRm: without --rm a payload that exited cleanly stays
+// listed as exited until cove rm, like a stopped container.
+func TestExitedStaysUntilRm(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "done")
+	mustCove(t, runArgs("-d", "--name", "done", "--", "/bin/true")...)
+	eventually(t, 5*time.Second, "done to exit", func() bool {
+		return strings.Contains(mustCove(t, "ps"), "exited (0)")
+	})
+	mustCove(t, "rm", "done")
+	if strings.Contains(mustCove(t, "ps"), "done") {
+		t.Errorf("cove rm did not remove the exited workload")
+	}
+}
+
+// TestStartFailureShowsLogs: a payload that cannot start fails the start
+// job, and cove run shows why, from the unit's journal.
+func TestStartFailureShowsLogs(t *testing.T) {
+	need(t)
+	r := cove(t, runArgs("-d", "--rm", "--name", "broken", "--", "/bin/no-such-command")...)
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	if !strings.Contains(r.stderr, "start cove-broken.service") || !strings.Contains(r.stderr, "no-such-command") {
+		t.Errorf("error does not name the unit and the cause:\n%s", r.stderr)
+	}
+	if strings.Contains(listUnits(t), "cove-broken") {
+		t.Errorf("a failed --rm run left its unit")
+	}
+}
+
+// TestUsageErrors: bad flags and commands exit 2 and name the problem.
+func TestUsageErrors(t *testing.T) {
+	need(t)
+	for _, args := range [][]string{
+		{"frobnicate"},
+		{"run", "--memory", "lots", "--rootfs", rootfs, "--", "/bin/true"},
+		{"run", "--name", "../x", "--rootfs", rootfs, "--", "/bin/true"},
+		{"run", "--rootfs", "relative", "--", "/bin/true"},
+		{"run", "--no-such-flag"},
+		{"stop"},
+		{"status", "a", "b"},
+	} {
+		r := cove(t, args...)
+		if r.code != 2 || !strings.HasPrefix(r.stderr, "cove: ") {
+			t.Errorf("cove %q: exit %d, stderr %q; want 2 and a message", args, r.code, r.stderr)
+		}
+	}
+}
