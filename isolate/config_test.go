@@ -56,3 +56,12 @@ func TestCapSet(t *testing.T) {
 		}
 	}
 }
+
+// TestCapNumbers checks a few numbers against the kernel's.
+func TestCapNumbers(t *testing.T) {
+	for name, want := range map[string]int{"CAP_CHOWN": 0, "net_admin": 12, "CAP_SYS_ADMIN": 21, "checkpoint_restore": 40} {
+		if got, ok := CapNumber(name); !ok || got != want {
+			t.Errorf("CapNumber(%s) = %d, %v; want %d", name, got, ok, want)
+		}
+	}
+}

@@ -49,10 +49,10 @@ const cmdTimeout = 60 * time.Second
 
 // bench is one command that is timed.
 type bench struct {
-	Key     string    `json:"key"`  // A, B, C, D
-	Name    string    `json:"name"` // cove, systemd-run, podman, nsenter floor
-	Argv    []string  `json:"argv"` // the command run inside the sandbox
-	Note    string    `json:"note,omitempty"`
+	Key     string    `json:"key"`           // A, B, C, D
+	Name    string    `json:"name"`          // cove, systemd-run, podman, nsenter floor
+	Argv    []string  `json:"argv"`          // the command run inside the sandbox
+	Env     []string  `json:"env,omitempty"` // added to the environment
 	Samples []float64 `json:"samples_ms"`
 	Median  float64   `json:"median_ms"`
 	P90     float64   `json:"p90_ms"`
@@ -75,6 +75,9 @@ type report struct {
 	PodmanSetup string             `json:"podman_setup,omitempty"`
 }
 
+// Podman settings from the command line.
+var podmanManager, podmanRuntime string
+
 func main() {
 	os.Exit(run())
 }
@@ -84,6 +87,8 @@ func run() int {
 	warmup := flag.Int("warmup", 3, "warm-up rounds (not counted)")
 	asJSON := flag.Bool("json", false, "print the results as JSON instead of a markdown table")
 	verbose := flag.Bool("v", false, "copy the sandbox's console output to stderr")
+	flag.StringVar(&podmanManager, "podman-cgroup-manager", "", "use only this podman cgroup manager (systemd, cgroupfs; default: the first that works)")
+	flag.StringVar(&podmanRuntime, "podman-runtime", "", "use only this OCI runtime for podman (crun, runc; default: the first that works)")
 	flag.Parse()
 	if *n < 1 || *warmup < 0 || flag.NArg() > 0 {
 		flag.Usage()
@@ -157,7 +162,7 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 		progress(rep.PodmanSkip)
 	} else {
 		progress("setting up podman")
-		pb, setup, err := setupPodman(ctx, sb, work, rootfs)
+		pb, setup, err := setupPodman(ctx, sb, work, rootfs, podmanManager, podmanRuntime)
 		if err != nil {
 			return err
 		}
@@ -173,7 +178,7 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 			progress(fmt.Sprintf("warm-up done (%d rounds); measuring %d rounds", warmup, n))
 		}
 		for _, b := range benches {
-			d, err := timeOnce(ctx, sb, b.Argv)
+			d, err := timeOnce(ctx, sb, b.Env, b.Argv)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, b.Name, err)
 			}
@@ -258,66 +263,92 @@ func sweepStale() {
 // timeOnce runs argv inside the sandbox (stdio on /dev/null) and returns
 // the wall-clock time of the whole nsenter invocation in milliseconds. On
 // failure it runs the command again to show its output.
-func timeOnce(ctx context.Context, sb *sandbox.Sandbox, argv []string) (float64, error) {
+func timeOnce(ctx context.Context, sb *sandbox.Sandbox, env, argv []string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
 	defer cancel()
 	cmd := sb.Command(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(cmd.Env, env...)
 	start := time.Now()
 	err := cmd.Run()
 	d := time.Since(start)
 	if err != nil {
-		out, errOut, code, rerr := sb.Run(ctx, argv[0], argv[1:]...)
-		return 0, fmt.Errorf("%s: %v (again: exit %d, %v)\nstdout: %s\nstderr: %s",
-			strings.Join(argv, " "), err, code, rerr, out, errOut)
+		out, err2 := inside(ctx, sb, env, argv...)
+		return 0, fmt.Errorf("%v; again: %v\nstdout: %s", err, err2, out)
 	}
 	return float64(d.Microseconds()) / 1000, nil
 }
 
-// inside runs argv in the sandbox and fails unless it exits 0.
-func inside(ctx context.Context, sb *sandbox.Sandbox, argv ...string) (string, error) {
+// inside runs argv in the sandbox, with env added to its environment, and
+// returns its output; it fails unless argv exits 0.
+func inside(ctx context.Context, sb *sandbox.Sandbox, env []string, argv ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
 	defer cancel()
-	out, errOut, code, err := sb.Run(ctx, argv[0], argv[1:]...)
-	if err == nil && code != 0 {
-		err = fmt.Errorf("exit %d", code)
+	cmd := sb.Command(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(cmd.Env, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(errOut.String()))
 	}
-	if err != nil {
-		return out, fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(errOut))
-	}
-	return out, nil
+	return out.String(), nil
 }
+
+// podmanConf is the containers.conf podman gets (CONTAINERS_CONF): the
+// packaged /usr/share/containers/containers.conf without its one default
+// sysctl, which crun cannot write because the sandbox's /proc/sys is
+// read-only.
+const podmanConf = `[containers]
+default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
+  "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
+default_sysctls = []
+`
 
 // setupPodman imports the rootfs as an image into a private podman store
 // and finds podman settings that work in the sandbox: the systemd cgroup
 // manager first (systemd runs there), then cgroupfs; crun, then runc;
-// default ulimits, then ulimits within the sandbox's limits.
-func setupPodman(ctx context.Context, sb *sandbox.Sandbox, work, rootfs string) (*bench, string, error) {
+// default ulimits, then ulimits within the sandbox's limits. manager and
+// rt, if set, allow only that cgroup manager or runtime.
+func setupPodman(ctx context.Context, sb *sandbox.Sandbox, work, rootfs, manager, rt string) (*bench, string, error) {
+	conf := filepath.Join(work, "containers.conf")
+	if err := os.WriteFile(conf, []byte(podmanConf), 0o644); err != nil {
+		return nil, "", err
+	}
+	env := []string{"CONTAINERS_CONF=" + conf}
 	store := []string{"podman", "--root", filepath.Join(work, "podman"), "--runroot", podmanRunRoot}
 	imp := fmt.Sprintf("tar -C %s -c . | %s import - %s", rootfs, strings.Join(store, " "), podmanImage)
-	if _, err := inside(ctx, sb, "sh", "-c", imp); err != nil {
+	if _, err := inside(ctx, sb, env, "sh", "-c", imp); err != nil {
 		return nil, "", fmt.Errorf("podman import: %w", err)
+	}
+	managers, runtimes := []string{"systemd", "cgroupfs"}, []string{"crun", "runc"}
+	if manager != "" {
+		managers = []string{manager}
+	}
+	if rt != "" {
+		runtimes = []string{rt}
 	}
 	ulimits := []string{"--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"}
 	var tried []string
-	for _, manager := range []string{"systemd", "cgroupfs"} {
-		for _, rt := range []string{"crun", "runc"} {
-			if _, err := exec.LookPath(rt); err != nil {
+	for _, m := range managers {
+		for _, r := range runtimes {
+			if _, err := exec.LookPath(r); err != nil {
+				tried = append(tried, r+": not installed")
 				continue
 			}
 			for _, ul := range [][]string{nil, ulimits} {
-				argv := append(append([]string(nil), store...), "--cgroup-manager", manager, "--runtime", rt,
+				argv := append(append([]string(nil), store...), "--cgroup-manager", m, "--runtime", r,
 					"run", "--rm", "--network=none")
 				argv = append(append(argv, ul...), podmanImage, "/bin/true")
-				_, err := inside(ctx, sb, argv...)
-				setup := fmt.Sprintf("cgroup manager %s, runtime %s", manager, rt)
+				_, err := inside(ctx, sb, env, argv...)
+				setup := fmt.Sprintf("cgroup manager %s, runtime %s", m, r)
 				if ul != nil {
 					setup += ", ulimits nofile=20000 nproc=32768"
 				}
 				if err == nil {
+					setup += ", no default sysctls (CONTAINERS_CONF)"
 					if len(tried) > 0 {
 						setup += "; failed before: " + strings.Join(tried, "; ")
 					}
-					return &bench{Key: "C", Name: "podman", Argv: argv, Note: setup}, setup, nil
+					return &bench{Key: "C", Name: "podman", Argv: argv, Env: env}, setup, nil
 				}
 				tried = append(tried, setup+" ("+firstLine(err.Error())+")")
 			}
@@ -345,7 +376,7 @@ func machine(ctx context.Context, sb *sandbox.Sandbox) map[string]string {
 	if unix.Uname(&u) == nil {
 		m["kernel"] = unix.ByteSliceToString(u.Release[:])
 	}
-	if out, err := inside(ctx, sb, "systemctl", "--version"); err == nil {
+	if out, err := inside(ctx, sb, nil, "systemctl", "--version"); err == nil {
 		m["systemd"], _, _ = strings.Cut(out, "\n")
 	}
 	if out, err := exec.Command("podman", "--version").Output(); err == nil {
