@@ -5,7 +5,10 @@
 // compiles them into systemd units.
 package spec
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Kinds of workload.
 const (
@@ -40,9 +43,104 @@ type Spec struct {
 	Kind        string
 	Description string
 	Container   *Container // set when Kind == KindContainer
+	VM          *VM        // set when Kind == KindVM
 	Resources   Resources
 	Service     Service
 	Security    Security
+	Depends     Depends
+	Health      *Health // nil: no health check
+	Install     Install
+}
+
+// Depends are ordering and requirement dependencies on other units. Each
+// entry is a unit name ("postgresql.service") or a workload name ("db",
+// meaning cove-db.service); Units resolves them.
+type Depends struct {
+	After    []string
+	Requires []string
+	Wants    []string
+	BindsTo  []string
+}
+
+// Units returns the unit names of names: a name with a unit suffix
+// (".service", ".target", ".socket", ".mount", ...) as is, a workload name as
+// cove-NAME.service.
+func (d Depends) Units(names []string) []string {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		if unitSuffix(n) {
+			out = append(out, n)
+		} else {
+			out = append(out, "cove-"+n+".service")
+		}
+	}
+	return out
+}
+
+// Install says which targets pull the workload in at boot (the generator
+// creates TARGET.wants/ links). Empty: not started at boot.
+type Install struct {
+	WantedBy []string // e.g. ["multi-user.target"]
+}
+
+// Readiness modes (Service.Ready).
+const (
+	ReadyStarted = "started" // active once the payload runs (default)
+	ReadyNotify  = "notify"  // active when the payload sends READY=1
+	ReadyHealthy = "healthy" // active when the health check first passes
+	ReadyTCP     = "tcp"     // active when ReadyPort accepts connections
+)
+
+// Health-check failure actions.
+const (
+	HealthRestart = "restart" // systemd restarts the unit
+	HealthKill    = "kill"    // the unit is stopped (and restarted per its restart policy)
+	HealthNone    = "none"    // only reported
+)
+
+// Health is a health check run inside the workload's namespaces.
+type Health struct {
+	Command     []string      // run inside the container; exit 0 = healthy
+	Interval    time.Duration // default 30s
+	Timeout     time.Duration // default 5s
+	Retries     int           // consecutive failures before unhealthy; default 3
+	StartPeriod time.Duration // failures during it do not count; default 0
+	OnFailure   string        // HealthRestart (default), HealthKill or HealthNone
+}
+
+// VM describes a virtual machine payload.
+type VM struct {
+	Kernel  string // absolute path; direct kernel boot ("" with a boot disk on q35)
+	Initrd  string // absolute path or ""
+	Cmdline string
+	CPUs    int    // default 1
+	Memory  uint64 // bytes; default 256 MiB
+	Machine string // "microvm" (default) or "q35"
+	Accel   string // "auto" (default), "kvm" or "tcg"
+	Disks   []Disk
+	Network VMNetwork
+}
+
+// Disk is a VM disk image.
+type Disk struct {
+	Path     string // absolute
+	Format   string // "raw", "qcow2" or "" (detected)
+	ReadOnly bool
+	Boot     bool // boot from this disk through firmware (q35 only)
+}
+
+// VMNetwork is a VM's network.
+type VMNetwork struct {
+	Mode     string    // "none" (default) or "user"
+	Forwards []Forward // host → guest port forwards (mode "user")
+}
+
+// Forward is "HOSTADDR:HOSTPORT:GUESTPORT/PROTO", e.g. "127.0.0.1:2222:22/tcp".
+type Forward struct {
+	HostAddr  string
+	HostPort  int
+	GuestPort int
+	Proto     string // "tcp" or "udp"
 }
 
 // Container describes a container payload.
@@ -73,6 +171,16 @@ type Service struct {
 	Restart      string        // RestartNo, RestartOnFailure or RestartAlways; default RestartNo
 	RestartDelay time.Duration // default 1s
 	StopTimeout  time.Duration // default 10s
+	StartLimit   StartLimit    // zero: systemd's default
+	Ready        string        // ReadyStarted (default), ReadyNotify, ReadyHealthy or ReadyTCP
+	ReadyPort    int           // for ReadyTCP ("tcp:PORT")
+}
+
+// StartLimit is systemd's start rate limit: more than Burst starts within
+// Interval and the unit fails instead of restarting.
+type StartLimit struct {
+	Burst    int
+	Interval time.Duration
 }
 
 // Security relaxes cove's defaults; the zero value is the default:
@@ -82,4 +190,14 @@ type Security struct {
 	CapDrop            []string // capability names removed from the default set
 	Seccomp            string   // SeccompDefault or SeccompUnconfined; default SeccompDefault
 	AllowNewPrivileges bool     // true disables no_new_privileges
+}
+
+// unitSuffix reports whether n ends in a systemd unit type suffix.
+func unitSuffix(n string) bool {
+	for _, s := range []string{".service", ".socket", ".target", ".mount", ".device", ".path", ".timer", ".slice", ".scope", ".swap", ".automount"} {
+		if strings.HasSuffix(n, s) {
+			return true
+		}
+	}
+	return false
 }

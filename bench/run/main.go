@@ -450,7 +450,7 @@ func printMarkdown(w io.Writer, rep *report) {
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|")
 	for _, b := range rep.Benches {
 		fmt.Fprintf(w, "| %s %s | `%s` | %.1f ms | %.1f ms | %.1f ms |\n",
-			b.Key, b.Name, display(rep, b.Argv), b.Median, b.P90, b.Min)
+			b.Key, b.Name, display(rep, append(append([]string(nil), b.Env...), b.Argv...)), b.Median, b.P90, b.Min)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| ratio of medians | as measured | net of the nsenter floor (D subtracted) |")
