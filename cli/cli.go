@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/cove-project/cove/isolate"
@@ -55,9 +56,13 @@ func commands() []command {
 		{name: "run", summary: "run a workload as a transient unit", run: runCmd},
 		{name: "ps", summary: "list workloads", run: psCmd},
 		{name: "status", summary: "show one workload", run: statusCmd},
+		{name: "start", summary: "start a declared workload", run: startCmd},
 		{name: "stop", summary: "stop a workload", run: stopCmd},
+		{name: "restart", summary: "restart a workload", run: restartCmd},
 		{name: "rm", summary: "stop and remove a workload", run: rmCmd},
 		{name: "logs", summary: "show a workload's output", run: logsCmd},
+		{name: "apply", summary: "install specs and start/restart/stop what changed", run: applyCmd},
+		{name: "diff", summary: "show what cove apply would do", run: diffCmd},
 		{name: "validate", summary: "check spec files", run: validateCmd},
 		{name: "render", summary: "print the unit file of a spec", run: renderCmd},
 		{name: isolate.LaunchVerb, hidden: true, run: launchCmd},
@@ -73,6 +78,9 @@ func Main(args []string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cove: find own binary: %v\n", err)
 		return exitFailure
+	}
+	if filepath.Base(os.Args[0]) == "cove-generator" {
+		return generatorMain(self, args)
 	}
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -122,12 +122,7 @@ func kindOf(sp map[string]any) string {
 // Stop stops workload name and waits until it has stopped (systemd sends
 // SIGTERM, then SIGKILL after the unit's stop timeout).
 func (c *Conn) Stop(ctx context.Context, name string) error {
-	unit := units.UnitName(name)
-	ch := make(chan string, 1)
-	if _, err := c.sd.StopUnitContext(ctx, unit, "replace", ch); err != nil {
-		return notFound("stop", unit, err)
-	}
-	return waitJob(ctx, "stop", unit, ch)
+	return c.job(ctx, "stop", name, c.sd.StopUnitContext)
 }
 
 // Remove stops workload name and forgets it: a failed or exited transient
@@ -141,6 +136,40 @@ func (c *Conn) Remove(ctx context.Context, name string) error {
 		if nf := notFound("remove", unit, err); !isNotFound(nf) {
 			return nf
 		}
+	}
+	return nil
+}
+
+// Start starts workload name's unit and waits for the start job (for cove's
+// Type=notify units: until the payload is ready). On failure the error
+// includes the unit's last log lines.
+func (c *Conn) Start(ctx context.Context, name string) error {
+	return c.job(ctx, "start", name, c.sd.StartUnitContext)
+}
+
+// Restart restarts workload name's unit (starting it if stopped) and
+// waits for the job, like Start.
+func (c *Conn) Restart(ctx context.Context, name string) error {
+	return c.job(ctx, "restart", name, c.sd.RestartUnitContext)
+}
+
+// job runs a start-like job on name's unit and waits for it.
+func (c *Conn) job(ctx context.Context, op, name string, do func(context.Context, string, string, chan<- string) (int, error)) error {
+	unit := units.UnitName(name)
+	ch := make(chan string, 1)
+	if _, err := do(ctx, unit, "replace", ch); err != nil {
+		return notFound(op, unit, err)
+	}
+	if err := waitJob(ctx, op, unit, ch); err != nil {
+		return withLogs(ctx, err, c.invocation(ctx, unit), unit)
+	}
+	return nil
+}
+
+// Reload makes systemd reload its units (and rerun generators).
+func (c *Conn) Reload(ctx context.Context) error {
+	if err := c.sd.ReloadContext(ctx); err != nil {
+		return fmt.Errorf("reload systemd: %w", err)
 	}
 	return nil
 }

@@ -71,11 +71,32 @@ func setup() error {
 	if err := sandbox.Rootfs(rootfs); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	genDir := filepath.Join(workDir, "generators")
+	if err := os.MkdirAll(genDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
+		return err
+	}
 	var err error
-	sb, err = sandbox.Boot(ctx, sandbox.Options{Log: &bootLogs})
+	sb, err = boot()
 	return err
+}
+
+// boot boots the sandbox over the shared state directory: /etc and
+// /var/lib are private overlays that persist across boots (a reboot), and
+// cove's generator is installed in /etc/systemd/system-generators.
+func boot() (*sandbox.Sandbox, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	return sandbox.Boot(ctx, sandbox.Options{
+		Log:         &bootLogs,
+		StateDir:    filepath.Join(workDir, "state"),
+		Overlays:    []string{"/etc", "/var/lib"},
+		Binds:       map[string]string{"/etc/systemd/system-generators": filepath.Join(workDir, "generators")},
+		Wants:       []string{"multi-user.target"},
+		BootTimeout: 3 * time.Minute,
+	})
 }
 
 // need skips t when the sandbox cannot run here.

@@ -26,35 +26,68 @@ func UnitName(name string) string { return "cove-" + name + ".service" }
 // Compile turns a validated spec into a service unit. It is pure: the same
 // spec and options always give the same Unit.
 func Compile(s *spec.Spec, opt Options) (Unit, error) {
-	if s.Kind != spec.KindContainer || s.Container == nil {
+	u := &Unit{Name: UnitName(s.Name), WantedBy: s.Install.WantedBy}
+	u.add(SectionUnit, "Description", "", Str(description(s)))
+	dependencies(u, s)
+	switch {
+	case s.Kind == spec.KindContainer && s.Container != nil:
+		container(u, s, opt)
+	default:
 		return Unit{}, fmt.Errorf("compile %s: kind %q is not supported", s.Name, s.Kind)
 	}
-	u := Unit{Name: UnitName(s.Name)}
-	add := func(sec Section, dbusName, file string, v Value) {
-		u.Props = append(u.Props, Prop{Section: sec, DBus: dbusName, File: file, Value: v})
+	service(u, s)
+	return *u, nil
+}
+
+// add appends a property.
+func (u *Unit) add(sec Section, dbusName, file string, v Value) {
+	u.Props = append(u.Props, Prop{Section: sec, DBus: dbusName, File: file, Value: v})
+}
+
+// dependencies adds the spec's dependencies and start rate limit.
+func dependencies(u *Unit, s *spec.Spec) {
+	d := s.Depends
+	for _, dep := range []struct {
+		name  string
+		names []string
+	}{{"Wants", d.Wants}, {"Requires", d.Requires}, {"BindsTo", d.BindsTo}, {"After", d.After}} {
+		if len(dep.names) > 0 {
+			u.add(SectionUnit, dep.name, "", Names(d.Units(dep.names)))
+		}
 	}
-	add(SectionUnit, "Description", "", Str(description(s)))
-	add(SectionService, "Type", "", Str("notify"))
-	add(SectionService, "NotifyAccess", "", Str("main"))
-	add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.LaunchVerb}, launchConfig(s).Args()...)))
-	add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, isolate.StopVerb, "--timeout", stopWait(s.Service.StopTimeout).String()}))
-	add(SectionService, "Slice", "", Str(Slice))
-	add(SectionService, "KillMode", "", Str("control-group"))
-	add(SectionService, "Environment", "", List{"COVE_KIND=" + s.Kind})
-	add(SectionService, "SyslogIdentifier", "", Str(s.Name))
-	add(SectionService, "Restart", "", Str(s.Service.Restart))
-	add(SectionService, "RestartUSec", "RestartSec", Duration(s.Service.RestartDelay))
-	add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(s.Service.StopTimeout))
+	if l := s.Service.StartLimit; l.Burst > 0 {
+		u.add(SectionUnit, "StartLimitBurst", "", Uint32(l.Burst))
+		u.add(SectionUnit, "StartLimitIntervalUSec", "StartLimitIntervalSec", Duration(l.Interval))
+	}
+}
+
+// container adds how a container starts and stops: the launcher.
+func container(u *Unit, s *spec.Spec, opt Options) {
+	u.add(SectionService, "Type", "", Str("notify"))
+	u.add(SectionService, "NotifyAccess", "", Str("main"))
+	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.LaunchVerb}, launchConfig(s).Args()...)))
+	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, isolate.StopVerb, "--timeout", stopWait(s.Service.StopTimeout).String()}))
+}
+
+// service adds what every workload's service has: slice, logging, restart
+// policy, timeouts and resource limits.
+func service(u *Unit, s *spec.Spec) {
+	u.add(SectionService, "Slice", "", Str(Slice))
+	u.add(SectionService, "KillMode", "", Str("control-group"))
+	u.add(SectionService, "Environment", "", List{"COVE_KIND=" + s.Kind})
+	u.add(SectionService, "SyslogIdentifier", "", Str(s.Name))
+	u.add(SectionService, "Restart", "", Str(s.Service.Restart))
+	u.add(SectionService, "RestartUSec", "RestartSec", Duration(s.Service.RestartDelay))
+	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(s.Service.StopTimeout))
 	if r := s.Resources; r.Memory > 0 {
-		add(SectionService, "MemoryMax", "", Uint(r.Memory))
+		u.add(SectionService, "MemoryMax", "", Uint(r.Memory))
 	}
 	if r := s.Resources; r.CPUs > 0 {
-		add(SectionService, "CPUQuotaPerSecUSec", "CPUQuota", CPUQuota(math.Round(r.CPUs*100)))
+		u.add(SectionService, "CPUQuotaPerSecUSec", "CPUQuota", CPUQuota(math.Round(r.CPUs*100)))
 	}
 	if r := s.Resources; r.Pids > 0 {
-		add(SectionService, "TasksMax", "", Uint(r.Pids))
+		u.add(SectionService, "TasksMax", "", Uint(r.Pids))
 	}
-	return u, nil
 }
 
 // stopWait is how long ExecStop= waits after SIGTERM before SIGKILL: a
@@ -116,5 +149,5 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	case opt.Restart == "no":
 		props = append(props, Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
 	}
-	return Unit{Name: u.Name, Props: props}
+	return Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy}
 }

@@ -61,3 +61,15 @@ func checkControl(s string) error {
 	}
 	return nil
 }
+
+// unitNames renders unit names for a dependency directive. Such
+// directives do not unquote, so names are written bare; anything outside
+// systemd's unit-name alphabet is refused.
+func unitNames(names []string) (string, error) {
+	for _, n := range names {
+		if n == "" || strings.TrimLeft(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-@\\") != "" {
+			return "", fmt.Errorf("%q is not a valid unit name", n)
+		}
+	}
+	return strings.Join(names, " "), nil
+}

@@ -30,6 +30,13 @@ func (u Unit) Text(source string) (string, error) {
 			fmt.Fprintf(&b, "%s=%s\n", p.Directive(), v)
 		}
 	}
+	if len(u.WantedBy) > 0 {
+		v, err := unitNames(u.WantedBy)
+		if err != nil {
+			return "", fmt.Errorf("render %s WantedBy=: %w", u.Name, err)
+		}
+		fmt.Fprintf(&b, "\n[Install]\nWantedBy=%s\n", v)
+	}
 	return b.String(), nil
 }
 

@@ -22,8 +22,9 @@ const (
 // Unit is a compiled workload: a unit name and its properties, in the order
 // they are rendered.
 type Unit struct {
-	Name  string // e.g. "cove-web.service"
-	Props []Prop
+	Name     string // e.g. "cove-web.service"
+	Props    []Prop
+	WantedBy []string // [Install] WantedBy=; unit files only (not transient)
 }
 
 // Prop is one systemd setting. DBus is the D-Bus property name; File is the
@@ -73,6 +74,13 @@ type CPUQuota uint64
 // (signature as). Rendered space-separated; each element is quoted.
 type List []string
 
+// Uint32 is a small unsigned integer setting (signature u).
+type Uint32 uint32
+
+// Names is a list of unit names (signature as), written space-separated
+// without quotes, as dependency directives want them.
+type Names []string
+
 // Exec is a command line (signature a(sasb)).
 type Exec []string
 
@@ -89,6 +97,12 @@ func (v Bool) dbus() any { return bool(v) }
 
 func (v Uint) text() (string, error) { return fmt.Sprint(uint64(v)), nil }
 func (v Uint) dbus() any             { return uint64(v) }
+
+func (v Uint32) text() (string, error) { return fmt.Sprint(uint32(v)), nil }
+func (v Uint32) dbus() any             { return uint32(v) }
+
+func (v Names) text() (string, error) { return unitNames(v) }
+func (v Names) dbus() any             { return []string(v) }
 
 func (v Duration) text() (string, error) { return durationText(time.Duration(v)), nil }
 func (v Duration) dbus() any             { return uint64(time.Duration(v) / time.Microsecond) }

@@ -76,7 +76,10 @@ type report struct {
 }
 
 // Podman settings from the command line.
-var podmanManager, podmanRuntime string
+var (
+	withPodman                   bool
+	podmanManager, podmanRuntime string
+)
 
 func main() {
 	os.Exit(run())
@@ -87,6 +90,7 @@ func run() int {
 	warmup := flag.Int("warmup", 3, "warm-up rounds (not counted)")
 	asJSON := flag.Bool("json", false, "print the results as JSON instead of a markdown table")
 	verbose := flag.Bool("v", false, "copy the sandbox's console output to stderr")
+	flag.BoolVar(&withPodman, "podman", true, "include podman (C) if it is installed")
 	flag.StringVar(&podmanManager, "podman-cgroup-manager", "", "use only this podman cgroup manager (systemd, cgroupfs; default: the first that works)")
 	flag.StringVar(&podmanRuntime, "podman-runtime", "", "use only this OCI runtime for podman (crun, runc; default: the first that works)")
 	flag.Parse()
@@ -157,7 +161,9 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 		{Key: "A", Name: "cove", Argv: []string{coveBin, "run", "--rm", "--rootfs", rootfs, "--network", "none", "--", "/bin/true"}},
 		{Key: "B", Name: "systemd-run", Argv: []string{"systemd-run", "--wait", "--quiet", "-p", "RootDirectory=" + rootfs, "-p", "PrivateNetwork=yes", "/bin/true"}},
 	}
-	if _, err := exec.LookPath("podman"); err != nil {
+	if !withPodman {
+		rep.PodmanSkip = "podman: left out (-podman=false)"
+	} else if _, err := exec.LookPath("podman"); err != nil {
 		rep.PodmanSkip = "podman: not installed (apt-get install podman crun)"
 		progress(rep.PodmanSkip)
 	} else {

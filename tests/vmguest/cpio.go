@@ -56,9 +56,11 @@ const (
 	sIFCHR = 0o020000
 )
 
-func (c *cpioWriter) Dir(name string)                          { c.entry(name, sIFDIR|0o755, 0, 0, nil) }
-func (c *cpioWriter) File(name string, perm fs.FileMode, b []byte) { c.entry(name, sIFREG|uint32(perm.Perm()), 0, 0, b) }
-func (c *cpioWriter) Symlink(name, target string)              { c.entry(name, sIFLNK|0o777, 0, 0, []byte(target)) }
+func (c *cpioWriter) Dir(name string) { c.entry(name, sIFDIR|0o755, 0, 0, nil) }
+func (c *cpioWriter) File(name string, perm fs.FileMode, b []byte) {
+	c.entry(name, sIFREG|uint32(perm.Perm()), 0, 0, b)
+}
+func (c *cpioWriter) Symlink(name, target string) { c.entry(name, sIFLNK|0o777, 0, 0, []byte(target)) }
 func (c *cpioWriter) CharDev(name string, major, minor uint32) {
 	c.entry(name, sIFCHR|0o600, major, minor, nil)
 }

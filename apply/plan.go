@@ -1,0 +1,127 @@
+// Package apply brings a host's declared workloads to the state their
+// specs describe: it plans (added, changed, removed, unchanged), writes
+// specs atomically, reloads systemd once and starts, restarts or stops
+// exactly what changed.
+package apply
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// Change is what happens to one workload.
+type Change struct {
+	Name string
+	Kind string   // Added, Changed, Removed or Unchanged
+	Keys []string // for Changed: the spec keys that differ
+	Spec *spec.Spec
+}
+
+// Change kinds.
+const (
+	Added     = "added"
+	Changed   = "changed"
+	Removed   = "removed"
+	Unchanged = "unchanged"
+)
+
+// Plan is the list of changes, sorted by name.
+type Plan []Change
+
+// Compare plans the way from applied (what runs, by name) to desired.
+// Workloads in applied but not desired are Removed.
+func Compare(applied map[string]*spec.Spec, desired []*spec.Spec) Plan {
+	var p Plan
+	seen := map[string]bool{}
+	for _, d := range desired {
+		seen[d.Name] = true
+		old, ok := applied[d.Name]
+		switch keys := DiffKeys(old, d); {
+		case !ok:
+			p = append(p, Change{Name: d.Name, Kind: Added, Spec: d})
+		case len(keys) > 0:
+			p = append(p, Change{Name: d.Name, Kind: Changed, Keys: keys, Spec: d})
+		default:
+			p = append(p, Change{Name: d.Name, Kind: Unchanged, Spec: d})
+		}
+	}
+	for name, old := range applied {
+		if !seen[name] {
+			p = append(p, Change{Name: name, Kind: Removed, Spec: old})
+		}
+	}
+	sort.Slice(p, func(i, j int) bool { return p[i].Name < p[j].Name })
+	return p
+}
+
+// DiffKeys lists the spec keys (e.g. "resources.memory") whose values
+// differ between a and b; where the spec came from (File) does not count.
+func DiffKeys(a, b *spec.Spec) []string {
+	if a == nil || b == nil {
+		return nil
+	}
+	var keys []string
+	diffValues("", reflect.ValueOf(*a), reflect.ValueOf(*b), &keys)
+	return keys
+}
+
+// diffValues walks two values of the same type, collecting the keys of
+// leaves that differ; struct fields become snake_case key segments.
+func diffValues(key string, a, b reflect.Value, keys *[]string) {
+	if a.Kind() == reflect.Pointer {
+		if a.IsNil() || b.IsNil() {
+			if a.IsNil() != b.IsNil() {
+				*keys = append(*keys, key)
+			}
+			return
+		}
+		a, b = a.Elem(), b.Elem()
+	}
+	if a.Kind() != reflect.Struct {
+		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+			*keys = append(*keys, key)
+		}
+		return
+	}
+	for i := 0; i < a.NumField(); i++ {
+		f := a.Type().Field(i)
+		if f.Name == "File" {
+			continue
+		}
+		k := snake(f.Name)
+		if key != "" {
+			k = key + "." + k
+		}
+		diffValues(k, a.Field(i), b.Field(i), keys)
+	}
+}
+
+// snake turns a Go field name into a spec key: RestartDelay → restart_delay.
+func snake(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) && i > 0 && !unicode.IsUpper(rune(s[i-1])) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// Summary prints the plan, one line per workload.
+func (p Plan) Summary() string {
+	var b strings.Builder
+	for _, c := range p {
+		fmt.Fprintf(&b, "%-9s %s", c.Kind, c.Name)
+		if len(c.Keys) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(c.Keys, ", "))
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,41 @@
+package apply
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// TestCompare checks added, changed (with keys), removed and unchanged.
+func TestCompare(t *testing.T) {
+	mk := func(name string, mem uint64) *spec.Spec {
+		s := spec.Defaults(name)
+		s.Container.Rootfs, s.Container.Command = "/r", []string{"/bin/true"}
+		s.Resources.Memory = mem
+		return s
+	}
+	same, changed := mk("same", 1<<20), mk("changed", 1<<20)
+	changed2 := mk("changed", 2<<20)
+	changed2.Service.RestartDelay = 3 * time.Second
+	changed2.File = "/elsewhere.toml" // where it came from is not a change
+	applied := map[string]*spec.Spec{"same": same, "changed": changed, "gone": mk("gone", 0)}
+	p := Compare(applied, []*spec.Spec{mk("same", 1<<20), changed2, mk("new", 0)})
+	got := map[string]Change{}
+	for _, c := range p {
+		got[c.Name] = c
+	}
+	want := map[string]string{"same": Unchanged, "changed": Changed, "gone": Removed, "new": Added}
+	for name, kind := range want {
+		if got[name].Kind != kind {
+			t.Errorf("%s: %s, want %s", name, got[name].Kind, kind)
+		}
+	}
+	if keys := got["changed"].Keys; !reflect.DeepEqual(keys, []string{"resources.memory", "service.restart_delay"}) {
+		t.Errorf("changed keys = %v", keys)
+	}
+	if p[0].Name != "changed" || p[len(p)-1].Name != "same" {
+		t.Errorf("plan not sorted: %v", p)
+	}
+}

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cove-project/cove/apply"
+	"github.com/cove-project/cove/generator"
+	"github.com/cove-project/cove/store"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// applyFlags parses the flags apply and diff share.
+func applyFlags(verb string, env *Env, args []string) (apply.Options, bool, error) {
+	fs := newFlags(verb, "[--prune] [SPEC-FILE|DIR...]", env.Stderr)
+	prune := fs.Bool("prune", false, "also stop and delete workloads that are not in the given specs")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return apply.Options{}, false, err
+	}
+	return apply.Options{Paths: store.Default, Sources: fs.Args(), Prune: *prune}, true, nil
+}
+
+// diffCmd prints what cove apply would do.
+func diffCmd(_ context.Context, env *Env, args []string) error {
+	opt, ok, err := applyFlags("diff", env, args)
+	if !ok || err != nil {
+		return err
+	}
+	plan, err := apply.Diff(opt)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(env.Stdout, plan.Summary())
+	return err
+}
+
+// applyCmd makes the declared workloads what their specs say.
+func applyCmd(ctx context.Context, env *Env, args []string) error {
+	opt, ok, err := applyFlags("apply", env, args)
+	if !ok || err != nil {
+		return err
+	}
+	return withConn(ctx, func(c *supervisor.Conn) error {
+		_, err := apply.Run(ctx, opt, c, env.Stdout)
+		return err
+	})
+}
+
+// startCmd starts workloads' units.
+func startCmd(ctx context.Context, env *Env, args []string) error {
+	return eachName(ctx, env, "start", args, (*supervisor.Conn).Start)
+}
+
+// restartCmd restarts workloads' units.
+func restartCmd(ctx context.Context, env *Env, args []string) error {
+	return eachName(ctx, env, "restart", args, (*supervisor.Conn).Restart)
+}
+
+// generatorMain is the systemd generator (cove installed as
+// cove-generator in a system-generators directory). systemd passes the
+// normal, early and late output directories; units go to the normal one.
+func generatorMain(self string, args []string) int {
+	if len(args) != 1 && len(args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: cove-generator NORMAL-DIR [EARLY-DIR LATE-DIR]")
+		return exitUsage
+	}
+	log := kmsg()
+	defer log.Close()
+	res, err := generator.Run(store.Default, args[0], self, log)
+	if err != nil {
+		return exitFailure
+	}
+	if res.Failed > 0 {
+		fmt.Fprintf(log, "cove-generator: %d specs generated, %d skipped\n", res.Generated, res.Failed)
+	}
+	return exitOK
+}
+
+// kmsgWriter writes each line to the kernel log (where generator output
+// belongs: /var and the journal may not be up yet), or to stderr.
+type kmsgWriter struct{ f *os.File }
+
+// kmsg opens the kernel log, falling back to stderr.
+func kmsg() kmsgWriter {
+	f, err := os.OpenFile("/dev/kmsg", os.O_WRONLY, 0)
+	if err != nil {
+		return kmsgWriter{os.Stderr}
+	}
+	return kmsgWriter{f}
+}
+
+// Write sends every line as one kernel log record at error priority.
+func (k kmsgWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		if k.f == os.Stderr {
+			fmt.Fprintln(k.f, line)
+		} else if _, err := fmt.Fprintf(k.f, "<3>%s\n", line); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+// Close closes the kernel log.
+func (k kmsgWriter) Close() {
+	if k.f != os.Stderr {
+		k.f.Close()
+	}
+}

@@ -1,0 +1,228 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// declared writes a spec for a container that logs "started NAME" and sleeps into dir and returns
+// its path; extra is appended to the spec.
+func declared(t *testing.T, dir, name, extra string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/sh", "-c", "echo started %s; exec sleep 1000"]
+[service]
+stop_timeout = "1s"
+%s`, rootfs, name, extra)
+	path := filepath.Join(dir, name+".toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// pruneAll removes every declared workload when the test ends.
+func pruneAll(t *testing.T) {
+	t.Cleanup(func() {
+		empty := filepath.Join(workDir, "empty")
+		os.MkdirAll(empty, 0o755)
+		cove(t, "apply", "--prune", empty)
+	})
+}
+
+// TestApplyDiffPrune: apply starts new workloads, restarts changed ones
+// only, leaves the rest alone; diff shows the plan with changed keys;
+// --prune stops and deletes what is no longer declared.
+func TestApplyDiffPrune(t *testing.T) {
+	need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "apply1")
+	a := declared(t, dir, "alpha", "")
+	b := declared(t, dir, "beta", "")
+	out := mustCove(t, "apply", a, b)
+	if !strings.Contains(out, "added alpha") || !strings.Contains(out, "added beta") {
+		t.Errorf("apply output:\n%s", out)
+	}
+	for _, u := range []string{"cove-alpha.service", "cove-beta.service"} {
+		if st := show(t, u, "ActiveState"); st != "active" {
+			t.Errorf("%s is %s after apply", u, st)
+		}
+	}
+	if got := strings.TrimSpace(inside(t, "cat", "/etc/cove/alpha.toml").stdout); !strings.Contains(got, "/bin/sleep") {
+		t.Errorf("/etc/cove/alpha.toml not written: %q", got)
+	}
+	if d := mustCove(t, "diff", a, b); !strings.Contains(d, "unchanged alpha") || !strings.Contains(d, "unchanged beta") {
+		t.Errorf("diff after apply:\n%s", d)
+	}
+	alphaPID, betaPID := show(t, "cove-alpha.service", "MainPID"), show(t, "cove-beta.service", "MainPID")
+	declared(t, dir, "alpha", "[resources]\nmemory = \"96M\"\n")
+	if d := mustCove(t, "diff", a, b); !strings.Contains(d, "changed   alpha (resources.memory)") {
+		t.Errorf("diff does not show the changed key:\n%s", d)
+	}
+	if st := show(t, "cove-alpha.service", "MainPID"); st != alphaPID {
+		t.Errorf("cove diff changed something: MainPID %s → %s", alphaPID, st)
+	}
+	out = mustCove(t, "apply", a, b)
+	if !strings.Contains(out, "changed alpha") || strings.Contains(out, "beta") {
+		t.Errorf("apply of one change:\n%s", out)
+	}
+	if pid := show(t, "cove-alpha.service", "MainPID"); pid == alphaPID {
+		t.Errorf("changed alpha was not restarted")
+	}
+	if pid := show(t, "cove-beta.service", "MainPID"); pid != betaPID {
+		t.Errorf("unchanged beta was restarted: %s → %s", betaPID, pid)
+	}
+	if m := show(t, "cove-alpha.service", "MemoryMax"); m != "100663296" {
+		t.Errorf("alpha MemoryMax = %s after apply", m)
+	}
+	out = mustCove(t, "apply", "--prune", a)
+	if !strings.Contains(out, "unchanged") && strings.Contains(out, "alpha") {
+		t.Errorf("prune touched alpha:\n%s", out)
+	}
+	if st := show(t, "cove-beta.service", "ActiveState"); st == "active" {
+		t.Errorf("pruned beta still active")
+	}
+	if r := inside(t, "test", "-e", "/etc/cove/beta.toml"); r.code == 0 {
+		t.Errorf("pruned beta's spec is still in /etc/cove")
+	}
+}
+
+// TestApplyBadFileChangesNothing: one bad spec among good ones: exit 2,
+// every error listed, nothing written or started.
+func TestApplyBadFileChangesNothing(t *testing.T) {
+	need(t)
+	dir := filepath.Join(workDir, "apply-bad")
+	good := declared(t, dir, "gamma", "")
+	bad := declared(t, dir, "delta", "[resources]\nmemory = \"lots\"\n")
+	bad2 := declared(t, dir, "epsilon", "colour = \"red\"\n")
+	before := listUnits(t)
+	r := cove(t, "apply", good, bad, bad2)
+	if r.code != 2 {
+		t.Errorf("exit %d, want 2", r.code)
+	}
+	for _, want := range []string{bad + ":9:1: resources.memory", bad2 + ":8:1: service.colour"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if r := inside(t, "test", "-e", "/etc/cove/gamma.toml"); r.code == 0 {
+		t.Errorf("a good spec was written although another was bad")
+	}
+	if after := listUnits(t); after != before {
+		t.Errorf("units changed:\n%s\n%s", before, after)
+	}
+}
+
+// TestConcurrentApply: applies at once serialise on the lock; every spec
+// ends up whole and every workload runs.
+func TestConcurrentApply(t *testing.T) {
+	need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "apply-conc")
+	var wg sync.WaitGroup
+	results := make([]result, 4)
+	for i := range results {
+		path := declared(t, dir, fmt.Sprintf("conc%d", i), "")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = cove(t, "apply", path)
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("apply %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		name := fmt.Sprintf("conc%d", i)
+		if st := show(t, "cove-"+name+".service", "ActiveState"); st != "active" {
+			t.Errorf("%s is %s", name, st)
+		}
+		if r := cove(t, "validate", "/etc/cove/"+name+".toml"); r.code != 0 {
+			t.Errorf("/etc/cove/%s.toml damaged: %s", name, r.stderr)
+		}
+	}
+}
+
+// TestSystemctlIsAClient: the generated unit works with systemctl and
+// journalctl alone, a user's unit can require it, and it is byte-identical
+// to cove render.
+func TestSystemctlIsAClient(t *testing.T) {
+	need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "sysctl")
+	mustCove(t, "apply", declared(t, dir, "db", ""))
+	gen := inside(t, "cat", "/run/systemd/generator/cove-db.service").stdout
+	if rendered := mustCove(t, "render", "/etc/cove/db.toml"); gen != rendered {
+		t.Errorf("generated unit differs from cove render:\n%s\n---\n%s", gen, rendered)
+	}
+	inside(t, "systemctl", "stop", "cove-db.service")
+	if st := show(t, "cove-db.service", "ActiveState"); st != "inactive" && st != "failed" {
+		t.Errorf("after systemctl stop: %s", st)
+	}
+	consumer := "[Unit]\nRequires=cove-db.service\nAfter=cove-db.service\n[Service]\nExecStart=/bin/sleep 1000\n"
+	if r := insideStdin(t, consumer, "sh", "-c", "cat > /etc/systemd/system/consumer.service && systemctl daemon-reload"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	t.Cleanup(func() {
+		inside(t, "sh", "-c", "systemctl stop consumer; rm /etc/systemd/system/consumer.service; systemctl daemon-reload")
+	})
+	if r := inside(t, "systemctl", "start", "consumer.service"); r.code != 0 {
+		t.Fatalf("start consumer: %s", r.stderr)
+	}
+	if st := show(t, "cove-db.service", "ActiveState"); st != "active" {
+		t.Errorf("Requires=cove-db.service did not start it: %s", st)
+	}
+	if r := inside(t, "systemctl", "restart", "cove-db.service"); r.code != 0 {
+		t.Errorf("systemctl restart: %s", r.stderr)
+	}
+	if r := inside(t, "journalctl", "-u", "cove-db.service", "--no-pager"); !strings.Contains(r.stdout, "started db") {
+		t.Errorf("journalctl -u shows nothing of the unit:\n%s", r.stdout)
+	}
+	mustCove(t, "stop", "db")
+	mustCove(t, "start", "db")
+	mustCove(t, "restart", "db")
+	if st := show(t, "cove-db.service", "ActiveState"); st != "active" {
+		t.Errorf("after cove start/restart: %s", st)
+	}
+}
+
+// TestGeneratorSkipsBadSpec: a bad spec in /etc/cove does not stop the
+// others from being generated.
+func TestGeneratorSkipsBadSpec(t *testing.T) {
+	need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "gen-bad")
+	mustCove(t, "apply", declared(t, dir, "fine", ""))
+	bad := "version = 1\nkind = \"container\"\nbogus = 1\n"
+	if r := insideStdin(t, bad, "sh", "-c", "cat > /etc/cove/broken.toml && systemctl daemon-reload"); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	t.Cleanup(func() { inside(t, "sh", "-c", "rm -f /etc/cove/broken.toml; systemctl daemon-reload") })
+	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-fine.service"); r.code != 0 {
+		t.Errorf("good spec not generated next to a bad one")
+	}
+	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-broken.service"); r.code == 0 {
+		t.Errorf("bad spec generated a unit")
+	}
+	if st := show(t, "cove-fine.service", "ActiveState"); st != "active" {
+		t.Errorf("fine is %s", st)
+	}
+}
+
+// waitActive waits until unit is active.
+func waitActive(t *testing.T, unit string) {
+	t.Helper()
+	eventually(t, 20*time.Second, unit+" to be active", func() bool { return show(t, unit, "ActiveState") == "active" })
+}

@@ -1,0 +1,256 @@
+// Package vmguest builds a tiny Linux guest for cove's VM tests: Debian's
+// cloud kernel, fetched with apt-get download and unpacked with dpkg-deb
+// (nothing is installed on the host), and an initramfs holding a static
+// busybox, the virtio modules and an /init script (init.sh).
+//
+// The guest's behaviour is chosen on the kernel command line with
+// cove.test=MODE. Every mode first prints COVE-GUEST-BOOTED; then:
+//
+//	poweroff     powers off at once.
+//	wait         waits for the ACPI power button (QMP system_powerdown),
+//	             prints COVE-GUEST-SHUTDOWN-HOOK and powers off.
+//	ignore-acpi  prints COVE-GUEST-IGNORING-ACPI and runs until killed.
+//	crash        init exits 1: the kernel panics (pvpanic reports it).
+//	disk         mounts /dev/vda (mke2fs first if it has no file system),
+//	             increments the file "count" in it, prints
+//	             COVE-DISK-COUNT=N and powers off.
+//	net          configures eth0 for QEMU's user-mode network (10.0.2.15),
+//	             serves COVE-GUEST-HTTP on port 80 with busybox httpd,
+//	             prints COVE-GUEST-NET-UP, then behaves as wait.
+package vmguest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"debug/elf"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Markers printed by the guest on its console.
+const (
+	MarkerBooted       = "COVE-GUEST-BOOTED"
+	MarkerWaiting      = "COVE-GUEST-WAITING"
+	MarkerShutdownHook = "COVE-GUEST-SHUTDOWN-HOOK"
+	MarkerIgnoring     = "COVE-GUEST-IGNORING-ACPI"
+	MarkerCrashing     = "COVE-GUEST-CRASHING"
+	MarkerDiskCount    = "COVE-DISK-COUNT="
+	MarkerNetUp        = "COVE-GUEST-NET-UP"
+	MarkerHTTP         = "COVE-GUEST-HTTP"
+)
+
+// Cmdline is the kernel command line for mode (see the package comment):
+// serial console, no reboot on panic delay, quiet enough for fast TCG
+// boots.
+func Cmdline(mode string) string {
+	return "console=ttyS0 quiet loglevel=4 panic=-1 cove.test=" + mode
+}
+
+// Guest is a bootable guest: kernel and initramfs, for -kernel and -initrd.
+type Guest struct {
+	Kernel  string // uncompressed vmlinux (PVH) when it could be extracted, else the bzImage
+	Initrd  string // gzip'd newc cpio
+	BzImage string // the kernel as shipped
+	Version string // kernel release, e.g. 6.1.0-56-cloud-amd64
+}
+
+//go:embed init.sh
+var initScript []byte
+
+// Modules loaded by the guest's init, in addition to their dependencies:
+// virtio transports for both machine types, disk and NIC, the ACPI power
+// button and evdev (to see it from user space), and pvpanic-mmio (binds
+// the ISA pvpanic device described in ACPI as QEMU0001).
+var guestModules = []string{
+	"virtio", "virtio_ring", "virtio_mmio", "virtio_pci",
+	"virtio_blk", "virtio_net", "button", "evdev", "pvpanic_mmio",
+}
+
+// busyboxPaths are where Debian's busybox-static puts its binary.
+var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
+
+// Build returns the guest, fetching and building what is not yet in
+// cacheDir. It needs apt-get, apt-cache and dpkg-deb (Debian's tools) and a
+// static busybox on the host.
+func Build(cacheDir string) (Guest, error) {
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return Guest{}, err
+	}
+	pkg, err := kernelPackage()
+	if err != nil {
+		// Offline: any kernel fetched before will do.
+		debs, _ := filepath.Glob(filepath.Join(cacheDir, "linux-image-*-cloud-amd64", "pkg.deb"))
+		if len(debs) == 0 {
+			return Guest{}, err
+		}
+		pkg = filepath.Base(filepath.Dir(debs[len(debs)-1]))
+	}
+	kdir := filepath.Join(cacheDir, pkg)
+	root := filepath.Join(kdir, "root")
+	if err := fetchKernel(pkg, kdir, root); err != nil {
+		return Guest{}, err
+	}
+	version := strings.TrimPrefix(pkg, "linux-image-")
+	g := Guest{
+		BzImage: filepath.Join(root, "boot", "vmlinuz-"+version),
+		Version: version,
+	}
+	g.Kernel = g.BzImage
+	vmlinux := filepath.Join(kdir, "vmlinux")
+	if _, err := os.Stat(vmlinux); err == nil {
+		g.Kernel = vmlinux
+	} else if b, err := extractVmlinux(g.BzImage); err == nil {
+		if err := writeAtomic(vmlinux, b); err != nil {
+			return Guest{}, err
+		}
+		g.Kernel = vmlinux
+	}
+	if g.Initrd, err = buildInitrd(kdir, filepath.Join(root, "lib", "modules", version)); err != nil {
+		return Guest{}, err
+	}
+	return g, nil
+}
+
+// kernelPackage resolves the versioned package behind Debian's
+// linux-image-cloud-amd64 metapackage.
+func kernelPackage() (string, error) {
+	out, err := exec.Command("apt-cache", "depends", "linux-image-cloud-amd64").Output()
+	if err != nil {
+		return "", fmt.Errorf("apt-cache depends linux-image-cloud-amd64: %w", err)
+	}
+	m := regexp.MustCompile(`Depends:\s*(linux-image-[0-9][^\s]*-cloud-amd64)`).FindSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("apt-cache depends linux-image-cloud-amd64: no versioned kernel in\n%s", out)
+	}
+	return string(m[1]), nil
+}
+
+// fetchKernel downloads pkg into kdir/pkg.deb and unpacks it into root,
+// unless done before.
+func fetchKernel(pkg, kdir, root string) error {
+	done := filepath.Join(kdir, ".unpacked")
+	if _, err := os.Stat(done); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(kdir, 0o755); err != nil {
+		return err
+	}
+	deb := filepath.Join(kdir, "pkg.deb")
+	if _, err := os.Stat(deb); err != nil {
+		tmp, err := os.MkdirTemp(kdir, "download-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		// apt-get download as root drops to _apt, which must be able to
+		// write the directory.
+		os.Chmod(tmp, 0o777)
+		cmd := exec.Command("apt-get", "download", "-q", pkg)
+		cmd.Dir = tmp
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("apt-get download %s: %v\n%s", pkg, err, out)
+		}
+		got, _ := filepath.Glob(filepath.Join(tmp, "*.deb"))
+		if len(got) != 1 {
+			return fmt.Errorf("apt-get download %s: found %d .deb files", pkg, len(got))
+		}
+		if err := os.Rename(got[0], deb); err != nil {
+			return err
+		}
+	}
+	os.RemoveAll(root)
+	if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		return fmt.Errorf("dpkg-deb -x %s: %v\n%s", deb, err, out)
+	}
+	return os.WriteFile(done, nil, 0o644)
+}
+
+// buildInitrd writes the initramfs into kdir, named after a hash of its
+// contents' sources, and returns its path.
+func buildInitrd(kdir, modDir string) (string, error) {
+	var busybox []byte
+	var err error
+	for _, p := range busyboxPaths {
+		if busybox, err = os.ReadFile(p); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("no busybox (install busybox-static): %w", err)
+	}
+	if !isStatic(busybox) {
+		return "", errors.New("busybox is not statically linked (install busybox-static)")
+	}
+	mods, err := resolveModules(modDir, guestModules)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	h.Write(initScript)
+	h.Write(busybox)
+	for _, m := range mods {
+		h.Write([]byte(m))
+	}
+	out := filepath.Join(kdir, "initrd-"+hex.EncodeToString(h.Sum(nil))[:16]+".gz")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+
+	var buf bytes.Buffer
+	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	c := newCPIOWriter(gz)
+	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", "mnt", "proc", "sys", "tmp"} {
+		c.Dir(d)
+	}
+	c.CharDev("dev/console", 5, 1)
+	c.File("bin/busybox", 0o755, busybox)
+	c.Symlink("bin/sh", "busybox")
+	c.File("init", 0o755, initScript)
+	var list strings.Builder
+	for _, m := range mods {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			return "", err
+		}
+		c.File("lib/modules/"+filepath.Base(m), 0o644, b)
+		fmt.Fprintln(&list, filepath.Base(m))
+	}
+	c.File("etc/modules", 0o644, []byte(list.String()))
+	if err := c.Close(); err != nil {
+		return "", err
+	}
+	if err := gz.Close(); err != nil {
+		return "", err
+	}
+	return out, writeAtomic(out, buf.Bytes())
+}
+
+// isStatic reports whether an ELF executable has no program interpreter.
+func isStatic(b []byte) bool {
+	f, err := elf.NewFile(bytes.NewReader(b))
+	if err != nil {
+		return false
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -1,0 +1,97 @@
+#!/bin/busybox sh
+# /init of cove's test guest (package vmguest). Kernel command line
+# parameter cove.test= selects what it does; see guest.go.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+while read -r m; do insmod "/lib/modules/$m" || echo "cove-guest: insmod $m failed"; done < /etc/modules
+echo COVE-GUEST-BOOTED
+
+mode=
+for a in $(cat /proc/cmdline); do
+	case "$a" in cove.test=*) mode="${a#cove.test=}" ;; esac
+done
+
+# waitdev PATH: devices probe asynchronously after insmod.
+waitdev() {
+	i=0
+	while [ ! -e "$1" ] && [ $i -lt 100 ]; do usleep 50000; i=$((i + 1)); done
+	[ -e "$1" ]
+}
+
+# powerbutton: block until the ACPI power button is pressed. The button
+# driver (button.ko) turns the ACPI notification (microvm: from the GED
+# device; q35: the PM1 fixed event) into a KEY_POWER input event, which
+# evdev makes readable on /dev/input/eventN.
+powerbutton() {
+	dev=
+	i=0
+	while [ -z "$dev" ] && [ $i -lt 100 ]; do
+		for e in /sys/class/input/event*; do
+			[ -e "$e/device/name" ] || continue
+			[ "$(cat "$e/device/name")" = "Power Button" ] && dev=/dev/input/${e##*/}
+		done
+		[ -n "$dev" ] || usleep 50000
+		i=$((i + 1))
+	done
+	if [ -z "$dev" ] || ! waitdev "$dev"; then
+		echo "cove-guest: no power button input device"
+		sleep 2147483647
+	fi
+	echo COVE-GUEST-WAITING
+	dd if="$dev" of=/dev/null bs=24 count=1 2>/dev/null
+	echo COVE-GUEST-SHUTDOWN-HOOK
+	sync
+	poweroff -f
+}
+
+case "$mode" in
+poweroff)
+	poweroff -f
+	;;
+wait)
+	powerbutton
+	;;
+ignore-acpi)
+	echo COVE-GUEST-IGNORING-ACPI
+	while :; do sleep 3600; done
+	;;
+crash)
+	echo COVE-GUEST-CRASHING
+	exit 1 # init exits: the kernel panics
+	;;
+disk)
+	waitdev /dev/vda || { echo "cove-guest: no /dev/vda"; exit 1; }
+	mkdir -p /mnt
+	if ! mount -t ext4 /dev/vda /mnt 2>/dev/null; then
+		mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt || exit 1
+	fi
+	n=$(cat /mnt/count 2>/dev/null || echo 0)
+	n=$((n + 1))
+	echo $n > /mnt/count
+	umount /mnt
+	sync
+	echo COVE-DISK-COUNT=$n
+	poweroff -f
+	;;
+net)
+	# QEMU's user-mode network: the guest is 10.0.2.15, the gateway 10.0.2.2.
+	# A static address: same result as udhcpc, without its round trip.
+	waitdev /sys/class/net/eth0 || { echo "cove-guest: no eth0"; exit 1; }
+	ip link set lo up
+	ip addr add 10.0.2.15/24 dev eth0
+	ip link set eth0 up
+	ip route add default via 10.0.2.2
+	mkdir -p /www
+	echo COVE-GUEST-HTTP > /www/index.html
+	httpd -p 80 -h /www
+	echo COVE-GUEST-NET-UP
+	powerbutton
+	;;
+*)
+	echo "cove-guest: unknown cove.test=$mode"
+	exit 1
+	;;
+esac
