@@ -15,6 +15,7 @@ import (
 
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/units"
 )
 
 // Exit statuses.
@@ -68,6 +69,7 @@ func commands() []command {
 		{name: isolate.LaunchVerb, hidden: true, run: launchCmd},
 		{name: isolate.InitVerb, hidden: true, run: launchInitCmd},
 		{name: isolate.StopVerb, hidden: true, run: launchStopCmd},
+		{name: units.HealthVerb, hidden: true, run: healthProbeCmd},
 	}
 }
 

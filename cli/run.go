@@ -78,16 +78,21 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer conn.Close()
-	if f.detach {
-		if err := conn.StartTransient(ctx, u, nil); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, s.Name)
-		return nil
+	var stdio *supervisor.Stdio
+	if !f.detach {
+		stdio = &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
 	}
-	stdio := &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
 	if err := conn.StartTransient(ctx, u, stdio); err != nil {
 		return err
+	}
+	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: env.Self}); ok {
+		if err := conn.StartTimer(ctx, timer, svc); err != nil {
+			return err
+		}
+	}
+	if f.detach {
+		fmt.Fprintln(env.Stdout, s.Name)
+		return nil
 	}
 	exit, err := conn.WaitExit(ctx, u.Name)
 	if ctx.Err() != nil { // interrupted: stop the workload, like docker run

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cove-project/cove/health"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -36,24 +37,41 @@ func psCmd(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		rows := make([]row, 0, len(ws))
+		for _, w := range ws {
+			rows = append(rows, withHealth(w))
+		}
 		if *asJSON {
-			return printJSON(env.Stdout, nonNil(ws))
+			return printJSON(env.Stdout, rows)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tPID\tUPTIME\tRESTARTS")
-		for _, w := range ws {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%d\n", w.Name, w.Kind, w.State(), w.MainPID, uptime(w.Started), w.Restarts)
+		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS")
+		for _, r := range rows {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", r.Name, r.Kind, r.State(), dash(r.Health), r.MainPID, uptime(r.Started), r.Restarts)
 		}
 		return tw.Flush()
 	})
 }
 
-// nonNil makes an empty list print as [] rather than null.
-func nonNil(ws []supervisor.Workload) []supervisor.Workload {
-	if ws == nil {
-		return []supervisor.Workload{}
+// row is a workload as cove ps and status show it: what systemd knows,
+// and the health its probes recorded.
+type row struct {
+	supervisor.Workload
+	Health string `json:"health,omitempty"` // "", starting, healthy or unhealthy
+}
+
+// withHealth adds the workload's health state.
+func withHealth(w supervisor.Workload) row {
+	st, _ := health.Read(w.Name)
+	return row{Workload: w, Health: st.Status}
+}
+
+// dash shows an empty value as "-".
+func dash(s string) string {
+	if s == "" {
+		return "-"
 	}
-	return ws
+	return s
 }
 
 // uptime renders the time since t, or "-" when not running.
@@ -83,10 +101,11 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return withConn(ctx, func(c *supervisor.Conn) error {
-		w, err := c.Status(ctx, name)
+		sw, err := c.Status(ctx, name)
 		if err != nil {
 			return err
 		}
+		w := withHealth(sw)
 		if *asJSON {
 			return printJSON(env.Stdout, w)
 		}
@@ -96,7 +115,7 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 			{"State", fmt.Sprintf("%s (%s/%s)", w.State(), w.ActiveState, w.SubState)},
 			{"Main PID", fmt.Sprint(w.MainPID)}, {"Uptime", uptime(w.Started)},
 			{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", fmt.Sprintf("%d bytes", w.MemoryBytes)},
-			{"Tasks", fmt.Sprint(w.Tasks)},
+			{"Tasks", fmt.Sprint(w.Tasks)}, {"Health", dash(w.Health)},
 		} {
 			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 		}
@@ -111,7 +130,12 @@ func stopCmd(ctx context.Context, env *Env, args []string) error {
 
 // rmCmd stops and removes workloads.
 func rmCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "rm", args, (*supervisor.Conn).Remove)
+	return eachName(ctx, env, "rm", args, func(c *supervisor.Conn, ctx context.Context, name string) error {
+		if err := c.Remove(ctx, name); err != nil {
+			return err
+		}
+		return health.Remove(name)
+	})
 }
 
 // eachName applies op to every NAME argument.

@@ -58,12 +58,18 @@ func generate(file, outDir, launcher string) error {
 	if err != nil {
 		return err
 	}
-	text, err := u.Text(file)
-	if err != nil {
-		return err
+	all := []units.Unit{u}
+	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: launcher}); ok {
+		all = append(all, timer, svc)
 	}
-	if err := os.WriteFile(filepath.Join(outDir, u.Name), []byte(text), 0o644); err != nil {
-		return fmt.Errorf("generate %s: %w", u.Name, err)
+	for _, unit := range all {
+		text, err := unit.Text(file)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(outDir, unit.Name), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("generate %s: %w", unit.Name, err)
+		}
 	}
 	for _, target := range u.WantedBy {
 		dir := filepath.Join(outDir, target+".wants")

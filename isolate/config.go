@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is everything the container launcher needs.
@@ -26,6 +27,13 @@ type Config struct {
 	Caps           []string // capability bounding set kept, "CAP_…" names
 	Seccomp        bool     // install cove's seccomp deny-list filter
 	NoNewPrivs     bool     // set no_new_privs before exec
+
+	// Readiness: when the launcher tells systemd READY=1.
+	Ready         string        // ReadyStarted (default), ReadyNotify, ReadyTCP or ReadyHealthy
+	ReadyPort     int           // ReadyTCP: this port accepts connections
+	Probe         []string      // ReadyHealthy: this command succeeds inside
+	ProbeInterval time.Duration // between readiness checks
+	ProbeTimeout  time.Duration // of one Probe run
 }
 
 // Args renders c as launcher arguments (after the "launch" verb). ParseArgs
@@ -44,6 +52,13 @@ func (c Config) Args() []string {
 	}
 	for _, e := range c.Env {
 		a = append(a, "--env", e)
+	}
+	if c.Ready != "" && c.Ready != ReadyStarted {
+		a = append(a, "--ready", c.Ready, "--ready-port", strconv.Itoa(c.ReadyPort),
+			"--probe-interval", c.ProbeInterval.String(), "--probe-timeout", c.ProbeTimeout.String())
+		for _, p := range c.Probe {
+			a = append(a, "--probe", p)
+		}
 	}
 	a = append(a, "--")
 	return append(a, c.Argv...)
@@ -64,6 +79,14 @@ func ParseArgs(args []string) (Config, error) {
 	fs.StringVar(&caps, "caps", "", "bounding set")
 	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")
 	fs.BoolVar(&c.NoNewPrivs, "no-new-privileges", true, "no_new_privs")
+	fs.StringVar(&c.Ready, "ready", ReadyStarted, "readiness")
+	fs.IntVar(&c.ReadyPort, "ready-port", 0, "readiness port")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", time.Second, "readiness check interval")
+	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", 5*time.Second, "readiness probe timeout")
+	fs.Func("probe", "readiness probe argument", func(s string) error {
+		c.Probe = append(c.Probe, s)
+		return nil
+	})
 	fs.Func("env", "KEY=VALUE", func(s string) error {
 		if !strings.Contains(s, "=") {
 			return fmt.Errorf("%q is not KEY=VALUE", s)
@@ -83,6 +106,11 @@ func ParseArgs(args []string) (Config, error) {
 	}
 	if _, err := fmt.Sscanf(user, "%d:%d", &c.UID, &c.GID); err != nil {
 		return Config{}, fmt.Errorf("launch: --user %q: want UID:GID", user)
+	}
+	switch c.Ready {
+	case ReadyStarted, ReadyNotify, ReadyTCP, ReadyHealthy:
+	default:
+		return Config{}, fmt.Errorf("launch: --ready %q: want started, notify, tcp or healthy", c.Ready)
 	}
 	if caps != "" {
 		c.Caps = strings.Split(caps, ",")

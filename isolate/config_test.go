@@ -3,6 +3,7 @@ package isolate
 import (
 	"reflect"
 	"testing"
+	"time"
 )
 
 // TestArgsRoundTrip checks that ParseArgs reads back what Args writes,
@@ -12,6 +13,8 @@ func TestArgsRoundTrip(t *testing.T) {
 		Name: "web", Rootfs: "/srv/root fs", Argv: []string{"/bin/sh", "-c", "echo --rootfs; exit 3", "--"},
 		Env: []string{"A=b=c", "EMPTY="}, Workdir: "/tmp", UID: 1000, GID: 100, Hostname: "web",
 		PrivateNetwork: true, Caps: []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
+		Ready: ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},
+		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 2 * time.Second,
 	}
 	got, err := ParseArgs(c.Args())
 	if err != nil {

@@ -25,19 +25,52 @@ const InitVerb = "launch-init"
 // Launch is the launcher's first stage, run by systemd as the unit's main
 // process (Type=notify). It starts the second stage in new pid, mount, uts,
 // ipc (and, for a private network, net) namespaces, waits until it has set
-// up the container, hands its PID to systemd (MAINPID=, READY=1), lets it
-// exec the payload and returns. self is the path of the cove binary.
+// up the container, hands its PID to systemd (MAINPID=), lets it exec the
+// payload and returns. With ready = "started" it says READY=1 at once;
+// otherwise it waits until the payload is ready, says READY=1 and returns.
+// self is the path of the cove binary.
 //
-// On error the second stage has been killed and nothing is left running.
+// If the container cannot be set up, the second stage has been killed and
+// nothing is left running.
 func Launch(self string, c Config) error {
+	readyNow := c.Ready == ReadyStarted || c.Ready == ""
+	var proxy *notifyProxy
+	if c.Ready == ReadyNotify {
+		var err error
+		if proxy, err = newNotifyProxy(c.Name); err != nil {
+			return fmt.Errorf("launch %s: %w", c.Name, err)
+		}
+		defer proxy.close()
+	}
+	pid, err := startInit(self, c, readyNow)
+	if err != nil {
+		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	if readyNow {
+		return nil
+	}
+	// The payload runs and is the main process; the launcher stays only
+	// until it is ready, then tells systemd and exits.
+	state, err := waitReady(c, pid, proxy)
+	if err != nil {
+		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	return notifySystemd(state)
+}
+
+// startInit starts the second stage, waits until it has set up the
+// container, hands its PID to systemd (with READY=1 when ready) and lets it
+// exec the payload. It returns the payload's PID.
+func startInit(self string, c Config, ready bool) (int, error) {
 	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
 	if err != nil {
-		return fmt.Errorf("launch %s: %w", c.Name, err)
+		return 0, err
 	}
-	goR, goW, err := os.Pipe() // stage 1 → 2: closed when the payload may start
+	goR, goW, err := os.Pipe() // stage 1 → 2: the go byte
 	if err != nil {
-		return fmt.Errorf("launch %s: %w", c.Name, err)
+		return 0, err
 	}
+	defer goW.Close()
 	flags := unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 	if c.PrivateNetwork {
 		flags |= unix.CLONE_NEWNET
@@ -46,21 +79,21 @@ func Launch(self string, c Config) error {
 		Path:        self,
 		Args:        append([]string{"cove", InitVerb}, c.Args()...),
 		Env:         []string{},
-		Stdin:       nil, // /dev/null
+		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{statusW, goR},
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: uintptr(flags), Pdeathsig: 0},
+		SysProcAttr: &syscall.SysProcAttr{Cloneflags: uintptr(flags)},
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("launch %s: start container init: %w", c.Name, err)
+		return 0, fmt.Errorf("start container init: %w", err)
 	}
 	statusW.Close()
 	goR.Close()
-	fail := func(err error) error {
+	fail := func(err error) (int, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return fmt.Errorf("launch %s: %w", c.Name, err)
+		return 0, err
 	}
 	msg, _ := io.ReadAll(status)
 	if string(msg) != "ok" {
@@ -69,21 +102,25 @@ func Launch(self string, c Config) error {
 		}
 		return fail(errors.New(string(msg)))
 	}
-	if err := notifyMainPID(cmd.Process.Pid); err != nil {
+	pid := cmd.Process.Pid
+	state := fmt.Sprintf("MAINPID=%d", pid)
+	if ready {
+		state += "\nREADY=1"
+	}
+	if err := notifySystemd(state); err != nil {
 		return fail(err)
 	}
 	if _, err := goW.Write([]byte{'g'}); err != nil {
 		return fail(fmt.Errorf("release container init: %w", err))
 	}
-	goW.Close()
 	cmd.Process.Release()
-	return nil
+	return pid, nil
 }
 
-// notifyMainPID tells systemd that pid is the unit's main process and that
-// the unit is ready, and waits until systemd has processed the message, so
-// that the payload cannot exit before systemd knows it.
-func notifyMainPID(pid int) error {
+// notifySystemd sends state to systemd's notify socket and waits until
+// systemd has processed it (so that, after MAINPID=, the payload cannot
+// exit before systemd knows it).
+func notifySystemd(state string) error {
 	addr := os.Getenv("NOTIFY_SOCKET")
 	if addr == "" {
 		return errors.New("NOTIFY_SOCKET is not set: the launcher must run as a Type=notify unit")
@@ -97,7 +134,6 @@ func notifyMainPID(pid int) error {
 	}
 	defer unix.Close(fd)
 	sa := &unix.SockaddrUnix{Name: addr}
-	state := fmt.Sprintf("MAINPID=%d\nREADY=1", pid)
 	if err := unix.Sendmsg(fd, []byte(state), nil, sa, 0); err != nil {
 		return fmt.Errorf("notify systemd: %w", err)
 	}
@@ -165,7 +201,7 @@ func prepare(c Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := setupRoot(c.Rootfs); err != nil {
+	if err := setupRoot(c); err != nil {
 		return "", err
 	}
 	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
@@ -199,6 +235,9 @@ func payloadEnv(c Config) []string {
 	}
 	if c.UID != 0 {
 		env[2] = "HOME=/"
+	}
+	if c.Ready == ReadyNotify {
+		env = append(env, "NOTIFY_SOCKET="+ContainerNotifyDir+"/"+notifySocketName)
 	}
 	return append(env, c.Env...)
 }

@@ -25,9 +25,12 @@ var (
 	readOnlyProc = []string{"sys", "sysrq-trigger", "irq", "bus", "fs"}
 )
 
-// setupRoot makes rootfs the root of the current (new) mount namespace with
-// /proc, a minimal /dev and a read-only /sys, and detaches the old root.
-func setupRoot(rootfs string) error {
+// setupRoot makes the container's rootfs the root of the current (new)
+// mount namespace with /proc, a minimal /dev, a read-only /sys and, for
+// ready = "notify", the notify socket's directory, and detaches the old
+// root.
+func setupRoot(c Config) error {
+	rootfs := c.Rootfs
 	steps := []struct {
 		what string
 		do   func() error
@@ -37,6 +40,7 @@ func setupRoot(rootfs string) error {
 		{"mount /proc", func() error { return mountProc(rootfs) }},
 		{"mount /dev", func() error { return mountDev(rootfs) }},
 		{"mount /sys", func() error { return mountSys(rootfs) }},
+		{"mount the notify socket", func() error { return mountNotify(c) }},
 		{"pivot_root", func() error { return pivot(rootfs) }},
 	}
 	for _, s := range steps {
@@ -162,4 +166,17 @@ func pivot(rootfs string) error {
 		return fmt.Errorf("detach old root: %w", err)
 	}
 	return unix.Chdir("/")
+}
+
+// mountNotify binds the launcher's notify socket directory into the
+// container, for ready = "notify".
+func mountNotify(c Config) error {
+	if c.Ready != ReadyNotify {
+		return nil
+	}
+	p, err := mkdirAt(c.Rootfs, ContainerNotifyDir, 0o755)
+	if err != nil {
+		return err
+	}
+	return unix.Mount(filepath.Join(NotifyDir, c.Name), p, "", unix.MS_BIND, "")
 }

@@ -17,7 +17,7 @@ type Error struct {
 	File string // spec file; "" for specs built from flags
 	Line int    // 1-based line, 0 if unknown
 	Col  int    // 1-based byte column, 0 if unknown
-	Key  string // dotted key, e.g. "container.rootfs"; "" if not tied to a key
+	Key  string // dotted key, e.g. "container.rootfs", array elements as [N] from 1 ("vm.disk[2].path"); "" if not tied to a key
 	Msg  string // what is wrong, and what is allowed
 }
 

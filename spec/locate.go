@@ -2,10 +2,10 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
-
-	"github.com/BurntSushi/toml"
+	"strings"
 )
 
 // BurntSushi/toml records only value positions, and only privately, so
@@ -32,16 +32,18 @@ type limitError struct {
 }
 
 // keyPositions returns the position of every key and table name in data,
-// indexed by toml.Key(path).String() (e.g. "container.env.TZ"). The
-// position is that of the token naming the last path element: the "TZ" in
+// indexed by keyString(path) (e.g. "container.env.TZ"). The position is
+// that of the token naming the last path element: the "TZ" in
 // `env = { TZ = "UTC" }` or in `env.TZ = "UTC"`, the "container" in
-// `[container]`. The first occurrence wins. Keys inside arrays (including
-// inline tables in arrays) are not recorded; keys of arrays of tables are
-// recorded without an index; only paths of up to maxRecorded parts are
-// recorded. If data breaches maxDepth or maxKeyParts scanning stops there
-// and the breach is returned too.
+// `[container]`. The first occurrence wins. Array elements are path
+// elements elem(N), N counting from 1: the Nth value of an array (at its
+// first byte) and the Nth [[table]] of an array of tables (at its name),
+// so the keys of the second [[vm.disk]], or of the second inline table in
+// `disk = [{...}, {...}]`, are recorded as "vm.disk[2].path". Only paths
+// of up to maxRecorded parts are recorded. If data breaches maxDepth or
+// maxKeyParts scanning stops there and the breach is returned too.
 func keyPositions(data []byte) (map[string]position, *limitError) {
-	s := &scanner{data: data, pos: make(map[string]position), lineStarts: []int{0}}
+	s := &scanner{data: data, pos: make(map[string]position), aot: make(map[string]int), lineStarts: []int{0}}
 	for i, c := range data {
 		if c == '\n' {
 			s.lineStarts = append(s.lineStarts, i+1)
@@ -58,6 +60,7 @@ type scanner struct {
 	depth      int
 	lineStarts []int
 	pos        map[string]position
+	aot        map[string]int // elements seen so far of each array of tables, by keyString
 	limit      *limitError
 }
 
@@ -85,11 +88,12 @@ func (s *scanner) document() {
 		}
 		if s.data[s.i] == '[' {
 			s.i++
-			if s.peek('[') {
+			aot := s.peek('[')
+			if aot {
 				s.i++
 			}
 			if segs := s.keyPath(); segs != nil {
-				table = s.record(nil, segs)
+				table = s.record(nil, segs, aot)
 			}
 			s.skipLine()
 			continue
@@ -99,7 +103,7 @@ func (s *scanner) document() {
 			s.skipLine()
 			continue
 		}
-		path := s.record(table, segs)
+		path := s.record(table, segs, false)
 		s.skipBlank(false)
 		if s.peek('=') {
 			s.i++
@@ -129,7 +133,7 @@ func (s *scanner) value(path []string) {
 		if s.depth > maxDepth {
 			s.fail(s.i, fmt.Sprintf("arrays and inline tables are nested more than %d levels deep; not allowed", maxDepth))
 		} else if s.peek('[') {
-			s.array()
+			s.array(path)
 		} else {
 			s.inlineTable(path)
 		}
@@ -149,10 +153,11 @@ func isValueEnd(c byte) bool {
 	return false
 }
 
-// array skips an array value; s.i is at '['.
-func (s *scanner) array() {
+// array skips an array value, recording its elements (and the keys of
+// inline tables in it) under path unless path is nil; s.i is at '['.
+func (s *scanner) array(path []string) {
 	s.i++
-	for {
+	for n := 1; ; {
 		s.skipBlank(true)
 		if s.eof() {
 			return
@@ -165,8 +170,14 @@ func (s *scanner) array() {
 			s.i++
 			continue
 		}
+		var sub []string
+		if path != nil && len(path) < maxRecorded {
+			sub = append(slices.Clip(path), elem(n))
+			s.note(sub, s.i)
+		}
+		n++
 		start := s.i
-		s.value(nil)
+		s.value(sub)
 		if s.i == start { // stray byte: step over it
 			s.i++
 		}
@@ -197,7 +208,7 @@ func (s *scanner) inlineTable(path []string) {
 		}
 		var sub []string
 		if path != nil {
-			sub = s.record(path, segs)
+			sub = s.record(path, segs, false)
 		}
 		if len(sub) > maxRecorded {
 			sub = nil
@@ -347,21 +358,86 @@ func (s *scanner) skipLine() {
 }
 
 // record stores the positions of path+segs (and of its prefixes through
-// segs) if not yet known, and returns path+segs as a new slice.
-func (s *scanner) record(path []string, segs []segment) []string {
-	full := make([]string, len(path), len(path)+len(segs))
+// segs) if not yet known, and returns path+segs as a new slice. A segment
+// naming an array of tables is followed by elem(N) for its current, Nth
+// element; header says that segs name a new element ([[segs]]).
+func (s *scanner) record(path []string, segs []segment, header bool) []string {
+	full := make([]string, len(path), len(path)+2*len(segs))
 	copy(full, path)
-	for _, seg := range segs {
+	for j, seg := range segs {
 		full = append(full, seg.name)
-		if len(full) > maxRecorded {
-			continue
+		s.note(full, seg.off)
+		k := keyString(full)
+		n := s.aot[k]
+		if header && j == len(segs)-1 {
+			n++
+			s.aot[k] = n
 		}
-		k := toml.Key(full).String()
-		if _, ok := s.pos[k]; !ok {
-			s.pos[k] = s.at(seg.off)
+		if n > 0 {
+			full = append(full, elem(n))
+			s.note(full, seg.off)
 		}
 	}
 	return full
+}
+
+// note stores the position of path, at offset off, unless it is known or
+// path is longer than maxRecorded.
+func (s *scanner) note(path []string, off int) {
+	if len(path) > maxRecorded {
+		return
+	}
+	k := keyString(path)
+	if _, ok := s.pos[k]; !ok {
+		s.pos[k] = s.at(off)
+	}
+}
+
+// elemPrefix starts a key path element that stands for an array element.
+// Keys cannot contain it: it is invalid UTF-8.
+const elemPrefix = "\xff"
+
+// elem returns the key path element that stands for element n (counting
+// from 1) of an array or array of tables.
+func elem(n int) string { return elemPrefix + strconv.Itoa(n) }
+
+// keyString formats a key path as errors show it: dotted, each key quoted
+// if TOML needs it, array elements as [N]; e.g. `container.env."A B"` or
+// "vm.disk[2].path".
+func keyString(path []string) string {
+	var b strings.Builder
+	for i, k := range path {
+		if n, ok := strings.CutPrefix(k, elemPrefix); ok {
+			b.WriteString("[" + n + "]")
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tomlKey(k))
+	}
+	return b.String()
+}
+
+// parentKey returns the key that encloses the formatted key k ("vm.disk"
+// for "vm.disk[2]", "vm.disk[2]" for "vm.disk[2].path", `env` for
+// `env."a.b"`), or "".
+func parentKey(k string) string {
+	last, quoted := -1, false
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == '.' || c == '['):
+			last = i
+		}
+	}
+	if last <= 0 {
+		return ""
+	}
+	return k[:last]
 }
 
 // at converts a byte offset into a position.

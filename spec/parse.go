@@ -28,11 +28,18 @@ const MaxFileSize = 1 << 20
 
 // Allowed keys of each table of the v1 schema.
 var (
-	topKeys       = []string{"version", "kind", "description", "container", "resources", "service", "security"}
-	containerKeys = []string{"rootfs", "command", "env", "workdir", "user", "hostname", "network"}
-	resourceKeys  = []string{"memory", "cpus", "pids"}
-	serviceKeys   = []string{"restart", "restart_delay", "stop_timeout"}
-	securityKeys  = []string{"cap_add", "cap_drop", "seccomp", "no_new_privileges"}
+	topKeys        = []string{"version", "kind", "description", "container", "vm", "resources", "service", "security", "depends", "health", "install"}
+	containerKeys  = []string{"rootfs", "command", "env", "workdir", "user", "hostname", "network"}
+	vmKeys         = []string{"kernel", "initrd", "cmdline", "cpus", "memory", "machine", "accel", "disk", "network"}
+	diskKeys       = []string{"path", "format", "read_only", "boot"}
+	vmNetworkKeys  = []string{"mode", "forward"}
+	resourceKeys   = []string{"memory", "cpus", "pids"}
+	serviceKeys    = []string{"restart", "restart_delay", "stop_timeout", "start_limit", "ready"}
+	startLimitKeys = []string{"burst", "interval"}
+	securityKeys   = []string{"cap_add", "cap_drop", "seccomp", "no_new_privileges"}
+	dependsKeys    = []string{"after", "requires", "wants", "binds_to"}
+	installKeys    = []string{"wanted_by"}
+	healthKeys     = []string{"command", "interval", "timeout", "retries", "start_period", "on_failure"}
 )
 
 // Load reads the spec file at path and parses it with Parse. If name is ""
@@ -43,7 +50,8 @@ func Load(path string, name string) (*Spec, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("spec file %s does not exist; check the path, or create the file "+
-			"(it needs at least version = 1, kind = \"container\" and a [container] table with rootfs and command): %w",
+			"(it needs at least version = 1, kind = \"container\" and a [container] table with rootfs and command, "+
+			"or kind = \"vm\" and a [vm] table with kernel): %w",
 			path, fs.ErrNotExist)
 	}
 	if err != nil {
@@ -61,8 +69,9 @@ func Load(path string, name string) (*Spec, error) {
 // error messages and stored in Spec.File), for the workload name. If name
 // is "", it is the base name of file without a ".toml" suffix.
 //
-// On success it returns the spec with defaults applied (those of Defaults)
-// and validated by Validate; rootfs and workdir are cleaned. Otherwise it
+// On success it returns the spec with defaults applied (those of Defaults
+// or VMDefaults, and DefaultHealth for [health]) and validated by
+// Validate; absolute paths are cleaned. Otherwise it
 // returns a nil spec and an Errors holding every problem it found, sorted
 // by position: a TOML syntax error stops parsing, but type and value
 // errors are all collected. Parse never panics.
@@ -100,8 +109,9 @@ func Parse(file string, data []byte, name string) (*Spec, error) {
 	s := p.spec(doc, name)
 	var verrs Errors
 	if errors.As(s.Validate(), &verrs) {
+		parsed := maps.Clone(p.reportedKeys)
 		for _, e := range verrs {
-			if e.Key != "name" && !p.reported(e.Key) {
+			if e.Key != "name" && !reported(parsed, e.Key) {
 				p.addKey(e.Key, e.Msg)
 			}
 		}
@@ -242,23 +252,18 @@ func (p *parser) addName(msg string) {
 
 // add reports msg for the key path.
 func (p *parser) add(path []string, msg string) {
-	p.addKey(toml.Key(path).String(), msg)
+	p.addKey(keyString(path), msg)
 }
 
 // addKey reports msg for a dotted key, at the key's position or, if the key
 // is not in the file, at its closest enclosing table that is.
 func (p *parser) addKey(key, msg string) {
 	e := &Error{File: p.file, Key: key, Msg: msg}
-	for k := key; k != ""; {
+	for k := key; k != ""; k = parentKey(k) {
 		if pos, ok := p.pos[k]; ok {
 			e.Line, e.Col = pos.Line, pos.Col
 			break
 		}
-		i := strings.LastIndexByte(k, '.')
-		if i < 0 {
-			break
-		}
-		k = k[:i]
 	}
 	p.errs = append(p.errs, e)
 	if p.reportedKeys == nil {
@@ -271,19 +276,16 @@ func (p *parser) errorf(path []string, format string, args ...any) {
 	p.add(path, fmt.Sprintf(format, args...))
 }
 
-// reported reports whether an error was already reported for key or for a
-// table it is in (so Validate's findings do not duplicate Parse's).
-func (p *parser) reported(key string) bool {
-	for k := key; ; {
-		if p.reportedKeys[k] {
+// reported reports whether keys, the keys that errors were reported for,
+// has key or a table it is in (so Validate's findings do not duplicate
+// Parse's).
+func reported(keys map[string]bool, key string) bool {
+	for k := key; k != ""; k = parentKey(k) {
+		if keys[k] {
 			return true
 		}
-		i := strings.LastIndexByte(k, '.')
-		if i < 0 {
-			return false
-		}
-		k = k[:i]
 	}
+	return false
 }
 
 // spec builds the Spec from doc, with defaults for absent keys.
@@ -303,12 +305,20 @@ func (p *parser) spec(doc map[string]any, name string) *Spec {
 	if v, ok := doc["kind"]; ok {
 		s.Kind, _ = p.str(key("kind"), v)
 	}
+	if s.Kind == KindVM {
+		s.Security = Security{}
+	}
 	if v, ok := doc["description"]; ok {
 		s.Description, _ = p.str(key("description"), v)
 	}
 	if v, ok := doc["container"]; ok {
 		if t, ok := p.table(key("container"), v); ok {
 			s.Container = p.container(t, name)
+		}
+	}
+	if v, ok := doc["vm"]; ok {
+		if t, ok := p.table(key("vm"), v); ok {
+			s.VM = p.vm(t)
 		}
 	}
 	if v, ok := doc["resources"]; ok {
@@ -322,8 +332,27 @@ func (p *parser) spec(doc map[string]any, name string) *Spec {
 		}
 	}
 	if v, ok := doc["security"]; ok {
-		if t, ok := p.table(key("security"), v); ok {
+		if s.Kind == KindVM {
+			p.add(key("security"), vmUnsupported("security"))
+		} else if t, ok := p.table(key("security"), v); ok {
 			p.security(t, &s.Security)
+		}
+	}
+	if v, ok := doc["depends"]; ok {
+		if t, ok := p.table(key("depends"), v); ok {
+			p.depends(t, &s.Depends)
+		}
+	}
+	if v, ok := doc["health"]; ok {
+		if s.Kind == KindVM {
+			p.add(key("health"), vmUnsupported("health"))
+		} else if t, ok := p.table(key("health"), v); ok {
+			s.Health = p.health(t)
+		}
+	}
+	if v, ok := doc["install"]; ok {
+		if t, ok := p.table(key("install"), v); ok {
+			p.install(t, &s.Install)
 		}
 	}
 	return s
@@ -432,6 +461,22 @@ func (p *parser) service(t map[string]any, s *Service) {
 	if v, ok := t["stop_timeout"]; ok {
 		s.StopTimeout, _ = p.duration(key("service", "stop_timeout"), v)
 	}
+	if v, ok := t["start_limit"]; ok {
+		if t, ok := p.table(key("service", "start_limit"), v); ok {
+			s.StartLimit = p.startLimit(t)
+		}
+	}
+	if v, ok := t["ready"]; ok {
+		k := key("service", "ready")
+		if r, ok := p.str(k, v); ok {
+			mode, port, err := ParseReady(r)
+			if err != nil {
+				p.add(k, err.Error())
+			} else {
+				s.Ready, s.ReadyPort = mode, port
+			}
+		}
+	}
 }
 
 // security fills s from the [security] table t; capability names are
@@ -444,10 +489,8 @@ func (p *parser) security(t map[string]any, s *Security) {
 		s.Seccomp, _ = p.str(key("security", "seccomp"), v)
 	}
 	if v, ok := t["no_new_privileges"]; ok {
-		if b, ok := v.(bool); ok {
+		if b, ok := p.boolean(key("security", "no_new_privileges"), v); ok {
 			s.AllowNewPrivileges = !b
-		} else {
-			p.errorf(key("security", "no_new_privileges"), "must be a boolean (true or false), not %s", typeName(v))
 		}
 	}
 }
@@ -484,7 +527,7 @@ func (p *parser) checkKeys(path []string, t map[string]any, allowed []string) {
 		}
 		where := "at the top level"
 		if path != nil {
-			where = "in [" + toml.Key(path).String() + "]"
+			where = "in " + tableName(path)
 		}
 		p.errorf(append(slices.Clip(path), k), "unknown %s %q %s; allowed: %s", what, k, where, strings.Join(allowed, ", "))
 	}
@@ -494,7 +537,7 @@ func (p *parser) checkKeys(path []string, t map[string]any, allowed []string) {
 func (p *parser) table(path []string, v any) (map[string]any, bool) {
 	t, ok := v.(map[string]any)
 	if !ok {
-		p.errorf(path, "must be a table ([%s] or %s = { ... }), not %s", toml.Key(path).String(), path[len(path)-1], typeName(v))
+		p.errorf(path, "must be a table (%s or %s = { ... }), not %s", tableName(path), tomlKey(path[len(path)-1]), typeName(v))
 	}
 	return t, ok
 }
@@ -515,6 +558,28 @@ func (p *parser) integer(path []string, v any) (int64, bool) {
 		p.errorf(path, "must be an integer, not %s", typeName(v))
 	}
 	return n, ok
+}
+
+// boolean returns v as a boolean, or reports that it must be one.
+func (p *parser) boolean(path []string, v any) (bool, bool) {
+	b, ok := v.(bool)
+	if !ok {
+		p.errorf(path, "must be a boolean (true or false), not %s", typeName(v))
+	}
+	return b, ok
+}
+
+// intIn returns v as an int in lo..hi, or reports what is wrong.
+func (p *parser) intIn(path []string, v any, lo, hi int64) (int, bool) {
+	n, ok := p.integer(path, v)
+	if !ok {
+		return 0, false
+	}
+	if msg := checkRange(n, lo, hi); msg != "" {
+		p.add(path, msg)
+		return 0, false
+	}
+	return int(n), true
 }
 
 // strings returns v as a list of strings (nil if empty), or reports that
@@ -681,6 +746,15 @@ func key(path ...string) []string { return path }
 
 // tomlKey formats one key as TOML would, quoting it if needed.
 func tomlKey(k string) string { return toml.Key{k}.String() }
+
+// tableName formats the table at path as its header: "[vm.network]", or
+// "[[vm.disk]]" for an element of an array of tables.
+func tableName(path []string) string {
+	if n := len(path); n > 0 && strings.HasPrefix(path[n-1], elemPrefix) {
+		return "[[" + keyString(path[:n-1]) + "]]"
+	}
+	return "[" + keyString(path) + "]"
+}
 
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {

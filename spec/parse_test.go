@@ -38,7 +38,7 @@ func TestParseFull(t *testing.T) {
 			Network:  NetworkNone,
 		},
 		Resources: Resources{Memory: 256 << 20, CPUs: 0.5, Pids: 128},
-		Service:   Service{Restart: RestartOnFailure, RestartDelay: 2 * time.Second, StopTimeout: 30 * time.Second},
+		Service:   Service{Restart: RestartOnFailure, RestartDelay: 2 * time.Second, StopTimeout: 30 * time.Second, Ready: ReadyStarted},
 		Security: Security{
 			CapAdd:             []string{"CAP_NET_ADMIN", "CAP_NET_BIND_SERVICE"},
 			CapDrop:            []string{"CAP_NET_RAW"},
@@ -62,7 +62,7 @@ func TestParseDefaults(t *testing.T) {
 		Version:   1,
 		Kind:      KindContainer,
 		Container: &Container{Rootfs: "/r", Command: []string{"/bin/true"}, Workdir: "/", Hostname: "app", Network: NetworkHost},
-		Service:   Service{Restart: RestartNo, RestartDelay: time.Second, StopTimeout: 10 * time.Second},
+		Service:   Service{Restart: RestartNo, RestartDelay: time.Second, StopTimeout: 10 * time.Second, Ready: ReadyStarted},
 		Security:  Security{Seccomp: SeccompDefault},
 	}
 	got, err := Parse("/etc/cove/app.toml", []byte(minimal), "")
@@ -115,7 +115,7 @@ func TestParseErrors(t *testing.T) {
 		msg    string // substring of the error
 	}{
 		{"unknown top-level key", "version = 1\nkind = \"container\"\nnmae = \"x\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\n", "", "",
-			"t.toml:3:1: nmae: ", `unknown key "nmae" at the top level; allowed: version, kind, description, container, resources, service, security`},
+			"t.toml:3:1: nmae: ", `unknown key "nmae" at the top level; allowed: version, kind, description, container, vm, resources, service, security, depends, health, install`},
 		{"unknown container key", minimal + "rootfz = \"/x\"\n", "", "",
 			"t.toml:6:1: container.rootfz: ", `unknown key "rootfz" in [container]; allowed: rootfs, command, env`},
 		{"unknown table", minimal + "[volumes]\nx = 1\n", "", "",
@@ -172,6 +172,10 @@ func TestParseErrors(t *testing.T) {
 			"t.toml: name: ", `invalid workload name "` + long + `": 65 characters is too long`},
 		{"name from file", minimal, "", "/etc/cove/Web.toml",
 			"/etc/cove/Web.toml: name: ", `invalid workload name "Web"`},
+		{"name from file with space", minimal, "", "/etc/cove/a b.toml",
+			"/etc/cove/a b.toml: name: ", `invalid workload name "a b": names must start with a lowercase letter or digit, contain only a-z, 0-9, '_', '.' and '-', and be at most 64 characters; the name is taken from the file name`},
+		{"name from file -", minimal, "", "/x/-.toml",
+			"/x/-.toml: name: ", `invalid workload name "-"`},
 		{"relative rootfs", strings.Replace(minimal, `"/r"`, `"r/x"`, 1), "", "",
 			"t.toml:4:1: container.rootfs: ", `"r/x" is not absolute; must be an absolute path`},
 		{"rootfs dotdot", strings.Replace(minimal, `"/r"`, `"/r/../etc"`, 1), "", "",
@@ -201,9 +205,9 @@ func TestParseErrors(t *testing.T) {
 		{"command empty program", strings.Replace(minimal, `["/bin/true"]`, `[""]`, 1), "", "",
 			"t.toml:5:1: container.command: ", "the first element (the program) must not be empty"},
 		{"kind pod", strings.Replace(minimal, `"container"`, `"pod"`, 1), "", "",
-			"t.toml:2:1: kind: ", `unknown kind "pod"; allowed: "container"`},
-		{"kind vm", strings.Replace(minimal, `"container"`, `"vm"`, 1), "", "",
-			"t.toml:2:1: kind: ", `kind "vm" is not supported yet`},
+			"t.toml:2:1: kind: ", `unknown kind "pod"; allowed: "container", "vm"`},
+		{"kind vm with container", strings.Replace(minimal, `"container"`, `"vm"`, 1), "", "",
+			"t.toml: vm: ", `missing [vm] table; required for kind "vm"`},
 		{"kind int", strings.Replace(minimal, `"container"`, `1`, 1), "", "",
 			"t.toml:2:1: kind: ", `must be a string, not an integer`},
 		{"missing version", strings.Replace(minimal, "version = 1\n", "", 1), "", "",
@@ -277,7 +281,7 @@ func TestParseErrors(t *testing.T) {
 			if !errors.As(err, &errs) || len(errs) == 0 {
 				t.Fatalf("error %T %v is not a non-empty Errors", err, err)
 			}
-			if tt.arg != "" && len(errs) != 1 {
+			if (tt.arg != "" || strings.HasPrefix(tt.name, "name")) && len(errs) != 1 {
 				t.Errorf("bad name gives %d errors, want 1:\n%v", len(errs), err)
 			}
 			got := errs[0].Error()
@@ -440,9 +444,9 @@ func TestKeyPositions(t *testing.T) {
 		t.Errorf("limit %v", limit)
 	}
 	want := map[string]position{
-		"a": {1, 1}, "s": {2, 1}, "l": {5, 1}, "arr": {8, 1},
+		"a": {1, 1}, "s": {2, 1}, "l": {5, 1}, "arr": {8, 1}, "arr[1]": {9, 3}, "arr[1].in_array": {9, 5}, "arr[2]": {10, 3},
 		"t": {12, 3}, `t."q.k"`: {12, 7}, `t."q.k".k`: {13, 3}, `t."q.k".k.x`: {13, 9},
-		`t."q.k".k.y`: {13, 16}, `t."q.k".k.y.z`: {13, 18}, "aot": {14, 3}, "aot.m": {15, 1},
+		`t."q.k".k.y`: {13, 16}, `t."q.k".k.y.z`: {13, 18}, "aot": {14, 3}, "aot[1]": {14, 3}, "aot[1].m": {15, 1},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("keyPositions:\n got %v\nwant %v", got, want)
@@ -494,19 +498,24 @@ func TestParseTooLarge(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	web, err := os.ReadFile("testdata/web.toml")
-	if err != nil {
-		f.Fatal(err)
+	var files []string
+	for _, name := range []string{"web.toml", "vm.toml", "app.toml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		files = append(files, string(data))
 	}
-	for _, seed := range []string{
-		string(web),
+	for _, seed := range append(files,
 		minimal,
-		minimal + "env = { TZ = \"UTC\", \"1X\" = 2 }\n[resources]\nmemory = \"1.5G\"\ncpus = 0.25\n",
+		minimal+"env = { TZ = \"UTC\", \"1X\" = 2 }\n[resources]\nmemory = \"1.5G\"\ncpus = 0.25\n",
 		"version = 1\nkind = \"vm\"\ncontainer.rootfs = '/x'\n[[container]]\n",
 		"a = \"\"\"\n\\\"\"\"\"\n[b]\nc = [[1], {d = 'e'}]\n",
 		"x = \"unterminated\n",
 		"\ufeff[a.\"b\".'c']\nd.e = 1979-05-27T07:32:00Z\n",
-	} {
+		vmMinimal+"machine = \"q35\"\ndisk = [{ path = \"/a\", boot = true }, { path = \"b\" }, 1]\nnetwork = { mode = \"user\", forward = [\"2222:22/udp\"] }\n[service]\nready = \"tcp:2222\"\n",
+		"version = 1\nkind = \"vm\"\n[[vm.disk]]\npath = \"/d\"\n[vm.disk.x]\n[[vm.disk]]\nboot = 1\n[health]\n",
+	) {
 		f.Add([]byte(seed), "")
 	}
 	f.Add([]byte(minimal), "../x")

@@ -44,17 +44,19 @@ type Spec struct {
 	Description string
 	Container   *Container // set when Kind == KindContainer
 	VM          *VM        // set when Kind == KindVM
-	Resources   Resources
+	Resources   Resources  // for VMs, limits of the QEMU process
 	Service     Service
-	Security    Security
+	Security    Security // containers only; zero for VMs
 	Depends     Depends
-	Health      *Health // nil: no health check
+	Health      *Health // nil: no health check; containers only
 	Install     Install
 }
 
-// Depends are ordering and requirement dependencies on other units. Each
-// entry is a unit name ("postgresql.service") or a workload name ("db",
-// meaning cove-db.service); Units resolves them.
+// Depends are ordering and requirement dependencies on other units (the
+// [depends] keys after, requires, wants and binds_to). Each entry is a unit
+// name with a type suffix ("postgresql.service", "network-online.target")
+// or a workload name ("db", meaning cove-db.service); Units resolves them.
+// A workload may not depend on itself.
 type Depends struct {
 	After    []string
 	Requires []string
@@ -80,7 +82,7 @@ func (d Depends) Units(names []string) []string {
 // Install says which targets pull the workload in at boot (the generator
 // creates TARGET.wants/ links). Empty: not started at boot.
 type Install struct {
-	WantedBy []string // e.g. ["multi-user.target"]
+	WantedBy []string // unit names with a type suffix, e.g. ["multi-user.target"]
 }
 
 // Readiness modes (Service.Ready).
@@ -88,7 +90,7 @@ const (
 	ReadyStarted = "started" // active once the payload runs (default)
 	ReadyNotify  = "notify"  // active when the payload sends READY=1
 	ReadyHealthy = "healthy" // active when the health check first passes
-	ReadyTCP     = "tcp"     // active when ReadyPort accepts connections
+	ReadyTCP     = "tcp"     // active when ReadyPort accepts connections ("tcp:PORT")
 )
 
 // Health-check failure actions.
@@ -98,49 +100,84 @@ const (
 	HealthNone    = "none"    // only reported
 )
 
-// Health is a health check run inside the workload's namespaces.
+// Health is a health check run inside the workload's namespaces
+// (containers only, for now). DefaultHealth gives the defaults.
 type Health struct {
 	Command     []string      // run inside the container; exit 0 = healthy
-	Interval    time.Duration // default 30s
-	Timeout     time.Duration // default 5s
-	Retries     int           // consecutive failures before unhealthy; default 3
-	StartPeriod time.Duration // failures during it do not count; default 0
+	Interval    time.Duration // 100ms..1h; default 30s
+	Timeout     time.Duration // > 0 and <= Interval; default 5s (or Interval, if shorter)
+	Retries     int           // consecutive failures before unhealthy, 1..100; default 3
+	StartPeriod time.Duration // failures during it do not count, 0..1h; default 0
 	OnFailure   string        // HealthRestart (default), HealthKill or HealthNone
 }
 
-// VM describes a virtual machine payload.
+// Machine types of a VM.
+const (
+	MachineMicroVM = "microvm" // QEMU microvm: no firmware, direct kernel boot only
+	MachineQ35     = "q35"     // QEMU q35: firmware, can boot from a disk
+)
+
+// Accelerators of a VM.
+const (
+	AccelAuto = "auto" // KVM if usable, else TCG
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+)
+
+// Disk image formats ("" means detect).
+const (
+	FormatRaw   = "raw"
+	FormatQcow2 = "qcow2"
+)
+
+// Network modes of a VM.
+const (
+	VMNetworkNone = "none" // no network device
+	VMNetworkUser = "user" // QEMU user-mode networking (slirp), with forwards
+)
+
+// Protocols of a Forward.
+const (
+	ProtoTCP = "tcp"
+	ProtoUDP = "udp"
+)
+
+// VM describes a virtual machine payload (QEMU).
 type VM struct {
-	Kernel  string // absolute path; direct kernel boot ("" with a boot disk on q35)
-	Initrd  string // absolute path or ""
-	Cmdline string
-	CPUs    int    // default 1
-	Memory  uint64 // bytes; default 256 MiB
-	Machine string // "microvm" (default) or "q35"
-	Accel   string // "auto" (default), "kvm" or "tcg"
-	Disks   []Disk
+	Kernel  string // absolute path; direct kernel boot. May be "" only with a boot disk (q35); if both are set, the kernel is booted
+	Initrd  string // absolute path or ""; needs Kernel
+	Cmdline string // kernel command line; needs Kernel; at most MaxCmdlineLen bytes, no control characters
+	CPUs    int    // 1..MaxVMCPUs; default 1
+	Memory  uint64 // bytes, a multiple of 1 MiB, MinVMMemory..MaxVMMemory; default 256 MiB
+	Machine string // MachineMicroVM (default) or MachineQ35
+	Accel   string // AccelAuto (default), AccelKVM or AccelTCG
+	Disks   []Disk // in [[vm.disk]] order
 	Network VMNetwork
 }
 
-// Disk is a VM disk image.
+// Disk is a VM disk image ([[vm.disk]]).
 type Disk struct {
-	Path     string // absolute
-	Format   string // "raw", "qcow2" or "" (detected)
+	Path     string // absolute; each image at most once
+	Format   string // FormatRaw, FormatQcow2 or "" (detected)
 	ReadOnly bool
-	Boot     bool // boot from this disk through firmware (q35 only)
+	Boot     bool // boot from this disk through firmware (q35 only; at most one disk)
 }
 
-// VMNetwork is a VM's network.
+// VMNetwork is a VM's network ([vm.network]).
 type VMNetwork struct {
-	Mode     string    // "none" (default) or "user"
-	Forwards []Forward // host → guest port forwards (mode "user")
+	Mode     string    // VMNetworkNone (default) or VMNetworkUser
+	Forwards []Forward // host → guest port forwards; need VMNetworkUser
 }
 
-// Forward is "HOSTADDR:HOSTPORT:GUESTPORT/PROTO", e.g. "127.0.0.1:2222:22/tcp".
+// Forward is a host → guest port forward, written
+// "[HOSTADDR:]HOSTPORT:GUESTPORT[/PROTO]", e.g. "127.0.0.1:2222:22/tcp";
+// see ParseForward. HOSTADDR defaults to 127.0.0.1 (use 0.0.0.0 to listen
+// on all interfaces), PROTO to tcp.
 type Forward struct {
-	HostAddr  string
-	HostPort  int
-	GuestPort int
-	Proto     string // "tcp" or "udp"
+	HostAddr  string // IPv4 address on the host, e.g. "127.0.0.1"
+	HostPort  int    // 1..65535
+	GuestPort int    // 1..65535
+	Proto     string // ProtoTCP or ProtoUDP
 }
 
 // Container describes a container payload.
@@ -172,12 +209,15 @@ type Service struct {
 	RestartDelay time.Duration // default 1s
 	StopTimeout  time.Duration // default 10s
 	StartLimit   StartLimit    // zero: systemd's default
-	Ready        string        // ReadyStarted (default), ReadyNotify, ReadyHealthy or ReadyTCP
-	ReadyPort    int           // for ReadyTCP ("tcp:PORT")
+	Ready        string        // ReadyStarted (default; "" means it too), ReadyNotify, ReadyHealthy or ReadyTCP
+	ReadyPort    int           // for ReadyTCP ("tcp:PORT"), 1..65535; else 0. For VMs, the host port of a tcp Forward
 }
 
 // StartLimit is systemd's start rate limit: more than Burst starts within
-// Interval and the unit fails instead of restarting.
+// Interval and the unit fails instead of restarting. The zero value means
+// systemd's default; otherwise Burst >= 1 and 0 < Interval <= 1h. In a
+// spec file, a start_limit that sets only one of them gets systemd's
+// default for the other (burst 5, interval 10s).
 type StartLimit struct {
 	Burst    int
 	Interval time.Duration

@@ -18,7 +18,7 @@ const (
 	MaxDescriptionLen = 256                // characters in a description
 	MinMemory         = 1 << 20            // smallest memory limit, 1M
 	MaxCPUs           = 1024               // largest cpus value
-	MaxDuration       = time.Hour          // largest restart_delay and stop_timeout
+	MaxDuration       = time.Hour          // largest restart_delay, stop_timeout, start_limit.interval and health durations
 	MaxID             = math.MaxUint32 - 1 // largest uid/gid; 2^32-1 is (uid_t)-1
 )
 
@@ -48,20 +48,35 @@ func isNameByte(c byte) bool { return isNameStart(c) || c == '_' || c == '.' || 
 
 // Defaults returns a spec of kind container named name with every default
 // applied: version 1, workdir "/", user 0:0, hostname derived from name
-// (see DefaultHostname), network host, restart no, restart_delay 1s,
-// stop_timeout 10s, seccomp default, no_new_privileges. Callers building a
-// spec from flags fill in Rootfs and Command and then call Validate.
+// (see DefaultHostname; "" if name is not valid), network host, restart
+// no, restart_delay 1s, stop_timeout 10s, systemd's start limit, ready
+// "started", seccomp default, no_new_privileges, no dependencies, no
+// health check, not started at boot. Callers building a spec from flags
+// fill in Rootfs and Command and then call Validate. VMDefaults is the
+// counterpart for kind vm.
 func Defaults(name string) *Spec {
 	s := &Spec{Name: name, Version: 1, Kind: KindContainer}
 	s.Container = containerDefaults(name)
-	s.Service = Service{Restart: RestartNo, RestartDelay: time.Second, StopTimeout: 10 * time.Second}
+	s.Service = serviceDefaults()
 	s.Security = Security{Seccomp: SeccompDefault}
 	return s
 }
 
-// containerDefaults returns a Container with the defaults for workload name.
+// serviceDefaults returns the default Service.
+func serviceDefaults() Service {
+	return Service{Restart: RestartNo, RestartDelay: time.Second, StopTimeout: 10 * time.Second, Ready: ReadyStarted}
+}
+
+// containerDefaults returns a Container with the defaults for workload
+// name. The hostname is derived only from a valid name: for an invalid one
+// the name error says all, and a hostname made from it would be reported
+// too.
 func containerDefaults(name string) *Container {
-	return &Container{Workdir: "/", Hostname: DefaultHostname(name), Network: NetworkHost}
+	c := &Container{Workdir: "/", Network: NetworkHost}
+	if ValidName(name) == nil {
+		c.Hostname = DefaultHostname(name)
+	}
+	return c
 }
 
 // DefaultHostname returns the hostname a container gets when the spec sets
@@ -87,13 +102,16 @@ func DefaultHostname(name string) string {
 }
 
 // Validate checks the semantic rules of the v1 schema on s, which may come
-// from Parse or be built in code (e.g. from CLI flags; start from
-// Defaults). It reports every problem as an Errors whose entries carry
-// s.File and the dotted key but no line or column. Zero Resources fields
-// mean "no limit"; an empty Security.Seccomp means SeccompDefault; all
+// from Parse or be built in code (e.g. from CLI flags; start from Defaults
+// or VMDefaults). It reports every problem as an Errors whose entries
+// carry s.File and the dotted key (array elements as [N], from 1, e.g.
+// "vm.disk[2].path") but no line or column. Zero Resources fields mean "no
+// limit"; an empty Security.Seccomp means SeccompDefault, an empty
+// Service.Ready ReadyStarted, a zero StartLimit systemd's default; all
 // other required values (Version, Kind, Container.Rootfs, Command,
-// Workdir, Hostname, Network, Restart) must be set. Validate does not
-// modify s.
+// Workdir, Hostname, Network, Restart; VM.Kernel unless a disk boots, CPUs,
+// Memory, Machine, Accel, Network.Mode; every Health field but
+// StartPeriod) must be set. Validate does not modify s.
 func (s *Spec) Validate() error {
 	v := &validator{file: s.File}
 	nameErr := ValidName(s.Name)
@@ -112,24 +130,55 @@ func (s *Spec) Validate() error {
 		if s.Container == nil {
 			v.add("container", `missing [container] table; required for kind "container"`)
 		}
+		if s.VM != nil {
+			v.add("vm", `[vm] goes with kind = "vm"; kind "container" takes a [container] table`)
+		}
 	case KindVM:
-		v.add("kind", `kind "vm" is not supported yet; allowed: "container"`)
+		if s.VM == nil {
+			v.add("vm", `missing [vm] table; required for kind "vm"`)
+		}
+		if s.Container != nil {
+			v.add("container", `[container] goes with kind = "container"; kind "vm" takes a [vm] table`)
+		}
 	case "":
-		v.add("kind", `missing; required, allowed: "container"`)
+		v.add("kind", `missing; required, allowed: "container", "vm"`)
 	default:
-		v.add("kind", fmt.Sprintf(`unknown kind %q; allowed: "container"`, s.Kind))
-	}
-	if s.Kind == KindVM && s.Container != nil {
-		v.add("container", `a [container] table is only allowed with kind = "container"`)
+		v.add("kind", fmt.Sprintf(`unknown kind %q; allowed: "container", "vm"`, s.Kind))
 	}
 	v.text("description", s.Description, MaxDescriptionLen)
 	if s.Container != nil && s.Kind != KindVM {
 		v.container(s.Container, nameErr == nil)
 	}
+	if s.VM != nil && s.Kind != KindContainer {
+		v.vm(s.VM)
+	}
 	v.resources(&s.Resources)
+	if s.VM != nil && s.Kind == KindVM {
+		v.vmResources(&s.Resources, s.VM)
+	}
 	v.service(&s.Service)
-	v.security(&s.Security)
+	v.ready(s)
+	if s.Kind == KindVM {
+		if !s.Security.isDefault() {
+			v.add("security", vmUnsupported("security"))
+		}
+		if s.Health != nil {
+			v.add("health", vmUnsupported("health"))
+		}
+	} else {
+		v.security(&s.Security)
+		if s.Health != nil {
+			v.health(s.Health)
+		}
+	}
+	v.depends(s.Name, &s.Depends)
+	v.install(s.Name, &s.Install)
 	return v.errs.err()
+}
+
+// isDefault reports whether s is the default, i.e. relaxes nothing.
+func (s *Security) isDefault() bool {
+	return len(s.CapAdd) == 0 && len(s.CapDrop) == 0 && (s.Seccomp == "" || s.Seccomp == SeccompDefault) && !s.AllowNewPrivileges
 }
 
 // validator collects problems found by Validate.
@@ -173,17 +222,7 @@ func checkText(s string) string {
 // not, an empty Hostname, which DefaultHostname gave, is not reported).
 func (v *validator) container(c *Container, nameOK bool) {
 	v.absPath("container.rootfs", c.Rootfs, "/var/lib/cove/rootfs/NAME")
-	switch {
-	case len(c.Command) == 0:
-		v.add("container.command", `missing or empty; required, an array of strings such as ["/bin/sh", "-c", "echo hi"]`)
-	case c.Command[0] == "":
-		v.add("container.command", "the first element (the program) must not be empty")
-	}
-	for i, arg := range c.Command {
-		if msg := checkText(arg); msg != "" {
-			v.add("container.command", fmt.Sprintf("element %d: %s", i+1, msg))
-		}
-	}
+	v.command("container.command", c.Command, `["/bin/sh", "-c", "echo hi"]`)
 	for _, name := range sortedKeys(c.Env) {
 		key := "container.env." + tomlKey(name)
 		if !validEnvName(name) {
@@ -202,6 +241,22 @@ func (v *validator) container(c *Container, nameOK bool) {
 	}
 	if c.Network != NetworkHost && c.Network != NetworkNone {
 		v.add("container.network", fmt.Sprintf("invalid network %q; allowed: %q, %q", c.Network, NetworkHost, NetworkNone))
+	}
+}
+
+// command checks an argv: not empty, a program, no control characters;
+// example shows a valid value.
+func (v *validator) command(key string, argv []string, example string) {
+	switch {
+	case len(argv) == 0:
+		v.add(key, "missing or empty; required, an array of strings such as "+example)
+	case argv[0] == "":
+		v.add(key, "the first element (the program) must not be empty")
+	}
+	for i, arg := range argv {
+		if msg := checkText(arg); msg != "" {
+			v.add(key, fmt.Sprintf("element %d: %s", i+1, msg))
+		}
 	}
 }
 
@@ -302,6 +357,7 @@ func (v *validator) service(s *Service) {
 	if s.StopTimeout <= 0 || s.StopTimeout > MaxDuration {
 		v.add("service.stop_timeout", fmt.Sprintf("%v is out of range; must be > 0s and <= 1h", s.StopTimeout))
 	}
+	v.startLimit(s.StartLimit)
 }
 
 func (v *validator) security(s *Security) {

@@ -113,3 +113,14 @@ func exitOf(props map[string]any) Exit {
 	}
 	return e
 }
+
+// StartTimer creates a transient timer together with the transient
+// service it starts (systemd-run --on-active style) and starts the timer.
+func (c *Conn) StartTimer(ctx context.Context, timer, svc units.Unit) error {
+	aux := []sd.PropertyCollection{{Name: svc.Name, Properties: svc.Properties()}}
+	ch := make(chan string, 1)
+	if _, err := c.sd.StartTransientUnitAux(ctx, timer.Name, "fail", timer.Properties(), aux, ch); err != nil {
+		return fmt.Errorf("start %s: %w", timer.Name, err)
+	}
+	return waitJob(ctx, "start", timer.Name, ch)
+}

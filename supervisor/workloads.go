@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
 
 	"github.com/cove-project/cove/units"
 )
@@ -23,8 +26,12 @@ type Workload struct {
 	Started     time.Time `json:"started,omitempty"` // zero when not running
 	Restarts    uint32    `json:"restarts"`
 	ExitCode    int       `json:"exit_code"`
-	MemoryBytes uint64    `json:"memory_bytes,omitempty"`
-	Tasks       uint64    `json:"tasks,omitempty"`
+	// StartLimitHit: the unit failed because it was restarted too often
+	// (systemd logs "Start request repeated too quickly" but keeps the
+	// last failure's Result).
+	StartLimitHit bool   `json:"start_limit_hit"`
+	MemoryBytes   uint64 `json:"memory_bytes,omitempty"`
+	Tasks         uint64 `json:"tasks,omitempty"`
 }
 
 // State is a short human form: "running", "exited (0)", "failed (1)".
@@ -34,6 +41,8 @@ func (w Workload) State() string {
 		return fmt.Sprintf("exited (%d)", w.ExitCode)
 	case w.ActiveState == "active":
 		return "running"
+	case w.ActiveState == "failed" && w.StartLimitHit:
+		return fmt.Sprintf("failed (start-limit-hit after %d restarts; last %s, %d)", w.Restarts, w.Result, w.ExitCode)
 	case w.ActiveState == "failed":
 		return fmt.Sprintf("failed (%s, %d)", w.Result, w.ExitCode)
 	case w.SubState == "auto-restart":
@@ -94,6 +103,9 @@ func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 && w.MainPID > 0 {
 		w.Started = time.UnixMicro(int64(ts))
 	}
+	burst, _ := up["StartLimitBurst"].(uint32)
+	restart, _ := sp["Restart"].(string)
+	w.StartLimitHit = w.ActiveState == "failed" && restart != "no" && burst > 0 && w.Restarts >= burst
 	w.MemoryBytes = known(sp["MemoryCurrent"])
 	w.Tasks = known(sp["TasksCurrent"])
 	return w, nil
@@ -170,6 +182,68 @@ func (c *Conn) job(ctx context.Context, op, name string, do func(context.Context
 func (c *Conn) Reload(ctx context.Context) error {
 	if err := c.sd.ReloadContext(ctx); err != nil {
 		return fmt.Errorf("reload systemd: %w", err)
+	}
+	return nil
+}
+
+// ProbeTarget is what a health probe needs to know about a running
+// workload.
+type ProbeTarget struct {
+	MainPID    uint32
+	UID, GID   uint32
+	Started    time.Time
+	Invocation string
+}
+
+// Probe returns the probe target of workload name; MainPID is 0 when it
+// does not run.
+func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
+	unit := units.UnitName(name)
+	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
+	if err != nil {
+		return ProbeTarget{}, notFound("inspect", unit, err)
+	}
+	t := ProbeTarget{Invocation: c.invocation(ctx, unit)}
+	t.MainPID, _ = sp["MainPID"].(uint32)
+	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
+		t.Started = time.UnixMicro(int64(ts))
+	}
+	t.UID, t.GID = launchUser(sp)
+	return t, nil
+}
+
+// launchUser reads the payload's uid:gid from the launcher's --user flag
+// in ExecStart (the payload's identity is not a unit property).
+func launchUser(sp map[string]any) (uid, gid uint32) {
+	execs, _ := sp["ExecStart"].([][]any)
+	for _, e := range execs {
+		argv, _ := e[1].([]string)
+		for i := 0; i+1 < len(argv); i++ {
+			if argv[i] == "--user" {
+				fmt.Sscanf(argv[i+1], "%d:%d", &uid, &gid)
+				return uid, gid
+			}
+		}
+	}
+	return 0, 0
+}
+
+// KillMain sends SIGKILL to workload name's main process; systemd then
+// applies the unit's restart policy.
+func (c *Conn) KillMain(ctx context.Context, name string) error {
+	unit := units.UnitName(name)
+	if err := c.sd.KillUnitWithTarget(ctx, unit, sd.Main, int32(syscall.SIGKILL)); err != nil {
+		return notFound("kill", unit, err)
+	}
+	return nil
+}
+
+// RestartNoWait queues a restart of workload name without waiting for it
+// (the caller may be stopped by it).
+func (c *Conn) RestartNoWait(ctx context.Context, name string) error {
+	unit := units.UnitName(name)
+	if _, err := c.sd.RestartUnitContext(ctx, unit, "replace", nil); err != nil {
+		return notFound("restart", unit, err)
 	}
 	return nil
 }

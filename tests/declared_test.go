@@ -10,21 +10,26 @@ import (
 	"time"
 )
 
-// declared writes a spec for a container that logs "started NAME" and sleeps into dir and returns
-// its path; extra is appended to the spec.
+// declared writes a spec for a container that logs "started NAME" and
+// sleeps into dir and returns its path; extra is appended to the spec.
 func declared(t *testing.T, dir, name, extra string) string {
 	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	text := fmt.Sprintf(`version = 1
+	return declaredText(t, dir, name, fmt.Sprintf(`version = 1
 kind = "container"
 [container]
 rootfs = %q
 command = ["/bin/sh", "-c", "echo started %s; exec sleep 1000"]
 [service]
 stop_timeout = "1s"
-%s`, rootfs, name, extra)
+%s`, rootfs, name, extra))
+}
+
+// declaredText writes text as dir/NAME.toml and returns the path.
+func declaredText(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(dir, name+".toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -35,9 +40,7 @@ stop_timeout = "1s"
 // pruneAll removes every declared workload when the test ends.
 func pruneAll(t *testing.T) {
 	t.Cleanup(func() {
-		empty := filepath.Join(workDir, "empty")
-		os.MkdirAll(empty, 0o755)
-		cove(t, "apply", "--prune", empty)
+		cove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
 	})
 }
 
@@ -59,7 +62,7 @@ func TestApplyDiffPrune(t *testing.T) {
 			t.Errorf("%s is %s after apply", u, st)
 		}
 	}
-	if got := strings.TrimSpace(inside(t, "cat", "/etc/cove/alpha.toml").stdout); !strings.Contains(got, "/bin/sleep") {
+	if got := strings.TrimSpace(inside(t, "cat", "/etc/cove/alpha.toml").stdout); !strings.Contains(got, "started alpha") {
 		t.Errorf("/etc/cove/alpha.toml not written: %q", got)
 	}
 	if d := mustCove(t, "diff", a, b); !strings.Contains(d, "unchanged alpha") || !strings.Contains(d, "unchanged beta") {

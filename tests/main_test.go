@@ -71,6 +71,14 @@ func setup() error {
 	if err := sandbox.Rootfs(rootfs); err != nil {
 		return err
 	}
+	notify := exec.Command("go", "build", "-o", filepath.Join(rootfs, "bin", "notify-send"), "./cmd/notify-send")
+	notify.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := notify.CombinedOutput(); err != nil {
+		return fmt.Errorf("build notify-send: %v\n%s", err, out)
+	}
+	if err := os.MkdirAll(filepath.Join(workDir, "empty"), 0o755); err != nil {
+		return err
+	}
 	genDir := filepath.Join(workDir, "generators")
 	if err := os.MkdirAll(genDir, 0o755); err != nil {
 		return err

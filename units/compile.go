@@ -29,6 +29,9 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	u := &Unit{Name: UnitName(s.Name), WantedBy: s.Install.WantedBy}
 	u.add(SectionUnit, "Description", "", Str(description(s)))
 	dependencies(u, s)
+	if s.Health != nil {
+		u.add(SectionUnit, "Wants", "", Names{HealthTimerName(s.Name)})
+	}
 	switch {
 	case s.Kind == spec.KindContainer && s.Container != nil:
 		container(u, s, opt)
@@ -64,7 +67,14 @@ func dependencies(u *Unit, s *spec.Spec) {
 // container adds how a container starts and stops: the launcher.
 func container(u *Unit, s *spec.Spec, opt Options) {
 	u.add(SectionService, "Type", "", Str("notify"))
-	u.add(SectionService, "NotifyAccess", "", Str("main"))
+	// Until the payload is ready the launcher stays to tell systemd, but it
+	// is no longer the main process then; the payload cannot reach
+	// systemd's socket itself (it has its own mount namespace).
+	access := "main"
+	if s.Service.Ready != "" && s.Service.Ready != spec.ReadyStarted {
+		access = "all"
+	}
+	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.LaunchVerb}, launchConfig(s).Args()...)))
 	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, isolate.StopVerb, "--timeout", stopWait(s.Service.StopTimeout).String()}))
 }
@@ -115,7 +125,7 @@ func launchConfig(s *spec.Spec) isolate.Config {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
-	return isolate.Config{
+	cfg := isolate.Config{
 		Name:           s.Name,
 		Rootfs:         c.Rootfs,
 		Argv:           c.Command,
@@ -128,7 +138,15 @@ func launchConfig(s *spec.Spec) isolate.Config {
 		Caps:           isolate.CapSet(s.Security.CapAdd, s.Security.CapDrop),
 		Seccomp:        s.Security.Seccomp != spec.SeccompUnconfined,
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
+		Ready:          s.Service.Ready,
+		ReadyPort:      s.Service.ReadyPort,
 	}
+	if h := s.Health; h != nil && s.Service.Ready == spec.ReadyHealthy {
+		cfg.Probe, cfg.ProbeInterval, cfg.ProbeTimeout = h.Command, readyInterval(h.Interval), h.Timeout
+	} else if s.Service.Ready == spec.ReadyTCP {
+		cfg.ProbeInterval = readyInterval(0)
+	}
+	return cfg
 }
 
 // RunOptions describe an imperative run (cove run).
@@ -150,4 +168,14 @@ func ForRun(u Unit, opt RunOptions) Unit {
 		props = append(props, Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
 	}
 	return Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy}
+}
+
+// readyInterval is how often the launcher checks readiness: quickly at
+// first (the health interval is for a running workload), at most every
+// interval.
+func readyInterval(interval time.Duration) time.Duration {
+	if interval > 0 && interval < 200*time.Millisecond {
+		return interval
+	}
+	return 200 * time.Millisecond
 }

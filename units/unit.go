@@ -17,6 +17,7 @@ type Section string
 const (
 	SectionUnit    Section = "Unit"
 	SectionService Section = "Service"
+	SectionTimer   Section = "Timer"
 )
 
 // Unit is a compiled workload: a unit name and its properties, in the order

@@ -23,6 +23,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
@@ -75,38 +76,38 @@ type report struct {
 	PodmanSetup string             `json:"podman_setup,omitempty"`
 }
 
-// Podman settings from the command line.
-var (
-	withPodman                   bool
-	podmanManager, podmanRuntime string
-)
-
-func main() {
-	os.Exit(run())
+// options are the command-line flags.
+type options struct {
+	n, warmup     int
+	json, verbose bool
+	podman        bool   // include podman if installed
+	podmanManager string // only this cgroup manager, if set
+	podmanRuntime string // only this OCI runtime, if set
 }
 
-func run() int {
-	n := flag.Int("n", 20, "measured rounds")
-	warmup := flag.Int("warmup", 3, "warm-up rounds (not counted)")
-	asJSON := flag.Bool("json", false, "print the results as JSON instead of a markdown table")
-	verbose := flag.Bool("v", false, "copy the sandbox's console output to stderr")
-	flag.BoolVar(&withPodman, "podman", true, "include podman (C) if it is installed")
-	flag.StringVar(&podmanManager, "podman-cgroup-manager", "", "use only this podman cgroup manager (systemd, cgroupfs; default: the first that works)")
-	flag.StringVar(&podmanRuntime, "podman-runtime", "", "use only this OCI runtime for podman (crun, runc; default: the first that works)")
+func main() {
+	var o options
+	flag.IntVar(&o.n, "n", 20, "measured rounds")
+	flag.IntVar(&o.warmup, "warmup", 3, "warm-up rounds (not counted)")
+	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a markdown table")
+	flag.BoolVar(&o.verbose, "v", false, "copy the sandbox's console output to stderr")
+	flag.BoolVar(&o.podman, "podman", true, "include podman (C) if it is installed")
+	flag.StringVar(&o.podmanManager, "podman-cgroup-manager", "", "use only this podman cgroup manager (systemd, cgroupfs; default: the first that works)")
+	flag.StringVar(&o.podmanRuntime, "podman-runtime", "", "use only this OCI runtime for podman (crun, runc; default: the first that works)")
 	flag.Parse()
-	if *n < 1 || *warmup < 0 || flag.NArg() > 0 {
+	if o.n < 1 || o.warmup < 0 || flag.NArg() > 0 {
 		flag.Usage()
-		return 2
+		os.Exit(2)
 	}
-	if err := benchmark(*n, *warmup, *asJSON, *verbose); err != nil {
+	if err := benchmark(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		return 1
+		os.Exit(1)
 	}
-	return 0
 }
 
 // benchmark sets everything up, runs the rounds and prints the report.
-func benchmark(n, warmup int, asJSON, verbose bool) error {
+func benchmark(o options) error {
+	n, warmup := o.n, o.warmup
 	if ok, why := sandbox.Usable(); !ok {
 		return errors.New("cannot boot a private systemd here: " + why)
 	}
@@ -135,12 +136,15 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 	}
 
 	progress("booting the sandbox")
-	var console bytes.Buffer
-	var logw io.Writer = &console
-	if verbose {
-		logw = io.MultiWriter(&console, os.Stderr)
+	var logw io.Writer // Boot's errors quote the console's end anyway
+	if o.verbose {
+		logw = os.Stderr
 	}
-	ctx := context.Background()
+	// On SIGINT or SIGTERM the running command is killed; the sandbox
+	// harness's own handler shuts the sandbox down. sweepStale removes the
+	// work directory on the next run.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	sb, err := sandbox.Boot(ctx, sandbox.Options{BootTimeout: 2 * time.Minute, Log: logw})
 	if err != nil {
 		return err
@@ -161,14 +165,14 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 		{Key: "A", Name: "cove", Argv: []string{coveBin, "run", "--rm", "--rootfs", rootfs, "--network", "none", "--", "/bin/true"}},
 		{Key: "B", Name: "systemd-run", Argv: []string{"systemd-run", "--wait", "--quiet", "-p", "RootDirectory=" + rootfs, "-p", "PrivateNetwork=yes", "/bin/true"}},
 	}
-	if !withPodman {
+	if !o.podman {
 		rep.PodmanSkip = "podman: left out (-podman=false)"
 	} else if _, err := exec.LookPath("podman"); err != nil {
 		rep.PodmanSkip = "podman: not installed (apt-get install podman crun)"
 		progress(rep.PodmanSkip)
 	} else {
 		progress("setting up podman")
-		pb, setup, err := setupPodman(ctx, sb, work, rootfs, podmanManager, podmanRuntime)
+		pb, setup, err := setupPodman(ctx, sb, work, rootfs, o.podmanManager, o.podmanRuntime)
 		if err != nil {
 			return err
 		}
@@ -185,6 +189,9 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 		}
 		for _, b := range benches {
 			d, err := timeOnce(ctx, sb, b.Env, b.Argv)
+			if ctx.Err() != nil {
+				return errors.New("interrupted")
+			}
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round+1, b.Name, err)
 			}
@@ -198,7 +205,7 @@ func benchmark(n, warmup int, asJSON, verbose bool) error {
 	}
 	ratios(rep)
 
-	if asJSON {
+	if o.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)

@@ -1,0 +1,206 @@
+package isolate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Readiness modes of Config.Ready (spec's service.ready).
+const (
+	ReadyStarted = "started"
+	ReadyNotify  = "notify"
+	ReadyHealthy = "healthy"
+	ReadyTCP     = "tcp"
+)
+
+// NotifyDir is where the launcher puts a container's notify socket on the
+// host; it is bind-mounted at ContainerNotifyDir inside.
+const (
+	NotifyDir          = "/run/cove/notify"
+	ContainerNotifyDir = "/run/notify"
+	notifySocketName   = "notify.sock"
+)
+
+// notifyProxy is the socket a ready = "notify" payload sends READY=1 to.
+// The launcher forwards READY=1 (and STATUS=) to systemd and nothing
+// else: a payload can never make systemd adopt another process
+// (MAINPID=) or change its watchdog.
+type notifyProxy struct {
+	fd  int
+	dir string
+}
+
+// newNotifyProxy binds the socket in NotifyDir/NAME/.
+func newNotifyProxy(name string) (*notifyProxy, error) {
+	dir := filepath.Join(NotifyDir, name)
+	os.RemoveAll(dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	path := filepath.Join(dir, notifySocketName)
+	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+	}
+	os.Chmod(path, 0o777) // the payload may run as any uid
+	return &notifyProxy{fd: fd, dir: dir}, nil
+}
+
+// close removes the socket.
+func (p *notifyProxy) close() {
+	unix.Close(p.fd)
+	os.RemoveAll(p.dir)
+}
+
+// wait reads messages until one carries READY=1 and returns the lines to
+// forward (READY=1 and any STATUS=).
+func (p *notifyProxy) wait(payload int) (string, error) {
+	buf := make([]byte, 4096)
+	for {
+		ready, err := pollPayload(payload, p.fd, -1)
+		if err != nil || !ready {
+			return "", err
+		}
+		n, _, _, _, err := unix.Recvmsg(p.fd, buf, nil, unix.MSG_DONTWAIT)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("read notify socket: %w", err)
+		}
+		if fwd := filterNotify(string(buf[:n])); strings.Contains(fwd, "READY=1") {
+			return fwd, nil
+		}
+	}
+}
+
+// filterNotify keeps only the READY=1 and STATUS= lines of a message.
+func filterNotify(msg string) string {
+	var keep []string
+	for _, l := range strings.Split(msg, "\n") {
+		if l == "READY=1" || strings.HasPrefix(l, "STATUS=") {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "\n")
+}
+
+// errPayloadExited is returned when the payload ends before it is ready.
+var errPayloadExited = errors.New("the payload exited before it was ready")
+
+// pollPayload waits until fd is readable (true), the payload exits
+// (errPayloadExited) or timeout passes (false; -1 waits forever).
+func pollPayload(payload, fd int, timeout time.Duration) (bool, error) {
+	pfd, err := unix.PidfdOpen(payload, 0)
+	if err != nil {
+		return false, errPayloadExited
+	}
+	defer unix.Close(pfd)
+	fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+	if fd >= 0 {
+		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+	}
+	ms := -1
+	if timeout >= 0 {
+		ms = int(timeout / time.Millisecond)
+	}
+	for {
+		_, err := unix.Poll(fds, ms)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("wait for payload: %w", err)
+		}
+		if fds[0].Revents != 0 {
+			return false, errPayloadExited
+		}
+		return len(fds) > 1 && fds[1].Revents != 0, nil
+	}
+}
+
+// waitReady blocks until the payload is ready as c.Ready says and returns
+// the message for systemd.
+func waitReady(c Config, payload int, proxy *notifyProxy) (string, error) {
+	switch c.Ready {
+	case ReadyNotify:
+		return proxy.wait(payload)
+	case ReadyTCP:
+		return poll(payload, c.ProbeInterval, func() bool { return tcpOpen(payload, c.ReadyPort) })
+	case ReadyHealthy:
+		return poll(payload, c.ProbeInterval, func() bool {
+			_, err := Probe(payload, c.UID, c.GID, c.Probe, c.ProbeTimeout)
+			return err == nil
+		})
+	}
+	return "READY=1", nil
+}
+
+// poll calls check every interval until it succeeds or the payload exits.
+func poll(payload int, interval time.Duration, check func() bool) (string, error) {
+	for !check() {
+		if _, err := pollPayload(payload, -1, interval); err != nil {
+			return "", err
+		}
+	}
+	return "READY=1", nil
+}
+
+// tcpOpen reports whether something accepts connections on port in the
+// payload's network namespace.
+func tcpOpen(payload, port int) bool {
+	done := make(chan bool)
+	go func() {
+		runtime.LockOSThread() // the namespace switch is per thread; this one dies after
+		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", payload))
+		if err != nil || unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET) != nil {
+			done <- false
+			return
+		}
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			done <- false
+			return
+		}
+		defer unix.Close(fd)
+		done <- unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}) == nil
+	}()
+	return <-done
+}
+
+// Probe runs cmd inside the namespaces and root of process pid as
+// uid:gid, with a timeout, and returns its combined output. A non-zero
+// exit or a timeout is an error.
+func Probe(pid int, uid, gid uint32, cmd []string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	args := append([]string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid",
+		"--root", "--wd", "--setuid", fmt.Sprint(uid), "--setgid", fmt.Sprint(gid), "--"}, cmd...)
+	c := exec.CommandContext(ctx, "nsenter", args...)
+	var out bytes.Buffer
+	c.Stdout, c.Stderr = &out, &out
+	c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	err := c.Run()
+	if ctx.Err() != nil {
+		return out.String(), fmt.Errorf("probe timed out after %s", timeout)
+	}
+	if err != nil {
+		return out.String(), fmt.Errorf("probe: %w", err)
+	}
+	return out.String(), nil
+}
