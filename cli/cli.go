@@ -68,7 +68,6 @@ func commands() []command {
 		{name: "render", summary: "print the unit file of a spec", run: renderCmd},
 		{name: isolate.LaunchVerb, hidden: true, run: launchCmd},
 		{name: isolate.InitVerb, hidden: true, run: launchInitCmd},
-		{name: isolate.StopVerb, hidden: true, run: launchStopCmd},
 		{name: units.HealthVerb, hidden: true, run: healthProbeCmd},
 	}
 }

@@ -3,9 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"time"
 
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
@@ -100,15 +97,4 @@ func launchInitCmd(_ context.Context, _ *Env, args []string) error {
 		return usageError{err}
 	}
 	return isolate.Init(c)
-}
-
-// launchStopCmd is a container unit's ExecStop=: it stops $MAINPID.
-func launchStopCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags(isolate.StopVerb, "--timeout DURATION", env.Stderr)
-	timeout := fs.Duration("timeout", 10*time.Second, "time from SIGTERM to SIGKILL")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
-	}
-	pid, _ := strconv.Atoi(os.Getenv("MAINPID")) // unset once the payload exited
-	return isolate.Stop(pid, *timeout)
 }

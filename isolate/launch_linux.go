@@ -71,7 +71,10 @@ func startInit(self string, c Config, ready bool) (int, error) {
 		return 0, err
 	}
 	defer goW.Close()
-	flags := unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
+	// CLONE_PARENT makes systemd, not the launcher, the payload's parent:
+	// systemd then treats the MAINPID= it is handed as its own child and
+	// waits for it on stop like for any service's main process.
+	flags := unix.CLONE_PARENT | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC
 	if c.PrivateNetwork {
 		flags |= unix.CLONE_NEWNET
 	}

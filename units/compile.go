@@ -76,7 +76,6 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.LaunchVerb}, launchConfig(s).Args()...)))
-	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, isolate.StopVerb, "--timeout", stopWait(s.Service.StopTimeout).String()}))
 }
 
 // service adds what every workload's service has: slice, logging, restart
@@ -98,14 +97,6 @@ func service(u *Unit, s *spec.Spec) {
 	if r := s.Resources; r.Pids > 0 {
 		u.add(SectionService, "TasksMax", "", Uint(r.Pids))
 	}
-}
-
-// stopWait is how long ExecStop= waits after SIGTERM before SIGKILL: a
-// little under the unit's stop timeout, so that it, not systemd's timeout,
-// ends the payload.
-func stopWait(timeout time.Duration) time.Duration {
-	margin := min(timeout/10, 200*time.Millisecond)
-	return timeout - margin
 }
 
 // description is the unit's Description=.

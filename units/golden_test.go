@@ -73,7 +73,7 @@ func golden(t *testing.T, path, got string) {
 // properties cove sends; a mismatch makes systemd fail with ENXIO.
 func TestSignatures(t *testing.T) {
 	want := map[string]string{
-		"Description": "s", "Type": "s", "NotifyAccess": "s", "ExecStart": "a(sasb)", "ExecStop": "a(sasb)", "Slice": "s",
+		"Description": "s", "Type": "s", "NotifyAccess": "s", "ExecStart": "a(sasb)", "Slice": "s",
 		"KillMode": "s", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
 		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b",
