@@ -149,6 +149,38 @@ func Run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		return nil, err
 	}
 	defer unlock()
+	return run(ctx, opt, conn, log)
+}
+
+// SetEnabled edits workload name's spec in Etc so that it is (targets) or
+// is not (none) started at boot, then applies, under the apply lock. A
+// vendor spec is copied to Etc first.
+func SetEnabled(ctx context.Context, opt Options, conn *supervisor.Conn, name string, targets []string, log io.Writer) (Plan, error) {
+	unlock, err := opt.Paths.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	path := opt.Paths.EtcPath(name)
+	if _, err := os.Stat(path); err != nil {
+		vendor := filepath.Join(opt.Paths.Vendor, name+".toml")
+		if _, verr := os.Stat(vendor); verr != nil {
+			return nil, fmt.Errorf("enable %s: no spec %s or %s", name, path, vendor)
+		}
+		path = vendor
+	}
+	data, err := EnableFile(path, targets)
+	if err != nil {
+		return nil, err
+	}
+	if err := store.WriteFile(opt.Paths.EtcPath(name), data); err != nil {
+		return nil, err
+	}
+	return run(ctx, Options{Paths: opt.Paths}, conn, log)
+}
+
+// run applies; the caller holds the lock.
+func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
 	plan, want, err := load(opt)
 	if err != nil {
 		return nil, err
@@ -171,7 +203,9 @@ func Run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		case Added:
 			err = conn.Start(ctx, c.Name)
 		case Changed:
-			err = conn.Restart(ctx, c.Name)
+			if runtimeChange(c.Keys) {
+				err = conn.Restart(ctx, c.Name)
+			}
 		default:
 			continue
 		}
@@ -185,6 +219,17 @@ func Run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		fmt.Fprintf(log, "%s %s\n", c.Kind, c.Name)
 	}
 	return plan, errors.Join(errs...)
+}
+
+// runtimeChange reports whether changed keys affect the running workload;
+// [install] only decides what starts at boot.
+func runtimeChange(keys []string) bool {
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "install.") {
+			return true
+		}
+	}
+	return false
 }
 
 // writeSpecs installs each desired spec whose source is outside Etc.

@@ -64,6 +64,8 @@ func commands() []command {
 		{name: "logs", summary: "show a workload's output", run: logsCmd},
 		{name: "apply", summary: "install specs and start/restart/stop what changed", run: applyCmd},
 		{name: "diff", summary: "show what cove apply would do", run: diffCmd},
+		{name: "enable", summary: "start a declared workload at boot", run: enableCmd},
+		{name: "disable", summary: "do not start a declared workload at boot", run: disableCmd},
 		{name: "validate", summary: "check spec files", run: validateCmd},
 		{name: "render", summary: "print the unit file of a spec", run: renderCmd},
 		{name: isolate.LaunchVerb, hidden: true, run: launchCmd},

@@ -110,3 +110,39 @@ func (k kmsgWriter) Close() {
 		k.f.Close()
 	}
 }
+
+// enableCmd makes workloads start at boot: it sets [install] wanted_by in
+// their specs and applies.
+func enableCmd(ctx context.Context, env *Env, args []string) error {
+	return setEnabled(ctx, env, "enable", args, true)
+}
+
+// disableCmd stops workloads from starting at boot.
+func disableCmd(ctx context.Context, env *Env, args []string) error {
+	return setEnabled(ctx, env, "disable", args, false)
+}
+
+// setEnabled edits and applies each named spec.
+func setEnabled(ctx context.Context, env *Env, verb string, args []string, on bool) error {
+	fs := newFlags(verb, "[--target TARGET] NAME...", env.Stderr)
+	target := fs.String("target", "multi-user.target", "the target that pulls the workload in")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("%s: want at least one workload name", verb)
+	}
+	var targets []string
+	if on {
+		targets = []string{*target}
+	}
+	return withConn(ctx, func(c *supervisor.Conn) error {
+		for _, name := range fs.Args() {
+			if _, err := apply.SetEnabled(ctx, apply.Options{Paths: store.Default}, c, name, targets, io.Discard); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "%sd %s\n", verb, name)
+		}
+		return nil
+	})
+}

@@ -229,3 +229,29 @@ func waitActive(t *testing.T, unit string) {
 	t.Helper()
 	eventually(t, 20*time.Second, unit+" to be active", func() bool { return show(t, unit, "ActiveState") == "active" })
 }
+
+// TestEnableDisable: cove enable/disable edit the spec's [install] and
+// apply: the generator's .wants link appears and goes, and the running
+// workload is not restarted.
+func TestEnableDisable(t *testing.T) {
+	need(t)
+	pruneAll(t)
+	mustCove(t, "apply", declared(t, filepath.Join(workDir, "enable"), "toggle", "# keep this comment\n"))
+	pid := show(t, "cove-toggle.service", "MainPID")
+	link := "/run/systemd/generator/multi-user.target.wants/cove-toggle.service"
+	mustCove(t, "enable", "toggle")
+	if r := inside(t, "test", "-L", link); r.code != 0 {
+		t.Errorf("cove enable: no %s", link)
+	}
+	spec := inside(t, "cat", "/etc/cove/toggle.toml").stdout
+	if !strings.Contains(spec, "# keep this comment") || !strings.Contains(spec, `wanted_by = ["multi-user.target"]`) {
+		t.Errorf("enabled spec:\n%s", spec)
+	}
+	mustCove(t, "disable", "toggle")
+	if r := inside(t, "test", "-e", link); r.code == 0 {
+		t.Errorf("cove disable left %s", link)
+	}
+	if now := show(t, "cove-toggle.service", "MainPID"); now != pid {
+		t.Errorf("enable/disable restarted the workload: %s → %s", pid, now)
+	}
+}
