@@ -2,10 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"syscall"
 
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
 
@@ -87,7 +90,7 @@ func launchCmd(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return isolate.Launch(env.Self, c)
+	return isolate.Launch(env.Self, c, func(pid int) { registerMachine(env, c.Name, supervisor.ClassContainer, pid, c.Rootfs) })
 }
 
 // launchInitCmd is the launcher's second stage, inside the namespaces.
@@ -97,4 +100,14 @@ func launchInitCmd(_ context.Context, _ *Env, args []string) error {
 		return usageError{err}
 	}
 	return isolate.Init(c)
+}
+
+// registerMachine registers a workload with machined; failing that is
+// reported (to the unit's journal) but does not fail the workload.
+func registerMachine(env *Env, name, class string, pid int, root string) {
+	err := supervisor.RegisterMachine(spec.DefaultHostname(name), class, pid, root)
+	gone := syscall.Kill(pid, 0) != nil // a payload that already exited is no machine
+	if err != nil && !gone && !errors.Is(err, supervisor.ErrNoMachined) {
+		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+	}
 }

@@ -28,11 +28,12 @@ const InitVerb = "launch-init"
 // up the container, hands its PID to systemd (MAINPID=), lets it exec the
 // payload and returns. With ready = "started" it says READY=1 at once;
 // otherwise it waits until the payload is ready, says READY=1 and returns.
-// self is the path of the cove binary.
+// self is the path of the cove binary; handedOver, if not nil, is called
+// with the payload's PID once systemd knows it (to register the machine).
 //
 // If the container cannot be set up, the second stage has been killed and
 // nothing is left running.
-func Launch(self string, c Config) error {
+func Launch(self string, c Config, handedOver func(pid int)) error {
 	readyNow := c.Ready == ReadyStarted || c.Ready == ""
 	var proxy *notifyProxy
 	if c.Ready == ReadyNotify {
@@ -45,6 +46,9 @@ func Launch(self string, c Config) error {
 	pid, err := startInit(self, c, readyNow)
 	if err != nil {
 		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	if handedOver != nil {
+		handedOver(pid)
 	}
 	if readyNow {
 		return nil

@@ -64,6 +64,10 @@ crash)
 	;;
 disk)
 	waitdev /dev/vda || { echo "cove-guest: no /dev/vda"; exit 1; }
+	# Which disk is which: names and sizes in 512-byte sectors.
+	disks=
+	for b in /sys/block/vd*; do disks="$disks${disks:+,}${b##*/}:$(cat "$b/size")"; done
+	echo COVE-DISKS=$disks
 	mkdir -p /mnt
 	if ! mount -t ext4 /dev/vda /mnt 2>/dev/null; then
 		mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt || exit 1
