@@ -10,4 +10,7 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require golang.org/x/net v0.41.0 // indirect
+require (
+	golang.org/x/net v0.41.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
+)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/store"
 	"github.com/cove-project/cove/supervisor"
@@ -66,6 +67,9 @@ func load(opt Options) (Plan, []desired, error) {
 	var errs []error
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		s, err := spec.Load(byName[name], "")
+		if err == nil {
+			err = isolate.PrepareVM(s)
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue

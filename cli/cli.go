@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/cove-project/cove/api"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
@@ -44,11 +45,14 @@ type command struct {
 	run     func(ctx context.Context, env *Env, args []string) error
 }
 
-// Env is what a command may touch: its output streams and the path of the
-// cove binary (written into units as the launcher).
+// Env is what a command may touch: its output streams, the path of the
+// cove binary (written into units as the launcher) and the API address
+// the workload verbs use instead of systemd (--host or COVE_HOST; "": see
+// withBackend).
 type Env struct {
 	Stdout, Stderr io.Writer
 	Self           string
+	Host           string
 }
 
 // commands lists the verbs in help order.
@@ -62,6 +66,7 @@ func commands() []command {
 		{name: "restart", summary: "restart a workload", run: restartCmd},
 		{name: "rm", summary: "stop and remove a workload", run: rmCmd},
 		{name: "logs", summary: "show a workload's output", run: logsCmd},
+		{name: "console", summary: "attach to a VM's serial console (Ctrl-] detaches)", run: consoleCmd},
 		{name: "apply", summary: "install specs and start/restart/stop what changed", run: applyCmd},
 		{name: "diff", summary: "show what cove apply would do", run: diffCmd},
 		{name: "enable", summary: "start a declared workload at boot", run: enableCmd},
@@ -71,6 +76,9 @@ func commands() []command {
 		{name: isolate.LaunchVerb, hidden: true, run: launchCmd},
 		{name: isolate.InitVerb, hidden: true, run: launchInitCmd},
 		{name: units.HealthVerb, hidden: true, run: healthProbeCmd},
+		{name: isolate.VMLaunchVerb, hidden: true, run: launchVMCmd},
+		{name: isolate.VMStopVerb, hidden: true, run: launchVMStopCmd},
+		{name: "api", summary: "serve the HTTP API (cove-api.service runs cove api serve)", run: apiCmd},
 	}
 }
 
@@ -85,7 +93,7 @@ func Main(args []string) int {
 	if filepath.Base(os.Args[0]) == "cove-generator" {
 		return generatorMain(self, args)
 	}
-	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self}
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self, Host: os.Getenv("COVE_HOST")}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return exitStatus(env, dispatch(ctx, env, args))
@@ -93,6 +101,10 @@ func Main(args []string) int {
 
 // dispatch finds the verb and runs it.
 func dispatch(ctx context.Context, env *Env, args []string) error {
+	args, err := hostFlag(env, args)
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printHelp(env.Stdout)
 		if len(args) == 0 {
@@ -136,4 +148,7 @@ func printHelp(w io.Writer) {
 		}
 	}
 	fmt.Fprintln(w, "\nRun cove COMMAND -h for a command's flags.")
+	fmt.Fprintln(w, "Global flag: --host unix:///PATH (or COVE_HOST) sends ps, status, start, stop, restart, rm,\n"+
+		"logs, apply and diff through the cove API; without it they go to systemd when run as root,\n"+
+		"else to the API at "+api.DefaultHost+".")
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cove-project/cove/api"
 	"github.com/cove-project/cove/apply"
 	"github.com/cove-project/cove/generator"
 	"github.com/cove-project/cove/store"
@@ -24,17 +25,24 @@ func applyFlags(verb string, env *Env, args []string) (apply.Options, bool, erro
 }
 
 // diffCmd prints what cove apply would do.
-func diffCmd(_ context.Context, env *Env, args []string) error {
+func diffCmd(ctx context.Context, env *Env, args []string) error {
 	opt, ok, err := applyFlags("diff", env, args)
 	if !ok || err != nil {
 		return err
 	}
-	plan, err := apply.Diff(opt)
-	if err != nil {
+	return withBackend(ctx, env, func(b api.Backend) error {
+		plan, err := b.Diff(ctx, sources(opt))
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(env.Stdout, plan.Summary())
 		return err
-	}
-	_, err = io.WriteString(env.Stdout, plan.Summary())
-	return err
+	})
+}
+
+// sources are the specs apply and diff work on.
+func sources(opt apply.Options) api.Sources {
+	return api.Sources{Paths: opt.Sources, Prune: opt.Prune}
 }
 
 // applyCmd makes the declared workloads what their specs say.
@@ -43,20 +51,20 @@ func applyCmd(ctx context.Context, env *Env, args []string) error {
 	if !ok || err != nil {
 		return err
 	}
-	return withConn(ctx, func(c *supervisor.Conn) error {
-		_, err := apply.Run(ctx, opt, c, env.Stdout)
+	return withBackend(ctx, env, func(b api.Backend) error {
+		_, err := b.Apply(ctx, sources(opt), env.Stdout)
 		return err
 	})
 }
 
 // startCmd starts workloads' units.
 func startCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "start", args, (*supervisor.Conn).Start)
+	return eachName(ctx, env, "start", args, api.Backend.Start)
 }
 
 // restartCmd restarts workloads' units.
 func restartCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "restart", args, (*supervisor.Conn).Restart)
+	return eachName(ctx, env, "restart", args, api.Backend.Restart)
 }
 
 // generatorMain is the systemd generator (cove installed as

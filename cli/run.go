@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -144,25 +145,48 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if err := isolate.PrepareVM(s); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
 // apply writes the flags that were set, and the command, into s.
 func (f *runFlags) apply(s *spec.Spec, command []string) error {
-	c := s.Container
-	if len(command) > 0 {
-		c.Command = command
-	}
-	c.Env = mergeEnv(c.Env, f.env)
-	s.Security.CapAdd = append(s.Security.CapAdd, f.capAdd...)
-	s.Security.CapDrop = append(s.Security.CapDrop, f.capDrp...)
 	var errs []error
+	c := s.Container
+	if c == nil { // a VM: only the flags that apply to every kind
+		if len(command) > 0 {
+			return usagef("run: %s is a VM: it takes no command", s.Name)
+		}
+		f.fs.Visit(func(fl *flag.Flag) {
+			if containerFlags[fl.Name] {
+				errs = append(errs, usagef("run: --%s applies to containers only; %s is a VM", fl.Name, s.Name))
+			}
+		})
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+	} else {
+		if len(command) > 0 {
+			c.Command = command
+		}
+		c.Env = mergeEnv(c.Env, f.env)
+		s.Security.CapAdd = append(s.Security.CapAdd, f.capAdd...)
+		s.Security.CapDrop = append(s.Security.CapDrop, f.capDrp...)
+	}
 	f.fs.Visit(func(fl *flag.Flag) {
 		if err := setField(s, fl.Name, fl.Value.String()); err != nil {
 			errs = append(errs, usageError{fmt.Errorf("run: --%s %q: %w", fl.Name, fl.Value, err)})
 		}
 	})
 	return errors.Join(errs...)
+}
+
+// containerFlags are the run flags that set container-only keys.
+var containerFlags = map[string]bool{
+	"rootfs": true, "workdir": true, "user": true, "hostname": true, "network": true,
+	"env": true, "cap-add": true, "cap-drop": true, "seccomp": true,
 }
 
 // mergeEnv adds KEY=VALUE entries to env.

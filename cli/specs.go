@@ -35,7 +35,7 @@ func validateCmd(_ context.Context, env *Env, args []string) error {
 
 // validateFile loads and compiles one file and reports it valid.
 func validateFile(path string, env *Env) error {
-	s, err := spec.Load(path, "")
+	s, err := loadSpec(path, "")
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func renderCmd(_ context.Context, env *Env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("render: want exactly one spec file")
 	}
-	s, err := spec.Load(fs.Arg(0), *name)
+	s, err := loadSpec(fs.Arg(0), *name)
 	if err != nil {
 		return err
 	}
@@ -110,4 +110,17 @@ func registerMachine(env *Env, name, class string, pid int, root string) {
 	if err != nil && !gone && !errors.Is(err, supervisor.ErrNoMachined) {
 		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
 	}
+}
+
+// loadSpec loads a spec and checks it against this host (isolate.PrepareVM:
+// VM files exist, disk formats pinned).
+func loadSpec(path, name string) (*spec.Spec, error) {
+	s, err := spec.Load(path, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := isolate.PrepareVM(s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }

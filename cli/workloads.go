@@ -8,7 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/cove-project/cove/health"
+	"github.com/cove-project/cove/api"
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -32,14 +34,13 @@ func psCmd(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() != 0 {
 		return usagef("ps: takes no arguments")
 	}
-	return withConn(ctx, func(c *supervisor.Conn) error {
-		ws, err := c.List(ctx)
+	return withBackend(ctx, env, func(b api.Backend) error {
+		rows, err := b.List(ctx)
 		if err != nil {
 			return err
 		}
-		rows := make([]row, 0, len(ws))
-		for _, w := range ws {
-			rows = append(rows, withHealth(w))
+		if rows == nil {
+			rows = []api.Workload{}
 		}
 		if *asJSON {
 			return printJSON(env.Stdout, rows)
@@ -51,19 +52,6 @@ func psCmd(ctx context.Context, env *Env, args []string) error {
 		}
 		return tw.Flush()
 	})
-}
-
-// row is a workload as cove ps and status show it: what systemd knows,
-// and the health its probes recorded.
-type row struct {
-	supervisor.Workload
-	Health string `json:"health,omitempty"` // "", starting, healthy or unhealthy
-}
-
-// withHealth adds the workload's health state.
-func withHealth(w supervisor.Workload) row {
-	st, _ := health.Read(w.Name)
-	return row{Workload: w, Health: st.Status}
 }
 
 // dash shows an empty value as "-".
@@ -100,23 +88,26 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withConn(ctx, func(c *supervisor.Conn) error {
-		sw, err := c.Status(ctx, name)
+	return withBackend(ctx, env, func(b api.Backend) error {
+		w, err := b.Status(ctx, name)
 		if err != nil {
 			return err
 		}
-		w := withHealth(sw)
 		if *asJSON {
 			return printJSON(env.Stdout, w)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 1, ' ', 0)
-		for _, row := range [][2]string{
+		rows := [][2]string{
 			{"Name", w.Name}, {"Unit", w.Unit}, {"Kind", w.Kind}, {"Description", w.Description},
 			{"State", fmt.Sprintf("%s (%s/%s)", w.State(), w.ActiveState, w.SubState)},
 			{"Main PID", fmt.Sprint(w.MainPID)}, {"Uptime", uptime(w.Started)},
 			{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", fmt.Sprintf("%d bytes", w.MemoryBytes)},
 			{"Tasks", fmt.Sprint(w.Tasks)}, {"Health", dash(w.Health)},
-		} {
+		}
+		if w.Kind == spec.KindVM {
+			rows = append(rows, [2]string{"Accelerator", dash(isolate.ReadAccel(name))})
+		}
+		for _, row := range rows {
 			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 		}
 		return tw.Flush()
@@ -125,21 +116,16 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 
 // stopCmd stops workloads.
 func stopCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "stop", args, (*supervisor.Conn).Stop)
+	return eachName(ctx, env, "stop", args, api.Backend.Stop)
 }
 
 // rmCmd stops and removes workloads.
 func rmCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "rm", args, func(c *supervisor.Conn, ctx context.Context, name string) error {
-		if err := c.Remove(ctx, name); err != nil {
-			return err
-		}
-		return health.Remove(name)
-	})
+	return eachName(ctx, env, "rm", args, api.Backend.Remove)
 }
 
 // eachName applies op to every NAME argument.
-func eachName(ctx context.Context, env *Env, verb string, args []string, op func(*supervisor.Conn, context.Context, string) error) error {
+func eachName(ctx context.Context, env *Env, verb string, args []string, op func(api.Backend, context.Context, string) error) error {
 	fs := newFlags(verb, "NAME...", env.Stderr)
 	if ok, err := parse(fs, args); !ok || err != nil {
 		return err
@@ -147,9 +133,9 @@ func eachName(ctx context.Context, env *Env, verb string, args []string, op func
 	if fs.NArg() == 0 {
 		return usagef("%s: want at least one workload name", verb)
 	}
-	return withConn(ctx, func(c *supervisor.Conn) error {
+	return withBackend(ctx, env, func(b api.Backend) error {
 		for _, name := range fs.Args() {
-			if err := op(c, ctx, name); err != nil {
+			if err := op(b, ctx, name); err != nil {
 				return err
 			}
 		}
@@ -170,5 +156,7 @@ func logsCmd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return supervisor.Logs(ctx, name, opt, env.Stdout)
+	return withBackend(ctx, env, func(b api.Backend) error {
+		return b.Logs(ctx, name, opt, env.Stdout)
+	})
 }

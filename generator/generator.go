@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/store"
 	"github.com/cove-project/cove/units"
@@ -52,6 +53,9 @@ func Run(paths store.Paths, outDir, launcher string, log io.Writer) (Result, err
 func generate(file, outDir, launcher string) error {
 	s, err := spec.Load(file, "")
 	if err != nil {
+		return err
+	}
+	if err := isolate.PrepareVM(s); err != nil {
 		return err
 	}
 	u, err := units.Compile(s, units.Options{Launcher: launcher})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 )
@@ -97,6 +98,11 @@ func (q *QMP) withDeadline(ctx context.Context, f func() error) error {
 	err := f()
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if _, ok := ctx.Deadline(); ok && errors.Is(err, os.ErrDeadlineExceeded) {
+		// The connection's deadline, set from ctx, passed before ctx's own
+		// timer fired.
+		return context.DeadlineExceeded
 	}
 	return err
 }

@@ -10,10 +10,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // VMLaunchVerb is the hidden command-line verb of a VM unit's ExecStart=.
@@ -22,7 +23,7 @@ const VMLaunchVerb = "launch-vm"
 // VMStopVerb is the hidden command-line verb of a VM unit's ExecStop=.
 const VMStopVerb = "launch-vm-stop"
 
-// Machine types and accelerators understood by QEMUArgv.
+// Values of VMConfig's Machine, Accel, Network and VMDisk.Format.
 const (
 	MachineMicroVM = "microvm"
 	MachineQ35     = "q35"
@@ -52,11 +53,6 @@ type VMConfig struct {
 	Forwards      []Forward // host → guest port forwards (user network only)
 	QMPSocket     string    // absolute path of QMP's unix socket, e.g. /run/cove/vm/NAME/qmp.sock
 	ConsoleSocket string    // absolute path of the serial console's unix socket
-
-	// ConsoleLog is a file QEMU copies the serial console's output to, "" for
-	// none. It is not a launcher argument: LaunchVM sets it to its own
-	// stdout when QEMU can open that (see consoleLog in vm_linux.go).
-	ConsoleLog string
 }
 
 // VMDisk is one virtio-blk disk.
@@ -64,62 +60,13 @@ type VMDisk struct {
 	Path     string // absolute path of the image
 	Format   string // DiskRaw or DiskQCOW2: always explicit, QEMU never probes
 	ReadOnly bool
-	Boot     bool // boot from this disk through the firmware (q35, no Kernel)
+	Boot     bool // boot from this disk through the firmware (q35; ignored when Kernel is set)
 }
 
-// Forward is a port forward of QEMU's user-mode network: connections to
-// HostAddr:HostPort on the host reach GuestPort in the guest.
-type Forward struct {
-	HostAddr  string // IPv4 address to listen on; "" means all addresses
-	HostPort  int
-	GuestPort int
-	Proto     string // "tcp" or "udp"
-}
-
-// String renders f in the spec's syntax, "[ADDR:]HOSTPORT:GUESTPORT/PROTO";
-// ParseForward is its inverse.
-func (f Forward) String() string {
-	s := fmt.Sprintf("%d:%d/%s", f.HostPort, f.GuestPort, f.Proto)
-	if f.HostAddr != "" {
-		s = f.HostAddr + ":" + s
-	}
-	return s
-}
-
-// ParseForward reads a forward in the spec's syntax:
-// "[HOSTADDR:]HOSTPORT:GUESTPORT[/tcp|/udp]", e.g. "127.0.0.1:2222:22/tcp".
-// The protocol defaults to tcp. HOSTADDR must be an IPv4 address: QEMU 7.2's
-// hostfwd= takes no IPv6 address.
-func ParseForward(s string) (Forward, error) {
-	f := Forward{Proto: "tcp"}
-	rest := s
-	if i := strings.LastIndexByte(rest, '/'); i >= 0 {
-		f.Proto, rest = rest[i+1:], rest[:i]
-	}
-	if f.Proto != "tcp" && f.Proto != "udp" {
-		return Forward{}, fmt.Errorf("forward %q: protocol %q is not tcp or udp", s, f.Proto)
-	}
-	parts := strings.Split(rest, ":")
-	switch len(parts) {
-	case 2:
-	case 3:
-		f.HostAddr, parts = parts[0], parts[1:]
-		a, err := netip.ParseAddr(f.HostAddr)
-		if err != nil || !a.Is4() {
-			return Forward{}, fmt.Errorf("forward %q: host address %q is not an IPv4 address", s, f.HostAddr)
-		}
-	default:
-		return Forward{}, fmt.Errorf("forward %q: want [HOSTADDR:]HOSTPORT:GUESTPORT[/PROTO]", s)
-	}
-	var err error
-	if f.HostPort, err = parsePort(parts[0]); err != nil {
-		return Forward{}, fmt.Errorf("forward %q: host port: %w", s, err)
-	}
-	if f.GuestPort, err = parsePort(parts[1]); err != nil {
-		return Forward{}, fmt.Errorf("forward %q: guest port: %w", s, err)
-	}
-	return f, nil
-}
+// Forward is a port forward of QEMU's user-mode network; the launcher
+// reads and writes it in the spec's explicit form
+// "HOSTADDR:HOSTPORT:GUESTPORT/PROTO".
+type Forward = spec.Forward
 
 func parsePort(s string) (int, error) {
 	n, err := strconv.Atoi(s)
@@ -221,8 +168,8 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 		c.Disks = append(c.Disks, d)
 		return err
 	})
-	fs.Func("forward", "[ADDR:]HOSTPORT:GUESTPORT/PROTO", func(s string) error {
-		f, err := ParseForward(s)
+	fs.Func("forward", "HOSTADDR:HOSTPORT:GUESTPORT/PROTO", func(s string) error {
+		f, err := spec.ParseForward(s)
 		c.Forwards = append(c.Forwards, f)
 		return err
 	})
@@ -232,7 +179,11 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 	if fs.NArg() > 0 {
 		return VMConfig{}, fmt.Errorf("%s: unexpected argument %q", VMLaunchVerb, fs.Arg(0))
 	}
-	if err := c.Check(); err != nil {
+	checked := c
+	if checked.Accel == spec.AccelAuto {
+		checked.Accel = AccelTCG // resolved at launch (LaunchVM)
+	}
+	if err := checked.Check(); err != nil {
 		return VMConfig{}, fmt.Errorf("%s: %w", VMLaunchVerb, err)
 	}
 	return c, nil
@@ -289,17 +240,12 @@ func (c VMConfig) Check() error {
 	switch {
 	case c.Kernel == "" && (c.Initrd != "" || c.Cmdline != ""):
 		return errors.New("initrd and cmdline need a kernel")
-	case c.Kernel != "" && boot > 0:
-		return errors.New("a boot disk and a kernel exclude each other")
+	case boot > 1:
+		return fmt.Errorf("%d disks have boot = true; at most one may", boot)
 	case c.Kernel == "" && c.Machine == MachineMicroVM:
 		return errors.New("microvm boots a kernel only: set kernel, or use machine q35 to boot a disk")
-	case c.Kernel == "" && boot != 1:
-		return fmt.Errorf("without a kernel exactly one disk must have boot = true (have %d)", boot)
-	}
-	for _, f := range c.Forwards {
-		if _, err := ParseForward(f.String()); err != nil {
-			return err
-		}
+	case c.Kernel == "" && boot == 0:
+		return errors.New("without a kernel one disk must have boot = true")
 	}
 	return nil
 }
@@ -369,11 +315,14 @@ func TSCHint(c VMConfig, khz uint64) VMConfig {
 //     emulate).
 //   - Direct kernel boot: -kernel/-initrd/-append. An uncompressed vmlinux
 //     with the PVH note boots much faster under TCG than a bzImage.
-//   - The serial port (the guest's ttyS0) is a unix socket server for
-//     "cove console" (server=on,wait=off: QEMU does not wait for a client;
-//     output without a client is dropped), and its output is also copied
-//     to ConsoleLog (logfile=, appended) when set: QEMU has no chardev that
-//     fans out to two live endpoints, logfile= is its only copy.
+//   - Two consoles. The guest's serial port ttyS0 is QEMU's stdio, so its
+//     output (boot messages, the guest's /dev/console with console=ttyS0)
+//     goes where the unit's stdout goes: the journal. A virtio console
+//     (the guest's hvc0, module virtio_console) is a unix socket server
+//     for "cove console" (server=on,wait=off: QEMU does not wait for a
+//     client), where the guest runs a getty or shell. QEMU 7.2 has no
+//     chardev that fans one port out to both, its logfile= cannot open the
+//     journal's socket by path, and microvm has a single serial port.
 //   - QMP on a second unix socket server, written as -chardev + -mon
 //     (what -qmp unix:... expands to) so that the path can be escaped.
 //   - Disks: -drive if=none with an explicit format (QEMU never probes,
@@ -381,7 +330,9 @@ func TSCHint(c VMConfig, khz uint64) VMConfig {
 //     open a disk that one has open for writing ("Failed to get "write"
 //     lock"), and read-only disks get a shared lock. Each is a virtio-blk
 //     device (virtio-blk-device on microvm's virtio-mmio, virtio-blk-pci
-//     on q35), vda, vdb… in order; the boot disk gets bootindex=0.
+//     on q35), vda, vdb… in order (checked on both machines). The boot
+//     disk gets bootindex=0, unless a kernel is given: as in the spec, the
+//     kernel then wins (SeaBIOS would otherwise boot the disk first).
 //   - Network: QEMU's user-mode stack (slirp, no privileges, no host
 //     interfaces) with hostfwd= per forward, on virtio-net.
 //   - -device pvpanic with -action panic=exit-failure: a guest kernel panic
@@ -419,11 +370,9 @@ func QEMUArgv(c VMConfig) ([]string, error) {
 			a = append(a, "-append", c.Cmdline)
 		}
 	}
-	con := "socket,id=console,path=" + qemuEscape(c.ConsoleSocket) + ",server=on,wait=off"
-	if c.ConsoleLog != "" {
-		con += ",logfile=" + qemuEscape(c.ConsoleLog) + ",logappend=on"
-	}
-	a = append(a, "-chardev", con, "-serial", "chardev:console")
+	a = append(a, "-chardev", "stdio,id=log,signal=off", "-serial", "chardev:log",
+		"-chardev", "socket,id=console,path="+qemuEscape(c.ConsoleSocket)+",server=on,wait=off",
+		"-device", dev("virtio-serial-device", "virtio-serial-pci"), "-device", "virtconsole,chardev=console")
 	a = append(a,
 		"-chardev", "socket,id=qmp,path="+qemuEscape(c.QMPSocket)+",server=on,wait=off",
 		"-mon", "chardev=qmp,mode=control")
@@ -433,7 +382,7 @@ func QEMUArgv(c VMConfig) ([]string, error) {
 			drive += ",readonly=on"
 		}
 		device := fmt.Sprintf("%s,drive=disk%d", dev("virtio-blk-device", "virtio-blk-pci"), i)
-		if d.Boot {
+		if d.Boot && c.Kernel == "" {
 			device += ",bootindex=0"
 		}
 		a = append(a, "-drive", drive, "-device", device)

@@ -122,6 +122,27 @@ func Parse(file string, data []byte, name string) (*Spec, error) {
 	return s, nil
 }
 
+// KeyError returns an error about key (e.g. "vm.disk[1].path") at the
+// key's position in the file the spec was read from, for checks made
+// after parsing (files that must exist, host capabilities).
+// The file is read again to find the position; without it (or for a spec
+// built from flags) the error has no line:col.
+func (s *Spec) KeyError(key, msg string) *Error {
+	e := &Error{File: s.File, Key: key, Msg: msg}
+	data, err := os.ReadFile(s.File)
+	if err != nil {
+		return e
+	}
+	pos, _ := keyPositions(stripBOM(data))
+	for k := key; k != ""; k = parentKey(k) {
+		if pos, ok := pos[k]; ok {
+			e.Line, e.Col = pos.Line, pos.Col
+			break
+		}
+	}
+	return e
+}
+
 // stripBOM removes a byte order mark, as the toml parser does, so that
 // byte offsets agree with the parser's.
 func stripBOM(data []byte) []byte {

@@ -35,6 +35,8 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	switch {
 	case s.Kind == spec.KindContainer && s.Container != nil:
 		container(u, s, opt)
+	case s.Kind == spec.KindVM && s.VM != nil:
+		vm(u, s, opt)
 	default:
 		return Unit{}, fmt.Errorf("compile %s: kind %q is not supported", s.Name, s.Kind)
 	}
@@ -87,7 +89,11 @@ func service(u *Unit, s *spec.Spec) {
 	u.add(SectionService, "SyslogIdentifier", "", Str(s.Name))
 	u.add(SectionService, "Restart", "", Str(s.Service.Restart))
 	u.add(SectionService, "RestartUSec", "RestartSec", Duration(s.Service.RestartDelay))
-	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(s.Service.StopTimeout))
+	stop := s.Service.StopTimeout
+	if s.Kind == spec.KindVM {
+		stop += vmStopMargin
+	}
+	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(stop))
 	if r := s.Resources; r.Memory > 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(r.Memory))
 	}

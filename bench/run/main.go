@@ -13,31 +13,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/cove-project/cove/bench/internal/benchbox"
 	"github.com/cove-project/cove/tests/sandbox"
 )
-
-// workPrefix starts the name of the benchmark's directory under /var/tmp.
-const workPrefix = "cove-bench-"
 
 // podmanImage is the name the rootfs is imported under.
 const podmanImage = "localhost/bb"
@@ -46,7 +36,7 @@ const podmanImage = "localhost/bb"
 const podmanRunRoot = "/run/cove-bench-podman"
 
 // cmdTimeout bounds every single command run inside the sandbox.
-const cmdTimeout = 60 * time.Second
+const cmdTimeout = benchbox.CmdTimeout
 
 // bench is one command that is timed.
 type bench struct {
@@ -108,48 +98,15 @@ func main() {
 // benchmark sets everything up, runs the rounds and prints the report.
 func benchmark(o options) error {
 	n, warmup := o.n, o.warmup
-	if ok, why := sandbox.Usable(); !ok {
-		return errors.New("cannot boot a private systemd here: " + why)
-	}
-	repo, err := moduleRoot()
+	// On SIGINT or SIGTERM the running command is killed (box.Ctx ends);
+	// the sandbox harness's own handler shuts the sandbox down.
+	// benchbox.SweepStale removes the work directory on the next run.
+	box, err := benchbox.Setup(benchbox.Options{Verbose: o.verbose, BootTimeout: 2 * time.Minute})
 	if err != nil {
 		return err
 	}
-	sweepStale()
-	work, unlock, err := makeWorkDir()
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	defer unlock()
-
-	progress("building cove")
-	coveBin := filepath.Join(work, "cove")
-	build := exec.Command("go", "build", "-o", coveBin, "./cmd/cove")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/cove: %v\n%s", err, out)
-	}
-	rootfs := filepath.Join(work, "rootfs")
-	if err := sandbox.Rootfs(rootfs); err != nil {
-		return err
-	}
-
-	progress("booting the sandbox")
-	var logw io.Writer // Boot's errors quote the console's end anyway
-	if o.verbose {
-		logw = os.Stderr
-	}
-	// On SIGINT or SIGTERM the running command is killed; the sandbox
-	// harness's own handler shuts the sandbox down. sweepStale removes the
-	// work directory on the next run.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	sb, err := sandbox.Boot(ctx, sandbox.Options{BootTimeout: 2 * time.Minute, Log: logw})
-	if err != nil {
-		return err
-	}
-	defer sb.Shutdown()
+	defer box.Close()
+	ctx, sb, work, rootfs, coveBin := box.Ctx, box.SB, box.Work, box.Rootfs, box.Cove
 
 	rep := &report{
 		Date:       time.Now().UTC().Format(time.RFC3339),
@@ -215,95 +172,19 @@ func benchmark(o options) error {
 }
 
 // progress writes a line about what the benchmark is doing to stderr.
-func progress(msg string) {
-	fmt.Fprintf(os.Stderr, "bench: %s\n", msg)
-}
-
-// moduleRoot returns the directory of the cove module.
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", errors.New("run from inside the cove module (the repository root)")
-	}
-	return filepath.Dir(mod), nil
-}
-
-// makeWorkDir creates the benchmark's directory under /var/tmp (visible in
-// the sandbox) and locks it; a run that dies without cleaning up leaves it
-// unlocked, for sweepStale.
-func makeWorkDir() (dir string, unlock func(), err error) {
-	dir, err = os.MkdirTemp("/var/tmp", workPrefix)
-	if err != nil {
-		return "", nil, err
-	}
-	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err == nil {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	}
-	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, "owned"), nil, 0o644)
-	}
-	if err != nil {
-		os.RemoveAll(dir)
-		return "", nil, fmt.Errorf("work directory: %w", err)
-	}
-	return dir, func() { f.Close() }, nil
-}
-
-// sweepStale removes work directories of earlier runs that died (killed by
-// a signal, after the sandbox harness shut their sandbox down).
-func sweepStale() {
-	dirs, _ := filepath.Glob("/var/tmp/" + workPrefix + "*")
-	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "owned")); err != nil {
-			continue
-		}
-		f, err := os.Open(filepath.Join(d, "lock"))
-		if err != nil {
-			continue
-		}
-		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
-			os.RemoveAll(d)
-		}
-		f.Close()
-	}
-}
+func progress(msg string) { benchbox.Progress(msg) }
 
 // timeOnce runs argv inside the sandbox (stdio on /dev/null) and returns
 // the wall-clock time of the whole nsenter invocation in milliseconds. On
 // failure it runs the command again to show its output.
 func timeOnce(ctx context.Context, sb *sandbox.Sandbox, env, argv []string) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
-	defer cancel()
-	cmd := sb.Command(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(cmd.Env, env...)
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		out, err2 := inside(ctx, sb, env, argv...)
-		return 0, fmt.Errorf("%v; again: %v\nstdout: %s", err, err2, out)
-	}
-	return float64(d.Microseconds()) / 1000, nil
+	return benchbox.TimeOnce(ctx, sb, cmdTimeout, env, argv)
 }
 
 // inside runs argv in the sandbox, with env added to its environment, and
 // returns its output; it fails unless argv exits 0.
 func inside(ctx context.Context, sb *sandbox.Sandbox, env []string, argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, cmdTimeout)
-	defer cancel()
-	cmd := sb.Command(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(cmd.Env, env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), nil
+	return benchbox.Inside(ctx, sb, cmdTimeout, env, argv...)
 }
 
 // podmanConf is the containers.conf podman gets (CONTAINERS_CONF): the
@@ -371,67 +252,26 @@ func setupPodman(ctx context.Context, sb *sandbox.Sandbox, work, rootfs, manager
 }
 
 // firstLine returns s up to its first line break, shortened.
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
+func firstLine(s string) string { return benchbox.FirstLine(s) }
 
 // machine describes the machine the benchmark ran on.
 func machine(ctx context.Context, sb *sandbox.Sandbox) map[string]string {
-	m := map[string]string{
-		"cpus": fmt.Sprint(runtime.NumCPU()),
-		"go":   runtime.Version(),
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		m["kernel"] = unix.ByteSliceToString(u.Release[:])
-	}
-	if out, err := inside(ctx, sb, nil, "systemctl", "--version"); err == nil {
-		m["systemd"], _, _ = strings.Cut(out, "\n")
-	}
+	m := benchbox.Machine(ctx, sb)
 	if out, err := exec.Command("podman", "--version").Output(); err == nil {
 		m["podman"] = strings.TrimSpace(string(out))
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
 	}
 	return m
 }
 
 // nsenterPrefix is what sb.Command puts before a command.
 func nsenterPrefix(ctx context.Context, sb *sandbox.Sandbox) []string {
-	args := sb.Command(ctx, "CMD").Args
-	return args[:len(args)-1]
+	return benchbox.NsenterPrefix(ctx, sb)
 }
 
 // summarize computes median, p90 (nearest rank), min and mean.
 func summarize(b *bench) {
-	s := append([]float64(nil), b.Samples...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return
-	}
-	if n%2 == 1 {
-		b.Median = s[n/2]
-	} else {
-		b.Median = (s[n/2-1] + s[n/2]) / 2
-	}
-	b.P90 = s[int(math.Ceil(0.9*float64(n)))-1]
-	b.Min = s[0]
-	sum := 0.0
-	for _, v := range s {
-		sum += v
-	}
-	b.Mean = sum / float64(n)
+	st := benchbox.Summarize(b.Samples)
+	b.Median, b.P90, b.Min, b.Mean = st.Median, st.P90, st.Min, st.Mean
 }
 
 // find returns the bench with key k, or nil.
@@ -484,16 +324,7 @@ func printMarkdown(w io.Writer, rep *report) {
 	} else {
 		fmt.Fprintf(w, "- podman: %s.\n", rep.PodmanSetup)
 	}
-	keys := make([]string, 0, len(rep.Machine))
-	for k := range rep.Machine {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, k+": "+rep.Machine[k])
-	}
-	fmt.Fprintf(w, "- machine: %s.\n", strings.Join(parts, "; "))
+	fmt.Fprintf(w, "- machine: %s.\n", benchbox.MachineLine(rep.Machine))
 	fmt.Fprintf(w, "- command: `%s`\n", rep.Invocation)
 }
 

@@ -1,7 +1,10 @@
 // Package vmguest builds a tiny Linux guest for cove's VM tests: Debian's
 // cloud kernel, fetched with apt-get download and unpacked with dpkg-deb
 // (nothing is installed on the host), and an initramfs holding a static
-// busybox, the virtio modules and an /init script (init.sh).
+// busybox, the virtio modules and an /init script (init.sh). The kernel is
+// booted as the uncompressed vmlinux extracted from Debian's bzImage: QEMU
+// enters it through its PVH note, which skips the in-guest decompression.
+// Everything is cached in a directory shared by concurrent builds.
 //
 // The guest's behaviour is chosen on the kernel command line with
 // cove.test=MODE. Every mode first prints COVE-GUEST-BOOTED; then:
@@ -9,6 +12,8 @@
 //	poweroff     powers off at once.
 //	wait         waits for the ACPI power button (QMP system_powerdown),
 //	             prints COVE-GUEST-SHUTDOWN-HOOK and powers off.
+//	echo         prints COVE-GUEST-READING, reads a line from the console,
+//	             prints COVE-ECHO:LINE and powers off.
 //	ignore-acpi  prints COVE-GUEST-IGNORING-ACPI and runs until killed.
 //	crash        init exits 1: the kernel panics (pvpanic reports it).
 //	disk         mounts /dev/vda (mke2fs first if it has no file system),
@@ -21,7 +26,6 @@ package vmguest
 
 import (
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"debug/elf"
 	_ "embed"
@@ -33,6 +37,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+
+	"github.com/cove-project/cove/isolate"
+	"golang.org/x/sys/unix"
 )
 
 // Markers printed by the guest on its console.
@@ -41,6 +48,8 @@ const (
 	MarkerWaiting      = "COVE-GUEST-WAITING"
 	MarkerShutdownHook = "COVE-GUEST-SHUTDOWN-HOOK"
 	MarkerIgnoring     = "COVE-GUEST-IGNORING-ACPI"
+	MarkerReading      = "COVE-GUEST-READING"
+	MarkerEcho         = "COVE-ECHO:"
 	MarkerCrashing     = "COVE-GUEST-CRASHING"
 	MarkerDiskCount    = "COVE-DISK-COUNT="
 	MarkerNetUp        = "COVE-GUEST-NET-UP"
@@ -48,8 +57,8 @@ const (
 )
 
 // Cmdline is the kernel command line for mode (see the package comment):
-// serial console, no reboot on panic delay, quiet enough for fast TCG
-// boots.
+// serial console, few kernel messages (printing is slow under TCG), and
+// panic=-1 so that a panic ends the VM at once even without pvpanic.
 func Cmdline(mode string) string {
 	return "console=ttyS0 quiet loglevel=4 panic=-1 cove.test=" + mode
 }
@@ -57,7 +66,7 @@ func Cmdline(mode string) string {
 // Guest is a bootable guest: kernel and initramfs, for -kernel and -initrd.
 type Guest struct {
 	Kernel  string // uncompressed vmlinux (PVH) when it could be extracted, else the bzImage
-	Initrd  string // gzip'd newc cpio
+	Initrd  string // newc cpio, uncompressed (see buildInitrd)
 	BzImage string // the kernel as shipped
 	Version string // kernel release, e.g. 6.1.0-56-cloud-amd64
 }
@@ -71,7 +80,21 @@ var initScript []byte
 // the ISA pvpanic device described in ACPI as QEMU0001).
 var guestModules = []string{
 	"virtio", "virtio_ring", "virtio_mmio", "virtio_pci",
-	"virtio_blk", "virtio_net", "button", "evdev", "pvpanic_mmio",
+	"virtio_blk", "virtio_net", "virtio_console", "button", "evdev", "pvpanic_mmio",
+}
+
+// VMConfig returns a launcher configuration booting g in mode, with its
+// QMP and console sockets in dir: microvm, TCG, 1 vCPU, 256 MiB, no disk,
+// no network. Callers adjust the rest.
+func (g Guest) VMConfig(name, mode, dir string) isolate.VMConfig {
+	return isolate.VMConfig{
+		Name: name, Kernel: g.Kernel, Initrd: g.Initrd, Cmdline: Cmdline(mode),
+		CPUs: 1, MemoryMiB: 256,
+		Machine: isolate.MachineMicroVM, Accel: isolate.AccelTCG,
+		Network:       isolate.NetworkNone,
+		QMPSocket:     filepath.Join(dir, "qmp.sock"),
+		ConsoleSocket: filepath.Join(dir, "console.sock"),
+	}
 }
 
 // busyboxPaths are where Debian's busybox-static puts its binary.
@@ -83,6 +106,15 @@ var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
 func Build(cacheDir string) (Guest, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return Guest{}, err
+	}
+	// One builder at a time per cache (test binaries run in parallel).
+	lock, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return Guest{}, err
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return Guest{}, fmt.Errorf("lock %s: %w", cacheDir, err)
 	}
 	pkg, err := kernelPackage()
 	if err != nil {
@@ -175,6 +207,10 @@ func fetchKernel(pkg, kdir, root string) error {
 
 // buildInitrd writes the initramfs into kdir, named after a hash of its
 // contents' sources, and returns its path.
+//
+// The archive is not compressed: the kernel unpacks it as well, and under
+// TCG gunzip in the guest costs more than reading 2.6 MB instead of 1.3 MB
+// (measured: 0.3-0.8 s of a 2-3 s boot).
 func buildInitrd(kdir, modDir string) (string, error) {
 	var busybox []byte
 	var err error
@@ -199,14 +235,13 @@ func buildInitrd(kdir, modDir string) (string, error) {
 	for _, m := range mods {
 		h.Write([]byte(m))
 	}
-	out := filepath.Join(kdir, "initrd-"+hex.EncodeToString(h.Sum(nil))[:16]+".gz")
+	out := filepath.Join(kdir, "initrd-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
 
 	var buf bytes.Buffer
-	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	c := newCPIOWriter(gz)
+	c := newCPIOWriter(&buf)
 	for _, d := range []string{"bin", "dev", "etc", "lib", "lib/modules", "mnt", "proc", "sys", "tmp"} {
 		c.Dir(d)
 	}
@@ -227,10 +262,17 @@ func buildInitrd(kdir, modDir string) (string, error) {
 	if err := c.Close(); err != nil {
 		return "", err
 	}
-	if err := gz.Close(); err != nil {
+	if err := writeAtomic(out, buf.Bytes()); err != nil {
 		return "", err
 	}
-	return out, writeAtomic(out, buf.Bytes())
+	// Initramfs files of earlier sources are stale.
+	old, _ := filepath.Glob(filepath.Join(kdir, "initrd-*"))
+	for _, o := range old {
+		if o != out {
+			os.Remove(o)
+		}
+	}
+	return out, nil
 }
 
 // isStatic reports whether an ELF executable has no program interpreter.

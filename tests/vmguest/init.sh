@@ -40,8 +40,11 @@ powerbutton() {
 		echo "cove-guest: no power button input device"
 		sleep 2147483647
 	fi
+	# Open the device before saying so: evdev queues events for open
+	# readers only, a press before the open is lost.
+	exec 3<"$dev"
 	echo COVE-GUEST-WAITING
-	dd if="$dev" of=/dev/null bs=24 count=1 2>/dev/null
+	dd of=/dev/null bs=24 count=1 <&3 2>/dev/null
 	echo COVE-GUEST-SHUTDOWN-HOOK
 	sync
 	poweroff -f
@@ -53,6 +56,16 @@ poweroff)
 	;;
 wait)
 	powerbutton
+	;;
+echo)
+	# Interactive console (cove console, the virtio console hvc0): read a
+	# line there, echo it back marked on both consoles.
+	waitdev /dev/hvc0 || { echo "cove-guest: no hvc0"; exit 1; }
+	echo COVE-GUEST-READING
+	read -r line < /dev/hvc0
+	echo "COVE-ECHO:$line"
+	echo "COVE-ECHO:$line" > /dev/hvc0
+	poweroff -f
 	;;
 ignore-acpi)
 	echo COVE-GUEST-IGNORING-ACPI

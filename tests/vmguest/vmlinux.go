@@ -122,8 +122,12 @@ func lz4Block(dst, src []byte) ([]byte, error) {
 		if offset == 0 || from < base {
 			return nil, corrupt
 		}
-		for k := 0; k < ml; k++ { // byte by byte: the match may overlap
-			dst = append(dst, dst[from+k])
+		if offset >= ml {
+			dst = append(dst, dst[from:from+ml]...)
+		} else {
+			for k := 0; k < ml; k++ { // byte by byte: the match overlaps
+				dst = append(dst, dst[from+k])
+			}
 		}
 	}
 	return dst, nil

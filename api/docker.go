@@ -1,0 +1,362 @@
+package api
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/cove-project/cove/supervisor"
+)
+
+// Docker Engine API versions cove answers to; the docker CLI negotiates
+// down to dockerAPIVersion from /_ping's API-Version header.
+const (
+	dockerAPIVersion    = "1.41"
+	dockerMinAPIVersion = "1.24"
+)
+
+// dockerError is Docker's error body.
+type dockerError struct {
+	Message string `json:"message"`
+}
+
+// dockerRoutes are the Docker Engine API endpoints cove implements; any
+// other path is answered 501 (docs/api.md lists what each supports).
+func dockerRoutes() []route {
+	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
+	return []route{
+		{method: get, path: "/_ping", need: roleMember, handle: (*Server).ping},
+		{method: head, path: "/_ping", need: roleMember, handle: (*Server).ping},
+		{method: get, path: "/version", need: roleMember, handle: (*Server).version},
+		{method: get, path: "/info", need: roleMember, handle: (*Server).info},
+		{method: get, path: "/containers/json", need: roleMember, handle: (*Server).containers},
+		{method: get, path: "/containers/{name}/json", need: roleMember, handle: (*Server).inspect},
+		{method: get, path: "/containers/{name}/logs", need: roleMember, handle: (*Server).dockerLogs},
+		{method: get, path: "/containers/{name}/top", need: roleMember, handle: (*Server).top},
+		{method: post, path: "/containers/{name}/start", need: roleMember, mutates: true, handle: (*Server).dockerStart},
+		{method: post, path: "/containers/{name}/stop", need: roleMember, mutates: true, handle: (*Server).dockerStop},
+		{method: post, path: "/containers/{name}/restart", need: roleMember, mutates: true, handle: (*Server).dockerRestart},
+		{method: post, path: "/containers/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).dockerKill},
+	}
+}
+
+// ping answers GET and HEAD /_ping with the API version headers the
+// docker CLI negotiates from.
+func (s *Server) ping(c *call) {
+	h := c.w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-cache, no-store, must-revalidate")
+	h.Set("Pragma", "no-cache")
+	h.Set("Docker-Experimental", "false")
+	c.w.WriteHeader(http.StatusOK)
+	if c.r.Method == http.MethodGet {
+		io.WriteString(c.w, "OK")
+	}
+}
+
+// version answers GET /version.
+func (s *Server) version(c *call) { c.reply(http.StatusOK, versionInfo()) }
+
+// info answers GET /info.
+func (s *Server) info(c *call) {
+	ws, err := s.backend.List(c.ctx())
+	if err != nil {
+		c.failWith(err)
+		return
+	}
+	c.reply(http.StatusOK, systemInfo(ws))
+}
+
+// containers answers GET /containers/json?all=&limit=&filters=.
+func (s *Server) containers(c *call) {
+	q := c.r.URL.Query()
+	all, err := queryBool(q, "all")
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	limit, err := queryInt(q, "limit", -1)
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	f, err := parseFilters(q.Get("filters"))
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	ws, lerr := s.backend.List(c.ctx())
+	if lerr != nil {
+		c.failWith(lerr)
+		return
+	}
+	specs := s.specIndex()
+	out := []dockerSummary{}
+	for _, w := range ws {
+		state := dockerState(w)
+		if (!all && state != "running" && state != "restarting") || !f.match(w, state) {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		out = append(out, summary(w, specs.load(w.Name)))
+	}
+	c.reply(http.StatusOK, out)
+}
+
+// inspect answers GET /containers/ID/json.
+func (s *Server) inspect(c *call) {
+	w, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	c.reply(http.StatusOK, inspectOf(w, s.specIndex().load(w.Name)))
+}
+
+// dockerLogs answers GET /containers/ID/logs in Docker's multiplexed
+// stream format: every chunk of output as one stdout frame (journald does
+// not keep stdout and stderr apart).
+func (s *Server) dockerLogs(c *call) {
+	opt, stdout, err := dockerLogOptions(c.r.URL.Query())
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	w, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	c.w.Header().Set("Content-Type", "application/vnd.docker.raw-stream")
+	c.w.Header().Set("Trailer", errorTrailer)
+	fw := c.stream(opt.Follow)
+	if !stdout {
+		fw.start()
+		return
+	}
+	c.finish(fw, s.backend.Logs(c.ctx(), w.Name, opt, muxWriter{fw}))
+}
+
+// muxWriter frames every write as one stdout frame: an 8-byte header
+// (stream 1, three zero bytes, the big-endian length) and the payload.
+type muxWriter struct{ w io.Writer }
+
+// Write writes p as one frame.
+func (m muxWriter) Write(p []byte) (int, error) {
+	frame := make([]byte, 8, 8+len(p))
+	frame[0] = 1
+	binary.BigEndian.PutUint32(frame[4:], uint32(len(p)))
+	if _, err := m.w.Write(append(frame, p...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// dockerLogOptions reads the logs query: stdout and stderr (at least
+// one), follow, tail ("all" or a positive count). since, until,
+// timestamps, details and tail=0 are not implemented (501).
+func dockerLogOptions(q url.Values) (supervisor.LogOptions, bool, *Error) {
+	var opt supervisor.LogOptions
+	var flags [5]bool
+	for i, k := range []string{"stdout", "stderr", "follow", "timestamps", "details"} {
+		v, err := queryBool(q, k)
+		if err != nil {
+			return opt, false, err
+		}
+		flags[i] = v
+	}
+	stdout, stderr, follow, timestamps, details := flags[0], flags[1], flags[2], flags[3], flags[4]
+	switch {
+	case !stdout && !stderr:
+		return opt, false, errorf(CodeBadRequest, "Bad parameters: you must choose at least one stream")
+	case timestamps || details:
+		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with timestamps or details")
+	case q.Get("since") != "" && q.Get("since") != "0", q.Get("until") != "" && q.Get("until") != "0":
+		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with since or until")
+	}
+	opt.Follow = follow
+	switch tail := q.Get("tail"); tail {
+	case "", "all":
+	case "0":
+		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with tail=0")
+	default:
+		n, err := strconv.ParseUint(tail, 10, 31)
+		if err != nil {
+			return opt, false, errorf(CodeBadRequest, fmt.Sprintf("tail=%q: want all or a count of lines", tail))
+		}
+		opt.Lines = int(n)
+	}
+	return opt, stdout, nil
+}
+
+// top answers GET /containers/ID/top: the processes of the workload's
+// cgroup. ps_args is not implemented.
+func (s *Server) top(c *call) {
+	if c.r.URL.Query().Get("ps_args") != "" {
+		c.fail(errorf(CodeNotImplemented, "cove does not implement top with ps_args"))
+		return
+	}
+	w, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	if w.MainPID == 0 {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", w.Name)))
+		return
+	}
+	t, err := topOf(int(w.MainPID))
+	if err != nil {
+		c.failWith(fmt.Errorf("top of %s: %w", w.Unit, err))
+		return
+	}
+	c.reply(http.StatusOK, t)
+}
+
+// dockerStart answers POST /containers/ID/start: 304 when running.
+func (s *Server) dockerStart(c *call) {
+	if w, ok := s.lookup(c); ok {
+		s.dockerJob(c, w, dockerState(w) != "running", Backend.Start)
+	}
+}
+
+// dockerStop answers POST /containers/ID/stop: 304 when not running.
+func (s *Server) dockerStop(c *call) {
+	if err := stopQuery(c.r.URL.Query()); err != nil {
+		c.fail(err)
+		return
+	}
+	if w, ok := s.lookup(c); ok {
+		s.dockerJob(c, w, dockerState(w) != "exited", Backend.Stop)
+	}
+}
+
+// dockerRestart answers POST /containers/ID/restart.
+func (s *Server) dockerRestart(c *call) {
+	if err := stopQuery(c.r.URL.Query()); err != nil {
+		c.fail(err)
+		return
+	}
+	if w, ok := s.lookup(c); ok {
+		s.dockerJob(c, w, true, Backend.Restart)
+	}
+}
+
+// stopQuery checks stop's and restart's query: t must be an integer (the
+// unit's stop timeout applies, though); signal is not implemented.
+func stopQuery(q url.Values) *Error {
+	if q.Get("signal") != "" {
+		return errorf(CodeNotImplemented, "cove does not implement stop or restart with a signal")
+	}
+	_, err := queryInt(q, "t", 0)
+	return err
+}
+
+// dockerKill answers POST /containers/ID/kill: SIGKILL only (409 when not
+// running).
+func (s *Server) dockerKill(c *call) {
+	switch sig := c.r.URL.Query().Get("signal"); sig {
+	case "", "KILL", "SIGKILL", "9":
+	default:
+		c.fail(errorf(CodeNotImplemented, fmt.Sprintf("cove does not implement kill with signal %.32q (only SIGKILL)", sig)))
+		return
+	}
+	w, ok := s.lookup(c)
+	if !ok {
+		return
+	}
+	if w.MainPID == 0 {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", w.Name)))
+		return
+	}
+	s.dockerJob(c, w, true, Backend.Kill)
+}
+
+// dockerJob runs op on w like the /v1 endpoints, or answers 304 when it
+// would change nothing.
+func (s *Server) dockerJob(c *call, w Workload, changes bool, op func(Backend, context.Context, string) error) {
+	if !changes {
+		c.w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	c.name = w.Name
+	job(op)(s, c)
+}
+
+// lookup finds the workload a Docker path names: by name, else by a
+// unique prefix of its Docker ID. Otherwise it answers (404 when there is
+// none) and returns false.
+func (s *Server) lookup(c *call) (Workload, bool) {
+	w, err := s.backend.Status(c.ctx(), c.name)
+	if err == nil {
+		return w, true
+	}
+	if !errors.Is(err, supervisor.ErrNotFound) {
+		c.failWith(err)
+		return Workload{}, false
+	}
+	if isHex(c.name) {
+		ws, err := s.backend.List(c.ctx())
+		if err != nil {
+			c.failWith(err)
+			return Workload{}, false
+		}
+		var found []Workload
+		for _, w := range ws {
+			if strings.HasPrefix(dockerID(w.Name), c.name) {
+				found = append(found, w)
+			}
+		}
+		switch len(found) {
+		case 1:
+			return found[0], true
+		case 0:
+		default:
+			c.fail(errorf(CodeBadRequest, fmt.Sprintf("multiple IDs found with provided prefix: %s", c.name)))
+			return Workload{}, false
+		}
+	}
+	c.fail(errorf(CodeNotFound, "No such container: "+c.name))
+	return Workload{}, false
+}
+
+// isHex reports whether s is lower-case hexadecimal.
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !(s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'f') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// queryBool reads a boolean query parameter (absent: false).
+func queryBool(q url.Values, key string) (bool, *Error) {
+	v := q.Get(key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, errorf(CodeBadRequest, fmt.Sprintf("%s=%.32q: want 1, 0, true or false", key, v))
+	}
+	return b, nil
+}
+
+// queryInt reads an integer query parameter (absent: def).
+func queryInt(q url.Values, key string, def int) (int, *Error) {
+	v := q.Get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 32)
+	if err != nil {
+		return 0, errorf(CodeBadRequest, fmt.Sprintf("%s=%.32q: want an integer", key, v))
+	}
+	return int(n), nil
+}

@@ -1,0 +1,366 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// dockerID is a workload's stable 64-hex-digit Docker ID.
+func dockerID(name string) string {
+	sum := sha256.Sum256([]byte("cove:" + name))
+	return hex.EncodeToString(sum[:])
+}
+
+// dockerState maps a workload's systemd state to Docker's: running,
+// restarting, created (starting, no process yet) or exited.
+func dockerState(w Workload) string {
+	switch {
+	case w.SubState == "auto-restart":
+		return "restarting"
+	case w.ActiveState == "activating" && w.MainPID == 0:
+		return "created"
+	case w.SubState == "exited":
+		return "exited"
+	case w.ActiveState == "active", w.ActiveState == "activating",
+		w.ActiveState == "reloading", w.ActiveState == "deactivating":
+		return "running"
+	}
+	return "exited"
+}
+
+// dockerStatus is the STATUS column: "Up 3 minutes (healthy)",
+// "Exited (0)", "Restarting (1)" or "Created".
+func dockerStatus(w Workload, state string, now time.Time) string {
+	switch state {
+	case "running":
+		s := "Up " + humanDuration(now.Sub(w.Started))
+		if w.Health != "" {
+			s += " (" + w.Health + ")"
+		}
+		return s
+	case "restarting":
+		return fmt.Sprintf("Restarting (%d)", w.ExitCode)
+	case "created":
+		return "Created"
+	}
+	return fmt.Sprintf("Exited (%d)", w.ExitCode)
+}
+
+// humanDuration writes d as Docker does: "Less than a second",
+// "5 seconds", "About a minute", "3 minutes", "About an hour", "5 hours",
+// "3 days".
+func humanDuration(d time.Duration) string {
+	switch s := int(d.Seconds()); {
+	case s < 1:
+		return "Less than a second"
+	case s < 60:
+		return fmt.Sprintf("%d seconds", s)
+	case d < 2*time.Minute:
+		return "About a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+	case d < 2*time.Hour:
+		return "About an hour"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours", int(d.Hours()))
+	}
+	return fmt.Sprintf("%d days", int(d.Hours()/24))
+}
+
+// about is what a workload's declared spec tells beyond systemd's view;
+// zero for workloads without one (cove run).
+type about struct {
+	image    string // container rootfs, or VM kernel
+	cmd      []string
+	env      []string
+	workdir  string
+	user     string
+	hostname string
+	network  string
+	restart  string
+	memory   int64
+	nanoCPUs int64
+	pids     *int64
+}
+
+// aboutOf reads what sp says; sp may be nil.
+func aboutOf(name string, sp *spec.Spec) about {
+	a := about{hostname: name, network: "host"}
+	if sp == nil {
+		return a
+	}
+	a.restart = sp.Service.Restart
+	a.memory = int64(sp.Resources.Memory)
+	a.nanoCPUs = int64(sp.Resources.CPUs * 1e9)
+	if sp.Resources.Pids > 0 {
+		p := int64(sp.Resources.Pids)
+		a.pids = &p
+	}
+	switch {
+	case sp.Container != nil:
+		c := sp.Container
+		a.image, a.cmd, a.workdir, a.hostname, a.network = c.Rootfs, c.Command, c.Workdir, c.Hostname, c.Network
+		a.user = fmt.Sprintf("%d:%d", c.User.UID, c.User.GID)
+		for k, v := range c.Env {
+			a.env = append(a.env, k+"="+v)
+		}
+	case sp.VM != nil:
+		a.image, a.network = sp.VM.Kernel, sp.VM.Network.Mode
+		if sp.VM.Cmdline != "" {
+			a.cmd = []string{sp.VM.Cmdline}
+		}
+	}
+	return a
+}
+
+// labels are a workload's Docker labels: cove.kind (container or vm) and
+// cove.unit.
+func labels(w Workload) map[string]string {
+	return map[string]string{"cove.kind": w.Kind, "cove.unit": w.Unit}
+}
+
+// unixOrZero is t in Unix seconds, 0 for the zero time.
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// dockerSummary is one entry of GET /containers/json.
+type dockerSummary struct {
+	ID         string            `json:"Id"`
+	Names      []string          `json:"Names"`
+	Image      string            `json:"Image"`
+	ImageID    string            `json:"ImageID"`
+	Command    string            `json:"Command"`
+	Created    int64             `json:"Created"`
+	Ports      []struct{}        `json:"Ports"`
+	Labels     map[string]string `json:"Labels"`
+	State      string            `json:"State"`
+	Status     string            `json:"Status"`
+	HostConfig struct {
+		NetworkMode string `json:"NetworkMode"`
+	} `json:"HostConfig"`
+	NetworkSettings dockerNetworks `json:"NetworkSettings"`
+	Mounts          []struct{}     `json:"Mounts"`
+}
+
+// dockerNetworks is an empty NetworkSettings.
+type dockerNetworks struct {
+	Networks map[string]struct{} `json:"Networks"`
+}
+
+// summary is w as an entry of GET /containers/json.
+func summary(w Workload, sp *spec.Spec) dockerSummary {
+	a := aboutOf(w.Name, sp)
+	state := dockerState(w)
+	d := dockerSummary{
+		ID: dockerID(w.Name), Names: []string{"/" + w.Name}, Image: a.image,
+		Command: strings.Join(a.cmd, " "), Created: unixOrZero(w.Started),
+		Ports: []struct{}{}, Labels: labels(w), State: state,
+		Status: dockerStatus(w, state, time.Now()), Mounts: []struct{}{},
+		NetworkSettings: dockerNetworks{Networks: map[string]struct{}{}},
+	}
+	d.HostConfig.NetworkMode = a.network
+	return d
+}
+
+// dockerInspect is the answer to GET /containers/ID/json.
+type dockerInspect struct {
+	ID              string           `json:"Id"`
+	Created         string           `json:"Created"`
+	Path            string           `json:"Path"`
+	Args            []string         `json:"Args"`
+	State           dockerStateJSON  `json:"State"`
+	Image           string           `json:"Image"`
+	Name            string           `json:"Name"`
+	RestartCount    uint32           `json:"RestartCount"`
+	Driver          string           `json:"Driver"`
+	Platform        string           `json:"Platform"`
+	HostConfig      dockerHostConfig `json:"HostConfig"`
+	Config          dockerConfig     `json:"Config"`
+	NetworkSettings dockerNetworks   `json:"NetworkSettings"`
+	Mounts          []struct{}       `json:"Mounts"`
+}
+
+// dockerStateJSON is an inspected container's State.
+type dockerStateJSON struct {
+	Status     string `json:"Status"`
+	Running    bool   `json:"Running"`
+	Paused     bool   `json:"Paused"`
+	Restarting bool   `json:"Restarting"`
+	OOMKilled  bool   `json:"OOMKilled"`
+	Dead       bool   `json:"Dead"`
+	Pid        uint32 `json:"Pid"`
+	ExitCode   int    `json:"ExitCode"`
+	Error      string `json:"Error"`
+	StartedAt  string `json:"StartedAt"`
+	FinishedAt string `json:"FinishedAt"`
+}
+
+// dockerHostConfig is the part of HostConfig cove fills in.
+type dockerHostConfig struct {
+	NetworkMode   string `json:"NetworkMode"`
+	RestartPolicy struct {
+		Name              string `json:"Name"`
+		MaximumRetryCount int    `json:"MaximumRetryCount"`
+	} `json:"RestartPolicy"`
+	Memory    int64  `json:"Memory"`
+	NanoCpus  int64  `json:"NanoCpus"`
+	PidsLimit *int64 `json:"PidsLimit"`
+}
+
+// dockerConfig is the part of Config cove fills in. Tty is always false:
+// logs are multiplexed.
+type dockerConfig struct {
+	Hostname     string            `json:"Hostname"`
+	User         string            `json:"User"`
+	Env          []string          `json:"Env"`
+	Cmd          []string          `json:"Cmd"`
+	Image        string            `json:"Image"`
+	WorkingDir   string            `json:"WorkingDir"`
+	Labels       map[string]string `json:"Labels"`
+	Tty          bool              `json:"Tty"`
+	OpenStdin    bool              `json:"OpenStdin"`
+	AttachStdout bool              `json:"AttachStdout"`
+	AttachStderr bool              `json:"AttachStderr"`
+}
+
+// inspectOf is w as the answer to GET /containers/ID/json.
+func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
+	a := aboutOf(w.Name, sp)
+	state := dockerState(w)
+	d := dockerInspect{
+		ID: dockerID(w.Name), Created: rfc3339(w.Started), Image: a.image,
+		Name: "/" + w.Name, RestartCount: w.Restarts, Driver: "cove", Platform: "linux",
+		State: dockerStateJSON{
+			Status: state, Running: state == "running", Restarting: state == "restarting",
+			ExitCode: w.ExitCode, StartedAt: rfc3339(w.Started), FinishedAt: rfc3339(time.Time{}),
+		},
+		Config: dockerConfig{
+			Hostname: a.hostname, User: a.user, Env: a.env, Cmd: a.cmd, Image: a.image,
+			WorkingDir: a.workdir, Labels: labels(w),
+		},
+		NetworkSettings: dockerNetworks{Networks: map[string]struct{}{}},
+		Mounts:          []struct{}{},
+	}
+	if state == "running" {
+		d.State.Pid = w.MainPID
+	}
+	if w.ActiveState == "failed" {
+		d.State.Error = w.State()
+	}
+	if len(a.cmd) > 0 {
+		d.Path, d.Args = a.cmd[0], a.cmd[1:]
+	}
+	h := &d.HostConfig
+	h.NetworkMode, h.Memory, h.NanoCpus, h.PidsLimit = a.network, a.memory, a.nanoCPUs, a.pids
+	h.RestartPolicy.Name = a.restart
+	return d
+}
+
+// rfc3339 formats t as Docker does (the zero time too).
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// filters are the Docker list filters cove implements: name (substring),
+// id (prefix), status (Docker state); values of one key are alternatives.
+// label (KEY or KEY=VALUE) values must all hold.
+type filters map[string][]string
+
+// parseFilters reads the filters query parameter: {"KEY":{"VALUE":true}}
+// or {"KEY":["VALUE"]}. Other keys are not implemented (501).
+func parseFilters(s string) (filters, *Error) {
+	if s == "" {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, errorf(CodeBadRequest, fmt.Sprintf("filters: %v", err))
+	}
+	f := filters{}
+	for k, v := range raw {
+		switch k {
+		case "name", "id", "label", "status":
+		default:
+			return nil, errorf(CodeNotImplemented, fmt.Sprintf("cove does not implement the %.32q filter", k))
+		}
+		var set map[string]bool
+		if json.Unmarshal(v, &set) == nil {
+			for val, on := range set {
+				if on {
+					f[k] = append(f[k], val)
+				}
+			}
+			continue
+		}
+		var list []string
+		if err := json.Unmarshal(v, &list); err != nil {
+			return nil, errorf(CodeBadRequest, fmt.Sprintf("filters: %s: want a list or set of strings", k))
+		}
+		f[k] = append(f[k], list...)
+	}
+	return f, nil
+}
+
+// match reports whether w, in Docker state state, passes the filters.
+func (f filters) match(w Workload, state string) bool {
+	anyOf := func(key string, ok func(string) bool) bool {
+		for _, v := range f[key] {
+			if ok(v) {
+				return true
+			}
+		}
+		return len(f[key]) == 0
+	}
+	ls := labels(w)
+	for _, v := range f["label"] {
+		k, want, has := strings.Cut(v, "=")
+		if got, ok := ls[k]; !ok || has && got != want {
+			return false
+		}
+	}
+	return anyOf("name", func(v string) bool { return strings.Contains(w.Name, strings.TrimPrefix(v, "/")) }) &&
+		anyOf("id", func(v string) bool { return strings.HasPrefix(dockerID(w.Name), v) }) &&
+		anyOf("status", func(v string) bool { return v == state })
+}
+
+// specIndex maps declared workload names to their spec files.
+type specIndex map[string]string
+
+// specIndex lists the declared specs (none when Paths are unset).
+func (s *Server) specIndex() specIndex {
+	p := s.opt.Paths
+	if p.Etc == "" && p.Vendor == "" {
+		return nil
+	}
+	files, err := p.SpecFiles()
+	if err != nil {
+		return nil
+	}
+	ix := specIndex{}
+	for _, f := range files {
+		ix[f.Name] = f.Path
+	}
+	return ix
+}
+
+// load returns the declared spec of name, or nil if there is none or it
+// does not parse.
+func (ix specIndex) load(name string) *spec.Spec {
+	path, ok := ix[name]
+	if !ok {
+		return nil
+	}
+	sp, err := spec.Load(path, "")
+	if err != nil {
+		return nil
+	}
+	return sp
+}

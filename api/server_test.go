@@ -1,0 +1,248 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// TestEndpoint: Docker version prefixes are stripped, /v1 stays cove's.
+func TestEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		docker   bool
+	}{
+		{"/v1/workloads", "/v1/workloads", false},
+		{"/v1", "/v1", false},
+		{"/v1.41/containers/json", "/containers/json", true},
+		{"/v1.24/_ping", "/_ping", true},
+		{"/_ping", "/_ping", true},
+		{"/v1.x/containers/json", "/v1.x/containers/json", true},
+		{"/v12/containers", "/v12/containers", true},
+		{"/v1.41", "/v1.41", true},
+	} {
+		got, docker := endpoint(tc.in)
+		if got != tc.want || docker != tc.docker {
+			t.Errorf("endpoint(%q) = %q, %v; want %q, %v", tc.in, got, docker, tc.want, tc.docker)
+		}
+	}
+}
+
+// TestMatch: {name} matches exactly one non-empty segment.
+func TestMatch(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, path, name string
+		ok                  bool
+	}{
+		{"/v1/workloads/{name}/stop", "/v1/workloads/web/stop", "web", true},
+		{"/v1/workloads/{name}/stop", "/v1/workloads//stop", "", false},
+		{"/v1/workloads/{name}", "/v1/workloads/a/b", "", false},
+		{"/v1/workloads", "/v1/workloads/", "", false},
+	} {
+		name, ok := match(tc.pattern, tc.path)
+		if name != tc.name || ok != tc.ok {
+			t.Errorf("match(%q, %q) = %q, %v", tc.pattern, tc.path, name, ok)
+		}
+	}
+}
+
+// TestRoleFor: root, members by primary or supplementary group, others.
+func TestRoleFor(t *testing.T) {
+	cove := func() (uint32, bool) { return 990, true }
+	none := func() (uint32, bool) { return 0, false }
+	for _, tc := range []struct {
+		p      peer
+		lookup func() (uint32, bool)
+		want   role
+	}{
+		{peer{known: true, uid: 0, gid: 0}, none, roleRoot},
+		{peer{known: true, uid: 1000, gid: 990}, cove, roleMember},
+		{peer{known: true, uid: 1000, gid: 1000, groups: []uint32{27, 990}}, cove, roleMember},
+		{peer{known: true, uid: 1000, gid: 1000, groups: []uint32{27}}, cove, roleNone},
+		{peer{known: true, uid: 1000, gid: 990}, none, roleNone},
+		{peer{uid: 0}, cove, roleNone},
+	} {
+		if got := roleFor(tc.p, tc.lookup); got != tc.want {
+			t.Errorf("roleFor(%+v) = %s, want %s", tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestProcGroups reads the Groups: line.
+func TestProcGroups(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "status")
+	os.WriteFile(path, []byte("Name:\tx\nGroups:\t4 24 990 \nNSpid:\t1\n"), 0o644)
+	gs, err := procGroups(path)
+	if err != nil || len(gs) != 3 || gs[2] != 990 {
+		t.Errorf("procGroups = %v, %v", gs, err)
+	}
+	if _, err := procGroups("/proc/self/status"); err != nil {
+		t.Errorf("own status: %v", err)
+	}
+}
+
+// listenTemp listens on a unix socket in a temporary directory.
+func listenTemp(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "api.sock")
+	l, err := Listen("unix://" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, path
+}
+
+// TestPeerCred reads this process's own credentials over a socket.
+func TestPeerCred(t *testing.T) {
+	l, path := listenTemp(t)
+	go func() {
+		if c, err := net.Dial("unix", path); err == nil {
+			time.Sleep(time.Second)
+			c.Close()
+		}
+	}()
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := peerOf(connContext(context.Background(), c))
+	if !p.known || p.uid != uint32(os.Getuid()) || int(p.pid) != os.Getpid() {
+		t.Errorf("peer = %+v, want uid %d pid %d", p, os.Getuid(), os.Getpid())
+	}
+	if os.Getuid() == 0 && p.role != roleRoot {
+		t.Errorf("root's role = %s", p.role)
+	}
+}
+
+// TestLimitListener: a second connection waits until the first closes.
+func TestLimitListener(t *testing.T) {
+	l, path := listenTemp(t)
+	ll := limitListen(l, 1)
+	for range 2 {
+		go net.Dial("unix", path)
+	}
+	first, err := ll.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ll.Accept()
+		second <- c
+	}()
+	select {
+	case <-second:
+		t.Fatal("second connection accepted over the limit")
+	case <-time.After(200 * time.Millisecond):
+	}
+	first.Close()
+	select {
+	case c := <-second:
+		c.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatal("second connection not accepted after the first closed")
+	}
+	ll.Close()
+	if _, err := ll.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close: %v", err)
+	}
+}
+
+// TestIdleTracker: a running request keeps the server busy however long
+// it takes; once it ends, the idle period runs out.
+func TestIdleTracker(t *testing.T) {
+	l, path := listenTemp(t)
+	tr := newIdleTracker(300 * time.Millisecond)
+	release := make(chan struct{})
+	srv := &http.Server{ConnState: tr.ConnState, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	done := make(chan error, 1)
+	go func() {
+		hc := http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return net.Dial("unix", path)
+		}}}
+		resp, err := hc.Get("http://x/")
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	select {
+	case <-tr.Idle():
+		t.Fatal("idle while a request runs")
+	case <-time.After(time.Second):
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-tr.Idle():
+	case <-time.After(2 * time.Second):
+		t.Fatal("not idle after the request ended")
+	}
+}
+
+// TestServeIdleExit: Serve returns nil after the idle period without
+// requests.
+func TestServeIdleExit(t *testing.T) {
+	l, _ := listenTemp(t)
+	start := time.Now()
+	if err := NewServer(nil, Options{}).Serve(context.Background(), l, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("idle exit took %s", d)
+	}
+}
+
+// TestClientErrors: the client turns error bodies into the errors the CLI
+// prints: spec.Errors for spec_invalid, ErrNotFound for not_found, and
+// the status when the body is not cove's.
+func TestClientErrors(t *testing.T) {
+	l, path := listenTemp(t)
+	bodies := map[string]string{
+		"/v1/workloads/gone":   `{"code":"not_found","message":"status of cove-gone.service: no such workload"}`,
+		"/v1/diff":             `{"code":"spec_invalid","message":"x","errors":[{"file":"a.toml","line":3,"col":1,"key":"colour","message":"unknown key"}]}`,
+		"/v1/workloads/broken": `not json`,
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(map[bool]int{true: 404, false: 422}[strings.HasPrefix(r.URL.Path, "/v1/workloads")])
+		w.Write([]byte(bodies[r.URL.Path]))
+	})}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := NewClient("unix://" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.Status(ctx, "gone"); !errors.Is(err, supervisor.ErrNotFound) || err.Error() != "status of cove-gone.service: no such workload" {
+		t.Errorf("not found: %v", err)
+	}
+	var se spec.Errors
+	if _, err := c.Diff(ctx, Sources{}); !errors.As(err, &se) || err.Error() != "a.toml:3:1: colour: unknown key" {
+		t.Errorf("spec errors: %v", err)
+	}
+	if _, err := c.Status(ctx, "broken"); err == nil || !strings.Contains(err.Error(), "404 Not Found") {
+		t.Errorf("non-cove body: %v", err)
+	}
+	if _, err := NewClient("tcp://x"); err == nil {
+		t.Errorf("tcp host accepted")
+	}
+}

@@ -1,0 +1,167 @@
+package isolate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// QEMUBinary is the QEMU system emulator LaunchVM runs, looked up in PATH.
+const QEMUBinary = "qemu-system-x86_64"
+
+// LaunchVM is "cove launch-vm", a VM unit's ExecStart=. It prepares the
+// sockets' directory and execs QEMU, which replaces the launcher: QEMU is
+// the unit's main process (Type=exec), its exit status the unit's result,
+// and no cove process stays. It returns only on error.
+//
+// Before the exec it
+//   - creates the sockets' directories (0700) and removes stale sockets of
+//     this VM, refusing if a QEMU still listens on one;
+//   - adds the TSC hint a microvm needs under TCG (see TSCHint).
+func LaunchVM(c VMConfig) error {
+	c, err := resolveAccel(c)
+	if err != nil {
+		return fmt.Errorf("launch vm %s: %w", c.Name, err)
+	}
+	if err := c.Check(); err != nil {
+		return fmt.Errorf("launch vm %s: %w", c.Name, err)
+	}
+	for _, sock := range []string{c.QMPSocket, c.ConsoleSocket} {
+		// The console socket is a root shell in many guests: only root
+		// may reach the directory.
+		if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
+			return fmt.Errorf("launch vm %s: %w", c.Name, err)
+		}
+		if err := os.Chmod(filepath.Dir(sock), 0o700); err != nil {
+			return fmt.Errorf("launch vm %s: %w", c.Name, err)
+		}
+		if err := removeStaleSocket(sock); err != nil {
+			return fmt.Errorf("launch vm %s: %w", c.Name, err)
+		}
+	}
+	c = TSCHint(c, HostTSCkHz())
+	argv, err := QEMUArgv(c)
+	if err != nil {
+		return fmt.Errorf("launch vm %s: %w", c.Name, err)
+	}
+	path, err := exec.LookPath(QEMUBinary)
+	if err != nil {
+		return fmt.Errorf("launch vm %s: %w (install qemu-system-x86)", c.Name, err)
+	}
+	err = unix.Exec(path, argv, os.Environ())
+	return fmt.Errorf("launch vm %s: exec %s: %w", c.Name, path, err)
+}
+
+// removeStaleSocket removes the unix socket at path left by an earlier
+// QEMU, unless something still accepts connections on it. A file that is
+// not a socket is left alone and reported.
+func removeStaleSocket(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().Type() != fs.ModeSocket {
+		return fmt.Errorf("%s exists and is not a socket", path)
+	}
+	if conn, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		conn.Close()
+		return fmt.Errorf("%s is in use: is the VM already running?", path)
+	}
+	return os.Remove(path)
+}
+
+// StopVM is "cove launch-vm-stop", a VM unit's ExecStop=: a graceful
+// shutdown. It presses the guest's ACPI power button through QMP
+// (system_powerdown) and waits up to timeout for QEMU (mainPID, the unit's
+// $MAINPID) to exit, pressing again every PowerButtonInterval: a press
+// before the guest listens for it (early in boot, before logind or acpid
+// runs) is lost. Then SIGTERM (QEMU stops the guest at once but exits
+// cleanly, status 0, flushing its disk images), then SIGKILL. It returns
+// when the process is gone. If QMP cannot be reached the power button is
+// skipped. mainPID 0 means QEMU already exited.
+func StopVM(qmpSocket string, mainPID int, timeout time.Duration) error {
+	if mainPID <= 0 {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(mainPID, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop vm %d: %w", mainPID, err)
+	}
+	defer unix.Close(fd)
+
+	if exited, err := pressPowerButton(qmpSocket, fd, timeout); err != nil {
+		fmt.Fprintf(os.Stderr, "cove: stop vm %d: %v: terminating QEMU\n", mainPID, err)
+	} else if exited {
+		return nil
+	} else {
+		fmt.Fprintf(os.Stderr, "cove: stop vm %d: the guest did not power off within %v: terminating QEMU\n", mainPID, timeout)
+	}
+	for _, step := range []struct {
+		sig  unix.Signal
+		wait time.Duration
+	}{{unix.SIGTERM, 5 * time.Second}, {unix.SIGKILL, 5 * time.Second}} {
+		if err := unix.PidfdSendSignal(fd, step.sig, nil, 0); errors.Is(err, unix.ESRCH) {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("stop vm %d: send %v: %w", mainPID, step.sig, err)
+		}
+		if exited, err := waitPidfd(fd, step.wait); err != nil || exited {
+			return err
+		}
+	}
+	return fmt.Errorf("stop vm %d: still running after SIGKILL", mainPID)
+}
+
+// PowerButtonInterval is how often StopVM presses the power button again.
+const PowerButtonInterval = 5 * time.Second
+
+// pressPowerButton sends system_powerdown through the QMP socket, again
+// every PowerButtonInterval, until the process behind pidfd exits (true)
+// or timeout passes (false). An error means QMP failed.
+func pressPowerButton(qmpSocket string, pidfd int, timeout time.Duration) (bool, error) {
+	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	q, err := DialQMP(ctx, qmpSocket)
+	cancel()
+	if err != nil {
+		return false, err
+	}
+	defer q.Close()
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := q.Execute(ctx, "system_powerdown", nil)
+		cancel()
+		if err != nil {
+			// QEMU closes QMP as it exits: not an error if it is gone.
+			if exited, _ := waitPidfd(pidfd, time.Second); exited {
+				return true, nil
+			}
+			return false, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false, nil
+		}
+		exited, err := waitPidfd(pidfd, min(left, PowerButtonInterval))
+		if err != nil || exited {
+			return exited, err
+		}
+		if time.Until(deadline) <= 0 {
+			return false, nil
+		}
+	}
+}

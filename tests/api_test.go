@@ -1,0 +1,499 @@
+package tests
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The API as the tests install it: the real packaging units, with
+// ExecStart pointing at the test's cove and an idle exit of 2 s.
+const (
+	apiSock    = "/run/cove/api.sock"
+	apiHost    = "unix://" + apiSock
+	apiSvc     = "cove-api.service"
+	apiIdle    = 2 * time.Second
+	memberUser = "covemember"   // in group cove
+	otherUser  = "coveoutsider" // not in group cove
+)
+
+// apiSetup installs the API once per run.
+var apiSetup struct {
+	once sync.Once
+	err  error
+}
+
+// needAPI skips without a sandbox and installs the API on first use.
+func needAPI(t *testing.T) {
+	t.Helper()
+	need(t)
+	apiSetup.once.Do(func() { apiSetup.err = installAPI() })
+	if apiSetup.err != nil {
+		t.Fatalf("install the API: %v", apiSetup.err)
+	}
+}
+
+// installAPI installs packaging/cove-api.{socket,service} into
+// /etc/systemd/system (an overlay) with ExecStart at the test's cove and
+// --idle 2s, creates group cove from packaging/sysusers.d/cove.conf, a
+// member and a non-member user, and starts the socket. Other users need
+// to run the test's cove binary, so its directories become
+// world-readable.
+func installAPI() error {
+	pkg, err := filepath.Abs("../packaging")
+	if err != nil {
+		return err
+	}
+	for _, d := range []string{workDir, filepath.Dir(coveBin)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	script := fmt.Sprintf(`set -e
+systemd-sysusers %[1]s/sysusers.d/cove.conf
+useradd -M %[3]s
+useradd -M -G cove %[4]s
+cp %[1]s/cove-api.socket /etc/systemd/system/
+sed -e 's|/usr/bin/cove|%[2]s|' -e 's|--idle 30s|--idle %[5]s|' %[1]s/cove-api.service > /etc/systemd/system/cove-api.service
+grep -q 'ExecStart=%[2]s api serve --idle %[5]s' /etc/systemd/system/cove-api.service
+systemctl daemon-reload
+systemctl start cove-api.socket
+`, pkg, coveBin, otherUser, memberUser, apiIdle)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, errOut, code, err := sb.Run(ctx, "sh", "-c", script)
+	if err != nil || code != 0 {
+		return fmt.Errorf("exit %d: %v\n%s%s", code, err, out, errOut)
+	}
+	return nil
+}
+
+// viaAPI runs cove --host (the API) inside as root.
+func viaAPI(t *testing.T, args ...string) result {
+	t.Helper()
+	return cove(t, append([]string{"--host", apiHost}, args...)...)
+}
+
+// asUser runs cove inside as user (with its groups), without --host: a
+// non-root cove uses the API at its default socket.
+func asUser(t *testing.T, user string, args ...string) result {
+	t.Helper()
+	return inside(t, "setpriv", append([]string{"--reuid=" + user, "--regid=" + user, "--init-groups", "--", coveBin}, args...)...)
+}
+
+// waitHelperGone waits until the helper has exited.
+func waitHelperGone(t *testing.T) {
+	t.Helper()
+	eventually(t, apiIdle+15*time.Second, "cove-api.service to exit", func() bool {
+		st := show(t, apiSvc, "ActiveState")
+		return st == "inactive" || st == "failed"
+	})
+}
+
+// killHelper SIGKILLs the helper's main process only (as a crash would).
+func killHelper(t *testing.T) {
+	t.Helper()
+	if r := inside(t, "systemctl", "kill", "--kill-who=main", "--signal=SIGKILL", apiSvc); r.code != 0 {
+		t.Fatalf("kill the helper: %s", r.stderr)
+	}
+}
+
+// mainPIDs reads the MainPID of each workload.
+func mainPIDs(t *testing.T, names ...string) map[string]string {
+	t.Helper()
+	pids := map[string]string{}
+	for _, n := range names {
+		pids[n] = show(t, "cove-"+n+".service", "MainPID")
+		if pids[n] == "0" || pids[n] == "" {
+			t.Fatalf("%s is not running", n)
+		}
+	}
+	return pids
+}
+
+// samePIDs fails t unless every workload still runs with the same MainPID.
+func samePIDs(t *testing.T, before map[string]string) {
+	t.Helper()
+	for n, pid := range before {
+		if now := show(t, "cove-"+n+".service", "MainPID"); now != pid {
+			t.Errorf("%s: MainPID %s → %s after the helper was killed", n, pid, now)
+		}
+	}
+}
+
+// serving fails t unless the socket is listening and answers.
+func serving(t *testing.T) {
+	t.Helper()
+	if st := show(t, "cove-api.socket", "ActiveState"); st != "active" {
+		t.Errorf("cove-api.socket is %s", st)
+	}
+	if r := viaAPI(t, "ps"); r.code != 0 || !strings.HasPrefix(r.stdout, "NAME") {
+		t.Errorf("cove --host ps: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// applyDeclared applies specs for workloads that log "started NAME" and
+// sleep, removing them when the test ends.
+func applyDeclared(t *testing.T, dir string, names ...string) []string {
+	t.Helper()
+	pruneAll(t)
+	var paths []string
+	for _, n := range names {
+		paths = append(paths, declared(t, filepath.Join(workDir, dir), n, ""))
+	}
+	mustCove(t, append([]string{"apply"}, paths...)...)
+	return paths
+}
+
+// background is a command running inside whose output lines arrive on a
+// channel.
+type background struct {
+	lines  chan string
+	done   chan int // exit code
+	cancel context.CancelFunc
+}
+
+// startInside starts name inside and streams its stdout.
+func startInside(t *testing.T, name string, args ...string) *background {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := sb.Command(ctx, name, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b := &background{lines: make(chan string, 100), done: make(chan int, 1), cancel: cancel}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			b.lines <- sc.Text()
+		}
+		cmd.Wait()
+		b.done <- cmd.ProcessState.ExitCode()
+	}()
+	t.Cleanup(cancel)
+	return b
+}
+
+// waitLine waits for a line containing s.
+func (b *background) waitLine(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case l := <-b.lines:
+			if strings.Contains(l, s) {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q", s)
+		}
+	}
+}
+
+// exit waits for the command to end and returns its exit code.
+func (b *background) exit(t *testing.T) int {
+	t.Helper()
+	select {
+	case code := <-b.done:
+		return code
+	case <-time.After(30 * time.Second):
+		b.cancel()
+		t.Fatal("command did not end")
+		return -1
+	}
+}
+
+// TestAPISocketActivation: the first request starts the helper, it exits
+// after the idle period, and the next request starts it again.
+func TestAPISocketActivation(t *testing.T) {
+	needAPI(t)
+	waitHelperGone(t)
+	r := viaAPI(t, "ps")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME") {
+		t.Fatalf("first request: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	first := show(t, apiSvc, "MainPID")
+	if st := show(t, apiSvc, "ActiveState"); st != "active" || first == "0" {
+		t.Fatalf("after the first request the helper is %s (MainPID %s)", st, first)
+	}
+	waitHelperGone(t)
+	if res := show(t, apiSvc, "Result"); res != "success" {
+		t.Errorf("idle exit: Result=%s, want success", res)
+	}
+	if r := viaAPI(t, "ps"); r.code != 0 {
+		t.Fatalf("request after the idle exit: exit %d: %s", r.code, r.stderr)
+	}
+	if second := show(t, apiSvc, "MainPID"); second == first || second == "0" {
+		t.Errorf("no new helper after the idle exit: MainPID %s, before %s", second, first)
+	}
+	if cg := show(t, apiSvc, "ControlGroup"); !strings.HasSuffix(cg, "/system.slice/cove-api.service") {
+		t.Errorf("helper's cgroup %q: want its own, in system.slice", cg)
+	}
+}
+
+// TestAPIKillDuringLogsAndJob: SIGKILL of the helper while it streams a
+// followed log, and while it waits for a stop job, leaves every workload
+// running with the same MainPID (the stop job itself completes in
+// systemd), the socket serving, and the clients with an error.
+func TestAPIKillDuringLogsAndJob(t *testing.T) {
+	needAPI(t)
+	applyDeclared(t, "api-kill", "keep1", "keep2")
+	slow := declaredText(t, filepath.Join(workDir, "api-kill"), "slow", fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/sleep", "1000"]
+[service]
+stop_timeout = "4s"
+`, rootfs))
+	mustCove(t, "apply", slow)
+	pids := mainPIDs(t, "keep1", "keep2")
+
+	logs := startInside(t, coveBin, "--host", apiHost, "logs", "-f", "keep1")
+	logs.waitLine(t, "started keep1")
+	killHelper(t)
+	if code := logs.exit(t); code == 0 {
+		t.Errorf("logs -f exited 0 after the helper was killed")
+	}
+	samePIDs(t, pids)
+	serving(t)
+
+	stop := startInside(t, coveBin, "--host", apiHost, "stop", "slow")
+	eventually(t, 10*time.Second, "slow to be stopping", func() bool {
+		return show(t, "cove-slow.service", "ActiveState") == "deactivating"
+	})
+	killHelper(t)
+	if code := stop.exit(t); code == 0 {
+		t.Errorf("stop exited 0 although the helper was killed during it")
+	}
+	samePIDs(t, pids)
+	serving(t)
+	eventually(t, 15*time.Second, "systemd to finish stopping slow", func() bool {
+		st := show(t, "cove-slow.service", "ActiveState")
+		return st == "inactive" || st == "failed"
+	})
+	r := inside(t, "journalctl", "-u", apiSvc, "--no-pager", "-o", "cat")
+	if !strings.Contains(r.stdout, "allow uid=0") || !strings.Contains(r.stdout, "POST /v1/workloads/slow/stop") {
+		t.Errorf("the stop is not in the helper's journal:\n%s", tail(r.stdout, 20))
+	}
+	inside(t, "systemctl", "kill", "--signal=SIGKILL", apiSvc) // left-over journalctl -f
+}
+
+// TestAPIAuthorisation: members of group cove read, start, stop and
+// restart; apply, rm and kill need root; anyone else is refused 403 even
+// when the socket's mode lets them connect. Decisions on mutating calls
+// are in the journal with the caller's uid.
+func TestAPIAuthorisation(t *testing.T) {
+	needAPI(t)
+	paths := applyDeclared(t, "api-auth", "authweb")
+	uid := strings.TrimSpace(inside(t, "id", "-u", memberUser).stdout)
+
+	for _, args := range [][]string{{"ps"}, {"status", "authweb"}, {"stop", "authweb"}, {"start", "authweb"}, {"restart", "authweb"}} {
+		if r := asUser(t, memberUser, args...); r.code != 0 {
+			t.Errorf("member: cove %v: exit %d: %s", args, r.code, r.stderr)
+		}
+	}
+	if r := asUser(t, memberUser, "logs", "authweb"); !strings.Contains(r.stdout, "started authweb") {
+		t.Errorf("member: cove logs: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, args := range [][]string{{"apply", paths[0]}, {"rm", "authweb"}} {
+		r := asUser(t, memberUser, args...)
+		if r.code == 0 || !strings.Contains(r.stderr, "permission denied") || !strings.Contains(r.stderr, "uid "+uid+" is not root") {
+			t.Errorf("member: cove %v: exit %d: %s", args, r.code, r.stderr)
+		}
+	}
+	for _, path := range []string{"/v1/workloads/authweb/kill", "/v1/apply"} {
+		if code := curlAs(t, memberUser, "POST", path); code != "403" {
+			t.Errorf("member: POST %s: HTTP %s, want 403", path, code)
+		}
+	}
+	if st := show(t, "cove-authweb.service", "ActiveState"); st != "active" {
+		t.Errorf("authweb is %s after the member's calls", st)
+	}
+	j := inside(t, "journalctl", "-u", apiSvc, "--no-pager", "-o", "cat").stdout
+	for _, want := range []string{"allow uid=" + uid + " ", "POST /v1/workloads/authweb/stop", "deny uid=" + uid + " ", "POST /v1/apply"} {
+		if !strings.Contains(j, want) {
+			t.Errorf("journal lacks %q", want)
+		}
+	}
+
+	if r := asUser(t, otherUser, "ps"); r.code == 0 || !strings.Contains(r.stderr, "permission denied") {
+		t.Errorf("non-member through a 0660 socket: exit %d: %s", r.code, r.stderr)
+	}
+	inside(t, "chmod", "0666", apiSock)
+	t.Cleanup(func() { inside(t, "chmod", "0660", apiSock) })
+	if r := asUser(t, otherUser, "ps"); r.code == 0 || !strings.Contains(r.stderr, "not root or a member of group cove") {
+		t.Errorf("non-member through a 0666 socket: exit %d: %s", r.code, r.stderr)
+	}
+	for _, path := range []string{"/v1/workloads", "/_ping", "/v1.41/containers/json"} {
+		if code := curlAs(t, otherUser, "GET", path); code != "403" {
+			t.Errorf("non-member: GET %s: HTTP %s, want 403", path, code)
+		}
+	}
+}
+
+// curlAs sends a request with curl inside as user and returns the status.
+func curlAs(t *testing.T, user, method, path string) string {
+	t.Helper()
+	r := inside(t, "setpriv", "--reuid="+user, "--regid="+user, "--init-groups", "--",
+		"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--unix-socket", apiSock, "http://cove"+path)
+	return strings.TrimSpace(r.stdout)
+}
+
+// rawRequest sends raw bytes to the API from the host (through the
+// sandbox's root, as root) and returns the status and body.
+func rawRequest(t *testing.T, raw string) (int, string) {
+	t.Helper()
+	c, err := net.Dial("unix", fmt.Sprintf("/proc/%d/root%s", sb.PID(), apiSock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	go io.WriteString(c, raw) // the server may answer before reading it all
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("read answer to %.60q: %v", raw, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	return resp.StatusCode, string(body)
+}
+
+// TestAPIMalformedRequests: bad JSON, unknown fields, a wrong method, an
+// unknown path, a bad name, a garbage request, huge headers and a 2 MiB
+// body are all answered 4xx, and the helper keeps serving.
+func TestAPIMalformedRequests(t *testing.T) {
+	needAPI(t)
+	post := func(path, body string) string {
+		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: cove\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body)
+	}
+	big := `{"specs":[{"file":"big.toml","content":"` + strings.Repeat("#", 2<<20) + `"}]}`
+	for _, tc := range []struct {
+		what, raw string
+		status    int
+		body      string
+	}{
+		{"bad JSON", post("/v1/apply", "{"), 400, `"code":"bad_request"`},
+		{"unknown field", post("/v1/diff", `{"spec":[]}`), 400, `unknown field`},
+		{"wrong method", "PUT /v1/workloads HTTP/1.1\r\nHost: cove\r\n\r\n", 405, `"code":"method_not_allowed"`},
+		{"unknown path", "GET /v1/nothing HTTP/1.1\r\nHost: cove\r\n\r\n", 404, `"code":"not_found"`},
+		{"bad name", "POST /v1/workloads/..%2Fetc/start HTTP/1.1\r\nHost: cove\r\n\r\n", 400, `workload name`},
+		{"bad query", "GET /v1/workloads/x/logs?lines=-1 HTTP/1.1\r\nHost: cove\r\n\r\n", 400, `lines=`},
+		{"garbage", "HELLO\r\n\r\n", 400, ``},
+		{"huge header", "GET /v1/workloads HTTP/1.1\r\nHost: cove\r\nX: " + strings.Repeat("a", 200<<10) + "\r\n\r\n", 431, ``},
+		{"2 MiB body", post("/v1/apply", big), 413, `"code":"payload_too_large"`},
+		{"bad spec file name", post("/v1/diff", `{"specs":[{"file":"..","content":""}]}`), 400, `want a file name`},
+		{"Docker path not implemented", "GET /v1.41/images/json HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement GET /images/json"}`},
+	} {
+		status, body := rawRequest(t, tc.raw)
+		if status != tc.status || !strings.Contains(body, tc.body) {
+			t.Errorf("%s: %d %.200s, want %d with %q", tc.what, status, body, tc.status, tc.body)
+		}
+	}
+	serving(t)
+}
+
+// TestAPISameOutput: the CLI prints the same through the API as when it
+// talks to systemd itself, for reads, logs, diff, errors and bad specs.
+func TestAPISameOutput(t *testing.T) {
+	needAPI(t)
+	paths := applyDeclared(t, "api-same", "same1")
+	bad := declared(t, filepath.Join(workDir, "api-same-bad"), "same2", "[resources]\nmemory = \"lots\"\n")
+	volatile := regexp.MustCompile(`"(memory_bytes|tasks)": \d+,?\n`)
+	for _, args := range [][]string{
+		{"ps", "--json"}, {"status", "same1"}, {"logs", "same1"}, {"logs", "-n", "1", "same1"},
+		{"diff", paths[0]}, {"diff", "--prune", paths[0]}, {"diff"}, {"status", "nosuch"}, {"diff", bad},
+		{"apply", bad}, {"stop", "nosuch"}, {"apply", filepath.Join(workDir, "no-such-dir")},
+	} {
+		local, remote := cove(t, args...), viaAPI(t, args...)
+		norm := func(s string) string {
+			s = volatile.ReplaceAllString(s, "")
+			return regexp.MustCompile(`Uptime:.*|Memory:.*|Tasks:.*`).ReplaceAllString(s, "")
+		}
+		if norm(local.stdout) != norm(remote.stdout) || local.stderr != remote.stderr || local.code != remote.code {
+			t.Errorf("cove %v differs through the API:\nlocal  (exit %d): %s%s\nremote (exit %d): %s%s",
+				args, local.code, local.stdout, local.stderr, remote.code, remote.stdout, remote.stderr)
+		}
+	}
+	if r := viaAPI(t, "run", "--rootfs", rootfs, "--", "/bin/true"); r.code != 2 || !strings.Contains(r.stderr, "does not work through the API") {
+		t.Errorf("cove --host run: exit %d: %s", r.code, r.stderr)
+	}
+	out := viaAPI(t, "apply", paths[0], bad)
+	if out.code != 2 || !strings.Contains(out.stderr, bad+":9:1: resources.memory") {
+		t.Errorf("apply of a bad spec through the API: exit %d: %s", out.code, out.stderr)
+	}
+}
+
+// TestDockerCLI: the docker CLI lists and inspects cove workloads, streams
+// their logs, starts and stops them, and gets a clear 501 for the rest.
+func TestDockerCLI(t *testing.T) {
+	needAPI(t)
+	if r := inside(t, "sh", "-c", "command -v docker"); r.code != 0 {
+		t.Skip("docker CLI not installed")
+	}
+	applyDeclared(t, "api-docker", "dockweb")
+	docker := func(args ...string) result {
+		return inside(t, "docker", append([]string{"-H", apiHost}, args...)...)
+	}
+	if r := docker("version", "--format", "{{.Server.APIVersion}}"); strings.TrimSpace(r.stdout) != "1.41" {
+		t.Errorf("docker version: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+	r := docker("ps")
+	if r.code != 0 || !regexp.MustCompile(`(?m)^[0-9a-f]{12} .*Up .*dockweb$`).MatchString(r.stdout) {
+		t.Errorf("docker ps: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = docker("inspect", "dockweb")
+	var got []struct {
+		Name  string
+		State struct {
+			Running bool
+			Pid     int
+		}
+		Config struct{ Labels map[string]string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got) != 1 {
+		t.Fatalf("docker inspect: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	pid, _ := strconv.Atoi(show(t, "cove-dockweb.service", "MainPID"))
+	if g := got[0]; g.Name != "/dockweb" || !g.State.Running || g.State.Pid != pid || g.Config.Labels["cove.kind"] != "container" {
+		t.Errorf("docker inspect: %+v (MainPID %d)", g, pid)
+	}
+	if r := docker("logs", "dockweb"); r.code != 0 || r.stdout != "started dockweb\n" {
+		t.Errorf("docker logs: exit %d: %q %s", r.code, r.stdout, r.stderr)
+	}
+	logs := startInside(t, "docker", "-H", apiHost, "logs", "-f", "dockweb")
+	logs.waitLine(t, "started dockweb")
+	logs.cancel()
+	if r := docker("top", "dockweb"); r.code != 0 || !strings.Contains(r.stdout, "sleep 1000") {
+		t.Errorf("docker top: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := docker("stop", "dockweb"); r.code != 0 || show(t, "cove-dockweb.service", "ActiveState") == "active" {
+		t.Errorf("docker stop: exit %d: %s", r.code, r.stderr)
+	}
+	if r := docker("ps", "-a", "--filter", "label=cove.kind=container"); !strings.Contains(r.stdout, "Exited") {
+		t.Errorf("docker ps -a after stop:\n%s%s", r.stdout, r.stderr)
+	}
+	if r := docker("start", "dockweb"); r.code != 0 || show(t, "cove-dockweb.service", "ActiveState") != "active" {
+		t.Errorf("docker start: exit %d: %s", r.code, r.stderr)
+	}
+	if r := docker("images"); r.code == 0 || !strings.Contains(r.stderr, "cove does not implement GET /images/json") {
+		t.Errorf("docker images: exit %d: %s", r.code, r.stderr)
+	}
+}

@@ -1,0 +1,252 @@
+package tests
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/tests/vmguest"
+)
+
+// The test guest, built once per run (a Debian cloud kernel, unpacked,
+// and a busybox initramfs), cached under /var/tmp across runs.
+var (
+	guestOnce sync.Once
+	guest     vmguest.Guest
+	guestErr  error
+)
+
+// needGuest skips without root/systemd and fails when the guest or QEMU is
+// missing (scripts/deps installs QEMU).
+func needGuest(t *testing.T) vmguest.Guest {
+	t.Helper()
+	need(t)
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Fatal("qemu-system-x86_64 missing: apt-get install qemu-system-x86 (scripts/deps does)")
+	}
+	guestOnce.Do(func() { guest, guestErr = vmguest.Build("/var/tmp/cove-vmguest") })
+	if guestErr != nil {
+		t.Fatalf("build the test guest: %v", guestErr)
+	}
+	return guest
+}
+
+// vmSpec writes a VM spec booting the test guest in mode; extra is
+// appended (after [vm], so further [vm] keys go first).
+func vmSpec(t *testing.T, g vmguest.Guest, name, mode, vmExtra, extra string) string {
+	t.Helper()
+	return declaredText(t, filepath.Join(workDir, "vms"), name, fmt.Sprintf(`version = 1
+kind = "vm"
+[vm]
+kernel = %q
+initrd = %q
+cmdline = %q
+memory = "256M"
+accel = "tcg"
+%s
+[service]
+stop_timeout = "10s"
+%s`, g.Kernel, g.Initrd, vmguest.Cmdline(mode), vmExtra, extra))
+}
+
+// waitLog waits until the workload's journal contains marker.
+func waitLog(t *testing.T, name, marker string, d time.Duration) {
+	t.Helper()
+	eventually(t, d, name+" to log "+marker, func() bool {
+		return strings.Contains(cove(t, "logs", name).stdout, marker)
+	})
+}
+
+// TestVMLifecycle: QEMU is the unit's main process, the guest's console is
+// in the journal, the VM is a machine of class vm, cove status says which
+// accelerator was chosen, and cove stop powers the guest off through ACPI
+// (its shutdown hook runs) with exit status 0.
+func TestVMLifecycle(t *testing.T) {
+	g := needGuest(t)
+	cleanupWorkload(t, "vmwait")
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmwait", "wait", "", ""))
+	waitLog(t, "vmwait", vmguest.MarkerWaiting, 60*time.Second)
+	pid := show(t, "cove-vmwait.service", "MainPID")
+	if exe := inside(t, "readlink", "/proc/"+pid+"/exe").stdout; !strings.Contains(exe, "qemu-system-x86_64") {
+		t.Errorf("MainPID %s runs %q, want QEMU", pid, exe)
+	}
+	if list := inside(t, "machinectl", "list", "--no-legend").stdout; !strings.Contains(list, "vmwait") || !strings.Contains(list, "vm") {
+		t.Errorf("machinectl list: %q", list)
+	}
+	if st := mustCove(t, "status", "vmwait"); !strings.Contains(st, "tcg") || !strings.Contains(st, "vm") {
+		t.Errorf("cove status lacks kind or accelerator:\n%s", st)
+	}
+	if m := show(t, "cove-vmwait.service", "MemoryMax"); m != fmt.Sprint(256<<20+384<<20) {
+		t.Errorf("MemoryMax = %s, want guest memory + 384 MiB", m)
+	}
+	start := time.Now()
+	mustCove(t, "stop", "vmwait")
+	waitLog(t, "vmwait", vmguest.MarkerShutdownHook, 5*time.Second)
+	if st := show(t, "cove-vmwait.service", "ExecMainStatus"); st != "0" {
+		t.Errorf("graceful stop: ExecMainStatus %s after %s", st, time.Since(start))
+	}
+	eventually(t, 5*time.Second, "vmwait to leave machinectl", func() bool {
+		return !strings.Contains(inside(t, "machinectl", "list", "--no-legend").stdout, "vmwait")
+	})
+}
+
+// TestVMGuestPoweroffAndCrash: a guest that powers itself off ends the
+// unit cleanly without a restart under on-failure; one that crashes is
+// restarted.
+func TestVMGuestPoweroffAndCrash(t *testing.T) {
+	g := needGuest(t)
+	pruneAll(t) // declared units stay loaded after they end, for inspection
+	onFailure := "restart = \"on-failure\"\nrestart_delay = \"500ms\"\n"
+	cove(t, "apply", vmSpec(t, g, "vmoff", "poweroff", "", onFailure), vmSpec(t, g, "vmcrash", "crash", "", onFailure))
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, p := range []string{"ActiveState", "SubState", "ExecMainPID", "ExecMainStatus", "Result", "NRestarts"} {
+				t.Logf("vmoff %s=%s", p, show(t, "cove-vmoff.service", p))
+			}
+			t.Logf("logs:\n%s", cove(t, "logs", "vmoff").stdout)
+		}
+	})
+	waitLog(t, "vmoff", "Power down", 60*time.Second)
+	eventually(t, 10*time.Second, "vmoff to end", func() bool {
+		return show(t, "cove-vmoff.service", "ActiveState") == "inactive"
+	})
+	if st, n := show(t, "cove-vmoff.service", "ExecMainStatus"), show(t, "cove-vmoff.service", "NRestarts"); st != "0" || n != "0" {
+		t.Errorf("guest poweroff: ExecMainStatus %s, NRestarts %s; want 0, 0", st, n)
+	}
+	eventually(t, 90*time.Second, "vmcrash to be restarted", func() bool {
+		return show(t, "cove-vmcrash.service", "NRestarts") != "0"
+	})
+}
+
+// TestVMIgnoresACPI: a guest that ignores the power button is killed
+// after stop_timeout.
+func TestVMIgnoresACPI(t *testing.T) {
+	g := needGuest(t)
+	cleanupWorkload(t, "vmdeaf")
+	p := vmSpec(t, g, "vmdeaf", "ignore-acpi", "", "")
+	p = declaredText(t, filepath.Dir(p), "vmdeaf", strings.Replace(readFile(t, p), `stop_timeout = "10s"`, `stop_timeout = "3s"`, 1))
+	mustCove(t, "run", "-d", p)
+	waitLog(t, "vmdeaf", vmguest.MarkerIgnoring, 60*time.Second)
+	start := time.Now()
+	mustCove(t, "stop", "vmdeaf")
+	if d := time.Since(start); d < 3*time.Second || d > 10*time.Second {
+		t.Errorf("stop took %s; want about stop_timeout (3s)", d)
+	}
+	if st := show(t, "cove-vmdeaf.service", "ActiveState"); st == "active" {
+		t.Errorf("vmdeaf still active")
+	}
+}
+
+// TestVMDisk: a qcow2 disk written in one boot is read back in the next,
+// and a second VM cannot open it for writing while the first runs.
+func TestVMDisk(t *testing.T) {
+	g := needGuest(t)
+	disk := filepath.Join(workDir, "data.qcow2")
+	if out, err := exec.Command("qemu-img", "create", "-q", "-f", "qcow2", disk, "64M").CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img: %v %s", err, out)
+	}
+	diskTable := fmt.Sprintf("[[vm.disk]]\npath = %q\n", disk)
+	for boot := 1; boot <= 2; boot++ {
+		r := cove(t, "run", "--rm", vmSpec(t, g, "vmdisk", "disk", diskTable, ""))
+		if r.code != 0 {
+			t.Fatalf("boot %d: exit %d: %s", boot, r.code, r.stderr)
+		}
+		if want := fmt.Sprintf("%s%d", vmguest.MarkerDiskCount, boot); !strings.Contains(r.stdout, want) {
+			t.Errorf("boot %d: console lacks %s:\n%s", boot, want, tail(r.stdout, 20))
+		}
+	}
+	cleanupWorkload(t, "vmholder")
+	cleanupWorkload(t, "vmthief")
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmholder", "wait", diskTable, ""))
+	waitLog(t, "vmholder", vmguest.MarkerWaiting, 60*time.Second)
+	cove(t, "run", "-d", vmSpec(t, g, "vmthief", "wait", diskTable, ""))
+	eventually(t, 10*time.Second, "vmthief to fail on the disk lock", func() bool {
+		return show(t, "cove-vmthief.service", "ActiveState") == "failed"
+	})
+	if logs := cove(t, "logs", "vmthief").stdout; !strings.Contains(logs, "lock") {
+		t.Errorf("vmthief's logs do not mention the lock:\n%s", logs)
+	}
+}
+
+// TestVMPortForward: a TCP service in the guest answers on the forwarded
+// host port.
+func TestVMPortForward(t *testing.T) {
+	g := needGuest(t)
+	port := freePort(t)
+	cleanupWorkload(t, "vmnet")
+	net := fmt.Sprintf("[vm.network]\nmode = \"user\"\nforward = [\"127.0.0.1:%d:80/tcp\"]\n", port)
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmnet", "net", net, ""))
+	waitLog(t, "vmnet", vmguest.MarkerNetUp, 60*time.Second)
+	var body string
+	eventually(t, 10*time.Second, "the forwarded port to answer", func() bool {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return strings.Contains(body, vmguest.MarkerHTTP)
+	})
+}
+
+// freePort returns a TCP port free on the host's loopback.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestVMConsole: cove console talks to the guest's interactive serial
+// port and detaching leaves the VM running.
+func TestVMConsole(t *testing.T) {
+	g := needGuest(t)
+	cleanupWorkload(t, "vmecho")
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmecho", "echo", "", ""))
+	waitLog(t, "vmecho", vmguest.MarkerReading, 60*time.Second)
+	r := insideStdin(t, "hello cove\n", coveBin, "console", "vmecho")
+	if !strings.Contains(r.stdout, vmguest.MarkerEcho+"hello cove") {
+		t.Errorf("console answer: %q %s (exit %d)\nlogs:\n%s", r.stdout, r.stderr, r.code, cove(t, "logs", "vmecho").stdout)
+	}
+}
+
+// TestVMBadSpecs: VM specs that cannot work here fail before anything
+// starts, with FILE:LINE:COL and exit 2.
+func TestVMBadSpecs(t *testing.T) {
+	g := needGuest(t)
+	dir := filepath.Join(workDir, "badvm")
+	cases := map[string]struct{ text, where string }{
+		"nokernel": {strings.Replace(readFile(t, vmSpec(t, g, "x", "wait", "", "")), g.Kernel, "/nonexistent/vmlinuz", 1), ":4:1: vm.kernel"},
+		"kvm":      {strings.Replace(readFile(t, vmSpec(t, g, "x", "wait", "", "")), `accel = "tcg"`, `accel = "kvm"`, 1), ":8:1: vm.accel"},
+		"tiny":     {strings.Replace(readFile(t, vmSpec(t, g, "x", "wait", "", "")), `memory = "256M"`, `memory = "16M"`, 1), ":7:1: vm.memory"},
+		"machine":  {strings.Replace(readFile(t, vmSpec(t, g, "x", "wait", "", "")), `accel = "tcg"`, `machine = "pc"`, 1), ":8:1: vm.machine"},
+	}
+	for name, c := range cases {
+		p := declaredText(t, dir, name, c.text)
+		r := cove(t, "run", "-d", p)
+		if r.code != 2 || !strings.Contains(r.stderr, p+c.where) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %s", name, r.code, r.stderr, p+c.where)
+		}
+	}
+}
+
+// readFile returns a file's content.
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := exec.Command("cat", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
