@@ -8,9 +8,7 @@ require (
 	github.com/elastic/go-seccomp-bpf v1.6.0
 	github.com/godbus/dbus/v5 v5.2.4
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 )
 
-require (
-	golang.org/x/net v0.41.0 // indirect
-	golang.org/x/term v0.48.0 // indirect
-)
+require golang.org/x/net v0.41.0 // indirect
