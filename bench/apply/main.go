@@ -129,6 +129,9 @@ type kPhase struct {
 	// again (including the restart right after the reload).
 	AfterCPU       []float64 `json:"systemd_cpu_after_reload_ms"`
 	AfterCPUMedian float64   `json:"systemd_cpu_after_reload_median_ms"`
+	// systemd's CPU time from cove apply's exit until it is idle again.
+	AfterApplyCPU       []float64 `json:"systemd_cpu_after_apply_ms"`
+	AfterApplyCPUMedian float64   `json:"systemd_cpu_after_apply_median_ms"`
 }
 
 // cleanup is phase 3's result.
@@ -579,14 +582,19 @@ func (b *bench) applyPhase(prev, k int) (*kPhase, error) {
 		if out, err = b.add(kp.Apply, measure); err != nil {
 			return nil, err
 		}
+		applied := b.ticks
 		if strings.TrimSpace(out) != "changed "+target {
 			return nil, fmt.Errorf("cove apply: %q", out)
 		}
 		if got, err := b.sh("systemctl show -p MemoryMax --value cove-" + target + ".service"); err != nil || strings.TrimSpace(got) != mem.bytes {
 			return nil, fmt.Errorf("MemoryMax after apply = %q, want %s (%v)", strings.TrimSpace(got), mem.bytes, err)
 		}
-		if err := b.quiesce(); err != nil {
+		idle, err := b.idleTicks()
+		if err != nil {
 			return nil, err
+		}
+		if measure {
+			kp.AfterApplyCPU = append(kp.AfterApplyCPU, float64(idle-applied)*tickMs)
 		}
 		if _, err := b.add(kp.Reload, measure); err != nil {
 			return nil, err
@@ -598,8 +606,7 @@ func (b *bench) applyPhase(prev, k int) (*kPhase, error) {
 		if _, err := b.add(kp.Floor, measure); err != nil {
 			return nil, err
 		}
-		idle, err := b.idleTicks()
-		if err != nil {
+		if idle, err = b.idleTicks(); err != nil {
 			return nil, err
 		}
 		if measure {
@@ -607,6 +614,7 @@ func (b *bench) applyPhase(prev, k int) (*kPhase, error) {
 		}
 	}
 	kp.AfterCPUMedian = benchbox.Summarize(kp.AfterCPU).Median
+	kp.AfterApplyCPUMedian = benchbox.Summarize(kp.AfterApplyCPU).Median
 	for _, s := range []*series{kp.Apply, kp.Diff, kp.Reload, kp.Settled, kp.Restart, kp.Gen, kp.Floor} {
 		summarize(s)
 	}
@@ -892,6 +900,7 @@ func printMarkdown(w io.Writer, rep *report) {
 		get   func(*kPhase) float64
 	}{
 		{"`cove apply target.toml` ran", func(k *kPhase) float64 { return k.Apply.CPUMedian }},
+		{"after `cove apply` exited, until idle", func(k *kPhase) float64 { return k.AfterApplyCPUMedian }},
 		{"`systemctl daemon-reload` ran", func(k *kPhase) float64 { return k.Reload.CPUMedian }},
 		{"after the daemon-reload's reply, until idle (with one restart)", func(k *kPhase) float64 { return k.AfterCPUMedian }},
 		{"`systemctl restart`, systemd idle, ran", func(k *kPhase) float64 { return k.Settled.CPUMedian }},
