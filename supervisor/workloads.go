@@ -65,12 +65,9 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 	}
 	var ws []Workload
 	for _, u := range us {
-		if u.LoadState != "loaded" {
-			continue
-		}
-		w, err := c.Status(ctx, strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix))
+		w, err := c.workload(ctx, u)
 		if err != nil {
-			continue // gone between the two calls
+			continue // not loaded, or gone between the two calls
 		}
 		ws = append(ws, w)
 	}
@@ -81,21 +78,30 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 // Status returns what systemd knows about workload name, or ErrNotFound.
 func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 	unit := units.UnitName(name)
-	up, err := c.sd.GetUnitPropertiesContext(ctx, unit)
+	us, err := c.sd.ListUnitsByNamesContext(ctx, []string{unit})
 	if err != nil {
 		return Workload{}, notFound("status of", unit, err)
 	}
-	if up["LoadState"] != "loaded" {
+	if len(us) != 1 {
 		return Workload{}, fmt.Errorf("status of %s: %w", unit, ErrNotFound)
 	}
-	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
-	if err != nil {
-		return Workload{}, notFound("status of", unit, err)
+	return c.workload(ctx, us[0])
+}
+
+// workload completes what ListUnits says about a unit with its service
+// properties: one property dump per workload (a second, of the unit, only
+// for a failed one, to tell a start-limit failure).
+func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) {
+	if u.LoadState != "loaded" {
+		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
 	}
-	w := Workload{Name: name, Unit: unit, Kind: kindOf(sp)}
-	w.Description, _ = up["Description"].(string)
-	w.ActiveState, _ = up["ActiveState"].(string)
-	w.SubState, _ = up["SubState"].(string)
+	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, u.Name, "Service")
+	if err != nil {
+		return Workload{}, notFound("status of", u.Name, err)
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix)
+	w := Workload{Name: name, Unit: u.Name, Kind: kindOf(sp), Description: u.Description,
+		ActiveState: u.ActiveState, SubState: u.SubState}
 	w.MainPID, _ = sp["MainPID"].(uint32)
 	w.Restarts, _ = sp["NRestarts"].(uint32)
 	e := exitOf(sp)
@@ -103,9 +109,12 @@ func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 && w.MainPID > 0 {
 		w.Started = time.UnixMicro(int64(ts))
 	}
-	burst, _ := up["StartLimitBurst"].(uint32)
-	restart, _ := sp["Restart"].(string)
-	w.StartLimitHit = w.ActiveState == "failed" && restart != "no" && burst > 0 && w.Restarts >= burst
+	if restart, _ := sp["Restart"].(string); w.ActiveState == "failed" && restart != "no" {
+		if p, err := c.sd.GetUnitPropertyContext(ctx, u.Name, "StartLimitBurst"); err == nil {
+			burst, _ := p.Value.Value().(uint32)
+			w.StartLimitHit = burst > 0 && w.Restarts >= burst
+		}
+	}
 	w.MemoryBytes = known(sp["MemoryCurrent"])
 	w.Tasks = known(sp["TasksCurrent"])
 	return w, nil
