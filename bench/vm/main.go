@@ -3,8 +3,12 @@
 // (COVE-GUEST-BOOTED) reaches cove's stdout, and until cove exits after the
 // guest powered off, next to the identical QEMU command run directly. Both
 // run inside one private systemd booted by tests/sandbox, interleaved
-// round-robin. It then measures the resident memory of QEMU for a 256 MiB
-// guest idling under `cove run -d`.
+// round-robin. Each run is also split where QEMU creates its QMP socket
+// (inotify), which separates what cove adds before QEMU runs from the
+// guest's boot. It then measures the resident memory of QEMU for a 256 MiB
+// guest idling under `cove run -d` (/proc/PID/status, by mapping from
+// /proc/PID/smaps, and the unit's MemoryCurrent), stops it with `cove
+// stop`, and checks that no QEMU of its own is left.
 //
 // Usage (as root, from the repository root):
 //
@@ -22,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,6 +34,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/bench/internal/benchbox"
 	"github.com/cove-project/cove/isolate"
@@ -57,16 +65,60 @@ const idleSettle = 2 * time.Second
 
 // bench is one way of booting the guest.
 type bench struct {
-	Key       string    `json:"key"`  // A, B
-	Name      string    `json:"name"` // cove run --rm, QEMU directly
-	Argv      []string  `json:"argv"` // of the first measured round
-	MarkerMs  []float64 `json:"marker_samples_ms"`
-	ExitMs    []float64 `json:"exit_samples_ms"`
-	Marker    stats     `json:"marker"`
-	Exit      stats     `json:"exit"`
-	firstArgv bool
-	sockDir   string // B's socket directory in Argv
+	Key      string    `json:"key"`               // A, B
+	Name     string    `json:"name"`              // cove run --rm, QEMU directly
+	Argv     []string  `json:"argv"`              // of the first measured round
+	QMPMs    []float64 `json:"qmp_samples_ms"`    // exec → qmp.sock created (QEMU is up)
+	MarkerMs []float64 `json:"marker_samples_ms"` // exec → COVE-GUEST-BOOTED on stdout
+	ExitMs   []float64 `json:"exit_samples_ms"`   // exec → exit
+	QMP      stats     `json:"qmp"`
+	Marker   stats     `json:"marker"`
+	Exit     stats     `json:"exit"`
+	sockDir  string    // B's socket directory in Argv
 }
+
+// add appends one run's sample.
+func (b *bench) add(s sample) {
+	b.QMPMs, b.MarkerMs, b.ExitMs = append(b.QMPMs, s.qmp), append(b.MarkerMs, s.marker), append(b.ExitMs, s.exit)
+}
+
+// phase is a part of a run, from one event to the next: medians of A and
+// B and the median of the per-round differences A−B.
+type phase struct {
+	Name       string  `json:"name"`
+	A          float64 `json:"a_median_ms"`
+	B          float64 `json:"b_median_ms"`
+	PairedDiff diff    `json:"paired_diff"`
+}
+
+// phases splits the runs at the QMP socket and the marker.
+func phases(a, b *bench) []phase {
+	// spans returns, per run of x, the three phases' durations.
+	spans := func(x *bench) [3][]float64 {
+		var d [3][]float64
+		for i := range x.ExitMs {
+			d[0] = append(d[0], x.QMPMs[i])
+			d[1] = append(d[1], x.MarkerMs[i]-x.QMPMs[i])
+			d[2] = append(d[2], x.ExitMs[i]-x.MarkerMs[i])
+		}
+		return d
+	}
+	sa, sb := spans(a), spans(b)
+	names := [3]string{
+		"exec → QEMU up (qmp.sock created)",
+		"QEMU up → COVE-GUEST-BOOTED (guest boot)",
+		"COVE-GUEST-BOOTED → exit (poweroff, teardown)",
+	}
+	var out []phase
+	for k, name := range names {
+		out = append(out, phase{Name: name, A: summarize(sa[k]).Median, B: summarize(sb[k]).Median, PairedDiff: pairedDiff(sa[k], sb[k])})
+	}
+	return out
+}
+
+// sample is one run: milliseconds from the exec until QEMU created its QMP
+// socket, until the marker arrived, until the command exited.
+type sample struct{ qmp, marker, exit float64 }
 
 // stats summarise one series.
 type stats struct {
@@ -81,7 +133,8 @@ type memory struct {
 	GuestMiB       uint64            `json:"guest_mib"`
 	MainPID        string            `json:"main_pid"`
 	Exe            string            `json:"exe"`
-	Status         map[string]string `json:"proc_status"` // VmRSS, VmHWM, RssAnon, RssFile, RssShmem
+	Status         map[string]string `json:"proc_status"`       // VmRSS, VmHWM, RssAnon, RssFile, RssShmem
+	Breakdown      map[string]uint64 `json:"rss_breakdown_kib"` // from /proc/PID/smaps, see breakdown
 	MemoryCurrent  string            `json:"memory_current"`
 	MemoryMax      string            `json:"memory_max"`
 	ArgvIdentical  bool              `json:"argv_identical"`
@@ -107,8 +160,9 @@ type report struct {
 	// of the per-round differences A−B, over B's median.
 	MarkerOverhead       float64  `json:"marker_overhead_pct"`
 	ExitOverhead         float64  `json:"exit_overhead_pct"`
-	MarkerPairedDiffMs   float64  `json:"marker_paired_diff_ms"`
-	ExitPairedDiffMs     float64  `json:"exit_paired_diff_ms"`
+	MarkerPairedDiff     diff     `json:"marker_paired_diff"`
+	ExitPairedDiff       diff     `json:"exit_paired_diff"`
+	Phases               []phase  `json:"phases"`
 	Memory               *memory  `json:"memory"`
 	LeftoverQEMU         []string `json:"leftover_qemu,omitempty"`
 	HostQEMUAfterCleanup []string `json:"host_qemu_after_cleanup,omitempty"`
@@ -205,6 +259,7 @@ func benchmark(o options) (*report, error) {
 	a := &bench{Key: "A", Name: "cove run --rm", Argv: []string{box.Cove, "run", "--rm", bootSpec}}
 	b := &bench{Key: "B", Name: "QEMU directly"}
 	rep.Benches = []*bench{a, b}
+	aDir := fmt.Sprintf("/proc/%d/root%s", sb.PID(), filepath.Dir(units.QMPSocket(bootName)))
 	sockets := filepath.Join(box.Work, "sockets")
 	if err := os.MkdirAll(sockets, 0o755); err != nil {
 		return rep, err
@@ -214,8 +269,13 @@ func benchmark(o options) (*report, error) {
 			benchbox.Progress(fmt.Sprintf("warm-up done (%d rounds); measuring %d rounds", o.warmup, o.n))
 		}
 		measure := round >= o.warmup
-		// A: through cove.
-		mA, eA, err := timeBoot(ctx, sb, a.Argv)
+		// A: through cove. QEMU creates its sockets in the VM's
+		// directory in the sandbox's /run, which the launcher creates and
+		// leaves behind (made here if no run made it yet).
+		if err := os.MkdirAll(aDir, 0o700); err != nil {
+			return rep, err
+		}
+		sA, err := timeBoot(ctx, sb, a.Argv, aDir)
 		if err != nil {
 			return rep, fmt.Errorf("round %d, A: %w", round+1, err)
 		}
@@ -230,7 +290,7 @@ func benchmark(o options) (*report, error) {
 		if err != nil {
 			return rep, err
 		}
-		mB, eB, err := timeBoot(ctx, sb, argv)
+		sB, err := timeBoot(ctx, sb, argv, dir)
 		os.RemoveAll(dir)
 		if err != nil {
 			return rep, fmt.Errorf("round %d, B: %w", round+1, err)
@@ -238,22 +298,23 @@ func benchmark(o options) (*report, error) {
 		tag := "warm-up"
 		if measure {
 			tag = "measured"
-			a.MarkerMs, a.ExitMs = append(a.MarkerMs, mA), append(a.ExitMs, eA)
-			b.MarkerMs, b.ExitMs = append(b.MarkerMs, mB), append(b.ExitMs, eB)
-			if !b.firstArgv {
-				b.Argv, b.firstArgv, b.sockDir = argv, true, dir
+			a.add(sA)
+			b.add(sB)
+			if b.Argv == nil {
+				b.Argv, b.sockDir = argv, dir
 			}
 		}
-		benchbox.Progress(fmt.Sprintf("round %d/%d (%s): A marker %.0f ms, exit %.0f ms; B marker %.0f ms, exit %.0f ms",
-			round+1, o.warmup+o.n, tag, mA, eA, mB, eB))
+		benchbox.Progress(fmt.Sprintf("round %d/%d (%s): A qmp %.0f, marker %.0f, exit %.0f ms; B qmp %.0f, marker %.0f, exit %.0f ms",
+			round+1, o.warmup+o.n, tag, sA.qmp, sA.marker, sA.exit, sB.qmp, sB.marker, sB.exit))
 	}
 	for _, x := range rep.Benches {
-		x.Marker, x.Exit = summarize(x.MarkerMs), summarize(x.ExitMs)
+		x.QMP, x.Marker, x.Exit = summarize(x.QMPMs), summarize(x.MarkerMs), summarize(x.ExitMs)
 	}
 	rep.MarkerOverhead = (a.Marker.Median/b.Marker.Median - 1) * 100
 	rep.ExitOverhead = (a.Exit.Median/b.Exit.Median - 1) * 100
-	rep.MarkerPairedDiffMs = pairedDiff(a.MarkerMs, b.MarkerMs)
-	rep.ExitPairedDiffMs = pairedDiff(a.ExitMs, b.ExitMs)
+	rep.MarkerPairedDiff = pairedDiff(a.MarkerMs, b.MarkerMs)
+	rep.ExitPairedDiff = pairedDiff(a.ExitMs, b.ExitMs)
+	rep.Phases = phases(a, b)
 
 	benchbox.Progress("memory: booting an idle 256 MiB guest with cove run -d")
 	rep.Memory, err = measureMemory(ctx, sb, box.Cove, idleSpec, rep.TSCkHz)
@@ -317,32 +378,61 @@ func directConfig(path string, khz uint64) (isolate.VMConfig, error) {
 }
 
 // timeBoot runs argv inside the sandbox with stdout on a pipe and stdin on
-// /dev/null, and returns the milliseconds from the exec until
-// COVE-GUEST-BOOTED arrived on the pipe and until the command exited. It
-// fails unless the command exits 0 and printed the marker.
-func timeBoot(ctx context.Context, sb *sandbox.Sandbox, argv []string) (marker, exit float64, err error) {
+// /dev/null, and returns the milliseconds from the exec until qmp.sock
+// appeared in sockDir (inotify), until COVE-GUEST-BOOTED arrived on the
+// pipe and until the command exited. It fails unless the command exits 0
+// and printed the marker.
+func timeBoot(ctx context.Context, sb *sandbox.Sandbox, argv []string, sockDir string) (sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, bootTimeout)
 	defer cancel()
+	ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		return sample{}, fmt.Errorf("inotify: %w", err)
+	}
+	watch := os.NewFile(uintptr(ifd), "inotify") // non-blocking: Close ends a Read
+	defer watch.Close()
+	if _, err := unix.InotifyAddWatch(ifd, sockDir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		return sample{}, fmt.Errorf("inotify %s: %w", sockDir, err)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
-		return 0, 0, err
+		return sample{}, err
 	}
 	defer r.Close()
 	cmd := sb.Command(ctx, argv[0], argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	var (
-		mu     sync.Mutex
-		out    bytes.Buffer
-		seen   time.Duration = -1
-		copied               = make(chan struct{})
+		mu      sync.Mutex
+		out     bytes.Buffer
+		qmp     time.Duration = -1
+		marker  time.Duration = -1
+		copied                = make(chan struct{})
+		watched               = make(chan struct{})
 	)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		return 0, 0, err
-	}
-	w.Close()
+	go func() {
+		defer close(watched)
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := watch.Read(buf)
+			if err != nil {
+				return
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= n; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				name := strings.TrimRight(string(buf[off+unix.SizeofInotifyEvent:off+unix.SizeofInotifyEvent+int(ev.Len)]), "\x00")
+				off += unix.SizeofInotifyEvent + int(ev.Len)
+				if name == "qmp.sock" {
+					mu.Lock()
+					if qmp < 0 {
+						qmp = time.Since(start)
+					}
+					mu.Unlock()
+				}
+			}
+		}
+	}()
 	go func() {
 		defer close(copied)
 		buf := make([]byte, 64<<10)
@@ -350,8 +440,8 @@ func timeBoot(ctx context.Context, sb *sandbox.Sandbox, argv []string) (marker, 
 			n, err := r.Read(buf)
 			mu.Lock()
 			out.Write(buf[:n])
-			if seen < 0 && bytes.Contains(out.Bytes(), []byte(vmguest.MarkerBooted)) {
-				seen = time.Since(start)
+			if marker < 0 && bytes.Contains(out.Bytes(), []byte(vmguest.MarkerBooted)) {
+				marker = time.Since(start)
 			}
 			mu.Unlock()
 			if err != nil {
@@ -359,6 +449,11 @@ func timeBoot(ctx context.Context, sb *sandbox.Sandbox, argv []string) (marker, 
 			}
 		}
 	}()
+	if err := cmd.Start(); err != nil {
+		w.Close()
+		return sample{}, err
+	}
+	w.Close()
 	err = cmd.Wait()
 	done := time.Since(start)
 	// The pipe ends once the last writer (QEMU, cove, nsenter) is gone;
@@ -367,15 +462,19 @@ func timeBoot(ctx context.Context, sb *sandbox.Sandbox, argv []string) (marker, 
 	case <-copied:
 	case <-time.After(5 * time.Second):
 	}
+	watch.Close()
+	<-watched
 	mu.Lock()
 	defer mu.Unlock()
 	switch {
 	case err != nil:
-		return 0, 0, fmt.Errorf("%v\nstderr: %s\nstdout (end): %s", err, tail(stderr.String(), 10), tail(out.String(), 20))
-	case seen < 0:
-		return 0, 0, fmt.Errorf("no %s on stdout\nstderr: %s\nstdout (end): %s", vmguest.MarkerBooted, tail(stderr.String(), 10), tail(out.String(), 20))
+		return sample{}, fmt.Errorf("%v\nstderr: %s\nstdout (end): %s", err, tail(stderr.String(), 10), tail(out.String(), 20))
+	case marker < 0:
+		return sample{}, fmt.Errorf("no %s on stdout\nstderr: %s\nstdout (end): %s", vmguest.MarkerBooted, tail(stderr.String(), 10), tail(out.String(), 20))
+	case qmp < 0:
+		return sample{}, fmt.Errorf("QEMU created no qmp.sock in %s", sockDir)
 	}
-	return benchbox.Millis(seen), benchbox.Millis(done), nil
+	return sample{benchbox.Millis(qmp), benchbox.Millis(marker), benchbox.Millis(done)}, nil
 }
 
 // measureMemory starts the idle guest with cove run -d, waits for
@@ -433,6 +532,9 @@ func measureMemory(ctx context.Context, sb *sandbox.Sandbox, cove, specPath stri
 			}
 		}
 	}
+	if smaps, err := in("cat", "/proc/"+m.MainPID+"/smaps"); err == nil {
+		m.Breakdown = breakdown(smaps, m.GuestMiB, specKernel(specPath))
+	}
 	m.MemoryCurrent = show("MemoryCurrent")
 	m.MemoryMax = show("MemoryMax")
 
@@ -477,6 +579,77 @@ func measureMemory(ctx context.Context, sb *sandbox.Sandbox, cove, specPath stri
 	return m, nil
 }
 
+// Parts of QEMU's resident memory, by mapping (see breakdown).
+const (
+	partGuest  = "guest RAM"
+	partTCG    = "TCG code buffer"
+	partKernel = "kernel image"
+	partFiles  = "other files"
+	partOther  = "other anonymous"
+)
+
+// breakdown sums the Rss of QEMU's mappings in smaps by what they are: the
+// guest's RAM (the anonymous private mapping of exactly guestMiB), TCG's
+// translated-code buffer (anonymous rwx), the kernel file (QEMU maps the
+// ELF it loads), other files (QEMU's binary, libraries, the initrd) and
+// other anonymous memory (QEMU's heap and arenas, stacks).
+func breakdown(smaps string, guestMiB uint64, kernel string) map[string]uint64 {
+	parts := map[string]uint64{}
+	var part string
+	var size uint64
+	for _, line := range strings.Split(smaps, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			path := ""
+			if len(f) >= 6 {
+				path = f[5]
+			}
+			part, size = partOther, 0
+			switch {
+			case path == kernel:
+				part = partKernel
+			case strings.HasPrefix(path, "/"):
+				part = partFiles
+			case path == "" && f[1] == "rwxp":
+				part = partTCG
+			case path == "" && f[1] == "rw-p":
+				part = "anon" // guest RAM if the size matches
+			}
+			continue
+		}
+		if len(f) < 2 {
+			continue
+		}
+		n, err := strconv.ParseUint(f[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch f[0] {
+		case "Size:":
+			size = n
+			if part == "anon" {
+				if size == guestMiB<<10 {
+					part = partGuest
+				} else {
+					part = partOther
+				}
+			}
+		case "Rss:":
+			parts[part] += n
+		}
+	}
+	return parts
+}
+
+// specKernel returns the kernel path of the spec at path, or "".
+func specKernel(path string) string {
+	s, err := spec.Load(path, "")
+	if err != nil || s.VM == nil {
+		return ""
+	}
+	return s.VM.Kernel
+}
+
 // ourQEMUs lists QEMU processes on the host that run one of this
 // program's guests (by their -name).
 func ourQEMUs() []string {
@@ -504,21 +677,37 @@ func summarize(samples []float64) stats {
 	return stats{Median: st.Median, P90: st.P90, Min: st.Min, Mean: st.Mean}
 }
 
-// pairedDiff is the median of the per-round differences a[i] − b[i].
-func pairedDiff(a, b []float64) float64 {
+// diff is the median of per-round differences A−B with a 95 % bootstrap
+// confidence interval of that median.
+type diff struct {
+	Median float64 `json:"median_ms"`
+	Lo     float64 `json:"ci95_lo_ms"`
+	Hi     float64 `json:"ci95_hi_ms"`
+}
+
+// pairedDiff is the median of the per-round differences a[i] − b[i], with
+// a percentile bootstrap interval (fixed seed: the same samples give the
+// same interval).
+func pairedDiff(a, b []float64) diff {
 	d := make([]float64, len(a))
 	for i := range a {
 		d[i] = a[i] - b[i]
 	}
-	sort.Float64s(d)
-	n := len(d)
-	if n == 0 {
-		return 0
+	if len(d) == 0 {
+		return diff{}
 	}
-	if n%2 == 1 {
-		return d[n/2]
+	const resamples = 5000
+	rng := rand.New(rand.NewPCG(1, 2))
+	meds := make([]float64, resamples)
+	re := make([]float64, len(d))
+	for k := range meds {
+		for i := range re {
+			re[i] = d[rng.IntN(len(d))]
+		}
+		meds[k] = summarize(re).Median
 	}
-	return (d[n/2-1] + d[n/2]) / 2
+	sort.Float64s(meds)
+	return diff{Median: summarize(d).Median, Lo: meds[resamples*25/1000], Hi: meds[resamples*975/1000-1]}
 }
 
 // tail returns the last n lines of s.
@@ -564,9 +753,17 @@ func printMarkdown(w io.Writer, rep *report) {
 	fmt.Fprintln(w, "|---|---:|---:|")
 	fmt.Fprintf(w, "| ratio of medians A / B | %.3f× (%+.1f %%) | %.3f× (%+.1f %%) |\n",
 		a.Marker.Median/b.Marker.Median, rep.MarkerOverhead, a.Exit.Median/b.Exit.Median, rep.ExitOverhead)
-	fmt.Fprintf(w, "| median of per-round A − B | %+.0f ms (%+.1f %% of B) | %+.0f ms (%+.1f %% of B) |\n",
-		rep.MarkerPairedDiffMs, 100*rep.MarkerPairedDiffMs/b.Marker.Median,
-		rep.ExitPairedDiffMs, 100*rep.ExitPairedDiffMs/b.Exit.Median)
+	pct := func(d diff, base float64) string {
+		return fmt.Sprintf("%+.0f ms (%+.1f %%), 95 %% CI [%+.1f %%, %+.1f %%]", d.Median, 100*d.Median/base, 100*d.Lo/base, 100*d.Hi/base)
+	}
+	fmt.Fprintf(w, "| median of per-round A − B (of B's median) | %s | %s |\n",
+		pct(rep.MarkerPairedDiff, b.Marker.Median), pct(rep.ExitPairedDiff, b.Exit.Median))
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| phase | A median | B median | median of per-round A − B | 95 % CI |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|")
+	for _, p := range rep.Phases {
+		fmt.Fprintf(w, "| %s | %.0f ms | %.0f ms | %+.0f ms | [%+.0f, %+.0f] ms |\n", p.Name, p.A, p.B, p.PairedDiff.Median, p.PairedDiff.Lo, p.PairedDiff.Hi)
+	}
 	fmt.Fprintln(w)
 	if m := rep.Memory; m != nil {
 		fmt.Fprintf(w, "Idle %d MiB guest (mode wait) under `cove run -d`, sampled %v after COVE-GUEST-WAITING (seen in the journal %.1f s after the exec):\n\n",
@@ -576,6 +773,17 @@ func printMarkdown(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", kib(m.Status["VmRSS"]), kib(m.Status["VmHWM"]),
 			kib(m.Status["RssAnon"]), kib(m.Status["RssFile"]), kib(m.Status["RssShmem"]), bytesMiB(m.MemoryCurrent), bytesMiB(m.MemoryMax))
 		fmt.Fprintln(w)
+		if len(m.Breakdown) > 0 {
+			var total uint64
+			for _, v := range m.Breakdown {
+				total += v
+			}
+			fmt.Fprintf(w, "| VmRSS by mapping (smaps) | %s | %s | %s | %s | %s | total |\n", partGuest, partTCG, partKernel, partFiles, partOther)
+			fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+			fmt.Fprintf(w, "| resident | %s | %s | %s | %s | %s | %s |\n", kibN(m.Breakdown[partGuest]), kibN(m.Breakdown[partTCG]),
+				kibN(m.Breakdown[partKernel]), kibN(m.Breakdown[partFiles]), kibN(m.Breakdown[partOther]), kibN(total))
+			fmt.Fprintln(w)
+		}
 		fmt.Fprintf(w, "- MainPID runs `%s`; its command line is identical to B's built by this program (sockets aside): %t.\n", m.Exe, m.ArgvIdentical)
 		if m.ArgvDiff != "" {
 			fmt.Fprintf(w, "  ```\n  %s\n  ```\n", strings.ReplaceAll(m.ArgvDiff, "\n", "\n  "))
@@ -617,6 +825,9 @@ func kib(s string) string {
 	}
 	return fmt.Sprintf("%.1f MiB", n/1024)
 }
+
+// kibN renders a KiB count as MiB.
+func kibN(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/1024) }
 
 // bytesMiB renders a byte count from systemctl show as MiB.
 func bytesMiB(s string) string {
