@@ -68,14 +68,6 @@ type VMDisk struct {
 // "HOSTADDR:HOSTPORT:GUESTPORT/PROTO".
 type Forward = spec.Forward
 
-func parsePort(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, fmt.Errorf("%q is not a port number (1-65535)", s)
-	}
-	return n, nil
-}
-
 // String renders d as the launcher's --disk value:
 // "format=F,read-only=B,boot=B,path=P". The path comes last and runs to the
 // end, so it may hold any character.

@@ -14,8 +14,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/cove-project/cove/spec"
 )
 
 // Paths are the directories of a host's declared workloads.
@@ -60,22 +58,6 @@ func (p Paths) SpecFiles() ([]File, error) {
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 	return files, nil
-}
-
-// LoadAll loads every file. It returns the valid specs and, separately,
-// the errors of the invalid ones (one bad file does not hide the others).
-func LoadAll(files []File) ([]*spec.Spec, error) {
-	var specs []*spec.Spec
-	var errs []error
-	for _, f := range files {
-		s, err := spec.Load(f.Path, "")
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		specs = append(specs, s)
-	}
-	return specs, errors.Join(errs...)
 }
 
 // WriteFile writes data to path atomically and durably: a temporary file
