@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -63,13 +64,25 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list cove units: %w", err)
 	}
+	// The property calls are independent: pipelined on the connection they
+	// cost about one round trip instead of one per workload.
+	got := make([]Workload, len(us))
+	ok := make([]bool, len(us))
+	var wg sync.WaitGroup
+	for i, u := range us {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w, err := c.workload(ctx, u)
+			got[i], ok[i] = w, err == nil // not loaded, or gone meanwhile
+		}()
+	}
+	wg.Wait()
 	var ws []Workload
-	for _, u := range us {
-		w, err := c.workload(ctx, u)
-		if err != nil {
-			continue // not loaded, or gone between the two calls
+	for i := range got {
+		if ok[i] {
+			ws = append(ws, got[i])
 		}
-		ws = append(ws, w)
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
 	return ws, nil
@@ -99,8 +112,12 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) 
 	if err != nil {
 		return Workload{}, notFound("status of", u.Name, err)
 	}
+	kind := kindOf(sp)
+	if kind == "" { // cove-api.service, a health check: cove's, but no workload
+		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
+	}
 	name := strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix)
-	w := Workload{Name: name, Unit: u.Name, Kind: kindOf(sp), Description: u.Description,
+	w := Workload{Name: name, Unit: u.Name, Kind: kind, Description: u.Description,
 		ActiveState: u.ActiveState, SubState: u.SubState}
 	w.MainPID, _ = sp["MainPID"].(uint32)
 	w.Restarts, _ = sp["NRestarts"].(uint32)
@@ -129,7 +146,8 @@ func known(v any) uint64 {
 	return n
 }
 
-// kindOf reads COVE_KIND from the unit's environment.
+// kindOf reads COVE_KIND from the unit's environment; "" for units that
+// are not workloads.
 func kindOf(sp map[string]any) string {
 	env, _ := sp["Environment"].([]string)
 	for _, e := range env {
@@ -137,7 +155,7 @@ func kindOf(sp map[string]any) string {
 			return k
 		}
 	}
-	return "?"
+	return ""
 }
 
 // Stop stops workload name and waits until it has stopped (systemd sends

@@ -30,6 +30,9 @@ func TestHealthRestartsUnhealthy(t *testing.T) {
 		id := show(t, "cove-hsick.service", "InvocationID")
 		return id != first && id != "" && show(t, "cove-hsick.service", "ActiveState") == "active"
 	})
+	if ps := mustCove(t, "ps"); strings.Contains(ps, "hsick-health") {
+		t.Errorf("cove ps lists the health check's units as workloads:\n%s", ps)
+	}
 	if st := mustCove(t, "status", "hsick"); !strings.Contains(st, "Health:") {
 		t.Errorf("cove status lacks health:\n%s", st)
 	}
