@@ -16,7 +16,13 @@ import (
 type Conn struct {
 	sd  *sd.Conn
 	sig *dbus.Conn // the connection go-systemd receives signals on
+	// inflight bounds concurrent property calls (List fans out): the bus
+	// refuses more than 128 pending replies per connection.
+	inflight chan struct{}
 }
+
+// maxInflight is how many property calls a Conn has pending at most.
+const maxInflight = 32
 
 // Connect opens a connection to systemd on the system bus. The system bus
 // (not systemd's private socket) is used because unit references (AddRef)
@@ -42,7 +48,7 @@ func Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd on the system bus: %w", err)
 	}
-	return &Conn{sd: conn, sig: dialed[1]}, nil
+	return &Conn{sd: conn, sig: dialed[1], inflight: make(chan struct{}, maxInflight)}, nil
 }
 
 // Close closes the connection; references it held on units are dropped.

@@ -108,6 +108,8 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) 
 	if u.LoadState != "loaded" {
 		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
 	}
+	c.inflight <- struct{}{}
+	defer func() { <-c.inflight }()
 	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, u.Name, "Service")
 	if err != nil {
 		return Workload{}, notFound("status of", u.Name, err)
