@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/cove-project/cove/units"
 )
@@ -34,6 +35,9 @@ func journal(ctx context.Context, w io.Writer, opt LogOptions, match ...string) 
 		args = append(args, "-n", strconv.Itoa(opt.Lines))
 	}
 	cmd := exec.CommandContext(ctx, "journalctl", args...)
+	// A follower must not outlive its reader, e.g. an API helper that was
+	// killed mid-stream.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout = w
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

@@ -52,9 +52,11 @@ func needAPI(t *testing.T) {
 // to run the test's cove binary, so its directories become
 // world-readable.
 func installAPI() error {
-	pkg, err := filepath.Abs("../packaging")
-	if err != nil {
-		return err
+	// The checkout may be under /tmp, which is private inside the sandbox:
+	// copy the packaging files to the shared work directory.
+	pkg := filepath.Join(workDir, "packaging")
+	if err := os.CopyFS(pkg, os.DirFS("../packaging")); err != nil {
+		return fmt.Errorf("copy packaging: %w", err)
 	}
 	for _, d := range []string{workDir, filepath.Dir(coveBin)} {
 		if err := os.Chmod(d, 0o755); err != nil {
