@@ -99,7 +99,11 @@ func launchInitCmd(_ context.Context, _ *Env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return isolate.Init(c)
+	err = isolate.Init(c)
+	if errors.Is(err, isolate.ErrReported) {
+		return exitError{exitFailure} // the first stage prints it
+	}
+	return err
 }
 
 // registerMachine registers a workload with machined; failing that is

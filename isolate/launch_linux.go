@@ -176,6 +176,10 @@ func notifyBarrier(fd int, sa *unix.SockaddrUnix, timeout time.Duration) error {
 	}
 }
 
+// ErrReported is returned by Init for a setup error it has already passed
+// to the first stage, which reports it: the caller only exits non-zero.
+var ErrReported = errors.New("setup error reported to the launcher")
+
 // Init is the launcher's second stage: PID 1 of the container's
 // namespaces. It builds the container's filesystem view, applies the
 // identity and restrictions, reports "ok" on fd 3, waits for the go byte on
@@ -188,7 +192,7 @@ func Init(c Config) error {
 	argv0, err := prepare(c)
 	if err != nil {
 		fmt.Fprint(status, err.Error())
-		return err
+		return ErrReported
 	}
 	status.Write([]byte("ok"))
 	status.Close()
