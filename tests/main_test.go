@@ -52,7 +52,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "set up integration tests: %v\n%s", err, bootLogs.String())
 		return 1
 	}
-	defer sb.Shutdown()
+	defer func() { sb.Shutdown() }() // sb, not the value now: TestReboot boots a new one
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "--- sandbox console (end) ---\n%s\n", tail(bootLogs.String(), 60))
