@@ -69,10 +69,10 @@ func (p *notifyProxy) close() {
 
 // wait reads messages until one carries READY=1 and returns the lines to
 // forward (READY=1 and any STATUS=).
-func (p *notifyProxy) wait(payload int) (string, error) {
+func (p *notifyProxy) wait(payloadFd int) (string, error) {
 	buf := make([]byte, 4096)
 	for {
-		ready, err := pollPayload(payload, p.fd, -1)
+		ready, err := pollPayload(payloadFd, p.fd, -1)
 		if err != nil || !ready {
 			return "", err
 		}
@@ -103,15 +103,10 @@ func filterNotify(msg string) string {
 // errPayloadExited is returned when the payload ends before it is ready.
 var errPayloadExited = errors.New("the payload exited before it was ready")
 
-// pollPayload waits until fd is readable (true), the payload exits
-// (errPayloadExited) or timeout passes (false; -1 waits forever).
-func pollPayload(payload, fd int, timeout time.Duration) (bool, error) {
-	pfd, err := unix.PidfdOpen(payload, 0)
-	if err != nil {
-		return false, errPayloadExited
-	}
-	defer unix.Close(pfd)
-	fds := []unix.PollFd{{Fd: int32(pfd), Events: unix.POLLIN}}
+// pollPayload waits until fd is readable (true), the payload (its pidfd)
+// exits (errPayloadExited) or timeout passes (false; -1 waits forever).
+func pollPayload(payloadFd, fd int, timeout time.Duration) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(payloadFd), Events: unix.POLLIN}}
 	if fd >= 0 {
 		fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
 	}
@@ -137,13 +132,20 @@ func pollPayload(payload, fd int, timeout time.Duration) (bool, error) {
 // waitReady blocks until the payload is ready as c.Ready says and returns
 // the message for systemd.
 func waitReady(c Config, payload int, proxy *notifyProxy) (string, error) {
+	// One pidfd for the whole wait: it also pins the process, so a reused
+	// PID can never be mistaken for the payload.
+	pfd, err := unix.PidfdOpen(payload, 0)
+	if err != nil {
+		return "", errPayloadExited
+	}
+	defer unix.Close(pfd)
 	switch c.Ready {
 	case ReadyNotify:
-		return proxy.wait(payload)
+		return proxy.wait(pfd)
 	case ReadyTCP:
-		return poll(payload, c.ProbeInterval, func() bool { return tcpOpen(payload, c.ReadyPort) })
+		return poll(pfd, c.ProbeInterval, func() bool { return tcpOpen(payload, c.ReadyPort) })
 	case ReadyHealthy:
-		return poll(payload, c.ProbeInterval, func() bool {
+		return poll(pfd, c.ProbeInterval, func() bool {
 			_, err := Probe(payload, c.UID, c.GID, c.Probe, c.ProbeTimeout)
 			return err == nil
 		})
@@ -152,9 +154,9 @@ func waitReady(c Config, payload int, proxy *notifyProxy) (string, error) {
 }
 
 // poll calls check every interval until it succeeds or the payload exits.
-func poll(payload int, interval time.Duration, check func() bool) (string, error) {
+func poll(payloadFd int, interval time.Duration, check func() bool) (string, error) {
 	for !check() {
-		if _, err := pollPayload(payload, -1, interval); err != nil {
+		if _, err := pollPayload(payloadFd, -1, interval); err != nil {
 			return "", err
 		}
 	}
