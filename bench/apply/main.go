@@ -840,15 +840,7 @@ func printMarkdown(w io.Writer, rep *report) {
 		n = rep.Ks[0].Rounds
 	}
 	fmt.Fprintf(w, "**One changed spec at K other declared, running workloads** (%d rounds after %d warm-up rounds at each K, interleaved; median (p90)):\n\n", n, rep.Warmup)
-	fmt.Fprint(w, "| command (inside the sandbox) |")
-	for _, k := range rep.Ks {
-		fmt.Fprintf(w, " K = %d |", k.K)
-	}
-	fmt.Fprint(w, "\n|---|")
-	for range rep.Ks {
-		fmt.Fprint(w, "---:|")
-	}
-	fmt.Fprintln(w)
+	kHeader(w, "command (inside the sandbox)", rep.Ks)
 	rows := []struct {
 		label string
 		get   func(*kPhase) *series
@@ -886,15 +878,7 @@ func printMarkdown(w io.Writer, rep *report) {
 
 	fmt.Fprintln(w, "systemd's own CPU time (median; user + system of the sandbox's PID 1, 10 ms ticks):")
 	fmt.Fprintln(w)
-	fmt.Fprint(w, "| while … |")
-	for _, k := range rep.Ks {
-		fmt.Fprintf(w, " K = %d |", k.K)
-	}
-	fmt.Fprint(w, "\n|---|")
-	for range rep.Ks {
-		fmt.Fprint(w, "---:|")
-	}
-	fmt.Fprintln(w)
+	kHeader(w, "while …", rep.Ks)
 	cpuRows := []struct {
 		label string
 		get   func(*kPhase) float64
@@ -916,15 +900,7 @@ func printMarkdown(w io.Writer, rep *report) {
 
 	if len(rep.Ks) > 1 && rep.Ks[0].K == 0 {
 		base := rep.Ks[0]
-		fmt.Fprint(w, "| ratio of medians to K = 0 |")
-		for _, k := range rep.Ks[1:] {
-			fmt.Fprintf(w, " K = %d |", k.K)
-		}
-		fmt.Fprint(w, "\n|---|")
-		for range rep.Ks[1:] {
-			fmt.Fprint(w, "---:|")
-		}
-		fmt.Fprintln(w)
+		kHeader(w, "ratio of medians to K = 0", rep.Ks[1:])
 		for _, r := range rows[:6] {
 			fmt.Fprintf(w, "| %s |", r.label)
 			for _, k := range rep.Ks[1:] {
@@ -955,4 +931,17 @@ func printMarkdown(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "- Cleanup: %d `sleep 1000` inside after the prune; after shutdown %d left in the sandbox's PID namespace, %d sandbox cgroups left, work directory removed: %v.\n",
 		c.SleepsInside, c.SleepsLeft, len(c.CgroupsLeft), c.WorkDirRemoved)
 	fmt.Fprintf(w, "- machine: %s; load average at start %s, at end %s.\n", benchbox.MachineLine(rep.Machine), rep.LoadStart, rep.LoadEnd)
+}
+
+// kHeader writes a markdown table header: label, then one column per K.
+func kHeader(w io.Writer, label string, ks []*kPhase) {
+	fmt.Fprintf(w, "| %s |", label)
+	for _, k := range ks {
+		fmt.Fprintf(w, " K = %d |", k.K)
+	}
+	fmt.Fprint(w, "\n|---|")
+	for range ks {
+		fmt.Fprint(w, "---:|")
+	}
+	fmt.Fprintln(w)
 }
