@@ -55,12 +55,22 @@ type Sources struct {
 // system bus on first use and is safe for concurrent use.
 type Local struct {
 	paths store.Paths
+	watch bool
 	mu    sync.Mutex
 	conn  *supervisor.Conn
 }
 
 // NewLocal returns a Local for the declared workloads in paths.
 func NewLocal(paths store.Paths) *Local { return &Local{paths: paths} }
+
+// Watching makes l subscribe to systemd's change signals when it connects
+// and answer lists of unchanged workloads from a cache: for a long-lived
+// server (see supervisor.Conn.Watch). It returns l and must be called
+// before l is used.
+func (l *Local) Watching() *Local {
+	l.watch = true
+	return l
+}
 
 // Close closes the connection to systemd, if one was made.
 func (l *Local) Close() {
@@ -82,6 +92,12 @@ func (l *Local) connect(ctx context.Context) (*supervisor.Conn, error) {
 		c, err := supervisor.Connect(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
+		}
+		if l.watch {
+			if err := c.Watch(ctx); err != nil {
+				c.Close()
+				return nil, err
+			}
 		}
 		l.conn = c
 	}

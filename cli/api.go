@@ -88,7 +88,7 @@ func apiCmd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer l.Close()
-	backend := api.NewLocal(store.Default)
+	backend := api.NewLocal(store.Default).Watching()
 	defer backend.Close()
 	srv := api.NewServer(backend, api.Options{Self: env.Self, Paths: store.Default, Log: env.Stderr, MaxConns: *maxConns})
 	return srv.Serve(ctx, l, *idle)

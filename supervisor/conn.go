@@ -19,6 +19,7 @@ type Conn struct {
 	// inflight bounds concurrent property calls (List fans out): the bus
 	// refuses more than 128 pending replies per connection.
 	inflight chan struct{}
+	cache    *cache // used once Watch succeeded
 }
 
 // maxInflight is how many property calls a Conn has pending at most.
@@ -29,8 +30,9 @@ const maxInflight = 32
 // and file-descriptor passing work there.
 func Connect(ctx context.Context) (*Conn, error) {
 	var dialed []*dbus.Conn
+	k := newCache()
 	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
-		c, err := dbus.SystemBusPrivate(dbus.WithContext(ctx))
+		c, err := dbus.SystemBusPrivate(dbus.WithContext(ctx), dbus.WithSignalHandler(newSignalTap(k.see)))
 		if err != nil {
 			return nil, err
 		}
@@ -48,7 +50,36 @@ func Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd on the system bus: %w", err)
 	}
-	return &Conn{sd: conn, sig: dialed[1], inflight: make(chan struct{}, maxInflight)}, nil
+	return &Conn{sd: conn, sig: dialed[1], inflight: make(chan struct{}, maxInflight), cache: k}, nil
+}
+
+// watchRules are the signals the cache needs: changes of units (cove's are
+// filtered by path when they arrive), units appearing and going, reloads,
+// and systemd itself going away.
+var watchRules = []string{
+	"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',path_namespace='/org/freedesktop/systemd1/unit'",
+	"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitNew'",
+	"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='UnitRemoved'",
+	"type='signal',sender='org.freedesktop.systemd1',interface='org.freedesktop.systemd1.Manager',member='Reloading'",
+	"type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='org.freedesktop.systemd1'",
+}
+
+// Watch subscribes to systemd's change signals for the connection's
+// lifetime and from then on lets List and Status answer unchanged
+// workloads from a cache. It is for long-lived connections (the API
+// helper); a subscribed client makes systemd send every unit change.
+func (c *Conn) Watch(ctx context.Context) error {
+	for _, rule := range watchRules {
+		if err := c.sig.BusObject().CallWithContext(ctx, "org.freedesktop.DBus.AddMatch", 0, rule).Err; err != nil {
+			return fmt.Errorf("watch systemd: add match %s: %w", rule, err)
+		}
+	}
+	obj := c.sig.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+	if err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err; err != nil {
+		return fmt.Errorf("watch systemd: subscribe: %w", err)
+	}
+	c.cache.start()
+	return nil
 }
 
 // Close closes the connection; references it held on units are dropped.

@@ -60,7 +60,7 @@ const (
 
 // List returns every loaded cove workload, sorted by name.
 func (c *Conn) List(ctx context.Context) ([]Workload, error) {
-	us, err := c.sd.ListUnitsByPatternsContext(ctx, nil, []string{namePrefix + "*" + nameSuffix})
+	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{namePrefix + "*" + nameSuffix})
 	if err != nil {
 		return nil, fmt.Errorf("list cove units: %w", err)
 	}
@@ -91,7 +91,7 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 // Status returns what systemd knows about workload name, or ErrNotFound.
 func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 	unit := units.UnitName(name)
-	us, err := c.sd.ListUnitsByNamesContext(ctx, []string{unit})
+	us, err := c.listUnits(ctx, "ListUnitsByNames", []string{unit})
 	if err != nil {
 		return Workload{}, notFound("status of", unit, err)
 	}
@@ -101,42 +101,82 @@ func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 	return c.workload(ctx, us[0])
 }
 
-// workload completes what ListUnits says about a unit with its service
-// properties: one property dump per workload (a second, of the unit, only
+// listUnits calls one of the manager's ListUnits methods. It goes over the
+// signal connection so that every change signal sent before the answer
+// has reached the cache when it returns.
+func (c *Conn) listUnits(ctx context.Context, method string, args ...any) ([]sd.UnitStatus, error) {
+	var us []sd.UnitStatus
+	obj := c.sig.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+	err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager."+method, 0, args...).Store(&us)
+	return us, err
+}
+
+// facts are what a cove unit's service properties say about its workload.
+type facts struct {
+	kind          string // "" for cove units that are not workloads
+	mainPID       uint32
+	restarts      uint32
+	exit          Exit
+	started       time.Time
+	startLimitHit bool
+	memory, tasks uint64
+	// For reading the counters from the cgroup.
+	cgroup                            string
+	memoryAccounting, tasksAccounting bool
+}
+
+// workload completes what ListUnits says about a unit with its facts:
+// cached, or fetched with one property dump (a second, of the unit, only
 // for a failed one, to tell a start-limit failure).
 func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) {
 	if u.LoadState != "loaded" {
 		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
 	}
+	f, ok := c.cache.lookup(u)
+	if !ok {
+		st := c.cache.stampOf(u.Path)
+		var err error
+		if f, err = c.fetch(ctx, u); err != nil {
+			return Workload{}, err
+		}
+		c.cache.store(u, st, f)
+	}
+	if f.kind == "" { // cove-api.service, a health check: cove's, but no workload
+		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
+	}
+	name := strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix)
+	return Workload{Name: name, Unit: u.Name, Kind: f.kind, Description: u.Description,
+		ActiveState: u.ActiveState, SubState: u.SubState, Result: f.exit.Result,
+		MainPID: f.mainPID, Started: f.started, Restarts: f.restarts, ExitCode: f.exit.Code,
+		StartLimitHit: f.startLimitHit, MemoryBytes: f.memory, Tasks: f.tasks}, nil
+}
+
+// fetch reads unit u's facts from systemd.
+func (c *Conn) fetch(ctx context.Context, u sd.UnitStatus) (facts, error) {
 	c.inflight <- struct{}{}
 	defer func() { <-c.inflight }()
 	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, u.Name, "Service")
 	if err != nil {
-		return Workload{}, notFound("status of", u.Name, err)
+		return facts{}, notFound("status of", u.Name, err)
 	}
-	kind := kindOf(sp)
-	if kind == "" { // cove-api.service, a health check: cove's, but no workload
-		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
+	f := facts{kind: kindOf(sp), exit: exitOf(sp)}
+	f.mainPID, _ = sp["MainPID"].(uint32)
+	f.restarts, _ = sp["NRestarts"].(uint32)
+	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 && f.mainPID > 0 {
+		f.started = time.UnixMicro(int64(ts))
 	}
-	name := strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix)
-	w := Workload{Name: name, Unit: u.Name, Kind: kind, Description: u.Description,
-		ActiveState: u.ActiveState, SubState: u.SubState}
-	w.MainPID, _ = sp["MainPID"].(uint32)
-	w.Restarts, _ = sp["NRestarts"].(uint32)
-	e := exitOf(sp)
-	w.Result, w.ExitCode = e.Result, e.Code
-	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 && w.MainPID > 0 {
-		w.Started = time.UnixMicro(int64(ts))
-	}
-	if restart, _ := sp["Restart"].(string); w.ActiveState == "failed" && restart != "no" {
+	if restart, _ := sp["Restart"].(string); u.ActiveState == "failed" && restart != "no" {
 		if p, err := c.sd.GetUnitPropertyContext(ctx, u.Name, "StartLimitBurst"); err == nil {
 			burst, _ := p.Value.Value().(uint32)
-			w.StartLimitHit = burst > 0 && w.Restarts >= burst
+			f.startLimitHit = burst > 0 && f.restarts >= burst
 		}
 	}
-	w.MemoryBytes = known(sp["MemoryCurrent"])
-	w.Tasks = known(sp["TasksCurrent"])
-	return w, nil
+	f.memory = known(sp["MemoryCurrent"])
+	f.tasks = known(sp["TasksCurrent"])
+	f.cgroup, _ = sp["ControlGroup"].(string)
+	f.memoryAccounting, _ = sp["MemoryAccounting"].(bool)
+	f.tasksAccounting, _ = sp["TasksAccounting"].(bool)
+	return f, nil
 }
 
 // known returns a counter's value, or 0 for systemd's "unknown" (all ones).

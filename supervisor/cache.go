@@ -1,0 +1,205 @@
+package supervisor
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	sd "github.com/coreos/go-systemd/v22/dbus"
+	"github.com/godbus/dbus/v5"
+)
+
+// A cache keeps, for a long-lived Conn (the API helper), what each cove
+// unit's service properties said, so that listing unchanged workloads
+// costs one ListUnits call instead of one property dump per workload.
+//
+// Entries are invalidated by systemd's own change signals, which the
+// connection's reader hands to the cache synchronously (signalTap): a
+// signal that systemd sent before the reply to a ListUnits call on the
+// same connection has been seen by the time that call returns. An entry is
+// used only if no signal touched its unit since it was fetched, no reload
+// happened, the unit has no job queued and ListUnits reports the same
+// active and sub state as at the fetch. The memory and task counters,
+// which systemd does not signal, are read from the unit's cgroup like
+// systemd reads them.
+type cache struct {
+	mu      sync.Mutex
+	on      bool   // signals are subscribed: entries may be used
+	epoch   uint64 // bumped by a reload or a new systemd: every entry is stale
+	gens    map[dbus.ObjectPath]uint64
+	entries map[dbus.ObjectPath]entry
+}
+
+// entry is a unit's facts as fetched at (epoch, gen).
+type entry struct {
+	facts
+	epoch, gen            uint64
+	activeState, substate string
+}
+
+// stamp is the cache's state for one unit when a fetch starts.
+type stamp struct {
+	on         bool
+	epoch, gen uint64
+}
+
+// unitPathPrefix starts the D-Bus object path of every cove unit
+// ("cove-" escaped).
+const unitPathPrefix = "/org/freedesktop/systemd1/unit/cove_2d"
+
+// newCache returns a cache that is off until watching starts.
+func newCache() *cache {
+	return &cache{gens: map[dbus.ObjectPath]uint64{}, entries: map[dbus.ObjectPath]entry{}}
+}
+
+// see invalidates what signal s may have changed. It runs on the
+// connection's reader, so it must not block.
+func (k *cache) see(s *dbus.Signal) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	switch s.Name {
+	case "org.freedesktop.DBus.Properties.PropertiesChanged":
+		if strings.HasPrefix(string(s.Path), unitPathPrefix) {
+			k.gens[s.Path]++
+		}
+	case "org.freedesktop.systemd1.Manager.UnitNew", "org.freedesktop.systemd1.Manager.UnitRemoved":
+		if len(s.Body) == 2 {
+			if p, ok := s.Body[1].(dbus.ObjectPath); ok && strings.HasPrefix(string(p), unitPathPrefix) {
+				k.gens[p]++
+			}
+		}
+	case "org.freedesktop.systemd1.Manager.Reloading":
+		k.epoch++
+	case "org.freedesktop.DBus.NameOwnerChanged":
+		// systemd re-executed or went away: our subscription may be gone
+		// with it, so stop trusting signals until the next Conn.
+		k.epoch++
+		k.on = false
+	}
+}
+
+// start turns the cache on once signals are subscribed.
+func (k *cache) start() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.on = true
+}
+
+// stampOf returns the state to fetch unit path's facts under.
+func (k *cache) stampOf(path dbus.ObjectPath) stamp {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return stamp{on: k.on, epoch: k.epoch, gen: k.gens[path]}
+}
+
+// store records facts fetched under st for unit u, unless the cache was
+// off then or u has a job queued (its state is about to change).
+func (k *cache) store(u sd.UnitStatus, st stamp, f facts) {
+	if !st.on || u.JobId != 0 {
+		return
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.entries[u.Path] = entry{facts: f, epoch: st.epoch, gen: st.gen, activeState: u.ActiveState, substate: u.SubState}
+}
+
+// lookup returns u's cached facts if they are still what systemd would
+// say, with fresh memory and task counters.
+func (k *cache) lookup(u sd.UnitStatus) (facts, bool) {
+	k.mu.Lock()
+	e, ok := k.entries[u.Path]
+	ok = ok && k.on && e.epoch == k.epoch && e.gen == k.gens[u.Path] &&
+		u.JobId == 0 && e.activeState == u.ActiveState && e.substate == u.SubState
+	k.mu.Unlock()
+	if !ok {
+		return facts{}, false
+	}
+	f := e.facts
+	f.memory, f.tasks = 0, 0
+	if f.cgroup != "" {
+		if f.memoryAccounting {
+			f.memory = cgroupCounter(memoryFile, f.cgroup)
+		}
+		if f.tasksAccounting {
+			f.tasks = cgroupCounter(pidsFile, f.cgroup)
+		}
+	}
+	return f, true
+}
+
+// signalTap hands every signal to see, on the connection's reader and so
+// in order with method replies, then to the connection's usual handler
+// (go-systemd's job and subscription channels).
+type signalTap struct {
+	see  func(*dbus.Signal)
+	next interface {
+		dbus.SignalHandler
+		dbus.SignalRegistrar
+		dbus.Terminator
+	}
+}
+
+// newSignalTap returns a tap in front of godbus's sequential handler.
+func newSignalTap(see func(*dbus.Signal)) *signalTap {
+	next := dbus.NewSequentialSignalHandler().(interface {
+		dbus.SignalHandler
+		dbus.SignalRegistrar
+		dbus.Terminator
+	})
+	return &signalTap{see: see, next: next}
+}
+
+// DeliverSignal implements dbus.SignalHandler.
+func (t *signalTap) DeliverSignal(iface, name string, s *dbus.Signal) {
+	t.see(s)
+	t.next.DeliverSignal(iface, name, s)
+}
+
+// AddSignal implements dbus.SignalRegistrar.
+func (t *signalTap) AddSignal(ch chan<- *dbus.Signal) { t.next.AddSignal(ch) }
+
+// RemoveSignal implements dbus.SignalRegistrar.
+func (t *signalTap) RemoveSignal(ch chan<- *dbus.Signal) { t.next.RemoveSignal(ch) }
+
+// Terminate implements dbus.Terminator.
+func (t *signalTap) Terminate() { t.next.Terminate() }
+
+// cgroup counter files: the unified (v2) name and the legacy (v1)
+// controller and name. They are what systemd reads for MemoryCurrent and
+// TasksCurrent.
+type counterFile struct{ unified, controller, legacy string }
+
+var (
+	memoryFile = counterFile{"memory.current", "memory", "memory.usage_in_bytes"}
+	pidsFile   = counterFile{"pids.current", "pids", "pids.current"}
+)
+
+// cgroupRoot is where the cgroup file system is mounted.
+const cgroupRoot = "/sys/fs/cgroup"
+
+// unifiedCgroups reports whether cgroupRoot is the unified (v2) hierarchy.
+var unifiedCgroups = sync.OnceValue(func() bool {
+	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
+	return err == nil
+})
+
+// cgroupCounter reads counter f of cgroup cg (a path like systemd's
+// ControlGroup property); 0 when it cannot be read, like systemd's
+// "unknown".
+func cgroupCounter(f counterFile, cg string) uint64 {
+	path := filepath.Join(cgroupRoot, cg, f.unified)
+	if !unifiedCgroups() {
+		path = filepath.Join(cgroupRoot, f.controller, cg, f.legacy)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,72 @@
+package tests
+
+import (
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAPIListFollowsChanges: the helper keeps workload state between
+// requests (fed by systemd's change signals); whatever changes a workload
+// outside the API, the next list through the API says what systemd says,
+// right after the change.
+func TestAPIListFollowsChanges(t *testing.T) {
+	needAPI(t)
+	paths := applyDeclared(t, "api-cache", "cache1", "cache2")
+	// A followed log keeps one helper alive for the whole test.
+	follow := startInside(t, coveBin, "--host", apiHost, "logs", "-f", "cache1")
+	follow.waitLine(t, "started cache1")
+	helper := show(t, apiSvc, "MainPID")
+	volatile := regexp.MustCompile(`"(memory_bytes|tasks)": \d+,?\n`)
+	same := func(after string) {
+		t.Helper()
+		local, remote := mustCove(t, "ps", "--json"), viaAPI(t, "ps", "--json")
+		if remote.code != 0 || volatile.ReplaceAllString(local, "") != volatile.ReplaceAllString(remote.stdout, "") {
+			t.Errorf("after %s, cove ps --json differs through the API:\nlocal:\n%s\nremote (exit %d):\n%s%s",
+				after, local, remote.code, remote.stdout, remote.stderr)
+		}
+	}
+	same("apply")
+	for _, step := range [][]string{
+		{"systemctl", "stop", "cove-cache2.service"},
+		{"systemctl", "start", "cove-cache2.service"},
+		{"systemctl", "restart", "cove-cache2.service"},
+		{"systemctl", "kill", "--kill-who=main", "--signal=SIGKILL", "cove-cache2.service"},
+		{"systemctl", "daemon-reload"},
+		{"systemctl", "stop", "cove-cache1.service"},
+		{"systemctl", "start", "cove-cache1.service"},
+	} {
+		if r := inside(t, step[0], step[1:]...); r.code != 0 {
+			t.Fatalf("%v: exit %d: %s", step, r.code, r.stderr)
+		}
+		same(strings.Join(step, " "))
+	}
+	// A changed spec: new unit text, a reload and a restart.
+	declared(t, filepath.Dir(paths[1]), "cache2", "restart = \"on-failure\"\n")
+	mustCove(t, append([]string{"apply"}, paths...)...)
+	same("apply of a changed spec")
+
+	// Counters systemd does not signal are current, as systemd reads them.
+	var tasks string
+	eventually(t, 10*time.Second, "the API to report cache1's tasks", func() bool {
+		r := viaAPI(t, "ps", "--json")
+		m := regexp.MustCompile(`"name": "cache1",(?s:[^}]*)"tasks": (\d+)`).FindStringSubmatch(r.stdout)
+		if m == nil {
+			return false
+		}
+		tasks = m[1]
+		return true
+	})
+	if want := show(t, "cove-cache1.service", "TasksCurrent"); tasks != want {
+		t.Errorf("tasks of cache1 through the API: %s, systemd says %s", tasks, want)
+	}
+	if n, _ := strconv.Atoi(tasks); n < 1 {
+		t.Errorf("tasks of cache1: %q", tasks)
+	}
+	if now := show(t, apiSvc, "MainPID"); now != helper {
+		t.Errorf("the helper changed during the test (MainPID %s → %s): the cache was not exercised", helper, now)
+	}
+}
