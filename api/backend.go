@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"syscall"
 
 	"github.com/godbus/dbus/v5"
 
@@ -30,6 +31,8 @@ type Backend interface {
 	Restart(ctx context.Context, name string) error
 	// Kill sends SIGKILL to the workload's main process.
 	Kill(ctx context.Context, name string) error
+	// KillSignal sends sig to the workload's main process.
+	KillSignal(ctx context.Context, name string, sig syscall.Signal) error
 	// Remove stops the workload, unloads it and drops its health state.
 	Remove(ctx context.Context, name string) error
 	// Logs copies the workload's journal to w (until ctx ends, when
@@ -158,6 +161,13 @@ func (l *Local) Restart(ctx context.Context, name string) error {
 // Kill sends SIGKILL to workload name's main process.
 func (l *Local) Kill(ctx context.Context, name string) error {
 	return l.do(ctx, name, (*supervisor.Conn).KillMain)
+}
+
+// KillSignal sends sig to workload name's main process.
+func (l *Local) KillSignal(ctx context.Context, name string, sig syscall.Signal) error {
+	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
+		return c.Signal(ctx, name, sig)
+	})
 }
 
 // Remove stops and unloads workload name and drops its health state.

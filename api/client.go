@@ -79,6 +79,12 @@ func (c *Client) Kill(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, workloadPath(name, "kill"), nil, nil)
 }
 
+// KillSignal sends sig to workload name's main process.
+func (c *Client) KillSignal(ctx context.Context, name string, sig syscall.Signal) error {
+	q := url.Values{"signal": {strconv.Itoa(int(sig))}}
+	return c.do(ctx, http.MethodPost, workloadPath(name, "kill")+"?"+q.Encode(), nil, nil)
+}
+
 // Remove stops and unloads workload name.
 func (c *Client) Remove(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, workloadPath(name, ""), nil, nil)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +40,10 @@ func (f fakeBackend) Stop(ctx context.Context, name string) error    { return f.
 func (f fakeBackend) Restart(ctx context.Context, name string) error { return f.known(ctx, name) }
 func (f fakeBackend) Kill(ctx context.Context, name string) error    { return f.known(ctx, name) }
 func (f fakeBackend) Remove(ctx context.Context, name string) error  { return f.known(ctx, name) }
+
+func (f fakeBackend) KillSignal(ctx context.Context, name string, _ syscall.Signal) error {
+	return f.known(ctx, name)
+}
 
 func (f fakeBackend) Logs(ctx context.Context, name string, _ supervisor.LogOptions, w io.Writer) error {
 	io.WriteString(w, "line one\nline two\n")
