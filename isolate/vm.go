@@ -35,6 +35,12 @@ const (
 	DiskQCOW2      = "qcow2"
 )
 
+// TCGBufferMiB caps TCG's translated-code buffer (QEMU's tb-size), so that
+// QEMU under TCG fits the memory margin a VM's unit gets on top of the
+// guest's memory. A guest whose hot code does not fit is slower (QEMU
+// flushes and retranslates), not killed.
+const TCGBufferMiB = 256
+
 // VMConfig is everything the VM launcher needs. The compiler resolves the
 // spec's choices before writing it: Accel is "kvm" or "tcg" (never "auto",
 // see ChooseAccel), each disk's Format is "raw" or "qcow2" (see
@@ -303,8 +309,10 @@ func TSCHint(c VMConfig, khz uint64) VMConfig {
 //     reaches it as an ACPI power button (through the GED device); no PCIe
 //     host bridge. Or -machine q35 (SeaBIOS, PCI), which can also boot a
 //     disk.
-//   - -accel kvm -cpu host, or -accel tcg -cpu max (all features TCG can
-//     emulate).
+//   - -accel kvm -cpu host, or -accel tcg,tb-size=TCGBufferMiB -cpu max
+//     (all features TCG can emulate). QEMU's default translation buffer
+//     is 1 GiB, more than the unit's memory margin (units.QEMUOverhead):
+//     a guest running much code would get QEMU killed by the cgroup.
 //   - Direct kernel boot: -kernel/-initrd/-append. An uncompressed vmlinux
 //     with the PVH note boots much faster under TCG than a bzImage.
 //   - Two consoles. The guest's serial port ttyS0 is QEMU's stdio, so its
@@ -350,8 +358,11 @@ func QEMUArgv(c VMConfig) ([]string, error) {
 		return pci
 	}
 	a = append(a, "-machine", dev("microvm,acpi=on,pcie=off", "q35"))
-	a = append(a, "-accel", c.Accel)
-	a = append(a, "-cpu", map[string]string{AccelKVM: "host", AccelTCG: "max"}[c.Accel])
+	accel, cpu := AccelKVM, "host"
+	if c.Accel == AccelTCG {
+		accel, cpu = AccelTCG+",tb-size="+strconv.Itoa(TCGBufferMiB), "max"
+	}
+	a = append(a, "-accel", accel, "-cpu", cpu)
 	a = append(a, "-smp", strconv.Itoa(c.CPUs), "-m", strconv.FormatUint(c.MemoryMiB, 10))
 	if c.Kernel != "" {
 		a = append(a, "-kernel", c.Kernel)

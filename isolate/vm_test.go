@@ -32,7 +32,7 @@ func TestQEMUArgvMicroVM(t *testing.T) {
 		"-name", "guest=db",
 		"-nodefaults", "-no-user-config", "-nographic",
 		"-machine", "microvm,acpi=on,pcie=off",
-		"-accel", "tcg", "-cpu", "max",
+		"-accel", "tcg,tb-size=256", "-cpu", "max",
 		"-smp", "2", "-m", "512",
 		"-kernel", "/var/lib/cove/vm/vmlinuz",
 		"-initrd", "/var/lib/cove/vm/initrd.gz",

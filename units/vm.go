@@ -13,10 +13,11 @@ const VMRunDir = "/run/cove/vm"
 
 // QEMUOverhead is what a VM's cgroup gets on top of the guest's memory when
 // the spec sets no resources.memory: QEMU's own heap, device state and,
-// under TCG, the translated-code buffer. For an idle 256 MiB guest under
-// TCG, QEMU was measured at 225 MiB resident: 94 MiB guest RAM, 40 MiB
-// translated code, 46 MiB of mapped kernel file, 29 MiB binary and
-// libraries, 16 MiB heap (docs/benchmarks.md, go run ./bench/vm).
+// under TCG, the translated-code buffer (capped at isolate.TCGBufferMiB,
+// 256 MiB). For an idle 256 MiB guest under TCG, QEMU was measured at
+// 225 MiB resident: 94 MiB guest RAM, 40 MiB translated code, 46 MiB of
+// mapped kernel file, 29 MiB binary and libraries, 16 MiB heap
+// (docs/benchmarks.md, go run ./bench/vm).
 const QEMUOverhead = 384 << 20
 
 // vmStopMargin is how much longer than stop_timeout systemd waits for the
