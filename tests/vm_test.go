@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -86,6 +87,7 @@ func TestVMLifecycle(t *testing.T) {
 	if m := show(t, "cove-vmwait.service", "MemoryMax"); m != fmt.Sprint(256<<20+384<<20) {
 		t.Errorf("MemoryMax = %s, want guest memory + 384 MiB", m)
 	}
+	vmThroughAPI(t, "vmwait", pid)
 	start := time.Now()
 	mustCove(t, "stop", "vmwait")
 	waitLog(t, "vmwait", vmguest.MarkerShutdownHook, 5*time.Second)
@@ -95,6 +97,40 @@ func TestVMLifecycle(t *testing.T) {
 	eventually(t, 5*time.Second, "vmwait to leave machinectl", func() bool {
 		return !strings.Contains(inside(t, "machinectl", "list", "--no-legend").stdout, "vmwait")
 	})
+}
+
+// vmThroughAPI checks that the API lists running VM name (main PID pid) as
+// a workload of kind vm, and Docker's container list shows it with label
+// cove.kind=vm.
+func vmThroughAPI(t *testing.T, name, pid string) {
+	t.Helper()
+	needAPI(t)
+	var ws []struct {
+		Name    string `json:"name"`
+		Kind    string `json:"kind"`
+		MainPID int    `json:"main_pid"`
+	}
+	r := viaAPI(t, "ps", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &ws); err != nil {
+		t.Fatalf("cove --host ps --json: exit %d, %v: %s%s", r.code, err, r.stdout, r.stderr)
+	}
+	found := false
+	for _, w := range ws {
+		found = found || w.Name == name && w.Kind == "vm" && fmt.Sprint(w.MainPID) == pid
+	}
+	if !found {
+		t.Errorf("cove --host ps --json has no running vm %s (MainPID %s): %s", name, pid, r.stdout)
+	}
+	code, body := rawRequest(t, "GET /v1.41/containers/json?filters=%7B%22label%22%3A%5B%22cove.kind%3Dvm%22%5D%7D HTTP/1.1\r\nHost: cove\r\nConnection: close\r\n\r\n")
+	var cs []struct {
+		Names  []string
+		State  string
+		Labels map[string]string
+	}
+	if err := json.Unmarshal([]byte(body), &cs); code != 200 || err != nil || len(cs) != 1 ||
+		cs[0].Names[0] != "/"+name || cs[0].State != "running" || cs[0].Labels["cove.kind"] != "vm" {
+		t.Errorf("Docker list of label cove.kind=vm: %d %v: %s", code, err, body)
+	}
 }
 
 // TestVMGuestPoweroffAndCrash: a guest that powers itself off ends the
