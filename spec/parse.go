@@ -29,7 +29,8 @@ const MaxFileSize = 1 << 20
 // Allowed keys of each table of the v1 schema.
 var (
 	topKeys        = []string{"version", "kind", "description", "container", "vm", "resources", "service", "security", "depends", "health", "install"}
-	containerKeys  = []string{"rootfs", "command", "env", "workdir", "user", "hostname", "network"}
+	containerKeys  = []string{"rootfs", "command", "env", "workdir", "user", "hostname", "network", "read_only", "mount"}
+	mountKeys      = []string{"type", "source", "target", "read_only", "size"}
 	vmKeys         = []string{"kernel", "initrd", "cmdline", "cpus", "memory", "machine", "accel", "disk", "network"}
 	diskKeys       = []string{"path", "format", "read_only", "boot"}
 	vmNetworkKeys  = []string{"mode", "forward"}
@@ -412,7 +413,74 @@ func (p *parser) container(t map[string]any, name string) *Container {
 	if v, ok := t["network"]; ok {
 		c.Network, _ = p.str(key("container", "network"), v)
 	}
+	if v, ok := t["read_only"]; ok {
+		c.ReadOnly, _ = p.boolean(key("container", "read_only"), v)
+	}
+	if v, ok := t["mount"]; ok {
+		p.tables(key("container", "mount"), v, `{ source = "/srv/data", target = "/data" }`, func(path []string, t map[string]any) {
+			c.Mounts = append(c.Mounts, p.mount(path, t))
+		})
+	}
 	return c
+}
+
+// mount builds a Mount from the table t at path.
+func (p *parser) mount(path []string, t map[string]any) Mount {
+	m := Mount{Type: MountBind}
+	k := func(name string) []string { return append(slices.Clip(path), name) }
+	p.checkKeys(path, t, mountKeys)
+	if v, ok := t["type"]; ok {
+		m.Type, _ = p.str(k("type"), v)
+	}
+	if v, ok := t["source"]; ok {
+		m.Source, _ = p.str(k("source"), v)
+		m.Source = cleanPath(m.Source)
+	}
+	if v, ok := t["target"]; ok {
+		m.Target, _ = p.str(k("target"), v)
+		m.Target = cleanPath(m.Target)
+	}
+	if v, ok := t["read_only"]; ok {
+		m.ReadOnly, _ = p.boolean(k("read_only"), v)
+	}
+	if v, ok := t["size"]; ok {
+		if n, err := parseSizeValue(v); err != nil {
+			p.add(k("size"), err.Error())
+		} else {
+			m.Size = n
+		}
+	}
+	return m
+}
+
+// tables reads an array of tables at path, written as [[a.b]] sections or
+// as an array of inline tables, and calls each for every element with the
+// element's path (for errors: "a.b[N]"). An element that is not a table
+// is reported with example, an inline table that would be right, and
+// each gets an empty table for it, so that indexes stay those of the file.
+func (p *parser) tables(path []string, v any, example string, each func(path []string, t map[string]any)) {
+	var elems []any
+	switch a := v.(type) {
+	case []map[string]any:
+		for _, t := range a {
+			elems = append(elems, t)
+		}
+	case []any:
+		elems = a
+	default:
+		p.errorf(path, `must be an array of tables (%s sections, or %s = [%s]), not %s`, tableName(append(slices.Clip(path), elem(1))), path[len(path)-1], example, typeName(v))
+		return
+	}
+	name := path[len(path)-1]
+	for i, e := range elems {
+		ep := append(slices.Clip(path), elem(i+1))
+		t, ok := e.(map[string]any)
+		if !ok {
+			p.errorf(ep, `%s %d must be a table such as %s, not %s`, name, i+1, example, typeName(e))
+			t = map[string]any{}
+		}
+		each(ep, t)
+	}
 }
 
 // env converts the env table; it returns nil for an empty table.

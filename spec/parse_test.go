@@ -36,6 +36,11 @@ func TestParseFull(t *testing.T) {
 			User:     User{UID: 1000, GID: 1000},
 			Hostname: "web",
 			Network:  NetworkNone,
+			ReadOnly: true,
+			Mounts: []Mount{
+				{Type: MountBind, Source: "/srv/www", Target: "/srv/www", ReadOnly: true},
+				{Type: MountTmpfs, Target: "/tmp", Size: 64 << 20},
+			},
 		},
 		Resources: Resources{Memory: 256 << 20, CPUs: 0.5, Pids: 128},
 		Service:   Service{Restart: RestartOnFailure, RestartDelay: 2 * time.Second, StopTimeout: 30 * time.Second, Ready: ReadyStarted},
@@ -118,6 +123,32 @@ func TestParseErrors(t *testing.T) {
 			"t.toml:3:1: nmae: ", `unknown key "nmae" at the top level; allowed: version, kind, description, container, vm, resources, service, security, depends, health, install`},
 		{"unknown container key", minimal + "rootfz = \"/x\"\n", "", "",
 			"t.toml:6:1: container.rootfz: ", `unknown key "rootfz" in [container]; allowed: rootfs, command, env`},
+		{"mount not an array", minimal + "mount = \"/a:/b\"\n", "", "",
+			"t.toml:6:1: container.mount: ", `must be an array of tables ([[container.mount]] sections, or mount = [{ source = "/srv/data", target = "/data" }]), not a string`},
+		{"mount element not a table", minimal + "mount = [\"/a:/b\"]\n", "", "",
+			"t.toml:6:10: container.mount[1]: ", `mount 1 must be a table such as { source = "/srv/data", target = "/data" }, not a string`},
+		{"mount unknown key", minimal + "[[container.mount]]\nsource = \"/a\"\ntarget = \"/b\"\nro = true\n", "", "",
+			"t.toml:9:1: container.mount[1].ro: ", `unknown key "ro" in [[container.mount]]; allowed: type, source, target, read_only, size`},
+		{"mount bad type", minimal + "[[container.mount]]\ntype = \"volume\"\ntarget = \"/b\"\n", "", "",
+			"t.toml:7:1: container.mount[1].type: ", `invalid type "volume"; allowed: "bind" (the default), "tmpfs"`},
+		{"bind without source", minimal + "[[container.mount]]\ntarget = \"/b\"\n", "", "",
+			"t.toml:6:13: container.mount[1].source: ", "missing; required, an absolute path such as /srv/data"},
+		{"bind relative source", minimal + "[[container.mount]]\nsource = \"data\"\ntarget = \"/b\"\n", "", "",
+			"t.toml:7:1: container.mount[1].source: ", `"data" is not absolute`},
+		{"bind with size", minimal + "[[container.mount]]\nsource = \"/a\"\ntarget = \"/b\"\nsize = \"1M\"\n", "", "",
+			"t.toml:9:1: container.mount[1].size: ", `only a mount of type "tmpfs" has a size`},
+		{"tmpfs with source", minimal + "[[container.mount]]\ntype = \"tmpfs\"\nsource = \"/a\"\ntarget = \"/b\"\n", "", "",
+			"t.toml:8:1: container.mount[1].source: ", "a tmpfs has no source"},
+		{"tmpfs bad size", minimal + "[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/b\"\nsize = \"lots\"\n", "", "",
+			"t.toml:9:1: container.mount[1].size: ", `invalid size "lots"`},
+		{"mount on root", minimal + "[[container.mount]]\nsource = \"/a\"\ntarget = \"/\"\n", "", "",
+			"t.toml:8:1: container.mount[1].target: ", `must not be "/"`},
+		{"mount in proc", minimal + "[[container.mount]]\nsource = \"/a\"\ntarget = \"/proc/sys\"\n", "", "",
+			"t.toml:8:1: container.mount[1].target: ", `"/proc/sys" is in /proc, which cove mounts itself`},
+		{"mount target twice", minimal + "[[container.mount]]\nsource = \"/a\"\ntarget = \"/b\"\n[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/b/\"\n", "", "",
+			"t.toml:11:1: container.mount[2].target: ", `"/b" is already the target of mount 1`},
+		{"read_only string", minimal + "read_only = \"yes\"\n", "", "",
+			"t.toml:6:1: container.read_only: ", "must be a boolean"},
 		{"unknown table", minimal + "[volumes]\nx = 1\n", "", "",
 			"t.toml:6:2: volumes: ", `unknown table "volumes" at the top level`},
 		{"unknown inline key", minimal + "  [service]\n  restart = \"no\"\n  retries = 3\n", "", "",
@@ -541,4 +572,35 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseVolumeAndTmpfs(t *testing.T) {
+	for _, tc := range []struct {
+		parse func(string) (Mount, error)
+		in    string
+		want  Mount
+		err   string
+	}{
+		{ParseVolume, "/srv/data:/data", Mount{Type: MountBind, Source: "/srv/data", Target: "/data"}, ""},
+		{ParseVolume, "/srv/data/:/data:ro", Mount{Type: MountBind, Source: "/srv/data", Target: "/data", ReadOnly: true}, ""},
+		{ParseVolume, "/srv/data:/data:rw", Mount{Type: MountBind, Source: "/srv/data", Target: "/data"}, ""},
+		{ParseVolume, "data:/data", Mount{}, "cove has no named volumes"},
+		{ParseVolume, "/a:/b:z", Mount{}, `mode "z" is not ro or rw`},
+		{ParseVolume, "/a", Mount{}, "want SOURCE:TARGET"},
+		{ParseVolume, "/a:/b:ro:x", Mount{}, "want SOURCE:TARGET"},
+		{ParseTmpfs, "/tmp", Mount{Type: MountTmpfs, Target: "/tmp"}, ""},
+		{ParseTmpfs, "/run:size=64M,ro", Mount{Type: MountTmpfs, Target: "/run", Size: 64 << 20, ReadOnly: true}, ""},
+		{ParseTmpfs, "/run:size=lots", Mount{}, `invalid size "lots"`},
+		{ParseTmpfs, "/run:exec", Mount{}, `unknown option "exec"`},
+	} {
+		got, err := tc.parse(tc.in)
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case tc.err == "" && got != tc.want:
+			t.Errorf("%q: got %+v, want %+v", tc.in, got, tc.want)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%q: error %v, want one containing %q", tc.in, err, tc.err)
+		}
+	}
 }

@@ -189,6 +189,24 @@ type Container struct {
 	User     User              // default 0:0
 	Hostname string            // default: the workload's name
 	Network  string            // NetworkHost or NetworkNone; default NetworkHost
+	ReadOnly bool              // the root file system is read-only (mounts keep their own mode)
+	Mounts   []Mount           // mounted in order, over the rootfs
+}
+
+// Mount types.
+const (
+	MountBind  = "bind"  // a host directory or file
+	MountTmpfs = "tmpfs" // an empty tmpfs, gone when the container stops
+)
+
+// Mount is a file system mounted into a container, like Podman's Volume=,
+// Mount= and Tmpfs=. The JSON form is the launcher's --mount argument.
+type Mount struct {
+	Type     string `json:"type"`                // MountBind (default) or MountTmpfs
+	Source   string `json:"source,omitempty"`    // MountBind: absolute host path of a directory or file; MountTmpfs: ""
+	Target   string `json:"target"`              // absolute path inside the container, not "/", nor in /proc, /sys or /dev
+	ReadOnly bool   `json:"read_only,omitempty"` // mounted read-only (a bind: recursively)
+	Size     uint64 `json:"size,omitempty"`      // MountTmpfs: bytes; 0 means the kernel's default (half of RAM)
 }
 
 // User is a numeric uid:gid pair.

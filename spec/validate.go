@@ -242,6 +242,47 @@ func (v *validator) container(c *Container, nameOK bool) {
 	if c.Network != NetworkHost && c.Network != NetworkNone {
 		v.add("container.network", fmt.Sprintf("invalid network %q; allowed: %q, %q", c.Network, NetworkHost, NetworkNone))
 	}
+	v.mounts(c.Mounts)
+}
+
+// cove's own mounts in a container, which a spec's mounts may not cover.
+var ownMounts = []string{"/proc", "/sys", "/dev"}
+
+// mounts checks container.mount: known types, absolute clean paths, a
+// source for a bind and none for a tmpfs, a size only for a tmpfs, and
+// targets other than "/", outside cove's own mounts, each used once.
+func (v *validator) mounts(ms []Mount) {
+	targets := make(map[string]int)
+	for i, m := range ms {
+		k := keyString(key("container", "mount", elem(i+1)))
+		switch m.Type {
+		case MountBind:
+			v.absPath(k+".source", m.Source, "/srv/data")
+			if m.Size != 0 {
+				v.add(k+".size", `only a mount of type "tmpfs" has a size`)
+			}
+		case MountTmpfs:
+			if m.Source != "" {
+				v.add(k+".source", `a tmpfs has no source; leave source out`)
+			}
+		default:
+			v.add(k+".type", fmt.Sprintf("invalid type %q; allowed: %q (the default), %q", m.Type, MountBind, MountTmpfs))
+		}
+		v.absPath(k+".target", m.Target, "/data")
+		for _, own := range ownMounts {
+			if m.Target == own || strings.HasPrefix(m.Target, own+"/") {
+				v.add(k+".target", fmt.Sprintf("%q is in %s, which cove mounts itself; choose another target", m.Target, own))
+			}
+		}
+		switch j, dup := targets[m.Target]; {
+		case m.Target == "/":
+			v.add(k+".target", `must not be "/"; the root is container.rootfs`)
+		case dup:
+			v.add(k+".target", fmt.Sprintf("%q is already the target of mount %d", m.Target, j))
+		case m.Target != "":
+			targets[m.Target] = i + 1
+		}
+	}
 }
 
 // command checks an argv: not empty, a program, no control characters;

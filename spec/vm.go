@@ -72,7 +72,9 @@ func (p *parser) vm(t map[string]any) *VM {
 		m.Accel, _ = p.str(key("vm", "accel"), v)
 	}
 	if v, ok := t["disk"]; ok {
-		m.Disks = p.disks(key("vm", "disk"), v)
+		p.tables(key("vm", "disk"), v, `{ path = "/var/lib/cove/vm/disk.qcow2" }`, func(path []string, t map[string]any) {
+			m.Disks = append(m.Disks, p.disk(path, t))
+		})
 	}
 	if v, ok := t["network"]; ok {
 		if t, ok := p.table(key("vm", "network"), v); ok {
@@ -80,36 +82,6 @@ func (p *parser) vm(t map[string]any) *VM {
 		}
 	}
 	return m
-}
-
-// disks converts vm.disk, written as [[vm.disk]] tables or as an array of
-// inline tables. A malformed element becomes a zero Disk, so that indexes
-// stay those of the file.
-func (p *parser) disks(path []string, v any) []Disk {
-	var elems []any
-	switch a := v.(type) {
-	case []map[string]any:
-		for _, t := range a {
-			elems = append(elems, t)
-		}
-	case []any:
-		elems = a
-	default:
-		p.errorf(path, `must be an array of tables ([[vm.disk]] sections, or disk = [{ path = "..." }]), not %s`, typeName(v))
-		return nil
-	}
-	var disks []Disk
-	for i, e := range elems {
-		ep := append(slices.Clip(path), elem(i+1))
-		var d Disk
-		if t, ok := e.(map[string]any); ok {
-			d = p.disk(ep, t)
-		} else {
-			p.errorf(ep, `disk %d must be a table such as { path = "/var/lib/cove/vm/disk.qcow2" }, not %s`, i+1, typeName(e))
-		}
-		disks = append(disks, d)
-	}
-	return disks
 }
 
 // disk builds a Disk from the table t at path.

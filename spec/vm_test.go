@@ -208,7 +208,7 @@ func TestParseVMErrors(t *testing.T) {
 		{"inline disk not a table", vmMinimal + "disk = [{ path = \"/a\" }, \"/b\"]\n",
 			"t.toml:5:26: vm.disk[2]: ", `disk 2 must be a table such as { path = "/var/lib/cove/vm/disk.qcow2" }, not a string`},
 		{"disk not an array", vmMinimal + "disk = \"/d\"\n",
-			"t.toml:5:1: vm.disk: ", "must be an array of tables ([[vm.disk]] sections, or disk = [{ path = \"...\" }]), not a string"},
+			"t.toml:5:1: vm.disk: ", "must be an array of tables ([[vm.disk]] sections, or disk = [{ path = \"/var/lib/cove/vm/disk.qcow2\" }]), not a string"},
 		{"disk unknown key", vmMinimal + "[[vm.disk]]\npath = \"/a\"\n[[vm.disk]]\npath = \"/b\"\nsize = \"10G\"\n",
 			"t.toml:9:1: vm.disk[2].size: ", `unknown key "size" in [[vm.disk]]; allowed: path, format, read_only, boot`},
 		{"disk read_only string", vmMinimal + "[[vm.disk]]\npath = \"/a\"\nread_only = \"yes\"\n",
