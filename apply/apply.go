@@ -68,7 +68,7 @@ func load(opt Options) (Plan, []desired, error) {
 	for _, name := range slices.Sorted(maps.Keys(byName)) {
 		s, err := spec.Load(byName[name], "")
 		if err == nil {
-			err = isolate.PrepareVM(s)
+			err = isolate.Prepare(s)
 		}
 		if err != nil {
 			errs = append(errs, err)

@@ -28,6 +28,8 @@ type runFlags struct {
 	env    multi
 	capAdd multi
 	capDrp multi
+	volume multi
+	tmpfs  multi
 	fs     *flagSet
 }
 
@@ -53,6 +55,10 @@ func newRunFlags(env *Env) *runFlags {
 	fs.Var(&f.env, "env", "KEY=VALUE for the payload (repeatable)")
 	fs.Var(&f.capAdd, "cap-add", "capability to add (repeatable)")
 	fs.Var(&f.capDrp, "cap-drop", "capability to drop (repeatable)")
+	fs.Bool("read-only", false, "make the container's root file system read-only")
+	fs.Var(&f.volume, "volume", "bind mount SOURCE:TARGET[:ro|rw] (repeatable)")
+	fs.Var(&f.volume, "v", "short for --volume")
+	fs.Var(&f.tmpfs, "tmpfs", "tmpfs mount TARGET[:ro|rw][,size=SIZE] (repeatable)")
 	return f
 }
 
@@ -145,7 +151,7 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if err := isolate.PrepareVM(s); err != nil {
+	if err := isolate.Prepare(s); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -174,6 +180,7 @@ func (f *runFlags) apply(s *spec.Spec, command []string) error {
 		c.Env = mergeEnv(c.Env, f.env)
 		s.Security.CapAdd = append(s.Security.CapAdd, f.capAdd...)
 		s.Security.CapDrop = append(s.Security.CapDrop, f.capDrp...)
+		errs = append(errs, f.addMounts(c))
 	}
 	f.fs.Visit(func(fl *flag.Flag) {
 		if err := setField(s, fl.Name, fl.Value.String()); err != nil {
@@ -183,10 +190,30 @@ func (f *runFlags) apply(s *spec.Spec, command []string) error {
 	return errors.Join(errs...)
 }
 
+// addMounts appends the --volume and --tmpfs mounts to c's.
+func (f *runFlags) addMounts(c *spec.Container) error {
+	var errs []error
+	for _, flag := range []struct {
+		values multi
+		parse  func(string) (spec.Mount, error)
+	}{{f.volume, spec.ParseVolume}, {f.tmpfs, spec.ParseTmpfs}} {
+		for _, v := range flag.values {
+			m, err := flag.parse(v)
+			if err != nil {
+				errs = append(errs, usageError{fmt.Errorf("run: %w", err)})
+				continue
+			}
+			c.Mounts = append(c.Mounts, m)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // containerFlags are the run flags that set container-only keys.
 var containerFlags = map[string]bool{
 	"rootfs": true, "workdir": true, "user": true, "hostname": true, "network": true,
 	"env": true, "cap-add": true, "cap-drop": true, "seccomp": true,
+	"read-only": true, "volume": true, "v": true, "tmpfs": true,
 }
 
 // mergeEnv adds KEY=VALUE entries to env.
@@ -230,6 +257,8 @@ func setField(s *spec.Spec, flagName, v string) error {
 		s.Service.StopTimeout, err = time.ParseDuration(v)
 	case "seccomp":
 		s.Security.Seccomp = v
+	case "read-only":
+		c.ReadOnly, err = strconv.ParseBool(v)
 	}
 	return err
 }

@@ -116,14 +116,14 @@ func registerMachine(env *Env, name, class string, pid int, root string) {
 	}
 }
 
-// loadSpec loads a spec and checks it against this host (isolate.PrepareVM:
-// VM files exist, disk formats pinned).
+// loadSpec loads a spec and checks it against this host (isolate.Prepare:
+// the files it names exist, disk formats pinned).
 func loadSpec(path, name string) (*spec.Spec, error) {
 	s, err := spec.Load(path, name)
 	if err != nil {
 		return nil, err
 	}
-	if err := isolate.PrepareVM(s); err != nil {
+	if err := isolate.Prepare(s); err != nil {
 		return nil, err
 	}
 	return s, nil

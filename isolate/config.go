@@ -6,27 +6,32 @@
 package isolate
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // Config is everything the container launcher needs.
 type Config struct {
-	Name           string   // workload name (for messages)
-	Rootfs         string   // absolute path of the root directory
-	Argv           []string // payload command; Argv[0] resolved in Rootfs
-	Env            []string // payload environment, KEY=VALUE
-	Workdir        string   // absolute, inside the container
-	UID, GID       uint32   // identity of the payload
-	Hostname       string   // UTS hostname
-	PrivateNetwork bool     // new network namespace with only lo
-	Caps           []string // capability bounding set kept, "CAP_…" names
-	Seccomp        bool     // install cove's seccomp deny-list filter
-	NoNewPrivs     bool     // set no_new_privs before exec
+	Name           string       // workload name (for messages)
+	Rootfs         string       // absolute path of the root directory
+	Argv           []string     // payload command; Argv[0] resolved in Rootfs
+	Env            []string     // payload environment, KEY=VALUE
+	Workdir        string       // absolute, inside the container
+	UID, GID       uint32       // identity of the payload
+	Hostname       string       // UTS hostname
+	PrivateNetwork bool         // new network namespace with only lo
+	Caps           []string     // capability bounding set kept, "CAP_…" names
+	Seccomp        bool         // install cove's seccomp deny-list filter
+	NoNewPrivs     bool         // set no_new_privs before exec
+	ReadOnly       bool         // the root file system is read-only
+	Mounts         []spec.Mount // mounted over the rootfs, in order; one JSON object per --mount
 
 	// Readiness: when the launcher tells systemd READY=1.
 	Ready         string        // ReadyStarted (default), ReadyNotify, ReadyTCP or ReadyHealthy
@@ -52,6 +57,13 @@ func (c Config) Args() []string {
 	}
 	for _, e := range c.Env {
 		a = append(a, "--env", e)
+	}
+	if c.ReadOnly {
+		a = append(a, "--read-only")
+	}
+	for _, m := range c.Mounts {
+		b, _ := json.Marshal(m) // cannot fail: strings, a bool and a number
+		a = append(a, "--mount", string(b))
 	}
 	if c.Ready != "" && c.Ready != ReadyStarted {
 		a = append(a, "--ready", c.Ready, "--ready-port", strconv.Itoa(c.ReadyPort),
@@ -87,6 +99,12 @@ func ParseArgs(args []string) (Config, error) {
 		c.Probe = append(c.Probe, s)
 		return nil
 	})
+	fs.BoolVar(&c.ReadOnly, "read-only", false, "read-only root")
+	fs.Func("mount", "a mount as JSON", func(s string) error {
+		m, err := parseMount(s)
+		c.Mounts = append(c.Mounts, m)
+		return err
+	})
 	fs.Func("env", "KEY=VALUE", func(s string) error {
 		if !strings.Contains(s, "=") {
 			return fmt.Errorf("%q is not KEY=VALUE", s)
@@ -121,4 +139,24 @@ func ParseArgs(args []string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseMount reads one --mount value: a JSON spec.Mount with a known type and
+// absolute paths (the spec was validated; this guards the command line).
+func parseMount(s string) (spec.Mount, error) {
+	var m spec.Mount
+	d := json.NewDecoder(strings.NewReader(s))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&m); err != nil {
+		return m, fmt.Errorf("%q: %w", s, err)
+	}
+	switch {
+	case m.Type != spec.MountBind && m.Type != spec.MountTmpfs:
+		return m, fmt.Errorf("%q: type must be %s or %s", s, spec.MountBind, spec.MountTmpfs)
+	case m.Type == spec.MountBind && !strings.HasPrefix(m.Source, "/"):
+		return m, fmt.Errorf("%q: a bind mount needs an absolute source", s)
+	case !strings.HasPrefix(m.Target, "/") || m.Target == "/":
+		return m, fmt.Errorf("%q: target must be an absolute path other than /", s)
+	}
+	return m, nil
 }

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // TestArgsRoundTrip checks that ParseArgs reads back what Args writes,
@@ -15,6 +17,10 @@ func TestArgsRoundTrip(t *testing.T) {
 		PrivateNetwork: true, Caps: []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
 		Ready: ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 2 * time.Second,
+		ReadOnly: true, Mounts: []spec.Mount{
+			{Type: spec.MountBind, Source: "/srv/a \"b\",c:d", Target: "/data", ReadOnly: true},
+			{Type: spec.MountTmpfs, Target: "/tmp", Size: 1 << 20},
+		},
 	}
 	got, err := ParseArgs(c.Args())
 	if err != nil {
@@ -34,6 +40,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{"--rootfs", "/r", "--caps", "CAP_FLY", "--", "x"},
 		{"--rootfs", "/r", "--env", "NOEQUALS", "--", "x"},
 		{"--bogus", "--", "x"},
+		{"--rootfs", "/r", "--mount", `{"type":"bind","target":"/a"}`, "--", "x"},
+		{"--rootfs", "/r", "--mount", `{"type":"tmpfs","target":"/"}`, "--", "x"},
+		{"--rootfs", "/r", "--mount", `{"type":"overlay","target":"/a"}`, "--", "x"},
+		{"--rootfs", "/r", "--mount", `{"type":"tmpfs","target":"/a","mode":"0777"}`, "--", "x"},
+		{"--rootfs", "/r", "--mount", `not json`, "--", "x"},
 	} {
 		if _, err := ParseArgs(args); err == nil {
 			t.Errorf("ParseArgs(%q) succeeded", args)

@@ -26,9 +26,9 @@ var (
 )
 
 // setupRoot makes the container's rootfs the root of the current (new)
-// mount namespace with /proc, a minimal /dev, a read-only /sys and, for
-// ready = "notify", the notify socket's directory, and detaches the old
-// root.
+// mount namespace with the spec's mounts, /proc, a minimal /dev, a
+// read-only /sys and, for ready = "notify", the notify socket's directory,
+// read-only if asked, and detaches the old root.
 func setupRoot(c Config) error {
 	rootfs := c.Rootfs
 	steps := []struct {
@@ -37,10 +37,12 @@ func setupRoot(c Config) error {
 	}{
 		{"make mounts private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
 		{"bind rootfs", func() error { return unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "") }},
+		{"mounts", func() error { return mountAll(c) }},
 		{"mount /proc", func() error { return mountProc(rootfs) }},
 		{"mount /dev", func() error { return mountDev(rootfs) }},
 		{"mount /sys", func() error { return mountSys(rootfs) }},
 		{"mount the notify socket", func() error { return mountNotify(c) }},
+		{"make the root read-only", func() error { return readOnlyRoot(c) }},
 		{"pivot_root", func() error { return pivot(rootfs) }},
 	}
 	for _, s := range steps {

@@ -135,6 +135,8 @@ func launchConfig(s *spec.Spec) isolate.Config {
 		Caps:           isolate.CapSet(s.Security.CapAdd, s.Security.CapDrop),
 		Seccomp:        s.Security.Seccomp != spec.SeccompUnconfined,
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
+		ReadOnly:       c.ReadOnly,
+		Mounts:         c.Mounts,
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
 	}

@@ -1,0 +1,162 @@
+package tests
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// mountFixture is a private copy of the rootfs (the tests change it) and
+// host files to mount.
+type mountFixture struct {
+	rootfs  string // the copy
+	data    string // a directory holding "hello"
+	file    string // a file
+	outside string // a host directory a symlink in the rootfs points to
+}
+
+// newMountFixture builds the fixture under dir.
+func newMountFixture(t *testing.T, dir string) mountFixture {
+	t.Helper()
+	f := mountFixture{
+		rootfs:  filepath.Join(dir, "rootfs"),
+		data:    filepath.Join(dir, "data"),
+		file:    filepath.Join(dir, "app.conf"),
+		outside: filepath.Join(dir, "outside"),
+	}
+	os.RemoveAll(dir)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", rootfs, f.rootfs).CombinedOutput(); err != nil {
+		t.Fatalf("copy the rootfs: %v: %s", err, out)
+	}
+	for _, d := range []string{f.data, f.outside} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{filepath.Join(f.data, "hello"): "hello from the host\n", f.file: "setting = 1\n"}
+	for p, text := range files {
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A symlink in the rootfs to a host path: inside the container it means
+	// the same path in the rootfs, and so must a mount under it.
+	if err := os.Symlink(f.outside, filepath.Join(f.rootfs, "escape")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(f.rootfs, f.outside), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// TestMounts: bind mounts (read-write, read-only, a single file), a tmpfs
+// and a read-only root, as the payload sees them and as the host sees its
+// writes; a symlink in the rootfs cannot send a mount outside it.
+func TestMounts(t *testing.T) {
+	need(t)
+	f := newMountFixture(t, filepath.Join(workDir, "mounts"))
+	script := strings.Join([]string{
+		"cat /data/hello",
+		"echo written > /data/new && echo rw-ok",
+		"echo x > /data-ro/x 2>/dev/null || echo ro-refused",
+		"cat /etc/app.conf",
+		"echo x > /rootfile 2>/dev/null || echo root-refused",
+		"echo x > /tmp/x && echo tmp-ok",
+		`grep -o " /tmp tmpfs [^ ]*" /proc/mounts`,
+		"cat /escape/sub/hello",
+	}, "; ")
+	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "mounts", fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/sh", "-c", %q]
+read_only = true
+[[container.mount]]
+source = %q
+target = "/data"
+[[container.mount]]
+source = %[3]q
+target = "/data-ro"
+read_only = true
+[[container.mount]]
+source = %[4]q
+target = "/etc/app.conf"
+read_only = true
+[[container.mount]]
+type = "tmpfs"
+target = "/tmp"
+size = "1M"
+[[container.mount]]
+source = %[3]q
+target = "/escape/sub"
+`, f.rootfs, script, f.data, f.file))
+	r := cove(t, "run", "--rm", path)
+	want := []string{"hello from the host", "rw-ok", "ro-refused", "setting = 1", "root-refused", "tmp-ok",
+		" /tmp tmpfs rw,nosuid,nodev", "hello from the host"}
+	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(got) != len(want) {
+		t.Fatalf("cove run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	} else {
+		for i := range want {
+			if !strings.HasPrefix(got[i], want[i]) {
+				t.Errorf("line %d: %q, want %q", i+1, got[i], want[i])
+			}
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(f.data, "new")); err != nil || string(b) != "written\n" {
+		t.Errorf("the payload's write to the bind mount: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(f.rootfs, "rootfile")); err == nil {
+		t.Error("the payload wrote into the read-only root")
+	}
+	if ents, _ := os.ReadDir(f.outside); len(ents) != 0 {
+		t.Errorf("the mount point was created outside the rootfs, in %s: %v", f.outside, ents)
+	}
+	if _, err := os.Stat(filepath.Join(f.rootfs, f.outside, "sub")); err != nil {
+		t.Errorf("the symlinked mount point is not inside the rootfs: %v", err)
+	}
+}
+
+// TestMountFlags: cove run's --volume, --tmpfs and --read-only, and a
+// missing source reported with its position before anything starts.
+func TestMountFlags(t *testing.T) {
+	need(t)
+	f := newMountFixture(t, filepath.Join(workDir, "mountflags"))
+	r := cove(t, "run", "--rm", "--rootfs", f.rootfs, "--read-only", "-v", f.data+":/data:ro",
+		"--volume", f.file+":/app.conf", "--tmpfs", "/scratch:size=1M", "--",
+		"/bin/sh", "-c", `cat /data/hello /app.conf; touch /data/x 2>/dev/null || echo ro-refused; touch /x 2>/dev/null || echo root-refused; grep -o " /scratch tmpfs [^ ]*size=1024k" /proc/mounts`)
+	if want := "hello from the host\nsetting = 1\nro-refused\nroot-refused\n /scratch tmpfs rw,nosuid,nodev,relatime,size=1024k\n"; r.code != 0 || r.stdout != want {
+		t.Errorf("cove run with mount flags: exit %d\n%q\nwant %q\n%s", r.code, r.stdout, want, r.stderr)
+	}
+	for _, args := range [][]string{
+		{"-v", "data:/data"}, {"-v", "/a:/b:zz"}, {"--tmpfs", "/t:exec"}, {"-v", f.data + ":/proc/x"},
+	} {
+		r := cove(t, append(append([]string{"run", "--rm", "--rootfs", f.rootfs}, args...), "--", "/bin/true")...)
+		if r.code != 2 || r.stderr == "" {
+			t.Errorf("cove run %q: exit %d, stderr %q; want 2 and a message", args, r.code, r.stderr)
+		}
+	}
+	missing := declaredText(t, filepath.Join(workDir, "mounts-specs"), "nosource", fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/true"]
+[[container.mount]]
+source = "/no/such/dir"
+target = "/data"
+`, f.rootfs))
+	r = cove(t, "run", "--rm", missing)
+	if r.code != 2 || !strings.Contains(r.stderr, missing+":7:1: container.mount[1].source: /no/such/dir does not exist") {
+		t.Errorf("missing source: exit %d: %s", r.code, r.stderr)
+	}
+	if st := show(t, "cove-nosource.service", "LoadState"); st != "not-found" {
+		t.Errorf("cove-nosource.service is %s after a refused run", st)
+	}
+}
