@@ -144,8 +144,8 @@ func (p Plan) without(k string) Plan {
 }
 
 // Run applies under the apply lock: plan, write specs, stop removed ones,
-// reload once, start added and restart changed workloads, waiting for
-// each. It returns the plan carried out; an error names every workload
+// reload once, start added and restart changed workloads (unless only
+// live keys changed: resources, description, install), waiting for each. It returns the plan carried out; an error names every workload
 // that failed (with its last log lines) and leaves the others applied.
 func Run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
 	unlock, err := opt.Paths.Lock()
@@ -207,7 +207,7 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		case Added:
 			err = conn.Start(ctx, c.Name)
 		case Changed:
-			if runtimeChange(c.Keys) {
+			if needsRestart(c.Keys) {
 				err = conn.Restart(ctx, c.Name)
 			}
 		default:
@@ -225,11 +225,21 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	return plan, errors.Join(errs...)
 }
 
-// runtimeChange reports whether changed keys affect the running workload;
-// [install] only decides what starts at boot.
-func runtimeChange(keys []string) bool {
+// liveKeys are the spec keys (with their sub-keys) whose change reaches a
+// running workload without a restart: systemd applies a reloaded unit's
+// description and cgroup limits (MemoryMax=, CPUQuota=, TasksMax=) to the
+// running unit, and [install] only decides what starts at boot.
+var liveKeys = []string{"description", "resources", "install"}
+
+// needsRestart reports whether any of the changed keys needs the workload
+// restarted to take effect.
+func needsRestart(keys []string) bool {
 	for _, k := range keys {
-		if !strings.HasPrefix(k, "install.") {
+		live := false
+		for _, l := range liveKeys {
+			live = live || k == l || strings.HasPrefix(k, l+".")
+		}
+		if !live {
 			return true
 		}
 	}

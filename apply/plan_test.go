@@ -39,3 +39,21 @@ func TestCompare(t *testing.T) {
 		t.Errorf("plan not sorted: %v", p)
 	}
 }
+
+func TestNeedsRestart(t *testing.T) {
+	for _, tc := range []struct {
+		keys []string
+		want bool
+	}{
+		{[]string{"resources.memory", "resources.cpus"}, false},
+		{[]string{"install.wanted_by", "description"}, false},
+		{[]string{"resources.memory", "container.command"}, true},
+		{[]string{"service.restart"}, true},
+		{[]string{"resources_x"}, true},
+		{[]string{"descriptions"}, true},
+	} {
+		if got := needsRestart(tc.keys); got != tc.want {
+			t.Errorf("needsRestart(%q) = %v, want %v", tc.keys, got, tc.want)
+		}
+	}
+}

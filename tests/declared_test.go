@@ -76,6 +76,22 @@ func TestApplyDiffPrune(t *testing.T) {
 	if st := show(t, "cove-alpha.service", "MainPID"); st != alphaPID {
 		t.Errorf("cove diff changed something: MainPID %s → %s", alphaPID, st)
 	}
+	// A resource change reaches the running workload without a restart.
+	out = mustCove(t, "apply", a, b)
+	if !strings.Contains(out, "changed alpha") || strings.Contains(out, "beta") {
+		t.Errorf("apply of one change:\n%s", out)
+	}
+	if pid := show(t, "cove-alpha.service", "MainPID"); pid != alphaPID {
+		t.Errorf("alpha was restarted for a memory change: MainPID %s → %s", alphaPID, pid)
+	}
+	if m := show(t, "cove-alpha.service", "MemoryMax"); m != "100663296" {
+		t.Errorf("alpha MemoryMax = %s after apply", m)
+	}
+	if lim := cgroupMemoryLimit(t, "cove-alpha.service"); lim != "100663296" {
+		t.Errorf("alpha's cgroup memory limit is %s after apply", lim)
+	}
+	// Any other change restarts it.
+	declared(t, dir, "alpha", "restart = \"on-failure\"\n[resources]\nmemory = \"96M\"\n")
 	out = mustCove(t, "apply", a, b)
 	if !strings.Contains(out, "changed alpha") || strings.Contains(out, "beta") {
 		t.Errorf("apply of one change:\n%s", out)
@@ -85,9 +101,6 @@ func TestApplyDiffPrune(t *testing.T) {
 	}
 	if pid := show(t, "cove-beta.service", "MainPID"); pid != betaPID {
 		t.Errorf("unchanged beta was restarted: %s → %s", betaPID, pid)
-	}
-	if m := show(t, "cove-alpha.service", "MemoryMax"); m != "100663296" {
-		t.Errorf("alpha MemoryMax = %s after apply", m)
 	}
 	out = mustCove(t, "apply", "--prune", a)
 	if !strings.Contains(out, "unchanged") && strings.Contains(out, "alpha") {
@@ -99,6 +112,15 @@ func TestApplyDiffPrune(t *testing.T) {
 	if r := inside(t, "test", "-e", "/etc/cove/beta.toml"); r.code == 0 {
 		t.Errorf("pruned beta's spec is still in /etc/cove")
 	}
+}
+
+// cgroupMemoryLimit reads the memory limit the kernel enforces on unit's
+// cgroup (v2 memory.max or v1 memory.limit_in_bytes).
+func cgroupMemoryLimit(t *testing.T, unit string) string {
+	t.Helper()
+	cg := show(t, unit, "ControlGroup")
+	r := inside(t, "sh", "-c", "cat /sys/fs/cgroup"+cg+"/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory"+cg+"/memory.limit_in_bytes")
+	return strings.TrimSpace(r.stdout)
 }
 
 // TestApplyBadFileChangesNothing: one bad spec among good ones: exit 2,
