@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/buildinfo"
 )
 
 // dockerVersion is the answer to GET /version.
@@ -39,8 +40,8 @@ type dockerComponent struct {
 // versionInfo describes this cove as a Docker engine.
 func versionInfo() dockerVersion {
 	v := dockerVersion{
-		Version: coveVersion(), APIVersion: dockerAPIVersion, MinAPIVersion: dockerMinAPIVersion,
-		GitCommit: buildSetting("vcs.revision"), GoVersion: runtime.Version(), Os: "linux",
+		Version: buildinfo.Version(), APIVersion: dockerAPIVersion, MinAPIVersion: dockerMinAPIVersion,
+		GitCommit: buildinfo.Commit(), GoVersion: runtime.Version(), Os: "linux",
 		Arch: runtime.GOARCH, KernelVersion: uname().release,
 	}
 	v.Platform.Name = "cove"
@@ -48,26 +49,6 @@ func versionInfo() dockerVersion {
 		"ApiVersion": dockerAPIVersion, "MinAPIVersion": dockerMinAPIVersion, "GitCommit": v.GitCommit,
 	}}}
 	return v
-}
-
-// coveVersion is the main module's version, or "devel".
-func coveVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
-	}
-	return "devel"
-}
-
-// buildSetting returns a build setting of the binary, or "".
-func buildSetting(key string) string {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == key {
-				return s.Value
-			}
-		}
-	}
-	return ""
 }
 
 // unameInfo is what uname(2) tells.
@@ -115,7 +96,7 @@ type dockerInfo struct {
 func systemInfo(ws []Workload) dockerInfo {
 	u := uname()
 	i := dockerInfo{
-		Containers: len(ws), Driver: "cove", Name: u.node, ServerVersion: coveVersion(),
+		Containers: len(ws), Driver: "cove", Name: u.node, ServerVersion: buildinfo.Version(),
 		OperatingSystem: osName(), OSType: "linux", Architecture: u.machine, KernelVersion: u.release,
 		NCPU: runtime.NumCPU(), CgroupDriver: "systemd", CgroupVersion: cgroupVersion(),
 		DockerRootDir: "/var/lib/cove", Labels: []string{}, Warnings: []string{},

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/cove-project/cove/api"
+	"github.com/cove-project/cove/buildinfo"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
@@ -79,7 +80,25 @@ func commands() []command {
 		{name: isolate.VMLaunchVerb, hidden: true, run: launchVMCmd},
 		{name: isolate.VMStopVerb, hidden: true, run: launchVMStopCmd},
 		{name: "api", summary: "serve the HTTP API (cove-api.service runs cove api serve)", run: apiCmd},
+		{name: "version", summary: "print cove's version", run: versionCmd},
 	}
+}
+
+// versionCmd prints cove's version (and the commit, when Go recorded it).
+func versionCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags("version", "", env.Stderr)
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("version: takes no arguments")
+	}
+	v := "cove " + buildinfo.Version()
+	if c := buildinfo.Commit(); c != "" {
+		v += " (" + c + ")"
+	}
+	fmt.Fprintln(env.Stdout, v)
+	return nil
 }
 
 // Main runs cove with args (without the program name) and returns the exit
@@ -104,6 +123,9 @@ func dispatch(ctx context.Context, env *Env, args []string) error {
 	args, err := hostFlag(env, args)
 	if err != nil {
 		return err
+	}
+	if len(args) > 0 && args[0] == "--version" {
+		args[0] = "version"
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		printHelp(env.Stdout)

@@ -252,6 +252,9 @@ func TestBinary(t *testing.T) {
 	if !strings.Contains(out, "usage: cove COMMAND") {
 		t.Errorf("cove --help:\n%s", out)
 	}
+	if out := output(t, filepath.Join(dir, "usr/bin/cove"), "version"); !strings.HasPrefix(out, "cove "+v1+"\n") && !strings.HasPrefix(out, "cove "+v1+" (") {
+		t.Errorf("cove version of the package built as %s: %q", v1, out)
+	}
 	// Without arguments the generator only prints its usage: no side effects.
 	cmd := exec.Command(filepath.Join(dir, "usr/lib/systemd/system-generators/cove-generator"))
 	out2, err := cmd.CombinedOutput()
