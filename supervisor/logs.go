@@ -1,22 +1,81 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/cove-project/cove/units"
 )
 
-// LogOptions select which journal lines Logs prints.
+// LogOptions select which journal lines Logs prints, and how.
 type LogOptions struct {
-	Follow bool // keep printing new lines until ctx ends
-	Lines  int  // only the last Lines lines; 0 means all
+	Follow bool // keep printing new lines until ctx ends (or Until passes)
+	// Lines is how many of the last lines to print: 0 means all, NoLines
+	// none (with Follow: only new lines).
+	Lines int
+	// Since and Until bound the lines by the time journald received them,
+	// both inclusive; the zero time means no bound. The journal keeps
+	// microseconds: Since is rounded up to one, Until down. A follow with
+	// Until ends once Until has passed (after untilGrace, for lines still on
+	// their way to the journal).
+	Since, Until time.Time
+	// Timestamps prefixes every line with its journal time and a space,
+	// as docker logs -t: RFC 3339 in UTC with nine fractional digits,
+	// "2024-05-01T10:00:00.123456000Z started".
+	Timestamps bool
+}
+
+// NoLines as LogOptions.Lines prints none of the lines already logged.
+const NoLines = -1
+
+// TimestampFormat is the layout of LogOptions.Timestamps (Docker's
+// RFC3339NanoFixed), for times in UTC.
+const TimestampFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+// untilGrace is how long a follow goes on after LogOptions.Until.
+const untilGrace = time.Second
+
+// ParseLogTime parses a bound of LogOptions.Since or Until as the API
+// takes it: Unix seconds with up to nine fractional digits, as Docker
+// sends them ("1700000000", "1700000000.123456789"), or RFC 3339
+// ("2024-05-01T10:00:00.5Z"), not before 1970. "" and "0" are the zero
+// time: no bound.
+func ParseLogTime(s string) (time.Time, error) {
+	if s == "" || s == "0" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if t.Before(time.Unix(0, 0)) {
+			return time.Time{}, fmt.Errorf("time %.40q: before 1970", s)
+		}
+		return t, nil
+	}
+	secs, frac, hasFrac := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || !isDigits(secs) || hasFrac && (frac == "" || len(frac) > 9 || !isDigits(frac)) {
+		return time.Time{}, fmt.Errorf("time %.40q: want Unix seconds (with up to 9 fractional digits) or RFC 3339", s)
+	}
+	nsec, _ := strconv.Atoi((frac + "000000000")[:9])
+	return time.Unix(sec, int64(nsec)), nil
+}
+
+// FormatLogTime formats t as ParseLogTime reads it back exactly: Unix
+// seconds with nine fractional digits, "" for the zero time.
+func FormatLogTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
 }
 
 // Logs copies the journal of workload name (its payload's output) to w.
@@ -25,25 +84,175 @@ func Logs(ctx context.Context, name string, opt LogOptions, w io.Writer) error {
 	return journal(ctx, w, opt, "-u", units.UnitName(name))
 }
 
-// journal runs journalctl with the given match, printing messages only.
+// journal runs journalctl with the given match, printing messages only
+// (with Timestamps, each with its time).
 func journal(ctx context.Context, w io.Writer, opt LogOptions, match ...string) error {
-	args := append([]string{"--no-pager", "--quiet", "-o", "cat"}, match...)
-	if opt.Follow {
-		args = append(args, "-f")
+	if opt.Follow && !opt.Until.IsZero() {
+		end := opt.Until.Add(untilGrace)
+		if !time.Now().Before(end) {
+			opt.Follow = false // nothing new can match
+		} else {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, end)
+			defer cancel()
+		}
 	}
-	if opt.Lines > 0 {
-		args = append(args, "-n", strconv.Itoa(opt.Lines))
+	args := journalArgs(opt, match)
+	if args == nil {
+		return nil
 	}
 	cmd := exec.CommandContext(ctx, "journalctl", args...)
 	// A follower must not outlive its reader, e.g. an API helper that was
-	// killed mid-stream.
+	// killed mid-stream. journalctl -f exits when its output pipe is
+	// closed, and besides gets SIGKILL when its parent dies. The kernel
+	// sends that when the thread that forked journalctl ends, though, and Go
+	// ends a thread when a goroutine locked to it exits; unlocked, this
+	// goroutine could move to another thread and leave the forking one to
+	// others. So it keeps that thread until journalctl is reaped (which
+	// costs no thread: Wait blocks one anyway).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	cmd.Stdout = w
+	if opt.Timestamps {
+		cmd.Stdout = &stamper{w: w}
+	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("read journal %s: %w: %s", strings.Join(match, " "), err, strings.TrimSpace(stderr.String()))
 	}
+	return nil
+}
+
+// journalArgs are journalctl's arguments for opt and match; nil when no
+// line can match (Since after Until: journalctl would refuse them).
+func journalArgs(opt LogOptions, match []string) []string {
+	args := []string{"--no-pager", "--quiet", "-o", "cat"}
+	if opt.Timestamps {
+		// Exact times and raw messages; without --all, messages over 4 KiB
+		// would be null.
+		args = []string{"--no-pager", "--quiet", "-o", "json", "--all", "--output-fields=MESSAGE"}
+	}
+	args = append(args, match...)
+	switch {
+	case opt.Lines == NoLines:
+		args = append(args, "-n", "0")
+	case opt.Lines > 0:
+		args = append(args, "-n", strconv.Itoa(opt.Lines))
+	case opt.Follow:
+		args = append(args, "--no-tail") // -f alone starts with the last 10 lines
+	}
+	if opt.Follow {
+		args = append(args, "-f")
+	}
+	// The journal keeps microseconds: round Since up, so that a line of
+	// the same microsecond but before Since does not show, and Until down.
+	since, until := opt.Since.Add(time.Microsecond-1).UnixMicro(), opt.Until.UnixMicro()
+	if !opt.Since.IsZero() {
+		args = append(args, "--since="+journalTime(since))
+	}
+	if !opt.Until.IsZero() {
+		if !opt.Since.IsZero() && since > until {
+			return nil
+		}
+		args = append(args, "--until="+journalTime(until))
+	}
+	return args
+}
+
+// journalTime is a time in microseconds since the epoch for journalctl's
+// --since and --until: "@SECONDS.MICROSECONDS".
+func journalTime(us int64) string {
+	return fmt.Sprintf("@%d.%06d", us/1e6, us%1e6)
+}
+
+// stamper turns journalctl -o json output, one entry a line, into the
+// entries' messages, each prefixed with its time (TimestampFormat) and a
+// space, and writes them to w: one Write per Write of complete lines.
+type stamper struct {
+	w    io.Writer
+	part []byte // an incomplete last line
+	out  []byte
+}
+
+// journalEntry is the part of a journalctl -o json entry stamper uses.
+type journalEntry struct {
+	Realtime string       `json:"__REALTIME_TIMESTAMP"` // microseconds since the epoch
+	Message  journalField `json:"MESSAGE"`
+}
+
+// journalField is a field's value as journalctl -o json writes it: a
+// string, an array of bytes when not printable UTF-8, or an array of
+// such values when the entry has the field more than once (the first
+// counts, as for -o cat). null (absent) is nil.
+type journalField []byte
+
+// UnmarshalJSON reads any form of journalField.
+func (f *journalField) UnmarshalJSON(b []byte) error {
+	var s *string
+	if json.Unmarshal(b, &s) == nil {
+		if s != nil {
+			*f = []byte(*s)
+		}
+		return nil
+	}
+	var raw []byte
+	if json.Unmarshal(b, &raw) == nil {
+		*f = raw
+		return nil
+	}
+	var many []journalField
+	if err := json.Unmarshal(b, &many); err != nil {
+		return fmt.Errorf("journal field %.40s: %w", b, err)
+	}
+	if len(many) > 0 {
+		*f = many[0]
+	}
+	return nil
+}
+
+// Write converts the complete lines of p and what came before.
+func (s *stamper) Write(p []byte) (int, error) {
+	s.part = append(s.part, p...)
+	s.out = s.out[:0]
+	for {
+		line, rest, ok := bytes.Cut(s.part, []byte("\n"))
+		if !ok {
+			break
+		}
+		if err := s.entry(line); err != nil {
+			return 0, err
+		}
+		s.part = rest
+	}
+	s.part = append(s.part[:0:0], s.part...) // keep only the incomplete line
+	if len(s.out) == 0 {
+		return len(p), nil
+	}
+	if _, err := s.w.Write(s.out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// entry appends the line of one JSON entry to s.out; an entry without a
+// message prints nothing, as with -o cat.
+func (s *stamper) entry(line []byte) error {
+	var e journalEntry
+	if err := json.Unmarshal(line, &e); err != nil {
+		return fmt.Errorf("journal entry %.80q: %w", line, err)
+	}
+	if e.Message == nil {
+		return nil
+	}
+	us, err := strconv.ParseInt(e.Realtime, 10, 64)
+	if err != nil {
+		return fmt.Errorf("journal entry %.80q: __REALTIME_TIMESTAMP: %w", line, err)
+	}
+	s.out = time.UnixMicro(us).UTC().AppendFormat(s.out, TimestampFormat)
+	s.out = append(s.out, ' ')
+	s.out = append(append(s.out, e.Message...), '\n')
 	return nil
 }
 
