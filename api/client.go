@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/cove-project/cove/apply"
 	"github.com/cove-project/cove/supervisor"
@@ -93,14 +94,7 @@ func (c *Client) Remove(ctx context.Context, name string) error {
 // Logs copies workload name's journal to w as the server streams it. When
 // ctx ends (an interrupted follow) it returns nil, like Local.
 func (c *Client) Logs(ctx context.Context, name string, opt supervisor.LogOptions, w io.Writer) error {
-	q := url.Values{}
-	if opt.Follow {
-		q.Set("follow", "1")
-	}
-	if opt.Lines > 0 {
-		q.Set("lines", strconv.Itoa(opt.Lines))
-	}
-	path := workloadPath(name, "logs") + "?" + q.Encode()
+	path := workloadPath(name, "logs") + "?" + logsQuery(opt).Encode()
 	resp, err := c.send(ctx, http.MethodGet, path, nil)
 	if err != nil {
 		return err
@@ -119,6 +113,29 @@ func (c *Client) Logs(ctx context.Context, name string, opt supervisor.LogOption
 		return errors.New(resp.Trailer.Get(errorTrailer))
 	}
 	return nil
+}
+
+// logsQuery is the query of a logs request for opt (handlers.go's
+// logOptions reads it back).
+func logsQuery(opt supervisor.LogOptions) url.Values {
+	q := url.Values{}
+	for key, set := range map[string]bool{"follow": opt.Follow, "timestamps": opt.Timestamps} {
+		if set {
+			q.Set(key, "1")
+		}
+	}
+	switch {
+	case opt.Lines == supervisor.NoLines:
+		q.Set("lines", "none")
+	case opt.Lines > 0:
+		q.Set("lines", strconv.Itoa(opt.Lines))
+	}
+	for key, t := range map[string]time.Time{"since": opt.Since, "until": opt.Until} {
+		if !t.IsZero() {
+			q.Set(key, supervisor.FormatLogTime(t))
+		}
+	}
+	return q
 }
 
 // Diff asks for the plan of applying s.

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cove-project/cove/supervisor"
 )
@@ -159,40 +160,52 @@ func (m muxWriter) Write(p []byte) (int, error) {
 }
 
 // dockerLogOptions reads the logs query: stdout and stderr (at least
-// one), follow, tail ("all" or a positive count). since, until,
-// timestamps, details and tail=0 are not implemented (501).
+// one), follow, timestamps, since and until (logQuery), tail ("all", or a
+// count: 0 prints no old lines). details is not implemented (501).
 func dockerLogOptions(q url.Values) (supervisor.LogOptions, bool, *Error) {
-	var opt supervisor.LogOptions
-	var flags [5]bool
-	for i, k := range []string{"stdout", "stderr", "follow", "timestamps", "details"} {
-		v, err := queryBool(q, k)
-		if err != nil {
+	opt, err := logQuery(q)
+	if err != nil {
+		return opt, false, err
+	}
+	var flags [3]bool
+	for i, k := range []string{"stdout", "stderr", "details"} {
+		if flags[i], err = queryBool(q, k); err != nil {
 			return opt, false, err
 		}
-		flags[i] = v
 	}
-	stdout, stderr, follow, timestamps, details := flags[0], flags[1], flags[2], flags[3], flags[4]
+	stdout, stderr, details := flags[0], flags[1], flags[2]
 	switch {
 	case !stdout && !stderr:
 		return opt, false, errorf(CodeBadRequest, "Bad parameters: you must choose at least one stream")
-	case timestamps || details:
-		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with timestamps or details")
-	case q.Get("since") != "" && q.Get("since") != "0", q.Get("until") != "" && q.Get("until") != "0":
-		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with since or until")
+	case details:
+		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with details")
 	}
-	opt.Follow = follow
-	switch tail := q.Get("tail"); tail {
-	case "", "all":
-	case "0":
-		return opt, false, errorf(CodeNotImplemented, "cove does not implement logs with tail=0")
-	default:
-		n, err := strconv.ParseUint(tail, 10, 31)
-		if err != nil {
-			return opt, false, errorf(CodeBadRequest, fmt.Sprintf("tail=%q: want all or a count of lines", tail))
+	opt.Lines, err = queryLines(q, "tail", "all or a count of lines", map[string]int{"": 0, "all": 0, "0": supervisor.NoLines})
+	return opt, stdout, err
+}
+
+// logQuery reads the query parameters both log endpoints take: follow
+// and timestamps (booleans), since and until (supervisor.ParseLogTime).
+func logQuery(q url.Values) (supervisor.LogOptions, *Error) {
+	var opt supervisor.LogOptions
+	var err *Error
+	if opt.Follow, err = queryBool(q, "follow"); err != nil {
+		return opt, err
+	}
+	if opt.Timestamps, err = queryBool(q, "timestamps"); err != nil {
+		return opt, err
+	}
+	for _, p := range []struct {
+		key string
+		t   *time.Time
+	}{{"since", &opt.Since}, {"until", &opt.Until}} {
+		t, perr := supervisor.ParseLogTime(q.Get(p.key))
+		if perr != nil {
+			return opt, errorf(CodeBadRequest, fmt.Sprintf("%s: %v", p.key, perr))
 		}
-		opt.Lines = int(n)
+		*p.t = t
 	}
-	return opt, stdout, nil
+	return opt, nil
 }
 
 // top answers GET /containers/ID/top: the processes of the workload's
@@ -257,13 +270,12 @@ func stopQuery(q url.Values) *Error {
 	return err
 }
 
-// dockerKill answers POST /containers/ID/kill: SIGKILL only (409 when not
-// running).
+// dockerKill answers POST /containers/ID/kill?signal=: the signal
+// (killOp) to the main process; 409 when not running.
 func (s *Server) dockerKill(c *call) {
-	switch sig := c.r.URL.Query().Get("signal"); sig {
-	case "", "KILL", "SIGKILL", "9":
-	default:
-		c.fail(errorf(CodeNotImplemented, fmt.Sprintf("cove does not implement kill with signal %.32q (only SIGKILL)", sig)))
+	op, err := killOp(c.r.URL.Query())
+	if err != nil {
+		c.fail(err)
 		return
 	}
 	w, ok := s.lookup(c)
@@ -274,7 +286,24 @@ func (s *Server) dockerKill(c *call) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", w.Name)))
 		return
 	}
-	s.dockerJob(c, w, true, Backend.Kill)
+	s.dockerJob(c, w, true, op)
+}
+
+// killOp is the operation of a kill request: Backend.Kill (SIGKILL)
+// without a signal parameter, else the signal as supervisor.ParseSignal
+// reads it (400 "Invalid signal: S" when it cannot).
+func killOp(q url.Values) (func(Backend, context.Context, string) error, *Error) {
+	v := q.Get("signal")
+	if v == "" {
+		return Backend.Kill, nil
+	}
+	sig, err := supervisor.ParseSignal(v)
+	if err != nil {
+		return nil, errorf(CodeBadRequest, err.Error())
+	}
+	return func(b Backend, ctx context.Context, name string) error {
+		return b.KillSignal(ctx, name, sig)
+	}, nil
 }
 
 // dockerJob runs op on w like the /v1 endpoints, or answers 304 when it
@@ -346,6 +375,21 @@ func queryBool(q url.Values, key string) (bool, *Error) {
 		return false, errorf(CodeBadRequest, fmt.Sprintf("%s=%.32q: want 1, 0, true or false", key, v))
 	}
 	return b, nil
+}
+
+// queryLines reads a count of lines for LogOptions.Lines: a number, or
+// one of the words of special, which says what each means. want says what
+// a good value is.
+func queryLines(q url.Values, key, want string, special map[string]int) (int, *Error) {
+	v := q.Get(key)
+	if n, ok := special[v]; ok {
+		return n, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 31)
+	if err != nil {
+		return 0, errorf(CodeBadRequest, fmt.Sprintf("%s=%.32q: want %s", key, v, want))
+	}
+	return int(n), nil
 }
 
 // queryInt reads an integer query parameter (absent: def).

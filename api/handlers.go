@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/cove-project/cove/apply"
 	"github.com/cove-project/cove/spec"
@@ -26,7 +25,7 @@ func v1Routes() []route {
 		{method: post, path: "/v1/workloads/{name}/start", need: roleMember, mutates: true, handle: job(Backend.Start)},
 		{method: post, path: "/v1/workloads/{name}/stop", need: roleMember, mutates: true, handle: job(Backend.Stop)},
 		{method: post, path: "/v1/workloads/{name}/restart", need: roleMember, mutates: true, handle: job(Backend.Restart)},
-		{method: post, path: "/v1/workloads/{name}/kill", need: roleRoot, mutates: true, handle: job(Backend.Kill)},
+		{method: post, path: "/v1/workloads/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).kill},
 		{method: get, path: "/v1/workloads/{name}/logs", need: roleMember, handle: (*Server).logs},
 		{method: post, path: "/v1/validate", need: roleMember, handle: (*Server).validate},
 		{method: post, path: "/v1/diff", need: roleMember, handle: (*Server).diff},
@@ -70,13 +69,24 @@ func job(op func(Backend, context.Context, string) error) func(*Server, *call) {
 	}
 }
 
-// logs answers GET /v1/workloads/NAME/logs?follow=&lines=: the journal as
-// text/plain, flushed line by line. An error after the first line is in
-// the Cove-Error trailer.
+// kill answers POST /v1/workloads/NAME/kill?signal=: SIGKILL, or the
+// signal given, to the main process.
+func (s *Server) kill(c *call) {
+	op, err := killOp(c.r.URL.Query())
+	if err != nil {
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("kill %s: %s", c.name, err.Message)))
+		return
+	}
+	job(op)(s, c)
+}
+
+// logs answers GET /v1/workloads/NAME/logs?follow=&lines=&since=&until=&timestamps=:
+// the journal as text/plain, flushed line by line. An error after the
+// first line is in the Cove-Error trailer.
 func (s *Server) logs(c *call) {
 	opt, err := logOptions(c.r.URL.Query())
 	if err != nil {
-		c.fail(errorf(CodeBadRequest, fmt.Sprintf("logs of %s: %v", c.name, err)))
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("logs of %s: %s", c.name, err.Message)))
 		return
 	}
 	h := c.w.Header()
@@ -87,23 +97,15 @@ func (s *Server) logs(c *call) {
 	c.finish(fw, s.backend.Logs(c.ctx(), c.name, opt, fw))
 }
 
-// logOptions reads follow (a boolean) and lines (a count, 0 for all).
-func logOptions(q url.Values) (supervisor.LogOptions, error) {
-	var opt supervisor.LogOptions
-	var err error
-	if v := q.Get("follow"); v != "" {
-		if opt.Follow, err = strconv.ParseBool(v); err != nil {
-			return opt, fmt.Errorf("follow=%q: want 1, 0, true or false", v)
-		}
+// logOptions reads logQuery's parameters and lines: a count, 0 for all,
+// "none" for none (supervisor.NoLines).
+func logOptions(q url.Values) (supervisor.LogOptions, *Error) {
+	opt, err := logQuery(q)
+	if err != nil {
+		return opt, err
 	}
-	if v := q.Get("lines"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 31)
-		if err != nil {
-			return opt, fmt.Errorf("lines=%q: want a count of lines (0 for all)", v)
-		}
-		opt.Lines = int(n)
-	}
-	return opt, nil
+	opt.Lines, err = queryLines(q, "lines", "a count of lines (0 for all) or none", map[string]int{"": 0, "none": supervisor.NoLines})
+	return opt, err
 }
 
 // validate answers POST /v1/validate: every problem of every spec (422

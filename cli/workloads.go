@@ -145,12 +145,24 @@ func eachName(ctx context.Context, env *Env, verb string, args []string, op func
 
 // logsCmd prints a workload's journal.
 func logsCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("logs", "[-f] [-n LINES] NAME", env.Stderr)
+	fs := newFlags("logs", "[-f] [-n LINES] [-t] [--since TIME] [--until TIME] NAME", env.Stderr)
 	var opt supervisor.LogOptions
 	fs.BoolVar(&opt.Follow, "f", false, "follow: keep printing new output")
 	fs.IntVar(&opt.Lines, "n", 0, "print only the last LINES lines")
+	fs.BoolVar(&opt.Timestamps, "t", false, "prefix every line with its time (RFC 3339, UTC, nanoseconds)")
+	fs.BoolVar(&opt.Timestamps, "timestamps", false, "same as -t")
+	now := time.Now()
+	fs.Func("since", "only lines logged at or after `TIME`: RFC 3339, Unix seconds, or a duration ago (10m)", func(v string) error {
+		return logTime(&opt.Since, v, now)
+	})
+	fs.Func("until", "only lines logged at or before `TIME` (as for --since)", func(v string) error {
+		return logTime(&opt.Until, v, now)
+	})
 	if ok, err := parse(fs, args); !ok || err != nil {
 		return err
+	}
+	if opt.Lines < 0 {
+		return usagef("logs: -n %d: want a count of lines (0 for all)", opt.Lines)
 	}
 	name, err := oneName(fs)
 	if err != nil {
@@ -159,4 +171,20 @@ func logsCmd(ctx context.Context, env *Env, args []string) error {
 	return withBackend(ctx, env, func(b api.Backend) error {
 		return b.Logs(ctx, name, opt, env.Stdout)
 	})
+}
+
+// logTime sets *t from a --since or --until value: what
+// supervisor.ParseLogTime reads, or a Go duration before now ("10m",
+// "1h30m").
+func logTime(t *time.Time, v string, now time.Time) error {
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		*t = now.Add(-d)
+		return nil
+	}
+	pt, err := supervisor.ParseLogTime(v)
+	if err != nil {
+		return fmt.Errorf("%w, or a duration ago (10m)", err)
+	}
+	*t = pt
+	return nil
 }
