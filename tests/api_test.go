@@ -269,10 +269,17 @@ stop_timeout = "4s"
 
 	logs := startInside(t, coveBin, "--host", apiHost, "logs", "-f", "keep1")
 	logs.waitLine(t, "started keep1")
+	followers := journalChildren(t, show(t, apiSvc, "MainPID"))
+	if len(followers) != 1 {
+		t.Errorf("the helper streams with %d journalctl children, want 1", len(followers))
+	}
 	killHelper(t)
 	if code := logs.exit(t); code == 0 {
 		t.Errorf("logs -f exited 0 after the helper was killed")
 	}
+	eventually(t, 5*time.Second, "the helper's journalctl to die with it", func() bool {
+		return !anyRunning(t, followers)
+	})
 	samePIDs(t, pids)
 	serving(t)
 
@@ -294,7 +301,36 @@ stop_timeout = "4s"
 	if !strings.Contains(r.stdout, "allow uid=0") || !strings.Contains(r.stdout, "POST /v1/workloads/slow/stop") {
 		t.Errorf("the stop is not in the helper's journal:\n%s", tail(r.stdout, 20))
 	}
-	inside(t, "systemctl", "kill", "--signal=SIGKILL", apiSvc) // left-over journalctl -f
+}
+
+// journalChildren returns the journalctl processes that process pid
+// forked (any of its threads' children), each PID with its start time.
+func journalChildren(t *testing.T, pid string) map[string]string {
+	t.Helper()
+	r := inside(t, "sh", "-c", `for c in $(cat /proc/`+pid+`/task/*/children); do
+	[ "$(cat /proc/$c/comm)" = journalctl ] && echo "$c $(cut -d' ' -f22 /proc/$c/stat)"
+done; true`)
+	procs := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if pid, start, ok := strings.Cut(l, " "); ok {
+			procs[pid] = start
+		}
+	}
+	return procs
+}
+
+// anyRunning reports whether any of procs (PID → start time) still runs:
+// a zombie, or a new process with the same PID, does not count.
+func anyRunning(t *testing.T, procs map[string]string) bool {
+	t.Helper()
+	for pid, start := range procs {
+		stat := inside(t, "cat", "/proc/"+pid+"/stat").stdout
+		f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
+		if len(f) > 19 && f[0] != "Z" && f[19] == start {
+			return true
+		}
+	}
+	return false
 }
 
 // TestAPIAuthorisation: members of group cove read, start, stop and
@@ -421,6 +457,8 @@ func TestAPISameOutput(t *testing.T) {
 	volatile := regexp.MustCompile(`"(memory_bytes|tasks)": \d+,?\n`)
 	for _, args := range [][]string{
 		{"ps", "--json"}, {"status", "same1"}, {"logs", "same1"}, {"logs", "-n", "1", "same1"},
+		{"logs", "-t", "same1"}, {"logs", "--timestamps", "--since", "1h", "--until", "2100-01-01T00:00:00Z", "same1"},
+		{"logs", "--until", "2000-01-01T00:00:00Z", "same1"}, {"logs", "--since", "yesterday", "same1"},
 		{"diff", paths[0]}, {"diff", "--prune", paths[0]}, {"diff"}, {"status", "nosuch"}, {"diff", bad},
 		{"apply", bad}, {"stop", "nosuch"}, {"apply", filepath.Join(workDir, "no-such-dir")},
 	} {
@@ -444,15 +482,14 @@ func TestAPISameOutput(t *testing.T) {
 }
 
 // TestDockerCLI: the docker CLI lists and inspects cove workloads, streams
-// their logs, starts and stops them, and gets a clear 501 for the rest.
+// their logs (with timestamps, since and until), starts, stops and signals
+// them, and gets a clear 501 for the rest.
 func TestDockerCLI(t *testing.T) {
 	needAPI(t)
-	if r := inside(t, "sh", "-c", "command -v docker"); r.code != 0 {
-		t.Skip("docker CLI not installed")
-	}
+	dockerBin := dockerCLI(t)
 	applyDeclared(t, "api-docker", "dockweb")
 	docker := func(args ...string) result {
-		return inside(t, "docker", append([]string{"-H", apiHost}, args...)...)
+		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)
 	}
 	if r := docker("version", "--format", "{{.Server.APIVersion}}"); strings.TrimSpace(r.stdout) != "1.41" {
 		t.Errorf("docker version: exit %d: %s%s", r.code, r.stdout, r.stderr)
@@ -480,7 +517,8 @@ func TestDockerCLI(t *testing.T) {
 	if r := docker("logs", "dockweb"); r.code != 0 || r.stdout != "started dockweb\n" {
 		t.Errorf("docker logs: exit %d: %q %s", r.code, r.stdout, r.stderr)
 	}
-	logs := startInside(t, "docker", "-H", apiHost, "logs", "-f", "dockweb")
+	dockerLogTimes(t, docker)
+	logs := startInside(t, dockerBin, "-H", apiHost, "logs", "-f", "dockweb")
 	logs.waitLine(t, "started dockweb")
 	logs.cancel()
 	if r := docker("top", "dockweb"); r.code != 0 || !strings.Contains(r.stdout, "sleep 1000") {
@@ -497,5 +535,103 @@ func TestDockerCLI(t *testing.T) {
 	}
 	if r := docker("images"); r.code == 0 || !strings.Contains(r.stderr, "cove does not implement GET /images/json") {
 		t.Errorf("docker images: exit %d: %s", r.code, r.stderr)
+	}
+	dockerKillSignals(t, docker)
+}
+
+// dockerCLI returns the docker CLI to run inside: the one on PATH, else
+// the one scripts/deps extracts from Debian's docker.io package. Without
+// either the test skips (under CI it fails).
+func dockerCLI(t *testing.T) string {
+	t.Helper()
+	if r := inside(t, "sh", "-c", "command -v docker"); r.code == 0 {
+		return strings.TrimSpace(r.stdout)
+	}
+	const extracted = "/var/tmp/cove-docker-cli/usr/bin/docker"
+	if r := inside(t, "test", "-x", extracted); r.code == 0 {
+		return extracted
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no docker CLI on PATH or at " + extracted + " (scripts/deps extracts it)")
+	}
+	t.Skip("no docker CLI on PATH or at " + extracted + " (run scripts/deps)")
+	return ""
+}
+
+// dockerLogTimes: docker logs --timestamps prints the journal's time of
+// each line (RFC 3339, UTC, nine digits), and --since and --until select
+// by it to the microsecond, both inclusive; -n 0 prints nothing.
+func dockerLogTimes(t *testing.T, docker func(...string) result) {
+	t.Helper()
+	var entry struct {
+		Realtime string `json:"__REALTIME_TIMESTAMP"`
+		Message  string `json:"MESSAGE"`
+	}
+	j := inside(t, "journalctl", "-u", "cove-dockweb.service", "-o", "json", "--output-fields=MESSAGE", "--no-pager", "--grep", "^started dockweb$")
+	if err := json.Unmarshal([]byte(j.stdout), &entry); err != nil {
+		t.Fatalf("journal entry of dockweb: %v\n%s", err, j.stdout)
+	}
+	us, _ := strconv.ParseInt(entry.Realtime, 10, 64)
+	at := time.UnixMicro(us).UTC()
+	stamp := func(t time.Time) string { return t.Format("2006-01-02T15:04:05.000000000Z07:00") }
+	line := stamp(at) + " started dockweb\n"
+	if r := docker("logs", "--timestamps", "dockweb"); r.code != 0 || r.stdout != line {
+		t.Errorf("docker logs --timestamps: exit %d: %q, want %q %s", r.code, r.stdout, line, r.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--since", stamp(at)}, "started dockweb\n"},
+		{[]string{"--since", stamp(at.Add(time.Microsecond))}, ""},
+		{[]string{"--since", stamp(at.Add(time.Nanosecond))}, ""},
+		{[]string{"--until", stamp(at)}, "started dockweb\n"},
+		{[]string{"--until", stamp(at.Add(-time.Nanosecond))}, ""},
+		{[]string{"--since", "10m", "--until", stamp(at.Add(time.Hour))}, "started dockweb\n"},
+		{[]string{"-n", "0"}, ""},
+	} {
+		if r := docker(append(append([]string{"logs"}, tc.args...), "dockweb")...); r.code != 0 || r.stdout != tc.want {
+			t.Errorf("docker logs %q: exit %d: %q, want %q %s", tc.args, r.code, r.stdout, tc.want, r.stderr)
+		}
+	}
+}
+
+// dockerKillSignals: docker kill --signal sends any signal to the main
+// process, which systemd then sees handle it (HUP: still running, same
+// PID) or exit from it (TERM: the unit fails with the payload's status);
+// an unknown signal is refused with Docker's message.
+func dockerKillSignals(t *testing.T, docker func(...string) result) {
+	t.Helper()
+	mustCove(t, "apply", declaredText(t, filepath.Join(workDir, "api-docker"), "docksig", fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/sh", "-c", "trap 'echo got HUP' HUP; trap 'echo got TERM; exit 7' TERM; echo started docksig; while true; do sleep 1; done"]
+`, rootfs)))
+	unit := "cove-docksig.service"
+	pid := mainPIDs(t, "docksig")["docksig"]
+	logged := func(s string) func() bool {
+		return func() bool { return strings.Contains(cove(t, "logs", "docksig").stdout, s) }
+	}
+	if r := docker("kill", "--signal", "FOO", "docksig"); r.code == 0 || !strings.Contains(r.stderr, "Invalid signal: FOO") {
+		t.Errorf("docker kill --signal FOO: exit %d: %s", r.code, r.stderr)
+	}
+	if r := docker("kill", "--signal", "HUP", "docksig"); r.code != 0 {
+		t.Errorf("docker kill --signal HUP: exit %d: %s", r.code, r.stderr)
+	}
+	eventually(t, 10*time.Second, "docksig to log got HUP", logged("got HUP"))
+	if now, st := show(t, unit, "MainPID"), show(t, unit, "ActiveState"); now != pid || st != "active" {
+		t.Errorf("after SIGHUP: %s with MainPID %s, want active with %s", st, now, pid)
+	}
+	if r := docker("kill", "--signal", "SIGTERM", "docksig"); r.code != 0 {
+		t.Errorf("docker kill --signal SIGTERM: exit %d: %s", r.code, r.stderr)
+	}
+	eventually(t, 10*time.Second, "docksig to exit on SIGTERM", func() bool { return show(t, unit, "ActiveState") == "failed" })
+	if !logged("got TERM")() || show(t, unit, "MainPID") != "0" || show(t, unit, "ExecMainStatus") != "7" || show(t, unit, "Result") != "exit-code" {
+		t.Errorf("after SIGTERM: MainPID %s, ExecMainStatus %s, Result %s, log:\n%s", show(t, unit, "MainPID"),
+			show(t, unit, "ExecMainStatus"), show(t, unit, "Result"), cove(t, "logs", "docksig").stdout)
+	}
+	if r := docker("kill", "--signal", "TERM", "docksig"); r.code == 0 || !strings.Contains(r.stderr, "is not running") {
+		t.Errorf("docker kill of a stopped container: exit %d: %s", r.code, r.stderr)
 	}
 }
