@@ -29,10 +29,8 @@ type Backend interface {
 	Start(ctx context.Context, name string) error
 	Stop(ctx context.Context, name string) error
 	Restart(ctx context.Context, name string) error
-	// Kill sends SIGKILL to the workload's main process.
-	Kill(ctx context.Context, name string) error
-	// KillSignal sends sig to the workload's main process.
-	KillSignal(ctx context.Context, name string, sig syscall.Signal) error
+	// Kill sends sig to the workload's main process.
+	Kill(ctx context.Context, name string, sig syscall.Signal) error
 	// Remove stops the workload, unloads it and drops its health state.
 	Remove(ctx context.Context, name string) error
 	// Logs copies the workload's journal to w (until ctx ends, when
@@ -158,13 +156,8 @@ func (l *Local) Restart(ctx context.Context, name string) error {
 	return l.do(ctx, name, (*supervisor.Conn).Restart)
 }
 
-// Kill sends SIGKILL to workload name's main process.
-func (l *Local) Kill(ctx context.Context, name string) error {
-	return l.do(ctx, name, (*supervisor.Conn).KillMain)
-}
-
-// KillSignal sends sig to workload name's main process.
-func (l *Local) KillSignal(ctx context.Context, name string, sig syscall.Signal) error {
+// Kill sends sig to workload name's main process.
+func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		return c.Signal(ctx, name, sig)
 	})

@@ -75,13 +75,8 @@ func (c *Client) Restart(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, workloadPath(name, "restart"), nil, nil)
 }
 
-// Kill sends SIGKILL to workload name's main process.
-func (c *Client) Kill(ctx context.Context, name string) error {
-	return c.do(ctx, http.MethodPost, workloadPath(name, "kill"), nil, nil)
-}
-
-// KillSignal sends sig to workload name's main process.
-func (c *Client) KillSignal(ctx context.Context, name string, sig syscall.Signal) error {
+// Kill sends sig to workload name's main process.
+func (c *Client) Kill(ctx context.Context, name string, sig syscall.Signal) error {
 	q := url.Values{"signal": {strconv.Itoa(int(sig))}}
 	return c.do(ctx, http.MethodPost, workloadPath(name, "kill")+"?"+q.Encode(), nil, nil)
 }

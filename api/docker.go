@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cove-project/cove/supervisor"
@@ -289,20 +290,20 @@ func (s *Server) dockerKill(c *call) {
 	s.dockerJob(c, w, true, op)
 }
 
-// killOp is the operation of a kill request: Backend.Kill (SIGKILL)
-// without a signal parameter, else the signal as supervisor.ParseSignal
-// reads it (400 "Invalid signal: S" when it cannot).
+// killOp is the operation of a kill request: Backend.Kill with SIGKILL
+// without a signal parameter, else with the signal as
+// supervisor.ParseSignal reads it (400 "Invalid signal: S" when it
+// cannot).
 func killOp(q url.Values) (func(Backend, context.Context, string) error, *Error) {
-	v := q.Get("signal")
-	if v == "" {
-		return Backend.Kill, nil
-	}
-	sig, err := supervisor.ParseSignal(v)
-	if err != nil {
-		return nil, errorf(CodeBadRequest, err.Error())
+	sig := syscall.SIGKILL
+	if v := q.Get("signal"); v != "" {
+		var err error
+		if sig, err = supervisor.ParseSignal(v); err != nil {
+			return nil, errorf(CodeBadRequest, err.Error())
+		}
 	}
 	return func(b Backend, ctx context.Context, name string) error {
-		return b.KillSignal(ctx, name, sig)
+		return b.Kill(ctx, name, sig)
 	}, nil
 }
 

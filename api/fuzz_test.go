@@ -38,10 +38,9 @@ func (fakeBackend) Status(_ context.Context, name string) (Workload, error) {
 func (f fakeBackend) Start(ctx context.Context, name string) error   { return f.known(ctx, name) }
 func (f fakeBackend) Stop(ctx context.Context, name string) error    { return f.known(ctx, name) }
 func (f fakeBackend) Restart(ctx context.Context, name string) error { return f.known(ctx, name) }
-func (f fakeBackend) Kill(ctx context.Context, name string) error    { return f.known(ctx, name) }
 func (f fakeBackend) Remove(ctx context.Context, name string) error  { return f.known(ctx, name) }
 
-func (f fakeBackend) KillSignal(ctx context.Context, name string, _ syscall.Signal) error {
+func (f fakeBackend) Kill(ctx context.Context, name string, _ syscall.Signal) error {
 	return f.known(ctx, name)
 }
 

@@ -51,9 +51,7 @@ type sigBackend struct {
 	got syscall.Signal
 }
 
-func (b *sigBackend) Kill(context.Context, string) error { b.got = syscall.SIGKILL; return nil }
-
-func (b *sigBackend) KillSignal(_ context.Context, _ string, sig syscall.Signal) error {
+func (b *sigBackend) Kill(_ context.Context, _ string, sig syscall.Signal) error {
 	b.got = sig
 	return nil
 }

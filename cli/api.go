@@ -16,7 +16,7 @@ import (
 // others need systemd itself (cove run passes file descriptors to it).
 var remoteVerbs = map[string]bool{
 	"ps": true, "status": true, "start": true, "stop": true, "restart": true,
-	"rm": true, "logs": true, "apply": true, "diff": true,
+	"rm": true, "kill": true, "logs": true, "apply": true, "diff": true, "version": true,
 }
 
 // hostFlag takes the global --host URL (or -H URL, --host=URL) from the

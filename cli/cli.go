@@ -65,6 +65,7 @@ func commands() []command {
 		{name: "start", summary: "start a declared workload", run: startCmd},
 		{name: "stop", summary: "stop a workload", run: stopCmd},
 		{name: "restart", summary: "restart a workload", run: restartCmd},
+		{name: "kill", summary: "send a signal (default KILL) to a workload's main process", run: killCmd},
 		{name: "rm", summary: "stop and remove a workload", run: rmCmd},
 		{name: "logs", summary: "show a workload's output", run: logsCmd},
 		{name: "console", summary: "attach to a VM's serial console (Ctrl-] detaches)", run: consoleCmd},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -124,9 +125,29 @@ func rmCmd(ctx context.Context, env *Env, args []string) error {
 	return eachName(ctx, env, "rm", args, api.Backend.Remove)
 }
 
+// killCmd sends a signal (SIGKILL unless -s says otherwise) to workloads'
+// main processes; the unit's restart policy decides what follows.
+func killCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("kill", "[-s SIGNAL] NAME...", env.Stderr)
+	sig := syscall.SIGKILL
+	parseSig := func(v string) (err error) {
+		sig, err = supervisor.ParseSignal(v)
+		return err
+	}
+	fs.Func("s", "the signal: a name (TERM, SIGHUP) or a number; default KILL", parseSig)
+	fs.Func("signal", "the same as -s", parseSig)
+	return eachNameOf(ctx, env, fs, "kill", args, func(b api.Backend, ctx context.Context, name string) error {
+		return b.Kill(ctx, name, sig)
+	})
+}
+
 // eachName applies op to every NAME argument.
 func eachName(ctx context.Context, env *Env, verb string, args []string, op func(api.Backend, context.Context, string) error) error {
-	fs := newFlags(verb, "NAME...", env.Stderr)
+	return eachNameOf(ctx, env, newFlags(verb, "NAME...", env.Stderr), verb, args, op)
+}
+
+// eachNameOf parses args with fs and applies op to every NAME argument.
+func eachNameOf(ctx context.Context, env *Env, fs *flagSet, verb string, args []string, op func(api.Backend, context.Context, string) error) error {
 	if ok, err := parse(fs, args); !ok || err != nil {
 		return err
 	}

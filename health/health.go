@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/cove-project/cove/isolate"
@@ -101,7 +102,7 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 		return nil
 	}
 	if c.OnFailure == "kill" {
-		return conn.KillMain(ctx, c.Name)
+		return conn.Signal(ctx, c.Name, syscall.SIGKILL)
 	}
 	return conn.RestartNoWait(ctx, c.Name)
 }

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
@@ -295,16 +294,6 @@ func launchUser(sp map[string]any) (uid, gid uint32) {
 		}
 	}
 	return 0, 0
-}
-
-// KillMain sends SIGKILL to workload name's main process; systemd then
-// applies the unit's restart policy.
-func (c *Conn) KillMain(ctx context.Context, name string) error {
-	unit := units.UnitName(name)
-	if err := c.sd.KillUnitWithTarget(ctx, unit, sd.Main, int32(syscall.SIGKILL)); err != nil {
-		return notFound("kill", unit, err)
-	}
-	return nil
 }
 
 // RestartNoWait queues a restart of workload name without waiting for it

@@ -88,3 +88,40 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestKill: cove kill sends the signal it is given to the payload only
+// (a handled HUP leaves it running), directly and through the API, and by
+// default SIGKILL, after which systemd applies the restart policy.
+func TestKill(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "killme")
+	mustCove(t, runArgs("-d", "--name", "killme", "--", "/bin/sh", "-c", `trap "echo got HUP" HUP; echo ready; while :; do sleep 1; done`)...)
+	eventually(t, 5*time.Second, "the payload to trap HUP", func() bool {
+		return strings.Contains(mustCove(t, "logs", "killme"), "ready")
+	})
+	pid := show(t, "cove-killme.service", "MainPID")
+	mustCove(t, "kill", "-s", "HUP", "killme")
+	eventually(t, 5*time.Second, "the payload to log its HUP", func() bool {
+		return strings.Contains(mustCove(t, "logs", "killme"), "got HUP")
+	})
+	if now := show(t, "cove-killme.service", "MainPID"); now != pid {
+		t.Errorf("MainPID %s → %s after a handled HUP", pid, now)
+	}
+	if r := cove(t, "kill", "-s", "NOPE", "killme"); r.code != 2 || !strings.Contains(r.stderr, "Invalid signal: NOPE") {
+		t.Errorf("cove kill -s NOPE: exit %d: %s", r.code, r.stderr)
+	}
+	needAPI(t)
+	if r := viaAPI(t, "kill", "-s", "1", "killme"); r.code != 0 {
+		t.Errorf("cove --host kill -s 1: exit %d: %s", r.code, r.stderr)
+	}
+	eventually(t, 5*time.Second, "the payload to log a second HUP", func() bool {
+		return strings.Count(mustCove(t, "logs", "killme"), "got HUP") == 2
+	})
+	mustCove(t, "kill", "killme")
+	eventually(t, 5*time.Second, "the killed workload to end", func() bool {
+		return show(t, "cove-killme.service", "MainPID") == "0"
+	})
+	if st := show(t, "cove-killme.service", "ExecMainStatus"); st != "9" {
+		t.Errorf("ExecMainStatus after cove kill: %s, want 9 (SIGKILL)", st)
+	}
+}
