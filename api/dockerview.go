@@ -87,11 +87,23 @@ type about struct {
 	memory   int64
 	nanoCPUs int64
 	pids     *int64
+	readOnly bool          // a read-only root
+	mounts   []dockerMount // never nil
+}
+
+// dockerMount is one entry of Mounts.
+type dockerMount struct {
+	Type        string `json:"Type"`
+	Source      string `json:"Source"`
+	Destination string `json:"Destination"`
+	Mode        string `json:"Mode"`
+	RW          bool   `json:"RW"`
+	Propagation string `json:"Propagation"`
 }
 
 // aboutOf reads what sp says; sp may be nil.
 func aboutOf(name string, sp *spec.Spec) about {
-	a := about{hostname: name, network: "host"}
+	a := about{hostname: name, network: "host", mounts: []dockerMount{}}
 	if sp == nil {
 		return a
 	}
@@ -109,6 +121,17 @@ func aboutOf(name string, sp *spec.Spec) about {
 		a.user = fmt.Sprintf("%d:%d", c.User.UID, c.User.GID)
 		for k, v := range c.Env {
 			a.env = append(a.env, k+"="+v)
+		}
+		a.readOnly = c.ReadOnly
+		for _, m := range c.Mounts {
+			dm := dockerMount{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
+			if m.Type == spec.MountBind {
+				dm.Propagation = "rprivate"
+				if m.ReadOnly {
+					dm.Mode = "ro"
+				}
+			}
+			a.mounts = append(a.mounts, dm)
 		}
 	case sp.VM != nil:
 		a.image, a.network = sp.VM.Kernel, sp.VM.Network.Mode
@@ -149,7 +172,7 @@ type dockerSummary struct {
 		NetworkMode string `json:"NetworkMode"`
 	} `json:"HostConfig"`
 	NetworkSettings dockerNetworks `json:"NetworkSettings"`
-	Mounts          []struct{}     `json:"Mounts"`
+	Mounts          []dockerMount  `json:"Mounts"`
 }
 
 // dockerNetworks is an empty NetworkSettings.
@@ -165,7 +188,7 @@ func summary(w Workload, sp *spec.Spec) dockerSummary {
 		ID: dockerID(w.Name), Names: []string{"/" + w.Name}, Image: a.image,
 		Command: strings.Join(a.cmd, " "), Created: unixOrZero(w.Started),
 		Ports: []struct{}{}, Labels: labels(w), State: state,
-		Status: dockerStatus(w, state, time.Now()), Mounts: []struct{}{},
+		Status: dockerStatus(w, state, time.Now()), Mounts: a.mounts,
 		NetworkSettings: dockerNetworks{Networks: map[string]struct{}{}},
 	}
 	d.HostConfig.NetworkMode = a.network
@@ -187,7 +210,7 @@ type dockerInspect struct {
 	HostConfig      dockerHostConfig `json:"HostConfig"`
 	Config          dockerConfig     `json:"Config"`
 	NetworkSettings dockerNetworks   `json:"NetworkSettings"`
-	Mounts          []struct{}       `json:"Mounts"`
+	Mounts          []dockerMount    `json:"Mounts"`
 }
 
 // dockerStateJSON is an inspected container's State.
@@ -212,9 +235,10 @@ type dockerHostConfig struct {
 		Name              string `json:"Name"`
 		MaximumRetryCount int    `json:"MaximumRetryCount"`
 	} `json:"RestartPolicy"`
-	Memory    int64  `json:"Memory"`
-	NanoCpus  int64  `json:"NanoCpus"`
-	PidsLimit *int64 `json:"PidsLimit"`
+	Memory         int64  `json:"Memory"`
+	NanoCpus       int64  `json:"NanoCpus"`
+	PidsLimit      *int64 `json:"PidsLimit"`
+	ReadonlyRootfs bool   `json:"ReadonlyRootfs"`
 }
 
 // dockerConfig is the part of Config cove fills in. Tty is always false:
@@ -249,7 +273,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 			WorkingDir: a.workdir, Labels: labels(w),
 		},
 		NetworkSettings: dockerNetworks{Networks: map[string]struct{}{}},
-		Mounts:          []struct{}{},
+		Mounts:          a.mounts,
 	}
 	if state == "running" {
 		d.State.Pid = w.MainPID
@@ -262,7 +286,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 	}
 	h := &d.HostConfig
 	h.NetworkMode, h.Memory, h.NanoCpus, h.PidsLimit = a.network, a.memory, a.nanoCPUs, a.pids
-	h.RestartPolicy.Name = a.restart
+	h.RestartPolicy.Name, h.ReadonlyRootfs = a.restart, a.readOnly
 	return d
 }
 
