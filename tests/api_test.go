@@ -35,13 +35,21 @@ var apiSetup struct {
 	err  error
 }
 
-// needAPI skips without a sandbox and installs the API on first use.
+// needAPI skips without a sandbox, installs the API on first use and
+// makes sure its socket listens.
 func needAPI(t *testing.T) {
 	t.Helper()
 	need(t)
 	apiSetup.once.Do(func() { apiSetup.err = installAPI() })
 	if apiSetup.err != nil {
 		t.Fatalf("install the API: %v", apiSetup.err)
+	}
+	// The socket is started, not enabled: after TestReboot's new systemd it
+	// must be started again.
+	if st := show(t, "cove-api.socket", "ActiveState"); st != "active" {
+		if r := inside(t, "systemctl", "start", "cove-api.socket"); r.code != 0 {
+			t.Fatalf("start cove-api.socket (was %s): %s", st, r.stderr)
+		}
 	}
 }
 
