@@ -160,3 +160,20 @@ target = "/data"
 		t.Errorf("cove-nosource.service is %s after a refused run", st)
 	}
 }
+
+// TestHostDevicesRefused: a payload with CAP_MKNOD can neither create
+// nor open a node for a host disk (the unit's device cgroup is closed);
+// the container's own /dev works.
+func TestHostDevicesRefused(t *testing.T) {
+	need(t)
+	r := inside(t, "sh", "-c", "awk 'NR > 2 && $2 == 0 { print $1; exit }' /proc/partitions")
+	major := strings.TrimSpace(r.stdout)
+	if major == "" {
+		t.Skip("no block device in /proc/partitions")
+	}
+	r = cove(t, "run", "--rm", "--rootfs", rootfs, "--tmpfs", "/scratch", "--", "/bin/sh", "-c",
+		"mknod /scratch/disk b "+major+" 0 && echo created; head -c 1 /scratch/disk >/dev/null && echo opened; echo x > /dev/null && head -c 1 /dev/urandom >/dev/null && echo dev-ok")
+	if strings.Contains(r.stdout, "opened") || !strings.Contains(r.stdout, "dev-ok") || !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Errorf("a host disk's node in the container: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

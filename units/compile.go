@@ -78,6 +78,10 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.LaunchVerb}, launchConfig(s).Args()...)))
+	// The device cgroup allows only what the container's /dev holds (null,
+	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
+	// payload could otherwise create and open a host disk's node.
+	u.add(SectionService, "DevicePolicy", "", Str("closed"))
 }
 
 // service adds what every workload's service has: slice, logging, restart

@@ -76,7 +76,7 @@ func TestSignatures(t *testing.T) {
 		"Description": "s", "Type": "s", "NotifyAccess": "s", "ExecStart": "a(sasb)", "Slice": "s",
 		"KillMode": "s", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
-		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b",
+		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s",
 	}
 	s, err := spec.Load("testdata/full.toml", "")
 	if err != nil {
