@@ -7,6 +7,7 @@ package apply
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -67,7 +68,7 @@ func DiffKeys(a, b *spec.Spec) []string {
 	}
 	var keys []string
 	diffValues("", reflect.ValueOf(*a), reflect.ValueOf(*b), &keys)
-	return keys
+	return slices.Compact(keys) // fields that share a key are adjacent
 }
 
 // diffValues walks two values of the same type, collecting the keys of
@@ -93,7 +94,7 @@ func diffValues(key string, a, b reflect.Value, keys *[]string) {
 		if f.Name == "File" {
 			continue
 		}
-		k := snake(f.Name)
+		k := specKey(f.Name)
 		if key != "" {
 			k = key + "." + k
 		}
@@ -101,7 +102,22 @@ func diffValues(key string, a, b reflect.Value, keys *[]string) {
 	}
 }
 
-// snake turns a Go field name into a spec key: RestartDelay → restart_delay.
+// fieldKeys are the spec keys of fields whose snake_case name is not it.
+var fieldKeys = map[string]string{
+	"Mounts": "mount", "Disks": "disk", "Forwards": "forward",
+	"ReadyPort": "ready", "AllowNewPrivileges": "no_new_privileges",
+}
+
+// specKey is the spec key of a Go field: its entry in fieldKeys, else its
+// snake_case name (RestartDelay → restart_delay).
+func specKey(field string) string {
+	if k, ok := fieldKeys[field]; ok {
+		return k
+	}
+	return snake(field)
+}
+
+// snake turns a Go field name into snake_case: RestartDelay → restart_delay.
 func snake(s string) string {
 	var b strings.Builder
 	for i, r := range s {

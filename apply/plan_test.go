@@ -40,6 +40,20 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestDiffKeysNames: changed keys are named as in a spec file.
+func TestDiffKeysNames(t *testing.T) {
+	a := spec.Defaults("web")
+	b := spec.Defaults("web")
+	b.Container.Mounts = []spec.Mount{{Type: spec.MountTmpfs, Target: "/tmp"}}
+	b.Container.ReadOnly = true
+	b.Security.AllowNewPrivileges = true
+	b.Service.Ready, b.Service.ReadyPort = spec.ReadyTCP, 80
+	want := []string{"container.read_only", "container.mount", "service.ready", "security.no_new_privileges"}
+	if got := DiffKeys(a, b); !reflect.DeepEqual(got, want) {
+		t.Errorf("DiffKeys = %q, want %q", got, want)
+	}
+}
+
 func TestNeedsRestart(t *testing.T) {
 	for _, tc := range []struct {
 		keys []string

@@ -1,6 +1,7 @@
 package isolate
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -41,9 +42,9 @@ func mountAll(c Config) error {
 // mountOne mounts m under root.
 func mountOne(root *os.File, m spec.Mount) error {
 	if m.Type == spec.MountTmpfs {
-		target, err := pathrs.MkdirAllHandle(root, m.Target, 0o755)
+		target, err := mountPoint(root, m.Target, true)
 		if err != nil {
-			return fmt.Errorf("create the mount point: %w", err)
+			return err
 		}
 		defer target.Close()
 		flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV)
@@ -67,7 +68,7 @@ func mountOne(root *os.File, m spec.Mount) error {
 	}
 	target, err := mountPoint(root, m.Target, st.Mode&unix.S_IFMT == unix.S_IFDIR)
 	if err != nil {
-		return fmt.Errorf("create the mount point: %w", err)
+		return err
 	}
 	defer target.Close()
 	if m.ReadOnly {
@@ -79,20 +80,58 @@ func mountOne(root *os.File, m spec.Mount) error {
 	return unix.MoveMount(src, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 }
 
-// mountPoint returns a handle on target inside root, created if missing:
-// a directory, or for a file mount (dir false) an empty file.
+// mountPoint returns an O_PATH handle on target inside root, resolving
+// symlinks inside root and creating what is missing: a directory, or for
+// a file mount (dir false) an empty file. The target must be of that
+// type (pathrs refuses a non-directory) and must not be root itself (a symlink such as "x -> /" would
+// otherwise put the mount over the container's root).
 func mountPoint(root *os.File, target string, dir bool) (*os.File, error) {
+	var f *os.File
+	var err error
 	if dir {
-		return pathrs.MkdirAllHandle(root, target, 0o755)
+		f, err = pathrs.MkdirAllHandle(root, target, 0o755)
+	} else {
+		f, err = fileMountPoint(root, target)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mount point %s: %w", target, err)
+	}
+	var st, rootSt unix.Stat_t
+	err = unix.Fstat(int(f.Fd()), &st)
+	if err == nil {
+		err = unix.Fstat(int(root.Fd()), &rootSt)
+	}
+	switch {
+	case err != nil:
+	case st.Dev == rootSt.Dev && st.Ino == rootSt.Ino:
+		err = fmt.Errorf("mount point %s is the container's root (through a symlink in the rootfs)", target)
+	case !dir && st.Mode&unix.S_IFMT != unix.S_IFREG:
+		err = fmt.Errorf("mount point %s is not a regular file, but the source is a file", target)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// fileMountPoint opens file target inside root, or creates it empty.
+func fileMountPoint(root *os.File, target string) (*os.File, error) {
+	f, err := pathrs.OpenatInRoot(root, target)
+	if !errors.Is(err, os.ErrNotExist) {
+		return f, err
 	}
 	parent, err := pathrs.MkdirAllHandle(root, path.Dir(target), 0o755)
 	if err != nil {
 		return nil, err
 	}
 	defer parent.Close()
-	fd, err := unix.Openat(int(parent.Fd()), path.Base(target), unix.O_CREAT|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+	fd, err := unix.Openat(int(parent.Fd()), path.Base(target), unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.EEXIST) {
+		return nil, errors.New("a dangling symlink in the rootfs; point it at an existing file or remove it")
+	}
 	if err != nil {
-		return nil, fmt.Errorf("create file %s: %w", target, err)
+		return nil, err
 	}
 	return os.NewFile(uintptr(fd), target), nil
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // Readiness modes of Config.Ready (spec's service.ready).
@@ -28,7 +30,7 @@ const (
 // host; it is bind-mounted at ContainerNotifyDir inside.
 const (
 	NotifyDir          = "/run/cove/notify"
-	ContainerNotifyDir = "/run/notify"
+	ContainerNotifyDir = spec.NotifyDir
 	notifySocketName   = "notify.sock"
 )
 

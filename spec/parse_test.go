@@ -147,6 +147,10 @@ func TestParseErrors(t *testing.T) {
 			"t.toml:8:1: container.mount[1].target: ", `"/proc/sys" is in /proc, which cove mounts itself`},
 		{"mount target twice", minimal + "[[container.mount]]\nsource = \"/a\"\ntarget = \"/b\"\n[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/b/\"\n", "", "",
 			"t.toml:11:1: container.mount[2].target: ", `"/b" is already the target of mount 1`},
+		{"mount over the notify socket", minimal + "[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/run/notify\"\n[service]\nready = \"notify\"\n", "", "",
+			"t.toml:8:1: container.mount[1].target: ", `"/run/notify" would cover /run/notify, where cove puts the notify socket`},
+		{"bind above the notify socket", minimal + "[[container.mount]]\nsource = \"/srv/run\"\ntarget = \"/run\"\n[service]\nready = \"notify\"\n", "", "",
+			"t.toml:8:1: container.mount[1].target: ", `a bind mount at "/run" would get cove's /run/notify directory in /srv/run`},
 		{"read_only string", minimal + "read_only = \"yes\"\n", "", "",
 			"t.toml:6:1: container.read_only: ", "must be a boolean"},
 		{"unknown table", minimal + "[volumes]\nx = 1\n", "", "",
@@ -572,6 +576,20 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNotifyMountsAllowed: a tmpfs at /run, or any mount without ready =
+// "notify", may be where the notify socket would go.
+func TestNotifyMountsAllowed(t *testing.T) {
+	for _, src := range []string{
+		minimal + "[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/run\"\n[service]\nready = \"notify\"\n",
+		minimal + "[[container.mount]]\nsource = \"/srv/run\"\ntarget = \"/run\"\n",
+		minimal + "[[container.mount]]\nsource = \"/srv/run\"\ntarget = \"/run/notify\"\n",
+	} {
+		if _, err := Parse("t.toml", []byte(src), "t"); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
 }
 
 func TestParseVolumeAndTmpfs(t *testing.T) {

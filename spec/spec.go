@@ -193,6 +193,10 @@ type Container struct {
 	Mounts   []Mount           // mounted in order, over the rootfs
 }
 
+// NotifyDir is where a container with ready = "notify" finds its notify
+// socket (NOTIFY_SOCKET); cove mounts it, so no spec mount may cover it.
+const NotifyDir = "/run/notify"
+
 // Mount types.
 const (
 	MountBind  = "bind"  // a host directory or file

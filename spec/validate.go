@@ -158,6 +158,9 @@ func (s *Spec) Validate() error {
 	}
 	v.service(&s.Service)
 	v.ready(s)
+	if s.Container != nil && s.Service.Ready == ReadyNotify {
+		v.notifyMounts(s.Container.Mounts)
+	}
 	if s.Kind == KindVM {
 		if !s.Security.isDefault() {
 			v.add("security", vmUnsupported("security"))
@@ -243,6 +246,21 @@ func (v *validator) container(c *Container, nameOK bool) {
 		v.add("container.network", fmt.Sprintf("invalid network %q; allowed: %q, %q", c.Network, NetworkHost, NetworkNone))
 	}
 	v.mounts(c.Mounts)
+}
+
+// notifyMounts checks that no mount covers NotifyDir, which cove mounts
+// for ready = "notify", or is a bind mount of a directory that would
+// receive it (a tmpfs there is fine).
+func (v *validator) notifyMounts(ms []Mount) {
+	for i, m := range ms {
+		k := keyString(key("container", "mount", elem(i+1))) + ".target"
+		switch {
+		case m.Target == NotifyDir || strings.HasPrefix(m.Target, NotifyDir+"/"):
+			v.add(k, fmt.Sprintf(`%q would cover %s, where cove puts the notify socket for ready = "notify"; choose another target`, m.Target, NotifyDir))
+		case m.Type == MountBind && strings.HasPrefix(NotifyDir, m.Target+"/"):
+			v.add(k, fmt.Sprintf(`a bind mount at %q would get cove's %s directory in %s for ready = "notify"; use a tmpfs there or another target`, m.Target, NotifyDir, m.Source))
+		}
+	}
 }
 
 // cove's own mounts in a container, which a spec's mounts may not cover.

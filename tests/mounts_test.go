@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // mountFixture is a private copy of the rootfs (the tests change it) and
@@ -54,6 +56,19 @@ func newMountFixture(t *testing.T, dir string) mountFixture {
 	if err := os.MkdirAll(filepath.Join(f.rootfs, f.outside), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Like /etc/localtime: a file mount on an absolute symlink lands on its
+	// target inside the rootfs. And a link to the root, and a FIFO.
+	for _, l := range [][2]string{{"/etc/real.conf", "etc/link.conf"}, {"/", "rootlink"}} {
+		if err := os.Symlink(l[0], filepath.Join(f.rootfs, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(f.rootfs, "etc/real.conf"), []byte("from the rootfs\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(filepath.Join(f.rootfs, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return f
 }
 
@@ -72,6 +87,7 @@ func TestMounts(t *testing.T) {
 		"echo x > /tmp/x && echo tmp-ok",
 		`grep -o " /tmp tmpfs [^ ]*" /proc/mounts`,
 		"cat /escape/sub/hello",
+		"cat /etc/real.conf",
 	}, "; ")
 	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "mounts", fmt.Sprintf(`version = 1
 kind = "container"
@@ -97,10 +113,13 @@ size = "1M"
 [[container.mount]]
 source = %[3]q
 target = "/escape/sub"
+[[container.mount]]
+source = %[4]q
+target = "/etc/link.conf"
 `, f.rootfs, script, f.data, f.file))
 	r := cove(t, "run", "--rm", path)
 	want := []string{"hello from the host", "rw-ok", "ro-refused", "setting = 1", "root-refused", "tmp-ok",
-		" /tmp tmpfs rw,nosuid,nodev", "hello from the host"}
+		" /tmp tmpfs rw,nosuid,nodev", "hello from the host", "setting = 1"}
 	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(got) != len(want) {
 		t.Fatalf("cove run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	} else {
@@ -134,6 +153,17 @@ func TestMountFlags(t *testing.T) {
 		"/bin/sh", "-c", `cat /data/hello /app.conf; touch /data/x 2>/dev/null || echo ro-refused; touch /x 2>/dev/null || echo root-refused; grep -o " /scratch tmpfs [^ ]*size=1024k" /proc/mounts`)
 	if want := "hello from the host\nsetting = 1\nro-refused\nroot-refused\n /scratch tmpfs rw,nosuid,nodev,relatime,size=1024k\n"; r.code != 0 || r.stdout != want {
 		t.Errorf("cove run with mount flags: exit %d\n%q\nwant %q\n%s", r.code, r.stdout, want, r.stderr)
+	}
+	for _, tc := range []struct{ volume, msg string }{
+		{f.data + ":/rootlink", "mount point /rootlink is the container's root"},
+		{f.file + ":/fifo", "mount point /fifo is not a regular file"},
+		{f.file + ":/escape", "mount point /escape is not a regular file"},
+		{f.data + ":/etc/real.conf", "mount point /etc/real.conf: cannot create subdirectories"},
+	} {
+		r := cove(t, "run", "--rm", "--rootfs", f.rootfs, "-v", tc.volume, "--", "/bin/true")
+		if r.code == 0 || !strings.Contains(r.stderr, tc.msg) {
+			t.Errorf("cove run -v %s: exit %d, want an error with %q:\n%s", tc.volume, r.code, tc.msg, r.stderr)
+		}
 	}
 	for _, args := range [][]string{
 		{"-v", "data:/data"}, {"-v", "/a:/b:zz"}, {"--tmpfs", "/t:exec"}, {"-v", f.data + ":/proc/x"},
