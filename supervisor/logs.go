@@ -97,7 +97,52 @@ func journal(ctx context.Context, w io.Writer, opt LogOptions, match ...string) 
 			defer cancel()
 		}
 	}
-	args := journalArgs(opt, match)
+	if opt.Lines > 0 && (!opt.Since.IsZero() || !opt.Until.IsZero()) {
+		return boundedTail(ctx, w, opt, match)
+	}
+	return runJournal(ctx, w, opt.Timestamps, journalArgs(opt, match))
+}
+
+// boundedTail prints the last opt.Lines lines between Since and Until,
+// then follows if asked. journalctl before v254 gets -n wrong together
+// with --since or --until (systemd#26657), so the lines are counted here:
+// the bounded range is read whole and its last lines kept; a follow goes
+// on after the cursor of the last entry read.
+func boundedTail(ctx context.Context, w io.Writer, opt LogOptions, match []string) error {
+	first := opt
+	first.Lines, first.Follow = 0, false
+	args := journalArgs(first, match)
+	if args == nil {
+		return nil
+	}
+	tail := &lastLines{n: opt.Lines}
+	cut := &cursorCut{}
+	var out io.Writer = tail
+	if opt.Timestamps {
+		out = &stamper{w: tail}
+	}
+	cut.next = out
+	if err := runJournal(ctx, cut, false, append(args, "--show-cursor")); err != nil {
+		return err
+	}
+	if err := cut.end(); err != nil {
+		return err
+	}
+	if _, err := w.Write(tail.bytes()); err != nil || !opt.Follow {
+		return err
+	}
+	next := opt
+	next.Lines = 0
+	if cut.cursor != "" {
+		next.Since = time.Time{} // the cursor is a tighter bound
+		return runJournal(ctx, w, opt.Timestamps, append(journalArgs(next, match), "--after-cursor="+cut.cursor))
+	}
+	return runJournal(ctx, w, opt.Timestamps, journalArgs(next, match))
+}
+
+// runJournal runs journalctl with args, its output to w (converted by a
+// stamper when stamp); nil args run nothing.
+func runJournal(ctx context.Context, w io.Writer, stamp bool, args []string) error {
 	if args == nil {
 		return nil
 	}
@@ -114,15 +159,82 @@ func journal(ctx context.Context, w io.Writer, opt LogOptions, match ...string) 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	cmd.Stdout = w
-	if opt.Timestamps {
+	if stamp {
 		cmd.Stdout = &stamper{w: w}
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("read journal %s: %w: %s", strings.Join(match, " "), err, strings.TrimSpace(stderr.String()))
+		return fmt.Errorf("read journal %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return nil
+}
+
+// cursorCut passes journalctl --show-cursor output on to next, holding
+// back the last line: after the output ends, end takes it as the cursor
+// ("-- cursor: CURSOR") when it is one, else passes it on.
+type cursorCut struct {
+	next   io.Writer
+	buf    []byte // output not passed on yet: from the start of the last complete line
+	cursor string
+}
+
+// cursorPrefix starts journalctl's --show-cursor line.
+const cursorPrefix = "-- cursor: "
+
+// Write passes on all but the last complete line (and what follows it).
+func (c *cursorCut) Write(p []byte) (int, error) {
+	c.buf = append(c.buf, p...)
+	last := bytes.LastIndexByte(c.buf[:max(len(c.buf)-1, 0)], '\n') // end of the line before the last
+	if last < 0 {
+		return len(p), nil
+	}
+	if _, err := c.next.Write(c.buf[:last+1]); err != nil {
+		return 0, err
+	}
+	c.buf = append(c.buf[:0], c.buf[last+1:]...)
+	return len(p), nil
+}
+
+// end handles the last line once journalctl has exited.
+func (c *cursorCut) end() error {
+	line := strings.TrimSuffix(string(c.buf), "\n")
+	if cur, ok := strings.CutPrefix(line, cursorPrefix); ok && !strings.Contains(line, "\n") {
+		c.cursor = cur
+		return nil
+	}
+	_, err := c.next.Write(c.buf)
+	return err
+}
+
+// lastLines keeps the last n lines written to it.
+type lastLines struct {
+	n     int
+	lines [][]byte
+	part  []byte
+}
+
+// Write keeps the complete lines of p, at most n of them.
+func (l *lastLines) Write(p []byte) (int, error) {
+	l.part = append(l.part, p...)
+	for {
+		line, rest, ok := bytes.Cut(l.part, []byte("\n"))
+		if !ok {
+			break
+		}
+		l.lines = append(l.lines, append(line[:len(line):len(line)], '\n'))
+		if len(l.lines) > l.n {
+			l.lines = l.lines[1:]
+		}
+		l.part = rest
+	}
+	l.part = append(l.part[:0:0], l.part...)
+	return len(p), nil
+}
+
+// bytes returns the kept lines, then an incomplete last one.
+func (l *lastLines) bytes() []byte {
+	return append(bytes.Join(l.lines, nil), l.part...)
 }
 
 // journalArgs are journalctl's arguments for opt and match; nil when no

@@ -134,3 +134,32 @@ func TestFollowUntil(t *testing.T) {
 		}
 	}
 }
+
+// TestBoundedTailWriters: cursorCut passes everything but a final cursor
+// line on, however the output is split; lastLines keeps the last n lines.
+func TestBoundedTailWriters(t *testing.T) {
+	out := "line 1\n-- cursor: fake\nline 3\n-- cursor: s=abc;i=1\n"
+	for _, split := range []int{1, 3, 7, len(out)} {
+		var got strings.Builder
+		c := &cursorCut{next: &got}
+		for i := 0; i < len(out); i += split {
+			c.Write([]byte(out[i:min(i+split, len(out))]))
+		}
+		if err := c.end(); err != nil || got.String() != "line 1\n-- cursor: fake\nline 3\n" || c.cursor != "s=abc;i=1" {
+			t.Errorf("split %d: passed %q, cursor %q, %v", split, got.String(), c.cursor, err)
+		}
+	}
+	var got strings.Builder
+	c := &cursorCut{next: &got}
+	c.Write([]byte("only output\n"))
+	if c.end(); got.String() != "only output\n" || c.cursor != "" {
+		t.Errorf("without a cursor: passed %q, cursor %q", got.String(), c.cursor)
+	}
+	l := &lastLines{n: 2}
+	for _, p := range []string{"a\nb", "\nc\n", "d\ne"} {
+		l.Write([]byte(p))
+	}
+	if got := string(l.bytes()); got != "c\nd\ne" {
+		t.Errorf("lastLines: %q", got)
+	}
+}

@@ -1,0 +1,54 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLogsTailWithBounds: -n counts the last lines within --since and
+// --until (journalctl 252 alone gets that combination wrong), also when
+// following, and through the API the same.
+func TestLogsTailWithBounds(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "tail")
+	mustCove(t, runArgs("-d", "--name", "tail", "--", "/bin/sh", "-c",
+		`trap "echo line 11" HUP; for i in 1 2 3 4 5 6 7 8 9 10; do echo line $i; sleep 0.05; done; while :; do sleep 1; done`)...)
+	var stamps []string
+	eventually(t, 10*time.Second, "ten lines in the journal", func() bool {
+		stamps = strings.Split(strings.TrimSpace(mustCove(t, "logs", "-t", "tail")), "\n")
+		return len(stamps) == 10
+	})
+	at := func(i int) string { return strings.Fields(stamps[i-1])[0] } // line i's time
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-n", "2", "--since", at(3)}, "line 9\nline 10\n"},
+		{[]string{"-n", "2", "--until", at(5)}, "line 4\nline 5\n"},
+		{[]string{"-n", "2", "--since", at(2), "--until", at(5)}, "line 4\nline 5\n"},
+		{[]string{"-n", "20", "--since", at(9)}, "line 9\nline 10\n"},
+		{[]string{"-n", "1", "-t", "--since", at(1), "--until", at(1)}, stamps[0] + "\n"},
+	} {
+		args := append(append([]string{"logs"}, tc.args...), "tail")
+		if got := mustCove(t, args...); got != tc.want {
+			t.Errorf("cove %q: %q, want %q", args, got, tc.want)
+		}
+		needAPI(t)
+		if r := viaAPI(t, args...); r.stdout != tc.want {
+			t.Errorf("cove --host %q: exit %d %q, want %q %s", args, r.code, r.stdout, tc.want, r.stderr)
+		}
+	}
+	follow := startInside(t, coveBin, "logs", "-f", "-n", "2", "--since", at(1), "tail")
+	follow.waitLine(t, "line 9")
+	follow.waitLine(t, "line 10")
+	mustCove(t, "kill", "-s", "HUP", "tail")
+	select {
+	case l := <-follow.lines:
+		if l != "line 11" {
+			t.Errorf("the follow went on with %q, want line 11", l)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the follow did not print line 11")
+	}
+}
