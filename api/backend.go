@@ -73,6 +73,17 @@ func (l *Local) Watching() *Local {
 	return l
 }
 
+// CacheStats says how workloads were answered (see Watching); zero
+// before the first connection.
+func (l *Local) CacheStats() supervisor.CacheStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return supervisor.CacheStats{}
+	}
+	return l.conn.CacheStats()
+}
+
 // Close closes the connection to systemd, if one was made.
 func (l *Local) Close() {
 	l.mu.Lock()

@@ -18,18 +18,33 @@ import (
 // Entries are invalidated by systemd's own change signals, which the
 // connection's reader hands to the cache synchronously (signalTap): a
 // signal that systemd sent before the reply to a ListUnits call on the
-// same connection has been seen by the time that call returns. An entry is
+// same connection has been seen by the time that call returns. systemd
+// sends a change's signals before it handles the next call, except while
+// its bus queue is congested (over 1024 messages), when it holds signals
+// back but still answers. An entry is
 // used only if no signal touched its unit since it was fetched, no reload
 // happened, the unit has no job queued and ListUnits reports the same
 // active and sub state as at the fetch. The memory and task counters,
 // which systemd does not signal, are read from the unit's cgroup like
 // systemd reads them.
 type cache struct {
-	mu      sync.Mutex
-	on      bool   // signals are subscribed: entries may be used
-	epoch   uint64 // bumped by a reload or a new systemd: every entry is stale
+	mu    sync.Mutex
+	on    bool   // signals are subscribed: entries may be used
+	lost  bool   // systemd's bus name changed owner: subscribe again
+	epoch uint64 // bumped by a reload or a new systemd: every entry is stale
+	// gens holds, for each unit a signal touched, a number from seq that
+	// changes with every such signal (0: none since the start); entries
+	// were fetched at one of them.
+	seq     uint64
 	gens    map[dbus.ObjectPath]uint64
 	entries map[dbus.ObjectPath]entry
+	stats   CacheStats
+}
+
+// CacheStats count how a watching Conn answered workloads.
+type CacheStats struct {
+	Hits    uint64 // from the cache
+	Fetches uint64 // from systemd
 }
 
 // entry is a unit's facts as fetched at (epoch, gen).
@@ -61,30 +76,57 @@ func (k *cache) see(s *dbus.Signal) {
 	defer k.mu.Unlock()
 	switch s.Name {
 	case "org.freedesktop.DBus.Properties.PropertiesChanged":
-		if strings.HasPrefix(string(s.Path), unitPathPrefix) {
-			k.gens[s.Path]++
+		k.touch(s.Path)
+	case "org.freedesktop.systemd1.Manager.UnitNew":
+		if p, ok := unitPath(s); ok {
+			k.touch(p)
 		}
-	case "org.freedesktop.systemd1.Manager.UnitNew", "org.freedesktop.systemd1.Manager.UnitRemoved":
-		if len(s.Body) == 2 {
-			if p, ok := s.Body[1].(dbus.ObjectPath); ok && strings.HasPrefix(string(p), unitPathPrefix) {
-				k.gens[p]++
-			}
+	case "org.freedesktop.systemd1.Manager.UnitRemoved":
+		if p, ok := unitPath(s); ok {
+			k.touch(p)
+			delete(k.entries, p) // gens keeps the path: a fetch in flight must not match
 		}
 	case "org.freedesktop.systemd1.Manager.Reloading":
 		k.epoch++
 	case "org.freedesktop.DBus.NameOwnerChanged":
 		// systemd re-executed or went away: our subscription may be gone
-		// with it, so stop trusting signals until the next Conn.
+		// with it. Nothing is trusted until the connection subscribes again
+		// (Conn.listUnits, via resubscribe).
 		k.epoch++
-		k.on = false
+		k.on, k.lost = false, true
 	}
+}
+
+// touch marks cove unit path changed.
+func (k *cache) touch(path dbus.ObjectPath) {
+	if strings.HasPrefix(string(path), unitPathPrefix) {
+		k.seq++
+		k.gens[path] = k.seq
+	}
+}
+
+// unitPath is the unit object path of a UnitNew or UnitRemoved signal.
+func unitPath(s *dbus.Signal) (dbus.ObjectPath, bool) {
+	if len(s.Body) != 2 {
+		return "", false
+	}
+	p, ok := s.Body[1].(dbus.ObjectPath)
+	return p, ok
+}
+
+// lostSubscription reports whether systemd changed owner since the cache
+// was started, so that signals must be subscribed again.
+func (k *cache) lostSubscription() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lost
 }
 
 // start turns the cache on once signals are subscribed.
 func (k *cache) start() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.on = true
+	k.on, k.lost = true, false
 }
 
 // stampOf returns the state to fetch unit path's facts under.
@@ -112,6 +154,11 @@ func (k *cache) lookup(u sd.UnitStatus) (facts, bool) {
 	e, ok := k.entries[u.Path]
 	ok = ok && k.on && e.epoch == k.epoch && e.gen == k.gens[u.Path] &&
 		u.JobId == 0 && e.activeState == u.ActiveState && e.substate == u.SubState
+	if ok {
+		k.stats.Hits++
+	} else {
+		k.stats.Fetches++
+	}
 	k.mu.Unlock()
 	if !ok {
 		return facts{}, false
@@ -202,4 +249,11 @@ func cgroupCounter(f counterFile, cg string) uint64 {
 		return 0
 	}
 	return n
+}
+
+// counts returns the cache's statistics.
+func (k *cache) counts() CacheStats {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.stats
 }

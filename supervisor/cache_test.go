@@ -55,6 +55,7 @@ func TestCacheInvalidation(t *testing.T) {
 		{"changed while fetching", running, []*dbus.Signal{webChanged}, nil, false},
 		{"changed since", running, nil, []*dbus.Signal{webChanged}, false},
 		{"unit removed", running, nil, []*dbus.Signal{webRemoved}, false},
+		{"removed while fetching", running, []*dbus.Signal{webRemoved}, nil, false},
 		{"reload", running, nil, []*dbus.Signal{reloading}, false},
 		{"systemd replaced", running, nil, []*dbus.Signal{newOwner}, false},
 		{"other sub state", stopping, nil, nil, false},
@@ -84,8 +85,12 @@ func TestCacheKeepsOnlyTrustedFacts(t *testing.T) {
 		t.Error("facts of a unit with a job were kept")
 	}
 	k.see(newOwner)
-	if fetchThenLookup(t, k, running, nil, nil) {
-		t.Error("the cache answered after systemd was replaced")
+	if !k.lostSubscription() || fetchThenLookup(t, k, running, nil, nil) {
+		t.Error("the cache answered after systemd was replaced, or does not ask to subscribe again")
+	}
+	k.start() // subscribed again
+	if k.lostSubscription() || !fetchThenLookup(t, k, running, nil, nil) {
+		t.Error("the cache stayed off after subscribing again")
 	}
 }
 

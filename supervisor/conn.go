@@ -74,8 +74,20 @@ func (c *Conn) Watch(ctx context.Context) error {
 			return fmt.Errorf("watch systemd: add match %s: %w", rule, err)
 		}
 	}
+	return c.subscribe(ctx)
+}
+
+// CacheStats says how List and Status answered since Watch: all fetches
+// without it.
+func (c *Conn) CacheStats() CacheStats { return c.cache.counts() }
+
+// subscribe asks systemd for its change signals and starts the cache. A
+// systemd that re-executed may still have the subscription.
+func (c *Conn) subscribe(ctx context.Context) error {
 	obj := c.sig.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
-	if err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err; err != nil {
+	err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err
+	var de dbus.Error
+	if err != nil && !(errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.AlreadySubscribed") {
 		return fmt.Errorf("watch systemd: subscribe: %w", err)
 	}
 	c.cache.start()

@@ -104,6 +104,9 @@ func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 // signal connection so that every change signal sent before the answer
 // has reached the cache when it returns.
 func (c *Conn) listUnits(ctx context.Context, method string, args ...any) ([]sd.UnitStatus, error) {
+	if c.cache.lostSubscription() {
+		c.subscribe(ctx) // on failure the cache stays off: correct, slower
+	}
 	var us []sd.UnitStatus
 	obj := c.sig.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 	err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager."+method, 0, args...).Store(&us)

@@ -67,6 +67,14 @@ func TestAPIListFollowsChanges(t *testing.T) {
 		t.Errorf("tasks of cache1: %q", tasks)
 	}
 	if now := show(t, apiSvc, "MainPID"); now != helper {
-		t.Errorf("the helper changed during the test (MainPID %s → %s): the cache was not exercised", helper, now)
+		t.Errorf("the helper changed during the test (MainPID %s → %s)", helper, now)
+	}
+	// The helper says at exit how it answered: the cache must have served.
+	follow.cancel()
+	waitHelperGone(t)
+	out := inside(t, "journalctl", "-o", "cat", "_PID="+helper).stdout
+	m := regexp.MustCompile(`answered from the cache (\d+) times, fetched from systemd (\d+) times`).FindStringSubmatch(out)
+	if m == nil || m[1] == "0" {
+		t.Errorf("the helper's exit record shows no answer from the cache:\n%s", out)
 	}
 }
