@@ -24,9 +24,8 @@ import (
 // back but still answers. An entry is
 // used only if no signal touched its unit since it was fetched, no reload
 // happened, the unit has no job queued and ListUnits reports the same
-// active and sub state as at the fetch. The memory and task counters,
-// which systemd does not signal, are read from the unit's cgroup like
-// systemd reads them.
+// active and sub state as at the fetch. (The memory and task counters,
+// which systemd does not signal, are no facts: see facts.counters.)
 type cache struct {
 	mu    sync.Mutex
 	on    bool   // signals are subscribed: entries may be used
@@ -148,7 +147,7 @@ func (k *cache) store(u sd.UnitStatus, st stamp, f facts) {
 }
 
 // lookup returns u's cached facts if they are still what systemd would
-// say, with fresh memory and task counters.
+// say.
 func (k *cache) lookup(u sd.UnitStatus) (facts, bool) {
 	k.mu.Lock()
 	e, ok := k.entries[u.Path]
@@ -160,20 +159,7 @@ func (k *cache) lookup(u sd.UnitStatus) (facts, bool) {
 		k.stats.Fetches++
 	}
 	k.mu.Unlock()
-	if !ok {
-		return facts{}, false
-	}
-	f := e.facts
-	f.memory, f.tasks = 0, 0
-	if f.cgroup != "" {
-		if f.memoryAccounting {
-			f.memory = cgroupCounter(memoryFile, f.cgroup)
-		}
-		if f.tasksAccounting {
-			f.tasks = cgroupCounter(pidsFile, f.cgroup)
-		}
-	}
-	return f, true
+	return e.facts, ok
 }
 
 // signalTap hands every signal to see, on the connection's reader and so

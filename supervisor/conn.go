@@ -16,14 +16,16 @@ import (
 type Conn struct {
 	sd  *sd.Conn
 	sig *dbus.Conn // the connection go-systemd receives signals on
-	// inflight bounds concurrent property calls (List fans out): the bus
-	// refuses more than 128 pending replies per connection.
+	// inflight bounds the units whose properties are fetched at once (List
+	// fans out, a dozen calls a unit): the bus refuses more than 128
+	// pending replies per connection.
 	inflight chan struct{}
 	cache    *cache // used once Watch succeeded
 }
 
-// maxInflight is how many property calls a Conn has pending at most.
-const maxInflight = 32
+// maxInflight is how many units' property calls a Conn has pending at
+// most.
+const maxInflight = 8
 
 // Connect opens a connection to systemd on the system bus. The system bus
 // (not systemd's private socket) is used because unit references (AddRef)
@@ -114,10 +116,18 @@ func waitJob(ctx context.Context, op, unit string, ch <-chan string) error {
 	}
 }
 
+// notFoundErrors are the D-Bus errors for a unit that is not there (the
+// last: a unit object gone between ListUnits and a property call).
+var notFoundErrors = map[string]bool{
+	"org.freedesktop.systemd1.NoSuchUnit":      true,
+	"org.freedesktop.systemd1.LoadFailed":      true,
+	"org.freedesktop.DBus.Error.UnknownObject": true,
+}
+
 // notFound maps systemd's "no such unit" errors to ErrNotFound.
 func notFound(op, unit string, err error) error {
 	var de dbus.Error
-	if errors.As(err, &de) && (de.Name == "org.freedesktop.systemd1.NoSuchUnit" || de.Name == "org.freedesktop.systemd1.LoadFailed") {
+	if errors.As(err, &de) && notFoundErrors[de.Name] {
 		return fmt.Errorf("%s %s: %w", op, unit, ErrNotFound)
 	}
 	return fmt.Errorf("%s %s: %w", op, unit, err)
