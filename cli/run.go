@@ -56,6 +56,7 @@ func newRunFlags(env *Env) *runFlags {
 	fs.Var(&f.capAdd, "cap-add", "capability to add (repeatable)")
 	fs.Var(&f.capDrp, "cap-drop", "capability to drop (repeatable)")
 	fs.Bool("read-only", false, "make the container's root file system read-only")
+	fs.Bool("volatile", false, "keep writes to the root in memory (tmpfs overlay), not in the rootfs")
 	fs.Var(&f.volume, "volume", "bind mount SOURCE:TARGET[:ro|rw] (repeatable)")
 	fs.Var(&f.volume, "v", "short for --volume")
 	fs.Var(&f.tmpfs, "tmpfs", "tmpfs mount TARGET[:ro|rw][,size=SIZE] (repeatable)")
@@ -213,7 +214,7 @@ func (f *runFlags) addMounts(c *spec.Container) error {
 var containerFlags = map[string]bool{
 	"rootfs": true, "workdir": true, "user": true, "hostname": true, "network": true,
 	"env": true, "cap-add": true, "cap-drop": true, "seccomp": true,
-	"read-only": true, "volume": true, "v": true, "tmpfs": true,
+	"read-only": true, "volatile": true, "volume": true, "v": true, "tmpfs": true,
 }
 
 // mergeEnv adds KEY=VALUE entries to env.
@@ -259,6 +260,8 @@ func setField(s *spec.Spec, flagName, v string) error {
 		s.Security.Seccomp = v
 	case "read-only":
 		c.ReadOnly, err = strconv.ParseBool(v)
+	case "volatile":
+		c.Volatile, err = strconv.ParseBool(v)
 	}
 	return err
 }

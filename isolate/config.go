@@ -31,6 +31,7 @@ type Config struct {
 	Seccomp        bool         // install cove's seccomp deny-list filter
 	NoNewPrivs     bool         // set no_new_privs before exec
 	ReadOnly       bool         // the root file system is read-only
+	Volatile       bool         // writes to the root go to a tmpfs overlay, the rootfs is untouched
 	Mounts         []spec.Mount // mounted over the rootfs, in order; one JSON object per --mount
 
 	// Readiness: when the launcher tells systemd READY=1.
@@ -60,6 +61,9 @@ func (c Config) Args() []string {
 	}
 	if c.ReadOnly {
 		a = append(a, "--read-only")
+	}
+	if c.Volatile {
+		a = append(a, "--volatile")
 	}
 	for _, m := range c.Mounts {
 		b, _ := json.Marshal(m) // cannot fail: strings, a bool and a number
@@ -100,6 +104,7 @@ func ParseArgs(args []string) (Config, error) {
 		return nil
 	})
 	fs.BoolVar(&c.ReadOnly, "read-only", false, "read-only root")
+	fs.BoolVar(&c.Volatile, "volatile", false, "tmpfs overlay over the root")
 	fs.Func("mount", "a mount as JSON", func(s string) error {
 		m, err := parseMount(s)
 		c.Mounts = append(c.Mounts, m)

@@ -17,7 +17,7 @@ func TestArgsRoundTrip(t *testing.T) {
 		PrivateNetwork: true, Caps: []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
 		Ready: ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 2 * time.Second,
-		ReadOnly: true, Mounts: []spec.Mount{
+		ReadOnly: true, Volatile: true, Mounts: []spec.Mount{
 			{Type: spec.MountBind, Source: "/srv/a \"b\",c:d", Target: "/data", ReadOnly: true},
 			{Type: spec.MountTmpfs, Target: "/tmp", Size: 1 << 20},
 		},

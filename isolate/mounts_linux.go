@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -147,4 +148,51 @@ func readOnlyRoot(c Config) error {
 	}
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 	return unix.MountSetattr(unix.AT_FDCWD, c.Rootfs, 0, &attr)
+}
+
+// volatileRoot covers rootfs (in this mount namespace) with a tmpfs that
+// holds an overlay: rootfs below, read-only, and the tmpfs's upper
+// directory above, where every write goes. It returns the overlay's path.
+// The overlay's options name directories by file descriptor, so no path
+// needs escaping.
+func volatileRoot(rootfs string) (string, error) {
+	lower, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer lower.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(lower.Fd()), &st); err != nil {
+		return "", err
+	}
+	if err := unix.Mount("tmpfs", rootfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+		return "", fmt.Errorf("mount the tmpfs: %w", err)
+	}
+	dirs := map[string]*os.File{}
+	for _, d := range []string{"upper", "work", "root"} {
+		p := filepath.Join(rootfs, d)
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return "", err
+		}
+		f, err := os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		dirs[d] = f
+	}
+	// The overlay's root has the upper directory's owner and mode: the
+	// rootfs's.
+	upper := filepath.Join(rootfs, "upper")
+	if err := unix.Chown(upper, int(st.Uid), int(st.Gid)); err != nil {
+		return "", err
+	}
+	if err := unix.Chmod(upper, st.Mode&0o7777); err != nil {
+		return "", err
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", fdPath(lower), fdPath(dirs["upper"]), fdPath(dirs["work"]))
+	if err := unix.Mount("overlay", fdPath(dirs["root"]), "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("mount the overlay: %w", err)
+	}
+	return filepath.Join(rootfs, "root"), nil
 }

@@ -25,8 +25,8 @@ var (
 	readOnlyProc = []string{"sys", "sysrq-trigger", "irq", "bus", "fs"}
 )
 
-// setupRoot makes the container's rootfs the root of the current (new)
-// mount namespace with the spec's mounts, /proc, a minimal /dev, a
+// setupRoot makes the container's rootfs (or, volatile, an overlay of it)
+// the root of the current (new) mount namespace with the spec's mounts, /proc, a minimal /dev, a
 // read-only /sys and, for ready = "notify", the notify socket's directory,
 // read-only if asked, and detaches the old root.
 func setupRoot(c Config) error {
@@ -36,6 +36,14 @@ func setupRoot(c Config) error {
 		do   func() error
 	}{
 		{"make mounts private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"volatile overlay", func() error {
+			if !c.Volatile {
+				return nil
+			}
+			merged, err := volatileRoot(rootfs)
+			rootfs, c.Rootfs = merged, merged // what the other steps set up
+			return err
+		}},
 		{"bind rootfs", func() error { return unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "") }},
 		{"mounts", func() error { return mountAll(c) }},
 		{"mount /proc", func() error { return mountProc(rootfs) }},

@@ -29,7 +29,7 @@ const MaxFileSize = 1 << 20
 // Allowed keys of each table of the v1 schema.
 var (
 	topKeys        = []string{"version", "kind", "description", "container", "vm", "resources", "service", "security", "depends", "health", "install"}
-	containerKeys  = []string{"rootfs", "command", "env", "workdir", "user", "hostname", "network", "read_only", "mount"}
+	containerKeys  = []string{"rootfs", "command", "env", "workdir", "user", "hostname", "network", "read_only", "volatile", "mount"}
 	mountKeys      = []string{"type", "source", "target", "read_only", "size"}
 	vmKeys         = []string{"kernel", "initrd", "cmdline", "cpus", "memory", "machine", "accel", "disk", "network"}
 	diskKeys       = []string{"path", "format", "read_only", "boot"}
@@ -415,6 +415,9 @@ func (p *parser) container(t map[string]any, name string) *Container {
 	}
 	if v, ok := t["read_only"]; ok {
 		c.ReadOnly, _ = p.boolean(key("container", "read_only"), v)
+	}
+	if v, ok := t["volatile"]; ok {
+		c.Volatile, _ = p.boolean(key("container", "volatile"), v)
 	}
 	if v, ok := t["mount"]; ok {
 		p.tables(key("container", "mount"), v, `{ source = "/srv/data", target = "/data" }`, func(path []string, t map[string]any) {

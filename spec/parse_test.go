@@ -151,6 +151,8 @@ func TestParseErrors(t *testing.T) {
 			"t.toml:8:1: container.mount[1].target: ", `"/run/notify" would cover /run/notify, where cove puts the notify socket`},
 		{"bind above the notify socket", minimal + "[[container.mount]]\nsource = \"/srv/run\"\ntarget = \"/run\"\n[service]\nready = \"notify\"\n", "", "",
 			"t.toml:8:1: container.mount[1].target: ", `a bind mount at "/run" would get cove's /run/notify directory in /srv/run`},
+		{"volatile and read_only", minimal + "read_only = true\nvolatile = true\n", "", "",
+			"t.toml:7:1: container.volatile: ", "read_only and volatile exclude each other"},
 		{"read_only string", minimal + "read_only = \"yes\"\n", "", "",
 			"t.toml:6:1: container.read_only: ", "must be a boolean"},
 		{"unknown table", minimal + "[volumes]\nx = 1\n", "", "",

@@ -190,6 +190,7 @@ type Container struct {
 	Hostname string            // default: the workload's name
 	Network  string            // NetworkHost or NetworkNone; default NetworkHost
 	ReadOnly bool              // the root file system is read-only (mounts keep their own mode)
+	Volatile bool              // writes to the root go to a tmpfs overlay and vanish at stop; the rootfs is untouched
 	Mounts   []Mount           // mounted in order, over the rootfs
 }
 

@@ -245,6 +245,9 @@ func (v *validator) container(c *Container, nameOK bool) {
 	if c.Network != NetworkHost && c.Network != NetworkNone {
 		v.add("container.network", fmt.Sprintf("invalid network %q; allowed: %q, %q", c.Network, NetworkHost, NetworkNone))
 	}
+	if c.ReadOnly && c.Volatile {
+		v.add("container.volatile", "read_only and volatile exclude each other: a read-only root takes no writes; volatile keeps them in memory until the container stops")
+	}
 	v.mounts(c.Mounts)
 }
 

@@ -207,3 +207,44 @@ func TestHostDevicesRefused(t *testing.T) {
 		t.Errorf("a host disk's node in the container: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestVolatile: with volatile = true the payload writes to its root, also
+// over files of the rootfs and through mount points it needs, and none of
+// it reaches the rootfs; the next start sees the rootfs as it was.
+func TestVolatile(t *testing.T) {
+	need(t)
+	f := newMountFixture(t, filepath.Join(workDir, "volatile"))
+	script := "echo x > /new && cat /new; echo changed > /etc/real.conf && cat /etc/real.conf; cat /vdata/hello; stat -c %a /"
+	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "vol", fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/sh", "-c", %q]
+volatile = true
+[[container.mount]]
+source = %q
+target = "/vdata"
+`, f.rootfs, script, f.data))
+	mode, err := os.Stat(f.rootfs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("x\nchanged\nhello from the host\n%o\n", mode.Mode().Perm())
+	for i := 0; i < 2; i++ { // the second run starts from the untouched rootfs
+		if r := cove(t, "run", "--rm", path); r.code != 0 || r.stdout != want {
+			t.Fatalf("run %d: exit %d %q, want %q\n%s", i+1, r.code, r.stdout, want, r.stderr)
+		}
+	}
+	for _, p := range []string{"new", "vdata"} {
+		if _, err := os.Lstat(filepath.Join(f.rootfs, p)); err == nil {
+			t.Errorf("/%s reached the rootfs", p)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(f.rootfs, "etc/real.conf")); string(b) != "from the rootfs\n" {
+		t.Errorf("the rootfs's /etc/real.conf is %q after the runs", b)
+	}
+	r := cove(t, "run", "--rm", "--rootfs", f.rootfs, "--volatile", "--read-only", "--", "/bin/true")
+	if r.code != 2 || !strings.Contains(r.stderr, "read_only and volatile exclude each other") {
+		t.Errorf("--volatile --read-only: exit %d: %s", r.code, r.stderr)
+	}
+}

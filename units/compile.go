@@ -140,6 +140,7 @@ func launchConfig(s *spec.Spec) isolate.Config {
 		Seccomp:        s.Security.Seccomp != spec.SeccompUnconfined,
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
 		ReadOnly:       c.ReadOnly,
+		Volatile:       c.Volatile,
 		Mounts:         c.Mounts,
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
