@@ -83,7 +83,7 @@ func diffValues(key string, a, b reflect.Value, keys *[]string) {
 		}
 		a, b = a.Elem(), b.Elem()
 	}
-	if a.Kind() != reflect.Struct {
+	if a.Kind() != reflect.Struct || leafTypes[a.Type()] {
 		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
 			*keys = append(*keys, key)
 		}
@@ -101,6 +101,9 @@ func diffValues(key string, a, b reflect.Value, keys *[]string) {
 		diffValues(k, a.Field(i), b.Field(i), keys)
 	}
 }
+
+// leafTypes are structs that are one value in a spec file ("1000:1000").
+var leafTypes = map[reflect.Type]bool{reflect.TypeFor[spec.User](): true}
 
 // fieldKeys are the spec keys of fields whose snake_case name is not it.
 var fieldKeys = map[string]string{

@@ -46,9 +46,10 @@ func TestDiffKeysNames(t *testing.T) {
 	b := spec.Defaults("web")
 	b.Container.Mounts = []spec.Mount{{Type: spec.MountTmpfs, Target: "/tmp"}}
 	b.Container.ReadOnly = true
+	b.Container.User = spec.User{UID: 1000, GID: 1000}
 	b.Security.AllowNewPrivileges = true
 	b.Service.Ready, b.Service.ReadyPort = spec.ReadyTCP, 80
-	want := []string{"container.read_only", "container.mount", "service.ready", "security.no_new_privileges"}
+	want := []string{"container.user", "container.read_only", "container.mount", "service.ready", "security.no_new_privileges"}
 	if got := DiffKeys(a, b); !reflect.DeepEqual(got, want) {
 		t.Errorf("DiffKeys = %q, want %q", got, want)
 	}

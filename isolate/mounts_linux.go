@@ -129,6 +129,11 @@ func fileMountPoint(root *os.File, target string) (*os.File, error) {
 	defer parent.Close()
 	fd, err := unix.Openat(int(parent.Fd()), path.Base(target), unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_RDONLY|unix.O_CLOEXEC, 0o644)
 	if errors.Is(err, unix.EEXIST) {
+		// Created meanwhile (another container sharing the rootfs), or a
+		// dangling symlink.
+		if f, err := pathrs.OpenatInRoot(root, target); err == nil {
+			return f, nil
+		}
 		return nil, errors.New("a dangling symlink in the rootfs; point it at an existing file or remove it")
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,7 +42,9 @@ func setupRoot(c Config) error {
 				return nil
 			}
 			merged, err := volatileRoot(rootfs)
-			rootfs, c.Rootfs = merged, merged // what the other steps set up
+			if err == nil {
+				rootfs, c.Rootfs = merged, merged // what the other steps set up
+			}
 			return err
 		}},
 		{"bind rootfs", func() error { return unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "") }},
@@ -61,13 +64,21 @@ func setupRoot(c Config) error {
 	return nil
 }
 
-// mkdirAt creates dir (inside rootfs) if missing.
+// mkdirAt creates dir inside rootfs if missing, resolving symlinks inside
+// rootfs (a rootfs's "run -> /etc" must not create /etc/notify on the
+// host), and returns the directory's path.
 func mkdirAt(rootfs, dir string, mode os.FileMode) (string, error) {
-	p := filepath.Join(rootfs, dir)
-	if err := os.MkdirAll(p, mode); err != nil {
+	root, err := os.OpenFile(rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return "", err
 	}
-	return p, nil
+	defer root.Close()
+	d, err := pathrs.MkdirAllHandle(root, dir, mode)
+	if err != nil {
+		return "", fmt.Errorf("create %s in the rootfs: %w", dir, err)
+	}
+	defer d.Close()
+	return os.Readlink(fdPath(d))
 }
 
 // mountProc mounts the new pid namespace's /proc and hides the host's

@@ -149,6 +149,8 @@ func TestParseErrors(t *testing.T) {
 			"t.toml:11:1: container.mount[2].target: ", `"/b" is already the target of mount 1`},
 		{"mount over the notify socket", minimal + "[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/run/notify\"\n[service]\nready = \"notify\"\n", "", "",
 			"t.toml:8:1: container.mount[1].target: ", `"/run/notify" would cover /run/notify, where cove puts the notify socket`},
+		{"read-only tmpfs above the notify socket", minimal + "[[container.mount]]\ntype = \"tmpfs\"\ntarget = \"/run\"\nread_only = true\n[service]\nready = \"notify\"\n", "", "",
+			"t.toml:8:1: container.mount[1].target: ", `a read-only mount at "/run" leaves no room for /run/notify`},
 		{"bind above the notify socket", minimal + "[[container.mount]]\nsource = \"/srv/run\"\ntarget = \"/run\"\n[service]\nready = \"notify\"\n", "", "",
 			"t.toml:8:1: container.mount[1].target: ", `a bind mount at "/run" would get cove's /run/notify directory in /srv/run`},
 		{"volatile and read_only", minimal + "read_only = true\nvolatile = true\n", "", "",

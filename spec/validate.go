@@ -253,7 +253,8 @@ func (v *validator) container(c *Container, nameOK bool) {
 
 // notifyMounts checks that no mount covers NotifyDir, which cove mounts
 // for ready = "notify", or is a bind mount of a directory that would
-// receive it (a tmpfs there is fine).
+// receive it, or a read-only mount where it cannot be created (a
+// writable tmpfs there is fine).
 func (v *validator) notifyMounts(ms []Mount) {
 	for i, m := range ms {
 		k := keyString(key("container", "mount", elem(i+1))) + ".target"
@@ -262,6 +263,8 @@ func (v *validator) notifyMounts(ms []Mount) {
 			v.add(k, fmt.Sprintf(`%q would cover %s, where cove puts the notify socket for ready = "notify"; choose another target`, m.Target, NotifyDir))
 		case m.Type == MountBind && strings.HasPrefix(NotifyDir, m.Target+"/"):
 			v.add(k, fmt.Sprintf(`a bind mount at %q would get cove's %s directory in %s for ready = "notify"; use a tmpfs there or another target`, m.Target, NotifyDir, m.Source))
+		case m.ReadOnly && strings.HasPrefix(NotifyDir, m.Target+"/"):
+			v.add(k, fmt.Sprintf(`a read-only mount at %q leaves no room for %s, where cove puts the notify socket for ready = "notify"; make it writable or choose another target`, m.Target, NotifyDir))
 		}
 	}
 }

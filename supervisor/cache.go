@@ -27,10 +27,13 @@ import (
 // active and sub state as at the fetch. (The memory and task counters,
 // which systemd does not signal, are no facts: see facts.counters.)
 type cache struct {
-	mu    sync.Mutex
-	on    bool   // signals are subscribed: entries may be used
-	lost  bool   // systemd's bus name changed owner: subscribe again
-	epoch uint64 // bumped by a reload or a new systemd: every entry is stale
+	mu   sync.Mutex
+	on   bool // signals are subscribed: entries may be used
+	lost bool // systemd's bus name changed owner: subscribe again
+	// owners counts the changes of systemd's bus name owner: a
+	// subscription made before the last one may be gone.
+	owners uint64
+	epoch  uint64 // bumped by a reload or a new systemd: every entry is stale
 	// gens holds, for each unit a signal touched, a number from seq that
 	// changes with every such signal (0: none since the start); entries
 	// were fetched at one of them.
@@ -92,8 +95,17 @@ func (k *cache) see(s *dbus.Signal) {
 		// with it. Nothing is trusted until the connection subscribes again
 		// (Conn.listUnits, via resubscribe).
 		k.epoch++
+		k.owners++
 		k.on, k.lost = false, true
 	}
+}
+
+// owner returns the count of owner changes, to pass to start after
+// subscribing.
+func (k *cache) owner() uint64 {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.owners
 }
 
 // touch marks cove unit path changed.
@@ -121,11 +133,15 @@ func (k *cache) lostSubscription() bool {
 	return k.lost
 }
 
-// start turns the cache on once signals are subscribed.
-func (k *cache) start() {
+// start turns the cache on once signals are subscribed, unless systemd's
+// owner changed since owner was read before subscribing (the subscription
+// may have gone with the old one).
+func (k *cache) start(owner uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.on, k.lost = true, false
+	if k.owners == owner {
+		k.on, k.lost = true, false
+	}
 }
 
 // stampOf returns the state to fetch unit path's facts under.

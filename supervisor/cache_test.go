@@ -63,7 +63,7 @@ func TestCacheInvalidation(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newCache()
-			k.start()
+			k.start(k.owner())
 			if got := fetchThenLookup(t, k, tc.u, tc.during, tc.after); got != tc.hit {
 				t.Errorf("cache hit = %v, want %v", got, tc.hit)
 			}
@@ -76,7 +76,7 @@ func TestCacheKeepsOnlyTrustedFacts(t *testing.T) {
 	if fetchThenLookup(t, k, running, nil, nil) {
 		t.Error("a cache that was never started answered")
 	}
-	k.start()
+	k.start(k.owner())
 	if _, ok := k.lookup(running); ok {
 		t.Error("facts fetched before the start were kept")
 	}
@@ -88,7 +88,13 @@ func TestCacheKeepsOnlyTrustedFacts(t *testing.T) {
 	if !k.lostSubscription() || fetchThenLookup(t, k, running, nil, nil) {
 		t.Error("the cache answered after systemd was replaced, or does not ask to subscribe again")
 	}
-	k.start() // subscribed again
+	owner := k.owner()
+	k.see(newOwner) // while subscribing again
+	k.start(owner)
+	if !k.lostSubscription() || fetchThenLookup(t, k, running, nil, nil) {
+		t.Error("the cache started on a subscription made before systemd was replaced")
+	}
+	k.start(k.owner()) // subscribed again
 	if k.lostSubscription() || !fetchThenLookup(t, k, running, nil, nil) {
 		t.Error("the cache stayed off after subscribing again")
 	}

@@ -17,15 +17,19 @@ type Conn struct {
 	sd  *sd.Conn
 	sig *dbus.Conn // the connection go-systemd receives signals on
 	// inflight bounds the units whose properties are fetched at once (List
-	// fans out, a dozen calls a unit): the bus refuses more than 128
-	// pending replies per connection.
-	inflight chan struct{}
-	cache    *cache // used once Watch succeeded
+	// fans out, a dozen calls a unit), listCalls the ListUnits calls: all
+	// go over sig, and the bus refuses more than 128 pending replies per
+	// connection (maxInflight*12 + maxListCalls stays below).
+	inflight, listCalls chan struct{}
+	cache               *cache // used once Watch succeeded
 }
 
 // maxInflight is how many units' property calls a Conn has pending at
-// most.
-const maxInflight = 8
+// most, maxListCalls how many ListUnits calls.
+const (
+	maxInflight  = 6
+	maxListCalls = 32
+)
 
 // Connect opens a connection to systemd on the system bus. The system bus
 // (not systemd's private socket) is used because unit references (AddRef)
@@ -52,7 +56,8 @@ func Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to systemd on the system bus: %w", err)
 	}
-	return &Conn{sd: conn, sig: dialed[1], inflight: make(chan struct{}, maxInflight), cache: k}, nil
+	return &Conn{sd: conn, sig: dialed[1], inflight: make(chan struct{}, maxInflight),
+		listCalls: make(chan struct{}, maxListCalls), cache: k}, nil
 }
 
 // watchRules are the signals the cache needs: changes of units (cove's are
@@ -86,13 +91,14 @@ func (c *Conn) CacheStats() CacheStats { return c.cache.counts() }
 // subscribe asks systemd for its change signals and starts the cache. A
 // systemd that re-executed may still have the subscription.
 func (c *Conn) subscribe(ctx context.Context) error {
+	owner := c.cache.owner()
 	obj := c.sig.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
 	err := obj.CallWithContext(ctx, "org.freedesktop.systemd1.Manager.Subscribe", 0).Err
 	var de dbus.Error
 	if err != nil && !(errors.As(err, &de) && de.Name == "org.freedesktop.systemd1.AlreadySubscribed") {
 		return fmt.Errorf("watch systemd: subscribe: %w", err)
 	}
-	c.cache.start()
+	c.cache.start(owner)
 	return nil
 }
 
@@ -116,12 +122,12 @@ func waitJob(ctx context.Context, op, unit string, ch <-chan string) error {
 	}
 }
 
-// notFoundErrors are the D-Bus errors for a unit that is not there (the
-// last: a unit object gone between ListUnits and a property call).
+// notFoundErrors are the D-Bus errors for a unit that is not there. (A
+// property of a unit gone between ListUnits and the call is read from a
+// not-found stub: no COVE_KIND, so no workload either.)
 var notFoundErrors = map[string]bool{
-	"org.freedesktop.systemd1.NoSuchUnit":      true,
-	"org.freedesktop.systemd1.LoadFailed":      true,
-	"org.freedesktop.DBus.Error.UnknownObject": true,
+	"org.freedesktop.systemd1.NoSuchUnit": true,
+	"org.freedesktop.systemd1.LoadFailed": true,
 }
 
 // notFound maps systemd's "no such unit" errors to ErrNotFound.

@@ -67,21 +67,23 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 	// The property calls are independent: pipelined on the connection they
 	// cost about one round trip instead of one per workload.
 	got := make([]Workload, len(us))
-	ok := make([]bool, len(us))
+	errs := make([]error, len(us))
 	var wg sync.WaitGroup
 	for i, u := range us {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w, err := c.workload(ctx, u)
-			got[i], ok[i] = w, err == nil // not loaded, or gone meanwhile
+			got[i], errs[i] = c.workload(ctx, u)
 		}()
 	}
 	wg.Wait()
 	var ws []Workload
 	for i := range got {
-		if ok[i] {
+		switch {
+		case errs[i] == nil:
 			ws = append(ws, got[i])
+		case !isNotFound(errs[i]): // not loaded, gone meanwhile, or no workload: skipped
+			return nil, fmt.Errorf("list cove units: %w", errs[i])
 		}
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
@@ -105,6 +107,8 @@ func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 // signal connection so that every change signal sent before the answer
 // has reached the cache when it returns.
 func (c *Conn) listUnits(ctx context.Context, method string, args ...any) ([]sd.UnitStatus, error) {
+	c.listCalls <- struct{}{}
+	defer func() { <-c.listCalls }()
 	if c.cache.lostSubscription() {
 		c.subscribe(ctx) // on failure the cache stays off: correct, slower
 	}
@@ -170,7 +174,9 @@ func (f facts) counters() (memory, tasks uint64) {
 }
 
 // serviceProps are the Service properties fetch reads, one Get each,
-// pipelined. A GetAll makes systemd compute a few hundred, several of them
+// pipelined (so, unlike a GetAll, not one snapshot: a unit restarting
+// meanwhile can mix old and new values; its change signal keeps such
+// facts out of the cache). A GetAll makes systemd compute a few hundred, several of them
 // from cgroup files: with it a cold list of 100 workloads took 96 ms, with
 // these 78 ms (go run ./bench/api -workloads 100).
 var serviceProps = []string{

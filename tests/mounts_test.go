@@ -248,3 +248,35 @@ target = "/vdata"
 		t.Errorf("--volatile --read-only: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestOwnMountsStayInside: cove's own mount points follow symlinks in the
+// rootfs only inside it: a rootfs whose /run points at a host path gets
+// its notify directory in the rootfs, not on the host.
+func TestOwnMountsStayInside(t *testing.T) {
+	need(t)
+	f := newMountFixture(t, filepath.Join(workDir, "ownmounts"))
+	run := filepath.Join(f.rootfs, "run")
+	if err := os.RemoveAll(run); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(f.outside, run); err != nil {
+		t.Fatal(err)
+	}
+	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "runlink", fmt.Sprintf(`version = 1
+kind = "container"
+[container]
+rootfs = %q
+command = ["/bin/sh", "-c", "notify-send READY=1; echo $NOTIFY_SOCKET; sleep 1"]
+[service]
+ready = "notify"
+`, f.rootfs))
+	if r := cove(t, "run", "--rm", path); r.code != 0 || r.stdout != "/run/notify/notify.sock\n" {
+		t.Errorf("cove run: exit %d %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if ents, _ := os.ReadDir(f.outside); len(ents) != 0 {
+		t.Errorf("cove created %v in the host directory the rootfs's /run points to", ents)
+	}
+	if _, err := os.Stat(filepath.Join(f.rootfs, f.outside, "notify")); err != nil {
+		t.Errorf("the notify directory is not where /run/notify resolves inside the rootfs: %v", err)
+	}
+}
