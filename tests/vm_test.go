@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,13 @@ func waitLog(t *testing.T, name, marker string, d time.Duration) {
 func TestVMLifecycle(t *testing.T) {
 	g := needGuest(t)
 	cleanupWorkload(t, "vmwait")
-	mustCove(t, "run", "-d", vmSpec(t, g, "vmwait", "wait", "", ""))
+	// accel = "auto": the launcher opens /dev/kvm, which the unit's closed
+	// device policy allows (DeviceAllow=/dev/kvm rw).
+	path := vmSpec(t, g, "vmwait", "wait", "", "")
+	if err := os.WriteFile(path, []byte(strings.Replace(readFile(t, path), `accel = "tcg"`, `accel = "auto"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCove(t, "run", "-d", path)
 	waitLog(t, "vmwait", vmguest.MarkerWaiting, 60*time.Second)
 	pid := show(t, "cove-vmwait.service", "MainPID")
 	if exe := inside(t, "readlink", "/proc/"+pid+"/exe").stdout; !strings.Contains(exe, "qemu-system-x86_64") {
@@ -81,8 +88,12 @@ func TestVMLifecycle(t *testing.T) {
 	if list := inside(t, "machinectl", "list", "--no-legend").stdout; !strings.Contains(list, "vmwait") || !strings.Contains(list, "vm") {
 		t.Errorf("machinectl list: %q", list)
 	}
-	if st := mustCove(t, "status", "vmwait"); !strings.Contains(st, "tcg") || !strings.Contains(st, "vm") {
+	st := mustCove(t, "status", "vmwait")
+	if !strings.Contains(st, "vm") || !strings.Contains(st, "kvm") && !strings.Contains(st, "tcg") {
 		t.Errorf("cove status lacks kind or accelerator:\n%s", st)
+	}
+	if _, err := os.Stat("/dev/kvm"); err == nil && !strings.Contains(st, "/dev/kvm opens") {
+		t.Errorf("the VM's unit could not open /dev/kvm (device policy?):\n%s", st)
 	}
 	if m := show(t, "cove-vmwait.service", "MemoryMax"); m != fmt.Sprint(256<<20+384<<20) {
 		t.Errorf("MemoryMax = %s, want guest memory + 384 MiB", m)

@@ -77,25 +77,28 @@ func TestSignatures(t *testing.T) {
 		"KillMode": "s", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
 		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s",
+		"ExecStop": "a(sasb)", "DeviceAllow": "a(ss)",
 	}
-	s, err := spec.Load("testdata/full.toml", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	u = ForRun(u, RunOptions{Remove: true})
-	u = ForRun(u, RunOptions{Restart: "no"})
-	for _, p := range u.Properties() {
-		sig, ok := want[p.Name]
-		if !ok {
-			t.Errorf("property %s has no expected signature", p.Name)
-			continue
+	for _, f := range []string{"testdata/full.toml", "testdata/vm.toml"} {
+		s, err := spec.Load(f, "")
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got := p.Value.Signature().String(); got != sig {
-			t.Errorf("%s: signature %s, systemd wants %s", p.Name, got, sig)
+		u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u = ForRun(u, RunOptions{Remove: true})
+		u = ForRun(u, RunOptions{Restart: "no"})
+		for _, p := range u.Properties() {
+			sig, ok := want[p.Name]
+			if !ok {
+				t.Errorf("%s: property %s has no expected signature", f, p.Name)
+				continue
+			}
+			if got := p.Value.Signature().String(); got != sig {
+				t.Errorf("%s: %s: signature %s, systemd wants %s", f, p.Name, got, sig)
+			}
 		}
 	}
 }

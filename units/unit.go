@@ -85,6 +85,10 @@ type Names []string
 // Exec is a command line (signature a(sasb)).
 type Exec []string
 
+// DeviceAllow grants access to one device node (signature a(ss)): its
+// path and "r", "w", "m" permissions.
+type DeviceAllow struct{ Path, Perms string }
+
 func (v Str) text() (string, error) { return plainText(string(v)) }
 func (v Str) dbus() any             { return string(v) }
 
@@ -115,6 +119,11 @@ func (v List) text() (string, error) { return quoteWords(v) }
 func (v List) dbus() any             { return []string(v) }
 
 func (v Exec) text() (string, error) { return quoteWords(v) }
+
+func (v DeviceAllow) text() (string, error) { return plainText(v.Path + " " + v.Perms) }
+func (v DeviceAllow) dbus() any {
+	return []struct{ Path, Perms string }{{v.Path, v.Perms}}
+}
 
 // dbus escapes '$' in the arguments: systemd expands variables in every
 // command line at exec time, whether it came from a file or over D-Bus.

@@ -37,6 +37,13 @@ func vm(u *Unit, s *spec.Spec, opt Options) {
 	if s.Resources.Memory == 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(s.VM.Memory+QEMUOverhead))
 	}
+	// QEMU's disks are files and its network is user-mode: of the host's
+	// devices it needs /dev/kvm at most, besides the pseudo devices a
+	// closed policy allows.
+	u.add(SectionService, "DevicePolicy", "", Str("closed"))
+	if s.VM.Accel != spec.AccelTCG {
+		u.add(SectionService, "DeviceAllow", "", DeviceAllow{Path: "/dev/kvm", Perms: "rw"})
+	}
 }
 
 // VMConfig is the launcher configuration of a VM spec. Accel may still be
