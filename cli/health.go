@@ -13,7 +13,7 @@ import (
 // ExecStart).
 func healthProbeCmd(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(units.HealthVerb, "--name NAME [flags] -- COMMAND...", env.Stderr)
-	var c health.Check
+	c := health.Check{Self: env.Self}
 	fs.StringVar(&c.Name, "name", "", "workload name")
 	fs.DurationVar(&c.Timeout, "timeout", 5*time.Second, "probe timeout")
 	fs.IntVar(&c.Retries, "retries", 3, "failures in a row before unhealthy")

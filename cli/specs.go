@@ -106,6 +106,22 @@ func launchInitCmd(_ context.Context, _ *Env, args []string) error {
 	return err
 }
 
+// enterInitCmd is the enter stage of cove exec and health probes (see
+// isolate.EnterCommand). It exits 127 for a command that is not there and
+// 126 for one that cannot be run, as a shell does.
+func enterInitCmd(_ context.Context, env *Env, args []string) error {
+	c, err := isolate.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	err = isolate.Enter(c)
+	fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+	if errors.Is(err, isolate.ErrCommandNotFound) {
+		return exitError{127}
+	}
+	return exitError{126}
+}
+
 // registerMachine registers a workload with machined; failing that is
 // reported (to the unit's journal) but does not fail the workload.
 func registerMachine(env *Env, name, class string, pid int, root string) {

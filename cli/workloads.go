@@ -3,8 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -207,5 +211,74 @@ func logTime(t *time.Time, v string, now time.Time) error {
 		return fmt.Errorf("%w, or a duration ago (10m)", err)
 	}
 	*t = pt
+	return nil
+}
+
+// execCmd runs a command inside a running container, as its payload runs
+// (namespaces, root, user, capabilities, no_new_privs, seccomp, cgroup),
+// with this terminal's stdio, and exits with the command's status.
+func execCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("exec", "[-u UID[:GID]] [-w DIR] NAME -- COMMAND...", env.Stderr)
+	user := fs.String("u", "", "run as UID[:GID] (default: the payload's user)")
+	workdir := fs.String("w", "", "working directory (default: the payload's)")
+	before, command, _ := cutArgs(args, "--")
+	if ok, err := parse(fs, before); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 || len(command) == 0 {
+		return usagef("exec: want one workload name and a command after --")
+	}
+	name := fs.Arg(0)
+	return withConn(ctx, func(conn *supervisor.Conn) error {
+		t, err := conn.Probe(ctx, name)
+		if err != nil {
+			return err
+		}
+		if t.MainPID == 0 {
+			return fmt.Errorf("exec in %s: it is not running", name)
+		}
+		c, err := isolate.ParseArgs(t.Launch)
+		if err != nil {
+			return fmt.Errorf("exec in %s: not a container (a VM has cove console): %w", name, err)
+		}
+		c.Argv = command
+		if err := execOverrides(&c, *user, *workdir); err != nil {
+			return err
+		}
+		// In the workload's cgroup, its limits and device policy apply to
+		// the command, and stopping the workload ends it.
+		if err := isolate.JoinCgroups(int(t.MainPID)); err != nil {
+			return err
+		}
+		cmd, release, err := isolate.EnterCommand(ctx, env.Self, c, int(t.MainPID))
+		if err != nil {
+			return err
+		}
+		defer release()
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
+		err = cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return exitError{ee.ExitCode()}
+		}
+		return err
+	})
+}
+
+// execOverrides applies cove exec's -u and -w to c.
+func execOverrides(c *isolate.Config, user, workdir string) error {
+	if user != "" {
+		u, err := spec.ParseUser(user)
+		if err != nil {
+			return usagef("exec: -u: %v", err)
+		}
+		c.UID, c.GID = u.UID, u.GID
+	}
+	if workdir != "" {
+		if !strings.HasPrefix(workdir, "/") {
+			return usagef("exec: -w %q: want an absolute path", workdir)
+		}
+		c.Workdir = workdir
+	}
 	return nil
 }

@@ -41,6 +41,7 @@ type State struct {
 
 // Check is one probe's parameters.
 type Check struct {
+	Self        string // the cove binary, which enters the container
 	Name        string
 	Command     []string
 	Timeout     time.Duration
@@ -77,7 +78,7 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 	if !ok || st.Invocation != w.Invocation {
 		st = State{Status: Starting, Invocation: w.Invocation}
 	}
-	out, perr := isolate.Probe(int(w.MainPID), w.UID, w.GID, c.Command, c.Timeout)
+	out, perr := probe(c, w)
 	st.LastOutput, st.CheckedAt = tail(out, 512), time.Now()
 	switch {
 	case perr == nil:
@@ -131,4 +132,15 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// probe runs c's command inside workload w as its payload runs (see
+// isolate.EnterCommand).
+func probe(c Check, w supervisor.ProbeTarget) (string, error) {
+	cfg, err := isolate.ParseArgs(w.Launch)
+	if err != nil {
+		return "", fmt.Errorf("health of %s: the unit's launcher arguments: %w", c.Name, err)
+	}
+	cfg.Argv = c.Command
+	return isolate.Probe(c.Self, cfg, int(w.MainPID), c.Timeout)
 }

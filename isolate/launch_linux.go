@@ -55,7 +55,7 @@ func Launch(self string, c Config, handedOver func(pid int)) error {
 	}
 	// The payload runs and is the main process; the launcher stays only
 	// until it is ready, then tells systemd and exits.
-	state, err := waitReady(c, pid, proxy)
+	state, err := waitReady(self, c, pid, proxy)
 	if err != nil {
 		return fmt.Errorf("launch %s: %w", c.Name, err)
 	}
@@ -271,7 +271,7 @@ func lookPath(name string, env []string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("command %q not found in the container's PATH (%s)", name, path)
+	return "", fmt.Errorf("command %q not found in the container's PATH (%s): %w", name, path, ErrCommandNotFound)
 }
 
 // executable reports whether p is an executable regular file.

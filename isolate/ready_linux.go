@@ -1,15 +1,11 @@
 package isolate
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -133,7 +129,7 @@ func pollPayload(payloadFd, fd int, timeout time.Duration) (bool, error) {
 
 // waitReady blocks until the payload is ready as c.Ready says and returns
 // the message for systemd.
-func waitReady(c Config, payload int, proxy *notifyProxy) (string, error) {
+func waitReady(self string, c Config, payload int, proxy *notifyProxy) (string, error) {
 	// One pidfd for the whole wait: it also pins the process, so a reused
 	// PID can never be mistaken for the payload.
 	pfd, err := unix.PidfdOpen(payload, 0)
@@ -148,7 +144,9 @@ func waitReady(c Config, payload int, proxy *notifyProxy) (string, error) {
 		return poll(pfd, c.ProbeInterval, func() bool { return tcpOpen(payload, c.ReadyPort) })
 	case ReadyHealthy:
 		return poll(pfd, c.ProbeInterval, func() bool {
-			_, err := Probe(payload, c.UID, c.GID, c.Probe, c.ProbeTimeout)
+			probe := c
+			probe.Argv = c.Probe
+			_, err := Probe(self, probe, payload, c.ProbeTimeout)
 			return err == nil
 		})
 	}
@@ -185,26 +183,4 @@ func tcpOpen(payload, port int) bool {
 		done <- unix.Connect(fd, &unix.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}) == nil
 	}()
 	return <-done
-}
-
-// Probe runs cmd inside the namespaces and root of process pid as
-// uid:gid, with a timeout, and returns its combined output. A non-zero
-// exit or a timeout is an error.
-func Probe(pid int, uid, gid uint32, cmd []string, timeout time.Duration) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	args := append([]string{"--target", strconv.Itoa(pid), "--mount", "--uts", "--ipc", "--net", "--pid",
-		"--root", "--wd", "--setuid", fmt.Sprint(uid), "--setgid", fmt.Sprint(gid), "--"}, cmd...)
-	c := exec.CommandContext(ctx, "nsenter", args...)
-	var out bytes.Buffer
-	c.Stdout, c.Stderr = &out, &out
-	c.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-	err := c.Run()
-	if ctx.Err() != nil {
-		return out.String(), fmt.Errorf("probe timed out after %s", timeout)
-	}
-	if err != nil {
-		return out.String(), fmt.Errorf("probe: %w", err)
-	}
-	return out.String(), nil
 }

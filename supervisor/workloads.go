@@ -11,6 +11,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/units"
 )
 
@@ -306,17 +307,17 @@ func (c *Conn) Reload(ctx context.Context) error {
 	return nil
 }
 
-// ProbeTarget is what a health probe needs to know about a running
-// workload.
+// ProbeTarget is what entering a running workload needs to know.
 type ProbeTarget struct {
-	MainPID    uint32
-	UID, GID   uint32
+	MainPID    uint32 // 0 when it does not run
 	Started    time.Time
 	Invocation string
+	// Launch are the arguments of the workload's launcher after its verb
+	// (cove launch ARGS…: isolate.ParseArgs reads them); nil for a VM.
+	Launch []string
 }
 
-// Probe returns the probe target of workload name; MainPID is 0 when it
-// does not run.
+// Probe returns the probe target of workload name.
 func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	unit := units.UnitName(name)
 	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
@@ -328,24 +329,28 @@ func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
 		t.Started = time.UnixMicro(int64(ts))
 	}
-	t.UID, t.GID = launchUser(sp)
+	t.Launch = launchArgs(sp)
 	return t, nil
 }
 
-// launchUser reads the payload's uid:gid from the launcher's --user flag
-// in ExecStart (the payload's identity is not a unit property).
-func launchUser(sp map[string]any) (uid, gid uint32) {
+// launchArgs returns the arguments of a container's launcher in ExecStart
+// ("cove launch ARGS…") as the launcher gets them, nil when it has none.
+func launchArgs(sp map[string]any) []string {
 	execs, _ := sp["ExecStart"].([][]any)
 	for _, e := range execs {
+		if len(e) < 2 {
+			continue
+		}
 		argv, _ := e[1].([]string)
-		for i := 0; i+1 < len(argv); i++ {
-			if argv[i] == "--user" {
-				fmt.Sscanf(argv[i+1], "%d:%d", &uid, &gid)
-				return uid, gid
+		if len(argv) > 2 && argv[1] == isolate.LaunchVerb {
+			args := make([]string, len(argv)-2)
+			for i, a := range argv[2:] {
+				args[i] = strings.ReplaceAll(a, "$$", "$") // as systemd passes them (units.Exec escapes '$')
 			}
+			return args
 		}
 	}
-	return 0, 0
+	return nil
 }
 
 // RestartNoWait queues a restart of workload name without waiting for it

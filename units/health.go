@@ -46,6 +46,10 @@ func CompileHealth(s *spec.Spec, opt Options) (timer, svc Unit, ok bool) {
 		"--on-failure", h.OnFailure,
 		"--"}, h.Command...)))
 	svc.add(SectionService, "Slice", "", Str(Slice))
+	// The probe runs with the container's capabilities (CAP_MKNOD among
+	// them) but in this unit's cgroup: close its devices as the
+	// container's are.
+	svc.add(SectionService, "DevicePolicy", "", Str("closed"))
 	svc.add(SectionService, "SyslogIdentifier", "", Str(s.Name+"-health"))
 	return timer, svc, true
 }
