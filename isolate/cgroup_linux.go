@@ -55,7 +55,7 @@ func cgroupDirs(mountinfo, cgroups string) ([]string, error) {
 		if !ok || len(f) < 5 || len(p) < 3 || (p[0] != "cgroup" && p[0] != "cgroup2") {
 			continue
 		}
-		mounts = append(mounts, mount{root: unescapeMount(f[3]), dir: unescapeMount(f[4]), v2: p[0] == "cgroup2", ctrls: strings.Split(p[2], ",")})
+		mounts = append(mounts, mount{root: UnescapeMountinfo(f[3]), dir: UnescapeMountinfo(f[4]), v2: p[0] == "cgroup2", ctrls: strings.Split(p[2], ",")})
 	}
 	var dirs []string
 	for _, line := range strings.Split(strings.TrimSpace(cgroups), "\n") {
@@ -81,8 +81,9 @@ func cgroupDirs(mountinfo, cgroups string) ([]string, error) {
 	return dirs, nil
 }
 
-// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMount(s string) string {
+// UnescapeMountinfo undoes the octal escapes of /proc/*/mountinfo
+// fields (\040 for a space).
+func UnescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}

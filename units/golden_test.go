@@ -23,14 +23,7 @@ func TestGolden(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := spec.Load(f, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			u := compileFile(t, f)
 			text, err := u.Text(filepath.Base(f))
 			if err != nil {
 				t.Fatal(err)
@@ -40,6 +33,20 @@ func TestGolden(t *testing.T) {
 			golden(t, base+".props", dumpProps(u))
 		})
 	}
+}
+
+// compileFile compiles the spec file f with the launcher /usr/bin/cove.
+func compileFile(t *testing.T, f string) Unit {
+	t.Helper()
+	s, err := spec.Load(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // dumpProps writes one "Name signature value" line per D-Bus property.
@@ -80,15 +87,7 @@ func TestSignatures(t *testing.T) {
 		"ExecStop": "a(sasb)", "DeviceAllow": "a(ss)",
 	}
 	for _, f := range []string{"testdata/full.toml", "testdata/vm.toml"} {
-		s, err := spec.Load(f, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		u = ForRun(u, RunOptions{Remove: true})
+		u := ForRun(compileFile(t, f), RunOptions{Remove: true})
 		u = ForRun(u, RunOptions{Restart: "no"})
 		for _, p := range u.Properties() {
 			sig, ok := want[p.Name]

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cove-project/cove/isolate"
 )
 
 // cgroupRoot is where every cgroup hierarchy must be mounted on the host; the
@@ -114,8 +116,8 @@ func readCgroupMounts() ([]cgroupMount, error) {
 			continue
 		}
 		ms = append(ms, cgroupMount{
-			root:       unescapeMountinfo(f[3]),
-			mountPoint: unescapeMountinfo(f[4]),
+			root:       isolate.UnescapeMountinfo(f[3]),
+			mountPoint: isolate.UnescapeMountinfo(f[4]),
 			fsType:     fsType,
 			superOpts:  strings.Split(f[sep+3], ","),
 		})
@@ -171,25 +173,6 @@ func innerMountOpts(m cgroupMount) string {
 		opts = append([]string{"none"}, opts...)
 	}
 	return strings.Join(opts, ",")
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 etc.) of mountinfo fields.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // createCgroups creates the cgroup name below the test process's cgroup in

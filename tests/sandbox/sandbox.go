@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cove-project/cove/isolate"
 )
 
 // Options for Boot.
@@ -261,7 +263,7 @@ func mountPoints() ([]string, error) {
 	var ms []string
 	for _, line := range strings.Split(string(data), "\n") {
 		if f := strings.Fields(line); len(f) > 4 {
-			ms = append(ms, unescapeMountinfo(f[4]))
+			ms = append(ms, isolate.UnescapeMountinfo(f[4]))
 		}
 	}
 	return ms, nil
