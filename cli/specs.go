@@ -107,19 +107,25 @@ func launchInitCmd(_ context.Context, _ *Env, args []string) error {
 }
 
 // enterInitCmd is the enter stage of cove exec and health probes (see
-// isolate.EnterCommand). It exits 127 for a command that is not there and
-// 126 for one that cannot be run, as a shell does.
+// isolate.Enter): it exits with the command's status, 127 for a command
+// that is not there and 126 for one that cannot be run, as a shell does.
 func enterInitCmd(_ context.Context, env *Env, args []string) error {
 	c, err := isolate.ParseArgs(args)
 	if err != nil {
 		return usageError{err}
 	}
-	err = isolate.Enter(c)
-	fmt.Fprintf(env.Stderr, "cove: %v\n", err)
-	if errors.Is(err, isolate.ErrCommandNotFound) {
+	code, err := isolate.Enter(c)
+	switch {
+	case errors.Is(err, isolate.ErrCommandNotFound):
+		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
 		return exitError{127}
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+		return exitError{126}
+	case code != 0:
+		return exitError{code}
 	}
-	return exitError{126}
+	return nil
 }
 
 // registerMachine registers a workload with machined; failing that is

@@ -245,16 +245,15 @@ func execCmd(ctx context.Context, env *Env, args []string) error {
 		if err := execOverrides(&c, *user, *workdir); err != nil {
 			return err
 		}
-		// In the workload's cgroup, its limits and device policy apply to
-		// the command, and stopping the workload ends it.
-		if err := isolate.JoinCgroups(int(t.MainPID)); err != nil {
-			return err
-		}
-		cmd, release, err := isolate.EnterCommand(ctx, env.Self, c, int(t.MainPID))
+		target, err := isolate.OpenTarget(int(t.MainPID), func() bool {
+			now, err := conn.Probe(ctx, name)
+			return err == nil && now.MainPID == t.MainPID
+		})
 		if err != nil {
-			return err
+			return fmt.Errorf("exec in %s: %w", name, err)
 		}
-		defer release()
+		defer target.Close()
+		cmd := isolate.EnterCommand(ctx, env.Self, c, target)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 		err = cmd.Run()
 		var ee *exec.ExitError

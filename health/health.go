@@ -78,7 +78,7 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 	if !ok || st.Invocation != w.Invocation {
 		st = State{Status: Starting, Invocation: w.Invocation}
 	}
-	out, perr := probe(c, w)
+	out, perr := probe(ctx, conn, c, w)
 	st.LastOutput, st.CheckedAt = tail(out, 512), time.Now()
 	switch {
 	case perr == nil:
@@ -136,11 +136,19 @@ func tail(s string, n int) string {
 
 // probe runs c's command inside workload w as its payload runs (see
 // isolate.EnterCommand).
-func probe(c Check, w supervisor.ProbeTarget) (string, error) {
+func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget) (string, error) {
 	cfg, err := isolate.ParseArgs(w.Launch)
 	if err != nil {
 		return "", fmt.Errorf("health of %s: the unit's launcher arguments: %w", c.Name, err)
 	}
 	cfg.Argv = c.Command
-	return isolate.Probe(c.Self, cfg, int(w.MainPID), c.Timeout)
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
+		now, err := conn.Probe(ctx, c.Name)
+		return err == nil && now.MainPID == w.MainPID
+	})
+	if err != nil {
+		return "", fmt.Errorf("health of %s: %w", c.Name, err)
+	}
+	defer t.Close()
+	return isolate.Probe(c.Self, cfg, t, c.Timeout)
 }

@@ -39,7 +39,8 @@ func JoinCgroups(pid int) error {
 
 // cgroupDirs maps the lines of a /proc/PID/cgroup file to cgroup
 // directories, using the cgroup mounts of a /proc/self/mountinfo file. A
-// hierarchy that is not mounted here is skipped.
+// hierarchy that is not mounted here is skipped, unless it is the v1
+// devices hierarchy (the device policy) or none is mounted.
 func cgroupDirs(mountinfo, cgroups string) ([]string, error) {
 	type mount struct {
 		root, dir string
@@ -57,13 +58,14 @@ func cgroupDirs(mountinfo, cgroups string) ([]string, error) {
 		}
 		mounts = append(mounts, mount{root: UnescapeMountinfo(f[3]), dir: UnescapeMountinfo(f[4]), v2: p[0] == "cgroup2", ctrls: strings.Split(p[2], ",")})
 	}
-	var dirs []string
+	var dirs, missing []string
 	for _, line := range strings.Split(strings.TrimSpace(cgroups), "\n") {
 		parts := strings.SplitN(line, ":", 3)
 		if len(parts) != 3 {
 			return nil, fmt.Errorf("malformed cgroup line %q", line)
 		}
 		want, path := parts[1], parts[2]
+		joined := false
 		for _, m := range mounts {
 			match := m.v2 && want == ""
 			if !m.v2 && want != "" {
@@ -74,9 +76,17 @@ func cgroupDirs(mountinfo, cgroups string) ([]string, error) {
 			}
 			if match && (path == m.root || strings.HasPrefix(path, strings.TrimSuffix(m.root, "/")+"/")) {
 				dirs = append(dirs, filepath.Join(m.dir, strings.TrimPrefix(path, strings.TrimSuffix(m.root, "/"))))
+				joined = true
 				break
 			}
 		}
+		if !joined {
+			missing = append(missing, want)
+		}
+	}
+	// The device policy lives in the v1 devices hierarchy, or in v2.
+	if slices.Contains(missing, "devices") || len(dirs) == 0 {
+		return nil, fmt.Errorf("cgroup hierarchies %q are not mounted here", missing)
 	}
 	return dirs, nil
 }

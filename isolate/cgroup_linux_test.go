@@ -2,6 +2,7 @@ package isolate
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -32,7 +33,9 @@ func TestCgroupDirs(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("cgroupDirs = %q, %v\nwant %q", got, err, want)
 	}
-	if _, err := cgroupDirs(mountinfo, "garbage"); err == nil {
-		t.Error("a malformed cgroup line was accepted")
+	for _, bad := range []string{"garbage", "5:devices:/x\n4:memory:/x", "0::/x"} {
+		if _, err := cgroupDirs(mountinfo[:strings.Index(mountinfo, "36 31")], bad); err == nil {
+			t.Errorf("cgroups %q: no error (malformed, or the devices hierarchy or every one not mounted)", bad)
+		}
 	}
 }

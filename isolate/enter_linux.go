@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,52 +21,139 @@ import (
 // container's PATH.
 var ErrCommandNotFound = errors.New("no such command")
 
-// EnterVerb is the hidden cove verb that runs a command inside a running
-// container (see EnterCommand).
+// EnterVerb is the hidden cove verb of the enter stage (see Enter).
 const EnterVerb = "enter-init"
 
 // Descriptors EnterCommand passes to the enter stage.
 const (
-	enterMountNSFd = 3 // the container's mount namespace
-	enterRootFd    = 4 // the container's root directory
+	enterPidFd  = 3 // a pidfd of the container's payload
+	enterRootFd = 4 // the payload's root directory
 )
 
-// EnterCommand returns the command that runs c.Argv inside the running
-// container whose payload is pid, the way its payload runs: in its pid,
-// uts, ipc, network and mount namespaces and root, in c.Workdir, as
-// c.UID:c.GID, with the capability bounding set, no_new_privs and seccomp
-// filter c says (c is the container's launcher configuration, with Argv
-// and possibly the identity replaced). nsenter enters all but the mount
-// namespace and runs self (the cove binary, still on the host's file
-// system) as the enter stage, which enters the mount namespace and root
-// on its own locked thread, restricts itself like the launcher and execs
-// the command. The caller sets stdio, runs it, and then calls release.
-func EnterCommand(ctx context.Context, self string, c Config, pid int) (cmd *exec.Cmd, release func(), err error) {
-	mnt, err := os.Open(fmt.Sprintf("/proc/%d/ns/mnt", pid))
-	if err != nil {
-		return nil, nil, fmt.Errorf("enter the container of pid %d: %w", pid, err)
-	}
-	root, err := os.OpenFile(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		mnt.Close()
-		return nil, nil, fmt.Errorf("enter the container of pid %d: %w", pid, err)
-	}
-	args := append([]string{"--target", strconv.Itoa(pid), "--uts", "--ipc", "--net", "--pid", "--",
-		self, EnterVerb}, c.Args()...)
-	cmd = exec.CommandContext(ctx, "nsenter", args...)
-	cmd.ExtraFiles = []*os.File{mnt, root} // fds 3 and 4
-	cmd.Env = []string{}
-	return cmd, func() { mnt.Close(); root.Close() }, nil
+// Target is a running container's payload, pinned by a pidfd, with its
+// root directory.
+type Target struct {
+	pid         int
+	pidfd, root *os.File
 }
 
-// Enter is the enter stage (see EnterCommand): already in the container's
-// other namespaces, it moves its thread into the container's mount
-// namespace and root, restricts it and execs c.Argv. It returns only on
-// error.
-func Enter(c Config) error {
-	runtime.LockOSThread() // namespaces, root and restrictions are this thread's; it execs
+// OpenTarget pins process pid and opens its root. isMain, if not nil,
+// reports whether pid is still the workload's main process once pinned (a
+// PID read earlier may have been reused); the root is the pinned
+// process's because the process still runs after it was opened.
+func OpenTarget(pid int, isMain func() bool) (*Target, error) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("pin pid %d: %w", pid, err)
+	}
+	t := &Target{pid: pid, pidfd: os.NewFile(uintptr(fd), "pidfd")}
+	if isMain != nil && !isMain() {
+		t.Close()
+		return nil, fmt.Errorf("pid %d is no longer the workload's main process", pid)
+	}
+	if t.root, err = os.OpenFile(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("open the root of pid %d: %w", pid, err)
+	}
+	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("pid %d exited", pid)
+	}
+	return t, nil
+}
+
+// Close releases the target.
+func (t *Target) Close() {
+	t.pidfd.Close()
+	if t.root != nil {
+		t.root.Close()
+	}
+}
+
+// EnterCommand returns the command that runs c.Argv inside the running
+// container t, the way its payload runs (see Enter); c is the container's
+// launcher configuration with Argv, and maybe the identity or working
+// directory, replaced. Canceling ctx ends the enter stage and the
+// command: SIGTERM, then SIGKILL after a grace period.
+func EnterCommand(ctx context.Context, self string, c Config, t *Target) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, self, append([]string{EnterVerb}, c.Args()...)...)
+	cmd.ExtraFiles = []*os.File{t.pidfd, t.root} // fds 3 and 4
+	cmd.Env = []string{}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 2 * time.Second
+	return cmd
+}
+
+// Enter is the enter stage: it runs c.Argv inside the container pinned by
+// fd 3 (a pidfd) with root fd 4 and returns its exit status (128+N for a
+// signal N). On its own locked thread it joins the payload's cgroups,
+// then enters its mount, uts, ipc, network and pid namespaces and its
+// root, changes to c.Workdir, restricts itself as the launcher restricts
+// the payload (bounding set, no_new_privs, seccomp, c.UID:c.GID) and
+// starts the command from that thread, in a new session (no controlling
+// terminal to inject input into), with only stdin, stdout and stderr; a
+// SIGTERM, SIGINT or SIGHUP to the stage kills it. The stage itself stays in the host's pid
+// namespace: no privileged process of cove is ever visible inside.
+func Enter(c Config) (int, error) {
+	runtime.LockOSThread() // namespaces, root and restrictions are this thread's; it forks
 	lastCap, err := lastCapability()
 	if err != nil {
+		return 0, err
+	}
+	if err := enterContainer(); err != nil {
+		return 0, err
+	}
+	c.Ready = ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
+	env := payloadEnv(c)
+	argv0, err := lookPath(c.Argv[0], env)
+	if err != nil {
+		return 0, err
+	}
+	if err := unix.Chdir(c.Workdir); err != nil {
+		return 0, fmt.Errorf("change to working directory %s: %w", c.Workdir, err)
+	}
+	if err := restrict(c, lastCap); err != nil {
+		return 0, err
+	}
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return 0, fmt.Errorf("keep descriptors from the command: %w", err)
+	}
+	// The command must not outlive the stage: a parent-death signal cannot
+	// be set across pid namespaces (the child sees no parent), so the
+	// stage kills it when it is told to end.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
+	pid, err := syscall.ForkExec(argv0, c.Argv, &syscall.ProcAttr{Env: env, Files: []uintptr{0, 1, 2},
+		Sys: &syscall.SysProcAttr{Setsid: true}})
+	if err != nil {
+		return 0, fmt.Errorf("exec %s: %w", c.Argv[0], err)
+	}
+	go func() {
+		for range sigs {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+	}()
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return ws.ExitStatus(), nil
+}
+
+// enterContainer moves the calling (locked) thread into the cgroups,
+// namespaces and root of the payload pinned by enterPidFd.
+func enterContainer() error {
+	pid, err := pidfdPid(enterPidFd)
+	if err != nil {
+		return err
+	}
+	if err := JoinCgroups(pid); err != nil {
 		return err
 	}
 	// setns into a mount namespace needs a thread that shares its file
@@ -71,8 +161,9 @@ func Enter(c Config) error {
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
 		return fmt.Errorf("unshare file system attributes: %w", err)
 	}
-	if err := unix.Setns(enterMountNSFd, unix.CLONE_NEWNS); err != nil {
-		return fmt.Errorf("enter the mount namespace: %w", err)
+	flags := unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET | unix.CLONE_NEWPID
+	if err := unix.Setns(enterPidFd, flags); err != nil {
+		return fmt.Errorf("enter the namespaces of pid %d: %w", pid, err)
 	}
 	if err := unix.Fchdir(enterRootFd); err != nil {
 		return fmt.Errorf("enter the root: %w", err)
@@ -80,44 +171,44 @@ func Enter(c Config) error {
 	if err := unix.Chroot("."); err != nil {
 		return fmt.Errorf("enter the root: %w", err)
 	}
-	unix.Close(enterMountNSFd)
+	unix.Close(enterPidFd)
 	unix.Close(enterRootFd)
-	c.Ready = ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
-	env := payloadEnv(c)
-	argv0, err := lookPath(c.Argv[0], env)
-	if err != nil {
-		return err
-	}
-	if err := unix.Chdir(c.Workdir); err != nil {
-		return fmt.Errorf("change to working directory %s: %w", c.Workdir, err)
-	}
-	if err := restrict(c, lastCap); err != nil {
-		return err
-	}
-	err = unix.Exec(argv0, c.Argv, env)
-	return fmt.Errorf("exec %s: %w", c.Argv[0], err)
+	return nil
 }
 
-// Probe runs c.Argv inside the container whose payload is pid, as
-// EnterCommand does, with a timeout, and returns its combined output. A
-// non-zero exit or a timeout is an error.
-func Probe(self string, c Config, pid int, timeout time.Duration) (string, error) {
+// pidfdPid reads the PID of the process pidfd fd refers to.
+func pidfdPid(fd int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fd))
+	if err != nil {
+		return 0, fmt.Errorf("read the target's pid: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil || pid <= 0 {
+				return 0, fmt.Errorf("the target exited")
+			}
+			return pid, nil
+		}
+	}
+	return 0, errors.New("fd 3 is not a pidfd")
+}
+
+// Probe runs c.Argv inside the container t, as EnterCommand does, with a
+// timeout, and returns its combined output. A non-zero exit or a timeout
+// is an error.
+func Probe(self string, c Config, t *Target, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd, release, err := EnterCommand(ctx, self, c, pid)
-	if err != nil {
-		return "", err
-	}
-	defer release()
+	cmd := EnterCommand(ctx, self, c, t)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
+	err := cmd.Run()
 	if ctx.Err() != nil {
 		return out.String(), fmt.Errorf("probe timed out after %s", timeout)
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if err != nil {
 		return out.String(), fmt.Errorf("probe: %w", err)
 	}
-	return out.String(), err
+	return out.String(), nil
 }

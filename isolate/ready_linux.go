@@ -144,9 +144,14 @@ func waitReady(self string, c Config, payload int, proxy *notifyProxy) (string, 
 		return poll(pfd, c.ProbeInterval, func() bool { return tcpOpen(payload, c.ReadyPort) })
 	case ReadyHealthy:
 		return poll(pfd, c.ProbeInterval, func() bool {
+			t, err := OpenTarget(payload, nil)
+			if err != nil {
+				return false
+			}
+			defer t.Close()
 			probe := c
 			probe.Argv = c.Probe
-			_, err := Probe(self, probe, payload, c.ProbeTimeout)
+			_, err = Probe(self, probe, t, c.ProbeTimeout)
 			return err == nil
 		})
 	}

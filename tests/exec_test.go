@@ -40,8 +40,22 @@ func TestExec(t *testing.T) {
 			t.Errorf("%s: %q in the exec'd command, %q in the payload", f, got, want)
 		}
 	}
-	if !strings.Contains(r.stdout, "/cove.slice/cove-exe.service") {
+	// The device policy's hierarchy: v1 devices, else v2.
+	if m := regexp.MustCompile(`(?m)^\d+:devices:(.*)$`).FindStringSubmatch(r.stdout); m != nil && !strings.HasSuffix(m[1], "/cove-exe.service") ||
+		m == nil && !regexp.MustCompile(`(?m)^0::.*/cove-exe\.service$`).MatchString(r.stdout) {
 		t.Errorf("the exec'd command is not in the workload's cgroup:\n%s", r.stdout)
+	}
+	// As root: the payload's bounding set, all of it effective, no more.
+	r = cove(t, "exec", "-u", "0", "exe", "--", "cat", "/proc/self/status")
+	if got, bnd := statusField(r.stdout, "CapEff"), statusField(payload, "CapBnd"); got != bnd || statusField(r.stdout, "CapBnd") != bnd || statusField(r.stdout, "NoNewPrivs") != "1" {
+		t.Errorf("cove exec -u 0: CapEff %s, CapBnd %s, NoNewPrivs %s; the payload's bounding set is %s",
+			got, statusField(r.stdout, "CapBnd"), statusField(r.stdout, "NoNewPrivs"), bnd)
+	}
+	// The same mount namespace, only stdio, a fresh environment, a session
+	// of its own (no controlling terminal), and no cove process visible.
+	r = cove(t, "exec", "exe", "--", "/bin/sh", "-c", `[ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ] && echo same-mnt; ls /proc/self/fd | tr '\n' ' '; echo; env | cut -d= -f1 | sort | tr '\n' ' '; echo; [ "$(cut -d' ' -f6 /proc/$$/stat)" = $$ ] && echo own-session; cat /proc/[0-9]*/cmdline | tr '\0' ' ' | grep -c 'enter[-]init'`)
+	if want := "same-mnt\n0 1 2 3 \nHOME HOSTNAME PATH PWD SHLVL container \nown-session\n0\n"; r.stdout != want {
+		t.Errorf("cove exec's view:\n%q\nwant\n%q\n%s", r.stdout, want, r.stderr)
 	}
 	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", "exe", "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.code != 7 || r.stdout != "hello through stdin\n0\n/tmp\n" {
 		t.Errorf("cove exec -u 0 -w /tmp with stdin: exit %d %q %s", r.code, r.stdout, r.stderr)
@@ -74,7 +88,7 @@ kind = "container"
 rootfs = "`+rootfs+`"
 command = ["/bin/sleep", "1000"]
 [health]
-command = ["/bin/sh", "-c", "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status && grep -q '^Seccomp:[[:space:]]*2' /proc/self/status && ! grep -q '^CapBnd:[[:space:]]*000001ffffffffff' /proc/self/status"]
+command = ["/bin/sh", "-c", "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status && grep -q '^Seccomp:[[:space:]]*2' /proc/self/status && [ \"$(grep ^CapBnd /proc/self/status)\" = \"$(grep ^CapBnd /proc/1/status)\" ]"]
 interval = "1s"
 retries = 1
 `)
@@ -84,5 +98,32 @@ retries = 1
 	})
 	if st := mustCove(t, "status", "hprobe"); strings.Contains(st, "unhealthy") {
 		t.Errorf("the probe found host privileges:\n%s", st)
+	}
+}
+
+// TestHealthProbeTimeout: a probe that hangs is ended at its timeout and
+// counts as a failure; the next probes still run.
+func TestHealthProbeTimeout(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "hhang")
+	spec := declaredText(t, workDir+"/health-timeout", "hhang", `version = 1
+kind = "container"
+[container]
+rootfs = "`+rootfs+`"
+command = ["/bin/sleep", "1000"]
+[health]
+command = ["/bin/sleep", "100"]
+interval = "1s"
+timeout = "1s"
+retries = 2
+on_failure = "none"
+`)
+	mustCove(t, "run", "-d", spec)
+	eventually(t, 20*time.Second, "the hanging probe to make the workload unhealthy", func() bool {
+		return strings.Contains(mustCove(t, "status", "hhang"), "unhealthy")
+	})
+	// Timed-out probes were killed: at most the current one runs.
+	if n := strings.TrimSpace(inside(t, "pgrep", "-fc", "^/bin/sleep 100$").stdout); n != "0" && n != "1" {
+		t.Errorf("%s timed-out probes are still running", n)
 	}
 }
