@@ -77,22 +77,29 @@ func TestExec(t *testing.T) {
 	}
 }
 
-// TestHealthProbeRestricted: a health probe runs with the container's
-// restrictions, not with the host's full privileges.
-func TestHealthProbeRestricted(t *testing.T) {
+// runWithHealth runs workload name (sleeping) with the [health] table
+// health, removing it when the test ends.
+func runWithHealth(t *testing.T, name, health string) {
+	t.Helper()
 	need(t)
-	cleanupWorkload(t, "hprobe")
-	spec := declaredText(t, workDir+"/health-restricted", "hprobe", `version = 1
+	cleanupWorkload(t, name)
+	spec := declaredText(t, workDir+"/health-"+name, name, `version = 1
 kind = "container"
 [container]
 rootfs = "`+rootfs+`"
 command = ["/bin/sleep", "1000"]
 [health]
-command = ["/bin/sh", "-c", "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status && grep -q '^Seccomp:[[:space:]]*2' /proc/self/status && [ \"$(grep ^CapBnd /proc/self/status)\" = \"$(grep ^CapBnd /proc/1/status)\" ]"]
+`+health)
+	mustCove(t, "run", "-d", spec)
+}
+
+// TestHealthProbeRestricted: a health probe runs with the container's
+// restrictions, not with the host's full privileges.
+func TestHealthProbeRestricted(t *testing.T) {
+	runWithHealth(t, "hprobe", `command = ["/bin/sh", "-c", "grep -q '^NoNewPrivs:[[:space:]]*1' /proc/self/status && grep -q '^Seccomp:[[:space:]]*2' /proc/self/status && [ \"$(grep ^CapBnd /proc/self/status)\" = \"$(grep ^CapBnd /proc/1/status)\" ]"]
 interval = "1s"
 retries = 1
 `)
-	mustCove(t, "run", "-d", spec)
 	eventually(t, 20*time.Second, "the restricted probe to pass", func() bool {
 		return strings.Contains(mustCove(t, "status", "hprobe"), "healthy")
 	})
@@ -104,21 +111,12 @@ retries = 1
 // TestHealthProbeTimeout: a probe that hangs is ended at its timeout and
 // counts as a failure; the next probes still run.
 func TestHealthProbeTimeout(t *testing.T) {
-	need(t)
-	cleanupWorkload(t, "hhang")
-	spec := declaredText(t, workDir+"/health-timeout", "hhang", `version = 1
-kind = "container"
-[container]
-rootfs = "`+rootfs+`"
-command = ["/bin/sleep", "1000"]
-[health]
-command = ["/bin/sleep", "100"]
+	runWithHealth(t, "hhang", `command = ["/bin/sleep", "100"]
 interval = "1s"
 timeout = "1s"
 retries = 2
 on_failure = "none"
 `)
-	mustCove(t, "run", "-d", spec)
 	eventually(t, 20*time.Second, "the hanging probe to make the workload unhealthy", func() bool {
 		return strings.Contains(mustCove(t, "status", "hhang"), "unhealthy")
 	})
