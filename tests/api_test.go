@@ -264,14 +264,7 @@ func TestAPISocketActivation(t *testing.T) {
 func TestAPIKillDuringLogsAndJob(t *testing.T) {
 	needAPI(t)
 	applyDeclared(t, "api-kill", "keep1", "keep2")
-	slow := declaredText(t, filepath.Join(workDir, "api-kill"), "slow", fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/sleep", "1000"]
-[service]
-stop_timeout = "4s"
-`, rootfs))
+	slow := containerSpec(t, filepath.Join(workDir, "api-kill"), "slow", rootfs, `["/bin/sleep", "1000"]`, "[service]\nstop_timeout = \"4s\"\n")
 	mustCove(t, "apply", slow)
 	pids := mainPIDs(t, "keep1", "keep2")
 
@@ -610,12 +603,8 @@ func dockerLogTimes(t *testing.T, docker func(...string) result) {
 // an unknown signal is refused with Docker's message.
 func dockerKillSignals(t *testing.T, docker func(...string) result) {
 	t.Helper()
-	mustCove(t, "apply", declaredText(t, filepath.Join(workDir, "api-docker"), "docksig", fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/sh", "-c", "trap 'echo got HUP' HUP; trap 'echo got TERM; exit 7' TERM; echo started docksig; while true; do sleep 1; done"]
-`, rootfs)))
+	mustCove(t, "apply", containerSpec(t, filepath.Join(workDir, "api-docker"), "docksig", rootfs,
+		shCommand("trap 'echo got HUP' HUP; trap 'echo got TERM; exit 7' TERM; echo started docksig; while true; do sleep 1; done"), ""))
 	unit := "cove-docksig.service"
 	pid := mainPIDs(t, "docksig")["docksig"]
 	logged := func(s string) func() bool {

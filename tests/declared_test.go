@@ -14,15 +14,19 @@ import (
 // sleeps into dir and returns its path; extra is appended to the spec.
 func declared(t *testing.T, dir, name, extra string) string {
 	t.Helper()
-	return declaredText(t, dir, name, fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/sh", "-c", "echo started %s; exec sleep 1000"]
-[service]
-stop_timeout = "1s"
-%s`, rootfs, name, extra))
+	return containerSpec(t, dir, name, rootfs, shCommand("echo started "+name+"; exec sleep 1000"), "[service]\nstop_timeout = \"1s\"\n"+extra)
 }
+
+// containerSpec writes a container spec as dir/NAME.toml and returns its
+// path: version, kind, then [container] with rootfs and command (a TOML
+// array) on lines 4 and 5, then extra.
+func containerSpec(t *testing.T, dir, name, rootfs, command, extra string) string {
+	t.Helper()
+	return declaredText(t, dir, name, fmt.Sprintf("version = 1\nkind = \"container\"\n[container]\nrootfs = %q\ncommand = %s\n%s", rootfs, command, extra))
+}
+
+// shCommand is a spec command running script with /bin/sh -c.
+func shCommand(script string) string { return fmt.Sprintf(`["/bin/sh", "-c", %q]`, script) }
 
 // declaredText writes text as dir/NAME.toml and returns the path.
 func declaredText(t *testing.T, dir, name, text string) string {

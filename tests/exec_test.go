@@ -83,13 +83,7 @@ func runWithHealth(t *testing.T, name, health string) {
 	t.Helper()
 	need(t)
 	cleanupWorkload(t, name)
-	spec := declaredText(t, workDir+"/health-"+name, name, `version = 1
-kind = "container"
-[container]
-rootfs = "`+rootfs+`"
-command = ["/bin/sleep", "1000"]
-[health]
-`+health)
+	spec := containerSpec(t, workDir+"/health-"+name, name, rootfs, `["/bin/sleep", "1000"]`, "[health]\n"+health)
 	mustCove(t, "run", "-d", spec)
 }
 

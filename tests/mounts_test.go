@@ -89,21 +89,16 @@ func TestMounts(t *testing.T) {
 		"cat /escape/sub/hello",
 		"cat /etc/real.conf",
 	}, "; ")
-	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "mounts", fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/sh", "-c", %q]
-read_only = true
+	path := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "mounts", f.rootfs, shCommand(script), fmt.Sprintf(`read_only = true
 [[container.mount]]
-source = %q
+source = %[1]q
 target = "/data"
 [[container.mount]]
-source = %[3]q
+source = %[1]q
 target = "/data-ro"
 read_only = true
 [[container.mount]]
-source = %[4]q
+source = %[2]q
 target = "/etc/app.conf"
 read_only = true
 [[container.mount]]
@@ -111,12 +106,12 @@ type = "tmpfs"
 target = "/tmp"
 size = "1M"
 [[container.mount]]
-source = %[3]q
+source = %[1]q
 target = "/escape/sub"
 [[container.mount]]
-source = %[4]q
+source = %[2]q
 target = "/etc/link.conf"
-`, f.rootfs, script, f.data, f.file))
+`, f.data, f.file))
 	r := cove(t, "run", "--rm", path)
 	want := []string{"hello from the host", "rw-ok", "ro-refused", "setting = 1", "root-refused", "tmp-ok",
 		" /tmp tmpfs rw,nosuid,nodev", "hello from the host", "setting = 1"}
@@ -173,15 +168,10 @@ func TestMountFlags(t *testing.T) {
 			t.Errorf("cove run %q: exit %d, stderr %q; want 2 and a message", args, r.code, r.stderr)
 		}
 	}
-	missing := declaredText(t, filepath.Join(workDir, "mounts-specs"), "nosource", fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/true"]
-[[container.mount]]
+	missing := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "nosource", f.rootfs, `["/bin/true"]`, `[[container.mount]]
 source = "/no/such/dir"
 target = "/data"
-`, f.rootfs))
+`)
 	r = cove(t, "run", "--rm", missing)
 	if r.code != 2 || !strings.Contains(r.stderr, missing+":7:1: container.mount[1].source: /no/such/dir does not exist") {
 		t.Errorf("missing source: exit %d: %s", r.code, r.stderr)
@@ -215,16 +205,11 @@ func TestVolatile(t *testing.T) {
 	need(t)
 	f := newMountFixture(t, filepath.Join(workDir, "volatile"))
 	script := "echo x > /new && cat /new; echo changed > /etc/real.conf && cat /etc/real.conf; cat /vdata/hello; stat -c %a /"
-	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "vol", fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/sh", "-c", %q]
-volatile = true
+	path := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "vol", f.rootfs, shCommand(script), fmt.Sprintf(`volatile = true
 [[container.mount]]
 source = %q
 target = "/vdata"
-`, f.rootfs, script, f.data))
+`, f.data))
 	mode, err := os.Stat(f.rootfs)
 	if err != nil {
 		t.Fatal(err)
@@ -262,14 +247,7 @@ func TestOwnMountsStayInside(t *testing.T) {
 	if err := os.Symlink(f.outside, run); err != nil {
 		t.Fatal(err)
 	}
-	path := declaredText(t, filepath.Join(workDir, "mounts-specs"), "runlink", fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = ["/bin/sh", "-c", "notify-send READY=1; echo $NOTIFY_SOCKET; sleep 1"]
-[service]
-ready = "notify"
-`, f.rootfs))
+	path := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "runlink", f.rootfs, shCommand("notify-send READY=1; echo $NOTIFY_SOCKET; sleep 1"), "[service]\nready = \"notify\"\n")
 	if r := cove(t, "run", "--rm", path); r.code != 0 || r.stdout != "/run/notify/notify.sock\n" {
 		t.Errorf("cove run: exit %d %q\n%s", r.code, r.stdout, r.stderr)
 	}

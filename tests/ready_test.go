@@ -110,13 +110,5 @@ func TestTCPAndHealthyReadiness(t *testing.T) {
 // declaredCmd writes a spec with the given command and [service] lines.
 func declaredCmd(t *testing.T, dir, name, command, service string) string {
 	t.Helper()
-	return declaredText(t, dir, name, fmt.Sprintf(`version = 1
-kind = "container"
-[container]
-rootfs = %q
-command = %s
-network = "host"
-[service]
-stop_timeout = "1s"
-%s`, rootfs, command, service))
+	return containerSpec(t, dir, name, rootfs, command, "network = \"host\"\n[service]\nstop_timeout = \"1s\"\n"+service)
 }
