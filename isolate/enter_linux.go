@@ -15,13 +15,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // ErrCommandNotFound is the error for a command that is not in the
 // container's PATH.
 var ErrCommandNotFound = errors.New("no such command")
 
-// EnterVerb is the hidden cove verb of the enter stage (see Enter).
+// launch.EnterVerb is the hidden cove verb of the enter stage (see Enter).
 const EnterVerb = "enter-init"
 
 // Descriptors EnterCommand passes to the enter stage.
@@ -75,8 +78,8 @@ func (t *Target) Close() {
 // launcher configuration with Argv, and maybe the identity or working
 // directory, replaced. Canceling ctx ends the enter stage and the
 // command: SIGTERM, then SIGKILL after a grace period.
-func EnterCommand(ctx context.Context, self string, c Config, t *Target) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, self, append([]string{EnterVerb}, c.Args()...)...)
+func EnterCommand(ctx context.Context, self string, c launch.Config, t *Target) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, self, append([]string{launch.EnterVerb}, c.Args()...)...)
 	cmd.ExtraFiles = []*os.File{t.pidfd, t.root} // fds 3 and 4
 	cmd.Env = []string{}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -94,7 +97,7 @@ func EnterCommand(ctx context.Context, self string, c Config, t *Target) *exec.C
 // terminal to inject input into), with only stdin, stdout and stderr; a
 // SIGTERM, SIGINT or SIGHUP to the stage kills it. The stage itself stays in the host's pid
 // namespace: no privileged process of cove is ever visible inside.
-func Enter(c Config) (int, error) {
+func Enter(c launch.Config) (int, error) {
 	runtime.LockOSThread() // namespaces, root and restrictions are this thread's; it forks
 	lastCap, err := lastCapability()
 	if err != nil {
@@ -103,7 +106,7 @@ func Enter(c Config) (int, error) {
 	if err := enterContainer(); err != nil {
 		return 0, err
 	}
-	c.Ready = ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
+	c.Ready = spec.ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
 	env := payloadEnv(c)
 	argv0, err := lookPath(c.Argv[0], env)
 	if err != nil {
@@ -197,7 +200,7 @@ func pidfdPid(fd int) (int, error) {
 // Probe runs c.Argv inside the container t, as EnterCommand does, with a
 // timeout, and returns its combined output. A non-zero exit or a timeout
 // is an error.
-func Probe(self string, c Config, t *Target, timeout time.Duration) (string, error) {
+func Probe(self string, c launch.Config, t *Target, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := EnterCommand(ctx, self, c, t)

@@ -12,13 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
-// LaunchVerb is the hidden command-line verb of a container unit's
+// launch.LaunchVerb is the hidden command-line verb of a container unit's
 // ExecStart=: the launcher's first stage.
 const LaunchVerb = "launch"
 
-// InitVerb is the hidden command-line verb of the launcher's second stage,
+// launch.InitVerb is the hidden command-line verb of the launcher's second stage,
 // which runs as PID 1 of the new namespaces.
 const InitVerb = "launch-init"
 
@@ -33,10 +36,10 @@ const InitVerb = "launch-init"
 //
 // If the container cannot be set up, the second stage has been killed and
 // nothing is left running.
-func Launch(self string, c Config, handedOver func(pid int)) error {
-	readyNow := c.Ready == ReadyStarted || c.Ready == ""
+func Launch(self string, c launch.Config, handedOver func(pid int)) error {
+	readyNow := c.Ready == spec.ReadyStarted || c.Ready == ""
 	var proxy *notifyProxy
-	if c.Ready == ReadyNotify {
+	if c.Ready == spec.ReadyNotify {
 		var err error
 		if proxy, err = newNotifyProxy(c.Name); err != nil {
 			return fmt.Errorf("launch %s: %w", c.Name, err)
@@ -65,7 +68,7 @@ func Launch(self string, c Config, handedOver func(pid int)) error {
 // startInit starts the second stage, waits until it has set up the
 // container, hands its PID to systemd (with READY=1 when ready) and lets it
 // exec the payload. It returns the payload's PID.
-func startInit(self string, c Config, ready bool) (int, error) {
+func startInit(self string, c launch.Config, ready bool) (int, error) {
 	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
 	if err != nil {
 		return 0, err
@@ -84,7 +87,7 @@ func startInit(self string, c Config, ready bool) (int, error) {
 	}
 	cmd := &exec.Cmd{
 		Path:        self,
-		Args:        append([]string{"cove", InitVerb}, c.Args()...),
+		Args:        append([]string{"cove", launch.InitVerb}, c.Args()...),
 		Env:         []string{},
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
@@ -185,7 +188,7 @@ var ErrReported = errors.New("setup error reported to the launcher")
 // identity and restrictions, reports "ok" on fd 3, waits for the go byte on
 // fd 4 (sent once systemd knows its PID) and execs the payload. It returns only on error; the error has also been
 // reported on fd 3.
-func Init(c Config) error {
+func Init(c launch.Config) error {
 	runtime.LockOSThread() // restrictions are per thread; this one execs
 	status := os.NewFile(3, "status")
 	goPipe := os.NewFile(4, "go")
@@ -207,7 +210,7 @@ func Init(c Config) error {
 
 // prepare sets up everything before exec and returns the resolved path of
 // the payload's command.
-func prepare(c Config) (string, error) {
+func prepare(c launch.Config) (string, error) {
 	lastCap, err := lastCapability()
 	if err != nil {
 		return "", err
@@ -237,7 +240,7 @@ func prepare(c Config) (string, error) {
 }
 
 // payloadEnv is the payload's environment: a base set, then the spec's.
-func payloadEnv(c Config) []string {
+func payloadEnv(c launch.Config) []string {
 	env := []string{
 		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOSTNAME=" + c.Hostname,
@@ -247,8 +250,8 @@ func payloadEnv(c Config) []string {
 	if c.UID != 0 {
 		env[2] = "HOME=/"
 	}
-	if c.Ready == ReadyNotify {
-		env = append(env, "NOTIFY_SOCKET="+ContainerNotifyDir+"/"+notifySocketName)
+	if c.Ready == spec.ReadyNotify {
+		env = append(env, "NOTIFY_SOCKET="+spec.NotifyDir+"/"+notifySocketName)
 	}
 	return append(env, c.Env...)
 }

@@ -11,6 +11,7 @@ import (
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -19,7 +20,7 @@ import (
 // mount, or a new directory, outside it. Mounts are attached through file
 // descriptors (open_tree, move_mount), so a rootfs changed meanwhile, say
 // by another container sharing it, cannot redirect them either.
-func mountAll(c Config) error {
+func mountAll(c launch.Config) error {
 	if len(c.Mounts) == 0 {
 		return nil
 	}
@@ -147,7 +148,7 @@ func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd
 
 // readOnlyRoot makes the container's root mount read-only; the mounts
 // under it keep their own modes.
-func readOnlyRoot(c Config) error {
+func readOnlyRoot(c launch.Config) error {
 	if !c.ReadOnly {
 		return nil
 	}

@@ -11,24 +11,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
-// Readiness modes of Config.Ready (spec's service.ready).
-const (
-	ReadyStarted = "started"
-	ReadyNotify  = "notify"
-	ReadyHealthy = "healthy"
-	ReadyTCP     = "tcp"
-)
-
-// NotifyDir is where the launcher puts a container's notify socket on the
-// host; it is bind-mounted at ContainerNotifyDir inside.
-const (
-	NotifyDir          = "/run/cove/notify"
-	ContainerNotifyDir = spec.NotifyDir
-	notifySocketName   = "notify.sock"
-)
+// notifySocketName is the notify socket's name in launch.NotifyDir/NAME on
+// the host and in spec.NotifyDir inside the container.
+const notifySocketName = "notify.sock"
 
 // notifyProxy is the socket a ready = "notify" payload sends READY=1 to.
 // The launcher forwards READY=1 (and STATUS=) to systemd and nothing
@@ -39,9 +28,9 @@ type notifyProxy struct {
 	dir string
 }
 
-// newNotifyProxy binds the socket in NotifyDir/NAME/.
+// newNotifyProxy binds the socket in launch.NotifyDir/NAME/.
 func newNotifyProxy(name string) (*notifyProxy, error) {
-	dir := filepath.Join(NotifyDir, name)
+	dir := filepath.Join(launch.NotifyDir, name)
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("notify socket: %w", err)
@@ -129,7 +118,7 @@ func pollPayload(payloadFd, fd int, timeout time.Duration) (bool, error) {
 
 // waitReady blocks until the payload is ready as c.Ready says and returns
 // the message for systemd.
-func waitReady(self string, c Config, payload int, proxy *notifyProxy) (string, error) {
+func waitReady(self string, c launch.Config, payload int, proxy *notifyProxy) (string, error) {
 	// One pidfd for the whole wait: it also pins the process, so a reused
 	// PID can never be mistaken for the payload.
 	pfd, err := unix.PidfdOpen(payload, 0)
@@ -138,11 +127,11 @@ func waitReady(self string, c Config, payload int, proxy *notifyProxy) (string, 
 	}
 	defer unix.Close(pfd)
 	switch c.Ready {
-	case ReadyNotify:
+	case spec.ReadyNotify:
 		return proxy.wait(pfd)
-	case ReadyTCP:
+	case spec.ReadyTCP:
 		return poll(pfd, c.ProbeInterval, func() bool { return tcpOpen(payload, c.ReadyPort) })
-	case ReadyHealthy:
+	case spec.ReadyHealthy:
 		return poll(pfd, c.ProbeInterval, func() bool {
 			t, err := OpenTarget(payload, nil)
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 
 	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/launch"
 )
 
 // deniedSyscalls fail with EPERM in a container under the default seccomp
@@ -51,10 +53,10 @@ func lastCapability() (int, error) {
 // locked and must be the one that execs: the capability bounding set, no
 // ambient or inheritable capabilities, no_new_privs, the seccomp filter,
 // then the payload's uid and gid.
-func restrict(c Config, lastCap int) error {
+func restrict(c launch.Config, lastCap int) error {
 	keep := map[int]bool{}
 	for _, name := range c.Caps {
-		n, _ := CapNumber(name)
+		n, _ := launch.CapNumber(name)
 		keep[n] = true
 	}
 	for n := 0; n <= lastCap; n++ {

@@ -8,6 +8,9 @@ import (
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // devices are the character devices of a container's minimal /dev.
@@ -30,7 +33,7 @@ var (
 // the root of the current (new) mount namespace with the spec's mounts, /proc, a minimal /dev, a
 // read-only /sys and, for ready = "notify", the notify socket's directory,
 // read-only if asked, and detaches the old root.
-func setupRoot(c Config) error {
+func setupRoot(c launch.Config) error {
 	rootfs := c.Rootfs
 	steps := []struct {
 		what string
@@ -191,13 +194,13 @@ func pivot(rootfs string) error {
 
 // mountNotify binds the launcher's notify socket directory into the
 // container, for ready = "notify".
-func mountNotify(c Config) error {
-	if c.Ready != ReadyNotify {
+func mountNotify(c launch.Config) error {
+	if c.Ready != spec.ReadyNotify {
 		return nil
 	}
-	p, err := mkdirAt(c.Rootfs, ContainerNotifyDir, 0o755)
+	p, err := mkdirAt(c.Rootfs, spec.NotifyDir, 0o755)
 	if err != nil {
 		return err
 	}
-	return unix.Mount(filepath.Join(NotifyDir, c.Name), p, "", unix.MS_BIND, "")
+	return unix.Mount(filepath.Join(launch.NotifyDir, c.Name), p, "", unix.MS_BIND, "")
 }

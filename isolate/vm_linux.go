@@ -9,9 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/qmp"
+	"github.com/cove-project/cove/launch"
 )
 
 // QEMUBinary is the QEMU system emulator LaunchVM runs, looked up in PATH.
@@ -26,7 +31,7 @@ const QEMUBinary = "qemu-system-x86_64"
 //   - creates the sockets' directories (0700) and removes stale sockets of
 //     this VM, refusing if a QEMU still listens on one;
 //   - adds the TSC hint a microvm needs under TCG (see TSCHint).
-func LaunchVM(c VMConfig) error {
+func LaunchVM(c launch.VMConfig) error {
 	c, err := resolveAccel(c)
 	if err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
@@ -47,7 +52,7 @@ func LaunchVM(c VMConfig) error {
 			return fmt.Errorf("launch vm %s: %w", c.Name, err)
 		}
 	}
-	c = TSCHint(c, HostTSCkHz())
+	c = TSCHint(c, hostcheck.HostTSCkHz())
 	argv, err := QEMUArgv(c)
 	if err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
@@ -135,7 +140,7 @@ const PowerButtonInterval = 5 * time.Second
 func pressPowerButton(qmpSocket string, pidfd int, timeout time.Duration) (bool, error) {
 	deadline := time.Now().Add(timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	q, err := DialQMP(ctx, qmpSocket)
+	q, err := qmp.Dial(ctx, qmpSocket)
 	cancel()
 	if err != nil {
 		return false, err
@@ -164,4 +169,29 @@ func pressPowerButton(qmpSocket string, pidfd int, timeout time.Duration) (bool,
 			return false, nil
 		}
 	}
+}
+
+// ReadAccel returns what launch.AccelFile says, or "".
+func ReadAccel(name string) string {
+	b, _ := os.ReadFile(launch.AccelFile(name))
+	return strings.TrimSpace(string(b))
+}
+
+// resolveAccel turns "auto" into kvm or tcg for this host, records the
+// choice and its reason in launch.AccelFile and the journal, and returns c.
+func resolveAccel(c launch.VMConfig) (launch.VMConfig, error) {
+	accel, reason, err := hostcheck.ChooseAccel(c.Accel)
+	if err != nil {
+		return c, err
+	}
+	c.Accel = accel
+	note := accel
+	if reason != "" {
+		note += ": " + reason
+	}
+	fmt.Fprintf(os.Stderr, "cove: vm %s: accelerator %s\n", c.Name, note)
+	if err := os.MkdirAll(filepath.Dir(launch.AccelFile(c.Name)), 0o700); err == nil {
+		os.WriteFile(launch.AccelFile(c.Name), []byte(note+"\n"), 0o644)
+	}
+	return c, nil
 }

@@ -215,9 +215,6 @@ func checkDependency(n string) string {
 	return ""
 }
 
-// ownUnit returns the unit name of the workload name.
-func ownUnit(name string) string { return "cove-" + name + ".service" }
-
 // depends checks d for the workload name.
 func (v *validator) depends(name string, d *Depends) {
 	for _, l := range dependLists(d) {
@@ -229,7 +226,7 @@ func (v *validator) depends(name string, d *Depends) {
 				continue
 			}
 			u := d.Units([]string{n})[0]
-			if u == ownUnit(name) {
+			if u == UnitName(name) {
 				v.add(k, fmt.Sprintf("element %d: %q is this workload itself; a workload cannot depend on itself", i+1, n))
 			} else if j, ok := seen[u]; ok {
 				v.add(k, fmt.Sprintf("element %d: %q is listed twice (also element %d)", i+1, n, j))
@@ -247,7 +244,7 @@ func (v *validator) install(name string, in *Install) {
 		switch {
 		case checkUnitName(n) != "":
 			v.add(k, fmt.Sprintf("element %d: %s", i+1, checkUnitName(n)))
-		case n == ownUnit(name):
+		case n == UnitName(name):
 			v.add(k, fmt.Sprintf("element %d: %q is this workload itself; a workload cannot be wanted by itself", i+1, n))
 		case slices.Contains(in.WantedBy[:i], n):
 			v.add(k, fmt.Sprintf("element %d: %q is listed twice", i+1, n))

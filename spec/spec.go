@@ -73,7 +73,7 @@ func (d Depends) Units(names []string) []string {
 		if unitSuffix(n) {
 			out = append(out, n)
 		} else {
-			out = append(out, "cove-"+n+".service")
+			out = append(out, UnitName(n))
 		}
 	}
 	return out

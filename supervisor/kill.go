@@ -10,7 +10,7 @@ import (
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"golang.org/x/sys/unix"
 
-	"github.com/cove-project/cove/units"
+	"github.com/cove-project/cove/spec"
 )
 
 // Signal sends sig to workload name's main process only (systemd's
@@ -19,7 +19,7 @@ import (
 // policy. A container's payload is PID 1 of its PID namespace, so signals
 // other than SIGKILL and SIGSTOP reach it only if it handles them.
 func (c *Conn) Signal(ctx context.Context, name string, sig syscall.Signal) error {
-	unit := units.UnitName(name)
+	unit := spec.UnitName(name)
 	if err := c.sd.KillUnitWithTarget(ctx, unit, sd.Main, int32(sig)); err != nil {
 		return notFound("send "+SignalName(sig)+" to", unit, err)
 	}

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cove-project/cove/units"
+	"github.com/cove-project/cove/spec"
 )
 
 // LogOptions select which journal lines Logs prints, and how.
@@ -81,7 +81,7 @@ func FormatLogTime(t time.Time) string {
 // Logs copies the journal of workload name (its payload's output) to w.
 // It runs journalctl: go-systemd's journal reader needs cgo and libsystemd.
 func Logs(ctx context.Context, name string, opt LogOptions, w io.Writer) error {
-	return journal(ctx, w, opt, "-u", units.UnitName(name))
+	return journal(ctx, w, opt, "-u", spec.UnitName(name))
 }
 
 // journal runs journalctl with the given match, printing messages only

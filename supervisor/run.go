@@ -24,7 +24,7 @@ type Stdio struct {
 // exit. On failure the error names the unit and includes its last log
 // lines.
 func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
-	props := append(u.Properties(), prop("AddRef", true))
+	props := append(transientProps(u), prop("AddRef", true))
 	if stdio != nil {
 		props = append(props,
 			prop("StandardInputFileDescriptor", dbus.UnixFD(stdio.In.Fd())),
@@ -117,10 +117,20 @@ func exitOf(props map[string]any) Exit {
 // StartTimer creates a transient timer together with the transient
 // service it starts (systemd-run --on-active style) and starts the timer.
 func (c *Conn) StartTimer(ctx context.Context, timer, svc units.Unit) error {
-	aux := []sd.PropertyCollection{{Name: svc.Name, Properties: svc.Properties()}}
+	aux := []sd.PropertyCollection{{Name: svc.Name, Properties: transientProps(svc)}}
 	ch := make(chan string, 1)
-	if _, err := c.sd.StartTransientUnitAux(ctx, timer.Name, "fail", timer.Properties(), aux, ch); err != nil {
+	if _, err := c.sd.StartTransientUnitAux(ctx, timer.Name, "fail", transientProps(timer), aux, ch); err != nil {
 		return fmt.Errorf("start %s: %w", timer.Name, err)
 	}
 	return waitJob(ctx, "start", timer.Name, ch)
+}
+
+// transientProps wraps u's properties in the variants StartTransientUnit
+// takes.
+func transientProps(u units.Unit) []sd.Property {
+	props := make([]sd.Property, 0, len(u.Props))
+	for _, p := range u.Properties() {
+		props = append(props, prop(p.Name, p.Value))
+	}
+	return props
 }

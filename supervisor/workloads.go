@@ -11,8 +11,8 @@ import (
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
-	"github.com/cove-project/cove/isolate"
-	"github.com/cove-project/cove/units"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // Workload is what systemd knows about one cove unit.
@@ -53,15 +53,9 @@ func (w Workload) State() string {
 	return w.ActiveState
 }
 
-// namePrefix and nameSuffix frame a workload name in its unit name.
-const (
-	namePrefix = "cove-"
-	nameSuffix = ".service"
-)
-
 // List returns every loaded cove workload, sorted by name.
 func (c *Conn) List(ctx context.Context) ([]Workload, error) {
-	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{namePrefix + "*" + nameSuffix})
+	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{spec.UnitPattern})
 	if err != nil {
 		return nil, fmt.Errorf("list cove units: %w", err)
 	}
@@ -93,7 +87,7 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 
 // Status returns what systemd knows about workload name, or ErrNotFound.
 func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
-	unit := units.UnitName(name)
+	unit := spec.UnitName(name)
 	us, err := c.listUnits(ctx, "ListUnitsByNames", []string{unit})
 	if err != nil {
 		return Workload{}, notFound("status of", unit, err)
@@ -150,7 +144,7 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) 
 	if f.kind == "" { // cove-api.service, a health check: cove's, but no workload
 		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
 	}
-	name := strings.TrimSuffix(strings.TrimPrefix(u.Name, namePrefix), nameSuffix)
+	name, _ := spec.NameOfUnit(u.Name)
 	mem, tasks := f.counters()
 	return Workload{Name: name, Unit: u.Name, Kind: f.kind, Description: u.Description,
 		ActiveState: u.ActiveState, SubState: u.SubState, Result: f.exit.Result,
@@ -264,7 +258,7 @@ func (c *Conn) Remove(ctx context.Context, name string) error {
 	if err := c.Stop(ctx, name); err != nil {
 		return err
 	}
-	unit := units.UnitName(name)
+	unit := spec.UnitName(name)
 	if err := c.sd.ResetFailedUnitContext(ctx, unit); err != nil {
 		if nf := notFound("remove", unit, err); !isNotFound(nf) {
 			return nf
@@ -288,7 +282,7 @@ func (c *Conn) Restart(ctx context.Context, name string) error {
 
 // job runs a start-like job on name's unit and waits for it.
 func (c *Conn) job(ctx context.Context, op, name string, do func(context.Context, string, string, chan<- string) (int, error)) error {
-	unit := units.UnitName(name)
+	unit := spec.UnitName(name)
 	ch := make(chan string, 1)
 	if _, err := do(ctx, unit, "replace", ch); err != nil {
 		return notFound(op, unit, err)
@@ -313,13 +307,13 @@ type ProbeTarget struct {
 	Started    time.Time
 	Invocation string
 	// Launch are the arguments of the workload's launcher after its verb
-	// (cove launch ARGS…: isolate.ParseArgs reads them); nil for a VM.
+	// (cove launch ARGS…: launch.ParseArgs reads them); nil for a VM.
 	Launch []string
 }
 
 // Probe returns the probe target of workload name.
 func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
-	unit := units.UnitName(name)
+	unit := spec.UnitName(name)
 	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
 	if err != nil {
 		return ProbeTarget{}, notFound("inspect", unit, err)
@@ -342,7 +336,7 @@ func launchArgs(sp map[string]any) []string {
 			continue
 		}
 		argv, _ := e[1].([]string)
-		if len(argv) > 2 && argv[1] == isolate.LaunchVerb {
+		if len(argv) > 2 && argv[1] == launch.LaunchVerb {
 			args := make([]string, len(argv)-2)
 			for i, a := range argv[2:] {
 				args[i] = strings.ReplaceAll(a, "$$", "$") // as systemd passes them (units.Exec escapes '$')
@@ -356,7 +350,7 @@ func launchArgs(sp map[string]any) []string {
 // RestartNoWait queues a restart of workload name without waiting for it
 // (the caller may be stopped by it).
 func (c *Conn) RestartNoWait(ctx context.Context, name string) error {
-	unit := units.UnitName(name)
+	unit := spec.UnitName(name)
 	if _, err := c.sd.RestartUnitContext(ctx, unit, "replace", nil); err != nil {
 		return notFound("restart", unit, err)
 	}

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -20,17 +20,14 @@ type Options struct {
 	Launcher string
 }
 
-// UnitName returns the service name of workload name.
-func UnitName(name string) string { return "cove-" + name + ".service" }
-
 // Compile turns a validated spec into a service unit. It is pure: the same
 // spec and options always give the same Unit.
 func Compile(s *spec.Spec, opt Options) (Unit, error) {
-	u := &Unit{Name: UnitName(s.Name), WantedBy: s.Install.WantedBy}
+	u := &Unit{Name: spec.UnitName(s.Name), WantedBy: s.Install.WantedBy}
 	u.add(SectionUnit, "Description", "", Str(description(s)))
 	dependencies(u, s)
 	if s.Health != nil {
-		u.add(SectionUnit, "Wants", "", Names{HealthTimerName(s.Name)})
+		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
 	switch {
 	case s.Kind == spec.KindContainer && s.Container != nil:
@@ -77,7 +74,7 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 		access = "all"
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
-	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.LaunchVerb}, launchConfig(s).Args()...)))
+	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.LaunchVerb}, launchConfig(s).Args()...)))
 	// The device cgroup allows only what the container's /dev holds (null,
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
 	// payload could otherwise create and open a host disk's node.
@@ -119,14 +116,14 @@ func description(s *spec.Spec) string {
 }
 
 // launchConfig derives the launcher's configuration from a container spec.
-func launchConfig(s *spec.Spec) isolate.Config {
+func launchConfig(s *spec.Spec) launch.Config {
 	c := s.Container
 	env := make([]string, 0, len(c.Env))
 	for k, v := range c.Env {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
-	cfg := isolate.Config{
+	cfg := launch.Config{
 		Name:           s.Name,
 		Rootfs:         c.Rootfs,
 		Argv:           c.Command,
@@ -136,7 +133,7 @@ func launchConfig(s *spec.Spec) isolate.Config {
 		GID:            c.User.GID,
 		Hostname:       c.Hostname,
 		PrivateNetwork: c.Network == spec.NetworkNone,
-		Caps:           isolate.CapSet(s.Security.CapAdd, s.Security.CapDrop),
+		Caps:           launch.CapSet(s.Security.CapAdd, s.Security.CapDrop),
 		Seccomp:        s.Security.Seccomp != spec.SeccompUnconfined,
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
 		ReadOnly:       c.ReadOnly,

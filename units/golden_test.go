@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/godbus/dbus/v5"
+
 	"github.com/cove-project/cove/spec"
 )
 
@@ -53,7 +55,8 @@ func compileFile(t *testing.T, f string) Unit {
 func dumpProps(u Unit) string {
 	var b strings.Builder
 	for _, p := range u.Properties() {
-		fmt.Fprintf(&b, "%s %s %v\n", p.Name, p.Value.Signature(), p.Value.Value())
+		v := dbus.MakeVariant(p.Value)
+		fmt.Fprintf(&b, "%s %s %v\n", p.Name, v.Signature(), v.Value())
 	}
 	return b.String()
 }
@@ -95,7 +98,7 @@ func TestSignatures(t *testing.T) {
 				t.Errorf("%s: property %s has no expected signature", f, p.Name)
 				continue
 			}
-			if got := p.Value.Signature().String(); got != sig {
+			if got := dbus.SignatureOf(p.Value).String(); got != sig {
 				t.Errorf("%s: %s: signature %s, systemd wants %s", f, p.Name, got, sig)
 			}
 		}

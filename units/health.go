@@ -4,17 +4,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
-
-// HealthVerb is the cove verb a health check's service runs.
-const HealthVerb = "health-probe"
-
-// HealthTimerName and HealthServiceName name a workload's health-check
-// units: a timer that fires every interval while the workload runs (it is
-// bound to it) and the oneshot service it starts, which runs one probe.
-func HealthTimerName(name string) string   { return "cove-" + name + "-health.timer" }
-func HealthServiceName(name string) string { return "cove-" + name + "-health.service" }
 
 // CompileHealth returns the health-check timer and service of a spec with
 // a [health] table; ok is false without one. No cove process stays
@@ -25,8 +17,8 @@ func CompileHealth(s *spec.Spec, opt Options) (timer, svc Unit, ok bool) {
 	if h == nil {
 		return Unit{}, Unit{}, false
 	}
-	main := UnitName(s.Name)
-	timer = Unit{Name: HealthTimerName(s.Name)}
+	main := spec.UnitName(s.Name)
+	timer = Unit{Name: spec.HealthTimerName(s.Name)}
 	timer.add(SectionUnit, "Description", "", Str("health check timer of "+main))
 	timer.add(SectionUnit, "BindsTo", "", Names{main})
 	timer.add(SectionUnit, "After", "", Names{main})
@@ -35,10 +27,10 @@ func CompileHealth(s *spec.Spec, opt Options) (timer, svc Unit, ok bool) {
 	timer.add(SectionTimer, "AccuracyUSec", "AccuracySec", Duration(time.Millisecond))
 	timer.add(SectionTimer, "RemainAfterElapse", "", Bool(false))
 
-	svc = Unit{Name: HealthServiceName(s.Name)}
+	svc = Unit{Name: spec.HealthServiceName(s.Name)}
 	svc.add(SectionUnit, "Description", "", Str("health check of "+main))
 	svc.add(SectionService, "Type", "", Str("oneshot"))
-	svc.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, HealthVerb,
+	svc.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.HealthVerb,
 		"--name", s.Name,
 		"--timeout", h.Timeout.String(),
 		"--retries", strconv.Itoa(h.Retries),

@@ -3,9 +3,6 @@ package units
 import (
 	"fmt"
 	"strings"
-
-	sd "github.com/coreos/go-systemd/v22/dbus"
-	"github.com/godbus/dbus/v5"
 )
 
 // header is the first line of every rendered unit file.
@@ -43,12 +40,20 @@ func (u Unit) Text(source string) (string, error) {
 	return b.String(), nil
 }
 
-// Properties renders u as D-Bus properties for StartTransientUnit, each
-// with the signature systemd expects.
-func (u Unit) Properties() []sd.Property {
-	props := make([]sd.Property, 0, len(u.Props))
+// Property is one property of a transient unit as StartTransientUnit takes
+// it: systemd's D-Bus name and a Go value whose D-Bus signature (as godbus
+// derives it) is the one systemd expects. The supervisor wraps it in a
+// variant; this package stays free of D-Bus.
+type Property struct {
+	Name  string
+	Value any
+}
+
+// Properties renders u as D-Bus properties for StartTransientUnit.
+func (u Unit) Properties() []Property {
+	props := make([]Property, 0, len(u.Props))
 	for _, p := range u.Props {
-		props = append(props, sd.Property{Name: p.DBus, Value: dbus.MakeVariant(p.Value.dbus())})
+		props = append(props, Property{Name: p.DBus, Value: p.Value.dbus()})
 	}
 	return props
 }

@@ -1,15 +1,11 @@
 package units
 
 import (
-	"path/filepath"
 	"time"
 
-	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
-
-// VMRunDir holds a VM's QMP and console sockets, one directory per VM.
-const VMRunDir = "/run/cove/vm"
 
 // QEMUOverhead is what a VM's cgroup gets on top of the guest's memory when
 // the spec sets no resources.memory: QEMU's own heap, device state and,
@@ -31,8 +27,8 @@ const vmStopMargin = 5 * time.Second
 func vm(u *Unit, s *spec.Spec, opt Options) {
 	c := VMConfig(s)
 	u.add(SectionService, "Type", "", Str("exec"))
-	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, isolate.VMLaunchVerb}, c.Args()...)))
-	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, isolate.VMStopVerb,
+	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.VMLaunchVerb}, c.Args()...)))
+	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, launch.VMStopVerb,
 		"--qmp-socket", c.QMPSocket, "--timeout", s.Service.StopTimeout.String()}))
 	if s.Resources.Memory == 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(s.VM.Memory+QEMUOverhead))
@@ -48,23 +44,18 @@ func vm(u *Unit, s *spec.Spec, opt Options) {
 
 // VMConfig is the launcher configuration of a VM spec. Accel may still be
 // "auto" (the launcher decides on the host it runs on); disk formats must
-// have been pinned (isolate.PrepareVM).
-func VMConfig(s *spec.Spec) isolate.VMConfig {
+// have been pinned (hostcheck.PrepareVM).
+func VMConfig(s *spec.Spec) launch.VMConfig {
 	v := s.VM
-	c := isolate.VMConfig{
+	c := launch.VMConfig{
 		Name: s.Name, Kernel: v.Kernel, Initrd: v.Initrd, Cmdline: v.Cmdline,
 		CPUs: v.CPUs, MemoryMiB: v.Memory >> 20, Machine: v.Machine, Accel: v.Accel,
 		Network: v.Network.Mode, Forwards: v.Network.Forwards,
-		QMPSocket:     QMPSocket(s.Name),
-		ConsoleSocket: ConsoleSocket(s.Name),
+		QMPSocket:     launch.QMPSocket(s.Name),
+		ConsoleSocket: launch.ConsoleSocket(s.Name),
 	}
 	for _, d := range v.Disks {
-		c.Disks = append(c.Disks, isolate.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot})
+		c.Disks = append(c.Disks, launch.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot})
 	}
 	return c
 }
-
-// QMPSocket and ConsoleSocket are where VM name's QMP and interactive
-// console sockets are.
-func QMPSocket(name string) string     { return filepath.Join(VMRunDir, name, "qmp.sock") }
-func ConsoleSocket(name string) string { return filepath.Join(VMRunDir, name, "console.sock") }

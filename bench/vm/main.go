@@ -39,7 +39,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/bench/internal/benchbox"
+	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/tests/sandbox"
 	"github.com/cove-project/cove/tests/vmguest"
@@ -234,7 +236,7 @@ func benchmark(o options) (*report, error) {
 		Machine:    benchbox.Machine(ctx, sb),
 		Prefix:     benchbox.NsenterPrefix(ctx, sb),
 		Guest:      g,
-		TSCkHz:     isolate.HostTSCkHz(),
+		TSCkHz:     hostcheck.HostTSCkHz(),
 		work:       box.Work,
 	}
 	if out, err := benchbox.Inside(ctx, sb, benchbox.CmdTimeout, nil, "qemu-system-x86_64", "--version"); err == nil {
@@ -259,7 +261,7 @@ func benchmark(o options) (*report, error) {
 	a := &bench{Key: "A", Name: "cove run --rm", Argv: []string{box.Cove, "run", "--rm", bootSpec}}
 	b := &bench{Key: "B", Name: "QEMU directly"}
 	rep.Benches = []*bench{a, b}
-	aDir := fmt.Sprintf("/proc/%d/root%s", sb.PID(), filepath.Dir(units.QMPSocket(bootName)))
+	aDir := fmt.Sprintf("/proc/%d/root%s", sb.PID(), filepath.Dir(launch.QMPSocket(bootName)))
 	sockets := filepath.Join(box.Work, "sockets")
 	if err := os.MkdirAll(sockets, 0o755); err != nil {
 		return rep, err
@@ -364,16 +366,16 @@ func writeSpec(dir, name string, g vmguest.Guest, mode string) (string, error) {
 // directConfig is what cove's launcher would exec for the spec at path:
 // the unit's launcher configuration (PrepareVM, units.VMConfig), accel
 // resolved to tcg and the TSC hint added. Only the sockets differ per run.
-func directConfig(path string, khz uint64) (isolate.VMConfig, error) {
+func directConfig(path string, khz uint64) (launch.VMConfig, error) {
 	s, err := spec.Load(path, "")
 	if err != nil {
-		return isolate.VMConfig{}, err
+		return launch.VMConfig{}, err
 	}
-	if err := isolate.PrepareVM(s); err != nil {
-		return isolate.VMConfig{}, err
+	if err := hostcheck.PrepareVM(s); err != nil {
+		return launch.VMConfig{}, err
 	}
 	c := units.VMConfig(s)
-	c.Accel = isolate.AccelTCG
+	c.Accel = spec.AccelTCG
 	return isolate.TSCHint(c, khz), nil
 }
 

@@ -6,7 +6,7 @@ package main
 import (
 	"os"
 
-	"github.com/cove-project/cove/cli"
+	"github.com/cove-project/cove/internal/cli"
 )
 
 func main() { os.Exit(cli.Main(os.Args[1:])) }

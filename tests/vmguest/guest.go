@@ -38,8 +38,10 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/cove-project/cove/isolate"
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // Markers printed by the guest on its console.
@@ -86,12 +88,12 @@ var guestModules = []string{
 // VMConfig returns a launcher configuration booting g in mode, with its
 // QMP and console sockets in dir: microvm, TCG, 1 vCPU, 256 MiB, no disk,
 // no network. Callers adjust the rest.
-func (g Guest) VMConfig(name, mode, dir string) isolate.VMConfig {
-	return isolate.VMConfig{
+func (g Guest) VMConfig(name, mode, dir string) launch.VMConfig {
+	return launch.VMConfig{
 		Name: name, Kernel: g.Kernel, Initrd: g.Initrd, Cmdline: Cmdline(mode),
 		CPUs: 1, MemoryMiB: 256,
-		Machine: isolate.MachineMicroVM, Accel: isolate.AccelTCG,
-		Network:       isolate.NetworkNone,
+		Machine: spec.MachineMicroVM, Accel: spec.AccelTCG,
+		Network:       spec.VMNetworkNone,
 		QMPSocket:     filepath.Join(dir, "qmp.sock"),
 		ConsoleSocket: filepath.Join(dir, "console.sock"),
 	}

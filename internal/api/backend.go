@@ -1,0 +1,233 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"syscall"
+
+	"github.com/godbus/dbus/v5"
+
+	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/health"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// Backend is every operation the CLI and the API offer on workloads. Local
+// carries them out; Client asks a server, which carries them out with
+// Local. Errors name the operation and the workload; an unknown workload's
+// error matches supervisor.ErrNotFound, bad specs come as spec.Errors.
+type Backend interface {
+	// List returns every loaded workload, sorted by name.
+	List(ctx context.Context) ([]Workload, error)
+	// Status returns one workload.
+	Status(ctx context.Context, name string) (Workload, error)
+	// Start, Stop and Restart run the job on the workload's unit and wait
+	// for it.
+	Start(ctx context.Context, name string) error
+	Stop(ctx context.Context, name string) error
+	Restart(ctx context.Context, name string) error
+	// Kill sends sig to the workload's main process.
+	Kill(ctx context.Context, name string, sig syscall.Signal) error
+	// Remove stops the workload, unloads it and drops its health state.
+	Remove(ctx context.Context, name string) error
+	// Logs copies the workload's journal to w (until ctx ends, when
+	// following).
+	Logs(ctx context.Context, name string, opt supervisor.LogOptions, w io.Writer) error
+	// Diff plans what Apply would do, changing nothing.
+	Diff(ctx context.Context, s Sources) (declared.Plan, error)
+	// Apply installs the specs and starts, restarts or stops what changed,
+	// writing one line per workload done to log.
+	Apply(ctx context.Context, s Sources, log io.Writer) (declared.Plan, error)
+}
+
+// Sources select the specs Diff and Apply work on.
+type Sources struct {
+	// Paths are spec files or directories of *.toml files. Empty: what the
+	// host declares.
+	Paths []string
+	// Prune also stops and deletes workloads that are not desired.
+	Prune bool
+}
+
+// Local is the Backend that talks to systemd itself. It connects to the
+// system bus on first use and is safe for concurrent use.
+type Local struct {
+	paths declared.Paths
+	watch bool
+	mu    sync.Mutex
+	conn  *supervisor.Conn
+}
+
+// NewLocal returns a Local for the declared workloads in paths.
+func NewLocal(paths declared.Paths) *Local { return &Local{paths: paths} }
+
+// Watching makes l subscribe to systemd's change signals when it connects
+// and answer lists of unchanged workloads from a cache: for a long-lived
+// server (see supervisor.Conn.Watch). It returns l and must be called
+// before l is used.
+func (l *Local) Watching() *Local {
+	l.watch = true
+	return l
+}
+
+// CacheStats says how workloads were answered (see Watching); zero
+// before the first connection.
+func (l *Local) CacheStats() supervisor.CacheStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		return supervisor.CacheStats{}
+	}
+	return l.conn.CacheStats()
+}
+
+// Close closes the connection to systemd, if one was made.
+func (l *Local) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn != nil {
+		l.conn.Close()
+		l.conn = nil
+	}
+}
+
+// connect returns the connection to systemd, making it on first use. The
+// connection outlives the request that made it (it is Local's), so it is
+// not tied to ctx's cancellation.
+func (l *Local) connect(ctx context.Context) (*supervisor.Conn, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.conn == nil {
+		c, err := supervisor.Connect(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		if l.watch {
+			if err := c.Watch(ctx); err != nil {
+				c.Close()
+				return nil, err
+			}
+		}
+		l.conn = c
+	}
+	return l.conn, nil
+}
+
+// List returns every workload with its health.
+func (l *Local) List(ctx context.Context) ([]Workload, error) {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Workload, len(ws))
+	for i, w := range ws {
+		out[i] = withHealth(w)
+	}
+	return out, nil
+}
+
+// Status returns workload name with its health.
+func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return Workload{}, err
+	}
+	w, err := c.Status(ctx, name)
+	if err != nil {
+		return Workload{}, err
+	}
+	return withHealth(w), nil
+}
+
+// withHealth adds the workload's health state.
+func withHealth(w supervisor.Workload) Workload {
+	st, _ := health.Read(w.Name)
+	return Workload{Workload: w, Health: st.Status}
+}
+
+// Start starts workload name.
+func (l *Local) Start(ctx context.Context, name string) error {
+	return l.do(ctx, name, (*supervisor.Conn).Start)
+}
+
+// Stop stops workload name.
+func (l *Local) Stop(ctx context.Context, name string) error {
+	return l.do(ctx, name, (*supervisor.Conn).Stop)
+}
+
+// Restart restarts workload name.
+func (l *Local) Restart(ctx context.Context, name string) error {
+	return l.do(ctx, name, (*supervisor.Conn).Restart)
+}
+
+// Kill sends sig to workload name's main process.
+func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error {
+	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
+		return c.Signal(ctx, name, sig)
+	})
+}
+
+// Remove stops and unloads workload name and drops its health state.
+func (l *Local) Remove(ctx context.Context, name string) error {
+	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
+		if err := c.Remove(ctx, name); err != nil {
+			return err
+		}
+		return health.Remove(name)
+	})
+}
+
+// do runs op on workload name.
+func (l *Local) do(ctx context.Context, name string, op func(*supervisor.Conn, context.Context, string) error) error {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return op(c, ctx, name)
+}
+
+// Logs copies workload name's journal to w.
+func (l *Local) Logs(ctx context.Context, name string, opt supervisor.LogOptions, w io.Writer) error {
+	return supervisor.Logs(ctx, name, opt, w)
+}
+
+// Diff plans an apply of s.
+func (l *Local) Diff(_ context.Context, s Sources) (declared.Plan, error) {
+	return declared.Diff(l.options(s))
+}
+
+// Apply applies s.
+func (l *Local) Apply(ctx context.Context, s Sources, log io.Writer) (declared.Plan, error) {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return declared.Apply(ctx, l.options(s), c, log)
+}
+
+// options turns s into apply's options.
+func (l *Local) options(s Sources) declared.Options {
+	return declared.Options{Paths: l.paths, Sources: s.Paths, Prune: s.Prune}
+}
+
+// conflicting are the systemd errors that refuse a job because of the
+// state of units, not because of the request.
+var conflicting = map[string]bool{
+	"org.freedesktop.systemd1.TransactionIsDestructive":   true,
+	"org.freedesktop.systemd1.TransactionJobsConflicting": true,
+	"org.freedesktop.systemd1.TransactionOrderIsCyclic":   true,
+	"org.freedesktop.systemd1.UnitMasked":                 true,
+	"org.freedesktop.systemd1.OnlyByDependency":           true,
+}
+
+// isConflict reports whether err is a systemd refusal in conflicting.
+func isConflict(err error) bool {
+	var de dbus.Error
+	return errors.As(err, &de) && conflicting[de.Name]
+}

@@ -1,0 +1,202 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// fakeBackend is an in-memory Backend for the request-decoding tests and
+// the fuzz target only: it knows workloads "web" (a running container)
+// and "vm1" (a stopped VM) and never fails otherwise. Real operations are
+// tested against systemd in tests/api_test.go.
+type fakeBackend struct{}
+
+func (fakeBackend) List(context.Context) ([]Workload, error) {
+	return []Workload{fakeWorkload("web"), fakeWorkload("vm1")}, nil
+}
+
+func (fakeBackend) Status(_ context.Context, name string) (Workload, error) {
+	if name != "web" && name != "vm1" {
+		return Workload{}, fmt.Errorf("status of cove-%s.service: %w", name, supervisor.ErrNotFound)
+	}
+	return fakeWorkload(name), nil
+}
+
+func (f fakeBackend) Start(ctx context.Context, name string) error   { return f.known(ctx, name) }
+func (f fakeBackend) Stop(ctx context.Context, name string) error    { return f.known(ctx, name) }
+func (f fakeBackend) Restart(ctx context.Context, name string) error { return f.known(ctx, name) }
+func (f fakeBackend) Remove(ctx context.Context, name string) error  { return f.known(ctx, name) }
+
+func (f fakeBackend) Kill(ctx context.Context, name string, _ syscall.Signal) error {
+	return f.known(ctx, name)
+}
+
+func (f fakeBackend) Logs(ctx context.Context, name string, _ supervisor.LogOptions, w io.Writer) error {
+	io.WriteString(w, "line one\nline two\n")
+	return nil
+}
+
+func (fakeBackend) Diff(context.Context, Sources) (declared.Plan, error) {
+	return declared.Plan{{Name: "web", Kind: declared.Unchanged}}, nil
+}
+
+func (fakeBackend) Apply(_ context.Context, _ Sources, log io.Writer) (declared.Plan, error) {
+	io.WriteString(log, "added web\n")
+	return declared.Plan{{Name: "web", Kind: declared.Added}}, nil
+}
+
+// known fails for workloads other than web and vm1.
+func (f fakeBackend) known(ctx context.Context, name string) error {
+	_, err := f.Status(ctx, name)
+	return err
+}
+
+// fakeWorkload is web (running container) or anything else (stopped VM).
+func fakeWorkload(name string) Workload {
+	w := Workload{Workload: supervisor.Workload{Name: name, Unit: "cove-" + name + ".service", Kind: "vm", ActiveState: "inactive", SubState: "dead"}}
+	if name == "web" {
+		w.Kind, w.ActiveState, w.SubState, w.MainPID, w.Started = "container", "active", "running", 42, time.Now().Add(-time.Minute)
+	}
+	return w
+}
+
+// serve answers raw (an HTTP/1.1 request) as the server would for a
+// caller of role r; ok is false if raw is not a request.
+func serve(t testing.TB, raw []byte, r role) (*httptest.ResponseRecorder, bool) {
+	req, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		return nil, false
+	}
+	req = req.WithContext(withPeer(context.Background(), peer{known: true, uid: 1000, role: r}))
+	rec := httptest.NewRecorder()
+	NewServer(fakeBackend{}, Options{Self: "/usr/bin/cove"}).ServeHTTP(rec, req)
+	return rec, true
+}
+
+// FuzzRequest feeds arbitrary requests to the router and decoders: no
+// panic, no 500 (the fake backend never fails), every error a 4xx or
+// 501 with a JSON body.
+func FuzzRequest(f *testing.F) {
+	for _, seed := range []string{
+		"GET /v1/workloads HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /v1/workloads/web/stop HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /v1/workloads/web/logs?follow=1&lines=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 55\r\n\r\n{\"specs\":[{\"file\":\"a.toml\",\"content\":\"version = 1\\n\"}]}",
+		"POST /v1/validate?file=a.toml HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nversion = 1",
+		"POST /v1/apply HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n{\"specs\":[{\"file\":\"../x\",\"content\":\"\"}]}",
+		"POST /v1/diff HTTP/1.1\r\nHost: x\r\nContent-Length: 14\r\n\r\n{\"prune\":true}",
+		"GET /v1.41/containers/json?all=1&filters=%7B%22label%22%3A%5B%22cove.kind%3Dvm%22%5D%7D HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /containers/web/logs?stdout=1&tail=5 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /v1.41/containers/a3/json HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HEAD /_ping HTTP/1.1\r\nHost: x\r\n\r\n",
+		"DELETE /v1/workloads/BAD%20NAME HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /v1.41/containers/web/kill?signal=HUP HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		f.Add([]byte(seed), uint8(roleRoot))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, r uint8) {
+		rec, ok := serve(t, raw, role(r%3))
+		if !ok {
+			return
+		}
+		code := rec.Code
+		if code == http.StatusInternalServerError || code < 200 || code > 599 || code >= 500 && code != http.StatusNotImplemented {
+			t.Fatalf("status %d for %q: %s", code, raw, rec.Body)
+		}
+		if code >= 400 && !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("status %d without a JSON body for %q: %q", code, raw, rec.Body)
+		}
+	})
+}
+
+// TestRequests pins the status of typical good and malformed requests.
+func TestRequests(t *testing.T) {
+	big := strings.Repeat("x", MaxBodyBytes+10)
+	for _, tc := range []struct {
+		req  string
+		role role
+		want int
+		body string // substring of the answer
+	}{
+		{"GET /v1/workloads", roleMember, 200, `"name":"web"`},
+		{"GET /v1/workloads", roleNone, 403, `"code":"forbidden"`},
+		{"GET /v1/workloads/web", roleMember, 200, `"kind":"container"`},
+		{"GET /v1/workloads/nope", roleMember, 404, `"code":"not_found"`},
+		{"GET /v1/workloads/Bad..Name", roleMember, 400, `"code":"bad_request"`},
+		{"GET /v1/nothing", roleMember, 404, `no such endpoint`},
+		{"POST /v1/workloads/..%2Fetc/start", roleMember, 400, `workload name`},
+		{"PUT /v1/workloads", roleMember, 405, `"code":"method_not_allowed"`},
+		{"POST /v1/workloads/web/stop", roleMember, 204, ``},
+		{"POST /v1/workloads/web/kill", roleMember, 403, `uid 1000 is not root`},
+		{"DELETE /v1/workloads/web", roleMember, 403, `forbidden`},
+		{"DELETE /v1/workloads/web", roleRoot, 204, ``},
+		{"POST /v1/apply\n\n{}", roleMember, 403, `forbidden`},
+		{"POST /v1/apply\n\n{}", roleRoot, 200, `"log":"added web\n"`},
+		{"POST /v1/apply\n\n{\"specs\": 3}", roleRoot, 400, `bad request body`},
+		{"POST /v1/apply\n\n{\"bogus\": 1}", roleRoot, 400, `unknown field`},
+		{"POST /v1/apply\n\n{} {}", roleRoot, 400, `data after`},
+		{"POST /v1/apply\n\n{\"specs\":[{\"file\":\"..\",\"content\":\"\"}]}", roleRoot, 400, `want a file name`},
+		{"POST /v1/diff\n\n{\"specs\":[{\"file\":\"" + big + "\"}]}", roleRoot, 413, `payload_too_large`},
+		{"POST /v1/validate\nContent-Type: application/json\n\n{\"specs\":[{\"file\":\"w.toml\",\"content\":\"version = 1\\nkind = \\\"container\\\"\\ncolour = 1\\n\"}]}", roleMember, 422, `"line":3,"col":1`},
+		{"POST /v1/validate\n\nversion = 1", roleMember, 400, `?file=`},
+		{"GET /v1/workloads/web/logs?lines=x", roleMember, 400, `lines=`},
+		{"GET /v1/workloads/web/logs?lines=2", roleMember, 200, "line one\n"},
+		{"GET /_ping", roleMember, 200, "OK"},
+		{"GET /v1.41/version", roleMember, 200, `"ApiVersion":"1.41"`},
+		{"GET /v1.41/containers/json", roleMember, 200, `"Names":["/web"]`},
+		{"GET /v1.41/containers/json?all=1&filters={\"label\":[\"cove.kind=vm\"]}", roleMember, 200, `"Names":["/vm1"]`},
+		{"GET /v1.41/containers/json?filters={\"ancestor\":[\"x\"]}", roleMember, 501, `ancestor`},
+		{"GET /v1.41/containers/" + dockerID("web")[:12] + "/json", roleMember, 200, `"Name":"/web"`},
+		{"GET /v1.41/containers/nope/json", roleMember, 404, `No such container: nope`},
+		{"GET /v1.41/containers/web/logs", roleMember, 400, `at least one stream`},
+		{"GET /v1.41/containers/web/logs?stdout=1&details=1", roleMember, 501, `details`},
+		{"GET /v1.41/containers/web/logs?stdout=1&timestamps=1&since=1700000000.5&until=0&tail=0", roleMember, 200, "line one"},
+		{"GET /v1.41/containers/web/logs?stdout=1&since=yesterday", roleMember, 400, `{"message":"since: time \"yesterday\": want Unix seconds`},
+		{"GET /v1.41/containers/web/logs?stdout=1&tail=-1", roleMember, 400, `tail=\"-1\": want all or a count of lines`},
+		{"GET /v1/workloads/web/logs?since=1.2.3", roleMember, 400, `"message":"logs of web: since: time \"1.2.3\"`},
+		{"GET /v1/workloads/web/logs?lines=none&timestamps=1&until=2024-05-01T10:00:00Z", roleMember, 200, "line one"},
+		{"GET /v1/workloads/web/logs?timestamps=yes", roleMember, 400, `timestamps=\"yes\": want 1, 0, true or false`},
+		{"POST /v1.41/containers/web/kill?signal=HUP", roleRoot, 204, ``},
+		{"POST /v1.41/containers/web/kill?signal=FOO", roleRoot, 400, `{"message":"Invalid signal: FOO"}`},
+		{"POST /v1.41/containers/web/stop?signal=TERM", roleMember, 501, `signal`},
+		{"POST /v1.41/containers/web/restart?t=x", roleMember, 400, `t=\"x\": want an integer`},
+		{"POST /v1/workloads/web/kill?signal=SIGTERM", roleRoot, 204, ``},
+		{"POST /v1/workloads/web/kill?signal=0", roleRoot, 400, `"message":"kill web: Invalid signal: 0"`},
+		{"GET /v1.41/containers/web/logs?stdout=1", roleMember, 200, "\x01\x00\x00\x00\x00\x00\x00\x12line one\nline two\n"},
+		{"POST /v1.41/containers/web/start", roleMember, 304, ``},
+		{"POST /v1.41/containers/vm1/stop", roleMember, 304, ``},
+		{"POST /v1.41/containers/vm1/kill", roleRoot, 409, `not running`},
+		{"GET /v1.41/images/json", roleMember, 501, `{"message":"cove does not implement GET /images/json"}`},
+		{"POST /v1.41/containers/create", roleMember, 501, `cove does not implement POST /containers/create`},
+		{"GET /v1.41/containers/web/start", roleMember, 405, `method not allowed`},
+	} {
+		method, rest, _ := strings.Cut(tc.req, " ")
+		target, body, _ := strings.Cut(rest, "\n\n")
+		target, headers, _ := strings.Cut(target, "\n")
+		target = strings.ReplaceAll(target, `"`, "%22")
+		if headers != "" {
+			headers += "\r\n"
+		}
+		raw := fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s", method, target, headers, len(body), body)
+		rec, ok := serve(t, []byte(raw), tc.role)
+		if !ok {
+			t.Fatalf("%s: not a request", tc.req[:min(len(tc.req), 80)])
+		}
+		if rec.Code != tc.want || !strings.Contains(rec.Body.String(), tc.body) {
+			t.Errorf("%s (role %s): %d %q, want %d with %q", tc.req[:min(len(tc.req), 80)], tc.role, rec.Code, rec.Body.String(), tc.want, tc.body)
+		}
+	}
+}

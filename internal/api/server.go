@@ -1,0 +1,422 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/spec"
+)
+
+// Limits of the server.
+const (
+	// MaxBodyBytes is the largest request body; a larger one gets 413.
+	MaxBodyBytes = 1 << 20
+	// DefaultMaxConns is how many connections are served at once; more
+	// wait in the socket's backlog.
+	DefaultMaxConns = 128
+
+	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second // whole request, body included
+	writeTimeout      = 30 * time.Second // from the end of the headers to the end of the answer
+	idleConnTimeout   = 10 * time.Second // keep-alive connections without a request
+	jobTimeout        = 15 * time.Minute // write deadline of requests that wait for systemd jobs
+	shutdownGrace     = 5 * time.Second  // for requests still running at shutdown
+	errorTrailer      = "Cove-Error"     // trailer naming an error after a stream started
+)
+
+// Options configure a Server.
+type Options struct {
+	// Self is the cove binary: the launcher units are compiled for when
+	// validating.
+	Self string
+	// Paths are where declared specs live (Docker's image and command
+	// fields come from them).
+	Paths declared.Paths
+	// Log receives audit records (unless stderr is the journal, which gets
+	// them with fields) and server errors.
+	Log io.Writer
+	// MaxConns caps concurrent connections (DefaultMaxConns if 0).
+	MaxConns int
+}
+
+// Server answers the API with a Backend. It is an http.Handler; Serve runs
+// it on a listener with cove's limits, timeouts and idle exit.
+type Server struct {
+	backend Backend
+	opt     Options
+	audit   *auditor
+	v1      []route
+	docker  []route
+}
+
+// NewServer returns a server that carries requests out with b.
+func NewServer(b Backend, opt Options) *Server {
+	if opt.Log == nil {
+		opt.Log = io.Discard
+	}
+	if opt.MaxConns <= 0 {
+		opt.MaxConns = DefaultMaxConns
+	}
+	return &Server{backend: b, opt: opt, audit: newAuditor(opt.Log), v1: v1Routes(), docker: dockerRoutes()}
+}
+
+// Serve answers requests on l until ctx ends or, with idle > 0, no
+// request has been running for idle (then it returns nil: under socket
+// activation systemd starts the helper again on the next connection).
+// Requests still running when ctx ends are cancelled and get shutdownGrace
+// to finish.
+func (s *Server) Serve(ctx context.Context, l net.Listener, idle time.Duration) error {
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &http.Server{
+		Handler:           s,
+		ConnContext:       connContext,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		MaxHeaderBytes:    maxHeaderBytes,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleConnTimeout,
+		ErrorLog:          log.New(s.opt.Log, "cove-api: ", 0),
+	}
+	var idleC <-chan struct{}
+	if idle > 0 {
+		t := newIdleTracker(idle)
+		srv.ConnState = t.ConnState
+		idleC = t.Idle()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(limitListen(l, s.opt.MaxConns)) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve API on %s: %w", l.Addr(), err)
+	case <-ctx.Done():
+		cancel()
+	case <-idleC:
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	<-errc
+	return nil
+}
+
+// route is one endpoint.
+type route struct {
+	method  string
+	path    string // segments; "{name}" matches one workload name (or Docker id)
+	need    role
+	mutates bool // audited
+	handle  func(*Server, *call)
+}
+
+// call is one request being answered.
+type call struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	path   string // the endpoint: the escaped path without a Docker version prefix
+	name   string // the {name} segment, validated
+	docker bool   // Docker's error format
+	peer   peer
+}
+
+// ServeHTTP routes a request: the caller's role, the endpoint (404 for an
+// unknown /v1 path, 501 for an unknown Docker one, 405 for a wrong
+// method), the role the endpoint needs (403), the workload name (400),
+// the body limit; then the endpoint's handler. A panic is answered with
+// 500, never a crash.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := &call{w: w, r: r, peer: peerOf(r.Context())}
+	c.path, c.docker = endpoint(r.URL.EscapedPath())
+	defer s.recoverPanic(c)
+	if c.docker {
+		w.Header().Set("Api-Version", dockerAPIVersion)
+		w.Header().Set("Ostype", "linux")
+	}
+	request := r.Method + " " + c.path
+	if c.peer.role == roleNone {
+		s.audit.record(c.peer, false, request)
+		c.fail(errorf(CodeForbidden, forbidden(c.peer, "use the cove API")))
+		return
+	}
+	rt, allowed := s.find(c)
+	if rt == nil {
+		c.failNoRoute(allowed)
+		return
+	}
+	if c.peer.role < rt.need {
+		s.audit.record(c.peer, false, request)
+		c.fail(errorf(CodeForbidden, forbidden(c.peer, request)))
+		return
+	}
+	if strings.Contains(rt.path, "{name}") {
+		if err := spec.ValidName(c.name); err != nil {
+			c.fail(errorf(CodeBadRequest, fmt.Sprintf("%s: workload name %.80q: %v", request, c.name, err)))
+			return
+		}
+	}
+	if rt.mutates {
+		s.audit.record(c.peer, true, request)
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	rt.handle(s, c)
+}
+
+// forbidden says why the peer may not do what.
+func forbidden(p peer, what string) string {
+	if !p.known {
+		return fmt.Sprintf("permission denied: %s: the caller's credentials are unknown", what)
+	}
+	need := "root"
+	if p.role == roleNone {
+		need = "root or a member of group " + Group
+	}
+	return fmt.Sprintf("permission denied: %s: uid %d is not %s", what, p.uid, need)
+}
+
+// find returns the route of c's method and path, setting c.name. With no
+// route it returns the methods the path allows, if any.
+func (s *Server) find(c *call) (*route, []string) {
+	routes := s.v1
+	if c.docker {
+		routes = s.docker
+	}
+	var allowed []string
+	for i := range routes {
+		name, ok := match(routes[i].path, c.path)
+		if !ok {
+			continue
+		}
+		if routes[i].method == c.r.Method {
+			c.name = name
+			return &routes[i], nil
+		}
+		allowed = append(allowed, routes[i].method)
+	}
+	return nil, allowed
+}
+
+// match reports whether the escaped path fits pattern, returning the
+// {name} segment unescaped (so "a%2Fb" is one segment, and a bad name).
+func match(pattern, path string) (string, bool) {
+	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(qs) {
+		return "", false
+	}
+	name := ""
+	for i, p := range ps {
+		switch {
+		case p == "{name}" && qs[i] != "":
+			var err error
+			if name, err = url.PathUnescape(qs[i]); err != nil {
+				name = qs[i]
+			}
+		case p != qs[i]:
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// endpoint splits a request path into cove's /v1 space and Docker's, and
+// strips Docker's version prefix (/v1.41/containers/json →
+// /containers/json; Docker clients also send paths without one).
+func endpoint(path string) (string, bool) {
+	if path == "/v1" || strings.HasPrefix(path, "/v1/") {
+		return path, false
+	}
+	rest, ok := strings.CutPrefix(path, "/v")
+	if !ok {
+		return path, true
+	}
+	i := strings.IndexByte(rest, '/')
+	if i < 0 || !isVersion(rest[:i]) {
+		return path, true
+	}
+	return rest[i:], true
+}
+
+// isVersion reports whether v is MAJOR.MINOR in digits.
+func isVersion(v string) bool {
+	major, minor, ok := strings.Cut(v, ".")
+	return ok && isDigits(major) && isDigits(minor)
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	if s == "" || len(s) > 9 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// recoverPanic answers a panicking handler with 500 and logs the stack.
+func (s *Server) recoverPanic(c *call) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	fmt.Fprintf(s.opt.Log, "cove-api: panic serving %s %s: %v\n%s", c.r.Method, c.path, v, debug.Stack())
+	c.fail(errorf(CodeInternal, fmt.Sprintf("%s %s: internal error", c.r.Method, c.path)))
+}
+
+// failNoRoute answers a request that matches no route.
+func (c *call) failNoRoute(allowed []string) {
+	request := c.r.Method + " " + c.path
+	switch {
+	case len(allowed) > 0:
+		c.w.Header().Set("Allow", strings.Join(allowed, ", "))
+		c.fail(errorf(CodeMethodNotAllowed, fmt.Sprintf("%s: method not allowed (allowed: %s)", request, strings.Join(allowed, ", "))))
+	case c.docker:
+		c.fail(errorf(CodeNotImplemented, "cove does not implement "+request))
+	default:
+		c.fail(errorf(CodeNotFound, "no such endpoint: "+request))
+	}
+}
+
+// ctx is the request's context: it ends when the client goes away.
+func (c *call) ctx() context.Context { return c.r.Context() }
+
+// fail answers with e: cove's error body, or Docker's {"message": …}.
+func (c *call) fail(e *Error) {
+	c.w.Header().Del("Trailer")
+	if c.docker {
+		c.reply(e.Status(), dockerError{Message: e.Message})
+		return
+	}
+	c.reply(e.Status(), e)
+}
+
+// failWith answers with the classified err.
+func (c *call) failWith(err error) { c.fail(asError(err)) }
+
+// reply answers with status and v as JSON.
+func (c *call) reply(status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(errorf(CodeInternal, fmt.Sprintf("encode answer to %s %s: %v", c.r.Method, c.path, err)))
+	}
+	h := c.w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	c.w.WriteHeader(status)
+	c.w.Write(append(body, '\n'))
+}
+
+// decode reads the JSON body into v; an empty body leaves v as it is.
+// Unknown fields, trailing data and malformed JSON are answered with 400,
+// a body over MaxBodyBytes with 413; then it returns false.
+func (c *call) decode(v any) bool {
+	dec := json.NewDecoder(c.r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if extra := dec.Decode(&json.RawMessage{}); extra != io.EOF {
+			err = errors.Join(errors.New("data after the JSON value"), extra)
+		}
+	} else if err == io.EOF {
+		err = nil
+	}
+	if err != nil {
+		c.failBody(err)
+		return false
+	}
+	return true
+}
+
+// failBody answers an error reading the body: 413 when over the limit,
+// else 400.
+func (c *call) failBody(err error) {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		c.fail(errorf(CodeTooLarge, fmt.Sprintf("%s %s: request body larger than %d bytes", c.r.Method, c.path, MaxBodyBytes)))
+		return
+	}
+	c.fail(errorf(CodeBadRequest, fmt.Sprintf("%s %s: bad request body: %v", c.r.Method, c.path, err)))
+}
+
+// long lifts the server's timeouts for a request that waits for systemd
+// (its body must have been read): no read deadline, a write deadline of
+// jobTimeout. Errors (a recorder in tests) are ignored.
+func (c *call) long() {
+	rc := http.NewResponseController(c.w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Now().Add(jobTimeout))
+}
+
+// stream lifts the server's timeouts for a streaming answer and returns a
+// writer that flushes every write. When follow is set, the headers go out
+// at once, so the client sees the stream start before the first line.
+func (c *call) stream(follow bool) *flushWriter {
+	rc := http.NewResponseController(c.w)
+	rc.SetReadDeadline(time.Time{})
+	rc.SetWriteDeadline(time.Time{})
+	fw := &flushWriter{w: c.w, rc: rc}
+	if follow {
+		fw.start()
+	}
+	return fw
+}
+
+// flushWriter writes to a response and flushes after every write (the
+// log streams: journalctl writes one entry at a time).
+type flushWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	started bool // the status line went out: errors go in the trailer
+}
+
+// start sends the headers.
+func (f *flushWriter) start() {
+	f.started = true
+	f.w.WriteHeader(http.StatusOK)
+	f.rc.Flush()
+}
+
+// Write writes p and flushes it.
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.started = true
+	n, err := f.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	if err := f.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return n, err
+	}
+	return n, nil
+}
+
+// finish ends a stream that fw carried: with no error, nothing; before
+// anything was sent, an error answer; after, the error in the trailer.
+func (c *call) finish(fw *flushWriter, err error) {
+	switch {
+	case err == nil:
+	case !fw.started:
+		c.failWith(err)
+	default:
+		c.w.Header().Set(errorTrailer, strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall"
+
+	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+	"github.com/cove-project/cove/units"
+)
+
+// validateCmd checks spec files and reports every error in every file.
+func validateCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags("validate", "FILE...", env.Stderr)
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("validate: want at least one spec file")
+	}
+	var bad spec.Errors
+	for _, f := range fs.Args() {
+		if err := validateFile(f, env); err != nil {
+			bad = append(bad, asSpecErrors(f, err)...)
+		}
+	}
+	if len(bad) > 0 {
+		return bad
+	}
+	return nil
+}
+
+// validateFile loads and compiles one file and reports it valid.
+func validateFile(path string, env *Env) error {
+	s, err := loadSpec(path, "")
+	if err != nil {
+		return err
+	}
+	if _, err := units.Compile(s, units.Options{Launcher: env.Self}); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (%s %s)\n", path, s.Kind, s.Name)
+	return nil
+}
+
+// asSpecErrors flattens err into spec errors, so that errors of several
+// files print together.
+func asSpecErrors(file string, err error) spec.Errors {
+	switch e := err.(type) {
+	case spec.Errors:
+		return e
+	case *spec.Error:
+		return spec.Errors{e}
+	}
+	return spec.Errors{{File: file, Msg: err.Error()}}
+}
+
+// renderCmd prints the unit file cove would use for a spec.
+func renderCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags("render", "[--name NAME] FILE", env.Stderr)
+	name := fs.String("name", "", "workload name (default: from the file name)")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("render: want exactly one spec file")
+	}
+	s, err := loadSpec(fs.Arg(0), *name)
+	if err != nil {
+		return err
+	}
+	u, err := units.Compile(s, units.Options{Launcher: env.Self})
+	if err != nil {
+		return err
+	}
+	text, err := u.Text(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprint(env.Stdout, text)
+	return err
+}
+
+// launchCmd is the launcher's first stage (ExecStart of a container unit).
+func launchCmd(_ context.Context, env *Env, args []string) error {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	return isolate.Launch(env.Self, c, func(pid int) { registerMachine(env, c.Name, supervisor.ClassContainer, pid, c.Rootfs) })
+}
+
+// launchInitCmd is the launcher's second stage, inside the namespaces.
+func launchInitCmd(_ context.Context, _ *Env, args []string) error {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	err = isolate.Init(c)
+	if errors.Is(err, isolate.ErrReported) {
+		return exitError{exitFailure} // the first stage prints it
+	}
+	return err
+}
+
+// enterInitCmd is the enter stage of cove exec and health probes (see
+// isolate.Enter): it exits with the command's status, 127 for a command
+// that is not there and 126 for one that cannot be run, as a shell does.
+func enterInitCmd(_ context.Context, env *Env, args []string) error {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	code, err := isolate.Enter(c)
+	switch {
+	case errors.Is(err, isolate.ErrCommandNotFound):
+		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+		return exitError{127}
+	case err != nil:
+		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+		return exitError{126}
+	case code != 0:
+		return exitError{code}
+	}
+	return nil
+}
+
+// registerMachine registers a workload with machined; failing that is
+// reported (to the unit's journal) but does not fail the workload.
+func registerMachine(env *Env, name, class string, pid int, root string) {
+	err := supervisor.RegisterMachine(spec.DefaultHostname(name), class, pid, root)
+	gone := syscall.Kill(pid, 0) != nil // a payload that already exited is no machine
+	if err != nil && !gone && !errors.Is(err, supervisor.ErrNoMachined) {
+		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
+	}
+}
+
+// loadSpec loads a spec and checks it against this host (hostcheck.Prepare:
+// the files it names exist, disk formats pinned).
+func loadSpec(path, name string) (*spec.Spec, error) {
+	s, err := spec.Load(path, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := hostcheck.Prepare(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

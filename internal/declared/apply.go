@@ -1,0 +1,285 @@
+package declared
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// Options say what to apply.
+type Options struct {
+	Paths Paths
+	// Sources are spec files or directories of *.toml files to install into
+	// Paths.Etc. Empty: apply what Paths already declares.
+	Sources []string
+	// Prune stops and deletes workloads that are not desired: with Sources,
+	// every declared workload not among them; without, every applied one
+	// whose spec is gone.
+	Prune bool
+}
+
+// desired is a workload to be, with the file its spec comes from.
+type desired struct {
+	spec   *spec.Spec
+	source string // a file in Sources, or the declared file itself
+}
+
+// Diff validates everything that would be applied and returns the plan,
+// changing nothing. On a bad spec the error lists every problem of every
+// file.
+func Diff(opt Options) (Plan, error) {
+	plan, _, err := load(opt)
+	return plan, err
+}
+
+// load validates and plans, returning the desired workloads too.
+func load(opt Options) (Plan, []desired, error) {
+	files, err := opt.Paths.SpecFiles()
+	if err != nil {
+		return nil, nil, err
+	}
+	byName := map[string]string{}
+	if len(opt.Sources) == 0 || !opt.Prune {
+		for _, f := range files {
+			byName[f.Name] = f.Path
+		}
+	}
+	given, err := expand(opt.Sources)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range given {
+		byName[f.Name] = f.Path
+	}
+	var want []desired
+	var specs []*spec.Spec
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		s, err := spec.Load(byName[name], "")
+		if err == nil {
+			err = hostcheck.Prepare(s)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		want = append(want, desired{spec: s, source: byName[name]})
+		specs = append(specs, s)
+	}
+	if len(errs) > 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	applied, err := loadApplied(opt.Paths)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := Compare(applied, specs)
+	if !opt.Prune {
+		plan = plan.without(Removed)
+	}
+	return plan, want, nil
+}
+
+// expand lists the spec files among sources (files, or directories whose
+// *.toml files count).
+func expand(sources []string) ([]File, error) {
+	var out []File
+	for _, src := range sources {
+		st, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("apply %s: %w", src, err)
+		}
+		paths := []string{src}
+		if st.IsDir() {
+			if paths, err = filepath.Glob(filepath.Join(src, "*.toml")); err != nil {
+				return nil, fmt.Errorf("apply %s: %w", src, err)
+			}
+		}
+		for _, p := range paths {
+			out = append(out, File{Name: strings.TrimSuffix(filepath.Base(p), ".toml"), Path: p})
+		}
+	}
+	return out, nil
+}
+
+// loadApplied reads the copies of what was last applied. A copy that no
+// longer parses counts as changed (its workload is restarted).
+func loadApplied(p Paths) (map[string]*spec.Spec, error) {
+	files, err := filepath.Glob(filepath.Join(p.Applied, "*.toml"))
+	if err != nil {
+		return nil, fmt.Errorf("read applied specs: %w", err)
+	}
+	applied := map[string]*spec.Spec{}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".toml")
+		s, err := spec.Load(f, "")
+		if err != nil {
+			s = &spec.Spec{Name: name}
+		}
+		applied[name] = s
+	}
+	return applied, nil
+}
+
+// without drops changes of kind k.
+func (p Plan) without(k string) Plan {
+	var out Plan
+	for _, c := range p {
+		if c.Kind != k {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Apply applies under the apply lock: plan, write specs, stop removed ones,
+// reload once, start added and restart changed workloads (unless only
+// live keys changed: resources, description, install), waiting for each. It returns the plan carried out; an error names every workload
+// that failed (with its last log lines) and leaves the others applied.
+func Apply(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
+	unlock, err := opt.Paths.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	return run(ctx, opt, conn, log)
+}
+
+// SetEnabled edits workload name's spec in Etc so that it is (targets) or
+// is not (none) started at boot, then applies, under the apply lock. A
+// vendor spec is copied to Etc first.
+func SetEnabled(ctx context.Context, opt Options, conn *supervisor.Conn, name string, targets []string, log io.Writer) (Plan, error) {
+	unlock, err := opt.Paths.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	path := opt.Paths.EtcPath(name)
+	if _, err := os.Stat(path); err != nil {
+		vendor := filepath.Join(opt.Paths.Vendor, name+".toml")
+		if _, verr := os.Stat(vendor); verr != nil {
+			return nil, fmt.Errorf("enable %s: no spec %s or %s", name, path, vendor)
+		}
+		path = vendor
+	}
+	data, err := EnableFile(path, targets)
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFile(opt.Paths.EtcPath(name), data); err != nil {
+		return nil, err
+	}
+	return run(ctx, Options{Paths: opt.Paths}, conn, log)
+}
+
+// run applies; the caller holds the lock.
+func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
+	plan, want, err := load(opt)
+	if err != nil {
+		return nil, err
+	}
+	if err := writeSpecs(opt.Paths, want); err != nil {
+		return plan, err
+	}
+	var errs []error
+	for _, c := range plan {
+		if c.Kind == Removed {
+			errs = append(errs, remove(ctx, opt.Paths, conn, c.Name))
+		}
+	}
+	if err := conn.Reload(ctx); err != nil {
+		return plan, errors.Join(append(errs, err)...)
+	}
+	for _, c := range plan {
+		var err error
+		switch c.Kind {
+		case Added:
+			err = conn.Start(ctx, c.Name)
+		case Changed:
+			if needsRestart(c.Keys) {
+				err = conn.Restart(ctx, c.Name)
+			}
+		default:
+			continue
+		}
+		if err == nil {
+			err = record(opt.Paths, c.Spec)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fmt.Fprintf(log, "%s %s\n", c.Kind, c.Name)
+	}
+	return plan, errors.Join(errs...)
+}
+
+// liveKeys are the spec keys (with their sub-keys) whose change reaches a
+// running workload without a restart: systemd applies a reloaded unit's
+// description and cgroup limits (MemoryMax=, CPUQuota=, TasksMax=) to the
+// running unit, and [install] only decides what starts at boot.
+var liveKeys = []string{"description", "resources", "install"}
+
+// needsRestart reports whether any of the changed keys needs the workload
+// restarted to take effect.
+func needsRestart(keys []string) bool {
+	for _, k := range keys {
+		live := false
+		for _, l := range liveKeys {
+			live = live || k == l || strings.HasPrefix(k, l+".")
+		}
+		if !live {
+			return true
+		}
+	}
+	return false
+}
+
+// writeSpecs installs each desired spec whose source is outside Etc.
+func writeSpecs(p Paths, want []desired) error {
+	for _, d := range want {
+		dst := p.EtcPath(d.spec.Name)
+		if d.source == dst || filepath.Dir(d.source) == p.Vendor {
+			continue
+		}
+		data, err := os.ReadFile(d.source)
+		if err != nil {
+			return fmt.Errorf("apply %s: %w", d.source, err)
+		}
+		if err := WriteFile(dst, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// record keeps a copy of the spec just applied, to compare the next
+// apply with.
+func record(p Paths, s *spec.Spec) error {
+	data, err := os.ReadFile(s.File)
+	if err != nil {
+		return fmt.Errorf("record applied spec of %s: %w", s.Name, err)
+	}
+	return WriteFile(p.AppliedPath(s.Name), data)
+}
+
+// remove stops a workload and deletes its spec and applied copy.
+func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) error {
+	if err := conn.Stop(ctx, name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+		return err
+	}
+	if err := Remove(p.EtcPath(name)); err != nil {
+		return err
+	}
+	return Remove(p.AppliedPath(name))
+}

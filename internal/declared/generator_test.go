@@ -1,0 +1,70 @@
+package declared
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/units"
+)
+
+// write creates dir/name with text.
+func write(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const good = "version = 1\nkind = \"container\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\n"
+
+// TestRun: every valid spec becomes a unit identical to what Compile and
+// Text give (what cove render prints), /etc overrides /usr/share by name,
+// wanted_by becomes a .wants link, and a bad spec is logged and skipped.
+func TestRun(t *testing.T) {
+	root := t.TempDir()
+	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc")}
+	write(t, paths.Vendor, "web.toml", good+"description = \"vendor\"\n")
+	etcWeb := write(t, paths.Etc, "web.toml", good+"[install]\nwanted_by = [\"multi-user.target\"]\n")
+	write(t, paths.Vendor, "db.toml", good)
+	bad := write(t, paths.Etc, "bad.toml", "version = 1\nkind = \"container\"\nnope = 1\n")
+	out := filepath.Join(root, "out")
+	os.Mkdir(out, 0o755)
+	var log strings.Builder
+	res, err := Generate(paths, out, "/usr/bin/cove", &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Generated != 2 || res.Failed != 1 {
+		t.Errorf("result %+v, want 2 generated, 1 failed", res)
+	}
+	if !strings.Contains(log.String(), bad+":3:1:") {
+		t.Errorf("log lacks the bad spec's position:\n%s", log.String())
+	}
+	s, err := spec.Load(etcWeb, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := units.Compile(s, units.Options{Launcher: "/usr/bin/cove"})
+	want, _ := u.Text(etcWeb)
+	got, err := os.ReadFile(filepath.Join(out, "cove-web.service"))
+	if err != nil || string(got) != want {
+		t.Errorf("cove-web.service differs from the rendered unit (%v):\n%s\n---\n%s", err, got, want)
+	}
+	if target, err := os.Readlink(filepath.Join(out, "multi-user.target.wants", "cove-web.service")); err != nil || target != "../cove-web.service" {
+		t.Errorf("wants link: %q %v", target, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "cove-db.service")); err != nil {
+		t.Errorf("vendor spec not generated: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "cove-bad.service")); err == nil {
+		t.Errorf("bad spec generated a unit")
+	}
+}

@@ -1,0 +1,148 @@
+// This file keeps cove's declared workloads on disk: the spec
+// directories (vendor defaults in /usr/share/cove, overridden by name in
+// /etc/cove), atomic writes of specs, the copies of what was last applied,
+// and the lock that serialises cove apply.
+
+package declared
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Paths are the directories of a host's declared workloads.
+type Paths struct {
+	Vendor  string // vendor defaults, e.g. /usr/share/cove
+	Etc     string // the administrator's specs, e.g. /etc/cove; wins by name
+	Applied string // copies of the specs last applied, e.g. /var/lib/cove/applied
+	Run     string // runtime directory for the lock, e.g. /run/cove
+}
+
+// Default are the paths of a real host.
+var Default = Paths{
+	Vendor:  "/usr/share/cove",
+	Etc:     "/etc/cove",
+	Applied: "/var/lib/cove/applied",
+	Run:     "/run/cove",
+}
+
+// File is a declared workload's spec file.
+type File struct {
+	Name string // workload name (the file's base name without .toml)
+	Path string
+}
+
+// SpecFiles returns the spec file of every declared workload, sorted by
+// name: the *.toml files of Vendor and Etc, where Etc wins. Missing
+// directories are empty.
+func (p Paths) SpecFiles() ([]File, error) {
+	byName := map[string]string{}
+	for _, dir := range []string{p.Vendor, p.Etc} {
+		matches, err := filepath.Glob(filepath.Join(dir, "*.toml"))
+		if err != nil {
+			return nil, fmt.Errorf("list specs in %s: %w", dir, err)
+		}
+		for _, m := range matches {
+			byName[strings.TrimSuffix(filepath.Base(m), ".toml")] = m
+		}
+	}
+	files := make([]File, 0, len(byName))
+	for name, path := range byName {
+		files = append(files, File{Name: name, Path: path})
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	return files, nil
+}
+
+// WriteFile writes data to path atomically and durably: a temporary file
+// in the same directory is written, synced and renamed over path, and the
+// directory is synced. Readers see the old or the new content, never a
+// mix; a crash leaves one of them.
+func WriteFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename: no such file
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// Remove deletes path (a missing file is fine) and syncs its directory.
+func Remove(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename or removal in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Lock takes the apply lock (an flock on Run/apply.lock), waiting for
+// another holder. The returned function releases it.
+func (p Paths) Lock() (func(), error) {
+	if err := os.MkdirAll(p.Run, 0o755); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", p.Run, err)
+	}
+	path := filepath.Join(p.Run, "apply.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// EtcPath is where workload name's spec lives in Etc.
+func (p Paths) EtcPath(name string) string { return filepath.Join(p.Etc, name+".toml") }
+
+// AppliedPath is where the last applied copy of name's spec lives.
+func (p Paths) AppliedPath(name string) string { return filepath.Join(p.Applied, name+".toml") }

@@ -1,0 +1,77 @@
+package declared
+
+import (
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestWriteFileAtomic: the file is replaced whole, no temporary is left.
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "sub", "a.toml")
+	for _, content := range []string{"one\n", "two, longer\n"} {
+		if err := WriteFile(p, []byte(content)); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := os.ReadFile(p); string(got) != content {
+			t.Errorf("content %q, want %q", got, content)
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(p))
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+	if err := Remove(p); err != nil || Remove(p) != nil {
+		t.Errorf("Remove: %v", err)
+	}
+}
+
+// TestLockExcludes: a second Lock waits for the first to be released.
+func TestLockExcludes(t *testing.T) {
+	p := Paths{Run: t.TempDir()}
+	unlock, err := p.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	released := false
+	done := make(chan bool)
+	go func() {
+		u2, err := p.Lock()
+		if err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		done <- released
+		mu.Unlock()
+		u2()
+	}()
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	released = true
+	mu.Unlock()
+	unlock()
+	if !<-done {
+		t.Error("the second lock was taken while the first was held")
+	}
+}
+
+// TestSpecFiles: Etc wins over Vendor by name, sorted.
+func TestSpecFiles(t *testing.T) {
+	root := t.TempDir()
+	p := Paths{Vendor: filepath.Join(root, "v"), Etc: filepath.Join(root, "e")}
+	for _, f := range []string{p.Vendor + "/b.toml", p.Vendor + "/a.toml", p.Etc + "/b.toml", p.Etc + "/x.txt"} {
+		os.MkdirAll(filepath.Dir(f), 0o755)
+		os.WriteFile(f, nil, 0o644)
+	}
+	files, err := p.SpecFiles()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].Path != p.Vendor+"/a.toml" || files[1].Path != p.Etc+"/b.toml" {
+		t.Errorf("SpecFiles = %+v", files)
+	}
+}

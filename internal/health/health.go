@@ -1,0 +1,155 @@
+// Package health runs one health probe of a workload (the work of its
+// cove-NAME-health.service, started by its timer) and keeps the result in
+// /run/cove/health/NAME.json. An unhealthy workload is restarted or killed
+// by systemd, at the probe's request; no cove process stays resident.
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// Dir holds the health state files.
+const Dir = "/run/cove/health"
+
+// States of a workload's health.
+const (
+	Starting  = "starting"  // within the start period, or not yet probed
+	Healthy   = "healthy"   // the last probe passed
+	Unhealthy = "unhealthy" // Retries probes in a row failed
+)
+
+// State is what the probes found so far, for one run of the workload.
+type State struct {
+	Status     string    `json:"status"`
+	Failures   int       `json:"failures"` // consecutive
+	LastOutput string    `json:"last_output,omitempty"`
+	CheckedAt  time.Time `json:"checked_at"`
+	Invocation string    `json:"invocation"` // the workload run the state belongs to
+	Action     string    `json:"action,omitempty"`
+}
+
+// Check is one probe's parameters.
+type Check struct {
+	Self        string // the cove binary, which enters the container
+	Name        string
+	Command     []string
+	Timeout     time.Duration
+	Retries     int
+	StartPeriod time.Duration
+	OnFailure   string // "restart", "kill" or "none"
+}
+
+// Read returns workload name's health state; ok is false when it has none.
+func Read(name string) (State, bool) {
+	b, err := os.ReadFile(filepath.Join(Dir, name+".json"))
+	if err != nil {
+		return State{}, false
+	}
+	var s State
+	if json.Unmarshal(b, &s) != nil {
+		return State{}, false
+	}
+	return s, true
+}
+
+// Run probes once: it runs the command in the workload's namespaces as its
+// user, updates the state, and when the workload has become unhealthy asks
+// systemd to act as OnFailure says.
+func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
+	w, err := conn.Probe(ctx, c.Name)
+	if err != nil {
+		return fmt.Errorf("health of %s: %w", c.Name, err)
+	}
+	if w.MainPID == 0 {
+		return nil // not running: nothing to probe
+	}
+	st, ok := Read(c.Name)
+	if !ok || st.Invocation != w.Invocation {
+		st = State{Status: Starting, Invocation: w.Invocation}
+	}
+	out, perr := probe(ctx, conn, c, w)
+	st.LastOutput, st.CheckedAt = tail(out, 512), time.Now()
+	switch {
+	case perr == nil:
+		st.Status, st.Failures = Healthy, 0
+	case time.Since(w.Started) < c.StartPeriod:
+		st.LastOutput = tail(out+perr.Error(), 512)
+	default:
+		st.Failures++
+		st.LastOutput = tail(out+perr.Error(), 512)
+		if st.Failures >= c.Retries {
+			st.Status = Unhealthy
+		}
+	}
+	act := st.Status == Unhealthy && st.Failures == c.Retries && c.OnFailure != "none"
+	if act {
+		st.Action = c.OnFailure
+	}
+	if err := save(c.Name, st); err != nil {
+		return err
+	}
+	if !act {
+		return nil
+	}
+	if c.OnFailure == "kill" {
+		return conn.Signal(ctx, c.Name, syscall.SIGKILL)
+	}
+	return conn.RestartNoWait(ctx, c.Name)
+}
+
+// save writes the state atomically.
+func save(name string, st State) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("save health of %s: %w", name, err)
+	}
+	return declared.WriteFile(filepath.Join(Dir, name+".json"), b)
+}
+
+// Remove deletes workload name's health state.
+func Remove(name string) error {
+	err := os.Remove(filepath.Join(Dir, name+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// tail returns at most the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// probe runs c's command inside workload w as its payload runs (see
+// isolate.EnterCommand).
+func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget) (string, error) {
+	cfg, err := launch.ParseArgs(w.Launch)
+	if err != nil {
+		return "", fmt.Errorf("health of %s: the unit's launcher arguments: %w", c.Name, err)
+	}
+	cfg.Argv = c.Command
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
+		now, err := conn.Probe(ctx, c.Name)
+		return err == nil && now.MainPID == w.MainPID
+	})
+	if err != nil {
+		return "", fmt.Errorf("health of %s: %w", c.Name, err)
+	}
+	defer t.Close()
+	return isolate.Probe(c.Self, cfg, t, c.Timeout)
+}

@@ -1,0 +1,34 @@
+package hostcheck
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// DetectDiskFormat reads an image's first bytes: "qcow2" if it starts with
+// the qcow2 magic ("QFI\xfb"), else "raw".
+//
+// Call it once, when compiling the unit, and pin the result: a guest can
+// write anything to the start of a raw disk, so probing at every boot would
+// let it turn its raw disk into a qcow2 image with a backing file of its
+// choosing on the host (QEMU's own reason for warning about probing).
+func DetectDiskFormat(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	magic := make([]byte, 4)
+	if _, err := io.ReadFull(f, magic); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if bytes.Equal(magic, []byte("QFI\xfb")) {
+		return spec.FormatQcow2, nil
+	}
+	return spec.FormatRaw, nil
+}

@@ -1,0 +1,50 @@
+package hostcheck
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// PrepareVM checks a VM spec against this host before anything starts and
+// pins what must not change later: the kernel, initrd and disk images must
+// exist, each disk without a format gets the one its first bytes show
+// (pinned, so a guest cannot turn its raw disk into a qcow2 image by
+// writing the magic), and accel = "kvm" must be able to work here. Errors
+// name the spec key and its position. Specs of other kinds pass unchanged.
+func PrepareVM(s *spec.Spec) error {
+	if s.Kind != spec.KindVM || s.VM == nil {
+		return nil
+	}
+	var errs spec.Errors
+	file := func(key, path string) {
+		if path == "" {
+			return
+		}
+		if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+			errs = append(errs, s.KeyError(key, fmt.Sprintf("%s is not a readable file; check the path", path)))
+		}
+	}
+	file("vm.kernel", s.VM.Kernel)
+	file("vm.initrd", s.VM.Initrd)
+	for i := range s.VM.Disks {
+		d := &s.VM.Disks[i]
+		key := fmt.Sprintf("vm.disk[%d].path", i+1)
+		if file(key, d.Path); d.Format != "" {
+			continue
+		}
+		if f, err := DetectDiskFormat(d.Path); err == nil {
+			d.Format = f
+		}
+	}
+	if s.VM.Accel == spec.AccelKVM {
+		if _, _, err := ChooseAccel(spec.AccelKVM); err != nil {
+			errs = append(errs, s.KeyError("vm.accel", err.Error()+`; use accel = "tcg" or "auto"`))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package isolate
+
+// This file is pure: the QEMU command line the VM launcher builds from its
+// launch.VMConfig.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+)
+
+// TCGBufferMiB caps TCG's translated-code buffer (QEMU's tb-size), so that
+// QEMU under TCG fits the memory margin a VM's unit gets on top of the
+// guest's memory. A guest whose hot code does not fit is slower (QEMU
+// flushes and retranslates), not killed.
+const TCGBufferMiB = 256
+
+// TSCHint returns c with "tsc_early_khz=KHZ" appended to its kernel command
+// line when c is a microvm under TCG booting a kernel, khz is known (> 0)
+// and the command line does not set it already. Otherwise c is unchanged.
+//
+// Why: a Linux guest calibrates its TSC against the PIT in a tight timing
+// window, and falls back to the HPET or the ACPI PM timer when that fails.
+// Under TCG on a busy host the window is often missed, and microvm has
+// neither fallback: the kernel then finds no TSC frequency, its timer
+// never fires and boot hangs silently after "tsc: Marking TSC unstable due
+// to could not calculate TSC khz" (measured here: from 1 boot in 8 up to 8
+// in 11 under load; never with the hint, never on q35). Under TCG the guest
+// TSC counts at the host's TSC rate, so the host's frequency is the right
+// value (see hostcheck.HostTSCkHz).
+func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
+	if c.Machine != spec.MachineMicroVM || c.Accel != spec.AccelTCG || c.Kernel == "" || khz == 0 {
+		return c
+	}
+	for _, w := range strings.Fields(c.Cmdline) {
+		if strings.HasPrefix(w, "tsc_early_khz=") {
+			return c
+		}
+	}
+	c.Cmdline = strings.TrimSpace(c.Cmdline + " tsc_early_khz=" + strconv.FormatUint(khz, 10))
+	return c
+}
+
+// QEMUArgv returns the command line of qemu-system-x86_64 (argv[0]
+// included) for c. The choices, all checked against QEMU 7.2:
+//
+//   - -nodefaults -no-user-config -nographic: no default devices (NIC,
+//     VGA, serial, parallel, CD-ROM, monitor), no /etc/qemu config, no
+//     window; every device is listed here.
+//   - -machine microvm,acpi=on,pcie=off: microvm with ACPI, so that the
+//     guest finds its virtio-mmio devices in ACPI tables (no
+//     virtio_mmio.device= on the command line) and QMP system_powerdown
+//     reaches it as an ACPI power button (through the GED device); no PCIe
+//     host bridge. Or -machine q35 (SeaBIOS, PCI), which can also boot a
+//     disk.
+//   - -accel kvm -cpu host, or -accel tcg,tb-size=TCGBufferMiB -cpu max
+//     (all features TCG can emulate). QEMU's default translation buffer
+//     is 1 GiB, more than the unit's memory margin (units.QEMUOverhead):
+//     a guest running much code would get QEMU killed by the cgroup.
+//   - Direct kernel boot: -kernel/-initrd/-append. An uncompressed vmlinux
+//     with the PVH note boots much faster under TCG than a bzImage.
+//   - Two consoles. The guest's serial port ttyS0 is QEMU's stdio, so its
+//     output (boot messages, the guest's /dev/console with console=ttyS0)
+//     goes where the unit's stdout goes: the journal. A virtio console
+//     (the guest's hvc0, module virtio_console) is a unix socket server
+//     for "cove console" (server=on,wait=off: QEMU does not wait for a
+//     client), where the guest runs a getty or shell. QEMU 7.2 has no
+//     chardev that fans one port out to both, its logfile= cannot open the
+//     journal's socket by path, and microvm has a single serial port.
+//   - QMP on a second unix socket server, written as -chardev + -mon
+//     (what -qmp unix:... expands to) so that the path can be escaped.
+//   - Disks: -drive if=none with an explicit format (QEMU never probes,
+//     see DetectDiskFormat) and file.locking=on, so a second QEMU cannot
+//     open a disk that one has open for writing ("Failed to get "write"
+//     lock"), and read-only disks get a shared lock. Each is a virtio-blk
+//     device (virtio-blk-device on microvm's virtio-mmio, virtio-blk-pci
+//     on q35), vda, vdb… in order (checked on both machines). The boot
+//     disk gets bootindex=0, unless a kernel is given: as in the spec, the
+//     kernel then wins (SeaBIOS would otherwise boot the disk first).
+//   - Network: QEMU's user-mode stack (slirp, no privileges, no host
+//     interfaces) with hostfwd= per forward, on virtio-net.
+//   - -device pvpanic with -action panic=exit-failure: a guest kernel panic
+//     ends QEMU with status 1 (a failed unit) instead of rebooting or
+//     hanging. The guest needs the pvpanic driver (pvpanic-mmio, which
+//     binds the ACPI device QEMU0001).
+//   - -no-reboot: a guest reboot ends QEMU like a poweroff, status 0; the
+//     unit's Restart= policy decides what happens next.
+//   - -sandbox on with obsolete, elevateprivileges, spawn and
+//     resourcecontrol denied: QEMU's seccomp filter.
+func QEMUArgv(c launch.VMConfig) ([]string, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	a := []string{"qemu-system-x86_64",
+		"-name", "guest=" + qemuEscape(c.Name),
+		"-nodefaults", "-no-user-config", "-nographic",
+	}
+	dev := func(microvm, pci string) string {
+		if c.Machine == spec.MachineMicroVM {
+			return microvm
+		}
+		return pci
+	}
+	a = append(a, "-machine", dev("microvm,acpi=on,pcie=off", "q35"))
+	accel, cpu := spec.AccelKVM, "host"
+	if c.Accel == spec.AccelTCG {
+		accel, cpu = spec.AccelTCG+",tb-size="+strconv.Itoa(TCGBufferMiB), "max"
+	}
+	a = append(a, "-accel", accel, "-cpu", cpu)
+	a = append(a, "-smp", strconv.Itoa(c.CPUs), "-m", strconv.FormatUint(c.MemoryMiB, 10))
+	if c.Kernel != "" {
+		a = append(a, "-kernel", c.Kernel)
+		if c.Initrd != "" {
+			a = append(a, "-initrd", c.Initrd)
+		}
+		if c.Cmdline != "" {
+			a = append(a, "-append", c.Cmdline)
+		}
+	}
+	a = append(a, "-chardev", "stdio,id=log,signal=off", "-serial", "chardev:log",
+		"-chardev", "socket,id=console,path="+qemuEscape(c.ConsoleSocket)+",server=on,wait=off",
+		"-device", dev("virtio-serial-device", "virtio-serial-pci"), "-device", "virtconsole,chardev=console")
+	a = append(a,
+		"-chardev", "socket,id=qmp,path="+qemuEscape(c.QMPSocket)+",server=on,wait=off",
+		"-mon", "chardev=qmp,mode=control")
+	for i, d := range c.Disks {
+		drive := fmt.Sprintf("if=none,id=disk%d,file=%s,format=%s,file.locking=on", i, qemuEscape(d.Path), d.Format)
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		}
+		device := fmt.Sprintf("%s,drive=disk%d", dev("virtio-blk-device", "virtio-blk-pci"), i)
+		if d.Boot && c.Kernel == "" {
+			device += ",bootindex=0"
+		}
+		a = append(a, "-drive", drive, "-device", device)
+	}
+	if c.Network == spec.VMNetworkUser {
+		netdev := "user,id=net0"
+		for _, f := range c.Forwards {
+			netdev += fmt.Sprintf(",hostfwd=%s:%s:%d-:%d", f.Proto, f.HostAddr, f.HostPort, f.GuestPort)
+		}
+		a = append(a, "-netdev", netdev, "-device", dev("virtio-net-device", "virtio-net-pci")+",netdev=net0")
+	}
+	a = append(a,
+		"-device", "pvpanic",
+		"-action", "panic=exit-failure",
+		"-no-reboot",
+		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+	)
+	return a, nil
+}
+
+// qemuEscape doubles commas, QEMU's quoting inside a -drive/-chardev value.
+func qemuEscape(s string) string { return strings.ReplaceAll(s, ",", ",,") }

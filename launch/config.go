@@ -1,0 +1,167 @@
+// Package isolate is cove's launcher: it sets up a container's namespaces
+// and root filesystem, hands the payload's PID to systemd and exits. All of
+// cove's syscall code lives here. This file is pure: the launcher's
+// configuration and its command-line form, shared by the compiler (package
+// units), which writes it into ExecStart=, and the launcher, which reads it.
+package launch
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// Config is everything the container launcher needs.
+type Config struct {
+	Name           string       // workload name (for messages)
+	Rootfs         string       // absolute path of the root directory
+	Argv           []string     // payload command; Argv[0] resolved in Rootfs
+	Env            []string     // payload environment, KEY=VALUE
+	Workdir        string       // absolute, inside the container
+	UID, GID       uint32       // identity of the payload
+	Hostname       string       // UTS hostname
+	PrivateNetwork bool         // new network namespace with only lo
+	Caps           []string     // capability bounding set kept, "CAP_…" names
+	Seccomp        bool         // install cove's seccomp deny-list filter
+	NoNewPrivs     bool         // set no_new_privs before exec
+	ReadOnly       bool         // the root file system is read-only
+	Volatile       bool         // writes to the root go to a tmpfs overlay, the rootfs is untouched
+	Mounts         []spec.Mount // mounted over the rootfs, in order; one JSON object per --mount
+
+	// Readiness: when the launcher tells systemd READY=1.
+	Ready         string        // spec.ReadyStarted (default), spec.ReadyNotify, spec.ReadyTCP or spec.ReadyHealthy
+	ReadyPort     int           // spec.ReadyTCP: this port accepts connections
+	Probe         []string      // spec.ReadyHealthy: this command succeeds inside
+	ProbeInterval time.Duration // between readiness checks
+	ProbeTimeout  time.Duration // of one Probe run
+}
+
+// Args renders c as launcher arguments (after the "launch" verb). ParseArgs
+// is its inverse.
+func (c Config) Args() []string {
+	a := []string{
+		"--name", c.Name,
+		"--rootfs", c.Rootfs,
+		"--workdir", c.Workdir,
+		"--user", fmt.Sprintf("%d:%d", c.UID, c.GID),
+		"--hostname", c.Hostname,
+		"--private-network=" + strconv.FormatBool(c.PrivateNetwork),
+		"--caps", strings.Join(c.Caps, ","),
+		"--seccomp=" + strconv.FormatBool(c.Seccomp),
+		"--no-new-privileges=" + strconv.FormatBool(c.NoNewPrivs),
+	}
+	for _, e := range c.Env {
+		a = append(a, "--env", e)
+	}
+	if c.ReadOnly {
+		a = append(a, "--read-only")
+	}
+	if c.Volatile {
+		a = append(a, "--volatile")
+	}
+	for _, m := range c.Mounts {
+		b, _ := json.Marshal(m) // cannot fail: strings, a bool and a number
+		a = append(a, "--mount", string(b))
+	}
+	if c.Ready != "" && c.Ready != spec.ReadyStarted {
+		a = append(a, "--ready", c.Ready, "--ready-port", strconv.Itoa(c.ReadyPort),
+			"--probe-interval", c.ProbeInterval.String(), "--probe-timeout", c.ProbeTimeout.String())
+		for _, p := range c.Probe {
+			a = append(a, "--probe", p)
+		}
+	}
+	a = append(a, "--")
+	return append(a, c.Argv...)
+}
+
+// ParseArgs reads launcher arguments as written by Args.
+func ParseArgs(args []string) (Config, error) {
+	var c Config
+	var user, caps string
+	fs := flag.NewFlagSet("launch", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Name, "name", "", "workload name")
+	fs.StringVar(&c.Rootfs, "rootfs", "", "root directory")
+	fs.StringVar(&c.Workdir, "workdir", "/", "working directory")
+	fs.StringVar(&user, "user", "0:0", "uid:gid")
+	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
+	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
+	fs.StringVar(&caps, "caps", "", "bounding set")
+	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")
+	fs.BoolVar(&c.NoNewPrivs, "no-new-privileges", true, "no_new_privs")
+	fs.StringVar(&c.Ready, "ready", spec.ReadyStarted, "readiness")
+	fs.IntVar(&c.ReadyPort, "ready-port", 0, "readiness port")
+	fs.DurationVar(&c.ProbeInterval, "probe-interval", time.Second, "readiness check interval")
+	fs.DurationVar(&c.ProbeTimeout, "probe-timeout", 5*time.Second, "readiness probe timeout")
+	fs.Func("probe", "readiness probe argument", func(s string) error {
+		c.Probe = append(c.Probe, s)
+		return nil
+	})
+	fs.BoolVar(&c.ReadOnly, "read-only", false, "read-only root")
+	fs.BoolVar(&c.Volatile, "volatile", false, "tmpfs overlay over the root")
+	fs.Func("mount", "a mount as JSON", func(s string) error {
+		m, err := parseMount(s)
+		c.Mounts = append(c.Mounts, m)
+		return err
+	})
+	fs.Func("env", "KEY=VALUE", func(s string) error {
+		if !strings.Contains(s, "=") {
+			return fmt.Errorf("%q is not KEY=VALUE", s)
+		}
+		c.Env = append(c.Env, s)
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("launch: %w", err)
+	}
+	c.Argv = fs.Args()
+	if c.Rootfs == "" || !strings.HasPrefix(c.Rootfs, "/") {
+		return Config{}, fmt.Errorf("launch: --rootfs must be an absolute path")
+	}
+	if len(c.Argv) == 0 || c.Argv[0] == "" {
+		return Config{}, fmt.Errorf("launch: no command after --")
+	}
+	if _, err := fmt.Sscanf(user, "%d:%d", &c.UID, &c.GID); err != nil {
+		return Config{}, fmt.Errorf("launch: --user %q: want UID:GID", user)
+	}
+	switch c.Ready {
+	case spec.ReadyStarted, spec.ReadyNotify, spec.ReadyTCP, spec.ReadyHealthy:
+	default:
+		return Config{}, fmt.Errorf("launch: --ready %q: want started, notify, tcp or healthy", c.Ready)
+	}
+	if caps != "" {
+		c.Caps = strings.Split(caps, ",")
+	}
+	for _, name := range c.Caps {
+		if _, ok := CapNumber(name); !ok {
+			return Config{}, fmt.Errorf("launch: --caps: unknown capability %q", name)
+		}
+	}
+	return c, nil
+}
+
+// parseMount reads one --mount value: a JSON spec.Mount with a known type and
+// absolute paths (the spec was validated; this guards the command line).
+func parseMount(s string) (spec.Mount, error) {
+	var m spec.Mount
+	d := json.NewDecoder(strings.NewReader(s))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&m); err != nil {
+		return m, fmt.Errorf("%q: %w", s, err)
+	}
+	switch {
+	case m.Type != spec.MountBind && m.Type != spec.MountTmpfs:
+		return m, fmt.Errorf("%q: type must be %s or %s", s, spec.MountBind, spec.MountTmpfs)
+	case m.Type == spec.MountBind && !strings.HasPrefix(m.Source, "/"):
+		return m, fmt.Errorf("%q: a bind mount needs an absolute source", s)
+	case !strings.HasPrefix(m.Target, "/") || m.Target == "/":
+		return m, fmt.Errorf("%q: target must be an absolute path other than /", s)
+	}
+	return m, nil
+}

@@ -1,0 +1,41 @@
+package launch
+
+import "path/filepath"
+
+// The hidden command-line verbs of the cove binary that units and cove
+// itself run: a unit's ExecStart= names LaunchVerb (containers) or
+// VMLaunchVerb (VMs), and ExecStop= of a VM names VMStopVerb; the launcher
+// re-executes itself as InitVerb (the container's PID 1 until the payload
+// runs) and EnterVerb (cove exec and probes entering a running container);
+// a health check's service runs HealthVerb.
+const (
+	HealthVerb   = "health-probe"
+	LaunchVerb   = "launch"
+	InitVerb     = "launch-init"
+	EnterVerb    = "enter-init"
+	VMLaunchVerb = "launch-vm"
+	VMStopVerb   = "launch-vm-stop"
+)
+
+// Runtime directories shared by the compiler (which writes them into units)
+// and the launcher (which creates them).
+const (
+	// NotifyDir holds each container's notify socket on the host, in
+	// NotifyDir/NAME; it is bind-mounted at spec.NotifyDir inside.
+	NotifyDir = "/run/cove/notify"
+	// VMDir holds each VM's runtime files in VMDir/NAME: QMP and console
+	// sockets and the accelerator record.
+	VMDir = "/run/cove/vm"
+)
+
+// VMRunDir is the runtime directory of the VM name.
+func VMRunDir(name string) string { return filepath.Join(VMDir, name) }
+
+// AccelFile is where the VM launcher records which accelerator the VM name
+// got and why, for cove status.
+func AccelFile(name string) string { return filepath.Join(VMRunDir(name), "accel") }
+
+// QMPSocket and ConsoleSocket are where VM name's QMP and interactive
+// console sockets are.
+func QMPSocket(name string) string     { return filepath.Join(VMRunDir(name), "qmp.sock") }
+func ConsoleSocket(name string) string { return filepath.Join(VMRunDir(name), "console.sock") }

@@ -1,0 +1,107 @@
+package launch
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/cove-project/cove/spec"
+)
+
+func testVM() VMConfig {
+	return VMConfig{
+		Name: "db", Kernel: "/var/lib/cove/vm/vmlinuz", Initrd: "/var/lib/cove/vm/initrd.gz",
+		Cmdline: "console=ttyS0 quiet", CPUs: 2, MemoryMiB: 512,
+		Machine: spec.MachineMicroVM, Accel: spec.AccelTCG,
+		Disks:         []VMDisk{{Path: "/var/lib/cove/vm/data.qcow2", Format: spec.FormatQcow2}},
+		Network:       spec.VMNetworkUser,
+		Forwards:      []Forward{{HostAddr: "127.0.0.1", HostPort: 2222, GuestPort: 22, Proto: "tcp"}},
+		QMPSocket:     "/run/cove/vm/db/qmp.sock",
+		ConsoleSocket: "/run/cove/vm/db/console.sock",
+	}
+}
+
+// TestQEMUArgvMicroVM pins the whole command line of a typical microvm.
+
+// TestQEMUArgvQ35 checks the q35 differences: PCI devices, KVM, a boot disk
+// through the firmware, read-only disks, escaped commas, no network.
+
+// TestQEMUArgvForwards checks hostfwd= for several forwards, udp and all
+// host addresses.
+
+// TestVMArgsRoundTrip checks that ParseVMArgs reads back what Args writes,
+// including awkward values.
+func TestVMArgsRoundTrip(t *testing.T) {
+	for _, c := range []VMConfig{
+		testVM(),
+		func() VMConfig {
+			c := testVM()
+			c.Name = "--weird name"
+			c.Cmdline = "console=ttyS0 --disk x init=/bin/sh -- a"
+			c.Initrd = ""
+			c.Disks = []VMDisk{
+				{Path: "/v/a,path=/b,format=raw", Format: spec.FormatRaw, ReadOnly: true},
+				{Path: "/v/b c.qcow2", Format: spec.FormatQcow2},
+			}
+			c.Forwards = append(c.Forwards, Forward{HostAddr: "0.0.0.0", HostPort: 53, GuestPort: 53, Proto: "udp"})
+			return c
+		}(),
+		func() VMConfig {
+			c := testVM()
+			c.Machine, c.Accel, c.Kernel, c.Initrd, c.Cmdline = spec.MachineQ35, spec.AccelKVM, "", "", ""
+			c.Disks[0].Boot = true
+			c.Network, c.Forwards = spec.VMNetworkNone, nil
+			return c
+		}(),
+	} {
+		got, err := ParseVMArgs(c.Args())
+		if err != nil {
+			t.Fatalf("ParseVMArgs(%q): %v", c.Args(), err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+		}
+	}
+}
+
+// TestParseVMArgsErrors checks that inconsistent launcher arguments are
+// refused.
+func TestParseVMArgsErrors(t *testing.T) {
+	edit := func(f func(*VMConfig)) []string {
+		c := testVM()
+		f(&c)
+		return c.Args()
+	}
+	for name, args := range map[string][]string{
+		"machine":         edit(func(c *VMConfig) { c.Machine = "pc" }),
+		"no cpus":         edit(func(c *VMConfig) { c.CPUs = 0 }),
+		"tiny memory":     edit(func(c *VMConfig) { c.MemoryMiB = 1 }),
+		"relative kernel": edit(func(c *VMConfig) { c.Kernel = "vmlinuz" }),
+		"no qmp socket":   edit(func(c *VMConfig) { c.QMPSocket = "" }),
+		"forward, no net": edit(func(c *VMConfig) { c.Network = spec.VMNetworkNone }),
+		"microvm no kern": edit(func(c *VMConfig) { c.Kernel, c.Initrd, c.Cmdline = "", "", "" }),
+		"two boot disks": edit(func(c *VMConfig) {
+			c.Machine = spec.MachineQ35
+			c.Disks = append(c.Disks, c.Disks[0])
+			c.Disks[0].Boot, c.Disks[1].Boot = true, true
+		}),
+		"no forward address": edit(func(c *VMConfig) { c.Forwards[0].HostAddr = "" }),
+		"q35 no boot disk":   edit(func(c *VMConfig) { c.Machine = spec.MachineQ35; c.Kernel, c.Initrd, c.Cmdline = "", "", "" }),
+		"disk format":        append(edit(func(c *VMConfig) {}), "--disk", "format=vmdk,path=/x"),
+		"relative disk":      append(edit(func(c *VMConfig) {}), "--disk", "format=raw,path=x"),
+		"disk key":           append(edit(func(c *VMConfig) {}), "--disk", "format=raw,cache=none,path=/x"),
+		"forward":            append(edit(func(c *VMConfig) {}), "--forward", "localhost:1:2/tcp"),
+		"stray argument":     append(edit(func(c *VMConfig) {}), "extra"),
+		"unknown flag":       append(edit(func(c *VMConfig) {}), "--bogus"),
+	} {
+		if _, err := ParseVMArgs(args); err == nil {
+			t.Errorf("%s: ParseVMArgs(%q) succeeded", name, args)
+		}
+	}
+}
+
+// TestQEMUArgvKernelAndBootDisk checks that a kernel wins over a boot disk:
+// no bootindex, so the firmware runs the kernel.
+
+// TestTSCHint checks when the TSC hint is added to the kernel command line.
+
+// TestDetectDiskFormat checks the magic-based detection.

@@ -1,0 +1,105 @@
+// Package layout checks the shape of the tree that docs/architecture.md
+// draws: the pure packages on the data path (spec, units, launch) import
+// nothing that makes syscalls or talks to D-Bus, and build off Linux.
+package layout
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/cove-project/cove"
+
+// pure are the packages that may not have effects: compiling a spec into
+// units must work, and be testable, with no kernel or bus behind it.
+var pure = []string{module + "/spec", module + "/units", module + "/launch"}
+
+// effectful are the imports a pure package may not name directly: the
+// syscall and process packages, the network, and D-Bus. (os is allowed:
+// spec reads the file it parses.)
+var effectful = []string{
+	"syscall", "golang.org/x/sys/unix", "os/exec", "os/signal", "net",
+	"github.com/godbus/dbus/v5", "github.com/coreos/go-systemd/v22",
+}
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// list runs go list on the pure packages from the module's root.
+func list(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command(goTool(t), append([]string{"list", "-json=ImportPath,Imports,Deps"}, pure...)...)
+	cmd.Dir = root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	for d := json.NewDecoder(strings.NewReader(string(out))); d.More(); {
+		var p pkg
+		if err := d.Decode(&p); err != nil {
+			t.Fatalf("go list output: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+// TestPureImports fails when a pure package imports an effectful package
+// directly, or any package of cove's other than the pure ones.
+func TestPureImports(t *testing.T) {
+	pkgs := list(t)
+	if len(pkgs) != len(pure) {
+		t.Fatalf("go list found %d of the %d pure packages", len(pkgs), len(pure))
+	}
+	for _, p := range pkgs {
+		for _, imp := range p.Imports {
+			if slices.Contains(effectful, imp) || strings.HasPrefix(imp, "github.com/godbus/") || strings.HasPrefix(imp, "github.com/coreos/") {
+				t.Errorf("%s imports %s: pure packages may not make syscalls or use D-Bus", p.ImportPath, imp)
+			}
+		}
+		for _, dep := range p.Deps {
+			if strings.HasPrefix(dep, module+"/") && !slices.Contains(pure, dep) {
+				t.Errorf("%s depends on %s: pure packages may depend only on %v", p.ImportPath, dep, pure)
+			}
+		}
+	}
+}
+
+// TestPureBuildsOffLinux builds the pure packages for macOS: cove validate
+// and cove render's logic must not depend on Linux-only files.
+func TestPureBuildsOffLinux(t *testing.T) {
+	for _, goos := range []string{"darwin", "windows"} {
+		cmd := exec.Command(goTool(t), append([]string{"build"}, pure...)...)
+		cmd.Dir = root(t)
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("GOOS=%s go build %v: %v\n%s", goos, pure, err, out)
+		}
+	}
+}
+
+func goTool(t *testing.T) string {
+	p := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("go tool: %v", err)
+	}
+	return p
+}
+
+func root(t *testing.T) string {
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
