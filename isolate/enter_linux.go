@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/internal/cgroup"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -47,7 +48,7 @@ type Target struct {
 func OpenTarget(pid int, isMain func() bool) (*Target, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return nil, fmt.Errorf("pin pid %d: %w", pid, err)
+		return nil, fmt.Errorf("pin pid %d: pidfd_open: %w", pid, err)
 	}
 	t := &Target{pid: pid, pidfd: os.NewFile(uintptr(fd), "pidfd")}
 	if isMain != nil && !isMain() {
@@ -58,9 +59,12 @@ func OpenTarget(pid int, isMain func() bool) (*Target, error) {
 		t.Close()
 		return nil, fmt.Errorf("open the root of pid %d: %w", pid, err)
 	}
-	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
+	if err := unix.PidfdSendSignal(fd, 0, nil, 0); errors.Is(err, unix.ESRCH) {
 		t.Close()
-		return nil, fmt.Errorf("pid %d exited", pid)
+		return nil, fmt.Errorf("pid %d exited: pidfd_send_signal: %w", pid, err)
+	} else if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("pidfd_send_signal pid %d: %w", pid, err)
 	}
 	return t, nil
 }
@@ -106,6 +110,9 @@ func Enter(c launch.Config) (int, error) {
 	if err := enterContainer(); err != nil {
 		return 0, err
 	}
+	if err := resolveUser(&c); err != nil {
+		return 0, err
+	}
 	c.Ready = spec.ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
 	env := payloadEnv(c)
 	argv0, err := lookPath(c.Argv[0], env)
@@ -113,13 +120,13 @@ func Enter(c launch.Config) (int, error) {
 		return 0, err
 	}
 	if err := unix.Chdir(c.Workdir); err != nil {
-		return 0, fmt.Errorf("change to working directory %s: %w", c.Workdir, err)
+		return 0, fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
 	}
 	if err := restrict(c, lastCap); err != nil {
 		return 0, err
 	}
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return 0, fmt.Errorf("keep descriptors from the command: %w", err)
+		return 0, fmt.Errorf("keep descriptors from the command: close_range(CLOSE_RANGE_CLOEXEC) fds 3 and up: %w", err)
 	}
 	// The command must not outlive the stage: a parent-death signal cannot
 	// be set across pid namespaces (the child sees no parent), so the
@@ -129,7 +136,7 @@ func Enter(c launch.Config) (int, error) {
 	pid, err := syscall.ForkExec(argv0, c.Argv, &syscall.ProcAttr{Env: env, Files: []uintptr{0, 1, 2},
 		Sys: &syscall.SysProcAttr{Setsid: true}})
 	if err != nil {
-		return 0, fmt.Errorf("exec %s: %w", c.Argv[0], err)
+		return 0, fmt.Errorf("clone/execve %s: %w", argv0, err)
 	}
 	go func() {
 		for range sigs {
@@ -139,8 +146,11 @@ func Enter(c launch.Config) (int, error) {
 	var ws unix.WaitStatus
 	for {
 		_, err := unix.Wait4(pid, &ws, 0, nil)
-		if !errors.Is(err, unix.EINTR) {
+		if err == nil {
 			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return 0, fmt.Errorf("wait for the command: wait4 pid %d: %w", pid, err)
 		}
 	}
 	if ws.Signaled() {
@@ -156,23 +166,23 @@ func enterContainer() error {
 	if err != nil {
 		return err
 	}
-	if err := JoinCgroups(pid); err != nil {
+	if err := cgroup.Join(pid); err != nil {
 		return err
 	}
 	// setns into a mount namespace needs a thread that shares its file
 	// system attributes with no other.
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare file system attributes: %w", err)
+		return fmt.Errorf("unshare(CLONE_FS): %w", err)
 	}
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET | unix.CLONE_NEWPID
 	if err := unix.Setns(enterPidFd, flags); err != nil {
-		return fmt.Errorf("enter the namespaces of pid %d: %w", pid, err)
+		return fmt.Errorf("enter the namespaces of pid %d: setns pidfd %d: %w", pid, enterPidFd, err)
 	}
 	if err := unix.Fchdir(enterRootFd); err != nil {
-		return fmt.Errorf("enter the root: %w", err)
+		return fmt.Errorf("enter the root of pid %d: fchdir fd %d: %w", pid, enterRootFd, err)
 	}
 	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("enter the root: %w", err)
+		return fmt.Errorf("enter the root of pid %d: chroot .: %w", pid, err)
 	}
 	unix.Close(enterPidFd)
 	unix.Close(enterRootFd)
@@ -194,7 +204,7 @@ func pidfdPid(fd int) (int, error) {
 			return pid, nil
 		}
 	}
-	return 0, errors.New("fd 3 is not a pidfd")
+	return 0, fmt.Errorf("fd %d is not a pidfd", fd)
 }
 
 // Probe runs c.Argv inside the container t, as EnterCommand does, with a

@@ -71,11 +71,11 @@ func Launch(self string, c launch.Config, handedOver func(pid int)) error {
 func startInit(self string, c launch.Config, ready bool) (int, error) {
 	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("create the status pipe: %w", err)
 	}
 	goR, goW, err := os.Pipe() // stage 1 → 2: the go byte
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("create the go pipe: %w", err)
 	}
 	defer goW.Close()
 	// CLONE_PARENT makes systemd, not the launcher, the payload's parent:
@@ -140,12 +140,12 @@ func notifySystemd(state string) error {
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("notify systemd: %w", err)
+		return fmt.Errorf("notify systemd: socket(AF_UNIX, SOCK_DGRAM): %w", err)
 	}
 	defer unix.Close(fd)
 	sa := &unix.SockaddrUnix{Name: addr}
 	if err := unix.Sendmsg(fd, []byte(state), nil, sa, 0); err != nil {
-		return fmt.Errorf("notify systemd: %w", err)
+		return fmt.Errorf("notify systemd: sendmsg %s: %w", sockName(sa), err)
 	}
 	return notifyBarrier(fd, sa, 5*time.Second)
 }
@@ -155,13 +155,13 @@ func notifySystemd(state string) error {
 func notifyBarrier(fd int, sa *unix.SockaddrUnix, timeout time.Duration) error {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return fmt.Errorf("notify barrier: %w", err)
+		return fmt.Errorf("notify barrier: pipe2: %w", err)
 	}
 	defer unix.Close(p[0])
 	err := unix.Sendmsg(fd, []byte("BARRIER=1"), unix.UnixRights(p[1]), sa, 0)
 	unix.Close(p[1])
 	if err != nil {
-		return fmt.Errorf("notify barrier: %w", err)
+		return fmt.Errorf("notify barrier: sendmsg %s: %w", sockName(sa), err)
 	}
 	pfd := []unix.PollFd{{Fd: int32(p[0]), Events: unix.POLLHUP}}
 	for {
@@ -170,13 +170,22 @@ func notifyBarrier(fd int, sa *unix.SockaddrUnix, timeout time.Duration) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("notify barrier: %w", err)
+			return fmt.Errorf("notify barrier: poll the barrier pipe: %w", err)
 		}
 		if n == 0 {
 			return errors.New("notify barrier: systemd did not answer")
 		}
 		return nil
 	}
+}
+
+// sockName is the address of unix socket sa as $NOTIFY_SOCKET spells it:
+// "@" for an abstract one's leading NUL.
+func sockName(sa *unix.SockaddrUnix) string {
+	if strings.HasPrefix(sa.Name, "\x00") {
+		return "@" + sa.Name[1:]
+	}
+	return sa.Name
 }
 
 // ErrReported is returned by Init for a setup error it has already passed
@@ -192,7 +201,7 @@ func Init(c launch.Config) error {
 	runtime.LockOSThread() // restrictions are per thread; this one execs
 	status := os.NewFile(3, "status")
 	goPipe := os.NewFile(4, "go")
-	argv0, err := prepare(c)
+	argv0, err := prepare(&c)
 	if err != nil {
 		fmt.Fprint(status, err.Error())
 		return ErrReported
@@ -205,35 +214,38 @@ func Init(c launch.Config) error {
 	}
 	goPipe.Close()
 	err = unix.Exec(argv0, c.Argv, payloadEnv(c))
-	return fmt.Errorf("exec %s: %w", c.Argv[0], err)
+	return fmt.Errorf("execve %s: %w", argv0, err)
 }
 
 // prepare sets up everything before exec and returns the resolved path of
 // the payload's command.
-func prepare(c launch.Config) (string, error) {
+func prepare(c *launch.Config) (string, error) {
 	lastCap, err := lastCapability()
 	if err != nil {
 		return "", err
 	}
-	if err := setupRoot(c); err != nil {
+	if err := setupRoot(*c); err != nil {
+		return "", err
+	}
+	if err := resolveUser(c); err != nil {
 		return "", err
 	}
 	if err := unix.Sethostname([]byte(c.Hostname)); err != nil {
-		return "", fmt.Errorf("set hostname %q: %w", c.Hostname, err)
+		return "", fmt.Errorf("sethostname %q: %w", c.Hostname, err)
 	}
 	if c.PrivateNetwork {
 		if err := loopbackUp(); err != nil {
 			return "", err
 		}
 	}
-	argv0, err := lookPath(c.Argv[0], payloadEnv(c))
+	argv0, err := lookPath(c.Argv[0], payloadEnv(*c))
 	if err != nil {
 		return "", err
 	}
 	if err := unix.Chdir(c.Workdir); err != nil {
-		return "", fmt.Errorf("change to working directory %s: %w", c.Workdir, err)
+		return "", fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
 	}
-	if err := restrict(c, lastCap); err != nil {
+	if err := restrict(*c, lastCap); err != nil {
 		return "", err
 	}
 	return argv0, nil
@@ -253,7 +265,7 @@ func payloadEnv(c launch.Config) []string {
 	if c.Ready == spec.ReadyNotify {
 		env = append(env, "NOTIFY_SOCKET="+spec.NotifyDir+"/"+notifySocketName)
 	}
-	return append(env, c.Env...)
+	return launch.MergeEnv(env, c.Env) // the spec's (and image's) PATH and HOME win
 }
 
 // lookPath resolves name as execvp would, with the PATH from env, inside
@@ -287,4 +299,49 @@ func executable(p string) error {
 		return fmt.Errorf("command %s is not an executable file", p)
 	}
 	return nil
+}
+
+// resolveUser resolves an image's user given by name (c.Image.UserName)
+// with the container's own /etc/passwd and /etc/group: it must run after
+// the root has been switched, so that those paths, and any symlinks in
+// them, resolve inside the container.
+func resolveUser(c *launch.Config) error {
+	if c.Image.UserName == "" {
+		return nil
+	}
+	passwd, err := readOptional("/etc/passwd")
+	if err != nil {
+		return err
+	}
+	group, err := readOptional("/etc/group")
+	if err != nil {
+		return err
+	}
+	if c.UID, c.GID, err = launch.LookupUser(c.Image.UserName, passwd, group); err != nil {
+		return fmt.Errorf("resolve the image's user: %w", err)
+	}
+	c.Image.UserName, c.Image.UserSet = "", true
+	return nil
+}
+
+// readOptional reads a small regular file of the container, nil if it is
+// missing. The container controls the file: a device, a FIFO or a huge
+// file is refused rather than read.
+func readOptional(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4<<20+1))
+	if err == nil && len(b) > 4<<20 {
+		err = fmt.Errorf("read %s: larger than 4 MiB", path)
+	}
+	return b, err
 }

@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
@@ -30,18 +31,15 @@ func mountAll(c launch.Config) error {
 	}
 	defer root.Close()
 	for _, m := range c.Mounts {
-		what := m.Source
-		if m.Type == spec.MountTmpfs {
-			what = "a tmpfs"
-		}
 		if err := mountOne(root, m); err != nil {
-			return fmt.Errorf("mount %s on %s: %w", what, m.Target, err)
+			return err
 		}
 	}
 	return nil
 }
 
-// mountOne mounts m under root.
+// mountOne mounts m under root. Its errors name the mount: the syscall
+// with the source and target, or the mount point.
 func mountOne(root *os.File, m spec.Mount) error {
 	if m.Type == spec.MountTmpfs {
 		target, err := mountPoint(root, m.Target, true)
@@ -57,16 +55,19 @@ func mountOne(root *os.File, m spec.Mount) error {
 		if m.Size > 0 {
 			opts += ",size=" + strconv.FormatUint(m.Size, 10)
 		}
-		return unix.Mount("tmpfs", fdPath(target), "tmpfs", flags, opts)
+		if err := unix.Mount("tmpfs", fdPath(target), "tmpfs", flags, opts); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", m.Target, err)
+		}
+		return nil
 	}
 	src, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", m.Source, err)
+		return fmt.Errorf("open_tree %s: %w", m.Source, err)
 	}
 	defer unix.Close(src)
 	var st unix.Stat_t
 	if err := unix.Fstat(src, &st); err != nil {
-		return err
+		return fmt.Errorf("fstat %s: %w", m.Source, err)
 	}
 	target, err := mountPoint(root, m.Target, st.Mode&unix.S_IFMT == unix.S_IFDIR)
 	if err != nil {
@@ -76,10 +77,13 @@ func mountOne(root *os.File, m spec.Mount) error {
 	if m.ReadOnly {
 		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
 		if err := unix.MountSetattr(src, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-			return fmt.Errorf("make it read-only: %w", err)
+			return fmt.Errorf("mount_setattr(MOUNT_ATTR_RDONLY) %s: %w", m.Source, err)
 		}
 	}
-	return unix.MoveMount(src, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
+	if err := unix.MoveMount(src, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("move_mount %s on %s: %w", m.Source, m.Target, err)
+	}
+	return nil
 }
 
 // mountPoint returns an O_PATH handle on target inside root, resolving
@@ -99,9 +103,10 @@ func mountPoint(root *os.File, target string, dir bool) (*os.File, error) {
 		return nil, fmt.Errorf("mount point %s: %w", target, err)
 	}
 	var st, rootSt unix.Stat_t
-	err = unix.Fstat(int(f.Fd()), &st)
-	if err == nil {
-		err = unix.Fstat(int(root.Fd()), &rootSt)
+	if err = unix.Fstat(int(f.Fd()), &st); err != nil {
+		err = fmt.Errorf("mount point %s: fstat: %w", target, err)
+	} else if err = unix.Fstat(int(root.Fd()), &rootSt); err != nil {
+		err = fmt.Errorf("fstat %s: %w", root.Name(), err)
 	}
 	switch {
 	case err != nil:
@@ -138,7 +143,7 @@ func fileMountPoint(root *os.File, target string) (*os.File, error) {
 		return nil, errors.New("a dangling symlink in the rootfs; point it at an existing file or remove it")
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("openat(O_CREAT) %s: %w", path.Base(target), err)
 	}
 	return os.NewFile(uintptr(fd), target), nil
 }
@@ -153,7 +158,10 @@ func readOnlyRoot(c launch.Config) error {
 		return nil
 	}
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-	return unix.MountSetattr(unix.AT_FDCWD, c.Rootfs, 0, &attr)
+	if err := unix.MountSetattr(unix.AT_FDCWD, c.Rootfs, 0, &attr); err != nil {
+		return fmt.Errorf("mount_setattr(MOUNT_ATTR_RDONLY) %s: %w", c.Rootfs, err)
+	}
+	return nil
 }
 
 // volatileRoot covers rootfs (in this mount namespace) with a tmpfs that
@@ -169,10 +177,10 @@ func volatileRoot(rootfs string) (string, error) {
 	defer lower.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(lower.Fd()), &st); err != nil {
-		return "", err
+		return "", fmt.Errorf("fstat %s: %w", rootfs, err)
 	}
 	if err := unix.Mount("tmpfs", rootfs, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
-		return "", fmt.Errorf("mount the tmpfs: %w", err)
+		return "", fmt.Errorf("mount tmpfs on %s: %w", rootfs, err)
 	}
 	dirs := map[string]*os.File{}
 	for _, d := range []string{"upper", "work", "root"} {
@@ -191,14 +199,69 @@ func volatileRoot(rootfs string) (string, error) {
 	// rootfs's.
 	upper := filepath.Join(rootfs, "upper")
 	if err := unix.Chown(upper, int(st.Uid), int(st.Gid)); err != nil {
-		return "", err
+		return "", fmt.Errorf("chown %s: %w", upper, err)
 	}
 	if err := unix.Chmod(upper, st.Mode&0o7777); err != nil {
-		return "", err
+		return "", fmt.Errorf("chmod %s: %w", upper, err)
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", fdPath(lower), fdPath(dirs["upper"]), fdPath(dirs["work"]))
+	merged := filepath.Join(rootfs, "root")
 	if err := unix.Mount("overlay", fdPath(dirs["root"]), "overlay", 0, opts); err != nil {
-		return "", fmt.Errorf("mount the overlay: %w", err)
+		return "", fmt.Errorf("mount overlay on %s: %w", merged, err)
 	}
-	return filepath.Join(rootfs, "root"), nil
+	return merged, nil
+}
+
+// imageRoot mounts an image container's root at StateDir/root (in the
+// container's own mount namespace): an overlay of the image's layers, top
+// first, with the container's writable layer in StateDir/upper, kept
+// across restarts, or, when volatile, on a tmpfs mounted over StateDir
+// that vanishes with the container. The layers are never written.
+func imageRoot(c launch.Config) (string, error) {
+	dir := c.Image.StateDir
+	if c.Volatile {
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
+			return "", fmt.Errorf("mount tmpfs on %s: %w", dir, err)
+		}
+	}
+	var fds []*os.File
+	defer func() {
+		for _, f := range fds {
+			f.Close()
+		}
+	}()
+	open := func(p string) (string, error) {
+		f, err := os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return "", err
+		}
+		fds = append(fds, f)
+		return fdPath(f), nil
+	}
+	lowers := make([]string, len(c.Image.Layers))
+	for i, l := range c.Image.Layers {
+		p, err := open(l)
+		if err != nil {
+			return "", fmt.Errorf("image layer: %w", err)
+		}
+		lowers[i] = p
+	}
+	own := map[string]string{}
+	for _, d := range []string{"upper", "work", "root"} {
+		p := filepath.Join(dir, d)
+		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+		fp, err := open(p)
+		if err != nil {
+			return "", err
+		}
+		own[d] = fp
+	}
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), own["upper"], own["work"])
+	root := filepath.Join(dir, "root")
+	if err := unix.Mount("overlay", own["root"], "overlay", 0, opts); err != nil {
+		return "", fmt.Errorf("mount overlay of %d layers on %s: %w", len(lowers), root, err)
+	}
+	return root, nil
 }

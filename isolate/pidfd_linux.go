@@ -21,7 +21,7 @@ func waitPidfd(fd int, d time.Duration) (bool, error) {
 			continue
 		}
 		if err != nil {
-			return false, fmt.Errorf("wait for payload: %w", err)
+			return false, fmt.Errorf("wait for exit: poll pidfd %d: %w", fd, err)
 		}
 		if n > 0 {
 			return true, nil

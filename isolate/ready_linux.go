@@ -37,12 +37,12 @@ func newNotifyProxy(name string) (*notifyProxy, error) {
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("notify socket: %w", err)
+		return nil, fmt.Errorf("notify socket: socket(AF_UNIX, SOCK_DGRAM): %w", err)
 	}
 	path := filepath.Join(dir, notifySocketName)
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("notify socket %s: %w", path, err)
+		return nil, fmt.Errorf("notify socket: bind %s: %w", path, err)
 	}
 	os.Chmod(path, 0o777) // the payload may run as any uid
 	return &notifyProxy{fd: fd, dir: dir}, nil
@@ -68,7 +68,7 @@ func (p *notifyProxy) wait(payloadFd int) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("read notify socket: %w", err)
+			return "", fmt.Errorf("read the notify socket: recvmsg %s: %w", filepath.Join(p.dir, notifySocketName), err)
 		}
 		if fwd := filterNotify(string(buf[:n])); strings.Contains(fwd, "READY=1") {
 			return fwd, nil
@@ -107,7 +107,7 @@ func pollPayload(payloadFd, fd int, timeout time.Duration) (bool, error) {
 			continue
 		}
 		if err != nil {
-			return false, fmt.Errorf("wait for payload: %w", err)
+			return false, fmt.Errorf("wait for the payload: poll pidfd %d: %w", payloadFd, err)
 		}
 		if fds[0].Revents != 0 {
 			return false, errPayloadExited
@@ -122,8 +122,11 @@ func waitReady(self string, c launch.Config, payload int, proxy *notifyProxy) (s
 	// One pidfd for the whole wait: it also pins the process, so a reused
 	// PID can never be mistaken for the payload.
 	pfd, err := unix.PidfdOpen(payload, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return "", fmt.Errorf("%w: pidfd_open pid %d: %w", errPayloadExited, payload, err)
+	}
 	if err != nil {
-		return "", errPayloadExited
+		return "", fmt.Errorf("pin the payload: pidfd_open pid %d: %w", payload, err)
 	}
 	defer unix.Close(pfd)
 	switch c.Ready {
@@ -164,7 +167,12 @@ func tcpOpen(payload, port int) bool {
 	go func() {
 		runtime.LockOSThread() // the namespace switch is per thread; this one dies after
 		ns, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", payload))
-		if err != nil || unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET) != nil {
+		if err != nil {
+			done <- false
+			return
+		}
+		defer ns.Close()
+		if unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET) != nil {
 			done <- false
 			return
 		}

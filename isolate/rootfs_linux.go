@@ -39,9 +39,24 @@ func setupRoot(c launch.Config) error {
 		what string
 		do   func() error
 	}{
-		{"make mounts private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"make mounts private", func() error {
+			if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+				return fmt.Errorf("mount(MS_REC|MS_PRIVATE) /: %w", err)
+			}
+			return nil
+		}},
+		{"image overlay", func() error {
+			if c.Image.Ref == "" {
+				return nil
+			}
+			merged, err := imageRoot(c)
+			if err == nil {
+				rootfs, c.Rootfs = merged, merged // what the other steps set up
+			}
+			return err
+		}},
 		{"volatile overlay", func() error {
-			if !c.Volatile {
+			if !c.Volatile || c.Image.Ref != "" {
 				return nil
 			}
 			merged, err := volatileRoot(rootfs)
@@ -50,14 +65,19 @@ func setupRoot(c launch.Config) error {
 			}
 			return err
 		}},
-		{"bind rootfs", func() error { return unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, "") }},
+		{"bind rootfs", func() error {
+			if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+				return fmt.Errorf("mount(MS_BIND|MS_REC) %s on itself: %w", rootfs, err)
+			}
+			return nil
+		}},
 		{"mounts", func() error { return mountAll(c) }},
 		{"mount /proc", func() error { return mountProc(rootfs) }},
 		{"mount /dev", func() error { return mountDev(rootfs) }},
 		{"mount /sys", func() error { return mountSys(rootfs) }},
 		{"mount the notify socket", func() error { return mountNotify(c) }},
 		{"make the root read-only", func() error { return readOnlyRoot(c) }},
-		{"pivot_root", func() error { return pivot(rootfs) }},
+		{"switch root", func() error { return pivot(rootfs) }},
 	}
 	for _, s := range steps {
 		if err := s.do(); err != nil {
@@ -92,13 +112,13 @@ func mountProc(rootfs string) error {
 		return err
 	}
 	if err := unix.Mount("proc", p, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return err
+		return fmt.Errorf("mount proc on %s: %w", p, err)
 	}
 	for _, f := range maskedProc {
 		t := filepath.Join(p, f)
 		if _, err := os.Stat(t); err == nil {
 			if err := unix.Mount("/dev/null", t, "", unix.MS_BIND, ""); err != nil {
-				return fmt.Errorf("mask %s: %w", t, err)
+				return fmt.Errorf("mask %s: mount(MS_BIND) /dev/null: %w", t, err)
 			}
 		}
 	}
@@ -117,11 +137,11 @@ func mountProc(rootfs string) error {
 // readOnlyBind bind-mounts src on dst recursively and makes it read-only.
 func readOnlyBind(src, dst string) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-		return fmt.Errorf("bind %s: %w", dst, err)
+		return fmt.Errorf("mount(MS_BIND|MS_REC) %s on %s: %w", src, dst, err)
 	}
 	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
 	if err := unix.Mount("", dst, "", flags, ""); err != nil {
-		return fmt.Errorf("remount %s read-only: %w", dst, err)
+		return fmt.Errorf("mount(MS_BIND|MS_REMOUNT|MS_RDONLY) %s: %w", dst, err)
 	}
 	return nil
 }
@@ -134,13 +154,14 @@ func mountDev(rootfs string) error {
 		return err
 	}
 	if err := unix.Mount("tmpfs", dev, "tmpfs", unix.MS_NOSUID|unix.MS_STRICTATIME, "mode=755,size=65536k"); err != nil {
-		return err
+		return fmt.Errorf("mount tmpfs on %s: %w", dev, err)
 	}
 	old := unix.Umask(0)
 	defer unix.Umask(old)
 	for _, d := range devices {
-		if err := unix.Mknod(filepath.Join(dev, d.name), unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
-			return fmt.Errorf("mknod /dev/%s: %w", d.name, err)
+		p := filepath.Join(dev, d.name)
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
 		}
 	}
 	for _, d := range []string{"pts", "shm"} {
@@ -148,11 +169,12 @@ func mountDev(rootfs string) error {
 			return err
 		}
 	}
-	if err := unix.Mount("devpts", filepath.Join(dev, "pts"), "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
-		return fmt.Errorf("mount devpts: %w", err)
+	pts, shm := filepath.Join(dev, "pts"), filepath.Join(dev, "shm")
+	if err := unix.Mount("devpts", pts, "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return fmt.Errorf("mount devpts on %s: %w", pts, err)
 	}
-	if err := unix.Mount("shm", filepath.Join(dev, "shm"), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
-		return fmt.Errorf("mount /dev/shm: %w", err)
+	if err := unix.Mount("shm", shm, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=1777,size=65536k"); err != nil {
+		return fmt.Errorf("mount tmpfs on %s: %w", shm, err)
 	}
 	links := [][2]string{{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"}}
 	for _, l := range links {
@@ -175,21 +197,27 @@ func mountSys(rootfs string) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY) {
 		return readOnlyBind("/sys", p)
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("mount sysfs on %s: %w", p, err)
+	}
+	return nil
 }
 
 // pivot makes rootfs the root and lazily detaches the old root.
 func pivot(rootfs string) error {
 	if err := unix.Chdir(rootfs); err != nil {
-		return err
+		return fmt.Errorf("chdir %s: %w", rootfs, err)
 	}
 	if err := unix.PivotRoot(".", "."); err != nil {
-		return err
+		return fmt.Errorf("pivot_root %s: %w", rootfs, err)
 	}
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detach old root: %w", err)
+		return fmt.Errorf("detach the old root: umount2(MNT_DETACH): %w", err)
 	}
-	return unix.Chdir("/")
+	if err := unix.Chdir("/"); err != nil {
+		return fmt.Errorf("chdir /: %w", err)
+	}
+	return nil
 }
 
 // mountNotify binds the launcher's notify socket directory into the
@@ -202,5 +230,9 @@ func mountNotify(c launch.Config) error {
 	if err != nil {
 		return err
 	}
-	return unix.Mount(filepath.Join(launch.NotifyDir, c.Name), p, "", unix.MS_BIND, "")
+	src := filepath.Join(launch.NotifyDir, c.Name)
+	if err := unix.Mount(src, p, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("mount(MS_BIND) %s on %s: %w", src, p, err)
+	}
+	return nil
 }

@@ -62,7 +62,7 @@ func LaunchVM(c launch.VMConfig) error {
 		return fmt.Errorf("launch vm %s: %w (install qemu-system-x86)", c.Name, err)
 	}
 	err = unix.Exec(path, argv, os.Environ())
-	return fmt.Errorf("launch vm %s: exec %s: %w", c.Name, path, err)
+	return fmt.Errorf("launch vm %s: execve %s: %w", c.Name, path, err)
 }
 
 // removeStaleSocket removes the unix socket at path left by an earlier
@@ -104,7 +104,7 @@ func StopVM(qmpSocket string, mainPID int, timeout time.Duration) error {
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("stop vm %d: %w", mainPID, err)
+		return fmt.Errorf("stop vm %d: pidfd_open: %w", mainPID, err)
 	}
 	defer unix.Close(fd)
 
@@ -122,10 +122,12 @@ func StopVM(qmpSocket string, mainPID int, timeout time.Duration) error {
 		if err := unix.PidfdSendSignal(fd, step.sig, nil, 0); errors.Is(err, unix.ESRCH) {
 			return nil
 		} else if err != nil {
-			return fmt.Errorf("stop vm %d: send %v: %w", mainPID, step.sig, err)
+			return fmt.Errorf("stop vm %d: pidfd_send_signal %v: %w", mainPID, step.sig, err)
 		}
-		if exited, err := waitPidfd(fd, step.wait); err != nil || exited {
-			return err
+		if exited, err := waitPidfd(fd, step.wait); err != nil {
+			return fmt.Errorf("stop vm %d: %w", mainPID, err)
+		} else if exited {
+			return nil
 		}
 	}
 	return fmt.Errorf("stop vm %d: still running after SIGKILL", mainPID)

@@ -1,8 +1,8 @@
-// Package isolate is cove's launcher: it sets up a container's namespaces
-// and root filesystem, hands the payload's PID to systemd and exits. All of
-// cove's syscall code lives here. This file is pure: the launcher's
-// configuration and its command-line form, shared by the compiler (package
-// units), which writes it into ExecStart=, and the launcher, which reads it.
+// Package launch is the contract between a unit and cove's launcher: what
+// a unit's ExecStart= tells it (Config for containers, VMConfig for VMs,
+// their command-line forms), the hidden verbs and the runtime paths both
+// sides use. The compiler (package units) writes it; the launcher (package
+// isolate, through cove's hidden verbs) reads it. It is pure: no syscalls.
 package launch
 
 import (
@@ -20,8 +20,8 @@ import (
 // Config is everything the container launcher needs.
 type Config struct {
 	Name           string       // workload name (for messages)
-	Rootfs         string       // absolute path of the root directory
-	Argv           []string     // payload command; Argv[0] resolved in Rootfs
+	Rootfs         string       // absolute path of the root directory; "" for an image container
+	Argv           []string     // payload command; Argv[0] resolved in the root
 	Env            []string     // payload environment, KEY=VALUE
 	Workdir        string       // absolute, inside the container
 	UID, GID       uint32       // identity of the payload
@@ -34,6 +34,9 @@ type Config struct {
 	Volatile       bool         // writes to the root go to a tmpfs overlay, the rootfs is untouched
 	Mounts         []spec.Mount // mounted over the rootfs, in order; one JSON object per --mount
 
+	// An image container (see image.go).
+	Image
+
 	// Readiness: when the launcher tells systemd READY=1.
 	Ready         string        // spec.ReadyStarted (default), spec.ReadyNotify, spec.ReadyTCP or spec.ReadyHealthy
 	ReadyPort     int           // spec.ReadyTCP: this port accepts connections
@@ -45,17 +48,14 @@ type Config struct {
 // Args renders c as launcher arguments (after the "launch" verb). ParseArgs
 // is its inverse.
 func (c Config) Args() []string {
-	a := []string{
-		"--name", c.Name,
-		"--rootfs", c.Rootfs,
-		"--workdir", c.Workdir,
-		"--user", fmt.Sprintf("%d:%d", c.UID, c.GID),
+	a := append([]string{"--name", c.Name}, c.rootArgs()...)
+	a = append(a,
 		"--hostname", c.Hostname,
 		"--private-network=" + strconv.FormatBool(c.PrivateNetwork),
 		"--caps", strings.Join(c.Caps, ","),
 		"--seccomp=" + strconv.FormatBool(c.Seccomp),
 		"--no-new-privileges=" + strconv.FormatBool(c.NoNewPrivs),
-	}
+	)
 	for _, e := range c.Env {
 		a = append(a, "--env", e)
 	}
@@ -88,8 +88,9 @@ func ParseArgs(args []string) (Config, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Name, "name", "", "workload name")
 	fs.StringVar(&c.Rootfs, "rootfs", "", "root directory")
-	fs.StringVar(&c.Workdir, "workdir", "/", "working directory")
-	fs.StringVar(&user, "user", "0:0", "uid:gid")
+	fs.StringVar(&c.Workdir, "workdir", "", "working directory")
+	fs.StringVar(&user, "user", "", "uid:gid")
+	c.Image.flags(fs)
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
 	fs.StringVar(&caps, "caps", "", "bounding set")
@@ -121,14 +122,8 @@ func ParseArgs(args []string) (Config, error) {
 		return Config{}, fmt.Errorf("launch: %w", err)
 	}
 	c.Argv = fs.Args()
-	if c.Rootfs == "" || !strings.HasPrefix(c.Rootfs, "/") {
-		return Config{}, fmt.Errorf("launch: --rootfs must be an absolute path")
-	}
-	if len(c.Argv) == 0 || c.Argv[0] == "" {
-		return Config{}, fmt.Errorf("launch: no command after --")
-	}
-	if _, err := fmt.Sscanf(user, "%d:%d", &c.UID, &c.GID); err != nil {
-		return Config{}, fmt.Errorf("launch: --user %q: want UID:GID", user)
+	if err := c.checkRoot(user); err != nil {
+		return Config{}, fmt.Errorf("launch: %w", err)
 	}
 	switch c.Ready {
 	case spec.ReadyStarted, spec.ReadyNotify, spec.ReadyTCP, spec.ReadyHealthy:
@@ -144,6 +139,48 @@ func ParseArgs(args []string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// rootArgs renders where the root and the payload's identity come from.
+// A rootfs container always names its workdir and user; an image
+// container names them only where the spec set them (the image supplies
+// the rest, see Image).
+func (c Config) rootArgs() []string {
+	if c.Image.Ref == "" {
+		return []string{"--rootfs", c.Rootfs, "--workdir", c.Workdir, "--user", fmt.Sprintf("%d:%d", c.UID, c.GID)}
+	}
+	a := c.Image.args()
+	if c.Workdir != "" {
+		a = append(a, "--workdir", c.Workdir)
+	}
+	if u := c.Image.user(c.UID, c.GID); u != "" {
+		a = append(a, "--user", u)
+	}
+	return a
+}
+
+// checkRoot checks the root and command after parsing, and reads user
+// ("UID:GID", or for an image container also "" or a name).
+func (c *Config) checkRoot(user string) error {
+	if c.Image.Ref != "" {
+		return c.Image.check(c, user)
+	}
+	if c.Rootfs == "" || !strings.HasPrefix(c.Rootfs, "/") {
+		return fmt.Errorf("--rootfs must be an absolute path")
+	}
+	if len(c.Argv) == 0 || c.Argv[0] == "" {
+		return fmt.Errorf("no command after --")
+	}
+	if c.Workdir == "" {
+		c.Workdir = "/"
+	}
+	if user == "" {
+		user = "0:0"
+	}
+	if _, err := fmt.Sscanf(user, "%d:%d", &c.UID, &c.GID); err != nil {
+		return fmt.Errorf("--user %q: want UID:GID", user)
+	}
+	return nil
 }
 
 // parseMount reads one --mount value: a JSON spec.Mount with a known type and

@@ -79,3 +79,78 @@ func TestCapNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestImageArgsRoundTrip checks an image container's arguments, before and
+// after the launcher has resolved the image.
+func TestImageArgsRoundTrip(t *testing.T) {
+	unit := Config{
+		Name: "app", Argv: []string{"--port", "80"}, Hostname: "app", Caps: []string{"CAP_KILL"},
+		Ready: spec.ReadyStarted, ProbeInterval: time.Second, ProbeTimeout: 5 * time.Second,
+		Image: Image{Ref: "127.0.0.1:5000/app:1", StateDir: "/var/lib/cove/containers/app", Entrypoint: []string{}},
+	}
+	resolved := unit
+	resolved.Argv, resolved.Workdir = []string{"/bin/app", "--port", "80"}, "/srv"
+	resolved.Image.Digest, resolved.Image.Layers = "sha256:abc", []string{"/l/2", "/l/1"}
+	resolved.Image.UserName = "www:www"
+	numeric := resolved
+	numeric.Image.UserName, numeric.Image.UserSet, numeric.UID, numeric.GID = "", true, 33, 44
+	for _, c := range []Config{unit, resolved, numeric} {
+		got, err := ParseArgs(c.Args())
+		if err != nil {
+			t.Fatalf("%q: %v", c.Args(), err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+		}
+	}
+	for _, bad := range [][]string{
+		{"--image", "x", "--state-dir", "rel", "--"},
+		{"--image", "x", "--rootfs", "/r", "--state-dir", "/s", "--", "a"},
+		{"--image", "x", "--state-dir", "/s", "--layer", "/l", "--"},
+		{"--image", "x", "--state-dir", "/s", "--layer", "rel", "--", "a"},
+		{"--image", "x", "--state-dir", "/s", "--entrypoint", "not json", "--"},
+	} {
+		if _, err := ParseArgs(bad); err == nil {
+			t.Errorf("ParseArgs(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestWithImage checks Docker's rules for merging an image's configuration.
+func TestWithImage(t *testing.T) {
+	img := ImageConfig{Entrypoint: []string{"/entry"}, Cmd: []string{"default"}, Env: []string{"PATH=/img", "A=1"}, WorkingDir: "/w", User: "1000:1000"}
+	base := Config{Image: Image{Ref: "r", StateDir: "/s"}}
+	cases := []struct {
+		name             string
+		entry, argv, env []string
+		workdir          string
+		wantArgv, envOut []string
+		wantDir          string
+	}{
+		{"image only", nil, nil, nil, "", []string{"/entry", "default"}, []string{"PATH=/img", "A=1"}, "/w"},
+		{"command replaces cmd", nil, []string{"x"}, []string{"A=2", "B=3"}, "/mine", []string{"/entry", "x"}, []string{"PATH=/img", "A=2", "B=3"}, "/mine"},
+		{"entrypoint drops cmd", []string{"/sh"}, nil, nil, "", []string{"/sh"}, []string{"PATH=/img", "A=1"}, "/w"},
+		{"empty entrypoint", []string{}, []string{"/bin/true"}, nil, "", []string{"/bin/true"}, []string{"PATH=/img", "A=1"}, "/w"},
+	}
+	for _, tc := range cases {
+		c := base
+		c.Image.Entrypoint, c.Argv, c.Env, c.Workdir = tc.entry, tc.argv, tc.env, tc.workdir
+		got, err := c.WithImage(img, "sha256:d", []string{"/l"})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !reflect.DeepEqual(got.Argv, tc.wantArgv) || !reflect.DeepEqual(got.Env, tc.envOut) || got.Workdir != tc.wantDir {
+			t.Errorf("%s: argv %q env %q workdir %q", tc.name, got.Argv, got.Env, got.Workdir)
+		}
+		if !got.Image.UserSet || got.UID != 1000 || got.GID != 1000 {
+			t.Errorf("%s: user %+v %d:%d, want the image's 1000:1000", tc.name, got.Image, got.UID, got.GID)
+		}
+	}
+	if _, err := base.WithImage(ImageConfig{}, "d", []string{"/l"}); err == nil {
+		t.Error("an image with no command and a spec with none was accepted")
+	}
+	named, _ := base.WithImage(ImageConfig{Cmd: []string{"x"}, User: "nginx"}, "d", []string{"/l"})
+	if named.Image.UserName != "nginx" || named.Workdir != "/" {
+		t.Errorf("named user: %+v workdir %q", named.Image, named.Workdir)
+	}
+}

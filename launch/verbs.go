@@ -28,6 +28,16 @@ const (
 	VMDir = "/run/cove/vm"
 )
 
+// State directories: the image store, and each image container's own
+// directory (its writable layer, kept across restarts until cove rm).
+const (
+	ImagesDir     = "/var/lib/cove/images"
+	ContainersDir = "/var/lib/cove/containers"
+)
+
+// ContainerDir is the state directory of image container name.
+func ContainerDir(name string) string { return filepath.Join(ContainersDir, name) }
+
 // VMRunDir is the runtime directory of the VM name.
 func VMRunDir(name string) string { return filepath.Join(VMDir, name) }
 

@@ -1,9 +1,6 @@
 package supervisor
 
 import (
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -214,44 +211,6 @@ func (t *signalTap) RemoveSignal(ch chan<- *dbus.Signal) { t.next.RemoveSignal(c
 
 // Terminate implements dbus.Terminator.
 func (t *signalTap) Terminate() { t.next.Terminate() }
-
-// cgroup counter files: the unified (v2) name and the legacy (v1)
-// controller and name. They are what systemd reads for MemoryCurrent and
-// TasksCurrent.
-type counterFile struct{ unified, controller, legacy string }
-
-var (
-	memoryFile = counterFile{"memory.current", "memory", "memory.usage_in_bytes"}
-	pidsFile   = counterFile{"pids.current", "pids", "pids.current"}
-)
-
-// cgroupRoot is where the cgroup file system is mounted.
-const cgroupRoot = "/sys/fs/cgroup"
-
-// unifiedCgroups reports whether cgroupRoot is the unified (v2) hierarchy.
-var unifiedCgroups = sync.OnceValue(func() bool {
-	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
-	return err == nil
-})
-
-// cgroupCounter reads counter f of cgroup cg (a path like systemd's
-// ControlGroup property); 0 when it cannot be read, like systemd's
-// "unknown".
-func cgroupCounter(f counterFile, cg string) uint64 {
-	path := filepath.Join(cgroupRoot, cg, f.unified)
-	if !unifiedCgroups() {
-		path = filepath.Join(cgroupRoot, f.controller, cg, f.legacy)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0
-	}
-	return n
-}
 
 // counts returns the cache's statistics.
 func (k *cache) counts() CacheStats {

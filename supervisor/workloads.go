@@ -11,8 +11,10 @@ import (
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/cove-project/cove/internal/cgroup"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/units"
 )
 
 // Workload is what systemd knows about one cove unit.
@@ -160,10 +162,10 @@ func (f facts) counters() (memory, tasks uint64) {
 		return 0, 0
 	}
 	if f.memoryAccounting {
-		memory = cgroupCounter(memoryFile, f.cgroup)
+		memory = cgroup.Read(cgroup.Memory, f.cgroup)
 	}
 	if f.tasksAccounting {
-		tasks = cgroupCounter(pidsFile, f.cgroup)
+		tasks = cgroup.Read(cgroup.Tasks, f.cgroup)
 	}
 	return memory, tasks
 }
@@ -339,7 +341,7 @@ func launchArgs(sp map[string]any) []string {
 		if len(argv) > 2 && argv[1] == launch.LaunchVerb {
 			args := make([]string, len(argv)-2)
 			for i, a := range argv[2:] {
-				args[i] = strings.ReplaceAll(a, "$$", "$") // as systemd passes them (units.Exec escapes '$')
+				args[i] = units.UnescapeVariables(a) // as systemd passes them
 			}
 			return args
 		}

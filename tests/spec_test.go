@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// good is a valid spec; the malformed cases replace or extend it.
+// good is a valid spec.
 const good = `version = 1
 kind = "container"
 [container]
@@ -15,60 +15,28 @@ rootfs = "/var/tmp"
 command = ["/bin/true"]
 `
 
-// TestMalformedSpecs: each bad spec makes cove validate and cove run exit
-// 2 with FILE:LINE:COL, and no unit is created.
+// badSpecs holds the malformed specs: NAME.toml, and beside it NAME.err
+// with every error for it, each line starting with NAME.toml (the spec
+// package's TestBadSpecs checks them against spec.Parse).
+const badSpecs = "../spec/testdata/bad"
+
+// TestMalformedSpecs: for each malformed spec, cove validate and cove run
+// exit 2 and print exactly its errors with the path they were given, and
+// no unit is created.
 func TestMalformedSpecs(t *testing.T) {
 	need(t)
-	cases := []struct {
-		name, file, text, where, msg string
-	}{
-		{"unknown-top", "bad.toml", good + "colour = \"red\"\n", ":6:1:", "colour"},
-		{"unknown-container-key", "bad.toml", strings.Replace(good, "rootfs", "rootf", 1), ":4:1:", "rootf"},
-		{"unknown-table", "bad.toml", good + "[network]\nmode = \"x\"\n", ":6:", "network"},
-		{"command-string", "bad.toml", strings.Replace(good, `["/bin/true"]`, `"/bin/true"`, 1), ":5:1:", "command"},
-		{"memory-bool", "bad.toml", good + "[resources]\nmemory = true\n", ":7:1:", "memory"},
-		{"memory-suffix", "bad.toml", good + "[resources]\nmemory = \"256X\"\n", ":7:1:", "memory"},
-		{"memory-negative", "bad.toml", good + "[resources]\nmemory = \"-1M\"\n", ":7:1:", "memory"},
-		{"cpus-string", "bad.toml", good + "[resources]\ncpus = \"half\"\n", ":7:1:", "cpus"},
-		{"pids-negative", "bad.toml", good + "[resources]\npids = -4\n", ":7:1:", "pids"},
-		{"duration", "bad.toml", good + "[service]\nstop_timeout = \"10 parsecs\"\n", ":7:1:", "stop_timeout"},
-		{"duration-negative", "bad.toml", good + "[service]\nrestart_delay = \"-1s\"\n", ":7:1:", "restart_delay"},
-		{"restart", "bad.toml", good + "[service]\nrestart = \"sometimes\"\n", ":7:1:", "restart"},
-		{"relative-rootfs", "bad.toml", strings.Replace(good, `"/var/tmp"`, `"var/tmp"`, 1), ":4:1:", "rootfs"},
-		{"dotdot-rootfs", "bad.toml", strings.Replace(good, `"/var/tmp"`, `"/var/../etc"`, 1), ":4:1:", "rootfs"},
-		{"newline-description", "bad.toml", good + "description = \"x\\nExecStartPre=/bin/evil\"\n", ":6:1:", "description"},
-		{"newline-arg", "bad.toml", strings.Replace(good, `["/bin/true"]`, `["/bin/true", "a\nb"]`, 1), ":5:1:", "command"},
-		{"duplicate-key", "bad.toml", good + "version = 1\n", ":6:", "version"},
-		{"empty-command", "bad.toml", strings.Replace(good, `["/bin/true"]`, `[]`, 1), ":5:1:", "command"},
-		{"unsupported-kind", "bad.toml", strings.Replace(good, `"container"`, `"pod"`, 1), ":2:1:", "kind"},
-		{"version-2", "bad.toml", strings.Replace(good, "version = 1", "version = 2", 1), ":1:1:", "version"},
-		{"bad-user", "bad.toml", good + "user = \"root\"\n", ":6:1:", "user"},
-		{"bad-network", "bad.toml", good + "network = \"bridge\"\n", ":6:1:", "network"},
-		{"bad-hostname", "bad.toml", good + "hostname = \"-x\"\n", ":6:1:", "hostname"},
-		{"bad-cap", "bad.toml", good + "[security]\ncap_add = [\"CAP_FLY\"]\n", ":7:1:", "CAP_FLY"},
-		{"syntax", "bad.toml", good + "description = \"unterminated\n", ":6:", ""},
-		{"name-dotdot", "..x.toml", good, ": name:", `"..x"`},
-		{"name-space", "a b.toml", good, ": name:", `"a b"`},
-		{"name-upper", "Web.toml", good, ": name:", `"Web"`},
+	files, err := filepath.Glob(filepath.Join(badSpecs, "*.toml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no malformed specs in %s: %v", badSpecs, err)
 	}
 	before := listUnits(t)
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			dir := filepath.Join(workDir, "specs", c.name)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join(dir, c.file)
-			if err := os.WriteFile(path, []byte(c.text), 0o644); err != nil {
-				t.Fatal(err)
-			}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			path, want := badSpec(t, f)
 			for _, args := range [][]string{{"validate", path}, {"run", "-d", path}} {
 				r := cove(t, args...)
-				if r.code != 2 {
-					t.Errorf("cove %s: exit %d, want 2\n%s%s", args[0], r.code, r.stdout, r.stderr)
-				}
-				if !strings.Contains(r.stderr, path+c.where) || !strings.Contains(r.stderr, c.msg) {
-					t.Errorf("cove %s: stderr lacks %q and %q:\n%s", args[0], path+c.where, c.msg, r.stderr)
+				if r.code != 2 || r.stdout != "" || r.stderr != want {
+					t.Errorf("cove %s: exit %d, want 2\nstdout: %s\nstderr:\n%swant:\n%s", args[0], r.code, r.stdout, r.stderr, want)
 				}
 			}
 		})
@@ -76,6 +44,41 @@ func TestMalformedSpecs(t *testing.T) {
 	if after := listUnits(t); after != before {
 		t.Errorf("bad specs changed the units:\nbefore: %s\nafter: %s", before, after)
 	}
+}
+
+// badSpec copies the malformed spec f into a directory of its own under
+// workDir, keeping its file name (the workload's name comes from it), and
+// returns the copy's path and what cove must print for it: "cove: " and
+// the lines of f's .err file, each with the copy's path for the file name.
+func badSpec(t *testing.T, f string) (path, stderr string) {
+	t.Helper()
+	data, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, err := os.ReadFile(strings.TrimSuffix(f, ".toml") + ".err")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Base(f)
+	dir := filepath.Join(workDir, "specs", strings.TrimSuffix(base, ".toml"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path = filepath.Join(dir, base)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("cove: ")
+	for _, line := range strings.SplitAfter(strings.TrimSuffix(string(errs), "\n"), "\n") {
+		rest, ok := strings.CutPrefix(line, base)
+		if !ok {
+			t.Fatalf("%s: error line %q does not start with %s", f, line, base)
+		}
+		b.WriteString(path + rest)
+	}
+	return path, b.String() + "\n"
 }
 
 // listUnits lists every cove unit systemd has loaded.

@@ -33,15 +33,13 @@ func quoteWords(words []string) (string, error) {
 			b.WriteByte(' ')
 		}
 		b.WriteByte('"')
-		for _, r := range w {
+		for _, r := range EscapeVariables(w) {
 			switch r {
 			case '\\', '"':
 				b.WriteByte('\\')
 				b.WriteRune(r)
 			case '%':
 				b.WriteString("%%")
-			case '$':
-				b.WriteString("$$")
 			default:
 				b.WriteRune(r)
 			}
@@ -73,3 +71,13 @@ func unitNames(names []string) (string, error) {
 	}
 	return strings.Join(names, " "), nil
 }
+
+// EscapeVariables doubles '$' in a command-line argument: systemd expands
+// $VAR and ${VAR} in every command line at exec time, whether the line
+// came from a unit file or over D-Bus, and systemd reports the line back
+// (ExecStart's D-Bus property) in this escaped form.
+func EscapeVariables(arg string) string { return strings.ReplaceAll(arg, "$", "$$") }
+
+// UnescapeVariables is the inverse of EscapeVariables: the argument as the
+// process receives it.
+func UnescapeVariables(arg string) string { return strings.ReplaceAll(arg, "$$", "$") }

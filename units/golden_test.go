@@ -15,36 +15,112 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
-// TestGolden pins both renderings of every spec in testdata: the unit file
-// (NAME.service) and the D-Bus properties with their signatures
-// (NAME.props).
+// TestGolden pins both renderings of the units of every spec in testdata:
+// for NAME.toml, the unit file (NAME.service) and the D-Bus properties with
+// their signatures (NAME.props) of the workload's unit and, for a spec with
+// [health], of its health timer (NAME.health-timer.timer and .props) and
+// health probe service (NAME.health-probe.service and .props). Adding a
+// case is adding NAME.toml and running go test ./units -update; a file in
+// testdata that no spec renders is an error.
 func TestGolden(t *testing.T) {
+	specs := goldenSpecs(t)
+	for _, f := range specs {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			for _, g := range goldenFiles(t, f) {
+				golden(t, g.path, g.text)
+			}
+		})
+	}
+	t.Run("no stray files", func(t *testing.T) { noStrayFiles(t, specs) })
+}
+
+// goldenSpecs returns the spec files in testdata.
+func goldenSpecs(t *testing.T) []string {
+	t.Helper()
 	files, err := filepath.Glob("testdata/*.toml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no golden specs: %v", err)
 	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			u := compileFile(t, f)
-			text, err := u.Text(filepath.Base(f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			base := strings.TrimSuffix(f, ".toml")
-			golden(t, base+".service", text)
-			golden(t, base+".props", dumpProps(u))
-		})
+	return files
+}
+
+// noStrayFiles fails t for each file in testdata that is neither one of
+// specs nor rendered from one, such as a golden file of a removed spec.
+func noStrayFiles(t *testing.T, specs []string) {
+	known := map[string]bool{}
+	for _, f := range specs {
+		known[f] = true
+		for _, g := range goldenFiles(t, f) {
+			known[g.path] = true
+		}
+	}
+	all, err := filepath.Glob("testdata/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range all {
+		if !known[f] {
+			t.Errorf("%s: no spec in testdata renders it; remove it", f)
+		}
 	}
 }
 
-// compileFile compiles the spec file f with the launcher /usr/bin/cove.
-func compileFile(t *testing.T, f string) Unit {
+// goldenFile is one golden file: its path and the text it must hold.
+type goldenFile struct{ path, text string }
+
+// goldenFiles renders the units of the spec file f into the golden files
+// TestGolden compares.
+func goldenFiles(t *testing.T, f string) []goldenFile {
+	t.Helper()
+	s := loadFile(t, f)
+	base := strings.TrimSuffix(f, ".toml")
+	var files []goldenFile
+	add := func(u Unit, name string) {
+		text, err := u.Text(filepath.Base(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, goldenFile{base + name, text},
+			goldenFile{base + strings.TrimSuffix(name, filepath.Ext(name)) + ".props", dumpProps(u)})
+	}
+	add(compile(t, s), ".service")
+	timer, probe, ok := CompileHealth(s, goldenOptions)
+	if ok != (s.Health != nil) {
+		t.Fatalf("CompileHealth ok = %v with health %+v", ok, s.Health)
+	}
+	if ok {
+		add(timer, ".health-timer.timer")
+		add(probe, ".health-probe.service")
+	}
+	return files
+}
+
+// goldenOptions are the options golden units are compiled with.
+var goldenOptions = Options{Launcher: "/usr/bin/cove"}
+
+// loadFile loads the spec file f. Compiling must stay pure, so a VM disk
+// must give its format (cove run and the generator pin a detected format
+// before compiling).
+func loadFile(t *testing.T, f string) *spec.Spec {
 	t.Helper()
 	s, err := spec.Load(f, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
+	if s.VM != nil {
+		for i, d := range s.VM.Disks {
+			if d.Format == "" {
+				t.Fatalf("%s: vm.disk[%d] has no format; give one", f, i+1)
+			}
+		}
+	}
+	return s
+}
+
+// compile compiles s with goldenOptions.
+func compile(t *testing.T, s *spec.Spec) Unit {
+	t.Helper()
+	u, err := Compile(s, goldenOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +156,9 @@ func golden(t *testing.T, path, got string) {
 }
 
 // TestSignatures checks the D-Bus signatures systemd requires for the
-// properties cove sends; a mismatch makes systemd fail with ENXIO.
+// properties cove sends, for every spec in testdata: the workload's unit
+// as cove run starts it and the health timer and probe service; a
+// mismatch makes systemd fail with ENXIO.
 func TestSignatures(t *testing.T) {
 	want := map[string]string{
 		"Description": "s", "Type": "s", "NotifyAccess": "s", "ExecStart": "a(sasb)", "Slice": "s",
@@ -88,18 +166,26 @@ func TestSignatures(t *testing.T) {
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
 		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s",
 		"ExecStop": "a(sasb)", "DeviceAllow": "a(ss)",
+		"Wants": "as", "Requires": "as", "BindsTo": "as", "After": "as",
+		"StartLimitBurst": "u", "StartLimitIntervalUSec": "t",
+		"OnActiveSec": "t", "OnUnitActiveSec": "t", "AccuracyUSec": "t", "RemainAfterElapse": "b",
 	}
-	for _, f := range []string{"testdata/full.toml", "testdata/vm.toml"} {
-		u := ForRun(compileFile(t, f), RunOptions{Remove: true})
+	for _, f := range goldenSpecs(t) {
+		s := loadFile(t, f)
+		u := ForRun(compile(t, s), RunOptions{Remove: true})
 		u = ForRun(u, RunOptions{Restart: "no"})
-		for _, p := range u.Properties() {
-			sig, ok := want[p.Name]
-			if !ok {
-				t.Errorf("%s: property %s has no expected signature", f, p.Name)
-				continue
-			}
-			if got := dbus.SignatureOf(p.Value).String(); got != sig {
-				t.Errorf("%s: %s: signature %s, systemd wants %s", f, p.Name, got, sig)
+		all := []Unit{u}
+		if timer, probe, ok := CompileHealth(s, goldenOptions); ok {
+			all = append(all, timer, probe)
+		}
+		for _, u := range all {
+			for _, p := range u.Properties() {
+				sig, ok := want[p.Name]
+				if !ok {
+					t.Errorf("%s: %s: property %s has no expected signature", f, u.Name, p.Name)
+				} else if got := dbus.SignatureOf(p.Value).String(); got != sig {
+					t.Errorf("%s: %s: %s: signature %s, systemd wants %s", f, u.Name, p.Name, got, sig)
+				}
 			}
 		}
 	}

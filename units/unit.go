@@ -6,7 +6,6 @@ package units
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -125,8 +124,7 @@ func (v DeviceAllow) dbus() any {
 	return []struct{ Path, Perms string }{{v.Path, v.Perms}}
 }
 
-// dbus escapes '$' in the arguments: systemd expands variables in every
-// command line at exec time, whether it came from a file or over D-Bus.
+// dbus escapes '$' in the arguments (see EscapeVariables).
 func (v Exec) dbus() any {
 	type execCommand struct {
 		Path          string
@@ -135,7 +133,7 @@ func (v Exec) dbus() any {
 	}
 	argv := make([]string, len(v))
 	for i, a := range v {
-		argv[i] = strings.ReplaceAll(a, "$", "$$")
+		argv[i] = EscapeVariables(a)
 	}
 	return []execCommand{{Path: v[0], Argv: argv, IgnoreFailure: false}}
 }

@@ -1,10 +1,8 @@
 package api
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/buildinfo"
+	"github.com/cove-project/cove/internal/cgroup"
 )
 
 // dockerVersion is the answer to GET /version.
@@ -134,15 +133,6 @@ func osName() string {
 	return "Linux"
 }
 
-// cgroupVersion is "2" on a unified hierarchy, else "1".
-func cgroupVersion() string {
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/fs/cgroup", &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
-		return "2"
-	}
-	return "1"
-}
-
 // dockerTop is the answer to GET /containers/ID/top.
 type dockerTop struct {
 	Titles    []string   `json:"Titles"`
@@ -151,7 +141,7 @@ type dockerTop struct {
 
 // topOf lists the processes in the cgroup of process pid.
 func topOf(pid int) (dockerTop, error) {
-	pids, err := cgroupProcs(pid)
+	pids, err := cgroup.Procs(pid)
 	if err != nil {
 		return dockerTop{}, err
 	}
@@ -164,52 +154,6 @@ func topOf(pid int) (dockerTop, error) {
 		t.Processes = append(t.Processes, []string{uid, strconv.Itoa(p), ppid, procCmd(p)})
 	}
 	return t, nil
-}
-
-// cgroupProcs reads the member processes of pid's systemd cgroup: in the
-// unified hierarchy, or in the named systemd hierarchy of a v1 or hybrid
-// layout.
-func cgroupProcs(pid int) ([]int, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		return nil, fmt.Errorf("read cgroup of process %d: %w", pid, err)
-	}
-	var candidates []string
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		parts := strings.SplitN(line, ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		switch {
-		case parts[0] == "0" && parts[1] == "":
-			candidates = append(candidates, filepath.Join("/sys/fs/cgroup", parts[2]), filepath.Join("/sys/fs/cgroup/unified", parts[2]))
-		case parts[1] == "name=systemd":
-			candidates = append(candidates, filepath.Join("/sys/fs/cgroup/systemd", parts[2]))
-		}
-	}
-	for _, dir := range candidates {
-		if procs, err := readPids(filepath.Join(dir, "cgroup.procs")); err == nil && len(procs) > 0 {
-			return procs, nil
-		}
-	}
-	return nil, fmt.Errorf("find the cgroup of process %d: none of %v lists it", pid, candidates)
-}
-
-// readPids reads a cgroup.procs file.
-func readPids(path string) ([]int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var pids []int
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if p, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil {
-			pids = append(pids, p)
-		}
-	}
-	return pids, sc.Err()
 }
 
 // procStatus reads a process's real uid and parent pid.
@@ -239,4 +183,12 @@ func procCmd(pid int) string {
 	}
 	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	return "[" + strings.TrimSpace(string(comm)) + "]"
+}
+
+// cgroupVersion is "2" on a unified hierarchy, else "1".
+func cgroupVersion() string {
+	if cgroup.Unified() {
+		return "2"
+	}
+	return "1"
 }

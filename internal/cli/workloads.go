@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/api"
+	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -235,25 +236,15 @@ func execCmd(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if t.MainPID == 0 {
-			return fmt.Errorf("exec in %s: it is not running", name)
-		}
-		c, err := launch.ParseArgs(t.Launch)
-		if err != nil {
-			return fmt.Errorf("exec in %s: not a container (a VM has cove console): %w", name, err)
-		}
-		c.Argv = command
-		if err := execOverrides(&c, *user, *workdir); err != nil {
-			return err
-		}
-		target, err := isolate.OpenTarget(int(t.MainPID), func() bool {
-			now, err := conn.Probe(ctx, name)
-			return err == nil && now.MainPID == t.MainPID
-		})
+		c, target, err := enter.Open(ctx, conn, name, t)
 		if err != nil {
 			return fmt.Errorf("exec in %s: %w", name, err)
 		}
 		defer target.Close()
+		c.Argv = command
+		if err := execOverrides(&c, *user, *workdir); err != nil {
+			return err
+		}
 		cmd := isolate.EnterCommand(ctx, env.Self, c, target)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 		err = cmd.Run()

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/isolate"
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -138,18 +138,11 @@ func tail(s string, n int) string {
 // probe runs c's command inside workload w as its payload runs (see
 // isolate.EnterCommand).
 func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget) (string, error) {
-	cfg, err := launch.ParseArgs(w.Launch)
-	if err != nil {
-		return "", fmt.Errorf("health of %s: the unit's launcher arguments: %w", c.Name, err)
-	}
-	cfg.Argv = c.Command
-	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
-		now, err := conn.Probe(ctx, c.Name)
-		return err == nil && now.MainPID == w.MainPID
-	})
+	cfg, t, err := enter.Open(ctx, conn, c.Name, w)
 	if err != nil {
 		return "", fmt.Errorf("health of %s: %w", c.Name, err)
 	}
+	cfg.Argv = c.Command
 	defer t.Close()
 	return isolate.Probe(c.Self, cfg, t, c.Timeout)
 }

@@ -3,7 +3,6 @@ package hostcheck
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
@@ -25,7 +24,7 @@ func DetectDiskFormat(path string) (string, error) {
 	defer f.Close()
 	magic := make([]byte, 4)
 	if _, err := io.ReadFull(f, magic); err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", err // a *PathError, "read PATH: …", as Open's is "open PATH: …"
 	}
 	if bytes.Equal(magic, []byte("QFI\xfb")) {
 		return spec.FormatQcow2, nil

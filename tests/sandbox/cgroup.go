@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/internal/mountinfo"
 )
 
 // cgroupRoot is where every cgroup hierarchy must be mounted on the host; the
@@ -116,8 +116,8 @@ func readCgroupMounts() ([]cgroupMount, error) {
 			continue
 		}
 		ms = append(ms, cgroupMount{
-			root:       isolate.UnescapeMountinfo(f[3]),
-			mountPoint: isolate.UnescapeMountinfo(f[4]),
+			root:       mountinfo.Unescape(f[3]),
+			mountPoint: mountinfo.Unescape(f[4]),
 			fsType:     fsType,
 			superOpts:  strings.Split(f[sep+3], ","),
 		})

@@ -21,7 +21,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/internal/mountinfo"
 )
 
 // Options for Boot.
@@ -263,7 +263,7 @@ func mountPoints() ([]string, error) {
 	var ms []string
 	for _, line := range strings.Split(string(data), "\n") {
 		if f := strings.Fields(line); len(f) > 4 {
-			ms = append(ms, isolate.UnescapeMountinfo(f[4]))
+			ms = append(ms, mountinfo.Unescape(f[4]))
 		}
 	}
 	return ms, nil

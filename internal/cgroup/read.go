@@ -1,0 +1,101 @@
+package cgroup
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/mountinfo"
+)
+
+// Root is where the cgroup file system is mounted.
+const Root = "/sys/fs/cgroup"
+
+// Unified reports whether Root is the unified (v2) hierarchy (not the v1
+// or hybrid layout).
+var Unified = sync.OnceValue(func() bool {
+	var st unix.Statfs_t
+	return unix.Statfs(Root, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC
+})
+
+// Counter is a cgroup counter file: its unified (v2) name, and its
+// legacy (v1) controller and name.
+type Counter struct{ Unified, Controller, Legacy string }
+
+// The counters systemd reads for MemoryCurrent and TasksCurrent.
+var (
+	Memory = Counter{"memory.current", "memory", "memory.usage_in_bytes"}
+	Tasks  = Counter{"pids.current", "pids", "pids.current"}
+)
+
+// mounts is the calling process's mount table, read once: cgroup mounts
+// do not move while cove runs.
+var mounts = sync.OnceValue(func() []mountinfo.Mount {
+	ms, _ := mountinfo.Read()
+	return ms
+})
+
+// Read returns counter c of cgroup path (as systemd's ControlGroup
+// property gives it); 0 when it cannot be read, like systemd's "unknown".
+func Read(c Counter, path string) uint64 {
+	dir, name := Dir(mounts(), "", path), c.Unified
+	if !Unified() {
+		dir, name = Dir(mounts(), c.Controller, path), c.Legacy
+	}
+	if dir == "" {
+		return 0
+	}
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// Procs returns the processes of pid's systemd cgroup (its unit's): in the
+// unified hierarchy, or in the named systemd hierarchy of a v1 or hybrid
+// layout.
+func Procs(pid int) ([]int, error) {
+	members, err := Of(pid)
+	if err != nil {
+		return nil, err
+	}
+	var tried []string
+	for _, m := range members {
+		if m.Dir == "" || (m.Controllers != "" && m.Controllers != "name=systemd") {
+			continue
+		}
+		tried = append(tried, m.Dir)
+		if procs, err := readPids(filepath.Join(m.Dir, "cgroup.procs")); err == nil && len(procs) > 0 {
+			return procs, nil
+		}
+	}
+	return nil, fmt.Errorf("find the cgroup of process %d: none of %v lists it", pid, tried)
+}
+
+// readPids reads a cgroup.procs file.
+func readPids(path string) ([]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var pids []int
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if p, err := strconv.Atoi(strings.TrimSpace(sc.Text())); err == nil {
+			pids = append(pids, p)
+		}
+	}
+	return pids, sc.Err()
+}
