@@ -104,101 +104,147 @@ func cgroupDirsNamed(name string) []string {
 	return found
 }
 
-func TestLifecycle(t *testing.T) {
-	requireUsable(t)
-	stateDir := TempDir(t, "cove-sandbox-test-state-")
-	rootfs := TempDir(t, "cove-sandbox-test-rootfs-")
-	if err := Rootfs(rootfs); err != nil {
-		t.Fatal(err)
-	}
-	hostFile := filepath.Join(t.TempDir(), "bound.txt") // under the host's /tmp
-	if err := os.WriteFile(hostFile, []byte("bound\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	hostname, _ := os.Hostname()
+// lifecycle is what TestLifecycle prepares on the host before the first
+// boot.
+type lifecycle struct {
+	stateDir string // the caller's state directory, reused by the reboot
+	rootfs   string // a busybox rootfs
+	hostFile string // a file under the host's /tmp, bound in
+	hostname string // the host's name before the boot
+}
 
-	s := bootForTest(t, Options{
+// newLifecycle makes the state directory, the rootfs and the file to bind.
+func newLifecycle(t *testing.T) *lifecycle {
+	t.Helper()
+	l := &lifecycle{
+		stateDir: TempDir(t, "cove-sandbox-test-state-"),
+		rootfs:   TempDir(t, "cove-sandbox-test-rootfs-"),
+		hostFile: filepath.Join(t.TempDir(), "bound.txt"), // under the host's /tmp
+	}
+	if err := Rootfs(l.rootfs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(l.hostFile, []byte("bound\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.hostname, _ = os.Hostname()
+	return l
+}
+
+// options are the first boot's: /etc overlaid, a file and a directory
+// bound from the host's /tmp, the caller's state directory.
+func (l *lifecycle) options() Options {
+	return Options{
 		Overlays: []string{"/etc"},
 		Binds: map[string]string{
-			"/etc/cove-test-bind/file": hostFile,
-			"/run/cove-test-bind":      filepath.Dir(hostFile),
+			"/etc/cove-test-bind/file": l.hostFile,
+			"/run/cove-test-bind":      filepath.Dir(l.hostFile),
 		},
-		StateDir: stateDir,
-	})
+		StateDir: l.stateDir,
+	}
+}
 
-	t.Run("running", func(t *testing.T) {
-		if got := strings.TrimSpace(run(t, s, "systemctl", "is-system-running")); got != "running" {
-			t.Errorf("is-system-running = %q", got)
-		}
-		checkOnlyBaseServices(t, s)
-		if h, _ := os.Hostname(); h != hostname {
-			t.Errorf("host name changed from %q to %q", hostname, h)
-		}
-	})
+func TestLifecycle(t *testing.T) {
+	requireUsable(t)
+	l := newLifecycle(t)
+	s := bootForTest(t, l.options())
+	t.Run("running", func(t *testing.T) { expectRunning(t, s, l.hostname) })
+	t.Run("rootfs", func(t *testing.T) { expectRootfs(t, s, l.rootfs) })
+	t.Run("memorymax", func(t *testing.T) { expectMemoryMax(t, s) })
+	t.Run("overlay", func(t *testing.T) { expectOverlay(t, s) })
+	t.Run("binds", func(t *testing.T) { expectBinds(t, s, l.hostFile) })
+	t.Run("state-dir-locked", func(t *testing.T) { expectStateDirLocked(t, l.stateDir) })
+	expectShutdown(t, s)
+	expectReboot(t, l.stateDir)
+}
 
-	t.Run("rootfs", func(t *testing.T) {
-		run(t, s, "systemd-run", "--wait", "--quiet", "-p", "RootDirectory="+rootfs, "-p", "PrivateNetwork=yes", "/bin/true")
-		out := run(t, s, "systemd-run", "--wait", "--quiet", "--pipe", "-p", "RootDirectory="+rootfs, "/bin/cat", "/etc/hostname")
-		if out != "cove-test\n" {
-			t.Errorf("hostname file in rootfs = %q", out)
-		}
-	})
+// expectRunning checks that the system is up, runs only the base services
+// and left the host's name alone.
+func expectRunning(t *testing.T, s *Sandbox, hostname string) {
+	if got := strings.TrimSpace(run(t, s, "systemctl", "is-system-running")); got != "running" {
+		t.Errorf("is-system-running = %q", got)
+	}
+	checkOnlyBaseServices(t, s)
+	if h, _ := os.Hostname(); h != hostname {
+		t.Errorf("host name changed from %q to %q", hostname, h)
+	}
+}
 
-	t.Run("memorymax", func(t *testing.T) {
-		const unit = "cove-sandbox-test-mem.service"
-		run(t, s, "systemd-run", "--quiet", "--unit="+unit, "-p", "MemoryMax=64M", "/bin/sleep", "60")
-		defer run(t, s, "systemctl", "stop", unit)
-		hostFile := filepath.Join(s.CgroupDirs()["memory"], "system.slice", unit, "memory.limit_in_bytes")
-		data, err := os.ReadFile(hostFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.TrimSpace(string(data)); got != "67108864" {
-			t.Errorf("%s = %s", hostFile, got)
-		}
-		inside := strings.TrimSpace(run(t, s, "cat", "/sys/fs/cgroup/memory/system.slice/"+unit+"/memory.limit_in_bytes"))
-		if inside != "67108864" {
-			t.Errorf("inside memory.limit_in_bytes = %s", inside)
-		}
-	})
+// expectRootfs runs transient units in the rootfs.
+func expectRootfs(t *testing.T, s *Sandbox, rootfs string) {
+	run(t, s, "systemd-run", "--wait", "--quiet", "-p", "RootDirectory="+rootfs, "-p", "PrivateNetwork=yes", "/bin/true")
+	out := run(t, s, "systemd-run", "--wait", "--quiet", "--pipe", "-p", "RootDirectory="+rootfs, "/bin/cat", "/etc/hostname")
+	if out != "cove-test\n" {
+		t.Errorf("hostname file in rootfs = %q", out)
+	}
+}
 
-	t.Run("overlay", func(t *testing.T) {
-		run(t, s, "sh", "-c", "echo hi > /etc/cove-test-x")
-		data, err := os.ReadFile(s.HostPath("/etc/cove-test-x"))
-		if err != nil || string(data) != "hi\n" {
-			t.Errorf("HostPath file: %q, %v", data, err)
-		}
-		if _, err := os.Lstat("/etc/cove-test-x"); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("file written inside appeared on the host: %v", err)
-		}
-		if p := s.HostPath("/var/lib/x"); p != "" {
-			t.Errorf("HostPath outside overlays = %q", p)
-		}
-	})
+// expectMemoryMax checks that a unit's MemoryMax= reaches the v1 memory
+// controller, seen from the host and from inside.
+func expectMemoryMax(t *testing.T, s *Sandbox) {
+	const unit = "cove-sandbox-test-mem.service"
+	run(t, s, "systemd-run", "--quiet", "--unit="+unit, "-p", "MemoryMax=64M", "/bin/sleep", "60")
+	defer run(t, s, "systemctl", "stop", unit)
+	hostFile := filepath.Join(s.CgroupDirs()["memory"], "system.slice", unit, "memory.limit_in_bytes")
+	data, err := os.ReadFile(hostFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(data)); got != "67108864" {
+		t.Errorf("%s = %s", hostFile, got)
+	}
+	inside := strings.TrimSpace(run(t, s, "cat", "/sys/fs/cgroup/memory/system.slice/"+unit+"/memory.limit_in_bytes"))
+	if inside != "67108864" {
+		t.Errorf("inside memory.limit_in_bytes = %s", inside)
+	}
+}
 
-	t.Run("binds", func(t *testing.T) {
-		if out := run(t, s, "cat", "/etc/cove-test-bind/file"); out != "bound\n" {
-			t.Errorf("bound file = %q", out)
-		}
-		if out := run(t, s, "cat", "/run/cove-test-bind/bound.txt"); out != "bound\n" {
-			t.Errorf("bound dir file = %q", out)
-		}
-		if _, err := os.Lstat("/etc/cove-test-bind"); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("bind target appeared on the host: %v", err)
-		}
-		// The host's /tmp stays invisible inside.
-		if _, _, code, _ := s.Run(context.Background(), "test", "-e", hostFile); code == 0 {
-			t.Errorf("host /tmp file %s visible inside", hostFile)
-		}
-	})
+// expectOverlay checks that writes to an overlaid directory land in its
+// upper directory (HostPath), not on the host.
+func expectOverlay(t *testing.T, s *Sandbox) {
+	run(t, s, "sh", "-c", "echo hi > /etc/cove-test-x")
+	data, err := os.ReadFile(s.HostPath("/etc/cove-test-x"))
+	if err != nil || string(data) != "hi\n" {
+		t.Errorf("HostPath file: %q, %v", data, err)
+	}
+	if _, err := os.Lstat("/etc/cove-test-x"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("file written inside appeared on the host: %v", err)
+	}
+	if p := s.HostPath("/var/lib/x"); p != "" {
+		t.Errorf("HostPath outside overlays = %q", p)
+	}
+}
 
-	t.Run("state-dir-locked", func(t *testing.T) {
-		if s2, err := Boot(context.Background(), Options{StateDir: stateDir, Overlays: []string{"/etc"}}); err == nil {
-			s2.Shutdown()
-			t.Fatal("second Boot on a state dir in use succeeded")
-		}
-	})
+// expectBinds checks the bound file and directory, and that the host's
+// /tmp stays invisible inside.
+func expectBinds(t *testing.T, s *Sandbox, hostFile string) {
+	if out := run(t, s, "cat", "/etc/cove-test-bind/file"); out != "bound\n" {
+		t.Errorf("bound file = %q", out)
+	}
+	if out := run(t, s, "cat", "/run/cove-test-bind/bound.txt"); out != "bound\n" {
+		t.Errorf("bound dir file = %q", out)
+	}
+	if _, err := os.Lstat("/etc/cove-test-bind"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("bind target appeared on the host: %v", err)
+	}
+	if _, _, code, _ := s.Run(context.Background(), "test", "-e", hostFile); code == 0 {
+		t.Errorf("host /tmp file %s visible inside", hostFile)
+	}
+}
 
+// expectStateDirLocked checks that a second Boot on a state directory in
+// use fails.
+func expectStateDirLocked(t *testing.T, stateDir string) {
+	if s2, err := Boot(context.Background(), Options{StateDir: stateDir, Overlays: []string{"/etc"}}); err == nil {
+		s2.Shutdown()
+		t.Fatal("second Boot on a state dir in use succeeded")
+	}
+}
+
+// expectShutdown shuts s down twice and checks that systemd and the
+// sandbox's cgroups are gone and that Run fails.
+func expectShutdown(t *testing.T, s *Sandbox) {
+	t.Helper()
 	pid, name := s.PID(), s.CgroupName()
 	start := time.Now()
 	if err := s.Shutdown(); err != nil {
@@ -217,9 +263,14 @@ func TestLifecycle(t *testing.T) {
 	if _, _, _, err := s.Run(context.Background(), "true"); err == nil {
 		t.Errorf("Run after Shutdown succeeded")
 	}
+}
 
-	// Reboot over the same state directory, this time with multi-user.target.
-	s = bootForTest(t, Options{Overlays: []string{"/etc"}, StateDir: stateDir, Wants: []string{"multi-user.target"}})
+// expectReboot boots again over the same state directory, this time with
+// multi-user.target: the overlay's file is back, only the base services
+// run, and Shutdown leaves the caller's state directory.
+func expectReboot(t *testing.T, stateDir string) {
+	t.Helper()
+	s := bootForTest(t, Options{Overlays: []string{"/etc"}, StateDir: stateDir, Wants: []string{"multi-user.target"}})
 	if out := run(t, s, "cat", "/etc/cove-test-x"); out != "hi\n" {
 		t.Errorf("after reboot /etc/cove-test-x = %q", out)
 	}

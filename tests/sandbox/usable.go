@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
-	"testing"
 )
 
 // Usable reports whether a sandbox can be booted here and, if not, why.
@@ -57,10 +56,20 @@ func unitExists(name string) bool {
 	return false
 }
 
+// TB is the part of testing.TB that TempDir uses; *testing.T and
+// *testing.B satisfy it. It is declared here so that the package does not
+// import testing, which would link the testing package (and its flags) into
+// the programs that use a sandbox outside tests, such as bench/.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // TempDir returns a new directory under /var/tmp, removed when the test ends.
 // Use it instead of t.TempDir for anything the sandbox must see (a rootfs, a
 // state directory): /tmp is private inside the sandbox.
-func TempDir(tb testing.TB, pattern string) string {
+func TempDir(tb TB, pattern string) string {
 	tb.Helper()
 	d, err := os.MkdirTemp("/var/tmp", pattern)
 	if err != nil {

@@ -1,26 +1,23 @@
-// Package benchbox is what cove's benchmark programs share: a locked work
-// directory under /var/tmp, a fresh build of cove, a busybox root
-// filesystem, a private systemd booted by tests/sandbox, and helpers to run
-// and time commands inside it and to summarise samples.
+// Package benchbox is what cove's benchmark programs share. Set-up
+// (benchbox.go): a locked work directory under /var/tmp, a fresh build of
+// cove, a busybox root filesystem, a private systemd booted by
+// tests/sandbox. Measurement (inside.go, measure.go): running and timing
+// commands inside it, warm-up and measured rounds, summarising samples.
+// Reporting (report.go): progress lines, the machine, the command line
+// and the -json output.
 package benchbox
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/tests/sandbox"
 )
@@ -90,46 +87,65 @@ func Setup(o Options) (_ *Box, err error) {
 			b.Close()
 		}
 	}()
-
-	Progress("building cove")
-	b.Cove = filepath.Join(work, "cove")
-	build := exec.Command("go", "build", "-o", b.Cove, "./cmd/cove")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build ./cmd/cove: %v\n%s", err, out)
-	}
-	b.Rootfs = filepath.Join(work, "rootfs")
-	if err := sandbox.Rootfs(b.Rootfs); err != nil {
+	if err := b.build(); err != nil {
 		return nil, err
 	}
 	opts := sandbox.Options{BootTimeout: o.BootTimeout}
 	if o.Declared {
-		gen := filepath.Join(work, "generators")
-		if err := os.MkdirAll(gen, 0o755); err != nil {
+		if err := b.declare(&opts); err != nil {
 			return nil, err
 		}
-		if err := os.Symlink(b.Cove, filepath.Join(gen, "cove-generator")); err != nil {
-			return nil, err
-		}
-		opts.Overlays = []string{"/etc", "/var/lib"}
-		opts.Binds = map[string]string{GeneratorDir: gen}
-		b.Generator = GeneratorDir + "/cove-generator"
 	}
-
-	Progress("booting the sandbox")
 	if o.Verbose { // else Boot's errors quote the console's end anyway
 		opts.Log = os.Stderr
 	}
+	if err := b.boot(opts); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// build builds cove and the rootfs into the work directory.
+func (b *Box) build() error {
+	Progress("building cove")
+	b.Cove = filepath.Join(b.Work, "cove")
+	build := exec.Command("go", "build", "-o", b.Cove, "./cmd/cove")
+	build.Dir = b.Repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/cove: %v\n%s", err, out)
+	}
+	b.Rootfs = filepath.Join(b.Work, "rootfs")
+	return sandbox.Rootfs(b.Rootfs)
+}
+
+// declare sets opts up for declared workloads (see Options.Declared).
+func (b *Box) declare(opts *sandbox.Options) error {
+	gen := filepath.Join(b.Work, "generators")
+	if err := os.MkdirAll(gen, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(b.Cove, filepath.Join(gen, "cove-generator")); err != nil {
+		return err
+	}
+	opts.Overlays = []string{"/etc", "/var/lib"}
+	opts.Binds = map[string]string{GeneratorDir: gen}
+	b.Generator = GeneratorDir + "/cove-generator"
+	return nil
+}
+
+// boot boots the sandbox, with b.Ctx ending on SIGINT or SIGTERM.
+func (b *Box) boot(opts sandbox.Options) error {
+	Progress("booting the sandbox")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	b.Ctx = ctx
 	b.defer_(stop)
 	sb, err := sandbox.Boot(ctx, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	b.SB = sb
 	b.defer_(func() { sb.Shutdown() })
-	return b, nil
+	return nil
 }
 
 // defer_ registers f to run when the box is closed.
@@ -141,11 +157,6 @@ func (b *Box) Close() {
 		b.closers[i]()
 	}
 	b.closers = nil
-}
-
-// Progress writes a line about what the benchmark is doing to stderr.
-func Progress(msg string) {
-	fmt.Fprintf(os.Stderr, "bench: %s\n", msg)
 }
 
 // ModuleRoot returns the directory of the cove module.
@@ -200,127 +211,4 @@ func SweepStale() {
 		}
 		f.Close()
 	}
-}
-
-// TimeOnce runs argv inside the sandbox (stdio on /dev/null), bounded by
-// timeout, and returns the wall-clock time of the whole nsenter invocation
-// in milliseconds. On failure it runs the command again to show its
-// output.
-func TimeOnce(ctx context.Context, sb *sandbox.Sandbox, timeout time.Duration, env, argv []string) (float64, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := sb.Command(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(cmd.Env, env...)
-	start := time.Now()
-	err := cmd.Run()
-	d := time.Since(start)
-	if err != nil {
-		out, err2 := Inside(ctx, sb, timeout, env, argv...)
-		return 0, fmt.Errorf("%v; again: %v\nstdout: %s", err, err2, out)
-	}
-	return Millis(d), nil
-}
-
-// Inside runs argv in the sandbox, with env added to its environment and
-// bounded by timeout, and returns its output; it fails unless argv exits 0.
-func Inside(ctx context.Context, sb *sandbox.Sandbox, timeout time.Duration, env []string, argv ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	cmd := sb.Command(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(cmd.Env, env...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s: %v: %s", strings.Join(argv, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), nil
-}
-
-// Millis converts d to milliseconds with microsecond resolution.
-func Millis(d time.Duration) float64 {
-	return float64(d.Microseconds()) / 1000
-}
-
-// FirstLine returns s up to its first line break, shortened.
-func FirstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
-}
-
-// Machine describes the machine a benchmark runs on: CPUs, Go, kernel,
-// the sandbox's systemd and the CPU model.
-func Machine(ctx context.Context, sb *sandbox.Sandbox) map[string]string {
-	m := map[string]string{
-		"cpus": fmt.Sprint(runtime.NumCPU()),
-		"go":   runtime.Version(),
-	}
-	var u unix.Utsname
-	if unix.Uname(&u) == nil {
-		m["kernel"] = unix.ByteSliceToString(u.Release[:])
-	}
-	if out, err := Inside(ctx, sb, CmdTimeout, nil, "systemctl", "--version"); err == nil {
-		m["systemd"], _, _ = strings.Cut(out, "\n")
-	}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				m["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return m
-}
-
-// MachineLine renders m as "k: v; k: v" in key order.
-func MachineLine(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for _, k := range keys {
-		parts = append(parts, k+": "+m[k])
-	}
-	return strings.Join(parts, "; ")
-}
-
-// NsenterPrefix is what sb.Command puts before a command.
-func NsenterPrefix(ctx context.Context, sb *sandbox.Sandbox) []string {
-	args := sb.Command(ctx, "CMD").Args
-	return args[:len(args)-1]
-}
-
-// Stats summarise samples.
-type Stats struct {
-	Median, P90, Min, Mean float64
-}
-
-// Summarize computes median, p90 (nearest rank), min and mean; all zero
-// without samples.
-func Summarize(samples []float64) Stats {
-	s := append([]float64(nil), samples...)
-	sort.Float64s(s)
-	n := len(s)
-	if n == 0 {
-		return Stats{}
-	}
-	var st Stats
-	if n%2 == 1 {
-		st.Median = s[n/2]
-	} else {
-		st.Median = (s[n/2-1] + s[n/2]) / 2
-	}
-	st.P90 = s[int(math.Ceil(0.9*float64(n)))-1]
-	st.Min = s[0]
-	sum := 0.0
-	for _, v := range s {
-		sum += v
-	}
-	st.Mean = sum / float64(n)
-	return st
 }
