@@ -1,0 +1,51 @@
+package image
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/cove-project/cove/launch"
+)
+
+// Complete returns c, an image container's launcher configuration as its
+// unit gives it, completed from the store: the image's layers (top first)
+// and digest, and what its configuration supplies (launch.WithImage). The
+// image must be in the store: pulling is the pull unit's or cove's job,
+// never the launcher's. With c.Image.Digest already set (the launcher
+// recorded it), that exact image is used even if the name has moved.
+func (s *Store) Complete(c launch.Config) (launch.Config, error) {
+	ref := c.Image.Ref
+	if c.Image.Digest != "" {
+		ref = c.Image.Digest
+	}
+	rec, err := s.Lookup(ref)
+	if err != nil {
+		return c, fmt.Errorf("image %s: %w (pull it first: cove pull %s)", c.Image.Ref, err, c.Image.Ref)
+	}
+	dirs, err := s.LayerDirs(rec)
+	if err != nil {
+		return c, err
+	}
+	cfg := rec.Config.Config
+	img := launch.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User}
+	return c.WithImage(img, rec.Digest.String(), dirs)
+}
+
+// OpenDefault opens the store at launch.ImagesDir with the registries of
+// DefaultRegistriesFile (none when the file does not exist).
+func OpenDefault() (*Store, error) {
+	reg, err := LoadRegistries(DefaultRegistriesFile)
+	if err != nil {
+		return nil, err
+	}
+	return Open(launch.ImagesDir, reg)
+}
+
+// PrepareState creates image container name's state directory (mode
+// 0700: its upper layer holds the container's files with their owners).
+func PrepareState(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("container state: %w", err)
+	}
+	return nil
+}
