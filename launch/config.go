@@ -51,10 +51,10 @@ func (c Config) Args() []string {
 	a := append([]string{"--name", c.Name}, c.rootArgs()...)
 	a = append(a,
 		"--hostname", c.Hostname,
-		"--private-network=" + strconv.FormatBool(c.PrivateNetwork),
+		"--private-network="+strconv.FormatBool(c.PrivateNetwork),
 		"--caps", strings.Join(c.Caps, ","),
-		"--seccomp=" + strconv.FormatBool(c.Seccomp),
-		"--no-new-privileges=" + strconv.FormatBool(c.NoNewPrivs),
+		"--seccomp="+strconv.FormatBool(c.Seccomp),
+		"--no-new-privileges="+strconv.FormatBool(c.NoNewPrivs),
 	)
 	for _, e := range c.Env {
 		a = append(a, "--env", e)

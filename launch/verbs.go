@@ -10,6 +10,7 @@ import "path/filepath"
 // a health check's service runs HealthVerb.
 const (
 	HealthVerb   = "health-probe"
+	CleanupVerb  = "launch-cleanup" // ExecStopPost= of cove run --rm IMAGE: remove the writable layer
 	LaunchVerb   = "launch"
 	InitVerb     = "launch-init"
 	EnterVerb    = "enter-init"

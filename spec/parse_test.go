@@ -33,7 +33,7 @@ func TestParseFull(t *testing.T) {
 			Command:  []string{"/bin/httpd", "-f", "-p", "8080"},
 			Env:      map[string]string{"TZ": "UTC", "GREETING": `50% off $today "quoted"`},
 			Workdir:  "/srv/www",
-			User:     User{UID: 1000, GID: 1000},
+			User:     User{UID: 1000, GID: 1000, Set: true},
 			Hostname: "web",
 			Network:  NetworkNone,
 			ReadOnly: true,

@@ -5,10 +5,7 @@
 // compiles them into systemd units.
 package spec
 
-import (
-	"strings"
-	"time"
-)
+import "time"
 
 // Kinds of workload.
 const (
@@ -182,16 +179,19 @@ type Forward struct {
 
 // Container describes a container payload.
 type Container struct {
-	Rootfs   string            // absolute path of the root directory
-	Command  []string          // argv; Command[0] is resolved inside the rootfs
-	Env      map[string]string // extra environment
-	Workdir  string            // absolute path inside the container; default "/"
-	User     User              // default 0:0
-	Hostname string            // default: the workload's name
-	Network  string            // NetworkHost or NetworkNone; default NetworkHost
-	ReadOnly bool              // the root file system is read-only (mounts keep their own mode)
-	Volatile bool              // writes to the root go to a tmpfs overlay and vanish at stop; the rootfs is untouched
-	Mounts   []Mount           // mounted in order, over the rootfs
+	Rootfs     string            // absolute path of the root directory; "" with Image
+	Image      string            // an OCI image reference ("REGISTRY/REPO:TAG", "…@sha256:…"); "" with Rootfs
+	Entrypoint []string          // with Image: replaces the image's ENTRYPOINT (and drops its CMD); nil: the image's
+	Pull       string            // with Image: PullMissing (default), PullAlways or PullNever
+	Command    []string          // argv; Command[0] is resolved inside the root; with Image: replaces the image's CMD
+	Env        map[string]string // extra environment
+	Workdir    string            // absolute path inside the container; default "/" (with Image: "", the image's)
+	User       User              // default 0:0 (with Image and not Set: the image's user)
+	Hostname   string            // default: the workload's name
+	Network    string            // NetworkHost or NetworkNone; default NetworkHost
+	ReadOnly   bool              // the root file system is read-only (mounts keep their own mode)
+	Volatile   bool              // writes to the root go to a tmpfs overlay and vanish at stop; the rootfs is untouched
+	Mounts     []Mount           // mounted in order, over the rootfs
 }
 
 // NotifyDir is where a container with ready = "notify" finds its notify
@@ -217,7 +217,15 @@ type Mount struct {
 // User is a numeric uid:gid pair.
 type User struct {
 	UID, GID uint32
+	Set      bool // given by the spec or a flag (not the default)
 }
+
+// Pull policies of an image container (container.pull).
+const (
+	PullMissing = "missing" // pull when the image is not in the store
+	PullAlways  = "always"  // pull at every start (a pull unit runs first)
+	PullNever   = "never"   // never pull: the image must be in the store
+)
 
 // Resources are cgroup limits; zero means "no limit".
 type Resources struct {
@@ -253,14 +261,4 @@ type Security struct {
 	CapDrop            []string // capability names removed from the default set
 	Seccomp            string   // SeccompDefault or SeccompUnconfined; default SeccompDefault
 	AllowNewPrivileges bool     // true disables no_new_privileges
-}
-
-// unitSuffix reports whether n ends in a systemd unit type suffix.
-func unitSuffix(n string) bool {
-	for _, s := range []string{".service", ".socket", ".target", ".mount", ".device", ".path", ".timer", ".slice", ".scope", ".swap", ".automount"} {
-		if strings.HasSuffix(n, s) {
-			return true
-		}
-	}
-	return false
 }

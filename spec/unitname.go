@@ -1,6 +1,10 @@
 package spec
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
 
 // The unit names of a workload, spelled here only: its service
 // cove-NAME.service and its health check's cove-NAME-health.timer and
@@ -22,6 +26,10 @@ func UnitName(name string) string { return unitPrefix + name + serviceSuffix }
 func HealthTimerName(name string) string   { return unitPrefix + name + "-health.timer" }
 func HealthServiceName(name string) string { return unitPrefix + name + "-health" + serviceSuffix }
 
+// PullUnitName names the unit that pulls an image container's image
+// before it starts.
+func PullUnitName(name string) string { return unitPrefix + name + "-pull" + serviceSuffix }
+
 // NameOfUnit returns the workload name of a unit named by UnitName, and
 // false for any other unit name.
 func NameOfUnit(unit string) (string, bool) {
@@ -31,4 +39,56 @@ func NameOfUnit(unit string) (string, bool) {
 	}
 	name, ok := strings.CutSuffix(rest, serviceSuffix)
 	return name, ok && name != ""
+}
+
+// MaxUnitNameLen is the longest unit name, in bytes (systemd's
+// UNIT_NAME_MAX - 1).
+const MaxUnitNameLen = 255
+
+// unitSuffix reports whether n ends in a systemd unit type suffix.
+func unitSuffix(n string) bool {
+	for _, s := range []string{".service", ".socket", ".target", ".mount", ".device", ".path", ".timer", ".slice", ".scope", ".swap", ".automount"} {
+		if strings.HasSuffix(n, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// unitRule says what unit names may look like.
+const unitRule = `unit names are letters, digits and ":_.\-@" with a type suffix such as .service or .target, at most 255 characters`
+
+// checkUnitName returns "" if n is a valid systemd unit name (not a
+// template) with a type suffix, else what is wrong.
+func checkUnitName(n string) string {
+	if msg := checkText(n); msg != "" {
+		return msg
+	}
+	i := strings.LastIndexByte(n, '.')
+	if i < 0 || !unitSuffix(n) {
+		return fmt.Sprintf(`%q is not a unit name; give the full name with its type suffix, such as "multi-user.target" (%s)`, n, unitRule)
+	}
+	stem := n[:i]
+	if len(n) > MaxUnitNameLen {
+		return fmt.Sprintf("unit name %q is too long (%d characters); %s", n, len(n), unitRule)
+	}
+	if j := strings.IndexFunc(n, func(r rune) bool { return !isUnitChar(r) }); j >= 0 {
+		r, _ := utf8.DecodeRuneInString(n[j:])
+		return fmt.Sprintf("invalid unit name %q: character %q is not allowed; %s", n, r, unitRule)
+	}
+	prefix, instance, isInstance := strings.Cut(stem, "@")
+	switch {
+	case prefix == "":
+		return fmt.Sprintf("invalid unit name %q: empty name before the suffix or '@'; %s", n, unitRule)
+	case isInstance && strings.Contains(instance, "@"):
+		return fmt.Sprintf("invalid unit name %q: more than one '@'; %s", n, unitRule)
+	case isInstance && instance == "":
+		return fmt.Sprintf("%q is a template unit; name an instance of it, such as %q", n, prefix+"@NAME"+n[i:])
+	}
+	return ""
+}
+
+// isUnitChar reports whether r may appear in a unit name.
+func isUnitChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(`:_.\-@`, r)
 }

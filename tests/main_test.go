@@ -80,8 +80,10 @@ func setup() error {
 		return err
 	}
 	genDir := filepath.Join(workDir, "generators")
-	if err := os.MkdirAll(genDir, 0o755); err != nil {
-		return err
+	for _, d := range []string{genDir, filepath.Join(workDir, "images"), filepath.Join(workDir, "containers")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
 	}
 	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
 		return err
@@ -98,10 +100,17 @@ func boot() (*sandbox.Sandbox, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	return sandbox.Boot(ctx, sandbox.Options{
-		Log:         &bootLogs,
-		StateDir:    filepath.Join(workDir, "state"),
-		Overlays:    []string{"/etc", "/var/lib"},
-		Binds:       map[string]string{"/etc/systemd/system-generators": filepath.Join(workDir, "generators")},
+		Log:      &bootLogs,
+		StateDir: filepath.Join(workDir, "state"),
+		Overlays: []string{"/etc", "/var/lib"},
+		// The image store and containers' writable layers need a file
+		// system that takes overlayfs whiteouts and trusted.* xattrs: the
+		// host's, not the /var/lib overlay.
+		Binds: map[string]string{
+			"/etc/systemd/system-generators": filepath.Join(workDir, "generators"),
+			"/var/lib/cove/images":           filepath.Join(workDir, "images"),
+			"/var/lib/cove/containers":       filepath.Join(workDir, "containers"),
+		},
 		Wants:       []string{"multi-user.target"},
 		BootTimeout: 3 * time.Minute,
 	})

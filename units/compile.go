@@ -18,6 +18,10 @@ type Options struct {
 	// Launcher is the absolute path of the cove binary that ExecStart runs
 	// ("cove launch …").
 	Launcher string
+	// PullUnit: an image container's image may need pulling at start
+	// (pull = "always", or "missing" and not in the store now): the
+	// workload requires and follows its pull unit (CompilePull).
+	PullUnit bool
 }
 
 // Compile turns a validated spec into a service unit. It is pure: the same
@@ -26,6 +30,10 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	u := &Unit{Name: spec.UnitName(s.Name), WantedBy: s.Install.WantedBy}
 	u.add(SectionUnit, "Description", "", Str(description(s)))
 	dependencies(u, s)
+	if opt.PullUnit {
+		u.add(SectionUnit, "Requires", "", Names{spec.PullUnitName(s.Name)})
+		u.add(SectionUnit, "After", "", Names{spec.PullUnitName(s.Name)})
+	}
 	if s.Health != nil {
 		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
@@ -142,6 +150,9 @@ func launchConfig(s *spec.Spec) launch.Config {
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
 	}
+	if c.Image != "" {
+		cfg.Image = launch.Image{Ref: c.Image, StateDir: launch.ContainerDir(s.Name), Entrypoint: c.Entrypoint, UserSet: c.User.Set}
+	}
 	if h := s.Health; h != nil && s.Service.Ready == spec.ReadyHealthy {
 		cfg.Probe, cfg.ProbeInterval, cfg.ProbeTimeout = h.Command, readyInterval(h.Interval), h.Timeout
 	} else if s.Service.Ready == spec.ReadyTCP {
@@ -152,8 +163,10 @@ func launchConfig(s *spec.Spec) launch.Config {
 
 // RunOptions describe an imperative run (cove run).
 type RunOptions struct {
-	Remove  bool   // --rm: unload the unit as soon as it is inactive or failed
-	Restart string // the spec's restart policy
+	Remove   bool   // --rm: unload the unit as soon as it is inactive or failed
+	Restart  string // the spec's restart policy
+	Launcher string // with Remove and Image: the cove binary that removes the writable layer
+	Image    bool   // an image container: with Remove its writable layer goes when it stops
 }
 
 // ForRun adapts a compiled unit for a transient run: with Remove the unit
@@ -165,6 +178,10 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	switch {
 	case opt.Remove:
 		props = append(props, Prop{Section: SectionUnit, DBus: "CollectMode", Value: Str("inactive-or-failed")})
+		if opt.Image {
+			name, _ := spec.NameOfUnit(u.Name)
+			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{opt.Launcher, launch.CleanupVerb, name}})
+		}
 	case opt.Restart == "no":
 		props = append(props, Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
 	}

@@ -19,7 +19,9 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // for NAME.toml, the unit file (NAME.service) and the D-Bus properties with
 // their signatures (NAME.props) of the workload's unit and, for a spec with
 // [health], of its health timer (NAME.health-timer.timer and .props) and
-// health probe service (NAME.health-probe.service and .props). Adding a
+// health probe service (NAME.health-probe.service and .props), and for an
+// image container that needs one, of its pull unit (NAME.pull.service and
+// NAME.pull.props). Adding a
 // case is adding NAME.toml and running go test ./units -update; a file in
 // testdata that no spec renders is an error.
 func TestGolden(t *testing.T) {
@@ -83,7 +85,16 @@ func goldenFiles(t *testing.T, f string) []goldenFile {
 		files = append(files, goldenFile{base + name, text},
 			goldenFile{base + strings.TrimSuffix(name, filepath.Ext(name)) + ".props", dumpProps(u)})
 	}
-	add(compile(t, s), ".service")
+	opt := goldenOptions
+	opt.PullUnit = NeedsPullUnit(s, false) // as if the image were not in the store
+	u, err := Compile(s, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(u, ".service")
+	if pull, ok := CompilePull(s, opt); ok && opt.PullUnit {
+		add(pull, ".pull.service")
+	}
 	timer, probe, ok := CompileHealth(s, goldenOptions)
 	if ok != (s.Health != nil) {
 		t.Fatalf("CompileHealth ok = %v with health %+v", ok, s.Health)

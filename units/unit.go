@@ -6,6 +6,7 @@ package units
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -66,6 +67,10 @@ type Uint uint64
 // Duration is a time span, sent as microseconds (signature t).
 type Duration time.Duration
 
+// Infinity is a time span without end, such as a start timeout that never
+// fires (signature t: systemd's USEC_INFINITY).
+type Infinity struct{}
+
 // CPUQuota is a CPU share in percent of one CPU, sent as
 // CPUQuotaPerSecUSec (signature t).
 type CPUQuota uint64
@@ -110,6 +115,9 @@ func (v Names) dbus() any             { return []string(v) }
 
 func (v Duration) text() (string, error) { return durationText(time.Duration(v)), nil }
 func (v Duration) dbus() any             { return uint64(time.Duration(v) / time.Microsecond) }
+
+func (Infinity) text() (string, error) { return "infinity", nil }
+func (Infinity) dbus() any             { return uint64(math.MaxUint64) }
 
 func (v CPUQuota) text() (string, error) { return fmt.Sprintf("%d%%", uint64(v)), nil }
 func (v CPUQuota) dbus() any             { return uint64(v) * 10000 } // percent → µs per s

@@ -8,59 +8,62 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
 
-const runUsage = "[flags] [SPEC-FILE] [-- COMMAND [ARG...]]"
+const runUsage = "[flags] [SPEC-FILE] [-- COMMAND [ARG...]]\n       cove run [flags] IMAGE [COMMAND [ARG...]]"
 
-// runFlags are cove run's flags; the spec-setting ones override the file.
+// runFlags are cove run's flags: its own, and those of spec.Keys, which
+// override the file.
 type runFlags struct {
 	name   string
 	rm     bool
 	detach bool
-	env    multi
-	capAdd multi
-	capDrp multi
-	volume multi
-	tmpfs  multi
+	lists  map[string]*multi // the values of the repeatable spec flags, by flag name
 	fs     *flagSet
 }
 
 // newRunFlags defines cove run's flags.
 func newRunFlags(env *Env) *runFlags {
-	f := &runFlags{fs: newFlags("run", runUsage, env.Stderr)}
+	f := &runFlags{fs: newFlags("run", runUsage, env.Stderr), lists: map[string]*multi{}}
 	fs := f.fs
 	fs.StringVar(&f.name, "name", "", "workload name (default: the spec file's name, or a generated one)")
 	fs.BoolVar(&f.rm, "rm", false, "remove the unit when the payload exits")
 	fs.BoolVar(&f.detach, "d", false, "detach: start in the background, output to the journal")
-	fs.String("rootfs", "", "container root directory (absolute)")
-	fs.String("workdir", "", "working directory in the container")
-	fs.String("user", "", "UID[:GID] of the payload")
-	fs.String("hostname", "", "hostname (default: the name)")
-	fs.String("network", "", `"host" or "none"`)
-	fs.String("memory", "", "memory limit, e.g. 256M")
-	fs.String("cpus", "", "CPU limit, e.g. 0.5")
-	fs.String("pids", "", "task limit")
-	fs.String("restart", "", "no | on-failure | always")
-	fs.String("restart-delay", "", "delay before a restart, e.g. 1s")
-	fs.String("stop-timeout", "", "time from SIGTERM to SIGKILL, e.g. 10s")
-	fs.String("seccomp", "", "default | unconfined")
-	fs.Var(&f.env, "env", "KEY=VALUE for the payload (repeatable)")
-	fs.Var(&f.capAdd, "cap-add", "capability to add (repeatable)")
-	fs.Var(&f.capDrp, "cap-drop", "capability to drop (repeatable)")
-	fs.Bool("read-only", false, "make the container's root file system read-only")
-	fs.Bool("volatile", false, "keep writes to the root in memory (tmpfs overlay), not in the rootfs")
-	fs.Var(&f.volume, "volume", "bind mount SOURCE:TARGET[:ro|rw] (repeatable)")
-	fs.Var(&f.volume, "v", "short for --volume")
-	fs.Var(&f.tmpfs, "tmpfs", "tmpfs mount TARGET[:ro|rw][,size=SIZE] (repeatable)")
+	for _, k := range spec.Keys() {
+		for _, fl := range k.Flags {
+			f.define(k, fl)
+		}
+	}
 	return f
+}
+
+// define defines the flag fl of key k: a boolean, a repeatable flag (with
+// its short form) or a string.
+func (f *runFlags) define(k spec.Key, fl spec.Flag) {
+	switch {
+	case k.Type == spec.TypeBoolean:
+		f.fs.Bool(fl.Name, false, fl.Usage)
+	case k.Repeatable():
+		m := &multi{}
+		f.lists[fl.Name] = m
+		f.fs.Var(m, fl.Name, fl.Usage)
+		if fl.Short != "" {
+			f.fs.Var(m, fl.Short, "short for --"+fl.Name)
+		}
+	default:
+		v := f.fs.String(fl.Name, "", fl.Usage)
+		if fl.Short != "" {
+			f.fs.StringVar(v, fl.Short, "", "short for --"+fl.Name)
+		}
+	}
 }
 
 // runCmd starts a workload as a transient unit. In the foreground (the
@@ -76,11 +79,16 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if c := s.Container; c != nil && c.Image != "" {
+		if _, err := image.Ensure(ctx, env.Stderr, c.Image, c.Pull); err != nil {
+			return err
+		}
+	}
 	u, err := units.Compile(s, units.Options{Launcher: env.Self})
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart})
+	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, Launcher: env.Self, Image: s.Container != nil && s.Container.Image != ""})
 	conn, err := supervisor.Connect(ctx)
 	if err != nil {
 		return err
@@ -128,17 +136,25 @@ func cutArgs(args []string, sep string) (before, after []string, found bool) {
 // from defaults; then the flags that were set, then the command.
 func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	var s *spec.Spec
-	switch f.fs.NArg() {
-	case 0:
-		name := f.name
-		if name == "" {
-			name = generatedName()
+	img, imgFlag := f.image()
+	switch {
+	case imgFlag || f.fs.NArg() > 0 && isImageArg(f.fs.Arg(0)):
+		var err error
+		if s, err = f.defaults(); err != nil {
+			return nil, err
 		}
-		if err := spec.ValidName(name); err != nil {
-			return nil, usageError{fmt.Errorf("run: --name: %w", err)}
+		if !imgFlag {
+			img, command = f.fs.Arg(0), append(f.fs.Args()[1:], command...)
+		} else if f.fs.NArg() > 0 {
+			return nil, usagef("run: --image and a positional argument %q: give the image once", f.fs.Arg(0))
 		}
-		s = spec.Defaults(name)
-	case 1:
+		s.Container.SetImage(img)
+	case f.fs.NArg() == 0:
+		var err error
+		if s, err = f.defaults(); err != nil {
+			return nil, err
+		}
+	case f.fs.NArg() == 1:
 		var err error
 		if s, err = spec.Load(f.fs.Arg(0), f.name); err != nil {
 			return nil, err
@@ -158,16 +174,47 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	return s, nil
 }
 
+// defaults returns the spec of a run without a spec file: the defaults,
+// named by --name or a generated name.
+func (f *runFlags) defaults() (*spec.Spec, error) {
+	name := f.name
+	if name == "" {
+		name = generatedName()
+	}
+	if err := spec.ValidName(name); err != nil {
+		return nil, usageError{fmt.Errorf("run: --name: %w", err)}
+	}
+	return spec.Defaults(name), nil
+}
+
+// image returns the value of --image and whether it was set.
+func (f *runFlags) image() (string, bool) {
+	fl := f.fs.Lookup("image")
+	set := false
+	f.fs.Visit(func(v *flag.Flag) { set = set || v == fl })
+	return fl.Value.String(), set
+}
+
+// isImageArg reports whether cove run's first positional argument names an
+// image rather than a spec file: it is not a .toml file name and no file
+// of that name exists.
+func isImageArg(arg string) bool {
+	if strings.HasSuffix(arg, ".toml") {
+		return false
+	}
+	_, err := os.Stat(arg)
+	return err != nil
+}
+
 // apply writes the flags that were set, and the command, into s.
 func (f *runFlags) apply(s *spec.Spec, command []string) error {
 	var errs []error
-	c := s.Container
-	if c == nil { // a VM: only the flags that apply to every kind
+	if s.Container == nil { // a VM: only the flags that apply to every kind
 		if len(command) > 0 {
 			return usagef("run: %s is a VM: it takes no command", s.Name)
 		}
 		f.fs.Visit(func(fl *flag.Flag) {
-			if containerFlags[fl.Name] {
+			if k, ok := spec.KeyForFlag(fl.Name); ok && k.Kind == spec.KindContainer {
 				errs = append(errs, usagef("run: --%s applies to containers only; %s is a VM", fl.Name, s.Name))
 			}
 		})
@@ -176,94 +223,39 @@ func (f *runFlags) apply(s *spec.Spec, command []string) error {
 		}
 	} else {
 		if len(command) > 0 {
-			c.Command = command
+			s.Container.Command = command
 		}
-		c.Env = mergeEnv(c.Env, f.env)
-		s.Security.CapAdd = append(s.Security.CapAdd, f.capAdd...)
-		s.Security.CapDrop = append(s.Security.CapDrop, f.capDrp...)
-		errs = append(errs, f.addMounts(c))
+		errs = append(errs, f.addLists(s))
 	}
 	f.fs.Visit(func(fl *flag.Flag) {
-		if err := setField(s, fl.Name, fl.Value.String()); err != nil {
-			errs = append(errs, usageError{fmt.Errorf("run: --%s %q: %w", fl.Name, fl.Value, err)})
+		if k, ok := spec.KeyForFlag(fl.Name); ok && !k.Repeatable() {
+			if err := s.SetFlag(fl.Name, fl.Value.String()); err != nil {
+				errs = append(errs, usageError{fmt.Errorf("run: --%s %q: %w", fl.Name, fl.Value, err)})
+			}
 		}
 	})
 	return errors.Join(errs...)
 }
 
-// addMounts appends the --volume and --tmpfs mounts to c's.
-func (f *runFlags) addMounts(c *spec.Container) error {
+// addLists adds the values of the repeatable flags to s's lists (the
+// environment, mounts, capabilities), key by key in the order of
+// spec.Keys.
+func (f *runFlags) addLists(s *spec.Spec) error {
 	var errs []error
-	for _, flag := range []struct {
-		values multi
-		parse  func(string) (spec.Mount, error)
-	}{{f.volume, spec.ParseVolume}, {f.tmpfs, spec.ParseTmpfs}} {
-		for _, v := range flag.values {
-			m, err := flag.parse(v)
-			if err != nil {
-				errs = append(errs, usageError{fmt.Errorf("run: %w", err)})
+	for _, k := range spec.Keys() {
+		for _, fl := range k.Flags {
+			m := f.lists[fl.Name]
+			if m == nil {
 				continue
 			}
-			c.Mounts = append(c.Mounts, m)
+			for _, v := range *m {
+				if err := s.SetFlag(fl.Name, v); err != nil {
+					errs = append(errs, usageError{fmt.Errorf("run: %w", err)})
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// containerFlags are the run flags that set container-only keys.
-var containerFlags = map[string]bool{
-	"rootfs": true, "workdir": true, "user": true, "hostname": true, "network": true,
-	"env": true, "cap-add": true, "cap-drop": true, "seccomp": true,
-	"read-only": true, "volatile": true, "volume": true, "v": true, "tmpfs": true,
-}
-
-// mergeEnv adds KEY=VALUE entries to env.
-func mergeEnv(env map[string]string, kvs []string) map[string]string {
-	if len(kvs) > 0 && env == nil {
-		env = map[string]string{}
-	}
-	for _, kv := range kvs {
-		k, v, _ := strings.Cut(kv, "=")
-		env[k] = v
-	}
-	return env
-}
-
-// setField sets the spec field a run flag names; other flags are ignored.
-func setField(s *spec.Spec, flagName, v string) error {
-	c := s.Container
-	var err error
-	switch flagName {
-	case "rootfs":
-		c.Rootfs = v
-	case "workdir":
-		c.Workdir = v
-	case "hostname":
-		c.Hostname = v
-	case "network":
-		c.Network = v
-	case "user":
-		c.User, err = spec.ParseUser(v)
-	case "memory":
-		s.Resources.Memory, err = spec.ParseSize(v)
-	case "cpus":
-		s.Resources.CPUs, err = strconv.ParseFloat(v, 64)
-	case "pids":
-		s.Resources.Pids, err = strconv.ParseUint(v, 10, 64)
-	case "restart":
-		s.Service.Restart = v
-	case "restart-delay":
-		s.Service.RestartDelay, err = time.ParseDuration(v)
-	case "stop-timeout":
-		s.Service.StopTimeout, err = time.ParseDuration(v)
-	case "seccomp":
-		s.Security.Seccomp = v
-	case "read-only":
-		c.ReadOnly, err = strconv.ParseBool(v)
-	case "volatile":
-		c.Volatile, err = strconv.ParseBool(v)
-	}
-	return err
 }
 
 // generatedName returns a fresh workload name such as "run-3f9a0c1b".

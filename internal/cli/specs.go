@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
@@ -74,11 +75,11 @@ func renderCmd(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	u, err := units.Compile(s, units.Options{Launcher: env.Self})
+	all, err := declared.Units(s, env.Self)
 	if err != nil {
 		return err
 	}
-	text, err := u.Text(fs.Arg(0))
+	text, err := all[0].Text(fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -92,7 +93,14 @@ func launchCmd(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	return isolate.Launch(env.Self, c, func(pid int) { registerMachine(env, c.Name, supervisor.ClassContainer, pid, c.Rootfs) })
+	root := c.Rootfs
+	if c.Image.Ref != "" {
+		if c, err = completeImage(c); err != nil {
+			return err
+		}
+		root = c.Image.StateDir
+	}
+	return isolate.Launch(env.Self, c, func(pid int) { registerMachine(env, c.Name, supervisor.ClassContainer, pid, root) })
 }
 
 // launchInitCmd is the launcher's second stage, inside the namespaces.

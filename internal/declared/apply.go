@@ -26,6 +26,9 @@ type Options struct {
 	// every declared workload not among them; without, every applied one
 	// whose spec is gone.
 	Prune bool
+	// Pull brings an image into the store as its policy says (showing
+	// progress); nil: images are not pulled before the units start.
+	Pull func(ctx context.Context, ref, policy string) error
 }
 
 // desired is a workload to be, with the file its spec comes from.
@@ -188,6 +191,9 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	if err != nil {
 		return nil, err
 	}
+	if err := pullImages(ctx, opt, plan); err != nil {
+		return plan, err
+	}
 	if err := writeSpecs(opt.Paths, want); err != nil {
 		return plan, err
 	}
@@ -224,21 +230,11 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	return plan, errors.Join(errs...)
 }
 
-// liveKeys are the spec keys (with their sub-keys) whose change reaches a
-// running workload without a restart: systemd applies a reloaded unit's
-// description and cgroup limits (MemoryMax=, CPUQuota=, TasksMax=) to the
-// running unit, and [install] only decides what starts at boot.
-var liveKeys = []string{"description", "resources", "install"}
-
 // needsRestart reports whether any of the changed keys needs the workload
-// restarted to take effect.
+// restarted to take effect: all but the keys the spec table marks live.
 func needsRestart(keys []string) bool {
 	for _, k := range keys {
-		live := false
-		for _, l := range liveKeys {
-			live = live || k == l || strings.HasPrefix(k, l+".")
-		}
-		if !live {
+		if key, ok := spec.KeyFor(k); !ok || !key.Live {
 			return true
 		}
 	}
@@ -282,4 +278,21 @@ func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) er
 		return err
 	}
 	return Remove(p.AppliedPath(name))
+}
+
+// pullImages pulls the images of the workloads the plan adds or changes,
+// before anything is written: a failed pull leaves specs and units as
+// they were.
+func pullImages(ctx context.Context, opt Options, plan Plan) error {
+	for _, c := range plan {
+		if opt.Pull == nil || c.Kind != Added && c.Kind != Changed {
+			continue
+		}
+		if ct := c.Spec.Container; ct != nil && ct.Image != "" {
+			if err := opt.Pull(ctx, ct.Image, ct.Pull); err != nil {
+				return fmt.Errorf("apply %s: %w", c.Name, err)
+			}
+		}
+	}
+	return nil
 }

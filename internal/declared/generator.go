@@ -13,9 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/spec"
-	"github.com/cove-project/cove/units"
 )
 
 // Result counts what Run did.
@@ -55,17 +53,11 @@ func generate(file, outDir, launcher string) error {
 	if err != nil {
 		return err
 	}
-	if err := hostcheck.PrepareVM(s); err != nil {
-		return err
-	}
-	u, err := units.Compile(s, units.Options{Launcher: launcher})
+	all, err := Units(s, launcher)
 	if err != nil {
 		return err
 	}
-	all := []units.Unit{u}
-	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: launcher}); ok {
-		all = append(all, timer, svc)
-	}
+	u := all[0]
 	for _, unit := range all {
 		text, err := unit.Text(file)
 		if err != nil {

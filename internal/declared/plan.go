@@ -9,11 +9,8 @@ package declared
 
 import (
 	"fmt"
-	"reflect"
-	"slices"
 	"sort"
 	"strings"
-	"unicode"
 
 	"github.com/cove-project/cove/spec"
 )
@@ -64,75 +61,19 @@ func Compare(applied map[string]*spec.Spec, desired []*spec.Spec) Plan {
 }
 
 // DiffKeys lists the spec keys (e.g. "resources.memory") whose values
-// differ between a and b; where the spec came from (File) does not count.
+// differ between a and b, in the order of spec.Keys; where the spec came
+// from (File) does not count.
 func DiffKeys(a, b *spec.Spec) []string {
 	if a == nil || b == nil {
 		return nil
 	}
 	var keys []string
-	diffValues("", reflect.ValueOf(*a), reflect.ValueOf(*b), &keys)
-	return slices.Compact(keys) // fields that share a key are adjacent
-}
-
-// diffValues walks two values of the same type, collecting the keys of
-// leaves that differ; struct fields become snake_case key segments.
-func diffValues(key string, a, b reflect.Value, keys *[]string) {
-	if a.Kind() == reflect.Pointer {
-		if a.IsNil() || b.IsNil() {
-			if a.IsNil() != b.IsNil() {
-				*keys = append(*keys, key)
-			}
-			return
+	for _, k := range spec.Keys() {
+		if k.Differs(a, b) {
+			keys = append(keys, k.Path)
 		}
-		a, b = a.Elem(), b.Elem()
 	}
-	if a.Kind() != reflect.Struct || leafTypes[a.Type()] {
-		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
-			*keys = append(*keys, key)
-		}
-		return
-	}
-	for i := 0; i < a.NumField(); i++ {
-		f := a.Type().Field(i)
-		if f.Name == "File" {
-			continue
-		}
-		k := specKey(f.Name)
-		if key != "" {
-			k = key + "." + k
-		}
-		diffValues(k, a.Field(i), b.Field(i), keys)
-	}
-}
-
-// leafTypes are structs that are one value in a spec file ("1000:1000").
-var leafTypes = map[reflect.Type]bool{reflect.TypeFor[spec.User](): true}
-
-// fieldKeys are the spec keys of fields whose snake_case name is not it.
-var fieldKeys = map[string]string{
-	"Mounts": "mount", "Disks": "disk", "Forwards": "forward",
-	"ReadyPort": "ready", "AllowNewPrivileges": "no_new_privileges",
-}
-
-// specKey is the spec key of a Go field: its entry in fieldKeys, else its
-// snake_case name (RestartDelay → restart_delay).
-func specKey(field string) string {
-	if k, ok := fieldKeys[field]; ok {
-		return k
-	}
-	return snake(field)
-}
-
-// snake turns a Go field name into snake_case: RestartDelay → restart_delay.
-func snake(s string) string {
-	var b strings.Builder
-	for i, r := range s {
-		if unicode.IsUpper(r) && i > 0 && !unicode.IsUpper(rune(s[i-1])) {
-			b.WriteByte('_')
-		}
-		b.WriteRune(unicode.ToLower(r))
-	}
-	return b.String()
+	return keys
 }
 
 // Summary prints the plan, one line per workload.

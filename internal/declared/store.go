@@ -11,10 +11,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // Paths are the directories of a host's declared workloads.
@@ -40,8 +43,9 @@ type File struct {
 }
 
 // SpecFiles returns the spec file of every declared workload, sorted by
-// name: the *.toml files of Vendor and Etc, where Etc wins. Missing
-// directories are empty.
+// name: the *.toml files of Vendor and Etc, where Etc wins, except cove's
+// own configuration files (spec.ReservedNames). Missing directories are
+// empty.
 func (p Paths) SpecFiles() ([]File, error) {
 	byName := map[string]string{}
 	for _, dir := range []string{p.Vendor, p.Etc} {
@@ -50,7 +54,9 @@ func (p Paths) SpecFiles() ([]File, error) {
 			return nil, fmt.Errorf("list specs in %s: %w", dir, err)
 		}
 		for _, m := range matches {
-			byName[strings.TrimSuffix(filepath.Base(m), ".toml")] = m
+			if name := strings.TrimSuffix(filepath.Base(m), ".toml"); !slices.Contains(spec.ReservedNames, name) {
+				byName[name] = m
+			}
 		}
 	}
 	files := make([]File, 0, len(byName))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
@@ -29,6 +30,11 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 	if err != nil {
 		return launch.Config{}, nil, fmt.Errorf("not a container (a VM has cove console): %w", err)
 	}
+	if c.Image.Ref != "" { // the image's env, workdir and user apply too
+		if c, err = completeImage(c); err != nil {
+			return launch.Config{}, nil, err
+		}
+	}
 	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
 		now, err := conn.Probe(ctx, name)
 		return err == nil && now.MainPID == w.MainPID
@@ -37,4 +43,14 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 		return launch.Config{}, nil, err
 	}
 	return c, t, nil
+}
+
+// completeImage completes an image container's configuration from the
+// store, as its launcher did.
+func completeImage(c launch.Config) (launch.Config, error) {
+	st, err := image.OpenDefault()
+	if err != nil {
+		return c, err
+	}
+	return st.Complete(c)
 }

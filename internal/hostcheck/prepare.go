@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -19,8 +20,10 @@ func Prepare(s *spec.Spec) error {
 		return nil
 	}
 	var errs spec.Errors
-	if st, err := os.Stat(s.Container.Rootfs); err != nil || !st.IsDir() {
-		errs = append(errs, s.KeyError("container.rootfs", fmt.Sprintf("%s is not a directory; it must hold the container's files (e.g. /bin/sh)", s.Container.Rootfs)))
+	if c := s.Container; c.Image != "" {
+		errs = append(errs, checkImage(s)...)
+	} else if st, err := os.Stat(c.Rootfs); err != nil || !st.IsDir() {
+		errs = append(errs, s.KeyError("container.rootfs", fmt.Sprintf("%s is not a directory; it must hold the container's files (e.g. /bin/sh)", c.Rootfs)))
 	}
 	for i, m := range s.Container.Mounts {
 		if m.Type != spec.MountBind {
@@ -34,4 +37,30 @@ func Prepare(s *spec.Spec) error {
 		return errs
 	}
 	return nil
+}
+
+// checkImage checks that an image container with pull = "never" has its
+// image in the store (with another policy a pull brings it).
+func checkImage(s *spec.Spec) spec.Errors {
+	if s.Container.Pull != spec.PullNever {
+		return nil
+	}
+	st, err := image.OpenDefault()
+	if err == nil {
+		_, err = st.Lookup(s.Container.Image)
+	}
+	if err != nil {
+		return spec.Errors{s.KeyError("container.image", fmt.Sprintf("%v; with pull = \"never\" the image must be in the store (cove pull %s)", err, s.Container.Image))}
+	}
+	return nil
+}
+
+// ImagePresent reports whether image ref is in the store.
+func ImagePresent(ref string) bool {
+	st, err := image.OpenDefault()
+	if err != nil {
+		return false
+	}
+	_, err = st.Lookup(ref)
+	return err == nil
 }

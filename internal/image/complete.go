@@ -1,10 +1,14 @@
 package image
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // Complete returns c, an image container's launcher configuration as its
@@ -48,4 +52,40 @@ func PrepareState(dir string) error {
 		return fmt.Errorf("container state: %w", err)
 	}
 	return nil
+}
+
+// RemoveState deletes the state directory of container name (its writable
+// layer), if it has one.
+func RemoveState(name string) error {
+	if err := spec.ValidName(name); err != nil {
+		return fmt.Errorf("remove container state: %w", err)
+	}
+	if err := os.RemoveAll(launch.ContainerDir(name)); err != nil {
+		return fmt.Errorf("remove container state: %w", err)
+	}
+	return nil
+}
+
+// Ensure brings image ref into the store as policy (spec.PullAlways,
+// PullMissing, PullNever) says, showing progress on w (nil: none; see
+// NewProgressPrinter).
+func Ensure(ctx context.Context, w io.Writer, ref, policy string) (ImageRecord, error) {
+	st, err := OpenDefault()
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	if policy != spec.PullAlways {
+		if rec, err := st.Lookup(ref); err == nil || policy == spec.PullNever {
+			return rec, err
+		}
+	}
+	opt := PullOptions{}
+	if w != nil {
+		opt.Progress = NewProgressPrinter(w)
+	}
+	rec, err := st.Pull(ctx, ref, opt)
+	if err == nil && w != nil {
+		fmt.Fprintf(w, "pulled %s\n", strings.Join(rec.Names, ", "))
+	}
+	return rec, err
 }

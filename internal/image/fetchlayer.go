@@ -12,8 +12,9 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/cove-project/cove/internal/image/layer"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/cove-project/cove/internal/image/layer"
 )
 
 // maxTrailing bounds the uncompressed bytes after a tar's end-of-archive

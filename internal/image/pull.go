@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/cove-project/cove/internal/image/layer"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/cove-project/cove/internal/image/layer"
 )
 
 // Default bounds of a pull.

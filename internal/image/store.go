@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/cove-project/cove/launch"
 )
 
 // DefaultRoot is where the store lives unless told otherwise.
-const DefaultRoot = "/var/lib/cove/images"
+const DefaultRoot = launch.ImagesDir
 
 // Store is an image store rooted at a directory. Its methods are safe for
 // concurrent use, by goroutines and by processes sharing the root.

@@ -1,0 +1,180 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/cove-project/cove/tests/registry"
+)
+
+// imageConfig is the test image's configuration: the payload shows its
+// identity, directory, environment and a file of the upper layer.
+var imageConfig = v1.Config{
+	Cmd:        []string{"/bin/sh", "-c", "echo image-cmd; id; pwd; echo greeting=$GREETING; cat /etc/motd"},
+	Env:        []string{"PATH=/bin:/sbin", "GREETING=from-image"},
+	WorkingDir: "/www",
+	User:       "1000:1000",
+}
+
+// testImage starts a registry on 127.0.0.1 (stopped when t ends), pushes
+// an image of two layers to it (the busybox rootfs; then /etc/motd, /www
+// and a whiteout of /etc/hostname) and allows plain HTTP to it in the
+// sandbox's /etc/cove/registries.toml. It returns the image's reference.
+func testImage(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(workDir, "registry")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.Start(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+	top := filepath.Join(workDir, "layer2")
+	for path, text := range map[string]string{"etc/motd": "motd from layer 2\n", "www/index.html": "hi\n", "etc/.wh.hostname": ""} {
+		if err := os.MkdirAll(filepath.Join(top, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(top, path), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(top, "www"), 0o777); err != nil { // the image's user writes there
+		t.Fatal(err)
+	}
+	ref := pushImage(t, reg, "cove/test:1", rootfs, top)
+	conf := "[[registry]]\nlocation = \"" + reg.Addr + "\"\ninsecure = true\n"
+	if r := insideStdin(t, conf, "sh", "-c", "mkdir -p /etc/cove && cat > /etc/cove/registries.toml"); r.code != 0 {
+		t.Fatalf("write registries.toml: %s", r.stderr)
+	}
+	t.Cleanup(func() { inside(t, "rm", "-f", "/etc/cove/registries.toml") })
+	return ref
+}
+
+// pushImage pushes an image of the directories (bottom first) as name.
+func pushImage(t *testing.T, reg *registry.Registry, name string, dirs ...string) string {
+	t.Helper()
+	var layers []v1.Layer
+	for _, d := range dirs {
+		l, err := registry.DirLayer(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		layers = append(layers, l)
+	}
+	img, err := registry.Image(imageConfig, layers...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := reg.Push(name, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+// TestImages: an image pulled from a real registry runs as a transient
+// and as a declared workload, with the image's configuration applied;
+// the upper layer survives a restart and goes with cove rm; rmi is refused
+// while the image is used; prune removes its layers.
+func TestImages(t *testing.T) {
+	need(t)
+	ref := testImage(t)
+	out := mustCove(t, "pull", ref)
+	if !strings.Contains(out, "pulled "+ref) || !strings.Contains(out, "sha256:") {
+		t.Fatalf("cove pull printed:\n%s", out)
+	}
+	if n := layerDirs(t); n != 2 {
+		t.Fatalf("the store holds %d layer directories, want 2", n)
+	}
+	t.Run("images", func(t *testing.T) { imagesListed(t, ref) })
+	t.Run("run", func(t *testing.T) { runImage(t, ref) })
+	t.Run("declared", func(t *testing.T) { declaredImage(t, ref) })
+	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
+}
+
+// layerDirs counts the unpacked layers in the store.
+func layerDirs(t *testing.T) int {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(workDir, "images", "layers", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(es)
+}
+
+// imagesListed checks cove images --json.
+func imagesListed(t *testing.T, ref string) {
+	var rows []struct{ Name, Digest string }
+	if err := json.Unmarshal([]byte(mustCove(t, "images", "--json")), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].Name != ref || !strings.HasPrefix(rows[0].Digest, "sha256:") {
+		t.Errorf("cove images --json = %+v, want one row named %s", rows, ref)
+	}
+}
+
+// runImage runs the image in the foreground: the image's command, user,
+// working directory and environment apply; a command replaces CMD; the
+// whited-out file is gone; nothing of the run stays in the state
+// directory.
+func runImage(t *testing.T, ref string) {
+	out := mustCove(t, "run", "--rm", ref)
+	for _, want := range []string{"image-cmd", "uid=1000(user) gid=1000(user)", "/www", "greeting=from-image", "motd from layer 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cove run --rm %s: no %q in\n%s", ref, want, out)
+		}
+	}
+	out = mustCove(t, "run", "--rm", "-e", "GREETING=mine", "--user", "0:0", ref, "/bin/sh", "-c", "echo $GREETING; id -u; test -e /etc/hostname || echo no-hostname")
+	if out != "mine\n0\nno-hostname\n" {
+		t.Errorf("cove run with a command, env and user printed %q", out)
+	}
+	eventually(t, 5e9, "no state left by cove run --rm", func() bool {
+		es, _ := os.ReadDir(filepath.Join(workDir, "containers"))
+		return len(es) == 0
+	})
+}
+
+// declaredImage applies a declared image container: it writes to its
+// upper layer, which a restart keeps and cove rm removes; the image's
+// layers are never written; cove exec runs as the image's user.
+func declaredImage(t *testing.T, ref string) {
+	dir := filepath.Join(workDir, "imagespecs")
+	path := declaredText(t, dir, "imgweb", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n"+
+		"command = [\"/bin/sh\", \"-c\", \"echo start >> /www/starts; exec sleep 1000\"]\n[service]\nstop_timeout = \"1s\"\n")
+	mustCove(t, "apply", path)
+	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
+	mustCove(t, "restart", "imgweb")
+	if out := mustCove(t, "exec", "imgweb", "--", "/bin/sh", "-c", "id -u; cat /www/starts"); out != "1000\nstart\nstart\n" {
+		t.Errorf("after a restart, exec printed %q; want uid 1000 and two starts kept in the upper layer", out)
+	}
+	upper := filepath.Join(workDir, "containers", "imgweb", "upper", "www", "starts")
+	if _, err := os.Stat(upper); err != nil {
+		t.Errorf("the write is not in the container's upper layer: %v", err)
+	}
+	if r := cove(t, "rmi", ref); r.code == 0 || !strings.Contains(r.stderr, "imgweb") {
+		t.Errorf("cove rmi of a used image: exit %d, stderr %q; want a refusal naming imgweb", r.code, r.stderr)
+	}
+	mustCove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
+	mustCove(t, "rm", "imgweb")
+	if _, err := os.Stat(filepath.Join(workDir, "containers", "imgweb")); !os.IsNotExist(err) {
+		t.Errorf("cove rm left the container's state: %v", err)
+	}
+}
+
+// removeImage removes the unused image and prunes its layers.
+func removeImage(t *testing.T, ref string) {
+	if out := mustCove(t, "rmi", ref); !strings.Contains(out, "Untagged: "+ref) {
+		t.Errorf("cove rmi printed %q", out)
+	}
+	mustCove(t, "image", "prune")
+	if n := layerDirs(t); n != 0 {
+		t.Errorf("after rmi and prune the store holds %d layers, want 0", n)
+	}
+}
