@@ -439,7 +439,7 @@ func TestAPIMalformedRequests(t *testing.T) {
 		{"huge header", "GET /v1/workloads HTTP/1.1\r\nHost: cove\r\nX: " + strings.Repeat("a", 200<<10) + "\r\n\r\n", 431, ``},
 		{"2 MiB body", post("/v1/apply", big), 413, `"code":"payload_too_large"`},
 		{"bad spec file name", post("/v1/diff", `{"specs":[{"file":"..","content":""}]}`), 400, `want a file name`},
-		{"Docker path not implemented", "GET /v1.41/images/json HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement GET /images/json"}`},
+		{"Docker path not implemented", "GET /v1.41/images/x/history HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement GET /images/x/history"}`},
 	} {
 		status, body := rawRequest(t, tc.raw)
 		if status != tc.status || !strings.Contains(body, tc.body) {
@@ -534,8 +534,8 @@ func TestDockerCLI(t *testing.T) {
 	if r := docker("start", "dockweb"); r.code != 0 || show(t, "cove-dockweb.service", "ActiveState") != "active" {
 		t.Errorf("docker start: exit %d: %s", r.code, r.stderr)
 	}
-	if r := docker("images"); r.code == 0 || !strings.Contains(r.stderr, "cove does not implement GET /images/json") {
-		t.Errorf("docker images: exit %d: %s", r.code, r.stderr)
+	if r := docker("image", "history", "x"); r.code == 0 || !strings.Contains(r.stderr, "cove does not implement GET /images/x/history") {
+		t.Errorf("docker image history: exit %d: %s", r.code, r.stderr)
 	}
 	dockerKillSignals(t, docker)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/health"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -173,13 +174,14 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 	})
 }
 
-// Remove stops and unloads workload name and drops its health state.
+// Remove stops and unloads workload name and drops its health state and,
+// for an image container, its writable layer.
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		if err := c.Remove(ctx, name); err != nil {
 			return err
 		}
-		return health.Remove(name)
+		return errors.Join(health.Remove(name), image.RemoveState(name))
 	})
 }
 
@@ -208,7 +210,12 @@ func (l *Local) Apply(ctx context.Context, s Sources, log io.Writer) (declared.P
 	if err != nil {
 		return nil, err
 	}
-	return declared.Apply(ctx, l.options(s), c, log)
+	opt := l.options(s)
+	opt.Pull = func(ctx context.Context, ref, policy string) error {
+		_, err := image.Ensure(ctx, log, ref, policy)
+		return err
+	}
+	return declared.Apply(ctx, opt, c, log)
 }
 
 // options turns s into apply's options.

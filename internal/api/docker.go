@@ -32,7 +32,7 @@ type dockerError struct {
 // other path is answered 501 (docs/api.md lists what each supports).
 func dockerRoutes() []route {
 	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
-	return []route{
+	return append([]route{
 		{method: get, path: "/_ping", need: roleMember, handle: (*Server).ping},
 		{method: head, path: "/_ping", need: roleMember, handle: (*Server).ping},
 		{method: get, path: "/version", need: roleMember, handle: (*Server).version},
@@ -45,7 +45,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/stop", need: roleMember, mutates: true, handle: (*Server).dockerStop},
 		{method: post, path: "/containers/{name}/restart", need: roleMember, mutates: true, handle: (*Server).dockerRestart},
 		{method: post, path: "/containers/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).dockerKill},
-	}
+	}, imageRoutes()...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the
@@ -72,7 +72,9 @@ func (s *Server) info(c *call) {
 		c.failWith(err)
 		return
 	}
-	c.reply(http.StatusOK, systemInfo(ws))
+	i := systemInfo(ws)
+	i.Images = s.imageCount()
+	c.reply(http.StatusOK, i)
 }
 
 // containers answers GET /containers/json?all=&limit=&filters=.
@@ -88,7 +90,7 @@ func (s *Server) containers(c *call) {
 		c.fail(err)
 		return
 	}
-	f, err := parseFilters(q.Get("filters"))
+	f, err := parseFilters(q.Get("filters"), containerFilters)
 	if err != nil {
 		c.fail(err)
 		return

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,7 +77,7 @@ func humanDuration(d time.Duration) string {
 // about is what a workload's declared spec tells beyond systemd's view;
 // zero for workloads without one (cove run).
 type about struct {
-	image    string // container rootfs, or VM kernel
+	image    string // container image or rootfs, or VM kernel
 	cmd      []string
 	env      []string
 	workdir  string
@@ -118,6 +119,9 @@ func aboutOf(name string, sp *spec.Spec) about {
 	case sp.Container != nil:
 		c := sp.Container
 		a.image, a.cmd, a.workdir, a.hostname, a.network = c.Rootfs, c.Command, c.Workdir, c.Hostname, c.Network
+		if c.Image != "" {
+			a.image = c.Image
+		}
 		a.user = fmt.Sprintf("%d:%d", c.User.UID, c.User.GID)
 		for k, v := range c.Env {
 			a.env = append(a.env, k+"="+v)
@@ -298,9 +302,12 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // label (KEY or KEY=VALUE) values must all hold.
 type filters map[string][]string
 
+// containerFilters are the filter keys GET /containers/json implements.
+var containerFilters = []string{"name", "id", "label", "status"}
+
 // parseFilters reads the filters query parameter: {"KEY":{"VALUE":true}}
-// or {"KEY":["VALUE"]}. Other keys are not implemented (501).
-func parseFilters(s string) (filters, *Error) {
+// or {"KEY":["VALUE"]}. Keys other than keys are not implemented (501).
+func parseFilters(s string, keys []string) (filters, *Error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -310,9 +317,7 @@ func parseFilters(s string) (filters, *Error) {
 	}
 	f := filters{}
 	for k, v := range raw {
-		switch k {
-		case "name", "id", "label", "status":
-		default:
+		if !slices.Contains(keys, k) {
 			return nil, errorf(CodeNotImplemented, fmt.Sprintf("cove does not implement the %.32q filter", k))
 		}
 		var set map[string]bool
@@ -335,24 +340,27 @@ func parseFilters(s string) (filters, *Error) {
 
 // match reports whether w, in Docker state state, passes the filters.
 func (f filters) match(w Workload, state string) bool {
-	anyOf := func(key string, ok func(string) bool) bool {
-		for _, v := range f[key] {
-			if ok(v) {
-				return true
-			}
-		}
-		return len(f[key]) == 0
-	}
-	ls := labels(w)
+	return f.labelsMatch(labels(w)) &&
+		f.anyOf("name", func(v string) bool { return strings.Contains(w.Name, strings.TrimPrefix(v, "/")) }) &&
+		f.anyOf("id", func(v string) bool { return strings.HasPrefix(dockerID(w.Name), v) }) &&
+		f.anyOf("status", func(v string) bool { return v == state })
+}
+
+// anyOf reports whether ok holds for one of key's values, or key has none.
+func (f filters) anyOf(key string, ok func(string) bool) bool {
+	return len(f[key]) == 0 || slices.ContainsFunc(f[key], ok)
+}
+
+// labelsMatch reports whether ls has every label filter's KEY, with
+// VALUE for a KEY=VALUE filter.
+func (f filters) labelsMatch(ls map[string]string) bool {
 	for _, v := range f["label"] {
 		k, want, has := strings.Cut(v, "=")
 		if got, ok := ls[k]; !ok || has && got != want {
 			return false
 		}
 	}
-	return anyOf("name", func(v string) bool { return strings.Contains(w.Name, strings.TrimPrefix(v, "/")) }) &&
-		anyOf("id", func(v string) bool { return strings.HasPrefix(dockerID(w.Name), v) }) &&
-		anyOf("status", func(v string) bool { return v == state })
+	return true
 }
 
 // specIndex maps declared workload names to their spec files.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -58,6 +59,12 @@ func (fakeBackend) Apply(_ context.Context, _ Sources, log io.Writer) (declared.
 	return declared.Plan{{Name: "web", Kind: declared.Added}}, nil
 }
 
+// ImageUses: web uses the image registry.example/web:1 (which the
+// request tests' empty store does not have).
+func (fakeBackend) ImageUses(context.Context) ([]ImageUse, error) {
+	return []ImageUse{{Workload: "web", Ref: "registry.example/web:1"}}, nil
+}
+
 // known fails for workloads other than web and vm1.
 func (f fakeBackend) known(ctx context.Context, name string) error {
 	_, err := f.Status(ctx, name)
@@ -82,8 +89,15 @@ func serve(t testing.TB, raw []byte, r role) (*httptest.ResponseRecorder, bool) 
 	}
 	req = req.WithContext(withPeer(context.Background(), peer{known: true, uid: 1000, role: r}))
 	rec := httptest.NewRecorder()
-	NewServer(fakeBackend{}, Options{Self: "/usr/bin/cove"}).ServeHTTP(rec, req)
+	NewServer(fakeBackend{}, Options{Self: "/usr/bin/cove", Images: emptyStore(t)}).ServeHTTP(rec, req)
 	return rec, true
+}
+
+// emptyStore opens an empty image store in a temporary directory, with
+// no registry settings.
+func emptyStore(t testing.TB) func() (*image.Store, error) {
+	dir := t.TempDir()
+	return func() (*image.Store, error) { return image.Open(dir, nil) }
 }
 
 // FuzzRequest feeds arbitrary requests to the router and decoders: no
@@ -104,10 +118,17 @@ func FuzzRequest(f *testing.F) {
 		"HEAD /_ping HTTP/1.1\r\nHost: x\r\n\r\n",
 		"DELETE /v1/workloads/BAD%20NAME HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST /v1.41/containers/web/kill?signal=HUP HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /v1.41/images/json?filters=%7B%22reference%22%3A%5B%22r.example%2F*%22%5D%7D HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /v1.41/images/127.0.0.1:5000/app/web:1.4/json HTTP/1.1\r\nHost: x\r\n\r\n",
+		"DELETE /v1.41/images/sha256:0a1b?force=1 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /v1.41/images/prune?filters=%7B%22dangling%22%3A%5B%22false%22%5D%7D HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		f.Add([]byte(seed), uint8(roleRoot))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte, r uint8) {
+		if bytes.Contains(raw, []byte("images/create")) {
+			return // a pull goes to the network (dockerimages_test.go pulls from a registry)
+		}
 		rec, ok := serve(t, raw, role(r%3))
 		if !ok {
 			return
@@ -122,15 +143,20 @@ func FuzzRequest(f *testing.F) {
 	})
 }
 
-// TestRequests pins the status of typical good and malformed requests.
-func TestRequests(t *testing.T) {
+// requestCase is a request, the role sending it, and the status and a
+// substring of the answer it must get.
+type requestCase struct {
+	req  string
+	role role
+	want int
+	body string // substring of the answer
+}
+
+// requestCases are the requests TestRequests sends. Long because it is
+// one table, a line a case.
+func requestCases() []requestCase {
 	big := strings.Repeat("x", MaxBodyBytes+10)
-	for _, tc := range []struct {
-		req  string
-		role role
-		want int
-		body string // substring of the answer
-	}{
+	return []requestCase{
 		{"GET /v1/workloads", roleMember, 200, `"name":"web"`},
 		{"GET /v1/workloads", roleNone, 403, `"code":"forbidden"`},
 		{"GET /v1/workloads/web", roleMember, 200, `"kind":"container"`},
@@ -179,10 +205,40 @@ func TestRequests(t *testing.T) {
 		{"POST /v1.41/containers/web/start", roleMember, 304, ``},
 		{"POST /v1.41/containers/vm1/stop", roleMember, 304, ``},
 		{"POST /v1.41/containers/vm1/kill", roleRoot, 409, `not running`},
-		{"GET /v1.41/images/json", roleMember, 501, `{"message":"cove does not implement GET /images/json"}`},
+		{"GET /v1.41/images/json", roleMember, 200, "[]\n"},
+		{"GET /v1.41/images/json", roleNone, 403, `permission denied`},
+		{"GET /v1.41/images/json?filters={\"reference\":[\"x\"],\"dangling\":[\"true\"],\"label\":[\"a=b\"]}", roleMember, 200, "[]\n"},
+		{"GET /v1.41/images/json?filters={\"before\":[\"x\"]}", roleMember, 501, `cove does not implement the \"before\" filter`},
+		{"GET /v1.41/images/json?filters={\"dangling\":[\"maybe\"]}", roleMember, 400, `Invalid filter 'dangling=maybe'`},
+		{"GET /v1.41/images/json?all=x", roleMember, 400, `all=\"x\"`},
+		{"GET /v1.41/images/127.0.0.1:5000/app/web:1.4/json", roleMember, 404, `{"message":"No such image: 127.0.0.1:5000/app/web:1.4"}`},
+		{"GET /v1.41/images/sha256:0a1b2c/json", roleMember, 404, `No such image: sha256:0a1b2c`},
+		{"GET /v1.41/images/web/json", roleMember, 404, `No such image: web`},
+		{"GET /v1.41/images/a%20b/json", roleMember, 400, `image reference \"a b\"`},
+		{"GET /v1.41/images/web/history", roleMember, 501, `cove does not implement GET /images/web/history`},
+		{"POST /v1.41/images/web/tag?repo=x", roleRoot, 501, `cove does not implement POST /images/web/tag`},
+		{"PUT /v1.41/images/json", roleMember, 405, `allowed: GET`},
+		{"POST /v1.41/images/create?fromImage=r.example/web&tag=1", roleMember, 403, `uid 1000 is not root`},
+		{"POST /v1.41/images/create?fromImage=web&tag=1", roleRoot, 400, `pull web:1: cove does not assume docker.io`},
+		{"POST /v1.41/images/create?fromImage=docker.io/library/web&tag=1", roleRoot, 400, `no registry host`},
+		{"POST /v1.41/images/create?tag=1", roleRoot, 400, `fromImage is missing`},
+		{"POST /v1.41/images/create?fromSrc=-", roleRoot, 501, `image import`},
+		{"POST /v1.41/images/create?fromImage=r.example/web&platform=x/y/z/w", roleRoot, 400, `platform`},
+		{"POST /v1.41/images/create?fromImage=r.example/web\nX-Registry-Auth: !!!", roleRoot, 400, `X-Registry-Auth`},
+		{"DELETE /v1.41/images/r.example/web:1", roleMember, 403, `uid 1000 is not root`},
+		{"DELETE /v1.41/images/r.example/web:1", roleRoot, 404, `No such image: r.example/web:1`},
+		{"DELETE /v1.41/images/r.example/web:1?force=maybe", roleRoot, 400, `force=`},
+		{"POST /v1.41/images/prune", roleMember, 403, `uid 1000 is not root`},
+		{"POST /v1.41/images/prune", roleRoot, 200, `{"ImagesDeleted":[],"SpaceReclaimed":0}`},
+		{"POST /v1.41/images/prune?filters={\"until\":[\"1h\"]}", roleRoot, 501, `until`},
 		{"POST /v1.41/containers/create", roleMember, 501, `cove does not implement POST /containers/create`},
 		{"GET /v1.41/containers/web/start", roleMember, 405, `method not allowed`},
-	} {
+	}
+}
+
+// TestRequests pins the status of typical good and malformed requests.
+func TestRequests(t *testing.T) {
+	for _, tc := range requestCases() {
 		method, rest, _ := strings.Cut(tc.req, " ")
 		target, body, _ := strings.Cut(rest, "\n\n")
 		target, headers, _ := strings.Cut(target, "\n")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -49,6 +50,10 @@ type Options struct {
 	Log io.Writer
 	// MaxConns caps concurrent connections (DefaultMaxConns if 0).
 	MaxConns int
+	// Images opens the image store of Docker's image endpoints, once per
+	// request; nil means image.OpenDefault (/var/lib/cove/images, with
+	// the registries of /etc/cove/registries.toml).
+	Images func() (*image.Store, error)
 }
 
 // Server answers the API with a Backend. It is an http.Handler; Serve runs
@@ -68,6 +73,9 @@ func NewServer(b Backend, opt Options) *Server {
 	}
 	if opt.MaxConns <= 0 {
 		opt.MaxConns = DefaultMaxConns
+	}
+	if opt.Images == nil {
+		opt.Images = image.OpenDefault
 	}
 	return &Server{backend: b, opt: opt, audit: newAuditor(opt.Log), v1: v1Routes(), docker: dockerRoutes()}
 }
@@ -118,7 +126,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, idle time.Duration) 
 // route is one endpoint.
 type route struct {
 	method  string
-	path    string // segments; "{name}" matches one workload name (or Docker id)
+	path    string // segments; "{name}" matches one workload name (or Docker id), "{ref}" one or more segments (an image reference)
 	need    role
 	mutates bool // audited
 	handle  func(*Server, *call)
@@ -129,7 +137,7 @@ type call struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	path   string // the endpoint: the escaped path without a Docker version prefix
-	name   string // the {name} segment, validated
+	name   string // the {name} segment or the {ref} segments, validated
 	docker bool   // Docker's error format
 	peer   peer
 }
@@ -163,17 +171,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.fail(errorf(CodeForbidden, forbidden(c.peer, request)))
 		return
 	}
-	if strings.Contains(rt.path, "{name}") {
-		if err := spec.ValidName(c.name); err != nil {
-			c.fail(errorf(CodeBadRequest, fmt.Sprintf("%s: workload name %.80q: %v", request, c.name, err)))
-			return
-		}
+	if err := checkName(rt.path, c.name); err != nil {
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("%s: %s", request, err)))
+		return
 	}
 	if rt.mutates {
 		s.audit.record(c.peer, true, request)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	rt.handle(s, c)
+}
+
+// maxImageRef bounds an image reference in a path (Docker's names are at
+// most 255 bytes, plus a tag or digest).
+const maxImageRef = 512
+
+// checkName checks the name a route's pattern matched: a workload name
+// for {name}, an image reference of printable characters for {ref}.
+func checkName(pattern, name string) error {
+	switch {
+	case strings.Contains(pattern, "{name}"):
+		if err := spec.ValidName(name); err != nil {
+			return fmt.Errorf("workload name %.80q: %w", name, err)
+		}
+	case strings.Contains(pattern, "{ref}"):
+		if len(name) > maxImageRef || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			return fmt.Errorf("image reference %.80q: want at most %d printable characters without spaces", name, maxImageRef)
+		}
+	}
+	return nil
 }
 
 // forbidden says why the peer may not do what.
@@ -189,7 +215,9 @@ func forbidden(p peer, what string) string {
 }
 
 // find returns the route of c's method and path, setting c.name. With no
-// route it returns the methods the path allows, if any.
+// route it returns the methods the path allows, if any; a {ref} pattern
+// matches too much to say (GET /images/NAME/history is Docker's, not a
+// wrong method for DELETE /images/{ref}), so it never counts.
 func (s *Server) find(c *call) (*route, []string) {
 	routes := s.v1
 	if c.docker {
@@ -205,14 +233,20 @@ func (s *Server) find(c *call) (*route, []string) {
 			c.name = name
 			return &routes[i], nil
 		}
-		allowed = append(allowed, routes[i].method)
+		if !strings.Contains(routes[i].path, "{ref}") {
+			allowed = append(allowed, routes[i].method)
+		}
 	}
 	return nil, allowed
 }
 
 // match reports whether the escaped path fits pattern, returning the
-// {name} segment unescaped (so "a%2Fb" is one segment, and a bad name).
+// {name} segment unescaped (so "a%2Fb" is one segment, and a bad name),
+// or the {ref} segments (see matchRef).
 func match(pattern, path string) (string, bool) {
+	if strings.Contains(pattern, "{ref}") {
+		return matchRef(pattern, path)
+	}
 	ps, qs := strings.Split(pattern, "/"), strings.Split(path, "/")
 	if len(ps) != len(qs) {
 		return "", false
@@ -230,6 +264,22 @@ func match(pattern, path string) (string, bool) {
 		}
 	}
 	return name, true
+}
+
+// matchRef matches a pattern with one {ref}: the path must start and end
+// as the pattern does around it, and {ref} is the non-empty rest,
+// unescaped, slashes and all (image names have them:
+// /images/127.0.0.1:5000/app/web:1.4/json).
+func matchRef(pattern, path string) (string, bool) {
+	prefix, suffix, _ := strings.Cut(pattern, "{ref}")
+	if len(path) <= len(prefix)+len(suffix) || !strings.HasPrefix(path, prefix) || !strings.HasSuffix(path, suffix) {
+		return "", false
+	}
+	ref := path[len(prefix) : len(path)-len(suffix)]
+	if unescaped, err := url.PathUnescape(ref); err == nil {
+		ref = unescaped
+	}
+	return ref, true
 }
 
 // endpoint splits a request path into cove's /v1 space and Docker's, and

@@ -37,7 +37,8 @@ func TestEndpoint(t *testing.T) {
 	}
 }
 
-// TestMatch: {name} matches exactly one non-empty segment.
+// TestMatch: {name} matches exactly one non-empty segment, {ref} one or
+// more (an image reference with its registry's port, unescaped).
 func TestMatch(t *testing.T) {
 	for _, tc := range []struct {
 		pattern, path, name string
@@ -47,6 +48,13 @@ func TestMatch(t *testing.T) {
 		{"/v1/workloads/{name}/stop", "/v1/workloads//stop", "", false},
 		{"/v1/workloads/{name}", "/v1/workloads/a/b", "", false},
 		{"/v1/workloads", "/v1/workloads/", "", false},
+		{"/images/{ref}/json", "/images/127.0.0.1:5000/app/web:1.4/json", "127.0.0.1:5000/app/web:1.4", true},
+		{"/images/{ref}/json", "/images/sha256%3Aab/json", "sha256:ab", true},
+		{"/images/{ref}/json", "/images/json", "", false},
+		{"/images/{ref}/json", "/images//json", "", false},
+		{"/images/{ref}/json", "/images/web/history", "", false},
+		{"/images/{ref}", "/images/r.example/web@sha256:ab", "r.example/web@sha256:ab", true},
+		{"/images/{ref}", "/images/", "", false},
 	} {
 		name, ok := match(tc.pattern, tc.path)
 		if name != tc.name || ok != tc.ok {

@@ -4,47 +4,32 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/launch"
-	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
-// users maps image digests to the workloads that use them: declared specs
-// naming the image and loaded units whose launcher names it.
+// users maps image digests to the workloads that use them.
 type users map[string][]string
 
-// imageUsers finds who uses which image in store st.
-func imageUsers(ctx context.Context, st *image.Store, conn *supervisor.Conn) (users, error) {
+// imageUsers finds who uses which image in store st: declared specs and
+// loaded units (api.Local.ImageUses, which the API's image removal uses
+// too).
+func imageUsers(ctx context.Context, st *image.Store) (users, error) {
+	l := api.NewLocal(declared.Default)
+	defer l.Close()
+	uses, err := l.ImageUses(ctx)
+	if err != nil {
+		return nil, err
+	}
 	u := users{}
-	add := func(who, ref string) {
-		if rec, err := st.Lookup(ref); err == nil {
-			u[rec.Digest.String()] = append(u[rec.Digest.String()], who)
-		}
-	}
-	files, err := declared.Default.SpecFiles()
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		if s, err := spec.Load(f.Path, f.Name); err == nil && s.Container != nil && s.Container.Image != "" {
-			add(s.Name, s.Container.Image)
-		}
-	}
-	ws, err := conn.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range ws {
-		t, err := conn.Probe(ctx, w.Name)
-		if err != nil {
-			continue // gone meanwhile
-		}
-		if c, err := launch.ParseArgs(t.Launch); err == nil && c.Image.Ref != "" {
-			add(w.Name, c.Image.Ref)
+	for _, use := range uses {
+		if rec, err := st.Lookup(use.Ref); err == nil && !slices.Contains(u[rec.Digest.String()], use.Workload) {
+			u[rec.Digest.String()] = append(u[rec.Digest.String()], use.Workload)
 		}
 	}
 	return u, nil
@@ -67,7 +52,7 @@ func rmiCmd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return withConn(ctx, func(conn *supervisor.Conn) error {
-		use, err := imageUsers(ctx, st, conn)
+		use, err := imageUsers(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -121,7 +106,7 @@ func imagePruneCmd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return withConn(ctx, func(conn *supervisor.Conn) error {
-		use, err := imageUsers(ctx, st, conn)
+		use, err := imageUsers(ctx, st)
 		if err != nil {
 			return err
 		}

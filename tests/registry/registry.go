@@ -38,8 +38,13 @@ func Start(dir string) (*Registry, error) {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
 	}
+	logFile, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		return nil, fmt.Errorf("start registry: %w", err)
+	}
+	defer logFile.Close() // the child has its own copy
 	cmd := exec.Command(Binary, "serve", conf)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start registry: %w", err)
 	}

@@ -1,0 +1,102 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+)
+
+// ImageUse is one workload's use of an image: the reference its declared
+// spec, or its loaded unit's launcher, names the image by.
+type ImageUse struct {
+	Workload string
+	Ref      string
+}
+
+// ImageUser is a Backend that can tell which workloads use images, as
+// cove rmi does. Local is one. Docker's image removal and prune need it;
+// with another Backend they fail.
+type ImageUser interface {
+	// ImageUses lists every workload's image reference (a workload may
+	// appear twice: declared and loaded).
+	ImageUses(ctx context.Context) ([]ImageUse, error)
+}
+
+var _ ImageUser = (*Local)(nil)
+
+// ImageUses lists the images the declared specs and the loaded units
+// (their launchers' --image) name.
+func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
+	uses, err := declaredImages(l.paths)
+	if err != nil {
+		return nil, err
+	}
+	c, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := c.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		t, err := c.Probe(ctx, w.Name)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if lc, err := launch.ParseArgs(t.Launch); err == nil && lc.Image.Ref != "" {
+			uses = append(uses, ImageUse{Workload: w.Name, Ref: lc.Image.Ref})
+		}
+	}
+	return uses, nil
+}
+
+// declaredImages lists the images the declared specs in p name; specs
+// that do not load are skipped (they cannot be started either).
+func declaredImages(p declared.Paths) ([]ImageUse, error) {
+	if p.Etc == "" && p.Vendor == "" {
+		return nil, nil
+	}
+	files, err := p.SpecFiles()
+	if err != nil {
+		return nil, err
+	}
+	var uses []ImageUse
+	for _, f := range files {
+		if sp, err := spec.Load(f.Path, f.Name); err == nil && sp.Container != nil && sp.Container.Image != "" {
+			uses = append(uses, ImageUse{Workload: sp.Name, Ref: sp.Container.Image})
+		}
+	}
+	return uses, nil
+}
+
+// imageUsers maps the manifest digests of the images in st to the
+// workloads that use them: whose reference st resolves to that image.
+func (s *Server) imageUsers(ctx context.Context, st *image.Store) (map[string][]string, error) {
+	iu, ok := s.backend.(ImageUser)
+	if !ok {
+		return nil, errors.New("find the workloads that use images: the API's backend cannot tell")
+	}
+	uses, err := iu.ImageUses(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find the workloads that use images: %w", err)
+	}
+	out := map[string][]string{}
+	for _, u := range uses {
+		rec, err := st.Lookup(u.Ref)
+		if err != nil {
+			continue // not in the store: it uses no image there
+		}
+		d := rec.Digest.String()
+		if !slices.Contains(out[d], u.Workload) {
+			out[d] = append(out[d], u.Workload)
+		}
+	}
+	return out, nil
+}
