@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,8 +25,9 @@ var imageConfig = v1.Config{
 // testImage starts a registry on 127.0.0.1 (stopped when t ends), pushes
 // an image of two layers to it (the busybox rootfs; then /etc/motd, /www
 // and a whiteout of /etc/hostname) and allows plain HTTP to it in the
-// sandbox's /etc/cove/registries.toml. It returns the image's reference.
-func testImage(t *testing.T) string {
+// sandbox's /etc/cove/registries.toml. It returns the image's reference
+// and the registry.
+func testImage(t *testing.T) (string, *registry.Registry) {
 	t.Helper()
 	dir := filepath.Join(workDir, "registry")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -54,7 +56,7 @@ func testImage(t *testing.T) string {
 		t.Fatalf("write registries.toml: %s", r.stderr)
 	}
 	t.Cleanup(func() { inside(t, "rm", "-f", "/etc/cove/registries.toml") })
-	return ref
+	return ref, reg
 }
 
 // pushImage pushes an image of the directories (bottom first) as name.
@@ -85,7 +87,7 @@ func pushImage(t *testing.T, reg *registry.Registry, name string, dirs ...string
 // while the image is used; prune removes its layers.
 func TestImages(t *testing.T) {
 	need(t)
-	ref := testImage(t)
+	ref, _ := testImage(t)
 	out := mustCove(t, "pull", ref)
 	if !strings.Contains(out, "pulled "+ref) || !strings.Contains(out, "sha256:") {
 		t.Fatalf("cove pull printed:\n%s", out)
@@ -177,4 +179,61 @@ func removeImage(t *testing.T, ref string) {
 	if n := layerDirs(t); n != 0 {
 		t.Errorf("after rmi and prune the store holds %d layers, want 0", n)
 	}
+}
+
+// TestImageReboot: at boot, a declared image container whose image is in
+// the store starts with no pull unit and no registry; one with
+// pull = "always" starts after its pull unit, which fails (and keeps it
+// from starting) when the registry is gone.
+func TestImageReboot(t *testing.T) {
+	need(t)
+	ref, reg := testImage(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "imagereboot")
+	spec := func(name, extra string) string {
+		return declaredText(t, dir, name, "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n"+extra+
+			"command = [\"sleep\", \"1000\"]\n[service]\nstop_timeout = \"1s\"\n[install]\nwanted_by = [\"multi-user.target\"]\n")
+	}
+	mustCove(t, "apply", spec("imgpresent", ""), spec("imgalways", "pull = \"always\"\n"))
+	if req := show(t, "cove-imgpresent.service", "Requires"); strings.Contains(req, "pull") {
+		t.Errorf("a workload whose image is present requires %q", req)
+	}
+	if req := show(t, "cove-imgalways.service", "Requires"); !strings.Contains(req, "cove-imgalways-pull.service") {
+		t.Errorf("pull = always: Requires=%q, want its pull unit", req)
+	}
+	reboot(t)
+	waitActive(t, "cove-imgalways.service")
+	pulled, started := show(t, "cove-imgalways-pull.service", "ActiveEnterTimestampMonotonic"), show(t, "cove-imgalways.service", "ExecMainStartTimestampMonotonic")
+	if pulled == "0" || !lessNumeric(pulled, started) {
+		t.Errorf("the pull unit became active at %s, the workload started at %s: want the pull first", pulled, started)
+	}
+	reg.Close()
+	reboot(t)
+	waitActive(t, "cove-imgpresent.service")
+	eventually(t, 30e9, "the pull unit to fail without a registry", func() bool {
+		return show(t, "cove-imgalways-pull.service", "ActiveState") == "failed"
+	})
+	if st := show(t, "cove-imgalways.service", "ActiveState"); st == "active" {
+		t.Errorf("imgalways is %s although its pull failed", st)
+	}
+}
+
+// reboot stops the sandbox's systemd and boots a new one over the same
+// /etc and /var/lib.
+func reboot(t *testing.T) {
+	t.Helper()
+	if err := sb.Shutdown(); err != nil {
+		t.Fatalf("shut down: %v", err)
+	}
+	var err error
+	if sb, err = boot(); err != nil {
+		t.Fatalf("boot again: %v", err)
+	}
+}
+
+// lessNumeric compares two decimal numbers given as text.
+func lessNumeric(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x < y
 }

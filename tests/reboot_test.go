@@ -17,13 +17,7 @@ func TestReboot(t *testing.T) {
 	on := declared(t, dir, "atboot", "[install]\nwanted_by = [\"multi-user.target\"]\n")
 	off := declared(t, dir, "notatboot", "")
 	mustCove(t, "apply", on, off)
-	if err := sb.Shutdown(); err != nil {
-		t.Fatalf("shut down: %v", err)
-	}
-	var err error
-	if sb, err = boot(); err != nil {
-		t.Fatalf("boot again: %v", err)
-	}
+	reboot(t)
 	waitActive(t, "cove-atboot.service")
 	if st := show(t, "cove-notatboot.service", "ActiveState"); st != "inactive" {
 		t.Errorf("notatboot is %s after reboot, want inactive", st)
