@@ -65,6 +65,7 @@ func readContainer(t table, name string) *Container {
 	}
 	t.read("entrypoint", &c.Entrypoint)
 	t.read("pull", &c.Pull)
+	t.read("auto_update", &c.AutoUpdate)
 	t.read("command", &c.Command)
 	t.read("env", &c.Env)
 	t.read("workdir", &c.Workdir)
@@ -234,6 +235,9 @@ func (v *validator) root(c *Container) {
 		if c.Pull != "" {
 			v.add("container.pull", "only an image container is pulled; set container.image or leave pull out")
 		}
+		if c.AutoUpdate != "" && c.AutoUpdate != AutoUpdateOff {
+			v.add("container.auto_update", "only an image container is updated; set container.image or leave auto_update out")
+		}
 		return
 	case c.Rootfs != "":
 		v.add("container.image", "rootfs and image exclude each other: the root is either a directory or an image's layers; leave one out")
@@ -248,6 +252,9 @@ func (v *validator) root(c *Container) {
 		}
 	}
 	v.oneOf("container.pull", "pull policy", c.Pull, "")
+	if c.AutoUpdate != "" {
+		v.oneOf("container.auto_update", "auto-update policy", c.AutoUpdate, "")
+	}
 }
 
 // imageRefRE is the shape of an image reference: an optional registry

@@ -77,6 +77,7 @@ var (
 	vmNetworkValues   = []string{VMNetworkNone, VMNetworkUser}
 	protocolValues    = []string{ProtoTCP, ProtoUDP}
 	pullValues        = []string{PullMissing, PullAlways, PullNever}
+	autoUpdateValues  = []string{AutoUpdateOff, AutoUpdateRegistry}
 	dependsExample    = `["db", "network-online.target"]`
 	healthCmdExample  = `["/bin/sh", "-c", "wget -qO- http://127.0.0.1:8080/"]`
 	capabilityExample = `["NET_ADMIN", "CAP_SYS_TIME"]`
@@ -94,6 +95,7 @@ var keyTable = []Key{
 	{Path: "container.image", Type: TypeString, Field: "Container.Image", Example: "registry.example:5000/app/web:1.4", Flags: runFlag("image", "run this OCI image (instead of --rootfs)")},
 	{Path: "container.entrypoint", Type: TypeStrings, Field: "Container.Entrypoint", Example: `["/bin/sh", "-c"]`, Flags: runFlag("entrypoint", "replace the image's entrypoint (repeatable: one argument each)")},
 	{Path: "container.pull", Type: TypeString, Field: "Container.Pull", Values: pullValues, Flags: runFlag("pull", joinQuoted(pullValues, " | "))},
+	{Path: "container.auto_update", Type: TypeString, Field: "Container.AutoUpdate", Values: autoUpdateValues},
 	{Path: "container.command", Type: TypeStrings, Field: "Container.Command", Example: `["/bin/sh", "-c", "echo hi"]`},
 	{Path: "container.env", Type: TypeStringMap, Field: "Container.Env", Flags: []Flag{{Name: "env", Short: "e", Usage: "KEY=VALUE for the payload (repeatable)"}}},
 	{Path: "container.workdir", Type: TypePath, Field: "Container.Workdir", Example: "/", Flags: []Flag{{Name: "workdir", Short: "w", Usage: "working directory in the container"}}},

@@ -183,6 +183,7 @@ type Container struct {
 	Image      string            // an OCI image reference ("REGISTRY/REPO:TAG", "…@sha256:…"); "" with Rootfs
 	Entrypoint []string          // with Image: replaces the image's ENTRYPOINT (and drops its CMD); nil: the image's
 	Pull       string            // with Image: PullMissing (default), PullAlways or PullNever
+	AutoUpdate string            // with Image: AutoUpdateRegistry (cove update --auto updates it) or AutoUpdateOff ("")
 	Command    []string          // argv; Command[0] is resolved inside the root; with Image: replaces the image's CMD
 	Env        map[string]string // extra environment
 	Workdir    string            // absolute path inside the container; default "/" (with Image: "", the image's)
@@ -225,6 +226,12 @@ const (
 	PullMissing = "missing" // pull when the image is not in the store
 	PullAlways  = "always"  // pull at every start (a pull unit runs first)
 	PullNever   = "never"   // never pull: the image must be in the store
+)
+
+// Auto-update policies of an image container (container.auto_update).
+const (
+	AutoUpdateOff      = "off"      // only cove update NAME updates it (the default)
+	AutoUpdateRegistry = "registry" // cove update --auto (cove-auto-update.timer) pulls a newer digest of its tag and restarts it on it
 )
 
 // Resources are cgroup limits; zero means "no limit".

@@ -50,7 +50,7 @@ func testImage(t *testing.T) (string, *registry.Registry) {
 	if err := os.Chmod(filepath.Join(top, "www"), 0o777); err != nil { // the image's user writes there
 		t.Fatal(err)
 	}
-	ref := pushImage(t, reg, "cove/test:1", rootfs, top)
+	ref := pushImage(t, reg, "cove/test:1", imageConfig, rootfs, top)
 	conf := "[[registry]]\nlocation = \"" + reg.Addr + "\"\ninsecure = true\n"
 	if r := insideStdin(t, conf, "sh", "-c", "mkdir -p /etc/cove && cat > /etc/cove/registries.toml"); r.code != 0 {
 		t.Fatalf("write registries.toml: %s", r.stderr)
@@ -59,8 +59,9 @@ func testImage(t *testing.T) (string, *registry.Registry) {
 	return ref, reg
 }
 
-// pushImage pushes an image of the directories (bottom first) as name.
-func pushImage(t *testing.T, reg *registry.Registry, name string, dirs ...string) string {
+// pushImage pushes an image of the directories (bottom first) with
+// configuration cfg as name.
+func pushImage(t *testing.T, reg *registry.Registry, name string, cfg v1.Config, dirs ...string) string {
 	t.Helper()
 	var layers []v1.Layer
 	for _, d := range dirs {
@@ -70,7 +71,7 @@ func pushImage(t *testing.T, reg *registry.Registry, name string, dirs ...string
 		}
 		layers = append(layers, l)
 	}
-	img, err := registry.Image(imageConfig, layers...)
+	img, err := registry.Image(cfg, layers...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,4 +237,45 @@ func lessNumeric(a, b string) bool {
 	x, err1 := strconv.ParseUint(a, 10, 64)
 	y, err2 := strconv.ParseUint(b, 10, 64)
 	return err1 == nil && err2 == nil && x < y
+}
+
+// TestImageUpdate: cove update restarts a workload on the newer image its
+// tag names, and when the newer image does not start, points the tag back
+// at the previous image and restarts the workload on it.
+func TestImageUpdate(t *testing.T) {
+	need(t)
+	ref, reg := testImage(t)
+	pruneAll(t)
+	path := declaredText(t, filepath.Join(workDir, "update"), "upd", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n"+
+		"auto_update = \"registry\"\ncommand = [\"sleep\", \"1000\"]\n[service]\nstop_timeout = \"1s\"\n")
+	mustCove(t, "apply", path)
+	if out := mustCove(t, "update", "--auto"); !strings.Contains(out, "upd: up to date") {
+		t.Errorf("cove update of an unchanged tag printed %q", out)
+	}
+	marker := filepath.Join(workDir, "layer-v2")
+	for _, d := range []string{"etc", "www"} { // www: the image's working directory
+		if err := os.MkdirAll(filepath.Join(marker, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(marker, "etc", "motd"), []byte("v2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pushImage(t, reg, "cove/test:1", imageConfig, rootfs, marker)
+	if out := mustCove(t, "update", "--auto"); !strings.Contains(out, "upd: updated to sha256:") {
+		t.Errorf("cove update printed %q", out)
+	}
+	if out := mustCove(t, "exec", "upd", "--", "cat", "/etc/motd"); out != "v2\n" {
+		t.Errorf("after the update the container has motd %q, want v2", out)
+	}
+	broken := imageConfig
+	broken.Entrypoint = []string{"/nonexistent"}
+	pushImage(t, reg, "cove/test:1", broken, rootfs)
+	if r := cove(t, "update", "upd"); r.code != 1 || !strings.Contains(r.stdout, "rolled back") {
+		t.Errorf("cove update to a broken image: exit %d, stdout %q, stderr %q; want a roll back", r.code, r.stdout, r.stderr)
+	}
+	waitActive(t, "cove-upd.service")
+	if out := mustCove(t, "exec", "upd", "--", "cat", "/etc/motd"); out != "v2\n" {
+		t.Errorf("after the roll back the container has motd %q, want v2", out)
+	}
 }

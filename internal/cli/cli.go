@@ -75,6 +75,7 @@ func commands() []command {
 		{name: "disable", summary: "do not start a declared workload at boot", run: disableCmd},
 		{name: "pull", summary: "pull an image from a registry into the store", run: pullCmd},
 		{name: "images", summary: "list the images in the store", run: imagesCmd},
+		{name: "update", summary: "pull newer images for declared workloads and restart them (rolling back on failure)", run: updateCmd},
 		{name: "rmi", summary: "remove images (refused while a workload uses them)", run: rmiCmd},
 		{name: "image", summary: "manage images: ls, pull, inspect, rm, prune", run: imageCmd},
 		{name: "validate", summary: "check spec files", run: validateCmd},
