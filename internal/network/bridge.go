@@ -1,0 +1,107 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// EnsureBridge makes n's bridge exist with its gateway addresses, up, and
+// forwarding on, in the network namespace of the calling thread; it is
+// idempotent. The bridge gets a MAC derived from the network, so it does
+// not change when ports come and go. Forwarding is switched on with
+// net.ipv4.ip_forward and net.ipv6.conf.all.forwarding of this namespace
+// only; on a host that takes its own IPv6 default route from router
+// advertisements with accept_ra=1, the latter stops that (accept_ra=2 on
+// the uplink keeps it), as with Docker and podman.
+func EnsureBridge(n plan.Network) error {
+	br, err := ensureBridgeLink(n)
+	if err != nil {
+		return err
+	}
+	for _, a := range []*netlink.Addr{
+		{IPNet: ipNet(n.Gateway4, n.Subnet4.Bits())},
+		{IPNet: ipNet(n.Gateway6, n.Subnet6.Bits()), Flags: unix.IFA_F_NODAD},
+	} {
+		if err := netlink.AddrReplace(br, a); err != nil {
+			return fmt.Errorf("ensure bridge %s: add address %v: netlink RTM_NEWADDR: %w", n.Bridge, a.IPNet, err)
+		}
+	}
+	if err := netlink.LinkSetUp(br); err != nil {
+		return fmt.Errorf("ensure bridge %s: set up: netlink RTM_NEWLINK: %w", n.Bridge, err)
+	}
+	for _, key := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/" + n.Bridge + "/forwarding"} {
+		if err := sysctl(key, "1"); err != nil {
+			return fmt.Errorf("ensure bridge %s: %w", n.Bridge, err)
+		}
+	}
+	return nil
+}
+
+// ensureBridgeLink finds or creates the bridge link of n.
+func ensureBridgeLink(n plan.Network) (netlink.Link, error) {
+	link, err := netlink.LinkByName(n.Bridge)
+	if err == nil {
+		if link.Type() != "bridge" {
+			return nil, fmt.Errorf("ensure bridge %s: a link of type %s has that name", n.Bridge, link.Type())
+		}
+		return link, nil
+	}
+	if !errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil, fmt.Errorf("ensure bridge %s: netlink RTM_GETLINK: %w", n.Bridge, err)
+	}
+	mac := plan.WorkloadMAC(n.Name, "\x00bridge")
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.HardwareAddr = n.Bridge, net.HardwareAddr(mac[:])
+	br := &netlink.Bridge{LinkAttrs: attrs}
+	if err := netlink.LinkAdd(br); err != nil {
+		return nil, fmt.Errorf("ensure bridge %s: create: netlink RTM_NEWLINK: %w", n.Bridge, err)
+	}
+	return netlink.LinkByName(n.Bridge)
+}
+
+// RemoveBridge deletes n's bridge (its addresses and routes go with it);
+// no bridge is no error. The forwarding sysctls stay: other bridges or
+// the admin may need them.
+func RemoveBridge(n plan.Network) error {
+	link, err := netlink.LinkByName(n.Bridge)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove bridge %s: netlink RTM_GETLINK: %w", n.Bridge, err)
+	}
+	if link.Type() != "bridge" {
+		return fmt.Errorf("remove bridge %s: a link of type %s has that name; not touched", n.Bridge, link.Type())
+	}
+	if err := netlink.LinkDel(link); err != nil {
+		return fmt.Errorf("remove bridge %s: netlink RTM_DELLINK: %w", n.Bridge, err)
+	}
+	return nil
+}
+
+// sysctl writes value to /proc/sys/KEY of the calling thread's network
+// namespace, unless it already holds it.
+func sysctl(key, value string) error {
+	path := "/proc/sys/" + key
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == value {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(value), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: write: %w", strings.ReplaceAll(key, "/", "."), value, err)
+	}
+	return nil
+}
+
+// ipNet is an address with a prefix length as the net package has it.
+func ipNet(a netip.Addr, bits int) *net.IPNet {
+	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, a.BitLen())}
+}

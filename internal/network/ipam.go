@@ -1,0 +1,199 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// DefaultLeaseRoot is where leases live: ROOT/NETWORK/leases/ADDRESS
+// holds the name of the workload the address is leased to, and
+// ROOT/NETWORK/lock is the per-network allocation lock.
+const DefaultLeaseRoot = "/run/cove/networks"
+
+// ErrExhausted is returned when a network has no free address left.
+var ErrExhausted = errors.New("no free address")
+
+// ErrTaken is returned when a pinned address is leased to another workload.
+var ErrTaken = errors.New("address already leased")
+
+// Leases is cove's IPAM: one file per lease, named by the address and
+// created with O_EXCL, so no two workloads ever hold one address, even
+// across processes; allocation runs under an flock of the network's lock
+// file so that a scan and its create are not raced. A lease lives until
+// Release: the holder's unit releases it when it stops (ExecStopPost);
+// leases of holders that died without that are not reclaimed here (a
+// later sweep compares them with the units systemd knows).
+type Leases struct {
+	Root string // DefaultLeaseRoot outside tests
+}
+
+// dir is the lease directory of a network.
+func (l Leases) dir(network string) string {
+	return filepath.Join(l.Root, network, "leases")
+}
+
+// Allocate leases an IPv4 address of n to workload and returns it. A
+// workload that already holds one gets the same address again
+// (idempotent). With pinned valid, that address or an error.
+func (l Leases) Allocate(n plan.Network, workload string, pinned netip.Addr) (netip.Addr, error) {
+	if err := checkWorkload(workload); err != nil {
+		return netip.Addr{}, err
+	}
+	if pinned.IsValid() && !plan.Usable(n, pinned) {
+		return netip.Addr{}, fmt.Errorf("allocate %v for %s on network %s: not a free host address of %v (gateway %v)", pinned, workload, n.Name, n.Subnet4, n.Gateway4)
+	}
+	unlock, err := l.lock(n.Name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	defer unlock()
+	held, err := l.list(n.Name)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for a, w := range held {
+		if w == workload && (!pinned.IsValid() || pinned == a) {
+			return a, nil
+		}
+		if w == workload {
+			return netip.Addr{}, fmt.Errorf("allocate %v for %s on network %s: it already holds %v", pinned, workload, n.Name, a)
+		}
+	}
+	if pinned.IsValid() {
+		return pinned, l.create(n.Name, pinned, workload, held)
+	}
+	return l.first(n, workload, held)
+}
+
+// first leases the lowest free address of n.
+func (l Leases) first(n plan.Network, workload string, held map[netip.Addr]string) (netip.Addr, error) {
+	p := n.Subnet4.Masked()
+	for a := p.Addr().Next(); p.Contains(a); a = a.Next() {
+		if _, taken := held[a]; taken || !plan.Usable(n, a) {
+			continue
+		}
+		err := l.create(n.Name, a, workload, held)
+		if errors.Is(err, ErrTaken) {
+			continue // leased behind our back (a holder that ignores the lock)
+		}
+		return a, err
+	}
+	return netip.Addr{}, fmt.Errorf("allocate address for %s on network %s (%v): %w", workload, n.Name, n.Subnet4, ErrExhausted)
+}
+
+// create writes the lease file of a with O_EXCL.
+func (l Leases) create(network string, a netip.Addr, workload string, held map[netip.Addr]string) error {
+	if w, ok := held[a]; ok {
+		return fmt.Errorf("allocate %v for %s on network %s: leased to %s: %w", a, workload, network, w, ErrTaken)
+	}
+	path := filepath.Join(l.dir(network), a.String())
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("allocate %v for %s on network %s: open %s O_EXCL: %w", a, workload, network, path, ErrTaken)
+	}
+	if err != nil {
+		return fmt.Errorf("allocate %v for %s on network %s: %w", a, workload, network, err)
+	}
+	_, err = f.WriteString(workload + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("allocate %v for %s on network %s: write %s: %w", a, workload, network, path, err)
+	}
+	return nil
+}
+
+// Release removes every lease workload holds on network; none is no error.
+func (l Leases) Release(network, workload string) error {
+	unlock, err := l.lock(network)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	held, err := l.list(network)
+	if err != nil {
+		return err
+	}
+	for a, w := range held {
+		if w != workload {
+			continue
+		}
+		path := filepath.Join(l.dir(network), a.String())
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("release %v of %s on network %s: %w", a, workload, network, err)
+		}
+	}
+	return nil
+}
+
+// List is every lease of network: address to workload.
+func (l Leases) List(network string) (map[netip.Addr]string, error) {
+	return l.list(network)
+}
+
+// list reads the lease directory; a missing directory is no lease.
+func (l Leases) list(network string) (map[netip.Addr]string, error) {
+	entries, err := os.ReadDir(l.dir(network))
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[netip.Addr]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list leases of network %s: %w", network, err)
+	}
+	held := make(map[netip.Addr]string, len(entries))
+	for _, e := range entries {
+		a, err := netip.ParseAddr(e.Name())
+		if err != nil {
+			continue // not a lease (an editor's temporary file, say)
+		}
+		b, err := os.ReadFile(filepath.Join(l.dir(network), e.Name()))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("list leases of network %s: %w", network, err)
+		}
+		if err == nil {
+			held[a] = strings.TrimSpace(string(b))
+		}
+	}
+	return held, nil
+}
+
+// lock takes the network's allocation lock (flock LOCK_EX), creating the
+// lease directory first; the returned function releases it.
+func (l Leases) lock(network string) (func(), error) {
+	if err := checkWorkload(network); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(l.dir(network), 0o755); err != nil {
+		return nil, fmt.Errorf("lock leases of network %s: %w", network, err)
+	}
+	path := filepath.Join(l.Root, network, "lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock leases of network %s: %w", network, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock leases of network %s: flock %s: %w", network, path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// checkWorkload refuses names that could escape the lease directory or
+// break the one-line lease format.
+func checkWorkload(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\n\x00") {
+		return fmt.Errorf("lease: bad name %q", name)
+	}
+	return nil
+}

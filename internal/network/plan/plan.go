@@ -1,0 +1,159 @@
+// Package plan is the pure half of cove's networking: the network model
+// and its validation, address arithmetic, the MAC and interface names a
+// workload gets, and the nftables rule set of a network as plain data.
+// It makes no syscalls and imports nothing that does, so it builds on any
+// GOOS and can be used by spec, units and launch; internal/network applies
+// what it describes to the kernel.
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"regexp"
+)
+
+// DefaultName is the network that exists without configuration.
+const DefaultName = "cove"
+
+// DefaultBridge is the bridge of the default network.
+const DefaultBridge = "cove0"
+
+// DefaultSubnet4 is the default network's IPv4 subnet. 10.77.0.0/16 is
+// chosen because it is none of the usual ones: home routers use
+// 192.168.0-1.x and 10.0-1.x, Docker 172.17-31.x and 192.168.x/20,
+// podman 10.88/16 and 10.89.x/24, libvirt 192.168.122/24, k3s 10.42-43/16,
+// flannel 10.244/16 and Kubernetes services 10.96/12. A clash with a
+// route of the host is still possible and is for the host check to refuse.
+var DefaultSubnet4 = netip.MustParsePrefix("10.77.0.0/16")
+
+// Network is one cove network: a bridge, its subnets and gateways.
+type Network struct {
+	Name     string
+	Bridge   string       // at most 15 bytes (IFNAMSIZ-1)
+	Subnet4  netip.Prefix // masked IPv4 prefix, /8 to /30
+	Gateway4 netip.Addr   // the bridge's address, inside Subnet4
+	Subnet6  netip.Prefix // masked IPv6 prefix, /48 to /120
+	Gateway6 netip.Addr   // the bridge's IPv6 address, inside Subnet6
+	Internal bool         // no egress: nothing is forwarded out of the network
+}
+
+// Default is the default network with every default filled in.
+func Default() Network {
+	return Complete(Network{Name: DefaultName, Subnet4: DefaultSubnet4})
+}
+
+// Complete fills what n leaves out: the bridge ("cove0" for the default
+// network, "cove-NAME" or "cove-HASH" for others), the first host of each
+// subnet as its gateway, and a ULA /64 derived from the name.
+func Complete(n Network) Network {
+	if n.Bridge == "" {
+		n.Bridge = BridgeName(n.Name)
+	}
+	if !n.Gateway4.IsValid() && n.Subnet4.IsValid() {
+		n.Gateway4 = n.Subnet4.Masked().Addr().Next()
+	}
+	if !n.Subnet6.IsValid() {
+		n.Subnet6 = ULA(n.Name)
+	}
+	if !n.Gateway6.IsValid() && n.Subnet6.IsValid() {
+		n.Gateway6 = n.Subnet6.Masked().Addr().Next()
+	}
+	return n
+}
+
+// BridgeName is the bridge a network gets when its file names none.
+func BridgeName(network string) string {
+	if network == DefaultName {
+		return DefaultBridge
+	}
+	if len("cove-"+network) <= 15 {
+		return "cove-" + network
+	}
+	return "cove-" + hexHash("bridge", network)[:10]
+}
+
+// ULA is the unique local /64 (RFC 4193) of a network: fd00::/8, a
+// 40-bit global ID and a 16-bit subnet ID hashed from the name, so the
+// same name always gets the same prefix and different names almost never
+// share one (validation refuses the rare clash).
+func ULA(network string) netip.Prefix {
+	sum := sha256.Sum256([]byte("cove-ula\x00" + network))
+	var a [16]byte
+	a[0] = 0xfd
+	copy(a[1:8], sum[:7])
+	return netip.PrefixFrom(netip.AddrFrom16(a), 64)
+}
+
+// MAC is an Ethernet address.
+type MAC [6]byte
+
+// String is the usual colon form.
+func (m MAC) String() string {
+	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
+}
+
+// WorkloadMAC is the stable MAC of a workload on a network: hashed from
+// both names, locally administered (bit 1 set) and unicast (bit 0 clear).
+func WorkloadMAC(network, workload string) MAC {
+	sum := sha256.Sum256([]byte("cove-mac\x00" + network + "\x00" + workload))
+	var m MAC
+	copy(m[:], sum[:6])
+	m[0] = m[0]&^0x01 | 0x02
+	return m
+}
+
+// HostIfName is the host end of a workload's veth (or its tap): "cv"
+// and 12 hex digits of a hash of both names, unique per network and
+// workload and within IFNAMSIZ.
+func HostIfName(network, workload string) string {
+	return "cv" + hexHash("veth", network+"\x00"+workload)[:12]
+}
+
+// hexHash is a hex SHA-256 of a purpose and a value.
+func hexHash(purpose, value string) string {
+	sum := sha256.Sum256([]byte("cove-" + purpose + "\x00" + value))
+	return fmt.Sprintf("%x", sum[:])
+}
+
+// Addr6For is the IPv6 address that goes with a leased IPv4 address: the
+// IPv4 address's offset in Subnet4 as the interface ID in Subnet6. The
+// IPv4 lease thereby reserves the IPv6 address too, and the gateways
+// match (.1 and ::1).
+func Addr6For(n Network, a4 netip.Addr) netip.Addr {
+	off := v4(a4) - v4(n.Subnet4.Masked().Addr())
+	b := n.Subnet6.Masked().Addr().As16()
+	lo := binary.BigEndian.Uint32(b[12:]) + off
+	binary.BigEndian.PutUint32(b[12:], lo)
+	return netip.AddrFrom16(b)
+}
+
+// v4 is an IPv4 address as an integer.
+func v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// Last is the last address of a prefix (IPv4: its broadcast address).
+func Last(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// Usable says whether a may be given to a workload on n: inside Subnet4,
+// neither its network nor its broadcast address, not the gateway.
+func Usable(n Network, a netip.Addr) bool {
+	p := n.Subnet4.Masked()
+	return a.Is4() && p.Contains(a) && a != p.Addr() && a != Last(p) && a != n.Gateway4
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("invalid network")
