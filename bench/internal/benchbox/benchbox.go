@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -43,6 +44,17 @@ type Options struct {
 	// directory holding a cove-generator symlink to the built cove is bound
 	// at GeneratorDir, so every daemon-reload runs cove's generator.
 	Declared bool
+	// Overlays are further host directories that get a private writable
+	// overlay inside the sandbox (sandbox.Options.Overlays), e.g. "/etc"
+	// and "/var/lib"; with Declared they are added to its two.
+	Overlays []string
+	// Dirs are paths inside the sandbox (e.g. "/var/lib/cove/images")
+	// over each of which an empty directory of the work directory is
+	// bind-mounted: a real file system, where an overlay's directory
+	// cannot hold overlayfs whiteouts or trusted.* xattrs. Box.Dirs maps
+	// each to its host directory. A path outside /run, /tmp and the
+	// overlays must exist on the host.
+	Dirs []string
 }
 
 // Box is a booted benchmark sandbox and what it needs on the host.
@@ -54,7 +66,9 @@ type Box struct {
 	// Generator is the cove-generator symlink's path inside the sandbox
 	// (set with Options.Declared); running it makes argv[0] cove-generator.
 	Generator string
-	SB        *sandbox.Sandbox
+	// Dirs maps each of Options.Dirs to its directory on the host.
+	Dirs map[string]string
+	SB   *sandbox.Sandbox
 	// Ctx ends on SIGINT or SIGTERM; the sandbox harness's own handler
 	// then shuts the sandbox down, and SweepStale removes the work
 	// directory on the next run.
@@ -96,6 +110,9 @@ func Setup(o Options) (_ *Box, err error) {
 			return nil, err
 		}
 	}
+	if err := b.extra(&opts, o); err != nil {
+		return nil, err
+	}
 	if o.Verbose { // else Boot's errors quote the console's end anyway
 		opts.Log = os.Stderr
 	}
@@ -130,6 +147,28 @@ func (b *Box) declare(opts *sandbox.Options) error {
 	opts.Overlays = []string{"/etc", "/var/lib"}
 	opts.Binds = map[string]string{GeneratorDir: gen}
 	b.Generator = GeneratorDir + "/cove-generator"
+	return nil
+}
+
+// extra adds Options.Overlays and Options.Dirs to opts.
+func (b *Box) extra(opts *sandbox.Options, o Options) error {
+	for _, d := range o.Overlays {
+		if !slices.Contains(opts.Overlays, d) {
+			opts.Overlays = append(opts.Overlays, d)
+		}
+	}
+	if len(o.Dirs) > 0 && opts.Binds == nil {
+		opts.Binds = map[string]string{}
+	}
+	b.Dirs = map[string]string{}
+	for i, target := range o.Dirs {
+		host := filepath.Join(b.Work, "dirs", fmt.Sprintf("%d-%s", i, filepath.Base(target)))
+		if err := os.MkdirAll(host, 0o700); err != nil {
+			return err
+		}
+		opts.Binds[target] = host
+		b.Dirs[target] = host
+	}
 	return nil
 }
 
