@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -28,8 +29,9 @@ const InitVerb = "launch-init"
 // Launch is the launcher's first stage, run by systemd as the unit's main
 // process (Type=notify). It starts the second stage in new pid, mount, uts,
 // ipc (and, for a private network, net) namespaces, waits until it has set
-// up the container, hands its PID to systemd (MAINPID=), lets it exec the
-// payload and returns. With ready = "started" it says READY=1 at once;
+// up the container, joins it to its network (c.Network: a lease and a
+// veth, released again if the start fails), hands its PID to systemd
+// (MAINPID=), lets it exec the payload and returns. With ready = "started" it says READY=1 at once;
 // otherwise it waits until the payload is ready, says READY=1 and returns.
 // self is the path of the cove binary; handedOver, if not nil, is called
 // with the payload's PID once systemd knows it (to register the machine).
@@ -113,18 +115,39 @@ func startInit(self string, c launch.Config, ready bool) (int, error) {
 		return fail(errors.New(string(msg)))
 	}
 	pid := cmd.Process.Pid
+	if err := handOver(c, pid, ready, goW); err != nil {
+		return fail(err)
+	}
+	cmd.Process.Release()
+	return pid, nil
+}
+
+// handOver joins the container's network (when it has one), tells systemd
+// the init's PID (with READY=1 when ready) and lets the init exec the
+// payload. On error it leaves the network again; the caller kills the init.
+func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
+	if c.Network != "" {
+		if _, err := network.Join(c.Network, c.Name, pid); err != nil {
+			return err
+		}
+	}
+	leave := func(err error) error {
+		if c.Network != "" {
+			err = errors.Join(err, network.Leave(c.Network, c.Name))
+		}
+		return err
+	}
 	state := fmt.Sprintf("MAINPID=%d", pid)
 	if ready {
 		state += "\nREADY=1"
 	}
 	if err := notifySystemd(state); err != nil {
-		return fail(err)
+		return leave(err)
 	}
 	if _, err := goW.Write([]byte{'g'}); err != nil {
-		return fail(fmt.Errorf("release container init: %w", err))
+		return leave(fmt.Errorf("release container init: %w", err))
 	}
-	cmd.Process.Release()
-	return pid, nil
+	return nil
 }
 
 // notifySystemd sends state to systemd's notify socket and waits until

@@ -27,6 +27,7 @@ type Config struct {
 	UID, GID       uint32       // identity of the payload
 	Hostname       string       // UTS hostname
 	PrivateNetwork bool         // new network namespace with only lo
+	Network        string       // with PrivateNetwork: a network to join (eth0 on its bridge), "" for none
 	Caps           []string     // capability bounding set kept, "CAP_…" names
 	Seccomp        bool         // install cove's seccomp deny-list filter
 	NoNewPrivs     bool         // set no_new_privs before exec
@@ -52,6 +53,11 @@ func (c Config) Args() []string {
 	a = append(a,
 		"--hostname", c.Hostname,
 		"--private-network="+strconv.FormatBool(c.PrivateNetwork),
+	)
+	if c.Network != "" {
+		a = append(a, "--network", c.Network)
+	}
+	a = append(a,
 		"--caps", strings.Join(c.Caps, ","),
 		"--seccomp="+strconv.FormatBool(c.Seccomp),
 		"--no-new-privileges="+strconv.FormatBool(c.NoNewPrivs),
@@ -93,6 +99,7 @@ func ParseArgs(args []string) (Config, error) {
 	c.Image.flags(fs)
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
+	fs.StringVar(&c.Network, "network", "", "network to join (implies --private-network)")
 	fs.StringVar(&caps, "caps", "", "bounding set")
 	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")
 	fs.BoolVar(&c.NoNewPrivs, "no-new-privileges", true, "no_new_privs")
@@ -122,6 +129,7 @@ func ParseArgs(args []string) (Config, error) {
 		return Config{}, fmt.Errorf("launch: %w", err)
 	}
 	c.Argv = fs.Args()
+	c.PrivateNetwork = c.PrivateNetwork || c.Network != ""
 	if err := c.checkRoot(user); err != nil {
 		return Config{}, fmt.Errorf("launch: %w", err)
 	}

@@ -14,7 +14,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	c := Config{
 		Name: "web", Rootfs: "/srv/root fs", Argv: []string{"/bin/sh", "-c", "echo --rootfs; exit 3", "--"},
 		Env: []string{"A=b=c", "EMPTY="}, Workdir: "/tmp", UID: 1000, GID: 100, Hostname: "web",
-		PrivateNetwork: true, Caps: []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
+		PrivateNetwork: true, Network: "cove", Caps: []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
 		Ready: spec.ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 2 * time.Second,
 		ReadOnly: true, Volatile: true, Mounts: []spec.Mount{
@@ -28,6 +28,18 @@ func TestArgsRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, c) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+	}
+}
+
+// TestNetworkImpliesPrivate checks that --network gives the container
+// its own network namespace even without --private-network.
+func TestNetworkImpliesPrivate(t *testing.T) {
+	c, err := ParseArgs([]string{"--rootfs", "/r", "--network", "cove", "--", "/bin/true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.PrivateNetwork || c.Network != "cove" {
+		t.Errorf("--network cove: PrivateNetwork %v, Network %q", c.PrivateNetwork, c.Network)
 	}
 }
 

@@ -7,15 +7,20 @@ import "path/filepath"
 // VMLaunchVerb (VMs), and ExecStop= of a VM names VMStopVerb; the launcher
 // re-executes itself as InitVerb (the container's PID 1 until the payload
 // runs) and EnterVerb (cove exec and probes entering a running container);
-// a health check's service runs HealthVerb.
+// a health check's service runs HealthVerb. cove-network@NAME.service
+// runs NetworkUpVerb and NetworkDownVerb; a container on a network
+// releases its address and veth with NetworkReleaseVerb (ExecStopPost=).
 const (
 	HealthVerb   = "health-probe"
-	CleanupVerb  = "launch-cleanup" // ExecStopPost= of cove run --rm IMAGE: remove the writable layer
 	LaunchVerb   = "launch"
 	InitVerb     = "launch-init"
 	EnterVerb    = "enter-init"
 	VMLaunchVerb = "launch-vm"
 	VMStopVerb   = "launch-vm-stop"
+
+	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
+	NetworkDownVerb    = "network-down"    // NETWORK: remove them
+	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease and host veth
 )
 
 // Runtime directories shared by the compiler (which writes them into units)

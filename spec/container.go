@@ -2,7 +2,6 @@ package spec
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -260,12 +259,12 @@ func (v *validator) root(c *Container) {
 // imageRefRE is the shape of an image reference: an optional registry
 // host (with a port, or an IPv6 address in brackets), a lower-case
 // repository path, an optional tag and an optional digest.
-var imageRefRE = regexp.MustCompile(`^(?:(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`)
+var imageRefRE = lazyRegexp(`^(?:(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`)
 
 // imageRef checks an image reference's syntax (whether its registry is
 // reachable or configured is for the pull to say).
 func (v *validator) imageRef(key, ref string) {
-	if len(ref) > 512 || !imageRefRE.MatchString(ref) {
+	if len(ref) > 512 || !imageRefRE().MatchString(ref) {
 		v.add(key, fmt.Sprintf("invalid image reference %q; write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST] such as %s", ref, example(key)))
 	}
 }

@@ -23,7 +23,7 @@ type dependList struct {
 // dependLists returns the lists of d in file order.
 func dependLists(d *Depends) []dependList {
 	var lists []dependList
-	for _, name := range schema.names["depends"] {
+	for _, name := range schema().names["depends"] {
 		f := strings.TrimPrefix(keyAt("depends."+name).Field, "Depends.")
 		lists = append(lists, dependList{name, reflect.ValueOf(d).Elem().FieldByName(f).Addr().Interface().(*[]string)})
 	}

@@ -59,7 +59,7 @@ func field(s *Spec, path string) (reflect.Value, bool) {
 // in the flag's syntax (ParseVolume, ParseTmpfs). A flag of a container
 // key needs s.Container.
 func (s *Spec) SetFlag(name, value string) error {
-	k := schema.byFlag[name]
+	k := schema().byFlag[name]
 	if k == nil {
 		return fmt.Errorf("no spec key has the flag --%s", name)
 	}

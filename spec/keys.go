@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Key is one key of the v1 schema. The table of keys (Keys) is the one
@@ -65,7 +66,7 @@ func (t Type) String() string {
 // Value sets: the values of the keys that take one of a few.
 var (
 	kindValues        = []string{KindContainer, KindVM}
-	networkValues     = []string{NetworkHost, NetworkNone}
+	networkValues     = []string{NetworkHost, NetworkNone, NetworkCove}
 	mountTypeValues   = []string{MountBind, MountTmpfs}
 	restartValues     = []string{RestartNo, RestartOnFailure, RestartAlways}
 	readyValues       = []string{ReadyStarted, ReadyNotify, ReadyHealthy, ReadyTCP + ":PORT"}
@@ -101,7 +102,7 @@ var keyTable = []Key{
 	{Path: "container.workdir", Type: TypePath, Field: "Container.Workdir", Example: "/", Flags: []Flag{{Name: "workdir", Short: "w", Usage: "working directory in the container"}}},
 	{Path: "container.user", Type: TypeString, Field: "Container.User", Flags: []Flag{{Name: "user", Short: "u", Usage: "UID[:GID] of the payload"}}},
 	{Path: "container.hostname", Type: TypeString, Field: "Container.Hostname", Flags: runFlag("hostname", "hostname (default: the name)")},
-	{Path: "container.network", Type: TypeString, Field: "Container.Network", Values: networkValues, Flags: runFlag("network", joinQuoted(networkValues, " or "))},
+	{Path: "container.network", Type: TypeString, Field: "Container.Network", Values: networkValues, Flags: runFlag("network", joinQuoted(networkValues, ", "))},
 	{Path: "container.read_only", Type: TypeBoolean, Field: "Container.ReadOnly", Flags: runFlag("read-only", "make the container's root file system read-only")},
 	{Path: "container.volatile", Type: TypeBoolean, Field: "Container.Volatile", Flags: runFlag("volatile", "keep writes to the root in memory (tmpfs overlay), not in the rootfs")},
 	{Path: "container.mount", Type: TypeTables, Field: "Container.Mounts", Example: `{ source = "/srv/data", target = "/data" }`, Flags: []Flag{
@@ -175,7 +176,14 @@ type keyIndex struct {
 	names  map[string][]string // the keys of each table ("" is the top level), in order
 }
 
-var schema = indexKeys()
+// schema is built on first use, not at program start: every cove process
+// (the launcher's stages too) would otherwise pay for it.
+var schema = sync.OnceValue(indexKeys)
+
+// lazyRegexp compiles expr on first use (see schema).
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
+}
 
 // indexKeys indexes keyTable and passes Kind and Live on from each table
 // to its keys.
@@ -213,13 +221,14 @@ func splitPath(path string) (table, name string) {
 // Keys returns the keys of the v1 schema, tables before their keys, in
 // the order of the Spec's fields.
 func Keys() []Key {
+	schema() // passes Kind and Live on to the keys of each table
 	out := make([]Key, len(keyTable))
 	copy(out, keyTable)
 	return out
 }
 
 // elemIndex matches the element indexes in a key as errors show it.
-var elemIndex = regexp.MustCompile(`\[[0-9]+\]`)
+var elemIndex = lazyRegexp(`\[[0-9]+\]`)
 
 // KeyFor returns the key at path, written as in Keys or with element
 // indexes as errors show them ("vm.disk[2].path").
@@ -233,13 +242,13 @@ func KeyFor(path string) (Key, bool) {
 
 // keyAt returns the table's entry for path (see KeyFor), or nil.
 func keyAt(path string) *Key {
-	return schema.byPath[elemIndex.ReplaceAllString(path, "[]")]
+	return schema().byPath[elemIndex().ReplaceAllString(path, "[]")]
 }
 
 // KeyForFlag returns the key that the cove run flag name (or short name)
 // sets.
 func KeyForFlag(name string) (Key, bool) {
-	k := schema.byFlag[name]
+	k := schema().byFlag[name]
 	if k == nil {
 		return Key{}, false
 	}

@@ -101,7 +101,7 @@ func (p *parser) section(path []string, t map[string]any) table {
 		}
 		b.WriteString(k)
 	}
-	allowed := schema.names[b.String()]
+	allowed := schema().names[b.String()]
 	for _, k := range sortedKeys(t) {
 		if !slices.Contains(allowed, k) {
 			p.unknown(path, k, t[k], allowed)

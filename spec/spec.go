@@ -17,6 +17,11 @@ const (
 const (
 	NetworkHost = "host" // share the host's network namespace
 	NetworkNone = "none" // own network namespace with only lo
+	// NetworkCove is the default network: an own network namespace with
+	// eth0 on the bridge cove0 (10.77.0.0/16 and a ULA /64, NAT to the
+	// host's uplinks), brought up by cove-network@cove.service. Named
+	// networks come later.
+	NetworkCove = "cove"
 )
 
 // Restart policies (systemd's Restart= values that cove offers).
@@ -189,7 +194,7 @@ type Container struct {
 	Workdir    string            // absolute path inside the container; default "/" (with Image: "", the image's)
 	User       User              // default 0:0 (with Image and not Set: the image's user)
 	Hostname   string            // default: the workload's name
-	Network    string            // NetworkHost or NetworkNone; default NetworkHost
+	Network    string            // NetworkHost, NetworkNone or NetworkCove; default NetworkHost
 	ReadOnly   bool              // the root file system is read-only (mounts keep their own mode)
 	Volatile   bool              // writes to the root go to a tmpfs overlay and vanish at stop; the rootfs is untouched
 	Mounts     []Mount           // mounted in order, over the rootfs

@@ -30,6 +30,12 @@ func HealthServiceName(name string) string { return unitPrefix + name + "-health
 // before it starts.
 func PullUnitName(name string) string { return unitPrefix + name + "-pull" + serviceSuffix }
 
+// NetworkUnitName names the oneshot unit that brings a network up
+// (bridge and firewall): an instance of cove-network@.service.
+func NetworkUnitName(network string) string {
+	return "cove-network@" + network + serviceSuffix
+}
+
 // NameOfUnit returns the workload name of a unit named by UnitName, and
 // false for any other unit name.
 func NameOfUnit(unit string) (string, bool) {

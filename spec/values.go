@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/big"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +42,7 @@ func parseID(s string) (uint32, error) {
 }
 
 // sizeRE matches a size: digits, optional fraction, optional unit.
-var sizeRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)(K|M|G|T|k|m|g|t|KiB|MiB|GiB|TiB)?$`)
+var sizeRE = lazyRegexp(`^([0-9]+(?:\.[0-9]+)?)(K|M|G|T|k|m|g|t|KiB|MiB|GiB|TiB)?$`)
 
 // sizeShift maps a size unit to its power of two.
 var sizeShift = map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "kib": 10, "mib": 20, "gib": 30, "tib": 40}
@@ -54,7 +53,7 @@ var sizeShift = map[string]uint{"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "kib"
 // truncated; a fraction without a unit is an error.
 func ParseSize(s string) (uint64, error) {
 	bad := fmt.Errorf(`invalid size %q; use an integer number of bytes or a number with a 1024-based unit K, M, G or T (or KiB, MiB, GiB, TiB; k, m, g), such as "256M" or "1.5G"`, s)
-	m := sizeRE.FindStringSubmatch(s)
+	m := sizeRE().FindStringSubmatch(s)
 	if m == nil || len(s) > 40 || m[2] == "" && strings.Contains(m[1], ".") {
 		return 0, bad
 	}

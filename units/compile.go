@@ -37,6 +37,11 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	if s.Health != nil {
 		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
+	if s.Kind == spec.KindContainer && s.Container != nil && s.Container.Network == spec.NetworkCove {
+		net := Names{spec.NetworkUnitName(s.Container.Network)}
+		u.add(SectionUnit, "Requires", "", net)
+		u.add(SectionUnit, "After", "", net)
+	}
 	switch {
 	case s.Kind == spec.KindContainer && s.Container != nil:
 		container(u, s, opt)
@@ -83,6 +88,12 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.LaunchVerb}, launchConfig(s).Args()...)))
+	if n := s.Container.Network; n == spec.NetworkCove {
+		// The launcher takes the lease and makes the veth; whatever way the
+		// unit stops (payload exits or is killed, systemctl kill, a failed
+		// start), ExecStopPost= gives them back.
+		u.add(SectionService, "ExecStopPost", "", Exec{opt.Launcher, launch.NetworkReleaseVerb, s.Name, n})
+	}
 	// The device cgroup allows only what the container's /dev holds (null,
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
 	// payload could otherwise create and open a host disk's node.
@@ -140,7 +151,8 @@ func launchConfig(s *spec.Spec) launch.Config {
 		UID:            c.User.UID,
 		GID:            c.User.GID,
 		Hostname:       c.Hostname,
-		PrivateNetwork: c.Network == spec.NetworkNone,
+		PrivateNetwork: c.Network != spec.NetworkHost,
+		Network:        network(c.Network),
 		Caps:           launch.CapSet(s.Security.CapAdd, s.Security.CapDrop),
 		Seccomp:        s.Security.Seccomp != spec.SeccompUnconfined,
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
@@ -161,12 +173,20 @@ func launchConfig(s *spec.Spec) launch.Config {
 	return cfg
 }
 
+// network is the network a container joins (launch.Config.Network):
+// none for host and none.
+func network(mode string) string {
+	if mode == spec.NetworkHost || mode == spec.NetworkNone {
+		return ""
+	}
+	return mode
+}
+
 // RunOptions describe an imperative run (cove run).
 type RunOptions struct {
-	Remove   bool   // --rm: unload the unit as soon as it is inactive or failed
-	Restart  string // the spec's restart policy
-	Launcher string // with Remove and Image: the cove binary that removes the writable layer
-	Image    bool   // an image container: with Remove its writable layer goes when it stops
+	Remove  bool   // --rm: unload the unit as soon as it is inactive or failed
+	Restart string // the spec's restart policy
+	Image   bool   // an image container: with Remove its writable layer goes when it stops
 }
 
 // ForRun adapts a compiled unit for a transient run: with Remove the unit
@@ -178,9 +198,9 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	switch {
 	case opt.Remove:
 		props = append(props, Prop{Section: SectionUnit, DBus: "CollectMode", Value: Str("inactive-or-failed")})
-		if opt.Image {
+		if opt.Image { // rm, not a cove process: a Go start costs more than the removal
 			name, _ := spec.NameOfUnit(u.Name)
-			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{opt.Launcher, launch.CleanupVerb, name}})
+			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{"/bin/rm", "-rf", "--one-file-system", "--", launch.ContainerDir(name)}})
 		}
 	case opt.Restart == "no":
 		props = append(props, Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})

@@ -112,9 +112,10 @@ func imageInspectCmd(_ context.Context, env *Env, args []string) error {
 func imageCmd(ctx context.Context, env *Env, args []string) error {
 	subs := map[string]func(context.Context, *Env, []string) error{
 		"ls": imagesCmd, "pull": pullCmd, "inspect": imageInspectCmd, "rm": rmiCmd, "prune": imagePruneCmd,
+		"import": importCmd, "save": saveCmd,
 	}
 	if len(args) == 0 || subs[args[0]] == nil {
-		return usagef("image: want one of ls, pull, inspect, rm, prune")
+		return usagef("image: want one of ls, pull, inspect, rm, prune, import, save")
 	}
 	return subs[args[0]](ctx, env, args[1:])
 }
@@ -130,13 +131,4 @@ func completeImage(c launch.Config) (launch.Config, error) {
 		return c, fmt.Errorf("launch %s: %w", c.Name, err)
 	}
 	return c, image.PrepareState(c.Image.StateDir)
-}
-
-// cleanupCmd removes a stopped image container's writable layer
-// (ExecStopPost= of cove run --rm IMAGE).
-func cleanupCmd(_ context.Context, _ *Env, args []string) error {
-	if len(args) != 1 {
-		return usagef("%s: want one workload name", launch.CleanupVerb)
-	}
-	return image.RemoveState(args[0])
 }

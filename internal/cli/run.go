@@ -88,7 +88,7 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, Launcher: env.Self, Image: s.Container != nil && s.Container.Image != ""})
+	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, Image: s.Container != nil && s.Container.Image != ""})
 	conn, err := supervisor.Connect(ctx)
 	if err != nil {
 		return err

@@ -8,9 +8,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// commit records the pulled image t, under the store lock, once every
-// layer is in place: its blobs (index, manifest, config), then its record,
-// then its name in names.json, each written atomically and durably.
+// commit records the pulled or imported image t, under the store lock,
+// once every layer is in place: its blobs (index, manifest, config), then
+// its record, then its names in names.json, each written atomically and
+// durably.
 func (s *Store) commit(t *target) (ImageRecord, error) {
 	rec := t.record()
 	err := s.withLock(func() error {
@@ -27,8 +28,7 @@ func (s *Store) commit(t *target) (ImageRecord, error) {
 		if err != nil {
 			return err
 		}
-		if n := canonical(t.ref); names[n] != rec.Digest {
-			names[n] = rec.Digest
+		if moved := pointNames(names, t.names, rec.Digest); moved {
 			if err := s.writeNames(names); err != nil {
 				return err
 			}
@@ -75,7 +75,7 @@ func (t *target) record() ImageRecord {
 	rec := ImageRecord{
 		Digest:       t.manifest.digest,
 		MediaType:    t.manifest.mediaType,
-		Repository:   repoName(t.ref.Context()),
+		Repository:   t.repo,
 		Platform:     t.platform,
 		ConfigDigest: t.config.digest,
 		Config:       *t.cfg,
@@ -90,6 +90,17 @@ func (t *target) record() ImageRecord {
 		rec.Size += j.desc.Size
 	}
 	return rec
+}
+
+// pointNames points each of ns at d in names, and tells whether any
+// moved.
+func pointNames(names map[string]v1.Hash, ns []string, d v1.Hash) (moved bool) {
+	for _, n := range ns {
+		if names[n] != d {
+			names[n], moved = d, true
+		}
+	}
+	return moved
 }
 
 // blobDigests are the blobs rec needs kept: manifest, config, index.

@@ -74,6 +74,9 @@ func Ensure(ctx context.Context, w io.Writer, ref, policy string) (ImageRecord, 
 	if err != nil {
 		return ImageRecord{}, err
 	}
+	if strings.HasPrefix(ref, LocalRegistry+"/") {
+		policy = spec.PullNever // imported: no registry has it
+	}
 	if policy != spec.PullAlways {
 		if rec, err := st.Lookup(ref); err == nil || policy == spec.PullNever {
 			return rec, err

@@ -8,9 +8,9 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// resolveConfig parses t's manifest, fetches and verifies its config,
-// and pairs each layer with its diffID.
-func (c *client) resolveConfig(ctx context.Context, t *target) error {
+// resolveConfig parses t's manifest, fetches and verifies its config
+// from t's source, and pairs each layer with its diffID.
+func (t *target) resolveConfig(ctx context.Context) error {
 	m, err := v1.ParseManifest(bytes.NewReader(t.manifest.data))
 	if err != nil {
 		return fmt.Errorf("manifest %s: %w", t.manifest.digest, err)
@@ -18,7 +18,7 @@ func (c *client) resolveConfig(ctx context.Context, t *target) error {
 	if !m.Config.MediaType.IsConfig() {
 		return fmt.Errorf("manifest %s: config media type %q is not an image config", t.manifest.digest, m.Config.MediaType)
 	}
-	if t.config, err = c.fetchConfig(ctx, m.Config); err != nil {
+	if t.config, err = fetchConfig(ctx, t.src, m.Config); err != nil {
 		return err
 	}
 	if t.cfg, err = v1.ParseConfigFile(bytes.NewReader(t.config.data)); err != nil {
@@ -30,27 +30,33 @@ func (c *client) resolveConfig(ctx context.Context, t *target) error {
 	return pairLayers(t, m)
 }
 
-// fetchConfig fetches the config blob d: at most maxConfigBytes, exactly
-// d.Size bytes, and d.Digest.
-func (c *client) fetchConfig(ctx context.Context, d v1.Descriptor) (fetched, error) {
+// fetchConfig fetches the config blob d from src: at most
+// maxConfigBytes, exactly d.Size bytes, and d.Digest.
+func fetchConfig(ctx context.Context, src blobSource, d v1.Descriptor) (fetched, error) {
+	return fetchDoc(ctx, src, "config", d, maxConfigBytes)
+}
+
+// fetchDoc fetches the small blob d (what: "config", "manifest") from
+// src: at most max bytes, exactly d.Size bytes, and d.Digest.
+func fetchDoc(ctx context.Context, src blobSource, what string, d v1.Descriptor, max int64) (fetched, error) {
 	if err := checkDigest(d.Digest); err != nil {
-		return fetched{}, fmt.Errorf("config: %w", err)
+		return fetched{}, fmt.Errorf("%s: %w", what, err)
 	}
-	if d.Size < 0 || d.Size > maxConfigBytes {
-		return fetched{}, fmt.Errorf("config %s: size %d is not within 0..%d", d.Digest, d.Size, maxConfigBytes)
+	if d.Size < 0 || d.Size > max {
+		return fetched{}, fmt.Errorf("%s %s: size %d is not within 0..%d", what, d.Digest, d.Size, max)
 	}
-	body, err := c.blob(ctx, d.Digest, d.Size)
+	body, err := src.blob(ctx, d.Digest, d.Size)
 	if err != nil {
 		return fetched{}, err
 	}
 	defer body.Close()
 	data, err := readAtMost(body, d.Size)
 	if err != nil {
-		return fetched{}, fmt.Errorf("config %s: %w", d.Digest, err)
+		return fetched{}, fmt.Errorf("%s %s: %w", what, d.Digest, err)
 	}
 	f := fetched{data: data, digest: sha256Of(data), mediaType: d.MediaType}
 	if int64(len(data)) != d.Size || f.digest != d.Digest {
-		return fetched{}, fmt.Errorf("config %s: the registry sent %d bytes with digest %s (want %d bytes): refused", d.Digest, len(data), f.digest, d.Size)
+		return fetched{}, fmt.Errorf("%s %s: the source sent %d bytes with digest %s (want %d bytes): refused", what, d.Digest, len(data), f.digest, d.Size)
 	}
 	return f, nil
 }

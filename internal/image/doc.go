@@ -83,4 +83,16 @@
 // result. At commit, under the store lock, the pull checks that each of
 // its layers is still present. Leases vanish with their pull (a dead
 // pull's lease is swept as stale), so there is no count to leak.
+//
+// # Import and save
+//
+// An import (docker-archive, oci-archive, OCI layout, rootfs tarball)
+// unpacks its archive into its own tmp/ directory, refusing members that
+// would leave it, and then goes through the pull's own placement path
+// (place): the same digest, size and diffID checks, leases, unpacking in
+// tmp/ and renaming into layers/, and atomic records and names. Imported
+// images are named "localhost/NAME:TAG" (LocalRegistry) and never
+// pulled. A save rebuilds each layer's tar from its unpacked directory
+// (overlayfs whiteouts and opaque directories back to .wh. entries), so
+// the saved digests are not the registry's; see Store.Save.
 package image

@@ -72,13 +72,13 @@ func (v *verifier) finish() error {
 	return nil
 }
 
-// fetchLayer streams layer j from c once into dir: verified against the
+// fetchLayer streams layer j from src once into dir: verified against the
 // manifest's digest and size and the config's diffID, decompressed by its
 // media type, and unpacked with package layer. Any error means dir holds
 // garbage. A failure of the stream is reported as the blob's corruption
 // when its digest does not match.
-func (c *client) fetchLayer(ctx context.Context, j layerJob, dir string, lim layer.Limits, report func(int64)) (layer.Stats, error) {
-	body, err := c.blob(ctx, j.desc.Digest, j.desc.Size)
+func fetchLayer(ctx context.Context, src blobSource, j layerJob, dir string, lim layer.Limits, report func(int64)) (layer.Stats, error) {
+	body, err := src.blob(ctx, j.desc.Digest, j.desc.Size)
 	if err != nil {
 		return layer.Stats{}, err
 	}

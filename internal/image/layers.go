@@ -31,7 +31,7 @@ func (s *Store) fetchLayers(ctx context.Context, w *pullWork, t *target, opt Pul
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-				errs[i] = s.ensureLayer(ctx, w, t.client, j, opt, p)
+				errs[i] = s.ensureLayer(ctx, w, t.src, j, opt, p)
 			case <-ctx.Done():
 				errs[i] = ctx.Err()
 			}
@@ -62,7 +62,7 @@ func firstCause(errs []error) error {
 // ensureLayer puts layer j into layers/ unless it is there: under the
 // layer's lock (so no two pulls unpack it at once), it is fetched into
 // the pull's work directory, verified, synced and renamed into place.
-func (s *Store) ensureLayer(ctx context.Context, w *pullWork, c *client, j layerJob, opt PullOptions, p *progress) error {
+func (s *Store) ensureLayer(ctx context.Context, w *pullWork, src blobSource, j layerJob, opt PullOptions, p *progress) error {
 	dst := s.layerDir(j.diffID)
 	if ok, err := exists(dst); ok || err != nil {
 		return s.haveLayer(j, p, err)
@@ -84,7 +84,7 @@ func (s *Store) ensureLayer(ctx context.Context, w *pullWork, c *client, j layer
 		return fmt.Errorf("layer %s: %w", j.desc.Digest, err)
 	}
 	p.emit(j, Downloading, 0)
-	if _, err := c.fetchLayer(ctx, j, dir, opt.limits(), p.bytes(j)); err != nil {
+	if _, err := fetchLayer(ctx, src, j, dir, opt.limits(), p.bytes(j)); err != nil {
 		_ = os.RemoveAll(dir)
 		return err
 	}

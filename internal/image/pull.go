@@ -88,6 +88,9 @@ func (s *Store) Pull(ctx context.Context, ref string, opt PullOptions) (ImageRec
 
 // pullRef pulls one fully qualified reference.
 func (s *Store) pullRef(ctx context.Context, ref name.Reference, opt PullOptions) (ImageRecord, error) {
+	if ref.Context().RegistryStr() == LocalRegistry {
+		return ImageRecord{}, fmt.Errorf("%s/ names images brought in with cove import, which no registry is asked for (a registry on this host is reached as localhost:PORT)", LocalRegistry)
+	}
 	w, err := s.beginPull()
 	if err != nil {
 		return ImageRecord{}, err
@@ -97,15 +100,37 @@ func (s *Store) pullRef(ctx context.Context, ref name.Reference, opt PullOptions
 	if err != nil {
 		return ImageRecord{}, err
 	}
-	ids := make([]v1.Hash, len(t.layers))
-	for i, j := range t.layers {
-		ids[i] = j.diffID
+	recs, err := s.place(ctx, w, []*target{t}, opt)
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	return recs[0], nil
+}
+
+// place is the end of every pull and import, in the work w: it leases
+// the layers of ts, puts each into layers/ (fetched from its target's
+// source and verified unless the store has it), and commits each image.
+func (s *Store) place(ctx context.Context, w *pullWork, ts []*target, opt PullOptions) ([]ImageRecord, error) {
+	var ids []v1.Hash
+	for _, t := range ts {
+		for _, j := range t.layers {
+			ids = append(ids, j.diffID)
+		}
 	}
 	if err := w.lease(ids); err != nil {
-		return ImageRecord{}, err
+		return nil, err
 	}
-	if err := s.fetchLayers(ctx, w, t, opt); err != nil {
-		return ImageRecord{}, err
+	for _, t := range ts {
+		if err := s.fetchLayers(ctx, w, t, opt); err != nil {
+			return nil, err
+		}
 	}
-	return s.commit(t)
+	recs := make([]ImageRecord, len(ts))
+	for i, t := range ts {
+		var err error
+		if recs[i], err = s.commit(t); err != nil {
+			return nil, err
+		}
+	}
+	return recs, nil
 }

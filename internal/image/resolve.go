@@ -37,11 +37,20 @@ type fetched struct {
 	mediaType types.MediaType
 }
 
-// target is a resolved pull: the endpoint, the verified documents and
-// the layers to fetch, bottom first.
+// blobSource opens blobs by digest and stated size: a registry endpoint
+// for a pull (client), an image archive or layout for an import. The
+// caller bounds and verifies what it reads.
+type blobSource interface {
+	blob(ctx context.Context, d v1.Hash, size int64) (io.ReadCloser, error)
+}
+
+// target is a resolved pull or import: where its blobs come from, the
+// verified documents, the layers to fetch (bottom first), and the names
+// (canonical, as in names.json) and repository to record it under.
 type target struct {
-	ref      name.Reference
-	client   *client
+	src      blobSource
+	names    []string
+	repo     string
 	index    *fetched
 	manifest fetched
 	config   fetched
@@ -97,24 +106,34 @@ func (c *client) resolveOn(ctx context.Context, ref name.Reference, plat v1.Plat
 	if err != nil {
 		return nil, err
 	}
-	t := &target{ref: ref, client: c, manifest: top, platform: plat}
-	if top.mediaType.IsIndex() {
-		d, err := pickPlatform(top, plat)
-		if err != nil {
-			return nil, err
-		}
-		if t.manifest, err = c.fetchManifest(ctx, d.Digest.String(), d.Size); err != nil {
-			return nil, err
-		}
-		t.index = &top
-		if !t.manifest.mediaType.IsImage() {
-			return nil, fmt.Errorf("index %s: entry %s for %s is %s, not an image manifest", top.digest, d.Digest, plat, t.manifest.mediaType)
-		}
-	}
-	if err := c.resolveConfig(ctx, t); err != nil {
+	t := &target{src: c, names: []string{canonical(ref)}, repo: repoName(ref.Context()), manifest: top, platform: plat}
+	err = t.descend(ctx, func(d v1.Descriptor) (fetched, error) {
+		return c.fetchManifest(ctx, d.Digest.String(), d.Size)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// descend resolves t from its top manifest: an index is followed, by
+// t's platform, to the image manifest fetch returns (and kept as t's
+// index); then the config is fetched and checked.
+func (t *target) descend(ctx context.Context, fetch func(v1.Descriptor) (fetched, error)) error {
+	if top := t.manifest; top.mediaType.IsIndex() {
+		d, err := pickPlatform(top, t.platform)
+		if err != nil {
+			return err
+		}
+		if t.manifest, err = fetch(d); err != nil {
+			return err
+		}
+		t.index = &top
+		if !t.manifest.mediaType.IsImage() {
+			return fmt.Errorf("index %s: entry %s for %s is %s, not an image manifest", top.digest, d.Digest, t.platform, t.manifest.mediaType)
+		}
+	}
+	return t.resolveConfig(ctx)
 }
 
 // fetchManifest fetches the manifest or index id (a tag or a digest),

@@ -123,7 +123,9 @@ func Detach(n plan.Network, workload string) error {
 	if err == nil {
 		err = netlink.LinkDel(link)
 	}
-	if err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) {
+	// ENODEV: the kernel removed it meanwhile (the namespace of its peer
+	// is being torn down as the unit stops).
+	if err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) && !errors.Is(err, unix.ENODEV) {
 		return fmt.Errorf("detach %s from network %s: veth %s: netlink RTM_DELLINK: %w", workload, n.Name, name, err)
 	}
 	return nil

@@ -4,17 +4,18 @@
 // package internal/network/plan (model, validation, address arithmetic,
 // MACs, interface names, the rule set as data).
 //
-// Who calls what (the next steps of issue 11):
+// Who calls what (Up, Down, Join and Leave in workload.go wrap these):
 //
 //   - cove-network@NAME.service (oneshot, RemainAfterExit), in the
 //     host's network namespace: ExecStart = EnsureBridge then Setup;
 //     ExecStop = Teardown then RemoveBridge. Restarting it after an admin's
 //     "nft flush ruleset" restores the table (Setup replaces it whole).
 //   - the launcher, before it hands the payload to systemd:
-//     Leases.Allocate (pinned = the spec's ip), then AttachContainer with
-//     the container's /proc/PID/ns/net (netns.GetFromPid) and
-//     plan.WorkloadMAC; the unit's ExecStopPost: Detach (usually a no-op:
-//     the host end dies with the namespace) and Leases.Release.
+//     Leases.Allocate (pinned = the spec's ip, later), then AttachContainer
+//     with the container's /proc/PID/ns/net (netns.GetFromPid) and
+//     plan.WorkloadMAC (Join, called by isolate.Launch); the unit's
+//     ExecStopPost (cove network-release): Detach (usually a no-op: the
+//     host end dies with the namespace) and Leases.Release (Leave).
 //
 // Every function works in the network namespace of the calling thread
 // (AttachContainer also enters the container's, on a thread of its own),

@@ -142,6 +142,7 @@ type innerParams struct {
 	overlays    []overlayMount
 	binds       []bindMount
 	console     string // pty slave to bind over /dev/console, or ""
+	privateNet  bool   // in a network namespace of its own
 }
 
 // innerScript renders the inner step: run by /bin/sh as PID 1 of the new
@@ -156,6 +157,11 @@ func innerScript(p innerParams) string {
 	w("mount -t proc proc /proc")
 	w("# The kernel is shared with the host: keep its tunables read-only.")
 	w("mount --bind /proc/sys /proc/sys")
+	if p.privateNet {
+		w("# Own network namespace: its sysctls are its own, keep them writable.")
+		w("mount --bind /proc/sys/net /proc/sys/net")
+		w("ip link set lo up")
+	}
 	w("mount -o remount,bind,ro /proc/sys")
 	w("# Cgroup hierarchies rooted at the namespace, under a read-only /sys.")
 	w("umount -R %s", cgroupRoot)

@@ -58,6 +58,14 @@ type Options struct {
 	// machine, but took up to 20 s on a 2-CPU machine with a fuzzer running.
 	BootTimeout time.Duration
 
+	// PrivateNetwork boots systemd in a network namespace of its own
+	// (unshare --net) with only lo, which is brought up, and makes
+	// /proc/sys/net writable inside (its sysctls are the namespace's own).
+	// Commands run inside (Command, Run) join it. Off by default: tests
+	// that reach a server on the host's 127.0.0.1 (a registry) need the
+	// host's network. For network tests, see shared docs/network-testing.md.
+	PrivateNetwork bool
+
 	// Log receives the sandbox's console output (systemd's log, the inner
 	// step's errors) and the harness's own notes; nil discards them.
 	Log io.Writer
@@ -75,6 +83,7 @@ type Sandbox struct {
 	log      *logWriter
 	console  *console
 	lock     *os.File
+	ownNet   bool // systemd runs in a network namespace of its own
 
 	done    chan struct{} // closed when the unshare process has exited
 	waitErr error
@@ -122,7 +131,7 @@ func Boot(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Sandbox{hier: hier, overlays: overlays, log: newLogWriter(opts.Log), done: make(chan struct{})}
+	s := &Sandbox{hier: hier, overlays: overlays, log: newLogWriter(opts.Log), done: make(chan struct{}), ownNet: opts.PrivateNetwork}
 	defer func() {
 		if err != nil {
 			_ = s.Shutdown()
@@ -139,7 +148,7 @@ func Boot(ctx context.Context, opts Options) (_ *Sandbox, err error) {
 			return nil, fmt.Errorf("sandbox: bad unit name %q in Wants", u)
 		}
 	}
-	p := innerParams{hierarchies: hier, masks: masks(), wants: opts.Wants}
+	p := innerParams{hierarchies: hier, masks: masks(), wants: opts.Wants, privateNet: opts.PrivateNetwork}
 	for _, o := range overlays {
 		om := overlayMount{target: o, upper: s.upperDir(o), work: filepath.Join(s.stateDir, "work", overlayKey(o))}
 		for _, d := range []string{om.upper, om.work} {
@@ -365,9 +374,13 @@ func sweepStaleStateDirs() {
 // process dies (Pdeathsig follows the creating thread).
 func (s *Sandbox) start(script string) error {
 	unshare, _ := exec.LookPath("unshare")
-	cmd := exec.Command("/bin/sh", "-c", `read _ && exec "$@"`, "sh",
-		unshare, "--cgroup", "--pid", "--mount", "--uts", "--fork", "--kill-child",
-		"--propagation", "private", "/bin/sh", script)
+	ns := []string{"--cgroup", "--pid", "--mount", "--uts"}
+	if s.ownNet {
+		ns = append(ns, "--net")
+	}
+	args := append([]string{"-c", `read _ && exec "$@"`, "sh", unshare}, ns...)
+	cmd := exec.Command("/bin/sh", append(args, "--fork", "--kill-child",
+		"--propagation", "private", "/bin/sh", script)...)
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=" + sandboxPATH, "LANG=C.UTF-8"}
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -512,6 +525,11 @@ func (s *Sandbox) CgroupDirs() map[string]string {
 	return m
 }
 
+// NetNS returns the path, on the host, of the network namespace systemd
+// runs in (/proc/PID/ns/net): the sandbox's own with
+// Options.PrivateNetwork, else the host's.
+func (s *Sandbox) NetNS() string { return fmt.Sprintf("/proc/%d/ns/net", s.pid) }
+
 // StateDir returns the sandbox's state directory.
 func (s *Sandbox) StateDir() string { return s.stateDir }
 
@@ -537,13 +555,17 @@ func (s *Sandbox) HostPath(p string) string {
 var defaultEnv = []string{"PATH=" + sandboxPATH, "HOME=/root", "LANG=C.UTF-8"}
 
 // Command returns a command that runs name with args inside the sandbox's
-// mount, PID, cgroup and UTS namespaces (through nsenter), with a plain
+// mount, PID, cgroup and UTS namespaces (and network namespace, with
+// Options.PrivateNetwork) through nsenter, with a plain
 // environment (PATH, HOME, LANG; append to Env to add). The process gets
 // SIGKILL when nsenter dies (e.g. when ctx ends), so it does not linger
 // inside. It stays in the caller's cgroups, not the sandbox's.
 func (s *Sandbox) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	nsenter, _ := exec.LookPath("nsenter")
 	argv := []string{"-t", strconv.Itoa(s.pid), "-m", "-p", "-C", "-u", "--"}
+	if s.ownNet {
+		argv = append(argv[:len(argv)-1], "-n", "--")
+	}
 	if setpriv, err := exec.LookPath("setpriv"); err == nil {
 		argv = append(argv, setpriv, "--pdeathsig", "KILL", "--")
 	}

@@ -1,0 +1,234 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/image/layer"
+)
+
+// LocalRegistry is the registry part of every imported image's name:
+// "localhost/NAME:TAG". No pull ever asks a registry for it (a registry
+// on this host is reached as "localhost:PORT"), so an imported image is
+// never taken for a registry's, nor replaced by one.
+const LocalRegistry = "localhost"
+
+// ImportOptions tune an import; the zero value is the defaults.
+type ImportOptions struct {
+	// Name names the imported image, "NAME[:TAG]" or
+	// "localhost/NAME[:TAG]" (TAG defaults to latest); it is stored as
+	// "localhost/NAME:TAG". Required for a root file system tarball; for
+	// an archive it replaces the archive's own names and the archive must
+	// hold one image.
+	Name string
+	// Platform is the image to pick from a multi-arch index and the
+	// platform an image must be for; nil means this host's.
+	Platform *v1.Platform
+	// Limits bound each layer as a pull's do, and the archive too: its
+	// members (MaxEntries) and their data bytes (MaxBytes), and the bytes
+	// read from a pipe. A zero field means its default.
+	Limits layer.Limits
+	// Parallel is how many layers are unpacked at once; 0 means
+	// DefaultParallel.
+	Parallel int
+	// Progress, when set, gets per-layer events; calls are serialized.
+	Progress func(Progress)
+}
+
+func (o ImportOptions) pull() PullOptions {
+	return PullOptions{Platform: o.Platform, Limits: o.Limits, Parallel: o.Parallel, Progress: o.Progress}
+}
+
+// Import loads the images at path into the store: a docker-archive
+// ("docker save": manifest.json, configs and layer tars, the archive
+// plain, gzip or zstd), an oci-archive (a tar of an OCI image layout), an
+// OCI image layout directory (or a docker-archive unpacked into one), or
+// a root file system tarball (one layer; an empty config for this host's
+// platform; opt.Name required). A path that is neither a regular file nor
+// a directory (a pipe, /dev/stdin) is read once into the store's tmp/.
+//
+// Every image goes the way of a pull: its blobs are verified against
+// their digests and sizes, its layers against the config's diff_ids, and
+// they are unpacked in tmp/ and renamed into place; then its record and
+// names are written. Names are always "localhost/…" (see LocalRegistry):
+// opt.Name, else the archive's own ("REPO:TAG" from manifest.json's
+// RepoTags, or an index.json entry's io.containerd.image.name or
+// org.opencontainers.image.ref.name when it names a repository) with any
+// registry host dropped. An image without a name is stored unnamed.
+//
+// The archive is hostile input: only regular files and directories are
+// unpacked (a symlink member only stands for the member it points to), a
+// member name that is absolute or holds ".." is refused, and nothing is
+// written outside the import's directory in tmp/.
+func (s *Store) Import(ctx context.Context, path string, opt ImportOptions) ([]ImageRecord, error) {
+	recs, err := s.importPath(ctx, path, opt)
+	if err != nil {
+		return nil, fmt.Errorf("import %s: %w", path, s.fullDisk(err))
+	}
+	return recs, nil
+}
+
+// importPath is Import in a work directory of its own.
+func (s *Store) importPath(ctx context.Context, path string, opt ImportOptions) ([]ImageRecord, error) {
+	var names []string
+	if opt.Name != "" {
+		n, err := localName(opt.Name, true)
+		if err != nil {
+			return nil, err
+		}
+		names = []string{n}
+	}
+	w, err := s.beginPull()
+	if err != nil {
+		return nil, err
+	}
+	defer w.end()
+	ts, err := s.importTargets(ctx, w, path, opt)
+	if err != nil {
+		return nil, err
+	}
+	if names != nil {
+		if len(ts) != 1 {
+			return nil, fmt.Errorf("it holds %d images: import it without a name to keep theirs", len(ts))
+		}
+		ts[0].nameAs(names)
+	}
+	return s.place(ctx, w, ts, opt.pull())
+}
+
+// importTargets finds what kind of input path is and resolves its images.
+func (s *Store) importTargets(ctx context.Context, w *pullWork, path string, opt ImportOptions) ([]*target, error) {
+	lim := opt.pull().limits()
+	plat := opt.pull().platform()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return layoutTargets(ctx, newDirSource(path, nil), plat)
+	}
+	if !fi.Mode().IsRegular() {
+		if path, err = spool(path, filepath.Join(w.dir(), "input"), lim.MaxBytes); err != nil {
+			return nil, err
+		}
+	}
+	sv, err := surveyTar(path, lim)
+	if err != nil {
+		return nil, err
+	}
+	if !sv.archive() {
+		if opt.Name == "" {
+			return nil, errors.New("it is a root file system tarball (no manifest.json, no oci-layout): give the image a name")
+		}
+		return rootfsTargets(ctx, path, sv, plat)
+	}
+	return archiveTargets(ctx, path, filepath.Join(w.dir(), "archive"), lim, plat)
+}
+
+// archiveTargets unpacks the archive at path into dir and resolves its
+// images.
+func archiveTargets(ctx context.Context, path, dir string, lim layer.Limits, plat v1.Platform) ([]*target, error) {
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, err
+	}
+	alias, err := extractArchive(path, dir, lim)
+	if err != nil {
+		return nil, err
+	}
+	return layoutTargets(ctx, newDirSource(dir, alias), plat)
+}
+
+// layoutTargets resolves the images of a docker-archive's manifest.json
+// (preferred: Docker 25 and later write both) or an OCI image layout.
+func layoutTargets(ctx context.Context, src *dirSource, plat v1.Platform) ([]*target, error) {
+	var ts []*target
+	var err error
+	switch {
+	case src.has(dockerManifest):
+		ts, err = dockerTargets(ctx, src, plat)
+	case src.has(ociLayoutFile):
+		ts, err = ociTargets(ctx, src, plat)
+	default:
+		return nil, fmt.Errorf("neither %s (docker-archive) nor %s (OCI image layout) is in it", dockerManifest, ociLayoutFile)
+	}
+	if err == nil && len(ts) == 0 {
+		err = errors.New("it holds no image")
+	}
+	return ts, err
+}
+
+// spool copies the non-regular file path (a pipe) to dst, at most max
+// bytes, and returns dst.
+func spool(path, dst string, max int64) (string, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return "", err
+	}
+	n, err := io.Copy(out, io.LimitReader(in, max+1))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n > max {
+		err = fmt.Errorf("%w: more than %d bytes", layer.ErrLimit, max)
+	}
+	return dst, err
+}
+
+// localName is the store name of an imported image called n ("NAME",
+// "NAME:TAG", "REGISTRY/NAME:TAG"): "localhost/NAME:TAG", the tag latest
+// when n has none. A registry host in n is dropped, unless explicit (the
+// user's own name for the image), where any host but localhost is
+// refused: the name would be taken for the registry's image.
+func localName(n string, explicit bool) (string, error) {
+	rest := n
+	if hasRegistry(n) {
+		host, after, _ := strings.Cut(n, "/")
+		if explicit && host != LocalRegistry {
+			return "", fmt.Errorf("image name %q names the registry %s: an imported image is named %s/NAME[:TAG] (or NAME[:TAG]), never as a registry's", n, host, LocalRegistry)
+		}
+		rest = after
+	}
+	tag, err := name.NewTag(LocalRegistry + "/" + rest)
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %w", n, err)
+	}
+	return canonical(tag), nil
+}
+
+// nameAs makes names (canonical, "localhost/…") t's names, and the first
+// one's repository its repository.
+func (t *target) nameAs(names []string) {
+	t.names, t.repo = names, ""
+	if len(names) > 0 {
+		if tag, err := name.NewTag(names[0]); err == nil {
+			t.repo = repoName(tag.Context())
+		}
+	}
+}
+
+// localNames maps an archive's names for an image to store names,
+// skipping what is no image name.
+func localNames(ns []string) []string {
+	var out []string
+	for _, n := range ns {
+		if l, err := localName(n, false); err == nil && !slices.Contains(out, l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}

@@ -1,0 +1,253 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Whiteout names of the OCI layer format (package layer turns them into
+// overlayfs form when it unpacks; writeLayerTar turns them back).
+const (
+	whiteoutPrefix = ".wh."
+	opaqueMarker   = ".wh..wh..opq"
+	opaqueXattr    = "trusted.overlay.opaque"
+	paxXattrPrefix = "SCHILY.xattr."
+)
+
+// fileID is an inode, to find hard links.
+type fileID struct{ dev, ino uint64 }
+
+// layerTar renders one unpacked layer directory.
+type layerTar struct {
+	ctx   context.Context
+	tw    *tar.Writer
+	root  string
+	links map[fileID]string // first path of each inode with more than one link
+}
+
+// writeLayerTar writes the unpacked layer dir (an overlayfs lower
+// directory, as package layer makes it) to w as an OCI layer tar: a 0:0
+// character device becomes the whiteout ".wh.NAME", a directory with
+// trusted.overlay.opaque="y" is followed by its ".wh..wh..opq" marker.
+// Entries come in name order, directories first of what they hold; a
+// second link to an inode is a hard link to the first; owners are numeric
+// (no names), modes keep setuid, setgid and sticky, times are the
+// modification times (to the nanosecond, in PAX records), and the xattrs
+// an image may carry are kept (user.*, security.*, POSIX ACLs; not
+// trusted.*). Whiteouts and markers are dated at the epoch, and the
+// layer root is an entry ("./") only when its mode or owner is not
+// 0755 root's, so the tar depends on nothing but the layer's files.
+func writeLayerTar(ctx context.Context, dir string, w io.Writer) error {
+	lt := &layerTar{ctx: ctx, tw: tar.NewWriter(w), root: dir, links: map[fileID]string{}}
+	if err := lt.dir("."); err != nil {
+		return err
+	}
+	return lt.tw.Close()
+}
+
+// dir writes the directory rel (its entry, its opaque marker) and what
+// it holds.
+func (lt *layerTar) dir(rel string) error {
+	if err := lt.ctx.Err(); err != nil {
+		return err
+	}
+	st, hdr, opaque, err := lt.header(rel)
+	if err != nil {
+		return err
+	}
+	hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
+	if rel != "." || st.Mode&0o7777 != 0o755 || st.Uid != 0 || st.Gid != 0 || len(hdr.PAXRecords) > 0 {
+		if err := lt.tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+	}
+	if opaque {
+		if err := lt.tw.WriteHeader(markerHeader(path.Join(rel, opaqueMarker))); err != nil {
+			return err
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(lt.root, rel))
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := path.Join(rel, e.Name())
+		if err := lt.entry(p); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// entry writes the entry at rel, recursing into a directory; a second
+// link to an inode is a hard link to the first.
+func (lt *layerTar) entry(rel string) error {
+	st, hdr, _, err := lt.header(rel)
+	if err != nil {
+		return err
+	}
+	typ := st.Mode & unix.S_IFMT
+	switch {
+	case typ == unix.S_IFDIR:
+		return lt.dir(rel)
+	case typ == unix.S_IFCHR && st.Rdev == 0: // an overlayfs whiteout
+		dir, name := path.Split(rel)
+		return lt.tw.WriteHeader(markerHeader(dir + whiteoutPrefix + name))
+	case st.Nlink > 1:
+		id := fileID{st.Dev, st.Ino}
+		if first, ok := lt.links[id]; ok {
+			return lt.tw.WriteHeader(&tar.Header{Name: rel, Typeflag: tar.TypeLink, Linkname: first, ModTime: time.Unix(0, 0), Format: tar.FormatPAX})
+		}
+		lt.links[id] = rel
+	}
+	switch typ {
+	case unix.S_IFREG:
+		return lt.file(rel, st, hdr)
+	case unix.S_IFLNK:
+		hdr.Typeflag = tar.TypeSymlink
+		hdr.Linkname, err = os.Readlink(filepath.Join(lt.root, rel))
+	case unix.S_IFCHR:
+		hdr.Typeflag = tar.TypeChar
+	case unix.S_IFBLK:
+		hdr.Typeflag = tar.TypeBlock
+	case unix.S_IFIFO:
+		hdr.Typeflag = tar.TypeFifo
+	default:
+		return fmt.Errorf("file type %#o cannot be in a layer", st.Mode&unix.S_IFMT)
+	}
+	if err != nil {
+		return err
+	}
+	hdr.Devmajor, hdr.Devminor = int64(unix.Major(st.Rdev)), int64(unix.Minor(st.Rdev))
+	return lt.tw.WriteHeader(hdr)
+}
+
+// file writes the regular file rel with its contents.
+func (lt *layerTar) file(rel string, st unix.Stat_t, hdr *tar.Header) error {
+	hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
+	f, err := os.OpenFile(filepath.Join(lt.root, rel), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := lt.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if _, err := io.CopyN(lt.tw, f, st.Size); err != nil {
+		return fmt.Errorf("read %d bytes: %w", st.Size, err)
+	}
+	return nil
+}
+
+// header is the tar header of rel with its attributes (type left to the
+// caller), its status, and whether it is an opaque directory.
+func (lt *layerTar) header(rel string) (unix.Stat_t, *tar.Header, bool, error) {
+	p := filepath.Join(lt.root, rel)
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		return st, nil, false, &os.PathError{Op: "lstat", Path: p, Err: err}
+	}
+	hdr := &tar.Header{Name: rel, Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid),
+		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Format: tar.FormatPAX}
+	xattrs, opaque, err := imageXattrs(p)
+	if err != nil {
+		return st, nil, false, err
+	}
+	for k, v := range xattrs {
+		if hdr.PAXRecords == nil {
+			hdr.PAXRecords = map[string]string{}
+		}
+		hdr.PAXRecords[paxXattrPrefix+k] = v
+	}
+	return st, hdr, opaque, nil
+}
+
+// markerHeader is a whiteout or opaque marker entry: an empty file.
+func markerHeader(name string) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
+}
+
+// imageXattrs are the xattrs of p (not followed) that a layer may carry,
+// as package layer accepts them: user.*, security.*, and the POSIX ACLs;
+// and whether p is marked opaque for overlayfs.
+func imageXattrs(p string) (map[string]string, bool, error) {
+	keys, err := listXattrs(p)
+	if err != nil {
+		return nil, false, err
+	}
+	out := map[string]string{}
+	opaque := false
+	for _, k := range keys {
+		keep := strings.HasPrefix(k, "user.") || strings.HasPrefix(k, "security.") ||
+			k == "system.posix_acl_access" || k == "system.posix_acl_default"
+		if !keep && k != opaqueXattr {
+			continue
+		}
+		v, err := getXattr(p, k)
+		if err != nil {
+			return nil, false, err
+		}
+		if k == opaqueXattr {
+			opaque = v == "y"
+			continue
+		}
+		out[k] = v
+	}
+	return out, opaque, nil
+}
+
+// maxXattrBuf bounds the buffers for xattr names and values (Linux
+// allows 64 KiB of each).
+const maxXattrBuf = 1 << 20
+
+// listXattrs are the names of p's xattrs (p not followed).
+func listXattrs(p string) ([]string, error) {
+	buf := make([]byte, 1024)
+	for {
+		n, err := unix.Llistxattr(p, buf)
+		if errors.Is(err, unix.ERANGE) && len(buf) < maxXattrBuf {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if errors.Is(err, unix.ENOTSUP) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "llistxattr", Path: p, Err: err}
+		}
+		var keys []string
+		for _, k := range bytes.Split(buf[:n], []byte{0}) {
+			if len(k) > 0 {
+				keys = append(keys, string(k))
+			}
+		}
+		return keys, nil
+	}
+}
+
+// getXattr is the value of p's xattr key (p not followed).
+func getXattr(p, key string) (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := unix.Lgetxattr(p, key, buf)
+		if errors.Is(err, unix.ERANGE) && len(buf) < maxXattrBuf {
+			buf = make([]byte, 2*len(buf))
+			continue
+		}
+		if err != nil {
+			return "", &os.PathError{Op: "lgetxattr " + key, Path: p, Err: err}
+		}
+		return string(buf[:n]), nil
+	}
+}

@@ -1,0 +1,169 @@
+// Package nettest holds cove's networking integration tests. Following
+// shared docs/network-testing.md, they boot their own private systemd 252
+// in a network namespace of its own (sandbox.Options.PrivateNetwork):
+// everything cove creates (cove0, veths, nftables tables) and the
+// "outside" namespace that plays the internet exist only inside it, and
+// every test asserts that closed world first. Without root or systemd they
+// skip, saying why; under CI=true they must run.
+package nettest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/tests/sandbox"
+)
+
+// Shared by all tests of a run.
+var (
+	sb       *sandbox.Sandbox // the private systemd, in its own network namespace
+	coveBin  string           // the cove binary under test
+	rootfs   string           // a busybox root filesystem
+	workDir  string           // host directory visible inside the sandbox
+	skipWhy  string           // why the tests cannot run here
+	bootLogs bytes.Buffer     // the sandbox's console output
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+// run sets up the sandbox, runs the tests and always cleans up.
+func run(m *testing.M) int {
+	if ok, reason := sandbox.Usable(); !ok {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "network integration tests cannot run under CI: %s\n", reason)
+			return 1
+		}
+		skipWhy = reason
+		return m.Run()
+	}
+	var err error
+	if workDir, err = os.MkdirTemp("/var/tmp", "cove-nettest-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(workDir)
+	if err := setup(); err != nil {
+		fmt.Fprintf(os.Stderr, "set up network tests: %v\n%s", err, bootLogs.String())
+		if sb != nil {
+			sb.Shutdown()
+		}
+		return 1
+	}
+	defer sb.Shutdown()
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- sandbox console (end) ---\n%s\n", bootLogs.String())
+	}
+	return code
+}
+
+// setup builds cove and the rootfs, boots the sandbox with its own network
+// namespace and installs the network unit template.
+func setup() error {
+	coveBin = filepath.Join(workDir, "bin", "cove")
+	build := exec.Command("go", "build", "-o", coveBin, "../../cmd/cove")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build cove: %v\n%s", err, out)
+	}
+	rootfs = filepath.Join(workDir, "rootfs")
+	if err := sandbox.Rootfs(rootfs); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var err error
+	sb, err = sandbox.Boot(ctx, sandbox.Options{
+		Log:            &bootLogs,
+		Overlays:       []string{"/etc"},
+		PrivateNetwork: true,
+		BootTimeout:    3 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	return installNetworkUnit(ctx)
+}
+
+// installNetworkUnit installs a test-local copy of the shipped
+// packaging/cove-network@.service in the sandbox's /etc/systemd/system (an
+// overlay): the same unit with the test's cove instead of /usr/bin/cove.
+func installNetworkUnit(ctx context.Context) error {
+	b, err := os.ReadFile("../../packaging/cove-network@.service")
+	if err != nil {
+		return err
+	}
+	unit := strings.ReplaceAll(string(b), "/usr/bin/cove ", coveBin+" ")
+	if strings.Count(unit, coveBin+" network-") != 2 {
+		return fmt.Errorf("packaging/cove-network@.service: want ExecStart and ExecStop running /usr/bin/cove network-up/down, got:\n%s", b)
+	}
+	cmd := sb.Command(ctx, "sh", "-c", "cat > '/etc/systemd/system/cove-network@.service' && systemctl daemon-reload")
+	cmd.Stdin = strings.NewReader(unit)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("install cove-network@.service: %v\n%s", err, out)
+	}
+	return nil
+}
+
+// need skips t when the sandbox cannot run here.
+func need(t *testing.T) {
+	t.Helper()
+	if skipWhy != "" {
+		t.Skip("network integration test needs a private systemd: " + skipWhy)
+	}
+}
+
+// result is the outcome of a command run inside the sandbox.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// inside runs a command in the sandbox (its network namespace included)
+// and fails t if it could not run.
+func inside(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, errOut, code, err := sb.Run(ctx, name, args...)
+	if err != nil {
+		t.Fatalf("run %s %q: %v", name, args, err)
+	}
+	return result{out, errOut, code}
+}
+
+// must runs a command inside and fails t unless it exits 0.
+func must(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	r := inside(t, name, args...)
+	if r.code != 0 {
+		t.Fatalf("%s %q: exit %d\nstdout: %s\nstderr: %s", name, args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// mustCove runs the cove binary inside and fails t unless it exits 0.
+func mustCove(t *testing.T, args ...string) string {
+	t.Helper()
+	return must(t, coveBin, args...)
+}
+
+// eventually polls cond every 50 ms until it holds or d passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,162 @@
+package nettest
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/launch"
+)
+
+// leaseDir is where cove keeps the default network's leases (inside the
+// sandbox; /run is private to it).
+const leaseDir = "/run/cove/networks/cove/leases"
+
+// networkUnit is the default network's oneshot unit.
+const networkUnit = "cove-network@cove.service"
+
+// TestDefaultNetwork: containers on network "cove" get eth0 with an
+// address of 10.77.0.0/16, reach each other over TCP, reach the outside
+// through NAT (the server sees the sandbox's uplink address), and give
+// their lease and veth back when stopped or when the payload is killed;
+// cove adds its own nftables table and nothing else, and removes it with
+// the network unit. Nothing is left afterwards.
+func TestDefaultNetwork(t *testing.T) {
+	need(t)
+	assertClosedWorld(t)
+	if out := must(t, "nft", "list", "tables"); strings.TrimSpace(out) != "" {
+		t.Fatalf("the sandbox's fresh network namespace has nftables tables:\n%s", out)
+	}
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "80").stdout)
+		}
+	})
+	makeOutside(t)
+	serveOutside(t, 9000)
+
+	a := runOnNetwork(t, "neta", "on-failure")
+	b := runOnNetwork(t, "netb", "on-failure")
+	assertClosedWorld(t, "up0", "cove0", "cv*")
+	if out := must(t, "nft", "list", "tables"); strings.TrimSpace(out) != "table inet "+plan.TableName("cove") {
+		t.Errorf("nftables tables with containers running: want only cove's, got\n%s", out)
+	}
+	if got := fetch(t, "netb", fmt.Sprintf("http://%s:8080/", a)); got != "neta" {
+		t.Errorf("netb fetching neta's page at %s: got %q, want neta", a, got)
+	}
+	if got := fetch(t, "neta", fmt.Sprintf("http://%s:8080/", b)); got != "netb" {
+		t.Errorf("neta fetching netb's page at %s: got %q, want netb", b, got)
+	}
+	if got := fetch(t, "neta", fmt.Sprintf("http://%s:9000/", outsideAddr)); got != uplinkAddr {
+		t.Errorf("the outside server saw neta (%s) as %q, want the masqueraded %s", a, got, uplinkAddr)
+	}
+
+	mustCove(t, "stop", "neta")
+	assertReleased(t, "neta", a)
+
+	c := runOnNetwork(t, "netc", "no")
+	mustCove(t, "kill", "netc")
+	eventually(t, 10*time.Second, "netc to fail after SIGKILL", func() bool {
+		return show(t, "cove-netc.service", "ActiveState") == "failed"
+	})
+	assertReleased(t, "netc", c)
+	if leases := leaseFiles(t); len(leases) != 1 || leases[0] != b.String() {
+		t.Errorf("leases left with only netb running: %v, want [%s]", leases, b)
+	}
+}
+
+// runOnNetwork runs a busybox httpd container on network cove that serves
+// its hostname, removes it when the test ends, and returns its address,
+// checked against eth0 and its lease file.
+func runOnNetwork(t *testing.T, name, restart string) netip.Addr {
+	t.Helper()
+	t.Cleanup(func() { inside(t, coveBin, "rm", name) })
+	mustCove(t, "run", "-d", "--name", name, "--rootfs", rootfs, "--volatile", "--network", "cove", "--restart", restart, "--stop-timeout", "2s",
+		"--", "/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www")
+	if u := show(t, "cove-"+name+".service", "Requires"); !strings.Contains(u, networkUnit) {
+		t.Errorf("cove-%s.service: Requires=%s, want %s", name, u, networkUnit)
+	}
+	out := mustCove(t, "exec", name, "--", "ip", "-4", "-o", "addr", "show", "dev", "eth0")
+	m := regexp.MustCompile(`inet (10\.77\.[0-9]+\.[0-9]+)/16`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("%s's eth0 has no address of 10.77.0.0/16:\n%s", name, out)
+	}
+	addr := netip.MustParseAddr(m[1])
+	if got := strings.TrimSpace(must(t, "cat", filepath.Join(leaseDir, addr.String()))); got != name {
+		t.Errorf("lease of %s names %q, want %s", addr, got, name)
+	}
+	if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.code != 0 {
+		t.Errorf("host end %s of %s's veth is missing: %s", plan.HostIfName("cove", name), name, r.stderr)
+	}
+	return addr
+}
+
+// fetch runs wget inside container name, retrying (bounded) until the
+// server listens, and returns the page's first line.
+func fetch(t *testing.T, name, url string) string {
+	t.Helper()
+	var r result
+	for range 50 {
+		r = inside(t, coveBin, "exec", name, "--", "wget", "-O", "-", url) // busybox 1.35 wget -T segfaults
+		if r.code == 0 {
+			return strings.TrimSpace(r.stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dbg := inside(t, coveBin, "exec", name, "--", "sh", "-c", "ip addr; ip route; wget -O - "+url+"; echo rc=$?")
+	t.Fatalf("%s: wget %s: exit %d: %s\n%s%s", name, url, r.code, r.stderr, dbg.stdout, dbg.stderr)
+	return ""
+}
+
+// assertReleased checks that name's ExecStopPost ran network-release
+// successfully and that its lease and the host end of its veth are gone.
+func assertReleased(t *testing.T, name string, addr netip.Addr) {
+	t.Helper()
+	post := show(t, "cove-"+name+".service", "ExecStopPost")
+	if !strings.Contains(post, " "+launch.NetworkReleaseVerb+" "+name+" cove ;") || !strings.Contains(post, "code=exited ; status=0 }") {
+		t.Errorf("cove-%s.service: ExecStopPost did not run %s successfully: %s", name, launch.NetworkReleaseVerb, post)
+	}
+	if r := inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())); r.code == 0 {
+		t.Errorf("lease %s of stopped %s is still there", addr, name)
+	}
+	eventually(t, 5*time.Second, "the host veth of "+name+" to go", func() bool {
+		return inside(t, "ip", "link", "show", plan.HostIfName("cove", name)).code != 0
+	})
+}
+
+// leaseFiles lists the addresses leased on the default network.
+func leaseFiles(t *testing.T) []string {
+	t.Helper()
+	out := inside(t, "ls", leaseDir).stdout
+	return strings.Fields(out)
+}
+
+// show reads one property of a unit with systemctl show.
+func show(t *testing.T, unit, prop string) string {
+	t.Helper()
+	return strings.TrimSpace(inside(t, "systemctl", "show", "-p", prop, "--value", unit).stdout)
+}
+
+// checkNoLeftovers removes the workloads' network and checks that
+// nothing cove made is left: no lease, no cove0 or veth, no table.
+// It runs after the workloads' and the outside's cleanups.
+func checkNoLeftovers(t *testing.T) {
+	t.Helper()
+	must(t, "systemctl", "stop", networkUnit)
+	if leases := leaseFiles(t); len(leases) != 0 {
+		t.Errorf("leases left: %v", leases)
+	}
+	if out := must(t, "nft", "list", "tables"); strings.TrimSpace(out) != "" {
+		t.Errorf("nftables tables left:\n%s", out)
+	}
+	if ls := links(t); len(ls) != 1 || ls[0] != "lo" {
+		t.Errorf("links left in the sandbox: %v, want only lo", ls)
+	}
+	assertClosedWorld(t)
+}
