@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // The API as the tests install it: the real packaging units, with
@@ -300,7 +302,7 @@ func TestAPIKillDuringLogsAndJob(t *testing.T) {
 	})
 	r := inside(t, "journalctl", "-u", apiSvc, "--no-pager", "-o", "cat")
 	if !strings.Contains(r.stdout, "allow uid=0") || !strings.Contains(r.stdout, "POST /v1/workloads/slow/stop") {
-		t.Errorf("the stop is not in the helper's journal:\n%s", tail(r.stdout, 20))
+		t.Errorf("the stop is not in the helper's journal:\n%s", harness.Tail(r.stdout, 20))
 	}
 }
 

@@ -15,82 +15,50 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cove-project/cove/tests/harness"
 	"github.com/cove-project/cove/tests/sandbox"
 )
 
 // Shared by all tests of a run.
 var (
-	sb       *sandbox.Sandbox // the private systemd
-	coveBin  string           // the cove binary under test
-	rootfs   string           // a busybox root filesystem
-	workDir  string           // host directory visible inside the sandbox
-	skipWhy  string           // why integration tests cannot run here
-	bootLogs bytes.Buffer     // the sandbox's console output
+	env     harness.Env      // work directory, binaries, console, why tests skip
+	sb      *sandbox.Sandbox // the private systemd
+	coveBin string           // env.CoveBin
+	rootfs  string           // env.Rootfs: a busybox root filesystem
+	workDir string           // env.WorkDir: host directory visible inside the sandbox
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(harness.Run(m, &env, "cove-test-", "../cmd/cove", setup))
 }
 
-// run sets up the sandbox, runs the tests and always cleans up.
-func run(m *testing.M) int {
-	if ok, reason := sandbox.Usable(); !ok {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "integration tests cannot run under CI: %s\n", reason)
-			return 1
-		}
-		skipWhy = reason
-		return m.Run()
-	}
-	var err error
-	if workDir, err = os.MkdirTemp("/var/tmp", "cove-test-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(workDir)
-	if err := setup(); err != nil {
-		fmt.Fprintf(os.Stderr, "set up integration tests: %v\n%s", err, bootLogs.String())
-		return 1
-	}
-	defer func() { sb.Shutdown() }() // sb, not the value now: TestReboot boots a new one
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- sandbox console (end) ---\n%s\n", tail(bootLogs.String(), 60))
-	}
-	return code
-}
-
-// setup builds cove and the rootfs fixture and boots the sandbox.
-func setup() error {
-	coveBin = filepath.Join(workDir, "bin", "cove")
-	build := exec.Command("go", "build", "-o", coveBin, "../cmd/cove")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build cove: %v\n%s", err, out)
-	}
-	rootfs = filepath.Join(workDir, "rootfs")
-	if err := sandbox.Rootfs(rootfs); err != nil {
-		return err
-	}
+// setup adds the notify-send fixture and the directories the sandbox binds
+// to the rootfs and work directory harness made, and boots the sandbox.
+func setup() (func(), error) {
+	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
 	notify := exec.Command("go", "build", "-o", filepath.Join(rootfs, "bin", "notify-send"), "./cmd/notify-send")
 	notify.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := notify.CombinedOutput(); err != nil {
-		return fmt.Errorf("build notify-send: %v\n%s", err, out)
+		return nil, fmt.Errorf("build notify-send: %v\n%s", err, out)
 	}
 	if err := os.MkdirAll(filepath.Join(workDir, "empty"), 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	genDir := filepath.Join(workDir, "generators")
 	for _, d := range []string{genDir, filepath.Join(workDir, "images"), filepath.Join(workDir, "containers")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
-		return err
+		return nil, err
 	}
 	var err error
 	sb, err = boot()
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return func() { sb.Shutdown() }, nil // sb, not the value now: TestReboot boots a new one
 }
 
 // boot boots the sandbox over the shared state directory: /etc and
@@ -100,7 +68,7 @@ func boot() (*sandbox.Sandbox, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	return sandbox.Boot(ctx, sandbox.Options{
-		Log:      &bootLogs,
+		Log:      &env.Log,
 		StateDir: filepath.Join(workDir, "state"),
 		Overlays: []string{"/etc", "/var/lib"},
 		// The image store and containers' writable layers need a file
@@ -119,8 +87,8 @@ func boot() (*sandbox.Sandbox, error) {
 // need skips t when the sandbox cannot run here.
 func need(t *testing.T) {
 	t.Helper()
-	if skipWhy != "" {
-		t.Skip("integration test needs a private systemd: " + skipWhy)
+	if env.SkipWhy != "" {
+		t.Skip("integration test needs a private systemd: " + env.SkipWhy)
 	}
 }
 
@@ -180,15 +148,6 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 // cleanupWorkload removes a workload when the test ends.
 func cleanupWorkload(t *testing.T, name string) {
 	t.Cleanup(func() { cove(t, "rm", name) })
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // insideStdin runs a command in the sandbox with stdin as its input.

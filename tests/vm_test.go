@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cove-project/cove/tests/harness"
 	"github.com/cove-project/cove/tests/vmguest"
 )
 
@@ -206,7 +207,7 @@ func TestVMDisk(t *testing.T) {
 			t.Fatalf("boot %d: exit %d: %s", boot, r.code, r.stderr)
 		}
 		if want := fmt.Sprintf("%s%d", vmguest.MarkerDiskCount, boot); !strings.Contains(r.stdout, want) {
-			t.Errorf("boot %d: console lacks %s:\n%s", boot, want, tail(r.stdout, 20))
+			t.Errorf("boot %d: console lacks %s:\n%s", boot, want, harness.Tail(r.stdout, 20))
 		}
 	}
 	cleanupWorkload(t, "vmholder")

@@ -8,89 +8,47 @@
 package nettest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cove-project/cove/tests/harness"
 	"github.com/cove-project/cove/tests/sandbox"
 )
 
 // Shared by all tests of a run.
 var (
-	sb       *sandbox.Sandbox // the private systemd, in its own network namespace
-	coveBin  string           // the cove binary under test
-	rootfs   string           // a busybox root filesystem
-	workDir  string           // host directory visible inside the sandbox
-	skipWhy  string           // why the tests cannot run here
-	bootLogs bytes.Buffer     // the sandbox's console output
+	env     harness.Env      // work directory, binaries, console, why tests skip
+	sb      *sandbox.Sandbox // the private systemd, in its own network namespace
+	coveBin string           // env.CoveBin
+	rootfs  string           // env.Rootfs: a busybox root filesystem
+	workDir string           // env.WorkDir: host directory visible inside the sandbox
 )
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(harness.Run(m, &env, "cove-nettest-", "../../cmd/cove", setup))
 }
 
-// run sets up the sandbox, runs the tests and always cleans up.
-func run(m *testing.M) int {
-	if ok, reason := sandbox.Usable(); !ok {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "network integration tests cannot run under CI: %s\n", reason)
-			return 1
-		}
-		skipWhy = reason
-		return m.Run()
-	}
-	var err error
-	if workDir, err = os.MkdirTemp("/var/tmp", "cove-nettest-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(workDir)
-	if err := setup(); err != nil {
-		fmt.Fprintf(os.Stderr, "set up network tests: %v\n%s", err, bootLogs.String())
-		if sb != nil {
-			sb.Shutdown()
-		}
-		return 1
-	}
-	defer sb.Shutdown()
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- sandbox console (end) ---\n%s\n", bootLogs.String())
-	}
-	return code
-}
-
-// setup builds cove and the rootfs, boots the sandbox with its own network
-// namespace and installs the network unit template.
-func setup() error {
-	coveBin = filepath.Join(workDir, "bin", "cove")
-	build := exec.Command("go", "build", "-o", coveBin, "../../cmd/cove")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build cove: %v\n%s", err, out)
-	}
-	rootfs = filepath.Join(workDir, "rootfs")
-	if err := sandbox.Rootfs(rootfs); err != nil {
-		return err
-	}
+// setup boots the sandbox with its own network namespace and installs the
+// network unit template.
+func setup() (func(), error) {
+	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var err error
 	sb, err = sandbox.Boot(ctx, sandbox.Options{
-		Log:            &bootLogs,
+		Log:            &env.Log,
 		Overlays:       []string{"/etc"},
 		PrivateNetwork: true,
 		BootTimeout:    3 * time.Minute,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return installNetworkUnit(ctx)
+	return func() { sb.Shutdown() }, installNetworkUnit(ctx)
 }
 
 // installNetworkUnit installs a test-local copy of the shipped
@@ -116,8 +74,8 @@ func installNetworkUnit(ctx context.Context) error {
 // need skips t when the sandbox cannot run here.
 func need(t *testing.T) {
 	t.Helper()
-	if skipWhy != "" {
-		t.Skip("network integration test needs a private systemd: " + skipWhy)
+	if env.SkipWhy != "" {
+		t.Skip("network integration test needs a private systemd: " + env.SkipWhy)
 	}
 }
 

@@ -1,0 +1,88 @@
+// Package harness runs an integration test package against a private
+// systemd (package sandbox): it checks that one can run here, makes the
+// work directory, builds the cove binary and the busybox root file system,
+// lets the package boot its sandbox, runs the tests and cleans up.
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/cove-project/cove/tests/sandbox"
+)
+
+// Env is what a test package's run shares with its tests.
+type Env struct {
+	WorkDir string       // host directory visible inside the sandbox, removed at the end
+	CoveBin string       // the cove binary under test, in WorkDir/bin
+	Rootfs  string       // a busybox root file system, in WorkDir/rootfs
+	SkipWhy string       // why the tests cannot run here ("" when they can)
+	Log     bytes.Buffer // the sandbox's console output
+}
+
+// Runner runs the tests (a *testing.M).
+type Runner interface{ Run() int }
+
+// Run sets env up and runs m. When no private systemd can run here, the
+// tests still run with env.SkipWhy set (they skip), except under CI=true,
+// where that is a failure. Otherwise it makes the work directory (under
+// /var/tmp, named after prefix), builds cove from cmd (a package path
+// relative to the test's directory) and the rootfs, and calls boot, which
+// boots the sandbox and returns how to shut it down (called at the end;
+// boot may set it up further). The sandbox's console is printed when a
+// test fails. It returns m's exit code.
+func Run(m Runner, env *Env, prefix, cmd string, boot func() (shutdown func(), err error)) int {
+	if ok, reason := sandbox.Usable(); !ok {
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "integration tests cannot run under CI: %s\n", reason)
+			return 1
+		}
+		env.SkipWhy = reason
+		return m.Run()
+	}
+	var err error
+	if env.WorkDir, err = os.MkdirTemp("/var/tmp", prefix); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(env.WorkDir)
+	shutdown, err := setUp(env, cmd, boot)
+	if shutdown != nil {
+		defer shutdown()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "set up integration tests: %v\n%s", err, env.Log.String())
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "--- sandbox console (end) ---\n%s\n", Tail(env.Log.String(), 60))
+	}
+	return code
+}
+
+// setUp builds cove and the rootfs, then boots.
+func setUp(env *Env, cmd string, boot func() (func(), error)) (func(), error) {
+	env.CoveBin = filepath.Join(env.WorkDir, "bin", "cove")
+	build := exec.Command("go", "build", "-o", env.CoveBin, cmd)
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build cove: %v\n%s", err, out)
+	}
+	env.Rootfs = filepath.Join(env.WorkDir, "rootfs")
+	if err := sandbox.Rootfs(env.Rootfs); err != nil {
+		return nil, err
+	}
+	return boot()
+}
+
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
+	lines := bytes.Split(bytes.TrimRight([]byte(s), "\n"), []byte("\n"))
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return string(bytes.Join(lines, []byte("\n")))
+}
