@@ -3,13 +3,11 @@ package api
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -31,7 +29,7 @@ type dockerError struct {
 // dockerRoutes are the Docker Engine API endpoints cove implements; any
 // other path is answered 501 (docs/api.md lists what each supports).
 func dockerRoutes() []route {
-	const get, head, post = http.MethodGet, http.MethodHead, http.MethodPost
+	const get, head, post, del = http.MethodGet, http.MethodHead, http.MethodPost, http.MethodDelete
 	return append([]route{
 		{method: get, path: "/_ping", need: roleMember, handle: (*Server).ping},
 		{method: head, path: "/_ping", need: roleMember, handle: (*Server).ping},
@@ -45,6 +43,10 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/stop", need: roleMember, mutates: true, handle: (*Server).dockerStop},
 		{method: post, path: "/containers/{name}/restart", need: roleMember, mutates: true, handle: (*Server).dockerRestart},
 		{method: post, path: "/containers/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).dockerKill},
+		{method: post, path: "/containers/create", need: roleRoot, mutates: true, handle: (*Server).createContainer},
+		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
+		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
+		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
 	}, imageRoutes()...)
 }
 
@@ -100,9 +102,9 @@ func (s *Server) containers(c *call) {
 		c.failWith(lerr)
 		return
 	}
-	specs := s.specIndex()
+	specs, recs := s.specIndex(), s.records.list()
 	out := []dockerSummary{}
-	for _, w := range ws {
+	for _, w := range withRecords(ws, recs) {
 		state := dockerState(w)
 		if (!all && state != "running" && state != "restarting") || !f.match(w, state) {
 			continue
@@ -110,32 +112,40 @@ func (s *Server) containers(c *call) {
 		if limit > 0 && len(out) == limit {
 			break
 		}
-		out = append(out, summary(w, specs.load(w.Name)))
+		d := summary(w, viewSpec(specs, recs[w.Name], w.Name))
+		recordSummary(&d, recs[w.Name])
+		out = append(out, d)
 	}
 	c.reply(http.StatusOK, out)
 }
 
 // inspect answers GET /containers/ID/json.
 func (s *Server) inspect(c *call) {
-	w, ok := s.lookup(c)
+	ct, ok := s.lookupContainer(c)
 	if !ok {
 		return
 	}
-	c.reply(http.StatusOK, inspectOf(w, s.specIndex().load(w.Name)))
+	d := inspectOf(ct.Workload, viewSpec(s.specIndex(), ct.rec, ct.Name))
+	recordInspect(&d, ct.rec)
+	c.reply(http.StatusOK, d)
 }
 
 // dockerLogs answers GET /containers/ID/logs in Docker's multiplexed
 // stream format: every chunk of output as one stdout frame (journald does
-// not keep stdout and stderr apart).
+// not keep stdout and stderr apart). A container created through
+// Docker's API shows what was logged since its creation only.
 func (s *Server) dockerLogs(c *call) {
 	opt, stdout, err := dockerLogOptions(c.r.URL.Query())
 	if err != nil {
 		c.fail(err)
 		return
 	}
-	w, ok := s.lookup(c)
+	ct, ok := s.lookupContainer(c)
 	if !ok {
 		return
+	}
+	if ct.rec != nil && opt.Since.Before(ct.rec.Created) { // not an earlier container's of that name
+		opt.Since = ct.rec.Created
 	}
 	c.w.Header().Set("Content-Type", "application/vnd.docker.raw-stream")
 	c.w.Header().Set("Trailer", errorTrailer)
@@ -144,17 +154,21 @@ func (s *Server) dockerLogs(c *call) {
 		fw.start()
 		return
 	}
-	c.finish(fw, s.backend.Logs(c.ctx(), w.Name, opt, muxWriter{fw}))
+	c.finish(fw, s.backend.Logs(c.ctx(), ct.Name, opt, muxWriter{w: fw, stream: 1}))
 }
 
-// muxWriter frames every write as one stdout frame: an 8-byte header
-// (stream 1, three zero bytes, the big-endian length) and the payload.
-type muxWriter struct{ w io.Writer }
+// muxWriter frames every write as one frame of Docker's multiplexed
+// stream: an 8-byte header (the stream, three zero bytes, the big-endian
+// length) and the payload.
+type muxWriter struct {
+	w      io.Writer
+	stream byte // 1 stdout, 2 stderr
+}
 
 // Write writes p as one frame.
 func (m muxWriter) Write(p []byte) (int, error) {
 	frame := make([]byte, 8, 8+len(p))
-	frame[0] = 1
+	frame[0] = m.stream
 	binary.BigEndian.PutUint32(frame[4:], uint32(len(p)))
 	if _, err := m.w.Write(append(frame, p...)); err != nil {
 		return 0, err
@@ -234,21 +248,29 @@ func (s *Server) top(c *call) {
 	c.reply(http.StatusOK, t)
 }
 
-// dockerStart answers POST /containers/ID/start: 304 when running.
+// dockerStart answers POST /containers/ID/start: 304 when running. A
+// container created through Docker's API runs from its record
+// (dockerStartRecord): a start compiles it into a transient unit.
 func (s *Server) dockerStart(c *call) {
-	if w, ok := s.lookup(c); ok {
-		s.dockerJob(c, w, dockerState(w) != "running", Backend.Start)
+	ct, ok := s.lookupContainer(c)
+	switch {
+	case !ok:
+	case ct.rec != nil && !isUp(dockerState(ct.Workload)):
+		s.dockerStartRecord(c, ct)
+	default:
+		s.dockerJob(c, ct.Workload, dockerState(ct.Workload) != "running", Backend.Start)
 	}
 }
 
-// dockerStop answers POST /containers/ID/stop: 304 when not running.
+// dockerStop answers POST /containers/ID/stop: 304 when not running (or
+// not even loaded: a created container).
 func (s *Server) dockerStop(c *call) {
 	if err := stopQuery(c.r.URL.Query()); err != nil {
 		c.fail(err)
 		return
 	}
-	if w, ok := s.lookup(c); ok {
-		s.dockerJob(c, w, dockerState(w) != "exited", Backend.Stop)
+	if ct, ok := s.lookupContainer(c); ok {
+		s.dockerJob(c, ct.Workload, ct.loaded && dockerState(ct.Workload) != "exited", Backend.Stop)
 	}
 }
 
@@ -258,8 +280,13 @@ func (s *Server) dockerRestart(c *call) {
 		c.fail(err)
 		return
 	}
-	if w, ok := s.lookup(c); ok {
-		s.dockerJob(c, w, true, Backend.Restart)
+	ct, ok := s.lookupContainer(c)
+	switch {
+	case !ok:
+	case ct.rec != nil:
+		s.dockerRestartRecord(c, ct)
+	default:
+		s.dockerJob(c, ct.Workload, true, Backend.Restart)
 	}
 }
 
@@ -318,43 +345,6 @@ func (s *Server) dockerJob(c *call, w Workload, changes bool, op func(Backend, c
 	}
 	c.name = w.Name
 	job(op)(s, c)
-}
-
-// lookup finds the workload a Docker path names: by name, else by a
-// unique prefix of its Docker ID. Otherwise it answers (404 when there is
-// none) and returns false.
-func (s *Server) lookup(c *call) (Workload, bool) {
-	w, err := s.backend.Status(c.ctx(), c.name)
-	if err == nil {
-		return w, true
-	}
-	if !errors.Is(err, supervisor.ErrNotFound) {
-		c.failWith(err)
-		return Workload{}, false
-	}
-	if isHex(c.name) {
-		ws, err := s.backend.List(c.ctx())
-		if err != nil {
-			c.failWith(err)
-			return Workload{}, false
-		}
-		var found []Workload
-		for _, w := range ws {
-			if strings.HasPrefix(dockerID(w.Name), c.name) {
-				found = append(found, w)
-			}
-		}
-		switch len(found) {
-		case 1:
-			return found[0], true
-		case 0:
-		default:
-			c.fail(errorf(CodeBadRequest, fmt.Sprintf("multiple IDs found with provided prefix: %s", c.name)))
-			return Workload{}, false
-		}
-	}
-	c.fail(errorf(CodeNotFound, "No such container: "+c.name))
-	return Workload{}, false
 }
 
 // isHex reports whether s is lower-case hexadecimal.

@@ -78,7 +78,7 @@ func TestDockerCLIImages(t *testing.T) {
 	reg := startRegistry(t, t.TempDir())
 	p := pushImage(t, reg, "app/web:1.4", "hello", v1.Config{Env: []string{"GREETING=hi"}, Cmd: []string{"/bin/web"}})
 	st := openStore(t, reg.Addr)
-	host := serveSocket(t, NewServer(fakeBackend{}, Options{Images: func() (*image.Store, error) { return st, nil }}))
+	host := serveSocket(t, NewServer(fakeBackend{}, Options{Images: func() (*image.Store, error) { return st, nil }, Containers: t.TempDir()}))
 	docker := func(args ...string) (string, string, int) { return dockerRun(t, bin, host, args...) }
 	out, errOut, code := docker("pull", p.ref)
 	for _, want := range []string{"1.4: Pulling from app/web", p.layer.Hex[:12] + ": Pull complete", "Digest: " + p.digest.String(), "Status: Downloaded newer image for " + p.ref} {

@@ -115,7 +115,7 @@ func imageCall(t *testing.T, st *image.Store, b Backend, r role, method, target 
 	}
 	req = req.WithContext(withPeer(context.Background(), peer{known: true, uid: 0, role: r}))
 	rec := httptest.NewRecorder()
-	NewServer(b, Options{Images: func() (*image.Store, error) { return st, nil }}).ServeHTTP(rec, req)
+	NewServer(b, Options{Images: func() (*image.Store, error) { return st, nil }, Containers: t.TempDir()}).ServeHTTP(rec, req)
 	return rec
 }
 

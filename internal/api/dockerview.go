@@ -22,6 +22,8 @@ func dockerID(name string) string {
 // restarting, created (starting, no process yet) or exited.
 func dockerState(w Workload) string {
 	switch {
+	case w.ActiveState == createdState:
+		return "created"
 	case w.SubState == "auto-restart":
 		return "restarting"
 	case w.ActiveState == "activating" && w.MainPID == 0:
@@ -122,7 +124,9 @@ func aboutOf(name string, sp *spec.Spec) about {
 		if c.Image != "" {
 			a.image = c.Image
 		}
-		a.user = fmt.Sprintf("%d:%d", c.User.UID, c.User.GID)
+		if c.Image == "" || c.User.Set { // else the image's
+			a.user = fmt.Sprintf("%d:%d", c.User.UID, c.User.GID)
+		}
 		for k, v := range c.Env {
 			a.env = append(a.env, k+"="+v)
 		}
@@ -243,6 +247,7 @@ type dockerHostConfig struct {
 	NanoCpus       int64  `json:"NanoCpus"`
 	PidsLimit      *int64 `json:"PidsLimit"`
 	ReadonlyRootfs bool   `json:"ReadonlyRootfs"`
+	AutoRemove     bool   `json:"AutoRemove"`
 }
 
 // dockerConfig is the part of Config cove fills in. Tty is always false:

@@ -89,7 +89,7 @@ func serve(t testing.TB, raw []byte, r role) (*httptest.ResponseRecorder, bool) 
 	}
 	req = req.WithContext(withPeer(context.Background(), peer{known: true, uid: 1000, role: r}))
 	rec := httptest.NewRecorder()
-	NewServer(fakeBackend{}, Options{Self: "/usr/bin/cove", Images: emptyStore(t)}).ServeHTTP(rec, req)
+	NewServer(fakeBackend{}, Options{Self: "/usr/bin/cove", Images: emptyStore(t), Containers: t.TempDir()}).ServeHTTP(rec, req)
 	return rec, true
 }
 
@@ -231,7 +231,22 @@ func requestCases() []requestCase {
 		{"POST /v1.41/images/prune", roleMember, 403, `uid 1000 is not root`},
 		{"POST /v1.41/images/prune", roleRoot, 200, `{"ImagesDeleted":[],"SpaceReclaimed":0}`},
 		{"POST /v1.41/images/prune?filters={\"until\":[\"1h\"]}", roleRoot, 501, `until`},
-		{"POST /v1.41/containers/create", roleMember, 501, `cove does not implement POST /containers/create`},
+		{"POST /v1.41/containers/create", roleMember, 403, `uid 1000 is not root`},
+		{"POST /v1.41/containers/create\n\n{}", roleRoot, 400, `Config.Image is empty`},
+		{"POST /v1.41/containers/create?name=x\n\n{\"Image\":\"r.example/web:1\",\"Bogus\":1}", roleRoot, 404, `{"message":"No such image: r.example/web:1"}`},
+		{"POST /v1.41/containers/create?name=Web\n\n{\"Image\":\"r.example/web:1\"}", roleRoot, 400, `Invalid container name (Web)`},
+		{"POST /v1.41/containers/create\n\n{\"Image\": 3}", roleRoot, 400, `bad request body`},
+		{"POST /v1.41/containers/web/exec", roleRoot, 501, `cove does not implement POST /containers/web/exec`},
+		{"DELETE /v1.41/containers/web", roleMember, 403, `uid 1000 is not root`},
+		{"DELETE /v1.41/containers/web", roleRoot, 409, `You cannot remove a running container`},
+		{"DELETE /v1.41/containers/vm1?link=1", roleRoot, 501, `links`},
+		{"DELETE /v1.41/containers/vm1?force=1&v=1", roleRoot, 204, ``},
+		{"DELETE /v1.41/containers/nope", roleRoot, 404, `No such container: nope`},
+		{"POST /v1.41/containers/vm1/wait", roleMember, 200, `{"StatusCode":0,"Error":null}`},
+		{"POST /v1.41/containers/web/wait?condition=later", roleMember, 400, `invalid condition`},
+		{"POST /v1.41/containers/nope/wait", roleMember, 404, `No such container: nope`},
+		{"POST /v1.41/containers/web/attach?stream=1&stdout=1", roleRoot, 409, `only before it starts`},
+		{"POST /v1.41/containers/web/attach?stdout=1", roleRoot, 501, `without stream`},
 		{"GET /v1.41/containers/web/start", roleMember, 405, `method not allowed`},
 	}
 }

@@ -39,7 +39,15 @@ func (t *idleTracker) ConnState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew, http.StateActive:
 		t.busy[c] = true
-	default: // StateIdle, StateHijacked, StateClosed
+	case http.StateHijacked:
+		// A hijacked connection (a Docker attach) is busy until its
+		// handler closes it.
+		if cn, ok := c.(closeNotifier); ok {
+			cn.notifyClose(func() { t.ConnState(c, http.StateClosed) })
+		} else {
+			delete(t.busy, c)
+		}
+	default: // StateIdle, StateClosed
 		delete(t.busy, c)
 	}
 	if len(t.busy) > 0 {
@@ -48,6 +56,9 @@ func (t *idleTracker) ConnState(c net.Conn, s http.ConnState) {
 		t.timer.Reset(t.period)
 	}
 }
+
+// closeNotifier is a connection that calls functions when it is closed.
+type closeNotifier interface{ notifyClose(func()) }
 
 // fire closes Idle unless a connection became busy since the timer was
 // set.

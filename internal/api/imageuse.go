@@ -87,6 +87,9 @@ func (s *Server) imageUsers(ctx context.Context, st *image.Store) (map[string][]
 	if err != nil {
 		return nil, fmt.Errorf("find the workloads that use images: %w", err)
 	}
+	for name, rec := range s.records.list() { // containers created through Docker's API, started or not
+		uses = append(uses, ImageUse{Workload: name, Ref: rec.Image})
+	}
 	out := map[string][]string{}
 	for _, u := range uses {
 		rec, err := st.Lookup(u.Ref)

@@ -106,16 +106,34 @@ func (l *limitListener) Close() error {
 	return err
 }
 
-// limitConn gives its slot back when closed.
+// limitConn gives its slot back when closed, and tells those that asked
+// (notifyClose).
 type limitConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	mu      sync.Mutex
+	closed  []func()
+}
+
+// notifyClose makes Close call f.
+func (c *limitConn) notifyClose(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = append(c.closed, f)
 }
 
 // Close closes the connection and frees its slot (once).
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		c.release()
+		c.mu.Lock()
+		fs := c.closed
+		c.mu.Unlock()
+		for _, f := range fs {
+			f()
+		}
+	})
 	return err
 }

@@ -54,7 +54,15 @@ type Options struct {
 	// request; nil means image.OpenDefault (/var/lib/cove/images, with
 	// the registries of /etc/cove/registries.toml).
 	Images func() (*image.Store, error)
+	// Containers is the directory of the records of containers created
+	// through Docker's API ("" means DefaultContainersDir).
+	Containers string
 }
+
+// DefaultContainersDir holds the records of containers created through
+// Docker's API (root only; /run, so they go with a reboot as transient
+// units do).
+const DefaultContainersDir = "/run/cove/created"
 
 // Server answers the API with a Backend. It is an http.Handler; Serve runs
 // it on a listener with cove's limits, timeouts and idle exit.
@@ -64,6 +72,8 @@ type Server struct {
 	audit   *auditor
 	v1      []route
 	docker  []route
+	records containerRecords // Docker's created containers
+	runs    *containerRuns   // the runs this helper started from them
 }
 
 // NewServer returns a server that carries requests out with b.
@@ -77,7 +87,11 @@ func NewServer(b Backend, opt Options) *Server {
 	if opt.Images == nil {
 		opt.Images = image.OpenDefault
 	}
-	return &Server{backend: b, opt: opt, audit: newAuditor(opt.Log), v1: v1Routes(), docker: dockerRoutes()}
+	if opt.Containers == "" {
+		opt.Containers = DefaultContainersDir
+	}
+	return &Server{backend: b, opt: opt, audit: newAuditor(opt.Log), v1: v1Routes(), docker: dockerRoutes(),
+		records: containerRecords{dir: opt.Containers}, runs: newContainerRuns()}
 }
 
 // Serve answers requests on l until ctx ends or, with idle > 0, no

@@ -254,3 +254,26 @@ func TestClientErrors(t *testing.T) {
 		t.Errorf("tcp host accepted")
 	}
 }
+
+// TestIdleHijacked: a hijacked connection (a Docker attach) keeps the
+// server busy until it is closed.
+func TestIdleHijacked(t *testing.T) {
+	tr := newIdleTracker(100 * time.Millisecond)
+	conn, peer := net.Pipe()
+	defer peer.Close()
+	c := &limitConn{Conn: conn, release: func() {}}
+	tr.ConnState(c, http.StateNew)
+	tr.ConnState(c, http.StateActive)
+	tr.ConnState(c, http.StateHijacked)
+	select {
+	case <-tr.Idle():
+		t.Fatal("idle while a hijacked connection is open")
+	case <-time.After(400 * time.Millisecond):
+	}
+	c.Close()
+	select {
+	case <-tr.Idle():
+	case <-time.After(2 * time.Second):
+		t.Fatal("not idle after the hijacked connection closed")
+	}
+}

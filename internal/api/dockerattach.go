@@ -1,0 +1,349 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cove-project/cove/supervisor"
+	"github.com/cove-project/cove/units"
+)
+
+// Timing of attach streams.
+const (
+	attachTimeout = time.Minute            // how long an attach waits for the start it precedes
+	drainTime     = 200 * time.Millisecond // how long it reads what is left in the pipes once the run ended
+)
+
+// attachOptions are the query of POST /containers/ID/attach.
+type attachOptions struct{ stdin, stdout, stderr bool }
+
+// attachQuery reads stream (required: an attach is a stream), logs
+// (ignored: a container that has not started has no output yet), stdin,
+// stdout and stderr; detachKeys does not apply without a TTY.
+func attachQuery(q url.Values) (attachOptions, *Error) {
+	var o attachOptions
+	var stream, logs bool
+	for _, p := range []struct {
+		key string
+		v   *bool
+	}{{"stream", &stream}, {"logs", &logs}, {"stdin", &o.stdin}, {"stdout", &o.stdout}, {"stderr", &o.stderr}} {
+		var err *Error
+		if *p.v, err = queryBool(q, p.key); err != nil {
+			return o, err
+		}
+	}
+	if !stream {
+		return o, errorf(CodeNotImplemented, "cove does not implement attach without stream: read the output with the logs endpoint")
+	}
+	return o, nil
+}
+
+// attachment is the standard input, output and error of a container's
+// next run, piped to an attach request: the run gets one end of each
+// pipe (systemd passes them to the payload), the request the other.
+type attachment struct {
+	in         *os.File // the run's stdin: a pipe's read end, or /dev/null
+	inW        *os.File // the request's end of stdin, or nil
+	outR, outW *os.File
+	errR, errW *os.File
+	start      chan *run // the run once started, or nil: no start is coming
+}
+
+// newAttachment makes the pipes (stdin: a pipe too, else /dev/null).
+func newAttachment(stdin bool) (*attachment, error) {
+	a := &attachment{start: make(chan *run, 1)}
+	var err error
+	if a.outR, a.outW, err = os.Pipe(); err == nil {
+		a.errR, a.errW, err = os.Pipe()
+	}
+	if err == nil && stdin {
+		a.in, a.inW, err = os.Pipe()
+	} else if err == nil {
+		a.in, err = os.Open(os.DevNull)
+	}
+	if err != nil {
+		a.closeAll()
+		return nil, fmt.Errorf("attach: %w", err)
+	}
+	return a, nil
+}
+
+// closeRunEnds closes the helper's copies of the run's ends, once
+// systemd has its own (or the start failed): the request then sees the
+// end of the output when the payload and systemd close theirs.
+func (a *attachment) closeRunEnds() { closeFiles(a.in, a.outW, a.errW) }
+
+// closeAll closes every end.
+func (a *attachment) closeAll() { closeFiles(a.in, a.inW, a.outR, a.outW, a.errR, a.errW) }
+
+// closeFiles closes the files that are not nil.
+func closeFiles(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}
+
+// started tells the attach request how its start went (r nil: failed);
+// a is nil when no request waits.
+func (a *attachment) started(r *run) {
+	if a != nil {
+		a.start <- r
+	}
+}
+
+// attach registers a as the attachment of name's next run; false if one
+// is waiting already.
+func (rs *containerRuns) attach(name string, a *attachment) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.attached[name] != nil {
+		return false
+	}
+	rs.attached[name] = a
+	return true
+}
+
+// takeAttachment removes and returns name's attachment, or nil.
+func (rs *containerRuns) takeAttachment(name string) *attachment {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	a := rs.attached[name]
+	delete(rs.attached, name)
+	return a
+}
+
+// untake removes a if it is still name's attachment: then no start took
+// it.
+func (rs *containerRuns) untake(name string, a *attachment) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.attached[name] != a {
+		return false
+	}
+	delete(rs.attached, name)
+	return true
+}
+
+// dropAttachment ends the attach request waiting for name's start.
+func (rs *containerRuns) dropAttachment(name string) { rs.takeAttachment(name).started(nil) }
+
+// runAttached starts u with att's pipes as its stdio (none: the
+// journal's).
+func (s *Server) runAttached(ctx context.Context, runner Runner, u units.Unit, att *attachment) (io.Closer, error) {
+	if att == nil {
+		return runner.RunTransient(ctx, u, nil)
+	}
+	hold, err := runner.RunTransient(ctx, u, &supervisor.Stdio{In: att.in, Out: att.outW, Err: att.errW})
+	att.closeRunEnds()
+	if err != nil {
+		err = att.withOutput(err)
+		att.started(nil)
+	}
+	return hold, err
+}
+
+// maxFailedOutput bounds what a failed start's error quotes of its output.
+const maxFailedOutput = 8 << 10
+
+// withOutput adds to the error of a failed start what the run wrote: the
+// launcher says why on its stderr, which is the attach pipe, not the
+// journal (so the error has no log lines of its own).
+func (a *attachment) withOutput(err error) error {
+	var out []string
+	deadline := time.Now().Add(drainTime)
+	for _, f := range []*os.File{a.errR, a.outR} {
+		f.SetReadDeadline(deadline)
+		b, _ := io.ReadAll(io.LimitReader(f, maxFailedOutput))
+		if t := strings.TrimSpace(string(b)); t != "" {
+			out = append(out, t)
+		}
+	}
+	if len(out) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n%s", err, strings.Join(out, "\n"))
+}
+
+// dockerAttach answers POST /containers/ID/attach?stream=1&stdin=&stdout=&stderr=
+// for a container about to start (docker run, docker start -a): the
+// connection is hijacked (101, Docker's raw stream) and, once the start
+// comes, carries the run's stdout and stderr as multiplexed frames
+// (stream 1 and 2) and, with stdin, the client's input to the payload
+// until it closes its side. It ends when the run has ended. A running
+// container cannot be attached to: its output goes to the journal.
+func (s *Server) dockerAttach(c *call) {
+	o, qerr := attachQuery(c.r.URL.Query())
+	if qerr != nil {
+		c.fail(qerr)
+		return
+	}
+	ct, ok := s.lookupContainer(c)
+	if !ok {
+		return
+	}
+	if ct.rec == nil || isUp(dockerState(ct.Workload)) {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("cove attaches to container %s only before it starts (docker run, docker start -a); a running container's output goes to the journal (docker logs -f)", ct.Name)))
+		return
+	}
+	a, err := newAttachment(o.stdin)
+	if err != nil {
+		c.failWith(err)
+		return
+	}
+	if !s.runs.attach(ct.Name, a) {
+		a.closeAll()
+		c.fail(errorf(CodeConflict, fmt.Sprintf("an attach to container %s is waiting for its start already", ct.Name)))
+		return
+	}
+	conn, in, err := hijack(c)
+	if err != nil || conn == nil {
+		if s.runs.untake(ct.Name, a) {
+			a.closeAll()
+		}
+		if err != nil {
+			c.failWith(fmt.Errorf("attach %s: %w", ct.Name, err))
+		}
+		return
+	}
+	defer conn.Close()
+	s.streamAttach(c.ctx(), ct.Name, conn, in, a, o)
+}
+
+// hijack takes the connection over and answers Docker's upgrade to a raw
+// stream (101 when the client asked for an upgrade, else 200), without
+// deadlines from then on. An error means nothing was answered; a nil
+// connection without one, that the client went away.
+func hijack(c *call) (net.Conn, *bufio.Reader, error) {
+	conn, brw, err := http.NewResponseController(c.w).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	status, upgrade := "200 OK", ""
+	if c.r.Header.Get("Upgrade") != "" {
+		status, upgrade = "101 UPGRADED", "Connection: Upgrade\r\nUpgrade: tcp\r\n"
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 %s\r\nContent-Type: application/vnd.docker.raw-stream\r\n%sApi-Version: %s\r\nOstype: linux\r\n\r\n",
+		status, upgrade, dockerAPIVersion)
+	if err := brw.Flush(); err != nil {
+		conn.Close()
+		return nil, nil, nil
+	}
+	return conn, brw.Reader, nil
+}
+
+// streamAttach waits for the start, then copies the run's output to conn
+// as frames (and conn's input to the run's stdin) until the output ends
+// or, after the run ended, what is left in the pipes is read. A client
+// that goes away stops nothing: the output is read and dropped.
+func (s *Server) streamAttach(ctx context.Context, name string, conn net.Conn, in io.Reader, a *attachment, o attachOptions) {
+	defer a.closeAll()
+	r := s.awaitStart(ctx, name, a)
+	if r == nil {
+		return
+	}
+	if a.inW != nil {
+		go func() {
+			io.Copy(a.inW, in)
+			a.inW.Close()
+		}()
+	}
+	out := &frames{w: conn}
+	var wg sync.WaitGroup
+	for _, p := range []struct {
+		f      *os.File
+		stream byte
+		want   bool
+	}{{a.outR, 1, o.stdout}, {a.errR, 2, o.stderr}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out.copy(p.f, p.stream, p.want)
+		}()
+	}
+	copied := make(chan struct{})
+	go drainAfter(ctx, r, copied, a.outR, a.errR)
+	wg.Wait()
+	close(copied)
+}
+
+// awaitStart waits for the start a precedes: its run, or nil when none
+// comes (the start failed, the container was removed, the client went
+// away, or attachTimeout passed).
+func (s *Server) awaitStart(ctx context.Context, name string, a *attachment) *run {
+	t := time.NewTimer(attachTimeout)
+	defer t.Stop()
+	select {
+	case r := <-a.start:
+		return r
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	if s.runs.untake(name, a) {
+		return nil
+	}
+	return <-a.start // a start took it: it tells how it went
+}
+
+// drainAfter sets a read deadline drainTime ahead on the pipes once the
+// run has ended (or the request is cancelled), unless the copies ended
+// first: the payload has written everything, but systemd keeps its ends
+// of the pipes open while the unit stays loaded as exited.
+func drainAfter(ctx context.Context, r *run, copied <-chan struct{}, pipes ...*os.File) {
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	case <-copied:
+		return
+	}
+	deadline := time.Now().Add(drainTime)
+	for _, p := range pipes {
+		p.SetReadDeadline(deadline)
+	}
+}
+
+// frames writes Docker's multiplexed stream (muxWriter) from several
+// pipes. After a write error it drops everything.
+type frames struct {
+	mu     sync.Mutex
+	w      io.Writer
+	broken bool
+}
+
+// copy reads f to its end, writing what it reads as frames of stream
+// when want.
+func (fr *frames) copy(f *os.File, stream byte, want bool) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := f.Read(buf)
+		if n > 0 && want {
+			fr.frame(stream, buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// frame writes p as one frame of stream.
+func (fr *frames) frame(stream byte, p []byte) {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.broken {
+		return
+	}
+	if _, err := (muxWriter{w: fr.w, stream: stream}).Write(p); err != nil {
+		fr.broken = true
+	}
+}

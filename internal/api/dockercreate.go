@@ -1,0 +1,245 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+	"github.com/cove-project/cove/units"
+)
+
+// dockerCreate is the body of POST /containers/create: the fields of
+// Docker's container config and host config that cove reads. Fields it
+// does not know are ignored, as Docker ignores them; fields it knows but
+// cannot honour are refused (containerSpec).
+type dockerCreate struct {
+	Hostname    string            `json:",omitempty"`
+	User        string            `json:",omitempty"`
+	Tty         bool              `json:",omitempty"`
+	OpenStdin   bool              `json:",omitempty"`
+	Env         []string          `json:",omitempty"`
+	Cmd         strSlice          `json:",omitempty"`
+	Entrypoint  strSlice          // null: the image's; [] or [""]: none
+	Image       string            `json:",omitempty"`
+	WorkingDir  string            `json:",omitempty"`
+	Labels      map[string]string `json:",omitempty"`
+	StopTimeout *int              `json:",omitempty"` // seconds
+	HostConfig  dockerHostCreate
+}
+
+// dockerHostCreate is the part of Docker's HostConfig cove reads.
+type dockerHostCreate struct {
+	Binds          []string            `json:",omitempty"`
+	Mounts         []dockerMountCreate `json:",omitempty"`
+	Tmpfs          map[string]string   `json:",omitempty"`
+	AutoRemove     bool                `json:",omitempty"`
+	Memory         int64               `json:",omitempty"`
+	NanoCPUs       int64               `json:"NanoCpus,omitempty"`
+	PidsLimit      *int64              `json:",omitempty"`
+	RestartPolicy  dockerRestartPolicy
+	NetworkMode    string                `json:",omitempty"`
+	ReadonlyRootfs bool                  `json:",omitempty"`
+	CapAdd         []string              `json:",omitempty"`
+	CapDrop        []string              `json:",omitempty"`
+	SecurityOpt    []string              `json:",omitempty"`
+	Privileged     bool                  `json:",omitempty"`
+	PublishAll     bool                  `json:"PublishAllPorts,omitempty"`
+	PortBindings   map[string][]struct{} `json:",omitempty"`
+	Devices        []struct{}            `json:",omitempty"`
+	Links          []string              `json:",omitempty"`
+	VolumesFrom    []string              `json:",omitempty"`
+	PidMode        string                `json:",omitempty"`
+	IpcMode        string                `json:",omitempty"`
+	UTSMode        string                `json:",omitempty"`
+	UsernsMode     string                `json:",omitempty"`
+	CPUQuota       int64                 `json:"CpuQuota,omitempty"`
+	CpusetCpus     string                `json:",omitempty"`
+}
+
+// dockerRestartPolicy is HostConfig.RestartPolicy.
+type dockerRestartPolicy struct {
+	Name              string `json:",omitempty"`
+	MaximumRetryCount int    `json:",omitempty"`
+}
+
+// dockerMountCreate is one entry of HostConfig.Mounts.
+type dockerMountCreate struct {
+	Type         string `json:",omitempty"` // bind or tmpfs
+	Source       string `json:",omitempty"`
+	Target       string `json:",omitempty"`
+	ReadOnly     bool   `json:",omitempty"`
+	TmpfsOptions *struct {
+		SizeBytes int64 `json:",omitempty"`
+	} `json:",omitempty"`
+}
+
+// strSlice is Docker's string-or-list value (Cmd, Entrypoint): a string
+// is a list of one.
+type strSlice []string
+
+// UnmarshalJSON reads a string, a list of strings, or null (nil).
+func (s *strSlice) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*s = nil
+		return nil
+	}
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*s = strSlice{one}
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return errors.New("want a string or a list of strings")
+	}
+	*s = list
+	return nil
+}
+
+// dockerCreated is the answer to POST /containers/create.
+type dockerCreated struct {
+	ID       string   `json:"Id"`
+	Warnings []string `json:"Warnings"`
+}
+
+// createContainer answers POST /containers/create?name=: the request
+// becomes a workload spec as cove run builds one from flags, checked and
+// kept as a record until the container starts (see containerRecord). The
+// image must be in the store: otherwise the answer is Docker's 404 "No
+// such image: REF", on which the docker CLI pulls and asks again.
+func (s *Server) createContainer(c *call) {
+	name, err := createName(c.r.URL.Query().Get("name"))
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	var req dockerCreate
+	if derr := json.NewDecoder(c.r.Body).Decode(&req); derr != nil {
+		c.failBody(derr)
+		return
+	}
+	if req.Image == "" {
+		c.fail(errorf(CodeBadRequest, "create "+name+": Config.Image is empty: which image should the container run?"))
+		return
+	}
+	img, ok := s.createImage(c, req.Image)
+	if !ok {
+		return
+	}
+	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
+		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req}
+	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd)
+	if serr == nil {
+		serr = s.checkRunnable(sp)
+	}
+	if serr != nil {
+		c.fail(serr)
+		return
+	}
+	if s.inUse(c, name) {
+		return
+	}
+	if err := s.records.create(rec); err != nil {
+		s.failCreate(c, name, err)
+		return
+	}
+	c.reply(http.StatusCreated, dockerCreated{ID: dockerID(name), Warnings: append([]string{}, warnings...)})
+}
+
+// createName is the name of a container to create: the name query
+// parameter (Docker's leading "/" allowed), which must be a valid
+// workload name, or a generated one as cove run makes.
+func createName(q string) (string, *Error) {
+	if q == "" {
+		b := make([]byte, 4)
+		rand.Read(b)
+		return "run-" + hex.EncodeToString(b), nil
+	}
+	name := strings.TrimPrefix(q, "/")
+	if err := spec.ValidName(name); err != nil {
+		return "", errorf(CodeBadRequest, fmt.Sprintf("Invalid container name (%.80s): %v (a cove workload name)", q, err))
+	}
+	return name, nil
+}
+
+// createImage finds the image of a create in the store; when it is not
+// there, it answers Docker's 404 and returns false.
+func (s *Server) createImage(c *call, ref string) (image.ImageRecord, bool) {
+	st, ok := s.imageStore(c)
+	if !ok {
+		return image.ImageRecord{}, false
+	}
+	rec, _, err := resolveImage(st, dockerShortName(ref))
+	switch {
+	case errors.Is(err, image.ErrNotFound):
+		c.fail(errorf(CodeNotFound, "No such image: "+ref))
+		return rec, false
+	case err != nil:
+		c.failWith(err)
+		return rec, false
+	}
+	return rec, true
+}
+
+// pinnedRef names rec by digest, so that the container keeps running the
+// image it was created from when the name moves to another (as Docker's
+// containers keep their image ID).
+func pinnedRef(rec image.ImageRecord) string {
+	if rec.Repository == "" {
+		return rec.Digest.String()
+	}
+	return rec.Repository + "@" + rec.Digest.String()
+}
+
+// checkRunnable checks what containerSpec cannot: that the spec compiles
+// and its bind mounts' sources exist (cove, unlike docker -v, does not
+// create them).
+func (s *Server) checkRunnable(sp *spec.Spec) *Error {
+	if _, err := units.Compile(sp, units.Options{Launcher: s.opt.Self}); err != nil {
+		return errorf(CodeBadRequest, fmt.Sprintf("create %s: %v", sp.Name, err))
+	}
+	for _, m := range sp.Container.Mounts {
+		if m.Type != spec.MountBind {
+			continue
+		}
+		if _, err := os.Stat(m.Source); err != nil {
+			return errorf(CodeBadRequest, fmt.Sprintf("create %s: bind source path does not exist: %s (cove does not create it)", sp.Name, m.Source))
+		}
+	}
+	return nil
+}
+
+// inUse answers 409 and returns true when name is taken by a workload
+// or a created container (or answers another error and returns true).
+func (s *Server) inUse(c *call, name string) bool {
+	_, err := s.container(c.ctx(), name)
+	switch {
+	case err == nil:
+		s.failCreate(c, name, fs.ErrExist)
+	case !errors.Is(err, supervisor.ErrNotFound):
+		c.failWith(err)
+	default:
+		return false
+	}
+	return true
+}
+
+// failCreate answers a create that could not be recorded: Docker's 409
+// when the name is taken.
+func (s *Server) failCreate(c *call, name string, err error) {
+	if errors.Is(err, fs.ErrExist) {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Conflict. The container name \"/%s\" is already in use by container \"%s\". You have to remove (or rename) that container to be able to reuse that name.", name, dockerID(name))))
+		return
+	}
+	c.failWith(err)
+}

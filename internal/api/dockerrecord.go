@@ -1,0 +1,134 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// containerRecord is what cove keeps of a container created through
+// Docker's API (POST /containers/create): systemd has no "created but not
+// started" transient unit, so the request waits here until a start
+// compiles it into one; the record stays, so that later starts run it
+// again and Docker's views show its image and command, until the
+// container is removed (or, with AutoRemove, its run ends).
+type containerRecord struct {
+	Name     string       `json:"name"`
+	Created  time.Time    `json:"created"`
+	Image    string       `json:"image"`     // the image, pinned: REGISTRY/REPO@DIGEST (or the manifest digest)
+	ImageID  string       `json:"image_id"`  // its Docker ID (sha256:CONFIG)
+	ImageCmd []string     `json:"image_cmd"` // its CMD, for an entrypoint reset to none
+	Config   dockerCreate `json:"config"`    // the request, as cove read it
+	Started  bool         `json:"started"`   // a start succeeded; then ExitCode is the last run's
+	ExitCode int          `json:"exit_code"`
+}
+
+// spec is the record's workload spec (see containerSpec).
+func (r *containerRecord) spec() (*spec.Spec, error) {
+	sp, _, err := containerSpec(r.Name, &r.Config, r.Image, r.ImageCmd)
+	if err != nil {
+		return nil, err
+	}
+	return sp, nil
+}
+
+// containerRecords keeps the records, one file NAME.json (mode 0600) each
+// in a directory of root's (mode 0700).
+type containerRecords struct{ dir string }
+
+// path is name's record file; name is a valid workload name.
+func (rs containerRecords) path(name string) string { return filepath.Join(rs.dir, name+".json") }
+
+// create stores a new record; it fails with fs.ErrExist when name has one.
+func (rs containerRecords) create(r *containerRecord) error {
+	tmp, err := rs.temp(r)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, rs.path(r.Name)); err != nil {
+		return fmt.Errorf("record container %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// write replaces name's record.
+func (rs containerRecords) write(r *containerRecord) error {
+	tmp, err := rs.temp(r)
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, rs.path(r.Name)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("record container %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// temp writes r to a new temporary file in the directory.
+func (rs containerRecords) temp(r *containerRecord) (string, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("record container %s: %w", r.Name, err)
+	}
+	if err := os.MkdirAll(rs.dir, 0o700); err != nil {
+		return "", fmt.Errorf("record container %s: %w", r.Name, err)
+	}
+	f, err := os.CreateTemp(rs.dir, ".new-*") // mode 0600
+	if err != nil {
+		return "", fmt.Errorf("record container %s: %w", r.Name, err)
+	}
+	_, werr := f.Write(data)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("record container %s: %w", r.Name, err)
+	}
+	return f.Name(), nil
+}
+
+// read returns name's record, or nil when it has none.
+func (rs containerRecords) read(name string) (*containerRecord, error) {
+	data, err := os.ReadFile(rs.path(name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the record of container %s: %w", name, err)
+	}
+	r := &containerRecord{}
+	if err := json.Unmarshal(data, r); err != nil || r.Name != name {
+		return nil, fmt.Errorf("read the record of container %s: %s is corrupt", name, rs.path(name))
+	}
+	return r, nil
+}
+
+// remove deletes name's record, if it has one.
+func (rs containerRecords) remove(name string) error {
+	if err := os.Remove(rs.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove the record of container %s: %w", name, err)
+	}
+	return nil
+}
+
+// list returns every record by name; unreadable ones are skipped.
+func (rs containerRecords) list() map[string]*containerRecord {
+	out := map[string]*containerRecord{}
+	ents, _ := os.ReadDir(rs.dir)
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || spec.ValidName(name) != nil {
+			continue
+		}
+		if r, err := rs.read(name); err == nil && r != nil {
+			out[name] = r
+		}
+	}
+	return out
+}

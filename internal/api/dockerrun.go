@@ -1,0 +1,384 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/supervisor"
+	"github.com/cove-project/cove/units"
+)
+
+// Runner is a Backend that starts transient workloads, as cove run does;
+// Local is one. Docker's container start needs it; with another Backend
+// it fails.
+type Runner interface {
+	// RunTransient starts u as a transient unit, its standard input,
+	// output and error from stdio (nil: /dev/null and the journal), and
+	// returns a hold that keeps the unit loaded, even after it ends, until
+	// closed: so its exit status can be read.
+	RunTransient(ctx context.Context, u units.Unit, stdio *supervisor.Stdio) (io.Closer, error)
+	// Unload stops workload name and unloads its unit, keeping its state
+	// (an image container's writable layer, unlike Remove).
+	Unload(ctx context.Context, name string) error
+}
+
+var _ Runner = (*Local)(nil)
+
+// RunTransient starts u on a connection of its own, which holds the
+// unit's reference (supervisor.Conn.StartTransient) until it is closed.
+func (l *Local) RunTransient(ctx context.Context, u units.Unit, stdio *supervisor.Stdio) (io.Closer, error) {
+	c, err := supervisor.Connect(context.WithoutCancel(ctx))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.StartTransient(ctx, u, stdio); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return closerFunc(c.Close), nil
+}
+
+// Unload stops and unloads workload name (supervisor.Conn.Remove).
+func (l *Local) Unload(ctx context.Context, name string) error {
+	return l.do(ctx, name, (*supervisor.Conn).Remove)
+}
+
+// closerFunc is a Close without an error.
+type closerFunc func()
+
+// Close calls f.
+func (f closerFunc) Close() error {
+	f()
+	return nil
+}
+
+// containerRuns are the runs this helper started from container records,
+// the attachments waiting for a start, and the starts under way.
+type containerRuns struct {
+	mu       sync.Mutex
+	runs     map[string]*run
+	attached map[string]*attachment
+	starting map[string]bool
+}
+
+// newContainerRuns returns an empty containerRuns.
+func newContainerRuns() *containerRuns {
+	return &containerRuns{runs: map[string]*run{}, attached: map[string]*attachment{}, starting: map[string]bool{}}
+}
+
+// run is one run of a container started by this helper: watchRun holds
+// its unit loaded until it ends, then records its exit status.
+type run struct {
+	hold io.Closer
+	poke chan struct{} // look again now (the unit was stopped)
+	done chan struct{} // closed when the run has ended
+	code int           // the exit status, once done
+}
+
+// get returns the latest run of name, or nil.
+func (rs *containerRuns) get(name string) *run {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.runs[name]
+}
+
+// claim marks a start of name as under way; false if one already is.
+func (rs *containerRuns) claim(name string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.starting[name] {
+		return false
+	}
+	rs.starting[name] = true
+	return true
+}
+
+// unclaim ends claim.
+func (rs *containerRuns) unclaim(name string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.starting, name)
+}
+
+// finish makes the run of name, if any, notice that its unit stopped,
+// and waits (bounded) until it has let the unit go.
+func (rs *containerRuns) finish(ctx context.Context, name string) {
+	r := rs.get(name)
+	if r == nil {
+		return
+	}
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+	select {
+	case <-r.done:
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// dockerStartRecord starts a recorded container: a fresh transient unit
+// from its record (its unit, if loaded, unloaded first; the writable
+// layer stays), attached to a waiting attach request if there is one.
+func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
+	name := ct.Name
+	if !s.rootFor(c, "start container "+name+" (a new transient unit)") {
+		return
+	}
+	if !s.runs.claim(name) {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("a start of container %s is already under way", name)))
+		return
+	}
+	defer s.runs.unclaim(name)
+	c.long()
+	att := s.runs.takeAttachment(name)
+	hold, err := s.startRun(c.ctx(), ct, att)
+	if err != nil {
+		c.failWith(err)
+		return
+	}
+	ct.rec.Started, ct.rec.ExitCode = true, 0
+	werr := s.records.write(ct.rec)
+	r := s.runs.begin(name, hold)
+	att.started(r)
+	go s.watchRun(name, r)
+	if werr != nil {
+		c.failWith(werr)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// startRun starts a new run of ct from its record, with att's pipes
+// when an attach waits; att learns of a failure.
+func (s *Server) startRun(ctx context.Context, ct dockerContainer, att *attachment) (io.Closer, error) {
+	runner, ok := s.backend.(Runner)
+	if !ok {
+		att.started(nil)
+		return nil, errors.New("start " + ct.Name + ": the API's backend cannot start transient units")
+	}
+	u, err := s.runUnit(ct.rec)
+	if err == nil {
+		err = s.unloadOld(ctx, runner, ct)
+	}
+	if err != nil {
+		att.started(nil)
+		return nil, err
+	}
+	hold, err := s.runAttached(ctx, runner, u, att)
+	if err != nil {
+		s.startFailed(ctx, runner, ct.rec)
+	}
+	return hold, err
+}
+
+// rootFor answers 403 and returns false unless the caller is root: a
+// member may start, stop and restart workloads, but a container created
+// through Docker's API becomes a new transient unit at each start.
+func (s *Server) rootFor(c *call, what string) bool {
+	if c.peer.role >= roleRoot {
+		return true
+	}
+	s.audit.record(c.peer, false, c.r.Method+" "+c.path)
+	c.fail(errorf(CodeForbidden, forbidden(c.peer, what)))
+	return false
+}
+
+// unloadOld lets go of a container's previous run: its run's hold, and
+// its unit if loaded (a restart reuses nothing of it but the writable
+// layer).
+func (s *Server) unloadOld(ctx context.Context, runner Runner, ct dockerContainer) error {
+	s.runs.finish(ctx, ct.Name)
+	if !ct.loaded {
+		return nil
+	}
+	if err := runner.Unload(ctx, ct.Name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// dockerRestartRecord restarts a recorded container: stopped if it
+// runs, then started from its record.
+func (s *Server) dockerRestartRecord(c *call, ct dockerContainer) {
+	if !s.rootFor(c, "restart container "+ct.Name+" (a new transient unit)") {
+		return
+	}
+	if ct.loaded && isUp(dockerState(ct.Workload)) {
+		c.long()
+		if err := s.backend.Stop(c.ctx(), ct.Name); err != nil {
+			c.failWith(err)
+			return
+		}
+		var err error
+		if ct, err = s.container(c.ctx(), ct.Name); err != nil {
+			c.failWith(err)
+			return
+		}
+	}
+	s.dockerStartRecord(c, ct)
+}
+
+// runUnit compiles rec's spec into the unit of a run, as cove run does.
+// Its image must still be in the store.
+func (s *Server) runUnit(rec *containerRecord) (units.Unit, error) {
+	sp, err := rec.spec()
+	if err != nil {
+		return units.Unit{}, err
+	}
+	if st, err := s.opt.Images(); err == nil {
+		if _, err := st.Lookup(rec.Image); errors.Is(err, image.ErrNotFound) {
+			return units.Unit{}, errorf(CodeNotFound, fmt.Sprintf("start %s: No such image: %s", rec.Name, rec.Config.Image))
+		}
+	}
+	u, err := units.Compile(sp, units.Options{Launcher: s.opt.Self})
+	if err != nil {
+		return units.Unit{}, err
+	}
+	return units.ForRun(u, units.RunOptions{Remove: rec.Config.HostConfig.AutoRemove, Restart: sp.Service.Restart, Image: true}), nil
+}
+
+// startFailed cleans up after a failed start: the failed unit is
+// unloaded; the container stays created, or goes with AutoRemove.
+func (s *Server) startFailed(ctx context.Context, runner Runner, rec *containerRecord) {
+	runner.Unload(context.WithoutCancel(ctx), rec.Name)
+	if rec.Config.HostConfig.AutoRemove {
+		s.records.remove(rec.Name)
+		image.RemoveState(rec.Name)
+	}
+}
+
+// forget drops the latest run of name (a removed container's).
+func (rs *containerRuns) forget(name string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	delete(rs.runs, name)
+}
+
+// begin records a new run of name holding hold.
+func (rs *containerRuns) begin(name string, hold io.Closer) *run {
+	r := &run{hold: hold, poke: make(chan struct{}, 1), done: make(chan struct{})}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	rs.runs[name] = r
+	return r
+}
+
+// watchRun follows run r of container name until it has ended (its unit
+// no longer runs and will not restart): it records the exit status (or,
+// with AutoRemove, removes the record), lets the unit go (then systemd
+// collects an AutoRemove unit) and closes r.done.
+func (s *Server) watchRun(name string, r *run) {
+	ctx := context.Background()
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, time.Second) {
+		w, err := s.backend.Status(ctx, name)
+		if errors.Is(err, supervisor.ErrNotFound) {
+			break
+		}
+		if err == nil && !isUp(dockerState(w)) {
+			r.code = w.ExitCode
+			break
+		}
+		select {
+		case <-time.After(delay):
+		case <-r.poke:
+		}
+	}
+	if rec, err := s.records.read(name); err == nil && rec != nil {
+		if rec.Config.HostConfig.AutoRemove {
+			s.records.remove(name)
+		} else {
+			rec.ExitCode = r.code
+			s.records.write(rec)
+		}
+	}
+	r.hold.Close()
+	close(r.done)
+}
+
+// isUp reports whether a container in Docker state state runs, or will
+// run again by itself.
+func isUp(state string) bool { return state == "running" || state == "restarting" }
+
+// dockerRemove answers DELETE /containers/ID?force=&v=&link=: a running
+// container needs force (then it is killed first); the unit goes as with
+// cove rm (its writable layer too), and the record.
+func (s *Server) dockerRemove(c *call) {
+	force, err := removeQuery(c.r.URL.Query())
+	if err != nil {
+		c.fail(err)
+		return
+	}
+	ct, ok := s.lookupContainer(c)
+	if !ok {
+		return
+	}
+	if isUp(dockerState(ct.Workload)) && !force {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", dockerID(ct.Name))))
+		return
+	}
+	c.long()
+	if err := s.removeContainer(c.ctx(), ct); err != nil {
+		c.failWith(err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// removeQuery reads the query of a removal: force; v (there are no
+// volumes to remove); link is not implemented.
+func removeQuery(q url.Values) (bool, *Error) {
+	force, err := queryBool(q, "force")
+	if err == nil {
+		_, err = queryBool(q, "v")
+	}
+	if err != nil {
+		return false, err
+	}
+	if link, err := queryBool(q, "link"); err != nil || link {
+		return false, cmpErr(err, errorf(CodeNotImplemented, "cove does not implement links"))
+	}
+	return force, nil
+}
+
+// cmpErr is a if not nil, else b.
+func cmpErr(a, b *Error) *Error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// removeContainer kills a running container, removes its unit, lets its
+// run go, and removes its record and a waiting attachment.
+func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
+	name := ct.Name
+	if ct.loaded {
+		if isUp(dockerState(ct.Workload)) {
+			s.backend.Kill(ctx, name, syscall.SIGKILL) // not waiting for the stop timeout; errors: Remove says
+		}
+		if err := s.backend.Remove(ctx, name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+			return err
+		}
+		s.runs.finish(ctx, name)
+	} else if ct.rec != nil && ct.rec.Started {
+		if err := image.RemoveState(name); err != nil {
+			return err
+		}
+	}
+	s.runs.dropAttachment(name)
+	s.runs.forget(name)
+	if ct.rec == nil {
+		return nil
+	}
+	return s.records.remove(name)
+}

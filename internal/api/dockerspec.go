@@ -1,0 +1,232 @@
+package api
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// specBuild turns a create request into a spec, collecting what it
+// refuses and what it ignores.
+type specBuild struct {
+	sp       *spec.Spec
+	problems []string
+	warnings []string
+}
+
+// refuse notes a field cove cannot honour.
+func (b *specBuild) refuse(format string, args ...any) {
+	b.problems = append(b.problems, fmt.Sprintf(format, args...))
+}
+
+// notYet refuses a set field cove does not support yet.
+func (b *specBuild) notYet(set bool, what string) {
+	if set {
+		b.refuse("%s is not supported yet", what)
+	}
+}
+
+// containerSpec builds the spec of container name from its create
+// request as cove run builds one from flags: spec.Defaults, the image
+// (ref, pinned; imageCmd is its CMD), then each field the request sets,
+// then Validate. Fields cove cannot honour are refused (400, every one
+// named); warnings say what it ignores.
+func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string) (*spec.Spec, []string, *Error) {
+	b := &specBuild{sp: spec.Defaults(name)}
+	b.sp.Container.SetImage(ref)
+	b.sp.Container.Pull = spec.PullNever // in the store: create checked
+	b.unsupported(req)
+	b.config(req, imageCmd)
+	b.host(&req.HostConfig)
+	b.mounts(&req.HostConfig)
+	if len(b.problems) == 0 {
+		if err := b.sp.Validate(); err != nil {
+			b.refuse("%v", err)
+		}
+	}
+	if len(b.problems) > 0 {
+		return nil, nil, errorf(CodeBadRequest, fmt.Sprintf("create %s: %s", name, strings.Join(b.problems, "; ")))
+	}
+	return b.sp, b.warnings, nil
+}
+
+// unsupported refuses what cove's containers cannot do (yet).
+func (b *specBuild) unsupported(req *dockerCreate) {
+	h := &req.HostConfig
+	b.notYet(req.Tty, "a TTY (docker run -t)")
+	if len(h.PortBindings) > 0 || h.PublishAll {
+		b.refuse("publishing ports (-p, -P) is not supported yet: cove containers use the host's network, or none")
+	}
+	b.notYet(h.Privileged, "a privileged container (--privileged)")
+	b.notYet(len(h.Devices) > 0, "adding devices (--device)")
+	b.notYet(len(h.Links) > 0 || len(h.VolumesFrom) > 0, "links and volumes from other containers")
+	b.notYet(h.CPUQuota != 0 || h.CpusetCpus != "", "a CPU quota or set (--cpu-quota, --cpuset-cpus; --cpus works)")
+	for _, m := range []struct{ key, v string }{{"PidMode", h.PidMode}, {"IpcMode", h.IpcMode}, {"UTSMode", h.UTSMode}, {"UsernsMode", h.UsernsMode}} {
+		b.notYet(m.v == "host" || strings.HasPrefix(m.v, "container:"), fmt.Sprintf("HostConfig.%s %q", m.key, m.v))
+	}
+}
+
+// config applies the container config: command, entrypoint,
+// environment, working directory, user, hostname, stop timeout.
+func (b *specBuild) config(req *dockerCreate, imageCmd []string) {
+	c := b.sp.Container
+	c.Command = req.Cmd
+	if req.Entrypoint != nil {
+		c.Entrypoint = req.Entrypoint
+		if len(c.Entrypoint) == 1 && c.Entrypoint[0] == "" {
+			c.Entrypoint = []string{}
+		}
+		if len(c.Entrypoint) == 0 && len(c.Command) == 0 { // Docker keeps the image's CMD then
+			c.Command = imageCmd
+		}
+	}
+	for _, kv := range req.Env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			b.warnings = append(b.warnings, fmt.Sprintf("Env %q has no value and is ignored: cove cannot unset a variable of the image", kv))
+			continue
+		}
+		if c.Env == nil {
+			c.Env = map[string]string{}
+		}
+		c.Env[k] = v
+	}
+	if req.WorkingDir != "" {
+		c.Workdir = req.WorkingDir
+	}
+	if req.Hostname != "" {
+		c.Hostname = req.Hostname
+	}
+	if req.User != "" {
+		u, err := spec.ParseUser(req.User)
+		if err != nil {
+			b.refuse("User %q: cove takes a numeric UID or UID:GID here (names are resolved only for the image's own USER)", req.User)
+		}
+		c.User = u
+	}
+	if t := req.StopTimeout; t != nil && *t >= 0 {
+		b.sp.Service.StopTimeout = time.Duration(*t) * time.Second
+	}
+}
+
+// host applies the host config's resources, restart policy, network,
+// root and security.
+func (b *specBuild) host(h *dockerHostCreate) {
+	r := &b.sp.Resources
+	switch {
+	case h.Memory < 0 || h.NanoCPUs < 0:
+		b.refuse("HostConfig.Memory and NanoCpus must not be negative")
+	case h.NanoCPUs%1e7 != 0:
+		b.refuse("HostConfig.NanoCpus %d: cove limits CPUs in steps of 0.01 (10000000)", h.NanoCPUs)
+	}
+	r.Memory = uint64(max(h.Memory, 0))
+	r.CPUs = math.Round(float64(max(h.NanoCPUs, 0))/1e7) / 100
+	if h.PidsLimit != nil && *h.PidsLimit > 0 {
+		r.Pids = uint64(*h.PidsLimit)
+	}
+	b.restart(h)
+	c := b.sp.Container
+	switch h.NetworkMode {
+	case "", "default", spec.NetworkHost:
+		c.Network = spec.NetworkHost
+	case spec.NetworkNone:
+		c.Network = spec.NetworkNone
+	default:
+		b.refuse(`HostConfig.NetworkMode %q is not supported yet: cove containers use the host's network ("host", the default) or none ("none")`, h.NetworkMode)
+	}
+	c.ReadOnly = h.ReadonlyRootfs
+	b.sp.Security.CapAdd, b.sp.Security.CapDrop = h.CapAdd, h.CapDrop
+	b.securityOpts(h.SecurityOpt)
+}
+
+// restart applies the restart policy: no, on-failure, always
+// (unless-stopped is always: systemd never restarts a unit that was
+// stopped).
+func (b *specBuild) restart(h *dockerHostCreate) {
+	p := h.RestartPolicy
+	switch p.Name {
+	case "", "no":
+		b.sp.Service.Restart = spec.RestartNo
+	case "on-failure":
+		b.sp.Service.Restart = spec.RestartOnFailure
+	case "always", "unless-stopped":
+		b.sp.Service.Restart = spec.RestartAlways
+	default:
+		b.refuse("HostConfig.RestartPolicy %q: want no, on-failure, always or unless-stopped", p.Name)
+	}
+	if p.MaximumRetryCount > 0 {
+		b.warnings = append(b.warnings, fmt.Sprintf("RestartPolicy.MaximumRetryCount %d is ignored: systemd's start limit applies", p.MaximumRetryCount))
+	}
+	if h.AutoRemove && b.sp.Service.Restart != spec.RestartNo {
+		b.refuse("Conflicting options: RestartPolicy and AutoRemove")
+	}
+}
+
+// securityOpts applies --security-opt: seccomp=unconfined and
+// no-new-privileges (cove's default); others are refused.
+func (b *specBuild) securityOpts(opts []string) {
+	for _, o := range opts {
+		k, v, _ := strings.Cut(strings.Replace(o, ":", "=", 1), "=")
+		switch {
+		case k == "seccomp" && v == spec.SeccompUnconfined:
+			b.sp.Security.Seccomp = spec.SeccompUnconfined
+		case k == "no-new-privileges" && (v == "" || v == "true"):
+		case k == "no-new-privileges" && v == "false":
+			b.sp.Security.AllowNewPrivileges = true
+		default:
+			b.refuse("HostConfig.SecurityOpt %q is not supported yet (seccomp=unconfined and no-new-privileges are)", o)
+		}
+	}
+}
+
+// mounts adds Binds (-v SOURCE:TARGET[:ro|rw], absolute host paths),
+// Mounts of type bind and tmpfs (--mount), and Tmpfs (--tmpfs).
+func (b *specBuild) mounts(h *dockerHostCreate) {
+	c := b.sp.Container
+	for _, bind := range h.Binds {
+		m, err := spec.ParseVolume(bind)
+		if err != nil {
+			b.refuse("HostConfig.Binds: %v", err)
+			continue
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+	for _, dm := range h.Mounts {
+		m := spec.Mount{Type: dm.Type, Source: dm.Source, Target: dm.Target, ReadOnly: dm.ReadOnly}
+		switch {
+		case dm.Type == spec.MountTmpfs && dm.TmpfsOptions != nil:
+			m.Size = uint64(max(dm.TmpfsOptions.SizeBytes, 0))
+		case dm.Type == spec.MountTmpfs, dm.Type == spec.MountBind:
+		default:
+			b.refuse("HostConfig.Mounts: type %q is not supported yet (bind and tmpfs are; cove has no named volumes)", dm.Type)
+			continue
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+	for _, target := range slices.Sorted(maps.Keys(h.Tmpfs)) {
+		m, err := spec.ParseTmpfs(target + ":" + tmpfsOptions(h.Tmpfs[target]))
+		if err != nil {
+			b.refuse("HostConfig.Tmpfs: %v", err)
+			continue
+		}
+		c.Mounts = append(c.Mounts, m)
+	}
+}
+
+// tmpfsOptions drops the options of a --tmpfs that cove's tmpfs mounts
+// always have (nosuid, nodev); the rest goes to spec.ParseTmpfs, which
+// takes ro, rw and size.
+func tmpfsOptions(opts string) string {
+	var keep []string
+	for _, o := range strings.Split(opts, ",") {
+		if o != "nosuid" && o != "nodev" {
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ",")
+}

@@ -1,0 +1,159 @@
+package api
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// cliCreateBody is what docker CLI 28 sends for
+// `docker run --rm -e A=b REF /bin/sh -c 'echo hi'`, trimmed of nothing:
+// the fields cove does not read must be ignored.
+const cliCreateBody = `{"Hostname":"","Domainname":"","User":"","AttachStdin":false,"AttachStdout":true,"AttachStderr":true,
+"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":["A=b"],"Cmd":["/bin/sh","-c","echo hi"],"Image":"r.example/app:1",
+"Volumes":{},"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":{},
+"HostConfig":{"Binds":null,"ContainerIDFile":"","LogConfig":{"Type":"","Config":{}},"NetworkMode":"default",
+"PortBindings":{},"RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":true,"VolumeDriver":"",
+"VolumesFrom":null,"ConsoleSize":[50,200],"CapAdd":null,"CapDrop":null,"CgroupnsMode":"","Dns":[],"DnsOptions":[],
+"DnsSearch":[],"ExtraHosts":null,"GroupAdd":null,"IpcMode":"","Cgroup":"","Links":null,"OomScoreAdj":0,"PidMode":"",
+"Privileged":false,"PublishAllPorts":false,"ReadonlyRootfs":false,"SecurityOpt":null,"UTSMode":"","UsernsMode":"",
+"ShmSize":0,"Isolation":"","CpuShares":0,"Memory":0,"NanoCpus":0,"CgroupParent":"","BlkioWeight":0,
+"BlkioWeightDevice":[],"BlkioDeviceReadBps":[],"BlkioDeviceWriteBps":[],"BlkioDeviceReadIOps":[],
+"BlkioDeviceWriteIOps":[],"CpuPeriod":0,"CpuQuota":0,"CpuRealtimePeriod":0,"CpuRealtimeRuntime":0,"CpusetCpus":"",
+"CpusetMems":"","Devices":[],"DeviceCgroupRules":null,"DeviceRequests":null,"MemoryReservation":0,"MemorySwap":0,
+"MemorySwappiness":null,"OomKillDisable":false,"PidsLimit":null,"Ulimits":[],"CpuCount":0,"CpuPercent":0,
+"IOMaximumIOps":0,"IOMaximumBandwidth":0,"MaskedPaths":null,"ReadonlyPaths":null},
+"NetworkingConfig":{"EndpointsConfig":{}}}`
+
+// TestContainerSpec: each field of a create request that cove reads
+// lands in the spec as cove run's flags would put it; what cove cannot
+// honour is refused, naming the field. Long because it is one table of
+// cases, a few lines each.
+func TestContainerSpec(t *testing.T) {
+	imageCmd := []string{"/bin/web", "-p", "80"}
+	for _, tc := range []struct {
+		name string
+		body string
+		want func(*spec.Spec) any // the part of the spec checked
+		same any                  // what it must equal
+		warn string               // a warning to expect
+		err  string               // the refusal to expect
+	}{
+		{"docker CLI body", cliCreateBody, func(s *spec.Spec) any {
+			c := s.Container
+			return []any{c.Image, c.Pull, c.Command, c.Entrypoint, c.Env, c.Network, s.Service.Restart, c.Hostname, c.Workdir, c.User.Set}
+		}, []any{testPinned, spec.PullNever, []string{"/bin/sh", "-c", "echo hi"}, []string(nil),
+			map[string]string{"A": "b"}, spec.NetworkHost, spec.RestartNo, "c1", "", false}, "", ""},
+		{"Cmd as a string", `{"Cmd":"echo hi"}`, cmdOf, []string{"echo hi"}, "", ""},
+		{"entrypoint", `{"Entrypoint":["/bin/sh","-c"],"Cmd":["id"]}`, entryAndCmd, [][]string{{"/bin/sh", "-c"}, {"id"}}, "", ""},
+		{"entrypoint reset keeps the image's CMD", `{"Entrypoint":[""]}`, entryAndCmd, [][]string{{}, imageCmd}, "", ""},
+		{"entrypoint reset with a command", `{"Entrypoint":[],"Cmd":["id"]}`, entryAndCmd, [][]string{{}, {"id"}}, "", ""},
+		{"env", `{"Env":["A=b","C=d=e","E="]}`, func(s *spec.Spec) any { return s.Container.Env },
+			map[string]string{"A": "b", "C": "d=e", "E": ""}, "", ""},
+		{"env without a value", `{"Env":["A=b","NOVALUE"]}`, func(s *spec.Spec) any { return s.Container.Env },
+			map[string]string{"A": "b"}, `Env "NOVALUE" has no value and is ignored`, ""},
+		{"workdir, hostname, user, stop timeout", `{"WorkingDir":"/srv","Hostname":"box","User":"1000:100","StopTimeout":3}`,
+			func(s *spec.Spec) any {
+				return []any{s.Container.Workdir, s.Container.Hostname, s.Container.User, s.Service.StopTimeout}
+			}, []any{"/srv", "box", spec.User{UID: 1000, GID: 100, Set: true}, 3 * time.Second}, "", ""},
+		{"user by name", `{"User":"nobody"}`, nil, nil, "", `User "nobody": cove takes a numeric UID or UID:GID`},
+		{"resources", `{"HostConfig":{"Memory":268435456,"NanoCpus":1500000000,"PidsLimit":64}}`,
+			func(s *spec.Spec) any { return s.Resources }, spec.Resources{Memory: 256 << 20, CPUs: 1.5, Pids: 64}, "", ""},
+		{"unlimited pids", `{"HostConfig":{"PidsLimit":-1}}`, func(s *spec.Spec) any { return s.Resources.Pids }, uint64(0), "", ""},
+		{"too precise cpus", `{"HostConfig":{"NanoCpus":1234567890}}`, nil, nil, "", "steps of 0.01"},
+		{"restart on-failure", `{"HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":3}}}`,
+			restartOf, spec.RestartOnFailure, "MaximumRetryCount 3 is ignored", ""},
+		{"restart unless-stopped", `{"HostConfig":{"RestartPolicy":{"Name":"unless-stopped"}}}`, restartOf, spec.RestartAlways, "", ""},
+		{"restart sometimes", `{"HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}`, nil, nil, "", `RestartPolicy "sometimes"`},
+		{"restart with rm", `{"HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}`, nil, nil, "", "Conflicting options"},
+		{"network none", `{"HostConfig":{"NetworkMode":"none"}}`, networkOf, spec.NetworkNone, "", ""},
+		{"network host", `{"HostConfig":{"NetworkMode":"host"}}`, networkOf, spec.NetworkHost, "", ""},
+		{"network bridge", `{"HostConfig":{"NetworkMode":"bridge"}}`, nil, nil, "", `NetworkMode "bridge" is not supported yet`},
+		{"read-only root and capabilities", `{"HostConfig":{"ReadonlyRootfs":true,"CapAdd":["NET_ADMIN"],"CapDrop":["NET_RAW"]}}`,
+			func(s *spec.Spec) any { return []any{s.Container.ReadOnly, s.Security.CapAdd, s.Security.CapDrop} },
+			[]any{true, []string{"NET_ADMIN"}, []string{"NET_RAW"}}, "", ""},
+		{"bad capability", `{"HostConfig":{"CapAdd":["FLY"]}}`, nil, nil, "", "FLY"},
+		{"seccomp unconfined", `{"HostConfig":{"SecurityOpt":["seccomp=unconfined","no-new-privileges"]}}`,
+			func(s *spec.Spec) any { return []any{s.Security.Seccomp, s.Security.AllowNewPrivileges} },
+			[]any{spec.SeccompUnconfined, false}, "", ""},
+		{"apparmor", `{"HostConfig":{"SecurityOpt":["apparmor=unconfined"]}}`, nil, nil, "", `SecurityOpt "apparmor=unconfined"`},
+		{"mounts", `{"HostConfig":{"Binds":["/srv/data:/data:ro"],"Mounts":[{"Type":"bind","Source":"/etc","Target":"/host-etc","ReadOnly":true},
+			{"Type":"tmpfs","Target":"/cache","TmpfsOptions":{"SizeBytes":1048576}}],"Tmpfs":{"/scratch":"rw,size=64m,nosuid,nodev"}}}`,
+			func(s *spec.Spec) any { return s.Container.Mounts }, []spec.Mount{
+				{Type: spec.MountBind, Source: "/srv/data", Target: "/data", ReadOnly: true},
+				{Type: spec.MountBind, Source: "/etc", Target: "/host-etc", ReadOnly: true},
+				{Type: spec.MountTmpfs, Target: "/cache", Size: 1 << 20},
+				{Type: spec.MountTmpfs, Target: "/scratch", Size: 64 << 20}}, "", ""},
+		{"named volume", `{"HostConfig":{"Binds":["data:/data"]}}`, nil, nil, "", "cove has no named volumes"},
+		{"volume mount", `{"HostConfig":{"Mounts":[{"Type":"volume","Source":"data","Target":"/data"}]}}`, nil, nil, "", `type "volume" is not supported yet`},
+		{"tmpfs noexec", `{"HostConfig":{"Tmpfs":{"/run":"noexec"}}}`, nil, nil, "", `unknown option "noexec"`},
+		{"tty, ports, privileged", `{"Tty":true,"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Privileged":true}}`, nil, nil, "",
+			"a TTY (docker run -t) is not supported yet; publishing ports (-p, -P) is not supported yet: cove containers use the host's network, or none; a privileged container (--privileged) is not supported yet"},
+		{"pid host", `{"HostConfig":{"PidMode":"host"}}`, nil, nil, "", `HostConfig.PidMode "host" is not supported yet`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var req dockerCreate
+			if err := json.Unmarshal([]byte(tc.body), &req); err != nil {
+				t.Fatal(err)
+			}
+			sp, warnings, err := containerSpec("c1", &req, testPinned, imageCmd)
+			if tc.err != "" {
+				if err == nil || err.Status() != 400 || !strings.Contains(err.Message, tc.err) {
+					t.Fatalf("error %v, want 400 with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.want(sp); !reflect.DeepEqual(got, tc.same) {
+				t.Errorf("got %#v\nwant %#v", got, tc.same)
+			}
+			if w := strings.Join(warnings, "\n"); !strings.Contains(w, tc.warn) || tc.warn == "" && w != "" {
+				t.Errorf("warnings %q, want %q", w, tc.warn)
+			}
+		})
+	}
+}
+
+// testPinned is a pinned image reference.
+var testPinned = "r.example/app@sha256:" + strings.Repeat("ab", 32)
+
+func cmdOf(s *spec.Spec) any       { return s.Container.Command }
+func entryAndCmd(s *spec.Spec) any { return [][]string{s.Container.Entrypoint, s.Container.Command} }
+func restartOf(s *spec.Spec) any   { return s.Service.Restart }
+func networkOf(s *spec.Spec) any   { return s.Container.Network }
+
+// TestContainerRecord: a record survives its file, entrypoint null and
+// [] apart, and a second create of the name fails.
+func TestContainerRecord(t *testing.T) {
+	rs := containerRecords{dir: t.TempDir() + "/created"}
+	r := &containerRecord{Name: "c1", Image: testPinned, Config: dockerCreate{Image: "r.example/app:1", Entrypoint: strSlice{}}}
+	if err := rs.create(r); err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.create(r); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("second create: %v", err)
+	}
+	got, err := rs.read("c1")
+	if err != nil || got.Config.Entrypoint == nil || got.Config.Image != "r.example/app:1" {
+		t.Fatalf("read: %+v, %v", got, err)
+	}
+	got.Config.Entrypoint = nil
+	if err := rs.write(got); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := rs.read("c1"); got.Config.Entrypoint != nil {
+		t.Errorf("entrypoint null came back as %#v", got.Config.Entrypoint)
+	}
+	if all := rs.list(); len(all) != 1 || all["c1"] == nil {
+		t.Errorf("list = %v", all)
+	}
+	if missing, err := rs.read("c2"); missing != nil || err != nil {
+		t.Errorf("read of a missing record: %v, %v", missing, err)
+	}
+}
