@@ -80,11 +80,11 @@ func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
 	for {
 		// ActiveState first: once it is final, the exit status read after it
 		// is too.
-		st, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
+		done, err := c.ended(ctx, unit)
 		if err != nil {
-			return Exit{}, notFound("wait for", unit, err)
+			return Exit{}, err
 		}
-		if s := st.Value.Value(); s == "inactive" || s == "failed" {
+		if done {
 			props, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
 			if err != nil {
 				return Exit{}, notFound("wait for", unit, err)
@@ -97,6 +97,22 @@ func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
 			return Exit{}, fmt.Errorf("wait for %s: %w", unit, ctx.Err())
 		}
 	}
+}
+
+// ended reports whether unit's main process has ended for good: the unit
+// is inactive or failed, or, kept loaded by RemainAfterExit (cove run
+// without --rm), active with its main process exited.
+func (c *Conn) ended(ctx context.Context, unit string) (bool, error) {
+	active, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
+	if err != nil {
+		return false, notFound("wait for", unit, err)
+	}
+	sub, err := c.sd.GetUnitPropertyContext(ctx, unit, "SubState")
+	if err != nil {
+		return false, notFound("wait for", unit, err)
+	}
+	a, s := active.Value.Value(), sub.Value.Value()
+	return a == "inactive" || a == "failed" || a == "active" && s == "exited", nil
 }
 
 // exitOf reads Result, ExecMainCode and ExecMainStatus.

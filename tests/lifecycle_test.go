@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,23 @@ func TestExitedStaysUntilRm(t *testing.T) {
 	mustCove(t, "rm", "done")
 	if strings.Contains(mustCove(t, "ps"), "done") {
 		t.Errorf("cove rm did not remove the exited workload")
+	}
+}
+
+// TestForegroundWithoutRm: cove run in the foreground without --rm returns
+// with the payload's status once it exits, although its unit stays loaded
+// with its status until cove rm.
+func TestForegroundWithoutRm(t *testing.T) {
+	need(t)
+	cleanupWorkload(t, "fgdone")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, _, code, err := sb.Run(ctx, coveBin, runArgs("--name", "fgdone", "--", "/bin/sh", "-c", "exit 7")...)
+	if err != nil || code != 7 {
+		t.Fatalf("cove run without --rm: exit %d, %v; want 7 without hanging", code, err)
+	}
+	if ps := mustCove(t, "ps"); !strings.Contains(ps, "fgdone") || !strings.Contains(ps, "7)") {
+		t.Errorf("the ended workload is not listed with its status until cove rm:\n%s", ps)
 	}
 }
 
