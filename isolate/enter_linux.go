@@ -115,12 +115,12 @@ func Enter(c launch.Config) (int, error) {
 	}
 	c.Ready = spec.ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
 	env := payloadEnv(c)
+	if err := unix.Chdir(c.Workdir); err != nil { // first: a relative command is found from there
+		return 0, fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
+	}
 	argv0, err := lookPath(c.Argv[0], env)
 	if err != nil {
 		return 0, err
-	}
-	if err := unix.Chdir(c.Workdir); err != nil {
-		return 0, fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
 	}
 	if err := restrict(c, lastCap); err != nil {
 		return 0, err

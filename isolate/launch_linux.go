@@ -261,12 +261,12 @@ func prepare(c *launch.Config) (string, error) {
 			return "", err
 		}
 	}
+	if err := unix.Chdir(c.Workdir); err != nil { // first: a relative command is found from there
+		return "", fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
+	}
 	argv0, err := lookPath(c.Argv[0], payloadEnv(*c))
 	if err != nil {
 		return "", err
-	}
-	if err := unix.Chdir(c.Workdir); err != nil {
-		return "", fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
 	}
 	if err := restrict(*c, lastCap); err != nil {
 		return "", err

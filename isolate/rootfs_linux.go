@@ -25,7 +25,7 @@ var devices = []struct {
 // maskedProc are /proc files hidden behind /dev/null; readOnlyProc are
 // /proc paths remounted read-only (as Docker and Podman do).
 var (
-	maskedProc   = []string{"kcore", "keys", "timer_list", "sched_debug", "latency_stats"}
+	maskedProc   = []string{"kcore", "keys", "timer_list", "sched_debug", "latency_stats", "kmsg"}
 	readOnlyProc = []string{"sys", "sysrq-trigger", "irq", "bus", "fs"}
 )
 

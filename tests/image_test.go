@@ -99,6 +99,7 @@ func TestImages(t *testing.T) {
 	t.Run("images", func(t *testing.T) { imagesListed(t, ref) })
 	t.Run("run", func(t *testing.T) { runImage(t, ref) })
 	t.Run("declared", func(t *testing.T) { declaredImage(t, ref) })
+	t.Run("left-over state", func(t *testing.T) { leftOverState(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
 }
 
@@ -277,5 +278,30 @@ func TestImageUpdate(t *testing.T) {
 	waitActive(t, "cove-upd.service")
 	if out := mustCove(t, "exec", "upd", "--", "cat", "/etc/motd"); out != "v2\n" {
 		t.Errorf("after the roll back the container has motd %q, want v2", out)
+	}
+}
+
+// leftOverState: a writable layer that an earlier container of the same
+// name left (its unit gone, e.g. after a reboot) is not reused by a new
+// container, and cove rm removes such a layer.
+func leftOverState(t *testing.T, ref string) {
+	for _, name := range []string{"stale", "orphan"} {
+		planted := filepath.Join(workDir, "containers", name, "upper", "www", "planted")
+		if err := os.MkdirAll(filepath.Dir(planted), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(planted, []byte("old\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(workDir, "containers", name, "image-digest"), []byte("sha256:0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := cove(t, "run", "--rm", "--name", "stale", ref, "cat", "/www/planted"); r.code == 0 {
+		t.Errorf("a new container saw the earlier one's file: %q", r.stdout)
+	}
+	mustCove(t, "rm", "orphan")
+	if _, err := os.Stat(filepath.Join(workDir, "containers", "orphan")); !os.IsNotExist(err) {
+		t.Errorf("cove rm left the orphaned writable layer: %v", err)
 	}
 }

@@ -178,7 +178,11 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 // for an image container, its writable layer.
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
-		if err := c.Remove(ctx, name); err != nil {
+		err := c.Remove(ctx, name)
+		if errors.Is(err, supervisor.ErrNotFound) && image.RunningDigest(name) != "" {
+			err = nil // no unit left (a reboot, a collected unit), but its writable layer is
+		}
+		if err != nil {
 			return err
 		}
 		return errors.Join(health.Remove(name), image.RemoveState(name))

@@ -153,6 +153,10 @@ func (s *Server) createContainer(c *call) {
 		s.failCreate(c, name, err)
 		return
 	}
+	if err := image.RemoveState(name); err != nil { // a new container: no writable layer left by an earlier one of this name
+		s.failCreate(c, name, err)
+		return
+	}
 	c.reply(http.StatusCreated, dockerCreated{ID: dockerID(name), Warnings: append([]string{}, warnings...)})
 }
 

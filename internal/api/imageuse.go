@@ -52,6 +52,9 @@ func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 		}
 		if lc, err := launch.ParseArgs(t.Launch); err == nil && lc.Image.Ref != "" {
 			uses = append(uses, ImageUse{Workload: w.Name, Ref: lc.Image.Ref})
+			if d := image.RunningDigest(w.Name); d != "" { // what it runs, if its name has moved since
+				uses = append(uses, ImageUse{Workload: w.Name, Ref: d})
+			}
 		}
 	}
 	return uses, nil

@@ -130,5 +130,5 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	if c, err = st.Complete(c); err != nil {
 		return c, fmt.Errorf("launch %s: %w", c.Name, err)
 	}
-	return c, image.PrepareState(c.Image.StateDir)
+	return c, image.PrepareState(c.Image.StateDir, c.Image.Digest)
 }

@@ -80,7 +80,7 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	if c := s.Container; c != nil && c.Image != "" {
-		if _, err := image.Ensure(ctx, env.Stderr, c.Image, c.Pull); err != nil {
+		if err := freshImageContainer(ctx, env, s); err != nil {
 			return err
 		}
 	}
@@ -263,4 +263,19 @@ func generatedName() string {
 	b := make([]byte, 4)
 	rand.Read(b)
 	return "run-" + hex.EncodeToString(b)
+}
+
+// freshImageContainer pulls an image container's image as its policy says
+// and, unless a unit of that name is loaded (then starting fails anyway),
+// removes a writable layer an earlier container of the name left behind.
+func freshImageContainer(ctx context.Context, env *Env, s *spec.Spec) error {
+	if _, err := image.Ensure(ctx, env.Stderr, s.Container.Image, s.Container.Pull); err != nil {
+		return err
+	}
+	return withConn(ctx, func(conn *supervisor.Conn) error {
+		if _, err := conn.Status(ctx, s.Name); !errors.Is(err, supervisor.ErrNotFound) {
+			return nil
+		}
+		return image.RemoveState(s.Name)
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -209,8 +210,10 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	for _, c := range plan {
 		var err error
 		switch c.Kind {
-		case Added:
-			err = conn.Start(ctx, c.Name)
+		case Added: // new: no writable layer left by an earlier workload of this name
+			if err = image.RemoveState(c.Name); err == nil {
+				err = conn.Start(ctx, c.Name)
+			}
 		case Changed:
 			if needsRestart(c.Keys) {
 				err = conn.Restart(ctx, c.Name)
@@ -275,6 +278,9 @@ func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) er
 		return err
 	}
 	if err := Remove(p.EtcPath(name)); err != nil {
+		return err
+	}
+	if err := image.RemoveState(name); err != nil {
 		return err
 	}
 	return Remove(p.AppliedPath(name))

@@ -52,5 +52,6 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	if err != nil {
 		return c, err
 	}
+	c.Image.Digest = image.RunningDigest(c.Name) // the image it runs, though the name may have moved
 	return st.Complete(c)
 }

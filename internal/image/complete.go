@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cove-project/cove/launch"
@@ -45,13 +46,36 @@ func OpenDefault() (*Store, error) {
 	return Open(launch.ImagesDir, reg)
 }
 
-// PrepareState creates image container name's state directory (mode
-// 0700: its upper layer holds the container's files with their owners).
-func PrepareState(dir string) error {
+// PrepareState creates an image container's state directory (mode 0700:
+// its upper layer holds the container's files with their owners) and
+// records in it the digest of the image the container runs (see
+// RunningDigest): cove exec, health probes and the image users of rmi and
+// prune go by it, not by the name, which a later pull may move.
+func PrepareState(dir string, digest string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("container state: %w", err)
 	}
+	if err := writeFileAtomic(dir, filepath.Join(dir, digestFile), []byte(digest+"\n")); err != nil {
+		return fmt.Errorf("container state: %w", err)
+	}
 	return nil
+}
+
+// digestFile is the name of the running image's digest in a container's
+// state directory.
+const digestFile = "image-digest"
+
+// RunningDigest returns the digest of the image container name was last
+// started on, or "" if it has no state.
+func RunningDigest(name string) string {
+	if spec.ValidName(name) != nil {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(launch.ContainerDir(name), digestFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // RemoveState deletes the state directory of container name (its writable

@@ -3,19 +3,15 @@ package image
 import (
 	"fmt"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// Tag points the name ref (a tag reference with its registry,
-// "REGISTRY/REPO:TAG") at the image with manifest digest d, which must be
-// in the store: how cove update rolls a name back to the image it named
-// before a pull moved it.
+// Tag points the name that ref resolves to now (as Lookup finds it: a
+// short name through the search registries) at the image with manifest
+// digest d, which must be in the store: how cove update rolls a name back
+// to the image it named before a pull moved it. ref must name the image
+// by a name in the index, not by an ID.
 func (s *Store) Tag(ref string, d v1.Hash) error {
-	tag, err := name.NewTag(ref)
-	if err != nil {
-		return fmt.Errorf("tag %s: %w", ref, err)
-	}
 	return s.withLock(func() error {
 		if _, err := s.readRecord(d); err != nil {
 			return fmt.Errorf("tag %s: %w", ref, err)
@@ -24,7 +20,14 @@ func (s *Store) Tag(ref string, d v1.Hash) error {
 		if err != nil {
 			return err
 		}
-		names[canonical(tag)] = d
+		_, key, err := s.find(names, ref)
+		switch {
+		case err != nil:
+			return fmt.Errorf("tag %s: %w", ref, err)
+		case key == "":
+			return fmt.Errorf("tag %s: not a name in the store", ref)
+		}
+		names[key] = d
 		return s.writeNames(names)
 	})
 }
