@@ -100,6 +100,8 @@ func TestImages(t *testing.T) {
 	t.Run("run", func(t *testing.T) { runImage(t, ref) })
 	t.Run("declared", func(t *testing.T) { declaredImage(t, ref) })
 	t.Run("left-over state", func(t *testing.T) { leftOverState(t, ref) })
+	t.Run("volatile", func(t *testing.T) { volatileImage(t, ref) })
+	t.Run("failed pull changes nothing", func(t *testing.T) { failedPull(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
 }
 
@@ -303,5 +305,37 @@ func leftOverState(t *testing.T, ref string) {
 	mustCove(t, "rm", "orphan")
 	if _, err := os.Stat(filepath.Join(workDir, "containers", "orphan")); !os.IsNotExist(err) {
 		t.Errorf("cove rm left the orphaned writable layer: %v", err)
+	}
+}
+
+// volatileImage: with volatile = true an image container's writes live in
+// memory: a restart loses them and nothing reaches its state directory.
+func volatileImage(t *testing.T, ref string) {
+	path := declaredText(t, filepath.Join(workDir, "volatilespecs"), "imgvol", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\nvolatile = true\n"+
+		"command = [\"/bin/sh\", \"-c\", \"echo start >> /www/starts; exec sleep 1000\"]\n[service]\nstop_timeout = \"1s\"\n")
+	mustCove(t, "apply", path)
+	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
+	mustCove(t, "restart", "imgvol")
+	if out := mustCove(t, "exec", "imgvol", "--", "cat", "/www/starts"); out != "start\n" {
+		t.Errorf("after a restart a volatile container has %q in /www/starts, want one start", out)
+	}
+	if _, err := os.Stat(filepath.Join(workDir, "containers", "imgvol", "upper", "www")); !os.IsNotExist(err) {
+		t.Errorf("a volatile container wrote to its state directory: %v", err)
+	}
+}
+
+// failedPull: cove apply of a spec whose image cannot be pulled fails and
+// leaves no spec, no applied copy and no unit.
+func failedPull(t *testing.T, ref string) {
+	missing := strings.Replace(ref, ":1", ":no-such-tag", 1)
+	path := declaredText(t, filepath.Join(workDir, "badpull"), "badpull", "version = 1\nkind = \"container\"\n[container]\nimage = \""+missing+"\"\n")
+	if r := cove(t, "apply", path); r.code != 1 || !strings.Contains(r.stderr, "no-such-tag") {
+		t.Errorf("cove apply of an image that is not there: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := inside(t, "test", "-e", "/etc/cove/badpull.toml"); r.code == 0 {
+		t.Error("the failed apply wrote the spec")
+	}
+	if units := listUnits(t); strings.Contains(units, "cove-badpull") {
+		t.Errorf("the failed apply left a unit:\n%s", units)
 	}
 }
