@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,4 +197,32 @@ func resolveAccel(c launch.VMConfig) (launch.VMConfig, error) {
 		os.WriteFile(launch.AccelFile(c.Name), []byte(note+"\n"), 0o644)
 	}
 	return c, nil
+}
+
+// WaitGuestTCP returns once a service in the guest answers on the host
+// end addr:port of a user-network forward. QEMU accepts on the host port
+// from its start and closes the connection at once while nothing listens
+// in the guest, so a connection counts only if it stays open (or brings
+// data) for linger. It polls every interval; systemd's start timeout
+// bounds it (it runs as ExecStartPost=).
+func WaitGuestTCP(addr string, port int, interval, linger time.Duration) error {
+	target := net.JoinHostPort(addr, strconv.Itoa(port))
+	for !guestAnswers(target, linger) {
+		time.Sleep(interval)
+	}
+	return nil
+}
+
+// guestAnswers makes one connection to target and reports whether it
+// stayed open, or brought data, for linger.
+func guestAnswers(target string, linger time.Duration) bool {
+	conn, err := net.DialTimeout("tcp", target, time.Second)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(linger))
+	n, err := conn.Read(make([]byte, 1))
+	var ne net.Error
+	return n > 0 || errors.As(err, &ne) && ne.Timeout()
 }

@@ -17,6 +17,7 @@ const (
 	EnterVerb    = "enter-init"
 	VMLaunchVerb = "launch-vm"
 	VMStopVerb   = "launch-vm-stop"
+	VMReadyVerb  = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them

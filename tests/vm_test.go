@@ -245,6 +245,27 @@ func TestVMPortForward(t *testing.T) {
 	})
 }
 
+// TestVMReadyTCP: with ready = "tcp:PORT" a VM's unit becomes active only
+// once the guest's service answers on the forward's host port, so a
+// request right after cove run -d returns is answered (QEMU alone accepts
+// on the port from its start and drops the connection while the guest
+// boots).
+func TestVMReadyTCP(t *testing.T) {
+	g := needGuest(t)
+	port := freePort(t)
+	cleanupWorkload(t, "vmready")
+	net := fmt.Sprintf("[vm.network]\nmode = \"user\"\nforward = [\"127.0.0.1:%d:80/tcp\"]\n", port)
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmready", "net", net, fmt.Sprintf("ready = \"tcp:%d\"\n", port)))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+	if err != nil {
+		t.Fatalf("the VM is active but its service does not answer: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); !strings.Contains(string(b), vmguest.MarkerHTTP) {
+		t.Errorf("the guest's service answered %q", b)
+	}
+}
+
 // freePort returns a TCP port free on the host's loopback.
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -176,7 +176,7 @@ func TestSignatures(t *testing.T) {
 		"KillMode": "s", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
 		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s",
-		"ExecStop": "a(sasb)", "ExecStopPost": "a(sasb)", "DeviceAllow": "a(ss)",
+		"ExecStop": "a(sasb)", "ExecStopPost": "a(sasb)", "ExecStartPost": "a(sasb)", "DeviceAllow": "a(ss)",
 		"Wants": "as", "Requires": "as", "BindsTo": "as", "After": "as",
 		"StartLimitBurst": "u", "StartLimitIntervalUSec": "t",
 		"OnActiveSec": "t", "OnUnitActiveSec": "t", "AccuracyUSec": "t", "RemainAfterElapse": "b",

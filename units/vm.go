@@ -1,6 +1,7 @@
 package units
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/cove-project/cove/launch"
@@ -28,6 +29,11 @@ func vm(u *Unit, s *spec.Spec, opt Options) {
 	c := VMConfig(s)
 	u.add(SectionService, "Type", "", Str("exec"))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.VMLaunchVerb}, c.Args()...)))
+	if f, ok := readyForward(s); ok {
+		// The unit is active only once ExecStartPost= returns.
+		u.add(SectionService, "ExecStartPost", "", Exec([]string{opt.Launcher, launch.VMReadyVerb,
+			"--address", f.HostAddr, "--port", strconv.Itoa(f.HostPort)}))
+	}
 	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, launch.VMStopVerb,
 		"--qmp-socket", c.QMPSocket, "--timeout", s.Service.StopTimeout.String()}))
 	if s.Resources.Memory == 0 {
@@ -58,4 +64,18 @@ func VMConfig(s *spec.Spec) launch.VMConfig {
 		c.Disks = append(c.Disks, launch.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot})
 	}
 	return c
+}
+
+// readyForward returns the forward whose host port a VM with ready =
+// "tcp:PORT" waits for (validation made sure there is one).
+func readyForward(s *spec.Spec) (spec.Forward, bool) {
+	if s.Service.Ready != spec.ReadyTCP {
+		return spec.Forward{}, false
+	}
+	for _, f := range s.VM.Network.Forwards {
+		if f.Proto == spec.ProtoTCP && f.HostPort == s.Service.ReadyPort {
+			return f, true
+		}
+	}
+	return spec.Forward{}, false
 }

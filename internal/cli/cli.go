@@ -90,6 +90,7 @@ func commands() []command {
 		{name: launch.HealthVerb, hidden: true, run: healthProbeCmd},
 		{name: launch.VMLaunchVerb, hidden: true, run: launchVMCmd},
 		{name: launch.VMStopVerb, hidden: true, run: launchVMStopCmd},
+		{name: launch.VMReadyVerb, hidden: true, run: launchVMReadyCmd},
 		{name: launch.NetworkUpVerb, hidden: true, run: networkUpCmd},
 		{name: launch.NetworkDownVerb, hidden: true, run: networkDownCmd},
 		{name: launch.NetworkReleaseVerb, hidden: true, run: networkReleaseCmd},

@@ -41,6 +41,18 @@ func launchVMStopCmd(_ context.Context, env *Env, args []string) error {
 	return isolate.StopVM(*qmp, pid, *timeout)
 }
 
+// launchVMReadyCmd waits until the guest's service answers on a forward's
+// host port (ExecStartPost= of a VM with ready = "tcp:PORT").
+func launchVMReadyCmd(_ context.Context, env *Env, args []string) error {
+	fs := newFlags(launch.VMReadyVerb, "--address ADDR --port PORT", env.Stderr)
+	addr := fs.String("address", "127.0.0.1", "host address of the forward")
+	port := fs.Int("port", 0, "host port of the forward")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	return isolate.WaitGuestTCP(*addr, *port, 200*time.Millisecond, 300*time.Millisecond)
+}
+
 // detachKey (Ctrl-]) ends cove console without stopping the VM.
 const detachKey = 0x1d
 

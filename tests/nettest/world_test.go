@@ -95,7 +95,13 @@ ip -n %[1]s addr add %[2]s/15 dev up1
 ip -n %[1]s link set up1 up
 ip route add default via %[2]s dev up0
 `, outsideNS, outsideAddr, uplinkAddr)
-	t.Cleanup(func() { inside(t, "ip", "netns", "del", outsideNS) }) // takes up1 and up0 with it
+	t.Cleanup(func() {
+		// Deleting a veth end removes the pair at once; a namespace's links
+		// go asynchronously after ip netns del, too late for the check that
+		// nothing is left.
+		inside(t, "ip", "link", "del", "up0")
+		inside(t, "ip", "netns", "del", outsideNS)
+	})
 	must(t, "sh", "-c", script)
 	assertClosedWorld(t, "up0", "cove0", "cv*")
 }
