@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cove-project/cove/tests/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the expected errors in testdata/bad")
@@ -27,7 +29,7 @@ func TestBadSpecs(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			wantFile(t, strings.TrimSuffix(f, ".toml")+".err", parseErrors(t, f))
+			golden.Check(t, strings.TrimSuffix(f, ".toml")+".err", parseErrors(t, f), *update)
 		})
 	}
 	errFiles, _ := filepath.Glob(filepath.Join(badDir, "*.err"))
@@ -68,23 +70,4 @@ func parseErrors(t *testing.T, path string) string {
 		t.Errorf("Error() has %d lines for %d errors:\n%s", n, len(errs), text)
 	}
 	return text + "\n"
-}
-
-// wantFile compares got with the file at path, or rewrites the file under
-// -update.
-func wantFile(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./spec -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("errors differ from %s:\n--- got\n%s--- want\n%s", path, got, want)
-	}
 }

@@ -3,7 +3,6 @@ package units
 import (
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/tests/golden"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -29,7 +29,7 @@ func TestGolden(t *testing.T) {
 	for _, f := range specs {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			for _, g := range goldenFiles(t, f) {
-				golden(t, g.path, g.text)
+				golden.Check(t, g.path, g.text, *update)
 			}
 		})
 	}
@@ -146,24 +146,6 @@ func dumpProps(u Unit) string {
 		fmt.Fprintf(&b, "%s %s %v\n", p.Name, v.Signature(), v.Value())
 	}
 	return b.String()
-}
-
-// golden compares got with the file, or rewrites it under -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./units -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
 
 // TestSignatures checks the D-Bus signatures systemd requires for the
