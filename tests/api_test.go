@@ -41,7 +41,7 @@ var apiSetup struct {
 // makes sure its socket listens.
 func needAPI(t *testing.T) {
 	t.Helper()
-	need(t)
+	env.Need(t)
 	apiSetup.once.Do(func() { apiSetup.err = installAPI() })
 	if apiSetup.err != nil {
 		t.Fatalf("install the API: %v", apiSetup.err)
@@ -49,8 +49,8 @@ func needAPI(t *testing.T) {
 	// The socket is started, not enabled: after TestReboot's new systemd it
 	// must be started again.
 	if st := show(t, "cove-api.socket", "ActiveState"); st != "active" {
-		if r := inside(t, "systemctl", "start", "cove-api.socket"); r.code != 0 {
-			t.Fatalf("start cove-api.socket (was %s): %s", st, r.stderr)
+		if r := inside(t, "systemctl", "start", "cove-api.socket"); r.Code != 0 {
+			t.Fatalf("start cove-api.socket (was %s): %s", st, r.Stderr)
 		}
 	}
 }
@@ -117,8 +117,8 @@ func waitHelperGone(t *testing.T) {
 // killHelper SIGKILLs the helper's main process only (as a crash would).
 func killHelper(t *testing.T) {
 	t.Helper()
-	if r := inside(t, "systemctl", "kill", "--kill-who=main", "--signal=SIGKILL", apiSvc); r.code != 0 {
-		t.Fatalf("kill the helper: %s", r.stderr)
+	if r := inside(t, "systemctl", "kill", "--kill-who=main", "--signal=SIGKILL", apiSvc); r.Code != 0 {
+		t.Fatalf("kill the helper: %s", r.Stderr)
 	}
 }
 
@@ -151,8 +151,8 @@ func serving(t *testing.T) {
 	if st := show(t, "cove-api.socket", "ActiveState"); st != "active" {
 		t.Errorf("cove-api.socket is %s", st)
 	}
-	if r := viaAPI(t, "ps"); r.code != 0 || !strings.HasPrefix(r.stdout, "NAME") {
-		t.Errorf("cove --host ps: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r := viaAPI(t, "ps"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "NAME") {
+		t.Errorf("cove --host ps: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -237,8 +237,8 @@ func TestAPISocketActivation(t *testing.T) {
 	needAPI(t)
 	waitHelperGone(t)
 	r := viaAPI(t, "ps")
-	if r.code != 0 || !strings.HasPrefix(r.stdout, "NAME") {
-		t.Fatalf("first request: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "NAME") {
+		t.Fatalf("first request: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	first := show(t, apiSvc, "MainPID")
 	if st := show(t, apiSvc, "ActiveState"); st != "active" || first == "0" {
@@ -248,8 +248,8 @@ func TestAPISocketActivation(t *testing.T) {
 	if res := show(t, apiSvc, "Result"); res != "success" {
 		t.Errorf("idle exit: Result=%s, want success", res)
 	}
-	if r := viaAPI(t, "ps"); r.code != 0 {
-		t.Fatalf("request after the idle exit: exit %d: %s", r.code, r.stderr)
+	if r := viaAPI(t, "ps"); r.Code != 0 {
+		t.Fatalf("request after the idle exit: exit %d: %s", r.Code, r.Stderr)
 	}
 	if second := show(t, apiSvc, "MainPID"); second == first || second == "0" {
 		t.Errorf("no new helper after the idle exit: MainPID %s, before %s", second, first)
@@ -301,8 +301,8 @@ func TestAPIKillDuringLogsAndJob(t *testing.T) {
 		return st == "inactive" || st == "failed"
 	})
 	r := inside(t, "journalctl", "-u", apiSvc, "--no-pager", "-o", "cat")
-	if !strings.Contains(r.stdout, "allow uid=0") || !strings.Contains(r.stdout, "POST /v1/workloads/slow/stop") {
-		t.Errorf("the stop is not in the helper's journal:\n%s", harness.Tail(r.stdout, 20))
+	if !strings.Contains(r.Stdout, "allow uid=0") || !strings.Contains(r.Stdout, "POST /v1/workloads/slow/stop") {
+		t.Errorf("the stop is not in the helper's journal:\n%s", harness.Tail(r.Stdout, 20))
 	}
 }
 
@@ -314,7 +314,7 @@ func journalChildren(t *testing.T, pid string) map[string]string {
 	[ "$(cat /proc/$c/comm)" = journalctl ] && echo "$c $(cut -d' ' -f22 /proc/$c/stat)"
 done; true`)
 	procs := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
 		if pid, start, ok := strings.Cut(l, " "); ok {
 			procs[pid] = start
 		}
@@ -327,7 +327,7 @@ done; true`)
 func anyRunning(t *testing.T, procs map[string]string) bool {
 	t.Helper()
 	for pid, start := range procs {
-		stat := inside(t, "cat", "/proc/"+pid+"/stat").stdout
+		stat := inside(t, "cat", "/proc/"+pid+"/stat").Stdout
 		f := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:])
 		if len(f) > 19 && f[0] != "Z" && f[19] == start {
 			return true
@@ -343,20 +343,20 @@ func anyRunning(t *testing.T, procs map[string]string) bool {
 func TestAPIAuthorisation(t *testing.T) {
 	needAPI(t)
 	paths := applyDeclared(t, "api-auth", "authweb")
-	uid := strings.TrimSpace(inside(t, "id", "-u", memberUser).stdout)
+	uid := strings.TrimSpace(inside(t, "id", "-u", memberUser).Stdout)
 
 	for _, args := range [][]string{{"ps"}, {"status", "authweb"}, {"stop", "authweb"}, {"start", "authweb"}, {"restart", "authweb"}} {
-		if r := asUser(t, memberUser, args...); r.code != 0 {
-			t.Errorf("member: cove %v: exit %d: %s", args, r.code, r.stderr)
+		if r := asUser(t, memberUser, args...); r.Code != 0 {
+			t.Errorf("member: cove %v: exit %d: %s", args, r.Code, r.Stderr)
 		}
 	}
-	if r := asUser(t, memberUser, "logs", "authweb"); !strings.Contains(r.stdout, "started authweb") {
-		t.Errorf("member: cove logs: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r := asUser(t, memberUser, "logs", "authweb"); !strings.Contains(r.Stdout, "started authweb") {
+		t.Errorf("member: cove logs: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	for _, args := range [][]string{{"apply", paths[0]}, {"rm", "authweb"}} {
 		r := asUser(t, memberUser, args...)
-		if r.code == 0 || !strings.Contains(r.stderr, "permission denied") || !strings.Contains(r.stderr, "uid "+uid+" is not root") {
-			t.Errorf("member: cove %v: exit %d: %s", args, r.code, r.stderr)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "permission denied") || !strings.Contains(r.Stderr, "uid "+uid+" is not root") {
+			t.Errorf("member: cove %v: exit %d: %s", args, r.Code, r.Stderr)
 		}
 	}
 	for _, path := range []string{"/v1/workloads/authweb/kill", "/v1/apply"} {
@@ -367,20 +367,20 @@ func TestAPIAuthorisation(t *testing.T) {
 	if st := show(t, "cove-authweb.service", "ActiveState"); st != "active" {
 		t.Errorf("authweb is %s after the member's calls", st)
 	}
-	j := inside(t, "journalctl", "-u", apiSvc, "--no-pager", "-o", "cat").stdout
+	j := inside(t, "journalctl", "-u", apiSvc, "--no-pager", "-o", "cat").Stdout
 	for _, want := range []string{"allow uid=" + uid + " ", "POST /v1/workloads/authweb/stop", "deny uid=" + uid + " ", "POST /v1/apply"} {
 		if !strings.Contains(j, want) {
 			t.Errorf("journal lacks %q", want)
 		}
 	}
 
-	if r := asUser(t, otherUser, "ps"); r.code == 0 || !strings.Contains(r.stderr, "permission denied") {
-		t.Errorf("non-member through a 0660 socket: exit %d: %s", r.code, r.stderr)
+	if r := asUser(t, otherUser, "ps"); r.Code == 0 || !strings.Contains(r.Stderr, "permission denied") {
+		t.Errorf("non-member through a 0660 socket: exit %d: %s", r.Code, r.Stderr)
 	}
 	inside(t, "chmod", "0666", apiSock)
 	t.Cleanup(func() { inside(t, "chmod", "0660", apiSock) })
-	if r := asUser(t, otherUser, "ps"); r.code == 0 || !strings.Contains(r.stderr, "not root or a member of group cove") {
-		t.Errorf("non-member through a 0666 socket: exit %d: %s", r.code, r.stderr)
+	if r := asUser(t, otherUser, "ps"); r.Code == 0 || !strings.Contains(r.Stderr, "not root or a member of group cove") {
+		t.Errorf("non-member through a 0666 socket: exit %d: %s", r.Code, r.Stderr)
 	}
 	for _, path := range []string{"/v1/workloads", "/_ping", "/v1.41/containers/json"} {
 		if code := curlAs(t, otherUser, "GET", path); code != "403" {
@@ -394,7 +394,7 @@ func curlAs(t *testing.T, user, method, path string) string {
 	t.Helper()
 	r := inside(t, "setpriv", "--reuid="+user, "--regid="+user, "--init-groups", "--",
 		"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "--unix-socket", apiSock, "http://cove"+path)
-	return strings.TrimSpace(r.stdout)
+	return strings.TrimSpace(r.Stdout)
 }
 
 // rawRequest sends raw bytes to the API from the host (through the
@@ -470,17 +470,17 @@ func TestAPISameOutput(t *testing.T) {
 			s = volatile.ReplaceAllString(s, "")
 			return regexp.MustCompile(`Uptime:.*|Memory:.*|Tasks:.*`).ReplaceAllString(s, "")
 		}
-		if norm(local.stdout) != norm(remote.stdout) || local.stderr != remote.stderr || local.code != remote.code {
+		if norm(local.Stdout) != norm(remote.Stdout) || local.Stderr != remote.Stderr || local.Code != remote.Code {
 			t.Errorf("cove %v differs through the API:\nlocal  (exit %d): %s%s\nremote (exit %d): %s%s",
-				args, local.code, local.stdout, local.stderr, remote.code, remote.stdout, remote.stderr)
+				args, local.Code, local.Stdout, local.Stderr, remote.Code, remote.Stdout, remote.Stderr)
 		}
 	}
-	if r := viaAPI(t, "run", "--rootfs", rootfs, "--", "/bin/true"); r.code != 2 || !strings.Contains(r.stderr, "does not work through the API") {
-		t.Errorf("cove --host run: exit %d: %s", r.code, r.stderr)
+	if r := viaAPI(t, "run", "--rootfs", rootfs, "--", "/bin/true"); r.Code != 2 || !strings.Contains(r.Stderr, "does not work through the API") {
+		t.Errorf("cove --host run: exit %d: %s", r.Code, r.Stderr)
 	}
 	out := viaAPI(t, "apply", paths[0], bad)
-	if out.code != 2 || !strings.Contains(out.stderr, bad+":9:1: resources.memory") {
-		t.Errorf("apply of a bad spec through the API: exit %d: %s", out.code, out.stderr)
+	if out.Code != 2 || !strings.Contains(out.Stderr, bad+":9:1: resources.memory") {
+		t.Errorf("apply of a bad spec through the API: exit %d: %s", out.Code, out.Stderr)
 	}
 }
 
@@ -494,12 +494,12 @@ func TestDockerCLI(t *testing.T) {
 	docker := func(args ...string) result {
 		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)
 	}
-	if r := docker("version", "--format", "{{.Server.APIVersion}}"); strings.TrimSpace(r.stdout) != "1.41" {
-		t.Errorf("docker version: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	if r := docker("version", "--format", "{{.Server.APIVersion}}"); strings.TrimSpace(r.Stdout) != "1.41" {
+		t.Errorf("docker version: exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r := docker("ps")
-	if r.code != 0 || !regexp.MustCompile(`(?m)^[0-9a-f]{12} .*Up .*dockweb$`).MatchString(r.stdout) {
-		t.Errorf("docker ps: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !regexp.MustCompile(`(?m)^[0-9a-f]{12} .*Up .*dockweb$`).MatchString(r.Stdout) {
+		t.Errorf("docker ps: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	r = docker("inspect", "dockweb")
 	var got []struct {
@@ -510,34 +510,34 @@ func TestDockerCLI(t *testing.T) {
 		}
 		Config struct{ Labels map[string]string }
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil || len(got) != 1 {
-		t.Fatalf("docker inspect: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil || len(got) != 1 {
+		t.Fatalf("docker inspect: exit %d, %v\n%s%s", r.Code, err, r.Stdout, r.Stderr)
 	}
 	pid, _ := strconv.Atoi(show(t, "cove-dockweb.service", "MainPID"))
 	if g := got[0]; g.Name != "/dockweb" || !g.State.Running || g.State.Pid != pid || g.Config.Labels["cove.kind"] != "container" {
 		t.Errorf("docker inspect: %+v (MainPID %d)", g, pid)
 	}
-	if r := docker("logs", "dockweb"); r.code != 0 || r.stdout != "started dockweb\n" {
-		t.Errorf("docker logs: exit %d: %q %s", r.code, r.stdout, r.stderr)
+	if r := docker("logs", "dockweb"); r.Code != 0 || r.Stdout != "started dockweb\n" {
+		t.Errorf("docker logs: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	dockerLogTimes(t, docker)
 	logs := startInside(t, dockerBin, "-H", apiHost, "logs", "-f", "dockweb")
 	logs.waitLine(t, "started dockweb")
 	logs.cancel()
-	if r := docker("top", "dockweb"); r.code != 0 || !strings.Contains(r.stdout, "sleep 1000") {
-		t.Errorf("docker top: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r := docker("top", "dockweb"); r.Code != 0 || !strings.Contains(r.Stdout, "sleep 1000") {
+		t.Errorf("docker top: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := docker("stop", "dockweb"); r.code != 0 || show(t, "cove-dockweb.service", "ActiveState") == "active" {
-		t.Errorf("docker stop: exit %d: %s", r.code, r.stderr)
+	if r := docker("stop", "dockweb"); r.Code != 0 || show(t, "cove-dockweb.service", "ActiveState") == "active" {
+		t.Errorf("docker stop: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("ps", "-a", "--filter", "label=cove.kind=container"); !strings.Contains(r.stdout, "Exited") {
-		t.Errorf("docker ps -a after stop:\n%s%s", r.stdout, r.stderr)
+	if r := docker("ps", "-a", "--filter", "label=cove.kind=container"); !strings.Contains(r.Stdout, "Exited") {
+		t.Errorf("docker ps -a after stop:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r := docker("start", "dockweb"); r.code != 0 || show(t, "cove-dockweb.service", "ActiveState") != "active" {
-		t.Errorf("docker start: exit %d: %s", r.code, r.stderr)
+	if r := docker("start", "dockweb"); r.Code != 0 || show(t, "cove-dockweb.service", "ActiveState") != "active" {
+		t.Errorf("docker start: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("image", "history", "x"); r.code == 0 || !strings.Contains(r.stderr, "cove does not implement GET /images/x/history") {
-		t.Errorf("docker image history: exit %d: %s", r.code, r.stderr)
+	if r := docker("image", "history", "x"); r.Code == 0 || !strings.Contains(r.Stderr, "cove does not implement GET /images/x/history") {
+		t.Errorf("docker image history: exit %d: %s", r.Code, r.Stderr)
 	}
 	dockerKillSignals(t, docker)
 }
@@ -547,11 +547,11 @@ func TestDockerCLI(t *testing.T) {
 // either the test skips (under CI it fails).
 func dockerCLI(t *testing.T) string {
 	t.Helper()
-	if r := inside(t, "sh", "-c", "command -v docker"); r.code == 0 {
-		return strings.TrimSpace(r.stdout)
+	if r := inside(t, "sh", "-c", "command -v docker"); r.Code == 0 {
+		return strings.TrimSpace(r.Stdout)
 	}
 	const extracted = "/var/tmp/cove-docker-cli/usr/bin/docker"
-	if r := inside(t, "test", "-x", extracted); r.code == 0 {
+	if r := inside(t, "test", "-x", extracted); r.Code == 0 {
 		return extracted
 	}
 	if os.Getenv("CI") == "true" {
@@ -571,15 +571,15 @@ func dockerLogTimes(t *testing.T, docker func(...string) result) {
 		Message  string `json:"MESSAGE"`
 	}
 	j := inside(t, "journalctl", "-u", "cove-dockweb.service", "-o", "json", "--output-fields=MESSAGE", "--no-pager", "--grep", "^started dockweb$")
-	if err := json.Unmarshal([]byte(j.stdout), &entry); err != nil {
-		t.Fatalf("journal entry of dockweb: %v\n%s", err, j.stdout)
+	if err := json.Unmarshal([]byte(j.Stdout), &entry); err != nil {
+		t.Fatalf("journal entry of dockweb: %v\n%s", err, j.Stdout)
 	}
 	us, _ := strconv.ParseInt(entry.Realtime, 10, 64)
 	at := time.UnixMicro(us).UTC()
 	stamp := func(t time.Time) string { return t.Format("2006-01-02T15:04:05.000000000Z07:00") }
 	line := stamp(at) + " started dockweb\n"
-	if r := docker("logs", "--timestamps", "dockweb"); r.code != 0 || r.stdout != line {
-		t.Errorf("docker logs --timestamps: exit %d: %q, want %q %s", r.code, r.stdout, line, r.stderr)
+	if r := docker("logs", "--timestamps", "dockweb"); r.Code != 0 || r.Stdout != line {
+		t.Errorf("docker logs --timestamps: exit %d: %q, want %q %s", r.Code, r.Stdout, line, r.Stderr)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -593,8 +593,8 @@ func dockerLogTimes(t *testing.T, docker func(...string) result) {
 		{[]string{"--since", "10m", "--until", stamp(at.Add(time.Hour))}, "started dockweb\n"},
 		{[]string{"-n", "0"}, ""},
 	} {
-		if r := docker(append(append([]string{"logs"}, tc.args...), "dockweb")...); r.code != 0 || r.stdout != tc.want {
-			t.Errorf("docker logs %q: exit %d: %q, want %q %s", tc.args, r.code, r.stdout, tc.want, r.stderr)
+		if r := docker(append(append([]string{"logs"}, tc.args...), "dockweb")...); r.Code != 0 || r.Stdout != tc.want {
+			t.Errorf("docker logs %q: exit %d: %q, want %q %s", tc.args, r.Code, r.Stdout, tc.want, r.Stderr)
 		}
 	}
 }
@@ -610,27 +610,27 @@ func dockerKillSignals(t *testing.T, docker func(...string) result) {
 	unit := "cove-docksig.service"
 	pid := mainPIDs(t, "docksig")["docksig"]
 	logged := func(s string) func() bool {
-		return func() bool { return strings.Contains(cove(t, "logs", "docksig").stdout, s) }
+		return func() bool { return strings.Contains(cove(t, "logs", "docksig").Stdout, s) }
 	}
-	if r := docker("kill", "--signal", "FOO", "docksig"); r.code == 0 || !strings.Contains(r.stderr, "Invalid signal: FOO") {
-		t.Errorf("docker kill --signal FOO: exit %d: %s", r.code, r.stderr)
+	if r := docker("kill", "--signal", "FOO", "docksig"); r.Code == 0 || !strings.Contains(r.Stderr, "Invalid signal: FOO") {
+		t.Errorf("docker kill --signal FOO: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("kill", "--signal", "HUP", "docksig"); r.code != 0 {
-		t.Errorf("docker kill --signal HUP: exit %d: %s", r.code, r.stderr)
+	if r := docker("kill", "--signal", "HUP", "docksig"); r.Code != 0 {
+		t.Errorf("docker kill --signal HUP: exit %d: %s", r.Code, r.Stderr)
 	}
 	eventually(t, 10*time.Second, "docksig to log got HUP", logged("got HUP"))
 	if now, st := show(t, unit, "MainPID"), show(t, unit, "ActiveState"); now != pid || st != "active" {
 		t.Errorf("after SIGHUP: %s with MainPID %s, want active with %s", st, now, pid)
 	}
-	if r := docker("kill", "--signal", "SIGTERM", "docksig"); r.code != 0 {
-		t.Errorf("docker kill --signal SIGTERM: exit %d: %s", r.code, r.stderr)
+	if r := docker("kill", "--signal", "SIGTERM", "docksig"); r.Code != 0 {
+		t.Errorf("docker kill --signal SIGTERM: exit %d: %s", r.Code, r.Stderr)
 	}
 	eventually(t, 10*time.Second, "docksig to exit on SIGTERM", func() bool { return show(t, unit, "ActiveState") == "failed" })
 	if !logged("got TERM")() || show(t, unit, "MainPID") != "0" || show(t, unit, "ExecMainStatus") != "7" || show(t, unit, "Result") != "exit-code" {
 		t.Errorf("after SIGTERM: MainPID %s, ExecMainStatus %s, Result %s, log:\n%s", show(t, unit, "MainPID"),
-			show(t, unit, "ExecMainStatus"), show(t, unit, "Result"), cove(t, "logs", "docksig").stdout)
+			show(t, unit, "ExecMainStatus"), show(t, unit, "Result"), cove(t, "logs", "docksig").Stdout)
 	}
-	if r := docker("kill", "--signal", "TERM", "docksig"); r.code == 0 || !strings.Contains(r.stderr, "is not running") {
-		t.Errorf("docker kill of a stopped container: exit %d: %s", r.code, r.stderr)
+	if r := docker("kill", "--signal", "TERM", "docksig"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
+		t.Errorf("docker kill of a stopped container: exit %d: %s", r.Code, r.Stderr)
 	}
 }

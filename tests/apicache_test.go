@@ -24,9 +24,9 @@ func TestAPIListFollowsChanges(t *testing.T) {
 	same := func(after string) {
 		t.Helper()
 		local, remote := mustCove(t, "ps", "--json"), viaAPI(t, "ps", "--json")
-		if remote.code != 0 || volatile.ReplaceAllString(local, "") != volatile.ReplaceAllString(remote.stdout, "") {
+		if remote.Code != 0 || volatile.ReplaceAllString(local, "") != volatile.ReplaceAllString(remote.Stdout, "") {
 			t.Errorf("after %s, cove ps --json differs through the API:\nlocal:\n%s\nremote (exit %d):\n%s%s",
-				after, local, remote.code, remote.stdout, remote.stderr)
+				after, local, remote.Code, remote.Stdout, remote.Stderr)
 		}
 	}
 	same("apply")
@@ -39,8 +39,8 @@ func TestAPIListFollowsChanges(t *testing.T) {
 		{"systemctl", "stop", "cove-cache1.service"},
 		{"systemctl", "start", "cove-cache1.service"},
 	} {
-		if r := inside(t, step[0], step[1:]...); r.code != 0 {
-			t.Fatalf("%v: exit %d: %s", step, r.code, r.stderr)
+		if r := inside(t, step[0], step[1:]...); r.Code != 0 {
+			t.Fatalf("%v: exit %d: %s", step, r.Code, r.Stderr)
 		}
 		same(strings.Join(step, " "))
 	}
@@ -53,7 +53,7 @@ func TestAPIListFollowsChanges(t *testing.T) {
 	var tasks string
 	eventually(t, 10*time.Second, "the API to report cache1's tasks", func() bool {
 		r := viaAPI(t, "ps", "--json")
-		m := regexp.MustCompile(`"name": "cache1",(?s:[^}]*)"tasks": (\d+)`).FindStringSubmatch(r.stdout)
+		m := regexp.MustCompile(`"name": "cache1",(?s:[^}]*)"tasks": (\d+)`).FindStringSubmatch(r.Stdout)
 		if m == nil {
 			return false
 		}
@@ -72,7 +72,7 @@ func TestAPIListFollowsChanges(t *testing.T) {
 	// The helper says at exit how it answered: the cache must have served.
 	follow.cancel()
 	waitHelperGone(t)
-	out := inside(t, "journalctl", "-o", "cat", "_PID="+helper).stdout
+	out := inside(t, "journalctl", "-o", "cat", "_PID="+helper).Stdout
 	m := regexp.MustCompile(`answered from the cache (\d+) times, fetched from systemd (\d+) times`).FindStringSubmatch(out)
 	if m == nil || m[1] == "0" {
 		t.Errorf("the helper's exit record shows no answer from the cache:\n%s", out)

@@ -18,23 +18,23 @@ func runArgs(extra ...string) []string {
 // TestPayloadIsMainPID: the payload itself is the unit's main process, it
 // is PID 1 in its own namespace, and systemctl and cove ps agree.
 func TestPayloadIsMainPID(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "mainpid")
 	mustCove(t, runArgs("-d", "--name", "mainpid", "--", "/bin/sleep", "1000")...)
 	if st := show(t, "cove-mainpid.service", "ActiveState"); st != "active" {
 		t.Fatalf("ActiveState = %q, want active", st)
 	}
 	pid := show(t, "cove-mainpid.service", "MainPID")
-	if comm := strings.TrimSpace(inside(t, "cat", "/proc/"+pid+"/comm").stdout); comm != "sleep" {
+	if comm := strings.TrimSpace(inside(t, "cat", "/proc/"+pid+"/comm").Stdout); comm != "sleep" {
 		t.Errorf("MainPID %s is %q, want the payload (sleep)", pid, comm)
 	}
 	// The process tree of the unit is the payload alone: the launcher
 	// exits right after the handover (and machine registration).
 	eventually(t, 5*time.Second, "the launcher to exit", func() bool {
-		procs := inside(t, "systemd-cgls", "--no-pager", "-u", "cove-mainpid.service").stdout
+		procs := inside(t, "systemd-cgls", "--no-pager", "-u", "cove-mainpid.service").Stdout
 		return !strings.Contains(procs, "launch") && strings.Count(procs, "sleep") == 1
 	})
-	status := strings.TrimSpace(inside(t, "grep", "NSpid:", "/proc/"+pid+"/status").stdout)
+	status := strings.TrimSpace(inside(t, "grep", "NSpid:", "/proc/"+pid+"/status").Stdout)
 	if !strings.HasSuffix(status, "\t1") {
 		t.Errorf("payload NSpid = %q, want it to be PID 1 in its namespace", status)
 	}
@@ -69,23 +69,23 @@ func TestPayloadIsMainPID(t *testing.T) {
 // host's processes, has its own hostname, user, environment and workdir,
 // and a minimal /dev.
 func TestContainerView(t *testing.T) {
-	need(t)
+	env.Need(t)
 	script := `echo pid=$$; echo host=$(hostname); echo pid1=$(cat /proc/1/comm); echo hostprocs=$(ps -o comm | grep -cE 'systemd|dbus|journal'); ` +
 		`echo uid=$(id -u):$(id -g); echo dir=$(pwd); echo greet=$GREETING; ls /dev | tr '\n' ' '; echo; ` +
 		`grep -E '^(NoNewPrivs|Seccomp|CapBnd):' /proc/self/status`
 	r := cove(t, runArgs("--rm", "--hostname", "box", "--user", "1000:1000", "--workdir", "/tmp",
 		"--env", "GREETING=hi there", "--network", "none", "--", "/bin/sh", "-c", script)...)
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s %s", r.Code, r.Stdout, r.Stderr)
 	}
 	for _, want := range []string{"pid=1\n", "host=box\n", "pid1=sh\n", "hostprocs=0\n", "uid=1000:1000\n", "dir=/tmp\n", "greet=hi there\n", "NoNewPrivs:\t1", "Seccomp:\t2"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("container output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("container output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	for _, dev := range []string{"null", "zero", "full", "random", "urandom", "tty", "pts", "shm"} {
-		if !strings.Contains(r.stdout, " "+dev+" ") && !strings.Contains(r.stdout, dev+" ") {
-			t.Errorf("/dev lacks %s:\n%s", dev, r.stdout)
+		if !strings.Contains(r.Stdout, " "+dev+" ") && !strings.Contains(r.Stdout, dev+" ") {
+			t.Errorf("/dev lacks %s:\n%s", dev, r.Stdout)
 		}
 	}
 }
@@ -93,33 +93,33 @@ func TestContainerView(t *testing.T) {
 // TestRestrictions: the default capability set, seccomp and a read-only
 // /sys hold for a root payload.
 func TestRestrictions(t *testing.T) {
-	need(t)
+	env.Need(t)
 	script := `mount -t tmpfs x /tmp && echo MOUNTED; touch /sys/x 2>/dev/null && echo SYSWRITE; ` +
 		`echo 1 > /proc/sys/kernel/sysrq 2>/dev/null && echo SYSCTL; grep CapBnd /proc/self/status`
 	r := cove(t, runArgs("--rm", "--", "/bin/sh", "-c", script)...)
 	for _, bad := range []string{"MOUNTED", "SYSWRITE", "SYSCTL"} {
-		if strings.Contains(r.stdout, bad) {
-			t.Errorf("container could %s:\n%s", bad, r.stdout)
+		if strings.Contains(r.Stdout, bad) {
+			t.Errorf("container could %s:\n%s", bad, r.Stdout)
 		}
 	}
 	// Docker's default set: caps 0,1,3,4,5,6,7,8,10,13,18,27,29,31.
-	if !strings.Contains(r.stdout, "CapBnd:\t00000000a80425fb") {
-		t.Errorf("bounding set is not cove's default:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "CapBnd:\t00000000a80425fb") {
+		t.Errorf("bounding set is not cove's default:\n%s", r.Stdout)
 	}
 	r = cove(t, runArgs("--rm", "--cap-add", "sys_admin", "--seccomp", "unconfined", "--",
 		"/bin/sh", "-c", "mount -t tmpfs x /tmp && echo MOUNTED")...)
-	if !strings.Contains(r.stdout, "MOUNTED") {
-		t.Errorf("with sys_admin and no seccomp the payload should mount: %s %s", r.stdout, r.stderr)
+	if !strings.Contains(r.Stdout, "MOUNTED") {
+		t.Errorf("with sys_admin and no seccomp the payload should mount: %s %s", r.Stdout, r.Stderr)
 	}
 }
 
 // TestExitCodes: the payload's exit status is cove run's and systemd's.
 func TestExitCodes(t *testing.T) {
-	need(t)
+	env.Need(t)
 	for _, code := range []int{0, 7} {
 		r := cove(t, runArgs("--rm", "--", "/bin/sh", "-c", fmt.Sprintf("exit %d", code))...)
-		if r.code != code {
-			t.Errorf("foreground exit %d: cove run exited %d (%s)", code, r.code, r.stderr)
+		if r.Code != code {
+			t.Errorf("foreground exit %d: cove run exited %d (%s)", code, r.Code, r.Stderr)
 		}
 	}
 	cleanupWorkload(t, "exit7")
@@ -137,7 +137,7 @@ func TestExitCodes(t *testing.T) {
 
 // TestRestartPolicy: on-failure restarts a crashing payload, no does not.
 func TestRestartPolicy(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "crashy")
 	cleanupWorkload(t, "once")
 	mustCove(t, runArgs("-d", "--name", "crashy", "--restart", "on-failure", "--restart-delay", "100ms",
@@ -157,7 +157,7 @@ func TestRestartPolicy(t *testing.T) {
 
 // TestResourceLimits: limits are systemd properties and in the cgroup.
 func TestResourceLimits(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "limited")
 	mustCove(t, runArgs("-d", "--name", "limited", "--memory", "64M", "--cpus", "0.5", "--pids", "50",
 		"--", "/bin/sleep", "1000")...)
@@ -173,7 +173,7 @@ func TestResourceLimits(t *testing.T) {
 		"/sys/fs/cgroup/cpu" + cg + "/cpu.cfs_quota_us":         "50000",
 		"/sys/fs/cgroup/pids" + cg + "/pids.max":                "50",
 	} {
-		got := strings.TrimSpace(inside(t, "cat", file).stdout)
+		got := strings.TrimSpace(inside(t, "cat", file).Stdout)
 		if got != want {
 			t.Errorf("%s = %q, want %q", file, got, want)
 		}
@@ -184,7 +184,7 @@ func TestResourceLimits(t *testing.T) {
 // that ignores SIGTERM (or a PID 1 without a handler, which the kernel
 // shields from it) is killed after stop_timeout, within stop_timeout + 1 s.
 func TestStop(t *testing.T) {
-	need(t)
+	env.Need(t)
 	for _, c := range []struct {
 		name     string
 		cmd      []string
@@ -211,28 +211,28 @@ func TestStop(t *testing.T) {
 // TestMachineRegistration: a running container is a machine of class
 // container in machinectl, led by its payload, and is gone once stopped.
 func TestMachineRegistration(t *testing.T) {
-	need(t)
-	if r := inside(t, "sh", "-c", "command -v machinectl"); r.code != 0 {
+	env.Need(t)
+	if r := inside(t, "sh", "-c", "command -v machinectl"); r.Code != 0 {
 		t.Fatal("machinectl missing: apt-get install systemd-container (scripts/deps does)")
 	}
 	cleanupWorkload(t, "mach")
 	mustCove(t, runArgs("-d", "--name", "mach", "--", "/bin/sleep", "1000")...)
 	eventually(t, 5*time.Second, "mach in machinectl list", func() bool {
-		return strings.Contains(inside(t, "machinectl", "list", "--no-legend").stdout, "mach")
+		return strings.Contains(inside(t, "machinectl", "list", "--no-legend").Stdout, "mach")
 	})
-	list := inside(t, "machinectl", "list", "--no-legend").stdout
+	list := inside(t, "machinectl", "list", "--no-legend").Stdout
 	if !strings.Contains(list, "container") {
 		t.Errorf("machinectl list: %s", list)
 	}
-	leader := strings.TrimSpace(inside(t, "machinectl", "show", "mach", "-p", "Leader", "--value").stdout)
+	leader := strings.TrimSpace(inside(t, "machinectl", "show", "mach", "-p", "Leader", "--value").Stdout)
 	if leader != show(t, "cove-mach.service", "MainPID") {
 		t.Errorf("machine leader %s is not the payload %s", leader, show(t, "cove-mach.service", "MainPID"))
 	}
-	if unit := strings.TrimSpace(inside(t, "machinectl", "show", "mach", "-p", "Unit", "--value").stdout); unit != "cove-mach.service" {
+	if unit := strings.TrimSpace(inside(t, "machinectl", "show", "mach", "-p", "Unit", "--value").Stdout); unit != "cove-mach.service" {
 		t.Errorf("machine unit = %q", unit)
 	}
 	mustCove(t, "stop", "mach")
 	eventually(t, 5*time.Second, "mach to leave machinectl list", func() bool {
-		return !strings.Contains(inside(t, "machinectl", "list", "--no-legend").stdout, "mach")
+		return !strings.Contains(inside(t, "machinectl", "list", "--no-legend").Stdout, "mach")
 	})
 }

@@ -52,7 +52,7 @@ func pruneAll(t *testing.T) {
 // only, leaves the rest alone; diff shows the plan with changed keys;
 // --prune stops and deletes what is no longer declared.
 func TestApplyDiffPrune(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "apply1")
 	a := declared(t, dir, "alpha", "")
@@ -66,7 +66,7 @@ func TestApplyDiffPrune(t *testing.T) {
 			t.Errorf("%s is %s after apply", u, st)
 		}
 	}
-	if got := strings.TrimSpace(inside(t, "cat", "/etc/cove/alpha.toml").stdout); !strings.Contains(got, "started alpha") {
+	if got := strings.TrimSpace(inside(t, "cat", "/etc/cove/alpha.toml").Stdout); !strings.Contains(got, "started alpha") {
 		t.Errorf("/etc/cove/alpha.toml not written: %q", got)
 	}
 	if d := mustCove(t, "diff", a, b); !strings.Contains(d, "unchanged alpha") || !strings.Contains(d, "unchanged beta") {
@@ -113,7 +113,7 @@ func TestApplyDiffPrune(t *testing.T) {
 	if st := show(t, "cove-beta.service", "ActiveState"); st == "active" {
 		t.Errorf("pruned beta still active")
 	}
-	if r := inside(t, "test", "-e", "/etc/cove/beta.toml"); r.code == 0 {
+	if r := inside(t, "test", "-e", "/etc/cove/beta.toml"); r.Code == 0 {
 		t.Errorf("pruned beta's spec is still in /etc/cove")
 	}
 }
@@ -124,28 +124,28 @@ func cgroupMemoryLimit(t *testing.T, unit string) string {
 	t.Helper()
 	cg := show(t, unit, "ControlGroup")
 	r := inside(t, "sh", "-c", "cat /sys/fs/cgroup"+cg+"/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory"+cg+"/memory.limit_in_bytes")
-	return strings.TrimSpace(r.stdout)
+	return strings.TrimSpace(r.Stdout)
 }
 
 // TestApplyBadFileChangesNothing: one bad spec among good ones: exit 2,
 // every error listed, nothing written or started.
 func TestApplyBadFileChangesNothing(t *testing.T) {
-	need(t)
+	env.Need(t)
 	dir := filepath.Join(workDir, "apply-bad")
 	good := declared(t, dir, "gamma", "")
 	bad := declared(t, dir, "delta", "[resources]\nmemory = \"lots\"\n")
 	bad2 := declared(t, dir, "epsilon", "colour = \"red\"\n")
 	before := listUnits(t)
 	r := cove(t, "apply", good, bad, bad2)
-	if r.code != 2 {
-		t.Errorf("exit %d, want 2", r.code)
+	if r.Code != 2 {
+		t.Errorf("exit %d, want 2", r.Code)
 	}
 	for _, want := range []string{bad + ":9:1: resources.memory", bad2 + ":8:1: service.colour"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.Stderr)
 		}
 	}
-	if r := inside(t, "test", "-e", "/etc/cove/gamma.toml"); r.code == 0 {
+	if r := inside(t, "test", "-e", "/etc/cove/gamma.toml"); r.Code == 0 {
 		t.Errorf("a good spec was written although another was bad")
 	}
 	if after := listUnits(t); after != before {
@@ -156,7 +156,7 @@ func TestApplyBadFileChangesNothing(t *testing.T) {
 // TestConcurrentApply: applies at once serialise on the lock; every spec
 // ends up whole and every workload runs.
 func TestConcurrentApply(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "apply-conc")
 	var wg sync.WaitGroup
@@ -171,15 +171,15 @@ func TestConcurrentApply(t *testing.T) {
 	}
 	wg.Wait()
 	for i, r := range results {
-		if r.code != 0 {
-			t.Errorf("apply %d: exit %d: %s", i, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Errorf("apply %d: exit %d: %s", i, r.Code, r.Stderr)
 		}
 		name := fmt.Sprintf("conc%d", i)
 		if st := show(t, "cove-"+name+".service", "ActiveState"); st != "active" {
 			t.Errorf("%s is %s", name, st)
 		}
-		if r := cove(t, "validate", "/etc/cove/"+name+".toml"); r.code != 0 {
-			t.Errorf("/etc/cove/%s.toml damaged: %s", name, r.stderr)
+		if r := cove(t, "validate", "/etc/cove/"+name+".toml"); r.Code != 0 {
+			t.Errorf("/etc/cove/%s.toml damaged: %s", name, r.Stderr)
 		}
 	}
 }
@@ -188,11 +188,11 @@ func TestConcurrentApply(t *testing.T) {
 // journalctl alone, a user's unit can require it, and it is byte-identical
 // to cove render.
 func TestSystemctlIsAClient(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "sysctl")
 	mustCove(t, "apply", declared(t, dir, "db", ""))
-	gen := inside(t, "cat", "/run/systemd/generator/cove-db.service").stdout
+	gen := inside(t, "cat", "/run/systemd/generator/cove-db.service").Stdout
 	if rendered := mustCove(t, "render", "/etc/cove/db.toml"); gen != rendered {
 		t.Errorf("generated unit differs from cove render:\n%s\n---\n%s", gen, rendered)
 	}
@@ -201,23 +201,23 @@ func TestSystemctlIsAClient(t *testing.T) {
 		t.Errorf("after systemctl stop: %s", st)
 	}
 	consumer := "[Unit]\nRequires=cove-db.service\nAfter=cove-db.service\n[Service]\nExecStart=/bin/sleep 1000\n"
-	if r := insideStdin(t, consumer, "sh", "-c", "cat > /etc/systemd/system/consumer.service && systemctl daemon-reload"); r.code != 0 {
-		t.Fatal(r.stderr)
+	if r := insideStdin(t, consumer, "sh", "-c", "cat > /etc/systemd/system/consumer.service && systemctl daemon-reload"); r.Code != 0 {
+		t.Fatal(r.Stderr)
 	}
 	t.Cleanup(func() {
 		inside(t, "sh", "-c", "systemctl stop consumer; rm /etc/systemd/system/consumer.service; systemctl daemon-reload")
 	})
-	if r := inside(t, "systemctl", "start", "consumer.service"); r.code != 0 {
-		t.Fatalf("start consumer: %s", r.stderr)
+	if r := inside(t, "systemctl", "start", "consumer.service"); r.Code != 0 {
+		t.Fatalf("start consumer: %s", r.Stderr)
 	}
 	if st := show(t, "cove-db.service", "ActiveState"); st != "active" {
 		t.Errorf("Requires=cove-db.service did not start it: %s", st)
 	}
-	if r := inside(t, "systemctl", "restart", "cove-db.service"); r.code != 0 {
-		t.Errorf("systemctl restart: %s", r.stderr)
+	if r := inside(t, "systemctl", "restart", "cove-db.service"); r.Code != 0 {
+		t.Errorf("systemctl restart: %s", r.Stderr)
 	}
-	if r := inside(t, "journalctl", "-u", "cove-db.service", "--no-pager"); !strings.Contains(r.stdout, "started db") {
-		t.Errorf("journalctl -u shows nothing of the unit:\n%s", r.stdout)
+	if r := inside(t, "journalctl", "-u", "cove-db.service", "--no-pager"); !strings.Contains(r.Stdout, "started db") {
+		t.Errorf("journalctl -u shows nothing of the unit:\n%s", r.Stdout)
 	}
 	mustCove(t, "stop", "db")
 	mustCove(t, "start", "db")
@@ -230,19 +230,19 @@ func TestSystemctlIsAClient(t *testing.T) {
 // TestGeneratorSkipsBadSpec: a bad spec in /etc/cove does not stop the
 // others from being generated.
 func TestGeneratorSkipsBadSpec(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "gen-bad")
 	mustCove(t, "apply", declared(t, dir, "fine", ""))
 	bad := "version = 1\nkind = \"container\"\nbogus = 1\n"
-	if r := insideStdin(t, bad, "sh", "-c", "cat > /etc/cove/broken.toml && systemctl daemon-reload"); r.code != 0 {
-		t.Fatal(r.stderr)
+	if r := insideStdin(t, bad, "sh", "-c", "cat > /etc/cove/broken.toml && systemctl daemon-reload"); r.Code != 0 {
+		t.Fatal(r.Stderr)
 	}
 	t.Cleanup(func() { inside(t, "sh", "-c", "rm -f /etc/cove/broken.toml; systemctl daemon-reload") })
-	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-fine.service"); r.code != 0 {
+	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-fine.service"); r.Code != 0 {
 		t.Errorf("good spec not generated next to a bad one")
 	}
-	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-broken.service"); r.code == 0 {
+	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-broken.service"); r.Code == 0 {
 		t.Errorf("bad spec generated a unit")
 	}
 	if st := show(t, "cove-fine.service", "ActiveState"); st != "active" {
@@ -260,21 +260,21 @@ func waitActive(t *testing.T, unit string) {
 // apply: the generator's .wants link appears and goes, and the running
 // workload is not restarted.
 func TestEnableDisable(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	mustCove(t, "apply", declared(t, filepath.Join(workDir, "enable"), "toggle", "# keep this comment\n"))
 	pid := show(t, "cove-toggle.service", "MainPID")
 	link := "/run/systemd/generator/multi-user.target.wants/cove-toggle.service"
 	mustCove(t, "enable", "toggle")
-	if r := inside(t, "test", "-L", link); r.code != 0 {
+	if r := inside(t, "test", "-L", link); r.Code != 0 {
 		t.Errorf("cove enable: no %s", link)
 	}
-	spec := inside(t, "cat", "/etc/cove/toggle.toml").stdout
+	spec := inside(t, "cat", "/etc/cove/toggle.toml").Stdout
 	if !strings.Contains(spec, "# keep this comment") || !strings.Contains(spec, `wanted_by = ["multi-user.target"]`) {
 		t.Errorf("enabled spec:\n%s", spec)
 	}
 	mustCove(t, "disable", "toggle")
-	if r := inside(t, "test", "-e", link); r.code == 0 {
+	if r := inside(t, "test", "-e", link); r.Code == 0 {
 		t.Errorf("cove disable left %s", link)
 	}
 	if now := show(t, "cove-toggle.service", "MainPID"); now != pid {

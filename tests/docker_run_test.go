@@ -25,8 +25,8 @@ func TestDockerRun(t *testing.T) {
 	docker := func(args ...string) result {
 		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)
 	}
-	if r := docker("pull", ref); r.code != 0 {
-		t.Fatalf("docker pull: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r := docker("pull", ref); r.Code != 0 {
+		t.Fatalf("docker pull: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	t.Cleanup(func() {
 		docker("rm", "-f", "web", "kept", "made")
@@ -44,60 +44,60 @@ func TestDockerRun(t *testing.T) {
 // exits with its status, leaving no unit, record or writable layer; a
 // container run without --rm stays as exited until docker rm.
 func dockerRunForeground(t *testing.T, docker func(...string) result, ref string) {
-	if r := docker("run", "--rm", ref, "/bin/sh", "-c", "echo hi; id -u"); r.code != 0 || r.stdout != "hi\n1000\n" {
-		t.Errorf("docker run --rm: exit %d, stdout %q, stderr %q; want hi and uid 1000", r.code, r.stdout, r.stderr)
+	if r := docker("run", "--rm", ref, "/bin/sh", "-c", "echo hi; id -u"); r.Code != 0 || r.Stdout != "hi\n1000\n" {
+		t.Errorf("docker run --rm: exit %d, stdout %q, stderr %q; want hi and uid 1000", r.Code, r.Stdout, r.Stderr)
 	}
 	r := docker("run", "--rm", "-e", "A=b", "-u", "0", ref, "/bin/sh", "-c", "echo out $A; id -u; echo err >&2; exit 3")
-	if r.code != 3 || r.stdout != "out b\n0\n" || !strings.Contains(r.stderr, "err\n") {
-		t.Errorf("docker run --rm exiting 3: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r.Code != 3 || r.Stdout != "out b\n0\n" || !strings.Contains(r.Stderr, "err\n") {
+		t.Errorf("docker run --rm exiting 3: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 	eventually(t, 10*time.Second, "nothing left of the --rm runs", func() bool {
-		units := inside(t, "systemctl", "list-units", "--all", "--plain", "--no-legend", "cove-run-*").stdout
+		units := inside(t, "systemctl", "list-units", "--all", "--plain", "--no-legend", "cove-run-*").Stdout
 		states, _ := os.ReadDir(filepath.Join(workDir, "containers"))
-		return units == "" && len(states) == 0 && inside(t, "sh", "-c", "ls /run/cove/created | wc -l").stdout == "0\n"
+		return units == "" && len(states) == 0 && inside(t, "sh", "-c", "ls /run/cove/created | wc -l").Stdout == "0\n"
 	})
 	// Without --rm the unit stays loaded as exited, holding the attach
 	// pipes (so the stream ends on the run's end, not on EOF); a start
 	// runs it again on its writable layer.
 	again := "echo kept; test -e /www/again && exit 4; touch /www/again"
-	if r := docker("run", "--name", "kept", ref, "/bin/sh", "-c", again); r.code != 0 || r.stdout != "kept\n" {
-		t.Errorf("docker run without --rm: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r := docker("run", "--name", "kept", ref, "/bin/sh", "-c", again); r.Code != 0 || r.Stdout != "kept\n" {
+		t.Errorf("docker run without --rm: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := docker("ps", "-a", "--filter", "name=kept"); !regexp.MustCompile(`Exited \(0\).*kept`).MatchString(r.stdout) {
-		t.Errorf("docker ps -a after the run:\n%s%s", r.stdout, r.stderr)
+	if r := docker("ps", "-a", "--filter", "name=kept"); !regexp.MustCompile(`Exited \(0\).*kept`).MatchString(r.Stdout) {
+		t.Errorf("docker ps -a after the run:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r := docker("start", "-a", "kept"); r.code != 4 || r.stdout != "kept\n" {
-		t.Errorf("docker start -a kept: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r := docker("start", "-a", "kept"); r.Code != 4 || r.Stdout != "kept\n" {
+		t.Errorf("docker start -a kept: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := docker("ps", "-a", "--filter", "name=kept"); !regexp.MustCompile(`Exited \(4\).*kept`).MatchString(r.stdout) {
-		t.Errorf("docker ps -a after the second run:\n%s%s", r.stdout, r.stderr)
+	if r := docker("ps", "-a", "--filter", "name=kept"); !regexp.MustCompile(`Exited \(4\).*kept`).MatchString(r.Stdout) {
+		t.Errorf("docker ps -a after the second run:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r := docker("rm", "kept"); r.code != 0 || show(t, "cove-kept.service", "LoadState") != "not-found" {
-		t.Errorf("docker rm kept: exit %d: %s", r.code, r.stderr)
+	if r := docker("rm", "kept"); r.Code != 0 || show(t, "cove-kept.service", "LoadState") != "not-found" {
+		t.Errorf("docker rm kept: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("run", "--rm", ref, "/nope"); r.code != 127 || !strings.Contains(r.stderr, "/nope") {
-		t.Errorf("docker run of a missing command: exit %d: %s", r.code, r.stderr)
+	if r := docker("run", "--rm", ref, "/nope"); r.Code != 127 || !strings.Contains(r.Stderr, "/nope") {
+		t.Errorf("docker run of a missing command: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("ps", "-a", "-q"); r.stdout != "" {
-		t.Errorf("docker ps -a after a failed --rm run:\n%s%s", r.stdout, r.stderr)
+	if r := docker("ps", "-a", "-q"); r.Stdout != "" {
+		t.Errorf("docker ps -a after a failed --rm run:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r := docker("run", "--rm", "-u", "nobody", ref, "true"); r.code != 125 || !strings.Contains(r.stderr, "numeric UID") {
-		t.Errorf("docker run -u nobody: exit %d: %s", r.code, r.stderr)
+	if r := docker("run", "--rm", "-u", "nobody", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, "numeric UID") {
+		t.Errorf("docker run -u nobody: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("run", "--rm", "--network", "bridge", ref, "true"); r.code != 125 || !strings.Contains(r.stderr, "not supported yet") {
-		t.Errorf("docker run --network bridge: exit %d: %s", r.code, r.stderr)
+	if r := docker("run", "--rm", "--network", "bridge", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, "not supported yet") {
+		t.Errorf("docker run --network bridge: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 
 // dockerRunInput: docker run -i passes stdin to the payload; a run that
 // outlasts the helper's idle period streams to its end.
 func dockerRunInput(t *testing.T, dockerBin, ref string) {
-	if r := insideStdin(t, "one\ntwo\n", dockerBin, "-H", apiHost, "run", "--rm", "-i", ref, "wc", "-l"); r.code != 0 || strings.TrimSpace(r.stdout) != "2" {
-		t.Errorf("docker run -i wc -l: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r := insideStdin(t, "one\ntwo\n", dockerBin, "-H", apiHost, "run", "--rm", "-i", ref, "wc", "-l"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "2" {
+		t.Errorf("docker run -i wc -l: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 	r := inside(t, dockerBin, "-H", apiHost, "run", "--rm", ref, "/bin/sh", "-c", "echo early; sleep "+strconv.Itoa(int(2*apiIdle/time.Second))+"; echo late")
-	if r.code != 0 || r.stdout != "early\nlate\n" {
-		t.Errorf("docker run of a run longer than the idle period: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || r.Stdout != "early\nlate\n" {
+		t.Errorf("docker run of a run longer than the idle period: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -105,27 +105,27 @@ func dockerRunInput(t *testing.T, dockerBin, ref string) {
 // that no systemd unit has yet; docker start runs it detached, its output
 // to the journal (docker logs); docker wait gives its status.
 func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) {
-	if r := docker("create", "--name", "made", ref, "/bin/sh", "-c", "echo from the journal; exit 5"); r.code != 0 {
-		t.Fatalf("docker create: exit %d: %s", r.code, r.stderr)
+	if r := docker("create", "--name", "made", ref, "/bin/sh", "-c", "echo from the journal; exit 5"); r.Code != 0 {
+		t.Fatalf("docker create: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("ps", "-a", "--filter", "status=created"); !regexp.MustCompile(`Created\s+made`).MatchString(r.stdout) ||
+	if r := docker("ps", "-a", "--filter", "status=created"); !regexp.MustCompile(`Created\s+made`).MatchString(r.Stdout) ||
 		show(t, "cove-made.service", "LoadState") != "not-found" {
-		t.Errorf("docker ps -a after create:\n%s%s", r.stdout, r.stderr)
+		t.Errorf("docker ps -a after create:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r := docker("inspect", "--format", "{{.State.Status}} {{.Config.Image}}", "made"); strings.TrimSpace(r.stdout) != "created "+ref {
-		t.Errorf("docker inspect of a created container: %q %s", r.stdout, r.stderr)
+	if r := docker("inspect", "--format", "{{.State.Status}} {{.Config.Image}}", "made"); strings.TrimSpace(r.Stdout) != "created "+ref {
+		t.Errorf("docker inspect of a created container: %q %s", r.Stdout, r.Stderr)
 	}
-	if r := docker("start", "made"); r.code != 0 {
-		t.Errorf("docker start made: exit %d: %s", r.code, r.stderr)
+	if r := docker("start", "made"); r.Code != 0 {
+		t.Errorf("docker start made: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("wait", "made"); r.code != 0 || strings.TrimSpace(r.stdout) != "5" {
-		t.Errorf("docker wait made: exit %d: %q %s", r.code, r.stdout, r.stderr)
+	if r := docker("wait", "made"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "5" {
+		t.Errorf("docker wait made: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := docker("logs", "made"); r.stdout != "from the journal\n" {
-		t.Errorf("docker logs made: %q %s", r.stdout, r.stderr)
+	if r := docker("logs", "made"); r.Stdout != "from the journal\n" {
+		t.Errorf("docker logs made: %q %s", r.Stdout, r.Stderr)
 	}
-	if r := docker("rm", "made"); r.code != 0 {
-		t.Errorf("docker rm made: exit %d: %s", r.code, r.stderr)
+	if r := docker("rm", "made"); r.Code != 0 {
+		t.Errorf("docker rm made: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 
@@ -134,15 +134,15 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 // rm needs -f for it, and rm -f removes it at once.
 func dockerRunDetached(t *testing.T, docker func(...string) result, ref string) {
 	r := docker("run", "-d", "-e", "A=b", "--name", "web", ref, "sleep", "1000")
-	if id := strings.TrimSpace(r.stdout); r.code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
-		t.Fatalf("docker run -d: exit %d: %q %s", r.code, r.stdout, r.stderr)
+	if id := strings.TrimSpace(r.Stdout); r.Code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
+		t.Fatalf("docker run -d: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	if st := show(t, "cove-web.service", "ActiveState"); st != "active" {
 		t.Errorf("cove-web.service is %s", st)
 	}
 	row := regexp.MustCompile(`(?m)^[0-9a-f]{12}\s+` + regexp.QuoteMeta(ref) + `\s+"sleep 1000".*Up .*\sweb$`)
-	if r := docker("ps"); !row.MatchString(r.stdout) {
-		t.Errorf("docker ps:\n%s%s", r.stdout, r.stderr)
+	if r := docker("ps"); !row.MatchString(r.Stdout) {
+		t.Errorf("docker ps:\n%s%s", r.Stdout, r.Stderr)
 	}
 	var got []struct {
 		State  struct{ Running bool }
@@ -151,33 +151,33 @@ func dockerRunDetached(t *testing.T, docker func(...string) result, ref string) 
 			Env   []string
 		}
 	}
-	if r := docker("inspect", "web"); json.Unmarshal([]byte(r.stdout), &got) != nil || len(got) != 1 ||
+	if r := docker("inspect", "web"); json.Unmarshal([]byte(r.Stdout), &got) != nil || len(got) != 1 ||
 		!got[0].State.Running || got[0].Config.Image != ref || !strings.Contains(strings.Join(got[0].Config.Env, " "), "A=b") {
-		t.Errorf("docker inspect web: %+v\n%s", got, r.stderr)
+		t.Errorf("docker inspect web: %+v\n%s", got, r.Stderr)
 	}
-	if r := docker("rm", "web"); r.code == 0 || !strings.Contains(r.stderr, "cannot remove a running container") {
-		t.Errorf("docker rm of a running container: exit %d: %s", r.code, r.stderr)
+	if r := docker("rm", "web"); r.Code == 0 || !strings.Contains(r.Stderr, "cannot remove a running container") {
+		t.Errorf("docker rm of a running container: exit %d: %s", r.Code, r.Stderr)
 	}
 	start := time.Now()
-	if r := docker("rm", "-f", "web"); r.code != 0 || strings.TrimSpace(r.stdout) != "web" {
-		t.Errorf("docker rm -f web: exit %d: %q %s", r.code, r.stdout, r.stderr)
+	if r := docker("rm", "-f", "web"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "web" {
+		t.Errorf("docker rm -f web: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	if d := time.Since(start); d > 8*time.Second {
 		t.Errorf("docker rm -f took %s: it should kill, not wait for the stop timeout", d)
 	}
-	if r := docker("ps", "-a"); strings.Contains(r.stdout, "web") || show(t, "cove-web.service", "LoadState") != "not-found" {
-		t.Errorf("after docker rm -f: LoadState %s, docker ps -a:\n%s", show(t, "cove-web.service", "LoadState"), r.stdout)
+	if r := docker("ps", "-a"); strings.Contains(r.Stdout, "web") || show(t, "cove-web.service", "LoadState") != "not-found" {
+		t.Errorf("after docker rm -f: LoadState %s, docker ps -a:\n%s", show(t, "cove-web.service", "LoadState"), r.Stdout)
 	}
 }
 
 // dockerRunPulls: with the image gone from the store, create answers
 // Docker's 404 and the docker CLI pulls it, then runs.
 func dockerRunPulls(t *testing.T, docker func(...string) result, ref string) {
-	if r := docker("rmi", ref); r.code != 0 {
-		t.Fatalf("docker rmi: exit %d: %s", r.code, r.stderr)
+	if r := docker("rmi", ref); r.Code != 0 {
+		t.Fatalf("docker rmi: exit %d: %s", r.Code, r.Stderr)
 	}
 	r := docker("run", "--rm", ref, "cat", "/etc/motd")
-	if r.code != 0 || r.stdout != "motd from layer 2\n" || !strings.Contains(r.stderr, "Unable to find image '"+ref+"' locally") {
-		t.Errorf("docker run of an image not in the store: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || r.Stdout != "motd from layer 2\n" || !strings.Contains(r.Stderr, "Unable to find image '"+ref+"' locally") {
+		t.Errorf("docker run of an image not in the store: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 }

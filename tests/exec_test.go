@@ -21,59 +21,59 @@ func statusField(status, field string) string {
 // capability bounding set, no_new_privs and seccomp, in the workload's
 // cgroup; stdin and the exit status pass through; errors are clear.
 func TestExec(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "exe")
 	mustCove(t, runArgs("-d", "--name", "exe", "--hostname", "inside", "--user", "1000:1000", "--", "/bin/sleep", "1000")...)
 	pid := show(t, "cove-exe.service", "MainPID")
-	payload := inside(t, "cat", "/proc/"+pid+"/status").stdout
+	payload := inside(t, "cat", "/proc/"+pid+"/status").Stdout
 
 	r := cove(t, "exec", "exe", "--", "/bin/sh", "-c", "hostname; id -u; id -g; cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/self/status; cat /proc/self/cgroup")
-	if r.code != 0 {
-		t.Fatalf("cove exec: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("cove exec: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	lines := strings.Split(r.stdout, "\n")
+	lines := strings.Split(r.Stdout, "\n")
 	if len(lines) < 4 || lines[0] != "inside" || lines[1] != "1000" || lines[2] != "1000" || lines[3] != "/bin/sleep 1000 " {
-		t.Errorf("cove exec does not see the container as its payload does:\n%s", r.stdout)
+		t.Errorf("cove exec does not see the container as its payload does:\n%s", r.Stdout)
 	}
 	for _, f := range []string{"CapBnd", "CapEff", "NoNewPrivs", "Seccomp"} {
-		if got, want := statusField(r.stdout, f), statusField(payload, f); got != want || want == "" {
+		if got, want := statusField(r.Stdout, f), statusField(payload, f); got != want || want == "" {
 			t.Errorf("%s: %q in the exec'd command, %q in the payload", f, got, want)
 		}
 	}
 	// The device policy's hierarchy: v1 devices, else v2.
-	if m := regexp.MustCompile(`(?m)^\d+:devices:(.*)$`).FindStringSubmatch(r.stdout); m != nil && !strings.HasSuffix(m[1], "/cove-exe.service") ||
-		m == nil && !regexp.MustCompile(`(?m)^0::.*/cove-exe\.service$`).MatchString(r.stdout) {
-		t.Errorf("the exec'd command is not in the workload's cgroup:\n%s", r.stdout)
+	if m := regexp.MustCompile(`(?m)^\d+:devices:(.*)$`).FindStringSubmatch(r.Stdout); m != nil && !strings.HasSuffix(m[1], "/cove-exe.service") ||
+		m == nil && !regexp.MustCompile(`(?m)^0::.*/cove-exe\.service$`).MatchString(r.Stdout) {
+		t.Errorf("the exec'd command is not in the workload's cgroup:\n%s", r.Stdout)
 	}
 	// As root: the payload's bounding set, all of it effective, no more.
 	r = cove(t, "exec", "-u", "0", "exe", "--", "cat", "/proc/self/status")
-	if got, bnd := statusField(r.stdout, "CapEff"), statusField(payload, "CapBnd"); got != bnd || statusField(r.stdout, "CapBnd") != bnd || statusField(r.stdout, "NoNewPrivs") != "1" {
+	if got, bnd := statusField(r.Stdout, "CapEff"), statusField(payload, "CapBnd"); got != bnd || statusField(r.Stdout, "CapBnd") != bnd || statusField(r.Stdout, "NoNewPrivs") != "1" {
 		t.Errorf("cove exec -u 0: CapEff %s, CapBnd %s, NoNewPrivs %s; the payload's bounding set is %s",
-			got, statusField(r.stdout, "CapBnd"), statusField(r.stdout, "NoNewPrivs"), bnd)
+			got, statusField(r.Stdout, "CapBnd"), statusField(r.Stdout, "NoNewPrivs"), bnd)
 	}
 	// The same mount namespace, only stdio, a fresh environment, a session
 	// of its own (no controlling terminal), and no cove process visible.
 	r = cove(t, "exec", "exe", "--", "/bin/sh", "-c", `[ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ] && echo same-mnt; ls /proc/self/fd | tr '\n' ' '; echo; env | cut -d= -f1 | sort | tr '\n' ' '; echo; [ "$(cut -d' ' -f6 /proc/$$/stat)" = $$ ] && echo own-session; cat /proc/[0-9]*/cmdline | tr '\0' ' ' | grep -c 'enter[-]init'`)
-	if want := "same-mnt\n0 1 2 3 \nHOME HOSTNAME PATH PWD SHLVL container \nown-session\n0\n"; r.stdout != want {
-		t.Errorf("cove exec's view:\n%q\nwant\n%q\n%s", r.stdout, want, r.stderr)
+	if want := "same-mnt\n0 1 2 3 \nHOME HOSTNAME PATH PWD SHLVL container \nown-session\n0\n"; r.Stdout != want {
+		t.Errorf("cove exec's view:\n%q\nwant\n%q\n%s", r.Stdout, want, r.Stderr)
 	}
-	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", "exe", "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.code != 7 || r.stdout != "hello through stdin\n0\n/tmp\n" {
-		t.Errorf("cove exec -u 0 -w /tmp with stdin: exit %d %q %s", r.code, r.stdout, r.stderr)
+	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", "exe", "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.Code != 7 || r.Stdout != "hello through stdin\n0\n/tmp\n" {
+		t.Errorf("cove exec -u 0 -w /tmp with stdin: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := cove(t, "exec", "exe", "--", "nosuchcmd"); r.code != 127 || !strings.Contains(r.stderr, `command "nosuchcmd" not found`) {
-		t.Errorf("cove exec of a missing command: exit %d %s", r.code, r.stderr)
+	if r := cove(t, "exec", "exe", "--", "nosuchcmd"); r.Code != 127 || !strings.Contains(r.Stderr, `command "nosuchcmd" not found`) {
+		t.Errorf("cove exec of a missing command: exit %d %s", r.Code, r.Stderr)
 	}
 	if now := show(t, "cove-exe.service", "MainPID"); now != pid {
 		t.Errorf("MainPID %s → %s after cove exec", pid, now)
 	}
 	for _, args := range [][]string{{"exec", "exe"}, {"exec", "--", "true"}, {"exec", "-u", "x", "exe", "--", "true"}} {
-		if r := cove(t, args...); r.code != 2 {
-			t.Errorf("cove %q: exit %d, want 2: %s", args, r.code, r.stderr)
+		if r := cove(t, args...); r.Code != 2 {
+			t.Errorf("cove %q: exit %d, want 2: %s", args, r.Code, r.Stderr)
 		}
 	}
 	mustCove(t, "stop", "exe")
-	if r := cove(t, "exec", "exe", "--", "true"); r.code != 1 || !strings.Contains(r.stderr, "not running") {
-		t.Errorf("cove exec in a stopped workload: exit %d %s", r.code, r.stderr)
+	if r := cove(t, "exec", "exe", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "not running") {
+		t.Errorf("cove exec in a stopped workload: exit %d %s", r.Code, r.Stderr)
 	}
 }
 
@@ -81,7 +81,7 @@ func TestExec(t *testing.T) {
 // health, removing it when the test ends.
 func runWithHealth(t *testing.T, name, health string) {
 	t.Helper()
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, name)
 	spec := containerSpec(t, workDir+"/health-"+name, name, rootfs, `["/bin/sleep", "1000"]`, "[health]\n"+health)
 	mustCove(t, "run", "-d", spec)
@@ -115,7 +115,7 @@ on_failure = "none"
 		return strings.Contains(mustCove(t, "status", "hhang"), "unhealthy")
 	})
 	// Timed-out probes were killed: at most the current one runs.
-	if n := strings.TrimSpace(inside(t, "pgrep", "-fc", "^/bin/sleep 100$").stdout); n != "0" && n != "1" {
+	if n := strings.TrimSpace(inside(t, "pgrep", "-fc", "^/bin/sleep 100$").Stdout); n != "0" && n != "1" {
 		t.Errorf("%s timed-out probes are still running", n)
 	}
 }

@@ -12,7 +12,7 @@ import (
 // workload within interval × retries + slack; health shows in cove ps and
 // status; removing the workload removes the probe's timer.
 func TestHealthRestartsUnhealthy(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	marker := "/tmp/alive-hsick"
 	inside(t, "rm", "-f", rootfs+marker)
@@ -63,7 +63,7 @@ func healthOf(t *testing.T, name string) string {
 // TestTransientHealth: cove run with a health check gets the same probe
 // machinery as transient units, and cove rm removes it.
 func TestTransientHealth(t *testing.T) {
-	need(t)
+	env.Need(t)
 	p := declaredCmd(t, filepath.Join(workDir, "thealth"), "thealth", `["/bin/sleep", "1000"]`,
 		"[health]\ncommand = [\"true\"]\ninterval = \"300ms\"\n")
 	cleanupWorkload(t, "thealth")
@@ -78,7 +78,7 @@ func TestTransientHealth(t *testing.T) {
 // TestStartLimit: a crashing workload that restarts too often ends
 // failed with start-limit-hit, and cove ps says so.
 func TestStartLimit(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	p := declaredCmd(t, filepath.Join(workDir, "limit"), "crashloop", `["/bin/sh", "-c", "exit 1"]`,
 		"restart = \"always\"\nrestart_delay = \"100ms\"\nstart_limit = { burst = 3, interval = \"30s\" }\n")

@@ -52,8 +52,8 @@ func testImage(t *testing.T) (string, *registry.Registry) {
 	}
 	ref := pushImage(t, reg, "cove/test:1", imageConfig, rootfs, top)
 	conf := "[[registry]]\nlocation = \"" + reg.Addr + "\"\ninsecure = true\n"
-	if r := insideStdin(t, conf, "sh", "-c", "mkdir -p /etc/cove && cat > /etc/cove/registries.toml"); r.code != 0 {
-		t.Fatalf("write registries.toml: %s", r.stderr)
+	if r := insideStdin(t, conf, "sh", "-c", "mkdir -p /etc/cove && cat > /etc/cove/registries.toml"); r.Code != 0 {
+		t.Fatalf("write registries.toml: %s", r.Stderr)
 	}
 	t.Cleanup(func() { inside(t, "rm", "-f", "/etc/cove/registries.toml") })
 	return ref, reg
@@ -87,7 +87,7 @@ func pushImage(t *testing.T, reg *registry.Registry, name string, cfg v1.Config,
 // the upper layer survives a restart and goes with cove rm; rmi is refused
 // while the image is used; prune removes its layers.
 func TestImages(t *testing.T) {
-	need(t)
+	env.Need(t)
 	ref, _ := testImage(t)
 	out := mustCove(t, "pull", ref)
 	if !strings.Contains(out, "pulled "+ref) || !strings.Contains(out, "sha256:") {
@@ -164,8 +164,8 @@ func declaredImage(t *testing.T, ref string) {
 	if _, err := os.Stat(upper); err != nil {
 		t.Errorf("the write is not in the container's upper layer: %v", err)
 	}
-	if r := cove(t, "rmi", ref); r.code == 0 || !strings.Contains(r.stderr, "imgweb") {
-		t.Errorf("cove rmi of a used image: exit %d, stderr %q; want a refusal naming imgweb", r.code, r.stderr)
+	if r := cove(t, "rmi", ref); r.Code == 0 || !strings.Contains(r.Stderr, "imgweb") {
+		t.Errorf("cove rmi of a used image: exit %d, stderr %q; want a refusal naming imgweb", r.Code, r.Stderr)
 	}
 	mustCove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
 	mustCove(t, "rm", "imgweb")
@@ -190,7 +190,7 @@ func removeImage(t *testing.T, ref string) {
 // pull = "always" starts after its pull unit, which fails (and keeps it
 // from starting) when the registry is gone.
 func TestImageReboot(t *testing.T) {
-	need(t)
+	env.Need(t)
 	ref, reg := testImage(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "imagereboot")
@@ -246,7 +246,7 @@ func lessNumeric(a, b string) bool {
 // tag names, and when the newer image does not start, points the tag back
 // at the previous image and restarts the workload on it.
 func TestImageUpdate(t *testing.T) {
-	need(t)
+	env.Need(t)
 	ref, reg := testImage(t)
 	pruneAll(t)
 	path := declaredText(t, filepath.Join(workDir, "update"), "upd", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n"+
@@ -274,8 +274,8 @@ func TestImageUpdate(t *testing.T) {
 	broken := imageConfig
 	broken.Entrypoint = []string{"/nonexistent"}
 	pushImage(t, reg, "cove/test:1", broken, rootfs)
-	if r := cove(t, "update", "upd"); r.code != 1 || !strings.Contains(r.stdout, "rolled back") {
-		t.Errorf("cove update to a broken image: exit %d, stdout %q, stderr %q; want a roll back", r.code, r.stdout, r.stderr)
+	if r := cove(t, "update", "upd"); r.Code != 1 || !strings.Contains(r.Stdout, "rolled back") {
+		t.Errorf("cove update to a broken image: exit %d, stdout %q, stderr %q; want a roll back", r.Code, r.Stdout, r.Stderr)
 	}
 	waitActive(t, "cove-upd.service")
 	if out := mustCove(t, "exec", "upd", "--", "cat", "/etc/motd"); out != "v2\n" {
@@ -299,8 +299,8 @@ func leftOverState(t *testing.T, ref string) {
 			t.Fatal(err)
 		}
 	}
-	if r := cove(t, "run", "--rm", "--name", "stale", ref, "cat", "/www/planted"); r.code == 0 {
-		t.Errorf("a new container saw the earlier one's file: %q", r.stdout)
+	if r := cove(t, "run", "--rm", "--name", "stale", ref, "cat", "/www/planted"); r.Code == 0 {
+		t.Errorf("a new container saw the earlier one's file: %q", r.Stdout)
 	}
 	mustCove(t, "rm", "orphan")
 	if _, err := os.Stat(filepath.Join(workDir, "containers", "orphan")); !os.IsNotExist(err) {
@@ -329,10 +329,10 @@ func volatileImage(t *testing.T, ref string) {
 func failedPull(t *testing.T, ref string) {
 	missing := strings.Replace(ref, ":1", ":no-such-tag", 1)
 	path := declaredText(t, filepath.Join(workDir, "badpull"), "badpull", "version = 1\nkind = \"container\"\n[container]\nimage = \""+missing+"\"\n")
-	if r := cove(t, "apply", path); r.code != 1 || !strings.Contains(r.stderr, "no-such-tag") {
-		t.Errorf("cove apply of an image that is not there: exit %d, stderr %q", r.code, r.stderr)
+	if r := cove(t, "apply", path); r.Code != 1 || !strings.Contains(r.Stderr, "no-such-tag") {
+		t.Errorf("cove apply of an image that is not there: exit %d, stderr %q", r.Code, r.Stderr)
 	}
-	if r := inside(t, "test", "-e", "/etc/cove/badpull.toml"); r.code == 0 {
+	if r := inside(t, "test", "-e", "/etc/cove/badpull.toml"); r.Code == 0 {
 		t.Error("the failed apply wrote the spec")
 	}
 	if units := listUnits(t); strings.Contains(units, "cove-badpull") {

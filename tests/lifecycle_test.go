@@ -10,7 +10,7 @@ import (
 // TestLifecycle: run -d, logs, status, stop, rm, and that the transient
 // unit and its cgroup are gone afterwards.
 func TestLifecycle(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "life")
 	mustCove(t, runArgs("-d", "--name", "life", "--", "/bin/sh", "-c", "echo hello from life; echo oops >&2; exec sleep 1000")...)
 	eventually(t, 5*time.Second, "the payload's output in the journal", func() bool {
@@ -23,7 +23,7 @@ func TestLifecycle(t *testing.T) {
 			t.Errorf("cove status lacks %q:\n%s", want, st)
 		}
 	}
-	if r := cove(t, runArgs("-d", "--name", "life", "--", "/bin/true")...); r.code == 0 {
+	if r := cove(t, runArgs("-d", "--name", "life", "--", "/bin/true")...); r.Code == 0 {
 		t.Errorf("a second workload with the same name started")
 	}
 	cg := show(t, "cove-life.service", "ControlGroup")
@@ -32,18 +32,18 @@ func TestLifecycle(t *testing.T) {
 	if out := listUnits(t); strings.Contains(out, "cove-life.service") {
 		t.Errorf("cove rm left the unit loaded:\n%s", out)
 	}
-	if r := inside(t, "test", "-e", "/sys/fs/cgroup/memory"+cg); r.code == 0 {
+	if r := inside(t, "test", "-e", "/sys/fs/cgroup/memory"+cg); r.Code == 0 {
 		t.Errorf("cgroup %s still exists after rm", cg)
 	}
-	if r := cove(t, "status", "life"); r.code != 1 || !strings.Contains(r.stderr, "no such workload") {
-		t.Errorf("status of a removed workload: exit %d, %s", r.code, r.stderr)
+	if r := cove(t, "status", "life"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload") {
+		t.Errorf("status of a removed workload: exit %d, %s", r.Code, r.Stderr)
 	}
 }
 
 // TestExitedStaysUntilRm: without --rm a payload that exited cleanly stays
 // listed as exited until cove rm, like a stopped container.
 func TestExitedStaysUntilRm(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "done")
 	mustCove(t, runArgs("-d", "--name", "done", "--", "/bin/true")...)
 	eventually(t, 5*time.Second, "done to exit", func() bool {
@@ -59,7 +59,7 @@ func TestExitedStaysUntilRm(t *testing.T) {
 // with the payload's status once it exits, although its unit stays loaded
 // with its status until cove rm.
 func TestForegroundWithoutRm(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "fgdone")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -75,13 +75,13 @@ func TestForegroundWithoutRm(t *testing.T) {
 // TestStartFailureShowsLogs: a payload that cannot start fails the start
 // job, and cove run shows why, from the unit's journal.
 func TestStartFailureShowsLogs(t *testing.T) {
-	need(t)
+	env.Need(t)
 	r := cove(t, runArgs("-d", "--rm", "--name", "broken", "--", "/bin/no-such-command")...)
-	if r.code != 1 {
-		t.Errorf("exit %d, want 1", r.code)
+	if r.Code != 1 {
+		t.Errorf("exit %d, want 1", r.Code)
 	}
-	if !strings.Contains(r.stderr, "start cove-broken.service") || !strings.Contains(r.stderr, "no-such-command") {
-		t.Errorf("error does not name the unit and the cause:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "start cove-broken.service") || !strings.Contains(r.Stderr, "no-such-command") {
+		t.Errorf("error does not name the unit and the cause:\n%s", r.Stderr)
 	}
 	if strings.Contains(listUnits(t), "cove-broken") {
 		t.Errorf("a failed --rm run left its unit")
@@ -90,7 +90,7 @@ func TestStartFailureShowsLogs(t *testing.T) {
 
 // TestUsageErrors: bad flags and commands exit 2 and name the problem.
 func TestUsageErrors(t *testing.T) {
-	need(t)
+	env.Need(t)
 	for _, args := range [][]string{
 		{"frobnicate"},
 		{"run", "--memory", "lots", "--rootfs", rootfs, "--", "/bin/true"},
@@ -101,8 +101,8 @@ func TestUsageErrors(t *testing.T) {
 		{"status", "a", "b"},
 	} {
 		r := cove(t, args...)
-		if r.code != 2 || !strings.HasPrefix(r.stderr, "cove: ") {
-			t.Errorf("cove %q: exit %d, stderr %q; want 2 and a message", args, r.code, r.stderr)
+		if r.Code != 2 || !strings.HasPrefix(r.Stderr, "cove: ") {
+			t.Errorf("cove %q: exit %d, stderr %q; want 2 and a message", args, r.Code, r.Stderr)
 		}
 	}
 }
@@ -111,7 +111,7 @@ func TestUsageErrors(t *testing.T) {
 // (a handled HUP leaves it running), directly and through the API, and by
 // default SIGKILL, after which systemd applies the restart policy.
 func TestKill(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "killme")
 	mustCove(t, runArgs("-d", "--name", "killme", "--", "/bin/sh", "-c", `trap "echo got HUP" HUP; echo ready; while :; do sleep 1; done`)...)
 	eventually(t, 5*time.Second, "the payload to trap HUP", func() bool {
@@ -125,12 +125,12 @@ func TestKill(t *testing.T) {
 	if now := show(t, "cove-killme.service", "MainPID"); now != pid {
 		t.Errorf("MainPID %s → %s after a handled HUP", pid, now)
 	}
-	if r := cove(t, "kill", "-s", "NOPE", "killme"); r.code != 2 || !strings.Contains(r.stderr, "Invalid signal: NOPE") {
-		t.Errorf("cove kill -s NOPE: exit %d: %s", r.code, r.stderr)
+	if r := cove(t, "kill", "-s", "NOPE", "killme"); r.Code != 2 || !strings.Contains(r.Stderr, "Invalid signal: NOPE") {
+		t.Errorf("cove kill -s NOPE: exit %d: %s", r.Code, r.Stderr)
 	}
 	needAPI(t)
-	if r := viaAPI(t, "kill", "-s", "1", "killme"); r.code != 0 {
-		t.Errorf("cove --host kill -s 1: exit %d: %s", r.code, r.stderr)
+	if r := viaAPI(t, "kill", "-s", "1", "killme"); r.Code != 0 {
+		t.Errorf("cove --host kill -s 1: exit %d: %s", r.Code, r.Stderr)
 	}
 	eventually(t, 5*time.Second, "the payload to log a second HUP", func() bool {
 		return strings.Count(mustCove(t, "logs", "killme"), "got HUP") == 2

@@ -10,7 +10,7 @@ import (
 // --until (journalctl 252 alone gets that combination wrong), also when
 // following, and through the API the same.
 func TestLogsTailWithBounds(t *testing.T) {
-	need(t)
+	env.Need(t)
 	cleanupWorkload(t, "tail")
 	mustCove(t, runArgs("-d", "--name", "tail", "--", "/bin/sh", "-c",
 		`trap "echo line 11" HUP; for i in 1 2 3 4 5 6 7 8 9 10; do echo line $i; sleep 0.05; done; while :; do sleep 1; done`)...)
@@ -35,8 +35,8 @@ func TestLogsTailWithBounds(t *testing.T) {
 			t.Errorf("cove %q: %q, want %q", args, got, tc.want)
 		}
 		needAPI(t)
-		if r := viaAPI(t, args...); r.stdout != tc.want {
-			t.Errorf("cove --host %q: exit %d %q, want %q %s", args, r.code, r.stdout, tc.want, r.stderr)
+		if r := viaAPI(t, args...); r.Stdout != tc.want {
+			t.Errorf("cove --host %q: exit %d %q, want %q %s", args, r.Code, r.Stdout, tc.want, r.Stderr)
 		}
 	}
 	follow := startInside(t, coveBin, "logs", "-f", "-n", "2", "--since", at(1), "tail")

@@ -84,30 +84,13 @@ func boot() (*sandbox.Sandbox, error) {
 	})
 }
 
-// need skips t when the sandbox cannot run here.
-func need(t *testing.T) {
-	t.Helper()
-	if env.SkipWhy != "" {
-		t.Skip("integration test needs a private systemd: " + env.SkipWhy)
-	}
-}
-
 // result is the outcome of a command run inside the sandbox.
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = harness.Result
 
 // inside runs a command in the sandbox and fails t if it could not run.
 func inside(t *testing.T, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, errOut, code, err := sb.Run(ctx, name, args...)
-	if err != nil {
-		t.Fatalf("run %s %q: %v", name, args, err)
-	}
-	return result{out, errOut, code}
+	return harness.Inside(t, sb, name, args...)
 }
 
 // cove runs the cove binary inside the sandbox.
@@ -120,17 +103,17 @@ func cove(t *testing.T, args ...string) result {
 func mustCove(t *testing.T, args ...string) string {
 	t.Helper()
 	r := cove(t, args...)
-	if r.code != 0 {
-		t.Fatalf("cove %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("cove %q: exit %d\nstdout: %s\nstderr: %s", args, r.Code, r.Stdout, r.Stderr)
 	}
-	return r.stdout
+	return r.Stdout
 }
 
 // show reads one property of a unit with systemctl show.
 func show(t *testing.T, unit, prop string) string {
 	t.Helper()
 	r := inside(t, "systemctl", "show", "-p", prop, "--value", unit)
-	return strings.TrimSpace(r.stdout)
+	return strings.TrimSpace(r.Stdout)
 }
 
 // eventually polls cond every 50 ms until it holds or d passes.
@@ -164,5 +147,5 @@ func insideStdin(t *testing.T, stdin, name string, args ...string) result {
 	if err != nil && code < 0 {
 		t.Fatalf("run %s %q: %v", name, args, err)
 	}
-	return result{out.String(), errOut.String(), code}
+	return result{Stdout: out.String(), Stderr: errOut.String(), Code: code}
 }

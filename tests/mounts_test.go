@@ -76,7 +76,7 @@ func newMountFixture(t *testing.T, dir string) mountFixture {
 // and a read-only root, as the payload sees them and as the host sees its
 // writes; a symlink in the rootfs cannot send a mount outside it.
 func TestMounts(t *testing.T) {
-	need(t)
+	env.Need(t)
 	f := newMountFixture(t, filepath.Join(workDir, "mounts"))
 	script := strings.Join([]string{
 		"cat /data/hello",
@@ -115,8 +115,8 @@ target = "/etc/link.conf"
 	r := cove(t, "run", "--rm", path)
 	want := []string{"hello from the host", "rw-ok", "ro-refused", "setting = 1", "root-refused", "tmp-ok",
 		" /tmp tmpfs rw,nosuid,nodev", "hello from the host", "setting = 1"}
-	if got := strings.Split(strings.TrimSpace(r.stdout), "\n"); r.code != 0 || len(got) != len(want) {
-		t.Fatalf("cove run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if got := strings.Split(strings.TrimSpace(r.Stdout), "\n"); r.Code != 0 || len(got) != len(want) {
+		t.Fatalf("cove run: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	} else {
 		for i := range want {
 			if !strings.HasPrefix(got[i], want[i]) {
@@ -141,13 +141,13 @@ target = "/etc/link.conf"
 // TestMountFlags: cove run's --volume, --tmpfs and --read-only, and a
 // missing source reported with its position before anything starts.
 func TestMountFlags(t *testing.T) {
-	need(t)
+	env.Need(t)
 	f := newMountFixture(t, filepath.Join(workDir, "mountflags"))
 	r := cove(t, "run", "--rm", "--rootfs", f.rootfs, "--read-only", "-v", f.data+":/data:ro",
 		"--volume", f.file+":/app.conf", "--tmpfs", "/scratch:size=1M", "--",
 		"/bin/sh", "-c", `cat /data/hello /app.conf; touch /data/x 2>/dev/null || echo ro-refused; touch /x 2>/dev/null || echo root-refused; grep -o " /scratch tmpfs [^ ]*size=1024k" /proc/mounts`)
-	if want := "hello from the host\nsetting = 1\nro-refused\nroot-refused\n /scratch tmpfs rw,nosuid,nodev,relatime,size=1024k\n"; r.code != 0 || r.stdout != want {
-		t.Errorf("cove run with mount flags: exit %d\n%q\nwant %q\n%s", r.code, r.stdout, want, r.stderr)
+	if want := "hello from the host\nsetting = 1\nro-refused\nroot-refused\n /scratch tmpfs rw,nosuid,nodev,relatime,size=1024k\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("cove run with mount flags: exit %d\n%q\nwant %q\n%s", r.Code, r.Stdout, want, r.Stderr)
 	}
 	for _, tc := range []struct{ volume, msg string }{
 		{f.data + ":/rootlink", "mount point /rootlink is the container's root"},
@@ -156,16 +156,16 @@ func TestMountFlags(t *testing.T) {
 		{f.data + ":/etc/real.conf", "mount point /etc/real.conf: cannot create subdirectories"},
 	} {
 		r := cove(t, "run", "--rm", "--rootfs", f.rootfs, "-v", tc.volume, "--", "/bin/true")
-		if r.code == 0 || !strings.Contains(r.stderr, tc.msg) {
-			t.Errorf("cove run -v %s: exit %d, want an error with %q:\n%s", tc.volume, r.code, tc.msg, r.stderr)
+		if r.Code == 0 || !strings.Contains(r.Stderr, tc.msg) {
+			t.Errorf("cove run -v %s: exit %d, want an error with %q:\n%s", tc.volume, r.Code, tc.msg, r.Stderr)
 		}
 	}
 	for _, args := range [][]string{
 		{"-v", "data:/data"}, {"-v", "/a:/b:zz"}, {"--tmpfs", "/t:exec"}, {"-v", f.data + ":/proc/x"},
 	} {
 		r := cove(t, append(append([]string{"run", "--rm", "--rootfs", f.rootfs}, args...), "--", "/bin/true")...)
-		if r.code != 2 || r.stderr == "" {
-			t.Errorf("cove run %q: exit %d, stderr %q; want 2 and a message", args, r.code, r.stderr)
+		if r.Code != 2 || r.Stderr == "" {
+			t.Errorf("cove run %q: exit %d, stderr %q; want 2 and a message", args, r.Code, r.Stderr)
 		}
 	}
 	missing := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "nosource", f.rootfs, `["/bin/true"]`, `[[container.mount]]
@@ -173,8 +173,8 @@ source = "/no/such/dir"
 target = "/data"
 `)
 	r = cove(t, "run", "--rm", missing)
-	if r.code != 2 || !strings.Contains(r.stderr, missing+":7:1: container.mount[1].source: /no/such/dir does not exist") {
-		t.Errorf("missing source: exit %d: %s", r.code, r.stderr)
+	if r.Code != 2 || !strings.Contains(r.Stderr, missing+":7:1: container.mount[1].source: /no/such/dir does not exist") {
+		t.Errorf("missing source: exit %d: %s", r.Code, r.Stderr)
 	}
 	if st := show(t, "cove-nosource.service", "LoadState"); st != "not-found" {
 		t.Errorf("cove-nosource.service is %s after a refused run", st)
@@ -185,16 +185,16 @@ target = "/data"
 // nor open a node for a host disk (the unit's device cgroup is closed);
 // the container's own /dev works.
 func TestHostDevicesRefused(t *testing.T) {
-	need(t)
+	env.Need(t)
 	r := inside(t, "sh", "-c", "awk 'NR > 2 && $2 == 0 { print $1; exit }' /proc/partitions")
-	major := strings.TrimSpace(r.stdout)
+	major := strings.TrimSpace(r.Stdout)
 	if major == "" {
 		t.Skip("no block device in /proc/partitions")
 	}
 	r = cove(t, "run", "--rm", "--rootfs", rootfs, "--tmpfs", "/scratch", "--", "/bin/sh", "-c",
 		"mknod /scratch/disk b "+major+" 0 && echo created; head -c 1 /scratch/disk >/dev/null && echo opened; echo x > /dev/null && head -c 1 /dev/urandom >/dev/null && echo dev-ok")
-	if strings.Contains(r.stdout, "opened") || !strings.Contains(r.stdout, "dev-ok") || !strings.Contains(r.stderr, "Operation not permitted") {
-		t.Errorf("a host disk's node in the container: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if strings.Contains(r.Stdout, "opened") || !strings.Contains(r.Stdout, "dev-ok") || !strings.Contains(r.Stderr, "Operation not permitted") {
+		t.Errorf("a host disk's node in the container: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
 
@@ -202,7 +202,7 @@ func TestHostDevicesRefused(t *testing.T) {
 // over files of the rootfs and through mount points it needs, and none of
 // it reaches the rootfs; the next start sees the rootfs as it was.
 func TestVolatile(t *testing.T) {
-	need(t)
+	env.Need(t)
 	f := newMountFixture(t, filepath.Join(workDir, "volatile"))
 	script := "echo x > /new && cat /new; echo changed > /etc/real.conf && cat /etc/real.conf; cat /vdata/hello; stat -c %a /"
 	path := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "vol", f.rootfs, shCommand(script), fmt.Sprintf(`volatile = true
@@ -216,8 +216,8 @@ target = "/vdata"
 	}
 	want := fmt.Sprintf("x\nchanged\nhello from the host\n%o\n", mode.Mode().Perm())
 	for i := 0; i < 2; i++ { // the second run starts from the untouched rootfs
-		if r := cove(t, "run", "--rm", path); r.code != 0 || r.stdout != want {
-			t.Fatalf("run %d: exit %d %q, want %q\n%s", i+1, r.code, r.stdout, want, r.stderr)
+		if r := cove(t, "run", "--rm", path); r.Code != 0 || r.Stdout != want {
+			t.Fatalf("run %d: exit %d %q, want %q\n%s", i+1, r.Code, r.Stdout, want, r.Stderr)
 		}
 	}
 	for _, p := range []string{"new", "vdata"} {
@@ -229,8 +229,8 @@ target = "/vdata"
 		t.Errorf("the rootfs's /etc/real.conf is %q after the runs", b)
 	}
 	r := cove(t, "run", "--rm", "--rootfs", f.rootfs, "--volatile", "--read-only", "--", "/bin/true")
-	if r.code != 2 || !strings.Contains(r.stderr, "read_only and volatile exclude each other") {
-		t.Errorf("--volatile --read-only: exit %d: %s", r.code, r.stderr)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "read_only and volatile exclude each other") {
+		t.Errorf("--volatile --read-only: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 
@@ -238,7 +238,7 @@ target = "/vdata"
 // rootfs only inside it: a rootfs whose /run points at a host path gets
 // its notify directory in the rootfs, not on the host.
 func TestOwnMountsStayInside(t *testing.T) {
-	need(t)
+	env.Need(t)
 	f := newMountFixture(t, filepath.Join(workDir, "ownmounts"))
 	run := filepath.Join(f.rootfs, "run")
 	if err := os.RemoveAll(run); err != nil {
@@ -248,8 +248,8 @@ func TestOwnMountsStayInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := containerSpec(t, filepath.Join(workDir, "mounts-specs"), "runlink", f.rootfs, shCommand("notify-send READY=1; echo $NOTIFY_SOCKET; sleep 1"), "[service]\nready = \"notify\"\n")
-	if r := cove(t, "run", "--rm", path); r.code != 0 || r.stdout != "/run/notify/notify.sock\n" {
-		t.Errorf("cove run: exit %d %q\n%s", r.code, r.stdout, r.stderr)
+	if r := cove(t, "run", "--rm", path); r.Code != 0 || r.Stdout != "/run/notify/notify.sock\n" {
+		t.Errorf("cove run: exit %d %q\n%s", r.Code, r.Stdout, r.Stderr)
 	}
 	if ents, _ := os.ReadDir(f.outside); len(ents) != 0 {
 		t.Errorf("cove created %v in the host directory the rootfs's /run points to", ents)

@@ -13,7 +13,7 @@ import (
 // READY=1 makes the unit active, and a workload that is After= and
 // Requires= it starts only then.
 func TestNotifyReadinessOrdering(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "notify")
 	db := declaredCmd(t, dir, "ndb", `["/bin/sh", "-c", "sleep 1; notify-send STATUS=warm READY=1; exec sleep 1000"]`, "ready = \"notify\"\n")
@@ -33,7 +33,7 @@ func TestNotifyReadinessOrdering(t *testing.T) {
 	if st := show(t, "cove-ndb.service", "StatusText"); st != "warm" {
 		t.Errorf("STATUS= not forwarded: %q", st)
 	}
-	if r := inside(t, "sh", "-c", "ps -eo args | grep -c '[c]ove launch'"); strings.TrimSpace(r.stdout) != "0" {
+	if r := inside(t, "sh", "-c", "ps -eo args | grep -c '[c]ove launch'"); strings.TrimSpace(r.Stdout) != "0" {
 		t.Errorf("a launcher stayed resident after readiness")
 	}
 }
@@ -53,10 +53,10 @@ func usec(t *testing.T, s string) uint64 {
 // which passes READY=1 and STATUS= alone; without it, it reaches no
 // notify socket at all.
 func TestMainPIDEscapeRefused(t *testing.T) {
-	need(t)
+	env.Need(t)
 	victim := inside(t, "systemd-run", "--unit=victim", "--quiet", "/bin/sleep", "1000")
-	if victim.code != 0 {
-		t.Fatalf("start victim: %s", victim.stderr)
+	if victim.Code != 0 {
+		t.Fatalf("start victim: %s", victim.Stderr)
 	}
 	t.Cleanup(func() { inside(t, "systemctl", "stop", "victim.service") })
 	vpid := show(t, "victim.service", "MainPID")
@@ -68,7 +68,7 @@ func TestMainPIDEscapeRefused(t *testing.T) {
 	if main == vpid {
 		t.Fatalf("systemd adopted the host process %s as the container's main PID", vpid)
 	}
-	if comm := strings.TrimSpace(inside(t, "cat", "/proc/"+main+"/comm").stdout); comm != "sleep" {
+	if comm := strings.TrimSpace(inside(t, "cat", "/proc/"+main+"/comm").Stdout); comm != "sleep" {
 		t.Errorf("MainPID %s is %q, want the payload", main, comm)
 	}
 	mustCove(t, "stop", "escape")
@@ -77,15 +77,15 @@ func TestMainPIDEscapeRefused(t *testing.T) {
 	}
 	r := cove(t, "run", "--rm", "--rootfs", rootfs, "--", "/bin/sh", "-c",
 		"echo notify=$NOTIFY_SOCKET; for s in /run/systemd/notify /run/notify/notify.sock; do [ -S $s ] && echo REACHABLE $s; done; true")
-	if !strings.Contains(r.stdout, "notify=\n") || strings.Contains(r.stdout, "REACHABLE") {
-		t.Errorf("a default container can see a notify socket:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "notify=\n") || strings.Contains(r.Stdout, "REACHABLE") {
+		t.Errorf("a default container can see a notify socket:\n%s", r.Stdout)
 	}
 }
 
 // TestTCPAndHealthyReadiness: ready = "tcp:PORT" and "healthy" make the
 // unit active only once the port answers / the health command passes.
 func TestTCPAndHealthyReadiness(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "readiness")
 	tcp := declaredCmd(t, dir, "rtcp", `["/bin/sh", "-c", "sleep 1; exec httpd -f -p 127.0.0.1:8099"]`,

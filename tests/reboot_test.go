@@ -11,7 +11,7 @@ import (
 // shutdown and the check the test runs no cove command: the generator and
 // systemd alone bring them back.
 func TestReboot(t *testing.T) {
-	need(t)
+	env.Need(t)
 	pruneAll(t)
 	dir := filepath.Join(workDir, "reboot")
 	on := declared(t, dir, "atboot", "[install]\nwanted_by = [\"multi-user.target\"]\n")

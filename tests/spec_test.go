@@ -24,7 +24,7 @@ const badSpecs = "../spec/testdata/bad"
 // exit 2 and print exactly its errors with the path they were given, and
 // no unit is created.
 func TestMalformedSpecs(t *testing.T) {
-	need(t)
+	env.Need(t)
 	files, err := filepath.Glob(filepath.Join(badSpecs, "*.toml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no malformed specs in %s: %v", badSpecs, err)
@@ -35,8 +35,8 @@ func TestMalformedSpecs(t *testing.T) {
 			path, want := badSpec(t, f)
 			for _, args := range [][]string{{"validate", path}, {"run", "-d", path}} {
 				r := cove(t, args...)
-				if r.code != 2 || r.stdout != "" || r.stderr != want {
-					t.Errorf("cove %s: exit %d, want 2\nstdout: %s\nstderr:\n%swant:\n%s", args[0], r.code, r.stdout, r.stderr, want)
+				if r.Code != 2 || r.Stdout != "" || r.Stderr != want {
+					t.Errorf("cove %s: exit %d, want 2\nstdout: %s\nstderr:\n%swant:\n%s", args[0], r.Code, r.Stdout, r.Stderr, want)
 				}
 			}
 		})
@@ -84,14 +84,14 @@ func badSpec(t *testing.T, f string) (path, stderr string) {
 // listUnits lists every cove unit systemd has loaded.
 func listUnits(t *testing.T) string {
 	t.Helper()
-	return inside(t, "systemctl", "list-units", "--all", "--no-legend", "--plain", "cove-*").stdout
+	return inside(t, "systemctl", "list-units", "--all", "--no-legend", "--plain", "cove-*").Stdout
 }
 
 // TestRenderMatchesTransient: the unit file cove render prints and the
 // transient unit cove run creates from the same spec are the same unit to
 // systemd.
 func TestRenderMatchesTransient(t *testing.T) {
-	need(t)
+	env.Need(t)
 	path := filepath.Join(workDir, "same.toml")
 	spec := `description = "50% $HOME \"quoted\""
 ` + strings.Replace(good, `"/var/tmp"`, `"`+rootfs+`"`, 1) + `env = { A = "x y", B = "$PATH %n" }
@@ -113,8 +113,8 @@ stop_timeout = "3s"
 		"CPUQuotaPerSecUSec", "TasksMax"}
 	unit := "cove-same.service"
 	text := mustCove(t, "render", path)
-	if r := insideStdin(t, text, "sh", "-c", "cat > /run/systemd/system/"+unit+" && systemctl daemon-reload"); r.code != 0 {
-		t.Fatalf("install rendered unit: %s", r.stderr)
+	if r := insideStdin(t, text, "sh", "-c", "cat > /run/systemd/system/"+unit+" && systemctl daemon-reload"); r.Code != 0 {
+		t.Fatalf("install rendered unit: %s", r.Stderr)
 	}
 	fromFile := showAll(t, unit, props)
 	inside(t, "sh", "-c", "rm /run/systemd/system/"+unit+" && systemctl daemon-reload")

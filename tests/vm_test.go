@@ -30,7 +30,7 @@ var (
 // missing (scripts/deps installs QEMU).
 func needGuest(t *testing.T) vmguest.Guest {
 	t.Helper()
-	need(t)
+	env.Need(t)
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("qemu-system-x86_64 missing: apt-get install qemu-system-x86 (scripts/deps does)")
 	}
@@ -63,7 +63,7 @@ stop_timeout = "10s"
 func waitLog(t *testing.T, name, marker string, d time.Duration) {
 	t.Helper()
 	eventually(t, d, name+" to log "+marker, func() bool {
-		return strings.Contains(cove(t, "logs", name).stdout, marker)
+		return strings.Contains(cove(t, "logs", name).Stdout, marker)
 	})
 }
 
@@ -83,10 +83,10 @@ func TestVMLifecycle(t *testing.T) {
 	mustCove(t, "run", "-d", path)
 	waitLog(t, "vmwait", vmguest.MarkerWaiting, 60*time.Second)
 	pid := show(t, "cove-vmwait.service", "MainPID")
-	if exe := inside(t, "readlink", "/proc/"+pid+"/exe").stdout; !strings.Contains(exe, "qemu-system-x86_64") {
+	if exe := inside(t, "readlink", "/proc/"+pid+"/exe").Stdout; !strings.Contains(exe, "qemu-system-x86_64") {
 		t.Errorf("MainPID %s runs %q, want QEMU", pid, exe)
 	}
-	if list := inside(t, "machinectl", "list", "--no-legend").stdout; !strings.Contains(list, "vmwait") || !strings.Contains(list, "vm") {
+	if list := inside(t, "machinectl", "list", "--no-legend").Stdout; !strings.Contains(list, "vmwait") || !strings.Contains(list, "vm") {
 		t.Errorf("machinectl list: %q", list)
 	}
 	st := mustCove(t, "status", "vmwait")
@@ -107,7 +107,7 @@ func TestVMLifecycle(t *testing.T) {
 		t.Errorf("graceful stop: ExecMainStatus %s after %s", st, time.Since(start))
 	}
 	eventually(t, 5*time.Second, "vmwait to leave machinectl", func() bool {
-		return !strings.Contains(inside(t, "machinectl", "list", "--no-legend").stdout, "vmwait")
+		return !strings.Contains(inside(t, "machinectl", "list", "--no-legend").Stdout, "vmwait")
 	})
 }
 
@@ -123,15 +123,15 @@ func vmThroughAPI(t *testing.T, name, pid string) {
 		MainPID int    `json:"main_pid"`
 	}
 	r := viaAPI(t, "ps", "--json")
-	if err := json.Unmarshal([]byte(r.stdout), &ws); err != nil {
-		t.Fatalf("cove --host ps --json: exit %d, %v: %s%s", r.code, err, r.stdout, r.stderr)
+	if err := json.Unmarshal([]byte(r.Stdout), &ws); err != nil {
+		t.Fatalf("cove --host ps --json: exit %d, %v: %s%s", r.Code, err, r.Stdout, r.Stderr)
 	}
 	found := false
 	for _, w := range ws {
 		found = found || w.Name == name && w.Kind == "vm" && fmt.Sprint(w.MainPID) == pid
 	}
 	if !found {
-		t.Errorf("cove --host ps --json has no running vm %s (MainPID %s): %s", name, pid, r.stdout)
+		t.Errorf("cove --host ps --json has no running vm %s (MainPID %s): %s", name, pid, r.Stdout)
 	}
 	code, body := rawRequest(t, "GET /v1.41/containers/json?filters=%7B%22label%22%3A%5B%22cove.kind%3Dvm%22%5D%7D HTTP/1.1\r\nHost: cove\r\nConnection: close\r\n\r\n")
 	var cs []struct {
@@ -158,7 +158,7 @@ func TestVMGuestPoweroffAndCrash(t *testing.T) {
 			for _, p := range []string{"ActiveState", "SubState", "ExecMainPID", "ExecMainStatus", "Result", "NRestarts"} {
 				t.Logf("vmoff %s=%s", p, show(t, "cove-vmoff.service", p))
 			}
-			t.Logf("logs:\n%s", cove(t, "logs", "vmoff").stdout)
+			t.Logf("logs:\n%s", cove(t, "logs", "vmoff").Stdout)
 		}
 	})
 	waitLog(t, "vmoff", "Power down", 60*time.Second)
@@ -203,11 +203,11 @@ func TestVMDisk(t *testing.T) {
 	diskTable := fmt.Sprintf("[[vm.disk]]\npath = %q\n", disk)
 	for boot := 1; boot <= 2; boot++ {
 		r := cove(t, "run", "--rm", vmSpec(t, g, "vmdisk", "disk", diskTable, ""))
-		if r.code != 0 {
-			t.Fatalf("boot %d: exit %d: %s", boot, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("boot %d: exit %d: %s", boot, r.Code, r.Stderr)
 		}
-		if want := fmt.Sprintf("%s%d", vmguest.MarkerDiskCount, boot); !strings.Contains(r.stdout, want) {
-			t.Errorf("boot %d: console lacks %s:\n%s", boot, want, harness.Tail(r.stdout, 20))
+		if want := fmt.Sprintf("%s%d", vmguest.MarkerDiskCount, boot); !strings.Contains(r.Stdout, want) {
+			t.Errorf("boot %d: console lacks %s:\n%s", boot, want, harness.Tail(r.Stdout, 20))
 		}
 	}
 	cleanupWorkload(t, "vmholder")
@@ -218,7 +218,7 @@ func TestVMDisk(t *testing.T) {
 	eventually(t, 10*time.Second, "vmthief to fail on the disk lock", func() bool {
 		return show(t, "cove-vmthief.service", "ActiveState") == "failed"
 	})
-	if logs := cove(t, "logs", "vmthief").stdout; !strings.Contains(logs, "lock") {
+	if logs := cove(t, "logs", "vmthief").Stdout; !strings.Contains(logs, "lock") {
 		t.Errorf("vmthief's logs do not mention the lock:\n%s", logs)
 	}
 }
@@ -285,8 +285,8 @@ func TestVMConsole(t *testing.T) {
 	mustCove(t, "run", "-d", vmSpec(t, g, "vmecho", "echo", "", ""))
 	waitLog(t, "vmecho", vmguest.MarkerReading, 60*time.Second)
 	r := insideStdin(t, "hello cove\n", coveBin, "console", "vmecho")
-	if !strings.Contains(r.stdout, vmguest.MarkerEcho+"hello cove") {
-		t.Errorf("console answer: %q %s (exit %d)\nlogs:\n%s", r.stdout, r.stderr, r.code, cove(t, "logs", "vmecho").stdout)
+	if !strings.Contains(r.Stdout, vmguest.MarkerEcho+"hello cove") {
+		t.Errorf("console answer: %q %s (exit %d)\nlogs:\n%s", r.Stdout, r.Stderr, r.Code, cove(t, "logs", "vmecho").Stdout)
 	}
 }
 
@@ -304,8 +304,8 @@ func TestVMBadSpecs(t *testing.T) {
 	for name, c := range cases {
 		p := declaredText(t, dir, name, c.text)
 		r := cove(t, "run", "-d", p)
-		if r.code != 2 || !strings.Contains(r.stderr, p+c.where) {
-			t.Errorf("%s: exit %d, stderr %q; want 2 and %s", name, r.code, r.stderr, p+c.where)
+		if r.Code != 2 || !strings.Contains(r.Stderr, p+c.where) {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and %s", name, r.Code, r.Stderr, p+c.where)
 		}
 	}
 }

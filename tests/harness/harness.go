@@ -6,10 +6,13 @@ package harness
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"testing"
+	"time"
 
 	"github.com/cove-project/cove/tests/sandbox"
 )
@@ -85,4 +88,31 @@ func Tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return string(bytes.Join(lines, []byte("\n")))
+}
+
+// Need skips t when the sandbox cannot run here (see Env.SkipWhy).
+func (e *Env) Need(t testing.TB) {
+	t.Helper()
+	if e.SkipWhy != "" {
+		t.Skip("integration test needs a private systemd: " + e.SkipWhy)
+	}
+}
+
+// Result is the outcome of a command run inside the sandbox.
+type Result struct {
+	Stdout, Stderr string
+	Code           int
+}
+
+// Inside runs a command in sb (its namespaces, network included when it
+// has its own) within a minute, and fails t if it could not run.
+func Inside(t testing.TB, sb *sandbox.Sandbox, name string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, errOut, code, err := sb.Run(ctx, name, args...)
+	if err != nil {
+		t.Fatalf("run %s %q: %v", name, args, err)
+	}
+	return Result{out, errOut, code}
 }

@@ -71,41 +71,23 @@ func installNetworkUnit(ctx context.Context) error {
 	return nil
 }
 
-// need skips t when the sandbox cannot run here.
-func need(t *testing.T) {
-	t.Helper()
-	if env.SkipWhy != "" {
-		t.Skip("network integration test needs a private systemd: " + env.SkipWhy)
-	}
-}
-
 // result is the outcome of a command run inside the sandbox.
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = harness.Result
 
-// inside runs a command in the sandbox (its network namespace included)
-// and fails t if it could not run.
+// inside runs a command in the sandbox and fails t if it could not run.
 func inside(t *testing.T, name string, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	out, errOut, code, err := sb.Run(ctx, name, args...)
-	if err != nil {
-		t.Fatalf("run %s %q: %v", name, args, err)
-	}
-	return result{out, errOut, code}
+	return harness.Inside(t, sb, name, args...)
 }
 
 // must runs a command inside and fails t unless it exits 0.
 func must(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	r := inside(t, name, args...)
-	if r.code != 0 {
-		t.Fatalf("%s %q: exit %d\nstdout: %s\nstderr: %s", name, args, r.code, r.stdout, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("%s %q: exit %d\nstdout: %s\nstderr: %s", name, args, r.Code, r.Stdout, r.Stderr)
 	}
-	return r.stdout
+	return r.Stdout
 }
 
 // mustCove runs the cove binary inside and fails t unless it exits 0.

@@ -27,7 +27,7 @@ const networkUnit = "cove-network@cove.service"
 // cove adds its own nftables table and nothing else, and removes it with
 // the network unit. Nothing is left afterwards.
 func TestDefaultNetwork(t *testing.T) {
-	need(t)
+	env.Need(t)
 	assertClosedWorld(t)
 	if out := must(t, "nft", "list", "tables"); strings.TrimSpace(out) != "" {
 		t.Fatalf("the sandbox's fresh network namespace has nftables tables:\n%s", out)
@@ -35,7 +35,7 @@ func TestDefaultNetwork(t *testing.T) {
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "80").stdout)
+			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "80").Stdout)
 		}
 	})
 	makeOutside(t)
@@ -91,8 +91,8 @@ func runOnNetwork(t *testing.T, name, restart string) netip.Addr {
 	if got := strings.TrimSpace(must(t, "cat", filepath.Join(leaseDir, addr.String()))); got != name {
 		t.Errorf("lease of %s names %q, want %s", addr, got, name)
 	}
-	if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.code != 0 {
-		t.Errorf("host end %s of %s's veth is missing: %s", plan.HostIfName("cove", name), name, r.stderr)
+	if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.Code != 0 {
+		t.Errorf("host end %s of %s's veth is missing: %s", plan.HostIfName("cove", name), name, r.Stderr)
 	}
 	return addr
 }
@@ -104,13 +104,13 @@ func fetch(t *testing.T, name, url string) string {
 	var r result
 	for range 50 {
 		r = inside(t, coveBin, "exec", name, "--", "wget", "-O", "-", url) // busybox 1.35 wget -T segfaults
-		if r.code == 0 {
-			return strings.TrimSpace(r.stdout)
+		if r.Code == 0 {
+			return strings.TrimSpace(r.Stdout)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	dbg := inside(t, coveBin, "exec", name, "--", "sh", "-c", "ip addr; ip route; wget -O - "+url+"; echo rc=$?")
-	t.Fatalf("%s: wget %s: exit %d: %s\n%s%s", name, url, r.code, r.stderr, dbg.stdout, dbg.stderr)
+	t.Fatalf("%s: wget %s: exit %d: %s\n%s%s", name, url, r.Code, r.Stderr, dbg.Stdout, dbg.Stderr)
 	return ""
 }
 
@@ -122,25 +122,25 @@ func assertReleased(t *testing.T, name string, addr netip.Addr) {
 	if !strings.Contains(post, " "+launch.NetworkReleaseVerb+" "+name+" cove ;") || !strings.Contains(post, "code=exited ; status=0 }") {
 		t.Errorf("cove-%s.service: ExecStopPost did not run %s successfully: %s", name, launch.NetworkReleaseVerb, post)
 	}
-	if r := inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())); r.code == 0 {
+	if r := inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())); r.Code == 0 {
 		t.Errorf("lease %s of stopped %s is still there", addr, name)
 	}
 	eventually(t, 5*time.Second, "the host veth of "+name+" to go", func() bool {
-		return inside(t, "ip", "link", "show", plan.HostIfName("cove", name)).code != 0
+		return inside(t, "ip", "link", "show", plan.HostIfName("cove", name)).Code != 0
 	})
 }
 
 // leaseFiles lists the addresses leased on the default network.
 func leaseFiles(t *testing.T) []string {
 	t.Helper()
-	out := inside(t, "ls", leaseDir).stdout
+	out := inside(t, "ls", leaseDir).Stdout
 	return strings.Fields(out)
 }
 
 // show reads one property of a unit with systemctl show.
 func show(t *testing.T, unit, prop string) string {
 	t.Helper()
-	return strings.TrimSpace(inside(t, "systemctl", "show", "-p", prop, "--value", unit).stdout)
+	return strings.TrimSpace(inside(t, "systemctl", "show", "-p", prop, "--value", unit).Stdout)
 }
 
 // checkNoLeftovers removes the workloads' network and checks that
