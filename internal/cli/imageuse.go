@@ -105,21 +105,19 @@ func imagePruneCmd(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withConn(ctx, func(conn *supervisor.Conn) error {
-		use, err := imageUsers(ctx, st)
-		if err != nil {
-			return err
-		}
-		pruned, err := st.Prune(func(r image.ImageRecord) bool { return len(use[r.Digest.String()]) > 0 })
-		if err != nil {
-			return err
-		}
-		for _, d := range pruned.Images {
-			fmt.Fprintf(env.Stdout, "Deleted image: %s\n", d)
-		}
-		for _, d := range pruned.Layers {
-			fmt.Fprintf(env.Stdout, "Deleted layer: %s\n", d)
-		}
-		return nil
-	})
+	use, err := imageUsers(ctx, st)
+	if err != nil {
+		return err
+	}
+	pruned, err := st.Prune(func(r image.ImageRecord) bool { return len(use[r.Digest.String()]) > 0 })
+	if err != nil {
+		return err
+	}
+	for _, d := range pruned.Images {
+		fmt.Fprintf(env.Stdout, "Deleted image: %s\n", d)
+	}
+	for _, d := range pruned.Layers {
+		fmt.Fprintf(env.Stdout, "Deleted layer: %s\n", d)
+	}
+	return nil
 }
