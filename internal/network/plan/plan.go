@@ -38,6 +38,14 @@ type Network struct {
 	Subnet6  netip.Prefix // masked IPv6 prefix, /48 to /120
 	Gateway6 netip.Addr   // the bridge's IPv6 address, inside Subnet6
 	Internal bool         // no egress: nothing is forwarded out of the network
+	NoDNS    bool         // no name service on the gateway (dns = false)
+	// NoPrivilegedPorts refuses published host ports below 1024 for
+	// workloads on the network (privileged_ports = false).
+	NoPrivilegedPorts bool
+	// AllowHost are the host's services on the gateway that workloads may
+	// reach besides DNS (and DHCP for VMs); everything else the network
+	// sends to the host itself is dropped.
+	AllowHost []HostService
 }
 
 // Default is the default network with every default filled in.
