@@ -10,10 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -28,6 +30,8 @@ type Config struct {
 	Hostname       string       // UTS hostname
 	PrivateNetwork bool         // new network namespace with only lo
 	Network        string       // with PrivateNetwork: a network to join (eth0 on its bridge), "" for none
+	IP             netip.Addr   // with Network: the IPv4 address to lease; zero: any free one
+	Ports          []plan.Port  // with Network: published ports
 	Caps           []string     // capability bounding set kept, "CAP_…" names
 	Seccomp        bool         // install cove's seccomp deny-list filter
 	NoNewPrivs     bool         // set no_new_privs before exec
@@ -56,6 +60,12 @@ func (c Config) Args() []string {
 	)
 	if c.Network != "" {
 		a = append(a, "--network", c.Network)
+	}
+	if c.IP.IsValid() {
+		a = append(a, "--ip", c.IP.String())
+	}
+	for _, p := range c.Ports {
+		a = append(a, "--publish", p.String())
 	}
 	a = append(a,
 		"--caps", strings.Join(c.Caps, ","),
@@ -100,6 +110,15 @@ func ParseArgs(args []string) (Config, error) {
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
 	fs.StringVar(&c.Network, "network", "", "network to join (implies --private-network)")
+	fs.Func("ip", "IPv4 address on the network", func(s string) (err error) {
+		c.IP, err = netip.ParseAddr(s)
+		return err
+	})
+	fs.Func("publish", "a published port", func(s string) error {
+		p, err := plan.ParsePort(s)
+		c.Ports = append(c.Ports, p)
+		return err
+	})
 	fs.StringVar(&caps, "caps", "", "bounding set")
 	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")
 	fs.BoolVar(&c.NoNewPrivs, "no-new-privileges", true, "no_new_privs")

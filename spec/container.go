@@ -78,6 +78,8 @@ func readContainer(t table, name string) *Container {
 	}
 	t.read("hostname", &c.Hostname)
 	t.read("network", &c.Network)
+	t.read("ip", &c.IP)
+	t.read("ports", &c.Ports)
 	t.read("read_only", &c.ReadOnly)
 	t.read("volatile", &c.Volatile)
 	t.each("mount", func(t table) {
@@ -114,7 +116,7 @@ func (v *validator) container(c *Container, nameOK bool) {
 	if msg := validHostname(c.Hostname); msg != "" && (nameOK || c.Hostname != "") {
 		v.add("container.hostname", msg)
 	}
-	v.oneOf("container.network", "network", c.Network, "")
+	v.containerNetwork(c)
 	if c.ReadOnly && c.Volatile {
 		v.add("container.volatile", "read_only and volatile exclude each other: a read-only root takes no writes; volatile keeps them in memory until the container stops")
 	}

@@ -65,8 +65,7 @@ func (t Type) String() string {
 
 // Value sets: the values of the keys that take one of a few.
 var (
-	kindValues        = []string{KindContainer, KindVM}
-	networkValues     = []string{NetworkHost, NetworkNone, NetworkCove}
+	kindValues        = []string{KindContainer, KindVM, KindNetwork}
 	mountTypeValues   = []string{MountBind, MountTmpfs}
 	restartValues     = []string{RestartNo, RestartOnFailure, RestartAlways}
 	readyValues       = []string{ReadyStarted, ReadyNotify, ReadyHealthy, ReadyTCP + ":PORT"}
@@ -102,7 +101,9 @@ var keyTable = []Key{
 	{Path: "container.workdir", Type: TypePath, Field: "Container.Workdir", Example: "/", Flags: []Flag{{Name: "workdir", Short: "w", Usage: "working directory in the container"}}},
 	{Path: "container.user", Type: TypeString, Field: "Container.User", Flags: []Flag{{Name: "user", Short: "u", Usage: "UID[:GID] of the payload"}}},
 	{Path: "container.hostname", Type: TypeString, Field: "Container.Hostname", Flags: runFlag("hostname", "hostname (default: the name)")},
-	{Path: "container.network", Type: TypeString, Field: "Container.Network", Values: networkValues, Flags: runFlag("network", joinQuoted(networkValues, ", "))},
+	{Path: "container.network", Type: TypeString, Field: "Container.Network", Example: `"cove"`, Flags: runFlag("network", `"host", "none" or a network's name (default: the default network "cove")`)},
+	{Path: "container.ip", Type: TypeString, Field: "Container.IP", Example: `"10.77.0.50"`, Flags: runFlag("ip", "the container's IPv4 address on its network")},
+	{Path: "container.ports", Type: TypeStrings, Field: "Container.Ports", Example: `["8080:80", "127.0.0.1:5353:53/udp", "[::1]:8443:443"]`, Flags: []Flag{{Name: "publish", Short: "p", Usage: "publish a port [HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO] (repeatable)"}}},
 	{Path: "container.read_only", Type: TypeBoolean, Field: "Container.ReadOnly", Flags: runFlag("read-only", "make the container's root file system read-only")},
 	{Path: "container.volatile", Type: TypeBoolean, Field: "Container.Volatile", Flags: runFlag("volatile", "keep writes to the root in memory (tmpfs overlay), not in the rootfs")},
 	{Path: "container.mount", Type: TypeTables, Field: "Container.Mounts", Example: `{ source = "/srv/data", target = "/data" }`, Flags: []Flag{
@@ -164,6 +165,16 @@ var keyTable = []Key{
 	// [install] only decides what starts at boot.
 	{Path: "install", Type: TypeTable, Field: "Install", Live: true},
 	{Path: "install.wanted_by", Type: TypeStrings, Field: "Install.WantedBy", Example: `["multi-user.target"]`},
+	{Path: "network", Type: TypeTable, Field: "Network", Kind: KindNetwork},
+	{Path: "network.subnet4", Type: TypeString, Field: "Network.Subnet4", Example: `"10.78.0.0/24"`},
+	{Path: "network.gateway4", Type: TypeString, Field: "Network.Gateway4", Example: `"10.78.0.1"`},
+	{Path: "network.subnet6", Type: TypeString, Field: "Network.Subnet6", Example: `"fd12:3456:789a:1::/64"`},
+	{Path: "network.gateway6", Type: TypeString, Field: "Network.Gateway6", Example: `"fd12:3456:789a:1::1"`},
+	{Path: "network.bridge", Type: TypeString, Field: "Network.Bridge", Example: `"br-web"`},
+	{Path: "network.internal", Type: TypeBoolean, Field: "Network.Internal"},
+	{Path: "network.dns", Type: TypeBoolean, Field: "Network.DNS"},
+	{Path: "network.privileged_ports", Type: TypeBoolean, Field: "Network.PrivilegedPorts"},
+	{Path: "network.allow_host", Type: TypeStrings, Field: "Network.AllowHost", Example: `["8080", "123/udp"]`},
 }
 
 // runFlag is the one cove run flag name, with its usage.

@@ -127,12 +127,12 @@ func TestKeysDocumented(t *testing.T) {
 // table: "`a.b`, `c`" names a.b and a.c, "`[[x]]` `y`" names x and x[].y.
 func readmeKeys(readme string) []string {
 	_, ref, _ := strings.Cut(readme, "### Reference")
-	ref, _, _ = strings.Cut(strings.TrimLeft(ref, "\n"), "\n\n")
+	ref, _, _ = strings.Cut(ref, "\n#") // every table up to the next heading
 	names := regexp.MustCompile("`([^`]+)`")
 	var keys []string
 	for _, row := range strings.Split(ref, "\n") {
 		cells := strings.Split(row, "|")
-		if len(cells) < 3 || !strings.Contains(cells[1], "`") {
+		if !strings.HasPrefix(row, "|") || len(cells) < 3 || !strings.Contains(cells[1], "`") {
 			continue
 		}
 		base := ""

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/cove-project/cove/internal/network/plan"
 )
 
 // MaxFileSize is the largest spec file Parse accepts, in bytes.
@@ -58,14 +60,24 @@ func Load(path string, name string) (*Spec, error) {
 // and the range the key table gives an integer), or else by validation,
 // which leaves out the keys that could not be read.
 func Parse(file string, data []byte, name string) (*Spec, error) {
+	s, err := parse(file, data, name, ValidName)
+	if err == nil && s.Kind == KindNetwork {
+		return nil, Errors{keyError(file, data, "kind", fmt.Sprintf(`kind "network" declares a network, not a workload: network files go in %s/NAME.toml`, NetworksDir))}
+	}
+	return s, err
+}
+
+// parse is Parse for a workload or a network file, whose names validName
+// checks.
+func parse(file string, data []byte, name string, validName func(string) error) (*Spec, error) {
 	p := &parser{file: file, src: source{values: map[string]any{}, failed: map[string]bool{}}}
 	if name == "" && file != "" {
 		name = strings.TrimSuffix(filepath.Base(file), ".toml")
-		if err := ValidName(name); err != nil {
-			p.addName(err.(*Error).Msg + "; the name is taken from the file name: rename the file or give a name explicitly")
+		if err := validName(name); err != nil {
+			p.addName(errorMsg(err) + "; the name is taken from the file name: rename the file or give a name explicitly")
 		}
-	} else if err := ValidName(name); err != nil {
-		p.addName(err.(*Error).Msg)
+	} else if err := validName(name); err != nil {
+		p.addName(errorMsg(err))
 	}
 	if len(data) > MaxFileSize {
 		p.errs = append(p.errs, &Error{File: file, Msg: fmt.Sprintf("file is too large (more than %d bytes); spec files may be at most 1 MiB", MaxFileSize)})
@@ -101,17 +113,37 @@ func Parse(file string, data []byte, name string) (*Spec, error) {
 	return s, nil
 }
 
+// errorMsg is the message of a name error: an *Error's or a
+// plan.InvalidError's without its prefix, else the whole text.
+func errorMsg(err error) string {
+	var e *Error
+	var inv *plan.InvalidError
+	switch {
+	case errors.As(err, &e):
+		return e.Msg
+	case errors.As(err, &inv):
+		return fmt.Sprintf("invalid network name %q: %s", inv.Network, inv.Msg)
+	}
+	return err.Error()
+}
+
 // KeyError returns an error about key (e.g. "vm.disk[1].path") at the
 // key's position in the file the spec was read from, for checks made
 // after parsing (files that must exist, host capabilities).
 // The file is read again to find the position; without it (or for a spec
 // built from flags) the error has no line:col.
 func (s *Spec) KeyError(key, msg string) *Error {
-	e := &Error{File: s.File, Key: key, Msg: msg}
 	data, err := os.ReadFile(s.File)
 	if err != nil {
-		return e
+		return &Error{File: s.File, Key: key, Msg: msg}
 	}
+	return keyError(s.File, data, key, msg)
+}
+
+// keyError is an error about key at its position in data, the content
+// of file.
+func keyError(file string, data []byte, key, msg string) *Error {
+	e := &Error{File: file, Key: key, Msg: msg}
 	pos, _ := keyPositions(stripBOM(data))
 	for k := key; k != ""; k = parentKey(k) {
 		if pos, ok := pos[k]; ok {
@@ -264,6 +296,9 @@ func (p *parser) spec(doc map[string]any, name string) *Spec {
 	}
 	if d, ok := t.table("depends"); ok {
 		readDepends(d, &s.Depends)
+	}
+	if n, ok := t.table("network"); ok {
+		s.Network = readNetwork(n)
 	}
 	if h, ok := t.containerTable("health", s.Kind); ok {
 		s.Health = readHealth(h)

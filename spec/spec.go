@@ -11,6 +11,9 @@ import "time"
 const (
 	KindContainer = "container"
 	KindVM        = "vm"
+	// KindNetwork is a network file (/etc/cove/networks/NAME.toml), not
+	// a workload: its [network] table declares a network (see Network).
+	KindNetwork = "network"
 )
 
 // Network modes of a container.
@@ -19,8 +22,8 @@ const (
 	NetworkNone = "none" // own network namespace with only lo
 	// NetworkCove is the default network: an own network namespace with
 	// eth0 on the bridge cove0 (10.77.0.0/16 and a ULA /64, NAT to the
-	// host's uplinks), brought up by cove-network@cove.service. Named
-	// networks come later.
+	// host's uplinks), brought up by cove-network@cove.service. Any other
+	// network name joins that network (cove-network@NAME.service).
 	NetworkCove = "cove"
 )
 
@@ -52,6 +55,7 @@ type Spec struct {
 	Depends     Depends
 	Health      *Health // nil: no health check; containers only
 	Install     Install
+	Network     *Network // set when Kind == KindNetwork
 }
 
 // Depends are ordering and requirement dependencies on other units (the
@@ -194,7 +198,9 @@ type Container struct {
 	Workdir    string            // absolute path inside the container; default "/" (with Image: "", the image's)
 	User       User              // default 0:0 (with Image and not Set: the image's user)
 	Hostname   string            // default: the workload's name
-	Network    string            // NetworkHost, NetworkNone or NetworkCove; default NetworkHost
+	Network    string            // NetworkHost, NetworkNone or a network's name (NetworkCove, the default network); default NetworkHost
+	IP         string            // with a network: the IPv4 address to lease ("" any free one)
+	Ports      []string          // with a network: published ports, plan.ParsePort's syntax ("8080:80", "127.0.0.1:5353:53/udp")
 	ReadOnly   bool              // the root file system is read-only (mounts keep their own mode)
 	Volatile   bool              // writes to the root go to a tmpfs overlay and vanish at stop; the rootfs is untouched
 	Mounts     []Mount           // mounted in order, over the rootfs

@@ -9,6 +9,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cove-project/cove/internal/network/plan"
 )
 
 // Limits of the v1 schema.
@@ -73,12 +75,18 @@ func (s *Spec) Validate() error { return s.validate(nil) }
 func (s *Spec) validate(src *source) error {
 	v := &validator{file: s.File, src: src}
 	nameErr := ValidName(s.Name)
+	if s.Kind == KindNetwork {
+		nameErr = plan.ValidName(s.Name)
+	}
 	if nameErr != nil {
-		v.add("name", nameErr.(*Error).Msg)
+		v.add("name", errorMsg(nameErr))
 	}
 	v.version(s.Version)
 	v.kind(s)
 	v.text("description", s.Description, MaxDescriptionLen)
+	if s.Kind == KindNetwork {
+		return v.errs.err()
+	}
 	if s.Container != nil && s.Kind != KindVM {
 		v.container(s.Container, nameErr == nil)
 	}
@@ -140,6 +148,8 @@ func (v *validator) kind(s *Spec) {
 		if s.Container != nil {
 			v.add("container", `[container] goes with kind = "container"; kind "vm" takes a [vm] table`)
 		}
+	case KindNetwork:
+		v.network(s)
 	case "":
 		v.add("kind", "missing; required, allowed: "+allowed("kind"))
 	default:

@@ -284,7 +284,32 @@ func (c *Conn) Restart(ctx context.Context, name string) error {
 
 // job runs a start-like job on name's unit and waits for it.
 func (c *Conn) job(ctx context.Context, op, name string, do func(context.Context, string, string, chan<- string) (int, error)) error {
-	unit := spec.UnitName(name)
+	return c.unitJob(ctx, op, spec.UnitName(name), do)
+}
+
+// StopUnit stops any unit (a network's, say) and waits until it has
+// stopped; a unit systemd does not know is no error.
+func (c *Conn) StopUnit(ctx context.Context, unit string) error {
+	err := c.unitJob(ctx, "stop", unit, c.sd.StopUnitContext)
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// UnitState is any unit's ActiveState ("active", "inactive", "failed",
+// ...); "inactive" for a unit systemd has not loaded.
+func (c *Conn) UnitState(ctx context.Context, unit string) (string, error) {
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
+	if err != nil {
+		return "", fmt.Errorf("state of %s: D-Bus GetUnitProperty ActiveState: %w", unit, err)
+	}
+	s, _ := p.Value.Value().(string)
+	return s, nil
+}
+
+// unitJob runs a start-like job on unit and waits for it.
+func (c *Conn) unitJob(ctx context.Context, op, unit string, do func(context.Context, string, string, chan<- string) (int, error)) error {
 	ch := make(chan string, 1)
 	if _, err := do(ctx, unit, "replace", ch); err != nil {
 		return notFound(op, unit, err)

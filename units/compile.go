@@ -3,9 +3,11 @@ package units
 import (
 	"fmt"
 	"math"
+	"net/netip"
 	"sort"
 	"time"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -37,7 +39,7 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	if s.Health != nil {
 		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
-	if s.Kind == spec.KindContainer && s.Container != nil && s.Container.Network == spec.NetworkCove {
+	if s.Kind == spec.KindContainer && s.Container != nil && network(s.Container.Network) != "" {
 		net := Names{spec.NetworkUnitName(s.Container.Network)}
 		u.add(SectionUnit, "Requires", "", net)
 		u.add(SectionUnit, "After", "", net)
@@ -88,7 +90,7 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.LaunchVerb}, launchConfig(s).Args()...)))
-	if n := s.Container.Network; n == spec.NetworkCove {
+	if n := network(s.Container.Network); n != "" {
 		// The launcher takes the lease and makes the veth; whatever way the
 		// unit stops (payload exits or is killed, systemctl kill, a failed
 		// start), ExecStopPost= gives them back.
@@ -153,6 +155,8 @@ func launchConfig(s *spec.Spec) launch.Config {
 		Hostname:       c.Hostname,
 		PrivateNetwork: c.Network != spec.NetworkHost,
 		Network:        network(c.Network),
+		IP:             ip(c.IP),
+		Ports:          ports(c.Ports),
 		Caps:           launch.CapSet(s.Security.CapAdd, s.Security.CapDrop),
 		Seccomp:        s.Security.Seccomp != spec.SeccompUnconfined,
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
@@ -180,6 +184,22 @@ func network(mode string) string {
 		return ""
 	}
 	return mode
+}
+
+// ip is a validated spec's ip: zero when unset.
+func ip(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a
+}
+
+// ports are a validated spec's published ports.
+func ports(list []string) []plan.Port {
+	var out []plan.Port
+	for _, s := range list {
+		p, _ := plan.ParsePort(s) // validated
+		out = append(out, p)
+	}
+	return out
 }
 
 // RunOptions describe an imperative run (cove run).

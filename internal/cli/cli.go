@@ -82,6 +82,7 @@ func commands() []command {
 		{name: "save", summary: "write images as a docker-archive or oci-archive", run: saveCmd},
 		{name: "login", summary: "check and store credentials for a registry", run: loginCmd},
 		{name: "logout", summary: "remove a registry's stored credentials", run: logoutCmd},
+		{name: "network", summary: "manage networks: ls, inspect, create, rm", run: networkCmd},
 		{name: "validate", summary: "check spec files", run: validateCmd},
 		{name: "render", summary: "print the unit file of a spec", run: renderCmd},
 		{name: launch.LaunchVerb, hidden: true, run: launchCmd},

@@ -2,9 +2,19 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
 
+	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
 )
 
 // networkUpCmd is ExecStart= of cove-network@NAME.service: the bridge and
@@ -32,4 +42,272 @@ func networkReleaseCmd(_ context.Context, _ *Env, args []string) error {
 		return usagef("%s: want a workload name and a network name", launch.NetworkReleaseVerb)
 	}
 	return network.Leave(args[1], args[0])
+}
+
+// networkCmd dispatches cove network SUBCOMMAND.
+func networkCmd(ctx context.Context, env *Env, args []string) error {
+	subs := map[string]func(context.Context, *Env, []string) error{
+		"ls": networkLsCmd, "inspect": networkInspectCmd, "create": networkCreateCmd, "rm": networkRmCmd,
+	}
+	if len(args) == 0 || subs[args[0]] == nil {
+		return usagef("network: want one of ls, inspect, create, rm")
+	}
+	return subs[args[0]](ctx, env, args[1:])
+}
+
+// networkInfo is what cove network ls and inspect show of a network.
+type networkInfo struct {
+	Name      string            `json:"name"`
+	Bridge    string            `json:"bridge"`
+	Subnet4   string            `json:"subnet4"`
+	Gateway4  string            `json:"gateway4"`
+	Subnet6   string            `json:"subnet6"`
+	Gateway6  string            `json:"gateway6"`
+	Internal  bool              `json:"internal"`
+	DNS       bool              `json:"dns"`
+	AllowHost []string          `json:"allow_host"`
+	File      string            `json:"file,omitempty"` // "" for the default network without one
+	State     string            `json:"state"`          // ActiveState of cove-network@NAME.service
+	Leases    map[string]string `json:"leases"`         // IPv4 address → workload
+	Firewall  string            `json:"firewall,omitempty"`
+}
+
+// describeNetwork gathers n's networkInfo; conn may be nil (state
+// "unknown").
+func describeNetwork(ctx context.Context, conn *supervisor.Conn, n plan.Network) (networkInfo, error) {
+	info := networkInfo{Name: n.Name, Bridge: n.Bridge, Subnet4: n.Subnet4.String(), Gateway4: n.Gateway4.String(),
+		Subnet6: n.Subnet6.String(), Gateway6: n.Gateway6.String(), Internal: n.Internal, DNS: !n.NoDNS,
+		AllowHost: []string{}, State: "unknown", Leases: map[string]string{}, Firewall: plan.Firewall(n).String()}
+	for _, h := range n.AllowHost {
+		info.AllowHost = append(info.AllowHost, h.String())
+	}
+	if _, err := os.Stat(network.Declared.Path(n.Name)); err == nil {
+		info.File = network.Declared.Path(n.Name)
+	}
+	if conn != nil {
+		st, err := conn.UnitState(ctx, spec.NetworkUnitName(n.Name))
+		if err != nil {
+			return info, err
+		}
+		info.State = st
+	}
+	leases, err := network.Leases{Root: network.DefaultLeaseRoot}.List(n.Name)
+	for a, w := range leases {
+		info.Leases[a.String()] = w
+	}
+	return info, err
+}
+
+// describeNetworks describes the networks named, or all declared ones.
+func describeNetworks(ctx context.Context, names []string) ([]networkInfo, error) {
+	var nets []plan.Network
+	if len(names) == 0 {
+		all, err := network.Declared.All()
+		if err != nil {
+			return nil, err
+		}
+		nets = all
+	}
+	for _, name := range names {
+		n, err := network.Declared.Named(name)
+		if err != nil {
+			return nil, err
+		}
+		nets = append(nets, n)
+	}
+	conn, err := supervisor.Connect(ctx)
+	if err == nil {
+		defer conn.Close()
+	}
+	infos := []networkInfo{}
+	for _, n := range nets {
+		info, err := describeNetwork(ctx, conn, n)
+		if err != nil {
+			return nil, err
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// networkLsCmd lists the declared networks.
+func networkLsCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("network ls", "[--json]", env.Stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	infos, err := describeNetworks(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		for i := range infos {
+			infos[i].Firewall = ""
+		}
+		return json.NewEncoder(env.Stdout).Encode(infos)
+	}
+	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tBRIDGE\tSUBNET4\tSUBNET6\tINTERNAL\tSTATE\tWORKLOADS")
+	for _, i := range infos {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%d\n", i.Name, i.Bridge, i.Subnet4, i.Subnet6, i.Internal, i.State, len(i.Leases))
+	}
+	return tw.Flush()
+}
+
+// networkInspectCmd prints networks as JSON, with their leases and the
+// firewall table cove installs for them.
+func networkInspectCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("network inspect", "NAME...", env.Stderr)
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("network inspect: want at least one network name")
+	}
+	infos, err := describeNetworks(ctx, fs.Args())
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(infos)
+}
+
+// networkCreateCmd writes a network file after checking it against the
+// other networks and the host's routes; the network comes up when a
+// workload on it starts.
+func networkCreateCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("network create", "[--subnet4 PREFIX] [--internal] ... NAME", env.Stderr)
+	s := spec.Network{DNS: true, PrivilegedPorts: true}
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"subnet4", &s.Subnet4}, {"gateway4", &s.Gateway4}, {"subnet6", &s.Subnet6}, {"gateway6", &s.Gateway6}, {"bridge", &s.Bridge}} {
+		fs.StringVar(f.dst, f.name, "", "the network file's "+f.name+" (default: see the README)")
+	}
+	fs.StringVar(&s.Subnet4, "subnet", "", "the same as --subnet4 (Docker's name)")
+	fs.BoolVar(&s.Internal, "internal", false, "no egress")
+	fs.BoolVar(&s.DNS, "dns", true, "names on the gateway")
+	fs.BoolVar(&s.PrivilegedPorts, "privileged-ports", true, "workloads may publish host ports below 1024")
+	fs.Func("allow-host", "a host service on the gateway the network may reach, PORT[/PROTO] (repeatable)", func(v string) error {
+		s.AllowHost = append(s.AllowHost, v)
+		return nil
+	})
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("network create: want one network name")
+	}
+	return createNetwork(ctx, env, fs.Arg(0), s)
+}
+
+// createNetwork validates network name with settings s and writes its
+// file; an empty subnet4 gets the first free /24 (plan.FreeSubnet4).
+func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) error {
+	path := network.Declared.Path(name)
+	if _, err := os.Stat(path); err == nil || name == plan.DefaultName {
+		return usagef("network create: network %q exists already (%s)", name, path)
+	}
+	if s.Subnet4 == "" {
+		taken, err := network.Declared.Subnets()
+		if err != nil {
+			return err
+		}
+		routes, err := network.RoutedPrefixes()
+		if err != nil {
+			return err
+		}
+		p, ok := plan.FreeSubnet4(append(taken, routes...))
+		if !ok {
+			return fmt.Errorf("network create %s: no free /24 left in 10.78.0.0/15; give --subnet4", name)
+		}
+		s.Subnet4 = p.String()
+	}
+	n, err := spec.ParseNetwork(path, s.File(), name)
+	if err != nil {
+		return err
+	}
+	if err := network.Declared.Check(n); err != nil {
+		return usageError{fmt.Errorf("network create %s: %w", name, err)}
+	}
+	if err := declared.WriteFile(path, s.File()); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: %v via %v, %v via %v, bridge %s\n", name, n.Subnet4, n.Gateway4, n.Subnet6, n.Gateway6, n.Bridge)
+	return reloadUnits(ctx)
+}
+
+// networkRmCmd removes networks: refused for the default network and for
+// a network a workload holds a lease on or a declared spec names;
+// otherwise its unit is stopped (bridge and firewall go) and its file
+// removed.
+func networkRmCmd(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags("network rm", "NAME...", env.Stderr)
+	if ok, err := parse(fs, args); !ok || err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("network rm: want at least one network name")
+	}
+	for _, name := range fs.Args() {
+		if err := removeNetwork(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintln(env.Stdout, name)
+	}
+	return reloadUnits(ctx)
+}
+
+// removeNetwork removes one network (see networkRmCmd).
+func removeNetwork(ctx context.Context, name string) error {
+	if name == plan.DefaultName {
+		return usagef("network rm: %q is the default network; it exists without a file and cannot be removed", name)
+	}
+	if _, err := network.Declared.Named(name); err != nil {
+		return usageError{fmt.Errorf("network rm: %w", err)}
+	}
+	users, err := networkUsers(name)
+	if err != nil {
+		return err
+	}
+	if len(users) > 0 {
+		return fmt.Errorf("network rm %s: in use by %s; stop them or change their specs first", name, strings.Join(users, ", "))
+	}
+	if err := withConn(ctx, func(c *supervisor.Conn) error { return c.StopUnit(ctx, spec.NetworkUnitName(name)) }); err != nil {
+		return err
+	}
+	return declared.Remove(network.Declared.Path(name))
+}
+
+// networkUsers are the workloads that hold a lease on network name or
+// whose declared spec names it.
+func networkUsers(name string) ([]string, error) {
+	leases, err := network.Leases{Root: network.DefaultLeaseRoot}.List(name)
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for _, w := range leases {
+		users = append(users, w)
+	}
+	files, err := declared.Default.SpecFiles()
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		s, err := spec.Load(f.Path, f.Name)
+		if err == nil && s.Container != nil && s.Container.Network == name && !slices.Contains(users, f.Name) {
+			users = append(users, f.Name)
+		}
+	}
+	slices.Sort(users)
+	return users, nil
+}
+
+// reloadUnits makes systemd rerun cove's generator, which writes the
+// units of the declared networks (their DNS sockets).
+func reloadUnits(ctx context.Context) error {
+	return withConn(ctx, func(c *supervisor.Conn) error { return c.Reload(ctx) })
 }

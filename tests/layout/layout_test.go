@@ -1,5 +1,6 @@
 // Package layout checks the shape of the tree that docs/architecture.md
-// draws: the pure packages on the data path (spec, units, launch) import
+// draws: the pure packages on the data path (spec, units, launch, and the
+// network plan they share) import
 // nothing that makes syscalls or talks to D-Bus, and build off Linux.
 package layout
 
@@ -18,7 +19,7 @@ const module = "github.com/cove-project/cove"
 
 // pure are the packages that may not have effects: compiling a spec into
 // units must work, and be testable, with no kernel or bus behind it.
-var pure = []string{module + "/spec", module + "/units", module + "/launch"}
+var pure = []string{module + "/spec", module + "/units", module + "/launch", module + "/internal/network/plan"}
 
 // effectful are the imports a pure package may not name directly: the
 // syscall and process packages, the network, and D-Bus. (os is allowed:

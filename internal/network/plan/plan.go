@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"slices"
 )
 
 // DefaultName is the network that exists without configuration.
@@ -165,3 +166,23 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid network")
+
+// String is a one-line summary of n, for logs and tests.
+func (n Network) String() string {
+	return fmt.Sprintf("network %s: bridge %s, %v via %v, %v via %v, internal %v, dns %v, privileged ports %v, allow host %v",
+		n.Name, n.Bridge, n.Subnet4, n.Gateway4, n.Subnet6, n.Gateway6, n.Internal, !n.NoDNS, !n.NoPrivilegedPorts, n.AllowHost)
+}
+
+// FreeSubnet4 is the first /24 of 10.78.0.0/15 that overlaps none of
+// taken (other networks' subnets, the host's routes), for a network
+// created without a subnet: podman's habit (10.89.N.0/24), in a range of
+// cove's own next to the default network's.
+func FreeSubnet4(taken []netip.Prefix) (netip.Prefix, bool) {
+	for i := range 512 {
+		p := netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(78 + i/256), byte(i % 256), 0}), 24)
+		if !slices.ContainsFunc(taken, p.Overlaps) {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
+}

@@ -122,3 +122,13 @@ func TestFirewall(t *testing.T) {
 		t.Errorf("internal network rule set:\n%s", text)
 	}
 }
+
+func TestFreeSubnet4(t *testing.T) {
+	p, ok := FreeSubnet4([]netip.Prefix{DefaultSubnet4, netip.MustParsePrefix("10.78.0.0/24"), netip.MustParsePrefix("10.78.1.128/25")})
+	if !ok || p != netip.MustParsePrefix("10.78.2.0/24") {
+		t.Errorf("FreeSubnet4 = %v, %v; want 10.78.2.0/24", p, ok)
+	}
+	if _, ok := FreeSubnet4([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}); ok {
+		t.Error("FreeSubnet4 found a subnet inside a taken 10.0.0.0/8")
+	}
+}

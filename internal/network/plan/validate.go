@@ -5,47 +5,71 @@ import (
 	"net/netip"
 )
 
-// Validate checks one network on its own: its name, bridge name, subnets
-// and gateways. Every error wraps ErrInvalid and names the network.
-func Validate(n Network) error {
-	if !nameRE.MatchString(n.Name) {
-		return fmt.Errorf("%w %q: name must match [a-z0-9][a-z0-9_.-]*, at most 64 characters", ErrInvalid, n.Name)
-	}
-	if n.Bridge == "" || len(n.Bridge) > 15 || !nameRE.MatchString(n.Bridge) {
-		return fmt.Errorf("%w %q: bridge %q must be 1 to 15 characters [a-z0-9_.-]", ErrInvalid, n.Name, n.Bridge)
-	}
-	if err := checkSubnet(n.Name, "subnet4", n.Subnet4, n.Gateway4, true); err != nil {
-		return err
-	}
-	return checkSubnet(n.Name, "subnet6", n.Subnet6, n.Gateway6, false)
+// InvalidError is a validation error: the network, the setting at fault
+// (as a network file names it: "subnet4", "gateway6", "bridge"; "name"
+// for the name) and what is wrong. It wraps ErrInvalid.
+type InvalidError struct {
+	Network string
+	Field   string
+	Msg     string
 }
 
-// checkSubnet checks a subnet's family, size and masking and that its
-// gateway is a host address inside it.
-func checkSubnet(name, key string, p netip.Prefix, gw netip.Addr, is4 bool) error {
-	minBits, maxBits := 8, 30
-	if !is4 {
-		minBits, maxBits = 48, 120
-	}
-	switch {
-	case !p.IsValid() || p.Addr().Is4() != is4 || p.Addr().Is4In6():
-		return fmt.Errorf("%w %q: %s %v is not an IPv%s prefix", ErrInvalid, name, key, p, family(is4))
-	case p.Bits() < minBits || p.Bits() > maxBits:
-		return fmt.Errorf("%w %q: %s %v must be /%d to /%d", ErrInvalid, name, key, p, minBits, maxBits)
-	case p != p.Masked():
-		return fmt.Errorf("%w %q: %s %v has host bits set (did you mean %v?)", ErrInvalid, name, key, p, p.Masked())
-	case !p.Contains(gw) || gw == p.Addr() || gw == Last(p):
-		return fmt.Errorf("%w %q: gateway %v is not a host address inside %s %v", ErrInvalid, name, gw, key, p)
+// Error is "invalid network NAME: MSG".
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("%v %q: %s", ErrInvalid, e.Network, e.Msg)
+}
+
+// Unwrap is ErrInvalid.
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+// invalid is an *InvalidError.
+func invalid(network, field, format string, args ...any) error {
+	return &InvalidError{Network: network, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ValidName returns nil if name may name a network: [a-z0-9][a-z0-9_.-]*,
+// at most 64 characters.
+func ValidName(name string) error {
+	if !nameRE.MatchString(name) {
+		return invalid(name, "name", "name must match [a-z0-9][a-z0-9_.-]*, at most 64 characters")
 	}
 	return nil
 }
 
-// family is "4" or "6".
-func family(is4 bool) string {
-	if is4 {
-		return "4"
+// Validate checks one network on its own: its name, bridge name, subnets
+// and gateways. Every error is an *InvalidError.
+func Validate(n Network) error {
+	if err := ValidName(n.Name); err != nil {
+		return err
 	}
-	return "6"
+	if n.Bridge == "" || len(n.Bridge) > 15 || !nameRE.MatchString(n.Bridge) {
+		return invalid(n.Name, "bridge", "bridge %q must be 1 to 15 characters [a-z0-9_.-]", n.Bridge)
+	}
+	if err := checkSubnet(n.Name, "4", n.Subnet4, n.Gateway4); err != nil {
+		return err
+	}
+	return checkSubnet(n.Name, "6", n.Subnet6, n.Gateway6)
+}
+
+// checkSubnet checks a subnet's family ("4" or "6"), size and masking
+// and that its gateway is a host address inside it.
+func checkSubnet(name, fam string, p netip.Prefix, gw netip.Addr) error {
+	minBits, maxBits := 8, 30
+	if fam == "6" {
+		minBits, maxBits = 48, 120
+	}
+	key := "subnet" + fam
+	switch {
+	case !p.IsValid() || p.Addr().Is4() != (fam == "4") || p.Addr().Is4In6():
+		return invalid(name, key, "%s %v is not an IPv%s prefix", key, p, fam)
+	case p.Bits() < minBits || p.Bits() > maxBits:
+		return invalid(name, key, "%s %v must be /%d to /%d", key, p, minBits, maxBits)
+	case p != p.Masked():
+		return invalid(name, key, "%s %v has host bits set (did you mean %v?)", key, p, p.Masked())
+	case !p.Contains(gw) || gw == p.Addr() || gw == Last(p):
+		return invalid(name, "gateway"+fam, "gateway %v is not a host address inside %s %v", gw, key, p)
+	}
+	return nil
 }
 
 // ValidateAll checks each network and then the set: names and bridges
@@ -70,13 +94,13 @@ func ValidateAll(nets []Network) error {
 func checkPair(a, b Network) error {
 	switch {
 	case a.Name == b.Name:
-		return fmt.Errorf("%w %q: declared twice", ErrInvalid, a.Name)
+		return invalid(a.Name, "name", "declared twice")
 	case a.Bridge == b.Bridge:
-		return fmt.Errorf("%w %q: bridge %q is already used by network %q", ErrInvalid, b.Name, b.Bridge, a.Name)
+		return invalid(b.Name, "bridge", "bridge %q is already used by network %q", b.Bridge, a.Name)
 	case a.Subnet4.Overlaps(b.Subnet4):
-		return fmt.Errorf("%w %q: subnet4 %v overlaps subnet4 %v of network %q", ErrInvalid, b.Name, b.Subnet4, a.Subnet4, a.Name)
+		return invalid(b.Name, "subnet4", "subnet4 %v overlaps subnet4 %v of network %q", b.Subnet4, a.Subnet4, a.Name)
 	case a.Subnet6.Overlaps(b.Subnet6):
-		return fmt.Errorf("%w %q: subnet6 %v overlaps subnet6 %v of network %q", ErrInvalid, b.Name, b.Subnet6, a.Subnet6, a.Name)
+		return invalid(b.Name, "subnet6", "subnet6 %v overlaps subnet6 %v of network %q", b.Subnet6, a.Subnet6, a.Name)
 	}
 	return nil
 }
