@@ -22,6 +22,7 @@ const (
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them
 	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease and host veth
+	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
 )
 
 // Runtime directories shared by the compiler (which writes them into units)
@@ -33,7 +34,15 @@ const (
 	// VMDir holds each VM's runtime files in VMDir/NAME: QMP and console
 	// sockets and the accelerator record.
 	VMDir = "/run/cove/vm"
+	// NetworksDir holds each network's runtime state in NetworksDir/NAME:
+	// its leases and lock (internal/network) and the resolv.conf its
+	// containers get.
+	NetworksDir = "/run/cove/networks"
 )
+
+// ResolvConf is the resolv.conf that containers on network name see at
+// /etc/resolv.conf (a read-only bind mount); the network's unit writes it.
+func ResolvConf(network string) string { return filepath.Join(NetworksDir, network, "resolv.conf") }
 
 // State directories: the image store, and each image container's own
 // directory (its writable layer, kept across restarts until cove rm).

@@ -36,6 +36,11 @@ func NetworkUnitName(network string) string {
 	return "cove-network@" + network + serviceSuffix
 }
 
+// DNSSocketName names the socket unit of a network's name service (its
+// gateway addresses, port 53), which starts an instance of
+// cove-dns@.service on the first query.
+func DNSSocketName(network string) string { return "cove-dns@" + network + ".socket" }
+
 // NameOfUnit returns the workload name of a unit named by UnitName, and
 // false for any other unit name.
 func NameOfUnit(unit string) (string, bool) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -162,7 +163,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
 		ReadOnly:       c.ReadOnly,
 		Volatile:       c.Volatile,
-		Mounts:         c.Mounts,
+		Mounts:         withResolvConf(c),
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
 	}
@@ -185,6 +186,20 @@ func network(mode string) string {
 	}
 	return mode
 }
+
+// withResolvConf is c's mounts, preceded, for a container on a network,
+// by its network's resolv.conf at /etc/resolv.conf (read-only), unless a
+// mount of the spec has that target.
+func withResolvConf(c *spec.Container) []spec.Mount {
+	n := network(c.Network)
+	if n == "" || slices.ContainsFunc(c.Mounts, func(m spec.Mount) bool { return m.Target == resolvConfTarget }) {
+		return c.Mounts
+	}
+	return append([]spec.Mount{{Type: spec.MountBind, Source: launch.ResolvConf(n), Target: resolvConfTarget, ReadOnly: true}}, c.Mounts...)
+}
+
+// resolvConfTarget is where a container's resolver configuration is.
+const resolvConfTarget = "/etc/resolv.conf"
 
 // ip is a validated spec's ip: zero when unset.
 func ip(s string) netip.Addr {

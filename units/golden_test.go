@@ -50,6 +50,9 @@ func goldenSpecs(t *testing.T) []string {
 // specs nor rendered from one, such as a golden file of a removed spec.
 func noStrayFiles(t *testing.T, specs []string) {
 	known := map[string]bool{}
+	for _, g := range dnsGoldenFiles(t) {
+		known[g.path] = true
+	}
 	for _, f := range specs {
 		known[f] = true
 		for _, g := range goldenFiles(t, f) {
@@ -78,12 +81,7 @@ func goldenFiles(t *testing.T, f string) []goldenFile {
 	base := strings.TrimSuffix(f, ".toml")
 	var files []goldenFile
 	add := func(u Unit, name string) {
-		text, err := u.Text(filepath.Base(f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, goldenFile{base + name, text},
-			goldenFile{base + strings.TrimSuffix(name, filepath.Ext(name)) + ".props", dumpProps(u)})
+		files = append(files, unitGoldens(t, u, base+name, filepath.Base(f))...)
 	}
 	opt := goldenOptions
 	opt.PullUnit = NeedsPullUnit(s, false) // as if the image were not in the store
@@ -104,6 +102,17 @@ func goldenFiles(t *testing.T, f string) []goldenFile {
 		add(probe, ".health-probe.service")
 	}
 	return files
+}
+
+// unitGoldens are the golden files of u: its unit file at path, rendered
+// from source, and its D-Bus properties beside it (.props).
+func unitGoldens(t *testing.T, u Unit, path, source string) []goldenFile {
+	t.Helper()
+	text, err := u.Text(source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []goldenFile{{path, text}, {strings.TrimSuffix(path, filepath.Ext(path)) + ".props", dumpProps(u)}}
 }
 
 // goldenOptions are the options golden units are compiled with.

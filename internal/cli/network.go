@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/dns"
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
@@ -23,7 +26,24 @@ func networkUpCmd(_ context.Context, _ *Env, args []string) error {
 	if len(args) != 1 {
 		return usagef("%s: want one network name", launch.NetworkUpVerb)
 	}
-	return network.Up(args[0])
+	if err := network.Up(args[0]); err != nil {
+		return err
+	}
+	return writeResolvConf(args[0])
+}
+
+// writeResolvConf writes the resolv.conf that network name's containers
+// get (dns.ContainerResolvConf) to launch.ResolvConf, atomically.
+func writeResolvConf(name string) error {
+	n, err := network.Named(name)
+	if err != nil {
+		return err
+	}
+	data, err := dns.ContainerResolvConf(n, dns.ResolvConf())
+	if err != nil {
+		return fmt.Errorf("bring up network %s: resolv.conf: %w", name, err)
+	}
+	return declared.WriteFile(launch.ResolvConf(name), data)
 }
 
 // networkDownCmd is ExecStop= of cove-network@NAME.service: it removes
@@ -32,7 +52,11 @@ func networkDownCmd(_ context.Context, _ *Env, args []string) error {
 	if len(args) != 1 {
 		return usagef("%s: want one network name", launch.NetworkDownVerb)
 	}
-	return network.Down(args[0])
+	err := network.Down(args[0])
+	if rerr := os.Remove(launch.ResolvConf(args[0])); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		err = errors.Join(err, fmt.Errorf("bring down network %s: %w", args[0], rerr))
+	}
+	return err
 }
 
 // networkReleaseCmd is ExecStopPost= of a container on a network: its

@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/units"
 )
 
 // Result counts what Run did.
@@ -44,7 +46,55 @@ func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, erro
 		}
 		res.Generated++
 	}
-	return res, nil
+	return res, generateNetworks(network.Catalog{Dir: paths.Networks}, outDir, log)
+}
+
+// generateNetworks writes the DNS socket of every declared network that
+// has DNS (units.CompileDNS), linked into its network unit's .wants. A
+// bad network file is logged and skipped.
+func generateNetworks(c network.Catalog, outDir string, log io.Writer) error {
+	names, err := c.Names()
+	if err != nil {
+		fmt.Fprintf(log, "cove-generator: %v\n", err)
+	}
+	for _, name := range names {
+		n, err := c.Named(name)
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintf(log, "cove-generator: %s\n", line)
+			}
+			continue
+		}
+		if n.NoDNS {
+			continue
+		}
+		if err := writeUnit(outDir, units.CompileDNS(n), c.Path(name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeUnit writes u's text (its source named in the header) into
+// outDir and links it into TARGET.wants/ for each of u.WantedBy.
+func writeUnit(outDir string, u units.Unit, source string) error {
+	text, err := u.Text(source)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(outDir, u.Name), []byte(text), 0o644); err != nil {
+		return fmt.Errorf("generate %s: %w", u.Name, err)
+	}
+	for _, target := range u.WantedBy {
+		dir := filepath.Join(outDir, target+".wants")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("enable %s: %w", u.Name, err)
+		}
+		if err := os.Symlink("../"+u.Name, filepath.Join(dir, u.Name)); err != nil && !os.IsExist(err) {
+			return fmt.Errorf("enable %s: %w", u.Name, err)
+		}
+	}
+	return nil
 }
 
 // generate renders one spec file into outDir.
@@ -57,23 +107,13 @@ func generate(file, outDir, launcher string) error {
 	if err != nil {
 		return err
 	}
-	u := all[0]
-	for _, unit := range all {
-		text, err := unit.Text(file)
-		if err != nil {
+	for i, unit := range all {
+		links := unit.WantedBy
+		if i > 0 {
+			links = nil // only the workload's own unit is enabled
+		}
+		if err := writeUnit(outDir, units.Unit{Name: unit.Name, Props: unit.Props, WantedBy: links}, file); err != nil {
 			return err
-		}
-		if err := os.WriteFile(filepath.Join(outDir, unit.Name), []byte(text), 0o644); err != nil {
-			return fmt.Errorf("generate %s: %w", unit.Name, err)
-		}
-	}
-	for _, target := range u.WantedBy {
-		dir := filepath.Join(outDir, target+".wants")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("enable %s: %w", u.Name, err)
-		}
-		if err := os.Symlink("../"+u.Name, filepath.Join(dir, u.Name)); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("enable %s: %w", u.Name, err)
 		}
 	}
 	return nil

@@ -68,3 +68,36 @@ func TestRun(t *testing.T) {
 		t.Errorf("bad spec generated a unit")
 	}
 }
+
+// TestGenerateNetworks: each declared network with DNS gets its DNS
+// socket, linked into its network unit's .wants (the default network
+// without a file too); dns = false gets none; a bad network file is
+// logged with its position and skipped.
+func TestGenerateNetworks(t *testing.T) {
+	root := t.TempDir()
+	paths := Paths{Etc: filepath.Join(root, "etc"), Networks: filepath.Join(root, "etc", "networks")}
+	write(t, paths.Networks, "web.toml", "version = 1\nkind = \"network\"\n[network]\nsubnet4 = \"10.80.0.0/24\"\n")
+	write(t, paths.Networks, "quiet.toml", "version = 1\nkind = \"network\"\n[network]\nsubnet4 = \"10.81.0.0/24\"\ndns = false\n")
+	bad := write(t, paths.Networks, "bad.toml", "version = 1\nkind = \"network\"\n[network]\nsubnet4 = \"10.82.0.0\"\n")
+	out := t.TempDir()
+	var log strings.Builder
+	if _, err := Generate(paths, out, "/usr/bin/cove", &log); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cove-dns@cove.socket", "cove-dns@web.socket", "cove-network@web.service.wants/cove-dns@web.socket", "cove-network@cove.service.wants/cove-dns@cove.socket"} {
+		if _, err := os.Stat(filepath.Join(out, want)); err != nil {
+			t.Errorf("generator did not write %s: %v", want, err)
+		}
+	}
+	if text, _ := os.ReadFile(filepath.Join(out, "cove-dns@web.socket")); !strings.Contains(string(text), "ListenDatagram=10.80.0.1:53") {
+		t.Errorf("cove-dns@web.socket:\n%s", text)
+	}
+	for _, not := range []string{"cove-dns@quiet.socket", "cove-dns@bad.socket"} {
+		if _, err := os.Stat(filepath.Join(out, not)); err == nil {
+			t.Errorf("generator wrote %s", not)
+		}
+	}
+	if !strings.Contains(log.String(), bad+":4:1: network.subnet4") {
+		t.Errorf("log lacks the bad network file's position:\n%s", log.String())
+	}
+}

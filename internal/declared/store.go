@@ -26,6 +26,9 @@ type Paths struct {
 	Etc     string // the administrator's specs, e.g. /etc/cove; wins by name
 	Applied string // copies of the specs last applied, e.g. /var/lib/cove/applied
 	Run     string // runtime directory for the lock, e.g. /run/cove
+	// Networks holds the network files (spec.NetworksDir); the generator
+	// writes the units of those networks.
+	Networks string
 }
 
 // Default are the paths of a real host.
@@ -33,7 +36,8 @@ var Default = Paths{
 	Vendor:  "/usr/share/cove",
 	Etc:     "/etc/cove",
 	Applied: "/var/lib/cove/applied",
-	Run:     "/run/cove",
+	Run:      "/run/cove",
+	Networks: spec.NetworksDir,
 }
 
 // File is a declared workload's spec file.

@@ -12,12 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/launch"
 )
 
 // DefaultLeaseRoot is where leases live: ROOT/NETWORK/leases/ADDRESS
 // holds the name of the workload the address is leased to, and
 // ROOT/NETWORK/lock is the per-network allocation lock.
-const DefaultLeaseRoot = "/run/cove/networks"
+const DefaultLeaseRoot = launch.NetworksDir
 
 // ErrExhausted is returned when a network has no free address left.
 var ErrExhausted = errors.New("no free address")

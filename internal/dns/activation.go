@@ -1,0 +1,88 @@
+package dns
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"golang.org/x/sys/unix"
+)
+
+// Activated returns the sockets systemd passed to this process
+// (LISTEN_FDS and LISTEN_PID, which it then unsets): datagram sockets as
+// PacketConns, stream sockets as Listeners. Nothing passed, or a socket
+// of another type, is an error; on error nothing stays open.
+func Activated() ([]net.PacketConn, []net.Listener, error) {
+	files := activation.Files(true)
+	if len(files) == 0 {
+		return nil, nil, errors.New("sockets from systemd: none passed (LISTEN_FDS); cove dns-serve runs from cove-dns@NETWORK.socket")
+	}
+	var conns []net.PacketConn
+	var lns []net.Listener
+	var errs []error
+	for _, f := range files {
+		c, l, err := fileSocket(f)
+		f.Close() // c and l hold duplicates
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case c != nil:
+			conns = append(conns, c)
+		default:
+			lns = append(lns, l)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		for _, l := range lns {
+			l.Close()
+		}
+		return nil, nil, err
+	}
+	return conns, lns, nil
+}
+
+// fileSocket is the socket f as a PacketConn (datagram) or a Listener
+// (stream).
+func fileSocket(f *os.File) (net.PacketConn, net.Listener, error) {
+	typ, err := socketType(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch typ {
+	case unix.SOCK_DGRAM:
+		c, err := net.FilePacketConn(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("socket %s from systemd: %w", f.Name(), err)
+		}
+		return c, nil, nil
+	case unix.SOCK_STREAM:
+		l, err := net.FileListener(f)
+		if err != nil {
+			return nil, nil, fmt.Errorf("socket %s from systemd: %w", f.Name(), err)
+		}
+		return nil, l, nil
+	}
+	return nil, nil, fmt.Errorf("socket %s from systemd: type %d, want a datagram or stream socket", f.Name(), typ)
+}
+
+// socketType is f's SO_TYPE.
+func socketType(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, fmt.Errorf("socket %s from systemd: %w", f.Name(), err)
+	}
+	var typ int
+	var serr error
+	if err := rc.Control(func(fd uintptr) { typ, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE) }); err != nil {
+		return 0, fmt.Errorf("socket %s from systemd: %w", f.Name(), err)
+	}
+	if serr != nil {
+		return 0, fmt.Errorf("socket %s from systemd: getsockopt SO_TYPE: %w", f.Name(), serr)
+	}
+	return typ, nil
+}

@@ -1,0 +1,117 @@
+package dns
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// Zone is what the responder answers itself. Lookup is called for every
+// query, so a zone that reads its names from disk is always current.
+type Zone interface {
+	// Lookup returns the IPv4 and IPv6 addresses of name, a query name in
+	// lower case without the trailing dot. ok is false for a name the
+	// zone does not hold (it is forwarded); true with no address of the
+	// asked type is answered NOERROR with no records. An error means the
+	// zone could not be read: a name the zone owns (see Authority) is
+	// answered SERVFAIL, another is forwarded.
+	Lookup(name string) (v4, v6 []netip.Addr, ok bool, err error)
+}
+
+// Authority is what a Zone may implement besides Lookup: the domain and
+// the address ranges it owns, whose names are never forwarded.
+type Authority interface {
+	// Owns reports whether name (as for Lookup) is in the zone's domain:
+	// such a name that Lookup does not hold is answered NXDOMAIN.
+	Owns(name string) bool
+	// LookupAddr returns the names (without the trailing dot) of address
+	// a for a PTR query. owned is false for an address outside the
+	// zone's ranges (the query is forwarded); an owned address without a
+	// name is answered NXDOMAIN. An error is answered SERVFAIL.
+	LookupAddr(a netip.Addr) (names []string, owned bool, err error)
+}
+
+// LeaseZone is the zone of a cove network: its workloads by the names
+// their leases hold, at their leased IPv4 address and the IPv6 address
+// that goes with it (plan.Addr6For). Every lookup lists the lease
+// directory anew.
+type LeaseZone struct {
+	Network plan.Network
+	Leases  network.Leases
+}
+
+// Lookup implements Zone: name is WORKLOAD or WORKLOAD.NETWORK, or
+// NETWORK itself, which is in the zone without addresses (unless a
+// workload is called so).
+func (z LeaseZone) Lookup(name string) (v4, v6 []netip.Addr, ok bool, err error) {
+	held, err := z.list("look up " + name)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	candidates := []string{name}
+	if w, in := strings.CutSuffix(name, "."+z.Network.Name); in {
+		candidates = append(candidates, w)
+	}
+	for _, w := range candidates {
+		for a, holder := range held {
+			if holder == w {
+				v4 = append(v4, a)
+			}
+		}
+		if len(v4) > 0 {
+			slices.SortFunc(v4, netip.Addr.Compare)
+			for _, a := range v4 {
+				v6 = append(v6, z.addr6(a)...)
+			}
+			return v4, v6, true, nil
+		}
+	}
+	return nil, nil, name == z.Network.Name, nil
+}
+
+// Owns implements Authority: NETWORK and every name below it.
+func (z LeaseZone) Owns(name string) bool {
+	return name == z.Network.Name || strings.HasSuffix(name, "."+z.Network.Name)
+}
+
+// LookupAddr implements Authority: the addresses of the network's
+// subnets, each named WORKLOAD.NETWORK after the lease that holds it.
+func (z LeaseZone) LookupAddr(a netip.Addr) (names []string, owned bool, err error) {
+	n := z.Network
+	if !n.Subnet4.Contains(a) && !(n.Subnet6.IsValid() && n.Subnet6.Contains(a)) {
+		return nil, false, nil
+	}
+	held, err := z.list("look up the name of " + a.String())
+	if err != nil {
+		return nil, true, err
+	}
+	for a4, w := range held {
+		if a4 == a || slices.Contains(z.addr6(a4), a) {
+			names = append(names, w+"."+n.Name)
+		}
+	}
+	slices.Sort(names)
+	return names, true, nil
+}
+
+// addr6 is the IPv6 address that goes with leased address a, if the
+// network has IPv6.
+func (z LeaseZone) addr6(a netip.Addr) []netip.Addr {
+	if !z.Network.Subnet6.IsValid() {
+		return nil
+	}
+	return []netip.Addr{plan.Addr6For(z.Network, a)}
+}
+
+// list reads the network's leases for what (an operation in an error).
+func (z LeaseZone) list(what string) (map[netip.Addr]string, error) {
+	held, err := z.Leases.List(z.Network.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s in network %s: %w", what, z.Network.Name, err)
+	}
+	return held, nil
+}
