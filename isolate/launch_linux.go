@@ -127,7 +127,7 @@ func startInit(self string, c launch.Config, ready bool) (int, error) {
 // payload. On error it leaves the network again; the caller kills the init.
 func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
 	if c.Network != "" {
-		if _, err := network.Join(c.Network, c.Name, pid); err != nil {
+		if _, err := network.Join(network.Request{Network: c.Network, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports}); err != nil {
 			return err
 		}
 	}

@@ -10,7 +10,8 @@ import (
 
 // Prepare checks a spec against this host before anything starts: for a
 // VM what PrepareVM checks and pins; for a container, that the rootfs is a
-// directory and that every bind mount's source exists. Errors name the
+// directory, that its network exists and its ip and ports are free there
+// (checkNetwork), and that every bind mount's source exists. Errors name the
 // spec key and its position.
 func Prepare(s *spec.Spec) error {
 	if s.Kind == spec.KindVM {
@@ -25,6 +26,7 @@ func Prepare(s *spec.Spec) error {
 	} else if st, err := os.Stat(c.Rootfs); err != nil || !st.IsDir() {
 		errs = append(errs, s.KeyError("container.rootfs", fmt.Sprintf("%s is not a directory; it must hold the container's files (e.g. /bin/sh)", c.Rootfs)))
 	}
+	errs = append(errs, checkNetwork(s)...)
 	for i, m := range s.Container.Mounts {
 		if m.Type != spec.MountBind {
 			continue

@@ -22,6 +22,16 @@ import (
 // only; on a host that takes its own IPv6 default route from router
 // advertisements with accept_ra=1, the latter stops that (accept_ra=2 on
 // the uplink keeps it), as with Docker and podman.
+//
+// It also sets net.ipv4.conf.BRIDGE.route_localnet=1: a connection the
+// host makes to 127.0.0.1:PORT of a published port is DNATed in the
+// output hook to a workload, and the kernel routes a packet with a
+// 127.0.0.0/8 source out of an interface only where route_localnet is on
+// (the network's postrouting chain then masquerades it to the gateway).
+// It also makes the kernel accept packets for 127.0.0.0/8 that arrive on
+// the bridge; the network's input chain drops those (it lets workloads
+// reach only the allowed services, on the gateway's addresses), and a
+// workload's anti-spoofing table drops packets it sends from 127.0.0.0/8.
 func EnsureBridge(n plan.Network) error {
 	br, err := ensureBridgeLink(n)
 	if err != nil {
@@ -38,7 +48,7 @@ func EnsureBridge(n plan.Network) error {
 	if err := netlink.LinkSetUp(br); err != nil {
 		return fmt.Errorf("ensure bridge %s: set up: netlink RTM_NEWLINK: %w", n.Bridge, err)
 	}
-	for _, key := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/" + n.Bridge + "/forwarding"} {
+	for _, key := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/ipv6/conf/" + n.Bridge + "/forwarding", "net/ipv4/conf/" + n.Bridge + "/route_localnet"} {
 		if err := sysctl(key, "1"); err != nil {
 			return fmt.Errorf("ensure bridge %s: %w", n.Bridge, err)
 		}

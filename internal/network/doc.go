@@ -1,28 +1,34 @@
-// Package network is cove's effectful networking for Linux: leases on
-// disk (IPAM), the bridge of a network, a container's veth, and the
-// network's nftables table. What it applies is computed by the pure
-// package internal/network/plan (model, validation, address arithmetic,
-// MACs, interface names, the rule set as data).
+// Package network is cove's effectful networking for Linux: the catalog
+// of declared networks (catalog.go), leases on disk (IPAM), port claims,
+// the bridge of a network, a container's veth, and the nftables tables.
+// What it applies is computed by the pure package internal/network/plan
+// (model, validation, address arithmetic, MACs, interface names, the
+// rule sets as data).
 //
 // Who calls what (Up, Down, Join and Leave in workload.go wrap these):
 //
 //   - cove-network@NAME.service (oneshot, RemainAfterExit), in the
-//     host's network namespace: ExecStart = EnsureBridge then Setup;
-//     ExecStop = Teardown then RemoveBridge. Restarting it after an admin's
-//     "nft flush ruleset" restores the table (Setup replaces it whole).
-//   - the launcher, before it hands the payload to systemd:
-//     Leases.Allocate (pinned = the spec's ip, later), then AttachContainer
-//     with the container's /proc/PID/ns/net (netns.GetFromPid) and
-//     plan.WorkloadMAC (Join, called by isolate.Launch); the unit's
-//     ExecStopPost (cove network-release): Detach (usually a no-op: the
-//     host end dies with the namespace) and Leases.Release (Leave).
+//     host's network namespace: ExecStart = EnsureBridge then Setup (the
+//     table inet cove-net-NAME); ExecStop = Teardown then RemoveBridge.
+//     Restarting it after an admin's "nft flush ruleset" restores the
+//     table (Setup replaces it whole).
+//   - the launcher, before it hands the payload to systemd (Join, called
+//     by isolate.Launch): Leases.Allocate (the spec's ip, or any free
+//     address), PortClaims.Claim, AttachContainer with the container's
+//     /proc/PID/ns/net and plan.WorkloadMAC, then SetupWorkload (the
+//     tables bridge cove-wl-WORKLOAD, anti-spoofing, and inet
+//     cove-wl-WORKLOAD, its published ports); the unit's ExecStopPost
+//     (cove network-release, Leave): TeardownWorkload, Detach (usually a
+//     no-op: the host end dies with the namespace), PortClaims.Release
+//     and Leases.Release.
 //
 // Every function works in the network namespace of the calling thread
 // (AttachContainer also enters the container's, on a thread of its own),
 // and writes sysctls only there: tests run it inside namespaces they make.
 //
 // Leases are files ROOT/NETWORK/leases/ADDRESS created with O_EXCL under
-// an flock of ROOT/NETWORK/lock. A holder that dies without Release keeps
-// its lease; reclaiming those (comparing holders with the units systemd
-// knows, at Allocate or from the network unit) is not done yet.
+// an flock of ROOT/NETWORK/lock; port claims are files under
+// DefaultPortRoot, under an flock too. A holder that dies without Release
+// keeps its lease and its ports; reclaiming those (comparing holders with
+// the units systemd knows) is not done yet.
 package network

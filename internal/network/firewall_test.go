@@ -58,7 +58,7 @@ func TestIsolationAndEgress(t *testing.T) {
 		serve(t, at.ns, at.at.Addr4, 80)
 	}
 	assertRoutes(t, "lo", "up0", "cove*", "cv*")
-	world := netip.MustParseAddr("198.18.0.1")
+	world := outside4
 	if !reach(nsB, atA.Addr4) || !reach(nsI, atA.Addr4) || reach(nsA, world) {
 		t.Fatal("control without firewall: want other->web and vault->web routed, web->outside unanswered")
 	}
@@ -66,8 +66,8 @@ func TestIsolationAndEgress(t *testing.T) {
 		must(t, Setup(n))
 	}
 	seen, err := dial(nsA, world, 80, 2*time.Second)
-	if err != nil || seen != "198.18.0.2" {
-		t.Errorf("web -> outside: saw %q, %v; want the sandbox's address 198.18.0.2 (masquerade)", seen, err)
+	if err != nil || seen != uplink4.String() {
+		t.Errorf("web -> outside: saw %q, %v; want the sandbox's address %v (masquerade)", seen, err, uplink4)
 	}
 	for _, c := range []struct {
 		what string
@@ -154,11 +154,11 @@ func TestSetupTeardown(t *testing.T) {
 		}
 	}
 	hostEndGoesWithNamespace(t, a)
-	if got, _ := Tables(); !slices.Equal(got, []string{"cove-cove", "cove-other"}) {
+	if got, _ := Tables(); !slices.Equal(got, []string{"inet cove-net-cove", "inet cove-net-other"}) {
 		t.Errorf("cove's tables %v", got)
 	}
-	if n := strings.Count(ruleset(t, true), ";"); n != 2*(5+2)+3 {
-		t.Errorf("%d rules after setting up twice, want %d (two networks, three admin rules)", n, 2*(5+2)+3)
+	if n, want := strings.Count(ruleset(t, true), ";"), ruleCount(plan.Firewall(a))+ruleCount(plan.Firewall(b))+3; n != want {
+		t.Errorf("%d rules after setting up twice, want %d (two networks, three admin rules)", n, want)
 	}
 	if after := ruleset(t, false); after != before {
 		t.Errorf("Setup changed other tables:\nbefore\n%s\nafter\n%s", before, after)
@@ -172,10 +172,19 @@ func TestSetupTeardown(t *testing.T) {
 	c.FlushRuleset() // the admin's "nft flush ruleset"
 	must(t, c.Flush())
 	must(t, Setup(a))
-	if got, _ := Tables(); !slices.Equal(got, []string{"cove-cove"}) {
+	if got, _ := Tables(); !slices.Equal(got, []string{"inet cove-net-cove"}) {
 		t.Errorf("after a flush of the ruleset, Setup restored %v", got)
 	}
 	must(t, Teardown(a))
+}
+
+// ruleCount is the number of rules of a table.
+func ruleCount(t plan.Table) int {
+	n := 0
+	for _, c := range t.Chains {
+		n += len(c.Rules)
+	}
+	return n
 }
 
 // teardownAll removes the networks' tables and bridges (twice: it must be
@@ -217,11 +226,12 @@ func hostEndGoesWithNamespace(t *testing.T, n plan.Network) {
 	}
 }
 
-// TestFirewallAsNftSeesIt: the kernel's view of a network's table, as the
-// nft binary lists it, has every rule plan.Firewall describes (the
-// compiler from plan rules to nftables expressions means what the plan
-// says). The child process inherits the locked thread's namespace; that
-// is checked first.
+// TestFirewallAsNftSeesIt: the kernel's view of a network's table and of
+// a workload's two tables, as the nft binary lists them, has every rule
+// plan.Firewall and plan.WorkloadFirewall describe (the compiler from
+// plan rules to nftables expressions means what the plan says). The
+// child process inherits the locked thread's namespace; that is checked
+// first.
 func TestFirewallAsNftSeesIt(t *testing.T) {
 	sandbox(t)
 	nft, err := exec.LookPath("nft")
@@ -234,21 +244,71 @@ func TestFirewallAsNftSeesIt(t *testing.T) {
 		t.Fatalf("a child process is in %q, the test thread in %s (%v): not running nft", child, ours, err)
 	}
 	n := plan.Default()
+	n.AllowHost = []plan.HostService{{Port: 8443, Proto: plan.TCP}, {Port: 123, Proto: plan.UDP}}
 	must(t, EnsureBridge(n))
 	must(t, Setup(n))
 	defer teardownAll(t, n)
-	out, err := exec.Command(nft, "list", "table", "inet", plan.TableName(n.Name)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("nft list: %v\n%s", err, out)
-	}
-	listed := regexp.MustCompile(`counter packets \d+ bytes \d+ `).ReplaceAllString(string(out), "")
-	listed = strings.Join(strings.Fields(listed), " ")
-	for _, ch := range plan.Firewall(n).Chains {
-		for _, r := range ch.Rules {
-			want := r.String()
-			if !strings.Contains(listed, want) {
-				t.Errorf("nft lists no rule %q in:\n%s", want, out)
+	_, at := container(t, Leases{Root: t.TempDir()}, n, "web")
+	// The second endpoint, without IPv6, exists only in the rules.
+	eps := []plan.Endpoint{at.Endpoint(n), {Network: n, HostIf: "cvnosix", Addr4: netip.MustParseAddr("10.77.0.3"), MAC: plan.MAC{2, 0, 0, 0, 0, 3}}}
+	must(t, SetupWorkload("web", eps, published))
+	defer func() { must(t, TeardownWorkload("web")); must(t, Detach(n, "web")) }()
+	for _, tb := range append([]plan.Table{plan.Firewall(n)}, plan.WorkloadFirewall("web", eps, published)...) {
+		out, err := exec.Command(nft, "list", "table", tb.Family, tb.Name).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list: %v\n%s", err, out)
+		}
+		listed := regexp.MustCompile(`counter packets \d+ bytes \d+ `).ReplaceAllString(string(out), "")
+		listed = strings.Join(strings.Fields(listed), " ")
+		for _, ch := range tb.Chains {
+			for _, r := range ch.Rules {
+				if want := r.String(); !strings.Contains(listed, want) {
+					t.Errorf("nft lists no rule %q in:\n%s", want, out)
+				}
 			}
 		}
 	}
+}
+
+// TestHostAccess: a container reaches the host's services only where the
+// network's input chain allows it: DNS (TCP and UDP 53) and the
+// AllowHost services on the gateway's addresses, nothing else on them
+// and nothing at all on the host's other addresses; without DNS (NoDNS)
+// port 53 is closed too. Without the firewall (the control, first)
+// every one of these services answers.
+func TestHostAccess(t *testing.T) {
+	sandbox(t)
+	host := thisNS(t)
+	outside(t, 9)
+	n := plan.Default()
+	n.AllowHost = []plan.HostService{{Port: 8443, Proto: plan.TCP}, {Port: 123, Proto: plan.UDP}}
+	must(t, EnsureBridge(n))
+	ns, _ := container(t, Leases{Root: t.TempDir()}, n, "web")
+	for _, a := range []netip.Addr{n.Gateway4, n.Gateway6, uplink4} {
+		for _, port := range []uint16{22, 53, 8443} {
+			serve(t, host, a, port)
+		}
+		for _, port := range []uint16{53, 123} {
+			serveUDP(t, host, a, port)
+		}
+	}
+	var dns, allowed, denied []probe
+	for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
+		dns = append(dns, probe{what: "dns tcp", from: ns, to: gw, port: 53}, probe{what: "dns udp", from: ns, to: gw, port: 53, proto: plan.UDP})
+		allowed = append(allowed, probe{what: "allowed tcp", from: ns, to: gw, port: 8443}, probe{what: "allowed udp", from: ns, to: gw, port: 123, proto: plan.UDP})
+		denied = append(denied, probe{what: "not allowed", from: ns, to: gw, port: 22})
+	}
+	for _, p := range []probe{{port: 22}, {port: 53}, {port: 8443}, {port: 53, proto: plan.UDP}, {port: 123, proto: plan.UDP}} {
+		p.what, p.from, p.to = "another host address", ns, uplink4
+		denied = append(denied, p)
+	}
+	expectReach(t, slices.Concat(dns, allowed, denied)...)
+	must(t, Setup(n))
+	expectReach(t, append(dns, allowed...)...)
+	expectBlocked(t, denied...)
+	n.NoDNS = true
+	must(t, Setup(n))
+	expectReach(t, allowed...)
+	expectBlocked(t, dns...)
+	must(t, Teardown(n))
 }

@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 )
@@ -178,16 +176,11 @@ func (l Leases) lock(network string) (func(), error) {
 	if err := os.MkdirAll(l.dir(network), 0o755); err != nil {
 		return nil, fmt.Errorf("lock leases of network %s: %w", network, err)
 	}
-	path := filepath.Join(l.Root, network, "lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	unlock, err := flock(filepath.Join(l.Root, network, "lock"))
 	if err != nil {
-		return nil, fmt.Errorf("lock leases of network %s: %w", network, err)
+		return nil, fmt.Errorf("lease on network %s: %w", network, err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock leases of network %s: flock %s: %w", network, path, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 // checkWorkload refuses names that could escape the lease directory or

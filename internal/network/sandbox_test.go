@@ -13,6 +13,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network/plan"
 )
@@ -177,9 +178,19 @@ func serve(t *testing.T, ns netns.NsHandle, addr netip.Addr, port uint16) {
 // dial connects from inside ns (bounded by timeout) and returns the
 // source address the server saw.
 func dial(ns netns.NsHandle, addr netip.Addr, port uint16, timeout time.Duration) (string, error) {
+	return dialFrom(ns, netip.Addr{}, addr, port, timeout)
+}
+
+// dialFrom is dial from the local address src (zero: the kernel's
+// choice).
+func dialFrom(ns netns.NsHandle, src, addr netip.Addr, port uint16, timeout time.Duration) (string, error) {
 	var seen string
 	err := inNetns(ns, func() error {
-		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, port).String(), timeout)
+		d := net.Dialer{Timeout: timeout}
+		if src.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: net.IP(src.AsSlice())}
+		}
+		c, err := d.Dial("tcp", netip.AddrPortFrom(addr, port).String())
 		if err != nil {
 			return err
 		}
@@ -207,10 +218,19 @@ func container(t *testing.T, l Leases, n plan.Network, name string) (netns.NsHan
 	return ns, at
 }
 
+// The addresses of the link between the sandbox (the host, "uplink")
+// and the outside: test ranges that exist only inside the namespaces.
+var (
+	uplink4  = netip.MustParseAddr("198.18.0.2")
+	uplink6  = netip.MustParseAddr("fd18::2")
+	outside4 = netip.MustParseAddr("198.18.0.1")
+	outside6 = netip.MustParseAddr("fd18::1")
+)
+
 // outside makes the "internet": a namespace joined to the sandbox by the
-// veth up0 (198.18.0.2/15, sandbox) – up1 (198.18.0.1/15, outside), with
-// the sandbox's default route via up1 and a server on 198.18.0.1:port.
-// The outside has no route to any cove subnet.
+// veth up0 (uplink4/15 and uplink6/64, sandbox) – up1 (outside4/15 and
+// outside6/64, outside), with the sandbox's default route via up1 and a
+// server on outside4:port. The outside has no route to any cove subnet.
 func outside(t *testing.T, port uint16) netns.NsHandle {
 	t.Helper()
 	ns := newNS(t)
@@ -220,20 +240,42 @@ func outside(t *testing.T, port uint16) netns.NsHandle {
 		t.Fatal(err)
 	}
 	up0, _ := netlink.LinkByName("up0")
-	must(t, netlink.AddrAdd(up0, &netlink.Addr{IPNet: ipNet(netip.MustParseAddr("198.18.0.2"), 15)}))
+	must(t, addAddrs(up0, uplink4, uplink6))
 	must(t, netlink.LinkSetUp(up0))
 	must(t, inNetns(ns, func() error {
 		up1, err := netlink.LinkByName("up1")
 		if err == nil {
-			err = netlink.AddrAdd(up1, &netlink.Addr{IPNet: ipNet(netip.MustParseAddr("198.18.0.1"), 15)})
+			err = addAddrs(up1, outside4, outside6)
 		}
 		if err == nil {
 			err = netlink.LinkSetUp(up1)
 		}
 		return err
 	}))
-	must(t, netlink.RouteAdd(&netlink.Route{LinkIndex: up0.Attrs().Index, Gw: net.ParseIP("198.18.0.1")}))
-	serve(t, ns, netip.MustParseAddr("198.18.0.1"), port)
+	must(t, netlink.RouteAdd(&netlink.Route{LinkIndex: up0.Attrs().Index, Gw: net.IP(outside4.AsSlice())}))
+	serve(t, ns, outside4, port)
+	return ns
+}
+
+// addAddrs gives link a4/15 and a6/64 (without duplicate address
+// detection, so a6 is usable at once).
+func addAddrs(link netlink.Link, a4, a6 netip.Addr) error {
+	err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(a4, 15)})
+	if err == nil {
+		err = netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(a6, 64), Flags: unix.IFA_F_NODAD})
+	}
+	return err
+}
+
+// thisNS is the network namespace of the test's thread (the sandbox, the
+// "host"), closed when the test ends.
+func thisNS(t *testing.T) netns.NsHandle {
+	t.Helper()
+	ns, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
 	return ns
 }
 

@@ -10,14 +10,8 @@ import (
 	"github.com/cove-project/cove/internal/network/plan"
 )
 
-// Named is the network called name. Only the default network
-// (plan.Default) exists yet; named networks read from files come later.
-func Named(name string) (plan.Network, error) {
-	if name != plan.DefaultName {
-		return plan.Network{}, fmt.Errorf("network %q: unknown; the only network is %q (named networks are not supported yet)", name, plan.DefaultName)
-	}
-	return plan.Default(), nil
-}
+// Named is network name of the host's catalog (Declared.Named).
+func Named(name string) (plan.Network, error) { return Declared.Named(name) }
 
 // Up brings network name up in the calling thread's network namespace:
 // its bridge (EnsureBridge), then its firewall table (Setup). It is what
@@ -42,40 +36,66 @@ func Down(name string) error {
 	return errors.Join(Teardown(n), RemoveBridge(n))
 }
 
-// Join leases an address of network name to workload and attaches the
-// network namespace of pid (a container's init) to the network: eth0 on
-// its bridge. On error nothing is left: the lease is released and the veth
-// removed. Run it in the host's network namespace.
-func Join(name, workload string, pid int) (Attachment, error) {
-	n, err := Named(name)
+// Request is a workload joining a network: the network's name, the
+// workload, its container's init (whose network namespace joins), the
+// address to pin (zero: any free one) and the ports to publish.
+type Request struct {
+	Network  string
+	Workload string
+	PID      int
+	IP       netip.Addr
+	Ports    []plan.Port
+}
+
+// Join leases an address of the network to the workload, claims its
+// ports, attaches the network namespace of the init (eth0 on the bridge)
+// and installs the workload's tables (anti-spoofing, published ports).
+// On error nothing is left: what was taken is given back (Leave). Run it
+// in the host's network namespace.
+func Join(r Request) (Attachment, error) {
+	n, err := Named(r.Network)
 	if err != nil {
-		return Attachment{}, fmt.Errorf("join %s to a network: %w", workload, err)
+		return Attachment{}, fmt.Errorf("join %s to a network: %w", r.Workload, err)
 	}
-	leases := Leases{Root: DefaultLeaseRoot}
-	addr, err := leases.Allocate(n, workload, netip.Addr{})
+	at, err := join(n, r)
 	if err != nil {
-		return Attachment{}, err
-	}
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		err = fmt.Errorf("join %s to network %s: open /proc/%d/ns/net: %w", workload, name, pid, err)
-		return Attachment{}, errors.Join(err, leases.Release(name, workload))
-	}
-	defer ns.Close()
-	at, err := AttachContainer(n, workload, ns, addr, plan.WorkloadMAC(n.Name, workload))
-	if err != nil {
-		return at, errors.Join(err, Detach(n, workload), leases.Release(name, workload))
+		return at, errors.Join(err, Leave(r.Network, r.Workload))
 	}
 	return at, nil
 }
 
-// Leave undoes Join for workload: removes the host end of its veth (if
-// the namespace has not taken it already) and releases its lease. It is
-// idempotent: what is gone already is no error.
-func Leave(name, workload string) error {
-	n, err := Named(name)
-	if err != nil {
-		return fmt.Errorf("release %s from a network: %w", workload, err)
+// join does Join's steps, leaving the undoing to Join.
+func join(n plan.Network, r Request) (Attachment, error) {
+	for _, p := range r.Ports {
+		if p.Privileged() && n.NoPrivilegedPorts {
+			return Attachment{}, fmt.Errorf("join %s to network %s: host port %d is below 1024, which the network does not allow", r.Workload, n.Name, p.HostPort)
+		}
 	}
-	return errors.Join(Detach(n, workload), Leases{Root: DefaultLeaseRoot}.Release(name, workload))
+	addr, err := Leases{Root: DefaultLeaseRoot}.Allocate(n, r.Workload, r.IP)
+	if err != nil {
+		return Attachment{}, err
+	}
+	if err := (PortClaims{Root: DefaultPortRoot}).Claim(r.Workload, r.Ports); err != nil {
+		return Attachment{}, err
+	}
+	ns, err := netns.GetFromPid(r.PID)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("join %s to network %s: open /proc/%d/ns/net: %w", r.Workload, n.Name, r.PID, err)
+	}
+	defer ns.Close()
+	at, err := AttachContainer(n, r.Workload, ns, addr, plan.WorkloadMAC(n.Name, r.Workload))
+	if err != nil {
+		return at, err
+	}
+	return at, SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
+}
+
+// Leave undoes Join for workload: deletes its tables, removes the host
+// end of its veth (if the namespace has not taken it already), and
+// releases its ports and its lease. It is idempotent: what is gone
+// already is no error. It works from the names alone, so a network whose
+// file was removed meanwhile still gets its lease back.
+func Leave(name, workload string) error {
+	return errors.Join(TeardownWorkload(workload), Detach(plan.Network{Name: name}, workload),
+		PortClaims{Root: DefaultPortRoot}.Release(workload), Leases{Root: DefaultLeaseRoot}.Release(name, workload))
 }

@@ -111,15 +111,15 @@ func TestValidateAllOverlap(t *testing.T) {
 func TestFirewall(t *testing.T) {
 	n := Default()
 	text := Firewall(n).String()
-	for _, want := range []string{`table inet "cove-cove"`, `oifname "cove0" drop`, `iifname "cove0" accept`, "ip saddr 10.77.0.0/16 ip daddr != 10.77.0.0/16 masquerade", "ip6 saddr fd", "ct state established,related accept"} {
+	for _, want := range []string{`table inet "cove-net-cove"`, `oifname "cove0" drop`, `iifname "cove0" accept`, "ip saddr 10.77.0.0/16 ip daddr != 10.77.0.0/16 masquerade", "ip6 saddr fd", "ct state established,related accept"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("rule set lacks %q:\n%s", want, text)
 		}
 	}
 	n.Internal = true
 	text = Firewall(n).String()
-	if strings.Contains(text, "masquerade") || !strings.Contains(text, `iifname "cove0" drop`) {
-		t.Errorf("internal network rule set:\n%s", text)
+	if strings.Contains(text, "daddr != 10.77.0.0/16 masquerade") || !strings.Contains(text, `iifname "cove0" drop`) {
+		t.Errorf("internal network rule set (no egress):\n%s", text)
 	}
 }
 

@@ -24,7 +24,7 @@ type Port struct {
 }
 
 // PortSyntax describes what ParsePort accepts, for error messages.
-const PortSyntax = `"[HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO]" such as "8080:80", "127.0.0.1:5353:53/udp" or "[::1]:8443:443" ` +
+const PortSyntax = `"[HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO]" such as "8080:80", "127.0.0.1:5353:53/udp" or "[2001:db8::10]:8443:443" ` +
 	`(HOSTADDR: one address of the host, IPv6 in brackets; default every address; PROTO: tcp or udp, default tcp)`
 
 // ParsePort parses a published port as Docker's -p writes it:
@@ -46,6 +46,9 @@ func ParsePort(s string) (Port, error) {
 		a, err := netip.ParseAddr(addr)
 		if !ok || err != nil || !a.Is6() || a.Zone() != "" {
 			return bad("%q is not a bracketed IPv6 address followed by ':'", rest)
+		}
+		if a.IsLoopback() {
+			return bad("::1 cannot be published: the kernel routes no IPv6 loopback traffic to a container (IPv6 has no route_localnet); publish on 127.0.0.1 or on every address")
 		}
 		p.HostAddr, rest = a, after
 	}
@@ -80,7 +83,7 @@ func parsePortNumber(s string) (uint16, error) {
 }
 
 // String formats p as ParsePort accepts it: "8080:80/tcp",
-// "127.0.0.1:5353:53/udp", "[::1]:8443:443/tcp".
+// "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443/tcp".
 func (p Port) String() string {
 	host := ""
 	switch {

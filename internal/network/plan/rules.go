@@ -6,32 +6,57 @@ import (
 	"strings"
 )
 
-// The firewall of a network is one nftables table of family inet, named
-// TableName(network), that cove creates whole and deletes whole. One table
-// per network (not one shared table) lets each network's oneshot unit
-// replace or remove its own rules atomically without knowing the other
-// networks: isolation needs no cross-network rule, because each table
-// drops what enters its own bridge from elsewhere. Other tables (the
-// admin's, iptables-nft's) are never read or written.
+// cove's firewall is nftables tables that cove creates whole and deletes
+// whole, each in one netlink batch, so a change is atomic and needs no
+// rule handles; other tables (the admin's, iptables-nft's) are never read
+// or written. Every name starts with TablePrefix.
 //
-// Layout, for a network with bridge BR:
+// One table per network, "inet cove-net-NETWORK" (TableName), belongs to
+// the network's oneshot unit: it can replace or remove its own rules
+// without knowing other networks, because isolation needs no
+// cross-network rule (each table drops what enters its own bridge from
+// elsewhere). Layout, for a network with bridge BR, gateways GW4 and GW6:
 //
 //	chain forward   filter, hook forward, priority filter (0), policy accept
 //	  iifname BR oifname BR accept                (same network, br_netfilter)
 //	  oifname BR ct state established,related accept
-//	  oifname BR ct status dnat accept            (published ports, below)
+//	  oifname BR ct status dnat accept            (published ports)
 //	  oifname BR drop                             (isolation: nothing else enters)
 //	  iifname BR accept | drop                    (egress; drop when internal)
+//	chain input     filter, hook input, priority filter (0), policy accept
+//	  iifname BR ct state established,related accept
+//	  iifname BR ip daddr GW4 udp dport 53 accept (and tcp, and ip6 daddr
+//	                                               GW6; not with NoDNS)
+//	  iifname BR ip daddr GW4 PROTO dport PORT accept   (each AllowHost, and GW6)
+//	  iifname BR udp dport 67 accept              (DHCP, sent to broadcast)
+//	  iifname BR meta l4proto icmp accept
+//	  iifname BR meta l4proto ipv6-icmp accept    (neighbour discovery)
+//	  iifname BR drop                             (no other host service)
 //	chain postrouting  nat, hook postrouting, priority srcnat (100)
 //	  ip saddr S4 ip daddr != S4 masquerade       (not when internal)
 //	  ip6 saddr S6 ip6 daddr != S6 masquerade     (not when internal)
+//	  oifname BR ip saddr S4 ct status dnat masquerade    (hairpin)
+//	  oifname BR ip6 saddr S6 ct status dnat masquerade   (hairpin)
+//	  oifname BR ip saddr 127.0.0.0/8 masquerade  (the host via 127.0.0.1)
 //
-// Published ports slot in as two more base chains of the same table,
-// "prerouting" (nat, dstnat) and "output" (nat, dstnat, for 127.0.0.1 and
-// ::1 with route_localnet), each one rule "dnat to ... map @ports4/@ports6"
-// over a map keyed by address family, protocol and port; workloads add and
-// delete map elements, so the table is never rebuilt for a port, and the
-// "ct status dnat accept" rule above already lets that traffic in.
+// The input chain drops what the network sends to any address of the
+// host (the gateway, the uplink's, 127.0.0.1 too: the bridge has
+// route_localnet=1) except the services allowed, and those only on the
+// gateway's addresses. The hairpin rules let a workload reach a published
+// port through a host address even when the port leads back onto its own
+// bridge (to another workload or to itself): the server sees the gateway
+// and replies through the host, so the client sees replies from the
+// address it dialled. They match the source subnet, not "iifname BR":
+// with br_netfilter (loaded wherever Docker is), such a connection is
+// bridged, not routed, and its postrouting hook has no input interface.
+// The localhost rule gives a connection the host makes to
+// 127.0.0.1:PORT, DNATed to a workload, a source address the workload
+// can answer. IPv6 has no route_localnet: [::1]:PORT would need a proxy,
+// so published ports leave ::1 alone.
+//
+// Two tables per workload, both named "cove-wl-WORKLOAD"
+// (WorkloadTableName), are created when it joins and deleted when it
+// leaves; see WorkloadFirewall.
 
 // Verdict is what a rule does with a packet that matches.
 type Verdict int
@@ -41,29 +66,80 @@ const (
 	Accept Verdict = iota
 	Drop
 	Masquerade
+	DNAT // to Rule.DNATTo
 )
 
-// Rule is one nftables rule. Zero fields match anything.
+// Table families.
+const (
+	FamilyINet   = "inet"
+	FamilyBridge = "bridge"
+)
+
+// Layer-4 protocols a rule matches (meta l4proto), named as nft lists
+// them; TCP and UDP are the ones of Port and HostService.
+const (
+	ICMP   = "icmp"
+	ICMPv6 = "ipv6-icmp"
+)
+
+// EtherType is the type of an Ethernet frame (bridge family).
+type EtherType uint16
+
+// Ethernet frame types.
+const (
+	EtherIP   EtherType = 0x0800
+	EtherARP  EtherType = 0x0806
+	EtherIPv6 EtherType = 0x86dd
+)
+
+// String is nft's name of the type.
+func (e EtherType) String() string {
+	switch e {
+	case EtherIP:
+		return "ip"
+	case EtherARP:
+		return "arp"
+	case EtherIPv6:
+		return "ip6"
+	}
+	return fmt.Sprintf("0x%04x", uint16(e))
+}
+
+// Rule is one nftables rule: it matches when every field that is set
+// matches (zero fields match anything), tested in the order of the
+// fields, which is also the order nft lists them in. The address fields
+// of one rule are all of one family, which they restrict the rule to (in
+// a bridge table: to frames of that type).
 type Rule struct {
-	IIF, OIF string       // interface names
-	Saddr    netip.Prefix // source inside (IPv4 or IPv6; restricts the family)
-	NotDaddr netip.Prefix // destination outside (same family as Saddr)
-	CtState  bool         // ct state established,related
-	CtDNAT   bool         // ct status dnat
-	Verdict  Verdict
+	IIF, OIF      string         // interface names
+	NotEtherSaddr MAC            // the frame's source MAC is another (bridge; zero: no test)
+	NotEtherTypes []EtherType    // the frame's type is none of these (bridge)
+	FibDaddrLocal bool           // fib daddr type local: to an address of this host
+	Saddr         netip.Prefix   // source inside
+	NotSaddr      []netip.Prefix // source inside none of these
+	Daddr         netip.Prefix   // destination inside
+	NotDaddr      netip.Prefix   // destination outside
+	NotARPSaddr   []netip.Addr   // an ARP frame whose sender address is none of these (bridge)
+	L4Proto       string         // TCP, UDP, ICMP or ICMPv6
+	Dport         uint16         // destination port (L4Proto TCP or UDP)
+	CtState       bool           // ct state established,related
+	CtDNAT        bool           // ct status dnat
+	Verdict       Verdict
+	DNATTo        netip.AddrPort // the new destination, with Verdict DNAT
 }
 
 // Chain is one base chain.
 type Chain struct {
 	Name     string
 	Type     string // "filter" or "nat"
-	Hook     string // "forward", "postrouting"
+	Hook     string // "prerouting", "input", "forward", "output", "postrouting"
 	Priority int
 	Rules    []Rule
 }
 
-// Table is a network's whole rule set.
+// Table is one nftables table: a network's or a workload's.
 type Table struct {
+	Family string // FamilyINet or FamilyBridge
 	Name   string
 	Chains []Chain
 }
@@ -72,7 +148,11 @@ type Table struct {
 const TablePrefix = "cove-"
 
 // TableName is the nftables table (family inet) of a network.
-func TableName(network string) string { return TablePrefix + network }
+func TableName(network string) string { return TablePrefix + "net-" + network }
+
+// WorkloadTableName is the name of both tables of a workload (families
+// inet and bridge). It never equals a TableName.
+func WorkloadTableName(workload string) string { return TablePrefix + "wl-" + workload }
 
 // Firewall is the rule set of n, as data; see the layout above.
 func Firewall(n Network) Table {
@@ -88,6 +168,7 @@ func Firewall(n Network) Table {
 		{OIF: br, Verdict: Drop},
 		{IIF: br, Verdict: egress},
 	}}
+	input := Chain{Name: "input", Type: "filter", Hook: "input", Priority: 0, Rules: inputRules(n)}
 	nat := Chain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100}
 	if !n.Internal {
 		nat.Rules = []Rule{
@@ -95,13 +176,45 @@ func Firewall(n Network) Table {
 			{Saddr: n.Subnet6, NotDaddr: n.Subnet6, Verdict: Masquerade},
 		}
 	}
-	return Table{Name: TableName(n.Name), Chains: []Chain{fwd, nat}}
+	nat.Rules = append(nat.Rules,
+		Rule{OIF: br, Saddr: n.Subnet4, CtDNAT: true, Verdict: Masquerade},
+		Rule{OIF: br, Saddr: n.Subnet6, CtDNAT: true, Verdict: Masquerade},
+		Rule{OIF: br, Saddr: netip.MustParsePrefix("127.0.0.0/8"), Verdict: Masquerade},
+	)
+	return Table{Family: FamilyINet, Name: TableName(n.Name), Chains: []Chain{fwd, input, nat}}
 }
+
+// inputRules is the input chain of n: what workloads may send to the
+// host itself.
+func inputRules(n Network) []Rule {
+	br := n.Bridge
+	rules := []Rule{{IIF: br, CtState: true, Verdict: Accept}}
+	var services []HostService
+	if !n.NoDNS {
+		services = append(services, HostService{Port: 53, Proto: UDP}, HostService{Port: 53, Proto: TCP})
+	}
+	for _, s := range append(services, n.AllowHost...) {
+		for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
+			if gw.IsValid() {
+				rules = append(rules, Rule{IIF: br, Daddr: host(gw), L4Proto: s.Proto, Dport: s.Port, Verdict: Accept})
+			}
+		}
+	}
+	return append(rules,
+		Rule{IIF: br, L4Proto: UDP, Dport: 67, Verdict: Accept},
+		Rule{IIF: br, L4Proto: ICMP, Verdict: Accept},
+		Rule{IIF: br, L4Proto: ICMPv6, Verdict: Accept},
+		Rule{IIF: br, Verdict: Drop},
+	)
+}
+
+// host is the prefix of one address.
+func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
 // String is the table in nft's syntax (for inspect and for reading).
 func (t Table) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %q {\n", t.Name)
+	fmt.Fprintf(&b, "table %s %q {\n", t.Family, t.Name)
 	for _, c := range t.Chains {
 		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype %s hook %s priority %d; policy accept;\n", c.Name, c.Type, c.Hook, c.Priority)
 		for _, r := range c.Rules {
@@ -113,30 +226,92 @@ func (t Table) String() string {
 	return b.String()
 }
 
-// String is the rule in nft's syntax.
+// String is the rule in nft's syntax, as nft lists it (without the
+// counter).
 func (r Rule) String() string {
-	var parts []string
+	var p []string
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	if r.IIF != "" {
-		parts = append(parts, fmt.Sprintf("iifname %q", r.IIF))
+		add("iifname %q", r.IIF)
 	}
 	if r.OIF != "" {
-		parts = append(parts, fmt.Sprintf("oifname %q", r.OIF))
+		add("oifname %q", r.OIF)
 	}
-	ip := "ip"
-	if r.Saddr.Addr().Is6() {
-		ip = "ip6"
+	if r.NotEtherSaddr != (MAC{}) {
+		add("ether saddr != %v", r.NotEtherSaddr)
 	}
+	for _, e := range r.NotEtherTypes {
+		add("ether type != %v", e)
+	}
+	if r.FibDaddrLocal {
+		add("fib daddr type local")
+	}
+	ip := r.IPFamily()
 	if r.Saddr.IsValid() {
-		parts = append(parts, fmt.Sprintf("%s saddr %v", ip, r.Saddr))
+		add("%s saddr %s", ip, prefixString(r.Saddr))
+	}
+	for _, s := range r.NotSaddr {
+		add("%s saddr != %s", ip, prefixString(s))
+	}
+	if r.Daddr.IsValid() {
+		add("%s daddr %s", ip, prefixString(r.Daddr))
 	}
 	if r.NotDaddr.IsValid() {
-		parts = append(parts, fmt.Sprintf("%s daddr != %v", ip, r.NotDaddr))
+		add("%s daddr != %s", ip, prefixString(r.NotDaddr))
+	}
+	for _, a := range r.NotARPSaddr {
+		add("arp saddr ip != %v", a)
+	}
+	switch {
+	case r.Dport != 0:
+		add("%s dport %d", r.L4Proto, r.Dport)
+	case r.L4Proto != "":
+		add("meta l4proto %s", r.L4Proto)
 	}
 	if r.CtState {
-		parts = append(parts, "ct state established,related")
+		add("ct state established,related")
 	}
 	if r.CtDNAT {
-		parts = append(parts, "ct status dnat")
+		add("ct status dnat")
 	}
-	return strings.Join(append(parts, [...]string{"accept", "drop", "masquerade"}[r.Verdict]), " ")
+	return strings.Join(append(p, r.verdictString()), " ")
+}
+
+// verdictString is the statement that ends the rule.
+func (r Rule) verdictString() string {
+	switch r.Verdict {
+	case Drop:
+		return "drop"
+	case Masquerade:
+		return "masquerade"
+	case DNAT:
+		if r.DNATTo.Addr().Is6() {
+			return fmt.Sprintf("dnat ip6 to %v", r.DNATTo)
+		}
+		return fmt.Sprintf("dnat ip to %v", r.DNATTo)
+	}
+	return "accept"
+}
+
+// IPFamily is "ip" or "ip6": the family of the rule's addresses (and of
+// its DNAT destination), "ip" when it has none.
+func (r Rule) IPFamily() string {
+	for _, p := range append([]netip.Prefix{r.Saddr, r.Daddr, r.NotDaddr}, r.NotSaddr...) {
+		if p.IsValid() && p.Addr().Is6() {
+			return "ip6"
+		}
+	}
+	if r.DNATTo.Addr().Is6() {
+		return "ip6"
+	}
+	return "ip"
+}
+
+// prefixString is a prefix as nft lists it: a whole address without
+// "/32" or "/128".
+func prefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.Masked().String()
 }

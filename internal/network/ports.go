@@ -1,0 +1,242 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// DefaultPortRoot is where port claims live: ROOT/PROTO-ADDR-PORT (ADDR
+// "any" for a port on every address, e.g. "tcp-any-8080" or
+// "udp-127.0.0.1-5353") holds the name of the workload that publishes
+// the host port, and ROOT/lock is the lock every claim takes.
+const DefaultPortRoot = "/run/cove/ports"
+
+// ErrPortClaimed is wrapped by the error of a claim that another
+// workload's claim conflicts with.
+var ErrPortClaimed = errors.New("host port already published")
+
+// PortClaims makes sure a host port is published by one workload only,
+// across processes: claims are files, checked and written under an flock
+// of ROOT/lock. A claim lives until Release (the workload's unit releases
+// its ports when it stops); claims of holders that died without that are
+// not reclaimed here. A claim says nothing about the host's own services:
+// a published port shadows one listening on the same port.
+type PortClaims struct {
+	Root string // DefaultPortRoot outside tests
+}
+
+// Claim claims ports for workload, all or none: it refuses, with an error
+// naming the port and the holder and wrapping ErrPortClaimed, a port that
+// conflicts (plan.Port.Conflicts) with a claim of another workload, and
+// two ports of the list that conflict with each other. Claims the
+// workload holds already stay (claiming again is a no-op); only the host
+// side is claimed (protocol, address, port), not the container port.
+func (c PortClaims) Claim(workload string, ports []plan.Port) error {
+	if err := checkClaim(workload, ports); err != nil {
+		return err
+	}
+	unlock, err := c.lock()
+	if err != nil {
+		return fmt.Errorf("claim ports for %s: %w", workload, err)
+	}
+	defer unlock()
+	held, err := c.list()
+	if err != nil {
+		return fmt.Errorf("claim ports for %s: %w", workload, err)
+	}
+	for _, p := range ports {
+		for q, w := range held {
+			if w != workload && p.Conflicts(q) {
+				return fmt.Errorf("claim port %v for %s: host port %s is published by %s: %w", p, workload, hostSide(q), w, ErrPortClaimed)
+			}
+		}
+	}
+	return c.create(workload, ports, held)
+}
+
+// checkClaim refuses a bad workload name, a port cove cannot publish and
+// two ports of one list that claim the same host port.
+func checkClaim(workload string, ports []plan.Port) error {
+	if err := checkWorkload(workload); err != nil {
+		return fmt.Errorf("claim ports for %q: %w", workload, err)
+	}
+	for i, p := range ports {
+		if p.Proto != plan.TCP && p.Proto != plan.UDP || p.HostPort == 0 || p.HostAddr.Zone() != "" {
+			return fmt.Errorf("claim port %v for %s: not a tcp or udp port from 1 to 65535 on an address without zone", p, workload)
+		}
+		for _, q := range ports[:i] {
+			if p.Conflicts(q) && p != q {
+				return fmt.Errorf("claim ports for %s: %v and %v publish the same host port: %w", workload, q, p, ErrPortClaimed)
+			}
+		}
+	}
+	return nil
+}
+
+// create writes the claims of ports that workload does not hold yet;
+// on an error it removes the ones it wrote.
+func (c PortClaims) create(workload string, ports []plan.Port, held map[plan.Port]string) error {
+	var written []string
+	for _, p := range ports {
+		if held[claimKey(p)] == workload {
+			continue
+		}
+		path := filepath.Join(c.Root, claimName(p))
+		if err := writeClaim(path, workload); err != nil {
+			for _, w := range written {
+				os.Remove(w)
+			}
+			return fmt.Errorf("claim port %v for %s: %w", p, workload, err)
+		}
+		held[claimKey(p)], written = workload, append(written, path)
+	}
+	return nil
+}
+
+// writeClaim writes workload into path through a temporary file and a
+// rename, so a claim file is never seen half-written.
+func writeClaim(path, workload string) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(workload+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write claim: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write claim: %w", err)
+	}
+	return nil
+}
+
+// Release gives back every port workload claimed; none is no error.
+func (c PortClaims) Release(workload string) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return fmt.Errorf("release ports of %s: %w", workload, err)
+	}
+	defer unlock()
+	held, err := c.list()
+	if err != nil {
+		return fmt.Errorf("release ports of %s: %w", workload, err)
+	}
+	for p, w := range held {
+		if w != workload {
+			continue
+		}
+		if err := os.Remove(filepath.Join(c.Root, claimName(p))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("release port %s of %s: %w", hostSide(p), workload, err)
+		}
+	}
+	return nil
+}
+
+// List is every claim: its host side (a plan.Port without ContainerPort)
+// to the workload that holds it.
+func (c PortClaims) List() (map[plan.Port]string, error) {
+	held, err := c.list()
+	if err != nil {
+		return nil, fmt.Errorf("list port claims: %w", err)
+	}
+	return held, nil
+}
+
+// list reads the claims; a missing directory is no claim. Files whose
+// names are not claims (the lock, temporary files) are skipped.
+func (c PortClaims) list() (map[plan.Port]string, error) {
+	entries, err := os.ReadDir(c.Root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[plan.Port]string{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	held := make(map[plan.Port]string, len(entries))
+	for _, e := range entries {
+		p, ok := parseClaimName(e.Name())
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(c.Root, e.Name()))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		if err == nil {
+			held[p] = strings.TrimSpace(string(b))
+		}
+	}
+	return held, nil
+}
+
+// lock takes ROOT/lock (flock LOCK_EX), creating ROOT first; the returned
+// function releases it.
+func (c PortClaims) lock() (func(), error) {
+	if err := os.MkdirAll(c.Root, 0o755); err != nil {
+		return nil, fmt.Errorf("lock port claims: %w", err)
+	}
+	return flock(filepath.Join(c.Root, "lock"))
+}
+
+// flock opens (creating) path and takes an exclusive flock on it; the
+// returned function releases it.
+func flock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock: flock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// claimKey is the host side of p: what a claim is of.
+func claimKey(p plan.Port) plan.Port {
+	return plan.Port{HostAddr: p.HostAddr, HostPort: p.HostPort, Proto: p.Proto}
+}
+
+// hostSide formats the host side of p: "tcp 8080", "udp 127.0.0.1:5353".
+func hostSide(p plan.Port) string {
+	if p.HostAddr.IsValid() {
+		return p.Proto + " " + netip.AddrPortFrom(p.HostAddr, p.HostPort).String()
+	}
+	return fmt.Sprintf("%s %d", p.Proto, p.HostPort)
+}
+
+// claimName is the file name of p's claim: PROTO-ADDR-PORT.
+func claimName(p plan.Port) string {
+	addr := "any"
+	if p.HostAddr.IsValid() {
+		addr = p.HostAddr.String()
+	}
+	return fmt.Sprintf("%s-%s-%d", p.Proto, addr, p.HostPort)
+}
+
+// parseClaimName is the inverse of claimName.
+func parseClaimName(name string) (plan.Port, bool) {
+	proto, rest, ok1 := strings.Cut(name, "-")
+	i := strings.LastIndexByte(rest, '-')
+	if !ok1 || i < 0 || proto != plan.TCP && proto != plan.UDP {
+		return plan.Port{}, false
+	}
+	port, err := strconv.ParseUint(rest[i+1:], 10, 16)
+	if err != nil || port == 0 {
+		return plan.Port{}, false
+	}
+	p := plan.Port{Proto: proto, HostPort: uint16(port)}
+	if addr := rest[:i]; addr != "any" {
+		if p.HostAddr, err = netip.ParseAddr(addr); err != nil {
+			return plan.Port{}, false
+		}
+	}
+	return p, claimName(p) == name
+}

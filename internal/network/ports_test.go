@@ -1,0 +1,131 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// ports parses ports as ParsePort does, failing the test on an error.
+func ports(t *testing.T, specs ...string) []plan.Port {
+	t.Helper()
+	var ps []plan.Port
+	for _, s := range specs {
+		p, err := plan.ParsePort(s)
+		must(t, err)
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+func TestPortClaims(t *testing.T) {
+	c := PortClaims{Root: t.TempDir()}
+	for range 2 { // idempotent
+		must(t, c.Claim("web", ports(t, "8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443")))
+	}
+	refused := func(workload string, specs ...string) {
+		t.Helper()
+		err := c.Claim(workload, ports(t, specs...))
+		if !errors.Is(err, ErrPortClaimed) || !strings.Contains(err.Error(), "web") || !strings.Contains(err.Error(), specs[len(specs)-1]) {
+			t.Errorf("claiming %v for %s: %v, want ErrPortClaimed naming the port and web", specs, workload, err)
+		}
+	}
+	refused("db", "127.0.0.1:8080:80")       // web has 8080 on every address
+	refused("db", "9090:90", "8080:80")      // all or none: 9090 is not claimed
+	refused("db", "5353:53/udp")             // every address includes web's 127.0.0.1
+	refused("db", "[2001:db8::10]:8443:443") // same address
+	must(t, c.Claim("db", ports(t, "8080:80/udp", "127.0.0.2:5353:53/udp", "[::2]:8443:443", "9091:91")))
+	if err := c.Claim("db", ports(t, "9092:80", "127.0.0.1:9092:81")); !errors.Is(err, ErrPortClaimed) {
+		t.Errorf("two ports of one list on the same host port: %v, want ErrPortClaimed", err)
+	}
+	want := map[plan.Port]string{
+		{HostPort: 8080, Proto: plan.TCP}:                                                "web",
+		{HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: 5353, Proto: plan.UDP}:    "web",
+		{HostAddr: netip.MustParseAddr("2001:db8::10"), HostPort: 8443, Proto: plan.TCP}: "web",
+		{HostPort: 8080, Proto: plan.UDP}:                                                "db",
+		{HostAddr: netip.MustParseAddr("127.0.0.2"), HostPort: 5353, Proto: plan.UDP}:    "db",
+		{HostAddr: netip.MustParseAddr("::2"), HostPort: 8443, Proto: plan.TCP}:          "db",
+		{HostPort: 9091, Proto: plan.TCP}:                                                "db",
+	}
+	if got, err := c.List(); err != nil || !maps.Equal(got, want) {
+		t.Errorf("List = %v, %v; want %v", got, err, want)
+	}
+	for range 2 { // idempotent
+		must(t, c.Release("web"))
+	}
+	must(t, c.Claim("db", ports(t, "127.0.0.1:8080:80")))
+	if got, _ := c.List(); len(got) != 5 || slices.Contains(slices.Collect(maps.Values(got)), "web") {
+		t.Errorf("after web's release: %v", got)
+	}
+	if names := dirNames(t, c.Root); !slices.Contains(names, "tcp-127.0.0.1-8080") || !slices.Contains(names, "tcp-any-9091") {
+		t.Errorf("claim files %v", names)
+	}
+	for _, bad := range []string{"", "../x", "a/b"} {
+		if err := c.Claim(bad, ports(t, "1:1")); err == nil {
+			t.Errorf("workload %q was accepted", bad)
+		}
+	}
+}
+
+// dirNames lists the names in dir.
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	must(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// TestPortClaimsConcurrent: of many workloads claiming one port at once,
+// exactly one gets it, and claims of different ports all succeed, in
+// each of several rounds (a race shows in some rounds only).
+func TestPortClaimsConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	for round := range 20 {
+		claimRace(t, PortClaims{Root: filepath.Join(dir, fmt.Sprint(round))})
+	}
+}
+
+// claimRace is one round of TestPortClaimsConcurrent.
+func claimRace(t *testing.T, c PortClaims) {
+	t.Helper()
+	const count = 16
+	var wg sync.WaitGroup
+	start := make(chan struct{}) // all at once
+	errs := make(chan error, 2*count)
+	same := ports(t, "8080:80")
+	for i := range count {
+		own := ports(t, fmt.Sprintf("%d:80", 9000+i))
+		wg.Go(func() { <-start; errs <- c.Claim(fmt.Sprintf("same-%d", i), same) })
+		wg.Go(func() { <-start; errs <- c.Claim(fmt.Sprintf("own-%d", i), own) })
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	won := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, ErrPortClaimed):
+			t.Error(err)
+		}
+	}
+	held, err := c.List()
+	must(t, err)
+	if won != count+1 || len(held) != count+1 {
+		t.Errorf("%d claims succeeded, %d held; want %d (one of the same port, all of the others)", won, len(held), count+1)
+	}
+}
