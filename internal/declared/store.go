@@ -33,9 +33,9 @@ type Paths struct {
 
 // Default are the paths of a real host.
 var Default = Paths{
-	Vendor:  "/usr/share/cove",
-	Etc:     "/etc/cove",
-	Applied: "/var/lib/cove/applied",
+	Vendor:   "/usr/share/cove",
+	Etc:      "/etc/cove",
+	Applied:  "/var/lib/cove/applied",
 	Run:      "/run/cove",
 	Networks: spec.NetworksDir,
 }
