@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,41 +33,59 @@ func TestMain(m *testing.M) {
 	os.Exit(harness.Run(m, &env, "cove-nettest-", "../../cmd/cove", setup))
 }
 
-// setup boots the sandbox with its own network namespace and installs the
-// network unit template.
+// setup boots the sandbox with its own network namespace and cove's
+// generator (which writes the networks' DNS sockets), and installs the
+// network and DNS unit templates.
 func setup() (func(), error) {
 	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
+	genDir := filepath.Join(workDir, "generators")
+	if err := os.MkdirAll(genDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var err error
 	sb, err = sandbox.Boot(ctx, sandbox.Options{
 		Log:            &env.Log,
 		Overlays:       []string{"/etc"},
+		Binds:          map[string]string{"/etc/systemd/system-generators": genDir},
 		PrivateNetwork: true,
 		BootTimeout:    3 * time.Minute,
 	})
 	if err != nil {
 		return nil, err
 	}
-	return func() { sb.Shutdown() }, installNetworkUnit(ctx)
+	return func() { sb.Shutdown() }, installTemplates(ctx)
 }
 
-// installNetworkUnit installs a test-local copy of the shipped
-// packaging/cove-network@.service in the sandbox's /etc/systemd/system (an
-// overlay): the same unit with the test's cove instead of /usr/bin/cove.
-func installNetworkUnit(ctx context.Context) error {
-	b, err := os.ReadFile("../../packaging/cove-network@.service")
-	if err != nil {
-		return err
+// installTemplates installs test-local copies of the shipped
+// packaging/cove-network@.service and cove-dns@.service in the sandbox's
+// /etc/systemd/system (an overlay): the same units with the test's cove
+// instead of /usr/bin/cove.
+func installTemplates(ctx context.Context) error {
+	for name, verbs := range map[string]int{"cove-network@.service": 2, "cove-dns@.service": 1} {
+		b, err := os.ReadFile("../../packaging/" + name)
+		if err != nil {
+			return err
+		}
+		unit := strings.ReplaceAll(string(b), "/usr/bin/cove ", coveBin+" ")
+		// The test's cove lives in the work directory under /tmp, which
+		// the DNS service's PrivateTmp= would hide; /usr/bin/cove is not.
+		unit = strings.ReplaceAll(unit, "\nPrivateTmp=yes\n", "\nPrivateTmp=no\n")
+		if strings.Count(unit, coveBin+" ") != verbs {
+			return fmt.Errorf("packaging/%s: want %d commands running /usr/bin/cove, got:\n%s", name, verbs, b)
+		}
+		cmd := sb.Command(ctx, "sh", "-c", "cat > '/etc/systemd/system/"+name+"'")
+		cmd.Stdin = strings.NewReader(unit)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("install %s: %v\n%s", name, err, out)
+		}
 	}
-	unit := strings.ReplaceAll(string(b), "/usr/bin/cove ", coveBin+" ")
-	if strings.Count(unit, coveBin+" network-") != 2 {
-		return fmt.Errorf("packaging/cove-network@.service: want ExecStart and ExecStop running /usr/bin/cove network-up/down, got:\n%s", b)
-	}
-	cmd := sb.Command(ctx, "sh", "-c", "cat > '/etc/systemd/system/cove-network@.service' && systemctl daemon-reload")
-	cmd.Stdin = strings.NewReader(unit)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("install cove-network@.service: %v\n%s", err, out)
+	if out, err := sb.Command(ctx, "systemctl", "daemon-reload").CombinedOutput(); err != nil {
+		return fmt.Errorf("daemon-reload: %v\n%s", err, out)
 	}
 	return nil
 }

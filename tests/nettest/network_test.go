@@ -44,8 +44,9 @@ func TestDefaultNetwork(t *testing.T) {
 	a := runOnNetwork(t, "neta", "on-failure")
 	b := runOnNetwork(t, "netb", "on-failure")
 	assertClosedWorld(t, "up0", "cove0", "cv*")
-	if out := must(t, "nft", "list", "tables"); strings.TrimSpace(out) != "table inet "+plan.TableName("cove") {
-		t.Errorf("nftables tables with containers running: want only cove's, got\n%s", out)
+	wantTables := "table inet " + plan.TableName("cove") + "\ntable bridge " + plan.WorkloadTableName("neta") + "\ntable bridge " + plan.WorkloadTableName("netb")
+	if out := must(t, "nft", "list", "tables"); strings.TrimSpace(out) != wantTables {
+		t.Errorf("nftables tables with containers running: want only cove's\n%s\ngot\n%s", wantTables, out)
 	}
 	if got := fetch(t, "netb", fmt.Sprintf("http://%s:8080/", a)); got != "neta" {
 		t.Errorf("netb fetching neta's page at %s: got %q, want neta", a, got)
