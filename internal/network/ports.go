@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -18,7 +19,9 @@ import (
 // DefaultPortRoot is where port claims live: ROOT/PROTO-ADDR-PORT (ADDR
 // "any" for a port on every address, e.g. "tcp-any-8080" or
 // "udp-127.0.0.1-5353") holds the name of the workload that publishes
-// the host port, and ROOT/lock is the lock every claim takes.
+// the host port on its first line and the whole port (plan.Port.String,
+// with the container port) on its second, and ROOT/lock is the lock
+// every claim takes.
 const DefaultPortRoot = "/run/cove/ports"
 
 // ErrPortClaimed is wrapped by the error of a claim that another
@@ -92,7 +95,7 @@ func (c PortClaims) create(workload string, ports []plan.Port, held map[plan.Por
 			continue
 		}
 		path := filepath.Join(c.Root, claimName(p))
-		if err := writeClaim(path, workload); err != nil {
+		if err := writeClaim(path, workload+"\n"+p.String()); err != nil {
 			for _, w := range written {
 				os.Remove(w)
 			}
@@ -103,11 +106,11 @@ func (c PortClaims) create(workload string, ports []plan.Port, held map[plan.Por
 	return nil
 }
 
-// writeClaim writes workload into path through a temporary file and a
+// writeClaim writes text into path through a temporary file and a
 // rename, so a claim file is never seen half-written.
-func writeClaim(path, workload string) error {
+func writeClaim(path, text string) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(workload+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(text+"\n"), 0o644); err != nil {
 		return fmt.Errorf("write claim: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -170,10 +173,37 @@ func (c PortClaims) list() (map[plan.Port]string, error) {
 			return nil, err
 		}
 		if err == nil {
-			held[p] = strings.TrimSpace(string(b))
+			held[p], _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
 		}
 	}
 	return held, nil
+}
+
+// Ports are the ports workload has claimed, whole (with their container
+// ports), as Join published them; for restoring its firewall.
+func (c PortClaims) Ports(workload string) ([]plan.Port, error) {
+	held, err := c.list()
+	if err != nil {
+		return nil, fmt.Errorf("list ports of %s: %w", workload, err)
+	}
+	var ports []plan.Port
+	for q, w := range held {
+		if w != workload {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(c.Root, claimName(q)))
+		if err != nil {
+			return nil, fmt.Errorf("list ports of %s: %w", workload, err)
+		}
+		_, whole, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		p, err := plan.ParsePort(whole)
+		if err != nil || claimKey(p) != q {
+			return nil, fmt.Errorf("list ports of %s: claim %s holds %q, not the port it names", workload, claimName(q), whole)
+		}
+		ports = append(ports, p)
+	}
+	slices.SortFunc(ports, func(a, b plan.Port) int { return strings.Compare(a.String(), b.String()) })
+	return ports, nil
 }
 
 // lock takes ROOT/lock (flock LOCK_EX), creating ROOT first; the returned

@@ -129,3 +129,16 @@ func claimRace(t *testing.T, c PortClaims) {
 		t.Errorf("%d claims succeeded, %d held; want %d (one of the same port, all of the others)", won, len(held), count+1)
 	}
 }
+
+// TestPortClaimsPorts: a claim keeps the whole port, container port
+// included, for Restore.
+func TestPortClaimsPorts(t *testing.T) {
+	c := PortClaims{Root: t.TempDir()}
+	must(t, c.Claim("web", ports(t, "8080:80", "127.0.0.1:5353:53/udp")))
+	must(t, c.Claim("db", ports(t, "5432:5432")))
+	got, err := c.Ports("web")
+	want := ports(t, "127.0.0.1:5353:53/udp", "8080:80")
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("Ports(web) = %v, %v; want %v", got, err, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/cove-project/cove/internal/network/plan"
@@ -14,8 +15,11 @@ import (
 func Named(name string) (plan.Network, error) { return Declared.Named(name) }
 
 // Up brings network name up in the calling thread's network namespace:
-// its bridge (EnsureBridge), then its firewall table (Setup). It is what
-// cove-network@NAME.service runs, and it is idempotent.
+// its bridge (EnsureBridge), its firewall table (Setup), and the tables
+// of the workloads on it (Restore). It is what cove-network@NAME.service
+// runs to start and to reload, and it is idempotent: after an admin's
+// "nft flush ruleset", systemctl reload cove-network@NAME.service puts
+// every rule back without restarting a workload.
 func Up(name string) error {
 	n, err := Named(name)
 	if err != nil {
@@ -24,7 +28,36 @@ func Up(name string) error {
 	if err := EnsureBridge(n); err != nil {
 		return err
 	}
-	return Setup(n)
+	if err := Setup(n); err != nil {
+		return err
+	}
+	return Restore(n)
+}
+
+// Restore re-creates the tables of the workloads attached to n (those
+// that hold a lease and whose veth exists) from what Join recorded: the
+// lease, the port claims, the names (plan.HostIfName, plan.WorkloadMAC).
+func Restore(n plan.Network) error {
+	leases, err := Leases{Root: DefaultLeaseRoot}.List(n.Name)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for addr, w := range leases {
+		at := Attachment{HostIf: plan.HostIfName(n.Name, w), Addr4: addr, Addr6: plan.Addr6For(n, addr), MAC: plan.WorkloadMAC(n.Name, w)}
+		if _, err := netlink.LinkByName(at.HostIf); err != nil {
+			continue // not attached (yet, or any more): Join or Leave sees to it
+		}
+		ports, err := PortClaims{Root: DefaultPortRoot}.Ports(w)
+		if err == nil {
+			err = SetupWorkload(w, []plan.Endpoint{at.Endpoint(n)}, ports)
+		}
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("restore the workloads' tables on network %s: %w", n.Name, err)
+	}
+	return nil
 }
 
 // Down removes what Up made: the firewall table, then the bridge.

@@ -66,7 +66,7 @@ func setup() (func(), error) {
 // /etc/systemd/system (an overlay): the same units with the test's cove
 // instead of /usr/bin/cove.
 func installTemplates(ctx context.Context) error {
-	for name, verbs := range map[string]int{"cove-network@.service": 2, "cove-dns@.service": 1} {
+	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1} {
 		b, err := os.ReadFile("../../packaging/" + name)
 		if err != nil {
 			return err

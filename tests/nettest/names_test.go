@@ -56,6 +56,7 @@ func TestNamedNetworks(t *testing.T) {
 		t.Errorf("client fetching http://api:8080/: got %q", got)
 	}
 	checkPublished(t, api)
+	checkFlushAndReload(t)
 	checkIsolated(t, "stranger", api)
 	checkIsolated(t, "client", stranger)
 	checkIsolated(t, "hermit", netip.MustParseAddr(outsideAddr))
@@ -68,6 +69,42 @@ func TestNamedNetworks(t *testing.T) {
 	eventually(t, time.Second, "api's name to go with it", func() bool {
 		return lookup(t, "client", "api") == ""
 	})
+	must(t, "systemctl", "kill", "--signal=KILL", "cove-client.service")
+	eventually(t, 10*time.Second, "client's lease, veth and tables to go after systemctl kill", func() bool {
+		return inside(t, "ip", "link", "show", plan.HostIfName("web", "client")).Code != 0 &&
+			!strings.Contains(must(t, "nft", "list", "tables"), plan.WorkloadTableName("client")) &&
+			strings.TrimSpace(must(t, "ls", "/run/cove/networks/web/leases")) == ""
+	})
+}
+
+// checkFlushAndReload: after an admin's "nft flush ruleset" the published
+// port is gone; systemctl reload of the networks' units restores the
+// networks' and their workloads' tables, and the port answers again, with
+// the container still the same process. (The isolation checks that
+// follow run on the restored tables.)
+func checkFlushAndReload(t *testing.T) {
+	t.Helper()
+	pid := show(t, "cove-api.service", "MainPID")
+	url := "http://" + uplinkAddr + ":8080/"
+	must(t, "nft", "flush", "ruleset")
+	if r := busybox(t, outsideNS, "timeout", "3", "wget", "-q", "-O", "-", url); r.Code == 0 {
+		t.Errorf("the published port answered after nft flush ruleset: %q", r.Stdout)
+	}
+	for _, n := range []string{"web", "other", "sealed"} {
+		must(t, "systemctl", "reload", "cove-network@"+n+".service")
+	}
+	tables := must(t, "nft", "list", "tables")
+	for _, want := range []string{"table inet " + plan.TableName("web"), "table inet " + plan.WorkloadTableName("api"), "table bridge " + plan.WorkloadTableName("api"), "table bridge " + plan.WorkloadTableName("client")} {
+		if !strings.Contains(tables, want) {
+			t.Errorf("after reload, %q is missing:\n%s", want, tables)
+		}
+	}
+	if r := busybox(t, outsideNS, "wget", "-q", "-O", "-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "api" {
+		t.Errorf("published port after reload: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if got := show(t, "cove-api.service", "MainPID"); got != pid {
+		t.Errorf("reload restarted api: MainPID %s, was %s", got, pid)
+	}
 }
 
 // runServer runs a busybox httpd on port 8080 serving its hostname, on
