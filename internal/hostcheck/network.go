@@ -44,7 +44,7 @@ func checkPinnedIP(s *spec.Spec, n plan.Network) spec.Errors {
 	if err != nil {
 		return spec.Errors{s.KeyError("container.ip", err.Error())}
 	}
-	if w, ok := leases[a]; ok && w != s.Name {
+	if w, ok := leases[a]; ok && w != s.Name && network.Attached(n.Name, w) { // a stale lease is reclaimed at start
 		return spec.Errors{s.KeyError("container.ip", fmt.Sprintf("%v is leased to workload %s on network %s", a, w, n.Name))}
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
@@ -33,7 +34,18 @@ var ErrTaken = errors.New("address already leased")
 // later sweep compares them with the units systemd knows).
 type Leases struct {
 	Root string // DefaultLeaseRoot outside tests
+	// Stale, if set, says whether the lease of workload on network may be
+	// reclaimed (its holder is gone without releasing it); it is asked,
+	// under the lock, only about leases older than StaleAfter and only
+	// when an address is wanted that such a lease holds: the pinned one,
+	// or any when the network is full. It may clean up what else the
+	// holder left; the lease file is removed after it says yes.
+	Stale func(network, workload string) bool
 }
+
+// StaleAfter is the age below which a lease is never reclaimed: a Join
+// that has leased the address but not yet made its link.
+const StaleAfter = 10 * time.Second
 
 // dir is the lease directory of a network.
 func (l Leases) dir(network string) string {
@@ -68,9 +80,40 @@ func (l Leases) Allocate(n plan.Network, workload string, pinned netip.Addr) (ne
 		}
 	}
 	if pinned.IsValid() {
+		if w, ok := held[pinned]; ok && l.reclaim(n.Name, pinned, w) {
+			delete(held, pinned)
+		}
 		return pinned, l.create(n.Name, pinned, workload, held)
 	}
-	return l.first(n, workload, held)
+	a, err := l.first(n, workload, held)
+	if errors.Is(err, ErrExhausted) && l.reclaimAll(n.Name, held) {
+		return l.first(n, workload, held)
+	}
+	return a, err
+}
+
+// reclaim removes the lease of a held by w if it is stale (see Stale);
+// it reports whether it did. The caller holds the lock.
+func (l Leases) reclaim(network string, a netip.Addr, w string) bool {
+	path := filepath.Join(l.dir(network), a.String())
+	st, err := os.Stat(path)
+	if l.Stale == nil || err != nil || time.Since(st.ModTime()) < StaleAfter || !l.Stale(network, w) {
+		return false
+	}
+	return os.Remove(path) == nil
+}
+
+// reclaimAll reclaims every stale lease of network, deleting them from
+// held; it reports whether any went.
+func (l Leases) reclaimAll(network string, held map[netip.Addr]string) bool {
+	any := false
+	for a, w := range held {
+		if l.reclaim(network, a, w) {
+			delete(held, a)
+			any = true
+		}
+	}
+	return any
 }
 
 // first leases the lowest free address of n.

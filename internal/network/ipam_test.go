@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cove-project/cove/internal/network/plan"
 )
@@ -136,4 +138,41 @@ func TestLeasesTwoProcesses(t *testing.T) {
 		}
 	}
 	checkDistinct(t, Leases{Root: dir}, "conc", 120)
+}
+
+// TestLeasesReclaim: a lease whose holder Stale says is gone is reused
+// for a pinned address and when the network is full, but only once it is
+// older than StaleAfter; a live holder's lease never is.
+func TestLeasesReclaim(t *testing.T) {
+	gone := map[string]bool{"ghost": true, "ghost2": true}
+	var asked []string
+	l, n := Leases{Root: t.TempDir(), Stale: func(_, w string) bool { asked = append(asked, w); return gone[w] }}, smallNet()
+	pin := netip.MustParseAddr("10.77.9.2")
+	for _, w := range []string{"ghost", "b", "c", "d", "ghost2"} { // .2 to .6
+		if _, err := l.Allocate(n, w, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Allocate(n, "new", pin); !errors.Is(err, ErrTaken) {
+		t.Errorf("pinning a fresh stale lease: %v, want ErrTaken (younger than StaleAfter)", err)
+	}
+	old := time.Now().Add(-2 * StaleAfter)
+	for _, a := range []string{"10.77.9.2", "10.77.9.3", "10.77.9.6"} {
+		if err := os.Chtimes(filepath.Join(l.dir(n.Name), a), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := l.Allocate(n, "new", pin); got != pin || err != nil {
+		t.Errorf("pinning ghost's old lease: %v, %v; want %v", got, err, pin)
+	}
+	if got, err := l.Allocate(n, "newer", netip.Addr{}); got != netip.MustParseAddr("10.77.9.6") || err != nil {
+		t.Errorf("a full network with ghost2's old lease: %v, %v; want 10.77.9.6", got, err)
+	}
+	held, _ := l.List(n.Name)
+	if held[netip.MustParseAddr("10.77.9.3")] != "b" || len(held) != 5 {
+		t.Errorf("leases after reclaiming: %v; b's (live, old) lease must stay", held)
+	}
+	if len(asked) == 0 {
+		t.Error("Stale was never asked")
+	}
 }

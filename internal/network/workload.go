@@ -104,7 +104,7 @@ func join(n plan.Network, r Request) (Attachment, error) {
 			return Attachment{}, fmt.Errorf("join %s to network %s: host port %d is below 1024, which the network does not allow", r.Workload, n.Name, p.HostPort)
 		}
 	}
-	addr, err := Leases{Root: DefaultLeaseRoot}.Allocate(n, r.Workload, r.IP)
+	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, r.IP)
 	if err != nil {
 		return Attachment{}, err
 	}
@@ -121,6 +121,25 @@ func join(n plan.Network, r Request) (Attachment, error) {
 		return at, err
 	}
 	return at, SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
+}
+
+// reclaimStale is Leases.Stale for Join: a lease whose holder's link
+// (veth host end or tap) is gone belongs to a workload that stopped
+// without its ExecStopPost releasing it (or whose release failed); its
+// tables and port claims go too, and the lease may be reused.
+func reclaimStale(network, workload string) bool {
+	if Attached(network, workload) {
+		return false
+	}
+	return errors.Join(TeardownWorkload(workload), PortClaims{Root: DefaultPortRoot}.Release(workload)) == nil
+}
+
+// Attached says whether workload's link on network (the host end of its
+// veth, or its tap) exists in the calling thread's network namespace; an
+// error other than "no such link" counts as attached.
+func Attached(network, workload string) bool {
+	_, err := netlink.LinkByName(plan.HostIfName(network, workload))
+	return !errors.As(err, new(netlink.LinkNotFoundError))
 }
 
 // Leave undoes Join for workload: deletes its tables, removes the host
