@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"sync"
 )
 
 // DefaultName is the network that exists without configuration.
@@ -162,7 +163,9 @@ func Usable(n Network, a netip.Addr) bool {
 	return a.Is4() && p.Contains(a) && a != p.Addr() && a != Last(p) && a != n.Gateway4
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+// nameRE matches network and bridge names; compiled on first use, so
+// that starting cove pays nothing for it.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`) })
 
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid network")

@@ -30,7 +30,7 @@ func invalid(network, field, format string, args ...any) error {
 // ValidName returns nil if name may name a network: [a-z0-9][a-z0-9_.-]*,
 // at most 64 characters.
 func ValidName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return invalid(name, "name", "name must match [a-z0-9][a-z0-9_.-]*, at most 64 characters")
 	}
 	return nil
@@ -42,7 +42,7 @@ func Validate(n Network) error {
 	if err := ValidName(n.Name); err != nil {
 		return err
 	}
-	if n.Bridge == "" || len(n.Bridge) > 15 || !nameRE.MatchString(n.Bridge) {
+	if n.Bridge == "" || len(n.Bridge) > 15 || !nameRE().MatchString(n.Bridge) {
 		return invalid(n.Name, "bridge", "bridge %q must be 1 to 15 characters [a-z0-9_.-]", n.Bridge)
 	}
 	if err := checkSubnet(n.Name, "4", n.Subnet4, n.Gateway4); err != nil {
