@@ -8,11 +8,13 @@
 //
 //	go run ./bench/run -n 30
 //	go run ./bench/run -n 30 -json
+//	go run ./bench/run -n 30 -check 1.3   # exit 3 if cove / systemd-run > 1.3
 //
 // See docs/benchmarks.md for what is measured and the results.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +30,7 @@ type options struct {
 	podman        bool   // include podman if installed
 	podmanManager string // only this cgroup manager, if set
 	podmanRuntime string // only this OCI runtime, if set
+	check         float64 // > 0: fail when cove / systemd-run exceeds it
 }
 
 func main() {
@@ -39,15 +42,29 @@ func main() {
 	flag.BoolVar(&o.podman, "podman", true, "include podman (C) if it is installed")
 	flag.StringVar(&o.podmanManager, "podman-cgroup-manager", "", "use only this podman cgroup manager (systemd, cgroupfs; default: the first that works)")
 	flag.StringVar(&o.podmanRuntime, "podman-runtime", "", "use only this OCI runtime for podman (crun, runc; default: the first that works)")
+	flag.Float64Var(&o.check, "check", 0, "fail (exit 3) when the median ratio cove / systemd-run exceeds this, e.g. 1.3; a guard to run before and after a change to the start path")
 	flag.Parse()
 	if o.n < 1 || o.warmup < 0 || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := benchmark(o); err != nil {
+	err := benchmark(o)
+	var over errOverBudget
+	switch {
+	case errors.As(err, &over):
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(3)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// errOverBudget is -check's failure: the ratio and the limit.
+type errOverBudget struct{ ratio, limit float64 }
+
+func (e errOverBudget) Error() string {
+	return fmt.Sprintf("-check: cove / systemd-run = %.2f×, over the limit %.2f×", e.ratio, e.limit)
 }
 
 // benchmark sets everything up (setup.go), runs the rounds (measure.go)
@@ -69,8 +86,12 @@ func benchmark(o options) error {
 		return err
 	}
 	if o.json {
-		return benchbox.WriteJSON(os.Stdout, rep)
+		err = benchbox.WriteJSON(os.Stdout, rep)
+	} else {
+		printMarkdown(os.Stdout, rep)
 	}
-	printMarkdown(os.Stdout, rep)
-	return nil
+	if r := rep.Ratios["cove/systemd-run"]; err == nil && o.check > 0 && r > o.check {
+		return errOverBudget{r, o.check}
+	}
+	return err
 }
