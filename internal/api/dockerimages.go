@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -112,9 +111,6 @@ func (s *Server) inspectImage(c *call) {
 	c.reply(http.StatusOK, imageInspect(rec, dirs))
 }
 
-// imageIDPattern is a Docker image ID or a prefix of one.
-var imageIDPattern = regexp.MustCompile(`^(sha256:)?[0-9a-f]{1,64}$`)
-
 // findImage finds the image c names, or answers (404 "No such image:
 // NAME" when there is none) and returns false. byID tells that the name
 // is an ID (see resolveImage).
@@ -138,7 +134,7 @@ func (s *Server) findImage(c *call, st *image.Store) (rec image.ImageRecord, byI
 // Lookup decides (names under the registry, or under the search
 // registries).
 func resolveImage(st *image.Store, ref string) (rec image.ImageRecord, byID bool, err error) {
-	if imageIDPattern.MatchString(ref) {
+	if image.IsIDPrefix(ref) {
 		recs, err := st.List()
 		if err != nil {
 			return rec, false, err
