@@ -160,7 +160,7 @@ func TestValidNameOK(t *testing.T) {
 			t.Errorf("ValidName(%q): %v", n, err)
 		}
 	}
-	for _, n := range []string{"", "-a", ".a", "_a", "A", "a/b", "a b", "é", strings.Repeat("x", 65)} {
+	for _, n := range []string{"", "-a", ".a", "_a", "A", "a/b", "a b", "é", strings.Repeat("x", 65), "cove", "registries", "api", "auto-update"} {
 		var e *Error
 		if err := ValidName(n); !errors.As(err, &e) || e.Key != "name" {
 			t.Errorf("ValidName(%q) = %v, want *Error for key name", n, err)

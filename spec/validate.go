@@ -31,6 +31,10 @@ const nameRule = "names must start with a lowercase letter or digit, contain onl
 // registry settings and cove's host settings.
 var ReservedNames = []string{"registries", "cove"}
 
+// ownUnitNames are the workload names whose unit, cove-NAME.service,
+// would be one of cove's own (the API helper, the auto-update job).
+var ownUnitNames = []string{"api", "auto-update"}
+
 // ValidName returns nil if name is a valid workload name:
 // [a-z0-9][a-z0-9_.-]*, at most MaxNameLen bytes. Otherwise it returns an
 // *Error with Key "name" that quotes name and says what is allowed.
@@ -45,6 +49,8 @@ func ValidName(name string) error {
 		msg = fmt.Sprintf("invalid workload name %q: %s", name, nameRule)
 	case slices.Contains(ReservedNames, name):
 		msg = fmt.Sprintf("workload name %q is reserved: /etc/cove/%s.toml is cove's own configuration, not a spec", name, name)
+	case slices.Contains(ownUnitNames, name):
+		msg = fmt.Sprintf("workload name %q is reserved: %s is cove's own unit", name, UnitName(name))
 	default:
 		return nil
 	}

@@ -84,8 +84,8 @@ func dockerRunForeground(t *testing.T, docker func(...string) result, ref string
 	if r := docker("run", "--rm", "-u", "nobody", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, "numeric UID") {
 		t.Errorf("docker run -u nobody: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("run", "--rm", "--network", "bridge", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, "not supported yet") {
-		t.Errorf("docker run --network bridge: exit %d: %s", r.Code, r.Stderr)
+	if r := docker("run", "--rm", "--network", "nosuch", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, `unknown network "nosuch"`) {
+		t.Errorf("docker run --network nosuch: exit %d: %s", r.Code, r.Stderr)
 	}
 }
 

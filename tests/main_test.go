@@ -58,7 +58,28 @@ func setup() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	return func() { sb.Shutdown() }, nil // sb, not the value now: TestReboot boots a new one
+	return func() { sb.Shutdown() }, hostNetworkByDefault() // sb, not the value now: TestReboot boots a new one
+}
+
+// hostNetworkByDefault writes the sandbox's /etc/cove/cove.toml (its /etc
+// is an overlay kept across TestReboot's boots) so that what builds a
+// spec without a file (cove run --rootfs/IMAGE, the Docker API's create)
+// uses the host's network, not the default network "cove". This suite
+// runs in the machine's real network namespace: it must never create a
+// bridge, a veth or an nftables table there (tests/nettest does, in a
+// namespace of its own). Without this file the cove runs of
+// container_test, mounts_test, image_test, ready_test and lifecycle_test
+// and every container that docker_run_test and api_test create would
+// join network cove.
+func hostNetworkByDefault() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := sb.Command(ctx, "sh", "-c", "mkdir -p /etc/cove && cat > /etc/cove/cove.toml")
+	cmd.Stdin = strings.NewReader("# written by tests/main_test.go: no cove networks in the machine's network namespace\n[run]\nnetwork = \"host\"\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("write /etc/cove/cove.toml: %v\n%s", err, out)
+	}
+	return nil
 }
 
 // boot boots the sandbox over the shared state directory: /etc and

@@ -25,10 +25,13 @@ import (
 const DefaultHost = "unix:///run/cove/api.sock"
 
 // Workload is a workload as cove ps and cove status show it: what systemd
-// knows, and the health its probes recorded.
+// knows, the health its probes recorded, and, while it runs, its places on
+// cove's networks and the ports it publishes.
 type Workload struct {
 	supervisor.Workload
-	Health string `json:"health,omitempty"` // "", starting, healthy or unhealthy
+	Health   string     `json:"health,omitempty"`   // "", starting, healthy or unhealthy
+	Networks []Endpoint `json:"networks,omitempty"` // the networks it leases an address of
+	Ports    []Port     `json:"ports,omitempty"`    // the host ports it publishes
 }
 
 // SpecFile is one spec sent in a request body.

@@ -116,7 +116,8 @@ func (l *Local) connect(ctx context.Context) (*supervisor.Conn, error) {
 	return l.conn, nil
 }
 
-// List returns every workload with its health.
+// List returns every workload with its health and, for those that run,
+// their networks and published ports.
 func (l *Local) List(ctx context.Context) ([]Workload, error) {
 	c, err := l.connect(ctx)
 	if err != nil {
@@ -130,10 +131,11 @@ func (l *Local) List(ctx context.Context) ([]Workload, error) {
 	for i, w := range ws {
 		out[i] = withHealth(w)
 	}
+	withNetworks(out)
 	return out, nil
 }
 
-// Status returns workload name with its health.
+// Status returns workload name with its health, networks and ports.
 func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	c, err := l.connect(ctx)
 	if err != nil {
@@ -143,7 +145,9 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	if err != nil {
 		return Workload{}, err
 	}
-	return withHealth(w), nil
+	out := []Workload{withHealth(w)}
+	withNetworks(out)
+	return out[0], nil
 }
 
 // withHealth adds the workload's health state.

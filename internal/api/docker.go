@@ -47,7 +47,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, imageRoutes()...)
+	}, append(imageRoutes(), networkRoutes()...)...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -35,6 +36,31 @@ type dockerCreate struct {
 	Labels      map[string]string `json:",omitempty"`
 	StopTimeout *int              `json:",omitempty"` // seconds
 	HostConfig  dockerHostCreate
+	// NetworkingConfig.EndpointsConfig: the network to join (one) and
+	// its settings, by network name.
+	NetworkingConfig struct {
+		EndpointsConfig map[string]*dockerEndpointCreate `json:",omitempty"`
+	}
+}
+
+// dockerEndpointCreate is what cove reads of a network's entry in
+// NetworkingConfig.EndpointsConfig.
+type dockerEndpointCreate struct {
+	IPAMConfig *struct {
+		IPv4Address  string   `json:",omitempty"`
+		IPv6Address  string   `json:",omitempty"`
+		LinkLocalIPs []string `json:",omitempty"`
+	} `json:",omitempty"`
+	Aliases    []string `json:",omitempty"`
+	Links      []string `json:",omitempty"`
+	MacAddress string   `json:",omitempty"`
+}
+
+// dockerPortBinding is one host side of a published port, in
+// HostConfig.PortBindings and in an inspected container's Ports.
+type dockerPortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
 }
 
 // dockerHostCreate is the part of Docker's HostConfig cove reads.
@@ -47,23 +73,23 @@ type dockerHostCreate struct {
 	NanoCPUs       int64               `json:"NanoCpus,omitempty"`
 	PidsLimit      *int64              `json:",omitempty"`
 	RestartPolicy  dockerRestartPolicy
-	NetworkMode    string                `json:",omitempty"`
-	ReadonlyRootfs bool                  `json:",omitempty"`
-	CapAdd         []string              `json:",omitempty"`
-	CapDrop        []string              `json:",omitempty"`
-	SecurityOpt    []string              `json:",omitempty"`
-	Privileged     bool                  `json:",omitempty"`
-	PublishAll     bool                  `json:"PublishAllPorts,omitempty"`
-	PortBindings   map[string][]struct{} `json:",omitempty"`
-	Devices        []struct{}            `json:",omitempty"`
-	Links          []string              `json:",omitempty"`
-	VolumesFrom    []string              `json:",omitempty"`
-	PidMode        string                `json:",omitempty"`
-	IpcMode        string                `json:",omitempty"`
-	UTSMode        string                `json:",omitempty"`
-	UsernsMode     string                `json:",omitempty"`
-	CPUQuota       int64                 `json:"CpuQuota,omitempty"`
-	CpusetCpus     string                `json:",omitempty"`
+	NetworkMode    string                         `json:",omitempty"`
+	ReadonlyRootfs bool                           `json:",omitempty"`
+	CapAdd         []string                       `json:",omitempty"`
+	CapDrop        []string                       `json:",omitempty"`
+	SecurityOpt    []string                       `json:",omitempty"`
+	Privileged     bool                           `json:",omitempty"`
+	PublishAll     bool                           `json:"PublishAllPorts,omitempty"`
+	PortBindings   map[string][]dockerPortBinding `json:",omitempty"`
+	Devices        []struct{}                     `json:",omitempty"`
+	Links          []string                       `json:",omitempty"`
+	VolumesFrom    []string                       `json:",omitempty"`
+	PidMode        string                         `json:",omitempty"`
+	IpcMode        string                         `json:",omitempty"`
+	UTSMode        string                         `json:",omitempty"`
+	UsernsMode     string                         `json:",omitempty"`
+	CPUQuota       int64                          `json:"CpuQuota,omitempty"`
+	CpusetCpus     string                         `json:",omitempty"`
 }
 
 // dockerRestartPolicy is HostConfig.RestartPolicy.
@@ -136,9 +162,14 @@ func (s *Server) createContainer(c *call) {
 	if !ok {
 		return
 	}
+	settings, herr := hostconf.Read(s.opt.Settings)
+	if herr != nil {
+		c.fail(errorf(CodeInternal, fmt.Sprintf("create %s: %v", name, herr)))
+		return
+	}
 	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
-		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req}
-	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd)
+		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork}
+	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)
 	if serr == nil {
 		serr = s.checkRunnable(sp)
 	}
@@ -205,12 +236,19 @@ func pinnedRef(rec image.ImageRecord) string {
 	return rec.Repository + "@" + rec.Digest.String()
 }
 
-// checkRunnable checks what containerSpec cannot: that the spec compiles
-// and its bind mounts' sources exist (cove, unlike docker -v, does not
-// create them).
+// checkRunnable checks what containerSpec cannot: that the spec compiles,
+// its network is declared and its bind mounts' sources exist (cove,
+// unlike docker -v, does not create them). An unknown network is a 400,
+// not Docker's 404: on a 404 the docker CLI pulls the image and asks
+// again.
 func (s *Server) checkRunnable(sp *spec.Spec) *Error {
 	if _, err := units.Compile(sp, units.Options{Launcher: s.opt.Self}); err != nil {
 		return errorf(CodeBadRequest, fmt.Sprintf("create %s: %v", sp.Name, err))
+	}
+	if n := sp.Container.Network; n != spec.NetworkHost && n != spec.NetworkNone {
+		if _, err := s.opt.Networks.Catalog.Named(n); err != nil { // network.ErrUnknown lists the networks there are
+			return errorf(CodeBadRequest, fmt.Sprintf("create %s: %v", sp.Name, err))
+		}
 	}
 	for _, m := range sp.Container.Mounts {
 		if m.Type != spec.MountBind {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,13 +27,17 @@ type containerRecord struct {
 	ImageID  string       `json:"image_id"`  // its Docker ID (sha256:CONFIG)
 	ImageCmd []string     `json:"image_cmd"` // its CMD, for an entrypoint reset to none
 	Config   dockerCreate `json:"config"`    // the request, as cove read it
-	Started  bool         `json:"started"`   // a start succeeded; then ExitCode is the last run's
-	ExitCode int          `json:"exit_code"`
+	// RunNetwork is what Docker's default network ("", "default",
+	// "bridge") was on this host at create (hostconf's run network);
+	// "" in records of a cove that had none: the host's network.
+	RunNetwork string `json:"run_network,omitempty"`
+	Started    bool   `json:"started"` // a start succeeded; then ExitCode is the last run's
+	ExitCode   int    `json:"exit_code"`
 }
 
 // spec is the record's workload spec (see containerSpec).
 func (r *containerRecord) spec() (*spec.Spec, error) {
-	sp, _, err := containerSpec(r.Name, &r.Config, r.Image, r.ImageCmd)
+	sp, _, err := containerSpec(r.Name, &r.Config, r.Image, r.ImageCmd, cmp.Or(r.RunNetwork, spec.NetworkHost))
 	if err != nil {
 		return nil, err
 	}

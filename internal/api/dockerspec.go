@@ -34,15 +34,19 @@ func (b *specBuild) notYet(set bool, what string) {
 // containerSpec builds the spec of container name from its create
 // request as cove run builds one from flags: spec.Defaults, the image
 // (ref, pinned; imageCmd is its CMD), then each field the request sets,
-// then Validate. Fields cove cannot honour are refused (400, every one
-// named); warnings say what it ignores.
-func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string) (*spec.Spec, []string, *Error) {
+// then Validate. Docker's default network is runNetwork (the host's run
+// network, hostconf). Fields cove cannot honour are refused (400, every
+// one named); warnings say what it ignores. Whether a named network is
+// declared is for the caller to check.
+func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string, runNetwork string) (*spec.Spec, []string, *Error) {
 	b := &specBuild{sp: spec.Defaults(name)}
 	b.sp.Container.SetImage(ref)
 	b.sp.Container.Pull = spec.PullNever // in the store: create checked
 	b.unsupported(req)
 	b.config(req, imageCmd)
 	b.host(&req.HostConfig)
+	b.network(req, runNetwork)
+	b.ports(&req.HostConfig)
 	b.mounts(&req.HostConfig)
 	if len(b.problems) == 0 {
 		if err := b.sp.Validate(); err != nil {
@@ -59,9 +63,7 @@ func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string
 func (b *specBuild) unsupported(req *dockerCreate) {
 	h := &req.HostConfig
 	b.notYet(req.Tty, "a TTY (docker run -t)")
-	if len(h.PortBindings) > 0 || h.PublishAll {
-		b.refuse("publishing ports (-p, -P) is not supported yet: cove containers use the host's network, or none")
-	}
+	b.notYet(h.PublishAll, "publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT)")
 	b.notYet(h.Privileged, "a privileged container (--privileged)")
 	b.notYet(len(h.Devices) > 0, "adding devices (--device)")
 	b.notYet(len(h.Links) > 0 || len(h.VolumesFrom) > 0, "links and volumes from other containers")
@@ -114,8 +116,8 @@ func (b *specBuild) config(req *dockerCreate, imageCmd []string) {
 	}
 }
 
-// host applies the host config's resources, restart policy, network,
-// root and security.
+// host applies the host config's resources, restart policy, root and
+// security.
 func (b *specBuild) host(h *dockerHostCreate) {
 	r := &b.sp.Resources
 	switch {
@@ -131,14 +133,6 @@ func (b *specBuild) host(h *dockerHostCreate) {
 	}
 	b.restart(h)
 	c := b.sp.Container
-	switch h.NetworkMode {
-	case "", "default", spec.NetworkHost:
-		c.Network = spec.NetworkHost
-	case spec.NetworkNone:
-		c.Network = spec.NetworkNone
-	default:
-		b.refuse(`HostConfig.NetworkMode %q is not supported yet: cove containers use the host's network ("host", the default) or none ("none")`, h.NetworkMode)
-	}
 	c.ReadOnly = h.ReadonlyRootfs
 	b.sp.Security.CapAdd, b.sp.Security.CapDrop = h.CapAdd, h.CapDrop
 	b.securityOpts(h.SecurityOpt)

@@ -34,23 +34,15 @@ const cliCreateBody = `{"Hostname":"","Domainname":"","User":"","AttachStdin":fa
 // honour is refused, naming the field. Long because it is one table of
 // cases, a few lines each.
 func TestContainerSpec(t *testing.T) {
-	imageCmd := []string{"/bin/web", "-p", "80"}
-	for _, tc := range []struct {
-		name string
-		body string
-		want func(*spec.Spec) any // the part of the spec checked
-		same any                  // what it must equal
-		warn string               // a warning to expect
-		err  string               // the refusal to expect
-	}{
+	runSpecCases(t, []specCase{
 		{"docker CLI body", cliCreateBody, func(s *spec.Spec) any {
 			c := s.Container
 			return []any{c.Image, c.Pull, c.Command, c.Entrypoint, c.Env, c.Network, s.Service.Restart, c.Hostname, c.Workdir, c.User.Set}
 		}, []any{testPinned, spec.PullNever, []string{"/bin/sh", "-c", "echo hi"}, []string(nil),
-			map[string]string{"A": "b"}, spec.NetworkHost, spec.RestartNo, "c1", "", false}, "", ""},
+			map[string]string{"A": "b"}, testRunNetwork, spec.RestartNo, "c1", "", false}, "", ""},
 		{"Cmd as a string", `{"Cmd":"echo hi"}`, cmdOf, []string{"echo hi"}, "", ""},
 		{"entrypoint", `{"Entrypoint":["/bin/sh","-c"],"Cmd":["id"]}`, entryAndCmd, [][]string{{"/bin/sh", "-c"}, {"id"}}, "", ""},
-		{"entrypoint reset keeps the image's CMD", `{"Entrypoint":[""]}`, entryAndCmd, [][]string{{}, imageCmd}, "", ""},
+		{"entrypoint reset keeps the image's CMD", `{"Entrypoint":[""]}`, entryAndCmd, [][]string{{}, testImageCmd}, "", ""},
 		{"entrypoint reset with a command", `{"Entrypoint":[],"Cmd":["id"]}`, entryAndCmd, [][]string{{}, {"id"}}, "", ""},
 		{"env", `{"Env":["A=b","C=d=e","E="]}`, func(s *spec.Spec) any { return s.Container.Env },
 			map[string]string{"A": "b", "C": "d=e", "E": ""}, "", ""},
@@ -70,9 +62,6 @@ func TestContainerSpec(t *testing.T) {
 		{"restart unless-stopped", `{"HostConfig":{"RestartPolicy":{"Name":"unless-stopped"}}}`, restartOf, spec.RestartAlways, "", ""},
 		{"restart sometimes", `{"HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}`, nil, nil, "", `RestartPolicy "sometimes"`},
 		{"restart with rm", `{"HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}`, nil, nil, "", "Conflicting options"},
-		{"network none", `{"HostConfig":{"NetworkMode":"none"}}`, networkOf, spec.NetworkNone, "", ""},
-		{"network host", `{"HostConfig":{"NetworkMode":"host"}}`, networkOf, spec.NetworkHost, "", ""},
-		{"network bridge", `{"HostConfig":{"NetworkMode":"bridge"}}`, nil, nil, "", `NetworkMode "bridge" is not supported yet`},
 		{"read-only root and capabilities", `{"HostConfig":{"ReadonlyRootfs":true,"CapAdd":["NET_ADMIN"],"CapDrop":["NET_RAW"]}}`,
 			func(s *spec.Spec) any { return []any{s.Container.ReadOnly, s.Security.CapAdd, s.Security.CapDrop} },
 			[]any{true, []string{"NET_ADMIN"}, []string{"NET_RAW"}}, "", ""},
@@ -91,16 +80,38 @@ func TestContainerSpec(t *testing.T) {
 		{"named volume", `{"HostConfig":{"Binds":["data:/data"]}}`, nil, nil, "", "cove has no named volumes"},
 		{"volume mount", `{"HostConfig":{"Mounts":[{"Type":"volume","Source":"data","Target":"/data"}]}}`, nil, nil, "", `type "volume" is not supported yet`},
 		{"tmpfs noexec", `{"HostConfig":{"Tmpfs":{"/run":"noexec"}}}`, nil, nil, "", `unknown option "noexec"`},
-		{"tty, ports, privileged", `{"Tty":true,"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080"}]},"Privileged":true}}`, nil, nil, "",
-			"a TTY (docker run -t) is not supported yet; publishing ports (-p, -P) is not supported yet: cove containers use the host's network, or none; a privileged container (--privileged) is not supported yet"},
+		{"tty, publish all, privileged", `{"Tty":true,"HostConfig":{"PublishAllPorts":true,"Privileged":true}}`, nil, nil, "",
+			"a TTY (docker run -t) is not supported yet; publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT) is not supported yet; a privileged container (--privileged) is not supported yet"},
 		{"pid host", `{"HostConfig":{"PidMode":"host"}}`, nil, nil, "", `HostConfig.PidMode "host" is not supported yet`},
-	} {
+	})
+}
+
+// specCase is a create request and what containerSpec must make of it.
+type specCase struct {
+	name string
+	body string
+	want func(*spec.Spec) any // the part of the spec checked
+	same any                  // what it must equal
+	warn string               // a warning to expect
+	err  string               // the refusal to expect
+}
+
+// testRunNetwork is the host's run network the cases are built on.
+const testRunNetwork = "cove"
+
+// testImageCmd is the image's CMD in the cases.
+var testImageCmd = []string{"/bin/web", "-p", "80"}
+
+// runSpecCases runs containerSpec on each case as a subtest.
+func runSpecCases(t *testing.T, cases []specCase) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var req dockerCreate
 			if err := json.Unmarshal([]byte(tc.body), &req); err != nil {
 				t.Fatal(err)
 			}
-			sp, warnings, err := containerSpec("c1", &req, testPinned, imageCmd)
+			sp, warnings, err := containerSpec("c1", &req, testPinned, testImageCmd, testRunNetwork)
 			if tc.err != "" {
 				if err == nil || err.Status() != 400 || !strings.Contains(err.Message, tc.err) {
 					t.Fatalf("error %v, want 400 with %q", err, tc.err)
@@ -126,7 +137,6 @@ var testPinned = "r.example/app@sha256:" + strings.Repeat("ab", 32)
 func cmdOf(s *spec.Spec) any       { return s.Container.Command }
 func entryAndCmd(s *spec.Spec) any { return [][]string{s.Container.Entrypoint, s.Container.Command} }
 func restartOf(s *spec.Spec) any   { return s.Service.Restart }
-func networkOf(s *spec.Spec) any   { return s.Container.Network }
 
 // TestContainerRecord: a record survives its file, entrypoint null and
 // [] apart, and a second create of the name fails.

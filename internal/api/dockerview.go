@@ -13,8 +13,11 @@ import (
 )
 
 // dockerID is a workload's stable 64-hex-digit Docker ID.
-func dockerID(name string) string {
-	sum := sha256.Sum256([]byte("cove:" + name))
+func dockerID(name string) string { return hashID("cove:" + name) }
+
+// hashID is a stable 64-hex-digit Docker ID made of s: its SHA-256.
+func hashID(s string) string {
+	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -92,6 +95,7 @@ type about struct {
 	pids     *int64
 	readOnly bool          // a read-only root
 	mounts   []dockerMount // never nil
+	ports    []Port        // container.ports, as requested
 }
 
 // dockerMount is one entry of Mounts.
@@ -130,7 +134,7 @@ func aboutOf(name string, sp *spec.Spec) about {
 		for k, v := range c.Env {
 			a.env = append(a.env, k+"="+v)
 		}
-		a.readOnly = c.ReadOnly
+		a.readOnly, a.ports = c.ReadOnly, specPorts(c.Ports)
 		for _, m := range c.Mounts {
 			dm := dockerMount{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
 			if m.Type == spec.MountBind {
@@ -147,6 +151,20 @@ func aboutOf(name string, sp *spec.Spec) about {
 			a.cmd = []string{sp.VM.Cmdline}
 		}
 	}
+	return a
+}
+
+// withRuntime completes what a says of w's network from what w's run
+// shows when no spec says it (a cove run without a spec file): the
+// network it is on and the ports it publishes.
+func (a about) withRuntime(w Workload, sp *spec.Spec) about {
+	if sp != nil {
+		return a
+	}
+	if len(w.Networks) > 0 {
+		a.network = w.Networks[0].Network
+	}
+	a.ports = w.Ports
 	return a
 }
 
@@ -172,7 +190,7 @@ type dockerSummary struct {
 	ImageID    string            `json:"ImageID"`
 	Command    string            `json:"Command"`
 	Created    int64             `json:"Created"`
-	Ports      []struct{}        `json:"Ports"`
+	Ports      []dockerPort      `json:"Ports"`
 	Labels     map[string]string `json:"Labels"`
 	State      string            `json:"State"`
 	Status     string            `json:"Status"`
@@ -183,21 +201,16 @@ type dockerSummary struct {
 	Mounts          []dockerMount  `json:"Mounts"`
 }
 
-// dockerNetworks is an empty NetworkSettings.
-type dockerNetworks struct {
-	Networks map[string]struct{} `json:"Networks"`
-}
-
 // summary is w as an entry of GET /containers/json.
 func summary(w Workload, sp *spec.Spec) dockerSummary {
-	a := aboutOf(w.Name, sp)
+	a := aboutOf(w.Name, sp).withRuntime(w, sp)
 	state := dockerState(w)
 	d := dockerSummary{
 		ID: dockerID(w.Name), Names: []string{"/" + w.Name}, Image: a.image,
 		Command: strings.Join(a.cmd, " "), Created: unixOrZero(w.Started),
-		Ports: []struct{}{}, Labels: labels(w), State: state,
+		Ports: summaryPorts(w.Ports), Labels: labels(w), State: state,
 		Status: dockerStatus(w, state, time.Now()), Mounts: a.mounts,
-		NetworkSettings: dockerNetworks{Networks: map[string]struct{}{}},
+		NetworkSettings: dockerNetworks{Networks: networksOf(w)},
 	}
 	d.HostConfig.NetworkMode = a.network
 	return d
@@ -205,20 +218,20 @@ func summary(w Workload, sp *spec.Spec) dockerSummary {
 
 // dockerInspect is the answer to GET /containers/ID/json.
 type dockerInspect struct {
-	ID              string           `json:"Id"`
-	Created         string           `json:"Created"`
-	Path            string           `json:"Path"`
-	Args            []string         `json:"Args"`
-	State           dockerStateJSON  `json:"State"`
-	Image           string           `json:"Image"`
-	Name            string           `json:"Name"`
-	RestartCount    uint32           `json:"RestartCount"`
-	Driver          string           `json:"Driver"`
-	Platform        string           `json:"Platform"`
-	HostConfig      dockerHostConfig `json:"HostConfig"`
-	Config          dockerConfig     `json:"Config"`
-	NetworkSettings dockerNetworks   `json:"NetworkSettings"`
-	Mounts          []dockerMount    `json:"Mounts"`
+	ID              string                `json:"Id"`
+	Created         string                `json:"Created"`
+	Path            string                `json:"Path"`
+	Args            []string              `json:"Args"`
+	State           dockerStateJSON       `json:"State"`
+	Image           string                `json:"Image"`
+	Name            string                `json:"Name"`
+	RestartCount    uint32                `json:"RestartCount"`
+	Driver          string                `json:"Driver"`
+	Platform        string                `json:"Platform"`
+	HostConfig      dockerHostConfig      `json:"HostConfig"`
+	Config          dockerConfig          `json:"Config"`
+	NetworkSettings dockerNetworkSettings `json:"NetworkSettings"`
+	Mounts          []dockerMount         `json:"Mounts"`
 }
 
 // dockerStateJSON is an inspected container's State.
@@ -238,7 +251,8 @@ type dockerStateJSON struct {
 
 // dockerHostConfig is the part of HostConfig cove fills in.
 type dockerHostConfig struct {
-	NetworkMode   string `json:"NetworkMode"`
+	NetworkMode   string                         `json:"NetworkMode"`
+	PortBindings  map[string][]dockerPortBinding `json:"PortBindings"`
 	RestartPolicy struct {
 		Name              string `json:"Name"`
 		MaximumRetryCount int    `json:"MaximumRetryCount"`
@@ -268,7 +282,7 @@ type dockerConfig struct {
 
 // inspectOf is w as the answer to GET /containers/ID/json.
 func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
-	a := aboutOf(w.Name, sp)
+	a := aboutOf(w.Name, sp).withRuntime(w, sp)
 	state := dockerState(w)
 	d := dockerInspect{
 		ID: dockerID(w.Name), Created: rfc3339(w.Started), Image: a.image,
@@ -281,7 +295,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 			Hostname: a.hostname, User: a.user, Env: a.env, Cmd: a.cmd, Image: a.image,
 			WorkingDir: a.workdir, Labels: labels(w),
 		},
-		NetworkSettings: dockerNetworks{Networks: map[string]struct{}{}},
+		NetworkSettings: networkSettingsOf(w),
 		Mounts:          a.mounts,
 	}
 	if state == "running" {
@@ -294,7 +308,8 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 		d.Path, d.Args = a.cmd[0], a.cmd[1:]
 	}
 	h := &d.HostConfig
-	h.NetworkMode, h.Memory, h.NanoCpus, h.PidsLimit = a.network, a.memory, a.nanoCPUs, a.pids
+	h.NetworkMode, h.PortBindings = a.network, bindingsOf(a.ports, true)
+	h.Memory, h.NanoCpus, h.PidsLimit = a.memory, a.nanoCPUs, a.pids
 	h.RestartPolicy.Name, h.ReadonlyRootfs = a.restart, a.readOnly
 	return d
 }

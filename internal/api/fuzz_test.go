@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -89,8 +91,18 @@ func serve(t testing.TB, raw []byte, r role) (*httptest.ResponseRecorder, bool) 
 	}
 	req = req.WithContext(withPeer(context.Background(), peer{known: true, uid: 1000, role: r}))
 	rec := httptest.NewRecorder()
-	NewServer(fakeBackend{}, Options{Self: "/usr/bin/cove", Images: emptyStore(t), Containers: t.TempDir()}).ServeHTTP(rec, req)
+	NewServer(fakeBackend{}, testOptions(t)).ServeHTTP(rec, req)
 	return rec, true
+}
+
+// testOptions are a server's options with everything it keeps on disk
+// in temporary directories: an empty image store, no container records,
+// no host settings, and no network but the default one, without leases.
+func testOptions(t testing.TB) Options {
+	dir := t.TempDir()
+	return Options{Self: "/usr/bin/cove", Images: emptyStore(t), Containers: filepath.Join(dir, "created"), Settings: filepath.Join(dir, "cove.toml"),
+		Networks: network.Lookup{Catalog: network.Catalog{Dir: filepath.Join(dir, "networks")}, Leases: network.Leases{Root: filepath.Join(dir, "leases")},
+			Ports: network.PortClaims{Root: filepath.Join(dir, "ports")}}}
 }
 
 // emptyStore opens an empty image store in a temporary directory, with
@@ -248,6 +260,19 @@ func requestCases() []requestCase {
 		{"POST /v1.41/containers/web/attach?stream=1&stdout=1", roleRoot, 409, `only before it starts`},
 		{"POST /v1.41/containers/web/attach?stdout=1", roleRoot, 501, `without stream`},
 		{"GET /v1.41/containers/web/start", roleMember, 405, `method not allowed`},
+		{"GET /v1.41/networks", roleMember, 200, `[{"Name":"cove","Id":"` + dockerNetworkID("cove") + `","Created":"0001-01-01T00:00:00Z","Scope":"local","Driver":"bridge"`},
+		{"GET /v1.41/networks?filters={\"name\":[\"ov\"],\"id\":[\"" + dockerNetworkID("cove")[:6] + "\"]}", roleMember, 200, `"Name":"cove"`},
+		{"GET /v1.41/networks?filters={\"name\":[\"web\"]}", roleMember, 200, "[]\n"},
+		{"GET /v1.41/networks?filters={\"driver\":[\"bridge\"]}", roleMember, 501, `cove does not implement the \"driver\" filter`},
+		{"GET /v1.41/networks", roleNone, 403, `permission denied`},
+		{"GET /v1.41/networks/cove", roleMember, 200, `"Options":{"com.docker.network.bridge.name":"cove0"}`},
+		{"GET /v1.41/networks/bridge", roleMember, 200, `"Name":"cove"`},
+		{"GET /v1.41/networks/" + dockerNetworkID("cove")[:12], roleMember, 200, `"Subnet":"10.77.0.0/16","Gateway":"10.77.0.1"`},
+		{"GET /v1.41/networks/nope", roleMember, 404, `{"message":"network nope not found"}`},
+		{"GET /v1.41/networks/No%20pe", roleMember, 400, `network \"No pe\": want a network's name or ID`},
+		{"POST /v1.41/networks/create", roleRoot, 501, `cove does not implement POST /networks/create`},
+		{"DELETE /v1.41/networks/cove", roleRoot, 501, `cove does not implement DELETE /networks/cove`},
+		{"POST /v1.41/containers/create?name=x\n\n{\"Image\":\"r.example/web:1\",\"HostConfig\":{\"NetworkMode\":\"nope\"}}", roleRoot, 404, `No such image`},
 	}
 }
 

@@ -15,7 +15,10 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -57,6 +60,12 @@ type Options struct {
 	// Containers is the directory of the records of containers created
 	// through Docker's API ("" means DefaultContainersDir).
 	Containers string
+	// Settings is cove's host settings file ("" means hostconf.Path):
+	// its run network is what Docker's default network means.
+	Settings string
+	// Networks reads cove's networks for Docker's network endpoints and
+	// creates (one without a catalog directory means network.Host).
+	Networks network.Lookup
 }
 
 // DefaultContainersDir holds the records of containers created through
@@ -89,6 +98,12 @@ func NewServer(b Backend, opt Options) *Server {
 	}
 	if opt.Containers == "" {
 		opt.Containers = DefaultContainersDir
+	}
+	if opt.Settings == "" {
+		opt.Settings = hostconf.Path
+	}
+	if opt.Networks.Catalog.Dir == "" {
+		opt.Networks = network.Host
 	}
 	return &Server{backend: b, opt: opt, audit: newAuditor(opt.Log), v1: v1Routes(), docker: dockerRoutes(),
 		records: containerRecords{dir: opt.Containers}, runs: newContainerRuns()}
@@ -140,7 +155,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener, idle time.Duration) 
 // route is one endpoint.
 type route struct {
 	method  string
-	path    string // segments; "{name}" matches one workload name (or Docker id), "{ref}" one or more segments (an image reference)
+	path    string // segments; "{name}" matches one workload name (or Docker id), "{net}" one network name (or Docker id), "{ref}" one or more segments (an image reference)
 	need    role
 	mutates bool // audited
 	handle  func(*Server, *call)
@@ -151,7 +166,7 @@ type call struct {
 	w      http.ResponseWriter
 	r      *http.Request
 	path   string // the endpoint: the escaped path without a Docker version prefix
-	name   string // the {name} segment or the {ref} segments, validated
+	name   string // the {name} or {net} segment or the {ref} segments, validated
 	docker bool   // Docker's error format
 	peer   peer
 }
@@ -201,12 +216,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 const maxImageRef = 512
 
 // checkName checks the name a route's pattern matched: a workload name
-// for {name}, an image reference of printable characters for {ref}.
+// for {name}, a network name for {net} (Docker IDs are such names too),
+// an image reference of printable characters for {ref}.
 func checkName(pattern, name string) error {
 	switch {
 	case strings.Contains(pattern, "{name}"):
 		if err := spec.ValidName(name); err != nil {
 			return fmt.Errorf("workload name %.80q: %w", name, err)
+		}
+	case strings.Contains(pattern, "{net}"):
+		if err := plan.ValidName(name); err != nil {
+			return fmt.Errorf("network %.80q: want a network's name or ID: %w", name, err)
 		}
 	case strings.Contains(pattern, "{ref}"):
 		if len(name) > maxImageRef || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
@@ -229,9 +249,10 @@ func forbidden(p peer, what string) string {
 }
 
 // find returns the route of c's method and path, setting c.name. With no
-// route it returns the methods the path allows, if any; a {ref} pattern
-// matches too much to say (GET /images/NAME/history is Docker's, not a
-// wrong method for DELETE /images/{ref}), so it never counts.
+// route it returns the methods the path allows, if any; a {ref} or {net}
+// pattern matches too much to say (GET /images/NAME/history is Docker's,
+// not a wrong method for DELETE /images/{ref}; POST /networks/create is
+// Docker's too), so it never counts.
 func (s *Server) find(c *call) (*route, []string) {
 	routes := s.v1
 	if c.docker {
@@ -247,7 +268,7 @@ func (s *Server) find(c *call) (*route, []string) {
 			c.name = name
 			return &routes[i], nil
 		}
-		if !strings.Contains(routes[i].path, "{ref}") {
+		if !strings.Contains(routes[i].path, "{ref}") && !strings.Contains(routes[i].path, "{net}") {
 			allowed = append(allowed, routes[i].method)
 		}
 	}
@@ -255,8 +276,8 @@ func (s *Server) find(c *call) (*route, []string) {
 }
 
 // match reports whether the escaped path fits pattern, returning the
-// {name} segment unescaped (so "a%2Fb" is one segment, and a bad name),
-// or the {ref} segments (see matchRef).
+// {name} or {net} segment unescaped (so "a%2Fb" is one segment, and a bad
+// name), or the {ref} segments (see matchRef).
 func match(pattern, path string) (string, bool) {
 	if strings.Contains(pattern, "{ref}") {
 		return matchRef(pattern, path)
@@ -268,7 +289,7 @@ func match(pattern, path string) (string, bool) {
 	name := ""
 	for i, p := range ps {
 		switch {
-		case p == "{name}" && qs[i] != "":
+		case (p == "{name}" || p == "{net}") && qs[i] != "":
 			var err error
 			if name, err = url.PathUnescape(qs[i]); err != nil {
 				name = qs[i]

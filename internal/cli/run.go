@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -175,7 +176,9 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 }
 
 // defaults returns the spec of a run without a spec file: the defaults,
-// named by --name or a generated name.
+// named by --name or a generated name, on the host's run network
+// (hostconf, "cove" by default) unless --network names one. (A spec
+// file keeps its own default, "host".)
 func (f *runFlags) defaults() (*spec.Spec, error) {
 	name := f.name
 	if name == "" {
@@ -184,7 +187,15 @@ func (f *runFlags) defaults() (*spec.Spec, error) {
 	if err := spec.ValidName(name); err != nil {
 		return nil, usageError{fmt.Errorf("run: --name: %w", err)}
 	}
-	return spec.Defaults(name), nil
+	s := spec.Defaults(name)
+	if !isSet(f.fs, "network") {
+		settings, err := hostconf.Load()
+		if err != nil {
+			return nil, err // names the file, and the line and key of bad content
+		}
+		s.Container.Network = settings.RunNetwork
+	}
+	return s, nil
 }
 
 // image returns the value of --image and whether it was set.

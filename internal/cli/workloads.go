@@ -31,7 +31,8 @@ func withConn(ctx context.Context, f func(*supervisor.Conn) error) error {
 	return f(conn)
 }
 
-// psCmd lists workloads.
+// psCmd lists workloads: one row each, with the ports it publishes as
+// docker ps shows them; --json has their networks and ports too.
 func psCmd(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("ps", "[--json]", env.Stderr)
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -53,9 +54,9 @@ func psCmd(ctx context.Context, env *Env, args []string) error {
 			return printJSON(env.Stdout, rows)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS")
+		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS\tPORTS")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\n", r.Name, r.Kind, r.State(), dash(r.Health), r.MainPID, uptime(r.Started), r.Restarts)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Kind, r.State(), dash(r.Health), r.MainPID, uptime(r.Started), r.Restarts, dash(api.FormatPorts(r.Ports)))
 		}
 		return tw.Flush()
 	})
@@ -103,22 +104,35 @@ func statusCmd(ctx context.Context, env *Env, args []string) error {
 		if *asJSON {
 			return printJSON(env.Stdout, w)
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 1, ' ', 0)
-		rows := [][2]string{
-			{"Name", w.Name}, {"Unit", w.Unit}, {"Kind", w.Kind}, {"Description", w.Description},
-			{"State", fmt.Sprintf("%s (%s/%s)", w.State(), w.ActiveState, w.SubState)},
-			{"Main PID", fmt.Sprint(w.MainPID)}, {"Uptime", uptime(w.Started)},
-			{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", fmt.Sprintf("%d bytes", w.MemoryBytes)},
-			{"Tasks", fmt.Sprint(w.Tasks)}, {"Health", dash(w.Health)},
-		}
-		if w.Kind == spec.KindVM {
-			rows = append(rows, [2]string{"Accelerator", dash(isolate.ReadAccel(name))})
-		}
-		for _, row := range rows {
-			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
-		}
-		return tw.Flush()
+		return printStatus(env.Stdout, w)
 	})
+}
+
+// printStatus writes w as cove status shows it: one "Key: value" line
+// each, a "Network:" line per network it is on and a "Ports:" line when
+// it publishes any.
+func printStatus(out io.Writer, w api.Workload) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
+	rows := [][2]string{
+		{"Name", w.Name}, {"Unit", w.Unit}, {"Kind", w.Kind}, {"Description", w.Description},
+		{"State", fmt.Sprintf("%s (%s/%s)", w.State(), w.ActiveState, w.SubState)},
+		{"Main PID", fmt.Sprint(w.MainPID)}, {"Uptime", uptime(w.Started)},
+		{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", fmt.Sprintf("%d bytes", w.MemoryBytes)},
+		{"Tasks", fmt.Sprint(w.Tasks)}, {"Health", dash(w.Health)},
+	}
+	if w.Kind == spec.KindVM {
+		rows = append(rows, [2]string{"Accelerator", dash(isolate.ReadAccel(w.Name))})
+	}
+	for _, e := range w.Networks {
+		rows = append(rows, [2]string{"Network", e.String()})
+	}
+	if len(w.Ports) > 0 {
+		rows = append(rows, [2]string{"Ports", api.FormatPorts(w.Ports)})
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
 }
 
 // stopCmd stops workloads.

@@ -33,14 +33,16 @@ func TestMain(m *testing.M) {
 	os.Exit(harness.Run(m, &env, "cove-nettest-", "../../cmd/cove", setup))
 }
 
-// setup boots the sandbox with its own network namespace and cove's
-// generator (which writes the networks' DNS sockets), and installs the
+// setup boots the sandbox with its own network namespace, private /etc
+// and /var/lib, and cove's generator (which writes the networks' DNS sockets), and installs the
 // network and DNS unit templates.
 func setup() (func(), error) {
 	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
 	genDir := filepath.Join(workDir, "generators")
-	if err := os.MkdirAll(genDir, 0o700); err != nil {
-		return nil, err
+	for _, d := range []string{genDir, filepath.Join(workDir, "images"), filepath.Join(workDir, "containers")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
 		return nil, err
@@ -50,8 +52,14 @@ func setup() (func(), error) {
 	var err error
 	sb, err = sandbox.Boot(ctx, sandbox.Options{
 		Log:            &env.Log,
-		Overlays:       []string{"/etc"},
-		Binds:          map[string]string{"/etc/systemd/system-generators": genDir},
+		Overlays: []string{"/etc", "/var/lib"},
+		// The image store and containers' writable layers need a file
+		// system that takes overlayfs whiteouts: the host's, as in tests/.
+		Binds: map[string]string{
+			"/etc/systemd/system-generators": genDir,
+			"/var/lib/cove/images":           filepath.Join(workDir, "images"),
+			"/var/lib/cove/containers":       filepath.Join(workDir, "containers"),
+		},
 		PrivateNetwork: true,
 		BootTimeout:    3 * time.Minute,
 	})

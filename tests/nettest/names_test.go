@@ -39,25 +39,25 @@ func TestNamedNetworks(t *testing.T) {
 		t.Errorf("cove network ls: other did not get the first free /24 of 10.78.0.0/15:\n%s", out)
 	}
 
-	api := runServer(t, "api", "web", "--ip", "10.80.0.50", "-p", "8080:8080")
-	if api != netip.MustParseAddr("10.80.0.50") {
-		t.Errorf("api got %v, want its pinned 10.80.0.50", api)
+	front := runServer(t, "front", "web", "--ip", "10.80.0.50", "-p", "8080:8080")
+	if front != netip.MustParseAddr("10.80.0.50") {
+		t.Errorf("front got %v, want its pinned 10.80.0.50", front)
 	}
 	runServer(t, "client", "web")
 	stranger := runServer(t, "stranger", "other")
 	runServer(t, "hermit", "sealed")
 
-	for _, name := range []string{"api", "api.web"} {
-		if got := lookup(t, "client", name); got != api.String() {
-			t.Errorf("client resolving %s: got %q, want %v", name, got, api)
+	for _, name := range []string{"front", "front.web"} {
+		if got := lookup(t, "client", name); got != front.String() {
+			t.Errorf("client resolving %s: got %q, want %v", name, got, front)
 		}
 	}
-	if got := fetch(t, "client", "http://api:8080/"); got != "api" {
-		t.Errorf("client fetching http://api:8080/: got %q", got)
+	if got := fetch(t, "client", "http://front:8080/"); got != "front" {
+		t.Errorf("client fetching http://front:8080/: got %q", got)
 	}
-	checkPublished(t, api)
+	checkPublished(t, front)
 	checkFlushAndReload(t)
-	checkIsolated(t, "stranger", api)
+	checkIsolated(t, "stranger", front)
 	checkIsolated(t, "client", stranger)
 	checkIsolated(t, "hermit", netip.MustParseAddr(outsideAddr))
 	if got := fetch(t, "stranger", fmt.Sprintf("http://%s:9000/", outsideAddr)); got != uplinkAddr {
@@ -65,9 +65,9 @@ func TestNamedNetworks(t *testing.T) {
 	}
 
 	checkRefused(t)
-	mustCove(t, "stop", "api")
-	eventually(t, time.Second, "api's name to go with it", func() bool {
-		return lookup(t, "client", "api") == ""
+	mustCove(t, "stop", "front")
+	eventually(t, time.Second, "front's name to go with it", func() bool {
+		return lookup(t, "client", "front") == ""
 	})
 	must(t, "systemctl", "kill", "--signal=KILL", "cove-client.service")
 	eventually(t, 10*time.Second, "client's lease, veth and tables to go after systemctl kill", func() bool {
@@ -84,7 +84,7 @@ func TestNamedNetworks(t *testing.T) {
 // follow run on the restored tables.)
 func checkFlushAndReload(t *testing.T) {
 	t.Helper()
-	pid := show(t, "cove-api.service", "MainPID")
+	pid := show(t, "cove-front.service", "MainPID")
 	url := "http://" + uplinkAddr + ":8080/"
 	must(t, "nft", "flush", "ruleset")
 	if r := busybox(t, outsideNS, "timeout", "3", "wget", "-q", "-O", "-", url); r.Code == 0 {
@@ -94,16 +94,16 @@ func checkFlushAndReload(t *testing.T) {
 		must(t, "systemctl", "reload", "cove-network@"+n+".service")
 	}
 	tables := must(t, "nft", "list", "tables")
-	for _, want := range []string{"table inet " + plan.TableName("web"), "table inet " + plan.WorkloadTableName("api"), "table bridge " + plan.WorkloadTableName("api"), "table bridge " + plan.WorkloadTableName("client")} {
+	for _, want := range []string{"table inet " + plan.TableName("web"), "table inet " + plan.WorkloadTableName("front"), "table bridge " + plan.WorkloadTableName("front"), "table bridge " + plan.WorkloadTableName("client")} {
 		if !strings.Contains(tables, want) {
 			t.Errorf("after reload, %q is missing:\n%s", want, tables)
 		}
 	}
-	if r := busybox(t, outsideNS, "wget", "-q", "-O", "-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "api" {
+	if r := busybox(t, outsideNS, "wget", "-q", "-O", "-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "front" {
 		t.Errorf("published port after reload: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if got := show(t, "cove-api.service", "MainPID"); got != pid {
-		t.Errorf("reload restarted api: MainPID %s, was %s", got, pid)
+	if got := show(t, "cove-front.service", "MainPID"); got != pid {
+		t.Errorf("reload restarted front: MainPID %s, was %s", got, pid)
 	}
 }
 
@@ -146,11 +146,11 @@ func busybox(t *testing.T, netns string, args ...string) result {
 	return inside(t, cmd[0], cmd[1:]...)
 }
 
-// checkPublished checks that api's published port 8080 answers from the
+// checkPublished checks that front's published port 8080 answers from the
 // outside namespace through the uplink address, from the host through
 // the uplink address and 127.0.0.1, and from client through the host's
 // address (hairpin).
-func checkPublished(t *testing.T, api netip.Addr) {
+func checkPublished(t *testing.T, front netip.Addr) {
 	t.Helper()
 	for _, c := range []struct{ where, ns, url string }{
 		{"the outside", outsideNS, "http://" + uplinkAddr + ":8080/"},
@@ -158,15 +158,15 @@ func checkPublished(t *testing.T, api netip.Addr) {
 		{"the host (127.0.0.1)", "", "http://127.0.0.1:8080/"},
 	} {
 		r := busybox(t, c.ns, "wget", "-q", "-O", "-", c.url)
-		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "api" {
+		if r.Code != 0 || strings.TrimSpace(r.Stdout) != "front" {
 			t.Errorf("published port from %s, %s: exit %d, %q %s", c.where, c.url, r.Code, r.Stdout, r.Stderr)
 		}
 	}
-	if got := fetch(t, "client", "http://"+uplinkAddr+":8080/"); got != "api" {
-		t.Errorf("client through the host's address (hairpin): got %q, want api", got)
+	if got := fetch(t, "client", "http://"+uplinkAddr+":8080/"); got != "front" {
+		t.Errorf("client through the host's address (hairpin): got %q, want front", got)
 	}
-	if got := fetch(t, "api", "http://"+uplinkAddr+":8080/"); got != "api" {
-		t.Errorf("api through the host's address to itself (hairpin): got %q, want api", got)
+	if got := fetch(t, "front", "http://"+uplinkAddr+":8080/"); got != "front" {
+		t.Errorf("front through the host's address to itself (hairpin): got %q, want front", got)
 	}
 }
 
@@ -197,8 +197,8 @@ func checkRefused(t *testing.T) {
 	}{
 		{[]string{"run", file}, file + `:6:1: container.network: unknown network "nope"`},
 		{[]string{"run", "--name", "bad1", "--rootfs", rootfs, "--network", "web", "--ip", "10.81.0.5", "--", "/bin/true"}, "container.ip: 10.81.0.5 is not a host address of network web"},
-		{[]string{"run", "--name", "bad2", "--rootfs", rootfs, "--network", "web", "--ip", "10.80.0.50", "--", "/bin/true"}, "10.80.0.50 is leased to workload api"},
-		{[]string{"run", "--name", "bad3", "--rootfs", rootfs, "--network", "other", "-p", "8080:80", "--", "/bin/true"}, "already published by workload api"},
+		{[]string{"run", "--name", "bad2", "--rootfs", rootfs, "--network", "web", "--ip", "10.80.0.50", "--", "/bin/true"}, "10.80.0.50 is leased to workload front"},
+		{[]string{"run", "--name", "bad3", "--rootfs", rootfs, "--network", "other", "-p", "8080:80", "--", "/bin/true"}, "already published by workload front"},
 	} {
 		r := inside(t, coveBin, c.args...)
 		if r.Code != 2 || !strings.Contains(r.Stderr, c.want) {

@@ -1,0 +1,138 @@
+package api
+
+import (
+	"fmt"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// dockerNetworkID is a network's stable 64-hex-digit Docker ID.
+func dockerNetworkID(name string) string { return hashID("cove-network:" + name) }
+
+// dockerEndpointID is the stable Docker ID of workload's endpoint on
+// network.
+func dockerEndpointID(network, workload string) string {
+	return hashID("cove-endpoint:" + network + "\x00" + workload)
+}
+
+// dockerPort is one entry of a listed container's Ports.
+type dockerPort struct {
+	IP          string `json:"IP,omitempty"`
+	PrivatePort uint16 `json:"PrivatePort"`
+	PublicPort  uint16 `json:"PublicPort,omitempty"`
+	Type        string `json:"Type"`
+}
+
+// dockerAddresses are a container's addresses on a network, as Docker
+// names them both in NetworkSettings (of its first network) and in each
+// of NetworkSettings.Networks.
+type dockerAddresses struct {
+	EndpointID          string `json:"EndpointID"`
+	Gateway             string `json:"Gateway"`
+	IPAddress           string `json:"IPAddress"`
+	IPPrefixLen         int    `json:"IPPrefixLen"`
+	IPv6Gateway         string `json:"IPv6Gateway"`
+	GlobalIPv6Address   string `json:"GlobalIPv6Address"`
+	GlobalIPv6PrefixLen int    `json:"GlobalIPv6PrefixLen"`
+	MacAddress          string `json:"MacAddress"`
+}
+
+// dockerEndpoint is one entry of NetworkSettings.Networks.
+type dockerEndpoint struct {
+	IPAMConfig *struct{} `json:"IPAMConfig"`
+	Links      []string  `json:"Links"`
+	Aliases    []string  `json:"Aliases"`
+	NetworkID  string    `json:"NetworkID"`
+	dockerAddresses
+	DriverOpts map[string]string `json:"DriverOpts"`
+	DNSNames   []string          `json:"DNSNames"`
+}
+
+// dockerNetworks is a listed container's NetworkSettings.
+type dockerNetworks struct {
+	Networks map[string]dockerEndpoint `json:"Networks"`
+}
+
+// dockerNetworkSettings is an inspected container's NetworkSettings: the
+// addresses on its first network, its published ports and its networks.
+type dockerNetworkSettings struct {
+	Bridge     string                         `json:"Bridge"`
+	SandboxID  string                         `json:"SandboxID"`
+	SandboxKey string                         `json:"SandboxKey"`
+	Ports      map[string][]dockerPortBinding `json:"Ports"`
+	dockerAddresses
+	Networks map[string]dockerEndpoint `json:"Networks"`
+}
+
+// addressesOf are a workload's addresses at endpoint e.
+func addressesOf(workload string, e Endpoint) dockerAddresses {
+	return dockerAddresses{
+		EndpointID: dockerEndpointID(e.Network, workload), Gateway: e.Gateway4.String(),
+		IPAddress: e.Address4.Addr().String(), IPPrefixLen: e.Address4.Bits(),
+		IPv6Gateway: e.Gateway6.String(), GlobalIPv6Address: e.Address6.Addr().String(), GlobalIPv6PrefixLen: e.Address6.Bits(),
+		MacAddress: e.MAC,
+	}
+}
+
+// networksOf is w's NetworkSettings.Networks: each network it is on.
+func networksOf(w Workload) map[string]dockerEndpoint {
+	out := map[string]dockerEndpoint{}
+	for _, e := range w.Networks {
+		out[e.Network] = dockerEndpoint{NetworkID: dockerNetworkID(e.Network), dockerAddresses: addressesOf(w.Name, e),
+			DNSNames: []string{w.Name}}
+	}
+	return out
+}
+
+// networkSettingsOf is w's NetworkSettings in an inspection.
+func networkSettingsOf(w Workload) dockerNetworkSettings {
+	d := dockerNetworkSettings{Ports: bindingsOf(w.Ports, false), Networks: networksOf(w)}
+	if len(w.Networks) > 0 {
+		d.dockerAddresses = addressesOf(w.Name, w.Networks[0])
+		d.Bridge = w.Networks[0].Bridge
+	}
+	return d
+}
+
+// summaryPorts are ports as a listed container's Ports: one entry per
+// host address (Port.HostIPs).
+func summaryPorts(ports []Port) []dockerPort {
+	out := []dockerPort{}
+	for _, p := range ports {
+		for _, ip := range p.HostIPs() {
+			out = append(out, dockerPort{IP: ip, PrivatePort: p.ContainerPort, PublicPort: p.HostPort, Type: p.Proto})
+		}
+	}
+	return out
+}
+
+// bindingsOf maps ports by container port ("80/tcp") to their host
+// sides: as NetworkSettings.Ports shows them (every address as "0.0.0.0"
+// and "::"), or, with asRequested, as HostConfig.PortBindings records a
+// request (every address as HostIp "").
+func bindingsOf(ports []Port, asRequested bool) map[string][]dockerPortBinding {
+	out := map[string][]dockerPortBinding{}
+	for _, p := range ports {
+		key := fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)
+		ips := p.HostIPs()
+		if asRequested && !p.HostAddr.IsValid() {
+			ips = []string{""}
+		}
+		for _, ip := range ips {
+			out[key] = append(out[key], dockerPortBinding{HostIP: ip, HostPort: fmt.Sprint(p.HostPort)})
+		}
+	}
+	return out
+}
+
+// specPorts are a spec's container.ports as Ports (they are valid: the
+// spec was validated).
+func specPorts(ports []string) []Port {
+	var out []Port
+	for _, s := range ports {
+		if p, err := plan.ParsePort(s); err == nil {
+			out = append(out, portOf(p))
+		}
+	}
+	return out
+}

@@ -1,0 +1,165 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cove-project/cove/internal/hostconf"
+	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/spec"
+)
+
+// networkRoutes are Docker's network endpoints cove implements: the list
+// and an inspection. Creating, removing, connecting and pruning are
+// answered 501 (cove network create and rm, or a network file, do the
+// first two).
+func networkRoutes() []route {
+	return []route{
+		{method: http.MethodGet, path: "/networks", need: roleMember, handle: (*Server).networks},
+		{method: http.MethodGet, path: "/networks/{net}", need: roleMember, handle: (*Server).inspectNetwork},
+	}
+}
+
+// dockerNetwork is a network as Docker's network endpoints show it.
+type dockerNetwork struct {
+	Name       string `json:"Name"`
+	ID         string `json:"Id"`
+	Created    string `json:"Created"`
+	Scope      string `json:"Scope"`
+	Driver     string `json:"Driver"`
+	EnableIPv4 bool   `json:"EnableIPv4"`
+	EnableIPv6 bool   `json:"EnableIPv6"`
+	IPAM       struct {
+		Driver  string             `json:"Driver"`
+		Options map[string]string  `json:"Options"`
+		Config  []dockerIPAMConfig `json:"Config"`
+	} `json:"IPAM"`
+	Internal   bool `json:"Internal"`
+	Attachable bool `json:"Attachable"`
+	Ingress    bool `json:"Ingress"`
+	ConfigFrom struct {
+		Network string `json:"Network"`
+	} `json:"ConfigFrom"`
+	ConfigOnly bool                           `json:"ConfigOnly"`
+	Containers map[string]dockerNetworkMember `json:"Containers"`
+	Options    map[string]string              `json:"Options"`
+	Labels     map[string]string              `json:"Labels"`
+}
+
+// dockerIPAMConfig is one subnet of a network's IPAM.Config.
+type dockerIPAMConfig struct {
+	Subnet  string `json:"Subnet"`
+	Gateway string `json:"Gateway"`
+}
+
+// dockerNetworkMember is one entry of a network's Containers.
+type dockerNetworkMember struct {
+	Name        string `json:"Name"`
+	EndpointID  string `json:"EndpointID"`
+	MacAddress  string `json:"MacAddress"`
+	IPv4Address string `json:"IPv4Address"` // "10.77.0.2/16"
+	IPv6Address string `json:"IPv6Address"`
+}
+
+// networkFilters are the filter keys GET /networks implements: name (a
+// substring) and id (a prefix).
+var networkFilters = []string{"name", "id"}
+
+// networks answers GET /networks?filters=: every declared network, by
+// name; Containers is empty, as in Docker's list (an inspection has them).
+func (s *Server) networks(c *call) {
+	f, ferr := parseFilters(c.r.URL.Query().Get("filters"), networkFilters)
+	if ferr != nil {
+		c.fail(ferr)
+		return
+	}
+	v, err := s.opt.Networks.Read()
+	if err != nil {
+		c.failWith(err)
+		return
+	}
+	out := []dockerNetwork{}
+	for _, n := range v.Networks {
+		id := dockerNetworkID(n.Name)
+		if f.anyOf("name", func(x string) bool { return strings.Contains(n.Name, x) }) && f.anyOf("id", func(x string) bool { return strings.HasPrefix(id, x) }) {
+			out = append(out, s.dockerNetworkOf(n, nil))
+		}
+	}
+	c.reply(http.StatusOK, out)
+}
+
+// inspectNetwork answers GET /networks/{name or id}: the network and the
+// workloads on it.
+func (s *Server) inspectNetwork(c *call) {
+	v, err := s.opt.Networks.Read()
+	if err != nil {
+		c.failWith(err)
+		return
+	}
+	n, ferr := s.findNetwork(v, c.name)
+	if ferr != nil {
+		c.fail(ferr)
+		return
+	}
+	c.reply(http.StatusOK, s.dockerNetworkOf(n, v.Members(n.Name)))
+}
+
+// findNetwork is the network ref names: by name; "bridge" (Docker's
+// default network, unless a network has that name) is the host's run
+// network (hostconf; the default network when that is host or none);
+// else by ID or a unique prefix of one. Otherwise Docker's 404.
+func (s *Server) findNetwork(v network.View, ref string) (plan.Network, *Error) {
+	if n, ok := v.Network(ref); ok {
+		return n, nil
+	}
+	if ref == "bridge" {
+		settings, err := hostconf.Read(s.opt.Settings)
+		if err != nil {
+			return plan.Network{}, errorf(CodeInternal, fmt.Sprintf("inspect network bridge: %v", err))
+		}
+		name := settings.RunNetwork
+		if name == spec.NetworkHost || name == spec.NetworkNone {
+			name = plan.DefaultName
+		}
+		if n, ok := v.Network(name); ok {
+			return n, nil
+		}
+	}
+	var found []plan.Network
+	for _, n := range v.Networks {
+		if isHex(ref) && strings.HasPrefix(dockerNetworkID(n.Name), ref) {
+			found = append(found, n)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return plan.Network{}, errorf(CodeBadRequest, fmt.Sprintf("network %s is ambiguous (%d matches found on ID prefix)", ref, len(found)))
+	}
+	return plan.Network{}, errorf(CodeNotFound, fmt.Sprintf("network %s not found", ref))
+}
+
+// dockerNetworkOf is n, with members, as Docker shows a network: a local
+// bridge with both address families. Created is the time of its file
+// (the zero time for the default network without one).
+func (s *Server) dockerNetworkOf(n plan.Network, members []network.Member) dockerNetwork {
+	d := dockerNetwork{Name: n.Name, ID: dockerNetworkID(n.Name), Created: rfc3339(time.Time{}), Scope: "local", Driver: "bridge",
+		EnableIPv4: true, EnableIPv6: true, Internal: n.Internal, Containers: map[string]dockerNetworkMember{},
+		Options: map[string]string{"com.docker.network.bridge.name": n.Bridge}, Labels: map[string]string{}}
+	if st, err := os.Stat(s.opt.Networks.Catalog.Path(n.Name)); err == nil {
+		d.Created = rfc3339(st.ModTime())
+	}
+	d.IPAM.Driver = "default"
+	d.IPAM.Config = []dockerIPAMConfig{{Subnet: n.Subnet4.String(), Gateway: n.Gateway4.String()}, {Subnet: n.Subnet6.String(), Gateway: n.Gateway6.String()}}
+	for _, m := range members {
+		e := endpointOf(m.Endpoint)
+		d.Containers[dockerID(m.Workload)] = dockerNetworkMember{Name: m.Workload, EndpointID: dockerEndpointID(n.Name, m.Workload),
+			MacAddress: e.MAC, IPv4Address: e.Address4.String(), IPv6Address: e.Address6.String()}
+	}
+	return d
+}

@@ -1,0 +1,153 @@
+package api
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/spec"
+)
+
+// dockerDefaultNetworks are Docker's names of its default network: the
+// host's run network (hostconf) in cove.
+var dockerDefaultNetworks = []string{"", "default", "bridge"}
+
+// dockerNetworkName is the cove network a Docker network name means:
+// runNetwork for Docker's default network, else the name itself.
+func dockerNetworkName(name, runNetwork string) string {
+	if slices.Contains(dockerDefaultNetworks, name) {
+		return runNetwork
+	}
+	return name
+}
+
+// network applies HostConfig.NetworkMode ("host", "none", Docker's
+// default network or a network's name) and NetworkingConfig's one
+// endpoint: its network when NetworkMode leaves the default (else it
+// must be NetworkMode's), its IPAMConfig.IPv4Address as container.ip.
+func (b *specBuild) network(req *dockerCreate, runNetwork string) {
+	mode := req.HostConfig.NetworkMode
+	if strings.HasPrefix(mode, "container:") {
+		b.refuse("HostConfig.NetworkMode %q: sharing another container's network namespace is not supported yet", mode)
+		return
+	}
+	net := dockerNetworkName(mode, runNetwork)
+	eps := req.NetworkingConfig.EndpointsConfig
+	if len(eps) > 1 {
+		b.refuse("NetworkingConfig.EndpointsConfig names %d networks (%s): a cove container joins one network", len(eps), strings.Join(slices.Sorted(maps.Keys(eps)), ", "))
+		return
+	}
+	for name, ep := range eps {
+		n := dockerNetworkName(name, runNetwork)
+		switch {
+		case mode == "" || mode == "default":
+			net = n
+		case n != net:
+			b.refuse("NetworkingConfig.EndpointsConfig names network %q, HostConfig.NetworkMode %q: a cove container joins one network", name, mode)
+			return
+		}
+		b.endpoint(name, ep)
+	}
+	if net != spec.NetworkHost && net != spec.NetworkNone && plan.ValidName(net) != nil {
+		b.refuse(`network %q: want "host", "none", "bridge" (the default network) or a network's name ([a-z0-9][a-z0-9_.-]*)`, net)
+		return
+	}
+	b.sp.Container.Network = net
+}
+
+// endpoint applies the settings of the container's endpoint on network
+// name: an IPv4 address; cove derives the IPv6 address and the MAC
+// itself, and its DNS answers the container's name, not aliases.
+func (b *specBuild) endpoint(name string, ep *dockerEndpointCreate) {
+	if ep == nil {
+		return
+	}
+	at := fmt.Sprintf("NetworkingConfig.EndpointsConfig[%q]", name)
+	if ipam := ep.IPAMConfig; ipam != nil {
+		b.sp.Container.IP = ipam.IPv4Address
+		b.notYet(ipam.IPv6Address != "", at+".IPAMConfig.IPv6Address (--ip6; a cove container's IPv6 address follows its IPv4 address)")
+		b.notYet(len(ipam.LinkLocalIPs) > 0, at+".IPAMConfig.LinkLocalIPs (--link-local-ip)")
+	}
+	b.notYet(ep.MacAddress != "", at+".MacAddress (--mac-address; cove derives a container's MAC from its name)")
+	b.notYet(len(ep.Links) > 0, at+".Links (--link)")
+	if len(ep.Aliases) > 0 {
+		b.warnings = append(b.warnings, fmt.Sprintf("%s.Aliases %q are ignored: cove's DNS answers a container by its name", at, ep.Aliases))
+	}
+}
+
+// ports applies HostConfig.PortBindings ({"80/tcp": [{"HostIp": "",
+// "HostPort": "8080"}]}) as container.ports, in the order of the
+// container ports. HostIp "", "0.0.0.0" and "::" all publish on every
+// address of the host, IPv4 and IPv6 (cove publishes a port on one
+// address or on all). On the host's network the bindings are dropped
+// with Docker's warning.
+func (b *specBuild) ports(h *dockerHostCreate) {
+	c := b.sp.Container
+	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
+		port, proto, err := parseDockerPort(key)
+		if err != nil {
+			b.refuse("HostConfig.PortBindings[%q]: %v", key, err)
+			continue
+		}
+		for _, hb := range h.PortBindings[key] {
+			p, err := publishedPort(hb, port, proto)
+			if err != nil {
+				b.refuse("HostConfig.PortBindings[%q]: %v", key, err)
+				continue
+			}
+			c.Ports = append(c.Ports, p.String())
+		}
+	}
+	if len(c.Ports) > 0 && c.Network == spec.NetworkHost {
+		b.warnings = append(b.warnings, "Published ports are discarded when using host network mode")
+		c.Ports = nil
+	}
+}
+
+// parseDockerPort reads a container port as Docker keys it: "80/tcp",
+// "53/udp", "80" (tcp).
+func parseDockerPort(key string) (uint16, string, error) {
+	port, proto, _ := strings.Cut(key, "/")
+	switch {
+	case proto == "":
+		proto = plan.TCP
+	case proto != plan.TCP && proto != plan.UDP:
+		return 0, "", fmt.Errorf("protocol %q is not supported (tcp and udp are)", proto)
+	}
+	if strings.Contains(port, "-") {
+		return 0, "", fmt.Errorf("port ranges are not supported yet: publish each port")
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || n == 0 {
+		return 0, "", fmt.Errorf("container port %q is not a number from 1 to 65535", port)
+	}
+	return uint16(n), proto, nil
+}
+
+// publishedPort is the published port of one host binding of port/proto.
+// An empty HostPort (Docker: a random free port, as -p 80 asks) is not
+// supported yet.
+func publishedPort(hb dockerPortBinding, port uint16, proto string) (plan.Port, error) {
+	if hb.HostPort == "" {
+		return plan.Port{}, fmt.Errorf("no HostPort: a random free host port (-p %d, -p IP::%d) is not supported yet; give one: -p HOSTPORT:%d", port, port, port)
+	}
+	if strings.Contains(hb.HostPort, "-") {
+		return plan.Port{}, fmt.Errorf("HostPort %q: host port ranges are not supported yet; give one port", hb.HostPort)
+	}
+	host := ""
+	ip, err := netip.ParseAddr(hb.HostIP)
+	switch ip = ip.Unmap(); {
+	case hb.HostIP == "" || err == nil && ip.IsUnspecified():
+	case err != nil:
+		return plan.Port{}, fmt.Errorf("HostIp %q is not an IP address", hb.HostIP)
+	case ip.Is6():
+		host = "[" + ip.String() + "]:"
+	default:
+		host = ip.String() + ":"
+	}
+	return plan.ParsePort(fmt.Sprintf("%s%s:%d/%s", host, hb.HostPort, port, proto))
+}

@@ -1,0 +1,52 @@
+package api
+
+import (
+	"testing"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// TestContainerSpecNetwork: Docker's network mode, endpoint settings and
+// port bindings land in container.network, ip and ports as cove run's
+// --network, --ip and -p would put them; Docker's default network is the
+// host's run network ("cove" here); what cove cannot do is refused,
+// naming the field. Long because it is one table of cases.
+func TestContainerSpecNetwork(t *testing.T) {
+	const web = `"NetworkingConfig":{"EndpointsConfig":{"web":{"IPAMConfig":{"IPv4Address":"10.78.0.5"}}}}`
+	runSpecCases(t, []specCase{
+		{"no network mode", `{}`, networkOf, testRunNetwork, "", ""},
+		{"default", `{"HostConfig":{"NetworkMode":"default"}}`, networkOf, testRunNetwork, "", ""},
+		{"bridge", `{"HostConfig":{"NetworkMode":"bridge"},"NetworkingConfig":{"EndpointsConfig":{"bridge":{}}}}`, networkOf, testRunNetwork, "", ""},
+		{"none", `{"HostConfig":{"NetworkMode":"none"}}`, networkOf, spec.NetworkNone, "", ""},
+		{"host", `{"HostConfig":{"NetworkMode":"host"},"NetworkingConfig":{"EndpointsConfig":{"host":{}}}}`, networkOf, spec.NetworkHost, "", ""},
+		{"named", `{"HostConfig":{"NetworkMode":"web"}}`, networkOf, "web", "", ""},
+		{"bad name", `{"HostConfig":{"NetworkMode":"Web"}}`, nil, nil, "", `network "Web": want "host", "none", "bridge"`},
+		{"another container's", `{"HostConfig":{"NetworkMode":"container:db"}}`, nil, nil, "", `NetworkMode "container:db": sharing another container's network namespace is not supported yet`},
+		{"endpoint and address", `{"HostConfig":{"NetworkMode":"web"},` + web + `}`, networkAndIP, []string{"web", "10.78.0.5"}, "", ""},
+		{"endpoint without a mode", `{"HostConfig":{"NetworkMode":"default"},` + web + `}`, networkAndIP, []string{"web", "10.78.0.5"}, "", ""},
+		{"endpoint of another network", `{"HostConfig":{"NetworkMode":"db"},` + web + `}`, nil, nil, "", `names network "web", HostConfig.NetworkMode "db": a cove container joins one network`},
+		{"two endpoints", `{"NetworkingConfig":{"EndpointsConfig":{"web":{},"db":{}}}}`, nil, nil, "", "names 2 networks (db, web): a cove container joins one network"},
+		{"address on the host's network", `{"HostConfig":{"NetworkMode":"host"},"NetworkingConfig":{"EndpointsConfig":{"host":{"IPAMConfig":{"IPv4Address":"10.78.0.5"}}}}}`, nil, nil, "", "container.ip: an address needs a network"},
+		{"ipv6 address, mac", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"IPAMConfig":{"IPv6Address":"fd00::5"},"MacAddress":"02:00:00:00:00:01"}}}}`, nil, nil, "",
+			`EndpointsConfig["web"].IPAMConfig.IPv6Address (--ip6; a cove container's IPv6 address follows its IPv4 address) is not supported yet; NetworkingConfig.EndpointsConfig["web"].MacAddress`},
+		{"aliases", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"Aliases":["www"]}}}}`, networkOf, "web", `Aliases ["www"] are ignored`, ""},
+		{"ports", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],` +
+			`"443":[{"HostIp":"2001:db8::10","HostPort":"8443"},{"HostIp":"0.0.0.0","HostPort":"9443"},{"HostIp":"::","HostPort":"10443"}],"81/tcp":[]}}}`,
+			portsField, []string{"[2001:db8::10]:8443:443/tcp", "9443:443/tcp", "10443:443/tcp", "127.0.0.1:5353:53/udp", "8080:80/tcp"}, "", ""},
+		{"random host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}]}}}`, nil, nil, "",
+			`HostConfig.PortBindings["80/tcp"]: no HostPort: a random free host port (-p 80, -p IP::80) is not supported yet; give one: -p HOSTPORT:80`},
+		{"port range", `{"HostConfig":{"PortBindings":{"80-81/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", "port ranges are not supported yet"},
+		{"host port range", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", `HostPort "8080-8081": host port ranges are not supported yet`},
+		{"sctp", `{"HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"8080"}]}}}`, nil, nil, "", `protocol "sctp" is not supported (tcp and udp are)`},
+		{"bad host address", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"localhost","HostPort":"8080"}]}}}`, nil, nil, "", `HostIp "localhost" is not an IP address`},
+		{"ipv6 loopback", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"::1","HostPort":"8080"}]}}}`, nil, nil, "", "::1 cannot be published"},
+		{"bad host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"http"}]}}}`, nil, nil, "", `host port: "http" is not a number`},
+		{"ports on the host's network", `{"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`,
+			portsField, []string(nil), "Published ports are discarded when using host network mode", ""},
+		{"ports without a network", `{"HostConfig":{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`, nil, nil, "", "published ports need a network"},
+	})
+}
+
+func networkOf(s *spec.Spec) any    { return s.Container.Network }
+func networkAndIP(s *spec.Spec) any { return []string{s.Container.Network, s.Container.IP} }
+func portsField(s *spec.Spec) any   { return s.Container.Ports }

@@ -1,0 +1,64 @@
+package hostconf
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// TestRead: a missing file or key is the default network "cove"; host,
+// none and network names are taken; bad content is a spec.Errors naming
+// the file, the line and column, and the key.
+func TestRead(t *testing.T) {
+	dir := t.TempDir()
+	if s, err := Read(filepath.Join(dir, "absent.toml")); err != nil || s.RunNetwork != "cove" {
+		t.Fatalf("missing file: %+v, %v; want network cove", s, err)
+	}
+	for _, tc := range []struct {
+		name, content, want, err string
+	}{
+		{"empty", "", "cove", ""},
+		{"empty run", "[run]\n", "cove", ""},
+		{"host", "[run]\nnetwork = \"host\"\n", "host", ""},
+		{"none", "[run]\nnetwork = \"none\"\n", "none", ""},
+		{"named", "# mine\n[run]\nnetwork = \"web.1\"\n", "web.1", ""},
+		{"bad name", "[run]\nnetwork = \"Web\"\n", "", `cove.toml:2:1: run.network: invalid network "Web"; allowed: "host", "none" or a network's name`},
+		{"wrong type", "[run]\nnetwork = 3\n", "", "cove.toml:2:1: run.network: must be a string"},
+		{"unknown key", "[run]\nnetwork = \"host\"\nnetworks = 1\n", "", "cove.toml:3:1: run.networks: unknown key; [run] has network only"},
+		{"unknown table", "[build]\n", "", "cove.toml:1:2: build: unknown key; cove.toml has a [run] table only"},
+		{"run not a table", "run = \"cove\"\n", "", "cove.toml:1:1: run: must be a table"},
+		{"syntax", "[run]\nnetwork = \n", "", "cove.toml:2:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, "cove.toml")
+			if err := os.WriteFile(path, []byte(tc.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Read(path)
+			if tc.err == "" {
+				if err != nil || s.RunNetwork != tc.want {
+					t.Errorf("got %+v, %v; want network %q", s, err, tc.want)
+				}
+				return
+			}
+			var se spec.Errors
+			if !errors.As(err, &se) || !strings.Contains(err.Error(), path+":"+tc.err[len("cove.toml:"):]) {
+				t.Errorf("error %v (%T), want a spec.Errors with %q", err, err, tc.err)
+			}
+		})
+	}
+}
+
+// TestReadUnreadable: a settings file that cannot be read is an error
+// that says what was read.
+func TestReadUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Read(dir) // a directory: read fails with EISDIR
+	if err == nil || !strings.Contains(err.Error(), "read cove's host settings: read "+dir) {
+		t.Errorf("reading a directory: %v", err)
+	}
+}
