@@ -4,10 +4,13 @@ package isolate
 // launch.VMConfig.
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -81,7 +84,11 @@ func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 //     disk gets bootindex=0, unless a kernel is given: as in the spec, the
 //     kernel then wins (SeaBIOS would otherwise boot the disk first).
 //   - Network: QEMU's user-mode stack (slirp, no privileges, no host
-//     interfaces) with hostfwd= per forward, on virtio-net.
+//     interfaces) with hostfwd= per forward; or, on a bridge, the tap the
+//     launcher made (plan.HostIfName, attached by name: ifname=, with
+//     script=no and downscript=no, so QEMU runs no helper) with the
+//     guest's MAC (plan.WorkloadMAC: the one the network's anti-spoofing
+//     rules let through). Either on virtio-net.
 //   - -device pvpanic with -action panic=exit-failure: a guest kernel panic
 //     ends QEMU with status 1 (a failed unit) instead of rebooting or
 //     hanging. The guest needs the pvpanic driver (pvpanic-mmio, which
@@ -137,13 +144,7 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		}
 		a = append(a, "-drive", drive, "-device", device)
 	}
-	if c.Network == spec.VMNetworkUser {
-		netdev := "user,id=net0"
-		for _, f := range c.Forwards {
-			netdev += fmt.Sprintf(",hostfwd=%s:%s:%d-:%d", f.Proto, f.HostAddr, f.HostPort, f.GuestPort)
-		}
-		a = append(a, "-netdev", netdev, "-device", dev("virtio-net-device", "virtio-net-pci")+",netdev=net0")
-	}
+	a = append(a, netArgs(c, dev("virtio-net-device", "virtio-net-pci"))...)
 	a = append(a,
 		"-device", "pvpanic",
 		"-action", "panic=exit-failure",
@@ -151,6 +152,58 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	)
 	return a, nil
+}
+
+// netArgs are the -netdev and -device arguments of c's network, its NIC
+// being the virtio-net device nic; none without a network.
+func netArgs(c launch.VMConfig, nic string) []string {
+	switch c.Network {
+	case spec.VMNetworkUser:
+		netdev := "user,id=net0"
+		for _, f := range c.Forwards {
+			netdev += fmt.Sprintf(",hostfwd=%s:%s:%d-:%d", f.Proto, f.HostAddr, f.HostPort, f.GuestPort)
+		}
+		return []string{"-netdev", netdev, "-device", nic + ",netdev=net0"}
+	case spec.VMNetworkBridge:
+		tap, mac := plan.HostIfName(c.NetworkName, c.Name), plan.WorkloadMAC(c.NetworkName, c.Name)
+		return []string{"-netdev", "tap,id=net0,ifname=" + tap + ",script=no,downscript=no", "-device", nic + ",netdev=net0,mac=" + mac.String()}
+	}
+	return nil
+}
+
+// GuestNetwork returns c with the guest's address on the network of ep
+// (its endpoint as a VM on a bridge, see network.Join) appended to its
+// kernel command line, when c boots a kernel:
+//
+//	ip=ADDR4::GATEWAY4:NETMASK:NAME:eth0:off[:DNS] cove.ip6=ADDR6/BITS cove.gw6=GATEWAY6
+//
+// ip= is the kernel's own syntax (nfsroot.rst), which a kernel built with
+// CONFIG_IP_PNP applies itself and the usual initramfs builders
+// (initramfs-tools, dracut) apply in the guest's initramfs: a static
+// address on eth0, the guest's one NIC, no autoconfiguration, the
+// workload's name as hostname and, when the network has DNS, its gateway
+// as DNS server (dns0). IPv6 has no such syntax: cove.ip6 and cove.gw6 are
+// cove's own, for a guest that wants the IPv6 twin of its address (which
+// the network's DNS answers for its name). A disk-booted guest (no
+// kernel) gets nothing here: it would need DHCP, which cove does not
+// serve yet, or an address configured in the guest.
+func GuestNetwork(c launch.VMConfig, ep plan.Endpoint) launch.VMConfig {
+	if c.Kernel == "" {
+		return c
+	}
+	n := ep.Network
+	var mask [4]byte
+	binary.BigEndian.PutUint32(mask[:], ^uint32(0)<<(32-n.Subnet4.Bits()))
+	ip := fmt.Sprintf("ip=%v::%v:%v:%s:eth0:off", ep.Addr4, n.Gateway4, netip.AddrFrom4(mask), c.Name)
+	if !n.NoDNS {
+		ip += ":" + n.Gateway4.String()
+	}
+	words := []string{c.Cmdline, ip}
+	if ep.Addr6.IsValid() {
+		words = append(words, fmt.Sprintf("cove.ip6=%v/%d cove.gw6=%v", ep.Addr6, n.Subnet6.Bits(), n.Gateway6))
+	}
+	c.Cmdline = strings.TrimSpace(strings.Join(words, " "))
+	return c
 }
 
 // qemuEscape doubles commas, QEMU's quoting inside a -drive/-chardev value.

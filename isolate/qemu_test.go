@@ -1,10 +1,13 @@
 package isolate
 
 import (
+	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -109,6 +112,56 @@ func TestQEMUArgvForwards(t *testing.T) {
 	want := "-netdev user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:0.0.0.0:5353-:53 -device virtio-net-pci,netdev=net0"
 	if !strings.Contains(s, want) {
 		t.Errorf("argv lacks %q:\n%s", want, s)
+	}
+}
+
+// TestQEMUArgvBridge: on a bridge, the guest's NIC is attached to the
+// workload's tap by name, with no helper scripts, and has the MAC the
+// network's anti-spoofing rules expect.
+func TestQEMUArgvBridge(t *testing.T) {
+	c := testVM()
+	c.Network, c.Forwards, c.NetworkName = spec.VMNetworkBridge, nil, "lab"
+	for machine, nic := range map[string]string{spec.MachineMicroVM: "virtio-net-device", spec.MachineQ35: "virtio-net-pci"} {
+		c.Machine = machine
+		got, err := QEMUArgv(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(" -netdev tap,id=net0,ifname=%s,script=no,downscript=no -device %s,netdev=net0,mac=%v ",
+			plan.HostIfName("lab", "db"), nic, plan.WorkloadMAC("lab", "db"))
+		if s := strings.Join(got, " "); !strings.Contains(s, want) || strings.Count(s, "-netdev") != 1 {
+			t.Errorf("%s: argv lacks %q:\n%s", machine, want, s)
+		}
+	}
+}
+
+// TestGuestNetwork: a VM booting a kernel gets its address on the
+// command line as ip= (with the gateway as DNS server when the network
+// has DNS) and its IPv6 twin as cove.ip6/cove.gw6; a disk-booted one
+// gets nothing.
+func TestGuestNetwork(t *testing.T) {
+	n := plan.Complete(plan.Network{Name: "lab", Subnet4: netip.MustParsePrefix("10.78.0.0/24"), Subnet6: netip.MustParsePrefix("fd00:78::/64")})
+	a := netip.MustParseAddr("10.78.0.9")
+	ep := plan.Endpoint{Network: n, HostIf: plan.HostIfName("lab", "db"), Addr4: a, Addr6: plan.Addr6For(n, a), MAC: plan.WorkloadMAC("lab", "db")}
+	c := testVM()
+	want := "console=ttyS0 quiet ip=10.78.0.9::10.78.0.1:255.255.255.0:db:eth0:off:10.78.0.1 cove.ip6=fd00:78::9/64 cove.gw6=fd00:78::1"
+	if got := GuestNetwork(c, ep).Cmdline; got != want {
+		t.Errorf("cmdline %q, want %q", got, want)
+	}
+	ep.Network.NoDNS = true
+	c.Cmdline = ""
+	want = "ip=10.78.0.9::10.78.0.1:255.255.255.0:db:eth0:off cove.ip6=fd00:78::9/64 cove.gw6=fd00:78::1"
+	if got := GuestNetwork(c, ep).Cmdline; got != want {
+		t.Errorf("without DNS: cmdline %q, want %q", got, want)
+	}
+	d := plan.Default()
+	ep = plan.Endpoint{Network: d, Addr4: netip.MustParseAddr("10.77.1.2")}
+	if got := GuestNetwork(c, ep).Cmdline; got != "ip=10.77.1.2::10.77.0.1:255.255.0.0:db:eth0:off:10.77.0.1" {
+		t.Errorf("default network, no IPv6 address: cmdline %q", got)
+	}
+	c.Kernel, c.Machine = "", spec.MachineQ35
+	if got := GuestNetwork(c, ep); !reflect.DeepEqual(got, c) {
+		t.Errorf("a disk-booted VM changed: %+v", got)
 	}
 }
 

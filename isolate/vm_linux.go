@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/launch"
 )
@@ -31,7 +32,10 @@ const QEMUBinary = "qemu-system-x86_64"
 // Before the exec it
 //   - creates the sockets' directories (0700) and removes stale sockets of
 //     this VM, refusing if a QEMU still listens on one;
-//   - adds the TSC hint a microvm needs under TCG (see TSCHint).
+//   - adds the TSC hint a microvm needs under TCG (see TSCHint);
+//   - on a bridge, joins the network with a tap (see joinBridge). If the
+//     exec fails, it leaves the network again; once QEMU runs, the unit's
+//     ExecStopPost= (network-release) does.
 func LaunchVM(c launch.VMConfig) error {
 	c, err := resolveAccel(c)
 	if err != nil {
@@ -40,27 +44,69 @@ func LaunchVM(c launch.VMConfig) error {
 	if err := c.Check(); err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
 	}
-	for _, sock := range []string{c.QMPSocket, c.ConsoleSocket} {
-		// The console socket is a root shell in many guests: only root
-		// may reach the directory.
-		if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
-			return fmt.Errorf("launch vm %s: %w", c.Name, err)
-		}
-		if err := os.Chmod(filepath.Dir(sock), 0o700); err != nil {
-			return fmt.Errorf("launch vm %s: %w", c.Name, err)
-		}
-		if err := removeStaleSocket(sock); err != nil {
-			return fmt.Errorf("launch vm %s: %w", c.Name, err)
-		}
-	}
-	c = TSCHint(c, hostcheck.HostTSCkHz())
-	argv, err := QEMUArgv(c)
-	if err != nil {
+	if err := prepareSockets(c); err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
 	}
+	c = TSCHint(c, hostcheck.HostTSCkHz())
 	path, err := exec.LookPath(QEMUBinary)
 	if err != nil {
 		return fmt.Errorf("launch vm %s: %w (install qemu-system-x86)", c.Name, err)
+	}
+	if c.NetworkName == "" {
+		return execQEMU(path, c)
+	}
+	if c, err = joinBridge(c); err != nil {
+		return fmt.Errorf("launch vm %s: %w", c.Name, err)
+	}
+	err = execQEMU(path, c)
+	return errors.Join(err, network.Leave(c.NetworkName, c.Name))
+}
+
+// prepareSockets creates the directories of c's sockets, only root may
+// enter them (the console socket is a root shell in many guests), and
+// removes stale sockets there.
+func prepareSockets(c launch.VMConfig) error {
+	for _, sock := range []string{c.QMPSocket, c.ConsoleSocket} {
+		dir := filepath.Dir(sock)
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return err
+		}
+		if err := removeStaleSocket(sock); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinBridge joins c's VM to its network (c.NetworkName) the way a
+// container joins, with a tap instead of a veth (network.Join with
+// network.LinkTap): a lease (c.IP if pinned), the port claims of c.Ports,
+// the tap on the bridge, and the workload's tables, whose anti-spoofing
+// rules apply to the guest's frames on the tap and whose published ports
+// lead to the guest's address. It returns c with the guest's address on
+// its kernel command line (GuestNetwork); QEMUArgv attaches the guest's
+// NIC to the tap with the MAC the rules expect. On error nothing is left.
+func joinBridge(c launch.VMConfig) (launch.VMConfig, error) {
+	n, err := network.Named(c.NetworkName)
+	if err != nil {
+		return c, fmt.Errorf("join network %s: %w", c.NetworkName, err)
+	}
+	at, err := network.Join(network.Request{Network: n.Name, Workload: c.Name, Link: network.LinkTap, IP: c.IP, Ports: c.Ports})
+	if err != nil {
+		return c, err
+	}
+	fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: tap %s, guest %v and %v, MAC %v\n", c.Name, n.Name, at.HostIf, at.Addr4, at.Addr6, at.MAC)
+	return GuestNetwork(c, at.Endpoint(n)), nil
+}
+
+// execQEMU execs QEMU (path) for c; it returns only on error.
+func execQEMU(path string, c launch.VMConfig) error {
+	argv, err := QEMUArgv(c)
+	if err != nil {
+		return fmt.Errorf("launch vm %s: %w", c.Name, err)
 	}
 	err = unix.Exec(path, argv, os.Environ())
 	return fmt.Errorf("launch vm %s: execve %s: %w", c.Name, path, err)

@@ -61,12 +61,7 @@ func (c Config) Args() []string {
 	if c.Network != "" {
 		a = append(a, "--network", c.Network)
 	}
-	if c.IP.IsValid() {
-		a = append(a, "--ip", c.IP.String())
-	}
-	for _, p := range c.Ports {
-		a = append(a, "--publish", p.String())
-	}
+	a = append(a, joinArgs(c.IP, c.Ports)...)
 	a = append(a,
 		"--caps", strings.Join(c.Caps, ","),
 		"--seccomp="+strconv.FormatBool(c.Seccomp),
@@ -110,15 +105,7 @@ func ParseArgs(args []string) (Config, error) {
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
 	fs.StringVar(&c.Network, "network", "", "network to join (implies --private-network)")
-	fs.Func("ip", "IPv4 address on the network", func(s string) (err error) {
-		c.IP, err = netip.ParseAddr(s)
-		return err
-	})
-	fs.Func("publish", "a published port", func(s string) error {
-		p, err := plan.ParsePort(s)
-		c.Ports = append(c.Ports, p)
-		return err
-	})
+	joinFlags(fs, &c.IP, &c.Ports)
 	fs.StringVar(&caps, "caps", "", "bounding set")
 	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")
 	fs.BoolVar(&c.NoNewPrivs, "no-new-privileges", true, "no_new_privs")

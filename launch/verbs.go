@@ -8,8 +8,9 @@ import "path/filepath"
 // re-executes itself as InitVerb (the container's PID 1 until the payload
 // runs) and EnterVerb (cove exec and probes entering a running container);
 // a health check's service runs HealthVerb. cove-network@NAME.service
-// runs NetworkUpVerb and NetworkDownVerb; a container on a network
-// releases its address and veth with NetworkReleaseVerb (ExecStopPost=).
+// runs NetworkUpVerb and NetworkDownVerb; a workload on a network (a
+// container, a VM on a bridge) releases its address and link with
+// NetworkReleaseVerb (ExecStopPost=).
 const (
 	HealthVerb   = "health-probe"
 	LaunchVerb   = "launch"
@@ -21,7 +22,7 @@ const (
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them
-	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease and host veth
+	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease, port claims, tables, host veth or tap
 	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
 )
 

@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -29,10 +31,16 @@ type VMConfig struct {
 	Machine       string    // spec.MachineMicroVM or spec.MachineQ35
 	Accel         string    // spec.AccelKVM or spec.AccelTCG
 	Disks         []VMDisk  // virtio-blk disks, vda, vdb… in this order
-	Network       string    // spec.VMNetworkNone or spec.VMNetworkUser
+	Network       string    // spec.VMNetworkNone, spec.VMNetworkUser or spec.VMNetworkBridge
 	Forwards      []Forward // host → guest port forwards (user network only)
 	QMPSocket     string    // absolute path of QMP's unix socket, e.g. /run/cove/vm/NAME/qmp.sock
 	ConsoleSocket string    // absolute path of the serial console's unix socket
+
+	// A VM on a bridge (Network spec.VMNetworkBridge) joins a cove network
+	// as a container does, with a tap instead of a veth.
+	NetworkName string      // the cove network whose bridge the tap joins; required on a bridge
+	IP          netip.Addr  // the guest's IPv4 address to lease; zero: any free one
+	Ports       []plan.Port // published ports, to the guest's address
 }
 
 // VMDisk is one virtio-blk disk.
@@ -115,7 +123,10 @@ func (c VMConfig) Args() []string {
 	for _, f := range c.Forwards {
 		a = append(a, "--forward", f.String())
 	}
-	return a
+	if c.NetworkName != "" {
+		a = append(a, "--network-name", c.NetworkName)
+	}
+	return append(a, joinArgs(c.IP, c.Ports)...)
 }
 
 // ParseVMArgs reads launcher arguments as written by Args and checks them
@@ -132,7 +143,7 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 	fs.Uint64Var(&c.MemoryMiB, "memory", 512, "RAM in MiB")
 	fs.StringVar(&c.Machine, "machine", spec.MachineMicroVM, "microvm or q35")
 	fs.StringVar(&c.Accel, "accel", "", "kvm or tcg")
-	fs.StringVar(&c.Network, "network", spec.VMNetworkNone, "none or user")
+	fs.StringVar(&c.Network, "network", spec.VMNetworkNone, "none, user or bridge")
 	fs.StringVar(&c.QMPSocket, "qmp-socket", "", "QMP socket path")
 	fs.StringVar(&c.ConsoleSocket, "console-socket", "", "console socket path")
 	fs.Func("disk", "format=F,read-only=B,boot=B,path=P", func(s string) error {
@@ -145,6 +156,8 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 		c.Forwards = append(c.Forwards, f)
 		return err
 	})
+	fs.StringVar(&c.NetworkName, "network-name", "", "the cove network of a bridged VM")
+	joinFlags(fs, &c.IP, &c.Ports)
 	if err := fs.Parse(args); err != nil {
 		return VMConfig{}, fmt.Errorf("%s: %w", VMLaunchVerb, err)
 	}
@@ -182,10 +195,16 @@ func (c VMConfig) Check() error {
 		return fmt.Errorf("cpus %d is not in 1-255", c.CPUs)
 	case c.MemoryMiB < 16:
 		return fmt.Errorf("memory %d MiB is less than 16 MiB", c.MemoryMiB)
-	case c.Network != spec.VMNetworkNone && c.Network != spec.VMNetworkUser:
-		return fmt.Errorf("network %q is not %s or %s", c.Network, spec.VMNetworkNone, spec.VMNetworkUser)
+	case c.Network != spec.VMNetworkNone && c.Network != spec.VMNetworkUser && c.Network != spec.VMNetworkBridge:
+		return fmt.Errorf("network %q is not %s, %s or %s", c.Network, spec.VMNetworkNone, spec.VMNetworkUser, spec.VMNetworkBridge)
 	case len(c.Forwards) > 0 && c.Network != spec.VMNetworkUser:
 		return errors.New("port forwards need the user network")
+	case (c.Network == spec.VMNetworkBridge) != (c.NetworkName != ""):
+		return fmt.Errorf("network %q with network name %q: a bridge needs the name of a cove network, and only a bridge takes one", c.Network, c.NetworkName)
+	case (c.IP.IsValid() || len(c.Ports) > 0) && c.Network != spec.VMNetworkBridge:
+		return errors.New("a pinned address and published ports need a bridge")
+	case c.IP.IsValid() && !c.IP.Is4():
+		return fmt.Errorf("address %v is not IPv4", c.IP)
 	}
 	for _, e := range []error{
 		abs("kernel", c.Kernel, true),

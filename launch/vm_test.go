@@ -1,9 +1,11 @@
 package launch
 
 import (
+	"net/netip"
 	"reflect"
 	"testing"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -18,6 +20,22 @@ func testVM() VMConfig {
 		QMPSocket:     "/run/cove/vm/db/qmp.sock",
 		ConsoleSocket: "/run/cove/vm/db/console.sock",
 	}
+}
+
+// testBridgedVM is testVM on a bridge of network "lab", with a pinned
+// address and published ports.
+func testBridgedVM() VMConfig {
+	c := testVM()
+	c.Network, c.Forwards, c.NetworkName = spec.VMNetworkBridge, nil, "lab"
+	c.IP = netip.MustParseAddr("10.78.0.9")
+	for _, s := range []string{"8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443"} {
+		p, err := plan.ParsePort(s)
+		if err != nil {
+			panic(err)
+		}
+		c.Ports = append(c.Ports, p)
+	}
+	return c
 }
 
 // TestQEMUArgvMicroVM pins the whole command line of a typical microvm.
@@ -52,6 +70,7 @@ func TestVMArgsRoundTrip(t *testing.T) {
 			c.Network, c.Forwards = spec.VMNetworkNone, nil
 			return c
 		}(),
+		testBridgedVM(),
 	} {
 		got, err := ParseVMArgs(c.Args())
 		if err != nil {
@@ -92,6 +111,12 @@ func TestParseVMArgsErrors(t *testing.T) {
 		"forward":            append(edit(func(c *VMConfig) {}), "--forward", "localhost:1:2/tcp"),
 		"stray argument":     append(edit(func(c *VMConfig) {}), "extra"),
 		"unknown flag":       append(edit(func(c *VMConfig) {}), "--bogus"),
+		"bridge, no name":    edit(func(c *VMConfig) { *c = testBridgedVM(); c.NetworkName = "" }),
+		"name, no bridge":    edit(func(c *VMConfig) { c.NetworkName = "lab" }),
+		"ip, no bridge":      edit(func(c *VMConfig) { c.IP = netip.MustParseAddr("10.78.0.9") }),
+		"ports, no bridge":   edit(func(c *VMConfig) { c.Ports = testBridgedVM().Ports }),
+		"ipv6 address":       edit(func(c *VMConfig) { *c = testBridgedVM(); c.IP = netip.MustParseAddr("fd00::9") }),
+		"bad port":           append(edit(func(c *VMConfig) { *c = testBridgedVM() }), "--publish", "80:80/sctp"),
 	} {
 		if _, err := ParseVMArgs(args); err == nil {
 			t.Errorf("%s: ParseVMArgs(%q) succeeded", name, args)

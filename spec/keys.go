@@ -74,7 +74,7 @@ var (
 	machineValues     = []string{MachineMicroVM, MachineQ35}
 	accelValues       = []string{AccelAuto, AccelKVM, AccelTCG}
 	formatValues      = []string{FormatRaw, FormatQcow2}
-	vmNetworkValues   = []string{VMNetworkNone, VMNetworkUser}
+	vmNetworkValues   = []string{VMNetworkNone, VMNetworkUser, VMNetworkBridge}
 	protocolValues    = []string{ProtoTCP, ProtoUDP}
 	pullValues        = []string{PullMissing, PullAlways, PullNever}
 	autoUpdateValues  = []string{AutoUpdateOff, AutoUpdateRegistry}
@@ -131,6 +131,9 @@ var keyTable = []Key{
 	{Path: "vm.network", Type: TypeTable, Field: "VM.Network"},
 	{Path: "vm.network.mode", Type: TypeString, Field: "VM.Network.Mode", Values: vmNetworkValues},
 	{Path: "vm.network.forward", Type: TypeStrings, Field: "VM.Network.Forwards", Example: `["127.0.0.1:2222:22/tcp"]`},
+	{Path: "vm.network.network", Type: TypeString, Field: "VM.Network.Network", Example: `"cove"`},
+	{Path: "vm.network.ip", Type: TypeString, Field: "VM.Network.IP", Example: `"10.77.0.60"`},
+	{Path: "vm.network.ports", Type: TypeStrings, Field: "VM.Network.Ports", Example: `["8080:80", "127.0.0.1:2222:22"]`},
 	// systemd applies a reloaded unit's cgroup limits (MemoryMax=,
 	// CPUQuota=, TasksMax=) and description to the running unit.
 	{Path: "resources", Type: TypeTable, Field: "Resources", Live: true},

@@ -126,38 +126,92 @@ func (v *validator) network(s *Spec) {
 	}
 }
 
+// Join is where a workload joins a cove network, as its spec writes it:
+// a container's network, ip and ports keys, or those of [vm.network] for
+// a VM with mode = "bridge". Validation, the host's checks
+// (internal/hostcheck) and the compiler (the unit requires the network's
+// unit) treat both alike.
+type Join struct {
+	Table   string   // the table holding the keys: "container" or "vm.network"
+	Network string   // the network's name; "" when the workload joins none
+	IP      string   // the IPv4 address to pin; "" for any free one
+	Ports   []string // published ports, plan.ParsePort's syntax
+}
+
+// Key is the path of the key name (such as "ip" or "ports[2]") of j's
+// table.
+func (j Join) Key(name string) string { return j.Table + "." + name }
+
+// Join returns where s joins a network; its Network is "" for a
+// container on the host's network or on none, a VM not on a bridge, and
+// a spec without its kind's table.
+func (s *Spec) Join() Join {
+	switch {
+	case s.Kind == KindContainer && s.Container != nil:
+		return containerJoin(s.Container)
+	case s.Kind == KindVM && s.VM != nil:
+		return vmJoin(&s.VM.Network)
+	}
+	return Join{}
+}
+
+// containerJoin is the Join of container c.
+func containerJoin(c *Container) Join {
+	j := Join{Table: "container", IP: c.IP, Ports: c.Ports}
+	if c.Network != NetworkHost && c.Network != NetworkNone {
+		j.Network = c.Network
+	}
+	return j
+}
+
+// vmJoin is the Join of a VM's network n.
+func vmJoin(n *VMNetwork) Join {
+	j := Join{Table: "vm.network", IP: n.IP, Ports: n.Ports}
+	if n.Mode == VMNetworkBridge {
+		j.Network = n.Network
+	}
+	return j
+}
+
 // containerNetwork checks the network keys of a container: network is
-// host, none or a network's name; ip and ports need a network, ip is an
-// IPv4 address, each port parses and no two claim one host port.
+// host, none or a network's name, and ip and ports as join checks them.
 func (v *validator) containerNetwork(c *Container) {
-	joins := c.Network != NetworkHost && c.Network != NetworkNone
-	if joins && plan.ValidName(c.Network) != nil {
+	j := containerJoin(c)
+	if j.Network != "" && plan.ValidName(j.Network) != nil {
 		v.add("container.network", fmt.Sprintf(`invalid network %q; allowed: "host", "none" or a network's name ([a-z0-9][a-z0-9_.-]*, such as "cove")`, c.Network))
 	}
-	if c.IP != "" {
-		if a, err := netip.ParseAddr(c.IP); err != nil || !a.Is4() {
-			v.add("container.ip", fmt.Sprintf("%q is not an IPv4 address such as %s", c.IP, example("container.ip")))
-		} else if !joins {
-			v.add("container.ip", fmt.Sprintf("an address needs a network; network %q has none", c.Network))
+	v.join(j, fmt.Sprintf("network %q", c.Network), `network = "cove"`)
+}
+
+// join checks the ip and ports keys of j: ip is an IPv4 address, each
+// port parses and no two claim one host port, and neither is set when j
+// joins no network. For that message, none names the setting that joins
+// none (`network "host"`) and use the one that would (`network = "cove"`).
+func (v *validator) join(j Join, none, use string) {
+	if j.IP != "" {
+		if a, err := netip.ParseAddr(j.IP); err != nil || !a.Is4() {
+			v.add(j.Key("ip"), fmt.Sprintf("%q is not an IPv4 address such as %s", j.IP, example(j.Key("ip"))))
+		} else if j.Network == "" {
+			v.add(j.Key("ip"), fmt.Sprintf("an address needs a network; %s has none", none))
 		}
 	}
 	var ports []plan.Port
-	for i, s := range c.Ports {
-		key := fmt.Sprintf("container.ports[%d]", i+1)
+	for i, s := range j.Ports {
+		key := j.Key(fmt.Sprintf("ports[%d]", i+1))
 		p, err := plan.ParsePort(s)
 		if err != nil {
 			v.add(key, err.Error())
 			continue
 		}
-		for j, q := range ports {
+		for k, q := range ports {
 			if p.Conflicts(q) {
-				v.add(key, fmt.Sprintf("host port %d/%s is published twice (also by element %d)", p.HostPort, p.Proto, j+1))
+				v.add(key, fmt.Sprintf("host port %d/%s is published twice (also by element %d)", p.HostPort, p.Proto, k+1))
 			}
 		}
 		ports = append(ports, p)
 	}
-	if len(c.Ports) > 0 && !joins {
-		v.add("container.ports", fmt.Sprintf(`published ports need a network; network %q has none (use network = "cove")`, c.Network))
+	if len(j.Ports) > 0 && j.Network == "" {
+		v.add(j.Key("ports"), fmt.Sprintf(`published ports need a network; %s has none (use %s)`, none, use))
 	}
 }
 

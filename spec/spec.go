@@ -138,8 +138,9 @@ const (
 
 // Network modes of a VM.
 const (
-	VMNetworkNone = "none" // no network device
-	VMNetworkUser = "user" // QEMU user-mode networking (slirp), with forwards
+	VMNetworkNone   = "none"   // no network device
+	VMNetworkUser   = "user"   // QEMU user-mode networking (slirp), with forwards
+	VMNetworkBridge = "bridge" // a tap on a cove network's bridge, with an address, a name and published ports
 )
 
 // Protocols of a Forward.
@@ -171,8 +172,11 @@ type Disk struct {
 
 // VMNetwork is a VM's network ([vm.network]).
 type VMNetwork struct {
-	Mode     string    // VMNetworkNone (default) or VMNetworkUser
+	Mode     string    // VMNetworkNone (default), VMNetworkUser or VMNetworkBridge
 	Forwards []Forward // host → guest port forwards; need VMNetworkUser
+	Network  string    // VMNetworkBridge: the cove network whose bridge the VM's tap joins; default NetworkCove (set when read); else ""
+	IP       string    // VMNetworkBridge: the guest's IPv4 address to lease ("" any free one)
+	Ports    []string  // VMNetworkBridge: published ports, plan.ParsePort's syntax ("8080:80")
 }
 
 // Forward is a host → guest port forward, written

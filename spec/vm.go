@@ -1,6 +1,12 @@
 package spec
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
 
 // Limits of VMs.
 const (
@@ -54,6 +60,12 @@ func readVM(t table) *VM {
 			}
 			m.Network.Forwards = append(m.Network.Forwards, f)
 		}
+		n.read("network", &m.Network.Network)
+		n.read("ip", &m.Network.IP)
+		n.read("ports", &m.Network.Ports)
+		if m.Network.Mode == VMNetworkBridge && m.Network.Network == "" {
+			m.Network.Network = NetworkCove
+		}
 	}
 	return m
 }
@@ -74,6 +86,9 @@ func (v *validator) vm(m *VM) {
 		v.add("vm.memory", fmt.Sprintf(`%s is not a whole number of megabytes; use a multiple of 1M such as "512M"`, formatSize(m.Memory)))
 	}
 	v.vmNetwork(&m.Network)
+	if m.Network.Mode == VMNetworkBridge && slices.ContainsFunc(strings.Fields(m.Cmdline), func(w string) bool { return strings.HasPrefix(w, "ip=") }) {
+		v.add("vm.cmdline", `ip= is cove's on a bridge (mode = "bridge" in [vm.network]): the VM launcher appends the leased address as ip=; remove it (pin the address with ip in [vm.network])`)
+	}
 }
 
 // disks checks the disks of m and reports whether one boots.
@@ -133,11 +148,16 @@ func (v *validator) boot(m *VM, bootDisk bool) {
 	}
 }
 
-// vmNetwork checks the network of a VM.
+// vmNetwork checks the network of a VM: its mode, its forwards (mode
+// user), and network, ip and ports (mode bridge; see join).
 func (v *validator) vmNetwork(n *VMNetwork) {
 	const k = "vm.network.forward"
 	v.oneOf("vm.network.mode", "mode", n.Mode, "")
-	if len(n.Forwards) > 0 && n.Mode != VMNetworkUser {
+	switch {
+	case len(n.Forwards) == 0 || n.Mode == VMNetworkUser:
+	case n.Mode == VMNetworkBridge:
+		v.add(k, `forwards need mode = "user" in [vm.network]; on a bridge, publish the guest's ports with ports = ["8080:80"]`)
+	default:
 		v.add(k, fmt.Sprintf(`forwards need mode = "user" in [vm.network] (mode %q gives the VM no network to forward to)`, n.Mode))
 	}
 	for i, f := range n.Forwards {
@@ -152,4 +172,18 @@ func (v *validator) vmNetwork(n *VMNetwork) {
 			}
 		}
 	}
+	v.vmBridge(n)
+}
+
+// vmBridge checks the keys of a VM on a bridge: network is a network's
+// name and set only with mode bridge, and ip and ports as join checks
+// them.
+func (v *validator) vmBridge(n *VMNetwork) {
+	switch {
+	case n.Mode != VMNetworkBridge && n.Network != "":
+		v.add("vm.network.network", fmt.Sprintf(`a network needs mode = "bridge" in [vm.network] (mode %q puts the VM on no cove network)`, n.Mode))
+	case n.Mode == VMNetworkBridge && (plan.ValidName(n.Network) != nil || n.Network == NetworkHost || n.Network == NetworkNone):
+		v.add("vm.network.network", fmt.Sprintf(`invalid network %q; allowed: a network's name ([a-z0-9][a-z0-9_.-]*, such as "cove")`, n.Network))
+	}
+	v.join(vmJoin(n), fmt.Sprintf("mode %q", n.Mode), `mode = "bridge"`)
 }

@@ -99,6 +99,40 @@ func TestParseVMLayouts(t *testing.T) {
 	}
 }
 
+// TestParseVMBridge: mode = "bridge" joins network "cove" unless network
+// names another; ip and ports are read as written, and the spec's Join
+// says where the VM joins (a VM on the user network joins none).
+func TestParseVMBridge(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		want VMNetwork
+	}{
+		{"[vm.network]\nmode = \"bridge\"\n", VMNetwork{Mode: VMNetworkBridge, Network: NetworkCove}},
+		{"[vm.network]\nmode = \"bridge\"\nnetwork = \"lab\"\nip = \"10.78.0.9\"\nports = [\"8080:80\", \"127.0.0.1:2222:22\"]\n",
+			VMNetwork{Mode: VMNetworkBridge, Network: "lab", IP: "10.78.0.9", Ports: []string{"8080:80", "127.0.0.1:2222:22"}}},
+	} {
+		s, err := Parse("t.toml", []byte(vmMinimal+c.src), "")
+		if err != nil {
+			t.Errorf("%q: %v", c.src, err)
+			continue
+		}
+		if !reflect.DeepEqual(s.VM.Network, c.want) {
+			t.Errorf("%q:\n got %#v\nwant %#v", c.src, s.VM.Network, c.want)
+		}
+		want := Join{Table: "vm.network", Network: c.want.Network, IP: c.want.IP, Ports: c.want.Ports}
+		if j := s.Join(); !reflect.DeepEqual(j, want) || j.Key("ports[2]") != "vm.network.ports[2]" {
+			t.Errorf("%q: Join %#v, want %#v", c.src, j, want)
+		}
+	}
+	s, err := Load("testdata/vm.toml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := s.Join(); j.Network != "" {
+		t.Errorf("a VM on the user network joins %q", j.Network)
+	}
+}
+
 func TestParseVMBootDisk(t *testing.T) {
 	// With a boot disk on q35 the kernel may be left out.
 	src := "version = 1\nkind = \"vm\"\n[vm]\nmachine = \"q35\"\n[[vm.disk]]\npath = \"/var/lib/cove/vm/win.qcow2\"\nboot = true\n"

@@ -10,20 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/cove-project/cove/tests/harness"
 	"github.com/cove-project/cove/tests/vmguest"
-)
-
-// The test guest, built once per run (a Debian cloud kernel, unpacked,
-// and a busybox initramfs), cached under /var/tmp across runs.
-var (
-	guestOnce sync.Once
-	guest     vmguest.Guest
-	guestErr  error
 )
 
 // needGuest skips without root/systemd and fails when the guest or QEMU is
@@ -34,9 +25,11 @@ func needGuest(t *testing.T) vmguest.Guest {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Fatal("qemu-system-x86_64 missing: apt-get install qemu-system-x86 (scripts/deps does)")
 	}
-	guestOnce.Do(func() { guest, guestErr = vmguest.Build("/var/tmp/cove-vmguest") })
-	if guestErr != nil {
-		t.Fatalf("build the test guest: %v", guestErr)
+	// Built once per run (a Debian cloud kernel, unpacked, and a busybox
+	// initramfs), cached under /var/tmp across runs.
+	guest, err := vmguest.Default()
+	if err != nil {
+		t.Fatalf("build the test guest: %v", err)
 	}
 	return guest
 }
@@ -45,18 +38,7 @@ func needGuest(t *testing.T) vmguest.Guest {
 // appended (after [vm], so further [vm] keys go first).
 func vmSpec(t *testing.T, g vmguest.Guest, name, mode, vmExtra, extra string) string {
 	t.Helper()
-	return declaredText(t, filepath.Join(workDir, "vms"), name, fmt.Sprintf(`version = 1
-kind = "vm"
-[vm]
-kernel = %q
-initrd = %q
-cmdline = %q
-memory = "256M"
-accel = "tcg"
-%s
-[service]
-stop_timeout = "10s"
-%s`, g.Kernel, g.Initrd, vmguest.Cmdline(mode), vmExtra, extra))
+	return declaredText(t, filepath.Join(workDir, "vms"), name, g.Spec(vmguest.Cmdline(mode), vmExtra, extra))
 }
 
 // waitLog waits until the workload's journal contains marker.

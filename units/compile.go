@@ -59,8 +59,9 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	if s.Health != nil {
 		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
-	if s.Kind == spec.KindContainer && s.Container != nil && network(s.Container.Network) != "" {
-		net := Names{spec.NetworkUnitName(s.Container.Network)}
+	if n := s.Join().Network; n != "" {
+		// Stopping the network stops its workloads first.
+		net := Names{spec.NetworkUnitName(n)}
 		u.add(SectionUnit, "Requires", "", net)
 		u.add(SectionUnit, "After", "", net)
 	}
@@ -110,16 +111,22 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.LaunchVerb}, launchConfig(s).Args()...)))
-	if n := network(s.Container.Network); n != "" {
-		// The launcher takes the lease and makes the veth; whatever way the
-		// unit stops (payload exits or is killed, systemctl kill, a failed
-		// start), ExecStopPost= gives them back.
-		u.add(SectionService, "ExecStopPost", "", Exec{opt.Launcher, launch.NetworkReleaseVerb, s.Name, n})
-	}
+	releaseNetwork(u, s, opt)
 	// The device cgroup allows only what the container's /dev holds (null,
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
 	// payload could otherwise create and open a host disk's node.
 	u.add(SectionService, "DevicePolicy", "", Str("closed"))
+}
+
+// releaseNetwork adds, for a workload on a network, what gives back what
+// its launcher took there: the launcher takes the lease and port claims
+// and makes the veth (a container) or the tap (a VM); whatever way the
+// unit stops (the payload or QEMU exits or is killed, systemctl kill, a
+// failed start), ExecStopPost= releases them.
+func releaseNetwork(u *Unit, s *spec.Spec, opt Options) {
+	if n := s.Join().Network; n != "" {
+		u.add(SectionService, "ExecStopPost", "", Exec{opt.Launcher, launch.NetworkReleaseVerb, s.Name, n})
+	}
 }
 
 // service adds what every workload's service has: slice, logging, restart
@@ -174,7 +181,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		GID:            c.User.GID,
 		Hostname:       c.Hostname,
 		PrivateNetwork: c.Network != spec.NetworkHost,
-		Network:        network(c.Network),
+		Network:        s.Join().Network,
 		IP:             ip(c.IP),
 		Ports:          ports(c.Ports),
 		Caps:           launch.CapSet(s.Security.CapAdd, s.Security.CapDrop),
@@ -182,7 +189,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
 		ReadOnly:       c.ReadOnly,
 		Volatile:       c.Volatile,
-		Mounts:         withResolvConf(c),
+		Mounts:         withResolvConf(c, s.Join().Network),
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
 	}
@@ -197,20 +204,10 @@ func launchConfig(s *spec.Spec) launch.Config {
 	return cfg
 }
 
-// network is the network a container joins (launch.Config.Network):
-// none for host and none.
-func network(mode string) string {
-	if mode == spec.NetworkHost || mode == spec.NetworkNone {
-		return ""
-	}
-	return mode
-}
-
-// withResolvConf is c's mounts, preceded, for a container on a network,
-// by its network's resolv.conf at /etc/resolv.conf (read-only), unless a
-// mount of the spec has that target.
-func withResolvConf(c *spec.Container) []spec.Mount {
-	n := network(c.Network)
+// withResolvConf is c's mounts, preceded, for a container on network n
+// (not ""), by its network's resolv.conf at /etc/resolv.conf (read-only),
+// unless a mount of the spec has that target.
+func withResolvConf(c *spec.Container, n string) []spec.Mount {
 	if n == "" || slices.ContainsFunc(c.Mounts, func(m spec.Mount) bool { return m.Target == resolvConfTarget }) {
 		return c.Mounts
 	}

@@ -36,15 +36,20 @@ func vm(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "ExecStop", "", Exec([]string{opt.Launcher, launch.VMStopVerb,
 		"--qmp-socket", c.QMPSocket, "--timeout", s.Service.StopTimeout.String()}))
+	releaseNetwork(u, s, opt)
 	if s.Resources.Memory == 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(s.VM.Memory+QEMUOverhead))
 	}
-	// QEMU's disks are files and its network is user-mode: of the host's
-	// devices it needs /dev/kvm at most, besides the pseudo devices a
-	// closed policy allows.
+	// QEMU's disks are files and its network user-mode or a tap: of the
+	// host's devices it needs /dev/kvm at most, and on a bridge
+	// /dev/net/tun (the launcher creates the tap, QEMU attaches to it),
+	// besides the pseudo devices a closed policy allows.
 	u.add(SectionService, "DevicePolicy", "", Str("closed"))
 	if s.VM.Accel != spec.AccelTCG {
 		u.add(SectionService, "DeviceAllow", "", DeviceAllow{Path: "/dev/kvm", Perms: "rw"})
+	}
+	if c.NetworkName != "" {
+		u.add(SectionService, "DeviceAllow", "", DeviceAllow{Path: "/dev/net/tun", Perms: "rw"})
 	}
 }
 
@@ -59,6 +64,9 @@ func VMConfig(s *spec.Spec) launch.VMConfig {
 		Network: v.Network.Mode, Forwards: v.Network.Forwards,
 		QMPSocket:     launch.QMPSocket(s.Name),
 		ConsoleSocket: launch.ConsoleSocket(s.Name),
+		NetworkName:   s.Join().Network,
+		IP:            ip(v.Network.IP),
+		Ports:         ports(v.Network.Ports),
 	}
 	for _, d := range v.Disks {
 		c.Disks = append(c.Disks, launch.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot})

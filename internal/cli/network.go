@@ -59,8 +59,9 @@ func networkDownCmd(_ context.Context, _ *Env, args []string) error {
 	return err
 }
 
-// networkReleaseCmd is ExecStopPost= of a container on a network: its
-// lease and the host end of its veth go (idempotent).
+// networkReleaseCmd is ExecStopPost= of a workload on a network (a
+// container, a VM on a bridge): its lease, port claims and tables, and
+// the host end of its veth or its tap go (idempotent).
 func networkReleaseCmd(_ context.Context, _ *Env, args []string) error {
 	if len(args) != 2 {
 		return usagef("%s: want a workload name and a network name", launch.NetworkReleaseVerb)

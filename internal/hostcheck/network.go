@@ -10,57 +10,59 @@ import (
 	"github.com/cove-project/cove/spec"
 )
 
-// checkNetwork checks a container's network keys against the declared
-// networks and what running workloads hold: the network exists, a pinned
-// ip is a free host address of its subnet, and each published port is
-// allowed on the network and published by no other workload.
+// checkNetwork checks where s joins a network (spec.Spec.Join: a
+// container's network keys, or a bridged VM's [vm.network]) against the
+// declared networks and what running workloads hold: the network exists,
+// a pinned ip is a free host address of its subnet, and each published
+// port is allowed on the network and published by no other workload.
+// Errors name the keys of j's table.
 func checkNetwork(s *spec.Spec) spec.Errors {
-	c := s.Container
-	if c.Network == spec.NetworkHost || c.Network == spec.NetworkNone {
+	j := s.Join()
+	if j.Network == "" {
 		return nil
 	}
-	n, err := network.Declared.Named(c.Network)
+	n, err := network.Declared.Named(j.Network)
 	var se spec.Errors
 	switch {
 	case errors.As(err, &se):
 		return se
 	case err != nil:
-		return spec.Errors{s.KeyError("container.network", err.Error())}
+		return spec.Errors{s.KeyError(j.Key("network"), err.Error())}
 	}
 	var errs spec.Errors
-	if c.IP != "" {
-		errs = append(errs, checkPinnedIP(s, n)...)
+	if j.IP != "" {
+		errs = append(errs, checkPinnedIP(s, j, n)...)
 	}
-	return append(errs, checkPorts(s, n)...)
+	return append(errs, checkPorts(s, j, n)...)
 }
 
-// checkPinnedIP checks container.ip against network n and its leases.
-func checkPinnedIP(s *spec.Spec, n plan.Network) spec.Errors {
-	a, _ := netip.ParseAddr(s.Container.IP) // validated
+// checkPinnedIP checks j's ip against network n and its leases.
+func checkPinnedIP(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
+	a, _ := netip.ParseAddr(j.IP) // validated
 	if !plan.Usable(n, a) {
-		return spec.Errors{s.KeyError("container.ip", fmt.Sprintf("%v is not a host address of network %s's subnet %v other than its gateway %v", a, n.Name, n.Subnet4, n.Gateway4))}
+		return spec.Errors{s.KeyError(j.Key("ip"), fmt.Sprintf("%v is not a host address of network %s's subnet %v other than its gateway %v", a, n.Name, n.Subnet4, n.Gateway4))}
 	}
 	leases, err := network.Leases{Root: network.DefaultLeaseRoot}.List(n.Name)
 	if err != nil {
-		return spec.Errors{s.KeyError("container.ip", err.Error())}
+		return spec.Errors{s.KeyError(j.Key("ip"), err.Error())}
 	}
-	if w, ok := leases[a]; ok && w != s.Name && network.Attached(n.Name, w) { // a stale lease is reclaimed at start
-		return spec.Errors{s.KeyError("container.ip", fmt.Sprintf("%v is leased to workload %s on network %s", a, w, n.Name))}
+	if w, ok := leases[a]; ok && w != s.Name {
+		return spec.Errors{s.KeyError(j.Key("ip"), fmt.Sprintf("%v is leased to workload %s on network %s", a, w, n.Name))}
 	}
 	return nil
 }
 
-// checkPorts checks container.ports against network n's rules and the
-// ports other workloads publish now.
-func checkPorts(s *spec.Spec, n plan.Network) spec.Errors {
+// checkPorts checks j's ports against network n's rules and the ports
+// other workloads publish now.
+func checkPorts(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
 	claims, err := network.PortClaims{Root: network.DefaultPortRoot}.List()
 	if err != nil {
-		return spec.Errors{s.KeyError("container.ports", err.Error())}
+		return spec.Errors{s.KeyError(j.Key("ports"), err.Error())}
 	}
 	var errs spec.Errors
-	for i, str := range s.Container.Ports {
+	for i, str := range j.Ports {
 		p, _ := plan.ParsePort(str) // validated
-		key := fmt.Sprintf("container.ports[%d]", i+1)
+		key := j.Key(fmt.Sprintf("ports[%d]", i+1))
 		if p.Privileged() && n.NoPrivilegedPorts {
 			errs = append(errs, s.KeyError(key, fmt.Sprintf("host port %d is below 1024, which network %s does not allow (privileged_ports = false)", p.HostPort, n.Name)))
 		}

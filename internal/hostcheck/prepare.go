@@ -10,12 +10,12 @@ import (
 
 // Prepare checks a spec against this host before anything starts: for a
 // VM what PrepareVM checks and pins; for a container, that the rootfs is a
-// directory, that its network exists and its ip and ports are free there
-// (checkNetwork), and that every bind mount's source exists. Errors name the
-// spec key and its position.
+// directory and that every bind mount's source exists; for both, that the
+// network they join exists and their ip and ports are free there
+// (checkNetwork). Errors name the spec key and its position.
 func Prepare(s *spec.Spec) error {
 	if s.Kind == spec.KindVM {
-		return PrepareVM(s)
+		return orNil(append(prepareVM(s), checkNetwork(s)...))
 	}
 	if s.Container == nil {
 		return nil
@@ -35,6 +35,12 @@ func Prepare(s *spec.Spec) error {
 			errs = append(errs, s.KeyError(fmt.Sprintf("container.mount[%d].source", i+1), fmt.Sprintf("%s does not exist; create it or fix the path", m.Source)))
 		}
 	}
+	return orNil(errs)
+}
+
+// orNil is errs as an error: nil when there are none (a nil spec.Errors
+// in an error interface is not nil).
+func orNil(errs spec.Errors) error {
 	if len(errs) > 0 {
 		return errs
 	}

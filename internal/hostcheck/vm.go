@@ -13,7 +13,10 @@ import (
 // (pinned, so a guest cannot turn its raw disk into a qcow2 image by
 // writing the magic), and accel = "kvm" must be able to work here. Errors
 // name the spec key and its position. Specs of other kinds pass unchanged.
-func PrepareVM(s *spec.Spec) error {
+func PrepareVM(s *spec.Spec) error { return orNil(prepareVM(s)) }
+
+// prepareVM is PrepareVM, its errors as a list.
+func prepareVM(s *spec.Spec) spec.Errors {
 	if s.Kind != spec.KindVM || s.VM == nil {
 		return nil
 	}
@@ -43,8 +46,5 @@ func PrepareVM(s *spec.Spec) error {
 			errs = append(errs, s.KeyError("vm.accel", err.Error()+`; use accel = "tcg" or "auto"`))
 		}
 	}
-	if len(errs) > 0 {
-		return errs
-	}
-	return nil
+	return errs
 }

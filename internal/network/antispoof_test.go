@@ -203,11 +203,17 @@ func hostLearnsARP(t *testing.T, ns netns.NsHandle, at Attachment, spa netip.Add
 // sendARP broadcasts on eth0 of the calling thread's namespace an ARP
 // request for tpa from sender (sha, spa).
 func sendARP(sha plan.MAC, spa, tpa netip.Addr) error {
+	return sendFrame(arpRequest(sha, spa, tpa), unix.ETH_P_ARP)
+}
+
+// arpRequest is the Ethernet frame of a broadcast ARP request for tpa
+// from sender (sha, spa).
+func arpRequest(sha plan.MAC, spa, tpa netip.Addr) []byte {
 	bcast := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	frame := append(append(bcast, sha[:]...), 0x08, 0x06) // Ethernet: dst, src, type ARP
 	frame = append(frame, 0, 1, 0x08, 0x00, 6, 4, 0, 1)   // Ethernet, IPv4, lengths, request
 	frame = append(append(append(frame, sha[:]...), spa.AsSlice()...), make([]byte, 6)...)
-	return sendFrame(append(frame, tpa.AsSlice()...), unix.ETH_P_ARP)
+	return append(frame, tpa.AsSlice()...)
 }
 
 // sendFrame sends a whole Ethernet frame (of type proto) on eth0 of the

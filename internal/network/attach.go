@@ -14,12 +14,13 @@ import (
 	"github.com/cove-project/cove/internal/network/plan"
 )
 
-// Attachment is what a container got on a network.
+// Attachment is what a workload got on a network: a container's veth or
+// a VM's tap.
 type Attachment struct {
-	HostIf string     // the host end of the veth, a port of the bridge
-	Addr4  netip.Addr // eth0's IPv4 address
-	Addr6  netip.Addr // eth0's IPv6 address (plan.Addr6For of Addr4)
-	MAC    plan.MAC   // eth0's MAC
+	HostIf string     // the host end of the veth, or the tap: a port of the bridge
+	Addr4  netip.Addr // the workload's IPv4 address (a container's eth0, a VM's guest NIC)
+	Addr6  netip.Addr // its IPv6 address (plan.Addr6For of Addr4)
+	MAC    plan.MAC   // its MAC (eth0's; the guest NIC's)
 }
 
 // AttachContainer joins the network namespace ns (an open
@@ -31,12 +32,12 @@ type Attachment struct {
 // The host end disappears with the namespace; Detach removes it sooner.
 // Run it in the host's network namespace (the bridge's).
 func AttachContainer(n plan.Network, workload string, ns netns.NsHandle, addr4 netip.Addr, mac plan.MAC) (Attachment, error) {
-	at := Attachment{HostIf: plan.HostIfName(n.Name, workload), Addr4: addr4, Addr6: plan.Addr6For(n, addr4), MAC: mac}
-	if !plan.Usable(n, addr4) {
-		return at, fmt.Errorf("attach %s to network %s: %v is not a host address of %v", workload, n.Name, addr4, n.Subnet4)
+	veth := func(attrs netlink.LinkAttrs, at Attachment) netlink.Link {
+		return &netlink.Veth{LinkAttrs: attrs, PeerName: "eth0", PeerHardwareAddr: net.HardwareAddr(at.MAC[:]), PeerNamespace: netlink.NsFd(int(ns))}
 	}
-	if err := createVeth(n, at, ns); err != nil {
-		return at, fmt.Errorf("attach %s to network %s: %w", workload, n.Name, err)
+	at, err := attachPort(n, workload, addr4, mac, "veth", "netlink RTM_NEWLINK", veth)
+	if err != nil {
+		return at, err
 	}
 	if err := inNetns(ns, func() error { return configureEth0(n, at) }); err != nil {
 		_ = Detach(n, workload)
@@ -45,35 +46,74 @@ func AttachContainer(n plan.Network, workload string, ns netns.NsHandle, addr4 n
 	return at, nil
 }
 
-// createVeth creates the veth pair with its peer as eth0 in ns, attaches
-// the host end to the bridge and brings it up. A host end left by an
-// earlier, failed attempt is deleted first.
-func createVeth(n plan.Network, at Attachment, ns netns.NsHandle) error {
+// AttachTap attaches a VM to n: a persistent tap device named
+// plan.HostIfName (single queue, no packet information header, owned by
+// root), a port of n's bridge with its MTU, and up, for QEMU to attach
+// the guest's NIC to by name (-netdev tap,ifname=). The guest is to have
+// mac and addr4 (with its IPv6 twin): the VM launcher gives them to QEMU
+// (mac=) and to the guest (its kernel command line); the tap itself has a
+// MAC of its own, which is not the guest's. The bridge must exist
+// (EnsureBridge). The tap outlives QEMU: Detach removes it. Run it in
+// the host's network namespace (the bridge's).
+func AttachTap(n plan.Network, workload string, addr4 netip.Addr, mac plan.MAC) (Attachment, error) {
+	tap := func(attrs netlink.LinkAttrs, _ Attachment) netlink.Link {
+		return &netlink.Tuntap{LinkAttrs: attrs, Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_NO_PI}
+	}
+	return attachPort(n, workload, addr4, mac, "tap", "open /dev/net/tun, ioctl TUNSETIFF, TUNSETPERSIST", tap)
+}
+
+// attachPort gives workload its Attachment on n (addr4, which must be a
+// host address of n, its IPv6 twin, mac, and the link plan.HostIfName)
+// and creates that link with the bridge's MTU, as an up port of n's
+// bridge. link makes the link from its attributes (name and MTU set) and
+// the attachment; kind ("veth", "tap") and how (the calls that create it)
+// name it in errors. A link of its name left by an earlier attempt (a
+// failed start, a crashed run) is deleted first; on error the new link
+// is deleted again.
+func attachPort(n plan.Network, workload string, addr4 netip.Addr, mac plan.MAC, kind, how string, link func(netlink.LinkAttrs, Attachment) netlink.Link) (Attachment, error) {
+	at := Attachment{HostIf: plan.HostIfName(n.Name, workload), Addr4: addr4, Addr6: plan.Addr6For(n, addr4), MAC: mac}
+	if !plan.Usable(n, addr4) {
+		return at, fmt.Errorf("attach %s to network %s: %v is not a host address of %v", workload, n.Name, addr4, n.Subnet4)
+	}
 	br, err := netlink.LinkByName(n.Bridge)
 	if err != nil {
-		return fmt.Errorf("find bridge %s: netlink RTM_GETLINK: %w", n.Bridge, err)
+		return at, fmt.Errorf("attach %s to network %s: find bridge %s: netlink RTM_GETLINK: %w", workload, n.Name, n.Bridge, err)
 	}
 	if old, err := netlink.LinkByName(at.HostIf); err == nil {
 		if err := netlink.LinkDel(old); err != nil {
-			return fmt.Errorf("delete stale veth %s: netlink RTM_DELLINK: %w", at.HostIf, err)
+			return at, fmt.Errorf("attach %s to network %s: delete stale link %s: netlink RTM_DELLINK: %w", workload, n.Name, at.HostIf, err)
 		}
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.MTU = at.HostIf, br.Attrs().MTU
-	veth := &netlink.Veth{LinkAttrs: attrs, PeerName: "eth0", PeerHardwareAddr: net.HardwareAddr(at.MAC[:]), PeerNamespace: netlink.NsFd(int(ns))}
-	if err := netlink.LinkAdd(veth); err != nil {
-		return fmt.Errorf("create veth %s (peer eth0 in the container): netlink RTM_NEWLINK: %w", at.HostIf, err)
+	l := link(attrs, at)
+	if err := netlink.LinkAdd(l); err != nil {
+		return at, fmt.Errorf("attach %s to network %s: create %s %s: %s: %w", workload, n.Name, kind, at.HostIf, how, err)
 	}
-	host, err := netlink.LinkByName(at.HostIf)
-	if err == nil {
-		err = netlink.LinkSetMaster(host, br)
+	if err := enslave(l, br); err != nil {
+		netlink.LinkDel(l)
+		return at, fmt.Errorf("attach %s to network %s: make %s %s a port of %s: %w", workload, n.Name, kind, at.HostIf, n.Bridge, err)
 	}
-	if err == nil {
-		err = netlink.LinkSetUp(host)
-	}
+	return at, nil
+}
+
+// enslave makes link (as created: its name) an up port of bridge br with
+// br's MTU.
+func enslave(link netlink.Link, br netlink.Link) error {
+	host, err := netlink.LinkByName(link.Attrs().Name)
 	if err != nil {
-		netlink.LinkDel(veth)
-		return fmt.Errorf("enslave veth %s to %s and set up: netlink RTM_NEWLINK: %w", at.HostIf, n.Bridge, err)
+		return fmt.Errorf("netlink RTM_GETLINK: %w", err)
+	}
+	if host.Attrs().MTU != br.Attrs().MTU {
+		if err := netlink.LinkSetMTU(host, br.Attrs().MTU); err != nil {
+			return fmt.Errorf("set MTU %d: netlink RTM_NEWLINK: %w", br.Attrs().MTU, err)
+		}
+	}
+	if err := netlink.LinkSetMaster(host, br); err != nil {
+		return fmt.Errorf("set master: netlink RTM_NEWLINK: %w", err)
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return fmt.Errorf("set up: netlink RTM_NEWLINK: %w", err)
 	}
 	return nil
 }
@@ -112,8 +152,8 @@ func configureEth0(n plan.Network, at Attachment) error {
 	return nil
 }
 
-// Detach deletes the host end of workload's veth on n if it is still
-// there (the peer goes with it); none is no error.
+// Detach deletes workload's link on n, the host end of its veth (the
+// peer goes with it) or its tap, if it is still there; none is no error.
 func Detach(n plan.Network, workload string) error {
 	name := plan.HostIfName(n.Name, workload)
 	link, err := netlink.LinkByName(name)
@@ -126,7 +166,7 @@ func Detach(n plan.Network, workload string) error {
 	// ENODEV: the kernel removed it meanwhile (the namespace of its peer
 	// is being torn down as the unit stops).
 	if err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) && !errors.Is(err, unix.ENODEV) {
-		return fmt.Errorf("detach %s from network %s: veth %s: netlink RTM_DELLINK: %w", workload, n.Name, name, err)
+		return fmt.Errorf("detach %s from network %s: link %s: netlink RTM_DELLINK: %w", workload, n.Name, name, err)
 	}
 	return nil
 }

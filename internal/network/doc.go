@@ -1,6 +1,7 @@
 // Package network is cove's effectful networking for Linux: the catalog
 // of declared networks (catalog.go), leases on disk (IPAM), port claims,
-// the bridge of a network, a container's veth, and the nftables tables.
+// the bridge of a network, a container's veth or a VM's tap, and the
+// nftables tables.
 // What it applies is computed by the pure package internal/network/plan
 // (model, validation, address arithmetic, MACs, interface names, the
 // rule sets as data).
@@ -21,6 +22,11 @@
 //     (cove network-release, Leave): TeardownWorkload, Detach (usually a
 //     no-op: the host end dies with the namespace), PortClaims.Release
 //     and Leases.Release.
+//   - the VM launcher of a VM on a bridge, before it execs QEMU (Join with
+//     LinkTap, called by isolate.LaunchVM): the same steps with AttachTap
+//     instead of AttachContainer (a tap on the bridge that QEMU attaches
+//     the guest's NIC to, with plan.WorkloadMAC); its ExecStopPost is the
+//     same Leave, whose Detach removes the tap (it outlives QEMU).
 //
 // Every function works in the network namespace of the calling thread
 // (AttachContainer also enters the container's, on a thread of its own),

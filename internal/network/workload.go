@@ -35,8 +35,9 @@ func Up(name string) error {
 }
 
 // Restore re-creates the tables of the workloads attached to n (those
-// that hold a lease and whose veth exists) from what Join recorded: the
-// lease, the port claims, the names (plan.HostIfName, plan.WorkloadMAC).
+// that hold a lease and whose link, veth or tap, exists) from what Join
+// recorded: the lease, the port claims, the names (plan.HostIfName,
+// plan.WorkloadMAC).
 func Restore(n plan.Network) error {
 	leases, err := Leases{Root: DefaultLeaseRoot}.List(n.Name)
 	if err != nil {
@@ -69,22 +70,37 @@ func Down(name string) error {
 	return errors.Join(Teardown(n), RemoveBridge(n))
 }
 
+// LinkKind is how a workload joins a network's bridge.
+type LinkKind int
+
+// Kinds of link.
+const (
+	LinkVeth LinkKind = iota // a container: a veth whose peer is eth0 in its init's network namespace (AttachContainer)
+	LinkTap                  // a VM: a tap for QEMU to attach the guest's NIC to (AttachTap)
+)
+
 // Request is a workload joining a network: the network's name, the
-// workload, its container's init (whose network namespace joins), the
-// address to pin (zero: any free one) and the ports to publish.
+// workload, its kind of link, for a veth its container's init (whose
+// network namespace joins), the address to pin (zero: any free one) and
+// the ports to publish.
 type Request struct {
 	Network  string
 	Workload string
-	PID      int
+	Link     LinkKind
+	PID      int // LinkVeth: the container's init
 	IP       netip.Addr
 	Ports    []plan.Port
 }
 
 // Join leases an address of the network to the workload, claims its
-// ports, attaches the network namespace of the init (eth0 on the bridge)
-// and installs the workload's tables (anti-spoofing, published ports).
-// On error nothing is left: what was taken is given back (Leave). Run it
-// in the host's network namespace.
+// ports, makes its link on the bridge (a veth into the init's network
+// namespace, with eth0 configured; or a tap, whose guest the caller
+// configures with the Attachment's address and MAC) and installs the
+// workload's tables (anti-spoofing of what enters the bridge from the
+// link, published ports to the workload's address). On error nothing is
+// left: what was taken is given back (Leave). Leave undoes it, and
+// Restore re-creates the tables, for either kind of link. Run it in the
+// host's network namespace.
 func Join(r Request) (Attachment, error) {
 	n, err := Named(r.Network)
 	if err != nil {
@@ -111,16 +127,25 @@ func join(n plan.Network, r Request) (Attachment, error) {
 	if err := (PortClaims{Root: DefaultPortRoot}).Claim(r.Workload, r.Ports); err != nil {
 		return Attachment{}, err
 	}
+	at, err := attach(n, r, addr)
+	if err != nil {
+		return at, err
+	}
+	return at, SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
+}
+
+// attach makes r's link on n for address addr.
+func attach(n plan.Network, r Request, addr netip.Addr) (Attachment, error) {
+	mac := plan.WorkloadMAC(n.Name, r.Workload)
+	if r.Link == LinkTap {
+		return AttachTap(n, r.Workload, addr, mac)
+	}
 	ns, err := netns.GetFromPid(r.PID)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("join %s to network %s: open /proc/%d/ns/net: %w", r.Workload, n.Name, r.PID, err)
 	}
 	defer ns.Close()
-	at, err := AttachContainer(n, r.Workload, ns, addr, plan.WorkloadMAC(n.Name, r.Workload))
-	if err != nil {
-		return at, err
-	}
-	return at, SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
+	return AttachContainer(n, r.Workload, ns, addr, mac)
 }
 
 // reclaimStale is Leases.Stale for Join: a lease whose holder's link
@@ -142,8 +167,8 @@ func Attached(network, workload string) bool {
 	return !errors.As(err, new(netlink.LinkNotFoundError))
 }
 
-// Leave undoes Join for workload: deletes its tables, removes the host
-// end of its veth (if the namespace has not taken it already), and
+// Leave undoes Join for workload: deletes its tables, removes its tap or
+// the host end of its veth (if the namespace has not taken it already), and
 // releases its ports and its lease. It is idempotent: what is gone
 // already is no error. It works from the names alone, so a network whose
 // file was removed meanwhile still gets its lease back.

@@ -123,10 +123,17 @@ func assertReleased(t *testing.T, name string, addr netip.Addr) {
 	if !strings.Contains(post, " "+launch.NetworkReleaseVerb+" "+name+" cove ;") || !strings.Contains(post, "code=exited ; status=0 }") {
 		t.Errorf("cove-%s.service: ExecStopPost did not run %s successfully: %s", name, launch.NetworkReleaseVerb, post)
 	}
+	assertLeft(t, name, addr)
+}
+
+// assertLeft checks that name's lease of addr on network cove and its
+// link (the host end of its veth, or its tap) are gone.
+func assertLeft(t *testing.T, name string, addr netip.Addr) {
+	t.Helper()
 	if r := inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())); r.Code == 0 {
 		t.Errorf("lease %s of stopped %s is still there", addr, name)
 	}
-	eventually(t, 5*time.Second, "the host veth of "+name+" to go", func() bool {
+	eventually(t, 5*time.Second, "the link of "+name+" to go", func() bool {
 		return inside(t, "ip", "link", "show", plan.HostIfName("cove", name)).Code != 0
 	})
 }

@@ -22,6 +22,12 @@
 //	net          configures eth0 for QEMU's user-mode network (10.0.2.15),
 //	             serves COVE-GUEST-HTTP on port 80 with busybox httpd,
 //	             prints COVE-GUEST-NET-UP, then behaves as wait.
+//	bridge       a VM on a cove network: configures its NIC from ip=
+//	             (and cove.ip6=, cove.gw6=) on the command line, as an
+//	             initramfs would, serves its hostname on port 8080, prints
+//	             COVE-GUEST-NET-UP; with cove.fetch=URL it fetches URL
+//	             (retrying up to 60 s) and prints COVE-GUEST-FETCHED=LINE;
+//	             then behaves as wait.
 package vmguest
 
 import (
@@ -37,6 +43,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -56,7 +63,17 @@ const (
 	MarkerDiskCount    = "COVE-DISK-COUNT="
 	MarkerNetUp        = "COVE-GUEST-NET-UP"
 	MarkerHTTP         = "COVE-GUEST-HTTP"
+	MarkerFetched      = "COVE-GUEST-FETCHED="
 )
+
+// DefaultCacheDir is where the test suites keep the guest (Build's
+// cacheDir) across runs, shared by tests/ and tests/nettest.
+const DefaultCacheDir = "/var/tmp/cove-vmguest"
+
+// Default returns the guest in DefaultCacheDir: built, or found there,
+// on the first call in a process, and the same guest (or error) on every
+// later call.
+var Default = sync.OnceValues(func() (Guest, error) { return Build(DefaultCacheDir) })
 
 // Cmdline is the kernel command line for mode (see the package comment):
 // serial console, few kernel messages (printing is slow under TCG), and
@@ -97,6 +114,25 @@ func (g Guest) VMConfig(name, mode, dir string) launch.VMConfig {
 		QMPSocket:     filepath.Join(dir, "qmp.sock"),
 		ConsoleSocket: filepath.Join(dir, "console.sock"),
 	}
+}
+
+// Spec is the text of a VM spec booting g with the kernel command line
+// cmdline (Cmdline(mode), and more): microvm, TCG, 256 MiB, a 10 s stop
+// timeout. vmExtra ends the [vm] table (more of its keys, then tables
+// inside it such as [vm.network]); extra ends the spec.
+func (g Guest) Spec(cmdline, vmExtra, extra string) string {
+	return fmt.Sprintf(`version = 1
+kind = "vm"
+[vm]
+kernel = %q
+initrd = %q
+cmdline = %q
+memory = "256M"
+accel = "tcg"
+%s
+[service]
+stop_timeout = "10s"
+%s`, g.Kernel, g.Initrd, cmdline, vmExtra, extra)
 }
 
 // busyboxPaths are where Debian's busybox-static puts its binary.

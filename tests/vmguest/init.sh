@@ -50,6 +50,56 @@ powerbutton() {
 	poweroff -f
 }
 
+# bridge: a VM on a cove network. Its address is on the kernel command
+# line, ip=ADDR::GATEWAY:NETMASK:HOSTNAME:DEVICE:off[:DNS] and cove.ip6=,
+# cove.gw6=, which this init applies as an initramfs (initramfs-tools,
+# dracut) would: Debian's kernel has no CONFIG_IP_PNP to do it itself, and
+# the NIC's driver is a module anyway. It serves its hostname on port
+# 8080 and, with cove.fetch=URL, fetches URL (retrying for up to 60 s)
+# and prints COVE-GUEST-FETCHED=FIRST-LINE.
+bridge() {
+	ipconf= ip6= gw6= fetch=
+	for a in $(cat /proc/cmdline); do
+		case "$a" in
+		ip=*) ipconf="${a#ip=}" ;;
+		cove.ip6=*) ip6="${a#cove.ip6=}" ;;
+		cove.gw6=*) gw6="${a#cove.gw6=}" ;;
+		cove.fetch=*) fetch="${a#cove.fetch=}" ;;
+		esac
+	done
+	IFS=: read -r addr _ gw mask host dev _ dns <<-EOF
+	$ipconf
+	EOF
+	[ -n "$addr" ] && [ -n "$dev" ] || { echo "cove-guest: no ip=ADDR::GW:MASK:HOST:DEV on the command line"; exit 1; }
+	waitdev "/sys/class/net/$dev" || { echo "cove-guest: no $dev"; exit 1; }
+	hostname "$host"
+	ip link set lo up
+	echo 0 > "/proc/sys/net/ipv6/conf/$dev/accept_dad"
+	ifconfig "$dev" "$addr" netmask "$mask" up
+	route add default gw "$gw"
+	if [ -n "$ip6" ]; then
+		ip -6 addr add "$ip6" dev "$dev"
+		ip -6 route add default via "$gw6" dev "$dev"
+	fi
+	[ -z "$dns" ] || echo "nameserver $dns" > /etc/resolv.conf
+	mkdir -p /www
+	hostname > /www/index.html
+	httpd -p 8080 -h /www
+	echo COVE-GUEST-NET-UP
+	[ -z "$fetch" ] || (
+		i=0
+		while [ $i -lt 120 ]; do
+			if page=$(wget -q -O - "$fetch" 2>/dev/null); then
+				echo "COVE-GUEST-FETCHED=$(echo "$page" | head -n 1)"
+				exit 0
+			fi
+			usleep 500000
+			i=$((i + 1))
+		done
+		echo "cove-guest: could not fetch $fetch"
+	) &
+}
+
 case "$mode" in
 poweroff)
 	poweroff -f
@@ -105,6 +155,10 @@ net)
 	echo COVE-GUEST-HTTP > /www/index.html
 	httpd -p 80 -h /www
 	echo COVE-GUEST-NET-UP
+	powerbutton
+	;;
+bridge)
+	bridge
 	powerbutton
 	;;
 *)
