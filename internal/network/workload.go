@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network/plan"
 )
@@ -124,14 +126,33 @@ func join(n plan.Network, r Request) (Attachment, error) {
 	if err != nil {
 		return Attachment{}, err
 	}
+	failpoint("lease")
 	if err := (PortClaims{Root: DefaultPortRoot}).Claim(r.Workload, r.Ports); err != nil {
 		return Attachment{}, err
 	}
+	failpoint("claim")
 	at, err := attach(n, r, addr)
 	if err != nil {
 		return at, err
 	}
-	return at, SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
+	failpoint("link")
+	err = SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
+	failpoint("tables")
+	return at, err
+}
+
+// FailpointEnv names the environment variable that kills the launcher
+// (SIGKILL, as an OOM kill or a crash would) right after a stage of Join:
+// "lease", "claim", "link" or "tables". The integration tests set it in
+// the test systemd's environment to show that the unit's ExecStopPost
+// gives back whatever the launcher had taken at that point.
+const FailpointEnv = "COVE_FAILPOINT"
+
+// failpoint kills the calling process if FailpointEnv names stage.
+func failpoint(stage string) {
+	if os.Getenv(FailpointEnv) == stage {
+		unix.Kill(os.Getpid(), unix.SIGKILL)
+	}
 }
 
 // attach makes r's link on n for address addr.

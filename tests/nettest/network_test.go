@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 )
@@ -167,4 +168,42 @@ func checkNoLeftovers(t *testing.T) {
 		t.Errorf("links left in the sandbox: %v, want only lo", ls)
 	}
 	assertClosedWorld(t)
+}
+
+// TestLauncherKilled kills the launcher (SIGKILL, through the failpoint
+// network.FailpointEnv in the test systemd's environment) right after
+// each stage of joining the network: the start fails, and the unit's
+// ExecStopPost gives back the lease, the port claim, the veth and the
+// workload's tables, whatever the launcher had taken by then.
+func TestLauncherKilled(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	for i, stage := range []string{"lease", "claim", "link", "tables"} {
+		name := "killed-" + stage
+		t.Cleanup(func() { inside(t, coveBin, "rm", name) })
+		must(t, "systemctl", "set-environment", network.FailpointEnv+"="+stage)
+		r := inside(t, coveBin, "run", "-d", "--name", name, "--rootfs", rootfs, "--volatile", "--network", "cove",
+			"-p", fmt.Sprintf("%d:80", 8100+i), "--", "/bin/sleep", "100")
+		must(t, "systemctl", "unset-environment", network.FailpointEnv)
+		if r.Code == 0 {
+			t.Errorf("%s: cove run succeeded although the launcher was killed after %s", name, stage)
+		}
+		post := show(t, "cove-"+name+".service", "ExecStopPost")
+		if !strings.Contains(post, " "+launch.NetworkReleaseVerb+" "+name+" cove ;") || !strings.Contains(post, "status=0 }") {
+			t.Errorf("%s: ExecStopPost did not run %s successfully: %s", name, launch.NetworkReleaseVerb, post)
+		}
+		if leases := leaseFiles(t); len(leases) != 0 {
+			t.Errorf("%s: leases left: %v", name, leases)
+		}
+		if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.Code == 0 {
+			t.Errorf("%s: veth %s left", name, plan.HostIfName("cove", name))
+		}
+		if out := must(t, "nft", "list", "tables"); strings.Contains(out, plan.WorkloadTableName(name)) {
+			t.Errorf("%s: its tables are left:\n%s", name, out)
+		}
+		if out := must(t, "sh", "-c", "find /run/cove/ports -type f ! -name lock 2>/dev/null"); strings.TrimSpace(out) != "" {
+			t.Errorf("%s: port claims left: %s", name, out)
+		}
+	}
 }
