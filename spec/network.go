@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -49,6 +50,16 @@ func ParseNetwork(file string, data []byte, name string) (plan.Network, error) {
 	}
 	n, _ := s.Network.plan(name)
 	return n, nil
+}
+
+// LoadNetwork reads the network file at path and parses it with
+// ParseNetwork (the network named after the file).
+func LoadNetwork(path string) (plan.Network, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return plan.Network{}, fmt.Errorf("read network file: %w", err)
+	}
+	return ParseNetwork(path, data, "")
 }
 
 // readNetwork builds a Network from the [network] table t.

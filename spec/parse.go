@@ -62,9 +62,19 @@ func Load(path string, name string) (*Spec, error) {
 func Parse(file string, data []byte, name string) (*Spec, error) {
 	s, err := parse(file, data, name, ValidName)
 	if err == nil && s.Kind == KindNetwork {
-		return nil, Errors{keyError(file, data, "kind", fmt.Sprintf(`kind "network" declares a network, not a workload: network files go in %s/NAME.toml`, NetworksDir))}
+		return nil, Errors{keyError(file, data, "kind", networkKindMsg)}
 	}
 	return s, err
+}
+
+// networkKindMsg is Parse's error for a network file (IsNetworkFile).
+var networkKindMsg = `kind "network" declares a network, not a workload: network files go in ` + NetworksDir + `/NAME.toml`
+
+// IsNetworkFile says whether err is Parse's (or Load's) refusal of a
+// network file, which ParseNetwork reads.
+func IsNetworkFile(err error) bool {
+	var es Errors
+	return errors.As(err, &es) && len(es) == 1 && es[0].Key == "kind" && es[0].Msg == networkKindMsg
 }
 
 // parse is Parse for a workload or a network file, whose names validName

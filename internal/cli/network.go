@@ -200,8 +200,8 @@ func networkInspectCmd(ctx context.Context, env *Env, args []string) error {
 }
 
 // networkCreateCmd writes a network file after checking it against the
-// other networks and the host's routes; the network comes up when a
-// workload on it starts.
+// other networks (a subnet it picks itself also avoids the host's
+// routes); the network comes up when a workload on it starts.
 func networkCreateCmd(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags("network create", "[--subnet4 PREFIX] [--internal] ... NAME", env.Stderr)
 	s := spec.Network{DNS: true, PrivilegedPorts: true}
@@ -323,7 +323,7 @@ func networkUsers(name string) ([]string, error) {
 	}
 	for _, f := range files {
 		s, err := spec.Load(f.Path, f.Name)
-		if err == nil && s.Container != nil && s.Container.Network == name && !slices.Contains(users, f.Name) {
+		if err == nil && s.Join().Network == name && !slices.Contains(users, f.Name) {
 			users = append(users, f.Name)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -39,6 +41,9 @@ func validateCmd(_ context.Context, env *Env, args []string) error {
 // validateFile loads and compiles one file and reports it valid.
 func validateFile(path string, env *Env) error {
 	s, err := loadSpec(path, "")
+	if spec.IsNetworkFile(err) {
+		return validateNetworkFile(path, env)
+	}
 	if err != nil {
 		return err
 	}
@@ -146,6 +151,23 @@ func registerMachine(env *Env, name, class string, pid int, root string) {
 	if err != nil && !gone && !errors.Is(err, supervisor.ErrNoMachined) {
 		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
 	}
+}
+
+// validateNetworkFile checks a network file on its own and against the
+// other declared networks, and reports it valid.
+func validateNetworkFile(path string, env *Env) error {
+	n, err := spec.LoadNetwork(path)
+	if err != nil {
+		return err
+	}
+	var inv *plan.InvalidError
+	if err := network.Declared.Check(n); errors.As(err, &inv) && inv.Network == n.Name {
+		return spec.Errors{(&spec.Spec{File: path}).KeyError("network."+inv.Field, inv.Msg)}
+	} else if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "%s: ok (network %s: %v, %v, bridge %s)\n", path, n.Name, n.Subnet4, n.Subnet6, n.Bridge)
+	return nil
 }
 
 // loadSpec loads a spec and checks it against this host (hostcheck.Prepare:
