@@ -27,9 +27,9 @@ import (
 type options struct {
 	n, warmup     int
 	json, verbose bool
-	podman        bool   // include podman if installed
-	podmanManager string // only this cgroup manager, if set
-	podmanRuntime string // only this OCI runtime, if set
+	podman        bool    // include podman if installed
+	podmanManager string  // only this cgroup manager, if set
+	podmanRuntime string  // only this OCI runtime, if set
 	check         float64 // > 0: fail when cove / systemd-run exceeds it
 }
 

@@ -51,7 +51,7 @@ func setup() (func(), error) {
 	defer cancel()
 	var err error
 	sb, err = sandbox.Boot(ctx, sandbox.Options{
-		Log:            &env.Log,
+		Log:      &env.Log,
 		Overlays: []string{"/etc", "/var/lib"},
 		// The image store and containers' writable layers need a file
 		// system that takes overlayfs whiteouts: the host's, as in tests/.
