@@ -489,7 +489,7 @@ func TestAPISameOutput(t *testing.T) {
 // them, and gets a clear 501 for the rest.
 func TestDockerCLI(t *testing.T) {
 	needAPI(t)
-	dockerBin := dockerCLI(t)
+	dockerBin := harness.DockerCLI(t, sb)
 	applyDeclared(t, "api-docker", "dockweb")
 	docker := func(args ...string) result {
 		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)
@@ -540,25 +540,6 @@ func TestDockerCLI(t *testing.T) {
 		t.Errorf("docker image history: exit %d: %s", r.Code, r.Stderr)
 	}
 	dockerKillSignals(t, docker)
-}
-
-// dockerCLI returns the docker CLI to run inside: the one on PATH, else
-// the one scripts/deps extracts from Debian's docker.io package. Without
-// either the test skips (under CI it fails).
-func dockerCLI(t *testing.T) string {
-	t.Helper()
-	if r := inside(t, "sh", "-c", "command -v docker"); r.Code == 0 {
-		return strings.TrimSpace(r.Stdout)
-	}
-	const extracted = "/var/tmp/cove-docker-cli/usr/bin/docker"
-	if r := inside(t, "test", "-x", extracted); r.Code == 0 {
-		return extracted
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no docker CLI on PATH or at " + extracted + " (scripts/deps extracts it)")
-	}
-	t.Skip("no docker CLI on PATH or at " + extracted + " (run scripts/deps)")
-	return ""
 }
 
 // dockerLogTimes: docker logs --timestamps prints the journal's time of

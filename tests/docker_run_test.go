@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // TestDockerRun: the real docker CLI runs containers of an image from a
@@ -20,7 +22,7 @@ import (
 // with the reason.
 func TestDockerRun(t *testing.T) {
 	needAPI(t)
-	dockerBin := dockerCLI(t)
+	dockerBin := harness.DockerCLI(t, sb)
 	ref, _ := testImage(t)
 	docker := func(args ...string) result {
 		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,23 @@ func Inside(t testing.TB, sb *sandbox.Sandbox, name string, args ...string) Resu
 		t.Fatalf("run %s %q: %v", name, args, err)
 	}
 	return Result{out, errOut, code}
+}
+
+// DockerCLI returns the docker CLI to run inside sb: the one on PATH, else
+// the one scripts/deps extracts from Debian's docker.io package. Without
+// either the test skips (under CI it fails).
+func DockerCLI(t testing.TB, sb *sandbox.Sandbox) string {
+	t.Helper()
+	if r := Inside(t, sb, "sh", "-c", "command -v docker"); r.Code == 0 {
+		return strings.TrimSpace(r.Stdout)
+	}
+	const extracted = "/var/tmp/cove-docker-cli/usr/bin/docker"
+	if r := Inside(t, sb, "test", "-x", extracted); r.Code == 0 {
+		return extracted
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no docker CLI on PATH or at " + extracted + " (scripts/deps extracts it)")
+	}
+	t.Skip("no docker CLI on PATH or at " + extracted + " (run scripts/deps)")
+	return ""
 }

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // dockerImage is the image the Docker API tests run: the busybox rootfs,
@@ -303,5 +305,40 @@ func TestRunDefaultNetwork(t *testing.T) {
 	}
 	if got := fetchLocal(t, "http://127.0.0.1:8082/"); got != "runp" {
 		t.Errorf("the published port 8082 from the sandbox: %q, want runp", got)
+	}
+}
+
+// TestDockerCLIPublish: the real docker CLI's run -d -p, through cove's
+// API, puts the container on the default network with its port
+// published: the port answers from the sandbox, docker port and docker
+// network ls show it, docker rm -f gives everything back.
+func TestDockerCLIPublish(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	needDocker(t)
+	bin := harness.DockerCLI(t, sb)
+	docker := func(args ...string) result {
+		return inside(t, bin, append([]string{"-H", "unix:///run/cove/api.sock"}, args...)...)
+	}
+	t.Cleanup(func() { docker("rm", "-f", "dcli") })
+	if r := docker("run", "-d", "--name", "dcli", "-p", "8084:80", dockerImage,
+		"/bin/sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"); r.Code != 0 {
+		t.Fatalf("docker run -d -p 8084:80: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if got := fetchLocal(t, "http://127.0.0.1:8084/"); got != "dcli" {
+		t.Errorf("the port docker run -p published: %q, want dcli", got)
+	}
+	if r := docker("port", "dcli"); !strings.Contains(r.Stdout, "80/tcp -> 0.0.0.0:8084") {
+		t.Errorf("docker port dcli: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("network", "ls"); !regexp.MustCompile(`(?m)\scove\s+bridge\s+local`).MatchString(r.Stdout) {
+		t.Errorf("docker network ls: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("rm", "-f", "dcli"); r.Code != 0 {
+		t.Errorf("docker rm -f dcli: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if claims := must(t, "sh", "-c", "find /run/cove/ports -type f ! -name lock"); strings.TrimSpace(claims) != "" {
+		t.Errorf("port claims left after docker rm -f: %s", claims)
 	}
 }
