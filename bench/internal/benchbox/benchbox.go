@@ -4,7 +4,10 @@
 // tests/sandbox. Measurement (inside.go, measure.go): running and timing
 // commands inside it, warm-up and measured rounds, summarising samples.
 // Reporting (report.go): progress lines, the machine, the command line
-// and the -json output.
+// and the -json output. Podman next to cove (podman.go): a private store,
+// the containers.conf a sandbox needs, settings that work. Networks
+// (network.go): the closed world of a sandbox with its own network
+// namespace, and cove's network units in it.
 package benchbox
 
 import (
@@ -55,6 +58,10 @@ type Options struct {
 	// each to its host directory. A path outside /run, /tmp and the
 	// overlays must exist on the host.
 	Dirs []string
+	// PrivateNetwork boots the sandbox in a network namespace of its own
+	// with only lo (sandbox.Options.PrivateNetwork): the closed world of
+	// shared docs/network-testing.md (see network.go).
+	PrivateNetwork bool
 }
 
 // Box is a booted benchmark sandbox and what it needs on the host.
@@ -104,7 +111,7 @@ func Setup(o Options) (_ *Box, err error) {
 	if err := b.build(); err != nil {
 		return nil, err
 	}
-	opts := sandbox.Options{BootTimeout: o.BootTimeout}
+	opts := sandbox.Options{BootTimeout: o.BootTimeout, PrivateNetwork: o.PrivateNetwork}
 	if o.Declared {
 		if err := b.declare(&opts); err != nil {
 			return nil, err
