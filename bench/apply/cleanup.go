@@ -31,7 +31,7 @@ func (b *bench) prune() (*cleanup, error) {
 	if n, err := b.count("{ ls /etc/cove; ls /var/lib/cove/applied; } 2>/dev/null | grep -c toml || true"); err != nil || n != 0 {
 		return nil, fmt.Errorf("after prune: %d specs left (%v)", n, err)
 	}
-	if n, err := b.count("systemctl list-units --all --no-legend --plain 'cove-*' | wc -l"); err != nil || n != 0 {
+	if n, err := b.count("systemctl list-units --all --no-legend --plain 'cove-*.service' | wc -l"); err != nil || n != 0 {
 		return nil, fmt.Errorf("after prune: %d cove units still loaded (%v)", n, err)
 	}
 	benchbox.Progress(fmt.Sprintf("cleanup: pruned %d in %.1f s; %d 'sleep 1000' left inside", c.Pruned, ms/1000, c.SleepsInside))
