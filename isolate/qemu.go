@@ -185,8 +185,8 @@ func netArgs(c launch.VMConfig, nic string) []string {
 // as DNS server (dns0). IPv6 has no such syntax: cove.ip6 and cove.gw6 are
 // cove's own, for a guest that wants the IPv6 twin of its address (which
 // the network's DNS answers for its name). A disk-booted guest (no
-// kernel) gets nothing here: it would need DHCP, which cove does not
-// serve yet, or an address configured in the guest.
+// kernel) gets nothing here: it gets its IPv4 settings by DHCP from the
+// network's responder (internal/dhcp).
 func GuestNetwork(c launch.VMConfig, ep plan.Endpoint) launch.VMConfig {
 	if c.Kernel == "" {
 		return c

@@ -24,6 +24,7 @@ const (
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them
 	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease, port claims, tables, host veth or tap
 	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
+	DHCPServeVerb      = "dhcp-serve"      // NETWORK: DHCP for its VMs, socket-activated (cove-dhcp@NETWORK.service)
 )
 
 // Runtime directories shared by the compiler (which writes them into units)

@@ -41,6 +41,11 @@ func NetworkUnitName(network string) string {
 // cove-dns@.service on the first query.
 func DNSSocketName(network string) string { return "cove-dns@" + network + ".socket" }
 
+// DHCPSocketName names the socket unit of a network's DHCP responder
+// (UDP port 67 on its bridge), which starts an instance of
+// cove-dhcp@.service on the first request.
+func DHCPSocketName(network string) string { return "cove-dhcp@" + network + ".socket" }
+
 // NameOfUnit returns the workload name of a unit named by UnitName, and
 // false for any other unit name.
 func NameOfUnit(unit string) (string, bool) {

@@ -34,14 +34,7 @@ func (v Listen) dbus() any {
 // It has no default dependencies: it runs early and in the host's
 // network namespace. Callers skip networks without DNS (n.NoDNS).
 func CompileDNS(n plan.Network) Unit {
-	netUnit := spec.NetworkUnitName(n.Name)
-	u := Unit{Name: spec.DNSSocketName(n.Name), WantedBy: []string{netUnit}}
-	u.add(SectionUnit, "Description", "", Str("name service of cove network "+n.Name))
-	u.add(SectionUnit, "DefaultDependencies", "", Bool(false))
-	u.add(SectionUnit, "BindsTo", "", Names{netUnit})
-	u.add(SectionUnit, "After", "", Names{netUnit})
-	u.add(SectionUnit, "Conflicts", "", Names{"shutdown.target"})
-	u.add(SectionUnit, "Before", "", Names{"shutdown.target"})
+	u := networkSocket(spec.DNSSocketName(n.Name), "name service of cove network "+n.Name, n)
 	for _, typ := range []string{"Datagram", "Stream"} {
 		for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
 			if gw.IsValid() {
@@ -50,5 +43,23 @@ func CompileDNS(n plan.Network) Unit {
 		}
 	}
 	u.add(SectionSocket, "FreeBind", "", Bool(true))
+	return u
+}
+
+// networkSocket is the [Unit] part of a socket unit called name that
+// serves network n (description says what for): bound to and ordered
+// after the network's unit, and wanted by it (the generator links it
+// into the network unit's .wants), so it comes up with the bridge and
+// stops with it; no default dependencies (it runs early, in the host's
+// network namespace), stopped at shutdown.
+func networkSocket(name, description string, n plan.Network) Unit {
+	netUnit := spec.NetworkUnitName(n.Name)
+	u := Unit{Name: name, WantedBy: []string{netUnit}}
+	u.add(SectionUnit, "Description", "", Str(description))
+	u.add(SectionUnit, "DefaultDependencies", "", Bool(false))
+	u.add(SectionUnit, "BindsTo", "", Names{netUnit})
+	u.add(SectionUnit, "After", "", Names{netUnit})
+	u.add(SectionUnit, "Conflicts", "", Names{"shutdown.target"})
+	u.add(SectionUnit, "Before", "", Names{"shutdown.target"})
 	return u
 }

@@ -25,21 +25,24 @@ var dnsNetworks = []plan.Network{
 	}),
 }
 
-// TestDNSGolden pins both renderings of CompileDNS's socket unit of each
-// of dnsNetworks. Adding a case is adding a network and running go test
-// ./units -update.
-func TestDNSGolden(t *testing.T) {
-	for _, g := range dnsGoldenFiles(t) {
+// TestSocketGolden pins both renderings of the socket units of each of
+// dnsNetworks: CompileDNS's (testdata/dns-NAME.socket and .props) and
+// CompileDHCP's (testdata/dhcp-NAME.socket and .props). Adding a case is
+// adding a network and running go test ./units -update.
+func TestSocketGolden(t *testing.T) {
+	for _, g := range socketGoldenFiles(t) {
 		golden.Check(t, g.path, g.text, *update)
 	}
 }
 
-// dnsGoldenFiles renders the golden files TestDNSGolden compares.
-func dnsGoldenFiles(t *testing.T) []goldenFile {
+// socketGoldenFiles renders the golden files TestSocketGolden compares.
+func socketGoldenFiles(t *testing.T) []goldenFile {
 	t.Helper()
 	var files []goldenFile
-	for _, n := range dnsNetworks {
-		files = append(files, unitGoldens(t, CompileDNS(n), "testdata/dns-"+n.Name+".socket", "network "+n.Name)...)
+	for kind, compile := range map[string]func(plan.Network) Unit{"dns": CompileDNS, "dhcp": CompileDHCP} {
+		for _, n := range dnsNetworks {
+			files = append(files, unitGoldens(t, compile(n), "testdata/"+kind+"-"+n.Name+".socket", "network "+n.Name)...)
+		}
 	}
 	return files
 }

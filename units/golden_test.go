@@ -50,7 +50,7 @@ func goldenSpecs(t *testing.T) []string {
 // specs nor rendered from one, such as a golden file of a removed spec.
 func noStrayFiles(t *testing.T, specs []string) {
 	known := map[string]bool{}
-	for _, g := range dnsGoldenFiles(t) {
+	for _, g := range socketGoldenFiles(t) {
 		known[g.path] = true
 	}
 	for _, f := range specs {

@@ -96,6 +96,7 @@ func commands() []command {
 		{name: launch.NetworkDownVerb, hidden: true, run: networkDownCmd},
 		{name: launch.NetworkReleaseVerb, hidden: true, run: networkReleaseCmd},
 		{name: launch.DNSServeVerb, hidden: true, run: dnsServeCmd},
+		{name: launch.DHCPServeVerb, hidden: true, run: dhcpServeCmd},
 		{name: "api", summary: "serve the HTTP API (cove-api.service runs cove api serve)", run: apiCmd},
 		{name: "version", summary: "print cove's version", run: versionCmd},
 	}

@@ -49,9 +49,10 @@ func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, erro
 	return res, generateNetworks(network.Catalog{Dir: paths.Networks}, outDir, log)
 }
 
-// generateNetworks writes the DNS socket of every declared network that
-// has DNS (units.CompileDNS), linked into its network unit's .wants. A
-// bad network file is logged and skipped.
+// generateNetworks writes the sockets of every declared network, each
+// linked into its network unit's .wants: its DHCP responder's
+// (units.CompileDHCP) and, if it has DNS, its name service's
+// (units.CompileDNS). A bad network file is logged and skipped.
 func generateNetworks(c network.Catalog, outDir string, log io.Writer) error {
 	names, err := c.Names()
 	if err != nil {
@@ -65,11 +66,14 @@ func generateNetworks(c network.Catalog, outDir string, log io.Writer) error {
 			}
 			continue
 		}
-		if n.NoDNS {
-			continue
+		sockets := []units.Unit{units.CompileDHCP(n)}
+		if !n.NoDNS {
+			sockets = append(sockets, units.CompileDNS(n))
 		}
-		if err := writeUnit(outDir, units.CompileDNS(n), c.Path(name)); err != nil {
-			return err
+		for _, u := range sockets {
+			if err := writeUnit(outDir, u, c.Path(name)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -69,10 +69,11 @@ func TestRun(t *testing.T) {
 	}
 }
 
-// TestGenerateNetworks: each declared network with DNS gets its DNS
-// socket, linked into its network unit's .wants (the default network
-// without a file too); dns = false gets none; a bad network file is
-// logged with its position and skipped.
+// TestGenerateNetworks: each declared network gets its DHCP socket and,
+// with DNS, its DNS socket, linked into its network unit's .wants (the
+// default network without a file too); dns = false gets no DNS socket
+// but its DHCP socket; a bad network file is logged with its position
+// and skipped.
 func TestGenerateNetworks(t *testing.T) {
 	root := t.TempDir()
 	paths := Paths{Etc: filepath.Join(root, "etc"), Networks: filepath.Join(root, "etc", "networks")}
@@ -84,7 +85,9 @@ func TestGenerateNetworks(t *testing.T) {
 	if _, err := Generate(paths, out, "/usr/bin/cove", &log); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"cove-dns@cove.socket", "cove-dns@web.socket", "cove-network@web.service.wants/cove-dns@web.socket", "cove-network@cove.service.wants/cove-dns@cove.socket"} {
+	for _, want := range []string{"cove-dns@cove.socket", "cove-dns@web.socket", "cove-network@web.service.wants/cove-dns@web.socket", "cove-network@cove.service.wants/cove-dns@cove.socket",
+		"cove-dhcp@cove.socket", "cove-dhcp@web.socket", "cove-dhcp@quiet.socket", "cove-network@cove.service.wants/cove-dhcp@cove.socket",
+		"cove-network@web.service.wants/cove-dhcp@web.socket", "cove-network@quiet.service.wants/cove-dhcp@quiet.socket"} {
 		if _, err := os.Stat(filepath.Join(out, want)); err != nil {
 			t.Errorf("generator did not write %s: %v", want, err)
 		}
@@ -92,7 +95,10 @@ func TestGenerateNetworks(t *testing.T) {
 	if text, _ := os.ReadFile(filepath.Join(out, "cove-dns@web.socket")); !strings.Contains(string(text), "ListenDatagram=10.80.0.1:53") {
 		t.Errorf("cove-dns@web.socket:\n%s", text)
 	}
-	for _, not := range []string{"cove-dns@quiet.socket", "cove-dns@bad.socket"} {
+	if text, _ := os.ReadFile(filepath.Join(out, "cove-dhcp@quiet.socket")); !strings.Contains(string(text), "\nBindToDevice=cove-quiet\n") {
+		t.Errorf("cove-dhcp@quiet.socket:\n%s", text)
+	}
+	for _, not := range []string{"cove-dns@quiet.socket", "cove-dns@bad.socket", "cove-dhcp@bad.socket"} {
 		if _, err := os.Stat(filepath.Join(out, not)); err == nil {
 			t.Errorf("generator wrote %s", not)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/cove-project/cove/internal/ondemand"
 )
 
 // TTL is the time to live, in seconds, of the records the responder
@@ -23,7 +25,7 @@ const maxUDPReply = 1232
 type responder struct {
 	zone Zone
 	fwd  *forwarder
-	act  *activity
+	act  *ondemand.Idle
 	logf func(format string, args ...any)
 }
 
@@ -31,8 +33,8 @@ type responder struct {
 // (TC set) to what the client can take. A panic while answering is
 // logged and the query dropped: no query stops the responder.
 func (r *responder) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
-	r.act.begin()
-	defer r.act.end()
+	r.act.Begin()
+	defer r.act.End()
 	defer func() {
 		if p := recover(); p != nil {
 			r.logf("answer a query from %s: panic: %v", w.RemoteAddr(), p)

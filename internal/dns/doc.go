@@ -5,10 +5,11 @@
 //
 // No process stays resident. cove-dns@NETWORK.socket (units.CompileDNS)
 // holds the sockets; the first query starts cove-dns@NETWORK.service,
-// which runs cove dns-serve NETWORK: Activated takes the sockets systemd
-// passed, Serve answers on them and returns after Config.Idle without a
-// query, and the process exits 0. Queries that arrive meanwhile wait in
-// the sockets systemd keeps and start the service again.
+// which runs cove dns-serve NETWORK: ondemand.Sockets takes the sockets
+// systemd passed, Serve answers on them and returns after Config.Idle
+// without a query, and the process exits 0. Queries that arrive
+// meanwhile wait in the sockets systemd keeps and start the service
+// again.
 //
 // The zone is read for every query (LeaseZone lists the network's lease
 // files), so a workload that starts or stops is seen by the next query.

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	mdns "github.com/miekg/dns"
 	"golang.org/x/net/netutil"
+
+	"github.com/cove-project/cove/internal/ondemand"
 )
 
 // Defaults of Config.
@@ -78,7 +79,7 @@ func Serve(ctx context.Context, conns []net.PacketConn, lns []net.Listener, c Co
 		return errors.New("serve dns: no zone")
 	}
 	c = c.withDefaults()
-	act := &activity{last: time.Now()}
+	act := ondemand.NewIdle()
 	h := &responder{zone: c.Zone, fwd: newForwarder(c, listening(conns, lns)), act: act, logf: c.Logf}
 	var servers []*server
 	for _, pc := range conns {
@@ -93,33 +94,7 @@ func Serve(ctx context.Context, conns []net.PacketConn, lns []net.Listener, c Co
 		go s.run(errc)
 	}
 	defer stopAll(servers)
-	return wait(ctx, act, c.Idle, errc)
-}
-
-// wait returns when ctx ends (nil), a server fails (its error) or the
-// responder has been idle for idle (nil).
-func wait(ctx context.Context, act *activity, idle time.Duration, errc <-chan error) error {
-	var timeout <-chan time.Time // nil: never
-	var t *time.Timer
-	if idle > 0 {
-		t = time.NewTimer(idle)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-errc:
-			return err
-		case <-timeout:
-			left := act.left(idle)
-			if left <= 0 {
-				return nil
-			}
-			t.Reset(left)
-		}
-	}
+	return act.Wait(ctx, c.Idle, errc)
 }
 
 // server is one socket's mdns.Server and what it went through.
@@ -183,36 +158,4 @@ func listening(conns []net.PacketConn, lns []net.Listener) []netip.AddrPort {
 		}
 	}
 	return aps
-}
-
-// activity tracks the queries being answered and when the last ended.
-type activity struct {
-	mu   sync.Mutex
-	busy int
-	last time.Time
-}
-
-// begin and end bracket the answering of one query.
-func (a *activity) begin() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.busy++
-}
-
-func (a *activity) end() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.busy--
-	a.last = time.Now()
-}
-
-// left is how much longer the responder must be idle to have been idle
-// for idle; while a query is answered, idle.
-func (a *activity) left(idle time.Duration) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.busy > 0 {
-		return idle
-	}
-	return idle - time.Since(a.last)
 }

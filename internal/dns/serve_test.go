@@ -12,6 +12,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/cove-project/cove/internal/ondemand"
 )
 
 // childEnv makes the test binary the activated child of TestActivated.
@@ -29,13 +31,13 @@ func TestMain(m *testing.M) {
 // which only the child knows, is set here. It exits 0 after 300 ms idle.
 func activatedChild() int {
 	os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
-	conns, lns, err := Activated()
+	conns, lns, err := ondemand.Sockets("cove-dns@test.socket")
 	if err != nil {
 		os.Stderr.WriteString(err.Error() + "\n")
 		return 2
 	}
 	if os.Getenv("LISTEN_FDS") != "" || len(conns) != 1 || len(lns) != 1 {
-		os.Stderr.WriteString("Activated left LISTEN_FDS set or split the sockets wrong\n")
+		os.Stderr.WriteString("ondemand.Sockets left LISTEN_FDS set or split the sockets wrong\n")
 		return 3
 	}
 	if err := Serve(context.Background(), conns, lns, Config{Zone: testZone(), Idle: 300 * time.Millisecond}); err != nil {
@@ -113,15 +115,6 @@ func waitExit(t *testing.T, cmd *exec.Cmd, start time.Time) {
 		cmd.Process.Kill()
 		<-done
 		t.Fatal("the activated responder did not exit when idle")
-	}
-}
-
-// TestActivatedNone checks that no passed socket is an error.
-func TestActivatedNone(t *testing.T) {
-	t.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
-	t.Setenv("LISTEN_FDS", "0")
-	if c, l, err := Activated(); err == nil {
-		t.Errorf("Activated without sockets: %v %v", c, l)
 	}
 }
 

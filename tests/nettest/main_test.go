@@ -34,8 +34,8 @@ func TestMain(m *testing.M) {
 }
 
 // setup boots the sandbox with its own network namespace, private /etc
-// and /var/lib, and cove's generator (which writes the networks' DNS sockets), and installs the
-// network and DNS unit templates.
+// and /var/lib, and cove's generator (which writes the networks' DNS and
+// DHCP sockets), and installs the network, DNS and DHCP unit templates.
 func setup() (func(), error) {
 	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
 	genDir := filepath.Join(workDir, "generators")
@@ -70,18 +70,18 @@ func setup() (func(), error) {
 }
 
 // installTemplates installs test-local copies of the shipped
-// packaging/cove-network@.service and cove-dns@.service in the sandbox's
-// /etc/systemd/system (an overlay): the same units with the test's cove
-// instead of /usr/bin/cove.
+// packaging/cove-network@.service, cove-dns@.service and
+// cove-dhcp@.service in the sandbox's /etc/systemd/system (an overlay):
+// the same units with the test's cove instead of /usr/bin/cove.
 func installTemplates(ctx context.Context) error {
-	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1} {
+	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1, "cove-dhcp@.service": 1} {
 		b, err := os.ReadFile("../../packaging/" + name)
 		if err != nil {
 			return err
 		}
 		unit := strings.ReplaceAll(string(b), "/usr/bin/cove ", coveBin+" ")
 		// The test's cove lives in the work directory under /tmp, which
-		// the DNS service's PrivateTmp= would hide; /usr/bin/cove is not.
+		// the responders' PrivateTmp= would hide; /usr/bin/cove is not.
 		unit = strings.ReplaceAll(unit, "\nPrivateTmp=yes\n", "\nPrivateTmp=no\n")
 		if strings.Count(unit, coveBin+" ") != verbs {
 			return fmt.Errorf("packaging/%s: want %d commands running /usr/bin/cove, got:\n%s", name, verbs, b)

@@ -1,4 +1,4 @@
-package dns
+package ondemand
 
 import (
 	"errors"
@@ -10,14 +10,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Activated returns the sockets systemd passed to this process
+// Sockets returns the sockets systemd passed to this process
 // (LISTEN_FDS and LISTEN_PID, which it then unsets): datagram sockets as
 // PacketConns, stream sockets as Listeners. Nothing passed, or a socket
-// of another type, is an error; on error nothing stays open.
-func Activated() ([]net.PacketConn, []net.Listener, error) {
+// of another type, is an error; on error nothing stays open. unit names
+// the socket unit the process is meant to be started from, for the
+// error that none was passed.
+func Sockets(unit string) ([]net.PacketConn, []net.Listener, error) {
 	files := activation.Files(true)
 	if len(files) == 0 {
-		return nil, nil, errors.New("sockets from systemd: none passed (LISTEN_FDS); cove dns-serve runs from cove-dns@NETWORK.socket")
+		return nil, nil, fmt.Errorf("sockets from systemd: none passed (LISTEN_FDS); this runs from %s", unit)
 	}
 	var conns []net.PacketConn
 	var lns []net.Listener
