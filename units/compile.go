@@ -2,7 +2,6 @@ package units
 
 import (
 	"fmt"
-	"hash/fnv"
 	"math"
 	"net/netip"
 	"slices"
@@ -14,26 +13,8 @@ import (
 	"github.com/cove-project/cove/spec"
 )
 
-// Slice is the slice every cove workload runs in: the one parent that
-// users see and put limits on. Each workload's units are in one of
-// SliceBuckets sub-slices of it (SliceOf), not in it directly.
+// Slice is the slice every cove workload runs in.
 const Slice = "cove.slice"
-
-// SliceBuckets is how many sub-slices of Slice the workloads are spread
-// over. systemd 252 re-examines every sibling of a unit it frees, so a
-// daemon-reload with n units in one slice does about n² checks (1.7 s of
-// a 1.95 s cove apply with 1000 workloads, see docs/benchmarks.md); in 32
-// sub-slices it does about n²/32.
-const SliceBuckets = 32
-
-// SliceOf is the sub-slice of Slice that workload name's units run in:
-// cove-bXX.slice, a child of cove.slice by systemd's naming rule, XX a
-// hash of the name, so a workload always lands in the same one.
-func SliceOf(name string) string {
-	h := fnv.New32a()
-	h.Write([]byte(name))
-	return fmt.Sprintf("cove-b%02x.slice", h.Sum32()%SliceBuckets)
-}
 
 // Options are the facts about the host that compiling needs.
 type Options struct {
@@ -132,7 +113,7 @@ func releaseNetwork(u *Unit, s *spec.Spec, opt Options) {
 // service adds what every workload's service has: slice, logging, restart
 // policy, timeouts and resource limits.
 func service(u *Unit, s *spec.Spec) {
-	u.add(SectionService, "Slice", "", Str(SliceOf(s.Name)))
+	u.add(SectionService, "Slice", "", Str(Slice))
 	u.add(SectionService, "KillMode", "", Str("control-group"))
 	u.add(SectionService, "Environment", "", List{"COVE_KIND=" + s.Kind})
 	u.add(SectionService, "SyslogIdentifier", "", Str(s.Name))

@@ -37,7 +37,7 @@ func CompileHealth(s *spec.Spec, opt Options) (timer, svc Unit, ok bool) {
 		"--start-period", h.StartPeriod.String(),
 		"--on-failure", h.OnFailure,
 		"--"}, h.Command...)))
-	svc.add(SectionService, "Slice", "", Str(SliceOf(s.Name)))
+	svc.add(SectionService, "Slice", "", Str(Slice))
 	// The probe runs with the container's capabilities (CAP_MKNOD among
 	// them) but in this unit's cgroup: close its devices as the
 	// container's are.

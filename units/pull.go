@@ -25,7 +25,7 @@ func CompilePull(s *spec.Spec, opt Options) (u Unit, ok bool) {
 	u.add(SectionService, "RemainAfterExit", "", Bool(true))
 	u.add(SectionService, "ExecStart", "", Exec([]string{opt.Launcher, "pull", "--policy", s.Container.Pull, "--", s.Container.Image}))
 	u.add(SectionService, "TimeoutStartUSec", "TimeoutStartSec", Infinity{})
-	u.add(SectionService, "Slice", "", Str(SliceOf(s.Name)))
+	u.add(SectionService, "Slice", "", Str(Slice))
 	u.add(SectionService, "SyslogIdentifier", "", Str(s.Name+"-pull"))
 	return u, true
 }
