@@ -10,15 +10,6 @@ import (
 	"github.com/cove-project/cove/bench/internal/benchbox"
 )
 
-// podmanConf is the containers.conf podman gets (CONTAINERS_CONF), as in
-// bench/run: the packaged defaults without the one default sysctl, which
-// crun cannot write because the sandbox's /proc/sys is read-only.
-const podmanConf = `[containers]
-default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
-  "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
-default_sysctls = []
-`
-
 // podmanSetup is how podman runs in the sandbox: a private store in the
 // work directory, and the global flags that made podman run work there.
 type podmanSetup struct {
@@ -58,7 +49,7 @@ func (f *fixture) setupPodman(o options, rep *report) error {
 	}
 	benchbox.Progress("setting up podman")
 	conf := filepath.Join(f.box.Work, "containers.conf")
-	if err := os.WriteFile(conf, []byte(podmanConf), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(benchbox.PodmanConf), 0o644); err != nil {
 		return err
 	}
 	root := filepath.Join(f.box.Work, "podman")

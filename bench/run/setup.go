@@ -76,22 +76,12 @@ func machine(ctx context.Context, sb *sandbox.Sandbox) map[string]string {
 	return m
 }
 
-// podmanConf is the containers.conf podman gets (CONTAINERS_CONF): the
-// packaged /usr/share/containers/containers.conf without its one default
-// sysctl, which crun cannot write because the sandbox's /proc/sys is
-// read-only.
-const podmanConf = `[containers]
-default_capabilities = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL",
-  "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"]
-default_sysctls = []
-`
-
 // setupPodman imports the rootfs as an image into a private podman store
 // and finds podman settings that work in the sandbox (see podmanTrial).
 // manager and rt, if set, allow only that cgroup manager or runtime.
 func setupPodman(ctx context.Context, sb *sandbox.Sandbox, work, rootfs, manager, rt string) (*bench, string, error) {
 	conf := filepath.Join(work, "containers.conf")
-	if err := os.WriteFile(conf, []byte(podmanConf), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(benchbox.PodmanConf), 0o644); err != nil {
 		return nil, "", err
 	}
 	t := &podmanTrial{
