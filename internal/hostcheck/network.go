@@ -63,8 +63,8 @@ func checkPorts(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
 	for i, str := range j.Ports {
 		p, _ := plan.ParsePort(str) // validated
 		key := j.Key(fmt.Sprintf("ports[%d]", i+1))
-		if p.Privileged() && n.NoPrivilegedPorts {
-			errs = append(errs, s.KeyError(key, fmt.Sprintf("host port %d is below 1024, which network %s does not allow (privileged_ports = false)", p.HostPort, n.Name)))
+		if err := n.Allows(p); err != nil {
+			errs = append(errs, s.KeyError(key, err.Error()))
 		}
 		for q, holder := range claims {
 			if holder != s.Name && p.Conflicts(q) {

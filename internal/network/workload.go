@@ -118,8 +118,8 @@ func Join(r Request) (Attachment, error) {
 // join does Join's steps, leaving the undoing to Join.
 func join(n plan.Network, r Request) (Attachment, error) {
 	for _, p := range r.Ports {
-		if p.Privileged() && n.NoPrivilegedPorts {
-			return Attachment{}, fmt.Errorf("join %s to network %s: host port %d is below 1024, which the network does not allow", r.Workload, n.Name, p.HostPort)
+		if err := n.Allows(p); err != nil {
+			return Attachment{}, fmt.Errorf("join %s to network %s: %w", r.Workload, n.Name, err)
 		}
 	}
 	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, r.IP)

@@ -199,13 +199,14 @@ func checkRefused(t *testing.T) {
 		{[]string{"run", "--name", "bad1", "--rootfs", rootfs, "--network", "web", "--ip", "10.81.0.5", "--", "/bin/true"}, "container.ip: 10.81.0.5 is not a host address of network web"},
 		{[]string{"run", "--name", "bad2", "--rootfs", rootfs, "--network", "web", "--ip", "10.80.0.50", "--", "/bin/true"}, "10.80.0.50 is leased to workload front"},
 		{[]string{"run", "--name", "bad3", "--rootfs", rootfs, "--network", "other", "-p", "8080:80", "--", "/bin/true"}, "already published by workload front"},
+		{[]string{"run", "--name", "bad4", "--rootfs", rootfs, "--network", "sealed", "-p", "8085:80", "--", "/bin/true"}, "network sealed is internal"},
 	} {
 		r := inside(t, coveBin, c.args...)
 		if r.Code != 2 || !strings.Contains(r.Stderr, c.want) {
 			t.Errorf("cove %s: exit %d, %s; want exit 2 and %q", strings.Join(c.args, " "), r.Code, r.Stderr, c.want)
 		}
 	}
-	for _, name := range []string{"bad-net", "bad1", "bad2", "bad3"} {
+	for _, name := range []string{"bad-net", "bad1", "bad2", "bad3", "bad4"} {
 		if st := show(t, "cove-"+name+".service", "LoadState"); st != "not-found" {
 			t.Errorf("refused %s left a unit (%s)", name, st)
 		}

@@ -132,3 +132,17 @@ func ParseHostService(s string) (HostService, error) {
 
 // String formats h as "PORT/PROTO".
 func (h HostService) String() string { return fmt.Sprintf("%d/%s", h.Port, h.Proto) }
+
+// Allows says why network n does not let a workload publish p, or nil:
+// a host port below 1024 where privileged_ports = false, and any port on
+// an internal network (nothing is forwarded out of it, replies included,
+// so a published port could never answer).
+func (n Network) Allows(p Port) error {
+	switch {
+	case n.Internal:
+		return fmt.Errorf("network %s is internal (no traffic leaves it, replies included): host port %d cannot be published from it", n.Name, p.HostPort)
+	case p.Privileged() && n.NoPrivilegedPorts:
+		return fmt.Errorf("host port %d is below 1024, which network %s does not allow (privileged_ports = false)", p.HostPort, n.Name)
+	}
+	return nil
+}

@@ -40,3 +40,19 @@ func TestParsePort(t *testing.T) {
 		t.Error("Conflicts")
 	}
 }
+
+func TestAllows(t *testing.T) {
+	n := Default()
+	low, high := Port{HostPort: 80, ContainerPort: 80, Proto: TCP}, Port{HostPort: 8080, ContainerPort: 80, Proto: TCP}
+	if n.Allows(low) != nil || n.Allows(high) != nil {
+		t.Error("the default network refuses a port")
+	}
+	n.NoPrivilegedPorts = true
+	if err := n.Allows(low); err == nil || !strings.Contains(err.Error(), "below 1024") || n.Allows(high) != nil {
+		t.Errorf("privileged_ports = false: %v", err)
+	}
+	n.Internal = true
+	if err := n.Allows(high); err == nil || !strings.Contains(err.Error(), "internal") {
+		t.Errorf("internal network: %v", err)
+	}
+}
