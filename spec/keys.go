@@ -144,6 +144,7 @@ var keyTable = []Key{
 	{Path: "service.restart", Type: TypeString, Field: "Service.Restart", Values: restartValues, Flags: runFlag("restart", strings.Join(restartValues, " | "))},
 	{Path: "service.restart_delay", Type: TypeDuration, Field: "Service.RestartDelay", Flags: runFlag("restart-delay", "delay before a restart, e.g. 1s")},
 	{Path: "service.stop_timeout", Type: TypeDuration, Field: "Service.StopTimeout", Flags: runFlag("stop-timeout", "time from SIGTERM to SIGKILL, e.g. 10s")},
+	{Path: "service.stop_signal", Type: TypeString, Field: "Service.StopSignal", Example: `"SIGQUIT"`, Flags: runFlag("stop-signal", "the signal that stops the payload (default SIGTERM, or an image's STOPSIGNAL)")},
 	{Path: "service.start_limit", Type: TypeTable, Field: "Service.StartLimit"},
 	{Path: "service.start_limit.burst", Type: TypeInteger, Field: "Service.StartLimit.Burst", Min: 1, Max: MaxStartBurst},
 	{Path: "service.start_limit.interval", Type: TypeDuration, Field: "Service.StartLimit.Interval"},

@@ -65,3 +65,16 @@ func TestNetworkFileRoundTrip(t *testing.T) {
 		t.Errorf("round trip of\n%s gave %v", n.File(), got)
 	}
 }
+
+// TestParseRefusesNetworkFile: a network file given where a workload is
+// wanted (cove run FILE, /etc/cove/NAME.toml) is refused at its kind, and
+// IsNetworkFile tells cove validate to read it as a network.
+func TestParseRefusesNetworkFile(t *testing.T) {
+	_, err := Parse("web.toml", []byte("version = 1\nkind = \"network\"\n[network]\nsubnet4 = \"10.80.0.0/24\"\n"), "")
+	if err == nil || !IsNetworkFile(err) || !strings.Contains(err.Error(), `web.toml:2:1: kind: kind "network" declares a network, not a workload`) {
+		t.Errorf("Parse of a network file: %v", err)
+	}
+	if _, err := Parse("web.toml", []byte("version = 1\nkind = \"pod\"\n"), ""); IsNetworkFile(err) {
+		t.Errorf("IsNetworkFile(%v) = true", err)
+	}
+}

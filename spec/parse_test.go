@@ -373,3 +373,24 @@ func TestParseVolumeAndTmpfs(t *testing.T) {
 		}
 	}
 }
+
+func TestStopSignal(t *testing.T) {
+	base := "version = 1\nkind = \"container\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\n[service]\n"
+	s, err := Parse("s.toml", []byte(base+"stop_signal = \"quit\"\n"), "web")
+	if err != nil || s.Service.StopSignal != "quit" {
+		t.Fatalf("stop_signal quit: %v", err)
+	}
+	if _, err := Parse("s.toml", []byte(base+"stop_signal = \"SIGNOPE\"\n"), "web"); err == nil || !strings.Contains(err.Error(), `s.toml:7:1: service.stop_signal: "SIGNOPE" is not a signal`) {
+		t.Errorf("stop_signal SIGNOPE: %v", err)
+	}
+	for in, want := range map[string]int{"SIGQUIT": 3, "term": 15, "9": 9, "RTMIN+3": 37, "RTMAX-1": 63, "IOT": 6} {
+		if n, err := ParseSignal(in); n != want || err != nil {
+			t.Errorf("ParseSignal(%q) = %d, %v; want %d", in, n, err, want)
+		}
+	}
+	for n, want := range map[int]string{3: "SIGQUIT", 6: "SIGABRT", 34: "SIGRTMIN", 37: "SIGRTMIN+3", 99: "signal 99"} {
+		if got := SignalName(n); got != want {
+			t.Errorf("SignalName(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -28,6 +28,7 @@ func readService(t table, s *Service) {
 	t.read("restart", &s.Restart)
 	t.read("restart_delay", &s.RestartDelay)
 	t.read("stop_timeout", &s.StopTimeout)
+	t.read("stop_signal", &s.StopSignal)
 	if l, ok := t.table("start_limit"); ok {
 		// A key left out gets systemd's default.
 		s.StartLimit = StartLimit{Burst: defaultStartBurst, Interval: defaultStartInterval}
@@ -70,6 +71,9 @@ func (v *validator) service(s *Service) {
 	}
 	if s.StopTimeout <= 0 || s.StopTimeout > MaxDuration {
 		v.add("service.stop_timeout", fmt.Sprintf("%v is out of range; must be > 0s and <= 1h", s.StopTimeout))
+	}
+	if _, err := ParseSignal(s.StopSignal); s.StopSignal != "" && err != nil {
+		v.add("service.stop_signal", fmt.Sprintf("%q is not a signal; write a name such as %s, SIGINT or RTMIN+3, or a number from 1 to 64", s.StopSignal, example("service.stop_signal")))
 	}
 	v.startLimit(s.StartLimit)
 }

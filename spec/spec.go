@@ -261,6 +261,7 @@ type Service struct {
 	Restart      string        // RestartNo, RestartOnFailure or RestartAlways; default RestartNo
 	RestartDelay time.Duration // default 1s
 	StopTimeout  time.Duration // default 10s
+	StopSignal   string        // the signal that stops the payload, as ParseSignal reads it; "" SIGTERM (an image container: its STOPSIGNAL, pinned by the host check)
 	StartLimit   StartLimit    // zero: systemd's default
 	Ready        string        // ReadyStarted (default; "" means it too), ReadyNotify, ReadyHealthy or ReadyTCP
 	ReadyPort    int           // for ReadyTCP ("tcp:PORT"), 1..65535; else 0. For VMs, the host port of a tcp Forward

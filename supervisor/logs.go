@@ -383,3 +383,8 @@ func withLogs(ctx context.Context, err error, invocation, unit string) error {
 
 // isNotFound reports whether err is ErrNotFound.
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// isDigits reports whether s is ASCII digits only.
+func isDigits(s string) bool {
+	return strings.Trim(s, "0123456789") == ""
+}

@@ -339,3 +339,37 @@ func failedPull(t *testing.T, ref string) {
 		t.Errorf("the failed apply left a unit:\n%s", units)
 	}
 }
+
+// TestImageStopSignal: an image's STOPSIGNAL becomes the unit's
+// KillSignal=, so cove stop sends it: the payload, PID 1 of its namespace
+// with a handler only for SIGUSR1, exits 0 (SIGTERM it would ignore, and
+// the stop would end in SIGKILL); --stop-signal overrides the image's.
+func TestImageStopSignal(t *testing.T) {
+	env.Need(t)
+	_, reg := testImage(t)
+	cfg := imageConfig
+	cfg.StopSignal, cfg.WorkingDir = "SIGUSR1", "/"
+	cfg.Cmd = []string{"/bin/sh", "-c", "trap 'echo got-usr1; exit 0' USR1; echo ready; while :; do sleep 0.1; done"}
+	ref := pushImage(t, reg, "cove/stopsig:1", cfg, rootfs)
+	mustCove(t, "pull", ref)
+	t.Cleanup(func() {
+		cove(t, "rm", "stopsig", "stopquit")
+		cove(t, "rmi", "--force", ref)
+		cove(t, "image", "prune")
+	})
+	mustCove(t, "run", "-d", "--name", "stopsig", "--stop-timeout", "5s", ref)
+	if got := show(t, "cove-stopsig.service", "KillSignal"); got != "10" {
+		t.Errorf("cove-stopsig.service: KillSignal=%s, want 10 (SIGUSR1, the image's STOPSIGNAL)", got)
+	}
+	mustCove(t, "stop", "stopsig")
+	if res := show(t, "cove-stopsig.service", "Result"); res != "success" {
+		t.Errorf("cove stop of an image with STOPSIGNAL SIGUSR1: Result=%s, want success (the payload exits 0 on SIGUSR1)", res)
+	}
+	if logs := mustCove(t, "logs", "stopsig"); !strings.Contains(logs, "got-usr1") {
+		t.Errorf("the payload never got SIGUSR1; logs:\n%s", logs)
+	}
+	mustCove(t, "run", "-d", "--name", "stopquit", "--stop-signal", "QUIT", ref)
+	if got := show(t, "cove-stopquit.service", "KillSignal"); got != "3" {
+		t.Errorf("--stop-signal QUIT: KillSignal=%s, want 3", got)
+	}
+}

@@ -124,6 +124,9 @@ func service(u *Unit, s *spec.Spec) {
 		stop += vmStopMargin
 	}
 	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(stop))
+	if sig, err := spec.ParseSignal(s.Service.StopSignal); err == nil {
+		u.add(SectionService, "KillSignal", "", Signal(sig)) // validated; "" is systemd's SIGTERM
+	}
 	if r := s.Resources; r.Memory > 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(r.Memory))
 	}

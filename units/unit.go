@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // Section of a unit file that a property belongs to.
@@ -82,6 +84,10 @@ type List []string
 // Uint32 is a small unsigned integer setting (signature u).
 type Uint32 uint32
 
+// Signal is a signal number (signature i), written by its name
+// (KillSignal=SIGQUIT).
+type Signal int32
+
 // Names is a list of unit names (signature as), written space-separated
 // without quotes, as dependency directives want them.
 type Names []string
@@ -109,6 +115,9 @@ func (v Uint) dbus() any             { return uint64(v) }
 
 func (v Uint32) text() (string, error) { return fmt.Sprint(uint32(v)), nil }
 func (v Uint32) dbus() any             { return uint32(v) }
+
+func (v Signal) text() (string, error) { return spec.SignalName(int(v)), nil }
+func (v Signal) dbus() any             { return int32(v) }
 
 func (v Names) text() (string, error) { return unitNames(v) }
 func (v Names) dbus() any             { return []string(v) }
