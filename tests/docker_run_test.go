@@ -135,12 +135,15 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 // inspect show with the request's image, command and environment; docker
 // rm needs -f for it, and rm -f removes it at once.
 func dockerRunDetached(t *testing.T, docker func(...string) result, ref string) {
-	r := docker("run", "-d", "-e", "A=b", "--name", "web", ref, "sleep", "1000")
+	r := docker("run", "-d", "-e", "A=b", "--stop-signal", "SIGQUIT", "--name", "web", ref, "sleep", "1000")
 	if id := strings.TrimSpace(r.Stdout); r.Code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(id) {
 		t.Fatalf("docker run -d: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	if st := show(t, "cove-web.service", "ActiveState"); st != "active" {
 		t.Errorf("cove-web.service is %s", st)
+	}
+	if sig := show(t, "cove-web.service", "KillSignal"); sig != "3" {
+		t.Errorf("docker run --stop-signal SIGQUIT: KillSignal=%s, want 3", sig)
 	}
 	row := regexp.MustCompile(`(?m)^[0-9a-f]{12}\s+` + regexp.QuoteMeta(ref) + `\s+"sleep 1000".*Up .*\sweb$`)
 	if r := docker("ps"); !row.MatchString(r.Stdout) {

@@ -35,6 +35,7 @@ type dockerCreate struct {
 	WorkingDir  string            `json:",omitempty"`
 	Labels      map[string]string `json:",omitempty"`
 	StopTimeout *int              `json:",omitempty"` // seconds
+	StopSignal  string            `json:",omitempty"` // docker run --stop-signal
 	HostConfig  dockerHostCreate
 	// NetworkingConfig.EndpointsConfig: the network to join (one) and
 	// its settings, by network name.

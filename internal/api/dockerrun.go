@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -240,6 +241,7 @@ func (s *Server) runUnit(rec *containerRecord) (units.Unit, error) {
 			return units.Unit{}, errorf(CodeNotFound, fmt.Sprintf("start %s: No such image: %s", rec.Name, rec.Config.Image))
 		}
 	}
+	hostcheck.PinStopSignal(sp) // the image's STOPSIGNAL, unless --stop-signal
 	u, err := units.Compile(sp, units.Options{Launcher: s.opt.Self})
 	if err != nil {
 		return units.Unit{}, err

@@ -114,6 +114,12 @@ func (b *specBuild) config(req *dockerCreate, imageCmd []string) {
 	if t := req.StopTimeout; t != nil && *t >= 0 {
 		b.sp.Service.StopTimeout = time.Duration(*t) * time.Second
 	}
+	if req.StopSignal != "" {
+		if _, err := spec.ParseSignal(req.StopSignal); err != nil {
+			b.refuse("StopSignal %q: %v", req.StopSignal, err)
+		}
+		b.sp.Service.StopSignal = req.StopSignal
+	}
 }
 
 // host applies the host config's resources, restart policy, root and

@@ -52,6 +52,8 @@ func TestContainerSpec(t *testing.T) {
 			func(s *spec.Spec) any {
 				return []any{s.Container.Workdir, s.Container.Hostname, s.Container.User, s.Service.StopTimeout}
 			}, []any{"/srv", "box", spec.User{UID: 1000, GID: 100, Set: true}, 3 * time.Second}, "", ""},
+		{"stop signal", `{"StopSignal":"SIGQUIT"}`, func(s *spec.Spec) any { return s.Service.StopSignal }, "SIGQUIT", "", ""},
+		{"bad stop signal", `{"StopSignal":"SIGNOPE"}`, nil, nil, "", `StopSignal "SIGNOPE": Invalid signal: SIGNOPE`},
 		{"user by name", `{"User":"nobody"}`, nil, nil, "", `User "nobody": cove takes a numeric UID or UID:GID`},
 		{"resources", `{"HostConfig":{"Memory":268435456,"NanoCpus":1500000000,"PidsLimit":64}}`,
 			func(s *spec.Spec) any { return s.Resources }, spec.Resources{Memory: 256 << 20, CPUs: 1.5, Pids: 64}, "", ""},

@@ -11,7 +11,7 @@ import (
 // Prepare checks a spec against this host before anything starts: for a
 // VM what PrepareVM checks and pins; for a container, that the rootfs is a
 // directory (with pull = "never": the image is in the store; an image's
-// STOPSIGNAL is pinned, pinStopSignal) and that every bind mount's source
+// STOPSIGNAL is pinned, PinStopSignal) and that every bind mount's source
 // exists; for both, that the
 // network they join exists and their ip and ports are free there
 // (checkNetwork). Errors name the spec key and its position.
@@ -25,7 +25,7 @@ func Prepare(s *spec.Spec) error {
 	var errs spec.Errors
 	if c := s.Container; c.Image != "" {
 		errs = append(errs, checkImage(s)...)
-		pinStopSignal(s)
+		PinStopSignal(s)
 	} else if st, err := os.Stat(c.Rootfs); err != nil || !st.IsDir() {
 		errs = append(errs, s.KeyError("container.rootfs", fmt.Sprintf("%s is not a directory; it must hold the container's files (e.g. /bin/sh)", c.Rootfs)))
 	}
@@ -66,13 +66,13 @@ func checkImage(s *spec.Spec) spec.Errors {
 	return nil
 }
 
-// pinStopSignal gives an image container whose spec sets no stop_signal
+// PinStopSignal gives an image container whose spec sets no stop_signal
 // its image's STOPSIGNAL, as Docker does, when the image is in the store
 // and its STOPSIGNAL is one ParseSignal reads (the unit's KillSignal= is
 // written before the launcher ever sees the image, so the spec carries
 // it). Without the image (pulled at the first start) the unit keeps
 // SIGTERM until the spec is applied or run again.
-func pinStopSignal(s *spec.Spec) {
+func PinStopSignal(s *spec.Spec) {
 	if s.Service.StopSignal != "" {
 		return
 	}
