@@ -52,3 +52,15 @@ func TestLogsTailWithBounds(t *testing.T) {
 		t.Error("the follow did not print line 11")
 	}
 }
+
+// TestLogsUnknown: cove logs of a workload systemd does not know is an
+// error, as stop and status are, not silence; with -f too.
+func TestLogsUnknown(t *testing.T) {
+	env.Need(t)
+	for _, args := range [][]string{{"logs", "nosuch"}, {"logs", "-f", "nosuch"}} {
+		r := cove(t, args...)
+		if r.Code != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, "no such workload") {
+			t.Errorf("cove %s: exit %d, stdout %q, stderr %q; want exit 1 and no such workload", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+		}
+	}
+}

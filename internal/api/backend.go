@@ -204,7 +204,42 @@ func (l *Local) do(ctx context.Context, name string, op func(*supervisor.Conn, c
 
 // Logs copies workload name's journal to w.
 func (l *Local) Logs(ctx context.Context, name string, opt supervisor.LogOptions, w io.Writer) error {
-	return supervisor.Logs(ctx, name, opt, w)
+	if opt.Follow {
+		if err := l.known(ctx, name); err != nil {
+			return err
+		}
+		return supervisor.Logs(ctx, name, opt, w)
+	}
+	cw := &countingWriter{w: w}
+	if err := supervisor.Logs(ctx, name, opt, cw); err != nil || cw.n > 0 {
+		return err
+	}
+	return l.known(ctx, name)
+}
+
+// known fails with supervisor.ErrNotFound (as stop and status do) unless
+// systemd knows workload name's unit. Logs asks it when the journal had
+// nothing to print, so that "cove logs nosuch" is an error, not silence;
+// a removed workload's old output is still printed.
+func (l *Local) known(ctx context.Context, name string) error {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = c.Status(ctx, name)
+	return err
+}
+
+// countingWriter counts what passes through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // Diff plans an apply of s.
