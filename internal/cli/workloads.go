@@ -15,6 +15,7 @@ import (
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/enter"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -117,7 +118,7 @@ func printStatus(out io.Writer, w api.Workload) error {
 		{"Name", w.Name}, {"Unit", w.Unit}, {"Kind", w.Kind}, {"Description", w.Description},
 		{"State", fmt.Sprintf("%s (%s/%s)", w.State(), w.ActiveState, w.SubState)},
 		{"Main PID", fmt.Sprint(w.MainPID)}, {"Uptime", uptime(w.Started)},
-		{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", fmt.Sprintf("%d bytes", w.MemoryBytes)},
+		{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", image.HumanSize(int64(w.MemoryBytes))},
 		{"Tasks", fmt.Sprint(w.Tasks)}, {"Health", dash(w.Health)},
 	}
 	if w.Kind == spec.KindVM {

@@ -23,6 +23,7 @@ func TestPrintStatus(t *testing.T) {
 		t.Errorf("status without networks:\n%s", s)
 	}
 	w.Networks = []api.Endpoint{{Network: "cove", Address4: netip.MustParsePrefix("10.77.0.2/16"), Address6: netip.MustParsePrefix("fd00:1::2/64"), MAC: "02:00:00:00:00:01"}}
+	w.MemoryBytes = 1966080
 	w.Ports = []api.Port{{HostPort: 8080, ContainerPort: 80, Proto: "tcp"}, {HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: 5353, ContainerPort: 53, Proto: "udp"}}
 	var out bytes.Buffer
 	if err := printStatus(&out, w); err != nil {
@@ -31,6 +32,7 @@ func TestPrintStatus(t *testing.T) {
 	for _, line := range []string{
 		"Network:     cove 10.77.0.2/16 fd00:1::2/64 (02:00:00:00:00:01)\n",
 		"Ports:       0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 127.0.0.1:5353->53/udp\n",
+		"Memory:      1.9 MiB\n",
 	} {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("status:\n%s\nlacks %q", out.String(), line)
