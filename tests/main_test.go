@@ -21,11 +21,12 @@ import (
 
 // Shared by all tests of a run.
 var (
-	env     harness.Env      // work directory, binaries, console, why tests skip
-	sb      *sandbox.Sandbox // the private systemd
-	coveBin string           // env.CoveBin
-	rootfs  string           // env.Rootfs: a busybox root filesystem
-	workDir string           // env.WorkDir: host directory visible inside the sandbox
+	env     harness.Env       // work directory, binaries, console, why tests skip
+	sb      *sandbox.Sandbox  // the private systemd
+	coveBin string            // env.CoveBin
+	rootfs  string            // env.Rootfs: a busybox root filesystem
+	workDir string            // env.WorkDir: host directory visible inside the sandbox
+	binds   map[string]string // harness.CoveBinds: what boot binds into every boot
 )
 
 func TestMain(m *testing.M) {
@@ -44,16 +45,10 @@ func setup() (func(), error) {
 	if err := os.MkdirAll(filepath.Join(workDir, "empty"), 0o755); err != nil {
 		return nil, err
 	}
-	genDir := filepath.Join(workDir, "generators")
-	for _, d := range []string{genDir, filepath.Join(workDir, "images"), filepath.Join(workDir, "containers")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
+	var err error
+	if binds, err = harness.CoveBinds(&env); err != nil {
 		return nil, err
 	}
-	var err error
 	sb, err = boot()
 	if err != nil {
 		return nil, err
@@ -84,22 +79,16 @@ func hostNetworkByDefault() error {
 
 // boot boots the sandbox over the shared state directory: /etc and
 // /var/lib are private overlays that persist across boots (a reboot), and
-// cove's generator is installed in /etc/systemd/system-generators.
+// cove's generator, the image store and the containers' layers are bound
+// in (harness.CoveBinds).
 func boot() (*sandbox.Sandbox, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	return sandbox.Boot(ctx, sandbox.Options{
-		Log:      &env.Log,
-		StateDir: filepath.Join(workDir, "state"),
-		Overlays: []string{"/etc", "/var/lib"},
-		// The image store and containers' writable layers need a file
-		// system that takes overlayfs whiteouts and trusted.* xattrs: the
-		// host's, not the /var/lib overlay.
-		Binds: map[string]string{
-			"/etc/systemd/system-generators": filepath.Join(workDir, "generators"),
-			"/var/lib/cove/images":           filepath.Join(workDir, "images"),
-			"/var/lib/cove/containers":       filepath.Join(workDir, "containers"),
-		},
+		Log:         &env.Log,
+		StateDir:    filepath.Join(workDir, "state"),
+		Overlays:    []string{"/etc", "/var/lib"},
+		Binds:       binds, // harness.CoveBinds
 		Wants:       []string{"multi-user.target"},
 		BootTimeout: 3 * time.Minute,
 	})

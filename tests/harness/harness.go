@@ -136,3 +136,28 @@ func DockerCLI(t testing.TB, sb *sandbox.Sandbox) string {
 	t.Skip("no docker CLI on PATH or at " + extracted + " (run scripts/deps)")
 	return ""
 }
+
+// CoveBinds prepares, under env's work directory, what both integration
+// suites bind into their sandbox, and returns the binds: cove as
+// cove-generator in a generator directory (for
+// /etc/systemd/system-generators), and the image store and the
+// containers' writable layers, which need a file system that takes
+// overlayfs whiteouts and trusted.* xattrs: the host's, not a /var/lib
+// overlay.
+func CoveBinds(env *Env) (map[string]string, error) {
+	binds := map[string]string{
+		"/etc/systemd/system-generators": filepath.Join(env.WorkDir, "generators"),
+		"/var/lib/cove/images":           filepath.Join(env.WorkDir, "images"),
+		"/var/lib/cove/containers":       filepath.Join(env.WorkDir, "containers"),
+	}
+	for _, d := range binds {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	gen := filepath.Join(binds["/etc/systemd/system-generators"], "cove-generator")
+	if err := os.Symlink(env.CoveBin, gen); err != nil && !os.IsExist(err) {
+		return nil, err
+	}
+	return binds, nil
+}

@@ -11,7 +11,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,28 +37,16 @@ func TestMain(m *testing.M) {
 // DHCP sockets), and installs the network, DNS and DHCP unit templates.
 func setup() (func(), error) {
 	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
-	genDir := filepath.Join(workDir, "generators")
-	for _, d := range []string{genDir, filepath.Join(workDir, "images"), filepath.Join(workDir, "containers")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.Symlink(coveBin, filepath.Join(genDir, "cove-generator")); err != nil {
+	binds, err := harness.CoveBinds(&env)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var err error
 	sb, err = sandbox.Boot(ctx, sandbox.Options{
-		Log:      &env.Log,
-		Overlays: []string{"/etc", "/var/lib"},
-		// The image store and containers' writable layers need a file
-		// system that takes overlayfs whiteouts: the host's, as in tests/.
-		Binds: map[string]string{
-			"/etc/systemd/system-generators": genDir,
-			"/var/lib/cove/images":           filepath.Join(workDir, "images"),
-			"/var/lib/cove/containers":       filepath.Join(workDir, "containers"),
-		},
+		Log:            &env.Log,
+		Overlays:       []string{"/etc", "/var/lib"},
+		Binds:          binds,
 		PrivateNetwork: true,
 		BootTimeout:    3 * time.Minute,
 	})
