@@ -67,7 +67,7 @@ systemd-sysusers /etc/sysusers.d/cove.conf
 	if err != nil {
 		return err
 	}
-	unit := strings.NewReplacer("ExecStart=/usr/bin/cove ", "ExecStart="+coveBin+" ", "cove-api.socket", apiUnit+".socket").Replace(string(svc))
+	unit := strings.ReplaceAll(string(svc), "ExecStart=/usr/bin/cove ", "ExecStart="+coveBin+" ")
 	if !strings.Contains(unit, "ExecStart="+coveBin+" api serve") || !strings.Contains(unit, "Requires="+apiUnit+".socket") {
 		return fmt.Errorf("packaging/cove-api.service: want ExecStart=/usr/bin/cove api serve and Requires=cove-api.socket, got:\n%s", svc)
 	}
