@@ -40,7 +40,7 @@ func reach(ns netns.NsHandle, dst netip.Addr) bool {
 // so that a loaded machine (a first ARP exchange, a slow accept) does not
 // fail the test.
 func reachSoon(ns netns.NsHandle, dst netip.Addr) bool {
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if reach(ns, dst) {
 			return true
 		}

@@ -59,7 +59,7 @@ func expectReach(t *testing.T, ps ...probe) {
 	// A probe that must be answered gets more tries for up to 5 s, so
 	// that a loaded machine (a first neighbour exchange, a slow accept)
 	// does not fail the test; one answer is enough.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		var again []int
 		for i := range ps {
 			if errs[i] != nil {
