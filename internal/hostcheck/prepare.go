@@ -24,8 +24,11 @@ func Prepare(s *spec.Spec) error {
 	}
 	var errs spec.Errors
 	if c := s.Container; c.Image != "" {
-		errs = append(errs, checkImage(s)...)
-		PinStopSignal(s)
+		if c.Pull == spec.PullNever || s.Service.StopSignal == "" { // one store lookup for both
+			rec, err := lookupImage(c.Image)
+			errs = append(errs, checkImage(s, err)...)
+			pinStopSignal(s, rec, err)
+		}
 	} else if st, err := os.Stat(c.Rootfs); err != nil || !st.IsDir() {
 		errs = append(errs, s.KeyError("container.rootfs", fmt.Sprintf("%s is not a directory; it must hold the container's files (e.g. /bin/sh)", c.Rootfs)))
 	}
@@ -50,20 +53,23 @@ func orNil(errs spec.Errors) error {
 	return nil
 }
 
+// lookupImage finds image ref in the store.
+func lookupImage(ref string) (image.ImageRecord, error) {
+	st, err := image.OpenDefault()
+	if err != nil {
+		return image.ImageRecord{}, err
+	}
+	return st.Lookup(ref)
+}
+
 // checkImage checks that an image container with pull = "never" has its
-// image in the store (with another policy a pull brings it).
-func checkImage(s *spec.Spec) spec.Errors {
-	if s.Container.Pull != spec.PullNever {
+// image in the store (with another policy a pull brings it); lookupErr
+// is lookupImage's error.
+func checkImage(s *spec.Spec, lookupErr error) spec.Errors {
+	if s.Container.Pull != spec.PullNever || lookupErr == nil {
 		return nil
 	}
-	st, err := image.OpenDefault()
-	if err == nil {
-		_, err = st.Lookup(s.Container.Image)
-	}
-	if err != nil {
-		return spec.Errors{s.KeyError("container.image", fmt.Sprintf("%v; with pull = \"never\" the image must be in the store (cove pull %s)", err, s.Container.Image))}
-	}
-	return nil
+	return spec.Errors{s.KeyError("container.image", fmt.Sprintf("%v; with pull = \"never\" the image must be in the store (cove pull %s)", lookupErr, s.Container.Image))}
 }
 
 // PinStopSignal gives an image container whose spec sets no stop_signal
@@ -76,12 +82,13 @@ func PinStopSignal(s *spec.Spec) {
 	if s.Service.StopSignal != "" {
 		return
 	}
-	st, err := image.OpenDefault()
-	if err != nil {
-		return
-	}
-	rec, err := st.Lookup(s.Container.Image)
-	if err != nil {
+	rec, err := lookupImage(s.Container.Image)
+	pinStopSignal(s, rec, err)
+}
+
+// pinStopSignal is PinStopSignal with the image already looked up.
+func pinStopSignal(s *spec.Spec, rec image.ImageRecord, lookupErr error) {
+	if s.Service.StopSignal != "" || lookupErr != nil {
 		return
 	}
 	if sig := rec.Config.Config.StopSignal; sig != "" {
@@ -93,10 +100,6 @@ func PinStopSignal(s *spec.Spec) {
 
 // ImagePresent reports whether image ref is in the store.
 func ImagePresent(ref string) bool {
-	st, err := image.OpenDefault()
-	if err != nil {
-		return false
-	}
-	_, err = st.Lookup(ref)
+	_, err := lookupImage(ref)
 	return err == nil
 }
