@@ -254,7 +254,7 @@ func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) e
 	if err != nil {
 		return err
 	}
-	if err := network.Declared.Check(n); err != nil {
+	if err := network.Declared.Check(n, path); err != nil {
 		return usageError{fmt.Errorf("network create %s: %w", name, err)}
 	}
 	if err := declared.WriteFile(path, s.File()); err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
-	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -160,10 +159,7 @@ func validateNetworkFile(path string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	var inv *plan.InvalidError
-	if err := network.Declared.Check(n); errors.As(err, &inv) && inv.Network == n.Name {
-		return spec.Errors{(&spec.Spec{File: path}).KeyError("network."+inv.Field, inv.Msg)}
-	} else if err != nil {
+	if err := network.Declared.Check(n, path); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (network %s: %v, %v, bridge %s)\n", path, n.Name, n.Subnet4, n.Subnet6, n.Bridge)

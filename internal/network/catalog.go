@@ -87,33 +87,41 @@ func (c Catalog) All() ([]plan.Network, error) {
 		}
 		nets = append(nets, n)
 	}
-	return nets, c.positioned(plan.ValidateAll(nets))
+	return nets, positioned(plan.ValidateAll(nets), c.Path)
 }
 
-// positioned turns a plan.InvalidError about a declared network into a
-// spec error at its key in the network's file; other errors pass.
-func (c Catalog) positioned(err error) error {
+// positioned turns a plan.InvalidError into a spec error at its key in
+// the network's file, file(network), when that file exists; other errors
+// pass.
+func positioned(err error, file func(network string) string) error {
 	var inv *plan.InvalidError
 	if !errors.As(err, &inv) {
 		return err
 	}
-	s := &spec.Spec{File: c.Path(inv.Network)}
+	s := &spec.Spec{File: file(inv.Network)}
 	if _, statErr := os.Stat(s.File); statErr != nil {
-		return err // the default network without a file: no position
+		return err // the default network without a file, a file not written yet: no position
 	}
 	return spec.Errors{s.KeyError("network."+inv.Field, inv.Msg)}
 }
 
 // Check validates n together with the declared networks other than n
 // (plan.ValidateAll), as cove network create does before it writes n's
-// file.
-func (c Catalog) Check(n plan.Network) error {
+// file and cove validate does for a network file: a problem with n is
+// reported at its key in file (when it exists), one with another network
+// in that network's file.
+func (c Catalog) Check(n plan.Network, file string) error {
 	nets, err := c.All()
 	if err != nil {
 		return err
 	}
 	nets = slices.DeleteFunc(nets, func(o plan.Network) bool { return o.Name == n.Name })
-	return plan.ValidateAll(append(nets, n))
+	return positioned(plan.ValidateAll(append(nets, n)), func(name string) string {
+		if name == n.Name {
+			return file
+		}
+		return c.Path(name)
+	})
 }
 
 // Subnets are the IPv4 subnets of the declared networks.
