@@ -57,28 +57,17 @@ func (l Lookup) Read() (View, error) {
 	return v, nil
 }
 
-// published are the ports each workload has claimed: whole, with their
-// container ports (PortClaims.Ports), or, where a claim does not say it
-// (one written by an earlier cove), the host side with ContainerPort 0.
-// Each workload's are sorted by protocol, host port and host address.
+// published are the ports each workload has claimed
+// (PortClaims.Published), each workload's sorted by protocol, host port
+// and host address.
 func (l Lookup) published() (map[string][]plan.Port, error) {
-	claims, err := l.Ports.List()
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]plan.Port{}
-	for q, w := range claims {
-		out[w] = append(out[w], q)
-	}
-	for w, hostSides := range out {
-		if whole, err := l.Ports.Ports(w); err == nil && len(whole) == len(hostSides) {
-			out[w] = whole
-		}
-		slices.SortFunc(out[w], func(a, b plan.Port) int {
+	out, err := l.Ports.Published()
+	for _, ports := range out {
+		slices.SortFunc(ports, func(a, b plan.Port) int {
 			return stdcmp.Or(stdcmp.Compare(a.Proto, b.Proto), stdcmp.Compare(a.HostPort, b.HostPort), a.HostAddr.Compare(b.HostAddr))
 		})
 	}
-	return out, nil
+	return out, err
 }
 
 // Network is the network called name, if the view has it.

@@ -152,17 +152,34 @@ func (c PortClaims) List() (map[plan.Port]string, error) {
 	return held, nil
 }
 
-// list reads the claims; a missing directory is no claim. Files whose
-// names are not claims (the lock, temporary files) are skipped.
+// claim is what one claim file holds: the workload and the whole port
+// as Join claimed it (plan.Port.String; "" in a claim of an earlier cove).
+type claim struct {
+	workload, whole string
+}
+
+// list reads the claims' holders by host side.
 func (c PortClaims) list() (map[plan.Port]string, error) {
+	claims, err := c.read()
+	held := make(map[plan.Port]string, len(claims))
+	for q, cl := range claims {
+		held[q] = cl.workload
+	}
+	return held, err
+}
+
+// read reads every claim file once; a missing directory is no claim.
+// Files whose names are not claims (the lock, temporary files) are
+// skipped.
+func (c PortClaims) read() (map[plan.Port]claim, error) {
 	entries, err := os.ReadDir(c.Root)
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[plan.Port]string{}, nil
+		return map[plan.Port]claim{}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	held := make(map[plan.Port]string, len(entries))
+	claims := make(map[plan.Port]claim, len(entries))
 	for _, e := range entries {
 		p, ok := parseClaimName(e.Name())
 		if !ok {
@@ -173,37 +190,58 @@ func (c PortClaims) list() (map[plan.Port]string, error) {
 			return nil, err
 		}
 		if err == nil {
-			held[p], _, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
+			w, whole, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+			claims[p] = claim{w, whole}
 		}
 	}
-	return held, nil
+	return claims, nil
+}
+
+// wholePort is the port claim q holds, with its container port; false
+// when the file does not name the port its name says.
+func (cl claim) wholePort(q plan.Port) (plan.Port, bool) {
+	p, err := plan.ParsePort(cl.whole)
+	return p, err == nil && claimKey(p) == q
 }
 
 // Ports are the ports workload has claimed, whole (with their container
 // ports), as Join published them; for restoring its firewall.
 func (c PortClaims) Ports(workload string) ([]plan.Port, error) {
-	held, err := c.list()
+	claims, err := c.read()
 	if err != nil {
 		return nil, fmt.Errorf("list ports of %s: %w", workload, err)
 	}
 	var ports []plan.Port
-	for q, w := range held {
-		if w != workload {
+	for q, cl := range claims {
+		if cl.workload != workload {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(c.Root, claimName(q)))
-		if err != nil {
-			return nil, fmt.Errorf("list ports of %s: %w", workload, err)
-		}
-		_, whole, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-		p, err := plan.ParsePort(whole)
-		if err != nil || claimKey(p) != q {
-			return nil, fmt.Errorf("list ports of %s: claim %s holds %q, not the port it names", workload, claimName(q), whole)
+		p, ok := cl.wholePort(q)
+		if !ok {
+			return nil, fmt.Errorf("list ports of %s: claim %s holds %q, not the port it names", workload, claimName(q), cl.whole)
 		}
 		ports = append(ports, p)
 	}
 	slices.SortFunc(ports, func(a, b plan.Port) int { return strings.Compare(a.String(), b.String()) })
 	return ports, nil
+}
+
+// Published is every workload's claimed ports, read in one pass: whole,
+// or the host side with ContainerPort 0 where a claim does not say the
+// port (one written by an earlier cove). Not sorted.
+func (c PortClaims) Published() (map[string][]plan.Port, error) {
+	claims, err := c.read()
+	if err != nil {
+		return nil, fmt.Errorf("list port claims: %w", err)
+	}
+	out := map[string][]plan.Port{}
+	for q, cl := range claims {
+		if p, ok := cl.wholePort(q); ok {
+			q = p
+		}
+		out[cl.workload] = append(out[cl.workload], q)
+	}
+	return out, nil
 }
 
 // lock takes ROOT/lock (flock LOCK_EX), creating ROOT first; the returned
