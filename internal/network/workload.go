@@ -47,13 +47,13 @@ func Restore(n plan.Network) error {
 	}
 	var errs []error
 	for addr, w := range leases {
-		at := Attachment{HostIf: plan.HostIfName(n.Name, w), Addr4: addr, Addr6: plan.Addr6For(n, addr), MAC: plan.WorkloadMAC(n.Name, w)}
-		if _, err := netlink.LinkByName(at.HostIf); err != nil {
+		ep := endpoint(n, w, addr)
+		if _, err := netlink.LinkByName(ep.HostIf); err != nil {
 			continue // not attached (yet, or any more): Join or Leave sees to it
 		}
 		ports, err := PortClaims{Root: DefaultPortRoot}.Ports(w)
 		if err == nil {
-			err = SetupWorkload(w, []plan.Endpoint{at.Endpoint(n)}, ports)
+			err = SetupWorkload(w, []plan.Endpoint{ep}, ports)
 		}
 		errs = append(errs, err)
 	}
