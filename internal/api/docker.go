@@ -39,6 +39,7 @@ func dockerRoutes() []route {
 		{method: get, path: "/containers/{name}/json", need: roleMember, handle: (*Server).inspect},
 		{method: get, path: "/containers/{name}/logs", need: roleMember, handle: (*Server).dockerLogs},
 		{method: get, path: "/containers/{name}/top", need: roleMember, handle: (*Server).top},
+		{method: get, path: "/containers/{name}/stats", need: roleMember, handle: (*Server).dockerContainerStats},
 		{method: post, path: "/containers/{name}/start", need: roleMember, mutates: true, handle: (*Server).dockerStart},
 		{method: post, path: "/containers/{name}/stop", need: roleMember, mutates: true, handle: (*Server).dockerStop},
 		{method: post, path: "/containers/{name}/restart", need: roleMember, mutates: true, handle: (*Server).dockerRestart},

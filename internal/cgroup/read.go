@@ -44,9 +44,9 @@ var mounts = sync.OnceValue(func() []mountinfo.Mount {
 // Read returns counter c of cgroup path (as systemd's ControlGroup
 // property gives it); 0 when it cannot be read, like systemd's "unknown".
 func Read(c Counter, path string) uint64 {
-	dir, name := Dir(mounts(), "", path), c.Unified
+	dir, name := ControllerDir(c.Controller, path), c.Unified
 	if !Unified() {
-		dir, name = Dir(mounts(), c.Controller, path), c.Legacy
+		name = c.Legacy
 	}
 	if dir == "" {
 		return 0
@@ -60,6 +60,36 @@ func Read(c Counter, path string) uint64 {
 		return 0
 	}
 	return n
+}
+
+// ControllerDir returns the directory of cgroup path (as systemd's
+// ControlGroup property gives it) that holds the files of controller
+// (a v1 name such as "cpuacct"; "" for the unified hierarchy, also the
+// one a hybrid layout mounts beside v1's): in the unified layout the one
+// v2 directory, else the directory in that controller's hierarchy; ""
+// when the hierarchy is not mounted here. On v1 the directory exists only
+// when systemd enabled the controller for the unit (else the unit's
+// processes sit in an ancestor's cgroup of that hierarchy).
+func ControllerDir(controller, path string) string {
+	if Unified() {
+		return Dir(mounts(), "", path)
+	}
+	return Dir(mounts(), controller, path)
+}
+
+// UnitPath returns the cgroup of process pid in systemd's own hierarchy
+// (the unified one, or v1's name=systemd): its unit's ControlGroup.
+func UnitPath(pid int) (string, error) {
+	members, err := Of(pid)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range members {
+		if m.Controllers == "name=systemd" || (m.Controllers == "" && Unified()) {
+			return m.Path, nil
+		}
+	}
+	return "", fmt.Errorf("cgroup of pid %d: no systemd hierarchy in /proc/%d/cgroup", pid, pid)
 }
 
 // Procs returns the processes of pid's systemd cgroup (its unit's): in the

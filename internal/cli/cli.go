@@ -11,7 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/buildinfo"
@@ -37,14 +40,6 @@ type exitError struct{ code int }
 
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// command is one cove verb.
-type command struct {
-	name    string
-	summary string
-	hidden  bool
-	run     func(ctx context.Context, env *Env, args []string) error
-}
-
 // Env is what a command may touch: its output streams, the path of the
 // cove binary (written into units as the launcher) and the API address
 // the workload verbs use instead of systemd (--host or COVE_HOST; "": see
@@ -53,70 +48,6 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Self           string
 	Host           string
-}
-
-// commands lists the verbs in help order.
-func commands() []command {
-	return []command{
-		{name: "run", summary: "run a workload as a transient unit", run: runCmd},
-		{name: "ps", summary: "list workloads", run: psCmd},
-		{name: "status", summary: "show one workload", run: statusCmd},
-		{name: "start", summary: "start a declared workload", run: startCmd},
-		{name: "stop", summary: "stop a workload", run: stopCmd},
-		{name: "restart", summary: "restart a workload", run: restartCmd},
-		{name: "exec", summary: "run a command inside a running container", run: execCmd},
-		{name: "kill", summary: "send a signal (default KILL) to a workload's main process", run: killCmd},
-		{name: "rm", summary: "stop and remove a workload", run: rmCmd},
-		{name: "logs", summary: "show a workload's output", run: logsCmd},
-		{name: "console", summary: "attach to a VM's serial console (Ctrl-] detaches)", run: consoleCmd},
-		{name: "apply", summary: "install specs and start/restart/stop what changed", run: applyCmd},
-		{name: "diff", summary: "show what cove apply would do", run: diffCmd},
-		{name: "enable", summary: "start a declared workload at boot", run: enableCmd},
-		{name: "disable", summary: "do not start a declared workload at boot", run: disableCmd},
-		{name: "pull", summary: "pull an image from a registry into the store", run: pullCmd},
-		{name: "images", summary: "list the images in the store", run: imagesCmd},
-		{name: "update", summary: "pull newer images for declared workloads and restart them (rolling back on failure)", run: updateCmd},
-		{name: "rmi", summary: "remove images (refused while a workload uses them)", run: rmiCmd},
-		{name: "image", summary: "manage images: ls, pull, inspect, rm, prune, import, save", run: imageCmd},
-		{name: "import", summary: "load images from a docker-archive, oci-archive, OCI layout or rootfs tarball", run: importCmd},
-		{name: "save", summary: "write images as a docker-archive or oci-archive", run: saveCmd},
-		{name: "login", summary: "check and store credentials for a registry", run: loginCmd},
-		{name: "logout", summary: "remove a registry's stored credentials", run: logoutCmd},
-		{name: "network", summary: "manage networks: ls, inspect, create, rm", run: networkCmd},
-		{name: "validate", summary: "check spec files", run: validateCmd},
-		{name: "render", summary: "print the unit file of a spec", run: renderCmd},
-		{name: launch.LaunchVerb, hidden: true, run: launchCmd},
-		{name: launch.InitVerb, hidden: true, run: launchInitCmd},
-		{name: launch.EnterVerb, hidden: true, run: enterInitCmd},
-		{name: launch.HealthVerb, hidden: true, run: healthProbeCmd},
-		{name: launch.VMLaunchVerb, hidden: true, run: launchVMCmd},
-		{name: launch.VMStopVerb, hidden: true, run: launchVMStopCmd},
-		{name: launch.VMReadyVerb, hidden: true, run: launchVMReadyCmd},
-		{name: launch.NetworkUpVerb, hidden: true, run: networkUpCmd},
-		{name: launch.NetworkDownVerb, hidden: true, run: networkDownCmd},
-		{name: launch.NetworkReleaseVerb, hidden: true, run: networkReleaseCmd},
-		{name: launch.DNSServeVerb, hidden: true, run: dnsServeCmd},
-		{name: launch.DHCPServeVerb, hidden: true, run: dhcpServeCmd},
-		{name: "api", summary: "serve the HTTP API (cove-api.service runs cove api serve)", run: apiCmd},
-		{name: "version", summary: "print cove's version", run: versionCmd},
-	}
-}
-
-// versionCmd prints cove's version (and the commit, when Go recorded it).
-func versionCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("version", "", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef("version: takes no arguments")
-	}
-	v := "cove " + buildinfo.Version()
-	if c := buildinfo.Commit(); c != "" {
-		v += " (" + c + ")"
-	}
-	fmt.Fprintln(env.Stdout, v)
-	return nil
 }
 
 // Main runs cove with args (without the program name) and returns the exit
@@ -133,31 +64,171 @@ func Main(args []string) int {
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self, Host: os.Getenv("COVE_HOST")}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return exitStatus(env, dispatch(ctx, env, args))
+	return execute(ctx, env, newRoot(env), args)
 }
 
-// dispatch finds the verb and runs it.
-func dispatch(ctx context.Context, env *Env, args []string) error {
-	args, err := hostFlag(env, args)
-	if err != nil {
-		return err
-	}
-	if len(args) > 0 && args[0] == "--version" {
-		args[0] = "version"
-	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		printHelp(env.Stdout)
-		if len(args) == 0 {
+// execute runs the command line args on root and returns the exit status.
+func execute(ctx context.Context, env *Env, root *cobra.Command, args []string) int {
+	root.SetArgs(append([]string{}, args...)) // never nil: cobra reads os.Args then
+	return exitStatus(env, root.ExecuteContext(ctx))
+}
+
+// Help groups.
+const (
+	groupWorkloads = "workloads"
+	groupDeclared  = "declared"
+	groupImages    = "images"
+	groupNetworks  = "networks"
+)
+
+// newRoot returns cove's command tree: the verbs by group, the hidden ones
+// that units run, help, version and completion.
+func newRoot(env *Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "cove",
+		Short: "run containers and VMs as systemd units, with no daemon",
+		Example: `  cove run --rm busybox echo hello
+  cove run -d --name web -p 8080:80 nginx:alpine
+  cove apply /etc/cove
+  cove help run`,
+		Version:           versionString(),
+		Args:              unknownCommand,
+		PersistentPreRunE: checkHost,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cmd.Help(); err != nil {
+				return err
+			}
 			return usagef("no command given")
-		}
-		return nil
+		},
 	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, env, args[1:])
-		}
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.SetFlagErrorFunc(flagError)
+	root.SetVersionTemplate("cove {{.Version}}\n")
+	root.Flags().Bool("version", false, "print cove's version")
+	root.PersistentFlags().StringVarP(&env.Host, "host", "H", env.Host,
+		"send the verbs that work through the API to the cove API at this address (unix:///PATH; default $COVE_HOST)")
+	root.AddGroup(
+		&cobra.Group{ID: groupWorkloads, Title: "Workloads:"},
+		&cobra.Group{ID: groupDeclared, Title: "Declared workloads and specs:"},
+		&cobra.Group{ID: groupImages, Title: "Images:"},
+		&cobra.Group{ID: groupNetworks, Title: "Networks:"},
+	)
+	inGroup(groupWorkloads, root, runCommand(env), psCommand(env), statusCommand(env),
+		nameCommand(env, startVerb), nameCommand(env, stopVerb), nameCommand(env, restartVerb),
+		execCommand(env), killCommand(env), nameCommand(env, rmVerb), logsCommand(env), statsCommand(env), consoleCommand(env))
+	inGroup(groupDeclared, root, applyCommand(env, false), applyCommand(env, true),
+		enableCommand(env, true), enableCommand(env, false), updateCommand(env),
+		validateCommand(env), renderCommand(env))
+	h := hostImageIO()
+	inGroup(groupImages, root, pullCommand(env, "pull"), imagesCommand(env, "images"), imageCommand(env, h),
+		rmiCommand(env, "rmi"), h.importCommand(env, "import"), h.saveCommand(env, "save"),
+		h.loginCommand(env), h.logoutCommand(env))
+	inGroup(groupNetworks, root, networkCommand(env))
+	root.AddCommand(apiCommand(env), versionCommand(env))
+	for name, run := range hiddenVerbs() {
+		root.AddCommand(hidden(env, name, run))
 	}
-	return usagef("unknown command %q (see cove --help)", args[0])
+	root.SetHelpCommand(helpCommand())
+	root.Long = "cove runs containers and VMs as systemd units, with no daemon.\n\n" +
+		"Run as root, cove talks to systemd directly; otherwise, or with --host (or COVE_HOST),\n" +
+		strings.Join(apiVerbs(root), ", ") + " go through the cove API\n(" + api.DefaultHost + " by default), with the same output."
+	return root
+}
+
+// inGroup adds cmds to root under help group id.
+func inGroup(id string, root *cobra.Command, cmds ...*cobra.Command) {
+	for _, c := range cmds {
+		c.GroupID = id
+		root.AddCommand(c)
+	}
+}
+
+// hiddenVerbs are the verbs that units and cove itself run (launch's
+// *Verb constants), with the argument lists the unit compiler writes.
+func hiddenVerbs() map[string]func(context.Context, *Env, []string) error {
+	return map[string]func(context.Context, *Env, []string) error{
+		launch.LaunchVerb:         launchCmd,
+		launch.InitVerb:           launchInitCmd,
+		launch.EnterVerb:          enterInitCmd,
+		launch.HealthVerb:         healthProbeCmd,
+		launch.VMLaunchVerb:       launchVMCmd,
+		launch.VMStopVerb:         launchVMStopCmd,
+		launch.VMReadyVerb:        launchVMReadyCmd,
+		launch.NetworkUpVerb:      networkUpCmd,
+		launch.NetworkDownVerb:    networkDownCmd,
+		launch.NetworkReleaseVerb: networkReleaseCmd,
+		launch.DNSServeVerb:       dnsServeCmd,
+		launch.DHCPServeVerb:      dhcpServeCmd,
+	}
+}
+
+// hidden is the hidden verb name: cobra parses none of its arguments (they
+// keep the syntax the unit compiler writes, parsed by run itself) and run
+// gets them as given.
+func hidden(env *Env, name string, run func(context.Context, *Env, []string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:                name,
+		Hidden:             true,
+		DisableFlagParsing: true,
+		Args:               cobra.ArbitraryArgs,
+		RunE:               func(cmd *cobra.Command, args []string) error { return run(cmd.Context(), env, args) },
+	}
+}
+
+// helpCommand is cove help [COMMAND...]: the help that COMMAND --help
+// prints, or cove's.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [COMMAND...]",
+		Short: "show the help of cove or of a command",
+		Example: `  cove help
+  cove help run
+  cove help image ls`,
+		ValidArgsFunction: completeCommands,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usagef("help: unknown command %q (see cove --help)", strings.Join(args, " "))
+			}
+			target.InitDefaultHelpFlag() // as --help shows it
+			return target.Help()
+		},
+	}
+}
+
+// unknownCommand is the root's argument check: any argument is a verb
+// cobra did not find.
+func unknownCommand(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("unknown command %q (see cove --help)", args[0])
+	}
+	return nil
+}
+
+// versionString is cove's version and, when Go recorded it, the commit.
+func versionString() string {
+	v := buildinfo.Version()
+	if c := buildinfo.Commit(); c != "" {
+		v += " (" + c + ")"
+	}
+	return v
+}
+
+// versionCommand is cove version (the same as cove --version).
+func versionCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "print cove's version",
+		Example: "  cove version\n  cove --version",
+		Args:    noArgs,
+		RunE: func(*cobra.Command, []string) error {
+			_, err := fmt.Fprintln(env.Stdout, "cove "+versionString())
+			return err
+		},
+	}
 }
 
 // exitStatus prints err and maps it to an exit status.
@@ -177,18 +248,4 @@ func exitStatus(env *Env, err error) int {
 		return exitUsage
 	}
 	return exitFailure
-}
-
-// printHelp lists the verbs.
-func printHelp(w io.Writer) {
-	fmt.Fprintln(w, "usage: cove COMMAND [ARGS]\n\ncove runs containers as systemd units, with no daemon.\n\ncommands:")
-	for _, c := range commands() {
-		if !c.hidden {
-			fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
-		}
-	}
-	fmt.Fprintln(w, "\nRun cove COMMAND -h for a command's flags.")
-	fmt.Fprintln(w, "Global flag: --host unix:///PATH (or COVE_HOST) sends ps, status, start, stop, restart, rm,\n"+
-		"logs, apply and diff through the cove API; without it they go to systemd when run as root,\n"+
-		"else to the API at "+api.DefaultHost+".")
 }

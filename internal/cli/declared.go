@@ -7,62 +7,53 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/supervisor"
 )
 
-// applyFlags parses the flags apply and diff share.
-func applyFlags(verb string, env *Env, args []string) (declared.Options, bool, error) {
-	fs := newFlags(verb, "[--prune] [SPEC-FILE|DIR...]", env.Stderr)
-	prune := fs.Bool("prune", false, "also stop and delete workloads that are not in the given specs")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return declared.Options{}, false, err
+// applyCommand is cove apply, or (diff) cove diff: what apply would do.
+func applyCommand(env *Env, diff bool) *cobra.Command {
+	var prune bool
+	c := &cobra.Command{
+		Use:   "apply [flags] [SPEC-FILE|DIR...]",
+		Short: "install specs and start/restart/stop what changed",
+		Long: `Validate every spec first (one bad file: nothing changes, all errors listed),
+write them to /etc/cove, reload systemd once, start added and restart changed
+workloads and leave unchanged ones alone. Without arguments: the specs in
+/etc/cove. --prune also stops and deletes workloads no longer declared.`,
+		Example: `  cove apply web.toml
+  cove apply ./specs
+  cove apply --prune ./specs`,
+		ValidArgsFunction: completeSpecFiles,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, src := cmd.Context(), api.Sources{Paths: args, Prune: prune}
+			return withBackend(ctx, env, func(b api.Backend) error {
+				_, err := b.Apply(ctx, src, env.Stdout)
+				return err
+			})
+		},
 	}
-	return declared.Options{Paths: declared.Default, Sources: fs.Args(), Prune: *prune}, true, nil
-}
-
-// diffCmd prints what cove apply would do.
-func diffCmd(ctx context.Context, env *Env, args []string) error {
-	opt, ok, err := applyFlags("diff", env, args)
-	if !ok || err != nil {
-		return err
-	}
-	return withBackend(ctx, env, func(b api.Backend) error {
-		plan, err := b.Diff(ctx, sources(opt))
-		if err != nil {
-			return err
+	if diff {
+		c.Use, c.Short = "diff [flags] [SPEC-FILE|DIR...]", "show what cove apply would do"
+		c.Long = "Show what cove apply would do: the workloads added, changed (with the changed keys),\nremoved and unchanged."
+		c.Example = "  cove diff web.toml\n  cove diff --prune ./specs"
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			ctx, src := cmd.Context(), api.Sources{Paths: args, Prune: prune}
+			return withBackend(ctx, env, func(b api.Backend) error {
+				plan, err := b.Diff(ctx, src)
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(env.Stdout, plan.Summary())
+				return err
+			})
 		}
-		_, err = io.WriteString(env.Stdout, plan.Summary())
-		return err
-	})
-}
-
-// sources are the specs apply and diff work on.
-func sources(opt declared.Options) api.Sources {
-	return api.Sources{Paths: opt.Sources, Prune: opt.Prune}
-}
-
-// applyCmd makes the declared workloads what their specs say.
-func applyCmd(ctx context.Context, env *Env, args []string) error {
-	opt, ok, err := applyFlags("apply", env, args)
-	if !ok || err != nil {
-		return err
 	}
-	return withBackend(ctx, env, func(b api.Backend) error {
-		_, err := b.Apply(ctx, sources(opt), env.Stdout)
-		return err
-	})
-}
-
-// startCmd starts workloads' units.
-func startCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "start", args, api.Backend.Start)
-}
-
-// restartCmd restarts workloads' units.
-func restartCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "restart", args, api.Backend.Restart)
+	c.Flags().BoolVar(&prune, "prune", false, "also stop and delete workloads that are not in the given specs")
+	return viaAPI(c)
 }
 
 // generatorMain is the systemd generator (cove installed as
@@ -117,33 +108,45 @@ func (k kmsgWriter) Close() {
 	}
 }
 
-// enableCmd makes workloads start at boot: it sets [install] wanted_by in
-// their specs and applies.
-func enableCmd(ctx context.Context, env *Env, args []string) error {
-	return setEnabled(ctx, env, "enable", args, true)
-}
-
-// disableCmd stops workloads from starting at boot.
-func disableCmd(ctx context.Context, env *Env, args []string) error {
-	return setEnabled(ctx, env, "disable", args, false)
-}
-
-// setEnabled edits and applies each named spec.
-func setEnabled(ctx context.Context, env *Env, verb string, args []string, on bool) error {
-	fs := newFlags(verb, "[--target TARGET] NAME...", env.Stderr)
-	target := fs.String("target", "multi-user.target", "the target that pulls the workload in")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// enableCommand is cove enable (on) or cove disable: set or clear
+// [install] wanted_by in the named specs and apply.
+func enableCommand(env *Env, on bool) *cobra.Command {
+	var target string
+	c := &cobra.Command{
+		Use:   "enable [flags] NAME...",
+		Short: "start a declared workload at boot",
+		Long: `Start declared workloads at boot: set [install] wanted_by in their specs
+(comments kept) and apply.`,
+		Example:           "  cove enable web\n  cove enable --target graphical.target web",
+		Args:              wantArgs(1, -1, "at least one workload name"),
+		ValidArgsFunction: completeWorkloads(env, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var targets []string
+			if on {
+				targets = []string{target}
+			}
+			return setEnabled(cmd.Context(), env, verb(cmd), args, targets)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("%s: want at least one workload name", verb)
-	}
-	var targets []string
 	if on {
-		targets = []string{*target}
+		c.Flags().StringVar(&target, "target", "multi-user.target", "the target that pulls the workload in")
+	} else {
+		c.Use, c.Short = "disable NAME...", "do not start a declared workload at boot"
+		c.Long = "Do not start declared workloads at boot: clear [install] wanted_by in their specs\n(comments kept) and apply."
+		c.Example = "  cove disable web"
+	}
+	return c
+}
+
+// setEnabled sets the targets of each named declared spec and applies.
+func setEnabled(ctx context.Context, env *Env, verb string, names, targets []string) error {
+	for _, name := range names {
+		if err := declaredName(name); err != nil {
+			return err
+		}
 	}
 	return withConn(ctx, func(c *supervisor.Conn) error {
-		for _, name := range fs.Args() {
+		for _, name := range names {
 			if _, err := declared.SetEnabled(ctx, declared.Options{Paths: declared.Default}, c, name, targets, io.Discard); err != nil {
 				return err
 			}
@@ -151,4 +154,18 @@ func setEnabled(ctx context.Context, env *Env, verb string, args []string, on bo
 		}
 		return nil
 	})
+}
+
+// declaredName checks that a spec declares workload name.
+func declaredName(name string) error {
+	files, err := declared.Default.SpecFiles()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if f.Name == name {
+			return nil
+		}
+	}
+	return noSuchWorkload{name}
 }

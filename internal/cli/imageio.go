@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/cove-project/cove/internal/image"
@@ -38,39 +39,37 @@ func hostImageIO() imageIO {
 	}
 }
 
-func importCmd(ctx context.Context, env *Env, args []string) error {
-	return hostImageIO().importCmd(ctx, env, args)
-}
-
-func saveCmd(ctx context.Context, env *Env, args []string) error {
-	return hostImageIO().saveCmd(ctx, env, args)
-}
-
-func loginCmd(ctx context.Context, env *Env, args []string) error {
-	return hostImageIO().loginCmd(ctx, env, args)
-}
-
-func logoutCmd(ctx context.Context, env *Env, args []string) error {
-	return hostImageIO().logoutCmd(ctx, env, args)
-}
-
-// importCmd loads images from an archive, a layout directory or a root
+// importCommand is cove import (or, path "image import", cove image
+// import): it loads images from an archive, a layout directory or a root
 // file system tarball into the store (see image.Store.Import).
-func (h imageIO) importCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("import", "[-q] FILE|DIR|- [NAME]", env.Stderr)
-	quiet := fs.Bool("q", false, "print only the images' digests")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+func (h imageIO) importCommand(env *Env, path string) *cobra.Command {
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "import [flags] FILE|DIR|- [NAME]",
+		Short: "load images from a docker-archive, oci-archive, OCI layout or rootfs tarball",
+		Long: `Load images from a docker-archive, an oci-archive, an OCI layout directory or a
+root file system tarball (then named NAME) into the store; - reads standard input.`,
+		Example: examples(path, "web.tar", "-q ./oci-layout", "rootfs.tar.gz localhost/mybase:1"),
+		Args:    wantArgs(1, 2, "FILE (or DIR, or - for standard input) and an optional NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return h.importImages(cmd.Context(), env, args, quiet)
+		},
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return usagef("import: want FILE (or DIR, or - for standard input) and an optional NAME, got %d arguments", fs.NArg())
-	}
-	path := fs.Arg(0)
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the images' digests")
+	return renamed(path, c)
+}
+
+// importImages imports args, FILE|DIR|- [NAME] (see importCommand).
+func (h imageIO) importImages(ctx context.Context, env *Env, args []string, quiet bool) error {
+	path := args[0]
 	if path == "-" {
 		path = "/dev/stdin"
 	}
-	opt := image.ImportOptions{Name: fs.Arg(1)}
-	if !*quiet {
+	opt := image.ImportOptions{}
+	if len(args) > 1 {
+		opt.Name = args[1]
+	}
+	if !quiet {
 		opt.Progress = image.NewProgressPrinter(env.Stdout)
 	}
 	st, err := h.open()
@@ -83,7 +82,7 @@ func (h imageIO) importCmd(ctx context.Context, env *Env, args []string) error {
 	}
 	for _, rec := range recs {
 		switch {
-		case *quiet:
+		case quiet:
 			fmt.Fprintln(env.Stdout, rec.Digest)
 		case len(rec.Names) == 0:
 			fmt.Fprintf(env.Stdout, "imported %s (no name)\n", rec.Digest)
@@ -94,23 +93,32 @@ func (h imageIO) importCmd(ctx context.Context, env *Env, args []string) error {
 	return nil
 }
 
-// saveCmd writes images from the store as an archive, to a file
-// (replaced atomically) or to standard output (never a terminal).
-func (h imageIO) saveCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("save", "[-o FILE] [--format docker-archive|oci-archive] REF...", env.Stderr)
-	out := fs.String("o", "", "write the archive to FILE (mode 0600, replaced only when complete) instead of standard output")
-	fs.StringVar(out, "output", "", "same as -o")
-	format := fs.String("format", image.FormatDockerArchive, "docker-archive (docker load reads it) or oci-archive")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// saveCommand is cove save (or, path "image save", cove image save): it
+// writes images from the store as an archive, to a file (replaced
+// atomically) or to standard output (never a terminal).
+func (h imageIO) saveCommand(env *Env, path string) *cobra.Command {
+	var out, format string
+	c := &cobra.Command{
+		Use:               "save [flags] REF...",
+		Short:             "write images as a docker-archive or oci-archive",
+		Example:           examples(path, "-o web.tar registry.example:5000/app/web:1.4", "--format oci-archive busybox:latest > busybox.tar"),
+		Args:              wantArgs(1, -1, "one or more image references"),
+		ValidArgsFunction: completeImages(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return h.save(cmd.Context(), env, args, out, format)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("save: want one or more image references")
+	c.Flags().StringVarP(&out, "output", "o", "", "write the archive to `FILE` (mode 0600, replaced only when complete) instead of standard output")
+	c.Flags().StringVar(&format, "format", image.FormatDockerArchive, "docker-archive (docker load reads it) or oci-archive")
+	return renamed(path, c)
+}
+
+// save writes the images refs to out or standard output (see saveCommand).
+func (h imageIO) save(ctx context.Context, env *Env, refs []string, out, format string) error {
+	if format != image.FormatDockerArchive && format != image.FormatOCIArchive {
+		return usagef("save: --format %q is not docker-archive or oci-archive", format)
 	}
-	if *format != image.FormatDockerArchive && *format != image.FormatOCIArchive {
-		return usagef("save: --format %q is not docker-archive or oci-archive", *format)
-	}
-	if f, ok := env.Stdout.(*os.File); *out == "" && ok && term.IsTerminal(int(f.Fd())) {
+	if f, ok := env.Stdout.(*os.File); out == "" && ok && term.IsTerminal(int(f.Fd())) {
 		return usagef("save: not writing an archive to a terminal: give -o FILE or redirect standard output")
 	}
 	st, err := h.open()
@@ -119,19 +127,19 @@ func (h imageIO) saveCmd(ctx context.Context, env *Env, args []string) error {
 	}
 	save := func(w *os.File) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
-		if err := st.Save(ctx, bw, fs.Args(), *format); err != nil {
+		if err := st.Save(ctx, bw, refs, format); err != nil {
 			return err
 		}
 		return bw.Flush()
 	}
-	if *out == "" {
+	if out == "" {
 		f, ok := env.Stdout.(*os.File)
 		if !ok {
-			return st.Save(ctx, env.Stdout, fs.Args(), *format)
+			return st.Save(ctx, env.Stdout, refs, format)
 		}
 		return save(f)
 	}
-	return replaceFile(*out, save)
+	return replaceFile(out, save)
 }
 
 // replaceFile writes path with write: into a temporary file beside it
@@ -158,30 +166,41 @@ func replaceFile(path string, write func(*os.File) error) error {
 	return nil
 }
 
-// loginCmd checks credentials against a registry and stores them in the
-// auth file (see image.Login).
-func (h imageIO) loginCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("login", "[-u USER] [--password-stdin] REGISTRY", env.Stderr)
-	user := fs.String("u", "", "user name (asked on the terminal when not given)")
-	fs.StringVar(user, "username", "", "same as -u")
-	fromStdin := fs.Bool("password-stdin", false, "read the password from standard input (else it is asked on the terminal)")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// loginCommand is cove login: it checks credentials against a registry
+// and stores them in the auth file (see image.Login).
+func (h imageIO) loginCommand(env *Env) *cobra.Command {
+	var user string
+	var fromStdin bool
+	c := &cobra.Command{
+		Use:   "login [flags] REGISTRY",
+		Short: "check and store credentials for a registry",
+		Long: `Check credentials against a registry and store them in /etc/cove/auth.json
+(mode 0600). The user name and password are asked on the terminal unless given.`,
+		Example: `  cove login registry.example:5000
+  echo "$TOKEN" | cove login -u ci --password-stdin registry.example:5000`,
+		Args: wantArgs(1, 1, "one registry (HOST[:PORT])"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return h.login(cmd.Context(), env, args[0], user, fromStdin)
+		},
 	}
-	if fs.NArg() != 1 {
-		return usagef("login: want one registry (HOST[:PORT]), got %d arguments", fs.NArg())
-	}
-	if *fromStdin && *user == "" {
+	c.Flags().StringVarP(&user, "username", "u", "", "user name (asked on the terminal when not given)")
+	c.Flags().BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input (else it is asked on the terminal)")
+	return c
+}
+
+// login logs in to registry (see loginCommand).
+func (h imageIO) login(ctx context.Context, env *Env, registry, user string, fromStdin bool) error {
+	if fromStdin && user == "" {
 		return usagef("login: --password-stdin needs -u USER")
 	}
-	c := image.Credentials{Registry: fs.Arg(0), Username: *user}
+	c := image.Credentials{Registry: registry, Username: user}
 	var err error
 	if c.Username == "" {
 		if c.Username, err = h.ask(env, "Username: ", false); err != nil {
 			return err
 		}
 	}
-	if *fromStdin {
+	if fromStdin {
 		c.Password, err = readPassword(h.stdin)
 	} else {
 		c.Password, err = h.ask(env, "Password: ", true)
@@ -230,18 +249,20 @@ func (h imageIO) ask(env *Env, prompt string, secret bool) (string, error) {
 	return strings.TrimRight(line, "\r\n"), err
 }
 
-// logoutCmd removes a registry's credentials from the auth file.
-func (h imageIO) logoutCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("logout", "REGISTRY", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// logoutCommand is cove logout: it removes a registry's credentials from
+// the auth file.
+func (h imageIO) logoutCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "logout REGISTRY",
+		Short:   "remove a registry's stored credentials",
+		Example: "  cove logout registry.example:5000",
+		Args:    wantArgs(1, 1, "one registry (HOST[:PORT])"),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if err := image.Logout(h.authFile, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "Removed the credentials for %s from %s\n", args[0], h.authFile)
+			return nil
+		},
 	}
-	if fs.NArg() != 1 {
-		return usagef("logout: want one registry (HOST[:PORT]), got %d arguments", fs.NArg())
-	}
-	if err := image.Logout(h.authFile, fs.Arg(0)); err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "Removed the credentials for %s from %s\n", fs.Arg(0), h.authFile)
-	return nil
 }

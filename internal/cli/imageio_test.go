@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/tests/registry"
@@ -95,7 +96,7 @@ func TestSaveImportCommands(t *testing.T) {
 	env, out := testEnv()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "web.tar")
-	if err := it.io(t, it.store, "").saveCmd(context.Background(), env, []string{"-o", file, "--format", "oci-archive", it.ref}); err != nil {
+	if err := runAlone(env, it.io(t, it.store, "").saveCommand(env, "save"), "-o", file, "--format", "oci-archive", it.ref); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
@@ -105,7 +106,7 @@ func TestSaveImportCommands(t *testing.T) {
 		t.Errorf("beside the saved file: %v", ents)
 	}
 	other := newTestStore(t, nil)
-	if err := it.io(t, other, "").importCmd(context.Background(), env, []string{file}); err != nil {
+	if err := runAlone(env, it.io(t, other, "").importCommand(env, "import"), file); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "imported sha256:") || !strings.Contains(out.String(), "localhost/app/web:1") {
@@ -119,14 +120,14 @@ func TestSaveImportCommands(t *testing.T) {
 		t.Errorf("imported file: %q, %v", b, err)
 	}
 	out.Reset()
-	if err := it.io(t, it.store, "").saveCmd(context.Background(), env, []string{it.ref}); err != nil || out.Len() < 1024 {
+	if err := runAlone(env, it.io(t, it.store, "").saveCommand(env, "save"), it.ref); err != nil || out.Len() < 1024 {
 		t.Errorf("save to standard output: %d bytes, %v", out.Len(), err)
 	}
 	for _, args := range [][]string{{"save"}, {"save", "--format", "zip", it.ref}, {"import"}, {"import", "a", "b", "c"}} {
 		h := it.io(t, it.store, "")
-		cmd := map[string]func(context.Context, *Env, []string) error{"save": h.saveCmd, "import": h.importCmd}[args[0]]
+		cmd := map[string]*cobra.Command{"save": h.saveCommand(env, "save"), "import": h.importCommand(env, "import")}[args[0]]
 		var ue usageError
-		if err := cmd(context.Background(), env, args[1:]); !errors.As(err, &ue) {
+		if err := runAlone(env, cmd, args[1:]...); !errors.As(err, &ue) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
 	}
@@ -139,14 +140,14 @@ func TestLoginLogoutCommands(t *testing.T) {
 	it := newImageTest(t)
 	env, out := testEnv()
 	h := it.io(t, it.store, "pw\n")
-	if err := h.loginCmd(context.Background(), env, []string{"-u", "me", "--password-stdin", it.reg.Addr}); err != nil {
+	if err := runAlone(env, h.loginCommand(env), "-u", "me", "--password-stdin", it.reg.Addr); err != nil {
 		t.Fatal(err)
 	}
 	data, err := os.ReadFile(h.authFile)
 	if err != nil || !strings.Contains(string(data), it.reg.Addr) || !strings.Contains(string(data), "bWU6cHc=") { // base64("me:pw")
 		t.Errorf("auth file after login: %s, %v", data, err)
 	}
-	if err := h.logoutCmd(context.Background(), env, []string{it.reg.Addr}); err != nil {
+	if err := runAlone(env, h.logoutCommand(env), it.reg.Addr); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "Login Succeeded") || !strings.Contains(out.String(), "Removed the credentials for "+it.reg.Addr) {
@@ -154,7 +155,7 @@ func TestLoginLogoutCommands(t *testing.T) {
 	}
 	for _, args := range [][]string{{"--password-stdin", it.reg.Addr}, {it.reg.Addr}, {}} {
 		var ue usageError
-		if err := h.loginCmd(context.Background(), env, args); !errors.As(err, &ue) {
+		if err := runAlone(env, h.loginCommand(env), args...); !errors.As(err, &ue) {
 			t.Errorf("login %v: %v, want a usage error", args, err)
 		}
 	}

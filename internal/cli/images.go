@@ -1,40 +1,66 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
-// pullCmd pulls an image into the store, showing per-layer progress.
-func pullCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("pull", "[-q] [--policy always|missing|never] REF", env.Stderr)
-	quiet := fs.Bool("q", false, "print only the image's digest")
-	fs.BoolVar(quiet, "quiet", false, "print only the image's digest")
-	policy := fs.String("policy", spec.PullAlways, "missing: only when not in the store; never: only check it is there")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// pullCommand is cove pull (or, path "image pull", cove image pull): an
+// image into the store, with per-layer progress.
+func pullCommand(env *Env, path string) *cobra.Command {
+	var quiet bool
+	var policy string
+	c := &cobra.Command{
+		Use:   "pull [flags] REF",
+		Short: "pull an image from a registry into the store",
+		Long: `Pull an image from a registry into the store, showing per-layer progress, and
+print its digest. A short name is looked up in the registries of
+/etc/cove/registries.toml.`,
+		Example: examples(path, "busybox:latest", "-q registry.example:5000/app/web:1.4", "--policy missing debian:12"),
+		Args:    wantArgs(1, 1, "one image reference"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var progress io.Writer
+			if !quiet {
+				progress = env.Stdout
+			}
+			rec, err := image.Ensure(cmd.Context(), progress, args[0], policy)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, rec.Digest)
+			return nil
+		},
 	}
-	if fs.NArg() != 1 {
-		return usagef("pull: want one image reference, got %d arguments", fs.NArg())
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the image's digest")
+	c.Flags().StringVar(&policy, "policy", spec.PullAlways, "always; missing: only when not in the store; never: only check it is there")
+	return renamed(path, c)
+}
+
+// renamed gives c, a verb both at the top and under a group (cove pull
+// and cove image pull), the name of path's last word.
+func renamed(path string, c *cobra.Command) *cobra.Command {
+	_, rest, _ := strings.Cut(c.Use, " ")
+	c.Use = path[strings.LastIndex(path, " ")+1:] + " " + rest
+	return c
+}
+
+// examples are the Example of verb path: one line per argument list.
+func examples(path string, argLists ...string) string {
+	lines := make([]string, len(argLists))
+	for i, a := range argLists {
+		lines[i] = strings.TrimRight("  cove "+path+" "+a, " ")
 	}
-	var progress io.Writer
-	if !*quiet {
-		progress = env.Stdout
-	}
-	rec, err := image.Ensure(ctx, progress, fs.Arg(0), *policy)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, rec.Digest)
-	return nil
+	return strings.Join(lines, "\n")
 }
 
 // imageRow is one line of cove images.
@@ -46,13 +72,23 @@ type imageRow struct {
 	Size    int64     `json:"size"`
 }
 
-// imagesCmd lists the images in the store.
-func imagesCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("images", "[--json]", env.Stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// imagesCommand is cove images (or, path "image ls", cove image ls):
+// the images in the store.
+func imagesCommand(env *Env, path string) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "images [flags]",
+		Short:   "list the images in the store",
+		Example: examples(path, "", "--json"),
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return listImages(env, asJSON) },
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return renamed(path, c)
+}
+
+// listImages prints the images in the store.
+func listImages(env *Env, asJSON bool) error {
 	st, err := image.OpenDefault()
 	if err != nil {
 		return err
@@ -71,7 +107,7 @@ func imagesCmd(_ context.Context, env *Env, args []string) error {
 			rows = append(rows, imageRow{Name: n, ID: r.ID(), Digest: r.Digest.String(), Created: r.Created, Size: r.Size})
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		return json.NewEncoder(env.Stdout).Encode(rows)
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -82,42 +118,66 @@ func imagesCmd(_ context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-// imageInspectCmd prints what the store holds about images, as JSON.
-func imageInspectCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("image inspect", "REF...", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// imageInspectCommand is cove image inspect: what the store holds about
+// images, as JSON.
+func imageInspectCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:               "inspect REF...",
+		Short:             "show what the store holds about images, as JSON",
+		Example:           examples("image inspect", "busybox:latest", "busybox:latest debian:12"),
+		Args:              wantArgs(1, -1, "one or more image references"),
+		ValidArgsFunction: completeImages(true),
+		RunE: func(_ *cobra.Command, args []string) error {
+			st, err := image.OpenDefault()
+			if err != nil {
+				return err
+			}
+			out := []image.Inspection{}
+			for _, ref := range args {
+				in, err := st.Inspect(ref)
+				if err != nil {
+					return err
+				}
+				out = append(out, in)
+			}
+			return printJSON(env.Stdout, out)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("image inspect: want one or more image references")
-	}
-	st, err := image.OpenDefault()
-	if err != nil {
-		return err
-	}
-	out := []image.Inspection{}
-	for _, ref := range fs.Args() {
-		in, err := st.Inspect(ref)
-		if err != nil {
-			return err
-		}
-		out = append(out, in)
-	}
-	e := json.NewEncoder(env.Stdout)
-	e.SetIndent("", "  ")
-	return e.Encode(out)
 }
 
-// imageCmd dispatches cove image SUBCOMMAND.
-func imageCmd(ctx context.Context, env *Env, args []string) error {
-	subs := map[string]func(context.Context, *Env, []string) error{
-		"ls": imagesCmd, "pull": pullCmd, "inspect": imageInspectCmd, "rm": rmiCmd, "prune": imagePruneCmd,
-		"import": importCmd, "save": saveCmd,
+// imageCommand is the group cove image SUBCOMMAND.
+func imageCommand(env *Env, h imageIO) *cobra.Command {
+	c := group("image", "manage images")
+	c.Example = "  cove image ls\n  cove image inspect busybox:latest\n  cove image prune"
+	c.AddCommand(imagesCommand(env, "image ls"), pullCommand(env, "image pull"), imageInspectCommand(env),
+		rmiCommand(env, "image rm"), imagePruneCommand(env), h.importCommand(env, "image import"), h.saveCommand(env, "image save"))
+	c.Short += ": " + strings.Join(subcommands(c), ", ")
+	return c
+}
+
+// group is the command of a group of subcommands: without one (or with
+// an unknown one) it is a usage error naming them.
+func group(name, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   name + " COMMAND",
+		Short: short,
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("%s: unknown command %q; want one of %s", verb(cmd), args[0], strings.Join(subcommands(cmd), ", "))
+			}
+			return usagef("%s: want one of %s", verb(cmd), strings.Join(subcommands(cmd), ", "))
+		},
 	}
-	if len(args) == 0 || subs[args[0]] == nil {
-		return usagef("image: want one of ls, pull, inspect, rm, prune, import, save")
+}
+
+// subcommands are the names of c's subcommands, sorted.
+func subcommands(c *cobra.Command) []string {
+	var names []string
+	for _, s := range c.Commands() {
+		names = append(names, s.Name())
 	}
-	return subs[args[0]](ctx, env, args[1:])
+	return names
 }
 
 // completeImage completes an image container's launcher configuration

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/image"
@@ -35,18 +37,27 @@ func imageUsers(ctx context.Context, st *image.Store) (users, error) {
 	return u, nil
 }
 
-// rmiCmd removes image names (and the images left with none), refusing
-// images a spec or unit uses unless --force stops those first.
-func rmiCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("rmi", "[--force] REF...", env.Stderr)
-	force := fs.Bool("force", false, "stop the workloads using the image, then remove it")
-	fs.BoolVar(force, "f", false, "same as --force")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// rmiCommand is cove rmi (or, path "image rm", cove image rm): it removes
+// image names (and the images left with none), refusing images a spec or
+// unit uses unless --force stops those first.
+func rmiCommand(env *Env, path string) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:               "rmi [flags] REF...",
+		Short:             "remove images (refused while a workload uses them)",
+		Example:           examples(path, "busybox:latest", "--force registry.example:5000/app/web:1.4"),
+		Args:              wantArgs(1, -1, "one or more image references"),
+		ValidArgsFunction: completeImages(true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return removeImages(cmd.Context(), env, args, force)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("rmi: want one or more image references")
-	}
+	c.Flags().BoolVarP(&force, "force", "f", false, "stop the workloads using the image, then remove it")
+	return renamed(path, c)
+}
+
+// removeImages removes the images refs (see rmiCommand).
+func removeImages(ctx context.Context, env *Env, refs []string, force bool) error {
 	st, err := image.OpenDefault()
 	if err != nil {
 		return err
@@ -56,8 +67,8 @@ func rmiCmd(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		for _, ref := range fs.Args() {
-			if err := removeImage(ctx, env, st, conn, use, ref, *force); err != nil {
+		for _, ref := range refs {
+			if err := removeImage(ctx, env, st, conn, use, ref, force); err != nil {
 				return err
 			}
 		}
@@ -94,13 +105,20 @@ func removeImage(ctx context.Context, env *Env, st *image.Store, conn *superviso
 	return nil
 }
 
-// imagePruneCmd removes the images no spec and no unit uses, and the
-// layers only they had.
-func imagePruneCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("image prune", "", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// imagePruneCommand is cove image prune: it removes the images no spec
+// and no unit uses, and the layers only they had.
+func imagePruneCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:     "prune",
+		Short:   "remove the images no workload uses",
+		Example: "  cove image prune",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return pruneImages(cmd.Context(), env) },
 	}
+}
+
+// pruneImages removes the images no spec and no unit uses.
+func pruneImages(ctx context.Context, env *Env) error {
 	st, err := image.OpenDefault()
 	if err != nil {
 		return err

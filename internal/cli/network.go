@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/dns"
 	"github.com/cove-project/cove/internal/network"
@@ -69,15 +71,13 @@ func networkReleaseCmd(_ context.Context, _ *Env, args []string) error {
 	return network.Leave(args[1], args[0])
 }
 
-// networkCmd dispatches cove network SUBCOMMAND.
-func networkCmd(ctx context.Context, env *Env, args []string) error {
-	subs := map[string]func(context.Context, *Env, []string) error{
-		"ls": networkLsCmd, "inspect": networkInspectCmd, "create": networkCreateCmd, "rm": networkRmCmd,
-	}
-	if len(args) == 0 || subs[args[0]] == nil {
-		return usagef("network: want one of ls, inspect, create, rm")
-	}
-	return subs[args[0]](ctx, env, args[1:])
+// networkCommand is the group cove network SUBCOMMAND.
+func networkCommand(env *Env) *cobra.Command {
+	c := group("network", "manage networks")
+	c.Example = "  cove network ls\n  cove network create --subnet4 10.80.0.0/24 backend\n  cove network rm backend"
+	c.AddCommand(networkLsCommand(env), networkInspectCommand(env), networkCreateCommand(env), networkRmCommand(env))
+	c.Short += ": " + strings.Join(subcommands(c), ", ")
+	return c
 }
 
 // networkInfo is what cove network ls and inspect show of a network.
@@ -155,18 +155,30 @@ func describeNetworks(ctx context.Context, names []string) ([]networkInfo, error
 	return infos, nil
 }
 
-// networkLsCmd lists the declared networks.
-func networkLsCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("network ls", "[--json]", env.Stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// networkLsCommand is cove network ls: the declared networks.
+func networkLsCommand(env *Env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ls [flags]",
+		Short: "list the networks",
+		Long: `List the networks: NAME BRIDGE SUBNET4 SUBNET6 INTERNAL STATE WORKLOADS (STATE is
+cove-network@NAME.service's, WORKLOADS the number of leases). --json: each
+network's settings, its file and its leases (address -> workload).`,
+		Example: "  cove network ls\n  cove network ls --json",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return listNetworks(cmd.Context(), env, asJSON) },
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// listNetworks prints the declared networks.
+func listNetworks(ctx context.Context, env *Env, asJSON bool) error {
 	infos, err := describeNetworks(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if asJSON {
 		for i := range infos {
 			infos[i].Firewall = ""
 		}
@@ -180,31 +192,58 @@ func networkLsCmd(ctx context.Context, env *Env, args []string) error {
 	return tw.Flush()
 }
 
-// networkInspectCmd prints networks as JSON, with their leases and the
-// firewall table cove installs for them.
-func networkInspectCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("network inspect", "NAME...", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// networkInspectCommand is cove network inspect: networks as JSON, with
+// their leases and the firewall table cove installs for them.
+func networkInspectCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:               "inspect NAME...",
+		Short:             "show networks as JSON, with their leases and firewall table",
+		Example:           "  cove network inspect cove\n  cove network inspect cove backend",
+		Args:              wantArgs(1, -1, "at least one network name"),
+		ValidArgsFunction: completeNetworks,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			infos, err := describeNetworks(cmd.Context(), args)
+			if err != nil {
+				return err
+			}
+			return printJSON(env.Stdout, infos)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("network inspect: want at least one network name")
-	}
-	infos, err := describeNetworks(ctx, fs.Args())
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(infos)
 }
 
-// networkCreateCmd writes a network file after checking it against the
-// other networks (a subnet it picks itself also avoids the host's
-// routes); the network comes up when a workload on it starts.
-func networkCreateCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("network create", "[--subnet4 PREFIX] [--internal] ... NAME", env.Stderr)
+// completeNetworks completes the names of the declared networks.
+func completeNetworks(_ *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	all, _ := network.Declared.All() // an error: no candidates
+	names := make([]string, len(all))
+	for i, n := range all {
+		names[i] = n.Name
+	}
+	return candidates(names, args, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// networkCreateCommand is cove network create: it writes a network file
+// after checking it against the other networks (a subnet it picks itself
+// also avoids the host's routes); the network comes up when a workload on
+// it starts.
+func networkCreateCommand(env *Env) *cobra.Command {
 	s := spec.Network{DNS: true, PrivilegedPorts: true}
+	c := &cobra.Command{
+		Use:   "create [flags] NAME",
+		Short: "create a network",
+		Long: `Write the network file /etc/cove/networks/NAME.toml and reload systemd; refused
+for a network that exists, a subnet that overlaps another network's and a
+bridge another network uses. Without --subnet4 (or --subnet): the first /24 of
+10.78.0.0/15 that no network and no route of the host uses. The bridge comes up
+when the first workload on the network starts.`,
+		Example: `  cove network create backend
+  cove network create --subnet4 10.80.0.0/24 --internal backend
+  cove network create --dns=false --allow-host 8080 --allow-host 123/udp lab`,
+		Args: wantArgs(1, 1, "one network name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return createNetwork(cmd.Context(), env, args[0], s)
+		},
+	}
+	fs := c.Flags()
 	for _, f := range []struct {
 		name string
 		dst  *string
@@ -215,17 +254,8 @@ func networkCreateCmd(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&s.Internal, "internal", false, "no egress")
 	fs.BoolVar(&s.DNS, "dns", true, "names on the gateway")
 	fs.BoolVar(&s.PrivilegedPorts, "privileged-ports", true, "workloads may publish host ports below 1024")
-	fs.Func("allow-host", "a host service on the gateway the network may reach, PORT[/PROTO] (repeatable)", func(v string) error {
-		s.AllowHost = append(s.AllowHost, v)
-		return nil
-	})
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
-	}
-	if fs.NArg() != 1 {
-		return usagef("network create: want one network name")
-	}
-	return createNetwork(ctx, env, fs.Arg(0), s)
+	fs.Var((*listValue)(&s.AllowHost), "allow-host", "a host service on the gateway the network may reach, PORT[/PROTO] (repeatable)")
+	return c
 }
 
 // createNetwork validates network name with settings s and writes its
@@ -264,28 +294,31 @@ func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) e
 	return reloadUnits(ctx)
 }
 
-// networkRmCmd removes networks: refused for the default network and for
-// a network a workload holds a lease on or a declared spec names;
-// otherwise its unit is stopped (bridge and firewall go) and its file
-// removed.
-func networkRmCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("network rm", "NAME...", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// networkRmCommand is cove network rm: it removes networks, refused for
+// the default network and for a network a workload holds a lease on or a
+// declared spec names; otherwise its unit is stopped (bridge and firewall
+// go) and its file removed.
+func networkRmCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:               "rm NAME...",
+		Short:             "remove networks",
+		Example:           "  cove network rm backend",
+		Args:              wantArgs(1, -1, "at least one network name"),
+		ValidArgsFunction: completeNetworks,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			for _, name := range args {
+				if err := removeNetwork(ctx, name); err != nil {
+					return err
+				}
+				fmt.Fprintln(env.Stdout, name)
+			}
+			return reloadUnits(ctx)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("network rm: want at least one network name")
-	}
-	for _, name := range fs.Args() {
-		if err := removeNetwork(ctx, name); err != nil {
-			return err
-		}
-		fmt.Fprintln(env.Stdout, name)
-	}
-	return reloadUnits(ctx)
 }
 
-// removeNetwork removes one network (see networkRmCmd).
+// removeNetwork removes one network (see networkRmCommand).
 func removeNetwork(ctx context.Context, name string) error {
 	if name == plan.DefaultName {
 		return usagef("network rm: %q is the default network; it exists without a file and cannot be removed", name)

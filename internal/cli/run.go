@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
@@ -19,61 +21,104 @@ import (
 	"github.com/cove-project/cove/units"
 )
 
-const runUsage = "[flags] [SPEC-FILE] [-- COMMAND [ARG...]]\n       cove run [flags] IMAGE [COMMAND [ARG...]]"
-
 // runFlags are cove run's flags: its own, and those of spec.Keys, which
-// override the file.
+// override the file; and its positional arguments.
 type runFlags struct {
 	name   string
 	rm     bool
 	detach bool
-	lists  map[string]*multi // the values of the repeatable spec flags, by flag name
-	fs     *flagSet
+	stdioFlags
+	lists map[string]*listValue // the values of the repeatable spec flags, by flag name
+	flags *pflag.FlagSet
+	args  []string // before the command: [SPEC-FILE], or IMAGE [COMMAND [ARG...]]
 }
 
-// newRunFlags defines cove run's flags.
-func newRunFlags(env *Env) *runFlags {
-	f := &runFlags{fs: newFlags("run", runUsage, env.Stderr), lists: map[string]*multi{}}
-	fs := f.fs
+// runCommand is cove run.
+func runCommand(env *Env) *cobra.Command {
+	f := &runFlags{lists: map[string]*listValue{}}
+	c := &cobra.Command{
+		Use:   "run [flags] IMAGE [COMMAND [ARG...]]\n  cove run [flags] [SPEC-FILE] [-- COMMAND [ARG...]]",
+		Short: "run a workload as a transient unit",
+		Long: `Run a workload as a transient unit cove-NAME.service: an image (pulled first when
+not in the store), a spec file, or a container made of the flags alone.
+
+In the foreground (the default) the payload uses this terminal's standard input,
+output and error, and cove exits with its status; Ctrl-C stops it. With -d cove
+returns once the payload runs (its output goes to the journal). The flags
+override the spec file; the repeatable ones add to its lists. Flags go before
+the image or spec file: what follows the image is the payload's command.`,
+		Example: `  cove run --rm busybox echo hello
+  cove run -d --name web -p 8080:80 -v /srv/www:/usr/share/nginx/html:ro nginx:alpine
+  cove run --memory 256M -e GREETING=hi web.toml -- /bin/sh -c 'echo $GREETING'
+  cove run -d --rm --rootfs /var/lib/cove/rootfs/busybox -- /bin/httpd -f -p 8080`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeRun,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var command []string
+			f.args, command = splitCommand(cmd, args)
+			return f.run(cmd.Context(), env, command)
+		},
+	}
+	c.Flags().SetInterspersed(false) // cove run IMAGE ls -l: -l is the payload's
+	f.define(c.Flags())
+	return c
+}
+
+// define defines cove run's flags on fs.
+func (f *runFlags) define(fs *pflag.FlagSet) {
+	f.flags = fs
 	fs.StringVar(&f.name, "name", "", "workload name (default: the spec file's name, or a generated one)")
 	fs.BoolVar(&f.rm, "rm", false, "remove the unit when the payload exits")
-	fs.BoolVar(&f.detach, "d", false, "detach: start in the background, output to the journal")
+	fs.BoolVarP(&f.detach, "detach", "d", false, "start in the background, output to the journal; print the name")
+	f.stdioFlags.define(fs, "it always is in the foreground")
 	for _, k := range spec.Keys() {
 		for _, fl := range k.Flags {
-			f.define(k, fl)
+			f.defineKey(k, fl)
 		}
 	}
-	return f
 }
 
-// define defines the flag fl of key k: a boolean, a repeatable flag (with
-// its short form) or a string.
-func (f *runFlags) define(k spec.Key, fl spec.Flag) {
+// defineKey defines the flag fl of key k, with its short form: a boolean,
+// a repeatable flag or a string.
+func (f *runFlags) defineKey(k spec.Key, fl spec.Flag) {
 	switch {
 	case k.Type == spec.TypeBoolean:
-		f.fs.Bool(fl.Name, false, fl.Usage)
+		f.flags.BoolP(fl.Name, fl.Short, false, fl.Usage)
 	case k.Repeatable():
-		m := &multi{}
-		f.lists[fl.Name] = m
-		f.fs.Var(m, fl.Name, fl.Usage)
-		if fl.Short != "" {
-			f.fs.Var(m, fl.Short, "short for --"+fl.Name)
-		}
+		l := &listValue{}
+		f.lists[fl.Name] = l
+		f.flags.VarP(l, fl.Name, fl.Short, fl.Usage)
 	default:
-		v := f.fs.String(fl.Name, "", fl.Usage)
-		if fl.Short != "" {
-			f.fs.StringVar(v, fl.Short, "", "short for --"+fl.Name)
-		}
+		f.flags.StringP(fl.Name, fl.Short, "", fl.Usage)
 	}
 }
 
-// runCmd starts a workload as a transient unit. In the foreground (the
+// stdioFlags are the -i and -t of cove run and cove exec.
+type stdioFlags struct {
+	interactive bool // -i: standard input stays attached
+	tty         bool // -t: the command gets a pseudo-terminal
+}
+
+// define defines -i and -t on fs; attached says when standard input is
+// attached without -i.
+func (f *stdioFlags) define(fs *pflag.FlagSet, attached string) {
+	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input attached ("+attached+")")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a pseudo-terminal")
+}
+
+// terminal is where -t takes effect: not supported yet.
+func (f *stdioFlags) terminal() error {
+	if f.tty {
+		return usagef("--tty: not supported yet")
+	}
+	return nil
+}
+
+// run starts a workload as a transient unit. In the foreground (the
 // default) the payload's stdio is cove's and cove exits with its status;
 // with -d it returns once the payload runs.
-func runCmd(ctx context.Context, env *Env, args []string) error {
-	f := newRunFlags(env)
-	before, command, _ := cutArgs(args, "--")
-	if ok, err := parse(f.fs, before); !ok || err != nil {
+func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
+	if err := f.terminal(); err != nil {
 		return err
 	}
 	s, err := f.spec(command)
@@ -123,45 +168,35 @@ func runCmd(ctx context.Context, env *Env, args []string) error {
 	return exitError{exit.Code}
 }
 
-// cutArgs splits args at the first sep.
-func cutArgs(args []string, sep string) (before, after []string, found bool) {
-	for i, a := range args {
-		if a == sep {
-			return args[:i], args[i+1:], true
-		}
-	}
-	return args, nil, false
-}
-
 // spec builds the workload's spec: from the file if one was given, else
 // from defaults; then the flags that were set, then the command.
 func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	var s *spec.Spec
 	img, imgFlag := f.image()
 	switch {
-	case imgFlag || f.fs.NArg() > 0 && isImageArg(f.fs.Arg(0)):
+	case imgFlag || len(f.args) > 0 && isImageArg(f.args[0]):
 		var err error
 		if s, err = f.defaults(); err != nil {
 			return nil, err
 		}
 		if !imgFlag {
-			img, command = f.fs.Arg(0), append(f.fs.Args()[1:], command...)
-		} else if f.fs.NArg() > 0 {
-			return nil, usagef("run: --image and a positional argument %q: give the image once", f.fs.Arg(0))
+			img, command = f.args[0], append(f.args[1:], command...)
+		} else if len(f.args) > 0 {
+			return nil, usagef("run: --image and a positional argument %q: give the image once", f.args[0])
 		}
 		s.Container.SetImage(img)
-	case f.fs.NArg() == 0:
+	case len(f.args) == 0:
 		var err error
 		if s, err = f.defaults(); err != nil {
 			return nil, err
 		}
-	case f.fs.NArg() == 1:
+	case len(f.args) == 1:
 		var err error
-		if s, err = spec.Load(f.fs.Arg(0), f.name); err != nil {
+		if s, err = spec.Load(f.args[0], f.name); err != nil {
 			return nil, err
 		}
 	default:
-		return nil, usagef("run: at most one spec file, got %q (put the command after --)", f.fs.Args())
+		return nil, usagef("run: at most one spec file, got %q (put the command after --)", f.args)
 	}
 	if err := f.apply(s, command); err != nil {
 		return nil, err
@@ -188,7 +223,7 @@ func (f *runFlags) defaults() (*spec.Spec, error) {
 		return nil, usageError{fmt.Errorf("run: --name: %w", err)}
 	}
 	s := spec.Defaults(name)
-	if !isSet(f.fs, "network") {
+	if !f.flags.Changed("network") {
 		settings, err := hostconf.Load()
 		if err != nil {
 			return nil, err // names the file, and the line and key of bad content
@@ -200,10 +235,8 @@ func (f *runFlags) defaults() (*spec.Spec, error) {
 
 // image returns the value of --image and whether it was set.
 func (f *runFlags) image() (string, bool) {
-	fl := f.fs.Lookup("image")
-	set := false
-	f.fs.Visit(func(v *flag.Flag) { set = set || v == fl })
-	return fl.Value.String(), set
+	fl := f.flags.Lookup("image")
+	return fl.Value.String(), fl.Changed
 }
 
 // isImageArg reports whether cove run's first positional argument names an
@@ -224,7 +257,7 @@ func (f *runFlags) apply(s *spec.Spec, command []string) error {
 		if len(command) > 0 {
 			return usagef("run: %s is a VM: it takes no command", s.Name)
 		}
-		f.fs.Visit(func(fl *flag.Flag) {
+		f.flags.Visit(func(fl *pflag.Flag) {
 			if k, ok := spec.KeyForFlag(fl.Name); ok && k.Kind == spec.KindContainer {
 				errs = append(errs, usagef("run: --%s applies to containers only; %s is a VM", fl.Name, s.Name))
 			}
@@ -238,10 +271,10 @@ func (f *runFlags) apply(s *spec.Spec, command []string) error {
 		}
 		errs = append(errs, f.addLists(s))
 	}
-	f.fs.Visit(func(fl *flag.Flag) {
+	f.flags.Visit(func(fl *pflag.Flag) {
 		if k, ok := spec.KeyForFlag(fl.Name); ok && !k.Repeatable() {
 			if err := s.SetFlag(fl.Name, fl.Value.String()); err != nil {
-				errs = append(errs, usageError{fmt.Errorf("run: --%s %q: %w", fl.Name, fl.Value, err)})
+				errs = append(errs, usageError{fmt.Errorf("run: --%s %q: %w", fl.Name, fl.Value.String(), err)})
 			}
 		}
 	})

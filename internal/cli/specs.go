@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
@@ -16,25 +18,31 @@ import (
 	"github.com/cove-project/cove/units"
 )
 
-// validateCmd checks spec files and reports every error in every file.
-func validateCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("validate", "FILE...", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// validateCommand is cove validate: it checks spec and network files
+// and reports every error in every file.
+func validateCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate FILE...",
+		Short: "check spec files",
+		Long: `Check spec and network files (a network file also against the declared
+networks); every error is listed with FILE:LINE:COL.`,
+		Example: `  cove validate web.toml
+  cove validate /etc/cove/*.toml /etc/cove/networks/*.toml`,
+		Args:              wantArgs(1, -1, "at least one spec file"),
+		ValidArgsFunction: completeSpecFiles,
+		RunE: func(_ *cobra.Command, args []string) error {
+			var bad spec.Errors
+			for _, f := range args {
+				if err := validateFile(f, env); err != nil {
+					bad = append(bad, asSpecErrors(f, err)...)
+				}
+			}
+			if len(bad) > 0 {
+				return bad
+			}
+			return nil
+		},
 	}
-	if fs.NArg() == 0 {
-		return usagef("validate: want at least one spec file")
-	}
-	var bad spec.Errors
-	for _, f := range fs.Args() {
-		if err := validateFile(f, env); err != nil {
-			bad = append(bad, asSpecErrors(f, err)...)
-		}
-	}
-	if len(bad) > 0 {
-		return bad
-	}
-	return nil
 }
 
 // validateFile loads and compiles one file and reports it valid.
@@ -65,30 +73,39 @@ func asSpecErrors(file string, err error) spec.Errors {
 	return spec.Errors{{File: file, Msg: err.Error()}}
 }
 
-// renderCmd prints the unit file cove would use for a spec.
-func renderCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("render", "[--name NAME] FILE", env.Stderr)
-	name := fs.String("name", "", "workload name (default: from the file name)")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// renderCommand is cove render: the unit file cove would use for a spec.
+func renderCommand(env *Env) *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use:     "render [flags] FILE",
+		Short:   "print the unit file of a spec",
+		Example: "  cove render web.toml\n  cove render --name web2 web.toml",
+		Args:    wantArgs(1, 1, "exactly one spec file"),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return completeSpecFiles(cmd, args, toComplete)
+		},
+		RunE: func(_ *cobra.Command, args []string) error {
+			s, err := loadSpec(args[0], name)
+			if err != nil {
+				return err
+			}
+			all, err := declared.Units(s, env.Self)
+			if err != nil {
+				return err
+			}
+			text, err := all[0].Text(args[0])
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprint(env.Stdout, text)
+			return err
+		},
 	}
-	if fs.NArg() != 1 {
-		return usagef("render: want exactly one spec file")
-	}
-	s, err := loadSpec(fs.Arg(0), *name)
-	if err != nil {
-		return err
-	}
-	all, err := declared.Units(s, env.Self)
-	if err != nil {
-		return err
-	}
-	text, err := all[0].Text(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprint(env.Stdout, text)
-	return err
+	c.Flags().StringVar(&name, "name", "", "workload name (default: from the file name)")
+	return c
 }
 
 // launchCmd is the launcher's first stage (ExecStart of a container unit).

@@ -7,23 +7,41 @@ import (
 	"io"
 	"slices"
 
+	"github.com/spf13/cobra"
+
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
-// updateCmd pulls the tags of declared image workloads again and
-// restarts each running one whose tag now names a newer image, rolling the
-// tag back to the previous image (and restarting on it) when the workload
-// does not become ready on the new one.
-func updateCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("update", "[--auto] [NAME...]", env.Stderr)
-	auto := fs.Bool("auto", false, `update the workloads with auto_update = "registry" (what cove-auto-update.timer runs)`)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// updateCommand is cove update: it pulls the tags of declared image
+// workloads again and restarts each running one whose tag now names a
+// newer image, rolling the tag back to the previous image (and restarting
+// on it) when the workload does not become ready on the new one.
+func updateCommand(env *Env) *cobra.Command {
+	var auto bool
+	c := &cobra.Command{
+		Use:   "update [flags] [NAME...]",
+		Short: "pull newer images for declared workloads and restart them (rolling back on failure)",
+		Long: `Pull the images of declared image workloads again (those named, or all) and
+restart each running one whose tag now names a newer image; a workload that does
+not become ready on the new image is rolled back to the previous one.`,
+		Example: `  cove update
+  cove update web
+  cove update --auto`,
+		ValidArgsFunction: completeWorkloads(env, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return update(cmd.Context(), env, args, auto)
+		},
 	}
-	specs, err := updatable(fs.Args(), *auto)
+	c.Flags().BoolVar(&auto, "auto", false, `update the workloads with auto_update = "registry" (what cove-auto-update.timer runs)`)
+	return c
+}
+
+// update updates the workloads names (see updateCommand).
+func update(ctx context.Context, env *Env, names []string, auto bool) error {
+	specs, err := updatable(names, auto)
 	if err != nil {
 		return err
 	}
@@ -47,6 +65,11 @@ func updatable(names []string, auto bool) ([]*spec.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, name := range names {
+		if !slices.ContainsFunc(files, func(f declared.File) bool { return f.Name == name }) {
+			return nil, noSuchWorkload{name}
+		}
+	}
 	var out []*spec.Spec
 	for _, f := range files {
 		if len(names) > 0 && !slices.Contains(names, f.Name) {
@@ -66,7 +89,7 @@ func updatable(names []string, auto bool) ([]*spec.Spec, error) {
 	return out, nil
 }
 
-// updateOne updates one workload (see updateCmd).
+// updateOne updates one workload (see updateCommand).
 func updateOne(ctx context.Context, w io.Writer, st *image.Store, conn *supervisor.Conn, s *spec.Spec) error {
 	ref := s.Container.Image
 	old, oldErr := st.Lookup(ref)

@@ -10,8 +10,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
@@ -56,19 +58,29 @@ func launchVMReadyCmd(_ context.Context, env *Env, args []string) error {
 // detachKey (Ctrl-]) ends cove console without stopping the VM.
 const detachKey = 0x1d
 
-// consoleCmd attaches the terminal to a VM's interactive serial console
-// (the guest's ttyS1). Ctrl-] detaches; the VM keeps running.
-func consoleCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags("console", "NAME", env.Stderr)
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// consoleCommand is cove console: the terminal attached to a VM's
+// interactive serial console (the guest's ttyS1). Ctrl-] detaches; the VM
+// keeps running.
+func consoleCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "console NAME",
+		Short: "attach to a VM's serial console (Ctrl-] detaches)",
+		Long: `Attach this terminal to a VM's interactive serial console (the guest's ttyS1).
+Ctrl-] detaches; the VM keeps running.`,
+		Example:           "  cove console vm\n  printf 'uname -a\\n' | cove console vm",
+		Args:              wantArgs(1, 1, "exactly one workload name"),
+		ValidArgsFunction: completeWorkloads(env, false),
+		RunE:              func(cmd *cobra.Command, args []string) error { return console(cmd.Context(), env, args[0]) },
 	}
-	name, err := oneName(fs)
-	if err != nil {
-		return err
-	}
+}
+
+// console attaches to VM name's console (see consoleCommand).
+func console(ctx context.Context, env *Env, name string) error {
 	conn, err := net.Dial("unix", launch.ConsoleSocket(name))
 	if err != nil {
+		if kerr := known(ctx, env, name); kerr != nil {
+			return kerr
+		}
 		return fmt.Errorf("console of %s: %w (is it a running VM?)", name, err)
 	}
 	defer conn.Close()
@@ -92,6 +104,14 @@ func consoleCmd(_ context.Context, env *Env, args []string) error {
 		conn.SetReadDeadline(time.Now().Add(consoleLinger))
 		return consoleErr(name, <-out)
 	}
+}
+
+// known fails with noSuchWorkload unless workload name exists.
+func known(ctx context.Context, env *Env, name string) error {
+	return withBackend(ctx, env, func(b api.Backend) error {
+		_, err := b.Status(ctx, name)
+		return named(name, err)
+	})
 }
 
 // consoleLinger is how long cove console keeps printing after its input

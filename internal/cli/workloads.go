@@ -13,6 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/image"
@@ -32,17 +35,29 @@ func withConn(ctx context.Context, f func(*supervisor.Conn) error) error {
 	return f(conn)
 }
 
-// psCmd lists workloads: one row each, with the ports it publishes as
-// docker ps shows them; --json has their networks and ports too.
-func psCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("ps", "[--json]", env.Stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// psCommand is cove ps: one row per workload, with the ports it
+// publishes as docker ps shows them; --json has their networks and ports
+// too.
+func psCommand(env *Env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ps [flags]",
+		Short: "list workloads",
+		Long: `List the workloads: name, kind, state, health, main PID, uptime, restarts and,
+while one runs, the ports it publishes. --json adds each running workload's
+networks and ports.`,
+		Example: `  cove ps
+  cove ps --json
+  cove --host unix:///run/cove/api.sock ps`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return ps(cmd.Context(), env, asJSON) },
 	}
-	if fs.NArg() != 0 {
-		return usagef("ps: takes no arguments")
-	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return viaAPI(c)
+}
+
+// ps prints the workloads.
+func ps(ctx context.Context, env *Env, asJSON bool) error {
 	return withBackend(ctx, env, func(b api.Backend) error {
 		rows, err := b.List(ctx)
 		if err != nil {
@@ -51,7 +66,7 @@ func psCmd(ctx context.Context, env *Env, args []string) error {
 		if rows == nil {
 			rows = []api.Workload{}
 		}
-		if *asJSON {
+		if asJSON {
 			return printJSON(env.Stdout, rows)
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
@@ -86,27 +101,34 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// statusCmd shows one workload.
-func statusCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("status", "[--json] NAME", env.Stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+// statusCommand is cove status: one workload in detail.
+func statusCommand(env *Env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status [flags] NAME",
+		Short: "show one workload",
+		Long: `Show one workload in detail; while it runs, a Network: line per network it is
+on and a Ports: line when it publishes any.`,
+		Example: `  cove status web
+  cove status --json web`,
+		Args:              wantArgs(1, 1, "exactly one workload name"),
+		ValidArgsFunction: completeWorkloads(env, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, name := cmd.Context(), args[0]
+			return withBackend(ctx, env, func(b api.Backend) error {
+				w, err := b.Status(ctx, name)
+				if err != nil {
+					return named(name, err)
+				}
+				if asJSON {
+					return printJSON(env.Stdout, w)
+				}
+				return printStatus(env.Stdout, w)
+			})
+		},
 	}
-	name, err := oneName(fs)
-	if err != nil {
-		return err
-	}
-	return withBackend(ctx, env, func(b api.Backend) error {
-		w, err := b.Status(ctx, name)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(env.Stdout, w)
-		}
-		return printStatus(env.Stdout, w)
-	})
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return viaAPI(c)
 }
 
 // printStatus writes w as cove status shows it: one "Key: value" line
@@ -136,83 +158,147 @@ func printStatus(out io.Writer, w api.Workload) error {
 	return tw.Flush()
 }
 
-// stopCmd stops workloads.
-func stopCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "stop", args, api.Backend.Stop)
+// nameVerb is a verb that applies one operation to each workload named.
+type nameVerb struct {
+	name, short, long, example string
+	op                         func(api.Backend, context.Context, string) error
 }
 
-// rmCmd stops and removes workloads.
-func rmCmd(ctx context.Context, env *Env, args []string) error {
-	return eachName(ctx, env, "rm", args, api.Backend.Remove)
-}
+// The verbs that do only that.
+var (
+	startVerb = nameVerb{name: "start", short: "start a declared workload",
+		long:    "Start declared workloads' units (systemd does it; nothing stays running).",
+		example: "  cove start web\n  cove start web db", op: api.Backend.Start}
+	stopVerb = nameVerb{name: "stop", short: "stop a workload",
+		long:    "Stop workloads: SIGTERM (or the spec's stop signal), then SIGKILL after stop_timeout.",
+		example: "  cove stop web\n  cove stop web db", op: api.Backend.Stop}
+	restartVerb = nameVerb{name: "restart", short: "restart a workload",
+		long:    "Restart workloads' units.",
+		example: "  cove restart web", op: api.Backend.Restart}
+	rmVerb = nameVerb{name: "rm", short: "stop and remove a workload",
+		long:    "Stop and unload workloads; an image container's writable layer is deleted.",
+		example: "  cove rm web\n  cove rm web db", op: api.Backend.Remove}
+)
 
-// killCmd sends a signal (SIGKILL unless -s says otherwise) to workloads'
-// main processes; the unit's restart policy decides what follows.
-func killCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("kill", "[-s SIGNAL] NAME...", env.Stderr)
-	sig := syscall.SIGKILL
-	parseSig := func(v string) (err error) {
-		sig, err = supervisor.ParseSignal(v)
-		return err
-	}
-	fs.Func("s", "the signal: a name (TERM, SIGHUP) or a number; default KILL", parseSig)
-	fs.Func("signal", "the same as -s", parseSig)
-	return eachNameOf(ctx, env, fs, "kill", args, func(b api.Backend, ctx context.Context, name string) error {
-		return b.Kill(ctx, name, sig)
+// nameCommand is the command of v: cove VERB NAME...
+func nameCommand(env *Env, v nameVerb) *cobra.Command {
+	return viaAPI(&cobra.Command{
+		Use:               v.name + " NAME...",
+		Short:             v.short,
+		Long:              v.long,
+		Example:           v.example,
+		Args:              wantArgs(1, -1, "at least one workload name"),
+		ValidArgsFunction: completeWorkloads(env, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return eachName(cmd.Context(), env, args, v.op)
+		},
 	})
 }
 
-// eachName applies op to every NAME argument.
-func eachName(ctx context.Context, env *Env, verb string, args []string, op func(api.Backend, context.Context, string) error) error {
-	return eachNameOf(ctx, env, newFlags(verb, "NAME...", env.Stderr), verb, args, op)
+// killCommand is cove kill: a signal (SIGKILL unless -s says otherwise)
+// to workloads' main processes; the unit's restart policy decides what
+// follows.
+func killCommand(env *Env) *cobra.Command {
+	sig := signalValue(syscall.SIGKILL)
+	c := &cobra.Command{
+		Use:   "kill [flags] NAME...",
+		Short: "send a signal (default KILL) to a workload's main process",
+		Long: `Send a signal (default KILL) to workloads' main processes only; the unit's
+restart policy decides what follows. A container's payload is PID 1 in its
+namespace: it gets signals other than KILL and STOP only if it handles them.`,
+		Example: `  cove kill web
+  cove kill -s HUP web
+  cove kill --signal SIGTERM web db`,
+		Args:              wantArgs(1, -1, "at least one workload name"),
+		ValidArgsFunction: completeWorkloads(env, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return eachName(cmd.Context(), env, args, func(b api.Backend, ctx context.Context, name string) error {
+				return b.Kill(ctx, name, syscall.Signal(sig))
+			})
+		},
+	}
+	c.Flags().VarP(&sig, "signal", "s", "the signal: a name (TERM, SIGHUP) or a number")
+	return viaAPI(c)
 }
 
-// eachNameOf parses args with fs and applies op to every NAME argument.
-func eachNameOf(ctx context.Context, env *Env, fs *flagSet, verb string, args []string, op func(api.Backend, context.Context, string) error) error {
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		return usagef("%s: want at least one workload name", verb)
-	}
+// signalValue is the value of kill's --signal.
+type signalValue syscall.Signal
+
+func (s *signalValue) String() string { return unix.SignalName(syscall.Signal(*s)) }
+func (s *signalValue) Type() string   { return "SIGNAL" }
+
+// Set parses a name (TERM, SIGHUP) or a number.
+func (s *signalValue) Set(v string) error {
+	sig, err := supervisor.ParseSignal(v)
+	*s = signalValue(sig)
+	return err
+}
+
+// eachName applies op to every workload in names.
+func eachName(ctx context.Context, env *Env, names []string, op func(api.Backend, context.Context, string) error) error {
 	return withBackend(ctx, env, func(b api.Backend) error {
-		for _, name := range fs.Args() {
+		for _, name := range names {
 			if err := op(b, ctx, name); err != nil {
-				return err
+				return named(name, err)
 			}
 		}
 		return nil
 	})
 }
 
-// logsCmd prints a workload's journal.
-func logsCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("logs", "[-f] [-n LINES] [-t] [--since TIME] [--until TIME] NAME", env.Stderr)
+// noSuchWorkload is the error of every verb given the name of a workload
+// that does not exist.
+type noSuchWorkload struct{ name string }
+
+func (e noSuchWorkload) Error() string { return "no such workload " + e.name }
+
+// Is makes it match supervisor.ErrNotFound.
+func (e noSuchWorkload) Is(target error) bool { return target == supervisor.ErrNotFound }
+
+// named reports err of an operation on workload name: a workload that
+// does not exist as noSuchWorkload, anything else as it is.
+func named(name string, err error) error {
+	if errors.Is(err, supervisor.ErrNotFound) {
+		return noSuchWorkload{name}
+	}
+	return err
+}
+
+// logsCommand is cove logs: a workload's journal.
+func logsCommand(env *Env) *cobra.Command {
 	var opt supervisor.LogOptions
-	fs.BoolVar(&opt.Follow, "f", false, "follow: keep printing new output")
-	fs.IntVar(&opt.Lines, "n", 0, "print only the last LINES lines")
-	fs.BoolVar(&opt.Timestamps, "t", false, "prefix every line with its time (RFC 3339, UTC, nanoseconds)")
-	fs.BoolVar(&opt.Timestamps, "timestamps", false, "same as -t")
 	now := time.Now()
+	c := &cobra.Command{
+		Use:   "logs [flags] NAME",
+		Short: "show a workload's output",
+		Long: `Show a workload's output, from journald. TIME is RFC 3339, Unix seconds or a
+duration ago (10m).`,
+		Example: `  cove logs web
+  cove logs -f -n 20 web
+  cove logs -t --since 10m web`,
+		Args:              wantArgs(1, 1, "exactly one workload name"),
+		ValidArgsFunction: completeWorkloads(env, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opt.Lines < 0 {
+				return usagef("logs: -n %d: want a count of lines (0 for all)", opt.Lines)
+			}
+			ctx, name := cmd.Context(), args[0]
+			return withBackend(ctx, env, func(b api.Backend) error {
+				return named(name, b.Logs(ctx, name, opt, env.Stdout))
+			})
+		},
+	}
+	fs := c.Flags()
+	fs.BoolVarP(&opt.Follow, "follow", "f", false, "keep printing new output")
+	fs.IntVarP(&opt.Lines, "lines", "n", 0, "print only the last `LINES` lines")
+	fs.BoolVarP(&opt.Timestamps, "timestamps", "t", false, "prefix every line with its time (RFC 3339, UTC, nanoseconds)")
 	fs.Func("since", "only lines logged at or after `TIME`: RFC 3339, Unix seconds, or a duration ago (10m)", func(v string) error {
 		return logTime(&opt.Since, v, now)
 	})
 	fs.Func("until", "only lines logged at or before `TIME` (as for --since)", func(v string) error {
 		return logTime(&opt.Until, v, now)
 	})
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
-	}
-	if opt.Lines < 0 {
-		return usagef("logs: -n %d: want a count of lines (0 for all)", opt.Lines)
-	}
-	name, err := oneName(fs)
-	if err != nil {
-		return err
-	}
-	return withBackend(ctx, env, func(b api.Backend) error {
-		return b.Logs(ctx, name, opt, env.Stdout)
-	})
+	return viaAPI(c)
 }
 
 // logTime sets *t from a --since or --until value: what
@@ -231,25 +317,49 @@ func logTime(t *time.Time, v string, now time.Time) error {
 	return nil
 }
 
-// execCmd runs a command inside a running container, as its payload runs
-// (namespaces, root, user, capabilities, no_new_privs, seccomp, cgroup),
-// with this terminal's stdio, and exits with the command's status.
-func execCmd(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags("exec", "[-u UID[:GID]] [-w DIR] NAME -- COMMAND...", env.Stderr)
-	user := fs.String("u", "", "run as UID[:GID] (default: the payload's user)")
-	workdir := fs.String("w", "", "working directory (default: the payload's)")
-	before, command, _ := cutArgs(args, "--")
-	if ok, err := parse(fs, before); !ok || err != nil {
-		return err
+// execCommand is cove exec: a command inside a running container, as
+// its payload runs (namespaces, root, user, capabilities, no_new_privs,
+// seccomp, cgroup), with this terminal's stdio; cove exits with the
+// command's status.
+func execCommand(env *Env) *cobra.Command {
+	var user, workdir string
+	var stdio stdioFlags
+	c := &cobra.Command{
+		Use:   "exec [flags] NAME -- COMMAND [ARG...]",
+		Short: "run a command inside a running container",
+		Long: `Run a command inside a running container as its payload runs: its namespaces
+and root, its user (or -u), working directory (or -w), capabilities,
+no_new_privs and seccomp filter, in its cgroup. Standard input, output and
+error are this terminal's; the exit status is the command's (126: not
+executable, 127: not found).`,
+		Example: `  cove exec web -- cat /etc/os-release
+  cove exec -u 1000 -w /tmp web -- id
+  echo hi | cove exec -i web -- cat`,
+		Args:              cobra.ArbitraryArgs,
+		ValidArgsFunction: completeWorkloads(env, false),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			before, command := splitCommand(cmd, args)
+			if len(before) != 1 || len(command) == 0 {
+				return usagef("exec: want one workload name and a command after --")
+			}
+			if err := stdio.terminal(); err != nil {
+				return err
+			}
+			return execIn(cmd.Context(), env, before[0], command, user, workdir)
+		},
 	}
-	if fs.NArg() != 1 || len(command) == 0 {
-		return usagef("exec: want one workload name and a command after --")
-	}
-	name := fs.Arg(0)
+	c.Flags().StringVarP(&user, "user", "u", "", "run as UID[:GID] (default: the payload's user)")
+	c.Flags().StringVarP(&workdir, "workdir", "w", "", "working directory (default: the payload's)")
+	stdio.define(c.Flags(), "cove exec always attaches it")
+	return c
+}
+
+// execIn runs command in workload name (see execCommand).
+func execIn(ctx context.Context, env *Env, name string, command []string, user, workdir string) error {
 	return withConn(ctx, func(conn *supervisor.Conn) error {
 		t, err := conn.Probe(ctx, name)
 		if err != nil {
-			return err
+			return named(name, err)
 		}
 		c, target, err := enter.Open(ctx, conn, name, t)
 		if err != nil {
@@ -257,7 +367,7 @@ func execCmd(ctx context.Context, env *Env, args []string) error {
 		}
 		defer target.Close()
 		c.Argv = command
-		if err := execOverrides(&c, *user, *workdir); err != nil {
+		if err := execOverrides(&c, user, workdir); err != nil {
 			return err
 		}
 		cmd := isolate.EnterCommand(ctx, env.Self, c, target)
