@@ -14,6 +14,7 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,7 +48,7 @@ func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			msg := tool + " is not installed (scripts/deps installs dpkg-dev, rpm and busybox-static)"
+			msg := tool + " is not installed (scripts/deps installs it)"
 			if os.Getenv("CI") == "true" {
 				t.Fatal(msg)
 			}
@@ -126,8 +127,9 @@ func rpmQuery(t *testing.T, file string, args ...string) string {
 // entry is one installed file: ls-style permissions and a symlink's target.
 type entry struct{ perms, target string }
 
-// layout is what both packages install, and nothing else (the deb also
-// lists the parent directories).
+// layout is what both packages install; with debLayout or rpmLayout,
+// what each installs and nothing else (the deb also lists the parent
+// directories).
 var layout = map[string]entry{
 	"/etc/cove":     {"drwxr-xr-x", ""},
 	"/usr/bin/cove": {"-rwxr-xr-x", ""},
@@ -144,6 +146,27 @@ var layout = map[string]entry{
 	"/usr/share/doc/cove":                               {"drwxr-xr-x", ""},
 	"/usr/share/doc/cove/README.md":                     {"-rw-r--r--", ""},
 	"/usr/share/doc/cove/api.md":                        {"-rw-r--r--", ""},
+}
+
+// The deb's copyright file and changelog are where Debian policy puts
+// them; the rpm's licence file is where Fedora does, and its changelog is
+// in its header.
+var (
+	debLayout = withLayout(map[string]entry{
+		"/usr/share/doc/cove/copyright":     {"-rw-r--r--", ""},
+		"/usr/share/doc/cove/changelog.gz":  {"-rw-r--r--", ""},
+		"/usr/share/lintian/overrides/cove": {"-rw-r--r--", ""},
+	})
+	rpmLayout = withLayout(map[string]entry{
+		"/usr/share/licenses/cove":           {"drwxr-xr-x", ""},
+		"/usr/share/licenses/cove/copyright": {"-rw-r--r--", ""},
+	})
+)
+
+func withLayout(extra map[string]entry) map[string]entry {
+	m := maps.Clone(layout)
+	maps.Copy(m, extra)
+	return m
 }
 
 func TestDebContents(t *testing.T) {
@@ -168,12 +191,12 @@ func TestDebContents(t *testing.T) {
 		got[path] = e
 	}
 	for path, e := range got {
-		if _, ok := layout[path]; !ok && e.perms == "drwxr-xr-x" && isParent(path) {
+		if _, ok := debLayout[path]; !ok && e.perms == "drwxr-xr-x" && isParent(path) {
 			delete(got, path)
 		}
 	}
-	if !reflect.DeepEqual(got, layout) {
-		t.Errorf("deb contents:\n got %v\nwant %v", got, layout)
+	if !reflect.DeepEqual(got, debLayout) {
+		t.Errorf("deb contents:\n got %v\nwant %v", got, debLayout)
 	}
 
 	fields := map[string]string{}
@@ -185,6 +208,7 @@ func TestDebContents(t *testing.T) {
 	for k, want := range map[string]string{
 		"Package":      "cove",
 		"Version":      v1,
+		"Maintainer":   maintainer,
 		"Architecture": runtime.GOARCH,
 		"Depends":      "systemd (>= 252)",
 		"Recommends":   "systemd-container",
@@ -199,9 +223,10 @@ func TestDebContents(t *testing.T) {
 	}
 }
 
-// isParent reports whether path is a directory above an entry of layout.
+// isParent reports whether path is a directory above an entry of the
+// deb's layout.
 func isParent(path string) bool {
-	for p := range layout {
+	for p := range debLayout {
 		if strings.HasPrefix(p, path+"/") {
 			return true
 		}
@@ -221,8 +246,8 @@ func TestRPMContents(t *testing.T) {
 		}
 		got[f[4]] = entry{perms: f[0], target: f[3]}
 	}
-	if !reflect.DeepEqual(got, layout) {
-		t.Errorf("rpm contents:\n got %v\nwant %v", got, layout)
+	if !reflect.DeepEqual(got, rpmLayout) {
+		t.Errorf("rpm contents:\n got %v\nwant %v", got, rpmLayout)
 	}
 	docs := strings.Fields(rpmQuery(t, rpm, "--docfiles"))
 	if want := []string{"/usr/share/doc/cove/README.md", "/usr/share/doc/cove/api.md"}; !reflect.DeepEqual(docs, want) {
