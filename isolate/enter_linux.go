@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/cgroup"
+	"github.com/cove-project/cove/internal/tty"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -97,10 +98,12 @@ func EnterCommand(ctx context.Context, self string, c launch.Config, t *Target) 
 // then enters its mount, uts, ipc, network and pid namespaces and its
 // root, changes to c.Workdir, restricts itself as the launcher restricts
 // the payload (bounding set, no_new_privs, seccomp, c.UID:c.GID) and
-// starts the command from that thread, in a new session (no controlling
-// terminal to inject input into), with only stdin, stdout and stderr; a
+// starts the command from that thread, in a new session, with only stdin,
+// stdout and stderr: the stage's, with no controlling terminal to inject
+// input into, or for c.Console a pty of its own (see enterStdio); a
 // SIGTERM, SIGINT or SIGHUP to the stage kills it. The stage itself stays in the host's pid
-// namespace: no privileged process of cove is ever visible inside.
+// namespace: no privileged process of cove is ever visible inside. A
+// command that is not there is ErrCommandNotFound.
 func Enter(c launch.Config) (int, error) {
 	runtime.LockOSThread() // namespaces, root and restrictions are this thread's; it forks
 	lastCap, err := lastCapability()
@@ -119,6 +122,9 @@ func Enter(c launch.Config) (int, error) {
 		return 0, fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
 	}
 	argv0, err := lookPath(c.Argv[0], env)
+	if errors.Is(err, os.ErrNotExist) { // a path that names nothing: not found, as a shell says
+		err = fmt.Errorf("command %q not found in the container: %w", c.Argv[0], ErrCommandNotFound)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -128,13 +134,23 @@ func Enter(c launch.Config) (int, error) {
 	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
 		return 0, fmt.Errorf("keep descriptors from the command: close_range(CLOSE_RANGE_CLOEXEC) fds 3 and up: %w", err)
 	}
+	attr, master, slave, err := enterStdio(c)
+	if err != nil {
+		return 0, err
+	}
+	if master != nil {
+		defer master.Close() // held until the command ends: cove may detach
+	}
 	// The command must not outlive the stage: a parent-death signal cannot
 	// be set across pid namespaces (the child sees no parent), so the
 	// stage kills it when it is told to end.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, unix.SIGTERM, unix.SIGINT, unix.SIGHUP)
-	pid, err := syscall.ForkExec(argv0, c.Argv, &syscall.ProcAttr{Env: env, Files: []uintptr{0, 1, 2},
-		Sys: &syscall.SysProcAttr{Setsid: true}})
+	attr.Env = env
+	pid, err := syscall.ForkExec(argv0, c.Argv, attr)
+	if slave != nil {
+		slave.Close() // the command's now
+	}
 	if err != nil {
 		return 0, fmt.Errorf("clone/execve %s: %w", argv0, err)
 	}
@@ -157,6 +173,29 @@ func Enter(c launch.Config) (int, error) {
 		return 128 + int(ws.Signal()), nil
 	}
 	return ws.ExitStatus(), nil
+}
+
+// enterStdio returns how the command starts: in a new session with the
+// stage's stdin, stdout and stderr; or, for c.Console, with a pty from the
+// container's devpts, allocated over the console socket on the stage's
+// stdin (see package tty), as the session's controlling terminal and the
+// command's stdio. Then it also returns the pty's master, which the stage
+// keeps open while the command runs so that its terminal is not hung up
+// when cove detaches, and the slave, which the stage closes once the
+// command has started. It runs as the command's user, so the terminal
+// belongs to that user.
+func enterStdio(c launch.Config) (attr *syscall.ProcAttr, master, slave *os.File, err error) {
+	attr = &syscall.ProcAttr{Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
+	if !c.Console {
+		return attr, nil, nil, nil
+	}
+	if master, slave, err = tty.Serve(os.Stdin, ptmx); err != nil {
+		return nil, nil, nil, err
+	}
+	fd := slave.Fd()
+	attr.Files = []uintptr{fd, fd, fd}
+	attr.Sys.Setctty = true // Ctty 0: the command's stdin
+	return attr, master, slave, nil
 }
 
 // enterContainer moves the calling (locked) thread into the cgroups,
@@ -213,6 +252,7 @@ func pidfdPid(fd int) (int, error) {
 func Probe(self string, c launch.Config, t *Target, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	c.Console = false // the output is captured, not shown on a terminal
 	cmd := EnterCommand(ctx, self, c, t)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -115,6 +115,9 @@ func startInit(self string, c launch.Config, ready bool) (int, error) {
 		return fail(errors.New(string(msg)))
 	}
 	pid := cmd.Process.Pid
+	if err := storeConsole(c, pid); err != nil {
+		return fail(err)
+	}
 	if err := handOver(c, pid, ready, goW); err != nil {
 		return fail(err)
 	}
@@ -150,10 +153,10 @@ func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
 	return nil
 }
 
-// notifySystemd sends state to systemd's notify socket and waits until
-// systemd has processed it (so that, after MAINPID=, the payload cannot
-// exit before systemd knows it).
-func notifySystemd(state string) error {
+// notifySystemd sends state, with the descriptors fds, to systemd's
+// notify socket and waits until systemd has processed it (so that, after
+// MAINPID=, the payload cannot exit before systemd knows it).
+func notifySystemd(state string, fds ...int) error {
 	addr := os.Getenv("NOTIFY_SOCKET")
 	if addr == "" {
 		return errors.New("NOTIFY_SOCKET is not set: the launcher must run as a Type=notify unit")
@@ -167,7 +170,11 @@ func notifySystemd(state string) error {
 	}
 	defer unix.Close(fd)
 	sa := &unix.SockaddrUnix{Name: addr}
-	if err := unix.Sendmsg(fd, []byte(state), nil, sa, 0); err != nil {
+	var rights []byte
+	if len(fds) > 0 {
+		rights = unix.UnixRights(fds...)
+	}
+	if err := unix.Sendmsg(fd, []byte(state), rights, sa, 0); err != nil {
 		return fmt.Errorf("notify systemd: sendmsg %s: %w", sockName(sa), err)
 	}
 	return notifyBarrier(fd, sa, 5*time.Second)
@@ -218,13 +225,18 @@ var ErrReported = errors.New("setup error reported to the launcher")
 // Init is the launcher's second stage: PID 1 of the container's
 // namespaces. It builds the container's filesystem view, applies the
 // identity and restrictions, reports "ok" on fd 3, waits for the go byte on
-// fd 4 (sent once systemd knows its PID) and execs the payload. It returns only on error; the error has also been
-// reported on fd 3.
+// fd 4 (sent once systemd knows its PID) and execs the payload, or with
+// c.Init the minimal init (launch.InitPath), which stays PID 1 and the
+// unit's main process and runs the payload as its child. It returns only
+// on error; the error has also been reported on fd 3.
 func Init(c launch.Config) error {
 	runtime.LockOSThread() // restrictions are per thread; this one execs
 	status := os.NewFile(3, "status")
 	goPipe := os.NewFile(4, "go")
-	argv0, err := prepare(&c)
+	argv0, argv, err := initOrPayload(&c)
+	if err == nil {
+		err = takeConsole(c)
+	}
 	if err != nil {
 		fmt.Fprint(status, err.Error())
 		return ErrReported
@@ -236,8 +248,30 @@ func Init(c launch.Config) error {
 		return errors.New("launcher exited before handing the container to systemd")
 	}
 	goPipe.Close()
-	err = unix.Exec(argv0, c.Argv, payloadEnv(c))
+	err = unix.Exec(argv0, argv, payloadEnv(c))
 	return fmt.Errorf("execve %s: %w", argv0, err)
+}
+
+// initOrPayload prepares the container (see prepare) and returns what the
+// second stage execs: the payload, or with c.Init the init, opened on the
+// host before the root changes and executed through its descriptor
+// (close-on-exec: the payload does not inherit it), with the payload's
+// command after "--" (it looks the command up in the PATH of the
+// payload's environment, as lookPath did).
+func initOrPayload(c *launch.Config) (argv0 string, argv []string, err error) {
+	if !c.Init {
+		argv0, err = prepare(c)
+		return argv0, c.Argv, err
+	}
+	fd, err := unix.Open(launch.InitPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", nil, fmt.Errorf("open the init %s (service.init; Debian's package tini has it): %w", launch.InitPath, err)
+	}
+	if _, err = prepare(c); err != nil {
+		unix.Close(fd)
+		return "", nil, err
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", fd), append([]string{"tini", "--"}, c.Argv...), nil
 }
 
 // prepare sets up everything before exec and returns the resolved path of

@@ -12,6 +12,7 @@ import (
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/internal/volume"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -41,6 +42,13 @@ func mountAll(c launch.Config) error {
 // mountOne mounts m under root. Its errors name the mount: the syscall
 // with the source and target, or the mount point.
 func mountOne(root *os.File, m spec.Mount) error {
+	if m.Type == spec.MountVolume {
+		data, err := prepareVolume(root, m)
+		if err != nil {
+			return err
+		}
+		m.Source = data // bound like a host directory
+	}
 	if m.Type == spec.MountTmpfs {
 		target, err := mountPoint(root, m.Target, true)
 		if err != nil {
@@ -84,6 +92,47 @@ func mountOne(root *os.File, m spec.Mount) error {
 		return fmt.Errorf("move_mount %s on %s: %w", m.Source, m.Target, err)
 	}
 	return nil
+}
+
+// prepareVolume readies the named volume of m for its mount and returns
+// its data directory on the host: the volume is created if missing and,
+// on its first use, gets what the container's root has at the target
+// (volume.Store.Prepare). The target is resolved inside root, so a
+// symlink in the image cannot make the copy read the host's files.
+func prepareVolume(root *os.File, m spec.Mount) (string, error) {
+	src, err := imageDir(root, m.Target)
+	if err != nil {
+		return "", fmt.Errorf("volume %s at %s: %w", m.Source, m.Target, err)
+	}
+	if src != nil {
+		defer src.Close()
+	}
+	return volume.Default().Prepare(m.Source, src)
+}
+
+// imageDir opens the directory target inside root for reading, or
+// returns nil if there is none there (nothing to copy into a volume).
+func imageDir(root *os.File, target string) (*os.File, error) {
+	h, err := pathrs.OpenatInRoot(root, target)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s in the root: %w", target, err)
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("fstat %s: %w", target, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, nil
+	}
+	d, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("open %s in the root: %w", target, err)
+	}
+	return d, nil
 }
 
 // mountPoint returns an O_PATH handle on target inside root, resolving

@@ -38,6 +38,8 @@ type Config struct {
 	ReadOnly       bool         // the root file system is read-only
 	Volatile       bool         // writes to the root go to a tmpfs overlay, the rootfs is untouched
 	Mounts         []spec.Mount // mounted over the rootfs, in order; one JSON object per --mount
+	Console        bool         // stdin is a console socket: give the payload a pty (cove run -t, cove exec -t)
+	Init           bool         // PID 1 is InitPath with the payload as its child (service.init), not the payload
 
 	// An image container (see image.go).
 	Image
@@ -75,6 +77,12 @@ func (c Config) Args() []string {
 	}
 	if c.Volatile {
 		a = append(a, "--volatile")
+	}
+	if c.Console {
+		a = append(a, "--console")
+	}
+	if c.Init {
+		a = append(a, "--init")
 	}
 	for _, m := range c.Mounts {
 		b, _ := json.Marshal(m) // cannot fail: strings, a bool and a number
@@ -119,6 +127,8 @@ func ParseArgs(args []string) (Config, error) {
 	})
 	fs.BoolVar(&c.ReadOnly, "read-only", false, "read-only root")
 	fs.BoolVar(&c.Volatile, "volatile", false, "tmpfs overlay over the root")
+	fs.BoolVar(&c.Console, "console", false, "stdin is a console socket: a pty for the payload")
+	fs.BoolVar(&c.Init, "init", false, "run the payload under a minimal init")
 	fs.Func("mount", "a mount as JSON", func(s string) error {
 		m, err := parseMount(s)
 		c.Mounts = append(c.Mounts, m)
@@ -197,8 +207,9 @@ func (c *Config) checkRoot(user string) error {
 	return nil
 }
 
-// parseMount reads one --mount value: a JSON spec.Mount with a known type and
-// absolute paths (the spec was validated; this guards the command line).
+// parseMount reads one --mount value: a JSON spec.Mount with a known type,
+// absolute paths and, for a volume, a valid volume name (the spec was
+// validated; this guards the command line and the volume store).
 func parseMount(s string) (spec.Mount, error) {
 	var m spec.Mount
 	d := json.NewDecoder(strings.NewReader(s))
@@ -206,11 +217,17 @@ func parseMount(s string) (spec.Mount, error) {
 	if err := d.Decode(&m); err != nil {
 		return m, fmt.Errorf("%q: %w", s, err)
 	}
+	if m.Type == spec.MountVolume {
+		if err := spec.ValidVolumeName(m.Source); err != nil {
+			return m, fmt.Errorf("%q: %w", s, err)
+		}
+	}
 	switch {
-	case m.Type != spec.MountBind && m.Type != spec.MountTmpfs:
-		return m, fmt.Errorf("%q: type must be %s or %s", s, spec.MountBind, spec.MountTmpfs)
+	case m.Type != spec.MountBind && m.Type != spec.MountTmpfs && m.Type != spec.MountVolume:
+		return m, fmt.Errorf("%q: type must be %s, %s or %s", s, spec.MountBind, spec.MountTmpfs, spec.MountVolume)
 	case m.Type == spec.MountBind && !strings.HasPrefix(m.Source, "/"):
 		return m, fmt.Errorf("%q: a bind mount needs an absolute source", s)
+
 	case !strings.HasPrefix(m.Target, "/") || m.Target == "/":
 		return m, fmt.Errorf("%q: target must be an absolute path other than /", s)
 	}

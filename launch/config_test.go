@@ -23,9 +23,10 @@ func TestArgsRoundTrip(t *testing.T) {
 		Caps:  []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
 		Ready: spec.ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 2 * time.Second,
-		ReadOnly: true, Volatile: true, Mounts: []spec.Mount{
+		ReadOnly: true, Volatile: true, Init: true, Mounts: []spec.Mount{
 			{Type: spec.MountBind, Source: "/srv/a \"b\",c:d", Target: "/data", ReadOnly: true},
 			{Type: spec.MountTmpfs, Target: "/tmp", Size: 1 << 20},
+			{Type: spec.MountVolume, Source: "pg_data.1", Target: "/var/lib/db", ReadOnly: true},
 		},
 	}
 	got, err := ParseArgs(c.Args())
@@ -63,6 +64,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"--rootfs", "/r", "--mount", `{"type":"overlay","target":"/a"}`, "--", "x"},
 		{"--rootfs", "/r", "--mount", `{"type":"tmpfs","target":"/a","mode":"0777"}`, "--", "x"},
 		{"--rootfs", "/r", "--mount", `not json`, "--", "x"},
+		{"--rootfs", "/r", "--mount", `{"type":"volume","source":"../../etc","target":"/a"}`, "--", "x"},
+		{"--rootfs", "/r", "--mount", `{"type":"volume","target":"/a"}`, "--", "x"},
 	} {
 		if _, err := ParseArgs(args); err == nil {
 			t.Errorf("ParseArgs(%q) succeeded", args)

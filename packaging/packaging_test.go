@@ -211,7 +211,7 @@ func TestDebContents(t *testing.T) {
 		"Maintainer":   maintainer,
 		"Architecture": runtime.GOARCH,
 		"Depends":      "systemd (>= 252)",
-		"Recommends":   "systemd-container",
+		"Recommends":   "systemd-container, tini",
 		"Suggests":     "qemu-system-x86, qemu-utils",
 	} {
 		if fields[k] != want {
@@ -262,7 +262,7 @@ func TestRPMContents(t *testing.T) {
 			"rpmlib(CompressedFileNames) <= 3.0.4-1", "rpmlib(FileDigests) <= 4.6.0-1",
 			"rpmlib(PayloadFilesHavePrefix) <= 4.0-1",
 			"systemd", "systemd", "systemd", "systemd"},
-		"--recommends": {"systemd-container"},
+		"--recommends": {"/usr/bin/tini-static", "systemd-container"},
 		"--suggests":   {"qemu-system-x86"},
 	} {
 		got := strings.Split(strings.TrimSpace(rpmQuery(t, rpm, flag)), "\n")

@@ -144,9 +144,11 @@ func (v *validator) notifyMounts(ms []Mount) {
 // cove's own mounts in a container, which a spec's mounts may not cover.
 var ownMounts = []string{"/proc", "/sys", "/dev"}
 
-// mounts checks container.mount: known types, absolute clean paths, a
-// source for a bind and none for a tmpfs, a size only for a tmpfs, and
-// targets other than "/", outside cove's own mounts, each used once.
+// mounts checks container.mount: known types, absolute clean paths, an
+// absolute source for a bind, a volume's name for a volume and no source
+// for a tmpfs, a size only for a tmpfs, and targets other than "/",
+// outside cove's own mounts, each used once. A volume need not exist: it
+// is created on first use.
 func (v *validator) mounts(ms []Mount) {
 	targets := make(map[string]int)
 	for i, m := range ms {
@@ -154,15 +156,17 @@ func (v *validator) mounts(ms []Mount) {
 		switch m.Type {
 		case MountBind:
 			v.absPath(k+".source", m.Source)
-			if m.Size != 0 {
-				v.add(k+".size", `only a mount of type "tmpfs" has a size`)
-			}
+		case MountVolume:
+			v.volumeSource(k+".source", m.Source)
 		case MountTmpfs:
 			if m.Source != "" {
 				v.add(k+".source", `a tmpfs has no source; leave source out`)
 			}
 		default:
 			v.add(k+".type", fmt.Sprintf("invalid type %q; allowed: %q (the default), %s", m.Type, mountTypeValues[0], joinQuoted(mountTypeValues[1:], ", ")))
+		}
+		if m.Size != 0 && m.Type != MountTmpfs {
+			v.add(k+".size", `only a mount of type "tmpfs" has a size`)
 		}
 		v.absPath(k+".target", m.Target)
 		for _, own := range ownMounts {

@@ -65,8 +65,8 @@ func (t Type) String() string {
 
 // Value sets: the values of the keys that take one of a few.
 var (
-	kindValues        = []string{KindContainer, KindVM, KindNetwork}
-	mountTypeValues   = []string{MountBind, MountTmpfs}
+	kindValues        = []string{KindContainer, KindVM, KindNetwork, KindVolume}
+	mountTypeValues   = []string{MountBind, MountTmpfs, MountVolume}
 	restartValues     = []string{RestartNo, RestartOnFailure, RestartAlways}
 	readyValues       = []string{ReadyStarted, ReadyNotify, ReadyHealthy, ReadyTCP + ":PORT"}
 	seccompValues     = []string{SeccompDefault, SeccompUnconfined}
@@ -107,11 +107,11 @@ var keyTable = []Key{
 	{Path: "container.read_only", Type: TypeBoolean, Field: "Container.ReadOnly", Flags: runFlag("read-only", "make the container's root file system read-only")},
 	{Path: "container.volatile", Type: TypeBoolean, Field: "Container.Volatile", Flags: runFlag("volatile", "keep writes to the root in memory (tmpfs overlay), not in the rootfs")},
 	{Path: "container.mount", Type: TypeTables, Field: "Container.Mounts", Example: `{ source = "/srv/data", target = "/data" }`, Flags: []Flag{
-		{Name: "volume", Short: "v", Usage: "bind mount SOURCE:TARGET[:ro|rw] (repeatable)", mount: ParseVolume},
+		{Name: "volume", Short: "v", Usage: "mount SOURCE:TARGET[:ro|rw]: SOURCE an absolute host path (a bind mount) or a named volume, created on first use (repeatable)", mount: ParseVolume},
 		{Name: "tmpfs", Usage: "tmpfs mount TARGET[:ro|rw][,size=SIZE] (repeatable)", mount: ParseTmpfs},
 	}},
 	{Path: "container.mount[].type", Type: TypeString, Field: "Container.Mounts[].Type", Values: mountTypeValues},
-	{Path: "container.mount[].source", Type: TypePath, Field: "Container.Mounts[].Source", Example: "/srv/data"},
+	{Path: "container.mount[].source", Type: TypePath, Field: "Container.Mounts[].Source", Example: "/srv/data"}, // with type = "volume", a volume's name (not cleaned: it is no path)
 	{Path: "container.mount[].target", Type: TypePath, Field: "Container.Mounts[].Target", Example: "/data"},
 	{Path: "container.mount[].read_only", Type: TypeBoolean, Field: "Container.Mounts[].ReadOnly"},
 	{Path: "container.mount[].size", Type: TypeSize, Field: "Container.Mounts[].Size"},
@@ -145,6 +145,7 @@ var keyTable = []Key{
 	{Path: "service.restart_delay", Type: TypeDuration, Field: "Service.RestartDelay", Flags: runFlag("restart-delay", "delay before a restart, e.g. 1s")},
 	{Path: "service.stop_timeout", Type: TypeDuration, Field: "Service.StopTimeout", Flags: runFlag("stop-timeout", "time from SIGTERM to SIGKILL, e.g. 10s")},
 	{Path: "service.stop_signal", Type: TypeString, Field: "Service.StopSignal", Example: `"SIGQUIT"`, Flags: runFlag("stop-signal", "the signal that stops the payload (default SIGTERM, or an image's STOPSIGNAL)")},
+	{Path: "service.init", Type: TypeBoolean, Field: "Service.Init", Kind: KindContainer, Flags: runFlag("init", "run a minimal init (tini) as PID 1: it forwards signals to the payload and reaps zombies")},
 	{Path: "service.start_limit", Type: TypeTable, Field: "Service.StartLimit"},
 	{Path: "service.start_limit.burst", Type: TypeInteger, Field: "Service.StartLimit.Burst", Min: 1, Max: MaxStartBurst},
 	{Path: "service.start_limit.interval", Type: TypeDuration, Field: "Service.StartLimit.Interval"},
@@ -179,6 +180,9 @@ var keyTable = []Key{
 	{Path: "network.dns", Type: TypeBoolean, Field: "Network.DNS"},
 	{Path: "network.privileged_ports", Type: TypeBoolean, Field: "Network.PrivilegedPorts"},
 	{Path: "network.allow_host", Type: TypeStrings, Field: "Network.AllowHost", Example: `["8080", "123/udp"]`},
+	{Path: "volume", Type: TypeTable, Field: "Volume", Kind: KindVolume},
+	{Path: "volume.labels", Type: TypeStringMap, Field: "Volume.Labels"},
+	{Path: "volume.size", Type: TypeSize, Field: "Volume.Size"},
 }
 
 // runFlag is the one cove run flag name, with its usage.

@@ -1,14 +1,16 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
 
-// ParseVolume parses Docker's bind-mount syntax "SOURCE:TARGET[:ro|rw]"
-// into a bind Mount. SOURCE must be an absolute host path (cove has no
-// named volumes) and neither path may contain ':'. Validate checks the
-// paths further.
+// ParseVolume parses Docker's -v syntax "SOURCE:TARGET[:ro|rw]". A SOURCE
+// that starts with '/' is a host path (a bind Mount); any other is the
+// name of a named volume (a MountVolume), as in Docker, where a relative
+// host path is not allowed either. Neither part may contain ':'. The
+// volume's name and the paths are checked by Validate (ValidVolumeName).
 func ParseVolume(s string) (Mount, error) {
 	parts := strings.Split(s, ":")
 	m := Mount{Type: MountBind}
@@ -23,13 +25,44 @@ func ParseVolume(s string) (Mount, error) {
 		}
 	case 2:
 	default:
-		return m, fmt.Errorf("invalid volume %q: want SOURCE:TARGET[:ro|rw] with absolute paths", s)
-	}
-	if !strings.HasPrefix(parts[0], "/") {
-		return m, fmt.Errorf("invalid volume %q: source %q is not an absolute host path (cove has no named volumes)", s, parts[0])
+		return m, fmt.Errorf("invalid volume %q: want SOURCE:TARGET[:ro|rw], SOURCE an absolute host path or a volume's name (cove has no anonymous volumes)", s)
 	}
 	m.Source, m.Target = cleanPath(parts[0]), cleanPath(parts[1])
+	if !strings.HasPrefix(parts[0], "/") {
+		m.Type = MountVolume
+	}
 	return m, nil
+}
+
+// MaxVolumeNameLen is the longest volume name: it is a directory's name
+// in the volume store and, with ".toml", a file's name in VolumesDir.
+const MaxVolumeNameLen = 128
+
+// volumeNameRule says what a volume name may be.
+const volumeNameRule = "a volume name is 2 to 128 letters, digits, '_', '.' and '-', starting with a letter or digit ([a-zA-Z0-9][a-zA-Z0-9_.-]+, Docker's rule)"
+
+// ErrVolumeName is wrapped by ValidVolumeName's errors.
+var ErrVolumeName = errors.New("invalid volume name")
+
+// ValidVolumeName returns nil if name is a valid volume name: Docker's
+// [a-zA-Z0-9][a-zA-Z0-9_.-]+, at most MaxVolumeNameLen bytes. Such a name
+// is one path component and never "." or "..", so it cannot lead out of
+// the volume store. Otherwise the error, wrapping ErrVolumeName, quotes
+// name and says what is allowed.
+func ValidVolumeName(name string) error {
+	ok := len(name) >= 2 && len(name) <= MaxVolumeNameLen && isAlnum(name[0])
+	for i := 1; ok && i < len(name); i++ {
+		ok = isAlnum(name[i]) || name[i] == '_' || name[i] == '.' || name[i] == '-'
+	}
+	if !ok {
+		return fmt.Errorf("%w %.140q: %s; a host path must be absolute", ErrVolumeName, name, volumeNameRule)
+	}
+	return nil
+}
+
+// isAlnum reports whether c is an ASCII letter or digit.
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
 // ParseTmpfs parses Docker's tmpfs syntax "TARGET[:OPTIONS]" into a tmpfs

@@ -61,11 +61,18 @@ func Load(path string, name string) (*Spec, error) {
 // which leaves out the keys that could not be read.
 func Parse(file string, data []byte, name string) (*Spec, error) {
 	s, err := parse(file, data, name, ValidName)
-	if err == nil && s.Kind == KindNetwork {
+	switch {
+	case err == nil && s.Kind == KindNetwork:
 		return nil, Errors{keyError(file, data, "kind", networkKindMsg)}
+	case err == nil && s.Kind == KindVolume:
+		return nil, Errors{keyError(file, data, "kind", volumeKindMsg)}
 	}
 	return s, err
 }
+
+// volumeKindMsg is Parse's error for a volume file, which ParseVolumeFile
+// reads.
+var volumeKindMsg = `kind "volume" declares a volume, not a workload: volume files go in ` + VolumesDir + `/NAME.toml`
 
 // networkKindMsg is Parse's error for a network file (IsNetworkFile).
 var networkKindMsg = `kind "network" declares a network, not a workload: network files go in ` + NetworksDir + `/NAME.toml`
@@ -309,6 +316,9 @@ func (p *parser) spec(doc map[string]any, name string) *Spec {
 	}
 	if n, ok := t.table("network"); ok {
 		s.Network = readNetwork(n)
+	}
+	if vol, ok := t.table("volume"); ok {
+		s.Volume = readVolume(vol)
 	}
 	if h, ok := t.containerTable("health", s.Kind); ok {
 		s.Health = readHealth(h)

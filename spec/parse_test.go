@@ -353,7 +353,10 @@ func TestParseVolumeAndTmpfs(t *testing.T) {
 		{ParseVolume, "/srv/data:/data", Mount{Type: MountBind, Source: "/srv/data", Target: "/data"}, ""},
 		{ParseVolume, "/srv/data/:/data:ro", Mount{Type: MountBind, Source: "/srv/data", Target: "/data", ReadOnly: true}, ""},
 		{ParseVolume, "/srv/data:/data:rw", Mount{Type: MountBind, Source: "/srv/data", Target: "/data"}, ""},
-		{ParseVolume, "data:/data", Mount{}, "cove has no named volumes"},
+		{ParseVolume, "data:/data", Mount{Type: MountVolume, Source: "data", Target: "/data"}, ""},
+		{ParseVolume, "My_vol.1:/var/lib/db/:ro", Mount{Type: MountVolume, Source: "My_vol.1", Target: "/var/lib/db", ReadOnly: true}, ""},
+		{ParseVolume, "./data:/data", Mount{Type: MountVolume, Source: "./data", Target: "/data"}, ""}, // Validate refuses the name
+		{ParseVolume, "data", Mount{}, "cove has no anonymous volumes"},
 		{ParseVolume, "/a:/b:z", Mount{}, `mode "z" is not ro or rw`},
 		{ParseVolume, "/a", Mount{}, "want SOURCE:TARGET"},
 		{ParseVolume, "/a:/b:ro:x", Mount{}, "want SOURCE:TARGET"},
@@ -392,5 +395,29 @@ func TestStopSignal(t *testing.T) {
 		if got := SignalName(n); got != want {
 			t.Errorf("SignalName(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestInit: service.init is read from a file and set by cove run's --init,
+// and refused for a VM.
+func TestInit(t *testing.T) {
+	base := "version = 1\nkind = \"container\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\n[service]\n"
+	s, err := Parse("s.toml", []byte(base+"init = true\n"), "web")
+	if err != nil || !s.Service.Init {
+		t.Fatalf("init = true: Init %v, %v", s != nil && s.Service.Init, err)
+	}
+	if _, err := Parse("s.toml", []byte(base+"init = \"yes\"\n"), "web"); err == nil || !strings.Contains(err.Error(), "service.init") {
+		t.Errorf(`init = "yes": %v`, err)
+	}
+	d := Defaults("web")
+	if d.Service.Init {
+		t.Error("init is on by default")
+	}
+	if err := d.SetFlag("init", "true"); err != nil || !d.Service.Init {
+		t.Errorf("--init: Init %v, %v", d.Service.Init, err)
+	}
+	vm := "version = 1\nkind = \"vm\"\n[vm]\nkernel = \"/k\"\n[service]\ninit = true\n"
+	if _, err := Parse("v.toml", []byte(vm), "v"); err == nil || !strings.Contains(err.Error(), `service.init: init = true applies to kind "container" only`) {
+		t.Errorf("init for a VM: %v", err)
 	}
 }

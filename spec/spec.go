@@ -14,6 +14,9 @@ const (
 	// KindNetwork is a network file (/etc/cove/networks/NAME.toml), not
 	// a workload: its [network] table declares a network (see Network).
 	KindNetwork = "network"
+	// KindVolume is a volume file (/etc/cove/volumes/NAME.toml), not a
+	// workload: its [volume] table declares a named volume (see Volume).
+	KindVolume = "volume"
 )
 
 // Network modes of a container.
@@ -56,6 +59,7 @@ type Spec struct {
 	Health      *Health // nil: no health check; containers only
 	Install     Install
 	Network     *Network // set when Kind == KindNetwork
+	Volume      *Volume  // set when Kind == KindVolume
 }
 
 // Depends are ordering and requirement dependencies on other units (the
@@ -216,15 +220,16 @@ const NotifyDir = "/run/notify"
 
 // Mount types.
 const (
-	MountBind  = "bind"  // a host directory or file
-	MountTmpfs = "tmpfs" // an empty tmpfs, gone when the container stops
+	MountBind   = "bind"   // a host directory or file
+	MountTmpfs  = "tmpfs"  // an empty tmpfs, gone when the container stops
+	MountVolume = "volume" // a named volume in cove's volume store, created on first use
 )
 
 // Mount is a file system mounted into a container, like Podman's Volume=,
 // Mount= and Tmpfs=. The JSON form is the launcher's --mount argument.
 type Mount struct {
-	Type     string `json:"type"`                // MountBind (default) or MountTmpfs
-	Source   string `json:"source,omitempty"`    // MountBind: absolute host path of a directory or file; MountTmpfs: ""
+	Type     string `json:"type"`                // MountBind (default), MountTmpfs or MountVolume
+	Source   string `json:"source,omitempty"`    // MountBind: absolute host path of a directory or file; MountVolume: the volume's name (ValidVolumeName); MountTmpfs: ""
 	Target   string `json:"target"`              // absolute path inside the container, not "/", nor in /proc, /sys or /dev
 	ReadOnly bool   `json:"read_only,omitempty"` // mounted read-only (a bind: recursively)
 	Size     uint64 `json:"size,omitempty"`      // MountTmpfs: bytes; 0 means the kernel's default (half of RAM)
@@ -262,6 +267,7 @@ type Service struct {
 	RestartDelay time.Duration // default 1s
 	StopTimeout  time.Duration // default 10s
 	StopSignal   string        // the signal that stops the payload, as ParseSignal reads it; "" SIGTERM (an image container: its STOPSIGNAL, pinned by the host check)
+	Init         bool          // a container's PID 1 is a minimal init (launch.InitPath) with the payload as its child, not the payload itself
 	StartLimit   StartLimit    // zero: systemd's default
 	Ready        string        // ReadyStarted (default; "" means it too), ReadyNotify, ReadyHealthy or ReadyTCP
 	ReadyPort    int           // for ReadyTCP ("tcp:PORT"), 1..65535; else 0. For VMs, the host port of a tcp Forward

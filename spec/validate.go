@@ -81,8 +81,11 @@ func (s *Spec) Validate() error { return s.validate(nil) }
 func (s *Spec) validate(src *source) error {
 	v := &validator{file: s.File, src: src}
 	nameErr := ValidName(s.Name)
-	if s.Kind == KindNetwork {
+	switch s.Kind {
+	case KindNetwork:
 		nameErr = plan.ValidName(s.Name)
+	case KindVolume:
+		nameErr = ValidVolumeName(s.Name)
 	}
 	if nameErr != nil {
 		v.add("name", errorMsg(nameErr))
@@ -90,7 +93,7 @@ func (s *Spec) validate(src *source) error {
 	v.version(s.Version)
 	v.kind(s)
 	v.text("description", s.Description, MaxDescriptionLen)
-	if s.Kind == KindNetwork {
+	if s.Kind == KindNetwork || s.Kind == KindVolume {
 		return v.errs.err()
 	}
 	if s.Container != nil && s.Kind != KindVM {
@@ -114,6 +117,9 @@ func (s *Spec) validate(src *source) error {
 		}
 		if s.Health != nil {
 			v.add("health", vmUnsupported("health"))
+		}
+		if s.Service.Init {
+			v.add("service.init", `init = true applies to kind "container" only: a VM's PID 1 is its guest kernel's`)
 		}
 	} else {
 		v.security(&s.Security)
@@ -156,6 +162,8 @@ func (v *validator) kind(s *Spec) {
 		}
 	case KindNetwork:
 		v.network(s)
+	case KindVolume:
+		v.volume(s)
 	case "":
 		v.add("kind", "missing; required, allowed: "+allowed("kind"))
 	default:

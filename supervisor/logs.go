@@ -33,6 +33,10 @@ type LogOptions struct {
 	// as docker logs -t: RFC 3339 in UTC with nine fractional digits,
 	// "2024-05-01T10:00:00.123456000Z started".
 	Timestamps bool
+	// fields, set by Records only, makes the output whole entries: one
+	// JSON object a line with these fields (journalctl -o json
+	// --output-fields), not messages.
+	fields []string
 }
 
 // NoLines as LogOptions.Lines prints none of the lines already logged.
@@ -82,6 +86,18 @@ func FormatLogTime(t time.Time) string {
 // It runs journalctl: go-systemd's journal reader needs cgo and libsystemd.
 func Logs(ctx context.Context, name string, opt LogOptions, w io.Writer) error {
 	return journal(ctx, w, opt, "-u", spec.UnitName(name))
+}
+
+// Records copies the journal entries that match to w as journalctl -o
+// json writes them, one object a line, with only fields (and the cursor,
+// times and boot ID journalctl always adds), binary values included
+// (--all). match is journalctl's: FIELD=VALUE terms, the values of one
+// field alternatives, of different fields all required, "+" between
+// alternative groups. opt bounds and follows them as for Logs
+// (Timestamps does not apply).
+func Records(ctx context.Context, opt LogOptions, fields []string, w io.Writer, match ...string) error {
+	opt.Timestamps, opt.fields = false, fields
+	return journal(ctx, w, opt, match...)
 }
 
 // journal runs journalctl with the given match, printing messages only
@@ -241,7 +257,10 @@ func (l *lastLines) bytes() []byte {
 // line can match (Since after Until: journalctl would refuse them).
 func journalArgs(opt LogOptions, match []string) []string {
 	args := []string{"--no-pager", "--quiet", "-o", "cat"}
-	if opt.Timestamps {
+	switch {
+	case opt.fields != nil:
+		args = []string{"--no-pager", "--quiet", "-o", "json", "--all", "--output-fields=" + strings.Join(opt.fields, ",")}
+	case opt.Timestamps:
 		// Exact times and raw messages; without --all, messages over 4 KiB
 		// would be null.
 		args = []string{"--no-pager", "--quiet", "-o", "json", "--all", "--output-fields=MESSAGE"}

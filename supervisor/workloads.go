@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,28 @@ type Workload struct {
 	StartLimitHit bool   `json:"start_limit_hit"`
 	MemoryBytes   uint64 `json:"memory_bytes,omitempty"`
 	Tasks         uint64 `json:"tasks,omitempty"`
+	Limits        Limits `json:"limits"`
+}
+
+// Limits are the cgroup limits systemd applies to a workload (its unit's
+// MemoryMax=, CPUQuota= and TasksMax=, declared or transient alike);
+// 0 means none.
+type Limits struct {
+	MemoryBytes uint64  `json:"memory_bytes,omitempty"`
+	CPUs        float64 `json:"cpus,omitempty"` // 0.5: half a CPU
+	Pids        uint64  `json:"pids,omitempty"`
+}
+
+// limitsOf reads the limits from the unit's properties; systemd says
+// "none" with the largest uint64.
+func limitsOf(sp map[string]any) Limits {
+	set := func(name string) uint64 {
+		if v, _ := sp[name].(uint64); v != math.MaxUint64 {
+			return v
+		}
+		return 0
+	}
+	return Limits{MemoryBytes: set("MemoryMax"), CPUs: float64(set("CPUQuotaPerSecUSec")) / 1e6, Pids: set("TasksMax")}
 }
 
 // State is a short human form: "running", "exited (0)", "failed (1)".
@@ -123,6 +146,7 @@ type facts struct {
 	exit          Exit
 	started       time.Time
 	startLimitHit bool
+	limits        Limits
 	// For reading the counters from the cgroup.
 	cgroup                            string
 	memoryAccounting, tasksAccounting bool
@@ -151,7 +175,7 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) 
 	return Workload{Name: name, Unit: u.Name, Kind: f.kind, Description: u.Description,
 		ActiveState: u.ActiveState, SubState: u.SubState, Result: f.exit.Result,
 		MainPID: f.mainPID, Started: f.started, Restarts: f.restarts, ExitCode: f.exit.Code,
-		StartLimitHit: f.startLimitHit, MemoryBytes: mem, Tasks: tasks}, nil
+		StartLimitHit: f.startLimitHit, MemoryBytes: mem, Tasks: tasks, Limits: f.limits}, nil
 }
 
 // counters reads the memory and task counters of the unit's cgroup, as
@@ -179,6 +203,7 @@ func (f facts) counters() (memory, tasks uint64) {
 var serviceProps = []string{
 	"Environment", "MainPID", "NRestarts", "Result", "ExecMainCode", "ExecMainStatus",
 	"ExecMainStartTimestamp", "Restart", "ControlGroup", "MemoryAccounting", "TasksAccounting",
+	"MemoryMax", "CPUQuotaPerSecUSec", "TasksMax",
 }
 
 // fetch reads unit u's facts from systemd; for a failed unit also its
@@ -197,7 +222,7 @@ func (c *Conn) fetch(ctx context.Context, u sd.UnitStatus) (facts, error) {
 	if err != nil {
 		return facts{}, notFound("status of", u.Name, err)
 	}
-	f := facts{kind: kindOf(sp), exit: exitOf(sp)}
+	f := facts{kind: kindOf(sp), exit: exitOf(sp), limits: limitsOf(sp)}
 	f.mainPID, _ = sp["MainPID"].(uint32)
 	f.restarts, _ = sp["NRestarts"].(uint32)
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 && f.mainPID > 0 {

@@ -489,11 +489,8 @@ func TestAPISameOutput(t *testing.T) {
 // them, and gets a clear 501 for the rest.
 func TestDockerCLI(t *testing.T) {
 	needAPI(t)
-	dockerBin := harness.DockerCLI(t, sb)
+	docker := dockerCLI(t)
 	applyDeclared(t, "api-docker", "dockweb")
-	docker := func(args ...string) result {
-		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)
-	}
 	if r := docker("version", "--format", "{{.Server.APIVersion}}"); strings.TrimSpace(r.Stdout) != "1.41" {
 		t.Errorf("docker version: exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -521,7 +518,7 @@ func TestDockerCLI(t *testing.T) {
 		t.Errorf("docker logs: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	dockerLogTimes(t, docker)
-	logs := startInside(t, dockerBin, "-H", apiHost, "logs", "-f", "dockweb")
+	logs := startInside(t, harness.DockerCLI(t, sb), "-H", apiHost, "logs", "-f", "dockweb")
 	logs.waitLine(t, "started dockweb")
 	logs.cancel()
 	if r := docker("top", "dockweb"); r.Code != 0 || !strings.Contains(r.Stdout, "sleep 1000") {
@@ -614,4 +611,24 @@ func dockerKillSignals(t *testing.T, docker func(...string) result) {
 	if r := docker("kill", "--signal", "TERM", "docksig"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
 		t.Errorf("docker kill of a stopped container: exit %d: %s", r.Code, r.Stderr)
 	}
+}
+
+// dockerCLI returns a runner of the real docker CLI inside the sandbox,
+// talking to cove's API.
+func dockerCLI(t *testing.T) func(args ...string) result {
+	bin := harness.DockerCLI(t, sb)
+	return func(args ...string) result {
+		return inside(t, bin, append([]string{"-H", apiHost}, args...)...)
+	}
+}
+
+// dockerWithImage is dockerCLI after docker pull of the test image, and
+// the image's reference.
+func dockerWithImage(t *testing.T) (docker func(args ...string) result, ref string) {
+	docker = dockerCLI(t)
+	ref, _ = testImage(t)
+	if r := docker("pull", ref); r.Code != 0 {
+		t.Fatalf("docker pull: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	return docker, ref
 }

@@ -22,21 +22,14 @@ import (
 // with the reason.
 func TestDockerRun(t *testing.T) {
 	needAPI(t)
-	dockerBin := harness.DockerCLI(t, sb)
-	ref, _ := testImage(t)
-	docker := func(args ...string) result {
-		return inside(t, dockerBin, append([]string{"-H", apiHost}, args...)...)
-	}
-	if r := docker("pull", ref); r.Code != 0 {
-		t.Fatalf("docker pull: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
-	}
+	docker, ref := dockerWithImage(t)
 	t.Cleanup(func() {
 		docker("rm", "-f", "web", "kept", "made")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
 	t.Run("foreground", func(t *testing.T) { dockerRunForeground(t, docker, ref) })
-	t.Run("stdin and long runs", func(t *testing.T) { dockerRunInput(t, dockerBin, ref) })
+	t.Run("stdin and long runs", func(t *testing.T) { dockerRunInput(t, harness.DockerCLI(t, sb), ref) })
 	t.Run("create, start, logs, wait", func(t *testing.T) { dockerCreateStart(t, docker, ref) })
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })

@@ -60,8 +60,21 @@ func TestExec(t *testing.T) {
 	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", "exe", "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.Code != 7 || r.Stdout != "hello through stdin\n0\n/tmp\n" {
 		t.Errorf("cove exec -u 0 -w /tmp with stdin: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
-	if r := cove(t, "exec", "exe", "--", "nosuchcmd"); r.Code != 127 || !strings.Contains(r.Stderr, `command "nosuchcmd" not found`) {
-		t.Errorf("cove exec of a missing command: exit %d %s", r.Code, r.Stderr)
+	// A command that is not there is 127, one that cannot be executed 126,
+	// as docker, podman and a shell say.
+	for _, c := range []struct {
+		command string
+		code    int
+		message string
+	}{
+		{"nosuchcmd", 127, `command "nosuchcmd" not found in the container's PATH`},
+		{"/bin/nope", 127, `command "/bin/nope" not found in the container`},
+		{"/etc/passwd", 126, "command /etc/passwd is not an executable file"},
+		{"/bin", 126, "command /bin is not an executable file"},
+	} {
+		if r := cove(t, "exec", "exe", "--", c.command); r.Code != c.code || !strings.Contains(r.Stderr, c.message) {
+			t.Errorf("cove exec of %s: exit %d %q, want %d and %q", c.command, r.Code, r.Stderr, c.code, c.message)
+		}
 	}
 	if now := show(t, "cove-exe.service", "MainPID"); now != pid {
 		t.Errorf("MainPID %s → %s after cove exec", pid, now)

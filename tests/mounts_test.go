@@ -161,7 +161,7 @@ func TestMountFlags(t *testing.T) {
 		}
 	}
 	for _, args := range [][]string{
-		{"-v", "data:/data"}, {"-v", "/a:/b:zz"}, {"--tmpfs", "/t:exec"}, {"-v", f.data + ":/proc/x"},
+		{"-v", "_bad:/data"}, {"-v", "/a:/b:zz"}, {"--tmpfs", "/t:exec"}, {"-v", f.data + ":/proc/x"},
 	} {
 		r := cove(t, append(append([]string{"run", "--rm", "--rootfs", f.rootfs}, args...), "--", "/bin/true")...)
 		if r.Code != 2 || r.Stderr == "" {

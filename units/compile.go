@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"syscall"
 	"time"
 
 	"github.com/cove-project/cove/internal/network/plan"
@@ -124,8 +125,12 @@ func service(u *Unit, s *spec.Spec) {
 		stop += vmStopMargin
 	}
 	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(stop))
-	if sig, err := spec.ParseSignal(s.Service.StopSignal); err == nil {
+	sig, err := spec.ParseSignal(s.Service.StopSignal)
+	if err == nil {
 		u.add(SectionService, "KillSignal", "", Signal(sig)) // validated; "" is systemd's SIGTERM
+	}
+	if s.Service.Init {
+		u.add(SectionService, "SuccessExitStatus", "", initCleanExits(sig))
 	}
 	if r := s.Resources; r.Memory > 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(r.Memory))
@@ -136,6 +141,20 @@ func service(u *Unit, s *spec.Spec) {
 	if r := s.Resources; r.Pids > 0 {
 		u.add(SectionService, "TasksMax", "", Uint(r.Pids))
 	}
+}
+
+// initCleanExits are the exit statuses of a container's init (tini) that
+// systemd must count as clean, as it counts a payload's death by the
+// same signals when the payload is the main process: the init exits
+// 128+N when signal N killed the payload, for the stop signal stop (0:
+// SIGTERM) and the signals systemd calls clean for a daemon (SIGHUP,
+// SIGINT, SIGTERM, SIGPIPE). Without them every stop would fail the unit.
+func initCleanExits(stop int) ExitStatuses {
+	clean := []int32{128 + int32(syscall.SIGHUP), 128 + int32(syscall.SIGINT), 128 + int32(syscall.SIGPIPE), 128 + int32(syscall.SIGTERM)}
+	if stop != 0 && !slices.Contains(clean, 128+int32(stop)) {
+		clean = append(clean, 128+int32(stop))
+	}
+	return clean
 }
 
 // description is the unit's Description=.
@@ -173,6 +192,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		NoNewPrivs:     !s.Security.AllowNewPrivileges,
 		ReadOnly:       c.ReadOnly,
 		Volatile:       c.Volatile,
+		Init:           s.Service.Init,
 		Mounts:         withResolvConf(c, s.Join().Network),
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,

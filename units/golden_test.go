@@ -164,7 +164,7 @@ func dumpProps(u Unit) string {
 func TestSignatures(t *testing.T) {
 	want := map[string]string{
 		"Description": "s", "Type": "s", "NotifyAccess": "s", "ExecStart": "a(sasb)", "Slice": "s",
-		"KillMode": "s", "KillSignal": "i", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
+		"KillMode": "s", "KillSignal": "i", "SuccessExitStatus": "(aiai)", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
 		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s",
 		"ExecStop": "a(sasb)", "ExecStopPost": "a(sasb)", "ExecStartPost": "a(sasb)", "DeviceAllow": "a(ss)",

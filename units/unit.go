@@ -7,6 +7,7 @@ package units
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/cove-project/cove/spec"
@@ -95,6 +96,10 @@ type Names []string
 // Exec is a command line (signature a(sasb)).
 type Exec []string
 
+// ExitStatuses are exit statuses that count as a clean exit (signature
+// (aiai): statuses, then signals; cove writes statuses only).
+type ExitStatuses []int32
+
 // DeviceAllow grants access to one device node (signature a(ss)): its
 // path and "r", "w", "m" permissions.
 type DeviceAllow struct{ Path, Perms string }
@@ -135,6 +140,17 @@ func (v List) text() (string, error) { return quoteWords(v) }
 func (v List) dbus() any             { return []string(v) }
 
 func (v Exec) text() (string, error) { return quoteWords(v) }
+
+func (v ExitStatuses) text() (string, error) {
+	w := make([]string, len(v))
+	for i, n := range v {
+		w[i] = fmt.Sprint(n)
+	}
+	return strings.Join(w, " "), nil
+}
+func (v ExitStatuses) dbus() any {
+	return struct{ Statuses, Signals []int32 }{[]int32(v), []int32{}}
+}
 
 func (v DeviceAllow) text() (string, error) { return plainText(v.Path + " " + v.Perms) }
 func (v DeviceAllow) dbus() any {

@@ -90,14 +90,11 @@ func (c *Client) Remove(ctx context.Context, name string) error {
 // ctx ends (an interrupted follow) it returns nil, like Local.
 func (c *Client) Logs(ctx context.Context, name string, opt supervisor.LogOptions, w io.Writer) error {
 	path := workloadPath(name, "logs") + "?" + logsQuery(opt).Encode()
-	resp, err := c.send(ctx, http.MethodGet, path, nil)
+	resp, err := c.get(ctx, path)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		return c.failure(http.MethodGet, path, resp)
-	}
 	_, err = io.Copy(w, resp.Body)
 	switch {
 	case ctx.Err() != nil:
@@ -302,4 +299,18 @@ func codeOf(status int) string {
 		return CodeBadRequest
 	}
 	return CodeInternal
+}
+
+// get sends GET path and returns a successful response, whose body the
+// caller closes; an unsuccessful one is the server's error.
+func (c *Client) get(ctx context.Context, path string) (*http.Response, error) {
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		return nil, c.failure(http.MethodGet, path, resp)
+	}
+	return resp, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ func dockerRoutes() []route {
 		{method: get, path: "/containers/{name}/logs", need: roleMember, handle: (*Server).dockerLogs},
 		{method: get, path: "/containers/{name}/top", need: roleMember, handle: (*Server).top},
 		{method: get, path: "/containers/{name}/stats", need: roleMember, handle: (*Server).dockerContainerStats},
+		{method: get, path: "/events", need: roleMember, handle: (*Server).dockerEvents},
 		{method: post, path: "/containers/{name}/start", need: roleMember, mutates: true, handle: (*Server).dockerStart},
 		{method: post, path: "/containers/{name}/stop", need: roleMember, mutates: true, handle: (*Server).dockerStop},
 		{method: post, path: "/containers/{name}/restart", need: roleMember, mutates: true, handle: (*Server).dockerRestart},
@@ -48,7 +50,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, append(imageRoutes(), networkRoutes()...)...)
+	}, slices.Concat(imageRoutes(), networkRoutes(), volumeRoutes(), dfRoutes())...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the

@@ -91,6 +91,7 @@ type dockerHostCreate struct {
 	UsernsMode     string                         `json:",omitempty"`
 	CPUQuota       int64                          `json:"CpuQuota,omitempty"`
 	CpusetCpus     string                         `json:",omitempty"`
+	Init           *bool                          `json:",omitempty"` // docker run --init: service.init
 }
 
 // dockerRestartPolicy is HostConfig.RestartPolicy.

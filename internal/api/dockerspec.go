@@ -140,6 +140,7 @@ func (b *specBuild) host(h *dockerHostCreate) {
 	b.restart(h)
 	c := b.sp.Container
 	c.ReadOnly = h.ReadonlyRootfs
+	b.sp.Service.Init = h.Init != nil && *h.Init
 	b.sp.Security.CapAdd, b.sp.Security.CapDrop = h.CapAdd, h.CapDrop
 	b.securityOpts(h.SecurityOpt)
 }
@@ -184,8 +185,10 @@ func (b *specBuild) securityOpts(opts []string) {
 	}
 }
 
-// mounts adds Binds (-v SOURCE:TARGET[:ro|rw], absolute host paths),
-// Mounts of type bind and tmpfs (--mount), and Tmpfs (--tmpfs).
+// mounts adds Binds (-v SOURCE:TARGET[:ro|rw], absolute host paths or
+// volume names), Mounts of type bind, volume and tmpfs (--mount), and
+// Tmpfs (--tmpfs). A volume needs a name: cove has no anonymous volumes.
+// Names are checked when the spec is validated.
 func (b *specBuild) mounts(h *dockerHostCreate) {
 	c := b.sp.Container
 	for _, bind := range h.Binds {
@@ -201,9 +204,12 @@ func (b *specBuild) mounts(h *dockerHostCreate) {
 		switch {
 		case dm.Type == spec.MountTmpfs && dm.TmpfsOptions != nil:
 			m.Size = uint64(max(dm.TmpfsOptions.SizeBytes, 0))
-		case dm.Type == spec.MountTmpfs, dm.Type == spec.MountBind:
+		case dm.Type == spec.MountVolume && dm.Source == "":
+			b.refuse("HostConfig.Mounts: a volume at %s without a name: cove has no anonymous volumes; name it (source=NAME)", dm.Target)
+			continue
+		case dm.Type == spec.MountTmpfs, dm.Type == spec.MountBind, dm.Type == spec.MountVolume:
 		default:
-			b.refuse("HostConfig.Mounts: type %q is not supported yet (bind and tmpfs are; cove has no named volumes)", dm.Type)
+			b.refuse("HostConfig.Mounts: type %q is not supported yet (bind, volume and tmpfs are)", dm.Type)
 			continue
 		}
 		c.Mounts = append(c.Mounts, m)

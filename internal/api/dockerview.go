@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -94,6 +95,7 @@ type about struct {
 	nanoCPUs int64
 	pids     *int64
 	readOnly bool          // a read-only root
+	init     bool          // service.init
 	mounts   []dockerMount // never nil
 	ports    []Port        // container.ports, as requested
 }
@@ -114,7 +116,7 @@ func aboutOf(name string, sp *spec.Spec) about {
 	if sp == nil {
 		return a
 	}
-	a.restart = sp.Service.Restart
+	a.restart, a.init = sp.Service.Restart, sp.Service.Init
 	a.memory = int64(sp.Resources.Memory)
 	a.nanoCPUs = int64(sp.Resources.CPUs * 1e9)
 	if sp.Resources.Pids > 0 {
@@ -165,6 +167,12 @@ func (a about) withRuntime(w Workload, sp *spec.Spec) about {
 		a.network = w.Networks[0].Network
 	}
 	a.ports = w.Ports
+	l := w.Limits
+	a.memory, a.nanoCPUs = int64(l.MemoryBytes), int64(math.Round(l.CPUs*100))*1e7
+	if l.Pids > 0 {
+		p := int64(l.Pids)
+		a.pids = &p
+	}
 	return a
 }
 
@@ -260,6 +268,10 @@ type dockerHostConfig struct {
 	Memory         int64  `json:"Memory"`
 	NanoCpus       int64  `json:"NanoCpus"`
 	PidsLimit      *int64 `json:"PidsLimit"`
+	CPUShares      int64  `json:"CpuShares"` // 0, as Docker's for --cpus: cove limits CPU by NanoCpus only
+	CPUQuota       int64  `json:"CpuQuota"`
+	CPUPeriod      int64  `json:"CpuPeriod"`
+	Init           *bool  `json:"Init"`
 	ReadonlyRootfs bool   `json:"ReadonlyRootfs"`
 	AutoRemove     bool   `json:"AutoRemove"`
 }
@@ -311,6 +323,9 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 	h.NetworkMode, h.PortBindings = a.network, bindingsOf(a.ports, true)
 	h.Memory, h.NanoCpus, h.PidsLimit = a.memory, a.nanoCPUs, a.pids
 	h.RestartPolicy.Name, h.ReadonlyRootfs = a.restart, a.readOnly
+	if a.init {
+		h.Init = &a.init
+	}
 	return d
 }
 

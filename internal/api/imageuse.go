@@ -33,50 +33,66 @@ var _ ImageUser = (*Local)(nil)
 // ImageUses lists the images the declared specs and the loaded units
 // (their launchers' --image) name.
 func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
-	uses, err := declaredImages(l.paths)
-	if err != nil {
-		return nil, err
+	var uses []ImageUse
+	err := l.eachWorkload(ctx, func(sp *spec.Spec) {
+		if sp.Container != nil && sp.Container.Image != "" {
+			uses = append(uses, ImageUse{Workload: sp.Name, Ref: sp.Container.Image})
+		}
+	}, func(name string, lc launch.Config) {
+		if lc.Image.Ref == "" {
+			return
+		}
+		uses = append(uses, ImageUse{Workload: name, Ref: lc.Image.Ref})
+		if d := image.RunningDigest(name); d != "" { // what it runs, if its name has moved since
+			uses = append(uses, ImageUse{Workload: name, Ref: d})
+		}
+	})
+	return uses, err
+}
+
+// eachWorkload calls onDeclared with every declared spec that loads (those
+// that do not cannot be started either), then onLoaded with the launcher
+// configuration of every loaded unit, running or not (a unit gone
+// meanwhile is skipped).
+func (l *Local) eachWorkload(ctx context.Context, onDeclared func(*spec.Spec), onLoaded func(name string, lc launch.Config)) error {
+	if err := eachDeclared(l.paths, onDeclared); err != nil {
+		return err
 	}
 	c, err := l.connect(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ws, err := c.List(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, w := range ws {
 		t, err := c.Probe(ctx, w.Name)
 		if err != nil {
 			continue // gone meanwhile
 		}
-		if lc, err := launch.ParseArgs(t.Launch); err == nil && lc.Image.Ref != "" {
-			uses = append(uses, ImageUse{Workload: w.Name, Ref: lc.Image.Ref})
-			if d := image.RunningDigest(w.Name); d != "" { // what it runs, if its name has moved since
-				uses = append(uses, ImageUse{Workload: w.Name, Ref: d})
-			}
+		if lc, err := launch.ParseArgs(t.Launch); err == nil {
+			onLoaded(w.Name, lc)
 		}
 	}
-	return uses, nil
+	return nil
 }
 
-// declaredImages lists the images the declared specs in p name; specs
-// that do not load are skipped (they cannot be started either).
-func declaredImages(p declared.Paths) ([]ImageUse, error) {
+// eachDeclared calls fn with every declared spec in p that loads.
+func eachDeclared(p declared.Paths, fn func(*spec.Spec)) error {
 	if p.Etc == "" && p.Vendor == "" {
-		return nil, nil
+		return nil
 	}
 	files, err := p.SpecFiles()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var uses []ImageUse
 	for _, f := range files {
-		if sp, err := spec.Load(f.Path, f.Name); err == nil && sp.Container != nil && sp.Container.Image != "" {
-			uses = append(uses, ImageUse{Workload: sp.Name, Ref: sp.Container.Image})
+		if sp, err := spec.Load(f.Path, f.Name); err == nil {
+			fn(sp)
 		}
 	}
-	return uses, nil
+	return nil
 }
 
 // imageUsers maps the manifest digests of the images in st to the

@@ -79,6 +79,7 @@ const (
 	groupDeclared  = "declared"
 	groupImages    = "images"
 	groupNetworks  = "networks"
+	groupVolumes   = "volumes"
 )
 
 // newRoot returns cove's command tree: the verbs by group, the hidden ones
@@ -115,10 +116,11 @@ func newRoot(env *Env) *cobra.Command {
 		&cobra.Group{ID: groupDeclared, Title: "Declared workloads and specs:"},
 		&cobra.Group{ID: groupImages, Title: "Images:"},
 		&cobra.Group{ID: groupNetworks, Title: "Networks:"},
+		&cobra.Group{ID: groupVolumes, Title: "Volumes and disk use:"},
 	)
 	inGroup(groupWorkloads, root, runCommand(env), psCommand(env), statusCommand(env),
 		nameCommand(env, startVerb), nameCommand(env, stopVerb), nameCommand(env, restartVerb),
-		execCommand(env), killCommand(env), nameCommand(env, rmVerb), logsCommand(env), statsCommand(env), consoleCommand(env))
+		execCommand(env), killCommand(env), nameCommand(env, rmVerb), logsCommand(env), statsCommand(env), eventsCommand(env), consoleCommand(env))
 	inGroup(groupDeclared, root, applyCommand(env, false), applyCommand(env, true),
 		enableCommand(env, true), enableCommand(env, false), updateCommand(env),
 		validateCommand(env), renderCommand(env))
@@ -127,6 +129,7 @@ func newRoot(env *Env) *cobra.Command {
 		rmiCommand(env, "rmi"), h.importCommand(env, "import"), h.saveCommand(env, "save"),
 		h.loginCommand(env), h.logoutCommand(env))
 	inGroup(groupNetworks, root, networkCommand(env))
+	inGroup(groupVolumes, root, volumeCommand(env), systemCommand(env))
 	root.AddCommand(apiCommand(env), versionCommand(env))
 	for name, run := range hiddenVerbs() {
 		root.AddCommand(hidden(env, name, run))

@@ -59,16 +59,21 @@ func TestCombinedShortFlags(t *testing.T) {
 	if got := run.Flags().Args(); !slices.Equal(got, []string{"busybox", "ls", "-l"}) {
 		t.Errorf("run's arguments: %q", got)
 	}
-	exec := execCommand(env)
-	if err := exec.ParseFlags([]string{"-it", "-u", "1000", "web", "--", "sh", "-c", "ls -l"}); err != nil {
-		t.Fatal(err)
-	}
-	before, command := splitCommand(exec, exec.Flags().Args())
-	if !slices.Equal(before, []string{"web"}) || !slices.Equal(command, []string{"sh", "-c", "ls -l"}) {
-		t.Errorf("exec: name %q, command %q", before, command)
-	}
-	if v, _ := exec.Flags().GetBool("tty"); !v {
-		t.Error("exec -it: no --tty")
+	for _, args := range [][]string{
+		{"-it", "-u", "1000", "web", "--", "sh", "-c", "ls -l"},
+		{"-it", "-u", "1000", "web", "sh", "-c", "ls -l"},
+	} {
+		exec := execCommand(env)
+		if err := exec.ParseFlags(args); err != nil {
+			t.Fatal(err)
+		}
+		name, command := execArgs(exec, exec.Flags().Args())
+		if name != "web" || !slices.Equal(command, []string{"sh", "-c", "ls -l"}) {
+			t.Errorf("exec %q: name %q, command %q", args, name, command)
+		}
+		if v, _ := exec.Flags().GetBool("tty"); !v {
+			t.Errorf("exec %q: no --tty", args)
+		}
 	}
 }
 
@@ -167,7 +172,7 @@ func TestHelp(t *testing.T) {
 }
 
 // TestUsageErrors: bad flags, unknown verbs, wrong argument counts and
-// -t (not supported yet) exit 2 with one "cove: " line naming the verb.
+// -t with -d exit 2 with one "cove: " line naming the verb.
 func TestUsageErrors(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -186,9 +191,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"help", "nosuch"}, "cove: help: unknown command \"nosuch\" (see cove --help)\n"},
 		{[]string{"logs", "-n", "-1", "web"}, "cove: logs: -n -1: want a count of lines (0 for all)\n"},
 		{[]string{"kill", "-s", "NOPE", "web"}, "cove: kill: invalid argument \"NOPE\" for \"-s, --signal\" flag: "},
-		{[]string{"exec", "web", "sh"}, "cove: exec: want one workload name and a command after --\n"},
-		{[]string{"run", "-it", "--rm", "busybox", "sh"}, "cove: --tty: not supported yet\n"},
-		{[]string{"exec", "-it", "web", "--", "sh"}, "cove: --tty: not supported yet\n"},
+		{[]string{"exec", "web"}, "cove: exec: want a workload name and a command\n"},
+		{[]string{"exec", "web", "--"}, "cove: exec: want a workload name and a command\n"},
+		{[]string{"run", "-dit", "--rm", "busybox", "sh"}, "cove: run: --tty with --detach: cove cannot attach to the terminal later\n"},
 		{[]string{"--host", "unix:///x", "run", "busybox"}, "cove: run: does not work through the API (--host); run it as root on the host\n"},
 	} {
 		r := cove(c.args...)

@@ -103,23 +103,15 @@ type stdioFlags struct {
 // attached without -i.
 func (f *stdioFlags) define(fs *pflag.FlagSet, attached string) {
 	fs.BoolVarP(&f.interactive, "interactive", "i", false, "keep standard input attached ("+attached+")")
-	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a pseudo-terminal")
-}
-
-// terminal is where -t takes effect: not supported yet.
-func (f *stdioFlags) terminal() error {
-	if f.tty {
-		return usagef("--tty: not supported yet")
-	}
-	return nil
+	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a pseudo-terminal (Ctrl-] detaches)")
 }
 
 // run starts a workload as a transient unit. In the foreground (the
 // default) the payload's stdio is cove's and cove exits with its status;
 // with -d it returns once the payload runs.
 func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
-	if err := f.terminal(); err != nil {
-		return err
+	if f.tty && f.detach {
+		return usagef("run: --tty with --detach: cove cannot attach to the terminal later")
 	}
 	s, err := f.spec(command)
 	if err != nil {
@@ -135,6 +127,16 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return err
 	}
 	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, Image: s.Container != nil && s.Container.Image != ""})
+	var console *ttyConsole
+	if f.tty {
+		if u, err = ttyUnit(u); err != nil {
+			return err
+		}
+		if console, err = newTTYConsole(env, f.interactive); err != nil {
+			return err
+		}
+		defer console.Close()
+	}
 	conn, err := supervisor.Connect(ctx)
 	if err != nil {
 		return err
@@ -143,6 +145,9 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	var stdio *supervisor.Stdio
 	if !f.detach {
 		stdio = &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+	}
+	if console != nil {
+		stdio = console.Stdio()
 	}
 	if err := conn.StartTransient(ctx, u, stdio); err != nil {
 		return err
@@ -156,7 +161,10 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		fmt.Fprintln(env.Stdout, s.Name)
 		return nil
 	}
-	exit, err := conn.WaitExit(ctx, u.Name)
+	exit, detached, err := f.wait(ctx, conn, console, u.Name)
+	if detached {
+		return nil
+	}
 	if ctx.Err() != nil { // interrupted: stop the workload, like docker run
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.Service.StopTimeout+5*time.Second)
 		defer cancel()
@@ -166,6 +174,16 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return err
 	}
 	return exitError{exit.Code}
+}
+
+// wait waits for the payload of unit to exit, through console when it
+// has a terminal (detached: the user pressed Ctrl-] and it still runs).
+func (f *runFlags) wait(ctx context.Context, conn *supervisor.Conn, console *ttyConsole, unit string) (exit supervisor.Exit, detached bool, err error) {
+	if console != nil {
+		return console.WaitRun(ctx, conn, unit)
+	}
+	exit, err = conn.WaitExit(ctx, unit)
+	return exit, false, err
 }
 
 // spec builds the workload's spec: from the file if one was given, else

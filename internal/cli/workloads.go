@@ -325,37 +325,51 @@ func execCommand(env *Env) *cobra.Command {
 	var user, workdir string
 	var stdio stdioFlags
 	c := &cobra.Command{
-		Use:   "exec [flags] NAME -- COMMAND [ARG...]",
+		Use:   "exec [flags] NAME [--] COMMAND [ARG...]",
 		Short: "run a command inside a running container",
 		Long: `Run a command inside a running container as its payload runs: its namespaces
 and root, its user (or -u), working directory (or -w), capabilities,
 no_new_privs and seccomp filter, in its cgroup. Standard input, output and
-error are this terminal's; the exit status is the command's (126: not
-executable, 127: not found).`,
-		Example: `  cove exec web -- cat /etc/os-release
+error are this terminal's, or with -t a pseudo-terminal (Ctrl-] detaches);
+the exit status is the command's (126: not executable, 127: not found).
+Flags go before NAME; everything after it is the command's.`,
+		Example: `  cove exec web cat /etc/os-release
+  cove exec -it web sh
   cove exec -u 1000 -w /tmp web -- id
-  echo hi | cove exec -i web -- cat`,
+  echo hi | cove exec -i web cat`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: completeWorkloads(env, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			before, command := splitCommand(cmd, args)
-			if len(before) != 1 || len(command) == 0 {
-				return usagef("exec: want one workload name and a command after --")
+			name, command := execArgs(cmd, args)
+			if name == "" || len(command) == 0 {
+				return usagef("exec: want a workload name and a command")
 			}
-			if err := stdio.terminal(); err != nil {
-				return err
-			}
-			return execIn(cmd.Context(), env, before[0], command, user, workdir)
+			return execIn(cmd.Context(), env, name, command, user, workdir, stdio)
 		},
 	}
+	c.Flags().SetInterspersed(false) // cove exec web ls -l: -l is the command's
 	c.Flags().StringVarP(&user, "user", "u", "", "run as UID[:GID] (default: the payload's user)")
 	c.Flags().StringVarP(&workdir, "workdir", "w", "", "working directory (default: the payload's)")
 	stdio.define(c.Flags(), "cove exec always attaches it")
 	return c
 }
 
-// execIn runs command in workload name (see execCommand).
-func execIn(ctx context.Context, env *Env, name string, command []string, user, workdir string) error {
+// execArgs splits exec's arguments into the workload's name and the
+// command: NAME COMMAND..., or NAME -- COMMAND...
+func execArgs(cmd *cobra.Command, args []string) (name string, command []string) {
+	before, command := splitCommand(cmd, args)
+	if command == nil && len(before) > 0 {
+		before, command = before[:1], before[1:]
+	}
+	if len(before) != 1 {
+		return "", nil
+	}
+	return before[0], command
+}
+
+// execIn runs command in workload name (see execCommand), on a
+// pseudo-terminal with stdio.tty.
+func execIn(ctx context.Context, env *Env, name string, command []string, user, workdir string, stdio stdioFlags) error {
 	return withConn(ctx, func(conn *supervisor.Conn) error {
 		t, err := conn.Probe(ctx, name)
 		if err != nil {
@@ -369,6 +383,9 @@ func execIn(ctx context.Context, env *Env, name string, command []string, user, 
 		c.Argv = command
 		if err := execOverrides(&c, user, workdir); err != nil {
 			return err
+		}
+		if stdio.tty {
+			return execTTY(ctx, env, name, c, target, stdio.interactive)
 		}
 		cmd := isolate.EnterCommand(ctx, env.Self, c, target)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr

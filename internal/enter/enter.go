@@ -19,8 +19,9 @@ import (
 var ErrNotRunning = errors.New("it is not running")
 
 // Open pins the payload of container name, whose probe target w was just
-// read from systemd, and returns the launcher configuration it runs with.
-// The caller closes the Target. Errors do not name the workload: callers
+// read from systemd, and returns the launcher configuration it runs with
+// (without a terminal: a command that wants one sets Console). The caller
+// closes the Target. Errors do not name the workload: callers
 // say what they were doing with it.
 func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.ProbeTarget) (launch.Config, *isolate.Target, error) {
 	if w.MainPID == 0 {
@@ -30,6 +31,8 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 	if err != nil {
 		return launch.Config{}, nil, fmt.Errorf("not a container (a VM has cove console): %w", err)
 	}
+	// The payload's terminal (cove run -t) is not the entered command's.
+	c.Console = false
 	if c.Image.Ref != "" { // the image's env, workdir and user apply too
 		if c, err = completeImage(c); err != nil {
 			return launch.Config{}, nil, err

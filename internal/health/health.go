@@ -16,6 +16,7 @@ import (
 
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/enter"
+	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -79,6 +80,7 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 	if !ok || st.Invocation != w.Invocation {
 		st = State{Status: Starting, Invocation: w.Invocation}
 	}
+	was := st.Status
 	out, perr := probe(ctx, conn, c, w)
 	st.LastOutput, st.CheckedAt = tail(out, 512), time.Now()
 	switch {
@@ -100,13 +102,18 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 	if err := save(c.Name, st); err != nil {
 		return err
 	}
-	if !act {
-		return nil
+	var recErr error
+	if st.Status != was && st.Status != Starting {
+		recErr = eventlog.HealthChanged(c.Name, st.Status) // the health_status event
 	}
-	if c.OnFailure == "kill" {
-		return conn.Signal(ctx, c.Name, syscall.SIGKILL)
+	switch {
+	case !act:
+		return recErr
+	case c.OnFailure == "kill":
+		return errors.Join(conn.Signal(ctx, c.Name, syscall.SIGKILL), recErr)
+	default:
+		return errors.Join(conn.RestartNoWait(ctx, c.Name), recErr)
 	}
-	return conn.RestartNoWait(ctx, c.Name)
 }
 
 // save writes the state atomically.

@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/tty"
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+	"github.com/cove-project/cove/units"
+)
+
+// drainTimeout is how long cove copies a program's last output after it
+// ended.
+const drainTimeout = 2 * time.Second
+
+// ttyConsole gives one process started by cove run -t or cove exec -t a
+// terminal: a pty that the stage setting the process up allocates in the
+// container and hands back over a console socket (package tty), relayed to
+// the user's terminal until the process ends or the user presses Ctrl-]
+// (tty.DetachKey).
+type ttyConsole struct {
+	env         *Env
+	input       *os.File // the user's terminal with -i; nil: no input
+	host, stage *os.File // the console socket's ends
+}
+
+// newTTYConsole prepares a terminal the size of the user's. With
+// interactive (-i) the user's input goes to it, and stdin must be a
+// terminal. The caller closes it.
+func newTTYConsole(env *Env, interactive bool) (*ttyConsole, error) {
+	t := &ttyConsole{env: env}
+	if interactive {
+		if !tty.IsTerminal(os.Stdin) {
+			return nil, errors.New("--tty: the input is not a terminal (without -t, -i passes it as a stream)")
+		}
+		t.input = os.Stdin
+	}
+	var err error
+	if t.host, t.stage, err = tty.NewSocket(userSize()); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// userSize is the size of the user's terminal (stdin's, else stdout's),
+// or 24x80.
+func userSize() *unix.Winsize {
+	for _, f := range []*os.File{os.Stdin, os.Stdout} {
+		if ws, err := tty.Size(f); err == nil && ws.Row > 0 && ws.Col > 0 {
+			return ws
+		}
+	}
+	return &unix.Winsize{Row: 24, Col: 80}
+}
+
+// Close closes the console socket.
+func (t *ttyConsole) Close() {
+	t.host.Close()
+	t.stage.Close()
+}
+
+// withTerm adds the user's TERM to env unless env sets TERM, as docker -t
+// does.
+func withTerm(env []string) []string {
+	term := os.Getenv("TERM")
+	if term == "" {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "TERM=") {
+			return env
+		}
+	}
+	return append(env, "TERM="+term)
+}
+
+// ttyUnit makes u, a container's transient unit from units.ForRun, give
+// its payload a terminal over the console socket on its stdin (see
+// ttyConsole.Stdio): the launcher's --console (the payload's stdio and
+// controlling terminal are a pty of the container), the user's TERM, and
+// a file descriptor store for the pty's master, so that the payload keeps
+// its terminal when the user detaches (see isolate's storeConsole).
+func ttyUnit(u units.Unit) (units.Unit, error) {
+	props := append([]units.Prop(nil), u.Props...)
+	found := false
+	for i, p := range props {
+		cmd, ok := p.Value.(units.Exec)
+		if p.DBus != "ExecStart" || !ok || len(cmd) < 2 || cmd[1] != launch.LaunchVerb {
+			continue
+		}
+		c, err := launch.ParseArgs(cmd[2:])
+		if err != nil {
+			return u, fmt.Errorf("--tty: read the launcher's arguments of %s: %w", u.Name, err)
+		}
+		flags := []string{"--console"}
+		if env := withTerm(c.Env); len(env) > len(c.Env) {
+			flags = append(flags, "--env", env[len(env)-1])
+		}
+		props[i].Value = append(append(units.Exec{cmd[0], cmd[1]}, flags...), cmd[2:]...)
+		found = true
+	}
+	if !found {
+		return u, usagef("--tty: %s is not a container", u.Name)
+	}
+	props = append(props, units.Prop{Section: units.SectionService, DBus: "FileDescriptorStoreMax", Value: units.Uint32(1)})
+	return units.Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy}, nil
+}
+
+// Stdio is what the stdio of the unit from ttyUnit must be (for
+// StartTransient): the console socket as input; cove's output and error,
+// where the launcher reports a failed start.
+func (t *ttyConsole) Stdio() *supervisor.Stdio {
+	return &supervisor.Stdio{In: t.stage, Out: os.Stdout, Err: os.Stderr}
+}
+
+// WaitRun attaches the user's terminal to the payload of unit, which
+// StartTransient has started as ttyUnit made it, with Stdio, and waits
+// until it ends (its exit, as conn.WaitExit) or the user detaches
+// (detached; the workload keeps running and cove says how to stop it).
+// The terminal is restored on every path.
+func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit string) (exit supervisor.Exit, detached bool, err error) {
+	t.stage.Close() // systemd holds the unit's copy
+	// The launcher's stage sent the master before the handover, so it is
+	// there once the start succeeded.
+	master, err := tty.Receive(t.host)
+	if err != nil {
+		return supervisor.Exit{}, false, fmt.Errorf("attach to %s: %w", unit, err)
+	}
+	defer master.Close()
+	s, err := tty.Attach(master, t.input, t.env.Stdout)
+	if err != nil {
+		return supervisor.Exit{}, false, err
+	}
+	defer s.Close()
+	type ended struct {
+		exit supervisor.Exit
+		err  error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		e, err := conn.WaitExit(ctx, unit)
+		done <- ended{e, err}
+	}()
+	select {
+	case r := <-done:
+		s.Drain(drainTimeout)
+		return r.exit, false, r.err
+	case <-s.Detached():
+		s.Close()
+		name, _ := spec.NameOfUnit(unit)
+		fmt.Fprintf(t.env.Stderr, "cove: detached from %s, which still runs: cove stop %s stops it\n", name, name)
+		return supervisor.Exit{}, true, nil
+	}
+}
+
+// execTTY is cove exec -t (interactive: -i): it runs c.Argv inside the
+// container target, as isolate.EnterCommand does, on a terminal of its own
+// (a pty of the container, its controlling terminal, with the user's
+// TERM) relayed to the user's, and returns the command's exit status
+// (exitError), or nil when the user detached (the command keeps running
+// until it ends or the workload stops). An interrupt of cove (ctx) ends
+// the command.
+func execTTY(ctx context.Context, env *Env, name string, c launch.Config, target *isolate.Target, interactive bool) error {
+	t, err := newTTYConsole(env, interactive)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	c.Console, c.Env = true, withTerm(c.Env)
+	// Not canceled with ctx: after a detach the command outlives cove.
+	cmd := isolate.EnterCommand(context.WithoutCancel(ctx), env.Self, c, target)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.stage, env.Stdout, env.Stderr
+	// A session of its own: the user's terminal hanging up (its session
+	// ending) after a detach must not end the stage and its command.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("exec in %s: %w", name, err)
+	}
+	t.stage.Close()
+	defer context.AfterFunc(ctx, func() { cmd.Process.Signal(syscall.SIGTERM) })()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	master, err := tty.Receive(t.host)
+	if errors.Is(err, tty.ErrNoTerminal) { // the stage failed and said why
+		return commandExit(<-waited)
+	}
+	if err != nil {
+		return fmt.Errorf("exec in %s: %w", name, err)
+	}
+	defer master.Close()
+	s, err := tty.Attach(master, t.input, env.Stdout)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	select {
+	case err := <-waited:
+		s.Drain(drainTimeout)
+		return commandExit(err)
+	case <-s.Detached():
+		s.Close()
+		fmt.Fprintf(env.Stderr, "cove: detached from %s in %s, which still runs until it exits or cove stop %s\n", c.Argv[0], name, name)
+		return nil
+	}
+}
+
+// commandExit passes a command's exit status through as cove's.
+func commandExit(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return exitError{ee.ExitCode()}
+	}
+	return err
+}

@@ -1,0 +1,309 @@
+package volume
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// Prepare readies volume name for a container's mount and returns its
+// data directory: it creates the volume if it does not exist (Docker's
+// implicit creation) and, on the volume's first use, if its data
+// directory is empty, copies src into it: the directory the container's
+// root has at the mount's target (nil: none), as Docker copies an
+// image's content into a new volume. Later uses copy nothing. Prepare
+// holds the volume's lock, so two containers starting at once copy once.
+//
+// The copy is safe against a kill midway: it goes to a temporary
+// directory inside the volume's directory, which replaces the empty data
+// directory by one rename; the populated marker is written after. Owners,
+// modes, times and extended attributes are kept where the file system
+// takes them; symbolic links are copied as links and never followed, in
+// src or in the volume; hard links become separate files; sockets are
+// left out.
+func (s Store) Prepare(name string, src *os.File) (string, error) {
+	if _, err := s.Create(name, nil); err != nil {
+		return "", err
+	}
+	dir, err := os.OpenFile(s.dir(name), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", fmt.Errorf("prepare volume %s: %w", name, err)
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	if err := unix.Flock(dfd, unix.LOCK_EX); err != nil {
+		return "", fmt.Errorf("prepare volume %s: flock %s: %w", name, s.dir(name), err)
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dfd, populatedName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		return s.data(name), nil
+	}
+	if src != nil {
+		if err := populate(dir, src); err != nil {
+			return "", fmt.Errorf("prepare volume %s: copy the image's content: %w", name, err)
+		}
+	}
+	fd, err := unix.Openat(dfd, populatedName, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("prepare volume %s: openat(O_CREAT) %s: %w", name, populatedName, err)
+	}
+	unix.Close(fd)
+	return s.data(name), nil
+}
+
+// populate copies src into the data directory in the volume directory
+// dir if that is empty (see Prepare).
+func populate(dir, src *os.File) error {
+	dfd := int(dir.Fd())
+	empty, err := isEmpty(dfd, dataName)
+	if err != nil || !empty {
+		return err
+	}
+	if err := os.RemoveAll(filepath.Join(fdPath(dir), populateTemp)); err != nil { // a killed copy's; RemoveAll follows no link
+		return fmt.Errorf("remove %s: %w", populateTemp, err)
+	}
+	if err := unix.Mkdirat(dfd, populateTemp, 0o700); err != nil {
+		return fmt.Errorf("mkdirat %s: %w", populateTemp, err)
+	}
+	tmp, err := openDir(dfd, populateTemp, populateTemp)
+	if err != nil {
+		return err
+	}
+	defer tmp.Close()
+	if err := copyDir(src, tmp, 0); err != nil {
+		return err
+	}
+	if err := copyMeta(src, tmp); err != nil {
+		return err
+	}
+	if err := unix.Renameat(dfd, populateTemp, dfd, dataName); err != nil { // replaces the empty directory
+		return fmt.Errorf("renameat %s to %s: %w", populateTemp, dataName, err)
+	}
+	return nil
+}
+
+// isEmpty reports whether the directory name in dfd has no entries.
+func isEmpty(dfd int, name string) (bool, error) {
+	d, err := openDir(dfd, name, name)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	_, err = d.Readdirnames(1)
+	if errors.Is(err, io.EOF) {
+		return true, nil
+	}
+	return false, err
+}
+
+// openDir opens the directory name in dfd for reading, refusing a
+// symbolic link; path names it in messages.
+func openDir(dfd int, name, path string) (*os.File, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("openat %s: %w", path, err)
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// maxDepth bounds the nesting copyDir follows: each level holds two open
+// directories, and an image may nest directories without end.
+const maxDepth = 256
+
+// copyDir copies the entries of directory src into the empty directory
+// dst, depth levels down from the top.
+func copyDir(src, dst *os.File, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("%s: directories nested more than %d deep", src.Name(), maxDepth)
+	}
+	names, err := src.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("read directory %s: %w", src.Name(), err)
+	}
+	for _, n := range names {
+		if err := copyEntry(src, dst, n, depth); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyEntry copies the entry name of src into dst by its type, without
+// following it if it is a symbolic link.
+func copyEntry(src, dst *os.File, name string, depth int) error {
+	sfd, dfd := int(src.Fd()), int(dst.Fd())
+	path := filepath.Join(src.Name(), name)
+	var st unix.Stat_t
+	if err := unix.Fstatat(sfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("fstatat %s: %w", path, err)
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return copySubdir(src, dst, name, depth)
+	case unix.S_IFREG:
+		return copyFile(src, dst, name)
+	case unix.S_IFLNK:
+		target, err := readlinkat(sfd, name)
+		if err != nil {
+			return fmt.Errorf("readlinkat %s: %w", path, err)
+		}
+		if err := unix.Symlinkat(target, dfd, name); err != nil {
+			return fmt.Errorf("symlinkat %s: %w", path, err)
+		}
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		if err := unix.Mknodat(dfd, name, st.Mode, int(st.Rdev)); err != nil {
+			return fmt.Errorf("mknodat %s: %w", path, err)
+		}
+	default: // a socket: nothing to copy
+		return nil
+	}
+	return copyNodeMeta(dfd, name, &st)
+}
+
+// copySubdir copies the directory name of src into dst.
+func copySubdir(src, dst *os.File, name string, depth int) error {
+	if err := unix.Mkdirat(int(dst.Fd()), name, 0o700); err != nil {
+		return fmt.Errorf("mkdirat %s: %w", filepath.Join(dst.Name(), name), err)
+	}
+	s, err := openDir(int(src.Fd()), name, filepath.Join(src.Name(), name))
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	d, err := openDir(int(dst.Fd()), name, filepath.Join(dst.Name(), name))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := copyDir(s, d, depth+1); err != nil {
+		return err
+	}
+	return copyMeta(s, d)
+}
+
+// copyFile copies the regular file name of src into dst.
+func copyFile(src, dst *os.File, name string) error {
+	path := filepath.Join(src.Name(), name)
+	sfd, err := unix.Openat(int(src.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("openat %s: %w", path, err)
+	}
+	s := os.NewFile(uintptr(sfd), path)
+	defer s.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(sfd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("copy %s: not a regular file any more (%v)", path, err)
+	}
+	dfd, err := unix.Openat(int(dst.Fd()), name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("openat(O_CREAT) %s: %w", path, err)
+	}
+	d := os.NewFile(uintptr(dfd), path)
+	defer d.Close()
+	if _, err := io.Copy(d, s); err != nil {
+		return fmt.Errorf("copy %s: %w", path, err)
+	}
+	return copyMeta(s, d)
+}
+
+// copyMeta gives the open file dst src's extended attributes, owner,
+// mode and times.
+func copyMeta(src, dst *os.File) error {
+	copyXattrs(int(src.Fd()), int(dst.Fd()))
+	var st unix.Stat_t
+	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
+		return fmt.Errorf("fstat %s: %w", src.Name(), err)
+	}
+	if err := unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid)); err != nil {
+		return fmt.Errorf("fchown %s: %w", src.Name(), err)
+	}
+	if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil { // after chown, which clears set-id bits
+		return fmt.Errorf("fchmod %s: %w", src.Name(), err)
+	}
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNano(fdPath(dst), ts); err != nil {
+		return fmt.Errorf("utimensat %s: %w", src.Name(), err)
+	}
+	return nil
+}
+
+// copyNodeMeta gives the entry name of dfd, a symbolic link or a device
+// or FIFO just created, the owner, mode and times of st, never following
+// it (a link's mode does not exist).
+func copyNodeMeta(dfd int, name string, st *unix.Stat_t) error {
+	if err := unix.Fchownat(dfd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("fchownat %s: %w", name, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFLNK {
+		if err := unix.Fchmodat(dfd, name, st.Mode&0o7777, 0); err != nil { // not a link: created by mknodat
+			return fmt.Errorf("fchmodat %s: %w", name, err)
+		}
+	}
+	ts := []unix.Timespec{st.Atim, st.Mtim}
+	if err := unix.UtimesNanoAt(dfd, name, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("utimensat %s: %w", name, err)
+	}
+	return nil
+}
+
+// copyXattrs copies the extended attributes of the open file src to dst
+// where dst's file system takes them; one it refuses is left out (as
+// Docker's copy does), so errors are not reported.
+func copyXattrs(src, dst int) {
+	size, err := unix.Flistxattr(src, nil)
+	if err != nil || size <= 0 {
+		return
+	}
+	list := make([]byte, size)
+	if size, err = unix.Flistxattr(src, list); err != nil {
+		return
+	}
+	for _, attr := range splitNul(list[:size]) {
+		n, err := unix.Fgetxattr(src, attr, nil)
+		if err != nil {
+			continue
+		}
+		v := make([]byte, n)
+		if n, err = unix.Fgetxattr(src, attr, v); err == nil {
+			unix.Fsetxattr(dst, attr, v[:n], 0)
+		}
+	}
+}
+
+// splitNul splits a NUL-terminated list of names.
+func splitNul(b []byte) []string {
+	var out []string
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != 0 {
+			i++
+		}
+		if i > 0 {
+			out = append(out, string(b[:i]))
+		}
+		b = b[min(i+1, len(b)):]
+	}
+	return out
+}
+
+// readlinkat reads the symbolic link name in dfd.
+func readlinkat(dfd int, name string) (string, error) {
+	for size := 256; ; size *= 2 {
+		b := make([]byte, size)
+		n, err := unix.Readlinkat(dfd, name, b)
+		if err != nil {
+			return "", err
+		}
+		if n < size {
+			return string(b[:n]), nil
+		}
+	}
+}
+
+// fdPath names an open file for calls that take a path.
+func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }

@@ -1,0 +1,101 @@
+package spec
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+)
+
+// VolumesDir is where volume files live: VolumesDir/NAME.toml declares
+// the named volume NAME (kind = "volume"). A file per volume, as networks
+// have, not a [[volume]] table in a workload's spec: a volume outlives
+// and is shared by workloads, so no one spec owns it; its name follows
+// Docker's rule (upper case allowed), not a workload's; and a
+// configuration-management tool places or removes one file per object.
+const VolumesDir = "/etc/cove/volumes"
+
+// Volume is a volume file's [volume] table.
+type Volume struct {
+	Labels map[string]string // Docker's volume labels
+	Size   uint64            // a quota in bytes; refused for now (see sizeUnsupported)
+}
+
+// sizeUnsupported is why volume.size is refused.
+const sizeUnsupported = "size quotas are not supported yet: cove's volumes are directories in /var/lib/cove/volumes, and a quota there needs XFS or ext4 mounted with project quotas (prjquota), or each volume on a loop-mounted image; leave size out"
+
+// ParseVolumeFile parses the volume file data, read from file, for the
+// volume name ("" takes it from the file name, as Parse does for
+// workloads). It returns the [volume] table (empty if the file has none),
+// or Errors positioned at the keys at fault.
+func ParseVolumeFile(file string, data []byte, name string) (Volume, error) {
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(file), ".toml")
+	}
+	s, err := parse(file, data, name, ValidVolumeName)
+	if err != nil {
+		return Volume{}, err
+	}
+	if s.Kind != KindVolume {
+		return Volume{}, Errors{keyError(file, data, "kind", fmt.Sprintf(`a volume file must have kind = "volume", not %q`, s.Kind))}
+	}
+	if s.Volume == nil {
+		return Volume{}, nil
+	}
+	return *s.Volume, nil
+}
+
+// LoadVolumeFile reads the volume file at path and parses it with
+// ParseVolumeFile (the volume named after the file).
+func LoadVolumeFile(path string) (Volume, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Volume{}, fmt.Errorf("read volume file: %w", err)
+	}
+	return ParseVolumeFile(path, data, "")
+}
+
+// readVolume builds a Volume from the [volume] table t.
+func readVolume(t table) *Volume {
+	vol := &Volume{}
+	t.read("labels", &vol.Labels)
+	t.read("size", &vol.Size)
+	return vol
+}
+
+// volume checks a volume file: only the tables a volume has, label
+// values that are text, and no size.
+func (v *validator) volume(s *Spec) {
+	for _, k := range []string{"container", "vm", "resources", "service", "security", "depends", "health", "install", "network"} {
+		if v.src.has(k) {
+			v.add(k, fmt.Sprintf(`[%s] does not belong in a volume file (kind = "volume"), which has version, kind, description and [volume]`, k))
+		}
+	}
+	if s.Volume == nil {
+		return
+	}
+	for _, k := range sortedKeys(s.Volume.Labels) {
+		if msg := checkText(k + s.Volume.Labels[k]); msg != "" {
+			v.add("volume.labels."+tomlKey(k), msg)
+		}
+	}
+	if s.Volume.Size != 0 {
+		v.add("volume.size", sizeUnsupported)
+	}
+}
+
+// volumeSource checks a volume mount's source: a volume's name. A path
+// is named as such: the mount's type is then most likely wrong.
+func (v *validator) volumeSource(key, name string) {
+	switch {
+	case name == "":
+		v.add(key, `missing; required with type = "volume": a volume's name, such as "data"`)
+	case path.IsAbs(name):
+		v.add(key, fmt.Sprintf(`%q is a host path, not a volume's name; for a host directory leave type out (type = "bind")`, name))
+	default:
+		if err := ValidVolumeName(name); err != nil {
+			v.add(key, err.Error())
+		}
+	}
+}

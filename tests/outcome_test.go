@@ -1,0 +1,141 @@
+package tests
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sleeper is a payload with no handler for SIGTERM: as PID 1 of its
+// namespace the kernel shields it from the signal (busybox httpd is such
+// a payload).
+const sleeper = `["/bin/sleep", "1000"]`
+
+// applyInit applies a declared container running command with
+// service.init = true and a stop timeout of 30 s, and waits until it runs.
+func applyInit(t *testing.T, name, command, extra string) {
+	t.Helper()
+	pruneAll(t)
+	path := containerSpec(t, filepath.Join(workDir, "outcome"), name, rootfs, command, "[service]\ninit = true\nstop_timeout = \"30s\"\n"+extra)
+	mustCove(t, "apply", path)
+	eventually(t, 10*time.Second, name+" to run", func() bool { return show(t, "cove-"+name+".service", "ActiveState") == "active" })
+}
+
+// TestInitStopsAtOnce: with init = true a payload that has no handler for
+// SIGTERM is not PID 1, so the stop signal the init forwards ends it: the
+// stop needs no SIGKILL and the unit ends inactive, not failed, with the
+// init's exit status 143 (128+SIGTERM) counted as clean.
+func TestInitStopsAtOnce(t *testing.T) {
+	env.Need(t)
+	applyInit(t, "initstop", sleeper, "")
+	unit := "cove-initstop.service"
+	mainPID := show(t, unit, "MainPID")
+	if r := inside(t, "readlink", "/proc/"+mainPID+"/exe"); strings.TrimSpace(r.Stdout) != "/usr/bin/tini-static" {
+		t.Errorf("main process %s is %q, want the init /usr/bin/tini-static", mainPID, strings.TrimSpace(r.Stdout))
+	}
+	if r := inside(t, "pgrep", "-P", mainPID, "-x", "sleep"); r.Code != 0 {
+		t.Errorf("the payload is not a child of the main process %s", mainPID)
+	}
+	mustCove(t, "stop", "initstop")
+	// The inactive unit may be unloaded at once (systemd collects it), so
+	// its exit status is not asked for; what the stop did is in the journal.
+	if st := show(t, unit, "ActiveState"); st != "inactive" {
+		t.Errorf("after cove stop: ActiveState=%s, want inactive", st)
+	}
+	if st := mustCove(t, "status", "initstop"); strings.Contains(st, "failed") {
+		t.Errorf("cove status after the stop:\n%s", st)
+	}
+	log := inside(t, "journalctl", "--no-pager", "-u", unit).Stdout
+	for _, bad := range []string{"timed out", "SIGKILL", "Failed with result"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("the stop needed more than the forwarded SIGTERM (%q):\n%s", bad, log)
+		}
+	}
+}
+
+// TestInitExitStatusClean: the init exits 143 when SIGTERM ends the
+// payload, and systemd counts that as clean (SuccessExitStatus=): the
+// unit is not failed.
+func TestInitExitStatusClean(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "initterm")
+	mustCove(t, runArgs("-d", "--name", "initterm", "--init", "--", "/bin/sleep", "1000")...)
+	unit := "cove-initterm.service"
+	eventually(t, 10*time.Second, "initterm to run", func() bool { return show(t, unit, "ActiveState") == "active" })
+	if r := inside(t, "systemctl", "kill", "-s", "TERM", unit); r.Code != 0 {
+		t.Fatalf("systemctl kill: %s", r.Stderr)
+	}
+	eventually(t, 10*time.Second, "initterm to exit", func() bool { return show(t, unit, "MainPID") == "0" })
+	for prop, want := range map[string]string{"Result": "success", "ExecMainCode": "1", "ExecMainStatus": "143"} {
+		if got := show(t, unit, prop); got != want {
+			t.Errorf("%s=%s, want %s", prop, got, want)
+		}
+	}
+}
+
+// TestInitReapsZombies: an orphan that exits is reparented to the init,
+// which reaps it: nothing in the container is left <defunct>.
+func TestInitReapsZombies(t *testing.T) {
+	env.Need(t)
+	applyInit(t, "initreap", shCommand("(sleep 0.2 &); echo forked; exec sleep 1000"), "")
+	cg := show(t, "cove-initreap.service", "ControlGroup")
+	eventually(t, 5*time.Second, "the orphan to exit", func() bool {
+		return strings.Count(inside(t, "cat", "/sys/fs/cgroup/systemd"+cg+"/cgroup.procs").Stdout, "\n") == 2
+	})
+	time.Sleep(500 * time.Millisecond) // the orphan's 0.2 s are over
+	r := inside(t, "sh", "-c", "for p in $(cat /sys/fs/cgroup/systemd"+cg+"/cgroup.procs); do cat /proc/$p/stat; echo; done")
+	if strings.Contains(r.Stdout, ") Z ") {
+		t.Errorf("a zombie is left in the container:\n%s", r.Stdout)
+	}
+	// cove exec enters through the main process, the init: same container.
+	if out := mustCove(t, "exec", "initreap", "--", "/bin/cat", "/proc/1/cmdline"); !strings.HasPrefix(out, "tini\x00--\x00/bin/sh") {
+		t.Errorf("cove exec sees PID 1 as %q, want the init", out)
+	}
+}
+
+// TestInitForwardsSignals: cove kill sends SIGUSR1 to the main process,
+// the init; it forwards it to the payload, whose trap writes a file.
+func TestInitForwardsSignals(t *testing.T) {
+	env.Need(t)
+	out := filepath.Join(workDir, "outcome-usr1")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(out, "got"))
+	mount := "[[container.mount]]\nsource = " + `"` + out + `"` + "\ntarget = \"/out\"\n"
+	applyInit(t, "initusr1", shCommand(`trap "echo USR1 > /out/got" USR1; echo ready; while :; do sleep 0.1; done`), mount)
+	eventually(t, 5*time.Second, "the payload to trap USR1", func() bool {
+		return strings.Contains(mustCove(t, "logs", "initusr1"), "ready")
+	})
+	mustCove(t, "kill", "-s", "USR1", "initusr1")
+	eventually(t, 5*time.Second, "the payload to write /out/got", func() bool {
+		b, _ := os.ReadFile(filepath.Join(out, "got"))
+		return string(b) == "USR1\n"
+	})
+}
+
+// TestInspectLimitsOfRun: Docker's inspect reports a transient run's
+// limits in Docker's units (bytes, nano-CPUs, a pids count).
+func TestInspectLimitsOfRun(t *testing.T) {
+	needAPI(t)
+	cleanupWorkload(t, "limited")
+	mustCove(t, runArgs("-d", "--name", "limited", "--memory", "64M", "--cpus", "0.5", "--pids", "50", "--", "/bin/sleep", "1000")...)
+	r := inside(t, "curl", "-s", "--unix-socket", apiSock, "http://cove/containers/limited/json")
+	var got struct {
+		HostConfig struct {
+			Memory    int64
+			NanoCpus  int64
+			PidsLimit *int64
+		}
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("inspect: %v\n%s", err, r.Stdout)
+	}
+	h := got.HostConfig
+	if h.Memory != 64<<20 || h.NanoCpus != 5e8 || h.PidsLimit == nil || *h.PidsLimit != 50 {
+		t.Errorf("HostConfig Memory %d, NanoCpus %d, PidsLimit %v; want %d, %d, 50", h.Memory, h.NanoCpus, h.PidsLimit, 64<<20, int64(5e8))
+	}
+}

@@ -1,0 +1,257 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/tty"
+)
+
+// terminal is cove running in the sandbox on a pseudo-terminal that the
+// test holds: it types on the master and reads the screen from it, as a
+// user's terminal emulator does.
+type terminal struct {
+	t             *testing.T
+	master, slave *os.File
+	cmd           *exec.Cmd
+	exited        chan struct{}
+	mu            sync.Mutex
+	screen        bytes.Buffer
+	seen          int // screen offset up to which expect has matched
+}
+
+// onTerminal starts cove with args in the sandbox on a new terminal of
+// size rows x cols (its controlling terminal, in a session of its own)
+// with TERM=xterm-256color.
+func onTerminal(t *testing.T, rows, cols uint16, args ...string) *terminal {
+	t.Helper()
+	master, slave, err := tty.Open("/dev/ptmx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	term := &terminal{t: t, master: master, slave: slave, exited: make(chan struct{})}
+	term.resize(rows, cols)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	term.cmd = sb.Command(ctx, coveBin, args...)
+	term.cmd.Env = append(term.cmd.Env, "TERM=xterm-256color")
+	term.cmd.Stdin, term.cmd.Stdout, term.cmd.Stderr = slave, slave, slave
+	term.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := term.cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	go func() {
+		defer cancel()
+		term.cmd.Wait()
+		close(term.exited)
+	}()
+	go term.read()
+	t.Cleanup(func() {
+		cancel()
+		<-term.exited
+		master.Close()
+		slave.Close()
+	})
+	return term
+}
+
+// read copies the screen until the master is closed.
+func (term *terminal) read() {
+	b := make([]byte, 4096)
+	for {
+		n, err := term.master.Read(b)
+		term.mu.Lock()
+		term.screen.Write(b[:n])
+		term.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// resize sets the terminal's size; the kernel sends SIGWINCH to its
+// foreground process group (cove).
+func (term *terminal) resize(rows, cols uint16) {
+	term.t.Helper()
+	if err := tty.SetSize(term.master, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		term.t.Fatal(err)
+	}
+}
+
+// typeKeys types s.
+func (term *terminal) typeKeys(s string) {
+	term.t.Helper()
+	if _, err := term.master.Write([]byte(s)); err != nil {
+		term.t.Fatalf("type %q: %v", s, err)
+	}
+}
+
+// run types a shell command line followed by an echo of a marker the
+// line itself does not contain, waits for the marker and returns the
+// screen written since the line was typed, carriage returns dropped.
+func (term *terminal) run(line string) string {
+	term.t.Helper()
+	n := time.Now().UnixNano() % 100000
+	term.typeKeys(fmt.Sprintf("%s; echo MARK$((%d+1))\r", line, n))
+	return term.expect(regexp.MustCompile(fmt.Sprintf(`(?m)^MARK%d\r?$`, n+1)), 30*time.Second)
+}
+
+// expect waits until re matches the screen after what earlier calls
+// matched and returns that part of the screen, carriage returns dropped.
+func (term *terminal) expect(re *regexp.Regexp, d time.Duration) string {
+	term.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		term.mu.Lock()
+		s := term.screen.String()[term.seen:]
+		term.mu.Unlock()
+		if loc := re.FindStringIndex(s); loc != nil {
+			term.seen += loc[1]
+			return strings.ReplaceAll(s[:loc[1]], "\r", "")
+		}
+		select {
+		case <-term.exited:
+			term.t.Fatalf("cove exited (%v) before the screen showed %q; it shows:\n%s", term.cmd.ProcessState, re, s)
+		default:
+		}
+		if time.Now().After(deadline) {
+			term.t.Fatalf("timed out after %s waiting for %q on the screen:\n%s", d, re, s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// wait waits until cove exits and returns its exit status and the screen
+// not matched yet.
+func (term *terminal) wait(d time.Duration) (int, string) {
+	term.t.Helper()
+	select {
+	case <-term.exited:
+	case <-time.After(d):
+		term.t.Fatalf("cove did not exit within %s", d)
+	}
+	time.Sleep(100 * time.Millisecond) // the last output
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.cmd.ProcessState.ExitCode(), term.screen.String()[term.seen:]
+}
+
+// restored checks that cove left the terminal as it found it: canonical
+// mode with echo, not raw.
+func (term *terminal) restored() {
+	term.t.Helper()
+	tio, err := unix.IoctlGetTermios(int(term.slave.Fd()), unix.TCGETS)
+	if err != nil || tio.Lflag&(unix.ICANON|unix.ECHO|unix.ISIG) != unix.ICANON|unix.ECHO|unix.ISIG {
+		term.t.Errorf("cove left the terminal raw: lflag %#x, %v", tio.Lflag, err)
+	}
+}
+
+// shellSeesTerminal checks, in a shell on term, that its stdin is a
+// terminal of the container (/dev/pts/N) of the size the user's has, and
+// that a resize reaches it.
+func shellSeesTerminal(t *testing.T, term *terminal, rows, cols uint16) {
+	t.Helper()
+	out := term.run("tty; stty size; echo TERM=$TERM")
+	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) {
+		t.Errorf("tty inside does not print a /dev/pts path:\n%s", out)
+	}
+	if want := fmt.Sprintf("\n%d %d\n", rows, cols); !strings.Contains(out, want) {
+		t.Errorf("stty size inside: want %q:\n%s", want, out)
+	}
+	if !strings.Contains(out, "\nTERM=xterm-256color\n") {
+		t.Errorf("the user's TERM is not passed in:\n%s", out)
+	}
+	term.resize(rows+7, cols+9)
+	deadline := time.Now().Add(10 * time.Second)
+	want := fmt.Sprintf("\n%d %d\n", rows+7, cols+9)
+	for out = term.run("stty size"); !strings.Contains(out, want); out = term.run("stty size") {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a resize, stty size inside: want %q:\n%s", want, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRunTTY: cove run -it gives the payload a real terminal: tty, its
+// size and resizes, TERM; Ctrl-C interrupts what runs in the shell, not
+// the shell or cove; the shell's exit status is cove's; the terminal is
+// restored.
+func TestRunTTY(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttyrun")
+	term := onTerminal(t, 30, 100, runArgs("-it", "--rm", "--name", "ttyrun", "--", "/bin/sh")...)
+	shellSeesTerminal(t, term, 30, 100)
+
+	term.typeKeys("sleep 100\r")
+	eventually(t, 20*time.Second, "sleep 100 to run in the container", func() bool {
+		return inside(t, "pgrep", "-fx", "sleep 100").Code == 0
+	})
+	start := time.Now()
+	term.typeKeys("\x03")
+	out := term.run("echo after-interrupt")
+	if time.Since(start) > 20*time.Second || !strings.Contains(out, "\nafter-interrupt\n") {
+		t.Errorf("Ctrl-C did not interrupt sleep (%s):\n%s", time.Since(start), out)
+	}
+	if inside(t, "pgrep", "-fx", "sleep 100").Code == 0 {
+		t.Error("sleep 100 still runs after Ctrl-C")
+	}
+
+	term.typeKeys("exit 3\r")
+	if code, screen := term.wait(30 * time.Second); code != 3 {
+		t.Errorf("cove run -it after exit 3: exit status %d:\n%s", code, screen)
+	}
+	term.restored()
+}
+
+// TestTTYDetachAndExec: Ctrl-] detaches cove run -it and cove exec -it
+// with a message; the workload (and the exec'd shell) keep running. cove
+// exec -it gives the command a terminal of its own, with the user's size,
+// and passes its exit status.
+func TestTTYDetachAndExec(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttydet")
+	term := onTerminal(t, 24, 80, runArgs("-it", "--name", "ttydet", "--", "/bin/sh")...)
+	term.run("echo started")
+	pid := show(t, "cove-ttydet.service", "MainPID")
+	term.typeKeys("\x1d")
+	code, screen := term.wait(30 * time.Second)
+	if code != 0 || !strings.Contains(screen, "detached from ttydet") || !strings.Contains(screen, "cove stop ttydet") {
+		t.Errorf("detach: exit %d, screen:\n%s", code, screen)
+	}
+	term.restored()
+	time.Sleep(time.Second) // a hung-up shell would exit now
+	if st, now := show(t, "cove-ttydet.service", "ActiveState"), show(t, "cove-ttydet.service", "MainPID"); st != "active" || now != pid {
+		t.Fatalf("after the detach: %s, MainPID %s (was %s); want the shell still running", st, now, pid)
+	}
+
+	ex := onTerminal(t, 20, 70, "exec", "-it", "ttydet", "--", "/bin/sh")
+	shellSeesTerminal(t, ex, 20, 70)
+	ex.typeKeys("exit 4\r")
+	if code, screen := ex.wait(30 * time.Second); code != 4 {
+		t.Errorf("cove exec -it after exit 4: exit status %d:\n%s", code, screen)
+	}
+	ex.restored()
+
+	ex = onTerminal(t, 20, 70, "exec", "-it", "ttydet", "--", "/bin/sh")
+	ex.run("echo exec-started")
+	ex.typeKeys("\x1d")
+	if code, screen := ex.wait(30 * time.Second); code != 0 || !strings.Contains(screen, "detached from /bin/sh in ttydet") {
+		t.Errorf("exec detach: exit %d, screen:\n%s", code, screen)
+	}
+	time.Sleep(time.Second)
+	shells := `for p in /proc/[0-9]*; do tr '\0' ' ' < $p/cmdline; echo; done | grep -cx '/bin/sh '`
+	if r := cove(t, "exec", "ttydet", "--", "/bin/sh", "-c", shells); strings.TrimSpace(r.Stdout) != "2" {
+		t.Errorf("after detaching cove exec -it, want the payload's and the exec'd shell running:\n%s%s", r.Stdout, r.Stderr)
+	}
+}

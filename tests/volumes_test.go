@@ -1,0 +1,183 @@
+package tests
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestVolumes: named volumes with the real docker CLI, a cove spec and
+// python3-docker. docker volume create, ls and inspect; a container
+// writes to a volume with -v NAME:/path and the data outlives docker rm,
+// seen by the next container; a new volume gets the image's content at
+// its target (owner and mode kept) on first use only; a volume in use,
+// by a container or a declared spec, cannot be removed (the refusal
+// names the user) and can once unused; docker system df counts volumes;
+// prune removes only unused ones; the SDK's volumes and df() work.
+func TestVolumes(t *testing.T) {
+	needAPI(t)
+	docker, ref := dockerWithImage(t)
+	t.Cleanup(func() {
+		docker("rm", "-f", "writer", "holder")
+		inside(t, "rm", "-f", "/etc/cove/volspec.toml")
+		docker("volume", "rm", "data", "webcopy", "spare", "sdkvol")
+		cove(t, "rmi", "--force", ref)
+		cove(t, "image", "prune")
+	})
+	t.Run("docker CLI", func(t *testing.T) { volumesDockerCLI(t, docker, ref) })
+	t.Run("cove spec and copy-up", func(t *testing.T) { volumesSpec(t, docker, ref) })
+	t.Run("python3-docker", func(t *testing.T) { volumesSDK(t) })
+}
+
+// volumesDockerCLI drives docker volume and docker run -v.
+func volumesDockerCLI(t *testing.T, docker func(...string) result, ref string) {
+	if r := docker("volume", "create", "--label", "team=db", "data"); r.Code != 0 || r.Stdout != "data\n" {
+		t.Fatalf("docker volume create data: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("volume", "ls"); !regexp.MustCompile(`(?m)^local\s+data$`).MatchString(r.Stdout) {
+		t.Errorf("docker volume ls:\n%s%s", r.Stdout, r.Stderr)
+	}
+	var insp []struct {
+		Name, Driver, Mountpoint, Scope, CreatedAt string
+		Labels                                     map[string]string
+	}
+	r := docker("volume", "inspect", "data")
+	if err := json.Unmarshal([]byte(r.Stdout), &insp); err != nil || len(insp) != 1 || insp[0].Driver != "local" ||
+		insp[0].Mountpoint != "/var/lib/cove/volumes/data/_data" || insp[0].Scope != "local" || insp[0].Labels["team"] != "db" || insp[0].CreatedAt == "" {
+		t.Errorf("docker volume inspect data: %v %+v\n%s%s", err, insp, r.Stdout, r.Stderr)
+	}
+	if r := docker("run", "--name", "writer", "-u", "0", "-v", "data:/data", ref, "sh", "-c", "echo hi > /data/f"); r.Code != 0 {
+		t.Fatalf("docker run -v data:/data: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("rm", "writer"); r.Code != 0 {
+		t.Errorf("docker rm writer: %s", r.Stderr)
+	}
+	if r := docker("run", "--rm", "-v", "data:/data:ro", ref, "sh", "-c", "cat /data/f; touch /data/g"); r.Stdout != "hi\n" || r.Code == 0 {
+		t.Errorf("a new container reading the volume (read-only): exit %d, stdout %q, stderr %q; want hi and a failed write", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("run", "-d", "--name", "holder", "-v", "data:/data", ref, "sleep", "300"); r.Code != 0 {
+		t.Fatalf("docker run -d holder: %s", r.Stderr)
+	}
+	if r := docker("volume", "rm", "data"); r.Code == 0 || !strings.Contains(r.Stderr, "in use") || !strings.Contains(r.Stderr, "holder") {
+		t.Errorf("docker volume rm of a volume in use: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("volume", "create", "spare"); r.Code != 0 {
+		t.Fatalf("docker volume create spare: %s", r.Stderr)
+	}
+	if r := docker("volume", "ls", "-q", "--filter", "dangling=true"); r.Stdout != "spare\n" {
+		t.Errorf("docker volume ls --filter dangling=true: %q %s", r.Stdout, r.Stderr)
+	}
+	if r := docker("system", "df"); !regexp.MustCompile(`(?m)^Local Volumes\s+2\s+1\s`).MatchString(r.Stdout) ||
+		!regexp.MustCompile(`(?m)^Images\s+1\s+1\s`).MatchString(r.Stdout) {
+		t.Errorf("docker system df:\n%s%s", r.Stdout, r.Stderr)
+	}
+	if r := docker("system", "df", "-v"); !regexp.MustCompile(`(?m)^data\s+1\s+3B`).MatchString(r.Stdout) {
+		t.Errorf("docker system df -v:\n%s%s", r.Stdout, r.Stderr)
+	}
+	if r := docker("volume", "prune", "-f"); r.Code != 0 || !strings.Contains(r.Stdout, "spare") || strings.Contains(r.Stdout, "data") {
+		t.Errorf("docker volume prune: exit %d:\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("rm", "-f", "holder"); r.Code != 0 {
+		t.Errorf("docker rm -f holder: %s", r.Stderr)
+	}
+	if r := docker("run", "--rm", "-v", "a@b:/data", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, `invalid volume name "a@b"`) {
+		t.Errorf("docker run -v a@b:/data: exit %d: %s", r.Code, r.Stderr)
+	}
+}
+
+// volumesSpec: a declared cove spec mounts the volume docker wrote and a
+// new one at a path the image has content in, which is copied in with
+// its mode; while the spec is declared neither volume can be removed.
+func volumesSpec(t *testing.T, docker func(...string) result, ref string) {
+	sp := `version = 1
+kind = "container"
+[container]
+image = "` + ref + `"
+user = "0:0"
+command = ["/bin/sh", "-c", "cat /data/f /www/index.html; echo new > /www/new"]
+[[container.mount]]
+type = "volume"
+source = "data"
+target = "/data"
+[[container.mount]]
+type = "volume"
+source = "webcopy"
+target = "/www"
+`
+	if r := insideStdin(t, sp, "sh", "-c", "cat > /etc/cove/volspec.toml"); r.Code != 0 {
+		t.Fatalf("write the spec: %s", r.Stderr)
+	}
+	if r := cove(t, "validate", "/etc/cove/volspec.toml"); r.Code != 0 {
+		t.Fatalf("cove validate: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := cove(t, "run", "--rm", "/etc/cove/volspec.toml"); r.Code != 0 || r.Stdout != "hi\nhi\n" {
+		t.Fatalf("cove run of the spec: exit %d, stdout %q, stderr %q; want the volume's and the image's content", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := inside(t, "stat", "-c", "%a %u", "/var/lib/cove/volumes/webcopy/_data", "/var/lib/cove/volumes/webcopy/_data/index.html"); r.Stdout != "777 0\n644 0\n" {
+		t.Errorf("the copied image content: %q %s; want the image's modes", r.Stdout, r.Stderr)
+	}
+	// Not copied again: the volume keeps what the container wrote and
+	// what it removes stays removed.
+	inside(t, "rm", "/var/lib/cove/volumes/webcopy/_data/index.html")
+	if r := cove(t, "run", "--rm", "/etc/cove/volspec.toml"); !strings.Contains(r.Stderr, "index.html") {
+		t.Errorf("a second run saw the image's content again: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := inside(t, "cat", "/var/lib/cove/volumes/webcopy/_data/new"); r.Stdout != "new\n" {
+		t.Errorf("the container's write to the volume: %q", r.Stdout)
+	}
+	if r := docker("volume", "rm", "webcopy"); r.Code == 0 || !strings.Contains(r.Stderr, "volspec") {
+		t.Errorf("docker volume rm of a volume a declared spec uses: exit %d: %s", r.Code, r.Stderr)
+	}
+	bad := strings.Replace(sp, `source = "webcopy"`, `source = "web/../../etc"`, 1)
+	insideStdin(t, bad, "sh", "-c", "cat > /tmp/badvol.toml")
+	if r := cove(t, "validate", "/tmp/badvol.toml"); r.Code != 2 || !strings.Contains(r.Stderr, `badvol.toml:13:1: container.mount[2].source: invalid volume name "web/../../etc"`) {
+		t.Errorf("cove validate of a bad volume name: exit %d: %s", r.Code, r.Stderr)
+	}
+	inside(t, "rm", "-f", "/etc/cove/volspec.toml", "/tmp/badvol.toml")
+	for _, v := range []string{"webcopy", "data"} {
+		if r := docker("volume", "rm", v); r.Code != 0 {
+			t.Errorf("docker volume rm %s once unused: exit %d: %s", v, r.Code, r.Stderr)
+		}
+	}
+	if r := inside(t, "ls", "-A", "/var/lib/cove/volumes"); r.Stdout != "" {
+		t.Errorf("left in the volume store: %q", r.Stdout)
+	}
+}
+
+// volumesSDK drives python3-docker's volumes and df().
+func volumesSDK(t *testing.T) {
+	py := `
+import docker, json
+c = docker.DockerClient(base_url="` + apiHost + `", version="1.41")
+v = c.volumes.create(name="sdkvol", labels={"a": "b"})
+out = {"created": v.name, "listed": [x.name for x in c.volumes.list()], "got": c.volumes.get("sdkvol").attrs}
+df = c.df()
+out["df"] = [x["Name"] for x in df["Volumes"]]
+c.volumes.get("sdkvol").remove()
+try:
+    c.volumes.get("sdkvol")
+    out["gone"] = False
+except docker.errors.NotFound:
+    out["gone"] = True
+print(json.dumps(out))
+`
+	r := inside(t, "/usr/bin/python3", "-c", py)
+	var got struct {
+		Created string
+		Listed  []string
+		Got     struct {
+			Name   string
+			Labels map[string]string
+		}
+		DF   []string
+		Gone bool
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("python3-docker: exit %d, %v: %s%s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	if got.Created != "sdkvol" || !strings.Contains(strings.Join(got.Listed, " "), "sdkvol") || got.Got.Labels["a"] != "b" ||
+		!strings.Contains(strings.Join(got.DF, " "), "sdkvol") || !got.Gone {
+		t.Errorf("python3-docker volumes and df: %+v", got)
+	}
+}
