@@ -26,7 +26,7 @@ func needGuest(t *testing.T) vmguest.Guest {
 		t.Fatal("qemu-system-x86_64 missing: apt-get install qemu-system-x86 (scripts/deps does)")
 	}
 	// Built once per run (a Debian cloud kernel, unpacked, and a busybox
-	// initramfs), cached under /var/tmp across runs.
+	// initramfs), cached under /var/cache/cove-tests across runs.
 	guest, err := vmguest.Default()
 	if err != nil {
 		t.Fatalf("build the test guest: %v", err)

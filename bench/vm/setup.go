@@ -17,9 +17,6 @@ import (
 	"github.com/cove-project/cove/units"
 )
 
-// guestCache is where the test guest is built (shared with the tests).
-const guestCache = "/var/tmp/cove-vmguest"
-
 // Workload names: distinctive, so that a QEMU of this program can be told
 // from the integration tests' on the host.
 const (
@@ -32,8 +29,8 @@ func buildGuest() (vmguest.Guest, error) {
 	if _, err := lookPath("qemu-system-x86_64"); err != nil {
 		return vmguest.Guest{}, errors.New("qemu-system-x86_64 missing: apt-get install qemu-system-x86")
 	}
-	benchbox.Progress("building the test guest in " + guestCache)
-	g, err := vmguest.Build(guestCache)
+	benchbox.Progress("building the test guest in " + vmguest.DefaultCacheDir)
+	g, err := vmguest.Build(vmguest.DefaultCacheDir)
 	if err != nil {
 		return vmguest.Guest{}, fmt.Errorf("build the test guest: %w", err)
 	}

@@ -22,7 +22,7 @@ func dockerBinary(t *testing.T) string {
 	if bin, err := exec.LookPath("docker"); err == nil {
 		return bin
 	}
-	const extracted = "/var/tmp/cove-docker-cli/usr/bin/docker"
+	const extracted = "/var/cache/cove-tests/docker-cli/usr/bin/docker"
 	if st, err := os.Stat(extracted); err == nil && st.Mode()&0o111 != 0 {
 		return extracted
 	}

@@ -126,7 +126,8 @@ func DockerCLI(t testing.TB, sb *sandbox.Sandbox) string {
 	if r := Inside(t, sb, "sh", "-c", "command -v docker"); r.Code == 0 {
 		return strings.TrimSpace(r.Stdout)
 	}
-	const extracted = "/var/tmp/cove-docker-cli/usr/bin/docker"
+	// Under /var/cache/cove-tests, the one directory of the tests' caches.
+	const extracted = "/var/cache/cove-tests/docker-cli/usr/bin/docker"
 	if r := Inside(t, sb, "test", "-x", extracted); r.Code == 0 {
 		return extracted
 	}

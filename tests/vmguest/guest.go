@@ -67,8 +67,10 @@ const (
 )
 
 // DefaultCacheDir is where the test suites keep the guest (Build's
-// cacheDir) across runs, shared by tests/ and tests/nettest.
-const DefaultCacheDir = "/var/tmp/cove-vmguest"
+// cacheDir) across runs, shared by tests/ and tests/nettest: under
+// /var/cache/cove-tests, the one directory of the tests' caches, which
+// `scripts/test --clean` and scripts/uninstall remove.
+const DefaultCacheDir = "/var/cache/cove-tests/vmguest"
 
 // Default returns the guest in DefaultCacheDir: built, or found there,
 // on the first call in a process, and the same guest (or error) on every

@@ -1,17 +1,25 @@
 // Command cove-sandbox gives the test harness's private systemd to scripts
-// (the README's demo, benchmarks) on machines whose PID 1 is not systemd.
+// and users (scripts/setup, scripts/shell, scripts/uninstall) on machines
+// whose PID 1 is not systemd.
 //
-//	cove-sandbox rootfs DIR      build a busybox root filesystem in DIR
-//	cove-sandbox run -- CMD...   boot a private systemd 252, run CMD inside
-//	                             it with this terminal's stdio, shut down,
-//	                             exit with CMD's status
+//	cove-sandbox rootfs DIR        build a busybox root filesystem in DIR
+//	cove-sandbox start             boot the persistent private systemd 252,
+//	                               unless it runs already; it keeps running
+//	                               after cove-sandbox exits
+//	cove-sandbox shell [CMD...]    run CMD (default: a login shell) inside
+//	                               it, with the host's /tmp and the current
+//	                               directory; exit with CMD's status
+//	cove-sandbox stop              shut it down and remove what it made
+//
+// The persistent sandbox is the one tests/sandbox boots for tests (own PID,
+// mount, cgroup and UTS namespaces, the host's network and root file
+// system, a private /run and /tmp), held by a background cove-sandbox
+// process; /run/cove-sandbox/pid finds it again.
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/cove-project/cove/tests/sandbox"
 )
@@ -20,41 +28,36 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
-// run dispatches the two verbs and returns the exit status.
+// usage is the synopsis printed on bad usage.
+const usage = "usage: cove-sandbox rootfs DIR | start | shell [CMD [ARG...]] | stop"
+
+// run dispatches the verbs and returns the exit status.
 func run(args []string) int {
-	switch {
-	case len(args) == 2 && args[0] == "rootfs":
-		if err := sandbox.Rootfs(args[1]); err != nil {
-			fmt.Fprintf(os.Stderr, "cove-sandbox: %v\n", err)
-			return 1
-		}
-		return 0
-	case len(args) >= 3 && args[0] == "run" && args[1] == "--":
-		return runInside(args[2:])
+	verb := ""
+	if len(args) > 0 {
+		verb = args[0]
 	}
-	fmt.Fprintln(os.Stderr, "usage: cove-sandbox rootfs DIR | cove-sandbox run -- CMD [ARG...]")
+	switch {
+	case verb == "rootfs" && len(args) == 2:
+		return report(sandbox.Rootfs(args[1]))
+	case verb == "start" && len(args) == 1:
+		return report(start())
+	case verb == serveVerb && len(args) == 1:
+		return serve()
+	case verb == "shell":
+		return report(shell(args[1:]))
+	case verb == "stop" && len(args) == 1:
+		return report(stop())
+	}
+	fmt.Fprintln(os.Stderr, usage)
 	return 2
 }
 
-// runInside boots a sandbox, runs cmd in it and always shuts it down.
-func runInside(cmd []string) int {
-	if ok, why := sandbox.Usable(); !ok {
-		fmt.Fprintf(os.Stderr, "cove-sandbox: cannot boot a private systemd here: %s\n", why)
-		return 1
-	}
-	ctx := context.Background()
-	sb, err := sandbox.Boot(ctx, sandbox.Options{BootTimeout: 2 * time.Minute})
+// report prints err, if any, and returns the exit status for it.
+func report(err error) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "cove-sandbox: %v\n", err)
 		return 1
 	}
-	defer sb.Shutdown()
-	c := sb.Command(ctx, cmd[0], cmd[1:]...)
-	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
-	c.Env = append(c.Env, "TERM="+os.Getenv("TERM"))
-	if err := c.Run(); err != nil && c.ProcessState == nil {
-		fmt.Fprintf(os.Stderr, "cove-sandbox: run %s: %v\n", cmd[0], err)
-		return 1
-	}
-	return c.ProcessState.ExitCode()
+	return 0
 }
