@@ -81,10 +81,11 @@ func pid1LogsToJournal(t *testing.T) {
 // unixTime is t as docker events --since takes it.
 func unixTime(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond()) }
 
-// TestEvents: while no API helper runs, a container with restart =
-// "on-failure" fails once (exit 3), is restarted and stopped (killed
-// after its stop timeout: 137); one over its 8 MiB memory limit is
-// OOM-killed; one's health check passes, then fails. Then, with the
+// TestEvents: while no API helper runs, cove apply creates three
+// containers: one with restart = "on-failure" fails once (exit 3), is
+// restarted and stopped (killed after its stop timeout: 137); one over its
+// 8 MiB memory limit is OOM-killed; one's health check passes, then
+// fails; and cove run --rm creates, runs and destroys a fourth. Then, with the
 // helper started by the first request, docker events --since --until
 // --filter lists their events in order with Docker's fields, as does the
 // Python SDK's events(); without --until docker events follows new
@@ -114,6 +115,7 @@ func TestEvents(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "evhealth to be unhealthy", func() bool { return healthOf(t, "evhealth") == "unhealthy" })
 	mustCove(t, "stop", "evfail", "evhealth")
+	mustCove(t, "run", "--rm", "--name", "evrun", "--rootfs", rootfs, "--", "/bin/true")
 	until := time.Now().Add(time.Second) // the last records may still be on their way to the journal
 	if st := show(t, apiSvc, "ActiveState"); st == "active" {
 		t.Fatalf("the API helper runs before the first request")
@@ -123,13 +125,17 @@ func TestEvents(t *testing.T) {
 		return inside(t, dockerBin, append([]string{"-H", apiHost, "events", "--format", "{{json .}}",
 			"--since", unixTime(since), "--until", unixTime(until)}, args...)...)
 	}
-	wantFail := []string{"start evfail", "die evfail 3", "restart evfail", "start evfail", "die evfail 137", "stop evfail"}
+	wantFail := []string{"create evfail", "start evfail", "die evfail 3", "restart evfail", "start evfail", "die evfail 137", "stop evfail"}
 	if got := dockerEvents(t, "docker events --filter container=evfail", docker("--filter", "container=evfail")); !slices.Equal(got, wantFail) {
 		t.Errorf("docker events --filter container=evfail: %q, want %q", got, wantFail)
 	}
-	wantOOM := []string{"start evoom", "oom evoom", "die evoom 137"}
+	wantOOM := []string{"create evoom", "start evoom", "oom evoom", "die evoom 137"}
 	if got := dockerEvents(t, "docker events --filter container=evoom", docker("--filter", "container=evoom")); !slices.Equal(got, wantOOM) {
 		t.Errorf("docker events --filter container=evoom: %q, want %q", got, wantOOM)
+	}
+	wantRun := []string{"create evrun", "start evrun", "die evrun 0", "destroy evrun"}
+	if got := dockerEvents(t, "docker events --filter container=evrun", docker("--filter", "container=evrun")); !slices.Equal(got, wantRun) {
+		t.Errorf("docker events --filter container=evrun: %q, want %q", got, wantRun)
 	}
 	wantHealth := []string{"health_status: healthy evhealth", "health_status: unhealthy evhealth"}
 	if got := dockerEvents(t, "docker events --filter event=health_status", docker("--filter", "event=health_status")); !slices.Equal(got, wantHealth) {

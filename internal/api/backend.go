@@ -10,6 +10,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/supervisor"
@@ -189,6 +190,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
+		eventlog.Removed(name)
 		return errors.Join(health.Remove(name), image.RemoveState(name))
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
@@ -186,6 +187,7 @@ func (s *Server) createContainer(c *call) {
 		s.failCreate(c, name, err)
 		return
 	}
+	eventlog.Created(sp)
 	if err := image.RemoveState(name); err != nil { // a new container: no writable layer left by an earlier one of this name
 		s.failCreate(c, name, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/supervisor"
@@ -256,6 +257,7 @@ func (s *Server) startFailed(ctx context.Context, runner Runner, rec *containerR
 	if rec.Config.HostConfig.AutoRemove {
 		s.records.remove(rec.Name)
 		image.RemoveState(rec.Name)
+		eventlog.Removed(rec.Name)
 	}
 }
 
@@ -298,6 +300,7 @@ func (s *Server) watchRun(name string, r *run) {
 	if rec, err := s.records.read(name); err == nil && rec != nil {
 		if rec.Config.HostConfig.AutoRemove {
 			s.records.remove(name)
+			eventlog.Removed(name) // systemd collects the unit
 		} else {
 			rec.ExitCode = r.code
 			s.records.write(rec)
@@ -381,6 +384,9 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 	s.runs.forget(name)
 	if ct.rec == nil {
 		return nil
+	}
+	if !ct.loaded { // else Remove recorded it
+		eventlog.Removed(name)
 	}
 	return s.records.remove(name)
 }

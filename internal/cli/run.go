@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
@@ -149,6 +150,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if console != nil {
 		stdio = console.Stdio()
 	}
+	eventlog.Created(s)
 	if err := conn.StartTransient(ctx, u, stdio); err != nil {
 		return err
 	}
@@ -172,6 +174,9 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if f.rm {
+		eventlog.Removed(s.Name) // systemd collected the unit
 	}
 	return exitError{exit.Code}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
@@ -212,6 +213,7 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		switch c.Kind {
 		case Added: // new: no writable layer left by an earlier workload of this name
 			if err = image.RemoveState(c.Name); err == nil {
+				eventlog.Created(c.Spec)
 				err = conn.Start(ctx, c.Name)
 			}
 		case Changed:
@@ -283,6 +285,7 @@ func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) er
 	if err := image.RemoveState(name); err != nil {
 		return err
 	}
+	eventlog.Removed(name)
 	return Remove(p.AppliedPath(name))
 }
 

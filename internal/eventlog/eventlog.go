@@ -8,11 +8,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/journal"
 
 	"github.com/cove-project/cove/internal/events"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -88,19 +90,28 @@ func (w *mapWriter) record(line []byte) error {
 	return nil
 }
 
-// Created records that workload name was created, from image ("" for a
-// workload without one): the create event.
-func Created(name, image string) error {
-	vars := map[string]string{events.FieldImage: image}
-	if image == "" {
-		vars = nil
+// Created records that the workload of s was created (with its image, if
+// it runs one): the create event. Like Removed, it never fails the
+// operation it records: a record the journal does not take is reported
+// on standard error (the user's terminal, or cove-api's journal).
+func Created(s *spec.Spec) {
+	var vars map[string]string
+	if s.Container != nil && s.Container.Image != "" {
+		vars = map[string]string{events.FieldImage: s.Container.Image}
 	}
-	return send(events.IDCreated, name, "created", vars)
+	warn(send(events.IDCreated, s.Name, "created", vars))
 }
 
 // Removed records that workload name was removed: the destroy event.
-func Removed(name string) error {
-	return send(events.IDRemoved, name, "removed", nil)
+func Removed(name string) {
+	warn(send(events.IDRemoved, name, "removed", nil))
+}
+
+// warn reports err, if any, on standard error.
+func warn(err error) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cove: warning: %v\n", err)
+	}
 }
 
 // HealthChanged records that workload name's health became status
