@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,22 +147,51 @@ var layout = map[string]entry{
 	"/usr/share/doc/cove":                               {"drwxr-xr-x", ""},
 	"/usr/share/doc/cove/README.md":                     {"-rw-r--r--", ""},
 	"/usr/share/doc/cove/api.md":                        {"-rw-r--r--", ""},
+	"/usr/share/bash-completion/completions/cove":       {"-rw-r--r--", ""},
+	"/usr/share/fish/vendor_completions.d/cove.fish":    {"-rw-r--r--", ""},
 }
 
 // The deb's copyright file and changelog are where Debian policy puts
 // them; the rpm's licence file is where Fedora does, and its changelog is
-// in its header.
+// in its header. The zsh completion is where each distribution's zsh
+// looks for packages' completions.
 var (
 	debLayout = withLayout(map[string]entry{
-		"/usr/share/doc/cove/copyright":     {"-rw-r--r--", ""},
-		"/usr/share/doc/cove/changelog.gz":  {"-rw-r--r--", ""},
-		"/usr/share/lintian/overrides/cove": {"-rw-r--r--", ""},
+		"/usr/share/doc/cove/copyright":           {"-rw-r--r--", ""},
+		"/usr/share/doc/cove/changelog.gz":        {"-rw-r--r--", ""},
+		"/usr/share/lintian/overrides/cove":       {"-rw-r--r--", ""},
+		"/usr/share/zsh/vendor-completions/_cove": {"-rw-r--r--", ""},
 	})
 	rpmLayout = withLayout(map[string]entry{
-		"/usr/share/licenses/cove":           {"drwxr-xr-x", ""},
-		"/usr/share/licenses/cove/copyright": {"-rw-r--r--", ""},
+		"/usr/share/licenses/cove":            {"drwxr-xr-x", ""},
+		"/usr/share/licenses/cove/copyright":  {"-rw-r--r--", ""},
+		"/usr/share/zsh/site-functions/_cove": {"-rw-r--r--", ""},
 	})
 )
+
+// manLayout is the man pages both packages hold: each page that the
+// packaged cove's __man writes, gzipped. It fails the test unless cove(1),
+// cove-run(1), cove-image-pull(1) and cove.toml(5) are among them.
+func manLayout(t *testing.T) map[string]entry {
+	t.Helper()
+	root, pages := t.TempDir(), t.TempDir()
+	output(t, "dpkg-deb", "-x", pkg(t, "deb", v1), root)
+	output(t, filepath.Join(root, "usr/bin/cove"), "__man", pages)
+	files, err := filepath.Glob(filepath.Join(pages, "man*", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]entry{}
+	for _, f := range files {
+		m[filepath.Join("/usr/share/man", strings.TrimPrefix(f, pages))+".gz"] = entry{"-rw-r--r--", ""}
+	}
+	for _, p := range []string{"man1/cove.1.gz", "man1/cove-run.1.gz", "man1/cove-image-pull.1.gz", "man5/cove.toml.5.gz"} {
+		if _, ok := m["/usr/share/man/"+p]; !ok {
+			t.Fatalf("cove __man writes no %s: %v", p, files)
+		}
+	}
+	return m
+}
 
 func withLayout(extra map[string]entry) map[string]entry {
 	m := maps.Clone(layout)
@@ -171,6 +201,8 @@ func withLayout(extra map[string]entry) map[string]entry {
 
 func TestDebContents(t *testing.T) {
 	deb := pkg(t, "deb", v1)
+	want := maps.Clone(debLayout)
+	maps.Copy(want, manLayout(t))
 	got := map[string]entry{}
 	// drwxr-xr-x root/root 0 2026-11-27 00:48 ./etc/cove/
 	// lrwxrwxrwx root/root 0 2026-11-27 00:48 ./usr/.../cove-generator -> ../../../bin/cove
@@ -191,12 +223,12 @@ func TestDebContents(t *testing.T) {
 		got[path] = e
 	}
 	for path, e := range got {
-		if _, ok := debLayout[path]; !ok && e.perms == "drwxr-xr-x" && isParent(path) {
+		if _, ok := want[path]; !ok && e.perms == "drwxr-xr-x" && isParent(want, path) {
 			delete(got, path)
 		}
 	}
-	if !reflect.DeepEqual(got, debLayout) {
-		t.Errorf("deb contents:\n got %v\nwant %v", got, debLayout)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("deb contents:\n got %v\nwant %v", got, want)
 	}
 
 	fields := map[string]string{}
@@ -223,10 +255,10 @@ func TestDebContents(t *testing.T) {
 	}
 }
 
-// isParent reports whether path is a directory above an entry of the
-// deb's layout.
-func isParent(path string) bool {
-	for p := range debLayout {
+// isParent reports whether path is a directory above an entry of
+// layout.
+func isParent(layout map[string]entry, path string) bool {
+	for p := range layout {
 		if strings.HasPrefix(p, path+"/") {
 			return true
 		}
@@ -236,6 +268,9 @@ func isParent(path string) bool {
 
 func TestRPMContents(t *testing.T) {
 	rpm := pkg(t, "rpm", v1)
+	man := manLayout(t)
+	want := maps.Clone(rpmLayout)
+	maps.Copy(want, man)
 	got := map[string]entry{}
 	qf := "[%{FILEMODES:perms}|%{FILEUSERNAME}|%{FILEGROUPNAME}|%{FILELINKTOS}|%{FILENAMES}\n]"
 	for _, line := range strings.Split(strings.TrimSpace(rpmQuery(t, rpm, "--qf", qf)), "\n") {
@@ -246,11 +281,12 @@ func TestRPMContents(t *testing.T) {
 		}
 		got[f[4]] = entry{perms: f[0], target: f[3]}
 	}
-	if !reflect.DeepEqual(got, rpmLayout) {
-		t.Errorf("rpm contents:\n got %v\nwant %v", got, rpmLayout)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rpm contents:\n got %v\nwant %v", got, want)
 	}
+	// rpm counts man pages as documentation.
 	docs := strings.Fields(rpmQuery(t, rpm, "--docfiles"))
-	if want := []string{"/usr/share/doc/cove/README.md", "/usr/share/doc/cove/api.md"}; !reflect.DeepEqual(docs, want) {
+	if want := append([]string{"/usr/share/doc/cove/README.md", "/usr/share/doc/cove/api.md"}, slices.Sorted(maps.Keys(man))...); !reflect.DeepEqual(docs, want) {
 		t.Errorf("rpm docfiles %v, want %v", docs, want)
 	}
 	if got, want := rpmQuery(t, rpm, "--qf", "%{NAME} %{VERSION} %{RELEASE} %{ARCH}"), "cove "+v1+" 1 "+rpmArch(); got != want {

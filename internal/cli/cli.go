@@ -130,7 +130,7 @@ func newRoot(env *Env) *cobra.Command {
 		h.loginCommand(env), h.logoutCommand(env))
 	inGroup(groupNetworks, root, networkCommand(env))
 	inGroup(groupVolumes, root, volumeCommand(env), systemCommand(env))
-	root.AddCommand(apiCommand(env), versionCommand(env))
+	root.AddCommand(apiCommand(env), versionCommand(env), manCommand())
 	for name, run := range hiddenVerbs() {
 		root.AddCommand(hidden(env, name, run))
 	}

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -75,24 +74,27 @@ type imageRow struct {
 // imagesCommand is cove images (or, path "image ls", cove image ls):
 // the images in the store.
 func imagesCommand(env *Env, path string) *cobra.Command {
-	var asJSON bool
+	var out *output
 	c := &cobra.Command{
 		Use:     "images [flags]",
 		Short:   "list the images in the store",
-		Example: examples(path, "", "--json"),
+		Example: examples(path, "", "--json", "--format '{{.Name}} {{size .Size}}'"),
 		Args:    noArgs,
-		RunE:    func(*cobra.Command, []string) error { return listImages(env, asJSON) },
+		RunE: func(*cobra.Command, []string) error {
+			st, err := image.OpenDefault()
+			if err != nil {
+				return err
+			}
+			return listImages(env.Stdout, st, out)
+		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	out = outputFlags(c)
 	return renamed(path, c)
 }
 
-// listImages prints the images in the store.
-func listImages(env *Env, asJSON bool) error {
-	st, err := image.OpenDefault()
-	if err != nil {
-		return err
-	}
+// listImages prints the images in st: NAME, IMAGE ID, CREATED (how long
+// ago) and SIZE, or as out says.
+func listImages(w io.Writer, st *image.Store, out *output) error {
 	recs, err := st.List()
 	if err != nil {
 		return err
@@ -107,24 +109,25 @@ func listImages(env *Env, asJSON bool) error {
 			rows = append(rows, imageRow{Name: n, ID: r.ID(), Digest: r.Digest.String(), Created: r.Created, Size: r.Size})
 		}
 	}
-	if asJSON {
-		return json.NewEncoder(env.Stdout).Encode(rows)
+	if done, err := out.print(w, rows); done {
+		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tIMAGE ID\tCREATED\tSIZE")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.ID[:12], r.Created.Format(time.DateTime), image.HumanSize(r.Size))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.ID[:12], ago(r.Created), image.HumanSize(r.Size))
 	}
 	return tw.Flush()
 }
 
 // imageInspectCommand is cove image inspect: what the store holds about
-// images, as JSON.
+// images, as JSON or as --format says.
 func imageInspectCommand(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:               "inspect REF...",
+	var out *output
+	c := &cobra.Command{
+		Use:               "inspect [flags] REF...",
 		Short:             "show what the store holds about images, as JSON",
-		Example:           examples("image inspect", "busybox:latest", "busybox:latest debian:12"),
+		Example:           examples("image inspect", "busybox:latest", "busybox:latest debian:12", "--format '{{.Digest}}' busybox:latest"),
 		Args:              wantArgs(1, -1, "one or more image references"),
 		ValidArgsFunction: completeImages(true),
 		RunE: func(_ *cobra.Command, args []string) error {
@@ -132,17 +135,22 @@ func imageInspectCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out := []image.Inspection{}
+			all := []image.Inspection{}
 			for _, ref := range args {
 				in, err := st.Inspect(ref)
 				if err != nil {
 					return err
 				}
-				out = append(out, in)
+				all = append(all, in)
 			}
-			return printJSON(env.Stdout, out)
+			if done, err := out.print(env.Stdout, all); done {
+				return err
+			}
+			return printJSON(env.Stdout, all)
 		},
 	}
+	out = outputFlags(c)
+	return c
 }
 
 // imageCommand is the group cove image SUBCOMMAND.

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -157,32 +156,32 @@ func describeNetworks(ctx context.Context, names []string) ([]networkInfo, error
 
 // networkLsCommand is cove network ls: the declared networks.
 func networkLsCommand(env *Env) *cobra.Command {
-	var asJSON bool
+	var out *output
 	c := &cobra.Command{
 		Use:   "ls [flags]",
 		Short: "list the networks",
 		Long: `List the networks: NAME BRIDGE SUBNET4 SUBNET6 INTERNAL STATE WORKLOADS (STATE is
 cove-network@NAME.service's, WORKLOADS the number of leases). --json: each
 network's settings, its file and its leases (address -> workload).`,
-		Example: "  cove network ls\n  cove network ls --json",
+		Example: "  cove network ls\n  cove network ls --json\n  cove network ls --format '{{.Name}} {{.Subnet4}}'",
 		Args:    noArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return listNetworks(cmd.Context(), env, asJSON) },
+		RunE:    func(cmd *cobra.Command, _ []string) error { return listNetworks(cmd.Context(), env, out) },
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	out = outputFlags(c)
 	return c
 }
 
 // listNetworks prints the declared networks.
-func listNetworks(ctx context.Context, env *Env, asJSON bool) error {
+func listNetworks(ctx context.Context, env *Env, out *output) error {
 	infos, err := describeNetworks(ctx, nil)
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		for i := range infos {
-			infos[i].Firewall = ""
-		}
-		return json.NewEncoder(env.Stdout).Encode(infos)
+	for i := range infos {
+		infos[i].Firewall = ""
+	}
+	if done, err := out.print(env.Stdout, infos); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tBRIDGE\tSUBNET4\tSUBNET6\tINTERNAL\tSTATE\tWORKLOADS")

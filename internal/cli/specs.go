@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
@@ -21,21 +23,37 @@ import (
 // validateCommand is cove validate: it checks spec and network files
 // and reports every error in every file.
 func validateCommand(env *Env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "validate FILE...",
+	var out *output
+	c := &cobra.Command{
+		Use:   "validate [flags] FILE...",
 		Short: "check spec files",
 		Long: `Check spec and network files (a network file also against the declared
-networks); every error is listed with FILE:LINE:COL.`,
+networks); every error is listed with FILE:LINE:COL. Each valid file is
+listed ("FILE: ok (KIND NAME)"); --json and --format show them as the
+API's validate does (file, name, kind).`,
 		Example: `  cove validate web.toml
-  cove validate /etc/cove/*.toml /etc/cove/networks/*.toml`,
+  cove validate /etc/cove/*.toml /etc/cove/networks/*.toml
+  cove validate --format '{{.Name}}' /etc/cove/*.toml`,
 		Args:              wantArgs(1, -1, "at least one spec file"),
 		ValidArgsFunction: completeSpecFiles,
 		RunE: func(_ *cobra.Command, args []string) error {
 			var bad spec.Errors
+			valid := []api.ValidSpec{}
+			var lines []string
 			for _, f := range args {
-				if err := validateFile(f, env); err != nil {
+				v, line, err := validateFile(f, env)
+				if err != nil {
 					bad = append(bad, asSpecErrors(f, err)...)
+					continue
 				}
+				valid, lines = append(valid, v), append(lines, line)
+			}
+			done, err := out.print(env.Stdout, valid)
+			if err != nil {
+				return err
+			}
+			if !done {
+				fmt.Fprint(env.Stdout, strings.Join(lines, ""))
 			}
 			if len(bad) > 0 {
 				return bad
@@ -43,22 +61,24 @@ networks); every error is listed with FILE:LINE:COL.`,
 			return nil
 		},
 	}
+	out = outputFlags(c)
+	return c
 }
 
-// validateFile loads and compiles one file and reports it valid.
-func validateFile(path string, env *Env) error {
+// validateFile loads and compiles one file and returns what it declares
+// and the line cove validate prints for it.
+func validateFile(path string, env *Env) (api.ValidSpec, string, error) {
 	s, err := loadSpec(path, "")
 	if spec.IsNetworkFile(err) {
-		return validateNetworkFile(path, env)
+		return validateNetworkFile(path)
 	}
 	if err != nil {
-		return err
+		return api.ValidSpec{}, "", err
 	}
 	if _, err := units.Compile(s, units.Options{Launcher: env.Self}); err != nil {
-		return err
+		return api.ValidSpec{}, "", err
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok (%s %s)\n", path, s.Kind, s.Name)
-	return nil
+	return api.ValidSpec{File: path, Name: s.Name, Kind: s.Kind}, fmt.Sprintf("%s: ok (%s %s)\n", path, s.Kind, s.Name), nil
 }
 
 // asSpecErrors flattens err into spec errors, so that errors of several
@@ -170,17 +190,17 @@ func registerMachine(env *Env, name, class string, pid int, root string) {
 }
 
 // validateNetworkFile checks a network file on its own and against the
-// other declared networks, and reports it valid.
-func validateNetworkFile(path string, env *Env) error {
+// other declared networks (see validateFile).
+func validateNetworkFile(path string) (api.ValidSpec, string, error) {
 	n, err := spec.LoadNetwork(path)
 	if err != nil {
-		return err
+		return api.ValidSpec{}, "", err
 	}
 	if err := network.Declared.Check(n, path); err != nil {
-		return err
+		return api.ValidSpec{}, "", err
 	}
-	fmt.Fprintf(env.Stdout, "%s: ok (network %s: %v, %v, bridge %s)\n", path, n.Name, n.Subnet4, n.Subnet6, n.Bridge)
-	return nil
+	return api.ValidSpec{File: path, Name: n.Name, Kind: spec.KindNetwork},
+		fmt.Sprintf("%s: ok (network %s: %v, %v, bridge %s)\n", path, n.Name, n.Subnet4, n.Subnet6, n.Bridge), nil
 }
 
 // loadSpec loads a spec and checks it against this host (hostcheck.Prepare:

@@ -53,16 +53,16 @@ func parseLabels(labels []string) (map[string]string, error) {
 	return out, nil
 }
 
-// volumeList is cove volume ls [--json]: every volume, created or
-// declared, as docker volume ls shows them (DRIVER, VOLUME NAME) with
-// where each is declared; --json prints Docker's volume objects.
-func volumeList(ctx context.Context, env *Env, asJSON bool) error {
+// volumeList is cove volume ls: every volume, created or declared, as
+// docker volume ls shows them (DRIVER, VOLUME NAME) with where each is
+// declared; --json and --format show Docker's volume objects.
+func volumeList(ctx context.Context, env *Env, out *output) error {
 	vs, err := volume.Default().List()
 	if err != nil {
 		return err
 	}
-	if asJSON {
-		return printJSON(env.Stdout, dockerVolumes(vs))
+	if done, err := out.print(env.Stdout, dockerVolumes(vs)); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DRIVER\tVOLUME NAME\tDECLARED")
@@ -208,15 +208,15 @@ func volumeCreateCommand(env *Env) *cobra.Command {
 
 // volumeLsCommand is cove volume ls.
 func volumeLsCommand(env *Env) *cobra.Command {
-	var asJSON bool
+	var out *output
 	c := &cobra.Command{
 		Use:     "ls [flags]",
 		Short:   "list the volumes, created or declared",
-		Example: "  cove volume ls\n  cove volume ls --json",
+		Example: "  cove volume ls\n  cove volume ls --json\n  cove volume ls --format '{{.Name}} {{.Mountpoint}}'",
 		Args:    noArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return volumeList(cmd.Context(), env, asJSON) },
+		RunE:    func(cmd *cobra.Command, _ []string) error { return volumeList(cmd.Context(), env, out) },
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print Docker's volume objects")
+	out = outputFlags(c)
 	return c
 }
 

@@ -39,7 +39,7 @@ func withConn(ctx context.Context, f func(*supervisor.Conn) error) error {
 // publishes as docker ps shows them; --json has their networks and ports
 // too.
 func psCommand(env *Env) *cobra.Command {
-	var asJSON bool
+	var out *output
 	c := &cobra.Command{
 		Use:   "ps [flags]",
 		Short: "list workloads",
@@ -48,16 +48,17 @@ while one runs, the ports it publishes. --json adds each running workload's
 networks and ports.`,
 		Example: `  cove ps
   cove ps --json
+  cove ps --format '{{.Name}} {{.State}}'
   cove --host unix:///run/cove/api.sock ps`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return ps(cmd.Context(), env, asJSON) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return ps(cmd.Context(), env, out) },
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	out = outputFlags(c)
 	return viaAPI(c)
 }
 
 // ps prints the workloads.
-func ps(ctx context.Context, env *Env, asJSON bool) error {
+func ps(ctx context.Context, env *Env, out *output) error {
 	return withBackend(ctx, env, func(b api.Backend) error {
 		rows, err := b.List(ctx)
 		if err != nil {
@@ -66,8 +67,8 @@ func ps(ctx context.Context, env *Env, asJSON bool) error {
 		if rows == nil {
 			rows = []api.Workload{}
 		}
-		if asJSON {
-			return printJSON(env.Stdout, rows)
+		if done, err := out.print(env.Stdout, rows); done {
+			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS\tPORTS")
@@ -103,14 +104,15 @@ func printJSON(w io.Writer, v any) error {
 
 // statusCommand is cove status: one workload in detail.
 func statusCommand(env *Env) *cobra.Command {
-	var asJSON bool
+	var out *output
 	c := &cobra.Command{
 		Use:   "status [flags] NAME",
 		Short: "show one workload",
 		Long: `Show one workload in detail; while it runs, a Network: line per network it is
 on and a Ports: line when it publishes any.`,
 		Example: `  cove status web
-  cove status --json web`,
+  cove status --json web
+  cove status --format '{{.MainPID}} {{size .MemoryBytes}}' web`,
 		Args:              wantArgs(1, 1, "exactly one workload name"),
 		ValidArgsFunction: completeWorkloads(env, false),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -120,14 +122,14 @@ on and a Ports: line when it publishes any.`,
 				if err != nil {
 					return named(name, err)
 				}
-				if asJSON {
-					return printJSON(env.Stdout, w)
+				if done, err := out.print(env.Stdout, w); done {
+					return err
 				}
 				return printStatus(env.Stdout, w)
 			})
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	out = outputFlags(c)
 	return viaAPI(c)
 }
 

@@ -48,6 +48,8 @@ func TestScan(t *testing.T) {
 		{"one", map[string]string{"LICENSE": mit}, []string{"MIT"}, []string{"Copyright (c) 2020 A. Author"}},
 		{"several separated", map[string]string{"LICENSE": bsd3 + "\n\n-----\n\n" + mit + "\n\n-----\n" + bsd2},
 			[]string{"BSD-3-Clause", "MIT", "BSD-2-Clause"}, []string{"Copyright 2009 The Go Authors.", "Copyright (c) 2020 A. Author"}},
+		{"several titled", map[string]string{"LICENSE": "Covered by two licences.\n\n#### MIT License ####\n\n" + mit + "\n\n### BSD ###\n\n" + bsd2},
+			[]string{"MIT", "BSD-2-Clause"}, []string{"Copyright (c) 2020 A. Author"}},
 		{"combined and separate", map[string]string{"COPYING.md": bsd3 + "\n" + mit, "LICENSE.BSD": bsd3, "LICENSE.MIT": mit},
 			[]string{"BSD-3-Clause", "MIT"}, []string{"Copyright 2009 The Go Authors.", "Copyright (c) 2020 A. Author"}},
 		{"docs and notice", map[string]string{"LICENSE": mit, "LICENSE.docs": gpl, "NOTICE": "Copyright 2021 B"},
@@ -75,6 +77,7 @@ func TestScanFails(t *testing.T) {
 	for name, files := range map[string]map[string]string{
 		"unknown licence": {"LICENSE": gpl},
 		"unknown part":    {"LICENSE": mit + "\n\n---\n\n" + gpl},
+		"titled, not one": {"LICENSE": "Two licences.\n\n### MIT ###\n\n" + mit + "\n\n### BSD ###\n\n" + bsd3 + "\n" + bsd2},
 		"no licence file": {"README": mit},
 		"several in one":  {"LICENSE": bsd3 + "\n" + mit},
 	} {

@@ -153,7 +153,7 @@ func scan(m module) (lics []licenceFile, copyrights []string, notices []string, 
 			notices = append(notices, strings.TrimSpace(string(data)))
 			continue
 		}
-		for _, part := range separator.Split(text, -1) {
+		for _, part := range licenceParts(text) {
 			ids := classify(part)
 			if len(ids) == 0 {
 				return nil, nil, nil, fmt.Errorf("%s %s: %s: unknown licence (known: %s)", m.path, m.version, name, strings.Join(knownIDs(), ", "))
@@ -176,6 +176,27 @@ func scan(m module) (lics []licenceFile, copyrights []string, notices []string, 
 // separator separates the licences of a file that holds several (a line
 // of dashes after an empty line, as in klauspost/compress's LICENSE).
 var separator = regexp.MustCompile(`\n[ \t]*\n-{3,}[ \t]*\n`)
+
+// heading titles each licence of a file that holds several, as in
+// go.yaml.in/yaml/v3's LICENSE ("#### MIT License ####").
+var heading = regexp.MustCompile(`(?m)^#{2,}[ \t][^\n]*[ \t]#{2,}[ \t]*$`)
+
+// licenceParts splits a licence file's text into its licences at its
+// separators; a part that holds several licences is split at its
+// headings if each then holds one (what comes before the first heading
+// introduces them).
+func licenceParts(text string) []string {
+	var parts []string
+	for _, p := range separator.Split(text, -1) {
+		titled := heading.Split(p, -1)[1:]
+		if len(classify(p)) > 1 && len(titled) > 1 && !slices.ContainsFunc(titled, func(t string) bool { return len(classify(t)) != 1 }) {
+			parts = append(parts, titled...)
+		} else {
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
 
 // withoutCombined drops a file that only combines licences other files
 // hold one each (filepath-securejoin's COPYING.md).

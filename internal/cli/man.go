@@ -1,0 +1,273 @@
+package cli
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/cobra/doc"
+
+	"github.com/cove-project/cove/internal/buildinfo"
+	"github.com/cove-project/cove/spec"
+)
+
+// manVerb is the hidden verb that writes cove's man pages (scripts/package
+// runs it).
+const manVerb = "__man"
+
+// manDateFallback is the date of the man pages when SOURCE_DATE_EPOCH is
+// not set: a fixed one, so that two builds write the same pages.
+var manDateFallback = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// manCommand is cove __man DIR: it writes DIR/man1, a page for every
+// command that help shows (cove.1, cove-run.1, cove-image-pull.1, … as
+// cobra/doc names them), and DIR/man5/cove.toml.5, the spec files'
+// reference. The pages are dated SOURCE_DATE_EPOCH, else
+// manDateFallback: the same tree and date give the same bytes.
+func manCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:    manVerb + " DIR",
+		Short:  "write cove's man pages into DIR/man1 and DIR/man5",
+		Hidden: true,
+		Args:   wantArgs(1, 1, "one directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			date, err := manDate()
+			if err != nil {
+				return err
+			}
+			return writeManPages(cmd.Root(), args[0], date)
+		},
+	}
+}
+
+// manDate is the date of the pages: SOURCE_DATE_EPOCH's, else
+// manDateFallback.
+func manDate() (time.Time, error) {
+	epoch := os.Getenv("SOURCE_DATE_EPOCH")
+	if epoch == "" {
+		return manDateFallback, nil
+	}
+	n, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil {
+		return time.Time{}, usagef("SOURCE_DATE_EPOCH %q: want seconds since 1970", epoch)
+	}
+	return time.Unix(n, 0).UTC(), nil
+}
+
+// writeManPages writes root's pages and cove.toml(5) into dir's man1 and
+// man5.
+func writeManPages(root *cobra.Command, dir string, date time.Time) error {
+	man1, man5 := filepath.Join(dir, "man1"), filepath.Join(dir, "man5")
+	for _, d := range []string{man1, man5} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("write man pages: %w", err)
+		}
+	}
+	root.DisableAutoGenTag = true // its HISTORY section dates each build
+	header := &doc.GenManHeader{Date: &date, Source: "cove " + buildinfo.Version(), Manual: "cove Manual"}
+	if err := doc.GenManTree(root, header, man1); err != nil {
+		return fmt.Errorf("write man pages into %s: %w", man1, err)
+	}
+	path := filepath.Join(man5, "cove.toml.5")
+	if err := os.WriteFile(path, []byte(specManPage(date)), 0o644); err != nil {
+		return fmt.Errorf("write man page: %w", err)
+	}
+	return nil
+}
+
+// specManPage is cove.toml(5) in roff: the spec files, their layout and
+// every key of the schema (spec.Keys), dated date.
+func specManPage(date time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, ".TH COVE.TOML 5 %q %q \"cove Manual\"\n", date.Format("Jan 2006"), "cove "+buildinfo.Version())
+	b.WriteString(`.nh
+.SH NAME
+cove.toml \- cove's spec files: workloads, networks and volumes
+.SH SYNOPSIS
+.nf
+.BI /etc/cove/ NAME .toml
+.BI /etc/cove/networks/ NAME .toml
+.BI /etc/cove/volumes/ NAME .toml
+.fi
+.SH DESCRIPTION
+A spec is a TOML file that declares one workload (a container or a
+virtual machine), one network or one volume, named after the file.
+.BR cove (1)
+compiles a workload's spec into the systemd unit
+\fBcove\-\fINAME\fB.service\fR;
+the unit owns the payload's lifecycle, and no cove process stays
+resident.
+.PP
+Every spec starts with
+.B version = 1
+and a
+.BR kind .
+Parsing is strict: an unknown key, a wrong type, a malformed or
+out\-of\-range value, a relative path or a missing required key is an
+error
+\fIFILE\fR:\fILINE\fR:\fICOL\fR: \fIKEY\fR: what is wrong, and what is allowed;
+every error of the file is listed, the exit status is 2 and nothing is
+started.
+Names are lower\-case letters, digits and
+.BR "_ . \-" ,
+at most 64 characters.
+.PP
+The defaults and the full meaning of each key are in cove's README
+(/usr/share/doc/cove/README.md, "A spec").
+.SH FILES
+.TP
+.BI /etc/cove/ NAME .toml
+The workload
+.IR NAME :
+.B kind = \(dqcontainer\(dq
+or
+.BR \(dqvm\(dq .
+.B cove apply
+writes it, and cove's systemd generator renders it into its unit at boot
+and on every daemon\-reload.
+.TP
+.BI /usr/share/cove/ NAME .toml
+A vendor default for workload
+.IR NAME ;
+the file of the same name in /etc/cove wins.
+.TP
+.BI /etc/cove/networks/ NAME .toml
+The network
+.IR NAME :
+.B kind = \(dqnetwork\(dq
+and a
+.B [network]
+table;
+.B cove network create
+writes one.
+The default network, cove, needs none.
+.TP
+.BI /etc/cove/volumes/ NAME .toml
+The named volume
+.IR NAME :
+.B kind = \(dqvolume\(dq
+and an optional
+.B [volume]
+table.
+.SH KEYS
+Keys are written as dotted paths: the key
+.B rootfs
+of the table
+.B [container]
+is
+.BR container.rootfs ;
+.B []
+stands for an element of an array of tables
+.RB ( [[container.mount]] ).
+`)
+	for _, k := range spec.Keys() {
+		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffEscape(keyHeading(k)), roffEscape(keyDoc(k)))
+	}
+	b.WriteString(`.SH EXAMPLE
+.EX
+version = 1
+kind = "container"
+description = "static web server"
+
+[container]
+image = "registry.example:5000/app/web:1.4"
+network = "cove"
+ports = ["8080:80"]
+
+[resources]
+memory = "256M"
+
+[service]
+restart = "on\-failure"
+.EE
+.SH SEE ALSO
+.BR cove (1),
+.BR cove\-apply (1),
+.BR cove\-validate (1),
+.BR cove\-run (1),
+.BR cove\-network\-create (1),
+.BR cove\-volume\-create (1)
+`)
+	return b.String()
+}
+
+// keyHeading is how a spec writes k: a table as [table], an array of
+// tables as [[table]], a key as its path.
+func keyHeading(k spec.Key) string {
+	switch k.Type {
+	case spec.TypeTable:
+		return "[" + k.Path + "]"
+	case spec.TypeTables:
+		return "[[" + k.Path + "]]"
+	}
+	return k.Path
+}
+
+// kindNames say which files a key of a kind belongs to.
+var kindNames = map[string]string{
+	spec.KindContainer: "Containers only.",
+	spec.KindVM:        "Virtual machines only.",
+	spec.KindNetwork:   "Network files only.",
+	spec.KindVolume:    "Volume files only.",
+}
+
+// keyDoc is what the key table says of k, one sentence a line: its type,
+// values or range, an example, the kind it belongs to, whether a change
+// reaches a running workload, and the cove run flags that set it.
+func keyDoc(k spec.Key) string {
+	s := []string{"Type: " + k.Type.String() + "."}
+	if len(k.Values) > 0 {
+		s = append(s, "One of "+quoteAll(k.Values)+".")
+	}
+	switch {
+	case k.Min == 0 && k.Max == 0:
+	case k.Max >= math.MaxInt32:
+		s = append(s, fmt.Sprintf("At least %d.", k.Min))
+	default:
+		s = append(s, fmt.Sprintf("From %d to %d.", k.Min, k.Max))
+	}
+	if k.Example != "" {
+		s = append(s, "Example: "+k.Example+".")
+	}
+	if n := kindNames[k.Kind]; n != "" {
+		s = append(s, n)
+	}
+	if k.Live {
+		s = append(s, "A change reaches the running workload without a restart.")
+	}
+	for _, f := range k.Flags {
+		name := "--" + f.Name
+		if f.Short != "" {
+			name = "-" + f.Short + ", " + name
+		}
+		s = append(s, "cove run "+name+": "+f.Usage+".")
+	}
+	return strings.Join(s, "\n")
+}
+
+// quoteAll quotes each value and joins them with commas.
+func quoteAll(values []string) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = strconv.Quote(v)
+	}
+	return strings.Join(q, ", ")
+}
+
+// roffEscape makes text safe on roff text lines or as a macro's
+// argument: backslashes are printed, hyphens are not hyphenation points
+// (\-), a line's leading dot or quote is no request and a double quote
+// does not end an argument.
+func roffEscape(text string) string {
+	text = strings.NewReplacer(`\`, `\e`, "-", `\-`, `"`, `\(dq`).Replace(text)
+	return leadingControl.ReplaceAllString(text, `\&$0`)
+}
+
+// leadingControl matches a control character that starts a line.
+var leadingControl = regexp.MustCompile(`(?m)^[.']`)
