@@ -518,6 +518,7 @@ func TestDockerCLI(t *testing.T) {
 		t.Errorf("docker logs: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	dockerLogTimes(t, docker)
+	pythonSDKContainers(t, "dockweb", pid)
 	logs := startInside(t, harness.DockerCLI(t, sb), "-H", apiHost, "logs", "-f", "dockweb")
 	logs.waitLine(t, "started dockweb")
 	logs.cancel()
@@ -631,4 +632,31 @@ func dockerWithImage(t *testing.T) (docker func(args ...string) result, ref stri
 		t.Fatalf("docker pull: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	return docker, ref
+}
+
+// pythonSDKContainers checks running workload name through Debian's
+// python3-docker, as Ansible's docker modules and testcontainers use
+// the API: containers.list() has it, get() shows it running with its
+// main PID, logs() has its output.
+func pythonSDKContainers(t *testing.T, name string, pid int) {
+	t.Helper()
+	py := fmt.Sprintf(`import docker, json
+c = docker.DockerClient(base_url=%q, version="1.41")
+names = [x.name for x in c.containers.list()]
+ct = c.containers.get(%q)
+print(json.dumps({"listed": %q in names, "status": ct.status, "pid": ct.attrs["State"]["Pid"], "logs": ct.logs().decode()}))
+`, apiHost, name, name)
+	r := inside(t, "/usr/bin/python3", "-c", py)
+	var got struct {
+		Listed bool
+		Status string
+		Pid    int
+		Logs   string
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("python3-docker containers: exit %d, %v: %s%s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	if !got.Listed || got.Status != "running" || got.Pid != pid || got.Logs != "started "+name+"\n" {
+		t.Errorf("python3-docker containers.list/get/logs of %s: %+v, want listed, running, PID %d and its output", name, got, pid)
+	}
 }
