@@ -97,7 +97,10 @@ func EnterCommand(ctx context.Context, self string, c launch.Config, t *Target) 
 // signal N). On its own locked thread it joins the payload's cgroups,
 // then enters its mount, uts, ipc, network and pid namespaces and its
 // root, changes to c.Workdir, restricts itself as the launcher restricts
-// the payload (bounding set, no_new_privs, seccomp, c.UID:c.GID) and
+// the payload (bounding set, no_new_privs, seccomp, c.UID:c.GID, which in
+// a container with a user namespace are the host IDs they map to: a Go
+// process cannot join a user namespace, so the command runs in the
+// host's, as that unprivileged host user, without capabilities) and
 // starts the command from that thread, in a new session, with only stdin,
 // stdout and stderr: the stage's, with no controlling terminal to inject
 // input into, or for c.Console a pty of its own (see enterStdio); a
@@ -110,10 +113,14 @@ func Enter(c launch.Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := enterContainer(); err != nil {
+	maps, err := enterContainer()
+	if err != nil {
 		return 0, err
 	}
 	if err := resolveUser(&c); err != nil {
+		return 0, err
+	}
+	if c.UID, c.GID, err = maps.toHost(c.UID, c.GID); err != nil {
 		return 0, err
 	}
 	c.Ready = spec.ReadyStarted // no NOTIFY_SOCKET: only the payload may notify
@@ -199,33 +206,38 @@ func enterStdio(c launch.Config) (attr *syscall.ProcAttr, master, slave *os.File
 }
 
 // enterContainer moves the calling (locked) thread into the cgroups,
-// namespaces and root of the payload pinned by enterPidFd.
-func enterContainer() error {
+// namespaces and root of the payload pinned by enterPidFd, and returns
+// the payload's ID maps (see idMaps: its user namespace is not joined).
+func enterContainer() (idMaps, error) {
 	pid, err := pidfdPid(enterPidFd)
 	if err != nil {
-		return err
+		return idMaps{}, err
+	}
+	maps, err := readIDMaps(pid)
+	if err != nil {
+		return idMaps{}, err
 	}
 	if err := cgroup.Join(pid); err != nil {
-		return err
+		return idMaps{}, err
 	}
 	// setns into a mount namespace needs a thread that shares its file
 	// system attributes with no other.
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		return fmt.Errorf("unshare(CLONE_FS): %w", err)
+		return idMaps{}, fmt.Errorf("unshare(CLONE_FS): %w", err)
 	}
 	flags := unix.CLONE_NEWNS | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWNET | unix.CLONE_NEWPID
 	if err := unix.Setns(enterPidFd, flags); err != nil {
-		return fmt.Errorf("enter the namespaces of pid %d: setns pidfd %d: %w", pid, enterPidFd, err)
+		return idMaps{}, fmt.Errorf("enter the namespaces of pid %d: setns pidfd %d: %w", pid, enterPidFd, err)
 	}
 	if err := unix.Fchdir(enterRootFd); err != nil {
-		return fmt.Errorf("enter the root of pid %d: fchdir fd %d: %w", pid, enterRootFd, err)
+		return idMaps{}, fmt.Errorf("enter the root of pid %d: fchdir fd %d: %w", pid, enterRootFd, err)
 	}
 	if err := unix.Chroot("."); err != nil {
-		return fmt.Errorf("enter the root of pid %d: chroot .: %w", pid, err)
+		return idMaps{}, fmt.Errorf("enter the root of pid %d: chroot .: %w", pid, err)
 	}
 	unix.Close(enterPidFd)
 	unix.Close(enterRootFd)
-	return nil
+	return maps, nil
 }
 
 // pidfdPid reads the PID of the process pidfd fd refers to.

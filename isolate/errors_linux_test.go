@@ -34,7 +34,7 @@ func TestSyscallErrors(t *testing.T) {
 		// mount_setattr fail the permission check before the lookup.
 		errno []unix.Errno
 	}{
-		{"open_tree", mountOne(root, spec.Mount{Type: spec.MountBind, Source: missing, Target: "/data"}),
+		{"open_tree", mountOne(root, spec.Mount{Type: spec.MountBind, Source: missing, Target: "/data"}, -1),
 			"open_tree " + missing + ": ", []unix.Errno{unix.ENOENT, unix.EPERM}},
 		{"mount_setattr", readOnlyRoot(launch.Config{Rootfs: missing, ReadOnly: true}),
 			"mount_setattr(MOUNT_ATTR_RDONLY) " + missing + ": ", []unix.Errno{unix.ENOENT, unix.EPERM}},

@@ -36,6 +36,9 @@ const InitVerb = "launch-init"
 // self is the path of the cove binary; handedOver, if not nil, is called
 // with the payload's PID once systemd knows it (to register the machine).
 //
+// With a user namespace (c.UserNS), the IDs are allocated first (package
+// userns) and the namespace is created with the others; see withUserNS.
+//
 // If the container cannot be set up, the second stage has been killed and
 // nothing is left running.
 func Launch(self string, c launch.Config, handedOver func(pid int)) error {
@@ -48,7 +51,18 @@ func Launch(self string, c launch.Config, handedOver func(pid int)) error {
 		}
 		defer proxy.close()
 	}
-	pid, err := startInit(self, c, readyNow)
+	var ids *spec.IDRange
+	if spec.HasUserNS(c.UserNS) {
+		r, err := hostIDs(c)
+		if err != nil {
+			return fmt.Errorf("launch %s: %w", c.Name, err)
+		}
+		ids = &r
+	}
+	if err := mountVolumes(c); err != nil {
+		return fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	pid, err := startInit(self, c, readyNow, ids)
 	if err != nil {
 		return fmt.Errorf("launch %s: %w", c.Name, err)
 	}
@@ -67,10 +81,11 @@ func Launch(self string, c launch.Config, handedOver func(pid int)) error {
 	return notifySystemd(state)
 }
 
-// startInit starts the second stage, waits until it has set up the
+// startInit starts the second stage (in a user namespace mapped to ids,
+// if not nil, with the trees it needs), waits until it has set up the
 // container, hands its PID to systemd (with READY=1 when ready) and lets it
 // exec the payload. It returns the payload's PID.
-func startInit(self string, c launch.Config, ready bool) (int, error) {
+func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int, error) {
 	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
 	if err != nil {
 		return 0, fmt.Errorf("create the status pipe: %w", err)
@@ -97,15 +112,30 @@ func startInit(self string, c launch.Config, ready bool) (int, error) {
 		ExtraFiles:  []*os.File{statusW, goR},
 		SysProcAttr: &syscall.SysProcAttr{Cloneflags: uintptr(flags)},
 	}
-	if err := cmd.Start(); err != nil {
+	var trees *os.File
+	var started []*os.File
+	if ids != nil {
+		if trees, started, err = withUserNS(cmd, *ids); err != nil {
+			return 0, err
+		}
+		defer trees.Close()
+	}
+	err = cmd.Start()
+	for _, f := range append(started, statusW, goR) {
+		f.Close()
+	}
+	if err != nil {
 		return 0, fmt.Errorf("start container init: %w", err)
 	}
-	statusW.Close()
-	goR.Close()
 	fail := func(err error) (int, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return 0, err
+	}
+	if ids != nil {
+		if err := sendTrees(c, cmd.Process.Pid, *ids, trees); err != nil {
+			return fail(err)
+		}
 	}
 	msg, _ := io.ReadAll(status)
 	if string(msg) != "ok" {
@@ -281,7 +311,14 @@ func prepare(c *launch.Config) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := setupRoot(*c); err != nil {
+	var t *trees
+	if spec.HasUserNS(c.UserNS) {
+		unix.Close(selfFd) // executed already; the payload must not inherit it
+		if t, err = receiveTrees(*c); err != nil {
+			return "", err
+		}
+	}
+	if err := setupRoot(*c, t); err != nil {
 		return "", err
 	}
 	if err := resolveUser(c); err != nil {

@@ -21,8 +21,9 @@ import (
 // created and resolved inside the rootfs: a symlink in it cannot send a
 // mount, or a new directory, outside it. Mounts are attached through file
 // descriptors (open_tree, move_mount), so a rootfs changed meanwhile, say
-// by another container sharing it, cannot redirect them either.
-func mountAll(c launch.Config) error {
+// by another container sharing it, cannot redirect them either. In a user
+// namespace (t not nil) the bind mounts' trees come from the first stage.
+func mountAll(c launch.Config, t *trees) error {
 	if len(c.Mounts) == 0 {
 		return nil
 	}
@@ -32,16 +33,21 @@ func mountAll(c launch.Config) error {
 	}
 	defer root.Close()
 	for _, m := range c.Mounts {
-		if err := mountOne(root, m); err != nil {
+		src := -1
+		if t != nil && m.Type == spec.MountBind {
+			src = t.next()
+		}
+		if err := mountOne(root, m, src); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// mountOne mounts m under root. Its errors name the mount: the syscall
-// with the source and target, or the mount point.
-func mountOne(root *os.File, m spec.Mount) error {
+// mountOne mounts m under root: a bind mount from the detached tree src
+// (which it closes) if src ≥ 0, else cloned here. Its errors name the
+// mount: the syscall with the source and target, or the mount point.
+func mountOne(root *os.File, m spec.Mount, src int) error {
 	if m.Type == spec.MountVolume {
 		data, err := prepareVolume(root, m)
 		if err != nil {
@@ -68,9 +74,11 @@ func mountOne(root *os.File, m spec.Mount) error {
 		}
 		return nil
 	}
-	src, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
-	if err != nil {
-		return fmt.Errorf("open_tree %s: %w", m.Source, err)
+	if src < 0 {
+		var err error
+		if src, err = cloneBind(m, -1); err != nil {
+			return err
+		}
 	}
 	defer unix.Close(src)
 	var st unix.Stat_t
@@ -82,16 +90,34 @@ func mountOne(root *os.File, m spec.Mount) error {
 		return err
 	}
 	defer target.Close()
-	if m.ReadOnly {
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(src, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-			return fmt.Errorf("mount_setattr(MOUNT_ATTR_RDONLY) %s: %w", m.Source, err)
-		}
-	}
 	if err := unix.MoveMount(src, "", int(target.Fd()), "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
 		return fmt.Errorf("move_mount %s on %s: %w", m.Source, m.Target, err)
 	}
 	return nil
+}
+
+// cloneBind clones the tree of bind mount m (recursively) as a detached
+// mount, read-only if m says so and, with m.Idmap, idmapped into user
+// namespace ns (ns ≥ 0; without a user namespace cove refuses idmap).
+func cloneBind(m spec.Mount, ns int) (int, error) {
+	src, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("open_tree %s: %w", m.Source, err)
+	}
+	if m.Idmap {
+		if err := idmap(src, ns); err != nil {
+			unix.Close(src)
+			return -1, fmt.Errorf("mount %s on %s with idmap = true: %w", m.Source, m.Target, err)
+		}
+	}
+	if m.ReadOnly {
+		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+		if err := unix.MountSetattr(src, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+			unix.Close(src)
+			return -1, fmt.Errorf("mount_setattr(MOUNT_ATTR_RDONLY) %s: %w", m.Source, err)
+		}
+	}
+	return src, nil
 }
 
 // prepareVolume readies the named volume of m for its mount and returns

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,8 +82,22 @@ func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 //     lock"), and read-only disks get a shared lock. Each is a virtio-blk
 //     device (virtio-blk-device on microvm's virtio-mmio, virtio-blk-pci
 //     on q35), vda, vdb… in order (checked on both machines). The boot
-//     disk gets bootindex=0, unless a kernel is given: as in the spec, the
-//     kernel then wins (SeaBIOS would otherwise boot the disk first).
+//     disk gets bootindex=0 (see bootOrder).
+//   - Disks of a base image: the VM's own qcow2 overlay (created by the
+//     launcher, see prepareDisks), opened like any qcow2 disk; QEMU opens
+//     its backing chain read-only.
+//   - CD-ROMs (q35): ide-cd on the AHCI controller's ports ide.0…, raw,
+//     read-only. A boot order (c.Boot) numbers CD-ROMs and disks with
+//     bootindex in its order.
+//   - Firmware: SeaBIOS (QEMU's default, "bios"), or OVMF as two pflash
+//     drives: the code read-only, the VM's own NVRAM copy writable; with
+//     Secure Boot the secboot build, SMM (smm=on) and a secure flash that
+//     only SMM may write (what QEMU's docs require for it).
+//   - cloud-init: the seed image (vfat, label cidata) the launcher built,
+//     a read-only virtio-blk disk after the VM's disks.
+//   - TPM 2.0 (q35): QEMU's TPM emulator backend on swtpm's control
+//     socket, a CRB interface (tpm-crb, what TPM 2.0 guests and Windows 11
+//     expect).
 //   - Network: QEMU's user-mode stack (slirp, no privileges, no host
 //     interfaces) with hostfwd= per forward; or, on a bridge, the tap the
 //     launcher made (plan.HostIfName, attached by name: ifname=, with
@@ -111,13 +126,18 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		}
 		return pci
 	}
-	a = append(a, "-machine", dev("microvm,acpi=on,pcie=off", "q35"))
+	machine := dev("microvm,acpi=on,pcie=off", "q35")
+	if c.Firmware == spec.FirmwareUEFISecure {
+		machine += ",smm=on"
+	}
+	a = append(a, "-machine", machine)
 	accel, cpu := spec.AccelKVM, "host"
 	if c.Accel == spec.AccelTCG {
 		accel, cpu = spec.AccelTCG+",tb-size="+strconv.Itoa(TCGBufferMiB), "max"
 	}
 	a = append(a, "-accel", accel, "-cpu", cpu)
 	a = append(a, "-smp", strconv.Itoa(c.CPUs), "-m", strconv.FormatUint(c.MemoryMiB, 10))
+	a = append(a, firmwareArgs(c)...)
 	if c.Kernel != "" {
 		a = append(a, "-kernel", c.Kernel)
 		if c.Initrd != "" {
@@ -133,16 +153,25 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 	a = append(a,
 		"-chardev", "socket,id=qmp,path="+qemuEscape(c.QMPSocket)+",server=on,wait=off",
 		"-mon", "chardev=qmp,mode=control")
+	disks, cdroms := bootOrder(c)
+	blk := dev("virtio-blk-device", "virtio-blk-pci")
 	for i, d := range c.Disks {
 		drive := fmt.Sprintf("if=none,id=disk%d,file=%s,format=%s,file.locking=on", i, qemuEscape(d.Path), d.Format)
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		}
-		device := fmt.Sprintf("%s,drive=disk%d", dev("virtio-blk-device", "virtio-blk-pci"), i)
-		if d.Boot && c.Kernel == "" {
-			device += ",bootindex=0"
-		}
-		a = append(a, "-drive", drive, "-device", device)
+		a = append(a, "-drive", drive, "-device", fmt.Sprintf("%s,drive=disk%d%s", blk, i, disks[i]))
+	}
+	for i, p := range c.CDROMs {
+		a = append(a, "-drive", fmt.Sprintf("if=none,id=cd%d,file=%s,format=raw,media=cdrom,readonly=on,file.locking=on", i, qemuEscape(p)),
+			"-device", fmt.Sprintf("ide-cd,drive=cd%d,bus=ide.%d%s", i, i, cdroms[i]))
+	}
+	if c.CloudInit != nil {
+		a = append(a, "-drive", "if=none,id=seed,file="+qemuEscape(c.Seed())+",format=raw,readonly=on,file.locking=on", "-device", blk+",drive=seed")
+	}
+	if c.TPM {
+		a = append(a, "-chardev", "socket,id=tpm,path="+qemuEscape(c.TPMSocket()),
+			"-tpmdev", "emulator,id=tpm0,chardev=tpm", "-device", "tpm-crb,tpmdev=tpm0")
 	}
 	a = append(a, netArgs(c, dev("virtio-net-device", "virtio-net-pci"))...)
 	a = append(a,
@@ -152,6 +181,56 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	)
 	return a, nil
+}
+
+// firmwareArgs are the flash drives of c's UEFI firmware (read-only code,
+// the VM's own NVRAM) and, with Secure Boot, the flag that lets only SMM
+// code write the NVRAM; none for BIOS.
+func firmwareArgs(c launch.VMConfig) []string {
+	code, _ := launch.FirmwareFiles(c.Firmware)
+	if code == "" {
+		return nil
+	}
+	a := []string{
+		"-drive", "if=pflash,unit=0,format=raw,readonly=on,file=" + qemuEscape(code),
+		"-drive", "if=pflash,unit=1,format=raw,file=" + qemuEscape(c.NVRAM()),
+	}
+	if c.Firmware == spec.FirmwareUEFISecure {
+		a = append(a, "-global", "driver=cfi.pflash01,property=secure,value=on")
+	}
+	return a
+}
+
+// bootOrder returns the ",bootindex=N" suffix of each disk and each
+// CD-ROM device of c ("" for a device the firmware does not boot). With no
+// boot order, the disk with Boot is first, unless a kernel is given: as in
+// the spec, the kernel then wins (SeaBIOS would otherwise boot the disk
+// first). With one, the devices are numbered in its order: "cdrom" every
+// CD-ROM, "disk" the disk with Boot or else every disk.
+func bootOrder(c launch.VMConfig) (disks, cdroms []string) {
+	disks, cdroms = make([]string, len(c.Disks)), make([]string, len(c.CDROMs))
+	order := c.Boot
+	if len(order) == 0 && c.Kernel == "" {
+		order = []string{spec.BootDisk}
+	}
+	n := 0
+	next := func() string { n++; return ",bootindex=" + strconv.Itoa(n-1) }
+	hasBoot := slices.ContainsFunc(c.Disks, func(d launch.VMDisk) bool { return d.Boot })
+	for _, dev := range order {
+		switch dev {
+		case spec.BootCDROM:
+			for i := range cdroms {
+				cdroms[i] = next()
+			}
+		case spec.BootDisk:
+			for i, d := range c.Disks {
+				if d.Boot || !hasBoot {
+					disks[i] = next()
+				}
+			}
+		}
+	}
+	return disks, cdroms
 }
 
 // netArgs are the -netdev and -device arguments of c's network, its NIC

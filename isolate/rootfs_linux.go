@@ -32,8 +32,9 @@ var (
 // setupRoot makes the container's rootfs (or, volatile, an overlay of it)
 // the root of the current (new) mount namespace with the spec's mounts, /proc, a minimal /dev, a
 // read-only /sys and, for ready = "notify", the notify socket's directory,
-// read-only if asked, and detaches the old root.
-func setupRoot(c launch.Config) error {
+// read-only if asked, and detaches the old root. In a user namespace (t
+// not nil) the root and the bind mounts are the first stage's trees.
+func setupRoot(c launch.Config, t *trees) error {
 	rootfs := c.Rootfs
 	steps := []struct {
 		what string
@@ -45,8 +46,18 @@ func setupRoot(c launch.Config) error {
 			}
 			return nil
 		}},
+		{"attach the root", func() error {
+			if t == nil {
+				return nil
+			}
+			root, err := t.attachRoot()
+			if err == nil {
+				rootfs, c.Rootfs = root, root // what the other steps set up
+			}
+			return err
+		}},
 		{"image overlay", func() error {
-			if c.Image.Ref == "" {
+			if c.Image.Ref == "" || t != nil {
 				return nil
 			}
 			merged, err := imageRoot(c)
@@ -56,7 +67,7 @@ func setupRoot(c launch.Config) error {
 			return err
 		}},
 		{"volatile overlay", func() error {
-			if !c.Volatile || c.Image.Ref != "" {
+			if !c.Volatile || c.Image.Ref != "" || t != nil {
 				return nil
 			}
 			merged, err := volatileRoot(rootfs)
@@ -66,14 +77,17 @@ func setupRoot(c launch.Config) error {
 			return err
 		}},
 		{"bind rootfs", func() error {
+			if t != nil {
+				return nil // the attached root is a mount already
+			}
 			if err := unix.Mount(rootfs, rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 				return fmt.Errorf("mount(MS_BIND|MS_REC) %s on itself: %w", rootfs, err)
 			}
 			return nil
 		}},
-		{"mounts", func() error { return mountAll(c) }},
-		{"mount /proc", func() error { return mountProc(rootfs) }},
-		{"mount /dev", func() error { return mountDev(rootfs) }},
+		{"mounts", func() error { return mountAll(c, t) }},
+		{"mount /proc", func() error { return mountProc(rootfs, t) }},
+		{"mount /dev", func() error { return mountDev(rootfs, t != nil) }},
 		{"mount /sys", func() error { return mountSys(rootfs) }},
 		{"mount the notify socket", func() error { return mountNotify(c) }},
 		{"make the root read-only", func() error { return readOnlyRoot(c) }},
@@ -104,14 +118,19 @@ func mkdirAt(rootfs, dir string, mode os.FileMode) (string, error) {
 	return os.Readlink(fdPath(d))
 }
 
-// mountProc mounts the new pid namespace's /proc and hides the host's
-// sensitive entries.
-func mountProc(rootfs string) error {
+// mountProc mounts the new pid namespace's /proc (in a user namespace,
+// t not nil, the first stage's) and hides the host's sensitive entries.
+func mountProc(rootfs string, t *trees) error {
 	p, err := mkdirAt(rootfs, "proc", 0o555)
 	if err != nil {
 		return err
 	}
-	if err := unix.Mount("proc", p, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	if t != nil {
+		if err := unix.MoveMount(t.proc, "", unix.AT_FDCWD, p, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("attach proc on %s: move_mount: %w", p, err)
+		}
+		unix.Close(t.proc)
+	} else if err := unix.Mount("proc", p, "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount proc on %s: %w", p, err)
 	}
 	for _, f := range maskedProc {
@@ -139,7 +158,9 @@ func readOnlyBind(src, dst string) error {
 	if err := unix.Mount(src, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("mount(MS_BIND|MS_REC) %s on %s: %w", src, dst, err)
 	}
-	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV)
+	// noexec too: a bind of a mount locked noexec (the host's /sys, in a
+	// user namespace) cannot drop it.
+	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	if err := unix.Mount("", dst, "", flags, ""); err != nil {
 		return fmt.Errorf("mount(MS_BIND|MS_REMOUNT|MS_RDONLY) %s: %w", dst, err)
 	}
@@ -147,8 +168,11 @@ func readOnlyBind(src, dst string) error {
 }
 
 // mountDev builds a minimal /dev on a tmpfs: the standard character devices,
-// a private devpts instance, /dev/shm and the usual symlinks.
-func mountDev(rootfs string) error {
+// a private devpts instance, /dev/shm and the usual symlinks. In a user
+// namespace (bindDevices), where mknod is not allowed, the devices are
+// bind mounts of the host's nodes: they stay host root's, so the
+// container cannot change their modes.
+func mountDev(rootfs string, bindDevices bool) error {
 	dev, err := mkdirAt(rootfs, "dev", 0o755)
 	if err != nil {
 		return err
@@ -159,9 +183,8 @@ func mountDev(rootfs string) error {
 	old := unix.Umask(0)
 	defer unix.Umask(old)
 	for _, d := range devices {
-		p := filepath.Join(dev, d.name)
-		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(d.major, d.minor))); err != nil {
-			return fmt.Errorf("mknod %s: %w", p, err)
+		if err := makeDevice(filepath.Join(dev, d.name), d.major, d.minor, bindDevices); err != nil {
+			return err
 		}
 	}
 	for _, d := range []string{"pts", "shm"} {
@@ -181,6 +204,25 @@ func mountDev(rootfs string) error {
 		if err := os.Symlink(l[0], filepath.Join(dev, l[1])); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// makeDevice creates character device major:minor at p: a node, or with
+// bind a bind mount of the host's /dev node of p's name.
+func makeDevice(p string, major, minor uint32, bind bool) error {
+	if !bind {
+		if err := unix.Mknod(p, unix.S_IFCHR|0o666, int(unix.Mkdev(major, minor))); err != nil {
+			return fmt.Errorf("mknod %s: %w", p, err)
+		}
+		return nil
+	}
+	host := filepath.Join("/dev", filepath.Base(p))
+	if err := os.WriteFile(p, nil, 0o666); err != nil {
+		return err
+	}
+	if err := unix.Mount(host, p, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("mount(MS_BIND) %s on %s: %w", host, p, err)
 	}
 	return nil
 }

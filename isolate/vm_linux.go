@@ -17,6 +17,7 @@ import (
 
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/launch"
 )
@@ -33,9 +34,14 @@ const QEMUBinary = "qemu-system-x86_64"
 //   - creates the sockets' directories (0700) and removes stale sockets of
 //     this VM, refusing if a QEMU still listens on one;
 //   - adds the TSC hint a microvm needs under TCG (see TSCHint);
+//   - creates the VM's state: overlays of base images, NVRAM (see
+//     prepareState);
 //   - on a bridge, joins the network with a tap (see joinBridge). If the
 //     exec fails, it leaves the network again; once QEMU runs, the unit's
-//     ExecStopPost= (network-release) does.
+//     ExecStopPost= (network-release) does;
+//   - builds the cloud-init seed (buildSeed), with the guest's address on
+//     a bridge;
+//   - starts swtpm for a TPM (startTPM), last: it ends with QEMU.
 func LaunchVM(c launch.VMConfig) error {
 	c, err := resolveAccel(c)
 	if err != nil {
@@ -47,19 +53,45 @@ func LaunchVM(c launch.VMConfig) error {
 	if err := prepareSockets(c); err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
 	}
+	if err := prepareState(c); err != nil {
+		return fmt.Errorf("launch vm %s: %w", c.Name, err)
+	}
 	c = TSCHint(c, hostcheck.HostTSCkHz())
 	path, err := exec.LookPath(QEMUBinary)
 	if err != nil {
 		return fmt.Errorf("launch vm %s: %w (install qemu-system-x86)", c.Name, err)
 	}
-	if c.NetworkName == "" {
+	var ep *plan.Endpoint
+	if c.NetworkName != "" {
+		if c, ep, err = joinBridge(c); err != nil {
+			return fmt.Errorf("launch vm %s: %w", c.Name, err)
+		}
+	}
+	err = startDevices(c, ep, path)
+	if c.NetworkName != "" {
+		err = errors.Join(err, network.Leave(c.NetworkName, c.Name))
+	}
+	return err
+}
+
+// startDevices builds c's cloud-init seed, starts its swtpm and execs
+// QEMU (path); it returns only on error, with swtpm ended.
+func startDevices(c launch.VMConfig, ep *plan.Endpoint, path string) error {
+	if c.CloudInit != nil {
+		if err := buildSeed(c, ep); err != nil {
+			return fmt.Errorf("launch vm %s: %w", c.Name, err)
+		}
+	}
+	if !c.TPM {
 		return execQEMU(path, c)
 	}
-	if c, err = joinBridge(c); err != nil {
+	tpm, err := startTPM(c)
+	if err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
 	}
 	err = execQEMU(path, c)
-	return errors.Join(err, network.Leave(c.NetworkName, c.Name))
+	tpm.Kill()
+	return err
 }
 
 // prepareSockets creates the directories of c's sockets, only root may
@@ -87,19 +119,21 @@ func prepareSockets(c launch.VMConfig) error {
 // the tap on the bridge, and the workload's tables, whose anti-spoofing
 // rules apply to the guest's frames on the tap and whose published ports
 // lead to the guest's address. It returns c with the guest's address on
-// its kernel command line (GuestNetwork); QEMUArgv attaches the guest's
-// NIC to the tap with the MAC the rules expect. On error nothing is left.
-func joinBridge(c launch.VMConfig) (launch.VMConfig, error) {
+// its kernel command line (GuestNetwork), and the guest's endpoint (for
+// its cloud-init network-config); QEMUArgv attaches the guest's NIC to
+// the tap with the MAC the rules expect. On error nothing is left.
+func joinBridge(c launch.VMConfig) (launch.VMConfig, *plan.Endpoint, error) {
 	n, err := network.Named(c.NetworkName)
 	if err != nil {
-		return c, fmt.Errorf("join network %s: %w", c.NetworkName, err)
+		return c, nil, fmt.Errorf("join network %s: %w", c.NetworkName, err)
 	}
 	at, err := network.Join(network.Request{Network: n.Name, Workload: c.Name, Link: network.LinkTap, IP: c.IP, Ports: c.Ports})
 	if err != nil {
-		return c, err
+		return c, nil, err
 	}
 	fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: tap %s, guest %v and %v, MAC %v\n", c.Name, n.Name, at.HostIf, at.Addr4, at.Addr6, at.MAC)
-	return GuestNetwork(c, at.Endpoint(n)), nil
+	ep := at.Endpoint(n)
+	return GuestNetwork(c, ep), &ep, nil
 }
 
 // execQEMU execs QEMU (path) for c; it returns only on error.

@@ -40,6 +40,7 @@ type Config struct {
 	Mounts         []spec.Mount // mounted over the rootfs, in order; one JSON object per --mount
 	Console        bool         // stdin is a console socket: give the payload a pty (cove run -t, cove exec -t)
 	Init           bool         // PID 1 is InitPath with the payload as its child (service.init), not the payload
+	UserNS         string       // spec.UserNSAuto or "UID:COUNT": a user namespace of its own (the launcher allocates auto's IDs); "" or spec.UserNSHost: none
 
 	// An image container (see image.go).
 	Image
@@ -83,6 +84,9 @@ func (c Config) Args() []string {
 	}
 	if c.Init {
 		a = append(a, "--init")
+	}
+	if spec.HasUserNS(c.UserNS) {
+		a = append(a, "--userns", c.UserNS)
 	}
 	for _, m := range c.Mounts {
 		b, _ := json.Marshal(m) // cannot fail: strings, a bool and a number
@@ -129,6 +133,14 @@ func ParseArgs(args []string) (Config, error) {
 	fs.BoolVar(&c.Volatile, "volatile", false, "tmpfs overlay over the root")
 	fs.BoolVar(&c.Console, "console", false, "stdin is a console socket: a pty for the payload")
 	fs.BoolVar(&c.Init, "init", false, "run the payload under a minimal init")
+	fs.Func("userns", "auto or UID:COUNT", func(s string) error {
+		c.UserNS = s
+		if s == spec.UserNSAuto {
+			return nil
+		}
+		_, err := spec.ParseIDRange(s)
+		return err
+	})
 	fs.Func("mount", "a mount as JSON", func(s string) error {
 		m, err := parseMount(s)
 		c.Mounts = append(c.Mounts, m)
@@ -153,6 +165,11 @@ func ParseArgs(args []string) (Config, error) {
 	case spec.ReadyStarted, spec.ReadyNotify, spec.ReadyTCP, spec.ReadyHealthy:
 	default:
 		return Config{}, fmt.Errorf("launch: --ready %q: want started, notify, tcp or healthy", c.Ready)
+	}
+	for _, m := range c.Mounts {
+		if m.Idmap && !spec.HasUserNS(c.UserNS) {
+			return Config{}, fmt.Errorf("launch: --mount %s: idmap needs a user namespace (--userns)", m.Target)
+		}
 	}
 	if caps != "" {
 		c.Caps = strings.Split(caps, ",")

@@ -23,8 +23,8 @@ func TestArgsRoundTrip(t *testing.T) {
 		Caps:  []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
 		Ready: spec.ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},
 		ProbeInterval: 250 * time.Millisecond, ProbeTimeout: 2 * time.Second,
-		ReadOnly: true, Volatile: true, Init: true, Mounts: []spec.Mount{
-			{Type: spec.MountBind, Source: "/srv/a \"b\",c:d", Target: "/data", ReadOnly: true},
+		ReadOnly: true, Volatile: true, Init: true, UserNS: "1000000:65536", Mounts: []spec.Mount{
+			{Type: spec.MountBind, Source: "/srv/a \"b\",c:d", Target: "/data", ReadOnly: true, Idmap: true},
 			{Type: spec.MountTmpfs, Target: "/tmp", Size: 1 << 20},
 			{Type: spec.MountVolume, Source: "pg_data.1", Target: "/var/lib/db", ReadOnly: true},
 		},
@@ -66,6 +66,8 @@ func TestParseArgsErrors(t *testing.T) {
 		{"--rootfs", "/r", "--mount", `not json`, "--", "x"},
 		{"--rootfs", "/r", "--mount", `{"type":"volume","source":"../../etc","target":"/a"}`, "--", "x"},
 		{"--rootfs", "/r", "--mount", `{"type":"volume","target":"/a"}`, "--", "x"},
+		{"--rootfs", "/r", "--userns", "pick", "--", "x"},
+		{"--rootfs", "/r", "--userns", "0:65536", "--", "x"},
 	} {
 		if _, err := ParseArgs(args); err == nil {
 			t.Errorf("ParseArgs(%q) succeeded", args)

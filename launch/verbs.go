@@ -7,10 +7,11 @@ import "path/filepath"
 // VMLaunchVerb (VMs), and ExecStop= of a VM names VMStopVerb; the launcher
 // re-executes itself as InitVerb (the container's PID 1 until the payload
 // runs) and EnterVerb (cove exec and probes entering a running container);
-// a health check's service runs HealthVerb. cove-network@NAME.service
-// runs NetworkUpVerb and NetworkDownVerb; a workload on a network (a
-// container, a VM on a bridge) releases its address and link with
-// NetworkReleaseVerb (ExecStopPost=).
+// a health check's service runs HealthVerb; a container's ExecStop= and
+// ExecStopPost= run StopVerb (internal/outcome). cove-network@NAME.service
+// runs NetworkUpVerb and NetworkDownVerb; a VM on a network (a bridge)
+// releases its address and tap with NetworkReleaseVerb (ExecStopPost=), a
+// container its address and veth with StopVerb's post stage.
 const (
 	HealthVerb   = "health-probe"
 	LaunchVerb   = "launch"
@@ -19,6 +20,7 @@ const (
 	VMLaunchVerb = "launch-vm"
 	VMStopVerb   = "launch-vm-stop"
 	VMReadyVerb  = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
+	StopVerb     = "launch-stop"     // ExecStop= and (--post) ExecStopPost= of a container: stop, outcome, network release
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them

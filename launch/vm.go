@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -41,14 +42,86 @@ type VMConfig struct {
 	NetworkName string      // the cove network whose bridge the tap joins; required on a bridge
 	IP          netip.Addr  // the guest's IPv4 address to lease; zero: any free one
 	Ports       []plan.Port // published ports, to the guest's address
+
+	Firmware  string     // spec.FirmwareBIOS ("" too), spec.FirmwareUEFI or spec.FirmwareUEFISecure (q35)
+	TPM       bool       // a TPM 2.0: swtpm, started by the launcher, on TPMSocket (q35)
+	CDROMs    []string   // absolute paths of ISO images, read-only CD-ROMs in this order (q35)
+	Boot      []string   // the firmware's boot order (spec.BootCDROM, spec.BootDisk); nil: the disk with Boot
+	CloudInit *CloudInit // the NoCloud seed the launcher builds at start; nil: none
+	// StateDir holds what the VM keeps across restarts until cove rm
+	// (VMState): its overlays, NVRAM, TPM state and cloud-init seed. ""
+	// for a VM that keeps nothing.
+	StateDir string
+}
+
+// CloudInit is what the launcher writes into a VM's NoCloud seed (a vfat
+// image labelled cidata): meta-data with Hostname; as user-data the file
+// UserData, or a #cloud-config of Hostname, SSHKeys and Users; as
+// network-config the file NetworkConfig, or on a bridge the guest's
+// address.
+type CloudInit struct {
+	UserData      string   // absolute path, or ""
+	NetworkConfig string   // absolute path, or ""
+	Hostname      string   // the guest's hostname (meta-data local-hostname)
+	SSHKeys       []string // authorized keys of the default user and of Users
+	Users         []string // users to create
 }
 
 // VMDisk is one virtio-blk disk.
 type VMDisk struct {
-	Path     string // absolute path of the image
-	Format   string // spec.FormatRaw or spec.FormatQcow2: always explicit, QEMU never probes
+	Path     string // absolute path of the image; with Base, the VM's overlay (in StateDir), created at first start
+	Format   string // spec.FormatRaw or spec.FormatQcow2: always explicit, QEMU never probes; qcow2 with Base
 	ReadOnly bool
-	Boot     bool // boot from this disk through the firmware (q35; ignored when Kernel is set)
+	Boot     bool   // boot from this disk through the firmware (q35; ignored when Kernel is set)
+	Base     string // absolute path of the base image the overlay Path is backed by, or ""
+	BaseFmt  string // the base's format (spec.FormatRaw or spec.FormatQcow2), with Base
+	Size     uint64 // with Base: the overlay's virtual size in bytes; 0: the base's
+}
+
+// VMStateDir holds each VM's state in VMStateDir/NAME (VMState): kept
+// across restarts, removed with the workload (cove rm).
+const VMStateDir = "/var/lib/cove/vms"
+
+// VMState is the state directory of VM name.
+func VMState(name string) string { return filepath.Join(VMStateDir, name) }
+
+// OverlayPath is where the overlay of disk n (1-based, as in the spec's
+// [[vm.disk]]) of a VM with state directory dir is.
+func OverlayPath(dir string, n int) string {
+	return filepath.Join(dir, "disk"+strconv.Itoa(n)+".qcow2")
+}
+
+// NVRAM is the VM's UEFI variable store, copied from the firmware's
+// template at first start.
+func (c VMConfig) NVRAM() string { return filepath.Join(c.StateDir, "nvram.fd") }
+
+// TPMState is swtpm's state directory.
+func (c VMConfig) TPMState() string { return filepath.Join(c.StateDir, "tpm") }
+
+// Seed is the cloud-init seed image, rebuilt at every start.
+func (c VMConfig) Seed() string { return filepath.Join(c.StateDir, "cidata.img") }
+
+// TPMSocket is swtpm's socket, beside the QMP socket.
+func (c VMConfig) TPMSocket() string { return filepath.Join(filepath.Dir(c.QMPSocket), "swtpm.sock") }
+
+// Debian's OVMF builds (package ovmf), 4 MiB flash layout.
+const (
+	OVMFCode       = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars       = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	OVMFSecureCode = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd" // Secure Boot, needs SMM
+	OVMFSecureVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"      // Microsoft's keys enrolled: Secure Boot on
+)
+
+// FirmwareFiles returns the code and NVRAM template of firmware, or "", ""
+// for spec.FirmwareBIOS.
+func FirmwareFiles(firmware string) (code, vars string) {
+	switch firmware {
+	case spec.FirmwareUEFI:
+		return OVMFCode, OVMFVars
+	case spec.FirmwareUEFISecure:
+		return OVMFSecureCode, OVMFSecureVars
+	}
+	return "", ""
 }
 
 // Forward is a port forward of QEMU's user-mode network; the launcher
@@ -57,10 +130,16 @@ type VMDisk struct {
 type Forward = spec.Forward
 
 // String renders d as the launcher's --disk value:
-// "format=F,read-only=B,boot=B,path=P". The path comes last and runs to the
-// end, so it may hold any character.
+// "format=F,read-only=B,boot=B,path=P", with an overlay
+// "format=qcow2,read-only=false,boot=B,base-format=F,size=N,base="BASE",path=P".
+// The base is quoted (Go syntax); the path comes last and runs to the end,
+// so both may hold any character.
 func (d VMDisk) String() string {
-	return fmt.Sprintf("format=%s,read-only=%t,boot=%t,path=%s", d.Format, d.ReadOnly, d.Boot, d.Path)
+	base := ""
+	if d.Base != "" {
+		base = fmt.Sprintf("base-format=%s,size=%d,base=%s,", d.BaseFmt, d.Size, strconv.Quote(d.Base))
+	}
+	return fmt.Sprintf("format=%s,read-only=%t,boot=%t,%spath=%s", d.Format, d.ReadOnly, d.Boot, base, d.Path)
 }
 
 func parseDisk(s string) (VMDisk, error) {
@@ -70,6 +149,17 @@ func parseDisk(s string) (VMDisk, error) {
 		if p, ok := strings.CutPrefix(rest, "path="); ok {
 			d.Path = p
 			break
+		}
+		if q, ok := strings.CutPrefix(rest, "base="); ok {
+			quoted, err := strconv.QuotedPrefix(q)
+			if err == nil {
+				d.Base, err = strconv.Unquote(quoted)
+			}
+			if err != nil || !strings.HasPrefix(q[len(quoted):], ",") {
+				return VMDisk{}, fmt.Errorf("disk %q: base is not a quoted path followed by a comma", s)
+			}
+			rest = q[len(quoted)+1:]
+			continue
 		}
 		kv, more, _ := strings.Cut(rest, ",")
 		rest = more
@@ -85,6 +175,10 @@ func parseDisk(s string) (VMDisk, error) {
 			d.ReadOnly, err = strconv.ParseBool(v)
 		case "boot":
 			d.Boot, err = strconv.ParseBool(v)
+		case "base-format":
+			d.BaseFmt = v
+		case "size":
+			d.Size, err = strconv.ParseUint(v, 10, 64)
 		default:
 			err = fmt.Errorf("unknown key %q", k)
 		}
@@ -97,6 +191,9 @@ func parseDisk(s string) (VMDisk, error) {
 	}
 	if d.Format != spec.FormatRaw && d.Format != spec.FormatQcow2 {
 		return VMDisk{}, fmt.Errorf("disk %q: format must be raw or qcow2", s)
+	}
+	if d.Base != "" && (!strings.HasPrefix(d.Base, "/") || d.BaseFmt != spec.FormatRaw && d.BaseFmt != spec.FormatQcow2) {
+		return VMDisk{}, fmt.Errorf("disk %q: base must be absolute, its format raw or qcow2", s)
 	}
 	return d, nil
 }
@@ -126,7 +223,45 @@ func (c VMConfig) Args() []string {
 	if c.NetworkName != "" {
 		a = append(a, "--network-name", c.NetworkName)
 	}
-	return append(a, joinArgs(c.IP, c.Ports)...)
+	a = append(a, joinArgs(c.IP, c.Ports)...)
+	return append(a, c.firmwareArgs()...)
+}
+
+// firmwareArgs renders what VMs of firmware, TPM, CD-ROMs, boot order,
+// cloud-init and state add to Args, each only when set.
+func (c VMConfig) firmwareArgs() []string {
+	var a []string
+	if c.Firmware != "" && c.Firmware != spec.FirmwareBIOS {
+		a = append(a, "--firmware", c.Firmware)
+	}
+	if c.TPM {
+		a = append(a, "--tpm")
+	}
+	for _, p := range c.CDROMs {
+		a = append(a, "--cdrom", p)
+	}
+	if len(c.Boot) > 0 {
+		a = append(a, "--boot", strings.Join(c.Boot, ","))
+	}
+	if ci := c.CloudInit; ci != nil {
+		a = append(a, "--cloud-init", "--cloud-init-hostname", ci.Hostname)
+		if ci.UserData != "" {
+			a = append(a, "--cloud-init-user-data", ci.UserData)
+		}
+		if ci.NetworkConfig != "" {
+			a = append(a, "--cloud-init-network-config", ci.NetworkConfig)
+		}
+		for _, k := range ci.SSHKeys {
+			a = append(a, "--cloud-init-ssh-key", k)
+		}
+		for _, u := range ci.Users {
+			a = append(a, "--cloud-init-user", u)
+		}
+	}
+	if c.StateDir != "" {
+		a = append(a, "--state-dir", c.StateDir)
+	}
+	return a
 }
 
 // ParseVMArgs reads launcher arguments as written by Args and checks them
@@ -158,11 +293,26 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 	})
 	fs.StringVar(&c.NetworkName, "network-name", "", "the cove network of a bridged VM")
 	joinFlags(fs, &c.IP, &c.Ports)
+	fs.StringVar(&c.Firmware, "firmware", "", "bios (the default), uefi or uefi-secure")
+	fs.BoolVar(&c.TPM, "tpm", false, "a TPM 2.0 (swtpm)")
+	fs.Func("cdrom", "ISO image", func(s string) error { c.CDROMs = append(c.CDROMs, s); return nil })
+	fs.Func("boot", "firmware boot order, e.g. cdrom,disk", func(s string) error { c.Boot = strings.Split(s, ","); return nil })
+	ci := &CloudInit{}
+	useCloudInit := fs.Bool("cloud-init", false, "build a cloud-init seed")
+	fs.StringVar(&ci.Hostname, "cloud-init-hostname", "", "the guest's hostname")
+	fs.StringVar(&ci.UserData, "cloud-init-user-data", "", "user-data file")
+	fs.StringVar(&ci.NetworkConfig, "cloud-init-network-config", "", "network-config file")
+	fs.Func("cloud-init-ssh-key", "authorized key", func(s string) error { ci.SSHKeys = append(ci.SSHKeys, s); return nil })
+	fs.Func("cloud-init-user", "user to create", func(s string) error { ci.Users = append(ci.Users, s); return nil })
+	fs.StringVar(&c.StateDir, "state-dir", "", "the VM's state directory")
 	if err := fs.Parse(args); err != nil {
 		return VMConfig{}, fmt.Errorf("%s: %w", VMLaunchVerb, err)
 	}
 	if fs.NArg() > 0 {
 		return VMConfig{}, fmt.Errorf("%s: unexpected argument %q", VMLaunchVerb, fs.Arg(0))
+	}
+	if *useCloudInit {
+		c.CloudInit = ci
 	}
 	checked := c
 	if checked.Accel == spec.AccelAuto {
@@ -235,8 +385,50 @@ func (c VMConfig) Check() error {
 		return fmt.Errorf("%d disks have boot = true; at most one may", boot)
 	case c.Kernel == "" && c.Machine == spec.MachineMicroVM:
 		return errors.New("microvm boots a kernel only: set kernel, or use machine q35 to boot a disk")
-	case c.Kernel == "" && boot == 0:
-		return errors.New("without a kernel one disk must have boot = true")
+	case c.Kernel == "" && boot == 0 && len(c.Boot) == 0:
+		return errors.New("without a kernel one disk must have boot = true, or a boot order must be given")
+	}
+	return c.checkFirmware()
+}
+
+// checkFirmware is Check for firmware, TPM, CD-ROMs, boot order, overlays
+// and cloud-init: q35 devices on q35, state in StateDir.
+func (c VMConfig) checkFirmware() error {
+	q35 := c.Machine == spec.MachineQ35
+	needsState := c.TPM || c.CloudInit != nil || c.Firmware == spec.FirmwareUEFI || c.Firmware == spec.FirmwareUEFISecure
+	for _, d := range c.Disks {
+		needsState = needsState || d.Base != ""
+		if d.Base != "" && (d.Format != spec.FormatQcow2 || d.ReadOnly || filepath.Dir(d.Path) != c.StateDir) {
+			return fmt.Errorf("disk %s: an overlay of %s must be a writable qcow2 image in the state directory %q", d.Path, d.Base, c.StateDir)
+		}
+	}
+	switch {
+	case c.Firmware != "" && c.Firmware != spec.FirmwareBIOS && c.Firmware != spec.FirmwareUEFI && c.Firmware != spec.FirmwareUEFISecure:
+		return fmt.Errorf("firmware %q is not %s, %s or %s", c.Firmware, spec.FirmwareBIOS, spec.FirmwareUEFI, spec.FirmwareUEFISecure)
+	case !q35 && (c.TPM || len(c.CDROMs) > 0 || len(c.Boot) > 0 || c.Firmware == spec.FirmwareUEFI || c.Firmware == spec.FirmwareUEFISecure):
+		return errors.New("UEFI, a TPM, CD-ROMs and a boot order need machine q35")
+	case len(c.CDROMs) > spec.MaxCDROMs:
+		return fmt.Errorf("%d CD-ROMs; at most %d", len(c.CDROMs), spec.MaxCDROMs)
+	case needsState && !strings.HasPrefix(c.StateDir, "/"):
+		return fmt.Errorf("state directory %q is not an absolute path", c.StateDir)
+	}
+	for _, b := range c.Boot {
+		if b != spec.BootCDROM && b != spec.BootDisk {
+			return fmt.Errorf("boot device %q is not %s or %s", b, spec.BootCDROM, spec.BootDisk)
+		}
+	}
+	for _, p := range c.CDROMs {
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("cdrom %q is not an absolute path", p)
+		}
 	}
 	return nil
 }
+
+// VMImagesDir is where shared base images go; an image's backing chain
+// may lead there (besides the base's own directory).
+const VMImagesDir = "/var/lib/cove/vm-images"
+
+// SWTPMBinary is the TPM emulator (Debian's swtpm) the launcher starts for
+// a VM with a TPM, looked up in PATH.
+const SWTPMBinary = "swtpm"

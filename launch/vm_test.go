@@ -38,6 +38,21 @@ func testBridgedVM() VMConfig {
 	return c
 }
 
+// testInstallerVM is a q35 VM with every firmware-era device: UEFI with
+// Secure Boot, a TPM, an overlay of a base image with awkward characters,
+// two CD-ROMs booted first, and a cloud-init seed.
+func testInstallerVM() VMConfig {
+	c := testVM()
+	c.Machine, c.Kernel, c.Initrd, c.Cmdline = spec.MachineQ35, "", "", ""
+	c.StateDir = VMState("db")
+	c.Disks = []VMDisk{{Path: OverlayPath(c.StateDir, 1), Format: spec.FormatQcow2, Base: "/var/lib/cove/vm-images/a \"b\",path=/c.qcow2", BaseFmt: spec.FormatQcow2, Size: 20 << 30}}
+	c.Firmware, c.TPM = spec.FirmwareUEFISecure, true
+	c.CDROMs = []string{"/isos/win11.iso", "/isos/virtio,win.iso"}
+	c.Boot = []string{spec.BootCDROM, spec.BootDisk}
+	c.CloudInit = &CloudInit{Hostname: "db", SSHKeys: []string{"ssh-ed25519 AAAA me"}, Users: []string{"alice"}}
+	return c
+}
+
 // TestQEMUArgvMicroVM pins the whole command line of a typical microvm.
 
 // TestQEMUArgvQ35 checks the q35 differences: PCI devices, KVM, a boot disk
@@ -71,6 +86,12 @@ func TestVMArgsRoundTrip(t *testing.T) {
 			return c
 		}(),
 		testBridgedVM(),
+		testInstallerVM(),
+		func() VMConfig {
+			c := testInstallerVM()
+			c.Firmware, c.CloudInit = spec.FirmwareUEFI, &CloudInit{Hostname: "x", UserData: "/etc/u", NetworkConfig: "/etc/n"}
+			return c
+		}(),
 	} {
 		got, err := ParseVMArgs(c.Args())
 		if err != nil {
@@ -117,6 +138,13 @@ func TestParseVMArgsErrors(t *testing.T) {
 		"ports, no bridge":   edit(func(c *VMConfig) { c.Ports = testBridgedVM().Ports }),
 		"ipv6 address":       edit(func(c *VMConfig) { *c = testBridgedVM(); c.IP = netip.MustParseAddr("fd00::9") }),
 		"bad port":           append(edit(func(c *VMConfig) { *c = testBridgedVM() }), "--publish", "80:80/sctp"),
+		"uefi on microvm":    edit(func(c *VMConfig) { c.Firmware, c.StateDir = spec.FirmwareUEFI, "/s" }),
+		"firmware":           edit(func(c *VMConfig) { *c = testInstallerVM(); c.Firmware = "coreboot" }),
+		"no state dir":       edit(func(c *VMConfig) { *c = testInstallerVM(); c.StateDir = "" }),
+		"overlay elsewhere":  edit(func(c *VMConfig) { *c = testInstallerVM(); c.Disks[0].Path = "/tmp/x.qcow2" }),
+		"boot device":        edit(func(c *VMConfig) { *c = testInstallerVM(); c.Boot = []string{"floppy"} }),
+		"relative base":      append(edit(func(c *VMConfig) {}), "--disk", `format=qcow2,read-only=false,boot=false,base-format=raw,size=0,base="x",path=/x`),
+		"unquoted base":      append(edit(func(c *VMConfig) {}), "--disk", `format=qcow2,base=/b,path=/x`),
 	} {
 		if _, err := ParseVMArgs(args); err == nil {
 			t.Errorf("%s: ParseVMArgs(%q) succeeded", name, args)

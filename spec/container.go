@@ -89,6 +89,7 @@ func readContainer(t table, name string) *Container {
 		t.read("target", &m.Target)
 		t.read("read_only", &m.ReadOnly)
 		t.read("size", &m.Size)
+		t.read("idmap", &m.Idmap)
 		c.Mounts = append(c.Mounts, m)
 	})
 	return c
@@ -165,6 +166,7 @@ func (v *validator) mounts(ms []Mount) {
 		default:
 			v.add(k+".type", fmt.Sprintf("invalid type %q; allowed: %q (the default), %s", m.Type, mountTypeValues[0], joinQuoted(mountTypeValues[1:], ", ")))
 		}
+		v.idmapMount(k, m)
 		if m.Size != 0 && m.Type != MountTmpfs {
 			v.add(k+".size", `only a mount of type "tmpfs" has a size`)
 		}

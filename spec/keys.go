@@ -73,6 +73,7 @@ var (
 	onFailureValues   = []string{HealthRestart, HealthKill, HealthNone}
 	machineValues     = []string{MachineMicroVM, MachineQ35}
 	accelValues       = []string{AccelAuto, AccelKVM, AccelTCG}
+	firmwareValues    = []string{FirmwareBIOS, FirmwareUEFI, FirmwareUEFISecure}
 	formatValues      = []string{FormatRaw, FormatQcow2}
 	vmNetworkValues   = []string{VMNetworkNone, VMNetworkUser, VMNetworkBridge}
 	protocolValues    = []string{ProtoTCP, ProtoUDP}
@@ -115,6 +116,7 @@ var keyTable = []Key{
 	{Path: "container.mount[].target", Type: TypePath, Field: "Container.Mounts[].Target", Example: "/data"},
 	{Path: "container.mount[].read_only", Type: TypeBoolean, Field: "Container.Mounts[].ReadOnly"},
 	{Path: "container.mount[].size", Type: TypeSize, Field: "Container.Mounts[].Size"},
+	{Path: "container.mount[].idmap", Type: TypeBoolean, Field: "Container.Mounts[].Idmap"},
 	{Path: "vm", Type: TypeTable, Field: "VM", Kind: KindVM},
 	{Path: "vm.kernel", Type: TypePath, Field: "VM.Kernel", Example: "/var/lib/cove/vm/vmlinuz"},
 	{Path: "vm.initrd", Type: TypePath, Field: "VM.Initrd", Example: "/var/lib/cove/vm/initrd.gz"},
@@ -123,17 +125,30 @@ var keyTable = []Key{
 	{Path: "vm.memory", Type: TypeSize, Field: "VM.Memory"},
 	{Path: "vm.machine", Type: TypeString, Field: "VM.Machine", Values: machineValues},
 	{Path: "vm.accel", Type: TypeString, Field: "VM.Accel", Values: accelValues},
+	{Path: "vm.firmware", Type: TypeString, Field: "VM.Firmware", Values: firmwareValues},
+	{Path: "vm.tpm", Type: TypeBoolean, Field: "VM.TPM"},
+	{Path: "vm.boot", Type: TypeStrings, Field: "VM.Boot", Example: `["cdrom", "disk"]`},
 	{Path: "vm.disk", Type: TypeTables, Field: "VM.Disks", Example: `{ path = "/var/lib/cove/vm/disk.qcow2" }`},
 	{Path: "vm.disk[].path", Type: TypePath, Field: "VM.Disks[].Path", Example: "/var/lib/cove/vm/disk.qcow2"},
+	{Path: "vm.disk[].base", Type: TypePath, Field: "VM.Disks[].Base", Example: "/var/lib/cove/vm-images/debian-12.qcow2"},
+	{Path: "vm.disk[].size", Type: TypeSize, Field: "VM.Disks[].Size"},
 	{Path: "vm.disk[].format", Type: TypeString, Field: "VM.Disks[].Format", Values: formatValues},
 	{Path: "vm.disk[].read_only", Type: TypeBoolean, Field: "VM.Disks[].ReadOnly"},
 	{Path: "vm.disk[].boot", Type: TypeBoolean, Field: "VM.Disks[].Boot"},
+	{Path: "vm.cdrom", Type: TypeTables, Field: "VM.CDROMs", Example: `{ path = "/var/lib/cove/vm-images/installer.iso" }`},
+	{Path: "vm.cdrom[].path", Type: TypePath, Field: "VM.CDROMs[].Path", Example: "/var/lib/cove/vm-images/installer.iso"},
 	{Path: "vm.network", Type: TypeTable, Field: "VM.Network"},
 	{Path: "vm.network.mode", Type: TypeString, Field: "VM.Network.Mode", Values: vmNetworkValues},
 	{Path: "vm.network.forward", Type: TypeStrings, Field: "VM.Network.Forwards", Example: `["127.0.0.1:2222:22/tcp"]`},
 	{Path: "vm.network.network", Type: TypeString, Field: "VM.Network.Network", Example: `"cove"`},
 	{Path: "vm.network.ip", Type: TypeString, Field: "VM.Network.IP", Example: `"10.77.0.60"`},
 	{Path: "vm.network.ports", Type: TypeStrings, Field: "VM.Network.Ports", Example: `["8080:80", "127.0.0.1:2222:22"]`},
+	{Path: "vm.cloud_init", Type: TypeTable, Field: "VM.CloudInit"},
+	{Path: "vm.cloud_init.user_data", Type: TypePath, Field: "VM.CloudInit.UserData", Example: "/etc/cove/vms/web.user-data"},
+	{Path: "vm.cloud_init.network_config", Type: TypePath, Field: "VM.CloudInit.NetworkConfig", Example: "/etc/cove/vms/web.network-config"},
+	{Path: "vm.cloud_init.hostname", Type: TypeString, Field: "VM.CloudInit.Hostname", Example: `"web"`},
+	{Path: "vm.cloud_init.ssh_authorized_keys", Type: TypeStrings, Field: "VM.CloudInit.SSHAuthorizedKeys", Example: `["ssh-ed25519 AAAA... me@laptop"]`},
+	{Path: "vm.cloud_init.users", Type: TypeStrings, Field: "VM.CloudInit.Users", Example: `["alice"]`},
 	// systemd applies a reloaded unit's cgroup limits (MemoryMax=,
 	// CPUQuota=, TasksMax=) and description to the running unit.
 	{Path: "resources", Type: TypeTable, Field: "Resources", Live: true},
@@ -155,6 +170,7 @@ var keyTable = []Key{
 	{Path: "security.cap_drop", Type: TypeStrings, Field: "Security.CapDrop", Example: capabilityExample, Flags: runFlag("cap-drop", "capability to drop (repeatable)")},
 	{Path: "security.seccomp", Type: TypeString, Field: "Security.Seccomp", Values: seccompValues, Flags: runFlag("seccomp", strings.Join(seccompValues, " | "))},
 	{Path: "security.no_new_privileges", Type: TypeBoolean, Field: "Security.AllowNewPrivileges"},
+	{Path: "security.userns", Type: TypeString, Field: "Security.UserNS", Example: `"auto"`, Flags: runFlag("userns", usernsUsage)},
 	{Path: "depends", Type: TypeTable, Field: "Depends"},
 	{Path: "depends.after", Type: TypeStrings, Field: "Depends.After", Example: dependsExample},
 	{Path: "depends.requires", Type: TypeStrings, Field: "Depends.Requires", Example: dependsExample},

@@ -2,10 +2,66 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 )
+
+// User namespace modes (security.userns); the third form is a range of
+// host IDs, "UID:COUNT" (ParseIDRange).
+const (
+	UserNSHost = "host" // no user namespace: the container's IDs are the host's
+	UserNSAuto = "auto" // a 65536-ID block of its own, allocated by cove and kept until cove rm
+)
+
+// usernsUsage is cove run --userns's help.
+const usernsUsage = `user namespace: "auto" (a block of 65536 host IDs of its own), "host" or "UID:COUNT"`
+
+// IDRange is a block of host user and group IDs: container ID i is host
+// ID Base+i, for i < Count.
+type IDRange struct {
+	Base, Count uint32
+}
+
+// ParseIDRange reads "UID:COUNT": COUNT (≥ 1) host IDs from UID (≥ 1:
+// host root is never a container's), ending at or below 4294967294
+// ((uid_t)-1 is no ID).
+func ParseIDRange(s string) (IDRange, error) {
+	b, c, ok := strings.Cut(s, ":")
+	base, err1 := strconv.ParseUint(b, 10, 32)
+	count, err2 := strconv.ParseUint(c, 10, 32)
+	switch {
+	case !ok || err1 != nil || err2 != nil:
+		return IDRange{}, fmt.Errorf("%q is not UID:COUNT (two decimal numbers)", s)
+	case base == 0:
+		return IDRange{}, fmt.Errorf("%q starts at host root (UID 0); choose a range above it, or \"host\"", s)
+	case count == 0:
+		return IDRange{}, fmt.Errorf("%q maps no IDs; COUNT must be at least 1", s)
+	case base+count > math.MaxUint32:
+		return IDRange{}, fmt.Errorf("%q ends beyond the last host ID %d", s, uint32(math.MaxUint32-1))
+	}
+	return IDRange{uint32(base), uint32(count)}, nil
+}
+
+// String is r as ParseIDRange reads it.
+func (r IDRange) String() string { return fmt.Sprintf("%d:%d", r.Base, r.Count) }
+
+// Mapping is r as an ID map line, "0:BASE:COUNT" (container ID, host ID,
+// count: podman's inspect form).
+func (r IDRange) Mapping() string { return fmt.Sprintf("0:%d:%d", r.Base, r.Count) }
+
+// End is the first host ID after r.
+func (r IDRange) End() uint64 { return uint64(r.Base) + uint64(r.Count) }
+
+// Overlaps reports whether r and o share an ID.
+func (r IDRange) Overlaps(o IDRange) bool {
+	return uint64(r.Base) < o.End() && uint64(o.Base) < r.End()
+}
+
+// Contains reports whether host ID id is in r.
+func (r IDRange) Contains(id uint32) bool { return id >= r.Base && uint64(id) < r.End() }
 
 // readSecurity fills s from the [security] table t; capability names are
 // normalised to "CAP_X".
@@ -13,6 +69,7 @@ func readSecurity(t table, s *Security) {
 	s.CapAdd = readCaps(t, "cap_add")
 	s.CapDrop = readCaps(t, "cap_drop")
 	t.read("seccomp", &s.Seccomp)
+	t.read("userns", &s.UserNS)
 	var noNewPrivs bool
 	if t.read("no_new_privileges", &noNewPrivs) {
 		s.AllowNewPrivileges = !noNewPrivs
@@ -29,7 +86,7 @@ func readCaps(t table, name string) []string {
 
 // isDefault reports whether s is the default, i.e. relaxes nothing.
 func (s *Security) isDefault() bool {
-	return len(s.CapAdd) == 0 && len(s.CapDrop) == 0 && (s.Seccomp == "" || s.Seccomp == SeccompDefault) && !s.AllowNewPrivileges
+	return len(s.CapAdd) == 0 && len(s.CapDrop) == 0 && (s.Seccomp == "" || s.Seccomp == SeccompDefault) && !s.AllowNewPrivileges && s.UserNS == ""
 }
 
 // security checks s.
@@ -43,6 +100,33 @@ func (v *validator) security(s *Security) {
 	}
 	if s.Seccomp != "" {
 		v.oneOf("security.seccomp", "seccomp mode", s.Seccomp, "")
+	}
+	if msg := checkUserNS(s.UserNS); msg != "" {
+		v.add("security.userns", msg)
+	}
+}
+
+// checkUserNS returns "" if mode is a valid security.userns, else what
+// is wrong.
+func checkUserNS(mode string) string {
+	if mode == "" || mode == UserNSHost || mode == UserNSAuto {
+		return ""
+	}
+	if _, err := ParseIDRange(mode); err != nil {
+		return fmt.Sprintf(`%s; allowed: "auto", "host" or "UID:COUNT", e.g. "1000000:65536"`, err)
+	}
+	return ""
+}
+
+// HasUserNS reports whether a container with security.userns = mode runs
+// in a user namespace of its own.
+func HasUserNS(mode string) bool { return mode != "" && mode != UserNSHost }
+
+// idmapMount checks that only a bind mount asks for idmap (key k is the
+// mount's).
+func (v *validator) idmapMount(k string, m Mount) {
+	if m.Idmap && m.Type != MountBind {
+		v.add(k+".idmap", fmt.Sprintf(`only a mount of type "bind" can be idmapped; a %s belongs to the container already`, m.Type))
 	}
 }
 

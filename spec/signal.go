@@ -12,12 +12,22 @@ const (
 	sigRTMax = 64
 )
 
+// The signals cove itself names (in units: the stop signal's default,
+// the exits that count as clean), by Linux's numbers.
+const (
+	SignalHUP  = 1
+	SignalINT  = 2
+	SignalKILL = 9
+	SignalPIPE = 13
+	SignalTERM = 15
+)
+
 // signalNumbers are Linux's standard signals (the numbers of x86, arm and
 // most others), by name without "SIG", and the other names Docker accepts
 // (IOT, CLD, POLL).
 var signalNumbers = map[string]int{
-	"HUP": 1, "INT": 2, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
-	"KILL": 9, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": 13, "ALRM": 14, "TERM": 15,
+	"HUP": SignalHUP, "INT": SignalINT, "QUIT": 3, "ILL": 4, "TRAP": 5, "ABRT": 6, "BUS": 7, "FPE": 8,
+	"KILL": SignalKILL, "USR1": 10, "SEGV": 11, "USR2": 12, "PIPE": SignalPIPE, "ALRM": 14, "TERM": SignalTERM,
 	"STKFLT": 16, "CHLD": 17, "CONT": 18, "STOP": 19, "TSTP": 20, "TTIN": 21, "TTOU": 22,
 	"URG": 23, "XCPU": 24, "XFSZ": 25, "VTALRM": 26, "PROF": 27, "WINCH": 28, "IO": 29,
 	"PWR": 30, "SYS": 31, "IOT": 6, "CLD": 17, "POLL": 29,

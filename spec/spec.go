@@ -155,21 +155,30 @@ const (
 
 // VM describes a virtual machine payload (QEMU).
 type VM struct {
-	Kernel  string // absolute path; direct kernel boot. May be "" only with a boot disk (q35); if both are set, the kernel is booted
-	Initrd  string // absolute path or ""; needs Kernel
-	Cmdline string // kernel command line; needs Kernel; at most MaxCmdlineLen bytes, no control characters
-	CPUs    int    // 1..MaxVMCPUs; default 1
-	Memory  uint64 // bytes, a multiple of 1 MiB, MinVMMemory..MaxVMMemory; default 256 MiB
-	Machine string // MachineMicroVM (default) or MachineQ35
-	Accel   string // AccelAuto (default), AccelKVM or AccelTCG
-	Disks   []Disk // in [[vm.disk]] order
-	Network VMNetwork
+	Kernel    string   // absolute path; direct kernel boot. May be "" only with a boot disk (q35); if both are set, the kernel is booted
+	Initrd    string   // absolute path or ""; needs Kernel
+	Cmdline   string   // kernel command line; needs Kernel; at most MaxCmdlineLen bytes, no control characters
+	CPUs      int      // 1..MaxVMCPUs; default 1
+	Memory    uint64   // bytes, a multiple of 1 MiB, MinVMMemory..MaxVMMemory; default 256 MiB
+	Machine   string   // MachineMicroVM (default) or MachineQ35
+	Accel     string   // AccelAuto (default), AccelKVM or AccelTCG
+	Firmware  string   // FirmwareBIOS (default), FirmwareUEFI or FirmwareUEFISecure (q35 only)
+	TPM       bool     // a TPM 2.0 emulated by swtpm (q35 only)
+	Boot      []string // firmware boot order: BootCDROM, BootDisk; nil: the disk with boot = true
+	Disks     []Disk   // in [[vm.disk]] order
+	CDROMs    []CDROM  // in [[vm.cdrom]] order (q35 only)
+	Network   VMNetwork
+	CloudInit *CloudInit // [vm.cloud_init]; nil: no seed
 }
 
-// Disk is a VM disk image ([[vm.disk]]).
+// Disk is a VM disk image ([[vm.disk]]): an image used in place (Path),
+// or a copy-on-write overlay of a base image (Base) kept in the VM's
+// state directory.
 type Disk struct {
-	Path     string // absolute; each image at most once
-	Format   string // FormatRaw, FormatQcow2 or "" (detected)
+	Path     string // absolute; each image at most once; "" with Base
+	Base     string // absolute path of a base image the VM's own overlay is backed by; never written; "" with Path
+	Size     uint64 // with Base: the overlay's virtual size in bytes, at least the base's; 0: the base's
+	Format   string // FormatRaw, FormatQcow2 or "" (detected); with Base, the base's format
 	ReadOnly bool
 	Boot     bool // boot from this disk through firmware (q35 only; at most one disk)
 }
@@ -233,6 +242,7 @@ type Mount struct {
 	Target   string `json:"target"`              // absolute path inside the container, not "/", nor in /proc, /sys or /dev
 	ReadOnly bool   `json:"read_only,omitempty"` // mounted read-only (a bind: recursively)
 	Size     uint64 `json:"size,omitempty"`      // MountTmpfs: bytes; 0 means the kernel's default (half of RAM)
+	Idmap    bool   `json:"idmap,omitempty"`     // MountBind with a user namespace: host owners appear shifted into the container's range (an idmapped mount)
 }
 
 // User is a numeric uid:gid pair.
@@ -290,4 +300,5 @@ type Security struct {
 	CapDrop            []string // capability names removed from the default set
 	Seccomp            string   // SeccompDefault or SeccompUnconfined; default SeccompDefault
 	AllowNewPrivileges bool     // true disables no_new_privileges
+	UserNS             string   // UserNSHost, UserNSAuto or "UID:COUNT" (ParseIDRange); "" is UserNSHost
 }

@@ -133,6 +133,10 @@ func checkPort(n int) string {
 	return ""
 }
 
+// FormatSize formats a number of bytes as ParseSize reads it (see
+// formatSize).
+func FormatSize(n uint64) string { return formatSize(n) }
+
 // formatSize formats a number of bytes with the largest unit that divides
 // it: "512M", "1G", "1536K", or "1000 bytes".
 func formatSize(n uint64) string {

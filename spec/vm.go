@@ -17,6 +17,44 @@ const (
 	MaxCmdlineLen   = 4096      // bytes in vm.cmdline
 )
 
+// Firmware of a VM (vm.firmware).
+const (
+	FirmwareBIOS       = "bios"        // SeaBIOS on q35; none on microvm (direct kernel boot)
+	FirmwareUEFI       = "uefi"        // OVMF, with a per-VM NVRAM
+	FirmwareUEFISecure = "uefi-secure" // OVMF with Secure Boot enforced and Microsoft's keys enrolled
+)
+
+// Devices of the firmware boot order (vm.boot).
+const (
+	BootCDROM = "cdrom" // the [[vm.cdrom]] images, in order
+	BootDisk  = "disk"  // the disk with boot = true, else every disk in order
+)
+
+// Limits of cloud-init values.
+const (
+	MaxSSHKeyLen  = 16 << 10 // bytes in one ssh_authorized_keys element
+	MaxCloudUsers = 64       // elements of users
+	MaxCDROMs     = 6        // [[vm.cdrom]] elements: the ports of q35's AHCI controller
+)
+
+// CDROM is an installer or driver image attached read-only as a CD-ROM
+// ([[vm.cdrom]]).
+type CDROM struct {
+	Path string // absolute path of an ISO image
+}
+
+// CloudInit is the NoCloud seed a VM gets ([vm.cloud_init]): its user-data
+// is the file UserData, or a #cloud-config built from Hostname,
+// SSHAuthorizedKeys and Users; its network-config the file NetworkConfig,
+// or on a bridge one cove fills in with the guest's address.
+type CloudInit struct {
+	UserData          string   // absolute path of a user-data file, or ""
+	NetworkConfig     string   // absolute path of a network-config file (version 1 or 2), or ""
+	Hostname          string   // a hostname; default DefaultHostname of the workload's name
+	SSHAuthorizedKeys []string // public keys for the default user and each of Users
+	Users             []string // users to create, each with SSHAuthorizedKeys
+}
+
 // VMDefaults returns a spec of kind vm named name with every default
 // applied: version 1, 1 CPU, 256M of memory, machine microvm, accel auto,
 // no network, and the service defaults of Defaults. Callers building a
@@ -27,7 +65,7 @@ func VMDefaults(name string) *Spec {
 
 // vmDefaults returns a VM with the defaults.
 func vmDefaults() *VM {
-	return &VM{CPUs: 1, Memory: DefaultVMMemory, Machine: MachineMicroVM, Accel: AccelAuto, Network: VMNetwork{Mode: VMNetworkNone}}
+	return &VM{CPUs: 1, Memory: DefaultVMMemory, Machine: MachineMicroVM, Accel: AccelAuto, Firmware: FirmwareBIOS, Network: VMNetwork{Mode: VMNetworkNone}}
 }
 
 // readVM builds a VM from the [vm] table t.
@@ -40,14 +78,32 @@ func readVM(t table) *VM {
 	t.read("memory", &m.Memory)
 	t.read("machine", &m.Machine)
 	t.read("accel", &m.Accel)
+	t.read("firmware", &m.Firmware)
+	t.read("tpm", &m.TPM)
+	t.read("boot", &m.Boot)
 	t.each("disk", func(t table) {
 		var d Disk
 		t.read("path", &d.Path)
+		t.read("base", &d.Base)
+		t.read("size", &d.Size)
 		t.read("format", &d.Format)
 		t.read("read_only", &d.ReadOnly)
 		t.read("boot", &d.Boot)
 		m.Disks = append(m.Disks, d)
 	})
+	t.each("cdrom", func(t table) {
+		var c CDROM
+		t.read("path", &c.Path)
+		m.CDROMs = append(m.CDROMs, c)
+	})
+	if c, ok := t.table("cloud_init"); ok {
+		m.CloudInit = &CloudInit{}
+		c.read("user_data", &m.CloudInit.UserData)
+		c.read("network_config", &m.CloudInit.NetworkConfig)
+		c.read("hostname", &m.CloudInit.Hostname)
+		c.read("ssh_authorized_keys", &m.CloudInit.SSHAuthorizedKeys)
+		c.read("users", &m.CloudInit.Users)
+	}
 	if n, ok := t.table("network"); ok {
 		n.read("mode", &m.Network.Mode)
 		var forwards []string
@@ -74,7 +130,10 @@ func readVM(t table) *VM {
 func (v *validator) vm(m *VM) {
 	v.oneOf("vm.machine", "machine", m.Machine, "")
 	v.oneOf("vm.accel", "accel", m.Accel, "")
+	v.firmware(m)
 	bootDisk := v.disks(m)
+	v.cdroms(m)
+	v.bootOrder(m)
 	v.boot(m, bootDisk)
 	v.inRange("vm.cpus", m.CPUs)
 	switch {
@@ -89,6 +148,28 @@ func (v *validator) vm(m *VM) {
 	if m.Network.Mode == VMNetworkBridge && slices.ContainsFunc(strings.Fields(m.Cmdline), func(w string) bool { return strings.HasPrefix(w, "ip=") }) {
 		v.add("vm.cmdline", `ip= is cove's on a bridge (mode = "bridge" in [vm.network]): the VM launcher appends the leased address as ip=; remove it (pin the address with ip in [vm.network])`)
 	}
+	if m.CloudInit != nil {
+		v.cloudInit(m.CloudInit)
+	}
+}
+
+// needsQ35 reports key, which sets what and needs a device that only
+// q35 has, unless m's machine is q35.
+func (v *validator) needsQ35(m *VM, key, what, device string) {
+	if m.Machine != MachineQ35 {
+		v.add(key, fmt.Sprintf(`%s needs machine = "q35" (machine %q has no %s)`, what, m.Machine, device))
+	}
+}
+
+// firmware checks vm.firmware and vm.tpm, which need q35.
+func (v *validator) firmware(m *VM) {
+	v.oneOf("vm.firmware", "firmware", m.Firmware, "")
+	if m.Firmware != FirmwareBIOS && slices.Contains(firmwareValues, m.Firmware) {
+		v.needsQ35(m, "vm.firmware", fmt.Sprintf("firmware = %q", m.Firmware), "flash for UEFI firmware")
+	}
+	if m.TPM {
+		v.needsQ35(m, "vm.tpm", "tpm = true", "TPM interface")
+	}
 }
 
 // disks checks the disks of m and reports whether one boots.
@@ -96,7 +177,7 @@ func (v *validator) disks(m *VM) (bootDisk bool) {
 	paths := make(map[string]int)
 	for i, d := range m.Disks {
 		k := keyString(key("vm", "disk", elem(i+1)))
-		v.absPath(k+".path", d.Path)
+		v.diskSource(k, d)
 		if j, ok := paths[d.Path]; ok && d.Path != "" {
 			v.add(k+".path", fmt.Sprintf("%q is already disk %d; each image may be attached once", d.Path, j))
 		} else {
@@ -115,14 +196,85 @@ func (v *validator) disks(m *VM) (bootDisk bool) {
 			bootDisk = true
 		}
 	}
+	for i, d := range m.Disks {
+		if d.Base == "" {
+			continue
+		}
+		if j := slices.IndexFunc(m.Disks, func(o Disk) bool { return o.Path == d.Base && !o.ReadOnly }); j >= 0 {
+			v.add(fmt.Sprintf("vm.disk[%d].base", i+1), fmt.Sprintf("%q is writable disk %d of this VM; a base must never be written (give disk %d read_only = true)", d.Base, j+1, j+1))
+		}
+	}
 	return bootDisk
+}
+
+// diskSource checks that the disk d (key k) is an image (path) or an
+// overlay of one (base, with an optional size), not both.
+func (v *validator) diskSource(k string, d Disk) {
+	switch {
+	case d.Base == "":
+		v.absPath(k+".path", d.Path)
+		if d.Size != 0 {
+			v.add(k+".size", "size needs base: cove grows only the overlays it creates, never an image given by path")
+		}
+		return
+	case d.Path != "":
+		v.add(k+".base", "base and path exclude each other: path uses an image in place, base gives the VM its own copy-on-write overlay of one")
+	case d.ReadOnly:
+		v.add(k+".read_only", "read_only with base: the base is never written anyway; to attach the image itself read-only, use path with read_only = true")
+	}
+	v.absPath(k+".base", d.Base)
+	if d.Size%512 != 0 {
+		v.add(k+".size", fmt.Sprintf("%s is not a multiple of 512 bytes (a disk's sector)", formatSize(d.Size)))
+	}
+}
+
+// cdroms checks the CD-ROM images of m: absolute, each once, q35 only,
+// at most MaxCDROMs.
+func (v *validator) cdroms(m *VM) {
+	if len(m.CDROMs) > MaxCDROMs {
+		v.add("vm.cdrom", fmt.Sprintf("%d CD-ROMs; at most %d (the ports of q35's AHCI controller)", len(m.CDROMs), MaxCDROMs))
+	}
+	for i, c := range m.CDROMs {
+		k := fmt.Sprintf("vm.cdrom[%d].path", i+1)
+		v.absPath(k, c.Path)
+		if i == 0 {
+			v.needsQ35(m, k, "a CD-ROM", "CD-ROM controller")
+		}
+		if j := slices.IndexFunc(m.CDROMs[:i], func(o CDROM) bool { return o.Path == c.Path }); j >= 0 && c.Path != "" {
+			v.add(k, fmt.Sprintf("%q is already cdrom %d; each image may be attached once", c.Path, j+1))
+		}
+	}
+}
+
+// bootOrder checks vm.boot: known devices, each once, each present, and
+// no kernel (a kernel boots directly, the firmware's order does not apply).
+func (v *validator) bootOrder(m *VM) {
+	if len(m.Boot) == 0 {
+		return
+	}
+	v.needsQ35(m, "vm.boot", "a boot order", "firmware to boot devices from")
+	if m.Kernel != "" {
+		v.add("vm.boot", "boot is the firmware's boot order; with kernel the VM boots that kernel directly: remove one of them")
+	}
+	present := map[string]bool{BootCDROM: len(m.CDROMs) > 0, BootDisk: len(m.Disks) > 0}
+	for i, b := range m.Boot {
+		switch {
+		case b != BootCDROM && b != BootDisk:
+			v.add("vm.boot", fmt.Sprintf(`element %d: invalid device %q; allowed: "cdrom", "disk"`, i+1, b))
+		case slices.Contains(m.Boot[:i], b):
+			v.add("vm.boot", fmt.Sprintf("element %d: %q is listed twice", i+1, b))
+		case !present[b]:
+			v.add("vm.boot", fmt.Sprintf("element %d: %q, but the VM has no [[vm.%s]]", i+1, b, b))
+		}
+	}
 }
 
 // boot checks the direct kernel boot of m: kernel, initrd and cmdline.
 func (v *validator) boot(m *VM, bootDisk bool) {
+	firmwareBoot := bootDisk || len(m.Boot) > 0
 	if m.Kernel == "" {
-		if !bootDisk {
-			v.add("vm.kernel", `missing; required: an absolute path such as `+example("vm.kernel")+` for direct kernel boot (it may be left out only with machine = "q35" and a disk with boot = true)`)
+		if !firmwareBoot {
+			v.add("vm.kernel", `missing; required: an absolute path such as `+example("vm.kernel")+` for direct kernel boot (it may be left out only with machine = "q35" and a disk with boot = true, or a boot order in boot)`)
 		}
 	} else {
 		v.absPath("vm.kernel", m.Kernel)
@@ -130,7 +282,7 @@ func (v *validator) boot(m *VM, bootDisk bool) {
 	// Without kernel and boot disk, the missing kernel is the error.
 	const needsKernel = " needs kernel (it is only used for direct kernel boot, not when booting from a disk)"
 	if m.Initrd != "" {
-		if m.Kernel == "" && bootDisk {
+		if m.Kernel == "" && firmwareBoot {
 			v.add("vm.initrd", "initrd"+needsKernel)
 		} else {
 			v.absPath("vm.initrd", m.Initrd)
@@ -138,12 +290,57 @@ func (v *validator) boot(m *VM, bootDisk bool) {
 	}
 	if m.Cmdline != "" {
 		switch {
-		case m.Kernel == "" && bootDisk:
+		case m.Kernel == "" && firmwareBoot:
 			v.add("vm.cmdline", "cmdline"+needsKernel)
 		case checkText(m.Cmdline) != "":
 			v.add("vm.cmdline", checkText(m.Cmdline))
 		case len(m.Cmdline) > MaxCmdlineLen:
 			v.add("vm.cmdline", fmt.Sprintf("too long (%d bytes); at most %d allowed", len(m.Cmdline), MaxCmdlineLen))
+		}
+	}
+}
+
+// cloudUserName is a user name cloud-init and useradd accept.
+var cloudUserName = lazyRegexp(`^[a-z_][a-z0-9_-]{0,31}$`)
+
+// cloudInit checks [vm.cloud_init]: files as absolute paths, and the
+// inline values (which cove writes into YAML) as plain single-line text
+// of their own syntax; user_data excludes them.
+func (v *validator) cloudInit(c *CloudInit) {
+	const k = "vm.cloud_init."
+	if c.UserData != "" {
+		v.absPath(k+"user_data", c.UserData)
+		for _, inline := range []struct {
+			name string
+			set  bool
+		}{{"hostname", c.Hostname != ""}, {"ssh_authorized_keys", len(c.SSHAuthorizedKeys) > 0}, {"users", len(c.Users) > 0}} {
+			if inline.set {
+				v.add(k+inline.name, inline.name+" with user_data: cove writes the user-data only when no file is given; put it in "+c.UserData)
+			}
+		}
+	}
+	if c.NetworkConfig != "" {
+		v.absPath(k+"network_config", c.NetworkConfig)
+	}
+	if c.Hostname != "" {
+		if msg := validHostname(c.Hostname); msg != "" {
+			v.add(k+"hostname", msg)
+		}
+	}
+	for i, key := range c.SSHAuthorizedKeys {
+		switch {
+		case checkText(key) != "":
+			v.add(k+"ssh_authorized_keys", fmt.Sprintf("element %d: %s", i+1, checkText(key)))
+		case len(strings.Fields(key)) < 2 || len(key) > MaxSSHKeyLen:
+			v.add(k+"ssh_authorized_keys", fmt.Sprintf("element %d: not a public key line such as %s (TYPE BASE64 [COMMENT], at most %d bytes)", i+1, example(k+"ssh_authorized_keys"), MaxSSHKeyLen))
+		}
+	}
+	if len(c.Users) > MaxCloudUsers {
+		v.add(k+"users", fmt.Sprintf("%d users; at most %d", len(c.Users), MaxCloudUsers))
+	}
+	for i, u := range c.Users {
+		if !cloudUserName().MatchString(u) || slices.Contains(c.Users[:i], u) {
+			v.add(k+"users", fmt.Sprintf("element %d: invalid or repeated user name %q; allowed: [a-z_][a-z0-9_-]*, at most 32 characters, each once", i+1, u))
 		}
 	}
 }

@@ -19,11 +19,26 @@ const VolumesDir = "/etc/cove/volumes"
 // Volume is a volume file's [volume] table.
 type Volume struct {
 	Labels map[string]string // Docker's volume labels
-	Size   uint64            // a quota in bytes; refused for now (see sizeUnsupported)
+	Size   uint64            // bytes, MinVolumeSize..MaxVolumeSize: the volume is a file system of that size; 0: a directory, unlimited
 }
 
-// sizeUnsupported is why volume.size is refused.
-const sizeUnsupported = "size quotas are not supported yet: cove's volumes are directories in /var/lib/cove/volumes, and a quota there needs XFS or ext4 mounted with project quotas (prjquota), or each volume on a loop-mounted image; leave size out"
+// The bounds of a volume's size. A sized volume is an ext4 file system
+// in a sparse file: below 16 MiB its journal and inode tables leave
+// little room; 16 TiB is the largest file ext4 (with 4 KiB blocks) holds,
+// which /var/lib may be.
+const (
+	MinVolumeSize = 16 << 20
+	MaxVolumeSize = 16 << 40
+)
+
+// CheckVolumeSize returns an error if size, in bytes, is out of
+// MinVolumeSize..MaxVolumeSize.
+func CheckVolumeSize(size uint64) error {
+	if size < MinVolumeSize || size > MaxVolumeSize {
+		return fmt.Errorf("volume size %s is out of range; must be %s to %s", FormatSize(size), FormatSize(MinVolumeSize), FormatSize(MaxVolumeSize))
+	}
+	return nil
+}
 
 // ParseVolumeFile parses the volume file data, read from file, for the
 // volume name ("" takes it from the file name, as Parse does for
@@ -65,7 +80,7 @@ func readVolume(t table) *Volume {
 }
 
 // volume checks a volume file: only the tables a volume has, label
-// values that are text, and no size.
+// values that are text, and a size in range.
 func (v *validator) volume(s *Spec) {
 	for _, k := range []string{"container", "vm", "resources", "service", "security", "depends", "health", "install", "network"} {
 		if v.src.has(k) {
@@ -80,8 +95,10 @@ func (v *validator) volume(s *Spec) {
 			v.add("volume.labels."+tomlKey(k), msg)
 		}
 	}
-	if s.Volume.Size != 0 {
-		v.add("volume.size", sizeUnsupported)
+	if v.src.has("volume.size") && !v.src.failedAt("volume.size") {
+		if err := CheckVolumeSize(s.Volume.Size); err != nil {
+			v.add("volume.size", err.Error())
+		}
 	}
 }
 

@@ -6,8 +6,8 @@ import (
 )
 
 // TestVolumeFile: a volume file declares a volume with labels; its name
-// comes from the file and follows Docker's rule; a size is refused with
-// the file systems that would allow one; a workload's tables and a
+// comes from the file and follows Docker's rule; a size parses as
+// spec sizes do and must be in range; a workload's tables and a
 // workload's kind are refused.
 func TestVolumeFile(t *testing.T) {
 	const head = "version = 1\nkind = \"volume\"\n"
@@ -15,12 +15,18 @@ func TestVolumeFile(t *testing.T) {
 	if err != nil || v.Labels["team"] != "db" {
 		t.Fatalf("labels: %+v, %v", v, err)
 	}
-	if v, err := ParseVolumeFile("/etc/cove/volumes/bare.toml", []byte(head), ""); err != nil || v.Labels != nil {
+	if v, err := ParseVolumeFile("/etc/cove/volumes/db.toml", []byte(head+"[volume]\nsize = \"1.5G\"\n"), ""); err != nil || v.Size != 3<<29 {
+		t.Errorf("size 1.5G: %+v, %v", v, err)
+	}
+	if v, err := ParseVolumeFile("/etc/cove/volumes/bare.toml", []byte(head), ""); err != nil || v.Labels != nil || v.Size != 0 {
 		t.Errorf("a file without [volume]: %+v, %v", v, err)
 	}
 	for _, tc := range []struct{ file, data, want string }{
-		{"big.toml", head + "[volume]\nsize = \"1G\"\n", "big.toml:4:1: volume.size: size quotas are not supported yet"},
-		{"big.toml", head + "[volume]\nsize = \"1G\"\n", "XFS or ext4 mounted with project quotas (prjquota)"},
+		{"small.toml", head + "[volume]\nsize = \"15M\"\n", "small.toml:4:1: volume.size: volume size 15M is out of range; must be 16M to 16T"},
+		{"zero.toml", head + "[volume]\nsize = 0\n", "zero.toml:4:1: volume.size: volume size 0 bytes is out of range"},
+		{"huge.toml", head + "[volume]\nsize = \"17T\"\n", "huge.toml:4:1: volume.size: volume size 17T is out of range"},
+		{"bad.toml", head + "[volume]\nsize = \"1 G\"\n", `bad.toml:4:1: volume.size: invalid size "1 G"`},
+		{"neg.toml", head + "[volume]\nsize = -1\n", "neg.toml:4:1: volume.size: -1 is negative"},
 		{"-x.toml", head, `invalid volume name "-x"`},
 		{"db.toml", head + "[container]\nrootfs = \"/r\"\n", "db.toml:3:2: container: [container] does not belong in a volume file"},
 		{"db.toml", "version = 1\nkind = \"network\"\n[network]\nsubnet4 = \"10.78.0.0/24\"\n", `a volume file must have kind = "volume", not "network"`},

@@ -13,6 +13,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/cove-project/cove/internal/cgroup"
+	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
@@ -38,6 +39,11 @@ type Workload struct {
 	MemoryBytes   uint64 `json:"memory_bytes,omitempty"`
 	Tasks         uint64 `json:"tasks,omitempty"`
 	Limits        Limits `json:"limits"`
+	// Outcome is how the last run of a container that no longer runs
+	// ended, when systemd's state does not say it (package outcome): a
+	// stop that needed SIGKILL, the memory limit's kill, a SIGKILL nobody
+	// asked for. nil otherwise.
+	Outcome *outcome.Record `json:"outcome,omitempty"`
 }
 
 // Limits are the cgroup limits systemd applies to a workload (its unit's
@@ -61,8 +67,19 @@ func limitsOf(sp map[string]any) Limits {
 	return Limits{MemoryBytes: set("MemoryMax"), CPUs: float64(set("CPUQuotaPerSecUSec")) / 1e6, Pids: set("TasksMax")}
 }
 
-// State is a short human form: "running", "exited (0)", "failed (1)".
+// State is a short human form: "running", "exited (0)", "failed (1)",
+// followed by the outcome when there is one: "failed (signal, 137):
+// killed: out of memory (limit 8M)", "inactive: stopped with SIGKILL
+// after 10s".
 func (w Workload) State() string {
+	if w.Outcome == nil {
+		return w.systemdState()
+	}
+	return w.systemdState() + ": " + w.Outcome.String()
+}
+
+// systemdState is State without the outcome.
+func (w Workload) systemdState() string {
 	switch {
 	case w.ActiveState == "active" && w.SubState == "exited":
 		return fmt.Sprintf("exited (%d)", w.ExitCode)
@@ -78,12 +95,44 @@ func (w Workload) State() string {
 	return w.ActiveState
 }
 
+// OOMKilled reports whether the memory limit's OOM killer ended the
+// workload's last run (it no longer runs).
+func (w Workload) OOMKilled() bool { return w.Outcome != nil && w.Outcome.Kind == outcome.OOM }
+
+// ended reports whether a unit in these states has a run that ended and
+// none that runs (or starts): only then does an outcome apply.
+func ended(activeState, subState string) bool {
+	return activeState == "failed" || activeState == "inactive" || subState == "auto-restart" || subState == "exited"
+}
+
 // List returns every loaded cove workload, sorted by name.
 func (c *Conn) List(ctx context.Context) ([]Workload, error) {
 	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{spec.UnitPattern})
 	if err != nil {
 		return nil, fmt.Errorf("list cove units: %w", err)
 	}
+	return c.workloads(ctx, us)
+}
+
+// ListNamed returns the workloads names, sorted by name, loaded or not
+// (systemd loads a unit it has a file of to answer; one without is
+// skipped): a declared workload whose stopped unit systemd has unloaded
+// is listed as inactive.
+func (c *Conn) ListNamed(ctx context.Context, names []string) ([]Workload, error) {
+	units := make([]string, len(names))
+	for i, n := range names {
+		units[i] = spec.UnitName(n)
+	}
+	us, err := c.listUnits(ctx, "ListUnitsByNames", units)
+	if err != nil {
+		return nil, fmt.Errorf("list cove units %v: %w", names, err)
+	}
+	return c.workloads(ctx, us)
+}
+
+// workloads reads the workloads of units us, skipping those not loaded
+// or gone meanwhile, sorted by name.
+func (c *Conn) workloads(ctx context.Context, us []sd.UnitStatus) ([]Workload, error) {
 	// The property calls are independent: pipelined on the connection they
 	// cost about one round trip instead of one per workload.
 	got := make([]Workload, len(us))
@@ -172,10 +221,16 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus) (Workload, error) 
 	}
 	name, _ := spec.NameOfUnit(u.Name)
 	mem, tasks := f.counters()
-	return Workload{Name: name, Unit: u.Name, Kind: f.kind, Description: u.Description,
+	w := Workload{Name: name, Unit: u.Name, Kind: f.kind, Description: u.Description,
 		ActiveState: u.ActiveState, SubState: u.SubState, Result: f.exit.Result,
 		MainPID: f.mainPID, Started: f.started, Restarts: f.restarts, ExitCode: f.exit.Code,
-		StartLimitHit: f.startLimitHit, MemoryBytes: mem, Tasks: tasks, Limits: f.limits}, nil
+		StartLimitHit: f.startLimitHit, MemoryBytes: mem, Tasks: tasks, Limits: f.limits}
+	if f.kind == spec.KindContainer && ended(u.ActiveState, u.SubState) {
+		if r, ok := outcome.Read(name); ok {
+			w.Outcome = &r
+		}
+	}
+	return w, nil
 }
 
 // counters reads the memory and task counters of the unit's cgroup, as
@@ -280,9 +335,12 @@ func (c *Conn) Stop(ctx context.Context, name string) error {
 }
 
 // Remove stops workload name and forgets it: a failed or exited transient
-// unit is unloaded.
+// unit is unloaded, and the outcome of its last run deleted.
 func (c *Conn) Remove(ctx context.Context, name string) error {
 	if err := c.Stop(ctx, name); err != nil {
+		return err
+	}
+	if err := outcome.Remove(name); err != nil {
 		return err
 	}
 	unit := spec.UnitName(name)

@@ -42,6 +42,11 @@ func TestAPIListFollowsChanges(t *testing.T) {
 		if r := inside(t, step[0], step[1:]...); r.Code != 0 {
 			t.Fatalf("%v: exit %d: %s", step, r.Code, r.Stderr)
 		}
+		// systemctl kill does not wait: the unit passes through its stop
+		// stages (deactivating), where two reads may rightly differ.
+		eventually(t, 10*time.Second, "cove-cache2 to settle", func() bool {
+			return show(t, "cove-cache2.service", "ActiveState") != "deactivating"
+		})
 		same(strings.Join(step, " "))
 	}
 	// A changed spec: new unit text, a reload and a restart.

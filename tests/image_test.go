@@ -148,7 +148,8 @@ func runImage(t *testing.T, ref string) {
 }
 
 // declaredImage applies a declared image container: it writes to its
-// upper layer, which a restart keeps and cove rm removes; the image's
+// upper layer, which a restart keeps and apply --prune removes (cove rm
+// then has nothing left to remove); the image's
 // layers are never written; cove exec runs as the image's user.
 func declaredImage(t *testing.T, ref string) {
 	dir := filepath.Join(workDir, "imagespecs")
@@ -168,9 +169,11 @@ func declaredImage(t *testing.T, ref string) {
 		t.Errorf("cove rmi of a used image: exit %d, stderr %q; want a refusal naming imgweb", r.Code, r.Stderr)
 	}
 	mustCove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
-	mustCove(t, "rm", "imgweb")
 	if _, err := os.Stat(filepath.Join(workDir, "containers", "imgweb")); !os.IsNotExist(err) {
-		t.Errorf("cove rm left the container's state: %v", err)
+		t.Errorf("cove apply --prune left the container's state: %v", err)
+	}
+	if r := cove(t, "rm", "imgweb"); r.Code != 1 || r.Stderr != "cove: no such workload imgweb\n" {
+		t.Errorf("cove rm of a pruned workload: exit %d, stderr %q; want 1 and no such workload", r.Code, r.Stderr)
 	}
 }
 

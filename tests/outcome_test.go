@@ -139,3 +139,100 @@ func TestInspectLimitsOfRun(t *testing.T) {
 		t.Errorf("HostConfig Memory %d, NanoCpus %d, PidsLimit %v; want %d, %d, 50", h.Memory, h.NanoCpus, h.PidsLimit, 64<<20, int64(5e8))
 	}
 }
+
+// hog is a payload that outgrows a memory limit of 8M: busybox awk
+// building a string of 100 MB.
+const hog = `["/bin/awk", "BEGIN { s = sprintf(\"%100000000s\", \"x\"); print length(s) }"]`
+
+// applyOutcome applies a declared container running command with extra
+// spec text, without an init.
+func applyOutcome(t *testing.T, name, command, extra string) {
+	t.Helper()
+	pruneAll(t)
+	mustCove(t, "apply", containerSpec(t, filepath.Join(workDir, "outcome"), name, rootfs, command, extra))
+}
+
+// TestStopNeedingKillIsNoFailure: a payload that ignores the stop signal
+// (PID 1 without a handler) is ended by SIGKILL after stop_timeout; the
+// stop was asked for, so the unit ends inactive, not failed, and cove
+// status says what the stop needed.
+func TestStopNeedingKillIsNoFailure(t *testing.T) {
+	env.Need(t)
+	applyOutcome(t, "stopkill", sleeper, "[service]\nstop_timeout = \"1s\"\n")
+	unit := "cove-stopkill.service"
+	eventually(t, 10*time.Second, "stopkill to run", func() bool { return show(t, unit, "ActiveState") == "active" })
+	mustCove(t, "stop", "stopkill")
+	if st := show(t, unit, "ActiveState"); st != "inactive" {
+		t.Errorf("after cove stop: ActiveState=%s, want inactive", st)
+	}
+	st := mustCove(t, "status", "stopkill")
+	if !strings.Contains(st, "stopped with SIGKILL after 1s") || strings.Contains(st, "failed") {
+		t.Errorf("cove status after a stop that needed SIGKILL, want \"stopped with SIGKILL after 1s\" and no failure:\n%s", st)
+	}
+	// The next run starts with no outcome: a clean stop removes it.
+	mustCove(t, "start", "stopkill")
+	mustCove(t, "kill", "-s", "TERM", "stopkill") // PID 1 ignores it: still running
+	if st := mustCove(t, "status", "stopkill"); strings.Contains(st, "SIGKILL") {
+		t.Errorf("cove status of a running workload shows its last run's outcome:\n%s", st)
+	}
+}
+
+// TestKillNobodyAskedForFails: SIGKILL counts as clean only for a stop
+// asked for; kill -9 of the payload fails the unit, and cove status says
+// how it ended.
+func TestKillNobodyAskedForFails(t *testing.T) {
+	env.Need(t)
+	applyOutcome(t, "killed", sleeper, "")
+	unit := "cove-killed.service"
+	eventually(t, 10*time.Second, "killed to run", func() bool { return show(t, unit, "ActiveState") == "active" })
+	if r := inside(t, "kill", "-9", show(t, unit, "MainPID")); r.Code != 0 {
+		t.Fatalf("kill -9: %s", r.Stderr)
+	}
+	eventually(t, 10*time.Second, "killed to fail", func() bool { return show(t, unit, "ActiveState") == "failed" })
+	if st := mustCove(t, "status", "killed"); !strings.Contains(st, "killed by SIGKILL") {
+		t.Errorf("cove status after kill -9, want \"killed by SIGKILL\":\n%s", st)
+	}
+}
+
+// TestOOMReported: a payload killed at its memory limit is reported as
+// such by cove ps, cove status and Docker's inspect (State.OOMKilled),
+// and restart = "on-failure" restarts it.
+func TestOOMReported(t *testing.T) {
+	needAPI(t)
+	applyOutcome(t, "oomhog", hog, "[resources]\nmemory = \"8M\"\n[service]\nrestart = \"on-failure\"\nrestart_delay = \"1s\"\n")
+	const want = "killed: out of memory (limit 8M)"
+	eventually(t, 20*time.Second, "cove ps to report the OOM kill", func() bool {
+		return strings.Contains(psLine(t, "oomhog"), want)
+	})
+	eventually(t, 20*time.Second, "a restart", func() bool { return show(t, "cove-oomhog.service", "NRestarts") != "0" })
+	eventually(t, 20*time.Second, "cove status to report the OOM kill", func() bool {
+		return strings.Contains(mustCove(t, "status", "oomhog"), want)
+	})
+	eventually(t, 20*time.Second, "inspect's State.OOMKilled", func() bool {
+		r := inside(t, "curl", "-s", "--unix-socket", apiSock, "http://cove/containers/oomhog/json")
+		var got struct{ State struct{ OOMKilled bool } }
+		return json.Unmarshal([]byte(r.Stdout), &got) == nil && got.State.OOMKilled
+	})
+}
+
+// psLine is cove ps's line of workload name, "" if none.
+func psLine(t *testing.T, name string) string {
+	t.Helper()
+	for _, l := range strings.Split(mustCove(t, "ps"), "\n") {
+		if strings.HasPrefix(l, name+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestRunReportsOOM: cove run in the foreground exits 137 when the memory
+// limit kills its payload, and says so.
+func TestRunReportsOOM(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "runoom")
+	r := cove(t, runArgs("--name", "runoom", "--memory", "8M", "--", "/bin/awk", `BEGIN { s = sprintf("%100000000s", "x"); print length(s) }`)...)
+	if r.Code != 137 || !strings.Contains(r.Stderr, "runoom: killed: out of memory (limit 8M)") {
+		t.Errorf("cove run of a payload over its memory limit: exit %d, stderr %q; want 137 and \"killed: out of memory (limit 8M)\"", r.Code, r.Stderr)
+	}
+}

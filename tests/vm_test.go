@@ -301,3 +301,175 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// qemuImg runs qemu-img on the host, failing t on error.
+func qemuImg(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("qemu-img", args...).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img %q: %v\n%s", args, err, out)
+	}
+}
+
+// sha256File is the hex SHA-256 of the file at p.
+func sha256File(t *testing.T, p string) string {
+	t.Helper()
+	out, err := exec.Command("sha256sum", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(out))[0]
+}
+
+// TestVMBaseImage: a disk from a base image is the VM's own overlay,
+// grown to size, created at first start and kept across runs (what the
+// guest wrote is still there), while the base is never written (same
+// checksum); cove rm removes the overlay. A base that is missing or whose
+// backing chain leaves its directory fails before anything starts.
+func TestVMBaseImage(t *testing.T) {
+	g := needGuest(t)
+	dir := filepath.Join(workDir, "vm-images")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, "base.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", base, "64M")
+	before := sha256File(t, base)
+	cleanupWorkload(t, "vmbase")
+	diskTable := fmt.Sprintf("[[vm.disk]]\nbase = %q\nsize = \"128M\"\n", base)
+	// The guest counts its boots on its disk and powers off; the unit
+	// stays loaded (restart = "no") until cove rm, and cove restart boots
+	// it again.
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmbase", "disk", diskTable, ""))
+	for boot := 1; boot <= 2; boot++ {
+		if boot > 1 {
+			mustCove(t, "restart", "vmbase")
+		}
+		waitLog(t, "vmbase", fmt.Sprintf("%s%d", vmguest.MarkerDiskCount, boot), 60*time.Second)
+	}
+	if logs := cove(t, "logs", "vmbase").Stdout; !strings.Contains(logs, "COVE-DISKS=vda:262144") {
+		t.Errorf("the overlay is not 128M:\n%s", harness.Tail(logs, 20))
+	}
+	if after := sha256File(t, base); after != before {
+		t.Errorf("the base image changed: sha256 %s, was %s", after, before)
+	}
+	const overlay = "/var/lib/cove/vms/vmbase/disk1.qcow2"
+	if info := inside(t, "qemu-img", "info", "-U", overlay).Stdout; !strings.Contains(info, "backing file: "+base) {
+		t.Errorf("overlay %s:\n%s", overlay, info)
+	}
+	mustCove(t, "rm", "vmbase")
+	if r := inside(t, "ls", "-A", "/var/lib/cove/vms"); strings.Contains(r.Stdout, "vmbase") {
+		t.Errorf("cove rm left the VM's state: %q", r.Stdout)
+	}
+
+	outside := filepath.Join(workDir, "outside.img")
+	qemuImg(t, "create", "-q", "-f", "raw", outside, "1M")
+	escaping := filepath.Join(dir, "escaping.qcow2")
+	qemuImg(t, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", outside, escaping)
+	for name, c := range map[string]struct{ base, want string }{
+		"missing":  {filepath.Join(dir, "nonexistent.qcow2"), "is not a readable file"},
+		"escaping": {escaping, "outside the directories"},
+	} {
+		p := vmSpec(t, g, "vmbad"+name, "disk", fmt.Sprintf("[[vm.disk]]\nbase = %q\n", c.base), "")
+		r := cove(t, "run", "-d", p)
+		if where := p + ":10:1: vm.disk[1].base: "; r.Code != 2 || !strings.Contains(r.Stderr, where) || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want 2, %s… %s", name, r.Code, r.Stderr, where, c.want)
+		}
+	}
+}
+
+// TestVMCloudInit: a VM with [vm.cloud_init] gets a NoCloud seed (a vfat
+// disk labelled CIDATA) whose meta-data and user-data the guest reads.
+func TestVMCloudInit(t *testing.T) {
+	g := needGuest(t)
+	ci := "[vm.cloud_init]\nhostname = \"web-1\"\nssh_authorized_keys = [\"ssh-ed25519 AAAAC3Nza me@laptop\"]\nusers = [\"alice\"]\n"
+	cleanupWorkload(t, "vmseed")
+	r := cove(t, "run", "--rm", vmSpec(t, g, "vmseed", "cidata", ci, ""))
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, want := range []string{
+		`COVE-SEED:meta-data:instance-id: "vmseed"`,
+		`COVE-SEED:meta-data:local-hostname: "web-1"`,
+		`COVE-SEED:user-data:#cloud-config`,
+		`COVE-SEED:user-data:hostname: "web-1"`,
+		`COVE-SEED:user-data:  - "ssh-ed25519 AAAAC3Nza me@laptop"`,
+		`COVE-SEED:user-data:  - name: "alice"`,
+	} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("console lacks %q:\n%s", want, harness.Tail(r.Stdout, 30))
+		}
+	}
+}
+
+// firmwareSpec is a q35 VM booting the guest's bzImage (its EFI stub)
+// through firmware in mode firmware, with vmExtra more [vm] keys.
+func firmwareSpec(t *testing.T, g vmguest.Guest, name, vmExtra string) string {
+	t.Helper()
+	text := g.Spec(vmguest.Cmdline("firmware"), "machine = \"q35\"\n"+vmExtra, "")
+	return declaredText(t, filepath.Join(workDir, "vms"), name, strings.Replace(text, fmt.Sprintf("kernel = %q", g.Kernel), fmt.Sprintf("kernel = %q", g.BzImage), 1))
+}
+
+// TestVMUEFI: with firmware = "uefi" the guest boots through OVMF (it
+// sees /sys/firmware/efi, Secure Boot off) and keeps its NVRAM, a copy of
+// OVMF's template, in its state directory; with "uefi-secure" the
+// firmware reports Secure Boot on. The guest kernel (Debian's, signed by
+// Debian, not by a key of OVMF's Microsoft db) is loaded by OVMF's QEMU
+// kernel loader (-kernel), which boots it under Secure Boot too: this
+// shows the firmware's mode, not that an untrusted image is refused.
+func TestVMUEFI(t *testing.T) {
+	g := needGuest(t)
+	template, err := os.Stat("/usr/share/OVMF/OVMF_VARS_4M.fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, firmware, secureBoot string }{
+		{"vmefi", "uefi", "0"},
+		{"vmsecure", "uefi-secure", "1"},
+	} {
+		cleanupWorkload(t, c.name)
+		mustCove(t, "run", "-d", firmwareSpec(t, g, c.name, fmt.Sprintf("firmware = %q\n", c.firmware)))
+		waitLog(t, c.name, vmguest.MarkerWaiting, 120*time.Second)
+		logs := cove(t, "logs", c.name).Stdout
+		for _, want := range []string{vmguest.MarkerEFI + "yes", vmguest.MarkerSecureBoot + c.secureBoot, vmguest.MarkerTPM + "none"} {
+			if !strings.Contains(logs, want) {
+				t.Errorf("%s: logs lack %s:\n%s", c.firmware, want, harness.Tail(logs, 30))
+			}
+		}
+		mustCove(t, "stop", c.name)
+	}
+	if r := inside(t, "stat", "-c", "%s", "/var/lib/cove/vms/vmefi/nvram.fd"); strings.TrimSpace(r.Stdout) != fmt.Sprint(template.Size()) {
+		t.Errorf("NVRAM: %q %s", r.Stdout, r.Stderr)
+	}
+}
+
+// TestVMTPM: with tpm = true the guest sees a TPM (swtpm, started by the
+// launcher in the VM's unit), and swtpm does not outlive QEMU killed with
+// SIGKILL.
+func TestVMTPM(t *testing.T) {
+	g := needGuest(t)
+	cleanupWorkload(t, "vmtpm")
+	mustCove(t, "run", "-d", firmwareSpec(t, g, "vmtpm", "tpm = true\n"))
+	waitLog(t, "vmtpm", vmguest.MarkerWaiting, 120*time.Second)
+	if logs := cove(t, "logs", "vmtpm").Stdout; !strings.Contains(logs, vmguest.MarkerTPM+"tpm0") {
+		t.Errorf("logs lack %stpm0:\n%s", vmguest.MarkerTPM, harness.Tail(logs, 30))
+	}
+	// swtpm runs in the VM's unit, so that stopping the unit ends it.
+	pid := strings.TrimSpace(inside(t, "pgrep", "-f", "vms/vmtpm/tpm").Stdout)
+	if pid == "" || !strings.Contains(inside(t, "cat", "/proc/"+pid+"/cgroup").Stdout, "cove-vmtpm.service") {
+		t.Fatalf("no swtpm (pid %q) in the VM's unit", pid)
+	}
+	inside(t, "kill", "-KILL", show(t, "cove-vmtpm.service", "MainPID"))
+	eventually(t, 20*time.Second, "swtpm to end with QEMU", func() bool {
+		return inside(t, "pgrep", "-f", "vms/vmtpm/tpm").Stdout == ""
+	})
+}
+
+// TestVMFirmwareBadSpecs: firmware and TPM needs are checked before
+// anything starts.
+func TestVMFirmwareBadSpecs(t *testing.T) {
+	g := needGuest(t)
+	p := firmwareSpec(t, g, "vmbadcdrom", "[[vm.cdrom]]\npath = \"/nonexistent/installer.iso\"\n")
+	if r := cove(t, "run", "-d", p); r.Code != 2 || !strings.Contains(r.Stderr, p+":11:1: vm.cdrom[1].path") {
+		t.Errorf("missing ISO: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}

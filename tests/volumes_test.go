@@ -2,7 +2,9 @@ package tests
 
 import (
 	"encoding/json"
+	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -14,14 +16,15 @@ import (
 // its target (owner and mode kept) on first use only; a volume in use,
 // by a container or a declared spec, cannot be removed (the refusal
 // names the user) and can once unused; docker system df counts volumes;
-// prune removes only unused ones; the SDK's volumes and df() work.
+// prune removes only unused ones; a size is the one driver option; the
+// SDK's volumes and df() work.
 func TestVolumes(t *testing.T) {
 	needAPI(t)
 	docker, ref := dockerWithImage(t)
 	t.Cleanup(func() {
 		docker("rm", "-f", "writer", "holder")
 		inside(t, "rm", "-f", "/etc/cove/volspec.toml")
-		docker("volume", "rm", "data", "webcopy", "spare", "sdkvol")
+		docker("volume", "rm", "data", "webcopy", "spare", "sdkvol", "sized")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -69,7 +72,7 @@ func volumesDockerCLI(t *testing.T, docker func(...string) result, ref string) {
 		t.Errorf("docker volume ls --filter dangling=true: %q %s", r.Stdout, r.Stderr)
 	}
 	if r := docker("system", "df"); !regexp.MustCompile(`(?m)^Local Volumes\s+2\s+1\s`).MatchString(r.Stdout) ||
-		!regexp.MustCompile(`(?m)^Images\s+1\s+1\s`).MatchString(r.Stdout) {
+		!regexp.MustCompile(`(?m)^Images\s+[1-9]\d*\s+1\s`).MatchString(r.Stdout) {
 		t.Errorf("docker system df:\n%s%s", r.Stdout, r.Stderr)
 	}
 	if r := docker("system", "df", "-v"); !regexp.MustCompile(`(?m)^data\s+1\s+3B`).MatchString(r.Stdout) {
@@ -80,6 +83,17 @@ func volumesDockerCLI(t *testing.T, docker func(...string) result, ref string) {
 	}
 	if r := docker("rm", "-f", "holder"); r.Code != 0 {
 		t.Errorf("docker rm -f holder: %s", r.Stderr)
+	}
+	if r := docker("volume", "create", "--opt", "size=20M", "sized"); r.Code != 0 {
+		t.Errorf("docker volume create --opt size=20M: %s", r.Stderr)
+	} else if r := docker("volume", "inspect", "--format", "{{.Options.size}}", "sized"); r.Stdout != "20M\n" {
+		t.Errorf("docker volume inspect of a sized volume: Options.size %q %s", r.Stdout, r.Stderr)
+	}
+	if r := docker("volume", "create", "--opt", "type=nfs", "nfs"); r.Code == 0 || !strings.Contains(r.Stderr, `driver option "type" is not supported`) {
+		t.Errorf("docker volume create --opt type=nfs: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("volume", "rm", "sized"); r.Code != 0 {
+		t.Errorf("docker volume rm sized: %s", r.Stderr)
 	}
 	if r := docker("run", "--rm", "-v", "a@b:/data", ref, "true"); r.Code != 125 || !strings.Contains(r.Stderr, `invalid volume name "a@b"`) {
 		t.Errorf("docker run -v a@b:/data: exit %d: %s", r.Code, r.Stderr)
@@ -179,5 +193,75 @@ print(json.dumps(out))
 	if got.Created != "sdkvol" || !strings.Contains(strings.Join(got.Listed, " "), "sdkvol") || got.Got.Labels["a"] != "b" ||
 		!strings.Contains(strings.Join(got.DF, " "), "sdkvol") || !got.Gone {
 		t.Errorf("python3-docker volumes and df: %+v", got)
+	}
+}
+
+// TestVolumeSize: a declared volume with size = "32M" is a file system of
+// its own: a container sees about 32M at the mount (df) and its write of
+// 40 MB fails with "No space left on device" while its root still takes
+// writes; the data outlives the container, and the mount (gone as after
+// a reboot: the next use mounts the volume again); a changed size in the
+// volume file is refused; cove volume rm removes the image, the mount and
+// the loop device.
+func TestVolumeSize(t *testing.T) {
+	const file = "/etc/cove/volumes/quota.toml"
+	decl := func(size string) {
+		t.Helper()
+		if r := insideStdin(t, "version = 1\nkind = \"volume\"\n[volume]\nsize = \""+size+"\"\n", "sh", "-c", "mkdir -p /etc/cove/volumes && cat > "+file); r.Code != 0 {
+			t.Fatalf("write %s: %s", file, r.Stderr)
+		}
+	}
+	run := func(script string) result {
+		t.Helper()
+		return cove(t, "run", "--rm", "--rootfs", rootfs, "--volatile", "-v", "quota:/data", "--", "/bin/sh", "-c", script)
+	}
+	t.Cleanup(func() {
+		inside(t, "rm", "-f", file)
+		cove(t, "volume", "rm", "quota")
+	})
+	decl("15M")
+	if r := cove(t, "volume", "create", "quota"); r.Code != 2 || !strings.Contains(r.Stderr, file+":4:1: volume.size: volume size 15M is out of range; must be 16M to 16T") {
+		t.Errorf("cove volume create with size = \"15M\" declared: exit %d: %s", r.Code, r.Stderr)
+	}
+	decl("32M")
+	if r := cove(t, "volume", "create", "quota"); r.Code != 0 {
+		t.Fatalf("cove volume create quota: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := cove(t, "volume", "inspect", "quota"); !strings.Contains(r.Stdout, `"size": "32M"`) {
+		t.Errorf("cove volume inspect quota: want Options size 32M: %s%s", r.Stdout, r.Stderr)
+	}
+	r := run("df -k /data | tail -1; dd if=/dev/zero of=/data/big bs=1M count=40 && echo wrote all; echo fine > /root-file && cat /root-file; echo kept > /data/small")
+	if !strings.Contains(r.Stderr, "No space left on device") || strings.Contains(r.Stdout, "wrote all") || !strings.Contains(r.Stdout, "fine\n") {
+		t.Errorf("writing 40 MB to a 32M volume: exit %d, stdout %q, stderr %q; want ENOSPC and the root writable", r.Code, r.Stdout, r.Stderr)
+	}
+	if f := strings.Fields(r.Stdout); len(f) < 2 {
+		t.Errorf("df in the container: %q", r.Stdout)
+	} else if k, _ := strconv.Atoi(f[1]); k < 24<<10 || k > 32<<10 {
+		t.Errorf("df in the container: %d KiB, want about 32M: %q", k, r.Stdout)
+	}
+	if r := inside(t, "sh", "-c", "rm /var/lib/cove/volumes/quota/_data/big; umount /var/lib/cove/volumes/quota/_data"); r.Code != 0 {
+		t.Fatalf("free the space and unmount by hand, as a reboot would: %s", r.Stderr)
+	}
+	if r := run("cat /data/small; df -k /data | tail -1"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "kept\n") {
+		t.Errorf("a new container after the mount was gone: exit %d, stdout %q, stderr %q; want the data kept", r.Code, r.Stdout, r.Stderr)
+	}
+	decl("64M")
+	if r := run("true"); r.Code == 0 || !strings.Contains(r.Stderr, "says size 64M, but volume quota was created with 32M") {
+		t.Errorf("a changed size in the volume file: exit %d: %s", r.Code, r.Stderr)
+	}
+	inside(t, "rm", "-f", file)
+	if r := cove(t, "volume", "rm", "quota"); r.Code != 0 {
+		t.Fatalf("cove volume rm quota: exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, c := range [][]string{{"losetup", "-a"}, {"sh", "-c", "grep /var/lib/cove/volumes /proc/self/mountinfo; ls -A /var/lib/cove/volumes"}} {
+		if r := inside(t, c[0], c[1:]...); strings.Contains(r.Stdout, "quota") {
+			t.Errorf("%s after cove volume rm: %s", strings.Join(c, " "), r.Stdout)
+		}
+	}
+	if out, err := exec.Command("losetup", "-a").CombinedOutput(); err != nil || strings.Contains(string(out), "quota/disk.img") {
+		t.Errorf("losetup -a on the host after cove volume rm: %v: %s", err, out)
+	}
+	if r := cove(t, "volume", "create", "--size", "1M", "tiny"); r.Code != 2 || !strings.Contains(r.Stderr, "must be 16M to 16T") {
+		t.Errorf("cove volume create --size 1M: exit %d: %s", r.Code, r.Stderr)
 	}
 }

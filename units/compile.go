@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
-	"syscall"
 	"time"
 
 	"github.com/cove-project/cove/internal/network/plan"
@@ -93,22 +92,56 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.LaunchVerb}, launchConfig(s).Args()...)))
-	releaseNetwork(u, s, opt)
+	stopStages(u, s, opt)
 	// The device cgroup allows only what the container's /dev holds (null,
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
 	// payload could otherwise create and open a host disk's node.
 	u.add(SectionService, "DevicePolicy", "", Str("closed"))
 }
 
-// releaseNetwork adds, for a workload on a network, what gives back what
-// its launcher took there: the launcher takes the lease and port claims
-// and makes the veth (a container) or the tap (a VM); whatever way the
-// unit stops (the payload or QEMU exits or is killed, systemctl kill, a
-// failed start), ExecStopPost= releases them.
+// stopStages adds a container's stop stages, both cove launch-stop
+// (internal/outcome says what they record). ExecStop= sends the stop
+// signal to the main process and SIGKILL after stop_timeout, recording a
+// stop that needed it; systemd counts a death by SIGKILL as clean
+// (SuccessExitStatus=, see cleanExits), so a stop the user asked for ends
+// inactive, not failed. ExecStopPost= (--post), whatever way the unit
+// stops, records how the run ended (killed by the memory limit, or by a
+// SIGKILL nobody asked for, which it fails the unit for) and, for a
+// container on a network, releases what the launcher took there (the
+// lease, the port claims, the veth): one process for both.
+func stopStages(u *Unit, s *spec.Spec, opt Options) {
+	u.add(SectionService, "ExecStop", "", Exec{opt.Launcher, launch.StopVerb,
+		"--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name})
+	post := Exec{opt.Launcher, launch.StopVerb, "--post"}
+	if n := s.Join().Network; n != "" {
+		post = append(post, "--network", n)
+	}
+	u.add(SectionService, "ExecStopPost", "", append(post, s.Name))
+}
+
+// releaseNetwork adds, for a VM on a network, what gives back what its
+// launcher took there: the launcher takes the lease and port claims and
+// makes the tap; whatever way the unit stops (QEMU exits or is killed,
+// systemctl kill, a failed start), ExecStopPost= releases them. (A
+// container's post stage does it: stopStages.)
 func releaseNetwork(u *Unit, s *spec.Spec, opt Options) {
 	if n := s.Join().Network; n != "" {
 		u.add(SectionService, "ExecStopPost", "", Exec{opt.Launcher, launch.NetworkReleaseVerb, s.Name, n})
 	}
+}
+
+// stopMargin is how much longer than stop_timeout systemd waits for a
+// stop stage (a container's or a VM's ExecStop=), which itself sends
+// SIGKILL after stop_timeout and waits for the death.
+const stopMargin = 5 * time.Second
+
+// stopSignal is a validated spec's stop signal: SIGTERM (systemd's
+// default) unless it names one.
+func stopSignal(s *spec.Spec) int {
+	if sig, _ := spec.ParseSignal(s.Service.StopSignal); sig != 0 {
+		return sig
+	}
+	return spec.SignalTERM
 }
 
 // service adds what every workload's service has: slice, logging, restart
@@ -120,17 +153,13 @@ func service(u *Unit, s *spec.Spec) {
 	u.add(SectionService, "SyslogIdentifier", "", Str(s.Name))
 	u.add(SectionService, "Restart", "", Str(s.Service.Restart))
 	u.add(SectionService, "RestartUSec", "RestartSec", Duration(s.Service.RestartDelay))
-	stop := s.Service.StopTimeout
-	if s.Kind == spec.KindVM {
-		stop += vmStopMargin
+	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(s.Service.StopTimeout+stopMargin))
+	sig := stopSignal(s)
+	if s.Service.StopSignal != "" {
+		u.add(SectionService, "KillSignal", "", Signal(sig))
 	}
-	u.add(SectionService, "TimeoutStopUSec", "TimeoutStopSec", Duration(stop))
-	sig, err := spec.ParseSignal(s.Service.StopSignal)
-	if err == nil {
-		u.add(SectionService, "KillSignal", "", Signal(sig)) // validated; "" is systemd's SIGTERM
-	}
-	if s.Service.Init {
-		u.add(SectionService, "SuccessExitStatus", "", initCleanExits(sig))
+	if clean := cleanExits(s, sig); len(clean.Statuses)+len(clean.Signals) > 0 {
+		u.add(SectionService, "SuccessExitStatus", "", clean)
 	}
 	if r := s.Resources; r.Memory > 0 {
 		u.add(SectionService, "MemoryMax", "", Uint(r.Memory))
@@ -143,15 +172,30 @@ func service(u *Unit, s *spec.Spec) {
 	}
 }
 
+// cleanExits are the exits of s's main process, besides systemd's own,
+// that count as clean: a container's death by SIGKILL (its stop stage
+// fails the unit when nobody asked for it, stopStages) and, with an init,
+// initCleanExits for the stop signal sig.
+func cleanExits(s *spec.Spec, sig int) ExitStatuses {
+	var clean ExitStatuses
+	if s.Service.Init {
+		clean.Statuses = initCleanExits(sig)
+	}
+	if s.Kind == spec.KindContainer {
+		clean.Signals = []int32{spec.SignalKILL}
+	}
+	return clean
+}
+
 // initCleanExits are the exit statuses of a container's init (tini) that
 // systemd must count as clean, as it counts a payload's death by the
 // same signals when the payload is the main process: the init exits
-// 128+N when signal N killed the payload, for the stop signal stop (0:
-// SIGTERM) and the signals systemd calls clean for a daemon (SIGHUP,
-// SIGINT, SIGTERM, SIGPIPE). Without them every stop would fail the unit.
-func initCleanExits(stop int) ExitStatuses {
-	clean := []int32{128 + int32(syscall.SIGHUP), 128 + int32(syscall.SIGINT), 128 + int32(syscall.SIGPIPE), 128 + int32(syscall.SIGTERM)}
-	if stop != 0 && !slices.Contains(clean, 128+int32(stop)) {
+// 128+N when signal N killed the payload, for the stop signal stop and
+// the signals systemd calls clean for a daemon (SIGHUP, SIGINT, SIGTERM,
+// SIGPIPE). Without them every stop would fail the unit.
+func initCleanExits(stop int) []int32 {
+	clean := []int32{128 + spec.SignalHUP, 128 + spec.SignalINT, 128 + spec.SignalPIPE, 128 + spec.SignalTERM}
+	if !slices.Contains(clean, 128+int32(stop)) {
 		clean = append(clean, 128+int32(stop))
 	}
 	return clean
@@ -193,6 +237,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		ReadOnly:       c.ReadOnly,
 		Volatile:       c.Volatile,
 		Init:           s.Service.Init,
+		UserNS:         s.Security.UserNS,
 		Mounts:         withResolvConf(c, s.Join().Network),
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
@@ -258,9 +303,30 @@ func ForRun(u Unit, opt RunOptions) Unit {
 			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{"/bin/rm", "-rf", "--one-file-system", "--", launch.ContainerDir(name)}})
 		}
 	case opt.Restart == "no":
-		props = append(props, Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
+		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
 	}
 	return Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy}
+}
+
+// killNotClean removes SIGKILL from the clean exits in props. With
+// RemainAfterExit= a clean exit of the main process leaves the unit
+// active (exited) with no stop stage run and its cgroup gone: a SIGKILL
+// nobody asked for (the memory limit's) would pass unreported. So in such
+// a unit every death by SIGKILL fails it, even the one a stop needed
+// (which the stop stage still records).
+func killNotClean(props []Prop) []Prop {
+	out := make([]Prop, 0, len(props))
+	for _, p := range props {
+		clean, ok := p.Value.(ExitStatuses)
+		switch {
+		case ok && len(clean.Statuses) == 0:
+			continue
+		case ok:
+			p.Value = ExitStatuses{Statuses: clean.Statuses}
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // readyInterval is how often the launcher checks readiness: quickly at

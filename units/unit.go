@@ -96,9 +96,9 @@ type Names []string
 // Exec is a command line (signature a(sasb)).
 type Exec []string
 
-// ExitStatuses are exit statuses that count as a clean exit (signature
-// (aiai): statuses, then signals; cove writes statuses only).
-type ExitStatuses []int32
+// ExitStatuses are the exit statuses and the signals (a death by one)
+// that count as a clean exit (signature (aiai): statuses, then signals).
+type ExitStatuses struct{ Statuses, Signals []int32 }
 
 // DeviceAllow grants access to one device node (signature a(ss)): its
 // path and "r", "w", "m" permissions.
@@ -142,14 +142,17 @@ func (v List) dbus() any             { return []string(v) }
 func (v Exec) text() (string, error) { return quoteWords(v) }
 
 func (v ExitStatuses) text() (string, error) {
-	w := make([]string, len(v))
-	for i, n := range v {
-		w[i] = fmt.Sprint(n)
+	var w []string
+	for _, n := range v.Statuses {
+		w = append(w, fmt.Sprint(n))
+	}
+	for _, n := range v.Signals {
+		w = append(w, spec.SignalName(int(n)))
 	}
 	return strings.Join(w, " "), nil
 }
 func (v ExitStatuses) dbus() any {
-	return struct{ Statuses, Signals []int32 }{[]int32(v), []int32{}}
+	return struct{ Statuses, Signals []int32 }{append([]int32{}, v.Statuses...), append([]int32{}, v.Signals...)}
 }
 
 func (v DeviceAllow) text() (string, error) { return plainText(v.Path + " " + v.Perms) }

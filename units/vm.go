@@ -1,8 +1,8 @@
 package units
 
 import (
+	"cmp"
 	"strconv"
-	"time"
 
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -16,10 +16,6 @@ import (
 // mapped kernel file, 29 MiB binary and libraries, 16 MiB heap
 // (docs/benchmarks.md, go run ./bench/vm).
 const QEMUOverhead = 384 << 20
-
-// vmStopMargin is how much longer than stop_timeout systemd waits for the
-// stop helper, which itself ends QEMU after stop_timeout.
-const vmStopMargin = 5 * time.Second
 
 // vm adds how a VM starts and stops: the launcher execs QEMU (Type=exec:
 // the unit is started once QEMU runs, and QEMU is the main process), and
@@ -68,8 +64,28 @@ func VMConfig(s *spec.Spec) launch.VMConfig {
 		IP:            ip(v.Network.IP),
 		Ports:         ports(v.Network.Ports),
 	}
-	for _, d := range v.Disks {
-		c.Disks = append(c.Disks, launch.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot})
+	state := launch.VMState(s.Name)
+	for i, d := range v.Disks {
+		disk := launch.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot}
+		if d.Base != "" {
+			disk = launch.VMDisk{Path: launch.OverlayPath(state, i+1), Format: spec.FormatQcow2, Boot: d.Boot, Base: d.Base, BaseFmt: d.Format, Size: d.Size}
+			c.StateDir = state
+		}
+		c.Disks = append(c.Disks, disk)
+	}
+	for _, cd := range v.CDROMs {
+		c.CDROMs = append(c.CDROMs, cd.Path)
+	}
+	c.Firmware, c.TPM, c.Boot = v.Firmware, v.TPM, v.Boot
+	if ci := v.CloudInit; ci != nil {
+		c.CloudInit = &launch.CloudInit{
+			UserData: ci.UserData, NetworkConfig: ci.NetworkConfig,
+			Hostname: cmp.Or(ci.Hostname, spec.DefaultHostname(s.Name)),
+			SSHKeys:  ci.SSHAuthorizedKeys, Users: ci.Users,
+		}
+	}
+	if c.TPM || c.CloudInit != nil || v.Firmware == spec.FirmwareUEFI || v.Firmware == spec.FirmwareUEFISecure {
+		c.StateDir = state
 	}
 	return c
 }

@@ -82,7 +82,11 @@ func benchmark(o options) error {
 	if err != nil {
 		return err
 	}
-	if err := measure(box.Ctx, box.SB, rep); err != nil {
+	err = measure(box.Ctx, box.SB, rep)
+	if rmErr := forgetUserNS(box); err == nil {
+		err = rmErr
+	}
+	if err != nil {
 		return err
 	}
 	if o.json {

@@ -52,6 +52,9 @@ func ratios(rep *report) {
 	a, b, c, d := find(rep, "A"), find(rep, "B"), find(rep, "C"), find(rep, "D")
 	rep.Ratios["cove/systemd-run"] = a.Median / b.Median
 	rep.Ratios["cove/systemd-run net of floor"] = (a.Median - d.Median) / (b.Median - d.Median)
+	if e := find(rep, "E"); e != nil {
+		rep.Ratios["cove userns=auto/cove"] = e.Median / a.Median
+	}
 	if c != nil {
 		rep.Ratios["podman/cove"] = c.Median / a.Median
 		rep.Ratios["podman/cove net of floor"] = (c.Median - d.Median) / (a.Median - d.Median)

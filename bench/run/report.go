@@ -61,6 +61,10 @@ func printRatios(w io.Writer, rep *report) {
 	fmt.Fprintln(w, "|---|---:|---:|")
 	fmt.Fprintf(w, "| cove / systemd-run | %.2f× | %.2f× |\n",
 		rep.Ratios["cove/systemd-run"], rep.Ratios["cove/systemd-run net of floor"])
+	if r, ok := rep.Ratios["cove userns=auto/cove"]; ok {
+		a, e := find(rep, "A"), find(rep, "E")
+		fmt.Fprintf(w, "| cove userns=auto / cove | %.2f× (%+.1f ms) | |\n", r, e.Median-a.Median)
+	}
 	if _, ok := rep.Ratios["podman/cove"]; ok {
 		fmt.Fprintf(w, "| podman / cove | %.2f× | %.2f× |\n",
 			rep.Ratios["podman/cove"], rep.Ratios["podman/cove net of floor"])

@@ -21,7 +21,8 @@ const podmanRunRoot = "/run/cove-bench-podman"
 
 // setup starts the report and lists the commands to time: A cove, B
 // systemd-run, C podman (if it is wanted, installed and works in the
-// sandbox), D the nsenter floor.
+// sandbox), D the nsenter floor, E cove in a user namespace of its own
+// (--userns auto; named, so that every run reuses its block).
 func setup(box *benchbox.Box, o options) (*report, error) {
 	rep := &report{
 		Date:       time.Now().UTC().Format(time.RFC3339),
@@ -41,7 +42,8 @@ func setup(box *benchbox.Box, o options) (*report, error) {
 	if err := addPodman(box, o, rep); err != nil {
 		return nil, err
 	}
-	rep.Benches = append(rep.Benches, &bench{Key: "D", Name: "nsenter floor", Argv: []string{"/bin/true"}})
+	rep.Benches = append(rep.Benches, &bench{Key: "D", Name: "nsenter floor", Argv: []string{"/bin/true"}},
+		&bench{Key: "E", Name: "cove userns=auto", Argv: []string{box.Cove, "run", "--rm", "--name", usernsName, "--userns", "auto", "--rootfs", rootfs, "--network", "none", "--", "/bin/true"}})
 	return rep, nil
 }
 
@@ -156,4 +158,18 @@ func (t *podmanTrial) try(m, r string, ul []string) (*bench, string, bool) {
 		setup += "; failed before: " + strings.Join(t.tried, "; ")
 	}
 	return &bench{Key: "C", Name: "podman", Argv: argv, Env: t.env}, setup, true
+}
+
+// usernsName is E's workload name.
+const usernsName = "bench-userns"
+
+// forgetUserNS releases E's user namespace IDs (cove rm): --rm unloads
+// the unit but keeps the record, and the sandbox shares the host's
+// /var/lib/cove.
+func forgetUserNS(box *benchbox.Box) error {
+	_, stderr, code, err := box.SB.Run(context.Background(), box.Cove, "rm", usernsName)
+	if err == nil && code != 0 {
+		err = fmt.Errorf("cove rm %s: exit %d: %s", usernsName, code, stderr)
+	}
+	return err
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -13,6 +15,8 @@ import (
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -128,12 +132,41 @@ func (l *Local) List(ctx context.Context) ([]Workload, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ws, err = l.withDeclared(ctx, c, ws); err != nil {
+		return nil, err
+	}
 	out := make([]Workload, len(ws))
 	for i, w := range ws {
 		out[i] = withHealth(w)
 	}
 	withNetworks(out)
 	return out, nil
+}
+
+// withDeclared adds to ws, the loaded workloads, the declared ones
+// whose units systemd has unloaded (a stopped unit nothing refers to), as
+// inactive, sorted by name: cove ps and docker ps -a list every declared
+// workload.
+func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []supervisor.Workload) ([]supervisor.Workload, error) {
+	listed := map[string]bool{}
+	for _, w := range ws {
+		listed[w.Name] = true
+	}
+	var missing []string
+	if err := eachDeclared(l.paths, func(sp *spec.Spec) {
+		if !listed[sp.Name] {
+			missing = append(missing, sp.Name)
+		}
+	}); err != nil || len(missing) == 0 {
+		return ws, err
+	}
+	more, err := c.ListNamed(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	ws = append(ws, more...)
+	slices.SortFunc(ws, func(a, b supervisor.Workload) int { return strings.Compare(a.Name, b.Name) })
+	return ws, nil
 }
 
 // Status returns workload name with its health, networks and ports.
@@ -179,19 +212,19 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 	})
 }
 
-// Remove stops and unloads workload name and drops its health state and,
-// for an image container, its writable layer.
+// Remove stops and unloads workload name and drops its health state, its
+// user namespace IDs and, for an image container, its writable layer.
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		err := c.Remove(ctx, name)
-		if errors.Is(err, supervisor.ErrNotFound) && image.RunningDigest(name) != "" {
-			err = nil // no unit left (a reboot, a collected unit), but its writable layer is
+		if _, ids, _ := userns.Default().Lookup(name); errors.Is(err, supervisor.ErrNotFound) && (image.RunningDigest(name) != "" || ids) {
+			err = nil // no unit left (a reboot, a collected unit), but its writable layer or IDs are
 		}
 		if err != nil {
 			return err
 		}
 		eventlog.Removed(name)
-		return errors.Join(health.Remove(name), image.RemoveState(name))
+		return errors.Join(health.Remove(name), image.RemoveState(name), userns.Default().Release(name))
 	})
 }
 

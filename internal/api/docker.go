@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -129,6 +130,9 @@ func (s *Server) inspect(c *call) {
 		return
 	}
 	d := inspectOf(ct.Workload, viewSpec(s.specIndex(), ct.rec, ct.Name))
+	if r, ok, _ := userns.Default().Lookup(ct.Name); ok {
+		d.withIDs(r)
+	}
 	recordInspect(&d, ct.rec)
 	c.reply(http.StatusOK, d)
 }

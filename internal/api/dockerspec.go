@@ -68,9 +68,10 @@ func (b *specBuild) unsupported(req *dockerCreate) {
 	b.notYet(len(h.Devices) > 0, "adding devices (--device)")
 	b.notYet(len(h.Links) > 0 || len(h.VolumesFrom) > 0, "links and volumes from other containers")
 	b.notYet(h.CPUQuota != 0 || h.CpusetCpus != "", "a CPU quota or set (--cpu-quota, --cpuset-cpus; --cpus works)")
-	for _, m := range []struct{ key, v string }{{"PidMode", h.PidMode}, {"IpcMode", h.IpcMode}, {"UTSMode", h.UTSMode}, {"UsernsMode", h.UsernsMode}} {
+	for _, m := range []struct{ key, v string }{{"PidMode", h.PidMode}, {"IpcMode", h.IpcMode}, {"UTSMode", h.UTSMode}} {
 		b.notYet(m.v == "host" || strings.HasPrefix(m.v, "container:"), fmt.Sprintf("HostConfig.%s %q", m.key, m.v))
 	}
+	b.notYet(h.UsernsMode != "" && h.UsernsMode != "host", fmt.Sprintf("HostConfig.UsernsMode %q (\"host\" and \"\" are)", h.UsernsMode))
 }
 
 // config applies the container config: command, entrypoint,
@@ -142,6 +143,9 @@ func (b *specBuild) host(h *dockerHostCreate) {
 	c.ReadOnly = h.ReadonlyRootfs
 	b.sp.Service.Init = h.Init != nil && *h.Init
 	b.sp.Security.CapAdd, b.sp.Security.CapDrop = h.CapAdd, h.CapDrop
+	if h.UsernsMode == "host" { // docker run --userns=host: the host's IDs
+		b.sp.Security.UserNS = spec.UserNSHost
+	}
 	b.securityOpts(h.SecurityOpt)
 }
 

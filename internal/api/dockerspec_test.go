@@ -91,6 +91,8 @@ func TestContainerSpec(t *testing.T) {
 		{"tty, publish all, privileged", `{"Tty":true,"HostConfig":{"PublishAllPorts":true,"Privileged":true}}`, nil, nil, "",
 			"a TTY (docker run -t) is not supported yet; publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT) is not supported yet; a privileged container (--privileged) is not supported yet"},
 		{"pid host", `{"HostConfig":{"PidMode":"host"}}`, nil, nil, "", `HostConfig.PidMode "host" is not supported yet`},
+		{"userns host", `{"HostConfig":{"UsernsMode":"host"}}`, func(s *spec.Spec) any { return s.Security.UserNS }, spec.UserNSHost, "", ""},
+		{"userns private", `{"HostConfig":{"UsernsMode":"private"}}`, nil, nil, "", `HostConfig.UsernsMode "private" ("host" and "" are) is not supported yet`},
 	})
 }
 

@@ -32,8 +32,8 @@ func dockerState(w Workload) string {
 		return "restarting"
 	case w.ActiveState == "activating" && w.MainPID == 0:
 		return "created"
-	case w.SubState == "exited":
-		return "exited"
+	case w.SubState == "exited", w.ActiveState == "deactivating" && w.MainPID == 0:
+		return "exited" // deactivating without a main process: its stop stages run after the payload's end
 	case w.ActiveState == "active", w.ActiveState == "activating",
 		w.ActiveState == "reloading", w.ActiveState == "deactivating":
 		return "running"
@@ -265,15 +265,30 @@ type dockerHostConfig struct {
 		Name              string `json:"Name"`
 		MaximumRetryCount int    `json:"MaximumRetryCount"`
 	} `json:"RestartPolicy"`
-	Memory         int64  `json:"Memory"`
-	NanoCpus       int64  `json:"NanoCpus"`
-	PidsLimit      *int64 `json:"PidsLimit"`
-	CPUShares      int64  `json:"CpuShares"` // 0, as Docker's for --cpus: cove limits CPU by NanoCpus only
-	CPUQuota       int64  `json:"CpuQuota"`
-	CPUPeriod      int64  `json:"CpuPeriod"`
-	Init           *bool  `json:"Init"`
-	ReadonlyRootfs bool   `json:"ReadonlyRootfs"`
-	AutoRemove     bool   `json:"AutoRemove"`
+	Memory         int64             `json:"Memory"`
+	NanoCpus       int64             `json:"NanoCpus"`
+	PidsLimit      *int64            `json:"PidsLimit"`
+	CPUShares      int64             `json:"CpuShares"` // 0, as Docker's for --cpus: cove limits CPU by NanoCpus only
+	CPUQuota       int64             `json:"CpuQuota"`
+	CPUPeriod      int64             `json:"CpuPeriod"`
+	Init           *bool             `json:"Init"`
+	ReadonlyRootfs bool              `json:"ReadonlyRootfs"`
+	AutoRemove     bool              `json:"AutoRemove"`
+	UsernsMode     string            `json:"UsernsMode"`           // security.userns as the spec says it ("" for cove's default)
+	IDMappings     *dockerIDMappings `json:"IDMappings,omitempty"` // the user namespace's IDs, when it has one
+}
+
+// dockerIDMappings are a user namespace's ID maps in podman's inspect
+// form: "CONTAINER:HOST:COUNT" lines.
+type dockerIDMappings struct {
+	UIDMap []string `json:"UidMap"`
+	GIDMap []string `json:"GidMap"`
+}
+
+// withIDs adds a container's user namespace IDs r to d.
+func (d *dockerInspect) withIDs(r spec.IDRange) {
+	m := []string{r.Mapping()}
+	d.HostConfig.IDMappings = &dockerIDMappings{UIDMap: m, GIDMap: m}
 }
 
 // dockerConfig is the part of Config cove fills in. Tty is always false:
@@ -301,7 +316,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 		Name: "/" + w.Name, RestartCount: w.Restarts, Driver: "cove", Platform: "linux",
 		State: dockerStateJSON{
 			Status: state, Running: state == "running", Restarting: state == "restarting",
-			ExitCode: w.ExitCode, StartedAt: rfc3339(w.Started), FinishedAt: rfc3339(time.Time{}),
+			OOMKilled: w.OOMKilled(), ExitCode: w.ExitCode, StartedAt: rfc3339(w.Started), FinishedAt: rfc3339(time.Time{}),
 		},
 		Config: dockerConfig{
 			Hostname: a.hostname, User: a.user, Env: a.env, Cmd: a.cmd, Image: a.image,
@@ -323,6 +338,9 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 	h.NetworkMode, h.PortBindings = a.network, bindingsOf(a.ports, true)
 	h.Memory, h.NanoCpus, h.PidsLimit = a.memory, a.nanoCPUs, a.pids
 	h.RestartPolicy.Name, h.ReadonlyRootfs = a.restart, a.readOnly
+	if sp != nil {
+		h.UsernsMode = sp.Security.UserNS
+	}
 	if a.init {
 		h.Init = &a.init
 	}

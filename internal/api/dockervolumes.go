@@ -56,6 +56,9 @@ func DockerVolumeOf(v volume.Volume) DockerVolume {
 	if !v.CreatedAt.IsZero() {
 		d.CreatedAt = rfc3339(v.CreatedAt)
 	}
+	if v.Size != 0 {
+		d.Options["size"] = spec.FormatSize(v.Size)
+	}
 	return d
 }
 
@@ -194,28 +197,47 @@ type volumeCreate struct {
 
 // createVolume answers POST /volumes/create: creates the volume (a
 // random name if none is given, as Docker's), or returns the existing
-// one of that name. Only the local driver, without options.
+// one of that name. Only the local driver, with one option: size (a
+// volume with its own file system of that size).
 func (s *Server) createVolume(c *call) {
 	var req volumeCreate
 	if !c.decode(&req) {
 		return
 	}
-	switch {
-	case req.Driver != "" && req.Driver != "local":
+	if req.Driver != "" && req.Driver != "local" {
 		c.fail(errorf(CodeBadRequest, fmt.Sprintf("create volume %s: driver %q is not supported; cove's volumes are local directories (driver \"local\")", req.Name, req.Driver)))
 		return
-	case len(req.DriverOpts) > 0:
-		c.fail(errorf(CodeBadRequest, fmt.Sprintf("create volume %s: driver options are not supported (type, device, o: mounting a device or NFS share as a volume); use a bind mount of a host path", req.Name)))
-		return
-	case req.Name == "":
+	}
+	if req.Name == "" {
 		req.Name = randomVolumeName()
 	}
-	v, err := volume.Default().Create(req.Name, req.Labels)
+	o, err := volumeOptions(req)
+	if err != nil {
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("create volume %s: %v", req.Name, err)))
+		return
+	}
+	v, err := volume.Default().Create(req.Name, o)
 	if err != nil {
 		c.fail(volumeError(err))
 		return
 	}
 	c.reply(http.StatusCreated, DockerVolumeOf(v))
+}
+
+// volumeOptions reads req's labels and driver options: only "size".
+func volumeOptions(req volumeCreate) (volume.Options, error) {
+	o := volume.Options{Labels: req.Labels}
+	for k, v := range req.DriverOpts {
+		if k != "size" {
+			return o, fmt.Errorf("driver option %q is not supported (type, device, o: mounting a device or NFS share as a volume; use a bind mount of a host path); only size is", k)
+		}
+		n, err := spec.ParseSize(v)
+		if err != nil {
+			return o, fmt.Errorf("driver option size: %w", err)
+		}
+		o.Size = n
+	}
+	return o, nil
 }
 
 // randomVolumeName is a name for a volume created without one: 64 hex
@@ -302,7 +324,7 @@ func volumeError(err error) *Error {
 		return errorf(CodeNotFound, err.Error())
 	case errors.Is(err, errVolumeInUse), errors.Is(err, volume.ErrDeclared):
 		return errorf(CodeConflict, err.Error())
-	case errors.Is(err, spec.ErrVolumeName):
+	case errors.Is(err, spec.ErrVolumeName), errors.Is(err, volume.ErrSize):
 		return errorf(CodeBadRequest, err.Error())
 	}
 	return errorf(CodeInternal, err.Error())

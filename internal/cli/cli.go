@@ -64,6 +64,18 @@ func Main(args []string) int {
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Self: self, Host: os.Getenv("COVE_HOST")}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	return dispatch(ctx, env, hiddenVerbs(), args)
+}
+
+// dispatch runs the command line args: a verb of hidden (those units
+// run) at once with its arguments untouched, so that the start and stop
+// paths build no command tree; any other through cove's (newRoot).
+func dispatch(ctx context.Context, env *Env, hidden map[string]hiddenVerb, args []string) int {
+	if len(args) > 0 {
+		if run, ok := hidden[args[0]]; ok {
+			return exitStatus(env, run(ctx, env, args[1:]))
+		}
+	}
 	return execute(ctx, env, newRoot(env), args)
 }
 
@@ -82,8 +94,8 @@ const (
 	groupVolumes   = "volumes"
 )
 
-// newRoot returns cove's command tree: the verbs by group, the hidden ones
-// that units run, help, version and completion.
+// newRoot returns cove's command tree: the verbs by group, help, version
+// and completion (not hiddenVerbs: see dispatch).
 func newRoot(env *Env) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cove",
@@ -131,9 +143,6 @@ func newRoot(env *Env) *cobra.Command {
 	inGroup(groupNetworks, root, networkCommand(env))
 	inGroup(groupVolumes, root, volumeCommand(env), systemCommand(env))
 	root.AddCommand(apiCommand(env), versionCommand(env), manCommand())
-	for name, run := range hiddenVerbs() {
-		root.AddCommand(hidden(env, name, run))
-	}
 	root.SetHelpCommand(helpCommand())
 	root.Long = "cove runs containers and VMs as systemd units, with no daemon.\n\n" +
 		"Run as root, cove talks to systemd directly; otherwise, or with --host (or COVE_HOST),\n" +
@@ -149,10 +158,14 @@ func inGroup(id string, root *cobra.Command, cmds ...*cobra.Command) {
 	}
 }
 
+// hiddenVerb runs a verb of hiddenVerbs with its arguments.
+type hiddenVerb func(ctx context.Context, env *Env, args []string) error
+
 // hiddenVerbs are the verbs that units and cove itself run (launch's
-// *Verb constants), with the argument lists the unit compiler writes.
-func hiddenVerbs() map[string]func(context.Context, *Env, []string) error {
-	return map[string]func(context.Context, *Env, []string) error{
+// *Verb constants), with the argument lists the unit compiler writes;
+// they are not in the command tree (help, completion, man pages).
+func hiddenVerbs() map[string]hiddenVerb {
+	return map[string]hiddenVerb{
 		launch.LaunchVerb:         launchCmd,
 		launch.InitVerb:           launchInitCmd,
 		launch.EnterVerb:          enterInitCmd,
@@ -160,24 +173,12 @@ func hiddenVerbs() map[string]func(context.Context, *Env, []string) error {
 		launch.VMLaunchVerb:       launchVMCmd,
 		launch.VMStopVerb:         launchVMStopCmd,
 		launch.VMReadyVerb:        launchVMReadyCmd,
+		launch.StopVerb:           launchStopCmd,
 		launch.NetworkUpVerb:      networkUpCmd,
 		launch.NetworkDownVerb:    networkDownCmd,
 		launch.NetworkReleaseVerb: networkReleaseCmd,
 		launch.DNSServeVerb:       dnsServeCmd,
 		launch.DHCPServeVerb:      dhcpServeCmd,
-	}
-}
-
-// hidden is the hidden verb name: cobra parses none of its arguments (they
-// keep the syntax the unit compiler writes, parsed by run itself) and run
-// gets them as given.
-func hidden(env *Env, name string, run func(context.Context, *Env, []string) error) *cobra.Command {
-	return &cobra.Command{
-		Use:                name,
-		Hidden:             true,
-		DisableFlagParsing: true,
-		Args:               cobra.ArbitraryArgs,
-		RunE:               func(cmd *cobra.Command, args []string) error { return run(cmd.Context(), env, args) },
 	}
 }
 

@@ -86,7 +86,16 @@ func writeManPages(root *cobra.Command, dir string, date time.Time) error {
 func specManPage(date time.Time) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, ".TH COVE.TOML 5 %q %q \"cove Manual\"\n", date.Format("Jan 2006"), "cove "+buildinfo.Version())
-	b.WriteString(`.nh
+	b.WriteString(specManIntro)
+	for _, k := range spec.Keys() {
+		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffEscape(keyHeading(k)), roffEscape(keyDoc(k)))
+	}
+	b.WriteString(specManEnd)
+	return b.String()
+}
+
+// specManIntro is cove.toml(5) from its name to the list of keys.
+const specManIntro = `.nh
 .SH NAME
 cove.toml \- cove's spec files: workloads, networks and volumes
 .SH SYNOPSIS
@@ -165,11 +174,10 @@ is
 .B []
 stands for an element of an array of tables
 .RB ( [[container.mount]] ).
-`)
-	for _, k := range spec.Keys() {
-		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffEscape(keyHeading(k)), roffEscape(keyDoc(k)))
-	}
-	b.WriteString(`.SH EXAMPLE
+`
+
+// specManEnd is cove.toml(5) after the list of keys.
+const specManEnd = `.SH EXAMPLE
 .EX
 version = 1
 kind = "container"
@@ -193,9 +201,7 @@ restart = "on\-failure"
 .BR cove\-run (1),
 .BR cove\-network\-create (1),
 .BR cove\-volume\-create (1)
-`)
-	return b.String()
-}
+`
 
 // keyHeading is how a spec writes k: a table as [table], an array of
 // tables as [[table]], a key as its path.

@@ -175,6 +175,9 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
+	if w, err := conn.Status(ctx, s.Name); err == nil && w.Outcome != nil {
+		fmt.Fprintf(env.Stderr, "cove: %s: %s\n", s.Name, w.Outcome)
+	}
 	if f.rm {
 		eventlog.Removed(s.Name) // systemd collected the unit
 	}

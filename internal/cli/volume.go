@@ -19,21 +19,35 @@ import (
 // (volume.Default); those that need to know which workloads use a
 // volume ask systemd and read the declared specs, as the API does.
 
-// volumeCreate is cove volume create NAME [--label KEY=VALUE…]: it
-// creates the volume (or leaves an existing one as it is, as docker
-// volume create does) and prints its name. Without labels a volume file
-// in /etc/cove/volumes gives them.
-func volumeCreate(ctx context.Context, env *Env, name string, labels []string) error {
-	ls, err := parseLabels(labels)
+// volumeCreate is cove volume create NAME [--label KEY=VALUE…] [--size
+// SIZE]: it creates the volume (or leaves an existing one as it is, as
+// docker volume create does) and prints its name. Without labels, or a
+// size, a volume file in /etc/cove/volumes gives them.
+func volumeCreate(ctx context.Context, env *Env, name string, labels []string, size string) error {
+	o, err := volumeOptions(labels, size)
 	if err != nil {
 		return err
 	}
-	v, err := volume.Default().Create(name, ls)
+	v, err := volume.Default().Create(name, o)
 	if err != nil {
 		return volumeUsage(err)
 	}
 	fmt.Fprintln(env.Stdout, v.Name)
 	return nil
+}
+
+// volumeOptions reads cove volume create's --label and --size flags
+// (size "": none given).
+func volumeOptions(labels []string, size string) (volume.Options, error) {
+	ls, err := parseLabels(labels)
+	if err != nil || size == "" {
+		return volume.Options{Labels: ls}, err
+	}
+	n, err := spec.ParseSize(size)
+	if err != nil {
+		return volume.Options{}, usagef("--size: %v", err)
+	}
+	return volume.Options{Labels: ls, Size: n}, nil
 }
 
 // parseLabels reads --label KEY=VALUE flags (a bare KEY has an empty
@@ -170,7 +184,7 @@ func localServer(env *Env) (srv *api.Server, done func()) {
 
 // volumeUsage makes a bad volume name a usage error (exit status 2).
 func volumeUsage(err error) error {
-	if errors.Is(err, spec.ErrVolumeName) {
+	if errors.Is(err, spec.ErrVolumeName) || errors.Is(err, volume.ErrSize) {
 		return usageError{err}
 	}
 	return err
@@ -193,16 +207,18 @@ the image has at that path. /etc/cove/volumes/NAME.toml declares one.`
 // volumeCreateCommand is cove volume create.
 func volumeCreateCommand(env *Env) *cobra.Command {
 	var labels []string
+	var size string
 	c := &cobra.Command{
 		Use:     "create [flags] NAME",
 		Short:   "create a volume (an existing one is left as it is)",
-		Example: "  cove volume create data\n  cove volume create --label team=web data",
+		Example: "  cove volume create data\n  cove volume create --label team=web data\n  cove volume create --size 1G data",
 		Args:    wantArgs(1, 1, "exactly one volume name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return volumeCreate(cmd.Context(), env, args[0], labels)
+			return volumeCreate(cmd.Context(), env, args[0], labels, size)
 		},
 	}
 	c.Flags().StringArrayVar(&labels, "label", nil, "set a label `KEY=VALUE` (repeatable)")
+	c.Flags().StringVar(&size, "size", "", "give the volume its own file system of `SIZE` (16M to 16T, e.g. 1G): writes beyond it fail")
 	return c
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -147,6 +148,9 @@ func printStatus(out io.Writer, w api.Workload) error {
 	}
 	if w.Kind == spec.KindVM {
 		rows = append(rows, [2]string{"Accelerator", dash(isolate.ReadAccel(w.Name))})
+	}
+	if r, ok, _ := userns.Default().Lookup(w.Name); ok && w.Kind == spec.KindContainer {
+		rows = append(rows, [2]string{"User namespace", r.Mapping() + " (container:host:count)"})
 	}
 	for _, e := range w.Networks {
 		rows = append(rows, [2]string{"Network", e.String()})

@@ -120,6 +120,12 @@ func HealthChanged(name, status string) error {
 	return send(events.IDHealth, name, "is "+status, map[string]string{events.FieldHealth: status})
 }
 
+// Killed records that SIGKILL ended workload name's main process, which
+// systemd counted as clean (events.IDKilled): the die event's status.
+func Killed(name string) error {
+	return send(events.IDKilled, name, "main process killed by SIGKILL", map[string]string{"EXIT_CODE": "killed", "EXIT_STATUS": "9"})
+}
+
 // send writes one of cove's records about workload name to the journal
 // (its native socket), with MESSAGE "workload NAME WHAT" and vars.
 func send(id, name, what string, vars map[string]string) error {

@@ -97,7 +97,8 @@ func record(sec int64, fields ...string) Record {
 
 // TestMapRules: what the fixture cannot show. On cgroup v2 systemd logs
 // an OOM kill too, after the kernel: one oom event per run. A death by
-// signal is 128+N; a run that failed without a main process exit (a
+// signal is 128+N, also when cove's post stage records it (IDKilled,
+// from root only); a run that failed without a main process exit (a
 // start that timed out) had no die; a control process's exit is not the
 // main process's. Records of PID 1's catalog IDs or cove's from other
 // processes or users, an unknown health, a pull unit, and a kernel OOM
@@ -125,6 +126,10 @@ func TestMapRules(t *testing.T) {
 		rec(14, "MESSAGE_ID="+idUnitStarted, "UNIT=cove-web-pull.service", "JOB_TYPE=start", "JOB_RESULT=done"),
 		record(15, "_TRANSPORT=kernel", "MESSAGE=oom-kill:constraint=CONSTRAINT_MEMCG,oom_memcg=/system.slice/cove-x.service,task_memcg=/system.slice/cove-x.service,task=sh,pid=1,uid=0"),
 		record(16, "_PID=4242", "_UID=0", "MESSAGE_ID="+IDHealth, FieldWorkload+"=web", FieldHealth+"=unhealthy"),
+		rec(17, "MESSAGE_ID="+idUnitStarted, unit, "JOB_TYPE=start", "JOB_RESULT=done"),
+		record(18, "_PID=4242", "_UID=1000", "MESSAGE_ID="+IDKilled, FieldWorkload+"=web", "EXIT_CODE=killed", "EXIT_STATUS=6"),
+		record(19, "_PID=4242", "_UID=0", "MESSAGE_ID="+IDKilled, FieldWorkload+"=web", "EXIT_CODE=killed", "EXIT_STATUS=9"),
+		rec(20, "MESSAGE_ID="+idUnitSuccess, unit),
 	}
 	want := []string{
 		"1970-01-01T00:00:00.000000000Z container start web",
@@ -133,6 +138,8 @@ func TestMapRules(t *testing.T) {
 		"1970-01-01T00:00:07.000000000Z container start web",
 		"1970-01-01T00:00:08.000000000Z container oom web",
 		"1970-01-01T00:00:16.000000000Z container health_status: unhealthy web",
+		"1970-01-01T00:00:17.000000000Z container start web",
+		"1970-01-01T00:00:20.000000000Z container die web (exitCode=137)",
 	}
 	m := NewMapper()
 	var got []string

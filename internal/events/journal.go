@@ -28,6 +28,11 @@ const (
 	IDCreated = "2f4d30301a54472092646b53db2aee70" // a workload was created (FieldImage: its image, if any)
 	IDRemoved = "b3ba5c1e6836432c94dfaf0f968adb3b" // a workload was removed
 	IDHealth  = "84b2e12efbf84c97ab5d360a76e647f7" // a workload's health changed (FieldHealth: Healthy or Unhealthy)
+	// IDKilled: SIGKILL ended a workload's main process (EXIT_CODE=killed,
+	// EXIT_STATUS=9, as systemd's exit record has them), a death systemd
+	// counts as clean for containers and logs at debug level only; the
+	// container's post stage writes it.
+	IDKilled = "358a207a54d74ee0a46e036699256490"
 )
 
 // The fields of cove's own records.
@@ -50,7 +55,7 @@ var Match = []string{
 	"_PID=1", "MESSAGE_ID=" + idUnitStarted, "MESSAGE_ID=" + idUnitStopped, "MESSAGE_ID=" + idUnitProcessExit,
 	"MESSAGE_ID=" + idUnitSuccess, "MESSAGE_ID=" + idUnitFailure, "MESSAGE_ID=" + idUnitOOM,
 	"+", "_TRANSPORT=kernel",
-	"+", "_UID=0", "MESSAGE_ID=" + IDCreated, "MESSAGE_ID=" + IDRemoved, "MESSAGE_ID=" + IDHealth,
+	"+", "_UID=0", "MESSAGE_ID=" + IDCreated, "MESSAGE_ID=" + IDRemoved, "MESSAGE_ID=" + IDHealth, "MESSAGE_ID=" + IDKilled,
 }
 
 // Record is one journal entry: when the journal received it, and its
@@ -92,7 +97,10 @@ func ParseRecord(line []byte) (Record, error) {
 //     with the status of the exit logged before it, or 0 after a success
 //     (systemd logs clean exits, such as death by SIGTERM on a stop, at
 //     debug level only). A run that ends in failure with no exit (a start
-//     that timed out, say) had no process to die: no event.
+//     that timed out, say) had no process to die: no event. A
+//     container's death by SIGKILL counts as clean (a stop that needed
+//     it must not fail the unit): its status comes from cove's IDKilled
+//     record, which the container's post stage writes before the end.
 //   - oom: the kernel logs every OOM kill in a memory cgroup (on cgroup
 //     v1 and v2; its "oom-kill:" summary names the killed task's cgroup,
 //     hence the unit); systemd logs one only on cgroup v2, from the
@@ -126,6 +134,10 @@ func (m *Mapper) Map(r Record) (Event, bool) {
 	case f["_PID"] == "1":
 		if name = workloadOfUnit(f["UNIT"]); name != "" {
 			action = m.systemd(name, f)
+		}
+	case f["_UID"] == "0" && f["MESSAGE_ID"] == IDKilled:
+		if code, ok := statusOf(f); ok {
+			m.exits[f[FieldWorkload]] = code
 		}
 	case f["_UID"] == "0":
 		name, action = f[FieldWorkload], cove(f)
@@ -188,6 +200,12 @@ func exitCode(f map[string]string) (int, bool) {
 	if !strings.Contains(f["MESSAGE"], "Main process exited") {
 		return 0, false // a control process (ExecStartPre=, ExecStopPost=…)
 	}
+	return statusOf(f)
+}
+
+// statusOf is the exit status in a record f's EXIT_CODE and EXIT_STATUS,
+// Docker's way: the status, or 128+N for a death by signal N.
+func statusOf(f map[string]string) (int, bool) {
 	status, err := strconv.Atoi(f["EXIT_STATUS"])
 	if err != nil {
 		return 0, false

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -78,14 +79,15 @@ func RunningDigest(name string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// RemoveState deletes the state directory of container name (its writable
-// layer), if it has one.
+// RemoveState deletes the state directory of workload name, if it has
+// one: a container's writable layer, a VM's overlays, NVRAM and TPM state
+// (launch.VMState).
 func RemoveState(name string) error {
 	if err := spec.ValidName(name); err != nil {
 		return fmt.Errorf("remove container state: %w", err)
 	}
-	if err := os.RemoveAll(launch.ContainerDir(name)); err != nil {
-		return fmt.Errorf("remove container state: %w", err)
+	if err := errors.Join(os.RemoveAll(launch.ContainerDir(name)), os.RemoveAll(launch.VMState(name))); err != nil {
+		return fmt.Errorf("remove workload state: %w", err)
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 // root has at the mount's target (nil: none), as Docker copies an
 // image's content into a new volume. Later uses copy nothing. Prepare
 // holds the volume's lock, so two containers starting at once copy once.
+// A volume with a size must be mounted already (Mount, run by the
+// launcher on the host): its content goes to its own file system.
 //
 // The copy is safe against a kill midway: it goes to a temporary
 // directory inside the volume's directory, which replaces the empty data
@@ -25,28 +27,33 @@ import (
 // modes, times and extended attributes are kept where the file system
 // takes them; symbolic links are copied as links and never followed, in
 // src or in the volume; hard links become separate files; sockets are
-// left out.
+// left out. In a volume with a size, whose data directory is a mount
+// point, the copy goes to a temporary directory inside its file system
+// instead, whose entries then move up (see populateMounted).
 func (s Store) Prepare(name string, src *os.File) (string, error) {
-	if _, err := s.Create(name, nil); err != nil {
+	v, err := s.Create(name, Options{})
+	if err != nil {
 		return "", err
 	}
-	dir, err := os.OpenFile(s.dir(name), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	dir, err := s.lock("prepare", name)
 	if err != nil {
-		return "", fmt.Errorf("prepare volume %s: %w", name, err)
+		return "", err
 	}
 	defer dir.Close()
 	dfd := int(dir.Fd())
-	if err := unix.Flock(dfd, unix.LOCK_EX); err != nil {
-		return "", fmt.Errorf("prepare volume %s: flock %s: %w", name, s.dir(name), err)
+	fill := populate
+	if v.Size != 0 {
+		if err := s.checkMounted(name); err != nil {
+			return "", fmt.Errorf("prepare volume %s: %w", name, err)
+		}
+		fill = populateMounted
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(dfd, populatedName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
 		return s.data(name), nil
 	}
-	if src != nil {
-		if err := populate(dir, src); err != nil {
-			return "", fmt.Errorf("prepare volume %s: copy the image's content: %w", name, err)
-		}
+	if err := fill(dir, src); err != nil {
+		return "", fmt.Errorf("prepare volume %s: copy the image's content: %w", name, err)
 	}
 	fd, err := unix.Openat(dfd, populatedName, unix.O_CREAT|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
 	if err != nil {
@@ -56,21 +63,106 @@ func (s Store) Prepare(name string, src *os.File) (string, error) {
 	return s.data(name), nil
 }
 
-// populate copies src into the data directory in the volume directory
-// dir if that is empty (see Prepare).
+// populate copies src (nil: nothing) into the data directory in the
+// volume directory dir if that is empty (see Prepare).
 func populate(dir, src *os.File) error {
+	if src == nil {
+		return nil
+	}
 	dfd := int(dir.Fd())
 	empty, err := isEmpty(dfd, dataName)
 	if err != nil || !empty {
 		return err
 	}
-	if err := os.RemoveAll(filepath.Join(fdPath(dir), populateTemp)); err != nil { // a killed copy's; RemoveAll follows no link
-		return fmt.Errorf("remove %s: %w", populateTemp, err)
+	if err := copyTree(dir, populateTemp, src); err != nil {
+		return err
 	}
-	if err := unix.Mkdirat(dfd, populateTemp, 0o700); err != nil {
-		return fmt.Errorf("mkdirat %s: %w", populateTemp, err)
+	if err := unix.Renameat(dfd, populateTemp, dfd, dataName); err != nil { // replaces the empty directory
+		return fmt.Errorf("renameat %s to %s: %w", populateTemp, dataName, err)
 	}
-	tmp, err := openDir(dfd, populateTemp, populateTemp)
+	return nil
+}
+
+// Temporary entries in a mounted data directory (populateMounted): a
+// copy under way, and a copy complete whose entries are moving up.
+const (
+	copyTemp = ".cove-populate"
+	moveTemp = ".cove-populated"
+)
+
+// lostFound is the directory mkfs.ext4 makes in a file system's root.
+const lostFound = "lost+found"
+
+// populateMounted is populate for a data directory that is the mount
+// point of the volume's file system, which a rename cannot replace: it
+// removes ext4's empty lost+found first (a program may want an empty
+// directory, as PostgreSQL's initdb does) and, if the directory is then
+// empty, copies src into a temporary directory inside it, renamed once
+// complete, whose entries then move up one by one. A copy killed midway
+// is deleted and made again; moves killed midway are finished.
+func populateMounted(dir, src *os.File) error {
+	data, err := openDir(int(dir.Fd()), dataName, dataName)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	dfd := int(data.Fd())
+	unix.Unlinkat(dfd, lostFound, unix.AT_REMOVEDIR) // fails if gone or not empty: then it stays
+	var st unix.Stat_t
+	if unix.Fstatat(dfd, moveTemp, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		if err := os.RemoveAll(filepath.Join(fdPath(data), copyTemp)); err != nil { // a killed copy's; RemoveAll follows no link
+			return fmt.Errorf("remove %s: %w", copyTemp, err)
+		}
+		empty, err := isEmpty(dfd, ".")
+		if err != nil || !empty || src == nil {
+			return err
+		}
+		if err := copyTree(data, copyTemp, src); err != nil {
+			return err
+		}
+		if err := copyMeta(src, data); err != nil {
+			return err
+		}
+		if err := unix.Renameat(dfd, copyTemp, dfd, moveTemp); err != nil {
+			return fmt.Errorf("renameat %s to %s: %w", copyTemp, moveTemp, err)
+		}
+	}
+	return moveUp(data, moveTemp)
+}
+
+// moveUp moves the entries of the directory name in dir into dir, then
+// removes it.
+func moveUp(dir *os.File, name string) error {
+	sub, err := openDir(int(dir.Fd()), name, name)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	names, err := sub.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("read directory %s: %w", name, err)
+	}
+	for _, n := range names {
+		if err := unix.Renameat(int(sub.Fd()), n, int(dir.Fd()), n); err != nil {
+			return fmt.Errorf("renameat %s to %s: %w", filepath.Join(name, n), n, err)
+		}
+	}
+	if err := unix.Unlinkat(int(dir.Fd()), name, unix.AT_REMOVEDIR); err != nil {
+		return fmt.Errorf("unlinkat %s: %w", name, err)
+	}
+	return nil
+}
+
+// copyTree copies the directory src, with its metadata, to the new
+// directory name in dir, removing what a killed copy left there first.
+func copyTree(dir *os.File, name string, src *os.File) error {
+	if err := os.RemoveAll(filepath.Join(fdPath(dir), name)); err != nil { // RemoveAll follows no link
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	if err := unix.Mkdirat(int(dir.Fd()), name, 0o700); err != nil {
+		return fmt.Errorf("mkdirat %s: %w", name, err)
+	}
+	tmp, err := openDir(int(dir.Fd()), name, name)
 	if err != nil {
 		return err
 	}
@@ -78,13 +170,7 @@ func populate(dir, src *os.File) error {
 	if err := copyDir(src, tmp, 0); err != nil {
 		return err
 	}
-	if err := copyMeta(src, tmp); err != nil {
-		return err
-	}
-	if err := unix.Renameat(dfd, populateTemp, dfd, dataName); err != nil { // replaces the empty directory
-		return fmt.Errorf("renameat %s to %s: %w", populateTemp, dataName, err)
-	}
-	return nil
+	return copyMeta(src, tmp)
 }
 
 // isEmpty reports whether the directory name in dfd has no entries.

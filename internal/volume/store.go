@@ -1,9 +1,11 @@
 // Package volume is cove's store of named volumes: volume NAME is the
 // directory launch.VolumeDir(NAME), its content in launch.VolumeData(NAME)
-// (Docker's NAME/_data), its record (volume.json: creation time, labels)
-// and its populated marker beside the data. A volume file in
-// spec.VolumesDir declares a volume: its labels apply when the volume is
-// created, and it is kept from removal and pruning while the file exists.
+// (Docker's NAME/_data), its record (volume.json: creation time, labels,
+// size) and its populated marker beside the data; a volume with a size
+// also has its file system image there (see Mount). A volume file in
+// spec.VolumesDir declares a volume: its labels and size apply when the
+// volume is created, and it is kept from removal and pruning while the
+// file exists.
 // Volumes are created on first use (Prepare, run by the launcher) or
 // explicitly (Create). Every name is checked (spec.ValidVolumeName), so
 // no name leads out of the store.
@@ -48,13 +50,22 @@ type Volume struct {
 	Mountpoint string            // its data directory, which containers mount
 	CreatedAt  time.Time         // zero: declared but not created yet
 	Labels     map[string]string // from its creation, or its volume file until then
+	Size       uint64            // bytes of its own file system; 0: none, a directory on the store's
 	File       string            // its volume file, if declared
+}
+
+// Options are what Create gives a new volume; a zero field takes the
+// value of the volume's file, if it has one.
+type Options struct {
+	Labels map[string]string // nil: the volume file's
+	Size   uint64            // bytes, spec.CheckVolumeSize's range; 0: the volume file's, or none
 }
 
 // record is what volume.json holds.
 type record struct {
 	CreatedAt time.Time         `json:"created_at"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	Size      uint64            `json:"size,omitempty"`
 }
 
 // Names of the files in a volume's directory, and prefixes of the store's
@@ -85,23 +96,34 @@ func checkName(op, name string) error {
 	return nil
 }
 
-// Create creates volume name with labels (nil: those of its volume file)
-// and returns it, or returns the volume as it is if it exists (as
-// Docker's create does). It is atomic: the volume appears complete,
-// data directory and record, or not at all.
-func (s Store) Create(name string, labels map[string]string) (Volume, error) {
+// Create creates volume name with o and returns it, or returns the
+// volume as it is if it exists (as Docker's create does), refusing
+// another size than it has (ErrSize). A volume with a size gets its file
+// system image, mounted at its first use (Mount). Create is atomic: the
+// volume appears complete, data directory, image and record, or not at
+// all.
+func (s Store) Create(name string, o Options) (Volume, error) {
 	if err := checkName("create", name); err != nil {
 		return Volume{}, err
 	}
+	if err := checkSize(o.Size); err != nil {
+		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
 	if v, err := s.Get(name); err == nil && !v.CreatedAt.IsZero() {
+		if o.Size != 0 && o.Size != v.Size {
+			return Volume{}, fmt.Errorf("create volume %s: %w", name, sizeChange(v, o.Size, "the request"))
+		}
 		return v, nil
 	}
-	if labels == nil {
-		decl, err := s.declaredLabels(name)
-		if err != nil {
-			return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
-		}
-		labels = decl
+	decl, err := s.declared(name)
+	if err != nil {
+		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if o.Labels == nil {
+		o.Labels = decl.Labels
+	}
+	if o.Size == 0 {
+		o.Size = decl.Size
 	}
 	if err := os.MkdirAll(s.Dir, 0o700); err != nil {
 		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
@@ -117,7 +139,12 @@ func (s Store) Create(name string, labels map[string]string) (Volume, error) {
 	if err := os.Mkdir(filepath.Join(tmp, dataName), 0o755); err != nil {
 		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
-	b, _ := json.Marshal(record{CreatedAt: time.Now().UTC().Truncate(time.Second), Labels: labels}) // cannot fail: a time and strings
+	if o.Size != 0 {
+		if err := makeImage(filepath.Join(tmp, imageName), o.Size); err != nil {
+			return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
+		}
+	}
+	b, _ := json.Marshal(record{CreatedAt: time.Now().UTC().Truncate(time.Second), Labels: o.Labels, Size: o.Size}) // cannot fail: a time, strings and a number
 	if err := os.WriteFile(filepath.Join(tmp, recordName), b, 0o644); err != nil {
 		return Volume{}, fmt.Errorf("create volume %s: %w", name, err)
 	}
@@ -128,14 +155,14 @@ func (s Store) Create(name string, labels map[string]string) (Volume, error) {
 	return s.Get(name) // created now, or by a concurrent Create
 }
 
-// declaredLabels are the labels of volume name's volume file, nil if it
-// has none or there is no file.
-func (s Store) declaredLabels(name string) (map[string]string, error) {
+// declared is the [volume] table of volume name's volume file, empty if
+// there is no file.
+func (s Store) declared(name string) (spec.Volume, error) {
 	v, err := spec.LoadVolumeFile(s.file(name))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return spec.Volume{}, nil
 	}
-	return v.Labels, err
+	return v, err
 }
 
 // Get returns volume name: created, or declared by a volume file only.
@@ -150,10 +177,11 @@ func (s Store) Get(name string) (Volume, error) {
 	b, err := os.ReadFile(filepath.Join(s.dir(name), recordName))
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && v.File != "":
-		v.Labels, err = s.declaredLabels(name)
+		decl, err := s.declared(name)
 		if err != nil {
 			return Volume{}, fmt.Errorf("volume %s: %w", name, err)
 		}
+		v.Labels, v.Size = decl.Labels, decl.Size
 		return v, nil
 	case errors.Is(err, fs.ErrNotExist):
 		return Volume{}, fmt.Errorf("volume %s: %w", name, ErrNotFound)
@@ -164,7 +192,7 @@ func (s Store) Get(name string) (Volume, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Volume{}, fmt.Errorf("volume %s: read its record %s: %w", name, filepath.Join(s.dir(name), recordName), err)
 	}
-	v.CreatedAt, v.Labels = r.CreatedAt, r.Labels
+	v.CreatedAt, v.Labels, v.Size = r.CreatedAt, r.Labels, r.Size
 	return v, nil
 }
 
@@ -201,8 +229,10 @@ func (s Store) List() ([]Volume, error) {
 
 // Remove removes volume name and its content. The caller checks that no
 // workload uses it. A declared volume is refused (its volume file would
-// bring it back on the next use): remove the file first. The volume
-// vanishes at once (a rename), then its content is deleted.
+// bring it back on the next use): remove the file first. Remove holds
+// the volume's lock; a volume's file system is unmounted first (see
+// unmount). The volume vanishes at once (a rename), then its content is
+// deleted.
 func (s Store) Remove(name string) error {
 	if err := checkName("remove", name); err != nil {
 		return err
@@ -212,6 +242,14 @@ func (s Store) Remove(name string) error {
 	}
 	if _, err := os.Lstat(filepath.Join(s.dir(name), recordName)); err != nil {
 		return fmt.Errorf("remove volume %s: %w", name, ErrNotFound)
+	}
+	dir, err := s.lock("remove", name) // held until the volume is gone: a use starting now cannot mount it again
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := s.unmount(name); err != nil {
+		return err
 	}
 	gone, err := os.MkdirTemp(s.Dir, removePrefix)
 	if err != nil {

@@ -21,11 +21,11 @@ func testStore(t *testing.T) Store {
 // the store refused.
 func TestStore(t *testing.T) {
 	s := testStore(t)
-	v, err := s.Create("data", map[string]string{"team": "db"})
+	v, err := s.Create("data", Options{Labels: map[string]string{"team": "db"}})
 	if err != nil || v.Mountpoint != filepath.Join(s.Dir, "data", "_data") || v.CreatedAt.IsZero() || v.Labels["team"] != "db" {
 		t.Fatalf("create: %+v, %v", v, err)
 	}
-	if again, err := s.Create("data", nil); err != nil || !again.CreatedAt.Equal(v.CreatedAt) || again.Labels["team"] != "db" {
+	if again, err := s.Create("data", Options{}); err != nil || !again.CreatedAt.Equal(v.CreatedAt) || again.Labels["team"] != "db" {
 		t.Errorf("create again: %+v, %v", again, err)
 	}
 	os.MkdirAll(s.Declared, 0o755)
@@ -35,7 +35,7 @@ func TestStore(t *testing.T) {
 	if err != nil || len(vs) != 2 || vs[0].Name != "Decl_1" || vs[0].File == "" || vs[0].Labels["a"] != "b" || vs[0].CreatedAt.IsZero() == false || vs[1].Name != "data" {
 		t.Fatalf("list: %+v, %v", vs, err)
 	}
-	if d, err := s.Create("Decl_1", nil); err != nil || d.Labels["a"] != "b" || d.CreatedAt.IsZero() {
+	if d, err := s.Create("Decl_1", Options{}); err != nil || d.Labels["a"] != "b" || d.CreatedAt.IsZero() {
 		t.Errorf("create a declared volume: %+v, %v", d, err)
 	}
 	if err := s.Remove("Decl_1"); !errors.Is(err, ErrDeclared) || !strings.Contains(err.Error(), "Decl_1.toml") {
@@ -45,7 +45,7 @@ func TestStore(t *testing.T) {
 	if n, err := s.Size("data"); n != 5 || err != nil {
 		t.Errorf("size: %d, %v", n, err)
 	}
-	s.Create("other", nil)
+	s.Create("other", Options{})
 	removed, reclaimed, err := s.Prune(map[string]bool{"other": true})
 	if err != nil || len(removed) != 1 || removed[0] != "data" || reclaimed != 5 {
 		t.Errorf("prune: %v %d %v", removed, reclaimed, err)
@@ -60,7 +60,7 @@ func TestStore(t *testing.T) {
 		t.Errorf("remove again: %v", err)
 	}
 	for _, bad := range []string{"..", "../x", "a/b", "/etc", ".new-x"} {
-		if _, err := s.Create(bad, nil); err == nil || !strings.Contains(err.Error(), "invalid volume name") {
+		if _, err := s.Create(bad, Options{}); err == nil || !strings.Contains(err.Error(), "invalid volume name") {
 			t.Errorf("create %q: %v", bad, err)
 		}
 		if err := s.Remove(bad); err == nil {
@@ -93,7 +93,7 @@ func TestPrepare(t *testing.T) {
 	os.Chown(img, 999, 999)
 
 	// A killed copy left a half-done temporary directory.
-	s.Create("data", nil)
+	s.Create("data", Options{})
 	os.MkdirAll(filepath.Join(s.Dir, "data", populateTemp, "junk"), 0o755)
 	data := prepare(t, s, "data", img)
 	f := filepath.Join(data, "sub", "deep", "f")
@@ -127,7 +127,7 @@ func TestPrepare(t *testing.T) {
 	}
 	// A volume with content gets none; one used without a source is
 	// marked all the same.
-	v, _ := s.Create("full", nil)
+	v, _ := s.Create("full", Options{})
 	os.WriteFile(filepath.Join(v.Mountpoint, "mine"), nil, 0o644)
 	prepare(t, s, "full", img)
 	if _, err := os.Stat(filepath.Join(v.Mountpoint, "sub")); !os.IsNotExist(err) {

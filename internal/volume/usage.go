@@ -6,14 +6,26 @@ import (
 	"io/fs"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Size is the space volume name's content takes: the sizes of its
 // regular files, a file with several links counted once (as Docker's
-// UsageData.Size). A volume not created yet takes none.
+// UsageData.Size); for a volume with a size, the space its image takes
+// on the host (its allocated blocks), which removing it frees, mounted
+// or not. A volume not created yet takes none.
 func (s Store) Size(name string) (int64, error) {
 	if err := checkName("measure", name); err != nil {
 		return 0, err
+	}
+	var st unix.Stat_t
+	err := unix.Lstat(s.image(name), &st)
+	switch {
+	case err == nil:
+		return st.Blocks * 512, nil // st_blocks counts 512-byte units
+	case !errors.Is(err, unix.ENOENT):
+		return 0, fmt.Errorf("measure volume %s: lstat %s: %w", name, s.image(name), err)
 	}
 	return DirSize(s.data(name))
 }

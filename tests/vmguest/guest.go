@@ -28,6 +28,13 @@
 //	             COVE-GUEST-NET-UP; with cove.fetch=URL it fetches URL
 //	             (retrying up to 60 s) and prints COVE-GUEST-FETCHED=LINE;
 //	             then behaves as wait.
+//	cidata       mounts the cloud-init seed (the vfat disk labelled
+//	             CIDATA) and prints each line of its files as
+//	             COVE-SEED:FILE:LINE, then powers off.
+//	firmware     prints COVE-EFI=yes|no (whether it booted through UEFI),
+//	             COVE-SECURE-BOOT=N (the SecureBoot variable, or none) and
+//	             COVE-TPM=tpm0 (the TPMs it sees, or none), then behaves as
+//	             wait.
 package vmguest
 
 import (
@@ -44,6 +51,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -64,6 +72,10 @@ const (
 	MarkerNetUp        = "COVE-GUEST-NET-UP"
 	MarkerHTTP         = "COVE-GUEST-HTTP"
 	MarkerFetched      = "COVE-GUEST-FETCHED="
+	MarkerSeed         = "COVE-SEED:"        // a line of the cloud-init seed: COVE-SEED:FILE:LINE
+	MarkerEFI          = "COVE-EFI="         // yes or no: /sys/firmware/efi exists
+	MarkerSecureBoot   = "COVE-SECURE-BOOT=" // the SecureBoot variable's value byte, or none
+	MarkerTPM          = "COVE-TPM="         // the TPMs in /sys/class/tpm, or none
 )
 
 // DefaultCacheDir is where the test suites keep the guest (Build's
@@ -97,11 +109,14 @@ var initScript []byte
 
 // Modules loaded by the guest's init, in addition to their dependencies:
 // virtio transports for both machine types, disk and NIC, the ACPI power
-// button and evdev (to see it from user space), and pvpanic-mmio (binds
-// the ISA pvpanic device described in ACPI as QEMU0001).
+// button and evdev (to see it from user space), pvpanic-mmio (binds
+// the ISA pvpanic device described in ACPI as QEMU0001), and vfat with
+// the kernel's default code page and character set (a cloud-init seed).
+// EFI and the TPM's CRB interface are built into Debian's cloud kernel.
 var guestModules = []string{
 	"virtio", "virtio_ring", "virtio_mmio", "virtio_pci",
 	"virtio_blk", "virtio_net", "virtio_console", "button", "evdev", "pvpanic_mmio",
+	"vfat", "nls_cp437", "nls_ascii", "efivarfs",
 }
 
 // VMConfig returns a launcher configuration booting g in mode, with its
@@ -136,6 +151,9 @@ accel = "tcg"
 stop_timeout = "10s"
 %s`, g.Kernel, g.Initrd, cmdline, vmExtra, extra)
 }
+
+// StaleAfter is how long an initramfs no build uses stays in the cache.
+const StaleAfter = 24 * time.Hour
 
 // busyboxPaths are where Debian's busybox-static puts its binary.
 var busyboxPaths = []string{"/bin/busybox", "/usr/bin/busybox"}
@@ -277,7 +295,8 @@ func buildInitrd(kdir, modDir string) (string, error) {
 	}
 	out := filepath.Join(kdir, "initrd-"+hex.EncodeToString(h.Sum(nil))[:16]+".cpio")
 	if _, err := os.Stat(out); err == nil {
-		return out, nil
+		now := time.Now()
+		return out, os.Chtimes(out, now, now) // in use: not stale
 	}
 
 	var buf bytes.Buffer
@@ -305,10 +324,12 @@ func buildInitrd(kdir, modDir string) (string, error) {
 	if err := writeAtomic(out, buf.Bytes()); err != nil {
 		return "", err
 	}
-	// Initramfs files of earlier sources are stale.
+	// Initramfs files of earlier sources are stale once no build has used
+	// them for StaleAfter: test runs of other source trees may share the
+	// cache (and use theirs) meanwhile.
 	old, _ := filepath.Glob(filepath.Join(kdir, "initrd-*"))
 	for _, o := range old {
-		if o != out {
+		if st, err := os.Stat(o); err == nil && o != out && time.Since(st.ModTime()) > StaleAfter {
 			os.Remove(o)
 		}
 	}

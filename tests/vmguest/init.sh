@@ -161,6 +161,41 @@ bridge)
 	bridge
 	powerbutton
 	;;
+cidata)
+	dev=
+	i=0
+	while [ -z "$dev" ] && [ $i -lt 100 ]; do
+		dev=$(findfs LABEL=CIDATA 2>/dev/null)
+		[ -n "$dev" ] || usleep 50000
+		i=$((i + 1))
+	done
+	[ -n "$dev" ] || { echo "cove-guest: no disk labelled CIDATA"; exit 1; }
+	mount -t vfat -o ro "$dev" /mnt || exit 1
+	for f in meta-data user-data network-config; do
+		[ -f "/mnt/$f" ] && sed "s/^/COVE-SEED:$f:/" "/mnt/$f"
+	done
+	umount /mnt
+	poweroff -f
+	;;
+firmware)
+	if [ -d /sys/firmware/efi ]; then echo COVE-EFI=yes; else echo COVE-EFI=no; fi
+	sb=none
+	mkdir -p /sys/firmware/efi/efivars 2>/dev/null
+	mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null
+	v=/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c
+	# 4 bytes of attributes, then the value.
+	if [ -f $v ]; then
+		set -- $(od -An -tu1 $v)
+		sb=$5
+	fi
+	echo "COVE-SECURE-BOOT=$sb"
+	i=0
+	while [ ! -e /sys/class/tpm/tpm0 ] && [ $i -lt 40 ]; do usleep 50000; i=$((i + 1)); done
+	tpms=$(ls /sys/class/tpm 2>/dev/null | tr '\n' ' ')
+	tpms=${tpms% }
+	echo "COVE-TPM=${tpms:-none}"
+	powerbutton
+	;;
 *)
 	echo "cove-guest: unknown cove.test=$mode"
 	exit 1

@@ -1,0 +1,42 @@
+package outcome
+
+import (
+	"testing"
+	"time"
+)
+
+// TestJudge: how the post stage reads a run's end.
+func TestJudge(t *testing.T) {
+	const inv = "0123"
+	sigkill := Run{Invocation: inv, Result: "success", ExitCode: "killed", ExitStatus: "KILL"}
+	stopped := Record{Invocation: inv, Kind: StoppedByKill, After: time.Second}
+	for _, c := range []struct {
+		what       string
+		run        Run
+		stop       Record
+		oom, limit uint64
+		want       string // the record's text, "" for none
+		hidden     bool
+		fail       bool
+	}{
+		{"a stop asked for that needed SIGKILL", sigkill, stopped, 0, 8 << 20, "stopped with SIGKILL after 1s", true, false},
+		{"an earlier run's stop record", sigkill, Record{Invocation: "old", Kind: StoppedByKill}, 0, 0, "killed by SIGKILL", true, true},
+		{"the memory limit", sigkill, Record{}, 1, 8 << 20, "killed: out of memory (limit 8M)", true, true},
+		{"no limit (v1)", sigkill, Record{}, 1, 1<<63 - 4096, "killed: out of memory", true, true},
+		{"an init's 137 after an OOM kill, failed already",
+			Run{Invocation: inv, Result: "exit-code", ExitCode: "exited", ExitStatus: "137"}, Record{}, 1, 8 << 20, "killed: out of memory (limit 8M)", false, false},
+		{"SIGKILL, a unit that fails on it anyway",
+			Run{Invocation: inv, Result: "signal", ExitCode: "killed", ExitStatus: "KILL"}, Record{}, 0, 0, "killed by SIGKILL", false, false},
+		{"a clean stop", Run{Invocation: inv, Result: "success", ExitCode: "killed", ExitStatus: "TERM"}, stopped, 0, 0, "", false, false},
+		{"an exit", Run{Invocation: inv, Result: "exit-code", ExitCode: "exited", ExitStatus: "3"}, Record{}, 1, 0, "", false, false},
+	} {
+		v := judge(c.run, c.stop, c.oom, c.limit)
+		got := ""
+		if v.Record != nil {
+			got = v.Record.String()
+		}
+		if got != c.want || v.HiddenKill != c.hidden || v.Fail != c.fail {
+			t.Errorf("%s: %q hidden %v fail %v, want %q %v %v", c.what, got, v.HiddenKill, v.Fail, c.want, c.hidden, c.fail)
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package userns
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cove-project/cove/spec"
+)
+
+// newStore is a store in a temporary directory with the given passwd,
+// group and subuid contents.
+func newStore(t *testing.T, passwd, group, subuid string) *Store {
+	d := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(d, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	return &Store{Dir: filepath.Join(d, "userns"), Passwd: write("passwd", passwd), Group: write("group", group),
+		SubUID: write("subuid", subuid), SubGID: filepath.Join(d, "no-subgid")}
+}
+
+// TestAutoBlocks checks that auto hands out aligned 64K blocks from
+// 0x80000, skips blocks holding a user, a group or a subordinate range,
+// keeps a workload's block and gives it back on Release.
+func TestAutoBlocks(t *testing.T) {
+	s := newStore(t, "root:x:0:0::/root:/bin/sh\nodd:x:524300:100::/:/bin/sh\n", "g:x:589900:\n", "podman:655360:65536\n")
+	a, err := s.Allocate("a", spec.UserNSAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0x80000 holds user 524300, 0x90000 group 589900, 0xA0000 podman's.
+	if want := (spec.IDRange{Base: 0xB0000, Count: BlockSize}); a != want {
+		t.Fatalf("a got %v, want %v", a, want)
+	}
+	b, _ := s.Allocate("b", spec.UserNSAuto)
+	if b.Overlaps(a) || b.Base%BlockSize != 0 {
+		t.Fatalf("b got %v, overlapping a's %v or unaligned", b, a)
+	}
+	if again, _ := s.Allocate("a", spec.UserNSAuto); again != a {
+		t.Errorf("a again got %v, want its block %v", again, a)
+	}
+	if got, ok, err := s.Lookup("a"); err != nil || !ok || got != a {
+		t.Errorf("Lookup a = %v, %v, %v", got, ok, err)
+	}
+	if err := s.Release("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Lookup("a"); ok {
+		t.Error("a still recorded after Release")
+	}
+	if c, _ := s.Allocate("c", spec.UserNSAuto); c != a {
+		t.Errorf("c got %v, want a's freed block %v", c, a)
+	}
+	if err := s.Release("never"); err != nil {
+		t.Errorf("Release of nothing: %v", err)
+	}
+}
+
+// TestExplicitOverlapRefused checks that a range overlapping another
+// workload's is refused, naming that workload, and that a disjoint one
+// is recorded.
+func TestExplicitOverlapRefused(t *testing.T) {
+	s := newStore(t, "", "", "")
+	a, _ := s.Allocate("a", spec.UserNSAuto)
+	_, err := s.Allocate("b", fmt.Sprintf("%d:10", a.Base+100))
+	if err == nil || !strings.Contains(err.Error(), "workload a") {
+		t.Fatalf("overlapping range: got %v, want an error naming workload a", err)
+	}
+	r, err := s.Allocate("b", "3000000:1000")
+	if err != nil || r != (spec.IDRange{Base: 3000000, Count: 1000}) {
+		t.Fatalf("disjoint range: %v, %v", r, err)
+	}
+	if c, _ := s.Allocate("c", "3000999:1"); c.Count != 0 {
+		t.Errorf("a range inside b's was given: %v", c)
+	}
+}
+
+// TestConcurrentAllocations checks that concurrent allocations get
+// disjoint blocks.
+func TestConcurrentAllocations(t *testing.T) {
+	s := newStore(t, "", "", "")
+	const n = 8
+	got := make([]spec.IDRange, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Allocate(fmt.Sprintf("w%d", i), spec.UserNSAuto)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = r
+		}()
+	}
+	wg.Wait()
+	for i := range got {
+		for j := range i {
+			if got[i].Overlaps(got[j]) {
+				t.Errorf("w%d %v and w%d %v overlap", i, got[i], j, got[j])
+			}
+		}
+	}
+}

@@ -1,0 +1,436 @@
+package isolate
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+)
+
+// A container with a user namespace (launch.Config.UserNS) runs its init
+// as root of a new user namespace created with its other namespaces: the
+// first stage writes uid_map and gid_map ("0 BASE COUNT") before the init
+// runs, so the payload's uid 0 is host uid BASE. The init's capabilities
+// are then those of that namespace: it may mount in its own mount
+// namespace but not idmap a host file system nor read what host root
+// alone may. So the first stage, still host root, builds the trees the
+// container needs from the host's files as detached mounts (open_tree,
+// fsmount): the root (an overlay of the image's layers, each idmapped
+// into the container's namespace, or the idmapped rootfs) and the bind
+// mounts (idmapped with idmap = true), and passes them to the init over a
+// socket; the init attaches them in its mount namespace (move_mount).
+
+// Descriptors of the init of a container with a user namespace, after
+// the status (3) and go (4) pipes.
+const (
+	treesFd = 5 // a socket: the first stage's detached mounts (sendTrees)
+	selfFd  = 6 // the cove binary, executed through this descriptor
+)
+
+// userRootDir is where the init of a container with a user namespace
+// attaches its root in its own mount namespace before pivot_root: a
+// directory whose path host uid BASE may search (unlike an image
+// container's state directory or a test's rootfs). It stays empty on
+// the host.
+const userRootDir = "/run/cove/root"
+
+// idmapNeeds says what idmapped mounts need, for errors.
+const idmapNeeds = "idmapped mounts need Linux ≥ 5.12 and a file system that supports them (ext4, xfs, btrfs; tmpfs from 6.3; not overlayfs or NFS); set security.userns = \"host\" for this container"
+
+// hostIDs allocates c's host IDs (see package userns) and checks what a
+// user namespace does not support yet.
+func hostIDs(c launch.Config) (spec.IDRange, error) {
+	for _, m := range c.Mounts {
+		if m.Type == spec.MountVolume {
+			return spec.IDRange{}, fmt.Errorf("named volume %s at %s: not supported in a user namespace yet (security.userns = %q); set security.userns = \"host\"", m.Source, m.Target, c.UserNS)
+		}
+	}
+	if err := os.MkdirAll(userRootDir, 0o755); err != nil {
+		return spec.IDRange{}, fmt.Errorf("create %s: %w", userRootDir, err)
+	}
+	return userns.Default().Allocate(c.Name, c.UserNS)
+}
+
+// withUserNS makes cmd start the init in a new user namespace mapping
+// container IDs 0…Count-1 to host IDs ids, as root there, executing the
+// cove binary through selfFd. It returns the first stage's end of the
+// trees socket, and the files to close once the init has started.
+func withUserNS(cmd *exec.Cmd, ids spec.IDRange) (trees *os.File, started []*os.File, err error) {
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the trees socket: socketpair: %w", err)
+	}
+	trees, child := os.NewFile(uintptr(sp[0]), "trees"), os.NewFile(uintptr(sp[1]), "trees")
+	self, err := os.Open(cmd.Path)
+	if err != nil {
+		trees.Close()
+		child.Close()
+		return nil, nil, fmt.Errorf("open the cove binary: %w", err)
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, child, self) // treesFd, selfFd
+	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", selfFd)
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.Base), Size: int(ids.Count)}}
+	a := cmd.SysProcAttr
+	a.Cloneflags |= unix.CLONE_NEWUSER
+	a.UidMappings, a.GidMappings = m, m
+	a.GidMappingsEnableSetgroups = true  // the maps are host root's: setgroups stays safe to allow
+	a.Credential = &syscall.Credential{} // become the namespace's root, host uid BASE
+	return trees, []*os.File{child, self}, nil
+}
+
+// sendTrees builds the trees of container c for its init pid (see the
+// comment on user namespaces above) and sends them on sock: the root, its
+// /proc, then one per bind mount of c.Mounts, in order.
+func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error {
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open the container's user namespace: %w", err)
+	}
+	defer unix.Close(ns)
+	var fds []int
+	defer closeAll(&fds)
+	root, err := hostRoot(c, ns, ids)
+	if err != nil {
+		return err
+	}
+	fds = append(fds, root)
+	proc, err := procTree(pid)
+	if err != nil {
+		return err
+	}
+	fds = append(fds, proc)
+	for _, m := range c.Mounts {
+		if m.Type != spec.MountBind {
+			continue
+		}
+		fd, err := cloneBind(m, ns)
+		if err != nil {
+			return err
+		}
+		fds = append(fds, fd)
+	}
+	if err := unix.Sendmsg(int(sock.Fd()), []byte{'t'}, unix.UnixRights(fds...), nil, 0); err != nil {
+		return fmt.Errorf("pass %d mounts to the container: sendmsg: %w", len(fds), err)
+	}
+	return nil
+}
+
+// closeAll closes the descriptors in *fds.
+func closeAll(fds *[]int) {
+	for _, fd := range *fds {
+		unix.Close(fd)
+	}
+}
+
+// hostRoot builds the container's root as a detached mount: an overlay of
+// the image's idmapped layers with its writable layer, or the idmapped
+// rootfs, under an overlay on a tmpfs when volatile.
+func hostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
+	var lowers []int
+	defer closeAll(&lowers)
+	if c.Image.Ref == "" {
+		root, err := idmappedTree(c.Rootfs, ns, "the rootfs")
+		if err != nil || !c.Volatile {
+			return root, err
+		}
+		lowers = append(lowers, root)
+	}
+	for _, l := range c.Image.Layers {
+		fd, err := idmappedTree(l, ns, "image layer")
+		if err != nil {
+			return -1, err
+		}
+		lowers = append(lowers, fd)
+	}
+	var upper, work *os.File
+	var err error
+	if c.Volatile {
+		var tmpfs int
+		if tmpfs, err = newTmpfs(); err != nil {
+			return -1, err
+		}
+		// Open until the overlay exists: closing a detached mount's
+		// last descriptor unmounts it.
+		defer unix.Close(tmpfs)
+		upper, work, err = tmpfsLayer(tmpfs, lowers[0])
+	} else {
+		upper, work, err = stateLayer(c.Image.StateDir, ids)
+	}
+	if err != nil {
+		return -1, err
+	}
+	defer upper.Close()
+	defer work.Close()
+	return overlayTree(lowers, upper, work)
+}
+
+// procTree mounts, detached, a proc file system of process pid's pid
+// namespace. The init could mount it itself only where the kernel sees a
+// proc file system fully visible in its mount namespace already (no
+// read-only /proc/sys over it, as in a container or this test sandbox);
+// host root may always. Naming the pid namespace needs Linux 6.15.
+func procTree(pid int) (int, error) {
+	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/pid", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open the container's pid namespace: %w", err)
+	}
+	defer unix.Close(ns)
+	fs, err := unix.Fsopen("proc", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen proc: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := unix.FsconfigSetFd(fs, "pidns", ns); err != nil {
+		return -1, fmt.Errorf("mount the container's /proc: fsconfig proc pidns: %w (a user namespace needs Linux ≥ 6.15)", err)
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("mount the container's /proc: fsconfig(FSCONFIG_CMD_CREATE): %w", err)
+	}
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("mount the container's /proc: fsmount: %w", err)
+	}
+	return fd, nil
+}
+
+// idmappedTree clones the tree at path (recursively) as a detached mount
+// idmapped into user namespace ns: a file that host uid U owns appears
+// owned by container uid U.
+func idmappedTree(path string, ns int, what string) (int, error) {
+	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		return -1, fmt.Errorf("%s %s: open_tree: %w", what, path, err)
+	}
+	if err := idmap(fd, ns); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s %s: %w", what, path, err)
+	}
+	return fd, nil
+}
+
+// idmap makes detached mount fd (recursively) idmapped into user
+// namespace ns.
+func idmap(fd, ns int) error {
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP): %w; %s", err, idmapNeeds)
+	}
+	return nil
+}
+
+// overlayTree mounts, detached, an overlay of lowers (top first) with
+// upper and work. Overlayfs takes idmapped lower layers from Linux 5.19;
+// they are given one by one ("lowerdir+", Linux 6.7: no limit on their
+// number).
+func overlayTree(lowers []int, upper, work *os.File) (int, error) {
+	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen overlay: %w", err)
+	}
+	defer unix.Close(fs)
+	set := func(key, value string) error {
+		if err := unix.FsconfigSetString(fs, key, value); err != nil {
+			return fmt.Errorf("fsconfig overlay %s=%s: %w (overlayfs over idmapped layers needs Linux ≥ 5.19, lowerdir+ 6.7)", key, value, err)
+		}
+		return nil
+	}
+	err = set("source", "overlay")
+	for _, l := range lowers {
+		err = errors.Join(err, set("lowerdir+", fmt.Sprintf("/proc/self/fd/%d", l)))
+	}
+	if err = errors.Join(err, set("upperdir", fdPath(upper)), set("workdir", fdPath(work))); err != nil {
+		return -1, err
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
+		return -1, fmt.Errorf("create the overlay of %d layers: fsconfig(FSCONFIG_CMD_CREATE): %w", len(lowers), err)
+	}
+	fd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("fsmount overlay: %w", err)
+	}
+	return fd, nil
+}
+
+// stateLayer opens the upper and work directories of an image container's
+// state directory, creating them. A new upper directory, the container's
+// "/", belongs to the container's root (host uid ids.Base); an existing
+// one must belong to ids: a writable layer made without a user namespace,
+// or in another range, would show wrong owners inside.
+func stateLayer(dir string, ids spec.IDRange) (upper, work *os.File, err error) {
+	up := filepath.Join(dir, "upper")
+	switch err := os.Mkdir(up, 0o755); {
+	case err == nil:
+		if err := os.Chown(up, int(ids.Base), int(ids.Base)); err != nil {
+			return nil, nil, err
+		}
+	case !errors.Is(err, os.ErrExist):
+		return nil, nil, err
+	}
+	if upper, err = openDir(up); err != nil {
+		return nil, nil, err
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(upper.Fd()), &st); err != nil {
+		upper.Close()
+		return nil, nil, fmt.Errorf("fstat %s: %w", up, err)
+	}
+	if !ids.Contains(st.Uid) {
+		upper.Close()
+		return nil, nil, fmt.Errorf("the writable layer %s belongs to host uid %d, outside this container's IDs %s (it was written with another security.userns); cove rm the container to start afresh", up, st.Uid, ids)
+	}
+	wk := filepath.Join(dir, "work")
+	if err := os.Mkdir(wk, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		upper.Close()
+		return nil, nil, err
+	}
+	if work, err = openDir(wk); err != nil {
+		upper.Close()
+		return nil, nil, err
+	}
+	return upper, work, nil
+}
+
+// newTmpfs mounts a detached tmpfs for a volatile root's writes.
+func newTmpfs() (int, error) {
+	fs, err := unix.Fsopen("tmpfs", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return -1, fmt.Errorf("fsopen tmpfs: %w", err)
+	}
+	defer unix.Close(fs)
+	if err := errors.Join(unix.FsconfigSetString(fs, "mode", "0700"), unix.FsconfigCreate(fs)); err != nil {
+		return -1, fmt.Errorf("create the volatile root's tmpfs: fsconfig: %w", err)
+	}
+	t, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return -1, fmt.Errorf("fsmount tmpfs: %w", err)
+	}
+	return t, nil
+}
+
+// tmpfsLayer makes upper and work directories on the detached tmpfs t for
+// a volatile root; upper gets the owner and mode of the top of lower (an
+// idmapped tree: owners as the container sees them, from the host).
+func tmpfsLayer(t, lower int) (upper, work *os.File, err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(lower, &st); err != nil {
+		return nil, nil, fmt.Errorf("fstat the volatile root's lower layer: %w", err)
+	}
+	top := fmt.Sprintf("/proc/self/fd/%d/upper", t)
+	if err := os.Mkdir(top, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := errors.Join(os.Chown(top, int(st.Uid), int(st.Gid)), os.Chmod(top, os.FileMode(st.Mode&0o777))); err != nil {
+		return nil, nil, fmt.Errorf("give the volatile root's top directory its owner and mode: %w", err)
+	}
+	if err := os.Mkdir(fmt.Sprintf("/proc/self/fd/%d/work", t), 0o700); err != nil {
+		return nil, nil, err
+	}
+	if upper, err = openDir(top); err != nil {
+		return nil, nil, err
+	}
+	if work, err = openDir(fmt.Sprintf("/proc/self/fd/%d/work", t)); err != nil {
+		upper.Close()
+		return nil, nil, err
+	}
+	return upper, work, nil
+}
+
+// openDir opens directory p as an O_PATH handle, not following a symlink.
+func openDir(p string) (*os.File, error) {
+	return os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+}
+
+// receiveTrees is the init's side of sendTrees: it returns the root, the
+// /proc and the bind mounts' trees, in order.
+func receiveTrees(c launch.Config) (*trees, error) {
+	binds := 2 // the root and /proc
+	for _, m := range c.Mounts {
+		if m.Type == spec.MountBind {
+			binds++
+		}
+	}
+	b := make([]byte, 1)
+	oob := make([]byte, unix.CmsgSpace(binds*4))
+	_, oobn, flags, _, err := unix.Recvmsg(treesFd, b, oob, unix.MSG_CMSG_CLOEXEC)
+	unix.Close(treesFd)
+	if err != nil {
+		return nil, fmt.Errorf("receive the container's mounts: recvmsg: %w", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 || flags&unix.MSG_CTRUNC != 0 {
+		return nil, fmt.Errorf("receive the container's mounts: no or truncated descriptors (%v)", err)
+	}
+	fds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(fds) != binds {
+		closeAll(&fds)
+		return nil, fmt.Errorf("receive the container's mounts: want %d descriptors, got %d (%v)", binds, len(fds), err)
+	}
+	return &trees{root: fds[0], proc: fds[1], binds: fds[2:]}, nil
+}
+
+// trees are the detached mounts an init in a user namespace gets from the
+// first stage.
+type trees struct {
+	root  int
+	proc  int   // a proc file system of the container's pid namespace
+	binds []int // the bind mounts of launch.Config.Mounts, in order; taken by next
+}
+
+// next takes the tree of the next bind mount.
+func (t *trees) next() int {
+	fd := t.binds[0]
+	t.binds = t.binds[1:]
+	return fd
+}
+
+// attachRoot attaches the root tree at userRootDir, returns that path and
+// closes the tree.
+func (t *trees) attachRoot() (string, error) {
+	defer unix.Close(t.root)
+	if err := unix.MoveMount(t.root, "", unix.AT_FDCWD, userRootDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return "", fmt.Errorf("attach the root: move_mount on %s: %w", userRootDir, err)
+	}
+	return userRootDir, nil
+}
+
+// idMaps are a process's uid_map and gid_map as cove writes them: one
+// line, "0 BASE COUNT" (the host's own: "0 0 4294967295").
+type idMaps struct{ uid, gid spec.IDRange }
+
+// readIDMaps reads process pid's ID maps.
+func readIDMaps(pid int) (idMaps, error) {
+	var m idMaps
+	for _, f := range []struct {
+		name string
+		to   *spec.IDRange
+	}{{"uid_map", &m.uid}, {"gid_map", &m.gid}} {
+		p := fmt.Sprintf("/proc/%d/%s", pid, f.name)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return m, fmt.Errorf("read the ID map of pid %d: %w", pid, err)
+		}
+		var from, to, n uint32
+		if k, _ := fmt.Sscan(string(b), &from, &to, &n); k != 3 || from != 0 || strings.Count(strings.TrimSpace(string(b)), "\n") != 0 {
+			return m, fmt.Errorf("read %s: %q is not one line \"0 BASE COUNT\" as cove writes it", p, b)
+		}
+		*f.to = spec.IDRange{Base: to, Count: n}
+	}
+	return m, nil
+}
+
+// toHost returns the host IDs of container IDs uid and gid.
+func (m idMaps) toHost(uid, gid uint32) (uint32, uint32, error) {
+	if uid >= m.uid.Count || gid >= m.gid.Count {
+		return 0, 0, fmt.Errorf("user %d:%d is outside the container's user namespace (%d IDs)", uid, gid, min(m.uid.Count, m.gid.Count))
+	}
+	return m.uid.Base + uid, m.gid.Base + gid, nil
+}
