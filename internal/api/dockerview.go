@@ -46,7 +46,7 @@ func dockerState(w Workload) string {
 func dockerStatus(w Workload, state string, now time.Time) string {
 	switch state {
 	case "running":
-		s := "Up " + humanDuration(now.Sub(w.Started))
+		s := "Up " + HumanDuration(now.Sub(w.Started))
 		if w.Health != "" {
 			s += " (" + w.Health + ")"
 		}
@@ -59,25 +59,39 @@ func dockerStatus(w Workload, state string, now time.Time) string {
 	return fmt.Sprintf("Exited (%d)", w.ExitCode)
 }
 
-// humanDuration writes d as Docker does: "Less than a second",
-// "5 seconds", "About a minute", "3 minutes", "About an hour", "5 hours",
-// "3 days".
-func humanDuration(d time.Duration) string {
-	switch s := int(d.Seconds()); {
-	case s < 1:
+// HumanDuration is d in its largest whole unit, as docker shows ages and
+// uptimes:
+// "Less than a second", "1 second", "About a minute", "3 hours", "2
+// weeks", "5 months", "2 years".
+func HumanDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d < time.Second:
 		return "Less than a second"
-	case s < 60:
-		return fmt.Sprintf("%d seconds", s)
+	case d < time.Minute:
+		return plural(int64(d/time.Second), "second")
 	case d < 2*time.Minute:
 		return "About a minute"
 	case d < time.Hour:
-		return fmt.Sprintf("%d minutes", int(d.Minutes()))
+		return plural(int64(d/time.Minute), "minute")
 	case d < 2*time.Hour:
 		return "About an hour"
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%d hours", int(d.Hours()))
+	case d < 2*day:
+		return plural(int64(d/time.Hour), "hour")
+	case d < 14*day:
+		return plural(int64(d/day), "day")
+	case d < 60*day:
+		return plural(int64(d/(7*day)), "week")
+	case d < 730*day:
+		return plural(int64(d/(30*day)), "month")
 	}
-	return fmt.Sprintf("%d days", int(d.Hours()/24))
+	return plural(int64(d/(365*day)), "year")
 }
 
 // about is what a workload's declared spec tells beyond systemd's view;

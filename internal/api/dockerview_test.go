@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cove-project/cove/spec"
 )
@@ -42,5 +43,24 @@ target = "/tmp"
 	}
 	if b, _ := json.Marshal(summary(w, nil)); !strings.Contains(string(b), `"Mounts":[]`) {
 		t.Errorf("summary without a spec: %s", b)
+	}
+}
+
+// TestHumanDuration: ages and uptimes read as docker shows them.
+func TestHumanDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		500 * time.Millisecond: "Less than a second",
+		time.Second:            "1 second",
+		90 * time.Second:       "About a minute",
+		5 * time.Minute:        "5 minutes",
+		3 * time.Hour:          "3 hours",
+		3 * 24 * time.Hour:     "3 days",
+		21 * 24 * time.Hour:    "3 weeks",
+		90 * 24 * time.Hour:    "3 months",
+		800 * 24 * time.Hour:   "2 years",
+	} {
+		if got := HumanDuration(d); got != want {
+			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

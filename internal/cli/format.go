@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/image"
 )
 
@@ -168,39 +169,5 @@ func ago(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return humanDuration(time.Since(t)) + " ago"
-}
-
-// humanDuration is d in its largest whole unit, as docker shows ages:
-// "Less than a second", "1 second", "About a minute", "3 hours", "2
-// weeks", "5 months", "2 years".
-func humanDuration(d time.Duration) string {
-	const day = 24 * time.Hour
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
-	}
-	switch {
-	case d < time.Second:
-		return "Less than a second"
-	case d < time.Minute:
-		return plural(int64(d/time.Second), "second")
-	case d < 2*time.Minute:
-		return "About a minute"
-	case d < time.Hour:
-		return plural(int64(d/time.Minute), "minute")
-	case d < 2*time.Hour:
-		return "About an hour"
-	case d < 2*day:
-		return plural(int64(d/time.Hour), "hour")
-	case d < 14*day:
-		return plural(int64(d/day), "day")
-	case d < 60*day:
-		return plural(int64(d/(7*day)), "week")
-	case d < 730*day:
-		return plural(int64(d/(30*day)), "month")
-	}
-	return plural(int64(d/(365*day)), "year")
+	return api.HumanDuration(time.Since(t)) + " ago"
 }

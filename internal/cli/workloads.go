@@ -93,7 +93,7 @@ func uptime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return time.Since(t).Round(time.Second).String()
+	return api.HumanDuration(time.Since(t))
 }
 
 // printJSON writes v indented.
