@@ -12,10 +12,6 @@ import (
 	"github.com/cove-project/cove/internal/stats"
 )
 
-// statsInterval is the time between two samples of a stats stream, and
-// between the two samples of a stats answer with CPU rates.
-const statsInterval = time.Second
-
 // dockerStats is Docker's stats object (StatsJSON of API 1.41).
 type dockerStats struct {
 	Read         time.Time               `json:"read"`
@@ -118,9 +114,9 @@ func (d dockerStats) sample() stats.Sample {
 }
 
 // dockerContainerStats answers GET /containers/ID/stats?stream=&one-shot=:
-// with stream (the default) an object per statsInterval until the client
+// with stream (the default) an object per stats.Interval until the client
 // goes or the container stops; else one object, whose precpu_stats are a
-// sample statsInterval before (none with one-shot). A container that does
+// sample stats.Interval before (none with one-shot). A container that does
 // not run gets one object of zeros, as from Docker.
 func (s *Server) dockerContainerStats(c *call) {
 	q := c.r.URL.Query()
@@ -153,7 +149,7 @@ func (s *Server) dockerContainerStats(c *call) {
 }
 
 // oneStats answers with one stats object of pid, workload name's main
-// process; with rates, two samples statsInterval apart.
+// process; with rates, two samples stats.Interval apart.
 func (s *Server) oneStats(c *call, name string, pid int, rates bool) {
 	var pre stats.Sample
 	if rates {
@@ -163,7 +159,7 @@ func (s *Server) oneStats(c *call, name string, pid int, rates bool) {
 			c.failWith(err)
 			return
 		}
-		if !sleep(c.ctx(), statsInterval) {
+		if !stats.Wait(c.ctx()) {
 			return
 		}
 	}
@@ -176,7 +172,7 @@ func (s *Server) oneStats(c *call, name string, pid int, rates bool) {
 }
 
 // streamStats streams a stats object of pid, workload name's main
-// process, every statsInterval until the request ends or pid is gone.
+// process, every stats.Interval until the request ends or pid is gone.
 func (s *Server) streamStats(c *call, name string, pid int) {
 	c.w.Header().Set("Content-Type", "application/json")
 	fw := c.stream(true)
@@ -184,22 +180,10 @@ func (s *Server) streamStats(c *call, name string, pid int) {
 	var pre stats.Sample
 	for {
 		cur, err := stats.Read(pid)
-		if err != nil || enc.Encode(dockerStatsOf(name, pre, cur)) != nil || !sleep(c.ctx(), statsInterval) {
+		if err != nil || enc.Encode(dockerStatsOf(name, pre, cur)) != nil || !stats.Wait(c.ctx()) {
 			return // the container stopped, the client went away
 		}
 		pre = cur
-	}
-}
-
-// sleep waits for d; false when ctx ends first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -17,9 +16,6 @@ import (
 	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/supervisor"
 )
-
-// statsInterval is the time between two refreshes of cove stats.
-const statsInterval = time.Second
 
 // sampler reads a running workload's counters: api.Local reads them from
 // its cgroup, api.Client asks the server.
@@ -85,7 +81,7 @@ func showStats(ctx context.Context, w io.Writer, b api.Backend, s sampler, names
 	if err != nil {
 		return err
 	}
-	for sleepCtx(ctx, statsInterval) {
+	for stats.Wait(ctx) {
 		cur, err := sampleAll(ctx, b, s, names)
 		if err != nil {
 			return err
@@ -223,16 +219,4 @@ func humanSize(n uint64, base float64, format string, units []string) string {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// sleepCtx waits for d; false when ctx ends first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

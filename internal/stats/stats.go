@@ -6,6 +6,7 @@
 package stats
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -82,6 +83,23 @@ type NetDev struct {
 	TxPackets uint64 `json:"tx_packets"`
 	TxErrors  uint64 `json:"tx_errors"`
 	TxDropped uint64 `json:"tx_dropped"`
+}
+
+// Interval is the time between two samples, as docker stats takes them:
+// of a stream or a refreshed table, and the two samples a CPU rate comes
+// from.
+const Interval = time.Second
+
+// Wait waits one Interval; false when ctx ends first.
+func Wait(ctx context.Context) bool {
+	t := time.NewTimer(Interval)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Read samples the workload whose main process is pid. Counters of a
