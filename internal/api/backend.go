@@ -16,7 +16,6 @@ import (
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/userns"
-	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -152,13 +151,18 @@ func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []super
 	for _, w := range ws {
 		listed[w.Name] = true
 	}
+	files, err := declaredFiles(l.paths) // names only: parsing every spec at every list costs O(declared)
+	if err != nil {
+		return nil, err
+	}
 	var missing []string
-	if err := eachDeclared(l.paths, func(sp *spec.Spec) {
-		if !listed[sp.Name] {
-			missing = append(missing, sp.Name)
+	for _, f := range files {
+		if !listed[f.Name] {
+			missing = append(missing, f.Name)
 		}
-	}); err != nil || len(missing) == 0 {
-		return ws, err
+	}
+	if len(missing) == 0 {
+		return ws, nil
 	}
 	more, err := c.ListNamed(ctx, missing)
 	if err != nil {

@@ -78,12 +78,18 @@ func (l *Local) eachWorkload(ctx context.Context, onDeclared func(*spec.Spec), o
 	return nil
 }
 
+// declaredFiles are the declared spec files of p; none for a Local
+// without declared workloads (zero Paths).
+func declaredFiles(p declared.Paths) ([]declared.File, error) {
+	if p.Etc == "" && p.Vendor == "" {
+		return nil, nil
+	}
+	return p.SpecFiles()
+}
+
 // eachDeclared calls fn with every declared spec in p that loads.
 func eachDeclared(p declared.Paths, fn func(*spec.Spec)) error {
-	if p.Etc == "" && p.Vendor == "" {
-		return nil
-	}
-	files, err := p.SpecFiles()
+	files, err := declaredFiles(p)
 	if err != nil {
 		return err
 	}
