@@ -73,7 +73,9 @@ func benchmark(o options) error {
 	// On SIGINT or SIGTERM the running command is killed (box.Ctx ends);
 	// the sandbox harness's own handler shuts the sandbox down.
 	// benchbox.SweepStale removes the work directory on the next run.
-	box, err := benchbox.Setup(benchbox.Options{Verbose: o.verbose, BootTimeout: 2 * time.Minute})
+	// /var/lib is the sandbox's own: E's user namespace records (cove
+	// writes them under /var/lib/cove) stay in the work directory.
+	box, err := benchbox.Setup(benchbox.Options{Verbose: o.verbose, BootTimeout: 2 * time.Minute, Overlays: []string{"/var/lib"}})
 	if err != nil {
 		return err
 	}
@@ -82,11 +84,7 @@ func benchmark(o options) error {
 	if err != nil {
 		return err
 	}
-	err = measure(box.Ctx, box.SB, rep)
-	if rmErr := forgetUserNS(box); err == nil {
-		err = rmErr
-	}
-	if err != nil {
+	if err = measure(box.Ctx, box.SB, rep); err != nil {
 		return err
 	}
 	if o.json {

@@ -162,14 +162,3 @@ func (t *podmanTrial) try(m, r string, ul []string) (*bench, string, bool) {
 
 // usernsName is E's workload name.
 const usernsName = "bench-userns"
-
-// forgetUserNS releases E's user namespace IDs (cove rm): --rm unloads
-// the unit but keeps the record, and the sandbox shares the host's
-// /var/lib/cove.
-func forgetUserNS(box *benchbox.Box) error {
-	_, stderr, code, err := box.SB.Run(context.Background(), box.Cove, "rm", usernsName)
-	if err == nil && code != 0 {
-		err = fmt.Errorf("cove rm %s: exit %d: %s", usernsName, code, stderr)
-	}
-	return err
-}
