@@ -26,9 +26,6 @@ import (
 // container's PATH.
 var ErrCommandNotFound = errors.New("no such command")
 
-// launch.EnterVerb is the hidden cove verb of the enter stage (see Enter).
-const EnterVerb = "enter-init"
-
 // Descriptors EnterCommand passes to the enter stage.
 const (
 	enterPidFd  = 3 // a pidfd of the container's payload
@@ -82,9 +79,10 @@ func (t *Target) Close() {
 // container t, the way its payload runs (see Enter); c is the container's
 // launcher configuration with Argv, and maybe the identity or working
 // directory, replaced. Canceling ctx ends the enter stage and the
-// command: SIGTERM, then SIGKILL after a grace period.
-func EnterCommand(ctx context.Context, self string, c launch.Config, t *Target) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, self, append([]string{launch.EnterVerb}, c.Args()...)...)
+// command: SIGTERM, then SIGKILL after a grace period. stage is the
+// binary that runs the enter stage (launch.StagePath).
+func EnterCommand(ctx context.Context, stage string, c launch.Config, t *Target) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, stage, append([]string{launch.EnterVerb}, c.Args()...)...)
 	cmd.ExtraFiles = []*os.File{t.pidfd, t.root} // fds 3 and 4
 	cmd.Env = []string{}
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -261,11 +259,11 @@ func pidfdPid(fd int) (int, error) {
 // Probe runs c.Argv inside the container t, as EnterCommand does, with a
 // timeout, and returns its combined output. A non-zero exit or a timeout
 // is an error.
-func Probe(self string, c launch.Config, t *Target, timeout time.Duration) (string, error) {
+func Probe(stage string, c launch.Config, t *Target, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c.Console = false // the output is captured, not shown on a terminal
-	cmd := EnterCommand(ctx, self, c, t)
+	cmd := EnterCommand(ctx, stage, c, t)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()

@@ -18,14 +18,6 @@ import (
 	"github.com/cove-project/cove/spec"
 )
 
-// launch.LaunchVerb is the hidden command-line verb of a container unit's
-// ExecStart=: the launcher's first stage.
-const LaunchVerb = "launch"
-
-// launch.InitVerb is the hidden command-line verb of the launcher's second stage,
-// which runs as PID 1 of the new namespaces.
-const InitVerb = "launch-init"
-
 // Launch is the launcher's first stage, run by systemd as the unit's main
 // process (Type=notify). It starts the second stage in new pid, mount, uts,
 // ipc (and, for a private network, net) namespaces, waits until it has set

@@ -29,6 +29,16 @@ const (
 	DHCPServeVerb      = "dhcp-serve"      // NETWORK: DHCP for its VMs, socket-activated (cove-dhcp@NETWORK.service)
 )
 
+// StageBinary is the file name of the binary of a container unit's stages
+// (LaunchVerb, InitVerb, EnterVerb, StopVerb; cmd/cove-launch), which is
+// installed beside the cove binary: every container start and stop runs
+// it, and it links a fraction of cove (package internal/stage).
+const StageBinary = "cove-launch"
+
+// StagePath is the path of the stage binary that goes with the cove
+// binary at cove.
+func StagePath(cove string) string { return filepath.Join(filepath.Dir(cove), StageBinary) }
+
 // Runtime directories shared by the compiler (which writes them into units)
 // and the launcher (which creates them).
 const (

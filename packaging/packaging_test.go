@@ -132,8 +132,9 @@ type entry struct{ perms, target string }
 // what each installs and nothing else (the deb also lists the parent
 // directories).
 var layout = map[string]entry{
-	"/etc/cove":     {"drwxr-xr-x", ""},
-	"/usr/bin/cove": {"-rwxr-xr-x", ""},
+	"/etc/cove":            {"drwxr-xr-x", ""},
+	"/usr/bin/cove":        {"-rwxr-xr-x", ""},
+	"/usr/bin/cove-launch": {"-rwxr-xr-x", ""},
 	"/usr/lib/systemd/system-generators/cove-generator": {"lrwxrwxrwx", "../../../bin/cove"},
 	"/usr/lib/systemd/system/cove-api.service":          {"-rw-r--r--", ""},
 	"/usr/lib/systemd/system/cove-api.socket":           {"-rw-r--r--", ""},
@@ -169,25 +170,37 @@ var (
 	})
 )
 
-// manLayout is the man pages both packages hold: each page that the
-// packaged cove's __man writes, gzipped. It fails the test unless cove(1),
-// cove-run(1), cove-image-pull(1) and cove.toml(5) are among them.
+// manLayout is the man pages both packages hold: those under
+// usr/share/man in the deb's tree (scripts/package generates them with
+// packaging/man), gzipped. It fails the test unless cove(1), cove-run(1),
+// cove-image-pull(1) and cove.toml(5) are among them, every page
+// decompresses to a roff page with a NAME section, and cove(1) and
+// cove.toml(5) name the package's version.
 func manLayout(t *testing.T) map[string]entry {
 	t.Helper()
-	root, pages := t.TempDir(), t.TempDir()
+	root := t.TempDir()
 	output(t, "dpkg-deb", "-x", pkg(t, "deb", v1), root)
-	output(t, filepath.Join(root, "usr/bin/cove"), "__man", pages)
-	files, err := filepath.Glob(filepath.Join(pages, "man*", "*"))
+	files, err := filepath.Glob(filepath.Join(root, "usr/share/man", "man*", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string]entry{}
+	m, pages := map[string]entry{}, map[string]string{}
 	for _, f := range files {
-		m[filepath.Join("/usr/share/man", strings.TrimPrefix(f, pages))+".gz"] = entry{"-rw-r--r--", ""}
+		name := strings.TrimPrefix(f, filepath.Join(root, "usr/share/man")+"/")
+		m["/usr/share/man/"+name] = entry{"-rw-r--r--", ""}
+		pages[name] = output(t, "gzip", "-dc", f)
+		if !strings.Contains(pages[name], ".TH ") || !strings.Contains(pages[name], ".SH NAME\n") {
+			t.Errorf("%s is no man page:\n%.200s", name, pages[name])
+		}
 	}
 	for _, p := range []string{"man1/cove.1.gz", "man1/cove-run.1.gz", "man1/cove-image-pull.1.gz", "man5/cove.toml.5.gz"} {
-		if _, ok := m["/usr/share/man/"+p]; !ok {
-			t.Fatalf("cove __man writes no %s: %v", p, files)
+		if _, ok := pages[p]; !ok {
+			t.Fatalf("the package has no man page %s: %v", p, files)
+		}
+	}
+	for _, p := range []string{"man1/cove.1.gz", "man5/cove.toml.5.gz"} {
+		if !strings.Contains(pages[p], `"cove `+v1+`"`) {
+			t.Errorf("%s does not name version %s:\n%.200s", p, v1, pages[p])
 		}
 	}
 	return m
@@ -484,7 +497,7 @@ func writeUserFiles(t *testing.T, root string) {
 
 // installed are files of the package checked after install and removal.
 var installed = []string{
-	"usr/bin/cove", "usr/lib/systemd/system-generators/cove-generator",
+	"usr/bin/cove", "usr/bin/cove-launch", "usr/lib/systemd/system-generators/cove-generator",
 	"usr/lib/systemd/system/cove-api.socket", "usr/lib/systemd/system/cove-api.service",
 	"usr/lib/systemd/system/cove-auto-update.timer", "usr/lib/systemd/system/cove-auto-update.service",
 	"usr/lib/systemd/system/cove-network@.service",

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/internal/outcome"
 )
 
 // sleeper is a payload with no handler for SIGTERM: as PID 1 of its
@@ -169,8 +171,13 @@ func TestStopNeedingKillIsNoFailure(t *testing.T) {
 	if !strings.Contains(st, "stopped with SIGKILL after 1s") || strings.Contains(st, "failed") {
 		t.Errorf("cove status after a stop that needed SIGKILL, want \"stopped with SIGKILL after 1s\" and no failure:\n%s", st)
 	}
-	// The next run starts with no outcome: a clean stop removes it.
+	// The next run starts with no outcome: its launch stage removes the
+	// record, so a run that ends cleanly (and skips the post stage) does
+	// not show the last one's.
 	mustCove(t, "start", "stopkill")
+	if r := inside(t, "test", "-e", filepath.Join(outcome.Dir, "stopkill")); r.Code == 0 {
+		t.Errorf("the outcome record of the last run is still there after a start")
+	}
 	mustCove(t, "kill", "-s", "TERM", "stopkill") // PID 1 ignores it: still running
 	if st := mustCove(t, "status", "stopkill"); strings.Contains(st, "SIGKILL") {
 		t.Errorf("cove status of a running workload shows its last run's outcome:\n%s", st)

@@ -18,8 +18,9 @@ const Slice = "cove.slice"
 
 // Options are the facts about the host that compiling needs.
 type Options struct {
-	// Launcher is the absolute path of the cove binary that ExecStart runs
-	// ("cove launch …").
+	// Launcher is the absolute path of the cove binary: the units of VMs,
+	// health checks and pulls run it, a container's run the stage binary
+	// beside it (launch.StagePath: "cove-launch launch …").
 	Launcher string
 	// PullUnit: an image container's image may need pulling at start
 	// (pull = "always", or "missing" and not in the store now): the
@@ -91,7 +92,7 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 		access = "all"
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
-	u.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.LaunchVerb}, launchConfig(s).Args()...)))
+	u.add(SectionService, "ExecStart", "", Exec(append([]string{launch.StagePath(opt.Launcher), launch.LaunchVerb}, launchConfig(s).Args()...)))
 	stopStages(u, s, opt)
 	// The device cgroup allows only what the container's /dev holds (null,
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
@@ -99,7 +100,7 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	u.add(SectionService, "DevicePolicy", "", Str("closed"))
 }
 
-// stopStages adds a container's stop stages, both cove launch-stop
+// stopStages adds a container's stop stages, both cove-launch launch-stop
 // (internal/outcome says what they record). ExecStop= sends the stop
 // signal to the main process and SIGKILL after stop_timeout, recording a
 // stop that needed it; systemd counts a death by SIGKILL as clean
@@ -110,14 +111,38 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // container on a network, releases what the launcher took there (the
 // lease, the port claims, the veth): one process for both.
 func stopStages(u *Unit, s *spec.Spec, opt Options) {
-	u.add(SectionService, "ExecStop", "", Exec{opt.Launcher, launch.StopVerb,
-		"--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name})
-	post := Exec{opt.Launcher, launch.StopVerb, "--post"}
+	stage := launch.StagePath(opt.Launcher)
+	u.add(SectionService, "ExecStop", "", gated(stopGate, Exec{stage, launch.StopVerb,
+		"--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name}))
 	if n := s.Join().Network; n != "" {
-		post = append(post, "--network", n)
+		u.add(SectionService, "ExecStopPost", "", Exec{stage, launch.StopVerb, "--post", "--network", n, s.Name})
+		return
 	}
-	u.add(SectionService, "ExecStopPost", "", append(post, s.Name))
+	u.add(SectionService, "ExecStopPost", "", gated(postGate, Exec{stage, launch.StopVerb, "--post", s.Name}))
 }
+
+// The gates in front of a container's stop stages. systemd runs both
+// stages at every stop, also after the main process ended on its own
+// (every cove run --rm), and a shell that finds nothing to do costs a
+// fraction of a Go start. The scripts are constant: the stage's argv
+// follows as "$0" "$@" (Exec doubles the $ for systemd), so no value of
+// a spec is ever in them. A container on a network has no post gate: its
+// post stage always releases the network.
+const (
+	// gateShell runs the gates.
+	gateShell = "/bin/sh"
+	// stopGate: the stop stage only while the main process runs
+	// ($MAINPID is set).
+	stopGate = `[ -z "$MAINPID" ] || exec "$0" "$@"`
+	// postGate: the post stage unless the main process exited with a
+	// status other than 137. Such a run gets no outcome record
+	// (internal/outcome's judge), and the launch stage removed the
+	// earlier run's at its start.
+	postGate = `[ "$EXIT_CODE" = exited ] && [ "$EXIT_STATUS" != 137 ] || exec "$0" "$@"`
+)
+
+// gated is stage behind the gate script.
+func gated(script string, stage Exec) Exec { return append(Exec{gateShell, "-c", script}, stage...) }
 
 // releaseNetwork adds, for a VM on a network, what gives back what its
 // launcher took there: the launcher takes the lease and port claims and

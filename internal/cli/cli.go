@@ -18,6 +18,7 @@ import (
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/buildinfo"
+	"github.com/cove-project/cove/internal/stage"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -67,11 +68,30 @@ func Main(args []string) int {
 	return dispatch(ctx, env, hiddenVerbs(), args)
 }
 
+// Root is cove's command tree as help shows it, for the man page generator
+// packaging/man: newRoot's tree with the help and completion commands
+// that cobra adds when it runs, writing to os.Stdout and os.Stderr, with
+// no default for --host (COVE_HOST is not read, so no page shows the
+// builder's) and no path of its own binary. It is for reading: running
+// a verb of it needs Main's environment.
+func Root() *cobra.Command {
+	root := newRoot(&Env{Stdout: os.Stdout, Stderr: os.Stderr})
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	return root
+}
+
 // dispatch runs the command line args: a verb of hidden (those units
 // run) at once with its arguments untouched, so that the start and stop
-// paths build no command tree; any other through cove's (newRoot).
+// paths build no command tree; a container stage as cove-launch runs it
+// (units name cove-launch; cove still runs the stages for the units
+// written before cove-launch existed, which name cove); any other
+// through cove's (newRoot).
 func dispatch(ctx context.Context, env *Env, hidden map[string]hiddenVerb, args []string) int {
 	if len(args) > 0 {
+		if stage.Is(args[0]) {
+			return stage.Main(env.Self, args, env.Stderr)
+		}
 		if run, ok := hidden[args[0]]; ok {
 			return exitStatus(env, run(ctx, env, args[1:]))
 		}
@@ -142,7 +162,7 @@ func newRoot(env *Env) *cobra.Command {
 		h.loginCommand(env), h.logoutCommand(env))
 	inGroup(groupNetworks, root, networkCommand(env))
 	inGroup(groupVolumes, root, volumeCommand(env), systemCommand(env))
-	root.AddCommand(apiCommand(env), versionCommand(env), manCommand())
+	root.AddCommand(apiCommand(env), versionCommand(env))
 	root.SetHelpCommand(helpCommand())
 	root.Long = "cove runs containers and VMs as systemd units, with no daemon.\n\n" +
 		"Run as root, cove talks to systemd directly; otherwise, or with --host (or COVE_HOST),\n" +
@@ -166,14 +186,10 @@ type hiddenVerb func(ctx context.Context, env *Env, args []string) error
 // they are not in the command tree (help, completion, man pages).
 func hiddenVerbs() map[string]hiddenVerb {
 	return map[string]hiddenVerb{
-		launch.LaunchVerb:         launchCmd,
-		launch.InitVerb:           launchInitCmd,
-		launch.EnterVerb:          enterInitCmd,
 		launch.HealthVerb:         healthProbeCmd,
 		launch.VMLaunchVerb:       launchVMCmd,
 		launch.VMStopVerb:         launchVMStopCmd,
 		launch.VMReadyVerb:        launchVMReadyCmd,
-		launch.StopVerb:           launchStopCmd,
 		launch.NetworkUpVerb:      networkUpCmd,
 		launch.NetworkDownVerb:    networkDownCmd,
 		launch.NetworkReleaseVerb: networkReleaseCmd,

@@ -182,6 +182,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"run", "-rm", "busybox"}, "cove: run: unknown shorthand flag: 'r' in -rm (see cove run --help)\n"},
 		{[]string{"ps", "-x"}, "cove: ps: unknown shorthand flag: 'x' in -x (see cove ps --help)\n"},
 		{[]string{"nosuch"}, "cove: unknown command \"nosuch\" (see cove --help)\n"},
+		{[]string{"__man", "/tmp/man"}, "cove: unknown command \"__man\" (see cove --help)\n"}, // go run ./packaging/man writes the pages
 		{[]string{"ps", "extra"}, "cove: ps: takes no arguments\n"},
 		{[]string{"status"}, "cove: status: want exactly one workload name, got 0 arguments\n"},
 		{[]string{"stop"}, "cove: stop: want at least one workload name, got 0 arguments\n"},

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -186,17 +185,4 @@ func subcommands(c *cobra.Command) []string {
 		names = append(names, s.Name())
 	}
 	return names
-}
-
-// completeImage completes an image container's launcher configuration
-// from the store and creates its state directory (see image.Store.Complete).
-func completeImage(c launch.Config) (launch.Config, error) {
-	st, err := image.OpenDefault()
-	if err != nil {
-		return c, err
-	}
-	if c, err = st.Complete(c); err != nil {
-		return c, fmt.Errorf("launch %s: %w", c.Name, err)
-	}
-	return c, image.PrepareState(c.Image.StateDir, c.Image.Digest)
 }

@@ -175,8 +175,10 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
-	if w, err := conn.Status(ctx, s.Name); err == nil && w.Outcome != nil {
-		fmt.Fprintf(env.Stderr, "cove: %s: %s\n", s.Name, w.Outcome)
+	if exit.Code != 0 { // an exit with 0 has no outcome record (internal/outcome)
+		if w, err := conn.Status(ctx, s.Name); err == nil && w.Outcome != nil {
+			fmt.Fprintf(env.Stderr, "cove: %s: %s\n", s.Name, w.Outcome)
+		}
 	}
 	if f.rm {
 		eventlog.Removed(s.Name) // systemd collected the unit

@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -13,10 +10,7 @@ import (
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
-	"github.com/cove-project/cove/isolate"
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
-	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
 
@@ -126,67 +120,6 @@ func renderCommand(env *Env) *cobra.Command {
 	}
 	c.Flags().StringVar(&name, "name", "", "workload name (default: from the file name)")
 	return c
-}
-
-// launchCmd is the launcher's first stage (ExecStart of a container unit).
-func launchCmd(_ context.Context, env *Env, args []string) error {
-	c, err := launch.ParseArgs(args)
-	if err != nil {
-		return usageError{err}
-	}
-	root := c.Rootfs
-	if c.Image.Ref != "" {
-		if c, err = completeImage(c); err != nil {
-			return err
-		}
-		root = c.Image.StateDir
-	}
-	return isolate.Launch(env.Self, c, func(pid int) { registerMachine(env, c.Name, supervisor.ClassContainer, pid, root) })
-}
-
-// launchInitCmd is the launcher's second stage, inside the namespaces.
-func launchInitCmd(_ context.Context, _ *Env, args []string) error {
-	c, err := launch.ParseArgs(args)
-	if err != nil {
-		return usageError{err}
-	}
-	err = isolate.Init(c)
-	if errors.Is(err, isolate.ErrReported) {
-		return exitError{exitFailure} // the first stage prints it
-	}
-	return err
-}
-
-// enterInitCmd is the enter stage of cove exec and health probes (see
-// isolate.Enter): it exits with the command's status, 127 for a command
-// that is not there and 126 for one that cannot be run, as a shell does.
-func enterInitCmd(_ context.Context, env *Env, args []string) error {
-	c, err := launch.ParseArgs(args)
-	if err != nil {
-		return usageError{err}
-	}
-	code, err := isolate.Enter(c)
-	switch {
-	case errors.Is(err, isolate.ErrCommandNotFound):
-		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
-		return exitError{127}
-	case err != nil:
-		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
-		return exitError{126}
-	case code != 0:
-		return exitError{code}
-	}
-	return nil
-}
-
-// registerMachine registers a workload with machined; failing that is
-// reported (to the unit's journal) but does not fail the workload.
-func registerMachine(env *Env, name, class string, pid int, root string) {
-	err := supervisor.RegisterMachine(spec.DefaultHostname(name), class, pid, root)
-	gone := syscall.Kill(pid, 0) != nil // a payload that already exited is no machine
-	if err != nil && !gone && !errors.Is(err, supervisor.ErrNoMachined) {
-		fmt.Fprintf(env.Stderr, "cove: %v\n", err)
-	}
 }
 
 // validateNetworkFile checks a network file on its own and against the

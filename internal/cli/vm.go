@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cove-project/cove/internal/api"
+	"github.com/cove-project/cove/internal/stage"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
@@ -26,7 +27,7 @@ func launchVMCmd(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	registerMachine(env, c.Name, supervisor.ClassVM, os.Getpid(), "")
+	stage.RegisterMachine(env.Stderr, c.Name, supervisor.ClassVM, os.Getpid(), "")
 	return isolate.LaunchVM(c)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -151,5 +152,5 @@ func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.Pro
 	}
 	cfg.Argv = c.Command
 	defer t.Close()
-	return isolate.Probe(c.Self, cfg, t, c.Timeout)
+	return isolate.Probe(launch.StagePath(c.Self), cfg, t, c.Timeout)
 }

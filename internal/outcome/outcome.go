@@ -171,7 +171,9 @@ func Post(name string, run Run) (Verdict, error) {
 // judge is the verdict on run, given the stop stage's record stop, the
 // OOM kills in the unit's cgroup and its memory limit (bytes, 0 or v1's
 // huge number for none). A death by SIGKILL (or, under an init, an exit
-// with 137) is the OOM killer's when the cgroup counted a kill.
+// with 137) is the OOM killer's when the cgroup counted a kill. A run
+// whose main process exited with another status gets no record: units'
+// post gate does not run the post stage for it.
 func judge(run Run, stop Record, oomKills, limit uint64) Verdict {
 	killed := run.sigkilled()
 	v := Verdict{HiddenKill: killed && run.Result == "success"}

@@ -40,3 +40,18 @@ func TestJudge(t *testing.T) {
 		}
 	}
 }
+
+// TestExitsGetNoRecord: a run whose main process exited with a status
+// other than 137 gets no record and passes, whatever the stop stage wrote
+// and the cgroup counted; units' post gate skips the post stage for it.
+func TestExitsGetNoRecord(t *testing.T) {
+	for _, status := range []string{"0", "1", "3", "127", "136", "138", "255"} {
+		for _, result := range []string{"success", "exit-code"} {
+			run := Run{Invocation: "0123", Result: result, ExitCode: "exited", ExitStatus: status}
+			stop := Record{Invocation: "0123", Kind: StoppedByKill}
+			if v := judge(run, stop, 1, 8<<20); v.Record != nil || v.Fail || v.HiddenKill {
+				t.Errorf("exit %s (%s): %+v, want no record", status, result, v)
+			}
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/tests/sandbox"
 )
 
@@ -68,12 +69,14 @@ func Run(m Runner, env *Env, prefix, cmd string, boot func() (shutdown func(), e
 	return code
 }
 
-// setUp builds cove and the rootfs, then boots.
+// setUp builds cove (the package cmd) and, beside it, the stage binary
+// (launch.StagePath; the package beside cmd), and the rootfs, then boots.
 func setUp(env *Env, cmd string, boot func() (func(), error)) (func(), error) {
 	env.CoveBin = filepath.Join(env.WorkDir, "bin", "cove")
-	build := exec.Command("go", "build", "-o", env.CoveBin, cmd)
+	stage := filepath.Join(filepath.Dir(cmd), launch.StageBinary)
+	build := exec.Command("go", "build", "-o", filepath.Dir(env.CoveBin)+"/", cmd, stage)
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build cove: %v\n%s", err, out)
+		return nil, fmt.Errorf("build cove and %s: %v\n%s", launch.StageBinary, err, out)
 	}
 	env.Rootfs = filepath.Join(env.WorkDir, "rootfs")
 	if err := sandbox.Rootfs(env.Rootfs); err != nil {

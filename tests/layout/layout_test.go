@@ -35,10 +35,14 @@ type pkg struct {
 	Deps       []string
 }
 
-// list runs go list on the pure packages from the module's root.
-func list(t *testing.T) []pkg {
+// list runs go list on packages (the pure ones when none are given) from
+// the module's root.
+func list(t *testing.T, packages ...string) []pkg {
 	t.Helper()
-	cmd := exec.Command(goTool(t), append([]string{"list", "-json=ImportPath,Imports,Deps"}, pure...)...)
+	if len(packages) == 0 {
+		packages = pure
+	}
+	cmd := exec.Command(goTool(t), append([]string{"list", "-json=ImportPath,Imports,Deps"}, packages...)...)
 	cmd.Dir = root(t)
 	out, err := cmd.Output()
 	if err != nil {
@@ -71,6 +75,27 @@ func TestPureImports(t *testing.T) {
 		for _, dep := range p.Deps {
 			if strings.HasPrefix(dep, module+"/") && !slices.Contains(pure, dep) {
 				t.Errorf("%s depends on %s: pure packages may depend only on %v", p.ImportPath, dep, pure)
+			}
+		}
+	}
+}
+
+// notStaged are what the stage binary (cmd/cove-launch), which every
+// container start and stop runs, must not link: the command line, the
+// API, the man page generator and the DNS and DHCP responders. Each
+// Go start pays the package initialisation of what the binary links.
+var notStaged = []string{
+	module + "/internal/cli", module + "/internal/api", module + "/internal/dns", module + "/internal/dhcp",
+	"github.com/spf13/cobra", "github.com/spf13/cobra/doc", "github.com/miekg/dns",
+}
+
+// TestStageLinksLittle fails when the stage binary links a package of
+// notStaged.
+func TestStageLinksLittle(t *testing.T) {
+	for _, p := range list(t, module+"/cmd/cove-launch") {
+		for _, dep := range p.Deps {
+			if slices.Contains(notStaged, dep) {
+				t.Errorf("%s links %s: a container's stages run it at every start and stop", p.ImportPath, dep)
 			}
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/tests/sandbox"
 )
 
@@ -129,14 +130,15 @@ func Setup(o Options) (_ *Box, err error) {
 	return b, nil
 }
 
-// build builds cove and the rootfs into the work directory.
+// build builds cove, the stage binary beside it (launch.StagePath) and
+// the rootfs into the work directory.
 func (b *Box) build() error {
 	Progress("building cove")
 	b.Cove = filepath.Join(b.Work, "cove")
-	build := exec.Command("go", "build", "-o", b.Cove, "./cmd/cove")
+	build := exec.Command("go", "build", "-o", b.Work+"/", "./cmd/cove", "./cmd/"+launch.StageBinary)
 	build.Dir = b.Repo
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/cove: %v\n%s", err, out)
+		return fmt.Errorf("go build ./cmd/cove ./cmd/%s: %v\n%s", launch.StageBinary, err, out)
 	}
 	b.Rootfs = filepath.Join(b.Work, "rootfs")
 	return sandbox.Rootfs(b.Rootfs)

@@ -1,85 +1,16 @@
-package cli
+package main
 
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/spf13/cobra"
-	"github.com/spf13/cobra/doc"
-
 	"github.com/cove-project/cove/internal/buildinfo"
 	"github.com/cove-project/cove/spec"
 )
-
-// manVerb is the hidden verb that writes cove's man pages (scripts/package
-// runs it).
-const manVerb = "__man"
-
-// manDateFallback is the date of the man pages when SOURCE_DATE_EPOCH is
-// not set: a fixed one, so that two builds write the same pages.
-var manDateFallback = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
-
-// manCommand is cove __man DIR: it writes DIR/man1, a page for every
-// command that help shows (cove.1, cove-run.1, cove-image-pull.1, … as
-// cobra/doc names them), and DIR/man5/cove.toml.5, the spec files'
-// reference. The pages are dated SOURCE_DATE_EPOCH, else
-// manDateFallback: the same tree and date give the same bytes.
-func manCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:    manVerb + " DIR",
-		Short:  "write cove's man pages into DIR/man1 and DIR/man5",
-		Hidden: true,
-		Args:   wantArgs(1, 1, "one directory"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			date, err := manDate()
-			if err != nil {
-				return err
-			}
-			return writeManPages(cmd.Root(), args[0], date)
-		},
-	}
-}
-
-// manDate is the date of the pages: SOURCE_DATE_EPOCH's, else
-// manDateFallback.
-func manDate() (time.Time, error) {
-	epoch := os.Getenv("SOURCE_DATE_EPOCH")
-	if epoch == "" {
-		return manDateFallback, nil
-	}
-	n, err := strconv.ParseInt(epoch, 10, 64)
-	if err != nil {
-		return time.Time{}, usagef("SOURCE_DATE_EPOCH %q: want seconds since 1970", epoch)
-	}
-	return time.Unix(n, 0).UTC(), nil
-}
-
-// writeManPages writes root's pages and cove.toml(5) into dir's man1 and
-// man5.
-func writeManPages(root *cobra.Command, dir string, date time.Time) error {
-	man1, man5 := filepath.Join(dir, "man1"), filepath.Join(dir, "man5")
-	for _, d := range []string{man1, man5} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			return fmt.Errorf("write man pages: %w", err)
-		}
-	}
-	root.DisableAutoGenTag = true // its HISTORY section dates each build
-	header := &doc.GenManHeader{Date: &date, Source: "cove " + buildinfo.Version(), Manual: "cove Manual"}
-	if err := doc.GenManTree(root, header, man1); err != nil {
-		return fmt.Errorf("write man pages into %s: %w", man1, err)
-	}
-	path := filepath.Join(man5, "cove.toml.5")
-	if err := os.WriteFile(path, []byte(specManPage(date)), 0o644); err != nil {
-		return fmt.Errorf("write man page: %w", err)
-	}
-	return nil
-}
 
 // specManPage is cove.toml(5) in roff: the spec files, their layout and
 // every key of the schema (spec.Keys), dated date.

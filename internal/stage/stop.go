@@ -1,8 +1,9 @@
-package cli
+package stage
 
 import (
-	"context"
 	"errors"
+	"flag"
+	"io"
 	"os"
 	"time"
 
@@ -10,30 +11,30 @@ import (
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/network"
-	runoutcome "github.com/cove-project/cove/internal/outcome" // cli_test.go has an outcome
+	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
-// launchStopCmd is a container's stop stages (units' stopStages): ExecStop=
-// "cove launch-stop --signal SIG --timeout D NAME" ends the main process
-// of a stop asked for, and ExecStopPost= "cove launch-stop --post
-// [--network NET] NAME" records how the run ended and releases the
-// network.
-func launchStopCmd(_ context.Context, env *Env, args []string) error {
-	fs := newFlags(launch.StopVerb, "--signal SIG --timeout D NAME | --post [--network NET] NAME", env.Stderr)
+// stopStages is a container's stop stages (units' stopStages): ExecStop=
+// "launch-stop --signal SIG --timeout D NAME" ends the main process of a
+// stop asked for, and ExecStopPost= "launch-stop --post [--network NET]
+// NAME" records how the run ended and releases the network.
+func stopStages(_ string, stderr io.Writer, args []string) error {
+	fs := flag.NewFlagSet(launch.StopVerb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	post := fs.Bool("post", false, "the post stage: record how the run ended, release the network")
 	net := fs.String("network", "", "with --post: the network the container leaves")
 	sig := fs.String("signal", "SIGTERM", "the stop signal")
 	timeout := fs.Duration("timeout", 10*time.Second, "the time the main process has before SIGKILL")
-	if ok, err := parse(fs, args); !ok || err != nil {
-		return err
+	if err := fs.Parse(args); err != nil {
+		return usagef("%s: %v", launch.StopVerb, err)
 	}
 	if fs.NArg() != 1 {
 		return usagef("%s: want one workload name", launch.StopVerb)
 	}
-	name, run := fs.Arg(0), runoutcome.RunOf(os.Getenv)
+	name, run := fs.Arg(0), outcome.RunOf(os.Getenv)
 	if *post {
 		return postStage(name, *net, run)
 	}
@@ -48,13 +49,13 @@ func launchStopCmd(_ context.Context, env *Env, args []string) error {
 // and SIGKILL after timeout, and records when it needed SIGKILL. Other
 // stops (the main process exited, systemd stops for a failure) are
 // systemd's to finish.
-func stopStage(name string, run runoutcome.Run, sig unix.Signal, timeout time.Duration) error {
+func stopStage(name string, run outcome.Run, sig unix.Signal, timeout time.Duration) error {
 	if !run.Asked() {
 		return nil
 	}
 	killed, err := isolate.StopProcess(run.MainPID, sig, timeout)
 	if killed {
-		err = errors.Join(err, runoutcome.Stopped(name, run, timeout))
+		err = errors.Join(err, outcome.Stopped(name, run, timeout))
 	}
 	return err
 }
@@ -62,8 +63,8 @@ func stopStage(name string, run runoutcome.Run, sig unix.Signal, timeout time.Du
 // postStage records how run ended, tells the journal of a SIGKILL
 // systemd logged at debug level only (the die event's status), releases
 // network net (if not "") and fails for a SIGKILL nobody asked for.
-func postStage(name, net string, run runoutcome.Run) error {
-	v, err := runoutcome.Post(name, run)
+func postStage(name, net string, run outcome.Run) error {
+	v, err := outcome.Post(name, run)
 	if v.HiddenKill {
 		err = errors.Join(err, eventlog.Killed(name))
 	}

@@ -1,0 +1,97 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/outcome"
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// launchStage is the launcher's first stage (ExecStart= of a container
+// unit): it removes the outcome record of the workload's last run (a run
+// that ends cleanly gets none, and its post stage may not run: units'
+// postGate), completes an image container's configuration from the
+// store, then starts the container (isolate.Launch) and registers it with
+// machined.
+func launchStage(self string, stderr io.Writer, args []string) error {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	if err := outcome.Remove(c.Name); err != nil {
+		return err
+	}
+	root := c.Rootfs
+	if c.Image.Ref != "" {
+		if c, err = completeImage(c); err != nil {
+			return err
+		}
+		root = c.Image.StateDir
+	}
+	return isolate.Launch(self, c, func(pid int) { RegisterMachine(stderr, c.Name, supervisor.ClassContainer, pid, root) })
+}
+
+// completeImage completes an image container's launcher configuration
+// from the store and creates its state directory (see image.Store.Complete).
+func completeImage(c launch.Config) (launch.Config, error) {
+	st, err := image.OpenDefault()
+	if err != nil {
+		return c, err
+	}
+	if c, err = st.Complete(c); err != nil {
+		return c, fmt.Errorf("launch %s: %w", c.Name, err)
+	}
+	return c, image.PrepareState(c.Image.StateDir, c.Image.Digest)
+}
+
+// initStage is the launcher's second stage, inside the namespaces.
+func initStage(_ string, _ io.Writer, args []string) error {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	err = isolate.Init(c)
+	if errors.Is(err, isolate.ErrReported) {
+		return exitError{exitFailure} // the first stage prints it
+	}
+	return err
+}
+
+// enterStage is the enter stage of cove exec and health probes (see
+// isolate.Enter): it exits with the command's status, 127 for a command
+// that is not there and 126 for one that cannot be run, as a shell does.
+func enterStage(_ string, stderr io.Writer, args []string) error {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return usageError{err}
+	}
+	code, err := isolate.Enter(c)
+	switch {
+	case errors.Is(err, isolate.ErrCommandNotFound):
+		fmt.Fprintf(stderr, "cove: %v\n", err)
+		return exitError{127}
+	case err != nil:
+		fmt.Fprintf(stderr, "cove: %v\n", err)
+		return exitError{126}
+	case code != 0:
+		return exitError{code}
+	}
+	return nil
+}
+
+// RegisterMachine registers a workload with machined; failing that is
+// reported to stderr (the unit's journal) but does not fail the workload.
+func RegisterMachine(stderr io.Writer, name, class string, pid int, root string) {
+	err := supervisor.RegisterMachine(spec.DefaultHostname(name), class, pid, root)
+	gone := syscall.Kill(pid, 0) != nil // a payload that already exited is no machine
+	if err != nil && !gone && !errors.Is(err, supervisor.ErrNoMachined) {
+		fmt.Fprintf(stderr, "cove: %v\n", err)
+	}
+}

@@ -1,0 +1,73 @@
+// Package stage runs a container unit's stages, the hidden verbs systemd
+// runs inside the unit: launch (ExecStart=: the launcher's first stage),
+// launch-init (the container's PID 1 until the payload runs), enter-init
+// (cove exec and health probes entering a running container) and
+// launch-stop (ExecStop= and ExecStopPost=). It is all of the cove-launch
+// binary (cmd/cove-launch), which every container start and stop runs up
+// to four times, so it links what these stages need and nothing of the
+// command line, the API or the registry client: each Go start pays the
+// package initialisation and the size of what it links.
+package stage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cove-project/cove/launch"
+)
+
+// Exit statuses, as cove's.
+const (
+	exitFailure = 1
+	exitUsage   = 2 // arguments the unit compiler did not write
+)
+
+// usageError marks arguments that do not parse (exit status 2).
+type usageError struct{ error }
+
+// usagef returns a usageError.
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitError carries a status through (enter-init's command's).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// verb runs one stage: self is the path of the running binary (the
+// launcher re-executes it for the next stage), args follow the verb.
+type verb func(self string, stderr io.Writer, args []string) error
+
+// verbs are the stages by their launch.*Verb names.
+var verbs = map[string]verb{
+	launch.LaunchVerb: launchStage,
+	launch.InitVerb:   initStage,
+	launch.EnterVerb:  enterStage,
+	launch.StopVerb:   stopStages,
+}
+
+// Is reports whether verb names a stage.
+func Is(verb string) bool { _, ok := verbs[verb]; return ok }
+
+// Main runs the stage args[0] with args[1:] and returns the exit status;
+// errors go to stderr as "cove: ERROR" (the unit's journal).
+func Main(self string, args []string, stderr io.Writer) int {
+	if len(args) == 0 || !Is(args[0]) {
+		fmt.Fprintf(stderr, "cove: want one of the stages %s, %s, %s, %s; cove-launch is run by container units\n",
+			launch.LaunchVerb, launch.InitVerb, launch.EnterVerb, launch.StopVerb)
+		return exitUsage
+	}
+	err := verbs[args[0]](self, stderr, args[1:])
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "cove: %v\n", err)
+	if errors.As(err, new(usageError)) {
+		return exitUsage
+	}
+	return exitFailure
+}
