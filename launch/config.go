@@ -53,6 +53,25 @@ type Config struct {
 	ProbeTimeout  time.Duration // of one Probe run
 }
 
+// ForInstance returns c for inst, an instance (NAME@I) of c's
+// replicated workload: inst's name, the hostname NAME-I in place of the
+// default one, and in place of the workload's state directory inst's own
+// (its writable layer). Any other inst leaves c as it is.
+func (c Config) ForInstance(inst string) Config {
+	base, _, ok := spec.SplitInstance(inst)
+	if !ok || base != c.Name {
+		return c
+	}
+	if c.Hostname == spec.DefaultHostname(c.Name) {
+		c.Hostname = spec.DefaultHostname(inst)
+	}
+	if c.Image.StateDir == ContainerDir(c.Name) {
+		c.Image.StateDir = ContainerDir(inst)
+	}
+	c.Name = inst
+	return c
+}
+
 // Args renders c as launcher arguments (after the "launch" verb). ParseArgs
 // is its inverse.
 func (c Config) Args() []string {

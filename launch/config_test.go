@@ -177,3 +177,23 @@ func TestWithImage(t *testing.T) {
 		t.Errorf("named user: %+v workdir %q", named.Image, named.Workdir)
 	}
 }
+
+// TestForInstance: an instance of a replicated workload gets its own
+// name, default hostname and state directory; a set hostname stays, and
+// a name that is not an instance of the workload changes nothing.
+func TestForInstance(t *testing.T) {
+	c := Config{Name: "web", Hostname: "web", Image: Image{Ref: "r", StateDir: ContainerDir("web")}}
+	got := c.ForInstance("web@2")
+	if got.Name != "web@2" || got.Hostname != "web-2" || got.Image.StateDir != ContainerDir("web@2") {
+		t.Errorf("web@2: %+v", got)
+	}
+	c.Hostname = "front"
+	if got := c.ForInstance("web@2"); got.Hostname != "front" {
+		t.Errorf("a set hostname became %q", got.Hostname)
+	}
+	for _, other := range []string{"web", "db@2", "web@0", "web@x"} {
+		if got := c.ForInstance(other); got.Name != "web" || got.Image.StateDir != ContainerDir("web") {
+			t.Errorf("%s changed the config: %+v", other, got)
+		}
+	}
+}

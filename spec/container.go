@@ -35,12 +35,13 @@ func containerDefaults(name string) *Container {
 
 // DefaultHostname returns the hostname a container gets when the spec sets
 // none: the workload name made a valid RFC 1123 hostname, i.e. name itself
-// for names without '_' (replaced by '-') and without empty labels or
+// for names without '_' (replaced by '-', as the '@' of an instance
+// name: web@2's is web-2) and without empty labels or
 // labels that start or end with '-' (dropped or trimmed). It returns "" if
 // nothing usable is left (never for a valid name).
 func DefaultHostname(name string) string {
 	var labels []string
-	for l := range strings.SplitSeq(strings.ReplaceAll(name, "_", "-"), ".") {
+	for l := range strings.SplitSeq(strings.NewReplacer("_", "-", instanceSep, "-").Replace(name), ".") {
 		if len(l) > 63 {
 			l = l[:63]
 		}

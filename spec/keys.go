@@ -165,6 +165,8 @@ var keyTable = []Key{
 	{Path: "service.start_limit.burst", Type: TypeInteger, Field: "Service.StartLimit.Burst", Min: 1, Max: MaxStartBurst},
 	{Path: "service.start_limit.interval", Type: TypeDuration, Field: "Service.StartLimit.Interval"},
 	{Path: "service.ready", Type: TypeString, Field: "Service.Ready Service.ReadyPort", Values: readyValues},
+	// A change of replicas starts or stops instances; the others run on.
+	{Path: "service.replicas", Type: TypeInteger, Field: "Service.Replicas", Kind: KindContainer, Live: true, Min: 1, Max: MaxReplicas},
 	{Path: "security", Type: TypeTable, Field: "Security", Kind: KindContainer},
 	{Path: "security.cap_add", Type: TypeStrings, Field: "Security.CapAdd", Example: capabilityExample, Flags: runFlag("cap-add", "capability to add (repeatable)")},
 	{Path: "security.cap_drop", Type: TypeStrings, Field: "Security.CapDrop", Example: capabilityExample, Flags: runFlag("cap-drop", "capability to drop (repeatable)")},

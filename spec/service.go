@@ -30,6 +30,7 @@ func readService(t table, s *Service) {
 	t.read("stop_timeout", &s.StopTimeout)
 	t.read("stop_signal", &s.StopSignal)
 	t.read("init", &s.Init)
+	t.read("replicas", &s.Replicas)
 	if l, ok := t.table("start_limit"); ok {
 		// A key left out gets systemd's default.
 		s.StartLimit = StartLimit{Burst: defaultStartBurst, Interval: defaultStartInterval}

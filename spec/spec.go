@@ -281,6 +281,7 @@ type Service struct {
 	StartLimit   StartLimit    // zero: systemd's default
 	Ready        string        // ReadyStarted (default; "" means it too), ReadyNotify, ReadyHealthy or ReadyTCP
 	ReadyPort    int           // for ReadyTCP ("tcp:PORT"), 1..65535; else 0. For VMs, the host port of a tcp Forward
+	Replicas     int           // 0: one unit, cove-NAME.service; 1..MaxReplicas: that many instances of cove-NAME@.service (spec/replicas.go)
 }
 
 // StartLimit is systemd's start rate limit: more than Burst starts within

@@ -107,6 +107,7 @@ func (s *Spec) validate(src *source) error {
 		v.vmResources(&s.Resources, s.VM)
 	}
 	v.service(&s.Service)
+	v.replicas(s)
 	v.ready(s)
 	if s.Container != nil && s.Service.Ready == ReadyNotify {
 		v.notifyMounts(s.Container.Mounts)

@@ -155,7 +155,7 @@ func (c *Conn) workloads(ctx context.Context, us []sd.UnitStatus) ([]Workload, e
 			return nil, fmt.Errorf("list cove units: %w", errs[i])
 		}
 	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].Name < ws[j].Name })
+	sort.Slice(ws, func(i, j int) bool { return spec.CompareNames(ws[i].Name, ws[j].Name) < 0 })
 	return ws, nil
 }
 

@@ -32,6 +32,9 @@ type Options struct {
 // spec and options always give the same Unit.
 func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	u := &Unit{Name: spec.UnitName(s.Name), WantedBy: s.Install.WantedBy}
+	if n := s.Service.Replicas; n > 0 { // its instances are the same unit: the launcher tells them apart
+		u.Name, u.Instances = spec.TemplateUnitName(s.Name), n
+	}
 	u.add(SectionUnit, "Description", "", Str(description(s)))
 	dependencies(u, s)
 	if opt.PullUnit {
@@ -330,7 +333,7 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	case opt.Restart == "no":
 		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
 	}
-	return Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy}
+	return Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy, Instances: u.Instances}
 }
 
 // killNotClean removes SIGKILL from the clean exits in props. With

@@ -7,6 +7,7 @@ package units
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,24 @@ type Unit struct {
 	Name     string // e.g. "cove-web.service"
 	Props    []Prop
 	WantedBy []string // [Install] WantedBy=; unit files only (not transient)
+	// Instances: a template unit (cove-NAME@.service, service.replicas)
+	// and the number of its instances, 1 … Instances, that run and that
+	// WantedBy's targets want; 0 for any other unit.
+	Instances int
+}
+
+// Linked returns the unit names that WantedBy's targets want: u's own,
+// or for a template its instances 1 … Instances (cove-web@1.service …).
+func (u Unit) Linked() []string {
+	if u.Instances == 0 {
+		return []string{u.Name}
+	}
+	prefix, suffix, _ := strings.Cut(u.Name, "@")
+	names := make([]string, u.Instances)
+	for i := range names {
+		names[i] = prefix + "@" + strconv.Itoa(i+1) + suffix
+	}
+	return names
 }
 
 // Prop is one systemd setting. DBus is the D-Bus property name; File is the

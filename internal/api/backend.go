@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -169,7 +169,7 @@ func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []super
 		return nil, err
 	}
 	ws = append(ws, more...)
-	slices.SortFunc(ws, func(a, b supervisor.Workload) int { return strings.Compare(a.Name, b.Name) })
+	slices.SortFunc(ws, func(a, b supervisor.Workload) int { return spec.CompareNames(a.Name, b.Name) })
 	return ws, nil
 }
 
@@ -194,9 +194,22 @@ func withHealth(w supervisor.Workload) Workload {
 	return Workload{Workload: w, Health: st.Status}
 }
 
-// Start starts workload name.
+// Start starts workload name; a replicated declared workload, its
+// instances 1 … replicas as applied (declared.Scale).
 func (l *Local) Start(ctx context.Context, name string) error {
-	return l.do(ctx, name, (*supervisor.Conn).Start)
+	if spec.ValidName(name) != nil {
+		return l.do(ctx, name, (*supervisor.Conn).Start)
+	}
+	s, err := spec.Load(l.paths.AppliedPath(name), "")
+	if err != nil || s.Service.Replicas == 0 {
+		return l.do(ctx, name, (*supervisor.Conn).Start)
+	}
+	c, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	_, _, err = declared.Scale(ctx, c, s)
+	return err
 }
 
 // Stop stops workload name.
@@ -232,13 +245,22 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 	})
 }
 
-// do runs op on workload name.
+// do runs op on workload name, or on each instance of replicated
+// workload name that systemd holds (NAME@1 …: see spec.SplitInstance).
 func (l *Local) do(ctx context.Context, name string, op func(*supervisor.Conn, context.Context, string) error) error {
 	c, err := l.connect(ctx)
 	if err != nil {
 		return err
 	}
-	return op(c, ctx, name)
+	instances, err := c.Instances(ctx, name, false)
+	if err != nil || len(instances) == 0 {
+		return op(c, ctx, name)
+	}
+	var errs []error
+	for _, inst := range instances {
+		errs = append(errs, op(c, ctx, inst))
+	}
+	return errors.Join(errs...)
 }
 
 // Logs copies workload name's journal to w.

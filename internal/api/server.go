@@ -221,7 +221,7 @@ const maxImageRef = 512
 func checkName(pattern, name string) error {
 	switch {
 	case strings.Contains(pattern, "{name}"):
-		if err := spec.ValidName(name); err != nil {
+		if err := spec.ValidRef(name); err != nil {
 			return fmt.Errorf("workload name %.80q: %w", name, err)
 		}
 	case strings.Contains(pattern, "{net}"):

@@ -154,7 +154,7 @@ func newRoot(env *Env) *cobra.Command {
 		nameCommand(env, startVerb), nameCommand(env, stopVerb), nameCommand(env, restartVerb),
 		execCommand(env), killCommand(env), nameCommand(env, rmVerb), logsCommand(env), statsCommand(env), eventsCommand(env), consoleCommand(env))
 	inGroup(groupDeclared, root, applyCommand(env, false), applyCommand(env, true),
-		enableCommand(env, true), enableCommand(env, false), updateCommand(env),
+		enableCommand(env, true), enableCommand(env, false), scaleCommand(env), updateCommand(env),
 		validateCommand(env), renderCommand(env))
 	h := hostImageIO()
 	inGroup(groupImages, root, pullCommand(env, "pull"), imagesCommand(env, "images"), imageCommand(env, h),

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -168,4 +170,61 @@ func declaredName(name string) error {
 		}
 	}
 	return noSuchWorkload{name}
+}
+
+// scaleCommand is cove scale NAME=N...: set [service] replicas in the
+// named declared specs and apply, which starts or removes only the
+// difference.
+func scaleCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "scale NAME=N...",
+		Short: "run N instances of a declared workload",
+		Long: `Run N instances of declared workloads: set [service] replicas in their specs
+(comments kept) and apply. Instances 1 … N run (the running ones go on), those
+above N are stopped and their writable layers removed. A workload that was
+not replicated becomes a template, cove-NAME@.service, whose instances are
+NAME@1 … NAME@N.`,
+		Example:           "  cove scale web=3\n  cove scale web=5 worker=2",
+		Args:              wantArgs(1, -1, "at least one NAME=N"),
+		ValidArgsFunction: completeWorkloads(env, true),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			counts, err := parseScale(args)
+			if err != nil {
+				return err
+			}
+			return withConn(cmd.Context(), func(c *supervisor.Conn) error {
+				for _, sc := range counts {
+					if _, err := declared.SetReplicas(cmd.Context(), declared.Options{Paths: declared.Default}, c, sc.name, sc.n, env.Stdout); err != nil {
+						return err
+					}
+					fmt.Fprintf(env.Stdout, "scaled %s to %d\n", sc.name, sc.n)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+// scaleArg is one NAME=N of cove scale.
+type scaleArg struct {
+	name string
+	n    int
+}
+
+// parseScale parses cove scale's arguments: declared workloads and
+// counts from 1 to spec.MaxReplicas.
+func parseScale(args []string) ([]scaleArg, error) {
+	var out []scaleArg
+	for _, a := range args {
+		name, count, ok := strings.Cut(a, "=")
+		n, err := strconv.Atoi(count)
+		if !ok || err != nil || n < 1 || n > spec.MaxReplicas {
+			return nil, usagef("scale: %q: want NAME=N, N from 1 to %d", a, spec.MaxReplicas)
+		}
+		if err := declaredName(name); err != nil {
+			return nil, err
+		}
+		out = append(out, scaleArg{name, n})
+	}
+	return out, nil
 }

@@ -118,6 +118,9 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
+	if s.Service.Replicas > 0 {
+		return usagef("run: service.replicas: a transient unit cannot be a template; declare the workload (cove apply %s)", s.File)
+	}
 	if c := s.Container; c != nil && c.Image != "" {
 		if err := freshImageContainer(ctx, env, s); err != nil {
 			return err

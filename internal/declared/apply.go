@@ -164,6 +164,20 @@ func Apply(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Write
 // is not (none) started at boot, then applies, under the apply lock. A
 // vendor spec is copied to Etc first.
 func SetEnabled(ctx context.Context, opt Options, conn *supervisor.Conn, name string, targets []string, log io.Writer) (Plan, error) {
+	return editAndApply(ctx, opt, conn, "enable", name, func(path string) ([]byte, error) { return EnableFile(path, targets) }, log)
+}
+
+// SetReplicas edits replicated workload name's spec in Etc to run n
+// instances, then applies (Scale: the difference starts or is removed),
+// under the apply lock. A vendor spec is copied to Etc first.
+func SetReplicas(ctx context.Context, opt Options, conn *supervisor.Conn, name string, n int, log io.Writer) (Plan, error) {
+	return editAndApply(ctx, opt, conn, "scale", name, func(path string) ([]byte, error) { return ReplicasFile(path, n) }, log)
+}
+
+// editAndApply writes edit's text of workload name's spec (the one in
+// Etc, else the vendor's) to Etc and applies, under the apply lock; op
+// names the operation in errors.
+func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, name string, edit func(path string) ([]byte, error), log io.Writer) (Plan, error) {
 	unlock, err := opt.Paths.Lock()
 	if err != nil {
 		return nil, err
@@ -173,11 +187,11 @@ func SetEnabled(ctx context.Context, opt Options, conn *supervisor.Conn, name st
 	if _, err := os.Stat(path); err != nil {
 		vendor := filepath.Join(opt.Paths.Vendor, name+".toml")
 		if _, verr := os.Stat(vendor); verr != nil {
-			return nil, fmt.Errorf("enable %s: no spec %s or %s", name, path, vendor)
+			return nil, fmt.Errorf("%s %s: no spec %s or %s", op, name, path, vendor)
 		}
 		path = vendor
 	}
-	data, err := EnableFile(path, targets)
+	data, err := edit(path)
 	if err != nil {
 		return nil, err
 	}
@@ -210,18 +224,22 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	}
 	for _, c := range plan {
 		var err error
-		switch c.Kind {
-		case Added: // new: no writable layer left by an earlier workload of this name
+		switch {
+		case c.Kind != Added && c.Kind != Changed:
+			continue
+		case c.Spec.Service.Replicas > 0:
+			err = applyReplicated(ctx, conn, c, log)
+		case c.Kind == Added: // new: no writable layer left by an earlier workload of this name
 			if err = image.RemoveState(c.Name); err == nil {
 				eventlog.Created(c.Spec)
 				err = conn.Start(ctx, c.Name)
 			}
-		case Changed:
-			if needsRestart(c.Keys) {
-				err = conn.Restart(ctx, c.Name)
+		case slices.Contains(c.Keys, replicasKey): // no longer replicated
+			if err = removeAllInstances(ctx, conn, c.Name); err == nil {
+				err = conn.Start(ctx, c.Name)
 			}
-		default:
-			continue
+		case needsRestart(c.Keys):
+			err = conn.Restart(ctx, c.Name)
 		}
 		if err == nil {
 			err = record(opt.Paths, c.Spec)
@@ -274,9 +292,13 @@ func record(p Paths, s *spec.Spec) error {
 	return WriteFile(p.AppliedPath(s.Name), data)
 }
 
-// remove stops a workload and deletes its spec and applied copy.
+// remove stops a workload (or removes its instances) and deletes its spec
+// and applied copy.
 func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) error {
 	if err := conn.Stop(ctx, name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+		return err
+	}
+	if err := removeAllInstances(ctx, conn, name); err != nil {
 		return err
 	}
 	if err := Remove(p.EtcPath(name)); err != nil {

@@ -94,8 +94,10 @@ func writeUnit(outDir string, u units.Unit, source string) error {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fmt.Errorf("enable %s: %w", u.Name, err)
 		}
-		if err := os.Symlink("../"+u.Name, filepath.Join(dir, u.Name)); err != nil && !os.IsExist(err) {
-			return fmt.Errorf("enable %s: %w", u.Name, err)
+		for _, link := range u.Linked() {
+			if err := os.Symlink("../"+u.Name, filepath.Join(dir, link)); err != nil && !os.IsExist(err) {
+				return fmt.Errorf("enable %s: %w", link, err)
+			}
 		}
 	}
 	return nil
@@ -116,7 +118,7 @@ func generate(file, outDir, launcher string) error {
 		if i > 0 {
 			links = nil // only the workload's own unit is enabled
 		}
-		if err := writeUnit(outDir, units.Unit{Name: unit.Name, Props: unit.Props, WantedBy: links}, file); err != nil {
+		if err := writeUnit(outDir, units.Unit{Name: unit.Name, Props: unit.Props, WantedBy: links, Instances: unit.Instances}, file); err != nil {
 			return err
 		}
 	}

@@ -14,27 +14,55 @@ import (
 // targets (empty: the workload is not started at boot), keeping the rest
 // of the file, comments included, as it is. The result is validated.
 func SetWantedBy(file string, data []byte, targets []string) ([]byte, error) {
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	quoted := make([]string, len(targets))
 	for i, t := range targets {
 		quoted[i] = strconv.Quote(t)
 	}
-	entry := "wanted_by = [" + strings.Join(quoted, ", ") + "]"
-	header := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "[install]" })
+	return setKey(file, data, "install", "wanted_by", "["+strings.Join(quoted, ", ")+"]", func(s *spec.Spec) bool {
+		return slices.Equal(s.Install.WantedBy, targets) || len(s.Install.WantedBy)+len(targets) == 0
+	})
+}
+
+// SetReplicasText returns the spec text data with [service] replicas
+// set to n, keeping the rest of the file as it is. The result is
+// validated (a spec that cannot run n instances is refused with its
+// errors).
+func SetReplicasText(file string, data []byte, n int) ([]byte, error) {
+	return setKey(file, data, "service", "replicas", strconv.Itoa(n), func(s *spec.Spec) bool { return s.Service.Replicas == n })
+}
+
+// setKey returns the spec text data with key = value in [table] (the
+// table added at the end if the file has none), the rest of the file as
+// it is. The result is validated, and took is false when the parsed spec
+// does not hold the value (the table is written in a form this line edit
+// cannot change, e.g. inline).
+func setKey(file string, data []byte, table, key, value string, took func(*spec.Spec) bool) ([]byte, error) {
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	entry := key + " = " + value
+	header := slices.IndexFunc(lines, func(l string) bool { return strings.TrimSpace(l) == "["+table+"]" })
 	if header < 0 {
-		lines = append(lines, "", "[install]", entry)
+		lines = append(lines, "", "["+table+"]", entry)
 	} else {
-		lines = setInTable(lines, header, "wanted_by", entry)
+		lines = setInTable(lines, header, key, entry)
 	}
 	out := []byte(strings.Join(lines, "\n") + "\n")
 	s, err := spec.Parse(file, out, "")
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Equal(s.Install.WantedBy, targets) && len(s.Install.WantedBy)+len(targets) > 0 {
-		return nil, fmt.Errorf("edit %s: [install] is written in a form cove cannot edit; set wanted_by by hand", file)
+	if !took(s) {
+		return nil, fmt.Errorf("edit %s: [%s] is written in a form cove cannot edit; set %s by hand", file, table, key)
 	}
 	return out, nil
+}
+
+// ReplicasFile returns the spec at path with replicas set to n.
+func ReplicasFile(path string, n int) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("edit %s: %w", path, err)
+	}
+	return SetReplicasText(path, data, n)
 }
 
 // setInTable replaces the line of key in the table whose header is at

@@ -42,3 +42,28 @@ func TestSetWantedBy(t *testing.T) {
 		t.Error("a dotted install key was edited into an invalid or different spec without error")
 	}
 }
+
+// TestSetReplicasText: cove scale's edit adds, inserts or replaces
+// [service] replicas, keeps the rest, and refuses a count the spec cannot
+// run with its errors.
+func TestSetReplicasText(t *testing.T) {
+	ro := strings.Replace(base, "[container]\n", "[container]\nread_only = true\n", 1)
+	got, err := SetReplicasText("/etc/cove/web.toml", []byte(ro), 3)
+	if err != nil || !strings.HasPrefix(string(got), ro) || !strings.HasSuffix(string(got), "[service]\nreplicas = 3\n") {
+		t.Fatalf("added: %v\n%s", err, got)
+	}
+	got, err = SetReplicasText("/etc/cove/web.toml", got, 5)
+	if err != nil || strings.Count(string(got), "replicas") != 1 || !strings.Contains(string(got), "replicas = 5\n") {
+		t.Errorf("replaced: %v\n%s", err, got)
+	}
+	withService := ro + "[service]\nrestart = \"always\"\n"
+	if got, err = SetReplicasText("/etc/cove/web.toml", []byte(withService), 2); err != nil || !strings.Contains(string(got), "[service]\nreplicas = 2\nrestart = \"always\"\n") {
+		t.Errorf("inserted: %v\n%s", err, got)
+	}
+	if _, err := SetReplicasText("/etc/cove/web.toml", []byte(ro), 0); err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("0 replicas: %v", err)
+	}
+	if _, err := SetReplicasText("/etc/cove/web.toml", []byte(base), 2); err == nil || !strings.Contains(err.Error(), "one root directory") {
+		t.Errorf("2 replicas of a writable rootfs: %v", err)
+	}
+}

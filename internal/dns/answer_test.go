@@ -124,6 +124,33 @@ func TestLeaseZone(t *testing.T) {
 	}
 }
 
+// TestLeaseZoneInstances: a replicated workload's name answers every
+// instance's address (leases held by NAME@I), each address's PTR names
+// the workload, and an instance's own name is not a DNS name.
+func TestLeaseZoneInstances(t *testing.T) {
+	n := plan.Default()
+	leases := network.Leases{Root: t.TempDir()}
+	r := startResponder(t, Config{Zone: LeaseZone{Network: n, Leases: leases}})
+	var want []string
+	for _, inst := range []string{"web@1", "web@2", "web@3"} {
+		a, err := leases.Allocate(n, inst, netip.Addr{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, a.String())
+		if m := query(t, "udp", r.addr, reverse(a), mdns.TypePTR); !slices.Equal(addrs(m), []string{"web.cove."}) {
+			t.Errorf("PTR of %s's %v: %v, want web.cove.", inst, a, addrs(m))
+		}
+	}
+	if _, err := leases.Allocate(n, "webapp", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	m := query(t, "udp", r.addr, "web.cove.", mdns.TypeA)
+	if got := addrs(m); m.Rcode != mdns.RcodeSuccess || !slices.Equal(got, want) {
+		t.Errorf("web.cove. A: %s %v, want %v", mdns.RcodeToString[m.Rcode], got, want)
+	}
+}
+
 // TestLeaseZoneUnreadable checks that leases that cannot be listed give
 // SERVFAIL (the lease directory is a file here).
 func TestLeaseZoneUnreadable(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/spec"
 )
 
 // Zone is what the responder answers itself. Lookup is called for every
@@ -46,7 +47,8 @@ type LeaseZone struct {
 
 // Lookup implements Zone: name is WORKLOAD or WORKLOAD.NETWORK, or
 // NETWORK itself, which is in the zone without addresses (unless a
-// workload is called so).
+// workload is called so). A replicated workload's name answers the
+// addresses of all its instances (leases held by NAME@1 …).
 func (z LeaseZone) Lookup(name string) (v4, v6 []netip.Addr, ok bool, err error) {
 	held, err := z.list("look up " + name)
 	if err != nil {
@@ -58,7 +60,7 @@ func (z LeaseZone) Lookup(name string) (v4, v6 []netip.Addr, ok bool, err error)
 	}
 	for _, w := range candidates {
 		for a, holder := range held {
-			if holder == w {
+			if spec.BaseName(holder) == w {
 				v4 = append(v4, a)
 			}
 		}
@@ -79,7 +81,8 @@ func (z LeaseZone) Owns(name string) bool {
 }
 
 // LookupAddr implements Authority: the addresses of the network's
-// subnets, each named WORKLOAD.NETWORK after the lease that holds it.
+// subnets, each named WORKLOAD.NETWORK after the lease that holds it (an
+// instance's after its workload: the name that answers it).
 func (z LeaseZone) LookupAddr(a netip.Addr) (names []string, owned bool, err error) {
 	n := z.Network
 	if !n.Subnet4.Contains(a) && !(n.Subnet6.IsValid() && n.Subnet6.Contains(a)) {
@@ -91,7 +94,7 @@ func (z LeaseZone) LookupAddr(a netip.Addr) (names []string, owned bool, err err
 	}
 	for a4, w := range held {
 		if a4 == a || slices.Contains(z.addr6(a4), a) {
-			names = append(names, w+"."+n.Name)
+			names = append(names, spec.BaseName(w)+"."+n.Name)
 		}
 	}
 	slices.Sort(names)

@@ -69,7 +69,7 @@ const digestFile = "image-digest"
 // RunningDigest returns the digest of the image container name was last
 // started on, or "" if it has no state.
 func RunningDigest(name string) string {
-	if spec.ValidName(name) != nil {
+	if spec.ValidRef(name) != nil {
 		return ""
 	}
 	b, err := os.ReadFile(filepath.Join(launch.ContainerDir(name), digestFile))
@@ -83,7 +83,7 @@ func RunningDigest(name string) string {
 // one: a container's writable layer, a VM's overlays, NVRAM and TPM state
 // (launch.VMState).
 func RemoveState(name string) error {
-	if err := spec.ValidName(name); err != nil {
+	if err := spec.ValidRef(name); err != nil {
 		return fmt.Errorf("remove container state: %w", err)
 	}
 	if err := errors.Join(os.RemoveAll(launch.ContainerDir(name)), os.RemoveAll(launch.VMState(name))); err != nil {

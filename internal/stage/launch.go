@@ -25,6 +25,7 @@ func launchStage(self string, stderr io.Writer, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	c = c.ForInstance(instance(c.Name))
 	if err := outcome.Remove(c.Name); err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ func stopStages(_ string, stderr io.Writer, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("%s: want one workload name", launch.StopVerb)
 	}
-	name, run := fs.Arg(0), outcome.RunOf(os.Getenv)
+	name, run := instance(fs.Arg(0)), outcome.RunOf(os.Getenv)
 	if *post {
 		return postStage(name, *net, run)
 	}

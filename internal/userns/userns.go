@@ -179,7 +179,7 @@ func (s *Store) records() (map[string]spec.IDRange, error) {
 	}
 	all := map[string]spec.IDRange{}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || spec.ValidName(e.Name()) != nil {
+		if !e.Type().IsRegular() || spec.ValidRef(e.Name()) != nil {
 			continue // the lock, a temporary file
 		}
 		r, ok, err := s.Lookup(e.Name())

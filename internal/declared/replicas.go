@@ -1,0 +1,124 @@
+package declared
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/cove-project/cove/internal/eventlog"
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// Scale brings replicated workload s to s.Service.Replicas instances:
+// it starts instances 1 … N (one that runs is left be) and removes those
+// above N (stopped, their writable layer and user namespace IDs
+// dropped). It returns the instances it started and removed.
+func Scale(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (started, removed []string, err error) {
+	loaded, err := conn.Instances(ctx, s.Name, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	running, err := conn.Instances(ctx, s.Name, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs []error
+	for _, inst := range loaded {
+		if _, i, _ := spec.SplitInstance(inst); i > s.Service.Replicas {
+			errs = append(errs, RemoveInstance(ctx, conn, inst))
+			removed = append(removed, inst)
+		}
+	}
+	for i := 1; i <= s.Service.Replicas; i++ {
+		inst := spec.InstanceName(s.Name, i)
+		if err := conn.Start(ctx, inst); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !slices.Contains(running, inst) {
+			started = append(started, inst)
+		}
+	}
+	return started, removed, errors.Join(errs...)
+}
+
+// RemoveInstance stops instance inst and drops its state: its writable
+// layer and its user namespace IDs.
+func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) error {
+	if err := conn.Remove(ctx, inst); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+		return err
+	}
+	return errors.Join(image.RemoveState(inst), userns.Default().Release(inst))
+}
+
+// replicasKey is the key whose change scales a workload.
+const replicasKey = "service.replicas"
+
+// applyReplicated applies change c of a replicated workload: a new one
+// (or one that was not replicated: its unit stops) starts its instances
+// with fresh writable layers; a change that needs a restart restarts the
+// running instances one by one; then Scale starts or removes the
+// difference, and log gets a line for each instance started or removed.
+func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log io.Writer) error {
+	s := c.Spec
+	switch {
+	case c.Kind == Added:
+		for i := 1; i <= s.Service.Replicas; i++ {
+			if err := image.RemoveState(spec.InstanceName(s.Name, i)); err != nil {
+				return err
+			}
+		}
+		eventlog.Created(s)
+	case slices.Contains(c.Keys, replicasKey): // maybe one unit before: stop it
+		if err := conn.Stop(ctx, s.Name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+			return err
+		}
+	}
+	if c.Kind == Changed && needsRestart(c.Keys) {
+		if err := restartInstances(ctx, conn, s.Name); err != nil {
+			return err
+		}
+	}
+	started, removed, err := Scale(ctx, conn, s)
+	for _, inst := range started {
+		fmt.Fprintf(log, "started %s\n", inst)
+	}
+	for _, inst := range removed {
+		fmt.Fprintf(log, "removed %s\n", inst)
+	}
+	return err
+}
+
+// restartInstances restarts the running instances of replicated workload
+// name, one after the other, so that the others serve meanwhile.
+func restartInstances(ctx context.Context, conn *supervisor.Conn, name string) error {
+	running, err := conn.Instances(ctx, name, true)
+	if err != nil {
+		return err
+	}
+	for _, inst := range running {
+		if err := conn.Restart(ctx, inst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeAllInstances removes every loaded instance of name (the workload
+// is no longer replicated, or is removed).
+func removeAllInstances(ctx context.Context, conn *supervisor.Conn, name string) error {
+	loaded, err := conn.Instances(ctx, name, false)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, inst := range loaded {
+		errs = append(errs, RemoveInstance(ctx, conn, inst))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,109 @@
+package spec
+
+import (
+	"cmp"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// MaxReplicas is the largest service.replicas.
+const MaxReplicas = 1000
+
+// A replicated workload (service.replicas) is a template unit,
+// cove-NAME@.service, and N instances of it, cove-NAME@1.service …
+// cove-NAME@N.service. An instance's workload name is NAME@I: what its
+// unit name gives (NameOfUnit), what cove's commands take, what its state
+// is kept under. No spec's name contains instanceSep, so no workload's
+// name is an instance's.
+const instanceSep = "@"
+
+// TemplateUnitName returns the template unit of replicated workload name.
+func TemplateUnitName(name string) string { return unitPrefix + name + instanceSep + serviceSuffix }
+
+// InstanceName returns the workload name of instance i of name.
+func InstanceName(name string, i int) string { return name + instanceSep + strconv.Itoa(i) }
+
+// InstancePattern matches the units of every instance of name (a
+// ListUnitsByPatterns glob).
+func InstancePattern(name string) string {
+	return unitPrefix + name + instanceSep + "*" + serviceSuffix
+}
+
+// SplitInstance returns the workload and the number of instance name
+// NAME@I (1 ≤ I ≤ MaxReplicas, written without leading zeros); ok is
+// false for any other name.
+func SplitInstance(name string) (base string, i int, ok bool) {
+	base, num, found := strings.Cut(name, instanceSep)
+	if !found || base == "" {
+		return "", 0, false
+	}
+	i, err := strconv.Atoi(num)
+	if err != nil || i < 1 || i > MaxReplicas || strconv.Itoa(i) != num {
+		return "", 0, false
+	}
+	return base, i, true
+}
+
+// BaseName returns the workload of instance name, or name itself.
+func BaseName(name string) string {
+	if base, _, ok := SplitInstance(name); ok {
+		return base
+	}
+	return name
+}
+
+// CompareNames orders workload names as cove ps lists them: by name,
+// a replicated workload's instances together and by number (web@2
+// before web@10).
+func CompareNames(a, b string) int {
+	baseA, i, _ := SplitInstance(a)
+	baseB, j, _ := SplitInstance(b)
+	if baseA == "" {
+		baseA = a
+	}
+	if baseB == "" {
+		baseB = b
+	}
+	return cmp.Or(strings.Compare(baseA, baseB), cmp.Compare(i, j))
+}
+
+// ValidRef returns nil if name is a valid workload name (ValidName) or
+// an instance's, NAME@I: what cove's commands and its state directories
+// take.
+func ValidRef(name string) error {
+	if base, _, ok := SplitInstance(name); ok {
+		return ValidName(base)
+	}
+	return ValidName(name)
+}
+
+// replicas checks service.replicas against what its instances would
+// share: more than one cannot publish the same host ports, hold the same
+// address or write the same root directory; health checks are not
+// compiled for templates; a VM's disks are its own.
+func (v *validator) replicas(s *Spec) {
+	n := s.Service.Replicas
+	switch {
+	case n == 0:
+		return
+	case s.Kind == KindVM:
+		v.add("service.replicas", `replicas applies to kind "container" only: a VM's disks are its own`)
+		return
+	case s.Health != nil:
+		v.add("service.replicas", "a replicated workload cannot have a [health] check yet; remove one of the two")
+	}
+	if n == 1 || s.Container == nil {
+		return
+	}
+	c := s.Container
+	if len(c.Ports) > 0 {
+		v.add("container.ports", fmt.Sprintf("%d replicas cannot publish the same host ports; publish them from one workload, or use replicas = 1", n))
+	}
+	if c.IP != "" {
+		v.add("container.ip", fmt.Sprintf("%d replicas cannot hold one address; leave ip out", n))
+	}
+	if c.Rootfs != "" && !c.ReadOnly && !c.Volatile {
+		v.add("service.replicas", fmt.Sprintf("%d replicas would write one root directory; set container.read_only or container.volatile, or run an image (each instance gets its own writable layer)", n))
+	}
+}

@@ -1,0 +1,80 @@
+package nettest
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestReplicasOnNetwork: each instance of a replicated workload on
+// network cove has its own address and serves as itself; the workload's
+// name resolves to all of them, and after cove scale down only to those
+// left (the removed instances' leases are released). Nothing is left
+// afterwards.
+func TestReplicasOnNetwork(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	dir := filepath.Join(workDir, "replicas")
+	empty := filepath.Join(workDir, "replicas-empty")
+	for _, d := range []string{dir, empty} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { inside(t, coveBin, "apply", "--prune", empty) })
+	path := filepath.Join(dir, "web.toml")
+	spec := `version = 1
+kind = "container"
+[container]
+rootfs = "` + rootfs + `"
+volatile = true
+network = "cove"
+command = ["/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+[service]
+replicas = 3
+stop_timeout = "2s"
+`
+	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCove(t, "apply", path)
+	runServer(t, "client", "cove")
+	addrs := lookupAll(t, "client", "web")
+	if len(addrs) != 3 {
+		t.Fatalf("web resolves to %v, want the three instances' addresses", addrs)
+	}
+	for i, inst := range []string{"web@1", "web@2", "web@3"} {
+		a := leaseOf(t, inst)
+		if !slices.Contains(addrs, a.String()) {
+			t.Errorf("%s's lease %v is not among web's addresses %v", inst, a, addrs)
+		}
+		if got, want := fetch(t, "client", "http://"+a.String()+":8080/"), "web-"+string(rune('1'+i)); got != want {
+			t.Errorf("http://%v:8080/ (%s) answered %q, want %q", a, inst, got, want)
+		}
+	}
+	mustCove(t, "scale", "web=1")
+	eventually(t, 10*time.Second, "web to resolve to one instance", func() bool {
+		return len(lookupAll(t, "client", "web")) == 1
+	})
+	if got := lookupAll(t, "client", "web"); len(got) != 1 || got[0] != leaseOf(t, "web@1").String() {
+		t.Errorf("after cove scale web=1, web resolves to %v, want web@1's address", got)
+	}
+}
+
+// lookupAll resolves name with nslookup inside container from and
+// returns every IPv4 address of the answer, sorted.
+func lookupAll(t *testing.T, from, name string) []string {
+	t.Helper()
+	r := inside(t, coveBin, "exec", from, "--", "nslookup", "-type=a", name)
+	var out []string
+	for _, m := range regexp.MustCompile(`(?m)^Address:\s+([0-9.]+)$`).FindAllStringSubmatch(r.Stdout, -1) {
+		out = append(out, strings.TrimSpace(m[1]))
+	}
+	slices.Sort(out)
+	return out
+}

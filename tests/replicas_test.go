@@ -1,0 +1,104 @@
+package tests
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// replicaPIDs returns the main PIDs of instances 1 … n of workload name,
+// failing the test unless each instance is active.
+func replicaPIDs(t *testing.T, name string, n int) []string {
+	t.Helper()
+	pids := make([]string, n)
+	for i := range pids {
+		unit := fmt.Sprintf("cove-%s@%d.service", name, i+1)
+		eventually(t, 10*time.Second, unit+" to run", func() bool { return show(t, unit, "ActiveState") == "active" })
+		pids[i] = show(t, unit, "MainPID")
+	}
+	return pids
+}
+
+// gone fails the test if instance unit of a replicated workload is
+// still active.
+func gone(t *testing.T, unit string) {
+	t.Helper()
+	if st := show(t, unit, "ActiveState"); st == "active" || st == "activating" || st == "deactivating" {
+		t.Errorf("%s is %s, want it stopped", unit, st)
+	}
+}
+
+// TestReplicas: service.replicas runs N instances of one spec as a
+// systemd template, each its own container (its own PID 1, hostname
+// NAME-I); cove scale starts or removes only the difference, leaving the
+// running instances be; NAME alone stops and starts them all; a change
+// that needs a restart restarts each; the generator enables each
+// instance; prune removes them.
+func TestReplicas(t *testing.T) {
+	env.Need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "replicas")
+	path := containerSpec(t, dir, "rep", rootfs, shCommand("echo started $(hostname); exec sleep 1000"),
+		"read_only = true\n[service]\nreplicas = 3\nstop_timeout = \"1s\"\n[install]\nwanted_by = [\"multi-user.target\"]\n")
+	out := mustCove(t, "apply", path)
+	for _, want := range []string{"started rep@1", "started rep@2", "started rep@3", "added rep"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("apply output lacks %q:\n%s", want, out)
+		}
+	}
+	pids := replicaPIDs(t, "rep", 3)
+	if pids[0] == pids[1] || pids[1] == pids[2] || pids[0] == "0" {
+		t.Errorf("instances' main PIDs %v: want three processes", pids)
+	}
+	if h := strings.TrimSpace(mustCove(t, "exec", "rep@2", "--", "hostname")); h != "rep-2" {
+		t.Errorf("rep@2's hostname is %q, want rep-2", h)
+	}
+	if ps := mustCove(t, "ps"); !strings.Contains(ps, "rep@1") || !strings.Contains(ps, "rep@3") {
+		t.Errorf("cove ps does not list the instances:\n%s", ps)
+	}
+	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-rep.service"); r.Code == 0 {
+		t.Errorf("the generator wrote a plain unit for a replicated workload")
+	}
+	for _, i := range []string{"1", "3"} {
+		if r := inside(t, "test", "-L", "/run/systemd/generator/multi-user.target.wants/cove-rep@"+i+".service"); r.Code != 0 {
+			t.Errorf("multi-user.target does not want instance %s", i)
+		}
+	}
+
+	out = mustCove(t, "scale", "rep=5")
+	if !strings.Contains(out, "started rep@4") || !strings.Contains(out, "started rep@5") || strings.Contains(out, "started rep@1") {
+		t.Errorf("cove scale rep=5:\n%s", out)
+	}
+	if up := replicaPIDs(t, "rep", 5); strings.Join(up[:3], " ") != strings.Join(pids, " ") {
+		t.Errorf("scaling up restarted running instances: PIDs %v, were %v", up[:3], pids)
+	}
+	if spec := inside(t, "cat", "/etc/cove/rep.toml").Stdout; !strings.Contains(spec, "replicas = 5\n") {
+		t.Errorf("cove scale did not write replicas = 5 into the spec:\n%s", spec)
+	}
+
+	out = mustCove(t, "scale", "rep=2")
+	if !strings.Contains(out, "removed rep@3") || !strings.Contains(out, "removed rep@5") {
+		t.Errorf("cove scale rep=2:\n%s", out)
+	}
+	for _, i := range []string{"3", "4", "5"} {
+		gone(t, "cove-rep@"+i+".service")
+	}
+	if down := replicaPIDs(t, "rep", 2); strings.Join(down, " ") != strings.Join(pids[:2], " ") {
+		t.Errorf("scaling down restarted the instances kept: PIDs %v, were %v", down, pids[:2])
+	}
+
+	mustCove(t, "stop", "rep")
+	gone(t, "cove-rep@1.service")
+	gone(t, "cove-rep@2.service")
+	mustCove(t, "start", "rep")
+	restarted := replicaPIDs(t, "rep", 2)
+	gone(t, "cove-rep@3.service")
+
+	changed := strings.Replace(inside(t, "cat", "/etc/cove/rep.toml").Stdout, "stop_timeout", "restart = \"always\"\nstop_timeout", 1)
+	out = mustCove(t, "apply", declaredText(t, dir, "rep", changed))
+	if after := replicaPIDs(t, "rep", 2); !strings.Contains(out, "changed rep") || after[0] == restarted[0] || after[1] == restarted[1] {
+		t.Errorf("a change needing a restart: PIDs %v, were %v; apply said:\n%s", after, restarted, out)
+	}
+}
