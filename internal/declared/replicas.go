@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/image"
@@ -34,18 +35,33 @@ func Scale(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (started, r
 			removed = append(removed, inst)
 		}
 	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, startsAtOnce)
 	for i := 1; i <= s.Service.Replicas; i++ {
 		inst := spec.InstanceName(s.Name, i)
-		if err := conn.Start(ctx, inst); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if !slices.Contains(running, inst) {
-			started = append(started, inst)
-		}
+		wg.Go(func() {
+			slots <- struct{}{}
+			err := conn.Start(ctx, inst)
+			<-slots
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if !slices.Contains(running, inst) {
+				started = append(started, inst)
+			}
+		})
 	}
+	wg.Wait()
+	slices.SortFunc(started, spec.CompareNames)
 	return started, removed, errors.Join(errs...)
 }
+
+// startsAtOnce is how many instance start jobs Scale has systemd run at
+// once: the launchers' work overlaps with systemd's forks and the
+// D-Bus round trips (bench/replicas).
+const startsAtOnce = 8
 
 // RemoveInstance stops instance inst and drops its state: its writable
 // layer and its user namespace IDs.
