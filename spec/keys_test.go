@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/BurntSushi/toml"
+	"github.com/cove-project/cove/internal/readme"
 )
 
 // sampleValue returns a TOML value of k's type.
@@ -123,32 +123,11 @@ func TestKeysDocumented(t *testing.T) {
 	}
 }
 
-// readmeKeys returns the keys named in the first column of the reference
-// table: "`a.b`, `c`" names a.b and a.c, "`[[x]]` `y`" names x and x[].y.
-func readmeKeys(readme string) []string {
-	_, ref, _ := strings.Cut(readme, "### Reference")
-	ref, _, _ = strings.Cut(ref, "\n#") // every table up to the next heading
-	names := regexp.MustCompile("`([^`]+)`")
+// readmeKeys returns the keys named in the reference's first column.
+func readmeKeys(text string) []string {
 	var keys []string
-	for _, row := range strings.Split(ref, "\n") {
-		cells := strings.Split(row, "|")
-		if !strings.HasPrefix(row, "|") || len(cells) < 3 || !strings.Contains(cells[1], "`") {
-			continue
-		}
-		base := ""
-		for _, m := range names.FindAllStringSubmatch(cells[1], -1) {
-			n := m[1]
-			switch {
-			case strings.HasPrefix(n, "[["):
-				n = strings.Trim(n, "[]")
-				base = n + "[]"
-			case strings.Contains(n, "."):
-				base, _ = splitPath(n)
-			case base != "":
-				n = base + "." + n
-			}
-			keys = append(keys, n)
-		}
+	for _, r := range readme.Reference(text) {
+		keys = append(keys, r.Keys...)
 	}
 	return keys
 }

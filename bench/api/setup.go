@@ -31,7 +31,8 @@ systemctl daemon-reload
 systemctl start cove-api.socket
 for i in $(seq %[3]d); do %[2]s run -d --name bench$i --rootfs %[4]s --network none -- /bin/sleep 100000 >/dev/null; done
 `, pkg, box.Cove, workloads, box.Rootfs)
-	_, err := benchbox.Inside(box.Ctx, box.SB, 2*time.Minute, nil, "sh", "-c", script)
+	timeout := 2*time.Minute + time.Duration(workloads)*300*time.Millisecond // a cove run -d takes 0.1-0.2 s here
+	_, err := benchbox.Inside(box.Ctx, box.SB, timeout, nil, "sh", "-c", script)
 	return err
 }
 

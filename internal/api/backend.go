@@ -149,7 +149,7 @@ func (l *Local) List(ctx context.Context) ([]Workload, error) {
 func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []supervisor.Workload) ([]supervisor.Workload, error) {
 	listed := map[string]bool{}
 	for _, w := range ws {
-		listed[w.Name] = true
+		listed[spec.BaseName(w.Name)] = true // a replicated workload is listed by its instances
 	}
 	files, err := declaredFiles(l.paths) // names only: parsing every spec at every list costs O(declared)
 	if err != nil {

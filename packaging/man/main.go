@@ -1,20 +1,23 @@
 // Command man writes cove's man pages: DIR/man1, a page for every command
 // that cove's help shows (cove.1, cove-run.1, cove-image-pull.1, … as
 // cobra/doc names them), and DIR/man5/cove.toml.5, the spec files'
-// reference, built from the key table of package spec. The pages are
+// reference, built from the key table of package spec and the meaning of
+// each key in README.md's reference (package readme). The pages are
 // dated SOURCE_DATE_EPOCH, else a fixed date: the same source and date
 // give the same bytes. It runs once, when a package is built, so that
 // cove itself links neither cobra/doc nor what that needs; scripts/package
 // runs it:
 //
-//	go run ./packaging/man DIR
+//	go run ./packaging/man [-readme FILE] DIR
 //
-// Its exit status is 0 when the pages are written, 1 when they cannot be,
-// and 2 when it is called wrongly (not one DIR, or a SOURCE_DATE_EPOCH
-// that is no number of seconds).
+// (-readme: README.md of the current directory by default.) Its exit
+// status is 0 when the pages are written, 1 when they cannot be (or the
+// README cannot be read), and 2 when it is called wrongly (not one DIR,
+// or a SOURCE_DATE_EPOCH that is no number of seconds).
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/cove-project/cove/internal/buildinfo"
 	"github.com/cove-project/cove/internal/cli"
+	"github.com/cove-project/cove/internal/readme"
 )
 
 // Exit statuses.
@@ -48,8 +52,11 @@ func main() {
 // (SOURCE_DATE_EPOCH's value; "": manDateFallback), and returns the exit
 // status; what goes wrong is said on stderr.
 func run(args []string, epoch string, stderr io.Writer) int {
-	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: go run ./packaging/man DIR")
+	fs := flag.NewFlagSet("man", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	readmePath := fs.String("readme", "README.md", "cove's README, whose reference gives each key's meaning")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: go run ./packaging/man [-readme FILE] DIR")
 		return exitUsage
 	}
 	date, err := manDate(epoch)
@@ -57,7 +64,12 @@ func run(args []string, epoch string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "man:", err)
 		return exitUsage
 	}
-	if err := writeManPages(cli.Root(), args[0], date); err != nil {
+	text, err := os.ReadFile(*readmePath)
+	if err != nil {
+		fmt.Fprintln(stderr, "man:", err)
+		return exitFailure
+	}
+	if err := writeManPages(cli.Root(), fs.Arg(0), date, readme.Reference(string(text))); err != nil {
 		fmt.Fprintln(stderr, "man:", err)
 		return exitFailure
 	}
@@ -79,8 +91,9 @@ func manDate(epoch string) (time.Time, error) {
 }
 
 // writeManPages writes root's pages (one per command help shows) into
-// dir/man1 and cove.toml(5) into dir/man5, creating both, all dated date.
-func writeManPages(root *cobra.Command, dir string, date time.Time) error {
+// dir/man1 and cove.toml(5) (with ref, the README's reference) into
+// dir/man5, creating both, all dated date.
+func writeManPages(root *cobra.Command, dir string, date time.Time, ref []readme.Row) error {
 	man1, man5 := filepath.Join(dir, "man1"), filepath.Join(dir, "man5")
 	for _, d := range []string{man1, man5} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -93,7 +106,7 @@ func writeManPages(root *cobra.Command, dir string, date time.Time) error {
 		return fmt.Errorf("write man pages into %s: %w", man1, err)
 	}
 	path := filepath.Join(man5, "cove.toml.5")
-	if err := os.WriteFile(path, []byte(specManPage(date)), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(specManPage(date, ref)), 0o644); err != nil {
 		return fmt.Errorf("write man page: %w", err)
 	}
 	return nil

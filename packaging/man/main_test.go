@@ -21,7 +21,7 @@ func manPages(t *testing.T, epoch string) string {
 	t.Helper()
 	dir := t.TempDir()
 	var stderr bytes.Buffer
-	if code := run([]string{dir}, epoch, &stderr); code != exitOK {
+	if code := run([]string{"-readme", "../../README.md", dir}, epoch, &stderr); code != exitOK {
 		t.Fatalf("man %s: exit %d: %s", dir, code, &stderr)
 	}
 	return dir
@@ -115,14 +115,25 @@ func TestManNoHostDefault(t *testing.T) {
 }
 
 // TestSpecManPage: cove.toml(5) names every key of the spec schema,
-// tables as [table] and arrays of tables as [[table]], with its type and
-// the cove run flags that set it, and the files' layout.
+// tables as [table] and arrays of tables as [[table]], with the README's
+// default and meaning where its reference has a row for the key, its
+// type and the cove run flags that set it, and the files' layout.
 func TestSpecManPage(t *testing.T) {
 	page := readPages(t, manPages(t, ""))["man5/cove.toml.5"]
 	for _, k := range spec.Keys() {
-		entry := "\n.TP\n.B " + keyHeading(k) + "\nType: " + k.Type.String() + ".\n"
-		if !strings.Contains(page, entry) {
-			t.Errorf("cove.toml.5 has no entry %q", entry)
+		heading := "\n.TP\n.B " + keyHeading(k) + "\n"
+		_, rest, found := strings.Cut(page, heading)
+		entry, _, _ := strings.Cut(rest, "\n.TP\n")
+		if !found || !strings.Contains(entry+"\n", "Type: "+k.Type.String()+".\n") {
+			t.Errorf("cove.toml.5 has no entry for %s with its type:\n%s", k.Path, entry)
+		}
+	}
+	for _, s := range []string{
+		"\n.B service.replicas\nDefault: (none: one unit).\ncontainers: run that many instances",
+		"\n.B resources.memory\nDefault: no limit.\nMemoryMax=; 512K, 256M",
+	} {
+		if !strings.Contains(page, s) {
+			t.Errorf("cove.toml.5 lacks the README's prose %q", s)
 		}
 	}
 	for _, s := range []string{"\n.B [[container.mount]]\n", "\n.B [resources]\n", "cove run \\-\\-memory: memory limit",
@@ -156,8 +167,8 @@ func TestManUsage(t *testing.T) {
 		epoch, want string
 	}{
 		{[]string{dir}, "yesterday", `man: SOURCE_DATE_EPOCH "yesterday": want seconds since 1970`},
-		{nil, "", "usage: go run ./packaging/man DIR"},
-		{[]string{dir, dir}, "", "usage: go run ./packaging/man DIR"},
+		{nil, "", "usage: go run ./packaging/man [-readme FILE] DIR"},
+		{[]string{dir, dir}, "", "usage: go run ./packaging/man [-readme FILE] DIR"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(c.args, c.epoch, &stderr); code != exitUsage || stderr.String() != c.want+"\n" {

@@ -9,17 +9,19 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/buildinfo"
+	"github.com/cove-project/cove/internal/readme"
 	"github.com/cove-project/cove/spec"
 )
 
 // specManPage is cove.toml(5) in roff: the spec files, their layout and
-// every key of the schema (spec.Keys), dated date.
-func specManPage(date time.Time) string {
+// every key of the schema (spec.Keys) with what ref, the README's
+// reference, says of it, dated date.
+func specManPage(date time.Time, ref []readme.Row) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, ".TH COVE.TOML 5 %q %q \"cove Manual\"\n", date.Format("Jan 2006"), "cove "+buildinfo.Version())
 	b.WriteString(specManIntro)
 	for _, k := range spec.Keys() {
-		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffEscape(keyHeading(k)), roffEscape(keyDoc(k)))
+		fmt.Fprintf(&b, ".TP\n.B %s\n%s\n", roffEscape(keyHeading(k)), roffEscape(keyProse(k, ref)+keyDoc(k)))
 	}
 	b.WriteString(specManEnd)
 	return b.String()
@@ -58,8 +60,8 @@ Names are lower\-case letters, digits and
 .BR "_ . \-" ,
 at most 64 characters.
 .PP
-The defaults and the full meaning of each key are in cove's README
-(/usr/share/doc/cove/README.md, "A spec").
+Each key below says its default and meaning as cove's README does
+(/usr/share/doc/cove/README.md, "A spec", where the examples are).
 .SH FILES
 .TP
 .BI /etc/cove/ NAME .toml
@@ -144,6 +146,23 @@ func keyHeading(k spec.Key) string {
 		return "[[" + k.Path + "]]"
 	}
 	return k.Path
+}
+
+// keyProse is what ref says of k, as plain text lines ending in a
+// newline: its default and its meaning; "" for a key ref does not name.
+func keyProse(k spec.Key, ref []readme.Row) string {
+	r, ok := readme.Of(ref, k.Path)
+	if !ok {
+		return ""
+	}
+	s := ""
+	if d := readme.Plain(r.Default); d != "" && d != "—" {
+		s = "Default: " + d + ".\n"
+	}
+	if m := readme.Plain(r.Meaning); m != "" {
+		s += m + "\n"
+	}
+	return s
 }
 
 // kindNames say which files a key of a kind belongs to.
