@@ -135,8 +135,12 @@ func (l *Local) List(ctx context.Context) ([]Workload, error) {
 		return nil, err
 	}
 	out := make([]Workload, len(ws))
+	recorded := health.Recorded()
 	for i, w := range ws {
-		out[i] = withHealth(w)
+		out[i] = Workload{Workload: w}
+		if recorded[w.Name] {
+			out[i] = withHealth(w)
+		}
 	}
 	withNetworks(out)
 	return out, nil

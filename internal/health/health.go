@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,6 +65,20 @@ func Read(name string) (State, bool) {
 		return State{}, false
 	}
 	return s, true
+}
+
+// Recorded returns the names of the workloads with a recorded state:
+// one directory read, so that a list of many workloads reads only the
+// states there are (most workloads have no health check).
+func Recorded() map[string]bool {
+	entries, _ := os.ReadDir(Dir)
+	names := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if name, ok := strings.CutSuffix(e.Name(), ".json"); ok {
+			names[name] = true
+		}
+	}
+	return names
 }
 
 // Run probes once: it runs the command in the workload's namespaces as its

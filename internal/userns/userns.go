@@ -141,6 +141,9 @@ func (s *Store) Lookup(name string) (spec.IDRange, bool, error) {
 
 // Release forgets workload name's IDs (none recorded is no error).
 func (s *Store) Release(name string) error {
+	if _, err := os.Stat(s.Dir); errors.Is(err, fs.ErrNotExist) {
+		return nil // no workload ever had IDs: nothing to release, and no store to create
+	}
 	err := s.locked(func() error {
 		err := os.Remove(filepath.Join(s.Dir, name))
 		if errors.Is(err, fs.ErrNotExist) {

@@ -1,7 +1,9 @@
 package userns
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,5 +109,19 @@ func TestConcurrentAllocations(t *testing.T) {
 				t.Errorf("w%d %v and w%d %v overlap", i, got[i], j, got[j])
 			}
 		}
+	}
+}
+
+// TestReleaseCreatesNothing: releasing with no store (no workload ever
+// had IDs, as after cove rm of an ordinary container) leaves no
+// directory or lock behind.
+func TestReleaseCreatesNothing(t *testing.T) {
+	s := newStore(t, "", "", "")
+	s.Dir = filepath.Join(t.TempDir(), "userns")
+	if err := s.Release("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(s.Dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Release created %s: %v", s.Dir, err)
 	}
 }
