@@ -51,15 +51,29 @@ func Read(c Counter, path string) uint64 {
 	if dir == "" {
 		return 0
 	}
-	b, err := os.ReadFile(filepath.Join(dir, name))
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	n, err := readNumber(filepath.Join(dir, name))
 	if err != nil {
 		return 0
 	}
 	return n
+}
+
+// readNumber reads the decimal number in the small file at path with
+// plain open, read and close: os.ReadFile's registration of every file
+// with the runtime's poller (epoll_ctl twice) was about a third of the
+// time of listing 1000 workloads' counters (bench/api -workloads 1000).
+func readNumber(path string) (uint64, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	var buf [32]byte
+	n, err := unix.Read(fd, buf[:])
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(buf[:n])), 10, 64)
 }
 
 // ControllerDir returns the directory of cgroup path (as systemd's
