@@ -88,6 +88,12 @@ func Logs(ctx context.Context, name string, opt LogOptions, w io.Writer) error {
 	return journal(ctx, w, opt, "-u", spec.UnitName(name))
 }
 
+// InstanceLogs is Logs of every instance of replicated workload name
+// (journalctl -u cove-NAME@*.service), interleaved by time.
+func InstanceLogs(ctx context.Context, name string, opt LogOptions, w io.Writer) error {
+	return journal(ctx, w, opt, "-u", spec.InstancePattern(name))
+}
+
 // Records copies the journal entries that match to w as journalctl -o
 // json writes them, one object a line, with only fields (and the cursor,
 // times and boot ID journalctl always adds), binary values included

@@ -33,7 +33,8 @@ func gone(t *testing.T, unit string) {
 // TestReplicas: service.replicas runs N instances of one spec as a
 // systemd template, each its own container (its own PID 1, hostname
 // NAME-I); cove scale starts or removes only the difference, leaving the
-// running instances be; NAME alone stops and starts them all; a change
+// running instances be; NAME alone stops and starts them all and shows
+// all their logs; a change
 // that needs a restart restarts each; the generator enables each
 // instance; prune removes them.
 func TestReplicas(t *testing.T) {
@@ -54,6 +55,13 @@ func TestReplicas(t *testing.T) {
 	}
 	if h := strings.TrimSpace(mustCove(t, "exec", "rep@2", "--", "hostname")); h != "rep-2" {
 		t.Errorf("rep@2's hostname is %q, want rep-2", h)
+	}
+	eventually(t, 10*time.Second, "cove logs rep to show every instance's output", func() bool {
+		logs := cove(t, "logs", "rep").Stdout
+		return strings.Contains(logs, "started rep-1") && strings.Contains(logs, "started rep-3")
+	})
+	if logs := mustCove(t, "logs", "rep@2"); !strings.Contains(logs, "started rep-2") || strings.Contains(logs, "started rep-1") {
+		t.Errorf("cove logs rep@2, want only rep@2's output:\n%s", logs)
 	}
 	if ps := mustCove(t, "ps"); !strings.Contains(ps, "rep@1") || !strings.Contains(ps, "rep@3") {
 		t.Errorf("cove ps does not list the instances:\n%s", ps)

@@ -269,6 +269,9 @@ func (l *Local) do(ctx context.Context, name string, op func(*supervisor.Conn, c
 
 // Logs copies workload name's journal to w.
 func (l *Local) Logs(ctx context.Context, name string, opt supervisor.LogOptions, w io.Writer) error {
+	if l.replicated(ctx, name) {
+		return supervisor.InstanceLogs(ctx, name, opt, w)
+	}
 	if opt.Follow {
 		if err := l.known(ctx, name); err != nil {
 			return err
@@ -280,6 +283,17 @@ func (l *Local) Logs(ctx context.Context, name string, opt supervisor.LogOptions
 		return err
 	}
 	return l.known(ctx, name)
+}
+
+// replicated reports whether name is a workload whose instances systemd
+// holds (NAME@1 …): its logs are theirs.
+func (l *Local) replicated(ctx context.Context, name string) bool {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return false
+	}
+	instances, err := c.Instances(ctx, name, false)
+	return err == nil && len(instances) > 0
 }
 
 // known fails with supervisor.ErrNotFound (as stop and status do) unless
