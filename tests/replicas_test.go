@@ -63,6 +63,9 @@ func TestReplicas(t *testing.T) {
 	if logs := mustCove(t, "logs", "rep@2"); !strings.Contains(logs, "started rep-2") || strings.Contains(logs, "started rep-1") {
 		t.Errorf("cove logs rep@2, want only rep@2's output:\n%s", logs)
 	}
+	if r := cove(t, "status", "rep"); r.Code != 1 || !strings.Contains(r.Stderr, "rep@1, rep@2, rep@3") {
+		t.Errorf("cove status rep: exit %d, %q; want exit 1 naming the instances", r.Code, r.Stderr)
+	}
 	if ps := mustCove(t, "ps"); !strings.Contains(ps, "rep@1") || !strings.Contains(ps, "rep@3") {
 		t.Errorf("cove ps does not list the instances:\n%s", ps)
 	}

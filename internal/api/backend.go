@@ -3,8 +3,10 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -184,6 +186,11 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 		return Workload{}, err
 	}
 	w, err := c.Status(ctx, name)
+	if errors.Is(err, supervisor.ErrNotFound) {
+		if instances, _ := c.Instances(ctx, name, false); len(instances) > 0 {
+			return Workload{}, fmt.Errorf("status of %s: a replicated workload: name one of its instances %s (cove ps lists them)", name, strings.Join(instances, ", "))
+		}
+	}
 	if err != nil {
 		return Workload{}, err
 	}
