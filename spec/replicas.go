@@ -45,26 +45,27 @@ func SplitInstance(name string) (base string, i int, ok bool) {
 	return base, i, true
 }
 
+// splitRef returns the workload and instance number of name: NAME@I's,
+// or name itself and 0.
+func splitRef(name string) (base string, i int) {
+	if base, i, ok := SplitInstance(name); ok {
+		return base, i
+	}
+	return name, 0
+}
+
 // BaseName returns the workload of instance name, or name itself.
 func BaseName(name string) string {
-	if base, _, ok := SplitInstance(name); ok {
-		return base
-	}
-	return name
+	base, _ := splitRef(name)
+	return base
 }
 
 // CompareNames orders workload names as cove ps lists them: by name,
 // a replicated workload's instances together and by number (web@2
 // before web@10).
 func CompareNames(a, b string) int {
-	baseA, i, _ := SplitInstance(a)
-	baseB, j, _ := SplitInstance(b)
-	if baseA == "" {
-		baseA = a
-	}
-	if baseB == "" {
-		baseB = b
-	}
+	baseA, i := splitRef(a)
+	baseB, j := splitRef(b)
 	return cmp.Or(strings.Compare(baseA, baseB), cmp.Compare(i, j))
 }
 

@@ -187,8 +187,12 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	}
 	w, err := c.Status(ctx, name)
 	if errors.Is(err, supervisor.ErrNotFound) {
-		if instances, _ := c.Instances(ctx, name, false); len(instances) > 0 {
-			return Workload{}, fmt.Errorf("status of %s: a replicated workload: name one of its instances %s (cove ps lists them)", name, strings.Join(instances, ", "))
+		if instances, _ := c.Instances(ctx, name); len(instances) > 0 {
+			names := make([]string, len(instances))
+			for i, inst := range instances {
+				names[i] = inst.Name
+			}
+			return Workload{}, fmt.Errorf("status of %s: a replicated workload: name one of its instances %s (cove ps lists them)", name, strings.Join(names, ", "))
 		}
 	}
 	if err != nil {
@@ -263,13 +267,13 @@ func (l *Local) do(ctx context.Context, name string, op func(*supervisor.Conn, c
 	if err != nil {
 		return err
 	}
-	instances, err := c.Instances(ctx, name, false)
+	instances, err := c.Instances(ctx, name)
 	if err != nil || len(instances) == 0 {
 		return op(c, ctx, name)
 	}
 	var errs []error
 	for _, inst := range instances {
-		errs = append(errs, op(c, ctx, inst))
+		errs = append(errs, op(c, ctx, inst.Name))
 	}
 	return errors.Join(errs...)
 }
@@ -299,7 +303,7 @@ func (l *Local) replicated(ctx context.Context, name string) bool {
 	if err != nil {
 		return false
 	}
-	instances, err := c.Instances(ctx, name, false)
+	instances, err := c.Instances(ctx, name)
 	return err == nil && len(instances) > 0
 }
 

@@ -20,21 +20,12 @@ import (
 // above N (stopped, their writable layer and user namespace IDs
 // dropped). It returns the instances it started and removed.
 func Scale(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (started, removed []string, err error) {
-	loaded, err := conn.Instances(ctx, s.Name, false)
+	loaded, err := conn.Instances(ctx, s.Name)
 	if err != nil {
 		return nil, nil, err
 	}
-	running, err := conn.Instances(ctx, s.Name, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	var errs []error
-	for _, inst := range loaded {
-		if _, i, _ := spec.SplitInstance(inst); i > s.Service.Replicas {
-			errs = append(errs, RemoveInstance(ctx, conn, inst))
-			removed = append(removed, inst)
-		}
-	}
+	removed, err = removeAbove(ctx, conn, loaded, s.Service.Replicas)
+	errs := []error{err}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, startsAtOnce)
@@ -48,7 +39,7 @@ func Scale(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (started, r
 			defer mu.Unlock()
 			if err != nil {
 				errs = append(errs, err)
-			} else if !slices.Contains(running, inst) {
+			} else if !slices.Contains(loaded, supervisor.Instance{Name: inst, Running: true}) {
 				started = append(started, inst)
 			}
 		})
@@ -62,6 +53,19 @@ func Scale(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (started, r
 // once: the launchers' work overlaps with systemd's forks and the
 // D-Bus round trips (bench/replicas).
 const startsAtOnce = 8
+
+// removeAbove removes the instances of loaded numbered above n and
+// returns their names.
+func removeAbove(ctx context.Context, conn *supervisor.Conn, loaded []supervisor.Instance, n int) (removed []string, err error) {
+	var errs []error
+	for _, inst := range loaded {
+		if _, i, _ := spec.SplitInstance(inst.Name); i > n {
+			errs = append(errs, RemoveInstance(ctx, conn, inst.Name))
+			removed = append(removed, inst.Name)
+		}
+	}
+	return removed, errors.Join(errs...)
+}
 
 // RemoveInstance stops instance inst and drops its state: its writable
 // layer and its user namespace IDs.
@@ -113,12 +117,15 @@ func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log i
 // restartInstances restarts the running instances of replicated workload
 // name, one after the other, so that the others serve meanwhile.
 func restartInstances(ctx context.Context, conn *supervisor.Conn, name string) error {
-	running, err := conn.Instances(ctx, name, true)
+	loaded, err := conn.Instances(ctx, name)
 	if err != nil {
 		return err
 	}
-	for _, inst := range running {
-		if err := conn.Restart(ctx, inst); err != nil {
+	for _, inst := range loaded {
+		if !inst.Running {
+			continue
+		}
+		if err := conn.Restart(ctx, inst.Name); err != nil {
 			return err
 		}
 	}
@@ -128,13 +135,10 @@ func restartInstances(ctx context.Context, conn *supervisor.Conn, name string) e
 // removeAllInstances removes every loaded instance of name (the workload
 // is no longer replicated, or is removed).
 func removeAllInstances(ctx context.Context, conn *supervisor.Conn, name string) error {
-	loaded, err := conn.Instances(ctx, name, false)
+	loaded, err := conn.Instances(ctx, name)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, inst := range loaded {
-		errs = append(errs, RemoveInstance(ctx, conn, inst))
-	}
-	return errors.Join(errs...)
+	_, err = removeAbove(ctx, conn, loaded, 0)
+	return err
 }
