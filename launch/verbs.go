@@ -27,6 +27,7 @@ const (
 	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease, port claims, tables, host veth or tap
 	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
 	DHCPServeVerb      = "dhcp-serve"      // NETWORK: DHCP for its VMs, socket-activated (cove-dhcp@NETWORK.service)
+	ProxyVerb          = "port-proxy"      // --network NET --port PORT WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
 )
 
 // StageBinary is the file name of the binary of a container unit's stages

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -29,6 +30,16 @@ func HealthServiceName(name string) string { return unitPrefix + name + "-health
 // PullUnitName names the unit that pulls an image container's image
 // before it starts.
 func PullUnitName(name string) string { return unitPrefix + name + "-pull" + serviceSuffix }
+
+// ProxySocketName and ProxyServiceName name the proxy of workload name's
+// port published on [::1]:hostPort: its socket unit and the service the
+// socket starts (units.Unit's Proxies).
+func ProxySocketName(name string, hostPort uint16) string {
+	return unitPrefix + name + "-proxy-" + strconv.Itoa(int(hostPort)) + ".socket"
+}
+func ProxyServiceName(name string, hostPort uint16) string {
+	return unitPrefix + name + "-proxy-" + strconv.Itoa(int(hostPort)) + serviceSuffix
+}
 
 // NetworkUnitName names the oneshot unit that brings a network up
 // (bridge and firewall): an instance of cove-network@.service.

@@ -18,11 +18,12 @@ type Stdio struct {
 }
 
 // StartTransient creates u as a transient unit and waits until its start
-// job has finished (for cove's Type=notify units: until the payload runs).
-// The connection keeps a reference on the unit (AddRef) until it is
-// closed, so its exit status can be read even when it is collected on
-// exit. On failure the error names the unit and includes its last log
-// lines.
+// job has finished (for cove's Type=notify units: until the payload runs),
+// then creates and starts its port proxies (u.Proxies: each socket with
+// its service). The connection keeps a reference on the unit (AddRef)
+// until it is closed, so its exit status can be read even when it is
+// collected on exit. On failure the error names the unit and includes its
+// last log lines.
 func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
 	props := append(transientProps(u), prop("AddRef", true))
 	if stdio != nil {
@@ -37,6 +38,11 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 	}
 	if err := waitJob(ctx, "start", u.Name, ch); err != nil {
 		return withLogs(ctx, err, c.invocation(ctx, u.Name), u.Name)
+	}
+	for _, p := range u.Proxies {
+		if err := c.StartPair(ctx, p.Socket, p.Service); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -130,15 +136,16 @@ func exitOf(props map[string]any) Exit {
 	return e
 }
 
-// StartTimer creates a transient timer together with the transient
-// service it starts (systemd-run --on-active style) and starts the timer.
-func (c *Conn) StartTimer(ctx context.Context, timer, svc units.Unit) error {
+// StartPair creates a transient trigger (a timer or a socket) together
+// with the transient service it starts (systemd-run --on-active or
+// --socket-property style) and starts the trigger.
+func (c *Conn) StartPair(ctx context.Context, trigger, svc units.Unit) error {
 	aux := []sd.PropertyCollection{{Name: svc.Name, Properties: transientProps(svc)}}
 	ch := make(chan string, 1)
-	if _, err := c.sd.StartTransientUnitAux(ctx, timer.Name, "fail", transientProps(timer), aux, ch); err != nil {
-		return fmt.Errorf("start %s: %w", timer.Name, err)
+	if _, err := c.sd.StartTransientUnitAux(ctx, trigger.Name, "fail", transientProps(trigger), aux, ch); err != nil {
+		return fmt.Errorf("start %s: %w", trigger.Name, err)
 	}
-	return waitJob(ctx, "start", timer.Name, ch)
+	return waitJob(ctx, "start", trigger.Name, ch)
 }
 
 // transientProps wraps u's properties in the variants StartTransientUnit

@@ -44,6 +44,13 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	if s.Health != nil {
 		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
+	if u.Proxies = proxies(s, opt); len(u.Proxies) > 0 {
+		var sockets Names
+		for _, p := range u.Proxies {
+			sockets = append(sockets, p.Socket.Name)
+		}
+		u.add(SectionUnit, "Wants", "", sockets)
+	}
 	if n := s.Join().Network; n != "" {
 		// Stopping the network stops its workloads first.
 		net := Names{spec.NetworkUnitName(n)}
@@ -333,7 +340,8 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	case opt.Restart == "no":
 		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
 	}
-	return Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy, Instances: u.Instances}
+	u.Props = props
+	return u
 }
 
 // killNotClean removes SIGKILL from the clean exits in props. With

@@ -21,7 +21,9 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 // [health], of its health timer (NAME.health-timer.timer and .props) and
 // health probe service (NAME.health-probe.service and .props), and for an
 // image container that needs one, of its pull unit (NAME.pull.service and
-// NAME.pull.props). Adding a
+// NAME.pull.props), and for a workload publishing ports on ::1, of each
+// proxy's socket and service (NAME.proxyI-socket.socket, NAME.proxyI-service.service and
+// their .props). Adding a
 // case is adding NAME.toml and running go test ./units -update; a file in
 // testdata that no spec renders is an error.
 func TestGolden(t *testing.T) {
@@ -100,6 +102,10 @@ func goldenFiles(t *testing.T, f string) []goldenFile {
 	if ok {
 		add(timer, ".health-timer.timer")
 		add(probe, ".health-probe.service")
+	}
+	for i, p := range u.Proxies {
+		add(p.Socket, fmt.Sprintf(".proxy%d-socket.socket", i+1))
+		add(p.Service, fmt.Sprintf(".proxy%d-service.service", i+1))
 	}
 	return files
 }

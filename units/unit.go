@@ -34,6 +34,10 @@ type Unit struct {
 	// and the number of its instances, 1 … Instances, that run and that
 	// WantedBy's targets want; 0 for any other unit.
 	Instances int
+	// Proxies are the workload's [::1] port proxies (see proxies), which
+	// its unit wants: unit files beside it (declared.Units), or transient
+	// units started right after it (supervisor.Conn.StartTransient).
+	Proxies []Proxy
 }
 
 // Linked returns the unit names that WantedBy's targets want: u's own,
@@ -122,6 +126,14 @@ type ExitStatuses struct{ Statuses, Signals []int32 }
 // DeviceAllow grants access to one device node (signature a(ss)): its
 // path and "r", "w", "m" permissions.
 type DeviceAllow struct{ Path, Perms string }
+
+// NoCapabilities is an empty capability set (CapabilityBoundingSet=,
+// signature t): a root process that can do only what root's file
+// ownership lets it.
+type NoCapabilities struct{}
+
+func (NoCapabilities) text() (string, error) { return "", nil }
+func (NoCapabilities) dbus() any             { return uint64(0) }
 
 func (v Str) text() (string, error) { return plainText(string(v)) }
 func (v Str) dbus() any             { return string(v) }

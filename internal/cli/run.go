@@ -158,7 +158,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return err
 	}
 	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: env.Self}); ok {
-		if err := conn.StartTimer(ctx, timer, svc); err != nil {
+		if err := conn.StartPair(ctx, timer, svc); err != nil {
 			return err
 		}
 	}

@@ -113,8 +113,8 @@ func ttyUnit(u units.Unit) (units.Unit, error) {
 	if !found {
 		return u, usagef("--tty: %s is not a container", u.Name)
 	}
-	props = append(props, units.Prop{Section: units.SectionService, DBus: "FileDescriptorStoreMax", Value: units.Uint32(1)})
-	return units.Unit{Name: u.Name, Props: props, WantedBy: u.WantedBy}, nil
+	u.Props = append(props, units.Prop{Section: units.SectionService, DBus: "FileDescriptorStoreMax", Value: units.Uint32(1)})
+	return u, nil
 }
 
 // Stdio is what the stdio of the unit from ttyUnit must be (for

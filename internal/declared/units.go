@@ -9,7 +9,8 @@ import (
 // Units compiles a declared spec into its units, the workload's first:
 // then its pull unit when its image may need the network at start (see
 // units.NeedsPullUnit; an image already in the store needs none), then its
-// health timer and probe. VM disk formats are pinned first. The generator
+// health timer and probe, then its ports' [::1] proxies (socket and
+// service each). VM disk formats are pinned first. The generator
 // and cove render use it, so the two give the same units.
 func Units(s *spec.Spec, launcher string) ([]units.Unit, error) {
 	if err := hostcheck.PrepareVM(s); err != nil {
@@ -29,6 +30,9 @@ func Units(s *spec.Spec, launcher string) ([]units.Unit, error) {
 	}
 	if timer, svc, ok := units.CompileHealth(s, opt); ok {
 		all = append(all, timer, svc)
+	}
+	for _, p := range u.Proxies {
+		all = append(all, p.Socket, p.Service)
 	}
 	return all, nil
 }

@@ -184,6 +184,23 @@ func (l Leases) List(network string) (map[netip.Addr]string, error) {
 	return l.list(network)
 }
 
+// ErrNoLease is returned by Of for a workload holding no address.
+var ErrNoLease = errors.New("no address leased")
+
+// Of is the IPv4 address workload holds on network.
+func (l Leases) Of(network, workload string) (netip.Addr, error) {
+	held, err := l.list(network)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	for a, w := range held {
+		if w == workload {
+			return a, nil
+		}
+	}
+	return netip.Addr{}, fmt.Errorf("address of %s on network %s: %w", workload, network, ErrNoLease)
+}
+
 // list reads the lease directory; a missing directory is no lease.
 func (l Leases) list(network string) (map[netip.Addr]string, error) {
 	entries, err := os.ReadDir(l.dir(network))

@@ -42,11 +42,7 @@ func TestVMDHCP(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoDHCPLeftovers(t) })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "80").Stdout)
-		}
-	})
+	journalOnFailure(t, 80)
 	mustCove(t, "network", "create", dhcpOther)
 	must(t, "systemctl", "start", networkUnit, spec.NetworkUnitName(dhcpOther))
 	eventually(t, 5*time.Second, "both networks' DHCP sockets to listen", func() bool {

@@ -163,7 +163,7 @@ func fetchLocal(t *testing.T, url string) string {
 	t.Helper()
 	var r result
 	for range 50 {
-		if r = inside(t, "curl", "-sS", "--max-time", "5", url); r.Code == 0 {
+		if r = inside(t, "curl", "-gsS", "--max-time", "5", url); r.Code == 0 { // -g: [::1] is an address, not a glob
 			return strings.TrimSpace(r.Stdout)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -209,11 +209,7 @@ func TestDockerNetwork(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "80").Stdout)
-		}
-	})
+	journalOnFailure(t, 80)
 	needDocker(t)
 	t.Cleanup(func() { inside(t, coveBin, "rm", "dweb") })
 	create := map[string]any{"Image": dockerImage, "Cmd": []string{"/bin/sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"},
@@ -310,7 +306,8 @@ func TestRunDefaultNetwork(t *testing.T) {
 
 // TestDockerCLIPublish: the real docker CLI's run -d -p, through cove's
 // API, puts the container on the default network with its port
-// published: the port answers from the sandbox, docker port and docker
+// published: the port answers from the sandbox (127.0.0.1 and, through
+// its proxy, ::1), docker port and docker
 // network ls show it, docker rm -f gives everything back.
 func TestDockerCLIPublish(t *testing.T) {
 	env.Need(t)
@@ -326,8 +323,10 @@ func TestDockerCLIPublish(t *testing.T) {
 		"/bin/sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"); r.Code != 0 {
 		t.Fatalf("docker run -d -p 8084:80: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if got := fetchLocal(t, "http://127.0.0.1:8084/"); got != "dcli" {
-		t.Errorf("the port docker run -p published: %q, want dcli", got)
+	for _, url := range []string{"http://127.0.0.1:8084/", "http://[::1]:8084/"} {
+		if got := fetchLocal(t, url); got != "dcli" {
+			t.Errorf("the port docker run -p published, at %s: %q, want dcli", url, got)
+		}
 	}
 	if r := docker("port", "dcli"); !strings.Contains(r.Stdout, "80/tcp -> 0.0.0.0:8084") {
 		t.Errorf("docker port dcli: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)

@@ -11,6 +11,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +122,49 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// journalOnFailure logs the last lines of the sandbox's journal when t
+// has failed, as the test ends.
+func journalOnFailure(t *testing.T, lines int) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", strconv.Itoa(lines)).Stdout)
+		}
+	})
+}
+
+// applySpec writes text as the spec NAME.toml in a directory of its own
+// under the work directory and applies it; the test's end prunes it.
+func applySpec(t *testing.T, name, text string) {
+	t.Helper()
+	dir, empty := filepath.Join(workDir, name), filepath.Join(workDir, name+"-empty")
+	for _, d := range []string{dir, empty} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { inside(t, coveBin, "apply", "--prune", empty) })
+	path := filepath.Join(dir, name+".toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustCove(t, "apply", path)
+}
+
+// httpdSpec is the text of a spec of a busybox httpd container on network
+// cove serving its hostname on port 8080 (as runServer's), with extra
+// lines at the end of its [container] and [service] tables.
+func httpdSpec(container, service string) string {
+	return `version = 1
+kind = "container"
+[container]
+rootfs = "` + rootfs + `"
+volatile = true
+network = "cove"
+command = ["/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+` + container + `
+[service]
+stop_timeout = "2s"
+` + service + "\n"
 }

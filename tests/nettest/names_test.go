@@ -25,11 +25,7 @@ func TestNamedNetworks(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoNetworkLeftovers(t, "web", "other", "sealed") })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "120").Stdout)
-		}
-	})
+	journalOnFailure(t, 120)
 	makeOutside(t)
 	serveOutside(t, 9000)
 	mustCove(t, "network", "create", "--subnet4", "10.80.0.0/24", "web")

@@ -34,11 +34,7 @@ func TestDefaultNetwork(t *testing.T) {
 		t.Fatalf("the sandbox's fresh network namespace has nftables tables:\n%s", out)
 	}
 	t.Cleanup(func() { checkNoLeftovers(t) })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "80").Stdout)
-		}
-	})
+	journalOnFailure(t, 80)
 	makeOutside(t)
 	serveOutside(t, 9000)
 

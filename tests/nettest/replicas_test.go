@@ -1,8 +1,6 @@
 package nettest
 
 import (
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,30 +17,7 @@ func TestReplicasOnNetwork(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
-	dir := filepath.Join(workDir, "replicas")
-	empty := filepath.Join(workDir, "replicas-empty")
-	for _, d := range []string{dir, empty} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { inside(t, coveBin, "apply", "--prune", empty) })
-	path := filepath.Join(dir, "web.toml")
-	spec := `version = 1
-kind = "container"
-[container]
-rootfs = "` + rootfs + `"
-volatile = true
-network = "cove"
-command = ["/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
-[service]
-replicas = 3
-stop_timeout = "2s"
-`
-	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	mustCove(t, "apply", path)
+	applySpec(t, "web", httpdSpec("", "replicas = 3"))
 	runServer(t, "client", "cove")
 	addrs := lookupAll(t, "client", "web")
 	if len(addrs) != 3 {

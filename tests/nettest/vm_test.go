@@ -60,11 +60,7 @@ func TestVMOnBridge(t *testing.T) {
 	g := needGuest(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("journal (end):\n%s", inside(t, "journalctl", "--no-pager", "-n", "120").Stdout)
-		}
-	})
+	journalOnFailure(t, 120)
 	makeOutside(t)
 	runOnNetwork(t, "peer", "no")
 	addr := runBridgedVM(t, g, "guest", "8081:8080", "http://peer:8080/")

@@ -28,10 +28,10 @@ type Endpoint struct {
 //	ip daddr HOSTADDR tcp dport HOSTPORT dnat ip to ADDR4:CONTAINERPORT   (HostAddr set)
 //
 // A port without HostAddr answers on every address of the host, 127.0.0.1
-// included, but not on ::1: IPv6 has no route_localnet, so a connection
-// to [::1]:PORT is refused (nothing listens there) rather than DNATed
-// into a packet the workload drops. A port with HostAddr answers there
-// only, in its family (a HostAddr of ::1 cannot work: it needs a proxy).
+// included, but not on ::1: IPv6 has no route_localnet, so a DNAT to the
+// workload would make a packet the workload drops; a proxy serves ::1
+// instead (Port.Loopback6Proxied). A port with HostAddr answers there
+// only, in its family; one on ::1 gets no rule here, only its proxy.
 // Ports lead to the first endpoint (the workload's first network); the
 // network's forward chain lets DNATed connections in.
 //
@@ -75,7 +75,7 @@ func dnatRules(ep Endpoint, ports []Port) []Rule {
 	var rules []Rule
 	for _, p := range ports {
 		for _, to := range []netip.Addr{ep.Addr4, ep.Addr6} {
-			if !to.IsValid() || p.HostAddr.IsValid() && p.HostAddr.Is4() != to.Is4() {
+			if !to.IsValid() || p.HostAddr.IsValid() && (p.HostAddr.Is4() != to.Is4() || p.HostAddr == netip.IPv6Loopback()) {
 				continue
 			}
 			r := Rule{FibDaddrLocal: true, L4Proto: p.Proto, Dport: p.HostPort, Verdict: DNAT, DNATTo: netip.AddrPortFrom(to, p.ContainerPort)}

@@ -11,6 +11,7 @@ func TestParsePort(t *testing.T) {
 		"8080:80":                 {HostPort: 8080, ContainerPort: 80, Proto: TCP},
 		"127.0.0.1:5353:53/udp":   {HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: 5353, ContainerPort: 53, Proto: UDP},
 		"[2001:db8::10]:8443:443": {HostAddr: netip.MustParseAddr("2001:db8::10"), HostPort: 8443, ContainerPort: 443, Proto: TCP},
+		"[::1]:8443:443":          {HostAddr: netip.IPv6Loopback(), HostPort: 8443, ContainerPort: 443, Proto: TCP},
 	} {
 		got, err := ParsePort(in)
 		if err != nil || got != want {
@@ -21,15 +22,15 @@ func TestParsePort(t *testing.T) {
 		}
 	}
 	for in, msg := range map[string]string{
-		"80":             "wrong number",
-		"0:80":           "host port",
-		"8080:65536":     "container port",
-		"8080:80/sctp":   "unknown protocol",
-		"::1:8080:80":    "wrong number",
-		"[::1]:8080:80":  "::1 cannot be published",
-		"1.2.3:8080:80":  "not an IPv4 address",
-		"[fe80::1%eth0]": "bracketed IPv6",
-		"+80:80":         "host port",
+		"80":              "wrong number",
+		"0:80":            "host port",
+		"8080:65536":      "container port",
+		"8080:80/sctp":    "unknown protocol",
+		"::1:8080:80":     "wrong number",
+		"[::1]:53:53/udp": "::1 carries TCP only",
+		"1.2.3:8080:80":   "not an IPv4 address",
+		"[fe80::1%eth0]":  "bracketed IPv6",
+		"+80:80":          "host port",
 	} {
 		if _, err := ParsePort(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("ParsePort(%q) = %v, want an error with %q", in, err, msg)
@@ -38,6 +39,18 @@ func TestParsePort(t *testing.T) {
 	a, b := Port{HostPort: 80, Proto: TCP}, Port{HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: 80, Proto: TCP}
 	if !a.Conflicts(b) || b.Conflicts(Port{HostAddr: netip.MustParseAddr("127.0.0.2"), HostPort: 80, Proto: TCP}) || a.Conflicts(Port{HostPort: 80, Proto: UDP}) {
 		t.Error("Conflicts")
+	}
+}
+
+func TestLoopback6Proxied(t *testing.T) {
+	for in, want := range map[string]bool{
+		"8080:80": true, "[::1]:8080:80": true,
+		"8080:80/udp": false, "127.0.0.1:8080:80": false, "[2001:db8::10]:8080:80": false,
+	} {
+		p, err := ParsePort(in)
+		if err != nil || p.Loopback6Proxied() != want {
+			t.Errorf("ParsePort(%q).Loopback6Proxied() = %v (%v), want %v", in, p.Loopback6Proxied(), err, want)
+		}
 	}
 }
 

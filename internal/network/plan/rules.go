@@ -51,8 +51,8 @@ import (
 // bridged, not routed, and its postrouting hook has no input interface.
 // The localhost rule gives a connection the host makes to
 // 127.0.0.1:PORT, DNATed to a workload, a source address the workload
-// can answer. IPv6 has no route_localnet: [::1]:PORT would need a proxy,
-// so published ports leave ::1 alone.
+// can answer. IPv6 has no route_localnet: the rules leave ::1 alone, and
+// a proxy serves [::1]:PORT (Port.Loopback6Proxied).
 //
 // Two tables per workload, both named "cove-wl-WORKLOAD"
 // (WorkloadTableName), are created when it joins and deleted when it

@@ -79,6 +79,7 @@ func TestWorkloadFirewallPorts(t *testing.T) {
 		{HostPort: 8080, ContainerPort: 80, Proto: TCP},
 		{HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: 5353, ContainerPort: 53, Proto: UDP},
 		{HostAddr: netip.MustParseAddr("fd18::2"), HostPort: 8443, ContainerPort: 443, Proto: TCP},
+		{HostAddr: netip.IPv6Loopback(), HostPort: 9443, ContainerPort: 443, Proto: TCP}, // its proxy's, no rule
 	}
 	tables := WorkloadFirewall("web", []Endpoint{ep, {HostIf: "cvother", Addr4: netip.MustParseAddr("10.78.0.2")}}, ports)
 	if len(tables) != 2 || tables[0].Family != FamilyINet || tables[1].Family != FamilyBridge || tables[0].Name != "cove-wl-web" || tables[1].Name != "cove-wl-web" {
