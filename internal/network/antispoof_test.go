@@ -24,12 +24,7 @@ import (
 // while it still reaches others from its own; without the table (the
 // control, first) each of those spoofs works.
 func TestAntiSpoofing(t *testing.T) {
-	sandbox(t)
-	n, l := plan.Default(), Leases{Root: t.TempDir()}
-	must(t, EnsureBridge(n))
-	must(t, Setup(n))
-	nsM, m := container(t, l, n, "mallory")
-	nsB, b := container(t, l, n, "bob")
+	n, nsM, m, nsB, b := malloryAndBob(t)
 	for _, a := range []netip.Addr{b.Addr4, b.Addr6} {
 		serve(t, nsB, a, 80)
 	}
@@ -79,6 +74,19 @@ func TestAntiSpoofing(t *testing.T) {
 	withMAC(t, nsM, otherMAC, func() { expectBlocked(t, own[0]) }, nsM, nsB)
 	expectReach(t, own...)
 	must(t, TeardownWorkload("mallory"))
+}
+
+// malloryAndBob puts the test in a sandbox with the default network up
+// and two containers on it, mallory and bob, without their tables.
+func malloryAndBob(t *testing.T) (n plan.Network, nsM netns.NsHandle, m Attachment, nsB netns.NsHandle, b Attachment) {
+	t.Helper()
+	sandbox(t)
+	n, l := plan.Default(), Leases{Root: t.TempDir()}
+	must(t, EnsureBridge(n))
+	must(t, Setup(n))
+	nsM, m = container(t, l, n, "mallory")
+	nsB, b = container(t, l, n, "bob")
+	return n, nsM, m, nsB, b
 }
 
 // onEth0 runs f with the eth0 of the calling thread's namespace.

@@ -229,7 +229,14 @@ func addrMatch(p netip.Prefix, src bool, op expr.CmpOp) []expr.Any {
 	if !src {
 		off += n
 	}
-	e := []expr.Any{load(expr.PayloadBaseNetworkHeader, off, n)}
+	return prefixMatch(expr.PayloadBaseNetworkHeader, off, p, op)
+}
+
+// prefixMatch compares the address at off of a header with p: the whole
+// address, or its first p.Bits() bits.
+func prefixMatch(base expr.PayloadBase, off uint32, p netip.Prefix, op expr.CmpOp) []expr.Any {
+	n := uint32(p.Addr().BitLen() / 8)
+	e := []expr.Any{load(base, off, n)}
 	if !p.IsSingleIP() {
 		mask := make([]byte, n)
 		for i := range p.Bits() {
@@ -243,9 +250,9 @@ func addrMatch(p netip.Prefix, src bool, op expr.CmpOp) []expr.Any {
 // l4Protos are the protocol numbers of plan.Rule.L4Proto.
 var l4Protos = map[string]byte{plan.TCP: unix.IPPROTO_TCP, plan.UDP: unix.IPPROTO_UDP, plan.ICMP: unix.IPPROTO_ICMP, plan.ICMPv6: unix.IPPROTO_ICMPV6}
 
-// l4Exprs matches the layer-4 protocol and destination port.
+// l4Exprs matches the layer-4 protocol, ports and ICMPv6 fields.
 func l4Exprs(r plan.Rule) ([]expr.Any, error) {
-	if r.L4Proto == "" && r.Dport == 0 {
+	if r.L4Proto == "" && r.Sport == 0 && r.Dport == 0 && r.ICMPv6Type == 0 && len(r.NotNDTarget) == 0 {
 		return nil, nil
 	}
 	proto, ok := l4Protos[r.L4Proto]
@@ -253,13 +260,32 @@ func l4Exprs(r plan.Rule) ([]expr.Any, error) {
 		return nil, fmt.Errorf("unknown protocol %q", r.L4Proto)
 	}
 	e := []expr.Any{&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, cmp(expr.CmpOpEq, []byte{proto})}
-	if r.Dport == 0 {
-		return e, nil
+	if (r.Sport != 0 || r.Dport != 0) && proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_UDP {
+		return nil, fmt.Errorf("a port needs tcp or udp, not %s", r.L4Proto)
 	}
-	if proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_UDP {
-		return nil, fmt.Errorf("a destination port needs tcp or udp, not %s", r.L4Proto)
+	if (r.ICMPv6Type != 0 || len(r.NotNDTarget) > 0) && proto != unix.IPPROTO_ICMPV6 {
+		return nil, fmt.Errorf("an ICMPv6 type or target needs %s, not %s", plan.ICMPv6, r.L4Proto)
 	}
-	return append(e, load(expr.PayloadBaseTransportHeader, 2, 2), cmp(expr.CmpOpEq, be16(r.Dport))), nil
+	// TCP and UDP: source port at offset 0, destination port at 2.
+	// ICMPv6: the type at offset 0; a neighbour advertisement's target
+	// address follows the type, code, checksum and flags (offset 8).
+	for _, f := range []struct {
+		off, n uint32
+		v      []byte
+		set    bool
+	}{
+		{0, 2, be16(r.Sport), r.Sport != 0},
+		{2, 2, be16(r.Dport), r.Dport != 0},
+		{0, 1, []byte{r.ICMPv6Type}, r.ICMPv6Type != 0},
+	} {
+		if f.set {
+			e = append(e, load(expr.PayloadBaseTransportHeader, f.off, f.n), cmp(expr.CmpOpEq, f.v))
+		}
+	}
+	for _, p := range r.NotNDTarget {
+		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, 8, p, expr.CmpOpNeq)...)
+	}
+	return e, nil
 }
 
 // verdictExprs is the statement that ends the rule.

@@ -43,7 +43,13 @@ type Endpoint struct {
 // with another IPv4 source than Addr4 or 0.0.0.0 (DHCP); with another
 // IPv6 source than Addr6, fe80::/10 or :: (neighbour discovery; any IPv6
 // when Addr6 is zero); and ARP with another sender address than Addr4 or
-// 0.0.0.0 (probes).
+// 0.0.0.0 (probes). It also drops what only a router or a DHCP server
+// sends, which would redirect the others' traffic: router advertisements
+// and redirects, neighbour advertisements for a target that is not the
+// workload's (Addr6, or link-local: its own, which the source check
+// cannot tell from another's), and UDP from the DHCP server ports 67 and
+// 547 (cove answers DHCP itself; a workload's own DHCP server would
+// answer the network's VMs first).
 //
 // Whether the ports are free and allowed on the network
 // (NoPrivilegedPorts) is for the caller to check first.
@@ -102,9 +108,15 @@ func antiSpoofRules(ep Endpoint) []Rule {
 	}
 	if ep.Addr6.IsValid() {
 		ll := netip.MustParsePrefix("fe80::/10")
-		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, host(netip.IPv6Unspecified())}, Verdict: Drop})
+		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, host(netip.IPv6Unspecified())}, Verdict: Drop},
+			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRouterAdvert, Verdict: Drop},
+			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRedirect, Verdict: Drop},
+			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NotNDTarget: []netip.Prefix{host(ep.Addr6), ll}, Verdict: Drop},
+			Rule{IIF: in, L4Proto: UDP, Sport: DHCP6ServerPort, Verdict: Drop})
 	} else {
 		rules = append(rules, Rule{IIF: in, NotEtherTypes: []EtherType{EtherIP, EtherARP}, Verdict: Drop})
 	}
-	return append(rules, Rule{IIF: in, NotARPSaddr: []netip.Addr{ep.Addr4, netip.IPv4Unspecified()}, Verdict: Drop})
+	return append(rules,
+		Rule{IIF: in, NotARPSaddr: []netip.Addr{ep.Addr4, netip.IPv4Unspecified()}, Verdict: Drop},
+		Rule{IIF: in, L4Proto: UDP, Sport: DHCPServerPort, Verdict: Drop})
 }

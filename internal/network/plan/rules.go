@@ -82,6 +82,21 @@ const (
 	ICMPv6 = "ipv6-icmp"
 )
 
+// ICMPv6 message types a workload must not send to others (see
+// WorkloadFirewall): a router's, and a neighbour advertisement for an
+// address that is not its own.
+const (
+	NDRouterAdvert   uint8 = 134
+	NDNeighborAdvert uint8 = 136
+	NDRedirect       uint8 = 137
+)
+
+// The ports of DHCP servers, whose answers no workload may send.
+const (
+	DHCPServerPort  uint16 = 67
+	DHCP6ServerPort uint16 = 547
+)
+
 // EtherType is the type of an Ethernet frame (bridge family).
 type EtherType uint16
 
@@ -121,7 +136,10 @@ type Rule struct {
 	NotDaddr      netip.Prefix   // destination outside
 	NotARPSaddr   []netip.Addr   // an ARP frame whose sender address is none of these (bridge)
 	L4Proto       string         // TCP, UDP, ICMP or ICMPv6
+	Sport         uint16         // source port (L4Proto TCP or UDP)
 	Dport         uint16         // destination port (L4Proto TCP or UDP)
+	ICMPv6Type    uint8          // the ICMPv6 message type (L4Proto ICMPv6; 0: any)
+	NotNDTarget   []netip.Prefix // a neighbour advertisement whose target is inside none of these (with ICMPv6Type NDNeighborAdvert)
 	CtState       bool           // ct state established,related
 	CtDNAT        bool           // ct status dnat
 	Verdict       Verdict
@@ -263,10 +281,20 @@ func (r Rule) String() string {
 		add("arp saddr ip != %v", a)
 	}
 	switch {
-	case r.Dport != 0:
-		add("%s dport %d", r.L4Proto, r.Dport)
+	case r.Sport != 0 || r.Dport != 0:
+		if r.Sport != 0 {
+			add("%s sport %d", r.L4Proto, r.Sport)
+		}
+		if r.Dport != 0 {
+			add("%s dport %d", r.L4Proto, r.Dport)
+		}
+	case r.ICMPv6Type != 0:
+		add("icmpv6 type %s", icmpv6TypeNames[r.ICMPv6Type])
 	case r.L4Proto != "":
 		add("meta l4proto %s", r.L4Proto)
+	}
+	for _, p := range r.NotNDTarget {
+		add("%s", ndTargetString(p))
 	}
 	if r.CtState {
 		add("ct state established,related")
@@ -305,6 +333,24 @@ func (r Rule) IPFamily() string {
 		return "ip6"
 	}
 	return "ip"
+}
+
+// icmpv6TypeNames are nft's names of the ICMPv6 types rules match.
+var icmpv6TypeNames = map[uint8]string{NDRouterAdvert: "nd-router-advert", NDNeighborAdvert: "nd-neighbor-advert", NDRedirect: "nd-redirect"}
+
+// ndTargetString is a test that a neighbour advertisement's target is
+// outside p, as nft lists it: the raw 128 bits at offset 64 of the
+// transport header, masked for a prefix.
+func ndTargetString(p netip.Prefix) string {
+	a := p.Masked().Addr().As16()
+	if p.IsSingleIP() {
+		return fmt.Sprintf("@th,64,128 != 0x%x", a)
+	}
+	var mask [16]byte
+	for i := range p.Bits() {
+		mask[i/8] |= 0x80 >> (i % 8)
+	}
+	return fmt.Sprintf("@th,64,128 & 0x%x != 0x%x", mask, a)
 }
 
 // prefixString is a prefix as nft lists it: a whole address without

@@ -113,12 +113,19 @@ func TestWorkloadFirewallAntiSpoofing(t *testing.T) {
 		`iifname "cvweb" ether type != ip ether type != ip6 ether type != arp drop`,
 		`iifname "cvweb" ip saddr != 10.77.0.2 ip saddr != 0.0.0.0 drop`,
 		`iifname "cvweb" ip6 saddr != ` + ep.Addr6.String() + ` ip6 saddr != fe80::/10 ip6 saddr != :: drop`,
+		`iifname "cvweb" icmpv6 type nd-router-advert drop`,
+		`iifname "cvweb" icmpv6 type nd-redirect drop`,
+		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd5d137d9e338f870000000000000002 ` +
+			`@th,64,128 & 0xffc00000000000000000000000000000 != 0xfe800000000000000000000000000000 drop`,
+		`iifname "cvweb" udp sport 547 drop`,
 		`iifname "cvweb" arp saddr ip != 10.77.0.2 arp saddr ip != 0.0.0.0 drop`,
+		`iifname "cvweb" udp sport 67 drop`,
 		`iifname "cvnosix" ether saddr != 02:00:00:00:00:03 drop`,
 		`iifname "cvnosix" ether type != ip ether type != ip6 ether type != arp drop`,
 		`iifname "cvnosix" ip saddr != 10.78.0.2 ip saddr != 0.0.0.0 drop`,
 		`iifname "cvnosix" ether type != ip ether type != arp drop`,
 		`iifname "cvnosix" arp saddr ip != 10.78.0.2 arp saddr ip != 0.0.0.0 drop`,
+		`iifname "cvnosix" udp sport 67 drop`,
 	}, "\n")
 	if len(tables) != 1 {
 		t.Fatalf("tables %v", tables)
