@@ -98,6 +98,12 @@ func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 //   - TPM 2.0 (q35): QEMU's TPM emulator backend on swtpm's control
 //     socket, a CRB interface (tpm-crb, what TPM 2.0 guests and Windows 11
 //     expect).
+//   - A display (q35): the standard VGA card (every guest, Windows
+//     included, drives it without extra drivers), a USB tablet on an XHCI
+//     controller (absolute pointer: the guest's cursor follows the
+//     viewer's), and VNC on a unix socket in the VM's run directory
+//     (reached by cove vnc; root only, no password over the network).
+//     -nographic stays: it only means no window on the host.
 //   - Network: QEMU's user-mode stack (slirp, no privileges, no host
 //     interfaces) with hostfwd= per forward; or, on a bridge, the tap the
 //     launcher made (plan.HostIfName, attached by name: ifname=, with
@@ -172,6 +178,10 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 	if c.TPM {
 		a = append(a, "-chardev", "socket,id=tpm,path="+qemuEscape(c.TPMSocket()),
 			"-tpmdev", "emulator,id=tpm0,chardev=tpm", "-device", "tpm-crb,tpmdev=tpm0")
+	}
+	if c.Display == spec.DisplayVNC {
+		a = append(a, "-device", "VGA", "-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0",
+			"-vnc", "unix:"+qemuEscape(c.VNCSocket()))
 	}
 	a = append(a, netArgs(c, dev("virtio-net-device", "virtio-net-pci"))...)
 	a = append(a,

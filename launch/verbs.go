@@ -88,6 +88,11 @@ func VMRunDir(name string) string { return filepath.Join(VMDir, name) }
 func AccelFile(name string) string { return filepath.Join(VMRunDir(name), "accel") }
 
 // QMPSocket and ConsoleSocket are where VM name's QMP and interactive
-// console sockets are.
+// console sockets are, VNCSocket where its screen is served (with a
+// display).
 func QMPSocket(name string) string     { return filepath.Join(VMRunDir(name), "qmp.sock") }
 func ConsoleSocket(name string) string { return filepath.Join(VMRunDir(name), "console.sock") }
+func VNCSocket(name string) string     { return filepath.Join(VMRunDir(name), vncSocketName) }
+
+// vncSocketName is the file name of a VM's VNC socket in its run directory.
+const vncSocketName = "vnc.sock"

@@ -45,6 +45,7 @@ type VMConfig struct {
 
 	Firmware  string     // spec.FirmwareBIOS ("" too), spec.FirmwareUEFI or spec.FirmwareUEFISecure (q35)
 	TPM       bool       // a TPM 2.0: swtpm, started by the launcher, on TPMSocket (q35)
+	Display   string     // spec.DisplayVNC: a screen served on VNCSocket (q35); "" or spec.DisplayNone: none
 	CDROMs    []string   // absolute paths of ISO images, read-only CD-ROMs in this order (q35)
 	Boot      []string   // the firmware's boot order (spec.BootCDROM, spec.BootDisk); nil: the disk with Boot
 	CloudInit *CloudInit // the NoCloud seed the launcher builds at start; nil: none
@@ -103,6 +104,11 @@ func (c VMConfig) Seed() string { return filepath.Join(c.StateDir, "cidata.img")
 
 // TPMSocket is swtpm's socket, beside the QMP socket.
 func (c VMConfig) TPMSocket() string { return filepath.Join(filepath.Dir(c.QMPSocket), "swtpm.sock") }
+
+// VNCSocket is where the screen of a VM with a display is served (VNC,
+// beside the QMP socket; see the function of the same name for a VM by
+// name).
+func (c VMConfig) VNCSocket() string { return filepath.Join(filepath.Dir(c.QMPSocket), vncSocketName) }
 
 // Debian's OVMF builds (package ovmf), 4 MiB flash layout.
 const (
@@ -237,6 +243,9 @@ func (c VMConfig) firmwareArgs() []string {
 	if c.TPM {
 		a = append(a, "--tpm")
 	}
+	if c.Display == spec.DisplayVNC {
+		a = append(a, "--display", c.Display)
+	}
 	for _, p := range c.CDROMs {
 		a = append(a, "--cdrom", p)
 	}
@@ -295,6 +304,7 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 	joinFlags(fs, &c.IP, &c.Ports)
 	fs.StringVar(&c.Firmware, "firmware", "", "bios (the default), uefi or uefi-secure")
 	fs.BoolVar(&c.TPM, "tpm", false, "a TPM 2.0 (swtpm)")
+	fs.StringVar(&c.Display, "display", "", "none (the default) or vnc")
 	fs.Func("cdrom", "ISO image", func(s string) error { c.CDROMs = append(c.CDROMs, s); return nil })
 	fs.Func("boot", "firmware boot order, e.g. cdrom,disk", func(s string) error { c.Boot = strings.Split(s, ","); return nil })
 	ci := &CloudInit{}
@@ -391,7 +401,7 @@ func (c VMConfig) Check() error {
 	return c.checkFirmware()
 }
 
-// checkFirmware is Check for firmware, TPM, CD-ROMs, boot order, overlays
+// checkFirmware is Check for firmware, TPM, display, CD-ROMs, boot order, overlays
 // and cloud-init: q35 devices on q35, state in StateDir.
 func (c VMConfig) checkFirmware() error {
 	q35 := c.Machine == spec.MachineQ35
@@ -405,8 +415,10 @@ func (c VMConfig) checkFirmware() error {
 	switch {
 	case c.Firmware != "" && c.Firmware != spec.FirmwareBIOS && c.Firmware != spec.FirmwareUEFI && c.Firmware != spec.FirmwareUEFISecure:
 		return fmt.Errorf("firmware %q is not %s, %s or %s", c.Firmware, spec.FirmwareBIOS, spec.FirmwareUEFI, spec.FirmwareUEFISecure)
-	case !q35 && (c.TPM || len(c.CDROMs) > 0 || len(c.Boot) > 0 || c.Firmware == spec.FirmwareUEFI || c.Firmware == spec.FirmwareUEFISecure):
-		return errors.New("UEFI, a TPM, CD-ROMs and a boot order need machine q35")
+	case c.Display != "" && c.Display != spec.DisplayNone && c.Display != spec.DisplayVNC:
+		return fmt.Errorf("display %q is not %s or %s", c.Display, spec.DisplayNone, spec.DisplayVNC)
+	case !q35 && (c.TPM || len(c.CDROMs) > 0 || len(c.Boot) > 0 || c.Firmware == spec.FirmwareUEFI || c.Firmware == spec.FirmwareUEFISecure || c.Display == spec.DisplayVNC):
+		return errors.New("UEFI, a TPM, CD-ROMs, a boot order and a display need machine q35")
 	case len(c.CDROMs) > spec.MaxCDROMs:
 		return fmt.Errorf("%d CD-ROMs; at most %d", len(c.CDROMs), spec.MaxCDROMs)
 	case needsState && !strings.HasPrefix(c.StateDir, "/"):

@@ -39,14 +39,14 @@ func testBridgedVM() VMConfig {
 }
 
 // testInstallerVM is a q35 VM with every firmware-era device: UEFI with
-// Secure Boot, a TPM, an overlay of a base image with awkward characters,
-// two CD-ROMs booted first, and a cloud-init seed.
+// Secure Boot, a TPM, a screen, an overlay of a base image with awkward
+// characters, two CD-ROMs booted first, and a cloud-init seed.
 func testInstallerVM() VMConfig {
 	c := testVM()
 	c.Machine, c.Kernel, c.Initrd, c.Cmdline = spec.MachineQ35, "", "", ""
 	c.StateDir = VMState("db")
 	c.Disks = []VMDisk{{Path: OverlayPath(c.StateDir, 1), Format: spec.FormatQcow2, Base: "/var/lib/cove/vm-images/a \"b\",path=/c.qcow2", BaseFmt: spec.FormatQcow2, Size: 20 << 30}}
-	c.Firmware, c.TPM = spec.FirmwareUEFISecure, true
+	c.Firmware, c.TPM, c.Display = spec.FirmwareUEFISecure, true, spec.DisplayVNC
 	c.CDROMs = []string{"/isos/win11.iso", "/isos/virtio,win.iso"}
 	c.Boot = []string{spec.BootCDROM, spec.BootDisk}
 	c.CloudInit = &CloudInit{Hostname: "db", SSHKeys: []string{"ssh-ed25519 AAAA me"}, Users: []string{"alice"}}
@@ -119,6 +119,7 @@ func TestParseVMArgsErrors(t *testing.T) {
 		"no qmp socket":   edit(func(c *VMConfig) { c.QMPSocket = "" }),
 		"forward, no net": edit(func(c *VMConfig) { c.Network = spec.VMNetworkNone }),
 		"microvm no kern": edit(func(c *VMConfig) { c.Kernel, c.Initrd, c.Cmdline = "", "", "" }),
+		"microvm display": edit(func(c *VMConfig) { c.Display = spec.DisplayVNC }),
 		"two boot disks": edit(func(c *VMConfig) {
 			c.Machine = spec.MachineQ35
 			c.Disks = append(c.Disks, c.Disks[0])

@@ -74,6 +74,7 @@ var (
 	machineValues     = []string{MachineMicroVM, MachineQ35}
 	accelValues       = []string{AccelAuto, AccelKVM, AccelTCG}
 	firmwareValues    = []string{FirmwareBIOS, FirmwareUEFI, FirmwareUEFISecure}
+	displayValues     = []string{DisplayNone, DisplayVNC}
 	formatValues      = []string{FormatRaw, FormatQcow2}
 	vmNetworkValues   = []string{VMNetworkNone, VMNetworkUser, VMNetworkBridge}
 	protocolValues    = []string{ProtoTCP, ProtoUDP}
@@ -127,6 +128,7 @@ var keyTable = []Key{
 	{Path: "vm.accel", Type: TypeString, Field: "VM.Accel", Values: accelValues},
 	{Path: "vm.firmware", Type: TypeString, Field: "VM.Firmware", Values: firmwareValues},
 	{Path: "vm.tpm", Type: TypeBoolean, Field: "VM.TPM"},
+	{Path: "vm.display", Type: TypeString, Field: "VM.Display", Values: displayValues},
 	{Path: "vm.boot", Type: TypeStrings, Field: "VM.Boot", Example: `["cdrom", "disk"]`},
 	{Path: "vm.disk", Type: TypeTables, Field: "VM.Disks", Example: `{ path = "/var/lib/cove/vm/disk.qcow2" }`},
 	{Path: "vm.disk[].path", Type: TypePath, Field: "VM.Disks[].Path", Example: "/var/lib/cove/vm/disk.qcow2"},

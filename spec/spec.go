@@ -164,6 +164,7 @@ type VM struct {
 	Accel     string   // AccelAuto (default), AccelKVM or AccelTCG
 	Firmware  string   // FirmwareBIOS (default), FirmwareUEFI or FirmwareUEFISecure (q35 only)
 	TPM       bool     // a TPM 2.0 emulated by swtpm (q35 only)
+	Display   string   // DisplayNone (default) or DisplayVNC (q35 only)
 	Boot      []string // firmware boot order: BootCDROM, BootDisk; nil: the disk with boot = true
 	Disks     []Disk   // in [[vm.disk]] order
 	CDROMs    []CDROM  // in [[vm.cdrom]] order (q35 only)

@@ -24,6 +24,12 @@ const (
 	FirmwareUEFISecure = "uefi-secure" // OVMF with Secure Boot enforced and Microsoft's keys enrolled
 )
 
+// Screens of a VM (vm.display).
+const (
+	DisplayNone = "none" // no screen: the serial console only
+	DisplayVNC  = "vnc"  // a VGA screen and a USB tablet, served over VNC on a unix socket (q35)
+)
+
 // Devices of the firmware boot order (vm.boot).
 const (
 	BootCDROM = "cdrom" // the [[vm.cdrom]] images, in order
@@ -65,7 +71,7 @@ func VMDefaults(name string) *Spec {
 
 // vmDefaults returns a VM with the defaults.
 func vmDefaults() *VM {
-	return &VM{CPUs: 1, Memory: DefaultVMMemory, Machine: MachineMicroVM, Accel: AccelAuto, Firmware: FirmwareBIOS, Network: VMNetwork{Mode: VMNetworkNone}}
+	return &VM{CPUs: 1, Memory: DefaultVMMemory, Machine: MachineMicroVM, Accel: AccelAuto, Firmware: FirmwareBIOS, Display: DisplayNone, Network: VMNetwork{Mode: VMNetworkNone}}
 }
 
 // readVM builds a VM from the [vm] table t.
@@ -80,6 +86,7 @@ func readVM(t table) *VM {
 	t.read("accel", &m.Accel)
 	t.read("firmware", &m.Firmware)
 	t.read("tpm", &m.TPM)
+	t.read("display", &m.Display)
 	t.read("boot", &m.Boot)
 	t.each("disk", func(t table) {
 		var d Disk
@@ -161,7 +168,7 @@ func (v *validator) needsQ35(m *VM, key, what, device string) {
 	}
 }
 
-// firmware checks vm.firmware and vm.tpm, which need q35.
+// firmware checks vm.firmware, vm.tpm and vm.display, which need q35.
 func (v *validator) firmware(m *VM) {
 	v.oneOf("vm.firmware", "firmware", m.Firmware, "")
 	if m.Firmware != FirmwareBIOS && slices.Contains(firmwareValues, m.Firmware) {
@@ -169,6 +176,10 @@ func (v *validator) firmware(m *VM) {
 	}
 	if m.TPM {
 		v.needsQ35(m, "vm.tpm", "tpm = true", "TPM interface")
+	}
+	v.oneOf("vm.display", "display", m.Display, "")
+	if m.Display == DisplayVNC {
+		v.needsQ35(m, "vm.display", `display = "vnc"`, "PCI bus for a graphics card and USB tablet")
 	}
 }
 

@@ -29,7 +29,7 @@ func TestParseVMFull(t *testing.T) {
 			Memory:   512 << 20,
 			Machine:  MachineQ35,
 			Accel:    AccelKVM,
-			Firmware: FirmwareBIOS,
+			Firmware: FirmwareBIOS, Display: DisplayNone,
 			Disks: []Disk{
 				{Path: "/var/lib/cove/vm/root.qcow2", Format: FormatQcow2, Boot: true},
 				{Path: "/var/lib/cove/vm/data.img", Format: FormatRaw, ReadOnly: true},
@@ -69,7 +69,7 @@ func TestParseVMDefaults(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %#v\nwant %#v\n got vm %#v\nwant vm %#v", got, want, got.VM, want.VM)
 	}
-	if want := (VM{Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: "microvm", Accel: "auto", Firmware: "bios", Network: VMNetwork{Mode: "none"}}); !reflect.DeepEqual(*got.VM, want) {
+	if want := (VM{Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: "microvm", Accel: "auto", Firmware: "bios", Display: "none", Network: VMNetwork{Mode: "none"}}); !reflect.DeepEqual(*got.VM, want) {
 		t.Errorf("defaults %#v, want %#v", *got.VM, want)
 	}
 	if !reflect.DeepEqual(got.Security, Security{}) || got.Container != nil || got.Health != nil {
@@ -80,7 +80,7 @@ func TestParseVMDefaults(t *testing.T) {
 func TestParseVMLayouts(t *testing.T) {
 	// Equivalent ways of writing the disks and network of a VM.
 	want := &VM{
-		Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: MachineQ35, Accel: AccelAuto, Firmware: FirmwareBIOS,
+		Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: MachineQ35, Accel: AccelAuto, Firmware: FirmwareBIOS, Display: DisplayNone,
 		Disks:   []Disk{{Path: "/a.img"}, {Path: "/b.img", ReadOnly: true}},
 		Network: VMNetwork{Mode: VMNetworkUser, Forwards: []Forward{{"127.0.0.1", 2222, 22, ProtoTCP}}},
 	}

@@ -1,14 +1,20 @@
 package tests
 
 import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	imagepng "image/png"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -471,5 +477,135 @@ func TestVMFirmwareBadSpecs(t *testing.T) {
 	p := firmwareSpec(t, g, "vmbadcdrom", "[[vm.cdrom]]\npath = \"/nonexistent/installer.iso\"\n")
 	if r := cove(t, "run", "-d", p); r.Code != 2 || !strings.Contains(r.Stderr, p+":11:1: vm.cdrom[1].path") {
 		t.Errorf("missing ISO: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+}
+
+// TestVMDisplay: a q35 VM with display = "vnc" has a screen: cove vnc
+// serves it on a TCP address, where a VNC client completes the RFB
+// handshake and gets a framebuffer update of the size the server
+// announced, and cove screenshot saves a PNG of that size. A VM without
+// a display has no screen to serve or save.
+func TestVMDisplay(t *testing.T) {
+	g := needGuest(t)
+	cleanupWorkload(t, "vmscreen")
+	mustCove(t, "run", "-d", firmwareSpec(t, g, "vmscreen", "display = \"vnc\"\n"))
+	waitLog(t, "vmscreen", vmguest.MarkerWaiting, 120*time.Second)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	vnc := sb.Command(ctx, coveBin, "vnc", "vmscreen", "--listen", "127.0.0.1:0")
+	out, err := vnc.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vnc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); vnc.Wait() }()
+	line, err := bufio.NewReader(out).ReadString('\n')
+	m := regexp.MustCompile(`at (127\.0\.0\.1:[0-9]+) `).FindStringSubmatch(line)
+	if err != nil || m == nil {
+		t.Fatalf("cove vnc printed %q (%v), want the address it listens on", line, err)
+	}
+	w, h := rfbFramebuffer(t, m[1])
+
+	png := filepath.Join(workDir, "vmscreen.png")
+	mustCove(t, "screenshot", "vmscreen", png)
+	f, err := os.Open(png)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := imagepng.Decode(f)
+	if err != nil {
+		t.Fatalf("cove screenshot wrote no PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		t.Errorf("screenshot is %v, want the framebuffer's %dx%d", b, w, h)
+	}
+
+	cleanupWorkload(t, "vmplain")
+	mustCove(t, "run", "-d", firmwareSpec(t, g, "vmplain", ""))
+	for _, args := range [][]string{{"screenshot", "vmplain", png}, {"vnc", "vmplain"}} {
+		if r := cove(t, args...); r.Code != 1 || !strings.Contains(r.Stderr, "vmplain has no screen") {
+			t.Errorf("cove %v of a VM without a display: exit %d, %q", args, r.Code, r.Stderr)
+		}
+	}
+}
+
+// rfbFramebuffer speaks RFB 3.8 to the VNC server at addr: version,
+// security type None, a shared ClientInit; then it asks for the whole
+// framebuffer and checks that an update comes. It returns the
+// framebuffer's size from ServerInit.
+func rfbFramebuffer(t *testing.T, addr string) (w, h int) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	read := func(n int) []byte {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(c, b); err != nil {
+			t.Fatalf("RFB: read %d bytes: %v", n, err)
+		}
+		return b
+	}
+	if v := string(read(12)); v != "RFB 003.008\n" {
+		t.Fatalf("RFB version %q", v)
+	}
+	c.Write([]byte("RFB 003.008\n"))
+	if types := read(int(read(1)[0])); !bytes.Contains(types, []byte{1}) {
+		t.Fatalf("RFB security types %v lack None (1)", types)
+	}
+	c.Write([]byte{1})
+	if res := read(4); !bytes.Equal(res, []byte{0, 0, 0, 0}) {
+		t.Fatalf("RFB security result %v", res)
+	}
+	c.Write([]byte{1}) // ClientInit: shared
+	init := read(24)
+	w, h = int(binary.BigEndian.Uint16(init[0:])), int(binary.BigEndian.Uint16(init[2:]))
+	read(int(binary.BigEndian.Uint32(init[20:]))) // the desktop's name
+	req := []byte{3, 0, 0, 0, 0, 0}               // FramebufferUpdateRequest, not incremental, from 0,0
+	req = binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(req, uint16(w)), uint16(h))
+	c.Write(req)
+	if typ := read(1)[0]; typ != 0 {
+		t.Errorf("RFB: message type %d after an update request, want 0 (FramebufferUpdate)", typ)
+	}
+	if w == 0 || h == 0 {
+		t.Errorf("RFB framebuffer %dx%d", w, h)
+	}
+	return w, h
+}
+
+// TestVMSharedDisk: a disk image one VM writes cannot be another VM's:
+// cove apply of two declared VMs writing one image exits 2 at the second
+// one's key and starts neither, and cove run of a VM that would read a
+// declared VM's writable disk exits 2 before anything starts.
+func TestVMSharedDisk(t *testing.T) {
+	g := needGuest(t)
+	pruneAll(t)
+	disk := filepath.Join(workDir, "shared.img")
+	qemuImg(t, "create", "-q", "-f", "raw", disk, "16M")
+	writes := fmt.Sprintf("[[vm.disk]]\npath = %q\nformat = \"raw\"\n", disk)
+	both := filepath.Join(workDir, "shared-both")
+	declaredText(t, both, "vmsharea", g.Spec(vmguest.Cmdline("wait"), writes, ""))
+	b := declaredText(t, both, "vmshareb", g.Spec(vmguest.Cmdline("wait"), writes, ""))
+	r := cove(t, "apply", both)
+	if want := b + ":10:1: vm.disk[1].path: " + disk + " is also a writable disk of VM vmsharea"; r.Code != 2 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("cove apply of two VMs writing one disk: exit %d, stderr %q; want 2 and %q", r.Code, r.Stderr, want)
+	}
+	for _, name := range []string{"vmsharea", "vmshareb"} {
+		if st := show(t, "cove-"+name+".service", "LoadState"); st != "not-found" {
+			t.Errorf("cove-%s.service is %s after the refused apply, want not-found", name, st)
+		}
+	}
+	mustCove(t, "apply", declaredText(t, filepath.Join(workDir, "shared-one"), "vmsharea", g.Spec(vmguest.Cmdline("wait"), writes, "")))
+	reads := declaredText(t, filepath.Join(workDir, "shared-run"), "vmsharec", g.Spec(vmguest.Cmdline("wait"), writes+"read_only = true\n", ""))
+	if r := cove(t, "run", "-d", reads); r.Code != 2 || !strings.Contains(r.Stderr, reads+":10:1: vm.disk[1].path") {
+		t.Errorf("cove run of a VM reading a declared VM's disk: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if st := show(t, "cove-vmsharec.service", "LoadState"); st != "not-found" {
+		t.Errorf("the refused run left cove-vmsharec.service (%s)", st)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
@@ -237,6 +238,11 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	}
 	if err := hostcheck.Prepare(s); err != nil {
 		return nil, err
+	}
+	if s.Kind == spec.KindVM {
+		if err := hostcheck.SharedDisksWith(s, declared.Default.VMs(s.Name)); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

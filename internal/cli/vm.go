@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cove-project/cove/internal/api"
+	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/internal/stage"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
@@ -151,4 +153,118 @@ func copyUntilDetach(w io.Writer, in io.Reader) error {
 			return err
 		}
 	}
+}
+
+// vncCommand is cove vnc: a VM's screen (vm.display = "vnc"), served from
+// its unix socket on a TCP address for a VNC viewer while cove runs.
+func vncCommand(env *Env) *cobra.Command {
+	var listen string
+	cmd := &cobra.Command{
+		Use:   "vnc NAME",
+		Short: "serve a VM's screen to a VNC viewer",
+		Long: `Serve the screen of a VM with vm.display = "vnc" on a TCP address, for a VNC
+viewer, until interrupted. QEMU serves it on ` + launch.VNCSocket("NAME") + `
+(root only; viewers that take a unix socket can use it directly). VNC here has
+no password: keep the address on loopback, or reach it through an SSH tunnel.`,
+		Example:           "  cove vnc desktop                          # then: vncviewer 127.0.0.1:5900\n  cove vnc desktop --listen 127.0.0.1:5901",
+		Args:              wantArgs(1, 1, "exactly one workload name"),
+		ValidArgsFunction: completeWorkloads(env, false),
+		RunE:              func(cmd *cobra.Command, args []string) error { return serveVNC(cmd.Context(), env, args[0], listen) },
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:5900", "the TCP address viewers connect to (port 0: any free port)")
+	return cmd
+}
+
+// serveVNC relays each connection to listen to VM name's VNC socket until
+// ctx ends; it prints the address it listens on.
+func serveVNC(ctx context.Context, env *Env, name, listen string) error {
+	sock, err := screenSocket(ctx, env, name)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("vnc of %s: %w", name, err)
+	}
+	defer ln.Close()
+	fmt.Fprintf(env.Stdout, "the screen of %s is at %s (VNC, no password); Ctrl-C ends\n", name, ln.Addr())
+	go func() { <-ctx.Done(); ln.Close() }()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("vnc of %s: %w", name, err)
+		}
+		go relay(c, sock)
+	}
+}
+
+// relay copies between c and a new connection to the unix socket sock
+// until either side ends, then closes both.
+func relay(c net.Conn, sock string) {
+	defer c.Close()
+	s, err := net.Dial("unix", sock)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(s, c); done <- struct{}{} }()
+	go func() { io.Copy(c, s); done <- struct{}{} }()
+	<-done
+}
+
+// screenSocket is VM name's VNC socket, or an error that says why there
+// is none: no such workload, or no screen.
+func screenSocket(ctx context.Context, env *Env, name string) (string, error) {
+	sock := launch.VNCSocket(name)
+	if _, err := os.Stat(sock); err != nil {
+		if kerr := known(ctx, env, name); kerr != nil {
+			return "", kerr
+		}
+		return "", fmt.Errorf("%s has no screen: it is not a running VM with vm.display = \"vnc\" (%w)", name, err)
+	}
+	return sock, nil
+}
+
+// screenshotCommand is cove screenshot: a VM's screen saved as PNG.
+func screenshotCommand(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "screenshot NAME FILE.png",
+		Short: "save a VM's screen as a PNG image",
+		Long: `Save the screen of a running VM with vm.display = "vnc" as a PNG image (QMP's
+screendump), for example to see where an installer or a boot stopped.`,
+		Example:           "  cove screenshot desktop screen.png",
+		Args:              wantArgs(2, 2, "a workload name and a file name"),
+		ValidArgsFunction: completeWorkloads(env, false),
+		RunE:              func(cmd *cobra.Command, args []string) error { return screenshot(cmd.Context(), env, args[0], args[1]) },
+	}
+}
+
+// screenshot has QEMU write VM name's screen as PNG into the VM's run
+// directory (QEMU opens the file itself) and moves it to file.
+func screenshot(ctx context.Context, env *Env, name, file string) error {
+	if _, err := screenSocket(ctx, env, name); err != nil {
+		return err
+	}
+	q, err := qmp.Dial(ctx, launch.QMPSocket(name))
+	if err != nil {
+		return fmt.Errorf("screenshot of %s: %w", name, err)
+	}
+	defer q.Close()
+	tmp := filepath.Join(launch.VMRunDir(name), fmt.Sprintf("screen-%d.png", os.Getpid()))
+	defer os.Remove(tmp)
+	if _, err := q.Execute(ctx, "screendump", map[string]string{"filename": tmp, "format": "png"}); err != nil {
+		return fmt.Errorf("screenshot of %s: QMP screendump: %w", name, err)
+	}
+	png, err := os.ReadFile(tmp)
+	if err != nil {
+		return fmt.Errorf("screenshot of %s: %w", name, err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		return fmt.Errorf("screenshot of %s: %w", name, err)
+	}
+	return nil
 }

@@ -81,6 +81,11 @@ func load(opt Options) (Plan, []desired, error) {
 		want = append(want, desired{spec: s, source: byName[name]})
 		specs = append(specs, s)
 	}
+	if len(errs) == 0 {
+		if err := hostcheck.SharedDisks(specs); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
 	}

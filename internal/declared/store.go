@@ -71,6 +71,23 @@ func (p Paths) SpecFiles() ([]File, error) {
 	return files, nil
 }
 
+// VMs returns the declared VMs other than the workload named except, for
+// checks across specs (hostcheck.SharedDisks); specs that do not load
+// are left out (cove apply and the generator report them).
+func (p Paths) VMs(except string) []*spec.Spec {
+	files, _ := p.SpecFiles()
+	var vms []*spec.Spec
+	for _, f := range files {
+		if f.Name == except {
+			continue
+		}
+		if s, err := spec.Load(f.Path, ""); err == nil && s.Kind == spec.KindVM {
+			vms = append(vms, s)
+		}
+	}
+	return vms
+}
+
 // WriteFile writes data to path atomically and durably: a temporary file
 // in the same directory is written, synced and renamed over path, and the
 // directory is synced. Readers see the old or the new content, never a
