@@ -384,7 +384,8 @@ func TestVMBaseImage(t *testing.T) {
 }
 
 // TestVMCloudInit: a VM with [vm.cloud_init] gets a NoCloud seed (a vfat
-// disk labelled CIDATA) whose meta-data and user-data the guest reads.
+// disk labelled CIDATA) whose meta-data and user-data the guest reads;
+// with cove run --rm the VM's state directory goes when it ends.
 func TestVMCloudInit(t *testing.T) {
 	g := needGuest(t)
 	ci := "[vm.cloud_init]\nhostname = \"web-1\"\nssh_authorized_keys = [\"ssh-ed25519 AAAAC3Nza me@laptop\"]\nusers = [\"alice\"]\n"
@@ -404,6 +405,9 @@ func TestVMCloudInit(t *testing.T) {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("console lacks %q:\n%s", want, harness.Tail(r.Stdout, 30))
 		}
+	}
+	if r := inside(t, "test", "-e", "/var/lib/cove/vms/vmseed"); r.Code == 0 {
+		t.Error("cove run --rm left the VM's state directory /var/lib/cove/vms/vmseed (its seed)")
 	}
 }
 

@@ -321,7 +321,20 @@ func ports(list []string) []plan.Port {
 type RunOptions struct {
 	Remove  bool   // --rm: unload the unit as soon as it is inactive or failed
 	Restart string // the spec's restart policy
-	Image   bool   // an image container: with Remove its writable layer goes when it stops
+	State   string // what the workload keeps (StateDir); with Remove it goes when the unit stops
+}
+
+// StateDir is the directory where workload s keeps what outlives a run
+// until cove rm: an image container's writable layer, a VM's overlays,
+// NVRAM, TPM state and seed; "" for a rootfs container.
+func StateDir(s *spec.Spec) string {
+	switch {
+	case s.Kind == spec.KindVM:
+		return launch.VMState(s.Name)
+	case s.Container != nil && s.Container.Image != "":
+		return launch.ContainerDir(s.Name)
+	}
+	return ""
 }
 
 // ForRun adapts a compiled unit for a transient run: with Remove the unit
@@ -333,9 +346,8 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	switch {
 	case opt.Remove:
 		props = append(props, Prop{Section: SectionUnit, DBus: "CollectMode", Value: Str("inactive-or-failed")})
-		if opt.Image { // rm, not a cove process: a Go start costs more than the removal
-			name, _ := spec.NameOfUnit(u.Name)
-			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{"/bin/rm", "-rf", "--one-file-system", "--", launch.ContainerDir(name)}})
+		if opt.State != "" { // rm, not a cove process: a Go start costs more than the removal
+			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{"/bin/rm", "-rf", "--one-file-system", "--", opt.State}})
 		}
 	case opt.Restart == "no":
 		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})

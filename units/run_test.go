@@ -41,3 +41,40 @@ func TestRunKeepsKillAFailure(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRemovesState: with --rm, what a workload keeps (StateDir: an
+// image container's writable layer, a VM's state) goes when its unit
+// stops, by rm after the other stop stages; a rootfs container keeps
+// nothing, and a run without --rm keeps its state for cove rm.
+func TestRunRemovesState(t *testing.T) {
+	image := spec.Defaults("web")
+	image.Container.Image = "registry.example/web:1"
+	rootfs := spec.Defaults("plain")
+	rootfs.Container.Rootfs = "/srv/rootfs"
+	vm := spec.VMDefaults("guest")
+	for _, c := range []struct {
+		s      *spec.Spec
+		remove bool
+		want   string // the last ExecStopPost=, "" for none that removes
+	}{
+		{image, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/containers/web"`},
+		{vm, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/vms/guest"`},
+		{rootfs, true, ""},
+		{image, false, ""},
+	} {
+		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptions{Remove: c.remove, Restart: "no", State: StateDir(c.s)})
+		text, err := u.Text("run.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, l := range strings.Split(text, "\n") {
+			if v, ok := strings.CutPrefix(l, "ExecStopPost="); ok {
+				got = v
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s, remove %v: ExecStopPost=%s, want %s", c.s.Name, c.remove, got, c.want)
+		}
+	}
+}

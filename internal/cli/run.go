@@ -131,7 +131,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, Image: s.Container != nil && s.Container.Image != ""})
+	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, State: units.StateDir(s)})
 	var console *ttyConsole
 	if f.tty {
 		if u, err = ttyUnit(u); err != nil {
