@@ -98,6 +98,12 @@ func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 //   - TPM 2.0 (q35): QEMU's TPM emulator backend on swtpm's control
 //     socket, a CRB interface (tpm-crb, what TPM 2.0 guests and Windows 11
 //     expect).
+//   - os = windows (q35): the devices Windows drives with its own
+//     drivers: disks (and the seed) as ide-hd on the AHCI controller after
+//     the CD-ROMs, an e1000e NIC; its Hyper-V enlightenments (hyperV);
+//     the RTC in local time, as Windows keeps it. Everything else (the
+//     virtio console, pvpanic) stays: Windows ignores what it has no
+//     driver for.
 //   - A display (q35): the standard VGA card (every guest, Windows
 //     included, drives it without extra drivers), a USB tablet on an XHCI
 //     controller (absolute pointer: the guest's cursor follows the
@@ -141,6 +147,9 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 	if c.Accel == spec.AccelTCG {
 		accel, cpu = spec.AccelTCG+",tb-size="+strconv.Itoa(TCGBufferMiB), "max"
 	}
+	if c.OS == spec.OSWindows {
+		cpu += hyperV(c.Accel)
+	}
 	a = append(a, "-accel", accel, "-cpu", cpu)
 	a = append(a, "-smp", strconv.Itoa(c.CPUs), "-m", strconv.FormatUint(c.MemoryMiB, 10))
 	a = append(a, firmwareArgs(c)...)
@@ -166,14 +175,14 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		}
-		a = append(a, "-drive", drive, "-device", fmt.Sprintf("%s,drive=disk%d%s", blk, i, disks[i]))
+		a = append(a, "-drive", drive, "-device", driveDevice(c, fmt.Sprintf("disk%d", i), blk, disks[i]))
 	}
 	for i, p := range c.CDROMs {
 		a = append(a, "-drive", fmt.Sprintf("if=none,id=cd%d,file=%s,format=raw,media=cdrom,readonly=on,file.locking=on", i, qemuEscape(p)),
-			"-device", fmt.Sprintf("ide-cd,drive=cd%d,bus=ide.%d%s", i, i, cdroms[i]))
+			"-device", driveDevice(c, fmt.Sprintf("cd%d", i), blk, cdroms[i]))
 	}
 	if c.CloudInit != nil {
-		a = append(a, "-drive", "if=none,id=seed,file="+qemuEscape(c.Seed())+",format=raw,readonly=on,file.locking=on", "-device", blk+",drive=seed")
+		a = append(a, "-drive", "if=none,id=seed,file="+qemuEscape(c.Seed())+",format=raw,readonly=on,file.locking=on", "-device", driveDevice(c, "seed", blk, ""))
 	}
 	if c.TPM {
 		a = append(a, "-chardev", "socket,id=tpm,path="+qemuEscape(c.TPMSocket()),
@@ -183,7 +192,12 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		a = append(a, "-device", "VGA", "-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0",
 			"-vnc", "unix:"+qemuEscape(c.VNCSocket()))
 	}
-	a = append(a, netArgs(c, dev("virtio-net-device", "virtio-net-pci"))...)
+	nic := dev("virtio-net-device", "virtio-net-pci")
+	if c.OS == spec.OSWindows {
+		nic = "e1000e"
+		a = append(a, "-rtc", "base=localtime")
+	}
+	a = append(a, netArgs(c, nic)...)
 	a = append(a,
 		"-device", "pvpanic",
 		"-action", "panic=exit-failure",
@@ -191,6 +205,32 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	)
 	return a, nil
+}
+
+// driveDevice is the -device value of drive id (with boot index suffix):
+// on q35's AHCI controller (launch.VMConfig.AHCIDrives) an ide-cd
+// (CD-ROMs) or ide-hd on its port, else the virtio-blk device blk.
+func driveDevice(c launch.VMConfig, id, blk, suffix string) string {
+	port := slices.Index(c.AHCIDrives(), id)
+	switch {
+	case port < 0:
+		return blk + ",drive=" + id + suffix
+	case strings.HasPrefix(id, "cd"):
+		return fmt.Sprintf("ide-cd,drive=%s,bus=ide.%d%s", id, port, suffix)
+	}
+	return fmt.Sprintf("ide-hd,drive=%s,bus=ide.%d%s", id, port, suffix)
+}
+
+// hyperV are the Hyper-V enlightenments of a Windows guest's CPU (QEMU's
+// docs/system/i386/hyperv.rst): under KVM the set those docs recommend;
+// under TCG the ones QEMU can emulate without KVM (hv-vpindex and what
+// needs it, the SynIC and its timers, are KVM's only).
+func hyperV(accel string) string {
+	flags := ",hv-relaxed,hv-vapic,hv-spinlocks=0x1fff,hv-time"
+	if accel == spec.AccelKVM {
+		flags += ",hv-vpindex,hv-runtime,hv-synic,hv-stimer,hv-frequencies,hv-reset,hv-tlbflush,hv-ipi"
+	}
+	return flags
 }
 
 // firmwareArgs are the flash drives of c's UEFI firmware (read-only code,

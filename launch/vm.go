@@ -46,6 +46,7 @@ type VMConfig struct {
 	Firmware  string     // spec.FirmwareBIOS ("" too), spec.FirmwareUEFI or spec.FirmwareUEFISecure (q35)
 	TPM       bool       // a TPM 2.0: swtpm, started by the launcher, on TPMSocket (q35)
 	Display   string     // spec.DisplayVNC: a screen served on VNCSocket (q35); "" or spec.DisplayNone: none
+	OS        string     // spec.OSWindows: devices Windows drives without extra drivers (q35); "" or spec.OSLinux: virtio
 	CDROMs    []string   // absolute paths of ISO images, read-only CD-ROMs in this order (q35)
 	Boot      []string   // the firmware's boot order (spec.BootCDROM, spec.BootDisk); nil: the disk with Boot
 	CloudInit *CloudInit // the NoCloud seed the launcher builds at start; nil: none
@@ -98,6 +99,27 @@ func (c VMConfig) NVRAM() string { return filepath.Join(c.StateDir, "nvram.fd") 
 
 // TPMState is swtpm's state directory.
 func (c VMConfig) TPMState() string { return filepath.Join(c.StateDir, "tpm") }
+
+// AHCIDrives are the ids of the drives on q35's AHCI controller, in the
+// order of its ports (ide.0, ide.1…): the CD-ROMs ("cd0"…), and for
+// Windows (which has no virtio driver of its own) the disks ("disk0"…)
+// and the cloud-init seed ("seed") too.
+func (c VMConfig) AHCIDrives() []string {
+	var ids []string
+	for i := range c.CDROMs {
+		ids = append(ids, "cd"+strconv.Itoa(i))
+	}
+	if c.OS != spec.OSWindows {
+		return ids
+	}
+	for i := range c.Disks {
+		ids = append(ids, "disk"+strconv.Itoa(i))
+	}
+	if c.CloudInit != nil {
+		ids = append(ids, "seed")
+	}
+	return ids
+}
 
 // Seed is the cloud-init seed image, rebuilt at every start.
 func (c VMConfig) Seed() string { return filepath.Join(c.StateDir, "cidata.img") }
@@ -246,6 +268,9 @@ func (c VMConfig) firmwareArgs() []string {
 	if c.Display == spec.DisplayVNC {
 		a = append(a, "--display", c.Display)
 	}
+	if c.OS == spec.OSWindows {
+		a = append(a, "--os", c.OS)
+	}
 	for _, p := range c.CDROMs {
 		a = append(a, "--cdrom", p)
 	}
@@ -305,6 +330,7 @@ func ParseVMArgs(args []string) (VMConfig, error) {
 	fs.StringVar(&c.Firmware, "firmware", "", "bios (the default), uefi or uefi-secure")
 	fs.BoolVar(&c.TPM, "tpm", false, "a TPM 2.0 (swtpm)")
 	fs.StringVar(&c.Display, "display", "", "none (the default) or vnc")
+	fs.StringVar(&c.OS, "os", "", "linux (the default) or windows")
 	fs.Func("cdrom", "ISO image", func(s string) error { c.CDROMs = append(c.CDROMs, s); return nil })
 	fs.Func("boot", "firmware boot order, e.g. cdrom,disk", func(s string) error { c.Boot = strings.Split(s, ","); return nil })
 	ci := &CloudInit{}
@@ -417,8 +443,12 @@ func (c VMConfig) checkFirmware() error {
 		return fmt.Errorf("firmware %q is not %s, %s or %s", c.Firmware, spec.FirmwareBIOS, spec.FirmwareUEFI, spec.FirmwareUEFISecure)
 	case c.Display != "" && c.Display != spec.DisplayNone && c.Display != spec.DisplayVNC:
 		return fmt.Errorf("display %q is not %s or %s", c.Display, spec.DisplayNone, spec.DisplayVNC)
-	case !q35 && (c.TPM || len(c.CDROMs) > 0 || len(c.Boot) > 0 || c.Firmware == spec.FirmwareUEFI || c.Firmware == spec.FirmwareUEFISecure || c.Display == spec.DisplayVNC):
-		return errors.New("UEFI, a TPM, CD-ROMs, a boot order and a display need machine q35")
+	case c.OS != "" && c.OS != spec.OSLinux && c.OS != spec.OSWindows:
+		return fmt.Errorf("os %q is not %s or %s", c.OS, spec.OSLinux, spec.OSWindows)
+	case !q35 && (c.TPM || len(c.CDROMs) > 0 || len(c.Boot) > 0 || c.Firmware == spec.FirmwareUEFI || c.Firmware == spec.FirmwareUEFISecure || c.Display == spec.DisplayVNC || c.OS == spec.OSWindows):
+		return errors.New("UEFI, a TPM, CD-ROMs, a boot order, a display and os windows need machine q35")
+	case c.OS == spec.OSWindows && len(c.AHCIDrives()) > spec.MaxCDROMs:
+		return fmt.Errorf("%d disks and CD-ROMs on the AHCI controller; it has %d ports", len(c.AHCIDrives()), spec.MaxCDROMs)
 	case len(c.CDROMs) > spec.MaxCDROMs:
 		return fmt.Errorf("%d CD-ROMs; at most %d", len(c.CDROMs), spec.MaxCDROMs)
 	case needsState && !strings.HasPrefix(c.StateDir, "/"):

@@ -92,6 +92,11 @@ func TestVMArgsRoundTrip(t *testing.T) {
 			c.Firmware, c.CloudInit = spec.FirmwareUEFI, &CloudInit{Hostname: "x", UserData: "/etc/u", NetworkConfig: "/etc/n"}
 			return c
 		}(),
+		func() VMConfig {
+			c := testInstallerVM()
+			c.OS = spec.OSWindows
+			return c
+		}(),
 	} {
 		got, err := ParseVMArgs(c.Args())
 		if err != nil {

@@ -75,6 +75,7 @@ var (
 	accelValues       = []string{AccelAuto, AccelKVM, AccelTCG}
 	firmwareValues    = []string{FirmwareBIOS, FirmwareUEFI, FirmwareUEFISecure}
 	displayValues     = []string{DisplayNone, DisplayVNC}
+	osValues          = []string{OSLinux, OSWindows}
 	formatValues      = []string{FormatRaw, FormatQcow2}
 	vmNetworkValues   = []string{VMNetworkNone, VMNetworkUser, VMNetworkBridge}
 	protocolValues    = []string{ProtoTCP, ProtoUDP}
@@ -119,6 +120,7 @@ var keyTable = []Key{
 	{Path: "container.mount[].size", Type: TypeSize, Field: "Container.Mounts[].Size"},
 	{Path: "container.mount[].idmap", Type: TypeBoolean, Field: "Container.Mounts[].Idmap"},
 	{Path: "vm", Type: TypeTable, Field: "VM", Kind: KindVM},
+	{Path: "vm.os", Type: TypeString, Field: "VM.OS", Values: osValues},
 	{Path: "vm.kernel", Type: TypePath, Field: "VM.Kernel", Example: "/var/lib/cove/vm/vmlinuz"},
 	{Path: "vm.initrd", Type: TypePath, Field: "VM.Initrd", Example: "/var/lib/cove/vm/initrd.gz"},
 	{Path: "vm.cmdline", Type: TypeString, Field: "VM.Cmdline"},

@@ -155,6 +155,7 @@ const (
 
 // VM describes a virtual machine payload (QEMU).
 type VM struct {
+	OS        string   // OSLinux (default) or OSWindows, which presets WindowsDefaults and picks Windows' devices (q35 only)
 	Kernel    string   // absolute path; direct kernel boot. May be "" only with a boot disk (q35); if both are set, the kernel is booted
 	Initrd    string   // absolute path or ""; needs Kernel
 	Cmdline   string   // kernel command line; needs Kernel; at most MaxCmdlineLen bytes, no control characters

@@ -24,6 +24,20 @@ const (
 	FirmwareUEFISecure = "uefi-secure" // OVMF with Secure Boot enforced and Microsoft's keys enrolled
 )
 
+// Guest operating systems (vm.os): what the VM's devices are chosen for.
+const (
+	OSLinux   = "linux"   // virtio devices (the default)
+	OSWindows = "windows" // devices Windows drives without extra drivers, and its preset (WindowsDefaults)
+)
+
+// WindowsDefaults are what os = "windows" sets unless the spec sets it
+// too: what Windows 11 requires (q35, UEFI with Secure Boot, a TPM 2.0,
+// two CPUs, 4 GiB) and a screen for its installer and desktop.
+func WindowsDefaults(m *VM) {
+	m.Machine, m.Firmware, m.TPM, m.Display = MachineQ35, FirmwareUEFISecure, true, DisplayVNC
+	m.CPUs, m.Memory = 2, 4<<30
+}
+
 // Screens of a VM (vm.display).
 const (
 	DisplayNone = "none" // no screen: the serial console only
@@ -71,12 +85,16 @@ func VMDefaults(name string) *Spec {
 
 // vmDefaults returns a VM with the defaults.
 func vmDefaults() *VM {
-	return &VM{CPUs: 1, Memory: DefaultVMMemory, Machine: MachineMicroVM, Accel: AccelAuto, Firmware: FirmwareBIOS, Display: DisplayNone, Network: VMNetwork{Mode: VMNetworkNone}}
+	return &VM{OS: OSLinux, CPUs: 1, Memory: DefaultVMMemory, Machine: MachineMicroVM, Accel: AccelAuto, Firmware: FirmwareBIOS, Display: DisplayNone, Network: VMNetwork{Mode: VMNetworkNone}}
 }
 
 // readVM builds a VM from the [vm] table t.
 func readVM(t table) *VM {
 	m := vmDefaults()
+	t.read("os", &m.OS)
+	if m.OS == OSWindows { // the preset first: the spec's own keys win
+		WindowsDefaults(m)
+	}
 	t.read("kernel", &m.Kernel)
 	t.read("initrd", &m.Initrd)
 	t.read("cmdline", &m.Cmdline)
@@ -135,9 +153,17 @@ func readVM(t table) *VM {
 
 // vm checks m.
 func (v *validator) vm(m *VM) {
+	v.oneOf("vm.os", "os", m.OS, "")
 	v.oneOf("vm.machine", "machine", m.Machine, "")
 	v.oneOf("vm.accel", "accel", m.Accel, "")
-	v.firmware(m)
+	if m.OS == OSWindows && m.Machine != MachineQ35 { // not also each device of the preset
+		v.needsQ35(m, "vm.os", `os = "windows"`, "PCI bus for the devices Windows drives")
+	} else {
+		v.firmware(m)
+	}
+	if n := len(m.Disks) + len(m.CDROMs); m.OS == OSWindows && n > MaxCDROMs {
+		v.add("vm.os", fmt.Sprintf(`os = "windows" puts disks and CD-ROMs on q35's AHCI controller, which has %d ports; this VM has %d`, MaxCDROMs, n))
+	}
 	bootDisk := v.disks(m)
 	v.cdroms(m)
 	v.bootOrder(m)

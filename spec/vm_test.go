@@ -29,7 +29,7 @@ func TestParseVMFull(t *testing.T) {
 			Memory:   512 << 20,
 			Machine:  MachineQ35,
 			Accel:    AccelKVM,
-			Firmware: FirmwareBIOS, Display: DisplayNone,
+			Firmware: FirmwareBIOS, Display: DisplayNone, OS: OSLinux,
 			Disks: []Disk{
 				{Path: "/var/lib/cove/vm/root.qcow2", Format: FormatQcow2, Boot: true},
 				{Path: "/var/lib/cove/vm/data.img", Format: FormatRaw, ReadOnly: true},
@@ -69,7 +69,7 @@ func TestParseVMDefaults(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %#v\nwant %#v\n got vm %#v\nwant vm %#v", got, want, got.VM, want.VM)
 	}
-	if want := (VM{Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: "microvm", Accel: "auto", Firmware: "bios", Display: "none", Network: VMNetwork{Mode: "none"}}); !reflect.DeepEqual(*got.VM, want) {
+	if want := (VM{Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: "microvm", Accel: "auto", Firmware: "bios", Display: "none", OS: "linux", Network: VMNetwork{Mode: "none"}}); !reflect.DeepEqual(*got.VM, want) {
 		t.Errorf("defaults %#v, want %#v", *got.VM, want)
 	}
 	if !reflect.DeepEqual(got.Security, Security{}) || got.Container != nil || got.Health != nil {
@@ -80,7 +80,7 @@ func TestParseVMDefaults(t *testing.T) {
 func TestParseVMLayouts(t *testing.T) {
 	// Equivalent ways of writing the disks and network of a VM.
 	want := &VM{
-		Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: MachineQ35, Accel: AccelAuto, Firmware: FirmwareBIOS, Display: DisplayNone,
+		Kernel: "/k", CPUs: 1, Memory: 256 << 20, Machine: MachineQ35, Accel: AccelAuto, Firmware: FirmwareBIOS, Display: DisplayNone, OS: OSLinux,
 		Disks:   []Disk{{Path: "/a.img"}, {Path: "/b.img", ReadOnly: true}},
 		Network: VMNetwork{Mode: VMNetworkUser, Forwards: []Forward{{"127.0.0.1", 2222, 22, ProtoTCP}}},
 	}
@@ -242,5 +242,21 @@ func TestKeyPositionsArrays(t *testing.T) {
 		if got := parentKey(k); got != want {
 			t.Errorf("parentKey(%q) = %q, want %q", k, got, want)
 		}
+	}
+}
+
+// TestWindowsPreset: os = "windows" presets what Windows 11 requires and
+// the spec's own keys win over it.
+func TestWindowsPreset(t *testing.T) {
+	s, err := Parse("win.toml", []byte("version = 1\nkind = \"vm\"\n[vm]\nos = \"windows\"\nmemory = \"8G\"\ntpm = false\n[[vm.disk]]\npath = \"/w.qcow2\"\nboot = true\n"), "win")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.VM
+	if m.Machine != MachineQ35 || m.Firmware != FirmwareUEFISecure || m.Display != DisplayVNC || m.CPUs != 2 {
+		t.Errorf("preset not applied: %+v", m)
+	}
+	if m.Memory != 8<<30 || m.TPM {
+		t.Errorf("the spec's memory and tpm did not win over the preset: memory %d, tpm %v", m.Memory, m.TPM)
 	}
 }

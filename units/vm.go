@@ -76,7 +76,7 @@ func VMConfig(s *spec.Spec) launch.VMConfig {
 	for _, cd := range v.CDROMs {
 		c.CDROMs = append(c.CDROMs, cd.Path)
 	}
-	c.Firmware, c.TPM, c.Boot, c.Display = v.Firmware, v.TPM, v.Boot, v.Display
+	c.Firmware, c.TPM, c.Boot, c.Display, c.OS = v.Firmware, v.TPM, v.Boot, v.Display, v.OS
 	if ci := v.CloudInit; ci != nil {
 		c.CloudInit = &launch.CloudInit{
 			UserData: ci.UserData, NetworkConfig: ci.NetworkConfig,
