@@ -19,6 +19,8 @@ import (
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/qmp"
+	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
@@ -110,7 +112,8 @@ func statusCommand(env *Env) *cobra.Command {
 		Use:   "status [flags] NAME",
 		Short: "show one workload",
 		Long: `Show one workload in detail; while it runs, a Network: line per network it is
-on and a Ports: line when it publishes any.`,
+on and a Ports: line when it publishes any; for a running VM, what QEMU tells
+(QMP): its vCPUs' CPU time, the guest's memory and a Disk I/O: line per drive.`,
 		Example: `  cove status web
   cove status --json web
   cove status --format '{{.MainPID}} {{size .MemoryBytes}}' web`,
@@ -148,6 +151,7 @@ func printStatus(out io.Writer, w api.Workload) error {
 	}
 	if w.Kind == spec.KindVM {
 		rows = append(rows, [2]string{"Accelerator", dash(isolate.ReadAccel(w.Name))})
+		rows = append(rows, guestRows(w)...)
 	}
 	if r, ok, _ := userns.Default().Lookup(w.Name); ok && w.Kind == spec.KindContainer {
 		rows = append(rows, [2]string{"User namespace", r.Mapping() + " (container:host:count)"})
@@ -162,6 +166,43 @@ func printStatus(out io.Writer, w api.Workload) error {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
+}
+
+// guestRows are what QEMU tells of running VM w (its QMP socket is
+// local): the vCPUs' CPU time (their threads' in /proc), the guest's
+// memory and each drive's I/O; none when it does not answer.
+func guestRows(w api.Workload) [][2]string {
+	if w.MainPID == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	q, err := qmp.Dial(ctx, launch.QMPSocket(w.Name))
+	if err != nil {
+		return nil
+	}
+	defer q.Close()
+	r, err := q.Resources(ctx)
+	if err != nil {
+		return nil
+	}
+	var cpu time.Duration
+	for _, tid := range r.VCPUThreads {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", w.MainPID, tid)); err == nil {
+			if user, kernel, err := stats.ParsePidStat(string(b)); err == nil {
+				cpu += time.Duration(user + kernel)
+			}
+		}
+	}
+	rows := [][2]string{
+		{"vCPU time", fmt.Sprintf("%s (%d vCPUs)", cpu.Round(10*time.Millisecond), len(r.VCPUThreads))},
+		{"Guest memory", image.HumanSize(int64(r.MemoryBytes))},
+	}
+	for _, d := range r.Disks {
+		rows = append(rows, [2]string{"Disk I/O", fmt.Sprintf("%s: read %s (%d ops), written %s (%d ops)",
+			d.ID, image.HumanSize(int64(d.ReadBytes)), d.ReadOps, image.HumanSize(int64(d.Written)), d.WriteOps)})
+	}
+	return rows
 }
 
 // nameVerb is a verb that applies one operation to each workload named.

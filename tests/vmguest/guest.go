@@ -19,6 +19,8 @@
 //	disk         mounts /dev/vda (mke2fs first if it has no file system),
 //	             increments the file "count" in it, prints
 //	             COVE-DISK-COUNT=N and powers off.
+//	writer       mounts /dev/vda as disk does, prints COVE-GUEST-WRITING
+//	             and rewrites files on it with fsync until killed.
 //	net          configures eth0 for QEMU's user-mode network (10.0.2.15),
 //	             serves COVE-GUEST-HTTP on port 80 with busybox httpd,
 //	             prints COVE-GUEST-NET-UP, then behaves as wait.
@@ -69,6 +71,7 @@ const (
 	MarkerEcho         = "COVE-ECHO:"
 	MarkerCrashing     = "COVE-GUEST-CRASHING"
 	MarkerDiskCount    = "COVE-DISK-COUNT="
+	MarkerWriting      = "COVE-GUEST-WRITING"
 	MarkerNetUp        = "COVE-GUEST-NET-UP"
 	MarkerHTTP         = "COVE-GUEST-HTTP"
 	MarkerFetched      = "COVE-GUEST-FETCHED="

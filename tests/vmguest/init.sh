@@ -143,6 +143,19 @@ disk)
 	echo COVE-DISK-COUNT=$n
 	poweroff -f
 	;;
+writer)
+	waitdev /dev/vda || { echo "cove-guest: no /dev/vda"; exit 1; }
+	mkdir -p /mnt
+	if ! mount -t ext4 /dev/vda /mnt 2>/dev/null; then
+		mke2fs -q /dev/vda && mount -t ext4 /dev/vda /mnt || exit 1
+	fi
+	echo COVE-GUEST-WRITING
+	i=0
+	while :; do
+		dd if=/dev/urandom of=/mnt/f$((i % 8)) bs=64k count=16 conv=fsync 2>/dev/null
+		i=$((i + 1))
+	done
+	;;
 net)
 	# QEMU's user-mode network: the guest is 10.0.2.15, the gateway 10.0.2.2.
 	# A static address: same result as udhcpc, without its round trip.
