@@ -2,6 +2,8 @@ package spec
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -23,6 +25,9 @@ func DefaultHealth(command []string) *Health {
 func readHealth(t table) *Health {
 	h := DefaultHealth(nil)
 	t.read("command", &h.Command)
+	t.read("tcp", &h.TCP)
+	t.read("http", &h.HTTP)
+	t.read("path", &h.Path)
 	t.read("interval", &h.Interval)
 	if t.has("timeout") {
 		t.read("timeout", &h.Timeout)
@@ -35,9 +40,49 @@ func readHealth(t table) *Health {
 	return h
 }
 
-// health checks h.
+// health checks h, a container's.
 func (v *validator) health(h *Health) {
 	v.command("health.command", h.Command)
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"health.tcp", h.TCP != 0}, {"health.http", h.HTTP != 0}} {
+		if k.set {
+			v.add(k.key, `tcp and http probe a VM's guest from the host; a container's check is a command in it (health.command)`)
+		}
+	}
+	v.healthTiming(h)
+}
+
+// vmHealth checks h, VM m's: a probe of one guest port from the host,
+// through a forward of the user network or at the guest's address on a
+// bridge.
+func (v *validator) vmHealth(h *Health, m *VM) {
+	switch {
+	case len(h.Command) > 0:
+		v.add("health.command", `a command in a guest needs a guest agent, which cove does not use; probe the guest from the host with tcp = PORT or http = PORT`)
+	case (h.TCP == 0) == (h.HTTP == 0):
+		v.add("health", `a VM's health check needs one of tcp = PORT or http = PORT (the guest port the host probes)`)
+	case h.Path != "" && (h.HTTP == 0 || !strings.HasPrefix(h.Path, "/")):
+		v.add("health.path", fmt.Sprintf("%q: path is the URL path of an http check, such as \"/healthz\" (default \"/\")", h.Path))
+	}
+	port, key := h.TCP, "health.tcp"
+	if h.HTTP != 0 {
+		port, key = h.HTTP, "health.http"
+	}
+	switch n := m.Network; {
+	case port == 0:
+	case n.Mode == VMNetworkNone:
+		v.add(key, `the host cannot reach a guest without a network: set [vm.network] mode = "user" (with a forward of the port) or "bridge"`)
+	case n.Mode == VMNetworkUser && !slices.ContainsFunc(n.Forwards, func(f Forward) bool { return f.GuestPort == port && f.Proto == ProtoTCP }):
+		v.add(key, fmt.Sprintf("the host reaches a guest on the user network only through a forward: add one of TCP guest port %d to [vm.network] forward", port))
+	}
+	v.healthTiming(h)
+}
+
+// healthTiming checks h's interval, timeout, retries, start period and
+// failure action.
+func (v *validator) healthTiming(h *Health) {
 	intervalOK := true
 	if msg := durationIn(h.Interval, MinHealthInterval, MaxDuration, false); msg != "" {
 		v.add("health.interval", msg)

@@ -320,7 +320,7 @@ func (p *parser) spec(doc map[string]any, name string) *Spec {
 	if vol, ok := t.table("volume"); ok {
 		s.Volume = readVolume(vol)
 	}
-	if h, ok := t.containerTable("health", s.Kind); ok {
+	if h, ok := t.table("health"); ok {
 		s.Health = readHealth(h)
 	}
 	if in, ok := t.table("install"); ok {

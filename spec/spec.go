@@ -113,7 +113,10 @@ const (
 // Health is a health check run inside the workload's namespaces
 // (containers only, for now). DefaultHealth gives the defaults.
 type Health struct {
-	Command     []string      // run inside the container; exit 0 = healthy
+	Command     []string      // a container's: run inside it; exit 0 = healthy
+	TCP         int           // a VM's: this guest port accepts a TCP connection = healthy
+	HTTP        int           // a VM's: GET Path on this guest port answers 2xx or 3xx = healthy
+	Path        string        // with HTTP: the URL path; "" is "/"
 	Interval    time.Duration // 100ms..1h; default 30s
 	Timeout     time.Duration // > 0 and <= Interval; default 5s (or Interval, if shorter)
 	Retries     int           // consecutive failures before unhealthy, 1..100; default 3

@@ -116,8 +116,8 @@ func (s *Spec) validate(src *source) error {
 		if !s.Security.isDefault() {
 			v.add("security", vmUnsupported("security"))
 		}
-		if s.Health != nil {
-			v.add("health", vmUnsupported("health"))
+		if s.Health != nil && s.VM != nil {
+			v.vmHealth(s.Health, s.VM)
 		}
 		if s.Service.Init {
 			v.add("service.init", `init = true applies to kind "container" only: a VM's PID 1 is its guest kernel's`)

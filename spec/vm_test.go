@@ -195,7 +195,7 @@ vm.memory: 0 bytes is below what a guest kernel needs (64M)
 vm.network.forward: forwards need mode = "user" in [vm.network] (mode "none" gives the VM no network to forward to)
 vm.network.forward: element 1: host address "" is not an IPv4 address such as 127.0.0.1 or 0.0.0.0
 security: [security] is not supported for kind vm yet; it applies to kind "container" only
-health: [health] is not supported for kind vm yet; it applies to kind "container" only`
+health.command: a command in a guest needs a guest agent, which cove does not use; probe the guest from the host with tcp = PORT or http = PORT`
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate:\n%v\nwant\n%s", err, want)
 	}

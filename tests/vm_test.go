@@ -673,3 +673,31 @@ func TestVMKilledMidWrite(t *testing.T) {
 		t.Errorf("qemu-img check of the overlay after SIGKILL: exit %d (0: clean, 3: leaks only)\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// TestVMHealth: a VM's health is a probe of a guest port from the host:
+// http = 80 through the user network's forward turns healthy once the
+// guest's web server answers; tcp = 81, forwarded to a port nothing in
+// the guest listens on, turns unhealthy after its retries (on_failure =
+// "none": the VM keeps running).
+func TestVMHealth(t *testing.T) {
+	g := needGuest(t)
+	for _, c := range []struct{ name, check, want string }{
+		{"vmhealthy", "http = 80\npath = \"/\"", "healthy"},
+		{"vmsick", "tcp = 81", "unhealthy"},
+	} {
+		port := freePort(t)
+		guestPort := strings.Fields(c.check)[2]
+		cleanupWorkload(t, c.name)
+		net := fmt.Sprintf("[vm.network]\nmode = \"user\"\nforward = [\"127.0.0.1:%d:%s/tcp\"]\n", port, guestPort)
+		health := "[health]\n" + c.check + "\ninterval = \"1s\"\nretries = 2\non_failure = \"none\"\n"
+		mustCove(t, "run", "-d", vmSpec(t, g, c.name, "net", net, health))
+	}
+	for _, c := range []struct{ name, want string }{{"vmhealthy", "healthy"}, {"vmsick", "unhealthy"}} {
+		eventually(t, 90*time.Second, c.name+" to be "+c.want, func() bool {
+			return regexp.MustCompile(`(?m)^Health: +` + c.want + `$`).MatchString(cove(t, "status", c.name).Stdout)
+		})
+		if st := show(t, "cove-"+c.name+".service", "ActiveState"); st != "active" {
+			t.Errorf("%s is %s, want active (on_failure = \"none\")", c.name, st)
+		}
+	}
+}

@@ -1,12 +1,44 @@
 package units
 
 import (
+	"cmp"
+	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
+
+// probeArgs are what a probe checks: "-- COMMAND…" in a container; a
+// VM's guest port, "--port P [--http-path PATH]", at "--address
+// HOST:PORT" (the forward of the port on the user network, 0.0.0.0 as
+// 127.0.0.1) or on "--network NET" (the guest's leased address there,
+// known when the probe runs).
+func probeArgs(s *spec.Spec) []string {
+	h := s.Health
+	if s.VM == nil {
+		return append([]string{"--"}, h.Command...)
+	}
+	port := max(h.TCP, h.HTTP)
+	a := []string{"--port", strconv.Itoa(port)}
+	if h.HTTP != 0 {
+		a = append(a, "--http-path", cmp.Or(h.Path, "/"))
+	}
+	if n := s.Join().Network; n != "" {
+		return append(a, "--network", n)
+	}
+	for _, f := range s.VM.Network.Forwards {
+		if f.GuestPort == port && f.Proto == spec.ProtoTCP {
+			host := f.HostAddr
+			if host == "0.0.0.0" {
+				host = "127.0.0.1"
+			}
+			return append(a, "--address", fmt.Sprintf("%s:%d", host, f.HostPort)) // IPv4: validated
+		}
+	}
+	return a // validated: not reached
+}
 
 // CompileHealth returns the health-check timer and service of a spec with
 // a [health] table; ok is false without one. No cove process stays
@@ -35,8 +67,8 @@ func CompileHealth(s *spec.Spec, opt Options) (timer, svc Unit, ok bool) {
 		"--timeout", h.Timeout.String(),
 		"--retries", strconv.Itoa(h.Retries),
 		"--start-period", h.StartPeriod.String(),
-		"--on-failure", h.OnFailure,
-		"--"}, h.Command...)))
+		"--on-failure", h.OnFailure},
+		probeArgs(s)...)))
 	svc.add(SectionService, "Slice", "", Str(Slice))
 	// The probe runs with the container's capabilities (CAP_MKNOD among
 	// them) but in this unit's cgroup: close its devices as the

@@ -9,6 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/eventlog"
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
@@ -47,7 +51,8 @@ type State struct {
 type Check struct {
 	Self        string // the cove binary, which enters the container
 	Name        string
-	Command     []string
+	Command     []string // a container's check; or
+	Guest       Guest    // a VM's (Port set)
 	Timeout     time.Duration
 	Retries     int
 	StartPeriod time.Duration
@@ -81,8 +86,8 @@ func Recorded() map[string]bool {
 	return names
 }
 
-// Run probes once: it runs the command in the workload's namespaces as its
-// user, updates the state, and when the workload has become unhealthy asks
+// Run probes once (a container: the command in its namespaces as its
+// user; a VM: its guest port from the host), updates the state, and when the workload has become unhealthy asks
 // systemd to act as OnFailure says.
 func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 	w, err := conn.Probe(ctx, c.Name)
@@ -158,9 +163,73 @@ func tail(s string, n int) string {
 	return s
 }
 
-// probe runs c's command inside workload w as its payload runs (see
-// isolate.EnterCommand).
+// Guest is a VM's check: a guest port probed from the host.
+type Guest struct {
+	Port     int    // the guest port
+	HTTPPath string // GET this path (healthy: 2xx or 3xx); "": a TCP connection suffices
+	Address  string // HOST:PORT where the host reaches Port (a user network's forward); or
+	Network  string // the network whose lease of the VM gives its address
+}
+
+// probeGuest probes VM name's guest port g within timeout: a TCP
+// connection, or an HTTP GET answered with a status below 400.
+func probeGuest(ctx context.Context, name string, g Guest, timeout time.Duration) (string, error) {
+	addr := g.Address
+	if g.Network != "" {
+		a, err := network.Leases{Root: network.DefaultLeaseRoot}.Of(g.Network, name)
+		if err != nil {
+			return "", fmt.Errorf("health of %s: %w", name, err)
+		}
+		addr = netip.AddrPortFrom(a, uint16(g.Port)).String()
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if g.HTTPPath == "" {
+		return probeTCP(ctx, name, addr)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+g.HTTPPath, nil)
+	if err != nil {
+		return "", fmt.Errorf("health of %s: %w", name, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("health of %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 400 {
+		return "", fmt.Errorf("health of %s: GET %s: %s", name, req.URL, resp.Status)
+	}
+	return fmt.Sprintf("GET %s: %s", req.URL, resp.Status), nil
+}
+
+// tcpSettle is how long a TCP probe waits, once connected, for the
+// connection to be closed from the other end.
+const tcpSettle = 300 * time.Millisecond
+
+// probeTCP connects to addr. The connection must then stay open (or
+// bring data) for tcpSettle: QEMU's user network accepts a forward's
+// connection on the host before it tries the guest, and closes it at
+// once when nothing listens there.
+func probeTCP(ctx context.Context, name, addr string) (string, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("health of %s: %w", name, err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(tcpSettle))
+	if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return "", fmt.Errorf("health of %s: %s closed the connection at once (nothing listens behind it?): %w", name, addr, err)
+	}
+	return "connected to " + addr, nil
+}
+
+// probe checks workload w as c says: a VM's guest port from the host
+// (probeGuest), or c's command inside the container as its payload runs
+// (see isolate.EnterCommand).
 func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget) (string, error) {
+	if c.Guest.Port != 0 {
+		return probeGuest(ctx, c.Name, c.Guest, c.Timeout)
+	}
 	cfg, t, err := enter.Open(ctx, conn, c.Name, w)
 	if err != nil {
 		return "", fmt.Errorf("health of %s: %w", c.Name, err)

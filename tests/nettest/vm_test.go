@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -158,7 +159,8 @@ func runBridgedVM(t *testing.T, g vmguest.Guest, name, port, fetchURL string) ne
 	t.Helper()
 	t.Cleanup(func() { inside(t, coveBin, "rm", name) })
 	path := filepath.Join(workDir, name+".toml")
-	text := g.Spec(vmguest.Cmdline("bridge")+" cove.fetch="+fetchURL, fmt.Sprintf("[vm.network]\nmode = \"bridge\"\nports = [%q]", port), "")
+	health := "[health]\ntcp = 8080\ninterval = \"1s\"\non_failure = \"none\"\n" // at its leased address
+	text := g.Spec(vmguest.Cmdline("bridge")+" cove.fetch="+fetchURL, fmt.Sprintf("[vm.network]\nmode = \"bridge\"\nports = [%q]", port), health)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +170,9 @@ func runBridgedVM(t *testing.T, g vmguest.Guest, name, port, fetchURL string) ne
 		t.Errorf("cove-%s.service: Requires=%s, want %s", name, u, networkUnit)
 	}
 	addr := leaseOf(t, name)
+	eventually(t, 30*time.Second, name+"'s health check (tcp = 8080 at its lease) to find it healthy", func() bool {
+		return regexp.MustCompile(`(?m)^Health: +healthy$`).MatchString(inside(t, coveBin, "status", name).Stdout)
+	})
 	tap := plan.HostIfName("cove", name)
 	if out := must(t, "ip", "-d", "link", "show", "dev", tap); !strings.Contains(out, "master cove0") || !strings.Contains(out, "tun type tap") {
 		t.Errorf("%s's tap %s is not a tap on cove0:\n%s", name, tap, out)
