@@ -158,6 +158,17 @@ func declaredImage(t *testing.T, ref string) {
 	mustCove(t, "apply", path)
 	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
 	mustCove(t, "restart", "imgweb")
+	status := mustCove(t, "status", "imgweb")
+	var rows []struct{ Digest string }
+	if err := json.Unmarshal([]byte(mustCove(t, "images", "--json")), &rows); err != nil || len(rows) != 1 {
+		t.Fatalf("cove images --json: %v %+v", err, rows)
+	}
+	for _, want := range []string{"Image:       " + ref + "\n", "Image ID:    " + rows[0].Digest + "\n",
+		"Command:     /bin/sh -c 'echo start >> /www/starts; exec sleep 1000'\n", "Working dir: /www\n", "User:        1000:1000\n"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("cove status imgweb lacks %q:\n%s", want, status)
+		}
+	}
 	if out := mustCove(t, "exec", "imgweb", "--", "/bin/sh", "-c", "id -u; cat /www/starts"); out != "1000\nstart\nstart\n" {
 		t.Errorf("after a restart, exec printed %q; want uid 1000 and two starts kept in the upper layer", out)
 	}

@@ -32,6 +32,18 @@ type Workload struct {
 	Health   string     `json:"health,omitempty"`   // "", starting, healthy or unhealthy
 	Networks []Endpoint `json:"networks,omitempty"` // the networks it leases an address of
 	Ports    []Port     `json:"ports,omitempty"`    // the host ports it publishes
+	Image    *RunImage  `json:"image,omitempty"`    // an image container's image, as its launcher completes it
+}
+
+// RunImage is the image an image container runs and what the container
+// runs of it: the spec's values merged with the image's configuration by
+// Docker's rules, as the launcher merges them (image.Store.Complete).
+type RunImage struct {
+	Ref     string   `json:"ref"`     // the name the spec gives
+	ID      string   `json:"id"`      // the digest the container was last started on
+	Command []string `json:"command"` // ENTRYPOINT + CMD, or what the spec replaced
+	Workdir string   `json:"workdir"`
+	User    string   `json:"user"` // UID:GID, or the image's user name, resolved in the container
 }
 
 // SpecFile is one spec sent in a request body.

@@ -17,6 +17,7 @@ import (
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -200,7 +201,39 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	}
 	out := []Workload{withHealth(w)}
 	withNetworks(out)
+	out[0].Image = runImage(ctx, c, name)
 	return out[0], nil
+}
+
+// runImage is what image container name runs (RunImage), from its unit's
+// launcher arguments and the store; nil for other workloads, for one
+// never started, and when the image is gone from the store.
+func runImage(ctx context.Context, c *supervisor.Conn, name string) *RunImage {
+	digest := image.RunningDigest(name)
+	if digest == "" {
+		return nil
+	}
+	t, err := c.Probe(ctx, name)
+	if err != nil {
+		return nil
+	}
+	cfg, err := launch.ParseArgs(t.Launch)
+	if err != nil || cfg.Image.Ref == "" {
+		return nil
+	}
+	st, err := image.OpenDefault()
+	if err != nil {
+		return nil
+	}
+	cfg.Image.Digest = digest
+	if cfg, err = st.Complete(cfg); err != nil {
+		return nil
+	}
+	user := cfg.Image.UserName
+	if user == "" {
+		user = fmt.Sprintf("%d:%d", cfg.UID, cfg.GID)
+	}
+	return &RunImage{Ref: cfg.Image.Ref, ID: digest, Command: cfg.Argv, Workdir: cfg.Workdir, User: user}
 }
 
 // withHealth adds the workload's health state.

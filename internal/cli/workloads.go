@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -112,7 +113,10 @@ func statusCommand(env *Env) *cobra.Command {
 		Use:   "status [flags] NAME",
 		Short: "show one workload",
 		Long: `Show one workload in detail; while it runs, a Network: line per network it is
-on and a Ports: line when it publishes any; for a running VM, what QEMU tells
+on and a Ports: line when it publishes any; for an image container, the image
+(name and the ID it was last started on) and what the container runs of it
+(command, working directory, user: the spec merged with the image's
+configuration, as the launcher merges them); for a running VM, what QEMU tells
 (QMP): its vCPUs' CPU time, the guest's memory and a Disk I/O: line per drive.`,
 		Example: `  cove status web
   cove status --json web
@@ -149,6 +153,10 @@ func printStatus(out io.Writer, w api.Workload) error {
 		{"Restarts", fmt.Sprint(w.Restarts)}, {"Memory", image.HumanSize(int64(w.MemoryBytes))},
 		{"Tasks", fmt.Sprint(w.Tasks)}, {"Health", dash(w.Health)},
 	}
+	if i := w.Image; i != nil {
+		rows = append(rows, [2]string{"Image", i.Ref}, [2]string{"Image ID", i.ID}, [2]string{"Command", shellWords(i.Command)},
+			[2]string{"Working dir", i.Workdir}, [2]string{"User", i.User})
+	}
 	if w.Kind == spec.KindVM {
 		rows = append(rows, [2]string{"Accelerator", dash(isolate.ReadAccel(w.Name))})
 		rows = append(rows, guestRows(w)...)
@@ -166,6 +174,21 @@ func printStatus(out io.Writer, w api.Workload) error {
 		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
+}
+
+// shellWords writes argv as a shell would read it back: words with
+// anything but letters, digits and -_./:=@%+, in single quotes.
+func shellWords(argv []string) string {
+	words := make([]string, len(argv))
+	for i, a := range argv {
+		words[i] = a
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune("-_./:=@%+,", r)
+		}) {
+			words[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(words, " ")
 }
 
 // guestRows are what QEMU tells of running VM w (its QMP socket is

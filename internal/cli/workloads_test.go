@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -37,5 +38,19 @@ func TestPrintStatus(t *testing.T) {
 		if !strings.Contains(out.String(), line) {
 			t.Errorf("status:\n%s\nlacks %q", out.String(), line)
 		}
+	}
+}
+
+// TestShellWords: cove status writes a command so that a shell reads
+// back the same words.
+func TestShellWords(t *testing.T) {
+	argv := []string{"/bin/sh", "-c", "echo it's $HOME; exit 1", "", "a=b:c/d.e"}
+	got := shellWords(argv)
+	if want := `/bin/sh -c 'echo it'\''s $HOME; exit 1' '' a=b:c/d.e`; got != want {
+		t.Fatalf("shellWords = %s, want %s", got, want)
+	}
+	out, err := exec.Command("/bin/sh", "-c", `for w in `+got+`; do printf '[%s]' "$w"; done`).Output()
+	if err != nil || string(out) != "[/bin/sh][-c][echo it's $HOME; exit 1][][a=b:c/d.e]" {
+		t.Errorf("a shell reads back %q (%v)", out, err)
 	}
 }
