@@ -21,10 +21,9 @@ const (
 	proxyToken    = "token-for-cove"
 )
 
-// authProxy puts auth in front of the real registry r: Debian's
-// docker-registry checks credentials only against a bcrypt htpasswd
-// file, and bcrypt is in golang.org/x/crypto, which is not a dependency
-// (nor its htpasswd tool installed), so the test does the auth. With
+// authProxy puts auth in front of the real registry r, for the token
+// flow Debian's docker-registry cannot serve without a token server, and
+// for Basic auth beside the registry's own (htpasswdRegistry). With
 // bearer, requests without the token get a Bearer challenge whose realm
 // is the proxy's /token, which issues the token for proxyUser's basic
 // credentials (the distribution token flow); else a Basic challenge.
@@ -82,36 +81,41 @@ func readAuths(t *testing.T, path string) map[string]map[string]string {
 }
 
 // TestLoginWithAuth logs in to the registry behind basic auth and
-// behind token auth: wrong credentials fail with ErrLoginFailed and write
-// nothing; right ones are stored, an anonymous pull is refused and a pull
-// with FileKeychain of the file succeeds.
+// behind token auth (the test's proxy), and to the registry checking an
+// htpasswd file itself: wrong credentials fail with ErrLoginFailed and
+// write nothing; right ones are stored, an anonymous pull is refused and
+// a pull with FileKeychain of the file succeeds.
 func TestLoginWithAuth(t *testing.T) {
 	needRoot(t)
 	r := startRegistry(t, false)
 	img, _ := threeLayerImage(t, true, ociGzip)
 	r.push(t, "test/app:1", img)
-	for _, bearer := range []bool{false, true} {
-		host := authProxy(t, r, bearer)
+	for _, c := range []struct{ what, host string }{
+		{"basic auth (proxy)", authProxy(t, r, false)},
+		{"token auth (proxy)", authProxy(t, r, true)},
+		{"htpasswd (the registry's own)", htpasswdRegistry(t, r, proxyUser, proxyPassword)},
+	} {
+		what, host := c.what, c.host
 		file := filepath.Join(t.TempDir(), "cove", "auth.json")
 		err := Login(context.Background(), insecure(host), file, Credentials{Registry: host, Username: proxyUser, Password: "wrong"})
 		wantErr(t, err, "login failed", "refused the credentials")
 		if !errors.Is(err, ErrLoginFailed) {
-			t.Fatalf("bearer %v: login with a wrong password: %v, want ErrLoginFailed", bearer, err)
+			t.Fatalf("%s: login with a wrong password: %v, want ErrLoginFailed", what, err)
 		}
 		if _, err := os.Stat(file); !os.IsNotExist(err) {
-			t.Errorf("bearer %v: a failed login wrote %s: %v", bearer, file, err)
+			t.Errorf("%s: a failed login wrote %s: %v", what, file, err)
 		}
 		if err := Login(context.Background(), insecure(host), file, Credentials{Registry: host, Username: proxyUser, Password: proxyPassword}); err != nil {
-			t.Fatalf("bearer %v: login: %v", bearer, err)
+			t.Fatalf("%s: login: %v", what, err)
 		}
 		if a := readAuths(t, file)[host]["auth"]; a != "Y292ZTpzM2NyZXQ=" { // base64("cove:s3cret")
-			t.Errorf("bearer %v: stored auth %q", bearer, a)
+			t.Errorf("%s: stored auth %q", what, a)
 		}
 		s := newStore(t, insecure(host))
 		_, err = s.Pull(context.Background(), host+"/test/app:1", PullOptions{Keychain: testKeychain})
 		wantErr(t, err, "UNAUTHORIZED")
 		if _, err := s.Pull(context.Background(), host+"/test/app:1", PullOptions{Keychain: FileKeychain(file)}); err != nil {
-			t.Errorf("bearer %v: pull with the stored credentials: %v", bearer, err)
+			t.Errorf("%s: pull with the stored credentials: %v", what, err)
 		}
 	}
 }

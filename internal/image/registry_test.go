@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -89,6 +90,34 @@ http:
 	return r
 }
 
+// htpasswdRegistry starts a second docker-registry on r's storage that
+// checks Basic credentials itself against an htpasswd file holding user
+// with password's bcrypt hash (made by Python's crypt, which libxcrypt
+// backs: Debian's registry reads bcrypt only), and returns its host.
+func htpasswdRegistry(t *testing.T, r *testRegistry, user, password string) string {
+	t.Helper()
+	dir := t.TempDir()
+	out, err := exec.Command("python3", "-W", "ignore", "-c",
+		"import crypt, sys; print(sys.argv[1] + ':' + crypt.crypt(sys.argv[2], crypt.mksalt(crypt.METHOD_BLOWFISH)))", user, password).Output()
+	if err != nil || !strings.Contains(string(out), ":$2") {
+		t.Fatalf("bcrypt an htpasswd line with python3's crypt: %v %q", err, out)
+	}
+	htpasswd := filepath.Join(dir, "htpasswd")
+	if err := os.WriteFile(htpasswd, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	host := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	config := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n"+
+		"http:\n  addr: %s\n  secret: cove-test-secret\nauth:\n  htpasswd:\n    realm: cove-test\n    path: %s\n", r.storage, host, htpasswd)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	second := &testRegistry{host: host, storage: r.storage, client: &http.Client{Timeout: 2 * time.Second}}
+	second.run(t, registryBinary(t), cfgPath, filepath.Join(dir, "registry.log"))
+	return host
+}
+
 // run starts the registry process and waits for it to answer.
 func (r *testRegistry) run(t *testing.T, bin, cfgPath, logPath string) {
 	t.Helper()
@@ -110,7 +139,7 @@ func (r *testRegistry) run(t *testing.T, bin, cfgPath, logPath string) {
 		resp, err := r.client.Get(r.scheme() + "://" + r.host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized { // 401: it wants credentials
 				return
 			}
 		}
