@@ -8,7 +8,9 @@
 // guest's boot. It then measures the resident memory of QEMU for a 256 MiB
 // guest idling under `cove run -d` (/proc/PID/status, by mapping from
 // /proc/PID/smaps, and the unit's MemoryCurrent), stops it with `cove
-// stop`, and checks that no QEMU of its own is left.
+// stop`, then starts -fleet VMs from one base image and as many from
+// full copies of it (fleet.go), and checks that no QEMU of its own is
+// left.
 //
 // Usage (as root, from the repository root):
 //
@@ -29,8 +31,9 @@ import (
 )
 
 type options struct {
-	n, warmup     int
-	json, verbose bool
+	n, warmup       int
+	fleet, fleetMiB int
+	json, verbose   bool
 }
 
 func main() {
@@ -39,6 +42,8 @@ func main() {
 	flag.IntVar(&o.warmup, "warmup", 2, "warm-up rounds (not counted)")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a markdown table")
 	flag.BoolVar(&o.verbose, "v", false, "copy the sandbox's console output to stderr")
+	flag.IntVar(&o.fleet, "fleet", 10, "VMs started from one base image, and from full copies of it (0: skip)")
+	flag.IntVar(&o.fleetMiB, "fleet-base", 256, "MiB of data written into the fleet's base image")
 	flag.Parse()
 	if o.n < 1 || o.warmup < 0 || flag.NArg() > 0 {
 		flag.Usage()
@@ -85,6 +90,11 @@ func benchmark(o options) (*report, error) {
 	rep.Memory, err = measureMemory(box.Ctx, box.SB, box.Cove, p.idleSpec, rep.TSCkHz)
 	if err != nil {
 		return rep, fmt.Errorf("memory: %w", err)
+	}
+	if o.fleet > 0 {
+		if rep.Fleet, err = measureFleet(box, rep.Guest, o.fleet, o.fleetMiB); err != nil {
+			return rep, fmt.Errorf("fleet: %w", err)
+		}
 	}
 	if err := checkInside(box, rep); err != nil {
 		return rep, err

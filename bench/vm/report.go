@@ -51,6 +51,7 @@ type report struct {
 	ExitPairedDiff       diff     `json:"exit_paired_diff"`
 	Phases               []phase  `json:"phases"`
 	Memory               *memory  `json:"memory"`
+	Fleet                *fleet   `json:"fleet,omitempty"`
 	LeftoverQEMU         []string `json:"leftover_qemu,omitempty"`
 	HostQEMUAfterCleanup []string `json:"host_qemu_after_cleanup,omitempty"`
 
@@ -70,7 +71,20 @@ func printMarkdown(w io.Writer, rep *report) {
 	if rep.Memory != nil {
 		printMemory(w, rep.Memory)
 	}
+	if rep.Fleet != nil {
+		printFleet(w, rep.Fleet)
+	}
 	printNotes(w, rep)
+}
+
+// printFleet writes the table of the fleet's start and disk.
+func printFleet(w io.Writer, f *fleet) {
+	fmt.Fprintf(w, "\n%d VMs (microvm, TCG, 256 MiB each) with a disk from one qcow2 base image holding %d MiB of data (%s allocated), started one after the other with `cove run -d`; time until every guest is waiting:\n\n", f.N, f.BaseMiB, kibN(f.BaseKiB))
+	fmt.Fprintln(w, "| | all waiting | of which copying | disk of the VMs' images (du) |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|")
+	fmt.Fprintf(w, "| overlays of the base (`base =`; the launcher creates each) | %s | — | %s (+ the base once) |\n", msList(f.OverlayMs), kibN(f.OverlayKiB))
+	fmt.Fprintf(w, "| full copies (`cp` of the base each, then `path =`) | %s | %s | %s |\n", msList(f.CopyMs), msList(f.CopyOnlyMs), kibN(f.CopiesKiB))
+	fmt.Fprintf(w, "\nRounds alternate overlays, copies, overlays, copies (times listed per round). Disk: copies / overlays %.0f×.\n", float64(f.CopiesKiB)/float64(max(f.OverlayKiB, 1)))
 }
 
 // printTimes writes the table of A's and B's times.
@@ -170,6 +184,15 @@ func display(rep *report, s string) string {
 }
 
 func ms(v float64) string { return fmt.Sprintf("%.0f ms", v) }
+
+// msList is each of vs as ms writes it, comma-separated.
+func msList(vs []float64) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = ms(v)
+	}
+	return strings.Join(out, ", ")
+}
 
 // kib renders "123456 kB" as MiB.
 func kib(s string) string {
