@@ -188,10 +188,7 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		a = append(a, "-chardev", "socket,id=tpm,path="+qemuEscape(c.TPMSocket()),
 			"-tpmdev", "emulator,id=tpm0,chardev=tpm", "-device", "tpm-crb,tpmdev=tpm0")
 	}
-	if c.Display == spec.DisplayVNC {
-		a = append(a, "-device", "VGA", "-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0",
-			"-vnc", "unix:"+qemuEscape(c.VNCSocket()))
-	}
+	a = append(a, displayArgs(c)...)
 	nic := dev("virtio-net-device", "virtio-net-pci")
 	if c.OS == spec.OSWindows {
 		nic = "e1000e"
@@ -205,6 +202,16 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 	)
 	return a, nil
+}
+
+// displayArgs are the devices and the VNC server of c's screen; none
+// without one.
+func displayArgs(c launch.VMConfig) []string {
+	if c.Display != spec.DisplayVNC {
+		return nil
+	}
+	return []string{"-device", "VGA", "-device", "qemu-xhci,id=usb", "-device", "usb-tablet,bus=usb.0",
+		"-vnc", "unix:" + qemuEscape(c.VNCSocket())}
 }
 
 // driveDevice is the -device value of drive id (with boot index suffix):

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -23,7 +24,9 @@ type Stdio struct {
 // its service). The connection keeps a reference on the unit (AddRef)
 // until it is closed, so its exit status can be read even when it is
 // collected on exit. On failure the error names the unit and includes its
-// last log lines.
+// last log lines. A proxy that cannot start (its [::1] port is taken, say)
+// does not undo the start, as a declared unit's wanted socket would not:
+// the error is then a *ProxyError, for the caller to warn about.
 func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
 	props := append(transientProps(u), prop("AddRef", true))
 	if stdio != nil {
@@ -39,13 +42,30 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 	if err := waitJob(ctx, "start", u.Name, ch); err != nil {
 		return withLogs(ctx, err, c.invocation(ctx, u.Name), u.Name)
 	}
+	var errs []error
 	for _, p := range u.Proxies {
 		if err := c.StartPair(ctx, p.Socket, p.Service); err != nil {
-			return err
+			errs = append(errs, err)
 		}
+	}
+	if len(errs) > 0 {
+		return &ProxyError{Unit: u.Name, Err: errors.Join(errs...)}
 	}
 	return nil
 }
+
+// ProxyError is a workload that runs without some of its [::1] port
+// proxies (see StartTransient).
+type ProxyError struct {
+	Unit string
+	Err  error
+}
+
+func (e *ProxyError) Error() string {
+	return fmt.Sprintf("%s runs, but not all its ports answer on ::1: %v", e.Unit, e.Err)
+}
+
+func (e *ProxyError) Unwrap() error { return e.Err }
 
 // prop builds a D-Bus property.
 func prop(name string, v any) sd.Property {

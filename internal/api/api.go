@@ -16,7 +16,9 @@ package api
 import (
 	"errors"
 	"net/http"
+	"time"
 
+	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -33,6 +35,15 @@ type Workload struct {
 	Networks []Endpoint `json:"networks,omitempty"` // the networks it leases an address of
 	Ports    []Port     `json:"ports,omitempty"`    // the host ports it publishes
 	Image    *RunImage  `json:"image,omitempty"`    // an image container's image, as its launcher completes it
+	Guest    *Guest     `json:"guest,omitempty"`    // a running VM's resources, as QEMU tells them
+}
+
+// Guest is what QEMU tells of a running VM over QMP.
+type Guest struct {
+	VCPUs       int           `json:"vcpus"`
+	VCPUTime    time.Duration `json:"vcpu_time_ns"` // the vCPU threads' CPU time (their /proc times)
+	MemoryBytes uint64        `json:"memory_bytes"` // the guest's RAM
+	Disks       []qmp.Drive   `json:"disks"`        // each drive's I/O since QEMU started
 }
 
 // RunImage is the image an image container runs and what the container

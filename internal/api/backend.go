@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/godbus/dbus/v5"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/qmp"
+	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -202,7 +206,35 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	out := []Workload{withHealth(w)}
 	withNetworks(out)
 	out[0].Image = runImage(ctx, c, name)
+	if w.Kind == spec.KindVM && w.MainPID != 0 {
+		out[0].Guest = guestOf(ctx, name, int(w.MainPID))
+	}
 	return out[0], nil
+}
+
+// guestOf asks the QEMU of VM name (pid) for its resources; nil when it
+// does not answer within 2 s.
+func guestOf(ctx context.Context, name string, pid int) *Guest {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	q, err := qmp.Dial(ctx, launch.QMPSocket(name))
+	if err != nil {
+		return nil
+	}
+	defer q.Close()
+	r, err := q.Resources(ctx)
+	if err != nil {
+		return nil
+	}
+	g := &Guest{VCPUs: len(r.VCPUThreads), MemoryBytes: r.MemoryBytes, Disks: r.Disks}
+	for _, tid := range r.VCPUThreads {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid)); err == nil {
+			if user, kernel, err := stats.ParsePidStat(string(b)); err == nil {
+				g.VCPUTime += time.Duration(user + kernel)
+			}
+		}
+	}
+	return g
 }
 
 // runImage is what image container name runs (RunImage), from its unit's

@@ -41,7 +41,9 @@ func (l *Local) RunTransient(ctx context.Context, u units.Unit, stdio *superviso
 	if err != nil {
 		return nil, err
 	}
-	if err := c.StartTransient(ctx, u, stdio); err != nil {
+	// Docker's start has no warnings to give: a [::1] proxy that could
+	// not start (a *supervisor.ProxyError) shows as a failed socket unit.
+	if err := c.StartTransient(ctx, u, stdio); err != nil && !errors.As(err, new(*supervisor.ProxyError)) {
 		c.Close()
 		return nil, err
 	}

@@ -108,6 +108,17 @@ func (f *stdioFlags) define(fs *pflag.FlagSet, attached string) {
 	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a pseudo-terminal (Ctrl-] detaches)")
 }
 
+// startTransient starts u (supervisor.Conn.StartTransient); a port proxy
+// that did not start is a warning, not a failure: the workload runs.
+func startTransient(ctx context.Context, env *Env, conn *supervisor.Conn, u units.Unit, stdio *supervisor.Stdio) error {
+	err := conn.StartTransient(ctx, u, stdio)
+	if errors.As(err, new(*supervisor.ProxyError)) {
+		fmt.Fprintf(env.Stderr, "cove: warning: %v\n", err)
+		return nil
+	}
+	return err
+}
+
 // run starts a workload as a transient unit. In the foreground (the
 // default) the payload's stdio is cove's and cove exits with its status;
 // with -d it returns once the payload runs.
@@ -155,7 +166,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		stdio = console.Stdio()
 	}
 	eventlog.Created(s)
-	if err := conn.StartTransient(ctx, u, stdio); err != nil {
+	if err := startTransient(ctx, env, conn, u, stdio); err != nil {
 		return err
 	}
 	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: env.Self}); ok {

@@ -20,8 +20,6 @@ import (
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/internal/qmp"
-	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
@@ -191,37 +189,18 @@ func shellWords(argv []string) string {
 	return strings.Join(words, " ")
 }
 
-// guestRows are what QEMU tells of running VM w (its QMP socket is
-// local): the vCPUs' CPU time (their threads' in /proc), the guest's
-// memory and each drive's I/O; none when it does not answer.
+// guestRows are what QEMU tells of running VM w (api.Guest): its vCPUs'
+// CPU time, the guest's memory and each drive's I/O; none without.
 func guestRows(w api.Workload) [][2]string {
-	if w.MainPID == 0 {
+	g := w.Guest
+	if g == nil {
 		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	q, err := qmp.Dial(ctx, launch.QMPSocket(w.Name))
-	if err != nil {
-		return nil
-	}
-	defer q.Close()
-	r, err := q.Resources(ctx)
-	if err != nil {
-		return nil
-	}
-	var cpu time.Duration
-	for _, tid := range r.VCPUThreads {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", w.MainPID, tid)); err == nil {
-			if user, kernel, err := stats.ParsePidStat(string(b)); err == nil {
-				cpu += time.Duration(user + kernel)
-			}
-		}
 	}
 	rows := [][2]string{
-		{"vCPU time", fmt.Sprintf("%s (%d vCPUs)", cpu.Round(10*time.Millisecond), len(r.VCPUThreads))},
-		{"Guest memory", image.HumanSize(int64(r.MemoryBytes))},
+		{"vCPU time", fmt.Sprintf("%s (%d vCPUs)", g.VCPUTime.Round(10*time.Millisecond), g.VCPUs)},
+		{"Guest memory", image.HumanSize(int64(g.MemoryBytes))},
 	}
-	for _, d := range r.Disks {
+	for _, d := range g.Disks {
 		rows = append(rows, [2]string{"Disk I/O", fmt.Sprintf("%s: read %s (%d ops), written %s (%d ops)",
 			d.ID, image.HumanSize(int64(d.ReadBytes)), d.ReadOps, image.HumanSize(int64(d.Written)), d.WriteOps)})
 	}

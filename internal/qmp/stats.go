@@ -15,9 +15,11 @@ type Resources struct {
 
 // Drive is one drive's I/O counters.
 type Drive struct {
-	ID                 string // the drive's id (disk0, cd0, seed), or its device's path
-	ReadBytes, Written uint64
-	ReadOps, WriteOps  uint64
+	ID        string `json:"id"` // the drive's id (disk0, cd0, seed), or its device's path
+	ReadBytes uint64 `json:"read_bytes"`
+	Written   uint64 `json:"written_bytes"`
+	ReadOps   uint64 `json:"read_ops"`
+	WriteOps  uint64 `json:"write_ops"`
 }
 
 // Resources asks QEMU for the VM's vCPU threads, memory size and drive

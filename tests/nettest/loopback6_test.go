@@ -1,6 +1,8 @@
 package nettest
 
 import (
+	"bufio"
+	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,6 +56,37 @@ func TestLoopback6Ports(t *testing.T) {
 	mustCove(t, "rm", "run6")
 	if st := show(t, spec.ProxySocketName("run6", 19080), "LoadState"); st != "not-found" {
 		t.Errorf("run6's proxy socket is %s after cove rm run6, want not-found (unloaded)", st)
+	}
+	checkProxyPortTaken(t)
+}
+
+// checkProxyPortTaken: when something of the host holds [::1]:PORT, cove
+// run -p PORT:8080 still runs the workload, published on the other
+// addresses, and warns that ::1 does not answer.
+func checkProxyPortTaken(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	holder := sb.Command(ctx, "python3", "-c", "import socket,sys,time; s=socket.socket(socket.AF_INET6); s.bind(('::1',19090)); s.listen(); print('ok', flush=True); time.sleep(600)")
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); holder.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ok\n" {
+		t.Fatalf("holding [::1]:19090: %q %v", line, err)
+	}
+	t.Cleanup(func() { inside(t, coveBin, "rm", "taken6") })
+	args := []string{"run", "-d", "--name", "taken6", "--rootfs", rootfs, "--volatile", "--network", "cove", "-p", "19090:8080", "--",
+		"/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"}
+	r := inside(t, coveBin, args...)
+	if r.Code != 0 || !strings.Contains(r.Stderr, "warning: cove-taken6.service runs, but not all its ports answer on ::1") {
+		t.Errorf("cove run -p with [::1]:19090 taken: exit %d, stderr %q; want 0 and a warning", r.Code, r.Stderr)
+	}
+	if got := hostFetch(t, "http://127.0.0.1:19090/"); got != "taken6" {
+		t.Errorf("127.0.0.1:19090 answered %q, want taken6", got)
 	}
 }
 
