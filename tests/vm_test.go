@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -495,20 +493,10 @@ func TestVMDisplay(t *testing.T) {
 	mustCove(t, "run", "-d", firmwareSpec(t, g, "vmscreen", "display = \"vnc\"\n"))
 	waitLog(t, "vmscreen", vmguest.MarkerWaiting, 120*time.Second)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	vnc := sb.Command(ctx, coveBin, "vnc", "vmscreen", "--listen", "127.0.0.1:0")
-	out, err := vnc.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := vnc.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); vnc.Wait() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line := harness.Background(t, sb, coveBin, "vnc", "vmscreen", "--listen", "127.0.0.1:0")
 	m := regexp.MustCompile(`at (127\.0\.0\.1:[0-9]+) `).FindStringSubmatch(line)
-	if err != nil || m == nil {
-		t.Fatalf("cove vnc printed %q (%v), want the address it listens on", line, err)
+	if m == nil {
+		t.Fatalf("cove vnc printed %q, want the address it listens on", line)
 	}
 	w, h := rfbFramebuffer(t, m[1])
 

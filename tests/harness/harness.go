@@ -5,6 +5,7 @@
 package harness
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -164,4 +165,28 @@ func CoveBinds(env *Env) (map[string]string, error) {
 		return nil, err
 	}
 	return binds, nil
+}
+
+// Background starts a command in the sandbox that keeps running (a
+// server) and returns the first line it prints; when the test ends it is
+// killed (its nsenter, and with it the command: see sandbox.Command) and
+// waited for.
+func Background(t testing.TB, sb *sandbox.Sandbox, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := sb.Command(ctx, name, args...)
+	out, err := cmd.StdoutPipe()
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
+		cancel()
+		t.Fatalf("start %s in the sandbox: %v", name, err)
+	}
+	t.Cleanup(func() { cancel(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("%s %q printed %q: %v", name, args, line, err)
+	}
+	return line
 }

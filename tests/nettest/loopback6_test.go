@@ -1,14 +1,13 @@
 package nettest
 
 import (
-	"bufio"
-	"context"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // TestLoopback6Ports: published TCP ports answer on [::1] too, which no
@@ -65,18 +64,8 @@ func TestLoopback6Ports(t *testing.T) {
 // addresses, and warns that ::1 does not answer.
 func checkProxyPortTaken(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	holder := sb.Command(ctx, "python3", "-c", "import socket,sys,time; s=socket.socket(socket.AF_INET6); s.bind(('::1',19090)); s.listen(); print('ok', flush=True); time.sleep(600)")
-	out, err := holder.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := holder.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cancel(); holder.Wait() }()
-	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ok\n" {
-		t.Fatalf("holding [::1]:19090: %q %v", line, err)
+	if line := harness.Background(t, sb, "python3", "-c", "import socket,time; s=socket.socket(socket.AF_INET6); s.bind(('::1',19090)); s.listen(); print('ok', flush=True); time.sleep(600)"); line != "ok\n" {
+		t.Fatalf("holding [::1]:19090: %q", line)
 	}
 	t.Cleanup(func() { inside(t, coveBin, "rm", "taken6") })
 	args := []string{"run", "-d", "--name", "taken6", "--rootfs", rootfs, "--volatile", "--network", "cove", "-p", "19090:8080", "--",
