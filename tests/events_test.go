@@ -85,7 +85,9 @@ func unixTime(t time.Time) string { return fmt.Sprintf("%d.%09d", t.Unix(), t.Na
 // containers: one with restart = "on-failure" fails once (exit 3), is
 // restarted and stopped (killed after its stop timeout: 137); one over its
 // 8 MiB memory limit is OOM-killed; one's health check passes, then
-// fails; and cove run --rm creates, runs and destroys a fourth. Then, with the
+// fails; and cove run --rm creates, runs and destroys a fourth, and so
+// does cove run --rm -d a fifth (no cove process sees its end: its
+// create record says it goes with its run). Then, with the
 // helper started by the first request, docker events --since --until
 // --filter lists their events in order with Docker's fields, as does the
 // Python SDK's events(); without --until docker events follows new
@@ -116,6 +118,10 @@ func TestEvents(t *testing.T) {
 	eventually(t, 10*time.Second, "evhealth to be unhealthy", func() bool { return healthOf(t, "evhealth") == "unhealthy" })
 	mustCove(t, "stop", "evfail", "evhealth")
 	mustCove(t, "run", "--rm", "--name", "evrun", "--rootfs", rootfs, "--", "/bin/true")
+	mustCove(t, "run", "--rm", "-d", "--name", "evdetached", "--rootfs", rootfs, "--", "/bin/true")
+	eventually(t, 10*time.Second, "evdetached to end and be collected", func() bool {
+		return show(t, "cove-evdetached.service", "LoadState") == "not-found"
+	})
 	until := time.Now().Add(time.Second) // the last records may still be on their way to the journal
 	if st := show(t, apiSvc, "ActiveState"); st == "active" {
 		t.Fatalf("the API helper runs before the first request")
@@ -136,6 +142,10 @@ func TestEvents(t *testing.T) {
 	wantRun := []string{"create evrun", "start evrun", "die evrun 0", "destroy evrun"}
 	if got := dockerEvents(t, "docker events --filter container=evrun", docker("--filter", "container=evrun")); !slices.Equal(got, wantRun) {
 		t.Errorf("docker events --filter container=evrun: %q, want %q", got, wantRun)
+	}
+	wantDetached := []string{"create evdetached", "start evdetached", "die evdetached 0", "destroy evdetached"}
+	if got := dockerEvents(t, "docker events --filter container=evdetached", docker("--filter", "container=evdetached")); !slices.Equal(got, wantDetached) {
+		t.Errorf("docker events --filter container=evdetached (cove run --rm -d): %q, want %q", got, wantDetached)
 	}
 	wantHealth := []string{"health_status: healthy evhealth", "health_status: unhealthy evhealth"}
 	if got := dockerEvents(t, "docker events --filter event=health_status", docker("--filter", "event=health_status")); !slices.Equal(got, wantHealth) {

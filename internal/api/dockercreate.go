@@ -187,7 +187,7 @@ func (s *Server) createContainer(c *call) {
 		s.failCreate(c, name, err)
 		return
 	}
-	eventlog.Created(sp)
+	eventlog.Created(sp, false)                     // AutoRemove: this helper records the removal
 	if err := image.RemoveState(name); err != nil { // a new container: no writable layer left by an earlier one of this name
 		s.failCreate(c, name, err)
 		return

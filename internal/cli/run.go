@@ -165,7 +165,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if console != nil {
 		stdio = console.Stdio()
 	}
-	eventlog.Created(s)
+	eventlog.Created(s, f.rm && f.detach && s.Service.Restart == spec.RestartNo)
 	if err := startTransient(ctx, env, conn, u, stdio); err != nil {
 		return err
 	}

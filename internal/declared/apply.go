@@ -236,7 +236,7 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 			err = applyReplicated(ctx, conn, c, log)
 		case c.Kind == Added: // new: no writable layer left by an earlier workload of this name
 			if err = image.RemoveState(c.Name); err == nil {
-				eventlog.Created(c.Spec)
+				eventlog.Created(c.Spec, false)
 				err = conn.Start(ctx, c.Name)
 			}
 		case slices.Contains(c.Keys, replicasKey): // no longer replicated

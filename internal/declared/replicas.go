@@ -93,7 +93,7 @@ func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log i
 				return err
 			}
 		}
-		eventlog.Created(s)
+		eventlog.Created(s, false)
 	case slices.Contains(c.Keys, replicasKey): // maybe one unit before: stop it
 		if err := conn.Stop(ctx, s.Name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
 			return err

@@ -84,20 +84,31 @@ func (w *mapWriter) record(line []byte) error {
 	if err != nil {
 		return err
 	}
-	if e, ok := w.m.Map(r); ok && w.filter.Match(e) {
-		return w.fn(e)
+	for _, e := range w.m.Map(r) {
+		if !w.filter.Match(e) {
+			continue
+		}
+		if err := w.fn(e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // Created records that the workload of s was created (with its image, if
-// it runs one): the create event. Like Removed, it never fails the
-// operation it records: a record the journal does not take is reported
-// on standard error (the user's terminal, or cove-api's journal).
-func Created(s *spec.Spec) {
-	var vars map[string]string
+// it runs one): the create event. With autoRemove its unit goes when its
+// run ends and no cove process stays to record that (a detached cove run
+// --rm that will not restart): the end of the run is then also its
+// destroy event (events.FieldAutoRemove). Like Removed, it never fails
+// the operation it records: a record the journal does not take is
+// reported on standard error (the user's terminal, or cove-api's journal).
+func Created(s *spec.Spec, autoRemove bool) {
+	vars := map[string]string{}
 	if s.Container != nil && s.Container.Image != "" {
-		vars = map[string]string{events.FieldImage: s.Container.Image}
+		vars[events.FieldImage] = s.Container.Image
+	}
+	if autoRemove {
+		vars[events.FieldAutoRemove] = "1"
 	}
 	warn(send(events.IDCreated, s.Name, "created", vars))
 }

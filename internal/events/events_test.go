@@ -27,7 +27,7 @@ func readFixture(t *testing.T, file string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if e, ok := m.Map(r); ok {
+		for _, e := range m.Map(r) {
 			got = append(got, e.String())
 		}
 	}
@@ -144,7 +144,7 @@ func TestMapRules(t *testing.T) {
 	m := NewMapper()
 	var got []string
 	for _, r := range records {
-		if e, ok := m.Map(r); ok {
+		for _, e := range m.Map(r) {
 			got = append(got, e.String())
 		}
 	}
@@ -196,5 +196,44 @@ func TestFilter(t *testing.T) {
 		if _, err := ParseFilter([]string{bad}); err == nil {
 			t.Errorf("ParseFilter(%q): no error", bad)
 		}
+	}
+}
+
+// TestMapAutoRemove: the end of a run of a workload created with
+// FieldAutoRemove (a detached cove run --rm) is its die and its destroy;
+// another workload's end, and the auto-removed one's next run, are a die
+// alone.
+func TestMapAutoRemove(t *testing.T) {
+	pid1 := func(sec int64, unit string, fields ...string) Record {
+		return record(sec, append([]string{"_PID=1", "_UID=0", "_TRANSPORT=journal", "UNIT=" + unit}, fields...)...)
+	}
+	created := func(sec int64, name string, fields ...string) Record {
+		return record(sec, append([]string{"_PID=4242", "_UID=0", "MESSAGE_ID=" + IDCreated, FieldWorkload + "=" + name}, fields...)...)
+	}
+	var got []string
+	m := NewMapper()
+	for _, r := range []Record{
+		created(0, "tmp", FieldAutoRemove+"=1"),
+		created(1, "kept"),
+		pid1(2, "cove-tmp.service", "MESSAGE_ID="+idUnitStarted, "JOB_TYPE=start", "JOB_RESULT=done"),
+		pid1(3, "cove-kept.service", "MESSAGE_ID="+idUnitSuccess),
+		pid1(4, "cove-tmp.service", "MESSAGE_ID="+idUnitSuccess),
+		pid1(5, "cove-tmp.service", "MESSAGE_ID="+idUnitSuccess),
+	} {
+		for _, e := range m.Map(r) {
+			got = append(got, e.String())
+		}
+	}
+	want := []string{
+		"1970-01-01T00:00:00.000000000Z container create tmp",
+		"1970-01-01T00:00:01.000000000Z container create kept",
+		"1970-01-01T00:00:02.000000000Z container start tmp",
+		"1970-01-01T00:00:03.000000000Z container die kept (exitCode=0)",
+		"1970-01-01T00:00:04.000000000Z container die tmp (exitCode=0)",
+		"1970-01-01T00:00:04.000000000Z container destroy tmp",
+		"1970-01-01T00:00:05.000000000Z container die tmp (exitCode=0)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("events:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

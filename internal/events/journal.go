@@ -40,12 +40,16 @@ const (
 	FieldWorkload = "COVE_WORKLOAD"
 	FieldImage    = "COVE_IMAGE"
 	FieldHealth   = "COVE_HEALTH"
+	// FieldAutoRemove is "1" in the create record of a workload whose
+	// unit goes when its run ends, with no cove process left to record
+	// the removal (a detached cove run --rm): its die is also its destroy.
+	FieldAutoRemove = "COVE_AUTO_REMOVE"
 )
 
 // Fields are the journal fields Mapper reads: the journal need not
 // return others (journalctl --output-fields).
 var Fields = []string{"MESSAGE_ID", "MESSAGE", "UNIT", "JOB_TYPE", "JOB_RESULT", "EXIT_CODE", "EXIT_STATUS",
-	"_PID", "_UID", "_TRANSPORT", FieldWorkload, FieldImage, FieldHealth}
+	"_PID", "_UID", "_TRANSPORT", FieldWorkload, FieldImage, FieldHealth, FieldAutoRemove}
 
 // Match selects in the journal (journalctl's match syntax) the records
 // Mapper maps: PID 1's of the catalog IDs above, the kernel's, and
@@ -114,17 +118,36 @@ func ParseRecord(line []byte) (Record, error) {
 // cove-NAME-pull.service) are not workloads; a workload whose own name
 // ends in -health or -pull is mistaken for one.
 type Mapper struct {
-	exits map[string]int  // workload → exit code of the main process of the run that is ending
-	oom   map[string]bool // workload → an oom event was reported for its current run
+	exits      map[string]int  // workload → exit code of the main process of the run that is ending
+	oom        map[string]bool // workload → an oom event was reported for its current run
+	autoRemove map[string]bool // workload → created with FieldAutoRemove, its run not ended yet
 }
 
 // NewMapper returns a Mapper that has seen no record.
 func NewMapper() *Mapper {
-	return &Mapper{exits: map[string]int{}, oom: map[string]bool{}}
+	return &Mapper{exits: map[string]int{}, oom: map[string]bool{}, autoRemove: map[string]bool{}}
 }
 
-// Map returns the event r means; false when it means none.
-func (m *Mapper) Map(r Record) (Event, bool) {
+// Map returns the events r means: none, one, or two for the end of a run
+// of a workload created with FieldAutoRemove (its die, then its destroy).
+// Such a workload's create record must have been seen: read from a later
+// point, its end is a die alone.
+func (m *Mapper) Map(r Record) []Event {
+	e, ok := m.mapOne(r)
+	switch {
+	case !ok:
+		return nil
+	case e.Action == Create && r.Fields[FieldAutoRemove] == "1":
+		m.autoRemove[e.Name] = true
+	case e.Action == Die && m.autoRemove[e.Name]:
+		delete(m.autoRemove, e.Name)
+		return []Event{e, {Time: e.Time, Type: e.Type, Action: Destroy, Name: e.Name}}
+	}
+	return []Event{e}
+}
+
+// mapOne returns the event r means by itself; false when it means none.
+func (m *Mapper) mapOne(r Record) (Event, bool) {
 	f := r.Fields
 	var action, name string
 	var e Event
