@@ -132,20 +132,15 @@ func TestEvents(t *testing.T) {
 			"--since", unixTime(since), "--until", unixTime(until)}, args...)...)
 	}
 	wantFail := []string{"create evfail", "start evfail", "die evfail 3", "restart evfail", "start evfail", "die evfail 137", "stop evfail"}
-	if got := dockerEvents(t, "docker events --filter container=evfail", docker("--filter", "container=evfail")); !slices.Equal(got, wantFail) {
-		t.Errorf("docker events --filter container=evfail: %q, want %q", got, wantFail)
-	}
-	wantOOM := []string{"create evoom", "start evoom", "oom evoom", "die evoom 137"}
-	if got := dockerEvents(t, "docker events --filter container=evoom", docker("--filter", "container=evoom")); !slices.Equal(got, wantOOM) {
-		t.Errorf("docker events --filter container=evoom: %q, want %q", got, wantOOM)
-	}
-	wantRun := []string{"create evrun", "start evrun", "die evrun 0", "destroy evrun"}
-	if got := dockerEvents(t, "docker events --filter container=evrun", docker("--filter", "container=evrun")); !slices.Equal(got, wantRun) {
-		t.Errorf("docker events --filter container=evrun: %q, want %q", got, wantRun)
-	}
-	wantDetached := []string{"create evdetached", "start evdetached", "die evdetached 0", "destroy evdetached"}
-	if got := dockerEvents(t, "docker events --filter container=evdetached", docker("--filter", "container=evdetached")); !slices.Equal(got, wantDetached) {
-		t.Errorf("docker events --filter container=evdetached (cove run --rm -d): %q, want %q", got, wantDetached)
+	for name, want := range map[string][]string{
+		"evfail":     wantFail,
+		"evoom":      {"create evoom", "start evoom", "oom evoom", "die evoom 137"},
+		"evrun":      {"create evrun", "start evrun", "die evrun 0", "destroy evrun"},
+		"evdetached": {"create evdetached", "start evdetached", "die evdetached 0", "destroy evdetached"}, // cove run --rm -d
+	} {
+		if got := dockerEvents(t, "docker events --filter container="+name, docker("--filter", "container="+name)); !slices.Equal(got, want) {
+			t.Errorf("docker events --filter container=%s: %q, want %q", name, got, want)
+		}
 	}
 	wantHealth := []string{"health_status: healthy evhealth", "health_status: unhealthy evhealth"}
 	if got := dockerEvents(t, "docker events --filter event=health_status", docker("--filter", "event=health_status")); !slices.Equal(got, wantHealth) {
