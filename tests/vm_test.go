@@ -314,6 +314,19 @@ func qemuImg(t *testing.T, args ...string) {
 	}
 }
 
+// baseImage creates an empty 64M qcow2 base image called name in the
+// tests' directory of base images and returns its path.
+func baseImage(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join(workDir, "vm-images")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := filepath.Join(dir, name)
+	qemuImg(t, "create", "-q", "-f", "qcow2", base, "64M")
+	return base
+}
+
 // sha256File is the hex SHA-256 of the file at p.
 func sha256File(t *testing.T, p string) string {
 	t.Helper()
@@ -331,12 +344,8 @@ func sha256File(t *testing.T, p string) string {
 // backing chain leaves its directory fails before anything starts.
 func TestVMBaseImage(t *testing.T) {
 	g := needGuest(t)
-	dir := filepath.Join(workDir, "vm-images")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(dir, "base.qcow2")
-	qemuImg(t, "create", "-q", "-f", "qcow2", base, "64M")
+	base := baseImage(t, "base.qcow2")
+	dir := filepath.Dir(base)
 	before := sha256File(t, base)
 	cleanupWorkload(t, "vmbase")
 	diskTable := fmt.Sprintf("[[vm.disk]]\nbase = %q\nsize = \"128M\"\n", base)
@@ -635,12 +644,7 @@ func TestVMWindowsDevices(t *testing.T) {
 // waste space only, are allowed), with its lock released.
 func TestVMKilledMidWrite(t *testing.T) {
 	g := needGuest(t)
-	dir := filepath.Join(workDir, "vm-images")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	base := filepath.Join(dir, "writer-base.qcow2")
-	qemuImg(t, "create", "-q", "-f", "qcow2", base, "64M")
+	base := baseImage(t, "writer-base.qcow2")
 	cleanupWorkload(t, "vmwriter")
 	mustCove(t, "run", "-d", vmSpec(t, g, "vmwriter", "writer", fmt.Sprintf("[[vm.disk]]\nbase = %q\n", base), ""))
 	waitLog(t, "vmwriter", vmguest.MarkerWriting, 60*time.Second)

@@ -26,17 +26,7 @@ func TestRunKeepsKillAFailure(t *testing.T) {
 		{false, RunOptions{Restart: "on-failure"}, "SIGKILL"},
 	} {
 		s.Service.Init = c.init
-		text, err := ForRun(compile(t, s), c.opt).Text("run.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := ""
-		for _, l := range strings.Split(text, "\n") {
-			if v, ok := strings.CutPrefix(l, "SuccessExitStatus="); ok {
-				got = v
-			}
-		}
-		if got != c.want {
+		if got := lastDirective(t, ForRun(compile(t, s), c.opt), "SuccessExitStatus"); got != c.want {
 			t.Errorf("init %v, %+v: SuccessExitStatus=%q, want %q", c.init, c.opt, got, c.want)
 		}
 	}
@@ -63,18 +53,25 @@ func TestRunRemovesState(t *testing.T) {
 		{image, false, ""},
 	} {
 		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptions{Remove: c.remove, Restart: "no", State: StateDir(c.s)})
-		text, err := u.Text("run.toml")
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := ""
-		for _, l := range strings.Split(text, "\n") {
-			if v, ok := strings.CutPrefix(l, "ExecStopPost="); ok {
-				got = v
-			}
-		}
-		if got != c.want {
+		if got := lastDirective(t, u, "ExecStopPost"); got != c.want {
 			t.Errorf("%s, remove %v: ExecStopPost=%s, want %s", c.s.Name, c.remove, got, c.want)
 		}
 	}
+}
+
+// lastDirective is the value of the last directive name= in u's unit
+// file text, "" when it has none.
+func lastDirective(t *testing.T, u Unit, name string) string {
+	t.Helper()
+	text, err := u.Text("run.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, name+"="); ok {
+			got = v
+		}
+	}
+	return got
 }
