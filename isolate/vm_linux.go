@@ -280,29 +280,42 @@ func resolveAccel(c launch.VMConfig) (launch.VMConfig, error) {
 }
 
 // WaitGuestTCP returns once a service in the guest answers on the host
-// end addr:port of a user-network forward. QEMU accepts on the host port
-// from its start and closes the connection at once while nothing listens
-// in the guest, so a connection counts only if it stays open (or brings
-// data) for linger. It polls every interval; systemd's start timeout
-// bounds it (it runs as ExecStartPost=).
-func WaitGuestTCP(addr string, port int, interval, linger time.Duration) error {
+// end addr:port of a user-network forward (see DialGuest). It polls every
+// interval; systemd's start timeout bounds it (it runs as
+// ExecStartPost=).
+func WaitGuestTCP(addr string, port int, interval time.Duration) error {
 	target := net.JoinHostPort(addr, strconv.Itoa(port))
-	for !guestAnswers(target, linger) {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := DialGuest(ctx, target)
+		cancel()
+		if err == nil {
+			return nil
+		}
 		time.Sleep(interval)
 	}
-	return nil
 }
 
-// guestAnswers makes one connection to target and reports whether it
-// stayed open, or brought data, for linger.
-func guestAnswers(target string, linger time.Duration) bool {
-	conn, err := net.DialTimeout("tcp", target, time.Second)
+// GuestLinger is how long a connection to a guest's service must stay
+// open (or bring data) to count (DialGuest).
+const GuestLinger = 300 * time.Millisecond
+
+// DialGuest makes one TCP connection to a guest's service at target (a
+// user-network forward's host end, or the guest's address on a bridge)
+// and returns nil if it stayed open, or brought data, for GuestLinger:
+// QEMU's user network accepts a forward's connection on the host before
+// it tries the guest, and closes it at once while nothing listens there.
+func DialGuest(ctx context.Context, target string) error {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", target)
 	if err != nil {
-		return false
+		return err
 	}
 	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(linger))
+	conn.SetReadDeadline(time.Now().Add(GuestLinger))
 	n, err := conn.Read(make([]byte, 1))
 	var ne net.Error
-	return n > 0 || errors.As(err, &ne) && ne.Timeout()
+	if n > 0 || errors.As(err, &ne) && ne.Timeout() {
+		return nil
+	}
+	return fmt.Errorf("%s closed the connection at once (nothing listens behind it?): %w", target, err)
 }

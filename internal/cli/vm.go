@@ -55,7 +55,7 @@ func launchVMReadyCmd(_ context.Context, env *Env, args []string) error {
 	if ok, err := parse(fs, args); !ok || err != nil {
 		return err
 	}
-	return isolate.WaitGuestTCP(*addr, *port, 200*time.Millisecond, 300*time.Millisecond)
+	return isolate.WaitGuestTCP(*addr, *port, 200*time.Millisecond)
 }
 
 // detachKey (Ctrl-]) ends cove console without stopping the VM.

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -185,7 +184,10 @@ func probeGuest(ctx context.Context, name string, g Guest, timeout time.Duration
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if g.HTTPPath == "" {
-		return probeTCP(ctx, name, addr)
+		if err := isolate.DialGuest(ctx, addr); err != nil {
+			return "", fmt.Errorf("health of %s: %w", name, err)
+		}
+		return "connected to " + addr, nil
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+g.HTTPPath, nil)
 	if err != nil {
@@ -200,27 +202,6 @@ func probeGuest(ctx context.Context, name string, g Guest, timeout time.Duration
 		return "", fmt.Errorf("health of %s: GET %s: %s", name, req.URL, resp.Status)
 	}
 	return fmt.Sprintf("GET %s: %s", req.URL, resp.Status), nil
-}
-
-// tcpSettle is how long a TCP probe waits, once connected, for the
-// connection to be closed from the other end.
-const tcpSettle = 300 * time.Millisecond
-
-// probeTCP connects to addr. The connection must then stay open (or
-// bring data) for tcpSettle: QEMU's user network accepts a forward's
-// connection on the host before it tries the guest, and closes it at
-// once when nothing listens there.
-func probeTCP(ctx context.Context, name, addr string) (string, error) {
-	c, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return "", fmt.Errorf("health of %s: %w", name, err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(tcpSettle))
-	if _, err := c.Read(make([]byte, 1)); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-		return "", fmt.Errorf("health of %s: %s closed the connection at once (nothing listens behind it?): %w", name, addr, err)
-	}
-	return "connected to " + addr, nil
 }
 
 // probe checks workload w as c says: a VM's guest port from the host
