@@ -162,7 +162,7 @@ func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []super
 	for _, w := range ws {
 		listed[spec.BaseName(w.Name)] = true // a replicated workload is listed by its instances
 	}
-	files, err := declaredFiles(l.paths) // names only: parsing every spec at every list costs O(declared)
+	files, err := l.paths.SpecFiles() // names only: parsing every spec at every list costs O(declared)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -55,7 +54,7 @@ func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 // configuration of every loaded unit, running or not (a unit gone
 // meanwhile is skipped).
 func (l *Local) eachWorkload(ctx context.Context, onDeclared func(*spec.Spec), onLoaded func(name string, lc launch.Config)) error {
-	if err := eachDeclared(l.paths, onDeclared); err != nil {
+	if err := l.paths.EachSpec(onDeclared); err != nil {
 		return err
 	}
 	c, err := l.connect(ctx)
@@ -73,29 +72,6 @@ func (l *Local) eachWorkload(ctx context.Context, onDeclared func(*spec.Spec), o
 		}
 		if lc, err := launch.ParseArgs(t.Launch); err == nil {
 			onLoaded(w.Name, lc)
-		}
-	}
-	return nil
-}
-
-// declaredFiles are the declared spec files of p; none for a Local
-// without declared workloads (zero Paths).
-func declaredFiles(p declared.Paths) ([]declared.File, error) {
-	if p.Etc == "" && p.Vendor == "" {
-		return nil, nil
-	}
-	return p.SpecFiles()
-}
-
-// eachDeclared calls fn with every declared spec in p that loads.
-func eachDeclared(p declared.Paths, fn func(*spec.Spec)) error {
-	files, err := declaredFiles(p)
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if sp, err := spec.Load(f.Path, f.Name); err == nil {
-			fn(sp)
 		}
 	}
 	return nil

@@ -349,18 +349,13 @@ func networkUsers(name string) ([]string, error) {
 	for _, w := range leases {
 		users = append(users, w)
 	}
-	files, err := declared.Default.SpecFiles()
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		s, err := spec.Load(f.Path, f.Name)
-		if err == nil && s.Join().Network == name && !slices.Contains(users, f.Name) {
-			users = append(users, f.Name)
+	err = declared.Default.EachSpec(func(s *spec.Spec) {
+		if s.Join().Network == name && !slices.Contains(users, s.Name) {
+			users = append(users, s.Name)
 		}
-	}
+	})
 	slices.Sort(users)
-	return users, nil
+	return users, err
 }
 
 // reloadUnits makes systemd rerun cove's generator, which writes the

@@ -49,10 +49,13 @@ type File struct {
 // SpecFiles returns the spec file of every declared workload, sorted by
 // name: the *.toml files of Vendor and Etc, where Etc wins, except cove's
 // own configuration files (spec.ReservedNames). Missing directories are
-// empty.
+// empty, and so are unset ones (a zero Paths declares nothing).
 func (p Paths) SpecFiles() ([]File, error) {
 	byName := map[string]string{}
 	for _, dir := range []string{p.Vendor, p.Etc} {
+		if dir == "" {
+			continue
+		}
 		matches, err := filepath.Glob(filepath.Join(dir, "*.toml"))
 		if err != nil {
 			return nil, fmt.Errorf("list specs in %s: %w", dir, err)
@@ -71,20 +74,30 @@ func (p Paths) SpecFiles() ([]File, error) {
 	return files, nil
 }
 
-// VMs returns the declared VMs other than the workload named except, for
-// checks across specs (hostcheck.SharedDisks); specs that do not load
-// are left out (cove apply and the generator report them).
-func (p Paths) VMs(except string) []*spec.Spec {
-	files, _ := p.SpecFiles()
-	var vms []*spec.Spec
+// EachSpec calls fn with every declared spec that loads; those that do
+// not are left out (cove apply and the generator report them).
+func (p Paths) EachSpec(fn func(*spec.Spec)) error {
+	files, err := p.SpecFiles()
+	if err != nil {
+		return err
+	}
 	for _, f := range files {
-		if f.Name == except {
-			continue
-		}
-		if s, err := spec.Load(f.Path, ""); err == nil && s.Kind == spec.KindVM {
-			vms = append(vms, s)
+		if s, err := spec.Load(f.Path, f.Name); err == nil {
+			fn(s)
 		}
 	}
+	return nil
+}
+
+// VMs returns the declared VMs other than the workload named except, for
+// checks across specs (hostcheck.SharedDisks).
+func (p Paths) VMs(except string) []*spec.Spec {
+	var vms []*spec.Spec
+	p.EachSpec(func(s *spec.Spec) {
+		if s.Name != except && s.Kind == spec.KindVM {
+			vms = append(vms, s)
+		}
+	})
 	return vms
 }
 
