@@ -54,6 +54,20 @@ func (v *validator) health(h *Health) {
 	v.healthTiming(h)
 }
 
+// GuestPort is the guest port a VM's check probes (TCP or HTTP); 0 for a
+// container's.
+func (h *Health) GuestPort() int { return max(h.TCP, h.HTTP) }
+
+// TCPForward is the user network's forward of TCP guest port port, if n
+// has one.
+func (n *VMNetwork) TCPForward(port int) (Forward, bool) {
+	i := slices.IndexFunc(n.Forwards, func(f Forward) bool { return f.GuestPort == port && f.Proto == ProtoTCP })
+	if i < 0 {
+		return Forward{}, false
+	}
+	return n.Forwards[i], true
+}
+
 // vmHealth checks h, VM m's: a probe of one guest port from the host,
 // through a forward of the user network or at the guest's address on a
 // bridge.
@@ -66,15 +80,16 @@ func (v *validator) vmHealth(h *Health, m *VM) {
 	case h.Path != "" && (h.HTTP == 0 || !strings.HasPrefix(h.Path, "/")):
 		v.add("health.path", fmt.Sprintf("%q: path is the URL path of an http check, such as \"/healthz\" (default \"/\")", h.Path))
 	}
-	port, key := h.TCP, "health.tcp"
+	port, key := h.GuestPort(), "health.tcp"
 	if h.HTTP != 0 {
-		port, key = h.HTTP, "health.http"
+		key = "health.http"
 	}
+	_, forwarded := m.Network.TCPForward(port)
 	switch n := m.Network; {
 	case port == 0:
 	case n.Mode == VMNetworkNone:
 		v.add(key, `the host cannot reach a guest without a network: set [vm.network] mode = "user" (with a forward of the port) or "bridge"`)
-	case n.Mode == VMNetworkUser && !slices.ContainsFunc(n.Forwards, func(f Forward) bool { return f.GuestPort == port && f.Proto == ProtoTCP }):
+	case n.Mode == VMNetworkUser && !forwarded:
 		v.add(key, fmt.Sprintf("the host reaches a guest on the user network only through a forward: add one of TCP guest port %d to [vm.network] forward", port))
 	}
 	v.healthTiming(h)

@@ -20,24 +20,19 @@ func probeArgs(s *spec.Spec) []string {
 	if s.VM == nil {
 		return append([]string{"--"}, h.Command...)
 	}
-	port := max(h.TCP, h.HTTP)
-	a := []string{"--port", strconv.Itoa(port)}
+	a := []string{"--port", strconv.Itoa(h.GuestPort())}
 	if h.HTTP != 0 {
 		a = append(a, "--http-path", cmp.Or(h.Path, "/"))
 	}
 	if n := s.Join().Network; n != "" {
 		return append(a, "--network", n)
 	}
-	for _, f := range s.VM.Network.Forwards {
-		if f.GuestPort == port && f.Proto == spec.ProtoTCP {
-			host := f.HostAddr
-			if host == "0.0.0.0" {
-				host = "127.0.0.1"
-			}
-			return append(a, "--address", fmt.Sprintf("%s:%d", host, f.HostPort)) // IPv4: validated
-		}
+	f, _ := s.VM.Network.TCPForward(h.GuestPort()) // validated: there is one
+	host := f.HostAddr
+	if host == "0.0.0.0" {
+		host = "127.0.0.1"
 	}
-	return a // validated: not reached
+	return append(a, "--address", fmt.Sprintf("%s:%d", host, f.HostPort)) // IPv4: validated
 }
 
 // CompileHealth returns the health-check timer and service of a spec with
