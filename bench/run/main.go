@@ -9,6 +9,7 @@
 //	go run ./bench/run -n 30
 //	go run ./bench/run -n 30 -json
 //	go run ./bench/run -n 30 -check 1.3   # exit 3 if cove / systemd-run > 1.3
+//	go run ./bench/run -n 10 -phases 20   # and where the time of a start goes
 //
 // See docs/benchmarks.md for what is measured and the results.
 package main
@@ -31,6 +32,7 @@ type options struct {
 	podmanManager string  // only this cgroup manager, if set
 	podmanRuntime string  // only this OCI runtime, if set
 	check         float64 // > 0: fail when cove / systemd-run exceeds it
+	phases        int     // > 0: trace this many runs of A and B with perf
 }
 
 func main() {
@@ -43,8 +45,9 @@ func main() {
 	flag.StringVar(&o.podmanManager, "podman-cgroup-manager", "", "use only this podman cgroup manager (systemd, cgroupfs; default: the first that works)")
 	flag.StringVar(&o.podmanRuntime, "podman-runtime", "", "use only this OCI runtime for podman (crun, runc; default: the first that works)")
 	flag.Float64Var(&o.check, "check", 0, "fail (exit 3) when the median ratio cove / systemd-run exceeds this, e.g. 1.3; a guard to run before and after a change to the start path")
+	flag.IntVar(&o.phases, "phases", 0, "after the rounds, trace this many more runs of A and B with perf's scheduler tracepoints and print where their time goes")
 	flag.Parse()
-	if o.n < 1 || o.warmup < 0 || flag.NArg() > 0 {
+	if o.n < 1 || o.warmup < 0 || o.phases < 0 || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -86,6 +89,11 @@ func benchmark(o options) error {
 	}
 	if err = measure(box.Ctx, box.SB, rep); err != nil {
 		return err
+	}
+	if o.phases > 0 {
+		if err = tracePhases(box.Ctx, box.SB, rep, box.Work, o.phases); err != nil {
+			return err
+		}
 	}
 	if o.json {
 		err = benchbox.WriteJSON(os.Stdout, rep)

@@ -32,6 +32,9 @@ type report struct {
 	Ratios      map[string]float64 `json:"ratios"`
 	PodmanSkip  string             `json:"podman_skipped,omitempty"`
 	PodmanSetup string             `json:"podman_setup,omitempty"`
+	// -phases: each start split at its processes' exec, fork and exit
+	CovePhases       []*phase `json:"cove_phases,omitempty"`
+	SystemdRunPhases []*phase `json:"systemd_run_phases,omitempty"`
 }
 
 // printMarkdown writes the report as a markdown table with notes.
@@ -41,6 +44,7 @@ func printMarkdown(w io.Writer, rep *report) {
 	printTimes(w, rep)
 	fmt.Fprintln(w)
 	printRatios(w, rep)
+	printPhases(w, rep)
 	fmt.Fprintln(w)
 	printNotes(w, rep)
 }
