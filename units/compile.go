@@ -115,35 +115,51 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // signal to the main process and SIGKILL after stop_timeout, recording a
 // stop that needed it; systemd counts a death by SIGKILL as clean
 // (SuccessExitStatus=, see cleanExits), so a stop the user asked for ends
-// inactive, not failed. ExecStopPost= (--post), whatever way the unit
-// stops, records how the run ended (killed by the memory limit, or by a
-// SIGKILL nobody asked for, which it fails the unit for) and, for a
-// container on a network, releases what the launcher took there (the
-// lease, the port claims, the veth): one process for both.
+// inactive, not failed. The post stage (--post) records how a run ended
+// (killed by the memory limit, or by a SIGKILL nobody asked for, which it
+// fails the unit for) and, for a container on a network, releases what
+// the launcher took there (the lease, the port claims, the veth).
+//
+// Every stage is a process systemd forks into the unit's cgroup, also
+// after a main process that ended on its own, so a unit has only those
+// it needs: systemd runs ExecStop= after every clean end (a death by
+// SIGKILL is one) and no other, so where nothing else ends unclean, the
+// ExecStop= stage does the post stage's work and there is no
+// ExecStopPost=. A container on a network has the post stage, always run
+// (it releases the network), and one with an init has it behind the post
+// gate (the init exits 137, unclean, when the memory limit kills the
+// payload); ForRun adds it where SIGKILL is not clean (u.post).
 func stopStages(u *Unit, s *spec.Spec, opt Options) {
 	stage := launch.StagePath(opt.Launcher)
-	u.add(SectionService, "ExecStop", "", gated(stopGate, Exec{stage, launch.StopVerb,
-		"--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name}))
-	if n := s.Join().Network; n != "" {
+	post := Exec{stage, launch.StopVerb, "--post", s.Name}
+	u.post = gated(postGate, post)
+	stop := Exec{stage, launch.StopVerb, "--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name}
+	switch n := s.Join().Network; {
+	case n != "":
+		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))
 		u.add(SectionService, "ExecStopPost", "", Exec{stage, launch.StopVerb, "--post", "--network", n, s.Name})
-		return
+	case s.Service.Init:
+		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))
+		u.add(SectionService, "ExecStopPost", "", u.post)
+	default:
+		u.add(SectionService, "ExecStop", "", gated(stopOrKillGate, stop))
 	}
-	u.add(SectionService, "ExecStopPost", "", gated(postGate, Exec{stage, launch.StopVerb, "--post", s.Name}))
 }
 
-// The gates in front of a container's stop stages. systemd runs both
-// stages at every stop, also after the main process ended on its own
-// (every cove run --rm), and a shell that finds nothing to do costs a
-// fraction of a Go start. The scripts are constant: the stage's argv
-// follows as "$0" "$@" (Exec doubles the $ for systemd), so no value of
-// a spec is ever in them. A container on a network has no post gate: its
-// post stage always releases the network.
+// The gates in front of a container's stop stages: a shell that finds
+// nothing to do costs a fraction of a Go start. The scripts are constant:
+// the stage's argv follows as "$0" "$@" (Exec doubles the $ for
+// systemd), so no value of a spec is ever in them. A container on a
+// network has no post gate: its post stage always releases the network.
 const (
 	// gateShell runs the gates.
 	gateShell = "/bin/sh"
 	// stopGate: the stop stage only while the main process runs
 	// ($MAINPID is set).
 	stopGate = `[ -z "$MAINPID" ] || exec "$0" "$@"`
+	// stopOrKillGate: also after SIGKILL ended the main process, which
+	// the stage then judges as the post stage would.
+	stopOrKillGate = `[ -z "$MAINPID" ] && [ "$EXIT_STATUS" != KILL ] || exec "$0" "$@"`
 	// postGate: the post stage unless the main process exited with a
 	// status other than 137. Such a run gets no outcome record
 	// (internal/outcome's judge), and the launch stage removed the
@@ -351,9 +367,17 @@ func ForRun(u Unit, opt RunOptions) Unit {
 		}
 	case opt.Restart == "no":
 		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})
+		if u.post != nil && !has(props, "ExecStopPost") { // a SIGKILL now skips ExecStop=
+			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: u.post})
+		}
 	}
 	u.Props = props
 	return u
+}
+
+// has reports whether props set the D-Bus property name.
+func has(props []Prop, name string) bool {
+	return slices.ContainsFunc(props, func(p Prop) bool { return p.DBus == name })
 }
 
 // killNotClean removes SIGKILL from the clean exits in props. With

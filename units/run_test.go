@@ -10,24 +10,35 @@ import (
 // TestRunKeepsKillAFailure: a run that stays loaded after its payload
 // exits (RemainAfterExit=, restart "no" without --rm) counts no death by
 // SIGKILL as clean, as such a unit runs no post stage at the exit; an
-// init's clean statuses stay. Other runs keep SIGKILL clean.
+// init's clean statuses stay. Other runs keep SIGKILL clean. Where SIGKILL
+// is clean the ExecStop= stage judges it (no ExecStopPost=); where it is
+// not, systemd skips ExecStop=, so the run gets the gated post stage,
+// once (an init's unit has it already).
 func TestRunKeepsKillAFailure(t *testing.T) {
 	s := spec.Defaults("run")
 	s.Container.Rootfs = "/srv/rootfs"
 	s.Container.Command = []string{"/bin/true"}
+	const post = `"/bin/sh" "-c" "[ \"$$EXIT_CODE\" = exited ] && [ \"$$EXIT_STATUS\" != 137 ] || exec \"$$0\" \"$$@\"" "/usr/bin/cove-launch" "launch-stop" "--post" "run"`
 	for _, c := range []struct {
-		init bool
-		opt  RunOptions
-		want string // SuccessExitStatus=, "" for none
+		init       bool
+		opt        RunOptions
+		want, post string // SuccessExitStatus= and ExecStopPost=, "" for none
 	}{
-		{false, RunOptions{Restart: "no"}, ""},
-		{true, RunOptions{Restart: "no"}, "129 130 141 143"},
-		{false, RunOptions{Restart: "no", Remove: true}, "SIGKILL"},
-		{false, RunOptions{Restart: "on-failure"}, "SIGKILL"},
+		{false, RunOptions{Restart: "no"}, "", post},
+		{true, RunOptions{Restart: "no"}, "129 130 141 143", post},
+		{false, RunOptions{Restart: "no", Remove: true}, "SIGKILL", ""},
+		{false, RunOptions{Restart: "on-failure"}, "SIGKILL", ""},
 	} {
 		s.Service.Init = c.init
-		if got := lastDirective(t, ForRun(compile(t, s), c.opt), "SuccessExitStatus"); got != c.want {
+		u := ForRun(compile(t, s), c.opt)
+		if got := lastDirective(t, u, "SuccessExitStatus"); got != c.want {
 			t.Errorf("init %v, %+v: SuccessExitStatus=%q, want %q", c.init, c.opt, got, c.want)
+		}
+		if got := lastDirective(t, u, "ExecStopPost"); got != c.post {
+			t.Errorf("init %v, %+v: ExecStopPost=%s, want %s", c.init, c.opt, got, c.post)
+		}
+		if text, _ := u.Text("run.toml"); strings.Count(text, "ExecStopPost=") > 1 {
+			t.Errorf("init %v, %+v: more than one ExecStopPost=", c.init, c.opt)
 		}
 	}
 }

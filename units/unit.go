@@ -38,6 +38,9 @@ type Unit struct {
 	// its unit wants: unit files beside it (declared.Units), or transient
 	// units started right after it (supervisor.Conn.StartTransient).
 	Proxies []Proxy
+	// post is a container's post stage behind its gate, for ForRun to add
+	// to a unit in which SIGKILL is not clean (see stopStages).
+	post Exec
 }
 
 // Linked returns the unit names that WantedBy's targets want: u's own,

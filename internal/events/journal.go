@@ -31,7 +31,7 @@ const (
 	// IDKilled: SIGKILL ended a workload's main process (EXIT_CODE=killed,
 	// EXIT_STATUS=9, as systemd's exit record has them), a death systemd
 	// counts as clean for containers and logs at debug level only; the
-	// container's post stage writes it.
+	// container's stop stages write it (the post stage's work).
 	IDKilled = "358a207a54d74ee0a46e036699256490"
 )
 
@@ -104,7 +104,7 @@ func ParseRecord(line []byte) (Record, error) {
 //     that timed out, say) had no process to die: no event. A
 //     container's death by SIGKILL counts as clean (a stop that needed
 //     it must not fail the unit): its status comes from cove's IDKilled
-//     record, which the container's post stage writes before the end.
+//     record, which the container's stop stages write before the end.
 //   - oom: the kernel logs every OOM kill in a memory cgroup (on cgroup
 //     v1 and v2; its "oom-kill:" summary names the killed task's cgroup,
 //     hence the unit); systemd logs one only on cgroup v2, from the

@@ -145,13 +145,14 @@ func Stopped(name string, run Run, after time.Duration) error {
 type Verdict struct {
 	Record *Record // how it ended, nil when systemd's account says it all
 	// HiddenKill: SIGKILL ended the main process and systemd counted it as
-	// clean, logging the exit at debug level only.
+	// clean, logging the exit at debug level only. Record is then set.
 	HiddenKill bool
 	// Fail: that SIGKILL was not asked for; the unit must fail.
 	Fail bool
 }
 
-// Post is the post stage of workload name's run (ExecStopPost=, in the
+// Post is the post stage of workload name's run (ExecStopPost=, or
+// ExecStop= after a SIGKILL in a unit without ExecStopPost=; in the
 // unit's cgroup, which it reads the OOM kills and the memory limit of):
 // it records how the run ended, or removes an earlier run's record, and
 // says what it found.

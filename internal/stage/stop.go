@@ -19,8 +19,10 @@ import (
 
 // stopStages is a container's stop stages (units' stopStages): ExecStop=
 // "launch-stop --signal SIG --timeout D NAME" ends the main process of a
-// stop asked for, and ExecStopPost= "launch-stop --post [--network NET]
-// NAME" records how the run ended and releases the network.
+// stop asked for, or, run after the main process ended (by SIGKILL: the
+// units' gate), does the post stage's work where the unit has none; the
+// post stage "launch-stop --post [--network NET] NAME" (ExecStopPost=)
+// records how the run ended and releases the network.
 func stopStages(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.StopVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -46,26 +48,31 @@ func stopStages(_ string, stderr io.Writer, args []string) error {
 }
 
 // stopStage ends the main process of run, a stop asked for, with sig
-// and SIGKILL after timeout, and records when it needed SIGKILL. Other
-// stops (the main process exited, systemd stops for a failure) are
-// systemd's to finish.
+// and SIGKILL after timeout, and records when it needed SIGKILL. After
+// the main process ended, it is the post stage (of a unit whose gate
+// runs it then only when SIGKILL ended it). Other stops (systemd stops
+// for a failure) are systemd's to finish.
 func stopStage(name string, run outcome.Run, sig unix.Signal, timeout time.Duration) error {
+	if run.MainPID == 0 {
+		return postStage(name, "", run)
+	}
 	if !run.Asked() {
 		return nil
 	}
 	killed, err := isolate.StopProcess(run.MainPID, sig, timeout)
 	if killed {
-		err = errors.Join(err, outcome.Stopped(name, run, timeout))
+		err = errors.Join(err, outcome.Stopped(name, run, timeout), eventlog.Killed(name))
 	}
 	return err
 }
 
 // postStage records how run ended, tells the journal of a SIGKILL
-// systemd logged at debug level only (the die event's status), releases
-// network net (if not "") and fails for a SIGKILL nobody asked for.
+// systemd logged at debug level only (the die event's status; the stop
+// stage told it of its own), releases network net (if not "") and fails
+// for a SIGKILL nobody asked for.
 func postStage(name, net string, run outcome.Run) error {
 	v, err := outcome.Post(name, run)
-	if v.HiddenKill {
+	if v.HiddenKill && v.Record.Kind != outcome.StoppedByKill {
 		err = errors.Join(err, eventlog.Killed(name))
 	}
 	if net != "" {
