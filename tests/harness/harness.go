@@ -71,13 +71,14 @@ func Run(m Runner, env *Env, prefix, cmd string, boot func() (shutdown func(), e
 }
 
 // setUp builds cove (the package cmd) and, beside it, the stage binary
-// (launch.StagePath; the package beside cmd), and the rootfs, then boots.
+// (launch.StagePath), as they are shipped (scripts/build in the module
+// that holds cmd), and the rootfs, then boots.
 func setUp(env *Env, cmd string, boot func() (func(), error)) (func(), error) {
 	env.CoveBin = filepath.Join(env.WorkDir, "bin", "cove")
-	stage := filepath.Join(filepath.Dir(cmd), launch.StageBinary)
-	build := exec.Command("go", "build", "-o", filepath.Dir(env.CoveBin)+"/", cmd, stage)
+	build := exec.Command("bash", "scripts/build", filepath.Dir(env.CoveBin))
+	build.Dir = filepath.Dir(filepath.Dir(cmd)) // cmd is ROOT/cmd/cove
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build cove and %s: %v\n%s", launch.StageBinary, err, out)
+		return nil, fmt.Errorf("build cove and %s (scripts/build): %v\n%s", launch.StageBinary, err, out)
 	}
 	env.Rootfs = filepath.Join(env.WorkDir, "rootfs")
 	if err := sandbox.Rootfs(env.Rootfs); err != nil {

@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/tests/sandbox"
 )
 
@@ -135,10 +134,10 @@ func Setup(o Options) (_ *Box, err error) {
 func (b *Box) build() error {
 	Progress("building cove")
 	b.Cove = filepath.Join(b.Work, "cove")
-	build := exec.Command("go", "build", "-o", b.Work+"/", "./cmd/cove", "./cmd/"+launch.StageBinary)
+	build := exec.Command("bash", "scripts/build", b.Work) // as shipped
 	build.Dir = b.Repo
 	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/cove ./cmd/%s: %v\n%s", launch.StageBinary, err, out)
+		return fmt.Errorf("scripts/build %s: %v\n%s", b.Work, err, out)
 	}
 	b.Rootfs = filepath.Join(b.Work, "rootfs")
 	return sandbox.Rootfs(b.Rootfs)
