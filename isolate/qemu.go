@@ -34,7 +34,7 @@ const TCGBufferMiB = 256
 // to could not calculate TSC khz" (measured here: from 1 boot in 8 up to 8
 // in 11 under load; never with the hint, never on q35). Under TCG the guest
 // TSC counts at the host's TSC rate, so the host's frequency is the right
-// value (see hostcheck.HostTSCkHz).
+// value (see vmhost.HostTSCkHz).
 func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 	if c.Machine != spec.MachineMicroVM || c.Accel != spec.AccelTCG || c.Kernel == "" || khz == 0 {
 		return c

@@ -15,10 +15,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/qmp"
+	"github.com/cove-project/cove/internal/vmhost"
 	"github.com/cove-project/cove/launch"
 )
 
@@ -56,7 +56,7 @@ func LaunchVM(c launch.VMConfig) error {
 	if err := prepareState(c); err != nil {
 		return fmt.Errorf("launch vm %s: %w", c.Name, err)
 	}
-	c = TSCHint(c, hostcheck.HostTSCkHz())
+	c = TSCHint(c, vmhost.HostTSCkHz())
 	path, err := exec.LookPath(QEMUBinary)
 	if err != nil {
 		return fmt.Errorf("launch vm %s: %w (install qemu-system-x86)", c.Name, err)
@@ -263,7 +263,7 @@ func ReadAccel(name string) string {
 // resolveAccel turns "auto" into kvm or tcg for this host, records the
 // choice and its reason in launch.AccelFile and the journal, and returns c.
 func resolveAccel(c launch.VMConfig) (launch.VMConfig, error) {
-	accel, reason, err := hostcheck.ChooseAccel(c.Accel)
+	accel, reason, err := vmhost.ChooseAccel(c.Accel)
 	if err != nil {
 		return c, err
 	}

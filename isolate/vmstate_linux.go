@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/internal/vmhost"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -21,7 +21,7 @@ import (
 // prepareState creates c's state directory (0700: it holds the guest's
 // disks and TPM secrets) and, once, what the VM keeps there: the overlay
 // of each base image and the UEFI NVRAM. Every base's chain is checked
-// again (hostcheck.CheckBase) right before QEMU opens it.
+// again (vmhost.CheckBase) right before QEMU opens it.
 func prepareState(c launch.VMConfig) error {
 	if c.StateDir == "" {
 		return nil
@@ -52,7 +52,7 @@ func prepareState(c launch.VMConfig) error {
 // (qemu-img create into a temporary name, renamed into place), and grows
 // it to d.Size when that is more than its virtual size.
 func prepareOverlay(d launch.VMDisk) error {
-	baseSize, err := hostcheck.CheckBase(d.Base, d.BaseFmt)
+	baseSize, err := vmhost.CheckBase(d.Base, d.BaseFmt)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func prepareOverlay(d launch.VMDisk) error {
 	} else if err != nil {
 		return err
 	}
-	size, err := hostcheck.ImageSize(d.Path, spec.FormatQcow2)
+	size, err := vmhost.ImageSize(d.Path, spec.FormatQcow2)
 	if err != nil || size >= want {
 		return err
 	}

@@ -20,7 +20,7 @@ import (
 
 // VMConfig is everything the VM launcher needs. The compiler resolves the
 // spec's choices before writing it: Accel is "kvm" or "tcg" (never "auto",
-// see hostcheck.ChooseAccel), each disk's Format is "raw" or "qcow2" (see
+// see vmhost.ChooseAccel), each disk's Format is "raw" or "qcow2" (see
 // hostcheck.DetectDiskFormat).
 type VMConfig struct {
 	Name          string    // workload name (QEMU's -name, messages)

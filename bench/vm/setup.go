@@ -10,6 +10,7 @@ import (
 
 	"github.com/cove-project/cove/bench/internal/benchbox"
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/internal/vmhost"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
@@ -48,7 +49,7 @@ func newReport(box *benchbox.Box, g vmguest.Guest, o options) *report {
 		Machine:    benchbox.Machine(ctx, sb),
 		Prefix:     benchbox.NsenterPrefix(ctx, sb),
 		Guest:      g,
-		TSCkHz:     hostcheck.HostTSCkHz(),
+		TSCkHz:     vmhost.HostTSCkHz(),
 		work:       box.Work,
 	}
 	if out, err := benchbox.Inside(ctx, sb, benchbox.CmdTimeout, nil, "qemu-system-x86_64", "--version"); err == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/cove-project/cove/internal/vmhost"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -49,7 +50,7 @@ func prepareVM(s *spec.Spec) spec.Errors {
 	}
 	errs = append(errs, prepareVMImages(s, file)...)
 	if s.VM.Accel == spec.AccelKVM {
-		if _, _, err := ChooseAccel(spec.AccelKVM); err != nil {
+		if _, _, err := vmhost.ChooseAccel(spec.AccelKVM); err != nil {
 			errs = append(errs, s.KeyError("vm.accel", err.Error()+`; use accel = "tcg" or "auto"`))
 		}
 	}

@@ -1,125 +1,17 @@
 package hostcheck
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 
+	"github.com/cove-project/cove/internal/vmhost"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
-// MaxBackingDepth is how long a base image's backing chain may be.
-const MaxBackingDepth = 16
-
-// imageInfo is what qemu-img info --output=json says about one image.
-type imageInfo struct {
-	VirtualSize    uint64 `json:"virtual-size"`
-	Format         string `json:"format"`
-	FullBacking    string `json:"full-backing-filename"`
-	BackingFormat  string `json:"backing-filename-format"`
-	FormatSpecific struct {
-		Data struct {
-			DataFile string `json:"data-file"`
-		} `json:"data"`
-	} `json:"format-specific"`
-}
-
-// CheckBase checks the base image of an overlay before QEMU opens it, and
-// returns its virtual size. The base (format, its pinned format) and every
-// image of its backing chain must be a regular file in the allowed
-// directories: the directory the base itself is in (symbolic links
-// resolved) and launch.VMImagesDir. Each image of the chain is read by
-// qemu-img info alone, which does not open its backing file: a hostile
-// image naming /etc/shadow, a json: or nbd: pseudo-file or an external
-// data file as its backing is refused before anything opens it. Every
-// backing file must name its format (nothing is probed).
-func CheckBase(base, format string) (uint64, error) {
-	resolved, err := filepath.EvalSymlinks(base)
-	if err != nil {
-		return 0, fmt.Errorf("base image %s: %w", base, err)
-	}
-	allowed := []string{filepath.Dir(resolved), launch.VMImagesDir}
-	var size uint64
-	path := resolved
-	for depth := 0; ; depth++ {
-		info, err := readImageInfo(path, format)
-		if err != nil {
-			return 0, err
-		}
-		if depth == 0 {
-			size = info.VirtualSize
-		}
-		switch {
-		case info.FormatSpecific.Data.DataFile != "":
-			return 0, fmt.Errorf("base image %s: %s has an external data file (%s); cove opens only self-contained images", base, path, info.FormatSpecific.Data.DataFile)
-		case info.FullBacking == "":
-			return size, nil
-		case depth+1 >= MaxBackingDepth:
-			return 0, fmt.Errorf("base image %s: backing chain longer than %d images", base, MaxBackingDepth)
-		case info.BackingFormat != spec.FormatRaw && info.BackingFormat != spec.FormatQcow2:
-			return 0, fmt.Errorf("base image %s: %s names its backing file %s with format %q; it must be raw or qcow2, given (qemu-img rebase -F)", base, path, info.FullBacking, info.BackingFormat)
-		}
-		next, err := allowedFile(info.FullBacking, allowed)
-		if err != nil {
-			return 0, fmt.Errorf("base image %s: backing file of %s: %w", base, path, err)
-		}
-		path, format = next, info.BackingFormat
-	}
-}
-
-// allowedFile returns p with symbolic links resolved if it is an absolute
-// path of a regular file under one of the directories allowed.
-func allowedFile(p string, allowed []string) (string, error) {
-	if !filepath.IsAbs(p) {
-		return "", fmt.Errorf("%q is not a file's absolute path", p)
-	}
-	resolved, err := filepath.EvalSymlinks(p)
-	if err != nil {
-		return "", err
-	}
-	for _, dir := range allowed {
-		if rel, err := filepath.Rel(dir, resolved); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
-			if st, err := os.Stat(resolved); err != nil || !st.Mode().IsRegular() {
-				return "", fmt.Errorf("%s is not a regular file", resolved)
-			}
-			return resolved, nil
-		}
-	}
-	return "", fmt.Errorf("%s is outside the directories base images may use (%s)", resolved, strings.Join(allowed, ", "))
-}
-
-// ImageSize returns the virtual size of the image path of format.
-func ImageSize(path, format string) (uint64, error) {
-	info, err := readImageInfo(path, format)
-	return info.VirtualSize, err
-}
-
-// readImageInfo runs qemu-img info on the image path of format, without
-// its backing chain, sharing locks with a QEMU that has it open.
-func readImageInfo(path, format string) (imageInfo, error) {
-	var info imageInfo
-	cmd := exec.Command("qemu-img", "info", "--output=json", "-U", "-f", format, path)
-	out, err := cmd.Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
-		}
-		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
-	}
-	if err := json.Unmarshal(out, &info); err != nil {
-		return info, fmt.Errorf("qemu-img info %s: %w", path, err)
-	}
-	return info, nil
-}
-
 // prepareVMImages checks what a VM reads from the host besides kernel and
-// disks given by path: each base image (CheckBase, its format pinned, a
+// disks given by path: each base image (vmhost.CheckBase, its format pinned, a
 // size not below the base's), each CD-ROM image, the cloud-init files,
 // the OVMF build its firmware needs and swtpm for a TPM.
 func prepareVMImages(s *spec.Spec, file func(key, path string) bool) spec.Errors {
@@ -136,7 +28,7 @@ func prepareVMImages(s *spec.Spec, file func(key, path string) bool) spec.Errors
 				d.Format = spec.FormatRaw
 			}
 		}
-		size, err := CheckBase(d.Base, d.Format)
+		size, err := vmhost.CheckBase(d.Base, d.Format)
 		switch {
 		case err != nil:
 			errs = append(errs, s.KeyError(key, err.Error()))
