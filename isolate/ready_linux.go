@@ -11,13 +11,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/isolate/inside"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
-
-// notifySocketName is the notify socket's name in launch.NotifyDir/NAME on
-// the host and in spec.NotifyDir inside the container.
-const notifySocketName = "notify.sock"
 
 // notifyProxy is the socket a ready = "notify" payload sends READY=1 to.
 // The launcher forwards READY=1 (and STATUS=) to systemd and nothing
@@ -39,7 +36,7 @@ func newNotifyProxy(name string) (*notifyProxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("notify socket: socket(AF_UNIX, SOCK_DGRAM): %w", err)
 	}
-	path := filepath.Join(dir, notifySocketName)
+	path := filepath.Join(dir, inside.NotifySocketName)
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: path}); err != nil {
 		unix.Close(fd)
 		return nil, fmt.Errorf("notify socket: bind %s: %w", path, err)
@@ -68,7 +65,7 @@ func (p *notifyProxy) wait(payloadFd int) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", fmt.Errorf("read the notify socket: recvmsg %s: %w", filepath.Join(p.dir, notifySocketName), err)
+			return "", fmt.Errorf("read the notify socket: recvmsg %s: %w", filepath.Join(p.dir, inside.NotifySocketName), err)
 		}
 		if fwd := filterNotify(string(buf[:n])); strings.Contains(fwd, "READY=1") {
 			return fwd, nil
@@ -143,7 +140,7 @@ func waitReady(self string, c launch.Config, payload int, proxy *notifyProxy) (s
 			defer t.Close()
 			probe := c
 			probe.Argv = c.Probe
-			_, err = Probe(self, probe, t, c.ProbeTimeout)
+			_, err = Probe(launch.InsidePath(self), probe, t, c.ProbeTimeout)
 			return err == nil
 		})
 	}

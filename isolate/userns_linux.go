@@ -6,12 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/isolate/inside"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -29,23 +29,6 @@ import (
 // mounts (idmapped with idmap = true), and passes them to the init over a
 // socket; the init attaches them in its mount namespace (move_mount).
 
-// Descriptors of the init of a container with a user namespace, after
-// the status (3) and go (4) pipes.
-const (
-	treesFd = 5 // a socket: the first stage's detached mounts (sendTrees)
-	selfFd  = 6 // the cove binary, executed through this descriptor
-)
-
-// userRootDir is where the init of a container with a user namespace
-// attaches its root in its own mount namespace before pivot_root: a
-// directory whose path host uid BASE may search (unlike an image
-// container's state directory or a test's rootfs). It stays empty on
-// the host.
-const userRootDir = "/run/cove/root"
-
-// idmapNeeds says what idmapped mounts need, for errors.
-const idmapNeeds = "idmapped mounts need Linux ≥ 5.12 and a file system that supports them (ext4, xfs, btrfs; tmpfs from 6.3; not overlayfs or NFS); set security.userns = \"host\" for this container"
-
 // hostIDs allocates c's host IDs (see package userns) and checks what a
 // user namespace does not support yet.
 func hostIDs(c launch.Config) (spec.IDRange, error) {
@@ -54,15 +37,15 @@ func hostIDs(c launch.Config) (spec.IDRange, error) {
 			return spec.IDRange{}, fmt.Errorf("named volume %s at %s: not supported in a user namespace yet (security.userns = %q); set security.userns = \"host\"", m.Source, m.Target, c.UserNS)
 		}
 	}
-	if err := os.MkdirAll(userRootDir, 0o755); err != nil {
-		return spec.IDRange{}, fmt.Errorf("create %s: %w", userRootDir, err)
+	if err := os.MkdirAll(inside.UserRootDir, 0o755); err != nil {
+		return spec.IDRange{}, fmt.Errorf("create %s: %w", inside.UserRootDir, err)
 	}
 	return userns.Default().Allocate(c.Name, c.UserNS)
 }
 
 // withUserNS makes cmd start the init in a new user namespace mapping
 // container IDs 0…Count-1 to host IDs ids, as root there, executing the
-// cove binary through selfFd. It returns the first stage's end of the
+// cove binary through inside.SelfFd. It returns the first stage's end of the
 // trees socket, and the files to close once the init has started.
 func withUserNS(cmd *exec.Cmd, ids spec.IDRange) (trees *os.File, started []*os.File, err error) {
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
@@ -76,8 +59,8 @@ func withUserNS(cmd *exec.Cmd, ids spec.IDRange) (trees *os.File, started []*os.
 		child.Close()
 		return nil, nil, fmt.Errorf("open the cove binary: %w", err)
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, child, self) // treesFd, selfFd
-	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", selfFd)
+	cmd.ExtraFiles = append(cmd.ExtraFiles, child, self) // inside.TreesFd, inside.SelfFd
+	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", inside.SelfFd)
 	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.Base), Size: int(ids.Count)}}
 	a := cmd.SysProcAttr
 	a.Cloneflags |= unix.CLONE_NEWUSER
@@ -97,7 +80,7 @@ func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error 
 	}
 	defer unix.Close(ns)
 	var fds []int
-	defer closeAll(&fds)
+	defer inside.CloseAll(&fds)
 	root, err := hostRoot(c, ns, ids)
 	if err != nil {
 		return err
@@ -112,7 +95,7 @@ func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error 
 		if m.Type != spec.MountBind {
 			continue
 		}
-		fd, err := cloneBind(m, ns)
+		fd, err := inside.CloneBind(m, ns)
 		if err != nil {
 			return err
 		}
@@ -124,19 +107,12 @@ func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error 
 	return nil
 }
 
-// closeAll closes the descriptors in *fds.
-func closeAll(fds *[]int) {
-	for _, fd := range *fds {
-		unix.Close(fd)
-	}
-}
-
 // hostRoot builds the container's root as a detached mount: an overlay of
 // the image's idmapped layers with its writable layer, or the idmapped
 // rootfs, under an overlay on a tmpfs when volatile.
 func hostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
 	var lowers []int
-	defer closeAll(&lowers)
+	defer inside.CloseAll(&lowers)
 	if c.Image.Ref == "" {
 		root, err := idmappedTree(c.Rootfs, ns, "the rootfs")
 		if err != nil || !c.Volatile {
@@ -210,21 +186,11 @@ func idmappedTree(path string, ns int, what string) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("%s %s: open_tree: %w", what, path, err)
 	}
-	if err := idmap(fd, ns); err != nil {
+	if err := inside.Idmap(fd, ns); err != nil {
 		unix.Close(fd)
 		return -1, fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	return fd, nil
-}
-
-// idmap makes detached mount fd (recursively) idmapped into user
-// namespace ns.
-func idmap(fd, ns int) error {
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(ns)}
-	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-		return fmt.Errorf("mount_setattr(MOUNT_ATTR_IDMAP): %w; %s", err, idmapNeeds)
-	}
-	return nil
 }
 
 // overlayTree mounts, detached, an overlay of lowers (top first) with
@@ -247,7 +213,7 @@ func overlayTree(lowers []int, upper, work *os.File) (int, error) {
 	for _, l := range lowers {
 		err = errors.Join(err, set("lowerdir+", fmt.Sprintf("/proc/self/fd/%d", l)))
 	}
-	if err = errors.Join(err, set("upperdir", fdPath(upper)), set("workdir", fdPath(work))); err != nil {
+	if err = errors.Join(err, set("upperdir", inside.FDPath(upper)), set("workdir", inside.FDPath(work))); err != nil {
 		return -1, err
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {
@@ -347,90 +313,4 @@ func tmpfsLayer(t, lower int) (upper, work *os.File, err error) {
 // openDir opens directory p as an O_PATH handle, not following a symlink.
 func openDir(p string) (*os.File, error) {
 	return os.OpenFile(p, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-}
-
-// receiveTrees is the init's side of sendTrees: it returns the root, the
-// /proc and the bind mounts' trees, in order.
-func receiveTrees(c launch.Config) (*trees, error) {
-	binds := 2 // the root and /proc
-	for _, m := range c.Mounts {
-		if m.Type == spec.MountBind {
-			binds++
-		}
-	}
-	b := make([]byte, 1)
-	oob := make([]byte, unix.CmsgSpace(binds*4))
-	_, oobn, flags, _, err := unix.Recvmsg(treesFd, b, oob, unix.MSG_CMSG_CLOEXEC)
-	unix.Close(treesFd)
-	if err != nil {
-		return nil, fmt.Errorf("receive the container's mounts: recvmsg: %w", err)
-	}
-	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
-	if err != nil || len(msgs) != 1 || flags&unix.MSG_CTRUNC != 0 {
-		return nil, fmt.Errorf("receive the container's mounts: no or truncated descriptors (%v)", err)
-	}
-	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != binds {
-		closeAll(&fds)
-		return nil, fmt.Errorf("receive the container's mounts: want %d descriptors, got %d (%v)", binds, len(fds), err)
-	}
-	return &trees{root: fds[0], proc: fds[1], binds: fds[2:]}, nil
-}
-
-// trees are the detached mounts an init in a user namespace gets from the
-// first stage.
-type trees struct {
-	root  int
-	proc  int   // a proc file system of the container's pid namespace
-	binds []int // the bind mounts of launch.Config.Mounts, in order; taken by next
-}
-
-// next takes the tree of the next bind mount.
-func (t *trees) next() int {
-	fd := t.binds[0]
-	t.binds = t.binds[1:]
-	return fd
-}
-
-// attachRoot attaches the root tree at userRootDir, returns that path and
-// closes the tree.
-func (t *trees) attachRoot() (string, error) {
-	defer unix.Close(t.root)
-	if err := unix.MoveMount(t.root, "", unix.AT_FDCWD, userRootDir, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
-		return "", fmt.Errorf("attach the root: move_mount on %s: %w", userRootDir, err)
-	}
-	return userRootDir, nil
-}
-
-// idMaps are a process's uid_map and gid_map as cove writes them: one
-// line, "0 BASE COUNT" (the host's own: "0 0 4294967295").
-type idMaps struct{ uid, gid spec.IDRange }
-
-// readIDMaps reads process pid's ID maps.
-func readIDMaps(pid int) (idMaps, error) {
-	var m idMaps
-	for _, f := range []struct {
-		name string
-		to   *spec.IDRange
-	}{{"uid_map", &m.uid}, {"gid_map", &m.gid}} {
-		p := fmt.Sprintf("/proc/%d/%s", pid, f.name)
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return m, fmt.Errorf("read the ID map of pid %d: %w", pid, err)
-		}
-		var from, to, n uint32
-		if k, _ := fmt.Sscan(string(b), &from, &to, &n); k != 3 || from != 0 || strings.Count(strings.TrimSpace(string(b)), "\n") != 0 {
-			return m, fmt.Errorf("read %s: %q is not one line \"0 BASE COUNT\" as cove writes it", p, b)
-		}
-		*f.to = spec.IDRange{Base: to, Count: n}
-	}
-	return m, nil
-}
-
-// toHost returns the host IDs of container IDs uid and gid.
-func (m idMaps) toHost(uid, gid uint32) (uint32, uint32, error) {
-	if uid >= m.uid.Count || gid >= m.gid.Count {
-		return 0, 0, fmt.Errorf("user %d:%d is outside the container's user namespace (%d IDs)", uid, gid, min(m.uid.Count, m.gid.Count))
-	}
-	return m.uid.Base + uid, m.gid.Base + gid, nil
 }

@@ -5,8 +5,9 @@ import "path/filepath"
 // The hidden command-line verbs of the cove binary that units and cove
 // itself run: a unit's ExecStart= names LaunchVerb (containers) or
 // VMLaunchVerb (VMs), and ExecStop= of a VM names VMStopVerb; the launcher
-// re-executes itself as InitVerb (the container's PID 1 until the payload
-// runs) and EnterVerb (cove exec and probes entering a running container);
+// starts the inside binary (InsidePath) as InitVerb (the container's PID 1
+// until the payload runs), cove exec and probes as EnterVerb (entering a
+// running container);
 // a health check's service runs HealthVerb; a container's ExecStop= and
 // ExecStopPost= run StopVerb (internal/outcome). cove-network@NAME.service
 // runs NetworkUpVerb and NetworkDownVerb; a VM on a network (a bridge)
@@ -31,14 +32,25 @@ const (
 )
 
 // StageBinary is the file name of the binary of a container unit's stages
-// (LaunchVerb, InitVerb, EnterVerb, StopVerb; cmd/cove-launch), which is
-// installed beside the cove binary: every container start and stop runs
-// it, and it links a fraction of cove (package internal/stage).
+// (LaunchVerb, StopVerb, ProxyVerb; cmd/cove-launch), which is installed
+// beside the cove binary: every container start and stop runs it, and it
+// links a fraction of cove (package internal/stage).
 const StageBinary = "cove-launch"
 
 // StagePath is the path of the stage binary that goes with the cove
 // binary at cove.
 func StagePath(cove string) string { return filepath.Join(filepath.Dir(cove), StageBinary) }
+
+// InsideBinary is the file name of the binary of the stages inside a
+// container's namespaces (InitVerb, which the launcher starts there, and
+// EnterVerb; cmd/cove-init), installed beside cove and the stage binary:
+// every container start runs it once more, so it links less still
+// (package isolate/inside: no network, registry or D-Bus code).
+const InsideBinary = "cove-init"
+
+// InsidePath is the path of the inside binary that goes with the cove or
+// stage binary at sibling.
+func InsidePath(sibling string) string { return filepath.Join(filepath.Dir(sibling), InsideBinary) }
 
 // Runtime directories shared by the compiler (which writes them into units)
 // and the launcher (which creates them).

@@ -135,6 +135,7 @@ var layout = map[string]entry{
 	"/etc/cove":            {"drwxr-xr-x", ""},
 	"/usr/bin/cove":        {"-rwxr-xr-x", ""},
 	"/usr/bin/cove-launch": {"-rwxr-xr-x", ""},
+	"/usr/bin/cove-init":   {"-rwxr-xr-x", ""},
 	"/usr/lib/systemd/system-generators/cove-generator": {"lrwxrwxrwx", "../../../bin/cove"},
 	"/usr/lib/systemd/system/cove-api.service":          {"-rw-r--r--", ""},
 	"/usr/lib/systemd/system/cove-api.socket":           {"-rw-r--r--", ""},
@@ -497,7 +498,7 @@ func writeUserFiles(t *testing.T, root string) {
 
 // installed are files of the package checked after install and removal.
 var installed = []string{
-	"usr/bin/cove", "usr/bin/cove-launch", "usr/lib/systemd/system-generators/cove-generator",
+	"usr/bin/cove", "usr/bin/cove-launch", "usr/bin/cove-init", "usr/lib/systemd/system-generators/cove-generator",
 	"usr/lib/systemd/system/cove-api.socket", "usr/lib/systemd/system/cove-api.service",
 	"usr/lib/systemd/system/cove-auto-update.timer", "usr/lib/systemd/system/cove-auto-update.service",
 	"usr/lib/systemd/system/cove-network@.service",

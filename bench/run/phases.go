@@ -174,14 +174,14 @@ func splitRuns(evs []event, client string, split splitter) []runPhases {
 }
 
 // covePhases: client exec → systemd forks the unit's process → it execs
-// cove-launch → the launcher clones the init → the init execs cove-launch
+// cove-launch → the launcher clones the init → the init execs cove-init
 // → the init execs the payload → the payload exits → the client exits.
 func covePhases(run []event, client int) ([]string, []float64, bool) {
 	names := []string{
 		"client exec → systemd forks the unit's process",
 		"fork → exec cove-launch (systemd's setup in the child)",
 		"cove-launch exec → clone of the init",
-		"clone → the init execs cove-launch",
+		"clone → the init execs cove-init",
 		"init exec → payload exec",
 		"payload runs",
 		"payload exit → client exit",
@@ -190,7 +190,7 @@ func covePhases(run []event, client int) ([]string, []float64, bool) {
 	if launcher == nil {
 		return nil, nil, false
 	}
-	initExec := firstExec(run, "/cove-launch", launcher.pid)
+	initExec := firstExec(run, "/cove-init", 0)
 	if initExec == nil {
 		return nil, nil, false
 	}

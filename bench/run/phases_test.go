@@ -13,7 +13,7 @@ const trace = `
          systemd 1/1 10.030000: sched:sched_process_fork: comm=systemd pid=1 child_comm=systemd child_pid=200
      cove-launch 200/200 10.037000: sched:sched_process_exec: filename=/w/cove-launch pid=200 old_pid=200
      cove-launch 200/200 10.057000: sched:sched_process_fork: comm=cove-launch pid=200 child_comm=cove-launch child_pid=201
-     cove-launch 201/201 10.058000: sched:sched_process_exec: filename=/w/cove-launch pid=201 old_pid=201
+       cove-init 201/201 10.058000: sched:sched_process_exec: filename=/w/cove-init pid=201 old_pid=201
      cove-launch 201/202 10.080000: sched:sched_process_exit: comm=cove-launch pid=202 prio=120 group_dead=false
             true 201/201 10.085000: sched:sched_process_exec: filename=/bin/true pid=201 old_pid=201
             true 201/201 10.088000: sched:sched_process_exit: comm=true pid=201 prio=120 group_dead=true

@@ -179,7 +179,7 @@ func execTTY(ctx context.Context, env *Env, name string, c launch.Config, target
 	defer t.Close()
 	c.Console, c.Env = true, withTerm(c.Env)
 	// Not canceled with ctx: after a detach the command outlives cove.
-	cmd := isolate.EnterCommand(context.WithoutCancel(ctx), launch.StagePath(env.Self), c, target)
+	cmd := isolate.EnterCommand(context.WithoutCancel(ctx), launch.InsidePath(env.Self), c, target)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.stage, env.Stdout, env.Stderr
 	// A session of its own: the user's terminal hanging up (its session
 	// ending) after a detach must not end the stage and its command.

@@ -436,7 +436,7 @@ func execIn(ctx context.Context, env *Env, name string, command []string, user, 
 		if stdio.tty {
 			return execTTY(ctx, env, name, c, target, stdio.interactive)
 		}
-		cmd := isolate.EnterCommand(ctx, launch.StagePath(env.Self), c, target)
+		cmd := isolate.EnterCommand(ctx, launch.InsidePath(env.Self), c, target)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, env.Stdout, env.Stderr
 		err = cmd.Run()
 		var ee *exec.ExitError

@@ -217,5 +217,5 @@ func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.Pro
 	}
 	cfg.Argv = c.Command
 	defer t.Close()
-	return isolate.Probe(launch.StagePath(c.Self), cfg, t, c.Timeout)
+	return isolate.Probe(launch.InsidePath(c.Self), cfg, t, c.Timeout)
 }

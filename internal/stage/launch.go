@@ -52,41 +52,6 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	return c, image.PrepareState(c.Image.StateDir, c.Image.Digest)
 }
 
-// initStage is the launcher's second stage, inside the namespaces.
-func initStage(_ string, _ io.Writer, args []string) error {
-	c, err := launch.ParseArgs(args)
-	if err != nil {
-		return usageError{err}
-	}
-	err = isolate.Init(c)
-	if errors.Is(err, isolate.ErrReported) {
-		return exitError{exitFailure} // the first stage prints it
-	}
-	return err
-}
-
-// enterStage is the enter stage of cove exec and health probes (see
-// isolate.Enter): it exits with the command's status, 127 for a command
-// that is not there and 126 for one that cannot be run, as a shell does.
-func enterStage(_ string, stderr io.Writer, args []string) error {
-	c, err := launch.ParseArgs(args)
-	if err != nil {
-		return usageError{err}
-	}
-	code, err := isolate.Enter(c)
-	switch {
-	case errors.Is(err, isolate.ErrCommandNotFound):
-		fmt.Fprintf(stderr, "cove: %v\n", err)
-		return exitError{127}
-	case err != nil:
-		fmt.Fprintf(stderr, "cove: %v\n", err)
-		return exitError{126}
-	case code != 0:
-		return exitError{code}
-	}
-	return nil
-}
-
 // RegisterMachine registers a workload with machined; failing that is
 // reported to stderr (the unit's journal) but does not fail the workload.
 func RegisterMachine(stderr io.Writer, name, class string, pid int, root string) {

@@ -1,13 +1,13 @@
 // Package stage runs a container unit's stages, the hidden verbs systemd
-// runs inside the unit: launch (ExecStart=: the launcher's first stage),
-// launch-init (the container's PID 1 until the payload runs), enter-init
-// (cove exec and health probes entering a running container) and
-// launch-stop (ExecStop= and ExecStopPost=), and the service of a
-// published port's [::1] proxy (port-proxy, containers' and VMs'). It
-// is all of the cove-launch binary (cmd/cove-launch), which every container start and stop runs up
-// to four times, so it links what these stages need and nothing of the
-// command line, the API or the registry client: each Go start pays the
-// package initialisation and the size of what it links.
+// runs inside the unit: launch (ExecStart=: the launcher's first stage)
+// and launch-stop (ExecStop= and ExecStopPost=), and the service of a
+// published port's [::1] proxy (port-proxy, containers' and VMs'). It is
+// all of the cove-launch binary (cmd/cove-launch), which every container
+// start and stop runs, so it links what these stages need and nothing of
+// the command line, the API or the DNS and DHCP responders: each Go start
+// pays the package initialisation and the size of what it links. The
+// stages inside the container's namespaces are another, smaller binary's
+// (package isolate/inside, cmd/cove-init).
 package stage
 
 import (
@@ -42,8 +42,6 @@ type verb func(self string, stderr io.Writer, args []string) error
 // verbs are the stages by their launch.*Verb names.
 var verbs = map[string]verb{
 	launch.LaunchVerb: launchStage,
-	launch.InitVerb:   initStage,
-	launch.EnterVerb:  enterStage,
 	launch.StopVerb:   stopStages,
 	launch.ProxyVerb:  portProxy,
 }
@@ -55,8 +53,8 @@ func Is(verb string) bool { _, ok := verbs[verb]; return ok }
 // errors go to stderr as "cove: ERROR" (the unit's journal).
 func Main(self string, args []string, stderr io.Writer) int {
 	if len(args) == 0 || !Is(args[0]) {
-		fmt.Fprintf(stderr, "cove: want one of the stages %s, %s, %s, %s, %s; cove-launch is run by container units\n",
-			launch.LaunchVerb, launch.InitVerb, launch.EnterVerb, launch.StopVerb, launch.ProxyVerb)
+		fmt.Fprintf(stderr, "cove: want one of the stages %s, %s, %s; cove-launch is run by container units\n",
+			launch.LaunchVerb, launch.StopVerb, launch.ProxyVerb)
 		return exitUsage
 	}
 	err := verbs[args[0]](self, stderr, args[1:])

@@ -101,6 +101,28 @@ func TestStageLinksLittle(t *testing.T) {
 	}
 }
 
+// notInside are what the inside binary (cmd/cove-init), the first
+// process of every container and cove exec's entry, must not link beyond
+// notStaged: the network, the image store and its registry client, and
+// D-Bus.
+var notInside = append([]string{
+	module + "/internal/network", module + "/internal/image", module + "/supervisor", module + "/internal/stage",
+	"github.com/google/nftables", "github.com/vishvananda/netlink", "github.com/google/go-containerregistry/pkg/name",
+	"github.com/godbus/dbus/v5", "net/http",
+}, notStaged...)
+
+// TestInsideLinksLittle fails when the inside binary links a package of
+// notInside.
+func TestInsideLinksLittle(t *testing.T) {
+	for _, p := range list(t, module+"/cmd/cove-init") {
+		for _, dep := range p.Deps {
+			if slices.Contains(notInside, dep) {
+				t.Errorf("%s links %s: every container start runs it", p.ImportPath, dep)
+			}
+		}
+	}
+}
+
 // TestPureBuildsOffLinux builds the pure packages for macOS: cove validate
 // and cove render's logic must not depend on Linux-only files.
 func TestPureBuildsOffLinux(t *testing.T) {

@@ -1,4 +1,4 @@
-package isolate
+package inside
 
 import (
 	"errors"
@@ -115,7 +115,7 @@ func mkdirAt(rootfs, dir string, mode os.FileMode) (string, error) {
 		return "", fmt.Errorf("create %s in the rootfs: %w", dir, err)
 	}
 	defer d.Close()
-	return os.Readlink(fdPath(d))
+	return os.Readlink(FDPath(d))
 }
 
 // mountProc mounts the new pid namespace's /proc (in a user namespace,

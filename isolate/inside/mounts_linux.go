@@ -1,4 +1,4 @@
-package isolate
+package inside
 
 import (
 	"errors"
@@ -69,14 +69,14 @@ func mountOne(root *os.File, m spec.Mount, src int) error {
 		if m.Size > 0 {
 			opts += ",size=" + strconv.FormatUint(m.Size, 10)
 		}
-		if err := unix.Mount("tmpfs", fdPath(target), "tmpfs", flags, opts); err != nil {
+		if err := unix.Mount("tmpfs", FDPath(target), "tmpfs", flags, opts); err != nil {
 			return fmt.Errorf("mount tmpfs on %s: %w", m.Target, err)
 		}
 		return nil
 	}
 	if src < 0 {
 		var err error
-		if src, err = cloneBind(m, -1); err != nil {
+		if src, err = CloneBind(m, -1); err != nil {
 			return err
 		}
 	}
@@ -96,16 +96,16 @@ func mountOne(root *os.File, m spec.Mount, src int) error {
 	return nil
 }
 
-// cloneBind clones the tree of bind mount m (recursively) as a detached
+// CloneBind clones the tree of bind mount m (recursively) as a detached
 // mount, read-only if m says so and, with m.Idmap, idmapped into user
 // namespace ns (ns ≥ 0; without a user namespace cove refuses idmap).
-func cloneBind(m spec.Mount, ns int) (int, error) {
+func CloneBind(m spec.Mount, ns int) (int, error) {
 	src, err := unix.OpenTree(unix.AT_FDCWD, m.Source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, fmt.Errorf("open_tree %s: %w", m.Source, err)
 	}
 	if m.Idmap {
-		if err := idmap(src, ns); err != nil {
+		if err := Idmap(src, ns); err != nil {
 			unix.Close(src)
 			return -1, fmt.Errorf("mount %s on %s with idmap = true: %w", m.Source, m.Target, err)
 		}
@@ -223,8 +223,8 @@ func fileMountPoint(root *os.File, target string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), target), nil
 }
 
-// fdPath names an open file for syscalls that take a path.
-func fdPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
+// FDPath names an open file for syscalls that take a path.
+func FDPath(f *os.File) string { return "/proc/self/fd/" + strconv.Itoa(int(f.Fd())) }
 
 // readOnlyRoot makes the container's root mount read-only; the mounts
 // under it keep their own modes.
@@ -279,9 +279,9 @@ func volatileRoot(rootfs string) (string, error) {
 	if err := unix.Chmod(upper, st.Mode&0o7777); err != nil {
 		return "", fmt.Errorf("chmod %s: %w", upper, err)
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", fdPath(lower), fdPath(dirs["upper"]), fdPath(dirs["work"]))
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", FDPath(lower), FDPath(dirs["upper"]), FDPath(dirs["work"]))
 	merged := filepath.Join(rootfs, "root")
-	if err := unix.Mount("overlay", fdPath(dirs["root"]), "overlay", 0, opts); err != nil {
+	if err := unix.Mount("overlay", FDPath(dirs["root"]), "overlay", 0, opts); err != nil {
 		return "", fmt.Errorf("mount overlay on %s: %w", merged, err)
 	}
 	return merged, nil
@@ -311,7 +311,7 @@ func imageRoot(c launch.Config) (string, error) {
 			return "", err
 		}
 		fds = append(fds, f)
-		return fdPath(f), nil
+		return FDPath(f), nil
 	}
 	lowers := make([]string, len(c.Image.Layers))
 	for i, l := range c.Image.Layers {
