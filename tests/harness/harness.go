@@ -70,15 +70,16 @@ func Run(m Runner, env *Env, prefix, cmd string, boot func() (shutdown func(), e
 	return code
 }
 
-// setUp builds cove (the package cmd) and, beside it, the stage binary
-// (launch.StagePath), as they are shipped (scripts/build in the module
-// that holds cmd), and the rootfs, then boots.
+// setUp builds cove (the package cmd) and, beside it, the stage and
+// inside binaries (launch.StagePath, launch.InsidePath), as they are
+// shipped (scripts/build in the module that holds cmd), and the rootfs,
+// then boots.
 func setUp(env *Env, cmd string, boot func() (func(), error)) (func(), error) {
 	env.CoveBin = filepath.Join(env.WorkDir, "bin", "cove")
 	build := exec.Command("bash", "scripts/build", filepath.Dir(env.CoveBin))
 	build.Dir = filepath.Dir(filepath.Dir(cmd)) // cmd is ROOT/cmd/cove
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build cove and %s (scripts/build): %v\n%s", launch.StageBinary, err, out)
+		return nil, fmt.Errorf("build cove, %s and %s (scripts/build): %v\n%s", launch.StageBinary, launch.InsideBinary, err, out)
 	}
 	env.Rootfs = filepath.Join(env.WorkDir, "rootfs")
 	if err := sandbox.Rootfs(env.Rootfs); err != nil {

@@ -129,8 +129,8 @@ func Setup(o Options) (_ *Box, err error) {
 	return b, nil
 }
 
-// build builds cove, the stage binary beside it (launch.StagePath) and
-// the rootfs into the work directory.
+// build builds cove, the stage and inside binaries beside it
+// (scripts/build) and the rootfs into the work directory.
 func (b *Box) build() error {
 	Progress("building cove")
 	b.Cove = filepath.Join(b.Work, "cove")
