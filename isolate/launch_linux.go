@@ -147,20 +147,17 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 	return pid, nil
 }
 
-// handOver joins the container's network (when it has one), tells systemd
+// handOver joins the container's networks (when it has any), tells systemd
 // the init's PID (with READY=1 when ready) and lets the init exec the
 // payload. On error it leaves the network again; the caller kills the init.
 func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
 	if c.Network != "" {
-		if _, err := network.Join(network.Request{Network: c.Network, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports}); err != nil {
+		if _, err := network.Join(network.Request{Network: c.Network, Also: c.MoreNetworks, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports}); err != nil {
 			return err
 		}
 	}
 	leave := func(err error) error {
-		if c.Network != "" {
-			err = errors.Join(err, network.Leave(c.Network, c.Name))
-		}
-		return err
+		return errors.Join(err, network.LeaveAll(c.Networks(), c.Name))
 	}
 	state := fmt.Sprintf("MAINPID=%d", pid)
 	if ready {

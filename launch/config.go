@@ -30,6 +30,7 @@ type Config struct {
 	Hostname       string       // UTS hostname
 	PrivateNetwork bool         // new network namespace with only lo
 	Network        string       // with PrivateNetwork: a network to join (eth0 on its bridge), "" for none
+	MoreNetworks   []string     // with Network: more networks to join (eth1, eth2, … on their bridges)
 	IP             netip.Addr   // with Network: the IPv4 address to lease; zero: any free one
 	Ports          []plan.Port  // with Network: published ports
 	Caps           []string     // capability bounding set kept, "CAP_…" names
@@ -72,6 +73,14 @@ func (c Config) ForInstance(inst string) Config {
 	return c
 }
 
+// Networks are every network c joins, Network first; none without one.
+func (c Config) Networks() []string {
+	if c.Network == "" {
+		return nil
+	}
+	return append([]string{c.Network}, c.MoreNetworks...)
+}
+
 // Args renders c as launcher arguments (after the "launch" verb). ParseArgs
 // is its inverse.
 func (c Config) Args() []string {
@@ -80,8 +89,8 @@ func (c Config) Args() []string {
 		"--hostname", c.Hostname,
 		"--private-network="+strconv.FormatBool(c.PrivateNetwork),
 	)
-	if c.Network != "" {
-		a = append(a, "--network", c.Network)
+	for _, n := range c.Networks() {
+		a = append(a, "--network", n)
 	}
 	a = append(a, joinArgs(c.IP, c.Ports)...)
 	a = append(a,
@@ -135,7 +144,7 @@ func ParseArgs(args []string) (Config, error) {
 	c.Image.flags(fs)
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
-	fs.StringVar(&c.Network, "network", "", "network to join (implies --private-network)")
+	networksFlag(fs, &c.Network, &c.MoreNetworks)
 	joinFlags(fs, &c.IP, &c.Ports)
 	fs.StringVar(&caps, "caps", "", "bounding set")
 	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")

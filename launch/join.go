@@ -35,3 +35,16 @@ func joinFlags(fs *flag.FlagSet, ip *netip.Addr, ports *[]plan.Port) {
 		return err
 	})
 }
+
+// networksFlag defines --network (repeatable) on fs: the first is parsed
+// into first (eth0's network), the others appended to more.
+func networksFlag(fs *flag.FlagSet, first *string, more *[]string) {
+	fs.Func("network", "a network to join, repeatable: the first is eth0's (implies --private-network)", func(n string) error {
+		if *first == "" {
+			*first = n
+		} else {
+			*more = append(*more, n)
+		}
+		return nil
+	})
+}

@@ -79,6 +79,7 @@ func readContainer(t table, name string) *Container {
 	}
 	t.read("hostname", &c.Hostname)
 	t.read("network", &c.Network)
+	t.read("networks", &c.Networks)
 	t.read("ip", &c.IP)
 	t.read("ports", &c.Ports)
 	t.read("read_only", &c.ReadOnly)

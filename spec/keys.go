@@ -105,6 +105,7 @@ var keyTable = []Key{
 	{Path: "container.user", Type: TypeString, Field: "Container.User", Flags: []Flag{{Name: "user", Short: "u", Usage: "UID[:GID] of the payload"}}},
 	{Path: "container.hostname", Type: TypeString, Field: "Container.Hostname", Flags: runFlag("hostname", "hostname (default: the name)")},
 	{Path: "container.network", Type: TypeString, Field: "Container.Network", Example: `"cove"`, Flags: runFlag("network", `"host", "none" or a network's name (default without a spec file: the run network of /etc/cove/cove.toml, "cove" unless it says otherwise)`)},
+	{Path: "container.networks", Type: TypeStrings, Field: "Container.Networks", Example: `["back", "metrics"]`, Flags: runFlag("also-network", "join this network too, as eth1, eth2, … (repeatable; --network is the first)")},
 	{Path: "container.ip", Type: TypeString, Field: "Container.IP", Example: `"10.77.0.50"`, Flags: runFlag("ip", "the container's IPv4 address on its network")},
 	{Path: "container.ports", Type: TypeStrings, Field: "Container.Ports", Example: `["8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443"]`, Flags: []Flag{{Name: "publish", Short: "p", Usage: "publish a port [HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO] (repeatable)"}}},
 	{Path: "container.read_only", Type: TypeBoolean, Field: "Container.ReadOnly", Flags: runFlag("read-only", "make the container's root file system read-only")},

@@ -147,6 +147,19 @@ type Join struct {
 	Network string   // the network's name; "" when the workload joins none
 	IP      string   // the IPv4 address to pin; "" for any free one
 	Ports   []string // published ports, plan.ParsePort's syntax
+	// Also are the networks a container joins besides Network (its
+	// container.networks): an address of each and its names there, but
+	// not IP, Ports or the default route, which are Network's.
+	Also []string
+}
+
+// Networks are every network j joins, Network first; none when it joins
+// none.
+func (j Join) Networks() []string {
+	if j.Network == "" {
+		return nil
+	}
+	return append([]string{j.Network}, j.Also...)
 }
 
 // Key is the path of the key name (such as "ip" or "ports[2]") of j's
@@ -170,7 +183,7 @@ func (s *Spec) Join() Join {
 func containerJoin(c *Container) Join {
 	j := Join{Table: "container", IP: c.IP, Ports: c.Ports}
 	if c.Network != NetworkHost && c.Network != NetworkNone {
-		j.Network = c.Network
+		j.Network, j.Also = c.Network, c.Networks
 	}
 	return j
 }
@@ -192,6 +205,26 @@ func (v *validator) containerNetwork(c *Container) {
 		v.add("container.network", fmt.Sprintf(`invalid network %q; allowed: "host", "none" or a network's name ([a-z0-9][a-z0-9_.-]*, such as "cove")`, c.Network))
 	}
 	v.join(j, fmt.Sprintf("network %q", c.Network), `network = "cove"`)
+	v.moreNetworks(c)
+}
+
+// moreNetworks checks container.networks: each a network's name, none
+// twice nor the network itself, and only with a network to add them to.
+func (v *validator) moreNetworks(c *Container) {
+	seen := map[string]bool{c.Network: true}
+	for i, n := range c.Networks {
+		key := fmt.Sprintf("container.networks[%d]", i+1)
+		switch {
+		case c.Network == NetworkHost || c.Network == NetworkNone:
+			v.add(key, fmt.Sprintf(`more networks need a network to add them to; network %q has none (network = "cove")`, c.Network))
+			return
+		case n == NetworkHost || n == NetworkNone || plan.ValidName(n) != nil:
+			v.add(key, fmt.Sprintf(`invalid network %q; allowed: a network's name ([a-z0-9][a-z0-9_.-]*, such as "back")`, n))
+		case seen[n]:
+			v.add(key, fmt.Sprintf("network %q is joined already", n))
+		}
+		seen[n] = true
+	}
 }
 
 // join checks the ip and ports keys of j: ip is an IPv4 address, each

@@ -51,11 +51,14 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 		}
 		u.add(SectionUnit, "Wants", "", sockets)
 	}
-	if n := s.Join().Network; n != "" {
-		// Stopping the network stops its workloads first.
-		net := Names{spec.NetworkUnitName(n)}
-		u.add(SectionUnit, "Requires", "", net)
-		u.add(SectionUnit, "After", "", net)
+	if nets := s.Join().Networks(); len(nets) > 0 {
+		// Stopping a network stops its workloads first.
+		var units Names
+		for _, n := range nets {
+			units = append(units, spec.NetworkUnitName(n))
+		}
+		u.add(SectionUnit, "Requires", "", units)
+		u.add(SectionUnit, "After", "", units)
 	}
 	switch {
 	case s.Kind == spec.KindContainer && s.Container != nil:
@@ -134,10 +137,14 @@ func stopStages(u *Unit, s *spec.Spec, opt Options) {
 	post := Exec{stage, launch.StopVerb, "--post", s.Name}
 	u.post = gated(postGate, post)
 	stop := Exec{stage, launch.StopVerb, "--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name}
-	switch n := s.Join().Network; {
-	case n != "":
+	switch nets := s.Join().Networks(); {
+	case len(nets) > 0:
+		release := Exec{stage, launch.StopVerb, "--post"}
+		for _, n := range nets {
+			release = append(release, "--network", n)
+		}
 		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))
-		u.add(SectionService, "ExecStopPost", "", Exec{stage, launch.StopVerb, "--post", "--network", n, s.Name})
+		u.add(SectionService, "ExecStopPost", "", append(release, s.Name))
 	case s.Service.Init:
 		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))
 		u.add(SectionService, "ExecStopPost", "", u.post)
@@ -280,6 +287,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		Hostname:       c.Hostname,
 		PrivateNetwork: c.Network != spec.NetworkHost,
 		Network:        s.Join().Network,
+		MoreNetworks:   s.Join().Also,
 		IP:             ip(c.IP),
 		Ports:          ports(c.Ports),
 		Caps:           launch.CapSet(s.Security.CapAdd, s.Security.CapDrop),

@@ -26,9 +26,11 @@ func dockerNetworkName(name, runNetwork string) string {
 }
 
 // network applies HostConfig.NetworkMode ("host", "none", Docker's
-// default network or a network's name) and NetworkingConfig's one
-// endpoint: its network when NetworkMode leaves the default (else it
-// must be NetworkMode's), its IPAMConfig.IPv4Address as container.ip.
+// default network or a network's name) and NetworkingConfig's endpoints:
+// the first network is NetworkMode's (for Docker's default, the first
+// endpoint's by name), whose endpoint's IPAMConfig.IPv4Address is
+// container.ip; the other endpoints' networks (docker run --network A
+// --network B) are container.networks, in the order of their names.
 func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 	mode := req.HostConfig.NetworkMode
 	if strings.HasPrefix(mode, "container:") {
@@ -37,26 +39,37 @@ func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 	}
 	net := dockerNetworkName(mode, runNetwork)
 	eps := req.NetworkingConfig.EndpointsConfig
-	if len(eps) > 1 {
-		b.refuse("NetworkingConfig.EndpointsConfig names %d networks (%s): a cove container joins one network", len(eps), strings.Join(slices.Sorted(maps.Keys(eps)), ", "))
-		return
-	}
-	for name, ep := range eps {
-		n := dockerNetworkName(name, runNetwork)
-		switch {
-		case mode == "" || mode == "default":
-			net = n
-		case n != net:
-			b.refuse("NetworkingConfig.EndpointsConfig names network %q, HostConfig.NetworkMode %q: a cove container joins one network", name, mode)
-			return
-		}
-		b.endpoint(name, ep)
+	names := slices.Sorted(maps.Keys(eps))
+	if (mode == "" || mode == "default") && len(names) > 0 {
+		net = dockerNetworkName(names[0], runNetwork)
 	}
 	if net != spec.NetworkHost && net != spec.NetworkNone && plan.ValidName(net) != nil {
 		b.refuse(`network %q: want "host", "none", "bridge" (the default network) or a network's name ([a-z0-9][a-z0-9_.-]*)`, net)
 		return
 	}
 	b.sp.Container.Network = net
+	for _, name := range names {
+		if n := dockerNetworkName(name, runNetwork); n == net {
+			b.endpoint(name, eps[name])
+		} else {
+			b.moreNetwork(name, n, eps[name], mode)
+		}
+	}
+}
+
+// moreNetwork adds network n (Docker's name) as one of the container's
+// more networks; its endpoint may not pin an address (only the first
+// network's may), and a container on "host" or "none" joins none.
+func (b *specBuild) moreNetwork(name, n string, ep *dockerEndpointCreate, mode string) {
+	at := fmt.Sprintf("NetworkingConfig.EndpointsConfig[%q]", name)
+	switch {
+	case b.sp.Container.Network == spec.NetworkHost || b.sp.Container.Network == spec.NetworkNone:
+		b.refuse("%s: HostConfig.NetworkMode %q joins no network to add %q to", at, mode, name)
+	case ep != nil && ep.IPAMConfig != nil && ep.IPAMConfig.IPv4Address != "":
+		b.refuse("%s.IPAMConfig.IPv4Address: a cove container pins an address on its first network (%s) only", at, b.sp.Container.Network)
+	default:
+		b.sp.Container.Networks = append(b.sp.Container.Networks, n)
+	}
 }
 
 // endpoint applies the settings of the container's endpoint on network

@@ -7,8 +7,8 @@ import (
 )
 
 // TestContainerSpecNetwork: Docker's network mode, endpoint settings and
-// port bindings land in container.network, ip and ports as cove run's
-// --network, --ip and -p would put them; Docker's default network is the
+// port bindings land in container.network, networks, ip and ports as
+// cove run's --network, --also-network, --ip and -p would put them; Docker's default network is the
 // host's run network ("cove" here); what cove cannot do is refused,
 // naming the field. Long because it is one table of cases.
 func TestContainerSpecNetwork(t *testing.T) {
@@ -24,8 +24,10 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"another container's", `{"HostConfig":{"NetworkMode":"container:db"}}`, nil, nil, "", `NetworkMode "container:db": sharing another container's network namespace is not supported yet`},
 		{"endpoint and address", `{"HostConfig":{"NetworkMode":"web"},` + web + `}`, networkAndIP, []string{"web", "10.78.0.5"}, "", ""},
 		{"endpoint without a mode", `{"HostConfig":{"NetworkMode":"default"},` + web + `}`, networkAndIP, []string{"web", "10.78.0.5"}, "", ""},
-		{"endpoint of another network", `{"HostConfig":{"NetworkMode":"db"},` + web + `}`, nil, nil, "", `names network "web", HostConfig.NetworkMode "db": a cove container joins one network`},
-		{"two endpoints", `{"NetworkingConfig":{"EndpointsConfig":{"web":{},"db":{}}}}`, nil, nil, "", "names 2 networks (db, web): a cove container joins one network"},
+		{"address on another network", `{"HostConfig":{"NetworkMode":"db"},` + web + `}`, nil, nil, "", `EndpointsConfig["web"].IPAMConfig.IPv4Address: a cove container pins an address on its first network (db) only`},
+		{"another network", `{"HostConfig":{"NetworkMode":"db"},"NetworkingConfig":{"EndpointsConfig":{"web":{},"db":{},"metrics":{}}}}`, joinedNetworks, []string{"db", "metrics", "web"}, "", ""},
+		{"two endpoints", `{"NetworkingConfig":{"EndpointsConfig":{"web":{},"db":{}}}}`, joinedNetworks, []string{"db", "web"}, "", ""},
+		{"another network on the host's", `{"HostConfig":{"NetworkMode":"host"},"NetworkingConfig":{"EndpointsConfig":{"web":{}}}}`, nil, nil, "", `HostConfig.NetworkMode "host" joins no network to add "web" to`},
 		{"address on the host's network", `{"HostConfig":{"NetworkMode":"host"},"NetworkingConfig":{"EndpointsConfig":{"host":{"IPAMConfig":{"IPv4Address":"10.78.0.5"}}}}}`, nil, nil, "", "container.ip: an address needs a network"},
 		{"ipv6 address, mac", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"IPAMConfig":{"IPv6Address":"fd00::5"},"MacAddress":"02:00:00:00:00:01"}}}}`, nil, nil, "",
 			`EndpointsConfig["web"].IPAMConfig.IPv6Address (--ip6; a cove container's IPv6 address follows its IPv4 address) is not supported yet; NetworkingConfig.EndpointsConfig["web"].MacAddress`},
@@ -48,6 +50,9 @@ func TestContainerSpecNetwork(t *testing.T) {
 	})
 }
 
-func networkOf(s *spec.Spec) any    { return s.Container.Network }
+func networkOf(s *spec.Spec) any { return s.Container.Network }
+func joinedNetworks(s *spec.Spec) any {
+	return append([]string{s.Container.Network}, s.Container.Networks...)
+}
 func networkAndIP(s *spec.Spec) any { return []string{s.Container.Network, s.Container.IP} }
 func portsField(s *spec.Spec) any   { return s.Container.Ports }

@@ -37,7 +37,7 @@ func dnsServeCmd(ctx context.Context, env *Env, args []string) error {
 		r.logf("no upstream resolver in %s: names outside the network get SERVFAIL", dns.ResolvConf())
 	}
 	return dns.Serve(ctx, conns, lns, dns.Config{
-		Zone:      dns.LeaseZone{Network: n, Leases: network.Leases{Root: network.DefaultLeaseRoot}},
+		Zone:      dns.LeaseZone{Network: n, Leases: network.Leases{Root: network.DefaultLeaseRoot}, Catalog: &network.Declared},
 		Upstreams: upstreams,
 		Idle:      r.idle,
 		Logf:      r.logf,

@@ -56,17 +56,32 @@ func (r *responder) answer(w mdns.ResponseWriter, req *mdns.Msg) *mdns.Msg {
 	}
 	q := req.Question[0]
 	if q.Qclass == mdns.ClassINET {
-		if m, ok := r.local(req, q); ok {
+		if m, ok := r.local(r.zone, req, q); ok {
 			return m
+		}
+		for _, z := range r.peers(w) {
+			if m, ok := r.local(z, req, q); ok {
+				return m
+			}
 		}
 	}
 	return r.fwd.forward(w, req)
 }
 
-// local answers q from the zone; ok is false for a name to forward.
-func (r *responder) local(req *mdns.Msg, q mdns.Question) (m *mdns.Msg, ok bool) {
+// peers are the zones of the asker's other networks (Peers), if the
+// zone knows them.
+func (r *responder) peers(w mdns.ResponseWriter) []Zone {
+	p, ok := r.zone.(Peers)
+	if !ok {
+		return nil
+	}
+	return p.ZonesOf(addrOf(w.RemoteAddr()))
+}
+
+// local answers q from zone; ok is false for a name to forward.
+func (r *responder) local(zone Zone, req *mdns.Msg, q mdns.Question) (m *mdns.Msg, ok bool) {
 	name := strings.TrimSuffix(mdns.CanonicalName(q.Name), ".")
-	auth, _ := r.zone.(Authority)
+	auth, _ := zone.(Authority)
 	if a, isPTR := ptrAddr(name); isPTR && q.Qtype == mdns.TypePTR && auth != nil {
 		names, owned, err := auth.LookupAddr(a)
 		if !owned {
@@ -74,7 +89,7 @@ func (r *responder) local(req *mdns.Msg, q mdns.Question) (m *mdns.Msg, ok bool)
 		}
 		return r.authoritative(req, err, names != nil, ptrRecords(q, names)), true
 	}
-	v4, v6, held, err := r.zone.Lookup(name)
+	v4, v6, held, err := zone.Lookup(name)
 	if !held && (auth == nil || !auth.Owns(name)) {
 		if err != nil {
 			r.logf("%v; forwarding %s", err, q.Name)

@@ -36,13 +36,56 @@ type Authority interface {
 	LookupAddr(a netip.Addr) (names []string, owned bool, err error)
 }
 
+// Peers is what a Zone may implement besides Lookup: the zones of the
+// other networks the workload at address asker is on, whose names it
+// resolves through this zone's responder too (a container's more
+// networks: spec's container.networks). Another asker gets none.
+type Peers interface {
+	ZonesOf(asker netip.Addr) []Zone
+}
+
 // LeaseZone is the zone of a cove network: its workloads by the names
 // their leases hold, at their leased IPv4 address and the IPv6 address
 // that goes with it (plan.Addr6For). Every lookup lists the lease
-// directory anew.
+// directory anew. With a Catalog, it is a Peers: the zones of the
+// other declared networks the asker holds a lease of.
 type LeaseZone struct {
 	Network plan.Network
 	Leases  network.Leases
+	Catalog *network.Catalog // nil: no peers
+}
+
+// ZonesOf implements Peers: the networks of the catalog other than z's
+// where the workload holding asker (an address of z's network, IPv4 or
+// its IPv6 twin) holds a lease too.
+func (z LeaseZone) ZonesOf(asker netip.Addr) []Zone {
+	if z.Catalog == nil {
+		return nil
+	}
+	held, err := z.Leases.List(z.Network.Name)
+	if err != nil {
+		return nil
+	}
+	workload := ""
+	for a4, w := range held {
+		if a4 == asker.Unmap() || slices.Contains(z.addr6(a4), asker) {
+			workload = w
+		}
+	}
+	names, err := z.Catalog.Names()
+	if workload == "" || err != nil {
+		return nil
+	}
+	var zones []Zone
+	for _, name := range names {
+		if _, err := z.Leases.Of(name, workload); name == z.Network.Name || err != nil {
+			continue
+		}
+		if n, err := z.Catalog.Named(name); err == nil {
+			zones = append(zones, LeaseZone{Network: n, Leases: z.Leases})
+		}
+	}
+	return zones
 }
 
 // Lookup implements Zone: name is WORKLOAD or WORKLOAD.NETWORK, or

@@ -12,7 +12,8 @@ import (
 
 // checkNetwork checks where s joins a network (spec.Spec.Join: a
 // container's network keys, or a bridged VM's [vm.network]) against the
-// declared networks and what running workloads hold: the network exists,
+// declared networks and what running workloads hold: the network (and
+// each of a container's more networks) exists,
 // a pinned ip is a free host address of its subnet, and each published
 // port is allowed on the network and published by no other workload.
 // Errors name the keys of j's table.
@@ -29,11 +30,22 @@ func checkNetwork(s *spec.Spec) spec.Errors {
 	case err != nil:
 		return spec.Errors{s.KeyError(j.Key("network"), err.Error())}
 	}
-	var errs spec.Errors
+	errs := checkAlso(s, j)
 	if j.IP != "" {
 		errs = append(errs, checkPinnedIP(s, j, n)...)
 	}
 	return append(errs, checkPorts(s, j, n)...)
+}
+
+// checkAlso checks that each of the more networks j joins exists.
+func checkAlso(s *spec.Spec, j spec.Join) spec.Errors {
+	var errs spec.Errors
+	for i, name := range j.Also {
+		if _, err := network.Declared.Named(name); err != nil {
+			errs = append(errs, s.KeyError(j.Key(fmt.Sprintf("networks[%d]", i+1)), err.Error()))
+		}
+	}
+	return errs
 }
 
 // checkPinnedIP checks j's ip against network n and its leases.

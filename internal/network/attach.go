@@ -24,22 +24,25 @@ type Attachment struct {
 }
 
 // AttachContainer joins the network namespace ns (an open
-// /proc/PID/ns/net, see netns.GetFromPid) to n: a veth whose host end
-// (plan.HostIfName) is a port of n's bridge and whose other end is
-// created directly inside ns as eth0 (so no temporary name ever exists
-// on the host), with mac, addr4 and its IPv6 twin, a default route via
-// each gateway, and lo and eth0 up. The bridge must exist (EnsureBridge).
-// The host end disappears with the namespace; Detach removes it sooner.
-// Run it in the host's network namespace (the bridge's).
-func AttachContainer(n plan.Network, workload string, ns netns.NsHandle, addr4 netip.Addr, mac plan.MAC) (Attachment, error) {
+// /proc/PID/ns/net, see netns.GetFromPid) to n as its nic'th interface: a
+// veth whose host end (plan.HostIfName) is a port of n's bridge and whose
+// other end is created directly inside ns as ethNIC (so no temporary name
+// ever exists on the host), with mac, addr4 and its IPv6 twin, and lo and
+// it up; eth0 (nic 0, the container's first network) also gets a default
+// route via each gateway, a later one only the routes of its subnets. The
+// bridge must exist (EnsureBridge). The host end disappears with the
+// namespace; Detach removes it sooner. Run it in the host's network
+// namespace (the bridge's).
+func AttachContainer(n plan.Network, workload string, ns netns.NsHandle, addr4 netip.Addr, mac plan.MAC, nic int) (Attachment, error) {
+	name := fmt.Sprintf("eth%d", nic)
 	veth := func(attrs netlink.LinkAttrs, at Attachment) netlink.Link {
-		return &netlink.Veth{LinkAttrs: attrs, PeerName: "eth0", PeerHardwareAddr: net.HardwareAddr(at.MAC[:]), PeerNamespace: netlink.NsFd(int(ns))}
+		return &netlink.Veth{LinkAttrs: attrs, PeerName: name, PeerHardwareAddr: net.HardwareAddr(at.MAC[:]), PeerNamespace: netlink.NsFd(int(ns))}
 	}
 	at, err := attachPort(n, workload, addr4, mac, "veth", "netlink RTM_NEWLINK", veth)
 	if err != nil {
 		return at, err
 	}
-	if err := inNetns(ns, func() error { return configureEth0(n, at) }); err != nil {
+	if err := inNetns(ns, func() error { return configureNIC(n, at, name, nic == 0) }); err != nil {
 		_ = Detach(n, workload)
 		return at, fmt.Errorf("attach %s to network %s: %w", workload, n.Name, err)
 	}
@@ -118,9 +121,9 @@ func enslave(link netlink.Link, br netlink.Link) error {
 	return nil
 }
 
-// configureEth0 runs inside the container's namespace: addresses, lo and
-// eth0 up, default routes.
-func configureEth0(n plan.Network, at Attachment) error {
+// configureNIC runs inside the container's namespace: addresses, lo and
+// the interface name up, with gateway default routes.
+func configureNIC(n plan.Network, at Attachment, name string, gateway bool) error {
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
 		err = netlink.LinkSetUp(lo)
@@ -128,23 +131,26 @@ func configureEth0(n plan.Network, at Attachment) error {
 	if err != nil {
 		return fmt.Errorf("set lo up: netlink RTM_NEWLINK: %w", err)
 	}
-	eth0, err := netlink.LinkByName("eth0")
+	nic, err := netlink.LinkByName(name)
 	if err != nil {
-		return fmt.Errorf("find eth0: netlink RTM_GETLINK: %w", err)
+		return fmt.Errorf("find %s: netlink RTM_GETLINK: %w", name, err)
 	}
 	for _, a := range []*netlink.Addr{
 		{IPNet: ipNet(at.Addr4, n.Subnet4.Bits())},
 		{IPNet: ipNet(at.Addr6, n.Subnet6.Bits()), Flags: unix.IFA_F_NODAD},
 	} {
-		if err := netlink.AddrReplace(eth0, a); err != nil {
-			return fmt.Errorf("add address %v to eth0: netlink RTM_NEWADDR: %w", a.IPNet, err)
+		if err := netlink.AddrReplace(nic, a); err != nil {
+			return fmt.Errorf("add address %v to %s: netlink RTM_NEWADDR: %w", a.IPNet, name, err)
 		}
 	}
-	if err := netlink.LinkSetUp(eth0); err != nil {
-		return fmt.Errorf("set eth0 up: netlink RTM_NEWLINK: %w", err)
+	if err := netlink.LinkSetUp(nic); err != nil {
+		return fmt.Errorf("set %s up: netlink RTM_NEWLINK: %w", name, err)
+	}
+	if !gateway {
+		return nil
 	}
 	for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
-		r := &netlink.Route{LinkIndex: eth0.Attrs().Index, Gw: net.IP(gw.AsSlice())}
+		r := &netlink.Route{LinkIndex: nic.Attrs().Index, Gw: net.IP(gw.AsSlice())}
 		if err := netlink.RouteReplace(r); err != nil {
 			return fmt.Errorf("add default route via %v: netlink RTM_NEWROUTE: %w", gw, err)
 		}

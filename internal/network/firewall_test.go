@@ -226,7 +226,7 @@ func teardownAll(t *testing.T, nets ...plan.Network) {
 func hostEndGoesWithNamespace(t *testing.T, n plan.Network) {
 	t.Helper()
 	ns := rawNS(t)
-	at, err := AttachContainer(n, "web", ns, netip.MustParseAddr("10.77.0.2"), plan.WorkloadMAC(n.Name, "web"))
+	at, err := AttachContainer(n, "web", ns, netip.MustParseAddr("10.77.0.2"), plan.WorkloadMAC(n.Name, "web"), 0)
 	ns.Close()
 	must(t, err)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {

@@ -211,7 +211,7 @@ func container(t *testing.T, l Leases, n plan.Network, name string) (netns.NsHan
 	if err != nil {
 		t.Fatal(err)
 	}
-	at, err := AttachContainer(n, name, ns, a, plan.WorkloadMAC(n.Name, name))
+	at, err := AttachContainer(n, name, ns, a, plan.WorkloadMAC(n.Name, name), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

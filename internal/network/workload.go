@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -38,22 +39,28 @@ func Up(name string) error {
 
 // Restore re-creates the tables of the workloads attached to n (those
 // that hold a lease and whose link, veth or tap, exists) from what Join
-// recorded: the lease, the port claims, the names (plan.HostIfName,
-// plan.WorkloadMAC).
+// recorded: the leases, the port claims, the names (plan.HostIfName,
+// plan.WorkloadMAC). A workload on several networks gets its endpoints on
+// each (attachedEndpoints).
 func Restore(n plan.Network) error {
 	leases, err := Leases{Root: DefaultLeaseRoot}.List(n.Name)
 	if err != nil {
 		return err
 	}
+	view, _ := Host.Read() // without it, each workload's endpoint on n
 	var errs []error
 	for addr, w := range leases {
 		ep := endpoint(n, w, addr)
 		if _, err := netlink.LinkByName(ep.HostIf); err != nil {
 			continue // not attached (yet, or any more): Join or Leave sees to it
 		}
+		eps := attachedEndpoints(view, w)
+		if len(eps) == 0 {
+			eps = []plan.Endpoint{ep}
+		}
 		ports, err := PortClaims{Root: DefaultPortRoot}.Ports(w)
 		if err == nil {
-			err = SetupWorkload(w, []plan.Endpoint{ep}, ports)
+			err = SetupWorkload(w, eps, ports)
 		}
 		errs = append(errs, err)
 	}
@@ -61,6 +68,29 @@ func Restore(n plan.Network) error {
 		return fmt.Errorf("restore the workloads' tables on network %s: %w", n.Name, err)
 	}
 	return nil
+}
+
+// attachedEndpoints are workload's endpoints in view whose links exist,
+// in the order Join made them (the kernel numbers the links it creates
+// in increasing order), so the first is that of the first network, which
+// the published ports lead to.
+func attachedEndpoints(view View, workload string) []plan.Endpoint {
+	type linked struct {
+		index int
+		ep    plan.Endpoint
+	}
+	var found []linked
+	for _, ep := range view.Endpoints(workload) {
+		if l, err := netlink.LinkByName(ep.HostIf); err == nil {
+			found = append(found, linked{l.Attrs().Index, ep})
+		}
+	}
+	slices.SortFunc(found, func(a, b linked) int { return a.index - b.index })
+	eps := make([]plan.Endpoint, len(found))
+	for i, f := range found {
+		eps[i] = f.ep
+	}
+	return eps
 }
 
 // Down removes what Up made: the firewall table, then the bridge.
@@ -84,7 +114,9 @@ const (
 // Request is a workload joining a network: the network's name, the
 // workload, its kind of link, for a veth its container's init (whose
 // network namespace joins), the address to pin (zero: any free one) and
-// the ports to publish.
+// the ports to publish; for a container, more networks it joins besides
+// (eth1, eth2, …: an address of each, no pinned one, no ports, no default
+// route).
 type Request struct {
 	Network  string
 	Workload string
@@ -92,52 +124,77 @@ type Request struct {
 	PID      int // LinkVeth: the container's init
 	IP       netip.Addr
 	Ports    []plan.Port
+	Also     []string // LinkVeth: more networks
 }
+
+// Networks are every network r joins, Network first.
+func (r Request) Networks() []string { return append([]string{r.Network}, r.Also...) }
 
 // Join leases an address of the network to the workload, claims its
 // ports, makes its link on the bridge (a veth into the init's network
 // namespace, with eth0 configured; or a tap, whose guest the caller
-// configures with the Attachment's address and MAC) and installs the
-// workload's tables (anti-spoofing of what enters the bridge from the
-// link, published ports to the workload's address). On error nothing is
-// left: what was taken is given back (Leave). Leave undoes it, and
-// Restore re-creates the tables, for either kind of link. Run it in the
-// host's network namespace.
+// configures with the Attachment's address and MAC), does the same,
+// without ports, on each of r.Also (eth1, eth2, …), and installs the
+// workload's tables (anti-spoofing of what enters each bridge from its
+// link, published ports to the workload's address on the first
+// network). It returns the first network's Attachment. On error nothing
+// is left: what was taken is given back (LeaveAll). LeaveAll undoes it,
+// and Restore re-creates the tables, for either kind of link. Run it in
+// the host's network namespace.
 func Join(r Request) (Attachment, error) {
-	n, err := Named(r.Network)
-	if err != nil {
-		return Attachment{}, fmt.Errorf("join %s to a network: %w", r.Workload, err)
+	var eps []plan.Endpoint
+	var first Attachment
+	for i, name := range r.Networks() {
+		n, err := Named(name)
+		if err != nil {
+			err = fmt.Errorf("join %s to a network: %w", r.Workload, err)
+			return first, errors.Join(err, LeaveAll(r.Networks(), r.Workload))
+		}
+		at, err := join(n, r, i)
+		if err != nil {
+			return first, errors.Join(err, LeaveAll(r.Networks(), r.Workload))
+		}
+		if i == 0 {
+			first = at
+		}
+		eps = append(eps, at.Endpoint(n))
 	}
-	at, err := join(n, r)
+	err := SetupWorkload(r.Workload, eps, r.Ports)
+	failpoint("tables")
 	if err != nil {
-		return at, errors.Join(err, Leave(r.Network, r.Workload))
+		return first, errors.Join(err, LeaveAll(r.Networks(), r.Workload))
 	}
-	return at, nil
+	return first, nil
 }
 
-// join does Join's steps, leaving the undoing to Join.
-func join(n plan.Network, r Request) (Attachment, error) {
-	for _, p := range r.Ports {
+// join does Join's steps on n, r's nic'th network (0: r.Network, whose
+// are the pinned address and the ports), but the tables, leaving the
+// undoing to Join.
+func join(n plan.Network, r Request, nic int) (Attachment, error) {
+	ip, ports := r.IP, r.Ports
+	if nic > 0 {
+		ip, ports = netip.Addr{}, nil
+	}
+	for _, p := range ports {
 		if err := n.Allows(p); err != nil {
 			return Attachment{}, fmt.Errorf("join %s to network %s: %w", r.Workload, n.Name, err)
 		}
 	}
-	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, r.IP)
+	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, ip)
 	if err != nil {
 		return Attachment{}, err
 	}
 	failpoint("lease")
-	if err := (PortClaims{Root: DefaultPortRoot}).Claim(r.Workload, r.Ports); err != nil {
-		return Attachment{}, err
+	if nic == 0 {
+		if err := (PortClaims{Root: DefaultPortRoot}).Claim(r.Workload, ports); err != nil {
+			return Attachment{}, err
+		}
+		failpoint("claim")
 	}
-	failpoint("claim")
-	at, err := attach(n, r, addr)
-	if err != nil {
-		return at, err
+	at, err := attach(n, r, addr, nic)
+	if err == nil {
+		failpoint("link")
 	}
-	failpoint("link")
-	err = SetupWorkload(r.Workload, []plan.Endpoint{at.Endpoint(n)}, r.Ports)
-	failpoint("tables")
 	return at, err
 }
 
@@ -155,8 +212,8 @@ func failpoint(stage string) {
 	}
 }
 
-// attach makes r's link on n for address addr.
-func attach(n plan.Network, r Request, addr netip.Addr) (Attachment, error) {
+// attach makes r's link on n, its nic'th network, for address addr.
+func attach(n plan.Network, r Request, addr netip.Addr, nic int) (Attachment, error) {
 	mac := plan.WorkloadMAC(n.Name, r.Workload)
 	if r.Link == LinkTap {
 		return AttachTap(n, r.Workload, addr, mac)
@@ -166,7 +223,7 @@ func attach(n plan.Network, r Request, addr netip.Addr) (Attachment, error) {
 		return Attachment{}, fmt.Errorf("join %s to network %s: open /proc/%d/ns/net: %w", r.Workload, n.Name, r.PID, err)
 	}
 	defer ns.Close()
-	return AttachContainer(n, r.Workload, ns, addr, mac)
+	return AttachContainer(n, r.Workload, ns, addr, mac, nic)
 }
 
 // reclaimStale is Leases.Stale for Join: a lease whose holder's link
@@ -186,6 +243,15 @@ func reclaimStale(network, workload string) bool {
 func Attached(network, workload string) bool {
 	_, err := netlink.LinkByName(plan.HostIfName(network, workload))
 	return !errors.As(err, new(netlink.LinkNotFoundError))
+}
+
+// LeaveAll is Leave on each of names (a workload's networks).
+func LeaveAll(names []string, workload string) error {
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, Leave(name, workload))
+	}
+	return errors.Join(errs...)
 }
 
 // Leave undoes Join for workload: deletes its tables, removes its tap or

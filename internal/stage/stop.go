@@ -21,13 +21,17 @@ import (
 // "launch-stop --signal SIG --timeout D NAME" ends the main process of a
 // stop asked for, or, run after the main process ended (by SIGKILL: the
 // units' gate), does the post stage's work where the unit has none; the
-// post stage "launch-stop --post [--network NET] NAME" (ExecStopPost=)
+// post stage "launch-stop --post [--network NET]... NAME" (ExecStopPost=)
 // records how the run ended and releases the network.
 func stopStages(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.StopVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	post := fs.Bool("post", false, "the post stage: record how the run ended, release the network")
-	net := fs.String("network", "", "with --post: the network the container leaves")
+	var nets []string
+	fs.Func("network", "with --post: a network the container leaves (repeatable)", func(n string) error {
+		nets = append(nets, n)
+		return nil
+	})
 	sig := fs.String("signal", "SIGTERM", "the stop signal")
 	timeout := fs.Duration("timeout", 10*time.Second, "the time the main process has before SIGKILL")
 	if err := fs.Parse(args); err != nil {
@@ -38,7 +42,7 @@ func stopStages(_ string, stderr io.Writer, args []string) error {
 	}
 	name, run := instance(fs.Arg(0)), outcome.RunOf(os.Getenv)
 	if *post {
-		return postStage(name, *net, run)
+		return postStage(name, nets, run)
 	}
 	n, err := spec.ParseSignal(*sig)
 	if err != nil {
@@ -54,7 +58,7 @@ func stopStages(_ string, stderr io.Writer, args []string) error {
 // for a failure) are systemd's to finish.
 func stopStage(name string, run outcome.Run, sig unix.Signal, timeout time.Duration) error {
 	if run.MainPID == 0 {
-		return postStage(name, "", run)
+		return postStage(name, nil, run)
 	}
 	if !run.Asked() {
 		return nil
@@ -68,15 +72,15 @@ func stopStage(name string, run outcome.Run, sig unix.Signal, timeout time.Durat
 
 // postStage records how run ended, tells the journal of a SIGKILL
 // systemd logged at debug level only (the die event's status; the stop
-// stage told it of its own), releases network net (if not "") and fails
-// for a SIGKILL nobody asked for.
-func postStage(name, net string, run outcome.Run) error {
+// stage told it of its own), releases networks nets and fails for a
+// SIGKILL nobody asked for.
+func postStage(name string, nets []string, run outcome.Run) error {
 	v, err := outcome.Post(name, run)
 	if v.HiddenKill && v.Record.Kind != outcome.StoppedByKill {
 		err = errors.Join(err, eventlog.Killed(name))
 	}
-	if net != "" {
-		err = errors.Join(err, network.Leave(net, name))
+	if len(nets) > 0 {
+		err = errors.Join(err, network.LeaveAll(nets, name))
 	}
 	return errors.Join(err, v.Err(name))
 }
