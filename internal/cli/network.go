@@ -350,7 +350,7 @@ func networkUsers(name string) ([]string, error) {
 		users = append(users, w)
 	}
 	err = declared.Default.EachSpec(func(s *spec.Spec) {
-		if s.Join().Network == name && !slices.Contains(users, s.Name) {
+		if slices.Contains(s.Join().Networks(), name) && !slices.Contains(users, s.Name) {
 			users = append(users, s.Name)
 		}
 	})
