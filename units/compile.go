@@ -111,6 +111,9 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a
 	// payload could otherwise create and open a host disk's node.
 	u.add(SectionService, "DevicePolicy", "", Str("closed"))
+	// Block I/O is counted per unit (cove stats, Docker's blkio_stats):
+	// the io controller on cgroup v2, blkio on v1, as systemd maps it.
+	u.add(SectionService, "IOAccounting", "", Bool(true))
 }
 
 // stopStages adds a container's stop stages, both cove-launch launch-stop

@@ -172,7 +172,7 @@ func TestSignatures(t *testing.T) {
 		"Description": "s", "Type": "s", "NotifyAccess": "s", "ExecStart": "a(sasb)", "Slice": "s",
 		"KillMode": "s", "KillSignal": "i", "SuccessExitStatus": "(aiai)", "Environment": "as", "SyslogIdentifier": "s", "Restart": "s",
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
-		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s",
+		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s", "IOAccounting": "b",
 		"ExecStop": "a(sasb)", "ExecStopPost": "a(sasb)", "ExecStartPost": "a(sasb)", "DeviceAllow": "a(ss)",
 		"Wants": "as", "Requires": "as", "BindsTo": "as", "After": "as",
 		"StartLimitBurst": "u", "StartLimitIntervalUSec": "t",
