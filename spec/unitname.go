@@ -22,23 +22,51 @@ const UnitPattern = unitPrefix + "*" + serviceSuffix
 // UnitName returns the service name of workload name.
 func UnitName(name string) string { return unitPrefix + name + serviceSuffix }
 
+// The tails that make the names of a workload's other units from its own:
+// the health check's (NAME-health), the image pull's (NAME-pull), a
+// published port's proxy's (NAME-proxy-HOSTPORT). A workload may not be
+// called so (AuxiliaryName): its unit would be another workload's.
+const (
+	healthTail = "-health"
+	pullTail   = "-pull"
+	proxyTail  = "-proxy-"
+)
+
 // HealthTimerName and HealthServiceName name a workload's health-check
 // timer and probe service.
-func HealthTimerName(name string) string   { return unitPrefix + name + "-health.timer" }
-func HealthServiceName(name string) string { return unitPrefix + name + "-health" + serviceSuffix }
+func HealthTimerName(name string) string   { return unitPrefix + name + healthTail + ".timer" }
+func HealthServiceName(name string) string { return unitPrefix + name + healthTail + serviceSuffix }
 
 // PullUnitName names the unit that pulls an image container's image
 // before it starts.
-func PullUnitName(name string) string { return unitPrefix + name + "-pull" + serviceSuffix }
+func PullUnitName(name string) string { return unitPrefix + name + pullTail + serviceSuffix }
 
 // ProxySocketName and ProxyServiceName name the proxy of workload name's
 // port published on [::1]:hostPort: its socket unit and the service the
 // socket starts (units.Unit's Proxies).
 func ProxySocketName(name string, hostPort uint16) string {
-	return unitPrefix + name + "-proxy-" + strconv.Itoa(int(hostPort)) + ".socket"
+	return unitPrefix + name + proxyTail + strconv.Itoa(int(hostPort)) + ".socket"
 }
 func ProxyServiceName(name string, hostPort uint16) string {
-	return unitPrefix + name + "-proxy-" + strconv.Itoa(int(hostPort)) + serviceSuffix
+	return unitPrefix + name + proxyTail + strconv.Itoa(int(hostPort)) + serviceSuffix
+}
+
+// AuxiliaryName reports whether name, as a workload name, would name one
+// of workload owner's other units (its health check, image pull or a
+// port's proxy), and which; such a name is not a workload's.
+func AuxiliaryName(name string) (owner, what string, ok bool) {
+	if w, ok := strings.CutSuffix(name, healthTail); ok && w != "" {
+		return w, "health check", true
+	}
+	if w, ok := strings.CutSuffix(name, pullTail); ok && w != "" {
+		return w, "image pull", true
+	}
+	if i := strings.LastIndex(name, proxyTail); i > 0 {
+		if port, err := strconv.ParseUint(name[i+len(proxyTail):], 10, 16); err == nil && port > 0 {
+			return name[:i], "proxy of port " + name[i+len(proxyTail):], true
+		}
+	}
+	return "", "", false
 }
 
 // NetworkUnitName names the oneshot unit that brings a network up

@@ -52,7 +52,11 @@ func ValidName(name string) error {
 	case slices.Contains(ownUnitNames, name):
 		msg = fmt.Sprintf("workload name %q is reserved: %s is cove's own unit", name, UnitName(name))
 	default:
-		return nil
+		owner, what, aux := AuxiliaryName(name)
+		if !aux {
+			return nil
+		}
+		msg = fmt.Sprintf("workload name %q is reserved: %s would be the %s of workload %q (names may not end in -health, -pull or -proxy-PORT)", name, UnitName(name), what, owner)
 	}
 	return &Error{Key: "name", Msg: msg}
 }

@@ -261,7 +261,7 @@ func cove(f map[string]string) string {
 // that is no workload's.
 func workloadOfUnit(unit string) string {
 	name, ok := spec.NameOfUnit(unit)
-	if !ok || strings.HasSuffix(name, "-health") || strings.HasSuffix(name, "-pull") || spec.ValidRef(name) != nil {
+	if _, _, aux := spec.AuxiliaryName(name); !ok || aux || spec.ValidRef(name) != nil {
 		return ""
 	}
 	return name
