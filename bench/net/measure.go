@@ -19,10 +19,12 @@ const (
 	testConnOutside = "conn-outside" // published port, client in the outside namespace
 )
 
-// The start test's two diagnostic series.
+// The start test's two diagnostic series, and the published port's
+// through cove's [::1] proxy.
 const (
 	releaseSeries = "cove network-release alone"
 	floorSeries   = "nsenter floor"
+	proxySeries   = "cove [::1] proxy"
 )
 
 // tests lists the tests in the order a round runs them.
@@ -36,6 +38,7 @@ const (
 	pathLoop    = "127.0.0.1 inside the client container, the client started as above (no veth, no bridge)"
 	pathPubCove = "the sandbox's namespace → " + benchbox.UplinkAddr + ":" + covePub + " → cove's DNAT → server container"
 	pathPubPod  = "the sandbox's namespace → " + benchbox.UplinkAddr + ":" + podmanPub + " → netavark's DNAT → server container"
+	pathProxy   = "the sandbox's namespace → [::1]:" + covePub + " → cove's socket-activated proxy (systemd-socket-proxyd) → server container"
 	pathOutside = "the outside namespace (" + benchbox.OutsideAddr + ") → " + benchbox.UplinkAddr + ":PORT → DNAT → server container"
 )
 
@@ -112,6 +115,7 @@ func (f *fixture) connSeries(l *seriesList) {
 	outside := []string{"nsenter", "--net=" + benchbox.OutsideNetNS, f.echo}
 	pub := func(port string) string { return benchbox.UplinkAddr + ":" + port }
 	l.add(testConn, "cove", pathPubCove, nil, client(here, conn, pub(covePub))...)
+	l.add(testConn, proxySeries, pathProxy, nil, client(here, conn, "[::1]:"+covePub)...)
 	l.add(testConnOutside, "cove", strings.Replace(pathOutside, "PORT", covePub, 1), nil, client(outside, conn, pub(covePub))...)
 	if f.podman != nil {
 		l.add(testConn, "podman", pathPubPod, nil, client(here, conn, pub(podmanPub))...)
@@ -219,6 +223,7 @@ func ratios(rep *report) {
 		cmp("bulk cove/"+other, testBulk, "mb_per_s", "cove", other)
 		cmp("conn cove/"+other, testConn, "per_s", "cove", other)
 	}
+	cmp("conn "+proxySeries+"/cove", testConn, "per_s", proxySeries, "cove")
 	cmp("rr p50 podman/loopback floor", testRR, "p50_us", "podman", "loopback floor")
 	for _, sys := range []string{"cove", "podman"} {
 		cmp("rr p50 "+sys+"/its container loopback", testRR, "p50_us", sys, sys+" container loopback")

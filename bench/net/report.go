@@ -202,7 +202,7 @@ func printTargets(w io.Writer, rep *report) {
 	for _, k := range []string{"conn cove/podman", "conn-outside cove/podman", "rr p50 cove/loopback floor", "rr p50 podman/loopback floor",
 		"bulk cove/loopback floor", "bulk podman/loopback floor", "conn cove/loopback floor",
 		"rr p50 cove/its container loopback", "rr p50 podman/its container loopback",
-		"bulk cove/its container loopback", "bulk podman/its container loopback"} {
+		"bulk cove/its container loopback", "bulk podman/its container loopback", "conn " + proxySeries + "/cove"} {
 		if v, ok := r[k]; ok {
 			fmt.Fprintf(w, "| %s | %.2f× | %.2f× |\n", k, v, r[k+" paired"])
 		}
@@ -222,7 +222,7 @@ func printCommands(w io.Writer, rep *report) {
 
 // printNotes writes the notes below the tables.
 func printNotes(w io.Writer, rep *report) {
-	fmt.Fprintf(w, "- R = `%s` (busybox rootfs from sandbox.Rootfs, with bench/net/echo built static as `%s`); cove = a fresh `go build ./cmd/cove`; podman runs R with `--rootfs` (no image).\n", rep.Rootfs, echoPath)
+	fmt.Fprintf(w, "- R = `%s` (busybox rootfs from sandbox.Rootfs, with bench/net/echo built static as `%s`); cove = built by scripts/build, as shipped; podman runs R with `--rootfs` (no image).\n", rep.Rootfs, echoPath)
 	servers := fmt.Sprintf("cove `%s` (port %s, published as %s)", rep.Addrs["cove server"], serverPort, covePub)
 	if a := rep.Addrs["podman server"]; a != "" {
 		servers += fmt.Sprintf(", podman `%s` (port %s, published as %s)", a, serverPort, podmanPub)

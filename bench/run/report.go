@@ -79,7 +79,7 @@ func printRatios(w io.Writer, rep *report) {
 func printNotes(w io.Writer, rep *report) {
 	fmt.Fprintf(w, "- Each time is the wall clock of the whole `%s CMD` invocation from the host.\n",
 		strings.Join(rep.Prefix, " "))
-	fmt.Fprintf(w, "- R = `%s` (busybox rootfs from sandbox.Rootfs); cove = a fresh `go build ./cmd/cove`; IMAGE = `%s`, imported from R.\n",
+	fmt.Fprintf(w, "- R = `%s` (busybox rootfs from sandbox.Rootfs); cove = built by scripts/build, as shipped; IMAGE = `%s`, imported from R.\n",
 		rep.Rootfs, podmanImage)
 	if rep.PodmanSkip != "" {
 		fmt.Fprintf(w, "- %s; C skipped.\n", rep.PodmanSkip)
