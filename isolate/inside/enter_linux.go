@@ -187,7 +187,7 @@ func pidfdPid(fd int) (int, error) {
 	return 0, fmt.Errorf("fd %d is not a pidfd", fd)
 }
 
-// Descriptors EnterCommand passes to the enter stage.
+// Descriptors isolate.EnterCommand passes to the enter stage.
 const (
 	EnterPidFd  = 3 // a pidfd of the container's payload
 	EnterRootFd = 4 // the payload's root directory

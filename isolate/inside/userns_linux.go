@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// receiveTrees is the init's side of sendTrees: it returns the root, the
+// receiveTrees is the init's side of isolate's sendTrees: it returns the root, the
 // /proc and the bind mounts' trees, in order.
 func receiveTrees(c launch.Config) (*trees, error) {
 	binds := 2 // the root and /proc
@@ -99,7 +99,7 @@ func (m idMaps) toHost(uid, gid uint32) (uint32, uint32, error) {
 // Descriptors of the init of a container with a user namespace, after
 // the status (3) and go (4) pipes.
 const (
-	TreesFd = 5 // a socket: the first stage's detached mounts (sendTrees)
+	TreesFd = 5 // a socket: the first stage's detached mounts (isolate's sendTrees)
 	SelfFd  = 6 // the cove binary, executed through this descriptor
 )
 
