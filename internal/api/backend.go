@@ -18,6 +18,7 @@ import (
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
@@ -241,7 +242,7 @@ func guestOf(ctx context.Context, name string, pid int) *Guest {
 // launcher arguments and the store; nil for other workloads, for one
 // never started, and when the image is gone from the store.
 func runImage(ctx context.Context, c *supervisor.Conn, name string) *RunImage {
-	digest := image.RunningDigest(name)
+	digest := stored.RunningDigest(name)
 	if digest == "" {
 		return nil
 	}
@@ -314,14 +315,14 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		err := c.Remove(ctx, name)
-		if _, ids, _ := userns.Default().Lookup(name); errors.Is(err, supervisor.ErrNotFound) && (image.RunningDigest(name) != "" || ids) {
+		if _, ids, _ := userns.Default().Lookup(name); errors.Is(err, supervisor.ErrNotFound) && (stored.RunningDigest(name) != "" || ids) {
 			err = nil // no unit left (a reboot, a collected unit), but its writable layer or IDs are
 		}
 		if err != nil {
 			return err
 		}
 		eventlog.Removed(name)
-		return errors.Join(health.Remove(name), image.RemoveState(name), userns.Default().Release(name))
+		return errors.Join(health.Remove(name), stored.RemoveState(name), userns.Default().Release(name))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // imageRoutes are Docker's image endpoints cove implements (see
@@ -134,7 +135,7 @@ func (s *Server) findImage(c *call, st *image.Store) (rec image.ImageRecord, byI
 // Lookup decides (names under the registry, or under the search
 // registries).
 func resolveImage(st *image.Store, ref string) (rec image.ImageRecord, byID bool, err error) {
-	if image.IsIDPrefix(ref) {
+	if stored.IsIDPrefix(ref) {
 		recs, err := st.List()
 		if err != nil {
 			return rec, false, err

@@ -14,6 +14,7 @@ import (
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
@@ -258,7 +259,7 @@ func (s *Server) startFailed(ctx context.Context, runner Runner, rec *containerR
 	runner.Unload(context.WithoutCancel(ctx), rec.Name)
 	if rec.Config.HostConfig.AutoRemove {
 		s.records.remove(rec.Name)
-		image.RemoveState(rec.Name)
+		stored.RemoveState(rec.Name)
 		eventlog.Removed(rec.Name)
 	}
 }
@@ -378,7 +379,7 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		}
 		s.runs.finish(ctx, name)
 	} else if ct.rec != nil && ct.rec.Started {
-		if err := image.RemoveState(name); err != nil {
+		if err := stored.RemoveState(name); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -42,7 +43,7 @@ func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 			return
 		}
 		uses = append(uses, ImageUse{Workload: name, Ref: lc.Image.Ref})
-		if d := image.RunningDigest(name); d != "" { // what it runs, if its name has moved since
+		if d := stored.RunningDigest(name); d != "" { // what it runs, if its name has moved since
 			uses = append(uses, ImageUse{Workload: name, Ref: d})
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // maxPasswordBytes bounds a password read from standard input.
@@ -34,7 +35,7 @@ func hostImageIO() imageIO {
 	return imageIO{
 		stdin:      os.Stdin,
 		open:       image.OpenDefault,
-		registries: func() (*image.Registries, error) { return image.LoadRegistries(image.DefaultRegistriesFile) },
+		registries: func() (*image.Registries, error) { return stored.LoadRegistries(image.DefaultRegistriesFile) },
 		authFile:   image.DefaultAuthFile,
 	}
 }

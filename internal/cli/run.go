@@ -18,6 +18,7 @@ import (
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -368,6 +369,6 @@ func freshImageContainer(ctx context.Context, env *Env, s *spec.Spec) error {
 		if _, err := conn.Status(ctx, s.Name); !errors.Is(err, supervisor.ErrNotFound) {
 			return nil
 		}
-		return image.RemoveState(s.Name)
+		return stored.RemoveState(s.Name)
 	})
 }

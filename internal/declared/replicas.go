@@ -9,7 +9,7 @@ import (
 	"sync"
 
 	"github.com/cove-project/cove/internal/eventlog"
-	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -73,7 +73,7 @@ func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) err
 	if err := conn.Remove(ctx, inst); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
 		return err
 	}
-	return errors.Join(image.RemoveState(inst), userns.Default().Release(inst))
+	return errors.Join(stored.RemoveState(inst), userns.Default().Release(inst))
 }
 
 // replicasKey is the key whose change scales a workload.
@@ -89,7 +89,7 @@ func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log i
 	switch {
 	case c.Kind == Added:
 		for i := 1; i <= s.Service.Replicas; i++ {
-			if err := image.RemoveState(spec.InstanceName(s.Name, i)); err != nil {
+			if err := stored.RemoveState(spec.InstanceName(s.Name, i)); err != nil {
 				return err
 			}
 		}

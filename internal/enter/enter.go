@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
@@ -55,6 +56,6 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	if err != nil {
 		return c, err
 	}
-	c.Image.Digest = image.RunningDigest(c.Name) // the image it runs, though the name may have moved
+	c.Image.Digest = stored.RunningDigest(c.Name) // the image it runs, though the name may have moved
 	return st.Complete(c)
 }

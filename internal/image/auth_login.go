@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -42,7 +43,7 @@ type Credentials struct {
 // written atomically (a temporary file, fsynced, renamed), mode 0600,
 // under an flock on its directory against a racing login or logout.
 func Login(ctx context.Context, reg *Registries, authFile string, c Credentials) error {
-	if err := checkHost(c.Registry); err != nil {
+	if err := stored.CheckHost(c.Registry); err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
 	if c.Username == "" || c.Password == "" {
@@ -63,7 +64,7 @@ func Login(ctx context.Context, reg *Registries, authFile string, c Credentials)
 // authFile (every key that means the registry), as Login writes it. It
 // fails when there are none.
 func Logout(authFile, registry string) error {
-	if err := checkHost(registry); err != nil {
+	if err := stored.CheckHost(registry); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
 	if _, err := os.Stat(authFile); err != nil {
@@ -95,7 +96,7 @@ func verifyLogin(ctx context.Context, reg *Registries, c Credentials) error {
 	if reg == nil {
 		reg = &Registries{}
 	}
-	set := reg.settings(c.Registry)
+	set := reg.Settings(c.Registry)
 	base, err := baseTransport(set)
 	if err != nil {
 		return err
@@ -172,7 +173,7 @@ func editAuthFile(path string, edit func(map[string]json.RawMessage) error) erro
 	doc["auths"] = mustJSON(auths)
 	out, err := json.MarshalIndent(doc, "", "\t")
 	if err == nil {
-		err = writeFileAtomic(dir, path, append(out, '\n'))
+		err = stored.WriteFileAtomic(dir, path, append(out, '\n'))
 	}
 	if err != nil {
 		return fmt.Errorf("write credentials %s: %w", path, err)

@@ -28,7 +28,7 @@ type client struct {
 // listed with insecure = true, credentials from kc, and the registry's
 // token or basic auth negotiated by go-containerregistry's transport.
 func (s *Store) newClient(ctx context.Context, repo name.Repository, kc authn.Keychain) (*client, error) {
-	set := s.reg.settings(repo.RegistryStr())
+	set := s.Registry(repo.RegistryStr())
 	base, err := baseTransport(set)
 	if err != nil {
 		return nil, fmt.Errorf("registry %s: %w", repo.RegistryStr(), err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -16,7 +17,7 @@ func (s *Store) commit(t *target) (ImageRecord, error) {
 	rec := t.record()
 	err := s.withLock(func() error {
 		for _, l := range rec.Layers {
-			if ok, err := exists(s.layerDir(l.DiffID)); !ok || err != nil {
+			if ok, err := stored.Exists(s.LayerDir(l.DiffID)); !ok || err != nil {
 				return fmt.Errorf("layer %s (diffID %s) is no longer in the store: %v", l.Digest, l.DiffID, err)
 			}
 		}
@@ -24,7 +25,7 @@ func (s *Store) commit(t *target) (ImageRecord, error) {
 		if rec, err = s.commitRecord(t, rec); err != nil {
 			return err
 		}
-		names, err := s.readNames()
+		names, err := s.ReadNames()
 		if err != nil {
 			return err
 		}
@@ -33,7 +34,7 @@ func (s *Store) commit(t *target) (ImageRecord, error) {
 				return err
 			}
 		}
-		rec.Names = namesOf(names, rec.Digest)
+		rec.Names = stored.NamesOf(names, rec.Digest)
 		return nil
 	})
 	return rec, err
@@ -43,7 +44,7 @@ func (s *Store) commit(t *target) (ImageRecord, error) {
 // already recorded (a pull of an image the store has): then that record
 // stays as it is and is returned.
 func (s *Store) commitRecord(t *target, rec ImageRecord) (ImageRecord, error) {
-	if old, err := s.readRecord(rec.Digest); err == nil {
+	if old, err := s.ReadRecord(rec.Digest); err == nil {
 		return old, nil
 	}
 	blobs := []fetched{t.manifest, t.config}
@@ -60,11 +61,11 @@ func (s *Store) commitRecord(t *target, rec ImageRecord) (ImageRecord, error) {
 
 // writeBlob stores a verified manifest, index or config unless present.
 func (s *Store) writeBlob(b fetched) error {
-	p := s.blobPath(b.digest)
+	p := s.BlobPath(b.digest)
 	if _, err := os.Stat(p); err == nil {
 		return nil
 	}
-	if err := writeFileAtomic(s.tmpDir(), p, b.data); err != nil {
+	if err := stored.WriteFileAtomic(s.TmpDir(), p, b.data); err != nil {
 		return fmt.Errorf("write blob %s: %w", b.digest, err)
 	}
 	return nil
@@ -104,7 +105,7 @@ func pointNames(names map[string]v1.Hash, ns []string, d v1.Hash) (moved bool) {
 }
 
 // blobDigests are the blobs rec needs kept: manifest, config, index.
-func (rec ImageRecord) blobDigests() []v1.Hash {
+func blobDigests(rec ImageRecord) []v1.Hash {
 	ds := []v1.Hash{rec.Digest, rec.ConfigDigest}
 	if rec.IndexDigest != nil {
 		ds = append(ds, *rec.IndexDigest)

@@ -26,7 +26,7 @@ func TestHostileLayersRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			layer := mkLayer(t, tarOf(t, files...), dockerGzip)
 			ref := r.push(t, "hostile/"+name+":1", mkImage(t, false, "amd64", layer))
-			before := entries(t, s.layersDir())
+			before := entries(t, s.LayersDir())
 			_, err := pull(t, s, ref, nil)
 			wantErr(t, err, digestOf(t, layer).String(), "refused")
 			assertNothingVisible(t, s, before)

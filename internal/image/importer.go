@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/image/layer"
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // LocalRegistry is the registry part of every imported image's name:
@@ -196,7 +197,7 @@ func spool(path, dst string, max int64) (string, error) {
 // refused: the name would be taken for the registry's image.
 func localName(n string, explicit bool) (string, error) {
 	rest := n
-	if hasRegistry(n) {
+	if stored.HasRegistry(n) {
 		host, after, _ := strings.Cut(n, "/")
 		if explicit && host != LocalRegistry {
 			return "", fmt.Errorf("image name %q names the registry %s: an imported image is named %s/NAME[:TAG] (or NAME[:TAG]), never as a registry's", n, host, LocalRegistry)
@@ -207,7 +208,7 @@ func localName(n string, explicit bool) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("image name %q: %w", n, err)
 	}
-	return canonical(tag), nil
+	return stored.Canonical(tag), nil
 }
 
 // nameAs makes names (canonical, "localhost/…") t's names, and the first
@@ -216,7 +217,7 @@ func (t *target) nameAs(names []string) {
 	t.names, t.repo = names, ""
 	if len(names) > 0 {
 		if tag, err := name.NewTag(names[0]); err == nil {
-			t.repo = repoName(tag.Context())
+			t.repo = stored.RepoName(tag.Context())
 		}
 	}
 }

@@ -108,7 +108,7 @@ func TestImportTamperedRefused(t *testing.T) {
 	s := newStore(t, nil)
 	_, err = s.Import(context.Background(), dir, ImportOptions{})
 	wantErr(t, err, d.String(), "does not match its digest", "refused")
-	before := entries(t, s.layersDir())
+	before := entries(t, s.LayersDir())
 	if slices.Contains(before, diffIDOf(t, layers[1]).Hex) {
 		t.Errorf("the tampered layer is in layers/")
 	}
@@ -143,7 +143,7 @@ func TestImportDockerSymlinkedLayer(t *testing.T) {
 	if len(rec.Layers) != 2 || rec.Layers[1].DiffID != diffIDOf(t, l) || !slices.Equal(rec.Names, []string{"localhost/dup:1"}) {
 		t.Errorf("record %+v %v", rec.Layers, rec.Names)
 	}
-	if got := entries(t, s.layersDir()); len(got) != 1 {
+	if got := entries(t, s.LayersDir()); len(got) != 1 {
 		t.Errorf("layers/ = %v, want one directory", got)
 	}
 }
@@ -171,7 +171,7 @@ func TestImportRootfs(t *testing.T) {
 			t.Errorf("%s: second import %s, first %s", form, again.Digest, rec.Digest)
 		}
 	}
-	if got := entries(t, s.layersDir()); !slices.Equal(got, []string{diffID.Hex}) {
+	if got := entries(t, s.LayersDir()); !slices.Equal(got, []string{diffID.Hex}) {
 		t.Errorf("layers/ = %v, want only %s", got, diffID.Hex)
 	}
 	dirs, _ := s.LayerDirs(mustLookup(t, s, "localhost/root-plain"))

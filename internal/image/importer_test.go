@@ -169,7 +169,7 @@ func checkImportedLayers(t *testing.T, s *Store, rec ImageRecord, layers []v1.La
 		t.Fatal(err)
 	}
 	checkContents(t, dirs)
-	if got := entries(t, s.tmpDir()); len(got) != 0 {
+	if got := entries(t, s.TmpDir()); len(got) != 0 {
 		t.Errorf("tmp/ after the import holds %v", got)
 	}
 }
@@ -191,7 +191,7 @@ func TestImportSharesPulledLayers(t *testing.T) {
 			t.Errorf("layer %s: %v, want waiting, already-exists", diffIDOf(t, l), st)
 		}
 	}
-	if got := entries(t, s.layersDir()); len(got) != 3 {
+	if got := entries(t, s.LayersDir()); len(got) != 3 {
 		t.Errorf("layers/ = %v", got)
 	}
 }

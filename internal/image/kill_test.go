@@ -98,7 +98,7 @@ func TestKilledPull(t *testing.T) {
 		s := newStore(t, r.registries())
 		killPullAt(t, s, r, ref, Downloading)
 		assertNothingVisible(t, s, nil)
-		if len(entries(t, s.tmpDir())) == 0 {
+		if len(entries(t, s.TmpDir())) == 0 {
 			t.Error("tmp/ is empty: the child was not killed mid-pull")
 		}
 		repull(t, s, ref, 0)
@@ -106,10 +106,10 @@ func TestKilledPull(t *testing.T) {
 	t.Run("before-record", func(t *testing.T) {
 		s := newStore(t, r.registries())
 		killPullAt(t, s, r, ref, Done)
-		if got := entries(t, s.imagesDir()); len(got) != 0 {
+		if got := entries(t, s.ImagesDir()); len(got) != 0 {
 			t.Errorf("images/ = %v after the kill", got)
 		}
-		if got := entries(t, s.layersDir()); len(got) != 1 {
+		if got := entries(t, s.LayersDir()); len(got) != 1 {
 			t.Errorf("layers/ = %v after the kill, want the one complete layer", got)
 		}
 		repull(t, s, ref, 1)
@@ -134,7 +134,7 @@ func repull(t *testing.T, s *Store, ref string, reused int) {
 	if _, err := s.LayerDirs(rec); err != nil {
 		t.Error(err)
 	}
-	if got := entries(t, s.tmpDir()); len(got) != 0 {
+	if got := entries(t, s.TmpDir()); len(got) != 0 {
 		t.Errorf("tmp/ after the new pull = %v", got)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // fetchLayers makes sure every layer of t is in layers/, fetching up to
@@ -63,11 +65,11 @@ func firstCause(errs []error) error {
 // layer's lock (so no two pulls unpack it at once), it is fetched into
 // the pull's work directory, verified, synced and renamed into place.
 func (s *Store) ensureLayer(ctx context.Context, w *pullWork, src blobSource, j layerJob, opt PullOptions, p *progress) error {
-	dst := s.layerDir(j.diffID)
-	if ok, err := exists(dst); ok || err != nil {
+	dst := s.LayerDir(j.diffID)
+	if ok, err := stored.Exists(dst); ok || err != nil {
 		return s.haveLayer(j, p, err)
 	}
-	lockPath := filepath.Join(s.tmpDir(), "layer-"+j.diffID.Hex+".lock")
+	lockPath := filepath.Join(s.TmpDir(), "layer-"+j.diffID.Hex+".lock")
 	lk, err := lockWait(ctx, lockPath)
 	if err != nil {
 		return fmt.Errorf("layer %s: lock: %w", j.desc.Digest, err)
@@ -76,7 +78,7 @@ func (s *Store) ensureLayer(ctx context.Context, w *pullWork, src blobSource, j 
 		_ = os.Remove(lockPath) // held: waiters on it will take a new one
 		lk.Close()
 	}()
-	if ok, err := exists(dst); ok || err != nil {
+	if ok, err := stored.Exists(dst); ok || err != nil {
 		return s.haveLayer(j, p, err)
 	}
 	dir := filepath.Join(w.dir(), j.diffID.Hex)
@@ -118,5 +120,5 @@ func (s *Store) placeLayer(dir, dst string) error {
 	if err != nil {
 		return err
 	}
-	return syncDir(s.layersDir())
+	return stored.SyncDir(s.LayersDir())
 }

@@ -13,7 +13,7 @@ import (
 // withLock runs fn holding the store-wide lock (an exclusive flock on
 // .lock), which every critical section of every process takes.
 func (s *Store) withLock(fn func() error) error {
-	f, err := openLockFile(s.lockPath())
+	f, err := openLockFile(s.LockPath())
 	if err != nil {
 		return fmt.Errorf("image store lock: %w", err)
 	}

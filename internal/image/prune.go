@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
@@ -20,11 +21,11 @@ type Removed struct {
 func (s *Store) Remove(ref string) (Removed, error) {
 	var out Removed
 	err := s.withLock(func() error {
-		names, err := s.readNames()
+		names, err := s.ReadNames()
 		if err != nil {
 			return err
 		}
-		rec, key, err := s.find(names, ref)
+		rec, key, err := s.Find(names, ref)
 		if err != nil {
 			return err
 		}
@@ -38,7 +39,7 @@ func (s *Store) Remove(ref string) (Removed, error) {
 		if err := s.writeNames(names); err != nil {
 			return err
 		}
-		if len(namesOf(names, rec.Digest)) == 0 {
+		if len(stored.NamesOf(names, rec.Digest)) == 0 {
 			out.Deleted = &rec.Digest
 			return s.removeRecords([]v1.Hash{rec.Digest})
 		}
@@ -53,11 +54,11 @@ func (s *Store) Remove(ref string) (Removed, error) {
 // removeRecords deletes the records of the given images, durably.
 func (s *Store) removeRecords(ds []v1.Hash) error {
 	for _, d := range ds {
-		if err := os.Remove(s.recordPath(d)); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(s.RecordPath(d)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}
-	return syncDir(s.imagesDir())
+	return stored.SyncDir(s.ImagesDir())
 }
 
 // Pruned says what Prune removed.
@@ -92,7 +93,7 @@ func (s *Store) Prune(keep func(ImageRecord) bool) (Pruned, error) {
 	})
 	removeAll(trash)
 	if err != nil {
-		return out, fmt.Errorf("prune images in %s: %w", s.root, err)
+		return out, fmt.Errorf("prune images in %s: %w", s.Root(), err)
 	}
 	return out, nil
 }
@@ -100,11 +101,11 @@ func (s *Store) Prune(keep func(ImageRecord) bool) (Pruned, error) {
 // pruneImages removes the records keep rejects and their names, and
 // returns the records kept.
 func (s *Store) pruneImages(keep func(ImageRecord) bool, out *Pruned) ([]ImageRecord, error) {
-	names, err := s.readNames()
+	names, err := s.ReadNames()
 	if err != nil {
 		return nil, err
 	}
-	recs, err := s.records(names)
+	recs, err := s.Records(names)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func (s *Store) pruneLayers(kept []ImageRecord, out *Pruned) ([]string, error) {
 			used[l.DiffID] = true
 		}
 	}
-	ents, err := os.ReadDir(s.layersDir())
+	ents, err := os.ReadDir(s.LayersDir())
 	if err != nil {
 		return nil, err
 	}
@@ -150,14 +151,14 @@ func (s *Store) pruneLayers(kept []ImageRecord, out *Pruned) ([]string, error) {
 		if used[id] || checkDigest(id) != nil {
 			continue
 		}
-		t := filepath.Join(s.tmpDir(), "trash-"+randomID())
-		if err := os.Rename(s.layerDir(id), t); err != nil {
+		t := filepath.Join(s.TmpDir(), "trash-"+stored.RandomID())
+		if err := os.Rename(s.LayerDir(id), t); err != nil {
 			return trash, err
 		}
 		trash = append(trash, t)
 		out.Layers = append(out.Layers, id)
 	}
-	return trash, syncDir(s.layersDir())
+	return trash, stored.SyncDir(s.LayersDir())
 }
 
 // pruneBlobs removes the manifests, indexes and configs no kept record
@@ -165,11 +166,11 @@ func (s *Store) pruneLayers(kept []ImageRecord, out *Pruned) ([]string, error) {
 func (s *Store) pruneBlobs(kept []ImageRecord) error {
 	used := map[v1.Hash]bool{}
 	for _, rec := range kept {
-		for _, d := range rec.blobDigests() {
+		for _, d := range blobDigests(rec) {
 			used[d] = true
 		}
 	}
-	ents, err := os.ReadDir(s.blobsDir())
+	ents, err := os.ReadDir(s.BlobsDir())
 	if err != nil {
 		return err
 	}
@@ -178,9 +179,9 @@ func (s *Store) pruneBlobs(kept []ImageRecord) error {
 		if used[id] {
 			continue
 		}
-		if err := os.Remove(s.blobPath(id)); err != nil && !os.IsNotExist(err) {
+		if err := os.Remove(s.BlobPath(id)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
 	}
-	return syncDir(s.blobsDir())
+	return stored.SyncDir(s.BlobsDir())
 }

@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/cove-project/cove/internal/image/layer"
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // Default bounds of a pull.
@@ -71,7 +72,7 @@ func (o PullOptions) limits() layer.Limits {
 // complete, verified layers. The error names the reference and, for a
 // bad blob, its digest.
 func (s *Store) Pull(ctx context.Context, ref string, opt PullOptions) (ImageRecord, error) {
-	refs, err := s.candidates(ref)
+	refs, err := s.Candidates(ref)
 	if err != nil {
 		return ImageRecord{}, err
 	}
@@ -81,7 +82,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opt PullOptions) (ImageRec
 		if err == nil {
 			return rec, nil
 		}
-		errs = append(errs, fmt.Errorf("pull %s: %w", canonical(r), s.fullDisk(err)))
+		errs = append(errs, fmt.Errorf("pull %s: %w", stored.Canonical(r), s.fullDisk(err)))
 	}
 	return ImageRecord{}, errors.Join(errs...)
 }

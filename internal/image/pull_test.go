@@ -112,7 +112,7 @@ func TestPullMultiLayerGzip(t *testing.T) {
 		}
 	}
 	checkContents(t, dirs)
-	if got := entries(t, s.tmpDir()); len(got) != 0 {
+	if got := entries(t, s.TmpDir()); len(got) != 0 {
 		t.Errorf("tmp/ after the pull holds %v", got)
 	}
 }
@@ -216,7 +216,7 @@ func TestSharedLayerStoredOnce(t *testing.T) {
 	mustPull(t, s, a, nil)
 	ev := &events{}
 	mustPull(t, s, b, ev)
-	if got := entries(t, s.layersDir()); len(got) != 3 {
+	if got := entries(t, s.LayersDir()); len(got) != 3 {
 		t.Errorf("layers/ holds %d directories, want 3: %v", len(got), got)
 	}
 	if st := ev.states(diffIDOf(t, base)); !slices.Equal(st, []LayerState{Waiting, AlreadyExists}) {
@@ -265,7 +265,7 @@ func hostPlatform() v1.Platform { return PullOptions{}.platform() }
 func assertNothingAdded(t *testing.T, s *Store, layersBefore []string) {
 	t.Helper()
 	assertNothingVisible(t, s, layersBefore)
-	if got := entries(t, s.tmpDir()); len(got) != 0 {
+	if got := entries(t, s.TmpDir()); len(got) != 0 {
 		t.Errorf("tmp/ = %v, want nothing", got)
 	}
 }
@@ -274,13 +274,13 @@ func assertNothingAdded(t *testing.T, s *Store, layersBefore []string) {
 // is no record and no name.
 func assertNothingVisible(t *testing.T, s *Store, layersBefore []string) {
 	t.Helper()
-	if got := entries(t, s.layersDir()); !slices.Equal(got, layersBefore) {
+	if got := entries(t, s.LayersDir()); !slices.Equal(got, layersBefore) {
 		t.Errorf("layers/ = %v, want %v", got, layersBefore)
 	}
-	if got := entries(t, s.imagesDir()); len(got) != 0 {
+	if got := entries(t, s.ImagesDir()); len(got) != 0 {
 		t.Errorf("images/ = %v, want nothing", got)
 	}
-	if names, err := s.readNames(); err != nil || len(names) != 0 {
+	if names, err := s.ReadNames(); err != nil || len(names) != 0 {
 		t.Errorf("names = %v, %v, want none", names, err)
 	}
 }

@@ -2,56 +2,11 @@ package image
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"sort"
-	"strings"
-	"time"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
-
-// ImageRecord is what the store knows of one image (one platform's
-// manifest). Its file is images/sha256/MANIFEST_HEX.json.
-type ImageRecord struct {
-	Digest       v1.Hash         `json:"digest"`                 // the manifest's; the image's ID is its hex
-	IndexDigest  *v1.Hash        `json:"index_digest,omitempty"` // the index it was picked from, if any
-	MediaType    types.MediaType `json:"media_type"`             // the manifest's
-	Repository   string          `json:"repository"`             // "REGISTRY/REPO" it was pulled from
-	Names        []string        `json:"-"`                      // from names.json, sorted
-	Platform     v1.Platform     `json:"platform"`
-	ConfigDigest v1.Hash         `json:"config_digest"`
-	Config       v1.ConfigFile   `json:"config"`
-	Layers       []LayerRecord   `json:"layers"`  // bottom first, as in the manifest
-	Size         int64           `json:"size"`    // compressed bytes of all layers
-	Created      time.Time       `json:"created"` // when the pull stored it
-}
-
-// LayerRecord is one layer of an image.
-type LayerRecord struct {
-	Digest    v1.Hash         `json:"digest"`  // the compressed blob's
-	DiffID    v1.Hash         `json:"diff_id"` // the uncompressed tar's; names its directory
-	MediaType types.MediaType `json:"media_type"`
-	Size      int64           `json:"size"` // compressed bytes
-}
-
-// ID is the image's ID: the hex of its manifest digest.
-func (r ImageRecord) ID() string { return r.Digest.Hex }
-
-// readRecord reads the record of manifest digest h (Names not filled).
-func (s *Store) readRecord(h v1.Hash) (ImageRecord, error) {
-	var rec ImageRecord
-	data, err := os.ReadFile(s.recordPath(h))
-	if err != nil {
-		return rec, fmt.Errorf("image record %s: %w", h, err)
-	}
-	if err := json.Unmarshal(data, &rec); err != nil {
-		return rec, fmt.Errorf("image record %s: %w", h, err)
-	}
-	return rec, nil
-}
 
 // writeRecord stores rec atomically and durably.
 func (s *Store) writeRecord(rec ImageRecord) error {
@@ -59,72 +14,17 @@ func (s *Store) writeRecord(rec ImageRecord) error {
 	if err != nil {
 		return fmt.Errorf("image record %s: %w", rec.Digest, err)
 	}
-	if err := writeFileAtomic(s.tmpDir(), s.recordPath(rec.Digest), data); err != nil {
+	if err := stored.WriteFileAtomic(s.TmpDir(), s.RecordPath(rec.Digest), data); err != nil {
 		return fmt.Errorf("write image record %s: %w", rec.Digest, err)
 	}
 	return nil
-}
-
-// records reads every record, with Names filled from names, newest
-// first.
-func (s *Store) records(names map[string]v1.Hash) ([]ImageRecord, error) {
-	ents, err := os.ReadDir(s.imagesDir())
-	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
-	}
-	var recs []ImageRecord
-	for _, e := range ents {
-		hexs, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok {
-			continue
-		}
-		rec, err := s.readRecord(v1.Hash{Algorithm: "sha256", Hex: hexs})
-		if errors.Is(err, os.ErrNotExist) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		rec.Names = namesOf(names, rec.Digest)
-		recs = append(recs, rec)
-	}
-	sort.Slice(recs, func(i, j int) bool { return recs[i].Created.After(recs[j].Created) })
-	return recs, nil
-}
-
-// namesOf are the names that point at h, sorted.
-func namesOf(names map[string]v1.Hash, h v1.Hash) []string {
-	var out []string
-	for n, d := range names {
-		if d == h {
-			out = append(out, n)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// readNames reads the names index (empty when there is none yet).
-func (s *Store) readNames() (map[string]v1.Hash, error) {
-	names := map[string]v1.Hash{}
-	data, err := os.ReadFile(s.namesPath())
-	if os.IsNotExist(err) {
-		return names, nil
-	}
-	if err == nil {
-		err = json.Unmarshal(data, &names)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("image names: %w", err)
-	}
-	return names, nil
 }
 
 // writeNames replaces the names index atomically and durably.
 func (s *Store) writeNames(names map[string]v1.Hash) error {
 	data, err := json.MarshalIndent(names, "", "\t")
 	if err == nil {
-		err = writeFileAtomic(s.tmpDir(), s.namesPath(), data)
+		err = stored.WriteFileAtomic(s.TmpDir(), s.NamesPath(), data)
 	}
 	if err != nil {
 		return fmt.Errorf("write image names: %w", err)

@@ -37,7 +37,7 @@ func forgetImages(t *testing.T, s *Store) []string {
 			t.Fatal(err)
 		}
 	}
-	return entries(t, s.layersDir())
+	return entries(t, s.LayersDir())
 }
 
 // TestBadBlobRefused damages a layer blob in the registry's storage

@@ -12,6 +12,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -88,7 +89,7 @@ func (s *Store) resolve(ctx context.Context, ref name.Reference, opt PullOptions
 // endpoints are the repositories to try for repo: its mirrors, then repo.
 func (s *Store) endpoints(repo name.Repository) []name.Repository {
 	var eps []name.Repository
-	for _, m := range s.reg.settings(repo.RegistryStr()).Mirrors {
+	for _, m := range s.Registry(repo.RegistryStr()).Mirrors {
 		host, prefix, _ := strings.Cut(m, "/")
 		reg, err := name.NewRegistry(host)
 		if err != nil {
@@ -106,7 +107,7 @@ func (c *client) resolveOn(ctx context.Context, ref name.Reference, plat v1.Plat
 	if err != nil {
 		return nil, err
 	}
-	t := &target{src: c, names: []string{canonical(ref)}, repo: repoName(ref.Context()), manifest: top, platform: plat}
+	t := &target{src: c, names: []string{stored.Canonical(ref)}, repo: stored.RepoName(ref.Context()), manifest: top, platform: plat}
 	err = t.descend(ctx, func(d v1.Descriptor) (fetched, error) {
 		return c.fetchManifest(ctx, d.Digest.String(), d.Size)
 	})

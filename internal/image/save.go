@@ -73,13 +73,13 @@ func (s *Store) Save(ctx context.Context, out io.Writer, refs []string, format s
 
 // saveSet looks refs up: each image once, with the names refs used.
 func (s *Store) saveSet(refs []string) ([]*savedImage, error) {
-	names, err := s.readNames()
+	names, err := s.ReadNames()
 	if err != nil {
 		return nil, err
 	}
 	var imgs []*savedImage
 	for _, ref := range refs {
-		rec, key, err := s.find(names, ref)
+		rec, key, err := s.Find(names, ref)
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func (s *Store) leaseSaved(w *pullWork, imgs []*savedImage) error {
 		return err
 	}
 	for _, id := range ids {
-		if _, err := os.Stat(s.layerDir(id)); err != nil {
+		if _, err := os.Stat(s.LayerDir(id)); err != nil {
 			return fmt.Errorf("layer %s: %w", id, err)
 		}
 	}
@@ -158,7 +158,7 @@ func (a *archiveWriter) image(ctx context.Context, s *Store, si *savedImage) err
 		d, ok := a.layers[l.DiffID]
 		if !ok {
 			var err error
-			if d, err = a.layer(ctx, s.layerDir(l.DiffID)); err != nil {
+			if d, err = a.layer(ctx, s.LayerDir(l.DiffID)); err != nil {
 				return fmt.Errorf("layer %s: %w", l.DiffID, err)
 			}
 			a.layers[l.DiffID] = d
@@ -277,7 +277,7 @@ func blobName(d v1.Hash) string { return "blobs/sha256/" + d.Hex }
 // by the digests of the saved (uncompressed) layers; every other field is
 // kept as it was, unknown ones too.
 func (s *Store) savedConfig(rec ImageRecord, layers []v1.Descriptor) ([]byte, error) {
-	data, err := os.ReadFile(s.blobPath(rec.ConfigDigest))
+	data, err := os.ReadFile(s.BlobPath(rec.ConfigDigest))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -122,7 +122,7 @@ func TestSaveImportRoundTrip(t *testing.T) {
 					t.Errorf("layer %d: second round trip %s, first %s", i, again.Layers[i].DiffID, rec.Layers[i].DiffID)
 				}
 			}
-			if got := entries(t, s.tmpDir()); len(got) != 0 {
+			if got := entries(t, s.TmpDir()); len(got) != 0 {
 				t.Errorf("tmp/ after the save holds %v", got)
 			}
 		})
@@ -136,7 +136,7 @@ func sameLayers(t *testing.T, s *Store, a ImageRecord, s2 *Store, b ImageRecord)
 		t.Fatalf("%d layers, want %d", len(b.Layers), len(a.Layers))
 	}
 	for i := range a.Layers {
-		want, got := describeTree(t, s.layerDir(a.Layers[i].DiffID)), describeTree(t, s2.layerDir(b.Layers[i].DiffID))
+		want, got := describeTree(t, s.LayerDir(a.Layers[i].DiffID)), describeTree(t, s2.LayerDir(b.Layers[i].DiffID))
 		if !slices.Equal(got, want) {
 			t.Errorf("layer %d differs:\n got %q\nwant %q", i, got, want)
 		}

@@ -1,73 +1,51 @@
 package image
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
-
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
-// DefaultRoot is where the store lives unless told otherwise.
-const DefaultRoot = launch.ImagesDir
-
-// Store is an image store rooted at a directory. Its methods are safe for
+// Store is an image store with its registry client: the reads of
+// package stored (Lookup, List, Inspect, Complete, …), which the
+// container launcher uses without linking this package, and the pulls,
+// imports, saves, tags and pruning here. Its methods are safe for
 // concurrent use, by goroutines and by processes sharing the root.
-type Store struct {
-	root string
-	reg  *Registries
-}
+type Store struct{ *stored.Store }
 
-// Open returns the store at root, creating its directories (mode 0700) if
-// needed. reg supplies the registry settings for pulls and the search
-// registries for short names; nil means none (every name must carry its
-// registry, TLS is verified with the system's roots, no plain HTTP).
+// The store's record types and settings, declared in package stored.
+type (
+	ImageRecord = stored.ImageRecord
+	LayerRecord = stored.LayerRecord
+	Inspection  = stored.Inspection
+	Registries  = stored.Registries
+	Registry    = stored.Registry
+)
+
+// Errors and defaults of package stored.
+var (
+	ErrNotFound   = stored.ErrNotFound
+	ErrNoRegistry = stored.ErrNoRegistry
+)
+
+// DefaultRoot and DefaultRegistriesFile are package stored's.
+const (
+	DefaultRoot           = stored.DefaultRoot
+	DefaultRegistriesFile = stored.DefaultRegistriesFile
+)
+
+// Open returns the store at root (stored.Open).
 func Open(root string, reg *Registries) (*Store, error) {
-	if !filepath.IsAbs(root) {
-		return nil, fmt.Errorf("open image store %q: not an absolute path", root)
+	st, err := stored.Open(root, reg)
+	if err != nil {
+		return nil, err
 	}
-	if reg == nil {
-		reg = &Registries{}
-	}
-	s := &Store{root: filepath.Clean(root), reg: reg}
-	for _, d := range []string{s.root, s.blobsDir(), s.layersDir(), s.imagesDir(), s.tmpDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("open image store %s: %w", root, err)
-		}
-	}
-	return s, nil
+	return &Store{st}, nil
 }
 
-// Root is the store's root directory.
-func (s *Store) Root() string { return s.root }
-
-func (s *Store) blobsDir() string  { return filepath.Join(s.root, "blobs", "sha256") }
-func (s *Store) layersDir() string { return filepath.Join(s.root, "layers", "sha256") }
-func (s *Store) imagesDir() string { return filepath.Join(s.root, "images", "sha256") }
-func (s *Store) tmpDir() string    { return filepath.Join(s.root, "tmp") }
-func (s *Store) namesPath() string { return filepath.Join(s.root, "names.json") }
-func (s *Store) lockPath() string  { return filepath.Join(s.root, ".lock") }
-
-// blobPath is where the manifest, index or config h is kept.
-func (s *Store) blobPath(h v1.Hash) string { return filepath.Join(s.blobsDir(), h.Hex) }
-
-// layerDir is the unpacked layer whose uncompressed digest is diffID.
-func (s *Store) layerDir(diffID v1.Hash) string { return filepath.Join(s.layersDir(), diffID.Hex) }
-
-// recordPath is the record of the image whose manifest digest is h.
-func (s *Store) recordPath(h v1.Hash) string { return filepath.Join(s.imagesDir(), h.Hex+".json") }
-
-// exists reports whether path exists; errors other than "not there" are
-// returned.
-func exists(path string) (bool, error) {
-	_, err := os.Lstat(path)
-	if err == nil {
-		return true, nil
+// OpenDefault opens the default store (stored.OpenDefault).
+func OpenDefault() (*Store, error) {
+	st, err := stored.OpenDefault()
+	if err != nil {
+		return nil, err
 	}
-	if os.IsNotExist(err) {
-		return false, nil
-	}
-	return false, err
+	return &Store{st}, nil
 }

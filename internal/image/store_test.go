@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -52,10 +51,10 @@ func TestConcurrentPullsShareLayers(t *testing.T) {
 		if dones := count(st, Done); dones != 1 || count(st, AlreadyExists) != 1 {
 			t.Errorf("round %d: shared layer states %v: want one done, one already-exists", round, st)
 		}
-		if got := entries(t, s.layersDir()); len(got) != 3 {
+		if got := entries(t, s.LayersDir()); len(got) != 3 {
 			t.Errorf("round %d: layers/ = %v, want 3", round, got)
 		}
-		if got := entries(t, s.tmpDir()); len(got) != 0 {
+		if got := entries(t, s.TmpDir()); len(got) != 0 {
 			t.Errorf("round %d: tmp/ = %v", round, got)
 		}
 	}
@@ -87,19 +86,19 @@ func TestPruneRemovesOnlyUnreferenced(t *testing.T) {
 	}
 	want := []string{diffIDOf(t, layers[0]).Hex, diffIDOf(t, layers[2]).Hex}
 	slices.Sort(want)
-	if got := entries(t, s.layersDir()); !slices.Equal(got, want) {
+	if got := entries(t, s.LayersDir()); !slices.Equal(got, want) {
 		t.Errorf("layers/ = %v, want %v", got, want)
 	}
 	if _, err := s.Lookup(a); !errors.Is(err, ErrNotFound) {
 		t.Errorf("lookup %s after prune: %v", a, err)
 	}
-	if _, err := os.Stat(s.blobPath(recA.ConfigDigest)); !os.IsNotExist(err) {
+	if _, err := os.Stat(s.BlobPath(recA.ConfigDigest)); !os.IsNotExist(err) {
 		t.Errorf("config blob of the pruned image: %v", err)
 	}
 	if _, err := s.Inspect(b); err != nil {
 		t.Errorf("inspect %s after prune: %v", b, err)
 	}
-	if got := entries(t, s.tmpDir()); len(got) != 0 {
+	if got := entries(t, s.TmpDir()); len(got) != 0 {
 		t.Errorf("tmp/ = %v", got)
 	}
 }
@@ -181,7 +180,7 @@ func checkRemove(t *testing.T, s *Store, ref string, d v1.Hash, deleted bool) {
 	if (out.Deleted != nil) != deleted || len(out.Untagged) == 0 {
 		t.Errorf("remove %s: %+v, want deleted=%v", ref, out, deleted)
 	}
-	if _, err := os.Stat(s.recordPath(d)); os.IsNotExist(err) != deleted {
+	if _, err := os.Stat(s.RecordPath(d)); os.IsNotExist(err) != deleted {
 		t.Errorf("remove %s: record present = %v", ref, !os.IsNotExist(err))
 	}
 }
@@ -249,28 +248,3 @@ type fakeResource string
 
 func (f fakeResource) String() string      { return string(f) }
 func (f fakeResource) RegistryStr() string { return string(f) }
-
-// TestLoadRegistries parses registries.toml and refuses mistakes.
-func TestLoadRegistries(t *testing.T) {
-	dir := t.TempDir()
-	write := func(text string) string {
-		p := filepath.Join(dir, fmt.Sprint(len(text))+".toml")
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	good := write("search = [\"reg.example\"]\n[[registry]]\nlocation = \"127.0.0.1:5000\"\ninsecure = true\nca_file = \"/x/ca.pem\"\nmirrors = [\"mirror.example/cache\"]\n")
-	reg, err := LoadRegistries(good)
-	if err != nil || !slices.Equal(reg.Search, []string{"reg.example"}) || !reg.settings("127.0.0.1:5000").Insecure {
-		t.Errorf("load: %+v, %v", reg, err)
-	}
-	for _, bad := range []string{"serch = []\n", "[[registry]]\nlocation = \"http://x\"\n", "[[registry]]\nlocation = \"x\"\nca_file = \"rel.pem\"\n", "[[registry]]\nlocation = \"a\"\n[[registry]]\nlocation = \"a\"\n"} {
-		if _, err := LoadRegistries(write(bad)); err == nil {
-			t.Errorf("accepted %q", bad)
-		}
-	}
-	if reg, err := LoadRegistries(filepath.Join(dir, "missing.toml")); err != nil || len(reg.Registry) != 0 {
-		t.Errorf("missing file: %+v, %v", reg, err)
-	}
-}

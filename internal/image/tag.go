@@ -13,14 +13,14 @@ import (
 // by a name in the index, not by an ID.
 func (s *Store) Tag(ref string, d v1.Hash) error {
 	return s.withLock(func() error {
-		if _, err := s.readRecord(d); err != nil {
+		if _, err := s.ReadRecord(d); err != nil {
 			return fmt.Errorf("tag %s: %w", ref, err)
 		}
-		names, err := s.readNames()
+		names, err := s.ReadNames()
 		if err != nil {
 			return err
 		}
-		_, key, err := s.find(names, ref)
+		_, key, err := s.Find(names, ref)
 		switch {
 		case err != nil:
 			return fmt.Errorf("tag %s: %w", ref, err)

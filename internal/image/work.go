@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 )
@@ -20,22 +21,22 @@ type pullWork struct {
 	lock *os.File
 }
 
-func (w *pullWork) dir() string       { return filepath.Join(w.s.tmpDir(), "pull-"+w.id) }
-func (w *pullWork) lockPath() string  { return w.dir() + ".lock" }
+func (w *pullWork) dir() string       { return filepath.Join(w.s.TmpDir(), "pull-"+w.id) }
+func (w *pullWork) LockPath() string  { return w.dir() + ".lock" }
 func (w *pullWork) leasePath() string { return w.dir() + ".lease" }
 
 // beginPull sweeps stale work from tmp/ and claims a new pull's share of
 // it. The lock file is created and locked under the store lock, so a
 // sweep never sees it unlocked. The caller calls end.
 func (s *Store) beginPull() (*pullWork, error) {
-	w := &pullWork{s: s, id: randomID()}
+	w := &pullWork{s: s, id: stored.RandomID()}
 	var trash []string
 	err := s.withLock(func() error {
 		var err error
 		if trash, err = s.sweep(); err != nil {
 			return err
 		}
-		f, err := os.OpenFile(w.lockPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
+		f, err := os.OpenFile(w.LockPath(), os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
 		if err != nil {
 			return err
 		}
@@ -48,7 +49,7 @@ func (s *Store) beginPull() (*pullWork, error) {
 	removeAll(trash)
 	if err != nil {
 		w.end()
-		return nil, fmt.Errorf("start pull in %s: %w", s.root, err)
+		return nil, fmt.Errorf("start pull in %s: %w", s.Root(), err)
 	}
 	return w, nil
 }
@@ -73,7 +74,7 @@ func (w *pullWork) end() {
 	_ = os.RemoveAll(w.dir())
 	_ = os.Remove(w.leasePath())
 	if w.lock != nil {
-		_ = os.Remove(w.lockPath())
+		_ = os.Remove(w.LockPath())
 		w.lock.Close()
 	}
 }
@@ -81,7 +82,7 @@ func (w *pullWork) end() {
 // leases are the diffIDs named by the leases of live pulls. Called under
 // the store lock after sweep, so every lease left belongs to a live pull.
 func (s *Store) leases() (map[v1.Hash]bool, error) {
-	paths, err := filepath.Glob(filepath.Join(s.tmpDir(), "pull-*.lease"))
+	paths, err := filepath.Glob(filepath.Join(s.TmpDir(), "pull-*.lease"))
 	if err != nil {
 		return nil, err
 	}
@@ -110,17 +111,17 @@ func (s *Store) leases() (map[v1.Hash]bool, error) {
 // trash, returned for removal after the lock is released), free layer
 // locks, atomic-write temporaries, and trash.
 func (s *Store) sweep() (trash []string, err error) {
-	ents, err := os.ReadDir(s.tmpDir())
+	ents, err := os.ReadDir(s.TmpDir())
 	if err != nil {
-		return nil, fmt.Errorf("sweep %s: %w", s.tmpDir(), err)
+		return nil, fmt.Errorf("sweep %s: %w", s.TmpDir(), err)
 	}
 	for _, e := range ents {
-		p := filepath.Join(s.tmpDir(), e.Name())
+		p := filepath.Join(s.TmpDir(), e.Name())
 		switch n := e.Name(); {
 		case strings.HasPrefix(n, "pull-") && strings.HasSuffix(n, ".lock"):
 			trash = append(trash, s.sweepPull(strings.TrimSuffix(p, ".lock"))...)
 		case strings.HasPrefix(n, "pull-") && !strings.Contains(n, "."):
-			if ok, _ := exists(p + ".lock"); !ok {
+			if ok, _ := stored.Exists(p + ".lock"); !ok {
 				trash = append(trash, p) // its lock went first: a dead pull's
 			}
 		case strings.HasPrefix(n, "layer-") && strings.HasSuffix(n, ".lock"):
@@ -144,11 +145,11 @@ func (s *Store) sweepPull(dir string) []string {
 	}
 	defer f.Close()
 	_ = os.Remove(dir + ".lease")
-	if ok, _ := exists(dir); !ok {
+	if ok, _ := stored.Exists(dir); !ok {
 		_ = os.Remove(dir + ".lock")
 		return nil
 	}
-	t := filepath.Join(s.tmpDir(), "trash-"+randomID())
+	t := filepath.Join(s.TmpDir(), "trash-"+stored.RandomID())
 	if err := os.Rename(dir, t); err != nil {
 		return nil // tried again at the next sweep
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 	"syscall"
 
-	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
@@ -42,14 +42,14 @@ func launchStage(self string, stderr io.Writer, args []string) error {
 // completeImage completes an image container's launcher configuration
 // from the store and creates its state directory (see image.Store.Complete).
 func completeImage(c launch.Config) (launch.Config, error) {
-	st, err := image.OpenDefault()
+	st, err := stored.OpenDefault()
 	if err != nil {
 		return c, err
 	}
 	if c, err = st.Complete(c); err != nil {
 		return c, fmt.Errorf("launch %s: %w", c.Name, err)
 	}
-	return c, image.PrepareState(c.Image.StateDir, c.Image.Digest)
+	return c, stored.PrepareState(c.Image.StateDir, c.Image.Digest)
 }
 
 // RegisterMachine registers a workload with machined; failing that is

@@ -1,4 +1,4 @@
-package image
+package stored
 
 import (
 	"errors"
@@ -12,11 +12,11 @@ import (
 // when no search registries are configured: cove never assumes docker.io.
 var ErrNoRegistry = errors.New("the name has no registry host and no search registries are configured")
 
-// candidates are the references s may mean: s itself when it names its
+// Candidates are the references s may mean: s itself when it names its
 // registry ("host.example/…", "host:port/…", "localhost/…"), else s under
 // each search registry in order. A missing tag means "latest".
-func (s *Store) candidates(ref string) ([]name.Reference, error) {
-	if hasRegistry(ref) {
+func (s *Store) Candidates(ref string) ([]name.Reference, error) {
+	if HasRegistry(ref) {
 		r, err := name.ParseReference(ref)
 		if err != nil {
 			return nil, fmt.Errorf("image reference %q: %w", ref, err)
@@ -37,24 +37,24 @@ func (s *Store) candidates(ref string) ([]name.Reference, error) {
 	return refs, nil
 }
 
-// hasRegistry tells whether ref's first path component is a registry
+// HasRegistry tells whether ref's first path component is a registry
 // host, by Docker's rule: it contains "." or ":" or is "localhost".
-func hasRegistry(ref string) bool {
+func HasRegistry(ref string) bool {
 	first, _, ok := strings.Cut(ref, "/")
 	return ok && (first == "localhost" || strings.ContainsAny(first, ".:"))
 }
 
-// canonical is r's name in the names index: "REGISTRY/REPO:TAG" or
+// Canonical is r's name in the names index: "REGISTRY/REPO:TAG" or
 // "REGISTRY/REPO@sha256:HEX".
-func canonical(r name.Reference) string {
-	repo := repoName(r.Context())
+func Canonical(r name.Reference) string {
+	repo := RepoName(r.Context())
 	if d, ok := r.(name.Digest); ok {
 		return repo + "@" + d.DigestStr()
 	}
 	return repo + ":" + r.Identifier()
 }
 
-// repoName is "REGISTRY/REPO".
-func repoName(r name.Repository) string {
+// RepoName is "REGISTRY/REPO".
+func RepoName(r name.Repository) string {
 	return r.RegistryStr() + "/" + r.RepositoryStr()
 }

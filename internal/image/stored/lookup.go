@@ -1,4 +1,4 @@
-package image
+package stored
 
 import (
 	"errors"
@@ -29,18 +29,18 @@ func IsIDPrefix(ref string) bool {
 // ("sha256:HEX", HEX, or a unique prefix of HEX). Names are tried before
 // IDs. The error wraps ErrNotFound when nothing matches.
 func (s *Store) Lookup(ref string) (ImageRecord, error) {
-	names, err := s.readNames()
+	names, err := s.ReadNames()
 	if err != nil {
 		return ImageRecord{}, err
 	}
-	rec, _, err := s.find(names, ref)
+	rec, _, err := s.Find(names, ref)
 	return rec, err
 }
 
-// find is Lookup on a names index; it also returns the name that matched
+// Find is Lookup on a names index; it also returns the name that matched
 // ("" when ref matched by digest or ID).
-func (s *Store) find(names map[string]v1.Hash, ref string) (ImageRecord, string, error) {
-	refs, perr := s.candidates(ref)
+func (s *Store) Find(names map[string]v1.Hash, ref string) (ImageRecord, string, error) {
+	refs, perr := s.Candidates(ref)
 	for _, r := range refs {
 		if rec, key, err := s.findRef(names, r); err == nil || !errors.Is(err, ErrNotFound) {
 			return rec, key, err
@@ -58,21 +58,21 @@ func (s *Store) find(names map[string]v1.Hash, ref string) (ImageRecord, string,
 
 // findRef looks r up in the names index, then (for a digest) by digest.
 func (s *Store) findRef(names map[string]v1.Hash, r name.Reference) (ImageRecord, string, error) {
-	key := canonical(r)
+	key := Canonical(r)
 	if d, ok := names[key]; ok {
-		rec, err := s.readRecord(d)
-		rec.Names = namesOf(names, d)
+		rec, err := s.ReadRecord(d)
+		rec.Names = NamesOf(names, d)
 		return rec, key, err
 	}
 	dg, ok := r.(name.Digest)
 	if !ok {
 		return ImageRecord{}, "", fmt.Errorf("image %s: %w", key, ErrNotFound)
 	}
-	recs, err := s.records(names)
+	recs, err := s.Records(names)
 	if err != nil {
 		return ImageRecord{}, "", err
 	}
-	repo := repoName(r.Context())
+	repo := RepoName(r.Context())
 	for _, rec := range recs {
 		byDigest := rec.Digest.String() == dg.DigestStr() || rec.IndexDigest != nil && rec.IndexDigest.String() == dg.DigestStr()
 		if byDigest && rec.fromRepo(repo) {
@@ -91,7 +91,7 @@ func (r ImageRecord) fromRepo(repo string) bool {
 
 // findID finds the one image whose ID starts with prefix.
 func (s *Store) findID(names map[string]v1.Hash, prefix string) (ImageRecord, error) {
-	ents, err := os.ReadDir(s.imagesDir())
+	ents, err := os.ReadDir(s.ImagesDir())
 	if err != nil {
 		return ImageRecord{}, fmt.Errorf("list images: %w", err)
 	}
@@ -106,8 +106,8 @@ func (s *Store) findID(names map[string]v1.Hash, prefix string) (ImageRecord, er
 		return ImageRecord{}, fmt.Errorf("image ID %s: %w", prefix, ErrNotFound)
 	case 1:
 		d := v1.Hash{Algorithm: "sha256", Hex: match[0]}
-		rec, err := s.readRecord(d)
-		rec.Names = namesOf(names, d)
+		rec, err := s.ReadRecord(d)
+		rec.Names = NamesOf(names, d)
 		return rec, err
 	}
 	return ImageRecord{}, fmt.Errorf("image ID %s is ambiguous: %d images start with it", prefix, len(match))
@@ -116,11 +116,11 @@ func (s *Store) findID(names map[string]v1.Hash, prefix string) (ImageRecord, er
 // List returns every image in the store, newest first, with its names
 // (an image whose names all went elsewhere has none).
 func (s *Store) List() ([]ImageRecord, error) {
-	names, err := s.readNames()
+	names, err := s.ReadNames()
 	if err != nil {
 		return nil, err
 	}
-	return s.records(names)
+	return s.Records(names)
 }
 
 // LayerDirs are rec's layer directories in the order overlayfs's
@@ -128,7 +128,7 @@ func (s *Store) List() ([]ImageRecord, error) {
 func (s *Store) LayerDirs(rec ImageRecord) ([]string, error) {
 	dirs := make([]string, 0, len(rec.Layers))
 	for i := len(rec.Layers) - 1; i >= 0; i-- {
-		d := s.layerDir(rec.Layers[i].DiffID)
+		d := s.LayerDir(rec.Layers[i].DiffID)
 		if _, err := os.Stat(d); err != nil {
 			return nil, fmt.Errorf("image %s: layer %s: %w", rec.Digest, rec.Layers[i].DiffID, err)
 		}
@@ -152,7 +152,7 @@ func (s *Store) Inspect(ref string) (Inspection, error) {
 		return Inspection{}, err
 	}
 	in := Inspection{ImageRecord: rec}
-	if in.Manifest, err = os.ReadFile(s.blobPath(rec.Digest)); err != nil {
+	if in.Manifest, err = os.ReadFile(s.BlobPath(rec.Digest)); err != nil {
 		return Inspection{}, fmt.Errorf("inspect %s: manifest: %w", rec.Digest, err)
 	}
 	if in.LayerDirs, err = s.LayerDirs(rec); err != nil {

@@ -1,4 +1,4 @@
-package image
+package stored
 
 import (
 	"errors"
@@ -71,13 +71,13 @@ func LoadRegistries(path string) (*Registries, error) {
 // listed once.
 func (r *Registries) validate() error {
 	for _, s := range r.Search {
-		if err := checkHost(s); err != nil {
+		if err := CheckHost(s); err != nil {
 			return fmt.Errorf("search: %w", err)
 		}
 	}
 	var seen []string
 	for _, reg := range r.Registry {
-		if err := checkHost(reg.Location); err != nil {
+		if err := CheckHost(reg.Location); err != nil {
 			return fmt.Errorf("registry location: %w", err)
 		}
 		if slices.Contains(seen, reg.Location) {
@@ -89,7 +89,7 @@ func (r *Registries) validate() error {
 		}
 		for _, m := range reg.Mirrors {
 			host, _, _ := strings.Cut(m, "/")
-			if err := checkHost(host); err != nil {
+			if err := CheckHost(host); err != nil {
 				return fmt.Errorf("registry %q: mirror: %w", reg.Location, err)
 			}
 		}
@@ -97,8 +97,8 @@ func (r *Registries) validate() error {
 	return nil
 }
 
-// checkHost accepts a bare host[:port] (no scheme, no path).
-func checkHost(h string) error {
+// CheckHost accepts a bare host[:port] (no scheme, no path).
+func CheckHost(h string) error {
 	u, err := url.Parse("//" + h)
 	if h == "" || err != nil || u.Host != h || strings.ContainsAny(h, "/@") {
 		return fmt.Errorf("%q is not a registry host[:port]", h)
@@ -106,8 +106,8 @@ func checkHost(h string) error {
 	return nil
 }
 
-// settings returns the settings of location (zero when not listed).
-func (r *Registries) settings(location string) Registry {
+// Settings returns the settings of location (zero when not listed).
+func (r *Registries) Settings(location string) Registry {
 	for _, reg := range r.Registry {
 		if reg.Location == location {
 			return reg

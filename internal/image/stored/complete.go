@@ -1,0 +1,91 @@
+package stored
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
+)
+
+// Complete returns c, an image container's launcher configuration as its
+// unit gives it, completed from the store: the image's layers (top first)
+// and digest, and what its configuration supplies (launch.WithImage). The
+// image must be in the store: pulling is the pull unit's or cove's job,
+// never the launcher's. With c.Image.Digest already set (the launcher
+// recorded it), that exact image is used even if the name has moved.
+func (s *Store) Complete(c launch.Config) (launch.Config, error) {
+	ref := c.Image.Ref
+	if c.Image.Digest != "" {
+		ref = c.Image.Digest
+	}
+	rec, err := s.Lookup(ref)
+	if err != nil {
+		return c, fmt.Errorf("image %s: %w (pull it first: cove pull %s)", c.Image.Ref, err, c.Image.Ref)
+	}
+	dirs, err := s.LayerDirs(rec)
+	if err != nil {
+		return c, err
+	}
+	cfg := rec.Config.Config
+	img := launch.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User}
+	return c.WithImage(img, rec.Digest.String(), dirs)
+}
+
+// OpenDefault opens the store at launch.ImagesDir with the registries of
+// DefaultRegistriesFile (none when the file does not exist).
+func OpenDefault() (*Store, error) {
+	reg, err := LoadRegistries(DefaultRegistriesFile)
+	if err != nil {
+		return nil, err
+	}
+	return Open(launch.ImagesDir, reg)
+}
+
+// PrepareState creates an image container's state directory (mode 0700:
+// its upper layer holds the container's files with their owners) and
+// Records in it the digest of the image the container runs (see
+// RunningDigest): cove exec, health probes and the image users of rmi and
+// prune go by it, not by the name, which a later pull may move.
+func PrepareState(dir string, digest string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("container state: %w", err)
+	}
+	if err := WriteFileAtomic(dir, filepath.Join(dir, digestFile), []byte(digest+"\n")); err != nil {
+		return fmt.Errorf("container state: %w", err)
+	}
+	return nil
+}
+
+// digestFile is the name of the running image's digest in a container's
+// state directory.
+const digestFile = "image-digest"
+
+// RunningDigest returns the digest of the image container name was last
+// started on, or "" if it has no state.
+func RunningDigest(name string) string {
+	if spec.ValidRef(name) != nil {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(launch.ContainerDir(name), digestFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// RemoveState deletes the state directory of workload name, if it has
+// one: a container's writable layer, a VM's overlays, NVRAM and TPM state
+// (launch.VMState).
+func RemoveState(name string) error {
+	if err := spec.ValidRef(name); err != nil {
+		return fmt.Errorf("remove container state: %w", err)
+	}
+	if err := errors.Join(os.RemoveAll(launch.ContainerDir(name)), os.RemoveAll(launch.VMState(name))); err != nil {
+		return fmt.Errorf("remove workload state: %w", err)
+	}
+	return nil
+}
