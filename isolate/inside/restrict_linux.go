@@ -6,35 +6,10 @@ import (
 	"strconv"
 	"strings"
 
-	seccomp "github.com/elastic/go-seccomp-bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/launch"
 )
-
-// deniedSyscalls fail with EPERM in a container under the default seccomp
-// filter: kernel modules, kexec, reboot, clocks, keyrings, mounts and
-// namespaces, tracing and other host-wide or escape-prone calls. This
-// follows the calls Docker's default profile refuses.
-var deniedSyscalls = []string{
-	"acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module",
-	"delete_module", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-	"get_kernel_syms", "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load",
-	"kexec_load", "keyctl", "lookup_dcookie", "mount", "move_mount", "move_pages",
-	"name_to_handle_at", "nfsservctl", "open_by_handle_at", "open_tree",
-	"perf_event_open", "pivot_root", "process_vm_readv", "process_vm_writev",
-	"ptrace", "query_module", "quotactl", "reboot", "request_key", "setns",
-	"settimeofday", "swapoff", "swapon", "sysfs", "_sysctl", "umount2", "unshare",
-	"uselib", "userfaultfd", "ustat",
-}
-
-// SeccompPolicy is the default filter: allow everything but deniedSyscalls.
-func SeccompPolicy() seccomp.Policy {
-	return seccomp.Policy{
-		DefaultAction: seccomp.ActionAllow,
-		Syscalls:      []seccomp.SyscallGroup{{Action: seccomp.ActionErrno, Names: deniedSyscalls}},
-	}
-}
 
 // lastCapability reads the highest capability number the kernel knows.
 func lastCapability() (int, error) {
@@ -79,8 +54,7 @@ func restrict(c launch.Config, lastCap int) error {
 		}
 	}
 	if c.Seccomp {
-		f := seccomp.Filter{NoNewPrivs: c.NoNewPrivs, Flag: seccomp.FilterFlagTSync, Policy: SeccompPolicy()}
-		if err := seccomp.LoadFilter(f); err != nil {
+		if err := loadSeccomp(); err != nil {
 			return fmt.Errorf("load seccomp filter: %w", err)
 		}
 	}
