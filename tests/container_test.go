@@ -91,7 +91,8 @@ func TestContainerView(t *testing.T) {
 }
 
 // TestRestrictions: the default capability set, seccomp and a read-only
-// /sys hold for a root payload.
+// /sys hold for a root payload; the seccomp filter refuses mount(2) even
+// to a payload given CAP_SYS_ADMIN.
 func TestRestrictions(t *testing.T) {
 	env.Need(t)
 	script := `mount -t tmpfs x /tmp && echo MOUNTED; touch /sys/x 2>/dev/null && echo SYSWRITE; ` +
@@ -105,6 +106,13 @@ func TestRestrictions(t *testing.T) {
 	// Docker's default set: caps 0,1,3,4,5,6,7,8,10,13,18,27,29,31.
 	if !strings.Contains(r.Stdout, "CapBnd:\t00000000a80425fb") {
 		t.Errorf("bounding set is not cove's default:\n%s", r.Stdout)
+	}
+	// With CAP_SYS_ADMIN only the seccomp filter stands between the
+	// payload and mount(2): it must refuse it, and without the filter the
+	// payload mounts.
+	r = cove(t, runArgs("--rm", "--cap-add", "sys_admin", "--", "/bin/sh", "-c", "mount -t tmpfs x /tmp && echo MOUNTED")...)
+	if strings.Contains(r.Stdout, "MOUNTED") || !strings.Contains(r.Stderr, "permission denied") {
+		t.Errorf("with sys_admin and the default seccomp filter the payload mounted or failed otherwise: %s %s", r.Stdout, r.Stderr)
 	}
 	r = cove(t, runArgs("--rm", "--cap-add", "sys_admin", "--seccomp", "unconfined", "--",
 		"/bin/sh", "-c", "mount -t tmpfs x /tmp && echo MOUNTED")...)
