@@ -98,7 +98,11 @@ func addNetworks(w *Workload, v network.View) {
 	if w.MainPID == 0 {
 		return
 	}
-	for _, ep := range v.Endpoints(w.Name) {
+	eps := v.Joined(w.Name) // its first network first
+	if len(eps) == 0 {
+		eps = v.Endpoints(w.Name)
+	}
+	for _, ep := range eps {
 		w.Networks = append(w.Networks, endpointOf(ep))
 	}
 	for _, p := range v.Published(w.Name) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/vishvananda/netlink"
 )
 
 // Lookup reads who is on cove's networks from what cove keeps on disk:
@@ -102,6 +103,30 @@ func (v View) Endpoints(workload string) []plan.Endpoint {
 type Member struct {
 	Workload string
 	Endpoint plan.Endpoint
+}
+
+// Joined are workload's endpoints whose links exist (in the calling
+// thread's network namespace: the host's), in the order Join made them
+// (the kernel numbers the links it creates in increasing order): the
+// first is that of its first network, which its default route and
+// published ports use. None for a workload that is not attached.
+func (v View) Joined(workload string) []plan.Endpoint {
+	type linked struct {
+		index int
+		ep    plan.Endpoint
+	}
+	var found []linked
+	for _, ep := range v.Endpoints(workload) {
+		if l, err := netlink.LinkByName(ep.HostIf); err == nil {
+			found = append(found, linked{l.Attrs().Index, ep})
+		}
+	}
+	slices.SortFunc(found, func(a, b linked) int { return a.index - b.index })
+	eps := make([]plan.Endpoint, len(found))
+	for i, f := range found {
+		eps[i] = f.ep
+	}
+	return eps
 }
 
 // Members are the workloads that lease an address of network name,

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -41,7 +40,7 @@ func Up(name string) error {
 // that hold a lease and whose link, veth or tap, exists) from what Join
 // recorded: the leases, the port claims, the names (plan.HostIfName,
 // plan.WorkloadMAC). A workload on several networks gets its endpoints on
-// each (attachedEndpoints).
+// each (View.Joined).
 func Restore(n plan.Network) error {
 	leases, err := Leases{Root: DefaultLeaseRoot}.List(n.Name)
 	if err != nil {
@@ -54,7 +53,7 @@ func Restore(n plan.Network) error {
 		if _, err := netlink.LinkByName(ep.HostIf); err != nil {
 			continue // not attached (yet, or any more): Join or Leave sees to it
 		}
-		eps := attachedEndpoints(view, w)
+		eps := view.Joined(w)
 		if len(eps) == 0 {
 			eps = []plan.Endpoint{ep}
 		}
@@ -68,29 +67,6 @@ func Restore(n plan.Network) error {
 		return fmt.Errorf("restore the workloads' tables on network %s: %w", n.Name, err)
 	}
 	return nil
-}
-
-// attachedEndpoints are workload's endpoints in view whose links exist,
-// in the order Join made them (the kernel numbers the links it creates
-// in increasing order), so the first is that of the first network, which
-// the published ports lead to.
-func attachedEndpoints(view View, workload string) []plan.Endpoint {
-	type linked struct {
-		index int
-		ep    plan.Endpoint
-	}
-	var found []linked
-	for _, ep := range view.Endpoints(workload) {
-		if l, err := netlink.LinkByName(ep.HostIf); err == nil {
-			found = append(found, linked{l.Attrs().Index, ep})
-		}
-	}
-	slices.SortFunc(found, func(a, b linked) int { return a.index - b.index })
-	eps := make([]plan.Endpoint, len(found))
-	for i, f := range found {
-		eps[i] = f.ep
-	}
-	return eps
 }
 
 // Down removes what Up made: the firewall table, then the bridge.
