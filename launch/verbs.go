@@ -31,6 +31,13 @@ const (
 	ProxyVerb          = "port-proxy"      // --network NET --port PORT WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
 )
 
+// Exit statuses of the stage and inside binaries, as cove's: a failure,
+// and arguments the unit compiler, the launcher or cove did not write.
+const (
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
 // StageBinary is the file name of the binary of a container unit's stages
 // (LaunchVerb, StopVerb, ProxyVerb; cmd/cove-launch), which is installed
 // beside the cove binary: every container start and stop runs it, and it

@@ -70,6 +70,7 @@ func (z LeaseZone) ZonesOf(asker netip.Addr) []Zone {
 	for a4, w := range held {
 		if a4 == asker.Unmap() || slices.Contains(z.addr6(a4), asker) {
 			workload = w
+			break
 		}
 	}
 	names, err := z.Catalog.Names()

@@ -18,12 +18,6 @@ import (
 	"github.com/cove-project/cove/launch"
 )
 
-// Exit statuses, as cove's.
-const (
-	exitFailure = 1
-	exitUsage   = 2 // arguments the unit compiler did not write
-)
-
 // usageError marks arguments that do not parse (exit status 2).
 type usageError struct{ error }
 
@@ -55,7 +49,7 @@ func Main(self string, args []string, stderr io.Writer) int {
 	if len(args) == 0 || !Is(args[0]) {
 		fmt.Fprintf(stderr, "cove: want one of the stages %s, %s, %s; cove-launch is run by container units\n",
 			launch.LaunchVerb, launch.StopVerb, launch.ProxyVerb)
-		return exitUsage
+		return launch.ExitUsage
 	}
 	err := verbs[args[0]](self, stderr, args[1:])
 	var ee exitError
@@ -67,7 +61,7 @@ func Main(self string, args []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "cove: %v\n", err)
 	if errors.As(err, new(usageError)) {
-		return exitUsage
+		return launch.ExitUsage
 	}
-	return exitFailure
+	return launch.ExitFailure
 }

@@ -186,22 +186,38 @@ func usage(st map[string]uint64) (total, user, kernel uint64) {
 
 // procTimes sums the CPU times of the processes of pid's unit.
 func procTimes(pid int) (user, kernel uint64, err error) {
-	procs, err := cgroup.Procs(pid)
+	err = eachProc(pid, "stat", func(p int, text string) error {
+		u, k, err := ParsePidStat(text)
+		if err != nil {
+			return fmt.Errorf("CPU time of pid %d: %w", p, err)
+		}
+		user, kernel = user+u, kernel+k
+		return nil
+	})
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, p := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		u, k, err := ParsePidStat(string(b))
-		if err != nil {
-			return 0, 0, fmt.Errorf("CPU time of pid %d: %w", p, err)
-		}
-		user, kernel = user+u, kernel+k
-	}
 	return user, kernel, nil
+}
+
+// eachProc calls fn with the PID and the text of /proc/PID/name of each
+// process of pid's unit that still runs (one that exited meanwhile is
+// skipped) and returns fn's first error, or cgroup.Procs's.
+func eachProc(pid int, name string, fn func(p int, text string) error) error {
+	procs, err := cgroup.Procs(pid)
+	if err != nil {
+		return err
+	}
+	for _, p := range procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p, name))
+		if err != nil {
+			continue
+		}
+		if err := fn(p, string(b)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // readMemory reads the memory counters of cgroup path.
@@ -262,21 +278,14 @@ func readIO(pid int, path string) []IOEntry {
 // entry of device 0:0; a process's I/O goes with it when it exits. nil
 // when none can be read.
 func procIO(pid int) []IOEntry {
-	procs, err := cgroup.Procs(pid)
-	if err != nil {
-		return nil
-	}
 	var rd, wr uint64
 	seen := false
-	for _, p := range procs {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p))
-		if err != nil {
-			continue // exited meanwhile
-		}
-		kv := ParseKeyValues(strings.ReplaceAll(string(b), ":", ""))
+	err := eachProc(pid, "io", func(_ int, text string) error {
+		kv := ParseKeyValues(strings.ReplaceAll(text, ":", ""))
 		rd, wr, seen = rd+kv["read_bytes"], wr+kv["write_bytes"], true
-	}
-	if !seen {
+		return nil
+	})
+	if err != nil || !seen {
 		return nil
 	}
 	return []IOEntry{{Op: "Read", Value: rd}, {Op: "Write", Value: wr}}

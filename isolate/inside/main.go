@@ -17,12 +17,6 @@ import (
 	"github.com/cove-project/cove/launch"
 )
 
-// Exit statuses, as cove's.
-const (
-	exitFailure = 1
-	exitUsage   = 2 // arguments the launcher or cove did not write
-)
-
 // Main runs the stage args[0] (launch.InitVerb or launch.EnterVerb) with
 // args[1:] and returns the exit status; errors go to stderr as
 // "cove: ERROR" (the unit's journal, or cove exec's standard error).
@@ -30,12 +24,12 @@ func Main(args []string, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != launch.InitVerb && args[0] != launch.EnterVerb {
 		fmt.Fprintf(stderr, "cove: want the stage %s or %s; %s is run by the container launcher and cove exec\n",
 			launch.InitVerb, launch.EnterVerb, launch.InsideBinary)
-		return exitUsage
+		return launch.ExitUsage
 	}
 	c, err := launch.ParseArgs(args[1:])
 	if err != nil {
 		fmt.Fprintf(stderr, "cove: %v\n", err)
-		return exitUsage
+		return launch.ExitUsage
 	}
 	if args[0] == launch.InitVerb {
 		return initStage(c, stderr)
@@ -50,7 +44,7 @@ func initStage(c launch.Config, stderr io.Writer) int {
 	if !errors.Is(err, ErrReported) {
 		fmt.Fprintf(stderr, "cove: %v\n", err)
 	}
-	return exitFailure // Init returns only on error
+	return launch.ExitFailure // Init returns only on error
 }
 
 // enterStage is the enter stage of cove exec and health probes (see
