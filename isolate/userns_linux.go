@@ -29,14 +29,8 @@ import (
 // mounts (idmapped with idmap = true), and passes them to the init over a
 // socket; the init attaches them in its mount namespace (move_mount).
 
-// hostIDs allocates c's host IDs (see package userns) and checks what a
-// user namespace does not support yet.
+// hostIDs allocates c's host IDs (see package userns).
 func hostIDs(c launch.Config) (spec.IDRange, error) {
-	for _, m := range c.Mounts {
-		if m.Type == spec.MountVolume {
-			return spec.IDRange{}, fmt.Errorf("named volume %s at %s: not supported in a user namespace yet (security.userns = %q); set security.userns = \"host\"", m.Source, m.Target, c.UserNS)
-		}
-	}
 	if err := os.MkdirAll(inside.UserRootDir, 0o755); err != nil {
 		return spec.IDRange{}, fmt.Errorf("create %s: %w", inside.UserRootDir, err)
 	}
@@ -72,7 +66,8 @@ func withUserNS(cmd *exec.Cmd, ids spec.IDRange) (trees *os.File, started []*os.
 
 // sendTrees builds the trees of container c for its init pid (see the
 // comment on user namespaces above) and sends them on sock: the root, its
-// /proc, then one per bind mount of c.Mounts, in order.
+// /proc, then one per bind mount and named volume of c.Mounts, in order
+// (a volume prepared from the root tree: inside.VolumeTree).
 func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error {
 	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -92,19 +87,34 @@ func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error 
 	}
 	fds = append(fds, proc)
 	for _, m := range c.Mounts {
-		if m.Type != spec.MountBind {
-			continue
-		}
-		fd, err := inside.CloneBind(m, ns)
-		if err != nil {
+		if fd, err := hostTree(m, root, ns, ids); err != nil {
 			return err
+		} else if fd >= 0 {
+			fds = append(fds, fd)
 		}
-		fds = append(fds, fd)
 	}
 	if err := unix.Sendmsg(int(sock.Fd()), []byte{'t'}, unix.UnixRights(fds...), nil, 0); err != nil {
 		return fmt.Errorf("pass %d mounts to the container: sendmsg: %w", len(fds), err)
 	}
 	return nil
+}
+
+// hostTree makes the tree of mount m (see inside.HostTree; -1 for none)
+// for a container with user namespace ns of IDs ids and root tree root.
+func hostTree(m spec.Mount, root, ns int, ids spec.IDRange) (int, error) {
+	switch {
+	case !inside.HostTree(m):
+		return -1, nil
+	case m.Type == spec.MountVolume:
+		r, err := unix.FcntlInt(uintptr(root), unix.F_DUPFD_CLOEXEC, 0) // an *os.File closes its descriptor
+		if err != nil {
+			return -1, fmt.Errorf("dup the root tree: %w", err)
+		}
+		rf := os.NewFile(uintptr(r), "the container's root")
+		defer rf.Close()
+		return inside.VolumeTree(rf, m, ns, ids)
+	}
+	return inside.CloneBind(m, ns)
 }
 
 // hostRoot builds the container's root as a detached mount: an overlay of

@@ -18,6 +18,7 @@ const (
 	LaunchVerb   = "launch"
 	InitVerb     = "launch-init"
 	EnterVerb    = "enter-init"
+	EnterNSVerb  = "enter-userns" // the enter stage's command side in a container's user namespace (after NsenterPath)
 	VMLaunchVerb = "launch-vm"
 	VMStopVerb   = "launch-vm-stop"
 	VMReadyVerb  = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
@@ -84,6 +85,15 @@ const (
 // no second program would keep capabilities on threads the payload's
 // restrictions do not reach; Docker's --init is tini too.
 const InitPath = "/usr/bin/tini-static"
+
+// NsenterPath is util-linux's nsenter (Essential in Debian, in every
+// distribution's util-linux): the enter stage of a container with a user
+// namespace runs its command through it, because a Go process, having
+// threads from its start, cannot join a user namespace (setns(2) refuses
+// CLONE_NEWUSER to a multi-threaded process); nsenter, a C program, joins
+// it (and the container's mount namespace and root) and executes the
+// inside binary as EnterNSVerb there.
+const NsenterPath = "/usr/bin/nsenter"
 
 // ResolvConf is the resolv.conf that containers on network name see at
 // /etc/resolv.conf (a read-only bind mount); the network's unit writes it.

@@ -22,12 +22,22 @@ func statusField(status, field string) string {
 // cgroup; stdin and the exit status pass through; errors are clear.
 func TestExec(t *testing.T) {
 	env.Need(t)
-	cleanupWorkload(t, "exe")
-	mustCove(t, runArgs("-d", "--name", "exe", "--hostname", "inside", "--user", "1000:1000", "--", "/bin/sleep", "1000")...)
-	pid := show(t, "cove-exe.service", "MainPID")
+	checkExec(t, "exe")
+	mustCove(t, "stop", "exe")
+	if r := cove(t, "exec", "exe", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "not running") {
+		t.Errorf("cove exec in a stopped workload: exit %d %s", r.Code, r.Stderr)
+	}
+}
+
+// checkExec runs workload name (sleeping as 1000:1000, with the cove run
+// flags more) and checks TestExec's view of cove exec in it.
+func checkExec(t *testing.T, name string, more ...string) {
+	cleanupWorkload(t, name)
+	mustCove(t, runArgs(append(more, "-d", "--name", name, "--hostname", "inside", "--user", "1000:1000", "--", "/bin/sleep", "1000")...)...)
+	pid := show(t, "cove-"+name+".service", "MainPID")
 	payload := inside(t, "cat", "/proc/"+pid+"/status").Stdout
 
-	r := cove(t, "exec", "exe", "--", "/bin/sh", "-c", "hostname; id -u; id -g; cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/self/status; cat /proc/self/cgroup")
+	r := cove(t, "exec", name, "--", "/bin/sh", "-c", "hostname; id -u; id -g; cat /proc/1/cmdline | tr '\\0' ' '; echo; cat /proc/self/status; cat /proc/self/cgroup")
 	if r.Code != 0 {
 		t.Fatalf("cove exec: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -41,23 +51,23 @@ func TestExec(t *testing.T) {
 		}
 	}
 	// The device policy's hierarchy: v1 devices, else v2.
-	if m := regexp.MustCompile(`(?m)^\d+:devices:(.*)$`).FindStringSubmatch(r.Stdout); m != nil && !strings.HasSuffix(m[1], "/cove-exe.service") ||
-		m == nil && !regexp.MustCompile(`(?m)^0::.*/cove-exe\.service$`).MatchString(r.Stdout) {
+	if m := regexp.MustCompile(`(?m)^\d+:devices:(.*)$`).FindStringSubmatch(r.Stdout); m != nil && !strings.HasSuffix(m[1], "/cove-"+name+".service") ||
+		m == nil && !regexp.MustCompile(`(?m)^0::.*/cove-`+name+`\.service$`).MatchString(r.Stdout) {
 		t.Errorf("the exec'd command is not in the workload's cgroup:\n%s", r.Stdout)
 	}
 	// As root: the payload's bounding set, all of it effective, no more.
-	r = cove(t, "exec", "-u", "0", "exe", "--", "cat", "/proc/self/status")
+	r = cove(t, "exec", "-u", "0", name, "--", "cat", "/proc/self/status")
 	if got, bnd := statusField(r.Stdout, "CapEff"), statusField(payload, "CapBnd"); got != bnd || statusField(r.Stdout, "CapBnd") != bnd || statusField(r.Stdout, "NoNewPrivs") != "1" {
 		t.Errorf("cove exec -u 0: CapEff %s, CapBnd %s, NoNewPrivs %s; the payload's bounding set is %s",
 			got, statusField(r.Stdout, "CapBnd"), statusField(r.Stdout, "NoNewPrivs"), bnd)
 	}
 	// The same mount namespace, only stdio, a fresh environment, a session
 	// of its own (no controlling terminal), and no cove process visible.
-	r = cove(t, "exec", "exe", "--", "/bin/sh", "-c", `[ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ] && echo same-mnt; ls /proc/self/fd | tr '\n' ' '; echo; env | cut -d= -f1 | sort | tr '\n' ' '; echo; [ "$(cut -d' ' -f6 /proc/$$/stat)" = $$ ] && echo own-session; cat /proc/[0-9]*/cmdline | tr '\0' ' ' | grep -c 'enter[-]init'`)
+	r = cove(t, "exec", name, "--", "/bin/sh", "-c", `[ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ] && echo same-mnt; ls /proc/self/fd | tr '\n' ' '; echo; env | cut -d= -f1 | sort | tr '\n' ' '; echo; [ "$(cut -d' ' -f6 /proc/$$/stat)" = $$ ] && echo own-session; cat /proc/[0-9]*/cmdline | tr '\0' ' ' | grep -c 'enter[-]init'`)
 	if want := "same-mnt\n0 1 2 3 \nHOME HOSTNAME PATH PWD SHLVL container \nown-session\n0\n"; r.Stdout != want {
 		t.Errorf("cove exec's view:\n%q\nwant\n%q\n%s", r.Stdout, want, r.Stderr)
 	}
-	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", "exe", "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.Code != 7 || r.Stdout != "hello through stdin\n0\n/tmp\n" {
+	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", name, "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.Code != 7 || r.Stdout != "hello through stdin\n0\n/tmp\n" {
 		t.Errorf("cove exec -u 0 -w /tmp with stdin: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	// A command that is not there is 127, one that cannot be executed 126,
@@ -72,21 +82,17 @@ func TestExec(t *testing.T) {
 		{"/etc/passwd", 126, "command /etc/passwd is not an executable file"},
 		{"/bin", 126, "command /bin is not an executable file"},
 	} {
-		if r := cove(t, "exec", "exe", "--", c.command); r.Code != c.code || !strings.Contains(r.Stderr, c.message) {
+		if r := cove(t, "exec", name, "--", c.command); r.Code != c.code || !strings.Contains(r.Stderr, c.message) {
 			t.Errorf("cove exec of %s: exit %d %q, want %d and %q", c.command, r.Code, r.Stderr, c.code, c.message)
 		}
 	}
-	if now := show(t, "cove-exe.service", "MainPID"); now != pid {
+	if now := show(t, "cove-"+name+".service", "MainPID"); now != pid {
 		t.Errorf("MainPID %s → %s after cove exec", pid, now)
 	}
-	for _, args := range [][]string{{"exec", "exe"}, {"exec", "--", "true"}, {"exec", "-u", "x", "exe", "--", "true"}} {
+	for _, args := range [][]string{{"exec", name}, {"exec", "--", "true"}, {"exec", "-u", "x", name, "--", "true"}} {
 		if r := cove(t, args...); r.Code != 2 {
 			t.Errorf("cove %q: exit %d, want 2: %s", args, r.Code, r.Stderr)
 		}
-	}
-	mustCove(t, "stop", "exe")
-	if r := cove(t, "exec", "exe", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "not running") {
-		t.Errorf("cove exec in a stopped workload: exit %d %s", r.Code, r.Stderr)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -152,10 +153,9 @@ stop_timeout = "1s"
 	if got := owner(filepath.Join(shared, "mine")); got != "0:0" {
 		t.Errorf("the host sees /idm/mine owned by %s, want 0:0 (idmapped: container root writes as host root's ID)", got)
 	}
-	// Seen from inside, as the container's root (nsenter joins the user
-	// namespace, which cove exec cannot: see isolate.Enter).
-	pid := show(t, "cove-unsfiles.service", "MainPID")
-	r := inside(t, "nsenter", "-t", pid, "-U", "-m", "-r", "sh", "-c",
+	// Seen from inside, as the container's root (cove exec joins its user
+	// namespace).
+	r := cove(t, "exec", "unsfiles", "--", "sh", "-c",
 		`stat -c '%n %u:%g' /made /etc/passwd /idm/theirs /idm/mine /plain/theirs; cat /secret || echo SECRET-REFUSED`)
 	for _, want := range []string{"/made 0:0", "/etc/passwd 0:0", "/idm/theirs 1000:1000", "/idm/mine 0:0", "/plain/theirs 65534:65534", "SECRET-REFUSED"} {
 		if !strings.Contains(r.Stdout, want) {
@@ -198,5 +198,83 @@ func TestUserNSVolatile(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(rootfs, "uns-new")); err == nil {
 		t.Error("a volatile container's write reached the rootfs")
+	}
+}
+
+// TestUserNSExec: in a container with a user namespace, cove exec runs in
+// that namespace, with TestExec's view otherwise (checkExec): as the
+// container's users, with root's capabilities there (a chown works and
+// lands in the container's host block), and a terminal of cove exec -it
+// belongs to the command's user; a health probe runs there too.
+func TestUserNSExec(t *testing.T) {
+	env.Need(t)
+	checkExec(t, "uns-exec", "--userns", "auto", "--tmpfs", "/scratch")
+	r := cove(t, "exec", "-u", "0", "uns-exec", "--", "/bin/sh", "-c",
+		`readlink /proc/self/ns/user; cat /proc/self/uid_map; touch /scratch/f && chown 1000:1000 /scratch/f && stat -c %u:%g /scratch/f`)
+	pid := show(t, "cove-uns-exec.service", "MainPID")
+	lines := strings.Split(r.Stdout, "\n")
+	payloadNS := inside(t, "readlink", "/proc/"+pid+"/ns/user").Stdout
+	if r.Code != 0 || len(lines) < 3 || lines[0]+"\n" != payloadNS || lines[2] != "1000:1000" {
+		t.Fatalf("cove exec -u 0 in a user namespace: exit %d, want the payload's user namespace %s, the map, 1000:1000:\n%s%s", r.Code, payloadNS, r.Stdout, r.Stderr)
+	}
+	m := strings.Fields(lines[1])
+	base, _ := strconv.Atoi(m[1])
+	if len(m) != 3 || m[0] != "0" || base < 0x80000 || m[2] != "65536" {
+		t.Errorf("the exec'd command's uid_map is %q, want 0 BASE 65536 with BASE ≥ 524288", lines[1])
+	}
+	if got := inside(t, "stat", "-c", "%u:%g", "/proc/"+pid+"/root/scratch/f").Stdout; got != fmt.Sprintf("%d:%d\n", base+1000, base+1000) {
+		t.Errorf("the host sees the file chowned to 1000:1000 inside as %q, want %d:%d", got, base+1000, base+1000)
+	}
+	term := onTerminal(t, 20, 70, "exec", "-it", "uns-exec", "--", "/bin/sh")
+	shellSeesTerminal(t, term, 20, 70)
+	if out := term.run(`echo "as $(id -u) on $(stat -c %u "$(tty)")"`); !strings.Contains(out, "\nas 1000 on 1000\n") {
+		t.Errorf("cove exec -it in a user namespace: want the shell and its terminal 1000's:\n%s", out)
+	}
+	term.typeKeys("exit 5\r")
+	if code, screen := term.wait(30 * time.Second); code != 5 {
+		t.Errorf("cove exec -it after exit 5: exit status %d:\n%s", code, screen)
+	}
+
+	runWithHealth(t, "uns-probe", `command = ["/bin/sh", "-c", "[ \"$(id -u)\" = 0 ] && [ \"$(readlink /proc/self/ns/user)\" = \"$(readlink /proc/1/ns/user)\" ] && grep -q '^Seccomp:[[:space:]]*2' /proc/self/status"]
+interval = "1s"
+retries = 1
+[security]
+userns = "auto"
+`)
+	eventually(t, 20*time.Second, "a probe in the user namespace to pass", func() bool {
+		return strings.Contains(mustCove(t, "status", "uns-probe"), "healthy")
+	})
+	if st := mustCove(t, "status", "uns-probe"); strings.Contains(st, "unhealthy") {
+		t.Errorf("the probe did not run as the container's root in its user namespace:\n%s", st)
+	}
+}
+
+// TestUserNSVolume: a named volume in a container with a user namespace
+// is mounted idmapped: on its first use it gets the image's content with
+// the owners the image gives them (not shifted into the container's host
+// block), files the container's users write are theirs on disk (uid 1000
+// writes host uid 1000), and a container without a user namespace sees
+// the same owners as one with.
+func TestUserNSVolume(t *testing.T) {
+	env.Need(t)
+	ref, _ := testImage(t)
+	mustCove(t, "pull", ref)
+	t.Cleanup(func() { cove(t, "volume", "rm", "unsvol") })
+	ls := "stat -c '%n %u:%g %a' /www /www/index.html"
+	r := cove(t, "run", "--rm", "--userns", "auto", "-u", "0", "-v", "unsvol:/www", ref, "sh", "-c", ls+"; echo r > /www/byroot; cat /proc/self/uid_map")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "/www 0:0 777\n/www/index.html 0:0 644\n") || !strings.Contains(r.Stdout, " 524288 ") && !regexp.MustCompile(`0\s+[1-9]\d{5,}\s+65536`).MatchString(r.Stdout) {
+		t.Fatalf("a new volume in a user namespace: exit %d, want the image's /www as the image has it and a user namespace:\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := cove(t, "run", "--rm", "--userns", "auto", "-u", "1000:1000", "-v", "unsvol:/www", ref, "sh", "-c", "echo u > /www/by1000"); r.Code != 0 {
+		t.Fatalf("uid 1000 writing to the volume: exit %d: %s", r.Code, r.Stderr)
+	}
+	data := "/var/lib/cove/volumes/unsvol/_data/"
+	got := inside(t, "stat", "-c", "%n %u:%g", data+"index.html", data+"byroot", data+"by1000").Stdout
+	if want := data + "index.html 0:0\n" + data + "byroot 0:0\n" + data + "by1000 1000:1000\n"; got != want {
+		t.Errorf("on disk the volume has\n%swant\n%s", got, want)
+	}
+	r = cove(t, "run", "--rm", "--userns", "host", "-v", "unsvol:/www", ref, "stat", "-c", "%n %u:%g", "/www/byroot", "/www/by1000")
+	if r.Stdout != "/www/byroot 0:0\n/www/by1000 1000:1000\n" {
+		t.Errorf("without a user namespace the volume shows: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

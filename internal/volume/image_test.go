@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // TestSizeOptions: a size out of range is refused before anything is
@@ -54,7 +56,7 @@ func TestSizeOptions(t *testing.T) {
 	if err := s.Mount("db", loopMount); !errors.Is(err, ErrSize) || !strings.Contains(err.Error(), "says size 1G, but volume db was created with 32M") {
 		t.Errorf("mount with the volume file's size changed: %v", err)
 	}
-	if _, err := s.Prepare("db", nil); err == nil || !strings.Contains(err.Error(), "is not mounted") {
+	if _, err := s.Prepare("db", nil, spec.IDRange{}); err == nil || !strings.Contains(err.Error(), "is not mounted") {
 		t.Errorf("prepare of a volume whose file system is not mounted: %v", err)
 	}
 }

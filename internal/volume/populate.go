@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // Prepare readies volume name for a container's mount and returns its
@@ -30,7 +32,12 @@ import (
 // left out. In a volume with a size, whose data directory is a mount
 // point, the copy goes to a temporary directory inside its file system
 // instead, whose entries then move up (see populateMounted).
-func (s Store) Prepare(name string, src *os.File) (string, error) {
+//
+// In a container with a user namespace of IDs from (Count 0: none) src is
+// seen through idmapped mounts, which show the owner U of a file on disk
+// as from.Base+U: the copy writes U, since the volume is mounted
+// idmapped in turn (on disk, a volume has the owners its containers see).
+func (s Store) Prepare(name string, src *os.File, from spec.IDRange) (string, error) {
 	v, err := s.Create(name, Options{})
 	if err != nil {
 		return "", err
@@ -41,12 +48,13 @@ func (s Store) Prepare(name string, src *os.File) (string, error) {
 	}
 	defer dir.Close()
 	dfd := int(dir.Fd())
-	fill := populate
+	c := copier{shift: from}
+	fill := c.populate
 	if v.Size != 0 {
 		if err := s.checkMounted(name); err != nil {
 			return "", fmt.Errorf("prepare volume %s: %w", name, err)
 		}
-		fill = populateMounted
+		fill = c.populateMounted
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(dfd, populatedName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
@@ -63,9 +71,27 @@ func (s Store) Prepare(name string, src *os.File) (string, error) {
 	return s.data(name), nil
 }
 
+// copier copies a container's directory into a volume; shift is the
+// user namespace IDs its source's owners are seen as (see Prepare).
+type copier struct{ shift spec.IDRange }
+
+// owner returns the owner a copy writes for a file of the source seen
+// owned by uid:gid: the IDs in c.shift back to the container's, others
+// as they are.
+func (c copier) owner(uid, gid uint32) (int, int) {
+	return int(c.unshift(uid)), int(c.unshift(gid))
+}
+
+func (c copier) unshift(id uint32) uint32 {
+	if id >= c.shift.Base && id-c.shift.Base < c.shift.Count {
+		return id - c.shift.Base
+	}
+	return id
+}
+
 // populate copies src (nil: nothing) into the data directory in the
 // volume directory dir if that is empty (see Prepare).
-func populate(dir, src *os.File) error {
+func (c copier) populate(dir, src *os.File) error {
 	if src == nil {
 		return nil
 	}
@@ -74,7 +100,7 @@ func populate(dir, src *os.File) error {
 	if err != nil || !empty {
 		return err
 	}
-	if err := copyTree(dir, populateTemp, src); err != nil {
+	if err := c.copyTree(dir, populateTemp, src); err != nil {
 		return err
 	}
 	if err := unix.Renameat(dfd, populateTemp, dfd, dataName); err != nil { // replaces the empty directory
@@ -100,7 +126,7 @@ const lostFound = "lost+found"
 // empty, copies src into a temporary directory inside it, renamed once
 // complete, whose entries then move up one by one. A copy killed midway
 // is deleted and made again; moves killed midway are finished.
-func populateMounted(dir, src *os.File) error {
+func (c copier) populateMounted(dir, src *os.File) error {
 	data, err := openDir(int(dir.Fd()), dataName, dataName)
 	if err != nil {
 		return err
@@ -117,10 +143,10 @@ func populateMounted(dir, src *os.File) error {
 		if err != nil || !empty || src == nil {
 			return err
 		}
-		if err := copyTree(data, copyTemp, src); err != nil {
+		if err := c.copyTree(data, copyTemp, src); err != nil {
 			return err
 		}
-		if err := copyMeta(src, data); err != nil {
+		if err := c.copyMeta(src, data); err != nil {
 			return err
 		}
 		if err := unix.Renameat(dfd, copyTemp, dfd, moveTemp); err != nil {
@@ -155,7 +181,7 @@ func moveUp(dir *os.File, name string) error {
 
 // copyTree copies the directory src, with its metadata, to the new
 // directory name in dir, removing what a killed copy left there first.
-func copyTree(dir *os.File, name string, src *os.File) error {
+func (c copier) copyTree(dir *os.File, name string, src *os.File) error {
 	if err := os.RemoveAll(filepath.Join(fdPath(dir), name)); err != nil { // RemoveAll follows no link
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
@@ -167,10 +193,10 @@ func copyTree(dir *os.File, name string, src *os.File) error {
 		return err
 	}
 	defer tmp.Close()
-	if err := copyDir(src, tmp, 0); err != nil {
+	if err := c.copyDir(src, tmp, 0); err != nil {
 		return err
 	}
-	return copyMeta(src, tmp)
+	return c.copyMeta(src, tmp)
 }
 
 // isEmpty reports whether the directory name in dfd has no entries.
@@ -203,7 +229,7 @@ const maxDepth = 256
 
 // copyDir copies the entries of directory src into the empty directory
 // dst, depth levels down from the top.
-func copyDir(src, dst *os.File, depth int) error {
+func (c copier) copyDir(src, dst *os.File, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%s: directories nested more than %d deep", src.Name(), maxDepth)
 	}
@@ -212,7 +238,7 @@ func copyDir(src, dst *os.File, depth int) error {
 		return fmt.Errorf("read directory %s: %w", src.Name(), err)
 	}
 	for _, n := range names {
-		if err := copyEntry(src, dst, n, depth); err != nil {
+		if err := c.copyEntry(src, dst, n, depth); err != nil {
 			return err
 		}
 	}
@@ -221,7 +247,7 @@ func copyDir(src, dst *os.File, depth int) error {
 
 // copyEntry copies the entry name of src into dst by its type, without
 // following it if it is a symbolic link.
-func copyEntry(src, dst *os.File, name string, depth int) error {
+func (c copier) copyEntry(src, dst *os.File, name string, depth int) error {
 	sfd, dfd := int(src.Fd()), int(dst.Fd())
 	path := filepath.Join(src.Name(), name)
 	var st unix.Stat_t
@@ -230,9 +256,9 @@ func copyEntry(src, dst *os.File, name string, depth int) error {
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
-		return copySubdir(src, dst, name, depth)
+		return c.copySubdir(src, dst, name, depth)
 	case unix.S_IFREG:
-		return copyFile(src, dst, name)
+		return c.copyFile(src, dst, name)
 	case unix.S_IFLNK:
 		target, err := readlinkat(sfd, name)
 		if err != nil {
@@ -248,11 +274,11 @@ func copyEntry(src, dst *os.File, name string, depth int) error {
 	default: // a socket: nothing to copy
 		return nil
 	}
-	return copyNodeMeta(dfd, name, &st)
+	return c.copyNodeMeta(dfd, name, &st)
 }
 
 // copySubdir copies the directory name of src into dst.
-func copySubdir(src, dst *os.File, name string, depth int) error {
+func (c copier) copySubdir(src, dst *os.File, name string, depth int) error {
 	if err := unix.Mkdirat(int(dst.Fd()), name, 0o700); err != nil {
 		return fmt.Errorf("mkdirat %s: %w", filepath.Join(dst.Name(), name), err)
 	}
@@ -266,14 +292,14 @@ func copySubdir(src, dst *os.File, name string, depth int) error {
 		return err
 	}
 	defer d.Close()
-	if err := copyDir(s, d, depth+1); err != nil {
+	if err := c.copyDir(s, d, depth+1); err != nil {
 		return err
 	}
-	return copyMeta(s, d)
+	return c.copyMeta(s, d)
 }
 
 // copyFile copies the regular file name of src into dst.
-func copyFile(src, dst *os.File, name string) error {
+func (c copier) copyFile(src, dst *os.File, name string) error {
 	path := filepath.Join(src.Name(), name)
 	sfd, err := unix.Openat(int(src.Fd()), name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -294,18 +320,19 @@ func copyFile(src, dst *os.File, name string) error {
 	if _, err := io.Copy(d, s); err != nil {
 		return fmt.Errorf("copy %s: %w", path, err)
 	}
-	return copyMeta(s, d)
+	return c.copyMeta(s, d)
 }
 
 // copyMeta gives the open file dst src's extended attributes, owner,
 // mode and times.
-func copyMeta(src, dst *os.File) error {
+func (c copier) copyMeta(src, dst *os.File) error {
 	copyXattrs(int(src.Fd()), int(dst.Fd()))
 	var st unix.Stat_t
 	if err := unix.Fstat(int(src.Fd()), &st); err != nil {
 		return fmt.Errorf("fstat %s: %w", src.Name(), err)
 	}
-	if err := unix.Fchown(int(dst.Fd()), int(st.Uid), int(st.Gid)); err != nil {
+	uid, gid := c.owner(st.Uid, st.Gid)
+	if err := unix.Fchown(int(dst.Fd()), uid, gid); err != nil {
 		return fmt.Errorf("fchown %s: %w", src.Name(), err)
 	}
 	if err := unix.Fchmod(int(dst.Fd()), st.Mode&0o7777); err != nil { // after chown, which clears set-id bits
@@ -321,8 +348,9 @@ func copyMeta(src, dst *os.File) error {
 // copyNodeMeta gives the entry name of dfd, a symbolic link or a device
 // or FIFO just created, the owner, mode and times of st, never following
 // it (a link's mode does not exist).
-func copyNodeMeta(dfd int, name string, st *unix.Stat_t) error {
-	if err := unix.Fchownat(dfd, name, int(st.Uid), int(st.Gid), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+func (c copier) copyNodeMeta(dfd int, name string, st *unix.Stat_t) error {
+	uid, gid := c.owner(st.Uid, st.Gid)
+	if err := unix.Fchownat(dfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("fchownat %s: %w", name, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFLNK {

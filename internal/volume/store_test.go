@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // testStore is a store in a temporary directory.
@@ -133,20 +135,55 @@ func TestPrepare(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(v.Mountpoint, "sub")); !os.IsNotExist(err) {
 		t.Errorf("a volume with content got the image's: %v", err)
 	}
-	if _, err := s.Prepare("fresh", nil); err != nil {
+	if _, err := s.Prepare("fresh", nil, spec.IDRange{}); err != nil {
 		t.Errorf("prepare without a source: %v", err)
 	}
 }
 
+// TestPrepareShifted: a source seen from a user namespace (through
+// idmapped mounts: owner U on disk shows as BASE+U) is copied with the
+// owners on disk, U; owners outside the namespace's IDs stay as they are.
+func TestPrepareShifted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (chown)")
+	}
+	s := testStore(t)
+	img := t.TempDir()
+	const base = 0x90000
+	os.MkdirAll(filepath.Join(img, "d"), 0o750)
+	os.WriteFile(filepath.Join(img, "d", "f"), []byte("x"), 0o640)
+	os.Symlink("f", filepath.Join(img, "d", "l"))
+	os.Chown(filepath.Join(img, "d"), base+70, base+71)
+	os.Chown(filepath.Join(img, "d", "f"), base+1000, base)
+	os.Lchown(filepath.Join(img, "d", "l"), base+5, base+6)
+	os.Chown(img, base, base)
+	data := prepareFrom(t, s, "shifted", img, spec.IDRange{Base: base, Count: 65536})
+	checkOwner(t, data, 0, 0, 0o755)
+	checkOwner(t, filepath.Join(data, "d"), 70, 71, 0o750)
+	checkOwner(t, filepath.Join(data, "d", "f"), 1000, 0, 0o640)
+	checkOwner(t, filepath.Join(data, "d", "l"), 5, 6, os.ModePerm)
+	os.Chown(filepath.Join(img, "d", "f"), 65534, base+65536) // outside: as is
+	os.Chown(img, base, base)
+	data = prepareFrom(t, s, "outside", img, spec.IDRange{Base: base, Count: 65536})
+	checkOwner(t, filepath.Join(data, "d", "f"), 65534, base+65536, 0o640)
+}
+
 // prepare runs s.Prepare for name with the directory src.
 func prepare(t *testing.T, s Store, name, src string) string {
+	t.Helper()
+	return prepareFrom(t, s, name, src, spec.IDRange{})
+}
+
+// prepareFrom runs s.Prepare for name with the directory src seen from a
+// user namespace of IDs from.
+func prepareFrom(t *testing.T, s Store, name, src string, from spec.IDRange) string {
 	t.Helper()
 	f, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	data, err := s.Prepare(name, f)
+	data, err := s.Prepare(name, f, from)
 	if err != nil {
 		t.Fatalf("prepare %s: %v", name, err)
 	}

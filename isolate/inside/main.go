@@ -21,9 +21,9 @@ import (
 // args[1:] and returns the exit status; errors go to stderr as
 // "cove: ERROR" (the unit's journal, or cove exec's standard error).
 func Main(args []string, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != launch.InitVerb && args[0] != launch.EnterVerb {
-		fmt.Fprintf(stderr, "cove: want the stage %s or %s; %s is run by the container launcher and cove exec\n",
-			launch.InitVerb, launch.EnterVerb, launch.InsideBinary)
+	if len(args) == 0 || args[0] != launch.InitVerb && args[0] != launch.EnterVerb && args[0] != launch.EnterNSVerb {
+		fmt.Fprintf(stderr, "cove: want the stage %s, %s or %s; %s is run by the container launcher and cove exec\n",
+			launch.InitVerb, launch.EnterVerb, launch.EnterNSVerb, launch.InsideBinary)
 		return launch.ExitUsage
 	}
 	c, err := launch.ParseArgs(args[1:])
@@ -31,10 +31,13 @@ func Main(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "cove: %v\n", err)
 		return launch.ExitUsage
 	}
-	if args[0] == launch.InitVerb {
+	switch args[0] {
+	case launch.InitVerb:
 		return initStage(c, stderr)
+	case launch.EnterNSVerb:
+		return enterStage(c, stderr, func(c launch.Config) (int, error) { return 0, EnterNS(c) })
 	}
-	return enterStage(c, stderr)
+	return enterStage(c, stderr, Enter)
 }
 
 // initStage is the launcher's second stage; a setup error it reported to
@@ -47,11 +50,11 @@ func initStage(c launch.Config, stderr io.Writer) int {
 	return launch.ExitFailure // Init returns only on error
 }
 
-// enterStage is the enter stage of cove exec and health probes (see
-// Enter): it exits with the command's status, 127 for a command that is
+// enterStage is the enter stage of cove exec and health probes (Enter, or
+// in a user namespace, EnterNS, which returns only on error): it exits with the command's status, 127 for a command that is
 // not there and 126 for one that cannot be run, as a shell does.
-func enterStage(c launch.Config, stderr io.Writer) int {
-	code, err := Enter(c)
+func enterStage(c launch.Config, stderr io.Writer, enter func(launch.Config) (int, error)) int {
+	code, err := enter(c)
 	switch {
 	case errors.Is(err, ErrCommandNotFound):
 		fmt.Fprintf(stderr, "cove: %v\n", err)

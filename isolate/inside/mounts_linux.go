@@ -34,7 +34,7 @@ func mountAll(c launch.Config, t *trees) error {
 	defer root.Close()
 	for _, m := range c.Mounts {
 		src := -1
-		if t != nil && m.Type == spec.MountBind {
+		if t != nil && HostTree(m) {
 			src = t.next()
 		}
 		if err := mountOne(root, m, src); err != nil {
@@ -44,12 +44,13 @@ func mountAll(c launch.Config, t *trees) error {
 	return nil
 }
 
-// mountOne mounts m under root: a bind mount from the detached tree src
-// (which it closes) if src ≥ 0, else cloned here. Its errors name the
+// mountOne mounts m under root: a bind mount or volume from the detached
+// tree src (which it closes) if src ≥ 0, else cloned (a volume prepared)
+// here. Its errors name the
 // mount: the syscall with the source and target, or the mount point.
 func mountOne(root *os.File, m spec.Mount, src int) error {
-	if m.Type == spec.MountVolume {
-		data, err := prepareVolume(root, m)
+	if m.Type == spec.MountVolume && src < 0 {
+		data, err := prepareVolume(root, m, spec.IDRange{})
 		if err != nil {
 			return err
 		}
@@ -107,7 +108,7 @@ func CloneBind(m spec.Mount, ns int) (int, error) {
 	if m.Idmap {
 		if err := Idmap(src, ns); err != nil {
 			unix.Close(src)
-			return -1, fmt.Errorf("mount %s on %s with idmap = true: %w", m.Source, m.Target, err)
+			return -1, fmt.Errorf("idmapped mount of %s on %s: %w", m.Source, m.Target, err)
 		}
 	}
 	if m.ReadOnly {
@@ -120,12 +121,18 @@ func CloneBind(m spec.Mount, ns int) (int, error) {
 	return src, nil
 }
 
+// HostTree reports whether mount m of a container with a user namespace
+// is a tree the first stage, host root, makes (a bind mount or a named
+// volume) and passes to the init in order.
+func HostTree(m spec.Mount) bool { return m.Type == spec.MountBind || m.Type == spec.MountVolume }
+
 // prepareVolume readies the named volume of m for its mount and returns
 // its data directory on the host: the volume is created if missing and,
 // on its first use, gets what the container's root has at the target
-// (volume.Store.Prepare). The target is resolved inside root, so a
-// symlink in the image cannot make the copy read the host's files.
-func prepareVolume(root *os.File, m spec.Mount) (string, error) {
+// (volume.Store.Prepare; from: the IDs of the user namespace root is seen
+// from, if any). The target is resolved inside root, so a symlink in the
+// image cannot make the copy read the host's files.
+func prepareVolume(root *os.File, m spec.Mount, from spec.IDRange) (string, error) {
 	src, err := imageDir(root, m.Target)
 	if err != nil {
 		return "", fmt.Errorf("volume %s at %s: %w", m.Source, m.Target, err)
@@ -133,7 +140,21 @@ func prepareVolume(root *os.File, m spec.Mount) (string, error) {
 	if src != nil {
 		defer src.Close()
 	}
-	return volume.Default().Prepare(m.Source, src)
+	return volume.Default().Prepare(m.Source, src, from)
+}
+
+// VolumeTree readies the named volume of m for a container with a user
+// namespace ns of IDs ids, whose root tree (its idmapped mounts) is root
+// (see prepareVolume), and returns its data directory as a detached mount
+// idmapped into ns: on disk a volume has the owners its containers see,
+// with or without a user namespace.
+func VolumeTree(root *os.File, m spec.Mount, ns int, ids spec.IDRange) (int, error) {
+	data, err := prepareVolume(root, m, ids)
+	if err != nil {
+		return -1, err
+	}
+	m.Source, m.Idmap = data, true
+	return CloneBind(m, ns)
 }
 
 // imageDir opens the directory target inside root for reading, or

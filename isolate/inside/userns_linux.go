@@ -11,11 +11,11 @@ import (
 )
 
 // receiveTrees is the init's side of isolate's sendTrees: it returns the root, the
-// /proc and the bind mounts' trees, in order.
+// /proc and the bind mounts' and volumes' trees, in order.
 func receiveTrees(c launch.Config) (*trees, error) {
 	binds := 2 // the root and /proc
 	for _, m := range c.Mounts {
-		if m.Type == spec.MountBind {
+		if HostTree(m) {
 			binds++
 		}
 	}
@@ -43,10 +43,10 @@ func receiveTrees(c launch.Config) (*trees, error) {
 type trees struct {
 	root  int
 	proc  int   // a proc file system of the container's pid namespace
-	binds []int // the bind mounts of launch.Config.Mounts, in order; taken by next
+	binds []int // the bind mounts and volumes of launch.Config.Mounts (HostTree), in order; taken by next
 }
 
-// next takes the tree of the next bind mount.
+// next takes the tree of the next bind mount or volume.
 func (t *trees) next() int {
 	fd := t.binds[0]
 	t.binds = t.binds[1:]
@@ -87,6 +87,15 @@ func readIDMaps(pid int) (idMaps, error) {
 	}
 	return m, nil
 }
+
+// host reports whether the maps are the host's own: no user namespace
+// of the container's.
+func (m idMaps) host() bool {
+	return m.uid == hostRange && m.gid == hostRange
+}
+
+// hostRange is the ID range of the host's user namespace.
+var hostRange = spec.IDRange{Base: 0, Count: 4294967295}
 
 // toHost returns the host IDs of container IDs uid and gid.
 func (m idMaps) toHost(uid, gid uint32) (uint32, uint32, error) {

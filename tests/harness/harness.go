@@ -149,13 +149,15 @@ func DockerCLI(t testing.TB, sb *sandbox.Sandbox) string {
 // cove-generator in a generator directory (for
 // /etc/systemd/system-generators), and the image store and the
 // containers' writable layers, which need a file system that takes
-// overlayfs whiteouts and trusted.* xattrs: the host's, not a /var/lib
-// overlay.
+// overlayfs whiteouts and trusted.* xattrs, and the named volumes, which
+// need one that takes idmapped mounts (in a user namespace): the host's,
+// not a /var/lib overlay.
 func CoveBinds(env *Env) (map[string]string, error) {
 	binds := map[string]string{
 		"/etc/systemd/system-generators": filepath.Join(env.WorkDir, "generators"),
 		"/var/lib/cove/images":           filepath.Join(env.WorkDir, "images"),
 		"/var/lib/cove/containers":       filepath.Join(env.WorkDir, "containers"),
+		"/var/lib/cove/volumes":          filepath.Join(env.WorkDir, "volumes"),
 	}
 	for _, d := range binds {
 		if err := os.MkdirAll(d, 0o700); err != nil {
