@@ -106,6 +106,13 @@ const (
 	ContainersDir = "/var/lib/cove/containers"
 )
 
+// UserNSDir holds the records of containers' user namespace IDs:
+// UserNSRecord (package internal/userns).
+const UserNSDir = "/var/lib/cove/userns"
+
+// UserNSRecord is the record of container name's user namespace IDs.
+func UserNSRecord(name string) string { return filepath.Join(UserNSDir, name) }
+
 // ContainerDir is the state directory of image container name.
 func ContainerDir(name string) string { return filepath.Join(ContainersDir, name) }
 

@@ -118,6 +118,27 @@ func checkUserNS(mode string) string {
 	return ""
 }
 
+// UserNS is the user namespace mode a container runs with: its
+// security.userns, else by default UserNSAuto for a container from an
+// image on a network of its own (foreign content, whose root should not
+// be the host's), and UserNSHost for one from a rootfs (a tree the host's
+// administrator built and owns, often shared with host tools, as
+// systemd-nspawn's default --private-users=no) or on the host's network
+// (a user namespace gives no capability over the host's network
+// namespace: no port below 1024, no raw socket; Docker's userns-remap
+// requires --userns=host with --network=host). "" for a VM.
+func (s *Spec) UserNS() string {
+	switch {
+	case s.Container == nil:
+		return ""
+	case s.Security.UserNS != "":
+		return s.Security.UserNS
+	case s.Container.Image != "" && s.Container.Network != NetworkHost:
+		return UserNSAuto
+	}
+	return UserNSHost
+}
+
 // HasUserNS reports whether a container with security.userns = mode runs
 // in a user namespace of its own.
 func HasUserNS(mode string) bool { return mode != "" && mode != UserNSHost }

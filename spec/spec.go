@@ -307,5 +307,5 @@ type Security struct {
 	CapDrop            []string // capability names removed from the default set
 	Seccomp            string   // SeccompDefault or SeccompUnconfined; default SeccompDefault
 	AllowNewPrivileges bool     // true disables no_new_privileges
-	UserNS             string   // UserNSHost, UserNSAuto or "UID:COUNT" (ParseIDRange); "" is UserNSHost
+	UserNS             string   // UserNSHost, UserNSAuto or "UID:COUNT" (ParseIDRange); "": the default (Spec.UserNS)
 }

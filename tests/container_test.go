@@ -107,6 +107,11 @@ func TestRestrictions(t *testing.T) {
 	if !strings.Contains(r.Stdout, "CapBnd:\t00000000a80425fb") {
 		t.Errorf("bounding set is not cove's default:\n%s", r.Stdout)
 	}
+	for call, errno := range escapeProbe(t) {
+		if errno != "EPERM" {
+			t.Errorf("%s gave %s, want EPERM (the seccomp filter)", call, errno)
+		}
+	}
 	// With CAP_SYS_ADMIN only the seccomp filter stands between the
 	// payload and mount(2): it must refuse it, and without the filter the
 	// payload mounts.

@@ -33,14 +33,14 @@ func TestMain(m *testing.M) {
 	os.Exit(harness.Run(m, &env, "cove-test-", "../cmd/cove", setup))
 }
 
-// setup adds the notify-send fixture and the directories the sandbox binds
+// setup adds the notify-send and escape-probe fixtures and the directories the sandbox binds
 // to the rootfs and work directory harness made, and boots the sandbox.
 func setup() (func(), error) {
 	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
-	notify := exec.Command("go", "build", "-o", filepath.Join(rootfs, "bin", "notify-send"), "./cmd/notify-send")
-	notify.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := notify.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build notify-send: %v\n%s", err, out)
+	fixtures := exec.Command("go", "build", "-o", filepath.Join(rootfs, "bin")+"/", "./cmd/notify-send", "./cmd/escape-probe")
+	fixtures.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := fixtures.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build notify-send and escape-probe: %v\n%s", err, out)
 	}
 	if err := os.MkdirAll(filepath.Join(workDir, "empty"), 0o755); err != nil {
 		return nil, err

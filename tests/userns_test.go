@@ -168,7 +168,9 @@ stop_timeout = "1s"
 }
 
 // TestUserNSEscapes re-runs the escape attempts of TestRestrictions and
-// TestHostDevicesRefused in a user namespace: nothing more succeeds.
+// TestHostDevicesRefused in a user namespace, and the calls of the
+// escape-probe fixture (bpf, keyrings, ptrace, modules, reboot,
+// open_by_handle_at): nothing more succeeds.
 func TestUserNSEscapes(t *testing.T) {
 	env.Need(t)
 	major := strings.TrimSpace(inside(t, "sh", "-c", "awk 'NR > 2 && $2 == 0 { print $1; exit }' /proc/partitions").Stdout)
@@ -185,6 +187,40 @@ func TestUserNSEscapes(t *testing.T) {
 	if !strings.Contains(r.Stdout, "dev-ok") || !strings.Contains(r.Stdout, "CapBnd:\t00000000a80425fb") {
 		t.Errorf("exit %d: /dev or the bounding set is not as without a user namespace:\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
+	for call, errno := range escapeProbe(t, "--userns", "auto") {
+		if errno != "EPERM" {
+			t.Errorf("in a user namespace %s gave %s, want EPERM (the seccomp filter)", call, errno)
+		}
+	}
+	// The user namespace alone stops what needs a capability over the
+	// host: with no seccomp filter and CAP_DAC_READ_SEARCH, open_by_handle_at
+	// (the "shocker" escape) is refused in a user namespace; without one
+	// the kernel looks the handle up (a bogus one: ESTALE).
+	more := []string{"--seccomp", "unconfined", "--cap-add", "dac_read_search"}
+	if got := escapeProbe(t, append(more, "--userns", "auto")...)["open_by_handle_at"]; got != "EPERM" {
+		t.Errorf("open_by_handle_at with CAP_DAC_READ_SEARCH and no seccomp filter, in a user namespace: %s, want EPERM", got)
+	}
+	if got := escapeProbe(t, append(more, "--userns", "host")...)["open_by_handle_at"]; got != "ESTALE" {
+		t.Errorf("open_by_handle_at with CAP_DAC_READ_SEARCH and no seccomp filter, without a user namespace: %s, want ESTALE (the control)", got)
+	}
+}
+
+// escapeProbe runs the escape-probe fixture as root in a container with
+// the cove run flags more and returns each call's answer ("ALLOWED" or
+// an errno name).
+func escapeProbe(t *testing.T, more ...string) map[string]string {
+	t.Helper()
+	r := cove(t, runArgs(append(more, "--rm", "-u", "0", "--", "/bin/escape-probe")...)...)
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		if call, answer, ok := strings.Cut(l, " "); ok {
+			got[call] = answer
+		}
+	}
+	if r.Code != 0 || len(got) != 8 {
+		t.Fatalf("escape-probe %q: exit %d, want 8 answers:\n%s%s", more, r.Code, r.Stdout, r.Stderr)
+	}
+	return got
 }
 
 // TestUserNSVolatile: a volatile root in a user namespace takes writes
@@ -249,8 +285,10 @@ userns = "auto"
 	}
 }
 
-// TestUserNSVolume: a named volume in a container with a user namespace
-// is mounted idmapped: on its first use it gets the image's content with
+// TestUserNSVolume: a container from an image (not on the host's network)
+// is in a user namespace by default, and a --rm run frees its IDs when it
+// ends. A named volume in a
+// container with a user namespace is mounted idmapped: on its first use it gets the image's content with
 // the owners the image gives them (not shifted into the container's host
 // block), files the container's users write are theirs on disk (uid 1000
 // writes host uid 1000), and a container without a user namespace sees
@@ -261,9 +299,12 @@ func TestUserNSVolume(t *testing.T) {
 	mustCove(t, "pull", ref)
 	t.Cleanup(func() { cove(t, "volume", "rm", "unsvol") })
 	ls := "stat -c '%n %u:%g %a' /www /www/index.html"
-	r := cove(t, "run", "--rm", "--userns", "auto", "-u", "0", "-v", "unsvol:/www", ref, "sh", "-c", ls+"; echo r > /www/byroot; cat /proc/self/uid_map")
+	r := cove(t, "run", "--rm", "--name", "uns-vol", "--network", "none", "-u", "0", "-v", "unsvol:/www", ref, "sh", "-c", ls+"; echo r > /www/byroot; cat /proc/self/uid_map")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "/www 0:0 777\n/www/index.html 0:0 644\n") || !strings.Contains(r.Stdout, " 524288 ") && !regexp.MustCompile(`0\s+[1-9]\d{5,}\s+65536`).MatchString(r.Stdout) {
 		t.Fatalf("a new volume in a user namespace: exit %d, want the image's /www as the image has it and a user namespace:\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if rec := usernsRecord(t, "uns-vol"); rec != "" {
+		t.Errorf("a --rm run left the record of its IDs: %q", rec)
 	}
 	if r := cove(t, "run", "--rm", "--userns", "auto", "-u", "1000:1000", "-v", "unsvol:/www", ref, "sh", "-c", "echo u > /www/by1000"); r.Code != 0 {
 		t.Fatalf("uid 1000 writing to the volume: exit %d: %s", r.Code, r.Stderr)

@@ -299,7 +299,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		ReadOnly:       c.ReadOnly,
 		Volatile:       c.Volatile,
 		Init:           s.Service.Init,
-		UserNS:         s.Security.UserNS,
+		UserNS:         s.UserNS(),
 		Mounts:         withResolvConf(c, s.Join().Network),
 		Ready:          s.Service.Ready,
 		ReadyPort:      s.Service.ReadyPort,
@@ -346,22 +346,27 @@ func ports(list []string) []plan.Port {
 
 // RunOptions describe an imperative run (cove run).
 type RunOptions struct {
-	Remove  bool   // --rm: unload the unit as soon as it is inactive or failed
-	Restart string // the spec's restart policy
-	State   string // what the workload keeps (StateDir); with Remove it goes when the unit stops
+	Remove  bool     // --rm: unload the unit as soon as it is inactive or failed
+	Restart string   // the spec's restart policy
+	State   []string // what the workload keeps (Kept); with Remove it goes when the unit stops
 }
 
-// StateDir is the directory where workload s keeps what outlives a run
-// until cove rm: an image container's writable layer, a VM's overlays,
-// NVRAM, TPM state and seed; "" for a rootfs container.
-func StateDir(s *spec.Spec) string {
+// Kept are the files and directories where workload s keeps what outlives
+// a run until cove rm: an image container's writable layer, a VM's
+// overlays, NVRAM, TPM state and seed, and the record of a container's
+// user namespace IDs (launch.UserNSRecord).
+func Kept(s *spec.Spec) []string {
+	var kept []string
 	switch {
 	case s.Kind == spec.KindVM:
-		return launch.VMState(s.Name)
+		kept = append(kept, launch.VMState(s.Name))
 	case s.Container != nil && s.Container.Image != "":
-		return launch.ContainerDir(s.Name)
+		kept = append(kept, launch.ContainerDir(s.Name))
 	}
-	return ""
+	if spec.HasUserNS(s.UserNS()) {
+		kept = append(kept, launch.UserNSRecord(s.Name))
+	}
+	return kept
 }
 
 // ForRun adapts a compiled unit for a transient run: with Remove the unit
@@ -373,8 +378,8 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	switch {
 	case opt.Remove:
 		props = append(props, Prop{Section: SectionUnit, DBus: "CollectMode", Value: Str("inactive-or-failed")})
-		if opt.State != "" { // rm, not a cove process: a Go start costs more than the removal
-			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: Exec{"/bin/rm", "-rf", "--one-file-system", "--", opt.State}})
+		if len(opt.State) > 0 { // rm, not a cove process: a Go start costs more than the removal
+			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: append(Exec{"/bin/rm", "-rf", "--one-file-system", "--"}, opt.State...)})
 		}
 	case opt.Restart == "no":
 		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})

@@ -43,27 +43,34 @@ func TestRunKeepsKillAFailure(t *testing.T) {
 	}
 }
 
-// TestRunRemovesState: with --rm, what a workload keeps (StateDir: an
-// image container's writable layer, a VM's state) goes when its unit
-// stops, by rm after the other stop stages; a rootfs container keeps
-// nothing, and a run without --rm keeps its state for cove rm.
+// TestRunRemovesState: with --rm, what a workload keeps (Kept: an image
+// container's writable layer and, in its default user namespace, the
+// record of its IDs; a VM's state) goes when its unit stops, by rm after
+// the other stop stages; a rootfs container keeps nothing but the record
+// of a user namespace it asks for, and a run without --rm keeps its
+// state for cove rm.
 func TestRunRemovesState(t *testing.T) {
 	image := spec.Defaults("web")
 	image.Container.Image = "registry.example/web:1"
+	image.Container.Network = spec.NetworkNone
 	rootfs := spec.Defaults("plain")
 	rootfs.Container.Rootfs = "/srv/rootfs"
+	private := spec.Defaults("private")
+	private.Container.Rootfs = "/srv/rootfs"
+	private.Security.UserNS = spec.UserNSAuto
 	vm := spec.VMDefaults("guest")
 	for _, c := range []struct {
 		s      *spec.Spec
 		remove bool
 		want   string // the last ExecStopPost=, "" for none that removes
 	}{
-		{image, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/containers/web"`},
+		{image, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/containers/web" "/var/lib/cove/userns/web"`},
+		{private, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/userns/private"`},
 		{vm, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/vms/guest"`},
 		{rootfs, true, ""},
 		{image, false, ""},
 	} {
-		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptions{Remove: c.remove, Restart: "no", State: StateDir(c.s)})
+		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptions{Remove: c.remove, Restart: "no", State: Kept(c.s)})
 		if got := lastDirective(t, u, "ExecStopPost"); got != c.want {
 			t.Errorf("%s, remove %v: ExecStopPost=%s, want %s", c.s.Name, c.remove, got, c.want)
 		}

@@ -84,9 +84,11 @@ func sample(f *fixture, b *bench, measure bool, ph *phaseSamples) error {
 	return nil
 }
 
-// runBenches lists the starts of a container of image A: A cove, B
-// systemd-run on the unpacked tree, C podman, D the nsenter floor, and E
-// cove on the unpacked tree (what the image costs cove).
+// runBenches lists the starts of a container of image A: A cove (in a
+// user namespace, the default for an image: idmapped layers), B
+// systemd-run on the unpacked tree, C podman, D the nsenter floor, E cove
+// on the unpacked tree (what the image costs cove) and F cove with
+// --userns host (what the user namespace costs).
 func runBenches(f *fixture) []*bench {
 	bs := []*bench{
 		{Key: "A", Name: "cove run", Argv: []string{f.box.Cove, "run", "--rm", "--network", "none", f.refA, "/bin/true"}},
@@ -98,7 +100,9 @@ func runBenches(f *fixture) []*bench {
 	}
 	return append(bs, &bench{Key: "D", Name: "nsenter floor", Argv: []string{"/bin/true"}},
 		&bench{Key: "E", Name: "cove run --rootfs", Argv: []string{f.box.Cove, "run", "--rm",
-			"--rootfs", f.tree, "--network", "none", "--", "/bin/true"}})
+			"--rootfs", f.tree, "--network", "none", "--", "/bin/true"}},
+		&bench{Key: "F", Name: "cove run --userns host", Argv: []string{f.box.Cove, "run", "--rm", "--userns", "host",
+			"--network", "none", f.refA, "/bin/true"}})
 }
 
 // measureRun makes sure cove's and podman's stores hold image A, runs the
@@ -133,5 +137,6 @@ func measureRun(f *fixture, rep *report) error {
 	netRatio(rep, "run cove/systemd-run net of floor", a, b, d)
 	netRatio(rep, "run podman/cove net of floor", c, a, d)
 	ratio(rep, "run cove image/cove rootfs", a, find(rep.Run, "E"))
+	ratio(rep, "run cove userns auto/host", a, find(rep.Run, "F"))
 	return nil
 }

@@ -22,6 +22,11 @@ func printRunRatios(w io.Writer, rep *report) {
 	if r, ok := rep.Ratios["run cove image/cove rootfs"]; ok {
 		fmt.Fprintf(w, "| cove IMAGE / cove --rootfs T | %.2f× | | — |\n", r)
 	}
+	if r, ok := rep.Ratios["run cove userns auto/host"]; ok {
+		extra := find(rep.Run, "A").Median - find(rep.Run, "F").Median
+		fmt.Fprintf(w, "| cove IMAGE (userns auto, %d idmapped layers) / --userns host | %.2f× (%+.1f ms) | | ≤ +5 ms: %s |\n",
+			rep.ImageA.Layers, r, extra, verdict(extra <= 5))
+	}
 }
 
 // printDisk writes the disk table.

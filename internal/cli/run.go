@@ -143,7 +143,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, State: units.StateDir(s)})
+	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, State: units.Kept(s)})
 	var console *ttyConsole
 	if f.tty {
 		if u, err = ttyUnit(u); err != nil {

@@ -26,11 +26,13 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
-// Dir is where cove records the allocations: Dir/NAME per workload.
-const Dir = "/var/lib/cove/userns"
+// Dir is where cove records the allocations: Dir/NAME per workload
+// (launch.UserNSRecord).
+const Dir = launch.UserNSDir
 
 // The auto blocks: BlockSize IDs each, from FirstBase to LastBase
 // (systemd's container range 0x00080000…0x6FFFFFFF).
