@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,9 +164,10 @@ func declaredImage(t *testing.T, ref string) {
 	if err := json.Unmarshal([]byte(mustCove(t, "images", "--json")), &rows); err != nil || len(rows) != 1 {
 		t.Fatalf("cove images --json: %v %+v", err, rows)
 	}
-	for _, want := range []string{"Image:       " + ref + "\n", "Image ID:    " + rows[0].Digest + "\n",
-		"Command:     /bin/sh -c 'echo start >> /www/starts; exec sleep 1000'\n", "Working dir: /www\n", "User:        1000:1000\n"} {
-		if !strings.Contains(status, want) {
+	for _, want := range []string{"Image: " + ref, "Image ID: " + rows[0].Digest,
+		"Command: /bin/sh -c 'echo start >> /www/starts; exec sleep 1000'", "Working dir: /www", "User: 1000:1000"} {
+		label, value, _ := strings.Cut(want, ": ")
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(label) + `:\s+` + regexp.QuoteMeta(value) + `$`).MatchString(status) {
 			t.Errorf("cove status imgweb lacks %q:\n%s", want, status)
 		}
 	}

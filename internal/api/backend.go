@@ -322,7 +322,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 			return err
 		}
 		eventlog.Removed(name)
-		return errors.Join(health.Remove(name), stored.RemoveState(name), userns.Default().Release(name))
+		return errors.Join(health.Remove(name), declared.ForgetState(name))
 	})
 }
 

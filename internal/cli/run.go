@@ -18,7 +18,6 @@ import (
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -360,7 +359,8 @@ func generatedName() string {
 
 // freshImageContainer pulls an image container's image as its policy says
 // and, unless a unit of that name is loaded (then starting fails anyway),
-// removes a writable layer an earlier container of the name left behind.
+// removes the writable layer and IDs an earlier container of the name
+// left behind.
 func freshImageContainer(ctx context.Context, env *Env, s *spec.Spec) error {
 	if _, err := image.Ensure(ctx, env.Stderr, s.Container.Image, s.Container.Pull); err != nil {
 		return err
@@ -369,6 +369,6 @@ func freshImageContainer(ctx context.Context, env *Env, s *spec.Spec) error {
 		if _, err := conn.Status(ctx, s.Name); !errors.Is(err, supervisor.ErrNotFound) {
 			return nil
 		}
-		return stored.RemoveState(s.Name)
+		return declared.ForgetState(s.Name)
 	})
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
-	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -234,8 +233,8 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 			continue
 		case c.Spec.Service.Replicas > 0:
 			err = applyReplicated(ctx, conn, c, log)
-		case c.Kind == Added: // new: no writable layer left by an earlier workload of this name
-			if err = stored.RemoveState(c.Name); err == nil {
+		case c.Kind == Added: // new: no writable layer or IDs left by an earlier workload of this name
+			if err = ForgetState(c.Name); err == nil {
 				eventlog.Created(c.Spec, false)
 				err = conn.Start(ctx, c.Name)
 			}
@@ -309,7 +308,7 @@ func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) er
 	if err := Remove(p.EtcPath(name)); err != nil {
 		return err
 	}
-	if err := stored.RemoveState(name); err != nil {
+	if err := ForgetState(name); err != nil {
 		return err
 	}
 	eventlog.Removed(name)

@@ -73,7 +73,13 @@ func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) err
 	if err := conn.Remove(ctx, inst); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
 		return err
 	}
-	return errors.Join(stored.RemoveState(inst), userns.Default().Release(inst))
+	return ForgetState(inst)
+}
+
+// ForgetState drops what workload name keeps between runs until it is
+// removed: its writable layer and its user namespace IDs (units.Kept).
+func ForgetState(name string) error {
+	return errors.Join(stored.RemoveState(name), userns.Default().Release(name))
 }
 
 // replicasKey is the key whose change scales a workload.

@@ -9,7 +9,8 @@
 // 65536 in 0x00080000…0x6FFFFFFF, whose upper 16 bits are the container's
 // number. A block is free when no other workload's record overlaps it, no
 // user or group of /etc/passwd or /etc/group has an ID in it and no range
-// of /etc/subuid or /etc/subgid (rootless podman's, nspawn's) overlaps it.
+// of /etc/subuid or /etc/subgid (rootless podman's, nspawn's) overlaps it,
+// and no running systemd-nspawn --private-users=pick holds it.
 // A workload keeps its block across restarts, so its files keep their
 // owners, until Release (cove rm).
 package userns
@@ -18,6 +19,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -52,11 +54,17 @@ type Store struct {
 	Dir            string
 	Passwd, Group  string // NSS files: no user or group ID may fall in a block
 	SubUID, SubGID string // subordinate ranges: no block may overlap one
+	Nspawn         string // NspawnDir: blocks running nspawn containers hold
 }
+
+// NspawnDir is where systemd-nspawn --private-users=pick locks the block
+// it picked: while its container runs it holds an open file description
+// lock on NspawnDir/BASE (systemd's uid_shift_pick).
+const NspawnDir = "/run/systemd/nspawn-uid"
 
 // Default is the host's store.
 func Default() *Store {
-	return &Store{Dir: Dir, Passwd: "/etc/passwd", Group: "/etc/group", SubUID: "/etc/subuid", SubGID: "/etc/subgid"}
+	return &Store{Dir: Dir, Passwd: "/etc/passwd", Group: "/etc/group", SubUID: "/etc/subuid", SubGID: "/etc/subgid", Nspawn: NspawnDir}
 }
 
 // Allocate returns the host IDs of workload name for mode (spec.UserNSAuto
@@ -102,7 +110,13 @@ func (s *Store) pick(name, mode string, all map[string]spec.IDRange) (spec.IDRan
 		if n, ok := others(r); ok {
 			return r, fmt.Errorf("security.userns = %q overlaps the IDs of workload %s (%s); choose a range outside it, or \"auto\"", mode, n, all[n])
 		}
-		return r, nil
+		held, err := nspawnBlocks(s.Nspawn)
+		for _, b := range held {
+			if b.Overlaps(r) {
+				return r, fmt.Errorf("security.userns = %q overlaps the IDs %s of a running systemd-nspawn container (%s); choose a range outside it, or \"auto\"", mode, b, filepath.Join(s.Nspawn, strconv.FormatUint(uint64(b.Base), 10)))
+			}
+		}
+		return r, err
 	}
 	if old, ok := all[name]; ok && isAutoBlock(old) {
 		return old, nil
@@ -225,10 +239,14 @@ func (h hostRanges) overlaps(r spec.IDRange) bool {
 	return false
 }
 
-// hostIDs reads the IDs of the host's users and groups and its
-// subordinate ranges. A missing file has none.
+// hostIDs reads the IDs of the host's users and groups, its subordinate
+// ranges and the blocks of running nspawn containers. A missing file has
+// none.
 func (s *Store) hostIDs() (hostRanges, error) {
-	var h hostRanges
+	h, err := nspawnBlocks(s.Nspawn)
+	if err != nil {
+		return nil, err
+	}
 	for _, f := range []struct {
 		path        string
 		first, last int // the fields: one ID (first = last) or a start and a count
@@ -240,6 +258,54 @@ func (s *Store) hostIDs() (hostRanges, error) {
 		h = append(h, rs...)
 	}
 	return h, nil
+}
+
+// nspawnBlocks returns the blocks that running nspawn containers hold
+// (see NspawnDir; "" or a missing dir: none). It only tests the locks.
+func nspawnBlocks(dir string) ([]spec.IDRange, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the blocks of nspawn containers: %w", err)
+	}
+	var held []spec.IDRange
+	for _, e := range entries {
+		base, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil || !e.Type().IsRegular() {
+			continue
+		}
+		locked, err := lockHeld(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		if locked {
+			held = append(held, spec.IDRange{Base: uint32(base), Count: BlockSize})
+		}
+	}
+	return held, nil
+}
+
+// lockHeld reports whether an open file description (or a process)
+// holds a lock on the file path: fcntl(F_OFD_GETLK), which takes none.
+func lockHeld(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil // its nspawn ended and removed it
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK, Whence: io.SeekStart}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_GETLK, &lk); err != nil {
+		return false, fmt.Errorf("test the lock on %s: fcntl(F_OFD_GETLK): %w", path, err)
+	}
+	return lk.Type != unix.F_UNLCK, nil
 }
 
 // readRanges reads the colon-separated file path: field first is an ID

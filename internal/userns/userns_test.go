@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-project/cove/spec"
 )
 
@@ -25,7 +27,7 @@ func newStore(t *testing.T, passwd, group, subuid string) *Store {
 		return p
 	}
 	return &Store{Dir: filepath.Join(d, "userns"), Passwd: write("passwd", passwd), Group: write("group", group),
-		SubUID: write("subuid", subuid), SubGID: filepath.Join(d, "no-subgid")}
+		SubUID: write("subuid", subuid), SubGID: filepath.Join(d, "no-subgid"), Nspawn: filepath.Join(d, "nspawn-uid")}
 }
 
 // TestAutoBlocks checks that auto hands out aligned 64K blocks from
@@ -123,5 +125,37 @@ func TestReleaseCreatesNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(s.Dir); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Release created %s: %v", s.Dir, err)
+	}
+}
+
+// TestNspawnBlocksSkipped: a block a running nspawn holds (an open file
+// description lock on NspawnDir/BASE, as systemd takes it) is skipped by
+// auto and refused to an explicit range, naming it; a block whose file
+// is there but not locked (its nspawn ended) is free.
+func TestNspawnBlocksSkipped(t *testing.T) {
+	s := newStore(t, "", "", "")
+	if err := os.MkdirAll(s.Nspawn, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, base := range []string{"524288", "589824"} {
+		if err := os.WriteFile(filepath.Join(s.Nspawn, base), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(s.Nspawn, "524288"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lk := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Allocate("a", spec.UserNSAuto); err != nil || r.Base != 589824 {
+		t.Errorf("auto next to a running nspawn's block: %v, %v; want 589824 (524288 held, 589824's lock free)", r, err)
+	}
+	_, err = s.Allocate("b", "530000:10")
+	if err == nil || !strings.Contains(err.Error(), "running systemd-nspawn container") || !strings.Contains(err.Error(), "524288") {
+		t.Errorf("an explicit range in a running nspawn's block: %v", err)
 	}
 }
