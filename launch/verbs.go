@@ -1,6 +1,9 @@
 package launch
 
-import "path/filepath"
+import (
+	"path/filepath"
+	"strings"
+)
 
 // The hidden command-line verbs of the cove binary that units and cove
 // itself run: a unit's ExecStart= names LaunchVerb (containers) or
@@ -106,12 +109,25 @@ const (
 	ContainersDir = "/var/lib/cove/containers"
 )
 
-// UserNSDir holds the records of containers' user namespace IDs:
-// UserNSRecord (package internal/userns).
-const UserNSDir = "/var/lib/cove/userns"
+// The records of containers' user namespace IDs (package internal/userns):
+// UserNSDir/NAME, or for a run that is removed when it ends (cove run
+// --rm) UserNSRunDir/NAME/ids (UserNSRecord), in the unit's runtime
+// directory (UserNSRuntimeDirectory), which systemd removes when the unit
+// stops for good.
+const (
+	UserNSDir    = "/var/lib/cove/userns"
+	UserNSRunDir = "/run/cove/userns"
+)
 
-// UserNSRecord is the record of container name's user namespace IDs.
-func UserNSRecord(name string) string { return filepath.Join(UserNSDir, name) }
+// UserNSRecord is the record of the user namespace IDs of a run of
+// container name that is removed when it ends.
+func UserNSRecord(name string) string { return filepath.Join(UserNSRunDir, name, "ids") }
+
+// UserNSRuntimeDirectory is the RuntimeDirectory= (relative to /run) of a
+// run of container name that is removed when it ends: UserNSRecord's.
+func UserNSRuntimeDirectory(name string) string {
+	return strings.TrimPrefix(filepath.Join(UserNSRunDir, name), "/run/")
+}
 
 // ContainerDir is the state directory of image container name.
 func ContainerDir(name string) string { return filepath.Join(ContainersDir, name) }

@@ -303,9 +303,7 @@ func TestUserNSVolume(t *testing.T) {
 	if r.Code != 0 || !strings.Contains(r.Stdout, "/www 0:0 777\n/www/index.html 0:0 644\n") || !strings.Contains(r.Stdout, " 524288 ") && !regexp.MustCompile(`0\s+[1-9]\d{5,}\s+65536`).MatchString(r.Stdout) {
 		t.Fatalf("a new volume in a user namespace: exit %d, want the image's /www as the image has it and a user namespace:\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	if rec := usernsRecord(t, "uns-vol"); rec != "" {
-		t.Errorf("a --rm run left the record of its IDs: %q", rec)
-	}
+
 	if r := cove(t, "run", "--rm", "--userns", "auto", "-u", "1000:1000", "-v", "unsvol:/www", ref, "sh", "-c", "echo u > /www/by1000"); r.Code != 0 {
 		t.Fatalf("uid 1000 writing to the volume: exit %d: %s", r.Code, r.Stderr)
 	}
@@ -317,5 +315,25 @@ func TestUserNSVolume(t *testing.T) {
 	r = cove(t, "run", "--rm", "--userns", "host", "-v", "unsvol:/www", ref, "stat", "-c", "%n %u:%g", "/www/byroot", "/www/by1000")
 	if r.Stdout != "/www/byroot 0:0\n/www/by1000 1000:1000\n" {
 		t.Errorf("without a user namespace the volume shows: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	runRecordGoes(t, ref)
+}
+
+// runRecordGoes: a --rm run records its IDs in its unit's runtime
+// directory (cove status shows them), which systemd removes when the run
+// ends, with no record left in /var/lib/cove/userns.
+func runRecordGoes(t *testing.T, ref string) {
+	cleanupWorkload(t, "uns-rm")
+	mustCove(t, "run", "-d", "--rm", "--name", "uns-rm", "--network", "none", ref, "sleep", "1000")
+	rec := strings.TrimSpace(inside(t, "cat", "/run/cove/userns/uns-rm/ids").Stdout)
+	if !regexp.MustCompile(`^[1-9]\d+:65536$`).MatchString(rec) || !strings.Contains(mustCove(t, "status", "uns-rm"), "0:"+rec) {
+		t.Fatalf("a --rm run's record in its runtime directory: %q, or cove status does not show it", rec)
+	}
+	mustCove(t, "stop", "uns-rm")
+	eventually(t, 10*time.Second, "the run's runtime directory to go", func() bool {
+		return inside(t, "test", "-e", "/run/cove/userns/uns-rm").Code != 0
+	})
+	if left := usernsRecord(t, "uns-rm"); left != "" {
+		t.Errorf("a --rm run left a record in /var/lib/cove/userns: %q", left)
 	}
 }

@@ -349,28 +349,35 @@ type RunOptions struct {
 	Remove  bool     // --rm: unload the unit as soon as it is inactive or failed
 	Restart string   // the spec's restart policy
 	State   []string // what the workload keeps (Kept); with Remove it goes when the unit stops
+	UserNS  string   // the workload's user namespace IDs are recorded as launch.UserNSRecord(UserNS) ("": it has none)
 }
 
-// Kept are the files and directories where workload s keeps what outlives
-// a run until cove rm: an image container's writable layer, a VM's
-// overlays, NVRAM, TPM state and seed, and the record of a container's
-// user namespace IDs (launch.UserNSRecord).
+// RunOptionsFor are the options of a run of s, with --rm if remove.
+func RunOptionsFor(s *spec.Spec, remove bool) RunOptions {
+	o := RunOptions{Remove: remove, Restart: s.Service.Restart, State: Kept(s)}
+	if spec.HasUserNS(s.UserNS()) {
+		o.UserNS = s.Name
+	}
+	return o
+}
+
+// Kept are the directories where workload s keeps what outlives a run
+// until cove rm: an image container's writable layer, a VM's overlays,
+// NVRAM, TPM state and seed.
 func Kept(s *spec.Spec) []string {
-	var kept []string
 	switch {
 	case s.Kind == spec.KindVM:
-		kept = append(kept, launch.VMState(s.Name))
+		return []string{launch.VMState(s.Name)}
 	case s.Container != nil && s.Container.Image != "":
-		kept = append(kept, launch.ContainerDir(s.Name))
+		return []string{launch.ContainerDir(s.Name)}
 	}
-	if spec.HasUserNS(s.UserNS()) {
-		kept = append(kept, launch.UserNSRecord(s.Name))
-	}
-	return kept
+	return nil
 }
 
 // ForRun adapts a compiled unit for a transient run: with Remove the unit
-// is collected when it ends, even failed; without it a unit that will not
+// is collected when it ends, even failed, and what it kept goes: its state
+// by rm, the record of its user namespace IDs (kept across its restarts)
+// in a runtime directory systemd removes; without it a unit that will not
 // be restarted stays loaded after its payload exits ("exited" in cove ps)
 // until cove rm, like a stopped container.
 func ForRun(u Unit, opt RunOptions) Unit {
@@ -380,6 +387,10 @@ func ForRun(u Unit, opt RunOptions) Unit {
 		props = append(props, Prop{Section: SectionUnit, DBus: "CollectMode", Value: Str("inactive-or-failed")})
 		if len(opt.State) > 0 { // rm, not a cove process: a Go start costs more than the removal
 			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: append(Exec{"/bin/rm", "-rf", "--one-file-system", "--"}, opt.State...)})
+		}
+		if opt.UserNS != "" { // systemd removes the record with the directory: no process at all
+			props = append(props, Prop{Section: SectionService, DBus: "RuntimeDirectory", Value: List{launch.UserNSRuntimeDirectory(opt.UserNS)}},
+				Prop{Section: SectionService, DBus: "RuntimeDirectoryPreserve", Value: Str("restart")})
 		}
 	case opt.Restart == "no":
 		props = append(killNotClean(props), Prop{Section: SectionService, DBus: "RemainAfterExit", Value: Bool(true)})

@@ -44,15 +44,15 @@ func TestRunKeepsKillAFailure(t *testing.T) {
 }
 
 // TestRunRemovesState: with --rm, what a workload keeps (Kept: an image
-// container's writable layer and, in its default user namespace, the
-// record of its IDs; a VM's state) goes when its unit stops, by rm after
-// the other stop stages; a rootfs container keeps nothing but the record
-// of a user namespace it asks for, and a run without --rm keeps its
-// state for cove rm.
+// container's writable layer, a VM's state) goes when its unit stops, by
+// rm after the other stop stages, and the record of a container's user
+// namespace IDs is in a runtime directory systemd removes (no process);
+// a rootfs container keeps nothing else, and a run without --rm keeps its
+// state and its IDs for cove rm.
 func TestRunRemovesState(t *testing.T) {
 	image := spec.Defaults("web")
 	image.Container.Image = "registry.example/web:1"
-	image.Container.Network = spec.NetworkNone
+	image.Container.Network = spec.NetworkNone // a user namespace by default
 	rootfs := spec.Defaults("plain")
 	rootfs.Container.Rootfs = "/srv/rootfs"
 	private := spec.Defaults("private")
@@ -60,19 +60,25 @@ func TestRunRemovesState(t *testing.T) {
 	private.Security.UserNS = spec.UserNSAuto
 	vm := spec.VMDefaults("guest")
 	for _, c := range []struct {
-		s      *spec.Spec
-		remove bool
-		want   string // the last ExecStopPost=, "" for none that removes
+		s          *spec.Spec
+		remove     bool
+		rm, runDir string // the last ExecStopPost= and RuntimeDirectory=, "" for none
 	}{
-		{image, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/containers/web" "/var/lib/cove/userns/web"`},
-		{private, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/userns/private"`},
-		{vm, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/vms/guest"`},
-		{rootfs, true, ""},
-		{image, false, ""},
+		{image, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/containers/web"`, `"cove/userns/web"`},
+		{private, true, "", `"cove/userns/private"`},
+		{vm, true, `"/bin/rm" "-rf" "--one-file-system" "--" "/var/lib/cove/vms/guest"`, ""},
+		{rootfs, true, "", ""},
+		{image, false, "", ""},
 	} {
-		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptions{Remove: c.remove, Restart: "no", State: Kept(c.s)})
-		if got := lastDirective(t, u, "ExecStopPost"); got != c.want {
-			t.Errorf("%s, remove %v: ExecStopPost=%s, want %s", c.s.Name, c.remove, got, c.want)
+		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptionsFor(c.s, c.remove))
+		if got := lastDirective(t, u, "ExecStopPost"); got != c.rm {
+			t.Errorf("%s, remove %v: ExecStopPost=%s, want %s", c.s.Name, c.remove, got, c.rm)
+		}
+		if got := lastDirective(t, u, "RuntimeDirectory"); got != c.runDir {
+			t.Errorf("%s, remove %v: RuntimeDirectory=%s, want %s", c.s.Name, c.remove, got, c.runDir)
+		}
+		if want := map[bool]string{true: "restart", false: ""}[c.runDir != ""]; lastDirective(t, u, "RuntimeDirectoryPreserve") != want {
+			t.Errorf("%s, remove %v: RuntimeDirectoryPreserve=%s, want %s", c.s.Name, c.remove, lastDirective(t, u, "RuntimeDirectoryPreserve"), want)
 		}
 	}
 }

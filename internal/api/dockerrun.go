@@ -250,7 +250,7 @@ func (s *Server) runUnit(rec *containerRecord) (units.Unit, error) {
 	if err != nil {
 		return units.Unit{}, err
 	}
-	return units.ForRun(u, units.RunOptions{Remove: rec.Config.HostConfig.AutoRemove, Restart: sp.Service.Restart, State: units.Kept(sp)}), nil
+	return units.ForRun(u, units.RunOptionsFor(sp, rec.Config.HostConfig.AutoRemove)), nil
 }
 
 // startFailed cleans up after a failed start: the failed unit is

@@ -142,7 +142,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptions{Remove: f.rm, Restart: s.Service.Restart, State: units.Kept(s)})
+	u = units.ForRun(u, units.RunOptionsFor(s, f.rm))
 	var console *ttyConsole
 	if f.tty {
 		if u, err = ttyUnit(u); err != nil {

@@ -12,7 +12,10 @@
 // of /etc/subuid or /etc/subgid (rootless podman's, nspawn's) overlaps it,
 // and no running systemd-nspawn --private-users=pick holds it.
 // A workload keeps its block across restarts, so its files keep their
-// owners, until Release (cove rm).
+// owners, until Release (cove rm). A run removed when it ends (cove run
+// --rm) records its block in its unit's runtime directory instead
+// (launch.UserNSRecord), which systemd removes with the unit: it frees
+// the block with no process of cove's.
 package userns
 
 import (
@@ -55,6 +58,7 @@ type Store struct {
 	Passwd, Group  string // NSS files: no user or group ID may fall in a block
 	SubUID, SubGID string // subordinate ranges: no block may overlap one
 	Nspawn         string // NspawnDir: blocks running nspawn containers hold
+	Run            string // launch.UserNSRunDir: the records of runs removed when they end
 }
 
 // NspawnDir is where systemd-nspawn --private-users=pick locks the block
@@ -64,7 +68,7 @@ const NspawnDir = "/run/systemd/nspawn-uid"
 
 // Default is the host's store.
 func Default() *Store {
-	return &Store{Dir: Dir, Passwd: "/etc/passwd", Group: "/etc/group", SubUID: "/etc/subuid", SubGID: "/etc/subgid", Nspawn: NspawnDir}
+	return &Store{Dir: Dir, Passwd: "/etc/passwd", Group: "/etc/group", SubUID: "/etc/subuid", SubGID: "/etc/subgid", Nspawn: NspawnDir, Run: launch.UserNSRunDir}
 }
 
 // Allocate returns the host IDs of workload name for mode (spec.UserNSAuto
@@ -141,7 +145,8 @@ func isAutoBlock(r spec.IDRange) bool {
 
 // Lookup returns workload name's recorded IDs, if it has any.
 func (s *Store) Lookup(name string) (spec.IDRange, bool, error) {
-	b, err := os.ReadFile(filepath.Join(s.Dir, name))
+	p := s.record(name)
+	b, err := os.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return spec.IDRange{}, false, nil
 	}
@@ -150,10 +155,25 @@ func (s *Store) Lookup(name string) (spec.IDRange, bool, error) {
 	}
 	r, err := spec.ParseIDRange(strings.TrimSpace(string(b)))
 	if err != nil {
-		return spec.IDRange{}, false, fmt.Errorf("read the user namespace IDs of %s: %s: %w", name, filepath.Join(s.Dir, name), err)
+		return spec.IDRange{}, false, fmt.Errorf("read the user namespace IDs of %s: %s: %w", name, p, err)
 	}
 	return r, true, nil
 }
+
+// record is the path of workload name's record: in its runtime directory
+// (s.Run/NAME, made by systemd for a run removed when it ends) if that
+// exists, else s.Dir/NAME.
+func (s *Store) record(name string) string {
+	if s.Run != "" {
+		if st, err := os.Stat(filepath.Join(s.Run, name)); err == nil && st.IsDir() {
+			return filepath.Join(s.Run, name, runRecord)
+		}
+	}
+	return filepath.Join(s.Dir, name)
+}
+
+// runRecord is the record's name in a runtime directory.
+const runRecord = "ids"
 
 // Release forgets workload name's IDs (none recorded is no error).
 func (s *Store) Release(name string) error {
@@ -196,9 +216,13 @@ func (s *Store) records() (map[string]spec.IDRange, error) {
 	if err != nil {
 		return nil, err
 	}
+	runs, err := os.ReadDir(s.Run)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
 	all := map[string]spec.IDRange{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() || spec.ValidRef(e.Name()) != nil {
+	for _, e := range append(entries, runs...) {
+		if !e.Type().IsRegular() && !e.IsDir() || spec.ValidRef(e.Name()) != nil {
 			continue // the lock, a temporary file
 		}
 		r, ok, err := s.Lookup(e.Name())
@@ -212,10 +236,10 @@ func (s *Store) records() (map[string]spec.IDRange, error) {
 	return all, nil
 }
 
-// write records r for workload name, atomically.
+// write records r for workload name (see record), atomically.
 func (s *Store) write(name string, r spec.IDRange) error {
-	p := filepath.Join(s.Dir, name)
-	tmp := filepath.Join(s.Dir, "."+name+".tmp")
+	p := s.record(name)
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp")
 	if err := os.WriteFile(tmp, []byte(r.String()+"\n"), 0o644); err != nil {
 		return err
 	}

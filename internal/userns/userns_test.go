@@ -27,7 +27,7 @@ func newStore(t *testing.T, passwd, group, subuid string) *Store {
 		return p
 	}
 	return &Store{Dir: filepath.Join(d, "userns"), Passwd: write("passwd", passwd), Group: write("group", group),
-		SubUID: write("subuid", subuid), SubGID: filepath.Join(d, "no-subgid"), Nspawn: filepath.Join(d, "nspawn-uid")}
+		SubUID: write("subuid", subuid), SubGID: filepath.Join(d, "no-subgid"), Nspawn: filepath.Join(d, "nspawn-uid"), Run: filepath.Join(d, "run")}
 }
 
 // TestAutoBlocks checks that auto hands out aligned 64K blocks from
@@ -157,5 +157,36 @@ func TestNspawnBlocksSkipped(t *testing.T) {
 	_, err = s.Allocate("b", "530000:10")
 	if err == nil || !strings.Contains(err.Error(), "running systemd-nspawn container") || !strings.Contains(err.Error(), "524288") {
 		t.Errorf("an explicit range in a running nspawn's block: %v", err)
+	}
+}
+
+// TestRunRecords: a workload whose runtime directory exists (a run removed
+// when it ends) records its block there, where others see it taken and
+// Lookup finds it; once systemd removes the directory the block is free
+// and nothing is left in the store's directory.
+func TestRunRecords(t *testing.T) {
+	s := newStore(t, "", "", "")
+	if err := os.MkdirAll(filepath.Join(s.Run, "once"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Allocate("once", spec.UserNSAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(s.Run, "once", "ids")); err != nil || string(b) != a.String()+"\n" {
+		t.Fatalf("the run's record: %q, %v; want %s", b, err, a)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir, "once")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a run's record is also in the store's directory: %v", err)
+	}
+	if got, ok, err := s.Lookup("once"); err != nil || !ok || got != a {
+		t.Errorf("Lookup of a run: %v, %v, %v", got, ok, err)
+	}
+	if b, _ := s.Allocate("other", spec.UserNSAuto); b.Overlaps(a) {
+		t.Errorf("another workload got %v, inside the run's %v", b, a)
+	}
+	os.RemoveAll(filepath.Join(s.Run, "once")) // systemd, when the unit stops
+	if c, _ := s.Allocate("third", spec.UserNSAuto); c != a {
+		t.Errorf("after the run's directory went, a new workload got %v, want the freed %v", c, a)
 	}
 }
