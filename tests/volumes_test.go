@@ -245,6 +245,12 @@ func TestVolumeSize(t *testing.T) {
 	if r := run("cat /data/small; df -k /data | tail -1"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "kept\n") {
 		t.Errorf("a new container after the mount was gone: exit %d, stdout %q, stderr %q; want the data kept", r.Code, r.Stdout, r.Stderr)
 	}
+	// In a user namespace the sized volume (an ext4 loop mount) is
+	// idmapped as a plain one: root's file is host root's on disk.
+	r = cove(t, "run", "--rm", "--rootfs", rootfs, "--volatile", "--userns", "auto", "-v", "quota:/data", "--", "/bin/sh", "-c", "cat /data/small; echo uns > /data/uns; stat -c %u /data/uns")
+	if owner := inside(t, "stat", "-c", "%u", "/var/lib/cove/volumes/quota/_data/uns").Stdout; r.Code != 0 || r.Stdout != "kept\n0\n" || owner != "0\n" {
+		t.Errorf("the sized volume in a user namespace: exit %d, stdout %q, stderr %q, owner on disk %q; want kept, 0 and 0", r.Code, r.Stdout, r.Stderr, owner)
+	}
 	decl("64M")
 	if r := run("true"); r.Code == 0 || !strings.Contains(r.Stderr, "says size 64M, but volume quota was created with 32M") {
 		t.Errorf("a changed size in the volume file: exit %d: %s", r.Code, r.Stderr)
