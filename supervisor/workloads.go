@@ -370,6 +370,11 @@ func (c *Conn) job(ctx context.Context, op, name string, do func(context.Context
 	return c.unitJob(ctx, op, spec.UnitName(name), do)
 }
 
+// StartUnit starts any unit (a network's, say) and waits for the job.
+func (c *Conn) StartUnit(ctx context.Context, unit string) error {
+	return c.unitJob(ctx, "start", unit, c.sd.StartUnitContext)
+}
+
 // StopUnit stops any unit (a network's, say) and waits until it has
 // stopped; a unit systemd does not know is no error.
 func (c *Conn) StopUnit(ctx context.Context, unit string) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
@@ -436,4 +437,46 @@ var conflicting = map[string]bool{
 func isConflict(err error) bool {
 	var de dbus.Error
 	return errors.As(err, &de) && conflicting[de.Name]
+}
+
+// Networker is a Backend that connects running containers to more
+// networks, as Docker's network connect does; Local is one.
+type Networker interface {
+	// Connect joins running container name to network net besides the
+	// networks it is on (network.Connect), bringing net up first.
+	Connect(ctx context.Context, net, name string) error
+	// Disconnect takes it off a network Connect (or its spec's more
+	// networks) joined it to (network.Disconnect).
+	Disconnect(ctx context.Context, net, name string) error
+}
+
+var _ Networker = (*Local)(nil)
+
+// Connect starts net's unit (its bridge and firewall) and joins the
+// running workload name to it.
+func (l *Local) Connect(ctx context.Context, net, name string) error {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := network.Named(net); err != nil {
+		return fmt.Errorf("connect %s: %w", name, err)
+	}
+	w, err := c.Status(ctx, name)
+	if err != nil {
+		return err
+	}
+	if w.MainPID == 0 {
+		return fmt.Errorf("connect %s to network %s: %s is not running", name, net, name)
+	}
+	if err := c.StartUnit(ctx, spec.NetworkUnitName(net)); err != nil {
+		return err
+	}
+	_, err = network.Connect(net, name, int(w.MainPID))
+	return err
+}
+
+// Disconnect takes the workload name off network net.
+func (l *Local) Disconnect(_ context.Context, net, name string) error {
+	return network.Disconnect(net, name)
 }

@@ -1,6 +1,9 @@
 package api
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,15 +16,92 @@ import (
 	"github.com/cove-project/cove/spec"
 )
 
-// networkRoutes are Docker's network endpoints cove implements: the list
-// and an inspection. Creating, removing, connecting and pruning are
-// answered 501 (cove network create and rm, or a network file, do the
-// first two).
+// networkRoutes are Docker's network endpoints cove implements: the list,
+// an inspection, and connecting a running container to a network and
+// disconnecting it. Creating, removing and pruning are answered 501 (cove
+// network create and rm, or a network file, do the first two).
 func networkRoutes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/networks", need: roleMember, handle: (*Server).networks},
 		{method: http.MethodGet, path: "/networks/{net}", need: roleMember, handle: (*Server).inspectNetwork},
+		{method: http.MethodPost, path: "/networks/{net}/connect", need: roleRoot, handle: (*Server).connectNetwork},
+		{method: http.MethodPost, path: "/networks/{net}/disconnect", need: roleRoot, handle: (*Server).disconnectNetwork},
 	}
+}
+
+// connectBody is the body of POST /networks/{net}/connect and
+// /disconnect: the container, and for connect its endpoint's settings,
+// of which cove refuses a pinned address (the other fields, which the
+// docker CLI sends empty, are ignored).
+type connectBody struct {
+	Container      string          `json:"Container"`
+	EndpointConfig json.RawMessage `json:"EndpointConfig"`
+	Force          bool            `json:"Force"`
+}
+
+// connectNetwork answers Docker's network connect: 200 once the running
+// container has its link on the network (Networker.Connect); 404 for an
+// unknown network or container, 409 when it is not running, 400 for a
+// pinned address.
+func (s *Server) connectNetwork(c *call) {
+	s.connectOrDisconnect(c, func(ctx context.Context, nw Networker, net, name string) error {
+		return nw.Connect(ctx, net, name)
+	})
+}
+
+// disconnectNetwork answers Docker's network disconnect
+// (Networker.Disconnect).
+func (s *Server) disconnectNetwork(c *call) {
+	s.connectOrDisconnect(c, func(ctx context.Context, nw Networker, net, name string) error {
+		return nw.Disconnect(ctx, net, name)
+	})
+}
+
+// connectOrDisconnect finds the network and the running container of a
+// connect or disconnect request and runs op on them.
+func (s *Server) connectOrDisconnect(c *call, op func(context.Context, Networker, string, string) error) {
+	var body connectBody
+	if !c.decode(&body) {
+		return
+	}
+	if err := refusePinned(body.EndpointConfig); err != nil {
+		c.fail(err)
+		return
+	}
+	_, n, ok := s.pathNetwork(c)
+	if !ok {
+		return
+	}
+	ct, ok := s.lookupContainer(&call{w: c.w, r: c.r, path: c.path, name: body.Container, docker: c.docker, peer: c.peer})
+	switch {
+	case !ok:
+		return
+	case ct.MainPID == 0:
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", ct.Name)))
+		return
+	}
+	nw, ok := s.backend.(Networker)
+	if !ok {
+		c.failWith(errors.New("network connect: the API's backend cannot change a container's networks"))
+		return
+	}
+	if err := op(c.ctx(), nw, n.Name, ct.Name); err != nil {
+		c.fail(errorf(CodeConflict, err.Error()))
+		return
+	}
+	c.w.WriteHeader(http.StatusOK)
+}
+
+// refusePinned refuses an endpoint configuration that pins an address:
+// an address on a network joined later comes from its IPAM.
+func refusePinned(raw json.RawMessage) *Error {
+	var ec struct {
+		IPAMConfig *struct{ IPv4Address, IPv6Address string }
+	}
+	if len(raw) > 0 && json.Unmarshal(raw, &ec) == nil && ec.IPAMConfig != nil && (ec.IPAMConfig.IPv4Address != "" || ec.IPAMConfig.IPv6Address != "") {
+		return errorf(CodeBadRequest, "network connect with a fixed address (--ip, --ip6) is not supported: a network joined after the start gets an address of its pool")
+	}
+	return nil
 }
 
 // dockerNetwork is a network as Docker's network endpoints show it.
@@ -95,17 +175,25 @@ func (s *Server) networks(c *call) {
 // inspectNetwork answers GET /networks/{name or id}: the network and the
 // workloads on it.
 func (s *Server) inspectNetwork(c *call) {
+	if v, n, ok := s.pathNetwork(c); ok {
+		c.reply(http.StatusOK, s.dockerNetworkOf(n, v.Members(n.Name)))
+	}
+}
+
+// pathNetwork reads the networks and finds the one the path names
+// (findNetwork); otherwise it answers and returns false.
+func (s *Server) pathNetwork(c *call) (network.View, plan.Network, bool) {
 	v, err := s.opt.Networks.Read()
 	if err != nil {
 		c.failWith(err)
-		return
+		return v, plan.Network{}, false
 	}
 	n, ferr := s.findNetwork(v, c.name)
 	if ferr != nil {
 		c.fail(ferr)
-		return
+		return v, n, false
 	}
-	c.reply(http.StatusOK, s.dockerNetworkOf(n, v.Members(n.Name)))
+	return v, n, true
 }
 
 // findNetwork is the network ref names: by name; "bridge" (Docker's

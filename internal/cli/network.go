@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/dns"
 	"github.com/cove-project/cove/internal/network"
@@ -73,8 +74,9 @@ func networkReleaseCmd(_ context.Context, _ *Env, args []string) error {
 // networkCommand is the group cove network SUBCOMMAND.
 func networkCommand(env *Env) *cobra.Command {
 	c := group("network", "manage networks")
-	c.Example = "  cove network ls\n  cove network create --subnet4 10.80.0.0/24 backend\n  cove network rm backend"
-	c.AddCommand(networkLsCommand(env), networkInspectCommand(env), networkCreateCommand(env), networkRmCommand(env))
+	c.Example = "  cove network ls\n  cove network create --subnet4 10.80.0.0/24 backend\n  cove network connect backend web\n  cove network rm backend"
+	c.AddCommand(networkLsCommand(env), networkInspectCommand(env), networkCreateCommand(env), networkRmCommand(env),
+		networkConnectCommand(env, true), networkConnectCommand(env, false))
 	c.Short += ": " + strings.Join(subcommands(c), ", ")
 	return c
 }
@@ -291,6 +293,45 @@ func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) e
 	}
 	fmt.Fprintf(env.Stdout, "%s: %v via %v, %v via %v, bridge %s\n", name, n.Subnet4, n.Gateway4, n.Subnet6, n.Gateway6, n.Bridge)
 	return reloadUnits(ctx)
+}
+
+// networkConnectCommand is cove network connect NET NAME (connect) or
+// cove network disconnect NET NAME: a running container joins a network
+// besides its own, or leaves one it joined so, as docker network connect
+// and disconnect do (api.Networker).
+func networkConnectCommand(env *Env, connect bool) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "connect NETWORK NAME",
+		Short: "connect a running container to a network",
+		Long: `Give running container NAME a link on NETWORK besides its networks: an address
+of NETWORK's pool, an interface ethN (the first free N) with the routes of its
+subnets, names on it; its default route and published ports stay on its first
+network. The container must be on a network of cove's (not host or none). The
+link lasts until the container stops (its spec's container.networks makes it
+permanent); cove network disconnect ends it sooner.`,
+		Example: "  cove network connect metrics web",
+	}
+	if !connect {
+		c.Use, c.Short, c.Example = "disconnect NETWORK NAME", "disconnect a running container from a network", "  cove network disconnect metrics web"
+		c.Long = `Take running container NAME off NETWORK, one it joined besides its first
+network (cove network connect, or its spec's container.networks): its link
+and address go at once. Its first network it leaves when it stops.`
+	}
+	c.Args = wantArgs(2, 2, "a network and a container")
+	c.ValidArgsFunction = completeNetworks
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		return withBackend(cmd.Context(), env, func(b api.Backend) error {
+			nw, ok := b.(api.Networker)
+			if !ok {
+				return fmt.Errorf("network %s: only root can change a container's networks on this host (or use docker network %s through the API)", cmd.Name(), cmd.Name())
+			}
+			if connect {
+				return nw.Connect(cmd.Context(), args[0], args[1])
+			}
+			return nw.Disconnect(cmd.Context(), args[0], args[1])
+		})
+	}
+	return c
 }
 
 // networkRmCommand is cove network rm: it removes networks, refused for

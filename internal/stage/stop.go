@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,17 +71,29 @@ func stopStage(name string, run outcome.Run, sig unix.Signal, timeout time.Durat
 	return err
 }
 
+// union is a, then what of b is not in a.
+func union(a, b []string) []string {
+	for _, s := range b {
+		if !slices.Contains(a, s) {
+			a = append(a, s)
+		}
+	}
+	return a
+}
+
 // postStage records how run ended, tells the journal of a SIGKILL
 // systemd logged at debug level only (the die event's status; the stop
-// stage told it of its own), releases networks nets and fails for a
+// stage told it of its own), releases networks nets and those it was
+// connected to since it started (network.Leased), and fails for a
 // SIGKILL nobody asked for.
 func postStage(name string, nets []string, run outcome.Run) error {
 	v, err := outcome.Post(name, run)
 	if v.HiddenKill && v.Record.Kind != outcome.StoppedByKill {
 		err = errors.Join(err, eventlog.Killed(name))
 	}
-	if len(nets) > 0 {
-		err = errors.Join(err, network.LeaveAll(nets, name))
+	if len(nets) > 0 { // and those it was connected to since it started
+		more, lerr := network.Leased(name)
+		err = errors.Join(err, lerr, network.LeaveAll(union(nets, more), name))
 	}
 	return errors.Join(err, v.Err(name))
 }

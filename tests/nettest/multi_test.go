@@ -18,12 +18,7 @@ import (
 // the tables are flushed and restored (which keep the anti-spoofing of
 // both its links); stopping it gives back both leases and both links.
 func TestMoreNetworks(t *testing.T) {
-	env.Need(t)
-	assertClosedWorld(t)
-	t.Cleanup(func() { checkNoNetworkLeftovers(t, "mfront", "mback") })
-	journalOnFailure(t, 120)
-	mustCove(t, "network", "create", "--subnet4", "10.82.0.0/24", "mfront")
-	mustCove(t, "network", "create", "--subnet4", "10.83.0.0/24", "mback")
+	twoNetworks(t, "mfront", "10.82.0.0/24", "mback", "10.83.0.0/24")
 	db := runServer(t, "db", "mback")
 	edge := runServer(t, "edge", "mfront")
 	svc := runServer(t, "svc", "mfront", "--also-network", "mback", "-p", "8086:8080")
@@ -59,6 +54,18 @@ func TestMoreNetworks(t *testing.T) {
 			t.Errorf("svc still leases on %s after cove rm: %s", n, out)
 		}
 	}
+}
+
+// twoNetworks creates networks a and b with the given subnets, removed
+// (and nothing of cove's left, checked) when the test ends.
+func twoNetworks(t *testing.T, a, subnetA, b, subnetB string) {
+	t.Helper()
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoNetworkLeftovers(t, a, b) })
+	journalOnFailure(t, 120)
+	mustCove(t, "network", "create", "--subnet4", subnetA, a)
+	mustCove(t, "network", "create", "--subnet4", subnetB, b)
 }
 
 // checkSecondNIC: svc's eth1 has an address of mback and the route of its
