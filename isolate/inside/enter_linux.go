@@ -36,9 +36,12 @@ var ErrCommandNotFound = errors.New("no such command")
 // joins it and executes this binary as EnterNSVerb (EnterNS), which
 // restricts itself and executes the command: the command runs as the
 // container's user, with the capabilities the payload has there. The
-// stage itself stays in the host's pid and user namespaces: no privileged
-// process of cove is ever visible inside. A command that is not there is
-// ErrCommandNotFound.
+// stage itself stays in the host's pid and user namespaces. Without a
+// user namespace no privileged process of cove is ever visible inside;
+// with one, nsenter is, for its first system calls, a host root process
+// in the container's pid namespace, which the container's users can
+// neither signal nor trace (they have no capability in the host's user
+// namespace). A command that is not there is ErrCommandNotFound.
 func Enter(c launch.Config) (int, error) {
 	runtime.LockOSThread() // namespaces, root and restrictions are this thread's; it forks
 	lastCap, err := lastCapability()
