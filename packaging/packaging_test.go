@@ -311,7 +311,7 @@ func TestRPMContents(t *testing.T) {
 			"/bin/sh", "/bin/sh", "/bin/sh",
 			"rpmlib(CompressedFileNames) <= 3.0.4-1", "rpmlib(FileDigests) <= 4.6.0-1",
 			"rpmlib(PayloadFilesHavePrefix) <= 4.0-1",
-			"systemd", "systemd", "systemd", "systemd"},
+			"systemd", "systemd", "systemd", "systemd", "util-linux"},
 		"--recommends": {"/usr/bin/tini-static", "systemd-container"},
 		"--suggests":   {"qemu-system-x86"},
 	} {
