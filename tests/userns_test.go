@@ -337,3 +337,31 @@ func runRecordGoes(t *testing.T, ref string) {
 		t.Errorf("a --rm run left a record in /var/lib/cove/userns: %q", left)
 	}
 }
+
+// TestUserNSMachined: systemd-machined learns a container's IDs from its
+// leader, the payload, whose uid_map cove wrote (systemd 252's
+// RegisterMachine has no field for them): machinectl copy-to gives the
+// file it copies into the container's root file system to the
+// container's root (host uid BASE, 0 inside), as it does for nspawn's
+// containers. (Into a file system the container mounted itself, a tmpfs,
+// machined's copy fails with EOVERFLOW: host root owns nothing there.)
+func TestUserNSMachined(t *testing.T) {
+	env.Need(t)
+	ref, _ := testImage(t)
+	mustCove(t, "pull", ref)
+	cleanupWorkload(t, "uns-mach")
+	mustCove(t, "run", "-d", "--name", "uns-mach", "--network", "none", ref, "sleep", "1000") // a user namespace: the default
+	src := filepath.Join(workDir, "machined-copy")
+	if err := os.WriteFile(src, []byte("from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := inside(t, "machinectl", "copy-to", "uns-mach", src, "/copied"); r.Code != 0 {
+		t.Fatalf("machinectl copy-to: exit %d: %s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if m := strings.Fields(mustCove(t, "exec", "uns-mach", "--", "cat", "/proc/self/uid_map")); len(m) != 3 || m[1] == "0" {
+		t.Fatalf("uns-mach is not in a user namespace of its own: uid_map %q", m)
+	}
+	if r := cove(t, "exec", "uns-mach", "--", "sh", "-c", "cat /copied; stat -c %u:%g /copied"); r.Stdout != "from the host\n0:0\n" {
+		t.Errorf("the copied file inside: exit %d, %q %s; want its text and 0:0 (machined shifted it into the container's IDs)", r.Code, r.Stdout, r.Stderr)
+	}
+}
