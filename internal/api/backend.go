@@ -20,6 +20,7 @@ import (
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
@@ -439,9 +440,16 @@ func isConflict(err error) bool {
 	return errors.As(err, &de) && conflicting[de.Name]
 }
 
-// Networker is a Backend that connects running containers to more
-// networks, as Docker's network connect does; Local is one.
+// Networker is a Backend that creates and removes networks and connects
+// running containers to more of them, as Docker's network endpoints do;
+// Local is one.
 type Networker interface {
+	// CreateNetwork writes network name's file with settings s
+	// (declared.CreateNetwork) and reloads systemd.
+	CreateNetwork(ctx context.Context, name string, s spec.Network) (plan.Network, error)
+	// RemoveNetwork removes network name (declared.RemoveNetwork) and
+	// reloads systemd.
+	RemoveNetwork(ctx context.Context, name string) error
 	// Connect joins running container name to network net besides the
 	// networks it is on (network.Connect), bringing net up first.
 	Connect(ctx context.Context, net, name string) error
@@ -479,4 +487,29 @@ func (l *Local) Connect(ctx context.Context, net, name string) error {
 // Disconnect takes the workload name off network net.
 func (l *Local) Disconnect(_ context.Context, net, name string) error {
 	return network.Disconnect(net, name)
+}
+
+// CreateNetwork creates network name and reloads systemd.
+func (l *Local) CreateNetwork(ctx context.Context, name string, s spec.Network) (plan.Network, error) {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return plan.Network{}, err
+	}
+	n, err := declared.CreateNetwork(name, s)
+	if err != nil {
+		return n, err
+	}
+	return n, c.Reload(ctx)
+}
+
+// RemoveNetwork removes network name and reloads systemd.
+func (l *Local) RemoveNetwork(ctx context.Context, name string) error {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if err := declared.RemoveNetwork(ctx, c, name); err != nil {
+		return err
+	}
+	return c.Reload(ctx)
 }

@@ -17,13 +17,15 @@ import (
 )
 
 // networkRoutes are Docker's network endpoints cove implements: the list,
-// an inspection, and connecting a running container to a network and
-// disconnecting it. Creating, removing and pruning are answered 501 (cove
-// network create and rm, or a network file, do the first two).
+// an inspection, creating and removing a network (as cove network create
+// and rm), connecting a running container to a network and disconnecting
+// it. Pruning is answered 501.
 func networkRoutes() []route {
 	return []route{
 		{method: http.MethodGet, path: "/networks", need: roleMember, handle: (*Server).networks},
+		{method: http.MethodPost, path: "/networks/create", need: roleRoot, handle: (*Server).createNetworkDocker},
 		{method: http.MethodGet, path: "/networks/{net}", need: roleMember, handle: (*Server).inspectNetwork},
+		{method: http.MethodDelete, path: "/networks/{net}", need: roleRoot, handle: (*Server).removeNetworkDocker},
 		{method: http.MethodPost, path: "/networks/{net}/connect", need: roleRoot, handle: (*Server).connectNetwork},
 		{method: http.MethodPost, path: "/networks/{net}/disconnect", need: roleRoot, handle: (*Server).disconnectNetwork},
 	}

@@ -270,8 +270,14 @@ func requestCases() []requestCase {
 		{"GET /v1.41/networks/" + dockerNetworkID("cove")[:12], roleMember, 200, `"Subnet":"10.77.0.0/16","Gateway":"10.77.0.1"`},
 		{"GET /v1.41/networks/nope", roleMember, 404, `{"message":"network nope not found"}`},
 		{"GET /v1.41/networks/No%20pe", roleMember, 400, `network \"No pe\": want a network's name or ID`},
-		{"POST /v1.41/networks/create", roleRoot, 501, `cove does not implement POST /networks/create`},
-		{"DELETE /v1.41/networks/cove", roleRoot, 501, `cove does not implement DELETE /networks/cove`},
+		{"POST /v1.41/networks/create", roleRoot, 400, `network create: a name is required`},
+		{"POST /v1.41/networks/create", roleMember, 403, `permission denied`},
+		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Driver\":\"overlay\"}", roleRoot, 400, `driver \"overlay\" is not supported`},
+		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Labels\":{\"a\":\"b\"}}", roleRoot, 400, `labels are not supported`},
+		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"10.9.0.0/24\",\"IPRange\":\"10.9.0.0/25\"}]}}", roleRoot, 400, `--ip-range`},
+		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Options\":{\"com.docker.network.driver.mtu\":\"1400\"}}", roleRoot, 400, `option \"com.docker.network.driver.mtu\" is not supported`},
+		{"DELETE /v1.41/networks/nope", roleRoot, 404, `network nope not found`},
+		{"POST /v1.41/networks/prune", roleRoot, 501, `cove does not implement POST /networks/prune`},
 		{"POST /v1.41/containers/create?name=x\n\n{\"Image\":\"r.example/web:1\",\"HostConfig\":{\"NetworkMode\":\"nope\"}}", roleRoot, 404, `No such image`},
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -259,40 +258,26 @@ when the first workload on the network starts.`,
 	return c
 }
 
-// createNetwork validates network name with settings s and writes its
-// file; an empty subnet4 gets the first free /24 (plan.FreeSubnet4).
+// createNetwork creates network name with settings s
+// (declared.CreateNetwork) and reloads systemd.
 func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) error {
-	path := network.Declared.Path(name)
-	if _, err := os.Stat(path); err == nil || name == plan.DefaultName {
-		return usagef("network create: network %q exists already (%s)", name, path)
-	}
-	if s.Subnet4 == "" {
-		taken, err := network.Declared.Subnets()
-		if err != nil {
-			return err
-		}
-		routes, err := network.RoutedPrefixes()
-		if err != nil {
-			return err
-		}
-		p, ok := plan.FreeSubnet4(append(taken, routes...))
-		if !ok {
-			return fmt.Errorf("network create %s: no free /24 left in 10.78.0.0/15; give --subnet4", name)
-		}
-		s.Subnet4 = p.String()
-	}
-	n, err := spec.ParseNetwork(path, s.File(), name)
+	n, err := declared.CreateNetwork(name, s)
 	if err != nil {
-		return err
-	}
-	if err := network.Declared.Check(n, path); err != nil {
-		return usageError{fmt.Errorf("network create %s: %w", name, err)}
-	}
-	if err := declared.WriteFile(path, s.File()); err != nil {
-		return err
+		return networkUsage(err)
 	}
 	fmt.Fprintf(env.Stdout, "%s: %v via %v, %v via %v, bridge %s\n", name, n.Subnet4, n.Gateway4, n.Subnet6, n.Gateway6, n.Bridge)
 	return reloadUnits(ctx)
+}
+
+// networkUsage makes a refusal for what was asked a usage error (exit
+// status 2); a network in use stays a failure (1).
+func networkUsage(err error) error {
+	for _, e := range []error{declared.ErrNetworkExists, declared.ErrNetworkSettings, declared.ErrDefaultNetwork, network.ErrUnknown} {
+		if errors.Is(err, e) {
+			return usageError{err}
+		}
+	}
+	return err
 }
 
 // networkConnectCommand is cove network connect NET NAME (connect) or
@@ -358,45 +343,9 @@ func networkRmCommand(env *Env) *cobra.Command {
 	}
 }
 
-// removeNetwork removes one network (see networkRmCommand).
+// removeNetwork removes one network (declared.RemoveNetwork).
 func removeNetwork(ctx context.Context, name string) error {
-	if name == plan.DefaultName {
-		return usagef("network rm: %q is the default network; it exists without a file and cannot be removed", name)
-	}
-	if _, err := network.Declared.Named(name); err != nil {
-		return usageError{fmt.Errorf("network rm: %w", err)}
-	}
-	users, err := networkUsers(name)
-	if err != nil {
-		return err
-	}
-	if len(users) > 0 {
-		return fmt.Errorf("network rm %s: in use by %s; stop them or change their specs first", name, strings.Join(users, ", "))
-	}
-	if err := withConn(ctx, func(c *supervisor.Conn) error { return c.StopUnit(ctx, spec.NetworkUnitName(name)) }); err != nil {
-		return err
-	}
-	return declared.Remove(network.Declared.Path(name))
-}
-
-// networkUsers are the workloads that hold a lease on network name or
-// whose declared spec names it.
-func networkUsers(name string) ([]string, error) {
-	leases, err := network.Leases{Root: network.DefaultLeaseRoot}.List(name)
-	if err != nil {
-		return nil, err
-	}
-	var users []string
-	for _, w := range leases {
-		users = append(users, w)
-	}
-	err = declared.Default.EachSpec(func(s *spec.Spec) {
-		if slices.Contains(s.Join().Networks(), name) && !slices.Contains(users, s.Name) {
-			users = append(users, s.Name)
-		}
-	})
-	slices.Sort(users)
-	return users, err
+	return networkUsage(withConn(ctx, func(c *supervisor.Conn) error { return declared.RemoveNetwork(ctx, c, name) }))
 }
 
 // reloadUnits makes systemd rerun cove's generator, which writes the

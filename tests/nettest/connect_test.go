@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/cove-project/cove/internal/network/plan"
-	"github.com/cove-project/cove/tests/harness"
 )
 
 // TestConnect: a running container joins a network besides its own with
@@ -37,10 +36,9 @@ func TestConnect(t *testing.T) {
 			t.Errorf("cove network %s %s cweb: exit %d, %q; want a refusal saying %q", args[0], args[1], r.Code, r.Stderr, want)
 		}
 	}
-	needDocker(t)
-	bin := harness.DockerCLI(t, sb)
+	docker := dockerCLI(t)
 	for _, verb := range []string{"disconnect", "connect"} {
-		if r := inside(t, bin, "-H", "unix:///run/cove/api.sock", "network", verb, "cback", "cweb"); r.Code != 0 {
+		if r := docker("network", verb, "cback", "cweb"); r.Code != 0 {
 			t.Fatalf("docker network %s cback cweb: exit %d: %s%s", verb, r.Code, r.Stdout, r.Stderr)
 		}
 		checkConnected(t, verb == "connect")

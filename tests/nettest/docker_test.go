@@ -304,6 +304,17 @@ func TestRunDefaultNetwork(t *testing.T) {
 	}
 }
 
+// dockerCLI readies the API and returns the real docker CLI run in the
+// sandbox against cove's API.
+func dockerCLI(t *testing.T) func(args ...string) result {
+	t.Helper()
+	needDocker(t)
+	bin := harness.DockerCLI(t, sb)
+	return func(args ...string) result {
+		return inside(t, bin, append([]string{"-H", "unix:///run/cove/api.sock"}, args...)...)
+	}
+}
+
 // TestDockerCLIPublish: the real docker CLI's run -d -p, through cove's
 // API, puts the container on the default network with its port
 // published: the port answers from the sandbox (127.0.0.1 and, through
@@ -313,11 +324,7 @@ func TestDockerCLIPublish(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
-	needDocker(t)
-	bin := harness.DockerCLI(t, sb)
-	docker := func(args ...string) result {
-		return inside(t, bin, append([]string{"-H", "unix:///run/cove/api.sock"}, args...)...)
-	}
+	docker := dockerCLI(t)
 	t.Cleanup(func() { docker("rm", "-f", "dcli") })
 	if r := docker("run", "-d", "--name", "dcli", "-p", "8084:80", dockerImage,
 		"/bin/sh", "-c", "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www"); r.Code != 0 {

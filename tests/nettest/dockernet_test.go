@@ -1,0 +1,58 @@
+package nettest
+
+import (
+	"net/netip"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestDockerNetworkCreate: the real docker CLI creates a network through
+// cove's API (its file, the subnet asked for), runs a container on it
+// (an address of that subnet), cannot remove it while the container is
+// on it (the refusal names it) and removes it after; without a subnet it
+// gets a free one; what cove's networks cannot be is refused.
+func TestDockerNetworkCreate(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	docker := dockerCLI(t)
+	t.Cleanup(func() { docker("rm", "-f", "dn1"); docker("network", "rm", "dnet", "dfree") })
+	if r := docker("network", "create", "--subnet", "10.86.0.0/24", "dnet"); r.Code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(r.Stdout) {
+		t.Fatalf("docker network create --subnet 10.86.0.0/24 dnet: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if f := must(t, "cat", "/etc/cove/networks/dnet.toml"); !strings.Contains(f, `subnet4 = "10.86.0.0/24"`) {
+		t.Errorf("dnet's network file:\n%s", f)
+	}
+	if r := docker("run", "-d", "--name", "dn1", "--network", "dnet", dockerImage, "sleep", "1000"); r.Code != 0 {
+		t.Fatalf("docker run --network dnet: exit %d: %s", r.Code, r.Stderr)
+	}
+	addr := docker("inspect", "-f", "{{.NetworkSettings.Networks.dnet.IPAddress}}", "dn1").Stdout
+	if a, err := netip.ParseAddr(strings.TrimSpace(addr)); err != nil || !netip.MustParsePrefix("10.86.0.0/24").Contains(a) {
+		t.Errorf("dn1's address on dnet: %q, want one of 10.86.0.0/24", addr)
+	}
+	if r := docker("network", "rm", "dnet"); r.Code == 0 || !strings.Contains(r.Stderr, "in use by dn1") {
+		t.Errorf("docker network rm of a network in use: exit %d: %s", r.Code, r.Stderr)
+	}
+	docker("rm", "-f", "dn1")
+	if r := docker("network", "rm", "dnet"); r.Code != 0 {
+		t.Errorf("docker network rm dnet: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := inside(t, "test", "-e", "/etc/cove/networks/dnet.toml"); r.Code == 0 {
+		t.Error("dnet's network file is still there after docker network rm")
+	}
+	if r := docker("network", "create", "dfree"); r.Code != 0 {
+		t.Fatalf("docker network create dfree: exit %d: %s", r.Code, r.Stderr)
+	}
+	if sub := docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", "dfree").Stdout; !strings.HasPrefix(sub, "10.7") {
+		t.Errorf("dfree's subnet: %q, want a free /24 of 10.78.0.0/15", sub)
+	}
+	for _, args := range [][]string{{"network", "create", "-d", "overlay", "dover"}, {"network", "create", "dfree"}, {"network", "rm", "cove"}} {
+		if r := docker(args...); r.Code == 0 {
+			t.Errorf("docker %s: exit 0, want a refusal", strings.Join(args, " "))
+		}
+	}
+	if r := docker("network", "rm", "dfree"); r.Code != 0 {
+		t.Errorf("docker network rm dfree: exit %d: %s", r.Code, r.Stderr)
+	}
+}
