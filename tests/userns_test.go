@@ -365,3 +365,32 @@ func TestUserNSMachined(t *testing.T) {
 		t.Errorf("the copied file inside: exit %d, %q %s; want its text and 0:0 (machined shifted it into the container's IDs)", r.Code, r.Stdout, r.Stderr)
 	}
 }
+
+// TestUserNSDirectoryUsers: where nsswitch.conf names a source beyond the
+// files (extrausers here, standing in for LDAP or sssd), auto skips a
+// block whose first ID a user of that source has, as nspawn checks a
+// block it picks.
+func TestUserNSDirectoryUsers(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "uns-nss")
+	mustCove(t, runArgs("-d", "--name", "uns-nss", "--userns", "auto", "--", "/bin/sleep", "1000")...)
+	first := hostRange(t, "uns-nss")
+	mustCove(t, "rm", "uns-nss") // its block is free again: the first free one
+	t.Cleanup(func() {
+		inside(t, "sh", "-c", "mv /etc/nsswitch.conf.cove-test /etc/nsswitch.conf; rm -rf /var/lib/extrausers")
+	})
+	script := fmt.Sprintf(`set -e
+cp /etc/nsswitch.conf /etc/nsswitch.conf.cove-test
+sed -i -e 's/^passwd:.*/passwd: files extrausers/' -e 's/^group:.*/group: files extrausers/' /etc/nsswitch.conf
+mkdir -p /var/lib/extrausers
+echo 'dirsvc:x:%[1]d:%[1]d::/:/bin/false' > /var/lib/extrausers/passwd
+: > /var/lib/extrausers/group
+getent passwd %[1]d`, first)
+	if r := inside(t, "sh", "-c", script); r.Code != 0 || !strings.HasPrefix(r.Stdout, "dirsvc:") {
+		t.Fatalf("a directory user at %d through libnss-extrausers: exit %d, %q %s", first, r.Code, r.Stdout, r.Stderr)
+	}
+	mustCove(t, runArgs("-d", "--name", "uns-nss", "--userns", "auto", "--", "/bin/sleep", "1000")...)
+	if again := hostRange(t, "uns-nss"); again == first {
+		t.Errorf("auto gave block %d, whose first ID NSS knows (dirsvc)", again)
+	}
+}

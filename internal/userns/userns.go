@@ -8,8 +8,10 @@
 // systemd-nspawn --private-users=pick): 65536 IDs, a block aligned to
 // 65536 in 0x00080000…0x6FFFFFFF, whose upper 16 bits are the container's
 // number. A block is free when no other workload's record overlaps it, no
-// user or group of /etc/passwd or /etc/group has an ID in it and no range
-// of /etc/subuid or /etc/subgid (rootless podman's, nspawn's) overlaps it,
+// user or group of /etc/passwd or /etc/group has an ID in it (nor, where
+// nsswitch.conf names other sources, LDAP say, glibc's NSS knows one of
+// its first or last but one ID: the check nspawn makes), no range of
+// /etc/subuid or /etc/subgid (rootless podman's, nspawn's) overlaps it,
 // and no running systemd-nspawn --private-users=pick holds it.
 // A workload keeps its block across restarts, so its files keep their
 // owners, until Release (cove rm). A run removed when it ends (cove run
@@ -59,6 +61,8 @@ type Store struct {
 	SubUID, SubGID string // subordinate ranges: no block may overlap one
 	Nspawn         string // NspawnDir: blocks running nspawn containers hold
 	Run            string // launch.UserNSRunDir: the records of runs removed when they end
+	NSSwitch       string // nsswitch.conf: its passwd and group sources beyond files are asked (nssHolds)
+	Getent         string // glibc's getent, which asks them
 }
 
 // NspawnDir is where systemd-nspawn --private-users=pick locks the block
@@ -68,7 +72,8 @@ const NspawnDir = "/run/systemd/nspawn-uid"
 
 // Default is the host's store.
 func Default() *Store {
-	return &Store{Dir: Dir, Passwd: "/etc/passwd", Group: "/etc/group", SubUID: "/etc/subuid", SubGID: "/etc/subgid", Nspawn: NspawnDir, Run: launch.UserNSRunDir}
+	return &Store{Dir: Dir, Passwd: "/etc/passwd", Group: "/etc/group", SubUID: "/etc/subuid", SubGID: "/etc/subgid", Nspawn: NspawnDir, Run: launch.UserNSRunDir,
+		NSSwitch: "/etc/nsswitch.conf", Getent: "/usr/bin/getent"}
 }
 
 // Allocate returns the host IDs of workload name for mode (spec.UserNSAuto
@@ -129,10 +134,20 @@ func (s *Store) pick(name, mode string, all map[string]spec.IDRange) (spec.IDRan
 	if err != nil {
 		return spec.IDRange{}, err
 	}
+	askNSS, err := nssOthers(s.NSSwitch)
+	if err != nil {
+		return spec.IDRange{}, err
+	}
 	for base := uint32(FirstBase); base <= LastBase; base += BlockSize {
 		r := spec.IDRange{Base: base, Count: BlockSize}
-		if _, ok := others(r); !ok && !taken.overlaps(r) {
+		if _, ok := others(r); ok || taken.overlaps(r) {
+			continue
+		}
+		if !askNSS {
 			return r, nil
+		}
+		if held, err := nssHolds(s.Getent, r); err != nil || !held {
+			return r, err
 		}
 	}
 	return spec.IDRange{}, errors.New("no free block of 65536 IDs left in 0x00080000…0x6FFFFFFF")

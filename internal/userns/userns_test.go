@@ -190,3 +190,28 @@ func TestRunRecords(t *testing.T) {
 		t.Errorf("after the run's directory went, a new workload got %v, want the freed %v", c, a)
 	}
 }
+
+// TestNSSOthers: only passwd and group sources beyond files, compat and
+// systemd's modules make the store ask glibc; actions are not sources; a
+// missing nsswitch.conf is files only.
+func TestNSSOthers(t *testing.T) {
+	d := t.TempDir()
+	for conf, want := range map[string]bool{
+		"passwd: files systemd\ngroup: files systemd\nhosts: files dns ldap\n": false,
+		"passwd: compat\ngroup: files mymachines [NOTFOUND=return] systemd\n":  false,
+		"passwd: files ldap\ngroup: files\n":                                   true,
+		"passwd:\tfiles\ngroup:\tfiles sss\n":                                  true,
+		"# passwd: ldap\n":                                                     false,
+	} {
+		p := filepath.Join(d, "nsswitch.conf")
+		if err := os.WriteFile(p, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := nssOthers(p); err != nil || got != want {
+			t.Errorf("%q: %v, %v; want %v", conf, got, err, want)
+		}
+	}
+	if got, err := nssOthers(filepath.Join(d, "none")); err != nil || got {
+		t.Errorf("no nsswitch.conf: %v, %v; want files only", got, err)
+	}
+}
