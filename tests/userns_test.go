@@ -394,3 +394,26 @@ getent passwd %[1]d`, first)
 		t.Errorf("auto gave block %d, whose first ID NSS knows (dirsvc)", again)
 	}
 }
+
+// TestUserNSIdmapRefused: an idmapped bind of a directory on a file
+// system that cannot be idmapped (the sandbox's /var/lib, an overlayfs)
+// fails the start with a message naming the mount and what idmapped
+// mounts need; nothing keeps running.
+func TestUserNSIdmapRefused(t *testing.T) {
+	env.Need(t)
+	if fs := strings.TrimSpace(inside(t, "findmnt", "-n", "-o", "FSTYPE", "-T", "/var/lib").Stdout); fs != "overlay" {
+		t.Skipf("the sandbox's /var/lib is %s, not an overlayfs", fs)
+	}
+	inside(t, "mkdir", "-p", "/var/lib/cove-idmap-test")
+	t.Cleanup(func() { inside(t, "rmdir", "/var/lib/cove-idmap-test") })
+	cleanupWorkload(t, "uns-noidmap")
+	spec := containerSpec(t, filepath.Join(workDir, "idmap-specs"), "uns-noidmap", rootfs, `["/bin/sleep", "1000"]`,
+		"[[container.mount]]\nsource = \"/var/lib/cove-idmap-test\"\ntarget = \"/data\"\nidmap = true\n[security]\nuserns = \"auto\"\n")
+	r := cove(t, "run", "-d", spec)
+	if r.Code == 0 || !strings.Contains(r.Stderr, "idmapped mount of /var/lib/cove-idmap-test on /data") || !strings.Contains(r.Stderr, "idmapped mounts need Linux ≥ 5.12") {
+		t.Errorf("an idmapped bind on overlayfs: exit %d, stderr %q; want a failed start naming the mount and the requirement", r.Code, r.Stderr)
+	}
+	if st := show(t, "cove-uns-noidmap.service", "ActiveState"); st == "active" || st == "activating" {
+		t.Errorf("the workload is %s after the refused start", st)
+	}
+}
