@@ -18,6 +18,22 @@ type Stdio struct {
 	In, Out, Err *os.File
 }
 
+// props are the unit properties that give it s's files; a nil one is
+// left to the unit (output to the journal). systemd holds each file
+// until the unit is gone.
+func (s *Stdio) props() []sd.Property {
+	var props []sd.Property
+	for _, f := range []struct {
+		name string
+		file *os.File
+	}{{"StandardInputFileDescriptor", s.In}, {"StandardOutputFileDescriptor", s.Out}, {"StandardErrorFileDescriptor", s.Err}} {
+		if f.file != nil {
+			props = append(props, prop(f.name, dbus.UnixFD(f.file.Fd())))
+		}
+	}
+	return props
+}
+
 // StartTransient creates u as a transient unit and waits until its start
 // job has finished (for cove's Type=notify units: until the payload runs),
 // then creates and starts its port proxies (u.Proxies: each socket with
@@ -30,10 +46,7 @@ type Stdio struct {
 func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
 	props := append(transientProps(u), prop("AddRef", true))
 	if stdio != nil {
-		props = append(props,
-			prop("StandardInputFileDescriptor", dbus.UnixFD(stdio.In.Fd())),
-			prop("StandardOutputFileDescriptor", dbus.UnixFD(stdio.Out.Fd())),
-			prop("StandardErrorFileDescriptor", dbus.UnixFD(stdio.Err.Fd())))
+		props = append(props, stdio.props()...)
 	}
 	ch := make(chan string, 1)
 	if _, err := c.sd.StartTransientUnitContext(ctx, u.Name, "fail", props, ch); err != nil {

@@ -255,3 +255,25 @@ func TestTTYDetachAndExec(t *testing.T) {
 		t.Errorf("after detaching cove exec -it, want the payload's and the exec'd shell running:\n%s%s", r.Stdout, r.Stderr)
 	}
 }
+
+// TestRunDetachedTTY: cove run -dit starts a shell on a terminal of the
+// container and returns at once with its name; the shell keeps running,
+// waiting on its terminal (the unit's file descriptor store holds the
+// master), and cove exec reaches it; no terminal is needed on cove's side.
+func TestRunDetachedTTY(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttybg")
+	r := cove(t, runArgs("-dit", "--name", "ttybg", "--", "/bin/sh")...)
+	if r.Code != 0 || r.Stdout != "ttybg\n" {
+		t.Fatalf("cove run -dit: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	pid := show(t, "cove-ttybg.service", "MainPID")
+	time.Sleep(time.Second) // a shell whose terminal was hung up, or that read EOF, would have exited now
+	if st, now := show(t, "cove-ttybg.service", "ActiveState"), show(t, "cove-ttybg.service", "MainPID"); st != "active" || now != pid {
+		t.Fatalf("after cove run -dit returned: %s, MainPID %s (was %s); want the shell running", st, now, pid)
+	}
+	out := mustCove(t, "exec", "ttybg", "--", "/bin/sh", "-c", "readlink /proc/1/fd/0; tr '\\0' ' ' < /proc/1/cmdline")
+	if !regexp.MustCompile(`^/dev/pts/\d+\n/bin/sh $`).MatchString(out) {
+		t.Errorf("the detached shell's stdin and command line: %q, want a pty of the container and /bin/sh", out)
+	}
+}

@@ -194,7 +194,6 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"kill", "-s", "NOPE", "web"}, "cove: kill: invalid argument \"NOPE\" for \"-s, --signal\" flag: "},
 		{[]string{"exec", "web"}, "cove: exec: want a workload name and a command\n"},
 		{[]string{"exec", "web", "--"}, "cove: exec: want a workload name and a command\n"},
-		{[]string{"run", "-dit", "--rm", "busybox", "sh"}, "cove: run: --tty with --detach: cove cannot attach to the terminal later\n"},
 		{[]string{"--host", "unix:///x", "run", "busybox"}, "cove: run: does not work through the API (--host); run it as root on the host\n"},
 	} {
 		r := cove(c.args...)

@@ -121,11 +121,9 @@ func startTransient(ctx context.Context, env *Env, conn *supervisor.Conn, u unit
 
 // run starts a workload as a transient unit. In the foreground (the
 // default) the payload's stdio is cove's and cove exits with its status;
-// with -d it returns once the payload runs.
+// with -d it returns once the payload runs (with -t too: the payload
+// keeps its terminal, docker run -dit's shell waiting on it).
 func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
-	if f.tty && f.detach {
-		return usagef("run: --tty with --detach: cove cannot attach to the terminal later")
-	}
 	s, err := f.spec(command)
 	if err != nil {
 		return err
@@ -148,7 +146,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		if u, err = ttyUnit(u); err != nil {
 			return err
 		}
-		if console, err = newTTYConsole(env, f.interactive); err != nil {
+		if console, err = newTTYConsole(env, f.interactive && !f.detach); err != nil {
 			return err
 		}
 		defer console.Close()
@@ -163,7 +161,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		stdio = &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
 	}
 	if console != nil {
-		stdio = console.Stdio()
+		stdio = console.Stdio(f.detach)
 	}
 	eventlog.Created(s, f.rm && f.detach && s.Service.Restart == spec.RestartNo)
 	if err := startTransient(ctx, env, conn, u, stdio); err != nil {
@@ -175,6 +173,11 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		}
 	}
 	if f.detach {
+		if console != nil {
+			if err := console.Release(u.Name); err != nil {
+				return err
+			}
+		}
 		fmt.Fprintln(env.Stdout, s.Name)
 		return nil
 	}

@@ -119,9 +119,28 @@ func ttyUnit(u units.Unit) (units.Unit, error) {
 
 // Stdio is what the stdio of the unit from ttyUnit must be (for
 // StartTransient): the console socket as input; cove's output and error,
-// where the launcher reports a failed start.
-func (t *ttyConsole) Stdio() *supervisor.Stdio {
+// where the launcher reports a failed start, unless detached (systemd
+// holds the unit's files as long as the unit lives: a detached run's
+// output goes to the journal).
+func (t *ttyConsole) Stdio(detached bool) *supervisor.Stdio {
+	if detached {
+		return &supervisor.Stdio{In: t.stage}
+	}
 	return &supervisor.Stdio{In: t.stage, Out: os.Stdout, Err: os.Stderr}
+}
+
+// Release, for a run started detached with a terminal (-dt), takes the
+// terminal's master the launcher sent and lets it go: the unit's file
+// descriptor store keeps the pty open (see ttyUnit), so the payload keeps
+// its terminal, and a shell waits on it as under docker run -dit; cove
+// exec -it reaches the workload later.
+func (t *ttyConsole) Release(unit string) error {
+	t.stage.Close() // systemd holds the unit's copy
+	master, err := tty.Receive(t.host)
+	if err != nil {
+		return fmt.Errorf("start %s with a terminal: %w", unit, err)
+	}
+	return master.Close()
 }
 
 // WaitRun attaches the user's terminal to the payload of unit, which
