@@ -12,10 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -188,8 +188,8 @@ func (s *Server) createContainer(c *call) {
 		s.failCreate(c, name, err)
 		return
 	}
-	eventlog.Created(sp, false)                      // AutoRemove: this helper records the removal
-	if err := stored.RemoveState(name); err != nil { // a new container: no writable layer left by an earlier one of this name
+	eventlog.Created(sp, false)                        // AutoRemove: this helper records the removal
+	if err := declared.ForgetState(name); err != nil { // a new container: no writable layer or IDs left by an earlier one of this name
 		s.failCreate(c, name, err)
 		return
 	}

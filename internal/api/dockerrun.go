@@ -11,10 +11,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
@@ -259,7 +259,7 @@ func (s *Server) startFailed(ctx context.Context, runner Runner, rec *containerR
 	runner.Unload(context.WithoutCancel(ctx), rec.Name)
 	if rec.Config.HostConfig.AutoRemove {
 		s.records.remove(rec.Name)
-		stored.RemoveState(rec.Name)
+		declared.ForgetState(rec.Name)
 		eventlog.Removed(rec.Name)
 	}
 }
@@ -379,7 +379,7 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		}
 		s.runs.finish(ctx, name)
 	} else if ct.rec != nil && ct.rec.Started {
-		if err := stored.RemoveState(name); err != nil {
+		if err := declared.ForgetState(name); err != nil {
 			return err
 		}
 	}

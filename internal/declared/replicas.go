@@ -77,7 +77,9 @@ func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) err
 }
 
 // ForgetState drops what workload name keeps between runs until it is
-// removed: its writable layer and its user namespace IDs (units.Kept).
+// removed: its writable layer (units.Kept) and the record of its user
+// namespace IDs (package userns). Every removal of a workload, and every
+// new workload of a name that was used before, goes through it.
 func ForgetState(name string) error {
 	return errors.Join(stored.RemoveState(name), userns.Default().Release(name))
 }
@@ -95,7 +97,7 @@ func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log i
 	switch {
 	case c.Kind == Added:
 		for i := 1; i <= s.Service.Replicas; i++ {
-			if err := stored.RemoveState(spec.InstanceName(s.Name, i)); err != nil {
+			if err := ForgetState(spec.InstanceName(s.Name, i)); err != nil {
 				return err
 			}
 		}
