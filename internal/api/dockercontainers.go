@@ -74,13 +74,19 @@ func (s *Server) lookup(c *call) (Workload, bool) {
 // by a unique prefix of its Docker ID. Otherwise it answers (404 when
 // there is none) and returns false.
 func (s *Server) lookupContainer(c *call) (dockerContainer, bool) {
-	ct, err := s.container(c.ctx(), c.name)
+	return s.lookupContainerNamed(c, c.name)
+}
+
+// lookupContainerNamed is lookupContainer for the container ref names
+// (a body's, say, rather than the path's).
+func (s *Server) lookupContainerNamed(c *call, ref string) (dockerContainer, bool) {
+	ct, err := s.container(c.ctx(), ref)
 	if err == nil {
 		return ct, true
 	}
-	if errors.Is(err, supervisor.ErrNotFound) && isHex(c.name) {
+	if errors.Is(err, supervisor.ErrNotFound) && isHex(ref) {
 		var name string
-		if name, err = s.byIDPrefix(c.ctx(), c.name); err == nil && name != "" {
+		if name, err = s.byIDPrefix(c.ctx(), ref); err == nil && name != "" {
 			ct, err = s.container(c.ctx(), name)
 		}
 	}
@@ -88,7 +94,7 @@ func (s *Server) lookupContainer(c *call) (dockerContainer, bool) {
 	case err == nil:
 		return ct, true
 	case errors.Is(err, supervisor.ErrNotFound):
-		c.fail(errorf(CodeNotFound, "No such container: "+c.name))
+		c.fail(errorf(CodeNotFound, "No such container: "+ref))
 	default:
 		c.failWith(err)
 	}

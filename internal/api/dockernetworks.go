@@ -74,7 +74,7 @@ func (s *Server) connectOrDisconnect(c *call, op func(context.Context, Networker
 	if !ok {
 		return
 	}
-	ct, ok := s.lookupContainer(&call{w: c.w, r: c.r, path: c.path, name: body.Container, docker: c.docker, peer: c.peer})
+	ct, ok := s.lookupContainerNamed(c, body.Container)
 	switch {
 	case !ok:
 		return

@@ -85,8 +85,7 @@ func joinedNow(workload string) ([]plan.Endpoint, []plan.Port, error) {
 	if len(joined) == 0 {
 		return nil, nil, fmt.Errorf("%s is on no network of cove's (its network is host or none, or it is not running): there is no link to add one to", workload)
 	}
-	ports, err := PortClaims{Root: DefaultPortRoot}.Ports(workload)
-	return joined, ports, err
+	return joined, view.Published(workload), nil
 }
 
 // leaveOne undoes one network's link and lease of workload, leaving its

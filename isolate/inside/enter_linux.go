@@ -59,9 +59,6 @@ func Enter(c launch.Config) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return 0, fmt.Errorf("keep descriptors from the command: close_range(CLOSE_RANGE_CLOEXEC) fds 3 and up: %w", err)
-	}
 	attr, master, slave, err := enterStdio(c)
 	if err != nil {
 		return 0, err
@@ -84,17 +81,15 @@ func EnterNS(c launch.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		return fmt.Errorf("keep descriptors from the command: close_range(CLOSE_RANGE_CLOEXEC) fds 3 and up: %w", err)
-	}
 	err = unix.Exec(argv0, c.Argv, env)
 	return fmt.Errorf("execve %s: %w", argv0, err)
 }
 
 // readyCommand resolves the command's user, changes to its working
-// directory, finds the command and restricts the calling thread, which
-// then starts it with the returned path and environment. Its IDs are
-// those of the calling process's user namespace.
+// directory, finds the command, restricts the calling thread, which then
+// starts it with the returned path and environment, and marks every
+// descriptor from 3 up close-on-exec (the command gets stdio only). Its
+// IDs are those of the calling process's user namespace.
 func readyCommand(c *launch.Config, lastCap int) (argv0 string, env []string, err error) {
 	if err := resolveUser(c); err != nil {
 		return "", nil, err
@@ -111,7 +106,13 @@ func readyCommand(c *launch.Config, lastCap int) (argv0 string, env []string, er
 	if err != nil {
 		return "", nil, err
 	}
-	return argv0, env, restrict(*c, lastCap)
+	if err := restrict(*c, lastCap); err != nil {
+		return "", nil, err
+	}
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return "", nil, fmt.Errorf("keep descriptors from the command: close_range(CLOSE_RANGE_CLOEXEC) fds 3 and up: %w", err)
+	}
+	return argv0, env, nil
 }
 
 // enterUserNS starts nsenter, in a new session with the command's stdio
