@@ -206,6 +206,8 @@ var keyTable = []Key{
 	{Path: "network.dns", Type: TypeBoolean, Field: "Network.DNS"},
 	{Path: "network.privileged_ports", Type: TypeBoolean, Field: "Network.PrivilegedPorts"},
 	{Path: "network.allow_host", Type: TypeStrings, Field: "Network.AllowHost", Example: `["8080", "123/udp"]`},
+	{Path: "network.ipv6", Type: TypeBoolean, Field: "Network.IPv6"},
+	{Path: "network.labels", Type: TypeStringMap, Field: "Network.Labels"},
 	{Path: "volume", Type: TypeTable, Field: "Volume", Kind: KindVolume},
 	{Path: "volume.labels", Type: TypeStringMap, Field: "Volume.Labels"},
 	{Path: "volume.size", Type: TypeSize, Field: "Volume.Size"},

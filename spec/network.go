@@ -27,10 +27,12 @@ type Network struct {
 	Subnet4, Gateway4 string
 	Subnet6, Gateway6 string
 	Bridge            string
-	Internal          bool     // no egress
-	DNS               bool     // names on the gateway; default true
-	PrivilegedPorts   bool     // workloads may publish host ports below 1024; default true
-	AllowHost         []string // host services on the gateway the network may reach, "PORT[/PROTO]"
+	Internal          bool              // no egress
+	DNS               bool              // names on the gateway; default true
+	PrivilegedPorts   bool              // workloads may publish host ports below 1024; default true
+	AllowHost         []string          // host services on the gateway the network may reach, "PORT[/PROTO]"
+	IPv6              bool              // an IPv6 subnet besides the IPv4 one; default true
+	Labels            map[string]string // Docker's network labels: shown, never acted on
 }
 
 // ParseNetwork parses the network file data, read from file, for network
@@ -64,7 +66,7 @@ func LoadNetwork(path string) (plan.Network, error) {
 
 // readNetwork builds a Network from the [network] table t.
 func readNetwork(t table) *Network {
-	n := &Network{DNS: true, PrivilegedPorts: true}
+	n := &Network{DNS: true, PrivilegedPorts: true, IPv6: true}
 	t.read("subnet4", &n.Subnet4)
 	t.read("gateway4", &n.Gateway4)
 	t.read("subnet6", &n.Subnet6)
@@ -74,13 +76,15 @@ func readNetwork(t table) *Network {
 	t.read("dns", &n.DNS)
 	t.read("privileged_ports", &n.PrivilegedPorts)
 	t.read("allow_host", &n.AllowHost)
+	t.read("ipv6", &n.IPv6)
+	t.read("labels", &n.Labels)
 	return n
 }
 
 // plan is the network n declares, named name, completed; or the first
 // problem as a key below "network" and a message.
 func (n *Network) plan(name string) (plan.Network, *Error) {
-	p := plan.Network{Name: name, Bridge: n.Bridge, Internal: n.Internal, NoDNS: !n.DNS, NoPrivilegedPorts: !n.PrivilegedPorts}
+	p := plan.Network{Name: name, Bridge: n.Bridge, Internal: n.Internal, NoDNS: !n.DNS, NoPrivilegedPorts: !n.PrivilegedPorts, NoIPv6: !n.IPv6, Labels: n.Labels}
 	if n.Subnet4 == "" && name == plan.DefaultName {
 		p.Subnet4 = plan.DefaultSubnet4
 	}
@@ -101,6 +105,9 @@ func (n *Network) plan(name string) (plan.Network, *Error) {
 		if err != nil {
 			return p, &Error{Key: "network." + f.key, Msg: fmt.Sprintf("%q is not an %s such as %s", f.val, map[bool]string{true: "address prefix", false: "address"}[f.pfx != nil], example("network."+f.key))}
 		}
+	}
+	if p.NoIPv6 && (n.Subnet6 != "" || n.Gateway6 != "") {
+		return p, &Error{Key: "network.ipv6", Msg: "false, but subnet6 or gateway6 is set: leave them out for a network without IPv6"}
 	}
 	if !p.Subnet4.IsValid() {
 		return p, &Error{Key: "network.subnet4", Msg: "missing; required (only the default network has one by default), such as " + example("network.subnet4")}
@@ -135,6 +142,7 @@ func (v *validator) network(s *Spec) {
 	if _, err := s.Network.plan(s.Name); err != nil {
 		v.add(err.Key, err.Msg)
 	}
+	v.labels("network.labels", s.Network.Labels)
 }
 
 // Join is where a workload joins a cove network, as its spec writes it:
@@ -272,7 +280,7 @@ func (n Network) File() []byte {
 	for _, kv := range []struct {
 		key      string
 		val, def bool
-	}{{"internal", n.Internal, false}, {"dns", n.DNS, true}, {"privileged_ports", n.PrivilegedPorts, true}} {
+	}{{"internal", n.Internal, false}, {"dns", n.DNS, true}, {"privileged_ports", n.PrivilegedPorts, true}, {"ipv6", n.IPv6, true}} {
 		if kv.val != kv.def {
 			fmt.Fprintf(&b, "%s = %v\n", kv.key, kv.val)
 		}
@@ -283,6 +291,12 @@ func (n Network) File() []byte {
 			quoted[i] = strconv.Quote(s)
 		}
 		fmt.Fprintf(&b, "allow_host = [%s]\n", strings.Join(quoted, ", "))
+	}
+	if len(n.Labels) > 0 {
+		b.WriteString("\n[network.labels]\n")
+		for _, k := range sortedKeys(n.Labels) {
+			fmt.Fprintf(&b, "%s = %s\n", tomlKey(k), strconv.Quote(n.Labels[k]))
+		}
 	}
 	return []byte(b.String())
 }

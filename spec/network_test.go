@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
@@ -56,13 +57,23 @@ func TestParseNetworkErrors(t *testing.T) {
 }
 
 func TestNetworkFileRoundTrip(t *testing.T) {
-	n := Network{Subnet4: "10.80.0.0/24", Gateway4: "10.80.0.254", Bridge: "br-web", Internal: true, DNS: false, PrivilegedPorts: true, AllowHost: []string{"8080", "123/udp"}}
+	labels := map[string]string{"com.docker.compose.project": "shop", "a b": "c\"d"}
+	n := Network{Subnet4: "10.80.0.0/24", Gateway4: "10.80.0.254", Bridge: "br-web", Internal: true, DNS: false, PrivilegedPorts: true, AllowHost: []string{"8080", "123/udp"}, Labels: labels}
 	got, err := ParseNetwork("web.toml", n.File(), "")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, n.File())
 	}
-	if got.Gateway4 != netip.MustParseAddr("10.80.0.254") || got.Bridge != "br-web" || !got.Internal || !got.NoDNS || got.NoPrivilegedPorts || len(got.AllowHost) != 2 {
-		t.Errorf("round trip of\n%s gave %v", n.File(), got)
+	if got.Gateway4 != netip.MustParseAddr("10.80.0.254") || got.Bridge != "br-web" || !got.Internal || !got.NoDNS || got.NoPrivilegedPorts || len(got.AllowHost) != 2 ||
+		!maps.Equal(got.Labels, labels) || !got.NoIPv6 || got.Subnet6.IsValid() || got.Gateway6.IsValid() {
+		t.Errorf("round trip of\n%s gave %+v", n.File(), got)
+	}
+	n = Network{Subnet4: "10.80.0.0/24", DNS: true, IPv6: true}
+	if got, err := ParseNetwork("web.toml", n.File(), ""); err != nil || got.NoIPv6 || !got.Subnet6.IsValid() || strings.Contains(string(n.File()), "ipv6") {
+		t.Errorf("round trip of\n%s gave %+v, %v", n.File(), got, err)
+	}
+	bad := "version = 1\nkind = \"network\"\n[network]\nsubnet4 = \"10.80.0.0/24\"\nsubnet6 = \"fd00:1::/64\"\nipv6 = false\n"
+	if _, err := ParseNetwork("web.toml", []byte(bad), ""); err == nil || !strings.Contains(err.Error(), "web.toml:6:1: network.ipv6: false, but subnet6") {
+		t.Errorf("ipv6 = false with a subnet6: %v", err)
 	}
 }
 

@@ -90,14 +90,19 @@ func (v *validator) volume(s *Spec) {
 	if s.Volume == nil {
 		return
 	}
-	for _, k := range sortedKeys(s.Volume.Labels) {
-		if msg := checkText(k + s.Volume.Labels[k]); msg != "" {
-			v.add("volume.labels."+tomlKey(k), msg)
-		}
-	}
+	v.labels("volume.labels", s.Volume.Labels)
 	if v.src.has("volume.size") && !v.src.failedAt("volume.size") {
 		if err := CheckVolumeSize(s.Volume.Size); err != nil {
 			v.add("volume.size", err.Error())
+		}
+	}
+}
+
+// labels checks the labels at key: text, keys and values alike.
+func (v *validator) labels(key string, labels map[string]string) {
+	for _, k := range sortedKeys(labels) {
+		if msg := checkText(k + labels[k]); msg != "" {
+			v.add(key+"."+tomlKey(k), msg)
 		}
 	}
 }

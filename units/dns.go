@@ -36,10 +36,8 @@ func (v Listen) dbus() any {
 func CompileDNS(n plan.Network) Unit {
 	u := networkSocket(spec.DNSSocketName(n.Name), "name service of cove network "+n.Name, n)
 	for _, typ := range []string{"Datagram", "Stream"} {
-		for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
-			if gw.IsValid() {
-				u.add(SectionSocket, "Listen", "Listen"+typ, Listen{typ, netip.AddrPortFrom(gw, DNSPort).String()})
-			}
+		for _, gw := range n.Gateways() {
+			u.add(SectionSocket, "Listen", "Listen"+typ, Listen{typ, netip.AddrPortFrom(gw, DNSPort).String()})
 		}
 	}
 	u.add(SectionSocket, "FreeBind", "", Bool(true))

@@ -31,8 +31,9 @@ type dockerNetworkCreate struct {
 			AuxiliaryAddresses       map[string]string `json:"AuxiliaryAddresses"`
 		}
 	}
-	Options map[string]string
-	Labels  map[string]string
+	EnableIPv6 bool
+	Options    map[string]string
+	Labels     map[string]string
 }
 
 // bridgeNameOption is Docker's option that names a network's bridge.
@@ -92,7 +93,7 @@ func networkSettings(req dockerNetworkCreate) (spec.Network, *Error) {
 	bad := func(format string, a ...any) (spec.Network, *Error) {
 		return spec.Network{}, errorf(CodeBadRequest, "network create: "+fmt.Sprintf(format, a...))
 	}
-	s := spec.Network{DNS: true, PrivilegedPorts: true, Internal: req.Internal, Bridge: req.Options[bridgeNameOption]}
+	s := spec.Network{DNS: true, PrivilegedPorts: true, Internal: req.Internal, Bridge: req.Options[bridgeNameOption], IPv6: req.EnableIPv6, Labels: req.Labels}
 	switch {
 	case req.Name == "":
 		return bad("a name is required")
@@ -100,8 +101,6 @@ func networkSettings(req dockerNetworkCreate) (spec.Network, *Error) {
 		return bad("driver %q is not supported: cove's networks are bridges", req.Driver)
 	case req.Scope != "" && req.Scope != "local", req.Ingress, req.ConfigOnly, req.ConfigFrom != nil:
 		return bad("only local networks of their own (no scope %q, ingress, config-only or config-from)", req.Scope)
-	case len(req.Labels) > 0:
-		return bad("labels are not supported: a network's file has none")
 	}
 	for k := range req.Options {
 		if k != bridgeNameOption {
@@ -119,7 +118,7 @@ func networkSettings(req dockerNetworkCreate) (spec.Network, *Error) {
 			}
 			sub, gw := &s.Subnet4, &s.Gateway4
 			if p.Addr().Is6() {
-				sub, gw = &s.Subnet6, &s.Gateway6
+				sub, gw, s.IPv6 = &s.Subnet6, &s.Gateway6, true
 			}
 			if *sub != "" {
 				return bad("more than one %s subnet", strings.ToUpper(map[bool]string{true: "IPv6", false: "IPv4"}[p.Addr().Is6()]))

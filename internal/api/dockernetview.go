@@ -69,7 +69,7 @@ func addressesOf(workload string, e Endpoint) dockerAddresses {
 	return dockerAddresses{
 		EndpointID: dockerEndpointID(e.Network, workload), Gateway: e.Gateway4.String(),
 		IPAddress: e.Address4.Addr().String(), IPPrefixLen: e.Address4.Bits(),
-		IPv6Gateway: e.Gateway6.String(), GlobalIPv6Address: e.Address6.Addr().String(), GlobalIPv6PrefixLen: e.Address6.Bits(),
+		IPv6Gateway: plan.Text(e.Gateway6), GlobalIPv6Address: plan.Text(e.Address6.Addr()), GlobalIPv6PrefixLen: max(e.Address6.Bits(), 0),
 		MacAddress: e.MAC,
 	}
 }

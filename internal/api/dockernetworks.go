@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"strings"
@@ -148,8 +149,8 @@ type dockerNetworkMember struct {
 }
 
 // networkFilters are the filter keys GET /networks implements: name (a
-// substring) and id (a prefix).
-var networkFilters = []string{"name", "id"}
+// substring), id (a prefix) and label (KEY or KEY=VALUE, all must hold).
+var networkFilters = []string{"name", "id", "label"}
 
 // networks answers GET /networks?filters=: every declared network, by
 // name; Containers is empty, as in Docker's list (an inspection has them).
@@ -167,7 +168,7 @@ func (s *Server) networks(c *call) {
 	out := []dockerNetwork{}
 	for _, n := range v.Networks {
 		id := dockerNetworkID(n.Name)
-		if f.anyOf("name", func(x string) bool { return strings.Contains(n.Name, x) }) && f.anyOf("id", func(x string) bool { return strings.HasPrefix(id, x) }) {
+		if f.anyOf("name", func(x string) bool { return strings.Contains(n.Name, x) }) && f.anyOf("id", func(x string) bool { return strings.HasPrefix(id, x) }) && f.labelsMatch(n.Labels) {
 			out = append(out, s.dockerNetworkOf(n, nil))
 		}
 	}
@@ -239,17 +240,23 @@ func (s *Server) findNetwork(v network.View, ref string) (plan.Network, *Error) 
 // (the zero time for the default network without one).
 func (s *Server) dockerNetworkOf(n plan.Network, members []network.Member) dockerNetwork {
 	d := dockerNetwork{Name: n.Name, ID: dockerNetworkID(n.Name), Created: rfc3339(time.Time{}), Scope: "local", Driver: "bridge",
-		EnableIPv4: true, EnableIPv6: true, Internal: n.Internal, Containers: map[string]dockerNetworkMember{},
-		Options: map[string]string{"com.docker.network.bridge.name": n.Bridge}, Labels: map[string]string{}}
+		EnableIPv4: true, EnableIPv6: !n.NoIPv6, Internal: n.Internal, Containers: map[string]dockerNetworkMember{},
+		Options: map[string]string{}, Labels: map[string]string{}}
+	maps.Copy(d.Labels, n.Labels)
+	if n.Bridge != plan.BridgeName(n.Name) || n.Name == plan.DefaultName { // as Docker: the option only where it was given
+		d.Options[bridgeNameOption] = n.Bridge
+	}
 	if st, err := os.Stat(s.opt.Networks.Catalog.Path(n.Name)); err == nil {
 		d.Created = rfc3339(st.ModTime())
 	}
 	d.IPAM.Driver = "default"
-	d.IPAM.Config = []dockerIPAMConfig{{Subnet: n.Subnet4.String(), Gateway: n.Gateway4.String()}, {Subnet: n.Subnet6.String(), Gateway: n.Gateway6.String()}}
+	for i, sub := range n.Subnets() {
+		d.IPAM.Config = append(d.IPAM.Config, dockerIPAMConfig{Subnet: sub.String(), Gateway: n.Gateways()[i].String()})
+	}
 	for _, m := range members {
 		e := endpointOf(m.Endpoint)
 		d.Containers[dockerID(m.Workload)] = dockerNetworkMember{Name: m.Workload, EndpointID: dockerEndpointID(n.Name, m.Workload),
-			MacAddress: e.MAC, IPv4Address: e.Address4.String(), IPv6Address: e.Address6.String()}
+			MacAddress: e.MAC, IPv4Address: e.Address4.String(), IPv6Address: plan.Text(e.Address6)}
 	}
 	return d
 }

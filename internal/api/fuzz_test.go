@@ -273,7 +273,6 @@ func requestCases() []requestCase {
 		{"POST /v1.41/networks/create", roleRoot, 400, `network create: a name is required`},
 		{"POST /v1.41/networks/create", roleMember, 403, `permission denied`},
 		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Driver\":\"overlay\"}", roleRoot, 400, `driver \"overlay\" is not supported`},
-		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Labels\":{\"a\":\"b\"}}", roleRoot, 400, `labels are not supported`},
 		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"10.9.0.0/24\",\"IPRange\":\"10.9.0.0/25\"}]}}", roleRoot, 400, `--ip-range`},
 		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Options\":{\"com.docker.network.driver.mtu\":\"1400\"}}", roleRoot, 400, `option \"com.docker.network.driver.mtu\" is not supported`},
 		{"DELETE /v1.41/networks/nope", roleRoot, 404, `network nope not found`},

@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/cove-project/cove/internal/network"
@@ -32,9 +33,10 @@ type Port struct {
 }
 
 // String is the endpoint as cove status shows it:
-// "cove 10.77.0.2/16 fd..::2/64 (02:…)".
+// "cove 10.77.0.2/16 fd..::2/64 (02:…)" (no IPv6 address on a network
+// without IPv6).
 func (e Endpoint) String() string {
-	return fmt.Sprintf("%s %v %v (%s)", e.Network, e.Address4, e.Address6, e.MAC)
+	return strings.Join(slices.DeleteFunc([]string{e.Network, e.Address4.String(), plan.Text(e.Address6), "(" + e.MAC + ")"}, func(s string) bool { return s == "" }), " ")
 }
 
 // HostIPs are the host addresses p answers on as Docker names them:

@@ -91,6 +91,7 @@ type networkInfo struct {
 	Internal  bool              `json:"internal"`
 	DNS       bool              `json:"dns"`
 	AllowHost []string          `json:"allow_host"`
+	Labels    map[string]string `json:"labels,omitempty"`
 	File      string            `json:"file,omitempty"` // "" for the default network without one
 	State     string            `json:"state"`          // ActiveState of cove-network@NAME.service
 	Leases    map[string]string `json:"leases"`         // IPv4 address → workload
@@ -101,7 +102,7 @@ type networkInfo struct {
 // "unknown").
 func describeNetwork(ctx context.Context, conn *supervisor.Conn, n plan.Network) (networkInfo, error) {
 	info := networkInfo{Name: n.Name, Bridge: n.Bridge, Subnet4: n.Subnet4.String(), Gateway4: n.Gateway4.String(),
-		Subnet6: n.Subnet6.String(), Gateway6: n.Gateway6.String(), Internal: n.Internal, DNS: !n.NoDNS,
+		Subnet6: plan.Text(n.Subnet6), Gateway6: plan.Text(n.Gateway6), Labels: n.Labels, Internal: n.Internal, DNS: !n.NoDNS,
 		AllowHost: []string{}, State: "unknown", Leases: map[string]string{}, Firewall: plan.Firewall(n).String()}
 	for _, h := range n.AllowHost {
 		info.AllowHost = append(info.AllowHost, h.String())
@@ -226,7 +227,7 @@ func completeNetworks(_ *cobra.Command, args []string, toComplete string) ([]cob
 // also avoids the host's routes); the network comes up when a workload on
 // it starts.
 func networkCreateCommand(env *Env) *cobra.Command {
-	s := spec.Network{DNS: true, PrivilegedPorts: true}
+	s := spec.Network{DNS: true, PrivilegedPorts: true, IPv6: true}
 	c := &cobra.Command{
 		Use:   "create [flags] NAME",
 		Short: "create a network",
@@ -254,6 +255,7 @@ when the first workload on the network starts.`,
 	fs.BoolVar(&s.Internal, "internal", false, "no egress")
 	fs.BoolVar(&s.DNS, "dns", true, "names on the gateway")
 	fs.BoolVar(&s.PrivilegedPorts, "privileged-ports", true, "workloads may publish host ports below 1024")
+	fs.BoolVar(&s.IPv6, "ipv6", true, "an IPv6 subnet besides the IPv4 one")
 	fs.Var((*listValue)(&s.AllowHost), "allow-host", "a host service on the gateway the network may reach, PORT[/PROTO] (repeatable)")
 	return c
 }
@@ -265,7 +267,11 @@ func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) e
 	if err != nil {
 		return networkUsage(err)
 	}
-	fmt.Fprintf(env.Stdout, "%s: %v via %v, %v via %v, bridge %s\n", name, n.Subnet4, n.Gateway4, n.Subnet6, n.Gateway6, n.Bridge)
+	subnets := make([]string, len(n.Subnets()))
+	for i, sub := range n.Subnets() {
+		subnets[i] = fmt.Sprintf("%v via %v", sub, n.Gateways()[i])
+	}
+	fmt.Fprintf(env.Stdout, "%s: %s, bridge %s\n", name, strings.Join(subnets, ", "), n.Bridge)
 	return reloadUnits(ctx)
 }
 

@@ -133,7 +133,7 @@ func validateNetworkFile(path string) (api.ValidSpec, string, error) {
 		return api.ValidSpec{}, "", err
 	}
 	return api.ValidSpec{File: path, Name: n.Name, Kind: spec.KindNetwork},
-		fmt.Sprintf("%s: ok (network %s: %v, %v, bridge %s)\n", path, n.Name, n.Subnet4, n.Subnet6, n.Bridge), nil
+		fmt.Sprintf("%s: ok (network %s: %v, bridge %s)\n", path, n.Name, n.Subnets(), n.Bridge), nil
 }
 
 // loadSpec loads a spec and checks it against this host (hostcheck.Prepare:

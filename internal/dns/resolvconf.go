@@ -18,7 +18,10 @@ func ContainerResolvConf(n plan.Network, hostConf string) ([]byte, error) {
 	var b strings.Builder
 	b.WriteString("# Written by cove for network " + n.Name + ".\n")
 	if !n.NoDNS {
-		fmt.Fprintf(&b, "nameserver %v\nnameserver %v\nsearch %s\n", n.Gateway4, n.Gateway6, n.Name)
+		for _, gw := range n.Gateways() {
+			fmt.Fprintf(&b, "nameserver %v\n", gw)
+		}
+		fmt.Fprintf(&b, "search %s\n", n.Name)
 		return []byte(b.String()), nil
 	}
 	ups, err := ReadUpstreams(hostConf)

@@ -135,10 +135,7 @@ func configureNIC(n plan.Network, at Attachment, name string, gateway bool) erro
 	if err != nil {
 		return fmt.Errorf("find %s: netlink RTM_GETLINK: %w", name, err)
 	}
-	for _, a := range []*netlink.Addr{
-		{IPNet: ipNet(at.Addr4, n.Subnet4.Bits())},
-		{IPNet: ipNet(at.Addr6, n.Subnet6.Bits()), Flags: unix.IFA_F_NODAD},
-	} {
+	for _, a := range addrs(n, at.Addr4, at.Addr6) {
 		if err := netlink.AddrReplace(nic, a); err != nil {
 			return fmt.Errorf("add address %v to %s: netlink RTM_NEWADDR: %w", a.IPNet, name, err)
 		}
@@ -149,7 +146,7 @@ func configureNIC(n plan.Network, at Attachment, name string, gateway bool) erro
 	if !gateway {
 		return nil
 	}
-	for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
+	for _, gw := range n.Gateways() {
 		r := &netlink.Route{LinkIndex: nic.Attrs().Index, Gw: net.IP(gw.AsSlice())}
 		if err := netlink.RouteReplace(r); err != nil {
 			return fmt.Errorf("add default route via %v: netlink RTM_NEWROUTE: %w", gw, err)

@@ -37,10 +37,7 @@ func EnsureBridge(n plan.Network) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range []*netlink.Addr{
-		{IPNet: ipNet(n.Gateway4, n.Subnet4.Bits())},
-		{IPNet: ipNet(n.Gateway6, n.Subnet6.Bits()), Flags: unix.IFA_F_NODAD},
-	} {
+	for _, a := range addrs(n, n.Gateway4, n.Gateway6) {
 		if err := netlink.AddrReplace(br, a); err != nil {
 			return fmt.Errorf("ensure bridge %s: add address %v: netlink RTM_NEWADDR: %w", n.Bridge, a.IPNet, err)
 		}
@@ -112,6 +109,17 @@ func sysctl(key, value string) error {
 }
 
 // ipNet is an address with a prefix length as the net package has it.
+// addrs are the netlink addresses a4 and a6 of n's subnets (a6 when n
+// has IPv6; without duplicate address detection: the addresses are
+// cove's to give).
+func addrs(n plan.Network, a4, a6 netip.Addr) []*netlink.Addr {
+	out := []*netlink.Addr{{IPNet: ipNet(a4, n.Subnet4.Bits())}}
+	if n.Subnet6.IsValid() {
+		out = append(out, &netlink.Addr{IPNet: ipNet(a6, n.Subnet6.Bits()), Flags: unix.IFA_F_NODAD})
+	}
+	return out
+}
+
 func ipNet(a netip.Addr, bits int) *net.IPNet {
 	return &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(bits, a.BitLen())}
 }

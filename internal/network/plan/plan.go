@@ -48,6 +48,8 @@ type Network struct {
 	// reach besides DNS (and DHCP for VMs); everything else the network
 	// sends to the host itself is dropped.
 	AllowHost []HostService
+	NoIPv6    bool              // IPv4 only: no Subnet6, Gateway6 or IPv6 address of a workload (ipv6 = false)
+	Labels    map[string]string // Docker's network labels: shown, never acted on
 }
 
 // Default is the default network with every default filled in.
@@ -65,7 +67,7 @@ func Complete(n Network) Network {
 	if !n.Gateway4.IsValid() && n.Subnet4.IsValid() {
 		n.Gateway4 = n.Subnet4.Masked().Addr().Next()
 	}
-	if !n.Subnet6.IsValid() {
+	if !n.Subnet6.IsValid() && !n.NoIPv6 {
 		n.Subnet6 = ULA(n.Name)
 	}
 	if !n.Gateway6.IsValid() && n.Subnet6.IsValid() {
@@ -128,11 +130,42 @@ func hexHash(purpose, value string) string {
 	return fmt.Sprintf("%x", sum[:])
 }
 
+// Gateways are n's gateway addresses: IPv4, then IPv6 unless n has none.
+func (n Network) Gateways() []netip.Addr {
+	if !n.Gateway6.IsValid() {
+		return []netip.Addr{n.Gateway4}
+	}
+	return []netip.Addr{n.Gateway4, n.Gateway6}
+}
+
+// Text is an address or prefix as text, "" for the zero value (an
+// address family a network does not have).
+func Text[T interface {
+	IsValid() bool
+	String() string
+}](v T) string {
+	if !v.IsValid() {
+		return ""
+	}
+	return v.String()
+}
+
+// Subnets are n's subnets: IPv4, then IPv6 unless n has none.
+func (n Network) Subnets() []netip.Prefix {
+	if !n.Subnet6.IsValid() {
+		return []netip.Prefix{n.Subnet4}
+	}
+	return []netip.Prefix{n.Subnet4, n.Subnet6}
+}
+
 // Addr6For is the IPv6 address that goes with a leased IPv4 address: the
 // IPv4 address's offset in Subnet4 as the interface ID in Subnet6. The
 // IPv4 lease thereby reserves the IPv6 address too, and the gateways
-// match (.1 and ::1).
+// match (.1 and ::1). A network without IPv6 gives the zero Addr.
 func Addr6For(n Network, a4 netip.Addr) netip.Addr {
+	if !n.Subnet6.IsValid() {
+		return netip.Addr{}
+	}
 	off := v4(a4) - v4(n.Subnet4.Masked().Addr())
 	b := n.Subnet6.Masked().Addr().As16()
 	lo := binary.BigEndian.Uint32(b[12:]) + off

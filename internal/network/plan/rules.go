@@ -188,17 +188,15 @@ func Firewall(n Network) Table {
 	}}
 	input := Chain{Name: "input", Type: "filter", Hook: "input", Priority: 0, Rules: inputRules(n)}
 	nat := Chain{Name: "postrouting", Type: "nat", Hook: "postrouting", Priority: 100}
-	if !n.Internal {
-		nat.Rules = []Rule{
-			{Saddr: n.Subnet4, NotDaddr: n.Subnet4, Verdict: Masquerade},
-			{Saddr: n.Subnet6, NotDaddr: n.Subnet6, Verdict: Masquerade},
+	for _, sub := range n.Subnets() {
+		if !n.Internal {
+			nat.Rules = append(nat.Rules, Rule{Saddr: sub, NotDaddr: sub, Verdict: Masquerade})
 		}
 	}
-	nat.Rules = append(nat.Rules,
-		Rule{OIF: br, Saddr: n.Subnet4, CtDNAT: true, Verdict: Masquerade},
-		Rule{OIF: br, Saddr: n.Subnet6, CtDNAT: true, Verdict: Masquerade},
-		Rule{OIF: br, Saddr: netip.MustParsePrefix("127.0.0.0/8"), Verdict: Masquerade},
-	)
+	for _, sub := range n.Subnets() {
+		nat.Rules = append(nat.Rules, Rule{OIF: br, Saddr: sub, CtDNAT: true, Verdict: Masquerade})
+	}
+	nat.Rules = append(nat.Rules, Rule{OIF: br, Saddr: netip.MustParsePrefix("127.0.0.0/8"), Verdict: Masquerade})
 	return Table{Family: FamilyINet, Name: TableName(n.Name), Chains: []Chain{fwd, input, nat}}
 }
 
@@ -212,10 +210,8 @@ func inputRules(n Network) []Rule {
 		services = append(services, HostService{Port: 53, Proto: UDP}, HostService{Port: 53, Proto: TCP})
 	}
 	for _, s := range append(services, n.AllowHost...) {
-		for _, gw := range []netip.Addr{n.Gateway4, n.Gateway6} {
-			if gw.IsValid() {
-				rules = append(rules, Rule{IIF: br, Daddr: host(gw), L4Proto: s.Proto, Dport: s.Port, Verdict: Accept})
-			}
+		for _, gw := range n.Gateways() {
+			rules = append(rules, Rule{IIF: br, Daddr: host(gw), L4Proto: s.Proto, Dport: s.Port, Verdict: Accept})
 		}
 	}
 	return append(rules,

@@ -56,6 +56,24 @@ func TestFirewallInput(t *testing.T) {
 	}
 }
 
+// TestFirewallIPv4Only: a network without IPv6 has no IPv6 rule (an
+// invalid prefix would match every address).
+func TestFirewallIPv4Only(t *testing.T) {
+	n := Complete(Network{Name: "web", Subnet4: netip.MustParsePrefix("10.78.0.0/24"), NoIPv6: true})
+	if n.Subnet6.IsValid() || n.Gateway6.IsValid() || Validate(n) != nil || Addr6For(n, netip.MustParseAddr("10.78.0.2")).IsValid() {
+		t.Fatalf("network without IPv6: %+v (%v)", n, Validate(n))
+	}
+	fw := Firewall(n)
+	for _, chain := range []string{"forward", "input", "postrouting"} {
+		if got := chainText(fw, chain); strings.Contains(got, "ip6") || strings.Contains(got, "invalid") {
+			t.Errorf("%s chain of a network without IPv6:\n%s", chain, got)
+		}
+	}
+	if got := chainText(fw, "postrouting"); strings.Count(got, "masquerade") != 3 {
+		t.Errorf("postrouting: want masquerade of the subnet out, of DNAT to the bridge and of 127.0.0.0/8:\n%s", got)
+	}
+}
+
 func TestTableNames(t *testing.T) {
 	names := []string{TableName("web"), TableName("wl-web"), WorkloadTableName("web"), WorkloadTableName("net-web")}
 	for i, a := range names {

@@ -48,6 +48,12 @@ func Validate(n Network) error {
 	if err := checkSubnet(n.Name, "4", n.Subnet4, n.Gateway4); err != nil {
 		return err
 	}
+	if n.NoIPv6 {
+		if n.Subnet6.IsValid() || n.Gateway6.IsValid() {
+			return invalid(n.Name, "ipv6", "ipv6 is off, but subnet6 %v or gateway6 %v is set", n.Subnet6, n.Gateway6)
+		}
+		return nil
+	}
 	return checkSubnet(n.Name, "6", n.Subnet6, n.Gateway6)
 }
 
