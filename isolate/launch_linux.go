@@ -152,7 +152,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 // payload. On error it leaves the network again; the caller kills the init.
 func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
 	if c.Network != "" {
-		if _, err := network.Join(network.Request{Network: c.Network, Also: c.MoreNetworks, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports}); err != nil {
+		if _, err := network.Join(network.Request{Network: c.Network, Also: c.MoreNetworks, Aliases: c.Aliases, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports}); err != nil {
 			return err
 		}
 	}

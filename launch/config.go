@@ -31,6 +31,7 @@ type Config struct {
 	PrivateNetwork bool         // new network namespace with only lo
 	Network        string       // with PrivateNetwork: a network to join (eth0 on its bridge), "" for none
 	MoreNetworks   []string     // with Network: more networks to join (eth1, eth2, … on their bridges)
+	Aliases        []string     // with Network: more names the networks' DNS answers with its addresses
 	IP             netip.Addr   // with Network: the IPv4 address to lease; zero: any free one
 	Ports          []plan.Port  // with Network: published ports
 	Caps           []string     // capability bounding set kept, "CAP_…" names
@@ -92,6 +93,9 @@ func (c Config) Args() []string {
 	for _, n := range c.Networks() {
 		a = append(a, "--network", n)
 	}
+	for _, n := range c.Aliases {
+		a = append(a, "--alias", n)
+	}
 	a = append(a, joinArgs(c.IP, c.Ports)...)
 	a = append(a,
 		"--caps", strings.Join(c.Caps, ","),
@@ -144,7 +148,7 @@ func ParseArgs(args []string) (Config, error) {
 	c.Image.flags(fs)
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
-	networksFlag(fs, &c.Network, &c.MoreNetworks)
+	networksFlag(fs, &c.Network, &c.MoreNetworks, &c.Aliases)
 	joinFlags(fs, &c.IP, &c.Ports)
 	fs.StringVar(&caps, "caps", "", "bounding set")
 	fs.BoolVar(&c.Seccomp, "seccomp", true, "seccomp filter")

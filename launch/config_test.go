@@ -18,7 +18,7 @@ func TestArgsRoundTrip(t *testing.T) {
 	c := Config{
 		Name: "web", Rootfs: "/srv/root fs", Argv: []string{"/bin/sh", "-c", "echo --rootfs; exit 3", "--"},
 		Env: []string{"A=b=c", "EMPTY="}, Workdir: "/tmp", UID: 1000, GID: 100, Hostname: "web",
-		PrivateNetwork: true, Network: "cove", MoreNetworks: []string{"back", "metrics"}, IP: netip.MustParseAddr("10.77.0.9"),
+		PrivateNetwork: true, Network: "cove", MoreNetworks: []string{"back", "metrics"}, Aliases: []string{"db", "primary.db"}, IP: netip.MustParseAddr("10.77.0.9"),
 		Ports: []plan.Port{{HostPort: 8080, ContainerPort: 80, Proto: plan.TCP}, {HostAddr: netip.MustParseAddr("2001:db8::10"), HostPort: 5353, ContainerPort: 53, Proto: plan.UDP}},
 		Caps:  []string{"CAP_CHOWN", "CAP_KILL"}, Seccomp: true, NoNewPrivs: false,
 		Ready: spec.ReadyHealthy, ReadyPort: 0, Probe: []string{"/bin/sh", "-c", "test -e /ok"},

@@ -37,8 +37,13 @@ func joinFlags(fs *flag.FlagSet, ip *netip.Addr, ports *[]plan.Port) {
 }
 
 // networksFlag defines --network (repeatable) on fs: the first is parsed
-// into first (eth0's network), the others appended to more.
-func networksFlag(fs *flag.FlagSet, first *string, more *[]string) {
+// into first (eth0's network), the others appended to more; and --alias
+// (repeatable), appended to aliases.
+func networksFlag(fs *flag.FlagSet, first *string, more, aliases *[]string) {
+	fs.Func("alias", "another name on the networks' DNS (repeatable)", func(s string) error {
+		*aliases = append(*aliases, s)
+		return nil
+	})
 	fs.Func("network", "a network to join, repeatable: the first is eth0's (implies --private-network)", func(n string) error {
 		if *first == "" {
 			*first = n

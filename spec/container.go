@@ -80,6 +80,8 @@ func readContainer(t table, name string) *Container {
 	t.read("hostname", &c.Hostname)
 	t.read("network", &c.Network)
 	t.read("networks", &c.Networks)
+	t.read("aliases", &c.Aliases)
+	t.read("labels", &c.Labels)
 	t.read("ip", &c.IP)
 	t.read("ports", &c.Ports)
 	t.read("read_only", &c.ReadOnly)
@@ -120,6 +122,7 @@ func (v *validator) container(c *Container, nameOK bool) {
 		v.add("container.hostname", msg)
 	}
 	v.containerNetwork(c)
+	v.labels("container.labels", c.Labels)
 	if c.ReadOnly && c.Volatile {
 		v.add("container.volatile", "read_only and volatile exclude each other: a read-only root takes no writes; volatile keeps them in memory until the container stops")
 	}
@@ -192,7 +195,21 @@ func (v *validator) mounts(ms []Mount) {
 // validHostname returns "" if h is a valid RFC 1123 hostname of at most
 // MaxHostnameLen bytes, else what is wrong.
 func validHostname(h string) string {
-	const rule = "a hostname is dot-separated labels of 1 to 63 letters, digits and '-', not starting or ending with '-', at most 64 characters in all"
+	return validLabels(h, "hostname", "-", "a hostname is dot-separated labels of 1 to 63 letters, digits and '-', not starting or ending with '-', at most 64 characters in all")
+}
+
+// validAlias returns "" if a is a valid alias (container.aliases): a
+// hostname, whose labels may also hold '_' (Docker's service names do),
+// else what is wrong.
+func validAlias(a string) string {
+	return validLabels(a, "alias", "-_", "an alias is dot-separated labels of 1 to 63 letters, digits, '-' and '_', not starting or ending with '-' or '_', at most 64 characters in all")
+}
+
+// validLabels returns "" if h is dot-separated labels of 1 to 63
+// letters, digits and the bytes of inner (not first or last), of at most
+// MaxHostnameLen bytes in all, else what is wrong with it as a what,
+// saying rule.
+func validLabels(h, what, inner, rule string) string {
 	if h == "" {
 		return "must not be empty; " + rule
 	}
@@ -200,13 +217,13 @@ func validHostname(h string) string {
 		return fmt.Sprintf("%q is too long; %s", h, rule)
 	}
 	for l := range strings.SplitSeq(h, ".") {
-		ok := l != "" && len(l) <= 63 && l[0] != '-' && l[len(l)-1] != '-'
+		ok := l != "" && len(l) <= 63 && !strings.ContainsRune(inner, rune(l[0])) && !strings.ContainsRune(inner, rune(l[len(l)-1]))
 		for i := 0; ok && i < len(l); i++ {
 			c := l[i]
-			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-'
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(inner, c) >= 0
 		}
 		if !ok {
-			return fmt.Sprintf("invalid hostname %q; %s", h, rule)
+			return fmt.Sprintf("invalid %s %q; %s", what, h, rule)
 		}
 	}
 	return ""

@@ -106,6 +106,8 @@ var keyTable = []Key{
 	{Path: "container.hostname", Type: TypeString, Field: "Container.Hostname", Flags: runFlag("hostname", "hostname (default: the name)")},
 	{Path: "container.network", Type: TypeString, Field: "Container.Network", Example: `"cove"`, Flags: runFlag("network", `"host", "none" or a network's name (default without a spec file: the run network of /etc/cove/cove.toml, "cove" unless it says otherwise)`)},
 	{Path: "container.networks", Type: TypeStrings, Field: "Container.Networks", Example: `["back", "metrics"]`, Flags: runFlag("also-network", "join this network too, as eth1, eth2, … (repeatable; --network is the first)")},
+	{Path: "container.aliases", Type: TypeStrings, Field: "Container.Aliases", Example: `["db", "primary.db"]`, Flags: runFlag("network-alias", "another name the container answers to on its networks' DNS (repeatable)")},
+	{Path: "container.labels", Type: TypeStringMap, Field: "Container.Labels", Flags: []Flag{{Name: "label", Short: "l", Usage: "KEY=VALUE label of the container (repeatable)"}}},
 	{Path: "container.ip", Type: TypeString, Field: "Container.IP", Example: `"10.77.0.50"`, Flags: runFlag("ip", "the container's IPv4 address on its network")},
 	{Path: "container.ports", Type: TypeStrings, Field: "Container.Ports", Example: `["8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443"]`, Flags: []Flag{{Name: "publish", Short: "p", Usage: "publish a port [HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO] (repeatable)"}}},
 	{Path: "container.read_only", Type: TypeBoolean, Field: "Container.ReadOnly", Flags: runFlag("read-only", "make the container's root file system read-only")},

@@ -214,6 +214,27 @@ func (v *validator) containerNetwork(c *Container) {
 	}
 	v.join(j, fmt.Sprintf("network %q", c.Network), `network = "cove"`)
 	v.moreNetworks(c)
+	v.aliases(c, j.Network != "")
+}
+
+// aliases checks container.aliases: each a hostname, none twice, and
+// only with a network whose DNS could answer them (joined says so).
+func (v *validator) aliases(c *Container, joined bool) {
+	seen := map[string]bool{}
+	for i, a := range c.Aliases {
+		key := fmt.Sprintf("container.aliases[%d]", i+1)
+		msg := validAlias(a)
+		switch {
+		case !joined:
+			v.add(key, fmt.Sprintf(`aliases are names on a network's DNS; network %q has none (network = "cove")`, c.Network))
+			return
+		case msg != "":
+			v.add(key, msg)
+		case seen[strings.ToLower(a)]:
+			v.add(key, fmt.Sprintf("alias %q is given twice", a))
+		}
+		seen[strings.ToLower(a)] = true
+	}
 }
 
 // moreNetworks checks container.networks: each a network's name, none

@@ -222,6 +222,8 @@ type Container struct {
 	Hostname   string            // default: the workload's name
 	Network    string            // NetworkHost, NetworkNone or a network's name (NetworkCove, the default network); default NetworkHost
 	Networks   []string          // more networks it joins besides Network (a network's name): eth1, eth2, … in order
+	Aliases    []string          // with a network: more names its networks' DNS answers with its address, besides its name
+	Labels     map[string]string // Docker's container labels: shown, filtered on, never acted on
 	IP         string            // with a network: the IPv4 address to lease ("" any free one)
 	Ports      []string          // with a network: published ports, plan.ParsePort's syntax ("8080:80", "127.0.0.1:5353:53/udp")
 	ReadOnly   bool              // the root file system is read-only (mounts keep their own mode)

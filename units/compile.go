@@ -291,6 +291,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		PrivateNetwork: c.Network != spec.NetworkHost,
 		Network:        s.Join().Network,
 		MoreNetworks:   s.Join().Also,
+		Aliases:        c.Aliases,
 		IP:             ip(c.IP),
 		Ports:          ports(c.Ports),
 		Caps:           launch.CapSet(s.Security.CapAdd, s.Security.CapDrop),

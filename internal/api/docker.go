@@ -110,13 +110,17 @@ func (s *Server) containers(c *call) {
 	out := []dockerSummary{}
 	for _, w := range withRecords(ws, recs) {
 		state := dockerState(w)
-		if (!all && state != "running" && state != "restarting") || !f.match(w, state) {
+		if !all && state != "running" && state != "restarting" {
+			continue
+		}
+		sp := viewSpec(specs, recs[w.Name], w.Name)
+		if !f.match(w, state, sp) {
 			continue
 		}
 		if limit > 0 && len(out) == limit {
 			break
 		}
-		d := summary(w, viewSpec(specs, recs[w.Name], w.Name))
+		d := summary(w, sp)
 		recordSummary(&d, recs[w.Name])
 		out = append(out, d)
 	}

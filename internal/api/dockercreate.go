@@ -59,6 +59,14 @@ type dockerEndpointCreate struct {
 	MacAddress string   `json:",omitempty"`
 }
 
+// aliases are ep's Aliases; none for an endpoint given as null.
+func (ep *dockerEndpointCreate) aliases() []string {
+	if ep == nil {
+		return nil
+	}
+	return ep.Aliases
+}
+
 // dockerPortBinding is one host side of a published port, in
 // HostConfig.PortBindings and in an inspected container's Ports.
 type dockerPortBinding struct {

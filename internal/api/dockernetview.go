@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/spec"
 )
 
 // dockerNetworkID is a network's stable 64-hex-digit Docker ID.
@@ -79,17 +80,24 @@ func networksOf(w Workload) map[string]dockerEndpoint {
 	out := map[string]dockerEndpoint{}
 	for _, e := range w.Networks {
 		out[e.Network] = dockerEndpoint{NetworkID: dockerNetworkID(e.Network), dockerAddresses: addressesOf(w.Name, e),
-			DNSNames: []string{w.Name}}
+			Aliases: e.Aliases, DNSNames: append([]string{w.Name}, e.Aliases...)}
 	}
 	return out
 }
 
-// networkSettingsOf is w's NetworkSettings in an inspection.
-func networkSettingsOf(w Workload) dockerNetworkSettings {
+// networkSettingsOf is w's NetworkSettings in an inspection; a container
+// that is not on its networks now (created, stopped) shows those its spec
+// sp (nil: none) joins, with its aliases and without addresses, as Docker
+// shows a container's endpoints before it starts.
+func networkSettingsOf(w Workload, sp *spec.Spec) dockerNetworkSettings {
 	d := dockerNetworkSettings{Ports: bindingsOf(w.Ports, false), Networks: networksOf(w)}
 	if len(w.Networks) > 0 {
 		d.dockerAddresses = addressesOf(w.Name, w.Networks[0])
 		d.Bridge = w.Networks[0].Bridge
+	} else if sp != nil && sp.Container != nil {
+		for _, n := range sp.Join().Networks() {
+			d.Networks[n] = dockerEndpoint{Aliases: sp.Container.Aliases, DNSNames: append([]string{w.Name}, sp.Container.Aliases...)}
+		}
 	}
 	return d
 }

@@ -105,6 +105,7 @@ func (b *specBuild) config(req *dockerCreate, imageCmd []string) {
 	if req.Hostname != "" {
 		c.Hostname = req.Hostname
 	}
+	c.Labels = req.Labels
 	if req.User != "" {
 		u, err := spec.ParseUser(req.User)
 		if err != nil {

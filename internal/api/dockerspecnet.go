@@ -55,6 +55,29 @@ func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 			b.moreNetwork(name, n, eps[name], mode)
 		}
 	}
+	b.aliases(names, eps)
+}
+
+// aliases sets container.aliases of a container on a network: every
+// endpoint's Aliases (cove's DNS answers a container's aliases on each of
+// its networks), then the short form of its ID, which Docker adds on its
+// networks with names and docker-compose looks for in inspect's Aliases.
+func (b *specBuild) aliases(names []string, eps map[string]*dockerEndpointCreate) {
+	c := b.sp.Container
+	if c.Network == spec.NetworkHost || c.Network == spec.NetworkNone {
+		return
+	}
+	seen := map[string]bool{}
+	for _, name := range names {
+		for _, a := range eps[name].aliases() {
+			if !seen[strings.ToLower(a)] {
+				c.Aliases, seen[strings.ToLower(a)] = append(c.Aliases, a), true
+			}
+		}
+	}
+	if short := dockerID(b.sp.Name)[:12]; !seen[short] {
+		c.Aliases = append(c.Aliases, short)
+	}
 }
 
 // moreNetwork adds network n (Docker's name) as one of the container's
@@ -74,7 +97,7 @@ func (b *specBuild) moreNetwork(name, n string, ep *dockerEndpointCreate, mode s
 
 // endpoint applies the settings of the container's endpoint on network
 // name: an IPv4 address; cove derives the IPv6 address and the MAC
-// itself, and its DNS answers the container's name, not aliases.
+// itself (its aliases: see aliases).
 func (b *specBuild) endpoint(name string, ep *dockerEndpointCreate) {
 	if ep == nil {
 		return
@@ -87,9 +110,6 @@ func (b *specBuild) endpoint(name string, ep *dockerEndpointCreate) {
 	}
 	b.notYet(ep.MacAddress != "", at+".MacAddress (--mac-address; cove derives a container's MAC from its name)")
 	b.notYet(len(ep.Links) > 0, at+".Links (--link)")
-	if len(ep.Aliases) > 0 {
-		b.warnings = append(b.warnings, fmt.Sprintf("%s.Aliases %q are ignored: cove's DNS answers a container by its name", at, ep.Aliases))
-	}
 }
 
 // ports applies HostConfig.PortBindings ({"80/tcp": [{"HostIp": "",

@@ -31,7 +31,9 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"address on the host's network", `{"HostConfig":{"NetworkMode":"host"},"NetworkingConfig":{"EndpointsConfig":{"host":{"IPAMConfig":{"IPv4Address":"10.78.0.5"}}}}}`, nil, nil, "", "container.ip: an address needs a network"},
 		{"ipv6 address, mac", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"IPAMConfig":{"IPv6Address":"fd00::5"},"MacAddress":"02:00:00:00:00:01"}}}}`, nil, nil, "",
 			`EndpointsConfig["web"].IPAMConfig.IPv6Address (--ip6; a cove container's IPv6 address follows its IPv4 address) is not supported yet; NetworkingConfig.EndpointsConfig["web"].MacAddress`},
-		{"aliases", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"Aliases":["www"]}}}}`, networkOf, "web", `Aliases ["www"] are ignored`, ""},
+		{"aliases", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"Aliases":["www","db"]},"metrics":{"Aliases":["WWW","m"]}}}}`, aliasesOf, []string{"WWW", "m", "db", dockerID("c1")[:12]}, "", ""},
+		{"labels", `{"Labels":{"com.docker.compose.project":"shop"}}`, labelsOf, map[string]string{"com.docker.compose.project": "shop"}, "", ""},
+		{"aliases on the host's network", `{"HostConfig":{"NetworkMode":"host"}}`, aliasesOf, []string(nil), "", ""},
 		{"ports", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],` +
 			`"443":[{"HostIp":"2001:db8::10","HostPort":"8443"},{"HostIp":"0.0.0.0","HostPort":"9443"},{"HostIp":"::","HostPort":"10443"}],"81/tcp":[]}}}`,
 			portsField, []string{"[2001:db8::10]:8443:443/tcp", "9443:443/tcp", "10443:443/tcp", "127.0.0.1:5353:53/udp", "8080:80/tcp"}, "", ""},
@@ -56,3 +58,5 @@ func joinedNetworks(s *spec.Spec) any {
 }
 func networkAndIP(s *spec.Spec) any { return []string{s.Container.Network, s.Container.IP} }
 func portsField(s *spec.Spec) any   { return s.Container.Ports }
+func aliasesOf(s *spec.Spec) any    { return s.Container.Aliases }
+func labelsOf(s *spec.Spec) any     { return s.Container.Labels }

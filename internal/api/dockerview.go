@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -192,8 +193,12 @@ func (a about) withRuntime(w Workload, sp *spec.Spec) about {
 
 // labels are a workload's Docker labels: cove.kind (container or vm) and
 // cove.unit.
-func labels(w Workload) map[string]string {
-	return map[string]string{"cove.kind": w.Kind, "cove.unit": w.Unit}
+func labels(w Workload, sp *spec.Spec) map[string]string {
+	ls := map[string]string{"cove.kind": w.Kind, "cove.unit": w.Unit}
+	if sp != nil && sp.Container != nil {
+		maps.Copy(ls, sp.Container.Labels)
+	}
+	return ls
 }
 
 // unixOrZero is t in Unix seconds, 0 for the zero time.
@@ -230,7 +235,7 @@ func summary(w Workload, sp *spec.Spec) dockerSummary {
 	d := dockerSummary{
 		ID: dockerID(w.Name), Names: []string{"/" + w.Name}, Image: a.image,
 		Command: strings.Join(a.cmd, " "), Created: unixOrZero(w.Started),
-		Ports: summaryPorts(w.Ports), Labels: labels(w), State: state,
+		Ports: summaryPorts(w.Ports), Labels: labels(w, sp), State: state,
 		Status: dockerStatus(w, state, time.Now()), Mounts: a.mounts,
 		NetworkSettings: dockerNetworks{Networks: networksOf(w)},
 	}
@@ -334,9 +339,9 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 		},
 		Config: dockerConfig{
 			Hostname: a.hostname, User: a.user, Env: a.env, Cmd: a.cmd, Image: a.image,
-			WorkingDir: a.workdir, Labels: labels(w),
+			WorkingDir: a.workdir, Labels: labels(w, sp),
 		},
-		NetworkSettings: networkSettingsOf(w),
+		NetworkSettings: networkSettingsOf(w, sp),
 		Mounts:          a.mounts,
 	}
 	if state == "running" {
@@ -405,9 +410,10 @@ func parseFilters(s string, keys []string) (filters, *Error) {
 	return f, nil
 }
 
-// match reports whether w, in Docker state state, passes the filters.
-func (f filters) match(w Workload, state string) bool {
-	return f.labelsMatch(labels(w)) &&
+// match reports whether w, in Docker state state, with spec sp (nil:
+// unknown), passes the filters.
+func (f filters) match(w Workload, state string, sp *spec.Spec) bool {
+	return f.labelsMatch(labels(w, sp)) &&
 		f.anyOf("name", func(v string) bool { return strings.Contains(w.Name, strings.TrimPrefix(v, "/")) }) &&
 		f.anyOf("id", func(v string) bool { return strings.HasPrefix(dockerID(w.Name), v) }) &&
 		f.anyOf("status", func(v string) bool { return v == state })

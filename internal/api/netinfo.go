@@ -18,7 +18,8 @@ type Endpoint struct {
 	Gateway4 netip.Addr   `json:"gateway4"`
 	Address6 netip.Prefix `json:"address6"` // its IPv6 address (plan.Addr6For) and the subnet's length
 	Gateway6 netip.Addr   `json:"gateway6"`
-	MAC      string       `json:"mac"` // eth0's, "02:…"
+	MAC      string       `json:"mac"`               // eth0's, "02:…"
+	Aliases  []string     `json:"aliases,omitempty"` // more names the network's DNS answers with its address (container.aliases)
 }
 
 // Port is a host port a workload publishes: connections to HostAddr
@@ -105,7 +106,9 @@ func addNetworks(w *Workload, v network.View) {
 		eps = v.Endpoints(w.Name)
 	}
 	for _, ep := range eps {
-		w.Networks = append(w.Networks, endpointOf(ep))
+		e := endpointOf(ep)
+		e.Aliases = v.Aliases(ep.Network.Name, w.Name)
+		w.Networks = append(w.Networks, e)
 	}
 	for _, p := range v.Published(w.Name) {
 		w.Ports = append(w.Ports, portOf(p))

@@ -205,3 +205,37 @@ func TestPTRAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseZoneAliases: a lease's aliases answer with its address, in any
+// case and below the network's name, on a network without IPv6 with no
+// AAAA; the workload's own name still answers; PTR names the workload.
+func TestLeaseZoneAliases(t *testing.T) {
+	leases := network.Leases{Root: t.TempDir()}
+	n := plan.Complete(plan.Network{Name: "shop", Subnet4: netip.MustParsePrefix("10.79.0.0/24"), NoIPv6: true})
+	a, err := leases.Allocate(n, "shop_db_1", netip.Addr{}, "db", "Primary")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := leases.Allocate(n, "shop_web_1", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	z := LeaseZone{Network: n, Leases: leases}
+	for _, name := range []string{"db", "db.shop", "primary", "shop_db_1"} {
+		v4, v6, ok, err := z.Lookup(name)
+		if !ok || err != nil || len(v4) != 1 || v4[0] != a || len(v6) != 0 {
+			t.Errorf("Lookup(%s) = %v %v %v %v, want %v only", name, v4, v6, ok, err, a)
+		}
+	}
+	if v4, _, ok, _ := z.Lookup("web"); ok || len(v4) > 0 {
+		t.Errorf("Lookup(web) = %v %v: web is no alias", v4, ok)
+	}
+	if names, owned, err := z.LookupAddr(a); !owned || err != nil || len(names) != 1 || names[0] != "shop_db_1.shop" {
+		t.Errorf("LookupAddr(%v) = %v %v %v", a, names, owned, err)
+	}
+	if got, err := leases.AliasesOf("shop", "shop_db_1"); err != nil || len(got) != 2 || got[0] != "db" {
+		t.Errorf("AliasesOf = %v %v", got, err)
+	}
+	if held, err := leases.List("shop"); err != nil || held[a] != "shop_db_1" {
+		t.Errorf("List = %v %v: the holder is the first line only", held, err)
+	}
+}

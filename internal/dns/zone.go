@@ -89,22 +89,24 @@ func (z LeaseZone) ZonesOf(asker netip.Addr) []Zone {
 	return zones
 }
 
-// Lookup implements Zone: name is WORKLOAD or WORKLOAD.NETWORK, or
-// NETWORK itself, which is in the zone without addresses (unless a
+// Lookup implements Zone: name is WORKLOAD or WORKLOAD.NETWORK, an
+// alias of a workload (container.aliases, in any case) or ALIAS.NETWORK,
+// or NETWORK itself, which is in the zone without addresses (unless a
 // workload is called so). A replicated workload's name answers the
-// addresses of all its instances (leases held by NAME@1 …).
+// addresses of all its instances (leases held by NAME@1 …), and so does
+// a name several workloads have as alias.
 func (z LeaseZone) Lookup(name string) (v4, v6 []netip.Addr, ok bool, err error) {
-	held, err := z.list("look up " + name)
+	held, err := z.Leases.Names(z.Network.Name)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, false, fmt.Errorf("look up %s in network %s: %w", name, z.Network.Name, err)
 	}
 	candidates := []string{name}
 	if w, in := strings.CutSuffix(name, "."+z.Network.Name); in {
 		candidates = append(candidates, w)
 	}
 	for _, w := range candidates {
-		for a, holder := range held {
-			if spec.BaseName(holder) == w {
+		for a, names := range held {
+			if spec.BaseName(names[0]) == w || slices.ContainsFunc(names[1:], func(alias string) bool { return strings.EqualFold(alias, w) }) {
 				v4 = append(v4, a)
 			}
 		}

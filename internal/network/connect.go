@@ -42,7 +42,11 @@ func Connect(name, workload string, pid int) (Attachment, error) {
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
 	}
-	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, PID: pid}, nic)
+	aliases, err := Leases{Root: DefaultLeaseRoot}.AliasesOf(joined[0].Network.Name, workload)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
+	}
+	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, PID: pid, Aliases: aliases}, nic)
 	if err == nil {
 		err = SetupWorkload(workload, append(joined, at.Endpoint(n)), ports)
 	}

@@ -15,7 +15,9 @@ import (
 )
 
 // DefaultLeaseRoot is where leases live: ROOT/NETWORK/leases/ADDRESS
-// holds the name of the workload the address is leased to, and
+// holds the name of the workload the address is leased to on its first
+// line and the workload's aliases (more names for the address, as the
+// network's DNS answers them) one a line after it, and
 // ROOT/NETWORK/lock is the per-network allocation lock.
 const DefaultLeaseRoot = launch.NetworksDir
 
@@ -52,13 +54,17 @@ func (l Leases) dir(network string) string {
 	return filepath.Join(l.Root, network, "leases")
 }
 
-// Allocate leases an IPv4 address of n to workload and returns it. A
-// workload that already holds one gets the same address again
-// (idempotent). With pinned valid, that address or an error.
-func (l Leases) Allocate(n plan.Network, workload string, pinned netip.Addr) (netip.Addr, error) {
-	if err := checkWorkload(workload); err != nil {
-		return netip.Addr{}, err
+// Allocate leases an IPv4 address of n to workload, with its aliases,
+// and returns it. A workload that already holds one gets the same
+// address again (idempotent; its aliases as they were). With pinned
+// valid, that address or an error.
+func (l Leases) Allocate(n plan.Network, workload string, pinned netip.Addr, aliases ...string) (netip.Addr, error) {
+	for _, name := range append([]string{workload}, aliases...) {
+		if err := checkWorkload(name); err != nil {
+			return netip.Addr{}, err
+		}
 	}
+	record := strings.Join(append([]string{workload}, aliases...), "\n")
 	if pinned.IsValid() && !plan.Usable(n, pinned) {
 		return netip.Addr{}, fmt.Errorf("allocate %v for %s on network %s: not a free host address of %v (gateway %v)", pinned, workload, n.Name, n.Subnet4, n.Gateway4)
 	}
@@ -83,11 +89,11 @@ func (l Leases) Allocate(n plan.Network, workload string, pinned netip.Addr) (ne
 		if w, ok := held[pinned]; ok && l.reclaim(n.Name, pinned, w) {
 			delete(held, pinned)
 		}
-		return pinned, l.create(n.Name, pinned, workload, held)
+		return pinned, l.create(n.Name, pinned, record, held)
 	}
-	a, err := l.first(n, workload, held)
+	a, err := l.first(n, record, held)
 	if errors.Is(err, ErrExhausted) && l.reclaimAll(n.Name, held) {
-		return l.first(n, workload, held)
+		return l.first(n, record, held)
 	}
 	return a, err
 }
@@ -116,14 +122,16 @@ func (l Leases) reclaimAll(network string, held map[netip.Addr]string) bool {
 	return any
 }
 
-// first leases the lowest free address of n.
-func (l Leases) first(n plan.Network, workload string, held map[netip.Addr]string) (netip.Addr, error) {
+// first leases the lowest free address of n to record (a lease's text
+// without its newline: the workload, then its aliases).
+func (l Leases) first(n plan.Network, record string, held map[netip.Addr]string) (netip.Addr, error) {
+	workload, _, _ := strings.Cut(record, "\n")
 	p := n.Subnet4.Masked()
 	for a := p.Addr().Next(); p.Contains(a); a = a.Next() {
 		if _, taken := held[a]; taken || !plan.Usable(n, a) {
 			continue
 		}
-		err := l.create(n.Name, a, workload, held)
+		err := l.create(n.Name, a, record, held)
 		if errors.Is(err, ErrTaken) {
 			continue // leased behind our back (a holder that ignores the lock)
 		}
@@ -132,8 +140,9 @@ func (l Leases) first(n plan.Network, workload string, held map[netip.Addr]strin
 	return netip.Addr{}, fmt.Errorf("allocate address for %s on network %s (%v): %w", workload, n.Name, n.Subnet4, ErrExhausted)
 }
 
-// create writes the lease file of a with O_EXCL.
-func (l Leases) create(network string, a netip.Addr, workload string, held map[netip.Addr]string) error {
+// create writes the lease file of a with O_EXCL: record (see first).
+func (l Leases) create(network string, a netip.Addr, record string, held map[netip.Addr]string) error {
+	workload, _, _ := strings.Cut(record, "\n")
 	if w, ok := held[a]; ok {
 		return fmt.Errorf("allocate %v for %s on network %s: leased to %s: %w", a, workload, network, w, ErrTaken)
 	}
@@ -145,7 +154,7 @@ func (l Leases) create(network string, a netip.Addr, workload string, held map[n
 	if err != nil {
 		return fmt.Errorf("allocate %v for %s on network %s: %w", a, workload, network, err)
 	}
-	_, err = f.WriteString(workload + "\n")
+	_, err = f.WriteString(record + "\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -184,6 +193,24 @@ func (l Leases) List(network string) (map[netip.Addr]string, error) {
 	return l.list(network)
 }
 
+// Names is every lease of network: address to the names its DNS answers
+// with it, the workload first, then its aliases.
+func (l Leases) Names(network string) (map[netip.Addr][]string, error) {
+	return l.read(network)
+}
+
+// AliasesOf are the aliases of workload's lease on network (none without
+// one).
+func (l Leases) AliasesOf(network, workload string) ([]string, error) {
+	names, err := l.read(network)
+	for _, n := range names {
+		if n[0] == workload {
+			return n[1:], err
+		}
+	}
+	return nil, err
+}
+
 // ErrNoLease is returned by Of for a workload holding no address.
 var ErrNoLease = errors.New("no address leased")
 
@@ -201,16 +228,27 @@ func (l Leases) Of(network, workload string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("address of %s on network %s: %w", workload, network, ErrNoLease)
 }
 
-// list reads the lease directory; a missing directory is no lease.
+// list reads the lease directory (read): address to workload.
 func (l Leases) list(network string) (map[netip.Addr]string, error) {
+	names, err := l.read(network)
+	held := make(map[netip.Addr]string, len(names))
+	for a, n := range names {
+		held[a] = n[0]
+	}
+	return held, err
+}
+
+// read reads the lease directory: address to the lease's lines, the
+// workload first (never none); a missing directory is no lease.
+func (l Leases) read(network string) (map[netip.Addr][]string, error) {
 	entries, err := os.ReadDir(l.dir(network))
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[netip.Addr]string{}, nil
+		return map[netip.Addr][]string{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list leases of network %s: %w", network, err)
 	}
-	held := make(map[netip.Addr]string, len(entries))
+	held := make(map[netip.Addr][]string, len(entries))
 	for _, e := range entries {
 		a, err := netip.ParseAddr(e.Name())
 		if err != nil {
@@ -221,7 +259,7 @@ func (l Leases) list(network string) (map[netip.Addr]string, error) {
 			return nil, fmt.Errorf("list leases of network %s: %w", network, err)
 		}
 		if err == nil {
-			held[a] = strings.TrimSpace(string(b))
+			held[a] = strings.Split(strings.TrimSpace(string(b)), "\n")
 		}
 	}
 	return held, nil

@@ -26,9 +26,9 @@ var Host = Lookup{Catalog: Declared, Leases: Leases{Root: DefaultLeaseRoot}, Por
 // View is one reading of Lookup: the declared networks and who holds
 // their addresses and the host's published ports.
 type View struct {
-	Networks []plan.Network                   // the catalog's networks that read, sorted by name
-	leases   map[string]map[netip.Addr]string // network → address → workload
-	ports    map[string][]plan.Port           // workload → the ports it has claimed
+	Networks []plan.Network                     // the catalog's networks that read, sorted by name
+	leases   map[string]map[netip.Addr][]string // network → address → the lease's names: workload, then its aliases
+	ports    map[string][]plan.Port             // workload → the ports it has claimed
 }
 
 // Read reads the view. A network whose file does not parse is left out
@@ -40,13 +40,13 @@ func (l Lookup) Read() (View, error) {
 	if err != nil {
 		return View{}, fmt.Errorf("look up networks: %w", err)
 	}
-	v := View{leases: map[string]map[netip.Addr]string{}}
+	v := View{leases: map[string]map[netip.Addr][]string{}}
 	for _, name := range names {
 		n, err := l.Catalog.Named(name)
 		if err != nil {
 			continue
 		}
-		held, err := l.Leases.List(name)
+		held, err := l.Leases.Names(name)
 		if err != nil {
 			return View{}, fmt.Errorf("look up networks: %w", err)
 		}
@@ -87,8 +87,8 @@ func (v View) Network(name string) (plan.Network, bool) {
 func (v View) Endpoints(workload string) []plan.Endpoint {
 	var eps []plan.Endpoint
 	for _, n := range v.Networks {
-		for a, w := range v.leases[n.Name] {
-			if w == workload {
+		for a, names := range v.leases[n.Name] {
+			if names[0] == workload {
 				eps = append(eps, endpoint(n, workload, a))
 			}
 		}
@@ -137,13 +137,24 @@ func (v View) Members(name string) []Member {
 		return nil
 	}
 	var ms []Member
-	for a, w := range v.leases[name] {
-		ms = append(ms, Member{Workload: w, Endpoint: endpoint(n, w, a)})
+	for a, names := range v.leases[name] {
+		ms = append(ms, Member{Workload: names[0], Endpoint: endpoint(n, names[0], a)})
 	}
 	slices.SortFunc(ms, func(a, b Member) int {
 		return stdcmp.Or(stdcmp.Compare(a.Workload, b.Workload), a.Endpoint.Addr4.Compare(b.Endpoint.Addr4))
 	})
 	return ms
+}
+
+// Aliases are the aliases of workload's lease on network name (its
+// container.aliases), which the network's DNS answers besides its name.
+func (v View) Aliases(name, workload string) []string {
+	for _, names := range v.leases[name] {
+		if names[0] == workload {
+			return names[1:]
+		}
+	}
+	return nil
 }
 
 // Published are the ports workload publishes (its port claims), sorted

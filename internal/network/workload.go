@@ -101,6 +101,7 @@ type Request struct {
 	IP       netip.Addr
 	Ports    []plan.Port
 	Also     []string // LinkVeth: more networks
+	Aliases  []string // more names each network's DNS answers with the workload's address there
 }
 
 // Networks are every network r joins, Network first.
@@ -156,7 +157,7 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 			return Attachment{}, fmt.Errorf("join %s to network %s: %w", r.Workload, n.Name, err)
 		}
 	}
-	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, ip)
+	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, ip, r.Aliases...)
 	if err != nil {
 		return Attachment{}, err
 	}

@@ -1,0 +1,85 @@
+package nettest
+
+import (
+	"strings"
+	"testing"
+)
+
+// composeFile is the project TestDockerCompose brings up: a "database"
+// that web reaches by its service name and a web server with a published
+// port, on the project's default network.
+const composeFile = `version: "3.8"
+services:
+  db:
+    image: ` + dockerImage + `
+    command: ["/bin/sh", "-c", "mkdir -p /www && echo db > /www/index.html && exec httpd -f -p 80 -h /www"]
+  web:
+    image: ` + dockerImage + `
+    command: ["/bin/sh", "-c", "mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports: ["8085:80"]
+    depends_on: [db]
+`
+
+// TestDockerCompose: Debian's docker-compose (1.29, through docker-py)
+// runs a two-service project against cove's API: up -d creates the
+// labelled project network (IPv4 only, as Docker makes it) and both
+// containers, web reaches db by its service name (a network alias) and
+// by NAME.NETWORK, the published port answers, ps lists both as up, a
+// second up -d finds everything up to date (compose compares the
+// network's settings), down removes the containers and the network and
+// leaves nothing.
+func TestDockerCompose(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	needDocker(t)
+	must(t, "sh", "-c", "mkdir -p /tmp/proj && cat > /tmp/proj/docker-compose.yml <<'EOF'\n"+composeFile+"EOF\n")
+	compose := func(args ...string) result {
+		return inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock docker-compose "+strings.Join(args, " ")+" 2>&1")
+	}
+	t.Cleanup(func() { compose("down"); inside(t, "rm", "-rf", "/tmp/proj") })
+	if r := compose("up", "-d"); r.Code != 0 {
+		t.Fatalf("docker-compose up -d: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("ps"); r.Code != 0 || strings.Count(r.Stdout, " Up ") != 2 || !strings.Contains(r.Stdout, "proj_db_1") || !strings.Contains(r.Stdout, "0.0.0.0:8085->80/tcp") {
+		t.Errorf("docker-compose ps: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	for _, url := range []string{"http://db/", "http://db.proj_default/", "http://proj_db_1/"} {
+		if r := inside(t, coveBin, "exec", "proj_web_1", "wget", "-qO-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
+			t.Errorf("web fetching %s: exit %d: %q %s", url, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	if got := fetchLocal(t, "http://127.0.0.1:8085/"); got != "web" {
+		t.Errorf("the published port 8085: %q, want web", got)
+	}
+	docker := dockerCLI(t)
+	if r := docker("network", "inspect", "-f", `{{index .Labels "com.docker.compose.project"}} {{.EnableIPv6}} {{len .IPAM.Config}}`, "proj_default"); strings.TrimSpace(r.Stdout) != "proj false 1" {
+		t.Errorf("proj_default's labels, IPv6, subnets: %q %s", r.Stdout, r.Stderr)
+	}
+	if r := inside(t, coveBin, "exec", "proj_web_1", "cat", "/proc/net/if_inet6"); r.Code != 0 || globalIPv6(r.Stdout) {
+		t.Errorf("web's IPv6 addresses on an IPv4-only network (want only a link-local one on eth0): exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("up", "-d"); r.Code != 0 || strings.Count(r.Stdout, "is up-to-date") != 2 {
+		t.Errorf("a second docker-compose up -d: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("down"); r.Code != 0 {
+		t.Fatalf("docker-compose down: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := docker("ps", "-aq", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("containers of proj after down: exit %d: %q", r.Code, r.Stdout)
+	}
+	if r := inside(t, "test", "-e", "/etc/cove/networks/proj_default.toml"); r.Code == 0 {
+		t.Error("proj_default's network file is still there after down")
+	}
+}
+
+// globalIPv6 reports whether /proc/net/if_inet6 lists an address of eth0
+// other than a link-local one.
+func globalIPv6(ifInet6 string) bool {
+	for line := range strings.Lines(ifInet6) {
+		if f := strings.Fields(line); len(f) == 6 && f[5] == "eth0" && !strings.HasPrefix(f[0], "fe80") {
+			return true
+		}
+	}
+	return false
+}
