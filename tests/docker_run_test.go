@@ -24,7 +24,7 @@ func TestDockerRun(t *testing.T) {
 	needAPI(t)
 	docker, ref := dockerWithImage(t)
 	t.Cleanup(func() {
-		docker("rm", "-f", "web", "kept", "made")
+		docker("rm", "-f", "web", "kept", "made", "ex")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -32,6 +32,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("stdin and long runs", func(t *testing.T) { dockerRunInput(t, harness.DockerCLI(t, sb), ref) })
 	t.Run("create, start, logs, wait", func(t *testing.T) { dockerCreateStart(t, docker, ref) })
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
+	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
 }
 
@@ -94,6 +95,49 @@ func dockerRunInput(t *testing.T, dockerBin, ref string) {
 	if r.Code != 0 || r.Stdout != "early\nlate\n" {
 		t.Errorf("docker run of a run longer than the idle period: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
+}
+
+// dockerExec: docker exec runs a command in a running container as cove
+// exec does (its root and PID namespace, the image's user, or -u, -w and
+// -e), with stdout and stderr apart, stdin with -i, the command's exit
+// status (127 for a missing command), on a terminal of the container
+// with -t (24x80 until the client resizes it), and detached with -d; a
+// container that does not run is refused.
+func dockerExec(t *testing.T, docker func(...string) result, dockerBin, ref string) {
+	if r := docker("run", "-d", "--name", "ex", ref, "sleep", "1000"); r.Code != 0 {
+		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, c := range []struct {
+		args         []string
+		code         int
+		stdout, errs string
+	}{
+		{[]string{"ex", "sh", "-c", "id -u; cat /proc/1/cmdline | tr '\\0' ' '; hostname"}, 0, "1000\nsleep 1000 ex\n", ""},
+		{[]string{"ex", "sh", "-c", "echo out; echo err >&2; exit 3"}, 3, "out\n", "err\n"},
+		{[]string{"-u", "0", "-w", "/tmp", "-e", "A=b", "ex", "sh", "-c", "id -u; pwd; echo $A"}, 0, "0\n/tmp\nb\n", ""},
+		{[]string{"ex", "/nope"}, 127, "", "/nope"},
+		{[]string{"-t", "-e", "TERM=vt100", "ex", "sh", "-c", "stty size; echo $TERM; exit 5"}, 5, "24 80\r\nvt100\r\n", ""},
+		{[]string{"nosuch", "true"}, 1, "", "No such container: nosuch"},
+	} {
+		if r := docker(append([]string{"exec"}, c.args...)...); r.Code != c.code || r.Stdout != c.stdout || !strings.Contains(r.Stderr, c.errs) {
+			t.Errorf("docker exec %q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, r.Code, r.Stdout, r.Stderr, c.code, c.stdout, c.errs)
+		}
+	}
+	if r := insideStdin(t, "one\ntwo\n", dockerBin, "-H", apiHost, "exec", "-i", "ex", "wc", "-l"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "2" {
+		t.Errorf("docker exec -i wc -l: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("exec", "-t", "ex", "tty"); r.Code != 0 || !regexp.MustCompile(`^/dev/pts/[0-9]+\r\n$`).MatchString(r.Stdout) {
+		t.Errorf("docker exec -t tty: exit %d, stdout %q, stderr %q; want a terminal of the container", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("exec", "-d", "ex", "sh", "-c", "echo detached > /tmp/d"); r.Code != 0 {
+		t.Errorf("docker exec -d: exit %d: %s", r.Code, r.Stderr)
+	}
+	eventually(t, 5*time.Second, "the detached exec's file", func() bool { return docker("exec", "ex", "cat", "/tmp/d").Stdout == "detached\n" })
+	docker("stop", "-t", "1", "ex")
+	if r := docker("exec", "ex", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
+		t.Errorf("docker exec in a stopped container: exit %d: %s", r.Code, r.Stderr)
+	}
+	docker("rm", "-f", "ex")
 }
 
 // dockerCreateStart: docker create makes a container in state created

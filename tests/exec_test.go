@@ -67,8 +67,8 @@ func checkExec(t *testing.T, name string, more ...string) {
 	if want := "same-mnt\n0 1 2 3 \nHOME HOSTNAME PATH PWD SHLVL container \nown-session\n0\n"; r.Stdout != want {
 		t.Errorf("cove exec's view:\n%q\nwant\n%q\n%s", r.Stdout, want, r.Stderr)
 	}
-	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", name, "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; exit 7"); r.Code != 7 || r.Stdout != "hello through stdin\n0\n/tmp\n" {
-		t.Errorf("cove exec -u 0 -w /tmp with stdin: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
+	if r := insideStdin(t, "hello through stdin\n", coveBin, "exec", "-u", "0", "-w", "/tmp", "-e", "A=b c", name, "--", "/bin/sh", "-c", "read l; echo $l; id -u; pwd; echo $A; exit 7"); r.Code != 7 || r.Stdout != "hello through stdin\n0\n/tmp\nb c\n" {
+		t.Errorf("cove exec -u 0 -w /tmp -e 'A=b c' with stdin: exit %d %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	// A command that is not there is 127, one that cannot be executed 126,
 	// as docker, podman and a shell say.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/tty"
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // terminal is cove running in the sandbox on a pseudo-terminal that the
@@ -36,6 +37,12 @@ type terminal struct {
 // with TERM=xterm-256color.
 func onTerminal(t *testing.T, rows, cols uint16, args ...string) *terminal {
 	t.Helper()
+	return onTerminalRun(t, rows, cols, coveBin, args...)
+}
+
+// onTerminalRun is onTerminal for program bin.
+func onTerminalRun(t *testing.T, rows, cols uint16, bin string, args ...string) *terminal {
+	t.Helper()
 	master, slave, err := tty.Open("/dev/ptmx")
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,7 @@ func onTerminal(t *testing.T, rows, cols uint16, args ...string) *terminal {
 	term := &terminal{t: t, master: master, slave: slave, exited: make(chan struct{})}
 	term.resize(rows, cols)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	term.cmd = sb.Command(ctx, coveBin, args...)
+	term.cmd = sb.Command(ctx, bin, args...)
 	term.cmd.Env = append(term.cmd.Env, "TERM=xterm-256color")
 	term.cmd.Stdin, term.cmd.Stdout, term.cmd.Stderr = slave, slave, slave
 	term.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -275,5 +282,29 @@ func TestRunDetachedTTY(t *testing.T) {
 	out := mustCove(t, "exec", "ttybg", "--", "/bin/sh", "-c", "readlink /proc/1/fd/0; tr '\\0' ' ' < /proc/1/cmdline")
 	if !regexp.MustCompile(`^/dev/pts/\d+\n/bin/sh $`).MatchString(out) {
 		t.Errorf("the detached shell's stdin and command line: %q, want a pty of the container and /bin/sh", out)
+	}
+}
+
+// TestDockerExecTTY: the real docker CLI's exec -it on a terminal gets a
+// terminal of the container through the API: tty, the user's size (the
+// CLI's resize), a resize when the user's terminal changes, typed input,
+// and the shell's exit status.
+func TestDockerExecTTY(t *testing.T) {
+	needAPI(t)
+	docker, ref := dockerWithImage(t)
+	t.Cleanup(func() { docker("rm", "-f", "exit"); cove(t, "rmi", "--force", ref); cove(t, "image", "prune") })
+	if r := docker("run", "-d", "--name", "exit", ref, "sleep", "1000"); r.Code != 0 {
+		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
+	}
+	term := onTerminalRun(t, 30, 100, harness.DockerCLI(t, sb), "-H", apiHost, "exec", "-it", "exit", "/bin/sh")
+	out := term.run("tty; stty size")
+	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) || !strings.Contains(out, "\n30 100\n") {
+		t.Errorf("docker exec -it: want a /dev/pts terminal of 30x100:\n%s", out)
+	}
+	term.resize(33, 109)
+	eventually(t, 10*time.Second, "the resize to reach the exec's terminal", func() bool { return strings.Contains(term.run("stty size"), "\n33 109\n") })
+	term.typeKeys("exit 6\r")
+	if code, screen := term.wait(30 * time.Second); code != 6 {
+		t.Errorf("docker exec -it after exit 6: exit status %d:\n%s", code, screen)
 	}
 }

@@ -51,7 +51,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, slices.Concat(imageRoutes(), networkRoutes(), volumeRoutes(), dfRoutes())...)
+	}, slices.Concat(imageRoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes())...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the

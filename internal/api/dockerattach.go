@@ -259,23 +259,22 @@ func (s *Server) streamAttach(ctx context.Context, name string, conn net.Conn, i
 			a.inW.Close()
 		}()
 	}
-	out := &frames{w: conn}
-	var wg sync.WaitGroup
-	for _, p := range []struct {
-		f      *os.File
-		stream byte
-		want   bool
-	}{{a.outR, 1, o.stdout}, {a.errR, 2, o.stderr}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out.copy(p.f, p.stream, p.want)
-		}()
-	}
+	wait := copyStreams(conn, a.outR, a.errR, o)
 	copied := make(chan struct{})
 	go drainAfter(ctx, r, copied, a.outR, a.errR)
-	wg.Wait()
+	wait()
 	close(copied)
+}
+
+// copyStreams copies out and errs to w as Docker's frames of streams 1
+// and 2, each only if o wants it (else it is read and dropped), and
+// returns a function that waits for both copies to end.
+func copyStreams(w io.Writer, out, errs *os.File, o attachOptions) (wait func()) {
+	fr := &frames{w: w}
+	var wg sync.WaitGroup
+	wg.Go(func() { fr.copy(out, 1, o.stdout) })
+	wg.Go(func() { fr.copy(errs, 2, o.stderr) })
+	return wg.Wait
 }
 
 // awaitStart waits for the start a precedes: its run, or nil when none

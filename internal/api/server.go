@@ -83,6 +83,7 @@ type Server struct {
 	docker  []route
 	records containerRecords // Docker's created containers
 	runs    *containerRuns   // the runs this helper started from them
+	execs   execTable        // Docker's exec instances
 }
 
 // NewServer returns a server that carries requests out with b.

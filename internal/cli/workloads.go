@@ -371,20 +371,20 @@ func logTime(t *time.Time, v string, now time.Time) error {
 // seccomp, cgroup), with this terminal's stdio; cove exits with the
 // command's status.
 func execCommand(env *Env) *cobra.Command {
-	var user, workdir string
+	var o enter.Overrides
 	var stdio stdioFlags
 	c := &cobra.Command{
 		Use:   "exec [flags] NAME [--] COMMAND [ARG...]",
 		Short: "run a command inside a running container",
 		Long: `Run a command inside a running container as its payload runs: its namespaces
-and root, its user (or -u), working directory (or -w), capabilities,
+and root, its user (or -u), working directory (or -w), environment (and -e), capabilities,
 no_new_privs and seccomp filter, in its cgroup. Standard input, output and
 error are this terminal's, or with -t a pseudo-terminal (Ctrl-] detaches);
 the exit status is the command's (126: not executable, 127: not found).
 Flags go before NAME; everything after it is the command's.`,
 		Example: `  cove exec web cat /etc/os-release
   cove exec -it web sh
-  cove exec -u 1000 -w /tmp web -- id
+  cove exec -u 1000 -w /tmp -e DEBUG=1 web -- id
   echo hi | cove exec -i web cat`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: completeWorkloads(env, false),
@@ -393,12 +393,13 @@ Flags go before NAME; everything after it is the command's.`,
 			if name == "" || len(command) == 0 {
 				return usagef("exec: want a workload name and a command")
 			}
-			return execIn(cmd.Context(), env, name, command, user, workdir, stdio)
+			return execIn(cmd.Context(), env, name, command, o, stdio)
 		},
 	}
 	c.Flags().SetInterspersed(false) // cove exec web ls -l: -l is the command's
-	c.Flags().StringVarP(&user, "user", "u", "", "run as UID[:GID] (default: the payload's user)")
-	c.Flags().StringVarP(&workdir, "workdir", "w", "", "working directory (default: the payload's)")
+	c.Flags().StringVarP(&o.User, "user", "u", "", "run as UID[:GID] (default: the payload's user)")
+	c.Flags().StringVarP(&o.Workdir, "workdir", "w", "", "working directory (default: the payload's)")
+	c.Flags().StringArrayVarP(&o.Env, "env", "e", nil, "KEY=VALUE for the command, besides the payload's environment (repeatable)")
 	stdio.define(c.Flags(), "cove exec always attaches it")
 	return c
 }
@@ -418,7 +419,7 @@ func execArgs(cmd *cobra.Command, args []string) (name string, command []string)
 
 // execIn runs command in workload name (see execCommand), on a
 // pseudo-terminal with stdio.tty.
-func execIn(ctx context.Context, env *Env, name string, command []string, user, workdir string, stdio stdioFlags) error {
+func execIn(ctx context.Context, env *Env, name string, command []string, o enter.Overrides, stdio stdioFlags) error {
 	return withConn(ctx, func(conn *supervisor.Conn) error {
 		t, err := conn.Probe(ctx, name)
 		if err != nil {
@@ -430,8 +431,8 @@ func execIn(ctx context.Context, env *Env, name string, command []string, user, 
 		}
 		defer target.Close()
 		c.Argv = command
-		if err := execOverrides(&c, user, workdir); err != nil {
-			return err
+		if err := o.Apply(&c); err != nil {
+			return usagef("exec: %v", err)
 		}
 		if stdio.tty {
 			return execTTY(ctx, env, name, c, target, stdio.interactive)
@@ -445,22 +446,4 @@ func execIn(ctx context.Context, env *Env, name string, command []string, user, 
 		}
 		return err
 	})
-}
-
-// execOverrides applies cove exec's -u and -w to c.
-func execOverrides(c *launch.Config, user, workdir string) error {
-	if user != "" {
-		u, err := spec.ParseUser(user)
-		if err != nil {
-			return usagef("exec: -u: %v", err)
-		}
-		c.UID, c.GID = u.UID, u.GID
-	}
-	if workdir != "" {
-		if !strings.HasPrefix(workdir, "/") {
-			return usagef("exec: -w %q: want an absolute path", workdir)
-		}
-		c.Workdir = workdir
-	}
-	return nil
 }

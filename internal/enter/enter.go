@@ -8,11 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -58,4 +61,43 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	}
 	c.Image.Digest = stored.RunningDigest(c.Name) // the image it runs, though the name may have moved
 	return st.Complete(c)
+}
+
+// Overrides are what a command entering a container may set differently
+// from its payload: cove exec's -u, -w and -e, Docker exec's User,
+// WorkingDir and Env.
+type Overrides struct {
+	User    string   // UID[:GID]; "": the payload's
+	Workdir string   // absolute; "": the payload's
+	Env     []string // KEY=VALUE, added to (and replacing) the payload's
+	// TTY gives the command a terminal of the container: the enter
+	// stage's stdin is then a console socket (launch.Config.Console).
+	TTY bool
+}
+
+// Apply sets o on c, or says which of o is bad (errors name the field as
+// cove exec's flags do: -u, -w, -e).
+func (o Overrides) Apply(c *launch.Config) error {
+	if o.User != "" {
+		u, err := spec.ParseUser(o.User)
+		if err != nil {
+			return fmt.Errorf("-u: %w", err)
+		}
+		c.UID, c.GID = u.UID, u.GID
+	}
+	if o.Workdir != "" {
+		if !strings.HasPrefix(o.Workdir, "/") {
+			return fmt.Errorf("-w %q: want an absolute path", o.Workdir)
+		}
+		c.Workdir = o.Workdir
+	}
+	for _, kv := range o.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsRune(kv, 0) {
+			return fmt.Errorf("-e %q: want KEY=VALUE", kv)
+		}
+		c.Env = append(slices.DeleteFunc(c.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") }), kv)
+	}
+	c.Console = o.TTY
+	return nil
 }

@@ -24,7 +24,8 @@ services:
 // runs a two-service project against cove's API: up -d creates the
 // labelled project network (IPv4 only, as Docker makes it) and both
 // containers, web reaches db by its service name (a network alias) and
-// by NAME.NETWORK, the published port answers, ps lists both as up, a
+// by NAME.NETWORK (also through docker-compose exec), the published
+// port answers, ps lists both as up, a
 // second up -d finds everything up to date (compose compares the
 // network's settings), down removes the containers and the network and
 // leaves nothing.
@@ -48,6 +49,9 @@ func TestDockerCompose(t *testing.T) {
 		if r := inside(t, coveBin, "exec", "proj_web_1", "wget", "-qO-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
 			t.Errorf("web fetching %s: exit %d: %q %s", url, r.Code, r.Stdout, r.Stderr)
 		}
+	}
+	if r := compose("exec", "-T", "web", "wget", "-qO-", "http://db/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
+		t.Errorf("docker-compose exec -T web wget http://db/: exit %d:\n%s", r.Code, r.Stdout)
 	}
 	if got := fetchLocal(t, "http://127.0.0.1:8085/"); got != "web" {
 		t.Errorf("the published port 8085: %q, want web", got)

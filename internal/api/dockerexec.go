@@ -1,0 +1,431 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cove-project/cove/internal/enter"
+	"github.com/cove-project/cove/internal/tty"
+	"golang.org/x/sys/unix"
+)
+
+// Docker's exec: a command run in a running container as cove exec runs
+// it (Execer), by the helper, which holds the instances in memory: an
+// instance lives as long as the helper (the docker CLI creates, starts
+// and inspects one within a second).
+
+// execRoutes are the Docker Engine API endpoints of exec.
+func execRoutes() []route {
+	return []route{
+		{method: http.MethodPost, path: "/containers/{name}/exec", need: roleRoot, mutates: true, handle: (*Server).createExec},
+		{method: http.MethodPost, path: "/exec/{name}/start", need: roleRoot, mutates: true, handle: (*Server).startExec},
+		{method: http.MethodGet, path: "/exec/{name}/json", need: roleRoot, handle: (*Server).inspectExec},
+		{method: http.MethodPost, path: "/exec/{name}/resize", need: roleRoot, handle: (*Server).resizeExec},
+	}
+}
+
+// dockerExecCreate is the body of POST /containers/ID/exec, the fields
+// cove reads (others, such as ConsoleSize, are ignored).
+type dockerExecCreate struct {
+	AttachStdin, AttachStdout, AttachStderr bool
+	Tty, Privileged                         bool
+	Env, Cmd                                []string
+	User, WorkingDir, DetachKeys            string
+}
+
+// execInstance is one exec: its container, what it runs and, once
+// started, its state.
+type execInstance struct {
+	id, container string
+	cfg           dockerExecCreate
+	mu            sync.Mutex
+	started       bool
+	running       bool
+	exitCode      int
+	pid           int
+	master        *os.File      // with a terminal: its master, while the command runs
+	size          *unix.Winsize // the terminal's size the client last asked for (nil: none yet)
+}
+
+// execTable holds the helper's exec instances by ID.
+type execTable struct {
+	mu sync.Mutex
+	m  map[string]*execInstance
+}
+
+// add stores a new instance for container with cfg and returns it.
+func (t *execTable) add(container string, cfg dockerExecCreate) *execInstance {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	e := &execInstance{id: hex.EncodeToString(b), container: container, cfg: cfg}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[string]*execInstance{}
+	}
+	t.m[e.id] = e
+	return e
+}
+
+// get is the instance id, or nil.
+func (t *execTable) get(id string) *execInstance {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.m[id]
+}
+
+// createExec answers POST /containers/ID/exec: 201 with the new
+// instance's Id; 409 when the container is not running, 400 without a
+// command, for a privileged exec or one with a terminal.
+func (s *Server) createExec(c *call) {
+	var req dockerExecCreate
+	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+		c.failBody(err)
+		return
+	}
+	switch {
+	case len(req.Cmd) == 0:
+		c.fail(errorf(CodeBadRequest, "No exec command specified"))
+		return
+	case req.Privileged:
+		c.fail(errorf(CodeBadRequest, "exec --privileged is not supported: a command in a cove container runs as restricted as its payload"))
+		return
+	}
+	ct, ok := s.lookupContainer(c)
+	if !ok {
+		return
+	}
+	if ct.MainPID == 0 {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", ct.Name)))
+		return
+	}
+	c.reply(http.StatusCreated, map[string]string{"Id": s.execs.add(ct.Name, req).id})
+}
+
+// execStart is the body of POST /exec/ID/start.
+type execStart struct {
+	Detach, Tty bool
+}
+
+// startExec answers POST /exec/ID/start: with Detach, 200 once the
+// command runs (its output is dropped); otherwise the connection is
+// hijacked and carries the command's stdout and stderr as multiplexed
+// frames and, with AttachStdin, the client's input to it, until the
+// command has ended. A client that goes away stops nothing. 404 for an
+// unknown instance, 409 for one started before or a container that no
+// longer runs.
+func (s *Server) startExec(c *call) {
+	e := s.execs.get(c.name)
+	if e == nil {
+		c.fail(errorf(CodeNotFound, "No such exec instance: "+c.name))
+		return
+	}
+	var body execStart
+	if err := json.NewDecoder(c.r.Body).Decode(&body); err != nil && !errors.Is(err, io.EOF) {
+		c.failBody(err)
+		return
+	}
+	if !e.start() {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Exec command %s has already run", e.id)))
+		return
+	}
+	cmd, done, err := s.execCommand(c, e)
+	if err != nil {
+		e.end(-1)
+		c.fail(err)
+		return
+	}
+	switch {
+	case body.Detach && e.cfg.Tty:
+		done()
+		e.end(-1)
+		c.fail(errorf(CodeBadRequest, "exec -d with -t is not supported: nothing would read the terminal"))
+	case body.Detach:
+		s.runDetached(c, e, cmd, done)
+	case e.cfg.Tty:
+		s.runTTYExec(c, e, cmd, done)
+	default:
+		s.runAttachedExec(c, e, cmd, done)
+	}
+}
+
+// execCommand is e's command, unstarted: it outlives the request (its
+// client may go away); or the error to answer.
+func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Error) {
+	ex, ok := s.backend.(Execer)
+	if !ok {
+		return nil, nil, errorf(CodeInternal, "exec: the API's backend cannot run commands in containers")
+	}
+	env := e.cfg.Env
+	if e.cfg.Tty && !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") }) {
+		env = append(slices.Clip(env), "TERM=xterm") // as Docker
+	}
+	o := enter.Overrides{User: e.cfg.User, Workdir: e.cfg.WorkingDir, Env: env, TTY: e.cfg.Tty}
+	cmd, done, err := ex.Exec(context.WithoutCancel(c.ctx()), e.container, e.cfg.Cmd, o)
+	switch {
+	case errors.Is(err, enter.ErrNotRunning):
+		return nil, nil, errorf(CodeConflict, fmt.Sprintf("Container %s is not running", e.container))
+	case err != nil:
+		return nil, nil, errorf(CodeBadRequest, err.Error())
+	}
+	return cmd, done, nil
+}
+
+// runDetached starts cmd with no stdio and answers 200; a goroutine
+// records its end.
+func (s *Server) runDetached(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
+	if err := cmd.Start(); err != nil {
+		done()
+		e.end(-1)
+		c.failWith(fmt.Errorf("exec in %s: %w", e.container, err))
+		return
+	}
+	e.setPID(cmd.Process.Pid)
+	go func() {
+		defer done()
+		e.end(exitCode(cmd.Wait()))
+	}()
+	c.w.WriteHeader(http.StatusOK)
+}
+
+// runAttachedExec runs cmd with its stdio on the hijacked connection
+// (see startExec).
+func (s *Server) runAttachedExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
+	defer done()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		e.end(-1)
+		c.failWith(err)
+		return
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		closeFiles(outR, outW)
+		e.end(-1)
+		c.failWith(err)
+		return
+	}
+	defer closeFiles(outR, errR)
+	conn, in, herr := hijack(c)
+	if herr != nil || conn == nil {
+		closeFiles(outW, errW)
+		e.end(-1)
+		return
+	}
+	defer conn.Close()
+	cmd.Stdout, cmd.Stderr = outW, errW
+	if e.cfg.AttachStdin {
+		inR, inW, err := os.Pipe()
+		if err != nil {
+			closeFiles(outW, errW)
+			e.end(-1)
+			return
+		}
+		defer inW.Close() // the copy below ends with conn
+		go func() {
+			io.Copy(inW, in)
+			inW.Close()
+		}()
+		defer inR.Close()
+		cmd.Stdin = inR
+	}
+	err = cmd.Start()
+	closeFiles(outW, errW)
+	if err != nil {
+		fmt.Fprintf(muxWriter{w: conn, stream: 2}, "exec in %s: %v\n", e.container, err)
+		e.end(126)
+		return
+	}
+	e.setPID(cmd.Process.Pid)
+	copyStreams(conn, outR, errR, attachOptions{stdout: e.cfg.AttachStdout, stderr: e.cfg.AttachStderr})()
+	e.end(exitCode(cmd.Wait()))
+}
+
+// exitCode is the exit status Docker reports for a command's end err:
+// its code, 128+N for a death by signal N, -1 when it did not run.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// start marks e started; false if it was.
+func (e *execInstance) start() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.started {
+		return false
+	}
+	e.started, e.running = true, true
+	return true
+}
+
+// setPID records the command's process.
+func (e *execInstance) setPID(pid int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.pid = pid
+}
+
+// end records the command's exit code.
+func (e *execInstance) end(code int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.running, e.exitCode = false, code
+}
+
+// dockerExecInspect is GET /exec/ID/json's answer.
+type dockerExecInspect struct {
+	ID            string `json:"ID"`
+	Running       bool   `json:"Running"`
+	ExitCode      *int   `json:"ExitCode"` // null until the command has ended
+	ProcessConfig struct {
+		Entrypoint string   `json:"entrypoint"`
+		Arguments  []string `json:"arguments"`
+		Tty        bool     `json:"tty"`
+		User       string   `json:"user"`
+		Privileged bool     `json:"privileged"`
+	} `json:"ProcessConfig"`
+	OpenStdin   bool   `json:"OpenStdin"`
+	OpenStderr  bool   `json:"OpenStderr"`
+	OpenStdout  bool   `json:"OpenStdout"`
+	CanRemove   bool   `json:"CanRemove"`
+	ContainerID string `json:"ContainerID"`
+	DetachKeys  string `json:"DetachKeys"`
+	Pid         int    `json:"Pid"`
+}
+
+// inspectExec answers GET /exec/ID/json; 404 for an unknown instance.
+func (s *Server) inspectExec(c *call) {
+	e := s.execs.get(c.name)
+	if e == nil {
+		c.fail(errorf(CodeNotFound, "No such exec instance: "+c.name))
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d := dockerExecInspect{ID: e.id, Running: e.running, OpenStdin: e.cfg.AttachStdin, OpenStdout: e.cfg.AttachStdout, OpenStderr: e.cfg.AttachStderr,
+		ContainerID: dockerID(e.container), DetachKeys: e.cfg.DetachKeys, Pid: e.pid}
+	if e.started && !e.running {
+		d.ExitCode = &e.exitCode
+	}
+	d.ProcessConfig.Entrypoint, d.ProcessConfig.Arguments, d.ProcessConfig.User, d.ProcessConfig.Tty = e.cfg.Cmd[0], e.cfg.Cmd[1:], e.cfg.User, e.cfg.Tty
+	c.reply(http.StatusOK, d)
+}
+
+// resizeExec answers POST /exec/ID/resize?h=ROWS&w=COLUMNS: the
+// terminal of a running exec gets that size (an exec without one has
+// nothing to resize); 404 for an unknown instance, 400 for a bad size.
+func (s *Server) resizeExec(c *call) {
+	e := s.execs.get(c.name)
+	if e == nil {
+		c.fail(errorf(CodeNotFound, "No such exec instance: "+c.name))
+		return
+	}
+	q := c.r.URL.Query()
+	h, herr := strconv.ParseUint(q.Get("h"), 10, 16)
+	w, werr := strconv.ParseUint(q.Get("w"), 10, 16)
+	if herr != nil || werr != nil {
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("resize: want h and w, numbers of rows and columns: %q, %q", q.Get("h"), q.Get("w"))))
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.size = &unix.Winsize{Row: uint16(h), Col: uint16(w)}
+	if e.master != nil {
+		if err := tty.SetSize(e.master, e.size); err != nil {
+			c.failWith(err)
+			return
+		}
+	}
+	c.w.WriteHeader(http.StatusOK)
+}
+
+// runTTYExec runs cmd on a terminal of the container (enter.Overrides.TTY)
+// whose master it relays raw on the hijacked connection: the client's
+// input to it, its output back, until the command has ended.
+func (s *Server) runTTYExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
+	defer done()
+	host, stage, err := tty.NewSocket(&unix.Winsize{Row: 24, Col: 80})
+	if err != nil {
+		e.end(-1)
+		c.failWith(err)
+		return
+	}
+	defer host.Close()
+	conn, in, herr := hijack(c)
+	if herr != nil || conn == nil {
+		stage.Close()
+		e.end(-1)
+		return
+	}
+	defer conn.Close()
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stage, conn, conn // the stage's own words before the terminal
+	err = cmd.Start()
+	stage.Close()
+	if err != nil {
+		fmt.Fprintf(conn, "exec in %s: %v\r\n", e.container, err)
+		e.end(126)
+		return
+	}
+	e.setPID(cmd.Process.Pid)
+	master, err := tty.Receive(host)
+	if err != nil {
+		e.end(exitCode(cmd.Wait()))
+		return
+	}
+	e.setMaster(master)
+	defer e.setMaster(nil)
+	defer master.Close()
+	go io.Copy(master, in)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	copied := make(chan struct{})
+	go func() {
+		io.Copy(conn, master) // to EIO: the terminal's last holder closed it
+		close(copied)
+	}()
+	var werr error
+	select {
+	case werr = <-waited: // what it wrote is read, unless a process it left holds the terminal
+		master.SetReadDeadline(time.Now().Add(drainTime))
+		<-copied
+	case <-copied:
+		werr = <-waited
+	}
+	e.end(exitCode(werr))
+}
+
+// setMaster records the terminal's master (nil: none now) and gives it
+// the size the client asked for before it came (the docker CLI resizes
+// right after the start).
+func (e *execInstance) setMaster(m *os.File) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.master = m
+	if m != nil && e.size != nil {
+		tty.SetSize(m, e.size) // best effort: the client resizes again when its terminal changes
+	}
+}
