@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,26 +44,30 @@ type connectBody struct {
 }
 
 // connectNetwork answers Docker's network connect: 200 once the running
-// container has its link on the network (Networker.Connect); 404 for an
-// unknown network or container, 409 when it is not running, 400 for a
-// pinned address.
+// container has its link on the network (Networker.Connect) and, for a
+// container created through Docker's API, its record joins the network
+// at its next starts too (running or not: docker-compose connects its
+// services' further networks before it starts them); 404 for an unknown
+// network or container, 409 for a container that is not running and
+// has no record, 400 for a pinned address.
 func (s *Server) connectNetwork(c *call) {
-	s.connectOrDisconnect(c, func(ctx context.Context, nw Networker, net, name string) error {
+	s.connectOrDisconnect(c, true, func(ctx context.Context, nw Networker, net, name string) error {
 		return nw.Connect(ctx, net, name)
 	})
 }
 
 // disconnectNetwork answers Docker's network disconnect
-// (Networker.Disconnect).
+// (Networker.Disconnect), from the record too.
 func (s *Server) disconnectNetwork(c *call) {
-	s.connectOrDisconnect(c, func(ctx context.Context, nw Networker, net, name string) error {
+	s.connectOrDisconnect(c, false, func(ctx context.Context, nw Networker, net, name string) error {
 		return nw.Disconnect(ctx, net, name)
 	})
 }
 
-// connectOrDisconnect finds the network and the running container of a
-// connect or disconnect request and runs op on them.
-func (s *Server) connectOrDisconnect(c *call, op func(context.Context, Networker, string, string) error) {
+// connectOrDisconnect finds the network and the container of a connect
+// or disconnect request and runs op on them if the container runs, then
+// changes its record, if it has one.
+func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Context, Networker, string, string) error) {
 	var body connectBody
 	if !c.decode(&body) {
 		return
@@ -79,7 +84,7 @@ func (s *Server) connectOrDisconnect(c *call, op func(context.Context, Networker
 	switch {
 	case !ok:
 		return
-	case ct.MainPID == 0:
+	case ct.MainPID == 0 && ct.rec == nil:
 		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", ct.Name)))
 		return
 	}
@@ -88,11 +93,59 @@ func (s *Server) connectOrDisconnect(c *call, op func(context.Context, Networker
 		c.failWith(errors.New("network connect: the API's backend cannot change a container's networks"))
 		return
 	}
-	if err := op(c.ctx(), nw, n.Name, ct.Name); err != nil {
-		c.fail(errorf(CodeConflict, err.Error()))
-		return
+	if ct.MainPID != 0 {
+		if err := op(c.ctx(), nw, n.Name, ct.Name); err != nil {
+			c.fail(errorf(CodeConflict, err.Error()))
+			return
+		}
+	}
+	if ct.rec != nil {
+		if err := s.recordEndpoint(ct.rec, n.Name, body.EndpointConfig, connect); err != nil {
+			c.fail(err)
+			return
+		}
 	}
 	c.w.WriteHeader(http.StatusOK)
+}
+
+// recordEndpoint adds network net, with the endpoint settings raw, to the
+// networks rec's container joins at its starts (connect), or takes it
+// off them, and writes the record. Its first network stays its first
+// (NetworkMode names it from then on) and cannot be taken off.
+func (s *Server) recordEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect bool) *Error {
+	sp, err := rec.spec()
+	if err != nil {
+		return errorf(CodeInternal, fmt.Sprintf("network connect %s: %v", rec.Name, err))
+	}
+	first, cfg := sp.Container.Network, &rec.Config
+	cfg.HostConfig.NetworkMode = first
+	eps := cfg.NetworkingConfig.EndpointsConfig
+	if eps == nil {
+		eps = map[string]*dockerEndpointCreate{}
+		cfg.NetworkingConfig.EndpointsConfig = eps
+	}
+	key := slices.IndexFunc(slices.Sorted(maps.Keys(eps)), func(k string) bool { return dockerNetworkName(k, rec.RunNetwork) == net })
+	switch {
+	case connect && (net == first || slices.Contains(sp.Container.Networks, net)):
+		return errorf(CodeConflict, fmt.Sprintf("container %s is on network %s already", rec.Name, net))
+	case connect:
+		ep := &dockerEndpointCreate{}
+		json.Unmarshal(raw, ep) // refusePinned read it already
+		eps[net] = ep
+	case net == first:
+		return errorf(CodeConflict, fmt.Sprintf("container %s cannot leave network %s: it is its first (its default route and published ports)", rec.Name, net))
+	case key < 0:
+		return errorf(CodeConflict, fmt.Sprintf("container %s is not on network %s", rec.Name, net))
+	default:
+		delete(eps, slices.Sorted(maps.Keys(eps))[key])
+	}
+	if _, err := rec.spec(); err != nil {
+		return errorf(CodeBadRequest, fmt.Sprintf("network connect %s: %v", rec.Name, err))
+	}
+	if err := s.records.write(rec); err != nil {
+		return errorf(CodeInternal, err.Error())
+	}
+	return nil
 }
 
 // refusePinned refuses an endpoint configuration that pins an address:

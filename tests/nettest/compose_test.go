@@ -6,28 +6,40 @@ import (
 )
 
 // composeFile is the project TestDockerCompose brings up: a "database"
-// that web reaches by its service name and a web server with a published
-// port, on the project's default network.
+// on the back network, a web server on both networks with a published
+// port, and an edge on the front network only, which reaches web but not
+// db.
 const composeFile = `version: "3.8"
 services:
   db:
     image: ` + dockerImage + `
     command: ["/bin/sh", "-c", "mkdir -p /www && echo db > /www/index.html && exec httpd -f -p 80 -h /www"]
+    networks: [back]
   web:
     image: ` + dockerImage + `
     command: ["/bin/sh", "-c", "mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 80 -h /www"]
     ports: ["8085:80"]
     depends_on: [db]
+    networks: [front, back]
+  edge:
+    image: ` + dockerImage + `
+    command: ["sleep", "1000"]
+    networks: [front]
+networks:
+  front: {}
+  back: {}
 `
 
 // TestDockerCompose: Debian's docker-compose (1.29, through docker-py)
-// runs a two-service project against cove's API: up -d creates the
-// labelled project network (IPv4 only, as Docker makes it) and both
-// containers, web reaches db by its service name (a network alias) and
-// by NAME.NETWORK (also through docker-compose exec), the published
-// port answers, ps lists both as up, a
+// runs a three-service project on two networks against cove's API: up -d
+// creates the labelled project networks (IPv4 only, as Docker makes them)
+// and the containers, connecting web to its second network before its
+// start; web reaches db by its service name (a network alias), by
+// NAME.NETWORK and through docker-compose exec; edge reaches web but not
+// db, which is on the other network; the published port answers; ps
+// lists all as up; a stop and start of web keeps both its networks; a
 // second up -d finds everything up to date (compose compares the
-// network's settings), down removes the containers and the network and
+// networks' settings); down removes the containers and the networks and
 // leaves nothing.
 func TestDockerCompose(t *testing.T) {
 	env.Need(t)
@@ -42,28 +54,27 @@ func TestDockerCompose(t *testing.T) {
 	if r := compose("up", "-d"); r.Code != 0 {
 		t.Fatalf("docker-compose up -d: exit %d:\n%s", r.Code, r.Stdout)
 	}
-	if r := compose("ps"); r.Code != 0 || strings.Count(r.Stdout, " Up ") != 2 || !strings.Contains(r.Stdout, "proj_db_1") || !strings.Contains(r.Stdout, "0.0.0.0:8085->80/tcp") {
+	if r := compose("ps"); r.Code != 0 || strings.Count(r.Stdout, " Up ") != 3 || !strings.Contains(r.Stdout, "proj_db_1") || !strings.Contains(r.Stdout, "0.0.0.0:8085->80/tcp") {
 		t.Errorf("docker-compose ps: exit %d:\n%s", r.Code, r.Stdout)
 	}
-	for _, url := range []string{"http://db/", "http://db.proj_default/", "http://proj_db_1/"} {
-		if r := inside(t, coveBin, "exec", "proj_web_1", "wget", "-qO-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
-			t.Errorf("web fetching %s: exit %d: %q %s", url, r.Code, r.Stdout, r.Stderr)
-		}
-	}
-	if r := compose("exec", "-T", "web", "wget", "-qO-", "http://db/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
-		t.Errorf("docker-compose exec -T web wget http://db/: exit %d:\n%s", r.Code, r.Stdout)
-	}
+	composeReaches(t, compose)
 	if got := fetchLocal(t, "http://127.0.0.1:8085/"); got != "web" {
 		t.Errorf("the published port 8085: %q, want web", got)
 	}
 	docker := dockerCLI(t)
-	if r := docker("network", "inspect", "-f", `{{index .Labels "com.docker.compose.project"}} {{.EnableIPv6}} {{len .IPAM.Config}}`, "proj_default"); strings.TrimSpace(r.Stdout) != "proj false 1" {
-		t.Errorf("proj_default's labels, IPv6, subnets: %q %s", r.Stdout, r.Stderr)
+	if r := docker("network", "inspect", "-f", `{{index .Labels "com.docker.compose.project"}} {{.EnableIPv6}} {{len .IPAM.Config}}`, "proj_back"); strings.TrimSpace(r.Stdout) != "proj false 1" {
+		t.Errorf("proj_back's labels, IPv6, subnets: %q %s", r.Stdout, r.Stderr)
 	}
 	if r := inside(t, coveBin, "exec", "proj_web_1", "cat", "/proc/net/if_inet6"); r.Code != 0 || globalIPv6(r.Stdout) {
-		t.Errorf("web's IPv6 addresses on an IPv4-only network (want only a link-local one on eth0): exit %d:\n%s", r.Code, r.Stdout)
+		t.Errorf("web's IPv6 addresses on IPv4-only networks (want only link-local ones): exit %d:\n%s", r.Code, r.Stdout)
 	}
-	if r := compose("up", "-d"); r.Code != 0 || strings.Count(r.Stdout, "is up-to-date") != 2 {
+	for _, args := range [][]string{{"stop", "web"}, {"start", "web"}} {
+		if r := compose(args...); r.Code != 0 {
+			t.Errorf("docker-compose %s: exit %d:\n%s", args, r.Code, r.Stdout)
+		}
+	}
+	composeReaches(t, compose)
+	if r := compose("up", "-d"); r.Code != 0 || strings.Count(r.Stdout, "is up-to-date") != 3 {
 		t.Errorf("a second docker-compose up -d: exit %d:\n%s", r.Code, r.Stdout)
 	}
 	if r := compose("down"); r.Code != 0 {
@@ -72,8 +83,30 @@ func TestDockerCompose(t *testing.T) {
 	if r := docker("ps", "-aq", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("containers of proj after down: exit %d: %q", r.Code, r.Stdout)
 	}
-	if r := inside(t, "test", "-e", "/etc/cove/networks/proj_default.toml"); r.Code == 0 {
-		t.Error("proj_default's network file is still there after down")
+	if r := inside(t, "sh", "-c", "ls /etc/cove/networks | grep proj_"); r.Code == 0 {
+		t.Errorf("proj's network files are still there after down: %s", r.Stdout)
+	}
+}
+
+// composeReaches checks who reaches whom in TestDockerCompose's project:
+// web reaches db by its service name, NAME.NETWORK and container name,
+// also through docker-compose exec; edge reaches web but db's name is
+// unknown to it (NXDOMAIN).
+func composeReaches(t *testing.T, compose func(args ...string) result) {
+	t.Helper()
+	for _, url := range []string{"http://db/", "http://db.proj_back/", "http://proj_db_1/"} {
+		if r := inside(t, coveBin, "exec", "proj_web_1", "wget", "-qO-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
+			t.Errorf("web fetching %s: exit %d: %q %s", url, r.Code, r.Stdout, r.Stderr)
+		}
+	}
+	if r := compose("exec", "-T", "web", "wget", "-qO-", "http://db/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
+		t.Errorf("docker-compose exec -T web wget http://db/: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("exec", "-T", "edge", "wget", "-qO-", "http://web/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "web" {
+		t.Errorf("edge fetching http://web/: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("exec", "-T", "edge", "nslookup", "db"); r.Code == 0 || !strings.Contains(r.Stdout, "NXDOMAIN") {
+		t.Errorf("edge looking up db (on another network): exit %d:\n%s", r.Code, r.Stdout)
 	}
 }
 
