@@ -295,6 +295,13 @@ type dockerHostConfig struct {
 	AutoRemove     bool              `json:"AutoRemove"`
 	UsernsMode     string            `json:"UsernsMode"`           // security.userns as the spec says it ("" for cove's default)
 	IDMappings     *dockerIDMappings `json:"IDMappings,omitempty"` // the user namespace's IDs, when it has one
+	// LogConfig is Docker's journald driver: a workload's output goes to
+	// the journal (docker-compose logs reads only containers whose
+	// driver it knows).
+	LogConfig struct {
+		Type   string            `json:"Type"`
+		Config map[string]string `json:"Config"`
+	} `json:"LogConfig"`
 }
 
 // dockerIDMappings are a user namespace's ID maps in podman's inspect
@@ -355,6 +362,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 	}
 	h := &d.HostConfig
 	h.NetworkMode, h.PortBindings = a.network, bindingsOf(a.ports, true)
+	h.LogConfig.Type, h.LogConfig.Config = "journald", map[string]string{}
 	h.Memory, h.NanoCpus, h.PidsLimit = a.memory, a.nanoCPUs, a.pids
 	h.RestartPolicy.Name, h.ReadonlyRootfs = a.restart, a.readOnly
 	if sp != nil {

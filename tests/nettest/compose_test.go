@@ -6,18 +6,19 @@ import (
 )
 
 // composeFile is the project TestDockerCompose brings up: a "database"
-// on the back network, a web server on both networks with a published
+// on the back network with a named volume, a web server on both networks with a published
 // port, and an edge on the front network only, which reaches web but not
 // db.
 const composeFile = `version: "3.8"
 services:
   db:
     image: ` + dockerImage + `
-    command: ["/bin/sh", "-c", "mkdir -p /www && echo db > /www/index.html && exec httpd -f -p 80 -h /www"]
+    command: ["/bin/sh", "-c", "mkdir -p /www && echo db > /www/index.html && date >> /data/starts && exec httpd -f -p 80 -h /www"]
     networks: [back]
+    volumes: ["data:/data"]
   web:
     image: ` + dockerImage + `
-    command: ["/bin/sh", "-c", "mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 80 -h /www"]
+    command: ["/bin/sh", "-c", "echo web starting; mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 80 -h /www"]
     ports: ["8085:80"]
     depends_on: [db]
     networks: [front, back]
@@ -28,6 +29,8 @@ services:
 networks:
   front: {}
   back: {}
+volumes:
+  data: {}
 `
 
 // TestDockerCompose: Debian's docker-compose (1.29, through docker-py)
@@ -39,8 +42,9 @@ networks:
 // db, which is on the other network; the published port answers; ps
 // lists all as up; a stop and start of web keeps both its networks; a
 // second up -d finds everything up to date (compose compares the
-// networks' settings); down removes the containers and the networks and
-// leaves nothing.
+// networks' settings); logs shows web's output of both starts; a restart
+// of db keeps its named volume's data; down -v removes the containers,
+// the networks and the volume and leaves nothing.
 func TestDockerCompose(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -74,11 +78,20 @@ func TestDockerCompose(t *testing.T) {
 		}
 	}
 	composeReaches(t, compose)
+	if r := compose("logs", "web"); r.Code != 0 || strings.Count(r.Stdout, "web starting") != 2 {
+		t.Errorf("docker-compose logs web (two starts): exit %d:\n%s", r.Code, r.Stdout)
+	}
 	if r := compose("up", "-d"); r.Code != 0 || strings.Count(r.Stdout, "is up-to-date") != 3 {
 		t.Errorf("a second docker-compose up -d: exit %d:\n%s", r.Code, r.Stdout)
 	}
-	if r := compose("down"); r.Code != 0 {
-		t.Fatalf("docker-compose down: exit %d:\n%s", r.Code, r.Stdout)
+	if r := compose("restart", "db"); r.Code != 0 || must(t, "sh", "-c", "wc -l < /var/lib/cove/volumes/proj_data/_data/starts") != "2\n" {
+		t.Errorf("docker-compose restart db: exit %d:\n%s\nwant the volume proj_data to hold both starts' lines", r.Code, r.Stdout)
+	}
+	if r := compose("down", "-v"); r.Code != 0 {
+		t.Fatalf("docker-compose down -v: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := docker("volume", "ls", "-q", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("volumes of proj after down -v: exit %d: %q", r.Code, r.Stdout)
 	}
 	if r := docker("ps", "-aq", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("containers of proj after down: exit %d: %q", r.Code, r.Stdout)
