@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -71,47 +72,82 @@ func (d dockerEvent) event() events.Event {
 	return e
 }
 
-// eventFilterKeys are the filter keys GET /events implements.
-var eventFilterKeys = []string{"container", "event", "type"}
+// eventFilterKeys are the filter keys GET /events implements: the
+// events package's and label (the container's labels, as its list).
+var eventFilterKeys = []string{"container", "event", "type", "label"}
 
 // dockerEvents answers GET /events?since=&until=&filters=: the events
 // (eventlog.Read) as a stream of JSON objects, one a line, until the
 // client goes or until passes. since and until are read as
-// supervisor.ParseLogTime reads them.
+// supervisor.ParseLogTime reads them. The container's labels (its spec's
+// container.labels, read at its first event in the stream) are among
+// the actor's attributes, as Docker's, and the label filter matches them.
 func (s *Server) dockerEvents(c *call) {
-	opt, err := eventsQuery(c.r.URL.Query())
+	opt, f, err := eventsQuery(c.r.URL.Query())
 	if err != nil {
 		c.fail(err)
 		return
 	}
+	labelsOf := s.labelsOfContainers()
 	c.w.Header().Set("Content-Type", "application/json")
 	fw := c.stream(true)
 	enc := json.NewEncoder(fw)
 	c.finish(fw, eventlog.Read(c.ctx(), opt, func(e events.Event) error {
-		return enc.Encode(dockerEventOf(e))
+		ls := labelsOf(e.Name)
+		if !f.labelsMatch(ls) {
+			return nil
+		}
+		d := dockerEventOf(e)
+		for k, v := range ls {
+			if _, ok := d.Actor.Attributes[k]; !ok {
+				d.Actor.Attributes[k] = v
+			}
+		}
+		return enc.Encode(d)
 	}))
 }
 
-// eventsQuery reads the query of GET /events.
-func eventsQuery(q url.Values) (eventlog.Options, *Error) {
+// labelsOfContainers returns what gives a container's labels by its
+// name (none for one without a spec), read once per name.
+func (s *Server) labelsOfContainers() func(name string) map[string]string {
+	known := map[string]map[string]string{}
+	return func(name string) map[string]string {
+		if ls, ok := known[name]; ok {
+			return ls
+		}
+		rec, _ := s.records.read(name)
+		var ls map[string]string
+		if sp := viewSpec(s.specIndex(), rec, name); sp != nil && sp.Container != nil {
+			ls = sp.Container.Labels
+		}
+		known[name] = ls
+		return ls
+	}
+}
+
+// eventsQuery reads the query of GET /events: the options, and the
+// filters, whose label filter the caller applies.
+func eventsQuery(q url.Values) (eventlog.Options, filters, *Error) {
 	var opt eventlog.Options
 	for key, t := range map[string]*time.Time{"since": &opt.Since, "until": &opt.Until} {
 		v, err := supervisor.ParseLogTime(q.Get(key))
 		if err != nil {
-			return opt, errorf(CodeBadRequest, fmt.Sprintf("%s: %v", key, err))
+			return opt, nil, errorf(CodeBadRequest, fmt.Sprintf("%s: %v", key, err))
 		}
 		*t = v
 	}
 	f, ferr := parseFilters(q.Get("filters"), eventFilterKeys)
 	if ferr != nil {
-		return opt, ferr
+		return opt, nil, ferr
 	}
+	rest := maps.Clone(f)
+	delete(rest, "label")
 	var err error
-	if opt.Filter, err = events.NewFilter(f); err != nil {
-		return opt, errorf(CodeBadRequest, err.Error())
+	if opt.Filter, err = events.NewFilter(rest); err != nil {
+		return opt, nil, errorf(CodeBadRequest, err.Error())
 	}
 	opt.Filter.ID = dockerID
-	return opt, nil
+	return opt, f, nil
 }
 
 // Events reads the events opt selects from the journal (eventlog.Read).

@@ -46,13 +46,13 @@ func TestDockerEventShape(t *testing.T) {
 func TestEventsQuery(t *testing.T) {
 	opt := eventlog.Options{Since: time.Unix(1700000000, 5), Until: time.Unix(1700000100, 0),
 		Filter: events.Filter{Containers: []string{"web"}, Actions: []string{"die", "oom"}, Types: []string{"container"}}}
-	got, err := eventsQuery(eventsQueryOf(opt))
+	got, _, err := eventsQuery(eventsQueryOf(opt))
 	if err != nil || !got.Since.Equal(opt.Since) || !got.Until.Equal(opt.Until) || got.Filter.ID == nil ||
 		!reflect.DeepEqual(got.Filter.Containers, opt.Filter.Containers) || !reflect.DeepEqual(got.Filter.Actions, opt.Filter.Actions) ||
 		!reflect.DeepEqual(got.Filter.Types, opt.Filter.Types) {
 		t.Errorf("eventsQuery(eventsQueryOf(%+v)) = %+v, %v", opt, got, err)
 	}
-	got, err = eventsQuery(url.Values{"filters": {`{"container":{"web":true},"event":{"start":true}}`}})
+	got, _, err = eventsQuery(url.Values{"filters": {`{"container":{"web":true},"event":{"start":true}}`}})
 	if err != nil || !got.Filter.Match(events.Event{Type: events.TypeContainer, Action: events.Start, Name: "web"}) ||
 		got.Filter.Match(events.Event{Type: events.TypeContainer, Action: events.Stop, Name: "web"}) {
 		t.Errorf("eventsQuery with a filter set: %+v, %v", got, err)
@@ -60,11 +60,11 @@ func TestEventsQuery(t *testing.T) {
 	for q, code := range map[string]string{
 		"since=yesterday":                 CodeBadRequest,
 		`filters={"event":["explode"]}`:   CodeBadRequest,
-		`filters={"label":["a=b"]}`:       CodeNotImplemented,
+		`filters={"image":["a"]}`:         CodeNotImplemented,
 		`filters={"container":"notlist"}`: CodeBadRequest,
 	} {
 		v, _ := url.ParseQuery(q)
-		if _, err := eventsQuery(v); err == nil || err.Code != code {
+		if _, _, err := eventsQuery(v); err == nil || err.Code != code {
 			t.Errorf("eventsQuery(%s) = %v, want code %s", q, err, code)
 		}
 	}
