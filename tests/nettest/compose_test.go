@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,16 +19,19 @@ services:
     command: ["/bin/sh", "-c", "mkdir -p /www && echo db > /www/index.html && date >> /data/starts && exec httpd -f -p 80 -h /www"]
     networks: [back]
     volumes: ["data:/data"]
+    stop_grace_period: 2s
   web:
     image: ` + dockerImage + `
     command: ["/bin/sh", "-c", "echo web starting; mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 80 -h /www"]
     ports: ["8085:80"]
     depends_on: [db]
     networks: [front, back]
+    stop_grace_period: 2s
   edge:
     image: ` + dockerImage + `
     command: ["sleep", "1000"]
     networks: [front]
+    stop_grace_period: 2s
 networks:
   front: {}
   back: {}
@@ -46,8 +50,9 @@ volumes:
 // second up -d finds everything up to date (compose compares the
 // networks' settings); logs shows web's output of both starts; a restart
 // of db keeps its named volume's data; docker events filtered by a
-// compose label shows db's create, with its labels; down -v removes the containers,
-// the networks and the volume and leaves nothing.
+// compose label shows db's create, with its labels; down -v removes the
+// containers, the networks and the volume; up in the foreground streams
+// the output until Ctrl-C stops the project; nothing is left.
 func TestDockerCompose(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -103,7 +108,26 @@ func TestDockerCompose(t *testing.T) {
 	if r := docker("volume", "ls", "-q", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("volumes of proj after down -v: exit %d: %q", r.Code, r.Stdout)
 	}
-	if r := docker("ps", "-aq", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
+	composeAttached(t, compose)
+}
+
+// composeAttached: docker-compose up in the foreground creates and starts
+// the project with an attach to each container before its start, prints
+// their output as it comes, and stops them at Ctrl-C (SIGINT); down then
+// leaves no container or network of the project.
+func composeAttached(t *testing.T, compose func(args ...string) result) {
+	r := inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock timeout -s INT 12 docker-compose up 2>&1")
+	if !regexp.MustCompile(`Attaching to proj_`).MatchString(r.Stdout) || !regexp.MustCompile(`web_1 +\|\S* web starting`).MatchString(r.Stdout) ||
+		!strings.Contains(r.Stdout, "Gracefully stopping") {
+		t.Errorf("docker-compose up in the foreground, SIGINT after 12 s: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("ps"); strings.Count(r.Stdout, " Exit ") != 3 {
+		t.Errorf("docker-compose ps after the foreground up stopped: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("down", "-v"); r.Code != 0 {
+		t.Errorf("docker-compose down -v: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := dockerCLI(t)("ps", "-aq", "--filter", "label=com.docker.compose.project=proj"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
 		t.Errorf("containers of proj after down: exit %d: %q", r.Code, r.Stdout)
 	}
 	if r := inside(t, "sh", "-c", "ls /etc/cove/networks | grep proj_"); r.Code == 0 {
