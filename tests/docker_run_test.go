@@ -24,7 +24,7 @@ func TestDockerRun(t *testing.T) {
 	needAPI(t)
 	docker, ref := dockerWithImage(t)
 	t.Cleanup(func() {
-		docker("rm", "-f", "web", "kept", "made", "ex")
+		docker("rm", "-f", "web", "kept", "made", "ex", "att")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -33,6 +33,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("create, start, logs, wait", func(t *testing.T) { dockerCreateStart(t, docker, ref) })
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
+	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
 }
 
@@ -138,6 +139,18 @@ func dockerExec(t *testing.T, docker func(...string) result, dockerBin, ref stri
 		t.Errorf("docker exec in a stopped container: exit %d: %s", r.Code, r.Stderr)
 	}
 	docker("rm", "-f", "ex")
+}
+
+// dockerAttachRunning: docker attach to a running container streams what
+// it writes from then on until it exits, and exits with its status.
+func dockerAttachRunning(t *testing.T, docker func(...string) result, ref string) {
+	if r := docker("run", "-d", "--name", "att", ref, "/bin/sh", "-c", "echo before; sleep 3; echo one; sleep 1; echo two >&2; exit 3"); r.Code != 0 {
+		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("attach", "att"); r.Code != 3 || r.Stdout != "one\ntwo\n" {
+		t.Errorf("docker attach att: exit %d, stdout %q, stderr %q; want one and two, from after the attach, and 3", r.Code, r.Stdout, r.Stderr)
+	}
+	docker("rm", "-f", "att")
 }
 
 // dockerCreateStart: docker create makes a container in state created

@@ -180,8 +180,8 @@ func (a *attachment) withOutput(err error) error {
 // connection is hijacked (101, Docker's raw stream) and, once the start
 // comes, carries the run's stdout and stderr as multiplexed frames
 // (stream 1 and 2) and, with stdin, the client's input to the payload
-// until it closes its side. It ends when the run has ended. A running
-// container cannot be attached to: its output goes to the journal.
+// until it closes its side. It ends when the run has ended. For a
+// running container see attachRunning.
 func (s *Server) dockerAttach(c *call) {
 	o, qerr := attachQuery(c.r.URL.Query())
 	if qerr != nil {
@@ -192,8 +192,12 @@ func (s *Server) dockerAttach(c *call) {
 	if !ok {
 		return
 	}
-	if ct.rec == nil || isUp(dockerState(ct.Workload)) {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("cove attaches to container %s only before it starts (docker run, docker start -a); a running container's output goes to the journal (docker logs -f)", ct.Name)))
+	if isUp(dockerState(ct.Workload)) {
+		s.attachRunning(c, ct, o)
+		return
+	}
+	if ct.rec == nil {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("cove attaches to container %s only while it runs: it was not created through Docker's API, so no start of it comes here", ct.Name)))
 		return
 	}
 	a, err := newAttachment(o.stdin)
@@ -219,6 +223,46 @@ func (s *Server) dockerAttach(c *call) {
 	defer conn.Close()
 	s.streamAttach(c.ctx(), ct.Name, conn, in, a, o)
 }
+
+// attachRunning attaches to running container ct: the connection is
+// hijacked and carries what the run writes from now on (read from the
+// journal, where its output goes: stdout and stderr as one stream, 1)
+// until the run ends; the client's input is read and dropped, as Docker
+// drops it for a container started without an open stdin (a running
+// cove container's stdin is not the helper's to give).
+func (s *Server) attachRunning(c *call, ct dockerContainer, o attachOptions) {
+	first, err := s.sight(c.ctx(), ct.Name)
+	if err != nil {
+		c.failWith(err)
+		return
+	}
+	conn, in, err := hijack(c)
+	if err != nil || conn == nil {
+		if err != nil {
+			c.failWith(fmt.Errorf("attach %s: %w", ct.Name, err))
+		}
+		return
+	}
+	defer conn.Close()
+	go io.Copy(io.Discard, in)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(c.ctx()))
+	defer cancel()
+	go func() {
+		s.waitFor(ctx, ct.Name, waitNotRunning, first)
+		time.Sleep(runEndGrace) // the journal's last lines of the run
+		cancel()
+	}()
+	var out io.Writer = io.Discard
+	if o.stdout || o.stderr {
+		out = muxWriter{w: conn, stream: 1}
+	}
+	s.backend.Logs(ctx, ct.Name, supervisor.LogOptions{Follow: true, Lines: supervisor.NoLines}, out)
+}
+
+// runEndGrace is how long an attach to a running container still reads
+// the journal after the run ended: its last lines may reach the journal
+// after systemd saw the exit.
+const runEndGrace = 500 * time.Millisecond
 
 // hijack takes the connection over and answers Docker's upgrade to a raw
 // stream (101 when the client asked for an upgrade, else 200), without

@@ -261,7 +261,7 @@ func requestCases() []requestCase {
 		{"POST /v1.41/containers/vm1/wait", roleMember, 200, `{"StatusCode":0,"Error":null}`},
 		{"POST /v1.41/containers/web/wait?condition=later", roleMember, 400, `invalid condition`},
 		{"POST /v1.41/containers/nope/wait", roleMember, 404, `No such container: nope`},
-		{"POST /v1.41/containers/web/attach?stream=1&stdout=1", roleRoot, 409, `only before it starts`},
+		{"POST /v1.41/containers/vm1/attach?stream=1&stdout=1", roleRoot, 409, `only while it runs`},
 		{"POST /v1.41/containers/web/attach?stdout=1", roleRoot, 501, `without stream`},
 		{"GET /v1.41/containers/web/start", roleMember, 405, `method not allowed`},
 		{"GET /v1.41/networks", roleMember, 200, `[{"Name":"cove","Id":"` + dockerNetworkID("cove") + `","Created":"0001-01-01T00:00:00Z","Scope":"local","Driver":"bridge"`},

@@ -113,7 +113,8 @@ func TestDockerCompose(t *testing.T) {
 
 // composeAttached: docker-compose up in the foreground creates and starts
 // the project with an attach to each container before its start, prints
-// their output as it comes, and stops them at Ctrl-C (SIGINT); down then
+// their output as it comes, and stops them at Ctrl-C (SIGINT); over a
+// running project it attaches to the running containers; down then
 // leaves no container or network of the project.
 func composeAttached(t *testing.T, compose func(args ...string) result) {
 	r := inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock timeout -s INT 12 docker-compose up 2>&1")
@@ -123,6 +124,11 @@ func composeAttached(t *testing.T, compose func(args ...string) result) {
 	}
 	if r := compose("ps"); strings.Count(r.Stdout, " Exit ") != 3 {
 		t.Errorf("docker-compose ps after the foreground up stopped: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	compose("up", "-d")
+	r = inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock timeout -s INT 6 docker-compose up 2>&1")
+	if strings.Count(r.Stdout, "is up-to-date") != 3 || !strings.Contains(r.Stdout, "Attaching to proj_") || strings.Contains(r.Stdout, "ERROR") {
+		t.Errorf("docker-compose up in the foreground over the running project: exit %d:\n%s", r.Code, r.Stdout)
 	}
 	if r := compose("down", "-v"); r.Code != 0 {
 		t.Errorf("docker-compose down -v: exit %d:\n%s", r.Code, r.Stdout)
