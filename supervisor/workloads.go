@@ -11,6 +11,7 @@ import (
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/cgroup"
 	"github.com/cove-project/cove/internal/outcome"
@@ -330,8 +331,41 @@ func kindOf(sp map[string]any) string {
 
 // Stop stops workload name and waits until it has stopped (systemd sends
 // SIGTERM, then SIGKILL after the unit's stop timeout).
+//
+// A unit that the stop left failed only because the stop needed SIGKILL
+// is reset, so it ends as after a clean stop: a transient run kept by
+// RemainAfterExit= (cove run -d without --rm) counts a death by SIGKILL
+// as unclean, so that the memory limit's kill fails it
+// (units.killNotClean), and the stop stage's record (outcome) tells the
+// stop's SIGKILL apart.
 func (c *Conn) Stop(ctx context.Context, name string) error {
-	return c.job(ctx, "stop", name, c.sd.StopUnitContext)
+	if err := c.job(ctx, "stop", name, c.sd.StopUnitContext); err != nil {
+		return err
+	}
+	return c.forgiveStopKill(ctx, spec.UnitName(name), name)
+}
+
+// forgiveStopKill resets unit, of workload name, if it failed because
+// its main process died by SIGKILL and the outcome record of this run
+// says the stop sent it (see Stop).
+func (c *Conn) forgiveStopKill(ctx context.Context, unit, name string) error {
+	props, err := c.sd.GetAllPropertiesContext(ctx, unit)
+	if err != nil {
+		return nil // gone: nothing to reset
+	}
+	code, _ := props["ExecMainCode"].(int32)
+	status, _ := props["ExecMainStatus"].(int32)
+	if props["ActiveState"] != "failed" || props["Result"] != "signal" || code != 2 || status != int32(unix.SIGKILL) { // CLD_KILLED
+		return nil
+	}
+	r, ok := outcome.Read(name)
+	if !ok || r.Kind != outcome.StoppedByKill || r.Invocation != c.invocation(ctx, unit) {
+		return nil
+	}
+	if err := c.sd.ResetFailedUnitContext(ctx, unit); err != nil && !isNotFound(notFound("reset", unit, err)) {
+		return fmt.Errorf("stop %s: reset its failure (the stop needed SIGKILL): %w", name, err)
+	}
+	return nil
 }
 
 // Remove stops workload name and forgets it: a failed or exited transient

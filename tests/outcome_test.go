@@ -243,3 +243,27 @@ func TestRunReportsOOM(t *testing.T) {
 		t.Errorf("cove run of a payload over its memory limit: exit %d, stderr %q; want 137 and \"killed: out of memory (limit 8M)\"", r.Code, r.Stderr)
 	}
 }
+
+// TestRunStopNeedingKill: cove stop of a cove run -d container without
+// --rm (its unit stays loaded after its payload exits, and counts a death
+// by SIGKILL as unclean) whose payload ignores SIGTERM ends it with
+// SIGKILL after stop_timeout, and the unit does not end failed: it goes
+// as after a clean stop. A SIGKILL nobody asked for still fails such a
+// unit.
+func TestRunStopNeedingKill(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "runkill")
+	cleanupWorkload(t, "runkill9")
+	mustCove(t, runArgs("-d", "--name", "runkill", "--", "/bin/sleep", "1000")...)
+	unit := "cove-runkill.service"
+	start := time.Now()
+	mustCove(t, "stop", "runkill")
+	if st := show(t, unit, "ActiveState"); st != "inactive" || time.Since(start) < time.Second {
+		t.Errorf("after cove stop that needed SIGKILL (%s): ActiveState=%s, want inactive (collected as after a clean stop)", time.Since(start), st)
+	}
+	mustCove(t, runArgs("-d", "--name", "runkill9", "--", "/bin/sleep", "1000")...)
+	if r := inside(t, "kill", "-9", show(t, "cove-runkill9.service", "MainPID")); r.Code != 0 {
+		t.Fatalf("kill -9: %s", r.Stderr)
+	}
+	eventually(t, 10*time.Second, "runkill9 to fail", func() bool { return show(t, "cove-runkill9.service", "ActiveState") == "failed" })
+}
