@@ -210,13 +210,10 @@ func (s *Server) dockerAttach(c *call) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("an attach to container %s is waiting for its start already", ct.Name)))
 		return
 	}
-	conn, in, err := hijack(c)
-	if err != nil || conn == nil {
+	conn, in := hijack(c, "attach "+ct.Name)
+	if conn == nil {
 		if s.runs.untake(ct.Name, a) {
 			a.closeAll()
-		}
-		if err != nil {
-			c.failWith(fmt.Errorf("attach %s: %w", ct.Name, err))
 		}
 		return
 	}
@@ -236,11 +233,8 @@ func (s *Server) attachRunning(c *call, ct dockerContainer, o attachOptions) {
 		c.failWith(err)
 		return
 	}
-	conn, in, err := hijack(c)
-	if err != nil || conn == nil {
-		if err != nil {
-			c.failWith(fmt.Errorf("attach %s: %w", ct.Name, err))
-		}
+	conn, in := hijack(c, "attach "+ct.Name)
+	if conn == nil {
 		return
 	}
 	defer conn.Close()
@@ -264,14 +258,16 @@ func (s *Server) attachRunning(c *call, ct dockerContainer, o attachOptions) {
 // after systemd saw the exit.
 const runEndGrace = 500 * time.Millisecond
 
-// hijack takes the connection over and answers Docker's upgrade to a raw
-// stream (101 when the client asked for an upgrade, else 200), without
-// deadlines from then on. An error means nothing was answered; a nil
-// connection without one, that the client went away.
-func hijack(c *call) (net.Conn, *bufio.Reader, error) {
+// hijack takes the connection over for what (an operation, in an error)
+// and answers Docker's upgrade to a raw stream (101 when the client asked
+// for an upgrade, else 200), without deadlines from then on. A nil
+// connection means it could not: it answered the error, or the client
+// went away.
+func hijack(c *call, what string) (net.Conn, *bufio.Reader) {
 	conn, brw, err := http.NewResponseController(c.w).Hijack()
 	if err != nil {
-		return nil, nil, err
+		c.failWith(fmt.Errorf("%s: %w", what, err))
+		return nil, nil
 	}
 	conn.SetDeadline(time.Time{})
 	status, upgrade := "200 OK", ""
@@ -282,9 +278,9 @@ func hijack(c *call) (net.Conn, *bufio.Reader, error) {
 		status, upgrade, dockerAPIVersion)
 	if err := brw.Flush(); err != nil {
 		conn.Close()
-		return nil, nil, nil
+		return nil, nil
 	}
-	return conn, brw.Reader, nil
+	return conn, brw.Reader
 }
 
 // streamAttach waits for the start, then copies the run's output to conn

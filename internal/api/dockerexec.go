@@ -203,55 +203,38 @@ func (s *Server) runDetached(c *call, e *execInstance, cmd *exec.Cmd, done func(
 }
 
 // runAttachedExec runs cmd with its stdio on the hijacked connection
-// (see startExec).
+// (see startExec): pipes as a container's attach has them.
 func (s *Server) runAttachedExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
 	defer done()
-	outR, outW, err := os.Pipe()
+	a, err := newAttachment(e.cfg.AttachStdin)
 	if err != nil {
 		e.end(-1)
 		c.failWith(err)
 		return
 	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		closeFiles(outR, outW)
-		e.end(-1)
-		c.failWith(err)
-		return
-	}
-	defer closeFiles(outR, errR)
-	conn, in, herr := hijack(c)
-	if herr != nil || conn == nil {
-		closeFiles(outW, errW)
+	defer a.closeAll()
+	conn, in := hijack(c, "exec in "+e.container)
+	if conn == nil {
 		e.end(-1)
 		return
 	}
 	defer conn.Close()
-	cmd.Stdout, cmd.Stderr = outW, errW
-	if e.cfg.AttachStdin {
-		inR, inW, err := os.Pipe()
-		if err != nil {
-			closeFiles(outW, errW)
-			e.end(-1)
-			return
-		}
-		defer inW.Close() // the copy below ends with conn
-		go func() {
-			io.Copy(inW, in)
-			inW.Close()
-		}()
-		defer inR.Close()
-		cmd.Stdin = inR
-	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.in, a.outW, a.errW
 	err = cmd.Start()
-	closeFiles(outW, errW)
+	a.closeRunEnds()
 	if err != nil {
 		fmt.Fprintf(muxWriter{w: conn, stream: 2}, "exec in %s: %v\n", e.container, err)
 		e.end(126)
 		return
 	}
 	e.setPID(cmd.Process.Pid)
-	copyStreams(conn, outR, errR, attachOptions{stdout: e.cfg.AttachStdout, stderr: e.cfg.AttachStderr})()
+	if a.inW != nil {
+		go func() {
+			io.Copy(a.inW, in) // until the client closes its side, or conn closes
+			a.inW.Close()
+		}()
+	}
+	copyStreams(conn, a.outR, a.errR, attachOptions{stdout: e.cfg.AttachStdout, stderr: e.cfg.AttachStderr})()
 	e.end(exitCode(cmd.Wait()))
 }
 
@@ -375,8 +358,8 @@ func (s *Server) runTTYExec(c *call, e *execInstance, cmd *exec.Cmd, done func()
 		return
 	}
 	defer host.Close()
-	conn, in, herr := hijack(c)
-	if herr != nil || conn == nil {
+	conn, in := hijack(c, "exec in "+e.container)
+	if conn == nil {
 		stage.Close()
 		e.end(-1)
 		return
