@@ -66,7 +66,7 @@ func (b *specBuild) unsupported(req *dockerCreate) {
 	b.notYet(h.PublishAll, "publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT)")
 	b.notYet(h.Privileged, "a privileged container (--privileged)")
 	b.notYet(len(h.Devices) > 0, "adding devices (--device)")
-	b.notYet(len(h.Links) > 0 || len(h.VolumesFrom) > 0, "links and volumes from other containers")
+	b.notYet(len(h.VolumesFrom) > 0, "volumes from other containers (--volumes-from)")
 	b.notYet(h.CPUQuota != 0 || h.CpusetCpus != "", "a CPU quota or set (--cpu-quota, --cpuset-cpus; --cpus works)")
 	for _, m := range []struct{ key, v string }{{"PidMode", h.PidMode}, {"IpcMode", h.IpcMode}, {"UTSMode", h.UTSMode}} {
 		b.notYet(m.v == "host" || strings.HasPrefix(m.v, "container:"), fmt.Sprintf("HostConfig.%s %q", m.key, m.v))

@@ -56,6 +56,23 @@ func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 		}
 	}
 	b.aliases(names, eps)
+	b.links(req.HostConfig.Links)
+}
+
+// links takes Docker's legacy links (--link, and docker-compose run's to
+// the service's own containers) as what they are on a network with
+// names: the linked containers resolve by their names and aliases
+// already, so the links add nothing (Docker answers a link's alias too:
+// cove warns that it does not). A container on host or none has no
+// names to give: refused.
+func (b *specBuild) links(links []string) {
+	switch c := b.sp.Container; {
+	case len(links) == 0:
+	case c.Network == spec.NetworkHost || c.Network == spec.NetworkNone:
+		b.notYet(true, fmt.Sprintf("HostConfig.Links %q on network %q (links are names on a network)", links, c.Network))
+	default:
+		b.warnings = append(b.warnings, fmt.Sprintf("HostConfig.Links %q: the containers resolve by their names and aliases on the network; a link's own alias does not", links))
+	}
 }
 
 // aliases sets container.aliases of a container on a network: every

@@ -32,6 +32,8 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"ipv6 address, mac", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"IPAMConfig":{"IPv6Address":"fd00::5"},"MacAddress":"02:00:00:00:00:01"}}}}`, nil, nil, "",
 			`EndpointsConfig["web"].IPAMConfig.IPv6Address (--ip6; a cove container's IPv6 address follows its IPv4 address) is not supported yet; NetworkingConfig.EndpointsConfig["web"].MacAddress`},
 		{"aliases", `{"NetworkingConfig":{"EndpointsConfig":{"web":{"Aliases":["www","db"]},"metrics":{"Aliases":["WWW","m"]}}}}`, aliasesOf, []string{"WWW", "m", "db", dockerID("c1")[:12]}, "", ""},
+		{"links", `{"HostConfig":{"NetworkMode":"web","Links":["/proj_edge_1:/proj_edge_run_1/edge"]}}`, networkOf, "web", `HostConfig.Links ["/proj_edge_1:/proj_edge_run_1/edge"]: the containers resolve by their names`, ""},
+		{"links on the host's network", `{"HostConfig":{"NetworkMode":"host","Links":["db:db"]}}`, nil, nil, "", `HostConfig.Links ["db:db"] on network "host"`},
 		{"labels", `{"Labels":{"com.docker.compose.project":"shop"}}`, labelsOf, map[string]string{"com.docker.compose.project": "shop"}, "", ""},
 		{"aliases on the host's network", `{"HostConfig":{"NetworkMode":"host"}}`, aliasesOf, []string(nil), "", ""},
 		{"ports", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],` +

@@ -143,8 +143,9 @@ func composeAttached(t *testing.T, compose func(args ...string) result) {
 
 // composeReaches checks who reaches whom in TestDockerCompose's project:
 // web reaches db by its service name, NAME.NETWORK and container name,
-// also through docker-compose exec; edge reaches web but db's name is
-// unknown to it (NXDOMAIN).
+// also through docker-compose exec; edge, and a one-off container of it
+// (docker-compose run --rm), reach web, but db's name is unknown to edge
+// (NXDOMAIN); docker-compose top shows web's httpd.
 func composeReaches(t *testing.T, compose func(args ...string) result) {
 	t.Helper()
 	for _, url := range []string{"http://db/", "http://db.proj_back/", "http://proj_db_1/"} {
@@ -157,6 +158,12 @@ func composeReaches(t *testing.T, compose func(args ...string) result) {
 	}
 	if r := compose("exec", "-T", "edge", "wget", "-qO-", "http://web/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "web" {
 		t.Errorf("edge fetching http://web/: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("run", "--rm", "-T", "edge", "wget", "-qO-", "http://web/"); r.Code != 0 || !strings.HasSuffix(r.Stdout, "web\n") {
+		t.Errorf("docker-compose run --rm edge wget http://web/: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("top", "web"); r.Code != 0 || !strings.Contains(r.Stdout, "httpd") {
+		t.Errorf("docker-compose top web: exit %d:\n%s", r.Code, r.Stdout)
 	}
 	if r := compose("exec", "-T", "edge", "nslookup", "db"); r.Code == 0 || !strings.Contains(r.Stdout, "NXDOMAIN") {
 		t.Errorf("edge looking up db (on another network): exit %d:\n%s", r.Code, r.Stdout)
