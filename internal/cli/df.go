@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/image"
@@ -25,7 +24,7 @@ func systemDF(ctx context.Context, env *Env, asJSON bool) error {
 	if asJSON {
 		return printJSON(env.Stdout, df)
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout, 2)
 	fmt.Fprintln(tw, "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE")
 	for _, r := range dfRows(df) {
 		pct := 0

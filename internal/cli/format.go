@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
-	"text/tabwriter"
 	"text/template"
 	"time"
 
@@ -111,7 +110,7 @@ func (o *output) print(w io.Writer, objects any) (bool, error) {
 		_, err := w.Write(buf.Bytes())
 		return true, err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w, 2)
 	if _, err := tw.Write(buf.Bytes()); err != nil {
 		return true, err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -111,7 +110,7 @@ func listImages(w io.Writer, st *image.Store, out *output) error {
 	if done, err := out.print(w, rows); done {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w, 2)
 	fmt.Fprintln(tw, "NAME\tIMAGE ID\tCREATED\tSIZE")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, r.ID[:12], ago(r.Created), image.HumanSize(r.Size))

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -185,7 +184,7 @@ func listNetworks(ctx context.Context, env *Env, out *output) error {
 	if done, err := out.print(env.Stdout, infos); done {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout, 2)
 	fmt.Fprintln(tw, "NAME\tBRIDGE\tSUBNET4\tSUBNET6\tINTERNAL\tSTATE\tWORKLOADS")
 	for _, i := range infos {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%d\n", i.Name, i.Bridge, i.Subnet4, i.Subnet6, i.Internal, i.State, len(i.Leases))

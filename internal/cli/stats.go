@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -173,7 +172,7 @@ func printStats(w io.Writer, rows []statsRow, asJSON, redraw bool) error {
 	if redraw {
 		io.WriteString(w, "\033[H\033[2J")
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 3, ' ', 0)
+	tw := newTable(w, 3)
 	fmt.Fprintln(tw, "NAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%.2f%%\t%s / %s\t%.2f%%\t%s / %s\t%s / %s\t%d\n", r.Name, r.CPUPercent,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
@@ -78,7 +77,7 @@ func volumeList(ctx context.Context, env *Env, out *output) error {
 	if done, err := out.print(env.Stdout, dockerVolumes(vs)); done {
 		return err
 	}
-	tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(env.Stdout, 2)
 	fmt.Fprintln(tw, "DRIVER\tVOLUME NAME\tDECLARED")
 	for _, v := range vs {
 		fmt.Fprintf(tw, "local\t%s\t%s\n", v.Name, v.File)

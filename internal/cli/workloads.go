@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 	"unicode"
 
@@ -72,7 +71,7 @@ func ps(ctx context.Context, env *Env, out *output) error {
 		if done, err := out.print(env.Stdout, rows); done {
 			return err
 		}
-		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		tw := newTable(env.Stdout, 2)
 		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS\tPORTS")
 		for _, r := range rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Kind, r.State(), dash(r.Health), r.MainPID, uptime(r.Started), r.Restarts, dash(api.FormatPorts(r.Ports)))
@@ -143,7 +142,7 @@ configuration, as the launcher merges them); for a running VM, what QEMU tells
 // each, a "Network:" line per network it is on and a "Ports:" line when
 // it publishes any.
 func printStatus(out io.Writer, w api.Workload) error {
-	tw := tabwriter.NewWriter(out, 0, 4, 1, ' ', 0)
+	tw := newTable(out, 1)
 	rows := [][2]string{
 		{"Name", w.Name}, {"Unit", w.Unit}, {"Kind", w.Kind}, {"Description", w.Description},
 		{"State", fmt.Sprintf("%s (%s/%s)", w.State(), w.ActiveState, w.SubState)},
