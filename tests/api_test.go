@@ -458,8 +458,13 @@ func TestAPISameOutput(t *testing.T) {
 	paths := applyDeclared(t, "api-same", "same1")
 	bad := declared(t, filepath.Join(workDir, "api-same-bad"), "same2", "[resources]\nmemory = \"lots\"\n")
 	volatile := regexp.MustCompile(`"(memory_bytes|tasks)": \d+,?\n`)
+	full := inside(t, "curl", "-s", "--unix-socket", apiSock, "http://cove/v1/workloads").Stdout
+	states := inside(t, "curl", "-s", "--unix-socket", apiSock, "http://cove/v1/workloads?counters=false").Stdout
+	if !strings.Contains(full, `"memory_bytes":`) || !strings.Contains(states, `"name":"same1"`) || strings.Contains(states, `"memory_bytes":`) {
+		t.Errorf("GET /v1/workloads has the counters and ?counters=false has none, want:\n%.300s\n%.300s", full, states)
+	}
 	for _, args := range [][]string{
-		{"ps", "--json"}, {"status", "same1"}, {"logs", "same1"}, {"logs", "-n", "1", "same1"},
+		{"ps"}, {"ps", "--json"}, {"status", "same1"}, {"logs", "same1"}, {"logs", "-n", "1", "same1"},
 		{"logs", "-t", "same1"}, {"logs", "--timestamps", "--since", "1h", "--until", "2100-01-01T00:00:00Z", "same1"},
 		{"logs", "--until", "2000-01-01T00:00:00Z", "same1"}, {"logs", "--since", "yesterday", "same1"},
 		{"diff", paths[0]}, {"diff", "--prune", paths[0]}, {"diff"}, {"status", "nosuch"}, {"diff", bad},

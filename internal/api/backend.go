@@ -36,6 +36,9 @@ import (
 type Backend interface {
 	// List returns every loaded workload, sorted by name.
 	List(ctx context.Context) ([]Workload, error)
+	// ListStates is List without the counters of the workloads' cgroups
+	// (MemoryBytes and Tasks zero), which cost two reads each.
+	ListStates(ctx context.Context) ([]Workload, error)
 	// Status returns one workload.
 	Status(ctx context.Context, name string) (Workload, error)
 	// Start, Stop and Restart run the job on the workload's unit and wait
@@ -132,12 +135,22 @@ func (l *Local) connect(ctx context.Context) (*supervisor.Conn, error) {
 
 // List returns every workload with its health and, for those that run,
 // their networks and published ports.
-func (l *Local) List(ctx context.Context) ([]Workload, error) {
+func (l *Local) List(ctx context.Context) ([]Workload, error) { return l.list(ctx, true) }
+
+// ListStates is List without the cgroups' counters.
+func (l *Local) ListStates(ctx context.Context) ([]Workload, error) { return l.list(ctx, false) }
+
+// list is List, with the counters or not.
+func (l *Local) list(ctx context.Context, counters bool) ([]Workload, error) {
 	c, err := l.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
-	ws, err := c.List(ctx)
+	list := c.ListStates
+	if counters {
+		list = c.List
+	}
+	ws, err := list(ctx)
 	if err != nil {
 		return nil, err
 	}

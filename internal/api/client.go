@@ -54,6 +54,13 @@ func (c *Client) List(ctx context.Context) ([]Workload, error) {
 	return ws, c.do(ctx, http.MethodGet, "/v1/workloads", nil, &ws)
 }
 
+// ListStates asks for the list without the counters
+// (GET /v1/workloads?counters=false).
+func (c *Client) ListStates(ctx context.Context) ([]Workload, error) {
+	var ws []Workload
+	return ws, c.do(ctx, http.MethodGet, "/v1/workloads?counters=false", nil, &ws)
+}
+
 // Status returns workload name.
 func (c *Client) Status(ctx context.Context, name string) (Workload, error) {
 	var w Workload

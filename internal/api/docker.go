@@ -73,7 +73,7 @@ func (s *Server) version(c *call) { c.reply(http.StatusOK, versionInfo()) }
 
 // info answers GET /info.
 func (s *Server) info(c *call) {
-	ws, err := s.backend.List(c.ctx())
+	ws, err := s.backend.ListStates(c.ctx())
 	if err != nil {
 		c.failWith(err)
 		return
@@ -101,7 +101,7 @@ func (s *Server) containers(c *call) {
 		c.fail(err)
 		return
 	}
-	ws, lerr := s.backend.List(c.ctx())
+	ws, lerr := s.backend.ListStates(c.ctx()) // docker ps shows no counters
 	if lerr != nil {
 		c.failWith(lerr)
 		return

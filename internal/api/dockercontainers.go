@@ -104,7 +104,7 @@ func (s *Server) lookupContainerNamed(c *call, ref string) (dockerContainer, boo
 // byIDPrefix returns the one container whose Docker ID starts with
 // prefix, or "" when none does.
 func (s *Server) byIDPrefix(ctx context.Context, prefix string) (string, error) {
-	ws, err := s.backend.List(ctx)
+	ws, err := s.backend.ListStates(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -108,7 +108,7 @@ func sharedSize(r image.ImageRecord, layerUse map[string]int) int64 {
 // container, as GET /containers/json?all=1 lists them, with its writable
 // layer's size; imageSizes gives SizeRootFs its image's part.
 func (s *Server) containersDF(ctx context.Context, df *DockerDF, imageSizes map[string]int64) error {
-	ws, err := s.backend.List(ctx)
+	ws, err := s.backend.ListStates(ctx)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ func (fakeBackend) List(context.Context) ([]Workload, error) {
 	return []Workload{fakeWorkload("web"), fakeWorkload("vm1")}, nil
 }
 
+func (f fakeBackend) ListStates(ctx context.Context) ([]Workload, error) { return f.List(ctx) }
+
 func (fakeBackend) Status(_ context.Context, name string) (Workload, error) {
 	if name != "web" && name != "vm1" {
 		return Workload{}, fmt.Errorf("status of cove-%s.service: %w", name, supervisor.ErrNotFound)
@@ -170,6 +172,8 @@ func requestCases() []requestCase {
 	big := strings.Repeat("x", MaxBodyBytes+10)
 	return []requestCase{
 		{"GET /v1/workloads", roleMember, 200, `"name":"web"`},
+		{"GET /v1/workloads?counters=false", roleMember, 200, `"name":"web"`},
+		{"GET /v1/workloads?counters=maybe", roleMember, 400, `counters=\"maybe\": want 1, 0, true or false`},
 		{"GET /v1/workloads", roleNone, 403, `"code":"forbidden"`},
 		{"GET /v1/workloads/web", roleMember, 200, `"kind":"container"`},
 		{"GET /v1/workloads/nope", roleMember, 404, `"code":"not_found"`},

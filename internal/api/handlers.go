@@ -33,9 +33,21 @@ func v1Routes() []route {
 	}
 }
 
-// list answers GET /v1/workloads: every workload.
+// list answers GET /v1/workloads?counters=: every workload; with
+// counters=false without its cgroup's counters (Backend.ListStates).
 func (s *Server) list(c *call) {
-	ws, err := s.backend.List(c.ctx())
+	list := s.backend.List
+	if q := c.r.URL.Query(); q.Has("counters") {
+		counters, qerr := queryBool(q, "counters")
+		if qerr != nil {
+			c.fail(qerr)
+			return
+		}
+		if !counters {
+			list = s.backend.ListStates
+		}
+	}
+	ws, err := list(c.ctx())
 	if err != nil {
 		c.failWith(err)
 		return

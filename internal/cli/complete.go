@@ -34,7 +34,7 @@ func completeWorkloads(env *Env, many bool) cobra.CompletionFunc {
 		defer cancel()
 		var names []string
 		_ = withBackend(ctx, env, func(b api.Backend) error { // an error: no candidates
-			rows, err := b.List(ctx)
+			rows, err := b.ListStates(ctx)
 			for _, r := range rows {
 				names = append(names, r.Name)
 			}

@@ -85,6 +85,10 @@ var templateFuncs = template.FuncMap{
 	"ago":   ago,
 }
 
+// objects reports whether print prints the objects themselves (--json,
+// --format), not the command's own table.
+func (o *output) objects() bool { return o.json || o.format.text == "json" || o.format.tmpl != nil }
+
 // print writes objects, a slice or one object, to w as --json or
 // --format ask and reports true; false: neither asks, the verb prints its
 // own table. A template that fails on an object is a usage error, and

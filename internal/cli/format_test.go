@@ -27,6 +27,9 @@ var fakeRows = []api.Workload{
 
 func (fakeWorkloads) List(context.Context) ([]api.Workload, error) { return fakeRows, nil }
 
+// ListStates is List without counters (the rows have none).
+func (fakeWorkloads) ListStates(context.Context) ([]api.Workload, error) { return fakeRows, nil }
+
 func (fakeWorkloads) Status(_ context.Context, name string) (api.Workload, error) {
 	for _, w := range fakeRows {
 		if w.Name == name {

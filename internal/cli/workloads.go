@@ -61,7 +61,11 @@ networks and ports.`,
 // ps prints the workloads.
 func ps(ctx context.Context, env *Env, out *output) error {
 	return withBackend(ctx, env, func(b api.Backend) error {
-		rows, err := b.List(ctx)
+		list := b.ListStates // the table shows no counters
+		if out.objects() {
+			list = b.List
+		}
+		rows, err := list(ctx)
 		if err != nil {
 			return err
 		}
