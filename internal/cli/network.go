@@ -227,6 +227,7 @@ func completeNetworks(_ *cobra.Command, args []string, toComplete string) ([]cob
 // it starts.
 func networkCreateCommand(env *Env) *cobra.Command {
 	s := spec.Network{DNS: true, PrivilegedPorts: true, IPv6: true}
+	var labels []string
 	c := &cobra.Command{
 		Use:   "create [flags] NAME",
 		Short: "create a network",
@@ -237,12 +238,17 @@ bridge another network uses. Without --subnet4 (or --subnet): the first /24 of
 when the first workload on the network starts.`,
 		Example: `  cove network create backend
   cove network create --subnet4 10.80.0.0/24 --internal backend
-  cove network create --dns=false --allow-host 8080 --allow-host 123/udp lab`,
+  cove network create --dns=false --allow-host 8080 --allow-host 123/udp lab
+  cove network create --ipv6=false --label team=shop shop`,
 		Args: wantArgs(1, 1, "one network name"),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			if s.Labels, err = parseLabels(labels); err != nil {
+				return err
+			}
 			return createNetwork(cmd.Context(), env, args[0], s)
 		},
 	}
+	c.Flags().StringArrayVar(&labels, "label", nil, "set a label `KEY=VALUE` (repeatable)")
 	fs := c.Flags()
 	for _, f := range []struct {
 		name string

@@ -11,7 +11,9 @@ import (
 // cove's API (its file, the subnet asked for), runs a container on it
 // (an address of that subnet), cannot remove it while the container is
 // on it (the refusal names it) and removes it after; without a subnet it
-// gets a free one; what cove's networks cannot be is refused.
+// gets a free one; what cove's networks cannot be is refused; a network
+// cove network create makes with a label and without IPv6 is listed so by
+// docker network ls --filter label=.
 func TestDockerNetworkCreate(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -55,4 +57,12 @@ func TestDockerNetworkCreate(t *testing.T) {
 	if r := docker("network", "rm", "dfree"); r.Code != 0 {
 		t.Errorf("docker network rm dfree: exit %d: %s", r.Code, r.Stderr)
 	}
+	mustCove(t, "network", "create", "--ipv6=false", "--label", "team=shop", "dlab")
+	if f := must(t, "cat", "/etc/cove/networks/dlab.toml"); !strings.Contains(f, "ipv6 = false") || !strings.Contains(f, "[network.labels]\nteam = \"shop\"") {
+		t.Errorf("dlab's network file:\n%s", f)
+	}
+	if r := docker("network", "ls", "--filter", "label=team=shop", "--format", "{{.Name}} {{.IPv6}}"); strings.TrimSpace(r.Stdout) != "dlab false" {
+		t.Errorf("docker network ls --filter label=team=shop: %q %s", r.Stdout, r.Stderr)
+	}
+	mustCove(t, "network", "rm", "dlab")
 }
