@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,7 +132,7 @@ func joinBridge(c launch.VMConfig) (launch.VMConfig, *plan.Endpoint, error) {
 	if err != nil {
 		return c, nil, err
 	}
-	fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: tap %s, guest %v and %v, MAC %v\n", c.Name, n.Name, at.HostIf, at.Addr4, at.Addr6, at.MAC)
+	fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: tap %s, guest %s, MAC %v\n", c.Name, n.Name, at.HostIf, strings.Join(slices.DeleteFunc([]string{at.Addr4.String(), plan.Text(at.Addr6)}, func(s string) bool { return s == "" }), " and "), at.MAC)
 	ep := at.Endpoint(n)
 	return GuestNetwork(c, ep), &ep, nil
 }

@@ -101,7 +101,8 @@ func dockerRunInput(t *testing.T, dockerBin, ref string) {
 // dockerExec: docker exec runs a command in a running container as cove
 // exec does (its root and PID namespace, the image's user, or -u, -w and
 // -e), with stdout and stderr apart, stdin with -i, the command's exit
-// status (127 for a missing command), on a terminal of the container
+// status (127 for a missing command; back when the command ends, though
+// it left a process holding its output), on a terminal of the container
 // with -t (24x80 until the client resizes it), and detached with -d; a
 // container that does not run is refused.
 func dockerExec(t *testing.T, docker func(...string) result, dockerBin, ref string) {
@@ -123,6 +124,12 @@ func dockerExec(t *testing.T, docker func(...string) result, dockerBin, ref stri
 		if r := docker(append([]string{"exec"}, c.args...)...); r.Code != c.code || r.Stdout != c.stdout || !strings.Contains(r.Stderr, c.errs) {
 			t.Errorf("docker exec %q: exit %d, stdout %q, stderr %q; want %d, %q, %q", c.args, r.Code, r.Stdout, r.Stderr, c.code, c.stdout, c.errs)
 		}
+	}
+	if r := docker("exec", "ex", "sh", "-c", "sleep 30 & echo background"); r.Code != 0 || r.Stdout != "background\n" {
+		t.Errorf("docker exec of a command leaving a process behind: exit %d, stdout %q", r.Code, r.Stdout)
+	}
+	if r := docker("exec", "ex", "sh", "-c", "ps | grep -c '[s]leep 30'"); r.Stdout != "1\n" {
+		t.Errorf("the background sleep 30 no longer runs when docker exec is back (%q): exec waited for it", r.Stdout)
 	}
 	if r := insideStdin(t, "one\ntwo\n", dockerBin, "-H", apiHost, "exec", "-i", "ex", "wc", "-l"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "2" {
 		t.Errorf("docker exec -i wc -l: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)

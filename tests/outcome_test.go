@@ -248,7 +248,8 @@ func TestRunReportsOOM(t *testing.T) {
 // --rm (its unit stays loaded after its payload exits, and counts a death
 // by SIGKILL as unclean) whose payload ignores SIGTERM ends it with
 // SIGKILL after stop_timeout, and the unit does not end failed: it goes
-// as after a clean stop. A SIGKILL nobody asked for still fails such a
+// as after a clean stop; cove rm still removes what is left of it (the
+// record of how it ended). A SIGKILL nobody asked for still fails such a
 // unit.
 func TestRunStopNeedingKill(t *testing.T) {
 	env.Need(t)
@@ -260,6 +261,10 @@ func TestRunStopNeedingKill(t *testing.T) {
 	mustCove(t, "stop", "runkill")
 	if st := show(t, unit, "ActiveState"); st != "inactive" || time.Since(start) < time.Second {
 		t.Errorf("after cove stop that needed SIGKILL (%s): ActiveState=%s, want inactive (collected as after a clean stop)", time.Since(start), st)
+	}
+	mustCove(t, "rm", "runkill") // its outcome record is what is left of it
+	if r := cove(t, "rm", "runkill"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload") {
+		t.Errorf("a second cove rm: exit %d: %s", r.Code, r.Stderr)
 	}
 	mustCove(t, runArgs("-d", "--name", "runkill9", "--", "/bin/sleep", "1000")...)
 	if r := inside(t, "kill", "-9", show(t, "cove-runkill9.service", "MainPID")); r.Code != 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/internal/stats"
 	"github.com/cove-project/cove/internal/userns"
@@ -330,8 +331,8 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		err := c.Remove(ctx, name)
-		if _, ids, _ := userns.Default().Lookup(name); errors.Is(err, supervisor.ErrNotFound) && (stored.RunningDigest(name) != "" || ids) {
-			err = nil // no unit left (a reboot, a collected unit), but its writable layer or IDs are
+		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
+			err = outcome.Remove(name) // no unit left (a reboot, a collected unit), but what it kept is
 		}
 		if err != nil {
 			return err
@@ -339,6 +340,17 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 		eventlog.Removed(name)
 		return errors.Join(health.Remove(name), declared.ForgetState(name))
 	})
+}
+
+// leftOver reports whether workload name, whose unit systemd no longer
+// has, left something for cove rm: its writable layer, its user namespace
+// IDs, or the record of how its last run ended (a cove run -d container
+// whose stop needed SIGKILL: supervisor.Stop reset it, so systemd
+// collected it).
+func leftOver(name string) bool {
+	_, ids, _ := userns.Default().Lookup(name)
+	_, ended := outcome.Read(name)
+	return stored.RunningDigest(name) != "" || ids || ended
 }
 
 // do runs op on workload name, or on each instance of replicated

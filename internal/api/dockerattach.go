@@ -11,10 +11,12 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
+	"golang.org/x/sys/unix"
 )
 
 // Timing of attach streams.
@@ -238,9 +240,12 @@ func (s *Server) attachRunning(c *call, ct dockerContainer, o attachOptions) {
 		return
 	}
 	defer conn.Close()
-	go io.Copy(io.Discard, in)
 	ctx, cancel := context.WithCancel(context.WithoutCancel(c.ctx()))
 	defer cancel()
+	go func() {
+		io.Copy(io.Discard, in) // to the client's half-close (the docker CLI's without stdin) or its going away
+		watchHangup(ctx, conn, cancel)
+	}()
 	go func() {
 		s.waitFor(ctx, ct.Name, waitNotRunning, first)
 		time.Sleep(runEndGrace) // the journal's last lines of the run
@@ -252,6 +257,43 @@ func (s *Server) attachRunning(c *call, ct dockerContainer, o attachOptions) {
 	}
 	s.backend.Logs(ctx, ct.Name, supervisor.LogOptions{Follow: true, Lines: supervisor.NoLines}, out)
 }
+
+// watchHangup calls gone once conn's peer has closed it (POLLHUP: both
+// directions; a half-close is not one), looking every hangupCheck until
+// ctx ends: a client that leaves an attach to a quiet container is
+// noticed without a write failing.
+func watchHangup(ctx context.Context, conn net.Conn, gone func()) {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	t := time.NewTicker(hangupCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hung := false
+		rc.Control(func(fd uintptr) {
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLHUP}}
+			n, _ := unix.Poll(fds, 0)
+			hung = n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0
+		})
+		if hung {
+			gone()
+			return
+		}
+	}
+}
+
+// hangupCheck is how often watchHangup looks.
+const hangupCheck = time.Second
 
 // runEndGrace is how long an attach to a running container still reads
 // the journal after the run ended: its last lines may reach the journal

@@ -88,12 +88,15 @@ func (s *Server) dockerEvents(c *call) {
 		c.fail(err)
 		return
 	}
-	labelsOf := s.labelsOfContainers()
+	labelsOf, forget := s.labelsOfContainers()
 	c.w.Header().Set("Content-Type", "application/json")
 	fw := c.stream(true)
 	enc := json.NewEncoder(fw)
 	c.finish(fw, eventlog.Read(c.ctx(), opt, func(e events.Event) error {
 		ls := labelsOf(e.Name)
+		if e.Action == events.Destroy {
+			forget(e.Name)
+		}
 		if !f.labelsMatch(ls) {
 			return nil
 		}
@@ -108,21 +111,24 @@ func (s *Server) dockerEvents(c *call) {
 }
 
 // labelsOfContainers returns what gives a container's labels by its
-// name (none for one without a spec), read once per name.
-func (s *Server) labelsOfContainers() func(name string) map[string]string {
+// name (none for one without a spec, or none now), read once per name
+// that has some; forget drops a name's (its container was destroyed: a
+// new one may take the name).
+func (s *Server) labelsOfContainers() (labelsOf func(name string) map[string]string, forget func(name string)) {
 	known := map[string]map[string]string{}
-	return func(name string) map[string]string {
+	labelsOf = func(name string) map[string]string {
 		if ls, ok := known[name]; ok {
 			return ls
 		}
 		rec, _ := s.records.read(name)
 		var ls map[string]string
-		if sp := viewSpec(s.specIndex(), rec, name); sp != nil && sp.Container != nil {
+		if sp := viewSpec(s.specIndex(), rec, name); sp != nil && sp.Container != nil && len(sp.Container.Labels) > 0 {
 			ls = sp.Container.Labels
+			known[name] = ls
 		}
-		known[name] = ls
 		return ls
 	}
+	return labelsOf, func(name string) { delete(known, name) }
 }
 
 // eventsQuery reads the query of GET /events: the options, and the

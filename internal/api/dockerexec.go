@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -55,6 +56,7 @@ type execInstance struct {
 	mu            sync.Mutex
 	started       bool
 	running       bool
+	ended         time.Time // when the command ended (zero: not yet)
 	exitCode      int
 	pid           int
 	master        *os.File      // with a terminal: its master, while the command runs
@@ -67,7 +69,9 @@ type execTable struct {
 	m  map[string]*execInstance
 }
 
-// add stores a new instance for container with cfg and returns it.
+// add stores a new instance for container with cfg and returns it,
+// dropping instances that ended more than execKept ago (their
+// environment may hold secrets).
 func (t *execTable) add(container string, cfg dockerExecCreate) *execInstance {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails (crypto/rand)
@@ -77,8 +81,20 @@ func (t *execTable) add(container string, cfg dockerExecCreate) *execInstance {
 	if t.m == nil {
 		t.m = map[string]*execInstance{}
 	}
+	maps.DeleteFunc(t.m, func(_ string, old *execInstance) bool { return old.endedBefore(time.Now().Add(-execKept)) })
 	t.m[e.id] = e
 	return e
+}
+
+// execKept is how long an ended exec can still be inspected (the docker
+// CLI asks for its exit status at once).
+const execKept = 5 * time.Minute
+
+// endedBefore reports whether e's command ended before t.
+func (e *execInstance) endedBefore(t time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return !e.ended.IsZero() && e.ended.Before(t)
 }
 
 // get is the instance id, or nil.
@@ -234,8 +250,49 @@ func (s *Server) runAttachedExec(c *call, e *execInstance, cmd *exec.Cmd, done f
 			a.inW.Close()
 		}()
 	}
-	copyStreams(conn, a.outR, a.errR, attachOptions{stdout: e.cfg.AttachStdout, stderr: e.cfg.AttachStderr})()
-	e.end(exitCode(cmd.Wait()))
+	wait := copyStreams(conn, a.outR, a.errR, attachOptions{stdout: e.cfg.AttachStdout, stderr: e.cfg.AttachStderr})
+	e.end(exitCode(waitDrained(cmd, wait, a.outR, a.errR)))
+}
+
+// waitDrained waits for cmd and for copied, which waits for the copies of
+// its output from pipes: once cmd has ended, the pipes are read for
+// drainTime more, not until a process it left in the background closes
+// them. It returns cmd's end.
+func waitDrained(cmd *exec.Cmd, copied func(), pipes ...*os.File) error {
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	done := make(chan struct{})
+	go func() {
+		copied()
+		close(done)
+	}()
+	select {
+	case err := <-waited:
+		for _, p := range pipes {
+			p.SetReadDeadline(time.Now().Add(drainTime))
+		}
+		<-done
+		return err
+	case <-done:
+		return <-waited
+	}
+}
+
+// dropWriter writes to w until a write fails, then drops what it is
+// given: a reader copying to it goes on reading (a command writing to a
+// terminal whose client went away must not block).
+type dropWriter struct {
+	w      io.Writer
+	broken bool
+}
+
+func (d *dropWriter) Write(p []byte) (int, error) {
+	if !d.broken {
+		if _, err := d.w.Write(p); err != nil {
+			d.broken = true
+		}
+	}
+	return len(p), nil
 }
 
 // exitCode is the exit status Docker reports for a command's end err:
@@ -276,7 +333,7 @@ func (e *execInstance) setPID(pid int) {
 func (e *execInstance) end(code int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.running, e.exitCode = false, code
+	e.running, e.exitCode, e.ended = false, code, time.Now()
 }
 
 // dockerExecInspect is GET /exec/ID/json's answer.
@@ -379,26 +436,12 @@ func (s *Server) runTTYExec(c *call, e *execInstance, cmd *exec.Cmd, done func()
 		e.end(exitCode(cmd.Wait()))
 		return
 	}
+	defer master.Close()
 	e.setMaster(master)
 	defer e.setMaster(nil)
-	defer master.Close()
 	go io.Copy(master, in)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	copied := make(chan struct{})
-	go func() {
-		io.Copy(conn, master) // to EIO: the terminal's last holder closed it
-		close(copied)
-	}()
-	var werr error
-	select {
-	case werr = <-waited: // what it wrote is read, unless a process it left holds the terminal
-		master.SetReadDeadline(time.Now().Add(drainTime))
-		<-copied
-	case <-copied:
-		werr = <-waited
-	}
-	e.end(exitCode(werr))
+	copied := func() { io.Copy(&dropWriter{w: conn}, master) } // to EIO: the terminal's last holder closed it
+	e.end(exitCode(waitDrained(cmd, copied, master)))
 }
 
 // setMaster records the terminal's master (nil: none now) and gives it

@@ -93,29 +93,40 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 		c.failWith(errors.New("network connect: the API's backend cannot change a container's networks"))
 		return
 	}
+	changed := false
+	if ct.rec != nil { // checked before anything changes
+		var err *Error
+		if changed, err = editEndpoint(ct.rec, n.Name, body.EndpointConfig, connect, ct.MainPID != 0); err != nil {
+			c.fail(err)
+			return
+		}
+	}
 	if ct.MainPID != 0 {
 		if err := op(c.ctx(), nw, n.Name, ct.Name); err != nil {
 			c.fail(errorf(CodeConflict, err.Error()))
 			return
 		}
 	}
-	if ct.rec != nil {
-		if err := s.recordEndpoint(ct.rec, n.Name, body.EndpointConfig, connect); err != nil {
-			c.fail(err)
+	if changed {
+		if err := s.records.write(ct.rec); err != nil {
+			c.failWith(err)
 			return
 		}
 	}
 	c.w.WriteHeader(http.StatusOK)
 }
 
-// recordEndpoint adds network net, with the endpoint settings raw, to the
+// editEndpoint adds network net, with the endpoint settings raw, to the
 // networks rec's container joins at its starts (connect), or takes it
-// off them, and writes the record. Its first network stays its first
-// (NetworkMode names it from then on) and cannot be taken off.
-func (s *Server) recordEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect bool) *Error {
+// off them, and checks the record still makes a spec; it reports whether
+// rec changed (the caller writes it). Its first network stays its first
+// (NetworkMode names it from then on) and cannot be taken off. For a
+// running container (running) a record that has the network already,
+// or has it not, is left as it is: the live change decides.
+func editEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect, running bool) (bool, *Error) {
 	sp, err := rec.spec()
 	if err != nil {
-		return errorf(CodeInternal, fmt.Sprintf("network connect %s: %v", rec.Name, err))
+		return false, errorf(CodeInternal, fmt.Sprintf("network connect %s: %v", rec.Name, err))
 	}
 	first, cfg := sp.Container.Network, &rec.Config
 	cfg.HostConfig.NetworkMode = first
@@ -126,26 +137,25 @@ func (s *Server) recordEndpoint(rec *containerRecord, net string, raw json.RawMe
 	}
 	key := slices.IndexFunc(slices.Sorted(maps.Keys(eps)), func(k string) bool { return dockerNetworkName(k, rec.RunNetwork) == net })
 	switch {
+	case net == first && !connect:
+		return false, errorf(CodeConflict, fmt.Sprintf("container %s cannot leave network %s: it is its first (its default route and published ports)", rec.Name, net))
+	case connect == (net == first || slices.Contains(sp.Container.Networks, net)) && running:
+		return false, nil
 	case connect && (net == first || slices.Contains(sp.Container.Networks, net)):
-		return errorf(CodeConflict, fmt.Sprintf("container %s is on network %s already", rec.Name, net))
+		return false, errorf(CodeConflict, fmt.Sprintf("container %s is on network %s already", rec.Name, net))
 	case connect:
 		ep := &dockerEndpointCreate{}
 		json.Unmarshal(raw, ep) // refusePinned read it already
 		eps[net] = ep
-	case net == first:
-		return errorf(CodeConflict, fmt.Sprintf("container %s cannot leave network %s: it is its first (its default route and published ports)", rec.Name, net))
 	case key < 0:
-		return errorf(CodeConflict, fmt.Sprintf("container %s is not on network %s", rec.Name, net))
+		return false, errorf(CodeConflict, fmt.Sprintf("container %s is not on network %s", rec.Name, net))
 	default:
 		delete(eps, slices.Sorted(maps.Keys(eps))[key])
 	}
 	if _, err := rec.spec(); err != nil {
-		return errorf(CodeBadRequest, fmt.Sprintf("network connect %s: %v", rec.Name, err))
+		return false, errorf(CodeBadRequest, fmt.Sprintf("network connect %s: %v", rec.Name, err))
 	}
-	if err := s.records.write(rec); err != nil {
-		return errorf(CodeInternal, err.Error())
-	}
-	return nil
+	return true, nil
 }
 
 // refusePinned refuses an endpoint configuration that pins an address:

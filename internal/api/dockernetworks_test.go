@@ -25,41 +25,46 @@ func TestRefusePinned(t *testing.T) {
 	}
 }
 
-// TestRecordEndpoint: a connect adds a network to a created container's
+// TestEditEndpoint: a connect adds a network to a created container's
 // record (its first network stays first, named by NetworkMode from then
 // on; the endpoint's aliases join its aliases), a second connect and a
-// disconnect of the first network or of one it is not on are refused, a
-// disconnect takes the network off again; the record on disk follows.
-func TestRecordEndpoint(t *testing.T) {
-	s := &Server{records: containerRecords{dir: t.TempDir()}}
+// disconnect of the first network or of one it is not on are refused
+// (for a running container the record's mismatch is no change: the live
+// change decides), a disconnect takes the network off again.
+func TestEditEndpoint(t *testing.T) {
 	rec := &containerRecord{Name: "web", Image: testPinned, RunNetwork: "cove", Config: dockerCreate{Image: "r.example/app:1"}}
-	if err := s.recordEndpoint(rec, "back", json.RawMessage(`{"Aliases":["web","api"]}`), true); err != nil {
-		t.Fatal(err)
+	if changed, err := editEndpoint(rec, "back", json.RawMessage(`{"Aliases":["web","api"]}`), true, false); err != nil || !changed {
+		t.Fatalf("connect: %v %v", changed, err)
 	}
-	got, err := s.records.read("web")
-	if err != nil || got == nil {
-		t.Fatalf("the record after connect: %v %v", got, err)
-	}
-	sp, err := got.spec()
+	sp, err := rec.spec()
 	if err != nil || sp.Container.Network != "cove" || !slices.Equal(sp.Container.Networks, []string{"back"}) || !slices.Contains(sp.Container.Aliases, "api") {
 		t.Fatalf("the record's spec after connect: %+v, %v", sp.Container, err)
 	}
 	for _, c := range []struct {
-		net     string
-		connect bool
-		want    string
-	}{{"back", true, "on network back already"}, {"cove", true, "on network cove already"}, {"cove", false, "cannot leave network cove"}, {"other", false, "not on network other"}} {
-		if err := s.recordEndpoint(got, c.net, nil, c.connect); err == nil || !strings.Contains(err.Message, c.want) {
-			t.Errorf("recordEndpoint(%s, connect %v) = %v, want %q", c.net, c.connect, err, c.want)
+		net              string
+		connect, running bool
+		want             string
+	}{
+		{"back", true, false, "on network back already"}, {"cove", true, false, "on network cove already"},
+		{"cove", false, false, "cannot leave network cove"}, {"cove", false, true, "cannot leave network cove"},
+		{"other", false, false, "not on network other"},
+	} {
+		if _, err := editEndpoint(rec, c.net, nil, c.connect, c.running); err == nil || !strings.Contains(err.Message, c.want) {
+			t.Errorf("editEndpoint(%s, connect %v, running %v) = %v, want %q", c.net, c.connect, c.running, err, c.want)
 		}
 	}
-	if err := s.recordEndpoint(got, "back", nil, false); err != nil {
-		t.Fatal(err)
+	for _, c := range []struct {
+		net     string
+		connect bool
+	}{{"back", true}, {"other", false}} {
+		if changed, err := editEndpoint(rec, c.net, nil, c.connect, true); err != nil || changed {
+			t.Errorf("editEndpoint(%s, connect %v) of a running container = %v %v, want no change", c.net, c.connect, changed, err)
+		}
 	}
-	if got, _ = s.records.read("web"); got == nil {
-		t.Fatal("no record after disconnect")
+	if changed, err := editEndpoint(rec, "back", nil, false, false); err != nil || !changed {
+		t.Fatalf("disconnect: %v %v", changed, err)
 	}
-	if sp, err := got.spec(); err != nil || sp.Container.Network != "cove" || len(sp.Container.Networks) != 0 {
+	if sp, err := rec.spec(); err != nil || sp.Container.Network != "cove" || len(sp.Container.Networks) != 0 {
 		t.Errorf("the record's spec after disconnect: %+v, %v", sp.Container, err)
 	}
 }

@@ -194,10 +194,11 @@ func (a about) withRuntime(w Workload, sp *spec.Spec) about {
 // labels are a workload's Docker labels: cove.kind (container or vm) and
 // cove.unit.
 func labels(w Workload, sp *spec.Spec) map[string]string {
-	ls := map[string]string{"cove.kind": w.Kind, "cove.unit": w.Unit}
+	ls := map[string]string{}
 	if sp != nil && sp.Container != nil {
 		maps.Copy(ls, sp.Container.Labels)
 	}
+	ls["cove.kind"], ls["cove.unit"] = w.Kind, w.Unit // cove's own, whatever the spec says
 	return ls
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/coreos/go-systemd/v22/activation"
 )
@@ -114,6 +115,16 @@ type limitConn struct {
 	release func()
 	mu      sync.Mutex
 	closed  []func()
+}
+
+// SyscallConn is the underlying connection's (syscall.Conn), for
+// watchHangup; an error when it has none.
+func (c *limitConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("not a connection with a file descriptor")
+	}
+	return sc.SyscallConn()
 }
 
 // notifyClose makes Close call f.
