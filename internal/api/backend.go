@@ -332,7 +332,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		err := c.Remove(ctx, name)
 		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
-			err = outcome.Remove(name) // no unit left (a reboot, a collected unit), but what it kept is
+			err = nil // no unit left (a reboot, a collected unit), but what it kept is: ForgetState drops it
 		}
 		if err != nil {
 			return err

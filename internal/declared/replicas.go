@@ -10,6 +10,7 @@ import (
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/image/stored"
+	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -77,11 +78,12 @@ func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) err
 }
 
 // ForgetState drops what workload name keeps between runs until it is
-// removed: its writable layer (units.Kept) and the record of its user
-// namespace IDs (package userns). Every removal of a workload, and every
-// new workload of a name that was used before, goes through it.
+// removed: its writable layer (units.Kept), the record of its user
+// namespace IDs (package userns) and the record of how its last run ended
+// (package outcome). Every removal of a workload, and every new workload
+// of a name that was used before, goes through it.
 func ForgetState(name string) error {
-	return errors.Join(stored.RemoveState(name), userns.Default().Release(name))
+	return errors.Join(stored.RemoveState(name), userns.Default().Release(name), outcome.Remove(name))
 }
 
 // replicasKey is the key whose change scales a workload.
