@@ -360,13 +360,14 @@ func (c *Conn) Stop(ctx context.Context, name string) error {
 // its main process died by SIGKILL and the outcome record of this run
 // says the stop sent it (see Stop).
 func (c *Conn) forgiveStopKill(ctx context.Context, unit, name string) error {
-	props, err := c.sd.GetAllPropertiesContext(ctx, unit)
-	if err != nil {
-		return nil // gone: nothing to reset
+	if st, err := c.UnitState(ctx, unit); err != nil || st != "failed" {
+		return nil // gone, or not failed: nothing to reset (the common case costs one property)
 	}
-	code, _ := props["ExecMainCode"].(int32)
-	status, _ := props["ExecMainStatus"].(int32)
-	if props["ActiveState"] != "failed" || props["Result"] != "signal" || code != 2 || status != int32(unix.SIGKILL) { // CLD_KILLED
+	props, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
+	if err != nil {
+		return nil
+	}
+	if exit := exitOf(props); exit.Result != "signal" || exit.Code != 128+int(unix.SIGKILL) {
 		return nil
 	}
 	r, ok := outcome.Read(name)
@@ -380,12 +381,10 @@ func (c *Conn) forgiveStopKill(ctx context.Context, unit, name string) error {
 }
 
 // Remove stops workload name and forgets it: a failed or exited transient
-// unit is unloaded, and the outcome of its last run deleted.
+// unit is unloaded. What cove keeps of the workload (the outcome of its
+// last run among it) is its callers' to drop: declared.ForgetState.
 func (c *Conn) Remove(ctx context.Context, name string) error {
 	if err := c.Stop(ctx, name); err != nil {
-		return err
-	}
-	if err := outcome.Remove(name); err != nil {
 		return err
 	}
 	unit := spec.UnitName(name)

@@ -168,6 +168,11 @@ func (s *Server) dockerLogs(c *call) {
 	c.finish(fw, s.backend.Logs(c.ctx(), ct.Name, opt, muxWriter{w: fw, stream: 1}))
 }
 
+// dockerNotRunning is Docker's 409 for container name, which does not run.
+func dockerNotRunning(name string) *Error {
+	return errorf(CodeConflict, fmt.Sprintf("Container %s is not running", name))
+}
+
 // muxWriter frames every write as one frame of Docker's multiplexed
 // stream: an 8-byte header (the stream, three zero bytes, the big-endian
 // length) and the payload.
@@ -248,7 +253,7 @@ func (s *Server) top(c *call) {
 		return
 	}
 	if w.MainPID == 0 {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", w.Name)))
+		c.fail(dockerNotRunning(w.Name))
 		return
 	}
 	t, err := topOf(int(w.MainPID))
@@ -324,7 +329,7 @@ func (s *Server) dockerKill(c *call) {
 		return
 	}
 	if w.MainPID == 0 {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", w.Name)))
+		c.fail(dockerNotRunning(w.Name))
 		return
 	}
 	s.dockerJob(c, w, true, op)

@@ -126,7 +126,7 @@ func (s *Server) createExec(c *call) {
 		return
 	}
 	if ct.MainPID == 0 {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", ct.Name)))
+		c.fail(dockerNotRunning(ct.Name))
 		return
 	}
 	c.reply(http.StatusCreated, map[string]string{"Id": s.execs.add(ct.Name, req).id})
@@ -194,7 +194,7 @@ func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Erro
 	cmd, done, err := ex.Exec(context.WithoutCancel(c.ctx()), e.container, e.cfg.Cmd, o)
 	switch {
 	case errors.Is(err, enter.ErrNotRunning):
-		return nil, nil, errorf(CodeConflict, fmt.Sprintf("Container %s is not running", e.container))
+		return nil, nil, dockerNotRunning(e.container)
 	case err != nil:
 		return nil, nil, errorf(CodeBadRequest, err.Error())
 	}

@@ -85,7 +85,7 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 	case !ok:
 		return
 	case ct.MainPID == 0 && ct.rec == nil:
-		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not running", ct.Name)))
+		c.fail(dockerNotRunning(ct.Name))
 		return
 	}
 	nw, ok := s.backend.(Networker)
@@ -135,22 +135,27 @@ func editEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect
 		eps = map[string]*dockerEndpointCreate{}
 		cfg.NetworkingConfig.EndpointsConfig = eps
 	}
-	key := slices.IndexFunc(slices.Sorted(maps.Keys(eps)), func(k string) bool { return dockerNetworkName(k, rec.RunNetwork) == net })
+	key, joined := "", slices.Contains(sp.Container.Networks, net) // key: net's entry among the endpoints, if any
+	for k := range eps {
+		if dockerNetworkName(k, rec.RunNetwork) == net {
+			key = k
+		}
+	}
 	switch {
 	case net == first && !connect:
 		return false, errorf(CodeConflict, fmt.Sprintf("container %s cannot leave network %s: it is its first (its default route and published ports)", rec.Name, net))
-	case connect == (net == first || slices.Contains(sp.Container.Networks, net)) && running:
+	case connect == (net == first || joined) && running:
 		return false, nil
-	case connect && (net == first || slices.Contains(sp.Container.Networks, net)):
+	case connect && (net == first || joined):
 		return false, errorf(CodeConflict, fmt.Sprintf("container %s is on network %s already", rec.Name, net))
 	case connect:
 		ep := &dockerEndpointCreate{}
 		json.Unmarshal(raw, ep) // refusePinned read it already
 		eps[net] = ep
-	case key < 0:
+	case key == "":
 		return false, errorf(CodeConflict, fmt.Sprintf("container %s is not on network %s", rec.Name, net))
 	default:
-		delete(eps, slices.Sorted(maps.Keys(eps))[key])
+		delete(eps, key)
 	}
 	if _, err := rec.spec(); err != nil {
 		return false, errorf(CodeBadRequest, fmt.Sprintf("network connect %s: %v", rec.Name, err))
