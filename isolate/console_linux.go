@@ -2,6 +2,9 @@ package isolate
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -9,14 +12,17 @@ import (
 	"github.com/cove-project/cove/launch"
 )
 
-// storeConsole, for c.Console, copies the master that the container's
-// init pid keeps at inside.InitConsoleFd (pidfd_getfd) into the unit's file
-// descriptor store (FDSTORE=1, FileDescriptorStoreMax= must allow it): a
-// pty is hung up when its last master closes, so this keeps the payload's
-// terminal when cove detaches from it, with no process of cove left. The
-// first stage calls it while it is still the unit's main process, before
-// the handover.
-func storeConsole(c launch.Config, pid int) error {
+// startRelay, for c.Console, starts the relay of the payload's terminal
+// (the stage binary self as launch.RelayVerb, in a session of its own, in
+// the unit like the payload) with the master that the container's init
+// pid keeps at inside.InitConsoleFd (pidfd_getfd) and the launcher's
+// standard input, the starting cove's console socket, as its first client.
+// The relay is the terminal's one reader from then on: it logs the output
+// and serves clients until the terminal ends (package tty's Relay), so the
+// payload keeps its terminal when cove detaches and never blocks on it.
+// The first stage calls it before the handover, so that the relay reads
+// before the payload writes.
+func startRelay(self string, c launch.Config, pid int) error {
 	if !c.Console {
 		return nil
 	}
@@ -29,6 +35,19 @@ func storeConsole(c launch.Config, pid int) error {
 	if err != nil {
 		return fmt.Errorf("keep the terminal: pidfd_getfd pid %d fd %d: %w", pid, inside.InitConsoleFd, err)
 	}
-	defer unix.Close(fd)
-	return notifySystemd("FDSTORE=1\nFDNAME=console", fd)
+	master := os.NewFile(uintptr(fd), "pty master")
+	defer master.Close()
+	cmd := &exec.Cmd{
+		Path:        self,
+		Args:        []string{launch.StageBinary, launch.RelayVerb, "--name", c.Name},
+		Env:         []string{},
+		Stdout:      os.Stderr, // the relay logs the terminal itself; it says only what went wrong
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{master, os.Stdin},
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("keep the terminal: start its relay: %w", err)
+	}
+	return cmd.Process.Release()
 }

@@ -137,7 +137,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 		return fail(errors.New(string(msg)))
 	}
 	pid := cmd.Process.Pid
-	if err := storeConsole(c, pid); err != nil {
+	if err := startRelay(self, c, pid); err != nil {
 		return fail(err)
 	}
 	if err := handOver(c, pid, ready, goW); err != nil {

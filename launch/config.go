@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -281,4 +282,14 @@ func parseMount(s string) (spec.Mount, error) {
 		return m, fmt.Errorf("%q: target must be an absolute path other than /", s)
 	}
 	return m, nil
+}
+
+// WithTerm is env with TERM=term added unless env sets TERM or term is
+// empty: a payload or command given a terminal gets its user's TERM (cove
+// run -t, cove exec -t) or Docker's xterm, as docker does.
+func WithTerm(env []string, term string) []string {
+	if term == "" || slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") }) {
+		return env
+	}
+	return append(slices.Clip(env), "TERM="+term)
 }

@@ -26,6 +26,7 @@ const (
 	VMStopVerb   = "launch-vm-stop"
 	VMReadyVerb  = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
 	StopVerb     = "launch-stop"     // ExecStop= and (--post) ExecStopPost= of a container: stop, outcome, network release
+	RelayVerb    = "launch-relay"    // --name NAME: the relay of a container's terminal (started by LaunchVerb for --console)
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them
@@ -127,6 +128,21 @@ func UserNSRecord(name string) string { return filepath.Join(UserNSRunDir, name,
 // run of container name that is removed when it ends: UserNSRecord's.
 func UserNSRuntimeDirectory(name string) string {
 	return strings.TrimPrefix(filepath.Join(UserNSRunDir, name), "/run/")
+}
+
+// TerminalDir holds, in TerminalDir/NAME, the relay socket of container
+// NAME's terminal (a run with -t: internal/tty's Relay), in a runtime
+// directory of its unit (TerminalRuntimeDirectory), which systemd removes
+// when the unit stops.
+const TerminalDir = "/run/cove/terminal"
+
+// TerminalSocket is where the relay of container name's terminal listens.
+func TerminalSocket(name string) string { return filepath.Join(TerminalDir, name, "relay.sock") }
+
+// TerminalRuntimeDirectory is the RuntimeDirectory= (relative to /run)
+// that holds TerminalSocket(name).
+func TerminalRuntimeDirectory(name string) string {
+	return strings.TrimPrefix(filepath.Join(TerminalDir, name), "/run/")
 }
 
 // ContainerDir is the state directory of image container name.

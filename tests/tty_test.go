@@ -285,6 +285,69 @@ func TestRunDetachedTTY(t *testing.T) {
 	}
 }
 
+// TestAttachDetachedTTY: the terminal of a cove run -dt payload has a
+// reader in its unit (the relay, in the unit's cgroup beside the payload):
+// a payload writing far more than a pty holds is not blocked, and all of
+// it is in the journal; cove attach shows the output from then on, passes
+// input, sets the size, detaches with Ctrl-] (the payload keeps running),
+// and ends with the payload's exit status; cove attach to a workload
+// without a terminal, or to none, says so.
+func TestAttachDetachedTTY(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttyatt")
+	const lines = 3000 // about 280 KiB: a pty holds about 64 KiB
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line-$i-................................................................................"; i=$((i+1)); done; echo all-written; exec sh`, lines)
+	mustCove(t, runArgs("-dit", "--name", "ttyatt", "--", "/bin/sh", "-c", script)...)
+	eventually(t, 30*time.Second, "the payload's output, all of it, in its journal", func() bool {
+		return strings.Contains(cove(t, "logs", "ttyatt").Stdout, "all-written")
+	})
+	if logs := cove(t, "logs", "ttyatt").Stdout; !strings.Contains(logs, fmt.Sprintf("line-%d-", lines-1)) || !strings.Contains(logs, "line-0-") {
+		t.Errorf("the journal lacks some of the payload's lines (%d bytes)", len(logs))
+	}
+	procs := inside(t, "systemd-cgls", "--no-pager", "-u", "cove-ttyatt.service").Stdout
+	if !strings.Contains(procs, "launch-relay --name ttyatt") {
+		t.Errorf("no relay in the unit's cgroup:\n%s", procs)
+	}
+
+	term := onTerminal(t, 27, 91, "attach", "ttyatt")
+	term.expect(regexp.MustCompile(`attached to ttyatt`), 20*time.Second)
+	out := term.run("tty; stty size; echo typed-$((40+2))")
+	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) || !strings.Contains(out, "\n27 91\n") || !strings.Contains(out, "\ntyped-42\n") {
+		t.Errorf("attached: the shell's terminal, size and an echo:\n%s", out)
+	}
+	term.typeKeys("\x1d")
+	if code, screen := term.wait(30 * time.Second); code != 0 || !strings.Contains(screen, "detached from ttyatt") {
+		t.Errorf("detach: exit %d, screen:\n%s", code, screen)
+	}
+	term.restored()
+	if st := show(t, "cove-ttyatt.service", "SubState"); st != "running" {
+		t.Fatalf("after the detach the unit is %s, want running", st)
+	}
+	eventually(t, 10*time.Second, "what was typed while attached in the journal", func() bool {
+		return strings.Contains(cove(t, "logs", "ttyatt").Stdout, "typed-42")
+	})
+
+	term = onTerminal(t, 24, 80, "attach", "ttyatt")
+	term.expect(regexp.MustCompile(`attached to ttyatt`), 20*time.Second)
+	term.run("echo again")
+	term.typeKeys("exit 5\r")
+	if code, screen := term.wait(30 * time.Second); code != 5 {
+		t.Errorf("cove attach when the shell exits 5: exit status %d:\n%s", code, screen)
+	}
+	eventually(t, 10*time.Second, "the relay to end with the terminal", func() bool {
+		return !strings.Contains(inside(t, "ps", "-eo", "args").Stdout, "launch-relay --name ttyatt")
+	})
+
+	cleanupWorkload(t, "noterm")
+	mustCove(t, runArgs("-d", "--name", "noterm", "--", "sleep", "100")...)
+	if r := cove(t, "attach", "noterm"); r.Code != 1 || !strings.Contains(r.Stderr, "it has no terminal") {
+		t.Errorf("cove attach to a container without a terminal: exit %d, %s", r.Code, r.Stderr)
+	}
+	if r := cove(t, "attach", "nosuch"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload nosuch") {
+		t.Errorf("cove attach nosuch: exit %d, %s", r.Code, r.Stderr)
+	}
+}
+
 // TestDockerExecTTY: the real docker CLI's exec -it on a terminal gets a
 // terminal of the container through the API: tty, the user's size (the
 // CLI's resize), a resize when the user's terminal changes, typed input,

@@ -177,11 +177,18 @@ func TestSignatures(t *testing.T) {
 		"Wants": "as", "Requires": "as", "BindsTo": "as", "After": "as",
 		"StartLimitBurst": "u", "StartLimitIntervalUSec": "t",
 		"OnActiveSec": "t", "OnUnitActiveSec": "t", "AccuracyUSec": "t", "RemainAfterElapse": "b",
+		"RuntimeDirectory": "as", "RuntimeDirectoryPreserve": "s",
 	}
 	for _, f := range goldenSpecs(t) {
 		s := loadFile(t, f)
-		u := ForRun(compile(t, s), RunOptions{Remove: true})
+		u := ForRun(compile(t, s), RunOptions{Remove: true, UserNS: s.Name})
 		u = ForRun(u, RunOptions{Restart: "no"})
+		if s.Container != nil {
+			var err error
+			if u, err = WithTerminal(u, "xterm"); err != nil {
+				t.Fatal(err)
+			}
+		}
 		all := []Unit{u}
 		if timer, probe, ok := CompileHealth(s, goldenOptions); ok {
 			all = append(all, timer, probe)

@@ -12,17 +12,20 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/tty"
+	"github.com/cove-project/cove/launch"
 	"golang.org/x/sys/unix"
 )
+
+// dockerTerm is the TERM Docker gives a process with a terminal whose
+// environment sets none.
+const dockerTerm = "xterm"
 
 // Docker's exec: a command run in a running container as cove exec runs
 // it (Execer), by the helper, which holds the instances in memory: an
@@ -187,8 +190,8 @@ func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Erro
 		return nil, nil, errorf(CodeInternal, "exec: the API's backend cannot run commands in containers")
 	}
 	env := e.cfg.Env
-	if e.cfg.Tty && !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TERM=") }) {
-		env = append(slices.Clip(env), "TERM=xterm") // as Docker
+	if e.cfg.Tty {
+		env = launch.WithTerm(env, dockerTerm)
 	}
 	o := enter.Overrides{User: e.cfg.User, Workdir: e.cfg.WorkingDir, Env: env, TTY: e.cfg.Tty}
 	cmd, done, err := ex.Exec(context.WithoutCancel(c.ctx()), e.container, e.cfg.Cmd, o)

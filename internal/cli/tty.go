@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"time"
 
@@ -70,51 +69,14 @@ func (t *ttyConsole) Close() {
 	t.stage.Close()
 }
 
-// withTerm adds the user's TERM to env unless env sets TERM, as docker -t
-// does.
-func withTerm(env []string) []string {
-	term := os.Getenv("TERM")
-	if term == "" {
-		return env
-	}
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "TERM=") {
-			return env
-		}
-	}
-	return append(env, "TERM="+term)
-}
-
 // ttyUnit makes u, a container's transient unit from units.ForRun, give
-// its payload a terminal over the console socket on its stdin (see
-// ttyConsole.Stdio): the launcher's --console (the payload's stdio and
-// controlling terminal are a pty of the container), the user's TERM, and
-// a file descriptor store for the pty's master, so that the payload keeps
-// its terminal when the user detaches (see isolate's storeConsole).
+// its payload a terminal (units.WithTerminal) with the user's TERM.
 func ttyUnit(u units.Unit) (units.Unit, error) {
-	props := append([]units.Prop(nil), u.Props...)
-	found := false
-	for i, p := range props {
-		cmd, ok := p.Value.(units.Exec)
-		if p.DBus != "ExecStart" || !ok || len(cmd) < 2 || cmd[1] != launch.LaunchVerb {
-			continue
-		}
-		c, err := launch.ParseArgs(cmd[2:])
-		if err != nil {
-			return u, fmt.Errorf("--tty: read the launcher's arguments of %s: %w", u.Name, err)
-		}
-		flags := []string{"--console"}
-		if env := withTerm(c.Env); len(env) > len(c.Env) {
-			flags = append(flags, "--env", env[len(env)-1])
-		}
-		props[i].Value = append(append(units.Exec{cmd[0], cmd[1]}, flags...), cmd[2:]...)
-		found = true
-	}
-	if !found {
+	u, err := units.WithTerminal(u, os.Getenv("TERM"))
+	if errors.Is(err, units.ErrNotContainer) {
 		return u, usagef("--tty: %s is not a container", u.Name)
 	}
-	u.Props = append(props, units.Prop{Section: units.SectionService, DBus: "FileDescriptorStoreMax", Value: units.Uint32(1)})
-	return u, nil
+	return u, err
 }
 
 // Stdio is what the stdio of the unit from ttyUnit must be (for
@@ -130,10 +92,10 @@ func (t *ttyConsole) Stdio(detached bool) *supervisor.Stdio {
 }
 
 // Release, for a run started detached with a terminal (-dt), takes the
-// terminal's master the launcher sent and lets it go: the unit's file
-// descriptor store keeps the pty open (see ttyUnit), so the payload keeps
-// its terminal, and a shell waits on it as under docker run -dit; cove
-// exec -it reaches the workload later.
+// terminal's master the launcher sent and lets it go, and with it the
+// console socket: the terminal's relay in the unit keeps it (its output
+// in the journal), so a shell waits on it as under docker run -dit, and
+// cove attach reaches it later.
 func (t *ttyConsole) Release(unit string) error {
 	t.stage.Close() // systemd holds the unit's copy
 	master, err := tty.Receive(t.host)
@@ -157,7 +119,9 @@ func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit st
 		return supervisor.Exit{}, false, fmt.Errorf("attach to %s: %w", unit, err)
 	}
 	defer master.Close()
-	s, err := tty.Attach(master, t.input, t.env.Stdout)
+	// The terminal's relay is the master's reader: its output and the
+	// user's input go through the console socket.
+	s, err := tty.AttachVia(master, t.host, t.input, t.env.Stdout)
 	if err != nil {
 		return supervisor.Exit{}, false, err
 	}
@@ -178,7 +142,7 @@ func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit st
 	case <-s.Detached():
 		s.Close()
 		name, _ := spec.NameOfUnit(unit)
-		fmt.Fprintf(t.env.Stderr, "cove: detached from %s, which still runs: cove stop %s stops it\n", name, name)
+		fmt.Fprintf(t.env.Stderr, "cove: detached from %s, which still runs: cove attach %s attaches again, cove stop %s stops it\n", name, name, name)
 		return supervisor.Exit{}, true, nil
 	}
 }
@@ -196,7 +160,7 @@ func execTTY(ctx context.Context, env *Env, name string, c launch.Config, target
 		return err
 	}
 	defer t.Close()
-	c.Console, c.Env = true, withTerm(c.Env)
+	c.Console, c.Env = true, launch.WithTerm(c.Env, os.Getenv("TERM"))
 	// Not canceled with ctx: after a detach the command outlives cove.
 	cmd := isolate.EnterCommand(context.WithoutCancel(ctx), launch.InsidePath(env.Self), c, target)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = t.stage, env.Stdout, env.Stderr

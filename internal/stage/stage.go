@@ -1,7 +1,8 @@
 // Package stage runs a container unit's stages, the hidden verbs systemd
 // runs inside the unit: launch (ExecStart=: the launcher's first stage)
-// and launch-stop (ExecStop= and ExecStopPost=), and the service of a
-// published port's [::1] proxy (port-proxy, containers' and VMs'). It is
+// and launch-stop (ExecStop= and ExecStopPost=), the relay of a
+// container's terminal (launch-relay, started by launch), and the service
+// of a published port's [::1] proxy (port-proxy, containers' and VMs'). It is
 // all of the cove-launch binary (cmd/cove-launch), which every container
 // start and stop runs, so it links what these stages need and nothing of
 // the command line, the API or the DNS and DHCP responders: each Go start
@@ -38,6 +39,7 @@ var verbs = map[string]verb{
 	launch.LaunchVerb: launchStage,
 	launch.StopVerb:   stopStages,
 	launch.ProxyVerb:  portProxy,
+	launch.RelayVerb:  terminalRelay,
 }
 
 // Is reports whether verb names a stage.
@@ -47,8 +49,8 @@ func Is(verb string) bool { _, ok := verbs[verb]; return ok }
 // errors go to stderr as "cove: ERROR" (the unit's journal).
 func Main(self string, args []string, stderr io.Writer) int {
 	if len(args) == 0 || !Is(args[0]) {
-		fmt.Fprintf(stderr, "cove: want one of the stages %s, %s, %s; cove-launch is run by container units\n",
-			launch.LaunchVerb, launch.StopVerb, launch.ProxyVerb)
+		fmt.Fprintf(stderr, "cove: want one of the stages %s, %s, %s, %s; cove-launch is run by container units\n",
+			launch.LaunchVerb, launch.StopVerb, launch.ProxyVerb, launch.RelayVerb)
 		return launch.ExitUsage
 	}
 	err := verbs[args[0]](self, stderr, args[1:])

@@ -61,6 +61,13 @@ type Session struct {
 // copied to master now and on each SIGWINCH. Close restores the terminal;
 // call it on every path.
 func Attach(master, in *os.File, out io.Writer) (*Session, error) {
+	return AttachVia(master, master, in, out)
+}
+
+// AttachVia is Attach through stream, a relay's client connection (see
+// Relay): the output is read from stream and the input written to it;
+// master only gets the window size.
+func AttachVia(master *os.File, stream io.ReadWriter, in *os.File, out io.Writer) (*Session, error) {
 	s := &Session{master: master, restore: func() {}, output: make(chan struct{}),
 		detached: make(chan struct{})}
 	if in != nil && IsTerminal(in) {
@@ -72,13 +79,15 @@ func Attach(master, in *os.File, out io.Writer) (*Session, error) {
 	}
 	go func() {
 		defer close(s.output)
-		io.Copy(out, master) // ends with EIO once every slave is closed: the program ended
+		// Ends with EIO once every slave is closed (the program ended), or
+		// EOF from a relay. The buffer holds a relay's largest message.
+		io.CopyBuffer(struct{ io.Writer }{out}, struct{ io.Reader }{stream}, make([]byte, 2*chunk))
 	}()
 	if in == nil {
 		return s, nil
 	}
 	go func() {
-		if detached, _ := CopyInput(master, in); detached {
+		if detached, _ := CopyInput(stream, in); detached {
 			close(s.detached)
 		}
 	}()

@@ -16,7 +16,7 @@ const ptmx = "/dev/ptmx"
 
 // InitConsoleFd is where the container's init keeps its console's master
 // (close-on-exec) until it execs the payload, for the first stage to copy
-// into systemd's file descriptor store (isolate's storeConsole). It is high: the
+// to the terminal's relay (isolate's startRelay). It is high: the
 // init's other descriptors (status, go, the Go runtime's, the minimal
 // init's binary) take the lowest free numbers.
 const InitConsoleFd = 100
