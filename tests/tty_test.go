@@ -371,3 +371,66 @@ func TestDockerExecTTY(t *testing.T) {
 		t.Errorf("docker exec -it after exit 6: exit status %d:\n%s", code, screen)
 	}
 }
+
+// TestDockerRunTTY: the real docker CLI's run -it on a terminal gives the
+// payload a terminal of the container through the API (tty, the CLI's
+// size and a later resize, TERM=xterm, typed input, the exit status, --rm
+// leaving nothing); run -dit keeps the terminal in its relay: a payload
+// writing far more than a pty holds is not blocked, docker logs shows its
+// output raw (inspect says Tty), and docker attach reaches the terminal.
+func TestDockerRunTTY(t *testing.T) {
+	needAPI(t)
+	docker, ref := dockerWithImage(t)
+	t.Cleanup(func() { docker("rm", "-f", "dtty", "dbg"); cove(t, "rmi", "--force", ref); cove(t, "image", "prune") })
+	cli := harness.DockerCLI(t, sb)
+	term := onTerminalRun(t, 30, 100, cli, "-H", apiHost, "run", "-it", "--rm", "--name", "dtty", ref, "/bin/sh")
+	out := term.run("tty; stty size; echo TERM=$TERM")
+	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) || !strings.Contains(out, "\n30 100\n") || !strings.Contains(out, "\nTERM=xterm\n") {
+		t.Errorf("docker run -it: want a /dev/pts terminal of 30x100 with TERM=xterm:\n%s", out)
+	}
+	term.resize(35, 111)
+	eventually(t, 10*time.Second, "the resize to reach the container's terminal", func() bool { return strings.Contains(term.run("stty size"), "\n35 111\n") })
+	term.typeKeys("exit 7\r")
+	if code, screen := term.wait(30 * time.Second); code != 7 {
+		t.Errorf("docker run -it after exit 7: exit status %d:\n%s", code, screen)
+	}
+	eventually(t, 10*time.Second, "nothing left of the --rm run", func() bool {
+		return show(t, "cove-dtty.service", "LoadState") == "not-found" && docker("ps", "-a", "-q", "--filter", "name=dtty").Stdout == ""
+	})
+
+	const lines = 3000
+	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line-$i-................................................................................"; i=$((i+1)); done; echo all-written; exec sh`, lines)
+	if r := docker("run", "-dit", "--name", "dbg", ref, "/bin/sh", "-c", script); r.Code != 0 {
+		t.Fatalf("docker run -dit: exit %d: %s", r.Code, r.Stderr)
+	}
+	eventually(t, 30*time.Second, "all of the output in docker logs", func() bool {
+		return strings.Contains(docker("logs", "dbg").Stdout, "all-written")
+	})
+	logs := docker("logs", "dbg").Stdout
+	if !strings.HasPrefix(logs, "line-0-....") || !strings.Contains(logs, fmt.Sprintf("\nline-%d-", lines-1)) {
+		t.Errorf("docker logs of a terminal: want its lines raw, got %d bytes starting %q", len(logs), logs[:min(len(logs), 40)])
+	}
+	if r := docker("inspect", "-f", "{{.Config.Tty}}", "dbg"); strings.TrimSpace(r.Stdout) != "true" {
+		t.Errorf("docker inspect: Config.Tty %q, want true", r.Stdout)
+	}
+	att := onTerminalRun(t, 28, 90, cli, "-H", apiHost, "attach", "dbg")
+	time.Sleep(500 * time.Millisecond) // the CLI's attach and resize
+	out = att.run("stty size; echo attached-$((40+2))")
+	if !strings.Contains(out, "\n28 90\n") || !strings.Contains(out, "\nattached-42\n") {
+		t.Errorf("docker attach: the shell's size and echo:\n%s", out)
+	}
+	att.typeKeys("\x10\x11") // Docker's detach keys, Ctrl-P Ctrl-Q: the CLI (20.10) detaches, exit 1
+	if code, screen := att.wait(30 * time.Second); code > 1 || !strings.Contains(screen, "read escape sequence") {
+		t.Errorf("docker attach, Ctrl-P Ctrl-Q: exit status %d:\n%s", code, screen)
+	}
+	if r := docker("inspect", "-f", "{{.State.Status}}", "dbg"); strings.TrimSpace(r.Stdout) != "running" {
+		t.Errorf("after detaching, docker inspect: %q, want running", r.Stdout)
+	}
+	att = onTerminalRun(t, 28, 90, cli, "-H", apiHost, "attach", "dbg")
+	time.Sleep(500 * time.Millisecond)
+	att.run("echo again")
+	att.typeKeys("exit 3\r")
+	if code, screen := att.wait(30 * time.Second); code != 3 {
+		t.Errorf("docker attach when the shell exits 3: exit status %d:\n%s", code, screen)
+	}
+}

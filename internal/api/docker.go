@@ -49,6 +49,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).dockerKill},
 		{method: post, path: "/containers/create", need: roleRoot, mutates: true, handle: (*Server).createContainer},
 		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
+		{method: post, path: "/containers/{name}/resize", need: roleRoot, handle: (*Server).dockerResize},
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
 	}, slices.Concat(imageRoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes())...)
@@ -165,7 +166,11 @@ func (s *Server) dockerLogs(c *call) {
 		fw.start()
 		return
 	}
-	c.finish(fw, s.backend.Logs(c.ctx(), ct.Name, opt, muxWriter{w: fw, stream: 1}))
+	var out io.Writer = muxWriter{w: fw, stream: 1}
+	if ct.rec != nil && ct.rec.Config.Tty { // a terminal's output is one stream, sent raw
+		out = fw
+	}
+	c.finish(fw, s.backend.Logs(c.ctx(), ct.Name, opt, out))
 }
 
 // dockerNotRunning is Docker's 409 for container name, which does not run.

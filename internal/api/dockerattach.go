@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/internal/tty"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 	"golang.org/x/sys/unix"
@@ -51,18 +52,33 @@ func attachQuery(q url.Values) (attachOptions, *Error) {
 
 // attachment is the standard input, output and error of a container's
 // next run, piped to an attach request: the run gets one end of each
-// pipe (systemd passes them to the payload), the request the other.
+// pipe (systemd passes them to the payload), the request the other. A
+// container with a terminal (Tty) gets a console socket instead, whose
+// other end becomes a client of the terminal's relay (package tty).
 type attachment struct {
-	in         *os.File // the run's stdin: a pipe's read end, or /dev/null
-	inW        *os.File // the request's end of stdin, or nil
-	outR, outW *os.File
-	errR, errW *os.File
-	start      chan *run // the run once started, or nil: no start is coming
+	in          *os.File // the run's stdin: a pipe's read end, or /dev/null
+	inW         *os.File // the request's end of stdin, or nil
+	outR, outW  *os.File
+	errR, errW  *os.File
+	host, stage *os.File  // with a terminal: the console socket's ends (the request's, the run's)
+	start       chan *run // the run once started, or nil: no start is coming
 }
 
-// newAttachment makes the pipes (stdin: a pipe too, else /dev/null).
-func newAttachment(stdin bool) (*attachment, error) {
+// dockerTermSize is the size of a Docker container's terminal until the
+// client resizes it.
+var dockerTermSize = unix.Winsize{Row: 24, Col: 80}
+
+// newAttachment makes the pipes (stdin: a pipe too, else /dev/null), or
+// for a container with a terminal the console socket.
+func newAttachment(stdin, terminal bool) (*attachment, error) {
 	a := &attachment{start: make(chan *run, 1)}
+	if terminal {
+		var err error
+		if a.host, a.stage, err = tty.NewSocket(&dockerTermSize); err != nil {
+			return nil, fmt.Errorf("attach: %w", err)
+		}
+		return a, nil
+	}
 	var err error
 	if a.outR, a.outW, err = os.Pipe(); err == nil {
 		a.errR, a.errW, err = os.Pipe()
@@ -82,10 +98,22 @@ func newAttachment(stdin bool) (*attachment, error) {
 // closeRunEnds closes the helper's copies of the run's ends, once
 // systemd has its own (or the start failed): the request then sees the
 // end of the output when the payload and systemd close theirs.
-func (a *attachment) closeRunEnds() { closeFiles(a.in, a.outW, a.errW) }
+func (a *attachment) closeRunEnds() { closeFiles(a.in, a.outW, a.errW, a.stage) }
 
 // closeAll closes every end.
-func (a *attachment) closeAll() { closeFiles(a.in, a.inW, a.outR, a.outW, a.errR, a.errW) }
+func (a *attachment) closeAll() {
+	closeFiles(a.in, a.inW, a.outR, a.outW, a.errR, a.errW, a.host, a.stage)
+}
+
+// stdio is what the run gets: the pipes, or the console socket (its
+// output goes to the journal through the terminal's relay, the
+// launcher's own words there too).
+func (a *attachment) stdio() *supervisor.Stdio {
+	if a.stage != nil {
+		return &supervisor.Stdio{In: a.stage}
+	}
+	return &supervisor.Stdio{In: a.in, Out: a.outW, Err: a.errW}
+}
 
 // closeFiles closes the files that are not nil.
 func closeFiles(fs ...*os.File) {
@@ -141,12 +169,34 @@ func (rs *containerRuns) untake(name string, a *attachment) bool {
 func (rs *containerRuns) dropAttachment(name string) { rs.takeAttachment(name).started(nil) }
 
 // runAttached starts u with att's pipes as its stdio (none: the
-// journal's).
-func (s *Server) runAttached(ctx context.Context, runner Runner, u units.Unit, att *attachment) (io.Closer, error) {
-	if att == nil {
+// journal's). A run with a terminal that nobody attaches to gets a
+// console socket all the same, let go once it has started (its relay
+// keeps the terminal).
+func (s *Server) runAttached(ctx context.Context, runner Runner, u units.Unit, att *attachment, terminal bool) (io.Closer, error) {
+	switch {
+	case att == nil && !terminal:
 		return runner.RunTransient(ctx, u, nil)
+	case att == nil:
+		att, err := newAttachment(false, true)
+		if err != nil {
+			return nil, err
+		}
+		defer att.closeAll()
+		hold, err := startAttached(ctx, runner, u, att)
+		if err == nil {
+			// The launcher sent the master before the start ended.
+			if master, err := tty.Receive(att.host); err == nil {
+				master.Close()
+			}
+		}
+		return hold, err
 	}
-	hold, err := runner.RunTransient(ctx, u, &supervisor.Stdio{In: att.in, Out: att.outW, Err: att.errW})
+	return startAttached(ctx, runner, u, att)
+}
+
+// startAttached starts u with att's ends as its stdio.
+func startAttached(ctx context.Context, runner Runner, u units.Unit, att *attachment) (io.Closer, error) {
+	hold, err := runner.RunTransient(ctx, u, att.stdio())
 	att.closeRunEnds()
 	if err != nil {
 		err = att.withOutput(err)
@@ -165,6 +215,9 @@ func (a *attachment) withOutput(err error) error {
 	var out []string
 	deadline := time.Now().Add(drainTime)
 	for _, f := range []*os.File{a.errR, a.outR} {
+		if f == nil { // a terminal's: the launcher's words are in the journal
+			continue
+		}
 		f.SetReadDeadline(deadline)
 		b, _ := io.ReadAll(io.LimitReader(f, maxFailedOutput))
 		if t := strings.TrimSpace(string(b)); t != "" {
@@ -195,6 +248,10 @@ func (s *Server) dockerAttach(c *call) {
 		return
 	}
 	if isUp(dockerState(ct.Workload)) {
+		if ct.rec != nil && ct.rec.Config.Tty {
+			s.attachTerminal(c, ct, o)
+			return
+		}
 		s.attachRunning(c, ct, o)
 		return
 	}
@@ -202,7 +259,7 @@ func (s *Server) dockerAttach(c *call) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("cove attaches to container %s only while it runs: it was not created through Docker's API, so no start of it comes here", ct.Name)))
 		return
 	}
-	a, err := newAttachment(o.stdin)
+	a, err := newAttachment(o.stdin, ct.rec.Config.Tty)
 	if err != nil {
 		c.failWith(err)
 		return
@@ -220,6 +277,10 @@ func (s *Server) dockerAttach(c *call) {
 		return
 	}
 	defer conn.Close()
+	if a.host != nil {
+		s.streamTerminal(c.ctx(), ct.Name, conn, in, a, o)
+		return
+	}
 	s.streamAttach(c.ctx(), ct.Name, conn, in, a, o)
 }
 

@@ -165,7 +165,7 @@ func recordInspect(d *dockerInspect, rec *containerRecord) {
 		return
 	}
 	d.Image, d.Config.Image, d.Created = rec.ImageID, rec.Config.Image, rfc3339(rec.Created)
-	d.Config.OpenStdin = rec.Config.OpenStdin
+	d.Config.OpenStdin, d.Config.Tty = rec.Config.OpenStdin, rec.Config.Tty
 	d.HostConfig.AutoRemove = rec.Config.HostConfig.AutoRemove
 	if d.State.Status == "created" {
 		d.State.StartedAt = rfc3339(time.Time{})

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -225,7 +224,7 @@ func (s *Server) runDetached(c *call, e *execInstance, cmd *exec.Cmd, done func(
 // (see startExec): pipes as a container's attach has them.
 func (s *Server) runAttachedExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
 	defer done()
-	a, err := newAttachment(e.cfg.AttachStdin)
+	a, err := newAttachment(e.cfg.AttachStdin, false)
 	if err != nil {
 		e.end(-1)
 		c.failWith(err)
@@ -387,16 +386,14 @@ func (s *Server) resizeExec(c *call) {
 		c.fail(errorf(CodeNotFound, "No such exec instance: "+c.name))
 		return
 	}
-	q := c.r.URL.Query()
-	h, herr := strconv.ParseUint(q.Get("h"), 10, 16)
-	w, werr := strconv.ParseUint(q.Get("w"), 10, 16)
-	if herr != nil || werr != nil {
-		c.fail(errorf(CodeBadRequest, fmt.Sprintf("resize: want h and w, numbers of rows and columns: %q, %q", q.Get("h"), q.Get("w"))))
+	size, qerr := resizeQuery(c.r.URL.Query())
+	if qerr != nil {
+		c.fail(qerr)
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.size = &unix.Winsize{Row: uint16(h), Col: uint16(w)}
+	e.size = size
 	if e.master != nil {
 		if err := tty.SetSize(e.master, e.size); err != nil {
 			c.failWith(err)

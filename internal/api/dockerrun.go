@@ -179,7 +179,7 @@ func (s *Server) startRun(ctx context.Context, ct dockerContainer, att *attachme
 		att.started(nil)
 		return nil, err
 	}
-	hold, err := s.runAttached(ctx, runner, u, att)
+	hold, err := s.runAttached(ctx, runner, u, att, ct.rec.Config.Tty)
 	if err != nil {
 		s.startFailed(ctx, runner, ct.rec)
 	}
@@ -250,7 +250,11 @@ func (s *Server) runUnit(rec *containerRecord) (units.Unit, error) {
 	if err != nil {
 		return units.Unit{}, err
 	}
-	return units.ForRun(u, units.RunOptionsFor(sp, rec.Config.HostConfig.AutoRemove)), nil
+	u = units.ForRun(u, units.RunOptionsFor(sp, rec.Config.HostConfig.AutoRemove))
+	if rec.Config.Tty {
+		return units.WithTerminal(u, dockerTerm)
+	}
+	return u, nil
 }
 
 // startFailed cleans up after a failed start: the failed unit is

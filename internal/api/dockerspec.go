@@ -62,7 +62,6 @@ func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string
 // unsupported refuses what cove's containers cannot do (yet).
 func (b *specBuild) unsupported(req *dockerCreate) {
 	h := &req.HostConfig
-	b.notYet(req.Tty, "a TTY (docker run -t)")
 	b.notYet(h.PublishAll, "publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT)")
 	b.notYet(h.Privileged, "a privileged container (--privileged)")
 	b.notYet(len(h.Devices) > 0, "adding devices (--device)")

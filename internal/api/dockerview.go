@@ -318,8 +318,8 @@ func (d *dockerInspect) withIDs(r spec.IDRange) {
 	d.HostConfig.IDMappings = &dockerIDMappings{UIDMap: m, GIDMap: m}
 }
 
-// dockerConfig is the part of Config cove fills in. Tty is always false:
-// logs are multiplexed.
+// dockerConfig is the part of Config cove fills in. Tty tells the client
+// that logs and attach streams are raw, not multiplexed.
 type dockerConfig struct {
 	Hostname     string            `json:"Hostname"`
 	User         string            `json:"User"`

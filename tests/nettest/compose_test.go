@@ -11,7 +11,7 @@ import (
 // composeFile is the project TestDockerCompose brings up: a "database"
 // on the back network with a named volume, a web server on both networks with a published
 // port, and an edge on the front network only, which reaches web but not
-// db.
+// db, with a terminal (tty, stdin_open: docker run -dit).
 const composeFile = `version: "3.8"
 services:
   db:
@@ -30,6 +30,8 @@ services:
   edge:
     image: ` + dockerImage + `
     command: ["sleep", "1000"]
+    tty: true
+    stdin_open: true
     networks: [front]
     stop_grace_period: 2s
 networks:
@@ -76,6 +78,9 @@ func TestDockerCompose(t *testing.T) {
 	docker := dockerCLI(t)
 	if r := docker("network", "inspect", "-f", `{{index .Labels "com.docker.compose.project"}} {{.EnableIPv6}} {{len .IPAM.Config}}`, "proj_back"); strings.TrimSpace(r.Stdout) != "proj false 1" {
 		t.Errorf("proj_back's labels, IPv6, subnets: %q %s", r.Stdout, r.Stderr)
+	}
+	if r := inside(t, coveBin, "exec", "proj_edge_1", "readlink", "/proc/1/fd/0"); r.Code != 0 || !strings.HasPrefix(r.Stdout, "/dev/pts/") {
+		t.Errorf("edge (tty: true) has no terminal: exit %d: %q", r.Code, r.Stdout)
 	}
 	if r := inside(t, coveBin, "exec", "proj_web_1", "cat", "/proc/net/if_inet6"); r.Code != 0 || globalIPv6(r.Stdout) {
 		t.Errorf("web's IPv6 addresses on IPv4-only networks (want only link-local ones): exit %d:\n%s", r.Code, r.Stdout)
