@@ -145,15 +145,20 @@ func ParseHostService(s string) (HostService, error) {
 func (h HostService) String() string { return fmt.Sprintf("%d/%s", h.Port, h.Proto) }
 
 // Allows says why network n does not let a workload publish p, or nil:
-// a host port below 1024 where privileged_ports = false, and any port on
-// an internal network (nothing is forwarded out of it, replies included,
-// so a published port could never answer).
+// a host port below 1024 where privileged_ports = false, any port on an
+// internal network (nothing is forwarded out of it, replies included, so
+// a published port could never answer), and a port on one IPv6 address
+// of the host on a network without IPv6 (its workloads have no IPv6
+// address to forward to; [::1] is served by a proxy, which connects over
+// IPv4).
 func (n Network) Allows(p Port) error {
 	switch {
 	case n.Internal:
 		return fmt.Errorf("network %s is internal (no traffic leaves it, replies included): host port %d cannot be published from it", n.Name, p.HostPort)
 	case p.Privileged() && n.NoPrivilegedPorts:
 		return fmt.Errorf("host port %d is below 1024, which network %s does not allow (privileged_ports = false)", p.HostPort, n.Name)
+	case n.NoIPv6 && p.HostAddr.Is6() && !p.Loopback6Proxied():
+		return fmt.Errorf("host address %v is IPv6 and network %s has none (ipv6 = false): nothing there could take the port's connections; publish it on an IPv4 address, on [::1] or on every address", p.HostAddr, n.Name)
 	}
 	return nil
 }

@@ -69,3 +69,28 @@ func TestAllows(t *testing.T) {
 		t.Errorf("internal network: %v", err)
 	}
 }
+
+// TestAllowsIPv6OnlyWithIPv6: on a network without IPv6 a port on one
+// IPv6 address of the host is refused; [::1] (a proxy's, over IPv4),
+// IPv4 addresses and every address are not.
+func TestAllowsIPv6OnlyWithIPv6(t *testing.T) {
+	n := Default()
+	n.NoIPv6 = true
+	for _, s := range []string{"[2001:db8::10]:8443:443", "[fd00::1]:53:53/udp"} {
+		p, _ := ParsePort(s)
+		if err := n.Allows(p); err == nil || !strings.Contains(err.Error(), "ipv6 = false") {
+			t.Errorf("%s on an IPv4-only network: %v, want refused", s, err)
+		}
+		n.NoIPv6 = false
+		if err := n.Allows(p); err != nil {
+			t.Errorf("%s on a network with IPv6: %v", s, err)
+		}
+		n.NoIPv6 = true
+	}
+	for _, s := range []string{"[::1]:8443:443", "8080:80", "127.0.0.1:53:53/udp", "192.0.2.1:80:80"} {
+		p, _ := ParsePort(s)
+		if err := n.Allows(p); err != nil {
+			t.Errorf("%s on an IPv4-only network: %v", s, err)
+		}
+	}
+}
