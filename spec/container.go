@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -203,6 +204,15 @@ func validHostname(h string) string {
 // else what is wrong.
 func validAlias(a string) string {
 	return validLabels(a, "alias", "-_", "an alias is dot-separated labels of 1 to 63 letters, digits, '-' and '_', not starting or ending with '-' or '_', at most 64 characters in all")
+}
+
+// CheckAlias says what is wrong with a as a name of a container on a
+// network (an alias, as container.aliases holds), or nil.
+func CheckAlias(a string) error {
+	if msg := validAlias(a); msg != "" {
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // validLabels returns "" if h is dot-separated labels of 1 to 63

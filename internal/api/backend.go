@@ -476,8 +476,9 @@ type Networker interface {
 	// reloads systemd.
 	RemoveNetwork(ctx context.Context, name string) error
 	// Connect joins running container name to network net besides the
-	// networks it is on (network.Connect), bringing net up first.
-	Connect(ctx context.Context, net, name string) error
+	// networks it is on (network.Connect), bringing net up first; there
+	// it has aliases besides the names it has on its first network.
+	Connect(ctx context.Context, net, name string, aliases []string) error
 	// Disconnect takes it off a network Connect (or its spec's more
 	// networks) joined it to (network.Disconnect).
 	Disconnect(ctx context.Context, net, name string) error
@@ -486,14 +487,19 @@ type Networker interface {
 var _ Networker = (*Local)(nil)
 
 // Connect starts net's unit (its bridge and firewall) and joins the
-// running workload name to it.
-func (l *Local) Connect(ctx context.Context, net, name string) error {
+// running workload name to it, with aliases.
+func (l *Local) Connect(ctx context.Context, net, name string, aliases []string) error {
 	c, err := l.connect(ctx)
 	if err != nil {
 		return err
 	}
 	if _, err := network.Named(net); err != nil {
 		return fmt.Errorf("connect %s: %w", name, err)
+	}
+	for _, a := range aliases {
+		if err := spec.CheckAlias(a); err != nil {
+			return errorf(CodeBadRequest, fmt.Sprintf("connect %s to network %s: alias %q: %v", name, net, a, err))
+		}
 	}
 	w, err := c.Status(ctx, name)
 	if err != nil {
@@ -505,7 +511,7 @@ func (l *Local) Connect(ctx context.Context, net, name string) error {
 	if err := c.StartUnit(ctx, spec.NetworkUnitName(net)); err != nil {
 		return err
 	}
-	_, err = network.Connect(net, name, int(w.MainPID))
+	_, err = network.Connect(net, name, int(w.MainPID), aliases)
 	return err
 }
 

@@ -51,15 +51,15 @@ type connectBody struct {
 // network or container, 409 for a container that is not running and
 // has no record, 400 for a pinned address.
 func (s *Server) connectNetwork(c *call) {
-	s.connectOrDisconnect(c, true, func(ctx context.Context, nw Networker, net, name string) error {
-		return nw.Connect(ctx, net, name)
+	s.connectOrDisconnect(c, true, func(ctx context.Context, nw Networker, net, name string, ep *dockerEndpointCreate) error {
+		return nw.Connect(ctx, net, name, ep.aliases())
 	})
 }
 
 // disconnectNetwork answers Docker's network disconnect
 // (Networker.Disconnect), from the record too.
 func (s *Server) disconnectNetwork(c *call) {
-	s.connectOrDisconnect(c, false, func(ctx context.Context, nw Networker, net, name string) error {
+	s.connectOrDisconnect(c, false, func(ctx context.Context, nw Networker, net, name string, _ *dockerEndpointCreate) error {
 		return nw.Disconnect(ctx, net, name)
 	})
 }
@@ -67,7 +67,7 @@ func (s *Server) disconnectNetwork(c *call) {
 // connectOrDisconnect finds the network and the container of a connect
 // or disconnect request and runs op on them if the container runs, then
 // changes its record, if it has one.
-func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Context, Networker, string, string) error) {
+func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Context, Networker, string, string, *dockerEndpointCreate) error) {
 	var body connectBody
 	if !c.decode(&body) {
 		return
@@ -93,25 +93,32 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 		c.failWith(errors.New("network connect: the API's backend cannot change a container's networks"))
 		return
 	}
-	changed := false
-	if ct.rec != nil { // checked before anything changes
-		var err *Error
-		if changed, err = editEndpoint(ct.rec, n.Name, body.EndpointConfig, connect, ct.MainPID != 0); err != nil {
-			c.fail(err)
-			return
+	live := func() error {
+		if ct.MainPID == 0 {
+			return nil
 		}
+		ep := &dockerEndpointCreate{}
+		json.Unmarshal(body.EndpointConfig, ep) // refusePinned read it already
+		if err := op(c.ctx(), nw, n.Name, ct.Name, ep); err != nil {
+			return errorf(CodeConflict, err.Error())
+		}
+		return nil
 	}
-	if ct.MainPID != 0 {
-		if err := op(c.ctx(), nw, n.Name, ct.Name); err != nil {
-			c.fail(errorf(CodeConflict, err.Error()))
-			return
-		}
+	var err error
+	if ct.rec == nil {
+		err = live()
+	} else { // the record's change is checked before anything changes, and written after
+		err = s.records.update(ct.Name, func(rec *containerRecord) (bool, error) {
+			changed, eerr := editEndpoint(rec, n.Name, body.EndpointConfig, connect, ct.MainPID != 0)
+			if eerr != nil {
+				return false, eerr
+			}
+			return changed, live()
+		})
 	}
-	if changed {
-		if err := s.records.write(ct.rec); err != nil {
-			c.failWith(err)
-			return
-		}
+	if err != nil {
+		c.failWith(err)
+		return
 	}
 	c.w.WriteHeader(http.StatusOK)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-project/cove/spec"
 )
 
@@ -96,6 +98,39 @@ func (rs containerRecords) temp(r *containerRecord) (string, error) {
 		return "", fmt.Errorf("record container %s: %w", r.Name, err)
 	}
 	return f.Name(), nil
+}
+
+// errNoRecord is returned by update for a container without a record.
+var errNoRecord = errors.New("container has no record")
+
+// update changes name's record under a lock that every update holds
+// (flock on the directory's .lock, so across processes too): f gets the
+// record as it is now and says whether to write it back. Two updates of
+// one record cannot lose each other's change.
+func (rs containerRecords) update(name string, f func(*containerRecord) (bool, error)) error {
+	if err := os.MkdirAll(rs.dir, 0o700); err != nil {
+		return fmt.Errorf("update the record of container %s: %w", name, err)
+	}
+	lock, err := os.OpenFile(filepath.Join(rs.dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("update the record of container %s: %w", name, err)
+	}
+	defer lock.Close() // and with it the lock
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("update the record of container %s: flock %s: %w", name, lock.Name(), err)
+	}
+	r, err := rs.read(name)
+	switch {
+	case err != nil:
+		return err
+	case r == nil:
+		return fmt.Errorf("update container %s: %w", name, errNoRecord)
+	}
+	write, err := f(r)
+	if err != nil || !write {
+		return err
+	}
+	return rs.write(r)
 }
 
 // read returns name's record, or nil when it has none.

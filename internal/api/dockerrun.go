@@ -151,8 +151,10 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		c.failWith(err)
 		return
 	}
-	ct.rec.Started, ct.rec.ExitCode = true, 0
-	werr := s.records.write(ct.rec)
+	werr := s.records.update(name, func(rec *containerRecord) (bool, error) {
+		rec.Started, rec.ExitCode = true, 0
+		return true, nil
+	})
 	r := s.runs.begin(name, hold)
 	att.started(r)
 	go s.watchRun(name, r)
@@ -304,15 +306,14 @@ func (s *Server) watchRun(name string, r *run) {
 		case <-r.poke:
 		}
 	}
-	if rec, err := s.records.read(name); err == nil && rec != nil {
+	s.records.update(name, func(rec *containerRecord) (bool, error) {
 		if rec.Config.HostConfig.AutoRemove {
-			s.records.remove(name)
 			eventlog.Removed(name) // systemd collects the unit
-		} else {
-			rec.ExitCode = r.code
-			s.records.write(rec)
+			return false, s.records.remove(name)
 		}
-	}
+		rec.ExitCode = r.code
+		return true, nil
+	})
 	r.hold.Close()
 	close(r.done)
 }

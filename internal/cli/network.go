@@ -305,7 +305,11 @@ subnets, names on it; its default route and published ports stay on its first
 network. The container must be on a network of cove's (not host or none). The
 link lasts until the container stops (its spec's container.networks makes it
 permanent); cove network disconnect ends it sooner.`,
-		Example: "  cove network connect metrics web",
+		Example: "  cove network connect metrics web\n  cove network connect --alias api metrics web",
+	}
+	var aliases []string
+	if connect {
+		c.Flags().StringArrayVar(&aliases, "alias", nil, "another name of the container on the network (repeatable)")
 	}
 	if !connect {
 		c.Use, c.Short, c.Example = "disconnect NETWORK NAME", "disconnect a running container from a network", "  cove network disconnect metrics web"
@@ -322,7 +326,7 @@ and address go at once. Its first network it leaves when it stops.`
 				return fmt.Errorf("network %s: only root can change a container's networks on this host (or use docker network %s through the API)", cmd.Name(), cmd.Name())
 			}
 			if connect {
-				return nw.Connect(cmd.Context(), args[0], args[1])
+				return nw.Connect(cmd.Context(), args[0], args[1], aliases)
 			}
 			return nw.Disconnect(cmd.Context(), args[0], args[1])
 		})

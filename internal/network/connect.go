@@ -24,9 +24,10 @@ import (
 // already (it has a link to add to; host and none have not), and name's
 // bridge must be up (its unit started). The connection lasts until the
 // container stops, whose release (Leased) gives it back with the others;
-// Disconnect ends it sooner. On error nothing of it is left. Run it in
-// the host's network namespace.
-func Connect(name, workload string, pid int) (Attachment, error) {
+// Disconnect ends it sooner. Its names there are those of its first
+// network and aliases. On error nothing of it is left. Run it in the
+// host's network namespace.
+func Connect(name, workload string, pid int, aliases []string) (Attachment, error) {
 	n, err := Named(name)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s: %w", workload, err)
@@ -42,11 +43,11 @@ func Connect(name, workload string, pid int) (Attachment, error) {
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
 	}
-	aliases, err := Leases{Root: DefaultLeaseRoot}.AliasesOf(joined[0].Network.Name, workload)
+	had, err := Leases{Root: DefaultLeaseRoot}.AliasesOf(joined[0].Network.Name, workload)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
 	}
-	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, PID: pid, Aliases: aliases}, nic)
+	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, PID: pid, Aliases: plan.MergeNames(had, aliases)}, nic)
 	if err == nil {
 		err = SetupWorkload(workload, append(joined, at.Endpoint(n)), ports)
 	}

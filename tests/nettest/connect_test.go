@@ -23,10 +23,17 @@ func TestConnect(t *testing.T) {
 	if got := lookup(t, "cweb", "cdb."); got != "" {
 		t.Fatalf("cweb, on cfront only, resolved cdb to %s before the connect", got)
 	}
-	mustCove(t, "network", "connect", "cback", "cweb")
+	if r := inside(t, coveBin, "network", "connect", "--alias", "bad\nname", "cback", "cweb"); r.Code == 0 || !strings.Contains(r.Stderr, "an alias is") {
+		t.Errorf("cove network connect with a bad alias: exit %d, %q", r.Code, r.Stderr)
+	}
+	mustCove(t, "network", "connect", "--alias", "Front-Door", "cback", "cweb")
 	checkConnected(t, true)
 	if got := lookup(t, "cweb", "cdb."); got != db.String() {
 		t.Errorf("cweb resolving cdb after the connect: %q, want %v", got, db)
+	}
+	web := lookup(t, "cdb", "cweb.")
+	if got := lookup(t, "cdb", "front-door."); got == "" || got != web {
+		t.Errorf("cdb resolving cweb's alias from the connect: %q, want cweb's address there %q", got, web)
 	}
 	if got := strings.TrimSpace(busybox(t, "", "wget", "-q", "-O", "-", "http://127.0.0.1:8087/").Stdout); got != "cweb" {
 		t.Errorf("cweb's published port after the connect: %q, want cweb", got)
@@ -37,11 +44,14 @@ func TestConnect(t *testing.T) {
 		}
 	}
 	docker := dockerCLI(t)
-	for _, verb := range []string{"disconnect", "connect"} {
-		if r := docker("network", verb, "cback", "cweb"); r.Code != 0 {
-			t.Fatalf("docker network %s cback cweb: exit %d: %s%s", verb, r.Code, r.Stdout, r.Stderr)
+	for _, args := range [][]string{{"disconnect", "cback", "cweb"}, {"connect", "--alias", "side", "cback", "cweb"}} {
+		if r := docker(append([]string{"network"}, args...)...); r.Code != 0 {
+			t.Fatalf("docker network %s: exit %d: %s%s", args, r.Code, r.Stdout, r.Stderr)
 		}
-		checkConnected(t, verb == "connect")
+		checkConnected(t, args[0] == "connect")
+	}
+	if got := lookup(t, "cdb", "side."); got == "" {
+		t.Error("cdb does not resolve cweb's alias from docker network connect --alias")
 	}
 	mustCove(t, "stop", "cweb")
 	if r := inside(t, "ip", "link", "show", plan.HostIfName("cback", "cweb")); r.Code == 0 {

@@ -1,6 +1,10 @@
 package plan
 
-import "net/netip"
+import (
+	"net/netip"
+	"slices"
+	"strings"
+)
 
 // Endpoint is a workload's attachment to one network: the host end of its
 // veth (or its tap) on the network's bridge and the addresses and MAC the
@@ -119,4 +123,17 @@ func antiSpoofRules(ep Endpoint) []Rule {
 	return append(rules,
 		Rule{IIF: in, NotARPSaddr: []netip.Addr{ep.Addr4, netip.IPv4Unspecified()}, Verdict: Drop},
 		Rule{IIF: in, L4Proto: UDP, Sport: DHCPServerPort, Verdict: Drop})
+}
+
+// MergeNames is names followed by those of more that names lacks, compared
+// as DNS compares names (case-insensitively), each once.
+func MergeNames(names, more []string) []string {
+	out := make([]string, 0, len(names)+len(more))
+	seen := map[string]bool{}
+	for _, n := range append(slices.Clip(names), more...) {
+		if k := strings.ToLower(n); !seen[k] {
+			out, seen[k] = append(out, n), true
+		}
+	}
+	return out
 }
