@@ -24,10 +24,14 @@ func CopyInput(w io.Writer, in io.Reader) (detached bool, err error) {
 	for {
 		n, err := in.Read(buf)
 		for i := 0; i < n; i++ {
-			if buf[i] == DetachKey {
-				_, werr := w.Write(buf[:i])
-				return true, werr
+			if buf[i] != DetachKey {
+				continue
 			}
+			var werr error
+			if i > 0 { // an empty write would be an empty message to a relay: its end
+				_, werr = w.Write(buf[:i])
+			}
+			return true, werr
 		}
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {

@@ -163,6 +163,19 @@ func TestServeRefusesOtherInput(t *testing.T) {
 	}
 }
 
+// writes records what is written, and how many writes were empty.
+type writes struct {
+	bytes.Buffer
+	empty int
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		w.empty++
+	}
+	return w.Buffer.Write(p)
+}
+
 func TestCopyInput(t *testing.T) {
 	for _, c := range []struct {
 		in, out  string
@@ -172,10 +185,13 @@ func TestCopyInput(t *testing.T) {
 		{"ab\x1dcd", "ab", true},
 		{"\x1d", "", true},
 	} {
-		var w bytes.Buffer
-		detached, err := CopyInput(&w, strings.NewReader(c.in))
+		w := &writes{}
+		detached, err := CopyInput(w, strings.NewReader(c.in))
 		if err != nil || detached != c.detached || w.String() != c.out {
 			t.Errorf("CopyInput(%q): %q, detached %v, %v; want %q, %v", c.in, w.String(), detached, err, c.out, c.detached)
+		}
+		if w.empty > 0 {
+			t.Errorf("CopyInput(%q) wrote nothing %d times: a relay takes an empty message as the client's end", c.in, w.empty)
 		}
 	}
 }
