@@ -48,6 +48,23 @@ func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 	return c
 }
 
+// channelArgs are the host's channels to a VM (see QEMUArgv): the serial
+// console to stdio (the journal), the interactive console and the guest
+// agent's port on a virtio-serial controller (serial), and QMP.
+func channelArgs(c launch.VMConfig, serial string) []string {
+	return []string{"-chardev", "stdio,id=log,signal=off", "-serial", "chardev:log",
+		"-chardev", "socket,id=console,path=" + qemuEscape(c.ConsoleSocket) + ",server=on,wait=off",
+		"-device", serial, "-device", "virtconsole,chardev=console",
+		"-chardev", "socket,id=agent,path=" + qemuEscape(c.AgentSocket()) + ",server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name=" + GuestAgentPort,
+		"-chardev", "socket,id=qmp,path=" + qemuEscape(c.QMPSocket) + ",server=on,wait=off",
+		"-mon", "chardev=qmp,mode=control"}
+}
+
+// GuestAgentPort is the name of the virtio-serial port of a VM's guest
+// agent channel, the one QEMU's guest agent opens by default.
+const GuestAgentPort = "org.qemu.guest_agent.0"
+
 // QEMUArgv returns the command line of qemu-system-x86_64 (argv[0]
 // included) for c. The choices, all checked against QEMU 7.2:
 //
@@ -74,6 +91,11 @@ func TSCHint(c launch.VMConfig, khz uint64) launch.VMConfig {
 //     client), where the guest runs a getty or shell. QEMU 7.2 has no
 //     chardev that fans one port out to both, its logfile= cannot open the
 //     journal's socket by path, and microvm has a single serial port.
+//   - A channel for a QEMU guest agent: a virtio-serial port named
+//     GuestAgentPort (where qemu-ga and the Windows guest agent look) on
+//     the console's controller, its host end a third unix socket server
+//     (AgentSocket): health.command of a VM runs there (package qga). A
+//     guest without an agent leaves it unread.
 //   - QMP on a second unix socket server, written as -chardev + -mon
 //     (what -qmp unix:... expands to) so that the path can be escaped.
 //   - Disks: -drive if=none with an explicit format (QEMU never probes,
@@ -162,12 +184,7 @@ func QEMUArgv(c launch.VMConfig) ([]string, error) {
 			a = append(a, "-append", c.Cmdline)
 		}
 	}
-	a = append(a, "-chardev", "stdio,id=log,signal=off", "-serial", "chardev:log",
-		"-chardev", "socket,id=console,path="+qemuEscape(c.ConsoleSocket)+",server=on,wait=off",
-		"-device", dev("virtio-serial-device", "virtio-serial-pci"), "-device", "virtconsole,chardev=console")
-	a = append(a,
-		"-chardev", "socket,id=qmp,path="+qemuEscape(c.QMPSocket)+",server=on,wait=off",
-		"-mon", "chardev=qmp,mode=control")
+	a = append(a, channelArgs(c, dev("virtio-serial-device", "virtio-serial-pci"))...)
 	disks, cdroms := bootOrder(c)
 	blk := dev("virtio-blk-device", "virtio-blk-pci")
 	for i, d := range c.Disks {

@@ -47,6 +47,8 @@ func TestQEMUArgvMicroVM(t *testing.T) {
 		"-chardev", "stdio,id=log,signal=off", "-serial", "chardev:log",
 		"-chardev", "socket,id=console,path=/run/cove/vm/db/console.sock,server=on,wait=off",
 		"-device", "virtio-serial-device", "-device", "virtconsole,chardev=console",
+		"-chardev", "socket,id=agent,path=/run/cove/vm/db/agent.sock,server=on,wait=off",
+		"-device", "virtserialport,chardev=agent,name=org.qemu.guest_agent.0",
 		"-chardev", "socket,id=qmp,path=/run/cove/vm/db/qmp.sock,server=on,wait=off",
 		"-mon", "chardev=qmp,mode=control",
 		"-drive", "if=none,id=disk0,file=/var/lib/cove/vm/data.qcow2,format=qcow2,file.locking=on",

@@ -99,7 +99,7 @@ func startDevices(c launch.VMConfig, ep *plan.Endpoint, path string) error {
 // enter them (the console socket is a root shell in many guests), and
 // removes stale sockets there.
 func prepareSockets(c launch.VMConfig) error {
-	for _, sock := range []string{c.QMPSocket, c.ConsoleSocket} {
+	for _, sock := range []string{c.QMPSocket, c.ConsoleSocket, c.AgentSocket()} {
 		dir := filepath.Dir(sock)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return err

@@ -156,11 +156,17 @@ func VMRunDir(name string) string { return filepath.Join(VMDir, name) }
 func AccelFile(name string) string { return filepath.Join(VMRunDir(name), "accel") }
 
 // QMPSocket and ConsoleSocket are where VM name's QMP and interactive
-// console sockets are, VNCSocket where its screen is served (with a
-// display).
+// console sockets are, AgentSocket the host's end of the channel of a
+// QEMU guest agent in it (virtio-serial port org.qemu.guest_agent.0),
+// VNCSocket where its screen is served (with a display).
 func QMPSocket(name string) string     { return filepath.Join(VMRunDir(name), "qmp.sock") }
 func ConsoleSocket(name string) string { return filepath.Join(VMRunDir(name), "console.sock") }
-func VNCSocket(name string) string     { return filepath.Join(VMRunDir(name), vncSocketName) }
+func AgentSocket(name string) string   { return filepath.Join(VMRunDir(name), agentSocketName) }
+
+// agentSocketName is the file name of a VM's guest agent socket.
+const agentSocketName = "agent.sock"
+
+func VNCSocket(name string) string { return filepath.Join(VMRunDir(name), vncSocketName) }
 
 // vncSocketName is the file name of a VM's VNC socket in its run directory.
 const vncSocketName = "vnc.sock"

@@ -124,6 +124,12 @@ func (c VMConfig) AHCIDrives() []string {
 // Seed is the cloud-init seed image, rebuilt at every start.
 func (c VMConfig) Seed() string { return filepath.Join(c.StateDir, "cidata.img") }
 
+// AgentSocket is the host's end of the guest agent's channel, beside the
+// QMP socket (see the function of the same name for a VM by name).
+func (c VMConfig) AgentSocket() string {
+	return filepath.Join(filepath.Dir(c.QMPSocket), agentSocketName)
+}
+
 // TPMSocket is swtpm's socket, beside the QMP socket.
 func (c VMConfig) TPMSocket() string { return filepath.Join(filepath.Dir(c.QMPSocket), "swtpm.sock") }
 

@@ -68,15 +68,21 @@ func (n *VMNetwork) TCPForward(port int) (Forward, bool) {
 	return n.Forwards[i], true
 }
 
-// vmHealth checks h, VM m's: a probe of one guest port from the host,
-// through a forward of the user network or at the guest's address on a
-// bridge.
+// vmHealth checks h, VM m's: a command run in the guest by its guest
+// agent, or a probe of one guest port from the host, through a forward of
+// the user network or at the guest's address on a bridge.
 func (v *validator) vmHealth(h *Health, m *VM) {
+	checks := 0
+	for _, set := range []bool{len(h.Command) > 0, h.TCP != 0, h.HTTP != 0} {
+		if set {
+			checks++
+		}
+	}
 	switch {
+	case checks != 1:
+		v.add("health", `a VM's health check needs one of command = [...] (run in the guest by its QEMU guest agent), tcp = PORT or http = PORT (the guest port the host probes)`)
 	case len(h.Command) > 0:
-		v.add("health.command", `a command in a guest needs a guest agent, which cove does not use; probe the guest from the host with tcp = PORT or http = PORT`)
-	case (h.TCP == 0) == (h.HTTP == 0):
-		v.add("health", `a VM's health check needs one of tcp = PORT or http = PORT (the guest port the host probes)`)
+		v.command("health.command", h.Command)
 	case h.Path != "" && (h.HTTP == 0 || !strings.HasPrefix(h.Path, "/")):
 		v.add("health.path", fmt.Sprintf("%q: path is the URL path of an http check, such as \"/healthz\" (default \"/\")", h.Path))
 	}

@@ -186,7 +186,7 @@ var keyTable = []Key{
 	{Path: "depends.wants", Type: TypeStrings, Field: "Depends.Wants", Example: dependsExample},
 	{Path: "depends.binds_to", Type: TypeStrings, Field: "Depends.BindsTo", Example: dependsExample},
 	{Path: "health", Type: TypeTable, Field: "Health"},
-	{Path: "health.command", Type: TypeStrings, Field: "Health.Command", Kind: KindContainer, Example: healthCmdExample},
+	{Path: "health.command", Type: TypeStrings, Field: "Health.Command", Example: healthCmdExample},
 	{Path: "health.tcp", Type: TypeInteger, Field: "Health.TCP", Kind: KindVM, Min: 1, Max: 65535},
 	{Path: "health.http", Type: TypeInteger, Field: "Health.HTTP", Kind: KindVM, Min: 1, Max: 65535},
 	{Path: "health.path", Type: TypeString, Field: "Health.Path", Kind: KindVM, Example: `"/healthz"`},

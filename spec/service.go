@@ -123,7 +123,7 @@ func (v *validator) ready(s *Spec) {
 	case s.Kind == KindVM && r == ReadyNotify:
 		v.add(k, `ready = "notify" is not supported for kind vm (QEMU does not send READY=1); allowed: "started", "tcp:PORT"`)
 	case s.Kind == KindVM && r == ReadyHealthy:
-		v.add(k, `ready = "healthy" is not supported for kind vm ([health] is not supported for kind vm yet); allowed: "started", "tcp:PORT"`)
+		v.add(k, `ready = "healthy" is not supported for kind vm (its [health] check does not gate the start yet); allowed: "started", "tcp:PORT"`)
 	case r == ReadyHealthy && s.Health == nil:
 		v.add(k, `ready = "healthy" needs a [health] table with the command that checks health`)
 	case s.Kind == KindVM && r == ReadyTCP && s.VM != nil && !forwardsTCP(s.VM.Network.Forwards, port):

@@ -185,6 +185,7 @@ func TestValidateVMFlagBuilt(t *testing.T) {
 	s.VM.Network.Forwards = []Forward{{HostAddr: "", HostPort: 1, GuestPort: 1, Proto: ProtoTCP}}
 	s.Security.CapAdd = []string{"NET_ADMIN"}
 	s.Health = DefaultHealth([]string{"/bin/true"})
+	s.Health.TCP = 22
 	s.Container = &Container{}
 	err := s.Validate()
 	want := `container: [container] goes with kind = "container"; kind "vm" takes a [vm] table
@@ -195,7 +196,8 @@ vm.memory: 0 bytes is below what a guest kernel needs (64M)
 vm.network.forward: forwards need mode = "user" in [vm.network] (mode "none" gives the VM no network to forward to)
 vm.network.forward: element 1: host address "" is not an IPv4 address such as 127.0.0.1 or 0.0.0.0
 security: [security] is not supported for kind vm yet; it applies to kind "container" only
-health.command: a command in a guest needs a guest agent, which cove does not use; probe the guest from the host with tcp = PORT or http = PORT`
+health: a VM's health check needs one of command = [...] (run in the guest by its QEMU guest agent), tcp = PORT or http = PORT (the guest port the host probes)
+health.tcp: the host cannot reach a guest without a network: set [vm.network] mode = "user" (with a forward of the port) or "bridge"`
 	if err == nil || err.Error() != want {
 		t.Errorf("Validate:\n%v\nwant\n%s", err, want)
 	}

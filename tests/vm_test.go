@@ -693,3 +693,42 @@ func TestVMHealth(t *testing.T) {
 		}
 	}
 }
+
+// TestVMHealthCommand: health.command of a VM runs in the guest through
+// its QEMU guest agent (Debian's qemu-ga, on the port every VM has):
+// healthy while the command exits 0, its output recorded; unhealthy once
+// it fails (on_failure = "none": the VM keeps running); with the agent
+// gone, the probe fails saying that no agent answers.
+func TestVMHealthCommand(t *testing.T) {
+	g := needGuest(t)
+	g.Initrd = g.AgentInitrd
+	cleanupWorkload(t, "vmagent")
+	health := `[health]
+command = ["/bin/sh", "-c", "test ! -e /tmp/sick && echo guest-fine-$((6*7))"]
+interval = "3s"
+timeout = "3s"
+retries = 2
+on_failure = "none"
+`
+	mustCove(t, "run", "-d", vmSpec(t, g, "vmagent", "agent", "", health))
+	waitLog(t, "vmagent", vmguest.MarkerAgentUp, 90*time.Second)
+	lastOutput := func(want string) func() bool {
+		return func() bool {
+			return strings.Contains(inside(t, "cat", "/run/cove/health/vmagent.json").Stdout, want)
+		}
+	}
+	eventually(t, 90*time.Second, "vmagent to be healthy with the command's output", func() bool {
+		return regexp.MustCompile(`(?m)^Health: +healthy$`).MatchString(cove(t, "status", "vmagent").Stdout) && lastOutput("guest-fine-42")()
+	})
+	insideStdin(t, "touch /tmp/sick\n", coveBin, "console", "vmagent")
+	waitLog(t, "vmagent", vmguest.MarkerRan+"touch /tmp/sick", 30*time.Second)
+	eventually(t, 60*time.Second, "vmagent to be unhealthy", func() bool {
+		return regexp.MustCompile(`(?m)^Health: +unhealthy$`).MatchString(cove(t, "status", "vmagent").Stdout) && lastOutput("exit status 1")()
+	})
+	if st := show(t, "cove-vmagent.service", "ActiveState"); st != "active" {
+		t.Errorf("vmagent is %s, want active (on_failure = \"none\")", st)
+	}
+	insideStdin(t, "rm /tmp/sick; killall qemu-ga\n", coveBin, "console", "vmagent")
+	waitLog(t, "vmagent", vmguest.MarkerRan+"rm /tmp/sick", 30*time.Second)
+	eventually(t, 60*time.Second, "the probe to say no agent answers", lastOutput("no guest agent answers"))
+}

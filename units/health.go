@@ -10,15 +10,19 @@ import (
 	"github.com/cove-project/cove/spec"
 )
 
-// probeArgs are what a probe checks: "-- COMMAND…" in a container; a
+// probeArgs are what a probe checks: "-- COMMAND…" in a container,
+// "--agent -- COMMAND…" in a VM's guest (through its guest agent); a
 // VM's guest port, "--port P [--http-path PATH]", at "--address
 // HOST:PORT" (the forward of the port on the user network, 0.0.0.0 as
 // 127.0.0.1) or on "--network NET" (the guest's leased address there,
 // known when the probe runs).
 func probeArgs(s *spec.Spec) []string {
 	h := s.Health
-	if s.VM == nil {
+	switch {
+	case s.VM == nil:
 		return append([]string{"--"}, h.Command...)
+	case len(h.Command) > 0:
+		return append([]string{"--agent", "--"}, h.Command...)
 	}
 	a := []string{"--port", strconv.Itoa(h.GuestPort())}
 	if h.HTTP != 0 {

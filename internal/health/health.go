@@ -21,6 +21,7 @@ import (
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/qga"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
@@ -50,7 +51,8 @@ type State struct {
 type Check struct {
 	Self        string // the cove binary, which enters the container
 	Name        string
-	Command     []string // a container's check; or
+	Command     []string // a container's check, or a VM's through its guest agent (Agent); or
+	Agent       bool     // a VM's Command, run by its guest agent
 	Guest       Guest    // a VM's (Port set)
 	Timeout     time.Duration
 	Retries     int
@@ -204,12 +206,34 @@ func probeGuest(ctx context.Context, name string, g Guest, timeout time.Duration
 	return fmt.Sprintf("GET %s: %s", req.URL, resp.Status), nil
 }
 
+// probeAgent runs command in VM name's guest through its guest agent
+// (package qga) within timeout: healthy when it exits 0.
+func probeAgent(ctx context.Context, name string, command []string, timeout time.Duration) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r, err := qga.Exec(ctx, launch.AgentSocket(name), command)
+	switch {
+	case errors.Is(err, qga.ErrNoAgent):
+		return "", fmt.Errorf("health of %s: %w within %s (health.command of a VM needs qemu-guest-agent running in the guest)", name, err, timeout)
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("health of %s: probe timed out after %s: %w", name, timeout, err)
+	case err != nil:
+		return "", fmt.Errorf("health of %s: %w", name, err)
+	case r.ExitCode != 0:
+		return string(r.Output), fmt.Errorf("probe: exit status %d", r.ExitCode)
+	}
+	return string(r.Output), nil
+}
+
 // probe checks workload w as c says: a VM's guest port from the host
-// (probeGuest), or c's command inside the container as its payload runs
-// (see isolate.EnterCommand).
+// (probeGuest), c's command in a VM's guest (probeAgent), or c's command
+// inside the container as its payload runs (see isolate.EnterCommand).
 func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget) (string, error) {
-	if c.Guest.Port != 0 {
+	switch {
+	case c.Guest.Port != 0:
 		return probeGuest(ctx, c.Name, c.Guest, c.Timeout)
+	case c.Agent:
+		return probeAgent(ctx, c.Name, c.Command, c.Timeout)
 	}
 	cfg, t, err := enter.Open(ctx, conn, c.Name, w)
 	if err != nil {

@@ -209,6 +209,29 @@ firmware)
 	echo "COVE-TPM=${tpms:-none}"
 	powerbutton
 	;;
+agent)
+	# Debian's qemu-ga on the guest agent's port (found by its name, as
+	# udev's virtio-ports links would), its libraries where the host has
+	# them; then a shell reading commands from the interactive console.
+	port=
+	i=0
+	while [ -z "$port" ] && [ $i -lt 100 ]; do
+		for p in /sys/class/virtio-ports/*; do
+			[ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] && port=/dev/${p##*/}
+		done
+		[ -n "$port" ] || usleep 50000
+		i=$((i + 1))
+	done
+	[ -n "$port" ] && waitdev "$port" || { echo "cove-guest: no guest agent port"; exit 1; }
+	LD_LIBRARY_PATH=/lib/x86_64-linux-gnu qemu-ga -m virtio-serial -p "$port" -t /tmp &
+	echo COVE-GUEST-AGENT-UP
+	waitdev /dev/hvc0 || { echo "cove-guest: no hvc0"; exit 1; }
+	while read -r line < /dev/hvc0; do
+		sh -c "$line"
+		echo "COVE-RAN:$line"
+	done &
+	powerbutton
+	;;
 *)
 	echo "cove-guest: unknown cove.test=$mode"
 	exit 1
