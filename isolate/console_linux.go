@@ -8,15 +8,36 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/internal/tty"
 	"github.com/cove-project/cove/isolate/inside"
 	"github.com/cove-project/cove/launch"
 )
+
+// initStdin is the container init's standard input: the launcher's, or
+// for c.Console a console socket of the launcher's own, sized as the
+// starting cove asked in the launcher's (tty.TakeSize), so that the init
+// gets a terminal at a restart too, when that size was read before and the
+// starting cove may be gone. The relay hands the master to the starting
+// cove instead (startRelay). The caller calls done once the init started.
+func initStdin(c launch.Config) (stdin *os.File, done func(), err error) {
+	if !c.Console {
+		return os.Stdin, func() {}, nil
+	}
+	host, stage, err := tty.NewSocket(tty.TakeSize(os.Stdin))
+	if err != nil {
+		return nil, nil, fmt.Errorf("give the container a terminal: %w", err)
+	}
+	// The init sends the master to host too, unread: startRelay takes it
+	// from the init.
+	return stage, func() { host.Close(); stage.Close() }, nil
+}
 
 // startRelay, for c.Console, starts the relay of the payload's terminal
 // (the stage binary self as launch.RelayVerb, in a session of its own, in
 // the unit like the payload) with the master that the container's init
 // pid keeps at inside.InitConsoleFd (pidfd_getfd) and the launcher's
-// standard input, the starting cove's console socket, as its first client.
+// standard input, the starting cove's console socket, as its first client
+// (sent the master first, as the init's terminal stage would).
 // The relay is the terminal's one reader from then on: it logs the output
 // and serves clients until the terminal ends (package tty's Relay), so the
 // payload keeps its terminal when cove detaches and never blocks on it.
@@ -40,8 +61,8 @@ func startRelay(self string, c launch.Config, pid int) error {
 	cmd := &exec.Cmd{
 		Path:        self,
 		Args:        []string{launch.StageBinary, launch.RelayVerb, "--name", c.Name},
-		Env:         []string{},
-		Stdout:      os.Stderr, // the relay logs the terminal itself; it says only what went wrong
+		Env:         []string{"GOMAXPROCS=1"}, // it copies bytes; fewer threads count against the unit's TasksMax
+		Stdout:      os.Stderr,                // the relay logs the terminal itself; it says only what went wrong
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{master, os.Stdin},
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},

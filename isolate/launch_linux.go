@@ -87,6 +87,11 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 		return 0, fmt.Errorf("create the go pipe: %w", err)
 	}
 	defer goW.Close()
+	stdin, stdinDone, err := initStdin(c)
+	if err != nil {
+		return 0, err
+	}
+	defer stdinDone()
 	// CLONE_PARENT makes systemd, not the launcher, the payload's parent:
 	// systemd then treats the MAINPID= it is handed as its own child and
 	// waits for it on stop like for any service's main process.
@@ -98,7 +103,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 		Path:        launch.InsidePath(self),
 		Args:        append([]string{launch.InsideBinary, launch.InitVerb}, c.Args()...),
 		Env:         []string{},
-		Stdin:       os.Stdin,
+		Stdin:       stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
 		ExtraFiles:  []*os.File{statusW, goR},

@@ -285,6 +285,14 @@ func TestRunDetachedTTY(t *testing.T) {
 	}
 }
 
+// floodLines is how many lines floodScript writes: about 280 KiB, where a
+// pty holds about 64 KiB.
+const floodLines = 3000
+
+// floodScript writes floodLines numbered lines to its terminal, then
+// all-written, then runs a shell there.
+var floodScript = fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line-$i-................................................................................"; i=$((i+1)); done; echo all-written; exec sh`, floodLines)
+
 // TestAttachDetachedTTY: the terminal of a cove run -dt payload has a
 // reader in its unit (the relay, in the unit's cgroup beside the payload):
 // a payload writing far more than a pty holds is not blocked, and all of
@@ -295,13 +303,11 @@ func TestRunDetachedTTY(t *testing.T) {
 func TestAttachDetachedTTY(t *testing.T) {
 	env.Need(t)
 	cleanupWorkload(t, "ttyatt")
-	const lines = 3000 // about 280 KiB: a pty holds about 64 KiB
-	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line-$i-................................................................................"; i=$((i+1)); done; echo all-written; exec sh`, lines)
-	mustCove(t, runArgs("-dit", "--name", "ttyatt", "--", "/bin/sh", "-c", script)...)
+	mustCove(t, runArgs("-dit", "--name", "ttyatt", "--", "/bin/sh", "-c", floodScript)...)
 	eventually(t, 30*time.Second, "the payload's output, all of it, in its journal", func() bool {
 		return strings.Contains(cove(t, "logs", "ttyatt").Stdout, "all-written")
 	})
-	if logs := cove(t, "logs", "ttyatt").Stdout; !strings.Contains(logs, fmt.Sprintf("line-%d-", lines-1)) || !strings.Contains(logs, "line-0-") {
+	if logs := cove(t, "logs", "ttyatt").Stdout; !strings.Contains(logs, fmt.Sprintf("line-%d-", floodLines-1)) || !strings.Contains(logs, "line-0-") {
 		t.Errorf("the journal lacks some of the payload's lines (%d bytes)", len(logs))
 	}
 	procs := inside(t, "systemd-cgls", "--no-pager", "-u", "cove-ttyatt.service").Stdout
@@ -345,6 +351,21 @@ func TestAttachDetachedTTY(t *testing.T) {
 	}
 	if r := cove(t, "attach", "nosuch"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload nosuch") {
 		t.Errorf("cove attach nosuch: exit %d, %s", r.Code, r.Stderr)
+	}
+}
+
+// TestTTYRestart: a payload with a terminal that systemd restarts
+// (restart = "always") gets a terminal at every start, though the cove
+// that started it is gone; its output reaches the journal each time.
+func TestTTYRestart(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttyre")
+	mustCove(t, runArgs("-dit", "--restart", "always", "--name", "ttyre", "--", "/bin/sh", "-c", "echo started-on-$(tty); sleep 1; exit 3")...)
+	eventually(t, 30*time.Second, "a restart with a terminal", func() bool {
+		return strings.Count(cove(t, "logs", "ttyre").Stdout, "started-on-/dev/pts/") >= 2
+	})
+	if n := show(t, "cove-ttyre.service", "NRestarts"); n == "0" {
+		t.Errorf("NRestarts %s after two starts", n)
 	}
 }
 
@@ -398,16 +419,14 @@ func TestDockerRunTTY(t *testing.T) {
 		return show(t, "cove-dtty.service", "LoadState") == "not-found" && docker("ps", "-a", "-q", "--filter", "name=dtty").Stdout == ""
 	})
 
-	const lines = 3000
-	script := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do echo "line-$i-................................................................................"; i=$((i+1)); done; echo all-written; exec sh`, lines)
-	if r := docker("run", "-dit", "--name", "dbg", ref, "/bin/sh", "-c", script); r.Code != 0 {
+	if r := docker("run", "-dit", "--name", "dbg", ref, "/bin/sh", "-c", floodScript); r.Code != 0 {
 		t.Fatalf("docker run -dit: exit %d: %s", r.Code, r.Stderr)
 	}
 	eventually(t, 30*time.Second, "all of the output in docker logs", func() bool {
 		return strings.Contains(docker("logs", "dbg").Stdout, "all-written")
 	})
 	logs := docker("logs", "dbg").Stdout
-	if !strings.HasPrefix(logs, "line-0-....") || !strings.Contains(logs, fmt.Sprintf("\nline-%d-", lines-1)) {
+	if !strings.HasPrefix(logs, "line-0-....") || !strings.Contains(logs, fmt.Sprintf("\nline-%d-", floodLines-1)) {
 		t.Errorf("docker logs of a terminal: want its lines raw, got %d bytes starting %q", len(logs), logs[:min(len(logs), 40)])
 	}
 	if r := docker("inspect", "-f", "{{.Config.Tty}}", "dbg"); strings.TrimSpace(r.Stdout) != "true" {

@@ -696,17 +696,19 @@ func TestVMHealth(t *testing.T) {
 
 // TestVMHealthCommand: health.command of a VM runs in the guest through
 // its QEMU guest agent (Debian's qemu-ga, on the port every VM has):
-// healthy while the command exits 0, its output recorded; unhealthy once
-// it fails (on_failure = "none": the VM keeps running); with the agent
-// gone, the probe fails saying that no agent answers.
+// healthy while the command exits 0, its output recorded; a check that
+// hangs past its timeout is not started again beside itself (one hung
+// process in the guest, however many intervals pass); unhealthy once it
+// fails (on_failure = "none": the VM keeps running); with the agent gone,
+// the probe fails saying that no agent answers.
 func TestVMHealthCommand(t *testing.T) {
 	g := needGuest(t)
 	g.Initrd = g.AgentInitrd
 	cleanupWorkload(t, "vmagent")
 	health := `[health]
-command = ["/bin/sh", "-c", "test ! -e /tmp/sick && echo guest-fine-$((6*7))"]
-interval = "3s"
-timeout = "3s"
+command = ["/bin/sh", "-c", "if test -e /tmp/hang; then sleep 1000; fi; test ! -e /tmp/sick && echo guest-fine-$((6*7))"]
+interval = "2s"
+timeout = "2s"
 retries = 2
 on_failure = "none"
 `
@@ -717,18 +719,30 @@ on_failure = "none"
 			return strings.Contains(inside(t, "cat", "/run/cove/health/vmagent.json").Stdout, want)
 		}
 	}
+	status := func(want string) func() bool {
+		return func() bool {
+			return regexp.MustCompile(`(?m)^Health: +` + want + `$`).MatchString(cove(t, "status", "vmagent").Stdout)
+		}
+	}
+	console := func(line string) {
+		insideStdin(t, line+"\n", coveBin, "console", "vmagent")
+		waitLog(t, "vmagent", vmguest.MarkerRan+line, 30*time.Second)
+	}
 	eventually(t, 90*time.Second, "vmagent to be healthy with the command's output", func() bool {
-		return regexp.MustCompile(`(?m)^Health: +healthy$`).MatchString(cove(t, "status", "vmagent").Stdout) && lastOutput("guest-fine-42")()
+		return status("healthy")() && lastOutput("guest-fine-42")()
 	})
-	insideStdin(t, "touch /tmp/sick\n", coveBin, "console", "vmagent")
-	waitLog(t, "vmagent", vmguest.MarkerRan+"touch /tmp/sick", 30*time.Second)
-	eventually(t, 60*time.Second, "vmagent to be unhealthy", func() bool {
-		return regexp.MustCompile(`(?m)^Health: +unhealthy$`).MatchString(cove(t, "status", "vmagent").Stdout) && lastOutput("exit status 1")()
-	})
+	console("touch /tmp/hang")
+	eventually(t, 60*time.Second, "a hung check to hold back the next", lastOutput("still runs, so no other is started"))
+	time.Sleep(5 * time.Second) // more intervals
+	console("echo HUNG=$(ps | grep -c '[ ]sleep 1000$')")
+	if logs := cove(t, "logs", "vmagent").Stdout; !strings.Contains(logs, "HUNG=1") {
+		t.Errorf("hung checks in the guest, want 1:\n%s", logs)
+	}
+	console("rm /tmp/hang; killall sleep; touch /tmp/sick")
+	eventually(t, 60*time.Second, "vmagent to be unhealthy", func() bool { return status("unhealthy")() && lastOutput("exit status 1")() })
 	if st := show(t, "cove-vmagent.service", "ActiveState"); st != "active" {
 		t.Errorf("vmagent is %s, want active (on_failure = \"none\")", st)
 	}
-	insideStdin(t, "rm /tmp/sick; killall qemu-ga\n", coveBin, "console", "vmagent")
-	waitLog(t, "vmagent", vmguest.MarkerRan+"rm /tmp/sick", 30*time.Second)
+	console("rm /tmp/sick; killall qemu-ga")
 	eventually(t, 60*time.Second, "the probe to say no agent answers", lastOutput("no guest agent answers"))
 }

@@ -103,22 +103,16 @@ func (rs containerRecords) temp(r *containerRecord) (string, error) {
 // errNoRecord is returned by update for a container without a record.
 var errNoRecord = errors.New("container has no record")
 
-// update changes name's record under a lock that every update holds
-// (flock on the directory's .lock, so across processes too): f gets the
-// record as it is now and says whether to write it back. Two updates of
-// one record cannot lose each other's change.
+// update changes name's record under a lock that every update and
+// removal holds (lock): f gets the record as it is now and says whether
+// to write it back. Two updates of one record cannot lose each other's
+// change, nor can an update bring a removed record back.
 func (rs containerRecords) update(name string, f func(*containerRecord) (bool, error)) error {
-	if err := os.MkdirAll(rs.dir, 0o700); err != nil {
-		return fmt.Errorf("update the record of container %s: %w", name, err)
-	}
-	lock, err := os.OpenFile(filepath.Join(rs.dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	unlock, err := rs.lock(name)
 	if err != nil {
-		return fmt.Errorf("update the record of container %s: %w", name, err)
+		return err
 	}
-	defer lock.Close() // and with it the lock
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
-		return fmt.Errorf("update the record of container %s: flock %s: %w", name, lock.Name(), err)
-	}
+	defer unlock()
 	r, err := rs.read(name)
 	switch {
 	case err != nil:
@@ -127,10 +121,33 @@ func (rs containerRecords) update(name string, f func(*containerRecord) (bool, e
 		return fmt.Errorf("update container %s: %w", name, errNoRecord)
 	}
 	write, err := f(r)
+	if errors.Is(err, errRemove) {
+		return rs.unlink(name)
+	}
 	if err != nil || !write {
 		return err
 	}
 	return rs.write(r)
+}
+
+// errRemove, returned by an update's function, removes the record.
+var errRemove = errors.New("remove the record")
+
+// lock takes the records' lock (flock on the directory's .lock, so
+// across processes too) for a change of name's record.
+func (rs containerRecords) lock(name string) (unlock func(), err error) {
+	if err := os.MkdirAll(rs.dir, 0o700); err != nil {
+		return nil, fmt.Errorf("change the record of container %s: %w", name, err)
+	}
+	f, err := os.OpenFile(filepath.Join(rs.dir, ".lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("change the record of container %s: %w", name, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("change the record of container %s: flock %s: %w", name, f.Name(), err)
+	}
+	return func() { f.Close() }, nil // closing releases the lock
 }
 
 // read returns name's record, or nil when it has none.
@@ -149,8 +166,18 @@ func (rs containerRecords) read(name string) (*containerRecord, error) {
 	return r, nil
 }
 
-// remove deletes name's record, if it has one.
+// remove deletes name's record, if it has one, under the records' lock.
 func (rs containerRecords) remove(name string) error {
+	unlock, err := rs.lock(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return rs.unlink(name)
+}
+
+// unlink deletes name's record, if it has one.
+func (rs containerRecords) unlink(name string) error {
 	if err := os.Remove(rs.path(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove the record of container %s: %w", name, err)
 	}

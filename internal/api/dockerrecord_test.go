@@ -42,6 +42,12 @@ func TestRecordUpdates(t *testing.T) {
 	if r, _ := rs.read("c1"); r.ExitCode != 0 {
 		t.Error("an update that did not want to write wrote")
 	}
+	if err := rs.update("c1", func(*containerRecord) (bool, error) { return false, errRemove }); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rs.read("c1"); r != nil || err != nil {
+		t.Errorf("after an update that removes it, the record is %+v, %v", r, err)
+	}
 	if err := rs.update("nosuch", func(*containerRecord) (bool, error) { return true, nil }); !errors.Is(err, errNoRecord) {
 		t.Errorf("update without a record: %v", err)
 	}

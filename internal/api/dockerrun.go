@@ -309,7 +309,7 @@ func (s *Server) watchRun(name string, r *run) {
 	s.records.update(name, func(rec *containerRecord) (bool, error) {
 		if rec.Config.HostConfig.AutoRemove {
 			eventlog.Removed(name) // systemd collects the unit
-			return false, s.records.remove(name)
+			return false, errRemove
 		}
 		rec.ExitCode = r.code
 		return true, nil

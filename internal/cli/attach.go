@@ -77,8 +77,16 @@ func attach(ctx context.Context, env *Env, name string, stdin bool) error {
 	}
 }
 
-// attachedExit is how cove attach ends after the terminal ended: with the
-// payload's exit status, once systemd has it (for a few seconds).
+// droppedErr says that the relay of name's terminal dropped this session:
+// it fell too far behind the output (the payload never waits for a
+// client).
+func droppedErr(name string) error {
+	return fmt.Errorf("the terminal of %s dropped this session, which fell behind its output; %s still runs: cove attach %s attaches again", name, name, name)
+}
+
+// attachedExit is how cove attach ends after the output ended: with the
+// payload's exit status once systemd has it, or, when the payload still
+// runs a few seconds later, saying that the relay dropped this session.
 func attachedExit(ctx context.Context, env *Env, name string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -89,7 +97,10 @@ func attachedExit(ctx context.Context, env *Env, name string) error {
 			code, running = w.ExitCode, w.ActiveState == "active" && w.SubState == "running" || w.ActiveState == "deactivating"
 			return err
 		})
-		if err != nil || !running || time.Now().After(deadline) {
+		switch {
+		case err == nil && running && time.Now().After(deadline):
+			return droppedErr(name)
+		case err != nil || !running:
 			if code != 0 {
 				return exitError{code}
 			}

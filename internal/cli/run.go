@@ -182,8 +182,8 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return nil
 	}
 	exit, detached, err := f.wait(ctx, conn, console, u.Name)
-	if detached {
-		return nil
+	if detached { // by the user, or dropped by the terminal's relay (err)
+		return err
 	}
 	if ctx.Err() != nil { // interrupted: stop the workload, like docker run
 		stopCtx, cancel := context.WithTimeout(context.Background(), s.Service.StopTimeout+5*time.Second)

@@ -108,7 +108,9 @@ func (t *ttyConsole) Release(unit string) error {
 // WaitRun attaches the user's terminal to the payload of unit, which
 // StartTransient has started as ttyUnit made it, with Stdio, and waits
 // until it ends (its exit, as conn.WaitExit) or the user detaches
-// (detached; the workload keeps running and cove says how to stop it).
+// (detached; the workload keeps running and cove says how to stop it), or
+// the terminal's relay dropped this session for falling behind (detached,
+// with an error that says so).
 // The terminal is restored on every path.
 func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit string) (exit supervisor.Exit, detached bool, err error) {
 	t.stage.Close() // systemd holds the unit's copy
@@ -139,6 +141,14 @@ func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit st
 	case r := <-done:
 		s.Drain(drainTimeout)
 		return r.exit, false, r.err
+	case <-s.Ended(): // the payload ended, or the relay dropped this session
+		select {
+		case r := <-done:
+			return r.exit, false, r.err
+		case <-time.After(drainTimeout):
+			name, _ := spec.NameOfUnit(unit)
+			return supervisor.Exit{}, true, droppedErr(name)
+		}
 	case <-s.Detached():
 		s.Close()
 		name, _ := spec.NameOfUnit(unit)

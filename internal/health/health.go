@@ -45,6 +45,9 @@ type State struct {
 	CheckedAt  time.Time `json:"checked_at"`
 	Invocation string    `json:"invocation"` // the workload run the state belongs to
 	Action     string    `json:"action,omitempty"`
+	// GuestPID is a VM's check that timed out and may still run in its
+	// guest: the next probe asks after it before it starts another.
+	GuestPID int `json:"guest_pid,omitempty"`
 }
 
 // Check is one probe's parameters.
@@ -103,7 +106,7 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 		st = State{Status: Starting, Invocation: w.Invocation}
 	}
 	was := st.Status
-	out, perr := probe(ctx, conn, c, w)
+	out, perr := probe(ctx, conn, c, w, &st.GuestPID)
 	st.LastOutput, st.CheckedAt = tail(out, 512), time.Now()
 	switch {
 	case perr == nil:
@@ -207,15 +210,29 @@ func probeGuest(ctx context.Context, name string, g Guest, timeout time.Duration
 }
 
 // probeAgent runs command in VM name's guest through its guest agent
-// (package qga) within timeout: healthy when it exits 0.
-func probeAgent(ctx context.Context, name string, command []string, timeout time.Duration) (string, error) {
+// (package qga) within timeout: healthy when it exits 0. A check that
+// timed out may still run in the guest (*pending, its guest pid): no
+// other starts until it has exited, so hung checks cannot pile up.
+func probeAgent(ctx context.Context, name string, command []string, timeout time.Duration, pending *int) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r, err := qga.Exec(ctx, launch.AgentSocket(name), command)
+	socket := launch.AgentSocket(name)
+	if *pending != 0 {
+		exited, err := qga.Reap(ctx, socket, *pending)
+		if err == nil && !exited {
+			return "", fmt.Errorf("health of %s: the last check (guest pid %d) still runs, so no other is started", name, *pending)
+		}
+		*pending = 0 // ended, or unknown to the agent (it restarted)
+	}
+	r, err := qga.Exec(ctx, socket, command)
+	var still *qga.StillRunning
+	if errors.As(err, &still) {
+		*pending = still.PID
+	}
 	switch {
 	case errors.Is(err, qga.ErrNoAgent):
 		return "", fmt.Errorf("health of %s: %w within %s (health.command of a VM needs qemu-guest-agent running in the guest)", name, err, timeout)
-	case ctx.Err() != nil:
+	case err != nil && ctx.Err() != nil:
 		return "", fmt.Errorf("health of %s: probe timed out after %s: %w", name, timeout, err)
 	case err != nil:
 		return "", fmt.Errorf("health of %s: %w", name, err)
@@ -228,12 +245,12 @@ func probeAgent(ctx context.Context, name string, command []string, timeout time
 // probe checks workload w as c says: a VM's guest port from the host
 // (probeGuest), c's command in a VM's guest (probeAgent), or c's command
 // inside the container as its payload runs (see isolate.EnterCommand).
-func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget) (string, error) {
+func probe(ctx context.Context, conn *supervisor.Conn, c Check, w supervisor.ProbeTarget, guestPID *int) (string, error) {
 	switch {
 	case c.Guest.Port != 0:
 		return probeGuest(ctx, c.Name, c.Guest, c.Timeout)
 	case c.Agent:
-		return probeAgent(ctx, c.Name, c.Command, c.Timeout)
+		return probeAgent(ctx, c.Name, c.Command, c.Timeout, guestPID)
 	}
 	cfg, t, err := enter.Open(ctx, conn, c.Name, w)
 	if err != nil {

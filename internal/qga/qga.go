@@ -27,8 +27,8 @@ const sentinel = 0xFF
 const pollEvery = 100 * time.Millisecond
 
 // maxLine bounds one reply (a command's captured output comes base64 in
-// it; the agent itself caps it at 16 MiB).
-const maxLine = 32 << 20
+// it; the agent caps each of its two streams at 16 MiB).
+const maxLine = 48 << 20
 
 // Result is how a command in the guest ended.
 type Result struct {
@@ -41,28 +41,60 @@ type Result struct {
 // (none runs in the guest, or the guest is not up yet).
 var ErrNoAgent = errors.New("no guest agent answers")
 
+// StillRunning is Exec's error when ctx ended before the command exited:
+// it may still run in the guest (the protocol cannot end it), and the
+// agent keeps its status until asked (Reap).
+type StillRunning struct{ PID int }
+
+func (e *StillRunning) Error() string {
+	return fmt.Sprintf("the command (guest pid %d) has not exited", e.PID)
+}
+
 // Exec runs argv (argv[0] looked up in the agent's PATH) in the guest
 // whose agent channel is the unix socket at socket, until it exits or ctx
-// ends (then the command may still run in the guest: the protocol cannot
-// end it).
+// ends (a *StillRunning error).
 func Exec(ctx context.Context, socket string, argv []string) (Result, error) {
+	var r Result
+	err := session(ctx, socket, func(a *agent) (err error) {
+		r, err = a.exec(ctx, argv)
+		return err
+	})
+	return r, err
+}
+
+// Reap asks the agent whether the command Exec started as guest pid has
+// exited, which also lets the agent forget it.
+func Reap(ctx context.Context, socket string, pid int) (exited bool, err error) {
+	err = session(ctx, socket, func(a *agent) error {
+		var st struct {
+			Exited bool `json:"exited"`
+		}
+		err := a.call("guest-exec-status", map[string]int{"pid": pid}, &st)
+		exited = st.Exited
+		return err
+	})
+	return exited, err
+}
+
+// session connects to the agent at socket, syncs and runs f, all bounded
+// by ctx.
+func session(ctx context.Context, socket string, f func(*agent) error) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", socket)
 	if err != nil {
-		return Result{}, fmt.Errorf("guest agent at %s: %w", socket, err)
+		return fmt.Errorf("guest agent at %s: %w", socket, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	a := &agent{conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}
 	if err := a.sync(); err != nil {
-		return Result{}, fmt.Errorf("guest agent at %s: %w", socket, errors.Join(err, ctx.Err()))
+		return fmt.Errorf("guest agent at %s: %w", socket, errors.Join(err, ctx.Err()))
 	}
-	r, err := a.exec(ctx, argv)
-	if err != nil {
-		return r, fmt.Errorf("guest agent at %s: %w", socket, errors.Join(err, ctx.Err()))
+	if err := f(a); err != nil {
+		return fmt.Errorf("guest agent at %s: %w", socket, err)
 	}
-	return r, nil
+	return nil
 }
 
 // agent is one connection to an agent.
@@ -197,6 +229,9 @@ func (a *agent) exec(ctx context.Context, argv []string) (Result, error) {
 			Err      []byte `json:"err-data"`
 		}
 		if err := a.call("guest-exec-status", map[string]int{"pid": started.PID}, &st); err != nil {
+			if ctx.Err() != nil {
+				return Result{}, &StillRunning{started.PID}
+			}
 			return Result{}, err
 		}
 		if st.Exited {
@@ -208,7 +243,7 @@ func (a *agent) exec(ctx context.Context, argv []string) (Result, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return Result{}, fmt.Errorf("command %q (guest pid %d) has not exited", argv[0], started.PID)
+			return Result{}, &StillRunning{started.PID}
 		case <-time.After(pollEvery):
 		}
 	}

@@ -103,3 +103,36 @@ func TestExecErrors(t *testing.T) {
 		t.Errorf("no agent: %v after %s, want ErrNoAgent when the context ends", err, time.Since(start))
 	}
 }
+
+// TestExecStillRunning: a command that has not exited when the context
+// ends is reported with its guest pid (StillRunning); Reap then asks the
+// agent whether it has exited.
+func TestExecStillRunning(t *testing.T) {
+	exited := false
+	answer := func(req map[string]any) []string {
+		args, _ := req["arguments"].(map[string]any)
+		switch req["execute"] {
+		case "guest-sync-delimited":
+			return []string{fmt.Sprintf("\xff{\"return\": %v}", args["id"])}
+		case "guest-exec":
+			return []string{`{"return": {"pid": 42}}`}
+		}
+		if fmt.Sprint(args["pid"]) != "42" {
+			t.Errorf("guest-exec-status of pid %v", args["pid"])
+		}
+		return []string{fmt.Sprintf(`{"return": {"exited": %v}}`, exited)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := Exec(ctx, fakeAgent(t, answer), []string{"sleep", "1000"})
+	var still *StillRunning
+	if !errors.As(err, &still) || still.PID != 42 {
+		t.Fatalf("a command past the deadline: %v, want StillRunning of pid 42", err)
+	}
+	for _, want := range []bool{false, true} {
+		exited = want
+		if got, err := Reap(context.Background(), fakeAgent(t, answer), 42); err != nil || got != want {
+			t.Errorf("Reap = %v, %v; want %v", got, err, want)
+		}
+	}
+}

@@ -54,10 +54,11 @@ func terminalRelay(_ string, stderr io.Writer, args []string) error {
 	r := tty.NewRelay(master, logs, func(err error) {
 		fmt.Fprintf(stderr, "cove: %s's terminal is no longer logged: %v\n", *name, err)
 	})
-	if first, err := net.FileConn(os.NewFile(relayFirstFd, "console socket")); err == nil {
-		if c, ok := first.(*net.UnixConn); ok {
-			r.Add(c, false)
-		}
+	firstFile := os.NewFile(relayFirstFd, "console socket")
+	first, err := net.FileConn(firstFile) // a copy of the descriptor
+	firstFile.Close()
+	if c, ok := first.(*net.UnixConn); ok && err == nil {
+		r.Add(c, true) // gone at a restart: the send fails, and the relay forgets it
 	}
 	ln, err := listenRelay(launch.TerminalSocket(*name))
 	if err != nil {

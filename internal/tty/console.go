@@ -142,6 +142,28 @@ func Serve(sock *os.File, ptmx string) (master, slave *os.File, err error) {
 	return master, slave, nil
 }
 
+// DefaultSize is a terminal's size when nobody said one.
+var DefaultSize = unix.Winsize{Row: 24, Col: 80}
+
+// TakeSize reads the window-size message from the stage's end of a console
+// socket if it is there now (a start's: cove wrote it before), else
+// returns DefaultSize (a restart's: it was read at the first start). It
+// never waits.
+func TakeSize(sock *os.File) *unix.Winsize {
+	ws := DefaultSize
+	b := make([]byte, sizeMsgLen+1)
+	var n int
+	err := control(sock, func(fd int) (err error) {
+		n, _, err = unix.Recvfrom(fd, b, unix.MSG_DONTWAIT)
+		return err
+	})
+	if err == nil && n == sizeMsgLen {
+		ws = unix.Winsize{Row: binary.NativeEndian.Uint16(b[0:]), Col: binary.NativeEndian.Uint16(b[2:]),
+			Xpixel: binary.NativeEndian.Uint16(b[4:]), Ypixel: binary.NativeEndian.Uint16(b[6:])}
+	}
+	return &ws
+}
+
 // readSize reads the window-size message from the stage's end of a
 // console socket.
 func readSize(sock *os.File) (*unix.Winsize, error) {

@@ -31,6 +31,10 @@ import (
 // message; a client reads messages into a buffer at least this large.
 const chunk = 16 << 10
 
+// maxInput is the largest message a client may send (SOCK_SEQPACKET
+// truncates a longer one to it).
+const maxInput = 64 << 10
+
 // clientBacklog is how many messages a client may be behind before the
 // relay drops it.
 const clientBacklog = 256
@@ -61,8 +65,10 @@ func NewRelay(master *os.File, log io.Writer, logErr func(error)) *Relay {
 }
 
 // Add attaches conn, a SOCK_SEQPACKET connection: the output from now on
-// goes to it, and what it sends is written to the master until it closes
-// its side. With sendMaster the master is sent first (one message of one
+// goes to it, and what it sends (messages of at most maxInput bytes) is
+// written to the master, until it closes its side (a half-close too) or
+// the relay drops it for falling clientBacklog messages behind. With
+// sendMaster the master is sent first (one message of one
 // byte with the descriptor, as Serve sends it; Receive reads it). The
 // relay owns conn.
 func (r *Relay) Add(conn *net.UnixConn, sendMaster bool) error {
@@ -107,7 +113,7 @@ func (r *Relay) write(c *relayClient) {
 // input writes what c sends to the master until c closes its side.
 func (r *Relay) input(c *relayClient) {
 	defer r.wg.Done()
-	buf := make([]byte, chunk)
+	buf := make([]byte, maxInput)
 	for {
 		n, err := c.conn.Read(buf)
 		if n > 0 {
@@ -132,7 +138,8 @@ func (r *Relay) dropClient(c *relayClient) {
 	})
 }
 
-// Serve accepts clients on ln until ln is closed.
+// Serve accepts clients on ln until ln is closed; after a failed accept
+// (out of descriptors, say) it waits a little before the next.
 func (r *Relay) Serve(ln *net.UnixListener) {
 	for {
 		conn, err := ln.AcceptUnix()
@@ -140,6 +147,7 @@ func (r *Relay) Serve(ln *net.UnixListener) {
 			return
 		}
 		if err != nil {
+			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		r.Add(conn, true)
@@ -172,7 +180,7 @@ func (r *Relay) Run(stop <-chan struct{}, drain time.Duration) error {
 			break
 		}
 	}
-	r.end()
+	r.end(drain)
 	if errors.Is(err, syscall.EIO) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return nil
 	}
@@ -204,8 +212,10 @@ func (r *Relay) fanOut(b []byte) {
 	}
 }
 
-// end ends every client's output and waits until each is done.
-func (r *Relay) end() {
+// end ends every client's output and waits until each is done: a client
+// has drain to take what is queued for it, and input being written to
+// the master is cut short.
+func (r *Relay) end(drain time.Duration) {
 	r.mu.Lock()
 	r.ended = true
 	clients := make([]*relayClient, 0, len(r.clients))
@@ -213,8 +223,10 @@ func (r *Relay) end() {
 		clients = append(clients, c)
 	}
 	r.mu.Unlock()
+	r.master.SetWriteDeadline(time.Now())
 	for _, c := range clients {
 		r.dropClient(c)
+		c.conn.SetWriteDeadline(time.Now().Add(drain))
 	}
 	r.wg.Wait()
 }

@@ -136,3 +136,29 @@ func TestRelayNeverBlocksThePayload(t *testing.T) {
 		t.Error("the log's copy is not the output")
 	}
 }
+
+// TestRelayEndsWithAStalledClient: a client that stops reading does not
+// keep the relay from ending when the terminal does: it gets the drain
+// time to take what is queued for it, no more.
+func TestRelayEndsWithAStalledClient(t *testing.T) {
+	slave, _, sock, ended := startRelay(t)
+	conn, master, err := Dial(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	master.Close()
+	block := bytes.Repeat([]byte("x"), 4096)
+	for range 100 { // under the client's backlog, over what its socket holds
+		if _, err := slave.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	slave.Close()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay did not end while a client did not read")
+	}
+}
