@@ -147,10 +147,11 @@ func (h HostService) String() string { return fmt.Sprintf("%d/%s", h.Port, h.Pro
 // Allows says why network n does not let a workload publish p, or nil:
 // a host port below 1024 where privileged_ports = false, any port on an
 // internal network (nothing is forwarded out of it, replies included, so
-// a published port could never answer), and a port on one IPv6 address
-// of the host on a network without IPv6 (its workloads have no IPv6
-// address to forward to; [::1] is served by a proxy, which connects over
-// IPv4).
+// a published port could never answer), and a port on an IPv6 address
+// of the host, [::] (all of them) included, on a network without IPv6 (its
+// workloads have no IPv6 address to forward to; [::1] is served by a
+// proxy, which connects over IPv4, and a port on every address is
+// forwarded over IPv4 alone).
 func (n Network) Allows(p Port) error {
 	switch {
 	case n.Internal:
