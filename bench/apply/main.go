@@ -48,6 +48,7 @@ type options struct {
 	ks                     []int
 	json, verbose          bool
 	jsonFile               string
+	perfDir                string // profile systemd's daemon-reload at the last K into it ("": no)
 }
 
 func main() {
@@ -61,6 +62,7 @@ func main() {
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of markdown tables")
 	flag.StringVar(&o.jsonFile, "json-file", "", "also write the results as JSON to this file")
 	flag.BoolVar(&o.verbose, "v", false, "copy the sandbox's console output to stderr")
+	flag.StringVar(&o.perfDir, "perf", "", "also record systemd with perf during one daemon-reload at the last K, reports into this directory")
 	flag.Parse()
 	var err error
 	o.ks, err = parseKs(ks, o.specs)
@@ -129,6 +131,11 @@ func (b *bench) phases(rep *report) (err error) {
 			return err
 		}
 		rep.Ks = append(rep.Ks, kp)
+	}
+	if b.o.perfDir != "" {
+		if err := b.profileReload(b.o.perfDir, b.o.ks[len(b.o.ks)-1]); err != nil {
+			return err
+		}
 	}
 	rep.Cleanup, err = b.prune()
 	return err
