@@ -45,8 +45,11 @@ func attach(ctx context.Context, env *Env, name string, stdin bool) error {
 		if kerr := known(ctx, env, name); kerr != nil {
 			return kerr
 		}
-		if errors.Is(err, tty.ErrNoRelay) {
+		switch {
+		case errors.Is(err, tty.ErrNoRelay):
 			return fmt.Errorf("attach to %s: it has no terminal now (not running, or started without -t: cove logs -f %s shows its output)", name, name)
+		case errors.Is(err, os.ErrPermission):
+			return fmt.Errorf("attach to %s: only root may attach to a container's terminal: %w", name, err)
 		}
 		return err
 	}
