@@ -64,17 +64,13 @@ type attachment struct {
 	start       chan *run // the run once started, or nil: no start is coming
 }
 
-// dockerTermSize is the size of a Docker container's terminal until the
-// client resizes it.
-var dockerTermSize = unix.Winsize{Row: 24, Col: 80}
-
 // newAttachment makes the pipes (stdin: a pipe too, else /dev/null), or
 // for a container with a terminal the console socket.
 func newAttachment(stdin, terminal bool) (*attachment, error) {
 	a := &attachment{start: make(chan *run, 1)}
 	if terminal {
-		var err error
-		if a.host, a.stage, err = tty.NewSocket(&dockerTermSize); err != nil {
+		var err error // the default size until the client resizes it
+		if a.host, a.stage, err = tty.NewSocket(&tty.DefaultSize); err != nil {
 			return nil, fmt.Errorf("attach: %w", err)
 		}
 		return a, nil

@@ -408,7 +408,7 @@ func (s *Server) resizeExec(c *call) {
 // input to it, its output back, until the command has ended.
 func (s *Server) runTTYExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
 	defer done()
-	host, stage, err := tty.NewSocket(&unix.Winsize{Row: 24, Col: 80})
+	host, stage, err := tty.NewSocket(&tty.DefaultSize)
 	if err != nil {
 		e.end(-1)
 		c.failWith(err)

@@ -60,7 +60,8 @@ func userSize() *unix.Winsize {
 			return ws
 		}
 	}
-	return &unix.Winsize{Row: 24, Col: 80}
+	ws := tty.DefaultSize
+	return &ws
 }
 
 // Close closes the console socket.

@@ -142,7 +142,9 @@ func Serve(sock *os.File, ptmx string) (master, slave *os.File, err error) {
 	return master, slave, nil
 }
 
-// DefaultSize is a terminal's size when nobody said one.
+// DefaultSize is a terminal's size when nobody said one (the console
+// sockets of cove and the API, a restart's terminal). NewSocket only reads
+// the size it is given.
 var DefaultSize = unix.Winsize{Row: 24, Col: 80}
 
 // TakeSize reads the window-size message from the stage's end of a console
