@@ -72,8 +72,9 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 	if !c.decode(&body) {
 		return
 	}
-	if err := refusePinned(body.EndpointConfig); err != nil {
-		c.fail(err)
+	ep, eerr := endpointConfig(body.EndpointConfig)
+	if eerr != nil {
+		c.fail(eerr)
 		return
 	}
 	_, n, ok := s.pathNetwork(c)
@@ -97,8 +98,6 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 		if ct.MainPID == 0 {
 			return nil
 		}
-		ep := &dockerEndpointCreate{}
-		json.Unmarshal(body.EndpointConfig, ep) // refusePinned read it already
 		if err := op(c.ctx(), nw, n.Name, ct.Name, ep); err != nil {
 			return errorf(CodeConflict, err.Error())
 		}
@@ -109,7 +108,7 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 		err = live()
 	} else { // the record's change is checked before anything changes, and written after
 		err = s.records.update(ct.Name, func(rec *containerRecord) (bool, error) {
-			changed, eerr := editEndpoint(rec, n.Name, body.EndpointConfig, connect, ct.MainPID != 0)
+			changed, eerr := editEndpoint(rec, n.Name, ep, connect, ct.MainPID != 0)
 			if eerr != nil {
 				return false, eerr
 			}
@@ -123,14 +122,14 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 	c.w.WriteHeader(http.StatusOK)
 }
 
-// editEndpoint adds network net, with the endpoint settings raw, to the
+// editEndpoint adds network net, with the endpoint settings ep, to the
 // networks rec's container joins at its starts (connect), or takes it
 // off them, and checks the record still makes a spec; it reports whether
 // rec changed (the caller writes it). Its first network stays its first
 // (NetworkMode names it from then on) and cannot be taken off. For a
 // running container (running) a record that has the network already,
 // or has it not, is left as it is: the live change decides.
-func editEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect, running bool) (bool, *Error) {
+func editEndpoint(rec *containerRecord, net string, ep *dockerEndpointCreate, connect, running bool) (bool, *Error) {
 	sp, err := rec.spec()
 	if err != nil {
 		return false, errorf(CodeInternal, fmt.Sprintf("network connect %s: %v", rec.Name, err))
@@ -156,8 +155,6 @@ func editEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect
 	case connect && (net == first || joined):
 		return false, errorf(CodeConflict, fmt.Sprintf("container %s is on network %s already", rec.Name, net))
 	case connect:
-		ep := &dockerEndpointCreate{}
-		json.Unmarshal(raw, ep) // refusePinned read it already
 		eps[net] = ep
 	case key == "":
 		return false, errorf(CodeConflict, fmt.Sprintf("container %s is not on network %s", rec.Name, net))
@@ -170,16 +167,18 @@ func editEndpoint(rec *containerRecord, net string, raw json.RawMessage, connect
 	return true, nil
 }
 
-// refusePinned refuses an endpoint configuration that pins an address:
-// an address on a network joined later comes from its IPAM.
-func refusePinned(raw json.RawMessage) *Error {
-	var ec struct {
-		IPAMConfig *struct{ IPv4Address, IPv6Address string }
+// endpointConfig reads a connect's EndpointConfig (absent, null or with
+// fields cove does not read: an empty one) and refuses one that pins an
+// address: an address on a network joined later comes from its IPAM.
+func endpointConfig(raw json.RawMessage) (*dockerEndpointCreate, *Error) {
+	ep := &dockerEndpointCreate{}
+	if len(raw) > 0 {
+		json.Unmarshal(raw, ep) // what does not parse is not read, as Docker ignores it
 	}
-	if len(raw) > 0 && json.Unmarshal(raw, &ec) == nil && ec.IPAMConfig != nil && (ec.IPAMConfig.IPv4Address != "" || ec.IPAMConfig.IPv6Address != "") {
-		return errorf(CodeBadRequest, "network connect with a fixed address (--ip, --ip6) is not supported: a network joined after the start gets an address of its pool")
+	if ec := ep.IPAMConfig; ec != nil && (ec.IPv4Address != "" || ec.IPv6Address != "") {
+		return nil, errorf(CodeBadRequest, "network connect with a fixed address (--ip, --ip6) is not supported: a network joined after the start gets an address of its pool")
 	}
-	return nil
+	return ep, nil
 }
 
 // dockerNetwork is a network as Docker's network endpoints show it.

@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// TestRefusePinned: network connect refuses an endpoint configuration
+// TestEndpointConfigRefusesPinned: network connect refuses an endpoint configuration
 // that pins an address, and takes the one the docker CLI sends without
 // one (empty IPAMConfig, null fields) or none at all.
-func TestRefusePinned(t *testing.T) {
+func TestEndpointConfigRefusesPinned(t *testing.T) {
 	for body, refused := range map[string]bool{
 		``:     false,
 		`null`: false,
@@ -19,7 +19,7 @@ func TestRefusePinned(t *testing.T) {
 		`{"IPAMConfig":{"IPv4Address":"10.85.0.9"}}`:                                                                                   true,
 		`{"IPAMConfig":{"IPv6Address":"fd00::9"},"Aliases":["a"]}`:                                                                     true,
 	} {
-		if err := refusePinned(json.RawMessage(body)); (err != nil) != refused {
+		if _, err := endpointConfig(json.RawMessage(body)); (err != nil) != refused {
 			t.Errorf("EndpointConfig %s: %v, want refused %v", body, err, refused)
 		}
 	}
@@ -33,7 +33,7 @@ func TestRefusePinned(t *testing.T) {
 // change decides), a disconnect takes the network off again.
 func TestEditEndpoint(t *testing.T) {
 	rec := &containerRecord{Name: "web", Image: testPinned, RunNetwork: "cove", Config: dockerCreate{Image: "r.example/app:1"}}
-	if changed, err := editEndpoint(rec, "back", json.RawMessage(`{"Aliases":["web","api"]}`), true, false); err != nil || !changed {
+	if changed, err := editEndpoint(rec, "back", &dockerEndpointCreate{Aliases: []string{"web", "api"}}, true, false); err != nil || !changed {
 		t.Fatalf("connect: %v %v", changed, err)
 	}
 	sp, err := rec.spec()
