@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,8 +45,8 @@ func terminalRelay(_ string, stderr io.Writer, args []string) error {
 	if err := fs.Parse(args); err != nil || *name == "" || fs.NArg() != 0 {
 		return usagef("%s: want --name NAME", launch.RelayVerb)
 	}
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	stopped, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer stop()
 	master := os.NewFile(relayMasterFd, "pty master")
 	logs, err := journalWriter(*name)
 	if err != nil {
@@ -67,12 +68,7 @@ func terminalRelay(_ string, stderr io.Writer, args []string) error {
 		defer ln.Close()
 		go r.Serve(ln)
 	}
-	done := make(chan struct{})
-	go func() {
-		<-stop
-		close(done)
-	}()
-	return r.Run(done, relayDrain)
+	return r.Run(stopped.Done(), relayDrain)
 }
 
 // journalWriter opens a stream to the journal for the output of the
