@@ -66,14 +66,27 @@ func Exec(ctx context.Context, socket string, argv []string) (Result, error) {
 // exited, which also lets the agent forget it.
 func Reap(ctx context.Context, socket string, pid int) (exited bool, err error) {
 	err = session(ctx, socket, func(a *agent) error {
-		var st struct {
-			Exited bool `json:"exited"`
-		}
-		err := a.call("guest-exec-status", map[string]int{"pid": pid}, &st)
+		st, err := a.status(pid)
 		exited = st.Exited
 		return err
 	})
 	return exited, err
+}
+
+// execStatus is guest-exec-status's answer.
+type execStatus struct {
+	Exited   bool   `json:"exited"`
+	ExitCode int    `json:"exitcode"`
+	Signal   int    `json:"signal"`
+	Out      []byte `json:"out-data"` // base64 on the wire
+	Err      []byte `json:"err-data"`
+}
+
+// status asks after the command guest-exec started as pid.
+func (a *agent) status(pid int) (execStatus, error) {
+	var st execStatus
+	err := a.call("guest-exec-status", map[string]int{"pid": pid}, &st)
+	return st, err
 }
 
 // session connects to the agent at socket, syncs and runs f, all bounded
@@ -221,14 +234,8 @@ func (a *agent) exec(ctx context.Context, argv []string) (Result, error) {
 		return Result{}, err
 	}
 	for {
-		var st struct {
-			Exited   bool   `json:"exited"`
-			ExitCode int    `json:"exitcode"`
-			Signal   int    `json:"signal"`
-			Out      []byte `json:"out-data"` // base64 on the wire
-			Err      []byte `json:"err-data"`
-		}
-		if err := a.call("guest-exec-status", map[string]int{"pid": started.PID}, &st); err != nil {
+		st, err := a.status(started.PID)
+		if err != nil {
 			if ctx.Err() != nil {
 				return Result{}, &StillRunning{started.PID}
 			}
