@@ -165,9 +165,16 @@ func (term *terminal) restored() {
 }
 
 // shellSeesTerminal checks, in a shell on term, that its stdin is a
-// terminal of the container (/dev/pts/N) of the size the user's has, and
-// that a resize reaches it.
+// terminal of the container (/dev/pts/N) of the size the user's has, with
+// the user's TERM (onTerminal's xterm-256color), and that a resize reaches
+// it.
 func shellSeesTerminal(t *testing.T, term *terminal, rows, cols uint16) {
+	t.Helper()
+	shellSeesTerminalAs(t, term, rows, cols, "xterm-256color")
+}
+
+// shellSeesTerminalAs is shellSeesTerminal with TERM=termName.
+func shellSeesTerminalAs(t *testing.T, term *terminal, rows, cols uint16, termName string) {
 	t.Helper()
 	out := term.run("tty; stty size; echo TERM=$TERM")
 	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) {
@@ -176,8 +183,8 @@ func shellSeesTerminal(t *testing.T, term *terminal, rows, cols uint16) {
 	if want := fmt.Sprintf("\n%d %d\n", rows, cols); !strings.Contains(out, want) {
 		t.Errorf("stty size inside: want %q:\n%s", want, out)
 	}
-	if !strings.Contains(out, "\nTERM=xterm-256color\n") {
-		t.Errorf("the user's TERM is not passed in:\n%s", out)
+	if !strings.Contains(out, "\nTERM="+termName+"\n") {
+		t.Errorf("TERM is not %s:\n%s", termName, out)
 	}
 	term.resize(rows+7, cols+9)
 	deadline := time.Now().Add(10 * time.Second)
@@ -381,12 +388,7 @@ func TestDockerExecTTY(t *testing.T) {
 		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
 	}
 	term := onTerminalRun(t, 30, 100, harness.DockerCLI(t, sb), "-H", apiHost, "exec", "-it", "exit", "/bin/sh")
-	out := term.run("tty; stty size")
-	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) || !strings.Contains(out, "\n30 100\n") {
-		t.Errorf("docker exec -it: want a /dev/pts terminal of 30x100:\n%s", out)
-	}
-	term.resize(33, 109)
-	eventually(t, 10*time.Second, "the resize to reach the exec's terminal", func() bool { return strings.Contains(term.run("stty size"), "\n33 109\n") })
+	shellSeesTerminalAs(t, term, 30, 100, "xterm") // Docker's TERM
 	term.typeKeys("exit 6\r")
 	if code, screen := term.wait(30 * time.Second); code != 6 {
 		t.Errorf("docker exec -it after exit 6: exit status %d:\n%s", code, screen)
@@ -405,12 +407,7 @@ func TestDockerRunTTY(t *testing.T) {
 	t.Cleanup(func() { docker("rm", "-f", "dtty", "dbg"); cove(t, "rmi", "--force", ref); cove(t, "image", "prune") })
 	cli := harness.DockerCLI(t, sb)
 	term := onTerminalRun(t, 30, 100, cli, "-H", apiHost, "run", "-it", "--rm", "--name", "dtty", ref, "/bin/sh")
-	out := term.run("tty; stty size; echo TERM=$TERM")
-	if !regexp.MustCompile(`(?m)^/dev/pts/\d+$`).MatchString(out) || !strings.Contains(out, "\n30 100\n") || !strings.Contains(out, "\nTERM=xterm\n") {
-		t.Errorf("docker run -it: want a /dev/pts terminal of 30x100 with TERM=xterm:\n%s", out)
-	}
-	term.resize(35, 111)
-	eventually(t, 10*time.Second, "the resize to reach the container's terminal", func() bool { return strings.Contains(term.run("stty size"), "\n35 111\n") })
+	shellSeesTerminalAs(t, term, 30, 100, "xterm") // Docker's TERM
 	term.typeKeys("exit 7\r")
 	if code, screen := term.wait(30 * time.Second); code != 7 {
 		t.Errorf("docker run -it after exit 7: exit status %d:\n%s", code, screen)
@@ -434,7 +431,7 @@ func TestDockerRunTTY(t *testing.T) {
 	}
 	att := onTerminalRun(t, 28, 90, cli, "-H", apiHost, "attach", "dbg")
 	time.Sleep(500 * time.Millisecond) // the CLI's attach and resize
-	out = att.run("stty size; echo attached-$((40+2))")
+	out := att.run("stty size; echo attached-$((40+2))")
 	if !strings.Contains(out, "\n28 90\n") || !strings.Contains(out, "\nattached-42\n") {
 		t.Errorf("docker attach: the shell's size and echo:\n%s", out)
 	}
