@@ -142,6 +142,9 @@ func runImage(t *testing.T, ref string) {
 	if out != "mine\n0\nno-hostname\n" {
 		t.Errorf("cove run with a command, env and user printed %q", out)
 	}
+	if out := mustCove(t, "run", "--rm", "-w", "/made/here", ref, "/bin/sh", "-c", "pwd; stat -c '%U %a' ."); out != "/made/here\nroot 755\n" {
+		t.Errorf("cove run -w of a directory the image lacks printed %q; want it made, root's, 0755", out)
+	}
 	eventually(t, 5e9, "no state left by cove run --rm", func() bool {
 		es, _ := os.ReadDir(filepath.Join(workDir, "containers"))
 		return len(es) == 0

@@ -97,8 +97,8 @@ func prepare(c *launch.Config) (string, error) {
 			return "", err
 		}
 	}
-	if err := unix.Chdir(c.Workdir); err != nil { // first: a relative command is found from there
-		return "", fmt.Errorf("change to the working directory: chdir %s: %w", c.Workdir, err)
+	if err := enterWorkdir(c.Workdir); err != nil { // first: a relative command is found from there
+		return "", err
 	}
 	argv0, err := lookPath(c.Argv[0], payloadEnv(*c))
 	if err != nil {
@@ -108,6 +108,24 @@ func prepare(c *launch.Config) (string, error) {
 		return "", err
 	}
 	return argv0, nil
+}
+
+// enterWorkdir changes to dir inside the container, first creating it
+// (with its parents: root's, mode 0755) when it does not exist, as Docker
+// and podman do for an image's or a run's working directory. A root that
+// cannot be written (read_only) refuses the creation with its error.
+func enterWorkdir(dir string) error {
+	err := unix.Chdir(dir)
+	if errors.Is(err, unix.ENOENT) {
+		if mkErr := os.MkdirAll(dir, 0o755); mkErr != nil {
+			return fmt.Errorf("create the working directory: %w", mkErr)
+		}
+		err = unix.Chdir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("change to the working directory: chdir %s: %w", dir, err)
+	}
+	return nil
 }
 
 // payloadEnv is the payload's environment: a base set, then the spec's.
