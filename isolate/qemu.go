@@ -99,7 +99,7 @@ const GuestAgentPort = "org.qemu.guest_agent.0"
 //   - QMP on a second unix socket server, written as -chardev + -mon
 //     (what -qmp unix:... expands to) so that the path can be escaped.
 //   - Disks: -drive if=none with an explicit format (QEMU never probes,
-//     see DetectDiskFormat) and file.locking=on, so a second QEMU cannot
+//     see vmhost.DetectDiskFormat) and file.locking=on, so a second QEMU cannot
 //     open a disk that one has open for writing ("Failed to get "write"
 //     lock"), and read-only disks get a shared lock. Each is a virtio-blk
 //     device (virtio-blk-device on microvm's virtio-mmio, virtio-blk-pci

@@ -52,6 +52,13 @@ func prepareState(c launch.VMConfig) error {
 // (qemu-img create into a temporary name, renamed into place), and grows
 // it to d.Size when that is more than its virtual size.
 func prepareOverlay(d launch.VMDisk) error {
+	if d.BaseFmt == "" { // an image's disk (stored.CompleteDisk), which nothing writes
+		format, err := vmhost.DetectDiskFormat(d.Base)
+		if err != nil {
+			return fmt.Errorf("base image %s: %w", d.Base, err)
+		}
+		d.BaseFmt = format
+	}
 	baseSize, err := vmhost.CheckBase(d.Base, d.BaseFmt)
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ import (
 // VMConfig is everything the VM launcher needs. The compiler resolves the
 // spec's choices before writing it: Accel is "kvm" or "tcg" (never "auto",
 // see vmhost.ChooseAccel), each disk's Format is "raw" or "qcow2" (see
-// hostcheck.DetectDiskFormat).
+// vmhost.DetectDiskFormat).
 type VMConfig struct {
 	Name          string    // workload name (QEMU's -name, messages)
 	Kernel        string    // direct kernel boot: absolute path, or "" to boot a disk (q35 only)
@@ -75,8 +75,8 @@ type VMDisk struct {
 	Format   string // spec.FormatRaw or spec.FormatQcow2: always explicit, QEMU never probes; qcow2 with Base
 	ReadOnly bool
 	Boot     bool   // boot from this disk through the firmware (q35; ignored when Kernel is set)
-	Base     string // absolute path of the base image the overlay Path is backed by, or ""
-	BaseFmt  string // the base's format (spec.FormatRaw or spec.FormatQcow2), with Base
+	Base     string // absolute path of the base image the overlay Path is backed by, "oci:REF" (an image's disk file, found at start), or ""
+	BaseFmt  string // the base's format (spec.FormatRaw or spec.FormatQcow2), with Base; "" for an oci: base: read at start
 	Size     uint64 // with Base: the overlay's virtual size in bytes; 0: the base's
 }
 
@@ -92,6 +92,12 @@ func VMState(name string) string { return filepath.Join(VMStateDir, name) }
 func OverlayPath(dir string, n int) string {
 	return filepath.Join(dir, "disk"+strconv.Itoa(n)+".qcow2")
 }
+
+// OverlayImageSuffix names, after an overlay's path, the file beside an
+// overlay of an "oci:" base that holds the digest of the image whose disk
+// it was made from: later starts use that image even if its name has
+// moved, and rmi and prune keep it while the overlay exists.
+const OverlayImageSuffix = ".image"
 
 // NVRAM is the VM's UEFI variable store, copied from the firmware's
 // template at first start.
@@ -176,6 +182,15 @@ func (d VMDisk) String() string {
 	return fmt.Sprintf("format=%s,read-only=%t,boot=%t,%spath=%s", d.Format, d.ReadOnly, d.Boot, base, d.Path)
 }
 
+// validBase reports whether d's base is an absolute path or an image
+// ("oci:REF"), with a format raw or qcow2 (or, for an image, empty:
+// the launcher reads it from the image's file).
+func (d VMDisk) validBase() bool {
+	_, oci := spec.OCIImage(d.Base)
+	known := d.BaseFmt == spec.FormatRaw || d.BaseFmt == spec.FormatQcow2
+	return oci && (known || d.BaseFmt == "") || strings.HasPrefix(d.Base, "/") && known
+}
+
 func parseDisk(s string) (VMDisk, error) {
 	var d VMDisk
 	rest := s
@@ -226,8 +241,8 @@ func parseDisk(s string) (VMDisk, error) {
 	if d.Format != spec.FormatRaw && d.Format != spec.FormatQcow2 {
 		return VMDisk{}, fmt.Errorf("disk %q: format must be raw or qcow2", s)
 	}
-	if d.Base != "" && (!strings.HasPrefix(d.Base, "/") || d.BaseFmt != spec.FormatRaw && d.BaseFmt != spec.FormatQcow2) {
-		return VMDisk{}, fmt.Errorf("disk %q: base must be absolute, its format raw or qcow2", s)
+	if d.Base != "" && !d.validBase() {
+		return VMDisk{}, fmt.Errorf("disk %q: base must be absolute or oci:REF, its format raw or qcow2 (or, for oci:, empty: read from the image)", s)
 	}
 	return d, nil
 }

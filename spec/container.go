@@ -278,7 +278,7 @@ func (v *validator) root(c *Container) {
 	case c.Rootfs != "":
 		v.add("container.image", "rootfs and image exclude each other: the root is either a directory or an image's layers; leave one out")
 	}
-	v.imageRef("container.image", c.Image)
+	v.imageRef("container.image", "", c.Image)
 	if len(c.Command) > 0 {
 		v.command("container.command", c.Command)
 	}
@@ -299,10 +299,11 @@ func (v *validator) root(c *Container) {
 var imageRefRE = lazyRegexp(`^(?:(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$`)
 
 // imageRef checks an image reference's syntax (whether its registry is
-// reachable or configured is for the pull to say).
-func (v *validator) imageRef(key, ref string) {
+// reachable or configured is for the pull to say); prefix is what the key
+// writes before the reference ("" or OCIDiskPrefix).
+func (v *validator) imageRef(key, prefix, ref string) {
 	if len(ref) > 512 || !imageRefRE().MatchString(ref) {
-		v.add(key, fmt.Sprintf("invalid image reference %q; write REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST] such as %s", ref, example(key)))
+		v.add(key, fmt.Sprintf("invalid image reference %q; write %sREGISTRY/REPOSITORY[:TAG][@sha256:DIGEST] such as %s%s", ref, prefix, prefix, example("container.image")))
 	}
 }
 

@@ -5,7 +5,10 @@
 // compiles them into systemd units.
 package spec
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Kinds of workload.
 const (
@@ -265,6 +268,28 @@ const (
 	PullAlways  = "always"  // pull at every start (a pull unit runs first)
 	PullNever   = "never"   // never pull: the image must be in the store
 )
+
+// ImageRef is an image a workload needs from the store: the key of the
+// spec that names it, its reference and its pull policy.
+type ImageRef struct{ Key, Ref, Pull string }
+
+// Images lists the images s needs from the store: an image container's
+// image (with its pull policy), or each VM disk's "oci:" base (pulled
+// when missing).
+func (s *Spec) Images() []ImageRef {
+	if c := s.Container; c != nil && c.Image != "" {
+		return []ImageRef{{Key: "container.image", Ref: c.Image, Pull: c.Pull}}
+	}
+	var out []ImageRef
+	if s.VM != nil {
+		for i, d := range s.VM.Disks {
+			if ref, ok := OCIImage(d.Base); ok {
+				out = append(out, ImageRef{Key: fmt.Sprintf("vm.disk[%d].base", i+1), Ref: ref, Pull: PullMissing})
+			}
+		}
+	}
+	return out
+}
 
 // Auto-update policies of an image container (container.auto_update).
 const (

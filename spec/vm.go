@@ -244,6 +244,16 @@ func (v *validator) disks(m *VM) (bootDisk bool) {
 	return bootDisk
 }
 
+// OCIDiskPrefix marks a disk's base taken from a registry image
+// ("oci:REF"): the image holds one disk image file under /disk (the
+// containerDisk convention of KubeVirt); cove pulls and stores it as any
+// image, and each VM gets its own overlay of that file.
+const OCIDiskPrefix = "oci:"
+
+// OCIImage returns the image reference of an "oci:REF" base, and whether
+// base is one.
+func OCIImage(base string) (string, bool) { return strings.CutPrefix(base, OCIDiskPrefix) }
+
 // diskSource checks that the disk d (key k) is an image (path) or an
 // overlay of one (base, with an optional size), not both.
 func (v *validator) diskSource(k string, d Disk) {
@@ -259,7 +269,11 @@ func (v *validator) diskSource(k string, d Disk) {
 	case d.ReadOnly:
 		v.add(k+".read_only", "read_only with base: the base is never written anyway; to attach the image itself read-only, use path with read_only = true")
 	}
-	v.absPath(k+".base", d.Base)
+	if ref, ok := OCIImage(d.Base); ok {
+		v.imageRef(k+".base", OCIDiskPrefix, ref)
+	} else {
+		v.absPath(k+".base", d.Base)
+	}
 	if d.Size%512 != 0 {
 		v.add(k+".size", fmt.Sprintf("%s is not a multiple of 512 bytes (a disk's sector)", formatSize(d.Size)))
 	}

@@ -22,9 +22,9 @@ type Options struct {
 	// health checks and pulls run it, a container's run the stage binary
 	// beside it (launch.StagePath: "cove-launch launch …").
 	Launcher string
-	// PullUnit: an image container's image may need pulling at start
-	// (pull = "always", or "missing" and not in the store now): the
-	// workload requires and follows its pull unit (CompilePull).
+	// PullUnit: an image of the workload (spec.Spec.Images) may need
+	// pulling at start (pull = "always", or "missing" and not in the store
+	// now): the workload requires and follows its pull unit (CompilePull).
 	PullUnit bool
 }
 

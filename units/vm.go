@@ -51,7 +51,8 @@ func vm(u *Unit, s *spec.Spec, opt Options) {
 
 // VMConfig is the launcher configuration of a VM spec. Accel may still be
 // "auto" (the launcher decides on the host it runs on); disk formats must
-// have been pinned (hostcheck.PrepareVM).
+// have been pinned (hostcheck.PrepareVM), but an "oci:" base's: the
+// launcher reads it from the image.
 func VMConfig(s *spec.Spec) launch.VMConfig {
 	v := s.VM
 	c := launch.VMConfig{

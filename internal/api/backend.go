@@ -343,14 +343,15 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 }
 
 // leftOver reports whether workload name, whose unit systemd no longer
-// has, left something for cove rm: its writable layer, its user namespace
+// has, left something for cove rm: its writable layer, a VM's state (a
+// stopped cove run -d VM, which systemd collected), its user namespace
 // IDs, or the record of how its last run ended (a cove run -d container
 // whose stop needed SIGKILL: supervisor.Stop reset it, so systemd
 // collected it).
 func leftOver(name string) bool {
 	_, ids, _ := userns.Default().Lookup(name)
 	_, ended := outcome.Read(name)
-	return stored.RunningDigest(name) != "" || ids || ended
+	return stored.RunningDigest(name) != "" || stored.HasVMState(name) || ids || ended
 }
 
 // do runs op on workload name, or on each instance of replicated

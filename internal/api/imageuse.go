@@ -31,12 +31,12 @@ type ImageUser interface {
 var _ ImageUser = (*Local)(nil)
 
 // ImageUses lists the images the declared specs and the loaded units
-// (their launchers' --image) name.
+// (their launchers' --image) name, and those VMs' overlays were made from.
 func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 	var uses []ImageUse
 	err := l.eachWorkload(ctx, func(sp *spec.Spec) {
-		if sp.Container != nil && sp.Container.Image != "" {
-			uses = append(uses, ImageUse{Workload: sp.Name, Ref: sp.Container.Image})
+		for _, im := range sp.Images() {
+			uses = append(uses, ImageUse{Workload: sp.Name, Ref: im.Ref})
 		}
 	}, func(name string, lc launch.Config) {
 		if lc.Image.Ref == "" {
@@ -47,6 +47,11 @@ func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 			uses = append(uses, ImageUse{Workload: name, Ref: d})
 		}
 	})
+	for vm, digests := range stored.OverlayImages() {
+		for _, d := range digests {
+			uses = append(uses, ImageUse{Workload: vm, Ref: d})
+		}
+	}
 	return uses, err
 }
 

@@ -131,10 +131,8 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if s.Service.Replicas > 0 {
 		return usagef("run: service.replicas: a transient unit cannot be a template; declare the workload (cove apply %s)", s.File)
 	}
-	if c := s.Container; c != nil && c.Image != "" {
-		if err := freshImageContainer(ctx, env, s); err != nil {
-			return err
-		}
+	if err := prepareImages(ctx, env, s); err != nil {
+		return err
 	}
 	u, err := units.Compile(s, units.Options{Launcher: env.Self})
 	if err != nil {
@@ -360,14 +358,24 @@ func generatedName() string {
 	return "run-" + hex.EncodeToString(b)
 }
 
-// freshImageContainer pulls an image container's image as its policy says
-// and, unless a unit of that name is loaded (then starting fails anyway),
-// removes the writable layer and IDs an earlier container of the name
-// left behind.
-func freshImageContainer(ctx context.Context, env *Env, s *spec.Spec) error {
-	if _, err := image.Ensure(ctx, env.Stderr, s.Container.Image, s.Container.Pull); err != nil {
-		return err
+// prepareImages pulls the images of s as their policies say and gives an
+// image container a fresh start (freshImageContainer).
+func prepareImages(ctx context.Context, env *Env, s *spec.Spec) error {
+	for _, im := range s.Images() {
+		if _, err := image.Ensure(ctx, env.Stderr, im.Ref, im.Pull); err != nil {
+			return err
+		}
 	}
+	if c := s.Container; c != nil && c.Image != "" {
+		return freshImageContainer(ctx, s)
+	}
+	return nil
+}
+
+// freshImageContainer removes the writable layer and IDs an earlier
+// image container of s's name left behind, unless a unit of that name is
+// loaded (then starting fails anyway).
+func freshImageContainer(ctx context.Context, s *spec.Spec) error {
 	return withConn(ctx, func(conn *supervisor.Conn) error {
 		if _, err := conn.Status(ctx, s.Name); !errors.Is(err, supervisor.ErrNotFound) {
 			return nil

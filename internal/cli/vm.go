@@ -29,6 +29,9 @@ func launchVMCmd(_ context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usageError{err}
 	}
+	if c, err = stage.CompleteVMImages(c); err != nil {
+		return err
+	}
 	stage.RegisterMachine(env.Stderr, c.Name, supervisor.ClassVM, os.Getpid(), "")
 	return isolate.LaunchVM(c)
 }

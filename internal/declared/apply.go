@@ -323,8 +323,8 @@ func pullImages(ctx context.Context, opt Options, plan Plan) error {
 		if opt.Pull == nil || c.Kind != Added && c.Kind != Changed {
 			continue
 		}
-		if ct := c.Spec.Container; ct != nil && ct.Image != "" {
-			if err := opt.Pull(ctx, ct.Image, ct.Pull); err != nil {
+		for _, im := range c.Spec.Images() {
+			if err := opt.Pull(ctx, im.Ref, im.Pull); err != nil {
 				return fmt.Errorf("apply %s: %w", c.Name, err)
 			}
 		}

@@ -16,10 +16,7 @@ func Units(s *spec.Spec, launcher string) ([]units.Unit, error) {
 	if err := hostcheck.PrepareVM(s); err != nil {
 		return nil, err
 	}
-	opt := units.Options{Launcher: launcher}
-	if s.Container != nil && s.Container.Image != "" {
-		opt.PullUnit = units.NeedsPullUnit(s, hostcheck.ImagePresent(s.Container.Image))
-	}
+	opt := units.Options{Launcher: launcher, PullUnit: units.NeedsPullUnit(s, hostcheck.ImagePresent)}
 	u, err := units.Compile(s, opt)
 	if err != nil {
 		return nil, err

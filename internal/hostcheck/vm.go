@@ -44,7 +44,7 @@ func prepareVM(s *spec.Spec) spec.Errors {
 		if file(key, d.Path); d.Format != "" {
 			continue
 		}
-		if f, err := DetectDiskFormat(d.Path); err == nil {
+		if f, err := vmhost.DetectDiskFormat(d.Path); err == nil {
 			d.Format = f
 		}
 	}

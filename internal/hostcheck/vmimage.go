@@ -11,7 +11,7 @@ import (
 )
 
 // prepareVMImages checks what a VM reads from the host besides kernel and
-// disks given by path: each base image (vmhost.CheckBase, its format pinned, a
+// disks given by path: each base image given by path (vmhost.CheckBase, its format pinned, a
 // size not below the base's), each CD-ROM image, the cloud-init files,
 // the OVMF build its firmware needs and swtpm for a TPM.
 func prepareVMImages(s *spec.Spec, file func(key, path string) bool) spec.Errors {
@@ -20,11 +20,11 @@ func prepareVMImages(s *spec.Spec, file func(key, path string) bool) spec.Errors
 	for i := range m.Disks {
 		d := &m.Disks[i]
 		key := fmt.Sprintf("vm.disk[%d].base", i+1)
-		if d.Base == "" || !file(key, d.Base) {
-			continue
+		if _, oci := spec.OCIImage(d.Base); d.Base == "" || oci || !file(key, d.Base) {
+			continue // an image's disk is found and checked at start, when it has been pulled
 		}
 		if d.Format == "" {
-			if d.Format, _ = DetectDiskFormat(d.Base); d.Format == "" {
+			if d.Format, _ = vmhost.DetectDiskFormat(d.Base); d.Format == "" {
 				d.Format = spec.FormatRaw
 			}
 		}

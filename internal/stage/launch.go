@@ -52,6 +52,27 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	return c, stored.PrepareState(c.Image.StateDir, c.Image.Digest)
 }
 
+// CompleteVMImages resolves the "oci:" bases of c's disks to the disk
+// files of their images in the store (see stored.Store.CompleteDisk).
+func CompleteVMImages(c launch.VMConfig) (launch.VMConfig, error) {
+	var st *stored.Store
+	for i, d := range c.Disks {
+		if _, ok := spec.OCIImage(d.Base); !ok {
+			continue
+		}
+		var err error
+		if st == nil {
+			if st, err = stored.OpenDefault(); err != nil {
+				return c, err
+			}
+		}
+		if c.Disks[i], err = st.CompleteDisk(d); err != nil {
+			return c, fmt.Errorf("launch vm %s: disk %d: %w", c.Name, i+1, err)
+		}
+	}
+	return c, nil
+}
+
 // RegisterMachine registers a workload with machined; failing that is
 // reported to stderr (the unit's journal) but does not fail the workload.
 func RegisterMachine(stderr io.Writer, name, class string, pid int, root string) {

@@ -33,7 +33,8 @@ type imageInfo struct {
 // returns its virtual size. The base (format, its pinned format) and every
 // image of its backing chain must be a regular file in the allowed
 // directories: the directory the base itself is in (symbolic links
-// resolved) and launch.VMImagesDir. Each image of the chain is read by
+// resolved) and launch.VMImagesDir; none for a disk of an image in the
+// store (launch.ImagesDir), which must be self-contained. Each image of the chain is read by
 // qemu-img info alone, which does not open its backing file: a hostile
 // image naming /etc/shadow, a json: or nbd: pseudo-file or an external
 // data file as its backing is refused before anything opens it. Every
@@ -44,6 +45,7 @@ func CheckBase(base, format string) (uint64, error) {
 		return 0, fmt.Errorf("base image %s: %w", base, err)
 	}
 	allowed := []string{filepath.Dir(resolved), launch.VMImagesDir}
+	fromImage := inside(resolved, launch.ImagesDir) // a registry image's disk: self-contained, or refused
 	var size uint64
 	path := resolved
 	for depth := 0; ; depth++ {
@@ -59,6 +61,8 @@ func CheckBase(base, format string) (uint64, error) {
 			return 0, fmt.Errorf("base image %s: %s has an external data file (%s); cove opens only self-contained images", base, path, info.FormatSpecific.Data.DataFile)
 		case info.FullBacking == "":
 			return size, nil
+		case fromImage:
+			return 0, fmt.Errorf("base image %s: the disk of an image in the store may have no backing file; it names %s", base, info.FullBacking)
 		case depth+1 >= MaxBackingDepth:
 			return 0, fmt.Errorf("base image %s: backing chain longer than %d images", base, MaxBackingDepth)
 		case info.BackingFormat != spec.FormatRaw && info.BackingFormat != spec.FormatQcow2:
@@ -83,7 +87,7 @@ func allowedFile(p string, allowed []string) (string, error) {
 		return "", err
 	}
 	for _, dir := range allowed {
-		if rel, err := filepath.Rel(dir, resolved); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+		if inside(resolved, dir) {
 			if st, err := os.Stat(resolved); err != nil || !st.Mode().IsRegular() {
 				return "", fmt.Errorf("%s is not a regular file", resolved)
 			}
@@ -91,6 +95,12 @@ func allowedFile(p string, allowed []string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s is outside the directories base images may use (%s)", resolved, strings.Join(allowed, ", "))
+}
+
+// inside reports whether path is dir or below it (both clean, absolute).
+func inside(path, dir string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
 // ImageSize returns the virtual size of the image path of format.

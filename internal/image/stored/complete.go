@@ -77,6 +77,16 @@ func RunningDigest(name string) string {
 	return strings.TrimSpace(string(b))
 }
 
+// HasVMState reports whether VM name has a state directory (its overlays,
+// NVRAM, TPM state: launch.VMState), which only cove rm removes.
+func HasVMState(name string) bool {
+	if spec.ValidRef(name) != nil {
+		return false
+	}
+	_, err := os.Stat(launch.VMState(name))
+	return err == nil
+}
+
 // RemoveState deletes the state directory of workload name, if it has
 // one: a container's writable layer, a VM's overlays, NVRAM and TPM state
 // (launch.VMState).

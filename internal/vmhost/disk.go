@@ -1,4 +1,4 @@
-package hostcheck
+package vmhost
 
 import (
 	"bytes"
@@ -15,7 +15,9 @@ import (
 // Call it once, when compiling the unit, and pin the result: a guest can
 // write anything to the start of a raw disk, so probing at every boot would
 // let it turn its raw disk into a qcow2 image with a backing file of its
-// choosing on the host (QEMU's own reason for warning about probing).
+// choosing on the host (QEMU's own reason for warning about probing). A
+// disk file of an image in the store, which nothing writes, is read at
+// each start instead (an "oci:" base's format is not known before).
 func DetectDiskFormat(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
