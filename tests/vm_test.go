@@ -392,7 +392,8 @@ func TestVMBaseImage(t *testing.T) {
 
 // TestVMCloudInit: a VM with [vm.cloud_init] gets a NoCloud seed (a vfat
 // disk labelled CIDATA) whose meta-data and user-data the guest reads;
-// with cove run --rm the VM's state directory goes when it ends.
+// with cove run --rm the VM's state directory goes when it ends. A
+// user_data file is the seed's user-data as it is.
 func TestVMCloudInit(t *testing.T) {
 	g := needGuest(t)
 	ci := "[vm.cloud_init]\nhostname = \"web-1\"\nssh_authorized_keys = [\"ssh-ed25519 AAAAC3Nza me@laptop\"]\nusers = [\"alice\"]\n"
@@ -415,6 +416,19 @@ func TestVMCloudInit(t *testing.T) {
 	}
 	if r := inside(t, "test", "-e", "/var/lib/cove/vms/vmseed"); r.Code == 0 {
 		t.Error("cove run --rm left the VM's state directory /var/lib/cove/vms/vmseed (its seed)")
+	}
+	userData := filepath.Join(workDir, "user-data.yaml")
+	if err := os.WriteFile(userData, []byte("#cloud-config\nruncmd:\n  - [echo, from-the-file]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = cove(t, "run", "--rm", vmSpec(t, g, "vmseedfile", "cidata", fmt.Sprintf("[vm.cloud_init]\nuser_data = %q\n", userData), ""))
+	for _, want := range []string{"COVE-SEED:user-data:#cloud-config", "COVE-SEED:user-data:  - [echo, from-the-file]", `COVE-SEED:meta-data:instance-id: "vmseedfile"`} {
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("user_data from a file: console lacks %q (exit %d):\n%s", want, r.Code, harness.Tail(r.Stdout, 30))
+		}
+	}
+	if strings.Contains(r.Stdout, "COVE-SEED:network-config:") {
+		t.Error("a VM on QEMU's user network got a network-config (the image's default, DHCP, is wanted)")
 	}
 }
 

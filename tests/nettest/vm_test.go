@@ -86,6 +86,7 @@ func TestVMOnBridge(t *testing.T) {
 
 	checkVMReload(t, "guest", "http://127.0.0.1:8081/")
 	checkVMRefused(t, g)
+	checkSeedNetwork(t, g)
 
 	// The unit is collected once stopped: that its network-release ran is
 	// seen in what it gives back (the tap outlives QEMU until then).
@@ -146,6 +147,33 @@ func checkVMRefused(t *testing.T, g vmguest.Guest) {
 		}
 		if st := show(t, "cove-"+c.name+".service", "LoadState"); st != "not-found" {
 			t.Errorf("refused %s left a unit (%s)", c.name, st)
+		}
+	}
+}
+
+// checkSeedNetwork: a VM on a bridge with [vm.cloud_init] and no
+// network_config gets a network-config of its lease in its seed (read by
+// the guest): version 2, its NIC matched by MAC, its address in the
+// default subnet, the gateway as route and name server.
+func checkSeedNetwork(t *testing.T, g vmguest.Guest) {
+	t.Helper()
+	path := filepath.Join(workDir, "seeded.toml")
+	text := g.Spec(vmguest.Cmdline("cidata"), "[vm.network]\nmode = \"bridge\"\n[vm.cloud_init]\nhostname = \"seeded\"", "")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := inside(t, coveBin, "run", "--rm", path)
+	const p = "COVE-SEED:network-config:"
+	gw := plan.DefaultSubnet4.Addr().Next().String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^` + p + `version: 2\r?$`),
+		regexp.MustCompile(`(?m)^` + p + `      macaddress: "[0-9a-f]{2}(:[0-9a-f]{2}){5}"\r?$`),
+		regexp.MustCompile(`(?m)^` + p + `      - "10\.77\.\d+\.\d+/16"\r?$`),
+		regexp.MustCompile(`(?m)^` + p + `        via: "` + regexp.QuoteMeta(gw) + `"\r?$`),
+		regexp.MustCompile(`(?m)^` + p + `        - "` + regexp.QuoteMeta(gw) + `"\r?$`),
+	} {
+		if !want.MatchString(r.Stdout) {
+			t.Errorf("the seed of a VM on a bridge: no line matching %s in its console (exit %d):\n%s", want, r.Code, harness.Tail(r.Stdout, 30))
 		}
 	}
 }
