@@ -26,20 +26,7 @@ func TestVMSecureBootRefusesUnsigned(t *testing.T) {
 		{"vmsbstart", "uefi", "BdsDxe: starting Boot0001", "Access Denied"},
 	} {
 		cleanupWorkload(t, c.name)
-		spec := declaredText(t, filepath.Join(workDir, "vms"), c.name, fmt.Sprintf(`version = 1
-kind = "vm"
-[vm]
-machine = "q35"
-memory = "256M"
-accel = "tcg"
-firmware = %q
-[[vm.disk]]
-path = %q
-read_only = true
-boot = true
-[service]
-stop_timeout = "2s"
-`, c.firmware, esp))
+		spec := firmwareVM(t, c.name, c.firmware, fmt.Sprintf("[[vm.disk]]\npath = %q\nread_only = true\nboot = true\n", esp))
 		mustCove(t, "run", "-d", spec)
 		waitLog(t, c.name, c.want, 120*time.Second)
 		if logs := cove(t, "logs", c.name).Stdout; strings.Contains(logs, c.not) {
@@ -47,6 +34,14 @@ stop_timeout = "2s"
 		}
 		cove(t, "rm", "-f", c.name)
 	}
+}
+
+// firmwareVM writes the spec of VM name, a q35 guest of 256M under TCG
+// booting through firmware from the media of the [vm] keys and tables
+// in media, and returns its path.
+func firmwareVM(t *testing.T, name, firmware, media string) string {
+	t.Helper()
+	return declaredText(t, filepath.Join(workDir, "vms"), name, fmt.Sprintf("version = 1\nkind = \"vm\"\n[service]\nstop_timeout = \"2s\"\n[vm]\nmachine = \"q35\"\nmemory = \"256M\"\naccel = \"tcg\"\nfirmware = %q\n%s", firmware, media))
 }
 
 // unsignedESP writes a FAT image holding kernel, its Authenticode

@@ -35,23 +35,7 @@ func TestVMInstallerMedia(t *testing.T) {
 		cleanupWorkload(t, c.name)
 		disk := filepath.Join(workDir, c.name+".img")
 		copyFile(t, esp, disk)
-		spec := declaredText(t, filepath.Join(workDir, "vms"), c.name, fmt.Sprintf(`version = 1
-kind = "vm"
-[vm]
-machine = "q35"
-memory = "256M"
-accel = "tcg"
-firmware = "uefi"
-boot = %s
-[[vm.disk]]
-path = %q
-[[vm.cdrom]]
-path = %q
-[[vm.cdrom]]
-path = %q
-[service]
-stop_timeout = "2s"
-`, c.boot, disk, installer, drivers))
+		spec := firmwareVM(t, c.name, "uefi", fmt.Sprintf("boot = %s\n[[vm.disk]]\npath = %q\n[[vm.cdrom]]\npath = %q\n[[vm.cdrom]]\npath = %q\n", c.boot, disk, installer, drivers))
 		mustCove(t, "run", "-d", spec)
 		var logs string
 		for deadline := time.Now().Add(120 * time.Second); !strings.Contains(logs, "BdsDxe: starting Boot"); time.Sleep(time.Second) {
