@@ -496,12 +496,34 @@ func TestVMTPM(t *testing.T) {
 }
 
 // TestVMFirmwareBadSpecs: firmware and TPM needs are checked before
-// anything starts.
+// anything starts: a missing ISO, uefi-secure on a host without OVMF's
+// Secure Boot build, tpm on a host without swtpm each exit 2 at the key
+// and leave no unit.
 func TestVMFirmwareBadSpecs(t *testing.T) {
 	g := needGuest(t)
 	p := firmwareSpec(t, g, "vmbadcdrom", "[[vm.cdrom]]\npath = \"/nonexistent/installer.iso\"\n")
 	if r := cove(t, "run", "-d", p); r.Code != 2 || !strings.Contains(r.Stderr, p+":11:1: vm.cdrom[1].path") {
 		t.Errorf("missing ISO: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	// The host without OVMF's Secure Boot build (its directory hidden in
+	// a mount namespace of the command), without swtpm (not in PATH).
+	hideOVMF := []string{"unshare", "-m", "sh", "-c", `mount -t tmpfs none /usr/share/OVMF && exec "$0" "$@"`, coveBin}
+	for _, c := range []struct{ name, extra, key, want string }{
+		{"vmnosecboot", "firmware = \"uefi-secure\"\n", "vm.firmware", "needs /usr/share/OVMF/OVMF_CODE_4M.secboot.fd"},
+		{"vmnoswtpm", "tpm = true\n", "vm.tpm", "needs swtpm"},
+	} {
+		p := firmwareSpec(t, g, c.name, c.extra)
+		cmd := []string{"env", "PATH=/nonexistent", coveBin, "run", "-d", p}
+		if c.key == "vm.firmware" {
+			cmd = append(hideOVMF, "run", "-d", p)
+		}
+		r := inside(t, cmd[0], cmd[1:]...)
+		if r.Code != 2 || !regexp.MustCompile(regexp.QuoteMeta(p)+`:\d+:\d+: `+regexp.QuoteMeta(c.key)+`: .*`+regexp.QuoteMeta(c.want)).MatchString(r.Stderr) {
+			t.Errorf("%s without its host part: exit %d, stderr %q; want 2, %s:LINE:COL: %s: …%s", c.key, r.Code, r.Stderr, p, c.key, c.want)
+		}
+		if st := show(t, "cove-"+c.name+".service", "LoadState"); st != "not-found" {
+			t.Errorf("the refused %s left a unit (%s)", c.name, st)
+		}
 	}
 }
 
