@@ -706,20 +706,23 @@ func TestVMKilledMidWrite(t *testing.T) {
 // http = 80 through the user network's forward turns healthy once the
 // guest's web server answers; tcp = 81, forwarded to a port nothing in
 // the guest listens on, turns unhealthy after its retries (on_failure =
-// "none": the VM keeps running).
+// "none": the VM keeps running); with on_failure = "restart" systemd
+// restarts the VM (a new invocation).
 func TestVMHealth(t *testing.T) {
 	g := needGuest(t)
-	for _, c := range []struct{ name, check, want string }{
-		{"vmhealthy", "http = 80\npath = \"/\"", "healthy"},
-		{"vmsick", "tcp = 81", "unhealthy"},
+	for _, c := range []struct{ name, check, onFailure string }{
+		{"vmhealthy", "http = 80\npath = \"/\"", "none"},
+		{"vmsick", "tcp = 81", "none"},
+		{"vmrestarted", "tcp = 81", "restart"},
 	} {
 		port := freePort(t)
 		guestPort := strings.Fields(c.check)[2]
 		cleanupWorkload(t, c.name)
 		net := fmt.Sprintf("[vm.network]\nmode = \"user\"\nforward = [\"127.0.0.1:%d:%s/tcp\"]\n", port, guestPort)
-		health := "[health]\n" + c.check + "\ninterval = \"1s\"\nretries = 2\non_failure = \"none\"\n"
+		health := "[health]\n" + c.check + "\ninterval = \"1s\"\nretries = 2\non_failure = \"" + c.onFailure + "\"\n"
 		mustCove(t, "run", "-d", vmSpec(t, g, c.name, "net", net, health))
 	}
+	first := show(t, "cove-vmrestarted.service", "InvocationID")
 	for _, c := range []struct{ name, want string }{{"vmhealthy", "healthy"}, {"vmsick", "unhealthy"}} {
 		eventually(t, 90*time.Second, c.name+" to be "+c.want, func() bool {
 			return regexp.MustCompile(`(?m)^Health: +` + c.want + `$`).MatchString(cove(t, "status", c.name).Stdout)
@@ -728,6 +731,10 @@ func TestVMHealth(t *testing.T) {
 			t.Errorf("%s is %s, want active (on_failure = \"none\")", c.name, st)
 		}
 	}
+	eventually(t, 90*time.Second, "vmrestarted (on_failure = \"restart\") to be restarted by systemd", func() bool {
+		id := show(t, "cove-vmrestarted.service", "InvocationID")
+		return id != first && id != "" && show(t, "cove-vmrestarted.service", "ActiveState") == "active"
+	})
 }
 
 // TestVMHealthCommand: health.command of a VM runs in the guest through
