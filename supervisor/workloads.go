@@ -482,20 +482,44 @@ func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
 		t.Started = time.UnixMicro(int64(ts))
 	}
-	t.Launch = launchArgs(sp)
+	t.Launch = launchArgs(sp, launch.LaunchVerb)
 	return t, nil
 }
 
-// launchArgs returns the arguments of a container's launcher in ExecStart
-// ("cove launch ARGS…") as the launcher gets them, nil when it has none.
-func launchArgs(sp map[string]any) []string {
+// VMConfigs returns the launcher configuration of every loaded VM unit
+// but except's (cove run -d VMs among them), by workload name.
+func (c *Conn) VMConfigs(ctx context.Context, except string) (map[string]launch.VMConfig, error) {
+	ws, err := c.ListStates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]launch.VMConfig{}
+	for _, w := range ws {
+		if w.Kind != spec.KindVM || w.Name == except {
+			continue
+		}
+		sp, err := c.sd.GetUnitTypePropertiesContext(ctx, w.Unit, "Service")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if vc, err := launch.ParseVMArgs(launchArgs(sp, launch.VMLaunchVerb)); err == nil {
+			out[w.Name] = vc
+		}
+	}
+	return out, nil
+}
+
+// launchArgs returns the arguments of the launcher verb in ExecStart
+// ("cove launch ARGS…", "cove launch-vm ARGS…") as the launcher gets them,
+// nil when it has none.
+func launchArgs(sp map[string]any, verb string) []string {
 	execs, _ := sp["ExecStart"].([][]any)
 	for _, e := range execs {
 		if len(e) < 2 {
 			continue
 		}
 		argv, _ := e[1].([]string)
-		if len(argv) > 2 && argv[1] == launch.LaunchVerb {
+		if len(argv) > 2 && argv[1] == verb {
 			args := make([]string, len(argv)-2)
 			for i, a := range argv[2:] {
 				args[i] = units.UnescapeVariables(a) // as systemd passes them

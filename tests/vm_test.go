@@ -618,7 +618,8 @@ func rfbFramebuffer(t *testing.T, addr string) (w, h int) {
 // TestVMSharedDisk: a disk image one VM writes cannot be another VM's:
 // cove apply of two declared VMs writing one image exits 2 at the second
 // one's key and starts neither, and cove run of a VM that would read a
-// declared VM's writable disk exits 2 before anything starts.
+// declared VM's writable disk, or write a disk a cove run -d VM writes,
+// exits 2 before anything starts.
 func TestVMSharedDisk(t *testing.T) {
 	g := needGuest(t)
 	pruneAll(t)
@@ -644,6 +645,20 @@ func TestVMSharedDisk(t *testing.T) {
 	}
 	if st := show(t, "cove-vmsharec.service", "LoadState"); st != "not-found" {
 		t.Errorf("the refused run left cove-vmsharec.service (%s)", st)
+	}
+	// Two runs: the second is checked against the first, loaded, VM.
+	disk2 := filepath.Join(workDir, "shared2.img")
+	qemuImg(t, "create", "-q", "-f", "raw", disk2, "16M")
+	writes2 := fmt.Sprintf("[[vm.disk]]\npath = %q\nformat = \"raw\"\n", disk2)
+	cleanupWorkload(t, "vmshared")
+	mustCove(t, "run", "-d", declaredText(t, filepath.Join(workDir, "shared-run"), "vmshared", g.Spec(vmguest.Cmdline("wait"), writes2, "")))
+	second := declaredText(t, filepath.Join(workDir, "shared-run"), "vmsharee", g.Spec(vmguest.Cmdline("wait"), writes2, ""))
+	want := second + ":10:1: vm.disk[1].path: " + disk2 + " is also a writable disk of VM vmshared (cove-vmshared.service, running)"
+	if r := cove(t, "run", "-d", second); r.Code != 2 || !strings.Contains(r.Stderr, want) {
+		t.Errorf("cove run of a VM writing a running VM's disk: exit %d, stderr %q; want 2 and %q", r.Code, r.Stderr, want)
+	}
+	if st := show(t, "cove-vmsharee.service", "LoadState"); st != "not-found" {
+		t.Errorf("the refused run left cove-vmsharee.service (%s)", st)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,7 +132,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if s.Service.Replicas > 0 {
 		return usagef("run: service.replicas: a transient unit cannot be a template; declare the workload (cove apply %s)", s.File)
 	}
-	if err := prepareImages(ctx, env, s); err != nil {
+	if err := prepareRun(ctx, env, s); err != nil {
 		return err
 	}
 	u, err := units.Compile(s, units.Options{Launcher: env.Self})
@@ -251,12 +252,29 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	if err := hostcheck.Prepare(s); err != nil {
 		return nil, err
 	}
-	if s.Kind == spec.KindVM {
-		if err := hostcheck.SharedDisksWith(s, declared.Default.VMs(s.Name)); err != nil {
-			return nil, err
-		}
-	}
 	return s, nil
+}
+
+// checkSharedDisks refuses a VM run that opens an image another VM
+// writes, or writes one another VM opens (hostcheck.SharedDisks): a
+// declared VM, or a loaded one (another run's).
+func checkSharedDisks(ctx context.Context, s *spec.Spec) error {
+	if s.Kind != spec.KindVM {
+		return nil
+	}
+	others := declared.Default.VMs(s.Name)
+	return withConn(ctx, func(conn *supervisor.Conn) error {
+		loaded, err := conn.VMConfigs(ctx, s.Name)
+		if err != nil {
+			return err
+		}
+		for name, c := range loaded {
+			if !slices.ContainsFunc(others, func(o *spec.Spec) bool { return o.Name == name }) {
+				others = append(others, hostcheck.RunningVM(name, c))
+			}
+		}
+		return hostcheck.SharedDisksWith(s, others)
+	})
 }
 
 // defaults returns the spec of a run without a spec file: the defaults,
@@ -358,9 +376,13 @@ func generatedName() string {
 	return "run-" + hex.EncodeToString(b)
 }
 
-// prepareImages pulls the images of s as their policies say and gives an
-// image container a fresh start (freshImageContainer).
-func prepareImages(ctx context.Context, env *Env, s *spec.Spec) error {
+// prepareRun checks a VM's disks against the other VMs
+// (checkSharedDisks), pulls the images of s as their policies say and
+// gives an image container a fresh start (freshImageContainer).
+func prepareRun(ctx context.Context, env *Env, s *spec.Spec) error {
+	if err := checkSharedDisks(ctx, s); err != nil {
+		return err
+	}
 	for _, im := range s.Images() {
 		if _, err := image.Ensure(ctx, env.Stderr, im.Ref, im.Pull); err != nil {
 			return err

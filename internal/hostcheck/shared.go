@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -27,9 +28,24 @@ type diskUse struct {
 func SharedDisks(specs []*spec.Spec) error { return orNil(sharedDisks(specs, nil)) }
 
 // SharedDisksWith is SharedDisks for s, a run's spec, beside others (the
-// declared VMs): only s's conflicts are reported.
+// declared VMs, and the loaded ones: RunningVM): only s's conflicts are
+// reported.
 func SharedDisksWith(s *spec.Spec, others []*spec.Spec) error {
 	return orNil(sharedDisks(append(others, s), s))
+}
+
+// RunningVM is what SharedDisks reads of a loaded VM that may have no
+// spec (a cove run -d VM), from its launcher's configuration: its disks,
+// an overlay by its base.
+func RunningVM(name string, c launch.VMConfig) *spec.Spec {
+	s := &spec.Spec{Name: name, File: spec.UnitName(name) + ", running", Kind: spec.KindVM, VM: &spec.VM{}}
+	for _, d := range c.Disks {
+		if d.Base != "" {
+			d = launch.VMDisk{Base: d.Base}
+		}
+		s.VM.Disks = append(s.VM.Disks, spec.Disk{Path: d.Path, ReadOnly: d.ReadOnly, Base: d.Base})
+	}
+	return s
 }
 
 // sharedDisks is SharedDisks' list of errors, reported only for spec
