@@ -248,8 +248,9 @@ func TestRunReportsOOM(t *testing.T) {
 // --rm (its unit stays loaded after its payload exits, and counts a death
 // by SIGKILL as unclean) whose payload ignores SIGTERM ends it with
 // SIGKILL after stop_timeout, and the unit does not end failed: it goes
-// as after a clean stop; cove rm still removes what is left of it (the
-// record of how it ended). A SIGKILL nobody asked for still fails such a
+// as after a clean stop; cove status still shows it (stopped, how it
+// ended) and cove rm removes what is left of it (the record of how it
+// ended). A SIGKILL nobody asked for still fails such a
 // unit.
 func TestRunStopNeedingKill(t *testing.T) {
 	env.Need(t)
@@ -261,6 +262,9 @@ func TestRunStopNeedingKill(t *testing.T) {
 	mustCove(t, "stop", "runkill")
 	if st := show(t, unit, "ActiveState"); st != "inactive" || time.Since(start) < time.Second {
 		t.Errorf("after cove stop that needed SIGKILL (%s): ActiveState=%s, want inactive (collected as after a clean stop)", time.Since(start), st)
+	}
+	if st := mustCove(t, "status", "runkill"); !strings.Contains(st, "inactive") || !strings.Contains(st, "cove rm runkill removes what it kept") || !strings.Contains(st, "SIGKILL") {
+		t.Errorf("cove status of the stopped run (its unit collected) lacks its state, what to do, or how it ended:\n%s", st)
 	}
 	mustCove(t, "rm", "runkill") // its outcome record is what is left of it
 	if r := cove(t, "rm", "runkill"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload") {

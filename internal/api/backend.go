@@ -209,6 +209,9 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	}
 	w, err := c.Status(ctx, name)
 	if errors.Is(err, supervisor.ErrNotFound) {
+		if leftOver(name) {
+			return collected(name), nil
+		}
 		if instances, _ := c.Instances(ctx, name); len(instances) > 0 {
 			names := make([]string, len(instances))
 			for i, inst := range instances {
@@ -340,6 +343,22 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 		eventlog.Removed(name)
 		return errors.Join(health.Remove(name), declared.ForgetState(name))
 	})
+}
+
+// collected is the status of workload name whose unit systemd collected
+// (a stopped cove run -d workload) but which left something for cove rm
+// (see leftOver): inactive, with how its last run ended if that was
+// recorded.
+func collected(name string) Workload {
+	w := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",
+		Description: "stopped; systemd has unloaded its transient unit; cove rm " + name + " removes what it kept"}
+	if stored.HasVMState(name) {
+		w.Kind = spec.KindVM
+	}
+	if r, ok := outcome.Read(name); ok {
+		w.Outcome = &r
+	}
+	return Workload{Workload: w}
 }
 
 // leftOver reports whether workload name, whose unit systemd no longer
