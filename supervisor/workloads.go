@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -456,6 +458,34 @@ func (c *Conn) unitJob(ctx context.Context, op, unit string, do func(context.Con
 func (c *Conn) Reload(ctx context.Context) error {
 	if err := c.sd.ReloadContext(ctx); err != nil {
 		return fmt.Errorf("reload systemd: %w", err)
+	}
+	return nil
+}
+
+// SetLive sets properties of loaded unit at once, for its running
+// processes too, as systemctl set-property --runtime does: systemd keeps
+// them in a drop-in under /run/systemd/system.control (RemoveLive drops
+// it), which outlives reloads until the next boot.
+func (c *Conn) SetLive(ctx context.Context, unit string, props []units.Property) error {
+	vs := make([]sd.Property, len(props))
+	for i, p := range props {
+		vs[i] = prop(p.Name, p.Value)
+	}
+	if err := c.sd.SetUnitPropertiesContext(ctx, unit, true, vs...); err != nil {
+		return notFound("set properties of", unit, err)
+	}
+	return nil
+}
+
+// ControlDir is where systemd keeps the properties set on units at run
+// time (SetLive), a drop-in directory UNIT.d each.
+const ControlDir = "/run/systemd/system.control"
+
+// RemoveLive deletes what SetLive set on unit, so that the next reload
+// reads the unit from its files alone.
+func RemoveLive(unit string) error {
+	if err := os.RemoveAll(filepath.Join(ControlDir, unit+".d")); err != nil {
+		return fmt.Errorf("remove the run-time properties of %s: %w", unit, err)
 	}
 	return nil
 }

@@ -118,6 +118,74 @@ func TestApplyDiffPrune(t *testing.T) {
 	}
 }
 
+// TestApplyLive: a change of limits and description only is set on the
+// loaded unit at once, as systemctl set-property does: no reload of
+// systemd, no restart, the cgroup's limit changed. A later change that
+// needs the reload drops those run-time settings, so that the unit files
+// say everything again (its new memory limit wins).
+func TestApplyLive(t *testing.T) {
+	env.Need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "apply-live")
+	limits := func(memory, top, service string) string {
+		return declaredText(t, dir, "live1", fmt.Sprintf("version = 1\nkind = \"container\"\n%s[container]\nrootfs = %q\ncommand = [\"sleep\", \"1000\"]\n[service]\nstop_timeout = \"1s\"\n%s[resources]\nmemory = %q\ncpus = 0.5\n", top, rootfs, service, memory))
+	}
+	mustCove(t, "apply", limits("64M", "", ""))
+	first, reloaded := show(t, "cove-live1.service", "InvocationID"), reloadProbe(t)
+	if out := mustCove(t, "apply", limits("128M", "description = \"the live one\"\n", "")); strings.TrimSpace(out) != "changed live1" {
+		t.Errorf("apply of a live change printed %q", out)
+	}
+	if id := show(t, "cove-live1.service", "InvocationID"); id != first {
+		t.Errorf("a limit change restarted live1 (invocation %s → %s)", first, id)
+	}
+	if reloaded() {
+		t.Error("a limit change reloaded systemd")
+	}
+	if m, lim := show(t, "cove-live1.service", "MemoryMax"), cgroupMemoryLimit(t, "cove-live1.service"); m != "134217728" || lim != "134217728" {
+		t.Errorf("after the live change MemoryMax = %s, the cgroup's limit %s; want 134217728", m, lim)
+	}
+	if d := show(t, "cove-live1.service", "Description"); d != "cove container live1: the live one" {
+		t.Errorf("after the live change Description = %q", d)
+	}
+	mustCove(t, "apply", limits("96M", "", "restart = \"on-failure\"\n"))
+	if id := show(t, "cove-live1.service", "InvocationID"); id == first {
+		t.Error("a change that needs a restart did not restart live1")
+	}
+	if !reloaded() {
+		t.Error("the change that needs a restart did not reload systemd either: the probe sees no reload")
+	}
+	if m, lim := show(t, "cove-live1.service", "MemoryMax"), cgroupMemoryLimit(t, "cove-live1.service"); m != "100663296" || lim != "100663296" {
+		t.Errorf("after a reload MemoryMax = %s, the cgroup's limit %s; want the unit file's 100663296 (not the earlier run-time 128M)", m, lim)
+	}
+	if r := inside(t, "test", "-e", "/run/systemd/system.control/cove-live1.service.d"); r.Code == 0 {
+		t.Error("the run-time settings of the live change outlived the reload")
+	}
+}
+
+// reloadProbe starts a unit and then changes its file, so that systemd
+// says it needs a daemon-reload (NeedDaemonReload) until it reloads;
+// reloaded reports whether it has since.
+func reloadProbe(t *testing.T) (reloaded func() bool) {
+	t.Helper()
+	const unit, file = "reload-probe.service", "/run/systemd/system/reload-probe.service"
+	write := func(text string) {
+		if r := insideStdin(t, text, "sh", "-c", "cat > "+file); r.Code != 0 {
+			t.Fatalf("write %s: %s", file, r.Stderr)
+		}
+	}
+	write("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n")
+	t.Cleanup(func() { inside(t, "systemctl", "stop", unit); inside(t, "rm", "-f", file) })
+	if r := inside(t, "systemctl", "start", unit); r.Code != 0 { // active: loaded until stopped
+		t.Fatalf("start %s: %s", unit, r.Stderr)
+	}
+	time.Sleep(10 * time.Millisecond)
+	write("[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true probe\n")
+	if show(t, unit, "NeedDaemonReload") != "yes" {
+		t.Fatal("the probe's changed file does not make systemd want a reload")
+	}
+	return func() bool { return show(t, unit, "NeedDaemonReload") == "no" }
+}
+
 // cgroupMemoryLimit reads the memory limit the kernel enforces on unit's
 // cgroup (v2 memory.max or v1 memory.limit_in_bytes).
 func cgroupMemoryLimit(t *testing.T, unit string) string {

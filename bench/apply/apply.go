@@ -54,7 +54,8 @@ func (b *bench) applyPhase(prev, k int) (*kPhase, error) {
 // newKPhase lists phase 2's series at K = k.
 func (b *bench) newKPhase(prev, k int) *kPhase {
 	kp := &kPhase{K: k, Rounds: b.o.n, Declared: k - prev}
-	kp.Apply = &series{Name: "cove apply (one changed spec)", Argv: []string{b.box.Cove, "apply", b.tfile}}
+	kp.Apply = &series{Name: "cove apply (one changed spec: a limit)", Argv: []string{b.box.Cove, "apply", b.tfile}}
+	kp.ApplyRestart = &series{Name: "cove apply (one changed spec: an environment variable)", Argv: kp.Apply.Argv}
 	kp.Diff = &series{Name: "cove diff", Argv: []string{b.box.Cove, "diff", b.tfile}}
 	kp.Reload = &series{Name: "systemctl daemon-reload", Argv: []string{"systemctl", "daemon-reload"}}
 	kp.Settled = &series{Name: "systemctl restart, systemd idle", Argv: []string{"systemctl", "restart", "cove-" + target + ".service"}}
@@ -91,7 +92,7 @@ func (b *bench) declare(kp *kPhase, prev, k int) error {
 func (b *bench) applyRound(kp *kPhase, measure bool) error {
 	b.flip++
 	mem := memories[b.flip%2]
-	if err := b.setTarget(b.flip % 2); err != nil {
+	if err := b.setTarget(b.flip%2, b.flip-1); err != nil {
 		return err
 	}
 	if err := b.quiesce(); err != nil {
@@ -106,7 +107,35 @@ func (b *bench) applyRound(kp *kPhase, measure bool) error {
 	if err := b.applyTarget(kp, mem.bytes, measure); err != nil {
 		return err
 	}
+	if err := b.applyRestart(kp, measure); err != nil {
+		return err
+	}
 	return b.reloadRestart(kp, measure)
+}
+
+// applyRestart changes the target's environment, which needs a restart,
+// and times cove apply of it (systemd idle), checking that it restarted
+// the target.
+func (b *bench) applyRestart(kp *kPhase, measure bool) error {
+	if err := b.setTarget(b.flip%2, b.flip); err != nil {
+		return err
+	}
+	if err := b.quiesce(); err != nil {
+		return err
+	}
+	before, err := b.sh("systemctl show -p InvocationID --value cove-" + target + ".service")
+	if err != nil {
+		return err
+	}
+	out, err := b.add(kp.ApplyRestart, measure)
+	if err != nil {
+		return err
+	}
+	after, err := b.sh("systemctl show -p InvocationID --value cove-" + target + ".service")
+	if err != nil || strings.TrimSpace(out) != "changed "+target || after == before {
+		return fmt.Errorf("cove apply of an environment change: %q, invocation %s → %s (%v)", out, before, after, err)
+	}
+	return nil
 }
 
 // beforeApply times the generator, the idle restart and cove diff, and
@@ -186,7 +215,7 @@ func (b *bench) reloadRestart(kp *kPhase, measure bool) error {
 func (kp *kPhase) summarize() {
 	kp.AfterCPUMedian = benchbox.Summarize(kp.AfterCPU).Median
 	kp.AfterApplyCPUMedian = benchbox.Summarize(kp.AfterApplyCPU).Median
-	for _, s := range []*series{kp.Apply, kp.Diff, kp.Reload, kp.Settled, kp.Restart, kp.Gen, kp.Floor} {
+	for _, s := range []*series{kp.Apply, kp.ApplyRestart, kp.Diff, kp.Reload, kp.Settled, kp.Restart, kp.Gen, kp.Floor} {
 		summarize(s)
 	}
 	f := kp.Floor.Median

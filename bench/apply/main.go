@@ -6,11 +6,13 @@
 //  1. the generator: `cove-generator OUTDIR` with 0 and with S specs
 //     (default 1000) in /etc/cove, and `systemctl daemon-reload` (which
 //     runs it) with 0 and S specs present;
-//  2. `cove apply FILE` of one changed spec (its memory limit alternates,
-//     so every apply restarts it) on a host with K other declared, running
-//     workloads (default K = 0, 100, 1000), next to `cove diff FILE`,
-//     `systemctl daemon-reload`, `systemctl restart` of the same unit and
-//     the generator at the same K, to show where apply's time goes;
+//  2. `cove apply FILE` of one changed spec on a host with K other
+//     declared, running workloads (default K = 0, 100, 1000), twice a
+//     round: its memory limit alternates (systemd sets it on the loaded
+//     unit: no reload, no restart), then an environment variable changes
+//     (a reload and a restart); next to `cove diff FILE`, `systemctl
+//     daemon-reload`, `systemctl restart` of the same unit and the
+//     generator at the same K, to show where apply's time goes;
 //  3. cleanup: `cove apply --prune EMPTYDIR`, then the sandbox is shut
 //     down and the program checks that nothing of it is left.
 //

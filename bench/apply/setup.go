@@ -52,7 +52,7 @@ func setup(box *benchbox.Box, o options) (*bench, *report, error) {
 		LoadStart:  loadavg(),
 		Prefix:     benchbox.NsenterPrefix(b.ctx, b.sb),
 		Work:       box.Work,
-		SpecText:   specText(box.Rootfs, "", false),
+		SpecText:   specText(box.Rootfs, "", false, 0),
 	}
 	if mem := memTotal(); mem != "" {
 		rep.Machine["memory"] = mem
@@ -66,17 +66,18 @@ func setup(box *benchbox.Box, o options) (*bench, *report, error) {
 // specText is a spec whose payload sleeps. Its shell handles SIGTERM: a
 // PID 1 without a handler ignores it, so every stop would last
 // stop_timeout. The target gets a memory limit and no start limit (it is
-// restarted more often than systemd's default 5 starts in 10 s allow).
-func specText(rootfs, memory string, isTarget bool) string {
+// restarted more often than systemd's default 5 starts in 10 s allow) and
+// an environment variable.
+func specText(rootfs, memory string, isTarget bool, env int) string {
 	s := fmt.Sprintf(`version = 1
 kind = "container"
 description = "cove bench/apply"
 [container]
 rootfs = %q
 command = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
-[service]
+%s[service]
 stop_timeout = "2s"
-`, rootfs)
+`, rootfs, envLine(isTarget, env))
 	if isTarget {
 		s += "start_limit = { burst = 1000000 }\n"
 	}
@@ -84,6 +85,15 @@ stop_timeout = "2s"
 		s += fmt.Sprintf("[resources]\nmemory = %q\n", memory)
 	}
 	return s
+}
+
+// envLine is the target's environment (BENCH_ENV=env, which the restart
+// round changes), none for the fillers.
+func envLine(isTarget bool, env int) string {
+	if !isTarget {
+		return ""
+	}
+	return fmt.Sprintf("env = { BENCH_ENV = \"%d\" }\n", env)
 }
 
 // fillName is the name of filler workload i.
@@ -97,7 +107,7 @@ func (b *bench) writeSpecs() error {
 	}
 	for i := 0; i < b.o.specs; i++ {
 		p := filepath.Join(b.specs, fillName(i)+".toml")
-		if err := os.WriteFile(p, []byte(specText(b.box.Rootfs, "", false)), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(specText(b.box.Rootfs, "", false, 0)), 0o644); err != nil {
 			return err
 		}
 	}
@@ -109,12 +119,12 @@ func (b *bench) writeSpecs() error {
 		return err
 	}
 	b.tfile = filepath.Join(tdir, target+".toml")
-	return b.setTarget(0)
+	return b.setTarget(0, 0)
 }
 
-// setTarget writes the target's spec with memories[i].
-func (b *bench) setTarget(i int) error {
-	return os.WriteFile(b.tfile, []byte(specText(b.box.Rootfs, memories[i].spec, true)), 0o644)
+// setTarget writes the target's spec with memories[i] and BENCH_ENV=env.
+func (b *bench) setTarget(i, env int) error {
+	return os.WriteFile(b.tfile, []byte(specText(b.box.Rootfs, memories[i].spec, true, env)), 0o644)
 }
 
 // loadavg returns the host's load averages.

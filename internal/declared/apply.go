@@ -153,8 +153,12 @@ func (p Plan) without(k string) Plan {
 
 // Apply applies under the apply lock: plan, write specs, stop removed ones,
 // reload once, start added and restart changed workloads (unless only
-// live keys changed: resources, description, install), waiting for each. It returns the plan carried out; an error names every workload
-// that failed (with its last log lines) and leaves the others applied.
+// live keys changed: resources, description, install), waiting for each.
+// A plan of changes that systemd applies to the loaded units at once
+// (limits and descriptions: liveChanges) sets them there, with no reload
+// and no restart. It returns the plan carried out; an error names every
+// workload that failed (with its last log lines) and leaves the others
+// applied.
 func Apply(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
 	unlock, err := opt.Paths.Lock()
 	if err != nil {
@@ -217,10 +221,16 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	if err := writeSpecs(opt.Paths, want); err != nil {
 		return plan, err
 	}
+	if updates, ok := liveChanges(opt.Paths, plan); ok {
+		return plan, applyLive(ctx, opt.Paths, conn, plan, updates, log)
+	}
 	var errs []error
 	for _, c := range plan {
-		if c.Kind == Removed {
+		switch c.Kind {
+		case Removed:
 			errs = append(errs, remove(ctx, opt.Paths, conn, c.Name))
+		case Added, Changed: // the unit files say all again: no earlier live setting may override them
+			errs = append(errs, supervisor.RemoveLive(spec.UnitName(c.Name)))
 		}
 	}
 	if err := conn.Reload(ctx); err != nil {
