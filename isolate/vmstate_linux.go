@@ -50,16 +50,10 @@ func prepareState(c launch.VMConfig) error {
 
 // prepareOverlay creates d's overlay of d.Base at its first start
 // (qemu-img create into a temporary name, renamed into place), and grows
-// it to d.Size when that is more than its virtual size.
+// it to d.Size when that is more than its virtual size. An overlay backed
+// by another file than d.Base (the spec's base changed) is refused.
 func prepareOverlay(d launch.VMDisk) error {
-	if d.BaseFmt == "" { // an image's disk (stored.CompleteDisk), which nothing writes
-		format, err := vmhost.DetectDiskFormat(d.Base)
-		if err != nil {
-			return fmt.Errorf("base image %s: %w", d.Base, err)
-		}
-		d.BaseFmt = format
-	}
-	baseSize, err := vmhost.CheckBase(d.Base, d.BaseFmt)
+	baseSize, err := checkBase(&d)
 	if err != nil {
 		return err
 	}
@@ -74,14 +68,36 @@ func prepareOverlay(d launch.VMDisk) error {
 	} else if err != nil {
 		return err
 	}
-	size, err := vmhost.ImageSize(d.Path, spec.FormatQcow2)
-	if err != nil || size >= want {
+	size, backing, err := vmhost.Overlay(d.Path)
+	switch {
+	case err != nil:
 		return err
+	case backing != d.Base:
+		return fmt.Errorf("overlay %s is backed by %s, not by the spec's base %s: the spec's base changed since the overlay was made; remove the VM (cove rm) to start again from the new base", d.Path, backing, d.Base)
+	case size >= want:
+		return nil
 	}
 	if err := qemuImg("resize", "-q", "-f", spec.FormatQcow2, d.Path, strconv.FormatUint(want, 10)); err != nil {
 		return fmt.Errorf("grow overlay %s: %w", d.Path, err)
 	}
 	return nil
+}
+
+// checkBase checks d's base before the overlay is made or opened
+// (vmhost.CheckBase), and returns its virtual size. A base of no format
+// is a registry image's disk file (stored.Store.CompleteDisk), which
+// nothing writes: its format is read from its first bytes and it must be
+// self-contained (vmhost.CheckImageDisk).
+func checkBase(d *launch.VMDisk) (uint64, error) {
+	if d.BaseFmt != "" {
+		return vmhost.CheckBase(d.Base, d.BaseFmt)
+	}
+	format, err := vmhost.DetectDiskFormat(d.Base)
+	if err != nil {
+		return 0, fmt.Errorf("base image %s: %w", d.Base, err)
+	}
+	d.BaseFmt = format
+	return vmhost.CheckImageDisk(d.Base, format)
 }
 
 // qemuImg runs qemu-img with args; its error output becomes the error's.

@@ -76,7 +76,7 @@ type VMDisk struct {
 	ReadOnly bool
 	Boot     bool   // boot from this disk through the firmware (q35; ignored when Kernel is set)
 	Base     string // absolute path of the base image the overlay Path is backed by, "oci:REF" (an image's disk file, found at start), or ""
-	BaseFmt  string // the base's format (spec.FormatRaw or spec.FormatQcow2), with Base; "" for an oci: base: read at start
+	BaseFmt  string // the base's format (spec.FormatRaw or spec.FormatQcow2), with Base; "" for an oci: base and the image's disk file it resolves to: read at start
 	Size     uint64 // with Base: the overlay's virtual size in bytes; 0: the base's
 }
 
@@ -182,13 +182,14 @@ func (d VMDisk) String() string {
 	return fmt.Sprintf("format=%s,read-only=%t,boot=%t,%spath=%s", d.Format, d.ReadOnly, d.Boot, base, d.Path)
 }
 
-// validBase reports whether d's base is an absolute path or an image
-// ("oci:REF"), with a format raw or qcow2 (or, for an image, empty:
-// the launcher reads it from the image's file).
+// validBase reports whether d's base is an absolute path with a format
+// raw or qcow2, or an image ("oci:REF") with none (the launcher reads it
+// from the image's file).
 func (d VMDisk) validBase() bool {
-	_, oci := spec.OCIImage(d.Base)
-	known := d.BaseFmt == spec.FormatRaw || d.BaseFmt == spec.FormatQcow2
-	return oci && (known || d.BaseFmt == "") || strings.HasPrefix(d.Base, "/") && known
+	if _, oci := spec.OCIImage(d.Base); oci {
+		return d.BaseFmt == ""
+	}
+	return strings.HasPrefix(d.Base, "/") && (d.BaseFmt == spec.FormatRaw || d.BaseFmt == spec.FormatQcow2)
 }
 
 func parseDisk(s string) (VMDisk, error) {
@@ -242,7 +243,7 @@ func parseDisk(s string) (VMDisk, error) {
 		return VMDisk{}, fmt.Errorf("disk %q: format must be raw or qcow2", s)
 	}
 	if d.Base != "" && !d.validBase() {
-		return VMDisk{}, fmt.Errorf("disk %q: base must be absolute or oci:REF, its format raw or qcow2 (or, for oci:, empty: read from the image)", s)
+		return VMDisk{}, fmt.Errorf("disk %q: base must be an absolute path with format raw or qcow2, or oci:REF with none (read from the image)", s)
 	}
 	return d, nil
 }

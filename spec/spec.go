@@ -7,6 +7,7 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -275,7 +276,7 @@ type ImageRef struct{ Key, Ref, Pull string }
 
 // Images lists the images s needs from the store: an image container's
 // image (with its pull policy), or each VM disk's "oci:" base (pulled
-// when missing).
+// when missing), each image once, at the first key that names it.
 func (s *Spec) Images() []ImageRef {
 	if c := s.Container; c != nil && c.Image != "" {
 		return []ImageRef{{Key: "container.image", Ref: c.Image, Pull: c.Pull}}
@@ -283,7 +284,8 @@ func (s *Spec) Images() []ImageRef {
 	var out []ImageRef
 	if s.VM != nil {
 		for i, d := range s.VM.Disks {
-			if ref, ok := OCIImage(d.Base); ok {
+			ref, ok := OCIImage(d.Base)
+			if ok && !slices.ContainsFunc(out, func(o ImageRef) bool { return o.Ref == ref }) {
 				out = append(out, ImageRef{Key: fmt.Sprintf("vm.disk[%d].base", i+1), Ref: ref, Pull: PullMissing})
 			}
 		}

@@ -271,6 +271,9 @@ func (v *validator) diskSource(k string, d Disk) {
 	}
 	if ref, ok := OCIImage(d.Base); ok {
 		v.imageRef(k+".base", OCIDiskPrefix, ref)
+		if d.Format != "" {
+			v.add(k+".format", "the format of an oci: base's disk is read from the image's file; leave format out")
+		}
 	} else {
 		v.absPath(k+".base", d.Base)
 	}

@@ -122,7 +122,8 @@ func TestApplyDiffPrune(t *testing.T) {
 // loaded unit at once, as systemctl set-property does: no reload of
 // systemd, no restart, the cgroup's limit changed. A later change that
 // needs the reload drops those run-time settings, so that the unit files
-// say everything again (its new memory limit wins).
+// say everything again (its new memory limit wins); a prune drops them
+// too.
 func TestApplyLive(t *testing.T) {
 	env.Need(t)
 	pruneAll(t)
@@ -147,6 +148,12 @@ func TestApplyLive(t *testing.T) {
 	if d := show(t, "cove-live1.service", "Description"); d != "cove container live1: the live one" {
 		t.Errorf("after the live change Description = %q", d)
 	}
+	if r := inside(t, "systemctl", "daemon-reload"); r.Code != 0 {
+		t.Fatalf("daemon-reload: %s", r.Stderr)
+	}
+	if m := show(t, "cove-live1.service", "MemoryMax"); m != "134217728" {
+		t.Errorf("after a daemon-reload MemoryMax = %s; want 134217728 (the generator and the run-time setting agree)", m)
+	}
 	mustCove(t, "apply", limits("96M", "", "restart = \"on-failure\"\n"))
 	if id := show(t, "cove-live1.service", "InvocationID"); id == first {
 		t.Error("a change that needs a restart did not restart live1")
@@ -159,6 +166,14 @@ func TestApplyLive(t *testing.T) {
 	}
 	if r := inside(t, "test", "-e", "/run/systemd/system.control/cove-live1.service.d"); r.Code == 0 {
 		t.Error("the run-time settings of the live change outlived the reload")
+	}
+	mustCove(t, "apply", limits("64M", "", "restart = \"on-failure\"\n"))
+	if r := inside(t, "test", "-e", "/run/systemd/system.control/cove-live1.service.d"); r.Code != 0 {
+		t.Fatal("a second live change left no run-time settings")
+	}
+	mustCove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
+	if r := inside(t, "test", "-e", "/run/systemd/system.control/cove-live1.service.d"); r.Code == 0 {
+		t.Error("the run-time settings of a pruned workload stay for the next unit of its name")
 	}
 }
 

@@ -32,8 +32,8 @@ func TestPullUnitKilled(t *testing.T) {
 	if r := insideStdin(t, conf, "sh", "-c", "cat > /etc/cove/registries.toml"); r.Code != 0 {
 		t.Fatalf("write registries.toml: %s", r.Stderr)
 	}
+	t.Cleanup(func() { cove(t, "rmi", bigRef); cove(t, "rmi", ref); cove(t, "image", "prune") }) // after pruneAll's
 	pruneAll(t)
-	t.Cleanup(func() { cove(t, "rmi", bigRef); cove(t, "rmi", ref); cove(t, "image", "prune") })
 	mustCove(t, "pull", ref)
 	layersBefore := layerDirs(t)
 	spec := "version = 1\nkind = \"container\"\n[container]\nimage = \"" + bigRef + "\"\ncommand = [\"sleep\", \"1000\"]\n[service]\nstop_timeout = \"1s\"\n"

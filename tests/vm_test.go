@@ -653,7 +653,7 @@ func TestVMSharedDisk(t *testing.T) {
 	cleanupWorkload(t, "vmshared")
 	mustCove(t, "run", "-d", declaredText(t, filepath.Join(workDir, "shared-run"), "vmshared", g.Spec(vmguest.Cmdline("wait"), writes2, "")))
 	second := declaredText(t, filepath.Join(workDir, "shared-run"), "vmsharee", g.Spec(vmguest.Cmdline("wait"), writes2, ""))
-	want := second + ":10:1: vm.disk[1].path: " + disk2 + " is also a writable disk of VM vmshared (cove-vmshared.service, running)"
+	want := second + ":10:1: vm.disk[1].path: " + disk2 + " is also a writable disk of VM vmshared (cove-vmshared.service, loaded)"
 	if r := cove(t, "run", "-d", second); r.Code != 2 || !strings.Contains(r.Stderr, want) {
 		t.Errorf("cove run of a VM writing a running VM's disk: exit %d, stderr %q; want 2 and %q", r.Code, r.Stderr, want)
 	}

@@ -23,13 +23,17 @@ import (
 // image while the overlay exists, also with the VM stopped; cove rm of
 // the stopped VM (whose transient unit systemd has collected) removes
 // its state, and rmi then works; cove apply of a spec of that disk pulls
-// the image again and boots a fresh overlay. An image whose disk has a backing file,
-// or with no disk at all, is refused with its digest named.
+// the image again and boots a fresh overlay. An image whose disk has a
+// backing file, whose /disk is a symbolic link, or with no disk at all is
+// refused.
 func TestVMOCIDisk(t *testing.T) {
 	g := needGuest(t)
 	_, reg := testImage(t)
 	t.Cleanup(func() { cove(t, "image", "prune") })
-	ref := pushDiskImage(t, reg, "vm/disk:1", func(disk string) { qemuImg(t, "create", "-q", "-f", "qcow2", disk, "64M") })
+	ref := pushDiskImage(t, reg, "vm/disk:1", func(dir string) {
+		mkdirs(t, filepath.Join(dir, "disk"))
+		qemuImg(t, "create", "-q", "-f", "qcow2", filepath.Join(dir, "disk", "disk.qcow2"), "64M")
+	})
 	cleanupWorkload(t, "vmoci")
 	disk := fmt.Sprintf("[[vm.disk]]\nbase = \"oci:%s\"\nsize = \"128M\"\n", ref)
 	spec := vmSpec(t, g, "vmoci", "disk", disk, "")
@@ -74,47 +78,57 @@ func TestVMOCIDisk(t *testing.T) {
 }
 
 // refusedDiskImages: a VM from an image whose disk names a backing file,
-// or from an image with no /disk, does not start, and says why.
+// whose /disk is a symbolic link (to a directory of the host), or with no
+// /disk does not start, and says why.
 func refusedDiskImages(t *testing.T, g vmguest.Guest, reg *registry.Registry) {
 	for name, c := range map[string]struct {
-		make func(disk string)
-		want string
+		layer func(dir string)
+		want  string
 	}{
-		"backing": {func(disk string) {
-			qemuImg(t, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/var/lib/cove/vm-images/any.raw", "-u", disk, "64M")
+		"backing": {func(dir string) {
+			mkdirs(t, filepath.Join(dir, "disk"))
+			qemuImg(t, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", "/var/lib/cove/vm-images/any.raw", "-u", filepath.Join(dir, "disk", "disk.qcow2"), "64M")
 		}, "may have no backing file"},
-		"empty": {nil, "holds no disk image"},
+		"symlink": {func(dir string) {
+			if err := os.Symlink("/var/lib/cove/vms", filepath.Join(dir, "disk")); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a directory"},
+		"empty": {func(dir string) { mkdirs(t, filepath.Join(dir, "etc")) }, "holds 0 files under /disk"},
 	} {
-		ref := pushDiskImage(t, reg, "vm/"+name+":1", c.make)
+		ref := pushDiskImage(t, reg, "vm/"+name+":1", c.layer)
 		vm := "vmoci" + name
 		cleanupWorkload(t, vm)
 		r := cove(t, "run", "-d", vmSpec(t, g, vm, "disk", fmt.Sprintf("[[vm.disk]]\nbase = \"oci:%s\"\n", ref), ""))
-		logs := cove(t, "logs", vm).Stdout + r.Stderr
-		if r.Code == 0 && show(t, "cove-"+vm+".service", "ActiveState") == "active" || !strings.Contains(logs, c.want) {
-			t.Errorf("%s: exit %d, state %s, output %q; want no start and %q", name, r.Code, show(t, "cove-"+vm+".service", "ActiveState"), harness.Tail(logs, 20), c.want)
+		var logs string
+		eventually(t, 30*time.Second, vm+" to fail saying "+c.want, func() bool {
+			logs = cove(t, "logs", vm).Stdout + r.Stderr
+			return strings.Contains(logs, c.want) && show(t, "cove-"+vm+".service", "ActiveState") != "active"
+		})
+		if !strings.Contains(logs, "oci:") && !strings.Contains(logs, ref) {
+			t.Errorf("%s: the refusal names neither the image nor its reference:\n%s", name, harness.Tail(logs, 10))
 		}
 		cove(t, "rm", vm)
 		cove(t, "rmi", ref)
 	}
 }
 
-// pushDiskImage pushes an image of one layer holding /disk/disk.qcow2,
-// made by makeDisk (nil: a layer with /etc only, no disk), and returns its
-// reference.
-func pushDiskImage(t *testing.T, reg *registry.Registry, name string, makeDisk func(path string)) string {
+// pushDiskImage pushes an image of one layer whose tree makeLayer writes
+// into an empty directory, and returns its reference.
+func pushDiskImage(t *testing.T, reg *registry.Registry, name string, makeLayer func(dir string)) string {
 	t.Helper()
 	dir := filepath.Join(workDir, "diskimage-"+strings.NewReplacer("/", "-", ":", "-").Replace(name))
-	sub := "etc"
-	if makeDisk != nil {
-		sub = "disk"
-	}
-	if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+	mkdirs(t, dir)
+	makeLayer(dir)
+	return pushImage(t, reg, name, v1.Config{}, dir)
+}
+
+// mkdirs creates dir and its parents.
+func mkdirs(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if makeDisk != nil {
-		makeDisk(filepath.Join(dir, "disk", "disk.qcow2"))
-	}
-	return pushImage(t, reg, name, v1.Config{}, dir)
 }
 
 // backingFile is the backing file qemu-img names for the image at path in

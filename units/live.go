@@ -17,7 +17,8 @@ var liveProps = map[string]bool{
 // and next, and returns next's values of the properties that differ when
 // those are all properties systemd applies live (liveProps); ok is false
 // when anything else differs: a property added, removed, moved or not
-// live, the name, the targets that want it, its instances or proxies.
+// live, the name, the targets that want it, its instances or the number
+// of its proxies (which are units of their own, compared as such).
 func LiveChange(prev, next Unit) (changed []Property, ok bool) {
 	if prev.Name != next.Name || !slices.Equal(prev.WantedBy, next.WantedBy) || prev.Instances != next.Instances ||
 		len(prev.Proxies) != len(next.Proxies) || len(prev.Props) != len(next.Props) {

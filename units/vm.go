@@ -70,6 +70,9 @@ func VMConfig(s *spec.Spec) launch.VMConfig {
 		disk := launch.VMDisk{Path: d.Path, Format: d.Format, ReadOnly: d.ReadOnly, Boot: d.Boot}
 		if d.Base != "" {
 			disk = launch.VMDisk{Path: launch.OverlayPath(state, i+1), Format: spec.FormatQcow2, Boot: d.Boot, Base: d.Base, BaseFmt: d.Format, Size: d.Size}
+			if _, oci := spec.OCIImage(d.Base); oci {
+				disk.BaseFmt = "" // read from the image's file at start
+			}
 			c.StateDir = state
 		}
 		c.Disks = append(c.Disks, disk)

@@ -351,7 +351,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 // recorded.
 func collected(name string) Workload {
 	w := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",
-		Description: "stopped; systemd has unloaded its transient unit; cove rm " + name + " removes what it kept"}
+		Description: "stopped, its unit no longer loaded; cove rm " + name + " removes what it kept"}
 	if stored.HasVMState(name) {
 		w.Kind = spec.KindVM
 	}

@@ -31,7 +31,8 @@ type ImageUser interface {
 var _ ImageUser = (*Local)(nil)
 
 // ImageUses lists the images the declared specs and the loaded units
-// (their launchers' --image) name, and those VMs' overlays were made from.
+// (their launchers' --image, a VM's oci: disks) name, and those VMs'
+// overlays were made from.
 func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 	var uses []ImageUse
 	err := l.eachWorkload(ctx, func(sp *spec.Spec) {
@@ -47,12 +48,39 @@ func (l *Local) ImageUses(ctx context.Context) ([]ImageUse, error) {
 			uses = append(uses, ImageUse{Workload: name, Ref: d})
 		}
 	})
+	if err != nil {
+		return nil, err
+	}
+	vms, err := l.vmImageUses(ctx)
+	return append(uses, vms...), err
+}
+
+// vmImageUses lists the images of loaded VMs' "oci:" disks (a cove run
+// -d VM may not have started yet) and those VMs' overlays were made from
+// (kept until cove rm, the VM's unit loaded or not).
+func (l *Local) vmImageUses(ctx context.Context) ([]ImageUse, error) {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	loaded, err := c.VMConfigs(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var uses []ImageUse
+	for vm, vc := range loaded {
+		for _, d := range vc.Disks {
+			if ref, ok := spec.OCIImage(d.Base); ok {
+				uses = append(uses, ImageUse{Workload: vm, Ref: ref})
+			}
+		}
+	}
 	for vm, digests := range stored.OverlayImages() {
 		for _, d := range digests {
 			uses = append(uses, ImageUse{Workload: vm, Ref: d})
 		}
 	}
-	return uses, err
+	return uses, nil
 }
 
 // eachWorkload calls onDeclared with every declared spec that loads (those

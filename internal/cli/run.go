@@ -385,7 +385,7 @@ func prepareRun(ctx context.Context, env *Env, s *spec.Spec) error {
 	}
 	for _, im := range s.Images() {
 		if _, err := image.Ensure(ctx, env.Stderr, im.Ref, im.Pull); err != nil {
-			return err
+			return fmt.Errorf("run %s: %s: %w", s.Name, im.Key, err)
 		}
 	}
 	if c := s.Container; c != nil && c.Image != "" {

@@ -222,7 +222,9 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		return plan, err
 	}
 	if updates, ok := liveChanges(opt.Paths, plan); ok {
-		return plan, applyLive(ctx, opt.Paths, conn, plan, updates, log)
+		if err := applyLive(ctx, opt.Paths, conn, plan, updates, log); err == nil {
+			return plan, nil
+		} // else reload: it drops what was set
 	}
 	var errs []error
 	for _, c := range plan {
@@ -306,13 +308,17 @@ func record(p Paths, s *spec.Spec) error {
 	return WriteFile(p.AppliedPath(s.Name), data)
 }
 
-// remove stops a workload (or removes its instances) and deletes its spec
-// and applied copy.
+// remove stops a workload (or removes its instances) and deletes its spec,
+// applied copy and run-time settings (which a later unit of its name
+// would get).
 func remove(ctx context.Context, p Paths, conn *supervisor.Conn, name string) error {
 	if err := conn.Stop(ctx, name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
 		return err
 	}
 	if err := removeAllInstances(ctx, conn, name); err != nil {
+		return err
+	}
+	if err := supervisor.RemoveLive(spec.UnitName(name)); err != nil {
 		return err
 	}
 	if err := Remove(p.EtcPath(name)); err != nil {
@@ -335,7 +341,7 @@ func pullImages(ctx context.Context, opt Options, plan Plan) error {
 		}
 		for _, im := range c.Spec.Images() {
 			if err := opt.Pull(ctx, im.Ref, im.Pull); err != nil {
-				return fmt.Errorf("apply %s: %w", c.Name, err)
+				return fmt.Errorf("apply %s: %s: %w", c.Name, im.Key, err)
 			}
 		}
 	}

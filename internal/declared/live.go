@@ -52,29 +52,34 @@ func liveChanges(p Paths, plan Plan) (updates []liveUpdate, ok bool) {
 	return updates, changed > 0
 }
 
-// unitChanges compares the units of prev and next pairwise (see
-// units.LiveChange).
+// unitChanges compares the units of prev and next pairwise: the
+// workload's own may change live (units.LiveChange), the others (its
+// pull, health and proxy units) not at all; only the workload's unit has
+// run-time settings that a reload drops (supervisor.RemoveLive).
 func unitChanges(prev, next *spec.Spec) ([]liveUpdate, bool) {
 	before, err1 := Units(prev, compareLauncher)
 	after, err2 := Units(next, compareLauncher)
 	if err1 != nil || err2 != nil || len(before) != len(after) {
 		return nil, false
 	}
-	var out []liveUpdate
-	for i := range before {
-		props, ok := units.LiveChange(before[i], after[i])
-		if !ok {
+	props, ok := units.LiveChange(before[0], after[0])
+	if !ok {
+		return nil, false
+	}
+	for i := 1; i < len(before); i++ {
+		if other, ok := units.LiveChange(before[i], after[i]); !ok || len(other) > 0 {
 			return nil, false
 		}
-		if len(props) > 0 {
-			out = append(out, liveUpdate{before[i].Name, props})
-		}
 	}
-	return out, true
+	if len(props) == 0 {
+		return nil, true
+	}
+	return []liveUpdate{{before[0].Name, props}}, true
 }
 
 // applyLive sets the live changes on the loaded units (no reload, no
-// restart) and records the specs applied.
+// restart) and records the specs applied. On an error nothing is
+// recorded: the caller reloads instead.
 func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, updates []liveUpdate, log io.Writer) error {
 	for _, u := range updates {
 		if err := conn.SetLive(ctx, u.unit, u.props); err != nil {

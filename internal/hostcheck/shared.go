@@ -38,12 +38,13 @@ func SharedDisksWith(s *spec.Spec, others []*spec.Spec) error {
 // spec (a cove run -d VM), from its launcher's configuration: its disks,
 // an overlay by its base.
 func RunningVM(name string, c launch.VMConfig) *spec.Spec {
-	s := &spec.Spec{Name: name, File: spec.UnitName(name) + ", running", Kind: spec.KindVM, VM: &spec.VM{}}
+	s := &spec.Spec{Name: name, File: spec.UnitName(name) + ", loaded", Kind: spec.KindVM, VM: &spec.VM{}}
 	for _, d := range c.Disks {
+		disk := spec.Disk{Path: d.Path, ReadOnly: d.ReadOnly}
 		if d.Base != "" {
-			d = launch.VMDisk{Base: d.Base}
+			disk = spec.Disk{Base: d.Base}
 		}
-		s.VM.Disks = append(s.VM.Disks, spec.Disk{Path: d.Path, ReadOnly: d.ReadOnly, Base: d.Base})
+		s.VM.Disks = append(s.VM.Disks, disk)
 	}
 	return s
 }

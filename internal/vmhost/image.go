@@ -20,6 +20,7 @@ const MaxBackingDepth = 16
 type imageInfo struct {
 	VirtualSize    uint64 `json:"virtual-size"`
 	Format         string `json:"format"`
+	Backing        string `json:"backing-filename"`
 	FullBacking    string `json:"full-backing-filename"`
 	BackingFormat  string `json:"backing-filename-format"`
 	FormatSpecific struct {
@@ -33,19 +34,26 @@ type imageInfo struct {
 // returns its virtual size. The base (format, its pinned format) and every
 // image of its backing chain must be a regular file in the allowed
 // directories: the directory the base itself is in (symbolic links
-// resolved) and launch.VMImagesDir; none for a disk of an image in the
-// store (launch.ImagesDir), which must be self-contained. Each image of the chain is read by
+// resolved) and launch.VMImagesDir. Each image of the chain is read by
 // qemu-img info alone, which does not open its backing file: a hostile
 // image naming /etc/shadow, a json: or nbd: pseudo-file or an external
 // data file as its backing is refused before anything opens it. Every
 // backing file must name its format (nothing is probed).
-func CheckBase(base, format string) (uint64, error) {
+func CheckBase(base, format string) (uint64, error) { return checkChain(base, format, false) }
+
+// CheckImageDisk is CheckBase for the disk file of a registry image in
+// the store (stored.Store.DiskFile), which must be self-contained: a
+// backing file of any name is refused.
+func CheckImageDisk(path, format string) (uint64, error) { return checkChain(path, format, true) }
+
+// checkChain checks base and its backing chain (see CheckBase); with
+// selfContained, base may have no backing file.
+func checkChain(base, format string, selfContained bool) (uint64, error) {
 	resolved, err := filepath.EvalSymlinks(base)
 	if err != nil {
 		return 0, fmt.Errorf("base image %s: %w", base, err)
 	}
 	allowed := []string{filepath.Dir(resolved), launch.VMImagesDir}
-	fromImage := inside(resolved, launch.ImagesDir) // a registry image's disk: self-contained, or refused
 	var size uint64
 	path := resolved
 	for depth := 0; ; depth++ {
@@ -61,7 +69,7 @@ func CheckBase(base, format string) (uint64, error) {
 			return 0, fmt.Errorf("base image %s: %s has an external data file (%s); cove opens only self-contained images", base, path, info.FormatSpecific.Data.DataFile)
 		case info.FullBacking == "":
 			return size, nil
-		case fromImage:
+		case selfContained:
 			return 0, fmt.Errorf("base image %s: the disk of an image in the store may have no backing file; it names %s", base, info.FullBacking)
 		case depth+1 >= MaxBackingDepth:
 			return 0, fmt.Errorf("base image %s: backing chain longer than %d images", base, MaxBackingDepth)
@@ -103,10 +111,11 @@ func inside(path, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// ImageSize returns the virtual size of the image path of format.
-func ImageSize(path, format string) (uint64, error) {
-	info, err := readImageInfo(path, format)
-	return info.VirtualSize, err
+// Overlay returns the virtual size of the qcow2 overlay at path and its
+// backing file as the overlay names it.
+func Overlay(path string) (size uint64, backing string, err error) {
+	info, err := readImageInfo(path, spec.FormatQcow2)
+	return info.VirtualSize, info.Backing, err
 }
 
 // readImageInfo runs qemu-img info on the image path of format, without

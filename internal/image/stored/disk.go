@@ -7,9 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
+	"golang.org/x/sys/unix"
 )
 
 // DiskDir is the directory of an image that holds its disk image (the
@@ -34,7 +36,7 @@ func (s *Store) CompleteDisk(d launch.VMDisk) (launch.VMDisk, error) {
 		return d, err
 	}
 	if d.Base, err = s.DiskFile(rec); err != nil {
-		return d, err
+		return d, fmt.Errorf("disk image %s: %w", ref, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(record), 0o700); err != nil {
 		return d, fmt.Errorf("record the image of %s: %w", d.Path, err)
@@ -70,27 +72,91 @@ func (s *Store) overlayImage(ref, path, record string) (ImageRecord, error) {
 }
 
 // DiskFile returns the disk image file of image rec: the one entry of
-// /disk in the topmost layer that has one, which must be a regular file
-// (not a link). An image with none, or with more than one, is refused.
+// its /disk as the image's layers merge it (top first, as overlayfs does:
+// a whiteout, a character device 0:0, hides a lower entry; an opaque
+// directory, xattr trusted.overlay.opaque "y", hides every lower one),
+// which must be a regular file. A /disk that is not a directory (a
+// symbolic link included: the layers are read on the host, where a link
+// would lead out of the store), an image with no disk file or with more
+// than one is refused.
 func (s *Store) DiskFile(rec ImageRecord) (string, error) {
 	dirs, err := s.LayerDirs(rec)
 	if err != nil {
 		return "", err
 	}
+	seen := map[string]bool{} // names a higher layer has (or hid)
+	var files []string
 	for _, layer := range dirs {
-		es, err := os.ReadDir(filepath.Join(layer, DiskDir))
-		if errors.Is(err, fs.ErrNotExist) || err == nil && len(es) == 0 {
+		dir := filepath.Join(layer, DiskDir)
+		st, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
 			return "", fmt.Errorf("image %s: %w", rec.Digest, err)
 		}
-		if len(es) != 1 || !es[0].Type().IsRegular() {
-			return "", fmt.Errorf("image %s: /%s must hold exactly one regular file, a qcow2 or raw disk image; its layer %s has %d entries", rec.Digest, DiskDir, filepath.Base(layer), len(es))
+		if isWhiteout(st) {
+			break // /disk deleted: nothing lower counts
 		}
-		return filepath.Join(layer, DiskDir, es[0].Name()), nil
+		if !st.IsDir() {
+			return "", fmt.Errorf("image %s: /%s in layer %s is a %s, not a directory", rec.Digest, DiskDir, filepath.Base(layer), st.Mode().Type())
+		}
+		more, err := diskEntries(dir, seen)
+		if err != nil {
+			return "", fmt.Errorf("image %s: %w", rec.Digest, err)
+		}
+		files = append(files, more...)
+		if opaque(dir) {
+			break
+		}
 	}
-	return "", fmt.Errorf("image %s holds no disk image: a VM disk's oci: image has one qcow2 or raw file under /%s", rec.Digest, DiskDir)
+	if len(files) != 1 {
+		return "", fmt.Errorf("image %s holds %d files under /%s; a VM disk's image holds one qcow2 or raw file there (%s)", rec.Digest, len(files), DiskDir, strings.Join(files, ", "))
+	}
+	return files[0], nil
+}
+
+// diskEntries returns the regular files of one layer's /disk (dir) that
+// no higher layer has or hid, and adds its names to seen; any other kind
+// of entry is refused.
+func diskEntries(dir string, seen map[string]bool) ([]string, error) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range es {
+		if seen[e.Name()] {
+			continue
+		}
+		seen[e.Name()] = true
+		info, err := e.Info()
+		switch {
+		case err != nil:
+			return nil, err
+		case isWhiteout(info):
+		case !info.Mode().IsRegular():
+			return nil, fmt.Errorf("/%s/%s is a %s, not a regular file", DiskDir, e.Name(), info.Mode().Type())
+		default:
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	return files, nil
+}
+
+// isWhiteout reports whether st is an overlayfs whiteout: a character
+// device 0:0.
+func isWhiteout(st fs.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && st.Mode()&fs.ModeCharDevice != 0 && sys.Rdev == 0
+}
+
+// opaque reports whether directory dir hides the lower layers' entries
+// (the xattr trusted.overlay.opaque = "y").
+func opaque(dir string) bool {
+	buf := make([]byte, 1)
+	n, err := unix.Lgetxattr(dir, "trusted.overlay.opaque", buf)
+	return err == nil && n == 1 && buf[0] == 'y'
 }
 
 // OverlayImages maps each VM with a state directory to the digests of the
