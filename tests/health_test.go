@@ -61,7 +61,8 @@ func healthOf(t *testing.T, name string) string {
 }
 
 // TestTransientHealth: cove run with a health check gets the same probe
-// machinery as transient units, and cove rm removes it.
+// machinery as transient units, its probes every 300 ms go on for longer
+// than systemd's default start limit allows, and cove rm removes it.
 func TestTransientHealth(t *testing.T) {
 	env.Need(t)
 	p := declaredCmd(t, filepath.Join(workDir, "thealth"), "thealth", `["/bin/sleep", "1000"]`,
@@ -69,6 +70,15 @@ func TestTransientHealth(t *testing.T) {
 	cleanupWorkload(t, "thealth")
 	mustCove(t, "run", "-d", p)
 	eventually(t, 5*time.Second, "thealth to be healthy", func() bool { return healthOf(t, "thealth") == "healthy" })
+	// Probes every 300 ms go on past systemd's default start limit (5 starts
+	// in 10 s): the last one is recent after 5 s.
+	time.Sleep(5 * time.Second)
+	var st struct {
+		CheckedAt time.Time `json:"checked_at"`
+	}
+	if err := json.Unmarshal([]byte(inside(t, "cat", "/run/cove/health/thealth.json").Stdout), &st); err != nil || time.Since(st.CheckedAt) > 2*time.Second {
+		t.Errorf("the last probe ran at %v (%v): the probes stopped (%s)", st.CheckedAt, err, show(t, "cove-thealth-health.service", "Result"))
+	}
 	mustCove(t, "rm", "thealth")
 	if strings.Contains(listUnits(t), "thealth-health") {
 		t.Errorf("cove rm left the health units:\n%s", listUnits(t))

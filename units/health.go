@@ -60,6 +60,9 @@ func CompileHealth(s *spec.Spec, opt Options) (timer, svc Unit, ok bool) {
 
 	svc = Unit{Name: spec.HealthServiceName(s.Name)}
 	svc.add(SectionUnit, "Description", "", Str("health check of "+main))
+	// The timer starts it every interval, more often than systemd's
+	// default start limit (5 starts in 10 s) allows for intervals below 2 s.
+	svc.add(SectionUnit, "StartLimitIntervalUSec", "StartLimitIntervalSec", Duration(0))
 	svc.add(SectionService, "Type", "", Str("oneshot"))
 	svc.add(SectionService, "ExecStart", "", Exec(append([]string{opt.Launcher, launch.HealthVerb,
 		"--name", s.Name,
