@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -248,9 +249,9 @@ func TestRunReportsOOM(t *testing.T) {
 // --rm (its unit stays loaded after its payload exits, and counts a death
 // by SIGKILL as unclean) whose payload ignores SIGTERM ends it with
 // SIGKILL after stop_timeout, and the unit does not end failed: it goes
-// as after a clean stop; cove status still shows it (stopped, how it
-// ended) and cove rm removes what is left of it (the record of how it
-// ended). A SIGKILL nobody asked for still fails such a
+// as after a clean stop; cove status and cove ps still show it (stopped,
+// how it ended) and cove rm removes what is left of it (the record of
+// how it ended). A SIGKILL nobody asked for still fails such a
 // unit.
 func TestRunStopNeedingKill(t *testing.T) {
 	env.Need(t)
@@ -266,7 +267,13 @@ func TestRunStopNeedingKill(t *testing.T) {
 	if st := mustCove(t, "status", "runkill"); !strings.Contains(st, "inactive") || !strings.Contains(st, "cove rm runkill removes what it kept") || !strings.Contains(st, "SIGKILL") {
 		t.Errorf("cove status of the stopped run (its unit collected) lacks its state, what to do, or how it ended:\n%s", st)
 	}
+	if ps := mustCove(t, "ps"); !regexp.MustCompile(`(?m)^runkill\s.*inactive`).MatchString(ps) {
+		t.Errorf("cove ps does not list the stopped run (its unit collected) as inactive:\n%s", ps)
+	}
 	mustCove(t, "rm", "runkill") // its outcome record is what is left of it
+	if ps := mustCove(t, "ps"); regexp.MustCompile(`(?m)^runkill\s`).MatchString(ps) {
+		t.Errorf("cove ps lists runkill after cove rm:\n%s", ps)
+	}
 	if r := cove(t, "rm", "runkill"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload") {
 		t.Errorf("a second cove rm: exit %d: %s", r.Code, r.Stderr)
 	}

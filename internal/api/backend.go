@@ -158,6 +158,7 @@ func (l *Local) list(ctx context.Context, counters bool) ([]Workload, error) {
 	if ws, err = l.withDeclared(ctx, c, ws); err != nil {
 		return nil, err
 	}
+	ws = withLeftOvers(ws)
 	out := make([]Workload, len(ws))
 	recorded := health.Recorded()
 	for i, w := range ws {
@@ -199,6 +200,30 @@ func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []super
 	ws = append(ws, more...)
 	slices.SortFunc(ws, func(a, b supervisor.Workload) int { return spec.CompareNames(a.Name, b.Name) })
 	return ws, nil
+}
+
+// withLeftOvers adds to ws, sorted, the workloads whose units systemd no
+// longer has but which left something for cove rm (a stopped cove run -d
+// workload: see leftOver), as collected shows them.
+func withLeftOvers(ws []supervisor.Workload) []supervisor.Workload {
+	listed := map[string]bool{}
+	for _, w := range ws {
+		listed[w.Name] = true
+	}
+	added := false
+	for _, dir := range []string{launch.ContainersDir, launch.VMStateDir, outcome.Dir} {
+		es, _ := os.ReadDir(dir) // none yet: nothing left over
+		for _, e := range es {
+			if name := e.Name(); !listed[name] && leftOver(name) {
+				listed[name], added = true, true
+				ws = append(ws, collected(name).Workload)
+			}
+		}
+	}
+	if added {
+		slices.SortFunc(ws, func(a, b supervisor.Workload) int { return spec.CompareNames(a.Name, b.Name) })
+	}
+	return ws
 }
 
 // Status returns workload name with its health, networks and ports.
