@@ -350,12 +350,33 @@ func kindOf(sp map[string]any) string {
 // RemainAfterExit= (cove run -d without --rm) counts a death by SIGKILL
 // as unclean, so that the memory limit's kill fails it
 // (units.killNotClean), and the stop stage's record (outcome) tells the
-// stop's SIGKILL apart.
+// stop's SIGKILL apart. The unit's post stage resets it itself
+// (ForgiveStop), for systemctl stop too; this is for a unit whose post
+// stage could not reach systemd, or that an older cove wrote.
 func (c *Conn) Stop(ctx context.Context, name string) error {
 	if err := c.job(ctx, "stop", name, c.sd.StopUnitContext); err != nil {
 		return err
 	}
 	return c.forgiveStopKill(ctx, spec.UnitName(name), name)
+}
+
+// ForgiveStop resets the result of workload name's unit while its post
+// stage (ExecStopPost=) runs after a stop asked for that needed SIGKILL:
+// systemd takes the reset result for the run's, and the unit ends
+// inactive, as after a clean stop, not failed.
+func ForgiveStop(name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	unit := spec.UnitName(name)
+	if err := c.sd.ResetFailedUnitContext(ctx, unit); err != nil {
+		return fmt.Errorf("reset the result of %s (its stop needed SIGKILL): %w", unit, err)
+	}
+	return nil
 }
 
 // forgiveStopKill resets unit, of workload name, if it failed because

@@ -277,6 +277,18 @@ func TestRunStopNeedingKill(t *testing.T) {
 	if r := cove(t, "rm", "runkill"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload") {
 		t.Errorf("a second cove rm: exit %d: %s", r.Code, r.Stderr)
 	}
+	// The same stop through systemctl: the unit does not fail either.
+	cleanupWorkload(t, "runkillctl")
+	mustCove(t, runArgs("-d", "--name", "runkillctl", "--", "/bin/sleep", "1000")...)
+	if r := inside(t, "systemctl", "stop", "cove-runkillctl.service"); r.Code != 0 {
+		t.Errorf("systemctl stop: exit %d: %s", r.Code, r.Stderr)
+	}
+	if st := show(t, "cove-runkillctl.service", "ActiveState"); st != "inactive" {
+		t.Errorf("after systemctl stop that needed SIGKILL: ActiveState=%s, want inactive (collected as after a clean stop)", st)
+	}
+	if st := mustCove(t, "status", "runkillctl"); !strings.Contains(st, "SIGKILL") {
+		t.Errorf("cove status after systemctl stop does not say the stop needed SIGKILL:\n%s", st)
+	}
 	mustCove(t, runArgs("-d", "--name", "runkill9", "--", "/bin/sleep", "1000")...)
 	if r := inside(t, "kill", "-9", show(t, "cove-runkill9.service", "MainPID")); r.Code != 0 {
 		t.Fatalf("kill -9: %s", r.Stderr)

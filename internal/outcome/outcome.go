@@ -149,6 +149,10 @@ type Verdict struct {
 	HiddenKill bool
 	// Fail: that SIGKILL was not asked for; the unit must fail.
 	Fail bool
+	// Forgive: a stop asked for needed SIGKILL, which systemd counts as
+	// the run's failure in this unit (SIGKILL not clean): the post stage
+	// resets it, so that the unit ends as after a clean stop.
+	Forgive bool
 }
 
 // Post is the post stage of workload name's run (ExecStopPost=, or
@@ -180,7 +184,7 @@ func judge(run Run, stop Record, oomKills, limit uint64) Verdict {
 	v := Verdict{HiddenKill: killed && run.Result == "success"}
 	switch {
 	case killed && stop.Invocation == run.Invocation && stop.Kind == StoppedByKill:
-		v.Record = &stop
+		v.Record, v.Forgive = &stop, run.Result == "signal"
 		return v
 	case oomKills > 0 && (killed || run.ExitCode == "exited" && run.ExitStatus == "137"):
 		if limit >= noLimit {

@@ -35,9 +35,15 @@ func TestJudge(t *testing.T) {
 		if v.Record != nil {
 			got = v.Record.String()
 		}
-		if got != c.want || v.HiddenKill != c.hidden || v.Fail != c.fail {
-			t.Errorf("%s: %q hidden %v fail %v, want %q %v %v", c.what, got, v.HiddenKill, v.Fail, c.want, c.hidden, c.fail)
+		if got != c.want || v.HiddenKill != c.hidden || v.Fail != c.fail || v.Forgive {
+			t.Errorf("%s: %q hidden %v fail %v forgive %v, want %q %v %v and no forgiving", c.what, got, v.HiddenKill, v.Fail, v.Forgive, c.want, c.hidden, c.fail)
 		}
+	}
+	// In a unit where SIGKILL is not clean, systemd counts the stop's
+	// SIGKILL as the run's failure: the post stage forgives it.
+	v := judge(Run{Invocation: inv, Result: "signal", ExitCode: "killed", ExitStatus: "KILL"}, stopped, 0, 0)
+	if !v.Forgive || v.Fail || v.Record == nil || v.Record.Kind != StoppedByKill {
+		t.Errorf("a stop asked for that needed SIGKILL, the unit failed: %+v; want it forgiven", v)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
 )
 
 // stopStages is a container's stop stages (units' stopStages): ExecStop=
@@ -83,13 +84,17 @@ func union(a, b []string) []string {
 
 // postStage records how run ended, tells the journal of a SIGKILL
 // systemd logged at debug level only (the die event's status; the stop
-// stage told it of its own), releases networks nets and those it was
-// connected to since it started (network.Leased), and fails for a
-// SIGKILL nobody asked for.
+// stage told it of its own), resets the unit's failure when a stop asked
+// for (cove stop, systemctl stop) needed SIGKILL, releases networks nets
+// and those it was connected to since it started (network.Leased), and
+// fails for a SIGKILL nobody asked for.
 func postStage(name string, nets []string, run outcome.Run) error {
 	v, err := outcome.Post(name, run)
 	if v.HiddenKill && v.Record.Kind != outcome.StoppedByKill {
 		err = errors.Join(err, eventlog.Killed(name))
+	}
+	if v.Forgive {
+		err = errors.Join(err, supervisor.ForgiveStop(name))
 	}
 	if len(nets) > 0 { // and those it was connected to since it started
 		more, lerr := network.Leased(name)
