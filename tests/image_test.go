@@ -125,6 +125,11 @@ func imagesListed(t *testing.T, ref string) {
 	if len(rows) != 1 || rows[0].Name != ref || !strings.HasPrefix(rows[0].Digest, "sha256:") {
 		t.Errorf("cove images --json = %+v, want one row named %s", rows, ref)
 	}
+	// Shell completion (cobra's __complete, which the bash, zsh and fish
+	// scripts call) offers the image's reference.
+	if out := mustCove(t, "__complete", "rmi", ""); !strings.Contains(out, ref+"\n") {
+		t.Errorf("completing cove rmi does not offer %s:\n%s", ref, out)
+	}
 }
 
 // runImage runs the image in the foreground: the image's command, user,
@@ -162,6 +167,9 @@ func declaredImage(t *testing.T, ref string) {
 	mustCove(t, "apply", path)
 	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
 	mustCove(t, "restart", "imgweb")
+	if out := mustCove(t, "__complete", "status", "imgw"); !strings.HasPrefix(out, "imgweb\n") {
+		t.Errorf("completing cove status imgw does not offer the workload imgweb:\n%s", out)
+	}
 	status := mustCove(t, "status", "imgweb")
 	var rows []struct{ Digest string }
 	if err := json.Unmarshal([]byte(mustCove(t, "images", "--json")), &rows); err != nil || len(rows) != 1 {
