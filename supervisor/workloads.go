@@ -463,6 +463,17 @@ func (c *Conn) UnitState(ctx context.Context, unit string) (string, error) {
 	return s, nil
 }
 
+// loadState is unit's LoadState ("loaded", "not-found", …), "" when
+// systemd does not answer.
+func (c *Conn) loadState(ctx context.Context, unit string) string {
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "LoadState")
+	if err != nil {
+		return ""
+	}
+	s, _ := p.Value.Value().(string)
+	return s
+}
+
 // unitJob runs a start-like job on unit and waits for it.
 func (c *Conn) unitJob(ctx context.Context, op, unit string, do func(context.Context, string, string, chan<- string) (int, error)) error {
 	ch := make(chan string, 1)
@@ -530,6 +541,9 @@ func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	}
 	t := ProbeTarget{Invocation: c.invocation(ctx, unit)}
 	t.MainPID, _ = sp["MainPID"].(uint32)
+	if t.MainPID == 0 && c.loadState(ctx, unit) == "not-found" { // systemd answers for any name
+		return ProbeTarget{}, fmt.Errorf("inspect %s: %w", unit, ErrNotFound)
+	}
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
 		t.Started = time.UnixMicro(int64(ts))
 	}

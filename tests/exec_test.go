@@ -23,9 +23,15 @@ func statusField(status, field string) string {
 func TestExec(t *testing.T) {
 	env.Need(t)
 	checkExec(t, "exe")
-	mustCove(t, "stop", "exe")
-	if r := cove(t, "exec", "exe", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "not running") {
-		t.Errorf("cove exec in a stopped workload: exit %d %s", r.Code, r.Stderr)
+	mustCove(t, "stop", "exe") // a stopped run: systemd collects its unit
+	if r := cove(t, "exec", "exe", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "no such workload exe") {
+		t.Errorf("cove exec in a stopped run: exit %d %s", r.Code, r.Stderr)
+	}
+	cleanupWorkload(t, "exedone")
+	mustCove(t, runArgs("-d", "--name", "exedone", "--", "/bin/true")...)
+	eventually(t, 10e9, "exedone's payload to exit", func() bool { return show(t, "cove-exedone.service", "SubState") == "exited" })
+	if r := cove(t, "exec", "exedone", "--", "true"); r.Code != 1 || !strings.Contains(r.Stderr, "not running") {
+		t.Errorf("cove exec in a workload whose payload exited: exit %d %s", r.Code, r.Stderr)
 	}
 }
 

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,14 +54,21 @@ func TestLogsTailWithBounds(t *testing.T) {
 	}
 }
 
-// TestLogsUnknown: cove logs of a workload systemd does not know is an
-// error, as stop and status are, not silence; with -f too.
+// TestLogsUnknown: every command that takes a workload's name says "no
+// such workload NAME" and exits 1 for one systemd does not know (cove logs
+// used to print nothing and exit 0), with -f too.
 func TestLogsUnknown(t *testing.T) {
 	env.Need(t)
-	for _, args := range [][]string{{"logs", "nosuch"}, {"logs", "-f", "nosuch"}} {
+	png := filepath.Join(workDir, "nosuch.png")
+	for _, args := range [][]string{
+		{"logs", "nosuch"}, {"logs", "-f", "nosuch"}, {"status", "nosuch"}, {"stop", "nosuch"}, {"start", "nosuch"},
+		{"restart", "nosuch"}, {"rm", "nosuch"}, {"kill", "nosuch"}, {"exec", "nosuch", "--", "true"},
+		{"stats", "--no-stream", "nosuch"}, {"attach", "nosuch"}, {"console", "nosuch"}, {"vnc", "nosuch"},
+		{"screenshot", "nosuch", png},
+	} {
 		r := cove(t, args...)
-		if r.Code != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, "no such workload") {
-			t.Errorf("cove %s: exit %d, stdout %q, stderr %q; want exit 1 and no such workload", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
+		if r.Code != 1 || r.Stdout != "" || !strings.Contains(r.Stderr, "no such workload nosuch") {
+			t.Errorf("cove %s: exit %d, stdout %q, stderr %q; want exit 1 and no such workload nosuch", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 		}
 	}
 }

@@ -122,7 +122,7 @@ func sampleAll(ctx context.Context, b api.Backend, s sampler, names []string) ([
 		case err == nil:
 			out = append(out, workloadSample{n, sm})
 		case !all || (!errors.Is(err, supervisor.ErrNotFound) && !isConflict(err)):
-			return nil, err
+			return nil, named(n, err)
 		}
 	}
 	return out, nil
