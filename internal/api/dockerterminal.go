@@ -46,11 +46,16 @@ func (s *Server) streamTerminal(ctx context.Context, name string, conn net.Conn,
 	relayRaw(ctx, conn, in, a.host, o, r.done)
 }
 
+// relayWait is how long a request to a running container's terminal
+// waits for its relay to listen (see tty.DialWait): the docker CLI sizes
+// the terminal right after the start.
+const relayWait = 2 * time.Second
+
 // attachTerminal is attachRunning for a container with a terminal: the
 // request becomes a client of its relay from now on, until the terminal
 // ends or the client goes away.
 func (s *Server) attachTerminal(c *call, ct dockerContainer, o attachOptions) {
-	relay, master, err := tty.Dial(launch.TerminalSocket(ct.Name))
+	relay, master, err := tty.DialWait(launch.TerminalSocket(ct.Name), relayWait)
 	if err != nil {
 		if errors.Is(err, tty.ErrNoRelay) {
 			err = dockerNotRunning(ct.Name)
@@ -122,7 +127,7 @@ func (s *Server) dockerResize(c *call) {
 		c.w.WriteHeader(http.StatusOK)
 		return
 	}
-	relay, master, err := tty.Dial(launch.TerminalSocket(ct.Name))
+	relay, master, err := tty.DialWait(launch.TerminalSocket(ct.Name), relayWait)
 	if err != nil {
 		c.failWith(err)
 		return

@@ -235,6 +235,20 @@ func (r *Relay) end(drain time.Duration) {
 // workload has no terminal, or it has ended.
 var ErrNoRelay = errors.New("no terminal to attach to")
 
+// DialWait is Dial retried while no relay listens at path, for up to
+// wait: right after a workload's start is answered its relay, a process
+// the launcher starts, may not listen yet.
+func DialWait(path string, wait time.Duration) (conn, master *os.File, err error) {
+	deadline := time.Now().Add(wait)
+	for {
+		conn, master, err = Dial(path)
+		if err == nil || !errors.Is(err, ErrNoRelay) || time.Now().After(deadline) {
+			return conn, master, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Dial attaches to the relay listening at path: it returns the connection
 // (for AttachVia) and the terminal's master (to set the window size with).
 func Dial(path string) (conn, master *os.File, err error) {
