@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,6 @@ import (
 const (
 	whiteoutPrefix = ".wh."
 	opaqueMarker   = ".wh..wh..opq"
-	opaqueXattr    = "trusted.overlay.opaque"
 	paxXattrPrefix = "SCHILY.xattr."
 )
 
@@ -101,7 +101,7 @@ func (lt *layerTar) entry(rel string) error {
 	switch {
 	case typ == unix.S_IFDIR:
 		return lt.dir(rel)
-	case typ == unix.S_IFCHR && st.Rdev == 0: // an overlayfs whiteout
+	case stored.IsWhiteout(st.Mode, st.Rdev):
 		dir, name := path.Split(rel)
 		return lt.tw.WriteHeader(markerHeader(dir + whiteoutPrefix + name))
 	case st.Nlink > 1:
@@ -191,14 +191,14 @@ func imageXattrs(p string) (map[string]string, bool, error) {
 	for _, k := range keys {
 		keep := strings.HasPrefix(k, "user.") || strings.HasPrefix(k, "security.") ||
 			k == "system.posix_acl_access" || k == "system.posix_acl_default"
-		if !keep && k != opaqueXattr {
+		if !keep && k != stored.OpaqueXattr {
 			continue
 		}
 		v, err := getXattr(p, k)
 		if err != nil {
 			return nil, false, err
 		}
-		if k == opaqueXattr {
+		if k == stored.OpaqueXattr {
 			opaque = v == "y"
 			continue
 		}

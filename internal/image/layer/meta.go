@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	"golang.org/x/sys/unix"
 )
 
@@ -25,9 +26,6 @@ type meta struct {
 
 // paxXattr prefixes the PAX records that carry xattrs.
 const paxXattr = "SCHILY.xattr."
-
-// opaqueXattr marks an overlayfs directory whose lower children are hidden.
-const opaqueXattr = "trusted.overlay.opaque"
 
 // metaOf checks and collects hdr's attributes: numeric ids in range
 // (names are ignored), and xattrs an image may set.
@@ -112,7 +110,7 @@ func setxattr(l leaf, key, value string) error {
 }
 
 // setOpaque makes the directory l opaque to overlayfs.
-func setOpaque(l leaf) error { return setxattr(l, opaqueXattr, "y") }
+func setOpaque(l leaf) error { return setxattr(l, stored.OpaqueXattr, "y") }
 
 // chmod sets the mode of l, which must not be a symlink, with
 // fchmodat2(AT_SYMLINK_NOFOLLOW). A kernel without fchmodat2 (Linux < 6.6)

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	"golang.org/x/sys/unix"
 )
 
@@ -96,9 +97,6 @@ func lstat(l leaf) (st unix.Stat_t, exists bool, err error) {
 	return st, true, nil
 }
 
-// isWhiteout reports whether st is an overlayfs whiteout.
-func isWhiteout(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == 0 }
-
 // isDir reports whether st is a directory.
 func isDir(st *unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
@@ -115,7 +113,7 @@ func clear(l leaf, dir bool) (keep, wasWhiteout bool, err error) {
 	if dir && isDir(&st) {
 		return true, false, nil
 	}
-	return false, isWhiteout(&st), removeAll(l)
+	return false, stored.IsWhiteout(st.Mode, st.Rdev), removeAll(l)
 }
 
 // removeAll removes l and, if it is a directory, everything under it,

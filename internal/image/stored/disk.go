@@ -95,7 +95,7 @@ func (s *Store) DiskFile(rec ImageRecord) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("image %s: %w", rec.Digest, err)
 		}
-		if isWhiteout(st) {
+		if whiteout(st) {
 			break // /disk deleted: nothing lower counts
 		}
 		if !st.IsDir() {
@@ -134,7 +134,7 @@ func diskEntries(dir string, seen map[string]bool) ([]string, error) {
 		switch {
 		case err != nil:
 			return nil, err
-		case isWhiteout(info):
+		case whiteout(info):
 		case !info.Mode().IsRegular():
 			return nil, fmt.Errorf("/%s/%s is a %s, not a regular file", DiskDir, e.Name(), info.Mode().Type())
 		default:
@@ -144,18 +144,18 @@ func diskEntries(dir string, seen map[string]bool) ([]string, error) {
 	return files, nil
 }
 
-// isWhiteout reports whether st is an overlayfs whiteout: a character
-// device 0:0.
-func isWhiteout(st fs.FileInfo) bool {
+// whiteout reports whether the entry st describes is a whiteout
+// (IsWhiteout).
+func whiteout(st fs.FileInfo) bool {
 	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && st.Mode()&fs.ModeCharDevice != 0 && sys.Rdev == 0
+	return ok && IsWhiteout(sys.Mode, sys.Rdev)
 }
 
 // opaque reports whether directory dir hides the lower layers' entries
-// (the xattr trusted.overlay.opaque = "y").
+// (OpaqueXattr).
 func opaque(dir string) bool {
 	buf := make([]byte, 1)
-	n, err := unix.Lgetxattr(dir, "trusted.overlay.opaque", buf)
+	n, err := unix.Lgetxattr(dir, OpaqueXattr, buf)
 	return err == nil && n == 1 && buf[0] == 'y'
 }
 

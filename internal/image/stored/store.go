@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/launch"
 )
@@ -55,6 +56,17 @@ func (s *Store) LockPath() string  { return filepath.Join(s.root, ".lock") }
 
 // BlobPath is where the manifest, index or config h is kept.
 func (s *Store) BlobPath(h v1.Hash) string { return filepath.Join(s.BlobsDir(), h.Hex) }
+
+// OpaqueXattr, set to "y" on a directory of an unpacked layer, hides the
+// entries the layers below have there: overlayfs's form of an OCI opaque
+// whiteout (package layer writes it, the store's readers honour it).
+const OpaqueXattr = "trusted.overlay.opaque"
+
+// IsWhiteout reports whether an entry of an unpacked layer, of file mode
+// and device number rdev (stat's st_mode and st_rdev), is a whiteout: a
+// character device 0:0 hiding the entry of its name below, overlayfs's
+// form of an OCI whiteout.
+func IsWhiteout(mode uint32, rdev uint64) bool { return mode&unix.S_IFMT == unix.S_IFCHR && rdev == 0 }
 
 // LayerDir is the unpacked layer whose uncompressed digest is diffID.
 func (s *Store) LayerDir(diffID v1.Hash) string { return filepath.Join(s.LayersDir(), diffID.Hex) }
