@@ -455,23 +455,18 @@ func (c *Conn) StopUnit(ctx context.Context, unit string) error {
 // UnitState is any unit's ActiveState ("active", "inactive", "failed",
 // ...); "inactive" for a unit systemd has not loaded.
 func (c *Conn) UnitState(ctx context.Context, unit string) (string, error) {
-	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
+	return c.stringProperty(ctx, unit, "ActiveState")
+}
+
+// stringProperty reads unit's string property name ("ActiveState",
+// "LoadState", …).
+func (c *Conn) stringProperty(ctx context.Context, unit, name string) (string, error) {
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, name)
 	if err != nil {
-		return "", fmt.Errorf("state of %s: D-Bus GetUnitProperty ActiveState: %w", unit, err)
+		return "", fmt.Errorf("%s of %s: D-Bus GetUnitProperty: %w", name, unit, err)
 	}
 	s, _ := p.Value.Value().(string)
 	return s, nil
-}
-
-// loadState is unit's LoadState ("loaded", "not-found", …), "" when
-// systemd does not answer.
-func (c *Conn) loadState(ctx context.Context, unit string) string {
-	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "LoadState")
-	if err != nil {
-		return ""
-	}
-	s, _ := p.Value.Value().(string)
-	return s
 }
 
 // unitJob runs a start-like job on unit and waits for it.
@@ -541,8 +536,10 @@ func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	}
 	t := ProbeTarget{Invocation: c.invocation(ctx, unit)}
 	t.MainPID, _ = sp["MainPID"].(uint32)
-	if t.MainPID == 0 && c.loadState(ctx, unit) == "not-found" { // systemd answers for any name
-		return ProbeTarget{}, fmt.Errorf("inspect %s: %w", unit, ErrNotFound)
+	if t.MainPID == 0 { // systemd answers for any name
+		if load, _ := c.stringProperty(ctx, unit, "LoadState"); load == "not-found" {
+			return ProbeTarget{}, fmt.Errorf("inspect %s: %w", unit, ErrNotFound)
+		}
 	}
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
 		t.Started = time.UnixMicro(int64(ts))

@@ -96,9 +96,7 @@ func assertKilledPullInvisible(t *testing.T, ref string, layers int) {
 func pushBig(t *testing.T, reg *registry.Registry) string {
 	t.Helper()
 	dir := filepath.Join(workDir, "biglayer")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	mkdirs(t, dir)
 	body := make([]byte, 16<<20)
 	if _, err := rand.Read(body); err != nil {
 		t.Fatal(err)

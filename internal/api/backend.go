@@ -204,7 +204,7 @@ func (l *Local) withDeclared(ctx context.Context, c *supervisor.Conn, ws []super
 
 // withLeftOvers adds to ws, sorted, the workloads whose units systemd no
 // longer has but which left something for cove rm (a stopped cove run -d
-// workload: see leftOver), as collected shows them.
+// workload), as collected shows them.
 func withLeftOvers(ws []supervisor.Workload) []supervisor.Workload {
 	listed := map[string]bool{}
 	for _, w := range ws {
@@ -214,9 +214,11 @@ func withLeftOvers(ws []supervisor.Workload) []supervisor.Workload {
 	for _, dir := range []string{launch.ContainersDir, launch.VMStateDir, outcome.Dir} {
 		es, _ := os.ReadDir(dir) // none yet: nothing left over
 		for _, e := range es {
-			if name := e.Name(); !listed[name] && leftOver(name) {
-				listed[name], added = true, true
-				ws = append(ws, collected(name).Workload)
+			if name := e.Name(); !listed[name] {
+				if w, ok := collected(name); ok {
+					listed[name], added = true, true
+					ws = append(ws, w.Workload)
+				}
 			}
 		}
 	}
@@ -234,8 +236,8 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	}
 	w, err := c.Status(ctx, name)
 	if errors.Is(err, supervisor.ErrNotFound) {
-		if leftOver(name) {
-			return collected(name), nil
+		if w, ok := collected(name); ok {
+			return w, nil
 		}
 		if instances, _ := c.Instances(ctx, name); len(instances) > 0 {
 			names := make([]string, len(instances))
@@ -370,32 +372,35 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 	})
 }
 
-// collected is the status of workload name whose unit systemd collected
-// (a stopped cove run -d workload) but which left something for cove rm
-// (see leftOver): inactive, with how its last run ended if that was
-// recorded.
-func collected(name string) Workload {
-	w := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",
+// collected is the status of workload name, whose unit systemd no longer
+// has (a stopped cove run -d workload, collected), when it left something
+// for cove rm: its writable layer, a VM's state, its user namespace IDs,
+// or the record of how its last run ended (a stop that needed SIGKILL).
+// The status is inactive, with how its last run ended if that was
+// recorded; ok is false when nothing was left.
+func collected(name string) (w Workload, ok bool) {
+	_, ids, _ := userns.Default().Lookup(name)
+	r, ended := outcome.Read(name)
+	vm := stored.HasVMState(name)
+	if !ids && !ended && !vm && stored.RunningDigest(name) == "" {
+		return Workload{}, false
+	}
+	sw := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",
 		Description: "stopped, its unit no longer loaded; cove rm " + name + " removes what it kept"}
-	if stored.HasVMState(name) {
-		w.Kind = spec.KindVM
+	if vm {
+		sw.Kind = spec.KindVM
 	}
-	if r, ok := outcome.Read(name); ok {
-		w.Outcome = &r
+	if ended {
+		sw.Outcome = &r
 	}
-	return Workload{Workload: w}
+	return Workload{Workload: sw}, true
 }
 
 // leftOver reports whether workload name, whose unit systemd no longer
-// has, left something for cove rm: its writable layer, a VM's state (a
-// stopped cove run -d VM, which systemd collected), its user namespace
-// IDs, or the record of how its last run ended (a cove run -d container
-// whose stop needed SIGKILL: supervisor.Stop reset it, so systemd
-// collected it).
+// has, left something for cove rm (see collected).
 func leftOver(name string) bool {
-	_, ids, _ := userns.Default().Lookup(name)
-	_, ended := outcome.Read(name)
-	return stored.RunningDigest(name) != "" || stored.HasVMState(name) || ids || ended
+	_, ok := collected(name)
+	return ok
 }
 
 // do runs op on workload name, or on each instance of replicated
