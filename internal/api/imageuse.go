@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/launch"
@@ -69,10 +70,8 @@ func (l *Local) vmImageUses(ctx context.Context) ([]ImageUse, error) {
 	}
 	var uses []ImageUse
 	for vm, vc := range loaded {
-		for _, d := range vc.Disks {
-			if ref, ok := spec.OCIImage(d.Base); ok {
-				uses = append(uses, ImageUse{Workload: vm, Ref: ref})
-			}
+		for _, im := range hostcheck.RunningVM(vm, vc).Images() {
+			uses = append(uses, ImageUse{Workload: vm, Ref: im.Ref})
 		}
 	}
 	for vm, digests := range stored.OverlayImages() {

@@ -34,9 +34,9 @@ func SharedDisksWith(s *spec.Spec, others []*spec.Spec) error {
 	return orNil(sharedDisks(append(others, s), s))
 }
 
-// RunningVM is what SharedDisks reads of a loaded VM that may have no
-// spec (a cove run -d VM), from its launcher's configuration: its disks,
-// an overlay by its base.
+// RunningVM is what SharedDisks and Spec.Images read of a loaded VM that
+// may have no spec (a cove run -d VM), from its launcher's configuration:
+// its disks, an overlay by its base.
 func RunningVM(name string, c launch.VMConfig) *spec.Spec {
 	s := &spec.Spec{Name: name, File: spec.UnitName(name) + ", loaded", Kind: spec.KindVM, VM: &spec.VM{}}
 	for _, d := range c.Disks {
