@@ -417,14 +417,16 @@ func rawRequest(t *testing.T, raw string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// post is a raw POST request of path with a JSON body, for rawRequest.
+func post(path, body string) string {
+	return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: cove\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body)
+}
+
 // TestAPIMalformedRequests: bad JSON, unknown fields, a wrong method, an
 // unknown path, a bad name, a garbage request, huge headers and a 2 MiB
 // body are all answered 4xx, and the helper keeps serving.
 func TestAPIMalformedRequests(t *testing.T) {
 	needAPI(t)
-	post := func(path, body string) string {
-		return fmt.Sprintf("POST %s HTTP/1.1\r\nHost: cove\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", path, len(body), body)
-	}
 	big := `{"specs":[{"file":"big.toml","content":"` + strings.Repeat("#", 2<<20) + `"}]}`
 	for _, tc := range []struct {
 		what, raw string

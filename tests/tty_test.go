@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -187,14 +188,32 @@ func shellSeesTerminalAs(t *testing.T, term *terminal, rows, cols uint16, termNa
 		t.Errorf("TERM is not %s:\n%s", termName, out)
 	}
 	term.resize(rows+7, cols+9)
+	term.sizeReaches(rows+7, cols+9, "after a resize")
+}
+
+// sizeReaches waits up to 10 s for stty size in the shell on term to
+// show rows and columns.
+func (term *terminal) sizeReaches(rows, cols uint16, when string) {
+	term.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	want := fmt.Sprintf("\n%d %d\n", rows+7, cols+9)
-	for out = term.run("stty size"); !strings.Contains(out, want); out = term.run("stty size") {
+	want := fmt.Sprintf("\n%d %d\n", rows, cols)
+	for out := term.run("stty size"); !strings.Contains(out, want); out = term.run("stty size") {
 		if time.Now().After(deadline) {
-			t.Fatalf("after a resize, stty size inside: want %q:\n%s", want, out)
+			term.t.Fatalf("%s, stty size inside: want %q:\n%s", when, want, out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// dockerShellSeesTerminal is shellSeesTerminalAs for the docker CLI of
+// Debian 12 (20.10) with Docker's TERM: it sends the user's size only in a
+// resize after the start (as with Docker's own daemon, what the payload
+// reads before that is the default 24x80; a CLI of 23 or later sends it
+// in the create too: TestDockerConsoleSize), so the size is waited for.
+func dockerShellSeesTerminal(t *testing.T, term *terminal, rows, cols uint16) {
+	t.Helper()
+	term.sizeReaches(rows, cols, "after the docker CLI's first resize")
+	shellSeesTerminalAs(t, term, rows, cols, "xterm")
 }
 
 // TestRunTTY: cove run -it gives the payload a real terminal: tty, its
@@ -388,7 +407,7 @@ func TestDockerExecTTY(t *testing.T) {
 		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
 	}
 	term := onTerminalRun(t, 30, 100, harness.DockerCLI(t, sb), "-H", apiHost, "exec", "-it", "exit", "/bin/sh")
-	shellSeesTerminalAs(t, term, 30, 100, "xterm") // Docker's TERM
+	dockerShellSeesTerminal(t, term, 30, 100)
 	term.typeKeys("exit 6\r")
 	if code, screen := term.wait(30 * time.Second); code != 6 {
 		t.Errorf("docker exec -it after exit 6: exit status %d:\n%s", code, screen)
@@ -407,7 +426,7 @@ func TestDockerRunTTY(t *testing.T) {
 	t.Cleanup(func() { docker("rm", "-f", "dtty", "dbg"); cove(t, "rmi", "--force", ref); cove(t, "image", "prune") })
 	cli := harness.DockerCLI(t, sb)
 	term := onTerminalRun(t, 30, 100, cli, "-H", apiHost, "run", "-it", "--rm", "--name", "dtty", ref, "/bin/sh")
-	shellSeesTerminalAs(t, term, 30, 100, "xterm") // Docker's TERM
+	dockerShellSeesTerminal(t, term, 30, 100)
 	term.typeKeys("exit 7\r")
 	if code, screen := term.wait(30 * time.Second); code != 7 {
 		t.Errorf("docker run -it after exit 7: exit status %d:\n%s", code, screen)
@@ -448,5 +467,61 @@ func TestDockerRunTTY(t *testing.T) {
 	att.typeKeys("exit 3\r")
 	if code, screen := att.wait(30 * time.Second); code != 3 {
 		t.Errorf("docker attach when the shell exits 3: exit status %d:\n%s", code, screen)
+	}
+}
+
+// TestDockerConsoleSize: a container created through the API with Tty
+// and HostConfig.ConsoleSize (what the docker CLI since 23 sends) has
+// that terminal size from its start, at every start (without it: 24x80);
+// an exec's ConsoleSize, its create's or its start's (which wins), sizes
+// its terminal from the start.
+func TestDockerConsoleSize(t *testing.T) {
+	needAPI(t)
+	docker, ref := dockerWithImage(t)
+	t.Cleanup(func() {
+		docker("rm", "-f", "dsize", "dnosize", "dsizex")
+		cove(t, "rmi", "--force", ref)
+		cove(t, "image", "prune")
+	})
+	create := func(name, body string) {
+		t.Helper()
+		if code, out := rawRequest(t, post("/v1.43/containers/create?name="+name, body)); code != 201 {
+			t.Fatalf("create %s: %d %s", name, code, out)
+		}
+	}
+	create("dsize", fmt.Sprintf(`{"Image":%q,"Tty":true,"Cmd":["stty","size"],"HostConfig":{"ConsoleSize":[33,111]}}`, ref))
+	create("dnosize", fmt.Sprintf(`{"Image":%q,"Tty":true,"Cmd":["stty","size"]}`, ref))
+	for i := 1; i <= 2; i++ {
+		for _, name := range []string{"dsize", "dnosize"} {
+			if r := docker("start", name); r.Code != 0 {
+				t.Fatalf("docker start %s (%d): exit %d: %s", name, i, r.Code, r.Stderr)
+			}
+		}
+		eventually(t, 20*time.Second, "both sizes in the logs", func() bool {
+			return strings.Count(docker("logs", "dsize").Stdout, "33 111") == i && strings.Count(docker("logs", "dnosize").Stdout, "24 80") == i
+		})
+	}
+	if logs := docker("logs", "dsize").Stdout; strings.Contains(logs, "24 80") {
+		t.Errorf("a run of a container with ConsoleSize [33, 111] saw 24x80:\n%s", logs)
+	}
+
+	create("dsizex", fmt.Sprintf(`{"Image":%q,"Tty":true,"Cmd":["sleep","1000"]}`, ref))
+	if r := docker("start", "dsizex"); r.Code != 0 {
+		t.Fatalf("docker start dsizex: exit %d: %s", r.Code, r.Stderr)
+	}
+	for _, tc := range []struct{ create, start, want string }{
+		{`[41,123]`, `null`, "41 123"},
+		{`[41,123]`, `[42,124]`, "42 124"},
+		{`null`, `null`, "24 80"},
+	} {
+		code, out := rawRequest(t, post("/v1.43/containers/dsizex/exec", `{"AttachStdout":true,"AttachStderr":true,"Tty":true,"Cmd":["stty","size"],"ConsoleSize":`+tc.create+`}`))
+		var id struct{ Id string }
+		if code != 201 || json.Unmarshal([]byte(out), &id) != nil {
+			t.Fatalf("exec create with ConsoleSize %s: %d %s", tc.create, code, out)
+		}
+		code, out = rawRequest(t, post("/v1.43/exec/"+id.Id+"/start", `{"Tty":true,"ConsoleSize":`+tc.start+`}`))
+		if code != 200 || !strings.Contains(out, tc.want+"\r\n") {
+			t.Errorf("exec with ConsoleSize %s, started with %s: %d %q, want %q", tc.create, tc.start, code, out, tc.want)
+		}
 	}
 }

@@ -65,12 +65,13 @@ type attachment struct {
 }
 
 // newAttachment makes the pipes (stdin: a pipe too, else /dev/null), or
-// for a container with a terminal the console socket.
-func newAttachment(stdin, terminal bool) (*attachment, error) {
+// for a container with a terminal (terminal, its size at the start: not
+// nil) the console socket.
+func newAttachment(stdin bool, terminal *unix.Winsize) (*attachment, error) {
 	a := &attachment{start: make(chan *run, 1)}
-	if terminal {
-		var err error // the default size until the client resizes it
-		if a.host, a.stage, err = tty.NewSocket(&tty.DefaultSize); err != nil {
+	if terminal != nil {
+		var err error
+		if a.host, a.stage, err = tty.NewSocket(terminal); err != nil {
 			return nil, fmt.Errorf("attach: %w", err)
 		}
 		return a, nil
@@ -168,12 +169,12 @@ func (rs *containerRuns) dropAttachment(name string) { rs.takeAttachment(name).s
 // journal's). A run with a terminal that nobody attaches to gets a
 // console socket all the same, let go once it has started (its relay
 // keeps the terminal).
-func (s *Server) runAttached(ctx context.Context, runner Runner, u units.Unit, att *attachment, terminal bool) (io.Closer, error) {
+func (s *Server) runAttached(ctx context.Context, runner Runner, u units.Unit, att *attachment, terminal *unix.Winsize) (io.Closer, error) {
 	switch {
-	case att == nil && !terminal:
+	case att == nil && terminal == nil:
 		return runner.RunTransient(ctx, u, nil)
 	case att == nil:
-		att, err := newAttachment(false, true)
+		att, err := newAttachment(false, terminal)
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +256,7 @@ func (s *Server) dockerAttach(c *call) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("cove attaches to container %s only while it runs: it was not created through Docker's API, so no start of it comes here", ct.Name)))
 		return
 	}
-	a, err := newAttachment(o.stdin, ct.rec.Config.Tty)
+	a, err := newAttachment(o.stdin, ct.rec.Config.terminal())
 	if err != nil {
 		c.failWith(err)
 		return

@@ -102,6 +102,9 @@ type dockerHostCreate struct {
 	CPUQuota       int64                          `json:"CpuQuota,omitempty"`
 	CpusetCpus     string                         `json:",omitempty"`
 	Init           *bool                          `json:",omitempty"` // docker run --init: service.init
+	// ConsoleSize is a terminal's size at each start, [rows, columns]
+	// (the docker CLI since 23 sends the user's; [0, 0]: none given).
+	ConsoleSize [2]uint16 `json:",omitempty"`
 }
 
 // dockerRestartPolicy is HostConfig.RestartPolicy.

@@ -42,12 +42,13 @@ func execRoutes() []route {
 }
 
 // dockerExecCreate is the body of POST /containers/ID/exec, the fields
-// cove reads (others, such as ConsoleSize, are ignored).
+// cove reads.
 type dockerExecCreate struct {
 	AttachStdin, AttachStdout, AttachStderr bool
 	Tty, Privileged                         bool
 	Env, Cmd                                []string
 	User, WorkingDir, DetachKeys            string
+	ConsoleSize                             [2]uint16 // with Tty: [rows, columns] ([0, 0]: none given)
 }
 
 // execInstance is one exec: its container, what it runs and, once
@@ -62,7 +63,7 @@ type execInstance struct {
 	exitCode      int
 	pid           int
 	master        *os.File      // with a terminal: its master, while the command runs
-	size          *unix.Winsize // the terminal's size the client last asked for (nil: none yet)
+	size          *unix.Winsize // the terminal's size: at the start, or the client's last resize
 }
 
 // execTable holds the helper's exec instances by ID.
@@ -77,7 +78,7 @@ type execTable struct {
 func (t *execTable) add(container string, cfg dockerExecCreate) *execInstance {
 	b := make([]byte, 32)
 	rand.Read(b) // never fails (crypto/rand)
-	e := &execInstance{id: hex.EncodeToString(b), container: container, cfg: cfg}
+	e := &execInstance{id: hex.EncodeToString(b), container: container, cfg: cfg, size: consoleSize(cfg.ConsoleSize)}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
@@ -134,9 +135,11 @@ func (s *Server) createExec(c *call) {
 	c.reply(http.StatusCreated, map[string]string{"Id": s.execs.add(ct.Name, req).id})
 }
 
-// execStart is the body of POST /exec/ID/start.
+// execStart is the body of POST /exec/ID/start: ConsoleSize (the docker
+// CLI since 23 sends it) overrides the create's.
 type execStart struct {
 	Detach, Tty bool
+	ConsoleSize [2]uint16
 }
 
 // startExec answers POST /exec/ID/start: with Detach, 200 once the
@@ -157,7 +160,7 @@ func (s *Server) startExec(c *call) {
 		c.failBody(err)
 		return
 	}
-	if !e.start() {
+	if !e.start(body.ConsoleSize) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("Exec command %s has already run", e.id)))
 		return
 	}
@@ -224,7 +227,7 @@ func (s *Server) runDetached(c *call, e *execInstance, cmd *exec.Cmd, done func(
 // (see startExec): pipes as a container's attach has them.
 func (s *Server) runAttachedExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
 	defer done()
-	a, err := newAttachment(e.cfg.AttachStdin, false)
+	a, err := newAttachment(e.cfg.AttachStdin, nil)
 	if err != nil {
 		e.end(-1)
 		c.failWith(err)
@@ -313,15 +316,27 @@ func exitCode(err error) int {
 	return -1
 }
 
-// start marks e started; false if it was.
-func (e *execInstance) start() bool {
+// start marks e started, its terminal (if any) of size ([rows, columns];
+// [0, 0]: as created); false if it was started.
+func (e *execInstance) start(size [2]uint16) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.started {
 		return false
 	}
 	e.started, e.running = true, true
+	if size != [2]uint16{} {
+		e.size = consoleSize(size)
+	}
 	return true
+}
+
+// terminalSize is the size e's terminal has now.
+func (e *execInstance) terminalSize() *unix.Winsize {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ws := *e.size
+	return &ws
 }
 
 // setPID records the command's process.
@@ -408,7 +423,7 @@ func (s *Server) resizeExec(c *call) {
 // input to it, its output back, until the command has ended.
 func (s *Server) runTTYExec(c *call, e *execInstance, cmd *exec.Cmd, done func()) {
 	defer done()
-	host, stage, err := tty.NewSocket(&tty.DefaultSize)
+	host, stage, err := tty.NewSocket(e.terminalSize())
 	if err != nil {
 		e.end(-1)
 		c.failWith(err)
@@ -451,7 +466,7 @@ func (e *execInstance) setMaster(m *os.File) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.master = m
-	if m != nil && e.size != nil {
+	if m != nil {
 		tty.SetSize(m, e.size) // best effort: the client resizes again when its terminal changes
 	}
 }

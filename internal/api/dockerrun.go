@@ -181,7 +181,7 @@ func (s *Server) startRun(ctx context.Context, ct dockerContainer, att *attachme
 		att.started(nil)
 		return nil, err
 	}
-	hold, err := s.runAttached(ctx, runner, u, att, ct.rec.Config.Tty)
+	hold, err := s.runAttached(ctx, runner, u, att, ct.rec.Config.terminal())
 	if err != nil {
 		s.startFailed(ctx, runner, ct.rec)
 	}

@@ -46,6 +46,27 @@ func (s *Server) streamTerminal(ctx context.Context, name string, conn net.Conn,
 	relayRaw(ctx, conn, in, a.host, o, r.done)
 }
 
+// terminal is the size of the terminal a container with Tty gets at a
+// start (its ConsoleSize, else tty.DefaultSize); nil without Tty.
+func (c *dockerCreate) terminal() *unix.Winsize {
+	if !c.Tty {
+		return nil
+	}
+	return consoleSize(c.HostConfig.ConsoleSize)
+}
+
+// consoleSize is the terminal size a request's ConsoleSize ([rows,
+// columns]) says, or tty.DefaultSize for [0, 0] (none given). The docker
+// CLI since 23 sends the user's terminal's, so that the payload sees its
+// size from the start and not only after the resize that follows.
+func consoleSize(s [2]uint16) *unix.Winsize {
+	if s == [2]uint16{} {
+		ws := tty.DefaultSize
+		return &ws
+	}
+	return &unix.Winsize{Row: s[0], Col: s[1]}
+}
+
 // relayWait is how long a request to a running container's terminal
 // waits for its relay to listen (see tty.DialWait): the docker CLI sizes
 // the terminal right after the start.
