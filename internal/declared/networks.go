@@ -40,9 +40,18 @@ func refused(kind error, format string, a ...any) error {
 // CreateNetwork validates network name with settings s and writes its
 // file (network.Declared); an empty Subnet4 gets the first /24 of
 // 10.78.0.0/15 that no network and no route of the host uses
-// (plan.FreeSubnet4). The caller reloads systemd (its generator writes
-// the network's units). It returns the network as its file now says.
+// (plan.FreeSubnet4). It holds the apply lock (Default.Lock) from the
+// check of the names and subnets taken to the write, so that creates at
+// once (docker compose makes a project's networks in parallel) never
+// take one subnet twice. The caller reloads systemd (its generator
+// writes the network's units). It returns the network as its file now
+// says.
 func CreateNetwork(name string, s spec.Network) (plan.Network, error) {
+	unlock, err := Default.Lock()
+	if err != nil {
+		return plan.Network{}, fmt.Errorf("network create %s: %w", name, err)
+	}
+	defer unlock()
 	path := network.Declared.Path(name)
 	if _, err := os.Stat(path); err == nil || name == plan.DefaultName {
 		return plan.Network{}, refused(ErrNetworkExists, "network create: network %q exists already (%s)", name, path)
@@ -75,11 +84,17 @@ func CreateNetwork(name string, s spec.Network) (plan.Network, error) {
 // RemoveNetwork removes network name: refused for the default network
 // and for a network a workload holds a lease on or a declared spec names
 // (NetworkUsers); otherwise its unit is stopped (bridge and firewall go)
-// and its file removed. The caller reloads systemd.
+// and its file removed, under the apply lock (see CreateNetwork). The
+// caller reloads systemd.
 func RemoveNetwork(ctx context.Context, conn *supervisor.Conn, name string) error {
 	if name == plan.DefaultName {
 		return refused(ErrDefaultNetwork, "network rm: %q is the default network; it exists without a file and cannot be removed", name)
 	}
+	unlock, err := Default.Lock()
+	if err != nil {
+		return fmt.Errorf("network rm %s: %w", name, err)
+	}
+	defer unlock()
 	if _, err := network.Declared.Named(name); err != nil {
 		return fmt.Errorf("network rm: %w", err)
 	}

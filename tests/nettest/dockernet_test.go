@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // TestDockerNetworkCreate: the real docker CLI creates a network through
@@ -57,6 +59,7 @@ func TestDockerNetworkCreate(t *testing.T) {
 	if r := docker("network", "rm", "dfree"); r.Code != 0 {
 		t.Errorf("docker network rm dfree: exit %d: %s", r.Code, r.Stderr)
 	}
+	dockerCreatesAtOnce(t, docker)
 	mustCove(t, "network", "create", "--ipv6=false", "--label", "team=shop", "dlab")
 	if f := must(t, "cat", "/etc/cove/networks/dlab.toml"); !strings.Contains(f, "ipv6 = false") || !strings.Contains(f, "[network.labels]\nteam = \"shop\"") {
 		t.Errorf("dlab's network file:\n%s", f)
@@ -65,4 +68,26 @@ func TestDockerNetworkCreate(t *testing.T) {
 		t.Errorf("docker network ls --filter label=team=shop: %q %s", r.Stdout, r.Stderr)
 	}
 	mustCove(t, "network", "rm", "dlab")
+}
+
+// dockerCreatesAtOnce: four docker network creates without a subnet at
+// the same time (docker compose creates a project's networks in
+// parallel) get four different subnets.
+func dockerCreatesAtOnce(t *testing.T, docker func(args ...string) result) {
+	t.Helper()
+	bin := harness.DockerCLI(t, sb)
+	names := []string{"dpar1", "dpar2", "dpar3", "dpar4"}
+	t.Cleanup(func() { docker(append([]string{"network", "rm"}, names...)...) })
+	script := "for n in " + strings.Join(names, " ") + "; do " + bin + " -H unix:///run/cove/api.sock network create $n >/dev/null & done; wait"
+	if r := inside(t, "sh", "-c", script); r.Code != 0 {
+		t.Fatalf("four docker network creates at once: exit %d: %s", r.Code, r.Stderr)
+	}
+	seen := map[string]string{}
+	for _, n := range names {
+		sub := strings.TrimSpace(docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", n).Stdout)
+		if other, dup := seen[sub]; dup || sub == "" {
+			t.Errorf("networks %s and %s created at once both have subnet %q", other, n, sub)
+		}
+		seen[sub] = n
+	}
 }
