@@ -24,7 +24,7 @@ func TestDockerRun(t *testing.T) {
 	needAPI(t)
 	docker, ref := dockerWithImage(t)
 	t.Cleanup(func() {
-		docker("rm", "-f", "web", "kept", "made", "ex", "att")
+		docker("rm", "-f", "web", "kept", "made", "draft", "draft2", "ex", "att")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -161,11 +161,22 @@ func dockerAttachRunning(t *testing.T, docker func(...string) result, ref string
 }
 
 // dockerCreateStart: docker create makes a container in state created
-// that no systemd unit has yet; docker start runs it detached, its output
-// to the journal (docker logs); docker wait gives its status.
+// that no systemd unit has yet; docker rename gives it another name (its
+// old ID still finds it, as docker compose needs); docker start runs it
+// detached, its output to the journal (docker logs); docker wait gives
+// its status; a container that has run, and a name in use, are refused
+// a rename.
 func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) {
-	if r := docker("create", "--name", "made", ref, "/bin/sh", "-c", "echo from the journal; exit 5"); r.Code != 0 {
+	r := docker("create", "--name", "draft", ref, "/bin/sh", "-c", "echo from the journal; exit 5")
+	if r.Code != 0 {
 		t.Fatalf("docker create: exit %d: %s", r.Code, r.Stderr)
+	}
+	oldID := strings.TrimSpace(r.Stdout)
+	if r := docker("rename", "draft", "made"); r.Code != 0 {
+		t.Fatalf("docker rename draft made: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("inspect", "--format", "{{.Name}}", oldID); strings.TrimSpace(r.Stdout) != "/made" {
+		t.Errorf("docker inspect of the ID from before the rename: %q %s", r.Stdout, r.Stderr)
 	}
 	if r := docker("ps", "-a", "--filter", "status=created"); !regexp.MustCompile(`Created\s+made`).MatchString(r.Stdout) ||
 		show(t, "cove-made.service", "LoadState") != "not-found" {
@@ -183,9 +194,24 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 	if r := docker("logs", "made"); r.Stdout != "from the journal\n" {
 		t.Errorf("docker logs made: %q %s", r.Stdout, r.Stderr)
 	}
+	dockerRenameRefusals(t, docker, ref)
 	if r := docker("rm", "made"); r.Code != 0 {
 		t.Errorf("docker rm made: exit %d: %s", r.Code, r.Stderr)
 	}
+}
+
+// dockerRenameRefusals: with container made having run, docker rename
+// refuses to rename it and to give its name to another.
+func dockerRenameRefusals(t *testing.T, docker func(...string) result, ref string) {
+	t.Helper()
+	if r := docker("rename", "made", "again"); r.Code == 0 || !strings.Contains(r.Stderr, "made has run") {
+		t.Errorf("docker rename of a container that has run: exit %d: %s", r.Code, r.Stderr)
+	}
+	docker("create", "--name", "draft2", ref, "true")
+	if r := docker("rename", "draft2", "made"); r.Code == 0 || !strings.Contains(r.Stderr, `"/made" is already in use`) {
+		t.Errorf("docker rename to a name in use: exit %d: %s", r.Code, r.Stderr)
+	}
+	docker("rm", "draft2")
 }
 
 // dockerRunDetached: docker run -d starts a workload that docker ps and

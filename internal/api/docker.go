@@ -51,6 +51,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
 		{method: post, path: "/containers/{name}/resize", need: roleRoot, handle: (*Server).dockerResize},
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
+		{method: post, path: "/containers/{name}/rename", need: roleRoot, mutates: true, handle: (*Server).dockerRename},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
 	}, slices.Concat(imageRoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes())...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -109,8 +110,13 @@ func (s *Server) byIDPrefix(ctx context.Context, prefix string) (string, error) 
 		return "", err
 	}
 	var found []string
-	for _, w := range withRecords(ws, s.records.list()) {
-		if strings.HasPrefix(dockerID(w.Name), prefix) {
+	recs := s.records.list()
+	for _, w := range withRecords(ws, recs) {
+		ids := []string{dockerID(w.Name)}
+		if rec := recs[w.Name]; rec != nil {
+			ids = append(ids, rec.FormerIDs...)
+		}
+		if slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, prefix) }) {
 			found = append(found, w.Name)
 		}
 	}

@@ -35,6 +35,10 @@ type containerRecord struct {
 	RunNetwork string `json:"run_network,omitempty"`
 	Started    bool   `json:"started"` // a start succeeded; then ExitCode is the last run's
 	ExitCode   int    `json:"exit_code"`
+	// FormerIDs are the Docker IDs of the names the container had before
+	// a rename (its ID is made of its name): a client that holds one
+	// still finds it.
+	FormerIDs []string `json:"former_ids,omitempty"`
 }
 
 // spec is the record's workload spec (see containerSpec).
@@ -108,6 +112,21 @@ var errNoRecord = errors.New("container has no record")
 // to write it back. Two updates of one record cannot lose each other's
 // change, nor can an update bring a removed record back.
 func (rs containerRecords) update(name string, f func(*containerRecord) (bool, error)) error {
+	return rs.withRecord("update", name, func(r *containerRecord) error {
+		write, err := f(r)
+		if errors.Is(err, errRemove) {
+			return rs.unlink(name)
+		}
+		if err != nil || !write {
+			return err
+		}
+		return rs.write(r)
+	})
+}
+
+// withRecord runs f on name's record under the records' lock (lock); it
+// fails with errNoRecord, op naming the change, when name has none.
+func (rs containerRecords) withRecord(op, name string, f func(*containerRecord) error) error {
 	unlock, err := rs.lock(name)
 	if err != nil {
 		return err
@@ -118,16 +137,9 @@ func (rs containerRecords) update(name string, f func(*containerRecord) (bool, e
 	case err != nil:
 		return err
 	case r == nil:
-		return fmt.Errorf("update container %s: %w", name, errNoRecord)
+		return fmt.Errorf("%s container %s: %w", op, name, errNoRecord)
 	}
-	write, err := f(r)
-	if errors.Is(err, errRemove) {
-		return rs.unlink(name)
-	}
-	if err != nil || !write {
-		return err
-	}
-	return rs.write(r)
+	return f(r)
 }
 
 // errRemove, returned by an update's function, removes the record.
@@ -164,6 +176,26 @@ func (rs containerRecords) read(name string) (*containerRecord, error) {
 		return nil, fmt.Errorf("read the record of container %s: %s is corrupt", name, rs.path(name))
 	}
 	return r, nil
+}
+
+// rename moves old's record to the name new under the records' lock,
+// adding old's Docker ID to its FormerIDs; it fails with fs.ErrExist
+// when new has a record, with errNoRecord when old has none. A kill
+// between the new record's link and the old one's removal leaves both:
+// two created containers, either of which docker rm removes.
+func (rs containerRecords) rename(old, new string) error {
+	return rs.withRecord("rename", old, func(r *containerRecord) error {
+		r.Name, r.FormerIDs = new, append(r.FormerIDs, dockerID(old))
+		tmp, err := rs.temp(r)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+		if err := os.Link(tmp, rs.path(new)); err != nil {
+			return fmt.Errorf("rename container %s to %s: %w", old, new, err)
+		}
+		return rs.unlink(old)
+	})
 }
 
 // remove deletes name's record, if it has one, under the records' lock.

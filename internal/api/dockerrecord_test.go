@@ -3,6 +3,8 @@ package api
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -50,5 +52,35 @@ func TestRecordUpdates(t *testing.T) {
 	}
 	if err := rs.update("nosuch", func(*containerRecord) (bool, error) { return true, nil }); !errors.Is(err, errNoRecord) {
 		t.Errorf("update without a record: %v", err)
+	}
+}
+
+// TestRecordRename: a rename moves the record, keeps the old name's ID
+// among its former IDs, and refuses a name that has a record and a
+// container that has none.
+func TestRecordRename(t *testing.T) {
+	rs := containerRecords{dir: t.TempDir() + "/created"}
+	for _, n := range []string{"tmp", "other"} {
+		if err := rs.create(&containerRecord{Name: n, Created: time.Unix(1, 0)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rs.rename("tmp", "web"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rs.read("web"); err != nil || r == nil || r.Name != "web" || !slices.Equal(r.FormerIDs, []string{dockerID("tmp")}) {
+		t.Errorf("the renamed record: %+v, %v", r, err)
+	}
+	if r, err := rs.read("tmp"); r != nil || err != nil {
+		t.Errorf("the old name's record after the rename: %+v, %v", r, err)
+	}
+	if err := rs.rename("web", "other"); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("rename onto a name with a record: %v, want fs.ErrExist", err)
+	}
+	if err := rs.rename("tmp", "x"); !errors.Is(err, errNoRecord) {
+		t.Errorf("rename of a name without a record: %v, want errNoRecord", err)
+	}
+	if r, _ := rs.read("web"); r == nil {
+		t.Error("a refused rename removed the record")
 	}
 }

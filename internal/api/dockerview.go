@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/volume"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -118,11 +119,30 @@ type about struct {
 // dockerMount is one entry of Mounts.
 type dockerMount struct {
 	Type        string `json:"Type"`
+	Name        string `json:"Name,omitempty"`   // a volume's
+	Driver      string `json:"Driver,omitempty"` // a volume's: local
 	Source      string `json:"Source"`
 	Destination string `json:"Destination"`
 	Mode        string `json:"Mode"`
 	RW          bool   `json:"RW"`
 	Propagation string `json:"Propagation"`
+}
+
+// mountOf is m as Docker shows a mount: a bind's propagation and mode, a
+// volume's name, driver and data directory (docker compose looks for
+// its volumes so).
+func mountOf(m spec.Mount) dockerMount {
+	dm := dockerMount{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
+	switch m.Type {
+	case spec.MountBind:
+		dm.Propagation = "rprivate"
+		if m.ReadOnly {
+			dm.Mode = "ro"
+		}
+	case spec.MountVolume:
+		dm.Name, dm.Driver, dm.Source = m.Source, "local", volume.Default().Mountpoint(m.Source)
+	}
+	return dm
 }
 
 // aboutOf reads what sp says; sp may be nil.
@@ -153,14 +173,7 @@ func aboutOf(name string, sp *spec.Spec) about {
 		}
 		a.readOnly, a.ports = c.ReadOnly, specPorts(c.Ports)
 		for _, m := range c.Mounts {
-			dm := dockerMount{Type: m.Type, Source: m.Source, Destination: m.Target, RW: !m.ReadOnly}
-			if m.Type == spec.MountBind {
-				dm.Propagation = "rprivate"
-				if m.ReadOnly {
-					dm.Mode = "ro"
-				}
-			}
-			a.mounts = append(a.mounts, dm)
+			a.mounts = append(a.mounts, mountOf(m))
 		}
 	case sp.VM != nil:
 		a.image, a.network = sp.VM.Kernel, sp.VM.Network.Mode

@@ -10,7 +10,8 @@ import (
 )
 
 // TestDockerMounts: a declared spec's mounts and read-only root appear in
-// Docker's container list and inspect as Docker shows them.
+// Docker's container list and inspect as Docker shows them (a volume with
+// its name and data directory: docker compose looks for it so).
 func TestDockerMounts(t *testing.T) {
 	sp, err := spec.Parse("web.toml", []byte(`version = 1
 kind = "container"
@@ -25,13 +26,18 @@ read_only = true
 [[container.mount]]
 type = "tmpfs"
 target = "/tmp"
+[[container.mount]]
+type = "volume"
+source = "pgdata"
+target = "/var/lib/pg"
 `), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	w := fakeWorkload("web")
 	mounts := `"Mounts":[{"Type":"bind","Source":"/srv/data","Destination":"/data","Mode":"ro","RW":false,"Propagation":"rprivate"},` +
-		`{"Type":"tmpfs","Source":"","Destination":"/tmp","Mode":"","RW":true,"Propagation":""}]`
+		`{"Type":"tmpfs","Source":"","Destination":"/tmp","Mode":"","RW":true,"Propagation":""},` +
+		`{"Type":"volume","Name":"pgdata","Driver":"local","Source":"/var/lib/cove/volumes/pgdata/_data","Destination":"/var/lib/pg","Mode":"","RW":true,"Propagation":""}]`
 	for what, v := range map[string]any{"summary": summary(w, sp), "inspect": inspectOf(w, sp)} {
 		b, _ := json.Marshal(v)
 		if !strings.Contains(string(b), mounts) {

@@ -147,7 +147,7 @@ func (s Store) Mount(name string, mount MountFunc) error {
 	defer dir.Close()
 	ok, err := s.mounted(name)
 	if err == nil && !ok {
-		err = mount(s.image(name), FSType, s.data(name))
+		err = mount(s.image(name), FSType, s.Mountpoint(name))
 	}
 	if err != nil {
 		return fmt.Errorf("mount volume %s: %w", name, err)
@@ -163,8 +163,8 @@ func (s Store) mounted(name string) (bool, error) {
 	if err := unix.Lstat(s.dir(name), &dir); err != nil {
 		return false, fmt.Errorf("lstat %s: %w", s.dir(name), err)
 	}
-	if err := unix.Lstat(s.data(name), &data); err != nil {
-		return false, fmt.Errorf("lstat %s: %w", s.data(name), err)
+	if err := unix.Lstat(s.Mountpoint(name), &data); err != nil {
+		return false, fmt.Errorf("lstat %s: %w", s.Mountpoint(name), err)
 	}
 	if data.Dev == dir.Dev {
 		return false, nil
@@ -175,7 +175,7 @@ func (s Store) mounted(name string) (bool, error) {
 	if err == nil && strings.TrimSuffix(string(backing), "\n") == image {
 		return true, nil
 	}
-	return false, fmt.Errorf("%s is a mount of device %s, not of the volume's image %s", s.data(name), dev, s.image(name))
+	return false, fmt.Errorf("%s is a mount of device %s, not of the volume's image %s", s.Mountpoint(name), dev, s.image(name))
 }
 
 // checkMounted fails unless volume name's file system is mounted on its
@@ -184,7 +184,7 @@ func (s Store) mounted(name string) (bool, error) {
 func (s Store) checkMounted(name string) error {
 	ok, err := s.mounted(name)
 	if err == nil && !ok {
-		err = fmt.Errorf("its file system %s is not mounted on %s (the launcher mounts it on the host)", s.image(name), s.data(name))
+		err = fmt.Errorf("its file system %s is not mounted on %s (the launcher mounts it on the host)", s.image(name), s.Mountpoint(name))
 	}
 	return err
 }
@@ -201,12 +201,12 @@ func (s Store) unmount(name string) error {
 	if !ok {
 		return nil
 	}
-	err = unix.Unmount(s.data(name), 0)
+	err = unix.Unmount(s.Mountpoint(name), 0)
 	if errors.Is(err, unix.EBUSY) {
-		err = unix.Unmount(s.data(name), unix.MNT_DETACH)
+		err = unix.Unmount(s.Mountpoint(name), unix.MNT_DETACH)
 	}
 	if err != nil {
-		return fmt.Errorf("remove volume %s: umount %s: %w", name, s.data(name), err)
+		return fmt.Errorf("remove volume %s: umount %s: %w", name, s.Mountpoint(name), err)
 	}
 	return nil
 }

@@ -76,13 +76,13 @@ func TestMount(t *testing.T) {
 	if _, err := s.Create("qv", Options{Size: 16 << 20}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { unix.Unmount(s.data("qv"), unix.MNT_DETACH) })
+	t.Cleanup(func() { unix.Unmount(s.Mountpoint("qv"), unix.MNT_DETACH) })
 	for range 2 {
 		if err := s.Mount("qv", loopMount); err != nil {
 			t.Fatalf("mount: %v", err)
 		}
 	}
-	if err := unix.Unmount(s.data("qv"), 0); err != nil {
+	if err := unix.Unmount(s.Mountpoint("qv"), 0); err != nil {
 		t.Fatalf("unmount the one mount: %v", err)
 	}
 	if ok, err := s.mounted("qv"); ok || err != nil {

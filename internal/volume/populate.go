@@ -58,7 +58,7 @@ func (s Store) Prepare(name string, src *os.File, from spec.IDRange) (string, er
 	}
 	var st unix.Stat_t
 	if unix.Fstatat(dfd, populatedName, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
-		return s.data(name), nil
+		return s.Mountpoint(name), nil
 	}
 	if err := fill(dir, src); err != nil {
 		return "", fmt.Errorf("prepare volume %s: copy the image's content: %w", name, err)
@@ -68,7 +68,7 @@ func (s Store) Prepare(name string, src *os.File, from spec.IDRange) (string, er
 		return "", fmt.Errorf("prepare volume %s: openat(O_CREAT) %s: %w", name, populatedName, err)
 	}
 	unix.Close(fd)
-	return s.data(name), nil
+	return s.Mountpoint(name), nil
 }
 
 // copier copies a container's directory into a volume; shift is the

@@ -82,8 +82,9 @@ const (
 // dir is volume name's directory; name must be valid.
 func (s Store) dir(name string) string { return filepath.Join(s.Dir, name) }
 
-// data is volume name's data directory.
-func (s Store) data(name string) string { return filepath.Join(s.dir(name), dataName) }
+// Mountpoint is volume name's data directory, which containers mount;
+// name must be valid.
+func (s Store) Mountpoint(name string) string { return filepath.Join(s.dir(name), dataName) }
 
 // file is volume name's volume file.
 func (s Store) file(name string) string { return filepath.Join(s.Declared, name+".toml") }
@@ -170,7 +171,7 @@ func (s Store) Get(name string) (Volume, error) {
 	if err := checkName("inspect", name); err != nil {
 		return Volume{}, err
 	}
-	v := Volume{Name: name, Mountpoint: s.data(name)}
+	v := Volume{Name: name, Mountpoint: s.Mountpoint(name)}
 	if _, err := os.Lstat(s.file(name)); err == nil {
 		v.File = s.file(name)
 	}

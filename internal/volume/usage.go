@@ -27,7 +27,7 @@ func (s Store) Size(name string) (int64, error) {
 	case !errors.Is(err, unix.ENOENT):
 		return 0, fmt.Errorf("measure volume %s: lstat %s: %w", name, s.image(name), err)
 	}
-	return DirSize(s.data(name))
+	return DirSize(s.Mountpoint(name))
 }
 
 // DirSize is the size of the regular files under dir (see Size), 0 if

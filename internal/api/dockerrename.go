@@ -1,0 +1,57 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+)
+
+// dockerRename answers POST /containers/ID/rename?name=NEW: a container
+// created through this API that has not started yet takes the name NEW
+// (its record moves; its old ID still finds it, see
+// containerRecords.rename), which is how docker compose replaces a
+// container: it creates the new one under a temporary name, removes the
+// old one and renames the new one. 204; 400 for a missing or bad name;
+// 409 for a name in use, a container that has run (its unit, writable
+// layer and logs go by its name) and one not created through this API.
+func (s *Server) dockerRename(c *call) {
+	q := c.r.URL.Query().Get("name")
+	if q == "" {
+		c.fail(errorf(CodeBadRequest, "rename: want the new name (name=)"))
+		return
+	}
+	name, qerr := createName(q)
+	if qerr != nil {
+		c.fail(qerr)
+		return
+	}
+	ct, ok := s.lookupContainer(c)
+	if !ok || !s.renamable(c, ct, name) || s.inUse(c, name) {
+		return
+	}
+	if !s.runs.claim(ct.Name) {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", ct.Name)))
+		return
+	}
+	defer s.runs.unclaim(ct.Name)
+	if err := s.records.rename(ct.Name, name); err != nil {
+		s.failCreate(c, name, err)
+		return
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// renamable answers 400 or 409 and returns false unless ct can take the
+// name name (see dockerRename).
+func (s *Server) renamable(c *call, ct dockerContainer, name string) bool {
+	switch {
+	case name == ct.Name:
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("Renaming a container with the same name as its current name: %s", name)))
+	case ct.rec == nil:
+		c.fail(errorf(CodeConflict, fmt.Sprintf("cove renames only a container created through Docker's API: %s is a cove workload, named by its spec or its run", ct.Name)))
+	case ct.loaded || ct.rec.Started:
+		c.fail(errorf(CodeConflict, fmt.Sprintf("cove renames only a container that has not started yet: %s has run, and its unit, writable layer and logs go by its name (remove it and create it again)", ct.Name)))
+	default:
+		return true
+	}
+	return false
+}
