@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +143,29 @@ func DockerCLI(t testing.TB, sb *sandbox.Sandbox) string {
 		t.Fatal("no docker CLI on PATH or at " + extracted + " (scripts/deps extracts it)")
 	}
 	t.Skip("no docker CLI on PATH or at " + extracted + " (run scripts/deps)")
+	return ""
+}
+
+// ComposeV5 returns the docker compose v5 that scripts/deps builds
+// (tests/tools/compose names its version), to run inside sb. Without it
+// the test skips (under CI it fails).
+func ComposeV5(t testing.TB, sb *sandbox.Sandbox) string {
+	t.Helper()
+	_, self, _, _ := runtime.Caller(0) // tests/harness/harness.go
+	mod, err := os.ReadFile(filepath.Join(filepath.Dir(self), "../tools/compose/go.mod"))
+	m := regexp.MustCompile(`(?m)^\tgithub\.com/docker/compose/v5 (v\S+)`).FindSubmatch(mod)
+	if err != nil || m == nil {
+		t.Fatalf("the compose version of tests/tools/compose/go.mod: %v", err)
+	}
+	// Under /var/cache/cove-tests, the one directory of the tests' caches.
+	bin := "/var/cache/cove-tests/compose-" + string(m[1]) + "/docker-compose"
+	if r := Inside(t, sb, "test", "-x", bin); r.Code == 0 {
+		return bin
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("no docker compose at " + bin + " (scripts/deps builds it)")
+	}
+	t.Skip("no docker compose at " + bin + " (run scripts/deps)")
 	return ""
 }
 

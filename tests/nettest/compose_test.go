@@ -71,7 +71,7 @@ func TestDockerCompose(t *testing.T) {
 	if r := compose("ps"); r.Code != 0 || strings.Count(r.Stdout, " Up ") != 3 || !strings.Contains(r.Stdout, "proj_db_1") || !strings.Contains(r.Stdout, "0.0.0.0:8085->80/tcp") {
 		t.Errorf("docker-compose ps: exit %d:\n%s", r.Code, r.Stdout)
 	}
-	composeReaches(t, compose)
+	composeReaches(t, compose, "_")
 	if got := fetchLocal(t, "http://127.0.0.1:8085/"); got != "web" {
 		t.Errorf("the published port 8085: %q, want web", got)
 	}
@@ -90,7 +90,7 @@ func TestDockerCompose(t *testing.T) {
 			t.Errorf("docker-compose %s: exit %d:\n%s", args, r.Code, r.Stdout)
 		}
 	}
-	composeReaches(t, compose)
+	composeReaches(t, compose, "_")
 	if r := compose("logs", "web"); r.Code != 0 || strings.Count(r.Stdout, "web starting") != 2 {
 		t.Errorf("docker-compose logs web (two starts): exit %d:\n%s", r.Code, r.Stdout)
 	}
@@ -146,15 +146,23 @@ func composeAttached(t *testing.T, compose func(args ...string) result) {
 	}
 }
 
-// composeReaches checks who reaches whom in TestDockerCompose's project:
-// web reaches db by its service name, NAME.NETWORK and container name,
-// also through docker-compose exec; edge, and a one-off container of it
-// (docker-compose run --rm), reach web, but db's name is unknown to edge
-// (NXDOMAIN); docker-compose top shows web's httpd.
-func composeReaches(t *testing.T, compose func(args ...string) result) {
+// composeName is the name docker compose gives the first container of
+// service in project proj: its parts joined by sep, "_" (compose 1.29) or
+// "-" (v2 and later).
+func composeName(sep, service string) string {
+	return strings.Join([]string{"proj", service, "1"}, sep)
+}
+
+// composeReaches checks who reaches whom in TestDockerCompose's project
+// (its containers' names joined by sep: composeName): web reaches db by
+// its service name, NAME.NETWORK and container name, also through compose
+// exec; edge, and a one-off container of it (compose run --rm), reach
+// web, but db's name is unknown to edge (NXDOMAIN); compose top shows
+// web's httpd.
+func composeReaches(t *testing.T, compose func(args ...string) result, sep string) {
 	t.Helper()
-	for _, url := range []string{"http://db/", "http://db.proj_back/", "http://proj_db_1/"} {
-		if r := inside(t, coveBin, "exec", "proj_web_1", "wget", "-qO-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
+	for _, url := range []string{"http://db/", "http://db.proj_back/", "http://" + composeName(sep, "db") + "/"} {
+		if r := inside(t, coveBin, "exec", composeName(sep, "web"), "wget", "-qO-", url); r.Code != 0 || strings.TrimSpace(r.Stdout) != "db" {
 			t.Errorf("web fetching %s: exit %d: %q %s", url, r.Code, r.Stdout, r.Stderr)
 		}
 	}
