@@ -24,7 +24,7 @@ func TestDockerRun(t *testing.T) {
 	needAPI(t)
 	docker, ref := dockerWithImage(t)
 	t.Cleanup(func() {
-		docker("rm", "-f", "web", "kept", "made", "draft", "draft2", "ex", "att")
+		docker("rm", "-f", "web", "kept", "made", "draft", "draft2", "ex", "att", "hc")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -32,6 +32,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("stdin and long runs", func(t *testing.T) { dockerRunInput(t, harness.DockerCLI(t, sb), ref) })
 	t.Run("create, start, logs, wait", func(t *testing.T) { dockerCreateStart(t, docker, ref) })
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
+	t.Run("health check", func(t *testing.T) { dockerHealth(t, docker, ref) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
@@ -212,6 +213,30 @@ func dockerRenameRefusals(t *testing.T, docker func(...string) result, ref strin
 		t.Errorf("docker rename to a name in use: exit %d: %s", r.Code, r.Stderr)
 	}
 	docker("rm", "draft2")
+}
+
+// dockerHealth: docker run --health-cmd runs the check in the container
+// every interval: inspect's State.Health goes unhealthy while it fails and
+// healthy once it passes, docker ps shows it; the container is never
+// restarted for it (as Docker, which only reports it).
+func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
+	if r := docker("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1",
+		ref, "sleep", "1000"); r.Code != 0 {
+		t.Fatalf("docker run --health-cmd: exit %d: %s", r.Code, r.Stderr)
+	}
+	status := func() string {
+		return strings.TrimSpace(docker("inspect", "-f", "{{.State.Health.Status}}", "hc").Stdout)
+	}
+	eventually(t, 20*time.Second, "State.Health unhealthy", func() bool { return status() == "unhealthy" })
+	docker("exec", "hc", "touch", "/tmp/ok")
+	eventually(t, 20*time.Second, "State.Health healthy", func() bool { return status() == "healthy" })
+	if r := docker("ps", "--filter", "name=hc"); !strings.Contains(r.Stdout, "(healthy)") {
+		t.Errorf("docker ps of a healthy container:\n%s", r.Stdout)
+	}
+	if n := show(t, "cove-hc.service", "NRestarts"); n != "0" {
+		t.Errorf("NRestarts %s: an unhealthy container was restarted", n)
+	}
+	docker("rm", "-f", "hc")
 }
 
 // dockerRunDetached: docker run -d starts a workload that docker ps and

@@ -26,18 +26,19 @@ import (
 // does not know are ignored, as Docker ignores them; fields it knows but
 // cannot honour are refused (containerSpec).
 type dockerCreate struct {
-	Hostname    string            `json:",omitempty"`
-	User        string            `json:",omitempty"`
-	Tty         bool              `json:",omitempty"`
-	OpenStdin   bool              `json:",omitempty"`
-	Env         []string          `json:",omitempty"`
-	Cmd         strSlice          `json:",omitempty"`
-	Entrypoint  strSlice          // null: the image's; [] or [""]: none
-	Image       string            `json:",omitempty"`
-	WorkingDir  string            `json:",omitempty"`
-	Labels      map[string]string `json:",omitempty"`
-	StopTimeout *int              `json:",omitempty"` // seconds
-	StopSignal  string            `json:",omitempty"` // docker run --stop-signal
+	Hostname    string             `json:",omitempty"`
+	User        string             `json:",omitempty"`
+	Tty         bool               `json:",omitempty"`
+	OpenStdin   bool               `json:",omitempty"`
+	Env         []string           `json:",omitempty"`
+	Cmd         strSlice           `json:",omitempty"`
+	Entrypoint  strSlice           // null: the image's; [] or [""]: none
+	Image       string             `json:",omitempty"`
+	WorkingDir  string             `json:",omitempty"`
+	Labels      map[string]string  `json:",omitempty"`
+	StopTimeout *int               `json:",omitempty"` // seconds
+	StopSignal  string             `json:",omitempty"` // docker run --stop-signal
+	Healthcheck *dockerHealthcheck `json:",omitempty"` // docker run --health-*, compose's healthcheck
 	HostConfig  dockerHostCreate
 	// NetworkingConfig.EndpointsConfig: the network to join (one) and
 	// its settings, by network name.
@@ -105,6 +106,15 @@ type dockerHostCreate struct {
 	// ConsoleSize is a terminal's size at each start, [rows, columns]
 	// (the docker CLI since 23 sends the user's; [0, 0]: none given).
 	ConsoleSize [2]uint16 `json:",omitempty"`
+}
+
+// dockerHealthcheck is Config.Healthcheck: Test is ["CMD", ARG...],
+// ["CMD-SHELL", COMMAND] or ["NONE"] (empty: none given); the durations
+// are nanoseconds, 0 for Docker's defaults.
+type dockerHealthcheck struct {
+	Test                           []string `json:",omitempty"`
+	Interval, Timeout, StartPeriod int64    `json:",omitempty"`
+	Retries                        int      `json:",omitempty"`
 }
 
 // dockerRestartPolicy is HostConfig.RestartPolicy.

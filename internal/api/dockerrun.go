@@ -15,6 +15,7 @@ import (
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
@@ -31,6 +32,9 @@ type Runner interface {
 	// Unload stops workload name and unloads its unit, keeping its state
 	// (an image container's writable layer, unlike Remove).
 	Unload(ctx context.Context, name string) error
+	// StartHealth starts a run's health check, its timer and its probe
+	// service (units.CompileHealth), as cove run does.
+	StartHealth(ctx context.Context, timer, svc units.Unit) error
 }
 
 var _ Runner = (*Local)(nil)
@@ -49,6 +53,16 @@ func (l *Local) RunTransient(ctx context.Context, u units.Unit, stdio *superviso
 		return nil, err
 	}
 	return closerFunc(c.Close), nil
+}
+
+// StartHealth starts the transient timer and probe service of a run's
+// health check (supervisor.Conn.StartPair).
+func (l *Local) StartHealth(ctx context.Context, timer, svc units.Unit) error {
+	c, err := l.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return c.StartPair(ctx, timer, svc)
 }
 
 // Unload stops and unloads workload name (supervisor.Conn.Remove).
@@ -173,7 +187,7 @@ func (s *Server) startRun(ctx context.Context, ct dockerContainer, att *attachme
 		att.started(nil)
 		return nil, errors.New("start " + ct.Name + ": the API's backend cannot start transient units")
 	}
-	u, err := s.runUnit(ct.rec)
+	u, sp, err := s.runUnit(ct.rec)
 	if err == nil {
 		err = s.unloadOld(ctx, runner, ct)
 	}
@@ -184,6 +198,10 @@ func (s *Server) startRun(ctx context.Context, ct dockerContainer, att *attachme
 	hold, err := s.runAttached(ctx, runner, u, att, ct.rec.Config.terminal())
 	if err != nil {
 		s.startFailed(ctx, runner, ct.rec)
+		return hold, err
+	}
+	if timer, svc, ok := units.CompileHealth(sp, units.Options{Launcher: s.opt.Self}); ok {
+		err = runner.StartHealth(ctx, timer, svc)
 	}
 	return hold, err
 }
@@ -235,28 +253,28 @@ func (s *Server) dockerRestartRecord(c *call, ct dockerContainer) {
 	s.dockerStartRecord(c, ct)
 }
 
-// runUnit compiles rec's spec into the unit of a run, as cove run does.
-// Its image must still be in the store.
-func (s *Server) runUnit(rec *containerRecord) (units.Unit, error) {
+// runUnit compiles rec's spec into the unit of a run, as cove run does,
+// and returns the spec too. Its image must still be in the store.
+func (s *Server) runUnit(rec *containerRecord) (units.Unit, *spec.Spec, error) {
 	sp, err := rec.spec()
 	if err != nil {
-		return units.Unit{}, err
+		return units.Unit{}, nil, err
 	}
 	if st, err := s.opt.Images(); err == nil {
 		if _, err := st.Lookup(rec.Image); errors.Is(err, image.ErrNotFound) {
-			return units.Unit{}, errorf(CodeNotFound, fmt.Sprintf("start %s: No such image: %s", rec.Name, rec.Config.Image))
+			return units.Unit{}, nil, errorf(CodeNotFound, fmt.Sprintf("start %s: No such image: %s", rec.Name, rec.Config.Image))
 		}
 	}
 	hostcheck.PinStopSignal(sp) // the image's STOPSIGNAL, unless --stop-signal
 	u, err := units.Compile(sp, units.Options{Launcher: s.opt.Self})
 	if err != nil {
-		return units.Unit{}, err
+		return units.Unit{}, nil, err
 	}
 	u = units.ForRun(u, units.RunOptionsFor(sp, rec.Config.HostConfig.AutoRemove))
 	if rec.Config.Tty {
-		return units.WithTerminal(u, dockerTerm)
+		u, err = units.WithTerminal(u, dockerTerm)
 	}
-	return u, nil
+	return u, sp, err
 }
 
 // startFailed cleans up after a failed start: the failed unit is

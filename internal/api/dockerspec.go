@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -44,6 +45,7 @@ func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string
 	b.sp.Container.Pull = spec.PullNever // in the store: create checked
 	b.unsupported(req)
 	b.config(req, imageCmd)
+	b.health(req.Healthcheck)
 	b.host(&req.HostConfig)
 	b.network(req, runNetwork)
 	b.ports(&req.HostConfig)
@@ -57,6 +59,51 @@ func containerSpec(name string, req *dockerCreate, ref string, imageCmd []string
 		return nil, nil, errorf(CodeBadRequest, fmt.Sprintf("create %s: %s", name, strings.Join(b.problems, "; ")))
 	}
 	return b.sp, b.warnings, nil
+}
+
+// Docker's health-check defaults, for a duration of 0 (the timeout: at
+// most the interval, as cove's checks need).
+const (
+	dockerHealthInterval = 30 * time.Second
+	dockerHealthTimeout  = 30 * time.Second
+	dockerHealthRetries  = 3
+)
+
+// health makes Config.Healthcheck the spec's health check: its command
+// ("CMD-SHELL" through /bin/sh -c), Docker's defaults for what it leaves
+// 0, and no action when it fails (Docker only reports it; compose waits
+// for it with depends_on's service_healthy). "NONE", or no test, is no
+// check (the image's HEALTHCHECK is not read).
+func (b *specBuild) health(h *dockerHealthcheck) {
+	if h == nil || len(h.Test) == 0 || h.Test[0] == "NONE" {
+		return
+	}
+	var cmd []string
+	switch {
+	case h.Test[0] == "CMD" && len(h.Test) > 1:
+		cmd = h.Test[1:]
+	case h.Test[0] == "CMD-SHELL" && len(h.Test) == 2:
+		cmd = []string{"/bin/sh", "-c", h.Test[1]}
+	default:
+		b.refuse("Healthcheck.Test %q: want [\"CMD\", ARG...], [\"CMD-SHELL\", COMMAND] or [\"NONE\"]", h.Test)
+		return
+	}
+	interval := nsOr(h.Interval, dockerHealthInterval)
+	timeout := nsOr(h.Timeout, min(dockerHealthTimeout, interval))
+	if timeout > interval {
+		b.warnings = append(b.warnings, fmt.Sprintf("Healthcheck.Timeout %v is longer than its Interval: cove's check times out after %v", timeout, interval))
+		timeout = interval
+	}
+	b.sp.Health = &spec.Health{Command: cmd, Interval: interval, Timeout: timeout,
+		Retries: cmp.Or(h.Retries, dockerHealthRetries), StartPeriod: nsOr(h.StartPeriod, 0), OnFailure: spec.HealthNone}
+}
+
+// nsOr is ns nanoseconds, or def for 0.
+func nsOr(ns int64, def time.Duration) time.Duration {
+	if ns == 0 {
+		return def
+	}
+	return time.Duration(ns)
 }
 
 // unsupported refuses what cove's containers cannot do (yet).

@@ -92,9 +92,24 @@ func TestContainerSpec(t *testing.T) {
 			"publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT) is not supported yet; a privileged container (--privileged) is not supported yet"},
 		{"pid host", `{"HostConfig":{"PidMode":"host"}}`, nil, nil, "", `HostConfig.PidMode "host" is not supported yet`},
 		{"userns host", `{"HostConfig":{"UsernsMode":"host"}}`, func(s *spec.Spec) any { return s.Security.UserNS }, spec.UserNSHost, "", ""},
+		{"healthcheck CMD-SHELL, defaults", `{"Healthcheck":{"Test":["CMD-SHELL","test -f /ok"]}}`, healthOf,
+			spec.Health{Command: []string{"/bin/sh", "-c", "test -f /ok"}, Interval: 30 * time.Second, Timeout: 30 * time.Second,
+				Retries: 3, OnFailure: spec.HealthNone}, "", ""},
+		{"healthcheck CMD, timings", `{"Healthcheck":{"Test":["CMD","pg_isready"],"Interval":2000000000,"Timeout":1000000000,"StartPeriod":5000000000,"Retries":5}}`,
+			healthOf, spec.Health{Command: []string{"pg_isready"}, Interval: 2 * time.Second, Timeout: time.Second, StartPeriod: 5 * time.Second,
+				Retries: 5, OnFailure: spec.HealthNone}, "", ""},
+		{"healthcheck timeout at most the interval", `{"Healthcheck":{"Test":["CMD","true"],"Interval":1000000000}}`,
+			func(s *spec.Spec) any { return s.Health.Timeout }, time.Second, "", ""},
+		{"healthcheck timeout over the interval", `{"Healthcheck":{"Test":["CMD","true"],"Interval":1000000000,"Timeout":5000000000}}`,
+			func(s *spec.Spec) any { return s.Health.Timeout }, time.Second, "Healthcheck.Timeout 5s is longer than its Interval", ""},
+		{"healthcheck NONE", `{"Healthcheck":{"Test":["NONE"]}}`, func(s *spec.Spec) any { return s.Health == nil }, true, "", ""},
+		{"healthcheck bad test", `{"Healthcheck":{"Test":["RUN","x"]}}`, nil, nil, "", `Healthcheck.Test ["RUN" "x"]`},
 		{"userns private", `{"HostConfig":{"UsernsMode":"private"}}`, nil, nil, "", `HostConfig.UsernsMode "private" ("host" and "" are) is not supported yet`},
 	})
 }
+
+// healthOf is a case's health check.
+func healthOf(s *spec.Spec) any { return *s.Health }
 
 // specCase is a create request and what containerSpec must make of it.
 type specCase struct {

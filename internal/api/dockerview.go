@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -288,6 +289,17 @@ type dockerStateJSON struct {
 	Error      string `json:"Error"`
 	StartedAt  string `json:"StartedAt"`
 	FinishedAt string `json:"FinishedAt"`
+	// Health is a container's with a health check (docker compose's
+	// depends_on service_healthy waits for its Status).
+	Health *dockerHealth `json:"Health,omitempty"`
+}
+
+// dockerHealth is State.Health: Status starting (no verdict yet),
+// healthy or unhealthy; the streak and log are not kept.
+type dockerHealth struct {
+	Status        string     `json:"Status"`
+	FailingStreak int        `json:"FailingStreak"`
+	Log           []struct{} `json:"Log"`
 }
 
 // dockerHostConfig is the part of HostConfig cove fills in.
@@ -367,6 +379,9 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 	}
 	if state == "running" {
 		d.State.Pid = w.MainPID
+	}
+	if sp != nil && sp.Health != nil {
+		d.State.Health = &dockerHealth{Status: cmp.Or(w.Health, "starting"), Log: []struct{}{}}
 	}
 	if w.ActiveState == "failed" {
 		d.State.Error = w.State()

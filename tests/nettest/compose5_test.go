@@ -9,9 +9,10 @@ import (
 )
 
 // TestDockerComposeV5: docker compose v5 (Go, what Docker ships today;
-// scripts/deps builds it) runs TestDockerCompose's project against cove's
+// scripts/deps builds it) runs TestDockerCompose's project, with a health
+// check of db that web's start waits for (composeFileV5), against cove's
 // API (version 1.41, so compose connects web to its second network
-// before the start): the two networks, created at the same time, get
+// before the start): db reports healthy and web starts; the two networks, created at the same time, get
 // different subnets; the names resolve as with compose 1.29; ps shows all
 // up; the published port answers; stop and start of web; a second up -d
 // finds all running (compose compares each container's named volumes
@@ -27,15 +28,15 @@ func TestDockerComposeV5(t *testing.T) {
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	needDocker(t)
 	bin := harness.ComposeV5(t, sb)
-	must(t, "sh", "-c", "mkdir -p /tmp/proj && cat > /tmp/proj/compose.yaml <<'EOF'\n"+strings.TrimPrefix(composeFile, "version: \"3.8\"\n")+"EOF\n")
+	must(t, "sh", "-c", "mkdir -p /tmp/proj && cat > /tmp/proj/compose.yaml <<'EOF'\n"+composeFileV5()+"EOF\n")
 	compose := func(args ...string) result {
 		return inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock "+bin+" "+strings.Join(args, " ")+" 2>&1")
 	}
 	t.Cleanup(func() { compose("down", "-v"); inside(t, "rm", "-rf", "/tmp/proj") })
-	if r := compose("up", "-d"); r.Code != 0 {
-		t.Fatalf("docker compose up -d: exit %d:\n%s", r.Code, r.Stdout)
+	if r := compose("up", "-d"); r.Code != 0 || !strings.Contains(r.Stdout, "proj-db-1 Healthy") {
+		t.Fatalf("docker compose up -d (web waiting for db's health): exit %d:\n%s", r.Code, r.Stdout)
 	}
-	if r := compose("ps"); r.Code != 0 || strings.Count(r.Stdout, " Up ") != 3 || !strings.Contains(r.Stdout, "proj-db-1") || !strings.Contains(r.Stdout, "0.0.0.0:8085->80/tcp") {
+	if r := compose("ps"); r.Code != 0 || strings.Count(r.Stdout, " Up ") != 3 || !strings.Contains(r.Stdout, "(healthy)") || !strings.Contains(r.Stdout, "0.0.0.0:8085->80/tcp") {
 		t.Errorf("docker compose ps: exit %d:\n%s", r.Code, r.Stdout)
 	}
 	docker := dockerCLI(t)
@@ -75,6 +76,17 @@ func TestDockerComposeV5(t *testing.T) {
 	if r := compose("ps", "-a"); strings.Count(r.Stdout, "Exited") != 3 {
 		t.Errorf("docker compose ps -a after the foreground up stopped: exit %d:\n%s", r.Code, r.Stdout)
 	}
+}
+
+// composeFileV5 is composeFile with a health check of db (an HTTP GET
+// of its page every second) that web's start waits for (depends_on's
+// condition service_healthy, compose's usual way to start a database
+// first).
+func composeFileV5() string {
+	f := strings.TrimPrefix(composeFile, "version: \"3.8\"\n")
+	f = strings.Replace(f, "    depends_on: [db]\n", "    depends_on:\n      db: {condition: service_healthy}\n", 1)
+	return strings.Replace(f, "    volumes: [\"data:/data\"]\n",
+		"    volumes: [\"data:/data\"]\n    healthcheck: {test: [\"CMD\", \"wget\", \"-qO-\", \"http://127.0.0.1/\"], interval: 1s, retries: 30}\n", 1)
 }
 
 // composeRecreates edits web's page in TestDockerComposeV5's project: up
