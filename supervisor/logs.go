@@ -144,7 +144,7 @@ func boundedTail(ctx context.Context, w io.Writer, opt LogOptions, match []strin
 		out = &stamper{w: tail}
 	}
 	cut.next = out
-	if err := runJournal(ctx, cut, false, append(args, "--show-cursor")); err != nil {
+	if err := runJournal(ctx, cut, false, append(args, "--show-cursor")); err != nil && !noEntries(ctx, cut, args) {
 		return err
 	}
 	if err := cut.end(); err != nil {
@@ -160,6 +160,14 @@ func boundedTail(ctx context.Context, w io.Writer, opt LogOptions, match []strin
 		return runJournal(ctx, w, opt.Timestamps, append(journalArgs(next, match), "--after-cursor="+cut.cursor))
 	}
 	return runJournal(ctx, w, opt.Timestamps, journalArgs(next, match))
+}
+
+// noEntries reports, after journalctl --show-cursor failed with nothing
+// on cut, whether that was because no entry matches args: journalctl 252
+// exits 1 then (it has no cursor to show), which a run without
+// --show-cursor tells apart from a real failure by succeeding.
+func noEntries(ctx context.Context, cut *cursorCut, args []string) bool {
+	return len(cut.buf) == 0 && !cut.passed && runJournal(ctx, io.Discard, false, args) == nil
 }
 
 // runJournal runs journalctl with args, its output to w (converted by a
@@ -198,6 +206,7 @@ func runJournal(ctx context.Context, w io.Writer, stamp bool, args []string) err
 type cursorCut struct {
 	next   io.Writer
 	buf    []byte // output not passed on yet: from the start of the last complete line
+	passed bool   // some output was passed on
 	cursor string
 }
 
@@ -214,6 +223,7 @@ func (c *cursorCut) Write(p []byte) (int, error) {
 	if _, err := c.next.Write(c.buf[:last+1]); err != nil {
 		return 0, err
 	}
+	c.passed = true
 	c.buf = append(c.buf[:0], c.buf[last+1:]...)
 	return len(p), nil
 }

@@ -218,7 +218,8 @@ func dockerRenameRefusals(t *testing.T, docker func(...string) result, ref strin
 // dockerHealth: docker run --health-cmd runs the check in the container
 // every interval: inspect's State.Health goes unhealthy while it fails and
 // healthy once it passes, docker ps shows it; the container is never
-// restarted for it (as Docker, which only reports it).
+// restarted for it (as Docker, which only reports it). Its logs' last
+// lines are none, without an error.
 func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 	if r := docker("run", "-d", "--name", "hc", "--health-cmd", "test -f /tmp/ok", "--health-interval", "1s", "--health-retries", "1",
 		ref, "sleep", "1000"); r.Code != 0 {
@@ -235,6 +236,14 @@ func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 	}
 	if n := show(t, "cove-hc.service", "NRestarts"); n != "0" {
 		t.Errorf("NRestarts %s: an unhealthy container was restarted", n)
+	}
+	// hc has written nothing: the last lines of nothing (journalctl 252
+	// fails --show-cursor when no entry matches).
+	if r := docker("logs", "--tail", "2", "hc"); r.Code != 0 || r.Stdout != "" {
+		t.Errorf("docker logs --tail 2 of a container that wrote nothing: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := cove(t, "logs", "-n", "2", "--since", "1h", "hc"); r.Code != 0 || r.Stdout != "" {
+		t.Errorf("cove logs -n 2 --since 1h of a container that wrote nothing: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	docker("rm", "-f", "hc")
 }
