@@ -21,7 +21,8 @@ import (
 // old one and renames the new one) and it answers as the new one, by
 // the port and by its name; down -v removes everything; up in the
 // foreground streams the output until SIGINT stops the project; nothing
-// is left.
+// is left. logs shows web's two starts, and nothing, without an error,
+// of db, which writes nothing.
 func TestDockerComposeV5(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -57,6 +58,9 @@ func TestDockerComposeV5(t *testing.T) {
 	}
 	if r := compose("logs", "web"); r.Code != 0 || strings.Count(r.Stdout, "web starting") != 2 {
 		t.Errorf("docker compose logs web (two starts): exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("logs", "--tail", "2", "db"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "" {
+		t.Errorf("docker compose logs --tail 2 db (it writes nothing): exit %d:\n%s", r.Code, r.Stdout)
 	}
 	if r := compose("up", "-d"); r.Code != 0 || strings.Count(r.Stdout, " Running") != 3 || strings.Contains(r.Stdout, "Recreate") {
 		t.Errorf("a second docker compose up -d: exit %d:\n%s", r.Code, r.Stdout)
