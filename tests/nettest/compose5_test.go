@@ -11,18 +11,18 @@ import (
 // TestDockerComposeV5: docker compose v5 (Go, what Docker ships today;
 // scripts/deps builds it) runs TestDockerCompose's project, with a health
 // check of db that web's start waits for (composeFileV5), against cove's
-// API (version 1.41, so compose connects web to its second network
-// before the start): db reports healthy and web starts; the two networks, created at the same time, get
-// different subnets; the names resolve as with compose 1.29; ps shows all
-// up; the published port answers; stop and start of web; a second up -d
-// finds all running (compose compares each container's named volumes
-// with what inspect shows); an edit of web's page recreates web alone
-// (compose creates the new container under a temporary name, removes the
-// old one and renames the new one) and it answers as the new one, by
-// the port and by its name; down -v removes everything; up in the
-// foreground streams the output until SIGINT stops the project; nothing
-// is left. logs shows web's two starts, and nothing, without an error,
-// of db, which writes nothing.
+// API (version 1.41, so compose connects web to its second network before
+// the start): db reports healthy and web starts; the two networks, created
+// at the same time, get different subnets; the names resolve as with
+// compose 1.29; ps shows all up; the published port answers; stop and
+// start of web; a second up -d finds all running (compose compares each
+// container's named volumes with what inspect shows); an edit of web's
+// page recreates web alone (compose creates the new container under a
+// temporary name, removes the old one and renames the new one) and it
+// answers as the new one, by the port and by its name; down -v removes
+// everything; up in the foreground streams the output until SIGINT stops
+// the project; nothing is left. logs shows web's two starts, and nothing,
+// without an error, of db, which writes nothing.
 func TestDockerComposeV5(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
