@@ -225,6 +225,7 @@ func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 		ref, "sleep", "1000"); r.Code != 0 {
 		t.Fatalf("docker run --health-cmd: exit %d: %s", r.Code, r.Stderr)
 	}
+	run := show(t, "cove-hc.service", "InvocationID")
 	status := func() string {
 		return strings.TrimSpace(docker("inspect", "-f", "{{.State.Health.Status}}", "hc").Stdout)
 	}
@@ -234,8 +235,8 @@ func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 	if r := docker("ps", "--filter", "name=hc"); !strings.Contains(r.Stdout, "(healthy)") {
 		t.Errorf("docker ps of a healthy container:\n%s", r.Stdout)
 	}
-	if n := show(t, "cove-hc.service", "NRestarts"); n != "0" {
-		t.Errorf("NRestarts %s: an unhealthy container was restarted", n)
+	if now := show(t, "cove-hc.service", "InvocationID"); now != run {
+		t.Errorf("the unit's invocation %s became %s: an unhealthy container was restarted", run, now)
 	}
 	// hc has written nothing: the last lines of nothing (journalctl 252
 	// fails --show-cursor when no entry matches).

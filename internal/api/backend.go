@@ -315,10 +315,21 @@ func runImage(ctx context.Context, c *supervisor.Conn, name string) *RunImage {
 	return &RunImage{Ref: cfg.Image.Ref, ID: digest, Command: cfg.Argv, Workdir: cfg.Workdir, User: user}
 }
 
-// withHealth adds the workload's health state.
+// withHealth adds the workload's health state (healthNow).
 func withHealth(w supervisor.Workload) Workload {
 	st, _ := health.Read(w.Name)
-	return Workload{Workload: w, Health: st.Status}
+	return Workload{Workload: w, Health: healthNow(st, w.Started)}
+}
+
+// healthNow is the health status of a workload whose recorded state is
+// st and whose run started at started (zero: it does not run): starting
+// while st is older than the run (a restarted workload's first probe
+// comes an interval after its start), else st's.
+func healthNow(st health.State, started time.Time) string {
+	if st.Status != "" && !started.IsZero() && st.CheckedAt.Before(started) {
+		return health.Starting
+	}
+	return st.Status
 }
 
 // Start starts workload name; a replicated declared workload, its

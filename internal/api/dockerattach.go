@@ -141,6 +141,13 @@ func (rs *containerRuns) attach(name string, a *attachment) bool {
 	return true
 }
 
+// waiting reports whether an attach request waits for name's start.
+func (rs *containerRuns) waiting(name string) bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	return rs.attached[name] != nil
+}
+
 // takeAttachment removes and returns name's attachment, or nil.
 func (rs *containerRuns) takeAttachment(name string) *attachment {
 	rs.mu.Lock()

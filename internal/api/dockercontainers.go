@@ -103,22 +103,27 @@ func (s *Server) lookupContainerNamed(c *call, ref string) (dockerContainer, boo
 }
 
 // byIDPrefix returns the one container whose Docker ID starts with
-// prefix, or "" when none does.
+// prefix, or "" when none does; when none does, one whose record had
+// such an ID before a rename (docker compose gives the container it
+// makes in place of NAME the same temporary name each time, so a
+// current ID wins over a former one).
 func (s *Server) byIDPrefix(ctx context.Context, prefix string) (string, error) {
 	ws, err := s.backend.ListStates(ctx)
 	if err != nil {
 		return "", err
 	}
-	var found []string
+	var found, formerly []string
 	recs := s.records.list()
 	for _, w := range withRecords(ws, recs) {
-		ids := []string{dockerID(w.Name)}
-		if rec := recs[w.Name]; rec != nil {
-			ids = append(ids, rec.FormerIDs...)
-		}
-		if slices.ContainsFunc(ids, func(id string) bool { return strings.HasPrefix(id, prefix) }) {
+		if strings.HasPrefix(dockerID(w.Name), prefix) {
 			found = append(found, w.Name)
 		}
+		if rec := recs[w.Name]; rec != nil && slices.ContainsFunc(rec.FormerIDs, func(id string) bool { return strings.HasPrefix(id, prefix) }) {
+			formerly = append(formerly, w.Name)
+		}
+	}
+	if len(found) == 0 {
+		found = formerly
 	}
 	switch len(found) {
 	case 0:

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -104,7 +105,8 @@ func (rs containerRecords) temp(r *containerRecord) (string, error) {
 	return f.Name(), nil
 }
 
-// errNoRecord is returned by update for a container without a record.
+// errNoRecord is returned by update and rename for a container without
+// a record.
 var errNoRecord = errors.New("container has no record")
 
 // update changes name's record under a lock that every update and
@@ -141,6 +143,9 @@ func (rs containerRecords) withRecord(op, name string, f func(*containerRecord) 
 	}
 	return f(r)
 }
+
+// errStarted is returned by rename for a container that has started.
+var errStarted = errors.New("container has started")
 
 // errRemove, returned by an update's function, removes the record.
 var errRemove = errors.New("remove the record")
@@ -180,12 +185,21 @@ func (rs containerRecords) read(name string) (*containerRecord, error) {
 
 // rename moves old's record to the name new under the records' lock,
 // adding old's Docker ID to its FormerIDs; it fails with fs.ErrExist
-// when new has a record, with errNoRecord when old has none. A kill
-// between the new record's link and the old one's removal leaves both:
-// two created containers, either of which docker rm removes.
+// when new has a record, with errNoRecord when old has none, with
+// errStarted when old has started (checked under the lock, so that a
+// start that got in first wins). A kill between the new record's link and
+// the old one's removal leaves both: two created containers, either of
+// which docker rm removes (by name, or by the old ID, which is the old
+// one's: byIDPrefix).
 func (rs containerRecords) rename(old, new string) error {
 	return rs.withRecord("rename", old, func(r *containerRecord) error {
-		r.Name, r.FormerIDs = new, append(r.FormerIDs, dockerID(old))
+		if r.Started {
+			return fmt.Errorf("rename container %s: %w", old, errStarted)
+		}
+		r.Name = new
+		if id := dockerID(old); !slices.Contains(r.FormerIDs, id) {
+			r.FormerIDs = append(r.FormerIDs, id)
+		}
 		tmp, err := rs.temp(r)
 		if err != nil {
 			return err

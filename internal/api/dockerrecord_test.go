@@ -56,8 +56,8 @@ func TestRecordUpdates(t *testing.T) {
 }
 
 // TestRecordRename: a rename moves the record, keeps the old name's ID
-// among its former IDs, and refuses a name that has a record and a
-// container that has none.
+// among its former IDs (once), and refuses a name that has a record, a
+// container that has none and one that has started.
 func TestRecordRename(t *testing.T) {
 	rs := containerRecords{dir: t.TempDir() + "/created"}
 	for _, n := range []string{"tmp", "other"} {
@@ -82,5 +82,17 @@ func TestRecordRename(t *testing.T) {
 	}
 	if r, _ := rs.read("web"); r == nil {
 		t.Error("a refused rename removed the record")
+	}
+	rs.update("other", func(r *containerRecord) (bool, error) { r.Started = true; return true, nil })
+	if err := rs.rename("other", "y"); !errors.Is(err, errStarted) {
+		t.Errorf("rename of a container that has started: %v, want errStarted", err)
+	}
+	for _, step := range [][2]string{{"web", "x"}, {"x", "web"}, {"web", "x"}} {
+		if err := rs.rename(step[0], step[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, _ := rs.read("x"); r == nil || !slices.Equal(r.FormerIDs, []string{dockerID("tmp"), dockerID("web"), dockerID("x")}) {
+		t.Errorf("former IDs after web, x, web, x: %v", r)
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 )
@@ -33,11 +34,25 @@ func (s *Server) dockerRename(c *call) {
 		return
 	}
 	defer s.runs.unclaim(ct.Name)
-	if err := s.records.rename(ct.Name, name); err != nil {
-		s.failCreate(c, name, err)
+	if s.runs.waiting(ct.Name) {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("an attach to container %s waits for its start: cove renames it once nothing does", ct.Name)))
 		return
 	}
-	c.w.WriteHeader(http.StatusNoContent)
+	switch err := s.records.rename(ct.Name, name); {
+	case err == nil:
+		c.w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, errStarted):
+		c.fail(errorf(CodeConflict, hasRun(ct.Name)))
+	case errors.Is(err, errNoRecord):
+		c.fail(errorf(CodeNotFound, "No such container: "+ct.Name))
+	default:
+		s.failCreate(c, name, err)
+	}
+}
+
+// hasRun is why container name cannot be renamed once it has started.
+func hasRun(name string) string {
+	return fmt.Sprintf("cove renames only a container that has not started yet: %s has run, and its unit, writable layer and logs go by its name (remove it and create it again)", name)
 }
 
 // renamable answers 400 or 409 and returns false unless ct can take the
@@ -49,7 +64,7 @@ func (s *Server) renamable(c *call, ct dockerContainer, name string) bool {
 	case ct.rec == nil:
 		c.fail(errorf(CodeConflict, fmt.Sprintf("cove renames only a container created through Docker's API: %s is a cove workload, named by its spec or its run", ct.Name)))
 	case ct.loaded || ct.rec.Started:
-		c.fail(errorf(CodeConflict, fmt.Sprintf("cove renames only a container that has not started yet: %s has run, and its unit, writable layer and logs go by its name (remove it and create it again)", ct.Name)))
+		c.fail(errorf(CodeConflict, hasRun(ct.Name)))
 	default:
 		return true
 	}

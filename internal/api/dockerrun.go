@@ -158,6 +158,9 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		return
 	}
 	defer s.runs.unclaim(name)
+	if !s.stillRecorded(c, name) {
+		return
+	}
 	c.long()
 	att := s.runs.takeAttachment(name)
 	hold, err := s.startRun(c.ctx(), ct, att)
@@ -177,6 +180,22 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// stillRecorded answers 404 (or the error reading it) and returns false
+// unless name still has a record, read after its start was claimed: a
+// rename since the lookup (which claims the name too) is seen.
+func (s *Server) stillRecorded(c *call, name string) bool {
+	rec, err := s.records.read(name)
+	switch {
+	case err != nil:
+		c.failWith(err)
+	case rec == nil:
+		c.fail(errorf(CodeNotFound, "No such container: "+name))
+	default:
+		return true
+	}
+	return false
 }
 
 // startRun starts a new run of ct from its record, with att's pipes
@@ -201,9 +220,14 @@ func (s *Server) startRun(ctx context.Context, ct dockerContainer, att *attachme
 		return hold, err
 	}
 	if timer, svc, ok := units.CompileHealth(sp, units.Options{Launcher: s.opt.Self}); ok {
-		err = runner.StartHealth(ctx, timer, svc)
+		if err := runner.StartHealth(ctx, timer, svc); err != nil { // a start without its check is a failed start
+			hold.Close()
+			s.startFailed(ctx, runner, ct.rec)
+			att.started(nil)
+			return nil, err
+		}
 	}
-	return hold, err
+	return hold, nil
 }
 
 // rootFor answers 403 and returns false unless the caller is root: a

@@ -82,11 +82,20 @@ func (b *specBuild) health(h *dockerHealthcheck) {
 	switch {
 	case h.Test[0] == "CMD" && len(h.Test) > 1:
 		cmd = h.Test[1:]
-	case h.Test[0] == "CMD-SHELL" && len(h.Test) == 2:
-		cmd = []string{"/bin/sh", "-c", h.Test[1]}
+	case h.Test[0] == "CMD-SHELL" && len(h.Test) > 1: // Docker joins the words
+		cmd = []string{"/bin/sh", "-c", strings.Join(h.Test[1:], " ")}
 	default:
 		b.refuse("Healthcheck.Test %q: want [\"CMD\", ARG...], [\"CMD-SHELL\", COMMAND] or [\"NONE\"]", h.Test)
 		return
+	}
+	if h.Interval < 0 || h.Timeout < 0 || h.StartPeriod < 0 || h.Retries < 0 {
+		b.refuse("Healthcheck: Interval, Timeout, StartPeriod and Retries must not be negative")
+		return
+	}
+	retries := cmp.Or(h.Retries, dockerHealthRetries)
+	if retries > spec.MaxHealthRetries {
+		b.warnings = append(b.warnings, fmt.Sprintf("Healthcheck.Retries %d: cove counts at most %d failures in a row", retries, spec.MaxHealthRetries))
+		retries = spec.MaxHealthRetries
 	}
 	interval := nsOr(h.Interval, dockerHealthInterval)
 	timeout := nsOr(h.Timeout, min(dockerHealthTimeout, interval))
@@ -95,7 +104,7 @@ func (b *specBuild) health(h *dockerHealthcheck) {
 		timeout = interval
 	}
 	b.sp.Health = &spec.Health{Command: cmd, Interval: interval, Timeout: timeout,
-		Retries: cmp.Or(h.Retries, dockerHealthRetries), StartPeriod: nsOr(h.StartPeriod, 0), OnFailure: spec.HealthNone}
+		Retries: retries, StartPeriod: nsOr(h.StartPeriod, 0), OnFailure: spec.HealthNone}
 }
 
 // nsOr is ns nanoseconds, or def for 0.

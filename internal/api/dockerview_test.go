@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -67,6 +68,27 @@ func TestHumanDuration(t *testing.T) {
 	} {
 		if got := HumanDuration(d); got != want {
 			t.Errorf("HumanDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestHealthNow: a health state older than the run shows starting (a
+// restart's first probe is an interval away); a newer one, or one of a
+// workload that does not run, shows as recorded.
+func TestHealthNow(t *testing.T) {
+	start := time.Unix(1000, 0)
+	for _, c := range []struct {
+		st      health.State
+		started time.Time
+		want    string
+	}{
+		{health.State{Status: health.Healthy, CheckedAt: start.Add(-time.Second)}, start, health.Starting},
+		{health.State{Status: health.Healthy, CheckedAt: start.Add(time.Second)}, start, health.Healthy},
+		{health.State{Status: health.Unhealthy, CheckedAt: start.Add(-time.Second)}, time.Time{}, health.Unhealthy},
+		{health.State{}, start, ""},
+	} {
+		if got := healthNow(c.st, c.started); got != c.want {
+			t.Errorf("%+v, started %v: %q, want %q", c.st, c.started, got, c.want)
 		}
 	}
 }

@@ -18,8 +18,8 @@ import (
 // start of web; a second up -d finds all running (compose compares each
 // container's named volumes with what inspect shows); an edit of web's
 // page recreates web alone (compose creates the new container under a
-// temporary name, removes the old one and renames the new one) and it
-// answers as the new one, by the port and by its name; down -v removes
+// temporary name, removes the old one and renames the new one), twice,
+// and it answers as the new one, by the port and by its name; down -v removes
 // everything; up in the foreground streams the output until SIGINT stops
 // the project; nothing is left. logs shows web's two starts, and nothing,
 // without an error, of db, which writes nothing.
@@ -93,22 +93,26 @@ func composeFileV5() string {
 		"    volumes: [\"data:/data\"]\n    healthcheck: {test: [\"CMD\", \"wget\", \"-qO-\", \"http://127.0.0.1/\"], interval: 1s, retries: 30}\n", 1)
 }
 
-// composeRecreates edits web's page in TestDockerComposeV5's project: up
-// -d recreates web alone, the published port and web's name (from edge)
-// answer with the new page, and one container of web is left.
+// composeRecreates edits web's page in TestDockerComposeV5's project,
+// twice (compose gives the new container the same temporary name each
+// time): up -d recreates web alone, the published port and web's name
+// (from edge) answer with the new page, and one container of web is
+// left.
 func composeRecreates(t *testing.T, compose func(args ...string) result) {
 	t.Helper()
-	must(t, "sed", "-i", "s/echo web >/echo web2 >/", "/tmp/proj/compose.yaml")
-	if r := compose("up", "-d"); r.Code != 0 || !strings.Contains(r.Stdout, "proj-web-1 Recreated") || strings.Count(r.Stdout, "Recreate") != 2 {
-		t.Errorf("docker compose up -d after an edit of web: exit %d:\n%s", r.Code, r.Stdout)
-	}
-	if got := fetchLocal(t, "http://127.0.0.1:8085/"); got != "web2" {
-		t.Errorf("the published port 8085 after web's recreation: %q, want web2", got)
-	}
-	if r := compose("exec", "-T", "edge", "wget", "-qO-", "http://web/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != "web2" {
-		t.Errorf("edge fetching http://web/ after web's recreation: exit %d:\n%s", r.Code, r.Stdout)
-	}
-	if r := dockerCLI(t)("ps", "-a", "--format", "{{.Names}}", "--filter", "label=com.docker.compose.service=web"); strings.TrimSpace(r.Stdout) != "proj-web-1" {
-		t.Errorf("web's containers after its recreation: %q %s", r.Stdout, r.Stderr)
+	for _, page := range []string{"web2", "web3"} {
+		must(t, "sed", "-i", "s/echo web[0-9]* >/echo "+page+" >/", "/tmp/proj/compose.yaml")
+		if r := compose("up", "-d"); r.Code != 0 || !strings.Contains(r.Stdout, "proj-web-1 Recreated") || strings.Count(r.Stdout, "Recreate") != 2 {
+			t.Errorf("docker compose up -d after web's page became %s: exit %d:\n%s", page, r.Code, r.Stdout)
+		}
+		if got := fetchLocal(t, "http://127.0.0.1:8085/"); got != page {
+			t.Errorf("the published port 8085 after web's recreation: %q, want %s", got, page)
+		}
+		if r := compose("exec", "-T", "edge", "wget", "-qO-", "http://web/"); r.Code != 0 || strings.TrimSpace(r.Stdout) != page {
+			t.Errorf("edge fetching http://web/ after web's recreation: exit %d:\n%s, want %s", r.Code, r.Stdout, page)
+		}
+		if r := dockerCLI(t)("ps", "-a", "--format", "{{.Names}}", "--filter", "label=com.docker.compose.service=web"); strings.TrimSpace(r.Stdout) != "proj-web-1" {
+			t.Errorf("web's containers after its recreation: %q %s", r.Stdout, r.Stderr)
+		}
 	}
 }

@@ -78,7 +78,8 @@ func dockerCreatesAtOnce(t *testing.T, docker func(args ...string) result) {
 	bin := harness.DockerCLI(t, sb)
 	names := []string{"dpar1", "dpar2", "dpar3", "dpar4"}
 	t.Cleanup(func() { docker(append([]string{"network", "rm"}, names...)...) })
-	script := "for n in " + strings.Join(names, " ") + "; do " + bin + " -H unix:///run/cove/api.sock network create $n >/dev/null & done; wait"
+	script := "for n in " + strings.Join(names, " ") + "; do " + bin + " -H unix:///run/cove/api.sock network create $n >/dev/null & pids=\"$pids $!\"; done; " +
+		"for p in $pids; do wait $p || exit 1; done"
 	if r := inside(t, "sh", "-c", script); r.Code != 0 {
 		t.Fatalf("four docker network creates at once: exit %d: %s", r.Code, r.Stderr)
 	}
