@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/health"
 	"github.com/cove-project/cove/internal/volume"
 	"github.com/cove-project/cove/spec"
 )
@@ -44,13 +45,18 @@ func dockerState(w Workload) string {
 	return "exited"
 }
 
-// dockerStatus is the STATUS column: "Up 3 minutes (healthy)",
-// "Exited (0)", "Restarting (1)" or "Created".
+// dockerStatus is the STATUS column: "Up 3 minutes (healthy)" (as
+// Docker: "(health: starting)", "(healthy)", "(unhealthy)"), "Exited
+// (0)", "Restarting (1)" or "Created".
 func dockerStatus(w Workload, state string, now time.Time) string {
 	switch state {
 	case "running":
 		s := "Up " + HumanDuration(now.Sub(w.Started))
-		if w.Health != "" {
+		switch w.Health {
+		case "":
+		case health.Starting:
+			s += " (health: starting)"
+		default:
 			s += " (" + w.Health + ")"
 		}
 		return s

@@ -92,3 +92,17 @@ func TestHealthNow(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerStatusHealth: a running container's health in the STATUS
+// column reads as Docker's.
+func TestDockerStatusHealth(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for h, want := range map[string]string{"": "Up 5 seconds", health.Starting: "Up 5 seconds (health: starting)",
+		health.Healthy: "Up 5 seconds (healthy)", health.Unhealthy: "Up 5 seconds (unhealthy)"} {
+		w := Workload{Health: h}
+		w.Started = now.Add(-5 * time.Second)
+		if got := dockerStatus(w, "running", now); got != want {
+			t.Errorf("health %q: %q, want %q", h, got, want)
+		}
+	}
+}
