@@ -214,11 +214,14 @@ func withLeftOvers(ws []supervisor.Workload) []supervisor.Workload {
 	for _, dir := range []string{launch.ContainersDir, launch.VMStateDir, outcome.Dir} {
 		es, _ := os.ReadDir(dir) // none yet: nothing left over
 		for _, e := range es {
-			if name := e.Name(); !listed[name] {
-				if w, ok := collected(name); ok {
-					listed[name], added = true, true
-					ws = append(ws, w.Workload)
-				}
+			name := e.Name()
+			if listed[name] {
+				continue
+			}
+			listed[name] = true // looked at once, whichever directories name it
+			if w, ok := collected(name); ok {
+				added = true
+				ws = append(ws, w.Workload)
 			}
 		}
 	}

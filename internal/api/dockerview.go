@@ -387,7 +387,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 		d.State.Pid = w.MainPID
 	}
 	if sp != nil && sp.Health != nil {
-		d.State.Health = &dockerHealth{Status: cmp.Or(w.Health, "starting"), Log: []struct{}{}}
+		d.State.Health = &dockerHealth{Status: cmp.Or(w.Health, health.Starting), Log: []struct{}{}}
 	}
 	if w.ActiveState == "failed" {
 		d.State.Error = w.State()

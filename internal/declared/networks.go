@@ -43,9 +43,9 @@ func refused(kind error, format string, a ...any) error {
 // (plan.FreeSubnet4). It holds the apply lock (Default.Lock) from the
 // check of the names and subnets taken to the write, so that creates at
 // once (docker compose makes a project's networks in parallel) never
-// take one subnet twice; so it waits for a cove apply under way. The caller reloads systemd (its generator
-// writes the network's units). It returns the network as its file now
-// says.
+// take one subnet twice; so it waits for a cove apply under way. The
+// caller reloads systemd (its generator writes the network's units). It
+// returns the network as its file now says.
 func CreateNetwork(name string, s spec.Network) (plan.Network, error) {
 	unlock, err := Default.Lock()
 	if err != nil {

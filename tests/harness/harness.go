@@ -139,11 +139,18 @@ func DockerCLI(t testing.TB, sb *sandbox.Sandbox) string {
 	if r := Inside(t, sb, "sh", "-c", "command -v docker"); r.Code == 0 {
 		return strings.TrimSpace(r.Stdout)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no docker CLI on PATH or at " + extracted + " (scripts/deps extracts it)")
-	}
-	t.Skip("no docker CLI on PATH or at " + extracted + " (run scripts/deps)")
+	missingTool(t, "no docker CLI on PATH or at "+extracted, "extracts it")
 	return ""
+}
+
+// missingTool fails t under CI, which runs scripts/deps (what it does:
+// done), and skips it elsewhere, saying what is missing (what).
+func missingTool(t testing.TB, what, done string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(what + " (scripts/deps " + done + ")")
+	}
+	t.Skip(what + " (run scripts/deps)")
 }
 
 // ComposeV5 returns the docker compose v5 that scripts/deps builds
@@ -162,10 +169,7 @@ func ComposeV5(t testing.TB, sb *sandbox.Sandbox) string {
 	if r := Inside(t, sb, "test", "-x", bin); r.Code == 0 {
 		return bin
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no docker compose at " + bin + " (scripts/deps builds it)")
-	}
-	t.Skip("no docker compose at " + bin + " (run scripts/deps)")
+	missingTool(t, "no docker compose at "+bin, "builds it")
 	return ""
 }
 
