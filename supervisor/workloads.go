@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -504,6 +505,14 @@ func (c *Conn) SetLive(ctx context.Context, unit string, props []units.Property)
 	return nil
 }
 
+// ReadsLaunchFile reports whether the loaded unit of container name
+// starts its launcher with its arguments in file (launch.FileArgs), so
+// that a new file takes effect at its next start, with no reload.
+func (c *Conn) ReadsLaunchFile(ctx context.Context, name, file string) bool {
+	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, spec.UnitName(name), "Service")
+	return err == nil && slices.Equal(execArgs(sp, launch.LaunchVerb), launch.FileArgs(file))
+}
+
 // ControlDir is where systemd keeps the properties set on units at run
 // time (SetLive), a drop-in directory UNIT.d each.
 const ControlDir = "/run/systemd/system.control"
@@ -572,9 +581,20 @@ func (c *Conn) VMConfigs(ctx context.Context, except string) (map[string]launch.
 }
 
 // launchArgs returns the arguments of the launcher verb in ExecStart
-// ("cove launch ARGS…", "cove launch-vm ARGS…") as the launcher gets them,
-// nil when it has none.
+// ("cove launch ARGS…", "cove launch-vm ARGS…") as the launcher reads
+// them (from its configuration file, if the unit names one: a declared
+// container's), nil when it has none or its file cannot be read.
 func launchArgs(sp map[string]any, verb string) []string {
+	args, err := launch.ExpandArgs(execArgs(sp, verb), os.ReadFile)
+	if err != nil {
+		return nil
+	}
+	return args
+}
+
+// execArgs returns the arguments of the launcher verb in ExecStart as
+// systemd passes them, nil when it has none.
+func execArgs(sp map[string]any, verb string) []string {
 	execs, _ := sp["ExecStart"].([][]any)
 	for _, e := range execs {
 		if len(e) < 2 {

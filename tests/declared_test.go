@@ -177,6 +177,60 @@ func TestApplyLive(t *testing.T) {
 	}
 }
 
+// TestApplyRestartNoReload: a change of a container's command and
+// environment is written to its launcher's configuration file and the
+// container restarted, with no reload of systemd: the new run sees the
+// new values, the unit's ExecStart= names the file (as cove render
+// --launch-config prints it), and a later daemon-reload (the generator)
+// writes the same file. A change of a unit setting (the stop timeout)
+// still reloads.
+func TestApplyRestartNoReload(t *testing.T) {
+	env.Need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "apply-restart")
+	text := func(value, timeout string) string {
+		return declaredText(t, dir, "relaunch", fmt.Sprintf("version = 1\nkind = \"container\"\n[container]\nrootfs = %q\ncommand = [\"sh\", \"-c\", \"echo run A=$A; exec sleep 1000\"]\nenv = { A = %q }\n[service]\nstop_timeout = %q\n", rootfs, value, timeout))
+	}
+	const unit, config = "cove-relaunch.service", "/run/cove/launch/relaunch.json"
+	mustCove(t, "apply", text("one", "1s"))
+	first, reloaded := show(t, unit, "InvocationID"), reloadProbe(t)
+	if out := mustCove(t, "apply", text("two $HOME %n", "1s")); strings.TrimSpace(out) != "changed relaunch" {
+		t.Errorf("apply of a new environment printed %q", out)
+	}
+	if reloaded() {
+		t.Error("a change of the environment reloaded systemd")
+	}
+	if id := show(t, unit, "InvocationID"); id == first || show(t, unit, "ActiveState") != "active" {
+		t.Errorf("relaunch was not restarted (invocation %s → %s) or is not active", first, id)
+	}
+	waitLog(t, "relaunch", "run A=two $HOME %n", 10*time.Second)
+	if got := show(t, unit, "ExecStart"); !strings.Contains(got, "--config-file "+config) {
+		t.Errorf("ExecStart does not name the launcher's configuration file %s: %s", config, got)
+	}
+	file := inside(t, "cat", config).Stdout
+	if rendered := mustCove(t, "render", "--launch-config", "/etc/cove/relaunch.toml"); file != rendered || !strings.Contains(file, `"A=two $HOME %n"`) {
+		t.Errorf("%s:\n%s\ncove render --launch-config:\n%s", config, file, rendered)
+	}
+	if r := inside(t, "systemctl", "daemon-reload"); r.Code != 0 {
+		t.Fatalf("daemon-reload: %s", r.Stderr)
+	}
+	if again := inside(t, "cat", config).Stdout; again != file {
+		t.Errorf("the generator wrote another configuration:\n%s\nwant\n%s", again, file)
+	}
+	reloaded = reloadProbe(t)
+	mustCove(t, "apply", text("two $HOME %n", "2s"))
+	if !reloaded() {
+		t.Error("a change of the stop timeout did not reload systemd")
+	}
+	if got := show(t, unit, "TimeoutStopUSec"); got != "7s" {
+		t.Errorf("TimeoutStopUSec = %s after the reload, want 7s (2s and the stop stage's margin)", got)
+	}
+	mustCove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
+	if r := inside(t, "test", "-e", config); r.Code == 0 {
+		t.Errorf("%s outlived its pruned workload", config)
+	}
+}
+
 // reloadProbe starts a unit and then changes its file, so that systemd
 // says it needs a daemon-reload (NeedDaemonReload) until it reloads;
 // reloaded reports whether it has since.

@@ -35,8 +35,8 @@ func gone(t *testing.T, unit string) {
 // NAME-I); cove scale starts or removes only the difference, leaving the
 // running instances be; NAME alone stops and starts them all and shows
 // all their logs; a change
-// that needs a restart restarts each; the generator enables each
-// instance; prune removes them.
+// that needs a restart restarts each (a new command with no reload of
+// systemd); the generator enables each instance; prune removes them.
 func TestReplicas(t *testing.T) {
 	env.Need(t)
 	pruneAll(t)
@@ -109,7 +109,27 @@ func TestReplicas(t *testing.T) {
 
 	changed := strings.Replace(inside(t, "cat", "/etc/cove/rep.toml").Stdout, "stop_timeout", "restart = \"always\"\nstop_timeout", 1)
 	out = mustCove(t, "apply", declaredText(t, dir, "rep", changed))
-	if after := replicaPIDs(t, "rep", 2); !strings.Contains(out, "changed rep") || after[0] == restarted[0] || after[1] == restarted[1] {
+	after := replicaPIDs(t, "rep", 2)
+	if !strings.Contains(out, "changed rep") || after[0] == restarted[0] || after[1] == restarted[1] {
 		t.Errorf("a change needing a restart: PIDs %v, were %v; apply said:\n%s", after, restarted, out)
 	}
+	newCommand(t, dir, changed, after)
+}
+
+// newCommand applies rep's spec text with another command: both running
+// instances (main PIDs pids) restart on it, with no reload of systemd,
+// and the stopped third stays stopped.
+func newCommand(t *testing.T, dir, text string, pids []string) {
+	t.Helper()
+	reloaded := reloadProbe(t)
+	text = strings.Replace(text, "exec sleep 1000", "echo second; exec sleep 1000", 1)
+	out := mustCove(t, "apply", declaredText(t, dir, "rep", text))
+	if again := replicaPIDs(t, "rep", 2); !strings.Contains(out, "changed rep") || again[0] == pids[0] || again[1] == pids[1] {
+		t.Errorf("a new command: PIDs %v, were %v; apply said:\n%s", again, pids, out)
+	}
+	if reloaded() {
+		t.Error("a new command of a replicated workload reloaded systemd")
+	}
+	waitLog(t, "rep@2", "second", 10*time.Second)
+	gone(t, "cove-rep@3.service")
 }

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +90,9 @@ func listUnits(t *testing.T) string {
 
 // TestRenderMatchesTransient: the unit file cove render prints and the
 // transient unit cove run creates from the same spec are the same unit to
-// systemd.
+// systemd: the same properties, but that the unit file's launcher reads
+// its arguments from a file (cove render --launch-config prints them),
+// which the transient unit has in ExecStart= itself.
 func TestRenderMatchesTransient(t *testing.T) {
 	env.Need(t)
 	path := filepath.Join(workDir, "same.toml")
@@ -108,7 +111,7 @@ stop_timeout = "3s"
 	if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	props := []string{"Description", "Type", "NotifyAccess", "ExecStart", "ExecStop", "Slice", "KillMode",
+	props := []string{"Description", "Type", "NotifyAccess", "ExecStop", "Slice", "KillMode",
 		"Environment", "SyslogIdentifier", "Restart", "RestartUSec", "TimeoutStopUSec", "MemoryMax",
 		"CPUQuotaPerSecUSec", "TasksMax"}
 	unit := "cove-same.service"
@@ -116,15 +119,29 @@ stop_timeout = "3s"
 	if r := insideStdin(t, text, "sh", "-c", "cat > /run/systemd/system/"+unit+" && systemctl daemon-reload"); r.Code != 0 {
 		t.Fatalf("install rendered unit: %s", r.Stderr)
 	}
-	fromFile := showAll(t, unit, props)
+	fromFile := showAll(t, unit, append(props, "ExecStart"))
 	inside(t, "sh", "-c", "rm /run/systemd/system/"+unit+" && systemctl daemon-reload")
 	cleanupWorkload(t, "same")
 	mustCove(t, "run", "-d", path)
-	fromBus := showAll(t, unit, props)
+	fromBus := showAll(t, unit, append(props, "ExecStart"))
 	for _, p := range props {
 		if fromFile[p] != fromBus[p] {
 			t.Errorf("%s differs:\n file: %s\n  bus: %s", p, fromFile[p], fromBus[p])
 		}
+	}
+	var args []string
+	if err := json.Unmarshal([]byte(mustCove(t, "render", "--launch-config", path)), &args); err != nil {
+		t.Fatalf("cove render --launch-config: %v", err)
+	}
+	stage := filepath.Join(filepath.Dir(coveBin), "cove-launch")
+	if want := "argv[]=" + stage + " launch --config-file /run/cove/launch/same.json"; !strings.Contains(fromFile["ExecStart"], want) {
+		t.Errorf("the unit file's ExecStart does not name the launcher's file: %s", fromFile["ExecStart"])
+	}
+	for i, a := range args { // as systemd shows a transient unit's: $ doubled (units.EscapeVariables)
+		args[i] = strings.ReplaceAll(a, "$", "$$")
+	}
+	if want := "argv[]=" + stage + " launch " + strings.Join(args, " "); !strings.Contains(fromBus["ExecStart"], want) {
+		t.Errorf("the transient unit's ExecStart differs from cove render --launch-config:\n  bus: %s\n want: %s", fromBus["ExecStart"], want)
 	}
 	out := mustCove(t, "logs", "same")
 	if !strings.Contains(out, "x y %n") {

@@ -26,6 +26,11 @@ type Options struct {
 	// pulling at start (pull = "always", or "missing" and not in the store
 	// now): the workload requires and follows its pull unit (CompilePull).
 	PullUnit bool
+	// LaunchFile: a container's launcher reads its arguments from
+	// launch.ConfigFile (ExecStart= gives only launch.FileArgs; the unit's
+	// LaunchArgs are what that file must hold), so that a change of them
+	// needs no reload. Declared workloads have it; transient units not.
+	LaunchFile bool
 }
 
 // Compile turns a validated spec into a service unit. It is pure: the same
@@ -105,7 +110,11 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 		access = "all"
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
-	u.add(SectionService, "ExecStart", "", Exec(append([]string{launch.StagePath(opt.Launcher), launch.LaunchVerb}, launchConfig(s).Args()...)))
+	args := launchConfig(s).Args()
+	if opt.LaunchFile {
+		u.LaunchArgs, args = args, launch.FileArgs(launch.ConfigFile(s.Name))
+	}
+	u.add(SectionService, "ExecStart", "", Exec(append([]string{launch.StagePath(opt.Launcher), launch.LaunchVerb}, args...)))
 	stopStages(u, s, opt)
 	// The device cgroup allows only what the container's /dev holds (null,
 	// zero, full, random, urandom, tty, ptmx and its pts): with CAP_MKNOD a

@@ -1,6 +1,9 @@
 package units
 
 import (
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/cove-project/cove/spec"
@@ -48,4 +51,66 @@ func TestLiveChange(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLaunchFile: with Options.LaunchFile a container's ExecStart= sends
+// the launcher to launch.ConfigFile, and the unit's LaunchArgs are the
+// arguments the inline form has; a change of the command or environment
+// then changes LaunchArgs alone (the unit stays the same: no reload), a
+// change of the stop timeout the unit.
+func TestLaunchFile(t *testing.T) {
+	spec1 := func(edit func(s *spec.Spec)) *spec.Spec {
+		s := spec.Defaults("web")
+		s.Container.Rootfs = "/srv/rootfs"
+		s.Container.Command = []string{"/bin/httpd", "-f"}
+		edit(s)
+		return s
+	}
+	fromFile := func(s *spec.Spec) Unit {
+		t.Helper()
+		opt := goldenOptions
+		opt.LaunchFile = true
+		u, err := Compile(s, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	s := spec1(func(*spec.Spec) {})
+	u, inline := fromFile(s), compile(t, s)
+	want := `"/usr/bin/cove-launch" "launch" "--config-file" "/run/cove/launch/web.json"`
+	if got := lastDirective(t, u, "ExecStart"); got != want {
+		t.Errorf("ExecStart: %s\nwant %s", got, want)
+	}
+	if exec := lastDirective(t, inline, "ExecStart"); !strings.Contains(exec, strings.Join(quoted(u.LaunchArgs), " ")) || inline.LaunchArgs != nil {
+		t.Errorf("LaunchArgs %q are not the inline unit's arguments: %s", u.LaunchArgs, exec)
+	}
+	for _, c := range []struct {
+		name       string
+		edit       func(s *spec.Spec)
+		sameUnit   bool
+		sameLaunch bool
+	}{
+		{"the command", func(s *spec.Spec) { s.Container.Command = []string{"/bin/httpd", "-v"} }, true, false},
+		{"the environment", func(s *spec.Spec) { s.Container.Env = map[string]string{"A": "1"} }, true, false},
+		{"the stop timeout", func(s *spec.Spec) { s.Service.StopTimeout *= 2 }, false, true},
+	} {
+		next := fromFile(spec1(c.edit))
+		props, live := LiveChange(u, next)
+		if sameUnit := live && len(props) == 0; sameUnit != c.sameUnit {
+			t.Errorf("%s: the unit unchanged = %v, want %v", c.name, sameUnit, c.sameUnit)
+		}
+		if same := slices.Equal(u.LaunchArgs, next.LaunchArgs); same != c.sameLaunch {
+			t.Errorf("%s: the launcher arguments unchanged = %v, want %v", c.name, same, c.sameLaunch)
+		}
+	}
+}
+
+// quoted are args as a unit file quotes them.
+func quoted(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = strconv.Quote(a)
+	}
+	return out
 }

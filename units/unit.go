@@ -38,6 +38,10 @@ type Unit struct {
 	// its unit wants: unit files beside it (declared.Units), or transient
 	// units started right after it (supervisor.Conn.StartTransient).
 	Proxies []Proxy
+	// LaunchArgs: with Options.LaunchFile, a container's launcher
+	// arguments, which launch.ConfigFile must hold (launch.ConfigFileText)
+	// when the unit starts; nil otherwise.
+	LaunchArgs []string
 	// post is a container's post stage behind its gate, for ForRun to add
 	// to a unit in which SIGKILL is not clean (see stopStages).
 	post Exec

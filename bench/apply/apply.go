@@ -56,6 +56,7 @@ func (b *bench) newKPhase(prev, k int) *kPhase {
 	kp := &kPhase{K: k, Rounds: b.o.n, Declared: k - prev}
 	kp.Apply = &series{Name: "cove apply (one changed spec: a limit)", Argv: []string{b.box.Cove, "apply", b.tfile}}
 	kp.ApplyRestart = &series{Name: "cove apply (one changed spec: an environment variable)", Argv: kp.Apply.Argv}
+	kp.ApplyReload = &series{Name: "cove apply (one changed spec: the stop timeout)", Argv: kp.Apply.Argv}
 	kp.Diff = &series{Name: "cove diff", Argv: []string{b.box.Cove, "diff", b.tfile}}
 	kp.Reload = &series{Name: "systemctl daemon-reload", Argv: []string{"systemctl", "daemon-reload"}}
 	kp.Settled = &series{Name: "systemctl restart, systemd idle", Argv: []string{"systemctl", "restart", "cove-" + target + ".service"}}
@@ -92,7 +93,7 @@ func (b *bench) declare(kp *kPhase, prev, k int) error {
 func (b *bench) applyRound(kp *kPhase, measure bool) error {
 	b.flip++
 	mem := memories[b.flip%2]
-	if err := b.setTarget(b.flip%2, b.flip-1); err != nil {
+	if err := b.setTarget(b.flip%2, b.env, b.stop); err != nil {
 		return err
 	}
 	if err := b.quiesce(); err != nil {
@@ -107,17 +108,24 @@ func (b *bench) applyRound(kp *kPhase, measure bool) error {
 	if err := b.applyTarget(kp, mem.bytes, measure); err != nil {
 		return err
 	}
-	if err := b.applyRestart(kp, measure); err != nil {
+	// An environment variable: the launcher's file and a restart, no
+	// reload; then the stop timeout: a reload and a restart.
+	if err := b.applyRestart(kp.ApplyRestart, b.stop, measure); err != nil {
+		return err
+	}
+	if err := b.applyRestart(kp.ApplyReload, 1-b.stop, measure); err != nil {
 		return err
 	}
 	return b.reloadRestart(kp, measure)
 }
 
-// applyRestart changes the target's environment, which needs a restart,
-// and times cove apply of it (systemd idle), checking that it restarted
-// the target.
-func (b *bench) applyRestart(kp *kPhase, measure bool) error {
-	if err := b.setTarget(b.flip%2, b.flip); err != nil {
+// applyRestart changes the target's environment and sets its stop
+// timeout to stopTimeouts[stop] (both need a restart), and adds cove
+// apply of it (systemd idle) to s, checking that it restarted the target.
+func (b *bench) applyRestart(s *series, stop int, measure bool) error {
+	b.env++
+	b.stop = stop
+	if err := b.setTarget(b.flip%2, b.env, stop); err != nil {
 		return err
 	}
 	if err := b.quiesce(); err != nil {
@@ -127,13 +135,13 @@ func (b *bench) applyRestart(kp *kPhase, measure bool) error {
 	if err != nil {
 		return err
 	}
-	out, err := b.add(kp.ApplyRestart, measure)
+	out, err := b.add(s, measure)
 	if err != nil {
 		return err
 	}
 	after, err := b.sh("systemctl show -p InvocationID --value cove-" + target + ".service")
 	if err != nil || strings.TrimSpace(out) != "changed "+target || after == before {
-		return fmt.Errorf("cove apply of an environment change: %q, invocation %s → %s (%v)", out, before, after, err)
+		return fmt.Errorf("%s: %q, invocation %s → %s (%v)", s.Name, out, before, after, err)
 	}
 	return nil
 }

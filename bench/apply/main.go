@@ -7,10 +7,12 @@
 //     (default 1000) in /etc/cove, and `systemctl daemon-reload` (which
 //     runs it) with 0 and S specs present;
 //  2. `cove apply FILE` of one changed spec on a host with K other
-//     declared, running workloads (default K = 0, 100, 1000), twice a
-//     round: its memory limit alternates (systemd sets it on the loaded
-//     unit: no reload, no restart), then an environment variable changes
-//     (a reload and a restart); next to `cove diff FILE`, `systemctl
+//     declared, running workloads (default K = 0, 100, 1000), three
+//     times a round: its memory limit alternates (systemd sets it on the
+//     loaded unit: no reload, no restart), then an environment variable
+//     changes (the launcher's configuration file and a restart, no
+//     reload), then its stop timeout alternates (a change of the unit: a
+//     reload and a restart); next to `cove diff FILE`, `systemctl
 //     daemon-reload`, `systemctl restart` of the same unit and the
 //     generator at the same K, to show where apply's time goes;
 //  3. cleanup: `cove apply --prune EMPTYDIR`, then the sandbox is shut

@@ -37,7 +37,9 @@ type bench struct {
 	sb    *sandbox.Sandbox
 	specs string // host dir with the filler specs (visible inside)
 	tfile string // the target's spec file (host, visible inside)
-	flip  int    // how often the target's spec was changed
+	flip  int    // how often the target's memory limit was changed
+	env   int    // the target's BENCH_ENV
+	stop  int    // the target's stop timeout, an index of stopTimeouts
 	ticks int64  // systemd's CPU ticks after the last command add timed
 }
 
@@ -52,7 +54,7 @@ func setup(box *benchbox.Box, o options) (*bench, *report, error) {
 		LoadStart:  loadavg(),
 		Prefix:     benchbox.NsenterPrefix(b.ctx, b.sb),
 		Work:       box.Work,
-		SpecText:   specText(box.Rootfs, "", false, 0),
+		SpecText:   specText(box.Rootfs, "", false, 0, stopTimeouts[0]),
 	}
 	if mem := memTotal(); mem != "" {
 		rep.Machine["memory"] = mem
@@ -68,7 +70,7 @@ func setup(box *benchbox.Box, o options) (*bench, *report, error) {
 // stop_timeout. The target gets a memory limit and no start limit (it is
 // restarted more often than systemd's default 5 starts in 10 s allow) and
 // an environment variable.
-func specText(rootfs, memory string, isTarget bool, env int) string {
+func specText(rootfs, memory string, isTarget bool, env int, stop string) string {
 	s := fmt.Sprintf(`version = 1
 kind = "container"
 description = "cove bench/apply"
@@ -76,8 +78,8 @@ description = "cove bench/apply"
 rootfs = %q
 command = ["/bin/sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]
 %s[service]
-stop_timeout = "2s"
-`, rootfs, envLine(isTarget, env))
+stop_timeout = %q
+`, rootfs, envLine(isTarget, env), stop)
 	if isTarget {
 		s += "start_limit = { burst = 1000000 }\n"
 	}
@@ -107,7 +109,7 @@ func (b *bench) writeSpecs() error {
 	}
 	for i := 0; i < b.o.specs; i++ {
 		p := filepath.Join(b.specs, fillName(i)+".toml")
-		if err := os.WriteFile(p, []byte(specText(b.box.Rootfs, "", false, 0)), 0o644); err != nil {
+		if err := os.WriteFile(p, []byte(specText(b.box.Rootfs, "", false, 0, stopTimeouts[0])), 0o644); err != nil {
 			return err
 		}
 	}
@@ -119,12 +121,18 @@ func (b *bench) writeSpecs() error {
 		return err
 	}
 	b.tfile = filepath.Join(tdir, target+".toml")
-	return b.setTarget(0, 0)
+	return b.setTarget(0, 0, 0)
 }
 
-// setTarget writes the target's spec with memories[i] and BENCH_ENV=env.
-func (b *bench) setTarget(i, env int) error {
-	return os.WriteFile(b.tfile, []byte(specText(b.box.Rootfs, memories[i].spec, true, env)), 0o644)
+// stopTimeouts are the target's stop timeouts, which the reload round
+// alternates: a change of its unit (TimeoutStopSec=, the stop stage's
+// argument) that needs a reload.
+var stopTimeouts = [2]string{"2s", "3s"}
+
+// setTarget writes the target's spec with memories[i], BENCH_ENV=env and
+// stopTimeouts[stop].
+func (b *bench) setTarget(i, env, stop int) error {
+	return os.WriteFile(b.tfile, []byte(specText(b.box.Rootfs, memories[i].spec, true, env, stopTimeouts[stop])), 0o644)
 }
 
 // loadavg returns the host's load averages.

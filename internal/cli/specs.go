@@ -10,6 +10,7 @@ import (
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
 )
@@ -90,10 +91,11 @@ func asSpecErrors(file string, err error) spec.Errors {
 // renderCommand is cove render: the unit file cove would use for a spec.
 func renderCommand(env *Env) *cobra.Command {
 	var name string
+	var launchConfig bool
 	c := &cobra.Command{
 		Use:     "render [flags] FILE",
 		Short:   "print the unit file of a spec",
-		Example: "  cove render web.toml\n  cove render --name web2 web.toml",
+		Example: "  cove render web.toml\n  cove render --name web2 web.toml\n  cove render --launch-config web.toml",
 		Args:    wantArgs(1, 1, "exactly one spec file"),
 		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 			if len(args) > 0 {
@@ -110,6 +112,13 @@ func renderCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if launchConfig {
+				if all[0].LaunchArgs == nil {
+					return fmt.Errorf("render %s: only a container's launcher has a configuration file", args[0])
+				}
+				_, err = env.Stdout.Write(launch.ConfigFileText(all[0].LaunchArgs))
+				return err
+			}
 			text, err := all[0].Text(args[0])
 			if err != nil {
 				return err
@@ -119,6 +128,7 @@ func renderCommand(env *Env) *cobra.Command {
 		},
 	}
 	c.Flags().StringVar(&name, "name", "", "workload name (default: from the file name)")
+	c.Flags().BoolVar(&launchConfig, "launch-config", false, "print the container launcher's arguments (the file of its ExecStart=) instead")
 	return c
 }
 

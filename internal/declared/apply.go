@@ -154,9 +154,11 @@ func (p Plan) without(k string) Plan {
 // Apply applies under the apply lock: plan, write specs, stop removed ones,
 // reload once, start added and restart changed workloads (unless only
 // live keys changed: resources, description, install), waiting for each.
-// A plan of changes that systemd applies to the loaded units at once
-// (limits and descriptions: liveChanges) sets them there, with no reload
-// and no restart. It returns the plan carried out; an error names every
+// A plan of changes that need no reload (liveChanges: limits and
+// descriptions, which systemd applies to the loaded units at once, and
+// containers' launcher arguments, which their launchers read from a file
+// at start) sets the former there and restarts the workloads whose
+// launcher arguments changed, with no reload. It returns the plan carried out; an error names every
 // workload that failed (with its last log lines) and leaves the others
 // applied.
 func Apply(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
@@ -222,8 +224,8 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		return plan, err
 	}
 	if updates, ok := liveChanges(opt.Paths, plan); ok {
-		if err := applyLive(ctx, opt.Paths, conn, plan, updates, log); err == nil {
-			return plan, nil
+		if err := applyLive(ctx, opt.Paths, conn, plan, updates, log); !errors.Is(err, errReload) {
+			return plan, err
 		} // else reload: it drops what was set
 	}
 	var errs []error

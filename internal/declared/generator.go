@@ -7,13 +7,16 @@
 package declared
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
 )
@@ -33,8 +36,9 @@ func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, erro
 	if err != nil {
 		fmt.Fprintf(log, "cove-generator: %v\n", err)
 	}
+	configs := map[string]bool{}
 	for _, f := range files {
-		if err := generate(f.Path, outDir, launcher); err != nil {
+		if err := generate(f.Path, outDir, launcher, paths.Launch, configs); err != nil {
 			res.Failed++
 			for _, line := range strings.Split(err.Error(), "\n") {
 				fmt.Fprintf(log, "cove-generator: %s\n", line)
@@ -46,7 +50,44 @@ func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, erro
 		}
 		res.Generated++
 	}
+	if err := removeOtherConfigs(paths.Launch, configs); err != nil {
+		fmt.Fprintf(log, "cove-generator: %v\n", err)
+	}
 	return res, generateNetworks(network.Catalog{Dir: paths.Networks}, outDir, log)
+}
+
+// writeLaunchConfig writes args, the launcher arguments of container
+// name (units.Unit.LaunchArgs), into dir (if not "") as launch.ConfigFile
+// names it there; it does nothing for nil args (a VM's unit has none). It
+// returns the file's base name ("" for none).
+func writeLaunchConfig(dir, name string, args []string) (string, error) {
+	if dir == "" || args == nil {
+		return "", nil
+	}
+	base := filepath.Base(launch.ConfigFile(name))
+	return base, WriteFile(filepath.Join(dir, base), launch.ConfigFileText(args))
+}
+
+// removeOtherConfigs removes the launcher configurations in dir that are
+// not in keep (by base name): those of workloads no longer declared.
+func removeOtherConfigs(dir string, keep map[string]bool) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list the launcher configurations: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			errs = append(errs, Remove(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // generateNetworks writes the sockets of every declared network, each
@@ -103,8 +144,10 @@ func writeUnit(outDir string, u units.Unit, source string) error {
 	return nil
 }
 
-// generate renders one spec file into outDir.
-func generate(file, outDir, launcher string) error {
+// generate renders one spec file into outDir, and its container's
+// launcher configuration into launchDir, adding that file's name to
+// configs.
+func generate(file, outDir, launcher, launchDir string, configs map[string]bool) error {
 	s, err := spec.Load(file, "")
 	if err != nil {
 		return err
@@ -113,12 +156,16 @@ func generate(file, outDir, launcher string) error {
 	if err != nil {
 		return err
 	}
+	config, err := writeLaunchConfig(launchDir, s.Name, all[0].LaunchArgs)
+	if err != nil {
+		return err
+	}
+	configs[config] = true
 	for i, unit := range all {
-		links := unit.WantedBy
 		if i > 0 {
-			links = nil // only the workload's own unit is enabled
+			unit.WantedBy = nil // only the workload's own unit is enabled
 		}
-		if err := writeUnit(outDir, units.Unit{Name: unit.Name, Props: unit.Props, WantedBy: links, Instances: unit.Instances}, file); err != nil {
+		if err := writeUnit(outDir, unit, file); err != nil {
 			return err
 		}
 	}

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
-	"github.com/cove-project/cove/units"
 )
 
 // write creates dir/name with text.
@@ -25,12 +25,16 @@ func write(t *testing.T, dir, name, text string) string {
 
 const good = "version = 1\nkind = \"container\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\n"
 
-// TestRun: every valid spec becomes a unit identical to what Compile and
-// Text give (what cove render prints), /etc overrides /usr/share by name,
-// wanted_by becomes a .wants link, and a bad spec is logged and skipped.
+// TestRun: every valid spec becomes a unit identical to what Units and
+// Text give (what cove render prints) and its container's launcher
+// configuration (what cove render --launch-config prints), /etc overrides
+// /usr/share by name, wanted_by becomes a .wants link, a bad spec is
+// logged and skipped, and the configuration of a workload no longer
+// declared is removed.
 func TestRun(t *testing.T) {
 	root := t.TempDir()
-	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc")}
+	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc"), Launch: filepath.Join(root, "launch")}
+	gone := write(t, paths.Launch, "gone.json", "[]\n")
 	write(t, paths.Vendor, "web.toml", good+"description = \"vendor\"\n")
 	etcWeb := write(t, paths.Etc, "web.toml", good+"[install]\nwanted_by = [\"multi-user.target\"]\n")
 	write(t, paths.Vendor, "db.toml", good)
@@ -52,11 +56,23 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, _ := units.Compile(s, units.Options{Launcher: "/usr/bin/cove"})
-	want, _ := u.Text(etcWeb)
+	all, err := Units(s, "/usr/bin/cove")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := all[0].Text(etcWeb)
 	got, err := os.ReadFile(filepath.Join(out, "cove-web.service"))
 	if err != nil || string(got) != want {
 		t.Errorf("cove-web.service differs from the rendered unit (%v):\n%s\n---\n%s", err, got, want)
+	}
+	config := filepath.Join(paths.Launch, "web.json")
+	if got, err := os.ReadFile(config); err != nil || string(got) != string(launch.ConfigFileText(all[0].LaunchArgs)) || all[0].LaunchArgs == nil {
+		t.Errorf("%s (%v):\n%s\nwant the launcher arguments %q", config, err, got, all[0].LaunchArgs)
+	}
+	for file, want := range map[string]bool{"db.json": true, "bad.json": false, "gone.json": false} {
+		if _, err := os.Stat(filepath.Join(paths.Launch, file)); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v (%s was there before)", file, err == nil, want, gone)
+		}
 	}
 	if target, err := os.Readlink(filepath.Join(out, "multi-user.target.wants", "cove-web.service")); err != nil || target != "../cove-web.service" {
 		t.Errorf("wants link: %q %v", target, err)

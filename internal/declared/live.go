@@ -2,10 +2,13 @@ package declared
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/cove-project/cove/internal/hostcheck"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -15,24 +18,35 @@ import (
 // a workload are compared: only their differences matter.
 const compareLauncher = "/usr/bin/cove"
 
-// liveUpdate is one unit's properties to set live.
+// liveUpdate is one workload's change that needs no reload: its unit's
+// properties to set live, and for a container whose launcher arguments
+// changed, the new ones (its launcher configuration file is rewritten and
+// the workload restarted).
 type liveUpdate struct {
-	unit  string
-	props []units.Property
+	name       string
+	props      []units.Property
+	launch     []string // nil: unchanged
+	replicated bool     // its instances restart, one by one (no props then)
 }
 
+// errReload says that a plan needs a reload after all.
+var errReload = errors.New("the plan needs a reload")
+
 // liveChanges returns what to set on which unit when every change of plan
-// is a Changed workload (not replicated) whose units differ from those of
-// its applied spec only in properties systemd applies live
-// (units.LiveChange: limits, descriptions); ok is false when the plan
-// needs a reload.
+// is a Changed workload whose units differ from those of its applied spec
+// only in properties systemd applies live (units.LiveChange: limits,
+// descriptions; not of a replicated workload) and in its container's
+// launcher arguments (which its launcher reads from a file: the command,
+// environment, image, mounts and the like; a replicated workload's
+// number of instances unchanged); ok is false when the plan needs a
+// reload.
 func liveChanges(p Paths, plan Plan) (updates []liveUpdate, ok bool) {
 	changed := 0
 	for _, c := range plan {
 		switch {
 		case c.Kind == Unchanged:
 			continue
-		case c.Kind != Changed || c.Spec.Service.Replicas > 0:
+		case c.Kind != Changed:
 			return nil, false
 		}
 		changed++
@@ -40,60 +54,110 @@ func liveChanges(p Paths, plan Plan) (updates []liveUpdate, ok bool) {
 		if err == nil {
 			err = hostcheck.Prepare(prev)
 		}
-		if err != nil {
+		if err != nil || prev.Service.Replicas != c.Spec.Service.Replicas {
 			return nil, false
 		}
 		u, ok := unitChanges(prev, c.Spec)
-		if !ok {
+		if !ok || u.replicated && len(u.props) > 0 {
 			return nil, false
 		}
-		updates = append(updates, u...)
+		updates = append(updates, u)
 	}
 	return updates, changed > 0
 }
 
 // unitChanges compares the units of prev and next pairwise: the
-// workload's own may change live (units.LiveChange), the others (its
-// pull, health and proxy units) not at all; only the workload's unit has
-// run-time settings that a reload drops (supervisor.RemoveLive).
-func unitChanges(prev, next *spec.Spec) ([]liveUpdate, bool) {
+// workload's own may change live (units.LiveChange) and in its launcher
+// arguments, the others (its pull, health and proxy units) not at all;
+// only the workload's unit has run-time settings that a reload drops
+// (supervisor.RemoveLive).
+func unitChanges(prev, next *spec.Spec) (liveUpdate, bool) {
 	before, err1 := Units(prev, compareLauncher)
 	after, err2 := Units(next, compareLauncher)
 	if err1 != nil || err2 != nil || len(before) != len(after) {
-		return nil, false
+		return liveUpdate{}, false
 	}
 	props, ok := units.LiveChange(before[0], after[0])
 	if !ok {
-		return nil, false
+		return liveUpdate{}, false
 	}
 	for i := 1; i < len(before); i++ {
 		if other, ok := units.LiveChange(before[i], after[i]); !ok || len(other) > 0 {
-			return nil, false
+			return liveUpdate{}, false
 		}
 	}
-	if len(props) == 0 {
-		return nil, true
+	u := liveUpdate{name: next.Name, props: props, replicated: next.Service.Replicas > 0}
+	if !slices.Equal(before[0].LaunchArgs, after[0].LaunchArgs) {
+		u.launch = after[0].LaunchArgs
 	}
-	return []liveUpdate{{before[0].Name, props}}, true
+	return u, true
 }
 
-// applyLive sets the live changes on the loaded units (no reload, no
-// restart) and records the specs applied. On an error nothing is
-// recorded: the caller reloads instead.
+// applyLive carries out the updates with no reload: it sets the live
+// properties on the loaded units, writes the changed launcher
+// configurations and restarts those workloads, and records the specs
+// applied. It returns errReload, having changed nothing, when a loaded
+// unit does not read its launcher's configuration file (one loaded before
+// cove did that), and an error wrapping errReload when systemd refuses a
+// property (a reload then drops what was set); an error of a restart
+// names the workload, whose spec is then not recorded.
 func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, updates []liveUpdate, log io.Writer) error {
 	for _, u := range updates {
-		if err := conn.SetLive(ctx, u.unit, u.props); err != nil {
-			return err
+		if u.launch != nil && (p.Launch == "" || !conn.ReadsLaunchFile(ctx, u.unitOf(), launch.ConfigFile(u.name))) {
+			return errReload
 		}
 	}
+	for _, u := range updates {
+		if len(u.props) == 0 {
+			continue
+		}
+		if err := conn.SetLive(ctx, spec.UnitName(u.name), u.props); err != nil {
+			return fmt.Errorf("%w: %w", errReload, err)
+		}
+	}
+	restarted := map[string]error{}
+	for _, u := range updates {
+		if u.launch != nil {
+			restarted[u.name] = restartWith(ctx, p, conn, u)
+		}
+	}
+	var errs []error
 	for _, c := range plan {
 		if c.Kind != Changed {
 			continue
 		}
-		if err := record(p, c.Spec); err != nil {
-			return err
+		err := restarted[c.Name]
+		if err == nil {
+			err = record(p, c.Spec)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		fmt.Fprintf(log, "%s %s\n", c.Kind, c.Name)
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// restartWith writes u's launcher configuration and restarts its
+// workload (a replicated one's running instances, one by one), which
+// reads it as it starts.
+func restartWith(ctx context.Context, p Paths, conn *supervisor.Conn, u liveUpdate) error {
+	if _, err := writeLaunchConfig(p.Launch, u.name, u.launch); err != nil {
+		return fmt.Errorf("apply %s: %w", u.name, err)
+	}
+	if u.replicated {
+		return restartInstances(ctx, conn, u.name)
+	}
+	return conn.Restart(ctx, u.name)
+}
+
+// unitOf is the workload whose loaded unit shows u's unit file: a
+// replicated workload's first instance (systemd loads any instance from
+// the template).
+func (u liveUpdate) unitOf() string {
+	if u.replicated {
+		return spec.InstanceName(u.name, 1)
+	}
+	return u.name
 }

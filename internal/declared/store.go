@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -29,6 +30,10 @@ type Paths struct {
 	// Networks holds the network files (spec.NetworksDir); the generator
 	// writes the units of those networks.
 	Networks string
+	// Launch holds the launcher configurations of the declared
+	// containers (launch.ConfigDir), which the generator and cove apply
+	// write; "" writes none.
+	Launch string
 }
 
 // Default are the paths of a real host.
@@ -38,6 +43,7 @@ var Default = Paths{
 	Applied:  "/var/lib/cove/applied",
 	Run:      "/run/cove",
 	Networks: spec.NetworksDir,
+	Launch:   launch.ConfigDir,
 }
 
 // File is a declared workload's spec file.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"syscall"
 
 	"github.com/cove-project/cove/internal/image/stored"
@@ -21,6 +22,10 @@ import (
 // store, then starts the container (isolate.Launch) and registers it with
 // machined.
 func launchStage(self string, stderr io.Writer, args []string) error {
+	args, err := launch.ExpandArgs(args, os.ReadFile)
+	if err != nil {
+		return err
+	}
 	c, err := launch.ParseArgs(args)
 	if err != nil {
 		return usageError{err}

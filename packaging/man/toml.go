@@ -74,6 +74,13 @@ or
 writes it, and cove's systemd generator renders it into its unit at boot
 and on every daemon\-reload.
 .TP
+.BI /run/cove/launch/ NAME .json
+A container's launcher arguments, which its unit's ExecStart= names: the
+generator and
+.B cove apply
+write it, the launcher reads it at every start, so a changed command,
+environment or image needs a restart but no daemon\-reload.
+.TP
 .BI /usr/share/cove/ NAME .toml
 A vendor default for workload
 .IR NAME ;
