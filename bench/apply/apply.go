@@ -223,7 +223,7 @@ func (b *bench) reloadRestart(kp *kPhase, measure bool) error {
 func (kp *kPhase) summarize() {
 	kp.AfterCPUMedian = benchbox.Summarize(kp.AfterCPU).Median
 	kp.AfterApplyCPUMedian = benchbox.Summarize(kp.AfterApplyCPU).Median
-	for _, s := range []*series{kp.Apply, kp.ApplyRestart, kp.Diff, kp.Reload, kp.Settled, kp.Restart, kp.Gen, kp.Floor} {
+	for _, s := range []*series{kp.Apply, kp.ApplyRestart, kp.ApplyReload, kp.Diff, kp.Reload, kp.Settled, kp.Restart, kp.Gen, kp.Floor} {
 		summarize(s)
 	}
 	f := kp.Floor.Median
