@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -27,13 +28,16 @@ import (
 // self is the path of the stage binary (cove-launch; the inside binary,
 // launch.InsidePath, is beside it); handedOver, if not nil, is called
 // with the payload's PID once systemd knows it (to register the machine).
+// A container that shares another's network namespace (c.NetworkOf) gets
+// no network namespace of its own: its second stage starts in that of
+// shared, the other container's pinned main process.
 //
 // With a user namespace (c.UserNS), the IDs are allocated first (package
 // userns) and the namespace is created with the others; see withUserNS.
 //
 // If the container cannot be set up, the second stage has been killed and
 // nothing is left running.
-func Launch(self string, c launch.Config, handedOver func(pid int)) error {
+func Launch(self string, c launch.Config, shared *Target, handedOver func(pid int)) error {
 	readyNow := c.Ready == spec.ReadyStarted || c.Ready == ""
 	var proxy *notifyProxy
 	if c.Ready == spec.ReadyNotify {
@@ -54,7 +58,7 @@ func Launch(self string, c launch.Config, handedOver func(pid int)) error {
 	if err := mountVolumes(c); err != nil {
 		return fmt.Errorf("launch %s: %w", c.Name, err)
 	}
-	pid, err := startInit(self, c, readyNow, ids)
+	pid, err := startInit(self, c, readyNow, ids, shared)
 	if err != nil {
 		return fmt.Errorf("launch %s: %w", c.Name, err)
 	}
@@ -74,10 +78,11 @@ func Launch(self string, c launch.Config, handedOver func(pid int)) error {
 }
 
 // startInit starts the second stage (in a user namespace mapped to ids,
-// if not nil, with the trees it needs), waits until it has set up the
-// container, hands its PID to systemd (with READY=1 when ready) and lets it
-// exec the payload. It returns the payload's PID.
-func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int, error) {
+// if not nil, with the trees it needs; in the network namespace of
+// shared's process, if not nil), waits until it has set up the container,
+// hands its PID to systemd (with READY=1 when ready) and lets it exec the
+// payload. It returns the payload's PID.
+func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shared *Target) (int, error) {
 	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
 	if err != nil {
 		return 0, fmt.Errorf("create the status pipe: %w", err)
@@ -117,7 +122,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 		}
 		defer trees.Close()
 	}
-	err = cmd.Start()
+	err = startIn(shared, cmd)
 	for _, f := range append(started, statusW, goR) {
 		f.Close()
 	}
@@ -150,6 +155,26 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange) (int
 	}
 	cmd.Process.Release()
 	return pid, nil
+}
+
+// startIn starts cmd, in the network namespace of shared's process when
+// shared is not nil: from an OS thread that enters it (a child inherits
+// its parent thread's namespaces), which stays locked, so that the
+// runtime ends it rather than reuse a thread in another namespace.
+func startIn(shared *Target, cmd *exec.Cmd) error {
+	if shared == nil {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(int(shared.pidfd.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("enter the network namespace of pid %d: setns: %w", shared.pid, err)
+			return
+		}
+		errc <- cmd.Start()
+	}()
+	return <-errc
 }
 
 // handOver joins the container's networks (when it has any), tells systemd

@@ -1,11 +1,12 @@
 // Package launch is the contract between a unit and cove's launcher: what
 // a unit's ExecStart= tells it (Config for containers, VMConfig for VMs,
-// their command-line forms), the hidden verbs and the runtime paths both
+// their command-line forms, inline or in a file: see ConfigFile), the hidden verbs and the runtime paths both
 // sides use. The compiler (package units) writes it; the launcher (package
 // isolate, through cove's hidden verbs) reads it. It is pure: no syscalls.
 package launch
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ type Config struct {
 	Network        string       // with PrivateNetwork: a network to join (eth0 on its bridge), "" for none
 	MoreNetworks   []string     // with Network: more networks to join (eth1, eth2, … on their bridges)
 	Aliases        []string     // with Network: more names the networks' DNS answers with its addresses
+	NetworkOf      string       // without PrivateNetwork: the container (workload or instance) whose network namespace it shares; "" for the host's
 	IP             netip.Addr   // with Network: the IPv4 address to lease; zero: any free one
 	Ports          []plan.Port  // with Network: published ports
 	Caps           []string     // capability bounding set kept, "CAP_…" names
@@ -91,6 +93,9 @@ func (c Config) Args() []string {
 		"--hostname", c.Hostname,
 		"--private-network="+strconv.FormatBool(c.PrivateNetwork),
 	)
+	if c.NetworkOf != "" {
+		a = append(a, "--network-of", c.NetworkOf)
+	}
 	for _, n := range c.Networks() {
 		a = append(a, "--network", n)
 	}
@@ -149,6 +154,7 @@ func ParseArgs(args []string) (Config, error) {
 	c.Image.flags(fs)
 	fs.StringVar(&c.Hostname, "hostname", "", "hostname")
 	fs.BoolVar(&c.PrivateNetwork, "private-network", false, "own network namespace")
+	fs.StringVar(&c.NetworkOf, "network-of", "", "the container whose network namespace it shares")
 	networksFlag(fs, &c.Network, &c.MoreNetworks, &c.Aliases)
 	joinFlags(fs, &c.IP, &c.Ports)
 	fs.StringVar(&caps, "caps", "", "bounding set")
@@ -191,7 +197,7 @@ func ParseArgs(args []string) (Config, error) {
 	}
 	c.Argv = fs.Args()
 	c.PrivateNetwork = c.PrivateNetwork || c.Network != ""
-	if err := c.checkRoot(user); err != nil {
+	if err := cmp.Or(c.checkRoot(user), c.checkNetworkOf()); err != nil {
 		return Config{}, fmt.Errorf("launch: %w", err)
 	}
 	switch c.Ready {
@@ -213,6 +219,27 @@ func ParseArgs(args []string) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkNetworkOf checks that a container sharing another's network
+// namespace has none of its own.
+func (c *Config) checkNetworkOf() error {
+	if c.NetworkOf != "" && c.PrivateNetwork {
+		return fmt.Errorf("--network-of %s: a container shares another's network namespace or has its own, not both", c.NetworkOf)
+	}
+	return nil
+}
+
+// WithNetworkOf returns c, which shares the network namespace of
+// container other, with other's resolver configuration (the bind mount
+// at ResolvConfTarget of its network's), as Docker's --network
+// container:NAME shares it, unless c mounts one itself.
+func (c Config) WithNetworkOf(other Config) Config {
+	has := func(m spec.Mount) bool { return m.Target == ResolvConfTarget }
+	if i := slices.IndexFunc(other.Mounts, has); i >= 0 && !slices.ContainsFunc(c.Mounts, has) {
+		c.Mounts = append([]spec.Mount{other.Mounts[i]}, c.Mounts...)
+	}
+	return c
 }
 
 // rootArgs renders where the root and the payload's identity come from.

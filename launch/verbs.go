@@ -100,8 +100,11 @@ const InitPath = "/usr/bin/tini-static"
 const NsenterPath = "/usr/bin/nsenter"
 
 // ResolvConf is the resolv.conf that containers on network name see at
-// /etc/resolv.conf (a read-only bind mount); the network's unit writes it.
+// ResolvConfTarget (a read-only bind mount); the network's unit writes it.
 func ResolvConf(network string) string { return filepath.Join(NetworksDir, network, "resolv.conf") }
+
+// ResolvConfTarget is where a container's resolver configuration is.
+const ResolvConfTarget = "/etc/resolv.conf"
 
 // State directories: the image store, and each image container's own
 // directory (its writable layer, kept across restarts until cove rm).

@@ -100,9 +100,10 @@ func readContainer(t table, name string) *Container {
 	return c
 }
 
-// container checks c; nameOK says whether the workload name is valid (if
-// not, an empty Hostname, which DefaultHostname gave, is not reported).
-func (v *validator) container(c *Container, nameOK bool) {
+// container checks c, the container of workload; nameOK says whether
+// workload is a valid name (if not, an empty Hostname, which
+// DefaultHostname gave, is not reported).
+func (v *validator) container(workload string, c *Container, nameOK bool) {
 	v.root(c)
 	for _, name := range sortedKeys(c.Env) {
 		key := "container.env." + tomlKey(name)
@@ -122,7 +123,7 @@ func (v *validator) container(c *Container, nameOK bool) {
 	if msg := validHostname(c.Hostname); msg != "" && (nameOK || c.Hostname != "") {
 		v.add("container.hostname", msg)
 	}
-	v.containerNetwork(c)
+	v.containerNetwork(workload, c)
 	v.labels("container.labels", c.Labels)
 	if c.ReadOnly && c.Volatile {
 		v.add("container.volatile", "read_only and volatile exclude each other: a read-only root takes no writes; volatile keeps them in memory until the container stops")

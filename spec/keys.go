@@ -104,7 +104,7 @@ var keyTable = []Key{
 	{Path: "container.workdir", Type: TypePath, Field: "Container.Workdir", Example: "/", Flags: []Flag{{Name: "workdir", Short: "w", Usage: "working directory in the container"}}},
 	{Path: "container.user", Type: TypeString, Field: "Container.User", Flags: []Flag{{Name: "user", Short: "u", Usage: "UID[:GID] of the payload"}}},
 	{Path: "container.hostname", Type: TypeString, Field: "Container.Hostname", Flags: runFlag("hostname", "hostname (default: the name)")},
-	{Path: "container.network", Type: TypeString, Field: "Container.Network", Example: `"cove"`, Flags: runFlag("network", `"host", "none" or a network's name (default without a spec file: the run network of /etc/cove/cove.toml, "cove" unless it says otherwise)`)},
+	{Path: "container.network", Type: TypeString, Field: "Container.Network", Example: `"cove"`, Flags: runFlag("network", `"host", "none", a network's name (default without a spec file: the run network of /etc/cove/cove.toml, "cove" unless it says otherwise) or "container:NAME" (NAME's network namespace)`)},
 	{Path: "container.networks", Type: TypeStrings, Field: "Container.Networks", Example: `["back", "metrics"]`, Flags: runFlag("also-network", "join this network too, as eth1, eth2, … (repeatable; --network is the first)")},
 	{Path: "container.aliases", Type: TypeStrings, Field: "Container.Aliases", Example: `["db", "primary.db"]`, Flags: runFlag("network-alias", "another name the container answers to on its networks' DNS (repeatable)")},
 	{Path: "container.labels", Type: TypeStringMap, Field: "Container.Labels", Flags: []Flag{{Name: "label", Short: "l", Usage: "KEY=VALUE label of the container (repeatable)"}}},

@@ -187,10 +187,11 @@ func (s *Spec) Join() Join {
 	return Join{}
 }
 
-// containerJoin is the Join of container c.
+// containerJoin is the Join of container c; one that shares another's
+// network namespace joins none itself.
 func containerJoin(c *Container) Join {
 	j := Join{Table: "container", IP: c.IP, Ports: c.Ports}
-	if c.Network != NetworkHost && c.Network != NetworkNone {
+	if _, shared := SharedNetwork(c.Network); !shared && c.Network != NetworkHost && c.Network != NetworkNone {
 		j.Network, j.Also = c.Network, c.Networks
 	}
 	return j
@@ -205,16 +206,47 @@ func vmJoin(n *VMNetwork) Join {
 	return j
 }
 
-// containerNetwork checks the network keys of a container: network is
-// host, none or a network's name, and ip and ports as join checks them.
-func (v *validator) containerNetwork(c *Container) {
+// containerNetwork checks the network keys of a container of workload
+// name: network is host, none, a network's name or another container's
+// (sharedNetwork), and ip and ports as join checks them.
+func (v *validator) containerNetwork(name string, c *Container) {
 	j := containerJoin(c)
 	if j.Network != "" && plan.ValidName(j.Network) != nil {
-		v.add("container.network", fmt.Sprintf(`invalid network %q; allowed: "host", "none" or a network's name ([a-z0-9][a-z0-9_.-]*, such as "cove")`, c.Network))
+		v.add("container.network", fmt.Sprintf(`invalid network %q; allowed: "host", "none", a network's name ([a-z0-9][a-z0-9_.-]*, such as "cove") or "container:NAME" (another container's)`, c.Network))
+	}
+	if other, shared := SharedNetwork(c.Network); shared {
+		v.sharedNetwork(name, other, c)
+		return
 	}
 	v.join(j, fmt.Sprintf("network %q", c.Network), `network = "cove"`)
 	v.moreNetworks(c)
 	v.aliases(c, j.Network != "")
+}
+
+// sharedNetwork checks a container of workload name that shares the
+// network namespace of container other: other is a workload's name or an
+// instance's (NAME@I), not name itself, and the keys that would give it
+// addresses or ports of its own (ip, ports, networks, aliases) are unset:
+// they are other's.
+func (v *validator) sharedNetwork(name, other string, c *Container) {
+	base, _, instance := SplitInstance(other)
+	if !instance {
+		base = other
+	}
+	switch {
+	case ValidName(base) != nil:
+		v.add("container.network", fmt.Sprintf(`invalid network %q: "container:" takes a workload's name, or an instance's (NAME@I)`, c.Network))
+	case base == name:
+		v.add("container.network", fmt.Sprintf("network %q: a container cannot share its own network namespace", c.Network))
+	}
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"ip", c.IP != ""}, {"ports", len(c.Ports) > 0}, {"networks", len(c.Networks) > 0}, {"aliases", len(c.Aliases) > 0}} {
+		if k.set {
+			v.add("container."+k.key, fmt.Sprintf("network %q shares %s's addresses, ports and names: set %s on %s", c.Network, other, k.key, other))
+		}
+	}
 }
 
 // aliases checks container.aliases: each a hostname, none twice, and

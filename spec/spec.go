@@ -8,6 +8,7 @@ package spec
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,22 @@ const (
 	// host's uplinks), brought up by cove-network@cove.service. Any other
 	// network name joins that network (cove-network@NAME.service).
 	NetworkCove = "cove"
+	// NetworkSharedPrefix, followed by a workload's name (or a replicated
+	// one's instance, NAME@I), shares that container's network namespace,
+	// as Docker's --network container:NAME does: its interfaces,
+	// addresses, ports and loopback (see SharedNetwork).
+	NetworkSharedPrefix = "container:"
 )
+
+// SharedNetwork returns the container whose network namespace a
+// container with network = network shares, and whether it shares one
+// ("" and false if not).
+func SharedNetwork(network string) (workload string, ok bool) {
+	if workload, ok = strings.CutPrefix(network, NetworkSharedPrefix); !ok {
+		return "", false
+	}
+	return workload, true
+}
 
 // Restart policies (systemd's Restart= values that cove offers).
 const (
@@ -224,7 +240,7 @@ type Container struct {
 	Workdir    string            // absolute path inside the container; default "/" (with Image: "", the image's)
 	User       User              // default 0:0 (with Image and not Set: the image's user)
 	Hostname   string            // default: the workload's name
-	Network    string            // NetworkHost, NetworkNone or a network's name (NetworkCove, the default network); default NetworkHost
+	Network    string            // NetworkHost, NetworkNone, a network's name (NetworkCove, the default network) or NetworkSharedPrefix+NAME; default NetworkHost
 	Networks   []string          // more networks it joins besides Network (a network's name): eth1, eth2, … in order
 	Aliases    []string          // with a network: more names its networks' DNS answers with its address, besides its name
 	Labels     map[string]string // Docker's container labels: shown, filtered on, never acted on

@@ -101,7 +101,7 @@ func (s *Spec) validate(src *source) error {
 		return v.errs.err()
 	}
 	if s.Container != nil && s.Kind != KindVM {
-		v.container(s.Container, nameErr == nil)
+		v.container(s.Name, s.Container, nameErr == nil)
 	}
 	if s.VM != nil && s.Kind != KindContainer {
 		v.vm(s.VM)

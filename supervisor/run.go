@@ -44,6 +44,9 @@ func (s *Stdio) props() []sd.Property {
 // does not undo the start, as a declared unit's wanted socket would not:
 // the error is then a *ProxyError, for the caller to warn about.
 func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
+	if u.LaunchArgs != nil { // the file is written beside a unit file
+		return fmt.Errorf("start %s: its launcher reads its arguments from a file, as a declared unit's does; a transient unit carries them in ExecStart=", u.Name)
+	}
 	props := append(transientProps(u), prop("AddRef", true))
 	if stdio != nil {
 		props = append(props, stdio.props()...)

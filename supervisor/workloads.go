@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -505,12 +504,16 @@ func (c *Conn) SetLive(ctx context.Context, unit string, props []units.Property)
 	return nil
 }
 
-// ReadsLaunchFile reports whether the loaded unit of container name
-// starts its launcher with its arguments in file (launch.FileArgs), so
-// that a new file takes effect at its next start, with no reload.
-func (c *Conn) ReadsLaunchFile(ctx context.Context, name, file string) bool {
+// LaunchFile returns the file from which the loaded unit of container
+// name starts its launcher (launch.FileArgs), whose new content takes
+// effect at its next start with no reload; "" when its ExecStart= carries
+// the arguments itself (or it is not loaded).
+func (c *Conn) LaunchFile(ctx context.Context, name string) string {
 	sp, err := c.sd.GetUnitTypePropertiesContext(ctx, spec.UnitName(name), "Service")
-	return err == nil && slices.Equal(execArgs(sp, launch.LaunchVerb), launch.FileArgs(file))
+	if err != nil {
+		return ""
+	}
+	return launch.FileOf(execArgs(sp, launch.LaunchVerb))
 }
 
 // ControlDir is where systemd keeps the properties set on units at run
@@ -532,7 +535,8 @@ type ProbeTarget struct {
 	Started    time.Time
 	Invocation string
 	// Launch are the arguments of the workload's launcher after its verb
-	// (cove launch ARGS…: launch.ParseArgs reads them); nil for a VM.
+	// (cove launch ARGS…, or those in the file a declared container's
+	// ExecStart= names: launch.ParseArgs reads them); nil for a VM.
 	Launch []string
 }
 
@@ -553,7 +557,9 @@ func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
 		t.Started = time.UnixMicro(int64(ts))
 	}
-	t.Launch = launchArgs(sp, launch.LaunchVerb)
+	if t.Launch, err = launchArgs(sp, launch.LaunchVerb); err != nil {
+		return ProbeTarget{}, fmt.Errorf("inspect %s: %w", unit, err)
+	}
 	return t, nil
 }
 
@@ -573,7 +579,7 @@ func (c *Conn) VMConfigs(ctx context.Context, except string) (map[string]launch.
 		if err != nil {
 			continue // gone meanwhile
 		}
-		if vc, err := launch.ParseVMArgs(launchArgs(sp, launch.VMLaunchVerb)); err == nil {
+		if vc, err := launch.ParseVMArgs(execArgs(sp, launch.VMLaunchVerb)); err == nil {
 			out[w.Name] = vc
 		}
 	}
@@ -583,13 +589,9 @@ func (c *Conn) VMConfigs(ctx context.Context, except string) (map[string]launch.
 // launchArgs returns the arguments of the launcher verb in ExecStart
 // ("cove launch ARGS…", "cove launch-vm ARGS…") as the launcher reads
 // them (from its configuration file, if the unit names one: a declared
-// container's), nil when it has none or its file cannot be read.
-func launchArgs(sp map[string]any, verb string) []string {
-	args, err := launch.ExpandArgs(execArgs(sp, verb), os.ReadFile)
-	if err != nil {
-		return nil
-	}
-	return args
+// container's), nil when it has none.
+func launchArgs(sp map[string]any, verb string) ([]string, error) {
+	return launch.ExpandArgs(execArgs(sp, verb), os.ReadFile)
 }
 
 // execArgs returns the arguments of the launcher verb in ExecStart as

@@ -1,9 +1,11 @@
 package tests
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -191,7 +193,7 @@ func TestApplyRestartNoReload(t *testing.T) {
 	text := func(value, timeout string) string {
 		return declaredText(t, dir, "relaunch", fmt.Sprintf("version = 1\nkind = \"container\"\n[container]\nrootfs = %q\ncommand = [\"sh\", \"-c\", \"echo run A=$A; exec sleep 1000\"]\nenv = { A = %q }\n[service]\nstop_timeout = %q\n", rootfs, value, timeout))
 	}
-	const unit, config = "cove-relaunch.service", "/run/cove/launch/relaunch.json"
+	const unit, config = "cove-relaunch.service", "/run/systemd/generator/cove-launch/relaunch.json"
 	mustCove(t, "apply", text("one", "1s"))
 	first, reloaded := show(t, unit, "InvocationID"), reloadProbe(t)
 	if out := mustCove(t, "apply", text("two $HOME %n", "1s")); strings.TrimSpace(out) != "changed relaunch" {
@@ -211,8 +213,8 @@ func TestApplyRestartNoReload(t *testing.T) {
 	if rendered := mustCove(t, "render", "--launch-config", "/etc/cove/relaunch.toml"); file != rendered || !strings.Contains(file, `"A=two $HOME %n"`) {
 		t.Errorf("%s:\n%s\ncove render --launch-config:\n%s", config, file, rendered)
 	}
-	if r := inside(t, "systemctl", "daemon-reload"); r.Code != 0 {
-		t.Fatalf("daemon-reload: %s", r.Stderr)
+	if r := inside(t, "sh", "-c", "rm "+config+" && systemctl daemon-reload"); r.Code != 0 {
+		t.Fatalf("remove %s, daemon-reload: %s", config, r.Stderr)
 	}
 	if again := inside(t, "cat", config).Stdout; again != file {
 		t.Errorf("the generator wrote another configuration:\n%s\nwant\n%s", again, file)
@@ -228,6 +230,43 @@ func TestApplyRestartNoReload(t *testing.T) {
 	mustCove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
 	if r := inside(t, "test", "-e", config); r.Code == 0 {
 		t.Errorf("%s outlived its pruned workload", config)
+	}
+}
+
+// TestApplyInlineUnitReloads: a container whose loaded unit carries its
+// launcher's arguments in ExecStart= itself (as cove before the
+// launcher's file made them; here through a drop-in, which outlives the
+// reload) gets a new command through a reload and a restart, not a file
+// its unit does not read.
+func TestApplyInlineUnitReloads(t *testing.T) {
+	env.Need(t)
+	pruneAll(t)
+	dir := filepath.Join(workDir, "apply-inline")
+	text := func(word string) string {
+		return declaredText(t, dir, "inline", fmt.Sprintf("version = 1\nkind = \"container\"\n[container]\nrootfs = %q\ncommand = [\"sh\", \"-c\", \"echo %s; exec sleep 1000\"]\n[service]\nstop_timeout = \"1s\"\n", rootfs, word))
+	}
+	const dropin = "/run/systemd/system/cove-inline.service.d/inline.conf"
+	mustCove(t, "apply", text("first"))
+	var args []string
+	if err := json.Unmarshal([]byte(mustCove(t, "render", "--launch-config", "/etc/cove/inline.toml")), &args); err != nil {
+		t.Fatal(err)
+	}
+	stage := filepath.Join(filepath.Dir(coveBin), "cove-launch")
+	exec := "ExecStart=\nExecStart=" + stage + " launch"
+	for _, a := range args {
+		exec += " " + strconv.Quote(a)
+	}
+	t.Cleanup(func() { inside(t, "sh", "-c", "rm -r "+filepath.Dir(dropin)+" && systemctl daemon-reload") })
+	if r := insideStdin(t, "[Service]\n"+exec+"\n", "sh", "-c", "mkdir -p "+filepath.Dir(dropin)+" && cat > "+dropin+" && systemctl daemon-reload && systemctl restart cove-inline.service"); r.Code != 0 {
+		t.Fatalf("an inline ExecStart=: %s", r.Stderr)
+	}
+	first, reloaded := show(t, "cove-inline.service", "InvocationID"), reloadProbe(t)
+	mustCove(t, "apply", text("second"))
+	if !reloaded() {
+		t.Error("a new command of a unit with inline launcher arguments did not reload systemd")
+	}
+	if show(t, "cove-inline.service", "InvocationID") == first {
+		t.Error("a new command did not restart the unit")
 	}
 }
 

@@ -26,11 +26,13 @@ type Options struct {
 	// pulling at start (pull = "always", or "missing" and not in the store
 	// now): the workload requires and follows its pull unit (CompilePull).
 	PullUnit bool
-	// LaunchFile: a container's launcher reads its arguments from
-	// launch.ConfigFile (ExecStart= gives only launch.FileArgs; the unit's
-	// LaunchArgs are what that file must hold), so that a change of them
-	// needs no reload. Declared workloads have it; transient units not.
-	LaunchFile bool
+	// LaunchDir, if not "", is the generator output directory the unit is
+	// written to: a container's launcher reads its arguments from
+	// launch.ConfigFile there (ExecStart= gives only launch.FileArgs; the
+	// unit's LaunchArgs are what that file must hold), so that a change of
+	// them needs no reload. Declared workloads have it; transient units
+	// not.
+	LaunchDir string
 }
 
 // Compile turns a validated spec into a service unit. It is pure: the same
@@ -56,6 +58,9 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 		}
 		u.add(SectionUnit, "Wants", "", sockets)
 	}
+	if s.Container != nil {
+		sharedNetwork(u, s.Container)
+	}
 	if nets := s.Join().Networks(); len(nets) > 0 {
 		// Stopping a network stops its workloads first.
 		var units Names
@@ -75,6 +80,17 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	}
 	service(u, s)
 	return *u, nil
+}
+
+// sharedNetwork binds container c, when it shares another container's
+// network namespace, to that container's unit: starting it starts that
+// one first, and it stops when that one stops or restarts (whose
+// namespace goes with it), as a pod's containers go with its network.
+func sharedNetwork(u *Unit, c *spec.Container) {
+	if other, ok := spec.SharedNetwork(c.Network); ok {
+		u.add(SectionUnit, "BindsTo", "", Names{spec.UnitName(other)})
+		u.add(SectionUnit, "After", "", Names{spec.UnitName(other)})
+	}
 }
 
 // add appends a property.
@@ -111,8 +127,8 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	args := launchConfig(s).Args()
-	if opt.LaunchFile {
-		u.LaunchArgs, args = args, launch.FileArgs(launch.ConfigFile(s.Name))
+	if opt.LaunchDir != "" {
+		u.LaunchArgs, args = args, launch.FileArgs(launch.ConfigFile(opt.LaunchDir, s.Name))
 	}
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{launch.StagePath(opt.Launcher), launch.LaunchVerb}, args...)))
 	stopStages(u, s, opt)
@@ -288,6 +304,7 @@ func launchConfig(s *spec.Spec) launch.Config {
 		env = append(env, k+"="+v)
 	}
 	sort.Strings(env)
+	networkOf, _ := spec.SharedNetwork(c.Network)
 	cfg := launch.Config{
 		Name:           s.Name,
 		Rootfs:         c.Rootfs,
@@ -297,7 +314,8 @@ func launchConfig(s *spec.Spec) launch.Config {
 		UID:            c.User.UID,
 		GID:            c.User.GID,
 		Hostname:       c.Hostname,
-		PrivateNetwork: c.Network != spec.NetworkHost,
+		PrivateNetwork: c.Network != spec.NetworkHost && networkOf == "",
+		NetworkOf:      networkOf,
 		Network:        s.Join().Network,
 		MoreNetworks:   s.Join().Also,
 		Aliases:        c.Aliases,
@@ -329,14 +347,11 @@ func launchConfig(s *spec.Spec) launch.Config {
 // (not ""), by its network's resolv.conf at /etc/resolv.conf (read-only),
 // unless a mount of the spec has that target.
 func withResolvConf(c *spec.Container, n string) []spec.Mount {
-	if n == "" || slices.ContainsFunc(c.Mounts, func(m spec.Mount) bool { return m.Target == resolvConfTarget }) {
+	if n == "" || slices.ContainsFunc(c.Mounts, func(m spec.Mount) bool { return m.Target == launch.ResolvConfTarget }) {
 		return c.Mounts
 	}
-	return append([]spec.Mount{{Type: spec.MountBind, Source: launch.ResolvConf(n), Target: resolvConfTarget, ReadOnly: true}}, c.Mounts...)
+	return append([]spec.Mount{{Type: spec.MountBind, Source: launch.ResolvConf(n), Target: launch.ResolvConfTarget, ReadOnly: true}}, c.Mounts...)
 }
-
-// resolvConfTarget is where a container's resolver configuration is.
-const resolvConfTarget = "/etc/resolv.conf"
 
 // ip is a validated spec's ip: zero when unset.
 func ip(s string) netip.Addr {

@@ -18,7 +18,9 @@ var liveProps = map[string]bool{
 // those are all properties systemd applies live (liveProps); ok is false
 // when anything else differs: a property added, removed, moved or not
 // live, the name, the targets that want it, its instances or the number
-// of its proxies (which are units of their own, compared as such).
+// of its proxies (which are units of their own, compared as such). It
+// does not compare the units' LaunchArgs, which are no part of them:
+// whoever writes the launcher's file compares those.
 func LiveChange(prev, next Unit) (changed []Property, ok bool) {
 	if prev.Name != next.Name || !slices.Equal(prev.WantedBy, next.WantedBy) || prev.Instances != next.Instances ||
 		len(prev.Proxies) != len(next.Proxies) || len(prev.Props) != len(next.Props) {

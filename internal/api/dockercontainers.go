@@ -81,16 +81,7 @@ func (s *Server) lookupContainer(c *call) (dockerContainer, bool) {
 // lookupContainerNamed is lookupContainer for the container ref names
 // (a body's, say, rather than the path's).
 func (s *Server) lookupContainerNamed(c *call, ref string) (dockerContainer, bool) {
-	ct, err := s.container(c.ctx(), ref)
-	if err == nil {
-		return ct, true
-	}
-	if errors.Is(err, supervisor.ErrNotFound) && isHex(ref) {
-		var name string
-		if name, err = s.byIDPrefix(c.ctx(), ref); err == nil && name != "" {
-			ct, err = s.container(c.ctx(), name)
-		}
-	}
+	ct, err := s.findContainer(c.ctx(), ref)
 	switch {
 	case err == nil:
 		return ct, true
@@ -100,6 +91,24 @@ func (s *Server) lookupContainerNamed(c *call, ref string) (dockerContainer, boo
 		c.failWith(err)
 	}
 	return dockerContainer{}, false
+}
+
+// findContainer finds the container ref names: by name, else by a
+// unique prefix of its Docker ID; supervisor.ErrNotFound when there is
+// none.
+func (s *Server) findContainer(ctx context.Context, ref string) (dockerContainer, error) {
+	ct, err := s.container(ctx, ref)
+	if err == nil || !errors.Is(err, supervisor.ErrNotFound) || !isHex(ref) {
+		return ct, err
+	}
+	name, err := s.byIDPrefix(ctx, ref)
+	if err != nil {
+		return ct, err
+	}
+	if name == "" {
+		return ct, fmt.Errorf("container %s: %w", ref, supervisor.ErrNotFound)
+	}
+	return s.container(ctx, name)
 }
 
 // byIDPrefix returns the one container whose Docker ID starts with

@@ -184,7 +184,7 @@ func (s *Server) createContainer(c *call) {
 		return
 	}
 	img, ok := s.createImage(c, req.Image)
-	if !ok {
+	if !ok || !s.sharedNetworkMode(c, name, &req.HostConfig) {
 		return
 	}
 	settings, herr := hostconf.Read(s.opt.Settings)
@@ -262,6 +262,28 @@ func pinnedRef(rec image.ImageRecord) string {
 	return rec.Repository + "@" + rec.Digest.String()
 }
 
+// sharedNetworkMode resolves the container a create's NetworkMode
+// "container:REF" names (by name or ID, as Docker does) to its workload,
+// which the spec names; it answers 400 and returns false when there is
+// none.
+func (s *Server) sharedNetworkMode(c *call, name string, h *dockerHostCreate) bool {
+	ref, ok := spec.SharedNetwork(h.NetworkMode)
+	if !ok {
+		return true
+	}
+	ct, err := s.findContainer(c.ctx(), ref)
+	switch {
+	case errors.Is(err, supervisor.ErrNotFound):
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("create %s: HostConfig.NetworkMode %q: no such container: %s", name, h.NetworkMode, ref)))
+		return false
+	case err != nil:
+		c.failWith(err)
+		return false
+	}
+	h.NetworkMode = spec.NetworkSharedPrefix + ct.Name
+	return true
+}
+
 // checkRunnable checks what containerSpec cannot: that the spec compiles,
 // its network is declared and its bind mounts' sources exist (cove,
 // unlike docker -v, does not create them). An unknown network is a 400,
@@ -271,7 +293,7 @@ func (s *Server) checkRunnable(sp *spec.Spec) *Error {
 	if _, err := units.Compile(sp, units.Options{Launcher: s.opt.Self}); err != nil {
 		return errorf(CodeBadRequest, fmt.Sprintf("create %s: %v", sp.Name, err))
 	}
-	if n := sp.Container.Network; n != spec.NetworkHost && n != spec.NetworkNone {
+	if n := sp.Join().Network; n != "" {
 		if _, err := s.opt.Networks.Catalog.Named(n); err != nil { // network.ErrUnknown lists the networks there are
 			return errorf(CodeBadRequest, fmt.Sprintf("create %s: %v", sp.Name, err))
 		}

@@ -33,8 +33,12 @@ func dockerNetworkName(name, runNetwork string) string {
 // --network B) are container.networks, in the order of their names.
 func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 	mode := req.HostConfig.NetworkMode
-	if strings.HasPrefix(mode, "container:") {
-		b.refuse("HostConfig.NetworkMode %q: sharing another container's network namespace is not supported yet", mode)
+	if _, shared := spec.SharedNetwork(mode); shared { // the create named the other container by its workload (sharedNetworkMode)
+		b.sp.Container.Network = mode
+		if len(req.NetworkingConfig.EndpointsConfig) > 0 {
+			b.refuse("NetworkingConfig.EndpointsConfig: HostConfig.NetworkMode %q shares the other container's networks and joins none", mode)
+		}
+		b.links(req.HostConfig.Links)
 		return
 	}
 	net := dockerNetworkName(mode, runNetwork)
@@ -68,7 +72,7 @@ func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 func (b *specBuild) links(links []string) {
 	switch c := b.sp.Container; {
 	case len(links) == 0:
-	case c.Network == spec.NetworkHost || c.Network == spec.NetworkNone:
+	case b.sp.Join().Network == "":
 		b.notYet(true, fmt.Sprintf("HostConfig.Links %q on network %q (links are names on a network)", links, c.Network))
 	default:
 		b.warnings = append(b.warnings, fmt.Sprintf("HostConfig.Links %q: the containers resolve by their names and aliases on the network; a link's own alias does not", links))

@@ -1,6 +1,7 @@
 // This file is cove's systemd generator: at boot and on every
 // daemon-reload it renders each declared spec into cove-NAME.service in the
-// generator directory and links enabled ones into TARGET.wants/. It never
+// generator directory (a container's launcher arguments beside it, in
+// cove-launch/NAME.json) and links enabled ones into TARGET.wants/. It never
 // aborts on a bad spec (the others are still generated; the bad one is
 // logged) and uses no D-Bus, as systemd.generator(7) requires.
 
@@ -27,67 +28,56 @@ type Result struct {
 	Failed    int
 }
 
-// Generate renders the specs of paths into outDir. Problems with single specs
-// are written to log (one line each, FILE:LINE:COL first) and counted;
-// an error is returned only when outDir cannot be written at all.
+// Generate renders the specs of paths into outDir: each workload's units,
+// and a container's launcher configuration file in outDir's cove-launch
+// subdirectory (launch.ConfigFile), under the launch lock (see
+// Paths.lockLaunch). Problems with single specs are written to log (one
+// line each, FILE:LINE:COL first) and counted; an error is returned only
+// when outDir cannot be written at all.
 func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, error) {
 	var res Result
+	unlock, err := paths.lockLaunch()
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
 	files, err := paths.SpecFiles()
 	if err != nil {
 		fmt.Fprintf(log, "cove-generator: %v\n", err)
 	}
-	configs := map[string]bool{}
 	for _, f := range files {
-		if err := generate(f.Path, outDir, launcher, paths.Launch, configs); err != nil {
+		if err := generate(f.Path, outDir, launcher); err != nil {
 			res.Failed++
 			for _, line := range strings.Split(err.Error(), "\n") {
 				fmt.Fprintf(log, "cove-generator: %s\n", line)
 			}
-			if os.IsPermission(err) {
+			if errors.Is(err, fs.ErrPermission) {
 				return res, err
 			}
 			continue
 		}
 		res.Generated++
 	}
-	if err := removeOtherConfigs(paths.Launch, configs); err != nil {
-		fmt.Fprintf(log, "cove-generator: %v\n", err)
-	}
 	return res, generateNetworks(network.Catalog{Dir: paths.Networks}, outDir, log)
 }
 
 // writeLaunchConfig writes args, the launcher arguments of container
-// name (units.Unit.LaunchArgs), into dir (if not "") as launch.ConfigFile
-// names it there; it does nothing for nil args (a VM's unit has none). It
-// returns the file's base name ("" for none).
-func writeLaunchConfig(dir, name string, args []string) (string, error) {
-	if dir == "" || args == nil {
-		return "", nil
+// name (units.Unit.LaunchArgs) whose unit is in generator output
+// directory dir, to launch.ConfigFile there; nil args (a VM's unit has
+// none) write nothing.
+func writeLaunchConfig(dir, name string, args []string) error {
+	if args == nil {
+		return nil
 	}
-	base := filepath.Base(launch.ConfigFile(name))
-	return base, WriteFile(filepath.Join(dir, base), launch.ConfigFileText(args))
+	return writeConfigFile(launch.ConfigFile(dir, name), args)
 }
 
-// removeOtherConfigs removes the launcher configurations in dir that are
-// not in keep (by base name): those of workloads no longer declared.
-func removeOtherConfigs(dir string, keep map[string]bool) error {
-	if dir == "" {
-		return nil
+// writeConfigFile writes the launcher configuration file holding args.
+func writeConfigFile(file string, args []string) error {
+	if err := WriteFile(file, launch.ConfigFileText(args)); err != nil {
+		return fmt.Errorf("write the launcher configuration: %w", err)
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("list the launcher configurations: %w", err)
-	}
-	var errs []error
-	for _, e := range entries {
-		if !keep[e.Name()] {
-			errs = append(errs, Remove(filepath.Join(dir, e.Name())))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // generateNetworks writes the sockets of every declared network, each
@@ -144,23 +134,20 @@ func writeUnit(outDir string, u units.Unit, source string) error {
 	return nil
 }
 
-// generate renders one spec file into outDir, and its container's
-// launcher configuration into launchDir, adding that file's name to
-// configs.
-func generate(file, outDir, launcher, launchDir string, configs map[string]bool) error {
+// generate renders one spec file into outDir, with its container's
+// launcher configuration.
+func generate(file, outDir, launcher string) error {
 	s, err := spec.Load(file, "")
 	if err != nil {
 		return err
 	}
-	all, err := Units(s, launcher)
+	all, err := Units(s, launcher, outDir)
 	if err != nil {
 		return err
 	}
-	config, err := writeLaunchConfig(launchDir, s.Name, all[0].LaunchArgs)
-	if err != nil {
+	if err := writeLaunchConfig(outDir, s.Name, all[0].LaunchArgs); err != nil {
 		return err
 	}
-	configs[config] = true
 	for i, unit := range all {
 		if i > 0 {
 			unit.WantedBy = nil // only the workload's own unit is enabled

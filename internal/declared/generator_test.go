@@ -26,15 +26,13 @@ func write(t *testing.T, dir, name, text string) string {
 const good = "version = 1\nkind = \"container\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\n"
 
 // TestRun: every valid spec becomes a unit identical to what Units and
-// Text give (what cove render prints) and its container's launcher
-// configuration (what cove render --launch-config prints), /etc overrides
-// /usr/share by name, wanted_by becomes a .wants link, a bad spec is
-// logged and skipped, and the configuration of a workload no longer
-// declared is removed.
+// Text give (what cove render prints) with its container's launcher
+// configuration beside it (what cove render --launch-config prints),
+// /etc overrides /usr/share by name, wanted_by becomes a .wants link,
+// and a bad spec is logged and skipped.
 func TestRun(t *testing.T) {
 	root := t.TempDir()
-	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc"), Launch: filepath.Join(root, "launch")}
-	gone := write(t, paths.Launch, "gone.json", "[]\n")
+	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc"), Run: filepath.Join(root, "run")}
 	write(t, paths.Vendor, "web.toml", good+"description = \"vendor\"\n")
 	etcWeb := write(t, paths.Etc, "web.toml", good+"[install]\nwanted_by = [\"multi-user.target\"]\n")
 	write(t, paths.Vendor, "db.toml", good)
@@ -56,7 +54,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := Units(s, "/usr/bin/cove")
+	all, err := Units(s, "/usr/bin/cove", out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,13 +63,13 @@ func TestRun(t *testing.T) {
 	if err != nil || string(got) != want {
 		t.Errorf("cove-web.service differs from the rendered unit (%v):\n%s\n---\n%s", err, got, want)
 	}
-	config := filepath.Join(paths.Launch, "web.json")
-	if got, err := os.ReadFile(config); err != nil || string(got) != string(launch.ConfigFileText(all[0].LaunchArgs)) || all[0].LaunchArgs == nil {
-		t.Errorf("%s (%v):\n%s\nwant the launcher arguments %q", config, err, got, all[0].LaunchArgs)
+	config := filepath.Join(out, "cove-launch", "web.json")
+	if got, err := os.ReadFile(config); err != nil || string(got) != string(launch.ConfigFileText(all[0].LaunchArgs)) || all[0].LaunchArgs == nil || !strings.Contains(want, config) {
+		t.Errorf("%s (%v):\n%s\nwant the launcher arguments %q, named by the unit", config, err, got, all[0].LaunchArgs)
 	}
-	for file, want := range map[string]bool{"db.json": true, "bad.json": false, "gone.json": false} {
-		if _, err := os.Stat(filepath.Join(paths.Launch, file)); (err == nil) != want {
-			t.Errorf("%s exists: %v, want %v (%s was there before)", file, err == nil, want, gone)
+	for file, want := range map[string]bool{"db.json": true, "bad.json": false} {
+		if _, err := os.Stat(filepath.Join(out, "cove-launch", file)); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v", file, err == nil, want)
 		}
 	}
 	if target, err := os.Readlink(filepath.Join(out, "multi-user.target.wants", "cove-web.service")); err != nil || target != "../cove-web.service" {

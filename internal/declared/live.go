@@ -23,10 +23,9 @@ const compareLauncher = "/usr/bin/cove"
 // changed, the new ones (its launcher configuration file is rewritten and
 // the workload restarted).
 type liveUpdate struct {
-	name       string
-	props      []units.Property
-	launch     []string // nil: unchanged
-	replicated bool     // its instances restart, one by one (no props then)
+	change Change
+	props  []units.Property
+	launch []string // nil: unchanged
 }
 
 // errReload says that a plan needs a reload after all.
@@ -57,8 +56,8 @@ func liveChanges(p Paths, plan Plan) (updates []liveUpdate, ok bool) {
 		if err != nil || prev.Service.Replicas != c.Spec.Service.Replicas {
 			return nil, false
 		}
-		u, ok := unitChanges(prev, c.Spec)
-		if !ok || u.replicated && len(u.props) > 0 {
+		u, ok := unitChanges(prev, c)
+		if !ok || u.replicated() && len(u.props) > 0 {
 			return nil, false
 		}
 		updates = append(updates, u)
@@ -71,9 +70,9 @@ func liveChanges(p Paths, plan Plan) (updates []liveUpdate, ok bool) {
 // arguments, the others (its pull, health and proxy units) not at all;
 // only the workload's unit has run-time settings that a reload drops
 // (supervisor.RemoveLive).
-func unitChanges(prev, next *spec.Spec) (liveUpdate, bool) {
-	before, err1 := Units(prev, compareLauncher)
-	after, err2 := Units(next, compareLauncher)
+func unitChanges(prev *spec.Spec, c Change) (liveUpdate, bool) {
+	before, err1 := Units(prev, compareLauncher, launch.GeneratorDir)
+	after, err2 := Units(c.Spec, compareLauncher, launch.GeneratorDir)
 	if err1 != nil || err2 != nil || len(before) != len(after) {
 		return liveUpdate{}, false
 	}
@@ -86,7 +85,7 @@ func unitChanges(prev, next *spec.Spec) (liveUpdate, bool) {
 			return liveUpdate{}, false
 		}
 	}
-	u := liveUpdate{name: next.Name, props: props, replicated: next.Service.Replicas > 0}
+	u := liveUpdate{change: c, props: props}
 	if !slices.Equal(before[0].LaunchArgs, after[0].LaunchArgs) {
 		u.launch = after[0].LaunchArgs
 	}
@@ -95,15 +94,20 @@ func unitChanges(prev, next *spec.Spec) (liveUpdate, bool) {
 
 // applyLive carries out the updates with no reload: it sets the live
 // properties on the loaded units, writes the changed launcher
-// configurations and restarts those workloads, and records the specs
-// applied. It returns errReload, having changed nothing, when a loaded
-// unit does not read its launcher's configuration file (one loaded before
-// cove did that), and an error wrapping errReload when systemd refuses a
-// property (a reload then drops what was set); an error of a restart
-// names the workload, whose spec is then not recorded.
+// configurations (to the file the loaded unit names) and restarts those
+// workloads, and records the specs applied. It returns errReload, having
+// changed nothing, when a loaded unit does not read its launcher's
+// configuration from a file (one loaded before cove did that), and an
+// error wrapping errReload when systemd refuses a property (a reload then
+// drops what was set); an error of a restart names the workload, whose
+// spec is then not recorded.
 func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, updates []liveUpdate, log io.Writer) error {
+	files := map[string]string{}
 	for _, u := range updates {
-		if u.launch != nil && (p.Launch == "" || !conn.ReadsLaunchFile(ctx, u.unitOf(), launch.ConfigFile(u.name))) {
+		if u.launch == nil {
+			continue
+		}
+		if files[u.change.Name] = conn.LaunchFile(ctx, u.unitOf()); files[u.change.Name] == "" {
 			return errReload
 		}
 	}
@@ -111,14 +115,14 @@ func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, u
 		if len(u.props) == 0 {
 			continue
 		}
-		if err := conn.SetLive(ctx, spec.UnitName(u.name), u.props); err != nil {
+		if err := conn.SetLive(ctx, spec.UnitName(u.change.Name), u.props); err != nil {
 			return fmt.Errorf("%w: %w", errReload, err)
 		}
 	}
-	restarted := map[string]error{}
+	done := map[string]error{}
 	for _, u := range updates {
 		if u.launch != nil {
-			restarted[u.name] = restartWith(ctx, p, conn, u)
+			done[u.change.Name] = restartWith(ctx, p, conn, u, files[u.change.Name], log)
 		}
 	}
 	var errs []error
@@ -126,7 +130,7 @@ func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, u
 		if c.Kind != Changed {
 			continue
 		}
-		err := restarted[c.Name]
+		err := done[c.Name]
 		if err == nil {
 			err = record(p, c.Spec)
 		}
@@ -139,25 +143,36 @@ func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, u
 	return errors.Join(errs...)
 }
 
-// restartWith writes u's launcher configuration and restarts its
-// workload (a replicated one's running instances, one by one), which
-// reads it as it starts.
-func restartWith(ctx context.Context, p Paths, conn *supervisor.Conn, u liveUpdate) error {
-	if _, err := writeLaunchConfig(p.Launch, u.name, u.launch); err != nil {
-		return fmt.Errorf("apply %s: %w", u.name, err)
+// restartWith writes u's launcher configuration to file, under the launch
+// lock, and restarts its workload, which reads it as it starts; a
+// replicated workload's running instances restart one by one and the
+// missing ones start, as after a reload (applyReplicated).
+func restartWith(ctx context.Context, p Paths, conn *supervisor.Conn, u liveUpdate, file string, log io.Writer) error {
+	unlock, err := p.lockLaunch()
+	if err != nil {
+		return err
 	}
-	if u.replicated {
-		return restartInstances(ctx, conn, u.name)
+	err = writeConfigFile(file, u.launch)
+	unlock()
+	if err != nil {
+		return fmt.Errorf("apply %s: %w", u.change.Name, err)
 	}
-	return conn.Restart(ctx, u.name)
+	if u.replicated() {
+		return applyReplicated(ctx, conn, u.change, log)
+	}
+	return conn.Restart(ctx, u.change.Name)
 }
+
+// replicated reports whether u's workload is replicated (its instances
+// restart; it has no live properties then).
+func (u liveUpdate) replicated() bool { return u.change.Spec.Service.Replicas > 0 }
 
 // unitOf is the workload whose loaded unit shows u's unit file: a
 // replicated workload's first instance (systemd loads any instance from
 // the template).
 func (u liveUpdate) unitOf() string {
-	if u.replicated {
-		return spec.InstanceName(u.name, 1)
+	if u.replicated() {
+		return spec.InstanceName(u.change.Name, 1)
 	}
-	return u.name
+	return u.change.Name
 }

@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -30,10 +29,6 @@ type Paths struct {
 	// Networks holds the network files (spec.NetworksDir); the generator
 	// writes the units of those networks.
 	Networks string
-	// Launch holds the launcher configurations of the declared
-	// containers (launch.ConfigDir), which the generator and cove apply
-	// write; "" writes none.
-	Launch string
 }
 
 // Default are the paths of a real host.
@@ -43,7 +38,6 @@ var Default = Paths{
 	Applied:  "/var/lib/cove/applied",
 	Run:      "/run/cove",
 	Networks: spec.NetworksDir,
-	Launch:   launch.ConfigDir,
 }
 
 // File is a declared workload's spec file.
@@ -165,11 +159,28 @@ func syncDir(dir string) error {
 
 // Lock takes the apply lock (an flock on Run/apply.lock), waiting for
 // another holder. The returned function releases it.
-func (p Paths) Lock() (func(), error) {
+func (p Paths) Lock() (func(), error) { return p.lock("apply.lock") }
+
+// lockLaunch takes the lock of the launcher configuration files (an
+// flock on Run/launch.lock), which the generator holds while it reads the
+// specs and writes the files, and cove apply while it writes one, so that
+// a generator run that read a spec before apply changed it cannot write
+// the old file after apply's. The apply lock cannot do it: apply holds
+// that across its reload, which waits for the generator. With no Run
+// there is no lock (a no-op).
+func (p Paths) lockLaunch() (func(), error) {
+	if p.Run == "" {
+		return func() {}, nil
+	}
+	return p.lock("launch.lock")
+}
+
+// lock takes an flock on Run/name, waiting for another holder.
+func (p Paths) lock(name string) (func(), error) {
 	if err := os.MkdirAll(p.Run, 0o755); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", p.Run, err)
 	}
-	path := filepath.Join(p.Run, "apply.lock")
+	path := filepath.Join(p.Run, name)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)

@@ -1,7 +1,7 @@
 // Package enter finds a running container for the commands that run inside
 // it, cove exec and health probes: its launcher configuration, read back
-// from the unit's ExecStart=, and its payload, pinned by a pidfd and
-// checked again against systemd's MainPID.
+// from the unit's ExecStart= (or the file it names), and its payload,
+// pinned by a pidfd and checked again against systemd's MainPID.
 package enter
 
 import (

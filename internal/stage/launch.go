@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -41,7 +42,49 @@ func launchStage(self string, stderr io.Writer, args []string) error {
 		}
 		root = c.Image.StateDir
 	}
-	return isolate.Launch(self, c, func(pid int) { RegisterMachine(stderr, c.Name, supervisor.ClassContainer, pid, root) })
+	var shared *isolate.Target
+	if c.NetworkOf != "" {
+		if c, shared, err = networkOf(c); err != nil {
+			return err
+		}
+		defer shared.Close()
+	}
+	return isolate.Launch(self, c, shared, func(pid int) { RegisterMachine(stderr, c.Name, supervisor.ClassContainer, pid, root) })
+}
+
+// networkOf pins the main process of the container whose network
+// namespace c shares (c.NetworkOf: its unit is started first, and c's
+// stops with it) and returns c with that container's resolver
+// configuration (launch.Config.WithNetworkOf).
+func networkOf(c launch.Config) (launch.Config, *isolate.Target, error) {
+	fail := func(err error) (launch.Config, *isolate.Target, error) {
+		return c, nil, fmt.Errorf("launch %s: share the network namespace of %s: %w", c.Name, c.NetworkOf, err)
+	}
+	ctx := context.Background()
+	conn, err := supervisor.Connect(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	defer conn.Close()
+	w, err := conn.Probe(ctx, c.NetworkOf)
+	if err != nil {
+		return fail(err)
+	}
+	other, err := launch.ParseArgs(w.Launch)
+	if err != nil {
+		return fail(fmt.Errorf("not a container: %w", err))
+	}
+	if w.MainPID == 0 {
+		return fail(errors.New("it is not running"))
+	}
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
+		now, err := conn.Probe(ctx, c.NetworkOf)
+		return err == nil && now.MainPID == w.MainPID
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return c.WithNetworkOf(other), t, nil
 }
 
 // completeImage completes an image container's launcher configuration
