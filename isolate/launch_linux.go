@@ -30,7 +30,11 @@ import (
 // with the payload's PID once systemd knows it (to register the machine).
 // A container that shares another's network namespace (c.NetworkOf) gets
 // no network namespace of its own: its second stage starts in that of
-// shared, the other container's pinned main process.
+// shared, the other container's pinned main process. With a user
+// namespace of its own it has no capability over that network namespace
+// (another user namespace owns it), so the launcher sets its
+// net.ipv4.ip_unprivileged_port_start to 0, as Docker does in every
+// container's: its payload can bind ports below 1024 there.
 //
 // With a user namespace (c.UserNS), the IDs are allocated first (package
 // userns) and the namespace is created with the others; see withUserNS.
@@ -122,7 +126,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		}
 		defer trees.Close()
 	}
-	err = startIn(shared, cmd)
+	err = startIn(shared, ids != nil, cmd)
 	for _, f := range append(started, statusW, goR) {
 		f.Close()
 	}
@@ -160,8 +164,9 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 // startIn starts cmd, in the network namespace of shared's process when
 // shared is not nil: from an OS thread that enters it (a child inherits
 // its parent thread's namespaces), which stays locked, so that the
-// runtime ends it rather than reuse a thread in another namespace.
-func startIn(shared *Target, cmd *exec.Cmd) error {
+// runtime ends it rather than reuse a thread in another namespace. With
+// lowPorts it first lets unprivileged processes bind every port there.
+func startIn(shared *Target, lowPorts bool, cmd *exec.Cmd) error {
 	if shared == nil {
 		return cmd.Start()
 	}
@@ -172,10 +177,20 @@ func startIn(shared *Target, cmd *exec.Cmd) error {
 			errc <- fmt.Errorf("enter the network namespace of pid %d: setns: %w", shared.pid, err)
 			return
 		}
+		if lowPorts { // /proc/sys/net is the calling thread's network namespace's
+			if err := os.WriteFile(unprivilegedPortStart, []byte("0"), 0); err != nil {
+				errc <- fmt.Errorf("let the payload bind ports below 1024 in the network namespace of pid %d: %w", shared.pid, err)
+				return
+			}
+		}
 		errc <- cmd.Start()
 	}()
 	return <-errc
 }
+
+// unprivilegedPortStart is the sysctl of the lowest port a process
+// without CAP_NET_BIND_SERVICE over its network namespace may bind.
+const unprivilegedPortStart = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 
 // handOver joins the container's networks (when it has any), tells systemd
 // the init's PID (with READY=1 when ready) and lets the init exec the

@@ -2,6 +2,7 @@ package launch
 
 import (
 	"net/netip"
+	"strings"
 
 	"reflect"
 	"testing"
@@ -35,6 +36,39 @@ func TestArgsRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, c) {
 		t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+	}
+}
+
+// TestNetworkOf: a container sharing another's network namespace reads
+// back as it was written, may not have one of its own, and takes the
+// other's resolv.conf unless it mounts its own (and none when the other
+// has none).
+func TestNetworkOf(t *testing.T) {
+	c := Config{Name: "side", Rootfs: "/r", Argv: []string{"sleep", "1"}, Workdir: "/", Hostname: "side", NetworkOf: "web@2", Seccomp: true, NoNewPrivs: true,
+		Ready: spec.ReadyStarted, ProbeInterval: time.Second, ProbeTimeout: 5 * time.Second}
+	if got, err := ParseArgs(c.Args()); err != nil || !reflect.DeepEqual(got, c) {
+		t.Errorf("round trip: %v\n got %+v\nwant %+v", err, got, c)
+	}
+	if _, err := ParseArgs(append([]string{"--network", "cove"}, c.Args()...)); err == nil || !strings.Contains(err.Error(), "--network-of web@2") {
+		t.Errorf("--network-of with --network: %v", err)
+	}
+	resolv := spec.Mount{Type: spec.MountBind, Source: ResolvConf("cove"), Target: ResolvConfTarget, ReadOnly: true}
+	own := spec.Mount{Type: spec.MountBind, Source: "/etc/my-resolv", Target: ResolvConfTarget}
+	data := spec.Mount{Type: spec.MountTmpfs, Target: "/data"}
+	web := Config{Mounts: []spec.Mount{data, resolv}}
+	for _, tc := range []struct {
+		name        string
+		mine, other []spec.Mount
+		want        []spec.Mount
+	}{
+		{"the other's", []spec.Mount{data}, web.Mounts, []spec.Mount{resolv, data}},
+		{"its own", []spec.Mount{own}, web.Mounts, []spec.Mount{own}},
+		{"none there", []spec.Mount{data}, []spec.Mount{data}, []spec.Mount{data}},
+	} {
+		got := Config{Mounts: tc.mine}.WithNetworkOf(Config{Mounts: tc.other}).Mounts
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: mounts %+v, want %+v", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -8,20 +8,26 @@ import (
 
 // A declared container's unit does not carry its launcher arguments: its
 // ExecStart= is "cove-launch launch --config-file FILE" (FileArgs), and
-// FILE (ConfigFile, beside the unit in the generator's output directory)
-// holds the arguments Args wrote, as a JSON array of strings
-// (ConfigFileText). systemd reads a unit file only on a reload, which
-// takes seconds with many units and stalls every systemd operation
+// FILE (ConfigFile) holds the arguments Args wrote, as a JSON array of
+// strings (ConfigFileText). systemd reads a unit file only on a reload,
+// which takes seconds with many units and stalls every systemd operation
 // meanwhile, but the launcher reads FILE at every start: cove apply of a
-// changed command, environment, image or mount rewrites FILE and
-// restarts the workload, with no reload. The generator writes every FILE
-// at boot and on each reload (systemd empties its output directory
-// first), from the same specs as the units. Units started by cove run and
-// the API (transient) carry their arguments in ExecStart= itself.
+// changed command, environment, image or mount rewrites FILE and restarts
+// the workload, with no reload. cove's generator writes every FILE at boot
+// and on each reload, from the same specs as the units, and removes those
+// of workloads no longer declared; each is replaced whole (a rename), so
+// a launcher never finds none or half of one. FILE is not in the
+// generator's output directory, which systemd empties when a reload
+// begins. Units started by cove run and the API (transient) carry their
+// arguments in ExecStart= itself.
+
+// ConfigDir holds the launcher configurations of declared containers.
+const ConfigDir = "/run/cove/launch"
 
 // GeneratorDir is systemd's output directory for generators' units of
-// normal priority, where cove's generator writes the declared workloads'
-// units (and cove render renders them for).
+// normal priority: only a generator run there writes the files of
+// ConfigDir (one run by hand into another directory leaves the running
+// workloads' files alone).
 const GeneratorDir = "/run/systemd/generator"
 
 // ConfigFileFlag is the one launcher argument of a unit whose arguments
@@ -29,11 +35,8 @@ const GeneratorDir = "/run/systemd/generator"
 const ConfigFileFlag = "--config-file"
 
 // ConfigFile is the launcher configuration of declared container name
-// whose unit is in generator output directory dir (for a replicated one,
-// name is the workload's: its instances share it). systemd ignores the
-// subdirectory, as it does any that is not a unit's .wants, .requires or
-// .d.
-func ConfigFile(dir, name string) string { return filepath.Join(dir, "cove-launch", name+".json") }
+// (for a replicated one, name is the workload's: its instances share it).
+func ConfigFile(name string) string { return filepath.Join(ConfigDir, name+".json") }
 
 // FileArgs are the launcher arguments that send it to file for the rest.
 func FileArgs(file string) []string { return []string{ConfigFileFlag, file} }

@@ -14,14 +14,14 @@ import (
 // themselves, and that a missing or malformed file is an error naming it.
 func TestExpandArgs(t *testing.T) {
 	args := []string{"--name", "web", "--env", "A=line\nbreak \"q\" $HOME", "--", "sh", "-c", "", "echo $$"}
-	files := map[string][]byte{ConfigFile(GeneratorDir, "web"): ConfigFileText(args), "/bad.json": []byte(`{"a":1}`)}
+	files := map[string][]byte{ConfigFile("web"): ConfigFileText(args), "/bad.json": []byte(`{"a":1}`)}
 	read := func(p string) ([]byte, error) {
 		if b, ok := files[p]; ok {
 			return b, nil
 		}
 		return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
 	}
-	got, err := ExpandArgs(FileArgs(ConfigFile(GeneratorDir, "web")), read)
+	got, err := ExpandArgs(FileArgs(ConfigFile("web")), read)
 	if err != nil || !reflect.DeepEqual(got, args) {
 		t.Errorf("ExpandArgs(the file) = %q, %v; want %q", got, err, args)
 	}
@@ -36,7 +36,7 @@ func TestExpandArgs(t *testing.T) {
 	if _, err := ExpandArgs(FileArgs("/bad.json"), read); err == nil || !strings.Contains(err.Error(), "/bad.json") {
 		t.Errorf("a malformed file: %v", err)
 	}
-	if f := ConfigFile(GeneratorDir, "web"); f != "/run/systemd/generator/cove-launch/web.json" || FileOf(FileArgs(f)) != f || FileOf(args) != "" {
-		t.Errorf("ConfigFile(GeneratorDir, web) = %s, FileOf its FileArgs %q", f, FileOf(FileArgs(f)))
+	if f := ConfigFile("web"); f != "/run/cove/launch/web.json" || FileOf(FileArgs(f)) != f || FileOf(args) != "" {
+		t.Errorf("ConfigFile(web) = %s, FileOf its FileArgs %q", f, FileOf(FileArgs(f)))
 	}
 }

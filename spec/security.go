@@ -126,26 +126,20 @@ func checkUserNS(mode string) string {
 // systemd-nspawn's default --private-users=no) or on the host's network
 // (a user namespace gives no capability over the host's network
 // namespace: no port below 1024, no raw socket; Docker's userns-remap
-// requires --userns=host with --network=host), or on another container's
-// (whose namespace another user namespace, or the host's, owns: the same
-// holds). "" for a VM.
+// requires --userns=host with --network=host). An image container that
+// shares another's network namespace has one too, although that namespace
+// belongs to the other's user namespace: the launcher lets it bind ports
+// below 1024 there (see isolate.Launch). "" for a VM.
 func (s *Spec) UserNS() string {
 	switch {
 	case s.Container == nil:
 		return ""
 	case s.Security.UserNS != "":
 		return s.Security.UserNS
-	case s.Container.Image != "" && s.Container.Network != NetworkHost && !sharesNetwork(s.Container):
+	case s.Container.Image != "" && s.Container.Network != NetworkHost:
 		return UserNSAuto
 	}
 	return UserNSHost
-}
-
-// sharesNetwork reports whether c shares another container's network
-// namespace.
-func sharesNetwork(c *Container) bool {
-	_, ok := SharedNetwork(c.Network)
-	return ok
 }
 
 // HasUserNS reports whether a container with security.userns = mode runs

@@ -193,7 +193,7 @@ func TestApplyRestartNoReload(t *testing.T) {
 	text := func(value, timeout string) string {
 		return declaredText(t, dir, "relaunch", fmt.Sprintf("version = 1\nkind = \"container\"\n[container]\nrootfs = %q\ncommand = [\"sh\", \"-c\", \"echo run A=$A; exec sleep 1000\"]\nenv = { A = %q }\n[service]\nstop_timeout = %q\n", rootfs, value, timeout))
 	}
-	const unit, config = "cove-relaunch.service", "/run/systemd/generator/cove-launch/relaunch.json"
+	const unit, config = "cove-relaunch.service", "/run/cove/launch/relaunch.json"
 	mustCove(t, "apply", text("one", "1s"))
 	first, reloaded := show(t, unit, "InvocationID"), reloadProbe(t)
 	if out := mustCove(t, "apply", text("two $HOME %n", "1s")); strings.TrimSpace(out) != "changed relaunch" {

@@ -134,7 +134,7 @@ stop_timeout = "3s"
 		t.Fatalf("cove render --launch-config: %v", err)
 	}
 	stage := filepath.Join(filepath.Dir(coveBin), "cove-launch")
-	if want := "argv[]=" + stage + " launch --config-file /run/systemd/generator/cove-launch/same.json"; !strings.Contains(fromFile["ExecStart"], want) {
+	if want := "argv[]=" + stage + " launch --config-file /run/cove/launch/same.json"; !strings.Contains(fromFile["ExecStart"], want) {
 		t.Errorf("the unit file's ExecStart does not name the launcher's file: %s", fromFile["ExecStart"])
 	}
 	for i, a := range args { // as systemd shows a transient unit's: $ doubled (units.EscapeVariables)

@@ -26,13 +26,11 @@ type Options struct {
 	// pulling at start (pull = "always", or "missing" and not in the store
 	// now): the workload requires and follows its pull unit (CompilePull).
 	PullUnit bool
-	// LaunchDir, if not "", is the generator output directory the unit is
-	// written to: a container's launcher reads its arguments from
-	// launch.ConfigFile there (ExecStart= gives only launch.FileArgs; the
-	// unit's LaunchArgs are what that file must hold), so that a change of
-	// them needs no reload. Declared workloads have it; transient units
-	// not.
-	LaunchDir string
+	// LaunchFile: a container's launcher reads its arguments from
+	// launch.ConfigFile (ExecStart= gives only launch.FileArgs; the unit's
+	// LaunchArgs are what that file must hold), so that a change of them
+	// needs no reload. Declared workloads have it; transient units not.
+	LaunchFile bool
 }
 
 // Compile turns a validated spec into a service unit. It is pure: the same
@@ -82,13 +80,19 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	return *u, nil
 }
 
-// sharedNetwork binds container c, when it shares another container's
-// network namespace, to that container's unit: starting it starts that
-// one first, and it stops when that one stops or restarts (whose
-// namespace goes with it), as a pod's containers go with its network.
+// sharedNetwork makes container c, when it shares another container's
+// network namespace, require that container's unit and start after it:
+// starting it starts that one first, and it stops or restarts when that
+// one is stopped or restarts, also by itself after a crash (systemd then
+// restarts the units that require it and run), so that it is in that
+// one's new namespace, as a pod's containers go with its network. Not
+// BindsTo=: systemd would stop it when that one crashes and not start it
+// again after that one's automatic restart (systemd issue 11695); a crash
+// that is not followed by a restart leaves it running with only lo, as
+// Docker leaves a container in the namespace of one that died.
 func sharedNetwork(u *Unit, c *spec.Container) {
 	if other, ok := spec.SharedNetwork(c.Network); ok {
-		u.add(SectionUnit, "BindsTo", "", Names{spec.UnitName(other)})
+		u.add(SectionUnit, "Requires", "", Names{spec.UnitName(other)})
 		u.add(SectionUnit, "After", "", Names{spec.UnitName(other)})
 	}
 }
@@ -127,8 +131,8 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
 	args := launchConfig(s).Args()
-	if opt.LaunchDir != "" {
-		u.LaunchArgs, args = args, launch.FileArgs(launch.ConfigFile(opt.LaunchDir, s.Name))
+	if opt.LaunchFile {
+		u.LaunchArgs, args = args, launch.FileArgs(launch.ConfigFile(s.Name))
 	}
 	u.add(SectionService, "ExecStart", "", Exec(append([]string{launch.StagePath(opt.Launcher), launch.LaunchVerb}, args...)))
 	stopStages(u, s, opt)

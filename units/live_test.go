@@ -53,7 +53,7 @@ func TestLiveChange(t *testing.T) {
 	}
 }
 
-// TestLaunchFile: with Options.LaunchDir a container's ExecStart= sends
+// TestLaunchFile: with Options.LaunchFile a container's ExecStart= sends
 // the launcher to launch.ConfigFile, and the unit's LaunchArgs are the
 // arguments the inline form has; a change of the command or environment
 // then changes LaunchArgs alone (the unit stays the same: no reload), a
@@ -69,7 +69,7 @@ func TestLaunchFile(t *testing.T) {
 	fromFile := func(s *spec.Spec) Unit {
 		t.Helper()
 		opt := goldenOptions
-		opt.LaunchDir = "/run/systemd/generator"
+		opt.LaunchFile = true
 		u, err := Compile(s, opt)
 		if err != nil {
 			t.Fatal(err)
@@ -78,7 +78,7 @@ func TestLaunchFile(t *testing.T) {
 	}
 	s := spec1(func(*spec.Spec) {})
 	u, inline := fromFile(s), compile(t, s)
-	want := `"/usr/bin/cove-launch" "launch" "--config-file" "/run/systemd/generator/cove-launch/web.json"`
+	want := `"/usr/bin/cove-launch" "launch" "--config-file" "/run/cove/launch/web.json"`
 	if got := lastDirective(t, u, "ExecStart"); got != want {
 		t.Errorf("ExecStart: %s\nwant %s", got, want)
 	}

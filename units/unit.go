@@ -38,7 +38,7 @@ type Unit struct {
 	// its unit wants: unit files beside it (declared.Units), or transient
 	// units started right after it (supervisor.Conn.StartTransient).
 	Proxies []Proxy
-	// LaunchArgs: with Options.LaunchDir, a container's launcher
+	// LaunchArgs: with Options.LaunchFile, a container's launcher
 	// arguments, which launch.ConfigFile must hold (launch.ConfigFileText)
 	// when the unit starts; nil otherwise.
 	LaunchArgs []string

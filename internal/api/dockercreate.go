@@ -279,6 +279,9 @@ func (s *Server) sharedNetworkMode(c *call, name string, h *dockerHostCreate) bo
 	case err != nil:
 		c.failWith(err)
 		return false
+	case ct.Kind != spec.KindContainer:
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("create %s: HostConfig.NetworkMode %q: %s is a VM, whose network is its guest's", name, h.NetworkMode, ref)))
+		return false
 	}
 	h.NetworkMode = spec.NetworkSharedPrefix + ct.Name
 	return true

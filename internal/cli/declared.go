@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -61,6 +63,9 @@ workloads and leave unchanged ones alone. Without arguments: the specs in
 // generatorMain is the systemd generator (cove installed as
 // cove-generator in a system-generators directory). systemd passes the
 // normal, early and late output directories; units go to the normal one.
+// Only a run for systemd's own (launch.GeneratorDir) writes the running
+// workloads' launcher configurations; one by hand into another directory,
+// to see the units, leaves them alone.
 func generatorMain(self string, args []string) int {
 	if len(args) != 1 && len(args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: cove-generator NORMAL-DIR [EARLY-DIR LATE-DIR]")
@@ -68,7 +73,11 @@ func generatorMain(self string, args []string) int {
 	}
 	log := kmsg()
 	defer log.Close()
-	res, err := declared.Generate(declared.Default, args[0], self, log)
+	paths := declared.Default
+	if filepath.Clean(args[0]) != launch.GeneratorDir {
+		paths.Launch = ""
+	}
+	res, err := declared.Generate(paths, args[0], self, log)
 	if err != nil {
 		return exitFailure
 	}

@@ -108,7 +108,7 @@ func renderCommand(env *Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all, err := declared.Units(s, env.Self, launch.GeneratorDir)
+			all, err := declared.Units(s, env.Self)
 			if err != nil {
 				return err
 			}

@@ -240,6 +240,9 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	if err := conn.Reload(ctx); err != nil {
 		return plan, errors.Join(append(errs, err)...)
 	}
+	if err := forgetAdded(plan); err != nil { // all before any starts: starting one may start another (BindsTo=)
+		return plan, errors.Join(append(errs, err)...)
+	}
 	for _, c := range plan {
 		var err error
 		switch {
@@ -247,11 +250,9 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 			continue
 		case c.Spec.Service.Replicas > 0:
 			err = applyReplicated(ctx, conn, c, log)
-		case c.Kind == Added: // new: no writable layer or IDs left by an earlier workload of this name
-			if err = ForgetState(c.Name); err == nil {
-				eventlog.Created(c.Spec, false)
-				err = conn.Start(ctx, c.Name)
-			}
+		case c.Kind == Added:
+			eventlog.Created(c.Spec, false)
+			err = conn.Start(ctx, c.Name)
 		case slices.Contains(c.Keys, replicasKey): // no longer replicated
 			if err = removeAllInstances(ctx, conn, c.Name); err == nil {
 				err = conn.Start(ctx, c.Name)
@@ -269,6 +270,32 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 		fmt.Fprintf(log, "%s %s\n", c.Kind, c.Name)
 	}
 	return plan, errors.Join(errs...)
+}
+
+// forgetAdded drops what earlier workloads of the added ones' names left
+// (their writable layers, their user namespaces' IDs: ForgetState), of
+// each of a replicated one's instances, before any of them starts: a
+// container sharing another's network namespace starts that one first,
+// whose state must not go after.
+func forgetAdded(plan Plan) error {
+	for _, c := range plan {
+		if c.Kind != Added {
+			continue
+		}
+		names := []string{c.Name}
+		if n := c.Spec.Service.Replicas; n > 0 {
+			names = names[:0]
+			for i := 1; i <= n; i++ {
+				names = append(names, spec.InstanceName(c.Name, i))
+			}
+		}
+		for _, name := range names {
+			if err := ForgetState(name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // needsRestart reports whether any of the changed keys needs the workload

@@ -1,7 +1,7 @@
 // This file is cove's systemd generator: at boot and on every
 // daemon-reload it renders each declared spec into cove-NAME.service in the
-// generator directory (a container's launcher arguments beside it, in
-// cove-launch/NAME.json) and links enabled ones into TARGET.wants/. It never
+// generator directory (a container's launcher arguments into
+// /run/cove/launch/NAME.json) and links enabled ones into TARGET.wants/. It never
 // aborts on a bad spec (the others are still generated; the bad one is
 // logged) and uses no D-Bus, as systemd.generator(7) requires.
 
@@ -28,12 +28,13 @@ type Result struct {
 	Failed    int
 }
 
-// Generate renders the specs of paths into outDir: each workload's units,
-// and a container's launcher configuration file in outDir's cove-launch
-// subdirectory (launch.ConfigFile), under the launch lock (see
+// Generate renders the specs of paths into outDir: each workload's
+// units, and into paths.Launch (when not "") a container's launcher
+// configuration file (see launch.ConfigFile), removing there those of
+// workloads no longer declared, all under the launch lock (see
 // Paths.lockLaunch). Problems with single specs are written to log (one
 // line each, FILE:LINE:COL first) and counted; an error is returned only
-// when outDir cannot be written at all.
+// when outDir or paths.Launch cannot be written at all.
 func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, error) {
 	var res Result
 	unlock, err := paths.lockLaunch()
@@ -45,8 +46,9 @@ func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, erro
 	if err != nil {
 		fmt.Fprintf(log, "cove-generator: %v\n", err)
 	}
+	configs := map[string]bool{}
 	for _, f := range files {
-		if err := generate(f.Path, outDir, launcher); err != nil {
+		if err := generate(f.Path, outDir, launcher, paths.Launch, configs); err != nil {
 			res.Failed++
 			for _, line := range strings.Split(err.Error(), "\n") {
 				fmt.Fprintf(log, "cove-generator: %s\n", line)
@@ -58,19 +60,15 @@ func Generate(paths Paths, outDir, launcher string, log io.Writer) (Result, erro
 		}
 		res.Generated++
 	}
+	if err := removeOtherConfigs(paths.Launch, configs); err != nil {
+		fmt.Fprintf(log, "cove-generator: %v\n", err)
+	}
 	return res, generateNetworks(network.Catalog{Dir: paths.Networks}, outDir, log)
 }
 
-// writeLaunchConfig writes args, the launcher arguments of container
-// name (units.Unit.LaunchArgs) whose unit is in generator output
-// directory dir, to launch.ConfigFile there; nil args (a VM's unit has
-// none) write nothing.
-func writeLaunchConfig(dir, name string, args []string) error {
-	if args == nil {
-		return nil
-	}
-	return writeConfigFile(launch.ConfigFile(dir, name), args)
-}
+// configName is the base name of workload name's launcher configuration
+// file (launch.ConfigFile) in whichever directory holds it.
+func configName(name string) string { return filepath.Base(launch.ConfigFile(name)) }
 
 // writeConfigFile writes the launcher configuration file holding args.
 func writeConfigFile(file string, args []string) error {
@@ -78,6 +76,29 @@ func writeConfigFile(file string, args []string) error {
 		return fmt.Errorf("write the launcher configuration: %w", err)
 	}
 	return nil
+}
+
+// removeOtherConfigs removes the launcher configurations (*.json) in dir
+// (if not "") that are not in keep (by base name): those of workloads no
+// longer declared.
+func removeOtherConfigs(dir string, keep map[string]bool) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("list the launcher configurations: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) == ".json" && !keep[e.Name()] {
+			errs = append(errs, Remove(filepath.Join(dir, e.Name())))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // generateNetworks writes the sockets of every declared network, each
@@ -134,19 +155,23 @@ func writeUnit(outDir string, u units.Unit, source string) error {
 	return nil
 }
 
-// generate renders one spec file into outDir, with its container's
-// launcher configuration.
-func generate(file, outDir, launcher string) error {
+// generate renders one spec file into outDir, and its container's
+// launcher configuration into launchDir (if not ""), adding the file's
+// name to configs.
+func generate(file, outDir, launcher, launchDir string, configs map[string]bool) error {
 	s, err := spec.Load(file, "")
 	if err != nil {
 		return err
 	}
-	all, err := Units(s, launcher, outDir)
+	all, err := Units(s, launcher)
 	if err != nil {
 		return err
 	}
-	if err := writeLaunchConfig(outDir, s.Name, all[0].LaunchArgs); err != nil {
-		return err
+	if args := all[0].LaunchArgs; args != nil && launchDir != "" {
+		if err := writeConfigFile(filepath.Join(launchDir, configName(s.Name)), args); err != nil {
+			return err
+		}
+		configs[configName(s.Name)] = true
 	}
 	for i, unit := range all {
 		if i > 0 {

@@ -32,7 +32,9 @@ const good = "version = 1\nkind = \"container\"\n[container]\nrootfs = \"/r\"\nc
 // and a bad spec is logged and skipped.
 func TestRun(t *testing.T) {
 	root := t.TempDir()
-	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc"), Run: filepath.Join(root, "run")}
+	paths := Paths{Vendor: filepath.Join(root, "usr"), Etc: filepath.Join(root, "etc"), Run: filepath.Join(root, "run"), Launch: filepath.Join(root, "launch")}
+	gone := write(t, paths.Launch, "gone.json", "[]\n")
+	write(t, paths.Launch, "notes.txt", "an admin's\n")
 	write(t, paths.Vendor, "web.toml", good+"description = \"vendor\"\n")
 	etcWeb := write(t, paths.Etc, "web.toml", good+"[install]\nwanted_by = [\"multi-user.target\"]\n")
 	write(t, paths.Vendor, "db.toml", good)
@@ -54,7 +56,7 @@ func TestRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := Units(s, "/usr/bin/cove", out)
+	all, err := Units(s, "/usr/bin/cove")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,13 +65,13 @@ func TestRun(t *testing.T) {
 	if err != nil || string(got) != want {
 		t.Errorf("cove-web.service differs from the rendered unit (%v):\n%s\n---\n%s", err, got, want)
 	}
-	config := filepath.Join(out, "cove-launch", "web.json")
-	if got, err := os.ReadFile(config); err != nil || string(got) != string(launch.ConfigFileText(all[0].LaunchArgs)) || all[0].LaunchArgs == nil || !strings.Contains(want, config) {
-		t.Errorf("%s (%v):\n%s\nwant the launcher arguments %q, named by the unit", config, err, got, all[0].LaunchArgs)
+	config := filepath.Join(paths.Launch, "web.json")
+	if got, err := os.ReadFile(config); err != nil || string(got) != string(launch.ConfigFileText(all[0].LaunchArgs)) || all[0].LaunchArgs == nil || !strings.Contains(want, launch.ConfigFile("web")) {
+		t.Errorf("%s (%v):\n%s\nwant the launcher arguments %q, the unit naming %s", config, err, got, all[0].LaunchArgs, launch.ConfigFile("web"))
 	}
-	for file, want := range map[string]bool{"db.json": true, "bad.json": false} {
-		if _, err := os.Stat(filepath.Join(out, "cove-launch", file)); (err == nil) != want {
-			t.Errorf("%s exists: %v, want %v", file, err == nil, want)
+	for file, want := range map[string]bool{"db.json": true, "bad.json": false, "gone.json": false, "notes.txt": true} {
+		if _, err := os.Stat(filepath.Join(paths.Launch, file)); (err == nil) != want {
+			t.Errorf("%s exists: %v, want %v (%s was there before)", file, err == nil, want, gone)
 		}
 	}
 	if target, err := os.Readlink(filepath.Join(out, "multi-user.target.wants", "cove-web.service")); err != nil || target != "../cove-web.service" {

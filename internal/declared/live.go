@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/cove-project/cove/internal/hostcheck"
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -71,8 +70,8 @@ func liveChanges(p Paths, plan Plan) (updates []liveUpdate, ok bool) {
 // only the workload's unit has run-time settings that a reload drops
 // (supervisor.RemoveLive).
 func unitChanges(prev *spec.Spec, c Change) (liveUpdate, bool) {
-	before, err1 := Units(prev, compareLauncher, launch.GeneratorDir)
-	after, err2 := Units(c.Spec, compareLauncher, launch.GeneratorDir)
+	before, err1 := Units(prev, compareLauncher)
+	after, err2 := Units(c.Spec, compareLauncher)
 	if err1 != nil || err2 != nil || len(before) != len(after) {
 		return liveUpdate{}, false
 	}
@@ -152,7 +151,7 @@ func restartWith(ctx context.Context, p Paths, conn *supervisor.Conn, u liveUpda
 	if err != nil {
 		return err
 	}
-	err = writeConfigFile(file, u.launch)
+	err = writeConfigFile(file, u.launch) // where the loaded unit reads it
 	unlock()
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", u.change.Name, err)

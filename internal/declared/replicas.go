@@ -90,19 +90,14 @@ func ForgetState(name string) error {
 const replicasKey = "service.replicas"
 
 // applyReplicated applies change c of a replicated workload: a new one
-// (or one that was not replicated: its unit stops) starts its instances
-// with fresh writable layers; a change that needs a restart restarts the
+// (whose instances' state forgetAdded dropped), or one that was not
+// replicated (its unit stops), starts its instances; a change that needs a restart restarts the
 // running instances one by one; then Scale starts or removes the
 // difference, and log gets a line for each instance started or removed.
 func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log io.Writer) error {
 	s := c.Spec
 	switch {
 	case c.Kind == Added:
-		for i := 1; i <= s.Service.Replicas; i++ {
-			if err := ForgetState(spec.InstanceName(s.Name, i)); err != nil {
-				return err
-			}
-		}
 		eventlog.Created(s, false)
 	case slices.Contains(c.Keys, replicasKey): // maybe one unit before: stop it
 		if err := conn.Stop(ctx, s.Name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -29,6 +30,9 @@ type Paths struct {
 	// Networks holds the network files (spec.NetworksDir); the generator
 	// writes the units of those networks.
 	Networks string
+	// Launch is where the generator writes the declared containers'
+	// launcher configurations (launch.ConfigDir); "" writes none.
+	Launch string
 }
 
 // Default are the paths of a real host.
@@ -38,6 +42,7 @@ var Default = Paths{
 	Applied:  "/var/lib/cove/applied",
 	Run:      "/run/cove",
 	Networks: spec.NetworksDir,
+	Launch:   launch.ConfigDir,
 }
 
 // File is a declared workload's spec file.

@@ -11,14 +11,13 @@ import (
 // units.NeedsPullUnit; an image already in the store needs none), then its
 // health timer and probe, then its ports' [::1] proxies (socket and
 // service each). VM disk formats are pinned first. A container's launcher
-// reads its arguments from a file in outDir, the generator output
-// directory the units are written to (units.Options.LaunchDir). The
+// reads its arguments from a file (units.Options.LaunchFile). The
 // generator and cove render use it, so the two give the same units.
-func Units(s *spec.Spec, launcher, outDir string) ([]units.Unit, error) {
+func Units(s *spec.Spec, launcher string) ([]units.Unit, error) {
 	if err := hostcheck.PrepareVM(s); err != nil {
 		return nil, err
 	}
-	opt := units.Options{Launcher: launcher, PullUnit: units.NeedsPullUnit(s, hostcheck.ImagePresent), LaunchDir: outDir}
+	opt := units.Options{Launcher: launcher, PullUnit: units.NeedsPullUnit(s, hostcheck.ImagePresent), LaunchFile: true}
 	u, err := units.Compile(s, opt)
 	if err != nil {
 		return nil, err

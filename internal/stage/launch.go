@@ -70,11 +70,16 @@ func networkOf(c launch.Config) (launch.Config, *isolate.Target, error) {
 	if err != nil {
 		return fail(err)
 	}
-	other, err := launch.ParseArgs(w.Launch)
-	if err != nil {
-		return fail(fmt.Errorf("not a container: %w", err))
+	if len(w.Launch) == 0 {
+		return fail(errors.New("it is not a container (a VM's network is its guest's)"))
 	}
-	if w.MainPID == 0 {
+	other, err := launch.ParseArgs(w.Launch)
+	switch {
+	case err != nil:
+		return fail(err)
+	case other.NetworkOf != "":
+		return fail(fmt.Errorf("it shares the network namespace of %s itself: name %s", other.NetworkOf, other.NetworkOf))
+	case w.MainPID == 0:
 		return fail(errors.New("it is not running"))
 	}
 	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {

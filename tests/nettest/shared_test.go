@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,14 +12,15 @@ import (
 // web's server answers it on 127.0.0.1, it has web's address and
 // resolver configuration and resolves the network's names; its unit
 // starts after web's and with it, stops with it, and restarts with it (in
-// web's new namespace). cove run --network container:web and the docker
-// CLI's do the same; ports there are refused before anything starts.
+// web's new namespace), also when web restarts by itself after a crash.
+// cove run --network container:web and the docker CLI's do the same;
+// ports there are refused before anything starts.
 func TestSharedNetwork(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	journalOnFailure(t, 80)
-	applySpec(t, "web", httpdSpec("", ""))
+	applySpec(t, "web", httpdSpec("", "restart = \"on-failure\"\nrestart_delay = \"100ms\""))
 	applySpec(t, "side", `version = 1
 kind = "container"
 [container]
@@ -29,13 +31,19 @@ command = ["sleep", "1000"]
 stop_timeout = "1s"
 `)
 	checkShares(t, "side", "web")
-	if got := show(t, "cove-side.service", "BindsTo"); got != "cove-web.service" {
-		t.Errorf("side's BindsTo = %q, want cove-web.service", got)
+	if got := show(t, "cove-side.service", "Requires"); !slices.Contains(strings.Fields(got), "cove-web.service") {
+		t.Errorf("side's Requires = %q, want cove-web.service among them", got)
 	}
 	first := show(t, "cove-side.service", "InvocationID")
 	must(t, "systemctl", "restart", "cove-web.service") // waits for web's job; side's follows
 	eventually(t, 10*time.Second, "side to restart with web", func() bool {
 		return show(t, "cove-side.service", "InvocationID") != first && show(t, "cove-side.service", "ActiveState") == "active"
+	})
+	checkShares(t, "side", "web")
+	second := show(t, "cove-side.service", "InvocationID")
+	must(t, "kill", "-9", show(t, "cove-web.service", "MainPID")) // a crash: web restarts by itself
+	eventually(t, 15*time.Second, "side to restart after web's crash", func() bool {
+		return show(t, "cove-side.service", "InvocationID") != second && show(t, "cove-side.service", "ActiveState") == "active"
 	})
 	checkShares(t, "side", "web")
 	must(t, "systemctl", "stop", "cove-web.service")
@@ -87,7 +95,8 @@ func checkShares(t *testing.T, name, of string) {
 
 // checkDockerShares runs the docker CLI's run --network container:web
 // (web named by its name, then by its ID's prefix) through cove's API:
-// the container reaches web's server on 127.0.0.1.
+// the container reaches web's server on 127.0.0.1; one from an image
+// (its own user namespace) serves on port 81 there.
 func checkDockerShares(t *testing.T) {
 	t.Helper()
 	docker := dockerCLI(t)
@@ -99,6 +108,19 @@ func checkDockerShares(t *testing.T) {
 	}
 	if r := docker("run", "--rm", "--network", "container:nosuch", dockerImage, "true"); r.Code == 0 || !strings.Contains(r.Stderr, "no such container: nosuch") {
 		t.Errorf("docker run --network container:nosuch: exit %d\n%s", r.Code, r.Stderr)
+	}
+	// An image container has a user namespace of its own, which owns no
+	// part of web's network namespace; it binds port 81 there all the same.
+	t.Cleanup(func() { docker("rm", "-f", "dlow") })
+	if r := docker("run", "-d", "--name", "dlow", "--network", "container:web", dockerImage,
+		"/bin/sh", "-c", "mkdir -p /www && echo low > /www/index.html && exec httpd -f -p 81 -h /www"); r.Code != 0 {
+		t.Fatalf("docker run -d --network container:web httpd -p 81: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if got := fetch(t, "side", "http://127.0.0.1:81/"); got != "low" {
+		t.Errorf("side fetching the port 81 dlow serves in web's namespace: %q", got)
+	}
+	if got := strings.TrimSpace(mustCove(t, "exec", "web", "--", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start")); got != "0" {
+		t.Errorf("web's net.ipv4.ip_unprivileged_port_start is %s, want 0", got)
 	}
 }
 
