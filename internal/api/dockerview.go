@@ -169,6 +169,9 @@ func aboutOf(name string, sp *spec.Spec) about {
 	case sp.Container != nil:
 		c := sp.Container
 		a.image, a.cmd, a.workdir, a.hostname, a.network = c.Rootfs, c.Command, c.Workdir, c.Hostname, c.Network
+		if other, ok := spec.SharedNetwork(c.Network); ok { // as Docker shows it (compose compares it with its service's)
+			a.network = spec.NetworkSharedPrefix + dockerID(other)
+		}
 		if c.Image != "" {
 			a.image = c.Image
 		}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // TestSharedNetwork: a container with network = "container:web" is in
@@ -119,6 +121,9 @@ func checkDockerShares(t *testing.T) {
 	if got := fetch(t, "side", "http://127.0.0.1:81/"); got != "low" {
 		t.Errorf("side fetching the port 81 dlow serves in web's namespace: %q", got)
 	}
+	if r := docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", "dlow"); strings.TrimSpace(r.Stdout) != "container:"+dockerIDOf(t, docker, "web") {
+		t.Errorf("docker inspect dlow's NetworkMode: %q, want container:<web's ID>, as Docker shows it", r.Stdout)
+	}
 	if got := strings.TrimSpace(mustCove(t, "exec", "web", "--", "cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start")); got != "0" {
 		t.Errorf("web's net.ipv4.ip_unprivileged_port_start is %s, want 0", got)
 	}
@@ -133,4 +138,49 @@ func dockerIDOf(t *testing.T, docker func(args ...string) result, name string) s
 	}
 	t.Fatalf("docker inspect %s: exit %d\n%s%s", name, r.Code, r.Stdout, r.Stderr)
 	return ""
+}
+
+// TestDockerComposeSharedNetwork: docker compose v5's network_mode
+// "service:web" (which it sends as container:ID) puts side in web's
+// network namespace through cove's API: side reaches web's server on
+// 127.0.0.1; a second up -d recreates nothing; down removes both.
+func TestDockerComposeSharedNetwork(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	needDocker(t)
+	bin := harness.ComposeV5(t, sb)
+	file := `services:
+  web:
+    image: ` + dockerImage + `
+    command: ["/bin/sh", "-c", "mkdir -p /www && echo web > /www/index.html && exec httpd -f -p 8080 -h /www"]
+  side:
+    image: ` + dockerImage + `
+    network_mode: "service:web"
+    command: ["sleep", "1000"]
+`
+	must(t, "sh", "-c", "mkdir -p /tmp/shared && cat > /tmp/shared/compose.yaml <<'EOF'\n"+file+"EOF\n")
+	compose := func(args ...string) result {
+		return inside(t, "sh", "-c", "cd /tmp/shared && DOCKER_HOST=unix:///run/cove/api.sock "+bin+" "+strings.Join(args, " ")+" 2>&1")
+	}
+	t.Cleanup(func() { compose("down"); inside(t, "rm", "-rf", "/tmp/shared") })
+	if r := compose("up", "-d"); r.Code != 0 {
+		t.Fatalf("docker compose up -d: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	var r result
+	for range 50 {
+		if r = compose("exec", "-T", "side", "wget", "-qO-", "http://127.0.0.1:8080/"); r.Code == 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if strings.TrimSpace(r.Stdout) != "web" {
+		t.Errorf("side (network_mode service:web) fetching 127.0.0.1:8080: exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("up", "-d"); r.Code != 0 || strings.Contains(r.Stdout, "Recreate") {
+		t.Errorf("a second docker compose up -d (nothing changed): exit %d:\n%s", r.Code, r.Stdout)
+	}
+	if r := compose("down"); r.Code != 0 {
+		t.Errorf("docker compose down: exit %d:\n%s", r.Code, r.Stdout)
+	}
 }
