@@ -33,6 +33,9 @@ type Workload struct {
 	supervisor.Workload
 	Health   string     `json:"health,omitempty"`   // "", starting, healthy or unhealthy
 	Networks []Endpoint `json:"networks,omitempty"` // the networks it leases an address of
+	// NetworkOf is the container whose network namespace it shares
+	// (container.network = "container:NAME"); cove status only.
+	NetworkOf string `json:"network_of,omitempty"`
 	Ports    []Port     `json:"ports,omitempty"`    // the host ports it publishes
 	Image    *RunImage  `json:"image,omitempty"`    // an image container's image, as its launcher completes it
 	Guest    *Guest     `json:"guest,omitempty"`    // a running VM's resources, as QEMU tells them

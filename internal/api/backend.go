@@ -256,6 +256,9 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	out := []Workload{withHealth(w)}
 	withNetworks(out)
 	out[0].Image = runImage(ctx, c, name)
+	if w.Kind == spec.KindContainer {
+		out[0].NetworkOf = sharedNetworkOf(ctx, c, name)
+	}
 	if w.Kind == spec.KindVM && w.MainPID != 0 {
 		out[0].Guest = guestOf(ctx, name, int(w.MainPID))
 	}
@@ -285,6 +288,21 @@ func guestOf(ctx context.Context, name string, pid int) *Guest {
 		}
 	}
 	return g
+}
+
+// sharedNetworkOf is the container whose network namespace container name
+// shares, from its unit's launcher arguments; "" when it shares none (or
+// they cannot be read).
+func sharedNetworkOf(ctx context.Context, c *supervisor.Conn, name string) string {
+	t, err := c.Probe(ctx, name)
+	if err != nil {
+		return ""
+	}
+	cfg, err := launch.ParseArgs(t.Launch)
+	if err != nil {
+		return ""
+	}
+	return cfg.NetworkOf
 }
 
 // runImage is what image container name runs (RunImage), from its unit's

@@ -143,8 +143,8 @@ configuration, as the launcher merges them); for a running VM, what QEMU tells
 }
 
 // printStatus writes w as cove status shows it: one "Key: value" line
-// each, a "Network:" line per network it is on and a "Ports:" line when
-// it publishes any.
+// each, a "Network:" line per network it is on (or the container whose
+// network namespace it shares) and a "Ports:" line when it publishes any.
 func printStatus(out io.Writer, w api.Workload) error {
 	tw := newTable(out, 1)
 	rows := [][2]string{
@@ -164,6 +164,9 @@ func printStatus(out io.Writer, w api.Workload) error {
 	}
 	if r, ok, _ := userns.Default().Lookup(w.Name); ok && w.Kind == spec.KindContainer {
 		rows = append(rows, [2]string{"User namespace", r.Mapping() + " (container:host:count)"})
+	}
+	if w.NetworkOf != "" {
+		rows = append(rows, [2]string{"Network", spec.NetworkSharedPrefix + w.NetworkOf + " (its network namespace)"})
 	}
 	for _, e := range w.Networks {
 		rows = append(rows, [2]string{"Network", e.String()})

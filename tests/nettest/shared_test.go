@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -33,6 +34,9 @@ command = ["sleep", "1000"]
 stop_timeout = "1s"
 `)
 	checkShares(t, "side", "web")
+	if out := mustCove(t, "status", "side"); !regexp.MustCompile(`(?m)^Network:\s+container:web `).MatchString(out) {
+		t.Errorf("cove status side does not name the namespace it shares:\n%s", out)
+	}
 	if got := show(t, "cove-side.service", "Requires"); !slices.Contains(strings.Fields(got), "cove-web.service") {
 		t.Errorf("side's Requires = %q, want cove-web.service among them", got)
 	}
