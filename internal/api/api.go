@@ -35,10 +35,10 @@ type Workload struct {
 	Networks []Endpoint `json:"networks,omitempty"` // the networks it leases an address of
 	// NetworkOf is the container whose network namespace it shares
 	// (container.network = "container:NAME"); cove status only.
-	NetworkOf string `json:"network_of,omitempty"`
-	Ports    []Port     `json:"ports,omitempty"`    // the host ports it publishes
-	Image    *RunImage  `json:"image,omitempty"`    // an image container's image, as its launcher completes it
-	Guest    *Guest     `json:"guest,omitempty"`    // a running VM's resources, as QEMU tells them
+	NetworkOf string    `json:"network_of,omitempty"`
+	Ports     []Port    `json:"ports,omitempty"` // the host ports it publishes
+	Image     *RunImage `json:"image,omitempty"` // an image container's image, as its launcher completes it
+	Guest     *Guest    `json:"guest,omitempty"` // a running VM's resources, as QEMU tells them
 }
 
 // Guest is what QEMU tells of a running VM over QMP.
