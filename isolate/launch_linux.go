@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
+	"github.com/vishvananda/netns"
 )
 
 // Launch is the launcher's first stage, run by systemd as the unit's main
@@ -162,30 +162,20 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 }
 
 // startIn starts cmd, in the network namespace of shared's process when
-// shared is not nil: from an OS thread that enters it (a child inherits
-// its parent thread's namespaces), which stays locked, so that the
-// runtime ends it rather than reuse a thread in another namespace. With
-// lowPorts it first lets unprivileged processes bind every port there.
+// shared is not nil (network.InNetns). With lowPorts it first lets
+// unprivileged processes bind every port there.
 func startIn(shared *Target, lowPorts bool, cmd *exec.Cmd) error {
 	if shared == nil {
 		return cmd.Start()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Setns(int(shared.pidfd.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("enter the network namespace of pid %d: setns: %w", shared.pid, err)
-			return
-		}
-		if lowPorts { // /proc/sys/net is the calling thread's network namespace's
+	return network.InNetns(netns.NsHandle(shared.pidfd.Fd()), func() error {
+		if lowPorts {
 			if err := os.WriteFile(unprivilegedPortStart, []byte("0"), 0); err != nil {
-				errc <- fmt.Errorf("let the payload bind ports below 1024 in the network namespace of pid %d: %w", shared.pid, err)
-				return
+				return fmt.Errorf("let the payload bind ports below 1024 in the network namespace of pid %d: %w", shared.pid, err)
 			}
 		}
-		errc <- cmd.Start()
-	}()
-	return <-errc
+		return cmd.Start()
+	})
 }
 
 // unprivilegedPortStart is the sysctl of the lowest port a process

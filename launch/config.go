@@ -1,7 +1,7 @@
 // Package launch is the contract between a unit and cove's launcher: what
 // a unit's ExecStart= tells it (Config for containers, VMConfig for VMs,
-// their command-line forms, inline or in a file: see ConfigFile), the hidden verbs and the runtime paths both
-// sides use. The compiler (package units) writes it; the launcher (package
+// their command-line forms, inline or in a file: see ConfigFile), the
+// hidden verbs and the runtime paths both sides use. The compiler (package units) writes it; the launcher (package
 // isolate, through cove's hidden verbs) reads it. It is pure: no syscalls.
 package launch
 

@@ -229,10 +229,7 @@ func (v *validator) containerNetwork(name string, c *Container) {
 // addresses or ports of its own (ip, ports, networks, aliases) are unset:
 // they are other's.
 func (v *validator) sharedNetwork(name, other string, c *Container) {
-	base, _, instance := SplitInstance(other)
-	if !instance {
-		base = other
-	}
+	base := BaseName(other)
 	switch {
 	case ValidName(base) != nil:
 		v.add("container.network", fmt.Sprintf(`invalid network %q: "container:" takes a workload's name, or an instance's (NAME@I)`, c.Network))

@@ -504,6 +504,18 @@ func (c *Conn) SetLive(ctx context.Context, unit string, props []units.Property)
 	return nil
 }
 
+// IsMain reports whether pid is the main process of workload name's unit
+// now (a PID read earlier may have been reused since): what a caller that
+// pinned pid checks before it acts on the process.
+func (c *Conn) IsMain(ctx context.Context, name string, pid uint32) bool {
+	p, err := c.sd.GetServicePropertyContext(ctx, spec.UnitName(name), "MainPID")
+	if err != nil {
+		return false
+	}
+	now, _ := p.Value.Value().(uint32)
+	return now == pid
+}
+
 // LaunchFile returns the file from which the loaded unit of container
 // name starts its launcher (launch.FileArgs), whose new content takes
 // effect at its next start with no reload; "" when its ExecStart= carries

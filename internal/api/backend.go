@@ -255,9 +255,10 @@ func (l *Local) Status(ctx context.Context, name string) (Workload, error) {
 	}
 	out := []Workload{withHealth(w)}
 	withNetworks(out)
-	out[0].Image = runImage(ctx, c, name)
 	if w.Kind == spec.KindContainer {
-		out[0].NetworkOf = sharedNetworkOf(ctx, c, name)
+		if cfg, ok := launchConfig(ctx, c, name); ok {
+			out[0].Image, out[0].NetworkOf = runImage(name, cfg), cfg.NetworkOf
+		}
 	}
 	if w.Kind == spec.KindVM && w.MainPID != 0 {
 		out[0].Guest = guestOf(ctx, name, int(w.MainPID))
@@ -290,35 +291,23 @@ func guestOf(ctx context.Context, name string, pid int) *Guest {
 	return g
 }
 
-// sharedNetworkOf is the container whose network namespace container name
-// shares, from its unit's launcher arguments; "" when it shares none (or
-// they cannot be read).
-func sharedNetworkOf(ctx context.Context, c *supervisor.Conn, name string) string {
+// launchConfig is container name's launcher configuration, from its
+// unit's launcher arguments; false when they cannot be read.
+func launchConfig(ctx context.Context, c *supervisor.Conn, name string) (launch.Config, bool) {
 	t, err := c.Probe(ctx, name)
 	if err != nil {
-		return ""
+		return launch.Config{}, false
 	}
 	cfg, err := launch.ParseArgs(t.Launch)
-	if err != nil {
-		return ""
-	}
-	return cfg.NetworkOf
+	return cfg, err == nil
 }
 
-// runImage is what image container name runs (RunImage), from its unit's
-// launcher arguments and the store; nil for other workloads, for one
-// never started, and when the image is gone from the store.
-func runImage(ctx context.Context, c *supervisor.Conn, name string) *RunImage {
+// runImage is what image container name, whose launcher configuration
+// is cfg, runs (RunImage), from the store; nil for a rootfs container,
+// for one never started, and when the image is gone from the store.
+func runImage(name string, cfg launch.Config) *RunImage {
 	digest := stored.RunningDigest(name)
-	if digest == "" {
-		return nil
-	}
-	t, err := c.Probe(ctx, name)
-	if err != nil {
-		return nil
-	}
-	cfg, err := launch.ParseArgs(t.Launch)
-	if err != nil || cfg.Image.Ref == "" {
+	if digest == "" || cfg.Image.Ref == "" {
 		return nil
 	}
 	st, err := image.OpenDefault()

@@ -158,9 +158,9 @@ func (p Plan) without(k string) Plan {
 // descriptions, which systemd applies to the loaded units at once, and
 // containers' launcher arguments, which their launchers read from a file
 // at start) sets the former there and restarts the workloads whose
-// launcher arguments changed, with no reload. It returns the plan carried out; an error names every
-// workload that failed (with its last log lines) and leaves the others
-// applied.
+// launcher arguments changed, with no reload. It returns the plan
+// carried out; an error names every workload that failed (with its last
+// log lines) and leaves the others applied.
 func Apply(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
 	unlock, err := opt.Paths.Lock()
 	if err != nil {
@@ -240,7 +240,7 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	if err := conn.Reload(ctx); err != nil {
 		return plan, errors.Join(append(errs, err)...)
 	}
-	if err := forgetAdded(plan); err != nil { // all before any starts: starting one may start another (BindsTo=)
+	if err := forgetAdded(plan); err != nil { // all before any starts: starting one may start another (Requires=)
 		return plan, errors.Join(append(errs, err)...)
 	}
 	for _, c := range plan {

@@ -168,10 +168,11 @@ func generate(file, outDir, launcher, launchDir string, configs map[string]bool)
 		return err
 	}
 	if args := all[0].LaunchArgs; args != nil && launchDir != "" {
-		if err := writeConfigFile(filepath.Join(launchDir, configName(s.Name)), args); err != nil {
+		name := configName(s.Name)
+		if err := writeConfigFile(filepath.Join(launchDir, name), args); err != nil {
 			return err
 		}
-		configs[configName(s.Name)] = true
+		configs[name] = true
 	}
 	for i, unit := range all {
 		if i > 0 {

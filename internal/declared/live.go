@@ -25,6 +25,7 @@ type liveUpdate struct {
 	change Change
 	props  []units.Property
 	launch []string // nil: unchanged
+	file   string   // with launch: the file the loaded unit reads it from
 }
 
 // errReload says that a plan needs a reload after all.
@@ -101,12 +102,12 @@ func unitChanges(prev *spec.Spec, c Change) (liveUpdate, bool) {
 // drops what was set); an error of a restart names the workload, whose
 // spec is then not recorded.
 func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, updates []liveUpdate, log io.Writer) error {
-	files := map[string]string{}
-	for _, u := range updates {
+	for i := range updates {
+		u := &updates[i]
 		if u.launch == nil {
 			continue
 		}
-		if files[u.change.Name] = conn.LaunchFile(ctx, u.unitOf()); files[u.change.Name] == "" {
+		if u.file = conn.LaunchFile(ctx, u.unitOf()); u.file == "" {
 			return errReload
 		}
 	}
@@ -121,7 +122,7 @@ func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, u
 	done := map[string]error{}
 	for _, u := range updates {
 		if u.launch != nil {
-			done[u.change.Name] = restartWith(ctx, p, conn, u, files[u.change.Name], log)
+			done[u.change.Name] = restartWith(ctx, p, conn, u, log)
 		}
 	}
 	var errs []error
@@ -142,16 +143,16 @@ func applyLive(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, u
 	return errors.Join(errs...)
 }
 
-// restartWith writes u's launcher configuration to file, under the launch
-// lock, and restarts its workload, which reads it as it starts; a
+// restartWith writes u's launcher configuration to u.file, under the
+// launch lock, and restarts its workload, which reads it as it starts; a
 // replicated workload's running instances restart one by one and the
 // missing ones start, as after a reload (applyReplicated).
-func restartWith(ctx context.Context, p Paths, conn *supervisor.Conn, u liveUpdate, file string, log io.Writer) error {
+func restartWith(ctx context.Context, p Paths, conn *supervisor.Conn, u liveUpdate, log io.Writer) error {
 	unlock, err := p.lockLaunch()
 	if err != nil {
 		return err
 	}
-	err = writeConfigFile(file, u.launch) // where the loaded unit reads it
+	err = writeConfigFile(u.file, u.launch)
 	unlock()
 	if err != nil {
 		return fmt.Errorf("apply %s: %w", u.change.Name, err)

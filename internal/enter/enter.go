@@ -42,10 +42,7 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 			return launch.Config{}, nil, err
 		}
 	}
-	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
-		now, err := conn.Probe(ctx, name)
-		return err == nil && now.MainPID == w.MainPID
-	})
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
 	if err != nil {
 		return launch.Config{}, nil, err
 	}

@@ -31,11 +31,11 @@ func TestAntiSpoofing(t *testing.T) {
 	serveUDP(t, nsB, b.Addr4, 53)
 	fake4 := netip.MustParseAddr("10.77.0.200")
 	fake6 := plan.Addr6For(n, fake4)
-	must(t, inNetns(nsM, func() error { return onEth0(func(eth0 netlink.Link) error { return addAddrs(eth0, fake4, fake6) }) }))
+	must(t, InNetns(nsM, func() error { return onEth0(func(eth0 netlink.Link) error { return addAddrs(eth0, fake4, fake6) }) }))
 	// bob knows mallory's MAC for the fake addresses (as a victim of a
 	// one-way spoof needs no answer): only the source checks stop them,
 	// not the ARP check.
-	must(t, inNetns(nsB, func() error {
+	must(t, InNetns(nsB, func() error {
 		return onEth0(func(eth0 netlink.Link) error {
 			return errors.Join(staticNeighbour(eth0, fake4, m.MAC), staticNeighbour(eth0, fake6, m.MAC))
 		})
@@ -109,7 +109,7 @@ func staticNeighbour(link netlink.Link, a netip.Addr, mac plan.MAC) error {
 // only, which the receiver treats as untagged), and waits for the
 // answer, which comes back untagged.
 func taggedSpoof(ns netns.NsHandle, mac plan.MAC, at Attachment, src netip.Addr) error {
-	return inNetns(ns, func() error {
+	return InNetns(ns, func() error {
 		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)))
 		if err != nil {
 			return err
@@ -151,15 +151,15 @@ func udp4(src, dst netip.AddrPort, payload []byte) []byte {
 func withMAC(t *testing.T, ns netns.NsHandle, mac plan.MAC, f func(), flush ...netns.NsHandle) {
 	t.Helper()
 	setMAC := func(mac net.HardwareAddr) {
-		must(t, inNetns(ns, func() error {
+		must(t, InNetns(ns, func() error {
 			return onEth0(func(eth0 netlink.Link) error { return netlink.LinkSetHardwareAddr(eth0, mac) })
 		}))
 		for _, ns := range flush {
-			must(t, inNetns(ns, flushNeighbours))
+			must(t, InNetns(ns, flushNeighbours))
 		}
 	}
 	var old net.HardwareAddr
-	must(t, inNetns(ns, func() error {
+	must(t, InNetns(ns, func() error {
 		return onEth0(func(eth0 netlink.Link) error { old = eth0.Attrs().HardwareAddr; return nil })
 	}))
 	setMAC(mac[:])
@@ -191,7 +191,7 @@ func hostLearnsARP(t *testing.T, ns netns.NsHandle, at Attachment, spa netip.Add
 	br, err := netlink.LinkByName(n.Bridge)
 	must(t, err)
 	must(t, flushNeighbours())
-	must(t, inNetns(ns, func() error {
+	must(t, InNetns(ns, func() error {
 		return errors.Join(sendARP(at.MAC, spa, n.Gateway4), sendARP(at.MAC, at.Addr4, n.Gateway4))
 	}))
 	learned := func(a netip.Addr) bool {

@@ -42,7 +42,7 @@ func AttachContainer(n plan.Network, workload string, ns netns.NsHandle, addr4 n
 	if err != nil {
 		return at, err
 	}
-	if err := inNetns(ns, func() error { return configureNIC(n, at, name, nic == 0) }); err != nil {
+	if err := InNetns(ns, func() error { return configureNIC(n, at, name, nic == 0) }); err != nil {
 		_ = Detach(n, workload)
 		return at, fmt.Errorf("attach %s to network %s: %w", workload, n.Name, err)
 	}
@@ -174,10 +174,13 @@ func Detach(n plan.Network, workload string) error {
 	return nil
 }
 
-// inNetns runs f on a fresh OS thread switched into ns and switches it
+// InNetns runs f on a fresh OS thread switched into ns (a network
+// namespace's descriptor, or a pidfd: that process's) and switches it
 // back. If switching back fails the thread stays locked, so the Go
 // runtime discards it instead of reusing a thread in the wrong namespace.
-func inNetns(ns netns.NsHandle, f func() error) error {
+// A process f starts is in ns (a child inherits its parent thread's
+// namespaces), and so is what f opens under /proc/sys/net.
+func InNetns(ns netns.NsHandle, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()

@@ -19,7 +19,7 @@ import (
 // ping sends one ICMP echo from inside ns to dst and waits (bounded) for
 // the reply.
 func ping(ns netns.NsHandle, dst netip.Addr) error {
-	return inNetns(ns, func() error {
+	return InNetns(ns, func() error {
 		c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
 		if err != nil {
 			return err
@@ -79,7 +79,7 @@ func TestBridgeTwoContainers(t *testing.T) {
 // addresses and its default route goes via the gateway.
 func checkEth0(t *testing.T, ns netns.NsHandle, at Attachment) {
 	t.Helper()
-	must(t, inNetns(ns, func() error {
+	must(t, InNetns(ns, func() error {
 		eth0, err := netlink.LinkByName("eth0")
 		if err != nil {
 			return err

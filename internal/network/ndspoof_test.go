@@ -36,7 +36,7 @@ func TestRouterAndNeighbourSpoofing(t *testing.T) {
 		t.Fatalf("control: without mallory's table, a spoof failed: neighbour advertisement taken %v, router advertisement taken %v, DHCP server port answered %v",
 			poisoned, routed, dhcp)
 	}
-	must(t, inNetns(nsB, flushRARoutes))
+	must(t, InNetns(nsB, flushRARoutes))
 	must(t, SetupWorkload("mallory", []plan.Endpoint{m.Endpoint(n)}, nil))
 	poisoned, routed, dhcp := spoofs()
 	if poisoned {
@@ -61,7 +61,7 @@ func waitLinkLocal(t *testing.T, ns netns.NsHandle) {
 	t.Helper()
 	ready := func() bool {
 		var ok bool
-		must(t, inNetns(ns, func() error {
+		must(t, InNetns(ns, func() error {
 			return onEth0(func(eth0 netlink.Link) error {
 				addrs, err := netlink.AddrList(eth0, netlink.FAMILY_V6)
 				ok = slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
@@ -94,7 +94,7 @@ func hostTakesAdvert(t *testing.T, ns netns.NsHandle, m, b Attachment) bool {
 	}
 	na := []byte{plan.NDNeighborAdvert, 0, 0, 0, 0x20, 0, 0, 0} // override, not solicited
 	na = append(append(na, b.Addr6.AsSlice()...), 2, 1)         // target; target link-layer address option
-	must(t, inNetns(ns, func() error { return sendICMPv6(m.Addr6, append(na, m.MAC[:]...)) }))
+	must(t, InNetns(ns, func() error { return sendICMPv6(m.Addr6, append(na, m.MAC[:]...)) }))
 	time.Sleep(200 * time.Millisecond)
 	mac, _ := hostNeighbour(t, b.Addr6)
 	return mac == m.MAC
@@ -118,10 +118,10 @@ func hostNeighbour(t *testing.T, a netip.Addr) (plan.MAC, bool) {
 func bobTakesRouter(t *testing.T, nsM, nsB netns.NsHandle) bool {
 	t.Helper()
 	ra := []byte{plan.NDRouterAdvert, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0} // lifetime 1800 s
-	must(t, inNetns(nsM, func() error { return sendICMPv6(netip.Addr{}, ra) }))
+	must(t, InNetns(nsM, func() error { return sendICMPv6(netip.Addr{}, ra) }))
 	var routed bool
 	for deadline := time.Now().Add(500 * time.Millisecond); !routed && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		must(t, inNetns(nsB, func() error {
+		must(t, InNetns(nsB, func() error {
 			rs, err := raRoutes()
 			routed = len(rs) > 0
 			return err
@@ -177,7 +177,7 @@ func sendICMPv6(src netip.Addr, msg []byte) error {
 // fromDHCPPort sends, from mallory's address and the DHCP server port,
 // a datagram to bob's UDP server and waits for its answer.
 func fromDHCPPort(ns netns.NsHandle, m, b Attachment) error {
-	return inNetns(ns, func() error {
+	return InNetns(ns, func() error {
 		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(m.Addr4, plan.DHCPServerPort)))
 		if err != nil {
 			return err

@@ -99,7 +99,7 @@ func expectBlocked(t *testing.T, ps ...probe) {
 func serveUDP(t *testing.T, ns netns.NsHandle, addr netip.Addr, port uint16) {
 	t.Helper()
 	var c net.PacketConn
-	err := inNetns(ns, func() (err error) {
+	err := InNetns(ns, func() (err error) {
 		c, err = net.ListenPacket("udp", netip.AddrPortFrom(addr, port).String())
 		return err
 	})
@@ -125,7 +125,7 @@ func serveUDP(t *testing.T, ns netns.NsHandle, addr netip.Addr, port uint16) {
 // (bounded by timeout) for the answer: the source address the server saw.
 func dialUDP(ns netns.NsHandle, addr netip.Addr, port uint16, timeout time.Duration) (string, error) {
 	var seen string
-	err := inNetns(ns, func() error {
+	err := InNetns(ns, func() error {
 		c, err := net.Dial("udp", netip.AddrPortFrom(addr, port).String())
 		if err != nil {
 			return err

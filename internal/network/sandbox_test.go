@@ -155,7 +155,7 @@ func rawNS(t *testing.T) netns.NsHandle {
 func serve(t *testing.T, ns netns.NsHandle, addr netip.Addr, port uint16) {
 	t.Helper()
 	var ln net.Listener
-	err := inNetns(ns, func() (err error) {
+	err := InNetns(ns, func() (err error) {
 		ln, err = net.Listen("tcp", netip.AddrPortFrom(addr, port).String())
 		return err
 	})
@@ -185,7 +185,7 @@ func dial(ns netns.NsHandle, addr netip.Addr, port uint16, timeout time.Duration
 // choice).
 func dialFrom(ns netns.NsHandle, src, addr netip.Addr, port uint16, timeout time.Duration) (string, error) {
 	var seen string
-	err := inNetns(ns, func() error {
+	err := InNetns(ns, func() error {
 		d := net.Dialer{Timeout: timeout}
 		if src.IsValid() {
 			d.LocalAddr = &net.TCPAddr{IP: net.IP(src.AsSlice())}
@@ -242,7 +242,7 @@ func outside(t *testing.T, port uint16) netns.NsHandle {
 	up0, _ := netlink.LinkByName("up0")
 	must(t, addAddrs(up0, uplink4, uplink6))
 	must(t, netlink.LinkSetUp(up0))
-	must(t, inNetns(ns, func() error {
+	must(t, InNetns(ns, func() error {
 		up1, err := netlink.LinkByName("up1")
 		if err == nil {
 			err = addAddrs(up1, outside4, outside6)

@@ -82,10 +82,7 @@ func networkOf(c launch.Config) (launch.Config, *isolate.Target, error) {
 	case w.MainPID == 0:
 		return fail(errors.New("it is not running"))
 	}
-	t, err := isolate.OpenTarget(int(w.MainPID), func() bool {
-		now, err := conn.Probe(ctx, c.NetworkOf)
-		return err == nil && now.MainPID == w.MainPID
-	})
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, c.NetworkOf, w.MainPID) })
 	if err != nil {
 		return fail(err)
 	}

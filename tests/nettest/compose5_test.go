@@ -29,11 +29,7 @@ func TestDockerComposeV5(t *testing.T) {
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	needDocker(t)
 	bin := harness.ComposeV5(t, sb)
-	must(t, "sh", "-c", "mkdir -p /tmp/proj && cat > /tmp/proj/compose.yaml <<'EOF'\n"+composeFileV5()+"EOF\n")
-	compose := func(args ...string) result {
-		return inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock "+bin+" "+strings.Join(args, " ")+" 2>&1")
-	}
-	t.Cleanup(func() { compose("down", "-v"); inside(t, "rm", "-rf", "/tmp/proj") })
+	compose := composeProject(t, bin, "/tmp/proj/compose.yaml", composeFileV5(), "down", "-v")
 	if r := compose("up", "-d"); r.Code != 0 || !strings.Contains(r.Stdout, "proj-db-1 Healthy") {
 		t.Fatalf("docker compose up -d (web waiting for db's health): exit %d:\n%s", r.Code, r.Stdout)
 	}

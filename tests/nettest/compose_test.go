@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -60,11 +61,7 @@ func TestDockerCompose(t *testing.T) {
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	needDocker(t)
-	must(t, "sh", "-c", "mkdir -p /tmp/proj && cat > /tmp/proj/docker-compose.yml <<'EOF'\n"+composeFile+"EOF\n")
-	compose := func(args ...string) result {
-		return inside(t, "sh", "-c", "cd /tmp/proj && DOCKER_HOST=unix:///run/cove/api.sock docker-compose "+strings.Join(args, " ")+" 2>&1")
-	}
-	t.Cleanup(func() { compose("down"); inside(t, "rm", "-rf", "/tmp/proj") })
+	compose := composeProject(t, "docker-compose", "/tmp/proj/docker-compose.yml", composeFile, "down")
 	if r := compose("up", "-d"); r.Code != 0 {
 		t.Fatalf("docker-compose up -d: exit %d:\n%s", r.Code, r.Stdout)
 	}
@@ -192,4 +189,20 @@ func globalIPv6(ifInet6 string) bool {
 		}
 	}
 	return false
+}
+
+// composeProject writes text as the compose file file (its directory the
+// project's, made) and returns a runner of the compose binary bin there
+// against cove's API, its output and errors together; when the test ends
+// it runs bin with the arguments down (taking the project down) and
+// removes the directory.
+func composeProject(t *testing.T, bin, file, text string, down ...string) func(args ...string) result {
+	t.Helper()
+	dir := filepath.Dir(file)
+	must(t, "sh", "-c", "mkdir -p "+dir+" && cat > "+file+" <<'EOF'\n"+text+"EOF\n")
+	compose := func(args ...string) result {
+		return inside(t, "sh", "-c", "cd "+dir+" && DOCKER_HOST=unix:///run/cove/api.sock "+bin+" "+strings.Join(args, " ")+" 2>&1")
+	}
+	t.Cleanup(func() { compose(down...); inside(t, "rm", "-rf", dir) })
+	return compose
 }

@@ -163,11 +163,7 @@ func TestDockerComposeSharedNetwork(t *testing.T) {
     network_mode: "service:web"
     command: ["sleep", "1000"]
 `
-	must(t, "sh", "-c", "mkdir -p /tmp/shared && cat > /tmp/shared/compose.yaml <<'EOF'\n"+file+"EOF\n")
-	compose := func(args ...string) result {
-		return inside(t, "sh", "-c", "cd /tmp/shared && DOCKER_HOST=unix:///run/cove/api.sock "+bin+" "+strings.Join(args, " ")+" 2>&1")
-	}
-	t.Cleanup(func() { compose("down"); inside(t, "rm", "-rf", "/tmp/shared") })
+	compose := composeProject(t, bin, "/tmp/shared/compose.yaml", file, "down")
 	if r := compose("up", "-d"); r.Code != 0 {
 		t.Fatalf("docker compose up -d: exit %d:\n%s", r.Code, r.Stdout)
 	}
