@@ -53,7 +53,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: post, path: "/containers/{name}/rename", need: roleRoot, mutates: true, handle: (*Server).dockerRename},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, slices.Concat(imageRoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes())...)
+	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes())...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the

@@ -12,8 +12,8 @@ import (
 )
 
 // imageRoutes are Docker's image endpoints cove implements (see
-// docs/api.md); the others (history, tag, push, search, save, load,
-// build) are answered 501.
+// docs/api.md; save, load and tag: imageIORoutes); the others (history,
+// push, search, build) are answered 501.
 func imageRoutes() []route {
 	const get, post, del = http.MethodGet, http.MethodPost, http.MethodDelete
 	return []route{
@@ -100,16 +100,23 @@ func checkDangling(f filters) *Error {
 
 // inspectImage answers GET /images/NAME/json.
 func (s *Server) inspectImage(c *call) {
-	st, ok := s.imageStore(c)
-	if !ok {
-		return
-	}
-	rec, _, ok := s.findImage(c, st)
+	st, rec, ok := s.namedImage(c)
 	if !ok {
 		return
 	}
 	dirs, _ := st.LayerDirs(rec) // missing layers: no LowerDir, the rest stands
 	c.reply(http.StatusOK, imageInspect(rec, dirs))
+}
+
+// namedImage opens the store and finds the image c names, or answers
+// (see imageStore and findImage) and returns false.
+func (s *Server) namedImage(c *call) (*image.Store, image.ImageRecord, bool) {
+	st, ok := s.imageStore(c)
+	if !ok {
+		return nil, image.ImageRecord{}, false
+	}
+	rec, _, ok := s.findImage(c, st)
+	return st, rec, ok
 }
 
 // findImage finds the image c names, or answers (404 "No such image:

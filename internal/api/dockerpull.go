@@ -202,6 +202,7 @@ func (k headerKeychain) Resolve(target authn.Resource) (authn.Authenticator, err
 
 // dockerMessage is one message of Docker's JSON progress stream.
 type dockerMessage struct {
+	Stream         string          `json:"stream,omitempty"`
 	Status         string          `json:"status,omitempty"`
 	ProgressDetail *dockerProgress `json:"progressDetail,omitempty"`
 	Progress       string          `json:"progress,omitempty"`
@@ -237,8 +238,15 @@ func (p *pullStream) send(m dockerMessage) {
 	if p.err != nil {
 		return
 	}
+	p.err = writeMessage(p.w, m)
+}
+
+// writeMessage writes m as Docker's streams carry their messages: JSON
+// and CRLF.
+func writeMessage(w io.Writer, m dockerMessage) error {
 	b, _ := json.Marshal(m) // cannot fail: strings and numbers
-	_, p.err = p.w.Write(append(b, '\r', '\n'))
+	_, err := w.Write(append(b, '\r', '\n'))
+	return err
 }
 
 // event turns one event of the pull into Docker's message for its

@@ -159,6 +159,7 @@ type route struct {
 	path    string // segments; "{name}" matches one workload name (or Docker id), "{net}" one network name (or Docker id), "{ref}" one or more segments (an image reference)
 	need    role
 	mutates bool // audited
+	bigBody bool // its body is not bounded by MaxBodyBytes: the handler bounds it
 	handle  func(*Server, *call)
 }
 
@@ -208,7 +209,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt.mutates {
 		s.audit.record(c.peer, true, request)
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if !rt.bigBody {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	}
 	rt.handle(s, c)
 }
 

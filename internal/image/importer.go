@@ -18,11 +18,9 @@ import (
 	"github.com/cove-project/cove/internal/image/stored"
 )
 
-// LocalRegistry is the registry part of every imported image's name:
-// "localhost/NAME:TAG". No pull ever asks a registry for it (a registry
-// on this host is reached as "localhost:PORT"), so an imported image is
-// never taken for a registry's, nor replaced by one.
-const LocalRegistry = "localhost"
+// LocalRegistry is the registry part of every imported or tagged image's
+// name (stored.LocalRegistry).
+const LocalRegistry = stored.LocalRegistry
 
 // ImportOptions tune an import; the zero value is the defaults.
 type ImportOptions struct {
@@ -44,6 +42,13 @@ type ImportOptions struct {
 	Parallel int
 	// Progress, when set, gets per-layer events; calls are serialized.
 	Progress func(Progress)
+	// KeepRegistry keeps an archive's names that name a registry
+	// ("registry.example/app:1") as they are, as docker load does: the
+	// image is then that registry's to lookups (pull = "missing" does not
+	// pull it), and a pull of the name replaces it. Without it every
+	// name becomes "localhost/…". Names without a registry become
+	// "localhost/…" either way.
+	KeepRegistry bool
 }
 
 func (o ImportOptions) pull() PullOptions {
@@ -72,15 +77,30 @@ func (o ImportOptions) pull() PullOptions {
 // member name that is absolute or holds ".." is refused, and nothing is
 // written outside the import's directory in tmp/.
 func (s *Store) Import(ctx context.Context, path string, opt ImportOptions) ([]ImageRecord, error) {
-	recs, err := s.importPath(ctx, path, opt)
+	recs, err := s.importFrom(ctx, opt, func(w *pullWork) (string, error) { return path, nil })
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", path, s.fullDisk(err))
 	}
 	return recs, nil
 }
 
-// importPath is Import in a work directory of its own.
-func (s *Store) importPath(ctx context.Context, path string, opt ImportOptions) ([]ImageRecord, error) {
+// ImportStream is Import of what r yields (docker load's request body): a
+// docker-archive, an oci-archive or a root file system tarball, copied
+// into the store's tmp/ first (at most opt.Limits' MaxBytes) and removed
+// with the import's work directory.
+func (s *Store) ImportStream(ctx context.Context, r io.Reader, opt ImportOptions) ([]ImageRecord, error) {
+	recs, err := s.importFrom(ctx, opt, func(w *pullWork) (string, error) {
+		return spool(r, filepath.Join(w.dir(), "input"), opt.pull().limits().MaxBytes)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("import the archive: %w", s.fullDisk(err))
+	}
+	return recs, nil
+}
+
+// importFrom is Import in a work directory of its own, of the file or
+// directory that input gives in it.
+func (s *Store) importFrom(ctx context.Context, opt ImportOptions, input func(*pullWork) (string, error)) ([]ImageRecord, error) {
 	var names []string
 	if opt.Name != "" {
 		n, err := localName(opt.Name, true)
@@ -94,9 +114,16 @@ func (s *Store) importPath(ctx context.Context, path string, opt ImportOptions) 
 		return nil, err
 	}
 	defer w.end()
+	path, err := input(w)
+	if err != nil {
+		return nil, err
+	}
 	ts, err := s.importTargets(ctx, w, path, opt)
 	if err != nil {
 		return nil, err
+	}
+	for _, t := range ts {
+		t.nameAs(storeNames(t.names, opt.KeepRegistry))
 	}
 	if names != nil {
 		if len(ts) != 1 {
@@ -119,7 +146,7 @@ func (s *Store) importTargets(ctx context.Context, w *pullWork, path string, opt
 		return layoutTargets(ctx, newDirSource(path, nil), plat)
 	}
 	if !fi.Mode().IsRegular() {
-		if path, err = spool(path, filepath.Join(w.dir(), "input"), lim.MaxBytes); err != nil {
+		if path, err = spoolFile(path, filepath.Join(w.dir(), "input"), lim.MaxBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -168,14 +195,19 @@ func layoutTargets(ctx context.Context, src *dirSource, plat v1.Platform) ([]*ta
 	return ts, err
 }
 
-// spool copies the non-regular file path (a pipe) to dst, at most max
-// bytes, and returns dst.
-func spool(path, dst string, max int64) (string, error) {
+// spoolFile is spool of the non-regular file path (a pipe).
+func spoolFile(path, dst string, max int64) (string, error) {
 	in, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer in.Close()
+	return spool(in, dst, max)
+}
+
+// spool copies in to the new file dst, at most max bytes, and returns
+// dst.
+func spool(in io.Reader, dst string, max int64) (string, error) {
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return "", err
@@ -200,7 +232,7 @@ func localName(n string, explicit bool) (string, error) {
 	if stored.HasRegistry(n) {
 		host, after, _ := strings.Cut(n, "/")
 		if explicit && host != LocalRegistry {
-			return "", fmt.Errorf("image name %q names the registry %s: an imported image is named %s/NAME[:TAG] (or NAME[:TAG]), never as a registry's", n, host, LocalRegistry)
+			return "", fmt.Errorf("image name %q names the registry %s: an image imported or tagged here is named %s/NAME[:TAG] (or NAME[:TAG]), never as a registry's", n, host, LocalRegistry)
 		}
 		rest = after
 	}
@@ -222,14 +254,28 @@ func (t *target) nameAs(names []string) {
 	}
 }
 
-// localNames maps an archive's names for an image to store names,
-// skipping what is no image name.
-func localNames(ns []string) []string {
+// storeNames maps an archive's names for an image to store names (see
+// ImportOptions.KeepRegistry), skipping what is no image name.
+func storeNames(ns []string, keepRegistry bool) []string {
 	var out []string
 	for _, n := range ns {
-		if l, err := localName(n, false); err == nil && !slices.Contains(out, l) {
+		if l, err := storeName(n, keepRegistry); err == nil && !slices.Contains(out, l) {
 			out = append(out, l)
 		}
 	}
 	return out
+}
+
+// storeName is the store name of n: with keepRegistry, a name with a
+// registry as it is (canonical, the tag latest when it has none), any
+// other as localName's.
+func storeName(n string, keepRegistry bool) (string, error) {
+	if !keepRegistry || !stored.HasRegistry(n) {
+		return localName(n, false)
+	}
+	tag, err := name.NewTag(n)
+	if err != nil {
+		return "", fmt.Errorf("image name %q: %w", n, err)
+	}
+	return stored.Canonical(tag), nil
 }

@@ -76,7 +76,7 @@ func dockerTarget(ctx context.Context, src *dirSource, e dockerEntry, plat v1.Pl
 	if err != nil {
 		return nil, err
 	}
-	t.nameAs(localNames(e.RepoTags))
+	t.names = e.RepoTags // importFrom makes them store names
 	return t, nil
 }
 
@@ -194,7 +194,7 @@ func ociTarget(ctx context.Context, src blobSource, d v1.Descriptor, plat v1.Pla
 			names = append(names, n)
 		}
 	}
-	t.nameAs(localNames(names))
+	t.names = names // importFrom makes them store names
 	return t, nil
 }
 

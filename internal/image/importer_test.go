@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/cove-project/cove/internal/image/layer"
 	"github.com/cove-project/cove/tests/registry"
 )
 
@@ -268,5 +269,55 @@ func TestImportIndexPicksHost(t *testing.T) {
 	}
 	if rec := importOne(t, newStore(t, nil), string(flat), ImportOptions{Name: "flat"}); rec.Digest != want || rec.IndexDigest != nil {
 		t.Errorf("flat: %s (index %v), want %s", rec.Digest, rec.IndexDigest, want)
+	}
+}
+
+// TestImportStreamAndTag imports a docker-archive from a reader (docker
+// load's body) into a store with no search registries; the short name
+// finds it (as "localhost/…"); a tag gives it a second local name, then
+// moves to another image; a tag with a registry keeps it; an archive
+// over the byte limit is refused with nothing added; with KeepRegistry
+// the archive's registry name is kept.
+func TestImportStreamAndTag(t *testing.T) {
+	needRoot(t)
+	img, _ := threeLayerImage(t, false, ociGzip)
+	s := newStore(t, nil)
+	archive, err := os.ReadFile(dockerArchive(t, img, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.ImportStream(context.Background(), bytes.NewReader(archive), ImportOptions{Limits: layer.Limits{MaxBytes: int64(len(archive)) - 1}})
+	wantErr(t, err, "import the archive", "more than")
+	assertNothingAdded(t, s, nil)
+	recs, err := s.ImportStream(context.Background(), bytes.NewReader(archive), ImportOptions{})
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("import stream: %v, %v", recs, err)
+	}
+	if rec, err := s.Lookup("test/app:1"); err != nil || rec.Digest != recs[0].Digest {
+		t.Errorf("short name test/app:1: %v, %v", rec.Digest, err)
+	}
+	key, err := s.Name(recs[0].Digest, "web")
+	if err != nil || key != "localhost/web:latest" {
+		t.Fatalf("tag web: %q, %v", key, err)
+	}
+	if rec, err := s.Lookup("web"); err != nil || !slices.Equal(rec.Names, []string{"localhost/test/app:1", "localhost/web:latest"}) {
+		t.Errorf("after the tag: %v, %v", rec.Names, err)
+	}
+	other := importOne(t, s, writeTestFile(t, "rootfs.tar", tarOf(t, tfile{name: "f", body: "x"})), ImportOptions{Name: "other:1"})
+	if _, err := s.Name(other.Digest, "localhost/web"); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.Lookup("web"); rec.Digest != other.Digest {
+		t.Errorf("web names %s after the tag moved, want %s", rec.Digest, other.Digest)
+	}
+	if key, err := s.Name(other.Digest, "registry.example/web:2"); err != nil || key != "registry.example/web:2" {
+		t.Errorf("tag registry.example/web:2: %q, %v", key, err)
+	}
+	if _, err := s.Name(other.Digest, "Bad Name"); err == nil {
+		t.Error("tag with a bad name: no error")
+	}
+	recs, err = s.ImportStream(context.Background(), bytes.NewReader(archive), ImportOptions{KeepRegistry: true})
+	if err != nil || len(recs) != 1 || !slices.Contains(recs[0].Names, archiveTag) {
+		t.Errorf("import keeping the registry: %v, %v, want the name %s", recs, err, archiveTag)
 	}
 }

@@ -31,3 +31,29 @@ func (s *Store) Tag(ref string, d v1.Hash) error {
 		return s.writeNames(names)
 	})
 }
+
+// Name gives the image with manifest digest d the name n, as docker tag
+// does: "NAME[:TAG]" is stored as "localhost/NAME:TAG" (see
+// LocalRegistry), a name with a registry as it is (the image is then
+// that registry's to lookups, and a pull of the name replaces it). A
+// name that named another image moves to this one. It returns the
+// stored name.
+func (s *Store) Name(d v1.Hash, n string) (string, error) {
+	key, err := storeName(n, true)
+	if err != nil {
+		return "", fmt.Errorf("tag %s: %w", d, err)
+	}
+	return key, s.withLock(func() error {
+		if _, err := s.ReadRecord(d); err != nil {
+			return fmt.Errorf("tag %s as %s: %w", d, key, err)
+		}
+		names, err := s.ReadNames()
+		if err != nil {
+			return err
+		}
+		if !pointNames(names, []string{key}, d) {
+			return nil
+		}
+		return s.writeNames(names)
+	})
+}

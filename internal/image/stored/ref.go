@@ -12,6 +12,13 @@ import (
 // when no search registries are configured: cove never assumes docker.io.
 var ErrNoRegistry = errors.New("the name has no registry host and no search registries are configured")
 
+// LocalRegistry is the registry part of every imported or tagged image's
+// name: "localhost/NAME:TAG". No pull ever asks a registry for it (a
+// registry on this host is reached as "localhost:PORT"), so such an
+// image is never taken for a registry's, nor replaced by one; a short
+// name finds it before any search registry's image (Find).
+const LocalRegistry = "localhost"
+
 // Candidates are the references s may mean: s itself when it names its
 // registry ("host.example/…", "host:port/…", "localhost/…"), else s under
 // each search registry in order. A missing tag means "latest".
@@ -41,7 +48,7 @@ func (s *Store) Candidates(ref string) ([]name.Reference, error) {
 // host, by Docker's rule: it contains "." or ":" or is "localhost".
 func HasRegistry(ref string) bool {
 	first, _, ok := strings.Cut(ref, "/")
-	return ok && (first == "localhost" || strings.ContainsAny(first, ".:"))
+	return ok && (first == LocalRegistry || strings.ContainsAny(first, ".:"))
 }
 
 // Canonical is r's name in the names index: "REGISTRY/REPO:TAG" or

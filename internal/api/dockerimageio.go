@@ -1,0 +1,156 @@
+package api
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net/http"
+	"syscall"
+
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/layer"
+)
+
+// imageIORoutes are Docker's image save, load and tag (docker save, load
+// and tag); root only: they read or change the store's contents.
+func imageIORoutes() []route {
+	const get, post = http.MethodGet, http.MethodPost
+	return []route{
+		{method: get, path: "/images/get", need: roleRoot, handle: (*Server).saveImages},
+		{method: get, path: "/images/{ref}/get", need: roleRoot, handle: (*Server).saveImages},
+		{method: post, path: "/images/load", need: roleRoot, mutates: true, bigBody: true, handle: (*Server).loadImages},
+		{method: post, path: "/images/{ref}/tag", need: roleRoot, mutates: true, handle: (*Server).tagImage},
+	}
+}
+
+// saveImages answers GET /images/{ref}/get and GET /images/get?names=…
+// (docker save): the images as one docker-archive (image.Store.Save),
+// application/x-tar. A name Docker's API shows as an ID (a config
+// digest) is saved unnamed, as an ID is. 404 "No such image" before
+// anything is sent; an error after the archive began aborts the
+// connection, so that the client never takes a cut archive for a whole
+// one.
+func (s *Server) saveImages(c *call) {
+	names := c.r.URL.Query()["names"]
+	if c.name != "" {
+		names = []string{c.name}
+	}
+	if len(names) == 0 {
+		c.fail(errorf(CodeBadRequest, "save: names is missing: want the images to save"))
+		return
+	}
+	st, ok := s.imageStore(c)
+	if !ok {
+		return
+	}
+	refs, ok := saveRefs(c, st, names)
+	if !ok {
+		return
+	}
+	c.w.Header().Set("Content-Type", "application/x-tar")
+	fw := c.stream(false)
+	bw := bufio.NewWriterSize(fw, 1<<20)
+	err := st.Save(c.ctx(), bw, refs, image.FormatDockerArchive)
+	if err == nil {
+		err = bw.Flush()
+	}
+	switch {
+	case err != nil && fw.started:
+		panic(http.ErrAbortHandler)
+	case err != nil:
+		c.failWith(err)
+	}
+}
+
+// saveRefs are the store's references for the images names name, or it
+// answers 404 for the first it does not find and returns false.
+func saveRefs(c *call, st *image.Store, names []string) ([]string, bool) {
+	refs := make([]string, len(names))
+	for i, n := range names {
+		rec, byID, err := resolveImage(st, n)
+		switch {
+		case errors.Is(err, image.ErrNotFound):
+			c.fail(errorf(CodeNotFound, "No such image: "+n))
+			return nil, false
+		case err != nil:
+			c.failWith(err)
+			return nil, false
+		}
+		refs[i] = n
+		if byID {
+			refs[i] = rec.Digest.String()
+		}
+	}
+	return refs, true
+}
+
+// loadImages answers POST /images/load?quiet= (docker load): the body,
+// a docker-archive or oci-archive (plain, gzip or zstd), imported as
+// cove import imports it (image.Store.ImportStream), but for the names:
+// one with a registry stays that registry's, as Docker keeps it (a
+// short one becomes "localhost/NAME:TAG"); then one Docker message per
+// name, "Loaded image: NAME", or "Loaded image ID: ID" for an image
+// without a name. The body is bounded by the import's limits, not
+// MaxBodyBytes. An archive refused is 400, a store that fails 500.
+func (s *Server) loadImages(c *call) {
+	if _, err := queryBool(c.r.URL.Query(), "quiet"); err != nil {
+		c.fail(err)
+		return
+	}
+	st, ok := s.imageStore(c)
+	if !ok {
+		return
+	}
+	fw := c.stream(false)
+	recs, err := st.ImportStream(c.ctx(), c.r.Body, image.ImportOptions{KeepRegistry: true})
+	if err != nil {
+		c.fail(inputError(err))
+		return
+	}
+	c.w.Header().Set("Content-Type", "application/json")
+	for _, rec := range recs {
+		for _, n := range rec.Names {
+			writeMessage(fw, dockerMessage{Stream: "Loaded image: " + n + "\n"})
+		}
+		if len(rec.Names) == 0 {
+			writeMessage(fw, dockerMessage{Stream: "Loaded image ID: " + dockerImageID(rec) + "\n"})
+		}
+	}
+}
+
+// inputError classifies a store's error for what a request gave it (an
+// archive, a name): the store's own failure (a system call's error that
+// is not a refusal of the input) is 500, anything else the input's
+// fault, 400.
+func inputError(err error) *Error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) && !errors.Is(err, layer.ErrRefused) && !errors.Is(err, layer.ErrLimit) {
+		return errorf(CodeInternal, err.Error())
+	}
+	return errorf(CodeBadRequest, err.Error())
+}
+
+// tagImage answers POST /images/{ref}/tag?repo=&tag= (docker tag): the
+// image gets the name REPO:TAG (tag latest when absent) as
+// image.Store.Name gives it ("localhost/REPO:TAG" for a short REPO);
+// 201 with no body. 404 "No such image" for ref, 400 for a bad name.
+func (s *Server) tagImage(c *call) {
+	q := c.r.URL.Query()
+	repo := dockerShortName(q.Get("repo"))
+	if repo == "" {
+		c.fail(errorf(CodeBadRequest, "tag: repo is missing: want the new name"))
+		return
+	}
+	if tag := q.Get("tag"); tag != "" {
+		repo += ":" + tag
+	}
+	st, rec, ok := s.namedImage(c)
+	if !ok {
+		return
+	}
+	if _, err := st.Name(rec.Digest, repo); err != nil {
+		c.fail(inputError(fmt.Errorf("tag %s as %s: %w", c.name, repo, err)))
+		return
+	}
+	c.w.WriteHeader(http.StatusCreated)
+}
