@@ -45,7 +45,7 @@ func TestDockerSaveLoadTag(t *testing.T) {
 	}
 	for range 2 {
 		r := docker("load", "-i", archive)
-		if r.Code != 0 || r.Stdout != "Loaded image: "+remote+"\nLoaded image: localhost/saveme:1\n" {
+		if r.Code != 0 || r.Stdout != "Loaded image: localhost/saveme:1\nLoaded image: "+remote+"\n" {
 			t.Fatalf("docker load: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"syscall"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
@@ -49,7 +48,7 @@ func (s *Server) saveImages(c *call) {
 	}
 	c.w.Header().Set("Content-Type", "application/x-tar")
 	fw := c.stream(false)
-	bw := bufio.NewWriterSize(fw, 1<<20)
+	bw := bufio.NewWriterSize(idleWriter{w: fw, rc: fw.rc}, 1<<20)
 	err := st.Save(c.ctx(), bw, refs, image.FormatDockerArchive)
 	if err == nil {
 		err = bw.Flush()
@@ -76,10 +75,7 @@ func saveRefs(c *call, st *image.Store, names []string) ([]string, bool) {
 			c.failWith(err)
 			return nil, false
 		}
-		refs[i] = n
-		if byID {
-			refs[i] = rec.Digest.String()
-		}
+		refs[i] = storeTarget(st, n, rec, byID)
 	}
 	return refs, true
 }
@@ -101,33 +97,32 @@ func (s *Server) loadImages(c *call) {
 	if !ok {
 		return
 	}
-	fw := c.stream(false)
-	recs, err := st.ImportStream(c.ctx(), c.r.Body, image.ImportOptions{KeepRegistry: true})
+	c.long()
+	rc := http.NewResponseController(c.w)
+	recs, err := st.ImportStream(c.ctx(), idleReader{r: c.r.Body, rc: rc}, image.ImportOptions{KeepRegistry: true})
 	if err != nil {
-		c.fail(inputError(err))
+		c.fail(loadError(err))
 		return
 	}
 	c.w.Header().Set("Content-Type", "application/json")
 	for _, rec := range recs {
 		for _, n := range rec.Names {
-			writeMessage(fw, dockerMessage{Stream: "Loaded image: " + n + "\n"})
+			writeMessage(c.w, dockerMessage{Stream: "Loaded image: " + n + "\n"})
 		}
 		if len(rec.Names) == 0 {
-			writeMessage(fw, dockerMessage{Stream: "Loaded image ID: " + dockerImageID(rec) + "\n"})
+			writeMessage(c.w, dockerMessage{Stream: "Loaded image ID: " + dockerImageID(rec) + "\n"})
 		}
 	}
 }
 
-// inputError classifies a store's error for what a request gave it (an
-// archive, a name): the store's own failure (a system call's error that
-// is not a refusal of the input) is 500, anything else the input's
-// fault, 400.
-func inputError(err error) *Error {
-	var errno syscall.Errno
-	if errors.As(err, &errno) && !errors.Is(err, layer.ErrRefused) && !errors.Is(err, layer.ErrLimit) {
-		return errorf(CodeInternal, err.Error())
+// loadError classifies a failed load: an archive refused (what it holds
+// is not images cove imports, or passes a limit) is 400, anything else
+// the store's failure, 500.
+func loadError(err error) *Error {
+	if errors.Is(err, image.ErrBadArchive) || errors.Is(err, layer.ErrRefused) || errors.Is(err, layer.ErrLimit) {
+		return errorf(CodeBadRequest, err.Error())
 	}
-	return errorf(CodeBadRequest, err.Error())
+	return errorf(CodeInternal, err.Error())
 }
 
 // tagImage answers POST /images/{ref}/tag?repo=&tag= (docker tag): the
@@ -144,12 +139,16 @@ func (s *Server) tagImage(c *call) {
 	if tag := q.Get("tag"); tag != "" {
 		repo += ":" + tag
 	}
+	if err := image.ValidName(repo); err != nil {
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("tag %s: %v", c.name, err)))
+		return
+	}
 	st, rec, ok := s.namedImage(c)
 	if !ok {
 		return
 	}
 	if _, err := st.Name(rec.Digest, repo); err != nil {
-		c.fail(inputError(fmt.Errorf("tag %s as %s: %w", c.name, repo, err)))
+		c.failWith(err)
 		return
 	}
 	c.w.WriteHeader(http.StatusCreated)

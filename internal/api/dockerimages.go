@@ -140,7 +140,9 @@ func (s *Server) findImage(c *call, st *image.Store) (rec image.ImageRecord, byI
 // IDs (config digests) and cove's IDs (manifest digests) first, and must
 // match one image; otherwise, and for every other name, the store's
 // Lookup decides (names under the registry, or under the search
-// registries).
+// registries), and a short name it does not find is tried as a loaded,
+// imported or tagged image's, "localhost/NAME" (docker load of app:1
+// stores localhost/app:1, which docker run app:1 then runs).
 func resolveImage(st *image.Store, ref string) (rec image.ImageRecord, byID bool, err error) {
 	if stored.IsIDPrefix(ref) {
 		recs, err := st.List()
@@ -161,8 +163,35 @@ func resolveImage(st *image.Store, ref string) (rec image.ImageRecord, byID bool
 			return found[0], true, nil // the newest of those with this Docker ID
 		}
 	}
-	rec, err = st.Lookup(ref)
+	rec, err = st.Lookup(storeRef(st, ref))
 	return rec, false, err
+}
+
+// storeTarget is what the store's operations take for the image that
+// resolveImage found for name: its digest when name is an ID, else
+// storeRef's name.
+func storeTarget(st *image.Store, name string, rec image.ImageRecord, byID bool) string {
+	if byID {
+		return rec.Digest.String()
+	}
+	return storeRef(st, name)
+}
+
+// storeRef is the name the store knows image name ref by: ref, or for a
+// short name it does not find, "localhost/REF" when that names an image
+// (see resolveImage).
+func storeRef(st *image.Store, ref string) string {
+	if stored.HasRegistry(ref) {
+		return ref
+	}
+	if _, err := st.Lookup(ref); !errors.Is(err, image.ErrNotFound) {
+		return ref
+	}
+	local := image.LocalRegistry + "/" + ref
+	if _, err := st.Lookup(local); err == nil {
+		return local
+	}
+	return ref
 }
 
 // oneImageID reports whether recs all have one Docker ID (one config in
@@ -201,11 +230,7 @@ func (s *Server) removeImage(c *call) {
 	if !ok || !force && !s.removable(c, st, rec, byID) {
 		return
 	}
-	target := c.name
-	if byID {
-		target = rec.Digest.String()
-	}
-	removed, rerr := st.Remove(target)
+	removed, rerr := st.Remove(storeTarget(st, c.name, rec, byID))
 	if rerr != nil {
 		c.failWith(rerr)
 		return

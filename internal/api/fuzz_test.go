@@ -235,6 +235,7 @@ func requestCases() []requestCase {
 		{"POST /v1.41/images/web/tag?repo=x", roleRoot, 404, `No such image: web`},
 		{"POST /v1.41/images/web/tag?repo=x", roleMember, 403, `uid 1000 is not root`},
 		{"POST /v1.41/images/web/tag", roleRoot, 400, `repo is missing`},
+		{"POST /v1.41/images/web/tag?repo=sha256:0a1b", roleRoot, 400, `reads as an image ID`},
 		{"GET /v1.41/images/web/get", roleRoot, 404, `No such image: web`},
 		{"GET /v1.41/images/get?names=web", roleRoot, 404, `No such image: web`},
 		{"GET /v1.41/images/get", roleRoot, 400, `names is missing`},

@@ -470,6 +470,38 @@ func (c *call) stream(follow bool) *flushWriter {
 	return fw
 }
 
+// idleReader reads a long request body, re-arming the connection's read
+// deadline before every read: the body may take as long as it keeps
+// coming, with no pause longer than readTimeout. At its end (or an error)
+// it lifts the deadline, so that the server's watch for the client going
+// away does not time out while the handler works on.
+type idleReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+}
+
+func (i idleReader) Read(p []byte) (int, error) {
+	i.rc.SetReadDeadline(time.Now().Add(readTimeout))
+	n, err := i.r.Read(p)
+	if err != nil {
+		i.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+// idleWriter writes a long answer, re-arming the connection's write
+// deadline before every write: a client that stops reading for
+// writeTimeout ends it.
+type idleWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (i idleWriter) Write(p []byte) (int, error) {
+	i.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return i.w.Write(p)
+}
+
 // flushWriter writes to a response and flushes after every write (the
 // log streams: journalctl writes one entry at a time).
 type flushWriter struct {

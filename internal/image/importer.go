@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -21,6 +22,26 @@ import (
 // LocalRegistry is the registry part of every imported or tagged image's
 // name (stored.LocalRegistry).
 const LocalRegistry = stored.LocalRegistry
+
+// ErrBadArchive is wrapped by import errors the input is at fault for:
+// what it holds cannot be read as images (no manifest, a member refused,
+// a limit passed, a config that does not parse), not a failure of the
+// store.
+var ErrBadArchive = errors.New("not an archive of images cove can import")
+
+// badArchive marks err as ErrBadArchive, its text unchanged, unless the
+// store failed (a system call's error that is not the input's refusal).
+type badArchive struct{ err error }
+
+func (e badArchive) Error() string { return e.err.Error() }
+
+func (e badArchive) Unwrap() []error {
+	var errno syscall.Errno
+	if errors.As(e.err, &errno) && !errors.Is(e.err, layer.ErrRefused) && !errors.Is(e.err, layer.ErrLimit) {
+		return []error{e.err}
+	}
+	return []error{e.err, ErrBadArchive}
+}
 
 // ImportOptions tune an import; the zero value is the defaults.
 type ImportOptions struct {
@@ -66,8 +87,9 @@ func (o ImportOptions) pull() PullOptions {
 // Every image goes the way of a pull: its blobs are verified against
 // their digests and sizes, its layers against the config's diff_ids, and
 // they are unpacked in tmp/ and renamed into place; then its record and
-// names are written. Names are always "localhost/…" (see LocalRegistry):
-// opt.Name, else the archive's own ("REPO:TAG" from manifest.json's
+// names are written. Names are "localhost/…" (see LocalRegistry; with
+// opt.KeepRegistry, a name with a registry stays as it is): opt.Name,
+// else the archive's own ("REPO:TAG" from manifest.json's
 // RepoTags, or an index.json entry's io.containerd.image.name or
 // org.opencontainers.image.ref.name when it names a repository) with any
 // registry host dropped. An image without a name is stored unnamed.
@@ -76,6 +98,9 @@ func (o ImportOptions) pull() PullOptions {
 // unpacked (a symlink member only stands for the member it points to), a
 // member name that is absolute or holds ".." is refused, and nothing is
 // written outside the import's directory in tmp/.
+//
+// The records returned have as Names the names this import gave, not
+// the names the image had before.
 func (s *Store) Import(ctx context.Context, path string, opt ImportOptions) ([]ImageRecord, error) {
 	recs, err := s.importFrom(ctx, opt, func(w *pullWork) (string, error) { return path, nil })
 	if err != nil {
@@ -120,7 +145,7 @@ func (s *Store) importFrom(ctx context.Context, opt ImportOptions, input func(*p
 	}
 	ts, err := s.importTargets(ctx, w, path, opt)
 	if err != nil {
-		return nil, err
+		return nil, badArchive{err}
 	}
 	for _, t := range ts {
 		t.nameAs(storeNames(t.names, opt.KeepRegistry))
@@ -131,7 +156,11 @@ func (s *Store) importFrom(ctx context.Context, opt ImportOptions, input func(*p
 		}
 		ts[0].nameAs(names)
 	}
-	return s.place(ctx, w, ts, opt.pull())
+	recs, err := s.place(ctx, w, ts, opt.pull())
+	for i := range recs {
+		recs[i].Names = ts[i].names // what this import named it, not its earlier names
+	}
+	return recs, err
 }
 
 // importTargets finds what kind of input path is and resolves its images.
@@ -222,12 +251,28 @@ func spool(in io.Reader, dst string, max int64) (string, error) {
 	return dst, err
 }
 
+// notAnID refuses name n when it, or its last path component, reads as
+// an image ID ("sha256:…", or 64 hex digits before any tag), as Docker
+// refuses such names: a lookup by ID must never find a name.
+func notAnID(n string) error {
+	last := n[strings.LastIndex(n, "/")+1:]
+	repo, _, _ := strings.Cut(last, ":")
+	if strings.HasPrefix(last, "sha256:") || len(repo) == 64 && stored.IsIDPrefix(repo) {
+		return fmt.Errorf("image name %q reads as an image ID (sha256:HEX or 64 hex digits)", n)
+	}
+	return nil
+}
+
 // localName is the store name of an imported image called n ("NAME",
 // "NAME:TAG", "REGISTRY/NAME:TAG"): "localhost/NAME:TAG", the tag latest
 // when n has none. A registry host in n is dropped, unless explicit (the
 // user's own name for the image), where any host but localhost is
-// refused: the name would be taken for the registry's image.
+// refused: the name would be taken for the registry's image. A name that
+// reads as an image ID is refused (notAnID).
 func localName(n string, explicit bool) (string, error) {
+	if err := notAnID(n); err != nil {
+		return "", err
+	}
 	rest := n
 	if stored.HasRegistry(n) {
 		host, after, _ := strings.Cut(n, "/")
@@ -268,10 +313,14 @@ func storeNames(ns []string, keepRegistry bool) []string {
 
 // storeName is the store name of n: with keepRegistry, a name with a
 // registry as it is (canonical, the tag latest when it has none), any
-// other as localName's.
+// other as localName's; one that reads as an image ID is refused
+// (notAnID).
 func storeName(n string, keepRegistry bool) (string, error) {
 	if !keepRegistry || !stored.HasRegistry(n) {
 		return localName(n, false)
+	}
+	if err := notAnID(n); err != nil {
+		return "", err
 	}
 	tag, err := name.NewTag(n)
 	if err != nil {

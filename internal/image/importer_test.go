@@ -184,8 +184,11 @@ func TestImportSharesPulledLayers(t *testing.T) {
 	pulled := mustPull(t, s, r.push(t, "test/app:1", img), nil)
 	ev := &events{}
 	rec := importOne(t, s, ociArchive(t, ociLayout(t, img), false), ImportOptions{Progress: ev.add})
-	if rec.Digest != pulled.Digest || len(rec.Names) != 2 || !slices.Contains(rec.Names, importedAs) {
+	if rec.Digest != pulled.Digest || !slices.Equal(rec.Names, []string{importedAs}) {
 		t.Errorf("imported %s %v, pulled %s", rec.Digest, rec.Names, pulled.Digest)
+	}
+	if both, err := s.Lookup(importedAs); err != nil || len(both.Names) != 2 {
+		t.Errorf("the record after the import: names %v, %v; want the pull's and the import's", both.Names, err)
 	}
 	for _, l := range layers {
 		if st := ev.states(diffIDOf(t, l)); !slices.Equal(st, []LayerState{Waiting, AlreadyExists}) {
@@ -273,8 +276,7 @@ func TestImportIndexPicksHost(t *testing.T) {
 }
 
 // TestImportStreamAndTag imports a docker-archive from a reader (docker
-// load's body) into a store with no search registries; the short name
-// finds it (as "localhost/…"); a tag gives it a second local name, then
+// load's body) as "localhost/…"; a tag gives it a second local name, then
 // moves to another image; a tag with a registry keeps it; an archive
 // over the byte limit is refused with nothing added; with KeepRegistry
 // the archive's registry name is kept.
@@ -293,31 +295,33 @@ func TestImportStreamAndTag(t *testing.T) {
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("import stream: %v, %v", recs, err)
 	}
-	if rec, err := s.Lookup("test/app:1"); err != nil || rec.Digest != recs[0].Digest {
-		t.Errorf("short name test/app:1: %v, %v", rec.Digest, err)
+	if rec, err := s.Lookup(importedAs); err != nil || rec.Digest != recs[0].Digest || !slices.Equal(recs[0].Names, []string{importedAs}) {
+		t.Errorf("%s: %v, %v; the import named it %v", importedAs, rec.Digest, err, recs[0].Names)
 	}
 	key, err := s.Name(recs[0].Digest, "web")
 	if err != nil || key != "localhost/web:latest" {
 		t.Fatalf("tag web: %q, %v", key, err)
 	}
-	if rec, err := s.Lookup("web"); err != nil || !slices.Equal(rec.Names, []string{"localhost/test/app:1", "localhost/web:latest"}) {
+	if rec, err := s.Lookup("localhost/web"); err != nil || !slices.Equal(rec.Names, []string{"localhost/test/app:1", "localhost/web:latest"}) {
 		t.Errorf("after the tag: %v, %v", rec.Names, err)
 	}
 	other := importOne(t, s, writeTestFile(t, "rootfs.tar", tarOf(t, tfile{name: "f", body: "x"})), ImportOptions{Name: "other:1"})
 	if _, err := s.Name(other.Digest, "localhost/web"); err != nil {
 		t.Fatal(err)
 	}
-	if rec, _ := s.Lookup("web"); rec.Digest != other.Digest {
+	if rec, _ := s.Lookup("localhost/web"); rec.Digest != other.Digest {
 		t.Errorf("web names %s after the tag moved, want %s", rec.Digest, other.Digest)
 	}
 	if key, err := s.Name(other.Digest, "registry.example/web:2"); err != nil || key != "registry.example/web:2" {
 		t.Errorf("tag registry.example/web:2: %q, %v", key, err)
 	}
-	if _, err := s.Name(other.Digest, "Bad Name"); err == nil {
-		t.Error("tag with a bad name: no error")
+	for _, bad := range []string{"Bad Name", "sha256:" + other.Digest.Hex, other.Digest.Hex, "localhost/" + other.Digest.Hex + ":1"} {
+		if _, err := s.Name(other.Digest, bad); err == nil || ValidName(bad) == nil {
+			t.Errorf("tag %q: no error", bad)
+		}
 	}
 	recs, err = s.ImportStream(context.Background(), bytes.NewReader(archive), ImportOptions{KeepRegistry: true})
-	if err != nil || len(recs) != 1 || !slices.Contains(recs[0].Names, archiveTag) {
-		t.Errorf("import keeping the registry: %v, %v, want the name %s", recs, err, archiveTag)
+	if err != nil || len(recs) != 1 || !slices.Equal(recs[0].Names, []string{archiveTag}) {
+		t.Errorf("import keeping the registry: %v, %v, want the name %s alone (the import's)", recs, err, archiveTag)
 	}
 }

@@ -90,7 +90,7 @@ func (s *Store) Pull(ctx context.Context, ref string, opt PullOptions) (ImageRec
 // pullRef pulls one fully qualified reference.
 func (s *Store) pullRef(ctx context.Context, ref name.Reference, opt PullOptions) (ImageRecord, error) {
 	if ref.Context().RegistryStr() == LocalRegistry {
-		return ImageRecord{}, fmt.Errorf("%s/ names images brought in with cove import, which no registry is asked for (a registry on this host is reached as localhost:PORT)", LocalRegistry)
+		return ImageRecord{}, fmt.Errorf("%s/ names images brought in with cove import, docker load or docker tag, which no registry is asked for (a registry on this host is reached as localhost:PORT)", LocalRegistry)
 	}
 	w, err := s.beginPull()
 	if err != nil {

@@ -37,7 +37,7 @@ func (s *Store) Tag(ref string, d v1.Hash) error {
 // LocalRegistry), a name with a registry as it is (the image is then
 // that registry's to lookups, and a pull of the name replaces it). A
 // name that named another image moves to this one. It returns the
-// stored name.
+// stored name; a name ValidName refuses is refused.
 func (s *Store) Name(d v1.Hash, n string) (string, error) {
 	key, err := storeName(n, true)
 	if err != nil {
@@ -56,4 +56,11 @@ func (s *Store) Name(d v1.Hash, n string) (string, error) {
 		}
 		return s.writeNames(names)
 	})
+}
+
+// ValidName says whether n can name an image (Name): an image reference
+// with a tag or none, that does not read as an image ID.
+func ValidName(n string) error {
+	_, err := storeName(n, true)
+	return err
 }

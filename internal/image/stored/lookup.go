@@ -23,9 +23,7 @@ func IsIDPrefix(ref string) bool {
 }
 
 // Lookup finds the image ref names: "REGISTRY/REPO:TAG" (no tag means
-// latest), a short name as an imported or tagged image's
-// ("localhost/NAME:TAG", LocalRegistry), then under each search
-// registry in order,
+// latest), a short name under each search registry in order,
 // "REGISTRY/REPO@sha256:…" (a name pulled by digest, else an image whose
 // manifest or index has that digest and that came from REPO), or an ID
 // ("sha256:HEX", HEX, or a unique prefix of HEX). Names are tried before
@@ -43,9 +41,6 @@ func (s *Store) Lookup(ref string) (ImageRecord, error) {
 // ("" when ref matched by digest or ID).
 func (s *Store) Find(names map[string]v1.Hash, ref string) (ImageRecord, string, error) {
 	refs, perr := s.Candidates(ref)
-	if local, err := name.ParseReference(LocalRegistry + "/" + ref); err == nil && !HasRegistry(ref) {
-		refs = append([]name.Reference{local}, refs...)
-	}
 	for _, r := range refs {
 		if rec, key, err := s.findRef(names, r); err == nil || !errors.Is(err, ErrNotFound) {
 			return rec, key, err

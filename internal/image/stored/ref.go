@@ -15,8 +15,7 @@ var ErrNoRegistry = errors.New("the name has no registry host and no search regi
 // LocalRegistry is the registry part of every imported or tagged image's
 // name: "localhost/NAME:TAG". No pull ever asks a registry for it (a
 // registry on this host is reached as "localhost:PORT"), so such an
-// image is never taken for a registry's, nor replaced by one; a short
-// name finds it before any search registry's image (Find).
+// image is never taken for a registry's, nor replaced by one.
 const LocalRegistry = "localhost"
 
 // Candidates are the references s may mean: s itself when it names its
