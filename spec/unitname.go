@@ -32,6 +32,14 @@ const (
 	proxyTail  = "-proxy-"
 )
 
+// autoUpdateName is the name of cove's own auto-update units,
+// cove-auto-update.service and AutoUpdateTimer (packaging/).
+const autoUpdateName = "auto-update"
+
+// AutoUpdateTimer is the timer that runs cove update --auto, which every
+// workload with auto_update = "registry" wants.
+const AutoUpdateTimer = unitPrefix + autoUpdateName + ".timer"
+
 // HealthTimerName and HealthServiceName name a workload's health-check
 // timer and probe service.
 func HealthTimerName(name string) string   { return unitPrefix + name + healthTail + ".timer" }

@@ -33,7 +33,7 @@ var ReservedNames = []string{"registries", "cove"}
 
 // ownUnitNames are the workload names whose unit, cove-NAME.service,
 // would be one of cove's own (the API helper, the auto-update job).
-var ownUnitNames = []string{"api", "auto-update"}
+var ownUnitNames = []string{"api", autoUpdateName}
 
 // ValidName returns nil if name is a valid workload name:
 // [a-z0-9][a-z0-9_.-]*, at most MaxNameLen bytes. Otherwise it returns an

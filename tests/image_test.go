@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cove-project/cove/spec"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/cove-project/cove/tests/registry"
@@ -271,14 +273,23 @@ func lessNumeric(a, b string) bool {
 
 // TestImageUpdate: cove update restarts a workload on the newer image its
 // tag names, and when the newer image does not start, points the tag back
-// at the previous image and restarts the workload on it.
+// at the previous image and restarts the workload on it. The workload's
+// start starts the packaged cove-auto-update.timer (auto_update =
+// "registry"), and the timer's service is what finds the newer image.
 func TestImageUpdate(t *testing.T) {
 	env.Need(t)
 	ref, reg := testImage(t)
 	pruneAll(t)
+	installAutoUpdate(t)
+	if st := show(t, spec.AutoUpdateTimer, "ActiveState"); st != "inactive" {
+		t.Fatalf("%s is %s before any workload wants it", spec.AutoUpdateTimer, st)
+	}
 	path := declaredText(t, filepath.Join(workDir, "update"), "upd", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n"+
 		"auto_update = \"registry\"\ncommand = [\"sleep\", \"1000\"]\n[service]\nstop_timeout = \"1s\"\n")
 	mustCove(t, "apply", path)
+	if st := show(t, spec.AutoUpdateTimer, "ActiveState"); st != "active" {
+		t.Errorf("%s is %s after a workload with auto_update started, want active", spec.AutoUpdateTimer, st)
+	}
 	if out := mustCove(t, "update", "--auto"); !strings.Contains(out, "upd: up to date") {
 		t.Errorf("cove update of an unchanged tag printed %q", out)
 	}
@@ -292,8 +303,11 @@ func TestImageUpdate(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushImage(t, reg, "cove/test:1", imageConfig, rootfs, marker)
-	if out := mustCove(t, "update", "--auto"); !strings.Contains(out, "upd: updated to sha256:") {
-		t.Errorf("cove update printed %q", out)
+	if r := inside(t, "systemctl", "start", "cove-auto-update.service"); r.Code != 0 {
+		t.Fatalf("the timer's service: exit %d: %s", r.Code, r.Stderr)
+	}
+	if out := inside(t, "journalctl", "-u", "cove-auto-update.service", "-o", "cat").Stdout; !strings.Contains(out, "upd: updated to sha256:") {
+		t.Errorf("cove-auto-update.service logged %q", out)
 	}
 	if out := mustCove(t, "exec", "upd", "--", "cat", "/etc/motd"); out != "v2\n" {
 		t.Errorf("after the update the container has motd %q, want v2", out)
@@ -308,6 +322,31 @@ func TestImageUpdate(t *testing.T) {
 	if out := mustCove(t, "exec", "upd", "--", "cat", "/etc/motd"); out != "v2\n" {
 		t.Errorf("after the roll back the container has motd %q, want v2", out)
 	}
+}
+
+// installAutoUpdate installs packaging's cove-auto-update.timer and
+// .service into /etc/systemd/system, the service running the test's
+// cove; when t ends they are stopped and removed.
+func installAutoUpdate(t *testing.T) {
+	t.Helper()
+	for _, name := range []string{spec.AutoUpdateTimer, "cove-auto-update.service"} {
+		text, err := os.ReadFile(filepath.Join("..", "packaging", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		unit := strings.ReplaceAll(string(text), "/usr/bin/cove", coveBin)
+		if r := insideStdin(t, unit, "sh", "-c", "cat > /etc/systemd/system/"+name); r.Code != 0 {
+			t.Fatalf("install %s: %s", name, r.Stderr)
+		}
+	}
+	if r := inside(t, "systemctl", "daemon-reload"); r.Code != 0 {
+		t.Fatalf("daemon-reload: %s", r.Stderr)
+	}
+	t.Cleanup(func() {
+		inside(t, "systemctl", "stop", spec.AutoUpdateTimer, "cove-auto-update.service")
+		inside(t, "rm", "-f", "/etc/systemd/system/"+spec.AutoUpdateTimer, "/etc/systemd/system/cove-auto-update.service")
+		inside(t, "systemctl", "daemon-reload")
+	})
 }
 
 // leftOverState: a writable layer that an earlier container of the same

@@ -49,6 +49,11 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 	if s.Health != nil {
 		u.add(SectionUnit, "Wants", "", Names{spec.HealthTimerName(s.Name)})
 	}
+	if c := s.Container; c != nil && c.Image != "" && c.AutoUpdate == spec.AutoUpdateRegistry {
+		// Its start starts the timer of cove update --auto (if installed:
+		// a missing unit that is only wanted fails nothing).
+		u.add(SectionUnit, "Wants", "", Names{spec.AutoUpdateTimer})
+	}
 	if u.Proxies = proxies(s, opt); len(u.Proxies) > 0 {
 		var sockets Names
 		for _, p := range u.Proxies {
