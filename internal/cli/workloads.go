@@ -36,7 +36,7 @@ func withConn(ctx context.Context, f func(*supervisor.Conn) error) error {
 	return f(conn)
 }
 
-// psCommand is cove ps: one row per workload, with the ports it
+// psCommand is cove ps: one row per workload, with its addresses and the ports it
 // publishes as docker ps shows them; --json has their networks and ports
 // too.
 func psCommand(env *Env) *cobra.Command {
@@ -45,8 +45,9 @@ func psCommand(env *Env) *cobra.Command {
 		Use:   "ps [flags]",
 		Short: "list workloads",
 		Long: `List the workloads: name, kind, state, health, main PID, uptime, restarts and,
-while one runs, the ports it publishes. --json adds each running workload's
-networks and ports.`,
+while one runs, its address on each network (IPv4, or IPv6 on a network without
+IPv4) and the ports it publishes. --json adds each running workload's networks
+and ports.`,
 		Example: `  cove ps
   cove ps --json
   cove ps --format '{{.Name}} {{.State}}'
@@ -76,12 +77,29 @@ func ps(ctx context.Context, env *Env, out *output) error {
 			return err
 		}
 		tw := newTable(env.Stdout, 2)
-		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS\tPORTS")
+		fmt.Fprintln(tw, "NAME\tKIND\tSTATE\tHEALTH\tPID\tUPTIME\tRESTARTS\tADDRESS\tPORTS")
 		for _, r := range rows {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\n", r.Name, r.Kind, r.State(), dash(r.Health), r.MainPID, uptime(r.Started), r.Restarts, dash(api.FormatPorts(r.Ports)))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", r.Name, r.Kind, r.State(), dash(r.Health), r.MainPID, uptime(r.Started), r.Restarts,
+				dash(addresses(r.Networks)), dash(api.FormatPorts(r.Ports)))
 		}
 		return tw.Flush()
 	})
+}
+
+// addresses are a workload's addresses on its networks, comma-separated:
+// each network's IPv4 address, or its IPv6 one when it has no IPv4.
+func addresses(eps []api.Endpoint) string {
+	var out []string
+	for _, e := range eps {
+		a := e.Address4
+		if !a.IsValid() {
+			a = e.Address6
+		}
+		if a.IsValid() {
+			out = append(out, a.Addr().String())
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // dash shows an empty value as "-".

@@ -274,8 +274,9 @@ func checkDockerNetworks(t *testing.T, addr string) {
 
 // TestRunDefaultNetwork: cove run without a spec file and without
 // --network puts the container on network cove (the sandbox has no
-// /etc/cove/cove.toml); cove ps shows its published port, directly and
-// through the API, and cove status its address, MAC and port.
+// /etc/cove/cove.toml); cove ps shows its address and published port,
+// directly and through the API, and cove status its address, MAC and
+// port.
 func TestRunDefaultNetwork(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -287,11 +288,11 @@ func TestRunDefaultNetwork(t *testing.T) {
 		t.Errorf("cove-runp.service: Requires=%s, want %s", u, networkUnit)
 	}
 	addr, mac := eth0Addr(t, "runp")
-	row := regexp.MustCompile(`(?m)^runp\s.*\s0\.0\.0\.0:8082->80/tcp, \[::\]:8082->80/tcp$`)
+	row := regexp.MustCompile(`(?m)^runp\s.*\s` + regexp.QuoteMeta(addr) + `\s+0\.0\.0\.0:8082->80/tcp, \[::\]:8082->80/tcp$`)
 	needDocker(t)
 	for _, args := range [][]string{{"ps"}, {"--host", "unix:///run/cove/api.sock", "ps"}} {
 		if ps := mustCove(t, args...); !row.MatchString(ps) {
-			t.Errorf("cove %s lacks runp's port 8082->80:\n%s", strings.Join(args, " "), ps)
+			t.Errorf("cove %s lacks runp's address %s or port 8082->80:\n%s", strings.Join(args, " "), addr, ps)
 		}
 	}
 	status := mustCove(t, "status", "runp")
