@@ -35,6 +35,20 @@ type ImageConfig struct {
 	User       string // "", "UID", "UID:GID", "NAME", "NAME:GROUP"…
 }
 
+// Commands are the entrypoint and command a container of img runs, by
+// Docker's rules: an entrypoint (not nil) replaces the image's and drops
+// its Cmd; a command (not empty) replaces Cmd.
+func (img ImageConfig) Commands(entrypoint, command []string) (entry, cmd []string) {
+	entry, cmd = img.Entrypoint, img.Cmd
+	if entrypoint != nil {
+		entry, cmd = entrypoint, nil
+	}
+	if len(command) > 0 {
+		cmd = command
+	}
+	return entry, cmd
+}
+
 // args renders i as launcher arguments.
 func (i Image) args() []string {
 	a := []string{"--image", i.Ref, "--state-dir", i.StateDir}
@@ -112,13 +126,7 @@ func (i *Image) check(c *Config, user string) error {
 // where the spec set none ("/" and root otherwise).
 func (c Config) WithImage(img ImageConfig, digest string, layers []string) (Config, error) {
 	c.Image.Digest, c.Image.Layers = digest, layers
-	entry, cmd := img.Entrypoint, img.Cmd
-	if c.Image.Entrypoint != nil {
-		entry, cmd = c.Image.Entrypoint, nil
-	}
-	if len(c.Argv) > 0 {
-		cmd = c.Argv
-	}
+	entry, cmd := img.Commands(c.Image.Entrypoint, c.Argv)
 	c.Argv = append(append([]string{}, entry...), cmd...)
 	if len(c.Argv) == 0 || c.Argv[0] == "" {
 		return c, fmt.Errorf("image %s has no entrypoint or command and the spec sets none", c.Image.Ref)

@@ -250,7 +250,8 @@ func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 }
 
 // dockerRunDetached: docker run -d starts a workload that docker ps and
-// inspect show with the request's image, command and environment; docker
+// inspect show with the request's image, command and environment (the
+// image's under the request's, its working directory and user); docker
 // rm needs -f for it, and rm -f removes it at once.
 func dockerRunDetached(t *testing.T, docker func(...string) result, ref string) {
 	r := docker("run", "-d", "-e", "A=b", "--stop-signal", "SIGQUIT", "--name", "web", ref, "sleep", "1000")
@@ -269,14 +270,19 @@ func dockerRunDetached(t *testing.T, docker func(...string) result, ref string) 
 	}
 	var got []struct {
 		State  struct{ Running bool }
+		Path   string
 		Config struct {
-			Image string
-			Env   []string
+			Image, WorkingDir, User string
+			Env, Cmd                []string
 		}
 	}
-	if r := docker("inspect", "web"); json.Unmarshal([]byte(r.Stdout), &got) != nil || len(got) != 1 ||
-		!got[0].State.Running || got[0].Config.Image != ref || !strings.Contains(strings.Join(got[0].Config.Env, " "), "A=b") {
-		t.Errorf("docker inspect web: %+v\n%s", got, r.Stderr)
+	r = docker("inspect", "web")
+	if json.Unmarshal([]byte(r.Stdout), &got) != nil || len(got) != 1 || !got[0].State.Running || got[0].Config.Image != ref {
+		t.Fatalf("docker inspect web: %+v\n%s", got, r.Stderr)
+	}
+	if c := got[0].Config; strings.Join(c.Env, " ") != "PATH=/bin:/sbin GREETING=from-image A=b" || strings.Join(c.Cmd, " ") != "sleep 1000" ||
+		c.WorkingDir != "/www" || c.User != "1000:1000" || got[0].Path != "sleep" {
+		t.Errorf("docker inspect web: Config %+v, Path %q; want the image's environment, working directory and user with the run's", c, got[0].Path)
 	}
 	if r := docker("rm", "web"); r.Code == 0 || !strings.Contains(r.Stderr, "cannot remove a running container") {
 		t.Errorf("docker rm of a running container: exit %d: %s", r.Code, r.Stderr)

@@ -135,7 +135,13 @@ func (s *Server) inspect(c *call) {
 	if !ok {
 		return
 	}
-	d := inspectOf(ct.Workload, viewSpec(s.specIndex(), ct.rec, ct.Name))
+	sp := viewSpec(s.specIndex(), ct.rec, ct.Name)
+	d := inspectOf(ct.Workload, sp)
+	if sp != nil && sp.Container != nil && sp.Container.Image != "" {
+		if rec, ok := s.containerImage(ct.Name, sp.Container); ok {
+			withImageConfig(&d, sp.Container, rec)
+		}
+	}
 	if r, ok, _ := userns.Default().Lookup(ct.Name); ok {
 		d.withIDs(r)
 	}

@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/health"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // TestDockerMounts: a declared spec's mounts and read-only root appear in
@@ -103,6 +106,46 @@ func TestDockerStatusHealth(t *testing.T) {
 		w.Started = now.Add(-5 * time.Second)
 		if got := dockerStatus(w, "running", now); got != want {
 			t.Errorf("health %q: %q, want %q", h, got, want)
+		}
+	}
+}
+
+// TestImageConfigInInspect: an image container's inspect has its image's
+// configuration as Docker shows it: the image's entrypoint and command
+// unless the spec replaces them (an entrypoint drops the image's
+// command), the image's environment under the spec's, its working
+// directory and user unless set, its exposed ports with the published
+// ones, its volumes and its labels under the spec's.
+func TestImageConfigInInspect(t *testing.T) {
+	rec := image.ImageRecord{}
+	rec.Config.Config = v1.Config{Entrypoint: []string{"/init"}, Cmd: []string{"serve"}, Env: []string{"PATH=/bin", "A=image"},
+		WorkingDir: "/app", User: "app", ExposedPorts: map[string]struct{}{"80/tcp": {}}, Volumes: map[string]struct{}{"/data": {}},
+		Labels: map[string]string{"org": "image", "keep": "1"}}
+	for _, tc := range []struct {
+		toml, entry, cmd, user, workdir, env string
+	}{
+		{``, "/init", "serve", "app", "/app", "PATH=/bin A=image"},
+		{"command = [\"run\"]\nenv = { A = \"spec\" }\nworkdir = \"/w\"\nuser = \"5:5\"\n", "/init", "run", "5:5", "/w", "PATH=/bin A=spec"},
+		{"entrypoint = [\"/bin/sh\"]\n", "/bin/sh", "", "app", "/app", "PATH=/bin A=image"},
+	} {
+		sp, err := spec.Parse("web.toml", []byte("version = 1\nkind = \"container\"\n[container]\nimage = \"r.example/app:1\"\nports = [\"8080:8443\"]\nnetwork = \"cove\"\nlabels = { org = \"spec\" }\n"+tc.toml), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := inspectOf(Workload{Workload: supervisor.Workload{Name: "web", Kind: "container"}}, sp)
+		withImageConfig(&d, sp.Container, rec)
+		c := d.Config
+		if strings.Join(c.Entrypoint, " ") != tc.entry || strings.Join(c.Cmd, " ") != tc.cmd || c.User != tc.user || c.WorkingDir != tc.workdir || strings.Join(c.Env, " ") != tc.env {
+			t.Errorf("%q: entrypoint %q cmd %q user %q workdir %q env %q", tc.toml, c.Entrypoint, c.Cmd, c.User, c.WorkingDir, c.Env)
+		}
+		if d.Path != tc.entry {
+			t.Errorf("%q: Path %q, want %q", tc.toml, d.Path, tc.entry)
+		}
+		if _, ok := c.ExposedPorts["8443/tcp"]; !ok || len(c.ExposedPorts) != 2 || len(c.Volumes) != 1 {
+			t.Errorf("%q: ExposedPorts %v, Volumes %v", tc.toml, c.ExposedPorts, c.Volumes)
+		}
+		if c.Labels["org"] != "spec" || c.Labels["keep"] != "1" || c.Labels["cove.kind"] != "container" {
+			t.Errorf("%q: labels %v", tc.toml, c.Labels)
 		}
 	}
 }

@@ -30,9 +30,14 @@ func (s *Store) Complete(c launch.Config) (launch.Config, error) {
 	if err != nil {
 		return c, err
 	}
+	return c.WithImage(rec.RunConfig(), rec.Digest.String(), dirs)
+}
+
+// RunConfig is what of rec's configuration a container of it runs by:
+// entrypoint, command, environment, working directory, user.
+func (rec ImageRecord) RunConfig() launch.ImageConfig {
 	cfg := rec.Config.Config
-	img := launch.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User}
-	return c.WithImage(img, rec.Digest.String(), dirs)
+	return launch.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User}
 }
 
 // OpenDefault opens the store at launch.ImagesDir with the registries of
