@@ -85,16 +85,25 @@ func pushImage(t *testing.T, reg *registry.Registry, name string, cfg v1.Config,
 	return ref
 }
 
-// TestImages: an image pulled from a real registry runs as a transient
-// and as a declared workload, with the image's configuration applied;
-// the upper layer survives a restart and goes with cove rm; rmi is refused
-// while the image is used; prune removes its layers.
+// TestImages: an image pulled from a real registry (cove pull's plain
+// progress lines and -q) runs as a transient and as a declared workload,
+// with the image's configuration applied; the upper layer survives a
+// restart and goes with cove rm, and the image's layers are never
+// written; rmi is refused while the image is used (--force stops the
+// user); prune removes its layers.
 func TestImages(t *testing.T) {
 	env.Need(t)
 	ref, _ := testImage(t)
 	out := mustCove(t, "pull", ref)
 	if !strings.Contains(out, "pulled "+ref) || !strings.Contains(out, "sha256:") {
 		t.Fatalf("cove pull printed:\n%s", out)
+	}
+	// Not a terminal: plain lines, one per layer and state, no redrawing.
+	if done := regexp.MustCompile(`(?m)^[0-9a-f]{12}: done `).FindAllString(out, -1); len(done) != 2 || strings.Contains(out, "\x1b") {
+		t.Errorf("cove pull's progress (not a terminal) has %d layer done lines, want 2 and no escapes:\n%q", len(done), out)
+	}
+	if q := mustCove(t, "pull", "-q", ref); !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(q) {
+		t.Errorf("cove pull -q printed %q, want the digest alone", q)
 	}
 	if n := layerDirs(t); n != 2 {
 		t.Fatalf("the store holds %d layer directories, want 2", n)
@@ -187,6 +196,14 @@ func declaredImage(t *testing.T, ref string) {
 	if out := mustCove(t, "exec", "imgweb", "--", "/bin/sh", "-c", "id -u; cat /www/starts"); out != "1000\nstart\nstart\n" {
 		t.Errorf("after a restart, exec printed %q; want uid 1000 and two starts kept in the upper layer", out)
 	}
+	layered := filepath.Join(workDir, "images", "layers", "sha256", "*", "www", "index.html")
+	before, _ := filepath.Glob(layered)
+	if out := mustCove(t, "exec", "imgweb", "--", "/bin/sh", "-c", "rm /www/index.html; echo mine > /www/index.html; cat /www/index.html"); out != "mine\n" {
+		t.Errorf("replacing an image file printed %q", out)
+	}
+	if after, _ := filepath.Glob(layered); len(before) != 1 || len(after) != 1 || readFile(t, after[0]) != "hi\n" {
+		t.Errorf("the image's layer changed when the container replaced /www/index.html: %v, then %v", before, after)
+	}
 	upper := filepath.Join(workDir, "containers", "imgweb", "upper", "www", "starts")
 	if _, err := os.Stat(upper); err != nil {
 		t.Errorf("the write is not in the container's upper layer: %v", err)
@@ -203,10 +220,20 @@ func declaredImage(t *testing.T, ref string) {
 	}
 }
 
-// removeImage removes the unused image and prunes its layers.
+// removeImage: cove rmi refuses an image a running workload uses, and
+// with --force stops the workload and removes the image; a prune then
+// removes its layers.
 func removeImage(t *testing.T, ref string) {
-	if out := mustCove(t, "rmi", ref); !strings.Contains(out, "Untagged: "+ref) {
-		t.Errorf("cove rmi printed %q", out)
+	mustCove(t, "run", "-d", "--name", "rmiuser", "--network", "none", ref, "sleep", "1000")
+	t.Cleanup(func() { cove(t, "rm", "-f", "rmiuser") })
+	if r := cove(t, "rmi", ref); r.Code == 0 || !strings.Contains(r.Stderr, "rmiuser") {
+		t.Errorf("cove rmi of an image a running workload uses: exit %d, stderr %q; want a refusal naming it", r.Code, r.Stderr)
+	}
+	if out := mustCove(t, "rmi", "--force", ref); !strings.Contains(out, "Untagged: "+ref) {
+		t.Errorf("cove rmi --force printed %q", out)
+	}
+	if st := show(t, "cove-rmiuser.service", "ActiveState"); st == "active" {
+		t.Errorf("cove rmi --force left the workload using the image %s", st)
 	}
 	mustCove(t, "image", "prune")
 	if n := layerDirs(t); n != 0 {

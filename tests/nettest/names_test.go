@@ -182,9 +182,13 @@ func checkIsolated(t *testing.T, from string, dst netip.Addr) {
 
 // checkRefused: an unknown network, an address outside the subnet, a
 // port another container publishes, in a spec file and as flags, exit 2
-// with the key (and FILE:LINE:COL for the file) and start nothing.
+// with the key (and FILE:LINE:COL for the file) and start nothing; a
+// network whose subnet overlaps web's, in a network file (cove validate)
+// and as cove network create, exits 2 (the file's error at
+// the subnet's FILE:LINE:COL) and writes no network file.
 func checkRefused(t *testing.T) {
 	t.Helper()
+	checkOverlapRefused(t)
 	file := "/run/bad-net.toml"
 	must(t, "sh", "-c", fmt.Sprintf("printf 'version = 1\\nkind = \"container\"\\n[container]\\nrootfs = \"%s\"\\ncommand = [\"/bin/true\"]\\nnetwork = \"nope\"\\n' > %s", rootfs, file))
 	for _, c := range []struct {
@@ -206,6 +210,27 @@ func checkRefused(t *testing.T) {
 		if st := show(t, "cove-"+name+".service", "LoadState"); st != "not-found" {
 			t.Errorf("refused %s left a unit (%s)", name, st)
 		}
+	}
+}
+
+// checkOverlapRefused: see checkRefused.
+func checkOverlapRefused(t *testing.T) {
+	t.Helper()
+	file := "/run/clash/networks/clash.toml"
+	must(t, "sh", "-c", "mkdir -p /run/clash/networks && printf 'version = 1\\nkind = \"network\"\\n\\n[network]\\nsubnet4 = \"10.80.0.128/25\"\\n' > "+file)
+	defer inside(t, "rm", "-rf", "/run/clash")
+	want := file + `:5:1: network.subnet4: subnet4 10.80.0.128/25 overlaps subnet4 10.80.0.0/24 of network "web"`
+	for _, args := range [][]string{{"validate", file}, {"network", "create", "--subnet4", "10.80.0.128/25", "clash"}} {
+		r := inside(t, coveBin, args...)
+		if args[0] == "network" {
+			want = "overlaps subnet4 10.80.0.0/24 of network \"web\""
+		}
+		if r.Code != 2 || !strings.Contains(r.Stderr, want) {
+			t.Errorf("cove %s: exit %d, %s; want exit 2 and %q", strings.Join(args, " "), r.Code, r.Stderr, want)
+		}
+	}
+	if r := inside(t, "test", "-e", "/etc/cove/networks/clash.toml"); r.Code == 0 {
+		t.Error("a refused network left /etc/cove/networks/clash.toml")
 	}
 }
 
