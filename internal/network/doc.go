@@ -35,6 +35,7 @@
 // Leases are files ROOT/NETWORK/leases/ADDRESS created with O_EXCL under
 // an flock of ROOT/NETWORK/lock; port claims are files under
 // DefaultPortRoot, under an flock too. A holder that dies without Release
-// keeps its lease and its ports; reclaiming those (comparing holders with
-// the units systemd knows) is not done yet.
+// keeps its lease and its ports until an allocation needs them: Join's
+// Leases.Stale (reclaimStale) takes back a lease older than StaleAfter
+// whose holder's link is gone, with its tables and port claims.
 package network
