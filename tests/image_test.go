@@ -351,6 +351,33 @@ func TestImageUpdate(t *testing.T) {
 	}
 }
 
+// TestImageStoreMoved: with [images] store in cove.toml, a pull stores
+// the image there (not under /var/lib/cove/images), cove images lists it
+// and a container runs from it.
+func TestImageStoreMoved(t *testing.T) {
+	env.Need(t)
+	ref, _ := testImage(t)
+	moved := filepath.Join(workDir, "images-moved")
+	settings := hostSettings + "[images]\nstore = \"" + moved + "\"\n"
+	if r := insideStdin(t, settings, "sh", "-c", "cat > /etc/cove/cove.toml"); r.Code != 0 {
+		t.Fatal(r.Stderr)
+	}
+	t.Cleanup(func() {
+		insideStdin(t, hostSettings, "sh", "-c", "cat > /etc/cove/cove.toml")
+		os.RemoveAll(moved)
+	})
+	mustCove(t, "pull", ref)
+	if recs, _ := filepath.Glob(filepath.Join(moved, "images", "sha256", "*.json")); len(recs) != 1 {
+		t.Errorf("the moved store holds %d image records, want 1", len(recs))
+	}
+	if !strings.Contains(mustCove(t, "images"), ref[:strings.LastIndex(ref, ":")]) {
+		t.Errorf("cove images does not list %s from the moved store", ref)
+	}
+	if out := mustCove(t, "run", "--rm", "--network", "none", ref, "cat", "/etc/motd"); out != "motd from layer 2\n" {
+		t.Errorf("a container of the moved store's image printed %q", out)
+	}
+}
+
 // installAutoUpdate installs packaging's cove-auto-update.timer and
 // .service into /etc/systemd/system, the service running the test's
 // cove; when t ends they are stopped and removed.

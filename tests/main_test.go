@@ -56,6 +56,10 @@ func setup() (func(), error) {
 	return func() { sb.Shutdown() }, hostNetworkByDefault() // sb, not the value now: TestReboot boots a new one
 }
 
+// hostSettings is the sandbox's /etc/cove/cove.toml (see
+// hostNetworkByDefault).
+const hostSettings = "# written by tests/main_test.go: no cove networks in the machine's network namespace\n[run]\nnetwork = \"host\"\n"
+
 // hostNetworkByDefault writes the sandbox's /etc/cove/cove.toml (its /etc
 // is an overlay kept across TestReboot's boots) so that what builds a
 // spec without a file (cove run --rootfs/IMAGE, the Docker API's create)
@@ -70,7 +74,7 @@ func hostNetworkByDefault() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cmd := sb.Command(ctx, "sh", "-c", "mkdir -p /etc/cove && cat > /etc/cove/cove.toml")
-	cmd.Stdin = strings.NewReader("# written by tests/main_test.go: no cove networks in the machine's network namespace\n[run]\nnetwork = \"host\"\n")
+	cmd.Stdin = strings.NewReader(hostSettings)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("write /etc/cove/cove.toml: %v\n%s", err, out)
 	}

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/internal/hostconf"
+
 	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/launch"
 )
 
 // completionTimeout bounds how long a completion waits for systemd or the
@@ -58,7 +59,11 @@ func completeImages(many bool) cobra.CompletionFunc {
 // imageNames are the names of the images in the store; none when there
 // is no store (completing does not create it) or it cannot be read.
 func imageNames() []string {
-	if _, err := os.Stat(launch.ImagesDir); err != nil {
+	set, err := hostconf.Load()
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Stat(set.ImageStore); err != nil {
 		return nil
 	}
 	st, err := image.OpenDefault()

@@ -1,10 +1,14 @@
 // Package hostconf reads cove's host settings, /etc/cove/cove.toml: what
 // this host wants of the commands that build a spec without a file (cove
-// run without a spec file, the Docker API's container create). The name
-// is one of spec.ReservedNames, so no workload is ever called "cove".
+// run without a spec file, the Docker API's container create), and where
+// its image store is. The name is one of spec.ReservedNames, so no
+// workload is ever called "cove".
 //
 //	[run]
 //	network = "cove"   # "host", "none" or a network's name; default "cove"
+//
+//	[images]
+//	store = "/var/lib/cove/images"   # an absolute path; the default
 //
 // Parsing is strict, as for specs: an unknown key, a wrong type or a bad
 // value is an error FILE:LINE:COL: KEY: what is wrong (spec.Errors, so
@@ -18,12 +22,14 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -37,11 +43,15 @@ type Settings struct {
 	// default network): spec.NetworkHost, spec.NetworkNone or a network's
 	// name. A spec file keeps its own default, "host".
 	RunNetwork string
+	// ImageStore is the root of the image store (package image):
+	// launch.ImagesDir unless the host moves it.
+	ImageStore string
 }
 
 // Defaults are the settings of a host without the file: containers run
-// imperatively join the default network, as Docker's do.
-func Defaults() Settings { return Settings{RunNetwork: plan.DefaultName} }
+// imperatively join the default network, as Docker's do; images are
+// stored under launch.ImagesDir.
+func Defaults() Settings { return Settings{RunNetwork: plan.DefaultName, ImageStore: launch.ImagesDir} }
 
 // Load reads Path (Read).
 func Load() (Settings, error) { return Read(Path) }
@@ -70,31 +80,69 @@ func Parse(file string, data []byte) (Settings, error) {
 	s, errs := Defaults(), spec.Errors{}
 	at := &spec.Spec{File: file}
 	for _, k := range slices.Sorted(maps.Keys(doc)) {
-		if k != "run" {
-			errs = append(errs, at.KeyError(k, `unknown key; cove.toml has a [run] table only (network = "cove")`))
+		t, known := tables[k]
+		if !known {
+			errs = append(errs, at.KeyError(k, "unknown key; cove.toml has the tables [run] (network) and [images] (store)"))
+			continue
 		}
-	}
-	run, ok := doc["run"].(map[string]any)
-	if _, present := doc["run"]; present && !ok {
-		errs = append(errs, at.KeyError("run", `must be a table: [run] with network = "cove"`))
-	}
-	for _, k := range slices.Sorted(maps.Keys(run)) {
-		if k != "network" {
-			errs = append(errs, at.KeyError("run."+k, "unknown key; [run] has network only"))
-		}
-	}
-	if v, present := run["network"]; present {
-		n, msg := runNetwork(v)
-		if msg != "" {
-			errs = append(errs, at.KeyError("run.network", msg))
-		}
-		s.RunNetwork = n
+		errs = append(errs, t.read(at, k, doc[k], &s)...)
 	}
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b *spec.Error) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col)) })
 		return Settings{}, errs
 	}
 	return s, nil
+}
+
+// table is one table of the file: its keys, each with what checks its
+// value and sets it in Settings (or says what is wrong).
+type table map[string]func(v any, s *Settings) string
+
+// tables are the file's tables.
+var tables = map[string]table{
+	"run": {"network": func(v any, s *Settings) (msg string) {
+		s.RunNetwork, msg = runNetwork(v)
+		return msg
+	}},
+	"images": {"store": func(v any, s *Settings) (msg string) {
+		s.ImageStore, msg = imageStore(v)
+		return msg
+	}},
+}
+
+// read reads table name's value v into s; errors at their keys.
+func (t table) read(at *spec.Spec, name string, v any, s *Settings) spec.Errors {
+	keys := slices.Sorted(maps.Keys(t))
+	m, ok := v.(map[string]any)
+	if !ok {
+		return spec.Errors{at.KeyError(name, fmt.Sprintf("must be a table: [%s] with %s", name, strings.Join(keys, ", ")))}
+	}
+	var errs spec.Errors
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		set, known := t[k]
+		switch {
+		case !known:
+			errs = append(errs, at.KeyError(name+"."+k, fmt.Sprintf("unknown key; [%s] has %s only", name, strings.Join(keys, ", "))))
+		default:
+			if msg := set(m[k], s); msg != "" {
+				errs = append(errs, at.KeyError(name+"."+k, msg))
+			}
+		}
+	}
+	return errs
+}
+
+// imageStore checks the value of images.store: the clean path, or why
+// it is wrong.
+func imageStore(v any) (string, string) {
+	p, ok := v.(string)
+	switch {
+	case !ok:
+		return "", "must be a string: the image store's directory, an absolute path"
+	case !filepath.IsAbs(p):
+		return "", fmt.Sprintf("%q is not an absolute path", p)
+	}
+	return filepath.Clean(p), ""
 }
 
 // runNetwork checks the value of run.network: "" and the network, or why

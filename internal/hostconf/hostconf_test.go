@@ -29,9 +29,12 @@ func TestRead(t *testing.T) {
 		{"bad name", "[run]\nnetwork = \"Web\"\n", "", `cove.toml:2:1: run.network: invalid network "Web"; allowed: "host", "none" or a network's name`},
 		{"wrong type", "[run]\nnetwork = 3\n", "", "cove.toml:2:1: run.network: must be a string"},
 		{"unknown key", "[run]\nnetwork = \"host\"\nnetworks = 1\n", "", "cove.toml:3:1: run.networks: unknown key; [run] has network only"},
-		{"unknown table", "[build]\n", "", "cove.toml:1:2: build: unknown key; cove.toml has a [run] table only"},
+		{"unknown table", "[build]\n", "", "cove.toml:1:2: build: unknown key; cove.toml has the tables [run] (network) and [images] (store)"},
 		{"run not a table", "run = \"cove\"\n", "", "cove.toml:1:1: run: must be a table"},
 		{"syntax", "[run]\nnetwork = \n", "", "cove.toml:2:"},
+		{"store relative", "[images]\nstore = \"images\"\n", "", `cove.toml:2:1: images.store: "images" is not an absolute path`},
+		{"store not a string", "[images]\nstore = 1\n", "", "cove.toml:2:1: images.store: must be a string"},
+		{"images unknown key", "[images]\nroot = \"/x\"\n", "", "cove.toml:2:1: images.root: unknown key; [images] has store only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, "cove.toml")
@@ -50,6 +53,17 @@ func TestRead(t *testing.T) {
 				t.Errorf("error %v (%T), want a spec.Errors with %q", err, err, tc.err)
 			}
 		})
+	}
+}
+
+// TestImageStore: the image store is launch.ImagesDir unless [images]
+// store moves it (cleaned).
+func TestImageStore(t *testing.T) {
+	if s, err := Parse("cove.toml", []byte("[run]\nnetwork = \"host\"\n")); err != nil || s.ImageStore != "/var/lib/cove/images" {
+		t.Errorf("default: %+v, %v", s, err)
+	}
+	if s, err := Parse("cove.toml", []byte("[images]\nstore = \"/srv/cove//images/\"\n")); err != nil || s.ImageStore != "/srv/cove/images" || s.RunNetwork != "cove" {
+		t.Errorf("moved: %+v, %v", s, err)
 	}
 }
 

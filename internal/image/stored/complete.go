@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/cove-project/cove/internal/hostconf"
+
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -40,14 +42,20 @@ func (rec ImageRecord) RunConfig() launch.ImageConfig {
 	return launch.ImageConfig{Entrypoint: cfg.Entrypoint, Cmd: cfg.Cmd, Env: cfg.Env, WorkingDir: cfg.WorkingDir, User: cfg.User}
 }
 
-// OpenDefault opens the store at launch.ImagesDir with the registries of
-// DefaultRegistriesFile (none when the file does not exist).
+// OpenDefault opens the host's store, at the root cove's host settings
+// give (hostconf: [images] store; launch.ImagesDir when they give none),
+// with the registries of DefaultRegistriesFile (none when the file does
+// not exist).
 func OpenDefault() (*Store, error) {
+	set, err := hostconf.Load()
+	if err != nil {
+		return nil, err
+	}
 	reg, err := LoadRegistries(DefaultRegistriesFile)
 	if err != nil {
 		return nil, err
 	}
-	return Open(launch.ImagesDir, reg)
+	return Open(set.ImageStore, reg)
 }
 
 // PrepareState creates an image container's state directory (mode 0700:
