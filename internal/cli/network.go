@@ -22,14 +22,36 @@ import (
 
 // networkUpCmd is ExecStart= of cove-network@NAME.service: the bridge and
 // the firewall table of network NAME, in this network namespace.
-func networkUpCmd(_ context.Context, _ *Env, args []string) error {
+func networkUpCmd(_ context.Context, env *Env, args []string) error {
 	if len(args) != 1 {
 		return usagef("%s: want one network name", launch.NetworkUpVerb)
 	}
 	if err := network.Up(args[0]); err != nil {
 		return err
 	}
+	warnBlockingChains(env, args[0])
 	return writeResolvConf(args[0])
+}
+
+// warnBlockingChains warns (into the network unit's journal) about the
+// host's chains that drop network name's traffic whatever cove's tables
+// accept (plan.BlockingChains), with what would let it through; a
+// firewall that cannot be read is warned about too.
+func warnBlockingChains(env *Env, name string) {
+	n, err := network.Named(name)
+	if err != nil {
+		return // Up read it a moment ago
+	}
+	cs, err := network.HostChains()
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "cove: warning: network %s: cannot check the host's firewall for chains that drop its traffic: %v\n", name, err)
+		return
+	}
+	for _, line := range strings.Split(strings.TrimSpace(plan.BlockingWarning(n, plan.BlockingChains(cs))), "\n") {
+		if line != "" {
+			fmt.Fprintf(env.Stderr, "cove: warning: network %s: %s\n", name, line)
+		}
+	}
 }
 
 // writeResolvConf writes the resolv.conf that network name's containers

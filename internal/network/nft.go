@@ -63,6 +63,38 @@ func Tables() ([]string, error) {
 // families are the nftables families of plan tables.
 var families = map[string]nftables.TableFamily{plan.FamilyINet: nftables.TableFamilyINet, plan.FamilyBridge: nftables.TableFamilyBridge}
 
+// HostChains lists the base chains of every nftables table in the
+// calling thread's network namespace (cove's, the admin's, iptables-nft's)
+// with their hook and policy, for plan.BlockingChains. Tables of families
+// whose hooks are not the inet ones (arp, netdev) are left out.
+func HostChains() ([]plan.HostChain, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return nil, fmt.Errorf("list nftables chains: netlink socket: %w", err)
+	}
+	chains, err := c.ListChains()
+	if err != nil {
+		return nil, fmt.Errorf("list nftables chains: netlink NFT_MSG_GETCHAIN: %w", err)
+	}
+	hooks := map[uint32]string{unix.NF_INET_PRE_ROUTING: "prerouting", unix.NF_INET_LOCAL_IN: "input",
+		unix.NF_INET_FORWARD: "forward", unix.NF_INET_LOCAL_OUT: "output", unix.NF_INET_POST_ROUTING: "postrouting"}
+	var out []plan.HostChain
+	for _, ch := range chains {
+		fam, ok := familyNames[ch.Table.Family]
+		if !ok || ch.Hooknum == nil {
+			continue
+		}
+		out = append(out, plan.HostChain{Family: fam, Table: ch.Table.Name, Chain: ch.Name, Hook: hooks[uint32(*ch.Hooknum)],
+			Drop: ch.Policy != nil && *ch.Policy == nftables.ChainPolicyDrop})
+	}
+	return out, nil
+}
+
+// familyNames are nft's names of the families whose hooks are the inet
+// ones.
+var familyNames = map[nftables.TableFamily]string{nftables.TableFamilyIPv4: "ip", nftables.TableFamilyIPv6: "ip6",
+	nftables.TableFamilyINet: "inet", nftables.TableFamilyBridge: "bridge"}
+
 // replaceTables sends one netlink batch that deletes each table of del
 // that exists (it adds it first: deleting a missing table would fail the
 // batch) and then adds each table of put with its chains and rules. A

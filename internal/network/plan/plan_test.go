@@ -132,3 +132,27 @@ func TestFreeSubnet4(t *testing.T) {
 		t.Error("FreeSubnet4 found a subnet inside a taken 10.0.0.0/8")
 	}
 }
+
+// TestBlockingChains: of the host's chains, those of other tables on the
+// forward or input hook with policy drop block a network, with advice
+// naming the chain and the bridge; cove's own, accepting ones and other
+// hooks do not.
+func TestBlockingChains(t *testing.T) {
+	cs := []HostChain{
+		{Family: "ip", Table: "filter", Chain: "FORWARD", Hook: "forward", Drop: true},
+		{Family: "ip", Table: "filter", Chain: "INPUT", Hook: "input", Drop: true},
+		{Family: "ip", Table: "filter", Chain: "OUTPUT", Hook: "output", Drop: true},
+		{Family: "inet", Table: "fw", Chain: "fwd", Hook: "forward"},
+		{Family: "inet", Table: TablePrefix + "net-cove", Chain: "forward", Hook: "forward", Drop: true},
+	}
+	got := BlockingChains(cs)
+	if len(got) != 2 || got[0].Chain != "FORWARD" || got[1].Chain != "INPUT" {
+		t.Fatalf("blocking: %+v", got)
+	}
+	w := BlockingWarning(Network{Name: "cove", Bridge: "cove0"}, got)
+	for _, want := range []string{"chain FORWARD of table ip filter (hook forward)", "iptables -I FORWARD -i cove0 -j ACCEPT", "DOCKER-USER", "chain INPUT of table ip filter (hook input)", "DNS and DHCP"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warning lacks %q:\n%s", want, w)
+		}
+	}
+}
