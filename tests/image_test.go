@@ -366,9 +366,14 @@ func TestImageStoreMoved(t *testing.T) {
 		insideStdin(t, hostSettings, "sh", "-c", "cat > /etc/cove/cove.toml")
 		os.RemoveAll(moved)
 	})
+	records := func(root string) int {
+		recs, _ := filepath.Glob(filepath.Join(root, "images", "sha256", "*.json"))
+		return len(recs)
+	}
+	before := records(filepath.Join(workDir, "images"))
 	mustCove(t, "pull", ref)
-	if recs, _ := filepath.Glob(filepath.Join(moved, "images", "sha256", "*.json")); len(recs) != 1 {
-		t.Errorf("the moved store holds %d image records, want 1", len(recs))
+	if n, d := records(moved), records(filepath.Join(workDir, "images")); n != 1 || d != before {
+		t.Errorf("after the pull the moved store holds %d image records (want 1), the default %d (want %d as before)", n, d, before)
 	}
 	if !strings.Contains(mustCove(t, "images"), ref[:strings.LastIndex(ref, ":")]) {
 		t.Errorf("cove images does not list %s from the moved store", ref)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"strings"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
@@ -30,13 +31,7 @@ func withImageConfig(d *dockerInspect, c *spec.Container, rec image.ImageRecord)
 	if !c.User.Set {
 		d.Config.User = img.User
 	}
-	d.Config.ExposedPorts = maps.Clone(cfg.ExposedPorts)
-	for _, p := range specPorts(c.Ports) {
-		if d.Config.ExposedPorts == nil {
-			d.Config.ExposedPorts = map[string]struct{}{}
-		}
-		d.Config.ExposedPorts[fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto)] = struct{}{}
-	}
+	d.Config.ExposedPorts = exposedPorts(cfg.ExposedPorts, specPorts(c.Ports))
 	d.Config.Volumes = maps.Clone(cfg.Volumes)
 	labels := maps.Clone(cfg.Labels)
 	if labels == nil {
@@ -44,6 +39,29 @@ func withImageConfig(d *dockerInspect, c *spec.Container, rec image.ImageRecord)
 	}
 	maps.Copy(labels, d.Config.Labels)
 	d.Config.Labels = labels
+}
+
+// exposedPorts are an image's exposed ports with the container ports of
+// published, as Docker keys them: "PORT/PROTO" (an image's bare "80" is
+// "80/tcp"); nil when there are none.
+func exposedPorts(image map[string]struct{}, published []Port) map[string]struct{} {
+	var out map[string]struct{}
+	add := func(key string) {
+		if out == nil {
+			out = map[string]struct{}{}
+		}
+		out[key] = struct{}{}
+	}
+	for k := range image {
+		if !strings.Contains(k, "/") {
+			k += "/tcp"
+		}
+		add(k)
+	}
+	for _, p := range published {
+		add(fmt.Sprintf("%d/%s", p.ContainerPort, p.Proto))
+	}
+	return out
 }
 
 // containerImage is the image record of image container name (spec

@@ -178,8 +178,8 @@ func aboutOf(name string, sp *spec.Spec) about {
 		if c.Image == "" || c.User.Set { // else the image's
 			a.user = fmt.Sprintf("%d:%d", c.User.UID, c.User.GID)
 		}
-		for k, v := range c.Env {
-			a.env = append(a.env, k+"="+v)
+		for _, k := range slices.Sorted(maps.Keys(c.Env)) { // as the launcher passes them
+			a.env = append(a.env, k+"="+c.Env[k])
 		}
 		a.readOnly, a.ports = c.ReadOnly, specPorts(c.Ports)
 		for _, m := range c.Mounts {

@@ -54,8 +54,9 @@ type Options struct {
 	// MaxConns caps concurrent connections (DefaultMaxConns if 0).
 	MaxConns int
 	// Images opens the image store of Docker's image endpoints, once per
-	// request; nil means image.OpenDefault (/var/lib/cove/images, with
-	// the registries of /etc/cove/registries.toml).
+	// request; nil means image.OpenDefault (/var/lib/cove/images unless
+	// cove.toml moves it, with the registries of
+	// /etc/cove/registries.toml).
 	Images func() (*image.Store, error)
 	// Containers is the directory of the records of containers created
 	// through Docker's API ("" means DefaultContainersDir).

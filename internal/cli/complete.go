@@ -8,11 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cove-project/cove/internal/hostconf"
-
 	"github.com/spf13/cobra"
 
 	"github.com/cove-project/cove/internal/api"
+	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
 )
 
@@ -59,11 +58,11 @@ func completeImages(many bool) cobra.CompletionFunc {
 // imageNames are the names of the images in the store; none when there
 // is no store (completing does not create it) or it cannot be read.
 func imageNames() []string {
-	set, err := hostconf.Load()
+	root, err := hostconf.ImageStore(hostconf.Path)
 	if err != nil {
 		return nil
 	}
-	if _, err := os.Stat(set.ImageStore); err != nil {
+	if _, err := os.Stat(root); err != nil {
 		return nil
 	}
 	st, err := image.OpenDefault()

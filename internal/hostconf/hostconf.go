@@ -73,32 +73,71 @@ func Read(path string) (Settings, error) {
 // Parse parses the settings file data, read from file (for messages and
 // positions: spec.Spec.KeyError reads file again to find a key).
 func Parse(file string, data []byte) (Settings, error) {
+	s, errs := parse(file, data)
+	if len(errs) > 0 {
+		return Settings{}, errs
+	}
+	return s, nil
+}
+
+// ImageStore is the image store's directory by the settings file at path
+// (Read): only a problem of its [images] table, or a file that cannot be
+// read or parsed, is an error; one of another table is left to what
+// reads that (cove run, Docker's create), not to every image operation.
+func ImageStore(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Defaults().ImageStore, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read cove's host settings: %w", err)
+	}
+	s, errs := parse(path, data)
+	errs = slices.DeleteFunc(errs, func(e *spec.Error) bool {
+		return e.Key != "" && e.Key != "images" && !strings.HasPrefix(e.Key, "images.")
+	})
+	if len(errs) > 0 {
+		return "", errs
+	}
+	return s.ImageStore, nil
+}
+
+// parse reads what it can of data: the settings (defaults where a value
+// is missing or wrong) and every problem, sorted by position.
+func parse(file string, data []byte) (Settings, spec.Errors) {
 	var doc map[string]any
 	if _, err := toml.Decode(string(data), &doc); err != nil {
-		return Settings{}, syntaxError(file, err)
+		return Defaults(), syntaxError(file, err)
 	}
 	s, errs := Defaults(), spec.Errors{}
 	at := &spec.Spec{File: file}
 	for _, k := range slices.Sorted(maps.Keys(doc)) {
 		t, known := tables[k]
 		if !known {
-			errs = append(errs, at.KeyError(k, "unknown key; cove.toml has the tables [run] (network) and [images] (store)"))
+			errs = append(errs, at.KeyError(k, "unknown key; cove.toml has the tables "+tableNames()))
 			continue
 		}
 		errs = append(errs, t.read(at, k, doc[k], &s)...)
 	}
-	if len(errs) > 0 {
-		slices.SortStableFunc(errs, func(a, b *spec.Error) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col)) })
-		return Settings{}, errs
+	slices.SortStableFunc(errs, func(a, b *spec.Error) int { return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Col, b.Col)) })
+	return s, errs
+}
+
+// tableNames are the file's tables with their keys, as messages name
+// them: "[images] (store) and [run] (network)".
+func tableNames() string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(tables)) {
+		names = append(names, fmt.Sprintf("[%s] (%s)", name, strings.Join(slices.Sorted(maps.Keys(tables[name])), ", ")))
 	}
-	return s, nil
+	return strings.Join(names, " and ")
 }
 
 // table is one table of the file: its keys, each with what checks its
 // value and sets it in Settings (or says what is wrong).
 type table map[string]func(v any, s *Settings) string
 
-// tables are the file's tables.
+// tables are the file's tables, with an example of each for messages.
 var tables = map[string]table{
 	"run": {"network": func(v any, s *Settings) (msg string) {
 		s.RunNetwork, msg = runNetwork(v)
@@ -110,12 +149,15 @@ var tables = map[string]table{
 	}},
 }
 
+// examples are a line of each table, for messages.
+var examples = map[string]string{"run": `network = "cove"`, "images": `store = "/var/lib/cove/images"`}
+
 // read reads table name's value v into s; errors at their keys.
 func (t table) read(at *spec.Spec, name string, v any, s *Settings) spec.Errors {
 	keys := slices.Sorted(maps.Keys(t))
 	m, ok := v.(map[string]any)
 	if !ok {
-		return spec.Errors{at.KeyError(name, fmt.Sprintf("must be a table: [%s] with %s", name, strings.Join(keys, ", ")))}
+		return spec.Errors{at.KeyError(name, fmt.Sprintf("must be a table: [%s] with %s", name, examples[name]))}
 	}
 	var errs spec.Errors
 	for _, k := range slices.Sorted(maps.Keys(m)) {
@@ -133,7 +175,8 @@ func (t table) read(at *spec.Spec, name string, v any, s *Settings) spec.Errors 
 }
 
 // imageStore checks the value of images.store: the clean path, or why
-// it is wrong.
+// it is wrong (it may not be /, nor hold or lie in another of cove's
+// state directories).
 func imageStore(v any) (string, string) {
 	p, ok := v.(string)
 	switch {
@@ -142,7 +185,13 @@ func imageStore(v any) (string, string) {
 	case !filepath.IsAbs(p):
 		return "", fmt.Sprintf("%q is not an absolute path", p)
 	}
-	return filepath.Clean(p), ""
+	p = filepath.Clean(p)
+	for _, d := range []string{launch.ContainersDir, launch.VolumesDir, launch.VMStateDir, launch.VMImagesDir, launch.UserNSDir, filepath.Dir(Path)} {
+		if p == d || strings.HasPrefix(d, p+"/") || strings.HasPrefix(p, d+"/") || p == "/" {
+			return "", fmt.Sprintf("%q overlaps %s, another of cove's directories", p, d)
+		}
+	}
+	return p, ""
 }
 
 // runNetwork checks the value of run.network: "" and the network, or why
@@ -160,7 +209,7 @@ func runNetwork(v any) (string, string) {
 }
 
 // syntaxError positions a TOML syntax error in file.
-func syntaxError(file string, err error) error {
+func syntaxError(file string, err error) spec.Errors {
 	var pe toml.ParseError
 	if !errors.As(err, &pe) {
 		return spec.Errors{{File: file, Msg: err.Error()}}

@@ -29,11 +29,14 @@ func TestRead(t *testing.T) {
 		{"bad name", "[run]\nnetwork = \"Web\"\n", "", `cove.toml:2:1: run.network: invalid network "Web"; allowed: "host", "none" or a network's name`},
 		{"wrong type", "[run]\nnetwork = 3\n", "", "cove.toml:2:1: run.network: must be a string"},
 		{"unknown key", "[run]\nnetwork = \"host\"\nnetworks = 1\n", "", "cove.toml:3:1: run.networks: unknown key; [run] has network only"},
-		{"unknown table", "[build]\n", "", "cove.toml:1:2: build: unknown key; cove.toml has the tables [run] (network) and [images] (store)"},
-		{"run not a table", "run = \"cove\"\n", "", "cove.toml:1:1: run: must be a table"},
+		{"unknown table", "[build]\n", "", "cove.toml:1:2: build: unknown key; cove.toml has the tables [images] (store) and [run] (network)"},
+		{"run not a table", "run = \"cove\"\n", "", `cove.toml:1:1: run: must be a table: [run] with network = "cove"`},
 		{"syntax", "[run]\nnetwork = \n", "", "cove.toml:2:"},
 		{"store relative", "[images]\nstore = \"images\"\n", "", `cove.toml:2:1: images.store: "images" is not an absolute path`},
 		{"store not a string", "[images]\nstore = 1\n", "", "cove.toml:2:1: images.store: must be a string"},
+		{"store /", "[images]\nstore = \"/\"\n", "", `cove.toml:2:1: images.store: "/" overlaps`},
+		{"store over cove's", "[images]\nstore = \"/var/lib/cove\"\n", "", `cove.toml:2:1: images.store: "/var/lib/cove" overlaps /var/lib/cove/containers`},
+		{"store in volumes", "[images]\nstore = \"/var/lib/cove/volumes/x\"\n", "", `cove.toml:2:1: images.store: "/var/lib/cove/volumes/x" overlaps /var/lib/cove/volumes`},
 		{"images unknown key", "[images]\nroot = \"/x\"\n", "", "cove.toml:2:1: images.root: unknown key; [images] has store only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +67,31 @@ func TestImageStore(t *testing.T) {
 	}
 	if s, err := Parse("cove.toml", []byte("[images]\nstore = \"/srv/cove//images/\"\n")); err != nil || s.ImageStore != "/srv/cove/images" || s.RunNetwork != "cove" {
 		t.Errorf("moved: %+v, %v", s, err)
+	}
+}
+
+// TestImageStoreLenient: a mistake outside [images] does not keep the
+// image store from being found (cove run reports it); one inside, or a
+// syntax error, does.
+func TestImageStoreLenient(t *testing.T) {
+	dir := t.TempDir()
+	for content, want := range map[string]string{
+		"[run]\nnetwork = \"Web\"\n[images]\nstore = \"/srv/img\"\n": "/srv/img",
+		"[build]\n":                   "/var/lib/cove/images",
+		"[images]\nstore = \"rel\"\n": "",
+		"[images]\nstore = \n":        "",
+	} {
+		path := filepath.Join(dir, "cove.toml")
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ImageStore(path)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("%q: %q, %v; want %q", content, got, err, want)
+		}
+	}
+	if got, err := ImageStore(filepath.Join(dir, "absent")); err != nil || got != "/var/lib/cove/images" {
+		t.Errorf("no file: %q, %v", got, err)
 	}
 }
 

@@ -6,7 +6,8 @@
 //
 // # Layout
 //
-// Under the store's root (DefaultRoot, /var/lib/cove/images):
+// Under the store's root (/var/lib/cove/images, or [images] store of
+// /etc/cove/cove.toml: see OpenDefault):
 //
 //	blobs/sha256/HEX                  manifests, indexes and configs, exactly as
 //	                                  fetched; each verified against its digest

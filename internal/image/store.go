@@ -26,11 +26,8 @@ var (
 	ErrNoRegistry = stored.ErrNoRegistry
 )
 
-// DefaultRoot and DefaultRegistriesFile are package stored's.
-const (
-	DefaultRoot           = stored.DefaultRoot
-	DefaultRegistriesFile = stored.DefaultRegistriesFile
-)
+// DefaultRegistriesFile is package stored's.
+const DefaultRegistriesFile = stored.DefaultRegistriesFile
 
 // Open returns the store at root (stored.Open).
 func Open(root string, reg *Registries) (*Store, error) {

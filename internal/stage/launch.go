@@ -94,7 +94,7 @@ func networkOf(c launch.Config) (launch.Config, *isolate.Target, error) {
 func completeImage(c launch.Config) (launch.Config, error) {
 	st, err := stored.OpenDefault()
 	if err != nil {
-		return c, err
+		return c, fmt.Errorf("launch %s: %w", c.Name, err)
 	}
 	if c, err = st.Complete(c); err != nil {
 		return c, fmt.Errorf("launch %s: %w", c.Name, err)

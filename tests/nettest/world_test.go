@@ -15,13 +15,16 @@ import (
 )
 
 // The outside world: a namespace made inside the sandbox, joined to the
-// sandbox's by the veth up0 (sandbox, 198.18.0.2/15) -- up1 (outside,
-// 198.18.0.1/15), RFC 2544's benchmarking range. The sandbox's default
-// route leads there, and nowhere else exists.
+// sandbox's by the veth up0 (sandbox, 198.18.0.2/15 and 2001:db8:ff::2/64)
+// -- up1 (outside, 198.18.0.1/15 and 2001:db8:ff::1/64): RFC 2544's
+// benchmarking range and RFC 3849's documentation prefix. The sandbox's
+// default routes lead there, and nowhere else exists.
 const (
-	outsideNS   = "cove-outside"
-	outsideAddr = "198.18.0.1"
-	uplinkAddr  = "198.18.0.2"
+	outsideNS    = "cove-outside"
+	outsideAddr  = "198.18.0.1"
+	uplinkAddr   = "198.18.0.2"
+	outsideAddr6 = "2001:db8:ff::1"
+	uplinkAddr6  = "2001:db8:ff::2"
 )
 
 // assertClosedWorld fails t unless the sandbox runs in a network
@@ -94,7 +97,10 @@ ip -n %[1]s link set lo up
 ip -n %[1]s addr add %[2]s/15 dev up1
 ip -n %[1]s link set up1 up
 ip route add default via %[2]s dev up0
-`, outsideNS, outsideAddr, uplinkAddr)
+ip addr add %[5]s/64 dev up0 nodad
+ip -n %[1]s addr add %[4]s/64 dev up1 nodad
+ip -6 route add default via %[4]s dev up0
+`, outsideNS, outsideAddr, uplinkAddr, outsideAddr6, uplinkAddr6)
 	t.Cleanup(func() {
 		// Deleting a veth end removes the pair at once; a namespace's links
 		// go asynchronously after ip netns del, too late for the check that
@@ -117,7 +123,7 @@ func serveOutside(t *testing.T, port int) {
 		l   net.Listener
 		err error
 	}
-	ch := make(chan res, 1)
+	ch := make(chan res, 2)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the runtime discards the thread
 		ns, err := netns.GetFromPath(path)
@@ -131,15 +137,19 @@ func serveOutside(t *testing.T, port int) {
 		}
 		l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", outsideAddr, port))
 		ch <- res{l, err}
+		l6, err := net.Listen("tcp", fmt.Sprintf("[%s]:%d", outsideAddr6, port))
+		ch <- res{l6, err}
 	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listen in the outside namespace: %v", r.err)
-	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		host, _, _ := net.SplitHostPort(req.RemoteAddr)
 		fmt.Fprintln(w, host)
 	})}
-	go srv.Serve(r.l)
 	t.Cleanup(func() { srv.Close() })
+	for range 2 {
+		r := <-ch
+		if r.err != nil {
+			t.Fatalf("listen in the outside namespace: %v", r.err)
+		}
+		go srv.Serve(r.l)
+	}
 }

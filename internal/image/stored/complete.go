@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/cove-project/cove/internal/hostconf"
-
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -43,19 +42,20 @@ func (rec ImageRecord) RunConfig() launch.ImageConfig {
 }
 
 // OpenDefault opens the host's store, at the root cove's host settings
-// give (hostconf: [images] store; launch.ImagesDir when they give none),
+// give (hostconf.ImageStore: [images] store; launch.ImagesDir when they
+// give none),
 // with the registries of DefaultRegistriesFile (none when the file does
 // not exist).
 func OpenDefault() (*Store, error) {
-	set, err := hostconf.Load()
+	root, err := hostconf.ImageStore(hostconf.Path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open the image store: %w", err)
 	}
 	reg, err := LoadRegistries(DefaultRegistriesFile)
 	if err != nil {
 		return nil, err
 	}
-	return Open(set.ImageStore, reg)
+	return Open(root, reg)
 }
 
 // PrepareState creates an image container's state directory (mode 0700:

@@ -7,12 +7,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
-
-	"github.com/cove-project/cove/launch"
 )
-
-// DefaultRoot is where the store lives unless told otherwise.
-const DefaultRoot = launch.ImagesDir
 
 // Store is an image store rooted at a directory. Its methods are safe for
 // concurrent use, by goroutines and by processes sharing the root.
