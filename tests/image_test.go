@@ -351,6 +351,36 @@ func TestImageUpdate(t *testing.T) {
 	}
 }
 
+// TestImageUpdateNotReady: an update to an image on which the workload
+// runs but never becomes ready (ready = "tcp:PORT": the new image's file
+// makes the command sleep instead of serving, then exit) is rolled back:
+// cove update exits 1 saying so, and the workload runs ready on the
+// previous image again.
+func TestImageUpdateNotReady(t *testing.T) {
+	env.Need(t)
+	ref, reg := testImage(t)
+	path := declaredText(t, filepath.Join(workDir, "update-ready"), "updready", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n"+
+		"network = \"none\"\ncommand = [\"/bin/sh\", \"-c\", \"test -e /etc/not-ready && exec sleep 3; exec httpd -f -p 127.0.0.1:8098 -h /www\"]\n"+
+		"[service]\nready = \"tcp:8098\"\nstop_timeout = \"1s\"\n")
+	mustCove(t, "apply", path)
+	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
+	notReady := filepath.Join(workDir, "layer-not-ready")
+	if err := os.MkdirAll(filepath.Join(notReady, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(notReady, "etc", "not-ready"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pushImage(t, reg, "cove/test:1", imageConfig, rootfs, notReady)
+	if r := cove(t, "update", "updready"); r.Code != 1 || !strings.Contains(r.Stdout, "did not become ready; rolled back") {
+		t.Errorf("cove update to an image that never gets ready: exit %d, stdout %q, stderr %q; want a roll back", r.Code, r.Stdout, r.Stderr)
+	}
+	waitActive(t, "cove-updready.service")
+	if r := cove(t, "exec", "updready", "--", "test", "-e", "/etc/not-ready"); r.Code == 0 {
+		t.Error("after the roll back the container runs the image that never got ready")
+	}
+}
+
 // TestImageStoreMoved: with [images] store in cove.toml, a pull stores
 // the image there (not under /var/lib/cove/images), cove images lists it
 // and a container runs from it.
