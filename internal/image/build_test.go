@@ -27,11 +27,13 @@ import (
 // tfile is one entry of a test layer: a regular file unless typ says
 // otherwise.
 type tfile struct {
-	name string
-	body string
-	mode int64
-	typ  byte
-	link string
+	name         string
+	body         string
+	mode         int64
+	typ          byte
+	link         string
+	xattrs       map[string]string // as PAX records SCHILY.xattr.NAME
+	major, minor int64             // a device node's
 }
 
 // tarOf is an uncompressed tar of files, in order.
@@ -40,7 +42,14 @@ func tarOf(t *testing.T, files ...tfile) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for _, f := range files {
-		hdr := &tar.Header{Name: f.name, Mode: f.mode, Typeflag: f.typ, Linkname: f.link, ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: f.name, Mode: f.mode, Typeflag: f.typ, Linkname: f.link, ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX,
+			Devmajor: f.major, Devminor: f.minor}
+		for k, v := range f.xattrs {
+			if hdr.PAXRecords == nil {
+				hdr.PAXRecords = map[string]string{}
+			}
+			hdr.PAXRecords["SCHILY.xattr."+k] = v
+		}
 		if hdr.Typeflag == 0 {
 			hdr.Typeflag = tar.TypeReg
 		}

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -61,13 +62,17 @@ func mustPull(t *testing.T, s *Store, ref string, ev *events) ImageRecord {
 	return rec
 }
 
-// threeLayers are a base, an app layer and a layer that whites out a
-// base file, as uncompressed tars.
+// threeLayers are a base, an app layer (a setuid file with an xattr, a
+// symlink and a hard link to it, a device node) and a layer that whites
+// out a base file and makes a base directory opaque, as uncompressed
+// tars.
 func threeLayers(t *testing.T) [][]byte {
 	return [][]byte{
-		tarOf(t, dirEntry("etc/"), tfile{name: "etc/base", body: "base\n"}, tfile{name: "etc/gone", body: "x"}),
-		tarOf(t, dirEntry("app/"), tfile{name: "app/run", body: "#!/bin/sh\n", mode: 0o4755}, tfile{name: "app/link", typ: tar.TypeSymlink, link: "run"}),
-		tarOf(t, dirEntry("etc/"), tfile{name: "etc/.wh.gone"}, tfile{name: "etc/top", body: "top\n"}),
+		tarOf(t, dirEntry("etc/"), tfile{name: "etc/base", body: "base\n"}, tfile{name: "etc/gone", body: "x"},
+			dirEntry("opq/"), tfile{name: "opq/old", body: "old\n"}),
+		appLayer(t, "#!/bin/sh\n"),
+		tarOf(t, dirEntry("etc/"), tfile{name: "etc/.wh.gone"}, tfile{name: "etc/top", body: "top\n"},
+			dirEntry("opq/"), tfile{name: "opq/.wh..wh..opq"}, tfile{name: "opq/new", body: "new\n"}),
 	}
 }
 
@@ -133,6 +138,38 @@ func checkContents(t *testing.T, dirs []string) {
 	if err := unix.Lstat(filepath.Join(dirs[0], "etc/gone"), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
 		t.Errorf("whiteout etc/gone: mode %o rdev %d, %v (want a 0:0 character device)", st.Mode, st.Rdev, err)
 	}
+	checkAppLayer(t, dirs[1])
+	buf := make([]byte, 8)
+	if n, err := unix.Lgetxattr(filepath.Join(dirs[0], "opq"), "trusted.overlay.opaque", buf); err != nil || string(buf[:n]) != "y" {
+		t.Errorf("opaque opq/: trusted.overlay.opaque = %q, %v (want y)", buf[:max(n, 0)], err)
+	}
+	if _, err := os.Lstat(filepath.Join(dirs[0], "opq/.wh..wh..opq")); !os.IsNotExist(err) {
+		t.Errorf("opq/.wh..wh..opq unpacked as a file: %v", err)
+	}
+}
+
+// appLayer is threeLayers' app layer with app/run holding body.
+func appLayer(t *testing.T, body string) []byte {
+	return tarOf(t, dirEntry("app/"), tfile{name: "app/run", body: body, mode: 0o4755, xattrs: map[string]string{"user.cove": "app"}},
+		tfile{name: "app/link", typ: tar.TypeSymlink, link: "run"}, tfile{name: "app/hard", typ: tar.TypeLink, link: "app/run"},
+		tfile{name: "app/null", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3})
+}
+
+// checkAppLayer checks threeLayers' app layer unpacked in dir: the
+// setuid file's xattr, its hard link (one inode) and the device node.
+func checkAppLayer(t *testing.T, dir string) {
+	t.Helper()
+	buf := make([]byte, 8)
+	if n, err := unix.Lgetxattr(filepath.Join(dir, "app/run"), "user.cove", buf); err != nil || string(buf[:n]) != "app" {
+		t.Errorf("app/run's xattr user.cove = %q, %v (want app)", buf[:max(n, 0)], err)
+	}
+	var run, hard, null unix.Stat_t
+	if err := errors.Join(unix.Lstat(filepath.Join(dir, "app/run"), &run), unix.Lstat(filepath.Join(dir, "app/hard"), &hard)); err != nil || run.Ino != hard.Ino || run.Nlink != 2 {
+		t.Errorf("app/hard: inode %d, app/run: inode %d with %d links, %v (want one inode, two links)", hard.Ino, run.Ino, run.Nlink, err)
+	}
+	if err := unix.Lstat(filepath.Join(dir, "app/null"), &null); err != nil || null.Mode&unix.S_IFMT != unix.S_IFCHR || null.Rdev != unix.Mkdev(1, 3) {
+		t.Errorf("app/null: mode %o rdev %d, %v (want character device 1:3)", null.Mode, null.Rdev, err)
+	}
 }
 
 // TestPullFormats pulls each layer compression (gzip, zstd, none) under
@@ -155,7 +192,7 @@ func TestPullFormats(t *testing.T) {
 			var layers []v1.Layer
 			for i, tb := range threeLayers(t) {
 				if i == 1 { // make this image's layers its own
-					tb = tarOf(t, dirEntry("app/"), tfile{name: "app/run", body: c.form, mode: 0o4755}, tfile{name: "app/link", typ: tar.TypeSymlink, link: "run"})
+					tb = appLayer(t, c.form)
 				}
 				layers = append(layers, mkLayer(t, tb, c.form))
 			}
