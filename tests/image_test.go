@@ -136,6 +136,17 @@ func imagesListed(t *testing.T, ref string) {
 	if len(rows) != 1 || rows[0].Name != ref || !strings.HasPrefix(rows[0].Digest, "sha256:") {
 		t.Errorf("cove images --json = %+v, want one row named %s", rows, ref)
 	}
+	// cove image inspect shows the record with the image's configuration;
+	// --format reads one field.
+	if out := mustCove(t, "image", "inspect", "--format", "{{.Digest}}", ref); strings.TrimSpace(out) != rows[0].Digest {
+		t.Errorf("cove image inspect --format '{{.Digest}}' printed %q, want %s", out, rows[0].Digest)
+	}
+	if out := mustCove(t, "image", "inspect", ref); !strings.Contains(out, "GREETING=from-image") || !strings.Contains(out, rows[0].Digest) {
+		t.Errorf("cove image inspect lacks the digest or the config's environment:\n%s", out)
+	}
+	if r := cove(t, "image", "inspect", "127.0.0.1:1/nothing:1"); r.Code == 0 || !strings.Contains(r.Stderr, "no such image") {
+		t.Errorf("cove image inspect of a missing image: exit %d, %s", r.Code, r.Stderr)
+	}
 	// Shell completion (cobra's __complete, which the bash, zsh and fish
 	// scripts call) offers the image's reference.
 	if out := mustCove(t, "__complete", "rmi", ""); !strings.Contains(out, ref+"\n") {

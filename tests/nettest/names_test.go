@@ -1,6 +1,7 @@
 package nettest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -40,6 +41,7 @@ func TestNamedNetworks(t *testing.T) {
 		t.Errorf("front got %v, want its pinned 10.80.0.50", front)
 	}
 	runServer(t, "client", "web")
+	checkNetworkInspect(t, front)
 	stranger := runServer(t, "stranger", "other")
 	runServer(t, "hermit", "sealed")
 
@@ -177,6 +179,26 @@ func checkIsolated(t *testing.T, from string, dst netip.Addr) {
 	r := inside(t, coveBin, "exec", from, "--", "timeout", "3", "nc", dst.String(), fmt.Sprint(port))
 	if r.Code == 0 {
 		t.Errorf("%s reached %v:%d across networks", from, dst, port)
+	}
+}
+
+// checkNetworkInspect: cove network inspect web shows its subnet, file,
+// state, the lease of front at its pinned address, and its firewall
+// table.
+func checkNetworkInspect(t *testing.T, front netip.Addr) {
+	t.Helper()
+	var infos []struct {
+		Name, Subnet4, File, State, Firewall string
+		Leases                               map[string]string
+	}
+	out := mustCove(t, "network", "inspect", "web")
+	if err := json.Unmarshal([]byte(out), &infos); err != nil || len(infos) != 1 {
+		t.Fatalf("cove network inspect web: %v\n%s", err, out)
+	}
+	n := infos[0]
+	if n.Name != "web" || n.Subnet4 != "10.80.0.0/24" || n.File != "/etc/cove/networks/web.toml" || n.State != "active" ||
+		n.Leases[front.String()] != "front" || !strings.Contains(n.Firewall, `table inet "cove-net-web"`) {
+		t.Errorf("cove network inspect web: %+v", n)
 	}
 }
 
