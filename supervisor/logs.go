@@ -403,18 +403,36 @@ func (s *stamper) entry(line []byte) error {
 	return nil
 }
 
-// withLogs adds the last lines a unit's invocation logged to err.
+// withLogs adds the last lines a unit's invocation logged to err, waiting
+// up to logTries*logRetry for the first of them.
 func withLogs(ctx context.Context, err error, invocation, unit string) error {
 	var b strings.Builder
 	match := []string{"-u", unit}
 	if invocation != "" && invocation != strings.Repeat("0", 32) {
 		match = []string{"_SYSTEMD_INVOCATION_ID=" + invocation}
 	}
-	if journal(ctx, &b, LogOptions{Lines: 10}, match...) != nil || b.Len() == 0 {
+	// The unit's output reaches journald through a stream that it may not
+	// have read yet when the job has failed: wait a little for it.
+	for try := 0; try < logTries && b.Len() == 0 && ctx.Err() == nil; try++ {
+		if try > 0 {
+			time.Sleep(logRetry)
+		}
+		if journal(ctx, &b, LogOptions{Lines: 10}, match...) != nil {
+			return err
+		}
+	}
+	if b.Len() == 0 {
 		return err
 	}
 	return fmt.Errorf("%w\nlast log lines of %s:\n%s", err, unit, strings.TrimRight(b.String(), "\n"))
 }
+
+// How long withLogs waits for a failed unit's output to reach the
+// journal: logTries reads, logRetry apart.
+const (
+	logTries = 10
+	logRetry = 50 * time.Millisecond
+)
 
 // isNotFound reports whether err is ErrNotFound.
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
