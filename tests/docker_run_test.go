@@ -163,7 +163,8 @@ func dockerAttachRunning(t *testing.T, docker func(...string) result, ref string
 
 // dockerCreateStart: docker create makes a container in state created
 // that no systemd unit has yet; docker rename gives it another name (its
-// old ID still finds it, as docker compose needs); docker start runs it
+// old ID still finds it, as docker compose needs; docker events has the
+// rename with the old name); docker start runs it
 // detached, its output to the journal (docker logs); docker wait gives
 // its status; a container that has run, and a name in use, are refused
 // a rename.
@@ -173,8 +174,14 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 		t.Fatalf("docker create: exit %d: %s", r.Code, r.Stderr)
 	}
 	oldID := strings.TrimSpace(r.Stdout)
+	since := time.Now().Add(-time.Second).Format(time.RFC3339Nano)
 	if r := docker("rename", "draft", "made"); r.Code != 0 {
 		t.Fatalf("docker rename draft made: exit %d: %s", r.Code, r.Stderr)
+	}
+	ev := docker("events", "--since", since, "--until", time.Now().Add(time.Second).Format(time.RFC3339Nano), "--filter", "event=rename",
+		"--format", "{{.Action}} {{.Actor.Attributes.oldName}} {{.Actor.Attributes.name}}")
+	if ev.Code != 0 || strings.TrimSpace(ev.Stdout) != "rename /draft made" {
+		t.Errorf("docker events of the rename: exit %d: %q %s", ev.Code, ev.Stdout, ev.Stderr)
 	}
 	if r := docker("inspect", "--format", "{{.Name}}", oldID); strings.TrimSpace(r.Stdout) != "/made" {
 		t.Errorf("docker inspect of the ID from before the rename: %q %s", r.Stdout, r.Stderr)

@@ -38,8 +38,8 @@ type dockerActor struct {
 }
 
 // dockerEventOf is e in Docker's shape: a health_status action carries
-// the status ("health_status: healthy"), the attributes name, image and
-// a die event's exitCode.
+// the status ("health_status: healthy"), the attributes name, image, a
+// die event's exitCode and a rename's oldName ("/OLD", as Docker has it).
 func dockerEventOf(e events.Event) dockerEvent {
 	action := e.Action
 	if e.Health != "" {
@@ -52,6 +52,9 @@ func dockerEventOf(e events.Event) dockerEvent {
 	if e.ExitCode != nil {
 		attrs["exitCode"] = strconv.Itoa(*e.ExitCode)
 	}
+	if e.OldName != "" {
+		attrs["oldName"] = "/" + e.OldName // Docker's container names have their slash
+	}
 	id := dockerID(e.Name)
 	return dockerEvent{Status: action, ID: id, From: e.Image, Type: e.Type, Action: action,
 		Actor: dockerActor{ID: id, Attributes: attrs}, Scope: "local", Time: e.Time.Unix(), TimeNano: e.Time.UnixNano()}
@@ -60,7 +63,7 @@ func dockerEventOf(e events.Event) dockerEvent {
 // event is the event a dockerEventOf made.
 func (d dockerEvent) event() events.Event {
 	e := events.Event{Time: time.Unix(0, d.TimeNano), Type: d.Type, Action: d.Action, Name: d.Actor.Attributes["name"],
-		Image: d.Actor.Attributes["image"]}
+		Image: d.Actor.Attributes["image"], OldName: strings.TrimPrefix(d.Actor.Attributes["oldName"], "/")}
 	if h, ok := strings.CutPrefix(d.Action, events.Health+": "); ok {
 		e.Action, e.Health = events.Health, h
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/cove-project/cove/internal/eventlog"
 )
 
 // dockerRename answers POST /containers/ID/rename?name=NEW: a container
@@ -40,6 +42,7 @@ func (s *Server) dockerRename(c *call) {
 	}
 	switch err := s.records.rename(ct.Name, name); {
 	case err == nil:
+		eventlog.Renamed(ct.Name, name)
 		c.w.WriteHeader(http.StatusNoContent)
 	case errors.Is(err, errStarted):
 		c.fail(errorf(CodeConflict, hasRun(ct.Name)))

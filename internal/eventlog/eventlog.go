@@ -113,6 +113,12 @@ func Created(s *spec.Spec, autoRemove bool) {
 	warn(send(events.IDCreated, s.Name, "created", vars))
 }
 
+// Renamed records that workload old is now called name: the rename
+// event. Like Created, it never fails the rename.
+func Renamed(old, name string) {
+	warn(send(events.IDRenamed, name, "renamed from "+old, map[string]string{events.FieldOldName: old}))
+}
+
 // Removed records that workload name was removed: the destroy event.
 func Removed(name string) {
 	warn(send(events.IDRemoved, name, "removed", nil))

@@ -25,10 +25,11 @@ const (
 	Restart = "restart"
 	Health  = "health_status"
 	Destroy = "destroy"
+	Rename  = "rename"
 )
 
 // Actions are every action an event may have.
-var Actions = []string{Create, Start, Stop, Die, OOM, Restart, Health, Destroy}
+var Actions = []string{Create, Start, Stop, Die, OOM, Restart, Health, Destroy, Rename}
 
 // TypeContainer is the type of every event: Docker's name for what cove
 // calls a workload (a container or a VM).
@@ -51,6 +52,7 @@ type Event struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Health   string `json:"health,omitempty"` // health_status: Healthy or Unhealthy
 	Image    string `json:"image,omitempty"`  // when the record says (create)
+	OldName  string `json:"old_name,omitempty"` // rename: the name it had
 }
 
 // String is e as one line of cove events: time (RFC 3339, UTC, nine
@@ -63,6 +65,9 @@ func (e Event) String() string {
 	}
 	if e.Image != "" {
 		attrs = append(attrs, "image="+e.Image)
+	}
+	if e.OldName != "" {
+		attrs = append(attrs, "oldName="+e.OldName)
 	}
 	action := e.Action
 	if e.Health != "" {

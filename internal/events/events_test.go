@@ -102,7 +102,8 @@ func record(sec int64, fields ...string) Record {
 // start that timed out) had no die; a control process's exit is not the
 // main process's. Records of PID 1's catalog IDs or cove's from other
 // processes or users, an unknown health, a pull unit, and a kernel OOM
-// outside cove.slice are no events.
+// outside cove.slice are no events. A rename (root's record) is the
+// rename event with the old name.
 func TestMapRules(t *testing.T) {
 	const unit = "UNIT=cove-web.service"
 	pid1 := []string{"_PID=1", "_UID=0", "_TRANSPORT=journal"}
@@ -130,6 +131,8 @@ func TestMapRules(t *testing.T) {
 		record(18, "_PID=4242", "_UID=1000", "MESSAGE_ID="+IDKilled, FieldWorkload+"=web", "EXIT_CODE=killed", "EXIT_STATUS=6"),
 		record(19, "_PID=4242", "_UID=0", "MESSAGE_ID="+IDKilled, FieldWorkload+"=web", "EXIT_CODE=killed", "EXIT_STATUS=9"),
 		rec(20, "MESSAGE_ID="+idUnitSuccess, unit),
+		record(21, "_PID=4242", "_UID=0", "MESSAGE_ID="+IDRenamed, FieldWorkload+"=web2", FieldOldName+"=web"),
+		record(22, "_PID=4242", "_UID=1000", "MESSAGE_ID="+IDRenamed, FieldWorkload+"=evil", FieldOldName+"=web2"),
 	}
 	want := []string{
 		"1970-01-01T00:00:00.000000000Z container start web",
@@ -140,6 +143,7 @@ func TestMapRules(t *testing.T) {
 		"1970-01-01T00:00:16.000000000Z container health_status: unhealthy web",
 		"1970-01-01T00:00:17.000000000Z container start web",
 		"1970-01-01T00:00:20.000000000Z container die web (exitCode=137)",
+		"1970-01-01T00:00:21.000000000Z container rename web2 (oldName=web)",
 	}
 	m := NewMapper()
 	var got []string

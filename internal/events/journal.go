@@ -28,6 +28,10 @@ const (
 	IDCreated = "2f4d30301a54472092646b53db2aee70" // a workload was created (FieldImage: its image, if any)
 	IDRemoved = "b3ba5c1e6836432c94dfaf0f968adb3b" // a workload was removed
 	IDHealth  = "84b2e12efbf84c97ab5d360a76e647f7" // a workload's health changed (FieldHealth: Healthy or Unhealthy)
+	// IDRenamed: a workload (a container created through Docker's API that
+	// has not run) was renamed (FieldWorkload: its new name,
+	// FieldOldName: the one it had).
+	IDRenamed = "575deede30c24adeb7ccf4a839b21476"
 	// IDKilled: SIGKILL ended a workload's main process (EXIT_CODE=killed,
 	// EXIT_STATUS=9, as systemd's exit record has them), a death systemd
 	// counts as clean for containers and logs at debug level only; the
@@ -40,6 +44,7 @@ const (
 	FieldWorkload = "COVE_WORKLOAD"
 	FieldImage    = "COVE_IMAGE"
 	FieldHealth   = "COVE_HEALTH"
+	FieldOldName  = "COVE_OLD_NAME"
 	// FieldAutoRemove is "1" in the create record of a workload whose
 	// unit goes when its run ends, with no cove process left to record
 	// the removal (a detached cove run --rm): its die is also its destroy.
@@ -49,7 +54,7 @@ const (
 // Fields are the journal fields Mapper reads: the journal need not
 // return others (journalctl --output-fields).
 var Fields = []string{"MESSAGE_ID", "MESSAGE", "UNIT", "JOB_TYPE", "JOB_RESULT", "EXIT_CODE", "EXIT_STATUS",
-	"_PID", "_UID", "_TRANSPORT", FieldWorkload, FieldImage, FieldHealth, FieldAutoRemove}
+	"_PID", "_UID", "_TRANSPORT", FieldWorkload, FieldImage, FieldHealth, FieldAutoRemove, FieldOldName}
 
 // Match selects in the journal (journalctl's match syntax) the records
 // Mapper maps: PID 1's of the catalog IDs above, the kernel's, and
@@ -60,6 +65,7 @@ var Match = []string{
 	"MESSAGE_ID=" + idUnitSuccess, "MESSAGE_ID=" + idUnitFailure, "MESSAGE_ID=" + idUnitOOM,
 	"+", "_TRANSPORT=kernel",
 	"+", "_UID=0", "MESSAGE_ID=" + IDCreated, "MESSAGE_ID=" + IDRemoved, "MESSAGE_ID=" + IDHealth, "MESSAGE_ID=" + IDKilled,
+	"MESSAGE_ID=" + IDRenamed,
 }
 
 // Record is one journal entry: when the journal received it, and its
@@ -164,7 +170,7 @@ func (m *Mapper) mapOne(r Record) (Event, bool) {
 		}
 	case f["_UID"] == "0":
 		name, action = f[FieldWorkload], cove(f)
-		e.Image, e.Health = f[FieldImage], f[FieldHealth]
+		e.Image, e.Health, e.OldName = f[FieldImage], f[FieldHealth], f[FieldOldName]
 	}
 	if name == "" || action == "" {
 		return Event{}, false
@@ -249,6 +255,8 @@ func cove(f map[string]string) string {
 		return Create
 	case IDRemoved:
 		return Destroy
+	case IDRenamed:
+		return Rename
 	case IDHealth:
 		if h := f[FieldHealth]; h == Healthy || h == Unhealthy {
 			return Health
