@@ -50,8 +50,8 @@ type Event struct {
 	// ExitCode is a die event's exit status, Docker's: the status the
 	// main process exited with, or 128+N when signal N killed it.
 	ExitCode *int   `json:"exit_code,omitempty"`
-	Health   string `json:"health,omitempty"` // health_status: Healthy or Unhealthy
-	Image    string `json:"image,omitempty"`  // when the record says (create)
+	Health   string `json:"health,omitempty"`   // health_status: Healthy or Unhealthy
+	Image    string `json:"image,omitempty"`    // when the record says (create)
 	OldName  string `json:"old_name,omitempty"` // rename: the name it had
 }
 
