@@ -108,3 +108,50 @@ func (v *validator) replicas(s *Spec) {
 		v.add("service.replicas", fmt.Sprintf("%d replicas would write one root directory; set container.read_only or container.volatile, or run an image (each instance gets its own writable layer)", n))
 	}
 }
+
+// CheckSharedTargets checks, across a set of specs (the declared ones),
+// what container.network = "container:NAME" needs of NAME when NAME is in
+// the set: a container (not a VM) that does not share another's namespace
+// itself, and for a replicated one an instance within its replicas
+// (NAME@I), not NAME alone, whose unit is a template. Each problem is an
+// error at the sharer's key; a NAME not in the set is left to the start.
+func CheckSharedTargets(specs []*Spec) Errors {
+	byName := map[string]*Spec{}
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
+	var errs Errors
+	for _, s := range specs {
+		if s.Container == nil {
+			continue
+		}
+		ref, ok := SharedNetwork(s.Container.Network)
+		if !ok {
+			continue
+		}
+		base, i := splitRef(ref)
+		if t := byName[base]; t != nil {
+			if msg := sharedTargetProblem(t, ref, i); msg != "" {
+				errs = append(errs, s.KeyError("container.network", msg))
+			}
+		}
+	}
+	return errs
+}
+
+// sharedTargetProblem is what is wrong with sharing the network namespace
+// of ref, instance i (0: none named) of t; "" when nothing is.
+func sharedTargetProblem(t *Spec, ref string, i int) string {
+	n := t.Service.Replicas
+	switch {
+	case t.Container == nil:
+		return fmt.Sprintf("%s is a VM: only a container's network namespace can be shared", ref)
+	case t.Container.Network != "" && strings.HasPrefix(t.Container.Network, NetworkSharedPrefix):
+		return fmt.Sprintf("%s shares another container's network namespace itself (%s): share that one's", ref, t.Container.Network)
+	case n > 0 && i == 0:
+		return fmt.Sprintf("%s is replicated (service.replicas = %d): name one instance, %s%s", ref, n, NetworkSharedPrefix, InstanceName(ref, 1))
+	case i > 0 && (n == 0 || i > n):
+		return fmt.Sprintf("%s names an instance %s does not have (service.replicas = %d)", ref, t.Name, n)
+	}
+	return ""
+}

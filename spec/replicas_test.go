@@ -2,6 +2,7 @@ package spec
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -48,5 +49,46 @@ func TestCompareNames(t *testing.T) {
 	slices.SortFunc(names, CompareNames)
 	if want := []string{"db", "web", "web@1", "web@2", "web@10", "webapp"}; !slices.Equal(names, want) {
 		t.Errorf("sorted: %v, want %v", names, want)
+	}
+}
+
+// TestCheckSharedTargets: a sharer of a declared replicated workload must
+// name an instance within its replicas; a VM and a sharer are refused
+// as targets; a target not declared is left to the start.
+func TestCheckSharedTargets(t *testing.T) {
+	parse := func(name, body string) *Spec {
+		s, err := Parse(name+".toml", []byte("version = 1\n"+body), name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return s
+	}
+	ctr := func(name, network string, extra string) *Spec {
+		return parse(name, "kind = \"container\"\n[container]\nrootfs = \"/r\"\ncommand = [\"/bin/true\"]\nnetwork = \""+network+"\"\n"+extra)
+	}
+	specs := []*Spec{
+		ctr("web", "none", "read_only = true\n[service]\nreplicas = 2\n"),
+		ctr("solo", "none", ""),
+		ctr("a", "container:web", ""),
+		ctr("b", "container:web@2", ""),
+		ctr("c", "container:web@3", ""),
+		ctr("d", "container:solo", ""),
+		ctr("e", "container:d", ""),
+		ctr("f", "container:elsewhere", ""),
+		parse("vm1", "kind = \"vm\"\n[vm]\nkernel = \"/k\"\n"),
+		ctr("g", "container:vm1", ""),
+	}
+	var got []string
+	for _, e := range CheckSharedTargets(specs) {
+		got = append(got, e.File+": "+e.Msg)
+	}
+	want := []string{
+		"a.toml: web is replicated (service.replicas = 2): name one instance, container:web@1",
+		"c.toml: web@3 names an instance web does not have (service.replicas = 2)",
+		"e.toml: d shares another container's network namespace itself (container:solo): share that one's",
+		"g.toml: vm1 is a VM: only a container's network namespace can be shared",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

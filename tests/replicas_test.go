@@ -21,6 +21,21 @@ func replicaPIDs(t *testing.T, name string, n int) []string {
 	return pids
 }
 
+// sharerRefused: apply of a spec sharing the network namespace of
+// replicated rep (declared in dir) without naming an instance exits 2 at
+// its key and makes no unit.
+func sharerRefused(t *testing.T, dir string) {
+	t.Helper()
+	sharer := containerSpec(t, filepath.Join(workDir, "replicas-sharer"), "repside", rootfs, shCommand("exec sleep 1000"), "network = \"container:rep\"\n")
+	if r := cove(t, "apply", dir, sharer); r.Code != 2 || !strings.Contains(r.Stderr, sharer+":") ||
+		!strings.Contains(r.Stderr, "container.network: rep is replicated (service.replicas = 3): name one instance, container:rep@1") {
+		t.Errorf("apply of a spec sharing the network of replicated rep without an instance: exit %d, %s; want exit 2 at its key", r.Code, r.Stderr)
+	}
+	if st := show(t, "cove-repside.service", "LoadState"); st != "not-found" {
+		t.Errorf("the refused sharer has a unit (%s)", st)
+	}
+}
+
 // gone fails the test if instance unit of a replicated workload is
 // still active.
 func gone(t *testing.T, unit string) {
@@ -36,7 +51,8 @@ func gone(t *testing.T, unit string) {
 // running instances be; NAME alone stops and starts them all and shows
 // all their logs; a change
 // that needs a restart restarts each (a new command with no reload of
-// systemd); the generator enables each instance; prune removes them.
+// systemd); the generator enables each instance; prune removes them. A
+// spec sharing rep's network namespace must name an instance (exit 2).
 func TestReplicas(t *testing.T) {
 	env.Need(t)
 	pruneAll(t)
@@ -69,6 +85,7 @@ func TestReplicas(t *testing.T) {
 	if ps := mustCove(t, "ps"); !strings.Contains(ps, "rep@1") || !strings.Contains(ps, "rep@3") {
 		t.Errorf("cove ps does not list the instances:\n%s", ps)
 	}
+	sharerRefused(t, dir)
 	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-rep.service"); r.Code == 0 {
 		t.Errorf("the generator wrote a plain unit for a replicated workload")
 	}

@@ -84,6 +84,9 @@ func load(opt Options) (Plan, []desired, error) {
 		if err := hostcheck.SharedDisks(specs); err != nil {
 			errs = append(errs, err)
 		}
+		if es := spec.CheckSharedTargets(specs); len(es) > 0 {
+			errs = append(errs, es)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, nil, errors.Join(errs...)
