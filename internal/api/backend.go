@@ -597,7 +597,7 @@ func (l *Local) CreateNetwork(ctx context.Context, name string, s spec.Network) 
 	if err != nil {
 		return plan.Network{}, err
 	}
-	n, err := declared.CreateNetwork(name, s)
+	n, err := declared.CreateNetwork(ctx, name, s)
 	if err != nil {
 		return n, err
 	}

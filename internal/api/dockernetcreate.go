@@ -137,6 +137,7 @@ func networkRefusal(err error) *Error {
 		code string
 	}{
 		{declared.ErrNetworkExists, CodeConflict},
+		{declared.ErrApplyBusy, CodeConflict},
 		{declared.ErrNetworkSettings, CodeBadRequest},
 		{declared.ErrDefaultNetwork, CodeForbidden},
 		{declared.ErrNetworkInUse, CodeForbidden},

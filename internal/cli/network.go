@@ -290,7 +290,7 @@ when the first workload on the network starts.`,
 // createNetwork creates network name with settings s
 // (declared.CreateNetwork) and reloads systemd.
 func createNetwork(ctx context.Context, env *Env, name string, s spec.Network) error {
-	n, err := declared.CreateNetwork(name, s)
+	n, err := declared.CreateNetwork(ctx, name, s)
 	if err != nil {
 		return networkUsage(err)
 	}

@@ -43,11 +43,12 @@ func refused(kind error, format string, a ...any) error {
 // (plan.FreeSubnet4). It holds the apply lock (Default.Lock) from the
 // check of the names and subnets taken to the write, so that creates at
 // once (docker compose makes a project's networks in parallel) never
-// take one subnet twice; so it waits for a cove apply under way. The
+// take one subnet twice; so it waits for a cove apply under way, until
+// ctx ends or for Paths.LockFor's LockWait at most (ErrApplyBusy). The
 // caller reloads systemd (its generator writes the network's units). It
 // returns the network as its file now says.
-func CreateNetwork(name string, s spec.Network) (plan.Network, error) {
-	unlock, err := Default.Lock()
+func CreateNetwork(ctx context.Context, name string, s spec.Network) (plan.Network, error) {
+	unlock, err := Default.LockFor(ctx)
 	if err != nil {
 		return plan.Network{}, fmt.Errorf("network create %s: %w", name, err)
 	}
@@ -90,7 +91,7 @@ func RemoveNetwork(ctx context.Context, conn *supervisor.Conn, name string) erro
 	if name == plan.DefaultName {
 		return refused(ErrDefaultNetwork, "network rm: %q is the default network; it exists without a file and cannot be removed", name)
 	}
-	unlock, err := Default.Lock()
+	unlock, err := Default.LockFor(ctx)
 	if err != nil {
 		return fmt.Errorf("network rm %s: %w", name, err)
 	}

@@ -6,6 +6,7 @@
 package declared
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -166,6 +168,40 @@ func syncDir(dir string) error {
 // another holder. The returned function releases it.
 func (p Paths) Lock() (func(), error) { return p.lock("apply.lock") }
 
+// LockFor is Lock for a request that must not wait long: it gives up
+// when ctx ends or after LockWait, with ErrApplyBusy (a cove apply holds
+// the lock: its pulls and starts can take minutes).
+func (p Paths) LockFor(ctx context.Context) (func(), error) {
+	ctx, cancel := context.WithTimeout(ctx, LockWait)
+	defer cancel()
+	f, path, err := p.lockFile("apply.lock")
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: flock: %w", path, err)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, fmt.Errorf("%w (%s held %s)", ErrApplyBusy, path, LockWait)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// LockWait is how long LockFor waits for the apply lock.
+const LockWait = 30 * time.Second
+
+// ErrApplyBusy is LockFor's error when the apply lock stays taken.
+var ErrApplyBusy = errors.New("a cove apply is under way; try again when it has finished")
+
 // lockLaunch takes the lock of the launcher configuration files (an
 // flock on Run/launch.lock), which the generator holds while it reads the
 // specs and writes the files, and cove apply while it writes one, so that
@@ -180,15 +216,24 @@ func (p Paths) lockLaunch() (func(), error) {
 	return p.lock("launch.lock")
 }
 
-// lock takes an flock on Run/name, waiting for another holder.
-func (p Paths) lock(name string) (func(), error) {
+// lockFile opens (creating it) the lock file Run/name.
+func (p Paths) lockFile(name string) (*os.File, string, error) {
 	if err := os.MkdirAll(p.Run, 0o755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", p.Run, err)
+		return nil, "", fmt.Errorf("lock %s: %w", p.Run, err)
 	}
 	path := filepath.Join(p.Run, name)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, "", fmt.Errorf("lock %s: %w", path, err)
+	}
+	return f, path, nil
+}
+
+// lock takes an flock on Run/name, waiting for another holder.
+func (p Paths) lock(name string) (func(), error) {
+	f, path, err := p.lockFile(name)
+	if err != nil {
+		return nil, err
 	}
 	for {
 		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)

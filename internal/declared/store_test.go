@@ -1,6 +1,8 @@
 package declared
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -74,4 +76,26 @@ func TestSpecFiles(t *testing.T) {
 	if len(files) != 2 || files[0].Path != p.Vendor+"/a.toml" || files[1].Path != p.Etc+"/b.toml" {
 		t.Errorf("SpecFiles = %+v", files)
 	}
+}
+
+// TestLockFor: while another holds the apply lock, LockFor gives up when
+// its context ends, with ErrApplyBusy; once the lock is free it takes it.
+func TestLockFor(t *testing.T) {
+	p := Paths{Run: t.TempDir()}
+	unlock, err := p.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := p.LockFor(ctx); !errors.Is(err, ErrApplyBusy) || time.Since(start) > 5*time.Second {
+		t.Errorf("LockFor with the lock held: %v after %s, want ErrApplyBusy when the context ends", err, time.Since(start))
+	}
+	unlock()
+	again, err := p.LockFor(context.Background())
+	if err != nil {
+		t.Fatalf("LockFor with the lock free: %v", err)
+	}
+	again()
 }
