@@ -403,8 +403,8 @@ func (s *stamper) entry(line []byte) error {
 	return nil
 }
 
-// withLogs adds the last lines a unit's invocation logged to err, waiting
-// up to logTries*logRetry for the first of them.
+// withLogs adds the last lines a unit's invocation logged to err, reading
+// the journal up to logTries times, logRetry apart, until there are some.
 func withLogs(ctx context.Context, err error, invocation, unit string) error {
 	var b strings.Builder
 	match := []string{"-u", unit}
@@ -415,7 +415,11 @@ func withLogs(ctx context.Context, err error, invocation, unit string) error {
 	// have read yet when the job has failed: wait a little for it.
 	for try := 0; try < logTries && b.Len() == 0 && ctx.Err() == nil; try++ {
 		if try > 0 {
-			time.Sleep(logRetry)
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(logRetry):
+			}
 		}
 		if journal(ctx, &b, LogOptions{Lines: 10}, match...) != nil {
 			return err

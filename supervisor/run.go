@@ -56,6 +56,9 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 		return fmt.Errorf("start %s: %w", u.Name, err)
 	}
 	if err := waitJob(ctx, "start", u.Name, ch); err != nil {
+		if stdio != nil && stdio.Err != nil { // its output went there, not to the journal
+			return err
+		}
 		return withLogs(ctx, err, c.invocation(ctx, u.Name), u.Name)
 	}
 	var errs []error

@@ -189,7 +189,8 @@ func SetReplicas(ctx context.Context, opt Options, conn *supervisor.Conn, name s
 
 // editAndApply writes edit's text of workload name's spec (the one in
 // Etc, else the vendor's) to Etc and applies, under the apply lock; op
-// names the operation in errors.
+// names the operation in errors. When the specs with the edit are
+// refused (load), the file is put back as it was.
 func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, name string, edit func(path string) ([]byte, error), log io.Writer) (Plan, error) {
 	unlock, err := opt.Paths.Lock()
 	if err != nil {
@@ -208,10 +209,26 @@ func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, n
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFile(opt.Paths.EtcPath(name), data); err != nil {
+	etc := opt.Paths.EtcPath(name)
+	before, readErr := os.ReadFile(etc)
+	if err := WriteFile(etc, data); err != nil {
 		return nil, err
 	}
-	return run(ctx, Options{Paths: opt.Paths}, conn, log)
+	o := Options{Paths: opt.Paths}
+	plan, want, err := load(o)
+	if err != nil { // refused with the others (a sharer of its network, say): as it was
+		return nil, errors.Join(err, restoreSpec(etc, before, readErr == nil))
+	}
+	return applyPlan(ctx, o, conn, plan, want, log)
+}
+
+// restoreSpec puts back the spec file path as it was before an edit:
+// before when it existed (had), else none.
+func restoreSpec(path string, before []byte, had bool) error {
+	if had {
+		return WriteFile(path, before)
+	}
+	return Remove(path)
 }
 
 // run applies; the caller holds the lock.
@@ -220,6 +237,12 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 	if err != nil {
 		return nil, err
 	}
+	return applyPlan(ctx, opt, conn, plan, want, log)
+}
+
+// applyPlan carries out plan, the changes to the specs want, which load
+// found; the caller holds the lock.
+func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, want []desired, log io.Writer) (Plan, error) {
 	if err := pullImages(ctx, opt, plan); err != nil {
 		return plan, err
 	}

@@ -40,7 +40,7 @@ func refused(kind error, format string, a ...any) error {
 // CreateNetwork validates network name with settings s and writes its
 // file (network.Declared); an empty Subnet4 gets the first /24 of
 // 10.78.0.0/15 that no network and no route of the host uses
-// (plan.FreeSubnet4). It holds the apply lock (Default.Lock) from the
+// (plan.FreeSubnet4). It holds the apply lock (Default.LockFor) from the
 // check of the names and subnets taken to the write, so that creates at
 // once (docker compose makes a project's networks in parallel) never
 // take one subnet twice; so it waits for a cove apply under way, until

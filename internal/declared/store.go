@@ -169,10 +169,11 @@ func syncDir(dir string) error {
 func (p Paths) Lock() (func(), error) { return p.lock("apply.lock") }
 
 // LockFor is Lock for a request that must not wait long: it gives up
-// when ctx ends or after LockWait, with ErrApplyBusy (a cove apply holds
-// the lock: its pulls and starts can take minutes).
-func (p Paths) LockFor(ctx context.Context) (func(), error) {
-	ctx, cancel := context.WithTimeout(ctx, LockWait)
+// after LockWait with ErrApplyBusy (a cove apply holds the lock: its
+// pulls and starts can take minutes), or when parent ends with its
+// cause.
+func (p Paths) LockFor(parent context.Context) (func(), error) {
+	ctx, cancel := context.WithTimeout(parent, LockWait)
 	defer cancel()
 	f, path, err := p.lockFile("apply.lock")
 	if err != nil {
@@ -190,7 +191,10 @@ func (p Paths) LockFor(ctx context.Context) (func(), error) {
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("%w (%s held %s)", ErrApplyBusy, path, LockWait)
+			if parent.Err() != nil { // the caller gave up (a client gone)
+				return nil, fmt.Errorf("lock %s: %w", path, context.Cause(parent))
+			}
+			return nil, fmt.Errorf("%w (%s held for %s)", ErrApplyBusy, path, LockWait)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

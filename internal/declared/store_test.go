@@ -3,8 +3,10 @@ package declared
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,7 +81,8 @@ func TestSpecFiles(t *testing.T) {
 }
 
 // TestLockFor: while another holds the apply lock, LockFor gives up when
-// its context ends, with ErrApplyBusy; once the lock is free it takes it.
+// its caller's context ends, with that cause (not ErrApplyBusy, which is
+// for its own LockWait); once the lock is free it takes it.
 func TestLockFor(t *testing.T) {
 	p := Paths{Run: t.TempDir()}
 	unlock, err := p.Lock()
@@ -89,8 +92,8 @@ func TestLockFor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if _, err := p.LockFor(ctx); !errors.Is(err, ErrApplyBusy) || time.Since(start) > 5*time.Second {
-		t.Errorf("LockFor with the lock held: %v after %s, want ErrApplyBusy when the context ends", err, time.Since(start))
+	if _, err := p.LockFor(ctx); !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrApplyBusy) || time.Since(start) > 5*time.Second {
+		t.Errorf("LockFor with the lock held: %v after %s, want the context's end", err, time.Since(start))
 	}
 	unlock()
 	again, err := p.LockFor(context.Background())
@@ -98,4 +101,30 @@ func TestLockFor(t *testing.T) {
 		t.Fatalf("LockFor with the lock free: %v", err)
 	}
 	again()
+}
+
+// TestScaleRefusedKeepsSpec: a scale the declared specs refuse (another
+// spec shares the network namespace of an instance it would remove)
+// fails before touching systemd and leaves the spec file as it was.
+func TestScaleRefusedKeepsSpec(t *testing.T) {
+	root := t.TempDir()
+	p := Paths{Etc: filepath.Join(root, "etc"), Applied: filepath.Join(root, "applied"), Run: filepath.Join(root, "run")}
+	rootfs := t.TempDir() // hostcheck wants a directory
+	web := "version = 1\nkind = \"container\"\n[container]\nrootfs = \"" + rootfs + "\"\nread_only = true\nnetwork = \"none\"\ncommand = [\"/bin/true\"]\n[service]\nreplicas = 2\n"
+	side := "version = 1\nkind = \"container\"\n[container]\nrootfs = \"" + rootfs + "\"\nnetwork = \"container:web@2\"\ncommand = [\"/bin/true\"]\n"
+	for name, text := range map[string]string{"web": web, "side": side} {
+		if err := os.MkdirAll(p.Etc, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p.EtcPath(name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := SetReplicas(context.Background(), Options{Paths: p}, nil, "web", 1, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "web@2 names an instance web does not have (service.replicas = 1)") {
+		t.Errorf("scale web=1 with side on web@2: %v", err)
+	}
+	if got, _ := os.ReadFile(p.EtcPath("web")); string(got) != web {
+		t.Errorf("web.toml after the refused scale:\n%s", got)
+	}
 }
