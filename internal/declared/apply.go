@@ -165,7 +165,7 @@ func (p Plan) without(k string) Plan {
 // carried out; an error names every workload that failed (with its last
 // log lines) and leaves the others applied.
 func Apply(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer) (Plan, error) {
-	unlock, err := opt.Paths.Lock()
+	unlock, err := opt.Paths.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func SetReplicas(ctx context.Context, opt Options, conn *supervisor.Conn, name s
 // names the operation in errors. When the specs with the edit are
 // refused (load), the file is put back as it was.
 func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, name string, edit func(path string) ([]byte, error), log io.Writer) (Plan, error) {
-	unlock, err := opt.Paths.Lock()
+	unlock, err := opt.Paths.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}

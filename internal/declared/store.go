@@ -165,8 +165,9 @@ func syncDir(dir string) error {
 }
 
 // Lock takes the apply lock (an flock on Run/apply.lock), waiting for
-// another holder. The returned function releases it.
-func (p Paths) Lock() (func(), error) { return p.lock("apply.lock") }
+// another holder until ctx ends (then its cause). The returned function
+// releases it.
+func (p Paths) Lock(ctx context.Context) (func(), error) { return p.lockUntil(ctx, "apply.lock") }
 
 // LockFor is Lock for a request that must not wait long: it gives up
 // after LockWait with ErrApplyBusy (a cove apply holds the lock: its
@@ -175,7 +176,17 @@ func (p Paths) Lock() (func(), error) { return p.lock("apply.lock") }
 func (p Paths) LockFor(parent context.Context) (func(), error) {
 	ctx, cancel := context.WithTimeout(parent, LockWait)
 	defer cancel()
-	f, path, err := p.lockFile("apply.lock")
+	unlock, err := p.Lock(ctx)
+	if err != nil && parent.Err() == nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("%w (%s held for %s)", ErrApplyBusy, filepath.Join(p.Run, "apply.lock"), LockWait)
+	}
+	return unlock, err
+}
+
+// lockUntil takes an flock on Run/name, polling for it while another
+// holds it until ctx ends (flock itself cannot be cancelled).
+func (p Paths) lockUntil(ctx context.Context, name string) (func(), error) {
+	f, path, err := p.lockFile(name)
 	if err != nil {
 		return nil, err
 	}
@@ -191,14 +202,14 @@ func (p Paths) LockFor(parent context.Context) (func(), error) {
 		select {
 		case <-ctx.Done():
 			f.Close()
-			if parent.Err() != nil { // the caller gave up (a client gone)
-				return nil, fmt.Errorf("lock %s: %w", path, context.Cause(parent))
-			}
-			return nil, fmt.Errorf("%w (%s held for %s)", ErrApplyBusy, path, LockWait)
-		case <-time.After(50 * time.Millisecond):
+			return nil, fmt.Errorf("lock %s: %w", path, context.Cause(ctx))
+		case <-time.After(lockPoll):
 		}
 	}
 }
+
+// lockPoll is how often lockUntil tries a taken lock again.
+const lockPoll = 50 * time.Millisecond
 
 // LockWait is how long LockFor waits for the apply lock.
 const LockWait = 30 * time.Second

@@ -36,7 +36,7 @@ func TestWriteFileAtomic(t *testing.T) {
 // TestLockExcludes: a second Lock waits for the first to be released.
 func TestLockExcludes(t *testing.T) {
 	p := Paths{Run: t.TempDir()}
-	unlock, err := p.Lock()
+	unlock, err := p.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func TestLockExcludes(t *testing.T) {
 	released := false
 	done := make(chan bool)
 	go func() {
-		u2, err := p.Lock()
+		u2, err := p.Lock(context.Background())
 		if err != nil {
 			t.Error(err)
 		}
@@ -85,7 +85,7 @@ func TestSpecFiles(t *testing.T) {
 // for its own LockWait); once the lock is free it takes it.
 func TestLockFor(t *testing.T) {
 	p := Paths{Run: t.TempDir()}
-	unlock, err := p.Lock()
+	unlock, err := p.Lock(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
