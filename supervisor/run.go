@@ -109,7 +109,10 @@ type Exit struct {
 
 // WaitExit waits until unit is inactive or failed (it no longer runs and
 // will not be restarted) and returns how its main process ended. The unit
-// must still be loaded: call it on a connection holding a reference.
+// must still be loaded: call it on a connection holding a reference. It
+// asks systemd for the unit's state once, then follows it in the
+// PropertiesChanged signals of its Unit interface (which carry
+// ActiveState and SubState), and asks for the exit once it has ended.
 func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
 	path := dbus.ObjectPath("/org/freedesktop/systemd1/unit/" + sd.PathBusEscape(unit))
 	sigs := make(chan *dbus.Signal, 32)
@@ -122,42 +125,72 @@ func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
 	if err := c.sd.Subscribe(); err != nil {
 		return Exit{}, fmt.Errorf("wait for %s: %w", unit, err)
 	}
-	for {
-		// ActiveState first: once it is final, the exit status read after it
-		// is too.
-		done, err := c.ended(ctx, unit)
-		if err != nil {
-			return Exit{}, err
-		}
-		if done {
-			props, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
-			if err != nil {
-				return Exit{}, notFound("wait for", unit, err)
-			}
-			return exitOf(props), nil
-		}
+	// Asked after the match is in place, so no change is missed.
+	st, err := c.unitState(ctx, unit)
+	if err != nil {
+		return Exit{}, err
+	}
+	for !st.ended() {
 		select {
-		case <-sigs:
+		case s := <-sigs:
+			if s.Path == path {
+				st = st.with(s)
+			}
 		case <-ctx.Done():
 			return Exit{}, fmt.Errorf("wait for %s: %w", unit, ctx.Err())
 		}
 	}
+	props, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
+	if err != nil {
+		return Exit{}, notFound("wait for", unit, err)
+	}
+	return exitOf(props), nil
 }
 
-// ended reports whether unit's main process has ended for good: the unit
-// is inactive or failed, or, kept loaded by RemainAfterExit (cove run
-// without --rm), active with its main process exited.
-func (c *Conn) ended(ctx context.Context, unit string) (bool, error) {
+// unitState is a unit's ActiveState and SubState.
+type unitState struct{ active, sub string }
+
+// unitState asks systemd for unit's state.
+func (c *Conn) unitState(ctx context.Context, unit string) (unitState, error) {
 	active, err := c.sd.GetUnitPropertyContext(ctx, unit, "ActiveState")
 	if err != nil {
-		return false, notFound("wait for", unit, err)
+		return unitState{}, notFound("wait for", unit, err)
 	}
 	sub, err := c.sd.GetUnitPropertyContext(ctx, unit, "SubState")
 	if err != nil {
-		return false, notFound("wait for", unit, err)
+		return unitState{}, notFound("wait for", unit, err)
 	}
-	a, s := active.Value.Value(), sub.Value.Value()
-	return a == "inactive" || a == "failed" || a == "active" && s == "exited", nil
+	a, _ := active.Value.Value().(string)
+	b, _ := sub.Value.Value().(string)
+	return unitState{a, b}, nil
+}
+
+// ended reports whether the main process has ended for good: the unit is
+// inactive or failed, or, kept loaded by RemainAfterExit (cove run
+// without --rm), active with its main process exited.
+func (st unitState) ended() bool {
+	return st.active == "inactive" || st.active == "failed" || st.active == "active" && st.sub == "exited"
+}
+
+// with is st updated by a PropertiesChanged signal s: the ActiveState and
+// SubState it carries for the Unit interface (other interfaces' carry
+// neither).
+func (st unitState) with(s *dbus.Signal) unitState {
+	if len(s.Body) < 2 {
+		return st
+	}
+	iface, _ := s.Body[0].(string)
+	changed, _ := s.Body[1].(map[string]dbus.Variant)
+	if iface != "org.freedesktop.systemd1.Unit" {
+		return st
+	}
+	if v, ok := changed["ActiveState"].Value().(string); ok {
+		st.active = v
+	}
+	if v, ok := changed["SubState"].Value().(string); ok {
+		st.sub = v
+	}
+	return st
 }
 
 // exitOf reads Result, ExecMainCode and ExecMainStatus.
