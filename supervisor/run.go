@@ -132,7 +132,10 @@ func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
 	}
 	for !st.ended() {
 		select {
-		case s := <-sigs:
+		case s, ok := <-sigs:
+			if !ok || s == nil { // the connection closed (the caller detached, say)
+				return Exit{}, fmt.Errorf("wait for %s: the connection to systemd closed", unit)
+			}
 			if s.Path == path {
 				st = st.with(s)
 			}
