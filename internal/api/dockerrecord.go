@@ -177,38 +177,42 @@ func (rs containerRecords) read(name string) (*containerRecord, error) {
 		return nil, fmt.Errorf("read the record of container %s: %w", name, err)
 	}
 	r := &containerRecord{}
-	if err := json.Unmarshal(data, r); err != nil || r.Name != name {
+	if err := json.Unmarshal(data, r); err != nil || spec.ValidName(r.Name) != nil {
 		return nil, fmt.Errorf("read the record of container %s: %s is corrupt", name, rs.path(name))
 	}
+	if r.Name != name { // a rename killed between its two steps: finish it
+		r.renamed(name)
+	}
 	return r, nil
+}
+
+// renamed gives r the name new, keeping its Docker ID among FormerIDs
+// (a client that holds it still finds it).
+func (r *containerRecord) renamed(new string) {
+	if id := dockerID(r.Name); !slices.Contains(r.FormerIDs, id) {
+		r.FormerIDs = append(r.FormerIDs, id)
+	}
+	r.Name = new
 }
 
 // rename moves old's record to the name new under the records' lock,
 // adding old's Docker ID to its FormerIDs; it fails with fs.ErrExist
 // when new has a record, with errNoRecord when old has none, with
 // errStarted when old has started (checked under the lock, so that a
-// start that got in first wins). A kill between the new record's link and
-// the old one's removal leaves both: two created containers, either of
-// which docker rm removes (by name, or by the old ID, which is the old
-// one's: byIDPrefix).
+// start that got in first wins). The move is one renameat2 that never
+// replaces (RENAME_NOREPLACE), then the record is rewritten with its new
+// name; a kill between the two leaves one record under the new name,
+// which read finishes.
 func (rs containerRecords) rename(old, new string) error {
 	return rs.withRecord("rename", old, func(r *containerRecord) error {
 		if r.Started {
 			return fmt.Errorf("rename container %s: %w", old, errStarted)
 		}
-		r.Name = new
-		if id := dockerID(old); !slices.Contains(r.FormerIDs, id) {
-			r.FormerIDs = append(r.FormerIDs, id)
+		if err := unix.Renameat2(unix.AT_FDCWD, rs.path(old), unix.AT_FDCWD, rs.path(new), unix.RENAME_NOREPLACE); err != nil {
+			return fmt.Errorf("rename container %s to %s: renameat2: %w", old, new, err)
 		}
-		tmp, err := rs.temp(r)
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp)
-		if err := os.Link(tmp, rs.path(new)); err != nil {
-			return fmt.Errorf("rename container %s to %s: %w", old, new, err)
-		}
-		return rs.unlink(old)
+		r.renamed(new)
+		return rs.write(r)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -94,5 +95,16 @@ func TestRecordRename(t *testing.T) {
 	}
 	if r, _ := rs.read("x"); r == nil || !slices.Equal(r.FormerIDs, []string{dockerID("tmp"), dockerID("web"), dockerID("x")}) {
 		t.Errorf("former IDs after web, x, web, x: %v", r)
+	}
+	// A rename killed after its move, before the rewrite: one record,
+	// under the new name, which read finishes.
+	if err := os.Rename(rs.path("x"), rs.path("moved")); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rs.read("moved"); err != nil || r == nil || r.Name != "moved" || !slices.Contains(r.FormerIDs, dockerID("x")) {
+		t.Errorf("a half-done rename's record: %+v, %v", r, err)
+	}
+	if all := rs.list(); all["moved"] == nil || all["x"] != nil {
+		t.Errorf("records after a half-done rename: %v", all)
 	}
 }
