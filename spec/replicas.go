@@ -139,6 +139,13 @@ func CheckSharedTargets(specs []*Spec) Errors {
 	return errs
 }
 
+// sharesNetwork reports whether container c shares another's network
+// namespace (SharedNetwork).
+func sharesNetwork(c *Container) bool {
+	_, ok := SharedNetwork(c.Network)
+	return ok
+}
+
 // sharedTargetProblem is what is wrong with sharing the network namespace
 // of ref, instance i (0: none named) of t; "" when nothing is.
 func sharedTargetProblem(t *Spec, ref string, i int) string {
@@ -146,7 +153,7 @@ func sharedTargetProblem(t *Spec, ref string, i int) string {
 	switch {
 	case t.Container == nil:
 		return fmt.Sprintf("%s is a VM: only a container's network namespace can be shared", ref)
-	case t.Container.Network != "" && strings.HasPrefix(t.Container.Network, NetworkSharedPrefix):
+	case sharesNetwork(t.Container):
 		return fmt.Sprintf("%s shares another container's network namespace itself (%s): share that one's", ref, t.Container.Network)
 	case n > 0 && i == 0:
 		return fmt.Sprintf("%s is replicated (service.replicas = %d): name one instance, %s%s", ref, n, NetworkSharedPrefix, InstanceName(ref, 1))

@@ -240,16 +240,16 @@ func (s *Server) createImage(c *call, ref string) (image.ImageRecord, bool) {
 	if !ok {
 		return image.ImageRecord{}, false
 	}
-	rec, _, err := resolveImage(st, dockerShortName(ref))
+	img, err := resolveImage(st, dockerShortName(ref))
 	switch {
 	case errors.Is(err, image.ErrNotFound):
 		c.fail(errorf(CodeNotFound, "No such image: "+ref))
-		return rec, false
+		return img.rec, false
 	case err != nil:
 		c.failWith(err)
-		return rec, false
+		return img.rec, false
 	}
-	return rec, true
+	return img.rec, true
 }
 
 // pinnedRef names rec by digest, so that the container keeps running the

@@ -66,7 +66,7 @@ func (s *Server) saveImages(c *call) {
 func saveRefs(c *call, st *image.Store, names []string) ([]string, bool) {
 	refs := make([]string, len(names))
 	for i, n := range names {
-		rec, byID, err := resolveImage(st, n)
+		img, err := resolveImage(st, n)
 		switch {
 		case errors.Is(err, image.ErrNotFound):
 			c.fail(errorf(CodeNotFound, "No such image: "+n))
@@ -75,7 +75,7 @@ func saveRefs(c *call, st *image.Store, names []string) ([]string, bool) {
 			c.failWith(err)
 			return nil, false
 		}
-		refs[i] = storeTarget(st, n, rec, byID)
+		refs[i] = img.target
 	}
 	return refs, true
 }

@@ -115,24 +115,32 @@ func (s *Server) namedImage(c *call) (*image.Store, image.ImageRecord, bool) {
 	if !ok {
 		return nil, image.ImageRecord{}, false
 	}
-	rec, _, ok := s.findImage(c, st)
-	return st, rec, ok
+	img, ok := s.findImage(c, st)
+	return st, img.rec, ok
 }
 
-// findImage finds the image c names, or answers (404 "No such image:
-// NAME" when there is none) and returns false. byID tells that the name
-// is an ID (see resolveImage).
-func (s *Server) findImage(c *call, st *image.Store) (rec image.ImageRecord, byID, ok bool) {
-	rec, byID, err := resolveImage(st, c.name)
+// findImage finds the image c names (resolveImage), or answers (404 "No
+// such image: NAME" when there is none) and returns false.
+func (s *Server) findImage(c *call, st *image.Store) (resolvedImage, bool) {
+	img, err := resolveImage(st, c.name)
 	switch {
 	case errors.Is(err, image.ErrNotFound):
 		c.fail(errorf(CodeNotFound, "No such image: "+c.name))
-		return rec, byID, false
+		return img, false
 	case err != nil:
 		c.failWith(err)
-		return rec, byID, false
+		return img, false
 	}
-	return rec, byID, true
+	return img, true
+}
+
+// resolvedImage is the image a name resolved to: its record, whether
+// the name was an ID, and what the store's operations take for it (the
+// manifest digest for an ID, else the name as the store knows it).
+type resolvedImage struct {
+	rec    image.ImageRecord
+	byID   bool
+	target string
 }
 
 // resolveImage finds the image ref names. A name that looks like an ID
@@ -143,11 +151,11 @@ func (s *Server) findImage(c *call, st *image.Store) (rec image.ImageRecord, byI
 // registries), and a short name it does not find is tried as a loaded,
 // imported or tagged image's, "localhost/NAME" (docker load of app:1
 // stores localhost/app:1, which docker run app:1 then runs).
-func resolveImage(st *image.Store, ref string) (rec image.ImageRecord, byID bool, err error) {
+func resolveImage(st *image.Store, ref string) (resolvedImage, error) {
 	if stored.IsIDPrefix(ref) {
 		recs, err := st.List()
 		if err != nil {
-			return rec, false, err
+			return resolvedImage{}, err
 		}
 		prefix := strings.TrimPrefix(ref, "sha256:")
 		var found []image.ImageRecord
@@ -157,41 +165,20 @@ func resolveImage(st *image.Store, ref string) (rec image.ImageRecord, byID bool
 			}
 		}
 		if len(found) > 0 && !oneImageID(found) {
-			return rec, true, errorf(CodeBadRequest, fmt.Sprintf("multiple images found with provided prefix: %s", ref))
+			return resolvedImage{byID: true}, errorf(CodeBadRequest, fmt.Sprintf("multiple images found with provided prefix: %s", ref))
 		}
-		if len(found) > 0 {
-			return found[0], true, nil // the newest of those with this Docker ID
+		if len(found) > 0 { // the newest of those with this Docker ID
+			return resolvedImage{rec: found[0], byID: true, target: found[0].Digest.String()}, nil
 		}
 	}
-	rec, err = st.Lookup(storeRef(st, ref))
-	return rec, false, err
-}
-
-// storeTarget is what the store's operations take for the image that
-// resolveImage found for name: its digest when name is an ID, else
-// storeRef's name.
-func storeTarget(st *image.Store, name string, rec image.ImageRecord, byID bool) string {
-	if byID {
-		return rec.Digest.String()
+	rec, err := st.Lookup(ref)
+	if errors.Is(err, image.ErrNotFound) && !stored.HasRegistry(ref) {
+		local := image.LocalRegistry + "/" + ref
+		if lrec, lerr := st.Lookup(local); lerr == nil {
+			return resolvedImage{rec: lrec, target: local}, nil
+		}
 	}
-	return storeRef(st, name)
-}
-
-// storeRef is the name the store knows image name ref by: ref, or for a
-// short name it does not find, "localhost/REF" when that names an image
-// (see resolveImage).
-func storeRef(st *image.Store, ref string) string {
-	if stored.HasRegistry(ref) {
-		return ref
-	}
-	if _, err := st.Lookup(ref); !errors.Is(err, image.ErrNotFound) {
-		return ref
-	}
-	local := image.LocalRegistry + "/" + ref
-	if _, err := st.Lookup(local); err == nil {
-		return local
-	}
-	return ref
+	return resolvedImage{rec: rec, target: ref}, err
 }
 
 // oneImageID reports whether recs all have one Docker ID (one config in
@@ -226,11 +213,11 @@ func (s *Server) removeImage(c *call) {
 	if !ok {
 		return
 	}
-	rec, byID, ok := s.findImage(c, st)
-	if !ok || !force && !s.removable(c, st, rec, byID) {
+	img, ok := s.findImage(c, st)
+	if !ok || !force && !s.removable(c, st, img.rec, img.byID) {
 		return
 	}
-	removed, rerr := st.Remove(storeTarget(st, c.name, rec, byID))
+	removed, rerr := st.Remove(img.target)
 	if rerr != nil {
 		c.failWith(rerr)
 		return
@@ -240,7 +227,7 @@ func (s *Server) removeImage(c *call) {
 		out = append(out, dockerDeleted{Untagged: n})
 	}
 	if removed.Deleted != nil {
-		out = append(out, dockerDeleted{Deleted: dockerImageID(rec)})
+		out = append(out, dockerDeleted{Deleted: dockerImageID(img.rec)})
 	}
 	c.reply(http.StatusOK, out)
 }

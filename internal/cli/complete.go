@@ -65,7 +65,7 @@ func imageNames() []string {
 	if _, err := os.Stat(root); err != nil {
 		return nil
 	}
-	st, err := image.OpenDefault()
+	st, err := image.Open(root, nil) // listing asks no registry
 	if err != nil {
 		return nil
 	}

@@ -183,19 +183,26 @@ func (p Paths) LockFor(parent context.Context) (func(), error) {
 	return unlock, err
 }
 
-// lockUntil takes an flock on Run/name, polling for it while another
-// holds it until ctx ends (flock itself cannot be cancelled).
+// lockUntil takes an flock on Run/name, waiting while another holds it
+// until ctx ends: in flock itself for a context that never ends, else
+// polling (flock cannot be cancelled).
 func (p Paths) lockUntil(ctx context.Context, name string) (func(), error) {
 	f, path, err := p.lockFile(name)
 	if err != nil {
 		return nil, err
 	}
+	how := unix.LOCK_EX | unix.LOCK_NB
+	if ctx.Done() == nil {
+		how = unix.LOCK_EX
+	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil {
+		err = unix.Flock(int(f.Fd()), how)
+		switch {
+		case err == nil:
 			return func() { f.Close() }, nil
-		}
-		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case !errors.Is(err, unix.EWOULDBLOCK):
 			f.Close()
 			return nil, fmt.Errorf("lock %s: flock: %w", path, err)
 		}
@@ -228,7 +235,7 @@ func (p Paths) lockLaunch() (func(), error) {
 	if p.Run == "" {
 		return func() {}, nil
 	}
-	return p.lock("launch.lock")
+	return p.lockUntil(context.Background(), "launch.lock")
 }
 
 // lockFile opens (creating it) the lock file Run/name.
@@ -242,25 +249,6 @@ func (p Paths) lockFile(name string) (*os.File, string, error) {
 		return nil, "", fmt.Errorf("lock %s: %w", path, err)
 	}
 	return f, path, nil
-}
-
-// lock takes an flock on Run/name, waiting for another holder.
-func (p Paths) lock(name string) (func(), error) {
-	f, path, err := p.lockFile(name)
-	if err != nil {
-		return nil, err
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	return func() { f.Close() }, nil
 }
 
 // EtcPath is where workload name's spec lives in Etc.

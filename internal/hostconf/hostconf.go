@@ -60,14 +60,14 @@ func Load() (Settings, error) { return Read(Path) }
 // that cannot be read is an error naming it; bad content is spec.Errors,
 // each at its key's position.
 func Read(path string) (Settings, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Defaults(), nil
+	s, errs, err := read(path)
+	switch {
+	case err != nil:
+		return Settings{}, err
+	case len(errs) > 0:
+		return Settings{}, errs
 	}
-	if err != nil {
-		return Settings{}, fmt.Errorf("read cove's host settings: %w", err)
-	}
-	return Parse(path, data)
+	return s, nil
 }
 
 // Parse parses the settings file data, read from file (for messages and
@@ -85,14 +85,10 @@ func Parse(file string, data []byte) (Settings, error) {
 // read or parsed, is an error; one of another table is left to what
 // reads that (cove run, Docker's create), not to every image operation.
 func ImageStore(path string) (string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return Defaults().ImageStore, nil
-	}
+	s, errs, err := read(path)
 	if err != nil {
-		return "", fmt.Errorf("read cove's host settings: %w", err)
+		return "", err
 	}
-	s, errs := parse(path, data)
 	errs = slices.DeleteFunc(errs, func(e *spec.Error) bool {
 		return e.Key != "" && e.Key != "images" && !strings.HasPrefix(e.Key, "images.")
 	})
@@ -100,6 +96,20 @@ func ImageStore(path string) (string, error) {
 		return "", errs
 	}
 	return s.ImageStore, nil
+}
+
+// read reads the settings file at path as parse does; a missing file is
+// Defaults, one that cannot be read an error naming it.
+func read(path string) (Settings, spec.Errors, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Defaults(), nil, nil
+	}
+	if err != nil {
+		return Settings{}, nil, fmt.Errorf("read cove's host settings: %w", err)
+	}
+	s, errs := parse(path, data)
+	return s, errs, nil
 }
 
 // parse reads what it can of data: the settings (defaults where a value
@@ -186,8 +196,11 @@ func imageStore(v any) (string, string) {
 		return "", fmt.Sprintf("%q is not an absolute path", p)
 	}
 	p = filepath.Clean(p)
+	if p == "/" {
+		return "", fmt.Sprintf("%q overlaps every directory of cove's", p)
+	}
 	for _, d := range []string{launch.ContainersDir, launch.VolumesDir, launch.VMStateDir, launch.VMImagesDir, launch.UserNSDir, filepath.Dir(Path)} {
-		if p == d || strings.HasPrefix(d, p+"/") || strings.HasPrefix(p, d+"/") || p == "/" {
+		if p == d || strings.HasPrefix(d, p+"/") || strings.HasPrefix(p, d+"/") {
 			return "", fmt.Sprintf("%q overlaps %s, another of cove's directories", p, d)
 		}
 	}

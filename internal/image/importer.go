@@ -115,7 +115,7 @@ func (s *Store) Import(ctx context.Context, path string, opt ImportOptions) ([]I
 // with the import's work directory.
 func (s *Store) ImportStream(ctx context.Context, r io.Reader, opt ImportOptions) ([]ImageRecord, error) {
 	recs, err := s.importFrom(ctx, opt, func(w *pullWork) (string, error) {
-		return spool(r, filepath.Join(w.dir(), "input"), opt.pull().limits().MaxBytes)
+		return spool(r, filepath.Join(w.dir(), spoolName), opt.pull().limits().MaxBytes)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import the archive: %w", s.fullDisk(err))
@@ -175,7 +175,7 @@ func (s *Store) importTargets(ctx context.Context, w *pullWork, path string, opt
 		return layoutTargets(ctx, newDirSource(path, nil), plat)
 	}
 	if !fi.Mode().IsRegular() {
-		if path, err = spoolFile(path, filepath.Join(w.dir(), "input"), lim.MaxBytes); err != nil {
+		if path, err = spoolFile(path, filepath.Join(w.dir(), spoolName), lim.MaxBytes); err != nil {
 			return nil, err
 		}
 	}
@@ -223,6 +223,10 @@ func layoutTargets(ctx context.Context, src *dirSource, plat v1.Platform) ([]*ta
 	}
 	return ts, err
 }
+
+// spoolName is the file in an import's work directory that a stream (a
+// pipe, a request's body) is spooled into.
+const spoolName = "input"
 
 // spoolFile is spool of the non-regular file path (a pipe).
 func spoolFile(path, dst string, max int64) (string, error) {
