@@ -15,7 +15,8 @@ import (
 // ExecStopPost= run StopVerb (internal/outcome). cove-network@NAME.service
 // runs NetworkUpVerb and NetworkDownVerb; a VM on a network (a bridge)
 // releases its address and tap with NetworkReleaseVerb (ExecStopPost=), a
-// container its address and veth with StopVerb's post stage.
+// container its addresses and veths with NetworkReleaseVerb too, in the
+// unit its own starts when it has ended (cove-release@NAME.service).
 const (
 	HealthVerb   = "health-probe"
 	LaunchVerb   = "launch"
@@ -30,7 +31,7 @@ const (
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them
-	NetworkReleaseVerb = "network-release" // WORKLOAD NETWORK: lease, port claims, tables, host veth or tap
+	NetworkReleaseVerb = "network-release" // WORKLOAD [NETWORK]: lease, port claims, tables, host veth or tap
 	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
 	DHCPServeVerb      = "dhcp-serve"      // NETWORK: DHCP for its VMs, socket-activated (cove-dhcp@NETWORK.service)
 	ProxyVerb          = "port-proxy"      // --network NET --port PORT WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
@@ -77,6 +78,10 @@ const (
 	// its leases and lock (internal/network) and the resolv.conf its
 	// containers get.
 	NetworksDir = "/run/cove/networks"
+	// NetworkHoldersDir holds one file per workload that joined a network,
+	// NetworkHoldersDir/NAME: the run (its unit's invocation ID) that holds
+	// what it took there (internal/network's Hold).
+	NetworkHoldersDir = "/run/cove/network-holders"
 )
 
 // InitPath is the minimal init of a container with service.init: Debian's

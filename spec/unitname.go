@@ -83,6 +83,21 @@ func NetworkUnitName(network string) string {
 	return "cove-network@" + network + serviceSuffix
 }
 
+// ReleaseUnitName names the unit that gives back what container name
+// took on its networks (leases, port claims, tables, links) once its
+// service has ended: an instance of cove-release@.service, which the
+// service's OnSuccess= and OnFailure= start.
+func ReleaseUnitName(name string) string { return releasePrefix + name + serviceSuffix }
+
+// TemplateReleaseUnitName is ReleaseUnitName in the template unit of
+// replicated container name: each instance's, by the specifier %i.
+func TemplateReleaseUnitName(name string) string {
+	return releasePrefix + name + instanceSep + "%i" + serviceSuffix
+}
+
+// releasePrefix begins the names of the release units.
+const releasePrefix = "cove-release@"
+
 // DNSSocketName names the socket unit of a network's name service (its
 // gateway addresses, port 53), which starts an instance of
 // cove-dns@.service on the first query.

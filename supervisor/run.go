@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
 
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
 )
 
@@ -52,7 +54,7 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 		props = append(props, stdio.props()...)
 	}
 	ch := make(chan string, 1)
-	if _, err := c.sd.StartTransientUnitContext(ctx, u.Name, "fail", props, ch); err != nil {
+	if err := c.startTransientUnit(ctx, u.Name, props, ch); err != nil {
 		return fmt.Errorf("start %s: %w", u.Name, err)
 	}
 	if err := waitJob(ctx, "start", u.Name, ch); err != nil {
@@ -73,6 +75,59 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 	return nil
 }
 
+// startTransientUnit asks systemd to create unit with props and start it.
+// When a unit of that name is still loaded but inactive (a run that has
+// ended, which systemd collects once nothing refers to it: a container's
+// release unit refers to it until it has run, units.releaseUnit), it
+// waits up to collectWait for systemd to collect it and asks once more.
+func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.Property, ch chan<- string) error {
+	_, err := c.sd.StartTransientUnitContext(ctx, unit, "fail", props, ch)
+	var de dbus.Error
+	if !errors.As(err, &de) || de.Name != "org.freedesktop.systemd1.UnitExists" {
+		return err
+	}
+	if !c.endedTransient(ctx, unit) || !c.collected(ctx, unit) {
+		return err
+	}
+	_, err = c.sd.StartTransientUnitContext(ctx, unit, "fail", props, ch)
+	return err
+}
+
+// endedTransient reports whether unit is a transient unit that is
+// inactive (a declared unit's file keeps it loaded: never collected).
+func (c *Conn) endedTransient(ctx context.Context, unit string) bool {
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
+	if err != nil {
+		return false
+	}
+	if transient, _ := p.Value.Value().(bool); !transient {
+		return false
+	}
+	st, err := c.UnitState(ctx, unit)
+	return err == nil && st == "inactive"
+}
+
+// collectWait bounds how long startTransientUnit waits for an ended unit
+// to be collected.
+const collectWait = 5 * time.Second
+
+// collected waits (up to collectWait) until systemd has no unit loaded by
+// that name, and reports whether it came to that.
+func (c *Conn) collected(ctx context.Context, unit string) bool {
+	ctx, cancel := context.WithTimeout(ctx, collectWait)
+	defer cancel()
+	for {
+		if st, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && st != "loaded" {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // ProxyError is a workload that runs without some of its [::1] port
 // proxies (see StartTransient).
 type ProxyError struct {
@@ -89,6 +144,21 @@ func (e *ProxyError) Unwrap() error { return e.Err }
 // prop builds a D-Bus property.
 func prop(name string, v any) sd.Property {
 	return sd.Property{Name: name, Value: dbus.MakeVariant(v)}
+}
+
+// Runs returns what network.Holders.ReleaseEnded asks of workload name:
+// whether its unit still runs as a run (its invocation ID, as
+// $INVOCATION_ID spells it), its current invocation being that run and it
+// not inactive or failed. A unit systemd does not have runs as nothing.
+func (c *Conn) Runs(ctx context.Context, name string) func(run string) (bool, error) {
+	unit := spec.UnitName(name)
+	return func(run string) (bool, error) {
+		st, err := c.unitState(ctx, unit)
+		if err != nil || st.active == "inactive" || st.active == "failed" {
+			return false, err
+		}
+		return c.invocation(ctx, unit) == run, nil
+	}
 }
 
 // invocation returns the unit's current invocation ID, or "" if unknown.

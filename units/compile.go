@@ -72,6 +72,9 @@ func Compile(s *spec.Spec, opt Options) (Unit, error) {
 		}
 		u.add(SectionUnit, "Requires", "", units)
 		u.add(SectionUnit, "After", "", units)
+		if s.Kind == spec.KindContainer {
+			releaseUnit(u, s)
+		}
 	}
 	switch {
 	case s.Kind == spec.KindContainer && s.Container != nil:
@@ -100,6 +103,23 @@ func sharedNetwork(u *Unit, c *spec.Container) {
 		u.add(SectionUnit, "Requires", "", Names{spec.UnitName(other)})
 		u.add(SectionUnit, "After", "", Names{spec.UnitName(other)})
 	}
+}
+
+// releaseUnit makes container s, on networks, start its release unit
+// (spec.ReleaseUnitName: cove network-release NAME) whenever its unit
+// has ended, cleanly or not, as systemd starts OnSuccess= and OnFailure=
+// units: what its launcher took on its networks goes then, outside the
+// unit's own stop, which a process of cove's would lengthen by a Go start
+// (about 20 ms here, docs/benchmarks.md). A restart within the unit
+// (Restart=) ends nothing: the next run's launcher gives back what the
+// last one held before it joins (network.Holders).
+func releaseUnit(u *Unit, s *spec.Spec) {
+	name := spec.ReleaseUnitName(s.Name)
+	if s.Service.Replicas > 0 {
+		name = spec.TemplateReleaseUnitName(s.Name)
+	}
+	u.add(SectionUnit, "OnSuccess", "", Names{name})
+	u.add(SectionUnit, "OnFailure", "", Names{name})
 }
 
 // add appends a property.
@@ -165,23 +185,17 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // it needs: systemd runs ExecStop= after every clean end (a death by
 // SIGKILL is one) and no other, so where nothing else ends unclean, the
 // ExecStop= stage does the post stage's work and there is no
-// ExecStopPost=. A container on a network has the post stage, always run
-// (it releases the network), and one with an init has it behind the post
-// gate (the init exits 137, unclean, when the memory limit kills the
-// payload); ForRun adds it where SIGKILL is not clean (u.post).
+// ExecStopPost=. A container with an init has the post stage behind the
+// post gate (the init exits 137, unclean, when the memory limit kills the
+// payload); ForRun adds it where SIGKILL is not clean (u.post). What a
+// container took on its networks goes in its release unit, not here
+// (releaseUnit).
 func stopStages(u *Unit, s *spec.Spec, opt Options) {
 	stage := launch.StagePath(opt.Launcher)
 	post := Exec{stage, launch.StopVerb, "--post", s.Name}
 	u.post = gated(postGate, post)
 	stop := Exec{stage, launch.StopVerb, "--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name}
-	switch nets := s.Join().Networks(); {
-	case len(nets) > 0:
-		release := Exec{stage, launch.StopVerb, "--post"}
-		for _, n := range nets {
-			release = append(release, "--network", n)
-		}
-		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))
-		u.add(SectionService, "ExecStopPost", "", append(release, s.Name))
+	switch {
 	case s.Service.Init:
 		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))
 		u.add(SectionService, "ExecStopPost", "", u.post)

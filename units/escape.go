@@ -62,10 +62,11 @@ func checkControl(s string) error {
 
 // unitNames renders unit names for a dependency directive. Such
 // directives do not unquote, so names are written bare; anything outside
-// systemd's unit-name alphabet is refused.
+// systemd's unit-name alphabet is refused, but the instance specifier %i
+// (spec.TemplateReleaseUnitName: no name from a spec can hold a %).
 func unitNames(names []string) (string, error) {
 	for _, n := range names {
-		if n == "" || strings.TrimLeft(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-@\\") != "" {
+		if n == "" || strings.TrimLeft(strings.ReplaceAll(n, "%i", ""), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:_.-@\\") != "" {
 			return "", fmt.Errorf("%q is not a valid unit name", n)
 		}
 	}

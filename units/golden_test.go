@@ -174,7 +174,7 @@ func TestSignatures(t *testing.T) {
 		"RestartUSec": "t", "TimeoutStopUSec": "t", "MemoryMax": "t", "CPUQuotaPerSecUSec": "t",
 		"TasksMax": "t", "CollectMode": "s", "RemainAfterExit": "b", "DevicePolicy": "s", "IOAccounting": "b",
 		"ExecStop": "a(sasb)", "ExecStopPost": "a(sasb)", "ExecStartPost": "a(sasb)", "DeviceAllow": "a(ss)",
-		"Wants": "as", "Requires": "as", "BindsTo": "as", "After": "as",
+		"Wants": "as", "Requires": "as", "BindsTo": "as", "After": "as", "OnSuccess": "as", "OnFailure": "as",
 		"StartLimitBurst": "u", "StartLimitIntervalUSec": "t",
 		"OnActiveSec": "t", "OnUnitActiveSec": "t", "AccuracyUSec": "t", "RemainAfterElapse": "b",
 		"RuntimeDirectory": "as", "RuntimeDirectoryPreserve": "s",

@@ -81,14 +81,32 @@ func networkDownCmd(_ context.Context, _ *Env, args []string) error {
 	return err
 }
 
-// networkReleaseCmd is ExecStopPost= of a workload on a network (a
-// container, a VM on a bridge): its lease, port claims and tables, and
-// the host end of its veth or its tap go (idempotent).
-func networkReleaseCmd(_ context.Context, _ *Env, args []string) error {
-	if len(args) != 2 {
-		return usagef("%s: want a workload name and a network name", launch.NetworkReleaseVerb)
+// networkReleaseCmd gives back what a workload took on networks: its
+// lease, port claims and tables, and the host end of its veth or its tap
+// (idempotent). With a network (NAME NETWORK: a VM's ExecStopPost=), what
+// it took on that one; with the workload's name alone (cove-release@NAME,
+// which a container's unit starts when it has ended), what it took on
+// every network, unless its unit runs again as the run that took it
+// (network.Holders.ReleaseEnded).
+func networkReleaseCmd(ctx context.Context, _ *Env, args []string) error {
+	switch len(args) {
+	case 1:
+		return releaseEnded(ctx, args[0])
+	case 2:
+		return network.Leave(args[1], args[0])
 	}
-	return network.Leave(args[1], args[0])
+	return usagef("%s: want a workload name and, for a VM's, a network name", launch.NetworkReleaseVerb)
+}
+
+// releaseEnded gives back what workload took on networks unless its unit
+// runs as the run that took it.
+func releaseEnded(ctx context.Context, workload string) error {
+	conn, err := supervisor.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return network.Holders{Root: network.DefaultHolderRoot}.ReleaseEnded(workload, conn.Runs(ctx, workload))
 }
 
 // networkCommand is the group cove network SUBCOMMAND.

@@ -99,6 +99,9 @@ func RemoveNetwork(ctx context.Context, conn *supervisor.Conn, name string) erro
 	if _, err := network.Declared.Named(name); err != nil {
 		return fmt.Errorf("network rm: %w", err)
 	}
+	if err := releaseEnded(ctx, conn, name); err != nil {
+		return fmt.Errorf("network rm %s: %w", name, err)
+	}
 	users, err := NetworkUsers(name)
 	if err != nil {
 		return err
@@ -110,6 +113,19 @@ func RemoveNetwork(ctx context.Context, conn *supervisor.Conn, name string) erro
 		return err
 	}
 	return Remove(network.Declared.Path(name))
+}
+
+// releaseEnded gives back what the workloads with a lease on network
+// name took, of each whose run has ended (network.Holders.ReleaseEnded):
+// a container that stopped just before (its release unit runs after its
+// unit has ended) does not keep the network in use.
+func releaseEnded(ctx context.Context, conn *supervisor.Conn, name string) error {
+	leases, err := network.Leases{Root: network.DefaultLeaseRoot}.List(name)
+	var errs []error
+	for _, w := range leases {
+		errs = append(errs, network.Holders{Root: network.DefaultHolderRoot}.ReleaseEnded(w, conn.Runs(ctx, w)))
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // NetworkUsers are the workloads that hold a lease on network name or

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/image/stored"
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/spec"
@@ -83,7 +84,8 @@ func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) err
 // (package outcome). Every removal of a workload, and every new workload
 // of a name that was used before, goes through it.
 func ForgetState(name string) error {
-	return errors.Join(stored.RemoveState(name), userns.Default().Release(name), outcome.Remove(name))
+	return errors.Join(stored.RemoveState(name), userns.Default().Release(name), outcome.Remove(name),
+		network.Holders{Root: network.DefaultHolderRoot}.Forget(name))
 }
 
 // replicasKey is the key whose change scales a workload.

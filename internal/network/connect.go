@@ -25,9 +25,15 @@ import (
 // bridge must be up (its unit started). The connection lasts until the
 // container stops, whose release (Leased) gives it back with the others;
 // Disconnect ends it sooner. Its names there are those of its first
-// network and aliases. On error nothing of it is left. Run it in the
-// host's network namespace.
+// network and aliases. On error nothing of it is left. It holds the
+// workload's holder file meanwhile (Holders.Lock). Run it in the host's
+// network namespace.
 func Connect(name, workload string, pid int, aliases []string) (Attachment, error) {
+	unlock, err := Holders{Root: DefaultHolderRoot}.Lock(workload)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("connect %s: %w", workload, err)
+	}
+	defer unlock()
 	n, err := Named(name)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s: %w", workload, err)
@@ -61,7 +67,13 @@ func Connect(name, workload string, pid int, aliases []string) (Attachment, erro
 // it joined besides its first (whose are its default route and published
 // ports: it leaves that one when it stops): the workload's tables without
 // that link first, then the link (its ethN goes with it) and the lease.
+// It holds the workload's holder file meanwhile (Holders.Lock).
 func Disconnect(name, workload string) error {
+	unlock, err := Holders{Root: DefaultHolderRoot}.Lock(workload)
+	if err != nil {
+		return fmt.Errorf("disconnect %s: %w", workload, err)
+	}
+	defer unlock()
 	joined, ports, err := joinedNow(workload)
 	if err != nil {
 		return err

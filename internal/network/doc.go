@@ -18,10 +18,13 @@
 //     address), PortClaims.Claim, AttachContainer with the container's
 //     /proc/PID/ns/net and plan.WorkloadMAC, then SetupWorkload (the
 //     tables bridge cove-wl-WORKLOAD, anti-spoofing, and inet
-//     cove-wl-WORKLOAD, its published ports); the unit's ExecStopPost
-//     (cove network-release, Leave): TeardownWorkload, Detach (usually a
-//     no-op: the host end dies with the namespace), PortClaims.Release
-//     and Leases.Release.
+//     cove-wl-WORKLOAD, its published ports), holding the workload's
+//     holder file (Holders.Hold: what an earlier run left goes first);
+//     after the unit has ended, its release unit
+//     (cove-release@WORKLOAD.service, cove network-release WORKLOAD:
+//     Holders.ReleaseEnded, then Leave on every network it holds a lease
+//     on): TeardownWorkload, Detach (usually a no-op: the host end dies
+//     with the namespace), PortClaims.Release and Leases.Release.
 //   - the VM launcher of a VM on a bridge, before it execs QEMU (Join with
 //     LinkTap, called by isolate.LaunchVM): the same steps with AttachTap
 //     instead of AttachContainer (a tap on the bridge that QEMU attaches

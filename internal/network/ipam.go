@@ -31,7 +31,8 @@ var ErrTaken = errors.New("address already leased")
 // created with O_EXCL, so no two workloads ever hold one address, even
 // across processes; allocation runs under an flock of the network's lock
 // file so that a scan and its create are not raced. A lease lives until
-// Release: the holder's unit releases it when it stops (ExecStopPost);
+// Release: the holder's release unit (a container's) or ExecStopPost (a
+// VM's) releases it after the unit has ended;
 // leases of holders that died without that are not reclaimed here (a
 // later sweep compares them with the units systemd knows).
 type Leases struct {

@@ -102,6 +102,7 @@ type Request struct {
 	Ports    []plan.Port
 	Also     []string // LinkVeth: more networks
 	Aliases  []string // more names each network's DNS answers with the workload's address there
+	Run      string   // the run that holds what Join takes: its unit's $INVOCATION_ID (Holders)
 }
 
 // Networks are every network r joins, Network first.
@@ -116,9 +117,21 @@ func (r Request) Networks() []string { return append([]string{r.Network}, r.Also
 // link, published ports to the workload's address on the first
 // network). It returns the first network's Attachment. On error nothing
 // is left: what was taken is given back (LeaveAll). LeaveAll undoes it,
-// and Restore re-creates the tables, for either kind of link. Run it in
-// the host's network namespace.
+// and Restore re-creates the tables, for either kind of link. It holds
+// the workload's holder file meanwhile, and first gives back what an
+// earlier run of the workload left (Holders.Hold). Run it in the host's
+// network namespace.
 func Join(r Request) (Attachment, error) {
+	unlock, err := Holders{Root: DefaultHolderRoot}.Hold(r.Workload, r.Run)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("join %s to a network: %w", r.Workload, err)
+	}
+	defer unlock()
+	return joinAll(r)
+}
+
+// joinAll is Join's work once the workload's holder file is held.
+func joinAll(r Request) (Attachment, error) {
 	var eps []plan.Endpoint
 	var first Attachment
 	for i, name := range r.Networks() {
@@ -178,7 +191,7 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 // FailpointEnv names the environment variable that kills the launcher
 // (SIGKILL, as an OOM kill or a crash would) right after a stage of Join:
 // "lease", "claim", "link" or "tables". The integration tests set it in
-// the test systemd's environment to show that the unit's ExecStopPost
+// the test systemd's environment to show that the unit's release
 // gives back whatever the launcher had taken at that point.
 const FailpointEnv = "COVE_FAILPOINT"
 
@@ -205,7 +218,7 @@ func attach(n plan.Network, r Request, addr netip.Addr, nic int) (Attachment, er
 
 // reclaimStale is Leases.Stale for Join: a lease whose holder's link
 // (veth host end or tap) is gone belongs to a workload that stopped
-// without its ExecStopPost releasing it (or whose release failed); its
+// without its release (or whose release failed); its
 // tables and port claims go too, and the lease may be reused.
 func reclaimStale(network, workload string) bool {
 	if Attached(network, workload) {

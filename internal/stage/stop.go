@@ -24,7 +24,8 @@ import (
 // stop asked for, or, run after the main process ended (by SIGKILL: the
 // units' gate), does the post stage's work where the unit has none; the
 // post stage "launch-stop --post [--network NET]... NAME" (ExecStopPost=)
-// records how the run ended and releases the network.
+// records how the run ended and, in a unit made before containers had a
+// release unit (spec.ReleaseUnitName), releases the networks.
 func stopStages(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.StopVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)

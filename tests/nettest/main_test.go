@@ -59,11 +59,11 @@ func setup() (func(), error) {
 }
 
 // installTemplates installs test-local copies of the shipped
-// packaging/cove-network@.service, cove-dns@.service and
-// cove-dhcp@.service in the sandbox's /etc/systemd/system (an overlay):
+// packaging/cove-network@.service, cove-dns@.service,
+// cove-dhcp@.service and cove-release@.service in the sandbox's /etc/systemd/system (an overlay):
 // the same units with the test's cove instead of /usr/bin/cove.
 func installTemplates(ctx context.Context) error {
-	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1, "cove-dhcp@.service": 1} {
+	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1, "cove-dhcp@.service": 1, "cove-release@.service": 1} {
 		b, err := os.ReadFile("../../packaging/" + name)
 		if err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // leaseDir is where cove keeps the default network's leases (inside the
@@ -67,6 +68,40 @@ func TestDefaultNetwork(t *testing.T) {
 	if leases := leaseFiles(t); len(leases) != 1 || leases[0] != b.String() {
 		t.Errorf("leases left with only netb running: %v, want [%s]", leases, b)
 	}
+
+	// A --rm run's unit is collected as it ends; its release unit runs all the same.
+	mustCove(t, "run", "--rm", "--name", "netd", "--rootfs", rootfs, "--volatile", "--network", "cove", "--", "/bin/true")
+	eventually(t, 10*time.Second, "the lease of the --rm run netd to go", func() bool { return len(leaseFiles(t)) == 1 })
+	checkRestartKeepsNetwork(t, "netb")
+}
+
+// checkRestartKeepsNetwork restarts running container name: its release
+// unit, which the end of the last run starts, meets the next run's
+// launcher, and a release after that launcher has joined (a late one, by
+// hand) must not take what the new run holds. name still reaches the
+// outside through its own lease and veth.
+func checkRestartKeepsNetwork(t *testing.T, name string) {
+	t.Helper()
+	before := show(t, spec.ReleaseUnitName(name), "ExecMainStartTimestampMonotonic")
+	must(t, "systemctl", "restart", spec.UnitName(name))
+	eventually(t, 10*time.Second, "the release unit of "+name+"'s last run to run", func() bool {
+		return show(t, spec.ReleaseUnitName(name), "ExecMainStartTimestampMonotonic") != before &&
+			show(t, spec.ReleaseUnitName(name), "ActiveState") == "inactive"
+	})
+	if r := show(t, spec.ReleaseUnitName(name), "Result"); r != "success" {
+		t.Errorf("%s: result %s", spec.ReleaseUnitName(name), r)
+	}
+	mustCove(t, launch.NetworkReleaseVerb, name)
+	leases := leaseFiles(t)
+	if len(leases) != 1 || strings.TrimSpace(must(t, "cat", filepath.Join(leaseDir, leases[0]))) != name {
+		t.Fatalf("leases after %s restarted and a late release: %v, want one of %s", name, leases, name)
+	}
+	if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.Code != 0 {
+		t.Errorf("host end of %s's veth gone after a late release: %s", name, r.Stderr)
+	}
+	if got := fetch(t, name, fmt.Sprintf("http://%s:9000/", outsideAddr)); got != uplinkAddr {
+		t.Errorf("after its restart and a late release, the outside server saw %s as %q, want %s", name, got, uplinkAddr)
+	}
 }
 
 // runOnNetwork runs a busybox httpd container on network cove that serves
@@ -112,23 +147,24 @@ func fetch(t *testing.T, name, url string) string {
 	return ""
 }
 
-// assertReleased checks that name's post stage (ExecStopPost=) released
-// its network successfully, if its unit is still loaded (a unit that
-// stopped cleanly is collected), and that its lease and the host end of
-// its veth are gone.
+// assertReleased checks that what container name took on network cove
+// goes after its unit has ended, in its release unit
+// (spec.ReleaseUnitName), and not in the unit's own stop: the unit's
+// ExecStopPost= (if any) does not release the network, the release unit
+// has not failed, and name's lease of addr and the host end of its veth
+// go.
 func assertReleased(t *testing.T, name string, addr netip.Addr) {
 	t.Helper()
-	post := show(t, "cove-"+name+".service", "ExecStopPost")
-	if post != "" && (!strings.Contains(post, releaseArgs(name)) || !strings.Contains(post, "code=exited ; status=0 }")) {
-		t.Errorf("cove-%s.service: ExecStopPost did not release the network successfully: %s", name, post)
+	if post := show(t, spec.UnitName(name), "ExecStopPost"); strings.Contains(post, "--network") || strings.Contains(post, launch.NetworkReleaseVerb) {
+		t.Errorf("%s: ExecStopPost=%s releases the network, want its release unit to", spec.UnitName(name), post)
+	}
+	eventually(t, 10*time.Second, "the lease of "+name+" to go", func() bool {
+		return inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())).Code != 0
+	})
+	if st := show(t, spec.ReleaseUnitName(name), "ActiveState"); st == "failed" {
+		t.Errorf("%s failed:\n%s", spec.ReleaseUnitName(name), inside(t, "systemctl", "status", "--no-pager", spec.ReleaseUnitName(name)).Stdout)
 	}
 	assertLeft(t, name, addr)
-}
-
-// releaseArgs ends the arguments of container name's post stage on
-// network cove as systemctl show prints them.
-func releaseArgs(name string) string {
-	return " " + launch.StopVerb + " --post --network cove " + name + " ;"
 }
 
 // assertLeft checks that name's lease of addr on network cove and its
@@ -141,6 +177,16 @@ func assertLeft(t *testing.T, name string, addr netip.Addr) {
 	eventually(t, 5*time.Second, "the link of "+name+" to go", func() bool {
 		return inside(t, "ip", "link", "show", plan.HostIfName("cove", name)).Code != 0
 	})
+}
+
+// eventuallyNoLeases waits (up to 10 s) for the release units of the
+// workloads that ended last (a --rm run's, say) to give their leases back.
+func eventuallyNoLeases(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(leaseFiles(t)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // leaseFiles lists the addresses leased on the default network.
@@ -162,6 +208,7 @@ func show(t *testing.T, unit, prop string) string {
 func checkNoLeftovers(t *testing.T) {
 	t.Helper()
 	must(t, "systemctl", "stop", networkUnit)
+	eventuallyNoLeases(t)
 	if leases := leaseFiles(t); len(leases) != 0 {
 		t.Errorf("leases left: %v", leases)
 	}
@@ -177,8 +224,9 @@ func checkNoLeftovers(t *testing.T) {
 // TestLauncherKilled kills the launcher (SIGKILL, through the failpoint
 // network.FailpointEnv in the test systemd's environment) right after
 // each stage of joining the network: the start fails, and the unit's
-// ExecStopPost gives back the lease, the port claim, the veth and the
-// workload's tables, whatever the launcher had taken by then.
+// release unit (started by its OnFailure=) gives back the lease, the port
+// claim, the veth and the workload's tables, whatever the launcher had
+// taken by then.
 func TestLauncherKilled(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -193,12 +241,11 @@ func TestLauncherKilled(t *testing.T) {
 		if r.Code == 0 {
 			t.Errorf("%s: cove run succeeded although the launcher was killed after %s", name, stage)
 		}
-		post := show(t, "cove-"+name+".service", "ExecStopPost")
-		if !strings.Contains(post, releaseArgs(name)) || !strings.Contains(post, "status=0 }") {
-			t.Errorf("%s: ExecStopPost did not release the network successfully: %s", name, post)
-		}
-		if leases := leaseFiles(t); len(leases) != 0 {
-			t.Errorf("%s: leases left: %v", name, leases)
+		eventually(t, 10*time.Second, name+"'s release unit to give its lease back", func() bool {
+			return len(leaseFiles(t)) == 0 && show(t, spec.ReleaseUnitName(name), "ActiveState") == "inactive"
+		})
+		if r := show(t, spec.ReleaseUnitName(name), "Result"); r != "success" {
+			t.Errorf("%s: %s: result %s", name, spec.ReleaseUnitName(name), r)
 		}
 		if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.Code == 0 {
 			t.Errorf("%s: veth %s left", name, plan.HostIfName("cove", name))
