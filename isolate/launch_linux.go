@@ -187,7 +187,10 @@ const unprivilegedPortStart = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 // payload. On error it leaves the network again; the caller kills the init.
 func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
 	if c.Network != "" {
-		if _, err := network.Join(network.Request{Network: c.Network, Also: c.MoreNetworks, Aliases: c.Aliases, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports, Run: os.Getenv("INVOCATION_ID")}); err != nil {
+		r, done := joinRequest(network.Request{Network: c.Network, Also: c.MoreNetworks, Aliases: c.Aliases, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports})
+		_, err := network.Join(r)
+		done()
+		if err != nil {
 			return err
 		}
 	}

@@ -128,7 +128,9 @@ func joinBridge(c launch.VMConfig) (launch.VMConfig, *plan.Endpoint, error) {
 	if err != nil {
 		return c, nil, fmt.Errorf("join network %s: %w", c.NetworkName, err)
 	}
-	at, err := network.Join(network.Request{Network: n.Name, Workload: c.Name, Link: network.LinkTap, IP: c.IP, Ports: c.Ports, Run: os.Getenv("INVOCATION_ID")})
+	r, done := joinRequest(network.Request{Network: n.Name, Workload: c.Name, Link: network.LinkTap, IP: c.IP, Ports: c.Ports})
+	at, err := network.Join(r)
+	done()
 	if err != nil {
 		return c, nil, err
 	}

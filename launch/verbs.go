@@ -26,7 +26,7 @@ const (
 	VMLaunchVerb = "launch-vm"
 	VMStopVerb   = "launch-vm-stop"
 	VMReadyVerb  = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
-	StopVerb     = "launch-stop"     // ExecStop= and (--post) ExecStopPost= of a container: stop, outcome, network release
+	StopVerb     = "launch-stop"     // ExecStop= and (--post) ExecStopPost= of a container: stop, outcome (and, in units made before cove-release@NAME, network release)
 	RelayVerb    = "launch-relay"    // --name NAME: the relay of a container's terminal (started by LaunchVerb for --console)
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall

@@ -76,26 +76,35 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 }
 
 // startTransientUnit asks systemd to create unit with props and start it.
-// When a unit of that name is still loaded but inactive (a run that has
-// ended, which systemd collects once nothing refers to it: a container's
-// release unit refers to it until it has run, units.releaseUnit), it
-// waits up to collectWait for systemd to collect it and asks once more.
+// When a unit of that name is still loaded but has ended (which systemd
+// collects once nothing refers to it: a container's release unit refers
+// to it until it has run, units.releaseUnit), it waits for systemd to
+// collect it (AwaitCollected) and asks once more.
 func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.Property, ch chan<- string) error {
 	_, err := c.sd.StartTransientUnitContext(ctx, unit, "fail", props, ch)
 	var de dbus.Error
-	if !errors.As(err, &de) || de.Name != "org.freedesktop.systemd1.UnitExists" {
-		return err
-	}
-	if !c.endedTransient(ctx, unit) || !c.collected(ctx, unit) {
+	if !errors.As(err, &de) || de.Name != "org.freedesktop.systemd1.UnitExists" || !c.AwaitCollected(ctx, unit) {
 		return err
 	}
 	_, err = c.sd.StartTransientUnitContext(ctx, unit, "fail", props, ch)
 	return err
 }
 
-// endedTransient reports whether unit is a transient unit that is
-// inactive (a declared unit's file keeps it loaded: never collected).
-func (c *Conn) endedTransient(ctx context.Context, unit string) bool {
+// AwaitCollected reports whether systemd has no unit loaded by that name,
+// waiting up to collectWait when it has an ended transient unit that it
+// will collect (inactive; or failed, with CollectMode=inactive-or-failed).
+// A unit that runs, or that stays loaded (a unit file's, a failed one
+// kept for cove ps), is not awaited.
+func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
+	if load, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && load != "loaded" {
+		return true
+	}
+	return c.collectable(ctx, unit) && c.collected(ctx, unit)
+}
+
+// collectable reports whether unit is a transient unit that has ended
+// and that systemd collects as it is.
+func (c *Conn) collectable(ctx context.Context, unit string) bool {
 	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
 	if err != nil {
 		return false
@@ -103,12 +112,19 @@ func (c *Conn) endedTransient(ctx context.Context, unit string) bool {
 	if transient, _ := p.Value.Value().(bool); !transient {
 		return false
 	}
-	st, err := c.UnitState(ctx, unit)
-	return err == nil && st == "inactive"
+	switch st, err := c.UnitState(ctx, unit); {
+	case err != nil:
+		return false
+	case st == "failed":
+		mode, err := c.stringProperty(ctx, unit, "CollectMode")
+		return err == nil && mode == "inactive-or-failed"
+	default:
+		return st == "inactive"
+	}
 }
 
-// collectWait bounds how long startTransientUnit waits for an ended unit
-// to be collected.
+// collectWait bounds how long AwaitCollected waits for an ended unit to
+// be collected.
 const collectWait = 5 * time.Second
 
 // collected waits (up to collectWait) until systemd has no unit loaded by
@@ -146,29 +162,69 @@ func prop(name string, v any) sd.Property {
 	return sd.Property{Name: name, Value: dbus.MakeVariant(v)}
 }
 
-// Runs returns what network.Holders.ReleaseEnded asks of workload name:
-// whether its unit still runs as a run (its invocation ID, as
-// $INVOCATION_ID spells it), its current invocation being that run and it
-// not inactive or failed. A unit systemd does not have runs as nothing.
-func (c *Conn) Runs(ctx context.Context, name string) func(run string) (bool, error) {
-	unit := spec.UnitName(name)
-	return func(run string) (bool, error) {
-		st, err := c.unitState(ctx, unit)
-		if err != nil || st.active == "inactive" || st.active == "failed" {
-			return false, err
+// Runs returns what network.Holders asks (network.Live): whether
+// workload's unit still runs as run (an invocation ID as $INVOCATION_ID
+// spells it: its current one, and the unit is not inactive or failed),
+// or, for run "", whether it runs at all. A unit systemd does not have
+// runs as nothing.
+func (c *Conn) Runs(ctx context.Context) func(workload, run string) (bool, error) {
+	return func(workload, run string) (bool, error) {
+		unit := spec.UnitName(workload)
+		active, err := c.UnitState(ctx, unit)
+		switch {
+		case errors.Is(err, ErrNotFound) || active == "inactive" || active == "failed":
+			return false, nil
+		case err != nil || run == "":
+			return err == nil, err
 		}
-		return c.invocation(ctx, unit) == run, nil
+		id, err := c.invocationID(ctx, unit)
+		return id == run, err
 	}
 }
 
+// LazyRuns is Runs over a connection to systemd made when first asked
+// (most callers never ask: only about another workload that holds a port
+// or an address wanted) and closed by done. Each question is bounded by
+// runsWait.
+func LazyRuns() (runs func(workload, run string) (bool, error), done func()) {
+	var conn *Conn
+	runs = func(workload, run string) (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), runsWait)
+		defer cancel()
+		if conn == nil {
+			c, err := Connect(ctx)
+			if err != nil {
+				return false, err
+			}
+			conn = c
+		}
+		return conn.Runs(ctx)(workload, run)
+	}
+	return runs, func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}
+}
+
+// runsWait bounds each question LazyRuns asks of systemd.
+const runsWait = 5 * time.Second
+
 // invocation returns the unit's current invocation ID, or "" if unknown.
 func (c *Conn) invocation(ctx context.Context, unit string) string {
+	id, _ := c.invocationID(ctx, unit)
+	return id
+}
+
+// invocationID reads the unit's current invocation ID, as
+// $INVOCATION_ID spells it ("" for none).
+func (c *Conn) invocationID(ctx context.Context, unit string) (string, error) {
 	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "InvocationID")
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("invocation of %s: D-Bus GetUnitProperty: %w", unit, err)
 	}
 	id, _ := p.Value.Value().([]byte)
-	return fmt.Sprintf("%x", id)
+	return fmt.Sprintf("%x", id), nil
 }
 
 // Exit is how a unit's main process ended.

@@ -404,8 +404,11 @@ func (c *Conn) forgiveStopKill(ctx context.Context, unit, name string) error {
 }
 
 // Remove stops workload name and forgets it: a failed or exited transient
-// unit is unloaded. What cove keeps of the workload (the outcome of its
-// last run among it) is its callers' to drop: declared.ForgetState.
+// unit is unloaded, and Remove returns once systemd has collected it
+// (AwaitCollected: a container's release unit keeps it loaded until it
+// has run), so that the name is free. What cove keeps of the workload
+// (the outcome of its last run among it) is its callers' to drop:
+// declared.ForgetState.
 func (c *Conn) Remove(ctx context.Context, name string) error {
 	if err := c.Stop(ctx, name); err != nil {
 		return err
@@ -416,6 +419,7 @@ func (c *Conn) Remove(ctx context.Context, name string) error {
 			return nf
 		}
 	}
+	c.AwaitCollected(ctx, unit) // the name is free when Remove returns
 	return nil
 }
 

@@ -110,9 +110,12 @@ func sharedNetwork(u *Unit, c *spec.Container) {
 // has ended, cleanly or not, as systemd starts OnSuccess= and OnFailure=
 // units: what its launcher took on its networks goes then, outside the
 // unit's own stop, which a process of cove's would lengthen by a Go start
-// (about 20 ms here, docs/benchmarks.md). A restart within the unit
-// (Restart=) ends nothing: the next run's launcher gives back what the
-// last one held before it joins (network.Holders).
+// (about 20 ms here, docs/benchmarks.md). The release may come after the
+// unit's next run has started (a restart: systemd 252 starts OnSuccess=
+// units on an automatic restart too, systemd issue 26903), so it gives
+// back nothing while the unit runs as the run that took it, and the next
+// run's launcher gives back what the last one held before it joins
+// (network.Holders).
 func releaseUnit(u *Unit, s *spec.Spec) {
 	name := spec.ReleaseUnitName(s.Name)
 	if s.Service.Replicas > 0 {
@@ -177,8 +180,7 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // (SuccessExitStatus=, see cleanExits), so a stop the user asked for ends
 // inactive, not failed. The post stage (--post) records how a run ended
 // (killed by the memory limit, or by a SIGKILL nobody asked for, which it
-// fails the unit for) and, for a container on a network, releases what
-// the launcher took there (the lease, the port claims, the veth).
+// fails the unit for).
 //
 // Every stage is a process systemd forks into the unit's cgroup, also
 // after a main process that ended on its own, so a unit has only those
@@ -207,8 +209,7 @@ func stopStages(u *Unit, s *spec.Spec, opt Options) {
 // The gates in front of a container's stop stages: a shell that finds
 // nothing to do costs a fraction of a Go start. The scripts are constant:
 // the stage's argv follows as "$0" "$@" (Exec doubles the $ for
-// systemd), so no value of a spec is ever in them. A container on a
-// network has no post gate: its post stage always releases the network.
+// systemd), so no value of a spec is ever in them.
 const (
 	// gateShell runs the gates.
 	gateShell = "/bin/sh"
@@ -232,7 +233,7 @@ func gated(script string, stage Exec) Exec { return append(Exec{gateShell, "-c",
 // launcher took there: the launcher takes the lease and port claims and
 // makes the tap; whatever way the unit stops (QEMU exits or is killed,
 // systemctl kill, a failed start), ExecStopPost= releases them. (A
-// container's post stage does it: stopStages.)
+// container's release unit does it: releaseUnit.)
 func releaseNetwork(u *Unit, s *spec.Spec, opt Options) {
 	if n := s.Join().Network; n != "" {
 		u.add(SectionService, "ExecStopPost", "", Exec{opt.Launcher, launch.NetworkReleaseVerb, s.Name, n})

@@ -396,14 +396,16 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 // collected is the status of workload name, whose unit systemd no longer
 // has (a stopped cove run -d workload, collected), when it left something
 // for cove rm: its writable layer, a VM's state, its user namespace IDs,
-// or the record of how its last run ended (a stop that needed SIGKILL).
+// the record of how its last run ended (a stop that needed SIGKILL), or
+// what it took on networks (a container whose release unit has not run).
 // The status is inactive, with how its last run ended if that was
 // recorded; ok is false when nothing was left.
 func collected(name string) (w Workload, ok bool) {
 	_, ids, _ := userns.Default().Lookup(name)
 	r, ended := outcome.Read(name)
 	vm := stored.HasVMState(name)
-	if !ids && !ended && !vm && stored.RunningDigest(name) == "" {
+	nets, _ := network.Leased(name)
+	if !ids && !ended && !vm && stored.RunningDigest(name) == "" && len(nets) == 0 {
 		return Workload{}, false
 	}
 	sw := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",

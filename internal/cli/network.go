@@ -106,7 +106,7 @@ func releaseEnded(ctx context.Context, workload string) error {
 		return err
 	}
 	defer conn.Close()
-	return network.Holders{Root: network.DefaultHolderRoot}.ReleaseEnded(workload, conn.Runs(ctx, workload))
+	return network.Holders{Root: network.DefaultHolderRoot}.ReleaseEnded(workload, conn.Runs(ctx))
 }
 
 // networkCommand is the group cove network SUBCOMMAND.

@@ -395,11 +395,13 @@ func prepareRun(ctx context.Context, env *Env, s *spec.Spec) error {
 }
 
 // freshImageContainer removes the writable layer and IDs an earlier
-// image container of s's name left behind, unless a unit of that name is
-// loaded (then starting fails anyway).
+// image container of s's name left behind, unless a unit of that name
+// stays loaded (then starting fails anyway); an ended transient unit that
+// systemd is about to collect is awaited (supervisor.AwaitCollected).
 func freshImageContainer(ctx context.Context, s *spec.Spec) error {
 	return withConn(ctx, func(conn *supervisor.Conn) error {
-		if _, err := conn.Status(ctx, s.Name); !errors.Is(err, supervisor.ErrNotFound) {
+		_, err := conn.Status(ctx, s.Name)
+		if !errors.Is(err, supervisor.ErrNotFound) && !conn.AwaitCollected(ctx, spec.UnitName(s.Name)) {
 			return nil
 		}
 		return declared.ForgetState(s.Name)

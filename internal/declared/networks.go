@@ -123,7 +123,7 @@ func releaseEnded(ctx context.Context, conn *supervisor.Conn, name string) error
 	leases, err := network.Leases{Root: network.DefaultLeaseRoot}.List(name)
 	var errs []error
 	for _, w := range leases {
-		errs = append(errs, network.Holders{Root: network.DefaultHolderRoot}.ReleaseEnded(w, conn.Runs(ctx, w)))
+		errs = append(errs, network.Holders{Root: network.DefaultHolderRoot}.ReleaseEnded(w, conn.Runs(ctx)))
 	}
 	return errors.Join(append(errs, err)...)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/supervisor"
 )
 
 // checkNetwork checks where s joins a network (spec.Spec.Join: a
@@ -30,11 +31,33 @@ func checkNetwork(s *spec.Spec) spec.Errors {
 	case err != nil:
 		return spec.Errors{s.KeyError(j.Key("network"), err.Error())}
 	}
+	freeEnded(s, j, n)
 	errs := checkAlso(s, j)
 	if j.IP != "" {
 		errs = append(errs, checkPinnedIP(s, j, n)...)
 	}
 	return append(errs, checkPorts(s, j, n)...)
+}
+
+// freeEnded gives back the claims of j's ports and the lease of its
+// pinned ip that other workloads whose runs have ended still hold (their
+// release units run after their units have ended: network.FreeEnded), so
+// that a port or an address is not refused for a container that has
+// just stopped.
+func freeEnded(s *spec.Spec, j spec.Join, n plan.Network) {
+	ip, _ := netip.ParseAddr(j.IP) // validated; none: the zero Addr
+	var ports []plan.Port
+	for _, str := range j.Ports {
+		if p, err := plan.ParsePort(str); err == nil {
+			ports = append(ports, p)
+		}
+	}
+	if !ip.IsValid() && len(ports) == 0 {
+		return
+	}
+	live, done := supervisor.LazyRuns()
+	defer done()
+	network.FreeEnded(n, s.Name, ip, ports, live)
 }
 
 // checkAlso checks that each of the more networks j joins exists.

@@ -58,13 +58,40 @@ func (c PortClaims) Claim(workload string, ports []plan.Port) error {
 		return fmt.Errorf("claim ports for %s: %w", workload, err)
 	}
 	for _, p := range ports {
-		for q, w := range held {
-			if w != workload && p.Conflicts(q) {
-				return fmt.Errorf("claim port %v for %s: host port %s is published by %s: %w", p, workload, hostSide(q), w, ErrPortClaimed)
-			}
+		if q, w, ok := conflict(workload, p, held); ok {
+			return fmt.Errorf("claim port %v for %s: host port %s is published by %s: %w", p, workload, hostSide(q), w, ErrPortClaimed)
 		}
 	}
 	return c.create(workload, ports, held)
+}
+
+// Conflicting are the other workloads whose claims ports conflict with
+// (those Claim would refuse them for).
+func (c PortClaims) Conflicting(workload string, ports []plan.Port) ([]string, error) {
+	unlock, err := c.lock()
+	if err != nil {
+		return nil, fmt.Errorf("ports of others than %s: %w", workload, err)
+	}
+	defer unlock()
+	held, err := c.list()
+	var others []string
+	for _, p := range ports {
+		if _, w, ok := conflict(workload, p, held); ok && !slices.Contains(others, w) {
+			others = append(others, w)
+		}
+	}
+	return others, err
+}
+
+// conflict is a claim in held of another workload than workload that p
+// conflicts with, and its holder.
+func conflict(workload string, p plan.Port, held map[plan.Port]string) (plan.Port, string, bool) {
+	for q, w := range held {
+		if w != workload && p.Conflicts(q) {
+			return q, w, true
+		}
+	}
+	return plan.Port{}, "", false
 }
 
 // checkClaim refuses a bad workload name, a port cove cannot publish and

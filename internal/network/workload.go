@@ -103,6 +103,9 @@ type Request struct {
 	Also     []string // LinkVeth: more networks
 	Aliases  []string // more names each network's DNS answers with the workload's address there
 	Run      string   // the run that holds what Join takes: its unit's $INVOCATION_ID (Holders)
+	// Live, if set, is asked about the runs of other workloads that hold
+	// the ports or the pinned address wanted (FreeEnded).
+	Live Live
 }
 
 // Networks are every network r joins, Network first.
@@ -170,6 +173,9 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 			return Attachment{}, fmt.Errorf("join %s to network %s: %w", r.Workload, n.Name, err)
 		}
 	}
+	if r.Live != nil {
+		FreeEnded(n, r.Workload, ip, ports, r.Live)
+	}
 	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, ip, r.Aliases...)
 	if err != nil {
 		return Attachment{}, err
@@ -186,6 +192,25 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 		failpoint("link")
 	}
 	return at, err
+}
+
+// FreeEnded gives back what ended runs of other workloads still hold of
+// what workload wants on n, the claims of its ports and its pinned address
+// ip, as live says (Holders.ReleaseEnded): a container stopped just
+// before, whose release unit has not run yet, does not keep them from a
+// new one. It is best effort: a holder another process has locked is left
+// alone, and what stays held makes the claim or the lease fail as it
+// would have, with the holder named.
+func FreeEnded(n plan.Network, workload string, ip netip.Addr, ports []plan.Port, live Live) {
+	others, _ := PortClaims{Root: DefaultPortRoot}.Conflicting(workload, ports)
+	if ip.IsValid() {
+		if held, err := (Leases{Root: DefaultLeaseRoot}).List(n.Name); err == nil && held[ip] != "" && held[ip] != workload {
+			others = append(others, held[ip])
+		}
+	}
+	for _, w := range others {
+		Holders{Root: DefaultHolderRoot}.releaseIfFree(w, live)
+	}
 }
 
 // FailpointEnv names the environment variable that kills the launcher

@@ -29,7 +29,7 @@ import (
 func stopStages(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.StopVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	post := fs.Bool("post", false, "the post stage: record how the run ended, release the network")
+	post := fs.Bool("post", false, "the post stage: record how the run ended (and release the networks --network names)")
 	var nets []string
 	fs.Func("network", "with --post: a network the container leaves (repeatable)", func(n string) error {
 		nets = append(nets, n)

@@ -73,6 +73,34 @@ func TestDefaultNetwork(t *testing.T) {
 	mustCove(t, "run", "--rm", "--name", "netd", "--rootfs", rootfs, "--volatile", "--network", "cove", "--", "/bin/true")
 	eventually(t, 10*time.Second, "the lease of the --rm run netd to go", func() bool { return len(leaseFiles(t)) == 1 })
 	checkRestartKeepsNetwork(t, "netb")
+	checkEndedPortFreed(t)
+}
+
+// checkEndedPortFreed stops a container that publishes a port while its
+// release unit cannot run (masked: as if it had not run yet), and starts
+// another that publishes the same port: its launcher gives back what the
+// ended one holds, so the port is the new one's.
+func checkEndedPortFreed(t *testing.T) {
+	t.Helper()
+	must(t, "systemctl", "mask", "--runtime", spec.ReleaseUnitName("porta"))
+	t.Cleanup(func() { inside(t, "systemctl", "unmask", "--runtime", spec.ReleaseUnitName("porta")) })
+	for _, name := range []string{"porta", "portb"} {
+		t.Cleanup(func() { inside(t, coveBin, "rm", "-f", name) })
+		mustCove(t, "run", "-d", "--name", name, "--rootfs", rootfs, "--volatile", "--network", "cove", "-p", "8090:8080", "--stop-timeout", "1s",
+			"--", "/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www")
+		if name == "porta" {
+			mustCove(t, "stop", "porta")
+			if claim := inside(t, "cat", "/run/cove/ports/tcp-any-8090").Stdout; !strings.HasPrefix(claim, "porta\n") {
+				t.Fatalf("stopped porta, its release masked: claim of port 8090 %q, want porta's", claim)
+			}
+		}
+	}
+	if claim := inside(t, "cat", "/run/cove/ports/tcp-any-8090").Stdout; !strings.HasPrefix(claim, "portb\n") {
+		t.Errorf("claim of port 8090 after portb started: %q, want portb's", claim)
+	}
+	if got := fetch(t, "netb", "http://"+uplinkAddr+":8090/"); got != "portb" {
+		t.Errorf("port 8090 answered %q, want portb", got)
+	}
 }
 
 // checkRestartKeepsNetwork restarts running container name: its release
@@ -158,8 +186,9 @@ func assertReleased(t *testing.T, name string, addr netip.Addr) {
 	if post := show(t, spec.UnitName(name), "ExecStopPost"); strings.Contains(post, "--network") || strings.Contains(post, launch.NetworkReleaseVerb) {
 		t.Errorf("%s: ExecStopPost=%s releases the network, want its release unit to", spec.UnitName(name), post)
 	}
-	eventually(t, 10*time.Second, "the lease of "+name+" to go", func() bool {
-		return inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())).Code != 0
+	eventually(t, 10*time.Second, "the lease of "+name+" to go and its release to end", func() bool {
+		return inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())).Code != 0 &&
+			show(t, spec.ReleaseUnitName(name), "ActiveState") != "activating"
 	})
 	if st := show(t, spec.ReleaseUnitName(name), "ActiveState"); st == "failed" {
 		t.Errorf("%s failed:\n%s", spec.ReleaseUnitName(name), inside(t, "systemctl", "status", "--no-pager", spec.ReleaseUnitName(name)).Stdout)
