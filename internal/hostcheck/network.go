@@ -31,10 +31,19 @@ func checkNetwork(s *spec.Spec) spec.Errors {
 	case err != nil:
 		return spec.Errors{s.KeyError(j.Key("network"), err.Error())}
 	}
-	freeEnded(s, j, n)
-	errs := checkAlso(s, j)
+	errs := checkHeld(s, j, n)
+	if len(errs) > 0 { // maybe held by a container that has just stopped
+		freeEnded(s, j, n)
+		errs = checkHeld(s, j, n)
+	}
+	return append(checkAlso(s, j), errs...)
+}
+
+// checkHeld checks j's pinned ip and ports on network n.
+func checkHeld(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
+	var errs spec.Errors
 	if j.IP != "" {
-		errs = append(errs, checkPinnedIP(s, j, n)...)
+		errs = checkPinnedIP(s, j, n)
 	}
 	return append(errs, checkPorts(s, j, n)...)
 }
@@ -52,10 +61,7 @@ func freeEnded(s *spec.Spec, j spec.Join, n plan.Network) {
 			ports = append(ports, p)
 		}
 	}
-	if !ip.IsValid() && len(ports) == 0 {
-		return
-	}
-	live, done := supervisor.LazyRuns()
+	live, done := supervisor.LazyRuns() // connects only when asked
 	defer done()
 	network.FreeEnded(n, s.Name, ip, ports, live)
 }

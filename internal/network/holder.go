@@ -30,7 +30,8 @@ const DefaultHolderRoot = launch.NetworkHoldersDir
 // So the release gives back only what a run that has ended holds
 // (ReleaseEnded), and a Join that finds what an earlier run left gives it
 // back first (Hold). A run that joined before there were holder files
-// holds what it leased without one; it is asked about as the run "".
+// holds what it leased without one; its release asks about it as the
+// run "".
 type Holders struct {
 	Root string // DefaultHolderRoot outside tests
 	// give and holds, if set, stand for leaveLeased and for whether
@@ -161,10 +162,11 @@ func (h Holders) with(workload string, wait bool, f func(holder) error) error {
 
 // Hold locks workload's holder file for run's Join and returns the
 // unlock. When the file names another run (one whose release has not run
-// yet: a restart, or a new run right after the last) or none while
-// workload holds leases (a run from before holder files), what that run
-// held goes first (LeaveAll on every network workload holds a lease on);
-// then the file names run.
+// yet: a restart, or a new run right after the last), what that run held
+// goes first (LeaveAll on every network workload holds a lease on); then
+// the file names run. (A file that names no run is not asked about: to
+// learn whether a run from before holder files left leases would read
+// every lease of every network at each start.)
 func (h Holders) Hold(workload, run string) (unlock func(), err error) {
 	hf, err := h.open(workload, true)
 	if err != nil {
@@ -184,7 +186,7 @@ func (h Holders) takeOver(hf holder, workload, run string) error {
 	if err != nil {
 		return err
 	}
-	if prev != run && (prev != "" || h.holdsAny(workload)) {
+	if prev != "" && prev != run {
 		if err := h.giveBack(workload); err != nil {
 			return err
 		}

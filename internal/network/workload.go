@@ -173,16 +173,18 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 			return Attachment{}, fmt.Errorf("join %s to network %s: %w", r.Workload, n.Name, err)
 		}
 	}
-	if r.Live != nil {
-		FreeEnded(n, r.Workload, ip, ports, r.Live)
+	var addr netip.Addr
+	lease := func() (err error) {
+		addr, err = Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, ip, r.Aliases...)
+		return err
 	}
-	addr, err := Leases{Root: DefaultLeaseRoot, Stale: reclaimStale}.Allocate(n, r.Workload, ip, r.Aliases...)
-	if err != nil {
+	if err := r.freeing(lease(), ErrTaken, lease, n, ip, nil); err != nil {
 		return Attachment{}, err
 	}
 	failpoint("lease")
 	if nic == 0 {
-		if err := (PortClaims{Root: DefaultPortRoot}).Claim(r.Workload, ports); err != nil {
+		claim := func() error { return PortClaims{Root: DefaultPortRoot}.Claim(r.Workload, ports) }
+		if err := r.freeing(claim(), ErrPortClaimed, claim, n, netip.Addr{}, ports); err != nil {
 			return Attachment{}, err
 		}
 		failpoint("claim")
@@ -194,6 +196,18 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 	return at, err
 }
 
+// freeing is err, the result of op, unless it wraps held (the address or
+// a port is another workload's) and r can ask (r.Live): then what ended
+// runs of other workloads hold of ip and ports is given back (FreeEnded)
+// and op's second result returned.
+func (r Request) freeing(err, held error, op func() error, n plan.Network, ip netip.Addr, ports []plan.Port) error {
+	if !errors.Is(err, held) || r.Live == nil {
+		return err
+	}
+	FreeEnded(n, r.Workload, ip, ports, r.Live)
+	return op()
+}
+
 // FreeEnded gives back what ended runs of other workloads still hold of
 // what workload wants on n, the claims of its ports and its pinned address
 // ip, as live says (Holders.ReleaseEnded): a container stopped just
@@ -202,6 +216,9 @@ func join(n plan.Network, r Request, nic int) (Attachment, error) {
 // alone, and what stays held makes the claim or the lease fail as it
 // would have, with the holder named.
 func FreeEnded(n plan.Network, workload string, ip netip.Addr, ports []plan.Port, live Live) {
+	if !ip.IsValid() && len(ports) == 0 {
+		return
+	}
 	others, _ := PortClaims{Root: DefaultPortRoot}.Conflicting(workload, ports)
 	if ip.IsValid() {
 		if held, err := (Leases{Root: DefaultLeaseRoot}).List(n.Name); err == nil && held[ip] != "" && held[ip] != workload {
