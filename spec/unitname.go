@@ -86,14 +86,28 @@ func NetworkUnitName(network string) string {
 // ReleaseUnitName names the unit that gives back what container name
 // took on its networks (leases, port claims, tables, links) once its
 // service has ended: an instance of cove-release@.service, which the
-// service's OnSuccess= and OnFailure= start.
-func ReleaseUnitName(name string) string { return releasePrefix + name + serviceSuffix }
+// service's OnSuccess= starts; with failed, the one its OnFailure= starts
+// (the instance NAME@failed). Two units, not one that both name: systemd
+// 252 warns at every start of a unit that two dependencies of one unit
+// trigger ("multiple trigger source candidates").
+func ReleaseUnitName(name string, failed bool) string {
+	if failed {
+		name += failedRelease
+	}
+	return releasePrefix + name + serviceSuffix
+}
 
 // TemplateReleaseUnitName is ReleaseUnitName in the template unit of
 // replicated container name: each instance's, by the specifier %i.
-func TemplateReleaseUnitName(name string) string {
-	return releasePrefix + name + instanceSep + "%i" + serviceSuffix
+func TemplateReleaseUnitName(name string, failed bool) string {
+	return ReleaseUnitName(name+instanceSep+"%i", failed)
 }
+
+// ReleasedWorkload is the workload whose release unit has instance.
+func ReleasedWorkload(instance string) string { return strings.TrimSuffix(instance, failedRelease) }
+
+// failedRelease ends the instance of the release unit of a failure.
+const failedRelease = "@failed"
 
 // releasePrefix begins the names of the release units.
 const releasePrefix = "cove-release@"

@@ -105,7 +105,7 @@ func sharedNetwork(u *Unit, c *spec.Container) {
 	}
 }
 
-// releaseUnit makes container s, on networks, start its release unit
+// releaseUnit makes container s, on networks, start a release unit
 // (spec.ReleaseUnitName: cove network-release NAME) whenever its unit
 // has ended, cleanly or not, as systemd starts OnSuccess= and OnFailure=
 // units: what its launcher took on its networks goes then, outside the
@@ -117,12 +117,12 @@ func sharedNetwork(u *Unit, c *spec.Container) {
 // run's launcher gives back what the last one held before it joins
 // (network.Holders).
 func releaseUnit(u *Unit, s *spec.Spec) {
-	name := spec.ReleaseUnitName(s.Name)
+	name := spec.ReleaseUnitName
 	if s.Service.Replicas > 0 {
-		name = spec.TemplateReleaseUnitName(s.Name)
+		name = spec.TemplateReleaseUnitName
 	}
-	u.add(SectionUnit, "OnSuccess", "", Names{name})
-	u.add(SectionUnit, "OnFailure", "", Names{name})
+	u.add(SectionUnit, "OnSuccess", "", Names{name(s.Name, false)})
+	u.add(SectionUnit, "OnFailure", "", Names{name(s.Name, true)})
 }
 
 // add appends a property.

@@ -84,14 +84,15 @@ func networkDownCmd(_ context.Context, _ *Env, args []string) error {
 // networkReleaseCmd gives back what a workload took on networks: its
 // lease, port claims and tables, and the host end of its veth or its tap
 // (idempotent). With a network (NAME NETWORK: a VM's ExecStopPost=), what
-// it took on that one; with the workload's name alone (cove-release@NAME,
-// which a container's unit starts when it has ended), what it took on
-// every network, unless its unit runs again as the run that took it
+// it took on that one; with the workload's name alone (the instance of
+// cove-release@NAME or @NAME@failed, which a container's unit starts
+// when it has ended: spec.ReleaseUnitName), what it took on every
+// network, unless its unit runs again as the run that took it
 // (network.Holders.ReleaseEnded).
 func networkReleaseCmd(ctx context.Context, _ *Env, args []string) error {
 	switch len(args) {
 	case 1:
-		return releaseEnded(ctx, args[0])
+		return releaseEnded(ctx, spec.ReleasedWorkload(args[0]))
 	case 2:
 		return network.Leave(args[1], args[0])
 	}

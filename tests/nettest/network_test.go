@@ -82,8 +82,8 @@ func TestDefaultNetwork(t *testing.T) {
 // ended one holds, so the port is the new one's.
 func checkEndedPortFreed(t *testing.T) {
 	t.Helper()
-	must(t, "systemctl", "mask", "--runtime", spec.ReleaseUnitName("porta"))
-	t.Cleanup(func() { inside(t, "systemctl", "unmask", "--runtime", spec.ReleaseUnitName("porta")) })
+	must(t, "systemctl", "mask", "--runtime", spec.ReleaseUnitName("porta", false))
+	t.Cleanup(func() { inside(t, "systemctl", "unmask", "--runtime", spec.ReleaseUnitName("porta", false)) })
 	for _, name := range []string{"porta", "portb"} {
 		t.Cleanup(func() { inside(t, coveBin, "rm", "-f", name) })
 		mustCove(t, "run", "-d", "--name", name, "--rootfs", rootfs, "--volatile", "--network", "cove", "-p", "8090:8080", "--stop-timeout", "1s",
@@ -110,14 +110,14 @@ func checkEndedPortFreed(t *testing.T) {
 // outside through its own lease and veth.
 func checkRestartKeepsNetwork(t *testing.T, name string) {
 	t.Helper()
-	before := show(t, spec.ReleaseUnitName(name), "ExecMainStartTimestampMonotonic")
+	release := spec.ReleaseUnitName(name, false)
+	before := show(t, release, "ExecMainStartTimestampMonotonic")
 	must(t, "systemctl", "restart", spec.UnitName(name))
 	eventually(t, 10*time.Second, "the release unit of "+name+"'s last run to run", func() bool {
-		return show(t, spec.ReleaseUnitName(name), "ExecMainStartTimestampMonotonic") != before &&
-			show(t, spec.ReleaseUnitName(name), "ActiveState") == "inactive"
+		return show(t, release, "ExecMainStartTimestampMonotonic") != before && show(t, release, "ActiveState") == "inactive"
 	})
-	if r := show(t, spec.ReleaseUnitName(name), "Result"); r != "success" {
-		t.Errorf("%s: result %s", spec.ReleaseUnitName(name), r)
+	if r := show(t, release, "Result"); r != "success" {
+		t.Errorf("%s: result %s", release, r)
 	}
 	mustCove(t, launch.NetworkReleaseVerb, name)
 	leases := leaseFiles(t)
@@ -177,7 +177,7 @@ func fetch(t *testing.T, name, url string) string {
 
 // assertReleased checks that what container name took on network cove
 // goes after its unit has ended, in its release unit
-// (spec.ReleaseUnitName), and not in the unit's own stop: the unit's
+// (spec.ReleaseUnitName: after a success or a failure), and not in the unit's own stop: the unit's
 // ExecStopPost= (if any) does not release the network, the release unit
 // has not failed, and name's lease of addr and the host end of its veth
 // go.
@@ -186,12 +186,15 @@ func assertReleased(t *testing.T, name string, addr netip.Addr) {
 	if post := show(t, spec.UnitName(name), "ExecStopPost"); strings.Contains(post, "--network") || strings.Contains(post, launch.NetworkReleaseVerb) {
 		t.Errorf("%s: ExecStopPost=%s releases the network, want its release unit to", spec.UnitName(name), post)
 	}
+	releases := []string{spec.ReleaseUnitName(name, false), spec.ReleaseUnitName(name, true)}
 	eventually(t, 10*time.Second, "the lease of "+name+" to go and its release to end", func() bool {
 		return inside(t, "test", "-e", filepath.Join(leaseDir, addr.String())).Code != 0 &&
-			show(t, spec.ReleaseUnitName(name), "ActiveState") != "activating"
+			show(t, releases[0], "ActiveState") != "activating" && show(t, releases[1], "ActiveState") != "activating"
 	})
-	if st := show(t, spec.ReleaseUnitName(name), "ActiveState"); st == "failed" {
-		t.Errorf("%s failed:\n%s", spec.ReleaseUnitName(name), inside(t, "systemctl", "status", "--no-pager", spec.ReleaseUnitName(name)).Stdout)
+	for _, u := range releases {
+		if st := show(t, u, "ActiveState"); st == "failed" {
+			t.Errorf("%s failed:\n%s", u, inside(t, "systemctl", "status", "--no-pager", u).Stdout)
+		}
 	}
 	assertLeft(t, name, addr)
 }
@@ -271,10 +274,10 @@ func TestLauncherKilled(t *testing.T) {
 			t.Errorf("%s: cove run succeeded although the launcher was killed after %s", name, stage)
 		}
 		eventually(t, 10*time.Second, name+"'s release unit to give its lease back", func() bool {
-			return len(leaseFiles(t)) == 0 && show(t, spec.ReleaseUnitName(name), "ActiveState") == "inactive"
+			return len(leaseFiles(t)) == 0 && show(t, spec.ReleaseUnitName(name, true), "ActiveState") == "inactive"
 		})
-		if r := show(t, spec.ReleaseUnitName(name), "Result"); r != "success" {
-			t.Errorf("%s: %s: result %s", name, spec.ReleaseUnitName(name), r)
+		if r := show(t, spec.ReleaseUnitName(name, true), "Result"); r != "success" {
+			t.Errorf("%s: %s: result %s", name, spec.ReleaseUnitName(name, true), r)
 		}
 		if r := inside(t, "ip", "link", "show", plan.HostIfName("cove", name)); r.Code == 0 {
 			t.Errorf("%s: veth %s left", name, plan.HostIfName("cove", name))
