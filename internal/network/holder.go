@@ -31,7 +31,12 @@ const DefaultHolderRoot = launch.NetworkHoldersDir
 // (ReleaseEnded), and a Join that finds what an earlier run left gives it
 // back first (Hold). A run that joined before there were holder files
 // holds what it leased without one; its release asks about it as the
-// run "".
+// run "". One case is left to those others: a release unit started while
+// the same one still runs (a run that ended during the release of the
+// last) merges into that start, which may have found the run live; what
+// that run holds then stays until the workload's next Join, cove rm,
+// cove network rm, or a start that wants its port or address
+// (FreeEnded).
 type Holders struct {
 	Root string // DefaultHolderRoot outside tests
 	// give and holds, if set, stand for leaveLeased and for whether
