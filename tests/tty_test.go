@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/tty"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/tests/harness"
 )
 
@@ -497,9 +498,14 @@ func TestDockerConsoleSize(t *testing.T) {
 				t.Fatalf("docker start %s (%d): exit %d: %s", name, i, r.Code, r.Stderr)
 			}
 		}
-		eventually(t, 20*time.Second, "both sizes in the logs", func() bool {
-			return strings.Count(docker("logs", "dsize").Stdout, "33 111") == i && strings.Count(docker("logs", "dnosize").Stdout, "24 80") == i
-		})
+		deadline := time.Now().Add(20 * time.Second)
+		for strings.Count(docker("logs", "dsize").Stdout, "33 111") != i || strings.Count(docker("logs", "dnosize").Stdout, "24 80") != i {
+			if time.Now().After(deadline) {
+				t.Fatalf("start %d: timed out after 20s waiting for both sizes in the logs; dsize's %q (%s), dnosize's %q (%s)", i,
+					docker("logs", "dsize").Stdout, journalOf(t, "dsize"), docker("logs", "dnosize").Stdout, journalOf(t, "dnosize"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 	if logs := docker("logs", "dsize").Stdout; strings.Contains(logs, "24 80") {
 		t.Errorf("a run of a container with ConsoleSize [33, 111] saw 24x80:\n%s", logs)
@@ -524,4 +530,11 @@ func TestDockerConsoleSize(t *testing.T) {
 			t.Errorf("exec with ConsoleSize %s, started with %s: %d %q, want %q", tc.create, tc.start, code, out, tc.want)
 		}
 	}
+}
+
+// journalOf is the journal of workload name's unit, for a failure's
+// message: its runs' output and systemd's account of them.
+func journalOf(t *testing.T, name string) string {
+	t.Helper()
+	return inside(t, "journalctl", "--no-pager", "-o", "short-monotonic", "-u", spec.UnitName(name)).Stdout
 }
