@@ -96,7 +96,7 @@ func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.P
 // A unit that runs, or that stays loaded (a unit file's, a failed one
 // kept for cove ps), is not awaited.
 func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
-	if load, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && load != "loaded" {
+	if load, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && load == "not-found" {
 		return true
 	}
 	return c.collectable(ctx, unit) && c.collected(ctx, unit)
@@ -133,7 +133,7 @@ func (c *Conn) collected(ctx context.Context, unit string) bool {
 	ctx, cancel := context.WithTimeout(ctx, collectWait)
 	defer cancel()
 	for {
-		if st, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && st != "loaded" {
+		if st, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && st == "not-found" {
 			return true
 		}
 		select {
@@ -169,13 +169,15 @@ func prop(name string, v any) sd.Property {
 // runs as nothing.
 func (c *Conn) Runs(ctx context.Context) func(workload, run string) (bool, error) {
 	return func(workload, run string) (bool, error) {
-		unit := spec.UnitName(workload)
+		unit := spec.UnitName(workload) // one systemd has not: a stub, inactive
 		active, err := c.UnitState(ctx, unit)
 		switch {
-		case errors.Is(err, ErrNotFound) || active == "inactive" || active == "failed":
+		case err != nil:
+			return false, err
+		case active == "inactive" || active == "failed":
 			return false, nil
-		case err != nil || run == "":
-			return err == nil, err
+		case run == "":
+			return true, nil
 		}
 		id, err := c.invocationID(ctx, unit)
 		return id == run, err
@@ -189,15 +191,17 @@ func (c *Conn) Runs(ctx context.Context) func(workload, run string) (bool, error
 func LazyRuns() (runs func(workload, run string) (bool, error), done func()) {
 	var conn *Conn
 	runs = func(workload, run string) (bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), runsWait)
-		defer cancel()
 		if conn == nil {
-			c, err := Connect(ctx)
+			// godbus closes a connection when the context it was made
+			// with ends: this one lasts until done, each question is bounded.
+			c, err := Connect(context.Background())
 			if err != nil {
 				return false, err
 			}
 			conn = c
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), runsWait)
+		defer cancel()
 		return conn.Runs(ctx)(workload, run)
 	}
 	return runs, func() {

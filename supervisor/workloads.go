@@ -404,9 +404,9 @@ func (c *Conn) forgiveStopKill(ctx context.Context, unit, name string) error {
 }
 
 // Remove stops workload name and forgets it: a failed or exited transient
-// unit is unloaded, and Remove returns once systemd has collected it
-// (AwaitCollected: a container's release unit keeps it loaded until it
-// has run), so that the name is free. What cove keeps of the workload
+// unit is unloaded, and Remove waits (AwaitCollected, up to 5 s) until
+// systemd has collected it (a container's release unit keeps it loaded
+// until it has run), so that the name is free. What cove keeps of the workload
 // (the outcome of its last run among it) is its callers' to drop:
 // declared.ForgetState.
 func (c *Conn) Remove(ctx context.Context, name string) error {

@@ -85,7 +85,7 @@ func networkDownCmd(_ context.Context, _ *Env, args []string) error {
 // lease, port claims and tables, and the host end of its veth or its tap
 // (idempotent). With a network (NAME NETWORK: a VM's ExecStopPost=), what
 // it took on that one; with the workload's name alone (the instance of
-// cove-release@NAME or @NAME@failed, which a container's unit starts
+// cove-release@NAME or cove-release@NAME@failed, which a container's unit starts
 // when it has ended: spec.ReleaseUnitName), what it took on every
 // network, unless its unit runs again as the run that took it
 // (network.Holders.ReleaseEnded).

@@ -16,7 +16,8 @@ import (
 // declared networks and what running workloads hold: the network (and
 // each of a container's more networks) exists,
 // a pinned ip is a free host address of its subnet, and each published
-// port is allowed on the network and published by no other workload.
+// port is allowed on the network and published by no other workload that
+// still runs (endedHolders).
 // Errors name the keys of j's table.
 func checkNetwork(s *spec.Spec) spec.Errors {
 	j := s.Join()
@@ -31,39 +32,44 @@ func checkNetwork(s *spec.Spec) spec.Errors {
 	case err != nil:
 		return spec.Errors{s.KeyError(j.Key("network"), err.Error())}
 	}
-	errs := checkHeld(s, j, n)
-	if len(errs) > 0 { // maybe held by a container that has just stopped
-		freeEnded(s, j, n)
-		errs = checkHeld(s, j, n)
-	}
-	return append(checkAlso(s, j), errs...)
-}
-
-// checkHeld checks j's pinned ip and ports on network n.
-func checkHeld(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
-	var errs spec.Errors
+	ended := &endedHolders{}
+	defer ended.close()
+	errs := checkAlso(s, j)
 	if j.IP != "" {
-		errs = checkPinnedIP(s, j, n)
+		errs = append(errs, checkPinnedIP(s, j, n, ended.ended)...)
 	}
-	return append(errs, checkPorts(s, j, n)...)
+	return append(errs, checkPorts(s, j, n, ended.ended)...)
 }
 
-// freeEnded gives back the claims of j's ports and the lease of its
-// pinned ip that other workloads whose runs have ended still hold (their
-// release units run after their units have ended: network.FreeEnded), so
-// that a port or an address is not refused for a container that has
-// just stopped.
-func freeEnded(s *spec.Spec, j spec.Join, n plan.Network) {
-	ip, _ := netip.ParseAddr(j.IP) // validated; none: the zero Addr
-	var ports []plan.Port
-	for _, str := range j.Ports {
-		if p, err := plan.ParsePort(str); err == nil {
-			ports = append(ports, p)
-		}
+// endedHolders answers whether a workload that holds a port or an address
+// has ended: its run no longer runs (its release unit, which runs after
+// its unit has ended, has not given them back yet, or could not). The
+// launcher's join gives such a holder's back (network.FreeEnded), so the
+// check lets them pass. It reads only, and asks systemd (over one
+// connection, made at the first question) only about a conflict.
+type endedHolders struct {
+	live func(workload, run string) (bool, error)
+	done func()
+}
+
+// ended reports whether workload has ended; an error counts as not.
+func (e *endedHolders) ended(workload string) bool {
+	if e.live == nil {
+		e.live, e.done = supervisor.LazyRuns()
 	}
-	live, done := supervisor.LazyRuns() // connects only when asked
-	defer done()
-	network.FreeEnded(n, s.Name, ip, ports, live)
+	run, err := network.Holders{Root: network.DefaultHolderRoot}.RunOf(workload)
+	if err != nil {
+		return false
+	}
+	running, err := e.live(workload, run)
+	return err == nil && !running
+}
+
+// close closes the connection, if ended made one.
+func (e *endedHolders) close() {
+	if e.done != nil {
+		e.done()
+	}
 }
 
 // checkAlso checks that each of the more networks j joins exists.
@@ -77,8 +83,9 @@ func checkAlso(s *spec.Spec, j spec.Join) spec.Errors {
 	return errs
 }
 
-// checkPinnedIP checks j's ip against network n and its leases.
-func checkPinnedIP(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
+// checkPinnedIP checks j's ip against network n and its leases (a
+// workload that has ended, as ended says, holds none).
+func checkPinnedIP(s *spec.Spec, j spec.Join, n plan.Network, ended func(string) bool) spec.Errors {
 	a, _ := netip.ParseAddr(j.IP) // validated
 	if !plan.Usable(n, a) {
 		return spec.Errors{s.KeyError(j.Key("ip"), fmt.Sprintf("%v is not a host address of network %s's subnet %v other than its gateway %v", a, n.Name, n.Subnet4, n.Gateway4))}
@@ -87,15 +94,15 @@ func checkPinnedIP(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
 	if err != nil {
 		return spec.Errors{s.KeyError(j.Key("ip"), err.Error())}
 	}
-	if w, ok := leases[a]; ok && w != s.Name {
+	if w, ok := leases[a]; ok && w != s.Name && !ended(w) {
 		return spec.Errors{s.KeyError(j.Key("ip"), fmt.Sprintf("%v is leased to workload %s on network %s", a, w, n.Name))}
 	}
 	return nil
 }
 
 // checkPorts checks j's ports against network n's rules and the ports
-// other workloads publish now.
-func checkPorts(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
+// other workloads publish now (one that has ended, as ended says, none).
+func checkPorts(s *spec.Spec, j spec.Join, n plan.Network, ended func(string) bool) spec.Errors {
 	claims, err := network.PortClaims{Root: network.DefaultPortRoot}.List()
 	if err != nil {
 		return spec.Errors{s.KeyError(j.Key("ports"), err.Error())}
@@ -108,7 +115,7 @@ func checkPorts(s *spec.Spec, j spec.Join, n plan.Network) spec.Errors {
 			errs = append(errs, s.KeyError(key, err.Error()))
 		}
 		for q, holder := range claims {
-			if holder != s.Name && p.Conflicts(q) {
+			if holder != s.Name && p.Conflicts(q) && !ended(holder) {
 				errs = append(errs, s.KeyError(key, fmt.Sprintf("host port %s is already published by workload %s (%s)", p, holder, q)))
 			}
 		}

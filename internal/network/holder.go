@@ -165,6 +165,22 @@ func (h Holders) with(workload string, wait bool, f func(holder) error) error {
 	return f(hf)
 }
 
+// RunOf is the run workload's holder file names ("" for none, or no
+// file), read without its lock: for a check that changes nothing.
+func (h Holders) RunOf(workload string) (string, error) {
+	if err := checkWorkload(workload); err != nil {
+		return "", fmt.Errorf("holder of %q: %w", workload, err)
+	}
+	b, err := os.ReadFile(filepath.Join(h.Root, workload))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("holder of %s: %w", workload, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
 // Hold locks workload's holder file for run's Join and returns the
 // unlock. When the file names another run (one whose release has not run
 // yet: a restart, or a new run right after the last), what that run held

@@ -204,8 +204,11 @@ func (r Request) freeing(err, held error, op func() error, n plan.Network, ip ne
 	if !errors.Is(err, held) || r.Live == nil {
 		return err
 	}
-	FreeEnded(n, r.Workload, ip, ports, r.Live)
-	return op()
+	freed := FreeEnded(n, r.Workload, ip, ports, r.Live)
+	if err := op(); err != nil {
+		return errors.Join(err, freed)
+	}
+	return nil
 }
 
 // FreeEnded gives back what ended runs of other workloads still hold of
@@ -214,20 +217,27 @@ func (r Request) freeing(err, held error, op func() error, n plan.Network, ip ne
 // before, whose release unit has not run yet, does not keep them from a
 // new one. It is best effort: a holder another process has locked is left
 // alone, and what stays held makes the claim or the lease fail as it
-// would have, with the holder named.
-func FreeEnded(n plan.Network, workload string, ip netip.Addr, ports []plan.Port, live Live) {
-	if !ip.IsValid() && len(ports) == 0 {
-		return
+// would have, with the holder named; the error says what could not be
+// read or given back.
+func FreeEnded(n plan.Network, workload string, ip netip.Addr, ports []plan.Port, live Live) error {
+	var others []string
+	var errs []error
+	if len(ports) > 0 {
+		var err error
+		others, err = PortClaims{Root: DefaultPortRoot}.Conflicting(workload, ports)
+		errs = append(errs, err)
 	}
-	others, _ := PortClaims{Root: DefaultPortRoot}.Conflicting(workload, ports)
 	if ip.IsValid() {
-		if held, err := (Leases{Root: DefaultLeaseRoot}).List(n.Name); err == nil && held[ip] != "" && held[ip] != workload {
-			others = append(others, held[ip])
+		held, err := Leases{Root: DefaultLeaseRoot}.List(n.Name)
+		if w := held[ip]; w != "" && w != workload {
+			others = append(others, w)
 		}
+		errs = append(errs, err)
 	}
 	for _, w := range others {
-		Holders{Root: DefaultHolderRoot}.releaseIfFree(w, live)
+		errs = append(errs, Holders{Root: DefaultHolderRoot}.releaseIfFree(w, live))
 	}
+	return errors.Join(errs...)
 }
 
 // FailpointEnv names the environment variable that kills the launcher

@@ -76,30 +76,46 @@ func TestDefaultNetwork(t *testing.T) {
 	checkEndedPortFreed(t)
 }
 
-// checkEndedPortFreed stops a container that publishes a port while its
-// release unit cannot run (masked: as if it had not run yet), and starts
-// another that publishes the same port: its launcher gives back what the
-// ended one holds, so the port is the new one's.
+// checkEndedPortFreed stops two containers that publish a port each
+// while their release units cannot run (masked: as if they had not run
+// yet), and starts another that publishes both ports: the host check lets
+// it pass (their holders have ended), its launcher's claim is refused and
+// it gives back what the two ended runs hold (network.FreeEnded, one
+// question to systemd about each), so both ports are the new one's.
 func checkEndedPortFreed(t *testing.T) {
 	t.Helper()
-	must(t, "systemctl", "mask", "--runtime", spec.ReleaseUnitName("porta", false))
-	t.Cleanup(func() { inside(t, "systemctl", "unmask", "--runtime", spec.ReleaseUnitName("porta", false)) })
-	for _, name := range []string{"porta", "portb"} {
-		t.Cleanup(func() { inside(t, coveBin, "rm", "-f", name) })
-		mustCove(t, "run", "-d", "--name", name, "--rootfs", rootfs, "--volatile", "--network", "cove", "-p", "8090:8080", "--stop-timeout", "1s",
-			"--", "/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www")
-		if name == "porta" {
-			mustCove(t, "stop", "porta")
-			if claim := inside(t, "cat", "/run/cove/ports/tcp-any-8090").Stdout; !strings.HasPrefix(claim, "porta\n") {
-				t.Fatalf("stopped porta, its release masked: claim of port 8090 %q, want porta's", claim)
-			}
+	run := func(name string, ports ...string) {
+		t.Helper()
+		t.Cleanup(func() { inside(t, coveBin, "rm", name) })
+		args := []string{"run", "-d", "--name", name, "--rootfs", rootfs, "--volatile", "--network", "cove", "--stop-timeout", "1s"}
+		for _, p := range ports {
+			args = append(args, "-p", p)
+		}
+		mustCove(t, append(args, "--", "/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www")...)
+	}
+	claimOf := func(port string) string {
+		return strings.SplitN(inside(t, "cat", "/run/cove/ports/tcp-any-"+port).Stdout, "\n", 2)[0]
+	}
+	for name, port := range map[string]string{"porta": "8090", "portc": "8091"} {
+		for _, failed := range []bool{false, true} {
+			u := spec.ReleaseUnitName(name, failed)
+			must(t, "systemctl", "mask", "--runtime", u)
+			t.Cleanup(func() { inside(t, "systemctl", "unmask", "--runtime", u) })
+		}
+		run(name, port+":8080")
+		mustCove(t, "stop", name)
+		if got := claimOf(port); got != name {
+			t.Fatalf("stopped %s, its release masked: claim of port %s by %q, want %s's", name, port, got, name)
 		}
 	}
-	if claim := inside(t, "cat", "/run/cove/ports/tcp-any-8090").Stdout; !strings.HasPrefix(claim, "portb\n") {
-		t.Errorf("claim of port 8090 after portb started: %q, want portb's", claim)
-	}
-	if got := fetch(t, "netb", "http://"+uplinkAddr+":8090/"); got != "portb" {
-		t.Errorf("port 8090 answered %q, want portb", got)
+	run("portb", "8090:8080", "8091:8080")
+	for _, port := range []string{"8090", "8091"} {
+		if got := claimOf(port); got != "portb" {
+			t.Errorf("claim of port %s after portb started: %q, want portb's", port, got)
+		}
+		if got := fetch(t, "netb", "http://"+uplinkAddr+":"+port+"/"); got != "portb" {
+			t.Errorf("port %s answered %q, want portb", port, got)
+		}
 	}
 }
 

@@ -62,7 +62,7 @@ stop_timeout = "1s"
 	}
 	checkShares(t, "side", "web")
 
-	t.Cleanup(func() { inside(t, coveBin, "rm", "-f", "peek") })
+	t.Cleanup(func() { inside(t, coveBin, "rm", "peek") })
 	mustCove(t, "run", "-d", "--name", "peek", "--rootfs", rootfs, "--network", "container:web", "--", "sleep", "1000")
 	checkShares(t, "peek", "web")
 	r := inside(t, coveBin, "run", "--rm", "--rootfs", rootfs, "--network", "container:web", "-p", "8081:8080", "--", "true")
