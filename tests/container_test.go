@@ -221,6 +221,33 @@ func TestStop(t *testing.T) {
 	}
 }
 
+// TestRemoveForce: cove rm -f kills a running container (SIGKILL: its
+// TERM trap never runs) and removes it, as docker rm -f does; cove rm
+// without it stops it with the stop signal first (the trap runs).
+func TestRemoveForce(t *testing.T) {
+	env.Need(t)
+	const name, marker = "rmforce", "/tmp/rmforce-termed"
+	for _, force := range []bool{true, false} {
+		inside(t, "rm", "-f", rootfs+marker)
+		cleanupWorkload(t, name)
+		mustCove(t, runArgs("-d", "--name", name, "--stop-timeout", "30s", "--",
+			"/bin/sh", "-c", `trap "touch `+marker+`; exit 0" TERM; while :; do sleep 0.1; done`)...)
+		time.Sleep(200 * time.Millisecond) // let the shell install its trap
+		if force {
+			mustCove(t, "rm", "-f", name)
+		} else {
+			mustCove(t, "rm", name)
+		}
+		if termed := inside(t, "test", "-e", rootfs+marker).Code == 0; termed == force {
+			t.Errorf("cove rm (force %v): the TERM trap ran: %v, want %v", force, termed, !force)
+		}
+		if st := show(t, "cove-"+name+".service", "LoadState"); st != "not-found" {
+			t.Errorf("cove rm (force %v): the unit is %s, want not-found (removed)", force, st)
+		}
+	}
+	inside(t, "rm", "-f", rootfs+marker)
+}
+
 // TestMachineRegistration: a running container is a machine of class
 // container in machinectl, led by its payload, and is gone once stopped.
 func TestMachineRegistration(t *testing.T) {

@@ -253,6 +253,31 @@ var (
 		example: "  cove rm web\n  cove rm web db", op: api.Backend.Remove}
 )
 
+// rmCommand is cove rm NAME... (rmVerb), with -f/--force: a running
+// workload's main process gets SIGKILL at once instead of its stop signal
+// and stop_timeout, as with docker rm -f (cove rm removes a running
+// workload either way).
+func rmCommand(env *Env) *cobra.Command {
+	c := nameCommand(env, rmVerb)
+	force := c.Flags().BoolP("force", "f", false, "kill a running workload (SIGKILL) instead of stopping it, as docker rm -f")
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		op := rmVerb.op
+		if *force {
+			op = forceRemove
+		}
+		return eachName(cmd.Context(), env, args, op)
+	}
+	return c
+}
+
+// forceRemove kills workload name's main process (SIGKILL), if it runs,
+// and removes it; Remove's error is the one that counts (a workload that
+// does not run has nothing to kill).
+func forceRemove(b api.Backend, ctx context.Context, name string) error {
+	_ = b.Kill(ctx, name, syscall.SIGKILL)
+	return b.Remove(ctx, name)
+}
+
 // nameCommand is the command of v: cove VERB NAME...
 func nameCommand(env *Env, v nameVerb) *cobra.Command {
 	return viaAPI(&cobra.Command{
