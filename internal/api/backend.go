@@ -404,8 +404,7 @@ func collected(name string) (w Workload, ok bool) {
 	_, ids, _ := userns.Default().Lookup(name)
 	r, ended := outcome.Read(name)
 	vm := stored.HasVMState(name)
-	nets, _ := network.Leased(name)
-	if !ids && !ended && !vm && stored.RunningDigest(name) == "" && len(nets) == 0 {
+	if !ids && !ended && !vm && stored.RunningDigest(name) == "" && !holdsLease(name) {
 		return Workload{}, false
 	}
 	sw := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",
@@ -417,6 +416,13 @@ func collected(name string) (w Workload, ok bool) {
 		sw.Outcome = &r
 	}
 	return Workload{Workload: sw}, true
+}
+
+// holdsLease reports whether workload name holds a lease on a network.
+// It reads every network's leases, so collected asks it last.
+func holdsLease(name string) bool {
+	nets, _ := network.Leased(name)
+	return len(nets) > 0
 }
 
 // leftOver reports whether workload name, whose unit systemd no longer

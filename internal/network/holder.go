@@ -243,10 +243,18 @@ func (h Holders) releaseIfFree(workload string, live Live) error {
 	return err
 }
 
-// Forget gives back what workload's network state holds, whatever run
-// holds it, and removes its holder file: the workload does not run and is
-// being removed (cove rm) or created anew (cove apply of an added spec).
+// Forget gives back what the run workload's holder file names holds,
+// whether that run has ended or not, and removes the file: the workload
+// does not run and is being removed (cove rm) or created anew (cove apply
+// of an added spec). A workload whose file names no run (most: it never
+// joined a network) costs one failed read: a run from before holder files
+// is its release unit's to give back (ReleaseEnded), since learning
+// whether it left leases reads every lease of every network, for each of
+// the workloads an apply adds or a scale removes.
 func (h Holders) Forget(workload string) error {
+	if run, err := h.RunOf(workload); err != nil || run == "" {
+		return err
+	}
 	return h.with(workload, true, func(hf holder) error {
 		return h.release(hf, workload, func(string, string) (bool, error) { return false, nil })
 	})

@@ -120,6 +120,21 @@ func TestHoldersBeforeHolderFiles(t *testing.T) {
 	ht.noFile("after its release")
 }
 
+// TestForgetWithoutRun: Forget of a workload whose file names no run
+// (one that never joined a network) neither asks whether it holds leases
+// (every lease of every network read) nor leaves a file.
+func TestForgetWithoutRun(t *testing.T) {
+	h := Holders{Root: t.TempDir(),
+		give:  func(string) error { t.Error("Forget gave back what no run holds"); return nil },
+		holds: func(string) bool { t.Error("Forget asked whether a workload without a run holds leases"); return true }}
+	if err := h.Forget("web"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(h.Root, "web")); !os.IsNotExist(err) {
+		t.Errorf("holder file after Forget: %v, want none", err)
+	}
+}
+
 // TestHoldersBusy: releaseIfFree leaves a workload whose holder file
 // another holds (a Join under way) alone.
 func TestHoldersBusy(t *testing.T) {
