@@ -506,6 +506,12 @@ func TestDockerConsoleSize(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// Output in the journal comes before the unit's end; a start of a
+		// container still running is a no-op (Docker's 304), so the next
+		// start waits until both have exited.
+		eventually(t, 20*time.Second, "dsize and dnosize to have exited", func() bool {
+			return strings.TrimSpace(docker("inspect", "-f", "{{.State.Status}}", "dsize", "dnosize").Stdout) == "exited\nexited"
+		})
 	}
 	if logs := docker("logs", "dsize").Stdout; strings.Contains(logs, "24 80") {
 		t.Errorf("a run of a container with ConsoleSize [33, 111] saw 24x80:\n%s", logs)
