@@ -34,7 +34,7 @@ const (
 	NetworkReleaseVerb = "network-release" // WORKLOAD [NETWORK]: lease, port claims, tables, host veth or tap
 	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
 	DHCPServeVerb      = "dhcp-serve"      // NETWORK: DHCP for its VMs, socket-activated (cove-dhcp@NETWORK.service)
-	ProxyVerb          = "port-proxy"      // --network NET --port PORT WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
+	ProxyVerb          = "port-proxy"      // --network NET --port PORT[/udp] WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
 )
 
 // Exit statuses of the stage and inside binaries, as cove's: a failure,

@@ -156,15 +156,16 @@ resources.cpus: 2000 is out of range; must be a number > 0 and <= 1024, such as 
 
 // TestValidNameOK: valid names pass; invalid ones, cove's own, and those
 // whose unit would be another workload's health check, image pull or
-// port proxy (web-health, web-pull, web-proxy-8080) are refused.
+// port proxy (web-health, web-pull, web-proxy-8080, web-proxy-udp-53) are
+// refused.
 func TestValidNameOK(t *testing.T) {
-	for _, n := range []string{"a", "0", "web", "web-1", "my_db.v2", strings.Repeat("x", 64), "health", "pull", "web-proxy", "web-proxy-x", "web-healthy", "puller"} {
+	for _, n := range []string{"a", "0", "web", "web-1", "my_db.v2", strings.Repeat("x", 64), "health", "pull", "web-proxy", "web-proxy-x", "web-proxy-udp-x", "web-proxy-tcp-80", "web-healthy", "puller"} {
 		if err := ValidName(n); err != nil {
 			t.Errorf("ValidName(%q): %v", n, err)
 		}
 	}
 	for _, n := range []string{"", "-a", ".a", "_a", "A", "a/b", "a b", "é", strings.Repeat("x", 65), "cove", "registries", "api", "auto-update",
-		"web-health", "web-pull", "web-proxy-8080", "a-b-proxy-1"} {
+		"web-health", "web-pull", "web-proxy-8080", "a-b-proxy-1", "web-proxy-udp-53"} {
 		var e *Error
 		if err := ValidName(n); !errors.As(err, &e) || e.Key != "name" {
 			t.Errorf("ValidName(%q) = %v, want *Error for key name", n, err)

@@ -24,12 +24,14 @@ func UnitName(name string) string { return unitPrefix + name + serviceSuffix }
 
 // The tails that make the names of a workload's other units from its own:
 // the health check's (NAME-health), the image pull's (NAME-pull), a
-// published port's proxy's (NAME-proxy-HOSTPORT). A workload may not be
-// called so (AuxiliaryName): its unit would be another workload's.
+// published port's proxy's (NAME-proxy-HOSTPORT for TCP,
+// NAME-proxy-udp-HOSTPORT for UDP). A workload may not be called so
+// (AuxiliaryName): its unit would be another workload's.
 const (
 	healthTail = "-health"
 	pullTail   = "-pull"
 	proxyTail  = "-proxy-"
+	proxyUDP   = "udp-"
 )
 
 // autoUpdateName is the name of cove's own auto-update units,
@@ -50,13 +52,24 @@ func HealthServiceName(name string) string { return unitPrefix + name + healthTa
 func PullUnitName(name string) string { return unitPrefix + name + pullTail + serviceSuffix }
 
 // ProxySocketName and ProxyServiceName name the proxy of workload name's
-// port published on [::1]:hostPort: its socket unit and the service the
-// socket starts (units.Unit's Proxies).
-func ProxySocketName(name string, hostPort uint16) string {
-	return unitPrefix + name + proxyTail + strconv.Itoa(int(hostPort)) + ".socket"
+// port published on [::1]:hostPort with protocol proto ("tcp" or "udp"):
+// its socket unit and the service the socket starts (units.Unit's
+// Proxies). A TCP port's names have no protocol in them (they are those
+// of the units made before UDP had a proxy).
+func ProxySocketName(name, proto string, hostPort uint16) string {
+	return proxyName(name, proto, hostPort) + ".socket"
 }
-func ProxyServiceName(name string, hostPort uint16) string {
-	return unitPrefix + name + proxyTail + strconv.Itoa(int(hostPort)) + serviceSuffix
+func ProxyServiceName(name, proto string, hostPort uint16) string {
+	return proxyName(name, proto, hostPort) + serviceSuffix
+}
+
+// proxyName is ProxySocketName without its suffix.
+func proxyName(name, proto string, hostPort uint16) string {
+	tail := proxyTail
+	if proto == "udp" {
+		tail += proxyUDP
+	}
+	return unitPrefix + name + tail + strconv.Itoa(int(hostPort))
 }
 
 // AuxiliaryName reports whether name, as a workload name, would name one
@@ -70,8 +83,13 @@ func AuxiliaryName(name string) (owner, what string, ok bool) {
 		return w, "image pull", true
 	}
 	if i := strings.LastIndex(name, proxyTail); i > 0 {
-		if port, err := strconv.ParseUint(name[i+len(proxyTail):], 10, 16); err == nil && port > 0 {
-			return name[:i], "proxy of port " + name[i+len(proxyTail):], true
+		tail := name[i+len(proxyTail):]
+		port, udp := strings.CutPrefix(tail, proxyUDP)
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil && n > 0 {
+			if udp {
+				port += "/udp"
+			}
+			return name[:i], "proxy of port " + port, true
 		}
 	}
 	return "", "", false

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -14,13 +15,16 @@ import (
 type Proxy struct{ Socket, Service Unit }
 
 // proxies returns the proxies of a workload on a network that
-// publishes TCP ports on ::1 or on every address (plan.Port's
+// publishes ports on ::1 or on every address (plan.Port's
 // Loopback6Proxied): the kernel cannot DNAT [::1]:PORT to a workload, so
-// a socket unit listens there and its first connection starts
-// "cove-launch port-proxy", which finds the workload's address on the
-// network and executes systemd-socket-proxyd to ADDRESS:CONTAINERPORT;
-// the proxy exits when idle and the socket stays (Docker's userland
-// proxy, socket-activated: no process while nobody connects).
+// a socket unit listens there (ListenStream= for TCP, ListenDatagram=
+// for UDP) and its first connection or datagram starts "cove-launch
+// port-proxy", which finds the workload's address on the network and
+// executes systemd-socket-proxyd to ADDRESS:CONTAINERPORT (TCP) or
+// relays datagrams there itself (UDP: systemd-socket-proxyd proxies
+// streams only); the proxy exits when idle and the socket stays
+// (Docker's userland proxy, socket-activated: no process while nobody
+// connects).
 //
 // The workload's unit wants each socket (the socket unit need not exist
 // when it starts: a transient run creates its proxies after the
@@ -52,28 +56,43 @@ func proxies(s *spec.Spec, opt Options) []Proxy {
 			continue
 		}
 		listen := netip.AddrPortFrom(netip.IPv6Loopback(), p.HostPort).String()
-		sock := Unit{Name: spec.ProxySocketName(s.Name, p.HostPort)}
-		sock.add(SectionUnit, "Description", "", Str(fmt.Sprintf("port %s of %s", listen, main)))
+		sock := Unit{Name: spec.ProxySocketName(s.Name, p.Proto, p.HostPort)}
+		sock.add(SectionUnit, "Description", "", Str(fmt.Sprintf("port %s/%s of %s", listen, p.Proto, main)))
 		sock.add(SectionUnit, "DefaultDependencies", "", Bool(false))
 		sock.add(SectionUnit, "BindsTo", "", Names{main})
 		sock.add(SectionUnit, "After", "", Names{main})
 		sock.add(SectionUnit, "Conflicts", "", Names{"shutdown.target"})
 		sock.add(SectionUnit, "Before", "", Names{"shutdown.target"})
-		sock.add(SectionSocket, "Listen", "ListenStream", Listen{"Stream", listen})
+		typ := "Stream"
+		if p.Proto == plan.UDP {
+			typ = "Datagram"
+		}
+		sock.add(SectionSocket, "Listen", "Listen"+typ, Listen{typ, listen})
 
-		svc := Unit{Name: spec.ProxyServiceName(s.Name, p.HostPort)}
-		svc.add(SectionUnit, "Description", "", Str(fmt.Sprintf("proxy of %s to port %d of %s", listen, p.ContainerPort, main)))
+		svc := Unit{Name: spec.ProxyServiceName(s.Name, p.Proto, p.HostPort)}
+		svc.add(SectionUnit, "Description", "", Str(fmt.Sprintf("proxy of %s/%s to port %d of %s", listen, p.Proto, p.ContainerPort, main)))
 		svc.add(SectionUnit, "BindsTo", "", Names{main})
 		svc.add(SectionUnit, "After", "", Names{main})
 		svc.add(SectionUnit, "StartLimitIntervalUSec", "StartLimitIntervalSec", Duration(0))
 		svc.add(SectionService, "ExecStart", "", Exec{launch.StagePath(opt.Launcher), launch.ProxyVerb,
-			"--network", j.Network, "--port", strconv.Itoa(int(p.ContainerPort)), workload})
+			"--network", j.Network, "--port", proxyPort(p), workload})
 		sandboxProxy(&svc)
 		svc.add(SectionService, "Slice", "", Str(Slice))
 		svc.add(SectionService, "SyslogIdentifier", "", Str(s.Name+"-proxy"))
 		out = append(out, Proxy{sock, svc})
 	}
 	return out
+}
+
+// proxyPort is the port-proxy's --port argument for p: the workload's
+// port, with "/udp" for UDP (as Docker writes a port; TCP's has no
+// protocol, as before UDP had a proxy).
+func proxyPort(p plan.Port) string {
+	port := strconv.Itoa(int(p.ContainerPort))
+	if p.Proto == plan.UDP {
+		port += "/" + plan.UDP
+	}
+	return port
 }
 
 // sandboxProxy adds a proxy service's restrictions (see proxies).

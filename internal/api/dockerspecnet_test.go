@@ -49,7 +49,7 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"sctp", `{"HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"8080"}]}}}`, nil, nil, "", `protocol "sctp" is not supported (tcp and udp are)`},
 		{"bad host address", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"localhost","HostPort":"8080"}]}}}`, nil, nil, "", `HostIp "localhost" is not an IP address`},
 		{"ipv6 loopback", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"::1","HostPort":"8080"}]}}}`, portsField, []string{"[::1]:8080:80/tcp"}, "", ""},
-		{"ipv6 loopback udp", `{"HostConfig":{"PortBindings":{"53/udp":[{"HostIp":"::1","HostPort":"5353"}]}}}`, nil, nil, "", "::1 carries TCP only"},
+		{"ipv6 loopback udp", `{"HostConfig":{"PortBindings":{"53/udp":[{"HostIp":"::1","HostPort":"5353"}]}}}`, portsField, []string{"[::1]:5353:53/udp"}, "", ""},
 		{"bad host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"http"}]}}}`, nil, nil, "", `host port: "http" is not a number`},
 		{"ports on the host's network", `{"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`,
 			portsField, []string(nil), "Published ports are discarded when using host network mode", ""},

@@ -5,12 +5,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/internal/ondemand"
+	"github.com/cove-project/cove/internal/udpproxy"
 	"github.com/cove-project/cove/launch"
 )
 
@@ -18,41 +25,80 @@ import (
 // other distributions install it.
 var proxyd = []string{"/usr/lib/systemd/systemd-socket-proxyd", "/lib/systemd/systemd-socket-proxyd"}
 
-// proxyIdle is how long a port's proxy waits without a connection before
-// it exits; its socket stays and the next connection starts it again.
-const proxyIdle = "30s"
+// proxyIdle is how long a port's proxy waits without a connection (for
+// UDP: a datagram) before it exits; its socket stays and the next
+// connection starts it again. A UDP client's flow lives as long without
+// a datagram either way.
+const proxyIdle = 30 * time.Second
+
+// proxyFlows bounds the UDP clients a proxy relays at once (a socket
+// each).
+const proxyFlows = 4096
 
 // portProxy is the service of a published port's [::1] proxy (units.Unit's
-// Proxies): "port-proxy --network NET --port PORT WORKLOAD",
+// Proxies): "port-proxy --network NET --port PORT[/udp] WORKLOAD",
 // started by its socket with the listening socket passed as systemd
-// passes it (LISTEN_FDS), finds WORKLOAD's address on NET and executes
-// systemd-socket-proxyd to ADDRESS:PORT, which keeps the same process
-// and so the passed socket. A workload with no lease (it has left the
-// network meanwhile) fails the start: the connection is closed.
+// passes it (LISTEN_FDS). It finds WORKLOAD's address on NET; for TCP it
+// executes systemd-socket-proxyd to ADDRESS:PORT, which keeps the same
+// process and so the passed socket; for UDP it relays datagrams there
+// itself (udpproxy) until idle. A workload with no lease (it has left the
+// network meanwhile) fails the start: the connection is closed (the
+// datagrams dropped).
 func portProxy(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.ProxyVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	net := fs.String("network", "", "the network the workload is on")
-	port := fs.Uint("port", 0, "the workload's port")
+	onNet := fs.String("network", "", "the network the workload is on")
+	port := fs.String("port", "", "the workload's port, PORT or PORT/udp")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%s: %v", launch.ProxyVerb, err)
 	}
-	if fs.NArg() != 1 || *net == "" || *port == 0 || *port > 65535 {
-		return usagef("%s: want --network NET --port PORT (1 to 65535) WORKLOAD", launch.ProxyVerb)
+	number, proto, _ := strings.Cut(*port, "/")
+	n, err := strconv.ParseUint(number, 10, 16)
+	if fs.NArg() != 1 || *onNet == "" || err != nil || n == 0 || (proto != "" && proto != plan.UDP) {
+		return usagef("%s: want --network NET --port PORT[/udp] (PORT 1 to 65535) WORKLOAD", launch.ProxyVerb)
 	}
 	workload := fs.Arg(0)
-	addr, err := network.Leases{Root: network.DefaultLeaseRoot}.Of(*net, workload)
+	addr, err := network.Leases{Root: network.DefaultLeaseRoot}.Of(*onNet, workload)
 	if err != nil {
 		return fmt.Errorf("proxy to %s: %w", workload, err)
 	}
-	to := netip.AddrPortFrom(addr, uint16(*port)).String()
+	to := netip.AddrPortFrom(addr, uint16(n))
+	if proto == plan.UDP {
+		return relayUDP(workload, to)
+	}
+	return execProxyd(workload, to)
+}
+
+// execProxyd executes systemd-socket-proxyd to the workload's address to.
+func execProxyd(workload string, to netip.AddrPort) error {
 	path, err := firstExecutable(proxyd)
 	if err != nil {
-		return fmt.Errorf("proxy to %s at %s: %w", workload, to, err)
+		return fmt.Errorf("proxy to %s at %v: %w", workload, to, err)
 	}
-	argv := []string{path, "--exit-idle-time=" + proxyIdle, to}
+	argv := []string{path, "--exit-idle-time=" + proxyIdle.String(), to.String()}
 	if err := unix.Exec(path, argv, os.Environ()); err != nil {
 		return fmt.Errorf("proxy to %s: execve %s: %w", workload, path, err)
+	}
+	return nil
+}
+
+// relayUDP relays the datagrams of the passed socket to the workload's
+// address to, and its replies back, until idle.
+func relayUDP(workload string, to netip.AddrPort) error {
+	conns, lns, err := ondemand.Sockets("a cove-NAME-proxy-udp-PORT.socket")
+	if err != nil {
+		return fmt.Errorf("udp proxy to %s: %w", workload, err)
+	}
+	var listen *net.UDPConn
+	if len(conns) == 1 && len(lns) == 0 {
+		listen, _ = conns[0].(*net.UDPConn)
+	}
+	if listen == nil {
+		return fmt.Errorf("udp proxy to %s: want one UDP socket from systemd, got %d datagram and %d stream sockets", workload, len(conns), len(lns))
+	}
+	p := udpproxy.Proxy{Listen: listen, To: to, Idle: proxyIdle, MaxFlows: proxyFlows}
+	if err := p.Serve(); err != nil {
+		return fmt.Errorf("udp proxy to %s: %w", workload, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,11 +35,17 @@ func TestMain(m *testing.M) {
 	os.Exit(harness.Run(m, &env, "cove-nettest-", "../../cmd/cove", setup))
 }
 
-// setup boots the sandbox with its own network namespace, private /etc
-// and /var/lib, and cove's generator (which writes the networks' DNS and
-// DHCP sockets), and installs the network, DNS and DHCP unit templates.
+// setup adds the udp-echo fixture to the rootfs, boots the sandbox with
+// its own network namespace, private /etc and /var/lib, and cove's
+// generator (which writes the networks' DNS and DHCP sockets), and
+// installs the network, DNS and DHCP unit templates.
 func setup() (func(), error) {
 	coveBin, rootfs, workDir = env.CoveBin, env.Rootfs, env.WorkDir
+	fixture := exec.Command("go", "build", "-o", filepath.Join(rootfs, "bin")+"/", "../cmd/udp-echo")
+	fixture.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := fixture.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build udp-echo: %v\n%s", err, out)
+	}
 	binds, err := harness.CoveBinds(&env)
 	if err != nil {
 		return nil, err
@@ -156,13 +163,20 @@ func applySpec(t *testing.T, name, text string) {
 // cove serving its hostname on port 8080 (as runServer's), with extra
 // lines at the end of its [container] and [service] tables.
 func httpdSpec(container, service string) string {
+	return serverSpec(`["/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]`, container, service)
+}
+
+// serverSpec is the text of a spec of a container on network cove from
+// the test rootfs running command (a TOML array), with extra lines at the
+// end of its [container] and [service] tables.
+func serverSpec(command, container, service string) string {
 	return `version = 1
 kind = "container"
 [container]
 rootfs = "` + rootfs + `"
 volatile = true
 network = "cove"
-command = ["/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www"]
+command = ` + command + `
 ` + container + `
 [service]
 stop_timeout = "2s"

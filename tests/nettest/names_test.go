@@ -137,7 +137,14 @@ func lookup(t *testing.T, from, name string) string {
 // ("" for the sandbox's own, the host of the containers).
 func busybox(t *testing.T, netns string, args ...string) result {
 	t.Helper()
-	cmd := append([]string{filepath.Join(rootfs, "bin", "busybox")}, args...)
+	return fromRootfs(t, netns, "busybox", args...)
+}
+
+// fromRootfs runs the test rootfs's /bin/TOOL in the sandbox, in
+// namespace netns ("": the sandbox's own).
+func fromRootfs(t *testing.T, netns, tool string, args ...string) result {
+	t.Helper()
+	cmd := append([]string{filepath.Join(rootfs, "bin", tool)}, args...)
 	if netns != "" {
 		cmd = append([]string{"ip", "netns", "exec", netns}, cmd...)
 	}

@@ -47,9 +47,6 @@ func ParsePort(s string) (Port, error) {
 		if !ok || err != nil || !a.Is6() || a.Zone() != "" {
 			return bad("%q is not a bracketed IPv6 address followed by ':'", rest)
 		}
-		if a.IsLoopback() && p.Proto != TCP {
-			return bad("::1 carries TCP only: the kernel routes no IPv6 loopback traffic to a workload (IPv6 has no route_localnet), so a proxy serves ::1, and it proxies streams; publish UDP on 127.0.0.1 or on every address")
-		}
 		p.HostAddr, rest = a, after
 	}
 	parts := strings.Split(rest, ":")
@@ -96,14 +93,13 @@ func (p Port) String() string {
 }
 
 // Loopback6Proxied says whether p is served on [::1]:HostPort by a
-// proxy rather than by the firewall: a TCP port on ::1 or on every
-// address. The kernel routes no IPv6 loopback traffic out of lo (IPv6
-// has no route_localnet), so a DNAT rule cannot send [::1]:PORT to a
-// workload; a socket-activated proxy on the host does (units.Unit's
-// Proxies). UDP ports have no such proxy: a UDP port on every
-// address does not answer on ::1, and ::1 refuses one (ParsePort).
+// proxy rather than by the firewall: a port (TCP or UDP) on ::1 or on
+// every address. The kernel routes no IPv6 loopback traffic out of lo
+// (IPv6 has no route_localnet), so a DNAT rule cannot send [::1]:PORT to
+// a workload; a socket-activated proxy on the host does (units.Unit's
+// Proxies).
 func (p Port) Loopback6Proxied() bool {
-	return p.Proto == TCP && (!p.HostAddr.IsValid() || p.HostAddr == netip.IPv6Loopback())
+	return !p.HostAddr.IsValid() || p.HostAddr == netip.IPv6Loopback()
 }
 
 // Conflicts says whether p and q claim the same host port: same protocol

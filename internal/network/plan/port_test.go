@@ -12,6 +12,7 @@ func TestParsePort(t *testing.T) {
 		"127.0.0.1:5353:53/udp":   {HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: 5353, ContainerPort: 53, Proto: UDP},
 		"[2001:db8::10]:8443:443": {HostAddr: netip.MustParseAddr("2001:db8::10"), HostPort: 8443, ContainerPort: 443, Proto: TCP},
 		"[::1]:8443:443":          {HostAddr: netip.IPv6Loopback(), HostPort: 8443, ContainerPort: 443, Proto: TCP},
+		"[::1]:5353:53/udp":       {HostAddr: netip.IPv6Loopback(), HostPort: 5353, ContainerPort: 53, Proto: UDP},
 	} {
 		got, err := ParsePort(in)
 		if err != nil || got != want {
@@ -22,15 +23,14 @@ func TestParsePort(t *testing.T) {
 		}
 	}
 	for in, msg := range map[string]string{
-		"80":              "wrong number",
-		"0:80":            "host port",
-		"8080:65536":      "container port",
-		"8080:80/sctp":    "unknown protocol",
-		"::1:8080:80":     "wrong number",
-		"[::1]:53:53/udp": "::1 carries TCP only",
-		"1.2.3:8080:80":   "not an IPv4 address",
-		"[fe80::1%eth0]":  "bracketed IPv6",
-		"+80:80":          "host port",
+		"80":             "wrong number",
+		"0:80":           "host port",
+		"8080:65536":     "container port",
+		"8080:80/sctp":   "unknown protocol",
+		"::1:8080:80":    "wrong number",
+		"1.2.3:8080:80":  "not an IPv4 address",
+		"[fe80::1%eth0]": "bracketed IPv6",
+		"+80:80":         "host port",
 	} {
 		if _, err := ParsePort(in); err == nil || !strings.Contains(err.Error(), msg) {
 			t.Errorf("ParsePort(%q) = %v, want an error with %q", in, err, msg)
@@ -44,8 +44,8 @@ func TestParsePort(t *testing.T) {
 
 func TestLoopback6Proxied(t *testing.T) {
 	for in, want := range map[string]bool{
-		"8080:80": true, "[::1]:8080:80": true,
-		"8080:80/udp": false, "127.0.0.1:8080:80": false, "[2001:db8::10]:8080:80": false,
+		"8080:80": true, "[::1]:8080:80": true, "8080:80/udp": true, "[::1]:5353:53/udp": true,
+		"127.0.0.1:8080:80": false, "127.0.0.1:5353:53/udp": false, "[2001:db8::10]:8080:80": false,
 	} {
 		p, err := ParsePort(in)
 		if err != nil || p.Loopback6Proxied() != want {
@@ -87,7 +87,7 @@ func TestAllowsIPv6OnlyWithIPv6(t *testing.T) {
 		}
 		n.NoIPv6 = true
 	}
-	for _, s := range []string{"[::1]:8443:443", "8080:80", "127.0.0.1:53:53/udp", "192.0.2.1:80:80"} {
+	for _, s := range []string{"[::1]:8443:443", "[::1]:5353:53/udp", "8080:80", "127.0.0.1:53:53/udp", "192.0.2.1:80:80"} {
 		p, _ := ParsePort(s)
 		if err := n.Allows(p); err != nil {
 			t.Errorf("%s on an IPv4-only network: %v", s, err)
