@@ -56,7 +56,7 @@ func ValidName(name string) error {
 		if !aux {
 			return nil
 		}
-		msg = fmt.Sprintf("workload name %q is reserved: %s would be the %s of workload %q (names may not end in -health, -pull or -proxy-PORT)", name, UnitName(name), what, owner)
+		msg = fmt.Sprintf("workload name %q is reserved: %s would be the %s of workload %q (names may not end in -health, -pull, -proxy-PORT or -proxy-udp-PORT)", name, UnitName(name), what, owner)
 	}
 	return &Error{Key: "name", Msg: msg}
 }

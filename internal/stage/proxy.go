@@ -58,15 +58,14 @@ func portProxy(_ string, stderr io.Writer, args []string) error {
 		return usagef("%s: want --network NET --port PORT[/udp] (PORT 1 to 65535) WORKLOAD", launch.ProxyVerb)
 	}
 	workload := fs.Arg(0)
-	addr, err := network.Leases{Root: network.DefaultLeaseRoot}.Of(*onNet, workload)
-	if err != nil {
-		return fmt.Errorf("proxy to %s: %w", workload, err)
-	}
-	to := netip.AddrPortFrom(addr, uint16(n))
 	if proto == plan.UDP {
-		return relayUDP(workload, to)
+		return relayUDP(*onNet, workload, uint16(n))
 	}
-	return execProxyd(workload, to)
+	addr, err := workloadAddr(*onNet, workload)
+	if err != nil {
+		return err
+	}
+	return execProxyd(workload, netip.AddrPortFrom(addr, uint16(n)))
 }
 
 // execProxyd executes systemd-socket-proxyd to the workload's address to.
@@ -82,25 +81,57 @@ func execProxyd(workload string, to netip.AddrPort) error {
 	return nil
 }
 
-// relayUDP relays the datagrams of the passed socket to the workload's
-// address to, and its replies back, until idle.
-func relayUDP(workload string, to netip.AddrPort) error {
+// relayUDP relays the datagrams of the passed socket to port of
+// workload's address on network, and its replies back, until idle. When
+// the workload has no lease there it reads and drops what is queued
+// first, which would otherwise start the service again at once.
+func relayUDP(onNet, workload string, port uint16) error {
 	conns, lns, err := ondemand.Sockets("a cove-NAME-proxy-udp-PORT.socket")
 	if err != nil {
-		return fmt.Errorf("udp proxy to %s: %w", workload, err)
+		return fmt.Errorf("proxy to %s: %w", workload, err)
 	}
 	var listen *net.UDPConn
 	if len(conns) == 1 && len(lns) == 0 {
 		listen, _ = conns[0].(*net.UDPConn)
 	}
 	if listen == nil {
-		return fmt.Errorf("udp proxy to %s: want one UDP socket from systemd, got %d datagram and %d stream sockets", workload, len(conns), len(lns))
+		return fmt.Errorf("proxy to %s: want one UDP socket from systemd, got %d datagram and %d stream sockets", workload, len(conns), len(lns))
 	}
-	p := udpproxy.Proxy{Listen: listen, To: to, Idle: proxyIdle, MaxFlows: proxyFlows}
+	addr, err := workloadAddr(onNet, workload)
+	if err != nil {
+		drain(listen)
+		return err
+	}
+	p := udpproxy.Proxy{Listen: listen, To: netip.AddrPortFrom(addr, port), Idle: proxyIdle, MaxFlows: proxyFlows}
 	if err := p.Serve(); err != nil {
-		return fmt.Errorf("udp proxy to %s: %w", workload, err)
+		return fmt.Errorf("proxy to %s: %w", workload, err)
 	}
 	return nil
+}
+
+// drain reads and drops the datagrams queued on c.
+func drain(c *net.UDPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	var b [1]byte
+	rc.Read(func(fd uintptr) bool {
+		for {
+			if _, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_DONTWAIT); err != nil && err != unix.EINTR {
+				return true
+			}
+		}
+	})
+}
+
+// workloadAddr is workload's address on network onNet, from its lease.
+func workloadAddr(onNet, workload string) (netip.Addr, error) {
+	addr, err := network.Leases{Root: network.DefaultLeaseRoot}.Of(onNet, workload)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("proxy to %s: %w", workload, err)
+	}
+	return addr, nil
 }
 
 // firstExecutable is the first of paths that exists.

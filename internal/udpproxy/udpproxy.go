@@ -15,19 +15,23 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// MaxDatagram is the largest datagram relayed whole: UDP's largest
-// payload over IPv4. A larger one (over IPv6 jumbograms) is cut to it.
-const MaxDatagram = 65507
+// MaxDatagram is the largest UDP payload a socket receives (IPv6's:
+// 65535 less the UDP header; IPv4's is 65507): every datagram is relayed
+// whole.
+const MaxDatagram = 65527
 
-// Proxy relays between the clients of Listen and To.
+// Proxy relays between the clients of Listen and To. Idle and MaxFlows
+// must be above zero.
 type Proxy struct {
 	Listen *net.UDPConn   // the listening socket (systemd's, passed to the service)
 	To     netip.AddrPort // the server
 	// Idle is how long a client's flow lives without a datagram either
-	// way (conntrack's UDP timeout is 30 s); Serve returns when it has
-	// had no flow for as long.
+	// way (conntrack's UDP timeout is 30 s); Serve returns when no flow
+	// is left and no datagram has come for as long.
 	Idle time.Duration
 	// MaxFlows bounds the clients relayed at once, each a socket: a
 	// datagram from a further client is dropped until a flow has ended.
@@ -43,17 +47,22 @@ type flow struct {
 	last time.Time // the last datagram either way; under Proxy.mu
 }
 
-// Serve relays until no datagram has come for p.Idle and no flow is
-// left, then returns nil; or until reading the listening socket fails,
-// with that error. A
-// datagram that cannot be relayed (no socket for a new client, the server
-// refusing it) is dropped, as the network would drop it.
+// buffers holds the buffers of replies being relayed: a flow waits for
+// its server without one, so memory grows with the datagrams in flight,
+// not with the flows.
+var buffers = sync.Pool{New: func() any { return new([MaxDatagram + 1]byte) }}
+
+// Serve relays until no flow is left and no datagram has come for
+// p.Idle, then returns nil; or until reading the listening socket fails:
+// then it closes the flows and returns that error. A datagram that
+// cannot be relayed (no socket for a new client, MaxFlows reached, the
+// server refusing it) is dropped, as the network would drop it.
 func (p *Proxy) Serve() error {
 	p.flows = map[netip.AddrPort]*flow{}
-	buf := make([]byte, MaxDatagram)
+	buf := make([]byte, MaxDatagram+1)
 	for {
 		if err := p.Listen.SetReadDeadline(time.Now().Add(p.Idle)); err != nil {
-			return fmt.Errorf("udp proxy to %v: set deadline: %w", p.To, err)
+			return p.fail(fmt.Errorf("set a deadline on %v: %w", p.Listen.LocalAddr(), err))
 		}
 		n, client, err := p.Listen.ReadFromUDPAddrPort(buf)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -63,12 +72,23 @@ func (p *Proxy) Serve() error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("udp proxy to %v: read %v: %w", p.To, p.Listen.LocalAddr(), err)
+			return p.fail(fmt.Errorf("read %v: %w", p.Listen.LocalAddr(), err))
 		}
 		if f := p.flowOf(client); f != nil {
 			f.conn.Write(buf[:n]) // a refused or lost datagram is the network's
 		}
 	}
+}
+
+// fail closes every flow and returns err, naming the proxy.
+func (p *Proxy) fail(err error) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for client, f := range p.flows {
+		delete(p.flows, client)
+		f.conn.Close()
+	}
+	return fmt.Errorf("udp proxy to %v: %w", p.To, err)
 }
 
 // idle reports whether the proxy has no flow.
@@ -103,14 +123,11 @@ func (p *Proxy) flowOf(client netip.AddrPort) *flow {
 // replies relays the server's datagrams on f to client until f has been
 // idle for p.Idle (or its socket fails), then closes and forgets f.
 func (p *Proxy) replies(client netip.AddrPort, f *flow) {
-	buf := make([]byte, MaxDatagram)
 	for {
 		f.conn.SetReadDeadline(p.expiry(f))
-		n, err := f.conn.Read(buf)
+		err := p.relayReply(client, f)
 		switch {
 		case err == nil:
-			p.touch(f)
-			p.Listen.WriteToUDPAddrPort(buf[:n], client) // a lost reply is the network's
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			if p.end(client, f, false) {
 				return
@@ -121,6 +138,38 @@ func (p *Proxy) replies(client netip.AddrPort, f *flow) {
 			return
 		}
 	}
+}
+
+// relayReply waits for the server's next datagram on f and sends it to
+// client, with a buffer taken only once the datagram is there.
+func (p *Proxy) relayReply(client netip.AddrPort, f *flow) error {
+	if err := readable(f.conn); err != nil {
+		return err
+	}
+	buf := buffers.Get().(*[MaxDatagram + 1]byte)
+	defer buffers.Put(buf)
+	n, err := f.conn.Read(buf[:])
+	if err != nil {
+		return err
+	}
+	p.touch(f)
+	p.Listen.WriteToUDPAddrPort(buf[:n], client) // a lost reply is the network's
+	return nil
+}
+
+// readable waits until c has a datagram or an error to read (or its read
+// deadline passes: os.ErrDeadlineExceeded).
+func readable(c *net.UDPConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var peek [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		return err != unix.EAGAIN && err != unix.EINTR
+	})
+	return err
 }
 
 // expiry is when f ends unless a datagram passes before.
@@ -140,7 +189,8 @@ func (p *Proxy) touch(f *flow) {
 // end closes client's flow f and forgets it when it has had no datagram
 // for p.Idle, or in any case with force, and reports whether it did. The
 // check and the removal are one step, so a datagram that flowOf has just
-// given to f is not lost with it.
+// given to f is not lost with it. Ending the last flow wakes Serve, which
+// then returns (a datagram queued meanwhile stays on Listen).
 func (p *Proxy) end(client netip.AddrPort, f *flow, force bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -149,5 +199,8 @@ func (p *Proxy) end(client netip.AddrPort, f *flow, force bool) bool {
 	}
 	delete(p.flows, client)
 	f.conn.Close()
+	if len(p.flows) == 0 {
+		p.Listen.SetReadDeadline(time.Now())
+	}
 	return true
 }
