@@ -248,6 +248,28 @@ func ratios(rep *report) {
 	}
 }
 
+// releasesRan checks that the containers' release units (cove-release@,
+// after each run --rm on network cove) could be loaded and that none
+// failed: without them the start series would leave out what each start
+// costs systemd after the payload.
+func releasesRan(f *fixture) error {
+	load, err := f.inside(nil, "systemctl", "show", "-P", "LoadState", "cove-release@nb-probe.service")
+	if err == nil && strings.TrimSpace(load) != "loaded" {
+		err = fmt.Errorf("cove-release@.service is %s", strings.TrimSpace(load))
+	}
+	if err != nil {
+		return fmt.Errorf("the containers' release units: %w", err)
+	}
+	failed, err := f.inside(nil, "systemctl", "list-units", "--failed", "--plain", "--no-legend", "cove-release@*")
+	if err == nil && strings.TrimSpace(failed) != "" {
+		err = fmt.Errorf("failed:\n%s", failed)
+	}
+	if err != nil {
+		return fmt.Errorf("the containers' release units: %w", err)
+	}
+	return nil
+}
+
 // teardown removes the containers, the floor's server, the network and
 // the outside namespace, and notes the links left in the sandbox (it
 // goes with them when the box closes).
@@ -256,6 +278,9 @@ func (f *fixture) teardown(rep *report) error {
 	f.close()
 	if _, err := f.inside(nil, "systemctl", "stop", "cove-network@cove.service"); err != nil {
 		return fmt.Errorf("stop cove's network: %w", err)
+	}
+	if err := releasesRan(f); err != nil {
+		return err
 	}
 	var links []struct{ Ifname string }
 	out, err := f.inside(nil, "ip", "-j", "link", "show")

@@ -25,15 +25,17 @@ const (
 // OutsideNetNS is OutsideNS's path inside the sandbox, for nsenter --net=.
 const OutsideNetNS = "/run/netns/" + OutsideNS
 
-// InstallNetworkUnits installs the shipped cove-network@.service and
-// cove-dns@.service in the sandbox's /etc/systemd/system, with the built
-// cove instead of /usr/bin/cove, and reloads systemd. The box needs /etc
+// InstallNetworkUnits installs the shipped cove-network@.service,
+// cove-dns@.service and cove-release@.service (which gives a container's
+// network back after its unit has ended) in the sandbox's
+// /etc/systemd/system, with the built cove instead of /usr/bin/cove, and
+// reloads systemd. The box needs /etc
 // as an overlay (Options.Declared or Options.Overlays).
 func (b *Box) InstallNetworkUnits() error {
 	if b.SB.HostPath("/etc/systemd/system") == "" {
 		return fmt.Errorf("network units: /etc is not an overlay in the sandbox")
 	}
-	for _, name := range []string{"cove-network@.service", "cove-dns@.service"} {
+	for _, name := range []string{"cove-network@.service", "cove-dns@.service", "cove-release@.service"} {
 		data, err := os.ReadFile(filepath.Join(b.Repo, "packaging", name))
 		if err != nil {
 			return fmt.Errorf("network units: %w", err)
