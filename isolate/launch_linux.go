@@ -20,9 +20,9 @@ import (
 
 // Launch is the launcher's first stage, run by systemd as the unit's main
 // process (Type=notify). It starts the second stage in new pid, mount, uts,
-// ipc (and, for a private network, net) namespaces, waits until it has set
-// up the container, joins it to its network (c.Network: a lease and a
-// veth, released again if the start fails), hands its PID to systemd
+// ipc (and, for a private network, net) namespaces, joins it to its
+// network (c.Network: a lease and a veth, released again if the start
+// fails) while the second stage sets up the container, waits for both, hands its PID to systemd
 // (MAINPID=), lets it exec the payload and returns. With ready = "started" it says READY=1 at once;
 // otherwise it waits until the payload is ready, says READY=1 and returns.
 // self is the path of the stage binary (cove-launch; the inside binary,
@@ -133,10 +133,11 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 	if err != nil {
 		return 0, fmt.Errorf("start container init: %w", err)
 	}
+	join := startJoin(c, cmd.Process.Pid)
 	fail := func(err error) (int, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
-		return 0, err
+		return 0, errors.Join(err, join.undo())
 	}
 	if ids != nil {
 		if err := sendTrees(c, cmd.Process.Pid, *ids, trees); err != nil {
@@ -154,7 +155,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 	if err := startRelay(self, c, pid); err != nil {
 		return fail(err)
 	}
-	if err := handOver(c, pid, ready, goW); err != nil {
+	if err := handOver(pid, ready, join, goW); err != nil {
 		return fail(err)
 	}
 	cmd.Process.Release()
@@ -182,30 +183,22 @@ func startIn(shared *Target, lowPorts bool, cmd *exec.Cmd) error {
 // without CAP_NET_BIND_SERVICE over its network namespace may bind.
 const unprivilegedPortStart = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 
-// handOver joins the container's networks (when it has any), tells systemd
-// the init's PID (with READY=1 when ready) and lets the init exec the
-// payload. On error it leaves the network again; the caller kills the init.
-func handOver(c launch.Config, pid int, ready bool, goW *os.File) error {
-	if c.Network != "" {
-		r, done := joinRequest(network.Request{Network: c.Network, Also: c.MoreNetworks, Aliases: c.Aliases, Workload: c.Name, PID: pid, IP: c.IP, Ports: c.Ports})
-		_, err := network.Join(r)
-		done()
-		if err != nil {
-			return err
-		}
-	}
-	leave := func(err error) error {
-		return errors.Join(err, network.LeaveAll(c.Networks(), c.Name))
+// handOver waits until the container has joined its networks, tells
+// systemd the init's PID (with READY=1 when ready) and lets the init exec
+// the payload. On error the caller kills the init and undoes the join.
+func handOver(pid int, ready bool, join *pendingJoin, goW *os.File) error {
+	if err := join.wait(); err != nil {
+		return err
 	}
 	state := fmt.Sprintf("MAINPID=%d", pid)
 	if ready {
 		state += "\nREADY=1"
 	}
 	if err := notifySystemd(state); err != nil {
-		return leave(err)
+		return err
 	}
 	if _, err := goW.Write([]byte{'g'}); err != nil {
-		return leave(fmt.Errorf("release container init: %w", err))
+		return fmt.Errorf("release container init: %w", err)
 	}
 	return nil
 }
