@@ -19,12 +19,13 @@ import (
 )
 
 // Launch is the launcher's first stage, run by systemd as the unit's main
-// process (Type=notify). It starts the second stage in new pid, mount, uts,
-// ipc (and, for a private network, net) namespaces, joins it to its
-// network (c.Network: a lease and a veth, released again if the start
-// fails) while the second stage sets up the container, waits for both, hands its PID to systemd
-// (MAINPID=), lets it exec the payload and returns. With ready = "started" it says READY=1 at once;
-// otherwise it waits until the payload is ready, says READY=1 and returns.
+// process (Type=notify). It starts the second stage in new pid, mount,
+// uts, ipc (and, for a private network, net) namespaces, joins it to its
+// networks (c.Networks: a lease and a veth each, released again if the
+// start fails) while the second stage sets up the container, waits for
+// both, hands its PID to systemd (MAINPID=), lets it exec the payload and
+// returns. With ready = "started" it says READY=1 at once; otherwise it
+// waits until the payload is ready, says READY=1 and returns.
 // self is the path of the stage binary (cove-launch; the inside binary,
 // launch.InsidePath, is beside it); handedOver, if not nil, is called
 // with the payload's PID once systemd knows it (to register the machine).
@@ -83,14 +84,17 @@ func Launch(self string, c launch.Config, shared *Target, handedOver func(pid in
 
 // startInit starts the second stage (in a user namespace mapped to ids,
 // if not nil, with the trees it needs; in the network namespace of
-// shared's process, if not nil), waits until it has set up the container,
-// hands its PID to systemd (with READY=1 when ready) and lets it exec the
-// payload. It returns the payload's PID.
+// shared's process, if not nil), joins it to its networks while it sets
+// up the container, waits for both, hands its PID to systemd (with
+// READY=1 when ready) and lets it exec the payload. It returns the
+// payload's PID. On error the second stage has been killed and what the
+// join took given back.
 func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shared *Target) (int, error) {
 	status, statusW, err := os.Pipe() // stage 2 → 1: "ok" or an error text
 	if err != nil {
 		return 0, fmt.Errorf("create the status pipe: %w", err)
 	}
+	defer status.Close()
 	goR, goW, err := os.Pipe() // stage 1 → 2: the go byte
 	if err != nil {
 		return 0, fmt.Errorf("create the go pipe: %w", err)

@@ -53,7 +53,12 @@ func Connect(name, workload string, pid int, aliases []string) (Attachment, erro
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
 	}
-	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, PID: pid, Aliases: plan.MergeNames(had, aliases)}, nic)
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("connect %s to network %s: open /proc/%d/ns/net: %w", workload, name, pid, err)
+	}
+	defer ns.Close()
+	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, Netns: ns, Aliases: plan.MergeNames(had, aliases)}, nic)
 	if err == nil {
 		err = SetupWorkload(workload, append(joined, at.Endpoint(n)), ports)
 	}

@@ -97,7 +97,7 @@ type Request struct {
 	Network  string
 	Workload string
 	Link     LinkKind
-	PID      int // LinkVeth: the container's init
+	Netns    netns.NsHandle // LinkVeth: the container's network namespace (the caller's handle: Join does not close it)
 	IP       netip.Addr
 	Ports    []plan.Port
 	Also     []string // LinkVeth: more networks
@@ -260,12 +260,7 @@ func attach(n plan.Network, r Request, addr netip.Addr, nic int) (Attachment, er
 	if r.Link == LinkTap {
 		return AttachTap(n, r.Workload, addr, mac)
 	}
-	ns, err := netns.GetFromPid(r.PID)
-	if err != nil {
-		return Attachment{}, fmt.Errorf("join %s to network %s: open /proc/%d/ns/net: %w", r.Workload, n.Name, r.PID, err)
-	}
-	defer ns.Close()
-	return AttachContainer(n, r.Workload, ns, addr, mac, nic)
+	return AttachContainer(n, r.Workload, r.Netns, addr, mac, nic)
 }
 
 // reclaimStale is Leases.Stale for Join: a lease whose holder's link
