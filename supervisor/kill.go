@@ -13,9 +13,14 @@ import (
 // KillUnit with whom "main"). What follows is the payload's and the
 // unit's business: a payload that exits is handled by the unit's restart
 // policy. A container's payload is PID 1 of its PID namespace, so signals
-// other than SIGKILL and SIGSTOP reach it only if it handles them.
+// other than SIGKILL and SIGSTOP reach it only if it handles them. A
+// paused workload is unpaused first, as Docker resumes a paused container
+// it signals.
 func (c *Conn) Signal(ctx context.Context, name string, sig syscall.Signal) error {
 	unit := spec.UnitName(name)
+	if err := c.thawed(ctx, name); err != nil {
+		return err
+	}
 	if err := c.sd.KillUnitWithTarget(ctx, unit, sd.Main, int32(sig)); err != nil {
 		return notFound("send "+SignalName(sig)+" to", unit, err)
 	}

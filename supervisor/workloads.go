@@ -38,10 +38,12 @@ type Workload struct {
 	// StartLimitHit: the unit failed because it was restarted too often
 	// (systemd logs "Start request repeated too quickly" but keeps the
 	// last failure's Result).
-	StartLimitHit bool   `json:"start_limit_hit"`
-	MemoryBytes   uint64 `json:"memory_bytes,omitempty"`
-	Tasks         uint64 `json:"tasks,omitempty"`
-	Limits        Limits `json:"limits"`
+	StartLimitHit bool `json:"start_limit_hit"`
+	// Paused: it runs with its processes frozen (Conn.Pause).
+	Paused      bool   `json:"paused,omitempty"`
+	MemoryBytes uint64 `json:"memory_bytes,omitempty"`
+	Tasks       uint64 `json:"tasks,omitempty"`
+	Limits      Limits `json:"limits"`
 	// Outcome is how the last run of a container that no longer runs
 	// ended, when systemd's state does not say it (package outcome): a
 	// stop that needed SIGKILL, the memory limit's kill, a SIGKILL nobody
@@ -86,6 +88,8 @@ func (w Workload) systemdState() string {
 	switch {
 	case w.ActiveState == "active" && w.SubState == "exited":
 		return fmt.Sprintf("exited (%d)", w.ExitCode)
+	case w.Paused:
+		return "paused"
 	case w.ActiveState == "active":
 		return "running"
 	case w.ActiveState == "failed" && w.StartLimitHit:
@@ -239,6 +243,7 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus, counters bool) (Wo
 		ActiveState: u.ActiveState, SubState: u.SubState, Result: f.exit.Result,
 		MainPID: f.mainPID, Started: f.started, Restarts: f.restarts, ExitCode: f.exit.Code,
 		StartLimitHit: f.startLimitHit, MemoryBytes: mem, Tasks: tasks, Limits: f.limits}
+	w.Paused = u.ActiveState == "active" && cgroup.Frozen(f.cgroup) // one read of a small file
 	if f.kind == spec.KindContainer && ended(u.ActiveState, u.SubState) {
 		if r, ok := outcome.Read(name); ok {
 			w.Outcome = &r
@@ -343,7 +348,8 @@ func kindOf(sp map[string]any) string {
 }
 
 // Stop stops workload name and waits until it has stopped (systemd sends
-// SIGTERM, then SIGKILL after the unit's stop timeout).
+// SIGTERM, then SIGKILL after the unit's stop timeout); a paused workload
+// is unpaused first (Conn.Pause), so that its processes take the signal.
 //
 // A unit that the stop left failed only because the stop needed SIGKILL
 // is reset, so it ends as after a clean stop: a transient run kept by
@@ -354,6 +360,9 @@ func kindOf(sp map[string]any) string {
 // (ForgiveStop), for systemctl stop too; this is for a unit whose post
 // stage could not reach systemd, or that an older cove wrote.
 func (c *Conn) Stop(ctx context.Context, name string) error {
+	if err := c.thawed(ctx, name); err != nil {
+		return err
+	}
 	if err := c.job(ctx, "stop", name, c.sd.StopUnitContext); err != nil {
 		return err
 	}
@@ -430,9 +439,12 @@ func (c *Conn) Start(ctx context.Context, name string) error {
 	return c.job(ctx, "start", name, c.sd.StartUnitContext)
 }
 
-// Restart restarts workload name's unit (starting it if stopped) and
-// waits for the job, like Start.
+// Restart restarts workload name's unit (starting it if stopped; a paused
+// one is unpaused first, as by Stop) and waits for the job, like Start.
 func (c *Conn) Restart(ctx context.Context, name string) error {
+	if err := c.thawed(ctx, name); err != nil {
+		return err
+	}
 	return c.job(ctx, "restart", name, c.sd.RestartUnitContext)
 }
 

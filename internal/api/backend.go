@@ -49,6 +49,10 @@ type Backend interface {
 	Restart(ctx context.Context, name string) error
 	// Kill sends sig to the workload's main process.
 	Kill(ctx context.Context, name string, sig syscall.Signal) error
+	// Pause freezes the running workload's processes; Unpause thaws them
+	// (supervisor.Conn.Pause).
+	Pause(ctx context.Context, name string) error
+	Unpause(ctx context.Context, name string) error
 	// Remove stops the workload, unloads it and drops its health state.
 	Remove(ctx context.Context, name string) error
 	// Logs copies the workload's journal to w (until ctx ends, when
@@ -370,6 +374,16 @@ func (l *Local) Restart(ctx context.Context, name string) error {
 	return l.do(ctx, name, (*supervisor.Conn).Restart)
 }
 
+// Pause freezes workload name's processes.
+func (l *Local) Pause(ctx context.Context, name string) error {
+	return l.do(ctx, name, (*supervisor.Conn).Pause)
+}
+
+// Unpause thaws workload name's processes.
+func (l *Local) Unpause(ctx context.Context, name string) error {
+	return l.do(ctx, name, (*supervisor.Conn).Unpause)
+}
+
 // Kill sends sig to workload name's main process.
 func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
@@ -541,7 +555,7 @@ var conflicting = map[string]bool{
 // isConflict reports whether err is a systemd refusal in conflicting.
 func isConflict(err error) bool {
 	var de dbus.Error
-	return errors.As(err, &de) && conflicting[de.Name]
+	return errors.As(err, &de) && conflicting[de.Name] || errors.Is(err, supervisor.ErrNotRunning)
 }
 
 // Networker is a Backend that creates and removes networks and connects

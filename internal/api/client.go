@@ -82,6 +82,16 @@ func (c *Client) Restart(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodPost, workloadPath(name, "restart"), nil, nil)
 }
 
+// Pause freezes workload name's processes.
+func (c *Client) Pause(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, workloadPath(name, "pause"), nil, nil)
+}
+
+// Unpause thaws workload name's processes.
+func (c *Client) Unpause(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodPost, workloadPath(name, "unpause"), nil, nil)
+}
+
 // Kill sends sig to workload name's main process.
 func (c *Client) Kill(ctx context.Context, name string, sig syscall.Signal) error {
 	q := url.Values{"signal": {strconv.Itoa(int(sig))}}

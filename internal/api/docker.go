@@ -47,6 +47,8 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/stop", need: roleMember, mutates: true, handle: (*Server).dockerStop},
 		{method: post, path: "/containers/{name}/restart", need: roleMember, mutates: true, handle: (*Server).dockerRestart},
 		{method: post, path: "/containers/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).dockerKill},
+		{method: post, path: "/containers/{name}/pause", need: roleMember, mutates: true, handle: (*Server).dockerPause},
+		{method: post, path: "/containers/{name}/unpause", need: roleMember, mutates: true, handle: (*Server).dockerUnpause},
 		{method: post, path: "/containers/create", need: roleRoot, mutates: true, handle: (*Server).createContainer},
 		{method: post, path: "/containers/{name}/attach", need: roleRoot, mutates: true, handle: (*Server).dockerAttach},
 		{method: post, path: "/containers/{name}/resize", need: roleRoot, handle: (*Server).dockerResize},
@@ -112,7 +114,7 @@ func (s *Server) containers(c *call) {
 	out := []dockerSummary{}
 	for _, w := range withRecords(ws, recs) {
 		state := dockerState(w)
-		if !all && state != "running" && state != "restarting" {
+		if !all && !isUp(state) {
 			continue
 		}
 		sp := viewSpec(specs, recs[w.Name], w.Name)
@@ -285,6 +287,8 @@ func (s *Server) dockerStart(c *call) {
 	case !ok:
 	case ct.rec != nil && !isUp(dockerState(ct.Workload)):
 		s.dockerStartRecord(c, ct)
+	case dockerState(ct.Workload) == "paused":
+		c.fail(errorf(CodeConflict, fmt.Sprintf("cannot start a paused container %s, try unpause instead", ct.Name)))
 	default:
 		s.dockerJob(c, ct.Workload, dockerState(ct.Workload) != "running", Backend.Start)
 	}
@@ -345,6 +349,34 @@ func (s *Server) dockerKill(c *call) {
 		return
 	}
 	s.dockerJob(c, w, true, op)
+}
+
+// dockerPause answers POST /containers/ID/pause: 409 when it does not run
+// or is paused already, as Docker.
+func (s *Server) dockerPause(c *call) {
+	w, ok := s.lookup(c)
+	switch state := dockerState(w); {
+	case !ok:
+	case state == "paused":
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is already paused", w.Name)))
+	case state != "running":
+		c.fail(dockerNotRunning(w.Name))
+	default:
+		s.dockerJob(c, w, true, Backend.Pause)
+	}
+}
+
+// dockerUnpause answers POST /containers/ID/unpause: 409 when it is not
+// paused, as Docker.
+func (s *Server) dockerUnpause(c *call) {
+	w, ok := s.lookup(c)
+	switch {
+	case !ok:
+	case dockerState(w) != "paused":
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is not paused", w.Name)))
+	default:
+		s.dockerJob(c, w, true, Backend.Unpause)
+	}
 }
 
 // killOp is the operation of a kill request: Backend.Kill with SIGKILL

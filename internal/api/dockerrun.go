@@ -362,7 +362,7 @@ func (s *Server) watchRun(name string, r *run) {
 
 // isUp reports whether a container in Docker state state runs, or will
 // run again by itself.
-func isUp(state string) bool { return state == "running" || state == "restarting" }
+func isUp(state string) bool { return state == "running" || state == "paused" || state == "restarting" }
 
 // dockerRemove answers DELETE /containers/ID?force=&v=&link=: a running
 // container needs force (then it is killed first); the unit goes as with

@@ -112,6 +112,8 @@ func systemInfo(ws []Workload) dockerInfo {
 		switch dockerState(w) {
 		case "running", "restarting":
 			i.ContainersRunning++
+		case "paused":
+			i.ContainersPaused++
 		default:
 			i.ContainersStopped++
 		}

@@ -27,7 +27,8 @@ func hashID(s string) string {
 }
 
 // dockerState maps a workload's systemd state to Docker's: running,
-// restarting, created (starting, no process yet) or exited.
+// paused (running, its processes frozen), restarting, created (starting,
+// no process yet) or exited.
 func dockerState(w Workload) string {
 	switch {
 	case w.ActiveState == createdState:
@@ -36,6 +37,8 @@ func dockerState(w Workload) string {
 		return "restarting"
 	case w.ActiveState == "activating" && w.MainPID == 0:
 		return "created"
+	case w.Paused:
+		return "paused"
 	case w.SubState == "exited", w.ActiveState == "deactivating" && w.MainPID == 0:
 		return "exited" // deactivating without a main process: its stop stages run after the payload's end
 	case w.ActiveState == "active", w.ActiveState == "activating",
@@ -47,7 +50,7 @@ func dockerState(w Workload) string {
 
 // dockerStatus is the STATUS column: "Up 3 minutes (healthy)" (as
 // Docker: "(health: starting)", "(healthy)", "(unhealthy)"), "Exited
-// (0)", "Restarting (1)" or "Created".
+// (0)", "Up 3 minutes (Paused)", "Restarting (1)" or "Created".
 func dockerStatus(w Workload, state string, now time.Time) string {
 	switch state {
 	case "running":
@@ -60,6 +63,8 @@ func dockerStatus(w Workload, state string, now time.Time) string {
 			s += " (" + w.Health + ")"
 		}
 		return s
+	case "paused":
+		return "Up " + HumanDuration(now.Sub(w.Started)) + " (Paused)"
 	case "restarting":
 		return fmt.Sprintf("Restarting (%d)", w.ExitCode)
 	case "created":
@@ -379,7 +384,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 		ID: dockerID(w.Name), Created: rfc3339(w.Started), Image: a.image,
 		Name: "/" + w.Name, RestartCount: w.Restarts, Driver: "cove", Platform: "linux",
 		State: dockerStateJSON{
-			Status: state, Running: state == "running", Restarting: state == "restarting",
+			Status: state, Running: state == "running" || state == "paused", Paused: state == "paused", Restarting: state == "restarting",
 			OOMKilled: w.OOMKilled(), ExitCode: w.ExitCode, StartedAt: rfc3339(w.Started), FinishedAt: rfc3339(time.Time{}),
 		},
 		Config: dockerConfig{
@@ -389,7 +394,7 @@ func inspectOf(w Workload, sp *spec.Spec) dockerInspect {
 		NetworkSettings: networkSettingsOf(w, sp),
 		Mounts:          a.mounts,
 	}
-	if state == "running" {
+	if state == "running" || state == "paused" {
 		d.State.Pid = w.MainPID
 	}
 	if sp != nil && sp.Health != nil {

@@ -110,6 +110,21 @@ func TestDockerStatusHealth(t *testing.T) {
 	}
 }
 
+// TestDockerPaused: a paused workload is Docker's "paused", up with
+// "(Paused)", running and paused in inspect, with its PID.
+func TestDockerPaused(t *testing.T) {
+	now := time.Unix(1000, 0)
+	w := Workload{}
+	w.ActiveState, w.SubState, w.MainPID, w.Paused = "active", "running", 42, true
+	w.Started = now.Add(-5 * time.Second)
+	if st := dockerState(w); st != "paused" || dockerStatus(w, st, now) != "Up 5 seconds (Paused)" || !isUp(st) {
+		t.Errorf("paused: state %q, status %q, up %v", st, dockerStatus(w, st, now), isUp(st))
+	}
+	if s := inspectOf(w, nil).State; s.Status != "paused" || !s.Running || !s.Paused || s.Pid != 42 {
+		t.Errorf("paused workload's inspect state: %+v", s)
+	}
+}
+
 // TestImageConfigInInspect: an image container's inspect has its image's
 // configuration as Docker shows it: the image's entrypoint and command
 // unless the spec replaces them (an entrypoint drops the image's

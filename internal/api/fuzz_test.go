@@ -44,6 +44,8 @@ func (f fakeBackend) Start(ctx context.Context, name string) error   { return f.
 func (f fakeBackend) Stop(ctx context.Context, name string) error    { return f.known(ctx, name) }
 func (f fakeBackend) Restart(ctx context.Context, name string) error { return f.known(ctx, name) }
 func (f fakeBackend) Remove(ctx context.Context, name string) error  { return f.known(ctx, name) }
+func (f fakeBackend) Pause(ctx context.Context, name string) error   { return f.known(ctx, name) }
+func (f fakeBackend) Unpause(ctx context.Context, name string) error { return f.known(ctx, name) }
 
 func (f fakeBackend) Kill(ctx context.Context, name string, _ syscall.Signal) error {
 	return f.known(ctx, name)
@@ -262,7 +264,12 @@ func requestCases() []requestCase {
 		{"POST /v1.41/containers/create?name=x\n\n{\"Image\":\"r.example/web:1\",\"Bogus\":1}", roleRoot, 404, `{"message":"No such image: r.example/web:1"}`},
 		{"POST /v1.41/containers/create?name=Web\n\n{\"Image\":\"r.example/web:1\"}", roleRoot, 400, `Invalid container name (Web)`},
 		{"POST /v1.41/containers/create\n\n{\"Image\": 3}", roleRoot, 400, `bad request body`},
-		{"POST /v1.41/containers/web/pause", roleRoot, 501, `cove does not implement POST /containers/web/pause`},
+		{"POST /v1.41/containers/web/update", roleRoot, 501, `cove does not implement POST /containers/web/update`},
+		{"POST /v1.41/containers/web/pause", roleMember, 204, ``},
+		{"POST /v1.41/containers/nosuch/pause", roleMember, 404, `No such container: nosuch`},
+		{"POST /v1.41/containers/web/unpause", roleMember, 409, `Container web is not paused`},
+		{"POST /v1/workloads/web/pause", roleMember, 204, ``},
+		{"POST /v1/workloads/nosuch/unpause", roleMember, 404, `no such workload`},
 		{"POST /v1.41/containers/web/exec", roleRoot, 400, `No exec command specified`},
 		{"POST /v1.41/containers/web/exec", roleMember, 403, `permission denied`},
 		{"POST /v1.41/exec/0123abcd/start", roleRoot, 404, `No such exec instance: 0123abcd`},

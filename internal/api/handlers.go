@@ -26,6 +26,8 @@ func v1Routes() []route {
 		{method: post, path: "/v1/workloads/{name}/stop", need: roleMember, mutates: true, handle: job(Backend.Stop)},
 		{method: post, path: "/v1/workloads/{name}/restart", need: roleMember, mutates: true, handle: job(Backend.Restart)},
 		{method: post, path: "/v1/workloads/{name}/kill", need: roleRoot, mutates: true, handle: (*Server).kill},
+		{method: post, path: "/v1/workloads/{name}/pause", need: roleMember, mutates: true, handle: job(Backend.Pause)},
+		{method: post, path: "/v1/workloads/{name}/unpause", need: roleMember, mutates: true, handle: job(Backend.Unpause)},
 		{method: get, path: "/v1/workloads/{name}/logs", need: roleMember, handle: (*Server).logs},
 		{method: post, path: "/v1/validate", need: roleMember, handle: (*Server).validate},
 		{method: post, path: "/v1/diff", need: roleMember, handle: (*Server).diff},

@@ -248,6 +248,13 @@ var (
 	restartVerb = nameVerb{name: "restart", short: "restart a workload",
 		long:    "Restart workloads' units.",
 		example: "  cove restart web", op: api.Backend.Restart}
+	pauseVerb = nameVerb{name: "pause", short: "freeze a running workload's processes",
+		long: "Freeze every process of running workloads, as docker pause: they keep their memory, files and connections and run again on cove unpause. " +
+			"Stopping, restarting, killing or removing a paused workload unpauses it first.",
+		example: "  cove pause web\n  cove unpause web", op: api.Backend.Pause}
+	unpauseVerb = nameVerb{name: "unpause", short: "thaw a paused workload",
+		long:    "Let the processes of paused workloads run again (cove pause).",
+		example: "  cove unpause web", op: api.Backend.Unpause}
 	rmVerb = nameVerb{name: "rm", short: "stop and remove a workload",
 		long:    "Stop and unload workloads; an image container's writable layer is deleted.",
 		example: "  cove rm web\n  cove rm web db", op: api.Backend.Remove}

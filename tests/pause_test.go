@@ -1,0 +1,76 @@
+package tests
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestPause: cove pause freezes a running container's processes (a
+// counter it writes every 50 ms stands still, cove status and cove ps say
+// paused) and cove unpause lets them run on; pausing twice is no error,
+// pausing a stopped workload is refused; docker pause and unpause do the
+// same through the API, with Docker's "paused" state, "(Paused)" status
+// and refusals (start of a paused container, unpause of a running one);
+// a paused container stops (it is unpaused first).
+func TestPause(t *testing.T) {
+	needAPI(t)
+	dir := filepath.Join(workDir, "pause-specs")
+	t.Cleanup(func() { cove(t, "rm", "-f", "paused") })
+	mustCove(t, "apply", containerSpec(t, dir, "paused", rootfs,
+		shCommand("i=0; while true; do i=$((i+1)); echo $i > /tmp/paused-count; sleep 0.05; done"), "[service]\nstop_timeout = \"2s\"\n"))
+	pid := mainPIDs(t, "paused")["paused"]
+	count := func() string {
+		r := inside(t, "cat", "/proc/"+pid+"/root/tmp/paused-count")
+		return strings.TrimSpace(r.Stdout)
+	}
+	eventually(t, 10*time.Second, "the counter to run", func() bool { return count() > "" })
+
+	mustCove(t, "pause", "paused")
+	mustCove(t, "pause", "paused") // paused already: no error
+	before := count()
+	time.Sleep(500 * time.Millisecond)
+	if after := count(); after != before {
+		t.Errorf("the counter went from %s to %s while paused", before, after)
+	}
+	if st := mustCove(t, "status", "paused"); !strings.Contains(st, "paused (active/running)") {
+		t.Errorf("cove status of a paused workload:\n%s", st)
+	}
+	if ps := mustCove(t, "ps"); !strings.Contains(ps, "paused") {
+		t.Errorf("cove ps with a paused workload:\n%s", ps)
+	}
+	mustCove(t, "unpause", "paused")
+	eventually(t, 10*time.Second, "the counter to run on after unpause", func() bool { return count() != before })
+
+	docker := dockerCLI(t)
+	if r := docker("pause", "paused"); r.Code != 0 {
+		t.Fatalf("docker pause: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", "paused"); strings.TrimSpace(r.Stdout) != "paused true true" {
+		t.Errorf("docker inspect of a paused container: %q %s", r.Stdout, r.Stderr)
+	}
+	if r := docker("ps", "--filter", "name=paused"); !strings.Contains(r.Stdout, "(Paused)") {
+		t.Errorf("docker ps with a paused container:\n%s%s", r.Stdout, r.Stderr)
+	}
+	if r := docker("start", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "cannot start a paused container") {
+		t.Errorf("docker start of a paused container: exit %d: %s", r.Code, r.Stderr)
+	}
+	frozen := count()
+	if r := docker("unpause", "paused"); r.Code != 0 {
+		t.Errorf("docker unpause: exit %d: %s", r.Code, r.Stderr)
+	}
+	eventually(t, 10*time.Second, "the counter to run on after docker unpause", func() bool { return count() != frozen })
+	if r := docker("unpause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not paused") {
+		t.Errorf("docker unpause of a running container: exit %d: %s", r.Code, r.Stderr)
+	}
+
+	mustCove(t, "pause", "paused")
+	mustCove(t, "stop", "paused")
+	if st := show(t, "cove-paused.service", "ActiveState"); st != "inactive" {
+		t.Errorf("a paused workload after cove stop: %s, want inactive", st)
+	}
+	if r := cove(t, "pause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
+		t.Errorf("cove pause of a stopped workload: exit %d: %s", r.Code, r.Stderr)
+	}
+}
