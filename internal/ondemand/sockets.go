@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 
-	"github.com/coreos/go-systemd/v22/activation"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,7 +17,7 @@ import (
 // the socket unit the process is meant to be started from, for the
 // error that none was passed.
 func Sockets(unit string) ([]net.PacketConn, []net.Listener, error) {
-	files := activation.Files(true)
+	files := passed()
 	if len(files) == 0 {
 		return nil, nil, fmt.Errorf("sockets from systemd: none passed (LISTEN_FDS); this runs from %s", unit)
 	}
@@ -88,3 +88,34 @@ func socketType(f *os.File) (int, error) {
 	}
 	return typ, nil
 }
+
+// passed returns the descriptors systemd passed to this process (from 3
+// on, LISTEN_FDS of them, when LISTEN_PID names this process), marked
+// close-on-exec, and unsets those variables, as sd_listen_fds(1) does.
+// Not go-systemd's activation.Files: its package links crypto/tls, whose
+// initialisation every start of the stage binary (cove-launch, which
+// runs the [::1] UDP proxy) would pay.
+func passed() []*os.File {
+	defer func() {
+		for _, v := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+			os.Unsetenv(v)
+		}
+	}()
+	pid, err := strconv.Atoi(os.Getenv("LISTEN_PID"))
+	if err != nil || pid != os.Getpid() {
+		return nil
+	}
+	n, err := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	if err != nil || n <= 0 {
+		return nil
+	}
+	files := make([]*os.File, 0, n)
+	for fd := listenFdsStart; fd < listenFdsStart+n; fd++ {
+		unix.CloseOnExec(fd)
+		files = append(files, os.NewFile(uintptr(fd), "LISTEN_FD_"+strconv.Itoa(fd)))
+	}
+	return files
+}
+
+// listenFdsStart is the first descriptor systemd passes (SD_LISTEN_FDS_START).
+const listenFdsStart = 3
