@@ -82,14 +82,15 @@ func TestPureImports(t *testing.T) {
 
 // notStaged are what the stage binary (cmd/cove-launch), which every
 // container start and stop runs, must not link: the command line, the
-// API, the man page generator, the DNS and DHCP responders and the
-// registry client. Each
-// Go start pays the package initialisation of what the binary links.
+// API, the man page generator, the DNS and DHCP responders, the
+// registry client and TLS. Each Go start pays the package initialisation
+// of what the binary links.
 var notStaged = []string{
 	module + "/internal/cli", module + "/internal/api", module + "/internal/dns", module + "/internal/dhcp",
 	"github.com/spf13/cobra", "github.com/spf13/cobra/doc", "github.com/miekg/dns",
 	// the registry client: the launcher reads the store (internal/image/stored)
 	module + "/internal/image", "github.com/google/go-containerregistry/pkg/v1/remote/transport", "net/http",
+	"crypto/tls", // go-systemd's activation links it (internal/ondemand takes the sockets itself)
 }
 
 // TestStageLinksLittle fails when the stage binary links a package of
