@@ -562,6 +562,7 @@ type ProbeTarget struct {
 	MainPID    uint32 // 0 when it does not run
 	Started    time.Time
 	Invocation string
+	Paused     bool // its processes are frozen (Conn.Pause)
 	// Launch are the arguments of the workload's launcher after its verb
 	// (cove launch ARGS…, or those in the file a declared container's
 	// ExecStart= names: launch.ParseArgs reads them); nil for a VM.
@@ -584,6 +585,9 @@ func (c *Conn) Probe(ctx context.Context, name string) (ProbeTarget, error) {
 	}
 	if ts, _ := sp["ExecMainStartTimestamp"].(uint64); ts > 0 {
 		t.Started = time.UnixMicro(int64(ts))
+	}
+	if cg, _ := sp["ControlGroup"].(string); t.MainPID != 0 {
+		t.Paused = cgroup.Frozen(cg)
 	}
 	if t.Launch, err = launchArgs(sp, launch.LaunchVerb); err != nil {
 		return ProbeTarget{}, fmt.Errorf("inspect %s: %w", unit, err)

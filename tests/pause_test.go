@@ -11,15 +11,18 @@ import (
 // counter it writes every 50 ms stands still, cove status and cove ps say
 // paused) and cove unpause lets them run on; pausing twice is no error,
 // pausing a stopped workload is refused; docker pause and unpause do the
-// same through the API, with Docker's "paused" state, "(Paused)" status
-// and refusals (start of a paused container, unpause of a running one);
-// a paused container stops (it is unpaused first).
+// same through the API, with Docker's "paused" state, "(Paused)" status,
+// /info count and refusals (start, exec, rm without -f and pause of a
+// paused container, unpause of a running one); cove exec into a paused
+// workload is refused (it would freeze too); a paused container stops
+// at once, its TERM trap run (it is unpaused before the signal).
 func TestPause(t *testing.T) {
 	needAPI(t)
 	dir := filepath.Join(workDir, "pause-specs")
 	t.Cleanup(func() { cove(t, "rm", "-f", "paused") })
 	mustCove(t, "apply", containerSpec(t, dir, "paused", rootfs,
-		shCommand("i=0; while true; do i=$((i+1)); echo $i > /tmp/paused-count; sleep 0.05; done"), "[service]\nstop_timeout = \"2s\"\n"))
+		shCommand("trap 'echo got TERM; exit 0' TERM; i=0; while true; do i=$((i+1)); echo $i > /tmp/paused-count; sleep 0.05; done"),
+		"[service]\nstop_timeout = \"30s\"\n"))
 	pid := mainPIDs(t, "paused")["paused"]
 	count := func() string {
 		r := inside(t, "cat", "/proc/"+pid+"/root/tmp/paused-count")
@@ -37,8 +40,11 @@ func TestPause(t *testing.T) {
 	if st := mustCove(t, "status", "paused"); !strings.Contains(st, "paused (active/running)") {
 		t.Errorf("cove status of a paused workload:\n%s", st)
 	}
-	if ps := mustCove(t, "ps"); !strings.Contains(ps, "paused") {
-		t.Errorf("cove ps with a paused workload:\n%s", ps)
+	if ps := mustCove(t, "ps"); !strings.Contains(ps, " paused ") {
+		t.Errorf("cove ps with a paused workload (its state column):\n%s", ps)
+	}
+	if r := cove(t, "exec", "paused", "--", "true"); r.Code == 0 || !strings.Contains(r.Stderr, "is paused") {
+		t.Errorf("cove exec into a paused workload: exit %d: %s", r.Code, r.Stderr)
 	}
 	mustCove(t, "unpause", "paused")
 	eventually(t, 10*time.Second, "the counter to run on after unpause", func() bool { return count() != before })
@@ -53,8 +59,21 @@ func TestPause(t *testing.T) {
 	if r := docker("ps", "--filter", "name=paused"); !strings.Contains(r.Stdout, "(Paused)") {
 		t.Errorf("docker ps with a paused container:\n%s%s", r.Stdout, r.Stderr)
 	}
-	if r := docker("start", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "cannot start a paused container") {
-		t.Errorf("docker start of a paused container: exit %d: %s", r.Code, r.Stderr)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"start", "paused"}, "cannot start a paused container"},
+		{[]string{"exec", "paused", "true"}, "is paused, unpause the container before exec"},
+		{[]string{"rm", "paused"}, "You cannot remove a paused container"},
+		{[]string{"pause", "paused"}, "is already paused"},
+	} {
+		if r := docker(c.args...); r.Code == 0 || !strings.Contains(r.Stderr, c.want) {
+			t.Errorf("docker %s of a paused container: exit %d: %s", strings.Join(c.args, " "), r.Code, r.Stderr)
+		}
+	}
+	if r := docker("info", "--format", "{{.ContainersPaused}}"); strings.TrimSpace(r.Stdout) != "1" {
+		t.Errorf("docker info's ContainersPaused with one paused: %q %s", r.Stdout, r.Stderr)
 	}
 	frozen := count()
 	if r := docker("unpause", "paused"); r.Code != 0 {
@@ -66,9 +85,9 @@ func TestPause(t *testing.T) {
 	}
 
 	mustCove(t, "pause", "paused")
-	mustCove(t, "stop", "paused")
-	if st := show(t, "cove-paused.service", "ActiveState"); st != "inactive" {
-		t.Errorf("a paused workload after cove stop: %s, want inactive", st)
+	mustCove(t, "stop", "paused") // its stop timeout (30 s) would bound a stop of frozen processes
+	if st := show(t, "cove-paused.service", "ActiveState"); st != "inactive" || !strings.Contains(cove(t, "logs", "paused").Stdout, "got TERM") {
+		t.Errorf("a paused workload after cove stop: %s, log:\n%s; want inactive, its TERM trap run (unpaused before the signal)", st, cove(t, "logs", "paused").Stdout)
 	}
 	if r := cove(t, "pause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
 		t.Errorf("cove pause of a stopped workload: exit %d: %s", r.Code, r.Stderr)

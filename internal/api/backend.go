@@ -550,12 +550,14 @@ var conflicting = map[string]bool{
 	"org.freedesktop.systemd1.TransactionOrderIsCyclic":   true,
 	"org.freedesktop.systemd1.UnitMasked":                 true,
 	"org.freedesktop.systemd1.OnlyByDependency":           true,
+	"org.freedesktop.systemd1.UnitBusy":                   true, // a freeze or thaw with a job pending
+	"org.freedesktop.systemd1.UnitInactive":               true,
 }
 
 // isConflict reports whether err is a systemd refusal in conflicting.
 func isConflict(err error) bool {
 	var de dbus.Error
-	return errors.As(err, &de) && conflicting[de.Name] || errors.Is(err, supervisor.ErrNotRunning)
+	return errors.As(err, &de) && conflicting[de.Name] || errors.Is(err, supervisor.ErrNotRunning) || errors.Is(err, supervisor.ErrPaused)
 }
 
 // Networker is a Backend that creates and removes networks and connects

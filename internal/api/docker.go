@@ -288,7 +288,7 @@ func (s *Server) dockerStart(c *call) {
 	case ct.rec != nil && !isUp(dockerState(ct.Workload)):
 		s.dockerStartRecord(c, ct)
 	case dockerState(ct.Workload) == "paused":
-		c.fail(errorf(CodeConflict, fmt.Sprintf("cannot start a paused container %s, try unpause instead", ct.Name)))
+		c.fail(errorf(CodeConflict, "cannot start a paused container, try unpause instead"))
 	default:
 		s.dockerJob(c, ct.Workload, dockerState(ct.Workload) != "running", Backend.Start)
 	}

@@ -132,6 +132,10 @@ func (s *Server) createExec(c *call) {
 		c.fail(dockerNotRunning(ct.Name))
 		return
 	}
+	if dockerState(ct.Workload) == "paused" {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is paused, unpause the container before exec", ct.Name)))
+		return
+	}
 	c.reply(http.StatusCreated, map[string]string{"Id": s.execs.add(ct.Name, req).id})
 }
 

@@ -377,7 +377,12 @@ func (s *Server) dockerRemove(c *call) {
 	if !ok {
 		return
 	}
-	if isUp(dockerState(ct.Workload)) && !force {
+	switch state := dockerState(ct.Workload); {
+	case force || !isUp(state):
+	case state == "paused":
+		c.fail(errorf(CodeConflict, fmt.Sprintf("You cannot remove a paused container %s. Unpause and then stop the container before attempting removal or force remove", dockerID(ct.Name))))
+		return
+	default:
 		c.fail(errorf(CodeConflict, fmt.Sprintf("You cannot remove a running container %s. Stop the container before attempting removal or force remove", dockerID(ct.Name))))
 		return
 	}

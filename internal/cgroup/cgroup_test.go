@@ -1,6 +1,8 @@
 package cgroup
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -66,5 +68,24 @@ func TestDirV2(t *testing.T) {
 	}
 	if got := Dir(ms, "memory", "/ns/a.service"); got != "" {
 		t.Errorf("Dir of a v1 controller on a v2 mount = %q, want \"\"", got)
+	}
+}
+
+// TestFrozenEvent reads the frozen line of cgroup.events, and refuses a
+// file without one.
+func TestFrozenEvent(t *testing.T) {
+	for text, want := range map[string]bool{"populated 1\nfrozen 1\n": true, "populated 1\nfrozen 0\n": false} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := frozenEvent(dir); err != nil || got != want {
+			t.Errorf("cgroup.events %q: %v, %v; want %v", text, got, err, want)
+		}
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte("populated 1\n"), 0o644)
+	if _, err := frozenEvent(dir); err == nil {
+		t.Error("cgroup.events without a frozen line: no error")
 	}
 }

@@ -11,16 +11,19 @@ import (
 	"time"
 )
 
-// ErrNoFreezer says that cgroup path has no v2 directory here (no unified
+// errNoFreezer says that a cgroup has no v2 directory here (no unified
 // hierarchy mounted, not even beside v1's), so it cannot be frozen.
-var ErrNoFreezer = errors.New("no unified (v2) cgroup hierarchy here to freeze with")
+var errNoFreezer = errors.New("no unified (v2) cgroup hierarchy here to freeze with")
 
 // Frozen reports whether cgroup path (as systemd's ControlGroup property
 // gives it) is frozen: its cgroup.freeze, in the unified hierarchy (also
 // the one a hybrid layout mounts beside v1's), says 1.
 func Frozen(path string) bool {
+	if path == "" {
+		return false
+	}
 	dir := ControllerDir("", path)
-	if dir == "" || path == "" {
+	if dir == "" {
 		return false
 	}
 	n, err := readNumber(filepath.Join(dir, "cgroup.freeze"))
@@ -34,7 +37,7 @@ func Frozen(path string) bool {
 func Freeze(ctx context.Context, path string, freeze bool) error {
 	dir := ControllerDir("", path)
 	if dir == "" || path == "" {
-		return fmt.Errorf("freeze cgroup %s: %w", path, ErrNoFreezer)
+		return fmt.Errorf("freeze cgroup %s: %w", path, errNoFreezer)
 	}
 	value, op := "0", "thaw"
 	if freeze {

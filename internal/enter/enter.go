@@ -25,11 +25,15 @@ var ErrNotRunning = errors.New("it is not running")
 // Open pins the payload of container name, whose probe target w was just
 // read from systemd, and returns the launcher configuration it runs with
 // (without a terminal: a command that wants one sets Console). The caller
-// closes the Target. Errors do not name the workload: callers
-// say what they were doing with it.
+// closes the Target. A paused container is refused (supervisor.ErrPaused:
+// a command entering its cgroup would freeze too). Errors do not name the
+// workload: callers say what they were doing with it.
 func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.ProbeTarget) (launch.Config, *isolate.Target, error) {
 	if w.MainPID == 0 {
 		return launch.Config{}, nil, ErrNotRunning
+	}
+	if w.Paused { // what enters its cgroup would freeze too
+		return launch.Config{}, nil, fmt.Errorf("it %w", supervisor.ErrPaused)
 	}
 	c, err := launch.ParseArgs(w.Launch)
 	if err != nil {

@@ -98,8 +98,8 @@ func Run(ctx context.Context, conn *supervisor.Conn, c Check) error {
 	if err != nil {
 		return fmt.Errorf("health of %s: %w", c.Name, err)
 	}
-	if w.MainPID == 0 {
-		return nil // not running: nothing to probe
+	if w.MainPID == 0 || w.Paused {
+		return nil // not running, or frozen (a probe would freeze too): nothing to probe
 	}
 	st, ok := Read(c.Name)
 	if !ok || st.Invocation != w.Invocation {
