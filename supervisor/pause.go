@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/godbus/dbus/v5"
@@ -20,6 +23,24 @@ var (
 	ErrPaused     = errors.New("is paused: unpause it first")
 )
 
+// PausedDir holds an empty file per workload that Pause froze, removed
+// by Unpause (and so by a stop): the index a list reads once, instead of
+// every running workload's cgroup.freeze (about 10 µs each here). The
+// cgroup says whether such a workload still is paused. A unit frozen
+// otherwise (systemctl freeze) is not listed as paused, though exec
+// refuses it (ProbeTarget.Paused asks its cgroup).
+const PausedDir = "/run/cove/paused"
+
+// pausedMarks are the workloads PausedDir names.
+func pausedMarks() map[string]bool {
+	entries, _ := os.ReadDir(PausedDir)
+	marked := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		marked[e.Name()] = true
+	}
+	return marked
+}
+
 // freezeWait bounds how long Pause waits for every process to freeze (a
 // process in uninterruptible sleep freezes only when it wakes).
 const freezeWait = 10 * time.Second
@@ -30,26 +51,20 @@ const freezeWait = 10 * time.Second
 // systemctl shows the unit frozen and thaws it to stop it; on a hybrid
 // layout, whose systemd 252 refuses, it freezes the unit's cgroup in the
 // unified hierarchy mounted beside v1's itself (cgroup.Freeze). It
-// returns once every process is frozen (or, after freezeWait, thaws it
-// again and fails); a workload paused already is no error; one that is
-// not active, or whose unit has a job pending (a stop, a restart),
-// wraps ErrNotRunning.
+// returns once every process is frozen (see freezeRunning for when it
+// thaws again and fails) and the workload is marked in PausedDir; a
+// workload paused already is no error; one that is not active, or whose
+// unit has a job pending (a stop, a restart), wraps ErrNotRunning.
 func (c *Conn) Pause(ctx context.Context, name string) error {
-	unit := spec.UnitName(name)
 	cg, err := c.runningCgroup(ctx, name)
-	if err != nil || cgroup.Frozen(cg) {
-		return err
+	if err == nil && !cgroup.Frozen(cg) {
+		err = c.freezeRunning(ctx, name, cg)
 	}
-	ctx, cancel := context.WithTimeout(ctx, freezeWait)
-	defer cancel()
-	direct, err := c.setFrozen(ctx, unit, cg, true)
-	if err == nil && direct {
-		// systemd did not see it: a stop or restart that began meanwhile
-		// would wait for its stop timeout on the frozen processes.
-		if _, err = c.runningCgroup(ctx, name); err != nil {
-			_, thawErr := c.setFrozen(context.WithoutCancel(ctx), unit, cg, false)
-			err = errors.Join(err, thawErr)
-		}
+	if err == nil {
+		err = os.MkdirAll(PausedDir, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(PausedDir, name), nil, 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)
@@ -57,10 +72,37 @@ func (c *Conn) Pause(ctx context.Context, name string) error {
 	return nil
 }
 
-// Unpause thaws what Pause froze, whatever the unit's state; a workload
-// that is not paused is no error.
+// freezeRunning freezes the running workload name, whose cgroup is cg,
+// waiting at most freezeWait. Where it freezes the cgroup itself (systemd
+// does not see it) it thaws it again when the freeze did not complete in
+// time or the unit no longer runs with no job pending afterwards: a stop
+// or restart that began meanwhile would wait for its stop timeout on the
+// frozen processes.
+func (c *Conn) freezeRunning(ctx context.Context, name, cg string) error {
+	unit := spec.UnitName(name)
+	ctx, cancel := context.WithTimeout(ctx, freezeWait)
+	defer cancel()
+	direct, err := c.setFrozen(ctx, unit, cg, true)
+	if !direct {
+		return err
+	}
+	if err == nil {
+		_, err = c.runningCgroup(ctx, name)
+	}
+	if err != nil { // not frozen in time, or no longer running
+		_, thawErr := c.setFrozen(context.WithoutCancel(ctx), unit, cg, false)
+		return errors.Join(err, thawErr)
+	}
+	return nil
+}
+
+// Unpause thaws what Pause froze, whatever the unit's state, and drops
+// its mark; a workload that is not paused is no error.
 func (c *Conn) Unpause(ctx context.Context, name string) error {
 	unit := spec.UnitName(name)
+	if err := os.Remove(filepath.Join(PausedDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unpause %s: %w", name, err)
+	}
 	cg, err := c.controlGroup(ctx, unit)
 	if err != nil {
 		return fmt.Errorf("unpause %s: %w", name, err)

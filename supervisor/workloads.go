@@ -152,12 +152,13 @@ func (c *Conn) workloads(ctx context.Context, us []sd.UnitStatus, counters bool)
 	// cost about one round trip instead of one per workload.
 	got := make([]Workload, len(us))
 	errs := make([]error, len(us))
+	marked := pausedMarks()
 	var wg sync.WaitGroup
 	for i, u := range us {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i], errs[i] = c.workload(ctx, u, counters)
+			got[i], errs[i] = c.workload(ctx, u, counters, marked)
 		}()
 	}
 	wg.Wait()
@@ -184,7 +185,7 @@ func (c *Conn) Status(ctx context.Context, name string) (Workload, error) {
 	if len(us) != 1 {
 		return Workload{}, fmt.Errorf("status of %s: %w", unit, ErrNotFound)
 	}
-	return c.workload(ctx, us[0], true)
+	return c.workload(ctx, us[0], true, pausedMarks())
 }
 
 // listUnits calls one of the manager's ListUnits methods. It goes over the
@@ -217,8 +218,10 @@ type facts struct {
 }
 
 // workload completes what ListUnits says about a unit with its facts,
-// cached or fetched, and, with counters, its cgroup's counters.
-func (c *Conn) workload(ctx context.Context, u sd.UnitStatus, counters bool) (Workload, error) {
+// cached or fetched, and, with counters, its cgroup's counters; whether
+// it is paused it asks its cgroup only when marked (pausedMarks) says
+// cove paused it.
+func (c *Conn) workload(ctx context.Context, u sd.UnitStatus, counters bool, marked map[string]bool) (Workload, error) {
 	if u.LoadState != "loaded" {
 		return Workload{}, fmt.Errorf("status of %s: %w", u.Name, ErrNotFound)
 	}
@@ -243,7 +246,7 @@ func (c *Conn) workload(ctx context.Context, u sd.UnitStatus, counters bool) (Wo
 		ActiveState: u.ActiveState, SubState: u.SubState, Result: f.exit.Result,
 		MainPID: f.mainPID, Started: f.started, Restarts: f.restarts, ExitCode: f.exit.Code,
 		StartLimitHit: f.startLimitHit, MemoryBytes: mem, Tasks: tasks, Limits: f.limits}
-	w.Paused = u.ActiveState == "active" && cgroup.Frozen(f.cgroup) // one read of a small file
+	w.Paused = marked[name] && u.ActiveState == "active" && cgroup.Frozen(f.cgroup)
 	if f.kind == spec.KindContainer && ended(u.ActiveState, u.SubState) {
 		if r, ok := outcome.Read(name); ok {
 			w.Outcome = &r

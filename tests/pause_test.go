@@ -89,6 +89,9 @@ func TestPause(t *testing.T) {
 	if st := show(t, "cove-paused.service", "ActiveState"); st != "inactive" || !strings.Contains(cove(t, "logs", "paused").Stdout, "got TERM") {
 		t.Errorf("a paused workload after cove stop: %s, log:\n%s; want inactive, its TERM trap run (unpaused before the signal)", st, cove(t, "logs", "paused").Stdout)
 	}
+	if r := inside(t, "test", "-e", "/run/cove/paused/paused"); r.Code == 0 {
+		t.Error("/run/cove/paused/paused is left after the stop")
+	}
 	if r := cove(t, "pause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
 		t.Errorf("cove pause of a stopped workload: exit %d: %s", r.Code, r.Stderr)
 	}
