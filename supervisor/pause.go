@@ -16,7 +16,7 @@ import (
 )
 
 // ErrNotRunning is returned for a workload that must run and does not
-// (pausing one); ErrPaused for one that must not be paused (an exec into
+// (pausing one, entering one: package enter); ErrPaused for one that must not be paused (an exec into
 // it would freeze too).
 var (
 	ErrNotRunning = errors.New("is not running")

@@ -19,6 +19,7 @@ import (
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/tty"
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/supervisor"
 	"golang.org/x/sys/unix"
 )
 
@@ -202,7 +203,7 @@ func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Erro
 	o := enter.Overrides{User: e.cfg.User, Workdir: e.cfg.WorkingDir, Env: env, TTY: e.cfg.Tty}
 	cmd, done, err := ex.Exec(context.WithoutCancel(c.ctx()), e.container, e.cfg.Cmd, o)
 	switch {
-	case errors.Is(err, enter.ErrNotRunning):
+	case errors.Is(err, supervisor.ErrNotRunning):
 		return nil, nil, dockerNotRunning(e.container)
 	case err != nil:
 		return nil, nil, errorf(CodeBadRequest, err.Error())

@@ -17,7 +17,7 @@ type Execer interface {
 	// Exec returns the command that runs argv in running container name
 	// with overrides o, unstarted (isolate.EnterCommand: canceling ctx
 	// ends it), and what to call once it has ended. A container that is
-	// not running is enter.ErrNotRunning.
+	// not running wraps supervisor.ErrNotRunning.
 	Exec(ctx context.Context, name string, argv []string, o enter.Overrides) (*exec.Cmd, func(), error)
 }
 

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/cove-project/cove/internal/ondemand"
 )
 
 // Listen returns the socket to serve on. With addr "" it is the one socket
@@ -39,22 +39,19 @@ func Listen(addr string) (net.Listener, error) {
 
 // activatedListener returns the one listening socket systemd passed.
 func activatedListener() (net.Listener, error) {
-	ls, err := activation.Listeners()
+	conns, got, err := ondemand.Sockets("cove-api.socket (or give --listen unix:///PATH)")
 	if err != nil {
-		return nil, fmt.Errorf("sockets from systemd: %w", err)
+		return nil, err
 	}
-	var got []net.Listener
-	for _, l := range ls {
-		if l != nil {
-			got = append(got, l)
+	if len(got) != 1 || len(conns) != 0 {
+		for _, c := range conns {
+			c.Close()
 		}
-	}
-	if len(got) != 1 {
 		for _, l := range got {
 			l.Close()
 		}
 		return nil, fmt.Errorf("sockets from systemd: want exactly one listening socket, got %d "+
-			"(start cove-api.socket, or give --listen unix:///PATH)", len(got))
+			"(start cove-api.socket, or give --listen unix:///PATH)", len(got)+len(conns))
 	}
 	return got[0], nil
 }

@@ -6,7 +6,6 @@ package enter
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,9 +18,6 @@ import (
 	"github.com/cove-project/cove/supervisor"
 )
 
-// ErrNotRunning is returned for a workload with no main process.
-var ErrNotRunning = errors.New("it is not running")
-
 // Open pins the payload of container name, whose probe target w was just
 // read from systemd, and returns the launcher configuration it runs with
 // (without a terminal: a command that wants one sets Console). The caller
@@ -30,7 +26,7 @@ var ErrNotRunning = errors.New("it is not running")
 // workload: callers say what they were doing with it.
 func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.ProbeTarget) (launch.Config, *isolate.Target, error) {
 	if w.MainPID == 0 {
-		return launch.Config{}, nil, ErrNotRunning
+		return launch.Config{}, nil, fmt.Errorf("it %w", supervisor.ErrNotRunning)
 	}
 	if w.Paused { // what enters its cgroup would freeze too
 		return launch.Config{}, nil, fmt.Errorf("it %w", supervisor.ErrPaused)
