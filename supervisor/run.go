@@ -237,47 +237,107 @@ type Exit struct {
 	Code   int    // exit status, or 128+signal when killed
 }
 
-// WaitExit waits until unit is inactive or failed (it no longer runs and
-// will not be restarted) and returns how its main process ended. The unit
-// must still be loaded: call it on a connection holding a reference. It
-// asks systemd for the unit's state once, then follows it in the
-// PropertiesChanged signals of its Unit interface (which carry
-// ActiveState and SubState), and asks for the exit once it has ended.
-func (c *Conn) WaitExit(ctx context.Context, unit string) (Exit, error) {
-	path := dbus.ObjectPath("/org/freedesktop/systemd1/unit/" + sd.PathBusEscape(unit))
-	sigs := make(chan *dbus.Signal, 32)
-	c.sig.Signal(sigs)
-	defer c.sig.RemoveSignal(sigs)
-	if err := c.sig.AddMatchSignal(dbus.WithMatchObjectPath(path),
+// UnitWatch follows one unit in the PropertiesChanged signals systemd
+// sends for it: the Unit interface's ActiveState and SubState, and the
+// Service interface's Result, ExecMainCode and ExecMainStatus. systemd
+// sends a unit's signals to the system bus while a client holds a
+// reference on the unit (StartTransient's AddRef) or has subscribed, and
+// sends the Service interface's before the Unit interface's of one
+// change ("the clients may rely on this order", src/core/dbus-unit.c):
+// when the Unit interface's signal says the unit has ended, the exit last
+// seen is its final one.
+type UnitWatch struct {
+	conn  *Conn
+	unit  string
+	path  dbus.ObjectPath
+	sigs  chan *dbus.Signal
+	st    unitState
+	known bool // st came from a signal
+	exit  Exit
+	exits bool // exit came from a signal
+}
+
+// WatchUnit starts following unit, which must be one the connection holds
+// (or will hold, from its creation) a reference on. Called before
+// StartTransient, it sees every change, so that Exit asks systemd nothing
+// when the unit ends. Close ends the watch.
+func (c *Conn) WatchUnit(unit string) (*UnitWatch, error) {
+	w := &UnitWatch{conn: c, unit: unit, sigs: make(chan *dbus.Signal, 32),
+		path: dbus.ObjectPath("/org/freedesktop/systemd1/unit/" + sd.PathBusEscape(unit))}
+	c.sig.Signal(w.sigs)
+	if err := c.sig.AddMatchSignal(dbus.WithMatchObjectPath(w.path),
 		dbus.WithMatchInterface("org.freedesktop.DBus.Properties"), dbus.WithMatchMember("PropertiesChanged")); err != nil {
-		return Exit{}, fmt.Errorf("wait for %s: %w", unit, err)
+		c.sig.RemoveSignal(w.sigs)
+		return nil, fmt.Errorf("watch %s: %w", unit, err)
 	}
-	if err := c.sd.Subscribe(); err != nil {
-		return Exit{}, fmt.Errorf("wait for %s: %w", unit, err)
+	return w, nil
+}
+
+// Close stops delivering the unit's signals to the watch (the match
+// goes with the connection).
+func (w *UnitWatch) Close() { w.conn.sig.RemoveSignal(w.sigs) }
+
+// Exit waits until the unit is inactive or failed (it no longer runs and
+// will not be restarted), or active with its main process exited
+// (RemainAfterExit), and returns how its main process ended. The unit
+// must still be loaded. It asks systemd for the state only when no signal
+// has told it yet, and for the exit only when the signals have not.
+func (w *UnitWatch) Exit(ctx context.Context) (Exit, error) {
+	w.drain()
+	if !w.known {
+		st, err := w.conn.unitState(ctx, w.unit)
+		if err != nil {
+			return Exit{}, err
+		}
+		w.st, w.exits = st, false // an exit seen before may not be the last
 	}
-	// Asked after the match is in place, so no change is missed.
-	st, err := c.unitState(ctx, unit)
-	if err != nil {
-		return Exit{}, err
-	}
-	for !st.ended() {
+	for !w.st.ended() {
 		select {
-		case s, ok := <-sigs:
+		case s, ok := <-w.sigs:
 			if !ok || s == nil { // the connection closed (the caller detached, say)
-				return Exit{}, fmt.Errorf("wait for %s: the connection to systemd closed", unit)
+				return Exit{}, fmt.Errorf("wait for %s: the connection to systemd closed", w.unit)
 			}
-			if s.Path == path {
-				st = st.with(s)
-			}
+			w.see(s)
 		case <-ctx.Done():
-			return Exit{}, fmt.Errorf("wait for %s: %w", unit, ctx.Err())
+			return Exit{}, fmt.Errorf("wait for %s: %w", w.unit, ctx.Err())
 		}
 	}
-	props, err := c.sd.GetUnitTypePropertiesContext(ctx, unit, "Service")
+	if w.exits {
+		return w.exit, nil
+	}
+	props, err := w.conn.sd.GetUnitTypePropertiesContext(ctx, w.unit, "Service")
 	if err != nil {
-		return Exit{}, notFound("wait for", unit, err)
+		return Exit{}, notFound("wait for", w.unit, err)
 	}
 	return exitOf(props), nil
+}
+
+// drain applies the signals already delivered.
+func (w *UnitWatch) drain() {
+	for {
+		select {
+		case s, ok := <-w.sigs:
+			if !ok || s == nil {
+				return
+			}
+			w.see(s)
+		default:
+			return
+		}
+	}
+}
+
+// see applies one of the unit's signals.
+func (w *UnitWatch) see(s *dbus.Signal) {
+	if s.Path != w.path {
+		return
+	}
+	if e, ok := exitFrom(s); ok {
+		w.exit, w.exits = e, true
+	}
+	if st, ok := w.st.from(s); ok {
+		w.st, w.known = st, true
+	}
 }
 
 // unitState is a unit's ActiveState and SubState.
@@ -305,17 +365,13 @@ func (st unitState) ended() bool {
 	return st.active == "inactive" || st.active == "failed" || st.active == "active" && st.sub == "exited"
 }
 
-// with is st updated by a PropertiesChanged signal s: the ActiveState and
-// SubState it carries for the Unit interface (other interfaces' carry
-// neither).
-func (st unitState) with(s *dbus.Signal) unitState {
-	if len(s.Body) < 2 {
-		return st
-	}
-	iface, _ := s.Body[0].(string)
-	changed, _ := s.Body[1].(map[string]dbus.Variant)
-	if iface != "org.freedesktop.systemd1.Unit" {
-		return st
+// from is st updated by a PropertiesChanged signal s of the Unit
+// interface, which carries ActiveState and SubState; ok is false for other
+// interfaces' signals and malformed ones.
+func (st unitState) from(s *dbus.Signal) (next unitState, ok bool) {
+	changed, ok := changedProps(s, "org.freedesktop.systemd1.Unit")
+	if !ok {
+		return st, false
 	}
 	if v, ok := changed["ActiveState"].Value().(string); ok {
 		st.active = v
@@ -323,7 +379,40 @@ func (st unitState) with(s *dbus.Signal) unitState {
 	if v, ok := changed["SubState"].Value().(string); ok {
 		st.sub = v
 	}
-	return st
+	return st, true
+}
+
+// exitFrom is the exit a PropertiesChanged signal s of the Service
+// interface carries (Result, ExecMainCode, ExecMainStatus); ok is false
+// when s is another interface's or lacks one of them.
+func exitFrom(s *dbus.Signal) (Exit, bool) {
+	changed, ok := changedProps(s, "org.freedesktop.systemd1.Service")
+	if !ok {
+		return Exit{}, false
+	}
+	props := map[string]any{}
+	for _, name := range []string{"Result", "ExecMainCode", "ExecMainStatus"} {
+		v, ok := changed[name]
+		if !ok {
+			return Exit{}, false
+		}
+		props[name] = v.Value()
+	}
+	return exitOf(props), true
+}
+
+// changedProps are the changed properties a PropertiesChanged signal s
+// carries for iface; ok is false for another interface's or a malformed
+// signal.
+func changedProps(s *dbus.Signal, iface string) (map[string]dbus.Variant, bool) {
+	if len(s.Body) < 2 {
+		return nil, false
+	}
+	if name, _ := s.Body[0].(string); name != iface {
+		return nil, false
+	}
+	changed, ok := s.Body[1].(map[string]dbus.Variant)
+	return changed, ok
 }
 
 // exitOf reads Result, ExecMainCode and ExecMainStatus.

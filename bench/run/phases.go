@@ -175,7 +175,9 @@ func splitRuns(evs []event, client string, split splitter) []runPhases {
 
 // covePhases: client exec → systemd forks the unit's process → it execs
 // cove-launch → the launcher clones the init → the init execs cove-init
-// → the init execs the payload → the payload exits → the client exits.
+// → the init execs the payload → the payload exits → systemd forks the
+// unit's ExecStop= gate → it execs /bin/sh → the gate exits → the client
+// exits. A run without the gate is left out.
 func covePhases(run []event, client int) ([]string, []float64, bool) {
 	names := []string{
 		"client exec → systemd forks the unit's process",
@@ -184,7 +186,10 @@ func covePhases(run []event, client int) ([]string, []float64, bool) {
 		"clone → the init execs cove-init",
 		"init exec → payload exec",
 		"payload runs",
-		"payload exit → client exit",
+		"payload exit → systemd forks the stop gate",
+		"gate fork → gate exec /bin/sh",
+		"the gate runs",
+		"gate exit → client exit",
 	}
 	launcher := firstExec(run, "/cove-launch", 0)
 	if launcher == nil {
@@ -208,7 +213,33 @@ func covePhases(run []event, client int) ([]string, []float64, bool) {
 	if unitFork == nil || initFork == nil || payload == nil || exit == nil {
 		return nil, nil, false
 	}
-	return names, []float64{run[0].t, unitFork.t, launcher.t, initFork.t, initExec.t, payload.t, exit.t, run[len(run)-1].t}, true
+	gate := gateAfter(run, exit.t, unitFork.pid)
+	if gate == nil {
+		return nil, nil, false
+	}
+	gateFork, gateExit := forkOf(gate.pid), exitOf(run, gate.pid)
+	if gateFork == nil || gateExit == nil {
+		return nil, nil, false
+	}
+	return names, []float64{run[0].t, unitFork.t, launcher.t, initFork.t, initExec.t, payload.t, exit.t,
+		gateFork.t, gate.t, gateExit.t, run[len(run)-1].t}, true
+}
+
+// gateAfter is the first exec of the stop gate's shell after t by a
+// process that systemd (the PID manager) forked: the unit's ExecStop=.
+func gateAfter(run []event, t float64, manager int) *event {
+	for k := range run {
+		e := &run[k]
+		if e.kind != "exec" || e.t <= t || e.file != "/bin/sh" {
+			continue
+		}
+		for _, f := range run {
+			if f.kind == "fork" && f.child == e.pid && f.pid == manager {
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // systemdRunPhases: client exec → systemd forks the unit's process → it

@@ -17,7 +17,10 @@ const trace = `
      cove-launch 201/202 10.080000: sched:sched_process_exit: comm=cove-launch pid=202 prio=120 group_dead=false
             true 201/201 10.085000: sched:sched_process_exec: filename=/bin/true pid=201 old_pid=201
             true 201/201 10.088000: sched:sched_process_exit: comm=true pid=201 prio=120 group_dead=true
-            cove 100/100 10.100000: sched:sched_process_exit: comm=cove pid=100 prio=120 group_dead=true
+         systemd 1/1 10.090000: sched:sched_process_fork: comm=systemd pid=1 child_comm=systemd child_pid=210
+              sh 210/210 10.098000: sched:sched_process_exec: filename=/bin/sh pid=210 old_pid=210
+              sh 210/210 10.100000: sched:sched_process_exit: comm=sh pid=210 prio=120 group_dead=true
+            cove 100/100 10.104000: sched:sched_process_exit: comm=cove pid=100 prio=120 group_dead=true
      systemd-run 300/300 11.000000: sched:sched_process_exec: filename=/usr/bin/systemd-run pid=300 old_pid=300
          systemd 1/1 11.020000: sched:sched_process_fork: comm=systemd pid=1 child_comm=systemd child_pid=301
             true 301/301 11.037000: sched:sched_process_exec: filename=/bin/true pid=301 old_pid=301
@@ -35,7 +38,7 @@ func TestPhases(t *testing.T) {
 		split  splitter
 		want   []float64
 	}{
-		{"/w/cove", covePhases, []float64{30, 7, 20, 1, 27, 3, 12, 100}},
+		{"/w/cove", covePhases, []float64{30, 7, 20, 1, 27, 3, 2, 8, 2, 4, 104}},
 		{"/usr/bin/systemd-run", systemdRunPhases, []float64{20, 17, 1, 4, 42}},
 	} {
 		phases := summarizePhases(splitRuns(evs, tc.client, tc.split))

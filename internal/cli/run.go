@@ -163,6 +163,13 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		stdio = console.Stdio(f.detach)
 	}
 	eventlog.Created(s, f.rm && f.detach && s.Service.Restart == spec.RestartNo)
+	var watch *supervisor.UnitWatch
+	if !f.detach { // from before the unit exists, so its end is in the signals
+		if watch, err = conn.WatchUnit(u.Name); err != nil {
+			return err
+		}
+		defer watch.Close()
+	}
 	if err := startTransient(ctx, env, conn, u, stdio); err != nil {
 		return err
 	}
@@ -180,7 +187,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		fmt.Fprintln(env.Stdout, s.Name)
 		return nil
 	}
-	exit, detached, err := f.wait(ctx, conn, console, u.Name)
+	exit, detached, err := f.wait(ctx, watch, console, u.Name)
 	if detached { // by the user, or dropped by the terminal's relay (err)
 		return err
 	}
@@ -203,13 +210,14 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	return exitError{exit.Code}
 }
 
-// wait waits for the payload of unit to exit, through console when it
-// has a terminal (detached: the user pressed Ctrl-] and it still runs).
-func (f *runFlags) wait(ctx context.Context, conn *supervisor.Conn, console *ttyConsole, unit string) (exit supervisor.Exit, detached bool, err error) {
+// wait waits for the payload of unit, which watch follows, to exit,
+// through console when it has a terminal (detached: the user pressed
+// Ctrl-] and it still runs).
+func (f *runFlags) wait(ctx context.Context, watch *supervisor.UnitWatch, console *ttyConsole, unit string) (exit supervisor.Exit, detached bool, err error) {
 	if console != nil {
-		return console.WaitRun(ctx, conn, unit)
+		return console.WaitRun(ctx, watch, unit)
 	}
-	exit, err = conn.WaitExit(ctx, unit)
+	exit, err = watch.Exit(ctx)
 	return exit, false, err
 }
 

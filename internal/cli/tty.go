@@ -108,12 +108,12 @@ func (t *ttyConsole) Release(unit string) error {
 
 // WaitRun attaches the user's terminal to the payload of unit, which
 // StartTransient has started as ttyUnit made it, with Stdio, and waits
-// until it ends (its exit, as conn.WaitExit) or the user detaches
+// until it ends (its exit, as watch.Exit) or the user detaches
 // (detached; the workload keeps running and cove says how to stop it), or
 // the terminal's relay dropped this session for falling behind (detached,
 // with an error that says so).
 // The terminal is restored on every path.
-func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit string) (exit supervisor.Exit, detached bool, err error) {
+func (t *ttyConsole) WaitRun(ctx context.Context, watch *supervisor.UnitWatch, unit string) (exit supervisor.Exit, detached bool, err error) {
 	t.stage.Close() // systemd holds the unit's copy
 	// The launcher's stage sent the master before the handover, so it is
 	// there once the start succeeded.
@@ -135,7 +135,7 @@ func (t *ttyConsole) WaitRun(ctx context.Context, conn *supervisor.Conn, unit st
 	}
 	done := make(chan ended, 1)
 	go func() {
-		e, err := conn.WaitExit(ctx, unit)
+		e, err := watch.Exit(ctx)
 		done <- ended{e, err}
 	}()
 	select {
