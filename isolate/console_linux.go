@@ -42,19 +42,21 @@ func initStdin(c launch.Config) (stdin *os.File, done func(), err error) {
 // and serves clients until the terminal ends (package tty's Relay), so the
 // payload keeps its terminal when cove detaches and never blocks on it.
 // The first stage calls it before the handover, so that the relay reads
-// before the payload writes.
-func startRelay(self string, c launch.Config, pid int) error {
+// before the payload writes; stop ends the relay when the handover
+// fails (a no-op without c.Console).
+func startRelay(self string, c launch.Config, pid int) (stop func(), err error) {
+	stop = func() {}
 	if !c.Console {
-		return nil
+		return stop, nil
 	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return fmt.Errorf("keep the terminal: pidfd_open pid %d: %w", pid, err)
+		return stop, fmt.Errorf("keep the terminal: pidfd_open pid %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
 	fd, err := unix.PidfdGetfd(pidfd, inside.InitConsoleFd, 0)
 	if err != nil {
-		return fmt.Errorf("keep the terminal: pidfd_getfd pid %d fd %d: %w", pid, inside.InitConsoleFd, err)
+		return stop, fmt.Errorf("keep the terminal: pidfd_getfd pid %d fd %d: %w", pid, inside.InitConsoleFd, err)
 	}
 	master := os.NewFile(uintptr(fd), "pty master")
 	defer master.Close()
@@ -68,7 +70,10 @@ func startRelay(self string, c launch.Config, pid int) error {
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("keep the terminal: start its relay: %w", err)
+		return stop, fmt.Errorf("keep the terminal: start its relay: %w", err)
 	}
-	return cmd.Process.Release()
+	return func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}, nil
 }

@@ -156,10 +156,12 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		return fail(errors.New(string(msg)))
 	}
 	pid := cmd.Process.Pid
-	if err := startRelay(self, c, pid); err != nil {
+	stopRelay, err := startRelay(self, c, pid)
+	if err != nil {
 		return fail(err)
 	}
 	if err := handOver(pid, ready, join, goW); err != nil {
+		stopRelay()
 		return fail(err)
 	}
 	cmd.Process.Release()

@@ -132,7 +132,12 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if s.Service.Replicas > 0 {
 		return usagef("run: service.replicas: a transient unit cannot be a template; declare the workload (cove apply %s)", s.File)
 	}
-	if err := prepareRun(ctx, env, s); err != nil {
+	conn, err := supervisor.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := prepareRun(ctx, env, conn, s); err != nil {
 		return err
 	}
 	u, err := units.Compile(s, units.Options{Launcher: env.Self})
@@ -150,11 +155,6 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		}
 		defer console.Close()
 	}
-	conn, err := supervisor.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
 	var stdio *supervisor.Stdio
 	if !f.detach {
 		stdio = &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
@@ -387,7 +387,7 @@ func generatedName() string {
 // prepareRun checks a VM's disks against the other VMs
 // (checkSharedDisks), pulls the images of s as their policies say and
 // gives an image container a fresh start (freshImageContainer).
-func prepareRun(ctx context.Context, env *Env, s *spec.Spec) error {
+func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) error {
 	if err := checkSharedDisks(ctx, s); err != nil {
 		return err
 	}
@@ -397,7 +397,7 @@ func prepareRun(ctx context.Context, env *Env, s *spec.Spec) error {
 		}
 	}
 	if c := s.Container; c != nil && c.Image != "" {
-		return freshImageContainer(ctx, s)
+		return freshImageContainer(ctx, conn, s)
 	}
 	return nil
 }
@@ -406,12 +406,10 @@ func prepareRun(ctx context.Context, env *Env, s *spec.Spec) error {
 // image container of s's name left behind, unless a unit of that name
 // stays loaded (then starting fails anyway); an ended transient unit that
 // systemd is about to collect is awaited (supervisor.AwaitCollected).
-func freshImageContainer(ctx context.Context, s *spec.Spec) error {
-	return withConn(ctx, func(conn *supervisor.Conn) error {
-		_, err := conn.Status(ctx, s.Name)
-		if !errors.Is(err, supervisor.ErrNotFound) && !conn.AwaitCollected(ctx, spec.UnitName(s.Name)) {
-			return nil
-		}
-		return declared.ForgetState(s.Name)
-	})
+func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
+	_, err := conn.Status(ctx, s.Name)
+	if !errors.Is(err, supervisor.ErrNotFound) && !conn.AwaitCollected(ctx, spec.UnitName(s.Name)) {
+		return nil
+	}
+	return declared.ForgetState(s.Name)
 }
