@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,7 +13,8 @@ import (
 // paused) and cove unpause lets them run on; pausing twice is no error,
 // pausing a stopped workload is refused; docker pause and unpause do the
 // same through the API, with Docker's "paused" state, "(Paused)" status,
-// /info count and refusals (start, exec, rm without -f and pause of a
+// /info count and refusals (start, exec (also one created before the
+// pause, at its start), rm without -f and pause of a
 // paused container, unpause of a running one); cove exec into a paused
 // workload is refused (it would freeze too); a paused container stops
 // at once, its TERM trap run (it is unpaused before the signal).
@@ -50,8 +52,17 @@ func TestPause(t *testing.T) {
 	eventually(t, 10*time.Second, "the counter to run on after unpause", func() bool { return count() != before })
 
 	docker := dockerCLI(t)
+	code, body := rawRequest(t, post("/v1.41/containers/paused/exec", `{"Cmd":["true"]}`))
+	var created struct{ Id string }
+	if err := json.Unmarshal([]byte(body), &created); code != 201 || err != nil {
+		t.Fatalf("exec create in a running container: HTTP %d %s", code, body)
+	}
 	if r := docker("pause", "paused"); r.Code != 0 {
 		t.Fatalf("docker pause: exit %d: %s", r.Code, r.Stderr)
+	}
+	// An exec created before the pause is refused at its start as at its create.
+	if code, body := rawRequest(t, post("/v1.41/exec/"+created.Id+"/start", `{"Detach":true}`)); code != 409 || !strings.Contains(body, "is paused, unpause the container before exec") {
+		t.Errorf("start of an exec created before the pause: HTTP %d %s; want 409, paused", code, body)
 	}
 	if r := docker("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Paused}}", "paused"); strings.TrimSpace(r.Stdout) != "paused true true" {
 		t.Errorf("docker inspect of a paused container: %q %s", r.Stdout, r.Stderr)

@@ -187,6 +187,11 @@ func dockerNotRunning(name string) *Error {
 	return errorf(CodeConflict, fmt.Sprintf("Container %s is not running", name))
 }
 
+// dockerPaused is Docker's refusal of an exec in a paused container.
+func dockerPaused(name string) *Error {
+	return errorf(CodeConflict, fmt.Sprintf("Container %s is paused, unpause the container before exec", name))
+}
+
 // muxWriter frames every write as one frame of Docker's multiplexed
 // stream: an 8-byte header (the stream, three zero bytes, the big-endian
 // length) and the payload.

@@ -134,7 +134,7 @@ func (s *Server) createExec(c *call) {
 		return
 	}
 	if dockerState(ct.Workload) == "paused" {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("Container %s is paused, unpause the container before exec", ct.Name)))
+		c.fail(dockerPaused(ct.Name))
 		return
 	}
 	c.reply(http.StatusCreated, map[string]string{"Id": s.execs.add(ct.Name, req).id})
@@ -153,7 +153,7 @@ type execStart struct {
 // frames and, with AttachStdin, the client's input to it, until the
 // command has ended. A client that goes away stops nothing. 404 for an
 // unknown instance, 409 for one started before or a container that no
-// longer runs.
+// longer runs or was paused since.
 func (s *Server) startExec(c *call) {
 	e := s.execs.get(c.name)
 	if e == nil {
@@ -205,6 +205,8 @@ func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Erro
 	switch {
 	case errors.Is(err, supervisor.ErrNotRunning):
 		return nil, nil, dockerNotRunning(e.container)
+	case errors.Is(err, supervisor.ErrPaused): // paused since the exec was created
+		return nil, nil, dockerPaused(e.container)
 	case err != nil:
 		return nil, nil, errorf(CodeBadRequest, err.Error())
 	}
