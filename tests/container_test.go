@@ -148,6 +148,48 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// TestRemovedRunStoppedBySystemd: a cove run --rm container (no init,
+// no memory limit, no terminal) has no stop stage: its unit has no
+// ExecStop=, and systemd sends the stop signal to the payload alone
+// (KillMode=mixed) and SIGKILL after stop_timeout. cove stop of a PID 1
+// without a handler ends it by SIGKILL after the timeout (cove run exits
+// 137, as docker run --rm does); one with a handler ends as its handler
+// says; the unit goes either way.
+func TestRemovedRunStoppedBySystemd(t *testing.T) {
+	env.Need(t)
+	for _, c := range []struct {
+		name    string
+		command []string
+		code    int
+	}{
+		{"rmkill", []string{"/bin/sleep", "1000"}, 137},
+		{"rmtrap", []string{"/bin/sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"}, 3},
+	} {
+		cleanupWorkload(t, c.name)
+		unit := "cove-" + c.name + ".service"
+		done := make(chan result, 1)
+		go func() { done <- cove(t, runArgs(append([]string{"--rm", "--name", c.name, "--"}, c.command...)...)...) }()
+		eventually(t, 10*time.Second, c.name+" to run", func() bool { return show(t, unit, "SubState") == "running" })
+		for prop, want := range map[string]string{"ExecStop": "", "KillMode": "mixed", "TimeoutStopUSec": "1s"} {
+			if got := show(t, unit, prop); got != want {
+				t.Errorf("%s: %s=%q, want %q", c.name, prop, got, want)
+			}
+		}
+		mustCove(t, "stop", c.name)
+		select {
+		case r := <-done:
+			if r.Code != c.code {
+				t.Errorf("%s: cove run exited %d after cove stop (%s), want %d", c.name, r.Code, r.Stderr, c.code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: cove run still runs 20 s after cove stop", c.name)
+		}
+		if st := show(t, unit, "LoadState"); st != "not-found" {
+			t.Errorf("%s: LoadState=%s after the run, want not-found (unloaded)", c.name, st)
+		}
+	}
+}
+
 // TestRestartPolicy: on-failure restarts a crashing payload, no does not.
 func TestRestartPolicy(t *testing.T) {
 	env.Need(t)

@@ -399,15 +399,40 @@ type RunOptions struct {
 	Restart string   // the spec's restart policy
 	State   []string // what the workload keeps (Kept); with Remove it goes when the unit stops
 	UserNS  string   // the workload's user namespace IDs are recorded as launch.UserNSRecord(UserNS) ("": it has none)
+	// SystemStop, with Remove, is the stop timeout of a run that systemd
+	// stops itself, with no stop stage (systemStops); 0 keeps the stage.
+	SystemStop time.Duration
 }
 
-// RunOptionsFor are the options of a run of s, with --rm if remove.
-func RunOptionsFor(s *spec.Spec, remove bool) RunOptions {
+// RunOptionsFor are the options of a run of s, with --rm if remove, on a
+// terminal (WithTerminal) if terminal.
+func RunOptionsFor(s *spec.Spec, remove, terminal bool) RunOptions {
 	o := RunOptions{Remove: remove, Restart: s.Service.Restart, State: Kept(s)}
 	if spec.HasUserNS(s.UserNS()) {
 		o.UserNS = s.Name
 	}
+	if remove && !terminal && systemStops(s) {
+		o.SystemStop = s.Service.StopTimeout
+	}
 	return o
+}
+
+// systemStops reports whether systemd can stop a removed run of s (cove
+// run --rm, Docker's AutoRemove) as well as the stop stage would, so that
+// the run has none: after the payload exits, its unit then forks no
+// process at all (the stage's gate cost a start 10-15 ms here), and a
+// stop is systemd's own: the stop signal (KillSignal=) to the main
+// process, SIGKILL to what is left after stop_timeout (TimeoutStopSec=).
+// What the stage adds (an outcome record that the stop needed SIGKILL,
+// the unit ending inactive rather than failed) goes with the removed unit
+// anyway; a death by SIGKILL is then unclean, which systemd's own exit
+// record reports (the die event's status). So: a container without an
+// init (whose clean exits the stage judges) and without a memory limit
+// (whose kill of the payload the stage reports: cove run says so); and
+// not on a terminal (RunOptionsFor), whose relay must get SIGTERM, not
+// KillMode=mixed's SIGKILL, to pass on the payload's last output.
+func systemStops(s *spec.Spec) bool {
+	return s.Kind == spec.KindContainer && !s.Service.Init && s.Resources.Memory == 0
 }
 
 // Kept are the directories where workload s keeps what outlives a run
@@ -434,6 +459,9 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	switch {
 	case opt.Remove:
 		props = append(props, Prop{Section: SectionUnit, DBus: "CollectMode", Value: Str("inactive-or-failed")})
+		if opt.SystemStop > 0 {
+			props = systemStop(props, opt.SystemStop)
+		}
 		if len(opt.State) > 0 { // rm, not a cove process: a Go start costs more than the removal
 			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: append(Exec{"/bin/rm", "-rf", "--one-file-system", "--"}, opt.State...)})
 		}
@@ -449,6 +477,27 @@ func ForRun(u Unit, opt RunOptions) Unit {
 	}
 	u.Props = props
 	return u
+}
+
+// systemStop makes props a unit that systemd stops itself (systemStops),
+// with the stop timeout timeout: no ExecStop= stage, the stop signal to
+// the main process alone and SIGKILL to the rest once it has ended
+// (KillMode=mixed, as Docker signals a container's first process), and
+// SIGKILL unclean (killNotClean).
+func systemStop(props []Prop, timeout time.Duration) []Prop {
+	out := make([]Prop, 0, len(props))
+	for _, p := range killNotClean(props) {
+		switch p.DBus {
+		case "ExecStop":
+			continue
+		case "KillMode":
+			p.Value = Str("mixed")
+		case "TimeoutStopUSec":
+			p.Value = Duration(timeout)
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // has reports whether props set the D-Bus property name.

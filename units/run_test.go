@@ -70,7 +70,7 @@ func TestRunRemovesState(t *testing.T) {
 		{rootfs, true, "", ""},
 		{image, false, "", ""},
 	} {
-		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptionsFor(c.s, c.remove))
+		u := ForRun(Unit{Name: spec.UnitName(c.s.Name)}, RunOptionsFor(c.s, c.remove, false))
 		if got := lastDirective(t, u, "ExecStopPost"); got != c.rm {
 			t.Errorf("%s, remove %v: ExecStopPost=%s, want %s", c.s.Name, c.remove, got, c.rm)
 		}
@@ -98,4 +98,49 @@ func lastDirective(t *testing.T, u Unit, name string) string {
 		}
 	}
 	return got
+}
+
+// TestRunRemovedStopsBySystemd: a removed run of a container without an
+// init and a memory limit has no stop stage: systemd sends the stop
+// signal to the main process (KillMode=mixed), SIGKILL to the rest after
+// stop_timeout (no margin for a stage) and counts a death by SIGKILL as
+// unclean; so no process is forked after its payload exits. With an init,
+// a memory limit, a terminal, without --rm, and for a VM, the stop stage
+// stays.
+func TestRunRemovedStopsBySystemd(t *testing.T) {
+	plain := spec.Defaults("plain")
+	plain.Container.Rootfs = "/srv/rootfs"
+	plain.Container.Command = []string{"/bin/true"}
+	plain.Service.StopSignal = "SIGQUIT"
+	withInit, limited := *plain, *plain
+	withInit.Service.Init = true
+	limited.Resources.Memory = 64 << 20
+	vm := spec.VMDefaults("guest")
+	for _, c := range []struct {
+		s                            *spec.Spec
+		remove, terminal, systemStop bool
+	}{
+		{plain, true, false, true},
+		{plain, false, false, false},
+		{plain, true, true, false},
+		{&withInit, true, false, false},
+		{&limited, true, false, false},
+		{vm, true, false, false},
+	} {
+		u := ForRun(compile(t, c.s), RunOptionsFor(c.s, c.remove, c.terminal))
+		stop, kill, timeout := lastDirective(t, u, "ExecStop"), lastDirective(t, u, "KillMode"), lastDirective(t, u, "TimeoutStopSec")
+		if !c.systemStop {
+			if stop == "" || kill == "mixed" {
+				t.Errorf("%s, remove %v: ExecStop=%q KillMode=%s; want the stop stage", c.s.Name, c.remove, stop, kill)
+			}
+			continue
+		}
+		if stop != "" || kill != "mixed" || timeout != "10s" || lastDirective(t, u, "KillSignal") != "SIGQUIT" {
+			t.Errorf("%s: ExecStop=%q KillMode=%s TimeoutStopSec=%s KillSignal=%s; want none, mixed, 10s, SIGQUIT",
+				c.s.Name, stop, kill, timeout, lastDirective(t, u, "KillSignal"))
+		}
+		if got := lastDirective(t, u, "SuccessExitStatus") + lastDirective(t, u, "ExecStopPost"); got != "" {
+			t.Errorf("%s: SuccessExitStatus= or ExecStopPost= %q; want SIGKILL unclean and no post stage", c.s.Name, got)
+		}
+	}
 }

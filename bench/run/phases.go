@@ -175,9 +175,9 @@ func splitRuns(evs []event, client string, split splitter) []runPhases {
 
 // covePhases: client exec → systemd forks the unit's process → it execs
 // cove-launch → the launcher clones the init → the init execs cove-init
-// → the init execs the payload → the payload exits → systemd forks the
-// unit's ExecStop= gate → it execs /bin/sh → the gate exits → the client
-// exits. A run without the gate is left out.
+// → the init execs the payload → the payload exits → the client exits;
+// in a unit with an ExecStop= gate, between the last two: systemd forks
+// the gate → it execs /bin/sh → the gate exits.
 func covePhases(run []event, client int) ([]string, []float64, bool) {
 	names := []string{
 		"client exec → systemd forks the unit's process",
@@ -186,10 +186,6 @@ func covePhases(run []event, client int) ([]string, []float64, bool) {
 		"clone → the init execs cove-init",
 		"init exec → payload exec",
 		"payload runs",
-		"payload exit → systemd forks the stop gate",
-		"gate fork → gate exec /bin/sh",
-		"the gate runs",
-		"gate exit → client exit",
 	}
 	launcher := firstExec(run, "/cove-launch", 0)
 	if launcher == nil {
@@ -213,16 +209,18 @@ func covePhases(run []event, client int) ([]string, []float64, bool) {
 	if unitFork == nil || initFork == nil || payload == nil || exit == nil {
 		return nil, nil, false
 	}
-	gate := gateAfter(run, exit.t, unitFork.pid)
-	if gate == nil {
-		return nil, nil, false
+	times := []float64{run[0].t, unitFork.t, launcher.t, initFork.t, initExec.t, payload.t, exit.t}
+	if gate := gateAfter(run, exit.t, unitFork.pid); gate != nil {
+		gateFork, gateExit := forkOf(gate.pid), exitOf(run, gate.pid)
+		if gateFork == nil || gateExit == nil {
+			return nil, nil, false
+		}
+		names = append(names, "payload exit → systemd forks the stop gate", "gate fork → gate exec /bin/sh", "the gate runs", "gate exit → client exit")
+		times = append(times, gateFork.t, gate.t, gateExit.t)
+	} else {
+		names = append(names, "payload exit → client exit")
 	}
-	gateFork, gateExit := forkOf(gate.pid), exitOf(run, gate.pid)
-	if gateFork == nil || gateExit == nil {
-		return nil, nil, false
-	}
-	return names, []float64{run[0].t, unitFork.t, launcher.t, initFork.t, initExec.t, payload.t, exit.t,
-		gateFork.t, gate.t, gateExit.t, run[len(run)-1].t}, true
+	return names, append(times, run[len(run)-1].t), true
 }
 
 // gateAfter is the first exec of the stop gate's shell after t by a
@@ -306,14 +304,18 @@ func summarizePhases(runs []runPhases) []*phase {
 		return nil
 	}
 	var out []*phase
+	byName := map[string]*phase{}
 	total := &phase{Name: "total (client exec → client exit)"}
 	for _, r := range runs {
 		sum := 0.0
 		for k, d := range r.ms {
-			if k >= len(out) {
-				out = append(out, &phase{Name: r.names[k]})
+			p := byName[r.names[k]]
+			if p == nil { // in the order first seen: runs of one shape agree
+				p = &phase{Name: r.names[k]}
+				byName[p.Name] = p
+				out = append(out, p)
 			}
-			out[k].Samples = append(out[k].Samples, d)
+			p.Samples = append(p.Samples, d)
 			sum += d
 		}
 		total.Samples = append(total.Samples, sum)

@@ -28,19 +28,33 @@ const trace = `
      systemd-run 300/300 11.042000: sched:sched_process_exit: comm=systemd-run pid=300 prio=120 group_dead=true
 `
 
+// noGate is a cove start whose unit has no ExecStop= gate (a removed
+// run that systemd stops itself).
+const noGate = `
+            cove 100/100 10.000000: sched:sched_process_exec: filename=/w/cove pid=100 old_pid=100
+         systemd 1/1 10.030000: sched:sched_process_fork: comm=systemd pid=1 child_comm=systemd child_pid=200
+     cove-launch 200/200 10.037000: sched:sched_process_exec: filename=/w/cove-launch pid=200 old_pid=200
+     cove-launch 200/200 10.057000: sched:sched_process_fork: comm=cove-launch pid=200 child_comm=cove-launch child_pid=201
+       cove-init 201/201 10.058000: sched:sched_process_exec: filename=/w/cove-init pid=201 old_pid=201
+            true 201/201 10.085000: sched:sched_process_exec: filename=/bin/true pid=201 old_pid=201
+            true 201/201 10.088000: sched:sched_process_exit: comm=true pid=201 prio=120 group_dead=true
+            cove 100/100 10.092000: sched:sched_process_exit: comm=cove pid=100 prio=120 group_dead=true
+`
+
 func TestPhases(t *testing.T) {
-	evs, err := parseEvents(strings.NewReader(trace))
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
-		client string
-		split  splitter
-		want   []float64
+		trace, client string
+		split         splitter
+		want          []float64
 	}{
-		{"/w/cove", covePhases, []float64{30, 7, 20, 1, 27, 3, 2, 8, 2, 4, 104}},
-		{"/usr/bin/systemd-run", systemdRunPhases, []float64{20, 17, 1, 4, 42}},
+		{trace, "/w/cove", covePhases, []float64{30, 7, 20, 1, 27, 3, 2, 8, 2, 4, 104}},
+		{noGate, "/w/cove", covePhases, []float64{30, 7, 20, 1, 27, 3, 4, 92}},
+		{trace, "/usr/bin/systemd-run", systemdRunPhases, []float64{20, 17, 1, 4, 42}},
 	} {
+		evs, err := parseEvents(strings.NewReader(tc.trace))
+		if err != nil {
+			t.Fatal(err)
+		}
 		phases := summarizePhases(splitRuns(evs, tc.client, tc.split))
 		if len(phases) != len(tc.want) {
 			t.Fatalf("%s: %d phases, want %d", tc.client, len(phases), len(tc.want))

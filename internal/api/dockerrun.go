@@ -294,7 +294,7 @@ func (s *Server) runUnit(rec *containerRecord) (units.Unit, *spec.Spec, error) {
 	if err != nil {
 		return units.Unit{}, nil, err
 	}
-	u = units.ForRun(u, units.RunOptionsFor(sp, rec.Config.HostConfig.AutoRemove))
+	u = units.ForRun(u, units.RunOptionsFor(sp, rec.Config.HostConfig.AutoRemove, rec.Config.Tty))
 	if rec.Config.Tty {
 		u, err = units.WithTerminal(u, dockerTerm)
 	}

@@ -144,7 +144,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptionsFor(s, f.rm))
+	u = units.ForRun(u, units.RunOptionsFor(s, f.rm, f.tty))
 	var console *ttyConsole
 	if f.tty {
 		if u, err = ttyUnit(u); err != nil {
