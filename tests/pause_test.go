@@ -51,6 +51,25 @@ func TestPause(t *testing.T) {
 	mustCove(t, "unpause", "paused")
 	eventually(t, 10*time.Second, "the counter to run on after unpause", func() bool { return count() != before })
 
+	dockerPauses(t, count)
+
+	mustCove(t, "pause", "paused")
+	mustCove(t, "stop", "paused") // its stop timeout (30 s) would bound a stop of frozen processes
+	if st := show(t, "cove-paused.service", "ActiveState"); st != "inactive" || !strings.Contains(cove(t, "logs", "paused").Stdout, "got TERM") {
+		t.Errorf("a paused workload after cove stop: %s, log:\n%s; want inactive, its TERM trap run (unpaused before the signal)", st, cove(t, "logs", "paused").Stdout)
+	}
+	if r := inside(t, "test", "-e", "/run/cove/paused/paused"); r.Code == 0 {
+		t.Error("/run/cove/paused/paused is left after the stop")
+	}
+	if r := cove(t, "pause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
+		t.Errorf("cove pause of a stopped workload: exit %d: %s", r.Code, r.Stderr)
+	}
+}
+
+// dockerPauses: docker pause and unpause of running container "paused",
+// whose payload's counter count reads, through the API: Docker's state,
+// status, /info count and refusals.
+func dockerPauses(t *testing.T, count func() string) {
 	docker := dockerCLI(t)
 	code, body := rawRequest(t, post("/v1.41/containers/paused/exec", `{"Cmd":["true"]}`))
 	var created struct{ Id string }
@@ -95,15 +114,4 @@ func TestPause(t *testing.T) {
 		t.Errorf("docker unpause of a running container: exit %d: %s", r.Code, r.Stderr)
 	}
 
-	mustCove(t, "pause", "paused")
-	mustCove(t, "stop", "paused") // its stop timeout (30 s) would bound a stop of frozen processes
-	if st := show(t, "cove-paused.service", "ActiveState"); st != "inactive" || !strings.Contains(cove(t, "logs", "paused").Stdout, "got TERM") {
-		t.Errorf("a paused workload after cove stop: %s, log:\n%s; want inactive, its TERM trap run (unpaused before the signal)", st, cove(t, "logs", "paused").Stdout)
-	}
-	if r := inside(t, "test", "-e", "/run/cove/paused/paused"); r.Code == 0 {
-		t.Error("/run/cove/paused/paused is left after the stop")
-	}
-	if r := cove(t, "pause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
-		t.Errorf("cove pause of a stopped workload: exit %d: %s", r.Code, r.Stderr)
-	}
 }

@@ -155,13 +155,6 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		}
 		defer console.Close()
 	}
-	var stdio *supervisor.Stdio
-	if !f.detach {
-		stdio = &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
-	}
-	if console != nil {
-		stdio = console.Stdio(f.detach)
-	}
 	eventlog.Created(s, f.rm && f.detach && s.Service.Restart == spec.RestartNo)
 	var watch *supervisor.UnitWatch
 	if !f.detach { // from before the unit exists, so its end is in the signals
@@ -170,7 +163,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		}
 		defer watch.Close()
 	}
-	if err := startTransient(ctx, env, conn, u, stdio); err != nil {
+	if err := startTransient(ctx, env, conn, u, f.stdio(console)); err != nil {
 		return err
 	}
 	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: env.Self}); ok {
@@ -187,7 +180,25 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		fmt.Fprintln(env.Stdout, s.Name)
 		return nil
 	}
-	exit, detached, err := f.wait(ctx, watch, console, u.Name)
+	return f.finish(ctx, env, conn, s, watch, console)
+}
+
+// stdio is the payload's standard input, output and error: cove's in the
+// foreground, the journal's with -d (nil), the console's with -t.
+func (f *runFlags) stdio(console *ttyConsole) *supervisor.Stdio {
+	switch {
+	case console != nil:
+		return console.Stdio(f.detach)
+	case f.detach:
+		return nil
+	}
+	return &supervisor.Stdio{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}
+}
+
+// finish waits for the foreground run of s, which watch follows, to end
+// and returns its exit status (exitError); an interrupt of cove stops it.
+func (f *runFlags) finish(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec, watch *supervisor.UnitWatch, console *ttyConsole) error {
+	exit, detached, err := f.wait(ctx, watch, console, spec.UnitName(s.Name))
 	if detached { // by the user, or dropped by the terminal's relay (err)
 		return err
 	}
