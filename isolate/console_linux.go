@@ -43,20 +43,21 @@ func initStdin(c launch.Config) (stdin *os.File, done func(), err error) {
 // payload keeps its terminal when cove detaches and never blocks on it.
 // The first stage calls it before the handover, so that the relay reads
 // before the payload writes; stop ends the relay when the handover
-// fails (a no-op without c.Console).
-func startRelay(self string, c launch.Config, pid int) (stop func(), err error) {
-	stop = func() {}
+// fails, release lets it go when it succeeded (both no-ops without
+// c.Console).
+func startRelay(self string, c launch.Config, pid int) (stop, release func(), err error) {
+	stop, release = func() {}, func() {}
 	if !c.Console {
-		return stop, nil
+		return stop, release, nil
 	}
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
-		return stop, fmt.Errorf("keep the terminal: pidfd_open pid %d: %w", pid, err)
+		return stop, release, fmt.Errorf("keep the terminal: pidfd_open pid %d: %w", pid, err)
 	}
 	defer unix.Close(pidfd)
 	fd, err := unix.PidfdGetfd(pidfd, inside.InitConsoleFd, 0)
 	if err != nil {
-		return stop, fmt.Errorf("keep the terminal: pidfd_getfd pid %d fd %d: %w", pid, inside.InitConsoleFd, err)
+		return stop, release, fmt.Errorf("keep the terminal: pidfd_getfd pid %d fd %d: %w", pid, inside.InitConsoleFd, err)
 	}
 	master := os.NewFile(uintptr(fd), "pty master")
 	defer master.Close()
@@ -70,10 +71,11 @@ func startRelay(self string, c launch.Config, pid int) (stop func(), err error) 
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	if err := cmd.Start(); err != nil {
-		return stop, fmt.Errorf("keep the terminal: start its relay: %w", err)
+		return stop, release, fmt.Errorf("keep the terminal: start its relay: %w", err)
 	}
+	proc := cmd.Process
 	return func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}, nil
+		proc.Kill()
+		proc.Wait()
+	}, func() { proc.Release() }, nil
 }

@@ -156,7 +156,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		return fail(errors.New(string(msg)))
 	}
 	pid := cmd.Process.Pid
-	stopRelay, err := startRelay(self, c, pid)
+	stopRelay, releaseRelay, err := startRelay(self, c, pid)
 	if err != nil {
 		return fail(err)
 	}
@@ -164,6 +164,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		stopRelay()
 		return fail(err)
 	}
+	releaseRelay()
 	cmd.Process.Release()
 	return pid, nil
 }

@@ -289,7 +289,7 @@ func (w *UnitWatch) Exit(ctx context.Context) (Exit, error) {
 		if err != nil {
 			return Exit{}, err
 		}
-		w.st, w.exits = st, false // an exit seen before may not be the last
+		w.st, w.known, w.exits = st, true, false // an exit seen before may not be the last
 	}
 	for !w.st.ended() {
 		select {
@@ -327,7 +327,11 @@ func (w *UnitWatch) drain() {
 	}
 }
 
-// see applies one of the unit's signals.
+// see applies one of the unit's signals. The match of a watch made before
+// its unit is on the unit's object path, which an earlier unit of the name
+// had too: a signal of that one's end may still arrive, and so may one of
+// the new unit before its start. So an end counts only once the watch has
+// seen the unit not ended (its start).
 func (w *UnitWatch) see(s *dbus.Signal) {
 	if s.Path != w.path {
 		return
@@ -335,7 +339,7 @@ func (w *UnitWatch) see(s *dbus.Signal) {
 	if e, ok := exitFrom(s); ok {
 		w.exit, w.exits = e, true
 	}
-	if st, ok := w.st.from(s); ok {
+	if st, ok := w.st.from(s); ok && (w.known || !st.ended()) {
 		w.st, w.known = st, true
 	}
 }

@@ -73,10 +73,17 @@ func TestExitFromSignals(t *testing.T) {
 
 // TestWatchExitFromSignals: once a watch has the unit's signals up to its
 // end, Exit answers from them, asking systemd nothing (the watch has no
-// connection here); signals of other units are not its.
+// connection here); signals of other units are not its, and an end
+// before the unit was seen started (an earlier unit's of the name, or the
+// new one's before its start) is not its end.
 func TestWatchExitFromSignals(t *testing.T) {
 	path := dbus.ObjectPath("/org/freedesktop/systemd1/unit/cove_2drun_2eservice")
-	w := &UnitWatch{unit: "cove-run.service", path: path, sigs: make(chan *dbus.Signal, 8)}
+	w := &UnitWatch{unit: "cove-run.service", path: path, sigs: make(chan *dbus.Signal, 16)}
+	w.sigs <- changed(path, serviceIface, map[string]any{"Result": "success", "ExecMainCode": int32(1), "ExecMainStatus": int32(0)})
+	w.sigs <- changed(path, unitIface, map[string]any{"ActiveState": "inactive", "SubState": "dead"})
+	if w.drain(); w.known {
+		t.Fatalf("an end before the start counts: %+v", w.st)
+	}
 	for _, s := range []*dbus.Signal{
 		changed(path, serviceIface, map[string]any{"Result": "success", "ExecMainCode": int32(0), "ExecMainStatus": int32(0)}),
 		changed(path, unitIface, map[string]any{"ActiveState": "active", "SubState": "running"}),

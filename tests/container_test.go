@@ -153,17 +153,18 @@ func TestExitCodes(t *testing.T) {
 // ExecStop=, and systemd sends the stop signal to the payload alone
 // (KillMode=mixed) and SIGKILL after stop_timeout. cove stop of a PID 1
 // without a handler ends it by SIGKILL after the timeout (cove run exits
-// 137, as docker run --rm does); one with a handler ends as its handler
-// says; the unit goes either way.
+// 137, as docker run --rm does, and says why); one with a handler ends as
+// its handler says; the unit goes either way.
 func TestRemovedRunStoppedBySystemd(t *testing.T) {
 	env.Need(t)
 	for _, c := range []struct {
 		name    string
 		command []string
 		code    int
+		says    string // on cove run's standard error
 	}{
-		{"rmkill", []string{"/bin/sleep", "1000"}, 137},
-		{"rmtrap", []string{"/bin/sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"}, 3},
+		{"rmkill", []string{"/bin/sleep", "1000"}, 137, "rmkill: stopped with SIGKILL after 1s"},
+		{"rmtrap", []string{"/bin/sh", "-c", "trap 'exit 3' TERM; while :; do sleep 0.1; done"}, 3, ""},
 	} {
 		cleanupWorkload(t, c.name)
 		unit := "cove-" + c.name + ".service"
@@ -178,8 +179,8 @@ func TestRemovedRunStoppedBySystemd(t *testing.T) {
 		mustCove(t, "stop", c.name)
 		select {
 		case r := <-done:
-			if r.Code != c.code {
-				t.Errorf("%s: cove run exited %d after cove stop (%s), want %d", c.name, r.Code, r.Stderr, c.code)
+			if r.Code != c.code || !strings.Contains(r.Stderr, c.says) {
+				t.Errorf("%s: cove run exited %d after cove stop (%q), want %d and %q", c.name, r.Code, r.Stderr, c.code, c.says)
 			}
 		case <-time.After(20 * time.Second):
 			t.Fatalf("%s: cove run still runs 20 s after cove stop", c.name)
@@ -188,6 +189,32 @@ func TestRemovedRunStoppedBySystemd(t *testing.T) {
 			t.Errorf("%s: LoadState=%s after the run, want not-found (unloaded)", c.name, st)
 		}
 	}
+}
+
+// TestRunInterrupted: an interrupt (SIGINT, Ctrl-C) of cove run in the
+// foreground stops its workload, as docker run's does, and cove run ends;
+// with --rm the unit goes.
+func TestRunInterrupted(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "interrupted")
+	done := make(chan result, 1)
+	go func() {
+		done <- cove(t, runArgs("--rm", "--name", "interrupted", "--", "/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done")...)
+	}()
+	unit := "cove-interrupted.service"
+	eventually(t, 10*time.Second, "interrupted to run", func() bool { return show(t, unit, "SubState") == "running" })
+	if r := inside(t, "pkill", "-INT", "-f", "run .*--name interrupted"); r.Code != 0 {
+		t.Fatalf("pkill -INT cove run: exit %d: %s", r.Code, r.Stderr)
+	}
+	select {
+	case r := <-done:
+		if strings.Contains(r.Stderr, "closed") {
+			t.Errorf("cove run after SIGINT: exit %d: %s", r.Code, r.Stderr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("cove run still runs 20 s after SIGINT")
+	}
+	eventually(t, 10*time.Second, "the interrupted run's unit to go", func() bool { return show(t, unit, "LoadState") == "not-found" })
 }
 
 // TestRestartPolicy: on-failure restarts a crashing payload, no does not.

@@ -68,7 +68,8 @@ func TestPause(t *testing.T) {
 
 // dockerPauses: docker pause and unpause of running container "paused",
 // whose payload's counter count reads, through the API: Docker's state,
-// status, /info count and refusals.
+// status, /info count and refusals; an exec created before the pause is
+// refused at its start while paused, and starts after the unpause.
 func dockerPauses(t *testing.T, count func() string) {
 	docker := dockerCLI(t)
 	code, body := rawRequest(t, post("/v1.41/containers/paused/exec", `{"Cmd":["true"]}`))
@@ -110,6 +111,10 @@ func dockerPauses(t *testing.T, count func() string) {
 		t.Errorf("docker unpause: exit %d: %s", r.Code, r.Stderr)
 	}
 	eventually(t, 10*time.Second, "the counter to run on after docker unpause", func() bool { return count() != frozen })
+	// The exec refused while paused starts now, as Docker's does.
+	if code, body := rawRequest(t, post("/v1.41/exec/"+created.Id+"/start", `{"Detach":true}`)); code != 200 {
+		t.Errorf("start after unpause of the exec refused while paused: HTTP %d %s; want 200", code, body)
+	}
 	if r := docker("unpause", "paused"); r.Code == 0 || !strings.Contains(r.Stderr, "is not paused") {
 		t.Errorf("docker unpause of a running container: exit %d: %s", r.Code, r.Stderr)
 	}

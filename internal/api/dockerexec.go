@@ -171,8 +171,12 @@ func (s *Server) startExec(c *call) {
 	}
 	cmd, done, err := s.execCommand(c, e)
 	if err != nil {
-		e.end(-1)
-		c.fail(err)
+		if errors.Is(err, supervisor.ErrPaused) { // startable again once unpaused, as Docker's
+			e.unstart()
+		} else {
+			e.end(-1)
+		}
+		c.fail(execError(e.container, err))
 		return
 	}
 	switch {
@@ -190,8 +194,8 @@ func (s *Server) startExec(c *call) {
 }
 
 // execCommand is e's command, unstarted: it outlives the request (its
-// client may go away); or the error to answer.
-func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Error) {
+// client may go away); or why it cannot run (execError answers it).
+func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), error) {
 	ex, ok := s.backend.(Execer)
 	if !ok {
 		return nil, nil, errorf(CodeInternal, "exec: the API's backend cannot run commands in containers")
@@ -201,16 +205,23 @@ func (s *Server) execCommand(c *call, e *execInstance) (*exec.Cmd, func(), *Erro
 		env = launch.WithTerm(env, dockerTerm)
 	}
 	o := enter.Overrides{User: e.cfg.User, Workdir: e.cfg.WorkingDir, Env: env, TTY: e.cfg.Tty}
-	cmd, done, err := ex.Exec(context.WithoutCancel(c.ctx()), e.container, e.cfg.Cmd, o)
+	return ex.Exec(context.WithoutCancel(c.ctx()), e.container, e.cfg.Cmd, o)
+}
+
+// execError is Docker's answer to an exec in container that cannot run:
+// 409 when it no longer runs or was paused since the exec was created,
+// 400 for anything else.
+func execError(container string, err error) *Error {
+	var e *Error
 	switch {
+	case errors.As(err, &e):
+		return e
 	case errors.Is(err, supervisor.ErrNotRunning):
-		return nil, nil, dockerNotRunning(e.container)
-	case errors.Is(err, supervisor.ErrPaused): // paused since the exec was created
-		return nil, nil, dockerPaused(e.container)
-	case err != nil:
-		return nil, nil, errorf(CodeBadRequest, err.Error())
+		return dockerNotRunning(container)
+	case errors.Is(err, supervisor.ErrPaused):
+		return dockerPaused(container)
 	}
-	return cmd, done, nil
+	return errorf(CodeBadRequest, err.Error())
 }
 
 // runDetached starts cmd with no stdio and answers 200; a goroutine
@@ -336,6 +347,13 @@ func (e *execInstance) start(size [2]uint16) bool {
 		e.size = consoleSize(size)
 	}
 	return true
+}
+
+// unstart undoes start: e did not run (its container was paused).
+func (e *execInstance) unstart() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.started, e.running = false, false
 }
 
 // terminalSize is the size e's terminal has now.

@@ -27,19 +27,19 @@ func runAlone(env *Env, c *cobra.Command, args ...string) error {
 	return root.ExecuteContext(context.Background())
 }
 
-// outcome is what a user sees of one cove command line.
-type outcome struct {
+// cliResult is what a user sees of one cove command line.
+type cliResult struct {
 	code           int
 	stdout, stderr string
 }
 
 // cove runs the command line args as cove's Main does, with the API
 // (for the verbs that use it) at a socket that does not exist.
-func cove(args ...string) outcome {
+func cove(args ...string) cliResult {
 	var out, errs bytes.Buffer
 	env := &Env{Stdout: &out, Stderr: &errs, Host: "unix:///nonexistent/api.sock"}
 	code := execute(context.Background(), env, newRoot(env), args)
-	return outcome{code, out.String(), errs.String()}
+	return cliResult{code, out.String(), errs.String()}
 }
 
 // TestCombinedShortFlags: GNU short flags combine (-dit), long flags take

@@ -40,7 +40,7 @@ func (fakeWorkloads) Status(_ context.Context, name string) (api.Workload, error
 }
 
 // apiCove runs cove with --host at an API that serves fakeWorkloads.
-func apiCove(t *testing.T) func(args ...string) outcome {
+func apiCove(t *testing.T) func(args ...string) cliResult {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
 	l, err := net.Listen("unix", sock)
@@ -54,7 +54,7 @@ func apiCove(t *testing.T) func(args ...string) outcome {
 		api.NewServer(fakeWorkloads{}, api.Options{Containers: t.TempDir()}).Serve(ctx, l, 0)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	return func(args ...string) outcome {
+	return func(args ...string) cliResult {
 		return cove(append([]string{"--host", "unix://" + sock}, args...)...)
 	}
 }

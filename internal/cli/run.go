@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -132,7 +134,9 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if s.Service.Replicas > 0 {
 		return usagef("run: service.replicas: a transient unit cannot be a template; declare the workload (cove apply %s)", s.File)
 	}
-	conn, err := supervisor.Connect(ctx)
+	// godbus closes a connection when the context it was made with ends:
+	// this one must outlive an interrupt, to stop the workload then.
+	conn, err := supervisor.Connect(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
 	}
@@ -213,6 +217,8 @@ func (f *runFlags) finish(ctx context.Context, env *Env, conn *supervisor.Conn, 
 	if exit.Code != 0 { // an exit with 0 has no outcome record (internal/outcome)
 		if w, err := conn.Status(ctx, s.Name); err == nil && w.Outcome != nil {
 			fmt.Fprintf(env.Stderr, "cove: %s: %s\n", s.Name, w.Outcome)
+		} else if err == nil && exit.Code == 128+int(syscall.SIGKILL) { // no stop stage recorded it
+			fmt.Fprintf(env.Stderr, "cove: %s: %s\n", s.Name, outcome.OfResult(exit.Result, s.Service.StopTimeout))
 		}
 	}
 	if f.rm {

@@ -34,8 +34,10 @@ const (
 	IDRenamed = "575deede30c24adeb7ccf4a839b21476"
 	// IDKilled: SIGKILL ended a workload's main process (EXIT_CODE=killed,
 	// EXIT_STATUS=9, as systemd's exit record has them), a death systemd
-	// counts as clean for containers and logs at debug level only; the
-	// container's stop stages write it (the post stage's work).
+	// counts as clean for containers with stop stages and logs at debug
+	// level only; those stages write it (the post stage's work). A removed
+	// run without them (units' systemStops) counts it unclean, and
+	// systemd's own exit record has it.
 	IDKilled = "358a207a54d74ee0a46e036699256490"
 )
 
@@ -110,7 +112,9 @@ func ParseRecord(line []byte) (Record, error) {
 //     that timed out, say) had no process to die: no event. A
 //     container's death by SIGKILL counts as clean (a stop that needed
 //     it must not fail the unit): its status comes from cove's IDKilled
-//     record, which the container's stop stages write before the end.
+//     record, which the container's stop stages write before the end (a
+//     removed run without stop stages counts it unclean: systemd's exit
+//     record).
 //   - oom: the kernel logs every OOM kill in a memory cgroup (on cgroup
 //     v1 and v2; its "oom-kill:" summary names the killed task's cgroup,
 //     hence the unit); systemd logs one only on cgroup v2, from the

@@ -60,6 +60,20 @@ func (r Record) String() string {
 	return "killed by SIGKILL"
 }
 
+// OfResult is how a run ended whose death by SIGKILL systemd judged
+// alone (a removed run with no stop stage: units' systemStops), from the
+// unit's Result: a stop that needed SIGKILL after stopTimeout (timeout),
+// systemd's OOM kill (oom-kill), or a SIGKILL nobody asked for.
+func OfResult(result string, stopTimeout time.Duration) Record {
+	switch result {
+	case "timeout":
+		return Record{Kind: StoppedByKill, After: stopTimeout}
+	case "oom-kill":
+		return Record{Kind: OOM}
+	}
+	return Record{Kind: Killed}
+}
+
 // path is the file of workload name's record.
 func path(name string) string { return filepath.Join(Dir, name) }
 

@@ -61,3 +61,16 @@ func TestExitsGetNoRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestOfResult: a run systemd judged alone says what its Result says.
+func TestOfResult(t *testing.T) {
+	for result, want := range map[string]string{
+		"timeout":  "stopped with SIGKILL after 3s",
+		"oom-kill": "killed: out of memory",
+		"signal":   "killed by SIGKILL",
+	} {
+		if got := OfResult(result, 3*time.Second).String(); got != want {
+			t.Errorf("OfResult(%q) says %q, want %q", result, got, want)
+		}
+	}
+}
