@@ -18,7 +18,7 @@ import (
 // it signals.
 func (c *Conn) Signal(ctx context.Context, name string, sig syscall.Signal) error {
 	unit := spec.UnitName(name)
-	if err := c.thawed(ctx, name); err != nil {
+	if err := c.thawed(ctx, name, false); err != nil {
 		return err
 	}
 	if err := c.sd.KillUnitWithTarget(ctx, unit, sd.Main, int32(sig)); err != nil {

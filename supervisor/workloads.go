@@ -363,7 +363,7 @@ func kindOf(sp map[string]any) string {
 // (ForgiveStop), for systemctl stop too; this is for a unit whose post
 // stage could not reach systemd, or that an older cove wrote.
 func (c *Conn) Stop(ctx context.Context, name string) error {
-	if err := c.thawed(ctx, name); err != nil {
+	if err := c.thawed(ctx, name, true); err != nil {
 		return err
 	}
 	if err := c.job(ctx, "stop", name, c.sd.StopUnitContext); err != nil {
@@ -445,7 +445,7 @@ func (c *Conn) Start(ctx context.Context, name string) error {
 // Restart restarts workload name's unit (starting it if stopped; a paused
 // one is unpaused first, as by Stop) and waits for the job, like Start.
 func (c *Conn) Restart(ctx context.Context, name string) error {
-	if err := c.thawed(ctx, name); err != nil {
+	if err := c.thawed(ctx, name, true); err != nil {
 		return err
 	}
 	return c.job(ctx, "restart", name, c.sd.RestartUnitContext)
