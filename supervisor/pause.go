@@ -31,6 +31,9 @@ var (
 // refuses it (ProbeTarget.Paused asks its cgroup).
 const PausedDir = "/run/cove/paused"
 
+// pauseMark is workload name's file in PausedDir.
+func pauseMark(name string) string { return filepath.Join(PausedDir, name) }
+
 // pausedMarks are the workloads PausedDir names.
 func pausedMarks() map[string]bool {
 	entries, _ := os.ReadDir(PausedDir)
@@ -64,7 +67,7 @@ func (c *Conn) Pause(ctx context.Context, name string) error {
 		err = os.MkdirAll(PausedDir, 0o755)
 	}
 	if err == nil {
-		err = os.WriteFile(filepath.Join(PausedDir, name), nil, 0o644)
+		err = os.WriteFile(pauseMark(name), nil, 0o644)
 	}
 	if err != nil {
 		return fmt.Errorf("pause %s: %w", name, err)
@@ -100,7 +103,7 @@ func (c *Conn) freezeRunning(ctx context.Context, name, cg string) error {
 // its mark; a workload that is not paused is no error.
 func (c *Conn) Unpause(ctx context.Context, name string) error {
 	unit := spec.UnitName(name)
-	if err := os.Remove(filepath.Join(PausedDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := os.Remove(pauseMark(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("unpause %s: %w", name, err)
 	}
 	cg, err := c.controlGroup(ctx, unit)
@@ -163,8 +166,10 @@ func (c *Conn) setFrozen(ctx context.Context, unit, cg string, freeze bool) (dir
 // hybrid layout only cove freezes. Before a signal it reads the cgroup of
 // any workload, which systemctl freeze may have frozen too.
 func (c *Conn) thawed(ctx context.Context, name string, job bool) error {
-	if _, err := os.Stat(filepath.Join(PausedDir, name)); job && err != nil {
-		return nil
+	if job {
+		if _, err := os.Stat(pauseMark(name)); err != nil {
+			return nil
+		}
 	}
 	if err := c.Unpause(ctx, name); err != nil && !errors.Is(err, ErrNotFound) {
 		return err

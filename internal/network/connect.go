@@ -45,7 +45,12 @@ func Connect(name, workload string, pid int, aliases []string) (Attachment, erro
 	if slices.ContainsFunc(joined, func(ep plan.Endpoint) bool { return ep.Network.Name == name }) {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: it is on that network already", workload, name)
 	}
-	nic, err := freeNIC(pid)
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return Attachment{}, fmt.Errorf("connect %s to network %s: open /proc/%d/ns/net: %w", workload, name, pid, err)
+	}
+	defer ns.Close()
+	nic, err := freeNIC(ns)
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
 	}
@@ -53,11 +58,6 @@ func Connect(name, workload string, pid int, aliases []string) (Attachment, erro
 	if err != nil {
 		return Attachment{}, fmt.Errorf("connect %s to network %s: %w", workload, name, err)
 	}
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return Attachment{}, fmt.Errorf("connect %s to network %s: open /proc/%d/ns/net: %w", workload, name, pid, err)
-	}
-	defer ns.Close()
 	at, err := join(n, Request{Network: name, Workload: workload, Link: LinkVeth, Netns: ns, Aliases: plan.MergeNames(had, aliases)}, nic)
 	if err == nil {
 		err = SetupWorkload(workload, append(joined, at.Endpoint(n)), ports)
@@ -116,22 +116,17 @@ func leaveOne(name, workload string) error {
 	return errors.Join(Detach(plan.Network{Name: name}, workload), Leases{Root: DefaultLeaseRoot}.Release(name, workload))
 }
 
-// freeNIC is the smallest N ≥ 1 for which the network namespace of pid
-// has no interface ethN.
-func freeNIC(pid int) (int, error) {
-	ns, err := netns.GetFromPid(pid)
-	if err != nil {
-		return 0, fmt.Errorf("open /proc/%d/ns/net: %w", pid, err)
-	}
-	defer ns.Close()
+// freeNIC is the smallest N ≥ 1 for which the network namespace ns has
+// no interface ethN.
+func freeNIC(ns netns.NsHandle) (int, error) {
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
-		return 0, fmt.Errorf("netlink socket in the network namespace of pid %d: %w", pid, err)
+		return 0, fmt.Errorf("netlink socket in the container's network namespace: %w", err)
 	}
 	defer h.Close()
 	links, err := h.LinkList()
 	if err != nil {
-		return 0, fmt.Errorf("list the interfaces of pid %d: netlink RTM_GETLINK: %w", pid, err)
+		return 0, fmt.Errorf("list the container's interfaces: netlink RTM_GETLINK: %w", err)
 	}
 	used := map[int]bool{}
 	for _, l := range links {
