@@ -34,6 +34,7 @@ const (
 	NetworkReleaseVerb = "network-release" // WORKLOAD [NETWORK]: lease, port claims, tables, host veth or tap
 	DNSServeVerb       = "dns-serve"       // NETWORK: name service, socket-activated (cove-dns@NETWORK.service)
 	DHCPServeVerb      = "dhcp-serve"      // NETWORK: DHCP for its VMs, socket-activated (cove-dhcp@NETWORK.service)
+	RAServeVerb        = "ra-serve"        // NETWORK: router advertisements on its bridge, socket-activated (cove-ra@NETWORK.service)
 	ProxyVerb          = "port-proxy"      // --network NET --port PORT[/udp] WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
 )
 
@@ -107,6 +108,11 @@ const NsenterPath = "/usr/bin/nsenter"
 // ResolvConf is the resolv.conf that containers on network name see at
 // ResolvConfTarget (a read-only bind mount); the network's unit writes it.
 func ResolvConf(network string) string { return filepath.Join(NetworksDir, network, "resolv.conf") }
+
+// RASocket is the datagram socket (AF_UNIX) that starts the router
+// advertisements of network name (units.CompileRA): the DHCP responder
+// writes to it when it answers a client.
+func RASocket(network string) string { return filepath.Join(NetworksDir, network, "ra.sock") }
 
 // ResolvConfTarget is where a container's resolver configuration is.
 const ResolvConfTarget = "/etc/resolv.conf"

@@ -144,6 +144,7 @@ var layout = map[string]entry{
 	"/usr/lib/systemd/system/cove-network@.service":     {"-rw-r--r--", ""},
 	"/usr/lib/systemd/system/cove-dns@.service":         {"-rw-r--r--", ""},
 	"/usr/lib/systemd/system/cove-dhcp@.service":        {"-rw-r--r--", ""},
+	"/usr/lib/systemd/system/cove-ra@.service":          {"-rw-r--r--", ""},
 	"/usr/lib/systemd/system/cove-release@.service":     {"-rw-r--r--", ""},
 	"/usr/lib/sysusers.d/cove.conf":                     {"-rw-r--r--", ""},
 	"/usr/share/cove":                                   {"drwxr-xr-x", ""},
@@ -505,6 +506,7 @@ var installed = []string{
 	"usr/lib/systemd/system/cove-network@.service",
 	"usr/lib/systemd/system/cove-dns@.service",
 	"usr/lib/systemd/system/cove-dhcp@.service",
+	"usr/lib/systemd/system/cove-ra@.service",
 	"usr/lib/systemd/system/cove-release@.service",
 	"usr/lib/sysusers.d/cove.conf",
 }

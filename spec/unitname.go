@@ -140,6 +140,15 @@ func DNSSocketName(network string) string { return "cove-dns@" + network + ".soc
 // cove-dhcp@.service on the first request.
 func DHCPSocketName(network string) string { return "cove-dhcp@" + network + ".socket" }
 
+// DHCPServiceName names the instance of cove-dhcp@.service that a
+// network's DHCP socket starts.
+func DHCPServiceName(network string) string { return "cove-dhcp@" + network + ".service" }
+
+// RASocketName names the socket unit of a network's router
+// advertisements (a socket the DHCP responder writes to), which starts an
+// instance of cove-ra@.service on the first datagram.
+func RASocketName(network string) string { return "cove-ra@" + network + ".socket" }
+
 // NameOfUnit returns the workload name of a unit named by UnitName, and
 // false for any other unit name.
 func NameOfUnit(unit string) (string, bool) {

@@ -27,7 +27,8 @@ var dnsNetworks = []plan.Network{
 
 // TestSocketGolden pins both renderings of the socket units of each of
 // dnsNetworks: CompileDNS's (testdata/dns-NAME.socket and .props) and
-// CompileDHCP's (testdata/dhcp-NAME.socket and .props). Adding a case is
+// CompileDHCP's (testdata/dhcp-NAME.socket and .props) and CompileRA's
+// (testdata/ra-NAME.socket and .props). Adding a case is
 // adding a network and running go test ./units -update.
 func TestSocketGolden(t *testing.T) {
 	for _, g := range socketGoldenFiles(t) {
@@ -39,7 +40,7 @@ func TestSocketGolden(t *testing.T) {
 func socketGoldenFiles(t *testing.T) []goldenFile {
 	t.Helper()
 	var files []goldenFile
-	for kind, compile := range map[string]func(plan.Network) Unit{"dns": CompileDNS, "dhcp": CompileDHCP} {
+	for kind, compile := range map[string]func(plan.Network) Unit{"dns": CompileDNS, "dhcp": CompileDHCP, "ra": CompileRA} {
 		for _, n := range dnsNetworks {
 			files = append(files, unitGoldens(t, compile(n), "testdata/"+kind+"-"+n.Name+".socket", "network "+n.Name)...)
 		}

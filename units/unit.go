@@ -115,6 +115,10 @@ type List []string
 // Uint32 is a small unsigned integer setting (signature u).
 type Uint32 uint32
 
+// Mode is a file mode such as a socket's (signature u), written in
+// octal as systemd reads it (SocketMode=0600).
+type Mode uint32
+
 // Signal is a signal number (signature i), written by its name
 // (KillSignal=SIGQUIT).
 type Signal int32
@@ -158,6 +162,9 @@ func (v Uint) dbus() any             { return uint64(v) }
 
 func (v Uint32) text() (string, error) { return fmt.Sprint(uint32(v)), nil }
 func (v Uint32) dbus() any             { return uint32(v) }
+
+func (v Mode) text() (string, error) { return fmt.Sprintf("%04o", uint32(v)), nil }
+func (v Mode) dbus() any             { return uint32(v) }
 
 func (v Signal) text() (string, error) { return spec.SignalName(int(v)), nil }
 func (v Signal) dbus() any             { return int32(v) }

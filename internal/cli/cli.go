@@ -197,6 +197,7 @@ func hiddenVerbs() map[string]hiddenVerb {
 		launch.NetworkReleaseVerb: networkReleaseCmd,
 		launch.DNSServeVerb:       dnsServeCmd,
 		launch.DHCPServeVerb:      dhcpServeCmd,
+		launch.RAServeVerb:        raServeCmd,
 	}
 }
 

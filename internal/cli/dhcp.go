@@ -3,10 +3,12 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
 
 	"github.com/cove-project/cove/internal/dhcp"
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/ondemand"
+	"github.com/cove-project/cove/internal/radv"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/units"
@@ -16,8 +18,9 @@ import (
 // cove-dhcp@NETWORK.socket starts on the first request: it gives each VM
 // on NETWORK's bridge the address leased to it (the lease whose
 // workload's MAC the request comes from), nothing to any other MAC, and
-// exits 0 after --idle without a request. It serves only the datagram
-// socket systemd passes.
+// exits 0 after --idle without a request; with IPv6 also by DHCPv6,
+// and after each answer it asks for a router advertisement
+// (radv.Poker). It serves only the datagram sockets systemd passes.
 func dhcpServeCmd(ctx context.Context, env *Env, args []string) error {
 	r, ok, err := parseResponder(env, launch.DHCPServeVerb, dhcp.DefaultIdle, "request", args)
 	if !ok || err != nil {
@@ -29,18 +32,28 @@ func dhcpServeCmd(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("serve dhcp of network %s: %w", n.Name, err)
 	}
 	if len(lns) > 0 {
-		for _, c := range conns {
-			c.Close()
-		}
-		for _, l := range lns {
-			l.Close()
-		}
+		closeAll(conns, lns)
 		return fmt.Errorf("serve dhcp of network %s: systemd passed a stream socket (%v), want UDP port %d only", n.Name, lns[0].Addr(), units.DHCPServerPort)
 	}
-	return dhcp.Serve(ctx, conns, dhcp.Config{
+	c := dhcp.Config{
 		Network: n,
 		Leases:  dhcp.LeaseTable{Network: n.Name, Leases: network.Leases{Root: network.DefaultLeaseRoot}},
 		Idle:    r.idle,
 		Logf:    r.logf,
-	})
+	}
+	if n.Subnet6.IsValid() {
+		c.Advertise = radv.Poker(launch.RASocket(n.Name), r.logf)
+	}
+	return dhcp.Serve(ctx, conns, c)
+}
+
+// closeAll closes the sockets systemd passed that a responder does not
+// serve.
+func closeAll(conns []net.PacketConn, lns []net.Listener) {
+	for _, c := range conns {
+		c.Close()
+	}
+	for _, l := range lns {
+		l.Close()
+	}
 }

@@ -103,7 +103,8 @@ func removeOtherConfigs(dir string, keep map[string]bool) error {
 
 // generateNetworks writes the sockets of every declared network, each
 // linked into its network unit's .wants: its DHCP responder's
-// (units.CompileDHCP) and, if it has DNS, its name service's
+// (units.CompileDHCP), if it has IPv6 its router advertisements'
+// (units.CompileRA) and, if it has DNS, its name service's
 // (units.CompileDNS). A bad network file is logged and skipped.
 func generateNetworks(c network.Catalog, outDir string, log io.Writer) error {
 	names, err := c.Names()
@@ -119,6 +120,9 @@ func generateNetworks(c network.Catalog, outDir string, log io.Writer) error {
 			continue
 		}
 		sockets := []units.Unit{units.CompileDHCP(n)}
+		if n.Subnet6.IsValid() {
+			sockets = append(sockets, units.CompileRA(n))
+		}
 		if !n.NoDNS {
 			sockets = append(sockets, units.CompileDNS(n))
 		}

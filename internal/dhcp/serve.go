@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/ondemand"
@@ -42,6 +43,11 @@ type Config struct {
 	// 0 is DefaultLeaseTime; it is rounded to whole seconds, at least a
 	// minute.
 	LeaseTime time.Duration
+	// Advertise, if not nil, is called after every answer sent to a
+	// client: it makes the network's router advertise itself (a client
+	// that asks for an address is booting, and an IPv6 one waits for a
+	// router advertisement).
+	Advertise func()
 	// Logf logs what the responder does and cannot tell a client: ACKs,
 	// NAKs, DECLINEs, leases that could not be read, replies that could
 	// not be sent. nil logs nothing.
@@ -75,12 +81,14 @@ func (c Config) withDefaults() Config {
 }
 
 // Serve answers DHCP requests on conns (UDP port 67 on the network's
-// bridge, with SO_BROADCAST: see units.CompileDHCP) until ctx ends or no
-// request came for c.Idle; then it closes them and returns nil, after the
-// request being answered is. It returns an error if there is no socket,
-// c has no leases or no IPv4 gateway, or a socket fails. Each request is
-// answered on its own (see answer); one that cannot be parsed, or that
-// panics the responder, is dropped.
+// bridge, with SO_BROADCAST, and with IPv6 UDP port 547: see
+// units.CompileDHCP) until ctx ends or no request came for c.Idle; then
+// it closes them and returns nil, after the request being answered is.
+// It first makes each IPv6 socket a member of plan.DHCP6Servers on its
+// bridge (joinServers; a failure is logged). It returns an error if there
+// is no socket, c has no leases or no IPv4 gateway, or a socket fails.
+// Each request is answered on its own (see answer, answer6); one that
+// cannot be parsed, or that panics the responder, is dropped.
 func Serve(ctx context.Context, conns []net.PacketConn, c Config) error {
 	if len(conns) == 0 {
 		return errors.New("serve dhcp: no socket to serve on")
@@ -89,6 +97,11 @@ func Serve(ctx context.Context, conns []net.PacketConn, c Config) error {
 		return fmt.Errorf("serve dhcp of network %s: no leases, IPv4 subnet or gateway", c.Network.Name)
 	}
 	r := &responder{c: c.withDefaults(), act: ondemand.NewIdle()}
+	for _, pc := range conns {
+		if err := joinServers(pc); err != nil {
+			r.c.Logf("DHCPv6 clients cannot reach the responder: %v", err)
+		}
+	}
 	errc := make(chan error, len(conns))
 	var wg sync.WaitGroup
 	for _, pc := range conns {
@@ -113,7 +126,7 @@ type responder struct {
 func (r *responder) serve(pc net.PacketConn) error {
 	buf := make([]byte, MaxRequest+1)
 	for {
-		n, _, err := pc.ReadFrom(buf)
+		n, from, err := pc.ReadFrom(buf)
 		if errors.Is(err, net.ErrClosed) {
 			return nil
 		}
@@ -121,15 +134,15 @@ func (r *responder) serve(pc net.PacketConn) error {
 			return fmt.Errorf("serve dhcp on %s: read: %w", pc.LocalAddr(), err)
 		}
 		if n <= MaxRequest {
-			r.handle(pc, buf[:n])
+			r.handle(pc, buf[:n], from)
 		}
 	}
 }
 
-// handle answers the request b, if it calls for an answer. A client
-// that is not there to take the answer is no error of the responder's,
-// but a failed send is logged.
-func (r *responder) handle(pc net.PacketConn, b []byte) {
+// handle answers the request b from client from, if it calls for an
+// answer (see reply). A client that is not there to take the answer is
+// no error of the responder's, but a failed send is logged.
+func (r *responder) handle(pc net.PacketConn, b []byte, from net.Addr) {
 	r.act.Begin()
 	defer r.act.End()
 	defer func() {
@@ -137,15 +150,43 @@ func (r *responder) handle(pc net.PacketConn, b []byte) {
 			r.c.Logf("answer a request: panic: %v", p)
 		}
 	}()
-	req, err := dhcpv4.FromBytes(b)
-	if err != nil {
-		return
-	}
-	rep, ok := r.answer(req)
+	src, _ := from.(*net.UDPAddr)
+	out, to, what, ok := r.reply(b, src.AddrPort())
 	if !ok {
 		return
 	}
-	if _, err := pc.WriteTo(rep.msg.ToBytes(), net.UDPAddrFromAddrPort(rep.to)); err != nil {
-		r.c.Logf("send %v to %v (%v): sendto: %v", rep.msg.MessageType(), rep.to, req.ClientHWAddr, err)
+	if _, err := pc.WriteTo(out, net.UDPAddrFromAddrPort(to)); err != nil {
+		r.c.Logf("send %s to %v: sendto: %v", what, to, err)
+		return
 	}
+	if r.c.Advertise != nil {
+		r.c.Advertise()
+	}
+}
+
+// reply is the answer to request b from src, encoded, where it goes and
+// what it is (for the log): DHCPv6 (answer6) when src is an IPv6
+// address (the IPv6 socket is IPv6 only), else DHCP (answer). ok is
+// false when b cannot be parsed or gets no answer.
+func (r *responder) reply(b []byte, src netip.AddrPort) (out []byte, to netip.AddrPort, what string, ok bool) {
+	if src.Addr().Is6() && !src.Addr().Is4In6() {
+		m, err := dhcpv6.MessageFromBytes(b)
+		if err != nil {
+			return nil, to, "", false
+		}
+		rep, ok := r.answer6(m, src)
+		if !ok {
+			return nil, to, "", false
+		}
+		return rep.msg.ToBytes(), rep.to, fmt.Sprintf("DHCPv6 %v", rep.msg.Type()), true
+	}
+	req, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		return nil, to, "", false
+	}
+	rep, ok := r.answer(req)
+	if !ok {
+		return nil, to, "", false
+	}
+	return rep.msg.ToBytes(), rep.to, fmt.Sprintf("%v (%v)", rep.msg.MessageType(), req.ClientHWAddr), true
 }

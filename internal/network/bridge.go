@@ -65,7 +65,7 @@ func ensureBridgeLink(n plan.Network) (netlink.Link, error) {
 	if !errors.As(err, new(netlink.LinkNotFoundError)) {
 		return nil, fmt.Errorf("ensure bridge %s: netlink RTM_GETLINK: %w", n.Bridge, err)
 	}
-	mac := plan.WorkloadMAC(n.Name, "\x00bridge")
+	mac := plan.BridgeMAC(n.Name)
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name, attrs.HardwareAddr = n.Bridge, net.HardwareAddr(mac[:])
 	br := &netlink.Bridge{LinkAttrs: attrs}

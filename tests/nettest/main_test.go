@@ -67,10 +67,10 @@ func setup() (func(), error) {
 
 // installTemplates installs test-local copies of the shipped
 // packaging/cove-network@.service, cove-dns@.service,
-// cove-dhcp@.service and cove-release@.service in the sandbox's /etc/systemd/system (an overlay):
+// cove-dhcp@.service, cove-ra@.service and cove-release@.service in the sandbox's /etc/systemd/system (an overlay):
 // the same units with the test's cove instead of /usr/bin/cove.
 func installTemplates(ctx context.Context) error {
-	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1, "cove-dhcp@.service": 1, "cove-release@.service": 1} {
+	for name, verbs := range map[string]int{"cove-network@.service": 3, "cove-dns@.service": 1, "cove-dhcp@.service": 1, "cove-ra@.service": 1, "cove-release@.service": 1} {
 		b, err := os.ReadFile("../../packaging/" + name)
 		if err != nil {
 			return err

@@ -107,6 +107,10 @@ func (m MAC) String() string {
 	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
+// BridgeMAC is the stable MAC of a network's bridge (the source of its
+// router advertisements and its DHCPv6 server's DUID).
+func BridgeMAC(network string) MAC { return WorkloadMAC(network, "\x00bridge") }
+
 // WorkloadMAC is the stable MAC of a workload on a network: hashed from
 // both names, locally administered (bit 1 set) and unicast (bit 0 clear).
 func WorkloadMAC(network, workload string) MAC {

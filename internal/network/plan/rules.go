@@ -29,6 +29,7 @@ import (
 //	                                               GW6; not with NoDNS)
 //	  iifname BR ip daddr GW4 PROTO dport PORT accept   (each AllowHost, and GW6)
 //	  iifname BR udp dport 67 accept              (DHCP, sent to broadcast)
+//	  iifname BR udp dport 547 accept             (DHCPv6; with GW6)
 //	  iifname BR meta l4proto icmp accept
 //	  iifname BR meta l4proto ipv6-icmp accept    (neighbour discovery)
 //	  iifname BR drop                             (no other host service)
@@ -96,6 +97,11 @@ const (
 	DHCPServerPort  uint16 = 67
 	DHCP6ServerPort uint16 = 547
 )
+
+// DHCP6Servers is All_DHCP_Relay_Agents_and_Servers (RFC 8415 §7.1), the
+// link-scoped group a DHCPv6 client sends to: a network's DHCPv6 socket
+// is a member on its bridge (see dhcp.Serve).
+var DHCP6Servers = netip.MustParseAddr("ff02::1:2")
 
 // EtherType is the type of an Ethernet frame (bridge family).
 type EtherType uint16
@@ -214,8 +220,11 @@ func inputRules(n Network) []Rule {
 			rules = append(rules, Rule{IIF: br, Daddr: host(gw), L4Proto: s.Proto, Dport: s.Port, Verdict: Accept})
 		}
 	}
+	rules = append(rules, Rule{IIF: br, L4Proto: UDP, Dport: DHCPServerPort, Verdict: Accept})
+	if n.Subnet6.IsValid() {
+		rules = append(rules, Rule{IIF: br, L4Proto: UDP, Dport: DHCP6ServerPort, Verdict: Accept})
+	}
 	return append(rules,
-		Rule{IIF: br, L4Proto: UDP, Dport: 67, Verdict: Accept},
 		Rule{IIF: br, L4Proto: ICMP, Verdict: Accept},
 		Rule{IIF: br, L4Proto: ICMPv6, Verdict: Accept},
 		Rule{IIF: br, Verdict: Drop},

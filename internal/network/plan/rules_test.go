@@ -33,6 +33,7 @@ func TestFirewallInput(t *testing.T) {
 		`iifname "cove-web" ip daddr 10.78.0.1 tcp dport 8443 accept`,
 		`iifname "cove-web" ip6 daddr ` + gw6 + ` tcp dport 8443 accept`,
 		`iifname "cove-web" udp dport 67 accept`,
+		`iifname "cove-web" udp dport 547 accept`,
 		`iifname "cove-web" meta l4proto icmp accept`,
 		`iifname "cove-web" meta l4proto ipv6-icmp accept`,
 		`iifname "cove-web" drop`,
@@ -65,7 +66,7 @@ func TestFirewallIPv4Only(t *testing.T) {
 	}
 	fw := Firewall(n)
 	for _, chain := range []string{"forward", "input", "postrouting"} {
-		if got := chainText(fw, chain); strings.Contains(got, "ip6") || strings.Contains(got, "invalid") {
+		if got := chainText(fw, chain); strings.Contains(got, "ip6") || strings.Contains(got, "invalid") || strings.Contains(got, "dport 547") {
 			t.Errorf("%s chain of a network without IPv6:\n%s", chain, got)
 		}
 	}
