@@ -152,7 +152,7 @@ func (r *responder) options(l Lease) []dhcpv4.Option {
 	}
 	if !n.NoDNS {
 		opts = append(opts, dhcpv4.OptDNS(gw))
-		if validDomain(n.Name) {
+		if plan.ValidDomain(n.Name) {
 			opts = append(opts, dhcpv4.OptDomainName(n.Name), dhcpv4.OptDomainSearch(&rfc1035label.Labels{Labels: []string{n.Name}}))
 		}
 	}
@@ -197,23 +197,6 @@ func addr4(ip net.IP) netip.Addr {
 
 // unspecified says whether ip is 0.0.0.0 (or absent).
 func unspecified(ip net.IP) bool { return ip == nil || ip.IsUnspecified() }
-
-// validDomain says whether name can be sent as a domain name: labels of
-// 1 to 63 bytes (a network name is at most 64).
-func validDomain(name string) bool {
-	label := 0
-	for i := 0; i <= len(name); i++ {
-		if i == len(name) || name[i] == '.' {
-			if label == 0 || label > 63 {
-				return false
-			}
-			label = 0
-			continue
-		}
-		label++
-	}
-	return true
-}
 
 // leaseTime is t as a lease time that can be sent: whole seconds, at
 // least a minute, less than "infinity" (2^32-1 s).

@@ -19,10 +19,10 @@ type reply6 struct {
 }
 
 // answer6 is the reply to the DHCPv6 message m from src, if any (RFC
-// 8415 §18.3). The client is the workload whose NIC's MAC its DUID
-// (DUID-LL or DUID-LLT) or its EUI-64 link-local source address carries
-// (clientMACs: the first of those that holds a lease); its address is
-// the IPv6 twin of that lease (plan.Addr6For), which an IA_NA binds.
+// 8415 §18.3). The client is the workload whose NIC's MAC its EUI-64
+// link-local source address or else its DUID (DUID-LL or DUID-LLT)
+// carries (clientMACs); its address is the IPv6 twin of that lease
+// (plan.Addr6For), which an IA_NA binds.
 //
 //   - SOLICIT: an ADVERTISE with preference 255 (the client takes it at
 //     once), or with Rapid Commit a REPLY;
@@ -36,8 +36,10 @@ type reply6 struct {
 //
 // A relayed message, one without a client identifier, one that names
 // another server (or, for SOLICIT, CONFIRM and REBIND, any server), one
-// without an IA_NA where one is needed, and a client that holds no lease
-// get nothing, like every other message.
+// without an IA_NA where one is needed, a CONFIRM without an address
+// (§18.3.3), an INFORMATION-REQUEST with an IA (§16.12), and a client
+// that holds no lease get nothing, like every other message. Only the
+// first IA_NA of a message is answered.
 func (r *responder) answer6(m *dhcpv6.Message, src netip.AddrPort) (reply6, bool) {
 	cid := m.Options.ClientID()
 	if cid == nil || !r.serverIDFits(m) {
@@ -96,7 +98,8 @@ func (r *responder) duid() dhcpv6.DUID {
 }
 
 // lease6 is the lease of the client with DUID cid sending from src, with
-// its IPv6 address as Addr: the first of clientMACs that holds a lease.
+// its IPv6 address as Addr: that of the MAC clientMACs finds, if it holds
+// one.
 func (r *responder) lease6(cid dhcpv6.DUID, src netip.Addr) (Lease, bool) {
 	for _, mac := range clientMACs(cid, src) {
 		l, ok, err := r.c.Leases.Lookup(mac)
@@ -115,12 +118,18 @@ func (r *responder) lease6(cid dhcpv6.DUID, src netip.Addr) (Lease, bool) {
 }
 
 // clientMACs are the Ethernet addresses a DHCPv6 client may be known by:
-// the one in its DUID (DUID-LL, DUID-LLT), then the one in its source
-// address when that is a link-local address with an EUI-64 interface ID
-// (RFC 4291 appendix A). A client with another DUID and a link-local
-// address of another kind (stable privacy, RFC 7217) has none.
+// the one in its source address when that is a link-local address with
+// an EUI-64 interface ID (RFC 4291 appendix A), and only that one: it is
+// the NIC on this bridge. Otherwise the one in its DUID (DUID-LL,
+// DUID-LLT), which may be stale: a DUID-LLT is kept for good (RFC 8415
+// §11.2), also on a disk cloned from another VM. A client with another
+// DUID and a link-local address of another kind (stable privacy, RFC
+// 7217) has none.
 func clientMACs(cid dhcpv6.DUID, src netip.Addr) []plan.MAC {
-	var macs []plan.MAC
+	b := src.As16()
+	if src.Is6() && src.IsLinkLocalUnicast() && b[11] == 0xff && b[12] == 0xfe {
+		return []plan.MAC{{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}}
+	}
 	var hw net.HardwareAddr
 	switch d := cid.(type) {
 	case *dhcpv6.DUIDLL:
@@ -133,16 +142,11 @@ func clientMACs(cid dhcpv6.DUID, src netip.Addr) []plan.MAC {
 		}
 	}
 	var mac plan.MAC
-	if len(hw) == len(mac) {
-		copy(mac[:], hw)
-		macs = append(macs, mac)
+	if len(hw) != len(mac) {
+		return nil
 	}
-	b := src.As16()
-	if src.Is6() && src.IsLinkLocalUnicast() && b[11] == 0xff && b[12] == 0xfe {
-		mac = plan.MAC{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}
-		macs = append(macs, mac)
-	}
-	return macs
+	copy(mac[:], hw)
+	return []plan.MAC{mac}
 }
 
 // reply6Options are what the answer to m from the client with lease l
@@ -161,7 +165,15 @@ func (r *responder) reply6Options(m *dhcpv6.Message, l Lease) ([]dhcpv6.Modifier
 		}
 		mods = append(mods, dhcpv6.WithOption(r.binding(ia, l.Addr)))
 	case dhcpv6.MessageTypeConfirm:
-		mods = append(mods, dhcpv6.WithOption(&dhcpv6.OptStatusCode{StatusCode: confirmed(m, l.Addr)}))
+		status, ok := confirmed(m, l.Addr)
+		if !ok {
+			return nil, false
+		}
+		mods = append(mods, dhcpv6.WithOption(&dhcpv6.OptStatusCode{StatusCode: status}))
+	case dhcpv6.MessageTypeInformationRequest:
+		if m.GetOneOption(dhcpv6.OptionIANA) != nil || m.GetOneOption(dhcpv6.OptionIATA) != nil || m.GetOneOption(dhcpv6.OptionIAPD) != nil {
+			return nil, false
+		}
 	case dhcpv6.MessageTypeDecline:
 		r.c.Logf("DHCPv6 DECLINE from %s: its address %v is in use on the network", l.Workload, l.Addr)
 		fallthrough
@@ -170,7 +182,7 @@ func (r *responder) reply6Options(m *dhcpv6.Message, l Lease) ([]dhcpv6.Modifier
 	}
 	if n := r.c.Network; !n.NoDNS {
 		mods = append(mods, dhcpv6.WithDNS(net.IP(n.Gateway6.AsSlice())))
-		if validDomain(n.Name) {
+		if plan.ValidDomain(n.Name) {
 			mods = append(mods, dhcpv6.WithDomainSearchList(n.Name))
 		}
 	}
@@ -194,14 +206,17 @@ func (r *responder) binding(ia *dhcpv6.OptIANA, a netip.Addr) *dhcpv6.OptIANA {
 }
 
 // confirmed is the status of a CONFIRM (RFC 8415 §18.3.3): Success when
-// every address in its IA_NAs is a, NotOnLink otherwise.
-func confirmed(m *dhcpv6.Message, a netip.Addr) iana.StatusCode {
+// every address in its IA_NAs is a, NotOnLink otherwise; ok is false for
+// a CONFIRM without an address, which gets no answer.
+func confirmed(m *dhcpv6.Message, a netip.Addr) (status iana.StatusCode, ok bool) {
+	status = iana.StatusSuccess
 	for _, ia := range m.Options.IANA() {
 		for _, addr := range ia.Options.Addresses() {
-			if o, ok := netip.AddrFromSlice(addr.IPv6Addr); !ok || o.Unmap() != a {
-				return iana.StatusNotOnLink
+			ok = true
+			if o, valid := netip.AddrFromSlice(addr.IPv6Addr); !valid || o.Unmap() != a {
+				status = iana.StatusNotOnLink
 			}
 		}
 	}
-	return iana.StatusSuccess
+	return status, ok
 }

@@ -141,11 +141,12 @@ func ourDUID() dhcpv6.DUID {
 	return &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr(mac[:])}
 }
 
-// TestAnswer6KnowsClients: a client is known by the MAC in its DUID-LL or
-// DUID-LLT, or else by the EUI-64 link-local address it sends from (a
-// DUID-EN carries no MAC); a DUID with another MAC falls back to the
-// source address. A client with neither, or whose MAC holds no lease,
-// gets nothing.
+// TestAnswer6KnowsClients: a client is known by the EUI-64 link-local
+// address it sends from, whatever its DUID, or else by the MAC in its
+// DUID-LL or DUID-LLT (a DUID-EN carries no MAC). A client with neither,
+// whose MAC holds no lease, or that sends from a stranger's EUI-64
+// address with a leased VM's DUID-LLT (a disk cloned from that VM), gets
+// nothing.
 func TestAnswer6KnowsClients(t *testing.T) {
 	var logs []string
 	r := testResponder(testNet, &logs)
@@ -162,6 +163,7 @@ func TestAnswer6KnowsClients(t *testing.T) {
 		{"another NIC's DUID-LLT from EUI-64", llt(stray), eui64Src, true},
 		{"DUID-EN from a private address", duidEN, privateSrc, false},
 		{"a stranger", llt(stray), netip.AddrPortFrom(eui64(stray), 546), false},
+		{"a clone of the VM's disk", llt(vmMAC), netip.AddrPortFrom(eui64(stray), 546), false},
 	} {
 		rep, ok := r.answer6(message6(t, dhcpv6.MessageTypeSolicit, c.cid, false), c.src)
 		if ok != c.ok {
@@ -175,7 +177,8 @@ func TestAnswer6KnowsClients(t *testing.T) {
 
 // TestAnswer6Ignores: a REQUEST or RENEW without our server identifier or
 // with another's, a SOLICIT, REBIND or CONFIRM with one, a SOLICIT
-// without an IA_NA and a message of a server's type get nothing.
+// without an IA_NA, an INFORMATION-REQUEST with one, a CONFIRM without an
+// address and a message of a server's type get nothing.
 func TestAnswer6Ignores(t *testing.T) {
 	var logs []string
 	r := testResponder(testNet, &logs)
@@ -196,6 +199,8 @@ func TestAnswer6Ignores(t *testing.T) {
 		"decline to another":      message6(t, dhcpv6.MessageTypeDecline, llt(vmMAC), false, other),
 		"request of a stranger":   message6(t, dhcpv6.MessageTypeRequest, llt(stray), false, ourID()),
 		"information of stranger": message6(t, dhcpv6.MessageTypeInformationRequest, llt(stray), true),
+		"information with IA_NA":  message6(t, dhcpv6.MessageTypeInformationRequest, llt(vmMAC), false),
+		"confirm of nothing":      message6(t, dhcpv6.MessageTypeConfirm, llt(vmMAC), false),
 	} {
 		if rep, ok := r.answer6(m, privateSrc); ok {
 			t.Errorf("%s: answered %v", name, rep.msg.Summary())

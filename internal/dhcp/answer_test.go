@@ -217,18 +217,6 @@ func TestLeaseTime(t *testing.T) {
 	}
 }
 
-// TestValidDomain: labels of 1 to 63 bytes.
-func TestValidDomain(t *testing.T) {
-	for name, want := range map[string]bool{
-		"lab": true, "a.b": true, strings.Repeat("x", 63): true, strings.Repeat("x", 64): false,
-		"a..b": false, "a.": false, "": false,
-	} {
-		if got := validDomain(name); got != want {
-			t.Errorf("validDomain(%q) = %v", name, got)
-		}
-	}
-}
-
 // FuzzAnswer: no datagram makes the parser or the responder panic, and
 // every reply parses again.
 func FuzzAnswer(f *testing.F) {

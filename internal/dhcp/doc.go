@@ -23,8 +23,9 @@
 //
 // On a network with IPv6 the same responder answers DHCPv6 on UDP port
 // 547 of the bridge (answer6): the address is the IPv6 twin of the
-// lease (plan.Addr6For), and the client is known by the MAC in its DUID
-// or in its EUI-64 link-local address. After every answer, IPv4 or
+// lease (plan.Addr6For), and the client is known by the MAC in its
+// EUI-64 link-local address or else in its DUID. After every answer,
+// IPv4 or
 // IPv6, it calls Config.Advertise, which asks for a router advertisement
 // (package radv): a guest's IPv6 default route and on-link prefix come
 // from those, not from DHCPv6.

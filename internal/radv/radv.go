@@ -27,6 +27,7 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/ondemand"
@@ -57,8 +58,9 @@ var (
 // stateless autoconfiguration (a workload may send only from its leased
 // address: an address a guest made itself would be dropped); the
 // bridge's MAC; and, unless n has no DNS, its gateway as DNS server and
-// its name as search domain for as long as the router (RFC 8106).
-func Advertisement(n plan.Network, mac plan.MAC) *ndp.RouterAdvertisement {
+// (when it can be sent: plan.ValidDomain) its name as search domain for
+// as long as the router (RFC 8106).
+func Advertisement(n plan.Network, mac net.HardwareAddr) *ndp.RouterAdvertisement {
 	ra := &ndp.RouterAdvertisement{
 		CurrentHopLimit:      64,
 		ManagedConfiguration: true,
@@ -72,13 +74,15 @@ func Advertisement(n plan.Network, mac plan.MAC) *ndp.RouterAdvertisement {
 				PreferredLifetime: ndp.Infinity,
 				Prefix:            n.Subnet6.Masked().Addr(),
 			},
-			&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: net.HardwareAddr(mac[:])},
+			&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: mac},
 		},
 	}
-	if !n.NoDNS {
-		ra.Options = append(ra.Options,
-			&ndp.RecursiveDNSServer{Lifetime: RouterLifetime, Servers: []netip.Addr{n.Gateway6}},
-			&ndp.DNSSearchList{Lifetime: RouterLifetime, DomainNames: []string{n.Name}})
+	if n.NoDNS {
+		return ra
+	}
+	ra.Options = append(ra.Options, &ndp.RecursiveDNSServer{Lifetime: RouterLifetime, Servers: []netip.Addr{n.Gateway6}})
+	if plan.ValidDomain(n.Name) {
+		ra.Options = append(ra.Options, &ndp.DNSSearchList{Lifetime: RouterLifetime, DomainNames: []string{n.Name}})
 	}
 	return ra
 }
@@ -99,11 +103,16 @@ type Config struct {
 // all nodes from the bridge's link-local address) at once, after every
 // router solicitation on the bridge and every datagram on pokes (one
 // advertisement for all that arrive within MinDelay of the last), until
-// ctx ends or nothing came for c.Idle; then it closes pokes and returns
-// nil. It needs CAP_NET_RAW (a raw ICMPv6 socket) in the bridge's network
-// namespace. It returns an error if the bridge or its link-local address
-// is missing, the socket cannot be opened, or a send fails.
+// ctx ends or nothing came for c.Idle; then it returns nil. It needs
+// CAP_NET_RAW (a raw ICMPv6 socket) in the bridge's network namespace. It
+// waits up to ListenWait for the bridge's link-local address (duplicate
+// address detection after the bridge came up); a send that fails is
+// logged and the next one tried. It returns an error if c.Network has no
+// IPv6, or the bridge, its link-local address or the socket is not there
+// in time; it then drops the datagrams waiting on pokes, so that they do
+// not start it again at once. It closes pokes in every case.
 func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
+	defer pokes.Close()
 	n := c.Network
 	if !n.Subnet6.IsValid() {
 		return fmt.Errorf("advertise network %s: it has no IPv6", n.Name)
@@ -114,11 +123,12 @@ func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
-	conn, err := listen(n.Bridge)
+	conn, mac, err := listenWhenReady(ctx, n.Bridge)
 	if err != nil {
+		drain(pokes)
 		return fmt.Errorf("advertise network %s: %w", n.Name, err)
 	}
-	a := &advertiser{conn: conn, ra: Advertisement(n, plan.BridgeMAC(n.Name)), act: ondemand.NewIdle(),
+	a := &advertiser{conn: conn, ra: Advertisement(n, mac), act: ondemand.NewIdle(),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), logf: c.Logf, bridge: n.Bridge}
 	a.wake <- struct{}{} // the first one at once
 	errc := make(chan error, 3)
@@ -129,7 +139,7 @@ func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
 	err = a.act.Wait(ctx, c.Idle, errc)
 	close(a.quit)
 	conn.Close()
-	pokes.Close()
+	pokes.Close() // ends readPokes
 	wg.Wait()
 	if err != nil {
 		return fmt.Errorf("advertise network %s: %w", n.Name, err)
@@ -137,30 +147,62 @@ func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
 	return nil
 }
 
+// ListenWait is how long Serve waits for the bridge's link-local
+// address.
+const ListenWait = 10 * time.Second
+
+// listenWhenReady is listen, tried again every tenth of a second for up
+// to ListenWait or until ctx ends.
+func listenWhenReady(ctx context.Context, bridge string) (*ndp.Conn, net.HardwareAddr, error) {
+	deadline := time.Now().Add(ListenWait)
+	for {
+		conn, mac, err := listen(bridge)
+		if err == nil || time.Now().After(deadline) {
+			return conn, mac, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// drain reads and drops what waits on pokes.
+func drain(pokes net.PacketConn) {
+	pokes.SetReadDeadline(time.Now())
+	buf := make([]byte, 64)
+	for {
+		if _, _, err := pokes.ReadFrom(buf); err != nil {
+			return
+		}
+	}
+}
+
 // listen opens the raw ICMPv6 socket of bridge: bound to its link-local
 // address, a member of the all-routers group, reading router
-// solicitations only.
-func listen(bridge string) (*ndp.Conn, error) {
+// solicitations only. It also returns the bridge's MAC.
+func listen(bridge string) (*ndp.Conn, net.HardwareAddr, error) {
 	ifi, err := net.InterfaceByName(bridge)
 	if err != nil {
-		return nil, fmt.Errorf("find bridge %s: %w", bridge, err)
+		return nil, nil, fmt.Errorf("find bridge %s: netlink RTM_GETLINK: %w", bridge, err)
 	}
 	conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
 	if err != nil {
-		return nil, fmt.Errorf("open an ICMPv6 socket on %s's link-local address: %w", bridge, err)
+		return nil, nil, fmt.Errorf("open an ICMPv6 socket on %s's link-local address: %w", bridge, err)
 	}
 	var f ipv6.ICMPFilter
 	f.SetAll(true)
 	f.Accept(ipv6.ICMPTypeRouterSolicitation)
 	if err := conn.SetICMPFilter(&f); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("filter router solicitations on %s: setsockopt ICMP6_FILTER: %w", bridge, err)
+		return nil, nil, fmt.Errorf("filter router solicitations on %s: setsockopt ICMP6_FILTER: %w", bridge, err)
 	}
 	if err := conn.JoinGroup(allRouters); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("join %v on %s: setsockopt IPV6_JOIN_GROUP: %w", allRouters, bridge, err)
+		return nil, nil, fmt.Errorf("join %v on %s: setsockopt IPV6_JOIN_GROUP: %w", allRouters, bridge, err)
 	}
-	return conn, nil
+	return conn, ifi.HardwareAddr, nil
 }
 
 // advertiser sends one network's advertisements.
@@ -187,8 +229,9 @@ func (a *advertiser) due() {
 }
 
 // send sends an advertisement whenever one is due, at least MinDelay
-// after the last, until quit is closed; it returns the error of a
-// failed send.
+// after the last, until quit is closed. A failed send (the bridge's
+// link-local address in duplicate address detection again, say) is
+// logged; the next request tries again.
 func (a *advertiser) send() error {
 	for {
 		select {
@@ -197,9 +240,10 @@ func (a *advertiser) send() error {
 		case <-a.wake:
 		}
 		if err := a.conn.WriteTo(a.ra, nil, allNodes); err != nil {
-			return fmt.Errorf("send a router advertisement: %w", err)
+			a.logf("send a router advertisement to %v on %s: sendmsg: %v", allNodes, a.bridge, err)
+		} else {
+			a.logf("router advertisement sent to %v on %s", allNodes, a.bridge)
 		}
-		a.logf("router advertisement sent to %v on %s", allNodes, a.bridge)
 		select {
 		case <-a.quit:
 			return nil
@@ -245,17 +289,27 @@ func (a *advertiser) readPokes(pokes net.PacketConn) error {
 // Poker returns what the DHCP responder calls after each answer: it
 // writes one datagram to the socket at path (launch.RASocket of the
 // network), which starts the network's advertisements or, while they
-// run, asks for one. A failure is logged with logf; the answer is not
-// affected.
+// run, asks for one. It never blocks: when the socket's queue is full
+// (the advertisements are not reading), the datagram is dropped, since
+// those already queued ask for the same. Another failure is logged with
+// logf; the answer is not affected.
 func Poker(path string, logf func(format string, args ...any)) func() {
 	return func() {
-		c, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
-		if err == nil {
-			_, err = c.Write([]byte{1})
-			c.Close()
-		}
-		if err != nil {
+		if err := poke(path); err != nil && !errors.Is(err, unix.EAGAIN) {
 			logf("ask for a router advertisement: %v", err)
 		}
 	}
+}
+
+// poke sends one datagram to the socket at path without waiting.
+func poke(path string) error {
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket(AF_UNIX, SOCK_DGRAM): %w", err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Sendto(fd, []byte{1}, unix.MSG_DONTWAIT, &unix.SockaddrUnix{Name: path}); err != nil {
+		return fmt.Errorf("sendto %s: %w", path, err)
+	}
+	return nil
 }

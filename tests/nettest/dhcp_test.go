@@ -33,8 +33,9 @@ const (
 // (busybox udhcpc on a veth of cove0 with the MAC of a workload that
 // holds a lease, behind that workload's anti-spoofing table) gets
 // exactly its lease, the gateway as router and DNS server, the network as
-// domain and its name as host name, from cove0's responder (and not from
-// the other network's); a guest with
+// domain and its name as host name, from the responder the first
+// DISCOVER started (and not from the other network's, IPv4 only, whose
+// responder nothing starts); a guest with
 // another MAC gets no offer; the responder exits when idle, its socket
 // stays and starts it again for the next request; stopping the networks
 // stops their sockets, and nothing is left.
@@ -43,7 +44,9 @@ func TestVMDHCP(t *testing.T) {
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoDHCPLeftovers(t) })
 	journalOnFailure(t, 80)
-	mustCove(t, "network", "create", dhcpOther)
+	// IPv4 only: a socket with IPv6 starts its responder with it (to join
+	// the DHCPv6 group), and this one must start only for its own bridge.
+	mustCove(t, "network", "create", "--ipv6=false", dhcpOther)
 	must(t, "systemctl", "start", networkUnit, spec.NetworkUnitName(dhcpOther))
 	eventually(t, 5*time.Second, "both networks' DHCP sockets to listen", func() bool {
 		return show(t, dhcpSocket, "ActiveState") == "active" && show(t, spec.DHCPSocketName(dhcpOther), "ActiveState") == "active"
@@ -66,8 +69,8 @@ func TestVMDHCP(t *testing.T) {
 	if st := show(t, dhcpService, "ActiveState"); st != "active" {
 		t.Errorf("%s after the guest's request: %s, want active", dhcpService, st)
 	}
-	if j := inside(t, "journalctl", "--no-pager", "-u", otherService).Stdout; strings.Contains(j, "DHCPACK") {
-		t.Errorf("%s answered cove0's request:\n%s", otherService, j)
+	if ts := show(t, otherService, "ExecMainStartTimestampMonotonic"); ts != "0" {
+		t.Errorf("cove0's DHCP request started %s too (at %s)", otherService, ts)
 	}
 	stranger := makeGuest(t, "cove-dhcp-stranger", "cvstranger0", plan.WorkloadMAC("cove", "stranger"))
 	if got, r := udhcpc(t, stranger, 2); got != "" || r.Code == 0 {

@@ -226,3 +226,21 @@ func FreeSubnet4(taken []netip.Prefix) (netip.Prefix, bool) {
 	}
 	return netip.Prefix{}, false
 }
+
+// ValidDomain says whether name can be sent as a domain name (a DHCP
+// domain, a search list entry): labels of 1 to 63 bytes (a network name
+// is at most 64 and may hold empty labels).
+func ValidDomain(name string) bool {
+	label := 0
+	for i := 0; i <= len(name); i++ {
+		if i == len(name) || name[i] == '.' {
+			if label == 0 || label > 63 {
+				return false
+			}
+			label = 0
+			continue
+		}
+		label++
+	}
+	return true
+}

@@ -156,3 +156,15 @@ func TestBlockingChains(t *testing.T) {
 		}
 	}
 }
+
+// TestValidDomain: labels of 1 to 63 bytes.
+func TestValidDomain(t *testing.T) {
+	for name, want := range map[string]bool{
+		"lab": true, "a.b": true, strings.Repeat("x", 63): true, strings.Repeat("x", 64): false,
+		"a..b": false, "a.": false, "": false,
+	} {
+		if got := ValidDomain(name); got != want {
+			t.Errorf("ValidDomain(%q) = %v", name, got)
+		}
+	}
+}
