@@ -18,6 +18,7 @@ import (
 
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/internal/ondemand"
 	"github.com/cove-project/cove/internal/qmp"
 	"github.com/cove-project/cove/internal/vmhost"
 	"github.com/cove-project/cove/launch"
@@ -135,8 +136,23 @@ func joinBridge(c launch.VMConfig) (launch.VMConfig, *plan.Endpoint, error) {
 		return c, nil, err
 	}
 	fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: tap %s, guest %s, MAC %v\n", c.Name, n.Name, at.HostIf, strings.Join(slices.DeleteFunc([]string{at.Addr4.String(), plan.Text(at.Addr6)}, func(s string) bool { return s == "" }), " and "), at.MAC)
+	wakeAdvertisements(c.Name, n)
 	ep := at.Endpoint(n)
 	return GuestNetwork(c, ep), &ep, nil
+}
+
+// wakeAdvertisements starts the router advertisements of network n, if
+// it has IPv6 (ondemand.Wake of launch.RASocket): they answer the router
+// solicitations of the booting guest for a while, also of one that
+// solicits a router before it asks the DHCP responder anything (which
+// would start them too). A failure is only reported.
+func wakeAdvertisements(vm string, n plan.Network) {
+	if !n.Subnet6.IsValid() {
+		return
+	}
+	if err := ondemand.Wake(launch.RASocket(n.Name)); err != nil && !errors.Is(err, unix.EAGAIN) {
+		fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: router advertisements not started (the guest's DHCP request starts them): %v\n", vm, n.Name, err)
+	}
 }
 
 // execQEMU execs QEMU (path) for c; it returns only on error.

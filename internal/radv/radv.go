@@ -288,28 +288,15 @@ func (a *advertiser) readPokes(pokes net.PacketConn) error {
 
 // Poker returns what the DHCP responder calls after each answer: it
 // writes one datagram to the socket at path (launch.RASocket of the
-// network), which starts the network's advertisements or, while they
-// run, asks for one. It never blocks: when the socket's queue is full
-// (the advertisements are not reading), the datagram is dropped, since
-// those already queued ask for the same. Another failure is logged with
-// logf; the answer is not affected.
+// network; ondemand.Wake), which starts the network's advertisements or,
+// while they run, asks for one. It never blocks: when the socket's queue
+// is full (the advertisements are not reading), the datagram is dropped,
+// since those already queued ask for the same. Another failure is logged
+// with logf; the answer is not affected.
 func Poker(path string, logf func(format string, args ...any)) func() {
 	return func() {
-		if err := poke(path); err != nil && !errors.Is(err, unix.EAGAIN) {
+		if err := ondemand.Wake(path); err != nil && !errors.Is(err, unix.EAGAIN) {
 			logf("ask for a router advertisement: %v", err)
 		}
 	}
-}
-
-// poke sends one datagram to the socket at path without waiting.
-func poke(path string) error {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("socket(AF_UNIX, SOCK_DGRAM): %w", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Sendto(fd, []byte{1}, unix.MSG_DONTWAIT, &unix.SockaddrUnix{Name: path}); err != nil {
-		return fmt.Errorf("sendto %s: %w", path, err)
-	}
-	return nil
 }

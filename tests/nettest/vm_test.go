@@ -49,7 +49,8 @@ func needGuest(t *testing.T) vmguest.Guest {
 // cove next to a container. Its unit requires the network's; its
 // launcher leases it an address, makes its tap (a port of cove0), its
 // tables and its port claim; the guest takes its address from its kernel
-// command line (ip=, which its /init applies as an initramfs would). The
+// command line (ip=, which its /init applies as an initramfs would), and
+// the launcher starts the network's router advertisements for it. The
 // container resolves and reaches the VM by name, the VM reaches the
 // container by name, and the VM's published port answers from the host
 // (127.0.0.1 and its uplink address) and from the outside, and again
@@ -64,8 +65,16 @@ func TestVMOnBridge(t *testing.T) {
 	journalOnFailure(t, 120)
 	makeOutside(t)
 	runOnNetwork(t, "peer", "no")
+	raBefore := show(t, raService, "ExecMainStartTimestampMonotonic")
 	addr := runBridgedVM(t, g, "guest", "8081:8080", "http://peer:8080/")
 	assertClosedWorld(t, "up0", "cove0", "cv*")
+	// The launcher started the router advertisements for the booting guest
+	// (this one takes its address from the kernel command line and asks
+	// the DHCP responder nothing).
+	eventually(t, 10*time.Second, "the VM's launcher to start "+raService, func() bool {
+		ts := show(t, raService, "ExecMainStartTimestampMonotonic")
+		return ts != "0" && ts != raBefore
+	})
 
 	if got := lookup(t, "peer", "guest"); got != addr.String() {
 		t.Errorf("peer resolving guest: got %q, want its lease %v", got, addr)
