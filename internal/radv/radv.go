@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -138,9 +139,11 @@ func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
 	wg.Go(func() { errc <- a.send() })
 	err = a.act.Wait(ctx, c.Idle, errc)
 	close(a.quit)
-	conn.Close()
-	pokes.Close() // ends readPokes
+	pokes.Close()                    // ends readPokes
+	conn.SetReadDeadline(time.Now()) // ends readSolicitations
 	wg.Wait()
+	a.last() // a request that came while send was ending
+	conn.Close()
 	if err != nil {
 		return fmt.Errorf("advertise network %s: %w", n.Name, err)
 	}
@@ -252,13 +255,26 @@ func (a *advertiser) send() error {
 	}
 }
 
+// last sends the advertisement still due after send has returned, if
+// any (a failure is logged).
+func (a *advertiser) last() {
+	select {
+	case <-a.wake:
+	default:
+		return
+	}
+	if err := a.conn.WriteTo(a.ra, nil, allNodes); err != nil {
+		a.logf("send a router advertisement to %v on %s: sendmsg: %v", allNodes, a.bridge, err)
+	}
+}
+
 // readSolicitations asks for an advertisement after every router
-// solicitation until the socket is closed (nil) or fails (ndp drops
-// what does not parse, and what the bridge sent itself).
+// solicitation until the socket's read deadline passes (nil) or it fails
+// (ndp drops what does not parse, and what the bridge sent itself).
 func (a *advertiser) readSolicitations() error {
 	for {
 		m, _, _, err := a.conn.ReadFrom()
-		if errors.Is(err, net.ErrClosed) {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil
 		}
 		if err != nil {
