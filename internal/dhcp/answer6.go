@@ -3,7 +3,6 @@ package dhcp
 import (
 	"net"
 	"net/netip"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
@@ -199,7 +198,7 @@ func (r *responder) binding(ia *dhcpv6.OptIANA, a netip.Addr) *dhcpv6.OptIANA {
 	out.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: net.IP(a.AsSlice()), PreferredLifetime: t, ValidLifetime: t})
 	for _, old := range ia.Options.Addresses() {
 		if o, ok := netip.AddrFromSlice(old.IPv6Addr); !ok || o.Unmap() != a {
-			out.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: old.IPv6Addr, PreferredLifetime: time.Duration(0), ValidLifetime: time.Duration(0)})
+			out.Options.Add(&dhcpv6.OptIAAddress{IPv6Addr: old.IPv6Addr}) // lifetimes 0
 		}
 	}
 	return out

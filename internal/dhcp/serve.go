@@ -46,7 +46,8 @@ type Config struct {
 	// Advertise, if not nil, is called after every answer sent to a
 	// client: it makes the network's router advertise itself (a client
 	// that asks for an address is booting, and an IPv6 one waits for a
-	// router advertisement).
+	// router advertisement). It must not block: it runs on the only
+	// reader of the socket the answer went out on (radv.Poker does not).
 	Advertise func()
 	// Logf logs what the responder does and cannot tell a client: ACKs,
 	// NAKs, DECLINEs, leases that could not be read, replies that could

@@ -6,7 +6,8 @@
 //
 // No process stays resident. cove-ra@NETWORK.socket (units.CompileRA) is
 // a datagram socket the DHCP responder writes to whenever it answers a
-// client; the first datagram starts cove-ra@NETWORK.service, which runs
+// client, and a VM's launcher when the VM starts; the first datagram
+// starts cove-ra@NETWORK.service, which runs
 // cove ra-serve NETWORK: Serve advertises at once, answers router
 // solicitations and further datagrams while it runs, and returns after
 // Config.Idle without either. A guest that boots sends its DHCP requests
