@@ -25,7 +25,9 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
@@ -97,7 +99,8 @@ type Config struct {
 	// datagram before it returns; negative: until ctx ends. 0 is
 	// DefaultIdle.
 	Idle time.Duration
-	// Logf logs every advertisement sent. nil logs nothing.
+	// Logf logs every advertisement sent, and what fails without ending
+	// Serve. nil logs nothing.
 	Logf func(format string, args ...any)
 }
 
@@ -106,8 +109,9 @@ type Config struct {
 // router solicitation on the bridge and every datagram on pokes (one
 // advertisement for all that arrive within MinDelay of the last), until
 // ctx ends or nothing came for c.Idle; then it returns nil. It needs
-// CAP_NET_RAW (a raw ICMPv6 socket) in the bridge's network namespace. It
-// waits up to ListenWait for the bridge's link-local address (duplicate
+// CAP_NET_RAW (a raw ICMPv6 socket) in the bridge's network namespace,
+// and gives up every capability once the socket is open
+// (dropCapabilities; a failure is logged). It waits up to ListenWait for the bridge's link-local address (duplicate
 // address detection after the bridge came up); a send that fails is
 // logged and the next one tried. It returns an error if c.Network has no
 // IPv6, or the bridge, its link-local address or the socket is not there
@@ -129,6 +133,9 @@ func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
 	if err != nil {
 		drain(pokes)
 		return fmt.Errorf("advertise network %s: %w", n.Name, err)
+	}
+	if err := dropCapabilities(); err != nil {
+		c.Logf("advertise network %s: %v", n.Name, err)
 	}
 	a := &advertiser{conn: conn, ra: Advertisement(n, mac), act: ondemand.NewIdle(),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), logf: c.Logf, bridge: n.Bridge}
@@ -170,6 +177,21 @@ func listenWhenReady(ctx context.Context, bridge string) (*ndp.Conn, net.Hardwar
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// dropCapabilities empties the capability sets of every thread of the
+// process (capset through syscall.AllThreadsSyscall), once the raw
+// socket is open: it stays usable, bound to the bridge, but no other can
+// be opened, on the bridge or elsewhere. A binary built with cgo cannot
+// do that (ENOTSUP); cove's are built without.
+func dropCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	_, _, errno := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0)
+	if errno != 0 {
+		return fmt.Errorf("drop capabilities: capset on all threads: %w", errno)
+	}
+	return nil
 }
 
 // drain reads and drops what waits on pokes.

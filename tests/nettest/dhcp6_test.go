@@ -30,8 +30,8 @@ const (
 // (which its socket started with the network, to join the DHCPv6 group
 // on it); first known by its DUID-LLT, then, with a DUID-EN, by its
 // link-local address. The responder's answer starts
-// cove-ra@cove.service through its socket, whose advertisement gives the
-// guest's kernel the default route through the bridge and the network's
+// cove-ra@cove.service through its socket (which gives up its CAP_NET_RAW
+// once its socket is open), whose advertisement gives the guest's kernel the default route through the bridge and the network's
 // prefix on-link, and no address of its own making. With the leased
 // address configured, the guest reaches the gateway. A solicitation of
 // the guest's kernel (its link going down and up) brings the route back
@@ -60,6 +60,12 @@ func TestVMDHCPv6(t *testing.T) {
 		t.Fatalf("the guest's DHCPv6 lease:\n got %q\nwant %q\n%s%s", got, want, r.Stdout, r.Stderr)
 	}
 	checkAdvertised(t, vm)
+	// It started with CAP_NET_RAW and gave it up once its socket was open.
+	if pid := show(t, raService, "MainPID"); pid == "0" {
+		t.Errorf("%s has no main process", raService)
+	} else if status := must(t, "cat", "/proc/"+pid+"/status"); !strings.Contains(status, "\nCapPrm:\t0000000000000000\n") || !strings.Contains(status, "\nCapEff:\t0000000000000000\n") || !strings.Contains(status, "\nCapAmb:\t0000000000000000\n") {
+		t.Errorf("%s kept capabilities:\n%s", raService, status)
+	}
 	guestIP(t, vm, "-6", "addr", "add", addr6.String()+"/128", "dev", "eth0", "nodad")
 	must(t, "nsenter", "--net=/run/netns/"+vm, filepath.Join(rootfs, "bin", "busybox"), "ping", "-6", "-c", "1", "-W", "3", n.Gateway6.String())
 
