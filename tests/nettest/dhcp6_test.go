@@ -23,21 +23,22 @@ const (
 
 // TestVMDHCPv6: a guest booted from its own disk (a network namespace
 // with a veth on cove0 and the MAC of a workload that holds a lease,
-// behind that workload's anti-spoofing table, with the kernel's defaults:
-// accept_ra on, an EUI-64 link-local address) gets IPv6 as on any IPv6
-// LAN. ISC dhclient -6 gets the lease's IPv6 twin, with the gateway as
-// DNS server and the network as search domain, from the DHCP responder,
-// (which its socket started with the network, to join the DHCPv6 group
-// on it); first known by its DUID-LLT, then, with a DUID-EN, by its
-// link-local address. The responder's answer starts
-// cove-ra@cove.service through its socket (which gives up its CAP_NET_RAW
-// once its socket is open), whose advertisement gives the guest's kernel the default route through the bridge and the network's
-// prefix on-link, and no address of its own making. With the leased
-// address configured, the guest reaches the gateway. A solicitation of
-// the guest's kernel (its link going down and up) brings the route back
-// while the advertisements run; a stranger gets no lease; both responders
-// exit when idle, their sockets stay, and the next SOLICIT alone starts
-// both again; nothing is left.
+// behind that workload's anti-spoofing table, with the kernel's accept_ra
+// on) gets IPv6 as on any IPv6 LAN. ISC dhclient -6 gets the lease's IPv6
+// twin, with the gateway as DNS server and the network as search domain,
+// from the DHCP responder (which its socket started with the network, to
+// join the DHCPv6 group on it): first, with a random link-local address,
+// known by its DUID-LLT; then, with a DUID-EN, by its EUI-64 link-local
+// address; each lease given back with a RELEASE, which is answered. The
+// responder's answer starts cove-ra@cove.service through its socket
+// (which gives up its CAP_NET_RAW once its socket is open), whose
+// advertisement gives the guest's kernel the default route through the
+// bridge and the network's prefix on-link, and no address of its own
+// making. With the leased address configured, the guest reaches the
+// gateway. A solicitation of the guest's kernel (its link going down and
+// up) brings the route back while the advertisements run; a stranger gets
+// no lease; both responders exit when idle, their sockets stay, and the
+// next SOLICIT alone starts both again; nothing is left.
 func TestVMDHCPv6(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
@@ -55,6 +56,9 @@ func TestVMDHCPv6(t *testing.T) {
 		t.Fatalf("%s before any request: %s", raService, st)
 	}
 
+	// First with a random link-local address (of stable privacy's kind,
+	// no MAC in it): the MAC in dhclient's DUID-LLT tells who the guest is.
+	setAddrGenMode(t, vm, "random")
 	want := fmt.Sprintf("BOUND6 %v/128 dns=%v search=cove. life=43200", addr6, n.Gateway6)
 	if got, r := dhclient6(t, vm, "llt", ""); got != want {
 		t.Fatalf("the guest's DHCPv6 lease:\n got %q\nwant %q\n%s%s", got, want, r.Stdout, r.Stderr)
@@ -69,8 +73,9 @@ func TestVMDHCPv6(t *testing.T) {
 	guestIP(t, vm, "-6", "addr", "add", addr6.String()+"/128", "dev", "eth0", "nodad")
 	must(t, "nsenter", "--net=/run/netns/"+vm, filepath.Join(rootfs, "bin", "busybox"), "ping", "-6", "-c", "1", "-W", "3", n.Gateway6.String())
 
-	// Another DUID (enterprise-based, no MAC in it): the link-local address
-	// tells who the guest is.
+	// Another DUID (enterprise-based, no MAC in it) and the kernel's
+	// EUI-64 link-local address: the address tells who the guest is.
+	setAddrGenMode(t, vm, "eui64")
 	en := `default-duid "\000\002\000\000\253\021\001\002\003\004\005\006\007\010";` + "\n"
 	if got, r := dhclient6(t, vm, "en", en); got != want {
 		t.Errorf("the guest's DHCPv6 lease with a DUID-EN:\n got %q\nwant %q\n%s%s", got, want, r.Stdout, r.Stderr)
@@ -88,7 +93,8 @@ func TestVMDHCPv6(t *testing.T) {
 		t.Errorf("a guest with another MAC: exit %d, got %q\n%s%s", r.Code, got, r.Stdout, r.Stderr)
 	}
 	j := inside(t, "journalctl", "--no-pager", "-u", dhcpService, "-u", raService).Stdout
-	for _, line := range []string{"DHCPv6 REPLY to REQUEST from " + dhcp6VM + " (" + addr6.String() + ")", "router advertisement sent to ff02::1 on cove0"} {
+	for _, line := range []string{"DHCPv6 REPLY to REQUEST from " + dhcp6VM + " (" + addr6.String() + ")",
+		"DHCPv6 REPLY to RELEASE from " + dhcp6VM + " (" + addr6.String() + ")", "router advertisement sent to ff02::1 on cove0"} {
 		if !strings.Contains(j, line) {
 			t.Errorf("the journal lacks %q:\n%s", line, j)
 		}
@@ -133,6 +139,16 @@ func checkAdvertised(t *testing.T, ns string) {
 	if addrs := guestIP(t, ns, "-6", "addr", "show", "dev", "eth0", "scope", "global", "dynamic"); strings.TrimSpace(addrs) != "" {
 		t.Errorf("the guest made an address of its own from the advertisement:\n%s", addrs)
 	}
+}
+
+// setAddrGenMode makes the kernel in namespace ns give eth0 a link-local
+// address of kind mode (ip link ... addrgenmode: eui64, random), taking
+// the link down and up.
+func setAddrGenMode(t *testing.T, ns, mode string) {
+	t.Helper()
+	guestIP(t, ns, "link", "set", "eth0", "down")
+	guestIP(t, ns, "link", "set", "eth0", "addrgenmode", mode)
+	guestIP(t, ns, "link", "set", "eth0", "up")
 }
 
 // guestIP runs ip with args in namespace ns and returns its output.
