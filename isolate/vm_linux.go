@@ -150,7 +150,7 @@ func wakeAdvertisements(vm string, n plan.Network) {
 	if !n.Subnet6.IsValid() {
 		return
 	}
-	if err := ondemand.Wake(launch.RASocket(n.Name)); err != nil && !errors.Is(err, unix.EAGAIN) {
+	if err := ondemand.Wake(launch.RASocket(n.Name)); err != nil {
 		fmt.Fprintf(os.Stderr, "cove: vm %s: network %s: router advertisements not started (the guest's DHCP request starts them): %v\n", vm, n.Name, err)
 	}
 }

@@ -8,9 +8,6 @@ import (
 	"github.com/cove-project/cove/spec"
 )
 
-// DHCPServerPort is the port a network's DHCP responder listens on.
-const DHCPServerPort = plan.DHCPServerPort
-
 // CompileDHCP returns the socket unit of network n's DHCP responder,
 // spec.DHCPSocketName(n.Name): UDP port 67 on every address
 // (0.0.0.0, where requests from clients without an address arrive,
@@ -33,7 +30,7 @@ const DHCPServerPort = plan.DHCPServerPort
 // the bridge is there and stops if it goes.
 func CompileDHCP(n plan.Network) Unit {
 	u := networkSocket(spec.DHCPSocketName(n.Name), "DHCP responder of cove network "+n.Name, n)
-	u.add(SectionSocket, "Listen", "ListenDatagram", Listen{"Datagram", netip.AddrPortFrom(netip.IPv4Unspecified(), DHCPServerPort).String()})
+	u.add(SectionSocket, "Listen", "ListenDatagram", Listen{"Datagram", netip.AddrPortFrom(netip.IPv4Unspecified(), plan.DHCPServerPort).String()})
 	if n.Subnet6.IsValid() {
 		u.add(SectionUnit, "Wants", "", Names{spec.DHCPServiceName(n.Name)})
 		u.add(SectionSocket, "Listen", "ListenDatagram", Listen{"Datagram", netip.AddrPortFrom(netip.IPv6Unspecified(), plan.DHCP6ServerPort).String()})

@@ -7,11 +7,11 @@ import (
 
 	"github.com/cove-project/cove/internal/dhcp"
 	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/ondemand"
 	"github.com/cove-project/cove/internal/radv"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
-	"github.com/cove-project/cove/units"
 )
 
 // dhcpServeCmd is ExecStart= of cove-dhcp@NETWORK.service, which
@@ -33,7 +33,7 @@ func dhcpServeCmd(ctx context.Context, env *Env, args []string) error {
 	}
 	if len(lns) > 0 {
 		closeAll(conns, lns)
-		return fmt.Errorf("serve dhcp of network %s: systemd passed a stream socket (%v), want UDP port %d only", n.Name, lns[0].Addr(), units.DHCPServerPort)
+		return fmt.Errorf("serve dhcp of network %s: systemd passed a stream socket (%v), want UDP port %d only", n.Name, lns[0].Addr(), plan.DHCPServerPort)
 	}
 	c := dhcp.Config{
 		Network: n,

@@ -111,9 +111,9 @@ type Config struct {
 // ctx ends or nothing came for c.Idle; then it returns nil. It needs
 // CAP_NET_RAW (a raw ICMPv6 socket) in the bridge's network namespace,
 // and gives up every capability once the socket is open
-// (dropCapabilities; a failure is logged). It waits up to ListenWait for the bridge's link-local address (duplicate
-// address detection after the bridge came up); a send that fails is
-// logged and the next one tried. It returns an error if c.Network has no
+// (dropCapabilities; a failure is logged). It waits up to ListenWait for
+// the bridge's link-local address (duplicate address detection after the
+// bridge came up); a send that fails is logged and the next one tried. It returns an error if c.Network has no
 // IPv6, or the bridge, its link-local address or the socket is not there
 // in time; it then drops the datagrams waiting on pokes, so that they do
 // not start it again at once. It closes pokes in every case.
@@ -255,9 +255,7 @@ func (a *advertiser) due() {
 }
 
 // send sends an advertisement whenever one is due, at least MinDelay
-// after the last, until quit is closed. A failed send (the bridge's
-// link-local address in duplicate address detection again, say) is
-// logged; the next request tries again.
+// after the last, until quit is closed.
 func (a *advertiser) send() error {
 	for {
 		select {
@@ -265,11 +263,7 @@ func (a *advertiser) send() error {
 			return nil
 		case <-a.wake:
 		}
-		if err := a.conn.WriteTo(a.ra, nil, allNodes); err != nil {
-			a.logf("send a router advertisement to %v on %s: sendmsg: %v", allNodes, a.bridge, err)
-		} else {
-			a.logf("router advertisement sent to %v on %s", allNodes, a.bridge)
-		}
+		a.advertise()
 		select {
 		case <-a.quit:
 			return nil
@@ -279,16 +273,24 @@ func (a *advertiser) send() error {
 }
 
 // last sends the advertisement still due after send has returned, if
-// any (a failure is logged).
+// any.
 func (a *advertiser) last() {
 	select {
 	case <-a.wake:
+		a.advertise()
 	default:
-		return
 	}
+}
+
+// advertise sends one advertisement to all nodes and logs it. A failed
+// send (the bridge's link-local address in duplicate address detection
+// again, say) is logged; the next request tries again.
+func (a *advertiser) advertise() {
 	if err := a.conn.WriteTo(a.ra, nil, allNodes); err != nil {
 		a.logf("send a router advertisement to %v on %s: sendmsg: %v", allNodes, a.bridge, err)
+		return
 	}
+	a.logf("router advertisement sent to %v on %s", allNodes, a.bridge)
 }
 
 // readSolicitations asks for an advertisement after every router
@@ -327,14 +329,12 @@ func (a *advertiser) readPokes(pokes net.PacketConn) error {
 
 // Poker returns what the DHCP responder calls after each answer: it
 // writes one datagram to the socket at path (launch.RASocket of the
-// network; ondemand.Wake), which starts the network's advertisements or,
-// while they run, asks for one. It never blocks: when the socket's queue
-// is full (the advertisements are not reading), the datagram is dropped,
-// since those already queued ask for the same. Another failure is logged
+// network; ondemand.Wake, which never blocks), which starts the network's
+// advertisements or, while they run, asks for one. A failure is logged
 // with logf; the answer is not affected.
 func Poker(path string, logf func(format string, args ...any)) func() {
 	return func() {
-		if err := ondemand.Wake(path); err != nil && !errors.Is(err, unix.EAGAIN) {
+		if err := ondemand.Wake(path); err != nil {
 			logf("ask for a router advertisement: %v", err)
 		}
 	}
