@@ -121,8 +121,9 @@ func enslave(link netlink.Link, br netlink.Link) error {
 	return nil
 }
 
-// configureNIC runs inside the container's namespace: addresses, lo and
-// the interface name up, with gateway default routes.
+// configureNIC runs inside the container's namespace: addresses (with
+// IPv6, the link-local one of its MAC), lo and the interface name up,
+// with gateway default routes.
 func configureNIC(n plan.Network, at Attachment, name string, gateway bool) error {
 	lo, err := netlink.LinkByName("lo")
 	if err == nil {
@@ -138,6 +139,11 @@ func configureNIC(n plan.Network, at Attachment, name string, gateway bool) erro
 	for _, a := range addrs(n, at.Addr4, at.Addr6) {
 		if err := netlink.AddrReplace(nic, a); err != nil {
 			return fmt.Errorf("add address %v to %s: netlink RTM_NEWADDR: %w", a.IPNet, name, err)
+		}
+	}
+	if at.Addr6.IsValid() {
+		if err := linkLocalFromMAC(nic); err != nil {
+			return err
 		}
 	}
 	if err := netlink.LinkSetUp(nic); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network/plan"
@@ -17,7 +18,9 @@ import (
 // EnsureBridge makes n's bridge exist with its gateway addresses, up, and
 // forwarding on, in the network namespace of the calling thread; it is
 // idempotent. The bridge gets a MAC derived from the network, so it does
-// not change when ports come and go. Forwarding is switched on with
+// not change when ports come and go, and with IPv6 the link-local address
+// of that MAC (plan.LinkLocal; the guests' router, which the workloads'
+// anti-spoofing tables guard), when it is created. Forwarding is switched on with
 // net.ipv4.ip_forward and net.ipv6.conf.all.forwarding of this namespace
 // only; on a host that takes its own IPv6 default route from router
 // advertisements with accept_ra=1, the latter stops that (accept_ra=2 on
@@ -40,6 +43,11 @@ func EnsureBridge(n plan.Network) error {
 	for _, a := range addrs(n, n.Gateway4, n.Gateway6) {
 		if err := netlink.AddrReplace(br, a); err != nil {
 			return fmt.Errorf("ensure bridge %s: add address %v: netlink RTM_NEWADDR: %w", n.Bridge, a.IPNet, err)
+		}
+	}
+	if n.Subnet6.IsValid() {
+		if err := linkLocalFromMAC(br); err != nil {
+			return fmt.Errorf("ensure bridge %s: %w", n.Bridge, err)
 		}
 	}
 	if err := netlink.LinkSetUp(br); err != nil {
@@ -73,6 +81,17 @@ func ensureBridgeLink(n plan.Network) (netlink.Link, error) {
 		return nil, fmt.Errorf("ensure bridge %s: create: netlink RTM_NEWLINK: %w", n.Bridge, err)
 	}
 	return netlink.LinkByName(n.Bridge)
+}
+
+// linkLocalFromMAC makes the kernel give link l the link-local address
+// plan.LinkLocal of its MAC (address generation mode "eui64", whatever
+// the namespace's default: a host with stable_secret set would give
+// another). It takes effect when l comes up.
+func linkLocalFromMAC(l netlink.Link) error {
+	if err := netlink.LinkSetIP6AddrGenMode(l, nl.IN6_ADDR_GEN_MODE_EUI64); err != nil {
+		return fmt.Errorf("link-local address from the MAC: set addrgenmode eui64 on %s: netlink RTM_SETLINK: %w", l.Attrs().Name, err)
+	}
+	return nil
 }
 
 // RemoveBridge deletes n's bridge (its addresses and routes go with it);

@@ -92,12 +92,20 @@ func hostTakesAdvert(t *testing.T, ns netns.NsHandle, m, b Attachment) bool {
 	if mac, _ := hostNeighbour(t, b.Addr6); mac != b.MAC {
 		t.Fatalf("the host has %v for %v after a connection, want bob's %v", mac, b.Addr6, b.MAC)
 	}
-	na := []byte{plan.NDNeighborAdvert, 0, 0, 0, 0x20, 0, 0, 0} // override, not solicited
-	na = append(append(na, b.Addr6.AsSlice()...), 2, 1)         // target; target link-layer address option
-	must(t, InNetns(ns, func() error { return sendICMPv6(m.Addr6, append(na, m.MAC[:]...)) }))
-	time.Sleep(200 * time.Millisecond)
+	advertiseAs(t, ns, m, m.Addr6, b.Addr6)
 	mac, _ := hostNeighbour(t, b.Addr6)
 	return mac == m.MAC
+}
+
+// advertiseAs has mallory (m, in ns) send from src (zero: the kernel's
+// choice) an unsolicited neighbour advertisement with the override flag
+// that a is at its MAC, and gives the receivers 200 ms to take it.
+func advertiseAs(t *testing.T, ns netns.NsHandle, m Attachment, src, a netip.Addr) {
+	t.Helper()
+	na := []byte{plan.NDNeighborAdvert, 0, 0, 0, 0x20, 0, 0, 0} // override, not solicited
+	na = append(append(na, a.AsSlice()...), 2, 1)               // target; target link-layer address option
+	must(t, InNetns(ns, func() error { return sendICMPv6(src, append(na, m.MAC[:]...)) }))
+	time.Sleep(200 * time.Millisecond)
 }
 
 // hostNeighbour is the host's neighbour entry for a on any link.

@@ -183,6 +183,9 @@ func ruleExprs(fam nftables.TableFamily, r plan.Rule) ([]expr.Any, error) {
 	if r.IIF != "" {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, cmp(expr.CmpOpEq, ifname(r.IIF)))
 	}
+	if r.NotIIF != "" {
+		e = append(e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, cmp(expr.CmpOpNeq, ifname(r.NotIIF)))
+	}
 	if r.OIF != "" {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1}, cmp(expr.CmpOpEq, ifname(r.OIF)))
 	}
@@ -284,7 +287,8 @@ var l4Protos = map[string]byte{plan.TCP: unix.IPPROTO_TCP, plan.UDP: unix.IPPROT
 
 // l4Exprs matches the layer-4 protocol, ports and ICMPv6 fields.
 func l4Exprs(r plan.Rule) ([]expr.Any, error) {
-	if r.L4Proto == "" && r.Sport == 0 && r.Dport == 0 && r.ICMPv6Type == 0 && len(r.NotNDTarget) == 0 {
+	ndTarget := r.NDTarget.IsValid() || len(r.NotNDTarget) > 0
+	if r.L4Proto == "" && r.Sport == 0 && r.Dport == 0 && r.ICMPv6Type == 0 && !ndTarget {
 		return nil, nil
 	}
 	proto, ok := l4Protos[r.L4Proto]
@@ -295,7 +299,7 @@ func l4Exprs(r plan.Rule) ([]expr.Any, error) {
 	if (r.Sport != 0 || r.Dport != 0) && proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_UDP {
 		return nil, fmt.Errorf("a port needs tcp or udp, not %s", r.L4Proto)
 	}
-	if (r.ICMPv6Type != 0 || len(r.NotNDTarget) > 0) && proto != unix.IPPROTO_ICMPV6 {
+	if (r.ICMPv6Type != 0 || ndTarget) && proto != unix.IPPROTO_ICMPV6 {
 		return nil, fmt.Errorf("an ICMPv6 type or target needs %s, not %s", plan.ICMPv6, r.L4Proto)
 	}
 	// TCP and UDP: source port at offset 0, destination port at 2.
@@ -313,6 +317,9 @@ func l4Exprs(r plan.Rule) ([]expr.Any, error) {
 		if f.set {
 			e = append(e, load(expr.PayloadBaseTransportHeader, f.off, f.n), cmp(expr.CmpOpEq, f.v))
 		}
+	}
+	if r.NDTarget.IsValid() {
+		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, 8, r.NDTarget, expr.CmpOpEq)...)
 	}
 	for _, p := range r.NotNDTarget {
 		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, 8, p, expr.CmpOpNeq)...)

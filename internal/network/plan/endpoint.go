@@ -50,10 +50,17 @@ type Endpoint struct {
 // 0.0.0.0 (probes). It also drops what only a router or a DHCP server
 // sends, which would redirect the others' traffic: router advertisements
 // and redirects, neighbour advertisements for a target that is not the
-// workload's (Addr6, or link-local: its own, which the source check
-// cannot tell from another's), and UDP from the DHCP server ports 67 and
-// 547 (cove answers DHCP itself; a workload's own DHCP server would
-// answer the network's VMs first).
+// workload's (Addr6, or link-local), and UDP from the DHCP server ports 67
+// and 547 (cove answers DHCP itself; a workload's own DHCP server would
+// answer the network's VMs first). Of the link-local addresses, which a
+// VM's guest may choose freely, two are guarded: the bridge's
+// (LinkLocal of BridgeMAC, the guests' router), which no workload may
+// send from or advertise; and the workload's own (LinkLocal of MAC, a
+// container's always), which no frame from another port may carry as its
+// source or as an advertisement's target. So a workload cannot take the
+// router's place or another container's in a neighbour cache, the host's
+// included; a guest that makes its link-local address another way (stable
+// privacy) has it unguarded.
 //
 // Whether the ports are free and allowed on the network
 // (NoPrivilegedPorts) is for the caller to check first.
@@ -112,11 +119,16 @@ func antiSpoofRules(ep Endpoint) []Rule {
 	}
 	if ep.Addr6.IsValid() {
 		ll := netip.MustParsePrefix("fe80::/10")
+		router, own := host(LinkLocal(BridgeMAC(ep.Network.Name))), host(LinkLocal(ep.MAC))
 		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, host(netip.IPv6Unspecified())}, Verdict: Drop},
+			Rule{IIF: in, Saddr: router, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRouterAdvert, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRedirect, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NotNDTarget: []netip.Prefix{host(ep.Addr6), ll}, Verdict: Drop},
-			Rule{IIF: in, L4Proto: UDP, Sport: DHCP6ServerPort, Verdict: Drop})
+			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTarget: router, Verdict: Drop},
+			Rule{IIF: in, L4Proto: UDP, Sport: DHCP6ServerPort, Verdict: Drop},
+			Rule{NotIIF: in, Saddr: own, Verdict: Drop},
+			Rule{NotIIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTarget: own, Verdict: Drop})
 	} else {
 		rules = append(rules, Rule{IIF: in, NotEtherTypes: []EtherType{EtherIP, EtherARP}, Verdict: Drop})
 	}

@@ -107,6 +107,15 @@ func (m MAC) String() string {
 	return fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5])
 }
 
+// LinkLocal is the link-local address the kernel makes of an interface
+// with MAC m in its "eui64" address generation mode (RFC 4291, appendix
+// A: fe80:: and the MAC with ff:fe in its middle and the universal/local
+// bit inverted). A container's NIC and a network's bridge have it: the
+// network code sets that mode on both.
+func LinkLocal(m MAC) netip.Addr {
+	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: m[0] ^ 0x02, 9: m[1], 10: m[2], 11: 0xff, 12: 0xfe, 13: m[3], 14: m[4], 15: m[5]})
+}
+
 // BridgeMAC is the stable MAC of a network's bridge (the source of its
 // router advertisements and its DHCPv6 server's DUID).
 func BridgeMAC(network string) MAC { return WorkloadMAC(network, "\x00bridge") }

@@ -133,6 +133,7 @@ func (e EtherType) String() string {
 // a bridge table: to frames of that type).
 type Rule struct {
 	IIF, OIF      string         // interface names
+	NotIIF        string         // the input interface is another (bridge: a frame from another port)
 	NotEtherSaddr MAC            // the frame's source MAC is another (bridge; zero: no test)
 	NotEtherTypes []EtherType    // the frame's type is none of these (bridge)
 	FibDaddrLocal bool           // fib daddr type local: to an address of this host
@@ -145,6 +146,7 @@ type Rule struct {
 	Sport         uint16         // source port (L4Proto TCP or UDP)
 	Dport         uint16         // destination port (L4Proto TCP or UDP)
 	ICMPv6Type    uint8          // the ICMPv6 message type (L4Proto ICMPv6; 0: any)
+	NDTarget      netip.Prefix   // a neighbour advertisement whose target is inside (with ICMPv6Type NDNeighborAdvert)
 	NotNDTarget   []netip.Prefix // a neighbour advertisement whose target is inside none of these (with ICMPv6Type NDNeighborAdvert)
 	CtState       bool           // ct state established,related
 	CtDNAT        bool           // ct status dnat
@@ -257,6 +259,9 @@ func (r Rule) String() string {
 	if r.IIF != "" {
 		add("iifname %q", r.IIF)
 	}
+	if r.NotIIF != "" {
+		add("iifname != %q", r.NotIIF)
+	}
 	if r.OIF != "" {
 		add("oifname %q", r.OIF)
 	}
@@ -298,8 +303,11 @@ func (r Rule) String() string {
 	case r.L4Proto != "":
 		add("meta l4proto %s", r.L4Proto)
 	}
+	if r.NDTarget.IsValid() {
+		add("%s", ndTargetString(r.NDTarget, ""))
+	}
 	for _, p := range r.NotNDTarget {
-		add("%s", ndTargetString(p))
+		add("%s", ndTargetString(p, "!= "))
 	}
 	if r.CtState {
 		add("ct state established,related")
@@ -344,18 +352,18 @@ func (r Rule) IPFamily() string {
 var icmpv6TypeNames = map[uint8]string{NDRouterAdvert: "nd-router-advert", NDNeighborAdvert: "nd-neighbor-advert", NDRedirect: "nd-redirect"}
 
 // ndTargetString is a test that a neighbour advertisement's target is
-// outside p, as nft lists it: the raw 128 bits at offset 64 of the
-// transport header, masked for a prefix.
-func ndTargetString(p netip.Prefix) string {
+// inside p (op "") or outside it (op "!= "), as nft lists it: the raw 128
+// bits at offset 64 of the transport header, masked for a prefix.
+func ndTargetString(p netip.Prefix, op string) string {
 	a := p.Masked().Addr().As16()
 	if p.IsSingleIP() {
-		return fmt.Sprintf("@th,64,128 != 0x%x", a)
+		return fmt.Sprintf("@th,64,128 %s0x%x", op, a)
 	}
 	var mask [16]byte
 	for i := range p.Bits() {
 		mask[i/8] |= 0x80 >> (i % 8)
 	}
-	return fmt.Sprintf("@th,64,128 & 0x%x != 0x%x", mask, a)
+	return fmt.Sprintf("@th,64,128 & 0x%x %s0x%x", mask, op, a)
 }
 
 // prefixString is a prefix as nft lists it: a whole address without

@@ -123,6 +123,19 @@ func TestWorkloadFirewallPorts(t *testing.T) {
 	}
 }
 
+// TestLinkLocal: RFC 4291's modified EUI-64, the kernel's link-local
+// address of a MAC, for a universal and a locally administered one.
+func TestLinkLocal(t *testing.T) {
+	for mac, want := range map[MAC]string{
+		{0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}: "fe80::21a:2bff:fe3c:4d5e",
+		{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}: "fe80::ff:fe00:2",
+	} {
+		if got := LinkLocal(mac).String(); got != want {
+			t.Errorf("LinkLocal(%v) = %s, want %s", mac, got, want)
+		}
+	}
+}
+
 func TestWorkloadFirewallAntiSpoofing(t *testing.T) {
 	ep := testEndpoint()
 	noV6 := Endpoint{HostIf: "cvnosix", Addr4: netip.MustParseAddr("10.78.0.2"), MAC: MAC{2, 0, 0, 0, 0, 3}}
@@ -132,11 +145,15 @@ func TestWorkloadFirewallAntiSpoofing(t *testing.T) {
 		`iifname "cvweb" ether type != ip ether type != ip6 ether type != arp drop`,
 		`iifname "cvweb" ip saddr != 10.77.0.2 ip saddr != 0.0.0.0 drop`,
 		`iifname "cvweb" ip6 saddr != ` + ep.Addr6.String() + ` ip6 saddr != fe80::/10 ip6 saddr != :: drop`,
+		`iifname "cvweb" ip6 saddr fe80::d459:63ff:fe53:5944 drop`, // the bridge's link-local address
 		`iifname "cvweb" icmpv6 type nd-router-advert drop`,
 		`iifname "cvweb" icmpv6 type nd-redirect drop`,
 		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd5d137d9e338f870000000000000002 ` +
 			`@th,64,128 & 0xffc00000000000000000000000000000 != 0xfe800000000000000000000000000000 drop`,
+		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000d45963fffe535944 drop`,
 		`iifname "cvweb" udp sport 547 drop`,
+		`iifname != "cvweb" ip6 saddr fe80::ff:fe00:2 drop`, // its own
+		`iifname != "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000000000fffe000002 drop`,
 		`iifname "cvweb" arp saddr ip != 10.77.0.2 arp saddr ip != 0.0.0.0 drop`,
 		`iifname "cvweb" udp sport 67 drop`,
 		`iifname "cvnosix" ether saddr != 02:00:00:00:00:03 drop`,

@@ -1,0 +1,178 @@
+package network
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/network/plan"
+)
+
+// TestLinkLocalSpoofing: the bridge and a container's eth0 get the
+// link-local addresses of their MACs (plan.LinkLocal) even where the
+// namespace's default is random ones, and once the workloads' bridge
+// tables are there a container can no longer take the router's
+// link-local address or another container's: mallory's unsolicited
+// neighbour advertisement for bob's link-local address no longer moves
+// the host's entry for it to mallory's MAC, one for the bridge's no
+// longer moves bob's, and a datagram from bob's link-local address no
+// longer reaches the host. Without the tables (the control, first) each
+// of them does.
+func TestLinkLocalSpoofing(t *testing.T) {
+	sandbox(t)
+	must(t, os.WriteFile("/proc/sys/net/ipv6/conf/default/addr_gen_mode", []byte("3"), 0)) // random
+	n, l := plan.Default(), Leases{Root: t.TempDir()}
+	must(t, EnsureBridge(n))
+	must(t, Setup(n))
+	nsM, m := randomLLContainer(t, l, n, "mallory")
+	nsB, b := randomLLContainer(t, l, n, "bob")
+	serve(t, nsB, b.Addr6, 80)
+	router, bobLL := plan.LinkLocal(plan.BridgeMAC(n.Name)), plan.LinkLocal(b.MAC)
+	br, err := netlink.LinkByName(n.Bridge)
+	must(t, err)
+	if got := linkLocals(t, br); !slices.Equal(got, []netip.Addr{router}) {
+		t.Errorf("bridge link-local addresses %v, want %v (plan.LinkLocal of its MAC)", got, router)
+	}
+	must(t, InNetns(nsB, func() error {
+		return onEth0(func(eth0 netlink.Link) error {
+			if got := linkLocals(t, eth0); !slices.Equal(got, []netip.Addr{bobLL}) {
+				t.Errorf("bob's eth0 link-local addresses %v, want %v", got, bobLL)
+			}
+			return nil
+		})
+	}))
+	waitLinkLocal(t, nsM)
+	must(t, InNetns(nsM, func() error { // bob's address on mallory's eth0, to send from
+		return onEth0(func(eth0 netlink.Link) error {
+			a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(bobLL.AsSlice()), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+			if err := netlink.AddrAdd(eth0, a); err != nil {
+				return err
+			}
+			return staticNeighbour(eth0, router, plan.BridgeMAC(n.Name))
+		})
+	}))
+	spoofs := func() (hostMoved, bobMoved, received bool) {
+		onBridge := func(f func(netlink.Link) error) error { return f(br) }
+		onBob := func(f func(netlink.Link) error) error { return InNetns(nsB, func() error { return onEth0(f) }) }
+		hostMoved = entryMoves(t, onBridge, bobLL, b.MAC, m, nsM)
+		bobMoved = entryMoves(t, onBob, router, plan.BridgeMAC(n.Name), m, nsM)
+		received = sentFromTo(t, nsM, bobLL, router, n.Bridge)
+		return
+	}
+	if hostMoved, bobMoved, received := spoofs(); !hostMoved || !bobMoved || !received {
+		t.Fatalf("control: without the tables a spoof failed: host's entry for bob moved %v, bob's for the router %v, datagram from bob's address received %v",
+			hostMoved, bobMoved, received)
+	}
+	must(t, SetupWorkload("mallory", []plan.Endpoint{m.Endpoint(n)}, nil))
+	must(t, SetupWorkload("bob", []plan.Endpoint{b.Endpoint(n)}, nil))
+	hostMoved, bobMoved, received := spoofs()
+	if hostMoved {
+		t.Error("the host took mallory's neighbour advertisement for bob's link-local address")
+	}
+	if bobMoved {
+		t.Error("bob took mallory's neighbour advertisement for the router's link-local address")
+	}
+	if received {
+		t.Error("a datagram mallory sent from bob's link-local address reached the host")
+	}
+	must(t, flushNeighbours())
+	if _, err := dial(nsM, b.Addr6, 80, probeTimeout); err != nil {
+		t.Errorf("mallory no longer reaches bob over IPv6 from its own address: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", netip.AddrPortFrom(b.Addr6, 80).String(), probeTimeout); err != nil {
+		t.Errorf("the host no longer reaches bob over IPv6: %v", err)
+	} else {
+		c.Close()
+	}
+	must(t, TeardownWorkload("mallory"))
+	must(t, TeardownWorkload("bob"))
+}
+
+// randomLLContainer is container in a namespace whose default is random
+// link-local addresses (addr_gen_mode 3).
+func randomLLContainer(t *testing.T, l Leases, n plan.Network, name string) (netns.NsHandle, Attachment) {
+	t.Helper()
+	ns := newNS(t)
+	must(t, InNetns(ns, func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/default/addr_gen_mode", []byte("3"), 0)
+	}))
+	a, err := l.Allocate(n, name, netip.Addr{})
+	must(t, err)
+	at, err := AttachContainer(n, name, ns, a, plan.WorkloadMAC(n.Name, name), 0)
+	must(t, err)
+	return ns, at
+}
+
+// linkLocals are the link-local addresses of link.
+func linkLocals(t *testing.T, link netlink.Link) []netip.Addr {
+	t.Helper()
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+	must(t, err)
+	var out []netip.Addr
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.IsLinkLocalUnicast() {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// entryMoves gives the link that on runs its function with (in its
+// namespace) a stale neighbour entry for a at mac, has mallory (m, in
+// nsM) advertise a as its own (unsolicited, override) and says whether
+// the entry moved to mallory's MAC.
+func entryMoves(t *testing.T, on func(func(netlink.Link) error) error, a netip.Addr, mac plan.MAC, m Attachment, nsM netns.NsHandle) bool {
+	t.Helper()
+	in := func(f func(netlink.Link) error) { must(t, on(f)) }
+	in(func(l netlink.Link) error {
+		return netlink.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, State: netlink.NUD_STALE, IP: net.IP(a.AsSlice()), HardwareAddr: mac[:]})
+	})
+	advertiseAs(t, nsM, m, netip.Addr{}, a)
+	var now net.HardwareAddr
+	in(func(l netlink.Link) error {
+		neighs, err := netlink.NeighList(l.Attrs().Index, netlink.FAMILY_V6)
+		for _, e := range neighs {
+			if e.IP.Equal(net.IP(a.AsSlice())) {
+				now = e.HardwareAddr
+			}
+		}
+		return err
+	})
+	return slices.Equal(now, m.MAC[:])
+}
+
+// sentFromTo sends from inside ns a UDP datagram from src to dst (both
+// link-local, on eth0) and says whether a socket on dst (on link hostIf
+// of the calling thread's namespace) received it; its port is the DHCPv6
+// server's, which the network's input chain lets in.
+func sentFromTo(t *testing.T, ns netns.NsHandle, src, dst netip.Addr, hostIf string) bool {
+	t.Helper()
+	var c *net.UDPConn
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) { // until dst is no longer tentative
+		if c, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: hostIf, Port: int(plan.DHCP6ServerPort)}); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	must(t, err)
+	defer c.Close()
+	must(t, InNetns(ns, func() error {
+		s, err := net.DialUDP("udp6", &net.UDPAddr{IP: net.IP(src.AsSlice()), Zone: "eth0"}, &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: "eth0", Port: int(plan.DHCP6ServerPort)})
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		_, err = s.Write([]byte("spoof"))
+		return err
+	}))
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, err = c.Read(make([]byte, 16))
+	return err == nil
+}
