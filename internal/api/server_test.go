@@ -255,6 +255,46 @@ func TestClientErrors(t *testing.T) {
 	}
 }
 
+// TestClientList: the client reads a list of workloads element by
+// element: all of them, none for null, and an error naming the request
+// for an answer that is not an array or is cut short.
+func TestClientList(t *testing.T) {
+	l, path := listenTemp(t)
+	body := ""
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) })}
+	go srv.Serve(l)
+	defer srv.Close()
+	c, err := NewClient("unix://" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, tc := range []struct{ body, want, err string }{
+		{`[{"name":"a","kind":"container"}, {"name":"b","networks":[{"network":"cove"}]}]`, "a container; b cove", ""},
+		{`[]`, "", ""},
+		{`null`, "", ""},
+		{`{"name":"a"}`, "", "want a JSON array, got {"},
+		{`[{"name":"a"},`, "", "decode the answer: unexpected EOF"},
+	} {
+		body = tc.body
+		ws, err := c.ListStates(context.Background())
+		var got []string
+		for _, w := range ws {
+			s := w.Name + " " + w.Kind
+			for _, e := range w.Networks {
+				s += e.Network
+			}
+			got = append(got, s)
+		}
+		if tc.err == "" && (err != nil || strings.Join(got, "; ") != tc.want) {
+			t.Errorf("answer %s: %q, %v; want %q", tc.body, got, err, tc.want)
+		}
+		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "GET /v1/workloads?counters=false")) {
+			t.Errorf("answer %s: error %v, want one naming the request and %q", tc.body, err, tc.err)
+		}
+	}
+}
+
 // TestIdleHijacked: a hijacked connection (a Docker attach) keeps the
 // server busy until it is closed.
 func TestIdleHijacked(t *testing.T) {
