@@ -105,3 +105,51 @@ func withJob(u sd.UnitStatus) sd.UnitStatus {
 	u.JobId = 1
 	return u
 }
+
+// TestCacheUnitList: the list of cove's units is repeated while no
+// signal touched a cove unit (during the ListUnits call or since), no
+// reload happened and systemd is the same; never from a cache that was
+// not started, nor a list in which a unit had a job.
+func TestCacheUnitList(t *testing.T) {
+	webNew := &dbus.Signal{Name: "org.freedesktop.systemd1.Manager.UnitNew", Body: []any{"cove-web.service", webPath}}
+	for _, tc := range []struct {
+		name          string
+		units         []sd.UnitStatus
+		during, after []*dbus.Signal
+		hit           bool
+	}{
+		{"unchanged", []sd.UnitStatus{running}, nil, nil, true},
+		{"none at all", nil, nil, nil, true},
+		{"another unit changed", []sd.UnitStatus{running}, []*dbus.Signal{otherChanged}, []*dbus.Signal{otherChanged}, true},
+		{"changed while listing", []sd.UnitStatus{running}, []*dbus.Signal{webChanged}, nil, false},
+		{"changed since", []sd.UnitStatus{running}, nil, []*dbus.Signal{webChanged}, false},
+		{"a unit new since", nil, nil, []*dbus.Signal{webNew}, false},
+		{"unit removed", []sd.UnitStatus{running}, nil, []*dbus.Signal{webRemoved}, false},
+		{"reload", []sd.UnitStatus{running}, nil, []*dbus.Signal{reloading}, false},
+		{"systemd replaced", []sd.UnitStatus{running}, nil, []*dbus.Signal{newOwner}, false},
+		{"job queued", []sd.UnitStatus{running, withJob(running)}, nil, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newCache()
+			k.start(k.owner())
+			st := k.listStamp()
+			for _, s := range tc.during {
+				k.see(s)
+			}
+			k.storeUnits(st, tc.units)
+			for _, s := range tc.after {
+				k.see(s)
+			}
+			us, ok := k.unitsNow()
+			if ok != tc.hit || ok && len(us) != len(tc.units) {
+				t.Errorf("list repeated = %v (%d units), want %v (%d)", ok, len(us), tc.hit, len(tc.units))
+			}
+		})
+	}
+	k := newCache()
+	k.storeUnits(k.listStamp(), []sd.UnitStatus{running})
+	k.start(k.owner())
+	if _, ok := k.unitsNow(); ok {
+		t.Error("a list made before the cache started was repeated")
+	}
+}

@@ -122,11 +122,26 @@ func (c *Conn) ListStates(ctx context.Context) ([]Workload, error) { return c.li
 
 // list is List, with the counters or not.
 func (c *Conn) list(ctx context.Context, counters bool) ([]Workload, error) {
-	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{spec.UnitPattern})
+	us, err := c.coveUnits(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list cove units: %w", err)
 	}
 	return c.workloads(ctx, us, counters)
+}
+
+// coveUnits lists cove's units (ListUnitsByPatterns): once watching, the
+// last list again while the cache says nothing in it changed
+// (cache.unitsNow). The caller must not change the list.
+func (c *Conn) coveUnits(ctx context.Context) ([]sd.UnitStatus, error) {
+	if us, ok := c.cache.unitsNow(); ok {
+		return us, nil
+	}
+	st := c.cache.listStamp()
+	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{spec.UnitPattern})
+	if err == nil {
+		c.cache.storeUnits(st, us)
+	}
+	return us, err
 }
 
 // ListNamed returns the workloads names, sorted by name, loaded or not

@@ -83,6 +83,6 @@ func serveAPI(ctx context.Context, env *Env, listen string, idle time.Duration, 
 	srv := api.NewServer(backend, api.Options{Self: env.Self, Paths: declared.Default, Log: env.Stderr, MaxConns: maxConns})
 	err = srv.Serve(ctx, l, idle)
 	st := backend.CacheStats()
-	fmt.Fprintf(env.Stderr, "cove-api: exiting; workloads answered from the cache %d times, fetched from systemd %d times\n", st.Hits, st.Fetches)
+	fmt.Fprintf(env.Stderr, "cove-api: exiting; workloads answered from the cache %d times, fetched from systemd %d times; lists of units repeated %d times\n", st.Hits, st.Fetches, st.ListHits)
 	return err
 }
