@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -41,10 +42,11 @@ func initStdin(c launch.Config) (stdin *os.File, done func(), err error) {
 // The relay is the terminal's one reader from then on: it logs the output
 // and serves clients until the terminal ends (package tty's Relay), so the
 // payload keeps its terminal when cove detaches and never blocks on it.
-// The first stage calls it before the handover, so that the relay reads
-// before the payload writes; stop ends the relay when the handover
-// fails, release lets it go when it succeeded (both no-ops without
-// c.Console).
+// The first stage calls it before the handover, and it returns once the
+// relay is ready (awaitReady), so that the relay reads what the payload
+// writes however soon the payload ends; stop ends the relay when the
+// handover fails, release lets it go when it succeeded (both no-ops
+// without c.Console).
 func startRelay(self string, c launch.Config, pid int) (stop, release func(), err error) {
 	stop, release = func() {}, func() {}
 	if !c.Console {
@@ -61,21 +63,52 @@ func startRelay(self string, c launch.Config, pid int) (stop, release func(), er
 	}
 	master := os.NewFile(uintptr(fd), "pty master")
 	defer master.Close()
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return stop, release, fmt.Errorf("keep the terminal: create the relay's ready pipe: %w", err)
+	}
+	defer ready.Close()
 	cmd := &exec.Cmd{
 		Path:        self,
 		Args:        []string{launch.StageBinary, launch.RelayVerb, "--name", c.Name},
 		Env:         []string{"GOMAXPROCS=1"}, // it copies bytes; fewer threads count against the unit's TasksMax
 		Stdout:      os.Stderr,                // the relay logs the terminal itself; it says only what went wrong
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{master, os.Stdin},
+		ExtraFiles:  []*os.File{master, os.Stdin, readyW}, // fds 3, 4, 5: see the relay stage
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	readyW.Close()
+	if err != nil {
 		return stop, release, fmt.Errorf("keep the terminal: start its relay: %w", err)
 	}
 	proc := cmd.Process
-	return func() {
+	stop = func() {
 		proc.Kill()
 		proc.Wait()
-	}, func() { proc.Release() }, nil
+	}
+	if err := awaitReady(ready, relayStartTimeout); err != nil {
+		stop()
+		return func() {}, release, fmt.Errorf("keep the terminal: its relay did not start: %w", err)
+	}
+	return stop, func() { proc.Release() }, nil
+}
+
+// relayStartTimeout bounds the wait for the relay's ready byte.
+const relayStartTimeout = 10 * time.Second
+
+// awaitReady waits for the relay's one ready byte on r. The relay sends
+// it once it handles SIGTERM and logs the terminal: the payload, released
+// only then, may end at once, and systemd then stops the unit with a
+// SIGTERM, which would kill a relay still starting (Go's default action)
+// before it read the payload's output.
+func awaitReady(r *os.File, timeout time.Duration) error {
+	if err := r.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+		return err
+	}
+	b := make([]byte, 1)
+	if _, err := r.Read(b); err != nil {
+		return err
+	}
+	return nil
 }

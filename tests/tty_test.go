@@ -312,6 +312,33 @@ func TestRunDetachedTTY(t *testing.T) {
 	}
 }
 
+// TestTTYOutputOfQuickPayload: the output of a removed run's payload
+// that ends at once on its terminal is in the journal, however slowly the
+// terminal's relay starts: with 2 % of a CPU the relay's start takes a
+// good part of a second, and a payload released before the relay handled
+// SIGTERM ended first, whereupon systemd's stop of the unit killed the
+// starting relay: the output was lost, and cove run said "the process
+// ended before handing over its terminal" (the launcher now waits for the
+// relay's ready byte). Docker's containers stop so at their payload's end
+// too (TestDockerConsoleSize's flake).
+func TestTTYOutputOfQuickPayload(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttyquick")
+	for i := range 3 {
+		word := fmt.Sprintf("quick-output-%d", i)
+		r := cove(t, runArgs("-dt", "--rm", "--cpus", "0.02", "--name", "ttyquick", "--", "/bin/echo", word)...)
+		if r.Code != 0 {
+			t.Fatalf("cove run -dt --rm: exit %d: %s", r.Code, r.Stderr)
+		}
+		eventually(t, 30*time.Second, "ttyquick to be gone", func() bool {
+			return show(t, "cove-ttyquick.service", "LoadState") == "not-found"
+		})
+		if logs := journalOf(t, "ttyquick"); !strings.Contains(logs, word) {
+			t.Fatalf("the journal of a payload that ended at once on its terminal lacks its output %q:\n%s", word, logs)
+		}
+	}
+}
+
 // floodLines is how many lines floodScript writes: about 280 KiB, where a
 // pty holds about 64 KiB.
 const floodLines = 3000

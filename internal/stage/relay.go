@@ -21,6 +21,7 @@ import (
 const (
 	relayMasterFd = 3 // the terminal's master
 	relayFirstFd  = 4 // the console socket of the cove that started the run: its first client
+	relayReadyFd  = 5 // a pipe to the launcher: one byte once the relay is ready
 )
 
 // relayDrain is how long the relay copies what is left of the output
@@ -35,9 +36,11 @@ const journalStream = "/run/systemd/journal/stdout"
 // (--console) beside its payload, in the unit: it keeps the terminal
 // (tty.Relay) with the master on relayMasterFd, the starting cove's console
 // socket on relayFirstFd as its first client, the output logged to the
-// journal as NAME's, and launch.TerminalSocket(NAME) for more clients. It
-// ends when the terminal does, or copies what is left and ends on SIGTERM
-// (systemd's, at the unit's stop).
+// journal as NAME's, and launch.TerminalSocket(NAME) for more clients;
+// it writes one byte to relayReadyFd when it is ready, and the launcher
+// releases the payload only then. It ends when the terminal does, or
+// copies what is left and ends on SIGTERM (systemd's, at the unit's
+// stop).
 func terminalRelay(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.RelayVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -68,6 +71,9 @@ func terminalRelay(_ string, stderr io.Writer, args []string) error {
 		defer ln.Close()
 		go r.Serve(ln)
 	}
+	ready := os.NewFile(relayReadyFd, "ready pipe") // SIGTERM is handled, the log open: the payload may go
+	ready.Write([]byte{1})
+	ready.Close()
 	return r.Run(stopped.Done(), relayDrain)
 }
 
