@@ -46,8 +46,9 @@ type cache struct {
 
 // unitList is a list of cove's units as ListUnitsByPatterns answered it
 // at (epoch, seq): still systemd's answer while no signal touched a cove
-// unit, no reload happened and systemd is the same, since no unit had a
-// job (a queued job changes a unit's state without a change before it).
+// unit, no reload happened and systemd is the same. A list in which a
+// unit had a job queued is not kept: the job changes the unit soon, and a
+// busy systemd may hold the signals of that change back (see above).
 type unitList struct {
 	set        bool
 	epoch, seq uint64
