@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -33,6 +33,10 @@ func initStdin(c launch.Config) (stdin *os.File, done func(), err error) {
 	return stage, func() { host.Close(); stage.Close() }, nil
 }
 
+// relayReadyFd is the relay's descriptor of its ready pipe: the third of
+// its ExtraFiles.
+const relayReadyFd = 5
+
 // startRelay, for c.Console, starts the relay of the payload's terminal
 // (the stage binary self as launch.RelayVerb, in a session of its own, in
 // the unit like the payload) with the master that the container's init
@@ -43,8 +47,12 @@ func initStdin(c launch.Config) (stdin *os.File, done func(), err error) {
 // and serves clients until the terminal ends (package tty's Relay), so the
 // payload keeps its terminal when cove detaches and never blocks on it.
 // The first stage calls it before the handover, and it returns once the
-// relay is ready (awaitReady), so that the relay reads what the payload
-// writes however soon the payload ends; stop ends the relay when the
+// relay is ready: the relay writes one byte to its ready pipe once it
+// handles SIGTERM and logs the terminal. The payload, released only then,
+// may end at once, and systemd then stops the unit with a SIGTERM, which
+// would kill a relay still starting (Go's default action) before it read
+// the payload's output. (A relay that hangs instead is bounded by the
+// unit's start timeout.) stop ends the relay when the
 // handover fails, release lets it go when it succeeded (both no-ops
 // without c.Console).
 func startRelay(self string, c launch.Config, pid int) (stop, release func(), err error) {
@@ -70,11 +78,11 @@ func startRelay(self string, c launch.Config, pid int) (stop, release func(), er
 	defer ready.Close()
 	cmd := &exec.Cmd{
 		Path:        self,
-		Args:        []string{launch.StageBinary, launch.RelayVerb, "--name", c.Name},
+		Args:        []string{launch.StageBinary, launch.RelayVerb, "--name", c.Name, "--ready-fd", strconv.Itoa(relayReadyFd)},
 		Env:         []string{"GOMAXPROCS=1"}, // it copies bytes; fewer threads count against the unit's TasksMax
 		Stdout:      os.Stderr,                // the relay logs the terminal itself; it says only what went wrong
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{master, os.Stdin, readyW}, // fds 3, 4, 5: see the relay stage
+		ExtraFiles:  []*os.File{master, os.Stdin, readyW}, // fds 3, 4 (see the relay stage) and relayReadyFd
 		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
 	}
 	err = cmd.Start()
@@ -87,28 +95,9 @@ func startRelay(self string, c launch.Config, pid int) (stop, release func(), er
 		proc.Kill()
 		proc.Wait()
 	}
-	if err := awaitReady(ready, relayStartTimeout); err != nil {
+	if _, err := ready.Read(make([]byte, 1)); err != nil {
 		stop()
-		return func() {}, release, fmt.Errorf("keep the terminal: its relay did not start: %w", err)
+		return func() {}, release, fmt.Errorf("keep the terminal: its relay ended before it was ready (read its ready pipe: %w)", err)
 	}
 	return stop, func() { proc.Release() }, nil
-}
-
-// relayStartTimeout bounds the wait for the relay's ready byte.
-const relayStartTimeout = 10 * time.Second
-
-// awaitReady waits for the relay's one ready byte on r. The relay sends
-// it once it handles SIGTERM and logs the terminal: the payload, released
-// only then, may end at once, and systemd then stops the unit with a
-// SIGTERM, which would kill a relay still starting (Go's default action)
-// before it read the payload's output.
-func awaitReady(r *os.File, timeout time.Duration) error {
-	if err := r.SetReadDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	b := make([]byte, 1)
-	if _, err := r.Read(b); err != nil {
-		return err
-	}
-	return nil
 }

@@ -13,19 +13,21 @@ import (
 // unit's service properties said, so that listing unchanged workloads
 // costs one ListUnits call instead of one property dump per workload,
 // and the last list of cove's units, so that a list while nothing changed
-// costs none (at 1000 units ListUnits takes systemd about 10 ms).
+// costs a Ping instead (at 1000 units ListUnits takes systemd about 10
+// ms; Conn.coveUnits).
 //
 // Entries are invalidated by systemd's own change signals, which the
 // connection's reader hands to the cache synchronously (signalTap): a
-// signal that systemd sent before the reply to a ListUnits call on the
-// same connection has been seen by the time that call returns. systemd
-// sends a change's signals before it handles the next call, except while
-// its bus queue is congested (over 1024 messages), when it holds signals
-// back but still answers. An entry is
-// used only if no signal touched its unit since it was fetched, no reload
-// happened, the unit has no job queued and ListUnits reports the same
-// active and sub state as at the fetch. (The memory and task counters,
-// which systemd does not signal, are no facts: see facts.counters.)
+// signal that systemd sent before the reply to a ListUnits call (or a
+// Ping) on the same connection has been seen by the time that call
+// returns. systemd sends a change's signals before it handles the next
+// call, except while its bus queue is congested (over 1024 messages),
+// when it holds signals back but still answers. An entry is used only if
+// no signal touched its unit since it was fetched, no reload happened,
+// the unit has no job queued and the list of units (ListUnits' answer, or
+// the last one repeated) shows the same active and sub state as at the
+// fetch. (The memory and task counters, which systemd does not signal,
+// are no facts: see facts.counters.)
 type cache struct {
 	mu   sync.Mutex
 	on   bool // signals are subscribed: entries may be used
@@ -181,6 +183,14 @@ func (k *cache) storeUnits(st stamp, us []sd.UnitStatus) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.units = unitList{set: true, epoch: st.epoch, seq: st.gen, units: us}
+}
+
+// hasUnits reports whether the cache is on and holds a list of cove's
+// units (which unitsNow may return).
+func (k *cache) hasUnits() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.on && k.units.set
 }
 
 // unitsNow returns the last stored list of cove's units if it is still

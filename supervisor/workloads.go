@@ -118,9 +118,10 @@ func (c *Conn) List(ctx context.Context) ([]Workload, error) { return c.list(ctx
 
 // ListStates is List without the cgroups' counters (MemoryBytes and
 // Tasks zero): two file reads fewer for each workload, for a list that
-// shows states (cove ps, docker ps). A Conn that does not watch (see
-// Watch) also leaves out the limits (Limits zero): five property calls
-// fewer of fourteen for each workload.
+// shows states (cove ps, docker ps). While its cache is off (a Conn that
+// does not watch, see Watch, or one that lost systemd until it subscribes
+// again) it also leaves out the limits of the workloads it fetches
+// (Limits zero): five property calls fewer of fourteen for each.
 func (c *Conn) ListStates(ctx context.Context) ([]Workload, error) { return c.list(ctx, false) }
 
 // list is List, with the counters or not.
@@ -134,10 +135,19 @@ func (c *Conn) list(ctx context.Context, counters bool) ([]Workload, error) {
 
 // coveUnits lists cove's units (ListUnitsByPatterns): once watching, the
 // last list again while the cache says nothing in it changed
-// (cache.unitsNow). The caller must not change the list.
+// (cache.unitsNow), after a Ping of systemd on the signals' connection,
+// whose answer comes after every signal systemd sent before it (as a
+// ListUnits answer would), so that the cache has seen them. The caller
+// must not change the list.
 func (c *Conn) coveUnits(ctx context.Context) ([]sd.UnitStatus, error) {
-	if us, ok := c.cache.unitsNow(); ok {
-		return us, nil
+	if c.cache.hasUnits() {
+		obj := c.sig.Object("org.freedesktop.systemd1", "/org/freedesktop/systemd1")
+		if err := obj.CallWithContext(ctx, "org.freedesktop.DBus.Peer.Ping", 0).Err; err != nil {
+			return nil, fmt.Errorf("ping systemd: %w", err)
+		}
+		if us, ok := c.cache.unitsNow(); ok {
+			return us, nil
+		}
 	}
 	st := c.cache.listStamp()
 	us, err := c.listUnits(ctx, "ListUnitsByPatterns", []string{}, []string{spec.UnitPattern})

@@ -65,11 +65,11 @@ func (c *Client) ListStates(ctx context.Context) ([]Workload, error) {
 // workloads (some 700 kB) about 150 page faults more.
 func getList[T any](ctx context.Context, c *Client, path string) ([]T, error) {
 	var out []T
-	return out, c.exchange(ctx, http.MethodGet, path, nil, func(r io.Reader) error {
+	err := c.exchange(ctx, http.MethodGet, path, nil, func(r io.Reader) error {
 		dec := json.NewDecoder(r)
 		switch t, err := dec.Token(); {
 		case err != nil:
-			return err
+			return cutShort(err)
 		case t == nil: // null
 			return nil
 		case t != json.Delim('['):
@@ -85,6 +85,10 @@ func getList[T any](ctx context.Context, c *Client, path string) ([]T, error) {
 		_, err := dec.Token() // ]
 		return cutShort(err)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Status returns workload name.
@@ -256,8 +260,8 @@ func workloadPath(name, verb string) string {
 	return p
 }
 
-// cutShort is err, with io.EOF (an answer that ends inside its array)
-// made io.ErrUnexpectedEOF.
+// cutShort is err, with io.EOF (an answer that ends before its array
+// does, or is empty) made io.ErrUnexpectedEOF.
 func cutShort(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF

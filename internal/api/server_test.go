@@ -257,7 +257,8 @@ func TestClientErrors(t *testing.T) {
 
 // TestClientList: the client reads a list of workloads element by
 // element: all of them, none for null, and an error naming the request
-// for an answer that is not an array or is cut short.
+// (and no workloads) for an answer that is not an array, is cut short or
+// is empty.
 func TestClientList(t *testing.T) {
 	l, path := listenTemp(t)
 	body := ""
@@ -275,6 +276,7 @@ func TestClientList(t *testing.T) {
 		{`null`, "", ""},
 		{`{"name":"a"}`, "", "want a JSON array, got {"},
 		{`[{"name":"a"},`, "", "decode the answer: unexpected EOF"},
+		{``, "", "decode the answer: unexpected EOF"},
 	} {
 		body = tc.body
 		ws, err := c.ListStates(context.Background())
@@ -289,7 +291,7 @@ func TestClientList(t *testing.T) {
 		if tc.err == "" && (err != nil || strings.Join(got, "; ") != tc.want) {
 			t.Errorf("answer %s: %q, %v; want %q", tc.body, got, err, tc.want)
 		}
-		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "GET /v1/workloads?counters=false")) {
+		if tc.err != "" && (err == nil || ws != nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "GET /v1/workloads?counters=false")) {
 			t.Errorf("answer %s: error %v, want one naming the request and %q", tc.body, err, tc.err)
 		}
 	}

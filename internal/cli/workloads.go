@@ -66,8 +66,8 @@ and ports.`,
 // canned answer, perf stat; docs/benchmarks.md), where its heap stays
 // below 10 MiB.
 func ps(ctx context.Context, env *Env, out *output) error {
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(64 << 20)
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 	return withBackend(ctx, env, func(b api.Backend) error {
 		list := b.ListStates // the table shows no counters
 		if out.objects() {

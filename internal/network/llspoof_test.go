@@ -134,7 +134,7 @@ func entryMoves(t *testing.T, on func(func(netlink.Link) error) error, a netip.A
 	in(func(l netlink.Link) error {
 		return netlink.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, State: netlink.NUD_STALE, IP: net.IP(a.AsSlice()), HardwareAddr: mac[:]})
 	})
-	advertiseAs(t, nsM, m, netip.Addr{}, a)
+	advertiseAs(t, nsM, m, plan.LinkLocal(m.MAC), a) // from its own address: only the target is wrong
 	var now net.HardwareAddr
 	in(func(l netlink.Link) error {
 		neighs, err := netlink.NeighList(l.Attrs().Index, netlink.FAMILY_V6)

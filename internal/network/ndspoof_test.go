@@ -175,7 +175,11 @@ func sendICMPv6(src netip.Addr, msg []byte) error {
 		return err
 	}
 	if src.IsValid() {
-		if err := unix.Bind(fd, &unix.SockaddrInet6{Addr: src.As16()}); err != nil {
+		sa := &unix.SockaddrInet6{Addr: src.As16()}
+		if src.IsLinkLocalUnicast() {
+			sa.ZoneId = uint32(eth0.Index)
+		}
+		if err := unix.Bind(fd, sa); err != nil {
 			return fmt.Errorf("bind %v: %w", src, err)
 		}
 	}

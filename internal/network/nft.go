@@ -165,7 +165,8 @@ func tableNames(ts []plan.Table) string {
 }
 
 // baseChain is the nftables chain of a plan chain, policy accept: cove's
-// tables only ever drop what concerns their own bridge or bridge port.
+// tables only ever drop what concerns their own bridge or bridge port, or
+// carries a workload's own link-local address (plan.WorkloadFirewall).
 func baseChain(t *nftables.Table, ch plan.Chain) *nftables.Chain {
 	hooks := map[string]*nftables.ChainHook{"forward": nftables.ChainHookForward, "postrouting": nftables.ChainHookPostrouting, "prerouting": nftables.ChainHookPrerouting, "output": nftables.ChainHookOutput, "input": nftables.ChainHookInput}
 	accept := nftables.ChainPolicyAccept

@@ -17,11 +17,12 @@ import (
 	"github.com/cove-project/cove/launch"
 )
 
-// Descriptors the launcher passes to the relay stage.
+// Descriptors the launcher passes to the relay stage; --ready-fd names a
+// third, a pipe to the launcher (one byte once the relay is ready), which
+// a launcher from before it did not pass.
 const (
 	relayMasterFd = 3 // the terminal's master
 	relayFirstFd  = 4 // the console socket of the cove that started the run: its first client
-	relayReadyFd  = 5 // a pipe to the launcher: one byte once the relay is ready
 )
 
 // relayDrain is how long the relay copies what is left of the output
@@ -32,21 +33,22 @@ const relayDrain = 500 * time.Millisecond
 const journalStream = "/run/systemd/journal/stdout"
 
 // terminalRelay is the relay stage (launch.RelayVerb, "launch-relay --name
-// NAME"), which the launcher starts for a container with a terminal
+// NAME --ready-fd FD"), which the launcher starts for a container with a terminal
 // (--console) beside its payload, in the unit: it keeps the terminal
 // (tty.Relay) with the master on relayMasterFd, the starting cove's console
 // socket on relayFirstFd as its first client, the output logged to the
 // journal as NAME's, and launch.TerminalSocket(NAME) for more clients;
-// it writes one byte to relayReadyFd when it is ready, and the launcher
-// releases the payload only then. It ends when the terminal does, or
+// it writes one byte to the --ready-fd pipe when it is ready, and the
+// launcher releases the payload only then. It ends when the terminal does, or
 // copies what is left and ends on SIGTERM (systemd's, at the unit's
 // stop).
 func terminalRelay(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.RelayVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	name := fs.String("name", "", "the container")
+	readyFd := fs.Int("ready-fd", -1, "a pipe to write one byte to once ready")
 	if err := fs.Parse(args); err != nil || *name == "" || fs.NArg() != 0 {
-		return usagef("%s: want --name NAME", launch.RelayVerb)
+		return usagef("%s: want --name NAME [--ready-fd FD]", launch.RelayVerb)
 	}
 	stopped, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer stop()
@@ -71,9 +73,11 @@ func terminalRelay(_ string, stderr io.Writer, args []string) error {
 		defer ln.Close()
 		go r.Serve(ln)
 	}
-	ready := os.NewFile(relayReadyFd, "ready pipe") // SIGTERM is handled, the log open: the payload may go
-	ready.Write([]byte{1})
-	ready.Close()
+	if *readyFd >= 0 { // SIGTERM is handled, the log open: the payload may go
+		ready := os.NewFile(uintptr(*readyFd), "ready pipe")
+		ready.Write([]byte{1})
+		ready.Close()
+	}
 	return r.Run(stopped.Done(), relayDrain)
 }
 

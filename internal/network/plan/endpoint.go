@@ -57,10 +57,13 @@ type Endpoint struct {
 // (LinkLocal of BridgeMAC, the guests' router), which no workload may
 // send from or advertise; and the workload's own (LinkLocal of MAC, a
 // container's always), which no frame from another port may carry as its
-// source or as an advertisement's target. So a workload cannot take the
-// router's place or another container's in a neighbour cache, the host's
-// included; a guest that makes its link-local address another way (stable
-// privacy) has it unguarded.
+// source or as an advertisement's target (a port of any bridge: the
+// kernel here has no "meta ibrname" in a bridge table, and the address,
+// derived from the network's and the workload's names, is on no other
+// bridge). So a workload cannot take the router's place or another
+// container's in a neighbour cache, the host's included; a guest that
+// makes its link-local address another way (stable privacy) has it
+// unguarded.
 //
 // Whether the ports are free and allowed on the network
 // (NoPrivilegedPorts) is for the caller to check first.
