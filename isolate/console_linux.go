@@ -52,9 +52,8 @@ const relayReadyFd = 5
 // may end at once, and systemd then stops the unit with a SIGTERM, which
 // would kill a relay still starting (Go's default action) before it read
 // the payload's output. (A relay that hangs instead is bounded by the
-// unit's start timeout.) stop ends the relay when the
-// handover fails, release lets it go when it succeeded (both no-ops
-// without c.Console).
+// unit's start timeout.) stop ends the relay when the handover fails,
+// release lets it go when it succeeded (both no-ops without c.Console).
 func startRelay(self string, c launch.Config, pid int) (stop, release func(), err error) {
 	stop, release = func() {}, func() {}
 	if !c.Console {

@@ -312,7 +312,7 @@ func (f facts) counters() (memory, tasks uint64) {
 var serviceProps = slices.Concat(stateProps, []string{"MemoryAccounting", "TasksAccounting", "MemoryMax", "CPUQuotaPerSecUSec", "TasksMax"})
 
 // stateProps are what of serviceProps a list of states needs (ListStates
-// on a Conn that does not watch, which caches nothing): the kind, the
+// while the cache is off, so that nothing partial is cached): the kind, the
 // main process, the last exit, the restarts and the cgroup (paused), not
 // the limits and the accounting.
 var stateProps = []string{

@@ -218,27 +218,35 @@ func TestServeIdleExit(t *testing.T) {
 	}
 }
 
+// clientOf returns a client of a test server that answers with handler
+// on a socket of its own; both go when the test ends.
+func clientOf(t *testing.T, handler http.HandlerFunc) *Client {
+	t.Helper()
+	l, path := listenTemp(t)
+	srv := &http.Server{Handler: handler}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	c, err := NewClient("unix://" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // TestClientErrors: the client turns error bodies into the errors the CLI
 // prints: spec.Errors for spec_invalid, ErrNotFound for not_found, and
 // the status when the body is not cove's.
 func TestClientErrors(t *testing.T) {
-	l, path := listenTemp(t)
 	bodies := map[string]string{
 		"/v1/workloads/gone":   `{"code":"not_found","message":"status of cove-gone.service: no such workload"}`,
 		"/v1/diff":             `{"code":"spec_invalid","message":"x","errors":[{"file":"a.toml","line":3,"col":1,"key":"colour","message":"unknown key"}]}`,
 		"/v1/workloads/broken": `not json`,
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	c := clientOf(t, func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(map[bool]int{true: 404, false: 422}[strings.HasPrefix(r.URL.Path, "/v1/workloads")])
 		w.Write([]byte(bodies[r.URL.Path]))
-	})}
-	go srv.Serve(l)
-	defer srv.Close()
-	c, err := NewClient("unix://" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	})
 	ctx := context.Background()
 	if _, err := c.Status(ctx, "gone"); !errors.Is(err, supervisor.ErrNotFound) || err.Error() != "status of cove-gone.service: no such workload" {
 		t.Errorf("not found: %v", err)
@@ -260,16 +268,8 @@ func TestClientErrors(t *testing.T) {
 // (and no workloads) for an answer that is not an array, is cut short or
 // is empty.
 func TestClientList(t *testing.T) {
-	l, path := listenTemp(t)
 	body := ""
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) })}
-	go srv.Serve(l)
-	defer srv.Close()
-	c, err := NewClient("unix://" + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := clientOf(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) })
 	for _, tc := range []struct{ body, want, err string }{
 		{`[{"name":"a","kind":"container"}, {"name":"b","networks":[{"network":"cove"}]}]`, "a container; b cove", ""},
 		{`[]`, "", ""},

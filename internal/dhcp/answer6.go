@@ -125,9 +125,8 @@ func (r *responder) lease6(cid dhcpv6.DUID, src netip.Addr) (Lease, bool) {
 // DUID and a link-local address of another kind (stable privacy, RFC
 // 7217) has none.
 func clientMACs(cid dhcpv6.DUID, src netip.Addr) []plan.MAC {
-	b := src.As16()
-	if src.Is6() && src.IsLinkLocalUnicast() && b[11] == 0xff && b[12] == 0xfe {
-		return []plan.MAC{{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}}
+	if mac, ok := plan.LinkLocalMAC(src); ok {
+		return []plan.MAC{mac}
 	}
 	var hw net.HardwareAddr
 	switch d := cid.(type) {

@@ -22,7 +22,8 @@ import (
 // of that MAC (plan.LinkLocal; the guests' router, which the workloads'
 // anti-spoofing tables guard) when it comes up: a bridge made by a cove
 // before this one, on a host whose default is another kind of link-local
-// address, keeps its own until the network is stopped and started again. Forwarding is switched on with
+// address, keeps its own until the network is stopped and started again.
+// Forwarding is switched on with
 // net.ipv4.ip_forward and net.ipv6.conf.all.forwarding of this namespace
 // only; on a host that takes its own IPv6 default route from router
 // advertisements with accept_ra=1, the latter stops that (accept_ra=2 on

@@ -7,10 +7,9 @@
 // No process stays resident. cove-ra@NETWORK.socket (units.CompileRA) is
 // a datagram socket the DHCP responder writes to whenever it answers a
 // client, and a VM's launcher when the VM starts; the first datagram
-// starts cove-ra@NETWORK.service, which runs
-// cove ra-serve NETWORK: Serve advertises at once, answers router
-// solicitations and further datagrams while it runs, and returns after
-// Config.Idle without either. A guest that boots sends its DHCP requests
+// starts cove-ra@NETWORK.service, which runs cove ra-serve NETWORK:
+// Serve advertises at once, answers router solicitations and further
+// datagrams while it runs, and returns after Config.Idle without either. A guest that boots sends its DHCP requests
 // and its router solicitations together, so an advertisement reaches it
 // while it still listens; the advertisement's router lifetime (18 hours)
 // outlasts the clients' renewals (every 6 hours), each of which starts
@@ -113,10 +112,11 @@ type Config struct {
 // and gives up every capability once the socket is open
 // (dropCapabilities; a failure is logged). It waits up to ListenWait for
 // the bridge's link-local address (duplicate address detection after the
-// bridge came up); a send that fails is logged and the next one tried. It returns an error if c.Network has no
-// IPv6, or the bridge, its link-local address or the socket is not there
-// in time; it then drops the datagrams waiting on pokes, so that they do
-// not start it again at once. It closes pokes in every case.
+// bridge came up); a send that fails is logged and the next one tried.
+// It returns an error if c.Network has no IPv6, or the bridge, its
+// link-local address or the socket is not there in time; it then drops
+// the datagrams waiting on pokes, so that they do not start it again at
+// once. It closes pokes in every case.
 func Serve(ctx context.Context, pokes net.PacketConn, c Config) error {
 	defer pokes.Close()
 	n := c.Network

@@ -32,16 +32,16 @@ const relayDrain = 500 * time.Millisecond
 // journalStream is journald's socket for a program's output stream.
 const journalStream = "/run/systemd/journal/stdout"
 
-// terminalRelay is the relay stage (launch.RelayVerb, "launch-relay --name
-// NAME --ready-fd FD"), which the launcher starts for a container with a terminal
-// (--console) beside its payload, in the unit: it keeps the terminal
-// (tty.Relay) with the master on relayMasterFd, the starting cove's console
-// socket on relayFirstFd as its first client, the output logged to the
-// journal as NAME's, and launch.TerminalSocket(NAME) for more clients;
-// it writes one byte to the --ready-fd pipe when it is ready, and the
-// launcher releases the payload only then. It ends when the terminal does, or
-// copies what is left and ends on SIGTERM (systemd's, at the unit's
-// stop).
+// terminalRelay is the relay stage (launch.RelayVerb, "launch-relay
+// --name NAME --ready-fd FD"), which the launcher starts for a container
+// with a terminal (--console) beside its payload, in the unit: it keeps
+// the terminal (tty.Relay) with the master on relayMasterFd, the starting
+// cove's console socket on relayFirstFd as its first client, the output
+// logged to the journal as NAME's, and launch.TerminalSocket(NAME) for
+// more clients; it writes one byte to the --ready-fd pipe when it is
+// ready, and the launcher releases the payload only then. It ends when
+// the terminal does, or copies what is left and ends on SIGTERM
+// (systemd's, at the unit's stop).
 func terminalRelay(_ string, stderr io.Writer, args []string) error {
 	fs := flag.NewFlagSet(launch.RelayVerb, flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -116,6 +116,17 @@ func LinkLocal(m MAC) netip.Addr {
 	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: m[0] ^ 0x02, 9: m[1], 10: m[2], 11: 0xff, 12: 0xfe, 13: m[3], 14: m[4], 15: m[5]})
 }
 
+// LinkLocalMAC is the MAC that link-local address a was made of in the
+// "eui64" mode (LinkLocal's inverse), if a is one of those: its interface
+// ID has ff:fe in its middle.
+func LinkLocalMAC(a netip.Addr) (MAC, bool) {
+	b := a.As16()
+	if !a.Is6() || !a.IsLinkLocalUnicast() || b[11] != 0xff || b[12] != 0xfe {
+		return MAC{}, false
+	}
+	return MAC{b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]}, true
+}
+
 // BridgeMAC is the stable MAC of a network's bridge (the source of its
 // router advertisements and its DHCPv6 server's DUID).
 func BridgeMAC(network string) MAC { return WorkloadMAC(network, "\x00bridge") }

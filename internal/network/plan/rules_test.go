@@ -124,7 +124,8 @@ func TestWorkloadFirewallPorts(t *testing.T) {
 }
 
 // TestLinkLocal: RFC 4291's modified EUI-64, the kernel's link-local
-// address of a MAC, for a universal and a locally administered one.
+// address of a MAC, for a universal and a locally administered one, and
+// back; no MAC of an address of another kind.
 func TestLinkLocal(t *testing.T) {
 	for mac, want := range map[MAC]string{
 		{0x00, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}: "fe80::21a:2bff:fe3c:4d5e",
@@ -132,6 +133,14 @@ func TestLinkLocal(t *testing.T) {
 	} {
 		if got := LinkLocal(mac).String(); got != want {
 			t.Errorf("LinkLocal(%v) = %s, want %s", mac, got, want)
+		}
+		if back, ok := LinkLocalMAC(LinkLocal(mac)); !ok || back != mac {
+			t.Errorf("LinkLocalMAC(%s) = %v, %v; want %v", want, back, ok, mac)
+		}
+	}
+	for _, a := range []string{"fe80::4adb:ad5d:bb25:6115", "fd00::ff:fe00:2", "10.0.0.1"} { // stable privacy, not link-local, IPv4
+		if mac, ok := LinkLocalMAC(netip.MustParseAddr(a)); ok {
+			t.Errorf("LinkLocalMAC(%s) = %v, want none", a, mac)
 		}
 	}
 }
