@@ -49,6 +49,9 @@ func TestLinkLocalSpoofing(t *testing.T) {
 		})
 	}))
 	waitLinkLocal(t, nsM)
+	// The bridge's too: an advertisement for a tentative address of the
+	// host's (the control's, below) fails its duplicate address detection.
+	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
 	must(t, InNetns(nsM, func() error { // bob's address on mallory's eth0, to send from
 		return onEth0(func(eth0 netlink.Link) error {
 			a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(bobLL.AsSlice()), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
@@ -154,13 +157,7 @@ func entryMoves(t *testing.T, on func(func(netlink.Link) error) error, a netip.A
 // server's, which the network's input chain lets in.
 func sentFromTo(t *testing.T, ns netns.NsHandle, src, dst netip.Addr, hostIf string) bool {
 	t.Helper()
-	var c *net.UDPConn
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) { // until dst is no longer tentative
-		if c, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: hostIf, Port: int(plan.DHCP6ServerPort)}); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: hostIf, Port: int(plan.DHCP6ServerPort)})
 	must(t, err)
 	defer c.Close()
 	must(t, InNetns(ns, func() error {

@@ -59,22 +59,30 @@ func TestRouterAndNeighbourSpoofing(t *testing.T) {
 // router advertisement must come from one.
 func waitLinkLocal(t *testing.T, ns netns.NsHandle) {
 	t.Helper()
+	waitUsableLinkLocal(t, "eth0", func(f func(netlink.Link) error) error {
+		return InNetns(ns, func() error { return onEth0(f) })
+	})
+}
+
+// waitUsableLinkLocal waits until the link that on runs its function
+// with (in its namespace; named name in the failure) has a link-local
+// address that is no longer tentative.
+func waitUsableLinkLocal(t *testing.T, name string, on func(func(netlink.Link) error) error) {
+	t.Helper()
 	ready := func() bool {
 		var ok bool
-		must(t, InNetns(ns, func() error {
-			return onEth0(func(eth0 netlink.Link) error {
-				addrs, err := netlink.AddrList(eth0, netlink.FAMILY_V6)
-				ok = slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
-					return a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0
-				})
-				return err
+		must(t, on(func(link netlink.Link) error {
+			addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+			ok = slices.ContainsFunc(addrs, func(a netlink.Addr) bool {
+				return a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0
 			})
+			return err
 		}))
 		return ok
 	}
 	for deadline := time.Now().Add(5 * time.Second); !ready(); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("eth0 has no usable link-local address after 5s")
+			t.Fatalf("%s has no usable link-local address after 5s", name)
 		}
 	}
 }
