@@ -21,6 +21,7 @@ type Attachment struct {
 	Addr4  netip.Addr // the workload's IPv4 address (a container's eth0, a VM's guest NIC)
 	Addr6  netip.Addr // its IPv6 address (plan.Addr6For of Addr4)
 	MAC    plan.MAC   // its MAC (eth0's; the guest NIC's)
+	Guest  bool       // HostIf is a VM's tap (plan.Endpoint.Guest)
 }
 
 // AttachContainer joins the network namespace ns (an open
@@ -62,7 +63,15 @@ func AttachTap(n plan.Network, workload string, addr4 netip.Addr, mac plan.MAC) 
 	tap := func(attrs netlink.LinkAttrs, _ Attachment) netlink.Link {
 		return &netlink.Tuntap{LinkAttrs: attrs, Mode: netlink.TUNTAP_MODE_TAP, Flags: netlink.TUNTAP_NO_PI}
 	}
-	return attachPort(n, workload, addr4, mac, "tap", "open /dev/net/tun, ioctl TUNSETIFF, TUNSETPERSIST", tap)
+	at, err := attachPort(n, workload, addr4, mac, "tap", "open /dev/net/tun, ioctl TUNSETIFF, TUNSETPERSIST", tap)
+	at.Guest = true
+	return at, err
+}
+
+// isTap reports whether l is a tap (AttachTap's), not a veth.
+func isTap(l netlink.Link) bool {
+	_, ok := l.(*netlink.Tuntap)
+	return ok
 }
 
 // attachPort gives workload its Attachment on n (addr4, which must be a

@@ -19,12 +19,13 @@ import (
 // link-local addresses of their MACs (plan.LinkLocal) even where the
 // namespace's default is random ones, and once the workloads' bridge
 // tables are there a container can no longer take the router's
-// link-local address or another container's: mallory's unsolicited
-// neighbour advertisement for bob's link-local address no longer moves
-// the host's entry for it to mallory's MAC, one for the bridge's no
-// longer moves bob's, and a datagram from bob's link-local address no
-// longer reaches the host. Without the tables (the control, first) each
-// of them does.
+// link-local address, another container's or one a VM's guest chose
+// (stable privacy): mallory's unsolicited neighbour advertisement for
+// bob's link-local address no longer moves the host's entry for it to
+// mallory's MAC, one for the bridge's no longer moves bob's, one for the
+// guest's no longer moves the host's, and a datagram from bob's or the
+// guest's link-local address no longer reaches the host. Without the
+// tables (the control, first) each of them does.
 func TestLinkLocalSpoofing(t *testing.T) {
 	sandbox(t)
 	must(t, os.WriteFile("/proc/sys/net/ipv6/conf/default/addr_gen_mode", []byte("3"), 0)) // random
@@ -37,53 +38,53 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	router, bobLL := plan.LinkLocal(plan.BridgeMAC(n.Name)), plan.LinkLocal(b.MAC)
 	br, err := netlink.LinkByName(n.Bridge)
 	must(t, err)
-	if got := linkLocals(t, br); !slices.Equal(got, []netip.Addr{router}) {
-		t.Errorf("bridge link-local addresses %v, want %v (plan.LinkLocal of its MAC)", got, router)
-	}
-	must(t, InNetns(nsB, func() error {
-		return onEth0(func(eth0 netlink.Link) error {
-			if got := linkLocals(t, eth0); !slices.Equal(got, []netip.Addr{bobLL}) {
-				t.Errorf("bob's eth0 link-local addresses %v, want %v", got, bobLL)
-			}
-			return nil
-		})
-	}))
+	checkContainerLinkLocals(t, br, router, nsB, b, m)
 	waitLinkLocal(t, nsM)
 	// The bridge's too: an advertisement for a tentative address of the
 	// host's (the control's, below) fails its duplicate address detection.
 	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
-	must(t, InNetns(nsM, func() error { // bob's address on mallory's eth0, to send from
+	guestLL := netip.MustParseAddr("fe80::5a2b:1c3d:4e5f:6071") // no MAC's: a guest's own choice
+	must(t, InNetns(nsM, func() error {                         // bob's and the guest's addresses on mallory's eth0, to send from
 		return onEth0(func(eth0 netlink.Link) error {
-			a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(bobLL.AsSlice()), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
-			if err := netlink.AddrAdd(eth0, a); err != nil {
-				return err
+			for _, ll := range []netip.Addr{bobLL, guestLL} {
+				a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ll.AsSlice()), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+				if err := netlink.AddrAdd(eth0, a); err != nil {
+					return err
+				}
 			}
 			return staticNeighbour(eth0, router, plan.BridgeMAC(n.Name))
 		})
 	}))
-	spoofs := func() (hostMoved, bobMoved, received bool) {
+	type spoofed struct{ hostMoved, bobMoved, received, guestMoved, guestReceived bool }
+	spoofs := func() (s spoofed) {
 		onBridge := func(f func(netlink.Link) error) error { return f(br) }
 		onBob := func(f func(netlink.Link) error) error { return InNetns(nsB, func() error { return onEth0(f) }) }
-		hostMoved = entryMoves(t, onBridge, bobLL, b.MAC, m, nsM)
-		bobMoved = entryMoves(t, onBob, router, plan.BridgeMAC(n.Name), m, nsM)
-		received = sentFromTo(t, nsM, bobLL, router, n.Bridge)
-		return
+		s.hostMoved = entryMoves(t, onBridge, bobLL, b.MAC, m, nsM)
+		s.bobMoved = entryMoves(t, onBob, router, plan.BridgeMAC(n.Name), m, nsM)
+		s.received = sentFromTo(t, nsM, bobLL, router, n.Bridge)
+		s.guestMoved = entryMoves(t, onBridge, guestLL, plan.WorkloadMAC(n.Name, "vm"), m, nsM)
+		s.guestReceived = sentFromTo(t, nsM, guestLL, router, n.Bridge)
+		return s
 	}
-	if hostMoved, bobMoved, received := spoofs(); !hostMoved || !bobMoved || !received {
-		t.Fatalf("control: without the tables a spoof failed: host's entry for bob moved %v, bob's for the router %v, datagram from bob's address received %v",
-			hostMoved, bobMoved, received)
+	if s := spoofs(); s != (spoofed{true, true, true, true, true}) {
+		t.Fatalf("control: without the tables a spoof failed: %+v", s)
 	}
 	must(t, SetupWorkload("mallory", []plan.Endpoint{m.Endpoint(n)}, nil))
 	must(t, SetupWorkload("bob", []plan.Endpoint{b.Endpoint(n)}, nil))
-	hostMoved, bobMoved, received := spoofs()
-	if hostMoved {
-		t.Error("the host took mallory's neighbour advertisement for bob's link-local address")
-	}
-	if bobMoved {
-		t.Error("bob took mallory's neighbour advertisement for the router's link-local address")
-	}
-	if received {
-		t.Error("a datagram mallory sent from bob's link-local address reached the host")
+	s := spoofs()
+	for _, c := range []struct {
+		passed bool
+		what   string
+	}{
+		{s.hostMoved, "the host took mallory's neighbour advertisement for bob's link-local address"},
+		{s.bobMoved, "bob took mallory's neighbour advertisement for the router's link-local address"},
+		{s.received, "a datagram mallory sent from bob's link-local address reached the host"},
+		{s.guestMoved, "the host took mallory's neighbour advertisement for a guest's link-local address"},
+		{s.guestReceived, "a datagram mallory sent from a guest's link-local address reached the host"},
+	} {
+		if c.passed {
+			t.Error(c.what)
+		}
 	}
 	must(t, flushNeighbours())
 	if _, err := dial(nsM, b.Addr6, 80, probeTimeout); err != nil {
@@ -96,6 +97,29 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	}
 	must(t, TeardownWorkload("mallory"))
 	must(t, TeardownWorkload("bob"))
+}
+
+// checkContainerLinkLocals checks that the bridge br has the link-local
+// address router and bob (b, in nsB) that of its MAC, and that bob's and
+// mallory's (m's) attachments are no guests'.
+func checkContainerLinkLocals(t *testing.T, br netlink.Link, router netip.Addr, nsB netns.NsHandle, b, m Attachment) {
+	t.Helper()
+	if got := linkLocals(t, br); !slices.Equal(got, []netip.Addr{router}) {
+		t.Errorf("bridge link-local addresses %v, want %v (plan.LinkLocal of its MAC)", got, router)
+	}
+	must(t, InNetns(nsB, func() error {
+		return onEth0(func(eth0 netlink.Link) error {
+			if got, want := linkLocals(t, eth0), plan.LinkLocal(b.MAC); !slices.Equal(got, []netip.Addr{want}) {
+				t.Errorf("bob's eth0 link-local addresses %v, want %v", got, want)
+			}
+			return nil
+		})
+	}))
+	for _, at := range []Attachment{b, m} {
+		if l, err := netlink.LinkByName(at.HostIf); err != nil || at.Guest || isTap(l) {
+			t.Errorf("a container's attachment is a guest's (Guest %v, link %v, %v)", at.Guest, l, err)
+		}
+	}
 }
 
 // randomLLContainer is container in a namespace whose default is random

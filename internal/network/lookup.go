@@ -106,10 +106,11 @@ type Member struct {
 }
 
 // Joined are workload's endpoints whose links exist (in the calling
-// thread's network namespace: the host's), in the order Join made them
-// (the kernel numbers the links it creates in increasing order): the
-// first is that of its first network, which its default route and
-// published ports use. None for a workload that is not attached.
+// thread's network namespace: the host's), each a Guest's if its link is
+// a tap, in the order Join made them (the kernel numbers the links it
+// creates in increasing order): the first is that of its first network,
+// which its default route and published ports use. None for a workload
+// that is not attached.
 func (v View) Joined(workload string) []plan.Endpoint {
 	type linked struct {
 		index int
@@ -118,6 +119,7 @@ func (v View) Joined(workload string) []plan.Endpoint {
 	var found []linked
 	for _, ep := range v.Endpoints(workload) {
 		if l, err := netlink.LinkByName(ep.HostIf); err == nil {
+			ep.Guest = isTap(l)
 			found = append(found, linked{l.Attrs().Index, ep})
 		}
 	}

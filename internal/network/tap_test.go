@@ -2,6 +2,7 @@ package network
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/network/plan"
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // TestAttachTap: a VM's tap replaces a stale link of its name, is an up
@@ -22,7 +24,9 @@ import (
 // guest's frames: the gateway answers an ARP request from the guest's
 // MAC and address on the tap, and (the control) one from another MAC;
 // with the workload's tables the latter is dropped and the guest's still
-// passes. Detach removes the tap.
+// passes, and so does a datagram from a link-local address the guest
+// chose (stable privacy: not its MAC's) to the bridge's. Detach removes
+// the tap.
 func TestAttachTap(t *testing.T) {
 	sandbox(t)
 	n, l := plan.Default(), Leases{Root: t.TempDir()}
@@ -56,6 +60,15 @@ func TestAttachTap(t *testing.T) {
 	}
 	if err := arpGateway(tap, at.MAC, at.Addr4, n); err != nil {
 		t.Errorf("with the workload's tables, the guest's ARP request: %v", err)
+	}
+	if l, err := netlink.LinkByName(name); err != nil || !at.Guest || !isTap(l) {
+		t.Errorf("a tap's attachment is not a guest's (Guest %v, link %v, %v)", at.Guest, l, err)
+	}
+	br, err := netlink.LinkByName(n.Bridge)
+	must(t, err)
+	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
+	if !guestDatagram(t, tap, at.MAC, netip.MustParseAddr("fe80::5a2b:1c3d:4e5f:6071"), n) {
+		t.Error("with the workload's tables, a datagram from the guest's own link-local address did not reach the host")
 	}
 	tap.Close()
 	must(t, TeardownWorkload("vm"))
@@ -93,21 +106,8 @@ func checkTapLink(t *testing.T, n plan.Network, name string) int {
 // file is closed when the test ends.
 func openTap(t *testing.T, name string) *os.File {
 	t.Helper()
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	f, err := harness.OpenTap(name)
 	must(t, err)
-	ifr, err := unix.NewIfreq(name)
-	if err == nil {
-		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
-		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
-	}
-	if err == nil {
-		err = unix.SetNonblock(fd, true) // after TUNSETIFF: then the runtime can poll it
-	}
-	if err != nil {
-		unix.Close(fd)
-		t.Fatalf("attach to tap %s: ioctl TUNSETIFF: %v", name, err)
-	}
-	f := os.NewFile(uintptr(fd), "/dev/net/tun")
 	t.Cleanup(func() { f.Close() })
 	return f
 }
@@ -145,4 +145,47 @@ func arpGateway(tap *os.File, sha plan.MAC, spa netip.Addr, n plan.Network) erro
 		}
 	}
 	return fmt.Errorf("no ARP reply from %v to %v in 2s", n.Gateway4, sha)
+}
+
+// guestDatagram writes a UDP datagram from the guest (MAC sha, address
+// src) to the bridge's link-local address into tap and says whether the
+// host received it.
+func guestDatagram(t *testing.T, tap *os.File, sha plan.MAC, src netip.Addr, n plan.Network) bool {
+	t.Helper()
+	router := plan.LinkLocal(plan.BridgeMAC(n.Name))
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(router.AsSlice()), Zone: n.Bridge, Port: int(plan.DHCP6ServerPort)})
+	must(t, err)
+	defer c.Close()
+	_, err = tap.Write(udp6Frame(sha, plan.BridgeMAC(n.Name), src, router, 5000, plan.DHCP6ServerPort, []byte("guest")))
+	must(t, err)
+	c.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = c.Read(make([]byte, 16))
+	return err == nil
+}
+
+// udp6Frame is an Ethernet frame from MAC sha to tha holding an IPv6 UDP
+// datagram from src:sport to dst:dport with payload.
+func udp6Frame(sha, tha plan.MAC, src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
+	udp := binary.BigEndian.AppendUint16(nil, sport)
+	udp = binary.BigEndian.AppendUint16(udp, dport)
+	udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(payload)))
+	udp = append(append(udp, 0, 0), payload...)
+	pseudo := append(append(src.AsSlice(), dst.AsSlice()...), 0, 0, byte(len(udp)>>8), byte(len(udp)), 0, 0, 0, unix.IPPROTO_UDP)
+	var sum uint32
+	for _, b := range [][]byte{pseudo, udp} {
+		for i := 0; i < len(b); i += 2 {
+			sum += uint32(b[i]) << 8
+			if i+1 < len(b) {
+				sum += uint32(b[i+1])
+			}
+		}
+	}
+	for sum>>16 != 0 {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(udp[6:], ^uint16(sum))
+	ip := []byte{0x60, 0, 0, 0, byte(len(udp) >> 8), byte(len(udp)), unix.IPPROTO_UDP, 255}
+	ip = append(append(ip, src.AsSlice()...), dst.AsSlice()...)
+	frame := append(append(append([]byte{}, tha[:]...), sha[:]...), 0x86, 0xdd)
+	return append(append(frame, ip...), udp...)
 }

@@ -50,9 +50,11 @@ func Restore(n plan.Network) error {
 	var errs []error
 	for addr, w := range leases {
 		ep := endpoint(n, w, addr)
-		if _, err := netlink.LinkByName(ep.HostIf); err != nil {
+		link, err := netlink.LinkByName(ep.HostIf)
+		if err != nil {
 			continue // not attached (yet, or any more): Join or Leave sees to it
 		}
+		ep.Guest = isTap(link)
 		eps := view.Joined(w)
 		if len(eps) == 0 {
 			eps = []plan.Endpoint{ep}

@@ -73,5 +73,5 @@ func workloadTables(workload string) []plan.Table {
 // Endpoint is the attachment as plan.WorkloadFirewall takes it, on
 // network n.
 func (at Attachment) Endpoint(n plan.Network) plan.Endpoint {
-	return plan.Endpoint{Network: n, HostIf: at.HostIf, Addr4: at.Addr4, Addr6: at.Addr6, MAC: at.MAC}
+	return plan.Endpoint{Network: n, HostIf: at.HostIf, Addr4: at.Addr4, Addr6: at.Addr6, MAC: at.MAC, Guest: at.Guest}
 }

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/tests/sandbox"
 )
@@ -222,4 +224,28 @@ func Background(t testing.TB, sb *sandbox.Sandbox, name string, args ...string) 
 		t.Fatalf("%s %q printed %q: %v", name, args, line, err)
 	}
 	return line
+}
+
+// OpenTap creates the tap name (frames without packet information) in
+// the calling thread's network namespace and returns the file its frames
+// are read from and written to, polled by the runtime; the tap goes when
+// the file is closed.
+func OpenTap(name string) (*os.File, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("create tap %s: open /dev/net/tun: %w", name, err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err == nil {
+		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, true) // after TUNSETIFF: then the runtime can poll it
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("create tap %s: ioctl TUNSETIFF: %w", name, err)
+	}
+	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
 }

@@ -22,9 +22,9 @@ const (
 )
 
 // TestVMDHCPv6: a guest booted from its own disk (a network namespace
-// with a veth on cove0 and the MAC of a workload that holds a lease,
-// behind that workload's anti-spoofing table, with the kernel's accept_ra
-// on) gets IPv6 as on any IPv6 LAN. ISC dhclient -6 gets the lease's IPv6
+// wired to a tap on cove0, makeGuest, with the MAC of a workload that
+// holds a lease, behind that workload's anti-spoofing table, with the
+// kernel's accept_ra on) gets IPv6 as on any IPv6 LAN. ISC dhclient -6 gets the lease's IPv6
 // twin, with the gateway as DNS server and the network as search domain,
 // from the DHCP responder (which its socket started with the network, to
 // join the DHCPv6 group on it): first, with a random link-local address,

@@ -9,16 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netns"
+
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/tests/harness"
 )
 
 // The DHCP test's guest: a workload that holds a lease on network cove
-// but is played by a network namespace the test makes (a veth on cove0
-// with the workload's MAC) instead of a QEMU, and a stranger whose MAC
-// no lease belongs to.
+// but is played by a network namespace the test makes (a tap on cove0
+// wired to one with the workload's MAC: makeGuest) instead of a QEMU, and
+// a stranger whose MAC no lease belongs to.
 const (
 	dhcpVM        = "dhcpvm"
 	dhcpSocket    = "cove-dhcp@cove.socket"
@@ -30,13 +33,13 @@ const (
 
 // TestVMDHCP: cove-dhcp@cove.socket comes up with the network, next to
 // another network's on the same port; a guest booted without ip=
-// (busybox udhcpc on a veth of cove0 with the MAC of a workload that
-// holds a lease, behind that workload's anti-spoofing table) gets
-// exactly its lease, the gateway as router and DNS server, the network as
-// domain and its name as host name, from the responder the first
-// DISCOVER started (and not from the other network's, IPv4 only, whose
-// responder nothing starts); a guest with
-// another MAC gets no offer; the responder exits when idle, its socket
+// (busybox udhcpc behind a tap of cove0, makeGuest, with the MAC of a
+// workload that holds a lease, behind that workload's anti-spoofing
+// table) gets exactly its lease, the gateway as router and DNS server,
+// the network as domain and its name as host name, from the responder
+// the first DISCOVER started (and not from the other network's, IPv4
+// only, whose responder nothing starts); a guest with another MAC gets no
+// offer; the responder exits when idle, its socket
 // stays and starts it again for the next request; stopping the networks
 // stops their sockets, and nothing is left.
 func TestVMDHCP(t *testing.T) {
@@ -107,17 +110,18 @@ func leaseLikeLauncher(t *testing.T, name string) netip.Addr {
 }
 
 // makeGuest makes a network namespace ns with lo and eth0 up, eth0 with
-// mac, the peer of hostIf, a port of cove0: a guest's NIC without an
-// address. Both go when the test ends.
+// mac: a guest's NIC without an address. Its wire is hostIf, a tap and a
+// port of cove0, as QEMU's NIC is: eth0 is a tap too, and the test relays
+// the frames between the two. Both go when the test ends.
 func makeGuest(t *testing.T, ns, hostIf string, mac plan.MAC) string {
 	t.Helper()
-	t.Cleanup(func() {
-		inside(t, "ip", "link", "del", hostIf)
-		inside(t, "ip", "netns", "del", ns)
-	})
+	must(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { inside(t, "ip", "netns", "del", ns) })
+	port := openTapIn(t, sb.NetNS(), hostIf)
+	nic := openTapIn(t, fmt.Sprintf("/proc/%d/root/run/netns/%s", sb.PID(), ns), "eth0")
+	go relayFrames(port, nic)
+	go relayFrames(nic, port)
 	must(t, "sh", "-c", fmt.Sprintf(`set -e
-ip netns add %[1]s
-ip link add %[2]s type veth peer name eth0 netns %[1]s
 ip -n %[1]s link set eth0 address %[3]s
 ip -n %[1]s link set lo up
 ip -n %[1]s link set eth0 up
@@ -125,6 +129,41 @@ ip link set %[2]s master cove0 up
 `, ns, hostIf, mac))
 	assertClosedWorld(t, "up0", "cove0", "cove-"+dhcpOther, "cv*")
 	return ns
+}
+
+// openTapIn creates the tap name in the network namespace at nsPath and
+// returns the file its frames are read from and written to; the tap goes
+// when the test ends and the file is closed.
+func openTapIn(t *testing.T, nsPath, name string) *os.File {
+	t.Helper()
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		t.Fatalf("open network namespace %s: %v", nsPath, err)
+	}
+	defer ns.Close()
+	var tap *os.File
+	err = network.InNetns(ns, func() error {
+		tap, err = harness.OpenTap(name)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("in %s: %v", nsPath, err)
+	}
+	t.Cleanup(func() { tap.Close() })
+	return tap
+}
+
+// relayFrames copies frames from one tap's file to another's until the
+// first is closed; a frame the other does not take is lost, as on a wire.
+func relayFrames(from, to *os.File) {
+	buf := make([]byte, 65536)
+	for {
+		n, err := from.Read(buf)
+		if err != nil {
+			return
+		}
+		to.Write(buf[:n])
+	}
 }
 
 // udhcpc runs busybox udhcpc on eth0 in namespace ns (-f -q -n: in the

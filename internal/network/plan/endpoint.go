@@ -15,6 +15,9 @@ type Endpoint struct {
 	Addr4   netip.Addr // the workload's IPv4 address on the network (required)
 	Addr6   netip.Addr // its IPv6 address (Addr6For of Addr4); zero: no IPv6
 	MAC     MAC        // its MAC
+	// Guest: the port is a VM's tap, whose guest chooses its own
+	// link-local address; a container's is that of its MAC (LinkLocal).
+	Guest bool
 }
 
 // WorkloadFirewall is the rule set of a workload, as data: at most two
@@ -45,25 +48,27 @@ type Endpoint struct {
 // source MAC; of another type than IPv4, IPv6 and ARP (VLAN tags
 // included: a receiver takes a frame tagged with VLAN 0 as untagged);
 // with another IPv4 source than Addr4 or 0.0.0.0 (DHCP); with another
-// IPv6 source than Addr6, fe80::/10 or :: (neighbour discovery; any IPv6
-// when Addr6 is zero); and ARP with another sender address than Addr4 or
-// 0.0.0.0 (probes). It also drops what only a router or a DHCP server
-// sends, which would redirect the others' traffic: router advertisements
-// and redirects, neighbour advertisements for a target that is not the
-// workload's (Addr6, or link-local), and UDP from the DHCP server ports 67
-// and 547 (cove answers DHCP itself; a workload's own DHCP server would
-// answer the network's VMs first). Of the link-local addresses, which a
-// VM's guest may choose freely, two are guarded: the bridge's
-// (LinkLocal of BridgeMAC, the guests' router), which no workload may
-// send from or advertise; and the workload's own (LinkLocal of MAC, a
-// container's always), which no frame from another port may carry as its
-// source or as an advertisement's target (a port of any bridge: the
-// kernel here has no "meta ibrname" in a bridge table, and the address,
-// derived from the network's and the workload's names, is on no other
-// bridge). So a workload cannot take the router's place or another
-// container's in a neighbour cache, the host's included; a guest that
+// IPv6 source than Addr6, its link-local address or :: (neighbour
+// discovery; any IPv6 when Addr6 is zero); and ARP with another sender
+// address than Addr4 or 0.0.0.0 (probes). It also drops what only a
+// router or a DHCP server sends, which would redirect the others'
+// traffic: router advertisements and redirects, neighbour advertisements
+// for a target that is not the workload's (Addr6, or its link-local
+// address), and UDP from the DHCP server ports 67 and 547 (cove answers
+// DHCP itself; a workload's own DHCP server would answer the network's
+// VMs first). A container's link-local address is LinkLocal of its MAC
+// (its eth0 makes it so), and it may use no other; a VM's guest chooses
+// its own (Guest: any of fe80::/10). Two are guarded against guests too:
+// the bridge's (LinkLocal of BridgeMAC, the guests' router), which no
+// workload may send from or advertise; and the workload's own LinkLocal
+// of its MAC, which no frame from another port may carry as its source or
+// as an advertisement's target (a port of any bridge: the kernel here has
+// no "meta ibrname" in a bridge table, and the address, derived from the
+// network's and the workload's names, is on no other bridge). So no
+// workload can take the router's place or a container's in a neighbour
+// cache, the host's included, and no container a guest's; a guest that
 // makes its link-local address another way (stable privacy) has it
-// unguarded.
+// unguarded only against the other guests.
 //
 // Whether the ports are free and allowed on the network
 // (NoPrivilegedPorts) is for the caller to check first.
@@ -121,8 +126,11 @@ func antiSpoofRules(ep Endpoint) []Rule {
 		{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr4), host(netip.IPv4Unspecified())}, Verdict: Drop},
 	}
 	if ep.Addr6.IsValid() {
-		ll := netip.MustParsePrefix("fe80::/10")
 		router, own := host(LinkLocal(BridgeMAC(ep.Network.Name))), host(LinkLocal(ep.MAC))
+		ll := own // what the workload's link-local address may be
+		if ep.Guest {
+			ll = netip.MustParsePrefix("fe80::/10")
+		}
 		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, host(netip.IPv6Unspecified())}, Verdict: Drop},
 			Rule{IIF: in, Saddr: router, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRouterAdvert, Verdict: Drop},

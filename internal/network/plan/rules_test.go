@@ -145,26 +145,47 @@ func TestLinkLocal(t *testing.T) {
 	}
 }
 
+// TestWorkloadFirewallAntiSpoofing: a container's port may send IPv6
+// from no link-local address but that of its MAC and advertise no other;
+// a VM's guest may choose its own (any of fe80::/10), but not the bridge's
+// and not another port's own; a port without IPv6 sends none.
 func TestWorkloadFirewallAntiSpoofing(t *testing.T) {
 	ep := testEndpoint()
+	guest := Endpoint{Network: ep.Network, HostIf: "cvvm", Addr4: netip.MustParseAddr("10.77.0.3"),
+		Addr6: Addr6For(ep.Network, netip.MustParseAddr("10.77.0.3")), MAC: MAC{2, 0, 0, 0, 0, 4}, Guest: true}
 	noV6 := Endpoint{HostIf: "cvnosix", Addr4: netip.MustParseAddr("10.78.0.2"), MAC: MAC{2, 0, 0, 0, 0, 3}}
-	tables := WorkloadFirewall("web", []Endpoint{ep, noV6}, nil)
+	tables := WorkloadFirewall("web", []Endpoint{ep, guest, noV6}, nil)
 	want := strings.Join([]string{
 		`iifname "cvweb" ether saddr != 02:00:00:00:00:02 drop`,
 		`iifname "cvweb" ether type != ip ether type != ip6 ether type != arp drop`,
 		`iifname "cvweb" ip saddr != 10.77.0.2 ip saddr != 0.0.0.0 drop`,
-		`iifname "cvweb" ip6 saddr != ` + ep.Addr6.String() + ` ip6 saddr != fe80::/10 ip6 saddr != :: drop`,
-		`iifname "cvweb" ip6 saddr fe80::d459:63ff:fe53:5944 drop`, // the bridge's link-local address
+		`iifname "cvweb" ip6 saddr != ` + ep.Addr6.String() + ` ip6 saddr != fe80::ff:fe00:2 ip6 saddr != :: drop`, // its own only
+		`iifname "cvweb" ip6 saddr fe80::d459:63ff:fe53:5944 drop`,                                                 // the bridge's link-local address
 		`iifname "cvweb" icmpv6 type nd-router-advert drop`,
 		`iifname "cvweb" icmpv6 type nd-redirect drop`,
 		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd5d137d9e338f870000000000000002 ` +
-			`@th,64,128 & 0xffc00000000000000000000000000000 != 0xfe800000000000000000000000000000 drop`,
+			`@th,64,128 != 0xfe80000000000000000000fffe000002 drop`,
 		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000d45963fffe535944 drop`,
 		`iifname "cvweb" udp sport 547 drop`,
 		`iifname != "cvweb" ip6 saddr fe80::ff:fe00:2 drop`, // its own
 		`iifname != "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000000000fffe000002 drop`,
 		`iifname "cvweb" arp saddr ip != 10.77.0.2 arp saddr ip != 0.0.0.0 drop`,
 		`iifname "cvweb" udp sport 67 drop`,
+		`iifname "cvvm" ether saddr != 02:00:00:00:00:04 drop`,
+		`iifname "cvvm" ether type != ip ether type != ip6 ether type != arp drop`,
+		`iifname "cvvm" ip saddr != 10.77.0.3 ip saddr != 0.0.0.0 drop`,
+		`iifname "cvvm" ip6 saddr != ` + guest.Addr6.String() + ` ip6 saddr != fe80::/10 ip6 saddr != :: drop`, // the guest's choice
+		`iifname "cvvm" ip6 saddr fe80::d459:63ff:fe53:5944 drop`,
+		`iifname "cvvm" icmpv6 type nd-router-advert drop`,
+		`iifname "cvvm" icmpv6 type nd-redirect drop`,
+		`iifname "cvvm" icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd5d137d9e338f870000000000000003 ` +
+			`@th,64,128 & 0xffc00000000000000000000000000000 != 0xfe800000000000000000000000000000 drop`,
+		`iifname "cvvm" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000d45963fffe535944 drop`,
+		`iifname "cvvm" udp sport 547 drop`,
+		`iifname != "cvvm" ip6 saddr fe80::ff:fe00:4 drop`,
+		`iifname != "cvvm" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000000000fffe000004 drop`,
+		`iifname "cvvm" arp saddr ip != 10.77.0.3 arp saddr ip != 0.0.0.0 drop`,
+		`iifname "cvvm" udp sport 67 drop`,
 		`iifname "cvnosix" ether saddr != 02:00:00:00:00:03 drop`,
 		`iifname "cvnosix" ether type != ip ether type != ip6 ether type != arp drop`,
 		`iifname "cvnosix" ip saddr != 10.78.0.2 ip saddr != 0.0.0.0 drop`,
