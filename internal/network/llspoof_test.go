@@ -1,6 +1,7 @@
 package network
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -196,4 +197,66 @@ func sentFromTo(t *testing.T, ns netns.NsHandle, src, dst netip.Addr, hostIf str
 	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 	_, err = c.Read(make([]byte, 16))
 	return err == nil
+}
+
+// TestDuplicateAddressProbes: a container's duplicate address detection
+// probes (neighbour solicitations from ::) reach the others only for its
+// own addresses, so that it cannot fail another's detection of a new
+// address. Without the tables (the control, first) mallory's detection
+// of the router's link-local address and of bob's fails: the host and bob
+// got its probes and defended their addresses. With them it does not:
+// neither got a probe (and what mallory would send from those addresses
+// is dropped anyway).
+func TestDuplicateAddressProbes(t *testing.T) {
+	n, nsM, m, nsB, b := malloryAndBob(t)
+	router, bobLL := plan.LinkLocal(plan.BridgeMAC(n.Name)), plan.LinkLocal(b.MAC)
+	br, err := netlink.LinkByName(n.Bridge)
+	must(t, err)
+	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
+	waitLinkLocal(t, nsB)
+	waitLinkLocal(t, nsM)
+	for _, a := range []netip.Addr{router, bobLL} {
+		if !detectionFails(t, nsM, a) {
+			t.Fatalf("control: without the tables mallory's detection of %v did not fail", a)
+		}
+	}
+	must(t, SetupWorkload("mallory", []plan.Endpoint{m.Endpoint(n)}, nil))
+	must(t, SetupWorkload("bob", []plan.Endpoint{b.Endpoint(n)}, nil))
+	for _, a := range []netip.Addr{router, bobLL} {
+		if detectionFails(t, nsM, a) {
+			t.Errorf("mallory's duplicate address detection probe for %v was answered", a)
+		}
+	}
+	must(t, TeardownWorkload("mallory"))
+	must(t, TeardownWorkload("bob"))
+}
+
+// detectionFails adds a to eth0 in ns with duplicate address detection,
+// waits until the detection ends (up to 3 s), removes a again and says
+// whether the detection failed (another node defended a).
+func detectionFails(t *testing.T, ns netns.NsHandle, a netip.Addr) (failed bool) {
+	t.Helper()
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(a.AsSlice()), Mask: net.CIDRMask(64, 128)}}
+	must(t, InNetns(ns, func() error {
+		return onEth0(func(eth0 netlink.Link) error {
+			if err := netlink.AddrAdd(eth0, addr); err != nil {
+				return err
+			}
+			defer netlink.AddrDel(eth0, addr)
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				addrs, err := netlink.AddrList(eth0, netlink.FAMILY_V6)
+				if err != nil {
+					return err
+				}
+				for _, got := range addrs { // a failed one stays tentative
+					if got.IP.Equal(addr.IP) && (got.Flags&unix.IFA_F_DADFAILED != 0 || got.Flags&unix.IFA_F_TENTATIVE == 0) {
+						failed = got.Flags&unix.IFA_F_DADFAILED != 0
+						return nil
+					}
+				}
+			}
+			return fmt.Errorf("the detection of %v on eth0 did not end in 3s", a)
+		})
+	}))
+	return failed
 }

@@ -304,8 +304,9 @@ func l4Exprs(r plan.Rule) ([]expr.Any, error) {
 		return nil, fmt.Errorf("an ICMPv6 type or target needs %s, not %s", plan.ICMPv6, r.L4Proto)
 	}
 	// TCP and UDP: source port at offset 0, destination port at 2.
-	// ICMPv6: the type at offset 0; a neighbour advertisement's target
-	// address follows the type, code, checksum and flags (offset 8).
+	// ICMPv6: the type at offset 0; a neighbour advertisement's or
+	// solicitation's target address follows the type, code, checksum and
+	// flags or reserved bits (offset 8).
 	for _, f := range []struct {
 		off, n uint32
 		v      []byte

@@ -183,7 +183,10 @@ func udp6Frame(sha, tha plan.MAC, src, dst netip.Addr, sport, dport uint16, payl
 	for sum>>16 != 0 {
 		sum = sum&0xffff + sum>>16
 	}
-	binary.BigEndian.PutUint16(udp[6:], ^uint16(sum))
+	if sum = ^sum & 0xffff; sum == 0 {
+		sum = 0xffff // a zero sum is sent as all ones (RFC 8200 8.1)
+	}
+	binary.BigEndian.PutUint16(udp[6:], uint16(sum))
 	ip := []byte{0x60, 0, 0, 0, byte(len(udp) >> 8), byte(len(udp)), unix.IPPROTO_UDP, 255}
 	ip = append(append(ip, src.AsSlice()...), dst.AsSlice()...)
 	frame := append(append(append([]byte{}, tha[:]...), sha[:]...), 0x86, 0xdd)

@@ -226,26 +226,29 @@ func Background(t testing.TB, sb *sandbox.Sandbox, name string, args ...string) 
 	return line
 }
 
-// OpenTap creates the tap name (frames without packet information) in
-// the calling thread's network namespace and returns the file its frames
-// are read from and written to, polled by the runtime; the tap goes when
-// the file is closed.
+// OpenTap creates the tap name in the calling thread's network namespace,
+// or attaches to it if it exists (a persistent one, as AttachTap makes),
+// for frames without packet information, and returns the file its frames
+// are read from and written to, polled by the runtime. A tap it created
+// goes when the file is closed; a persistent one stays.
 func OpenTap(name string) (*os.File, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("create tap %s: open /dev/net/tun: %w", name, err)
+		return nil, fmt.Errorf("tap %s: open /dev/net/tun: %w", name, err)
 	}
 	ifr, err := unix.NewIfreq(name)
-	if err == nil {
-		ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
-		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
-	}
-	if err == nil {
-		err = unix.SetNonblock(fd, true) // after TUNSETIFF: then the runtime can poll it
-	}
 	if err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("create tap %s: ioctl TUNSETIFF: %w", name, err)
+		return nil, fmt.Errorf("tap %s: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tap %s: ioctl TUNSETIFF: %w", name, err)
+	}
+	if err := unix.SetNonblock(fd, true); err != nil { // after TUNSETIFF: then the runtime can poll it
+		unix.Close(fd)
+		return nil, fmt.Errorf("tap %s: fcntl O_NONBLOCK: %w", name, err)
 	}
 	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
 }

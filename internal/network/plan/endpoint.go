@@ -49,20 +49,21 @@ type Endpoint struct {
 // included: a receiver takes a frame tagged with VLAN 0 as untagged);
 // with another IPv4 source than Addr4 or 0.0.0.0 (DHCP); with another
 // IPv6 source than Addr6, its link-local address or :: (neighbour
-// discovery; any IPv6 when Addr6 is zero); and ARP with another sender
+// discovery; all IPv6 when Addr6 is zero); and ARP with another sender
 // address than Addr4 or 0.0.0.0 (probes). It also drops what only a
 // router or a DHCP server sends, which would redirect the others'
 // traffic: router advertisements and redirects, neighbour advertisements
-// for a target that is not the workload's (Addr6, or its link-local
-// address), and UDP from the DHCP server ports 67 and 547 (cove answers
-// DHCP itself; a workload's own DHCP server would answer the network's
-// VMs first). A container's link-local address is LinkLocal of its MAC
+// and duplicate address detection probes (solicitations from ::) for a
+// target that is not the workload's (Addr6, or its link-local address:
+// a probe for another's address in its detection would fail it), and UDP
+// from the DHCP server ports 67 and 547 (cove answers DHCP itself; a
+// workload's own DHCP server would answer the network's VMs first). A container's link-local address is LinkLocal of its MAC
 // (its eth0 makes it so), and it may use no other; a VM's guest chooses
 // its own (Guest: any of fe80::/10). Two are guarded against guests too:
 // the bridge's (LinkLocal of BridgeMAC, the guests' router), which no
 // workload may send from or advertise; and the workload's own LinkLocal
-// of its MAC, which no frame from another port may carry as its source or
-// as an advertisement's target (a port of any bridge: the kernel here has
+// of its MAC, which no frame from another port may carry as its source,
+// as an advertisement's target or as a probe's (a port of any bridge: the kernel here has
 // no "meta ibrname" in a bridge table, and the address, derived from the
 // network's and the workload's names, is on no other bridge). So no
 // workload can take the router's place or a container's in a neighbour
@@ -131,15 +132,18 @@ func antiSpoofRules(ep Endpoint) []Rule {
 		if ep.Guest {
 			ll = netip.MustParsePrefix("fe80::/10")
 		}
-		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, host(netip.IPv6Unspecified())}, Verdict: Drop},
+		mine, unspec := []netip.Prefix{host(ep.Addr6), ll}, host(netip.IPv6Unspecified())
+		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, unspec}, Verdict: Drop},
 			Rule{IIF: in, Saddr: router, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRouterAdvert, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRedirect, Verdict: Drop},
-			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NotNDTarget: []netip.Prefix{host(ep.Addr6), ll}, Verdict: Drop},
+			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NotNDTarget: mine, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTarget: router, Verdict: Drop},
+			Rule{IIF: in, Saddr: unspec, L4Proto: ICMPv6, ICMPv6Type: NDNeighborSolicit, NotNDTarget: mine, Verdict: Drop},
 			Rule{IIF: in, L4Proto: UDP, Sport: DHCP6ServerPort, Verdict: Drop},
 			Rule{NotIIF: in, Saddr: own, Verdict: Drop},
-			Rule{NotIIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTarget: own, Verdict: Drop})
+			Rule{NotIIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTarget: own, Verdict: Drop},
+			Rule{NotIIF: in, Saddr: unspec, L4Proto: ICMPv6, ICMPv6Type: NDNeighborSolicit, NDTarget: own, Verdict: Drop})
 	} else {
 		rules = append(rules, Rule{IIF: in, NotEtherTypes: []EtherType{EtherIP, EtherARP}, Verdict: Drop})
 	}

@@ -84,12 +84,14 @@ const (
 )
 
 // ICMPv6 message types a workload must not send to others (see
-// WorkloadFirewall): a router's, and a neighbour advertisement for an
+// WorkloadFirewall): a router's, and a neighbour advertisement or a
+// duplicate address detection probe (a solicitation from ::) for an
 // address that is not its own.
 const (
-	NDRouterAdvert   uint8 = 134
-	NDNeighborAdvert uint8 = 136
-	NDRedirect       uint8 = 137
+	NDRouterAdvert    uint8 = 134
+	NDNeighborSolicit uint8 = 135
+	NDNeighborAdvert  uint8 = 136
+	NDRedirect        uint8 = 137
 )
 
 // The ports of DHCP servers, whose answers no workload may send.
@@ -146,8 +148,8 @@ type Rule struct {
 	Sport         uint16         // source port (L4Proto TCP or UDP)
 	Dport         uint16         // destination port (L4Proto TCP or UDP)
 	ICMPv6Type    uint8          // the ICMPv6 message type (L4Proto ICMPv6; 0: any)
-	NDTarget      netip.Prefix   // a neighbour advertisement whose target is inside (with ICMPv6Type NDNeighborAdvert)
-	NotNDTarget   []netip.Prefix // a neighbour advertisement whose target is inside none of these (with ICMPv6Type NDNeighborAdvert)
+	NDTarget      netip.Prefix   // a neighbour advertisement or solicitation whose target is inside (with its ICMPv6Type)
+	NotNDTarget   []netip.Prefix // one whose target is inside none of these (with its ICMPv6Type)
 	CtState       bool           // ct state established,related
 	CtDNAT        bool           // ct status dnat
 	Verdict       Verdict
@@ -349,7 +351,8 @@ func (r Rule) IPFamily() string {
 }
 
 // icmpv6TypeNames are nft's names of the ICMPv6 types rules match.
-var icmpv6TypeNames = map[uint8]string{NDRouterAdvert: "nd-router-advert", NDNeighborAdvert: "nd-neighbor-advert", NDRedirect: "nd-redirect"}
+var icmpv6TypeNames = map[uint8]string{NDRouterAdvert: "nd-router-advert", NDNeighborSolicit: "nd-neighbor-solicit",
+	NDNeighborAdvert: "nd-neighbor-advert", NDRedirect: "nd-redirect"}
 
 // ndTargetString is a test that a neighbour advertisement's target is
 // inside p (op "") or outside it (op "!= "), as nft lists it: the raw 128

@@ -166,9 +166,12 @@ func TestWorkloadFirewallAntiSpoofing(t *testing.T) {
 		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd5d137d9e338f870000000000000002 ` +
 			`@th,64,128 != 0xfe80000000000000000000fffe000002 drop`,
 		`iifname "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000d45963fffe535944 drop`,
+		`iifname "cvweb" ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != 0xfd5d137d9e338f870000000000000002 ` +
+			`@th,64,128 != 0xfe80000000000000000000fffe000002 drop`, // duplicate address detection for its own only
 		`iifname "cvweb" udp sport 547 drop`,
 		`iifname != "cvweb" ip6 saddr fe80::ff:fe00:2 drop`, // its own
 		`iifname != "cvweb" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000000000fffe000002 drop`,
+		`iifname != "cvweb" ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 0xfe80000000000000000000fffe000002 drop`,
 		`iifname "cvweb" arp saddr ip != 10.77.0.2 arp saddr ip != 0.0.0.0 drop`,
 		`iifname "cvweb" udp sport 67 drop`,
 		`iifname "cvvm" ether saddr != 02:00:00:00:00:04 drop`,
@@ -181,9 +184,12 @@ func TestWorkloadFirewallAntiSpoofing(t *testing.T) {
 		`iifname "cvvm" icmpv6 type nd-neighbor-advert @th,64,128 != 0xfd5d137d9e338f870000000000000003 ` +
 			`@th,64,128 & 0xffc00000000000000000000000000000 != 0xfe800000000000000000000000000000 drop`,
 		`iifname "cvvm" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000d45963fffe535944 drop`,
+		`iifname "cvvm" ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 != 0xfd5d137d9e338f870000000000000003 ` +
+			`@th,64,128 & 0xffc00000000000000000000000000000 != 0xfe800000000000000000000000000000 drop`,
 		`iifname "cvvm" udp sport 547 drop`,
 		`iifname != "cvvm" ip6 saddr fe80::ff:fe00:4 drop`,
 		`iifname != "cvvm" icmpv6 type nd-neighbor-advert @th,64,128 0xfe80000000000000000000fffe000004 drop`,
+		`iifname != "cvvm" ip6 saddr :: icmpv6 type nd-neighbor-solicit @th,64,128 0xfe80000000000000000000fffe000004 drop`,
 		`iifname "cvvm" arp saddr ip != 10.77.0.3 arp saddr ip != 0.0.0.0 drop`,
 		`iifname "cvvm" udp sport 67 drop`,
 		`iifname "cvnosix" ether saddr != 02:00:00:00:00:03 drop`,
