@@ -45,31 +45,31 @@ type Endpoint struct {
 // "bridge", only when eps is not empty, stops spoofing: a chain
 // "prerouting" (filter, hook prerouting, priority -200) that drops, for
 // each endpoint, frames entering the bridge from its HostIf with another
-// source MAC; of another type than IPv4, IPv6 and ARP (VLAN tags
-// included: a receiver takes a frame tagged with VLAN 0 as untagged);
-// with another IPv4 source than Addr4 or 0.0.0.0 (DHCP); with another
-// IPv6 source than Addr6, its link-local address or :: (neighbour
-// discovery; all IPv6 when Addr6 is zero); and ARP with another sender
-// address than Addr4 or 0.0.0.0 (probes). It also drops what only a
-// router or a DHCP server sends, which would redirect the others'
-// traffic: router advertisements and redirects, neighbour advertisements
-// and duplicate address detection probes (solicitations from ::) for a
-// target that is not the workload's (Addr6, or its link-local address:
-// a probe for another's address in its detection would fail it), and UDP
-// from the DHCP server ports 67 and 547 (cove answers DHCP itself; a
-// workload's own DHCP server would answer the network's VMs first). A container's link-local address is LinkLocal of its MAC
-// (its eth0 makes it so), and it may use no other; a VM's guest chooses
-// its own (Guest: any of fe80::/10). Two are guarded against guests too:
-// the bridge's (LinkLocal of BridgeMAC, the guests' router), which no
-// workload may send from or advertise; and the workload's own LinkLocal
-// of its MAC, which no frame from another port may carry as its source,
-// as an advertisement's target or as a probe's (a port of any bridge: the kernel here has
-// no "meta ibrname" in a bridge table, and the address, derived from the
-// network's and the workload's names, is on no other bridge). So no
-// workload can take the router's place or a container's in a neighbour
-// cache, the host's included, and no container a guest's; a guest that
-// makes its link-local address another way (stable privacy) has it
-// unguarded only against the other guests.
+// source MAC; of another type than IPv4, IPv6 and ARP (VLAN tags included:
+// a receiver takes a frame tagged with VLAN 0 as untagged); with another
+// IPv4 source than Addr4 or 0.0.0.0 (DHCP); with another IPv6 source than
+// Addr6, its link-local address or :: (neighbour discovery; all IPv6 when
+// Addr6 is zero); and ARP with another sender address than Addr4 or
+// 0.0.0.0 (probes). It also drops what only a router or a DHCP server
+// sends, which would redirect the others' traffic: router advertisements
+// and redirects, neighbour advertisements and duplicate address detection
+// probes (solicitations from ::) for a target that is not the workload's
+// (Addr6, or its link-local address: a probe for another's address in its
+// detection would fail it), and UDP from the DHCP server ports 67 and 547
+// (cove answers DHCP itself; a workload's own DHCP server would answer the
+// network's VMs first). A container's link-local address is LinkLocal of
+// its MAC (its interface on the network makes it so), and it may use no
+// other; a VM's guest chooses its own (Guest: any of fe80::/10). Two are
+// guarded against guests too: the bridge's (LinkLocal of BridgeMAC, the
+// guests' router), which no workload may send from or advertise; and the
+// workload's own LinkLocal of its MAC, which no frame from another port
+// may carry as its source, as an advertisement's target or as a probe's (a
+// port of any bridge: the kernel here has no "meta ibrname" in a bridge
+// table, and the address, derived from the network's and the workload's
+// names, is on no other bridge). So no workload can take the router's
+// place or a container's in a neighbour cache, the host's included, and no
+// container a guest's; a guest that makes its link-local address another
+// way (stable privacy) has it unguarded only against the other guests.
 //
 // Whether the ports are free and allowed on the network
 // (NoPrivilegedPorts) is for the caller to check first.
