@@ -43,9 +43,8 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	waitLinkLocal(t, nsM)
 	// The bridge's too: an advertisement for a tentative address of the
 	// host's (the control's, below) fails its duplicate address detection.
-	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
-	guestLL := netip.MustParseAddr("fe80::5a2b:1c3d:4e5f:6071") // no MAC's: a guest's own choice
-	must(t, InNetns(nsM, func() error {                         // bob's and the guest's addresses on mallory's eth0, to send from
+	waitBridgeLinkLocal(t, br)
+	must(t, InNetns(nsM, func() error { // bob's and the guest's addresses on mallory's eth0, to send from
 		return onEth0(func(eth0 netlink.Link) error {
 			for _, ll := range []netip.Addr{bobLL, guestLL} {
 				a := &netlink.Addr{IPNet: &net.IPNet{IP: net.IP(ll.AsSlice()), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
@@ -98,6 +97,17 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	}
 	must(t, TeardownWorkload("mallory"))
 	must(t, TeardownWorkload("bob"))
+}
+
+// guestLL is a link-local address a VM's guest chose itself (stable
+// privacy): no MAC's EUI-64 address.
+var guestLL = netip.MustParseAddr("fe80::5a2b:1c3d:4e5f:6071")
+
+// waitBridgeLinkLocal waits until bridge br's link-local address is no
+// longer tentative: one bound or advertised before fails its detection.
+func waitBridgeLinkLocal(t *testing.T, br netlink.Link) {
+	t.Helper()
+	waitUsableLinkLocal(t, br.Attrs().Name, func(f func(netlink.Link) error) error { return f(br) })
 }
 
 // checkContainerLinkLocals checks that the bridge br has the link-local
@@ -178,23 +188,32 @@ func entryMoves(t *testing.T, on func(func(netlink.Link) error) error, a netip.A
 
 // sentFromTo sends from inside ns a UDP datagram from src to dst (both
 // link-local, on eth0) and says whether a socket on dst (on link hostIf
-// of the calling thread's namespace) received it; its port is the DHCPv6
-// server's, which the network's input chain lets in.
+// of the calling thread's namespace) received it within 500 ms (arrives).
 func sentFromTo(t *testing.T, ns netns.NsHandle, src, dst netip.Addr, hostIf string) bool {
 	t.Helper()
-	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: hostIf, Port: int(plan.DHCP6ServerPort)})
+	return arrives(t, dst, hostIf, 500*time.Millisecond, func() error {
+		return InNetns(ns, func() error {
+			s, err := net.DialUDP("udp6", &net.UDPAddr{IP: net.IP(src.AsSlice()), Zone: "eth0"}, &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: "eth0", Port: int(plan.DHCP6ServerPort)})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			_, err = s.Write([]byte("spoof"))
+			return err
+		})
+	})
+}
+
+// arrives listens on dst (on link zone) at the DHCPv6 server's port,
+// which the network's input chain lets in, runs send and says whether a
+// datagram arrived within wait.
+func arrives(t *testing.T, dst netip.Addr, zone string, wait time.Duration, send func() error) bool {
+	t.Helper()
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: zone, Port: int(plan.DHCP6ServerPort)})
 	must(t, err)
 	defer c.Close()
-	must(t, InNetns(ns, func() error {
-		s, err := net.DialUDP("udp6", &net.UDPAddr{IP: net.IP(src.AsSlice()), Zone: "eth0"}, &net.UDPAddr{IP: net.IP(dst.AsSlice()), Zone: "eth0", Port: int(plan.DHCP6ServerPort)})
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		_, err = s.Write([]byte("spoof"))
-		return err
-	}))
-	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	must(t, send())
+	c.SetReadDeadline(time.Now().Add(wait))
 	_, err = c.Read(make([]byte, 16))
 	return err == nil
 }
@@ -212,7 +231,7 @@ func TestDuplicateAddressProbes(t *testing.T) {
 	router, bobLL := plan.LinkLocal(plan.BridgeMAC(n.Name)), plan.LinkLocal(b.MAC)
 	br, err := netlink.LinkByName(n.Bridge)
 	must(t, err)
-	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
+	waitBridgeLinkLocal(t, br)
 	waitLinkLocal(t, nsB)
 	waitLinkLocal(t, nsM)
 	for _, a := range []netip.Addr{router, bobLL} {

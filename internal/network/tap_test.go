@@ -66,8 +66,8 @@ func TestAttachTap(t *testing.T) {
 	}
 	br, err := netlink.LinkByName(n.Bridge)
 	must(t, err)
-	waitUsableLinkLocal(t, n.Bridge, func(f func(netlink.Link) error) error { return f(br) })
-	if !guestDatagram(t, tap, at.MAC, netip.MustParseAddr("fe80::5a2b:1c3d:4e5f:6071"), n) {
+	waitBridgeLinkLocal(t, br)
+	if !guestDatagram(t, tap, at.MAC, guestLL, n) {
 		t.Error("with the workload's tables, a datagram from the guest's own link-local address did not reach the host")
 	}
 	tap.Close()
@@ -153,14 +153,10 @@ func arpGateway(tap *os.File, sha plan.MAC, spa netip.Addr, n plan.Network) erro
 func guestDatagram(t *testing.T, tap *os.File, sha plan.MAC, src netip.Addr, n plan.Network) bool {
 	t.Helper()
 	router := plan.LinkLocal(plan.BridgeMAC(n.Name))
-	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IP(router.AsSlice()), Zone: n.Bridge, Port: int(plan.DHCP6ServerPort)})
-	must(t, err)
-	defer c.Close()
-	_, err = tap.Write(udp6Frame(sha, plan.BridgeMAC(n.Name), src, router, 5000, plan.DHCP6ServerPort, []byte("guest")))
-	must(t, err)
-	c.SetReadDeadline(time.Now().Add(time.Second))
-	_, err = c.Read(make([]byte, 16))
-	return err == nil
+	return arrives(t, router, n.Bridge, time.Second, func() error {
+		_, err := tap.Write(udp6Frame(sha, plan.BridgeMAC(n.Name), src, router, 5000, plan.DHCP6ServerPort, []byte("guest")))
+		return err
+	})
 }
 
 // udp6Frame is an Ethernet frame from MAC sha to tha holding an IPv6 UDP

@@ -9,11 +9,11 @@
 // client, and a VM's launcher when the VM starts; the first datagram
 // starts cove-ra@NETWORK.service, which runs cove ra-serve NETWORK:
 // Serve advertises at once, answers router solicitations and further
-// datagrams while it runs, and returns after Config.Idle without either. A guest that boots sends its DHCP requests
-// and its router solicitations together, so an advertisement reaches it
-// while it still listens; the advertisement's router lifetime (18 hours)
-// outlasts the clients' renewals (every 6 hours), each of which starts
-// it again.
+// datagrams while it runs, and returns after Config.Idle without either.
+// A guest that boots sends its DHCP requests and its router solicitations
+// together, so an advertisement reaches it while it still listens; the
+// advertisement's router lifetime (18 hours) outlasts the clients'
+// renewals (every 6 hours), each of which starts it again.
 package radv
 
 import (
