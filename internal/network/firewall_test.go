@@ -262,11 +262,8 @@ func TestFirewallAsNftSeesIt(t *testing.T) {
 	must(t, Setup(n))
 	defer teardownAll(t, n)
 	_, at := container(t, Leases{Root: t.TempDir()}, n, "web")
-	// The second endpoint, without IPv6, and the third, a VM guest's with
-	// its set of one link-local address, exist only in the rules.
-	guest4 := netip.MustParseAddr("10.77.0.4")
-	eps := []plan.Endpoint{at.Endpoint(n), {Network: n, HostIf: "cvnosix", Addr4: netip.MustParseAddr("10.77.0.3"), MAC: plan.MAC{2, 0, 0, 0, 0, 3}},
-		{Network: n, HostIf: "cvguest", Addr4: guest4, Addr6: plan.Addr6For(n, guest4), MAC: plan.MAC{2, 0, 0, 0, 0, 4}, Guest: true}}
+	// The second endpoint, without IPv6, exists only in the rules.
+	eps := []plan.Endpoint{at.Endpoint(n), {Network: n, HostIf: "cvnosix", Addr4: netip.MustParseAddr("10.77.0.3"), MAC: plan.MAC{2, 0, 0, 0, 0, 3}}}
 	must(t, SetupWorkload("web", eps, published))
 	defer func() { must(t, TeardownWorkload("web")); must(t, Detach(n, "web")) }()
 	for _, tb := range append([]plan.Table{plan.Firewall(n)}, plan.WorkloadFirewall("web", eps, published)...) {
@@ -276,11 +273,6 @@ func TestFirewallAsNftSeesIt(t *testing.T) {
 		}
 		listed := regexp.MustCompile(`counter packets \d+ bytes \d+ `).ReplaceAllString(string(out), "")
 		listed = strings.Join(strings.Fields(listed), " ")
-		for _, st := range tb.Sets {
-			if want := fmt.Sprintf("set %s { type ipv6_addr size %d flags dynamic }", st.Name, st.Size); !strings.Contains(listed, want) {
-				t.Errorf("nft lists no %q in:\n%s", want, out)
-			}
-		}
 		for _, ch := range tb.Chains {
 			for _, r := range ch.Rules {
 				if want := r.String(); !strings.Contains(listed, want) {

@@ -72,13 +72,20 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	must(t, SetupWorkload("mallory", []plan.Endpoint{m.Endpoint(n)}, nil))
 	must(t, SetupWorkload("bob", []plan.Endpoint{b.Endpoint(n)}, nil))
 	s := spoofs()
-	noneSucceeds(t,
-		attempt{s.hostMoved, "the host took mallory's neighbour advertisement for bob's link-local address"},
-		attempt{s.bobMoved, "bob took mallory's neighbour advertisement for the router's link-local address"},
-		attempt{s.received, "a datagram mallory sent from bob's link-local address reached the host"},
-		attempt{s.guestMoved, "the host took mallory's neighbour advertisement for a guest's link-local address"},
-		attempt{s.guestReceived, "a datagram mallory sent from a guest's link-local address reached the host"},
-	)
+	for _, c := range []struct {
+		passed bool
+		what   string
+	}{
+		{s.hostMoved, "the host took mallory's neighbour advertisement for bob's link-local address"},
+		{s.bobMoved, "bob took mallory's neighbour advertisement for the router's link-local address"},
+		{s.received, "a datagram mallory sent from bob's link-local address reached the host"},
+		{s.guestMoved, "the host took mallory's neighbour advertisement for a guest's link-local address"},
+		{s.guestReceived, "a datagram mallory sent from a guest's link-local address reached the host"},
+	} {
+		if c.passed {
+			t.Error(c.what)
+		}
+	}
 	must(t, flushNeighbours())
 	if _, err := dial(nsM, b.Addr6, 80, probeTimeout); err != nil {
 		t.Errorf("mallory no longer reaches bob over IPv6 from its own address: %v", err)
@@ -90,23 +97,6 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	}
 	must(t, TeardownWorkload("mallory"))
 	must(t, TeardownWorkload("bob"))
-}
-
-// attempt is a spoof tried with the tables in place: whether it passed,
-// and what that means.
-type attempt struct {
-	passed bool
-	what   string
-}
-
-// noneSucceeds fails the test for each attempt that passed.
-func noneSucceeds(t *testing.T, attempts ...attempt) {
-	t.Helper()
-	for _, a := range attempts {
-		if a.passed {
-			t.Error(a.what)
-		}
-	}
 }
 
 // guestLL is a link-local address a VM's guest chose itself (stable
@@ -178,21 +168,11 @@ func linkLocals(t *testing.T, link netlink.Link) []netip.Addr {
 // the entry moved to mallory's MAC.
 func entryMoves(t *testing.T, on func(func(netlink.Link) error) error, a netip.Addr, mac plan.MAC, m Attachment, nsM netns.NsHandle) bool {
 	t.Helper()
-	return advertisementMoves(t, on, a, mac, m.MAC, func() {
-		advertiseAs(t, nsM, m, plan.LinkLocal(m.MAC), a) // from its own address: only the target is wrong
-	})
-}
-
-// advertisementMoves gives the link that on runs its function with (in
-// its namespace) a stale neighbour entry for a at mac, has advertise send
-// an advertisement of a for MAC to and says whether the entry moved there.
-func advertisementMoves(t *testing.T, on func(func(netlink.Link) error) error, a netip.Addr, mac, to plan.MAC, advertise func()) bool {
-	t.Helper()
 	in := func(f func(netlink.Link) error) { must(t, on(f)) }
 	in(func(l netlink.Link) error {
 		return netlink.NeighSet(&netlink.Neigh{LinkIndex: l.Attrs().Index, State: netlink.NUD_STALE, IP: net.IP(a.AsSlice()), HardwareAddr: mac[:]})
 	})
-	advertise()
+	advertiseAs(t, nsM, m, plan.LinkLocal(m.MAC), a) // from its own address: only the target is wrong
 	var now net.HardwareAddr
 	in(func(l netlink.Link) error {
 		neighs, err := netlink.NeighList(l.Attrs().Index, netlink.FAMILY_V6)
@@ -203,7 +183,7 @@ func advertisementMoves(t *testing.T, on func(func(netlink.Link) error) error, a
 		}
 		return err
 	})
-	return slices.Equal(now, to[:])
+	return slices.Equal(now, m.MAC[:])
 }
 
 // sentFromTo sends from inside ns a UDP datagram from src to dst (both

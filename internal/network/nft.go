@@ -131,17 +131,10 @@ func addTable(c *nftables.Conn, t plan.Table) error {
 		return err
 	}
 	c.AddTable(nt)
-	sets := map[string]*nftables.Set{}
-	for _, st := range t.Sets {
-		sets[st.Name] = &nftables.Set{Table: nt, Name: st.Name, KeyType: nftables.TypeIP6Addr, Dynamic: true, Size: st.Size}
-		if err := c.AddSet(sets[st.Name], nil); err != nil {
-			return fmt.Errorf("table %s %s: set %s: %w", t.Family, t.Name, st.Name, err)
-		}
-	}
 	for _, ch := range t.Chains {
 		chain := c.AddChain(baseChain(nt, ch))
 		for _, r := range ch.Rules {
-			exprs, err := ruleExprs(nt.Family, r, sets)
+			exprs, err := ruleExprs(nt.Family, r)
 			if err != nil {
 				return fmt.Errorf("table %s %s chain %s: rule %q: %w", t.Family, t.Name, ch.Name, r, err)
 			}
@@ -183,17 +176,10 @@ func baseChain(t *nftables.Table, ch plan.Chain) *nftables.Chain {
 	}
 }
 
-// ruleExprs compiles a plan rule, for a table of family fam with sets,
-// into nftables expressions in the order of plan.Rule's fields (nft's),
-// with a counter before the verdict (nft list table shows what matched).
-func ruleExprs(fam nftables.TableFamily, r plan.Rule, sets map[string]*nftables.Set) ([]expr.Any, error) {
-	in := func(name string, invert bool) (expr.Any, error) {
-		st, err := setNamed(sets, name)
-		if err != nil {
-			return nil, err
-		}
-		return &expr.Lookup{SourceRegister: 1, SetName: st.Name, SetID: st.ID, Invert: invert}, nil
-	}
+// ruleExprs compiles a plan rule, for a table of family fam, into
+// nftables expressions in the order of plan.Rule's fields (nft's), with a
+// counter before the verdict (nft list table shows what matched).
+func ruleExprs(fam nftables.TableFamily, r plan.Rule) ([]expr.Any, error) {
 	var e []expr.Any
 	if r.IIF != "" {
 		e = append(e, &expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1}, cmp(expr.CmpOpEq, ifname(r.IIF)))
@@ -214,11 +200,7 @@ func ruleExprs(fam nftables.TableFamily, r plan.Rule, sets map[string]*nftables.
 		e = append(e, &expr.Fib{Register: 1, ResultADDRTYPE: true, FlagDADDR: true})
 		e = append(e, cmp(expr.CmpOpEq, binary.NativeEndian.AppendUint32(nil, unix.RTN_LOCAL)))
 	}
-	addrs, err := addrExprs(fam, r, in)
-	if err != nil {
-		return nil, err
-	}
-	e = append(e, addrs...)
+	e = append(e, addrExprs(fam, r)...)
 	if len(r.NotARPSaddr) > 0 {
 		e = append(e, etherType(plan.EtherARP)...)
 	}
@@ -228,7 +210,7 @@ func ruleExprs(fam nftables.TableFamily, r plan.Rule, sets map[string]*nftables.
 		// and the sender hardware address (6): offset 14 of the ARP header.
 		e = append(e, load(expr.PayloadBaseNetworkHeader, 14, 4), cmp(expr.CmpOpNeq, a.AsSlice()))
 	}
-	l4, err := l4Exprs(r, in)
+	l4, err := l4Exprs(r)
 	if err != nil {
 		return nil, err
 	}
@@ -241,21 +223,13 @@ func ruleExprs(fam nftables.TableFamily, r plan.Rule, sets map[string]*nftables.
 		e = append(e, &expr.Ct{Key: expr.CtKeySTATUS, Register: 1}, bitsSet(ipsDstNAT))
 		e = append(e, cmp(expr.CmpOpNeq, []byte{0, 0, 0, 0}))
 	}
-	verdict, err := verdictExprs(r, sets)
-	if err != nil {
-		return nil, err
-	}
-	return append(append(e, &expr.Counter{}), verdict...), nil
+	return append(append(e, &expr.Counter{}), verdictExprs(r)...), nil
 }
 
-// setLookup is a lookup of register 1 in a set of the rule's table,
-// inverted or not.
-type setLookup func(name string, invert bool) (expr.Any, error)
-
-// addrExprs matches the rule's addresses and looks its source up in sets
-// (in), after one test of the packet's family: meta nfproto in an inet
-// table, the frame's type in a bridge table.
-func addrExprs(fam nftables.TableFamily, r plan.Rule, in setLookup) ([]expr.Any, error) {
+// addrExprs matches the rule's addresses, after one test of the packet's
+// family: meta nfproto in an inet table, the frame's type in a bridge
+// table.
+func addrExprs(fam nftables.TableFamily, r plan.Rule) []expr.Any {
 	var e []expr.Any
 	match := func(p netip.Prefix, src bool, op expr.CmpOp) {
 		if p.IsValid() {
@@ -266,40 +240,27 @@ func addrExprs(fam nftables.TableFamily, r plan.Rule, in setLookup) ([]expr.Any,
 	for _, p := range r.NotSaddr {
 		match(p, true, expr.CmpOpNeq)
 	}
-	lookups, err := setTests(in, expr.PayloadBaseNetworkHeader, ip6SaddrOffset, r.SaddrIn, r.NotSaddrIn)
-	if err != nil {
-		return nil, err
-	}
-	e = append(e, lookups...)
 	match(r.Daddr, false, expr.CmpOpEq)
 	match(r.NotDaddr, false, expr.CmpOpNeq)
 	if len(e) == 0 {
-		return nil, nil
+		return nil
 	}
 	ether, proto := plan.EtherIP, byte(unix.NFPROTO_IPV4)
 	if r.IPFamily() == "ip6" {
 		ether, proto = plan.EtherIPv6, unix.NFPROTO_IPV6
 	}
 	if fam == nftables.TableFamilyBridge {
-		return append(etherType(ether), e...), nil
+		return append(etherType(ether), e...)
 	}
-	return append([]expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmp(expr.CmpOpEq, []byte{proto})}, e...), nil
+	return append([]expr.Any{&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1}, cmp(expr.CmpOpEq, []byte{proto})}, e...)
 }
-
-// Offsets: of the source address in the IPv6 header, and of a neighbour
-// advertisement's or solicitation's target in the ICMPv6 header (after
-// the type, code, checksum and flags or reserved bits).
-const (
-	ip6SaddrOffset = 8
-	ndTargetOffset = 8
-)
 
 // addrMatch compares the source (or destination) address with p: the
 // whole address, or its first p.Bits() bits.
 func addrMatch(p netip.Prefix, src bool, op expr.CmpOp) []expr.Any {
 	off, n := uint32(12), uint32(4)
 	if p.Addr().Is6() {
-		off, n = ip6SaddrOffset, 16
+		off, n = 8, 16
 	}
 	if !src {
 		off += n
@@ -325,10 +286,9 @@ func prefixMatch(base expr.PayloadBase, off uint32, p netip.Prefix, op expr.CmpO
 // l4Protos are the protocol numbers of plan.Rule.L4Proto.
 var l4Protos = map[string]byte{plan.TCP: unix.IPPROTO_TCP, plan.UDP: unix.IPPROTO_UDP, plan.ICMP: unix.IPPROTO_ICMP, plan.ICMPv6: unix.IPPROTO_ICMPV6}
 
-// l4Exprs matches the layer-4 protocol, ports and ICMPv6 fields, and
-// looks a neighbour discovery target up in sets (in).
-func l4Exprs(r plan.Rule, in setLookup) ([]expr.Any, error) {
-	ndTarget := r.NDTarget.IsValid() || len(r.NotNDTarget) > 0 || r.NDTargetIn != "" || r.NotNDTargetIn != "" || r.Verdict == plan.LearnNDTarget
+// l4Exprs matches the layer-4 protocol, ports and ICMPv6 fields.
+func l4Exprs(r plan.Rule) ([]expr.Any, error) {
+	ndTarget := r.NDTarget.IsValid() || len(r.NotNDTarget) > 0
 	if r.L4Proto == "" && r.Sport == 0 && r.Dport == 0 && r.ICMPv6Type == 0 && !ndTarget {
 		return nil, nil
 	}
@@ -344,7 +304,9 @@ func l4Exprs(r plan.Rule, in setLookup) ([]expr.Any, error) {
 		return nil, fmt.Errorf("an ICMPv6 type or target needs %s, not %s", plan.ICMPv6, r.L4Proto)
 	}
 	// TCP and UDP: source port at offset 0, destination port at 2.
-	// ICMPv6: the type at offset 0.
+	// ICMPv6: the type at offset 0; a neighbour advertisement's or
+	// solicitation's target address follows the type, code, checksum and
+	// flags or reserved bits (offset 8).
 	for _, f := range []struct {
 		off, n uint32
 		v      []byte
@@ -359,52 +321,21 @@ func l4Exprs(r plan.Rule, in setLookup) ([]expr.Any, error) {
 		}
 	}
 	if r.NDTarget.IsValid() {
-		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, ndTargetOffset, r.NDTarget, expr.CmpOpEq)...)
+		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, 8, r.NDTarget, expr.CmpOpEq)...)
 	}
 	for _, p := range r.NotNDTarget {
-		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, ndTargetOffset, p, expr.CmpOpNeq)...)
-	}
-	lookups, err := setTests(in, expr.PayloadBaseTransportHeader, ndTargetOffset, r.NDTargetIn, r.NotNDTargetIn)
-	return append(e, lookups...), err
-}
-
-// setTests loads the IPv6 address at off of a header and tests that it
-// is in the set named in and not in the one named notIn (each if named).
-func setTests(look setLookup, base expr.PayloadBase, off uint32, in, notIn string) ([]expr.Any, error) {
-	var e []expr.Any
-	for _, s := range []struct {
-		name   string
-		invert bool
-	}{{in, false}, {notIn, true}} {
-		if s.name == "" {
-			continue
-		}
-		lookup, err := look(s.name, s.invert)
-		if err != nil {
-			return nil, err
-		}
-		e = append(e, load(base, off, 16), lookup)
+		e = append(e, prefixMatch(expr.PayloadBaseTransportHeader, 8, p, expr.CmpOpNeq)...)
 	}
 	return e, nil
 }
 
-// setNamed is the set of that name among a table's sets.
-func setNamed(sets map[string]*nftables.Set, name string) (*nftables.Set, error) {
-	st, ok := sets[name]
-	if !ok {
-		return nil, fmt.Errorf("no set %q in the table", name)
-	}
-	return st, nil
-}
-
-// verdictExprs is the statement that ends the rule; a Learn verdict's
-// set is one of sets.
-func verdictExprs(r plan.Rule, sets map[string]*nftables.Set) ([]expr.Any, error) {
+// verdictExprs is the statement that ends the rule.
+func verdictExprs(r plan.Rule) []expr.Any {
 	switch r.Verdict {
 	case plan.Masquerade:
-		return []expr.Any{&expr.Masq{}}, nil
+		return []expr.Any{&expr.Masq{}}
 	case plan.Drop:
-		return []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}, nil
+		return []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}
 	case plan.DNAT:
 		family := uint32(unix.NFPROTO_IPV4)
 		if r.DNATTo.Addr().Is6() {
@@ -414,19 +345,9 @@ func verdictExprs(r plan.Rule, sets map[string]*nftables.Set) ([]expr.Any, error
 			&expr.Immediate{Register: 1, Data: r.DNATTo.Addr().AsSlice()},
 			&expr.Immediate{Register: 2, Data: be16(r.DNATTo.Port())},
 			&expr.NAT{Type: expr.NATTypeDestNAT, Family: family, RegAddrMin: 1, RegProtoMin: 2, Specified: true},
-		}, nil
-	case plan.LearnSaddr, plan.LearnNDTarget:
-		st, err := setNamed(sets, r.Set)
-		if err != nil {
-			return nil, err
 		}
-		key := load(expr.PayloadBaseNetworkHeader, ip6SaddrOffset, 16)
-		if r.Verdict == plan.LearnNDTarget {
-			key = load(expr.PayloadBaseTransportHeader, ndTargetOffset, 16)
-		}
-		return []expr.Any{key, &expr.Dynset{SrcRegKey: 1, SetName: st.Name, SetID: st.ID, Operation: unix.NFT_DYNSET_OP_ADD}}, nil
 	}
-	return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}, nil
+	return []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}
 }
 
 // etherType matches the frame's type (bridge family).

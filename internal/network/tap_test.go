@@ -166,17 +166,9 @@ func udp6Frame(sha, tha plan.MAC, src, dst netip.Addr, sport, dport uint16, payl
 	udp = binary.BigEndian.AppendUint16(udp, dport)
 	udp = binary.BigEndian.AppendUint16(udp, uint16(8+len(payload)))
 	udp = append(append(udp, 0, 0), payload...)
-	return ip6Frame(sha, tha, src, dst, unix.IPPROTO_UDP, udp, 6)
-}
-
-// ip6Frame is an Ethernet frame from MAC sha to tha holding an IPv6 packet
-// from src to dst (hop limit 255) of upper-layer protocol proto with
-// upper-layer packet l4, whose checksum, at offset sumAt of l4, it fills
-// in.
-func ip6Frame(sha, tha plan.MAC, src, dst netip.Addr, proto byte, l4 []byte, sumAt int) []byte {
-	pseudo := append(append(src.AsSlice(), dst.AsSlice()...), 0, 0, byte(len(l4)>>8), byte(len(l4)), 0, 0, 0, proto)
+	pseudo := append(append(src.AsSlice(), dst.AsSlice()...), 0, 0, byte(len(udp)>>8), byte(len(udp)), 0, 0, 0, unix.IPPROTO_UDP)
 	var sum uint32
-	for _, b := range [][]byte{pseudo, l4} {
+	for _, b := range [][]byte{pseudo, udp} {
 		for i := 0; i < len(b); i += 2 {
 			sum += uint32(b[i]) << 8
 			if i+1 < len(b) {
@@ -190,9 +182,9 @@ func ip6Frame(sha, tha plan.MAC, src, dst netip.Addr, proto byte, l4 []byte, sum
 	if sum = ^sum & 0xffff; sum == 0 {
 		sum = 0xffff // a zero sum is sent as all ones (RFC 8200 8.1)
 	}
-	binary.BigEndian.PutUint16(l4[sumAt:], uint16(sum))
-	ip := []byte{0x60, 0, 0, 0, byte(len(l4) >> 8), byte(len(l4)), proto, 255}
+	binary.BigEndian.PutUint16(udp[6:], uint16(sum))
+	ip := []byte{0x60, 0, 0, 0, byte(len(udp) >> 8), byte(len(udp)), unix.IPPROTO_UDP, 255}
 	ip = append(append(ip, src.AsSlice()...), dst.AsSlice()...)
 	frame := append(append(append([]byte{}, tha[:]...), sha[:]...), 0x86, 0xdd)
-	return append(append(frame, ip...), l4...)
+	return append(append(frame, ip...), udp...)
 }

@@ -143,15 +143,12 @@ func checkAdvertised(t *testing.T, ns string) {
 
 // setAddrGenMode makes the kernel in namespace ns give eth0 a link-local
 // address of kind mode (ip link ... addrgenmode: eui64, random), taking
-// the link down and up, and then has the network's unit make the guest's
-// tables anew, as its VM's next start would: a running guest keeps the
-// first link-local address it used (plan.WorkloadFirewall).
+// the link down and up.
 func setAddrGenMode(t *testing.T, ns, mode string) {
 	t.Helper()
 	guestIP(t, ns, "link", "set", "eth0", "down")
 	guestIP(t, ns, "link", "set", "eth0", "addrgenmode", mode)
 	guestIP(t, ns, "link", "set", "eth0", "up")
-	must(t, "systemctl", "reload", networkUnit)
 }
 
 // guestIP runs ip with args in namespace ns and returns its output.

@@ -59,21 +59,17 @@ type Endpoint struct {
 // (cove answers DHCP itself; a workload's own DHCP server would answer the
 // network's VMs first). A container's link-local address is LinkLocal of
 // its MAC (its interface on the network makes it so), and it may use no
-// other; a VM's guest chooses its own (Guest), and keeps the first it uses:
-// a chain "learn" (filter, hook prerouting, priority -199) puts it in the
-// set LinkLocalSet (guestLearnRules) and drops the guest's frames with
-// another. Guarded against the other ports are the bridge's link-local
-// address (LinkLocal of BridgeMAC, the guests' router), which no workload
-// may send from or advertise; the workload's own LinkLocal of its MAC; and
-// a guest's learnt one (guestGuardRules): no frame from another port may
-// carry one of these as its source, as an advertisement's or as a probe's
-// target (a port of any bridge: the kernel here has no "meta ibrname" in a
-// bridge table, and the addresses, derived from the network's and the
-// workload's names or chosen by a guest, are on no other bridge). The
-// learn chain runs after every table's guards, so that a frame claiming
-// another's address is dropped before it can teach its sender's set. So
-// no workload can take the router's place or another's in a neighbour
-// cache, the host's included.
+// other; a VM's guest chooses its own (Guest: any of fe80::/10). Two are
+// guarded against guests too: the bridge's (LinkLocal of BridgeMAC, the
+// guests' router), which no workload may send from or advertise; and the
+// workload's own LinkLocal of its MAC, which no frame from another port
+// may carry as its source, as an advertisement's target or as a probe's (a
+// port of any bridge: the kernel here has no "meta ibrname" in a bridge
+// table, and the address, derived from the network's and the workload's
+// names, is on no other bridge). So no workload can take the router's
+// place or a container's in a neighbour cache, the host's included, and no
+// container a guest's; a guest that makes its link-local address another
+// way (stable privacy) has it unguarded only against the other guests.
 //
 // Whether the ports are free and allowed on the network
 // (NoPrivilegedPorts) is for the caller to check first.
@@ -88,30 +84,16 @@ func WorkloadFirewall(workload string, eps []Endpoint, ports []Port) []Table {
 		}})
 	}
 	if len(eps) > 0 {
-		var rules, learn []Rule
-		var sets []Set
+		var rules []Rule
 		for _, ep := range eps {
 			rules = append(rules, antiSpoofRules(ep)...)
-			if ep.Guest && ep.Addr6.IsValid() {
-				sets = append(sets, Set{Name: ep.LinkLocalSet(), Size: 1})
-				learn = append(learn, guestLearnRules(ep)...)
-			}
 		}
-		t := Table{Family: FamilyBridge, Name: name, Sets: sets, Chains: []Chain{
+		tables = append(tables, Table{Family: FamilyBridge, Name: name, Chains: []Chain{
 			{Name: "prerouting", Type: "filter", Hook: "prerouting", Priority: -200, Rules: rules},
-		}}
-		if len(learn) > 0 {
-			t.Chains = append(t.Chains, Chain{Name: "learn", Type: "filter", Hook: "prerouting", Priority: -199, Rules: learn})
-		}
-		tables = append(tables, t)
+		}})
 	}
 	return tables
 }
-
-// LinkLocalSet names the set, in its workload's bridge table, of the
-// link-local address a VM's guest (Guest) uses on ep: the first it sends
-// from or probes for (see WorkloadFirewall).
-func (ep Endpoint) LinkLocalSet() string { return "ll_" + ep.HostIf }
 
 // dnatRules forwards each port to ep: one rule per port and family of
 // the workload's addresses that the port's HostAddr (if any) has.
@@ -148,15 +130,11 @@ func antiSpoofRules(ep Endpoint) []Rule {
 		router, own := host(LinkLocal(BridgeMAC(ep.Network.Name))), host(LinkLocal(ep.MAC))
 		ll := own // what the workload's link-local address may be
 		if ep.Guest {
-			ll = linkLocalNet
+			ll = netip.MustParsePrefix("fe80::/10")
 		}
 		mine, unspec := []netip.Prefix{host(ep.Addr6), ll}, host(netip.IPv6Unspecified())
 		rules = append(rules, Rule{IIF: in, NotSaddr: []netip.Prefix{host(ep.Addr6), ll, unspec}, Verdict: Drop},
-			Rule{IIF: in, Saddr: router, Verdict: Drop})
-		if ep.Guest {
-			rules = append(rules, guestGuardRules(ep)...)
-		}
-		rules = append(rules,
+			Rule{IIF: in, Saddr: router, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRouterAdvert, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDRedirect, Verdict: Drop},
 			Rule{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NotNDTarget: mine, Verdict: Drop},
@@ -173,39 +151,6 @@ func antiSpoofRules(ep Endpoint) []Rule {
 		Rule{IIF: in, NotARPSaddr: []netip.Addr{ep.Addr4, netip.IPv4Unspecified()}, Verdict: Drop},
 		Rule{IIF: in, L4Proto: UDP, Sport: DHCPServerPort, Verdict: Drop})
 }
-
-// guestLearnRules keep a guest to one link-local address: the first it
-// sends from, or, from ::, probes for in duplicate address detection, is
-// learnt into ep.LinkLocalSet, and a frame from the guest with another
-// as its source or an advertisement's or a probe's target is dropped.
-// They go in a chain after the others' guards (guestGuardRules), so that
-// a frame another guest's set already claims is dropped before it can
-// teach this guest's set.
-func guestLearnRules(ep Endpoint) []Rule {
-	in, set, unspec := ep.HostIf, ep.LinkLocalSet(), host(netip.IPv6Unspecified())
-	return []Rule{
-		{IIF: in, Saddr: linkLocalNet, Verdict: LearnSaddr, Set: set},
-		{IIF: in, Saddr: unspec, L4Proto: ICMPv6, ICMPv6Type: NDNeighborSolicit, NDTarget: linkLocalNet, Verdict: LearnNDTarget, Set: set},
-		{IIF: in, Saddr: linkLocalNet, NotSaddrIn: set, Verdict: Drop},
-		{IIF: in, Saddr: unspec, L4Proto: ICMPv6, ICMPv6Type: NDNeighborSolicit, NDTarget: linkLocalNet, NotNDTargetIn: set, Verdict: Drop},
-		{IIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTarget: linkLocalNet, NotNDTargetIn: set, Verdict: Drop},
-	}
-}
-
-// guestGuardRules keep the link-local address a guest's set has learnt
-// (guestLearnRules) to the guest: a frame from another port with it as
-// its source, or as an advertisement's or a probe's target, is dropped.
-func guestGuardRules(ep Endpoint) []Rule {
-	in, set, unspec := ep.HostIf, ep.LinkLocalSet(), host(netip.IPv6Unspecified())
-	return []Rule{
-		{NotIIF: in, SaddrIn: set, Verdict: Drop},
-		{NotIIF: in, L4Proto: ICMPv6, ICMPv6Type: NDNeighborAdvert, NDTargetIn: set, Verdict: Drop},
-		{NotIIF: in, Saddr: unspec, L4Proto: ICMPv6, ICMPv6Type: NDNeighborSolicit, NDTargetIn: set, Verdict: Drop},
-	}
-}
-
-// linkLocalNet is fe80::/10, where link-local addresses are.
-var linkLocalNet = netip.MustParsePrefix("fe80::/10")
 
 // MergeNames is names followed by those of more that names lacks, compared
 // as DNS compares names (case-insensitively), each once.

@@ -68,12 +68,6 @@ const (
 	Drop
 	Masquerade
 	DNAT // to Rule.DNATTo
-	// LearnSaddr adds the source address to the set Rule.Set, unless the
-	// set is full, and goes on with the next rule (nft: add @SET).
-	LearnSaddr
-	// LearnNDTarget does so with a neighbour solicitation's or
-	// advertisement's target (with the rule's ICMPv6Type).
-	LearnNDTarget
 )
 
 // Table families.
@@ -147,8 +141,6 @@ type Rule struct {
 	FibDaddrLocal bool           // fib daddr type local: to an address of this host
 	Saddr         netip.Prefix   // source inside
 	NotSaddr      []netip.Prefix // source inside none of these
-	SaddrIn       string         // source in the table's set of this name (IPv6)
-	NotSaddrIn    string         // source not in that set (IPv6)
 	Daddr         netip.Prefix   // destination inside
 	NotDaddr      netip.Prefix   // destination outside
 	NotARPSaddr   []netip.Addr   // an ARP frame whose sender address is none of these (bridge)
@@ -158,21 +150,10 @@ type Rule struct {
 	ICMPv6Type    uint8          // the ICMPv6 message type (L4Proto ICMPv6; 0: any)
 	NDTarget      netip.Prefix   // a neighbour advertisement or solicitation whose target is inside (with its ICMPv6Type)
 	NotNDTarget   []netip.Prefix // one whose target is inside none of these (with its ICMPv6Type)
-	NDTargetIn    string         // one whose target is in the table's set of this name (with its ICMPv6Type)
-	NotNDTargetIn string         // one whose target is not in that set (with its ICMPv6Type)
 	CtState       bool           // ct state established,related
 	CtDNAT        bool           // ct status dnat
 	Verdict       Verdict
 	DNATTo        netip.AddrPort // the new destination, with Verdict DNAT
-	Set           string         // the set a Learn verdict adds to
-}
-
-// Set is a set of IPv6 addresses in a table, which its rules fill from
-// the packet path (LearnSaddr, LearnNDTarget) and test (SaddrIn…): nft's
-// "type ipv6_addr; size Size; flags dynamic".
-type Set struct {
-	Name string
-	Size uint32
 }
 
 // Chain is one base chain.
@@ -188,7 +169,6 @@ type Chain struct {
 type Table struct {
 	Family string // FamilyINet or FamilyBridge
 	Name   string
-	Sets   []Set
 	Chains []Chain
 }
 
@@ -262,9 +242,6 @@ func host(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 func (t Table) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "table %s %q {\n", t.Family, t.Name)
-	for _, st := range t.Sets {
-		fmt.Fprintf(&b, "\tset %s {\n\t\ttype ipv6_addr\n\t\tsize %d\n\t\tflags dynamic\n\t}\n", st.Name, st.Size)
-	}
 	for _, c := range t.Chains {
 		fmt.Fprintf(&b, "\tchain %s {\n\t\ttype %s hook %s priority %d; policy accept;\n", c.Name, c.Type, c.Hook, c.Priority)
 		for _, r := range c.Rules {
@@ -306,12 +283,6 @@ func (r Rule) String() string {
 	for _, s := range r.NotSaddr {
 		add("%s saddr != %s", ip, prefixString(s))
 	}
-	if r.SaddrIn != "" {
-		add("ip6 saddr @%s", r.SaddrIn)
-	}
-	if r.NotSaddrIn != "" {
-		add("ip6 saddr != @%s", r.NotSaddrIn)
-	}
 	if r.Daddr.IsValid() {
 		add("%s daddr %s", ip, prefixString(r.Daddr))
 	}
@@ -340,12 +311,6 @@ func (r Rule) String() string {
 	for _, p := range r.NotNDTarget {
 		add("%s", ndTargetString(p, "!= "))
 	}
-	if r.NDTargetIn != "" {
-		add("%s @%s", ndTargetField, r.NDTargetIn)
-	}
-	if r.NotNDTargetIn != "" {
-		add("%s != @%s", ndTargetField, r.NotNDTargetIn)
-	}
 	if r.CtState {
 		add("ct state established,related")
 	}
@@ -367,20 +332,13 @@ func (r Rule) verdictString() string {
 			return fmt.Sprintf("dnat ip6 to %v", r.DNATTo)
 		}
 		return fmt.Sprintf("dnat ip to %v", r.DNATTo)
-	case LearnSaddr:
-		return fmt.Sprintf("add @%s { ip6 saddr }", r.Set)
-	case LearnNDTarget:
-		return fmt.Sprintf("add @%s { %s }", r.Set, ndTargetField)
 	}
 	return "accept"
 }
 
 // IPFamily is "ip" or "ip6": the family of the rule's addresses (and of
-// its DNAT destination; a set's are IPv6), "ip" when it has none.
+// its DNAT destination), "ip" when it has none.
 func (r Rule) IPFamily() string {
-	if r.SaddrIn != "" || r.NotSaddrIn != "" || r.Verdict == LearnSaddr {
-		return "ip6"
-	}
 	for _, p := range append([]netip.Prefix{r.Saddr, r.Daddr, r.NotDaddr}, r.NotSaddr...) {
 		if p.IsValid() && p.Addr().Is6() {
 			return "ip6"
@@ -402,21 +360,14 @@ var icmpv6TypeNames = map[uint8]string{NDRouterAdvert: "nd-router-advert", NDNei
 func ndTargetString(p netip.Prefix, op string) string {
 	a := p.Masked().Addr().As16()
 	if p.IsSingleIP() {
-		return fmt.Sprintf("%s %s0x%x", ndTargetField, op, a)
+		return fmt.Sprintf("@th,64,128 %s0x%x", op, a)
 	}
 	var mask [16]byte
 	for i := range p.Bits() {
 		mask[i/8] |= 0x80 >> (i % 8)
 	}
-	if op == "" { // after a mask nft writes equality out
-		op = "== "
-	}
-	return fmt.Sprintf("%s & 0x%x %s0x%x", ndTargetField, mask, op, a)
+	return fmt.Sprintf("@th,64,128 & 0x%x %s0x%x", mask, op, a)
 }
-
-// ndTargetField is how nft lists a neighbour solicitation's or
-// advertisement's target: 128 bits at bit 64 of the ICMPv6 header.
-const ndTargetField = "@th,64,128"
 
 // prefixString is a prefix as nft lists it: a whole address without
 // "/32" or "/128".
