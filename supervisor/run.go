@@ -283,20 +283,6 @@ func (w *UnitWatch) Close() { w.conn.sig.RemoveSignal(w.sigs) }
 // must still be loaded. It asks systemd for the state only when no signal
 // has told it yet, and for the exit only when the signals have not.
 func (w *UnitWatch) Exit(ctx context.Context) (Exit, error) {
-	return w.exitAt(ctx, unitState.ended)
-}
-
-// MainExit is Exit for a unit that will not be restarted, when the caller
-// does not wait for its post stage (ExecStopPost=): it returns as soon as
-// the unit has ended or runs that stage, which systemd enters once the
-// main process has exited and the unit's other processes are stopped.
-func (w *UnitWatch) MainExit(ctx context.Context) (Exit, error) {
-	return w.exitAt(ctx, func(st unitState) bool { return st.ended() || st.sub == "stop-post" })
-}
-
-// exitAt waits until the unit's state is one at accepts and returns how
-// its main process ended.
-func (w *UnitWatch) exitAt(ctx context.Context, at func(unitState) bool) (Exit, error) {
 	w.drain()
 	if !w.known {
 		st, err := w.conn.unitState(ctx, w.unit)
@@ -305,7 +291,7 @@ func (w *UnitWatch) exitAt(ctx context.Context, at func(unitState) bool) (Exit, 
 		}
 		w.st, w.known, w.exits = st, true, false // an exit seen before may not be the last
 	}
-	for !at(w.st) {
+	for !w.st.ended() {
 		select {
 		case s, ok := <-w.sigs:
 			if !ok || s == nil { // the connection closed (the caller detached, say)

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/godbus/dbus/v5"
 )
@@ -97,30 +96,5 @@ func TestWatchExitFromSignals(t *testing.T) {
 	got, err := w.Exit(context.Background())
 	if err != nil || got != (Exit{"exit-code", 4}) {
 		t.Fatalf("Exit: %+v, %v; want exit-code 4", got, err)
-	}
-}
-
-// TestWatchMainExitAtPostStage: MainExit answers once the unit runs its
-// post stage (stop-post), with the main process's exit; while the rest of
-// the unit's processes are still being stopped (stop-sigterm) it waits.
-func TestWatchMainExitAtPostStage(t *testing.T) {
-	path := dbus.ObjectPath("/org/freedesktop/systemd1/unit/cove_2drun_2eservice")
-	w := &UnitWatch{unit: "cove-run.service", path: path, sigs: make(chan *dbus.Signal, 16)}
-	for _, s := range []*dbus.Signal{
-		changed(path, unitIface, map[string]any{"ActiveState": "active", "SubState": "running"}),
-		changed(path, serviceIface, map[string]any{"Result": "exit-code", "ExecMainCode": int32(1), "ExecMainStatus": int32(5)}),
-		changed(path, unitIface, map[string]any{"ActiveState": "deactivating", "SubState": "stop-sigterm"}),
-	} {
-		w.sigs <- s
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if got, err := w.MainExit(ctx); err == nil {
-		t.Fatalf("MainExit in stop-sigterm: %+v, want it to wait", got)
-	}
-	w.sigs <- changed(path, unitIface, map[string]any{"ActiveState": "deactivating", "SubState": "stop-post"})
-	got, err := w.MainExit(context.Background())
-	if err != nil || got != (Exit{"exit-code", 5}) {
-		t.Fatalf("MainExit in stop-post: %+v, %v; want exit-code 5", got, err)
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
-	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -203,7 +202,7 @@ func (f *runFlags) stdio(console *ttyConsole) *supervisor.Stdio {
 // finish waits for the foreground run of s, which watch follows, to end
 // and returns its exit status (exitError); an interrupt of cove stops it.
 func (f *runFlags) finish(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec, watch *supervisor.UnitWatch, console *ttyConsole) error {
-	exit, detached, err := f.wait(ctx, watch, console, s)
+	exit, detached, err := f.wait(ctx, watch, console, spec.UnitName(s.Name))
 	if detached { // by the user, or dropped by the terminal's relay (err)
 		return err
 	}
@@ -223,37 +222,20 @@ func (f *runFlags) finish(ctx context.Context, env *Env, conn *supervisor.Conn, 
 		}
 	}
 	if f.rm {
-		eventlog.Removed(s.Name) // systemd collects the unit (once its post stage is done: removesState)
+		eventlog.Removed(s.Name) // systemd collected the unit
 	}
 	return exitError{exit.Code}
 }
 
-// wait waits for the payload of s, which watch follows, to exit, through
-// console when it has a terminal (detached: the user pressed Ctrl-] and
-// it still runs); without one, it then removes the run's state if cove
-// does (removesState).
-func (f *runFlags) wait(ctx context.Context, watch *supervisor.UnitWatch, console *ttyConsole, s *spec.Spec) (exit supervisor.Exit, detached bool, err error) {
+// wait waits for the payload of unit, which watch follows, to exit,
+// through console when it has a terminal (detached: the user pressed
+// Ctrl-] and it still runs).
+func (f *runFlags) wait(ctx context.Context, watch *supervisor.UnitWatch, console *ttyConsole, unit string) (exit supervisor.Exit, detached bool, err error) {
 	if console != nil {
-		return console.WaitRun(ctx, watch, spec.UnitName(s.Name))
+		return console.WaitRun(ctx, watch, unit)
 	}
-	if !f.removesState(s) {
-		exit, err = watch.Exit(ctx)
-		return exit, false, err
-	}
-	if exit, err = watch.MainExit(ctx); err != nil {
-		return exit, false, err
-	}
-	return exit, false, stored.RemoveState(s.Name)
-}
-
-// removesState reports whether cove removes the state of its foreground
-// run of s itself: a --rm run of a workload that keeps some (units.Kept)
-// and is not restarted. Its unit's post stage removes the state too (when
-// cove is killed, say), but only after a fork by systemd that waits for the
-// cgroup move of the new process (several milliseconds): cove does not
-// wait for that stage, and systemd collects the unit once it is done.
-func (f *runFlags) removesState(s *spec.Spec) bool {
-	return f.rm && s.Service.Restart == spec.RestartNo && len(units.Kept(s)) > 0
+	exit, err = watch.Exit(ctx)
+	return exit, false, err
 }
 
 // spec builds the workload's spec: from the file if one was given, else
