@@ -78,8 +78,9 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 // startTransientUnit asks systemd to create unit with props and start it.
 // When a unit of that name is still loaded but has ended (which systemd
 // collects once nothing refers to it: a container's release unit refers
-// to it until it has run, units.releaseUnit), it waits for systemd to
-// collect it (AwaitCollected) and asks once more.
+// to it until it has run, units.releaseUnit) or is a --rm run's that is
+// stopping, it waits for systemd to collect it (AwaitCollected) and asks
+// once more.
 func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.Property, ch chan<- string) error {
 	_, err := c.sd.StartTransientUnitContext(ctx, unit, "fail", props, ch)
 	var de dbus.Error
@@ -91,10 +92,13 @@ func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.P
 }
 
 // AwaitCollected reports whether systemd has no unit loaded by that name,
-// waiting up to collectWait when it has an ended transient unit that it
-// will collect (inactive; or failed, with CollectMode=inactive-or-failed).
-// A unit that runs, or that stays loaded (a unit file's, a failed one
-// kept for cove ps), is not awaited.
+// waiting up to collectWait when it has a transient unit that it will
+// collect: one that has ended (inactive; or failed, with
+// CollectMode=inactive-or-failed), or one that is stopping and will be
+// collected however it ends (deactivating, with
+// CollectMode=inactive-or-failed: a --rm run's). A unit that runs, or
+// that stays loaded (a unit file's, a failed one kept for cove ps), is not
+// awaited.
 func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
 	if load, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && load == "not-found" {
 		return true
@@ -102,8 +106,8 @@ func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
 	return c.collectable(ctx, unit) && c.collected(ctx, unit)
 }
 
-// collectable reports whether unit is a transient unit that has ended
-// and that systemd collects as it is.
+// collectable reports whether unit is a transient unit that systemd
+// collects as it is, or once it has stopped (see AwaitCollected).
 func (c *Conn) collectable(ctx context.Context, unit string) bool {
 	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
 	if err != nil {
@@ -115,7 +119,7 @@ func (c *Conn) collectable(ctx context.Context, unit string) bool {
 	switch st, err := c.UnitState(ctx, unit); {
 	case err != nil:
 		return false
-	case st == "failed":
+	case st == "failed" || st == "deactivating": // a stopping unit ends inactive or failed
 		mode, err := c.stringProperty(ctx, unit, "CollectMode")
 		return err == nil && mode == "inactive-or-failed"
 	default:

@@ -55,6 +55,27 @@ func TestExitedStaysUntilRm(t *testing.T) {
 	}
 }
 
+// TestRerunWhileStopping: a new run of a --rm run's name while that run
+// is still stopping (its payload ignores SIGTERM: SIGKILL comes after its
+// 2 s stop timeout) waits until systemd has collected the old unit and
+// then runs, instead of failing because the name is taken.
+func TestRerunWhileStopping(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "stopping")
+	mustCove(t, runArgs("-d", "--rm", "--name", "stopping", "--stop-timeout", "2s", "--",
+		"/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done")...)
+	stop := startInside(t, coveBin, "stop", "stopping")
+	eventually(t, 5*time.Second, "the run to be stopping", func() bool {
+		return show(t, "cove-stopping.service", "ActiveState") == "deactivating"
+	})
+	if r := cove(t, runArgs("--rm", "--name", "stopping", "--", "/bin/echo", "again")...); r.Code != 0 || r.Stdout != "again\n" {
+		t.Errorf("a run of the name while the earlier run stops: exit %d, %q\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	if code := stop.exit(t); code != 0 {
+		t.Errorf("cove stop of the earlier run: exit %d", code)
+	}
+}
+
 // TestForegroundWithoutRm: cove run in the foreground without --rm returns
 // with the payload's status once it exits, although its unit stays loaded
 // with its status until cove rm.

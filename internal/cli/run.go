@@ -421,8 +421,9 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 
 // freshImageContainer removes the writable layer and IDs an earlier
 // image container of s's name left behind, unless a unit of that name
-// stays loaded (then starting fails anyway); an ended transient unit that
-// systemd is about to collect is awaited (supervisor.AwaitCollected).
+// stays loaded (then starting fails anyway); a transient unit that
+// systemd is about to collect (ended, or a --rm run's that is stopping)
+// is awaited (supervisor.AwaitCollected).
 func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
 	_, err := conn.Status(ctx, s.Name)
 	if !errors.Is(err, supervisor.ErrNotFound) && !conn.AwaitCollected(ctx, spec.UnitName(s.Name)) {
