@@ -92,53 +92,77 @@ func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.P
 }
 
 // AwaitCollected reports whether systemd has no unit loaded by that name,
-// waiting up to collectWait when it has a transient unit that it will
-// collect: one that has ended (inactive; or failed, with
-// CollectMode=inactive-or-failed), or one that is stopping and will be
-// collected however it ends (deactivating, with
-// CollectMode=inactive-or-failed: a --rm run's). A unit that runs, or
-// that stays loaded (a unit file's, a failed one kept for cove ps), is not
-// awaited.
+// waiting when it has a transient unit that it will collect: up to
+// collectWait for one that has ended (inactive; or failed, with
+// CollectMode=inactive-or-failed), and up to its stop timeout and
+// collectWait for one that is stopping and is collected however it ends
+// (deactivating, with CollectMode=inactive-or-failed: a --rm run's; of
+// the timeout at most maxStopWait). It
+// gives up as soon as such a unit runs again (a restart). A unit that
+// runs, or that stays loaded (a unit file's, a failed one kept for cove
+// ps), is not awaited.
 func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
 	if load, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && load == "not-found" {
 		return true
 	}
-	return c.collectable(ctx, unit) && c.collected(ctx, unit)
+	wait, ok := c.collectable(ctx, unit)
+	return ok && c.collected(ctx, unit, wait)
 }
 
 // collectable reports whether unit is a transient unit that systemd
-// collects as it is, or once it has stopped (see AwaitCollected).
-func (c *Conn) collectable(ctx context.Context, unit string) bool {
+// collects as it is, or once it has stopped, and how long to wait for that
+// (see AwaitCollected).
+func (c *Conn) collectable(ctx context.Context, unit string) (time.Duration, bool) {
 	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
 	if err != nil {
-		return false
+		return 0, false
 	}
 	if transient, _ := p.Value.Value().(bool); !transient {
-		return false
+		return 0, false
 	}
-	switch st, err := c.UnitState(ctx, unit); {
+	st, err := c.UnitState(ctx, unit)
+	switch {
 	case err != nil:
-		return false
-	case st == "failed" || st == "deactivating": // a stopping unit ends inactive or failed
-		mode, err := c.stringProperty(ctx, unit, "CollectMode")
-		return err == nil && mode == "inactive-or-failed"
-	default:
-		return st == "inactive"
+		return 0, false
+	case st == "inactive":
+		return collectWait, true
+	case st != "failed" && st != "deactivating":
+		return 0, false
 	}
+	if mode, err := c.stringProperty(ctx, unit, "CollectMode"); err != nil || mode != "inactive-or-failed" {
+		return 0, false
+	}
+	if st == "failed" {
+		return collectWait, true
+	}
+	p, err = c.sd.GetUnitTypePropertyContext(ctx, unit, "Service", "TimeoutStopUSec")
+	if err != nil {
+		return 0, false
+	}
+	usec, _ := p.Value.Value().(uint64)
+	return time.Duration(min(usec, uint64(maxStopWait/time.Microsecond)))*time.Microsecond + collectWait, true
 }
 
 // collectWait bounds how long AwaitCollected waits for an ended unit to
-// be collected.
-const collectWait = 5 * time.Second
+// be collected, and for a stopping one after its stop timeout; of that
+// timeout it waits out at most maxStopWait.
+const (
+	collectWait = 5 * time.Second
+	maxStopWait = time.Minute
+)
 
-// collected waits (up to collectWait) until systemd has no unit loaded by
-// that name, and reports whether it came to that.
-func (c *Conn) collected(ctx context.Context, unit string) bool {
-	ctx, cancel := context.WithTimeout(ctx, collectWait)
+// collected waits (up to wait) until systemd has no unit loaded by that
+// name, and reports whether it came to that; it gives up when the unit
+// runs again.
+func (c *Conn) collected(ctx context.Context, unit string, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
 		if st, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && st == "not-found" {
 			return true
+		}
+		if st, err := c.UnitState(ctx, unit); err == nil && (st == "active" || st == "activating" || st == "reloading") {
+			return false
 		}
 		select {
 		case <-ctx.Done():

@@ -112,6 +112,9 @@ func TestImages(t *testing.T) {
 	t.Run("run", func(t *testing.T) { runImage(t, ref) })
 	t.Run("declared", func(t *testing.T) { declaredImage(t, ref) })
 	t.Run("left-over state", func(t *testing.T) { leftOverState(t, ref) })
+	t.Run("rerun while stopping", func(t *testing.T) {
+		rerunWhileStopping(t, "imgstop", []string{"run", "--rm", "--name", "imgstop", "--network", "none", "--stop-timeout", "6s", ref})
+	})
 	t.Run("volatile", func(t *testing.T) { volatileImage(t, ref) })
 	t.Run("failed pull changes nothing", func(t *testing.T) { failedPull(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cove-project/cove/spec"
 )
 
 // TestLifecycle: run -d, logs, status, stop, rm, and that the transient
@@ -56,20 +58,31 @@ func TestExitedStaysUntilRm(t *testing.T) {
 }
 
 // TestRerunWhileStopping: a new run of a --rm run's name while that run
-// is still stopping (its payload ignores SIGTERM: SIGKILL comes after its
-// 2 s stop timeout) waits until systemd has collected the old unit and
+// is still stopping (its payload, PID 1 of its namespace, ignores SIGTERM:
+// SIGKILL comes after its 6 s stop timeout, longer than the 5 s an ended
+// unit is awaited) waits until systemd has collected the old unit and
 // then runs, instead of failing because the name is taken.
 func TestRerunWhileStopping(t *testing.T) {
 	env.Need(t)
 	cleanupWorkload(t, "stopping")
-	mustCove(t, runArgs("-d", "--rm", "--name", "stopping", "--stop-timeout", "2s", "--",
-		"/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done")...)
-	stop := startInside(t, coveBin, "stop", "stopping")
-	eventually(t, 5*time.Second, "the run to be stopping", func() bool {
-		return show(t, "cove-stopping.service", "ActiveState") == "deactivating"
+	rerunWhileStopping(t, "stopping", runArgs("--rm", "--name", "stopping", "--stop-timeout", "6s", "--"))
+}
+
+// rerunWhileStopping runs "cove ARGS… /bin/sh" (a --rm run of workload
+// name: ARGS ends where the command begins) detached with a payload that
+// ignores SIGTERM, stops it in the background and, while it is stopping,
+// runs "cove ARGS… /bin/echo again" in the foreground, which must wait and
+// print "again".
+func rerunWhileStopping(t *testing.T, name string, args []string) {
+	t.Helper()
+	detached := append([]string{"run", "-d"}, args[1:]...)
+	mustCove(t, append(detached, "/bin/sh", "-c", "while :; do sleep 1; done")...)
+	stop := startInside(t, coveBin, "stop", name)
+	eventually(t, 5*time.Second, name+" to be stopping", func() bool {
+		return show(t, spec.UnitName(name), "ActiveState") == "deactivating"
 	})
-	if r := cove(t, runArgs("--rm", "--name", "stopping", "--", "/bin/echo", "again")...); r.Code != 0 || r.Stdout != "again\n" {
-		t.Errorf("a run of the name while the earlier run stops: exit %d, %q\n%s", r.Code, r.Stdout, r.Stderr)
+	if r := cove(t, append(args, "/bin/echo", "again")...); r.Code != 0 || r.Stdout != "again\n" {
+		t.Errorf("a run of %s while the earlier run stops: exit %d, %q\n%s", name, r.Code, r.Stdout, r.Stderr)
 	}
 	if code := stop.exit(t); code != 0 {
 		t.Errorf("cove stop of the earlier run: exit %d", code)

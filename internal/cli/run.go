@@ -420,14 +420,18 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 }
 
 // freshImageContainer removes the writable layer and IDs an earlier
-// image container of s's name left behind, unless a unit of that name
-// stays loaded (then starting fails anyway); a transient unit that
-// systemd is about to collect (ended, or a --rm run's that is stopping)
-// is awaited (supervisor.AwaitCollected).
+// image container of s's name left behind; a transient unit that systemd
+// is about to collect (ended, or a --rm run's that is stopping) is awaited
+// first (supervisor.AwaitCollected). While a unit of that name stays
+// loaded the name is taken: that is an error, and nothing is removed.
 func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
-	_, err := conn.Status(ctx, s.Name)
-	if !errors.Is(err, supervisor.ErrNotFound) && !conn.AwaitCollected(ctx, spec.UnitName(s.Name)) {
-		return nil
+	unit := spec.UnitName(s.Name)
+	switch _, err := conn.Status(ctx, s.Name); {
+	case errors.Is(err, supervisor.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("run %s: %w", s.Name, err)
+	case !conn.AwaitCollected(ctx, unit):
+		return fmt.Errorf("run %s: the name is taken: %s is loaded (cove rm %s frees it)", s.Name, unit, s.Name)
 	}
 	return declared.ForgetState(s.Name)
 }
