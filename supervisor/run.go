@@ -94,13 +94,12 @@ func (c *Conn) startTransientUnit(ctx context.Context, unit string, props []sd.P
 // AwaitCollected reports whether systemd has no unit loaded by that name,
 // waiting when it has a transient unit that it will collect: up to
 // collectWait for one that has ended (inactive; or failed, with
-// CollectMode=inactive-or-failed), and up to its stop timeout and
-// collectWait for one that is stopping and is collected however it ends
-// (deactivating, with CollectMode=inactive-or-failed: a --rm run's; of
-// the timeout at most maxStopWait). It
-// gives up as soon as such a unit runs again (a restart). A unit that
-// runs, or that stays loaded (a unit file's, a failed one kept for cove
-// ps), is not awaited.
+// CollectMode=inactive-or-failed), and up to its stop timeout (at most
+// maxStopWait) and collectWait for one that is stopping and is collected
+// however it ends (deactivating, with CollectMode=inactive-or-failed: a
+// --rm run's). It gives up as soon as such a unit runs again (a restart).
+// A unit that runs, or that stays loaded (a unit file's, a failed one
+// kept for cove ps), is not awaited.
 func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
 	if load, err := c.stringProperty(ctx, unit, "LoadState"); err == nil && load == "not-found" {
 		return true
