@@ -68,11 +68,11 @@ func TestRerunWhileStopping(t *testing.T) {
 	rerunWhileStopping(t, "stopping", runArgs("--rm", "--name", "stopping", "--stop-timeout", "6s", "--"))
 }
 
-// rerunWhileStopping runs "cove ARGS… /bin/sh" (a --rm run of workload
-// name: ARGS ends where the command begins) detached with a payload that
-// ignores SIGTERM, stops it in the background and, while it is stopping,
-// runs "cove ARGS… /bin/echo again" in the foreground, which must wait and
-// print "again".
+// rerunWhileStopping starts a --rm run of workload name detached (cove
+// run -d ARGS[1:]…, ARGS being "run" and the run's flags up to where the
+// command begins) with a payload that ignores SIGTERM, stops it in the
+// background and, while it is stopping, runs "cove ARGS… /bin/echo again"
+// in the foreground, which must wait and print "again".
 func rerunWhileStopping(t *testing.T, name string, args []string) {
 	t.Helper()
 	detached := append([]string{"run", "-d"}, args[1:]...)
