@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/cove-project/cove/internal/cli"
+	_ "github.com/cove-project/cove/internal/hugeheap" // huge pages for the heap, from before other packages init
 )
 
 func main() { os.Exit(cli.Main(os.Args[1:])) }
