@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cove-project/cove/spec"
 
@@ -115,9 +116,45 @@ func TestImages(t *testing.T) {
 	t.Run("rerun while stopping", func(t *testing.T) {
 		rerunWhileStopping(t, "imgstop", []string{"run", "--rm", "--name", "imgstop", "--network", "none", "--stop-timeout", "6s", ref})
 	})
+	t.Run("name lock", func(t *testing.T) { nameLock(t, ref) })
 	t.Run("volatile", func(t *testing.T) { volatileImage(t, ref) })
 	t.Run("failed pull changes nothing", func(t *testing.T) { failedPull(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
+}
+
+// nameLock checks that an image run waits, before it touches anything of
+// its name, while the name's lock (/run/cove/names/NAME.lock) is held:
+// that is what keeps a run that started at the same time from removing
+// the writable layer this one is starting on. Its unit does not appear,
+// nor does it print or end, until the holder lets go; then it runs.
+func nameLock(t *testing.T, ref string) {
+	const name = "imglock"
+	lock, release := "/run/cove/names/"+name+".lock", "/run/cove/names/"+name+".release"
+	inside(t, "mkdir", "-p", "/run/cove/names")
+	t.Cleanup(func() { inside(t, "rm", "-f", release) })
+	holder := startInside(t, "flock", lock, "-c", "echo locked; while [ ! -e "+release+" ]; do sleep 0.05; done")
+	holder.waitLine(t, "locked")
+	run := startInside(t, coveBin, "run", "--rm", "--name", name, "--network", "none", ref, "/bin/echo", "ran")
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if st := show(t, spec.UnitName(name), "LoadState"); st != "not-found" {
+			t.Fatalf("%s is %s while its name's lock is held", spec.UnitName(name), st)
+		}
+	}
+	select { // a run that did not wait has printed, or ended, by now
+	case l := <-run.lines:
+		t.Fatalf("cove run printed %q while its name's lock is held", l)
+	case code := <-run.done:
+		t.Fatalf("cove run ended (exit %d) while its name's lock is held", code)
+	default:
+	}
+	inside(t, "touch", release)
+	if code := holder.exit(t); code != 0 {
+		t.Fatalf("the lock's holder: exit %d", code)
+	}
+	run.waitLine(t, "ran")
+	if code := run.exit(t); code != 0 {
+		t.Errorf("cove run after the lock was released: exit %d", code)
+	}
 }
 
 // layerDirs counts the unpacked layers in the store.

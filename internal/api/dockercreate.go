@@ -202,6 +202,12 @@ func (s *Server) createContainer(c *call) {
 		c.fail(serr)
 		return
 	}
+	unlock, lerr := s.opt.Paths.LockName(c.ctx(), name) // against a cove run of that name starting meanwhile
+	if lerr != nil {
+		c.failWith(lerr)
+		return
+	}
+	defer unlock()
 	if s.inUse(c, name) {
 		return
 	}

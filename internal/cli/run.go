@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -141,6 +142,11 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return err
 	}
 	defer conn.Close()
+	release, err := lockName(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := prepareRun(ctx, env, conn, s); err != nil {
 		return err
 	}
@@ -170,6 +176,7 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 	if err := startTransient(ctx, env, conn, u, f.stdio(console)); err != nil {
 		return err
 	}
+	release() // the unit is loaded: a run of the same name finds it
 	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: env.Self}); ok {
 		if err := conn.StartPair(ctx, timer, svc); err != nil {
 			return err
@@ -417,6 +424,21 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 		return freshImageContainer(ctx, conn, s)
 	}
 	return nil
+}
+
+// lockName takes the name's lock (declared.Paths.LockName) for an image
+// container, whose earlier state prepareRun drops, to be held until its
+// unit is loaded; the function it returns releases it and may be called
+// again. Other workloads take none.
+func lockName(ctx context.Context, s *spec.Spec) (func(), error) {
+	if c := s.Container; c == nil || c.Image == "" {
+		return func() {}, nil
+	}
+	unlock, err := declared.Default.LockName(ctx, s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", s.Name, err)
+	}
+	return sync.OnceFunc(unlock), nil
 }
 
 // freshImageContainer removes the writable layer and IDs an earlier

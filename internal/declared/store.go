@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
@@ -183,13 +184,23 @@ func (p Paths) LockFor(parent context.Context) (func(), error) {
 	return unlock, err
 }
 
-// lockUntil takes an flock on Run/name, waiting while another holds it
-// until ctx ends: in flock itself for a context that never ends, else
-// polling (flock cannot be cancelled).
+// lockUntil takes an flock on Run/name (see flock); the returned function
+// releases it.
 func (p Paths) lockUntil(ctx context.Context, name string) (func(), error) {
-	f, path, err := p.lockFile(name)
+	f, _, err := p.flock(ctx, name)
 	if err != nil {
 		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
+// flock opens Run/name and takes an flock on it, waiting while another
+// holds it until ctx ends: in flock itself for a context that never ends,
+// else polling (flock cannot be cancelled). Closing the file releases it.
+func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error) {
+	f, path, err := p.lockFile(name)
+	if err != nil {
+		return nil, "", err
 	}
 	how := unix.LOCK_EX | unix.LOCK_NB
 	if ctx.Done() == nil {
@@ -199,23 +210,51 @@ func (p Paths) lockUntil(ctx context.Context, name string) (func(), error) {
 		err = unix.Flock(int(f.Fd()), how)
 		switch {
 		case err == nil:
-			return func() { f.Close() }, nil
+			return f, path, nil
 		case errors.Is(err, unix.EINTR):
 			continue
 		case !errors.Is(err, unix.EWOULDBLOCK):
 			f.Close()
-			return nil, fmt.Errorf("lock %s: flock: %w", path, err)
+			return nil, "", fmt.Errorf("lock %s: flock: %w", path, err)
 		}
 		select {
 		case <-ctx.Done():
 			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", path, context.Cause(ctx))
+			return nil, "", fmt.Errorf("lock %s: %w", path, context.Cause(ctx))
 		case <-time.After(lockPoll):
 		}
 	}
 }
 
-// lockPoll is how often lockUntil tries a taken lock again.
+// LockName takes workload name's lock (an flock on Run/names/NAME.lock,
+// removed when it is released), waiting for another holder until ctx
+// ends. A new container of an image holds it from the check that its
+// name is free, through the removal of what an earlier one of that name
+// left (ForgetState), until its unit is loaded (cove run) or its record
+// is written (Docker's create): so of two of one name started at once,
+// the later finds the earlier's unit or record, and never removes the
+// writable layer the earlier is starting on. With no Run there is no
+// lock (a no-op).
+func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
+	if err := spec.ValidRef(name); err != nil {
+		return nil, fmt.Errorf("lock the name %q: %w", name, err)
+	}
+	if p.Run == "" {
+		return func() {}, nil
+	}
+	for {
+		f, path, err := p.flock(ctx, filepath.Join("names", name+".lock"))
+		if err != nil {
+			return nil, err
+		}
+		if stored.StillAt(f, path) {
+			return func() { os.Remove(path); f.Close() }, nil
+		}
+		f.Close() // its holder removed it while this waited: lock the next
+	}
+}
+
+// lockPoll is how often flock tries a taken lock again.
 const lockPoll = 50 * time.Millisecond
 
 // LockWait is how long LockFor waits for the apply lock.
@@ -240,10 +279,10 @@ func (p Paths) lockLaunch() (func(), error) {
 
 // lockFile opens (creating it) the lock file Run/name.
 func (p Paths) lockFile(name string) (*os.File, string, error) {
-	if err := os.MkdirAll(p.Run, 0o755); err != nil {
-		return nil, "", fmt.Errorf("lock %s: %w", p.Run, err)
-	}
 	path := filepath.Join(p.Run, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, "", fmt.Errorf("lock %s: %w", path, err)
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, "", fmt.Errorf("lock %s: %w", path, err)

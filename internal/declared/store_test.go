@@ -63,6 +63,67 @@ func TestLockExcludes(t *testing.T) {
 	}
 }
 
+// TestLockName: a name's lock excludes a second holder of that name (it
+// waits until its context ends), not one of another name; a name that
+// is no workload name is refused; a released lock leaves no file.
+func TestLockName(t *testing.T) {
+	p := Paths{Run: t.TempDir()}
+	unlock, err := p.LockName(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := p.LockName(ctx, "web"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("LockName of a held name: %v, want the context's end", err)
+	}
+	other, err := p.LockName(ctx, "db")
+	if err != nil {
+		t.Fatalf("LockName of another name: %v", err)
+	}
+	other()
+	unlock()
+	again, err := p.LockName(context.Background(), "web")
+	if err != nil {
+		t.Fatalf("LockName of a released name: %v", err)
+	}
+	again()
+	if _, err := p.LockName(context.Background(), "../web"); err == nil {
+		t.Error("LockName of ../web: no error")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(p.Run, "names")); len(ents) != 0 {
+		t.Errorf("lock files left after every release: %v", ents)
+	}
+}
+
+// TestLockNameAfterRemoval: a holder that waited on a name's lock file
+// while the last holder removed it takes the lock on the file that is
+// there now, so that a third still waits for it.
+func TestLockNameAfterRemoval(t *testing.T) {
+	p := Paths{Run: t.TempDir()}
+	first, err := p.LockName(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan func())
+	go func() {
+		unlock, err := p.LockName(context.Background(), "web") // waits in flock on the first's file
+		if err != nil {
+			t.Error(err)
+		}
+		second <- unlock
+	}()
+	time.Sleep(100 * time.Millisecond)
+	first() // removes the file the second waits on
+	unlock := <-second
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := p.LockName(ctx, "web"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a third LockName while the second holds the name: %v, want the context's end", err)
+	}
+	unlock()
+}
+
 // TestSpecFiles: Etc wins over Vendor by name, sorted.
 func TestSpecFiles(t *testing.T) {
 	root := t.TempDir()

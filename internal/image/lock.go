@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // withLock runs fn holding the store-wide lock (an exclusive flock on
@@ -79,7 +81,7 @@ func lockWait(ctx context.Context, path string) (*os.File, error) {
 			return nil, err
 		}
 		err = flock(f, unix.LOCK_EX|unix.LOCK_NB)
-		if err == nil && stillAt(f, path) {
+		if err == nil && stored.StillAt(f, path) {
 			return f, nil
 		}
 		f.Close()
@@ -96,14 +98,4 @@ func lockWait(ctx context.Context, path string) (*os.File, error) {
 		}
 		delay = min(2*delay, 100*time.Millisecond)
 	}
-}
-
-// stillAt tells whether the open file f is still the file at path.
-func stillAt(f *os.File, path string) bool {
-	fi, err := f.Stat()
-	if err != nil {
-		return false
-	}
-	pi, err := os.Stat(path)
-	return err == nil && os.SameFile(fi, pi)
 }

@@ -53,3 +53,14 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// StillAt reports whether the open file f is still the file at path (a
+// lock file its last holder may have removed).
+func StillAt(f *os.File, path string) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	pi, err := os.Stat(path)
+	return err == nil && os.SameFile(fi, pi)
+}
