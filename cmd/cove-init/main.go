@@ -7,7 +7,6 @@ package main
 import (
 	"os"
 
-	_ "github.com/cove-project/cove/internal/hugeheap" // huge pages for the heap, from before other packages init
 	"github.com/cove-project/cove/isolate/inside"
 )
 

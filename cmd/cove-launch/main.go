@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 
-	_ "github.com/cove-project/cove/internal/hugeheap" // huge pages for the heap, from before other packages init
 	"github.com/cove-project/cove/internal/stage"
 )
 

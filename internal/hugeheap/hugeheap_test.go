@@ -11,15 +11,14 @@ import (
 )
 
 // TestArenaAdvised checks what init did in this test binary: the mapping
-// that holds a fresh heap object carries the huge-page advice (VmFlags
-// "hg" in /proc/self/smaps). Its huge pages (AnonHugePages) are logged:
-// whether the kernel had one to give is the machine's state.
+// that holds the probe, a heap object, carries the huge-page advice
+// (VmFlags "hg" in /proc/self/smaps). Its huge pages (AnonHugePages) are
+// logged: whether the kernel had one to give is the machine's state.
 func TestArenaAdvised(t *testing.T) {
-	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil {
-		t.Skip("this kernel has no transparent huge pages")
+	if syscall.Getpagesize() != pageBytes || !thpOn() {
+		t.Skip("transparent huge pages are off here, or pages are not 4 kB: init does nothing")
 	}
-	obj := new([64]byte)
-	flags, huge := mappingOf(t, uintptr(unsafe.Pointer(obj)))
+	flags, huge := mappingOf(t, uintptr(unsafe.Pointer(probe)))
 	if !strings.Contains(" "+flags+" ", " hg ") {
 		t.Errorf("the heap's mapping lacks MADV_HUGEPAGE: VmFlags %q", flags)
 	}
@@ -80,5 +79,14 @@ func TestTouched(t *testing.T) {
 	b[region-start+5*pageBytes] = 1
 	if !touched(region) {
 		t.Fatal("touched: a region with a written page reported untouched")
+	}
+}
+
+// TestContains checks contains on the kernel's three modes.
+func TestContains(t *testing.T) {
+	for mode, on := range map[string]bool{"always [madvise] never\n": true, "[always] madvise never\n": true, "always madvise [never]\n": false, "": false} {
+		if got := contains(mode, "[always]") || contains(mode, "[madvise]"); got != on {
+			t.Errorf("%q: on = %v, want %v", mode, got, on)
+		}
 	}
 }

@@ -91,6 +91,8 @@ var notStaged = []string{
 	// the registry client: the launcher reads the store (internal/image/stored)
 	module + "/internal/image", "github.com/google/go-containerregistry/pkg/v1/remote/transport", "net/http",
 	"crypto/tls", // go-systemd's activation links it (internal/ondemand takes the sockets itself)
+	// huge pages in the container's cgroup, for the launcher's console relay's lifetime
+	module + "/internal/hugeheap",
 }
 
 // TestStageLinksLittle fails when the stage binary links a package of
