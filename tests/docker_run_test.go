@@ -193,6 +193,11 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 	if r := docker("inspect", "--format", "{{.State.Status}} {{.Config.Image}}", "made"); strings.TrimSpace(r.Stdout) != "created "+ref {
 		t.Errorf("docker inspect of a created container: %q %s", r.Stdout, r.Stderr)
 	}
+	// cove run may not take a created container's name: it would drop
+	// the writable layer docker start runs on.
+	if r := cove(t, "run", "--rm", "--name", "made", "--network", "none", ref, "/bin/true"); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {
+		t.Errorf("cove run of a created container's name: exit %d: %s", r.Code, r.Stderr)
+	}
 	if r := docker("start", "made"); r.Code != 0 {
 		t.Errorf("docker start made: exit %d: %s", r.Code, r.Stderr)
 	}

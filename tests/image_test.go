@@ -131,8 +131,10 @@ func nameLock(t *testing.T, ref string) {
 	const name = "imglock"
 	lock, release := "/run/cove/names/"+name+".lock", "/run/cove/names/"+name+".release"
 	inside(t, "mkdir", "-p", "/run/cove/names")
-	t.Cleanup(func() { inside(t, "rm", "-f", release) })
-	holder := startInside(t, "flock", lock, "-c", "echo locked; while [ ! -e "+release+" ]; do sleep 0.05; done")
+	inside(t, "rm", "-f", release)
+	t.Cleanup(func() { inside(t, "sh", "-c", "touch "+release+"; sleep 0.2; rm -f "+release) }) // ends the holder's loop
+	// -o: the loop does not inherit the lock; flock holds it until the loop ends.
+	holder := startInside(t, "flock", "-o", lock, "-c", "echo locked; while [ ! -e "+release+" ]; do sleep 0.05; done")
 	holder.waitLine(t, "locked")
 	run := startInside(t, coveBin, "run", "--rm", "--name", name, "--network", "none", ref, "/bin/echo", "ran")
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
@@ -549,7 +551,8 @@ func failedPull(t *testing.T, ref string) {
 // TestImageStopSignal: an image's STOPSIGNAL becomes the unit's
 // KillSignal=, so cove stop sends it: the payload, PID 1 of its namespace
 // with a handler only for SIGUSR1, exits 0 (SIGTERM it would ignore, and
-// the stop would end in SIGKILL); --stop-signal overrides the image's.
+// the stop would end in SIGKILL); --stop-signal overrides the image's; a
+// run that pulls the image gets it as well.
 func TestImageStopSignal(t *testing.T) {
 	env.Need(t)
 	_, reg := testImage(t)
@@ -559,7 +562,7 @@ func TestImageStopSignal(t *testing.T) {
 	ref := pushImage(t, reg, "cove/stopsig:1", cfg, rootfs)
 	mustCove(t, "pull", ref)
 	t.Cleanup(func() {
-		cove(t, "rm", "stopsig", "stopquit")
+		cove(t, "rm", "stopsig", "stopquit", "stoppull")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -577,5 +580,12 @@ func TestImageStopSignal(t *testing.T) {
 	mustCove(t, "run", "-d", "--name", "stopquit", "--stop-signal", "QUIT", ref)
 	if got := show(t, "cove-stopquit.service", "KillSignal"); got != "3" {
 		t.Errorf("--stop-signal QUIT: KillSignal=%s, want 3", got)
+	}
+	// A run that pulls the image (not in the store before) pins it too.
+	mustCove(t, "rm", "-f", "stopsig", "stopquit")
+	mustCove(t, "rmi", ref)
+	mustCove(t, "run", "-d", "--name", "stoppull", ref)
+	if got := show(t, "cove-stoppull.service", "KillSignal"); got != "10" {
+		t.Errorf("a run that pulled the image: KillSignal=%s, want 10 (SIGUSR1, the image's STOPSIGNAL)", got)
 	}
 }

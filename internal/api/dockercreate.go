@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -202,9 +203,8 @@ func (s *Server) createContainer(c *call) {
 		c.fail(serr)
 		return
 	}
-	unlock, lerr := s.opt.Paths.LockName(c.ctx(), name) // against a cove run of that name starting meanwhile
-	if lerr != nil {
-		c.failWith(lerr)
+	unlock, ok := s.lockName(c, "create", name) // against a cove run of that name starting meanwhile
+	if !ok {
 		return
 	}
 	defer unlock()
@@ -332,6 +332,28 @@ func (s *Server) inUse(c *call, name string) bool {
 	}
 	return true
 }
+
+// lockName takes name's lock (declared.Paths.LockName) for op, waiting
+// for another holder (a cove run of that name between its check and its
+// unit's start) at most nameLockWait; it answers 409 when that passes.
+func (s *Server) lockName(c *call, op, name string) (func(), bool) {
+	ctx, cancel := context.WithTimeout(c.ctx(), nameLockWait)
+	defer cancel()
+	unlock, err := s.opt.Paths.LockName(ctx, name)
+	switch {
+	case err == nil:
+		return unlock, true
+	case ctx.Err() != nil && c.ctx().Err() == nil:
+		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: another start of that name is under way (cove run): try again", op, name)))
+	default:
+		c.failWith(fmt.Errorf("%s %s: %w", op, name, err))
+	}
+	return nil, false
+}
+
+// nameLockWait bounds lockName's wait: a cove run holds the lock for a
+// start, or while it awaits a stopping --rm run of that name.
+const nameLockWait = 10 * time.Second
 
 // failCreate answers a create that could not be recorded: Docker's 409
 // when the name is taken.

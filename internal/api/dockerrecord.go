@@ -58,6 +58,13 @@ type containerRecords struct{ dir string }
 // path is name's record file; name is a valid workload name.
 func (rs containerRecords) path(name string) string { return filepath.Join(rs.dir, name+".json") }
 
+// Recorded reports whether a container created through Docker's API has
+// name: a record in DefaultContainersDir (cove run refuses the name).
+func Recorded(name string) bool {
+	_, err := os.Stat(containerRecords{dir: DefaultContainersDir}.path(name))
+	return err == nil
+}
+
 // create stores a new record; it fails with fs.ErrExist when name has one.
 func (rs containerRecords) create(r *containerRecord) error {
 	tmp, err := rs.temp(r)

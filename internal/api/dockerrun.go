@@ -158,6 +158,11 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		return
 	}
 	defer s.runs.unclaim(name)
+	unlock, ok := s.lockName(c, "start", name) // until the unit is loaded: a cove run of that name then finds it
+	if !ok {
+		return
+	}
+	defer unlock()
 	if !s.stillRecorded(c, name) {
 		return
 	}

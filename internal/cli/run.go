@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
@@ -142,14 +143,11 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return err
 	}
 	defer conn.Close()
-	release, err := lockName(ctx, s)
+	release, err := prepareRun(ctx, env, conn, s)
 	if err != nil {
 		return err
 	}
 	defer release()
-	if err := prepareRun(ctx, env, conn, s); err != nil {
-		return err
-	}
 	u, err := units.Compile(s, units.Options{Launcher: env.Self})
 	if err != nil {
 		return err
@@ -409,44 +407,55 @@ func generatedName() string {
 }
 
 // prepareRun checks a VM's disks against the other VMs
-// (checkSharedDisks), pulls the images of s as their policies say and
-// gives an image container a fresh start (freshImageContainer).
-func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) error {
+// (checkSharedDisks), pulls the images of s as their policies say (and
+// pins an image container's STOPSIGNAL: hostcheck.PinStopSignalOf) and
+// gives an image container a fresh start (freshImageContainer). The
+// function it returns releases the name's lock that an image container's
+// run holds until its unit is loaded; it may be called again.
+func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
 	if err := checkSharedDisks(ctx, s); err != nil {
-		return err
+		return nil, err
 	}
 	for _, im := range s.Images() {
-		if _, err := image.Ensure(ctx, env.Stderr, im.Ref, im.Pull); err != nil {
-			return fmt.Errorf("run %s: %s: %w", s.Name, im.Key, err)
+		rec, err := image.Ensure(ctx, env.Stderr, im.Ref, im.Pull)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: %s: %w", s.Name, im.Key, err)
+		}
+		if c := s.Container; c != nil && c.Image == im.Ref {
+			hostcheck.PinStopSignalOf(s, rec) // one pulled just now was not in the store for hostcheck.Prepare's
 		}
 	}
 	if c := s.Container; c != nil && c.Image != "" {
 		return freshImageContainer(ctx, conn, s)
 	}
-	return nil
+	return func() {}, nil
 }
 
-// lockName takes the name's lock (declared.Paths.LockName) for an image
-// container, whose earlier state prepareRun drops, to be held until its
-// unit is loaded; the function it returns releases it and may be called
-// again. Other workloads take none.
-func lockName(ctx context.Context, s *spec.Spec) (func(), error) {
-	if c := s.Container; c == nil || c.Image == "" {
-		return func() {}, nil
-	}
+// freshImageContainer takes the name's lock (declared.Paths.LockName)
+// and, holding it, removes the writable layer and IDs an earlier image
+// container of s's name left behind (claimName); it returns the lock's
+// release, or an error with the lock released.
+func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
 	unlock, err := declared.Default.LockName(ctx, s.Name)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
-	return sync.OnceFunc(unlock), nil
+	release := sync.OnceFunc(unlock)
+	if err := claimName(ctx, conn, s); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
 }
 
-// freshImageContainer removes the writable layer and IDs an earlier
-// image container of s's name left behind; a transient unit that systemd
-// is about to collect (ended, or a --rm run's that is stopping) is awaited
-// first (supervisor.AwaitCollected). While a unit of that name stays
-// loaded the name is taken: that is an error, and nothing is removed.
-func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
+// claimName removes what an earlier image container of s's name left
+// behind (declared.ForgetState); a transient unit that systemd is about
+// to collect (ended, or a --rm run's that is stopping) is awaited first
+// (supervisor.AwaitCollected). While a unit of that name stays loaded, or
+// a container created through Docker's API has the name (its record:
+// docker start would run on that layer), the name is taken: that is an
+// error, and nothing is removed.
+func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
 	unit := spec.UnitName(s.Name)
 	switch _, err := conn.Status(ctx, s.Name); {
 	case errors.Is(err, supervisor.ErrNotFound):
@@ -454,6 +463,9 @@ func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spe
 		return fmt.Errorf("run %s: %w", s.Name, err)
 	case !conn.AwaitCollected(ctx, unit):
 		return fmt.Errorf("run %s: the name is taken: %s is loaded (cove rm %s frees it)", s.Name, unit, s.Name)
+	}
+	if api.Recorded(s.Name) {
+		return fmt.Errorf("run %s: the name is taken: a container created through Docker's API has it (docker rm %s frees it)", s.Name, s.Name)
 	}
 	return declared.ForgetState(s.Name)
 }

@@ -228,13 +228,14 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 
 // LockName takes workload name's lock (an flock on Run/names/NAME.lock,
 // removed when it is released), waiting for another holder until ctx
-// ends. A new container of an image holds it from the check that its
-// name is free, through the removal of what an earlier one of that name
-// left (ForgetState), until its unit is loaded (cove run) or its record
-// is written (Docker's create): so of two of one name started at once,
-// the later finds the earlier's unit or record, and never removes the
-// writable layer the earlier is starting on. With no Run there is no
-// lock (a no-op).
+// ends. cove run of an image holds it from the check that its name is
+// free (no unit loaded, no record of Docker's create), through the
+// removal of what an earlier container of that name left (ForgetState),
+// until its unit is loaded; Docker's create holds it from its own check
+// until its record is written, and Docker's start until its unit is
+// loaded. So of two of one name started at once, the later finds the
+// earlier's unit or record, and never removes the writable layer the
+// earlier is starting on. With no Run there is no lock (a no-op).
 func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 	if err := spec.ValidRef(name); err != nil {
 		return nil, fmt.Errorf("lock the name %q: %w", name, err)

@@ -116,6 +116,9 @@ func TestLockNameAfterRemoval(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	first() // removes the file the second waits on
 	unlock := <-second
+	if unlock == nil {
+		t.FailNow()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	if _, err := p.LockName(ctx, "web"); !errors.Is(err, context.DeadlineExceeded) {

@@ -86,6 +86,10 @@ func PinStopSignal(s *spec.Spec) {
 	pinStopSignal(s, rec, err)
 }
 
+// PinStopSignalOf is PinStopSignal with image rec, the spec's, in hand
+// (cove run's, after it pulled the image Prepare could not find).
+func PinStopSignalOf(s *spec.Spec, rec image.ImageRecord) { pinStopSignal(s, rec, nil) }
+
 // pinStopSignal is PinStopSignal with the image already looked up.
 func pinStopSignal(s *spec.Spec, rec image.ImageRecord, lookupErr error) {
 	if s.Service.StopSignal != "" || lookupErr != nil {
