@@ -552,7 +552,7 @@ func failedPull(t *testing.T, ref string) {
 // KillSignal=, so cove stop sends it: the payload, PID 1 of its namespace
 // with a handler only for SIGUSR1, exits 0 (SIGTERM it would ignore, and
 // the stop would end in SIGKILL); --stop-signal overrides the image's; a
-// run that pulls the image gets it as well.
+// run that pulls the image gets it as well, the pulled image's.
 func TestImageStopSignal(t *testing.T) {
 	env.Need(t)
 	_, reg := testImage(t)
@@ -562,7 +562,7 @@ func TestImageStopSignal(t *testing.T) {
 	ref := pushImage(t, reg, "cove/stopsig:1", cfg, rootfs)
 	mustCove(t, "pull", ref)
 	t.Cleanup(func() {
-		cove(t, "rm", "stopsig", "stopquit", "stoppull")
+		cove(t, "rm", "-f", "stopsig", "stopquit", "stoppull", "stopalways")
 		cove(t, "rmi", "--force", ref)
 		cove(t, "image", "prune")
 	})
@@ -587,5 +587,13 @@ func TestImageStopSignal(t *testing.T) {
 	mustCove(t, "run", "-d", "--name", "stoppull", ref)
 	if got := show(t, "cove-stoppull.service", "KillSignal"); got != "10" {
 		t.Errorf("a run that pulled the image: KillSignal=%s, want 10 (SIGUSR1, the image's STOPSIGNAL)", got)
+	}
+	// pull = "always": the pulled image's STOPSIGNAL, not the store's
+	// earlier copy's.
+	cfg.StopSignal = "SIGUSR2"
+	pushImage(t, reg, "cove/stopsig:1", cfg, rootfs)
+	mustCove(t, "run", "-d", "--name", "stopalways", "--pull", "always", ref)
+	if got := show(t, "cove-stopalways.service", "KillSignal"); got != "12" {
+		t.Errorf("a run with --pull always of an image whose STOPSIGNAL is now SIGUSR2: KillSignal=%s, want 12", got)
 	}
 }

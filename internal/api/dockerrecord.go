@@ -59,10 +59,18 @@ type containerRecords struct{ dir string }
 func (rs containerRecords) path(name string) string { return filepath.Join(rs.dir, name+".json") }
 
 // Recorded reports whether a container created through Docker's API has
-// name: a record in DefaultContainersDir (cove run refuses the name).
-func Recorded(name string) bool {
+// name: a record in DefaultContainersDir (the helper's; a server given
+// other Options.Containers keeps its records elsewhere). cove run refuses
+// such a name.
+func Recorded(name string) (bool, error) {
 	_, err := os.Stat(containerRecords{dir: DefaultContainersDir}.path(name))
-	return err == nil
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("look for a record of Docker's create: %w", err)
 }
 
 // create stores a new record; it fails with fs.ErrExist when name has one.

@@ -28,7 +28,15 @@ func (s *Server) dockerRename(c *call) {
 		return
 	}
 	ct, ok := s.lookupContainer(c)
-	if !ok || !s.renamable(c, ct, name) || s.inUse(c, name) {
+	if !ok || !s.renamable(c, ct, name) {
+		return
+	}
+	unlock, ok := s.lockName(c, "rename", name) // against a cove run of the new name starting meanwhile
+	if !ok {
+		return
+	}
+	defer unlock()
+	if s.inUse(c, name) {
 		return
 	}
 	if !s.runs.claim(ct.Name) {

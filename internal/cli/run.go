@@ -426,17 +426,24 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 		}
 	}
 	if c := s.Container; c != nil && c.Image != "" {
-		return freshImageContainer(ctx, conn, s)
+		return freshImageContainer(ctx, env, conn, s)
 	}
 	return func() {}, nil
 }
 
-// freshImageContainer takes the name's lock (declared.Paths.LockName)
-// and, holding it, removes the writable layer and IDs an earlier image
-// container of s's name left behind (claimName); it returns the lock's
-// release, or an error with the lock released.
-func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
-	unlock, err := declared.Default.LockName(ctx, s.Name)
+// freshImageContainer takes the name's lock (declared.Paths.LockName;
+// after lockNotice it says on stderr that it waits) and, holding it,
+// removes the writable layer and IDs an earlier image container of s's
+// name left behind (claimName); it returns the lock's release, or an
+// error with the lock released.
+func freshImageContainer(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
+	soon, cancel := context.WithTimeout(ctx, lockNotice)
+	unlock, err := declared.Default.LockName(soon, s.Name)
+	cancel()
+	if err != nil && soon.Err() != nil && ctx.Err() == nil {
+		fmt.Fprintf(env.Stderr, "cove: waiting for the name %s: another start of it is under way\n", s.Name)
+		unlock, err = declared.Default.LockName(ctx, s.Name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
@@ -448,14 +455,24 @@ func freshImageContainer(ctx context.Context, conn *supervisor.Conn, s *spec.Spe
 	return release, nil
 }
 
+// lockNotice is how long freshImageContainer waits for the name's lock
+// before it says so.
+const lockNotice = time.Second
+
 // claimName removes what an earlier image container of s's name left
 // behind (declared.ForgetState); a transient unit that systemd is about
 // to collect (ended, or a --rm run's that is stopping) is awaited first
-// (supervisor.AwaitCollected). While a unit of that name stays loaded, or
-// a container created through Docker's API has the name (its record:
-// docker start would run on that layer), the name is taken: that is an
-// error, and nothing is removed.
+// (supervisor.AwaitCollected). While a container created through
+// Docker's API has the name (its record: docker start would run on that
+// layer), or a unit of that name stays loaded, the name is taken: that is
+// an error, and nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
+	switch recorded, err := api.Recorded(s.Name); {
+	case err != nil:
+		return fmt.Errorf("run %s: %w", s.Name, err)
+	case recorded:
+		return fmt.Errorf("run %s: the name is taken: a container created through Docker's API has it (docker rm %s frees it)", s.Name, s.Name)
+	}
 	unit := spec.UnitName(s.Name)
 	switch _, err := conn.Status(ctx, s.Name); {
 	case errors.Is(err, supervisor.ErrNotFound):
@@ -463,9 +480,6 @@ func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
 		return fmt.Errorf("run %s: %w", s.Name, err)
 	case !conn.AwaitCollected(ctx, unit):
 		return fmt.Errorf("run %s: the name is taken: %s is loaded (cove rm %s frees it)", s.Name, unit, s.Name)
-	}
-	if api.Recorded(s.Name) {
-		return fmt.Errorf("run %s: the name is taken: a container created through Docker's API has it (docker rm %s frees it)", s.Name, s.Name)
 	}
 	return declared.ForgetState(s.Name)
 }

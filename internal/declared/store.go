@@ -232,10 +232,11 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 // free (no unit loaded, no record of Docker's create), through the
 // removal of what an earlier container of that name left (ForgetState),
 // until its unit is loaded; Docker's create holds it from its own check
-// until its record is written, and Docker's start until its unit is
-// loaded. So of two of one name started at once, the later finds the
-// earlier's unit or record, and never removes the writable layer the
-// earlier is starting on. With no Run there is no lock (a no-op).
+// through its ForgetState, Docker's rename (for the new name) until the
+// record has it, and Docker's start until its unit is loaded. So of two
+// of one name started at once, the later finds the earlier's unit or
+// record, and never removes the writable layer the earlier is starting
+// on. With no Run there is no lock (a no-op).
 func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 	if err := spec.ValidRef(name); err != nil {
 		return nil, fmt.Errorf("lock the name %q: %w", name, err)

@@ -11,7 +11,7 @@ import (
 // Prepare checks a spec against this host before anything starts: for a
 // VM what PrepareVM checks and pins; for a container, that the rootfs is a
 // directory (with pull = "never": the image is in the store; an image's
-// STOPSIGNAL is pinned, PinStopSignal) and that every bind mount's source
+// STOPSIGNAL is pinned, PinStopSignal, unless pull = "always") and that every bind mount's source
 // exists; for both, that the
 // network they join exists and their ip and ports are free there
 // (checkNetwork). Errors name the spec key and its position.
@@ -27,7 +27,9 @@ func Prepare(s *spec.Spec) error {
 		if c.Pull == spec.PullNever || s.Service.StopSignal == "" { // one store lookup for both
 			rec, err := lookupImage(c.Image)
 			errs = append(errs, checkImage(s, err)...)
-			pinStopSignal(s, rec, err)
+			if c.Pull != spec.PullAlways { // else the store's copy is about to be replaced: the pull's taker pins (PinStopSignalOf)
+				pinStopSignal(s, rec, err)
+			}
 		}
 	} else if st, err := os.Stat(c.Rootfs); err != nil || !st.IsDir() {
 		errs = append(errs, s.KeyError("container.rootfs", fmt.Sprintf("%s is not a directory; it must hold the container's files (e.g. /bin/sh)", c.Rootfs)))
