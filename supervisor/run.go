@@ -108,15 +108,23 @@ func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
 	return ok && c.collected(ctx, unit, wait)
 }
 
+// Transient reports whether systemd has unit loaded as a transient unit
+// (a cove run's, Docker's start's), not from a unit file; false when it
+// cannot tell.
+func (c *Conn) Transient(ctx context.Context, unit string) bool {
+	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
+	if err != nil {
+		return false
+	}
+	transient, _ := p.Value.Value().(bool)
+	return transient
+}
+
 // collectable reports whether unit is a transient unit that systemd
 // collects as it is, or once it has stopped, and how long to wait for that
 // (see AwaitCollected).
 func (c *Conn) collectable(ctx context.Context, unit string) (time.Duration, bool) {
-	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
-	if err != nil {
-		return 0, false
-	}
-	if transient, _ := p.Value.Value().(bool); !transient {
+	if !c.Transient(ctx, unit) {
 		return 0, false
 	}
 	st, err := c.UnitState(ctx, unit)
@@ -134,7 +142,7 @@ func (c *Conn) collectable(ctx context.Context, unit string) (time.Duration, boo
 	if st == "failed" {
 		return collectWait, true
 	}
-	p, err = c.sd.GetUnitTypePropertyContext(ctx, unit, "Service", "TimeoutStopUSec")
+	p, err := c.sd.GetUnitTypePropertyContext(ctx, unit, "Service", "TimeoutStopUSec")
 	if err != nil {
 		return 0, false
 	}

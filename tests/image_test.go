@@ -117,6 +117,7 @@ func TestImages(t *testing.T) {
 		rerunWhileStopping(t, "imgstop", []string{"run", "--rm", "--name", "imgstop", "--network", "none", "--stop-timeout", "6s", ref})
 	})
 	t.Run("name lock", func(t *testing.T) { nameLock(t, ref) })
+	t.Run("apply over a run", func(t *testing.T) { applyOverRun(t, ref) })
 	t.Run("volatile", func(t *testing.T) { volatileImage(t, ref) })
 	t.Run("failed pull changes nothing", func(t *testing.T) { failedPull(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
@@ -156,6 +157,32 @@ func nameLock(t *testing.T, ref string) {
 	run.waitLine(t, "ran")
 	if code := run.exit(t); code != 0 {
 		t.Errorf("cove run after the lock was released: exit %d", code)
+	}
+}
+
+// applyOverRun checks that cove apply of a workload whose name a running
+// cove run has fails before it changes anything: the run keeps running
+// on its writable layer (which the apply's start would have dropped), and
+// nothing is declared.
+func applyOverRun(t *testing.T, ref string) {
+	const name = "imgclash"
+	cleanupWorkload(t, name)
+	mustCove(t, "run", "-d", "--name", name, "--network", "none", ref, "/bin/sh", "-c", "echo mine > /www/mine; exec sleep 1000")
+	mine := filepath.Join(workDir, "containers", name, "upper", "www", "mine")
+	eventually(t, 10*time.Second, "the run's write in its upper layer", func() bool { _, err := os.Stat(mine); return err == nil })
+	path := declaredText(t, filepath.Join(workDir, "clashspecs"), name, "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n")
+	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
+	if r := cove(t, "apply", path); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken") {
+		t.Errorf("cove apply of a running cove run's name: exit %d, stderr %q; want a refusal", r.Code, r.Stderr)
+	}
+	if st, tr := show(t, spec.UnitName(name), "ActiveState"), show(t, spec.UnitName(name), "Transient"); st != "active" || tr != "yes" {
+		t.Errorf("the run after the refused apply: %s, transient %s; want it running, still cove run's", st, tr)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("the run's writable layer after the refused apply: %v", err)
+	}
+	if out := mustCove(t, "diff", path); !strings.Contains(out, name) {
+		t.Errorf("cove diff after the refused apply does not show %s as still to add:\n%s", name, out)
 	}
 }
 

@@ -243,6 +243,11 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 // applyPlan carries out plan, the changes to the specs want, which load
 // found; the caller holds the lock.
 func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, want []desired, log io.Writer) (Plan, error) {
+	release, err := claimAdded(ctx, opt.Paths, conn, plan)
+	if err != nil {
+		return plan, err
+	}
+	defer release()
 	if err := pullImages(ctx, opt, plan); err != nil {
 		return plan, err
 	}
@@ -298,27 +303,80 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	return plan, errors.Join(errs...)
 }
 
+// claimAdded takes the name's lock (Paths.LockName) of each workload the
+// plan adds, and of each instance of an added replicated one, until the
+// returned function releases them, so that no cove run of such a name
+// starts while this apply drops what the name left (forgetAdded) and
+// starts its own. A name whose unit is loaded and stays so (a cove run's:
+// supervisor.AwaitCollected waits for one systemd is collecting) is
+// taken: the apply fails before it changes anything, its locks released.
+func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan) (func(), error) {
+	var unlocks []func()
+	release := func() {
+		for _, u := range unlocks {
+			u()
+		}
+	}
+	for _, name := range addedNames(plan) {
+		unlock, err := p.LockName(ctx, name)
+		if err == nil {
+			unlocks = append(unlocks, unlock)
+			err = nameFree(ctx, conn, name)
+		}
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("apply %s: %w", name, err)
+		}
+	}
+	return release, nil
+}
+
+// nameFree fails when a transient unit of workload name (a cove run's,
+// Docker's start's) is loaded and is not about to be collected. (A unit
+// of a unit file is this apply's to handle.)
+func nameFree(ctx context.Context, conn *supervisor.Conn, name string) error {
+	unit := spec.UnitName(name)
+	switch _, err := conn.Status(ctx, name); {
+	case errors.Is(err, supervisor.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case !conn.Transient(ctx, unit):
+		return nil
+	case !conn.AwaitCollected(ctx, unit):
+		return fmt.Errorf("the name is taken: %s is loaded, a transient unit (a cove run's, or Docker's; cove rm %s frees it)", unit, name)
+	}
+	return nil
+}
+
+// addedNames are the names the plan adds: each added workload's, or each
+// instance's of an added replicated one.
+func addedNames(plan Plan) []string {
+	var names []string
+	for _, c := range plan {
+		if c.Kind != Added {
+			continue
+		}
+		if n := c.Spec.Service.Replicas; n > 0 {
+			for i := 1; i <= n; i++ {
+				names = append(names, spec.InstanceName(c.Name, i))
+			}
+			continue
+		}
+		names = append(names, c.Name)
+	}
+	return names
+}
+
 // forgetAdded drops what earlier workloads of the added ones' names left
 // (their writable layers, their user namespaces' IDs: ForgetState), of
 // each of a replicated one's instances, before any of them starts: a
 // container sharing another's network namespace starts that one first,
 // whose state must not go after.
 func forgetAdded(plan Plan) error {
-	for _, c := range plan {
-		if c.Kind != Added {
-			continue
-		}
-		names := []string{c.Name}
-		if n := c.Spec.Service.Replicas; n > 0 {
-			names = names[:0]
-			for i := 1; i <= n; i++ {
-				names = append(names, spec.InstanceName(c.Name, i))
-			}
-		}
-		for _, name := range names {
-			if err := ForgetState(name); err != nil {
-				return err
-			}
+	for _, name := range addedNames(plan) {
+		if err := ForgetState(name); err != nil {
+			return err
 		}
 	}
 	return nil
