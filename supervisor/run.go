@@ -109,22 +109,21 @@ func (c *Conn) AwaitCollected(ctx context.Context, unit string) bool {
 }
 
 // Transient reports whether systemd has unit loaded as a transient unit
-// (a cove run's, Docker's start's), not from a unit file; false when it
-// cannot tell.
-func (c *Conn) Transient(ctx context.Context, unit string) bool {
+// (a cove run's, Docker's start's), not from a unit file.
+func (c *Conn) Transient(ctx context.Context, unit string) (bool, error) {
 	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "Transient")
 	if err != nil {
-		return false
+		return false, fmt.Errorf("read %s's Transient: %w", unit, err)
 	}
 	transient, _ := p.Value.Value().(bool)
-	return transient
+	return transient, nil
 }
 
 // collectable reports whether unit is a transient unit that systemd
 // collects as it is, or once it has stopped, and how long to wait for that
 // (see AwaitCollected).
 func (c *Conn) collectable(ctx context.Context, unit string) (time.Duration, bool) {
-	if !c.Transient(ctx, unit) {
+	if transient, err := c.Transient(ctx, unit); err != nil || !transient {
 		return 0, false
 	}
 	st, err := c.UnitState(ctx, unit)

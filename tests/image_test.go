@@ -163,7 +163,8 @@ func nameLock(t *testing.T, ref string) {
 // applyOverRun checks that cove apply of a workload whose name a running
 // cove run has fails before it changes anything: the run keeps running
 // on its writable layer (which the apply's start would have dropped), and
-// nothing is declared.
+// nothing is declared (cove diff still shows it to add; no file in
+// /etc/cove).
 func applyOverRun(t *testing.T, ref string) {
 	const name = "imgclash"
 	cleanupWorkload(t, name)
@@ -181,8 +182,11 @@ func applyOverRun(t *testing.T, ref string) {
 	if _, err := os.Stat(mine); err != nil {
 		t.Errorf("the run's writable layer after the refused apply: %v", err)
 	}
-	if out := mustCove(t, "diff", path); !strings.Contains(out, name) {
+	if out := mustCove(t, "diff", path); !regexp.MustCompile(`(?m)^added\s+` + name + `$`).MatchString(out) {
 		t.Errorf("cove diff after the refused apply does not show %s as still to add:\n%s", name, out)
+	}
+	if inside(t, "test", "-e", "/etc/cove/"+name+".toml").Code == 0 {
+		t.Errorf("the refused apply wrote /etc/cove/%s.toml", name)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -56,21 +57,8 @@ func (r *containerRecord) spec() (*spec.Spec, error) {
 type containerRecords struct{ dir string }
 
 // path is name's record file; name is a valid workload name.
-func (rs containerRecords) path(name string) string { return filepath.Join(rs.dir, name+".json") }
-
-// Recorded reports whether a container created through Docker's API has
-// name: a record in DefaultContainersDir (the helper's; a server given
-// other Options.Containers keeps its records elsewhere). cove run refuses
-// such a name.
-func Recorded(name string) (bool, error) {
-	_, err := os.Stat(containerRecords{dir: DefaultContainersDir}.path(name))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	}
-	return false, fmt.Errorf("look for a record of Docker's create: %w", err)
+func (rs containerRecords) path(name string) string {
+	return declared.Paths{Created: rs.dir}.CreatedRecord(name)
 }
 
 // create stores a new record; it fails with fs.ErrExist when name has one.

@@ -70,9 +70,8 @@ type Options struct {
 }
 
 // DefaultContainersDir holds the records of containers created through
-// Docker's API (root only; /run, so they go with a reboot as transient
-// units do).
-const DefaultContainersDir = "/run/cove/created"
+// Docker's API (root only; declared.Paths.Created of a real host).
+var DefaultContainersDir = declared.Default.Created
 
 // Server answers the API with a Backend. It is an http.Handler; Serve runs
 // it on a listener with cove's limits, timeouts and idle exit.

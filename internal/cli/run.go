@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
@@ -467,7 +466,7 @@ const lockNotice = time.Second
 // layer), or a unit of that name stays loaded, the name is taken: that is
 // an error, and nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
-	switch recorded, err := api.Recorded(s.Name); {
+	switch recorded, err := declared.Default.Recorded(s.Name); {
 	case err != nil:
 		return fmt.Errorf("run %s: %w", s.Name, err)
 	case recorded:

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
@@ -219,7 +221,11 @@ func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, n
 	if err != nil { // refused with the others (a sharer of its network, say): as it was
 		return nil, errors.Join(err, restoreSpec(etc, before, readErr == nil))
 	}
-	return applyPlan(ctx, o, conn, plan, want, log)
+	plan, err = applyPlan(ctx, o, conn, plan, want, log)
+	if errors.As(err, new(errUnchanged)) { // a taken name, a failed pull: as it was
+		err = errors.Join(err, restoreSpec(etc, before, readErr == nil))
+	}
+	return plan, err
 }
 
 // restoreSpec puts back the spec file path as it was before an edit:
@@ -243,14 +249,11 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 // applyPlan carries out plan, the changes to the specs want, which load
 // found; the caller holds the lock.
 func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, want []desired, log io.Writer) (Plan, error) {
-	release, err := claimAdded(ctx, opt.Paths, conn, plan)
+	release, err := readyPlan(ctx, opt, conn, plan, log)
 	if err != nil {
 		return plan, err
 	}
 	defer release()
-	if err := pullImages(ctx, opt, plan); err != nil {
-		return plan, err
-	}
 	if err := writeSpecs(opt.Paths, want); err != nil {
 		return plan, err
 	}
@@ -274,6 +277,7 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	if err := forgetAdded(plan); err != nil { // all before any starts: starting one may start another (Requires=)
 		return plan, errors.Join(append(errs, err)...)
 	}
+	release() // the added units are loaded: a cove run of their names finds them
 	for _, c := range plan {
 		var err error
 		switch {
@@ -303,50 +307,127 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	return plan, errors.Join(errs...)
 }
 
+// readyPlan does what an apply does before it changes anything: it
+// checks that the names the plan adds are free (checkAdded), pulls the
+// images, and claims those names (claimAdded), returning the release of
+// their locks (which may be called again). An error from it is an
+// errUnchanged: nothing was written.
+func readyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), error) {
+	if err := checkAdded(ctx, opt.Paths, conn, plan); err != nil {
+		return nil, errUnchanged{err}
+	}
+	if err := pullImages(ctx, opt, plan); err != nil {
+		return nil, errUnchanged{err}
+	}
+	release, err := claimAdded(ctx, opt.Paths, conn, plan, log)
+	if err != nil {
+		return nil, errUnchanged{err}
+	}
+	return sync.OnceFunc(release), nil
+}
+
+// errUnchanged is an apply's error from before it changed anything.
+type errUnchanged struct{ error }
+
+func (e errUnchanged) Unwrap() error { return e.error }
+
 // claimAdded takes the name's lock (Paths.LockName) of each workload the
-// plan adds, and of each instance of an added replicated one, until the
-// returned function releases them, so that no cove run of such a name
-// starts while this apply drops what the name left (forgetAdded) and
-// starts its own. A name whose unit is loaded and stays so (a cove run's:
-// supervisor.AwaitCollected waits for one systemd is collecting) is
-// taken: the apply fails before it changes anything, its locks released.
-func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan) (func(), error) {
+// plan adds (not of a replicated one's instances: no cove run or Docker
+// container can have an instance's name), until the returned function
+// releases them, so that no cove run of such a name starts while this
+// apply drops what the name left (forgetAdded) and starts its own. A
+// taken name (nameFree) fails the apply, its locks released. A wait of a
+// second for a lock is said on log.
+func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), error) {
 	var unlocks []func()
 	release := func() {
 		for _, u := range unlocks {
 			u()
 		}
+		unlocks = nil
 	}
-	for _, name := range addedNames(plan) {
-		unlock, err := p.LockName(ctx, name)
+	for _, name := range plan.added() {
+		unlock, err := lockNoticed(ctx, p, name, log)
 		if err == nil {
 			unlocks = append(unlocks, unlock)
-			err = nameFree(ctx, conn, name)
+			err = nameFree(ctx, p, conn, name)
 		}
 		if err != nil {
 			release()
-			return nil, fmt.Errorf("apply %s: %w", name, err)
+			return nil, err
 		}
 	}
 	return release, nil
 }
 
-// nameFree fails when a transient unit of workload name (a cove run's,
-// Docker's start's) is loaded and is not about to be collected. (A unit
-// of a unit file is this apply's to handle.)
-func nameFree(ctx context.Context, conn *supervisor.Conn, name string) error {
-	unit := spec.UnitName(name)
-	switch _, err := conn.Status(ctx, name); {
-	case errors.Is(err, supervisor.ErrNotFound):
-		return nil
-	case err != nil:
-		return err
-	case !conn.Transient(ctx, unit):
-		return nil
-	case !conn.AwaitCollected(ctx, unit):
-		return fmt.Errorf("the name is taken: %s is loaded, a transient unit (a cove run's, or Docker's; cove rm %s frees it)", unit, name)
+// lockNoticed is p.LockName, saying on log when it has waited a second.
+func lockNoticed(ctx context.Context, p Paths, name string, log io.Writer) (func(), error) {
+	soon, cancel := context.WithTimeout(ctx, time.Second)
+	unlock, err := p.LockName(soon, name)
+	cancel()
+	if err != nil && soon.Err() != nil && ctx.Err() == nil {
+		fmt.Fprintf(log, "waiting for the name %s: a cove run or docker start of it is under way\n", name)
+		unlock, err = p.LockName(ctx, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("apply %s: %w", name, err)
+	}
+	return unlock, nil
+}
+
+// checkAdded fails when a name the plan adds is taken (nameFree), without
+// its lock: before the pulls, so that a taken name fails the apply
+// early; claimAdded checks again, holding the lock.
+func checkAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan) error {
+	for _, name := range plan.added() {
+		if err := nameFree(ctx, p, conn, name); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// nameFree fails when a container created through Docker's API has name
+// (Paths.Recorded), or a transient unit of that name (a cove run's,
+// Docker's start's) is loaded and is not about to be collected: the added
+// workload's start would drop its writable layer. (A unit of a unit file
+// is this apply's to handle.)
+func nameFree(ctx context.Context, p Paths, conn *supervisor.Conn, name string) error {
+	fail := func(err error) error { return fmt.Errorf("apply %s: %w", name, err) }
+	switch recorded, err := p.Recorded(name); {
+	case err != nil:
+		return fail(err)
+	case recorded:
+		return fail(fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name))
+	}
+	unit := spec.UnitName(name)
+	_, err := conn.Status(ctx, name)
+	if errors.Is(err, supervisor.ErrNotFound) {
+		return nil
+	}
+	transient := false
+	if err == nil {
+		transient, err = conn.Transient(ctx, unit)
+	}
+	switch {
+	case err != nil:
+		return fail(err)
+	case transient && !conn.AwaitCollected(ctx, unit):
+		return fail(fmt.Errorf("the name is taken: %s is loaded, a cove run's (cove rm %s frees it)", unit, name))
+	}
+	return nil
+}
+
+// added are the names of the workloads the plan adds that are not
+// replicated.
+func (pl Plan) added() []string {
+	var names []string
+	for _, c := range pl {
+		if c.Kind == Added && c.Spec.Service.Replicas == 0 {
+			names = append(names, c.Name)
+		}
+	}
+	return names
 }
 
 // addedNames are the names the plan adds: each added workload's, or each

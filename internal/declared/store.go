@@ -36,6 +36,10 @@ type Paths struct {
 	// Launch is where the generator writes the declared containers'
 	// launcher configurations (launch.ConfigDir); "" writes none.
 	Launch string
+	// Created holds the records of containers created through Docker's
+	// API (package api's; /run, so they go with a reboot as transient
+	// units do); "" has none.
+	Created string
 }
 
 // Default are the paths of a real host.
@@ -46,6 +50,7 @@ var Default = Paths{
 	Run:      "/run/cove",
 	Networks: spec.NetworksDir,
 	Launch:   launch.ConfigDir,
+	Created:  "/run/cove/created",
 }
 
 // File is a declared workload's spec file.
@@ -290,6 +295,28 @@ func (p Paths) lockFile(name string) (*os.File, string, error) {
 		return nil, "", fmt.Errorf("lock %s: %w", path, err)
 	}
 	return f, path, nil
+}
+
+// CreatedRecord is the file of the record of container name, created
+// through Docker's API, in Created.
+func (p Paths) CreatedRecord(name string) string { return filepath.Join(p.Created, name+".json") }
+
+// Recorded reports whether a container created through Docker's API has
+// name (a record in Created): docker start would run on its writable
+// layer, so neither cove run nor an added declared workload may take the
+// name.
+func (p Paths) Recorded(name string) (bool, error) {
+	if p.Created == "" {
+		return false, nil
+	}
+	_, err := os.Stat(p.CreatedRecord(name))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	}
+	return false, fmt.Errorf("look for a record of Docker's create: %w", err)
 }
 
 // EtcPath is where workload name's spec lives in Etc.
