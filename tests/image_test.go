@@ -583,7 +583,8 @@ func failedPull(t *testing.T, ref string) {
 // KillSignal=, so cove stop sends it: the payload, PID 1 of its namespace
 // with a handler only for SIGUSR1, exits 0 (SIGTERM it would ignore, and
 // the stop would end in SIGKILL); --stop-signal overrides the image's; a
-// run that pulls the image gets it as well, the pulled image's.
+// run that pulls the image gets it as well, the pulled image's, and so
+// does a declared container.
 func TestImageStopSignal(t *testing.T) {
 	env.Need(t)
 	_, reg := testImage(t)
@@ -626,5 +627,12 @@ func TestImageStopSignal(t *testing.T) {
 	mustCove(t, "run", "-d", "--name", "stopalways", "--pull", "always", ref)
 	if got := show(t, "cove-stopalways.service", "KillSignal"); got != "12" {
 		t.Errorf("a run with --pull always of an image whose STOPSIGNAL is now SIGUSR2: KillSignal=%s, want 12", got)
+	}
+	// A declared one: the generator writes the image's, as in the store.
+	path := declaredText(t, filepath.Join(workDir, "stopspecs"), "stopdecl", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n")
+	mustCove(t, "apply", path)
+	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
+	if got := show(t, "cove-stopdecl.service", "KillSignal"); got != "12" {
+		t.Errorf("a declared container of the image: KillSignal=%s, want 12 (SIGUSR2, the image's STOPSIGNAL)", got)
 	}
 }

@@ -334,8 +334,9 @@ func (s *Server) inUse(c *call, name string) bool {
 }
 
 // lockName takes name's lock (declared.Paths.LockName) for op, waiting
-// for another holder (a cove run or docker start of that name, until its
-// unit is loaded) at most nameLockWait; it answers 409 when that passes.
+// for another holder (a cove run, cove apply or docker start of that
+// name, until its unit is loaded) at most nameLockWait; it answers 409
+// when that passes.
 func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 	ctx, cancel := context.WithTimeout(c.ctx(), nameLockWait)
 	defer cancel()
@@ -344,7 +345,7 @@ func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 	case err == nil:
 		return unlock, true
 	case ctx.Err() != nil && c.ctx().Err() == nil:
-		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: a cove run or docker start of that name is under way: try again", op, name)))
+		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: a cove run, cove apply or docker start of that name is under way: try again", op, name)))
 	default:
 		c.failWith(fmt.Errorf("%s %s: %w", op, name, err))
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,7 +60,8 @@ type Options struct {
 	// /etc/cove/registries.toml).
 	Images func() (*image.Store, error)
 	// Containers is the directory of the records of containers created
-	// through Docker's API ("" means DefaultContainersDir).
+	// through Docker's API ("" means Paths.Created, or
+	// declared.Default's when Paths has none).
 	Containers string
 	// Settings is cove's host settings file ("" means hostconf.Path):
 	// its run network is what Docker's default network means.
@@ -68,10 +70,6 @@ type Options struct {
 	// creates (one without a catalog directory means network.Host).
 	Networks network.Lookup
 }
-
-// DefaultContainersDir holds the records of containers created through
-// Docker's API (root only; declared.Paths.Created of a real host).
-var DefaultContainersDir = declared.Default.Created
 
 // Server answers the API with a Backend. It is an http.Handler; Serve runs
 // it on a listener with cove's limits, timeouts and idle exit.
@@ -98,7 +96,7 @@ func NewServer(b Backend, opt Options) *Server {
 		opt.Images = image.OpenDefault
 	}
 	if opt.Containers == "" {
-		opt.Containers = DefaultContainersDir
+		opt.Containers = cmp.Or(opt.Paths.Created, declared.Default.Created)
 	}
 	if opt.Settings == "" {
 		opt.Settings = hostconf.Path

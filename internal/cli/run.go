@@ -431,18 +431,12 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 }
 
 // freshImageContainer takes the name's lock (declared.Paths.LockName;
-// after lockNotice it says on stderr that it waits) and, holding it,
+// saying on stderr when it waits: LockNameSaying) and, holding it,
 // removes the writable layer and IDs an earlier image container of s's
 // name left behind (claimName); it returns the lock's release, or an
 // error with the lock released.
 func freshImageContainer(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
-	soon, cancel := context.WithTimeout(ctx, lockNotice)
-	unlock, err := declared.Default.LockName(soon, s.Name)
-	cancel()
-	if err != nil && soon.Err() != nil && ctx.Err() == nil {
-		fmt.Fprintf(env.Stderr, "cove: waiting for the name %s: another start of it is under way\n", s.Name)
-		unlock, err = declared.Default.LockName(ctx, s.Name)
-	}
+	unlock, err := declared.Default.LockNameSaying(ctx, s.Name, env.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
@@ -453,10 +447,6 @@ func freshImageContainer(ctx context.Context, env *Env, conn *supervisor.Conn, s
 	}
 	return release, nil
 }
-
-// lockNotice is how long freshImageContainer waits for the name's lock
-// before it says so.
-const lockNotice = time.Second
 
 // claimName removes what an earlier image container of s's name left
 // behind (declared.ForgetState); a transient unit that systemd is about

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
@@ -192,7 +191,9 @@ func SetReplicas(ctx context.Context, opt Options, conn *supervisor.Conn, name s
 // editAndApply writes edit's text of workload name's spec (the one in
 // Etc, else the vendor's) to Etc and applies, under the apply lock; op
 // names the operation in errors. When the specs with the edit are
-// refused (load), the file is put back as it was.
+// refused (load), or the apply fails before it changes anything
+// (errUnchanged: a name it would add is taken), the file is put back as
+// it was.
 func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, name string, edit func(path string) ([]byte, error), log io.Writer) (Plan, error) {
 	unlock, err := opt.Paths.Lock(ctx)
 	if err != nil {
@@ -222,7 +223,7 @@ func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, n
 		return nil, errors.Join(err, restoreSpec(etc, before, readErr == nil))
 	}
 	plan, err = applyPlan(ctx, o, conn, plan, want, log)
-	if errors.As(err, new(errUnchanged)) { // a taken name, a failed pull: as it was
+	if errors.As(err, new(errUnchanged)) { // a name it would add is taken: as it was
 		err = errors.Join(err, restoreSpec(etc, before, readErr == nil))
 	}
 	return plan, err
@@ -336,8 +337,8 @@ func (e errUnchanged) Unwrap() error { return e.error }
 // container can have an instance's name), until the returned function
 // releases them, so that no cove run of such a name starts while this
 // apply drops what the name left (forgetAdded) and starts its own. A
-// taken name (nameFree) fails the apply, its locks released. A wait of a
-// second for a lock is said on log.
+// taken name (nameFree) fails the apply, its locks released. A wait for
+// a lock is said on log (Paths.LockNameSaying).
 func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), error) {
 	var unlocks []func()
 	release := func() {
@@ -347,8 +348,10 @@ func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, 
 		unlocks = nil
 	}
 	for _, name := range plan.added() {
-		unlock, err := lockNoticed(ctx, p, name, log)
-		if err == nil {
+		unlock, err := p.LockNameSaying(ctx, name, log)
+		if err != nil {
+			err = fmt.Errorf("apply %s: %w", name, err)
+		} else {
 			unlocks = append(unlocks, unlock)
 			err = nameFree(ctx, p, conn, name)
 		}
@@ -358,21 +361,6 @@ func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, 
 		}
 	}
 	return release, nil
-}
-
-// lockNoticed is p.LockName, saying on log when it has waited a second.
-func lockNoticed(ctx context.Context, p Paths, name string, log io.Writer) (func(), error) {
-	soon, cancel := context.WithTimeout(ctx, time.Second)
-	unlock, err := p.LockName(soon, name)
-	cancel()
-	if err != nil && soon.Err() != nil && ctx.Err() == nil {
-		fmt.Fprintf(log, "waiting for the name %s: a cove run or docker start of it is under way\n", name)
-		unlock, err = p.LockName(ctx, name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("apply %s: %w", name, err)
-	}
-	return unlock, nil
 }
 
 // checkAdded fails when a name the plan adds is taken (nameFree), without

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -236,12 +237,14 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 // ends. cove run of an image holds it from the check that its name is
 // free (no unit loaded, no record of Docker's create), through the
 // removal of what an earlier container of that name left (ForgetState),
-// until its unit is loaded; Docker's create holds it from its own check
-// through its ForgetState, Docker's rename (for the new name) until the
-// record has it, and Docker's start until its unit is loaded. So of two
-// of one name started at once, the later finds the earlier's unit or
-// record, and never removes the writable layer the earlier is starting
-// on. With no Run there is no lock (a no-op).
+// until its unit is loaded; cove apply holds the names it adds from its
+// own check (after its pulls) until their units are loaded; Docker's
+// create holds it from its own check through its ForgetState, Docker's
+// rename (for the new name) until the record has it, and Docker's start
+// until its unit is loaded. So of two of one name started at once, the
+// later finds the earlier's unit or record, and never removes the
+// writable layer the earlier is starting on. With no Run there is no
+// lock (a no-op).
 func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 	if err := spec.ValidRef(name); err != nil {
 		return nil, fmt.Errorf("lock the name %q: %w", name, err)
@@ -260,6 +263,22 @@ func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 		f.Close() // its holder removed it while this waited: lock the next
 	}
 }
+
+// LockNameSaying is LockName, writing to w that it waits once it has
+// waited lockNotice: cove run and cove apply tell their user so.
+func (p Paths) LockNameSaying(ctx context.Context, name string, w io.Writer) (func(), error) {
+	soon, cancel := context.WithTimeout(ctx, lockNotice)
+	unlock, err := p.LockName(soon, name)
+	cancel()
+	if err != nil && soon.Err() != nil && ctx.Err() == nil {
+		fmt.Fprintf(w, "cove: waiting for the name %s: a cove run, cove apply or docker start of it is under way\n", name)
+		unlock, err = p.LockName(ctx, name)
+	}
+	return unlock, err
+}
+
+// lockNotice is how long LockNameSaying waits before it says so.
+const lockNotice = time.Second
 
 // lockPoll is how often flock tries a taken lock again.
 const lockPoll = 50 * time.Millisecond

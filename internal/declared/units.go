@@ -17,7 +17,7 @@ func Units(s *spec.Spec, launcher string) ([]units.Unit, error) {
 	if err := hostcheck.PrepareVM(s); err != nil {
 		return nil, err
 	}
-	opt := units.Options{Launcher: launcher, PullUnit: units.NeedsPullUnit(s, hostcheck.ImagePresent), LaunchFile: true}
+	opt := units.Options{Launcher: launcher, PullUnit: units.NeedsPullUnit(s, hostcheck.ImagesForUnits(s)), LaunchFile: true}
 	u, err := units.Compile(s, opt)
 	if err != nil {
 		return nil, err

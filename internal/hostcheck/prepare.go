@@ -9,11 +9,11 @@ import (
 )
 
 // Prepare checks a spec against this host before anything starts: for a
-// VM what PrepareVM checks and pins; for a container, that the rootfs is a
-// directory (with pull = "never": the image is in the store; an image's
-// STOPSIGNAL is pinned, PinStopSignal, unless pull = "always") and that every bind mount's source
-// exists; for both, that the
-// network they join exists and their ip and ports are free there
+// VM what PrepareVM checks and pins; for a container, that the rootfs is
+// a directory (with pull = "never": the image is in the store; an
+// image's STOPSIGNAL is pinned, PinStopSignal, unless pull = "always")
+// and that every bind mount's source exists; for both, that the network
+// they join exists and their ip and ports are free there
 // (checkNetwork). Errors name the spec key and its position.
 func Prepare(s *spec.Spec) error {
 	if s.Kind == spec.KindVM {
@@ -101,6 +101,25 @@ func pinStopSignal(s *spec.Spec, rec image.ImageRecord, lookupErr error) {
 		if _, err := spec.ParseSignal(sig); err == nil {
 			s.Service.StopSignal = sig
 		}
+	}
+}
+
+// ImagesForUnits looks s's container image up once for the generator: it
+// pins the image's STOPSIGNAL where the spec sets none (PinStopSignal; not
+// with pull = "always", whose image is pulled anew before each start)
+// and returns, for units.NeedsPullUnit, whether an image is in the store.
+func ImagesForUnits(s *spec.Spec) func(ref string) bool {
+	c := s.Container
+	if c == nil || c.Image == "" || c.Pull == spec.PullAlways {
+		return ImagePresent
+	}
+	rec, err := lookupImage(c.Image)
+	pinStopSignal(s, rec, err)
+	return func(ref string) bool {
+		if ref == c.Image {
+			return err == nil
+		}
+		return ImagePresent(ref)
 	}
 }
 

@@ -1,8 +1,10 @@
 // Package hugeheap asks the kernel to back the Go heap of the process
 // that links it with transparent huge pages, from its initialisation on.
-// cove links it; cove-launch and cove-init do not (they run in the
-// container's cgroup, under its memory limit, and the launcher's console
-// relay lives as long as the container: tests/layout checks both).
+// cove links it; cove-launch and cove-init do not (they run at every
+// container start in the container's cgroup, under its memory limit, and
+// the launcher's console relay lives as long as the container:
+// tests/layout checks both; cove itself runs there only for a VM's
+// stages and a network's release at a stop).
 //
 // The client is started at every container start and touches one to two
 // MB of heap before it has done anything: a few hundred page faults,
