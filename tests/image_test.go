@@ -629,10 +629,13 @@ func TestImageStopSignal(t *testing.T) {
 		t.Errorf("a run with --pull always of an image whose STOPSIGNAL is now SIGUSR2: KillSignal=%s, want 12", got)
 	}
 	// A declared one: the generator writes the image's, as in the store.
-	path := declaredText(t, filepath.Join(workDir, "stopspecs"), "stopdecl", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n")
+	path := declaredText(t, filepath.Join(workDir, "stopspecs"), "stopdecl", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n[service]\nstop_timeout = \"1s\"\n")
 	mustCove(t, "apply", path)
 	t.Cleanup(func() { cove(t, "apply", "--prune", filepath.Join(workDir, "empty")) })
 	if got := show(t, "cove-stopdecl.service", "KillSignal"); got != "12" {
 		t.Errorf("a declared container of the image: KillSignal=%s, want 12 (SIGUSR2, the image's STOPSIGNAL)", got)
+	}
+	if out := mustCove(t, "diff", path); !regexp.MustCompile(`(?m)^unchanged\s+stopdecl$`).MatchString(out) {
+		t.Errorf("cove diff of the applied spec (the image's STOPSIGNAL pinned on both sides) is not unchanged:\n%s", out)
 	}
 }

@@ -345,7 +345,7 @@ func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 	case err == nil:
 		return unlock, true
 	case ctx.Err() != nil && c.ctx().Err() == nil:
-		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: a cove run, cove apply or docker start of that name is under way: try again", op, name)))
+		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: a cove run, cove apply or Docker's create, rename or start of that name is under way: try again", op, name)))
 	default:
 		c.failWith(fmt.Errorf("%s %s: %w", op, name, err))
 	}

@@ -139,6 +139,7 @@ func loadApplied(p Paths) (map[string]*spec.Spec, error) {
 		if err != nil {
 			s = &spec.Spec{Name: name}
 		}
+		hostcheck.PinAsPrepared(s) // as load's Prepare does to the desired ones: no change from the pin alone
 		applied[name] = s
 	}
 	return applied, nil

@@ -271,7 +271,7 @@ func (p Paths) LockNameSaying(ctx context.Context, name string, w io.Writer) (fu
 	unlock, err := p.LockName(soon, name)
 	cancel()
 	if err != nil && soon.Err() != nil && ctx.Err() == nil {
-		fmt.Fprintf(w, "cove: waiting for the name %s: a cove run, cove apply or docker start of it is under way\n", name)
+		fmt.Fprintf(w, "waiting for the name %s: a cove run, cove apply or Docker's create, rename or start of it is under way\n", name)
 		unlock, err = p.LockName(ctx, name)
 	}
 	return unlock, err

@@ -27,7 +27,7 @@ func Prepare(s *spec.Spec) error {
 		if c.Pull == spec.PullNever || s.Service.StopSignal == "" { // one store lookup for both
 			rec, err := lookupImage(c.Image)
 			errs = append(errs, checkImage(s, err)...)
-			if c.Pull != spec.PullAlways { // else the store's copy is about to be replaced: the pull's taker pins (PinStopSignalOf)
+			if pinsStopSignal(c) {
 				pinStopSignal(s, rec, err)
 			}
 		}
@@ -104,13 +104,28 @@ func pinStopSignal(s *spec.Spec, rec image.ImageRecord, lookupErr error) {
 	}
 }
 
-// ImagesForUnits looks s's container image up once for the generator: it
-// pins the image's STOPSIGNAL where the spec sets none (PinStopSignal; not
-// with pull = "always", whose image is pulled anew before each start)
-// and returns, for units.NeedsPullUnit, whether an image is in the store.
+// pinsStopSignal says whether the store's copy of container c's image
+// gives its STOPSIGNAL: not with pull = "always", whose image is pulled
+// anew before each start (cove run pins the pulled one's:
+// PinStopSignalOf).
+func pinsStopSignal(c *spec.Container) bool { return c.Pull != spec.PullAlways }
+
+// PinAsPrepared pins what Prepare pins of a spec, without its checks: an
+// image container's STOPSIGNAL (pinsStopSignal, PinStopSignal). A spec
+// read back (an applied copy) then compares with a Prepared one.
+func PinAsPrepared(s *spec.Spec) {
+	if c := s.Container; c != nil && c.Image != "" && pinsStopSignal(c) {
+		PinStopSignal(s)
+	}
+}
+
+// ImagesForUnits looks s's container image up once for the unit compiler
+// (the generator, cove render, apply's live changes): it pins the image's
+// STOPSIGNAL where the spec sets none (pinsStopSignal, PinStopSignal) and
+// returns, for units.NeedsPullUnit, whether an image is in the store.
 func ImagesForUnits(s *spec.Spec) func(ref string) bool {
 	c := s.Container
-	if c == nil || c.Image == "" || c.Pull == spec.PullAlways {
+	if c == nil || c.Image == "" || !pinsStopSignal(c) {
 		return ImagePresent
 	}
 	rec, err := lookupImage(c.Image)
