@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -440,12 +439,11 @@ func freshImageContainer(ctx context.Context, env *Env, conn *supervisor.Conn, s
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
-	release := sync.OnceFunc(unlock)
 	if err := claimName(ctx, conn, s); err != nil {
-		release()
+		unlock()
 		return nil, err
 	}
-	return release, nil
+	return unlock, nil
 }
 
 // claimName removes what an earlier image container of s's name left

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
@@ -325,7 +324,7 @@ func readyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	if err != nil {
 		return nil, errUnchanged{err}
 	}
-	return sync.OnceFunc(release), nil
+	return release, nil
 }
 
 // errUnchanged is an apply's error from before it changed anything.
@@ -337,16 +336,16 @@ func (e errUnchanged) Unwrap() error { return e.error }
 // plan adds (not of a replicated one's instances: no cove run or Docker
 // container can have an instance's name), until the returned function
 // releases them, so that no cove run of such a name starts while this
-// apply drops what the name left (forgetAdded) and starts its own. A
-// taken name (nameFree) fails the apply, its locks released. A wait for
-// a lock is said on log (Paths.LockNameSaying).
+// apply drops what the name left (forgetAdded) and starts its own; it
+// may be called again (each lock's release does nothing the second
+// time). A taken name (nameFree) fails the apply, its locks released. A
+// wait for a lock is said on log (Paths.LockNameSaying).
 func claimAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), error) {
 	var unlocks []func()
 	release := func() {
 		for _, u := range unlocks {
 			u()
 		}
-		unlocks = nil
 	}
 	for _, name := range plan.added() {
 		unlock, err := p.LockNameSaying(ctx, name, log)

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -243,8 +244,9 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 // rename (for the new name) until the record has it, and Docker's start
 // until its unit is loaded. So of two of one name started at once, the
 // later finds the earlier's unit or record, and never removes the
-// writable layer the earlier is starting on. With no Run there is no
-// lock (a no-op).
+// writable layer the earlier is starting on. The returned function
+// releases the lock; called again, it does nothing (it must not remove
+// a later holder's file). With no Run there is no lock (a no-op).
 func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 	if err := spec.ValidRef(name); err != nil {
 		return nil, fmt.Errorf("lock the name %q: %w", name, err)
@@ -258,7 +260,7 @@ func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 			return nil, err
 		}
 		if stored.StillAt(f, path) {
-			return func() { os.Remove(path); f.Close() }, nil
+			return sync.OnceFunc(func() { os.Remove(path); f.Close() }), nil
 		}
 		f.Close() // its holder removed it while this waited: lock the next
 	}

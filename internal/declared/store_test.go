@@ -127,6 +127,29 @@ func TestLockNameAfterRemoval(t *testing.T) {
 	unlock()
 }
 
+// TestLockNameReleaseTwice: a release called again does nothing; above
+// all it does not remove the file a later holder locked, which would let
+// a third take the name beside it.
+func TestLockNameReleaseTwice(t *testing.T) {
+	p := Paths{Run: t.TempDir()}
+	first, err := p.LockName(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first()
+	second, err := p.LockName(context.Background(), "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second()
+	first()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := p.LockName(ctx, "web"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("LockName while the second holds the name, after the first's release ran again: %v, want the context's end", err)
+	}
+}
+
 // TestSpecFiles: Etc wins over Vendor by name, sorted.
 func TestSpecFiles(t *testing.T) {
 	root := t.TempDir()
