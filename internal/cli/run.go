@@ -447,26 +447,14 @@ func freshImageContainer(ctx context.Context, env *Env, conn *supervisor.Conn, s
 }
 
 // claimName removes what an earlier image container of s's name left
-// behind (declared.ForgetState); a transient unit that systemd is about
-// to collect (ended, or a --rm run's that is stopping) is awaited first
-// (supervisor.AwaitCollected). While a container created through
-// Docker's API has the name (its record: docker start would run on that
-// layer), or a unit of that name stays loaded, the name is taken: that is
-// an error, and nothing is removed.
+// behind (declared.ForgetState) once the name is free
+// (declared.Paths.NameFree: no container created through Docker's API
+// has it, and no unit of that name stays loaded; a transient unit that
+// systemd is about to collect, ended or a --rm run's that is stopping, is
+// awaited). A taken name is an error, and nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
-	switch recorded, err := declared.Default.Recorded(s.Name); {
-	case err != nil:
+	if err := declared.Default.NameFree(ctx, conn, s.Name, true); err != nil {
 		return fmt.Errorf("run %s: %w", s.Name, err)
-	case recorded:
-		return fmt.Errorf("run %s: the name is taken: a container created through Docker's API has it (docker rm %s frees it)", s.Name, s.Name)
-	}
-	unit := spec.UnitName(s.Name)
-	switch _, err := conn.Status(ctx, s.Name); {
-	case errors.Is(err, supervisor.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("run %s: %w", s.Name, err)
-	case !conn.AwaitCollected(ctx, unit):
-		return fmt.Errorf("run %s: the name is taken: %s is loaded (cove rm %s frees it)", s.Name, unit, s.Name)
 	}
 	return declared.ForgetState(s.Name)
 }

@@ -375,47 +375,54 @@ func checkAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan) 
 	return nil
 }
 
-// nameFree fails when a container created through Docker's API has name
-// (Paths.Recorded), or a transient unit of that name (a cove run's,
-// Docker's start's) is loaded and is not about to be collected: the added
-// workload's start would drop its writable layer. (A unit of a unit file
-// is this apply's to handle.)
-func nameFree(ctx context.Context, p Paths, conn *supervisor.Conn, name string) error {
-	fail := func(err error) error { return fmt.Errorf("apply %s: %w", name, err) }
+// NameFree fails, saying "the name is taken", when a container created
+// through Docker's API has workload name (Recorded: docker start would
+// run on its writable layer), or a unit of that name is loaded and is not
+// about to be collected (supervisor.AwaitCollected): a new workload's
+// start would drop that one's writable layer. A unit of a unit file counts
+// only with unitFiles (cove run's check; cove apply handles the declared
+// ones itself and counts transient units alone).
+func (p Paths) NameFree(ctx context.Context, conn *supervisor.Conn, name string, unitFiles bool) error {
 	switch recorded, err := p.Recorded(name); {
 	case err != nil:
-		return fail(err)
+		return err
 	case recorded:
-		return fail(fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name))
+		return fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name)
 	}
 	unit := spec.UnitName(name)
 	_, err := conn.Status(ctx, name)
 	if errors.Is(err, supervisor.ErrNotFound) {
 		return nil
 	}
-	transient := false
-	if err == nil {
-		transient, err = conn.Transient(ctx, unit)
+	counts := unitFiles
+	if err == nil && !counts {
+		counts, err = conn.Transient(ctx, unit)
 	}
 	switch {
 	case err != nil:
-		return fail(err)
-	case transient && !conn.AwaitCollected(ctx, unit):
-		return fail(fmt.Errorf("the name is taken: %s is loaded, a cove run's (cove rm %s frees it)", unit, name))
+		return err
+	case counts && !conn.AwaitCollected(ctx, unit):
+		return fmt.Errorf("the name is taken: %s is loaded (cove rm %s frees it)", unit, name)
 	}
 	return nil
 }
 
-// added are the names of the workloads the plan adds that are not
-// replicated.
-func (pl Plan) added() []string {
-	var names []string
-	for _, c := range pl {
-		if c.Kind == Added && c.Spec.Service.Replicas == 0 {
-			names = append(names, c.Name)
-		}
+// nameFree is NameFree for a name the plan adds (transient units only).
+func nameFree(ctx context.Context, p Paths, conn *supervisor.Conn, name string) error {
+	if err := p.NameFree(ctx, conn, name, false); err != nil {
+		return fmt.Errorf("apply %s: %w", name, err)
 	}
-	return names
+	return nil
+}
+
+// added are the names the plan adds that a cove run or a Docker container
+// could have too: addedNames but the instances of a replicated workload
+// (no run can have an instance's name).
+func (pl Plan) added() []string {
+	return slices.DeleteFunc(addedNames(pl), func(name string) bool {
+		_, _, instance := spec.SplitInstance(name)
+		return instance
+	})
 }
 
 // addedNames are the names the plan adds: each added workload's, or each
