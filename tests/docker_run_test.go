@@ -198,6 +198,11 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 	if r := cove(t, "run", "--rm", "--name", "made", "--network", "none", ref, "/bin/true"); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {
 		t.Errorf("cove run of a created container's name: exit %d: %s", r.Code, r.Stderr)
 	}
+	// Nor a run from a root directory: docker rm would drop what it keeps
+	// (its user namespace's IDs, its addresses) while it runs.
+	if r := cove(t, runArgs("--rm", "--name", "made", "--", "/bin/true")...); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {
+		t.Errorf("cove run --rootfs of a created container's name: exit %d: %s", r.Code, r.Stderr)
+	}
 	// Nor may cove apply add a workload of that name.
 	made := declaredText(t, filepath.Join(workDir, "madespecs"), "made", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n")
 	if r := cove(t, "apply", made); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {

@@ -116,28 +116,24 @@ func TestImages(t *testing.T) {
 	t.Run("rerun while stopping", func(t *testing.T) {
 		rerunWhileStopping(t, "imgstop", []string{"run", "--rm", "--name", "imgstop", "--network", "none", "--stop-timeout", "6s", ref})
 	})
-	t.Run("name lock", func(t *testing.T) { nameLock(t, ref) })
+	t.Run("name lock", func(t *testing.T) {
+		nameLock(t, "imglock", "run", "--rm", "--name", "imglock", "--network", "none", ref, "/bin/echo", "ran")
+	})
 	t.Run("apply over a run", func(t *testing.T) { applyOverRun(t, ref) })
 	t.Run("volatile", func(t *testing.T) { volatileImage(t, ref) })
 	t.Run("failed pull changes nothing", func(t *testing.T) { failedPull(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
 }
 
-// nameLock checks that an image run waits, before it touches anything of
-// its name, while the name's lock (/run/cove/names/NAME.lock) is held:
-// that is what keeps a run that started at the same time from removing
-// the writable layer this one is starting on. Its unit does not appear,
-// nor does it print or end, until the holder lets go; then it runs.
-func nameLock(t *testing.T, ref string) {
-	const name = "imglock"
-	lock, release := "/run/cove/names/"+name+".lock", "/run/cove/names/"+name+".release"
-	inside(t, "mkdir", "-p", "/run/cove/names")
-	inside(t, "rm", "-f", release)
-	t.Cleanup(func() { inside(t, "sh", "-c", "touch "+release+"; sleep 0.2; rm -f "+release) }) // ends the holder's loop
-	// -o: the loop does not inherit the lock; flock holds it until the loop ends.
-	holder := startInside(t, "flock", "-o", lock, "-c", "echo locked; while [ ! -e "+release+" ]; do sleep 0.05; done")
-	holder.waitLine(t, "locked")
-	run := startInside(t, coveBin, "run", "--rm", "--name", name, "--network", "none", ref, "/bin/echo", "ran")
+// nameLock checks that "cove ARGS…" (a run of workload name that
+// prints "ran") waits, before it touches anything of its name, while the
+// name's lock (/run/cove/names/NAME.lock) is held: that is what keeps a
+// run that started at the same time, or a cove rm of that name, from
+// removing what this one is starting with. Its unit does not appear, nor
+// does it print or end, until the holder lets go; then it runs.
+func nameLock(t *testing.T, name string, args ...string) {
+	release := holdNameLock(t, name)
+	run := startInside(t, coveBin, args...)
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		if st := show(t, spec.UnitName(name), "LoadState"); st != "not-found" {
 			t.Fatalf("%s is %s while its name's lock is held", spec.UnitName(name), st)
@@ -150,13 +146,30 @@ func nameLock(t *testing.T, ref string) {
 		t.Fatalf("cove run ended (exit %d) while its name's lock is held", code)
 	default:
 	}
-	inside(t, "touch", release)
-	if code := holder.exit(t); code != 0 {
-		t.Fatalf("the lock's holder: exit %d", code)
-	}
+	release()
 	run.waitLine(t, "ran")
 	if code := run.exit(t); code != 0 {
 		t.Errorf("cove run after the lock was released: exit %d", code)
+	}
+}
+
+// holdNameLock takes workload name's lock (/run/cove/names/NAME.lock) as
+// a cove run starting would hold it, with flock(1) inside the sandbox,
+// until the returned function (or the test's cleanup) lets it go.
+func holdNameLock(t *testing.T, name string) func() {
+	t.Helper()
+	lock, release := "/run/cove/names/"+name+".lock", "/run/cove/names/"+name+".release"
+	inside(t, "mkdir", "-p", "/run/cove/names")
+	inside(t, "rm", "-f", release)
+	t.Cleanup(func() { inside(t, "sh", "-c", "touch "+release+"; sleep 0.2; rm -f "+release) }) // ends the holder's loop
+	// -o: the loop does not inherit the lock; flock holds it until the loop ends.
+	holder := startInside(t, "flock", "-o", lock, "-c", "echo locked; while [ ! -e "+release+" ]; do sleep 0.05; done")
+	holder.waitLine(t, "locked")
+	return func() {
+		inside(t, "touch", release)
+		if code := holder.exit(t); code != 0 {
+			t.Fatalf("the lock's holder: exit %d", code)
+		}
 	}
 }
 

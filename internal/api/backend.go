@@ -392,10 +392,22 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 }
 
 // Remove stops and unloads workload name and drops its health state, its
-// user namespace IDs and, for an image container, its writable layer.
+// user namespace IDs and, for an image container, its writable layer. It
+// holds the name's lock (declared.Paths.LockName) throughout, waiting for
+// a cove run, cove apply or Docker's create or start of that name to load
+// its unit first: a run that started between the unit's removal and the
+// rest would lose what it starts with.
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
-		err := c.Remove(ctx, name)
+		if spec.ValidRef(name) != nil {
+			return supervisor.ErrNotFound // no workload has such a name, nor a lock
+		}
+		unlock, err := l.paths.LockName(ctx, name)
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+		defer unlock()
+		err = c.Remove(ctx, name)
 		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
 			err = nil // no unit left (a reboot, a collected unit), but what it kept is: ForgetState drops it
 		}

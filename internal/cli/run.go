@@ -407,9 +407,9 @@ func generatedName() string {
 // prepareRun checks a VM's disks against the other VMs
 // (checkSharedDisks), pulls the images of s as their policies say (and
 // pins an image container's STOPSIGNAL: hostcheck.PinStopSignalOf) and
-// gives an image container a fresh start (freshImageContainer). The
-// function it returns releases the name's lock that an image container's
-// run holds until its unit is loaded; it may be called again.
+// claims s's name (claimName). The function it returns releases the
+// name's lock that the run holds until its unit is loaded; it may be
+// called again.
 func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
 	if err := checkSharedDisks(ctx, s); err != nil {
 		return nil, err
@@ -423,38 +423,34 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 			hostcheck.PinStopSignalOf(s, rec) // one pulled just now was not in the store for hostcheck.Prepare's
 		}
 	}
-	if c := s.Container; c != nil && c.Image != "" {
-		return freshImageContainer(ctx, env, conn, s)
-	}
-	return func() {}, nil
-}
-
-// freshImageContainer takes the name's lock (declared.Paths.LockName;
-// saying on stderr when it waits: LockNameSaying) and, holding it,
-// removes the writable layer and IDs an earlier image container of s's
-// name left behind (claimName); it returns the lock's release, or an
-// error with the lock released.
-func freshImageContainer(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
 	unlock, err := declared.Default.LockNameSaying(ctx, s.Name, env.Stderr)
 	if err != nil {
 		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
 	if err := claimName(ctx, conn, s); err != nil {
 		unlock()
-		return nil, err
+		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
 	return unlock, nil
 }
 
-// claimName removes what an earlier image container of s's name left
-// behind (declared.ForgetState) once the name is free
-// (declared.Paths.NameFree: no container created through Docker's API
-// has it, and no unit of that name stays loaded; a transient unit that
-// systemd is about to collect, ended or a --rm run's that is stopping, is
-// awaited). A taken name is an error, and nothing is removed.
+// claimName, called holding the name's lock (declared.Paths.LockName,
+// which cove rm holds too while it removes a workload and what it left:
+// so that removal never drops what this run starts with), checks that no
+// container created through Docker's API has s's name (docker start would
+// run on it, and docker rm drop what this run keeps). For an image
+// container it also removes what an earlier one of that name left behind
+// (declared.ForgetState) once the name is free (declared.Paths.NameFree:
+// no unit of that name stays loaded either; a transient unit that systemd
+// is about to collect, ended or a --rm run's that is stopping, is
+// awaited); for the others, systemd refuses a loaded unit's name itself.
+// A taken name is an error, and nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
+	if c := s.Container; c == nil || c.Image == "" {
+		return declared.Default.NotRecorded(s.Name)
+	}
 	if err := declared.Default.NameFree(ctx, conn, s.Name, true); err != nil {
-		return fmt.Errorf("run %s: %w", s.Name, err)
+		return err
 	}
 	return declared.ForgetState(s.Name)
 }

@@ -383,11 +383,8 @@ func checkAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan) 
 // only with unitFiles (cove run's check; cove apply handles the declared
 // ones itself and counts transient units alone).
 func (p Paths) NameFree(ctx context.Context, conn *supervisor.Conn, name string, unitFiles bool) error {
-	switch recorded, err := p.Recorded(name); {
-	case err != nil:
+	if err := p.NotRecorded(name); err != nil {
 		return err
-	case recorded:
-		return fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name)
 	}
 	unit := spec.UnitName(name)
 	_, err := conn.Status(ctx, name)
@@ -403,6 +400,18 @@ func (p Paths) NameFree(ctx context.Context, conn *supervisor.Conn, name string,
 		return err
 	case counts && !conn.AwaitCollected(ctx, unit):
 		return fmt.Errorf("the name is taken: %s is loaded (cove rm %s frees it)", unit, name)
+	}
+	return nil
+}
+
+// NotRecorded fails, saying "the name is taken", when a container
+// created through Docker's API has workload name (Recorded).
+func (p Paths) NotRecorded(name string) error {
+	switch recorded, err := p.Recorded(name); {
+	case err != nil:
+		return err
+	case recorded:
+		return fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name)
 	}
 	return nil
 }
