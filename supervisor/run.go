@@ -119,6 +119,18 @@ func (c *Conn) Transient(ctx context.Context, unit string) (bool, error) {
 	return transient, nil
 }
 
+// FromUnitFile reports whether systemd has unit loaded from a unit file
+// (the generator's, or an instance of a template's): loaded, and not a
+// transient unit.
+func (c *Conn) FromUnitFile(ctx context.Context, unit string) (bool, error) {
+	load, err := c.stringProperty(ctx, unit, "LoadState")
+	if err != nil || load != "loaded" {
+		return false, err
+	}
+	transient, err := c.Transient(ctx, unit)
+	return err == nil && !transient, err
+}
+
 // collectable reports whether unit is a transient unit that systemd
 // collects as it is, or once it has stopped, and how long to wait for that
 // (see AwaitCollected).

@@ -120,6 +120,7 @@ func TestImages(t *testing.T) {
 		nameLock(t, "imglock", "run", "--rm", "--name", "imglock", "--network", "none", ref, "/bin/echo", "ran")
 	})
 	t.Run("apply over a run", func(t *testing.T) { applyOverRun(t, ref) })
+	t.Run("apply adopts a started unit", func(t *testing.T) { applyAdopts(t, ref) })
 	t.Run("volatile", func(t *testing.T) { volatileImage(t, ref) })
 	t.Run("failed pull changes nothing", func(t *testing.T) { failedPull(t, ref) })
 	t.Run("rmi and prune", func(t *testing.T) { removeImage(t, ref) })
@@ -200,6 +201,37 @@ func applyOverRun(t *testing.T, ref string) {
 	}
 	if inside(t, "test", "-e", "/etc/cove/"+name+".toml").Code == 0 {
 		t.Errorf("the refused apply wrote /etc/cove/%s.toml", name)
+	}
+}
+
+// applyAdopts checks that the first cove apply of a spec whose unit the
+// generator made and systemctl started (a spec put in /etc/cove, as a
+// package's in /usr/share/cove at boot) takes the running workload as it
+// is: the apply says it added it, but the payload keeps running, not
+// restarted, on its writable layer, which an apply drops for a new
+// workload of a used name.
+func applyAdopts(t *testing.T, ref string) {
+	const name = "imgadopt"
+	text := "version = 1\nkind = \"container\"\n[container]\nimage = \"" + ref + "\"\nnetwork = \"none\"\n" +
+		"command = [\"/bin/sh\", \"-c\", \"echo mine > /www/mine; exec sleep 1000\"]\n[service]\nstop_timeout = \"1s\"\n"
+	t.Cleanup(func() {
+		cove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
+		inside(t, "sh", "-c", "rm -f /etc/cove/"+name+".toml; systemctl daemon-reload")
+	})
+	if r := insideStdin(t, text, "sh", "-c", "cat > /etc/cove/"+name+".toml && systemctl daemon-reload && systemctl start "+spec.UnitName(name)); r.Code != 0 {
+		t.Fatalf("write /etc/cove/%s.toml, daemon-reload, systemctl start: %s", name, r.Stderr)
+	}
+	mine := filepath.Join(workDir, "containers", name, "upper", "www", "mine")
+	eventually(t, 10*time.Second, "the started unit's write in its upper layer", func() bool { _, err := os.Stat(mine); return err == nil })
+	pid := show(t, spec.UnitName(name), "MainPID")
+	if out := mustCove(t, "apply"); !regexp.MustCompile(`(?m)^added\s+` + name + `$`).MatchString(out) {
+		t.Errorf("cove apply of the started unit's spec printed:\n%s", out)
+	}
+	if st, now := show(t, spec.UnitName(name), "ActiveState"), show(t, spec.UnitName(name), "MainPID"); st != "active" || now != pid {
+		t.Errorf("after cove apply: %s, main PID %s (before %s); want the same payload running", st, now, pid)
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("the adopted workload's writable layer after cove apply: %v", err)
 	}
 }
 

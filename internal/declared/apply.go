@@ -250,7 +250,7 @@ func run(ctx context.Context, opt Options, conn *supervisor.Conn, log io.Writer)
 // applyPlan carries out plan, the changes to the specs want, which load
 // found; the caller holds the lock.
 func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, want []desired, log io.Writer) (Plan, error) {
-	release, err := readyPlan(ctx, opt, conn, plan, log)
+	release, adopted, err := readyPlan(ctx, opt, conn, plan, log)
 	if err != nil {
 		return plan, err
 	}
@@ -275,7 +275,7 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	if err := conn.Reload(ctx); err != nil {
 		return plan, errors.Join(append(errs, err)...)
 	}
-	if err := forgetAdded(plan); err != nil { // all before any starts: starting one may start another (Requires=)
+	if err := forgetAdded(plan, adopted); err != nil { // all before any starts: starting one may start another (Requires=)
 		return plan, errors.Join(append(errs, err)...)
 	}
 	release() // the added units are loaded: a cove run of their names finds them
@@ -310,21 +310,48 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 
 // readyPlan does what an apply does before it changes anything: it
 // checks that the names the plan adds are free (checkAdded), pulls the
-// images, and claims those names (claimAdded), returning the release of
-// their locks (which may be called again). An error from it is an
+// images, claims those names (claimAdded) and finds which of them it
+// adopts (adoptedNames), returning the release of the names' locks (which
+// may be called again) and the adopted names. An error from it is an
 // errUnchanged: nothing was written.
-func readyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), error) {
+func readyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), []string, error) {
 	if err := checkAdded(ctx, opt.Paths, conn, plan); err != nil {
-		return nil, errUnchanged{err}
+		return nil, nil, errUnchanged{err}
 	}
 	if err := pullImages(ctx, opt, plan); err != nil {
-		return nil, errUnchanged{err}
+		return nil, nil, errUnchanged{err}
 	}
 	release, err := claimAdded(ctx, opt.Paths, conn, plan, log)
 	if err != nil {
-		return nil, errUnchanged{err}
+		return nil, nil, errUnchanged{err}
 	}
-	return release, nil
+	adopted, err := adoptedNames(ctx, conn, plan)
+	if err != nil {
+		release()
+		return nil, nil, errUnchanged{err}
+	}
+	return release, adopted, nil
+}
+
+// adoptedNames are the names the plan adds (addedNames) whose units
+// systemd has from unit files before the apply writes anything: the
+// generator's unit of a spec that was never applied (a vendor spec's
+// started at boot, one put in Etc and started with systemctl), or an
+// instance of such a template. Those are not new workloads but the same
+// ones, now applied: what they keep (a running one's writable layer) is
+// theirs, and forgetAdded leaves it.
+func adoptedNames(ctx context.Context, conn *supervisor.Conn, plan Plan) ([]string, error) {
+	var adopted []string
+	for _, name := range addedNames(plan) {
+		ok, err := conn.FromUnitFile(ctx, spec.UnitName(name))
+		if err != nil {
+			return nil, fmt.Errorf("apply %s: %w", name, err)
+		}
+		if ok {
+			adopted = append(adopted, name)
+		}
+	}
+	return adopted, nil
 }
 
 // errUnchanged is an apply's error from before it changed anything.
@@ -457,9 +484,13 @@ func addedNames(plan Plan) []string {
 // (their writable layers, their user namespaces' IDs: ForgetState), of
 // each of a replicated one's instances, before any of them starts: a
 // container sharing another's network namespace starts that one first,
-// whose state must not go after.
-func forgetAdded(plan Plan) error {
+// whose state must not go after. The adopted names (adoptedNames) keep
+// theirs.
+func forgetAdded(plan Plan, adopted []string) error {
 	for _, name := range addedNames(plan) {
+		if slices.Contains(adopted, name) {
+			continue
+		}
 		if err := ForgetState(name); err != nil {
 			return err
 		}
