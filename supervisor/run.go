@@ -44,8 +44,10 @@ func (s *Stdio) props() []sd.Property {
 // collected on exit. On failure the error names the unit and includes its
 // last log lines. A proxy that cannot start (its [::1] port is taken, say)
 // does not undo the start, as a declared unit's wanted socket would not:
-// the error is then a *ProxyError, for the caller to warn about.
-func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) error {
+// the error is then a *ProxyError, for the caller to warn about. loaded,
+// unless nil, is called once systemd has loaded the unit and queued its
+// start, before the start job ends.
+func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio, loaded func()) error {
 	if u.LaunchArgs != nil { // the file is written beside a unit file
 		return fmt.Errorf("start %s: its launcher reads its arguments from a file, as a declared unit's does; a transient unit carries them in ExecStart=", u.Name)
 	}
@@ -56,6 +58,9 @@ func (c *Conn) StartTransient(ctx context.Context, u units.Unit, stdio *Stdio) e
 	ch := make(chan string, 1)
 	if err := c.startTransientUnit(ctx, u.Name, props, ch); err != nil {
 		return fmt.Errorf("start %s: %w", u.Name, err)
+	}
+	if loaded != nil {
+		loaded()
 	}
 	if err := waitJob(ctx, "start", u.Name, ch); err != nil {
 		if stdio != nil && stdio.Err != nil { // its output went there, not to the journal
@@ -119,16 +124,19 @@ func (c *Conn) Transient(ctx context.Context, unit string) (bool, error) {
 	return transient, nil
 }
 
-// FromUnitFile reports whether systemd has unit loaded from a unit file
-// (the generator's, or an instance of a template's): loaded, and not a
-// transient unit.
-func (c *Conn) FromUnitFile(ctx context.Context, unit string) (bool, error) {
-	load, err := c.stringProperty(ctx, unit, "LoadState")
-	if err != nil || load != "loaded" {
-		return false, err
+// RanFromUnitFile reports whether systemd has unit from a unit file (the
+// generator's, or an instance of a template's; not a transient unit) and
+// has started it since it was loaded (InactiveExitTimestampMonotonic,
+// which systemd keeps across reloads): a unit file alone does not count.
+// Reading the properties loads the unit from its file.
+func (c *Conn) RanFromUnitFile(ctx context.Context, unit string) (bool, error) {
+	props, err := c.sd.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return false, fmt.Errorf("read %s's properties: %w", unit, err)
 	}
-	transient, err := c.Transient(ctx, unit)
-	return err == nil && !transient, err
+	transient, _ := props["Transient"].(bool)
+	left, _ := props["InactiveExitTimestampMonotonic"].(uint64)
+	return props["LoadState"] == "loaded" && !transient && left != 0, nil
 }
 
 // collectable reports whether unit is a transient unit that systemd

@@ -203,6 +203,19 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 	if r := cove(t, runArgs("--rm", "--name", "made", "--", "/bin/true")...); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {
 		t.Errorf("cove run --rootfs of a created container's name: exit %d: %s", r.Code, r.Stderr)
 	}
+	// A spec in /etc/cove takes its name before any unit has it (no
+	// reload yet): Docker's create and cove run refuse it.
+	if r := insideStdin(t, "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n", "sh", "-c", "cat > /etc/cove/decl.toml"); r.Code != 0 {
+		t.Fatalf("write /etc/cove/decl.toml: %s", r.Stderr)
+	}
+	t.Cleanup(func() { inside(t, "rm", "-f", "/etc/cove/decl.toml") })
+	if r := docker("create", "--name", "decl", ref); r.Code == 0 || !strings.Contains(r.Stderr, `The container name "/decl" is already in use`) {
+		t.Errorf("docker create of a declared workload's name: exit %d: %s", r.Code, r.Stderr)
+		docker("rm", "decl")
+	}
+	if r := cove(t, "run", "--rm", "--name", "decl", "--network", "none", ref, "/bin/true"); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: /etc/cove/decl.toml declares it") {
+		t.Errorf("cove run of a declared workload's name: exit %d: %s", r.Code, r.Stderr)
+	}
 	// Nor may cove apply add a workload of that name.
 	made := declaredText(t, filepath.Join(workDir, "madespecs"), "made", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n")
 	if r := cove(t, "apply", made); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {

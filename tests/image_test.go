@@ -118,6 +118,7 @@ func TestImages(t *testing.T) {
 	})
 	t.Run("name lock", func(t *testing.T) {
 		nameLock(t, "imglock", "run", "--rm", "--name", "imglock", "--network", "none", ref, "/bin/echo", "ran")
+		removeUnderLock(t, ref)
 	})
 	t.Run("apply over a run", func(t *testing.T) { applyOverRun(t, ref) })
 	t.Run("apply adopts a started unit", func(t *testing.T) { applyAdopts(t, ref) })
@@ -151,6 +152,40 @@ func nameLock(t *testing.T, name string, args ...string) {
 	run.waitLine(t, "ran")
 	if code := run.exit(t); code != 0 {
 		t.Errorf("cove run after the lock was released: exit %d", code)
+	}
+}
+
+// removeUnderLock checks that cove rm stops and unloads a workload at
+// once, but drops its writable layer only holding the name's lock (which
+// a run of that name starting meanwhile holds until its unit is loaded):
+// while another holds it, the layer stays and cove rm waits; then it
+// goes.
+func removeUnderLock(t *testing.T, ref string) {
+	const name = "imgrm"
+	cleanupWorkload(t, name)
+	mustCove(t, "run", "-d", "--name", name, "--network", "none", "--stop-timeout", "1s", ref, "/bin/sh", "-c", "echo mine > /www/mine; exec sleep 1000")
+	mine := filepath.Join(workDir, "containers", name, "upper", "www", "mine")
+	eventually(t, 10*time.Second, "the run's write in its upper layer", func() bool { _, err := os.Stat(mine); return err == nil })
+	release := holdNameLock(t, name)
+	rm := startInside(t, coveBin, "rm", name)
+	eventually(t, 10*time.Second, "cove rm to unload the unit while the lock is held", func() bool {
+		return show(t, spec.UnitName(name), "LoadState") == "not-found"
+	})
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case code := <-rm.done:
+		t.Fatalf("cove rm ended (exit %d) while the name's lock is held", code)
+	default:
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Errorf("the writable layer went while the name's lock was held: %v", err)
+	}
+	release()
+	if code := rm.exit(t); code != 0 {
+		t.Errorf("cove rm after the lock was released: exit %d", code)
+	}
+	if _, err := os.Stat(filepath.Dir(filepath.Dir(mine))); !os.IsNotExist(err) {
+		t.Errorf("the writable layer after cove rm: %v; want it gone", err)
 	}
 }
 
@@ -206,32 +241,49 @@ func applyOverRun(t *testing.T, ref string) {
 
 // applyAdopts checks that the first cove apply of a spec whose unit the
 // generator made and systemctl started (a spec put in /etc/cove, as a
-// package's in /usr/share/cove at boot) takes the running workload as it
-// is: the apply says it added it, but the payload keeps running, not
-// restarted, on its writable layer, which an apply drops for a new
-// workload of a used name.
+// package's in /usr/share/cove at boot) takes the workload as it is: the
+// apply says it added it and restarts it on the applied spec, on its
+// writable layer, which an apply drops for a new workload of a used
+// name. A generated unit that never ran adopts nothing: what an earlier
+// workload of its name left goes.
 func applyAdopts(t *testing.T, ref string) {
-	const name = "imgadopt"
-	text := "version = 1\nkind = \"container\"\n[container]\nimage = \"" + ref + "\"\nnetwork = \"none\"\n" +
-		"command = [\"/bin/sh\", \"-c\", \"echo mine > /www/mine; exec sleep 1000\"]\n[service]\nstop_timeout = \"1s\"\n"
+	const name, fresh = "imgadopt", "imgfresh"
+	text := func(command string) string {
+		return "version = 1\nkind = \"container\"\n[container]\nimage = \"" + ref + "\"\nnetwork = \"none\"\n" +
+			"command = [\"/bin/sh\", \"-c\", \"" + command + "\"]\n[service]\nstop_timeout = \"1s\"\n"
+	}
 	t.Cleanup(func() {
 		cove(t, "apply", "--prune", filepath.Join(workDir, "empty"))
-		inside(t, "sh", "-c", "rm -f /etc/cove/"+name+".toml; systemctl daemon-reload")
+		inside(t, "sh", "-c", "rm -f /etc/cove/"+name+".toml /etc/cove/"+fresh+".toml; systemctl daemon-reload")
+		cove(t, "rm", fresh)
 	})
-	if r := insideStdin(t, text, "sh", "-c", "cat > /etc/cove/"+name+".toml && systemctl daemon-reload && systemctl start "+spec.UnitName(name)); r.Code != 0 {
-		t.Fatalf("write /etc/cove/%s.toml, daemon-reload, systemctl start: %s", name, r.Stderr)
+	// What a run of the name fresh left: an upper layer, its unit
+	// collected once stopped (as after a reboot).
+	mustCove(t, "run", "-d", "--name", fresh, "--network", "none", ref, "/bin/sh", "-c", "echo old > /www/old")
+	old := filepath.Join(workDir, "containers", fresh, "upper", "www", "old")
+	eventually(t, 10*time.Second, "the run's write in its upper layer", func() bool { _, err := os.Stat(old); return err == nil })
+	mustCove(t, "stop", fresh)
+	eventually(t, 10*time.Second, "the stopped run's unit collected", func() bool {
+		return show(t, spec.UnitName(fresh), "LoadState") == "not-found"
+	})
+	write := "cat > /etc/cove/" + name + ".toml && printf '%s' '" + text("exec sleep 1000") + "' > /etc/cove/" + fresh + ".toml"
+	if r := insideStdin(t, text("echo start >> /www/starts; exec sleep 1000"), "sh", "-c", write+" && systemctl daemon-reload && systemctl start "+spec.UnitName(name)); r.Code != 0 {
+		t.Fatalf("write the specs in /etc/cove, daemon-reload, systemctl start: %s", r.Stderr)
 	}
-	mine := filepath.Join(workDir, "containers", name, "upper", "www", "mine")
-	eventually(t, 10*time.Second, "the started unit's write in its upper layer", func() bool { _, err := os.Stat(mine); return err == nil })
-	pid := show(t, spec.UnitName(name), "MainPID")
-	if out := mustCove(t, "apply"); !regexp.MustCompile(`(?m)^added\s+` + name + `$`).MatchString(out) {
-		t.Errorf("cove apply of the started unit's spec printed:\n%s", out)
+	starts := filepath.Join(workDir, "containers", name, "upper", "www", "starts")
+	eventually(t, 10*time.Second, "the started unit's write in its upper layer", func() bool { _, err := os.Stat(starts); return err == nil })
+	out := mustCove(t, "apply")
+	for _, n := range []string{name, fresh} {
+		if !regexp.MustCompile(`(?m)^added\s+` + n + `$`).MatchString(out) {
+			t.Errorf("cove apply does not say it added %s:\n%s", n, out)
+		}
 	}
-	if st, now := show(t, spec.UnitName(name), "ActiveState"), show(t, spec.UnitName(name), "MainPID"); st != "active" || now != pid {
-		t.Errorf("after cove apply: %s, main PID %s (before %s); want the same payload running", st, now, pid)
+	if st := show(t, spec.UnitName(name), "ActiveState"); st != "active" {
+		t.Errorf("the adopted workload after cove apply: %s", st)
 	}
-	if _, err := os.Stat(mine); err != nil {
-		t.Errorf("the adopted workload's writable layer after cove apply: %v", err)
+	eventually(t, 10*time.Second, "the adopted workload's restart on its own upper layer (two starts)", func() bool { return readFile(t, starts) == "start\nstart\n" })
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("what the earlier run of %s left, after cove apply added a workload of that name whose unit never ran: %v; want it gone", fresh, err)
 	}
 }
 

@@ -58,35 +58,12 @@ func TestExitedStaysUntilRm(t *testing.T) {
 }
 
 // TestNameLock: a container run from a root directory waits while its
-// name's lock is held, as an image's does; and cove rm holds the lock
-// while it removes a workload and what it left (its user namespace's
-// IDs, its addresses, its writable layer), so a run of that name that
-// starts meanwhile waits for it instead of losing them: while another
-// holds the lock, cove rm neither stops the unit nor ends.
+// name's lock is held, as an image's does (TestImages/name_lock, where
+// cove rm's use of the lock is checked too).
 func TestNameLock(t *testing.T) {
 	env.Need(t)
 	cleanupWorkload(t, "fslock")
 	nameLock(t, "fslock", runArgs("--rm", "--name", "fslock", "--", "/bin/echo", "ran")...)
-	mustCove(t, runArgs("-d", "--name", "fslock", "--", "/bin/sleep", "1000")...)
-	release := holdNameLock(t, "fslock")
-	rm := startInside(t, coveBin, "rm", "fslock")
-	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if st := show(t, "cove-fslock.service", "ActiveState"); st != "active" {
-			t.Fatalf("cove-fslock.service is %s while its name's lock is held; want cove rm to wait", st)
-		}
-	}
-	select {
-	case code := <-rm.done:
-		t.Fatalf("cove rm ended (exit %d) while the name's lock is held", code)
-	default:
-	}
-	release()
-	if code := rm.exit(t); code != 0 {
-		t.Errorf("cove rm after the lock was released: exit %d", code)
-	}
-	if st := show(t, "cove-fslock.service", "LoadState"); st != "not-found" {
-		t.Errorf("cove-fslock.service after cove rm: %s", st)
-	}
 }
 
 // TestRerunWhileStopping: a new run of a --rm run's name while that run

@@ -86,6 +86,12 @@ func TestReplicas(t *testing.T) {
 		t.Errorf("cove ps does not list the instances:\n%s", ps)
 	}
 	sharerRefused(t, dir)
+	// The workload's name is taken though no unit has it (the instances
+	// are rep@N): a cove run of it would clash with cove-rep.service once
+	// the spec leaves replicas.
+	if r := cove(t, runArgs("--rm", "--name", "rep", "--", "/bin/true")...); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: /etc/cove/rep.toml declares it") {
+		t.Errorf("cove run --name rep of a replicated workload's name: exit %d: %s", r.Code, r.Stderr)
+	}
 	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-rep.service"); r.Code == 0 {
 		t.Errorf("the generator wrote a plain unit for a replicated workload")
 	}

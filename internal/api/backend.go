@@ -53,7 +53,9 @@ type Backend interface {
 	// (supervisor.Conn.Pause).
 	Pause(ctx context.Context, name string) error
 	Unpause(ctx context.Context, name string) error
-	// Remove stops the workload, unloads it and drops its health state.
+	// Remove stops the workload, unloads it and drops its health state
+	// and what it kept (its writable layer, IDs, addresses), the latter
+	// holding the name's lock (declared.Paths.LockName).
 	Remove(ctx context.Context, name string) error
 	// Logs copies the workload's journal to w (until ctx ends, when
 	// following).
@@ -392,31 +394,47 @@ func (l *Local) Kill(ctx context.Context, name string, sig syscall.Signal) error
 }
 
 // Remove stops and unloads workload name and drops its health state, its
-// user namespace IDs and, for an image container, its writable layer. It
-// holds the name's lock (declared.Paths.LockName) throughout, waiting for
-// a cove run, cove apply or Docker's create or start of that name to load
-// its unit first: a run that started between the unit's removal and the
-// rest would lose what it starts with.
+// user namespace IDs and, for an image container, its writable layer
+// (forget).
 func (l *Local) Remove(ctx context.Context, name string) error {
 	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
 		if spec.ValidRef(name) != nil {
-			return supervisor.ErrNotFound // no workload has such a name, nor a lock
+			return fmt.Errorf("remove %s: %w", name, supervisor.ErrNotFound) // no workload has such a name
 		}
-		unlock, err := l.paths.LockName(ctx, name)
-		if err != nil {
-			return fmt.Errorf("remove %s: %w", name, err)
-		}
-		defer unlock()
-		err = c.Remove(ctx, name)
+		err := c.Remove(ctx, name)
 		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
-			err = nil // no unit left (a reboot, a collected unit), but what it kept is: ForgetState drops it
+			err = nil // no unit left (a reboot, a collected unit), but what it kept is: forget drops it
 		}
 		if err != nil {
 			return err
 		}
 		eventlog.Removed(name)
-		return errors.Join(health.Remove(name), declared.ForgetState(name))
+		return l.forget(ctx, c, name)
 	})
+}
+
+// forget drops what removed workload name kept, holding the name's lock
+// (declared.Paths.LockName): a cove run, cove apply or Docker's create or
+// start of that name that began meanwhile holds it until its unit is
+// loaded, and then what the name keeps is that new workload's, which
+// forget leaves (a transient unit of the name that runs and is not about
+// to be collected: supervisor.Conn.AwaitCollected). The wait for the lock
+// is that start's, not the removal's: the unit was stopped without it.
+func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name string) error {
+	unlock, err := l.paths.LockName(ctx, name)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", name, err)
+	}
+	defer unlock()
+	unit := spec.UnitName(name)
+	transient, err := c.Transient(ctx, unit)
+	switch {
+	case err != nil:
+		return fmt.Errorf("remove %s: %w", name, err)
+	case transient && !c.AwaitCollected(ctx, unit):
+		return nil
+	}
+	return errors.Join(health.Remove(name), declared.ForgetState(name))
 }
 
 // collected is the status of workload name, whose unit systemd no longer

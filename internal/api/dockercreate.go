@@ -319,9 +319,13 @@ func (s *Server) checkRunnable(sp *spec.Spec) *Error {
 }
 
 // inUse answers 409 and returns true when name is taken by a workload
-// or a created container (or answers another error and returns true).
+// (one a spec declares too: declared.Paths.NotDeclared) or a created
+// container (or answers another error and returns true).
 func (s *Server) inUse(c *call, name string) bool {
 	_, err := s.container(c.ctx(), name)
+	if err != nil && errors.Is(err, supervisor.ErrNotFound) && s.opt.Paths.NotDeclared(name) != nil {
+		err = nil // a declared workload's name, before its unit is loaded or of a replicated one: taken
+	}
 	switch {
 	case err == nil:
 		s.failCreate(c, name, fs.ErrExist)
@@ -335,8 +339,8 @@ func (s *Server) inUse(c *call, name string) bool {
 
 // lockName takes name's lock (declared.Paths.LockName) for op, waiting
 // for another holder (a cove run, cove apply or docker start of that
-// name, until its unit is loaded) at most nameLockWait; it answers 409
-// when that passes.
+// name, until its unit is loaded; a cove rm of it while it drops what the
+// workload left) at most nameLockWait; it answers 409 when that passes.
 func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 	ctx, cancel := context.WithTimeout(c.ctx(), nameLockWait)
 	defer cancel()
@@ -345,7 +349,7 @@ func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 	case err == nil:
 		return unlock, true
 	case ctx.Err() != nil && c.ctx().Err() == nil:
-		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: a cove run, cove apply or Docker's create, rename or start of that name is under way: try again", op, name)))
+		c.fail(errorf(CodeConflict, fmt.Sprintf("%s %s: a cove run, cove apply, cove rm or Docker's create, rename or start of that name is under way: try again", op, name)))
 	default:
 		c.failWith(fmt.Errorf("%s %s: %w", op, name, err))
 	}
@@ -353,7 +357,8 @@ func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 }
 
 // nameLockWait bounds lockName's wait: a cove run holds the lock for a
-// start, or while it awaits a stopping --rm run of that name.
+// start, or while it awaits a stopping --rm run of that name; a cove rm
+// while it drops what a removed workload kept.
 const nameLockWait = 10 * time.Second
 
 // failCreate answers a create that could not be recorded: Docker's 409

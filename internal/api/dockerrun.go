@@ -48,7 +48,7 @@ func (l *Local) RunTransient(ctx context.Context, u units.Unit, stdio *superviso
 	}
 	// Docker's start has no warnings to give: a [::1] proxy that could
 	// not start (a *supervisor.ProxyError) shows as a failed socket unit.
-	if err := c.StartTransient(ctx, u, stdio); err != nil && !errors.As(err, new(*supervisor.ProxyError)) {
+	if err := c.StartTransient(ctx, u, stdio, nil); err != nil && !errors.As(err, new(*supervisor.ProxyError)) {
 		c.Close()
 		return nil, err
 	}
@@ -423,6 +423,25 @@ func cmpErr(a, b *Error) *Error {
 	return b
 }
 
+// forgetLastRun drops what the last run of created container name left
+// (declared.ForgetState), claiming its start (containerRuns.claim) so
+// that no docker start of it begins meanwhile: one under way, or one that
+// loaded its unit since the container was looked up, is a conflict, and
+// nothing is dropped.
+func (s *Server) forgetLastRun(ctx context.Context, name string) error {
+	if !s.runs.claim(name) {
+		return errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", name))
+	}
+	defer s.runs.unclaim(name)
+	switch ct, err := s.container(ctx, name); {
+	case err != nil && !errors.Is(err, supervisor.ErrNotFound):
+		return err
+	case err == nil && ct.loaded:
+		return errorf(CodeConflict, fmt.Sprintf("container %s started while it was being removed: remove it again", name))
+	}
+	return declared.ForgetState(name)
+}
+
 // removeContainer kills a running container, removes its unit, lets its
 // run go, and removes its record and a waiting attachment.
 func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
@@ -436,7 +455,7 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		}
 		s.runs.finish(ctx, name)
 	} else if ct.rec != nil && ct.rec.Started {
-		if err := declared.ForgetState(name); err != nil {
+		if err := s.forgetLastRun(ctx, name); err != nil {
 			return err
 		}
 	}

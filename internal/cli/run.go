@@ -111,10 +111,11 @@ func (f *stdioFlags) define(fs *pflag.FlagSet, attached string) {
 	fs.BoolVarP(&f.tty, "tty", "t", false, "give the command a pseudo-terminal (Ctrl-] detaches)")
 }
 
-// startTransient starts u (supervisor.Conn.StartTransient); a port proxy
-// that did not start is a warning, not a failure: the workload runs.
-func startTransient(ctx context.Context, env *Env, conn *supervisor.Conn, u units.Unit, stdio *supervisor.Stdio) error {
-	err := conn.StartTransient(ctx, u, stdio)
+// startTransient starts u (supervisor.Conn.StartTransient), calling
+// loaded once its unit is loaded; a port proxy that did not start is a
+// warning, not a failure: the workload runs.
+func startTransient(ctx context.Context, env *Env, conn *supervisor.Conn, u units.Unit, stdio *supervisor.Stdio, loaded func()) error {
+	err := conn.StartTransient(ctx, u, stdio, loaded)
 	if errors.As(err, new(*supervisor.ProxyError)) {
 		fmt.Fprintf(env.Stderr, "cove: warning: %v\n", err)
 		return nil
@@ -169,10 +170,11 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		}
 		defer watch.Close()
 	}
-	if err := startTransient(ctx, env, conn, u, f.stdio(console)); err != nil {
+	// Once the unit is loaded, a run of the same name finds it: the
+	// name's lock goes before the start job ends (a readiness wait).
+	if err := startTransient(ctx, env, conn, u, f.stdio(console), release); err != nil {
 		return err
 	}
-	release() // the unit is loaded: a run of the same name finds it
 	if timer, svc, ok := units.CompileHealth(s, units.Options{Launcher: env.Self}); ok {
 		if err := conn.StartPair(ctx, timer, svc); err != nil {
 			return err
@@ -437,8 +439,9 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 // claimName, called holding the name's lock (declared.Paths.LockName,
 // which cove rm holds too while it removes a workload and what it left:
 // so that removal never drops what this run starts with), checks that no
-// container created through Docker's API has s's name (docker start would
-// run on it, and docker rm drop what this run keeps). For an image
+// spec declares s's name (declared.Paths.NotDeclared) and no container
+// created through Docker's API has it (docker start would run on it, and
+// docker rm drop what this run keeps). For an image
 // container it also removes what an earlier one of that name left behind
 // (declared.ForgetState) once the name is free (declared.Paths.NameFree:
 // no unit of that name stays loaded either; a transient unit that systemd
@@ -446,6 +449,9 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 // awaited); for the others, systemd refuses a loaded unit's name itself.
 // A taken name is an error, and nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
+	if err := declared.Default.NotDeclared(s.Name); err != nil {
+		return err
+	}
 	if c := s.Container; c == nil || c.Image == "" {
 		return declared.Default.NotRecorded(s.Name)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -286,6 +287,8 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 			continue
 		case c.Spec.Service.Replicas > 0:
 			err = applyReplicated(ctx, conn, c, log)
+		case c.Kind == Added && c.Adopted: // onto the applied spec: the running one may be another's
+			err = conn.Restart(ctx, c.Name)
 		case c.Kind == Added:
 			eventlog.Created(c.Spec, false)
 			err = conn.Start(ctx, c.Name)
@@ -330,20 +333,28 @@ func readyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 		release()
 		return nil, nil, errUnchanged{err}
 	}
+	for i, c := range plan {
+		plan[i].Adopted = c.Kind == Added && slices.ContainsFunc(adopted, func(name string) bool {
+			base, _, _ := spec.SplitInstance(name)
+			return base == c.Name || name == c.Name
+		})
+	}
 	return release, adopted, nil
 }
 
 // adoptedNames are the names the plan adds (addedNames) whose units
-// systemd has from unit files before the apply writes anything: the
-// generator's unit of a spec that was never applied (a vendor spec's
-// started at boot, one put in Etc and started with systemctl), or an
-// instance of such a template. Those are not new workloads but the same
-// ones, now applied: what they keep (a running one's writable layer) is
-// theirs, and forgetAdded leaves it.
+// systemd has from unit files and has started since it loaded them
+// (supervisor.Conn.RanFromUnitFile), before the apply writes anything:
+// the generator's unit of a spec that no apply recorded (a vendor spec's
+// started at boot, one put in Etc and started with systemctl), or such a
+// template's instance. Those are not new workloads but the same ones, now
+// applied: what they keep (a running one's writable layer) is theirs,
+// and forgetAdded leaves it. A unit file that never ran counts for
+// nothing: what its name keeps is an earlier workload's.
 func adoptedNames(ctx context.Context, conn *supervisor.Conn, plan Plan) ([]string, error) {
 	var adopted []string
 	for _, name := range addedNames(plan) {
-		ok, err := conn.FromUnitFile(ctx, spec.UnitName(name))
+		ok, err := conn.RanFromUnitFile(ctx, spec.UnitName(name))
 		if err != nil {
 			return nil, fmt.Errorf("apply %s: %w", name, err)
 		}
@@ -439,6 +450,27 @@ func (p Paths) NotRecorded(name string) error {
 		return err
 	case recorded:
 		return fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name)
+	}
+	return nil
+}
+
+// NotDeclared fails, saying "the name is taken", when a spec file in Etc
+// or Vendor declares workload name (declared but not yet loaded, or a
+// replicated workload, whose instances have other names): a cove run or
+// Docker container of that name would clash with the declared one's unit
+// once the generator makes it.
+func (p Paths) NotDeclared(name string) error {
+	for _, dir := range []string{p.Etc, p.Vendor} {
+		if dir == "" {
+			continue
+		}
+		path := filepath.Join(dir, name+".toml")
+		switch _, err := os.Stat(path); {
+		case err == nil:
+			return fmt.Errorf("the name is taken: %s declares it (cove start %s runs it)", path, name)
+		case !errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("look for a spec of %s: %w", name, err)
+		}
 	}
 	return nil
 }

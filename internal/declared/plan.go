@@ -21,6 +21,11 @@ type Change struct {
 	Kind string   // Added, Changed, Removed or Unchanged
 	Keys []string // for Changed: the spec keys that differ
 	Spec *spec.Spec
+	// Adopted, for Added: its unit (or one of its instances) ran from the
+	// unit file the generator made of a spec no apply recorded (see
+	// adoptedNames); the apply restarts it on the applied spec, with what
+	// it keeps.
+	Adopted bool
 }
 
 // Change kinds.

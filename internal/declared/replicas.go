@@ -93,20 +93,21 @@ const replicasKey = "service.replicas"
 
 // applyReplicated applies change c of a replicated workload: a new one
 // (whose instances' state forgetAdded dropped), or one that was not
-// replicated (its unit stops), starts its instances; a change that needs a restart restarts the
+// replicated (its unit stops), starts its instances; a change that needs
+// a restart, or an adopted workload (Change.Adopted), restarts the
 // running instances one by one; then Scale starts or removes the
 // difference, and log gets a line for each instance started or removed.
 func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log io.Writer) error {
 	s := c.Spec
 	switch {
-	case c.Kind == Added:
+	case c.Kind == Added && !c.Adopted:
 		eventlog.Created(s, false)
 	case slices.Contains(c.Keys, replicasKey): // maybe one unit before: stop it
 		if err := conn.Stop(ctx, s.Name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
 			return err
 		}
 	}
-	if c.Kind == Changed && needsRestart(c.Keys) {
+	if c.Kind == Changed && needsRestart(c.Keys) || c.Adopted {
 		if err := restartInstances(ctx, conn, s.Name); err != nil {
 			return err
 		}

@@ -235,16 +235,19 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 
 // LockName takes workload name's lock (an flock on Run/names/NAME.lock,
 // removed when it is released), waiting for another holder until ctx
-// ends. cove run of an image holds it from the check that its name is
-// free (no unit loaded, no record of Docker's create), through the
-// removal of what an earlier container of that name left (ForgetState),
-// until its unit is loaded; cove apply holds the names it adds from its
-// own check (after its pulls) until their units are loaded; Docker's
-// create holds it from its own check through its ForgetState, Docker's
-// rename (for the new name) until the record has it, and Docker's start
-// until its unit is loaded. So of two of one name started at once, the
-// later finds the earlier's unit or record, and never removes the
-// writable layer the earlier is starting on. The returned function
+// ends. Every cove run holds it from the check that its name is free (no
+// spec declares it, no record of Docker's create; for an image, no unit
+// loaded either), through the removal of what an earlier image container
+// of that name left (ForgetState), until its unit is loaded; cove apply
+// holds the names it adds from its own check (after its pulls) until
+// their units are loaded; Docker's create holds it from its own check
+// through its ForgetState, Docker's rename (for the new name) until the
+// record has it, and Docker's start until its start job ends; cove rm
+// holds it, once the unit is gone, while it drops what the workload left
+// (ForgetState), unless a start took the name meanwhile. So of two of one
+// name started at once, the later finds the earlier's unit or record,
+// and never removes the writable layer, IDs or addresses the earlier is
+// starting with; nor does a removal. The returned function
 // releases the lock; called again, it does nothing (it must not remove
 // a later holder's file). With no Run there is no lock (a no-op).
 func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
@@ -273,7 +276,7 @@ func (p Paths) LockNameSaying(ctx context.Context, name string, w io.Writer) (fu
 	unlock, err := p.LockName(soon, name)
 	cancel()
 	if err != nil && soon.Err() != nil && ctx.Err() == nil {
-		fmt.Fprintf(w, "waiting for the name %s: a cove run, cove apply or Docker's create, rename or start of it is under way\n", name)
+		fmt.Fprintf(w, "waiting for the name %s: a cove run, cove apply, cove rm or Docker's create, rename or start of it is under way\n", name)
 		unlock, err = p.LockName(ctx, name)
 	}
 	return unlock, err
