@@ -233,7 +233,7 @@ func (c *Conn) Runs(ctx context.Context) func(workload, run string) (bool, error
 		case run == "":
 			return true, nil
 		}
-		id, err := c.invocationID(ctx, unit)
+		id, err := c.InvocationID(ctx, unit)
 		return id == run, err
 	}
 }
@@ -270,13 +270,13 @@ const runsWait = 5 * time.Second
 
 // invocation returns the unit's current invocation ID, or "" if unknown.
 func (c *Conn) invocation(ctx context.Context, unit string) string {
-	id, _ := c.invocationID(ctx, unit)
+	id, _ := c.InvocationID(ctx, unit)
 	return id
 }
 
-// invocationID reads the unit's current invocation ID, as
+// InvocationID reads the unit's current invocation ID, as
 // $INVOCATION_ID spells it ("" for none).
-func (c *Conn) invocationID(ctx context.Context, unit string) (string, error) {
+func (c *Conn) InvocationID(ctx context.Context, unit string) (string, error) {
 	p, err := c.sd.GetUnitPropertyContext(ctx, unit, "InvocationID")
 	if err != nil {
 		return "", fmt.Errorf("invocation of %s: D-Bus GetUnitProperty: %w", unit, err)

@@ -216,6 +216,7 @@ func dockerCreateStart(t *testing.T, docker func(...string) result, ref string) 
 	if r := cove(t, "run", "--rm", "--name", "decl", "--network", "none", ref, "/bin/true"); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: /etc/cove/decl.toml declares it") {
 		t.Errorf("cove run of a declared workload's name: exit %d: %s", r.Code, r.Stderr)
 	}
+	inside(t, "rm", "-f", "/etc/cove/decl.toml") // not declared for the applies that follow
 	// Nor may cove apply add a workload of that name.
 	made := declaredText(t, filepath.Join(workDir, "madespecs"), "made", "version = 1\nkind = \"container\"\n[container]\nimage = \""+ref+"\"\n")
 	if r := cove(t, "apply", made); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: a container created through Docker's API") {

@@ -125,7 +125,11 @@ target = "/www"
 	if r := cove(t, "validate", "/etc/cove/volspec.toml"); r.Code != 0 {
 		t.Fatalf("cove validate: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := cove(t, "run", "--rm", "/etc/cove/volspec.toml"); r.Code != 0 || r.Stdout != "hi\nhi\n" {
+	// Under another name: /etc/cove/volspec.toml declares volspec.
+	if r := cove(t, "run", "--rm", "/etc/cove/volspec.toml"); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: /etc/cove/volspec.toml declares it") {
+		t.Errorf("cove run of a declared spec under its own name: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := cove(t, "run", "--rm", "--name", "volrun", "/etc/cove/volspec.toml"); r.Code != 0 || r.Stdout != "hi\nhi\n" {
 		t.Fatalf("cove run of the spec: exit %d, stdout %q, stderr %q; want the volume's and the image's content", r.Code, r.Stdout, r.Stderr)
 	}
 	if r := inside(t, "stat", "-c", "%a %u", "/var/lib/cove/volumes/webcopy/_data", "/var/lib/cove/volumes/webcopy/_data/index.html"); r.Stdout != "777 0\n644 0\n" {
@@ -134,7 +138,7 @@ target = "/www"
 	// Not copied again: the volume keeps what the container wrote and
 	// what it removes stays removed.
 	inside(t, "rm", "/var/lib/cove/volumes/webcopy/_data/index.html")
-	if r := cove(t, "run", "--rm", "/etc/cove/volspec.toml"); !strings.Contains(r.Stderr, "index.html") {
+	if r := cove(t, "run", "--rm", "--name", "volrun", "/etc/cove/volspec.toml"); !strings.Contains(r.Stderr, "index.html") {
 		t.Errorf("a second run saw the image's content again: exit %d, stdout %q, stderr %q", r.Code, r.Stdout, r.Stderr)
 	}
 	if r := inside(t, "cat", "/var/lib/cove/volumes/webcopy/_data/new"); r.Stdout != "new\n" {

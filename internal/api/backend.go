@@ -401,7 +401,10 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 		if spec.ValidRef(name) != nil {
 			return fmt.Errorf("remove %s: %w", name, supervisor.ErrNotFound) // no workload has such a name
 		}
-		err := c.Remove(ctx, name)
+		removed, err := c.InvocationID(ctx, spec.UnitName(name))
+		if err == nil {
+			err = c.Remove(ctx, name)
+		}
 		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
 			err = nil // no unit left (a reboot, a collected unit), but what it kept is: forget drops it
 		}
@@ -409,7 +412,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 			return err
 		}
 		eventlog.Removed(name)
-		return l.forget(ctx, c, name)
+		return l.forget(ctx, c, name, removed)
 	})
 }
 
@@ -417,21 +420,20 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 // (declared.Paths.LockName): a cove run, cove apply or Docker's create or
 // start of that name that began meanwhile holds it until its unit is
 // loaded, and then what the name keeps is that new workload's, which
-// forget leaves (a transient unit of the name that runs and is not about
-// to be collected: supervisor.Conn.AwaitCollected). The wait for the lock
-// is that start's, not the removal's: the unit was stopped without it.
-func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name string) error {
+// forget leaves: a unit of the name with another invocation than removed
+// (the removed unit's last; "" for none) has started since. The wait for
+// the lock is that start's, not the removal's: the unit was stopped
+// without it.
+func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name, removed string) error {
 	unlock, err := l.paths.LockName(ctx, name)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
 	defer unlock()
-	unit := spec.UnitName(name)
-	transient, err := c.Transient(ctx, unit)
-	switch {
+	switch now, err := c.InvocationID(ctx, spec.UnitName(name)); {
 	case err != nil:
 		return fmt.Errorf("remove %s: %w", name, err)
-	case transient && !c.AwaitCollected(ctx, unit):
+	case now != "" && now != removed:
 		return nil
 	}
 	return errors.Join(health.Remove(name), declared.ForgetState(name))

@@ -323,8 +323,13 @@ func (s *Server) checkRunnable(sp *spec.Spec) *Error {
 // container (or answers another error and returns true).
 func (s *Server) inUse(c *call, name string) bool {
 	_, err := s.container(c.ctx(), name)
-	if err != nil && errors.Is(err, supervisor.ErrNotFound) && s.opt.Paths.NotDeclared(name) != nil {
-		err = nil // a declared workload's name, before its unit is loaded or of a replicated one: taken
+	if errors.Is(err, supervisor.ErrNotFound) {
+		switch derr := s.opt.Paths.NotDeclared(name); {
+		case errors.Is(derr, declared.ErrNameTaken):
+			err = nil // a declared workload's name, before its unit is loaded or of a replicated one: taken
+		case derr != nil:
+			err = derr
+		}
 	}
 	switch {
 	case err == nil:

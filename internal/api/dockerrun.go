@@ -423,29 +423,17 @@ func cmpErr(a, b *Error) *Error {
 	return b
 }
 
-// forgetLastRun drops what the last run of created container name left
-// (declared.ForgetState), claiming its start (containerRuns.claim) so
-// that no docker start of it begins meanwhile: one under way, or one that
-// loaded its unit since the container was looked up, is a conflict, and
-// nothing is dropped.
-func (s *Server) forgetLastRun(ctx context.Context, name string) error {
+// removeContainer kills a running container, removes its unit, lets its
+// run go, and removes its record and a waiting attachment, claiming its
+// start (containerRuns.claim) throughout, so that no docker start of it
+// begins meanwhile: one under way is a conflict, and so is one that
+// loaded its unit since the container was looked up (nothing is removed).
+func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
+	name := ct.Name
 	if !s.runs.claim(name) {
 		return errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", name))
 	}
 	defer s.runs.unclaim(name)
-	switch ct, err := s.container(ctx, name); {
-	case err != nil && !errors.Is(err, supervisor.ErrNotFound):
-		return err
-	case err == nil && ct.loaded:
-		return errorf(CodeConflict, fmt.Sprintf("container %s started while it was being removed: remove it again", name))
-	}
-	return declared.ForgetState(name)
-}
-
-// removeContainer kills a running container, removes its unit, lets its
-// run go, and removes its record and a waiting attachment.
-func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
-	name := ct.Name
 	if ct.loaded {
 		if isUp(dockerState(ct.Workload)) {
 			s.backend.Kill(ctx, name, syscall.SIGKILL) // not waiting for the stop timeout; errors: Remove says
@@ -454,9 +442,17 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 			return err
 		}
 		s.runs.finish(ctx, name)
-	} else if ct.rec != nil && ct.rec.Started {
-		if err := s.forgetLastRun(ctx, name); err != nil {
+	} else {
+		switch now, err := s.container(ctx, name); {
+		case err != nil && !errors.Is(err, supervisor.ErrNotFound):
 			return err
+		case err == nil && now.loaded:
+			return errorf(CodeConflict, fmt.Sprintf("container %s started while it was being removed: remove it again", name))
+		}
+		if ct.rec != nil && ct.rec.Started {
+			if err := declared.ForgetState(name); err != nil {
+				return err
+			}
 		}
 	}
 	s.runs.dropAttachment(name)

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -407,14 +408,18 @@ func generatedName() string {
 }
 
 // prepareRun checks a VM's disks against the other VMs
-// (checkSharedDisks), pulls the images of s as their policies say (and
-// pins an image container's STOPSIGNAL: hostcheck.PinStopSignalOf) and
-// claims s's name (claimName). The function it returns releases the
+// (checkSharedDisks), checks that no other workload has s's name
+// (unclaimed: before the pulls, so that a taken name costs none), pulls
+// the images of s as their policies say (and pins an image container's
+// STOPSIGNAL: hostcheck.PinStopSignalOf) and claims s's name (claimName). The function it returns releases the
 // name's lock that the run holds until its unit is loaded; it may be
 // called again.
 func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
 	if err := checkSharedDisks(ctx, s); err != nil {
 		return nil, err
+	}
+	if err := unclaimed(s.Name); err != nil {
+		return nil, fmt.Errorf("run %s: %w", s.Name, err)
 	}
 	for _, im := range s.Images() {
 		rec, err := image.Ensure(ctx, env.Stderr, im.Ref, im.Pull)
@@ -436,12 +441,18 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 	return unlock, nil
 }
 
+// unclaimed fails when a spec declares workload name
+// (declared.Paths.NotDeclared) or a container created through Docker's
+// API has it (docker start would run on it, and docker rm drop what a run
+// of the name keeps).
+func unclaimed(name string) error {
+	return cmp.Or(declared.Default.NotDeclared(name), declared.Default.NotRecorded(name))
+}
+
 // claimName, called holding the name's lock (declared.Paths.LockName,
-// which cove rm holds too while it removes a workload and what it left:
-// so that removal never drops what this run starts with), checks that no
-// spec declares s's name (declared.Paths.NotDeclared) and no container
-// created through Docker's API has it (docker start would run on it, and
-// docker rm drop what this run keeps). For an image
+// which cove rm holds too while it drops what a removed workload kept: so
+// that it never drops what this run starts with), checks again that no
+// other workload has s's name (unclaimed). For an image
 // container it also removes what an earlier one of that name left behind
 // (declared.ForgetState) once the name is free (declared.Paths.NameFree:
 // no unit of that name stays loaded either; a transient unit that systemd
@@ -449,11 +460,11 @@ func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Sp
 // awaited); for the others, systemd refuses a loaded unit's name itself.
 // A taken name is an error, and nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
-	if err := declared.Default.NotDeclared(s.Name); err != nil {
+	if err := unclaimed(s.Name); err != nil {
 		return err
 	}
 	if c := s.Container; c == nil || c.Image == "" {
-		return declared.Default.NotRecorded(s.Name)
+		return nil
 	}
 	if err := declared.Default.NameFree(ctx, conn, s.Name, true); err != nil {
 		return err

@@ -314,8 +314,9 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 // readyPlan does what an apply does before it changes anything: it
 // checks that the names the plan adds are free (checkAdded), pulls the
 // images, claims those names (claimAdded) and finds which of them it
-// adopts (adoptedNames), returning the release of the names' locks (which
-// may be called again) and the adopted names. An error from it is an
+// adopts (adoptedNames, marked in plan: Change.Adopted), returning the
+// release of the names' locks (which may be called again) and the adopted
+// names. An error from it is an
 // errUnchanged: nothing was written.
 func readyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Plan, log io.Writer) (func(), []string, error) {
 	if err := checkAdded(ctx, opt.Paths, conn, plan); err != nil {
@@ -413,7 +414,11 @@ func checkAdded(ctx context.Context, p Paths, conn *supervisor.Conn, plan Plan) 
 	return nil
 }
 
-// NameFree fails, saying "the name is taken", when a container created
+// ErrNameTaken is wrapped by NameFree's, NotRecorded's and NotDeclared's
+// refusals of a name another workload has.
+var ErrNameTaken = errors.New("the name is taken")
+
+// NameFree fails (ErrNameTaken) when a container created
 // through Docker's API has workload name (Recorded: docker start would
 // run on its writable layer), or a unit of that name is loaded and is not
 // about to be collected (supervisor.AwaitCollected): a new workload's
@@ -437,24 +442,24 @@ func (p Paths) NameFree(ctx context.Context, conn *supervisor.Conn, name string,
 	case err != nil:
 		return err
 	case counts && !conn.AwaitCollected(ctx, unit):
-		return fmt.Errorf("the name is taken: %s is loaded (cove rm %s frees it)", unit, name)
+		return fmt.Errorf("%w: %s is loaded (cove rm %s frees it)", ErrNameTaken, unit, name)
 	}
 	return nil
 }
 
-// NotRecorded fails, saying "the name is taken", when a container
+// NotRecorded fails (ErrNameTaken) when a container
 // created through Docker's API has workload name (Recorded).
 func (p Paths) NotRecorded(name string) error {
 	switch recorded, err := p.Recorded(name); {
 	case err != nil:
 		return err
 	case recorded:
-		return fmt.Errorf("the name is taken: a container created through Docker's API has it (docker rm %s frees it)", name)
+		return fmt.Errorf("%w: a container created through Docker's API has it (docker rm %s frees it)", ErrNameTaken, name)
 	}
 	return nil
 }
 
-// NotDeclared fails, saying "the name is taken", when a spec file in Etc
+// NotDeclared fails (ErrNameTaken) when a spec file in Etc
 // or Vendor declares workload name (declared but not yet loaded, or a
 // replicated workload, whose instances have other names): a cove run or
 // Docker container of that name would clash with the declared one's unit
@@ -467,7 +472,7 @@ func (p Paths) NotDeclared(name string) error {
 		path := filepath.Join(dir, name+".toml")
 		switch _, err := os.Stat(path); {
 		case err == nil:
-			return fmt.Errorf("the name is taken: %s declares it (cove start %s runs it)", path, name)
+			return fmt.Errorf("%w: %s declares it (cove apply runs it; give this one another name)", ErrNameTaken, path)
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("look for a spec of %s: %w", name, err)
 		}

@@ -108,7 +108,7 @@ func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log i
 		}
 	}
 	if c.Kind == Changed && needsRestart(c.Keys) || c.Adopted {
-		if err := restartInstances(ctx, conn, s.Name); err != nil {
+		if err := restartInstances(ctx, conn, s.Name, s.Service.Replicas); err != nil {
 			return err
 		}
 	}
@@ -123,14 +123,15 @@ func applyReplicated(ctx context.Context, conn *supervisor.Conn, c Change, log i
 }
 
 // restartInstances restarts the running instances of replicated workload
-// name, one after the other, so that the others serve meanwhile.
-func restartInstances(ctx context.Context, conn *supervisor.Conn, name string) error {
+// name up to its n replicas (Scale removes those above), one after the
+// other, so that the others serve meanwhile.
+func restartInstances(ctx context.Context, conn *supervisor.Conn, name string, n int) error {
 	loaded, err := conn.Instances(ctx, name)
 	if err != nil {
 		return err
 	}
 	for _, inst := range loaded {
-		if !inst.Running {
+		if _, i, _ := spec.SplitInstance(inst.Name); !inst.Running || i > n {
 			continue
 		}
 		if err := conn.Restart(ctx, inst.Name); err != nil {
