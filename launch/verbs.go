@@ -38,6 +38,13 @@ const (
 	ProxyVerb          = "port-proxy"      // --network NET --port PORT[/udp] WORKLOAD: a published port's [::1] proxy, socket-activated (stage binary)
 )
 
+// StopImageSignal is the flag of StopVerb's stop (ExecStop=) of an image
+// container whose stop signal the unit compiler could not pin (its image
+// was not in the store, or is pulled anew for each start): the stage
+// sends the STOPSIGNAL of the image the container runs, and its --signal
+// only when the image gives none.
+const StopImageSignal = "image-signal"
+
 // Exit statuses of the stage and inside binaries, as cove's: a failure,
 // and arguments the unit compiler, the launcher or cove did not write.
 const (

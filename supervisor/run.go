@@ -124,6 +124,23 @@ func (c *Conn) Transient(ctx context.Context, unit string) (bool, error) {
 	return transient, nil
 }
 
+// StartedSince reports whether unit has been started since its
+// invocation was removed ("" for none: no unit was loaded): it has
+// another invocation now, has a job queued (a start waiting for what it
+// is ordered after, which gets its invocation only when it runs), or is
+// not inactive or failed.
+func (c *Conn) StartedSince(ctx context.Context, unit, removed string) (bool, error) {
+	props, err := c.sd.GetUnitPropertiesContext(ctx, unit)
+	if err != nil {
+		return false, fmt.Errorf("read %s's properties: %w", unit, err)
+	}
+	id, _ := props["InvocationID"].([]byte)
+	job, _ := props["Job"].([]any)
+	queued := len(job) == 2 && job[0] != uint32(0)
+	state := props["ActiveState"]
+	return len(id) > 0 && fmt.Sprintf("%x", id) != removed || queued || state != "inactive" && state != "failed", nil
+}
+
 // RanFromUnitFile reports whether systemd has unit from a unit file (the
 // generator's, or an instance of a template's; not a transient unit) and
 // has started it since it was loaded (InactiveExitTimestampMonotonic,

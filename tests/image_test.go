@@ -735,4 +735,47 @@ func TestImageStopSignal(t *testing.T) {
 	if out := mustCove(t, "diff", path); !regexp.MustCompile(`(?m)^unchanged\s+stopdecl$`).MatchString(out) {
 		t.Errorf("cove diff of the applied spec (the image's STOPSIGNAL pinned on both sides) is not unchanged:\n%s", out)
 	}
+	stopBeforePull(t, reg, cfg)
+}
+
+// stopBeforePull: a declared container whose unit the generator wrote
+// before its image was in the store (its pull unit fetches it at start),
+// so with no STOPSIGNAL pinned, is stopped with the image's STOPSIGNAL
+// all the same: the stop stage reads it when it stops.
+func stopBeforePull(t *testing.T, reg *registry.Registry, cfg v1.Config) {
+	const name = "stopboot"
+	cfg.StopSignal = "SIGUSR1"
+	ref := pushImage(t, reg, "cove/stopsig:boot", cfg, rootfs)
+	t.Cleanup(func() {
+		inside(t, "sh", "-c", "systemctl stop "+spec.UnitName(name)+"; rm -f /etc/cove/"+name+".toml; systemctl daemon-reload")
+		cove(t, "rm", name)
+		cove(t, "rmi", "--force", ref)
+	})
+	text := "version = 1\nkind = \"container\"\n[container]\nimage = \"" + ref + "\"\nnetwork = \"none\"\n[service]\nstop_timeout = \"5s\"\n"
+	if r := insideStdin(t, text, "sh", "-c", "cat > /etc/cove/"+name+".toml && systemctl daemon-reload && systemctl start "+spec.UnitName(name)); r.Code != 0 {
+		t.Fatalf("write /etc/cove/%s.toml, daemon-reload, systemctl start: %s", name, r.Stderr)
+	}
+	if got := show(t, spec.UnitName(name), "KillSignal"); got != "15" {
+		t.Fatalf("%s, written before its pull: KillSignal=%s, want 15 (nothing pinned)", spec.UnitName(name), got)
+	}
+	eventually(t, 10*time.Second, "the payload's trap set", func() bool { return strings.Contains(cove(t, "logs", name).Stdout, "ready") })
+	if r := inside(t, "systemctl", "stop", spec.UnitName(name)); r.Code != 0 {
+		t.Fatalf("systemctl stop %s: %s", spec.UnitName(name), r.Stderr)
+	}
+	if logs := mustCove(t, "logs", name); !strings.Contains(logs, "got-usr1") {
+		t.Errorf("the payload never got SIGUSR1, its image's STOPSIGNAL; logs:\n%s", logs)
+	}
+	if res := show(t, spec.UnitName(name), "Result"); res != "success" {
+		t.Errorf("%s after its stop: Result=%s, want success", spec.UnitName(name), res)
+	}
+	// cove rm of the declared workload, whose stopped unit stays loaded
+	// (its unit file's): its writable layer goes.
+	state := filepath.Join(workDir, "containers", name)
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("%s's writable layer before cove rm: %v", name, err)
+	}
+	mustCove(t, "rm", name)
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("%s's writable layer after cove rm: %v; want it gone", name, err)
+	}
 }

@@ -45,6 +45,15 @@ func gone(t *testing.T, unit string) {
 	}
 }
 
+// nameRefused: the replicated workload rep's name is taken though no
+// unit has it (the instances are rep@N): a cove run of it would clash
+// with cove-rep.service once the spec leaves replicas.
+func nameRefused(t *testing.T) {
+	if r := cove(t, runArgs("--rm", "--name", "rep", "--", "/bin/true")...); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: /etc/cove/rep.toml declares it") {
+		t.Errorf("cove run --name rep of a replicated workload's name: exit %d: %s", r.Code, r.Stderr)
+	}
+}
+
 // TestReplicas: service.replicas runs N instances of one spec as a
 // systemd template, each its own container (its own PID 1, hostname
 // NAME-I); cove scale starts or removes only the difference, leaving the
@@ -86,12 +95,7 @@ func TestReplicas(t *testing.T) {
 		t.Errorf("cove ps does not list the instances:\n%s", ps)
 	}
 	sharerRefused(t, dir)
-	// The workload's name is taken though no unit has it (the instances
-	// are rep@N): a cove run of it would clash with cove-rep.service once
-	// the spec leaves replicas.
-	if r := cove(t, runArgs("--rm", "--name", "rep", "--", "/bin/true")...); r.Code == 0 || !strings.Contains(r.Stderr, "the name is taken: /etc/cove/rep.toml declares it") {
-		t.Errorf("cove run --name rep of a replicated workload's name: exit %d: %s", r.Code, r.Stderr)
-	}
+	nameRefused(t)
 	if r := inside(t, "test", "-e", "/run/systemd/generator/cove-rep.service"); r.Code == 0 {
 		t.Errorf("the generator wrote a plain unit for a replicated workload")
 	}

@@ -180,7 +180,10 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // (SuccessExitStatus=, see cleanExits), so a stop the user asked for ends
 // inactive, not failed. The post stage (--post) records how a run ended
 // (killed by the memory limit, or by a SIGKILL nobody asked for, which it
-// fails the unit for).
+// fails the unit for). An image container whose stop signal is not
+// pinned (hostcheck: the image was not in the store, or pull = "always")
+// has its stop stage send the image's STOPSIGNAL, read when it stops
+// (launch.StopImageSignal).
 //
 // Every stage is a process systemd forks into the unit's cgroup, also
 // after a main process that ended on its own, so a unit has only those
@@ -196,7 +199,11 @@ func stopStages(u *Unit, s *spec.Spec, opt Options) {
 	stage := launch.StagePath(opt.Launcher)
 	post := Exec{stage, launch.StopVerb, "--post", s.Name}
 	u.post = gated(postGate, post)
-	stop := Exec{stage, launch.StopVerb, "--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String(), s.Name}
+	stop := Exec{stage, launch.StopVerb, "--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String()}
+	if c := s.Container; c != nil && c.Image != "" && s.Service.StopSignal == "" {
+		stop = append(stop, "--"+launch.StopImageSignal) // not pinned: the image's, read when it stops
+	}
+	stop = append(stop, s.Name)
 	switch {
 	case s.Service.Init:
 		u.add(SectionService, "ExecStop", "", gated(stopGate, stop))

@@ -402,9 +402,10 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 			return fmt.Errorf("remove %s: %w", name, supervisor.ErrNotFound) // no workload has such a name
 		}
 		removed, err := c.InvocationID(ctx, spec.UnitName(name))
-		if err == nil {
-			err = c.Remove(ctx, name)
+		if err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
 		}
+		err = c.Remove(ctx, name)
 		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
 			err = nil // no unit left (a reboot, a collected unit), but what it kept is: forget drops it
 		}
@@ -417,23 +418,23 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 }
 
 // forget drops what removed workload name kept, holding the name's lock
-// (declared.Paths.LockName): a cove run, cove apply or Docker's create or
-// start of that name that began meanwhile holds it until its unit is
-// loaded, and then what the name keeps is that new workload's, which
-// forget leaves: a unit of the name with another invocation than removed
-// (the removed unit's last; "" for none) has started since. The wait for
-// the lock is that start's, not the removal's: the unit was stopped
-// without it.
+// (declared.Paths.LockName): a cove run or Docker's create or start of
+// that name that began meanwhile holds it until its unit is loaded with
+// its start queued, cove apply until its start job ends, and then what
+// the name keeps is that new workload's, which forget leaves (the unit
+// was started since its invocation removed: supervisor.Conn.StartedSince).
+// The wait for the lock is that start's, not the removal's: the unit was
+// stopped without it.
 func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name, removed string) error {
 	unlock, err := l.paths.LockName(ctx, name)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}
 	defer unlock()
-	switch now, err := c.InvocationID(ctx, spec.UnitName(name)); {
+	switch started, err := c.StartedSince(ctx, spec.UnitName(name), removed); {
 	case err != nil:
 		return fmt.Errorf("remove %s: %w", name, err)
-	case now != "" && now != removed:
+	case started:
 		return nil
 	}
 	return errors.Join(health.Remove(name), declared.ForgetState(name))

@@ -424,16 +424,15 @@ func cmpErr(a, b *Error) *Error {
 }
 
 // removeContainer kills a running container, removes its unit, lets its
-// run go, and removes its record and a waiting attachment, claiming its
-// start (containerRuns.claim) throughout, so that no docker start of it
-// begins meanwhile: one under way is a conflict, and so is one that
-// loaded its unit since the container was looked up (nothing is removed).
+// run go, and removes its record and a waiting attachment. A container
+// whose unit is not loaded is removed claiming its start
+// (containerRuns.claim) up to its record's removal, so that no docker
+// start of it begins meanwhile: one under way is a conflict, and so is
+// one that loaded its unit since the container was looked up (nothing is
+// removed). A loaded one's start under way is not waited for: its unit's
+// removal ends it, as Docker's rm -f does.
 func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
 	name := ct.Name
-	if !s.runs.claim(name) {
-		return errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", name))
-	}
-	defer s.runs.unclaim(name)
 	if ct.loaded {
 		if isUp(dockerState(ct.Workload)) {
 			s.backend.Kill(ctx, name, syscall.SIGKILL) // not waiting for the stop timeout; errors: Remove says
@@ -443,6 +442,10 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		}
 		s.runs.finish(ctx, name)
 	} else {
+		if !s.runs.claim(name) {
+			return errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", name))
+		}
+		defer s.runs.unclaim(name)
 		switch now, err := s.container(ctx, name); {
 		case err != nil && !errors.Is(err, supervisor.ErrNotFound):
 			return err

@@ -255,7 +255,7 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	if err != nil {
 		return plan, err
 	}
-	defer release()
+	defer release() // once the added units have started: a cove rm of one meanwhile then leaves what it keeps
 	if err := writeSpecs(opt.Paths, want); err != nil {
 		return plan, err
 	}
@@ -279,7 +279,6 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 	if err := forgetAdded(plan, adopted); err != nil { // all before any starts: starting one may start another (Requires=)
 		return plan, errors.Join(append(errs, err)...)
 	}
-	release() // the added units are loaded: a cove run of their names finds them
 	for _, c := range plan {
 		var err error
 		switch {
@@ -472,7 +471,7 @@ func (p Paths) NotDeclared(name string) error {
 		path := filepath.Join(dir, name+".toml")
 		switch _, err := os.Stat(path); {
 		case err == nil:
-			return fmt.Errorf("%w: %s declares it (cove apply runs it; give this one another name)", ErrNameTaken, path)
+			return fmt.Errorf("%w: %s declares it (cove start or cove apply runs it; give this one another name)", ErrNameTaken, path)
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("look for a spec of %s: %w", name, err)
 		}

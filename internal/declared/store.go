@@ -240,11 +240,11 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 // loaded either), through the removal of what an earlier image container
 // of that name left (ForgetState), until its unit is loaded; cove apply
 // holds the names it adds from its own check (after its pulls) until
-// their units are loaded; Docker's create holds it from its own check
+// their starts have ended; Docker's create holds it from its own check
 // through its ForgetState, Docker's rename (for the new name) until the
 // record has it, and Docker's start until its start job ends; cove rm
-// holds it, once the unit is gone, while it drops what the workload left
-// (ForgetState), unless a start took the name meanwhile. So of two of one
+// holds it, once the unit is stopped, while it drops what the workload
+// left (ForgetState), unless a start took the name meanwhile. So of two of one
 // name started at once, the later finds the earlier's unit or record,
 // and never removes the writable layer, IDs or addresses the earlier is
 // starting with; nor does a removal. The returned function

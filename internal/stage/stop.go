@@ -3,14 +3,17 @@ package stage
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"slices"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/eventlog"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/isolate"
@@ -36,6 +39,7 @@ func stopStages(_ string, stderr io.Writer, args []string) error {
 		return nil
 	})
 	sig := fs.String("signal", "SIGTERM", "the stop signal")
+	imageSig := fs.Bool(launch.StopImageSignal, false, "the STOPSIGNAL of the image the container runs, if it gives one, instead of --signal")
 	timeout := fs.Duration("timeout", 10*time.Second, "the time the main process has before SIGKILL")
 	if err := fs.Parse(args); err != nil {
 		return usagef("%s: %v", launch.StopVerb, err)
@@ -51,7 +55,51 @@ func stopStages(_ string, stderr io.Writer, args []string) error {
 	if err != nil {
 		return usagef("%s: --signal: %v", launch.StopVerb, err)
 	}
+	if *imageSig && run.MainPID != 0 && run.Asked() {
+		n = imageStopSignal(name, n, stderr)
+	}
 	return stopStage(name, run, unix.Signal(n), *timeout)
+}
+
+// imageStopSignal is the STOPSIGNAL of the image that container name
+// runs (stored.RunningDigest), or def when the image gives none; one that
+// cannot be read or parsed is said on stderr (the unit's journal), and
+// def used.
+func imageStopSignal(name string, def int, stderr io.Writer) int {
+	digest := stored.RunningDigest(name)
+	if digest == "" {
+		return def
+	}
+	sig, err := recordedStopSignal(digest)
+	switch {
+	case err != nil:
+		fmt.Fprintf(stderr, "cove: stop %s: the image's STOPSIGNAL: %v; sending %s\n", name, err, spec.SignalName(def))
+	case sig != 0:
+		return sig
+	}
+	return def
+}
+
+// recordedStopSignal is the STOPSIGNAL (0 for none) in the store's record
+// of image digest.
+func recordedStopSignal(digest string) (int, error) {
+	h, err := v1.NewHash(digest)
+	if err != nil {
+		return 0, fmt.Errorf("image digest %q: %w", digest, err)
+	}
+	st, err := stored.OpenDefault()
+	if err != nil {
+		return 0, err
+	}
+	rec, err := st.ReadRecord(h)
+	if err != nil || rec.Config.Config.StopSignal == "" {
+		return 0, err
+	}
+	sig, err := spec.ParseSignal(rec.Config.Config.StopSignal)
+	if err != nil {
+		return 0, fmt.Errorf("image %s: STOPSIGNAL: %w", digest, err)
+	}
+	return sig, nil
 }
 
 // stopStage ends the main process of run, a stop asked for, with sig
