@@ -456,21 +456,26 @@ func (c *Conn) forgiveStopKill(ctx context.Context, unit, name string) error {
 // Remove stops workload name and forgets it: a failed or exited transient
 // unit is unloaded, and Remove waits (AwaitCollected, up to 5 s) until
 // systemd has collected it (a container's release unit keeps it loaded
-// until it has run), so that the name is free. What cove keeps of the workload
-// (the outcome of its last run among it) is its callers' to drop:
-// declared.ForgetState.
-func (c *Conn) Remove(ctx context.Context, name string) error {
+// until it has run), so that the name is free. It returns the invocation
+// it stopped (InvocationID, read once stopped; "" when systemd collected
+// the unit first). What cove keeps of the workload (the outcome of its
+// last run among it) is its callers' to drop: declared.ForgetState.
+func (c *Conn) Remove(ctx context.Context, name string) (string, error) {
 	if err := c.Stop(ctx, name); err != nil {
-		return err
+		return "", err
 	}
 	unit := spec.UnitName(name)
+	stopped, err := c.InvocationID(ctx, unit)
+	if err != nil {
+		return "", fmt.Errorf("remove %s: %w", unit, err)
+	}
 	if err := c.sd.ResetFailedUnitContext(ctx, unit); err != nil {
 		if nf := notFound("remove", unit, err); !isNotFound(nf) {
-			return nf
+			return "", nf
 		}
 	}
 	c.AwaitCollected(ctx, unit) // the name is free when Remove returns
-	return nil
+	return stopped, nil
 }
 
 // Start starts workload name's unit and waits for the start job (for cove's

@@ -183,7 +183,8 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // fails the unit for). An image container whose stop signal is not
 // pinned (hostcheck: the image was not in the store, or pull = "always")
 // has its stop stage send the image's STOPSIGNAL, read when it stops
-// (launch.StopImageSignal).
+// (launch.StopImageSignal); not with an init, whose exit by that signal
+// would not be among its clean exits (cleanExits: the pinned signal's).
 //
 // Every stage is a process systemd forks into the unit's cgroup, also
 // after a main process that ended on its own, so a unit has only those
@@ -200,7 +201,7 @@ func stopStages(u *Unit, s *spec.Spec, opt Options) {
 	post := Exec{stage, launch.StopVerb, "--post", s.Name}
 	u.post = gated(postGate, post)
 	stop := Exec{stage, launch.StopVerb, "--signal", spec.SignalName(stopSignal(s)), "--timeout", s.Service.StopTimeout.String()}
-	if c := s.Container; c != nil && c.Image != "" && s.Service.StopSignal == "" {
+	if c := s.Container; c != nil && c.Image != "" && s.Service.StopSignal == "" && !s.Service.Init {
 		stop = append(stop, "--"+launch.StopImageSignal) // not pinned: the image's, read when it stops
 	}
 	stop = append(stop, s.Name)

@@ -144,3 +144,29 @@ func TestRunRemovedStopsBySystemd(t *testing.T) {
 		}
 	}
 }
+
+// TestStopImageSignal: the stop stage of an image container whose stop
+// signal is not pinned reads the image's STOPSIGNAL when it stops
+// (--image-signal); a pinned or given one, a container with an init and
+// a rootfs container do not.
+func TestStopImageSignal(t *testing.T) {
+	for _, c := range []struct {
+		image, signal string
+		init, want    bool
+	}{
+		{"registry.example:5000/app:1", "", false, true},
+		{"registry.example:5000/app:1", "SIGQUIT", false, false},
+		{"registry.example:5000/app:1", "", true, false},
+		{"", "", false, false},
+	} {
+		s := spec.Defaults("stopper")
+		s.Container.Image, s.Service.StopSignal, s.Service.Init = c.image, c.signal, c.init
+		if c.image == "" {
+			s.Container.Rootfs = "/srv/rootfs"
+		}
+		stop := lastDirective(t, compile(t, s), "ExecStop")
+		if got := strings.Contains(stop, `"--image-signal" "stopper"`); got != c.want {
+			t.Errorf("image %q, stop signal %q, init %v: ExecStop=%s; want --image-signal: %v", c.image, c.signal, c.init, stop, c.want)
+		}
+	}
+}

@@ -401,11 +401,7 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 		if spec.ValidRef(name) != nil {
 			return fmt.Errorf("remove %s: %w", name, supervisor.ErrNotFound) // no workload has such a name
 		}
-		removed, err := c.InvocationID(ctx, spec.UnitName(name))
-		if err != nil {
-			return fmt.Errorf("remove %s: %w", name, err)
-		}
-		err = c.Remove(ctx, name)
+		removed, err := c.Remove(ctx, name)
 		if errors.Is(err, supervisor.ErrNotFound) && leftOver(name) {
 			err = nil // no unit left (a reboot, a collected unit), but what it kept is: forget drops it
 		}
@@ -420,9 +416,10 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 // forget drops what removed workload name kept, holding the name's lock
 // (declared.Paths.LockName): a cove run or Docker's create or start of
 // that name that began meanwhile holds it until its unit is loaded with
-// its start queued, cove apply until its start job ends, and then what
-// the name keeps is that new workload's, which forget leaves (the unit
-// was started since its invocation removed: supervisor.Conn.StartedSince).
+// its start queued, cove apply until all its starts have ended, and then
+// what the name keeps is that new workload's, which forget leaves (the
+// unit was started since the invocation Remove stopped, removed:
+// supervisor.Conn.StartedSince).
 // The wait for the lock is that start's, not the removal's: the unit was
 // stopped without it.
 func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name, removed string) error {

@@ -203,6 +203,9 @@ func (s *Server) createContainer(c *call) {
 		c.fail(serr)
 		return
 	}
+	if s.inUse(c, name) { // at once, not after waiting for the lock (a cove apply adding the name holds it through its starts)
+		return
+	}
 	unlock, ok := s.lockName(c, "create", name) // against a cove run of that name starting meanwhile
 	if !ok {
 		return

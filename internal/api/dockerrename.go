@@ -28,7 +28,7 @@ func (s *Server) dockerRename(c *call) {
 		return
 	}
 	ct, ok := s.lookupContainer(c)
-	if !ok || !s.renamable(c, ct, name) {
+	if !ok || !s.renamable(c, ct, name) || s.inUse(c, name) { // inUse at once, and again under the lock
 		return
 	}
 	unlock, ok := s.lockName(c, "rename", name) // against a cove run of the new name starting meanwhile

@@ -67,7 +67,10 @@ func (l *Local) StartHealth(ctx context.Context, timer, svc units.Unit) error {
 
 // Unload stops and unloads workload name (supervisor.Conn.Remove).
 func (l *Local) Unload(ctx context.Context, name string) error {
-	return l.do(ctx, name, (*supervisor.Conn).Remove)
+	return l.do(ctx, name, func(c *supervisor.Conn, ctx context.Context, name string) error {
+		_, err := c.Remove(ctx, name)
+		return err
+	})
 }
 
 // closerFunc is a Close without an error.

@@ -72,7 +72,7 @@ func removeAbove(ctx context.Context, conn *supervisor.Conn, loaded []supervisor
 // RemoveInstance stops instance inst and drops its state: its writable
 // layer and its user namespace IDs.
 func RemoveInstance(ctx context.Context, conn *supervisor.Conn, inst string) error {
-	if err := conn.Remove(ctx, inst); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+	if _, err := conn.Remove(ctx, inst); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
 		return err
 	}
 	return ForgetState(inst)

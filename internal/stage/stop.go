@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/eventlog"
+	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/outcome"
@@ -87,7 +88,11 @@ func recordedStopSignal(digest string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("image digest %q: %w", digest, err)
 	}
-	st, err := stored.OpenDefault()
+	root, err := hostconf.ImageStore(hostconf.Path)
+	if err != nil {
+		return 0, err
+	}
+	st, err := stored.Open(root, nil) // no registries: only a record is read
 	if err != nil {
 		return 0, err
 	}
