@@ -39,10 +39,10 @@ const (
 )
 
 // StopImageSignal is the flag of StopVerb's stop (ExecStop=) of an image
-// container whose stop signal the unit compiler could not pin (its image
-// was not in the store, or is pulled anew for each start): the stage
-// sends the STOPSIGNAL of the image the container runs, and its --signal
-// only when the image gives none.
+// container whose stop signal the unit compiler did not pin (its image
+// was not in the store, is pulled anew for each start, or gives none):
+// the stage sends the STOPSIGNAL of the image the container runs, and
+// its --signal only when the image gives none.
 const StopImageSignal = "image-signal"
 
 // Exit statuses of the stage and inside binaries, as cove's: a failure,

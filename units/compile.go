@@ -181,7 +181,8 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 // inactive, not failed. The post stage (--post) records how a run ended
 // (killed by the memory limit, or by a SIGKILL nobody asked for, which it
 // fails the unit for). An image container whose stop signal is not
-// pinned (hostcheck: the image was not in the store, or pull = "always")
+// pinned (hostcheck: the image was not in the store, pull = "always", or
+// the image gives none)
 // has its stop stage send the image's STOPSIGNAL, read when it stops
 // (launch.StopImageSignal); not with an init, whose exit by that signal
 // would not be among its clean exits (cleanExits: the pinned signal's).

@@ -165,6 +165,9 @@ func TestStopImageSignal(t *testing.T) {
 			s.Container.Rootfs = "/srv/rootfs"
 		}
 		stop := lastDirective(t, compile(t, s), "ExecStop")
+		if stop == "" {
+			t.Fatalf("image %q: no ExecStop=", c.image)
+		}
 		if got := strings.Contains(stop, `"--image-signal" "stopper"`); got != c.want {
 			t.Errorf("image %q, stop signal %q, init %v: ExecStop=%s; want --image-signal: %v", c.image, c.signal, c.init, stop, c.want)
 		}

@@ -414,14 +414,13 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 }
 
 // forget drops what removed workload name kept, holding the name's lock
-// (declared.Paths.LockName): a cove run or Docker's create or start of
-// that name that began meanwhile holds it until its unit is loaded with
-// its start queued, cove apply until all its starts have ended, and then
-// what the name keeps is that new workload's, which forget leaves (the
-// unit was started since the invocation Remove stopped, removed:
-// supervisor.Conn.StartedSince).
-// The wait for the lock is that start's, not the removal's: the unit was
-// stopped without it.
+// (declared.Paths.LockName): a cove run of that name that began meanwhile
+// holds it until its unit is loaded with its start queued, Docker's start
+// until its start job ends, cove apply until all its starts have ended,
+// and then what the name keeps is that new workload's, which forget
+// leaves (the unit was started since the invocation Remove stopped,
+// removed: supervisor.Conn.StartedSince). The wait for the lock is that
+// start's, not the removal's: the unit was stopped without it.
 func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name, removed string) error {
 	unlock, err := l.paths.LockName(ctx, name)
 	if err != nil {

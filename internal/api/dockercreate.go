@@ -346,9 +346,10 @@ func (s *Server) inUse(c *call, name string) bool {
 }
 
 // lockName takes name's lock (declared.Paths.LockName) for op, waiting
-// for another holder (a cove run, cove apply or docker start of that
-// name, until its unit is loaded; a cove rm of it while it drops what the
-// workload left) at most nameLockWait; it answers 409 when that passes.
+// for another holder (a cove run of that name until its unit is loaded,
+// a docker start until its start job ends, a cove apply adding it until
+// its starts end, a cove rm while it drops what the workload left) at
+// most nameLockWait; it answers 409 when that passes.
 func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 	ctx, cancel := context.WithTimeout(c.ctx(), nameLockWait)
 	defer cancel()
@@ -365,8 +366,9 @@ func (s *Server) lockName(c *call, op, name string) (func(), bool) {
 }
 
 // nameLockWait bounds lockName's wait: a cove run holds the lock for a
-// start, or while it awaits a stopping --rm run of that name; a cove rm
-// while it drops what a removed workload kept.
+// start, or while it awaits a stopping --rm run of that name; a cove
+// apply through its starts; a cove rm while it drops what a removed
+// workload kept.
 const nameLockWait = 10 * time.Second
 
 // failCreate answers a create that could not be recorded: Docker's 409

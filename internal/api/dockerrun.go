@@ -157,11 +157,11 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		return
 	}
 	if !s.runs.claim(name) {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("a start of container %s is already under way", name)))
+		c.fail(errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name)))
 		return
 	}
 	defer s.runs.unclaim(name)
-	unlock, ok := s.lockName(c, "start", name) // until the unit is loaded: a cove run of that name then finds it
+	unlock, ok := s.lockName(c, "start", name) // until the start's end: a cove run of that name then finds the unit
 	if !ok {
 		return
 	}
@@ -432,8 +432,9 @@ func cmpErr(a, b *Error) *Error {
 // (containerRuns.claim) up to its record's removal, so that no docker
 // start of it begins meanwhile: one under way is a conflict, and so is
 // one that loaded its unit since the container was looked up (nothing is
-// removed). A loaded one's start under way is not waited for: its unit's
-// removal ends it, as Docker's rm -f does.
+// removed). A loaded one's start under way is not claimed: its unit's
+// removal ends it, as Docker's rm -f does (a start that loads its new
+// unit after the removal's stop keeps running, without its record).
 func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
 	name := ct.Name
 	if ct.loaded {
@@ -446,7 +447,7 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		s.runs.finish(ctx, name)
 	} else {
 		if !s.runs.claim(name) {
-			return errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", name))
+			return errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name))
 		}
 		defer s.runs.unclaim(name)
 		switch now, err := s.container(ctx, name); {

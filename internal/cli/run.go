@@ -411,9 +411,9 @@ func generatedName() string {
 // (checkSharedDisks), checks that no other workload has s's name
 // (unclaimed: before the pulls, so that a taken name costs none), pulls
 // the images of s as their policies say (and pins an image container's
-// STOPSIGNAL: hostcheck.PinStopSignalOf) and claims s's name (claimName). The function it returns releases the
-// name's lock that the run holds until its unit is loaded; it may be
-// called again.
+// STOPSIGNAL: hostcheck.PinStopSignalOf) and claims s's name
+// (claimName). The function it returns releases the name's lock that the
+// run holds until its unit is loaded; it may be called again.
 func prepareRun(ctx context.Context, env *Env, conn *supervisor.Conn, s *spec.Spec) (func(), error) {
 	if err := checkSharedDisks(ctx, s); err != nil {
 		return nil, err

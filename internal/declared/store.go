@@ -244,12 +244,14 @@ func (p Paths) flock(ctx context.Context, name string) (*os.File, string, error)
 // through its ForgetState, Docker's rename (for the new name) until the
 // record has it, and Docker's start until its start job ends; cove rm
 // holds it, once the unit is stopped, while it drops what the workload
-// left (ForgetState), unless a start took the name meanwhile. So of two of one
-// name started at once, the later finds the earlier's unit or record,
-// and never removes the writable layer, IDs or addresses the earlier is
-// starting with; nor does a removal. The returned function
-// releases the lock; called again, it does nothing (it must not remove
-// a later holder's file). With no Run there is no lock (a no-op).
+// left (ForgetState), unless a start took the name meanwhile. So of two
+// of one name started through cove at once, the later finds the
+// earlier's unit or record, and never removes the writable layer, IDs or
+// addresses the earlier is starting with; nor does a removal (a declared
+// unit's start by systemd itself, systemctl start or a dependency, takes
+// no lock). The returned function releases the lock; called again, it
+// does nothing (it must not remove a later holder's file). With no Run
+// there is no lock (a no-op).
 func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 	if err := spec.ValidRef(name); err != nil {
 		return nil, fmt.Errorf("lock the name %q: %w", name, err)
