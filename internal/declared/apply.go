@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -201,13 +200,12 @@ func editAndApply(ctx context.Context, opt Options, conn *supervisor.Conn, op, n
 		return nil, err
 	}
 	defer unlock()
-	path := opt.Paths.EtcPath(name)
-	if _, err := os.Stat(path); err != nil {
-		vendor := filepath.Join(opt.Paths.Vendor, name+".toml")
-		if _, verr := os.Stat(vendor); verr != nil {
-			return nil, fmt.Errorf("%s %s: no spec %s or %s", op, name, path, vendor)
-		}
-		path = vendor
+	path, err := opt.Paths.SpecOf(name)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, name, err)
+	}
+	if path == "" {
+		return nil, fmt.Errorf("%s %s: no spec %s or %s", op, name, opt.Paths.EtcPath(name), opt.Paths.VendorPath(name))
 	}
 	data, err := edit(path)
 	if err != nil {
@@ -464,19 +462,11 @@ func (p Paths) NotRecorded(name string) error {
 // Docker container of that name would clash with the declared one's unit
 // once the generator makes it.
 func (p Paths) NotDeclared(name string) error {
-	for _, dir := range []string{p.Etc, p.Vendor} {
-		if dir == "" {
-			continue
-		}
-		path := filepath.Join(dir, name+".toml")
-		switch _, err := os.Stat(path); {
-		case err == nil:
-			return fmt.Errorf("%w: %s declares it (cove start or cove apply runs it; give this one another name)", ErrNameTaken, path)
-		case !errors.Is(err, fs.ErrNotExist):
-			return fmt.Errorf("look for a spec of %s: %w", name, err)
-		}
+	path, err := p.SpecOf(name)
+	if err != nil || path == "" {
+		return err
 	}
-	return nil
+	return fmt.Errorf("%w: %s declares it (cove start or cove apply runs it; give this one another name)", ErrNameTaken, path)
 }
 
 // nameFree is NameFree for a name the plan adds (transient units only).

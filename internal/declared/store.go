@@ -348,5 +348,25 @@ func (p Paths) Recorded(name string) (bool, error) {
 // EtcPath is where workload name's spec lives in Etc.
 func (p Paths) EtcPath(name string) string { return filepath.Join(p.Etc, name+".toml") }
 
+// VendorPath is where workload name's vendor default lives in Vendor.
+func (p Paths) VendorPath(name string) string { return filepath.Join(p.Vendor, name+".toml") }
+
+// SpecOf returns the spec file that declares workload name: Etc's, else
+// Vendor's (an unset directory has none); "" when neither does.
+func (p Paths) SpecOf(name string) (string, error) {
+	for _, f := range []struct{ dir, path string }{{p.Etc, p.EtcPath(name)}, {p.Vendor, p.VendorPath(name)}} {
+		if f.dir == "" {
+			continue
+		}
+		switch _, err := os.Stat(f.path); {
+		case err == nil:
+			return f.path, nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("look for a spec of %s: %w", name, err)
+		}
+	}
+	return "", nil
+}
+
 // AppliedPath is where the last applied copy of name's spec lives.
 func (p Paths) AppliedPath(name string) string { return filepath.Join(p.Applied, name+".toml") }
