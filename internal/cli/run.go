@@ -452,19 +452,20 @@ func unclaimed(name string) error {
 // claimName, called holding the name's lock (declared.Paths.LockName,
 // which cove rm holds too while it drops what a removed workload kept: so
 // that it never drops what this run starts with), checks again that no
-// other workload has s's name (unclaimed). For an image
-// container it also removes what an earlier one of that name left behind
-// (declared.ForgetState) once the name is free (declared.Paths.NameFree:
-// no unit of that name stays loaded either; a transient unit that systemd
-// is about to collect, ended or a --rm run's that is stopping, is
-// awaited); for the others, systemd refuses a loaded unit's name itself.
-// A taken name is an error, and nothing is removed.
+// other workload has s's name (unclaimed). For an image container it
+// also removes what an earlier one of that name left behind
+// (declared.ForgetState) once the name is free (declared.Paths.NameFree,
+// which checks the Docker record itself: no unit of that name stays
+// loaded either; a transient unit that systemd is about to collect, ended
+// or a --rm run's that is stopping, is awaited); for the others, systemd
+// refuses a loaded unit's name itself. A taken name is an error, and
+// nothing is removed.
 func claimName(ctx context.Context, conn *supervisor.Conn, s *spec.Spec) error {
-	if err := unclaimed(s.Name); err != nil {
-		return err
-	}
 	if c := s.Container; c == nil || c.Image == "" {
-		return nil
+		return unclaimed(s.Name)
+	}
+	if err := declared.Default.NotDeclared(s.Name); err != nil {
+		return err
 	}
 	if err := declared.Default.NameFree(ctx, conn, s.Name, true); err != nil {
 		return err
