@@ -339,6 +339,38 @@ func TestTTYOutputOfQuickPayload(t *testing.T) {
 	}
 }
 
+// TestTTYOutputLoggedLate: the output of a payload on a terminal is its
+// unit's in the journal even when journald reads it only after the relay
+// that wrote it has ended (a busy journald: TestDockerConsoleSize's
+// flake on CI, where the second run's output was in no unit's journal).
+// journald, stopped here during the run, then finds no cgroup of the
+// writer's process; the relay's stream names the unit, as systemd's own
+// streams do.
+func TestTTYOutputLoggedLate(t *testing.T) {
+	env.Need(t)
+	cleanupWorkload(t, "ttylate")
+	journald := show(t, "systemd-journald.service", "MainPID")
+	if r := inside(t, "kill", "-STOP", journald); r.Code != 0 {
+		t.Fatalf("stop journald (PID %s): exit %d: %s", journald, r.Code, r.Stderr)
+	}
+	resume := func() {
+		if r := inside(t, "kill", "-CONT", journald); r.Code != 0 {
+			t.Fatalf("resume journald (PID %s): exit %d: %s", journald, r.Code, r.Stderr)
+		}
+	}
+	t.Cleanup(resume)
+	if r := cove(t, runArgs("-dt", "--rm", "--name", "ttylate", "--", "/bin/echo", "late-output")...); r.Code != 0 {
+		t.Fatalf("cove run -dt --rm: exit %d: %s", r.Code, r.Stderr)
+	}
+	eventually(t, 30*time.Second, "ttylate to be gone", func() bool {
+		return show(t, "cove-ttylate.service", "LoadState") == "not-found"
+	})
+	resume()
+	eventually(t, 10*time.Second, "the output in the unit's journal", func() bool {
+		return strings.Contains(journalOf(t, "ttylate"), "late-output")
+	})
+}
+
 // floodLines is how many lines floodScript writes: about 280 KiB, where a
 // pty holds about 64 KiB.
 const floodLines = 3000

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cove-project/cove/internal/tty"
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 )
 
 // Descriptors the launcher passes to the relay stage; --ready-fd names a
@@ -85,14 +86,17 @@ func terminalRelay(_ string, stderr io.Writer, args []string) error {
 // container name, with its name as the syslog identifier (the unit's
 // SyslogIdentifier=) at priority info: what systemd does for a unit's
 // StandardOutput=journal. The journal files it under the unit it finds
-// the relay's process in.
+// the relay's process in, or, when that process has ended before
+// journald read its first line (a busy journald, a payload that ends at
+// once), under the unit the header names, as systemd's own streams do:
+// name's.
 func journalWriter(name string) (io.Writer, error) {
 	c, err := net.Dial("unix", journalStream)
 	if err != nil {
 		return nil, err
 	}
 	// identifier, unit ID, priority, level prefix, forward to syslog, to kmsg, to the console
-	if _, err := fmt.Fprintf(c, "%s\n\n6\n0\n0\n0\n0\n", name); err != nil {
+	if _, err := fmt.Fprintf(c, "%s\n%s\n6\n0\n0\n0\n0\n", name, spec.UnitName(name)); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("write the stream header to %s: %w", journalStream, err)
 	}
