@@ -2,6 +2,8 @@ package tests
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -564,7 +566,9 @@ func TestImageUpdateNotReady(t *testing.T) {
 
 // TestImageStoreMoved: with [images] store in cove.toml, a pull stores
 // the image there (not under /var/lib/cove/images), cove images lists it
-// and a container runs from it.
+// and a container runs from it. Before the first pull, the generator's
+// look at a declared image spec's store (at boot the file system it is on
+// may not be mounted yet) and cove render create nothing.
 func TestImageStoreMoved(t *testing.T) {
 	env.Need(t)
 	ref, _ := testImage(t)
@@ -574,9 +578,21 @@ func TestImageStoreMoved(t *testing.T) {
 		t.Fatal(r.Stderr)
 	}
 	t.Cleanup(func() {
+		inside(t, "sh", "-c", "rm -f /etc/cove/movedgen.toml; systemctl daemon-reload")
 		insideStdin(t, hostSettings, "sh", "-c", "cat > /etc/cove/cove.toml")
 		os.RemoveAll(moved)
 	})
+	declared := "version = 1\nkind = \"container\"\n[container]\nimage = \"" + ref + "\"\nnetwork = \"none\"\n"
+	if r := insideStdin(t, declared, "sh", "-c", "cat > /etc/cove/movedgen.toml && systemctl daemon-reload"); r.Code != 0 {
+		t.Fatalf("declare movedgen, daemon-reload: %s", r.Stderr)
+	}
+	mustCove(t, "render", "/etc/cove/movedgen.toml")
+	if pull := show(t, "cove-movedgen-pull.service", "LoadState"); pull != "loaded" {
+		t.Errorf("the pull unit of a declared image not in the store: LoadState=%s, want loaded", pull)
+	}
+	if _, err := os.Stat(moved); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("before any pull, the generator or cove render made the store %s (stat: %v)", moved, err)
+	}
 	records := func(root string) int {
 		recs, _ := filepath.Glob(filepath.Join(root, "images", "sha256", "*.json"))
 		return len(recs)

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -56,10 +56,10 @@ func orNil(errs spec.Errors) error {
 }
 
 // lookupImage finds image ref in the store.
-func lookupImage(ref string) (image.ImageRecord, error) {
-	st, err := image.OpenDefault()
+func lookupImage(ref string) (stored.ImageRecord, error) {
+	st, err := stored.OpenDefault() // a reader: it creates no store
 	if err != nil {
-		return image.ImageRecord{}, err
+		return stored.ImageRecord{}, err
 	}
 	return st.Lookup(ref)
 }
@@ -90,10 +90,10 @@ func PinStopSignal(s *spec.Spec) {
 
 // PinStopSignalOf is PinStopSignal with image rec, the spec's, in hand
 // (cove run's, after it pulled the image Prepare could not find).
-func PinStopSignalOf(s *spec.Spec, rec image.ImageRecord) { pinStopSignal(s, rec, nil) }
+func PinStopSignalOf(s *spec.Spec, rec stored.ImageRecord) { pinStopSignal(s, rec, nil) }
 
 // pinStopSignal is PinStopSignal with the image already looked up.
-func pinStopSignal(s *spec.Spec, rec image.ImageRecord, lookupErr error) {
+func pinStopSignal(s *spec.Spec, rec stored.ImageRecord, lookupErr error) {
 	if s.Service.StopSignal != "" || lookupErr != nil {
 		return
 	}

@@ -29,18 +29,22 @@ var (
 // DefaultRegistriesFile is package stored's.
 const DefaultRegistriesFile = stored.DefaultRegistriesFile
 
-// Open returns the store at root (stored.Open).
+// Open returns the store at root (stored.Open), its directories created
+// where missing (stored.Store.Create): this package writes to it.
 func Open(root string, reg *Registries) (*Store, error) {
-	st, err := stored.Open(root, reg)
-	if err != nil {
-		return nil, err
-	}
-	return &Store{st}, nil
+	return created(stored.Open(root, reg))
 }
 
-// OpenDefault opens the default store (stored.OpenDefault).
+// OpenDefault opens the default store (stored.OpenDefault), as Open.
 func OpenDefault() (*Store, error) {
-	st, err := stored.OpenDefault()
+	return created(stored.OpenDefault())
+}
+
+// created is st, opened with err, once its directories exist.
+func created(st *stored.Store, err error) (*Store, error) {
+	if err == nil {
+		err = st.Create()
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -91,9 +91,9 @@ func (r ImageRecord) fromRepo(repo string) bool {
 
 // findID finds the one image whose ID starts with prefix.
 func (s *Store) findID(names map[string]v1.Hash, prefix string) (ImageRecord, error) {
-	ents, err := os.ReadDir(s.ImagesDir())
+	ents, err := s.readImagesDir()
 	if err != nil {
-		return ImageRecord{}, fmt.Errorf("list images: %w", err)
+		return ImageRecord{}, err
 	}
 	var match []string
 	for _, e := range ents {

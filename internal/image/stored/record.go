@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -56,9 +57,9 @@ func (s *Store) ReadRecord(h v1.Hash) (ImageRecord, error) {
 // Records reads every record, with Names filled from names, newest
 // first.
 func (s *Store) Records(names map[string]v1.Hash) ([]ImageRecord, error) {
-	ents, err := os.ReadDir(s.ImagesDir())
+	ents, err := s.readImagesDir()
 	if err != nil {
-		return nil, fmt.Errorf("list images: %w", err)
+		return nil, err
 	}
 	var recs []ImageRecord
 	for _, e := range ents {
@@ -78,6 +79,16 @@ func (s *Store) Records(names map[string]v1.Hash) ([]ImageRecord, error) {
 	}
 	sort.Slice(recs, func(i, j int) bool { return recs[i].Created.After(recs[j].Created) })
 	return recs, nil
+}
+
+// readImagesDir lists the records' directory; a store not created yet
+// has none.
+func (s *Store) readImagesDir() ([]os.DirEntry, error) {
+	ents, err := os.ReadDir(s.ImagesDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list images: %w", err)
+	}
+	return ents, nil
 }
 
 // NamesOf are the names that point at h, sorted.

@@ -16,8 +16,11 @@ type Store struct {
 	reg  *Registries
 }
 
-// Open returns the store at root, creating its directories (mode 0700) if
-// needed. reg supplies the registry settings for pulls and the search
+// Open returns the store at root for reading: it creates nothing, and a
+// store whose directories do not exist yet holds no image (the generator
+// looks images up at boot, when the file system the store is on may not
+// be mounted yet; the stop stage reads a record). A writer calls Create
+// first. reg supplies the registry settings for pulls and the search
 // registries for short names; nil means none (every name must carry its
 // registry, TLS is verified with the system's roots, no plain HTTP).
 func Open(root string, reg *Registries) (*Store, error) {
@@ -27,13 +30,18 @@ func Open(root string, reg *Registries) (*Store, error) {
 	if reg == nil {
 		reg = &Registries{}
 	}
-	s := &Store{root: filepath.Clean(root), reg: reg}
+	return &Store{root: filepath.Clean(root), reg: reg}, nil
+}
+
+// Create makes the store's directories (mode 0700) where they are
+// missing, as a pull, an import or a tag needs them.
+func (s *Store) Create() error {
 	for _, d := range []string{s.root, s.BlobsDir(), s.LayersDir(), s.ImagesDir(), s.TmpDir()} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("open image store %s: %w", root, err)
+			return fmt.Errorf("create image store %s: %w", s.root, err)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // Registry is the settings of the registry at host (Registries.Settings).
