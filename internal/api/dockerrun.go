@@ -427,39 +427,34 @@ func cmpErr(a, b *Error) *Error {
 }
 
 // removeContainer kills a running container, removes its unit, lets its
-// run go, and removes its record and a waiting attachment. A container
-// whose unit is not loaded is removed claiming its start
-// (containerRuns.claim) up to its record's removal, so that no docker
-// start of it begins meanwhile: one under way is a conflict, and so is
+// run go, and removes its record and a waiting attachment, claiming the
+// container's start (containerRuns.claim) up to its record's removal so
+// that no docker start of it begins meanwhile. A container whose unit is
+// not loaded is claimed first: a start under way is a conflict, and so is
 // one that loaded its unit since the container was looked up (nothing is
-// removed). A loaded one's start under way is not claimed: its unit's
-// removal ends it, as Docker's rm -f does (a start that loads its new
-// unit after the removal's stop keeps running, without its record).
+// removed). A loaded one's unit goes first, which ends a start under way
+// as Docker's rm -f does, and, for a container with a record, so does
+// each unit such a start loads until the claim is had
+// (claimEndingStarts): no run is left without its record.
 func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
 	name := ct.Name
-	if ct.loaded {
-		if isUp(dockerState(ct.Workload)) {
-			s.backend.Kill(ctx, name, syscall.SIGKILL) // not waiting for the stop timeout; errors: Remove says
-		}
-		if err := s.backend.Remove(ctx, name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+	switch {
+	case ct.loaded:
+		if err := s.removeRun(ctx, name, isUp(dockerState(ct.Workload))); err != nil {
 			return err
 		}
-		s.runs.finish(ctx, name)
-	} else {
-		if !s.runs.claim(name) {
-			return errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name))
-		}
-		defer s.runs.unclaim(name)
-		switch now, err := s.container(ctx, name); {
-		case err != nil && !errors.Is(err, supervisor.ErrNotFound):
-			return err
-		case err == nil && now.loaded:
-			return errorf(CodeConflict, fmt.Sprintf("container %s started while it was being removed: remove it again", name))
-		}
-		if ct.rec != nil && ct.rec.Started {
-			if err := declared.ForgetState(name); err != nil {
+		if ct.rec != nil { // a start of its record may be under way
+			if err := s.claimEndingStarts(ctx, name); err != nil {
 				return err
 			}
+			defer s.runs.unclaim(name)
+		}
+	case !s.runs.claim(name):
+		return errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name))
+	default:
+		defer s.runs.unclaim(name)
+		if err := s.notStartedSince(ctx, ct); err != nil {
+			return err
 		}
 	}
 	s.runs.dropAttachment(name)
@@ -471,4 +466,66 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		eventlog.Removed(name)
 	}
 	return s.records.remove(name)
+}
+
+// removeRun kills name's payload (with kill), removes its unit as cove
+// rm does (its writable layer too) and lets its run go.
+func (s *Server) removeRun(ctx context.Context, name string, kill bool) error {
+	if kill {
+		s.backend.Kill(ctx, name, syscall.SIGKILL) // not waiting for the stop timeout; errors: Remove says
+	}
+	if err := s.backend.Remove(ctx, name); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+		return err
+	}
+	s.runs.finish(ctx, name)
+	return nil
+}
+
+// claimEndingStarts claims the start of container name, whose unit was
+// removed, for the rest of its removal. A start under way (docker start
+// or restart) holds the claim and may load a new unit after that
+// removal: each unit loaded is removed (ending the start) until the claim
+// is had, and then once more, so that nothing started runs on.
+func (s *Server) claimEndingStarts(ctx context.Context, name string) error {
+	for {
+		claimed := s.runs.claim(name)
+		now, err := s.container(ctx, name)
+		if err == nil && now.loaded {
+			err = s.removeRun(ctx, name, true)
+		}
+		if err != nil && !errors.Is(err, supervisor.ErrNotFound) {
+			if claimed {
+				s.runs.unclaim(name)
+			}
+			return err
+		}
+		if claimed {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove container %s: wait for its start under way to end: %w", name, ctx.Err())
+		case <-time.After(claimPoll):
+		}
+	}
+}
+
+// claimPoll is how often a removal looks again at a start under way.
+const claimPoll = 20 * time.Millisecond
+
+// notStartedSince returns a conflict when container ct, found with no
+// unit loaded, has had one loaded since (a start that ended before its
+// removal claimed it), else drops the writable layer of a container that
+// ran.
+func (s *Server) notStartedSince(ctx context.Context, ct dockerContainer) error {
+	switch now, err := s.container(ctx, ct.Name); {
+	case err != nil && !errors.Is(err, supervisor.ErrNotFound):
+		return err
+	case err == nil && now.loaded:
+		return errorf(CodeConflict, fmt.Sprintf("container %s started while it was being removed: remove it again", ct.Name))
+	}
+	if ct.rec != nil && ct.rec.Started {
+		return declared.ForgetState(ct.Name)
+	}
+	return nil
 }
