@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -350,15 +351,18 @@ func TestTTYOutputLoggedLate(t *testing.T) {
 	env.Need(t)
 	cleanupWorkload(t, "ttylate")
 	journald := show(t, "systemd-journald.service", "MainPID")
-	if r := inside(t, "kill", "-STOP", journald); r.Code != 0 {
-		t.Fatalf("stop journald (PID %s): exit %d: %s", journald, r.Code, r.Stderr)
+	if pid, err := strconv.Atoi(journald); err != nil || pid <= 0 {
+		t.Fatalf("journald's MainPID %q: want a process", journald) // kill 0 would stop this test's process group
 	}
 	resume := func() {
 		if r := inside(t, "kill", "-CONT", journald); r.Code != 0 {
 			t.Fatalf("resume journald (PID %s): exit %d: %s", journald, r.Code, r.Stderr)
 		}
 	}
-	t.Cleanup(resume)
+	t.Cleanup(resume) // first: a failed kill may have stopped it all the same
+	if r := inside(t, "kill", "-STOP", journald); r.Code != 0 {
+		t.Fatalf("stop journald (PID %s): exit %d: %s", journald, r.Code, r.Stderr)
+	}
 	if r := cove(t, runArgs("-dt", "--rm", "--name", "ttylate", "--", "/bin/echo", "late-output")...); r.Code != 0 {
 		t.Fatalf("cove run -dt --rm: exit %d: %s", r.Code, r.Stderr)
 	}

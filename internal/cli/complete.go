@@ -12,7 +12,7 @@ import (
 
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/hostconf"
-	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
 )
 
 // completionTimeout bounds how long a completion waits for systemd or the
@@ -56,16 +56,13 @@ func completeImages(many bool) cobra.CompletionFunc {
 }
 
 // imageNames are the names of the images in the store; none when there
-// is no store (completing does not create it) or it cannot be read.
+// is no store (completing only reads: stored.Open) or it cannot be read.
 func imageNames() []string {
 	root, err := hostconf.ImageStore(hostconf.Path)
 	if err != nil {
 		return nil
 	}
-	if _, err := os.Stat(root); err != nil {
-		return nil
-	}
-	st, err := image.Open(root, nil) // listing asks no registry
+	st, err := stored.Open(root, nil) // listing asks no registry
 	if err != nil {
 		return nil
 	}
