@@ -160,8 +160,8 @@ func nameLock(t *testing.T, name string, args ...string) {
 // removeUnderLock checks that cove rm stops and unloads a workload at
 // once, but drops its writable layer only holding the name's lock (which
 // a run of that name starting meanwhile holds until its unit is loaded):
-// while another holds it, the layer stays and cove rm waits; then it
-// goes.
+// while another holds it, the layer stays and cove rm waits, saying so;
+// then the layer goes.
 func removeUnderLock(t *testing.T, ref string) {
 	const name = "imgrm"
 	cleanupWorkload(t, name)
@@ -169,11 +169,11 @@ func removeUnderLock(t *testing.T, ref string) {
 	mine := filepath.Join(workDir, "containers", name, "upper", "www", "mine")
 	eventually(t, 10*time.Second, "the run's write in its upper layer", func() bool { _, err := os.Stat(mine); return err == nil })
 	release := holdNameLock(t, name)
-	rm := startInside(t, coveBin, "rm", name)
+	rm := startInside(t, "sh", "-c", coveBin+" rm "+name+" 2>&1")
 	eventually(t, 10*time.Second, "cove rm to unload the unit while the lock is held", func() bool {
 		return show(t, spec.UnitName(name), "LoadState") == "not-found"
 	})
-	time.Sleep(500 * time.Millisecond)
+	rm.waitLine(t, "waiting for the name "+name) // it says why it has not ended
 	select {
 	case code := <-rm.done:
 		t.Fatalf("cove rm ended (exit %d) while the name's lock is held", code)

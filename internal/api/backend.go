@@ -79,10 +79,11 @@ type Sources struct {
 // Local is the Backend that talks to systemd itself. It connects to the
 // system bus on first use and is safe for concurrent use.
 type Local struct {
-	paths declared.Paths
-	watch bool
-	mu    sync.Mutex
-	conn  *supervisor.Conn
+	paths   declared.Paths
+	watch   bool
+	notices io.Writer // told of a wait for a name's lock (Saying); nil: nobody
+	mu      sync.Mutex
+	conn    *supervisor.Conn
 }
 
 // NewLocal returns a Local for the declared workloads in paths.
@@ -94,6 +95,14 @@ func NewLocal(paths declared.Paths) *Local { return &Local{paths: paths} }
 // before l is used.
 func (l *Local) Watching() *Local {
 	l.watch = true
+	return l
+}
+
+// Saying makes l tell w when a removal waits for the name's lock (held
+// by a start of that name: see forget), as cove run tells its user: for
+// cove's own commands. It returns l and must be called before l is used.
+func (l *Local) Saying(w io.Writer) *Local {
+	l.notices = w
 	return l
 }
 
@@ -420,9 +429,10 @@ func (l *Local) Remove(ctx context.Context, name string) error {
 // and then what the name keeps is that new workload's, which forget
 // leaves (the unit was started since the invocation Remove stopped,
 // removed: supervisor.Conn.StartedSince). The wait for the lock is that
-// start's, not the removal's: the unit was stopped without it.
+// start's, not the removal's: the unit was stopped without it. A wait of
+// over a second is told to l's notices (Saying).
 func (l *Local) forget(ctx context.Context, c *supervisor.Conn, name, removed string) error {
-	unlock, err := l.paths.LockName(ctx, name)
+	unlock, err := l.paths.LockNameSaying(ctx, name, l.notices)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", name, err)
 	}

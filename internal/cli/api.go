@@ -22,7 +22,7 @@ func withBackend(ctx context.Context, env *Env, f func(api.Backend) error) error
 		host = api.DefaultHost
 	}
 	if host == "" {
-		l := api.NewLocal(declared.Default)
+		l := api.NewLocal(declared.Default).Saying(env.Stderr)
 		defer l.Close()
 		return f(l)
 	}

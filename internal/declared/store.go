@@ -272,8 +272,12 @@ func (p Paths) LockName(ctx context.Context, name string) (func(), error) {
 }
 
 // LockNameSaying is LockName, writing to w that it waits once it has
-// waited lockNotice: cove run and cove apply tell their user so.
+// waited lockNotice: cove run, cove apply and cove rm tell their user so.
+// With a nil w it is LockName.
 func (p Paths) LockNameSaying(ctx context.Context, name string, w io.Writer) (func(), error) {
+	if w == nil {
+		return p.LockName(ctx, name)
+	}
 	soon, cancel := context.WithTimeout(ctx, lockNotice)
 	unlock, err := p.LockName(soon, name)
 	cancel()
