@@ -1,6 +1,10 @@
 package tests
 
 import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +15,8 @@ import (
 
 // TestDockerRemoveRacingStart: docker rm -f racing a docker restart of
 // the same container (sent at another point of the restart each round):
-// a removal that succeeds leaves neither the container nor its unit.
+// a removal that succeeds leaves neither the container nor its unit nor
+// its writable layer.
 // Before, a restart that loaded its new unit after the removal had
 // stopped the old one kept running without its record (docker inspect
 // still found the workload).
@@ -40,14 +45,16 @@ func TestDockerRemoveRacingStart(t *testing.T) {
 		}()
 		wg.Wait()
 		if remove.Code != 0 { // a 409: a start was under way
-			if !strings.Contains(remove.Stderr, "under way") {
+			if !strings.Contains(remove.Stderr, "under way") && !strings.Contains(remove.Stderr, "remove it again") {
 				t.Errorf("round %d: docker rm -f: exit %d: %s (restart: exit %d %s)", round, remove.Code, remove.Stderr, restart.Code, restart.Stderr)
 			}
-			docker("rm", "-f", name)
-			continue
+			eventually(t, 15*time.Second, "a docker rm -f once the restart has ended", func() bool { return docker("rm", "-f", name).Code == 0 })
 		}
 		eventually(t, 15*time.Second, "the container removed by docker rm -f to be gone", func() bool {
 			return show(t, spec.UnitName(name), "LoadState") == "not-found" && docker("inspect", name).Code != 0
 		})
+		if _, err := os.Stat(filepath.Join(workDir, "containers", name)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("round %d: the removed container's writable layer: %v, want it gone", round, err)
+		}
 	}
 }
