@@ -188,19 +188,9 @@ func (s *Server) createContainer(c *call) {
 	if !ok || !s.sharedNetworkMode(c, name, &req.HostConfig) {
 		return
 	}
-	settings, herr := hostconf.Read(s.opt.Settings)
-	if herr != nil {
-		c.fail(errorf(CodeInternal, fmt.Sprintf("create %s: %v", name, herr)))
-		return
-	}
-	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
-		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork}
-	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)
-	if serr == nil {
-		serr = s.checkRunnable(sp)
-	}
-	if serr != nil {
-		c.fail(serr)
+	rec, sp, warnings, rerr := s.newRecord(name, req, img)
+	if rerr != nil {
+		c.fail(rerr)
 		return
 	}
 	if s.inUse(c, name) { // at once, not after waiting for the lock (a cove apply adding the name holds it through its starts)
@@ -224,6 +214,23 @@ func (s *Server) createContainer(c *call) {
 		return
 	}
 	c.reply(http.StatusCreated, dockerCreated{ID: dockerID(name), Warnings: append([]string{}, warnings...)})
+}
+
+// newRecord makes the record of container name, created by req to run
+// image img, and the spec its runs compile from (containerSpec, checked
+// as a run would be), with the warnings to give its creator.
+func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord) (*containerRecord, *spec.Spec, []string, *Error) {
+	settings, err := hostconf.Read(s.opt.Settings)
+	if err != nil {
+		return nil, nil, nil, errorf(CodeInternal, fmt.Sprintf("create %s: %v", name, err))
+	}
+	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
+		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork}
+	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)
+	if serr == nil {
+		serr = s.checkRunnable(sp)
+	}
+	return rec, sp, warnings, serr
 }
 
 // createName is the name of a container to create: the name query

@@ -148,19 +148,11 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		return err
 	}
 	defer release()
-	u, err := units.Compile(s, units.Options{Launcher: env.Self})
+	u, console, err := f.unit(env, s)
 	if err != nil {
 		return err
 	}
-	u = units.ForRun(u, units.RunOptionsFor(s, f.rm, f.tty))
-	var console *ttyConsole
-	if f.tty {
-		if u, err = ttyUnit(u); err != nil {
-			return err
-		}
-		if console, err = newTTYConsole(env, f.interactive && !f.detach); err != nil {
-			return err
-		}
+	if console != nil {
 		defer console.Close()
 	}
 	eventlog.Created(s, f.rm && f.detach && s.Service.Restart == spec.RestartNo)
@@ -182,15 +174,40 @@ func (f *runFlags) run(ctx context.Context, env *Env, command []string) error {
 		}
 	}
 	if f.detach {
-		if console != nil {
-			if err := console.Release(u.Name); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintln(env.Stdout, s.Name)
-		return nil
+		return detached(env, s.Name, u.Name, console)
 	}
 	return f.finish(ctx, env, conn, s, watch, console)
+}
+
+// unit compiles s into the run's transient unit, with a terminal and the
+// console that holds it for -t (nil without).
+func (f *runFlags) unit(env *Env, s *spec.Spec) (units.Unit, *ttyConsole, error) {
+	u, err := units.Compile(s, units.Options{Launcher: env.Self})
+	if err != nil {
+		return u, nil, err
+	}
+	u = units.ForRun(u, units.RunOptionsFor(s, f.rm, f.tty))
+	if !f.tty {
+		return u, nil, nil
+	}
+	if u, err = ttyUnit(u); err != nil {
+		return u, nil, err
+	}
+	console, err := newTTYConsole(env, f.interactive && !f.detach)
+	return u, console, err
+}
+
+// detached ends a run with -d once unit has started: the console, if
+// any, lets the terminal go to the unit's relay, and the workload's name
+// is printed.
+func detached(env *Env, name, unit string, console *ttyConsole) error {
+	if console != nil {
+		if err := console.Release(unit); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(env.Stdout, name)
+	return nil
 }
 
 // stdio is the payload's standard input, output and error: cove's in the

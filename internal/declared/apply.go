@@ -262,15 +262,7 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 			return plan, err
 		} // else reload: it drops what was set
 	}
-	var errs []error
-	for _, c := range plan {
-		switch c.Kind {
-		case Removed:
-			errs = append(errs, remove(ctx, opt.Paths, conn, c.Name))
-		case Added, Changed: // the unit files say all again: no earlier live setting may override them
-			errs = append(errs, supervisor.RemoveLive(spec.UnitName(c.Name)))
-		}
-	}
+	errs := removeAndUnset(ctx, opt.Paths, conn, plan)
 	if err := conn.Reload(ctx); err != nil {
 		return plan, errors.Join(append(errs, err)...)
 	}
@@ -278,34 +270,58 @@ func applyPlan(ctx context.Context, opt Options, conn *supervisor.Conn, plan Pla
 		return plan, errors.Join(append(errs, err)...)
 	}
 	for _, c := range plan {
-		var err error
-		switch {
-		case c.Kind != Added && c.Kind != Changed:
-			continue
-		case c.Spec.Service.Replicas > 0:
-			err = applyReplicated(ctx, conn, c, log)
-		case c.Kind == Added && c.Adopted: // onto the applied spec: the running one may be another's
-			err = conn.Restart(ctx, c.Name)
-		case c.Kind == Added:
-			eventlog.Created(c.Spec, false)
-			err = conn.Start(ctx, c.Name)
-		case slices.Contains(c.Keys, replicasKey): // no longer replicated
-			if err = removeAllInstances(ctx, conn, c.Name); err == nil {
-				err = conn.Start(ctx, c.Name)
-			}
-		case needsRestart(c.Keys):
-			err = conn.Restart(ctx, c.Name)
-		}
-		if err == nil {
-			err = record(opt.Paths, c.Spec)
-		}
-		if err != nil {
+		if err := startChange(ctx, opt.Paths, conn, c, log); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		fmt.Fprintf(log, "%s %s\n", c.Kind, c.Name)
 	}
 	return plan, errors.Join(errs...)
+}
+
+// removeAndUnset removes the workloads plan removes and drops the live
+// settings of those it adds or changes (the unit files say all again
+// after the reload: no earlier live setting may override them).
+func removeAndUnset(ctx context.Context, paths Paths, conn *supervisor.Conn, plan Plan) []error {
+	var errs []error
+	for _, c := range plan {
+		switch c.Kind {
+		case Removed:
+			errs = append(errs, remove(ctx, paths, conn, c.Name))
+		case Added, Changed:
+			errs = append(errs, supervisor.RemoveLive(spec.UnitName(c.Name)))
+		}
+	}
+	return errs
+}
+
+// startChange starts or restarts the workload of c, an added or changed
+// one, as its change needs, after the reload, records its applied spec
+// and logs the change; other changes it leaves.
+func startChange(ctx context.Context, paths Paths, conn *supervisor.Conn, c Change, log io.Writer) error {
+	var err error
+	switch {
+	case c.Kind != Added && c.Kind != Changed:
+		return nil
+	case c.Spec.Service.Replicas > 0:
+		err = applyReplicated(ctx, conn, c, log)
+	case c.Kind == Added && c.Adopted: // onto the applied spec: the running one may be another's
+		err = conn.Restart(ctx, c.Name)
+	case c.Kind == Added:
+		eventlog.Created(c.Spec, false)
+		err = conn.Start(ctx, c.Name)
+	case slices.Contains(c.Keys, replicasKey): // no longer replicated
+		if err = removeAllInstances(ctx, conn, c.Name); err == nil {
+			err = conn.Start(ctx, c.Name)
+		}
+	case needsRestart(c.Keys):
+		err = conn.Restart(ctx, c.Name)
+	}
+	if err == nil {
+		err = record(paths, c.Spec)
+	}
+	if err == nil {
+		fmt.Fprintf(log, "%s %s\n", c.Kind, c.Name)
+	}
+	return err
 }
 
 // readyPlan does what an apply does before it changes anything: it
