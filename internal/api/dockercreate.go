@@ -40,7 +40,10 @@ type dockerCreate struct {
 	StopTimeout *int               `json:",omitempty"` // seconds
 	StopSignal  string             `json:",omitempty"` // docker run --stop-signal
 	Healthcheck *dockerHealthcheck `json:",omitempty"` // docker run --health-*, compose's healthcheck
-	HostConfig  dockerHostCreate
+	// ExposedPorts are the ports -P publishes besides the image's
+	// (--expose, and those -p names), keys as PortBindings'.
+	ExposedPorts map[string]struct{} `json:",omitempty"`
+	HostConfig   dockerHostCreate
 	// NetworkingConfig.EndpointsConfig: the network to join (one) and
 	// its settings, by network name.
 	NetworkingConfig struct {
@@ -186,6 +189,10 @@ func (s *Server) createContainer(c *call) {
 	}
 	img, ok := s.createImage(c, req.Image)
 	if !ok || !s.sharedNetworkMode(c, name, &req.HostConfig) {
+		return
+	}
+	if err := randomPorts(&req, img.Config.Config.ExposedPorts, s.opt.Networks.Ports.FreePort); err != nil {
+		c.fail(err)
 		return
 	}
 	rec, sp, warnings, rerr := s.newRecord(name, req, img)

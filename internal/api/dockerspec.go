@@ -118,7 +118,6 @@ func nsOr(ns int64, def time.Duration) time.Duration {
 // unsupported refuses what cove's containers cannot do (yet).
 func (b *specBuild) unsupported(req *dockerCreate) {
 	h := &req.HostConfig
-	b.notYet(h.PublishAll, "publishing every exposed port on a random host port (-P; publish each with -p HOSTPORT:PORT)")
 	b.notYet(h.Privileged, "a privileged container (--privileged)")
 	b.notYet(len(h.Devices) > 0, "adding devices (--device)")
 	b.notYet(len(h.VolumesFrom) > 0, "volumes from other containers (--volumes-from)")

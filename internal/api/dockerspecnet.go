@@ -182,12 +182,71 @@ func parseDockerPort(key string) (uint16, string, error) {
 	return uint16(n), proto, nil
 }
 
+// randomPorts gives a free host port (free: network.PortClaims.FreePort)
+// to each binding of req without one (docker run -p PORT, -p IP::PORT)
+// and, with PublishAllPorts (-P), to each port that req or its image
+// (imageExposed) exposes and that has no binding. It writes them into
+// req's PortBindings and clears PublishAllPorts, so the record keeps
+// them: a container's ports are chosen at its creation and kept across
+// its starts (Docker chooses anew at each start). On the host's network
+// -P publishes nothing, as Docker's; a binding containerSpec refuses is
+// left to it.
+func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, free func(plan.Port, []plan.Port) (uint16, error)) *Error {
+	h := &req.HostConfig
+	if h.PublishAll && h.NetworkMode != spec.NetworkHost {
+		if h.PortBindings == nil {
+			h.PortBindings = map[string][]dockerPortBinding{}
+		}
+		for _, exposed := range []map[string]struct{}{imageExposed, req.ExposedPorts} {
+			for key := range exposed {
+				if _, bound := h.PortBindings[key]; !bound {
+					h.PortBindings[key] = []dockerPortBinding{{}}
+				}
+			}
+		}
+	}
+	h.PublishAll = false
+	chosen := boundPorts(h.PortBindings) // a random port is none of the container's own
+	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
+		port, proto, err := parseDockerPort(key)
+		for i, hb := range h.PortBindings[key] {
+			if err != nil || hb.HostPort != "" {
+				continue
+			}
+			p, perr := publishedPort(dockerPortBinding{HostIP: hb.HostIP, HostPort: "1"}, port, proto) // its host side
+			if perr != nil {
+				continue
+			}
+			if p.HostPort, perr = free(p, chosen); perr != nil {
+				return errorf(CodeInternal, fmt.Sprintf("HostConfig.PortBindings[%q]: %v", key, perr))
+			}
+			h.PortBindings[key][i].HostPort = strconv.Itoa(int(p.HostPort))
+			chosen = append(chosen, p)
+		}
+	}
+	return nil
+}
+
+// boundPorts are the ports of bindings that give their host port.
+func boundPorts(bindings map[string][]dockerPortBinding) []plan.Port {
+	var out []plan.Port
+	for key, hbs := range bindings {
+		port, proto, err := parseDockerPort(key)
+		for _, hb := range hbs {
+			if p, perr := publishedPort(hb, port, proto); err == nil && perr == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
 // publishedPort is the published port of one host binding of port/proto.
-// An empty HostPort (Docker: a random free port, as -p 80 asks) is not
-// supported yet.
+// A binding without HostPort has had one chosen at the container's
+// creation (randomPorts).
 func publishedPort(hb dockerPortBinding, port uint16, proto string) (plan.Port, error) {
 	if hb.HostPort == "" {
-		return plan.Port{}, fmt.Errorf("no HostPort: a random free host port (-p %d, -p IP::%d) is not supported yet; give one: -p HOSTPORT:%d", port, port, port)
+		return plan.Port{}, fmt.Errorf("no HostPort (cove chooses one for -p %d when the container is created)", port)
 	}
 	if strings.Contains(hb.HostPort, "-") {
 		return plan.Port{}, fmt.Errorf("HostPort %q: host port ranges are not supported yet; give one port", hb.HostPort)

@@ -1,8 +1,14 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
 	"testing"
 
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -42,8 +48,8 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"ports", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}],"53/udp":[{"HostIp":"127.0.0.1","HostPort":"5353"}],` +
 			`"443":[{"HostIp":"2001:db8::10","HostPort":"8443"},{"HostIp":"0.0.0.0","HostPort":"9443"},{"HostIp":"::","HostPort":"10443"}],"81/tcp":[]}}}`,
 			portsField, []string{"[2001:db8::10]:8443:443/tcp", "9443:443/tcp", "10443:443/tcp", "127.0.0.1:5353:53/udp", "8080:80/tcp"}, "", ""},
-		{"random host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}]}}}`, nil, nil, "",
-			`HostConfig.PortBindings["80/tcp"]: no HostPort: a random free host port (-p 80, -p IP::80) is not supported yet; give one: -p HOSTPORT:80`},
+		{"no host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}]}}}`, nil, nil, "",
+			`HostConfig.PortBindings["80/tcp"]: no HostPort (cove chooses one for -p 80 when the container is created)`},
 		{"port range", `{"HostConfig":{"PortBindings":{"80-81/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", "port ranges are not supported yet"},
 		{"host port range", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", `HostPort "8080-8081": host port ranges are not supported yet`},
 		{"sctp", `{"HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"8080"}]}}}`, nil, nil, "", `protocol "sctp" is not supported (tcp and udp are)`},
@@ -65,3 +71,52 @@ func networkAndIP(s *spec.Spec) any { return []string{s.Container.Network, s.Con
 func portsField(s *spec.Spec) any   { return s.Container.Ports }
 func aliasesOf(s *spec.Spec) any    { return s.Container.Aliases }
 func labelsOf(s *spec.Spec) any     { return s.Container.Labels }
+
+// TestRandomPorts: a binding without a host port (-p 80, -p
+// 127.0.0.1::53/udp) and, with PublishAllPorts (-P), every exposed port
+// of the request and of the image without a binding get the port free
+// gives for their host side, which avoids the container's own ports;
+// PublishAllPorts is cleared, and on the host's network -P publishes
+// nothing; free's failure is the create's.
+func TestRandomPorts(t *testing.T) {
+	var asked []string
+	next := uint16(40000)
+	free := func(p plan.Port, avoid []plan.Port) (uint16, error) {
+		asked = append(asked, fmt.Sprintf("%s %v avoiding %d", p.Proto, p.HostAddr, len(avoid)))
+		next++
+		return next, nil
+	}
+	var req dockerCreate
+	body := `{"ExposedPorts":{"9090/tcp":{}},"HostConfig":{"PublishAllPorts":true,"PortBindings":{` +
+		`"80/tcp":[{"HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1"}],"443/tcp":[{"HostPort":"8443"}]}}}`
+	if err := json.Unmarshal([]byte(body), &req); err != nil {
+		t.Fatal(err)
+	}
+	if err := randomPorts(&req, map[string]struct{}{"443/tcp": {}, "8080/tcp": {}}, free); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for key, hbs := range req.HostConfig.PortBindings {
+		for _, hb := range hbs {
+			got[key] += hb.HostIP + ":" + hb.HostPort
+		}
+	}
+	want := map[string]string{"53/udp": "127.0.0.1:40001", "80/tcp": ":40002", "443/tcp": ":8443", "8080/tcp": ":40003", "9090/tcp": ":40004"}
+	if !maps.Equal(got, want) || req.HostConfig.PublishAll {
+		t.Errorf("bindings %v, PublishAll %v; want %v and false", got, req.HostConfig.PublishAll, want)
+	}
+	wantAsked := []string{"udp 127.0.0.1 avoiding 1", "tcp invalid IP avoiding 2", "tcp invalid IP avoiding 3", "tcp invalid IP avoiding 4"}
+	if !slices.Equal(asked, wantAsked) {
+		t.Errorf("free was asked %q, want %q", asked, wantAsked)
+	}
+
+	host := dockerCreate{HostConfig: dockerHostCreate{NetworkMode: spec.NetworkHost, PublishAll: true}}
+	if err := randomPorts(&host, map[string]struct{}{"80/tcp": {}}, free); err != nil || len(host.HostConfig.PortBindings) != 0 || host.HostConfig.PublishAll {
+		t.Errorf("-P on the host's network: %v, bindings %v, PublishAll %v; want none", err, host.HostConfig.PortBindings, host.HostConfig.PublishAll)
+	}
+	full := dockerCreate{HostConfig: dockerHostCreate{PortBindings: map[string][]dockerPortBinding{"80/tcp": {{}}}}}
+	busy := func(plan.Port, []plan.Port) (uint16, error) { return 0, errors.New("every port is in use") }
+	if err := randomPorts(&full, nil, busy); err == nil || err.Code != CodeInternal {
+		t.Errorf("no free port: %v, want an internal error", err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -334,4 +336,88 @@ func parseClaimName(name string) (plan.Port, bool) {
 		}
 	}
 	return p, claimName(p) == name
+}
+
+// FreePort returns a host port for p (its protocol and host address; its
+// HostPort is ignored) from the kernel's local port range, as Docker
+// picks one for -p PORT: one that no claim holds, that no port of avoid
+// publishes, and that nothing on the host listens on (a bind of it
+// succeeds), trying from a random one. The port is not claimed: the
+// workload's start claims it (Claim), and fails if another took it
+// meanwhile.
+func (c PortClaims) FreePort(p plan.Port, avoid []plan.Port) (uint16, error) {
+	held, err := c.List()
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := localPortRange()
+	return freeIn(p, lo, hi, func(p plan.Port) bool {
+		_, _, taken := conflict("", p, held)
+		return !taken && !slices.ContainsFunc(avoid, p.Conflicts) && bindable(p)
+	})
+}
+
+// freeIn is the first port from lo to hi, starting at a random one and
+// wrapping, for which p's host side is free.
+func freeIn(p plan.Port, lo, hi int, free func(plan.Port) bool) (uint16, error) {
+	n := hi - lo + 1
+	start := rand.IntN(n)
+	for i := range n {
+		if p.HostPort = uint16(lo + (start+i)%n); free(p) {
+			return p.HostPort, nil
+		}
+	}
+	return 0, fmt.Errorf("find a free host port for %s on %s: every port from %d to %d is published or in use", p.Proto, hostAddrName(p), lo, hi)
+}
+
+// localPortRangeFile holds the kernel's range of local ports (two numbers).
+const localPortRangeFile = "/proc/sys/net/ipv4/ip_local_port_range"
+
+// localPortRange is the kernel's local port range, or Linux's default
+// (32768 to 60999) when it cannot be read.
+func localPortRange() (lo, hi int) {
+	lo, hi = 32768, 60999
+	b, err := os.ReadFile(localPortRangeFile)
+	if err != nil {
+		return lo, hi
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return lo, hi
+	}
+	l, lerr := strconv.Atoi(f[0])
+	h, herr := strconv.Atoi(f[1])
+	if lerr != nil || herr != nil || l < 1 || h > 65535 || l > h {
+		return lo, hi
+	}
+	return l, h
+}
+
+// bindable reports whether p's host side can be bound here: nothing on
+// the host listens on it (every address: both IPv4 and IPv6).
+func bindable(p plan.Port) bool {
+	addr := net.JoinHostPort("", strconv.Itoa(int(p.HostPort)))
+	if p.HostAddr.IsValid() {
+		addr = netip.AddrPortFrom(p.HostAddr, p.HostPort).String()
+	}
+	if p.Proto == plan.UDP {
+		c, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
+}
+
+// hostAddrName is p's host address as messages say it.
+func hostAddrName(p plan.Port) string {
+	if p.HostAddr.IsValid() {
+		return p.HostAddr.String()
+	}
+	return "every address"
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -140,5 +141,46 @@ func TestPortClaimsPorts(t *testing.T) {
 	want := ports(t, "127.0.0.1:5353:53/udp", "8080:80")
 	if err != nil || !slices.Equal(got, want) {
 		t.Errorf("Ports(web) = %v, %v; want %v", got, err, want)
+	}
+}
+
+// TestFreePort: a port something listens on is not bindable, one nobody
+// holds is; of a range, the one port neither claimed, avoided nor in use
+// is the one given, and none when all are; FreePort gives a port of the
+// kernel's local range that is free on 127.0.0.1.
+func TestFreePort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	lo := l.Addr().(*net.TCPAddr).Port
+	busy := plan.Port{HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: uint16(lo), Proto: plan.TCP}
+	if bindable(busy) {
+		t.Errorf("%v is bindable while a listener holds it", busy)
+	}
+	c := PortClaims{Root: t.TempDir()}
+	must(t, c.Claim("other", ports(t, fmt.Sprintf("127.0.0.1:%d:80", lo+1))))
+	held, err := c.List()
+	must(t, err)
+	avoid := ports(t, fmt.Sprintf("%d:81", lo+2))
+	free := func(p plan.Port) bool {
+		_, _, taken := conflict("", p, held)
+		return !taken && !slices.ContainsFunc(avoid, p.Conflicts) && bindable(p)
+	}
+	local := plan.Port{HostAddr: busy.HostAddr, Proto: plan.TCP}
+	for range 10 {
+		if n, err := freeIn(local, lo, lo+3, free); err != nil || int(n) != lo+3 {
+			t.Fatalf("of %d (in use), %d (claimed), %d (avoided) and %d: %d, %v; want %d", lo, lo+1, lo+2, lo+3, n, err, lo+3)
+		}
+	}
+	if n, err := freeIn(local, lo, lo+2, free); err == nil {
+		t.Errorf("of three taken ports freeIn gave %d", n)
+	}
+	l.Close()
+	if !bindable(busy) {
+		t.Errorf("%v is not bindable once its listener closed", busy)
+	}
+	n, err := c.FreePort(local, nil)
+	must(t, err)
+	if rlo, rhi := localPortRange(); int(n) < rlo || int(n) > rhi {
+		t.Errorf("FreePort gave %d, want a port from %d to %d", n, rlo, rhi)
 	}
 }

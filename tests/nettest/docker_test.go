@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -313,6 +314,51 @@ func dockerCLI(t *testing.T) func(args ...string) result {
 	bin := harness.DockerCLI(t, sb)
 	return func(args ...string) result {
 		return inside(t, bin, append([]string{"-H", "unix:///run/cove/api.sock"}, args...)...)
+	}
+}
+
+// TestDockerCLIRandomPort: docker run -p PORT, -p IP::PORT and -P (with
+// --expose) give the container free host ports, chosen when it is
+// created and kept across its restarts: docker port shows them, each
+// answers, and docker rm -f gives them back.
+func TestDockerCLIRandomPort(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	docker := dockerCLI(t)
+	t.Cleanup(func() { docker("rm", "-f", "drand") })
+	if r := docker("run", "-d", "--name", "drand", "-p", "80", "-p", "127.0.0.1::80", "--expose", "81", "-P", dockerImage, "/bin/sh", "-c",
+		"mkdir -p /www && hostname > /www/index.html && httpd -p 81 -h /www && exec httpd -f -p 80 -h /www"); r.Code != 0 {
+		t.Fatalf("docker run -d -p 80 -p 127.0.0.1::80 --expose 81 -P: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	published := func() map[string]string {
+		out := docker("port", "drand").Stdout
+		got := map[string]string{}
+		for _, m := range regexp.MustCompile(`(?m)^(\d+/tcp) -> (0\.0\.0\.0|127\.0\.0\.1):(\d+)$`).FindAllStringSubmatch(out, -1) {
+			got[m[1]+" "+m[2]] = m[3]
+		}
+		if len(got) != 3 || got["80/tcp 0.0.0.0"] == got["80/tcp 127.0.0.1"] || got["80/tcp 0.0.0.0"] == got["81/tcp 0.0.0.0"] {
+			t.Fatalf("docker port drand:\n%s\nwant 80/tcp on every address and on 127.0.0.1, and 81/tcp, on three host ports", out)
+		}
+		return got
+	}
+	first := published()
+	for key, port := range first {
+		if got := fetchLocal(t, "http://127.0.0.1:"+port+"/"); got != "drand" {
+			t.Errorf("the host port chosen for %s, %s: %q, want drand", key, port, got)
+		}
+	}
+	if r := docker("restart", "-t", "1", "drand"); r.Code != 0 {
+		t.Fatalf("docker restart drand: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if again := published(); !maps.Equal(again, first) {
+		t.Errorf("after a restart the ports are %v, want those chosen at the creation, %v", again, first)
+	}
+	if r := docker("rm", "-f", "drand"); r.Code != 0 {
+		t.Errorf("docker rm -f drand: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if claims := must(t, "sh", "-c", "find /run/cove/ports -type f ! -name lock"); strings.TrimSpace(claims) != "" {
+		t.Errorf("port claims left after docker rm -f: %s", claims)
 	}
 }
 
