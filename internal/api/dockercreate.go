@@ -17,6 +17,7 @@ import (
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
@@ -191,10 +192,6 @@ func (s *Server) createContainer(c *call) {
 	if !ok || !s.sharedNetworkMode(c, name, &req.HostConfig) {
 		return
 	}
-	if err := randomPorts(&req, img.Config.Config.ExposedPorts, s.opt.Networks.Ports.FreePort); err != nil {
-		c.fail(err)
-		return
-	}
 	rec, sp, warnings, rerr := s.newRecord(name, req, img)
 	if rerr != nil {
 		c.fail(rerr)
@@ -231,6 +228,9 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 	if err != nil {
 		return nil, nil, nil, errorf(CodeInternal, fmt.Sprintf("create %s: %v", name, err))
 	}
+	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, firstNetwork(&req, settings.RunNetwork), s.freePort); perr != nil {
+		return nil, nil, nil, perr
+	}
 	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
 		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork}
 	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)
@@ -238,6 +238,17 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 		serr = s.checkRunnable(sp)
 	}
 	return rec, sp, warnings, serr
+}
+
+// freePort is network.PortClaims.FreePort avoiding, besides avoid, the
+// ports that the containers created through this API keep in their
+// records: a stopped one holds no claim, and must find its ports free
+// at its next start.
+func (s *Server) freePort(p plan.Port, avoid []plan.Port) (uint16, error) {
+	for _, r := range s.records.list() {
+		avoid = append(avoid, boundPorts(r.Config.HostConfig.PortBindings)...)
+	}
+	return s.opt.Networks.Ports.FreePort(p, avoid)
 }
 
 // createName is the name of a container to create: the name query

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
@@ -32,21 +34,17 @@ func dockerNetworkName(name, runNetwork string) string {
 // container.ip; the other endpoints' networks (docker run --network A
 // --network B) are container.networks, in the order of their names.
 func (b *specBuild) network(req *dockerCreate, runNetwork string) {
-	mode := req.HostConfig.NetworkMode
-	if _, shared := spec.SharedNetwork(mode); shared { // the create named the other container by its workload (sharedNetworkMode)
-		b.sp.Container.Network = mode
+	mode, net := req.HostConfig.NetworkMode, firstNetwork(req, runNetwork)
+	if _, shared := spec.SharedNetwork(net); shared { // the create named the other container by its workload (sharedNetworkMode)
+		b.sp.Container.Network = net
 		if len(req.NetworkingConfig.EndpointsConfig) > 0 {
 			b.refuse("NetworkingConfig.EndpointsConfig: HostConfig.NetworkMode %q shares the other container's networks and joins none", mode)
 		}
 		b.links(req.HostConfig.Links)
 		return
 	}
-	net := dockerNetworkName(mode, runNetwork)
 	eps := req.NetworkingConfig.EndpointsConfig
 	names := slices.Sorted(maps.Keys(eps))
-	if (mode == "" || mode == "default") && len(names) > 0 {
-		net = dockerNetworkName(names[0], runNetwork)
-	}
 	if net != spec.NetworkHost && net != spec.NetworkNone && plan.ValidName(net) != nil {
 		b.refuse(`network %q: want "host", "none", "bridge" (the default network) or a network's name ([a-z0-9][a-z0-9_.-]*)`, net)
 		return
@@ -61,6 +59,20 @@ func (b *specBuild) network(req *dockerCreate, runNetwork string) {
 	}
 	b.aliases(names, eps)
 	b.links(req.HostConfig.Links)
+}
+
+// firstNetwork is the network a container that req creates joins first:
+// NetworkMode's, "container:NAME" for a shared one, and for Docker's
+// default the first endpoint's (by name), else runNetwork.
+func firstNetwork(req *dockerCreate, runNetwork string) string {
+	mode := req.HostConfig.NetworkMode
+	if _, shared := spec.SharedNetwork(mode); shared {
+		return mode
+	}
+	if names := slices.Sorted(maps.Keys(req.NetworkingConfig.EndpointsConfig)); (mode == "" || mode == "default") && len(names) > 0 {
+		return dockerNetworkName(names[0], runNetwork)
+	}
+	return dockerNetworkName(mode, runNetwork)
 }
 
 // links takes Docker's legacy links (--link, and docker-compose run's to
@@ -183,34 +195,26 @@ func parseDockerPort(key string) (uint16, string, error) {
 }
 
 // randomPorts gives a free host port (free: network.PortClaims.FreePort)
-// to each binding of req without one (docker run -p PORT, -p IP::PORT)
-// and, with PublishAllPorts (-P), to each port that req or its image
-// (imageExposed) exposes and that has no binding. It writes them into
-// req's PortBindings and clears PublishAllPorts, so the record keeps
-// them: a container's ports are chosen at its creation and kept across
-// its starts (Docker chooses anew at each start). On the host's network
-// -P publishes nothing, as Docker's; a binding containerSpec refuses is
-// left to it.
-func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, free func(plan.Port, []plan.Port) (uint16, error)) *Error {
+// to each binding of req without one (docker run -p PORT, -p IP::PORT;
+// HostPort "" or "0") and, with PublishAllPorts (-P), to each tcp or udp
+// port that req or its image (imageExposed) exposes and that has no
+// binding. It writes them into req's PortBindings and clears
+// PublishAllPorts, so the record keeps them: a container's ports are
+// chosen at its creation and kept across its starts (Docker chooses anew
+// at each start). -P publishes nothing when the container's first
+// network, net, is none of cove's (host, none, another container's), as
+// Docker's; a binding containerSpec refuses is left to it.
+func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string, free func(plan.Port, []plan.Port) (uint16, error)) *Error {
 	h := &req.HostConfig
-	if h.PublishAll && h.NetworkMode != spec.NetworkHost {
-		if h.PortBindings == nil {
-			h.PortBindings = map[string][]dockerPortBinding{}
-		}
-		for _, exposed := range []map[string]struct{}{imageExposed, req.ExposedPorts} {
-			for key := range exposed {
-				if _, bound := h.PortBindings[key]; !bound {
-					h.PortBindings[key] = []dockerPortBinding{{}}
-				}
-			}
-		}
+	if _, shared := spec.SharedNetwork(net); h.PublishAll && !shared && net != spec.NetworkHost && net != spec.NetworkNone {
+		publishExposed(h, imageExposed, req.ExposedPorts)
 	}
 	h.PublishAll = false
 	chosen := boundPorts(h.PortBindings) // a random port is none of the container's own
 	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
 		port, proto, err := parseDockerPort(key)
 		for i, hb := range h.PortBindings[key] {
-			if err != nil || hb.HostPort != "" {
+			if err != nil || hb.HostPort != "" && hb.HostPort != "0" {
 				continue
 			}
 			p, perr := publishedPort(dockerPortBinding{HostIP: hb.HostIP, HostPort: "1"}, port, proto) // its host side
@@ -218,13 +222,40 @@ func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, free func(
 				continue
 			}
 			if p.HostPort, perr = free(p, chosen); perr != nil {
-				return errorf(CodeInternal, fmt.Sprintf("HostConfig.PortBindings[%q]: %v", key, perr))
+				code := CodeInternal
+				if errors.Is(perr, network.ErrNotLocal) {
+					code = CodeBadRequest
+				}
+				return errorf(code, fmt.Sprintf("HostConfig.PortBindings[%q]: %v", key, perr))
 			}
 			h.PortBindings[key][i].HostPort = strconv.Itoa(int(p.HostPort))
 			chosen = append(chosen, p)
 		}
 	}
 	return nil
+}
+
+// publishExposed adds a binding without host port for each port of the
+// exposed sets (keys as PortBindings') that h does not bind yet; one
+// that is not a tcp or udp port is left out.
+func publishExposed(h *dockerHostCreate, exposed ...map[string]struct{}) {
+	bound := map[string]bool{}
+	for key := range h.PortBindings {
+		if port, proto, err := parseDockerPort(key); err == nil {
+			bound[fmt.Sprintf("%d/%s", port, proto)] = true
+		}
+	}
+	for _, set := range exposed {
+		for _, key := range slices.Sorted(maps.Keys(set)) {
+			port, proto, err := parseDockerPort(key)
+			if norm := fmt.Sprintf("%d/%s", port, proto); err == nil && !bound[norm] {
+				if h.PortBindings == nil {
+					h.PortBindings = map[string][]dockerPortBinding{}
+				}
+				h.PortBindings[norm], bound[norm] = []dockerPortBinding{{}}, true
+			}
+		}
+	}
 }
 
 // boundPorts are the ports of bindings that give their host port.
@@ -245,12 +276,6 @@ func boundPorts(bindings map[string][]dockerPortBinding) []plan.Port {
 // A binding without HostPort has had one chosen at the container's
 // creation (randomPorts).
 func publishedPort(hb dockerPortBinding, port uint16, proto string) (plan.Port, error) {
-	if hb.HostPort == "" {
-		return plan.Port{}, fmt.Errorf("no HostPort (cove chooses one for -p %d when the container is created)", port)
-	}
-	if strings.Contains(hb.HostPort, "-") {
-		return plan.Port{}, fmt.Errorf("HostPort %q: host port ranges are not supported yet; give one port", hb.HostPort)
-	}
 	host := ""
 	ip, err := netip.ParseAddr(hb.HostIP)
 	switch ip = ip.Unmap(); {
@@ -261,6 +286,12 @@ func publishedPort(hb dockerPortBinding, port uint16, proto string) (plan.Port, 
 		host = "[" + ip.String() + "]:"
 	default:
 		host = ip.String() + ":"
+	}
+	switch {
+	case hb.HostPort == "" || hb.HostPort == "0":
+		return plan.Port{}, fmt.Errorf("no HostPort (cove chooses one for -p %d when the container is created)", port)
+	case strings.Contains(hb.HostPort, "-"):
+		return plan.Port{}, fmt.Errorf("HostPort %q: host port ranges are not supported yet; give one port", hb.HostPort)
 	}
 	return plan.ParsePort(fmt.Sprintf("%s%s:%d/%s", host, hb.HostPort, port, proto))
 }

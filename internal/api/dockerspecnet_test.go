@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/cove-project/cove/internal/network"
 	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/spec"
 )
@@ -73,11 +74,13 @@ func aliasesOf(s *spec.Spec) any    { return s.Container.Aliases }
 func labelsOf(s *spec.Spec) any     { return s.Container.Labels }
 
 // TestRandomPorts: a binding without a host port (-p 80, -p
-// 127.0.0.1::53/udp) and, with PublishAllPorts (-P), every exposed port
-// of the request and of the image without a binding get the port free
-// gives for their host side, which avoids the container's own ports;
-// PublishAllPorts is cleared, and on the host's network -P publishes
-// nothing; free's failure is the create's.
+// 127.0.0.1::53/udp, HostPort "0") and, with PublishAllPorts (-P), every
+// tcp or udp port the request and the image expose without a binding
+// (a key without protocol binds tcp) get the port free gives for their
+// host side, which avoids the container's own ports; PublishAllPorts is
+// cleared; on the host's network, none, or another container's -P
+// publishes nothing; free's failure is the create's (400 for an address
+// not the host's).
 func TestRandomPorts(t *testing.T) {
 	var asked []string
 	next := uint16(40000)
@@ -88,11 +91,12 @@ func TestRandomPorts(t *testing.T) {
 	}
 	var req dockerCreate
 	body := `{"ExposedPorts":{"9090/tcp":{}},"HostConfig":{"PublishAllPorts":true,"PortBindings":{` +
-		`"80/tcp":[{"HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1"}],"443/tcp":[{"HostPort":"8443"}]}}}`
+		`"80":[{"HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1"}],"443/tcp":[{"HostPort":"8443"}],"22/tcp":[{"HostPort":"0"}]}}}`
 	if err := json.Unmarshal([]byte(body), &req); err != nil {
 		t.Fatal(err)
 	}
-	if err := randomPorts(&req, map[string]struct{}{"443/tcp": {}, "8080/tcp": {}}, free); err != nil {
+	imageExposed := map[string]struct{}{"443/tcp": {}, "8080/tcp": {}, "80/tcp": {}, "5000/sctp": {}}
+	if err := randomPorts(&req, imageExposed, "cove", free); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
@@ -101,22 +105,29 @@ func TestRandomPorts(t *testing.T) {
 			got[key] += hb.HostIP + ":" + hb.HostPort
 		}
 	}
-	want := map[string]string{"53/udp": "127.0.0.1:40001", "80/tcp": ":40002", "443/tcp": ":8443", "8080/tcp": ":40003", "9090/tcp": ":40004"}
+	want := map[string]string{"22/tcp": ":40001", "53/udp": "127.0.0.1:40002", "80": ":40003", "443/tcp": ":8443", "8080/tcp": ":40004", "9090/tcp": ":40005"}
 	if !maps.Equal(got, want) || req.HostConfig.PublishAll {
 		t.Errorf("bindings %v, PublishAll %v; want %v and false", got, req.HostConfig.PublishAll, want)
 	}
-	wantAsked := []string{"udp 127.0.0.1 avoiding 1", "tcp invalid IP avoiding 2", "tcp invalid IP avoiding 3", "tcp invalid IP avoiding 4"}
+	wantAsked := []string{"tcp invalid IP avoiding 1", "udp 127.0.0.1 avoiding 2", "tcp invalid IP avoiding 3", "tcp invalid IP avoiding 4", "tcp invalid IP avoiding 5"}
 	if !slices.Equal(asked, wantAsked) {
 		t.Errorf("free was asked %q, want %q", asked, wantAsked)
 	}
 
-	host := dockerCreate{HostConfig: dockerHostCreate{NetworkMode: spec.NetworkHost, PublishAll: true}}
-	if err := randomPorts(&host, map[string]struct{}{"80/tcp": {}}, free); err != nil || len(host.HostConfig.PortBindings) != 0 || host.HostConfig.PublishAll {
-		t.Errorf("-P on the host's network: %v, bindings %v, PublishAll %v; want none", err, host.HostConfig.PortBindings, host.HostConfig.PublishAll)
+	for _, net := range []string{spec.NetworkHost, spec.NetworkNone, "container:db"} {
+		other := dockerCreate{HostConfig: dockerHostCreate{PublishAll: true}}
+		if err := randomPorts(&other, map[string]struct{}{"80/tcp": {}}, net, free); err != nil || len(other.HostConfig.PortBindings) != 0 || other.HostConfig.PublishAll {
+			t.Errorf("-P on %s: %v, bindings %v, PublishAll %v; want none", net, err, other.HostConfig.PortBindings, other.HostConfig.PublishAll)
+		}
 	}
-	full := dockerCreate{HostConfig: dockerHostCreate{PortBindings: map[string][]dockerPortBinding{"80/tcp": {{}}}}}
-	busy := func(plan.Port, []plan.Port) (uint16, error) { return 0, errors.New("every port is in use") }
-	if err := randomPorts(&full, nil, busy); err == nil || err.Code != CodeInternal {
-		t.Errorf("no free port: %v, want an internal error", err)
+	for _, c := range []struct {
+		err  error
+		code string
+	}{{errors.New("every port is in use"), CodeInternal}, {fmt.Errorf("192.0.2.1: %w", network.ErrNotLocal), CodeBadRequest}} {
+		full := dockerCreate{HostConfig: dockerHostCreate{PortBindings: map[string][]dockerPortBinding{"80/tcp": {{HostIP: "192.0.2.1"}}}}}
+		fail := func(plan.Port, []plan.Port) (uint16, error) { return 0, c.err }
+		if err := randomPorts(&full, nil, "cove", fail); err == nil || err.Code != c.code {
+			t.Errorf("free failing with %v: %v, want code %s", c.err, err, c.code)
+		}
 	}
 }

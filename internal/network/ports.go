@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net"
@@ -344,26 +345,39 @@ func parseClaimName(name string) (plan.Port, bool) {
 // publishes, and that nothing on the host listens on (a bind of it
 // succeeds), trying from a random one. The port is not claimed: the
 // workload's start claims it (Claim), and fails if another took it
-// meanwhile.
+// meanwhile. An address the host cannot bind (not one of its own) is an
+// error wrapping ErrNotLocal.
 func (c PortClaims) FreePort(p plan.Port, avoid []plan.Port) (uint16, error) {
 	held, err := c.List()
 	if err != nil {
 		return 0, err
 	}
 	lo, hi := localPortRange()
-	return freeIn(p, lo, hi, func(p plan.Port) bool {
-		_, _, taken := conflict("", p, held)
-		return !taken && !slices.ContainsFunc(avoid, p.Conflicts) && bindable(p)
+	return freeIn(p, lo, hi, func(p plan.Port) (bool, error) {
+		if _, _, taken := conflict("", p, held); taken || slices.ContainsFunc(avoid, p.Conflicts) {
+			return false, nil
+		}
+		return bindable(p)
 	})
 }
 
+// ErrNotLocal is wrapped by FreePort's error for an address that is not
+// the host's.
+var ErrNotLocal = errors.New("not an address of this host")
+
 // freeIn is the first port from lo to hi, starting at a random one and
-// wrapping, for which p's host side is free.
-func freeIn(p plan.Port, lo, hi int, free func(plan.Port) bool) (uint16, error) {
+// wrapping, for which p's host side is free; free's error ends the
+// search.
+func freeIn(p plan.Port, lo, hi int, free func(plan.Port) (bool, error)) (uint16, error) {
 	n := hi - lo + 1
 	start := rand.IntN(n)
 	for i := range n {
-		if p.HostPort = uint16(lo + (start+i)%n); free(p) {
+		p.HostPort = uint16(lo + (start+i)%n)
+		ok, err := free(p)
+		if err != nil {
+			return 0, fmt.Errorf("find a free host port for %s on %s: %w", p.Proto, hostAddrName(p), err)
+		}
+		if ok {
 			return p.HostPort, nil
 		}
 	}
@@ -394,24 +408,31 @@ func localPortRange() (lo, hi int) {
 }
 
 // bindable reports whether p's host side can be bound here: nothing on
-// the host listens on it (every address: both IPv4 and IPv6).
-func bindable(p plan.Port) bool {
+// the host listens on it (every address: both IPv4 and IPv6). A bind that
+// fails for another reason than the port's use is an error (ErrNotLocal
+// for an address the host does not have).
+func bindable(p plan.Port) (bool, error) {
 	addr := net.JoinHostPort("", strconv.Itoa(int(p.HostPort)))
 	if p.HostAddr.IsValid() {
 		addr = netip.AddrPortFrom(p.HostAddr, p.HostPort).String()
 	}
+	var c io.Closer
+	var err error
 	if p.Proto == plan.UDP {
-		c, err := net.ListenPacket("udp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+		c, err = net.ListenPacket("udp", addr)
+	} else {
+		c, err = net.Listen("tcp", addr)
 	}
-	l, err := net.Listen("tcp", addr)
-	if err == nil {
-		l.Close()
+	switch {
+	case err == nil:
+		c.Close()
+		return true, nil
+	case errors.Is(err, unix.EADDRINUSE):
+		return false, nil
+	case errors.Is(err, unix.EADDRNOTAVAIL):
+		return false, ErrNotLocal
 	}
-	return err == nil
+	return false, err
 }
 
 // hostAddrName is p's host address as messages say it.

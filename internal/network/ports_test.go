@@ -145,27 +145,35 @@ func TestPortClaimsPorts(t *testing.T) {
 }
 
 // TestFreePort: a port something listens on is not bindable, one nobody
-// holds is; of a range, the one port neither claimed, avoided nor in use
-// is the one given, and none when all are; FreePort gives a port of the
-// kernel's local range that is free on 127.0.0.1.
+// holds is, an address the host does not have is an error; of a range,
+// the one port neither in use, claimed nor avoided is the one given, and
+// none when all are; FreePort gives a port of the kernel's local range
+// that is free on 127.0.0.1.
 func TestFreePort(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	local := plan.Port{HostAddr: netip.MustParseAddr("127.0.0.1"), Proto: plan.TCP}
+	lo := freeRun(t, local, 4)
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lo))
 	must(t, err)
-	lo := l.Addr().(*net.TCPAddr).Port
-	busy := plan.Port{HostAddr: netip.MustParseAddr("127.0.0.1"), HostPort: uint16(lo), Proto: plan.TCP}
-	if bindable(busy) {
-		t.Errorf("%v is bindable while a listener holds it", busy)
+	defer l.Close()
+	busy := local
+	busy.HostPort = uint16(lo)
+	if ok, err := bindable(busy); ok || err != nil {
+		t.Errorf("%v while a listener holds it: bindable %v, %v; want false", busy, ok, err)
+	}
+	if _, err := bindable(plan.Port{HostAddr: netip.MustParseAddr("192.0.2.1"), HostPort: 80, Proto: plan.TCP}); !errors.Is(err, ErrNotLocal) {
+		t.Errorf("192.0.2.1 (TEST-NET-1): %v, want ErrNotLocal", err)
 	}
 	c := PortClaims{Root: t.TempDir()}
 	must(t, c.Claim("other", ports(t, fmt.Sprintf("127.0.0.1:%d:80", lo+1))))
 	held, err := c.List()
 	must(t, err)
 	avoid := ports(t, fmt.Sprintf("%d:81", lo+2))
-	free := func(p plan.Port) bool {
-		_, _, taken := conflict("", p, held)
-		return !taken && !slices.ContainsFunc(avoid, p.Conflicts) && bindable(p)
+	free := func(p plan.Port) (bool, error) {
+		if _, _, taken := conflict("", p, held); taken || slices.ContainsFunc(avoid, p.Conflicts) {
+			return false, nil
+		}
+		return bindable(p)
 	}
-	local := plan.Port{HostAddr: busy.HostAddr, Proto: plan.TCP}
 	for range 10 {
 		if n, err := freeIn(local, lo, lo+3, free); err != nil || int(n) != lo+3 {
 			t.Fatalf("of %d (in use), %d (claimed), %d (avoided) and %d: %d, %v; want %d", lo, lo+1, lo+2, lo+3, n, err, lo+3)
@@ -174,13 +182,30 @@ func TestFreePort(t *testing.T) {
 	if n, err := freeIn(local, lo, lo+2, free); err == nil {
 		t.Errorf("of three taken ports freeIn gave %d", n)
 	}
-	l.Close()
-	if !bindable(busy) {
-		t.Errorf("%v is not bindable once its listener closed", busy)
-	}
 	n, err := c.FreePort(local, nil)
 	must(t, err)
 	if rlo, rhi := localPortRange(); int(n) < rlo || int(n) > rhi {
 		t.Errorf("FreePort gave %d, want a port from %d to %d", n, rlo, rhi)
 	}
+}
+
+// freeRun is the first of n consecutive ports, below the kernel's local
+// range, that p's host side can bind now.
+func freeRun(t *testing.T, p plan.Port, n int) int {
+	t.Helper()
+	for base := 20000; base < 30000; base += n {
+		all := true
+		for i := range n {
+			p.HostPort = uint16(base + i)
+			if ok, err := bindable(p); !ok || err != nil {
+				all = false
+				break
+			}
+		}
+		if all {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free ports from 20000 to 30000", n)
+	return 0
 }
