@@ -21,6 +21,8 @@ import (
 	"github.com/cove-project/cove/internal/hostcheck"
 	"github.com/cove-project/cove/internal/hostconf"
 	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/network"
+	"github.com/cove-project/cove/internal/network/plan"
 	"github.com/cove-project/cove/internal/outcome"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -291,6 +293,9 @@ func (f *runFlags) spec(command []string) (*spec.Spec, error) {
 	default:
 		return nil, usagef("run: at most one spec file, got %q (put the command after --)", f.args)
 	}
+	if err := f.randomPorts(s); err != nil {
+		return nil, err
+	}
 	if err := f.apply(s, command); err != nil {
 		return nil, err
 	}
@@ -415,6 +420,46 @@ func (f *runFlags) addLists(s *spec.Spec) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// portsKey is the spec key -p sets.
+const portsKey = "container.ports"
+
+// randomPorts gives each -p value without a host port (-p 80,
+// -p 127.0.0.1::53/udp: Docker's and podman's random port) a free host
+// port (network.PortClaims.FreePort) before it reaches s, whose ports
+// always name theirs (a declared spec's are fixed: cove apply refuses
+// "80"): one that none of the spec's or the other values' ports uses.
+func (f *runFlags) randomPorts(s *spec.Spec) error {
+	k, _ := spec.KeyFor(portsKey)
+	l := f.lists[k.Flags[0].Name]
+	if l == nil || s.Container == nil {
+		return nil
+	}
+	var taken []plan.Port
+	for _, v := range append(slices.Clone(s.Container.Ports), *l...) {
+		if p, err := plan.ParsePort(v); err == nil {
+			taken = append(taken, p)
+		}
+	}
+	for i, v := range *l {
+		p, ok := plan.ParseRandomPort(v)
+		if !ok {
+			continue
+		}
+		n, err := network.PortClaims{Root: network.DefaultPortRoot}.FreePort(p, taken)
+		if err != nil {
+			err = fmt.Errorf("run: --%s %q: %w", k.Flags[0].Name, v, err)
+			if errors.Is(err, network.ErrNotLocal) {
+				return usageError{err}
+			}
+			return err
+		}
+		p.HostPort = n
+		(*l)[i] = p.String()
+		taken = append(taken, p)
+	}
+	return nil
 }
 
 // generatedName returns a fresh workload name such as "run-3f9a0c1b".

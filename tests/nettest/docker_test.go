@@ -306,6 +306,29 @@ func TestRunDefaultNetwork(t *testing.T) {
 	}
 }
 
+// TestRunRandomPort: cove run -p 80 and -p 127.0.0.1::80 publish the
+// container's port on free host ports, two different ones, which cove
+// status shows and which answer.
+func TestRunRandomPort(t *testing.T) {
+	env.Need(t)
+	assertClosedWorld(t)
+	t.Cleanup(func() { checkNoLeftovers(t) })
+	t.Cleanup(func() { inside(t, coveBin, "rm", "runrand") })
+	mustCove(t, "run", "-d", "--name", "runrand", "--rootfs", rootfs, "--volatile", "-p", "80", "-p", "127.0.0.1::80", "--stop-timeout", "2s",
+		"--", "/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www")
+	status := mustCove(t, "status", "runrand")
+	every := regexp.MustCompile(`0\.0\.0\.0:(\d+)->80/tcp`).FindStringSubmatch(status)
+	local := regexp.MustCompile(`127\.0\.0\.1:(\d+)->80/tcp`).FindStringSubmatch(status)
+	if every == nil || local == nil || every[1] == local[1] {
+		t.Fatalf("cove status runrand, want port 80 published on two free host ports, on every address and on 127.0.0.1:\n%s", status)
+	}
+	for _, port := range []string{every[1], local[1]} {
+		if got := fetchLocal(t, "http://127.0.0.1:"+port+"/"); got != "runrand" {
+			t.Errorf("the free host port %s: %q, want runrand", port, got)
+		}
+	}
+}
+
 // dockerCLI readies the API and returns the real docker CLI run in the
 // sandbox against cove's API.
 func dockerCLI(t *testing.T) func(args ...string) result {

@@ -70,6 +70,33 @@ func ParsePort(s string) (Port, error) {
 	return p, nil
 }
 
+// ParseRandomPort parses a published port without its host port, as
+// Docker's and podman's -p write one to be given a free host port:
+// "CONTAINERPORT[/PROTO]" or "HOSTADDR::CONTAINERPORT[/PROTO]" (IPv6 in
+// brackets). Its HostPort is 0; ok is false for anything else, a port
+// ParsePort reads among them.
+func ParseRandomPort(s string) (p Port, ok bool) {
+	rest, proto, hasProto := strings.Cut(s, "/")
+	var withHost string
+	switch i := strings.LastIndex(rest, "::"); {
+	case !strings.Contains(rest, ":"):
+		withHost = "1:" + rest
+	case i > 0 && !strings.Contains(rest[i+2:], ":") && !strings.Contains(rest[i+2:], "]"):
+		withHost = rest[:i] + ":1:" + rest[i+2:]
+	default:
+		return Port{}, false
+	}
+	if hasProto {
+		withHost += "/" + proto
+	}
+	p, err := ParsePort(withHost)
+	if err != nil {
+		return Port{}, false
+	}
+	p.HostPort = 0
+	return p, true
+}
+
 // parsePortNumber parses a decimal port from 1 to 65535.
 func parsePortNumber(s string) (uint16, error) {
 	n, err := strconv.ParseUint(s, 10, 16)

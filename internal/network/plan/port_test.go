@@ -94,3 +94,24 @@ func TestAllowsIPv6OnlyWithIPv6(t *testing.T) {
 		}
 	}
 }
+
+// TestParseRandomPort: Docker's -p forms without a host port parse with
+// HostPort 0; a port with one, and malformed ones, do not.
+func TestParseRandomPort(t *testing.T) {
+	for s, want := range map[string]string{
+		"80":              "0:80/tcp",
+		"53/udp":          "0:53/udp",
+		"127.0.0.1::80":   "127.0.0.1:0:80/tcp",
+		"[::1]::5353/udp": "[::1]:0:5353/udp",
+		"[fd00::1]::443":  "[fd00::1]:0:443/tcp",
+	} {
+		if p, ok := ParseRandomPort(s); !ok || p.String() != want {
+			t.Errorf("ParseRandomPort(%q) = %v, %v; want %s", s, p, ok, want)
+		}
+	}
+	for _, s := range []string{"8080:80", "127.0.0.1:8080:80", "[::1]:8080:80", "::80", "0", "80/sctp", "[::1]:80", "x", "127.0.0.1::", "[fd00::1]::"} {
+		if p, ok := ParseRandomPort(s); ok {
+			t.Errorf("ParseRandomPort(%q) = %v, want none", s, p)
+		}
+	}
+}
