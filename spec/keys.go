@@ -109,7 +109,7 @@ var keyTable = []Key{
 	{Path: "container.aliases", Type: TypeStrings, Field: "Container.Aliases", Example: `["db", "primary.db"]`, Flags: runFlag("network-alias", "another name the container answers to on its networks' DNS (repeatable)")},
 	{Path: "container.labels", Type: TypeStringMap, Field: "Container.Labels", Flags: []Flag{{Name: "label", Short: "l", Usage: "KEY=VALUE label of the container (repeatable)"}}},
 	{Path: "container.ip", Type: TypeString, Field: "Container.IP", Example: `"10.77.0.50"`, Flags: runFlag("ip", "the container's IPv4 address on its network")},
-	{Path: "container.ports", Type: TypeStrings, Field: "Container.Ports", Example: `["8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443"]`, Flags: []Flag{{Name: "publish", Short: "p", Usage: "publish a port [HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO]; cove run: without HOSTPORT (80, HOSTADDR::80), a free one (repeatable)"}}},
+	{Path: "container.ports", Type: TypeStrings, Field: "Container.Ports", Example: `["8080:80", "127.0.0.1:5353:53/udp", "[2001:db8::10]:8443:443"]`, Flags: []Flag{{Name: "publish", Short: "p", Usage: "publish a port [HOSTADDR:][HOSTPORT:]CONTAINERPORT[/PROTO], without HOSTPORT on a free one (repeatable)"}}},
 	{Path: "container.read_only", Type: TypeBoolean, Field: "Container.ReadOnly", Flags: runFlag("read-only", "make the container's root file system read-only")},
 	{Path: "container.volatile", Type: TypeBoolean, Field: "Container.Volatile", Flags: runFlag("volatile", "keep writes to the root in memory (tmpfs overlay), not in the rootfs")},
 	{Path: "container.mount", Type: TypeTables, Field: "Container.Mounts", Example: `{ source = "/srv/data", target = "/data" }`, Flags: []Flag{

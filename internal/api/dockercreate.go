@@ -241,14 +241,21 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 }
 
 // freePort is network.PortClaims.FreePort avoiding, besides avoid, the
-// ports that the containers created through this API keep in their
-// records: a stopped one holds no claim, and must find its ports free
-// at its next start.
+// ports of the records (RecordedPorts).
 func (s *Server) freePort(p plan.Port, avoid []plan.Port) (uint16, error) {
-	for _, r := range s.records.list() {
-		avoid = append(avoid, boundPorts(r.Config.HostConfig.PortBindings)...)
+	return s.opt.Networks.Ports.FreePort(p, append(avoid, RecordedPorts(s.records.dir)...))
+}
+
+// RecordedPorts are the host ports that the containers created through
+// Docker's API keep in their records in dir (declared.Paths.Created): a
+// stopped one holds no claim, and must find them free at its next start,
+// so a free port (a create's, cove run -p PORT's) avoids them.
+func RecordedPorts(dir string) []plan.Port {
+	var out []plan.Port
+	for _, r := range (containerRecords{dir: dir}).list() {
+		out = append(out, boundPorts(r.Config.HostConfig.PortBindings)...)
 	}
-	return s.opt.Networks.Ports.FreePort(p, avoid)
+	return out
 }
 
 // createName is the name of a container to create: the name query

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/declared"
 	"github.com/cove-project/cove/internal/eventlog"
 	"github.com/cove-project/cove/internal/hostcheck"
@@ -429,14 +430,15 @@ const portsKey = "container.ports"
 // -p 127.0.0.1::53/udp: Docker's and podman's random port) a free host
 // port (network.PortClaims.FreePort) before it reaches s, whose ports
 // always name theirs (a declared spec's are fixed: cove apply refuses
-// "80"): one that none of the spec's or the other values' ports uses.
+// "80"): one that none of the spec's or the other values' ports uses,
+// nor a container created through Docker's API (api.RecordedPorts).
 func (f *runFlags) randomPorts(s *spec.Spec) error {
 	k, _ := spec.KeyFor(portsKey)
 	l := f.lists[k.Flags[0].Name]
 	if l == nil || s.Container == nil {
 		return nil
 	}
-	var taken []plan.Port
+	taken := api.RecordedPorts(declared.Default.Created) // Docker's stopped containers keep theirs
 	for _, v := range append(slices.Clone(s.Container.Ports), *l...) {
 		if p, err := plan.ParsePort(v); err == nil {
 			taken = append(taken, p)

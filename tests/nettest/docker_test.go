@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -308,21 +309,25 @@ func TestRunDefaultNetwork(t *testing.T) {
 
 // TestRunRandomPort: cove run -p 80 and -p 127.0.0.1::80 publish the
 // container's port on free host ports, two different ones, which cove
-// status shows and which answer.
+// status shows and which answer; -p 0.0.0.0:8089:80 publishes on every
+// address (before, its rule matched the destination 0.0.0.0: nothing).
 func TestRunRandomPort(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	t.Cleanup(func() { inside(t, coveBin, "rm", "runrand") })
-	mustCove(t, "run", "-d", "--name", "runrand", "--rootfs", rootfs, "--volatile", "-p", "80", "-p", "127.0.0.1::80", "--stop-timeout", "2s",
+	mustCove(t, "run", "-d", "--name", "runrand", "--rootfs", rootfs, "--volatile", "-p", "80", "-p", "127.0.0.1::80", "-p", "0.0.0.0:8089:80", "--stop-timeout", "2s",
 		"--", "/bin/sh", "-c", "mkdir /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www")
 	status := mustCove(t, "status", "runrand")
-	every := regexp.MustCompile(`0\.0\.0\.0:(\d+)->80/tcp`).FindStringSubmatch(status)
-	local := regexp.MustCompile(`127\.0\.0\.1:(\d+)->80/tcp`).FindStringSubmatch(status)
-	if every == nil || local == nil || every[1] == local[1] {
-		t.Fatalf("cove status runrand, want port 80 published on two free host ports, on every address and on 127.0.0.1:\n%s", status)
+	var every []string
+	for _, m := range regexp.MustCompile(`0\.0\.0\.0:(\d+)->80/tcp`).FindAllStringSubmatch(status, -1) {
+		every = append(every, m[1])
 	}
-	for _, port := range []string{every[1], local[1]} {
+	local := regexp.MustCompile(`127\.0\.0\.1:(\d+)->80/tcp`).FindStringSubmatch(status)
+	if len(every) != 2 || !slices.Contains(every, "8089") || local == nil || slices.Contains(every, local[1]) {
+		t.Fatalf("cove status runrand, want port 80 published on 8089 and two free host ports, on every address and on 127.0.0.1:\n%s", status)
+	}
+	for _, port := range append(every, local[1]) {
 		if got := fetchLocal(t, "http://127.0.0.1:"+port+"/"); got != "runrand" {
 			t.Errorf("the free host port %s: %q, want runrand", port, got)
 		}

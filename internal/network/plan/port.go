@@ -28,7 +28,8 @@ const PortSyntax = `"[HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO]" such as "8080:80
 	`(HOSTADDR: one address of the host, IPv6 in brackets; default every address; PROTO: tcp or udp, default tcp)`
 
 // ParsePort parses a published port as Docker's -p writes it:
-// "[HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO]".
+// "[HOSTADDR:]HOSTPORT:CONTAINERPORT[/PROTO]". An unspecified HOSTADDR
+// (0.0.0.0, [::]) is every address, as none.
 func ParsePort(s string) (Port, error) {
 	bad := func(format string, args ...any) (Port, error) {
 		return Port{}, fmt.Errorf("invalid port %q: %s; must be %s", s, fmt.Sprintf(format, args...), PortSyntax)
@@ -59,6 +60,9 @@ func ParsePort(s string) (Port, error) {
 	}
 	if len(parts) != 2 {
 		return bad("wrong number of ':'-separated parts")
+	}
+	if p.HostAddr.IsUnspecified() { // 0.0.0.0 and [::]: every address, as Docker's API takes them
+		p.HostAddr = netip.Addr{}
 	}
 	var err error
 	if p.HostPort, err = parsePortNumber(parts[0]); err != nil {

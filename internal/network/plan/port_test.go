@@ -13,6 +13,8 @@ func TestParsePort(t *testing.T) {
 		"[2001:db8::10]:8443:443": {HostAddr: netip.MustParseAddr("2001:db8::10"), HostPort: 8443, ContainerPort: 443, Proto: TCP},
 		"[::1]:8443:443":          {HostAddr: netip.IPv6Loopback(), HostPort: 8443, ContainerPort: 443, Proto: TCP},
 		"[::1]:5353:53/udp":       {HostAddr: netip.IPv6Loopback(), HostPort: 5353, ContainerPort: 53, Proto: UDP},
+		"0.0.0.0:8080:80":         {HostPort: 8080, ContainerPort: 80, Proto: TCP},
+		"[::]:5353:53/udp":        {HostPort: 5353, ContainerPort: 53, Proto: UDP},
 	} {
 		got, err := ParsePort(in)
 		if err != nil || got != want {
@@ -104,6 +106,7 @@ func TestParseRandomPort(t *testing.T) {
 		"127.0.0.1::80":   "127.0.0.1:0:80/tcp",
 		"[::1]::5353/udp": "[::1]:0:5353/udp",
 		"[fd00::1]::443":  "[fd00::1]:0:443/tcp",
+		"0.0.0.0::80":     "0:80/tcp",
 	} {
 		if p, ok := ParseRandomPort(s); !ok || p.String() != want {
 			t.Errorf("ParseRandomPort(%q) = %v, %v; want %s", s, p, ok, want)
