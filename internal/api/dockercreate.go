@@ -228,7 +228,8 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 	if err != nil {
 		return nil, nil, nil, errorf(CodeInternal, fmt.Sprintf("create %s: %v", name, err))
 	}
-	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, firstNetwork(&req, settings.RunNetwork), s.freePort); perr != nil {
+	net, recorded := firstNetwork(&req, settings.RunNetwork), RecordedPorts(s.records.dir)
+	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, net, recorded, s.opt.Networks.Ports.FreePort); perr != nil {
 		return nil, nil, nil, perr
 	}
 	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
@@ -238,12 +239,6 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 		serr = s.checkRunnable(sp)
 	}
 	return rec, sp, warnings, serr
-}
-
-// freePort is network.PortClaims.FreePort avoiding, besides avoid, the
-// ports of the records (RecordedPorts).
-func (s *Server) freePort(p plan.Port, avoid []plan.Port) (uint16, error) {
-	return s.opt.Networks.Ports.FreePort(p, append(avoid, RecordedPorts(s.records.dir)...))
 }
 
 // RecordedPorts are the host ports that the containers created through

@@ -198,19 +198,20 @@ func parseDockerPort(key string) (uint16, string, error) {
 // to each binding of req without one (docker run -p PORT, -p IP::PORT;
 // HostPort "" or "0") and, with PublishAllPorts (-P), to each tcp or udp
 // port that req or its image (imageExposed) exposes and that has no
-// binding. It writes them into req's PortBindings and clears
+// binding, avoiding the ports of avoid too. It writes them into req's
+// PortBindings and clears
 // PublishAllPorts, so the record keeps them: a container's ports are
 // chosen at its creation and kept across its starts (Docker chooses anew
 // at each start). -P publishes nothing when the container's first
 // network, net, is none of cove's (host, none, another container's), as
 // Docker's; a binding containerSpec refuses is left to it.
-func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string, free func(plan.Port, []plan.Port) (uint16, error)) *Error {
+func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string, avoid []plan.Port, free func(plan.Port, []plan.Port) (uint16, error)) *Error {
 	h := &req.HostConfig
 	if _, shared := spec.SharedNetwork(net); h.PublishAll && !shared && net != spec.NetworkHost && net != spec.NetworkNone {
 		publishExposed(h, imageExposed, req.ExposedPorts)
 	}
 	h.PublishAll = false
-	chosen := boundPorts(h.PortBindings) // a random port is none of the container's own
+	chosen := append(slices.Clip(avoid), boundPorts(h.PortBindings)...) // a random port is none of the container's own
 	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
 		port, proto, err := parseDockerPort(key)
 		for i, hb := range h.PortBindings[key] {
@@ -279,7 +280,7 @@ func publishedPort(hb dockerPortBinding, port uint16, proto string) (plan.Port, 
 	host := ""
 	ip, err := netip.ParseAddr(hb.HostIP)
 	switch ip = ip.Unmap(); {
-	case hb.HostIP == "" || err == nil && ip.IsUnspecified():
+	case hb.HostIP == "": // every address; so are 0.0.0.0 and :: (plan.ParsePort)
 	case err != nil:
 		return plan.Port{}, fmt.Errorf("HostIp %q is not an IP address", hb.HostIP)
 	case ip.Is6():

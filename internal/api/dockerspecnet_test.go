@@ -96,7 +96,7 @@ func TestRandomPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	imageExposed := map[string]struct{}{"443/tcp": {}, "8080/tcp": {}, "80/tcp": {}, "5000/sctp": {}}
-	if err := randomPorts(&req, imageExposed, "cove", free); err != nil {
+	if err := randomPorts(&req, imageExposed, "cove", nil, free); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
@@ -116,7 +116,7 @@ func TestRandomPorts(t *testing.T) {
 
 	for _, net := range []string{spec.NetworkHost, spec.NetworkNone, "container:db"} {
 		other := dockerCreate{HostConfig: dockerHostCreate{PublishAll: true}}
-		if err := randomPorts(&other, map[string]struct{}{"80/tcp": {}}, net, free); err != nil || len(other.HostConfig.PortBindings) != 0 || other.HostConfig.PublishAll {
+		if err := randomPorts(&other, map[string]struct{}{"80/tcp": {}}, net, nil, free); err != nil || len(other.HostConfig.PortBindings) != 0 || other.HostConfig.PublishAll {
 			t.Errorf("-P on %s: %v, bindings %v, PublishAll %v; want none", net, err, other.HostConfig.PortBindings, other.HostConfig.PublishAll)
 		}
 	}
@@ -126,7 +126,7 @@ func TestRandomPorts(t *testing.T) {
 	}{{errors.New("every port is in use"), CodeInternal}, {fmt.Errorf("192.0.2.1: %w", network.ErrNotLocal), CodeBadRequest}} {
 		full := dockerCreate{HostConfig: dockerHostCreate{PortBindings: map[string][]dockerPortBinding{"80/tcp": {{HostIP: "192.0.2.1"}}}}}
 		fail := func(plan.Port, []plan.Port) (uint16, error) { return 0, c.err }
-		if err := randomPorts(&full, nil, "cove", fail); err == nil || err.Code != c.code {
+		if err := randomPorts(&full, nil, "cove", nil, fail); err == nil || err.Code != c.code {
 			t.Errorf("free failing with %v: %v, want code %s", c.err, err, c.code)
 		}
 	}

@@ -449,7 +449,7 @@ func (f *runFlags) randomPorts(s *spec.Spec) error {
 		if !ok {
 			continue
 		}
-		n, err := network.PortClaims{Root: network.DefaultPortRoot}.FreePort(p, taken)
+		n, err := network.Host.Ports.FreePort(p, taken)
 		if err != nil {
 			err = fmt.Errorf("run: --%s %q: %w", k.Flags[0].Name, v, err)
 			if errors.Is(err, network.ErrNotLocal) {
