@@ -55,7 +55,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: post, path: "/containers/{name}/rename", need: roleRoot, mutates: true, handle: (*Server).dockerRename},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes())...)
+	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes(), pruneRoutes())...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the

@@ -55,9 +55,8 @@ func (s *Server) createNetworkDocker(c *call) {
 		c.fail(berr)
 		return
 	}
-	nw, ok := s.backend.(Networker)
+	nw, ok := s.networker(c, "network create")
 	if !ok {
-		c.failWith(errors.New("network create: the API's backend cannot create networks"))
 		return
 	}
 	if _, err := nw.CreateNetwork(c.ctx(), req.Name, settings); err != nil {
@@ -75,9 +74,8 @@ func (s *Server) removeNetworkDocker(c *call) {
 	if !ok {
 		return
 	}
-	nw, ok := s.backend.(Networker)
+	nw, ok := s.networker(c, "network rm")
 	if !ok {
-		c.failWith(errors.New("network rm: the API's backend cannot remove networks"))
 		return
 	}
 	if err := nw.RemoveNetwork(c.ctx(), n.Name); err != nil {
@@ -85,6 +83,16 @@ func (s *Server) removeNetworkDocker(c *call) {
 		return
 	}
 	c.w.WriteHeader(http.StatusNoContent)
+}
+
+// networker is the API's backend as a Networker, or, answering 500 for
+// op, false.
+func (s *Server) networker(c *call, op string) (Networker, bool) {
+	nw, ok := s.backend.(Networker)
+	if !ok {
+		c.failWith(fmt.Errorf("%s: the API's backend cannot change networks", op))
+	}
+	return nw, ok
 }
 
 // networkSettings are a network file's settings for Docker's create

@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -89,9 +88,8 @@ func (s *Server) connectOrDisconnect(c *call, connect bool, op func(context.Cont
 		c.fail(dockerNotRunning(ct.Name))
 		return
 	}
-	nw, ok := s.backend.(Networker)
+	nw, ok := s.networker(c, "network connect")
 	if !ok {
-		c.failWith(errors.New("network connect: the API's backend cannot change a container's networks"))
 		return
 	}
 	live := func() error {

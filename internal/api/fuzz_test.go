@@ -301,7 +301,10 @@ func requestCases() []requestCase {
 		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"IPAM\":{\"Config\":[{\"Subnet\":\"10.9.0.0/24\",\"IPRange\":\"10.9.0.0/25\"}]}}", roleRoot, 400, `--ip-range`},
 		{"POST /v1.41/networks/create\n\n{\"Name\":\"x\",\"Options\":{\"com.docker.network.driver.mtu\":\"1400\"}}", roleRoot, 400, `option \"com.docker.network.driver.mtu\" is not supported`},
 		{"DELETE /v1.41/networks/nope", roleRoot, 404, `network nope not found`},
-		{"POST /v1.41/networks/prune", roleRoot, 501, `cove does not implement POST /networks/prune`},
+		{"POST /v1.41/networks/prune?filters=%7B%22until%22%3A%5B%221h%22%5D%7D", roleRoot, 501, `cove does not implement the \"until\" filter`},
+		{"POST /v1.41/containers/prune?filters=%7B%22until%22%3A%5B%22yesterday%22%5D%7D", roleRoot, 400, `until \"yesterday\"`},
+		{"POST /v1.41/containers/prune", roleMember, 403, `uid 1000 is not root`},
+		{"POST /v1.41/build/prune", roleRoot, 200, `{"CachesDeleted":[],"SpaceReclaimed":0}`},
 		{"POST /v1.41/containers/create?name=x\n\n{\"Image\":\"r.example/web:1\",\"HostConfig\":{\"NetworkMode\":\"nope\"}}", roleRoot, 404, `No such image`},
 	}
 }
