@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/cove-project/cove/tests/harness"
 )
 
@@ -33,6 +35,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("create, start, logs, wait", func(t *testing.T) { dockerCreateStart(t, docker, ref) })
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
 	t.Run("health check", func(t *testing.T) { dockerHealth(t, docker, ref) })
+	t.Run("image health check", func(t *testing.T) { dockerImageHealth(t, docker) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
@@ -284,6 +287,37 @@ func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 		t.Errorf("cove logs -n 2 --since 1h of a container that wrote nothing: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
 	}
 	docker("rm", "-f", "hc")
+}
+
+// dockerImageHealth: an image's HEALTHCHECK is the check of a container
+// run without --health-cmd (docker ps shows its health, unhealthy and
+// then healthy), and --no-healthcheck runs none.
+func dockerImageHealth(t *testing.T, docker func(...string) result) {
+	_, reg := testImage(t)
+	cfg := imageConfig
+	cfg.Healthcheck = &v1.HealthConfig{Test: []string{"CMD-SHELL", "test -f /tmp/ok"}, Interval: time.Second, Retries: 1}
+	ref := pushImage(t, reg, "cove/health:1", cfg, rootfs)
+	t.Cleanup(func() {
+		docker("rm", "-f", "ihc", "ihc-none")
+		cove(t, "rmi", "--force", ref)
+	})
+	for _, args := range [][]string{{"--name", "ihc"}, {"--name", "ihc-none", "--no-healthcheck"}} {
+		if r := docker(append(append([]string{"run", "-d"}, args...), ref, "sleep", "1000")...); r.Code != 0 {
+			t.Fatalf("docker run -d %s: exit %d: %s", strings.Join(args, " "), r.Code, r.Stderr)
+		}
+	}
+	status := func(name string) string {
+		return strings.TrimSpace(docker("inspect", "-f", "{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}", name).Stdout)
+	}
+	eventually(t, 20*time.Second, "the image's check makes ihc unhealthy", func() bool { return status("ihc") == "unhealthy" })
+	docker("exec", "ihc", "touch", "/tmp/ok")
+	eventually(t, 20*time.Second, "the image's check makes ihc healthy", func() bool { return status("ihc") == "healthy" })
+	if r := docker("ps", "--filter", "name=ihc"); !strings.Contains(r.Stdout, "(healthy)") {
+		t.Errorf("docker ps of ihc:\n%s", r.Stdout)
+	}
+	if got := status("ihc-none"); got != "none" {
+		t.Errorf("the health of a container run with --no-healthcheck: %q, want none", got)
+	}
 }
 
 // dockerRunDetached: docker run -d starts a workload that docker ps and

@@ -221,8 +221,9 @@ func (s *Server) createContainer(c *call) {
 }
 
 // newRecord makes the record of container name, created by req to run
-// image img, and the spec its runs compile from (containerSpec, checked
-// as a run would be), with the warnings to give its creator.
+// image img (with img's HEALTHCHECK under req's: withImageHealth), and
+// the spec its runs compile from (containerSpec, checked as a run would
+// be), with the warnings to give its creator.
 func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord) (*containerRecord, *spec.Spec, []string, *Error) {
 	settings, err := hostconf.Read(s.opt.Settings)
 	if err != nil {
@@ -232,6 +233,7 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, net, recorded, s.opt.Networks.Ports.FreePort); perr != nil {
 		return nil, nil, nil, perr
 	}
+	req.Healthcheck = withImageHealth(req.Healthcheck, img.Config.Config.Healthcheck)
 	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
 		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork}
 	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/cove-project/cove/spec"
 )
 
@@ -73,7 +75,8 @@ const (
 // ("CMD-SHELL" through /bin/sh -c), Docker's defaults for what it leaves
 // 0, and no action when it fails (Docker only reports it; compose waits
 // for it with depends_on's service_healthy). "NONE", or no test, is no
-// check (the image's HEALTHCHECK is not read).
+// check. The image's HEALTHCHECK is in h already (withImageHealth, at
+// the create).
 func (b *specBuild) health(h *dockerHealthcheck) {
 	if h == nil || len(h.Test) == 0 || h.Test[0] == "NONE" {
 		return
@@ -105,6 +108,29 @@ func (b *specBuild) health(h *dockerHealthcheck) {
 	}
 	b.sp.Health = &spec.Health{Command: cmd, Interval: interval, Timeout: timeout,
 		Retries: retries, StartPeriod: nsOr(h.StartPeriod, 0), OnFailure: spec.HealthNone}
+}
+
+// withImageHealth is a create's Config.Healthcheck h with its image's
+// HEALTHCHECK img (nil: none) under it, by Docker's rules: a create
+// without one takes the image's; one without a test takes the image's
+// test, and each value it leaves 0 the image's (--health-interval alone
+// keeps the image's command). ["NONE"] (--no-healthcheck) stays none.
+func withImageHealth(h *dockerHealthcheck, img *v1.HealthConfig) *dockerHealthcheck {
+	if img == nil {
+		return h
+	}
+	var out dockerHealthcheck
+	if h != nil {
+		out = *h
+	}
+	if len(out.Test) == 0 {
+		out.Test = slices.Clone(img.Test)
+	}
+	out.Interval = cmp.Or(out.Interval, int64(img.Interval))
+	out.Timeout = cmp.Or(out.Timeout, int64(img.Timeout))
+	out.StartPeriod = cmp.Or(out.StartPeriod, int64(img.StartPeriod))
+	out.Retries = cmp.Or(out.Retries, img.Retries)
+	return &out
 }
 
 // nsOr is ns nanoseconds, or def for 0.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/cove-project/cove/spec"
 )
 
@@ -193,5 +195,34 @@ func TestContainerRecord(t *testing.T) {
 	}
 	if missing, err := rs.read("c2"); missing != nil || err != nil {
 		t.Errorf("read of a missing record: %v, %v", missing, err)
+	}
+}
+
+// TestWithImageHealth: an image's HEALTHCHECK is a create's check when
+// the create gives none; a create's test, and each value it sets, win
+// over the image's; --no-healthcheck (["NONE"]) stays none; an image
+// without one leaves the create's as it is.
+func TestWithImageHealth(t *testing.T) {
+	img := &v1.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: 5 * time.Second, Timeout: time.Second, Retries: 4}
+	for _, c := range []struct {
+		name string
+		req  *dockerHealthcheck
+		img  *v1.HealthConfig
+		want *dockerHealthcheck
+	}{
+		{"none given", nil, img, &dockerHealthcheck{Test: img.Test, Interval: 5e9, Timeout: 1e9, Retries: 4}},
+		{"--health-interval alone", &dockerHealthcheck{Interval: 2e9}, img, &dockerHealthcheck{Test: img.Test, Interval: 2e9, Timeout: 1e9, Retries: 4}},
+		{"--health-cmd", &dockerHealthcheck{Test: []string{"CMD", "true"}, StartPeriod: 3e9}, img, &dockerHealthcheck{Test: []string{"CMD", "true"}, Interval: 5e9, Timeout: 1e9, StartPeriod: 3e9, Retries: 4}},
+		{"--no-healthcheck", &dockerHealthcheck{Test: []string{"NONE"}}, img, &dockerHealthcheck{Test: []string{"NONE"}, Interval: 5e9, Timeout: 1e9, Retries: 4}},
+		{"an image without one", &dockerHealthcheck{Test: []string{"CMD", "true"}}, nil, &dockerHealthcheck{Test: []string{"CMD", "true"}}},
+		{"neither", nil, nil, nil},
+	} {
+		if got := withImageHealth(c.req, c.img); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	b := &specBuild{sp: spec.Defaults("x")}
+	if b.health(withImageHealth(&dockerHealthcheck{Test: []string{"NONE"}}, img)); b.sp.Health != nil {
+		t.Errorf("--no-healthcheck over an image's HEALTHCHECK: the spec has a check %+v", b.sp.Health)
 	}
 }
