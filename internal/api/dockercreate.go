@@ -230,7 +230,7 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 		return nil, nil, nil, errorf(CodeInternal, fmt.Sprintf("create %s: %v", name, err))
 	}
 	net, recorded := firstNetwork(&req, settings.RunNetwork), RecordedPorts(s.records.dir)
-	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, net, recorded, s.opt.Networks.Ports.FreePort); perr != nil {
+	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, net, recorded, s.opt.Networks.Ports); perr != nil {
 		return nil, nil, nil, perr
 	}
 	req.Healthcheck = withImageHealth(req.Healthcheck, img.Config.Config.Healthcheck)

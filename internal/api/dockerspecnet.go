@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -194,18 +195,26 @@ func parseDockerPort(key string) (uint16, string, error) {
 	return uint16(n), proto, nil
 }
 
-// randomPorts gives a free host port (free: network.PortClaims.FreePort)
-// to each binding of req without one (docker run -p PORT, -p IP::PORT;
-// HostPort "" or "0") and, with PublishAllPorts (-P), to each tcp or udp
-// port that req or its image (imageExposed) exposes and that has no
-// binding, avoiding the ports of avoid too. It writes them into req's
+// portChooser chooses free host ports (network.PortClaims).
+type portChooser interface {
+	FreePort(p plan.Port, avoid []plan.Port) (uint16, error)
+	FreePortIn(p plan.Port, lo, hi int, avoid []plan.Port) (uint16, error)
+}
+
+// randomPorts gives a free host port (ports.FreePort) to each binding of
+// req without one (docker run -p PORT, -p IP::PORT; HostPort "" or "0"),
+// one of its range (ports.FreePortIn) to each binding with a range of
+// host ports (-p 8000-8010:80, HostPort "8000-8010") and, with
+// PublishAllPorts (-P), one to each tcp or udp port that req or its image
+// (imageExposed) exposes and that has no binding, avoiding the ports of
+// avoid too. It writes them into req's
 // PortBindings and clears
 // PublishAllPorts, so the record keeps them: a container's ports are
 // chosen at its creation and kept across its starts (Docker chooses anew
 // at each start). -P publishes nothing when the container's first
 // network, net, is none of cove's (host, none, another container's), as
 // Docker's; a binding containerSpec refuses is left to it.
-func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string, avoid []plan.Port, free func(plan.Port, []plan.Port) (uint16, error)) *Error {
+func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string, avoid []plan.Port, ports portChooser) *Error {
 	h := &req.HostConfig
 	if _, shared := spec.SharedNetwork(net); h.PublishAll && !shared && net != spec.NetworkHost && net != spec.NetworkNone {
 		publishExposed(h, imageExposed, req.ExposedPorts)
@@ -215,25 +224,56 @@ func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string
 	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
 		port, proto, err := parseDockerPort(key)
 		for i, hb := range h.PortBindings[key] {
-			if err != nil || hb.HostPort != "" && hb.HostPort != "0" {
-				continue
+			lo, hi, isRange, rerr := hostPortRange(hb.HostPort)
+			if err != nil || rerr != nil || !isRange && hb.HostPort != "" && hb.HostPort != "0" {
+				continue // a port given, or a binding containerSpec refuses
 			}
 			p, perr := publishedPort(dockerPortBinding{HostIP: hb.HostIP, HostPort: "1"}, port, proto) // its host side
 			if perr != nil {
 				continue
 			}
-			if p.HostPort, perr = free(p, chosen); perr != nil {
-				code := CodeInternal
-				if errors.Is(perr, network.ErrNotLocal) {
-					code = CodeBadRequest
-				}
-				return errorf(code, fmt.Sprintf("HostConfig.PortBindings[%q]: %v", key, perr))
+			if isRange {
+				p.HostPort, perr = ports.FreePortIn(p, lo, hi, chosen)
+			} else {
+				p.HostPort, perr = ports.FreePort(p, chosen)
+			}
+			if perr != nil {
+				return errorf(freePortCode(perr), fmt.Sprintf("HostConfig.PortBindings[%q]: %v", key, perr))
 			}
 			h.PortBindings[key][i].HostPort = strconv.Itoa(int(p.HostPort))
 			chosen = append(chosen, p)
 		}
 	}
 	return nil
+}
+
+// freePortCode is the status of a create whose free port could not be
+// had: 400 for an address not the host's, 409 for a range of ports all
+// taken, else 500.
+func freePortCode(err error) string {
+	switch {
+	case errors.Is(err, network.ErrNotLocal):
+		return CodeBadRequest
+	case errors.Is(err, network.ErrNoFreePort):
+		return CodeConflict
+	}
+	return CodeInternal
+}
+
+// hostPortRange reads a binding's HostPort "LOW-HIGH" (docker run -p
+// 8000-8010:80: a free one of those ports); isRange is false for any
+// other HostPort, and err says why one with a "-" is no range.
+func hostPortRange(s string) (lo, hi int, isRange bool, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if !isRange {
+		return 0, 0, false, nil
+	}
+	l, lerr := strconv.ParseUint(a, 10, 16)
+	h, herr := strconv.ParseUint(b, 10, 16)
+	if lerr != nil || herr != nil || l == 0 || l > h {
+		return 0, 0, true, fmt.Errorf("HostPort %q is not a range LOW-HIGH of ports from 1 to 65535", s)
+	}
+	return int(l), int(h), true, nil
 }
 
 // publishExposed adds a binding without host port for each port of the
@@ -291,8 +331,9 @@ func publishedPort(hb dockerPortBinding, port uint16, proto string) (plan.Port, 
 	switch {
 	case hb.HostPort == "" || hb.HostPort == "0":
 		return plan.Port{}, fmt.Errorf("no HostPort (cove chooses one for -p %d when the container is created)", port)
-	case strings.Contains(hb.HostPort, "-"):
-		return plan.Port{}, fmt.Errorf("HostPort %q: host port ranges are not supported yet; give one port", hb.HostPort)
+	}
+	if _, _, isRange, err := hostPortRange(hb.HostPort); isRange {
+		return plan.Port{}, cmp.Or(err, fmt.Errorf("HostPort %q: cove chooses one of the range when the container is created", hb.HostPort))
 	}
 	return plan.ParsePort(fmt.Sprintf("%s%s:%d/%s", host, hb.HostPort, port, proto))
 }

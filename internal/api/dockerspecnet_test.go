@@ -52,7 +52,8 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"no host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":""}]}}}`, nil, nil, "",
 			`HostConfig.PortBindings["80/tcp"]: no HostPort (cove chooses one for -p 80 when the container is created)`},
 		{"port range", `{"HostConfig":{"PortBindings":{"80-81/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", "port ranges are not supported yet"},
-		{"host port range", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", `HostPort "8080-8081": host port ranges are not supported yet`},
+		{"host port range", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"8080-8081"}]}}}`, nil, nil, "", `HostPort "8080-8081": cove chooses one of the range when the container is created`},
+		{"bad host port range", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"9-5"}]}}}`, nil, nil, "", `HostPort "9-5" is not a range LOW-HIGH`},
 		{"sctp", `{"HostConfig":{"PortBindings":{"80/sctp":[{"HostPort":"8080"}]}}}`, nil, nil, "", `protocol "sctp" is not supported (tcp and udp are)`},
 		{"bad host address", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"localhost","HostPort":"8080"}]}}}`, nil, nil, "", `HostIp "localhost" is not an IP address`},
 		{"ipv6 loopback", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"::1","HostPort":"8080"}]}}}`, portsField, []string{"[::1]:8080:80/tcp"}, "", ""},
@@ -79,19 +80,21 @@ func labelsOf(s *spec.Spec) any     { return s.Container.Labels }
 // (a key without protocol binds tcp) get the port free gives for their
 // host side, which avoids the container's own ports; PublishAllPorts is
 // cleared; on the host's network, none, or another container's -P
-// publishes nothing; free's failure is the create's (400 for an address
-// not the host's).
+// publishes nothing; a range of host ports (-p 8000-8010:80) gets one of
+// its ports; free's failure is the create's (400 for an address not the
+// host's, 409 for a range all taken).
 func TestRandomPorts(t *testing.T) {
 	var asked []string
 	next := uint16(40000)
-	free := func(p plan.Port, avoid []plan.Port) (uint16, error) {
-		asked = append(asked, fmt.Sprintf("%s %v avoiding %d", p.Proto, p.HostAddr, len(avoid)))
+	free := fakePorts(func(p plan.Port, lo, hi int, avoid []plan.Port) (uint16, error) {
+		asked = append(asked, fmt.Sprintf("%s %v %d-%d avoiding %d", p.Proto, p.HostAddr, lo, hi, len(avoid)))
 		next++
 		return next, nil
-	}
+	})
 	var req dockerCreate
 	body := `{"ExposedPorts":{"9090/tcp":{}},"HostConfig":{"PublishAllPorts":true,"PortBindings":{` +
-		`"80":[{"HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1"}],"443/tcp":[{"HostPort":"8443"}],"22/tcp":[{"HostPort":"0"}]}}}`
+		`"80":[{"HostPort":""}],"53/udp":[{"HostIp":"127.0.0.1"}],"443/tcp":[{"HostPort":"8443"}],"22/tcp":[{"HostPort":"0"}],` +
+		`"81/tcp":[{"HostPort":"8000-8010"}],"82/tcp":[{"HostPort":"9-5"}]}}}`
 	if err := json.Unmarshal([]byte(body), &req); err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +108,13 @@ func TestRandomPorts(t *testing.T) {
 			got[key] += hb.HostIP + ":" + hb.HostPort
 		}
 	}
-	want := map[string]string{"22/tcp": ":40001", "53/udp": "127.0.0.1:40002", "80": ":40003", "443/tcp": ":8443", "8080/tcp": ":40004", "9090/tcp": ":40005"}
+	want := map[string]string{"22/tcp": ":40001", "53/udp": "127.0.0.1:40002", "80": ":40003", "8080/tcp": ":40004", "81/tcp": ":40005",
+		"82/tcp": ":9-5", "443/tcp": ":8443", "9090/tcp": ":40006"}
 	if !maps.Equal(got, want) || req.HostConfig.PublishAll {
 		t.Errorf("bindings %v, PublishAll %v; want %v and false", got, req.HostConfig.PublishAll, want)
 	}
-	wantAsked := []string{"tcp invalid IP avoiding 1", "udp 127.0.0.1 avoiding 2", "tcp invalid IP avoiding 3", "tcp invalid IP avoiding 4", "tcp invalid IP avoiding 5"}
+	wantAsked := []string{"tcp invalid IP 0-0 avoiding 1", "udp 127.0.0.1 0-0 avoiding 2", "tcp invalid IP 0-0 avoiding 3",
+		"tcp invalid IP 0-0 avoiding 4", "tcp invalid IP 8000-8010 avoiding 5", "tcp invalid IP 0-0 avoiding 6"}
 	if !slices.Equal(asked, wantAsked) {
 		t.Errorf("free was asked %q, want %q", asked, wantAsked)
 	}
@@ -123,11 +128,21 @@ func TestRandomPorts(t *testing.T) {
 	for _, c := range []struct {
 		err  error
 		code string
-	}{{errors.New("every port is in use"), CodeInternal}, {fmt.Errorf("192.0.2.1: %w", network.ErrNotLocal), CodeBadRequest}} {
+	}{{errors.New("read the claims"), CodeInternal}, {fmt.Errorf("192.0.2.1: %w", network.ErrNotLocal), CodeBadRequest},
+		{fmt.Errorf("from 8000 to 8001: %w", network.ErrNoFreePort), CodeConflict}} {
 		full := dockerCreate{HostConfig: dockerHostCreate{PortBindings: map[string][]dockerPortBinding{"80/tcp": {{HostIP: "192.0.2.1"}}}}}
-		fail := func(plan.Port, []plan.Port) (uint16, error) { return 0, c.err }
+		fail := fakePorts(func(plan.Port, int, int, []plan.Port) (uint16, error) { return 0, c.err })
 		if err := randomPorts(&full, nil, "cove", nil, fail); err == nil || err.Code != c.code {
 			t.Errorf("free failing with %v: %v, want code %s", c.err, err, c.code)
 		}
 	}
+}
+
+// fakePorts is a portChooser: FreePort asks it for lo and hi 0.
+type fakePorts func(p plan.Port, lo, hi int, avoid []plan.Port) (uint16, error)
+
+func (f fakePorts) FreePort(p plan.Port, avoid []plan.Port) (uint16, error) { return f(p, 0, 0, avoid) }
+
+func (f fakePorts) FreePortIn(p plan.Port, lo, hi int, avoid []plan.Port) (uint16, error) {
+	return f(p, lo, hi, avoid)
 }

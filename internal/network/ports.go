@@ -348,11 +348,18 @@ func parseClaimName(name string) (plan.Port, bool) {
 // meanwhile. An address the host cannot bind (not one of its own) is an
 // error wrapping ErrNotLocal.
 func (c PortClaims) FreePort(p plan.Port, avoid []plan.Port) (uint16, error) {
+	lo, hi := localPortRange()
+	return c.FreePortIn(p, lo, hi, avoid)
+}
+
+// FreePortIn is FreePort from the ports lo to hi (a host port range, as
+// docker run -p 8000-8010:80 gives). When none of them is free, the error
+// wraps ErrNoFreePort.
+func (c PortClaims) FreePortIn(p plan.Port, lo, hi int, avoid []plan.Port) (uint16, error) {
 	held, err := c.List()
 	if err != nil {
 		return 0, err
 	}
-	lo, hi := localPortRange()
 	return freeIn(p, lo, hi, func(p plan.Port) (bool, error) {
 		if _, _, taken := conflict("", p, held); taken || slices.ContainsFunc(avoid, p.Conflicts) {
 			return false, nil
@@ -362,8 +369,11 @@ func (c PortClaims) FreePort(p plan.Port, avoid []plan.Port) (uint16, error) {
 }
 
 // ErrNotLocal is wrapped by FreePort's error for an address that is not
-// the host's.
-var ErrNotLocal = errors.New("not an address of this host")
+// the host's; ErrNoFreePort by FreePortIn's when every port is taken.
+var (
+	ErrNotLocal   = errors.New("not an address of this host")
+	ErrNoFreePort = errors.New("every port is published or in use")
+)
 
 // freeIn is the first port from lo to hi, starting at a random one and
 // wrapping, for which p's host side is free; free's error ends the
@@ -381,7 +391,7 @@ func freeIn(p plan.Port, lo, hi int, free func(plan.Port) (bool, error)) (uint16
 			return p.HostPort, nil
 		}
 	}
-	return 0, fmt.Errorf("find a free host port for %s on %s: every port from %d to %d is published or in use", p.Proto, hostAddrName(p), lo, hi)
+	return 0, fmt.Errorf("find a free host port for %s on %s from %d to %d: %w", p.Proto, hostAddrName(p), lo, hi, ErrNoFreePort)
 }
 
 // localPortRangeFile holds the kernel's range of local ports (two numbers).

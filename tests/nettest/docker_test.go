@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -345,19 +346,20 @@ func dockerCLI(t *testing.T) func(args ...string) result {
 	}
 }
 
-// TestDockerCLIRandomPort: docker run -p PORT, -p IP::PORT and -P (with
-// --expose) give the container free host ports, chosen when it is
-// created and kept across its restarts: docker port shows them, each
-// answers, and docker rm -f gives them back.
+// TestDockerCLIRandomPort: docker run -p PORT, -p IP::PORT, -p
+// IP:LOW-HIGH:PORT (one of those) and -P (with --expose) give the
+// container free host ports, chosen when it is created and kept across
+// its restarts: docker port shows them, each answers, and docker rm -f
+// gives them back.
 func TestDockerCLIRandomPort(t *testing.T) {
 	env.Need(t)
 	assertClosedWorld(t)
 	t.Cleanup(func() { checkNoLeftovers(t) })
 	docker := dockerCLI(t)
 	t.Cleanup(func() { docker("rm", "-f", "drand") })
-	if r := docker("run", "-d", "--name", "drand", "-p", "80", "-p", "127.0.0.1::80", "--expose", "81", "-P", dockerImage, "/bin/sh", "-c",
-		"mkdir -p /www && hostname > /www/index.html && httpd -p 81 -h /www && exec httpd -f -p 80 -h /www"); r.Code != 0 {
-		t.Fatalf("docker run -d -p 80 -p 127.0.0.1::80 --expose 81 -P: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	if r := docker("run", "-d", "--name", "drand", "-p", "80", "-p", "127.0.0.1::80", "-p", "127.0.0.1:18000-18003:81", "--expose", "82", "-P", dockerImage, "/bin/sh", "-c",
+		"mkdir -p /www && hostname > /www/index.html && httpd -p 81 -h /www && httpd -p 82 -h /www && exec httpd -f -p 80 -h /www"); r.Code != 0 {
+		t.Fatalf("docker run -d -p 80 -p 127.0.0.1::80 -p 127.0.0.1:18000-18003:81 --expose 82 -P: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	published := func() map[string]string {
 		out := docker("port", "drand").Stdout
@@ -365,8 +367,9 @@ func TestDockerCLIRandomPort(t *testing.T) {
 		for _, m := range regexp.MustCompile(`(?m)^(\d+/tcp) -> (0\.0\.0\.0|127\.0\.0\.1):(\d+)$`).FindAllStringSubmatch(out, -1) {
 			got[m[1]+" "+m[2]] = m[3]
 		}
-		if len(got) != 3 || got["80/tcp 0.0.0.0"] == got["80/tcp 127.0.0.1"] || got["80/tcp 0.0.0.0"] == got["81/tcp 0.0.0.0"] {
-			t.Fatalf("docker port drand:\n%s\nwant 80/tcp on every address and on 127.0.0.1, and 81/tcp, on three host ports", out)
+		ranged, _ := strconv.Atoi(got["81/tcp 127.0.0.1"])
+		if len(got) != 4 || got["80/tcp 0.0.0.0"] == got["80/tcp 127.0.0.1"] || got["80/tcp 0.0.0.0"] == got["82/tcp 0.0.0.0"] || ranged < 18000 || ranged > 18003 {
+			t.Fatalf("docker port drand:\n%s\nwant 80/tcp on every address and on 127.0.0.1, and 82/tcp, on three host ports, and 81/tcp on 127.0.0.1 on one of 18000-18003", out)
 		}
 		return got
 	}
