@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/tests/harness"
+	"github.com/cove-project/cove/tests/registry"
 )
 
 // The API as the tests install it: the real packaging units, with
@@ -633,12 +634,19 @@ func dockerCLI(t *testing.T) func(args ...string) result {
 // dockerWithImage is dockerCLI after docker pull of the test image, and
 // the image's reference.
 func dockerWithImage(t *testing.T) (docker func(args ...string) result, ref string) {
+	docker, ref, _ = dockerWithRegistry(t)
+	return docker, ref
+}
+
+// dockerWithRegistry is dockerWithImage with the registry the image is
+// in (the one the sandbox's registries.toml allows).
+func dockerWithRegistry(t *testing.T) (docker func(args ...string) result, ref string, reg *registry.Registry) {
 	docker = dockerCLI(t)
-	ref, _ = testImage(t)
+	ref, reg = testImage(t)
 	if r := docker("pull", ref); r.Code != 0 {
 		t.Fatalf("docker pull: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
-	return docker, ref
+	return docker, ref, reg
 }
 
 // pythonSDKContainers checks running workload name through Debian's

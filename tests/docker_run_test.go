@@ -13,6 +13,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/cove-project/cove/tests/harness"
+	"github.com/cove-project/cove/tests/registry"
 )
 
 // TestDockerRun: the real docker CLI runs containers of an image from a
@@ -24,7 +25,7 @@ import (
 // with the reason.
 func TestDockerRun(t *testing.T) {
 	needAPI(t)
-	docker, ref := dockerWithImage(t)
+	docker, ref, reg := dockerWithRegistry(t)
 	t.Cleanup(func() {
 		docker("rm", "-f", "web", "kept", "made", "draft", "draft2", "ex", "att", "hc")
 		cove(t, "rmi", "--force", ref)
@@ -35,7 +36,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("create, start, logs, wait", func(t *testing.T) { dockerCreateStart(t, docker, ref) })
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
 	t.Run("health check", func(t *testing.T) { dockerHealth(t, docker, ref) })
-	t.Run("image health check", func(t *testing.T) { dockerImageHealth(t, docker) })
+	t.Run("image health check", func(t *testing.T) { dockerImageHealth(t, docker, reg) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
@@ -292,8 +293,7 @@ func dockerHealth(t *testing.T, docker func(...string) result, ref string) {
 // dockerImageHealth: an image's HEALTHCHECK is the check of a container
 // run without --health-cmd (docker ps shows its health, unhealthy and
 // then healthy), and --no-healthcheck runs none.
-func dockerImageHealth(t *testing.T, docker func(...string) result) {
-	_, reg := testImage(t)
+func dockerImageHealth(t *testing.T, docker func(...string) result, reg *registry.Registry) {
 	cfg := imageConfig
 	cfg.Healthcheck = &v1.HealthConfig{Test: []string{"CMD-SHELL", "test -f /tmp/ok"}, Interval: time.Second, Retries: 1}
 	ref := pushImage(t, reg, "cove/health:1", cfg, rootfs)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
@@ -276,10 +277,16 @@ type dockerPruneReport struct {
 
 // pruneImages answers POST /images/prune?filters=: removes the images no
 // workload uses and that have no name (filter dangling=false: whatever
-// their names), then every layer and blob no image left references.
-// SpaceReclaimed is the compressed size of the layers removed.
+// their names) where the prune filters (pruneFilters: their config's
+// labels, until their creation: imageCreated) hold, then every layer and
+// blob no image left references. SpaceReclaimed is the compressed size
+// of the layers removed.
 func (s *Server) pruneImages(c *call) {
-	f, err := parseFilters(c.r.URL.Query().Get("filters"), []string{"dangling"})
+	f, err := parseFilters(c.r.URL.Query().Get("filters"), append([]string{"dangling"}, pruneFilters...))
+	var until time.Time
+	if err == nil {
+		until, err = untilFilter(f, time.Now())
+	}
 	if err == nil {
 		err = checkDangling(f)
 	}
@@ -299,7 +306,8 @@ func (s *Server) pruneImages(c *call) {
 		return
 	}
 	pruned, perr := st.Prune(func(r image.ImageRecord) bool {
-		return len(users[r.Digest.String()]) > 0 || danglingOnly && len(r.Names) > 0
+		return len(users[r.Digest.String()]) > 0 || danglingOnly && len(r.Names) > 0 ||
+			!f.labelsMatch(r.Config.Config.Labels) || !until.IsZero() && imageCreated(r).After(until)
 	})
 	if perr != nil {
 		c.failWith(perr)

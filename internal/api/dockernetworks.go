@@ -307,6 +307,16 @@ func (s *Server) findNetwork(v network.View, ref string) (plan.Network, *Error) 
 	return plan.Network{}, errorf(CodeNotFound, fmt.Sprintf("network %s not found", ref))
 }
 
+// networkCreated is when network n was created: its file's modification
+// time, the zero time without one (the default network).
+func (s *Server) networkCreated(n plan.Network) time.Time {
+	st, err := os.Stat(s.opt.Networks.Catalog.Path(n.Name))
+	if err != nil {
+		return time.Time{}
+	}
+	return st.ModTime()
+}
+
 // dockerNetworkOf is n, with members, as Docker shows a network: a local
 // bridge with both address families. Created is the time of its file
 // (the zero time for the default network without one).
@@ -318,9 +328,7 @@ func (s *Server) dockerNetworkOf(n plan.Network, members []network.Member) docke
 	if n.Bridge != plan.BridgeName(n.Name) || n.Name == plan.DefaultName { // as Docker: the option only where it was given
 		d.Options[bridgeNameOption] = n.Bridge
 	}
-	if st, err := os.Stat(s.opt.Networks.Catalog.Path(n.Name)); err == nil {
-		d.Created = rfc3339(st.ModTime())
-	}
+	d.Created = rfc3339(s.networkCreated(n))
 	d.IPAM.Driver = "default"
 	for i, sub := range n.Subnets() {
 		d.IPAM.Config = append(d.IPAM.Config, dockerIPAMConfig{Subnet: sub.String(), Gateway: n.Gateways()[i].String()})

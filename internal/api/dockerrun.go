@@ -453,19 +453,40 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 		return errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name))
 	default:
 		defer s.runs.unclaim(name)
-		if err := s.notStartedSince(ctx, ct); err != nil {
-			return err
-		}
+		return s.removeClaimed(ctx, ct)
 	}
-	s.runs.dropAttachment(name)
-	s.runs.forget(name)
+	return s.forgetRemoved(ct)
+}
+
+// removeClaimed removes container ct, which does not run, while its
+// start is claimed (containerRuns.claim): its unit goes as with cove rm,
+// or, not loaded, once it has not started since (notStartedSince); then
+// its record (forgetRemoved).
+func (s *Server) removeClaimed(ctx context.Context, ct dockerContainer) error {
+	var err error
+	if ct.loaded {
+		err = s.removeRun(ctx, ct.Name, false)
+	} else {
+		err = s.notStartedSince(ctx, ct)
+	}
+	if err != nil {
+		return err
+	}
+	return s.forgetRemoved(ct)
+}
+
+// forgetRemoved drops what the helper holds of container ct, whose unit
+// is gone, and its record.
+func (s *Server) forgetRemoved(ct dockerContainer) error {
+	s.runs.dropAttachment(ct.Name)
+	s.runs.forget(ct.Name)
 	if ct.rec == nil {
 		return nil
 	}
 	if !ct.loaded { // else Remove recorded it
-		eventlog.Removed(name)
+		eventlog.Removed(ct.Name)
 	}
-	return s.records.remove(name)
+	return s.records.remove(ct.Name)
 }
 
 // removeRun kills name's payload (with kill), removes its unit as cove

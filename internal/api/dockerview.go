@@ -479,35 +479,44 @@ func (f filters) anyOf(key string, ok func(string) bool) bool {
 }
 
 // labelsMatch reports whether ls has every label filter's KEY, with
-// VALUE for a KEY=VALUE filter.
+// VALUE for a KEY=VALUE filter, and none of the label! filters' (where a
+// handler accepts them: Docker's prunes).
 func (f filters) labelsMatch(ls map[string]string) bool {
-	for _, v := range f["label"] {
-		k, want, has := strings.Cut(v, "=")
-		if got, ok := ls[k]; !ok || has && got != want {
-			return false
-		}
+	has := func(v string) bool {
+		k, want, withValue := strings.Cut(v, "=")
+		got, ok := ls[k]
+		return ok && (!withValue || got == want)
 	}
-	return true
+	return !slices.ContainsFunc(f["label"], func(v string) bool { return !has(v) }) &&
+		!slices.ContainsFunc(f["label!"], has)
 }
 
 // specIndex maps declared workload names to their spec files.
 type specIndex map[string]string
 
-// specIndex lists the declared specs (none when Paths are unset).
+// specIndex lists the declared specs (none when Paths are unset or
+// cannot be read: see declaredSpecs).
 func (s *Server) specIndex() specIndex {
+	ix, _ := s.declaredSpecs()
+	return ix
+}
+
+// declaredSpecs lists the declared specs (none when Paths are unset), or
+// says why it cannot.
+func (s *Server) declaredSpecs() (specIndex, error) {
 	p := s.opt.Paths
 	if p.Etc == "" && p.Vendor == "" {
-		return nil
+		return nil, nil
 	}
 	files, err := p.SpecFiles()
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	ix := specIndex{}
 	for _, f := range files {
 		ix[f.Name] = f.Path
 	}
-	return ix
+	return ix, nil
 }
 
 // load returns the declared spec of name, or nil if there is none or it
