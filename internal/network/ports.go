@@ -341,31 +341,83 @@ func parseClaimName(name string) (plan.Port, bool) {
 
 // FreePort returns a host port for p (its protocol and host address; its
 // HostPort is ignored) from the kernel's local port range, as Docker
-// picks one for -p PORT: one that no claim holds, that no port of avoid
-// publishes, and that nothing on the host listens on (a bind of it
-// succeeds), trying from a random one. The port is not claimed: the
-// workload's start claims it (Claim), and fails if another took it
-// meanwhile. An address the host cannot bind (not one of its own) is an
-// error wrapping ErrNotLocal.
+// picks one for -p PORT, but none the kernel reserves
+// (ip_local_reserved_ports, which its own choice of a local port skips
+// too): one that no claim holds, that no port of avoid publishes, and
+// that nothing on the host listens on (a bind of it succeeds), trying
+// from a random one. The port is not claimed: the workload's start
+// claims it (Claim), and fails if another took it meanwhile. An address
+// the host cannot bind (not one of its own) is an error wrapping
+// ErrNotLocal.
 func (c PortClaims) FreePort(p plan.Port, avoid []plan.Port) (uint16, error) {
 	lo, hi := localPortRange()
-	return c.FreePortIn(p, lo, hi, avoid)
+	return c.freePort(p, lo, hi, avoid, localReservedPorts())
 }
 
 // FreePortIn is FreePort from the ports lo to hi (a host port range, as
-// docker run -p 8000-8010:80 gives). When none of them is free, the error
-// wraps ErrNoFreePort.
+// docker run -p 8000-8010:80 gives: reserved ports too, as a bind of one
+// may). When none of them is free, the error wraps ErrNoFreePort.
 func (c PortClaims) FreePortIn(p plan.Port, lo, hi int, avoid []plan.Port) (uint16, error) {
+	return c.freePort(p, lo, hi, avoid, nil)
+}
+
+// freePort is FreePortIn skipping the ports of reserved.
+func (c PortClaims) freePort(p plan.Port, lo, hi int, avoid []plan.Port, reserved portRanges) (uint16, error) {
 	held, err := c.List()
 	if err != nil {
 		return 0, err
 	}
 	return freeIn(p, lo, hi, func(p plan.Port) (bool, error) {
-		if _, _, taken := conflict("", p, held); taken || slices.ContainsFunc(avoid, p.Conflicts) {
+		if _, _, taken := conflict("", p, held); taken || reserved.contains(p.HostPort) || slices.ContainsFunc(avoid, p.Conflicts) {
 			return false, nil
 		}
 		return bindable(p)
 	})
+}
+
+// portRanges are ranges of port numbers, each [lo, hi].
+type portRanges [][2]uint16
+
+// contains reports whether port is in one of rs.
+func (rs portRanges) contains(port uint16) bool {
+	return slices.ContainsFunc(rs, func(r [2]uint16) bool { return r[0] <= port && port <= r[1] })
+}
+
+// localReservedPortsFile lists the ports the kernel's choice of a local
+// port skips ("8080,9000-9010"; an empty line for none).
+const localReservedPortsFile = "/proc/sys/net/ipv4/ip_local_reserved_ports"
+
+// localReservedPorts are the kernel's reserved ports (none when they
+// cannot be read or parsed: the binds still find ports in use).
+func localReservedPorts() portRanges {
+	b, err := os.ReadFile(localReservedPortsFile)
+	if err != nil {
+		return nil
+	}
+	rs, _ := parsePortRanges(strings.TrimSpace(string(b)))
+	return rs
+}
+
+// parsePortRanges reads a comma-separated list of ports and ranges
+// LOW-HIGH, as ip_local_reserved_ports has them ("" is none).
+func parsePortRanges(s string) (portRanges, error) {
+	var rs portRanges
+	for _, item := range strings.Split(s, ",") {
+		if item == "" {
+			continue
+		}
+		a, b, isRange := strings.Cut(item, "-")
+		if !isRange {
+			b = a
+		}
+		lo, lerr := strconv.ParseUint(a, 10, 16)
+		hi, herr := strconv.ParseUint(b, 10, 16)
+		if lerr != nil || herr != nil || lo > hi {
+			return nil, fmt.Errorf("port range %q: want PORT or LOW-HIGH", item)
+		}
+		rs = append(rs, [2]uint16{uint16(lo), uint16(hi)})
+	}
+	return rs, nil
 }
 
 // ErrNotLocal is wrapped by FreePort's error for an address that is not

@@ -209,3 +209,49 @@ func freeRun(t *testing.T, p plan.Port, n int) int {
 	t.Fatalf("no %d consecutive free ports from 20000 to 30000", n)
 	return 0
 }
+
+// TestFreePortSkipsReserved: in a network namespace of its own whose
+// local port range is 40000-40003 and whose reserved ports
+// (ip_local_reserved_ports) are 40000 and 40002-40003, FreePort gives
+// 40001 every time, and says so when that one is taken too; FreePortIn
+// (a range the user gave) may give a reserved one.
+func TestFreePortSkipsReserved(t *testing.T) {
+	sandbox(t)
+	for file, v := range map[string]string{localPortRangeFile: "40000 40003", localReservedPortsFile: "40000,40002-40003"} {
+		if err := os.WriteFile(file, []byte(v), 0o644); err != nil {
+			t.Fatalf("set %s in the test's network namespace: %v", file, err)
+		}
+	}
+	c := PortClaims{Root: t.TempDir()}
+	any := plan.Port{Proto: plan.TCP}
+	for range 10 {
+		if n, err := c.FreePort(any, nil); err != nil || n != 40001 {
+			t.Fatalf("FreePort: %d, %v; want 40001, the one port of the range not reserved", n, err)
+		}
+	}
+	if n, err := c.FreePort(any, ports(t, "40001:80")); !errors.Is(err, ErrNoFreePort) {
+		t.Errorf("FreePort with 40001 avoided: %d, %v; want ErrNoFreePort", n, err)
+	}
+	if n, err := c.FreePortIn(any, 40002, 40002, nil); err != nil || n != 40002 {
+		t.Errorf("FreePortIn 40002-40002: %d, %v; want 40002", n, err)
+	}
+}
+
+// TestParsePortRanges reads ip_local_reserved_ports' format.
+func TestParsePortRanges(t *testing.T) {
+	rs, err := parsePortRanges("8080,9000-9010,1")
+	if err != nil || !slices.Equal(rs, portRanges{{8080, 8080}, {9000, 9010}, {1, 1}}) {
+		t.Errorf("8080,9000-9010,1: %v, %v", rs, err)
+	}
+	if !rs.contains(9005) || rs.contains(9011) || rs.contains(2) {
+		t.Errorf("%v contains 9005, not 9011 nor 2", rs)
+	}
+	if rs, err := parsePortRanges(""); err != nil || rs != nil {
+		t.Errorf("empty: %v, %v; want none", rs, err)
+	}
+	for _, bad := range []string{"x", "9-5", "1-70000", "-3"} {
+		if _, err := parsePortRanges(bad); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
