@@ -25,7 +25,7 @@ func ParseVolume(s string) (Mount, error) {
 		}
 	case 2:
 	default:
-		return m, fmt.Errorf("invalid volume %q: want SOURCE:TARGET[:ro|rw], SOURCE an absolute host path or a volume's name (cove has no anonymous volumes)", s)
+		return m, fmt.Errorf("invalid volume %q: want SOURCE:TARGET[:ro|rw], SOURCE an absolute host path or a volume's name (a spec and cove run have no anonymous volumes: name it)", s)
 	}
 	m.Source, m.Target = cleanPath(parts[0]), cleanPath(parts[1])
 	if !strings.HasPrefix(parts[0], "/") {

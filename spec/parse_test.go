@@ -361,7 +361,7 @@ func TestParseVolumeAndTmpfs(t *testing.T) {
 		{ParseVolume, "data:/data", Mount{Type: MountVolume, Source: "data", Target: "/data"}, ""},
 		{ParseVolume, "My_vol.1:/var/lib/db/:ro", Mount{Type: MountVolume, Source: "My_vol.1", Target: "/var/lib/db", ReadOnly: true}, ""},
 		{ParseVolume, "./data:/data", Mount{Type: MountVolume, Source: "./data", Target: "/data"}, ""}, // Validate refuses the name
-		{ParseVolume, "data", Mount{}, "cove has no anonymous volumes"},
+		{ParseVolume, "data", Mount{}, "no anonymous volumes"},
 		{ParseVolume, "/a:/b:z", Mount{}, `mode "z" is not ro or rw`},
 		{ParseVolume, "/a", Mount{}, "want SOURCE:TARGET"},
 		{ParseVolume, "/a:/b:ro:x", Mount{}, "want SOURCE:TARGET"},

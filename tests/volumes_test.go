@@ -3,10 +3,12 @@ package tests
 import (
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestVolumes: named volumes with the real docker CLI, a cove spec and
@@ -274,4 +276,70 @@ func TestVolumeSize(t *testing.T) {
 	if r := cove(t, "volume", "create", "--size", "1M", "tiny"); r.Code != 2 || !strings.Contains(r.Stderr, "must be 16M to 16T") {
 		t.Errorf("cove volume create --size 1M: exit %d: %s", r.Code, r.Stderr)
 	}
+}
+
+// TestDockerAnonymousVolumes: docker run -v PATH, --mount type=volume
+// without a source, and an image's VOLUME (nothing else mounted there)
+// each get a volume of their own, named with 64 hex digits and labelled
+// anonymous, which the container keeps across its restarts and which a
+// new volume fills with the image's content; docker rm -v and --rm
+// remove them, docker rm alone keeps them (docker volume prune takes
+// them then).
+func TestDockerAnonymousVolumes(t *testing.T) {
+	needAPI(t)
+	docker, ref, reg := dockerWithRegistry(t)
+	cfg := imageConfig
+	cfg.Volumes = map[string]struct{}{"/www": {}}
+	withVolume := pushImage(t, reg, "cove/volume:1", cfg, rootfs, filepath.Join(workDir, "layer2"))
+	t.Cleanup(func() {
+		docker("rm", "-f", "-v", "anon1", "anon2", "anon3")
+		docker("volume", "prune", "-f")
+		cove(t, "rmi", "--force", ref, withVolume)
+		cove(t, "image", "prune")
+	})
+	before := docker("volume", "ls", "-q").Stdout
+	if r := docker("run", "-d", "--name", "anon1", "-u", "0", "-v", "/data", ref, "sh", "-c", "echo hi >> /data/f; sleep 1000"); r.Code != 0 {
+		t.Fatalf("docker run -v /data: exit %d: %s", r.Code, r.Stderr)
+	}
+	vol := anonymousVolumeAt(t, docker, "anon1", "/data")
+	if r := docker("restart", "-t", "1", "anon1"); r.Code != 0 {
+		t.Fatalf("docker restart anon1: exit %d: %s", r.Code, r.Stderr)
+	}
+	eventually(t, 10*time.Second, "anon1's second run writing to the same volume", func() bool { return docker("exec", "anon1", "cat", "/data/f").Stdout == "hi\nhi\n" })
+	if r := docker("rm", "-f", "-v", "anon1"); r.Code != 0 || docker("volume", "inspect", vol).Code == 0 {
+		t.Errorf("docker rm -f -v anon1: exit %d %s; want its volume %s gone", r.Code, r.Stderr, vol)
+	}
+	if r := docker("run", "--name", "anon2", "--mount", "type=volume,target=/data", ref, "true"); r.Code != 0 {
+		t.Fatalf("docker run --mount type=volume,target=/data: exit %d: %s", r.Code, r.Stderr)
+	}
+	vol = anonymousVolumeAt(t, docker, "anon2", "/data")
+	if r := docker("rm", "anon2"); r.Code != 0 || docker("volume", "inspect", vol).Code != 0 {
+		t.Errorf("docker rm anon2 (without -v): exit %d %s; want its volume %s kept", r.Code, r.Stderr, vol)
+	}
+	docker("volume", "rm", vol)
+	if r := docker("run", "--name", "anon3", withVolume, "cat", "/www/index.html"); r.Code != 0 || r.Stdout != "hi\n" {
+		t.Errorf("docker run of an image with VOLUME /www: exit %d, %q %s; want the image's index.html, copied into the volume", r.Code, r.Stdout, r.Stderr)
+	}
+	anonymousVolumeAt(t, docker, "anon3", "/www")
+	docker("rm", "-v", "anon3")
+	if r := docker("run", "--rm", "-v", "/data", ref, "true"); r.Code != 0 {
+		t.Errorf("docker run --rm -v /data: exit %d: %s", r.Code, r.Stderr)
+	}
+	if after := docker("volume", "ls", "-q").Stdout; after != before {
+		t.Errorf("volumes after docker rm -v and --rm:\n%s\nwant those before:\n%s", after, before)
+	}
+}
+
+// anonymousVolumeAt is the volume container name mounts at target, which
+// must be anonymous: 64 hex digits, Docker's anonymous label.
+func anonymousVolumeAt(t *testing.T, docker func(...string) result, name, target string) string {
+	t.Helper()
+	vol := strings.TrimSpace(docker("inspect", "-f", `{{range .Mounts}}{{if eq .Destination "`+target+`"}}{{.Name}}{{end}}{{end}}`, name).Stdout)
+	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(vol) {
+		t.Fatalf("%s's volume at %s: %q, want an anonymous volume's name", name, target, vol)
+	}
+	if r := docker("volume", "inspect", "-f", "{{json .Labels}}", vol); !strings.Contains(r.Stdout, `"com.docker.volume.anonymous":""`) {
+		t.Errorf("volume %s's labels: %q %s", vol, r.Stdout, r.Stderr)
+	}
+	return vol
 }

@@ -29,7 +29,8 @@ type dockerContainer struct {
 // container finds the container called name: its loaded unit and record,
 // or its record alone (created, or exited and unloaded since). An
 // AutoRemove record whose run ended while no helper watched it is stale:
-// it is removed, and the container is not found.
+// it is removed with its anonymous volumes, and the container is not
+// found.
 func (s *Server) container(ctx context.Context, name string) (dockerContainer, error) {
 	rec, rerr := s.records.read(name)
 	w, err := s.backend.Status(ctx, name)
@@ -42,6 +43,7 @@ func (s *Server) container(ctx context.Context, name string) (dockerContainer, e
 		return dockerContainer{}, rerr
 	case rec != nil && stale(rec):
 		s.records.remove(name)
+		s.dropAnonymousVolumes(ctx, rec)
 		rec = nil
 	}
 	if rec == nil {

@@ -28,19 +28,20 @@ import (
 // does not know are ignored, as Docker ignores them; fields it knows but
 // cannot honour are refused (containerSpec).
 type dockerCreate struct {
-	Hostname    string             `json:",omitempty"`
-	User        string             `json:",omitempty"`
-	Tty         bool               `json:",omitempty"`
-	OpenStdin   bool               `json:",omitempty"`
-	Env         []string           `json:",omitempty"`
-	Cmd         strSlice           `json:",omitempty"`
-	Entrypoint  strSlice           // null: the image's; [] or [""]: none
-	Image       string             `json:",omitempty"`
-	WorkingDir  string             `json:",omitempty"`
-	Labels      map[string]string  `json:",omitempty"`
-	StopTimeout *int               `json:",omitempty"` // seconds
-	StopSignal  string             `json:",omitempty"` // docker run --stop-signal
-	Healthcheck *dockerHealthcheck `json:",omitempty"` // docker run --health-*, compose's healthcheck
+	Hostname    string              `json:",omitempty"`
+	User        string              `json:",omitempty"`
+	Tty         bool                `json:",omitempty"`
+	OpenStdin   bool                `json:",omitempty"`
+	Env         []string            `json:",omitempty"`
+	Cmd         strSlice            `json:",omitempty"`
+	Entrypoint  strSlice            // null: the image's; [] or [""]: none
+	Image       string              `json:",omitempty"`
+	WorkingDir  string              `json:",omitempty"`
+	Labels      map[string]string   `json:",omitempty"`
+	Volumes     map[string]struct{} `json:",omitempty"` // docker run -v PATH: anonymous volumes (anonymousVolumes)
+	StopTimeout *int                `json:",omitempty"` // seconds
+	StopSignal  string              `json:",omitempty"` // docker run --stop-signal
+	Healthcheck *dockerHealthcheck  `json:",omitempty"` // docker run --health-*, compose's healthcheck
 	// ExposedPorts are the ports -P publishes besides the image's
 	// (--expose, and those -p names), keys as PortBindings'.
 	ExposedPorts map[string]struct{} `json:",omitempty"`
@@ -208,7 +209,12 @@ func (s *Server) createContainer(c *call) {
 	if s.inUse(c, name) {
 		return
 	}
+	if err := createAnonymousVolumes(rec.AnonymousVolumes); err != nil {
+		c.failWith(fmt.Errorf("create %s: %w", name, err))
+		return
+	}
 	if err := s.records.create(rec); err != nil {
+		removeVolumes(rec.AnonymousVolumes)
 		s.failCreate(c, name, err)
 		return
 	}
@@ -221,7 +227,8 @@ func (s *Server) createContainer(c *call) {
 }
 
 // newRecord makes the record of container name, created by req to run
-// image img (with img's HEALTHCHECK under req's: withImageHealth), and
+// image img (with img's HEALTHCHECK under req's: withImageHealth; its
+// anonymous volumes named: anonymousVolumes), and
 // the spec its runs compile from (containerSpec, checked as a run would
 // be), with the warnings to give its creator.
 func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord) (*containerRecord, *spec.Spec, []string, *Error) {
@@ -234,8 +241,9 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 		return nil, nil, nil, perr
 	}
 	req.Healthcheck = withImageHealth(req.Healthcheck, img.Config.Config.Healthcheck)
-	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img),
-		ImageID: dockerImageID(img), ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork}
+	anonymous := anonymousVolumes(&req, img.Config.Config.Volumes)
+	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img), ImageID: dockerImageID(img),
+		ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork, AnonymousVolumes: anonymous}
 	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)
 	if serr == nil {
 		serr = s.checkRunnable(sp)

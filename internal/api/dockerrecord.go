@@ -41,6 +41,9 @@ type containerRecord struct {
 	// a rename (its ID is made of its name): a client that holds one
 	// still finds it.
 	FormerIDs []string `json:"former_ids,omitempty"`
+	// AnonymousVolumes are the volumes its create named and made
+	// (anonymousVolumes), which Config's mounts name too.
+	AnonymousVolumes []string `json:"anonymous_volumes,omitempty"`
 }
 
 // spec is the record's workload spec (see containerSpec).

@@ -317,6 +317,7 @@ func (s *Server) startFailed(ctx context.Context, runner Runner, rec *containerR
 		s.records.remove(rec.Name)
 		declared.ForgetState(rec.Name)
 		eventlog.Removed(rec.Name)
+		s.dropAnonymousVolumes(context.WithoutCancel(ctx), rec)
 	}
 }
 
@@ -356,15 +357,20 @@ func (s *Server) watchRun(name string, r *run) {
 		case <-r.poke:
 		}
 	}
+	var removed *containerRecord
 	s.records.update(name, func(rec *containerRecord) (bool, error) {
 		if rec.Config.HostConfig.AutoRemove {
 			eventlog.Removed(name) // systemd collects the unit
+			removed = rec
 			return false, errRemove
 		}
 		rec.ExitCode = r.code
 		return true, nil
 	})
 	r.hold.Close()
+	if removed != nil {
+		s.dropAnonymousVolumes(ctx, removed) // as Docker's --rm does
+	}
 	close(r.done)
 }
 
@@ -374,9 +380,10 @@ func isUp(state string) bool { return state == "running" || state == "paused" ||
 
 // dockerRemove answers DELETE /containers/ID?force=&v=&link=: a running
 // container needs force (then it is killed first); the unit goes as with
-// cove rm (its writable layer too), and the record.
+// cove rm (its writable layer too), and the record; with v, its
+// anonymous volumes too (dropAnonymousVolumes).
 func (s *Server) dockerRemove(c *call) {
-	force, err := removeQuery(c.r.URL.Query())
+	force, volumes, err := removeQuery(c.r.URL.Query())
 	if err != nil {
 		c.fail(err)
 		return
@@ -399,23 +406,26 @@ func (s *Server) dockerRemove(c *call) {
 		c.failWith(err)
 		return
 	}
+	if volumes && ct.rec != nil {
+		s.dropAnonymousVolumes(c.ctx(), ct.rec)
+	}
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
-// removeQuery reads the query of a removal: force; v (there are no
-// volumes to remove); link is not implemented.
-func removeQuery(q url.Values) (bool, *Error) {
-	force, err := queryBool(q, "force")
+// removeQuery reads the query of a removal: force, v (the anonymous
+// volumes too); link is not implemented.
+func removeQuery(q url.Values) (force, volumes bool, err *Error) {
+	force, err = queryBool(q, "force")
 	if err == nil {
-		_, err = queryBool(q, "v")
+		volumes, err = queryBool(q, "v")
 	}
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	if link, err := queryBool(q, "link"); err != nil || link {
-		return false, cmpErr(err, errorf(CodeNotImplemented, "cove does not implement links"))
+		return false, false, cmpErr(err, errorf(CodeNotImplemented, "cove does not implement links"))
 	}
-	return force, nil
+	return force, volumes, nil
 }
 
 // cmpErr is a if not nil, else b.

@@ -272,8 +272,9 @@ func (b *specBuild) securityOpts(opts []string) {
 
 // mounts adds Binds (-v SOURCE:TARGET[:ro|rw], absolute host paths or
 // volume names), Mounts of type bind, volume and tmpfs (--mount), and
-// Tmpfs (--tmpfs). A volume needs a name: cove has no anonymous volumes.
-// Names are checked when the spec is validated.
+// Tmpfs (--tmpfs). A volume needs a name: the create names anonymous
+// ones first (anonymousVolumes). Names are checked when the spec is
+// validated.
 func (b *specBuild) mounts(h *dockerHostCreate) {
 	c := b.sp.Container
 	for _, bind := range h.Binds {
@@ -290,7 +291,7 @@ func (b *specBuild) mounts(h *dockerHostCreate) {
 		case dm.Type == spec.MountTmpfs && dm.TmpfsOptions != nil:
 			m.Size = uint64(max(dm.TmpfsOptions.SizeBytes, 0))
 		case dm.Type == spec.MountVolume && dm.Source == "":
-			b.refuse("HostConfig.Mounts: a volume at %s without a name: cove has no anonymous volumes; name it (source=NAME)", dm.Target)
+			b.refuse("HostConfig.Mounts: a volume at %s without a name", dm.Target)
 			continue
 		case dm.Type == spec.MountTmpfs, dm.Type == spec.MountBind, dm.Type == spec.MountVolume:
 		default:

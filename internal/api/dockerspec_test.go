@@ -87,7 +87,7 @@ func TestContainerSpec(t *testing.T) {
 				{Type: spec.MountVolume, Source: "Pg.1", Target: "/db", ReadOnly: true},
 				{Type: spec.MountVolume, Source: "cfg", Target: "/etc/app", ReadOnly: true}}, "", ""},
 		{"bad volume name", `{"HostConfig":{"Binds":["../etc:/data"]}}`, nil, nil, "", `invalid volume name "../etc"`},
-		{"anonymous volume", `{"HostConfig":{"Mounts":[{"Type":"volume","Target":"/data"}]}}`, nil, nil, "", "cove has no anonymous volumes"},
+		{"anonymous volume", `{"HostConfig":{"Mounts":[{"Type":"volume","Target":"/data"}]}}`, nil, nil, "", "a volume at /data without a name"},
 		{"npipe mount", `{"HostConfig":{"Mounts":[{"Type":"npipe","Source":"x","Target":"/data"}]}}`, nil, nil, "", `type "npipe" is not supported yet`},
 		{"tmpfs noexec", `{"HostConfig":{"Tmpfs":{"/run":"noexec"}}}`, nil, nil, "", `unknown option "noexec"`},
 		{"privileged", `{"Tty":true,"HostConfig":{"Privileged":true}}`, nil, nil, "", "a privileged container (--privileged) is not supported yet"},
