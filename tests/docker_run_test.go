@@ -315,6 +315,9 @@ func dockerImageHealth(t *testing.T, docker func(...string) result, reg *registr
 	if r := docker("ps", "--filter", "name=ihc"); !strings.Contains(r.Stdout, "(healthy)") {
 		t.Errorf("docker ps of ihc:\n%s", r.Stdout)
 	}
+	if r := docker("inspect", "-f", "{{json .Config.Healthcheck}}", "ihc"); !strings.Contains(r.Stdout, `"Test":["CMD-SHELL","test -f /tmp/ok"]`) {
+		t.Errorf("docker inspect ihc's Config.Healthcheck: %q, want the image's", r.Stdout)
+	}
 	if got := status("ihc-none"); got != "none" {
 		t.Errorf("the health of a container run with --no-healthcheck: %q, want none", got)
 	}

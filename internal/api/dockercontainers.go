@@ -187,7 +187,7 @@ func recordInspect(d *dockerInspect, rec *containerRecord) {
 		return
 	}
 	d.Image, d.Config.Image, d.Created = rec.ImageID, rec.Config.Image, rfc3339(rec.Created)
-	d.Config.OpenStdin, d.Config.Tty = rec.Config.OpenStdin, rec.Config.Tty
+	d.Config.OpenStdin, d.Config.Tty, d.Config.Healthcheck = rec.Config.OpenStdin, rec.Config.Tty, rec.Config.Healthcheck
 	d.HostConfig.AutoRemove = rec.Config.HostConfig.AutoRemove
 	if d.State.Status == "created" {
 		d.State.StartedAt = rfc3339(time.Time{})

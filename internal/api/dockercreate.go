@@ -227,7 +227,8 @@ func (s *Server) createContainer(c *call) {
 }
 
 // newRecord makes the record of container name, created by req to run
-// image img (with img's HEALTHCHECK under req's: withImageHealth; its
+// image img (with img's HEALTHCHECK, as cove can run it, under req's:
+// fitImageHealth, withImageHealth; its
 // anonymous volumes named: anonymousVolumes), and
 // the spec its runs compile from (containerSpec, checked as a run would
 // be), with the warnings to give its creator.
@@ -240,7 +241,8 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, net, recorded, s.opt.Networks.Ports); perr != nil {
 		return nil, nil, nil, perr
 	}
-	req.Healthcheck = withImageHealth(req.Healthcheck, img.Config.Config.Healthcheck)
+	imageHealth, healthWarnings := fitImageHealth(img.Config.Config.Healthcheck)
+	req.Healthcheck = withImageHealth(req.Healthcheck, imageHealth)
 	anonymous := anonymousVolumes(&req, img.Config.Config.Volumes)
 	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img), ImageID: dockerImageID(img),
 		ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork, AnonymousVolumes: anonymous}
@@ -248,7 +250,7 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 	if serr == nil {
 		serr = s.checkRunnable(sp)
 	}
-	return rec, sp, warnings, serr
+	return rec, sp, append(healthWarnings, warnings...), serr
 }
 
 // RecordedPorts are the host ports that the containers created through

@@ -150,8 +150,8 @@ func (s *Server) pruneContainer(ctx context.Context, name string) (int64, error)
 // timestamp: a duration back from now ("24h"; "0" is the Unix epoch),
 // Unix seconds with an optional fraction, or a date with an optional
 // time to the hour, minute, second or a fraction, with a zone (Z, +01:00;
-// a date alone -07:00) as given, without one in the local zone
-// (dockerTimeLayout); the zero time when there is none.
+// a date alone -07:00) as given, without one at the local zone's offset
+// now (dockerTimeLayout); the zero time when there is none.
 func untilFilter(f filters, now time.Time) (time.Time, *Error) {
 	vs := f["until"]
 	switch len(vs) {
@@ -165,7 +165,7 @@ func untilFilter(f filters, now time.Time) (time.Time, *Error) {
 	if d, err := time.ParseDuration(v); err == nil && v != "0" {
 		return now.Add(-d), nil
 	}
-	if t, err := time.ParseInLocation(dockerTimeLayout(v), v, time.Local); err == nil {
+	if t, err := time.ParseInLocation(dockerTimeLayout(v), v, time.FixedZone(now.Zone())); err == nil {
 		return t, nil
 	}
 	if sec, ns, ok := unixTime(v); ok {
@@ -179,7 +179,10 @@ func untilFilter(f filters, now time.Time) (time.Time, *Error) {
 // gives.
 func dockerTimeLayout(v string) string {
 	zoned := strings.ContainsAny(v, "zZ+") || strings.Count(v, "-") == 3
-	zone := map[bool]string{true: "Z07:00"}[zoned]
+	zone := ""
+	if zoned {
+		zone = "Z07:00"
+	}
 	switch {
 	case strings.Contains(v, "."):
 		return "2006-01-02T15:04:05.999999999" + zone
@@ -250,15 +253,16 @@ func (s *Server) pruneNetworks(c *call) {
 
 // recordedNetworks are the networks the containers of recs join: their
 // specs' (containerSpec), or for a record whose spec cannot be made, the
-// networks its request names.
+// networks its request names (Docker's default: the run network it was
+// created with).
 func recordedNetworks(recs map[string]*containerRecord) map[string]bool {
 	named := map[string]bool{}
 	for _, r := range recs {
 		sp, err := r.spec()
 		if err != nil {
-			named[r.Config.HostConfig.NetworkMode] = true
+			named[firstNetwork(&r.Config, r.RunNetwork)] = true
 			for n := range r.Config.NetworkingConfig.EndpointsConfig {
-				named[n] = true
+				named[dockerNetworkName(n, r.RunNetwork)] = true
 			}
 			continue
 		}

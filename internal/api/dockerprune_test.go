@@ -53,10 +53,11 @@ func TestUntilFilter(t *testing.T) {
 
 // TestPrunable: container prune takes stopped containers only (created,
 // inactive, failed, exited and kept loaded; not one starting, running,
-// paused or stopping), no
-// VM, no declared workload nor an instance of a replicated one, with the
-// filters' labels, and with until only those created by then (a record's
-// creation, else the last start; unknown: kept).
+// paused, restarting or stopping), no VM, no declared workload nor an
+// instance of a replicated one, with the filters' labels (a label! set
+// leaves out only what has all of them, as Docker's), and with until
+// only those created by then (a record's creation, else the last start;
+// unknown: kept).
 func TestPrunable(t *testing.T) {
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	w := func(name, state string, started time.Time) Workload {
@@ -64,6 +65,10 @@ func TestPrunable(t *testing.T) {
 	}
 	exited := w("kept", "active", now)
 	exited.SubState = "exited"
+	paused := w("paused", "active", now)
+	paused.SubState, paused.Paused = "running", true
+	restarting := w("again", "activating", now)
+	restarting.SubState = "auto-restart"
 	vm := w("vm1", "inactive", now)
 	vm.Kind = spec.KindVM
 	old := &containerRecord{Name: "made", Created: now.Add(-48 * time.Hour), Image: "r.example/web:1",
@@ -92,6 +97,10 @@ func TestPrunable(t *testing.T) {
 		{w("made", createdState, time.Time{}), old, filters{"label": {"keep=yes"}}, time.Time{}, true},
 		{w("made", createdState, time.Time{}), old, filters{"label!": {"keep"}}, time.Time{}, false},
 		{w("ran", "inactive", now), nil, filters{"label!": {"keep"}}, time.Time{}, true},
+		{w("made", createdState, time.Time{}), old, filters{"label!": {"keep", "other"}}, time.Time{}, true},
+		{w("made", createdState, time.Time{}), old, filters{"label!": {"keep=yes", "cove.kind=container"}}, time.Time{}, false},
+		{paused, nil, nil, time.Time{}, false},
+		{restarting, nil, nil, time.Time{}, false},
 	} {
 		if got := prunable(c.w, c.rec, specs, c.f, c.until); got != c.want {
 			t.Errorf("%s (%s), record %v, filters %v, until %v: prunable %v, want %v", c.w.Name, c.w.ActiveState, c.rec != nil, c.f, c.until, got, c.want)

@@ -133,6 +133,45 @@ func withImageHealth(h *dockerHealthcheck, img *v1.HealthConfig) *dockerHealthch
 	return &out
 }
 
+// fitImageHealth is an image's HEALTHCHECK img as cove can run it, with a
+// warning for each change: a negative value taken as unset, an interval
+// or start period out of cove's range (spec.MinHealthInterval to
+// spec.MaxDuration) moved to its nearest end, a test of none of Docker's
+// forms dropped (no check). Docker checks only a create's own values, so
+// an image's must not fail a create.
+func fitImageHealth(img *v1.HealthConfig) (*v1.HealthConfig, []string) {
+	if img == nil {
+		return nil, nil
+	}
+	if t := img.Test; len(t) > 0 && t[0] != "NONE" && (t[0] != "CMD" && t[0] != "CMD-SHELL" || len(t) < 2) {
+		return nil, []string{fmt.Sprintf("the image's HEALTHCHECK %q is none of CMD, CMD-SHELL and NONE: no health check", t)}
+	}
+	h := *img
+	var warnings []string
+	fit := func(what string, d *time.Duration, lo time.Duration) {
+		was := *d
+		switch {
+		case was < 0:
+			*d = 0
+		case was > 0 && was < lo:
+			*d = lo
+		case was > spec.MaxDuration:
+			*d = spec.MaxDuration
+		default:
+			return
+		}
+		warnings = append(warnings, fmt.Sprintf("the image's HEALTHCHECK --%s %v: cove's check uses %v", what, was, *d))
+	}
+	fit("interval", &h.Interval, spec.MinHealthInterval)
+	fit("timeout", &h.Timeout, 0)
+	fit("start-period", &h.StartPeriod, 0)
+	if h.Retries < 0 {
+		warnings = append(warnings, fmt.Sprintf("the image's HEALTHCHECK --retries %d: cove's check uses Docker's default", h.Retries))
+		h.Retries = 0
+	}
+	return &h, warnings
+}
+
 // nsOr is ns nanoseconds, or def for 0.
 func nsOr(ns int64, def time.Duration) time.Duration {
 	if ns == 0 {

@@ -201,7 +201,9 @@ func TestContainerRecord(t *testing.T) {
 // TestWithImageHealth: an image's HEALTHCHECK is a create's check when
 // the create gives none; a create's test, and each value it sets, win
 // over the image's; --no-healthcheck (["NONE"]) stays none; an image
-// without one leaves the create's as it is.
+// without one leaves the create's as it is. An image's values out of
+// cove's range are moved into it, and a test of no known form dropped,
+// each with a warning (fitImageHealth).
 func TestWithImageHealth(t *testing.T) {
 	img := &v1.HealthConfig{Test: []string{"CMD-SHELL", "curl -f localhost"}, Interval: 5 * time.Second, Timeout: time.Second, Retries: 4}
 	for _, c := range []struct {
@@ -219,6 +221,22 @@ func TestWithImageHealth(t *testing.T) {
 	} {
 		if got := withImageHealth(c.req, c.img); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		img      v1.HealthConfig
+		want     *v1.HealthConfig
+		warnings int
+	}{
+		{v1.HealthConfig{Test: []string{"CMD", "true"}, Interval: 2 * time.Hour, StartPeriod: 3 * time.Hour}, &v1.HealthConfig{Test: []string{"CMD", "true"}, Interval: time.Hour, StartPeriod: time.Hour}, 2},
+		{v1.HealthConfig{Test: []string{"CMD", "true"}, Interval: 50 * time.Millisecond, Timeout: -1, Retries: -2}, &v1.HealthConfig{Test: []string{"CMD", "true"}, Interval: 100 * time.Millisecond}, 3},
+		{v1.HealthConfig{Test: []string{"CMD"}}, nil, 1},
+		{v1.HealthConfig{Test: []string{"BOGUS", "x"}}, nil, 1},
+		{*img, img, 0},
+	} {
+		got, warnings := fitImageHealth(&c.img)
+		if !reflect.DeepEqual(got, c.want) || len(warnings) != c.warnings {
+			t.Errorf("fitImageHealth(%+v): %+v, %q; want %+v and %d warnings", c.img, got, warnings, c.want, c.warnings)
 		}
 	}
 	b := &specBuild{sp: spec.Defaults("x")}

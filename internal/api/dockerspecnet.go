@@ -154,6 +154,12 @@ func (b *specBuild) endpoint(name string, ep *dockerEndpointCreate) {
 // with Docker's warning.
 func (b *specBuild) ports(h *dockerHostCreate) {
 	c := b.sp.Container
+	if c.Network == spec.NetworkHost {
+		if len(h.PortBindings) > 0 {
+			b.warnings = append(b.warnings, "Published ports are discarded when using host network mode")
+		}
+		return
+	}
 	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
 		port, proto, err := parseDockerPort(key)
 		if err != nil {
@@ -168,10 +174,6 @@ func (b *specBuild) ports(h *dockerHostCreate) {
 			}
 			c.Ports = append(c.Ports, p.String())
 		}
-	}
-	if len(c.Ports) > 0 && c.Network == spec.NetworkHost {
-		b.warnings = append(b.warnings, "Published ports are discarded when using host network mode")
-		c.Ports = nil
 	}
 }
 
@@ -220,6 +222,9 @@ func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string
 		publishExposed(h, imageExposed, req.ExposedPorts)
 	}
 	h.PublishAll = false
+	if net == spec.NetworkHost {
+		return nil // the bindings are discarded (containerSpec)
+	}
 	chosen := append(slices.Clip(avoid), boundPorts(h.PortBindings)...) // a random port is none of the container's own
 	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
 		port, proto, err := parseDockerPort(key)
@@ -248,8 +253,8 @@ func randomPorts(req *dockerCreate, imageExposed map[string]struct{}, net string
 }
 
 // freePortCode is the status of a create whose free port could not be
-// had: 400 for an address not the host's, 409 for a range of ports all
-// taken, else 500.
+// had: 400 for an address not the host's, 409 when every port of the
+// range (the user's, or the kernel's local one) is taken, else 500.
 func freePortCode(err error) string {
 	switch {
 	case errors.Is(err, network.ErrNotLocal):

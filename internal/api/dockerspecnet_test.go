@@ -59,7 +59,7 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"ipv6 loopback", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostIp":"::1","HostPort":"8080"}]}}}`, portsField, []string{"[::1]:8080:80/tcp"}, "", ""},
 		{"ipv6 loopback udp", `{"HostConfig":{"PortBindings":{"53/udp":[{"HostIp":"::1","HostPort":"5353"}]}}}`, portsField, []string{"[::1]:5353:53/udp"}, "", ""},
 		{"bad host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"http"}]}}}`, nil, nil, "", `host port: "http" is not a number`},
-		{"ports on the host's network", `{"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`,
+		{"ports on the host's network", `{"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}],"81/tcp":[{"HostPort":""}]}}}`,
 			portsField, []string(nil), "Published ports are discarded when using host network mode", ""},
 		{"ports without a network", `{"HostConfig":{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`, nil, nil, "", "published ports need a network"},
 	})
@@ -124,6 +124,14 @@ func TestRandomPorts(t *testing.T) {
 		if err := randomPorts(&other, map[string]struct{}{"80/tcp": {}}, net, nil, free); err != nil || len(other.HostConfig.PortBindings) != 0 || other.HostConfig.PublishAll {
 			t.Errorf("-P on %s: %v, bindings %v, PublishAll %v; want none", net, err, other.HostConfig.PortBindings, other.HostConfig.PublishAll)
 		}
+	}
+	onHost := dockerCreate{HostConfig: dockerHostCreate{PortBindings: map[string][]dockerPortBinding{"80/tcp": {{HostPort: "8000-8001"}}}}}
+	never := fakePorts(func(plan.Port, int, int, []plan.Port) (uint16, error) {
+		t.Error("a port chosen on the host's network")
+		return 0, nil
+	})
+	if err := randomPorts(&onHost, nil, spec.NetworkHost, nil, never); err != nil || onHost.HostConfig.PortBindings["80/tcp"][0].HostPort != "8000-8001" {
+		t.Errorf("-p 8000-8001:80 on the host's network: %v, %v; want it left for containerSpec to discard", err, onHost.HostConfig.PortBindings)
 	}
 	for _, c := range []struct {
 		err  error

@@ -370,6 +370,7 @@ type dockerConfig struct {
 	WorkingDir   string              `json:"WorkingDir"`
 	Entrypoint   []string            `json:"Entrypoint"`
 	Labels       map[string]string   `json:"Labels"`
+	Healthcheck  *dockerHealthcheck  `json:"Healthcheck,omitempty"` // a container created through Docker's API: its create's, with its image's under it
 	Tty          bool                `json:"Tty"`
 	OpenStdin    bool                `json:"OpenStdin"`
 	AttachStdout bool                `json:"AttachStdout"`
@@ -479,16 +480,18 @@ func (f filters) anyOf(key string, ok func(string) bool) bool {
 }
 
 // labelsMatch reports whether ls has every label filter's KEY, with
-// VALUE for a KEY=VALUE filter, and none of the label! filters' (where a
-// handler accepts them: Docker's prunes).
+// VALUE for a KEY=VALUE filter, and, where a handler accepts label!
+// filters (Docker's prunes), not every one of those (Docker's rule: only
+// what has them all is left out).
 func (f filters) labelsMatch(ls map[string]string) bool {
 	has := func(v string) bool {
 		k, want, withValue := strings.Cut(v, "=")
 		got, ok := ls[k]
 		return ok && (!withValue || got == want)
 	}
-	return !slices.ContainsFunc(f["label"], func(v string) bool { return !has(v) }) &&
-		!slices.ContainsFunc(f["label!"], has)
+	hasNot := func(v string) bool { return !has(v) }
+	excluded := len(f["label!"]) > 0 && !slices.ContainsFunc(f["label!"], hasNot)
+	return !slices.ContainsFunc(f["label"], hasNot) && !excluded
 }
 
 // specIndex maps declared workload names to their spec files.

@@ -420,8 +420,9 @@ func parsePortRanges(s string) (portRanges, error) {
 	return rs, nil
 }
 
-// ErrNotLocal is wrapped by FreePort's error for an address that is not
-// the host's; ErrNoFreePort by FreePortIn's when every port is taken.
+// ErrNotLocal is wrapped by FreePort's and FreePortIn's error for an
+// address that is not the host's, ErrNoFreePort when every port of the
+// range is taken.
 var (
 	ErrNotLocal   = errors.New("not an address of this host")
 	ErrNoFreePort = errors.New("every port is published or in use")
