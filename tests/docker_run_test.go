@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,6 +38,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("detached", func(t *testing.T) { dockerRunDetached(t, docker, ref) })
 	t.Run("health check", func(t *testing.T) { dockerHealth(t, docker, ref) })
 	t.Run("image health check", func(t *testing.T) { dockerImageHealth(t, docker, reg) })
+	t.Run("update", func(t *testing.T) { dockerUpdateLimits(t, docker, ref) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
@@ -320,6 +322,41 @@ func dockerImageHealth(t *testing.T, docker func(...string) result, reg *registr
 	}
 	if got := status("ihc-none"); got != "none" {
 		t.Errorf("the health of a container run with --no-healthcheck: %q, want none", got)
+	}
+}
+
+// dockerUpdateLimits: docker update of a running container created
+// through the API sets its memory, CPU and PIDs limits on its unit at
+// once (inspect shows them), keeps them across a restart, and takes its
+// new restart policy from its next start; what cove cannot set is
+// refused.
+func dockerUpdateLimits(t *testing.T, docker func(...string) result, ref string) {
+	t.Cleanup(func() { docker("rm", "-f", "upd") })
+	if r := docker("run", "-d", "--name", "upd", "-m", "64m", ref, "sleep", "1000"); r.Code != 0 {
+		t.Fatalf("docker run -d -m 64m: exit %d: %s", r.Code, r.Stderr)
+	}
+	unit := func(restart string) {
+		t.Helper()
+		got := []string{show(t, "cove-upd.service", "MemoryMax"), show(t, "cove-upd.service", "CPUQuotaPerSecUSec"),
+			show(t, "cove-upd.service", "TasksMax"), show(t, "cove-upd.service", "Restart")}
+		if want := []string{"134217728", "500ms", "50", restart}; !slices.Equal(got, want) {
+			t.Errorf("cove-upd.service's MemoryMax, CPUQuotaPerSecUSec, TasksMax and Restart: %q, want %q", got, want)
+		}
+	}
+	if r := docker("update", "-m", "128m", "--cpus", "0.5", "--pids-limit", "50", "--restart", "on-failure", "upd"); r.Code != 0 ||
+		r.Stdout != "upd\nthe new restart policy applies from the container's next start\n" {
+		t.Fatalf("docker update: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	unit("no")
+	if r := docker("inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.RestartPolicy.Name}}", "upd"); r.Stdout != "134217728 500000000 on-failure\n" {
+		t.Errorf("docker inspect upd after the update: %q", r.Stdout)
+	}
+	if r := docker("restart", "-t", "1", "upd"); r.Code != 0 {
+		t.Fatalf("docker restart upd: exit %d: %s", r.Code, r.Stderr)
+	}
+	unit("on-failure")
+	if r := docker("update", "--cpu-shares", "512", "upd"); r.Code == 0 || !strings.Contains(r.Stderr, "shares") {
+		t.Errorf("docker update --cpu-shares: exit %d: %s; want a refusal", r.Code, r.Stderr)
 	}
 }
 

@@ -2,7 +2,6 @@ package units
 
 import (
 	"fmt"
-	"math"
 	"net/netip"
 	"slices"
 	"sort"
@@ -280,14 +279,10 @@ func service(u *Unit, s *spec.Spec) {
 	if clean := cleanExits(s, sig); len(clean.Statuses)+len(clean.Signals) > 0 {
 		u.add(SectionService, "SuccessExitStatus", "", clean)
 	}
-	if r := s.Resources; r.Memory > 0 {
-		u.add(SectionService, "MemoryMax", "", Uint(r.Memory))
-	}
-	if r := s.Resources; r.CPUs > 0 {
-		u.add(SectionService, "CPUQuotaPerSecUSec", "CPUQuota", CPUQuota(math.Round(r.CPUs*100)))
-	}
-	if r := s.Resources; r.Pids > 0 {
-		u.add(SectionService, "TasksMax", "", Uint(r.Pids))
+	for _, l := range limitsOf(s.Resources) {
+		if l.value != nil {
+			u.add(SectionService, l.dbus, l.file, l.value)
+		}
 	}
 }
 

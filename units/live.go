@@ -1,6 +1,11 @@
 package units
 
-import "slices"
+import (
+	"math"
+	"slices"
+
+	"github.com/cove-project/cove/spec"
+)
 
 // liveProps are the properties systemd applies to a loaded unit, and to
 // its running processes' cgroup, at once when they are set on it
@@ -11,6 +16,45 @@ var liveProps = map[string]bool{
 	"MemoryMax":          true,
 	"CPUQuotaPerSecUSec": true,
 	"TasksMax":           true,
+}
+
+// limit is one resource limit of a unit: its property (D-Bus name,
+// unit-file directive when that differs) and its value, nil when unset.
+type limit struct {
+	dbus, file string
+	value      Value
+}
+
+// limitsOf are the resource limits r sets (memory, CPUs, PIDs), all of
+// them liveProps.
+func limitsOf(r spec.Resources) []limit {
+	l := []limit{{dbus: "MemoryMax"}, {dbus: "CPUQuotaPerSecUSec", file: "CPUQuota"}, {dbus: "TasksMax"}}
+	if r.Memory > 0 {
+		l[0].value = Uint(r.Memory)
+	}
+	if r.CPUs > 0 {
+		l[1].value = CPUQuota(math.Round(r.CPUs * 100))
+	}
+	if r.Pids > 0 {
+		l[2].value = Uint(r.Pids)
+	}
+	return l
+}
+
+// LimitProperties set the resource limits r on a loaded unit at once
+// (SetUnitProperties, as systemctl set-property does): each limit r
+// sets, and systemd's infinity for each it leaves unset, which lifts a
+// limit set before.
+func LimitProperties(r spec.Resources) []Property {
+	var props []Property
+	for _, l := range limitsOf(r) {
+		v := any(uint64(math.MaxUint64))
+		if l.value != nil {
+			v = l.value.dbus()
+		}
+		props = append(props, Property{Name: l.dbus, Value: v})
+	}
+	return props
 }
 
 // LiveChange compares two compilations of one unit, prev (loaded now)

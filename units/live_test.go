@@ -1,6 +1,8 @@
 package units
 
 import (
+	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,4 +115,32 @@ func quoted(args []string) []string {
 		out[i] = strconv.Quote(a)
 	}
 	return out
+}
+
+// TestLimitProperties: the limits a spec sets are the D-Bus values its
+// compiled unit has (MemoryMax bytes, CPUQuotaPerSecUSec µs per second,
+// TasksMax), and each limit it leaves unset is systemd's infinity, so
+// that setting them lifts a limit set before.
+func TestLimitProperties(t *testing.T) {
+	got := LimitProperties(spec.Resources{Memory: 128 << 20, CPUs: 0.5})
+	want := []Property{{"MemoryMax", uint64(128 << 20)}, {"CPUQuotaPerSecUSec", uint64(500000)}, {"TasksMax", uint64(math.MaxUint64)}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("LimitProperties(128 MiB, 0.5 CPUs): %v, want %v", got, want)
+	}
+	s := spec.Defaults("lim")
+	s.Container.Rootfs = "/srv/lim"
+	s.Resources = spec.Resources{Memory: 128 << 20, CPUs: 0.5, Pids: 50}
+	u, err := Compile(s, Options{Launcher: "/usr/bin/cove"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled := map[string]any{}
+	for _, p := range u.Properties() {
+		compiled[p.Name] = p.Value
+	}
+	for _, p := range LimitProperties(s.Resources) {
+		if compiled[p.Name] != p.Value {
+			t.Errorf("%s: LimitProperties %v, the compiled unit %v", p.Name, p.Value, compiled[p.Name])
+		}
+	}
 }

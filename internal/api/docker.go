@@ -54,6 +54,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/resize", need: roleRoot, handle: (*Server).dockerResize},
 		{method: post, path: "/containers/{name}/wait", need: roleMember, handle: (*Server).dockerWait},
 		{method: post, path: "/containers/{name}/rename", need: roleRoot, mutates: true, handle: (*Server).dockerRename},
+		{method: post, path: "/containers/{name}/update", need: roleRoot, mutates: true, handle: (*Server).dockerUpdateContainer},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
 	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes(), pruneRoutes())...)
 }
