@@ -3,6 +3,8 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 )
 
@@ -151,6 +153,14 @@ func (v *validator) notifyMounts(ms []Mount) {
 
 // cove's own mounts in a container, which a spec's mounts may not cover.
 var ownMounts = []string{"/proc", "/sys", "/dev"}
+
+// MountableTarget reports whether a mount may have target (clean and
+// absolute): not "/" and not in a directory cove mounts itself, as the
+// validation of container.mount requires.
+func MountableTarget(target string) bool {
+	return path.IsAbs(target) && path.Clean(target) == target && target != "/" &&
+		!slices.ContainsFunc(ownMounts, func(own string) bool { return target == own || strings.HasPrefix(target, own+"/") })
+}
 
 // mounts checks container.mount: known types, absolute clean paths, an
 // absolute source for a bind, a volume's name for a volume and no source

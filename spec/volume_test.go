@@ -77,3 +77,14 @@ func TestVolumeFlag(t *testing.T) {
 		t.Errorf("-v ../etc:/e: %v", err)
 	}
 }
+
+// TestMountableTarget: a mount's target is clean and absolute, not "/"
+// and in none of the directories cove mounts itself.
+func TestMountableTarget(t *testing.T) {
+	for target, want := range map[string]bool{"/data": true, "/var/lib/db": true, "/procfs": true, "/": false, "/proc": false,
+		"/dev/shm": false, "/data/": false, "data": false, "/a/../b": false, "": false} {
+		if got := MountableTarget(target); got != want {
+			t.Errorf("MountableTarget(%q) = %v, want %v", target, got, want)
+		}
+	}
+}

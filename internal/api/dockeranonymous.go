@@ -18,12 +18,14 @@ import (
 // of its image (imageVolumes) that nothing else of it mounts, as Docker
 // does: a new volume name of 64 hex digits (randomVolumeName), written
 // into req's HostConfig.Mounts, so that every start of the container
-// mounts the same volume (created at its first use, with what the image
-// has there). It returns the names, which the record keeps (docker rm -v
-// and --rm remove those volumes: dropAnonymousVolumes), and which the
-// create makes (createAnonymousVolumes). Targets are checked with the
-// other mounts (containerSpec).
-func anonymousVolumes(req *dockerCreate, imageVolumes map[string]struct{}) []string {
+// mounts the same volume. It returns the names, which the record keeps
+// and the create makes (createAnonymousVolumes; each is filled with what
+// the image has there at its first use; docker rm -v and --rm remove
+// them: dropAnonymousVolumes), and a warning for each image VOLUME no
+// mount can have (spec.MountableTarget: "/", one in /proc, a relative
+// one). A path is taken cleaned ("/data/" is "/data"); the create's own
+// are checked with the other mounts (containerSpec).
+func anonymousVolumes(req *dockerCreate, imageVolumes map[string]struct{}) (names, warnings []string) {
 	h := &req.HostConfig
 	mounted := map[string]bool{}
 	for _, b := range h.Binds {
@@ -34,7 +36,10 @@ func anonymousVolumes(req *dockerCreate, imageVolumes map[string]struct{}) []str
 	for target := range h.Tmpfs {
 		mounted[path.Clean(target)] = true
 	}
-	var names []string
+	add := func(target string) {
+		m := dockerMountCreate{Type: spec.MountVolume, Source: randomVolumeName(), Target: target}
+		h.Mounts, names, mounted[target] = append(h.Mounts, m), append(names, m.Source), true
+	}
 	for i := range h.Mounts {
 		m := &h.Mounts[i]
 		if m.Type == spec.MountVolume && m.Source == "" {
@@ -43,27 +48,25 @@ func anonymousVolumes(req *dockerCreate, imageVolumes map[string]struct{}) []str
 		}
 		mounted[path.Clean(m.Target)] = true
 	}
-	wanted := maps.Clone(req.Volumes)
-	if wanted == nil {
-		wanted = map[string]struct{}{}
-	}
-	maps.Copy(wanted, imageVolumes)
-	for _, target := range slices.Sorted(maps.Keys(wanted)) {
-		if mounted[path.Clean(target)] {
-			continue
+	for _, target := range slices.Sorted(maps.Keys(req.Volumes)) {
+		if t := path.Clean(target); !mounted[t] {
+			add(t)
 		}
-		m := dockerMountCreate{Type: spec.MountVolume, Source: randomVolumeName(), Target: target}
-		h.Mounts = append(h.Mounts, m)
-		mounted[path.Clean(target)] = true
-		names = append(names, m.Source)
 	}
-	return names
+	for _, target := range slices.Sorted(maps.Keys(imageVolumes)) {
+		switch t := path.Clean(target); {
+		case mounted[t]:
+		case !spec.MountableTarget(t):
+			warnings = append(warnings, fmt.Sprintf("the image's VOLUME %q cannot be mounted: no volume there", target))
+		default:
+			add(t)
+		}
+	}
+	return names, warnings
 }
 
-// anonymousLabel marks an anonymous volume, as Docker's label does:
-// docker rm -v removes the volumes with it that a removed container
-// mounted (and compose's recreated container mounts its predecessor's by
-// name, so they go with it too).
+// anonymousLabel marks an anonymous volume, as Docker's label does
+// (docker volume ls --filter label=com.docker.volume.anonymous).
 const anonymousLabel = "com.docker.volume.anonymous"
 
 // createAnonymousVolumes creates the anonymous volumes names of a new
@@ -86,22 +89,14 @@ func removeVolumes(names []string) {
 	}
 }
 
-// dropAnonymousVolumes removes the anonymous volumes (anonymousLabel)
-// that removed container rec mounted and no other workload uses (docker
-// rm -v; the end of an AutoRemove container's run); a failure is logged,
-// and the volume stays for docker volume prune.
+// dropAnonymousVolumes removes the anonymous volumes its create made
+// for container rec (rec.AnonymousVolumes; not a volume it mounts by
+// name, anonymous or not, as Docker's) that no other workload uses,
+// once it is removed or about to be (docker rm -v; the end of an
+// AutoRemove container's run); a failure is logged, and the volume
+// stays for docker volume prune.
 func (s *Server) dropAnonymousVolumes(ctx context.Context, rec *containerRecord) {
-	sp, err := rec.spec()
-	if err != nil || sp.Container == nil {
-		return
-	}
-	var mine []string
-	for _, m := range sp.Container.Mounts {
-		if v, err := volume.Default().Get(m.Source); m.Type == spec.MountVolume && err == nil && hasLabel(v.Labels, anonymousLabel) {
-			mine = append(mine, m.Source)
-		}
-	}
-	if len(mine) == 0 {
+	if len(rec.AnonymousVolumes) == 0 {
 		return
 	}
 	users, err := s.VolumeUsers(ctx)
@@ -109,7 +104,7 @@ func (s *Server) dropAnonymousVolumes(ctx context.Context, rec *containerRecord)
 		fmt.Fprintf(s.opt.Log, "cove api: remove the anonymous volumes of container %s: %v\n", rec.Name, err)
 		return
 	}
-	for _, v := range mine {
+	for _, v := range rec.AnonymousVolumes {
 		if slices.ContainsFunc(users[v], func(u string) bool { return u != rec.Name }) {
 			continue
 		}
@@ -117,10 +112,4 @@ func (s *Server) dropAnonymousVolumes(ctx context.Context, rec *containerRecord)
 			fmt.Fprintf(s.opt.Log, "cove api: remove the anonymous volumes of container %s: %v\n", rec.Name, err)
 		}
 	}
-}
-
-// hasLabel reports whether ls has key.
-func hasLabel(ls map[string]string, key string) bool {
-	_, ok := ls[key]
-	return ok
 }

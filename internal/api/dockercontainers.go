@@ -43,7 +43,7 @@ func (s *Server) container(ctx context.Context, name string) (dockerContainer, e
 		return dockerContainer{}, rerr
 	case rec != nil && stale(rec):
 		s.records.remove(name)
-		s.dropAnonymousVolumes(ctx, rec)
+		s.dropAnonymousVolumes(context.WithoutCancel(ctx), rec) // its record is gone: no later try
 		rec = nil
 	}
 	if rec == nil {

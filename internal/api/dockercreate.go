@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,16 +242,16 @@ func (s *Server) newRecord(name string, req dockerCreate, img image.ImageRecord)
 	if perr := randomPorts(&req, img.Config.Config.ExposedPorts, net, recorded, s.opt.Networks.Ports); perr != nil {
 		return nil, nil, nil, perr
 	}
-	imageHealth, healthWarnings := fitImageHealth(img.Config.Config.Healthcheck)
+	imageHealth, healthWarnings := fitImageHealth(img.Config.Config.Healthcheck, req.Healthcheck)
 	req.Healthcheck = withImageHealth(req.Healthcheck, imageHealth)
-	anonymous := anonymousVolumes(&req, img.Config.Config.Volumes)
+	anonymous, volumeWarnings := anonymousVolumes(&req, img.Config.Config.Volumes)
 	rec := &containerRecord{Name: name, Created: time.Now().UTC(), Image: pinnedRef(img), ImageID: dockerImageID(img),
 		ImageCmd: img.Config.Config.Cmd, Config: req, RunNetwork: settings.RunNetwork, AnonymousVolumes: anonymous}
 	sp, warnings, serr := containerSpec(name, &rec.Config, rec.Image, rec.ImageCmd, rec.RunNetwork)
 	if serr == nil {
 		serr = s.checkRunnable(sp)
 	}
-	return rec, sp, append(healthWarnings, warnings...), serr
+	return rec, sp, slices.Concat(healthWarnings, volumeWarnings, warnings), serr
 }
 
 // RecordedPorts are the host ports that the containers created through

@@ -42,7 +42,9 @@ type containerRecord struct {
 	// still finds it.
 	FormerIDs []string `json:"former_ids,omitempty"`
 	// AnonymousVolumes are the volumes its create named and made
-	// (anonymousVolumes), which Config's mounts name too.
+	// (anonymousVolumes), which Config's mounts name too, and which docker
+	// rm -v and the end of an AutoRemove run remove
+	// (dropAnonymousVolumes).
 	AnonymousVolumes []string `json:"anonymous_volumes,omitempty"`
 }
 

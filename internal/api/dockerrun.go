@@ -357,20 +357,18 @@ func (s *Server) watchRun(name string, r *run) {
 		case <-r.poke:
 		}
 	}
-	var removed *containerRecord
+	if rec, err := s.records.read(name); err == nil && rec != nil && rec.Config.HostConfig.AutoRemove {
+		s.dropAnonymousVolumes(ctx, rec) // as Docker's --rm does, before the container is seen gone
+	}
 	s.records.update(name, func(rec *containerRecord) (bool, error) {
 		if rec.Config.HostConfig.AutoRemove {
 			eventlog.Removed(name) // systemd collects the unit
-			removed = rec
 			return false, errRemove
 		}
 		rec.ExitCode = r.code
 		return true, nil
 	})
 	r.hold.Close()
-	if removed != nil {
-		s.dropAnonymousVolumes(ctx, removed) // as Docker's --rm does
-	}
 	close(r.done)
 }
 
@@ -407,7 +405,7 @@ func (s *Server) dockerRemove(c *call) {
 		return
 	}
 	if volumes && ct.rec != nil {
-		s.dropAnonymousVolumes(c.ctx(), ct.rec)
+		s.dropAnonymousVolumes(context.WithoutCancel(c.ctx()), ct.rec) // its record is gone: no later try
 	}
 	c.w.WriteHeader(http.StatusNoContent)
 }

@@ -133,24 +133,31 @@ func withImageHealth(h *dockerHealthcheck, img *v1.HealthConfig) *dockerHealthch
 	return &out
 }
 
-// fitImageHealth is an image's HEALTHCHECK img as cove can run it, with a
-// warning for each change: a negative value taken as unset, an interval
-// or start period out of cove's range (spec.MinHealthInterval to
-// spec.MaxDuration) moved to its nearest end, a test of none of Docker's
-// forms dropped (no check). Docker checks only a create's own values, so
-// an image's must not fail a create.
-func fitImageHealth(img *v1.HealthConfig) (*v1.HealthConfig, []string) {
-	if img == nil {
-		return nil, nil
+// fitImageHealth is an image's HEALTHCHECK img as cove can run it under
+// a create's own check (own; nil: none), with a warning for each change
+// of a value the create takes from it (withImageHealth): a negative value
+// taken as unset, an interval or start period out of cove's range
+// (spec.MinHealthInterval to spec.MaxDuration) moved to its nearest end,
+// a test of none of Docker's forms dropped (no check). Docker checks only
+// a create's own values, so an image's must not fail a create.
+func fitImageHealth(img *v1.HealthConfig, own *dockerHealthcheck) (*v1.HealthConfig, []string) {
+	var o dockerHealthcheck
+	if own != nil {
+		o = *own
 	}
-	if t := img.Test; len(t) > 0 && t[0] != "NONE" && (t[0] != "CMD" && t[0] != "CMD-SHELL" || len(t) < 2) {
+	if img == nil || len(o.Test) > 0 && o.Test[0] == "NONE" {
+		return img, nil
+	}
+	if t := img.Test; len(o.Test) == 0 && len(t) > 0 && t[0] != "NONE" && (t[0] != "CMD" && t[0] != "CMD-SHELL" || len(t) < 2) {
 		return nil, []string{fmt.Sprintf("the image's HEALTHCHECK %q is none of CMD, CMD-SHELL and NONE: no health check", t)}
 	}
 	h := *img
 	var warnings []string
-	fit := func(what string, d *time.Duration, lo time.Duration) {
+	fit := func(what string, d *time.Duration, lo time.Duration, own int64) {
 		was := *d
 		switch {
+		case own != 0:
+			return // the create's
 		case was < 0:
 			*d = 0
 		case was > 0 && was < lo:
@@ -162,10 +169,10 @@ func fitImageHealth(img *v1.HealthConfig) (*v1.HealthConfig, []string) {
 		}
 		warnings = append(warnings, fmt.Sprintf("the image's HEALTHCHECK --%s %v: cove's check uses %v", what, was, *d))
 	}
-	fit("interval", &h.Interval, spec.MinHealthInterval)
-	fit("timeout", &h.Timeout, 0)
-	fit("start-period", &h.StartPeriod, 0)
-	if h.Retries < 0 {
+	fit("interval", &h.Interval, spec.MinHealthInterval, o.Interval)
+	fit("timeout", &h.Timeout, 0, o.Timeout)
+	fit("start-period", &h.StartPeriod, 0, o.StartPeriod)
+	if o.Retries == 0 && h.Retries < 0 {
 		warnings = append(warnings, fmt.Sprintf("the image's HEALTHCHECK --retries %d: cove's check uses Docker's default", h.Retries))
 		h.Retries = 0
 	}

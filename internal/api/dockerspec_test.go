@@ -234,9 +234,15 @@ func TestWithImageHealth(t *testing.T) {
 		{v1.HealthConfig{Test: []string{"BOGUS", "x"}}, nil, 1},
 		{*img, img, 0},
 	} {
-		got, warnings := fitImageHealth(&c.img)
+		got, warnings := fitImageHealth(&c.img, nil)
 		if !reflect.DeepEqual(got, c.want) || len(warnings) != c.warnings {
 			t.Errorf("fitImageHealth(%+v): %+v, %q; want %+v and %d warnings", c.img, got, warnings, c.want, c.warnings)
+		}
+	}
+	bogus := &v1.HealthConfig{Test: []string{"BOGUS"}, Interval: 2 * time.Hour}
+	for _, own := range []*dockerHealthcheck{{Test: []string{"CMD", "true"}, Interval: 1e9}, {Test: []string{"NONE"}}} {
+		if got, warnings := fitImageHealth(bogus, own); !reflect.DeepEqual(got, bogus) || len(warnings) != 0 {
+			t.Errorf("fitImageHealth under the create's %+v: %+v, %q; want the image's as it is, no warning (the create's test and interval win)", own, got, warnings)
 		}
 	}
 	b := &specBuild{sp: spec.Defaults("x")}

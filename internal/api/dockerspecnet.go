@@ -154,12 +154,7 @@ func (b *specBuild) endpoint(name string, ep *dockerEndpointCreate) {
 // with Docker's warning.
 func (b *specBuild) ports(h *dockerHostCreate) {
 	c := b.sp.Container
-	if c.Network == spec.NetworkHost {
-		if len(h.PortBindings) > 0 {
-			b.warnings = append(b.warnings, "Published ports are discarded when using host network mode")
-		}
-		return
-	}
+	onHost := c.Network == spec.NetworkHost
 	for _, key := range slices.Sorted(maps.Keys(h.PortBindings)) {
 		port, proto, err := parseDockerPort(key)
 		if err != nil {
@@ -167,6 +162,9 @@ func (b *specBuild) ports(h *dockerHostCreate) {
 			continue
 		}
 		for _, hb := range h.PortBindings[key] {
+			if _, _, isRange, rerr := hostPortRange(hb.HostPort); onHost && (hb.HostPort == "" || hb.HostPort == "0" || isRange && rerr == nil) {
+				hb.HostPort = "1" // no port was chosen for it: checked, then discarded
+			}
 			p, err := publishedPort(hb, port, proto)
 			if err != nil {
 				b.refuse("HostConfig.PortBindings[%q]: %v", key, err)
@@ -174,6 +172,10 @@ func (b *specBuild) ports(h *dockerHostCreate) {
 			}
 			c.Ports = append(c.Ports, p.String())
 		}
+	}
+	if len(c.Ports) > 0 && onHost {
+		b.warnings = append(b.warnings, "Published ports are discarded when using host network mode")
+		c.Ports = nil
 	}
 }
 

@@ -61,6 +61,7 @@ func TestContainerSpecNetwork(t *testing.T) {
 		{"bad host port", `{"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":"http"}]}}}`, nil, nil, "", `host port: "http" is not a number`},
 		{"ports on the host's network", `{"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostPort":"8080"}],"81/tcp":[{"HostPort":""}]}}}`,
 			portsField, []string(nil), "Published ports are discarded when using host network mode", ""},
+		{"a bad binding on the host's network", `{"HostConfig":{"NetworkMode":"host","PortBindings":{"80/tcp":[{"HostIp":"nope"}]}}}`, nil, nil, "", `HostIp "nope" is not an IP address`},
 		{"ports without a network", `{"HostConfig":{"NetworkMode":"none","PortBindings":{"80/tcp":[{"HostPort":"8080"}]}}}`, nil, nil, "", "published ports need a network"},
 	})
 }

@@ -425,7 +425,7 @@ func parsePortRanges(s string) (portRanges, error) {
 // range is taken.
 var (
 	ErrNotLocal   = errors.New("not an address of this host")
-	ErrNoFreePort = errors.New("every port is published or in use")
+	ErrNoFreePort = errors.New("every port is published, in use or reserved")
 )
 
 // freeIn is the first port from lo to hi, starting at a random one and
