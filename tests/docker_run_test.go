@@ -39,6 +39,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("health check", func(t *testing.T) { dockerHealth(t, docker, ref) })
 	t.Run("image health check", func(t *testing.T) { dockerImageHealth(t, docker, reg) })
 	t.Run("update", func(t *testing.T) { dockerUpdateLimits(t, docker, ref) })
+	t.Run("ps filters", func(t *testing.T) { dockerPSFilters(t, docker, ref) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
@@ -357,6 +358,48 @@ func dockerUpdateLimits(t *testing.T, docker func(...string) result, ref string)
 	unit("on-failure")
 	if r := docker("update", "--cpu-shares", "512", "upd"); r.Code == 0 || !strings.Contains(r.Stderr, "shares") {
 		t.Errorf("docker update --cpu-shares: exit %d: %s; want a refusal", r.Code, r.Stderr)
+	}
+}
+
+// dockerPSFilters: docker ps --filter ancestor= (by name and by image
+// ID), exited=, health=, volume= (by name and by destination) and
+// network= list the containers they name.
+func dockerPSFilters(t *testing.T, docker func(...string) result, ref string) {
+	t.Cleanup(func() {
+		docker("rm", "-f", "psf1", "psf2", "psf3")
+		docker("volume", "rm", "psvol")
+	})
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"run", "-d", "--name", "psf1", ref, "sleep", "1000"}, 0},
+		{[]string{"run", "--name", "psf2", ref, "sh", "-c", "exit 3"}, 3},
+		{[]string{"run", "-d", "--name", "psf3", "-u", "0", "-v", "psvol:/data", "--health-cmd", "true", "--health-interval", "1s", ref, "sleep", "1000"}, 0},
+	} {
+		if r := docker(c.args...); r.Code != c.code {
+			t.Fatalf("docker %s: exit %d, want %d: %s", strings.Join(c.args, " "), r.Code, c.code, r.Stderr)
+		}
+	}
+	ps := func(filter ...string) string {
+		args := []string{"ps", "-a", "--filter", "name=psf", "--format", "{{.Names}}"}
+		for _, f := range filter {
+			args = append(args, "--filter", f)
+		}
+		names := strings.Fields(docker(args...).Stdout)
+		slices.Sort(names)
+		return strings.Join(names, " ")
+	}
+	imageID := strings.TrimPrefix(strings.TrimSpace(docker("image", "inspect", "-f", "{{.Id}}", ref).Stdout), "sha256:")
+	eventually(t, 20*time.Second, "psf3 healthy", func() bool { return ps("health=healthy") == "psf3" })
+	for filter, want := range map[string]string{
+		"ancestor=" + ref: "psf1 psf2 psf3", "ancestor=" + imageID[:12]: "psf1 psf2 psf3", "ancestor=nosuch/image:1": "",
+		"exited=3": "psf2", "exited=0": "", "health=none": "psf1 psf2", "volume=psvol": "psf3", "volume=/data": "psf3",
+		"network=host": "psf1 psf2 psf3", "network=nosuch": "",
+	} {
+		if got := ps(filter); got != want {
+			t.Errorf("docker ps -a --filter name=psf --filter %s: %q, want %q", filter, got, want)
+		}
 	}
 }
 

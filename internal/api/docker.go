@@ -112,6 +112,8 @@ func (s *Server) containers(c *call) {
 		return
 	}
 	specs, recs := s.specIndex(), s.records.list()
+	st, _ := s.opt.Images() // nil: no ancestors
+	ps := newPSFilter(f, st)
 	out := []dockerSummary{}
 	for _, w := range withRecords(ws, recs) {
 		state := dockerState(w)
@@ -122,11 +124,14 @@ func (s *Server) containers(c *call) {
 		if !f.match(w, state, sp) {
 			continue
 		}
+		d := summary(w, sp)
+		recordSummary(&d, recs[w.Name])
+		if !ps.match(w, sp, d) {
+			continue
+		}
 		if limit > 0 && len(out) == limit {
 			break
 		}
-		d := summary(w, sp)
-		recordSummary(&d, recs[w.Name])
 		out = append(out, d)
 	}
 	c.reply(http.StatusOK, out)

@@ -429,9 +429,6 @@ func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 // label (KEY or KEY=VALUE) values must all hold.
 type filters map[string][]string
 
-// containerFilters are the filter keys GET /containers/json implements.
-var containerFilters = []string{"name", "id", "label", "status"}
-
 // parseFilters reads the filters query parameter: {"KEY":{"VALUE":true}}
 // or {"KEY":["VALUE"]}. Keys other than keys are not implemented (501).
 func parseFilters(s string, keys []string) (filters, *Error) {
