@@ -40,6 +40,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("image health check", func(t *testing.T) { dockerImageHealth(t, docker, reg) })
 	t.Run("update", func(t *testing.T) { dockerUpdateLimits(t, docker, ref) })
 	t.Run("ps filters", func(t *testing.T) { dockerPSFilters(t, docker, ref) })
+	t.Run("history", func(t *testing.T) { dockerHistory(t, docker, ref) })
 	t.Run("exec", func(t *testing.T) { dockerExec(t, docker, harness.DockerCLI(t, sb), ref) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
@@ -400,6 +401,17 @@ func dockerPSFilters(t *testing.T, docker func(...string) result, ref string) {
 		if got := ps(filter); got != want {
 			t.Errorf("docker ps -a --filter name=psf --filter %s: %q, want %q", filter, got, want)
 		}
+	}
+}
+
+// dockerHistory: docker history shows the test image's two layers'
+// steps, newest first: the newest with the image's ID, the other
+// "<missing>", as for a pulled image in Docker.
+func dockerHistory(t *testing.T, docker func(...string) result, ref string) {
+	id := strings.TrimSpace(docker("image", "inspect", "-f", "{{.Id}}", ref).Stdout)
+	r := docker("history", "--no-trunc", "--format", "{{.ID}}", ref)
+	if want := id + "\n<missing>\n"; r.Code != 0 || r.Stdout != want {
+		t.Errorf("docker history %s: exit %d, %q %s; want %q", ref, r.Code, r.Stdout, r.Stderr, want)
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 )
 
 // imageRoutes are Docker's image endpoints cove implements (see
-// docs/api.md; save, load and tag: imageIORoutes); the others (history,
-// push, search, build) are answered 501.
+// docs/api.md; save, load and tag: imageIORoutes); the others (push,
+// search, build) are answered 501.
 func imageRoutes() []route {
 	const get, post, del = http.MethodGet, http.MethodPost, http.MethodDelete
 	return []route{
@@ -22,6 +22,7 @@ func imageRoutes() []route {
 		{method: post, path: "/images/create", need: roleRoot, mutates: true, handle: (*Server).pullImage},
 		{method: post, path: "/images/prune", need: roleRoot, mutates: true, handle: (*Server).pruneImages},
 		{method: get, path: "/images/{ref}/json", need: roleMember, handle: (*Server).inspectImage},
+		{method: get, path: "/images/{ref}/history", need: roleMember, handle: (*Server).imageHistory},
 		{method: del, path: "/images/{ref}", need: roleRoot, mutates: true, handle: (*Server).removeImage},
 	}
 }

@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -440,5 +442,32 @@ func TestRegistryAuth(t *testing.T) {
 		if kc, err := registryAuth(h); kc != nil || err != nil {
 			t.Errorf("registryAuth(%q) = %v, %v; want the default keychain", h, kc, err)
 		}
+	}
+}
+
+// TestHistoryOf: an image's history is its config's steps, newest first,
+// a layer's step with that layer's size and an empty one's with 0; the
+// newest has the image's ID and tags, the others "<missing>"; an image
+// without history has none.
+func TestHistoryOf(t *testing.T) {
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	rec := image.ImageRecord{Names: []string{"r.example/app:1"}, ConfigDigest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("c", 64)},
+		Layers: []image.LayerRecord{{Size: 100}, {Size: 200}}}
+	rec.Config.History = []v1.History{
+		{Created: v1.Time{Time: created}, CreatedBy: "ADD rootfs /"},
+		{CreatedBy: "ENV A=b", EmptyLayer: true},
+		{CreatedBy: "COPY app /app", Comment: "c"},
+	}
+	got := historyOf(rec)
+	want := []dockerHistoryItem{
+		{ID: "sha256:" + strings.Repeat("c", 64), CreatedBy: "COPY app /app", Tags: []string{"r.example/app:1"}, Size: 200, Comment: "c"},
+		{ID: "<missing>", CreatedBy: "ENV A=b"},
+		{ID: "<missing>", Created: created.Unix(), CreatedBy: "ADD rootfs /", Size: 100},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("historyOf:\n%+v\nwant\n%+v", got, want)
+	}
+	if got := historyOf(image.ImageRecord{}); got == nil || len(got) != 0 {
+		t.Errorf("the history of an image without one: %#v, want []", got)
 	}
 }

@@ -236,7 +236,7 @@ func requestCases() []requestCase {
 		{"GET /v1.41/images/sha256:0a1b2c/json", roleMember, 404, `No such image: sha256:0a1b2c`},
 		{"GET /v1.41/images/web/json", roleMember, 404, `No such image: web`},
 		{"GET /v1.41/images/a%20b/json", roleMember, 400, `image reference \"a b\"`},
-		{"GET /v1.41/images/web/history", roleMember, 501, `cove does not implement GET /images/web/history`},
+		{"GET /v1.41/images/web/history", roleMember, 404, `No such image: web`},
 		{"POST /v1.41/images/web/tag?repo=x", roleRoot, 404, `No such image: web`},
 		{"POST /v1.41/images/web/tag?repo=x", roleMember, 403, `uid 1000 is not root`},
 		{"POST /v1.41/images/web/tag", roleRoot, 400, `repo is missing`},
