@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -564,6 +565,24 @@ func (c *Conn) SetLive(ctx context.Context, unit string, props []units.Property)
 		return notFound("set properties of", unit, err)
 	}
 	return nil
+}
+
+// DefaultTasksMax is the TasksMax systemd gives a unit without TasksMax=
+// (DefaultTasksMax= of its system.conf; infinity is math.MaxUint64).
+func (c *Conn) DefaultTasksMax() (uint64, error) {
+	v, err := c.sd.GetManagerProperty("DefaultTasksMax") // GVariant text: "uint64 4915" or "@t 4915"
+	if err != nil {
+		return 0, fmt.Errorf("read systemd's DefaultTasksMax: %w", err)
+	}
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("read systemd's DefaultTasksMax: empty")
+	}
+	n, perr := strconv.ParseUint(f[len(f)-1], 10, 64)
+	if perr != nil {
+		return 0, fmt.Errorf("read systemd's DefaultTasksMax: %q is not a number", v)
+	}
+	return n, nil
 }
 
 // IsMain reports whether pid is the main process of workload name's unit

@@ -330,8 +330,9 @@ func dockerImageHealth(t *testing.T, docker func(...string) result, reg *registr
 // dockerUpdateLimits: docker update of a running container created
 // through the API sets its memory, CPU and PIDs limits on its unit at
 // once (inspect shows them), keeps them across a restart, and takes its
-// new restart policy from its next start; what cove cannot set is
-// refused.
+// new restart policy from its next start; --pids-limit -1 lifts the PIDs
+// limit to systemd's default, as a unit without one has; what cove
+// cannot set, and a restart policy for an --rm container, are refused.
 func dockerUpdateLimits(t *testing.T, docker func(...string) result, ref string) {
 	t.Cleanup(func() { docker("rm", "-f", "upd") })
 	if r := docker("run", "-d", "--name", "upd", "-m", "64m", ref, "sleep", "1000"); r.Code != 0 {
@@ -357,8 +358,19 @@ func dockerUpdateLimits(t *testing.T, docker func(...string) result, ref string)
 		t.Fatalf("docker restart upd: exit %d: %s", r.Code, r.Stderr)
 	}
 	unit("on-failure")
-	if r := docker("update", "--cpu-shares", "512", "upd"); r.Code == 0 || !strings.Contains(r.Stderr, "shares") {
+	defaultTasks := strings.TrimSpace(inside(t, "systemctl", "show", "-p", "DefaultTasksMax", "--value").Stdout)
+	if r := docker("update", "--pids-limit", "-1", "upd"); r.Code != 0 || show(t, "cove-upd.service", "TasksMax") != defaultTasks {
+		t.Errorf("docker update --pids-limit -1: exit %d %s; TasksMax %s, want systemd's default %s", r.Code, r.Stderr, show(t, "cove-upd.service", "TasksMax"), defaultTasks)
+	}
+	if r := docker("update", "--cpu-shares", "512", "upd"); r.Code == 0 || !strings.Contains(r.Stderr, "not CpuShares") {
 		t.Errorf("docker update --cpu-shares: exit %d: %s; want a refusal", r.Code, r.Stderr)
+	}
+	if r := docker("create", "--rm", "--name", "upd-rm", ref, "true"); r.Code != 0 {
+		t.Fatalf("docker create --rm: exit %d: %s", r.Code, r.Stderr)
+	}
+	defer docker("rm", "-f", "upd-rm")
+	if r := docker("update", "--restart", "always", "upd-rm"); r.Code == 0 || !strings.Contains(r.Stderr, "AutoRemove is enabled") {
+		t.Errorf("docker update --restart always of an --rm container: exit %d: %s; want Docker's conflict", r.Code, r.Stderr)
 	}
 }
 

@@ -23,32 +23,37 @@ var liveProps = map[string]bool{
 type limit struct {
 	dbus, file string
 	value      Value
+	unset      uint64 // its D-Bus value without one
 }
 
 // limitsOf are the resource limits r sets (memory, CPUs, PIDs), all of
-// them liveProps.
-func limitsOf(r spec.Resources) []limit {
-	l := []limit{{dbus: "MemoryMax"}, {dbus: "CPUQuotaPerSecUSec", file: "CPUQuota"}, {dbus: "TasksMax"}}
-	if r.Memory > 0 {
-		l[0].value = Uint(r.Memory)
+// them liveProps, with what a unit has without each: infinity for
+// memory and CPU, systemd's DefaultTasksMax (unsetTasks) for PIDs.
+func limitsOf(r spec.Resources, unsetTasks uint64) []limit {
+	return []limit{
+		{dbus: "MemoryMax", value: ifSet(r.Memory > 0, Value(Uint(r.Memory))), unset: math.MaxUint64},
+		{dbus: "CPUQuotaPerSecUSec", file: "CPUQuota", value: ifSet(r.CPUs > 0, Value(CPUQuota(math.Round(r.CPUs*100)))), unset: math.MaxUint64},
+		{dbus: "TasksMax", value: ifSet(r.Pids > 0, Value(Uint(r.Pids))), unset: unsetTasks},
 	}
-	if r.CPUs > 0 {
-		l[1].value = CPUQuota(math.Round(r.CPUs * 100))
+}
+
+// ifSet is v when set, else nil.
+func ifSet(set bool, v Value) Value {
+	if !set {
+		return nil
 	}
-	if r.Pids > 0 {
-		l[2].value = Uint(r.Pids)
-	}
-	return l
+	return v
 }
 
 // LimitProperties set the resource limits r on a loaded unit at once
 // (SetUnitProperties, as systemctl set-property does): each limit r
-// sets, and systemd's infinity for each it leaves unset, which lifts a
-// limit set before.
-func LimitProperties(r spec.Resources) []Property {
+// sets, and for each it leaves unset what a unit compiled without it has
+// (limitsOf; unsetTasks: systemd's DefaultTasksMax), which lifts a limit
+// set before.
+func LimitProperties(r spec.Resources, unsetTasks uint64) []Property {
 	var props []Property
-	for _, l := range limitsOf(r) {
-		v := any(uint64(math.MaxUint64))
+	for _, l := range limitsOf(r, unsetTasks) {
+		v := any(l.unset)
 		if l.value != nil {
 			v = l.value.dbus()
 		}

@@ -1,7 +1,6 @@
 package units
 
 import (
-	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -119,11 +118,12 @@ func quoted(args []string) []string {
 
 // TestLimitProperties: the limits a spec sets are the D-Bus values its
 // compiled unit has (MemoryMax bytes, CPUQuotaPerSecUSec µs per second,
-// TasksMax), and each limit it leaves unset is systemd's infinity, so
-// that setting them lifts a limit set before.
+// TasksMax), and each limit it leaves unset is what a unit without it
+// has (infinity; for TasksMax systemd's DefaultTasksMax, given), so that
+// setting them lifts a limit set before.
 func TestLimitProperties(t *testing.T) {
-	got := LimitProperties(spec.Resources{Memory: 128 << 20, CPUs: 0.5})
-	want := []Property{{"MemoryMax", uint64(128 << 20)}, {"CPUQuotaPerSecUSec", uint64(500000)}, {"TasksMax", uint64(math.MaxUint64)}}
+	got := LimitProperties(spec.Resources{Memory: 128 << 20, CPUs: 0.5}, 4915)
+	want := []Property{{"MemoryMax", uint64(128 << 20)}, {"CPUQuotaPerSecUSec", uint64(500000)}, {"TasksMax", uint64(4915)}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LimitProperties(128 MiB, 0.5 CPUs): %v, want %v", got, want)
 	}
@@ -138,7 +138,7 @@ func TestLimitProperties(t *testing.T) {
 	for _, p := range u.Properties() {
 		compiled[p.Name] = p.Value
 	}
-	for _, p := range LimitProperties(s.Resources) {
+	for _, p := range LimitProperties(s.Resources, 4915) {
 		if compiled[p.Name] != p.Value {
 			t.Errorf("%s: LimitProperties %v, the compiled unit %v", p.Name, p.Value, compiled[p.Name])
 		}

@@ -166,9 +166,11 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		return
 	}
 	defer unlock()
-	if !s.stillRecorded(c, name) {
+	rec, ok := s.stillRecorded(c, name)
+	if !ok {
 		return
 	}
+	ct.rec = rec // as it is now: an update since the lookup is in it
 	c.long()
 	att := s.runs.takeAttachment(name)
 	hold, err := s.startRun(c.ctx(), ct, att)
@@ -190,10 +192,11 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
-// stillRecorded answers 404 (or the error reading it) and returns false
-// unless name still has a record, read after its start was claimed: a
-// rename since the lookup (which claims the name too) is seen.
-func (s *Server) stillRecorded(c *call, name string) bool {
+// stillRecorded returns name's record, read after its start was
+// claimed (a rename or an update since the lookup, which claim the name
+// too, is seen), or answers 404 (or the error reading it) and returns
+// false.
+func (s *Server) stillRecorded(c *call, name string) (*containerRecord, bool) {
 	rec, err := s.records.read(name)
 	switch {
 	case err != nil:
@@ -201,9 +204,9 @@ func (s *Server) stillRecorded(c *call, name string) bool {
 	case rec == nil:
 		c.fail(errorf(CodeNotFound, "No such container: "+name))
 	default:
-		return true
+		return rec, true
 	}
-	return false
+	return nil, false
 }
 
 // startRun starts a new run of ct from its record, with att's pipes
@@ -357,18 +360,20 @@ func (s *Server) watchRun(name string, r *run) {
 		case <-r.poke:
 		}
 	}
-	if rec, err := s.records.read(name); err == nil && rec != nil && rec.Config.HostConfig.AutoRemove {
-		s.dropAnonymousVolumes(ctx, rec) // as Docker's --rm does, before the container is seen gone
-	}
+	var removed *containerRecord
 	s.records.update(name, func(rec *containerRecord) (bool, error) {
 		if rec.Config.HostConfig.AutoRemove {
 			eventlog.Removed(name) // systemd collects the unit
+			removed = rec
 			return false, errRemove
 		}
 		rec.ExitCode = r.code
 		return true, nil
 	})
 	r.hold.Close()
+	if removed != nil {
+		s.dropAnonymousVolumes(ctx, removed) // as Docker's --rm does; a wait for the removal waits for r.done
+	}
 	close(r.done)
 }
 

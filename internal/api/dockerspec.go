@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -332,7 +333,7 @@ func (b *specBuild) mounts(h *dockerHostCreate) {
 		c.Mounts = append(c.Mounts, m)
 	}
 	for _, dm := range h.Mounts {
-		m := spec.Mount{Type: dm.Type, Source: dm.Source, Target: dm.Target, ReadOnly: dm.ReadOnly}
+		m := spec.Mount{Type: dm.Type, Source: dm.Source, Target: cleanTarget(dm.Target), ReadOnly: dm.ReadOnly}
 		switch {
 		case dm.Type == spec.MountTmpfs && dm.TmpfsOptions != nil:
 			m.Size = uint64(max(dm.TmpfsOptions.SizeBytes, 0))
@@ -354,6 +355,15 @@ func (b *specBuild) mounts(h *dockerHostCreate) {
 		}
 		c.Mounts = append(c.Mounts, m)
 	}
+}
+
+// cleanTarget is a --mount's target cleaned, as Docker takes it
+// ("/data/" is "/data"); "" stays "" (refused as no target).
+func cleanTarget(t string) string {
+	if t == "" {
+		return t
+	}
+	return path.Clean(t)
 }
 
 // tmpfsOptions drops the options of a --tmpfs that cove's tmpfs mounts

@@ -88,6 +88,8 @@ func TestContainerSpec(t *testing.T) {
 				{Type: spec.MountVolume, Source: "cfg", Target: "/etc/app", ReadOnly: true}}, "", ""},
 		{"bad volume name", `{"HostConfig":{"Binds":["../etc:/data"]}}`, nil, nil, "", `invalid volume name "../etc"`},
 		{"anonymous volume", `{"HostConfig":{"Mounts":[{"Type":"volume","Target":"/data"}]}}`, nil, nil, "", "a volume at /data without a name"},
+		{"a mount's target cleaned", `{"HostConfig":{"Mounts":[{"Type":"volume","Source":"vol","Target":"/data/"}]}}`,
+			func(s *spec.Spec) any { return s.Container.Mounts }, []spec.Mount{{Type: spec.MountVolume, Source: "vol", Target: "/data"}}, "", ""},
 		{"npipe mount", `{"HostConfig":{"Mounts":[{"Type":"npipe","Source":"x","Target":"/data"}]}}`, nil, nil, "", `type "npipe" is not supported yet`},
 		{"tmpfs noexec", `{"HostConfig":{"Tmpfs":{"/run":"noexec"}}}`, nil, nil, "", `unknown option "noexec"`},
 		{"privileged", `{"Tty":true,"HostConfig":{"Privileged":true}}`, nil, nil, "", "a privileged container (--privileged) is not supported yet"},

@@ -150,8 +150,9 @@ func (b *specBuild) endpoint(name string, ep *dockerEndpointCreate) {
 // "HostPort": "8080"}]}) as container.ports, in the order of the
 // container ports. HostIp "", "0.0.0.0" and "::" all publish on every
 // address of the host, IPv4 and IPv6 (cove publishes a port on one
-// address or on all). On the host's network the bindings are dropped
-// with Docker's warning.
+// address or on all). On the host's network each binding is checked (a
+// host port left for cove to choose, or a range, is fine there), then
+// all are dropped with Docker's warning.
 func (b *specBuild) ports(h *dockerHostCreate) {
 	c := b.sp.Container
 	onHost := c.Network == spec.NetworkHost

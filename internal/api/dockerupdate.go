@@ -1,77 +1,97 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
 
-// dockerUpdate is the body of POST /containers/{id}/update (docker
-// update): the limits and restart policy cove reads. A field left 0 (or
-// absent; a restart policy without a name) keeps the container's value,
-// as in Docker. The rest cove does not set: they must be 0 (unsupported).
+// dockerUpdate is what cove sets of the body of POST
+// /containers/{id}/update (docker update): the limits and the restart
+// policy. A field left 0 (or absent; a restart policy without a name)
+// keeps the container's value, as in Docker.
 type dockerUpdate struct {
 	Memory        int64
 	NanoCPUs      int64 `json:"NanoCpus"`
 	PidsLimit     *int64
 	RestartPolicy dockerRestartPolicy
-
-	MemorySwap, MemoryReservation, KernelMemory int64
-	CPUShares                                   int64 `json:"CpuShares"`
-	CPUQuota                                    int64 `json:"CpuQuota"`
-	CPUPeriod                                   int64 `json:"CpuPeriod"`
-	CpusetCpus, CpusetMems                      string
-	BlkioWeight                                 uint16
 }
 
-// unsupported reports whether u sets what cove does not.
-func (u dockerUpdate) unsupported() bool {
-	return u.MemorySwap != 0 || u.MemoryReservation != 0 || u.KernelMemory != 0 || u.CPUShares != 0 || u.CPUQuota != 0 ||
-		u.CPUPeriod != 0 || u.CpusetCpus != "" || u.CpusetMems != "" || u.BlkioWeight != 0
+// updateFields are the keys of dockerUpdate's fields; any other field of
+// an update must be null, 0, false, "" or empty (unsetFields).
+var updateFields = []string{"Memory", "NanoCpus", "PidsLimit", "RestartPolicy"}
+
+// unsetFields returns the fields of an update body other than
+// updateFields that set something, sorted: cove cannot honour them.
+func unsetFields(body []byte) ([]string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, err
+	}
+	var set []string
+	for k, v := range raw {
+		switch strings.TrimSpace(string(v)) {
+		case "null", "0", "false", `""`, "[]", "{}":
+		default:
+			if !slices.Contains(updateFields, k) {
+				set = append(set, k)
+			}
+		}
+	}
+	slices.Sort(set)
+	return set, nil
 }
 
-// LiveSetter sets properties of a workload's loaded unit at once
-// (supervisor.Conn.SetLive). Local is one; docker update needs it.
-type LiveSetter interface {
-	SetLive(ctx context.Context, name string, props []units.Property) error
+// LimitSetter sets a running workload's resource limits at once. Local
+// is one; docker update needs it.
+type LimitSetter interface {
+	SetLimits(ctx context.Context, name string, r spec.Resources) error
 }
 
-var _ LiveSetter = (*Local)(nil)
+var _ LimitSetter = (*Local)(nil)
 
-// SetLive sets props on workload name's loaded unit, for its running
-// processes too (supervisor.Conn.SetLive).
-func (l *Local) SetLive(ctx context.Context, name string, props []units.Property) error {
+// SetLimits sets the limits r on workload name's loaded unit, for its
+// running processes too (supervisor.Conn.SetLive of
+// units.LimitProperties): a limit r leaves unset is lifted to what a
+// unit without it has.
+func (l *Local) SetLimits(ctx context.Context, name string, r spec.Resources) error {
 	c, err := l.connect(ctx)
 	if err != nil {
 		return err
 	}
-	return c.SetLive(ctx, spec.UnitName(name), props)
+	tasks, err := c.DefaultTasksMax()
+	if err != nil {
+		return err
+	}
+	return c.SetLive(ctx, spec.UnitName(name), units.LimitProperties(r, tasks))
 }
 
-// dockerUpdateContainer answers POST /containers/{id}/update: a
-// container created through Docker's API gets the request's memory, CPU
-// and PIDs limits and restart policy in its record (checked as its
-// create's were: 400, nothing changed), which its next starts take; a
-// running one gets the limits at once, as Docker's (LiveSetter). 200
-// {"Warnings": […]}: a running container's new restart policy applies
-// from its next start. 409 for another workload (its spec's, or its cove
-// run's, limits are cove apply's or systemctl set-property's), 400 for a
-// field cove cannot honour.
+// dockerUpdateContainer answers POST /containers/{id}/update, holding
+// the container's start claim (containerRuns.claim: 409 while a start,
+// rename, removal or another update of it is under way): a container
+// created through Docker's API gets the request's memory, CPU and PIDs
+// limits and restart policy in its record (checked as its create's were:
+// 400, nothing changed), which its next starts take; a running one gets
+// the limits at once, as Docker's (LimitSetter; if that fails, the record
+// is put back). 200 {"Warnings": […]}: a running container's new
+// restart policy applies from its next start. 409 for another workload
+// (its spec's, or its cove run's, limits are cove apply's or systemctl
+// set-property's) and for a restart policy on an AutoRemove container,
+// 400 for a field cove cannot honour.
 func (s *Server) dockerUpdateContainer(c *call) {
-	var req dockerUpdate
-	if err := json.NewDecoder(c.r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		c.failBody(err)
-		return
-	}
-	if req.unsupported() {
-		c.fail(errorf(CodeBadRequest, "update: cove sets memory (--memory), CPUs (--cpus), PIDs (--pids-limit) and the restart policy; not swap, reservations, shares, quotas, CPU sets or block I/O weights"))
+	req, ok := s.readUpdate(c)
+	if !ok {
 		return
 	}
 	ct, ok := s.lookupContainer(c)
@@ -82,32 +102,78 @@ func (s *Server) dockerUpdateContainer(c *call) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("update %s: not created through Docker's API: change its spec and cove apply it, or systemctl set-property %s", ct.Name, spec.UnitName(ct.Name))))
 		return
 	}
-	after, err := s.updateRecord(ct.Name, req)
+	if !s.runs.claim(ct.Name) {
+		c.fail(errorf(CodeConflict, fmt.Sprintf("update %s: a start, rename, removal or update of it is under way", ct.Name)))
+		return
+	}
+	defer s.runs.unclaim(ct.Name)
+	warnings, err := s.update(c.ctx(), ct.Name, req)
 	if err != nil {
 		c.failWith(err)
 		return
 	}
-	warnings := []string{}
-	if ct.loaded && isUp(dockerState(ct.Workload)) {
-		if err := s.updateLive(c.ctx(), after); err != nil {
-			c.failWith(err)
-			return
-		}
-		if req.RestartPolicy.Name != "" {
-			warnings = append(warnings, "the new restart policy applies from the container's next start")
-		}
-	}
 	c.reply(http.StatusOK, map[string][]string{"Warnings": warnings})
 }
 
+// readUpdate reads an update's body, or answers 400 (naming the fields
+// cove cannot set) and returns false.
+func (s *Server) readUpdate(c *call) (dockerUpdate, bool) {
+	var req dockerUpdate
+	body, err := io.ReadAll(c.r.Body)
+	if err == nil && len(bytes.TrimSpace(body)) > 0 {
+		var unset []string
+		if unset, err = unsetFields(body); err == nil && len(unset) > 0 {
+			c.fail(errorf(CodeBadRequest, fmt.Sprintf("update %s: cove sets memory (--memory), CPUs (--cpus), PIDs (--pids-limit) and the restart policy, not %s", c.name, strings.Join(unset, ", "))))
+			return req, false
+		}
+		if err == nil {
+			err = json.Unmarshal(body, &req)
+		}
+	}
+	if err != nil {
+		c.failBody(err)
+		return req, false
+	}
+	return req, true
+}
+
+// update writes req into container name's record (updateRecord) and, if
+// its unit runs, sets the new limits on it, putting the record back when
+// that fails. It returns the warnings to give.
+func (s *Server) update(ctx context.Context, name string, req dockerUpdate) ([]string, error) {
+	before, after, err := s.updateRecord(name, req)
+	if err != nil {
+		return nil, err
+	}
+	w, serr := s.backend.Status(ctx, name)
+	if errors.Is(serr, supervisor.ErrNotFound) || serr == nil && !isUp(dockerState(w)) {
+		return []string{}, nil // its next start compiles the record
+	}
+	if serr == nil {
+		serr = s.setLimits(ctx, after)
+	}
+	if serr != nil {
+		s.records.update(name, func(rec *containerRecord) (bool, error) { *rec = before; return true, nil })
+		return nil, fmt.Errorf("update %s: %w", name, serr)
+	}
+	if req.RestartPolicy.Name != "" {
+		return []string{"the new restart policy applies from the container's next start"}, nil
+	}
+	return []string{}, nil
+}
+
 // updateRecord writes req's changes into container name's record, if
-// its spec can still be made of it (containerSpec), and returns the
-// record as written.
-func (s *Server) updateRecord(name string, req dockerUpdate) (after containerRecord, err error) {
+// its spec can still be made of it (containerSpec; 400) and a restart
+// policy is not asked of an AutoRemove container (409, as Docker's), and
+// returns the record before and after.
+func (s *Server) updateRecord(name string, req dockerUpdate) (before, after containerRecord, err error) {
 	err = s.records.update(name, func(rec *containerRecord) (bool, error) {
+		before = *rec
 		h := &rec.Config.HostConfig
-		h.Memory = cmpNonZero(req.Memory, h.Memory)
-		h.NanoCPUs = cmpNonZero(req.NanoCPUs, h.NanoCPUs)
+		if p := req.RestartPolicy.Name; p != "" && p != "no" && h.AutoRemove {
+			return false, errorf(CodeConflict, "Restart policy cannot be updated because AutoRemove is enabled for the container")
+		}
+		h.Memory, h.NanoCPUs = cmp.Or(req.Memory, h.Memory), cmp.Or(req.NanoCPUs, h.NanoCPUs)
 		if req.PidsLimit != nil {
 			h.PidsLimit = req.PidsLimit
 		}
@@ -120,30 +186,19 @@ func (s *Server) updateRecord(name string, req dockerUpdate) (after containerRec
 		after = *rec
 		return true, nil
 	})
-	return after, err
+	return before, after, err
 }
 
-// cmpNonZero is v, or keep when v is 0.
-func cmpNonZero(v, keep int64) int64 {
-	if v == 0 {
-		return keep
-	}
-	return v
-}
-
-// updateLive sets the limits of record after on its container's running
-// unit (units.LimitProperties: a limit it leaves unset is lifted).
-func (s *Server) updateLive(ctx context.Context, after containerRecord) error {
+// setLimits sets the limits of record after on its container's running
+// unit (LimitSetter).
+func (s *Server) setLimits(ctx context.Context, after containerRecord) error {
 	sp, err := after.spec()
 	if err != nil {
 		return err
 	}
-	setter, ok := s.backend.(LiveSetter)
+	setter, ok := s.backend.(LimitSetter)
 	if !ok {
-		return fmt.Errorf("update %s: the API's backend cannot set limits live", after.Name)
+		return errors.New("the API's backend cannot set limits at once")
 	}
-	if err := setter.SetLive(ctx, after.Name, units.LimitProperties(sp.Resources)); err != nil && !errors.Is(err, supervisor.ErrNotFound) {
-		return err
-	}
-	return nil
+	return setter.SetLimits(ctx, after.Name, sp.Resources)
 }

@@ -127,8 +127,8 @@ func waited(cond string, first, cur sighting, wasUp bool) bool {
 	switch cond {
 	case waitNotRunning:
 		return !isUp(cur.state)
-	case waitRemoved:
-		return gone
+	case waitRemoved: // and what its run's end removes (anonymous volumes) gone too
+		return gone && (cur.run == nil || ended(cur.run))
 	}
 	if isUp(cur.state) {
 		return false

@@ -269,7 +269,7 @@ func requestCases() []requestCase {
 		{"POST /v1.41/containers/create?name=Web\n\n{\"Image\":\"r.example/web:1\"}", roleRoot, 400, `Invalid container name (Web)`},
 		{"POST /v1.41/containers/create\n\n{\"Image\": 3}", roleRoot, 400, `bad request body`},
 		{"POST /v1.41/containers/web/update\n\n{\"Memory\":134217728}", roleRoot, 409, `not created through Docker's API`},
-		{"POST /v1.41/containers/web/update\n\n{\"CpuShares\":512}", roleRoot, 400, `not swap, reservations, shares`},
+		{"POST /v1.41/containers/web/update\n\n{\"CpuShares\":512,\"CpuRealtimePeriod\":1000,\"Memory\":0,\"CpusetCpus\":\"\"}", roleRoot, 400, `not CpuRealtimePeriod, CpuShares`},
 		{"POST /v1.41/containers/web/update\n\n{\"Memory\":1}", roleMember, 403, `uid 1000 is not root`},
 		{"POST /v1.41/containers/nope/update\n\n{}", roleRoot, 404, `No such container: nope`},
 		{"POST /v1.41/containers/web/pause", roleMember, 204, ``},
