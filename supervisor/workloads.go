@@ -570,17 +570,22 @@ func (c *Conn) SetLive(ctx context.Context, unit string, props []units.Property)
 // DefaultTasksMax is the TasksMax systemd gives a unit without TasksMax=
 // (DefaultTasksMax= of its system.conf; infinity is math.MaxUint64).
 func (c *Conn) DefaultTasksMax() (uint64, error) {
-	v, err := c.sd.GetManagerProperty("DefaultTasksMax") // GVariant text: "uint64 4915" or "@t 4915"
+	v, err := c.sd.GetManagerProperty("DefaultTasksMax")
+	if err == nil {
+		var n uint64
+		if n, err = parseUint64Variant(v); err == nil {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("read systemd's DefaultTasksMax: %w", err)
+}
+
+// parseUint64Variant reads a uint64 in GVariant text, as godbus writes it
+// ("@t 4915"; infinity is "@t 18446744073709551615").
+func parseUint64Variant(v string) (uint64, error) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(v, "@t "), 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("read systemd's DefaultTasksMax: %w", err)
-	}
-	f := strings.Fields(v)
-	if len(f) == 0 {
-		return 0, fmt.Errorf("read systemd's DefaultTasksMax: empty")
-	}
-	n, perr := strconv.ParseUint(f[len(f)-1], 10, 64)
-	if perr != nil {
-		return 0, fmt.Errorf("read systemd's DefaultTasksMax: %q is not a number", v)
+		return 0, fmt.Errorf("%q is not a uint64", v)
 	}
 	return n, nil
 }

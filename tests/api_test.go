@@ -444,7 +444,7 @@ func TestAPIMalformedRequests(t *testing.T) {
 		{"huge header", "GET /v1/workloads HTTP/1.1\r\nHost: cove\r\nX: " + strings.Repeat("a", 200<<10) + "\r\n\r\n", 431, ``},
 		{"2 MiB body", post("/v1/apply", big), 413, `"code":"payload_too_large"`},
 		{"bad spec file name", post("/v1/diff", `{"specs":[{"file":"..","content":""}]}`), 400, `want a file name`},
-		{"Docker path not implemented", "GET /v1.41/images/x/history HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement GET /images/x/history"}`},
+		{"Docker path not implemented", "POST /v1.41/images/x/push HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement POST /images/x/push"}`},
 	} {
 		status, body := rawRequest(t, tc.raw)
 		if status != tc.status || !strings.Contains(body, tc.body) {
@@ -542,8 +542,8 @@ func TestDockerCLI(t *testing.T) {
 	if r := docker("start", "dockweb"); r.Code != 0 || show(t, "cove-dockweb.service", "ActiveState") != "active" {
 		t.Errorf("docker start: exit %d: %s", r.Code, r.Stderr)
 	}
-	if r := docker("image", "history", "x"); r.Code == 0 || !strings.Contains(r.Stderr, "cove does not implement GET /images/x/history") {
-		t.Errorf("docker image history: exit %d: %s", r.Code, r.Stderr)
+	if r := docker("search", "x"); r.Code == 0 || !strings.Contains(r.Stderr, "cove does not implement GET /images/search") {
+		t.Errorf("docker search: exit %d: %s", r.Code, r.Stderr)
 	}
 	dockerKillSignals(t, docker)
 }

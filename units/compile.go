@@ -279,7 +279,7 @@ func service(u *Unit, s *spec.Spec) {
 	if clean := cleanExits(s, sig); len(clean.Statuses)+len(clean.Signals) > 0 {
 		u.add(SectionService, "SuccessExitStatus", "", clean)
 	}
-	for _, l := range limitsOf(s.Resources, 0) {
+	for _, l := range limitsOf(s.Resources) {
 		if l.value != nil {
 			u.add(SectionService, l.dbus, l.file, l.value)
 		}

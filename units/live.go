@@ -23,17 +23,19 @@ var liveProps = map[string]bool{
 type limit struct {
 	dbus, file string
 	value      Value
-	unset      uint64 // its D-Bus value without one
 }
 
+// tasksMax is the property of the PIDs limit, which without a value is
+// systemd's DefaultTasksMax, not infinity as the others.
+const tasksMax = "TasksMax"
+
 // limitsOf are the resource limits r sets (memory, CPUs, PIDs), all of
-// them liveProps, with what a unit has without each: infinity for
-// memory and CPU, systemd's DefaultTasksMax (unsetTasks) for PIDs.
-func limitsOf(r spec.Resources, unsetTasks uint64) []limit {
+// them liveProps.
+func limitsOf(r spec.Resources) []limit {
 	return []limit{
-		{dbus: "MemoryMax", value: ifSet(r.Memory > 0, Value(Uint(r.Memory))), unset: math.MaxUint64},
-		{dbus: "CPUQuotaPerSecUSec", file: "CPUQuota", value: ifSet(r.CPUs > 0, Value(CPUQuota(math.Round(r.CPUs*100)))), unset: math.MaxUint64},
-		{dbus: "TasksMax", value: ifSet(r.Pids > 0, Value(Uint(r.Pids))), unset: unsetTasks},
+		{dbus: "MemoryMax", value: ifSet(r.Memory > 0, Value(Uint(r.Memory)))},
+		{dbus: "CPUQuotaPerSecUSec", file: "CPUQuota", value: ifSet(r.CPUs > 0, Value(CPUQuota(math.Round(r.CPUs*100))))},
+		{dbus: tasksMax, value: ifSet(r.Pids > 0, Value(Uint(r.Pids)))},
 	}
 }
 
@@ -52,10 +54,15 @@ func ifSet(set bool, v Value) Value {
 // set before.
 func LimitProperties(r spec.Resources, unsetTasks uint64) []Property {
 	var props []Property
-	for _, l := range limitsOf(r, unsetTasks) {
-		v := any(l.unset)
-		if l.value != nil {
+	for _, l := range limitsOf(r) {
+		var v any
+		switch {
+		case l.value != nil:
 			v = l.value.dbus()
+		case l.dbus == tasksMax:
+			v = unsetTasks
+		default:
+			v = uint64(math.MaxUint64)
 		}
 		props = append(props, Property{Name: l.dbus, Value: v})
 	}

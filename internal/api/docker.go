@@ -112,8 +112,11 @@ func (s *Server) containers(c *call) {
 		return
 	}
 	specs, recs := s.specIndex(), s.records.list()
-	st, _ := s.opt.Images() // nil: no ancestors
-	ps := newPSFilter(f, st)
+	ps, perr := newPSFilter(f, s.opt.Images)
+	if perr != nil {
+		c.fail(perr)
+		return
+	}
 	out := []dockerSummary{}
 	for _, w := range withRecords(ws, recs) {
 		state := dockerState(w)

@@ -21,7 +21,8 @@ type dockerHistoryItem struct {
 // imageHistory answers GET /images/NAME/history (docker history): the
 // steps of the image's config history, newest first (none when the
 // config has none, as Docker's), each a layer's with that layer's size
-// (compressed, as cove's sizes are) or an empty step's with 0; the
+// (compressed, as cove's sizes are; 0 for a step past the last layer,
+// where Docker fails) or an empty step's with 0; the
 // newest has the image's ID and tags, the others "<missing>", as for a
 // pulled image in Docker. 404 No such image.
 func (s *Server) imageHistory(c *call) {
@@ -47,7 +48,10 @@ func historyOf(rec image.ImageRecord) []dockerHistoryItem {
 	}
 	slices.Reverse(out)
 	if len(out) > 0 {
-		out[0].ID, out[0].Tags = dockerImageID(rec), imageSummary(rec).RepoTags
+		out[0].ID = dockerImageID(rec)
+		if tags, _ := repoRefs(rec); len(tags) > 0 { // none: null, as Docker's
+			out[0].Tags = tags
+		}
 	}
 	return out
 }

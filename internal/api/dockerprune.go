@@ -132,7 +132,7 @@ func createdAt(w Workload, rec *containerRecord) time.Time {
 // writable layer's size before the removal.
 func (s *Server) pruneContainer(ctx context.Context, name string) (int64, error) {
 	if !s.runs.claim(name) {
-		return 0, fmt.Errorf("container %s: a start, rename or removal of it is under way", name)
+		return 0, claimConflict(name)
 	}
 	defer s.runs.unclaim(name)
 	ct, err := s.container(ctx, name)

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,22 +26,36 @@ type psFilter struct {
 	ids       map[string]string // image reference → Docker image ID ("": not in the store)
 }
 
-// newPSFilter resolves f's ancestor filters in st (nil when the store
-// cannot be opened: then no container has an ancestor): an image name,
-// name:tag, name@digest or (a prefix of) an ID, as Docker's; one not in
-// the store matches no container.
-func newPSFilter(f filters, st *image.Store) *psFilter {
-	p := &psFilter{f: f}
-	if len(f["ancestor"]) == 0 || st == nil {
-		return p
-	}
-	p.st, p.ancestors, p.ids = st, map[string]bool{}, map[string]string{}
-	for _, v := range f["ancestor"] {
-		if img, err := resolveImage(st, dockerShortName(v)); err == nil {
-			p.ancestors[dockerImageID(img.rec)] = true
+// newPSFilter checks f's health and exited values (400, as Docker's) and
+// resolves its ancestor filters in the store open opens (only for those;
+// one that cannot be opened has no image): an image name, name:tag,
+// name@digest or (a prefix of) an ID, as Docker's; one not in the store
+// matches no container.
+func newPSFilter(f filters, open func() (*image.Store, error)) (*psFilter, *Error) {
+	for _, v := range f["health"] {
+		if !slices.Contains([]string{health.Starting, health.Healthy, health.Unhealthy, "none"}, v) {
+			return nil, errorf(CodeBadRequest, fmt.Sprintf("Unrecognised filter value for health: %.32s", v))
 		}
 	}
-	return p
+	for _, v := range f["exited"] {
+		if _, err := strconv.Atoi(v); err != nil {
+			return nil, errorf(CodeBadRequest, fmt.Sprintf("filters: exited %.32q is not an exit status", v))
+		}
+	}
+	p := &psFilter{f: f}
+	if len(f["ancestor"]) == 0 {
+		return p, nil
+	}
+	p.ancestors, p.ids = map[string]bool{}, map[string]string{}
+	if st, err := open(); err == nil {
+		p.st = st
+		for _, v := range f["ancestor"] {
+			if img, err := resolveImage(st, dockerShortName(v)); err == nil {
+				p.ancestors[dockerImageID(img.rec)] = true
+			}
+		}
+	}
+	return p, nil
 }
 
 // match reports whether list entry d of workload w (spec sp: nil when
@@ -52,7 +67,7 @@ func (p *psFilter) match(w Workload, sp *spec.Spec, d dockerSummary) bool {
 	f := p.f
 	return f.anyOf("ancestor", func(string) bool { return p.ancestors[p.imageID(d)] }) &&
 		f.anyOf("health", func(v string) bool { return v == healthStatus(w, sp) }) &&
-		f.anyOf("exited", func(v string) bool { return d.State == "exited" && v == strconv.Itoa(w.ExitCode) }) &&
+		f.anyOf("exited", func(v string) bool { n, _ := strconv.Atoi(v); return d.State == "exited" && n == w.ExitCode }) &&
 		f.anyOf("network", func(v string) bool { return slices.ContainsFunc(networkNames(d), networkNamed(v)) }) &&
 		f.anyOf("volume", func(v string) bool {
 			return slices.ContainsFunc(d.Mounts, func(m dockerMount) bool { return v == m.Name || v == m.Source || v == m.Destination })
@@ -79,9 +94,10 @@ func (p *psFilter) imageID(d dockerSummary) string {
 }
 
 // healthStatus is w's health as docker ps --filter health= names it:
-// none without a health check, else starting until its first result.
+// none without a health check or for a container created and never
+// started (as Docker's), else starting until its first result.
 func healthStatus(w Workload, sp *spec.Spec) string {
-	if sp == nil || sp.Health == nil {
+	if sp == nil || sp.Health == nil || w.ActiveState == createdState {
 		return "none"
 	}
 	return cmp.Or(w.Health, health.Starting)
@@ -97,7 +113,8 @@ func networkNames(d dockerSummary) []string {
 	return names
 }
 
-// networkNamed matches a network by name or by its full Docker ID.
+// networkNamed matches a network by name or by a prefix of its Docker ID
+// (docker network ls shows twelve digits), as Docker's.
 func networkNamed(v string) func(string) bool {
-	return func(name string) bool { return name == v || dockerNetworkID(name) == v }
+	return func(name string) bool { return name == v || v != "" && strings.HasPrefix(dockerNetworkID(name), v) }
 }

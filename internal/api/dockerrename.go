@@ -40,7 +40,7 @@ func (s *Server) dockerRename(c *call) {
 		return
 	}
 	if !s.runs.claim(ct.Name) {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("a start of container %s is under way", ct.Name)))
+		c.fail(claimConflict(ct.Name))
 		return
 	}
 	defer s.runs.unclaim(ct.Name)

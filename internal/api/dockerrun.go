@@ -123,6 +123,29 @@ func (rs *containerRuns) claim(name string) bool {
 	return true
 }
 
+// claimConflict is the 409 for a change of container name while another
+// holds its claim (claim).
+func claimConflict(name string) *Error {
+	return errorf(CodeConflict, fmt.Sprintf("a start, rename, removal or update of container %s is under way", name))
+}
+
+// claimWithin claims name (claim), waiting up to d for another claim to
+// end; false when none could be had by then, or ctx ended.
+func (rs *containerRuns) claimWithin(ctx context.Context, name string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !rs.claim(name) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(claimPoll):
+		}
+	}
+	return true
+}
+
 // unclaim ends claim.
 func (rs *containerRuns) unclaim(name string) {
 	rs.mu.Lock()
@@ -157,7 +180,7 @@ func (s *Server) dockerStartRecord(c *call, ct dockerContainer) {
 		return
 	}
 	if !s.runs.claim(name) {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name)))
+		c.fail(claimConflict(name))
 		return
 	}
 	defer s.runs.unclaim(name)
@@ -463,7 +486,7 @@ func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error 
 			defer s.runs.unclaim(name)
 		}
 	case !s.runs.claim(name):
-		return errorf(CodeConflict, fmt.Sprintf("a start, rename or removal of container %s is under way", name))
+		return claimConflict(name)
 	default:
 		defer s.runs.unclaim(name)
 		return s.removeClaimed(ctx, ct)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -70,16 +71,24 @@ func (l *Local) SetLimits(ctx context.Context, name string, r spec.Resources) er
 	if err != nil {
 		return err
 	}
-	tasks, err := c.DefaultTasksMax()
-	if err != nil {
-		return err
+	var tasks uint64 // only a lifted PIDs limit needs systemd's default
+	if r.Pids == 0 {
+		if tasks, err = c.DefaultTasksMax(); err != nil {
+			return err
+		}
 	}
 	return c.SetLive(ctx, spec.UnitName(name), units.LimitProperties(r, tasks))
 }
 
+// updateWait is how long an update waits for a start, rename, removal or
+// another update of its container to end (Docker runs them one after the
+// other).
+const updateWait = 10 * time.Second
+
 // dockerUpdateContainer answers POST /containers/{id}/update, holding
-// the container's start claim (containerRuns.claim: 409 while a start,
-// rename, removal or another update of it is under way): a container
+// the container's start claim (containerRuns.claimWithin updateWait: 409
+// when a start, rename, removal or another update of it takes longer): a
+// container
 // created through Docker's API gets the request's memory, CPU and PIDs
 // limits and restart policy in its record (checked as its create's were:
 // 400, nothing changed), which its next starts take; a running one gets
@@ -102,8 +111,8 @@ func (s *Server) dockerUpdateContainer(c *call) {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("update %s: not created through Docker's API: change its spec and cove apply it, or systemctl set-property %s", ct.Name, spec.UnitName(ct.Name))))
 		return
 	}
-	if !s.runs.claim(ct.Name) {
-		c.fail(errorf(CodeConflict, fmt.Sprintf("update %s: a start, rename, removal or update of it is under way", ct.Name)))
+	if !s.runs.claimWithin(c.ctx(), ct.Name, updateWait) {
+		c.fail(claimConflict(ct.Name))
 		return
 	}
 	defer s.runs.unclaim(ct.Name)
@@ -152,14 +161,31 @@ func (s *Server) update(ctx context.Context, name string, req dockerUpdate) ([]s
 	if serr == nil {
 		serr = s.setLimits(ctx, after)
 	}
+	if errors.Is(serr, supervisor.ErrNotFound) { // unloaded meanwhile: its next start compiles the record
+		return []string{}, nil
+	}
 	if serr != nil {
-		s.records.update(name, func(rec *containerRecord) (bool, error) { *rec = before; return true, nil })
+		s.restoreUpdated(name, before)
 		return nil, fmt.Errorf("update %s: %w", name, serr)
 	}
 	if req.RestartPolicy.Name != "" {
 		return []string{"the new restart policy applies from the container's next start"}, nil
 	}
 	return []string{}, nil
+}
+
+// restoreUpdated puts back what an update changed in container name's
+// record (the limits and restart policy of before), leaving what else
+// changed since (an exit status); a failure is logged.
+func (s *Server) restoreUpdated(name string, before containerRecord) {
+	err := s.records.update(name, func(rec *containerRecord) (bool, error) {
+		h, b := &rec.Config.HostConfig, before.Config.HostConfig
+		h.Memory, h.NanoCPUs, h.PidsLimit, h.RestartPolicy = b.Memory, b.NanoCPUs, b.PidsLimit, b.RestartPolicy
+		return true, nil
+	})
+	if err != nil {
+		fmt.Fprintf(s.opt.Log, "cove api: update %s: put its record back: %v\n", name, err)
+	}
 }
 
 // updateRecord writes req's changes into container name's record, if
