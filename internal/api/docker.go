@@ -106,17 +106,17 @@ func (s *Server) containers(c *call) {
 		c.fail(err)
 		return
 	}
+	ps, err := newPSFilter(f, s.opt.Images)
+	if err != nil {
+		c.fail(err)
+		return
+	}
 	ws, lerr := s.backend.ListStates(c.ctx()) // docker ps shows no counters
 	if lerr != nil {
 		c.failWith(lerr)
 		return
 	}
 	specs, recs := s.specIndex(), s.records.list()
-	ps, perr := newPSFilter(f, s.opt.Images)
-	if perr != nil {
-		c.fail(perr)
-		return
-	}
 	out := []dockerSummary{}
 	for _, w := range withRecords(ws, recs) {
 		state := dockerState(w)

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/stored"
@@ -283,11 +282,7 @@ type dockerPruneReport struct {
 // blob no image left references. SpaceReclaimed is the compressed size
 // of the layers removed.
 func (s *Server) pruneImages(c *call) {
-	f, err := parseFilters(c.r.URL.Query().Get("filters"), append([]string{"dangling"}, pruneFilters...))
-	var until time.Time
-	if err == nil {
-		until, err = untilFilter(f, time.Now())
-	}
+	f, until, err := readPruneFilters(c, "dangling")
 	if err == nil {
 		err = checkDangling(f)
 	}

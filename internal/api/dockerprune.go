@@ -34,10 +34,10 @@ func pruneRoutes() []route {
 // before: untilFilter).
 var pruneFilters = []string{"label", "label!", "until"}
 
-// readPruneFilters reads a prune's filters (keys: pruneFilters) and its
-// until time (zero: none).
-func readPruneFilters(c *call) (filters, time.Time, *Error) {
-	f, err := parseFilters(c.r.URL.Query().Get("filters"), pruneFilters)
+// readPruneFilters reads a prune's filters (keys: pruneFilters, and
+// more: an endpoint's own) and its until time (zero: none).
+func readPruneFilters(c *call, more ...string) (filters, time.Time, *Error) {
+	f, err := parseFilters(c.r.URL.Query().Get("filters"), append(more, pruneFilters...))
 	if err != nil {
 		return nil, time.Time{}, err
 	}

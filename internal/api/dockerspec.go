@@ -79,17 +79,15 @@ const (
 // check. The image's HEALTHCHECK is in h already (withImageHealth, at
 // the create).
 func (b *specBuild) health(h *dockerHealthcheck) {
-	if h == nil || len(h.Test) == 0 || h.Test[0] == "NONE" {
+	if h == nil {
 		return
 	}
-	var cmd []string
+	cmd, ok := healthCommand(h.Test)
 	switch {
-	case h.Test[0] == "CMD" && len(h.Test) > 1:
-		cmd = h.Test[1:]
-	case h.Test[0] == "CMD-SHELL" && len(h.Test) > 1: // Docker joins the words
-		cmd = []string{"/bin/sh", "-c", strings.Join(h.Test[1:], " ")}
-	default:
+	case !ok:
 		b.refuse("Healthcheck.Test %q: want [\"CMD\", ARG...], [\"CMD-SHELL\", COMMAND] or [\"NONE\"]", h.Test)
+		return
+	case cmd == nil:
 		return
 	}
 	if h.Interval < 0 || h.Timeout < 0 || h.StartPeriod < 0 || h.Retries < 0 {
@@ -109,6 +107,22 @@ func (b *specBuild) health(h *dockerHealthcheck) {
 	}
 	b.sp.Health = &spec.Health{Command: cmd, Interval: interval, Timeout: timeout,
 		Retries: retries, StartPeriod: nsOr(h.StartPeriod, 0), OnFailure: spec.HealthNone}
+}
+
+// healthCommand is the command of a health check's Test in one of
+// Docker's forms: ["CMD", ARG...] as is, ["CMD-SHELL", COMMAND...]
+// through /bin/sh -c (the words joined by spaces, as Docker does), nil
+// for ["NONE"] or none; ok is false for any other form.
+func healthCommand(test []string) (cmd []string, ok bool) {
+	switch {
+	case len(test) == 0 || test[0] == "NONE":
+		return nil, true
+	case test[0] == "CMD" && len(test) > 1:
+		return test[1:], true
+	case test[0] == "CMD-SHELL" && len(test) > 1:
+		return []string{"/bin/sh", "-c", strings.Join(test[1:], " ")}, true
+	}
+	return nil, false
 }
 
 // withImageHealth is a create's Config.Healthcheck h with its image's
@@ -149,8 +163,8 @@ func fitImageHealth(img *v1.HealthConfig, own *dockerHealthcheck) (*v1.HealthCon
 	if img == nil || len(o.Test) > 0 && o.Test[0] == "NONE" {
 		return img, nil
 	}
-	if t := img.Test; len(o.Test) == 0 && len(t) > 0 && t[0] != "NONE" && (t[0] != "CMD" && t[0] != "CMD-SHELL" || len(t) < 2) {
-		return nil, []string{fmt.Sprintf("the image's HEALTHCHECK %q is none of CMD, CMD-SHELL and NONE: no health check", t)}
+	if _, ok := healthCommand(img.Test); len(o.Test) == 0 && !ok {
+		return nil, []string{fmt.Sprintf("the image's HEALTHCHECK %q is none of CMD, CMD-SHELL and NONE: no health check", img.Test)}
 	}
 	h := *img
 	var warnings []string
