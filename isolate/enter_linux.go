@@ -50,6 +50,14 @@ func OpenTarget(pid int, isMain func() bool) (*Target, error) {
 	return t, nil
 }
 
+// PID is the target's process ID (pinned: it is that process's while the
+// target is open).
+func (t *Target) PID() int { return t.pid }
+
+// Root is the target's root directory, an O_PATH descriptor that stays
+// the target's.
+func (t *Target) Root() *os.File { return t.root }
+
 // Close releases the target.
 func (t *Target) Close() {
 	t.pidfd.Close()

@@ -54,6 +54,14 @@ func sniff(head []byte) codec {
 	return uncompressed
 }
 
+// Decompress returns the uncompressed stream of r: gzip or zstd as its
+// first bytes say, else r itself. The caller closes it.
+func Decompress(r io.Reader) (io.ReadCloser, error) {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(len(zstdMagic)) // a short stream is judged by what there is
+	return decompress(br, sniff(head))
+}
+
 // decompress returns the uncompressed stream of br, which must start
 // with the magic bytes of want (and, uncompressed, with neither gzip's
 // nor zstd's). The caller closes it.

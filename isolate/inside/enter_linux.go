@@ -123,7 +123,7 @@ func readyCommand(c *launch.Config, lastCap int) (argv0 string, env []string, er
 // the host, then given to the host IDs of the command's user); it goes
 // back to the host's mount namespace to execute nsenter, a dynamically
 // linked program, from the host's file system.
-func enterUserNS(c launch.Config, maps idMaps, via *userNSEntry) (int, error) {
+func enterUserNS(c launch.Config, maps IDMaps, via *userNSEntry) (int, error) {
 	defer via.close()
 	attr, master, slave, err := enterStdio(c)
 	if err == nil && slave != nil {
@@ -150,11 +150,11 @@ func enterUserNS(c launch.Config, maps idMaps, via *userNSEntry) (int, error) {
 }
 
 // chownToUser gives the pty slave to the host IDs of the command's user.
-func chownToUser(slave *os.File, c launch.Config, maps idMaps) error {
+func chownToUser(slave *os.File, c launch.Config, maps IDMaps) error {
 	if err := resolveUser(&c); err != nil {
 		return err
 	}
-	uid, gid, err := maps.toHost(c.UID, c.GID)
+	uid, gid, err := maps.ToHost(c.UID, c.GID)
 	if err != nil {
 		return err
 	}
@@ -233,24 +233,24 @@ func enterStdio(c launch.Config) (attr *syscall.ProcAttr, master, slave *os.File
 // EnterPidFd, and returns the payload's ID maps. For a payload in a user
 // namespace of its own it also returns what joining it takes, opened on
 // the host first (see openUserNSEntry).
-func enterContainer() (idMaps, *userNSEntry, error) {
+func enterContainer() (IDMaps, *userNSEntry, error) {
 	pid, err := pidfdPid(EnterPidFd)
 	if err != nil {
-		return idMaps{}, nil, err
+		return IDMaps{}, nil, err
 	}
-	maps, err := readIDMaps(pid)
+	maps, err := ReadIDMaps(pid)
 	if err != nil {
-		return idMaps{}, nil, err
+		return IDMaps{}, nil, err
 	}
 	var via *userNSEntry
-	if !maps.host() {
+	if !maps.Host() {
 		if via, err = openUserNSEntry(pid); err != nil {
-			return idMaps{}, nil, err
+			return IDMaps{}, nil, err
 		}
 	}
 	if err := joinContainer(pid); err != nil {
 		via.close()
-		return idMaps{}, nil, err
+		return IDMaps{}, nil, err
 	}
 	return maps, via, nil
 }

@@ -63,17 +63,17 @@ func (t *trees) attachRoot() (string, error) {
 	return UserRootDir, nil
 }
 
-// idMaps are a process's uid_map and gid_map as cove writes them: one
+// IDMaps are a process's uid_map and gid_map as cove writes them: one
 // line, "0 BASE COUNT" (the host's own: "0 0 4294967295").
-type idMaps struct{ uid, gid spec.IDRange }
+type IDMaps struct{ UID, GID spec.IDRange }
 
-// readIDMaps reads process pid's ID maps.
-func readIDMaps(pid int) (idMaps, error) {
-	var m idMaps
+// ReadIDMaps reads the ID maps of process pid, one cove started.
+func ReadIDMaps(pid int) (IDMaps, error) {
+	var m IDMaps
 	for _, f := range []struct {
 		name string
 		to   *spec.IDRange
-	}{{"uid_map", &m.uid}, {"gid_map", &m.gid}} {
+	}{{"uid_map", &m.UID}, {"gid_map", &m.GID}} {
 		p := fmt.Sprintf("/proc/%d/%s", pid, f.name)
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -88,22 +88,39 @@ func readIDMaps(pid int) (idMaps, error) {
 	return m, nil
 }
 
-// host reports whether the maps are the host's own: no user namespace
+// Host reports whether the maps are the host's own: no user namespace
 // of the container's.
-func (m idMaps) host() bool {
-	return m.uid == hostRange && m.gid == hostRange
+func (m IDMaps) Host() bool {
+	return m.UID == hostRange && m.GID == hostRange
 }
 
 // hostRange is the ID range of the host's user namespace.
 var hostRange = spec.IDRange{Base: 0, Count: 4294967295}
 
 // toHost returns the host IDs of container IDs uid and gid.
-func (m idMaps) toHost(uid, gid uint32) (uint32, uint32, error) {
-	if uid >= m.uid.Count || gid >= m.gid.Count {
-		return 0, 0, fmt.Errorf("user %d:%d is outside the container's user namespace (%d IDs)", uid, gid, min(m.uid.Count, m.gid.Count))
+func (m IDMaps) ToHost(uid, gid uint32) (uint32, uint32, error) {
+	if uid >= m.UID.Count || gid >= m.GID.Count {
+		return 0, 0, fmt.Errorf("user %d:%d is outside the container's user namespace (%d IDs)", uid, gid, min(m.UID.Count, m.GID.Count))
 	}
-	return m.uid.Base + uid, m.gid.Base + gid, nil
+	return m.UID.Base + uid, m.GID.Base + gid, nil
 }
+
+// ToContainer returns the container IDs of host IDs uid and gid; one the
+// container's user namespace does not map is the overflow ID 65534, as
+// the kernel shows it there.
+func (m IDMaps) ToContainer(uid, gid uint32) (uint32, uint32) {
+	in := func(id uint32, r spec.IDRange) uint32 {
+		if !r.Contains(id) {
+			return overflowID
+		}
+		return id - r.Base
+	}
+	return in(uid, m.UID), in(gid, m.GID)
+}
+
+// overflowID is the kernel's default overflowuid and overflowgid: what
+// a user namespace shows for an ID it does not map.
+const overflowID = 65534
 
 // Descriptors of the init of a container with a user namespace, after
 // the status (3) and go (4) pipes.

@@ -12,10 +12,12 @@ import (
 
 // unpacker holds the state of one Unpack.
 type unpacker struct {
-	root  int // the layer directory
-	lim   Limits
-	stats Stats
-	dirs  []dirTimes // directories whose times are set at the end
+	root    int // the layer directory
+	lim     Limits
+	stats   Stats
+	dirs    []dirTimes      // directories whose times are set at the end
+	resolve uint64          // openat2's RESOLVE_ flags for each path component
+	extract *ExtractOptions // Extract's; nil: an image layer (Unpack)
 }
 
 // dirTimes is a directory made or updated by an entry, to get the entry's
@@ -35,7 +37,7 @@ func (u *unpacker) entry(hdr *tar.Header, data io.Reader) error {
 	if err != nil {
 		return err
 	}
-	k, target, err := classify(rel)
+	k, target, err := u.classify(rel)
 	switch {
 	case err != nil:
 		return err
@@ -46,7 +48,7 @@ func (u *unpacker) entry(hdr *tar.Header, data io.Reader) error {
 	case k == whiteout:
 		return u.whiteout(target)
 	}
-	if err := checkType(rel, hdr); err != nil {
+	if err := checkType(rel, hdr); err != nil || u.skipped(hdr) {
 		return err
 	}
 	if hdr.Typeflag == tar.TypeLink {
@@ -77,7 +79,7 @@ func (u *unpacker) count(hdr *tar.Header) error {
 // create makes the entry hdr at the clean path rel, replacing what an
 // earlier entry made there, then sets its attributes.
 func (u *unpacker) create(rel string, hdr *tar.Header, data io.Reader) error {
-	m, err := metaOf(hdr)
+	m, err := u.metaOf(hdr)
 	if err != nil {
 		return err
 	}
@@ -86,7 +88,7 @@ func (u *unpacker) create(rel string, hdr *tar.Header, data io.Reader) error {
 		return err
 	}
 	defer unix.Close(l.parent)
-	keep, wasWhiteout, err := clear(l, hdr.Typeflag == tar.TypeDir)
+	keep, wasWhiteout, err := u.clear(l, hdr.Typeflag == tar.TypeDir)
 	if err != nil {
 		return err
 	}

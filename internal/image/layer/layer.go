@@ -85,7 +85,41 @@ func Unpack(dir string, r io.Reader, lim Limits) (Stats, error) {
 		return Stats{}, err
 	}
 	defer root.Close()
-	u := &unpacker{root: int(root.Fd()), lim: lim}
+	u := &unpacker{root: int(root.Fd()), lim: lim, resolve: resolveFlags | unix.RESOLVE_NO_XDEV}
+	return u.stats, u.run(r, "layer")
+}
+
+// ExtractOptions are what an Extract may do that Unpack does not.
+type ExtractOptions struct {
+	Limits
+	// NoOverwriteDirNonDir refuses an entry that would replace a
+	// directory with anything but a directory, or anything but a
+	// directory with a directory (Docker's noOverwriteDirNonDir).
+	NoOverwriteDirNonDir bool
+	// SkipDevices leaves character and block devices out (Docker's, in
+	// a container with a user namespace).
+	SkipDevices bool
+	// Owner gives the owner an entry gets from the one its header
+	// names; nil keeps the header's. An error refuses the entry.
+	Owner func(uid, gid int) (int, int, error)
+}
+
+// Extract writes the uncompressed tar stream r into the open directory
+// dir (docker cp's copy into a container): with Unpack's rules for
+// hostile input (names and hard links confined to dir, no path through a
+// symlink, the xattr policy, Limits, times), except that dir need not be
+// empty, a path may cross onto another mount under dir (a volume), no
+// name is a whiteout (".wh.NAME" is an ordinary entry), and o says whose
+// the entries are and what they may replace. Errors are Unpack's, named
+// "archive entry" rather than "layer entry"; what was extracted before
+// an error stays. dir stays open.
+func Extract(dir *os.File, r io.Reader, o ExtractOptions) (Stats, error) {
+	u := &unpacker{root: int(dir.Fd()), lim: o.Limits, resolve: resolveFlags, extract: &o}
+	return u.stats, u.run(r, "archive")
+}
+
+// run unpacks the tar stream r (see Unpack); errors start with what.
+func (u *unpacker) run(r io.Reader, what string) error {
 	tail := &tailReader{r: r}
 	tr := tar.NewReader(tail)
 	for {
@@ -94,17 +128,20 @@ func Unpack(dir string, r io.Reader, lim Limits) (Stats, error) {
 			break
 		}
 		if err != nil {
-			return u.stats, fmt.Errorf("layer: reading tar after %d entries: %w", u.stats.Entries, err)
+			return fmt.Errorf("%s: reading tar after %d entries: %w", what, u.stats.Entries, err)
 		}
 		if err := u.entry(hdr, tr); err != nil {
-			return u.stats, fmt.Errorf("layer entry %q: %w", hdr.Name, err)
+			return fmt.Errorf("%s entry %q: %w", what, hdr.Name, err)
 		}
 	}
 	if !tail.endMarker() {
-		return u.stats, fmt.Errorf("layer: tar stream ends after %d entries without an end-of-archive block: %w",
-			u.stats.Entries, io.ErrUnexpectedEOF)
+		return fmt.Errorf("%s: tar stream ends after %d entries without an end-of-archive block: %w",
+			what, u.stats.Entries, io.ErrUnexpectedEOF)
 	}
-	return u.stats, u.setDirTimes()
+	if err := u.setDirTimes(); err != nil {
+		return fmt.Errorf("%s entry %w", what, err)
+	}
+	return nil
 }
 
 // openEmptyDir opens dir, which must be an empty directory.

@@ -83,7 +83,7 @@ func (u *unpacker) link(rel string, t leaf) error {
 		return err
 	}
 	defer unix.Close(l.parent)
-	if _, _, err := clear(l, false); err != nil {
+	if _, _, err := u.clear(l, false); err != nil {
 		return err
 	}
 	if err := unix.Linkat(t.parent, t.name, l.parent, l.name, 0); err != nil {
@@ -99,7 +99,7 @@ func (u *unpacker) link(rel string, t leaf) error {
 func (u *unpacker) setDirTimes() error {
 	for _, d := range u.dirs {
 		if err := u.setDirTime(d); err != nil {
-			return fmt.Errorf("layer entry %q: %w", d.rel, err)
+			return fmt.Errorf("%q: %w", d.rel, err)
 		}
 	}
 	return nil

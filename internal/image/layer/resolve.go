@@ -21,8 +21,9 @@ type leaf struct {
 }
 
 // resolveFlags confine a one-component lookup: no symlink, no magic link,
-// no ".." out of the directory, no crossing onto another mount.
-const resolveFlags = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_BENEATH | unix.RESOLVE_NO_XDEV
+// no ".." out of the directory. Unpack adds RESOLVE_NO_XDEV: no crossing
+// onto another mount.
+const resolveFlags = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_BENEATH
 
 // openDir returns an O_PATH descriptor of the directory at the clean path
 // rel inside the root, looked up one component at a time with
@@ -30,14 +31,14 @@ const resolveFlags = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | uni
 // real directory, and one that is a symlink is refused. With create, a
 // missing component is made, mode 0755. The caller closes the descriptor.
 func (u *unpacker) openDir(rel string, create bool) (int, error) {
-	fd, err := openBeneath(u.root, ".")
+	fd, err := openBeneath(u.root, ".", u.resolve)
 	if err != nil || rel == "." {
 		return fd, err
 	}
 	for i, c := range strings.Split(rel, "/") {
-		next, err := openBeneath(fd, c)
+		next, err := openBeneath(fd, c, u.resolve)
 		if create && errors.Is(err, unix.ENOENT) {
-			next, err = mkdirBeneath(fd, c)
+			next, err = mkdirBeneath(fd, c, u.resolve)
 		}
 		unix.Close(fd)
 		if err != nil {
@@ -57,9 +58,10 @@ func (u *unpacker) openLeaf(rel string, create bool) (leaf, error) {
 	return leaf{fd, name}, err
 }
 
-// openBeneath opens the directory name, one component, inside dirfd.
-func openBeneath(dirfd int, name string) (int, error) {
-	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolveFlags}
+// openBeneath opens the directory name, one component, inside dirfd,
+// with openat2's RESOLVE_ flags resolve.
+func openBeneath(dirfd int, name string, resolve uint64) (int, error) {
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: resolve}
 	fd, err := unix.Openat2(dirfd, name, &how)
 	switch {
 	case errors.Is(err, unix.ELOOP):
@@ -73,15 +75,15 @@ func openBeneath(dirfd int, name string) (int, error) {
 }
 
 // mkdirBeneath makes the directory name (mode 0755 whatever the umask)
-// inside dirfd and opens it.
-func mkdirBeneath(dirfd int, name string) (int, error) {
+// inside dirfd and opens it as openBeneath does.
+func mkdirBeneath(dirfd int, name string, resolve uint64) (int, error) {
 	if err := unix.Mkdirat(dirfd, name, 0o755); err != nil {
 		return -1, fmt.Errorf("mkdir: %w", err)
 	}
 	if err := chmod(leaf{dirfd, name}, 0o755); err != nil {
 		return -1, err
 	}
-	return openBeneath(dirfd, name)
+	return openBeneath(dirfd, name, resolve)
 }
 
 // lstat returns the status of l itself, not of what a symlink there

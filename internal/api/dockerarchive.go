@@ -1,0 +1,154 @@
+package api
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/cove-project/cove/internal/copier"
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/layer"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// archiveRoutes are the Docker Engine API endpoints of docker cp, on a
+// running container's files (Filer): its root's as the container sees
+// them, its volumes' included. They need root: they read and write any
+// file of the container.
+func archiveRoutes() []route {
+	const p = "/containers/{name}/archive"
+	return []route{
+		{method: http.MethodHead, path: p, need: roleRoot, handle: (*Server).archiveStat},
+		{method: http.MethodGet, path: p, need: roleRoot, handle: (*Server).archiveGet},
+		{method: http.MethodPut, path: p, need: roleRoot, mutates: true, bigBody: true, handle: (*Server).archivePut},
+	}
+}
+
+// pathStatHeader is the header of the status of the path of a docker cp:
+// base64 of its JSON (copier.PathStat).
+const pathStatHeader = "X-Docker-Container-Path-Stat"
+
+// archiveStat answers HEAD /containers/ID/archive?path=P: 200 with P's
+// status in pathStatHeader (see copier.Root.Stat).
+func (s *Server) archiveStat(c *call) {
+	s.withFiles(c, func(root copier.Root, p string) error {
+		st, err := root.Stat(p)
+		if err == nil {
+			setPathStat(c, st)
+		}
+		return err
+	})
+}
+
+// archiveGet answers GET /containers/ID/archive?path=P: P's status in
+// pathStatHeader and P as a tar stream (copier.Source.Send); an error
+// after the stream began aborts the connection, so that the client never
+// takes a cut stream for a whole one.
+func (s *Server) archiveGet(c *call) {
+	s.withFiles(c, func(root copier.Root, p string) error {
+		src, err := root.Open(p)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		setPathStat(c, src.Stat)
+		c.w.Header().Set("Content-Type", "application/x-tar")
+		fw := c.stream(false)
+		bw := bufio.NewWriterSize(idleWriter{w: fw, rc: fw.rc}, 1<<20)
+		if err = src.Send(bw); err == nil {
+			err = bw.Flush()
+		}
+		if err != nil && fw.started {
+			panic(http.ErrAbortHandler)
+		}
+		return err
+	})
+}
+
+// archivePut answers PUT /containers/ID/archive?path=DIR (docker cp into
+// a container): the body, a tar stream (plain, gzip or zstd), extracted
+// into the directory DIR (copier.Root.Put) with noOverwriteDirNonDir and
+// copyUIDGID; 200 with no body.
+func (s *Server) archivePut(c *call) {
+	q := c.r.URL.Query()
+	var o copier.PutOptions
+	var e *Error
+	if o.NoOverwriteDirNonDir, e = queryBool(q, "noOverwriteDirNonDir"); e == nil {
+		o.CopyUIDGID, e = queryBool(q, "copyUIDGID")
+	}
+	if e != nil {
+		c.fail(e)
+		return
+	}
+	s.withFiles(c, func(root copier.Root, p string) error {
+		c.long()
+		body, err := image.Decompress(idleReader{r: c.r.Body, rc: http.NewResponseController(c.w)})
+		if err != nil {
+			return fmt.Errorf("%w: %w", layer.ErrRefused, err)
+		}
+		defer body.Close()
+		if err := root.Put(p, body, o); err != nil {
+			return err
+		}
+		c.w.WriteHeader(http.StatusOK)
+		return nil
+	})
+}
+
+// withFiles runs f on the files of the running container the path names
+// and the query's path, and answers its error as Docker does (see
+// archiveError). An empty path is 400, a container that is not running
+// 409.
+func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
+	p := c.r.URL.Query().Get("path")
+	if p == "" {
+		c.fail(errorf(CodeBadRequest, "bad parameter: path cannot be empty"))
+		return
+	}
+	ct, ok := s.lookupContainer(c)
+	if !ok {
+		return
+	}
+	if ct.MainPID == 0 {
+		c.fail(archiveError(ct.Name, p, supervisor.ErrNotRunning))
+		return
+	}
+	filer, ok := s.backend.(Filer)
+	if !ok {
+		c.fail(errorf(CodeInternal, "copy: the API's backend cannot reach containers' files"))
+		return
+	}
+	root, done, err := filer.Files(c.ctx(), ct.Name)
+	if err == nil {
+		defer done()
+		err = f(root, p)
+	}
+	if err != nil {
+		c.fail(archiveError(ct.Name, p, err))
+	}
+}
+
+// archiveError is Docker's answer to a failed copy of path p of
+// container name: 404 for a path not there, 409 for a container not
+// running, 400 for an extraction point that is no directory, is read-only
+// or an archive refused, 500 for anything else.
+func archiveError(name, p string, err error) *Error {
+	switch {
+	case errors.Is(err, copier.ErrNotFound):
+		return errorf(CodeNotFound, fmt.Sprintf("Could not find the file %s in container %s", p, name))
+	case errors.Is(err, supervisor.ErrNotRunning):
+		return errorf(CodeConflict, fmt.Sprintf("Container %s is not running: cove copies files of running containers only", name))
+	case errors.Is(err, copier.ErrNotDir), errors.Is(err, copier.ErrReadOnly), errors.Is(err, layer.ErrRefused):
+		return errorf(CodeBadRequest, err.Error())
+	}
+	return asError(err)
+}
+
+// setPathStat sets the header of st.
+func setPathStat(c *call, st copier.PathStat) {
+	b, _ := json.Marshal(st) // a struct of strings, numbers and a time
+	c.w.Header().Set(pathStatHeader, base64.StdEncoding.EncodeToString(b))
+}

@@ -1,0 +1,50 @@
+package api
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cove-project/cove/internal/copier"
+	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/isolate/inside"
+	"github.com/cove-project/cove/supervisor"
+)
+
+// Filer is a Backend that reaches the file systems of running containers
+// (docker cp); Local is one.
+type Filer interface {
+	// Files returns the file system of running container name, and what
+	// to call once done with it. A container that is not running wraps
+	// supervisor.ErrNotRunning; a VM is refused.
+	Files(ctx context.Context, name string) (copier.Root, func(), error)
+}
+
+var _ Filer = (*Local)(nil)
+
+// Files implements Filer with the payload's root, pinned as cove exec
+// pins it (a paused container's too: nothing enters its cgroup).
+func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), error) {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return copier.Root{}, nil, err
+	}
+	w, err := conn.Probe(ctx, name)
+	switch {
+	case err != nil:
+		return copier.Root{}, nil, err
+	case w.MainPID == 0:
+		return copier.Root{}, nil, fmt.Errorf("files of %s: it %w", name, supervisor.ErrNotRunning)
+	case w.Launch == nil:
+		return copier.Root{}, nil, fmt.Errorf("files of %s: a VM's files are its guest's (cove console)", name)
+	}
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
+	if err != nil {
+		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
+	}
+	maps, err := inside.ReadIDMaps(t.PID())
+	if err != nil {
+		t.Close()
+		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
+	}
+	return copier.Root{Dir: t.Root(), Maps: maps, PID: t.PID()}, t.Close, nil
+}

@@ -1,0 +1,255 @@
+package copier
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cove-project/cove/internal/image/layer"
+	"github.com/cove-project/cove/isolate/inside"
+	"github.com/cove-project/cove/spec"
+	"golang.org/x/sys/unix"
+)
+
+// hostMaps are the maps of a container without a user namespace.
+var hostMaps = inside.IDMaps{UID: spec.IDRange{Count: 4294967295}, GID: spec.IDRange{Count: 4294967295}}
+
+// newRoot makes a container root in a directory of its own, inside a
+// parent that nothing may reach from it: /etc/hosts, a relative and an
+// absolute symlink, a symlink that tries to climb out, a directory with a
+// hard link.
+func newRoot(t *testing.T, maps inside.IDMaps) (Root, string) {
+	t.Helper()
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "root")
+	for _, d := range []string{"etc", "d/sub"} {
+		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "etc/hosts"), []byte("container hosts\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(parent, "secret"), []byte("host\n"), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "d/sub/f"), []byte("f"), 0o640))
+	must(t, os.Link(filepath.Join(dir, "d/sub/f"), filepath.Join(dir, "d/hl")))
+	for link, target := range map[string]string{"etc/link": "hosts", "abs": "/etc", "esc": "../../../..", "up": "../secret", "dangling": "/nope/x"} {
+		must(t, os.Symlink(target, filepath.Join(dir, link)))
+	}
+	f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	must(t, err)
+	t.Cleanup(func() { f.Close() })
+	return Root{Dir: f, Maps: maps, PID: os.Getpid()}, dir
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStat(t *testing.T) {
+	r, _ := newRoot(t, hostMaps)
+	cases := []struct {
+		path, name string
+		dir        bool
+		link       string
+	}{
+		{"/etc/hosts", "hosts", false, ""},
+		{"etc/link", "link", false, "/etc/hosts"},
+		{"/abs", "abs", false, "/etc"},
+		{"/abs/", "abs", true, ""},
+		{"/abs/.", ".", true, ""},
+		{"/", "/", true, ""},
+		{".", ".", true, ""},
+		{"/esc", "esc", false, "/"},
+		{"/up", "up", false, "/secret"},
+		{"/dangling", "dangling", false, "/nope/x"},
+		{"/esc/etc/hosts", "hosts", false, ""},
+	}
+	for _, c := range cases {
+		st, err := r.Stat(c.path)
+		if err != nil {
+			t.Errorf("Stat(%q): %v", c.path, err)
+			continue
+		}
+		if st.Name != c.name || st.Mode.IsDir() != c.dir || st.LinkTarget != c.link {
+			t.Errorf("Stat(%q) = %+v, want name %q, dir %v, link %q", c.path, st, c.name, c.dir, c.link)
+		}
+	}
+	if st, _ := r.Stat("/esc/etc/hosts"); st.Size != int64(len("container hosts\n")) {
+		t.Errorf("/esc/etc/hosts is %d bytes: not the container's", st.Size)
+	}
+	for _, p := range []string{"/nope", "/up/", "/abs/nope"} {
+		if _, err := r.Stat(p); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Stat(%q) = %v, want ErrNotFound", p, err)
+		}
+	}
+}
+
+// entry is what a test sees of a tar entry.
+type entry struct {
+	name string
+	typ  byte
+	link string
+	body string
+}
+
+// send is path p of r as entries.
+func send(t *testing.T, r Root, p string) []entry {
+	t.Helper()
+	src, err := r.Open(p)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", p, err)
+	}
+	defer src.Close()
+	var buf bytes.Buffer
+	must(t, src.Send(&buf))
+	var out []entry
+	tr := tar.NewReader(&buf)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		must(t, err)
+		body, _ := io.ReadAll(tr)
+		out = append(out, entry{hdr.Name, hdr.Typeflag, hdr.Linkname, string(body)})
+	}
+}
+
+func TestSendNames(t *testing.T) {
+	r, _ := newRoot(t, hostMaps)
+	d := []entry{{"d/", tar.TypeDir, "", ""}, {"d/hl", tar.TypeReg, "", "f"}, {"d/sub/", tar.TypeDir, "", ""}, {"d/sub/f", tar.TypeLink, "d/hl", ""}}
+	cases := map[string][]entry{
+		"/d":         d,
+		"d/":         d,
+		"/etc/hosts": {{"hosts", tar.TypeReg, "", "container hosts\n"}},
+		"/abs":       {{"abs", tar.TypeSymlink, "/etc", ""}},
+		"/abs/":      {{"abs/", tar.TypeDir, "", ""}, {"abs/hosts", tar.TypeReg, "", "container hosts\n"}, {"abs/link", tar.TypeSymlink, "hosts", ""}},
+		"/d/sub/.":   {{"./", tar.TypeDir, "", ""}, {"./f", tar.TypeReg, "", "f"}},
+	}
+	for p, want := range cases {
+		if got := send(t, r, p); !slices.Equal(got, want) {
+			t.Errorf("Send(%q) =\n%v\nwant\n%v", p, got, want)
+		}
+	}
+	all := send(t, r, "/")
+	if all[0].name != "/" || !slices.Contains(all, entry{"/etc/hosts", tar.TypeReg, "", "container hosts\n"}) {
+		t.Errorf("Send(/) = %v, want /, /etc/hosts among them", all)
+	}
+	for _, e := range all {
+		if strings.Contains(e.body, "host\n") && e.body != "container hosts\n" {
+			t.Errorf("Send(/) holds %s with the host's secret", e.name)
+		}
+	}
+}
+
+func TestSendOwnersInContainerIDs(t *testing.T) {
+	r, dir := newRoot(t, inside.IDMaps{UID: spec.IDRange{Base: 100000, Count: 65536}, GID: spec.IDRange{Base: 200000, Count: 65536}})
+	must(t, os.Lchown(filepath.Join(dir, "etc/hosts"), 100033, 200044))
+	must(t, os.Lchown(filepath.Join(dir, "d/sub/f"), 5, 5)) // not in the maps
+	src, err := r.Open("/")
+	must(t, err)
+	defer src.Close()
+	var buf bytes.Buffer
+	must(t, src.Send(&buf))
+	tr := tar.NewReader(&buf)
+	want := map[string][2]int{"/etc/hosts": {33, 44}, "/d/hl": {65534, 65534}}
+	for hdr, err := tr.Next(); err == nil; hdr, err = tr.Next() {
+		if w, ok := want[hdr.Name]; ok && (hdr.Uid != w[0] || hdr.Gid != w[1]) {
+			t.Errorf("%s: owner %d:%d, want %d:%d", hdr.Name, hdr.Uid, hdr.Gid, w[0], w[1])
+		}
+	}
+}
+
+// tarOf is a tar stream of the entries.
+func tarOf(t *testing.T, ents ...entry) io.Reader {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		hdr := &tar.Header{Name: e.name, Typeflag: e.typ, Linkname: e.link, Mode: 0o644, Size: int64(len(e.body)), Uid: 7, Gid: 8}
+		if e.typ == tar.TypeDir {
+			hdr.Mode = 0o755
+		}
+		must(t, tw.WriteHeader(hdr))
+		_, err := tw.Write([]byte(e.body))
+		must(t, err)
+	}
+	must(t, tw.Close())
+	return &buf
+}
+
+func TestPut(t *testing.T) {
+	r, dir := newRoot(t, hostMaps)
+	must(t, r.Put("/d", tarOf(t, entry{"new/", tar.TypeDir, "", ""}, entry{"new/x", tar.TypeReg, "", "x"}), PutOptions{}))
+	wantFile(t, filepath.Join(dir, "d/new/x"), "x", 7, 8)
+	must(t, r.Put("/abs", tarOf(t, entry{"y", tar.TypeReg, "", "y"}), PutOptions{})) // a symlink at the end is followed
+	wantFile(t, filepath.Join(dir, "etc/y"), "y", 7, 8)
+	must(t, r.Put("/esc", tarOf(t, entry{"z", tar.TypeReg, "", "z"}), PutOptions{})) // the root's "..": the root
+	wantFile(t, filepath.Join(dir, "z"), "z", 7, 8)
+	must(t, r.Put("/d", tarOf(t, entry{"hl", tar.TypeReg, "", "replaced"}), PutOptions{}))
+	wantFile(t, filepath.Join(dir, "d/hl"), "replaced", 7, 8)
+	wantFile(t, filepath.Join(dir, "d/sub/f"), "f", 0, 0) // the other link is untouched
+
+	errs := []struct {
+		path string
+		body io.Reader
+		o    PutOptions
+		want error
+	}{
+		{"/nope", tarOf(t), PutOptions{}, ErrNotFound},
+		{"/etc/hosts", tarOf(t), PutOptions{}, ErrNotDir},
+		{"/d", tarOf(t, entry{"../../secret", tar.TypeReg, "", "x"}), PutOptions{}, layer.ErrRefused},
+		{"/", tarOf(t, entry{"up/x", tar.TypeReg, "", "x"}), PutOptions{}, layer.ErrRefused},
+		{"/d", tarOf(t, entry{"sub", tar.TypeReg, "", "x"}), PutOptions{NoOverwriteDirNonDir: true}, layer.ErrRefused},
+		{"/d", tarOf(t, entry{"hl/", tar.TypeDir, "", ""}), PutOptions{NoOverwriteDirNonDir: true}, layer.ErrRefused},
+	}
+	for _, e := range errs {
+		if err := r.Put(e.path, e.body, e.o); !errors.Is(err, e.want) {
+			t.Errorf("Put(%q) = %v, want %v", e.path, err, e.want)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(filepath.Dir(dir), "secret")); string(b) != "host\n" {
+		t.Errorf("the file outside the root now holds %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "d/sub")); err != nil {
+		t.Errorf("a refused entry removed the directory: %v", err)
+	}
+}
+
+func TestPutOwners(t *testing.T) {
+	r, dir := newRoot(t, inside.IDMaps{UID: spec.IDRange{Base: 100000, Count: 65536}, GID: spec.IDRange{Base: 200000, Count: 65536}})
+	must(t, r.Put("/", tarOf(t, entry{"mapped", tar.TypeReg, "", "m"}, entry{"dev", tar.TypeChar, "", ""}), PutOptions{}))
+	wantFile(t, filepath.Join(dir, "mapped"), "m", 100007, 200008)
+	if _, err := os.Lstat(filepath.Join(dir, "dev")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a device was made in a container with a user namespace: %v", err)
+	}
+	big := &tar.Header{Name: "far", Typeflag: tar.TypeReg, Uid: 70000, Mode: 0o644}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	must(t, tw.WriteHeader(big))
+	must(t, tw.Close())
+	if err := r.Put("/", &buf, PutOptions{}); !errors.Is(err, layer.ErrRefused) {
+		t.Errorf("an owner outside the maps: %v, want refused", err)
+	}
+	must(t, r.Put("/", tarOf(t, entry{"mine", tar.TypeReg, "", "m"}), PutOptions{CopyUIDGID: true}))
+	wantFile(t, filepath.Join(dir, "mine"), "m", uint32(os.Geteuid()), uint32(os.Getegid()))
+}
+
+// wantFile checks the content and owner of file p.
+func wantFile(t *testing.T, p, body string, uid, gid uint32) {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	var st unix.Stat_t
+	if err == nil {
+		err = unix.Lstat(p, &st)
+	}
+	if err != nil || string(b) != body || st.Uid != uid || st.Gid != gid {
+		t.Errorf("%s: %q owned by %d:%d (%v), want %q owned by %d:%d", p, b, st.Uid, st.Gid, err, body, uid, gid)
+	}
+}

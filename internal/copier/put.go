@@ -1,0 +1,167 @@
+package copier
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/cove-project/cove/internal/image/layer"
+	"golang.org/x/sys/unix"
+)
+
+// PutOptions are Docker's options of a copy into a container.
+type PutOptions struct {
+	// NoOverwriteDirNonDir refuses an entry that would replace a
+	// directory with a non-directory or the reverse.
+	NoOverwriteDirNonDir bool
+	// CopyUIDGID gives every entry the user and group the payload runs
+	// as (Docker's copyUIDGID: the container's user) rather than the
+	// container IDs its header names.
+	CopyUIDGID bool
+}
+
+// Put extracts the uncompressed tar stream r into the directory at path
+// p of the container (a symlink at its end followed), as Docker's PUT
+// /containers/ID/archive does, with package layer's Extract: an entry
+// replaces what is there (a directory over a directory merges), its
+// owner is mapped into the container's user namespace (an ID it does not
+// map is refused), and devices are left out in a container with a user
+// namespace of its own. A path that is not there wraps ErrNotFound, one
+// that is no directory ErrNotDir, a directory on a read-only mount
+// ErrReadOnly, an entry refused layer.ErrRefused. What was extracted
+// before an error stays, as in Docker.
+func (r Root) Put(p string, body io.Reader, o PutOptions) error {
+	dir, err := r.openDir(absPath(p))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(dir.Fd()), &fs); err != nil {
+		return fmt.Errorf("statfs %s: %w", p, err)
+	}
+	if fs.Flags&unix.ST_RDONLY != 0 {
+		return fmt.Errorf("%s: %w", p, ErrReadOnly)
+	}
+	owner, err := r.owner(o.CopyUIDGID)
+	if err != nil {
+		return err
+	}
+	err = r.asContainerRoot(func() error {
+		_, err := layer.Extract(dir, body, layer.ExtractOptions{
+			NoOverwriteDirNonDir: o.NoOverwriteDirNonDir,
+			SkipDevices:          !r.Maps.Host(),
+			Owner:                owner,
+		})
+		return err
+	})
+	if errors.Is(err, unix.EROFS) {
+		err = fmt.Errorf("%w: %w", ErrReadOnly, err)
+	}
+	return err
+}
+
+// asContainerRoot runs f, for a container with a user namespace of its
+// own, on a thread whose file system user and group are the host IDs of
+// the container's root, with its file system capabilities kept: a file
+// made through an idmapped mount (a volume of such a container) is its
+// maker's, which must be an ID the mount maps. The thread, its
+// credentials changed, ends with f.
+func (r Root) asContainerRoot(f func() error) error {
+	if r.Maps.Host() {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		if err := setFSIDs(int(r.Maps.UID.Base), int(r.Maps.GID.Base)); err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+// setFSIDs makes uid and gid the calling thread's file system user and
+// group, and raises again the capabilities a file system user other than
+// root loses (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, ...).
+func setFSIDs(uid, gid int) error {
+	unix.Setfsgid(gid)
+	unix.Setfsuid(uid)
+	if now, _ := unix.SetfsuidRetUid(uid); now != uid { // setfsuid reports no error but in what it returns
+		return fmt.Errorf("become the container's root (host uid %d): setfsuid: the thread's is %d", uid, now)
+	}
+	if now, _ := unix.SetfsgidRetGid(gid); now != gid {
+		return fmt.Errorf("become the container's root (host gid %d): setfsgid: the thread's is %d", gid, now)
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: capget: %w", err)
+	}
+	data[0].Effective, data[1].Effective = data[0].Permitted, data[1].Permitted
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("keep the file system capabilities: capset: %w", err)
+	}
+	return nil
+}
+
+// openDir opens the directory at the container path abs.
+func (r Root) openDir(abs string) (*os.File, error) {
+	fd, err := r.openIn(abs, unix.O_RDONLY|unix.O_DIRECTORY)
+	if errors.Is(err, unix.ENOTDIR) {
+		if fd, err := r.openIn(abs, unix.O_PATH); err == nil { // it is there: no directory
+			unix.Close(fd)
+			return nil, fmt.Errorf("%s: %w", abs, ErrNotDir)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), strings.TrimSuffix(abs, "/")), nil
+}
+
+// owner gives an extracted entry its owner: with payload, the payload's
+// (host) user and group; else its header's container IDs on the host.
+func (r Root) owner(payload bool) (func(uid, gid int) (int, int, error), error) {
+	if !payload {
+		return func(uid, gid int) (int, int, error) {
+			hu, hg, err := r.Maps.ToHost(uint32(uid), uint32(gid))
+			return int(hu), int(hg), err
+		}, nil
+	}
+	uid, gid, err := processIDs(r.PID)
+	return func(int, int) (int, int, error) { return uid, gid, nil }, err
+}
+
+// processIDs are the effective user and group IDs (host IDs) of process
+// pid.
+func processIDs(pid int) (uid, gid int, err error) {
+	p := "/proc/" + strconv.Itoa(pid) + "/status"
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, 0, fmt.Errorf("the payload's user: %w", err)
+	}
+	ids := map[string]*int{"Uid:": &uid, "Gid:": &gid}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) != 5 { // NAME: real, effective, saved, file system
+			continue
+		}
+		if to, ok := ids[f[0]]; ok {
+			if *to, err = strconv.Atoi(f[2]); err != nil {
+				return 0, 0, fmt.Errorf("the payload's user: %s: %q: %w", p, line, err)
+			}
+			delete(ids, f[0])
+		}
+	}
+	if len(ids) > 0 {
+		return 0, 0, fmt.Errorf("the payload's user: %s has no Uid: and Gid: lines", p)
+	}
+	return uid, gid, nil
+}

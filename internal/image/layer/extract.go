@@ -1,0 +1,60 @@
+package layer
+
+import (
+	"archive/tar"
+	"fmt"
+)
+
+// classify is the package's classify for a layer; for Extract every name
+// is an ordinary entry.
+func (u *unpacker) classify(rel string) (kind, string, error) {
+	if u.extract != nil {
+		return plain, rel, nil
+	}
+	return classify(rel)
+}
+
+// metaOf is the package's metaOf, with the owner Extract's options give.
+func (u *unpacker) metaOf(hdr *tar.Header) (meta, error) {
+	m, err := metaOf(hdr)
+	if err != nil || u.extract == nil || u.extract.Owner == nil {
+		return m, err
+	}
+	if m.uid, m.gid, err = u.extract.Owner(m.uid, m.gid); err != nil {
+		return m, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return m, nil
+}
+
+// clear is the package's clear, which for Extract refuses what
+// NoOverwriteDirNonDir forbids and finds no whiteout (a 0:0 character
+// device in a container is one of its files).
+func (u *unpacker) clear(l leaf, dir bool) (keep, wasWhiteout bool, err error) {
+	if u.extract == nil {
+		return clear(l, dir)
+	}
+	if u.extract.NoOverwriteDirNonDir {
+		st, exists, err := lstat(l)
+		if err != nil {
+			return false, false, err
+		}
+		if exists && isDir(&st) != dir {
+			return false, false, fmt.Errorf("%w: %s", ErrRefused, kindChange(dir))
+		}
+	}
+	keep, _, err = clear(l, dir)
+	return keep, false, err
+}
+
+// skipped reports whether Extract's options leave the entry hdr out.
+func (u *unpacker) skipped(hdr *tar.Header) bool {
+	return u.extract != nil && u.extract.SkipDevices && (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock)
+}
+
+// kindChange says what NoOverwriteDirNonDir refused, as Docker says it.
+func kindChange(dir bool) string {
+	if dir {
+		return "cannot overwrite non-directory with directory"
+	}
+	return "cannot overwrite directory with non-directory"
+}

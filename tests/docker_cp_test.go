@@ -1,0 +1,90 @@
+package tests
+
+import (
+	"archive/tar"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// dockerCopy: docker cp into and out of a running container with a user
+// namespace of its own, through its root and a volume. Owners are the
+// container's IDs both ways (the CLI's own without -a, the container
+// user's with -a); a symlink resolves in the container, never out of
+// it; a missing path and a stopped container get Docker's messages.
+func dockerCopy(t *testing.T, docker func(...string) result, ref string) {
+	// Off the host's network, an image container has a user namespace.
+	if r := docker("run", "-d", "--name", "cp", "--network", "none", "-v", "cpdata:/data", ref, "sleep", "1000"); r.Code != 0 {
+		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
+	}
+	defer docker("volume", "rm", "cpdata")
+	defer docker("rm", "-f", "cp")
+	if r := docker("exec", "cp", "cat", "/proc/self/uid_map"); len(strings.Fields(r.Stdout)) != 3 || strings.Fields(r.Stdout)[1] == "0" {
+		t.Fatalf("the container's uid_map %q (exit %d, %s): want a user namespace of its own", r.Stdout, r.Code, r.Stderr)
+	}
+	dir := filepath.Join(workDir, "cp")
+	defer os.RemoveAll(dir)
+	for p, text := range map[string]string{"in/a.txt": "alpha\n", "in/sub/b.txt": "beta\n"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(filepath.Join(dir, "in/a.txt"), 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	copies := [][]string{
+		{filepath.Join(dir, "in"), "cp:/tmp/"},                   // a directory into one
+		{filepath.Join(dir, "in/a.txt"), "cp:/data/renamed.txt"}, // a file into a volume, renamed
+		{"-a", filepath.Join(dir, "in/sub/b.txt"), "cp:/www/"},   // -a: the container user's
+	}
+	for _, c := range copies {
+		if r := docker(append([]string{"cp"}, c...)...); r.Code != 0 {
+			t.Errorf("docker cp %q: exit %d: %s", c, r.Code, r.Stderr)
+		}
+	}
+	check := "cat /tmp/in/a.txt /tmp/in/sub/b.txt /data/renamed.txt; stat -c %u:%g /tmp/in/a.txt /tmp/in/sub/b.txt /www/b.txt"
+	if r := docker("exec", "cp", "sh", "-c", check); r.Stdout != "alpha\nbeta\nalpha\n1234:1234\n0:0\n1000:1000\n" {
+		t.Errorf("the container's view of what was copied in (exit %d): %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	docker("exec", "cp", "sh", "-c", "echo made > /tmp/made; ln -s ../../../../.. /tmp/up")
+	out := filepath.Join(dir, "out")
+	if r := docker("cp", "cp:/tmp/in", out); r.Code != 0 {
+		t.Errorf("docker cp out of the container: exit %d: %s", r.Code, r.Stderr)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, "sub/b.txt")); string(b) != "beta\n" {
+		t.Errorf("docker cp cp:/tmp/in %s: sub/b.txt holds %q (%v)", out, b, err)
+	}
+	wantTar(t, docker("cp", "cp:/tmp/made", "-"), "made", "made\n", 1000)
+	wantTar(t, docker("cp", "cp:/tmp/up/data/renamed.txt", "-"), "renamed.txt", "alpha\n", 1234)
+	if r := docker("cp", "cp:/tmp/up"+dir+"/in/a.txt", "-"); r.Code == 0 || !strings.Contains(r.Stderr, "No such container:path") { // the CLI's words for a 404
+		t.Errorf("docker cp of a host file through a symlink that climbs out: exit %d: %s", r.Code, r.Stderr)
+	}
+	if r := docker("cp", filepath.Join(dir, "in"), "cp:/nope/x/"); r.Code == 0 {
+		t.Errorf("docker cp into a missing directory succeeded")
+	}
+	docker("stop", "-t", "1", "cp")
+	if r := docker("cp", "cp:/tmp/made", "-"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
+		t.Errorf("docker cp out of a stopped container: exit %d: %s", r.Code, r.Stderr)
+	}
+}
+
+// wantTar checks that r, docker cp's output to "-", is a tar stream of
+// one file, name, holding body, owned by uid.
+func wantTar(t *testing.T, r result, name, body string, uid int) {
+	t.Helper()
+	tr := tar.NewReader(strings.NewReader(r.Stdout))
+	hdr, err := tr.Next()
+	if err != nil {
+		t.Errorf("docker cp to -: exit %d, %v: %s", r.Code, err, r.Stderr)
+		return
+	}
+	b, _ := io.ReadAll(tr)
+	if hdr.Name != name || string(b) != body || hdr.Uid != uid {
+		t.Errorf("docker cp to -: %s owned by %d holding %q; want %s owned by %d holding %q", hdr.Name, hdr.Uid, b, name, uid, body)
+	}
+}
