@@ -39,11 +39,13 @@ func TestLinkLocalSpoofing(t *testing.T) {
 	router, bobLL := plan.LinkLocal(plan.BridgeMAC(n.Name)), plan.LinkLocal(b.MAC)
 	br, err := netlink.LinkByName(n.Bridge)
 	must(t, err)
-	checkContainerLinkLocals(t, br, router, nsB, b, m)
 	waitLinkLocal(t, nsM)
+	waitLinkLocal(t, nsB)
 	// The bridge's too: an advertisement for a tentative address of the
-	// host's (the control's, below) fails its duplicate address detection.
+	// host's (the control's, below) fails its duplicate address detection;
+	// and the kernel adds it only once the bridge has a port up.
 	waitBridgeLinkLocal(t, br)
+	checkContainerLinkLocals(t, br, router, nsB, b, m)
 	must(t, InNetns(nsM, func() error { // bob's and the guest's addresses on mallory's eth0, to send from
 		return onEth0(func(eth0 netlink.Link) error {
 			for _, ll := range []netip.Addr{bobLL, guestLL} {
