@@ -119,7 +119,8 @@ func hostTree(m spec.Mount, root, ns int, ids spec.IDRange) (int, error) {
 
 // hostRoot builds the container's root as a detached mount: an overlay of
 // the image's idmapped layers with its writable layer, or the idmapped
-// rootfs, under an overlay on a tmpfs when volatile.
+// rootfs, under an overlay on a tmpfs when volatile. With ns -1 (no user
+// namespace) nothing is idmapped.
 func hostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
 	var lowers []int
 	defer inside.CloseAll(&lowers)
@@ -190,11 +191,14 @@ func procTree(pid int) (int, error) {
 
 // idmappedTree clones the tree at path (recursively) as a detached mount
 // idmapped into user namespace ns: a file that host uid U owns appears
-// owned by container uid U.
+// owned by container uid U. With ns -1 the clone is not idmapped.
 func idmappedTree(path string, ns int, what string) (int, error) {
 	fd, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
 	if err != nil {
 		return -1, fmt.Errorf("%s %s: open_tree: %w", what, path, err)
+	}
+	if ns < 0 {
+		return fd, nil
 	}
 	if err := inside.Idmap(fd, ns); err != nil {
 		unix.Close(fd)

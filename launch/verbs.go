@@ -18,16 +18,17 @@ import (
 // container its addresses and veths with NetworkReleaseVerb too, in the
 // unit its own starts when it has ended (cove-release@NAME.service).
 const (
-	HealthVerb   = "health-probe"
-	LaunchVerb   = "launch"
-	InitVerb     = "launch-init"
-	EnterVerb    = "enter-init"
-	EnterNSVerb  = "enter-userns" // the enter stage's command side in a container's user namespace (after NsenterPath)
-	VMLaunchVerb = "launch-vm"
-	VMStopVerb   = "launch-vm-stop"
-	VMReadyVerb  = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
-	StopVerb     = "launch-stop"     // ExecStop= and (--post) ExecStopPost= of a container: stop, outcome (and, in units made before cove-release@NAME, network release)
-	RelayVerb    = "launch-relay"    // --name NAME: the relay of a container's terminal (started by LaunchVerb for --console)
+	HealthVerb     = "health-probe"
+	LaunchVerb     = "launch"
+	InitVerb       = "launch-init"
+	EnterVerb      = "enter-init"
+	EnterNSVerb    = "enter-userns" // the enter stage's command side in a container's user namespace (after NsenterPath)
+	VMLaunchVerb   = "launch-vm"
+	VMStopVerb     = "launch-vm-stop"
+	VMReadyVerb    = "launch-vm-ready" // ExecStartPost= of a VM with ready = "tcp:PORT"
+	StopVerb       = "launch-stop"     // ExecStop= and (--post) ExecStopPost= of a container: stop, outcome (and, in units made before cove-release@NAME, network release)
+	RelayVerb      = "launch-relay"    // --name NAME: the relay of a container's terminal (started by LaunchVerb for --console)
+	UserNSHoldVerb = "userns-hold"     // (stdin a pipe) a process that holds a new user namespace open until its stdin closes (isolate.StoppedRoot)
 
 	NetworkUpVerb      = "network-up"      // NETWORK: bridge and firewall
 	NetworkDownVerb    = "network-down"    // NETWORK: remove them

@@ -13,7 +13,8 @@ import (
 // namespace of its own, through its root and a volume. Owners are the
 // container's IDs both ways (the CLI's own without -a, the container
 // user's with -a); a symlink resolves in the container, never out of
-// it; a missing path and a stopped container get Docker's messages.
+// it; a missing path gets Docker's message. Once it is stopped, what it
+// wrote is still there to copy out.
 func dockerCopy(t *testing.T, docker func(...string) result, ref string) {
 	// Off the host's network, an image container has a user namespace.
 	if r := docker("run", "-d", "--name", "cp", "--network", "none", "-v", "cpdata:/data", ref, "sleep", "1000"); r.Code != 0 {
@@ -68,9 +69,7 @@ func dockerCopy(t *testing.T, docker func(...string) result, ref string) {
 		t.Errorf("docker cp into a missing directory succeeded")
 	}
 	docker("stop", "-t", "1", "cp")
-	if r := docker("cp", "cp:/tmp/made", "-"); r.Code == 0 || !strings.Contains(r.Stderr, "is not running") {
-		t.Errorf("docker cp out of a stopped container: exit %d: %s", r.Code, r.Stderr)
-	}
+	wantTar(t, docker("cp", "cp:/tmp/made", "-"), "made", "made\n", 1000) // its writable layer stays
 }
 
 // wantTar checks that r, docker cp's output to "-", is a tar stream of
@@ -86,5 +85,40 @@ func wantTar(t *testing.T, r result, name, body string, uid int) {
 	b, _ := io.ReadAll(tr)
 	if hdr.Name != name || string(b) != body || hdr.Uid != uid {
 		t.Errorf("docker cp to -: %s owned by %d holding %q; want %s owned by %d holding %q", hdr.Name, hdr.Uid, b, name, uid, body)
+	}
+}
+
+// dockerCopyStopped: docker cp into a created container, before its
+// first start, and out of it once it has exited, with and without a
+// user namespace (--network none, host): the run sees the file with its
+// owner, and what the run wrote comes out. A path under a volume, which
+// is mounted only while the container runs, is refused.
+func dockerCopyStopped(t *testing.T, docker func(...string) result, ref string) {
+	conf := filepath.Join(workDir, "conf.txt")
+	if err := os.WriteFile(conf, []byte("conf\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(conf)
+	if err := os.Chown(conf, 1234, 1234); err != nil {
+		t.Fatal(err)
+	}
+	const run = "cat /etc/conf.txt; stat -c %u /etc/conf.txt; echo result > /tmp/out"
+	for _, network := range []string{"none", "host"} {
+		name := "cp-" + network
+		if r := docker("create", "--name", name, "--network", network, "-v", name+":/data", ref, "sh", "-c", run); r.Code != 0 {
+			t.Fatalf("docker create: exit %d: %s", r.Code, r.Stderr)
+		}
+		defer docker("volume", "rm", name)
+		defer docker("rm", "-f", name)
+		if r := docker("cp", conf, name+":/etc/conf.txt"); r.Code != 0 {
+			t.Errorf("docker cp into the created %s: exit %d: %s", name, r.Code, r.Stderr)
+		}
+		if r := docker("cp", conf, name+":/data/conf.txt"); r.Code == 0 || !strings.Contains(r.Stderr, "mounted only while the container runs") {
+			t.Errorf("docker cp into a volume of the created %s: exit %d: %s", name, r.Code, r.Stderr)
+		}
+		if r := docker("start", "-a", name); r.Code != 0 || r.Stdout != "conf\n1234\n" {
+			t.Errorf("docker start -a %s after the copy: exit %d, stdout %q, stderr %q", name, r.Code, r.Stdout, r.Stderr)
+		}
+		wantTar(t, docker("cp", name+":/tmp/out", "-"), "out", "result\n", 1000)
 	}
 }

@@ -157,7 +157,7 @@ func container(u *Unit, s *spec.Spec, opt Options) {
 		access = "all"
 	}
 	u.add(SectionService, "NotifyAccess", "", Str(access))
-	args := launchConfig(s).Args()
+	args := LaunchConfig(s).Args()
 	if opt.LaunchFile {
 		u.LaunchArgs, args = args, launch.FileArgs(launch.ConfigFile(s.Name))
 	}
@@ -324,8 +324,8 @@ func description(s *spec.Spec) string {
 	return d
 }
 
-// launchConfig derives the launcher's configuration from a container spec.
-func launchConfig(s *spec.Spec) launch.Config {
+// LaunchConfig derives the launcher's configuration from a container spec.
+func LaunchConfig(s *spec.Spec) launch.Config {
 	c := s.Container
 	env := make([]string, 0, len(c.Env))
 	for k, v := range c.Env {

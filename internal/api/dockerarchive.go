@@ -2,6 +2,7 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,13 +12,15 @@ import (
 	"github.com/cove-project/cove/internal/copier"
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
+	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/supervisor"
+	"github.com/cove-project/cove/units"
 )
 
 // archiveRoutes are the Docker Engine API endpoints of docker cp, on a
-// running container's files (Filer): its root's as the container sees
-// them, its volumes' included. They need root: they read and write any
-// file of the container.
+// container's files (Filer): a running one's root as the container sees
+// it, its volumes included; a stopped one's root alone (see files). They
+// need root: they read and write any file of the container.
 func archiveRoutes() []route {
 	const p = "/containers/{name}/archive"
 	return []route{
@@ -98,10 +101,9 @@ func (s *Server) archivePut(c *call) {
 	})
 }
 
-// withFiles runs f on the files of the running container the path names
-// and the query's path, and answers its error as Docker does (see
-// archiveError). An empty path is 400, a container that is not running
-// 409.
+// withFiles runs f on the files of the container the path names and the
+// query's path, and answers its error as Docker does (see archiveError).
+// An empty path is 400.
 func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
 	p := c.r.URL.Query().Get("path")
 	if p == "" {
@@ -112,16 +114,7 @@ func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
 	if !ok {
 		return
 	}
-	if ct.MainPID == 0 {
-		c.fail(archiveError(ct.Name, p, supervisor.ErrNotRunning))
-		return
-	}
-	filer, ok := s.backend.(Filer)
-	if !ok {
-		c.fail(errorf(CodeInternal, "copy: the API's backend cannot reach containers' files"))
-		return
-	}
-	root, done, err := filer.Files(c.ctx(), ct.Name)
+	root, done, err := s.files(c.ctx(), ct)
 	if err == nil {
 		defer done()
 		err = f(root, p)
@@ -131,16 +124,63 @@ func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
 	}
 }
 
+// files are the files of container ct: a running one's (Filer.Files);
+// or those of one created through Docker's API that does not run
+// (Filer.StoppedFiles: its root, without its mounts), held with its start
+// claim, so that a docker start, rm or update meanwhile is 409. Any
+// other container that does not run wraps supervisor.ErrNotRunning.
+func (s *Server) files(ctx context.Context, ct dockerContainer) (copier.Root, func(), error) {
+	filer, ok := s.backend.(Filer)
+	switch {
+	case ct.MainPID == 0 && (ct.rec == nil || !stopped(ct.Workload)):
+		return copier.Root{}, nil, fmt.Errorf("container %s: %w", ct.Name, supervisor.ErrNotRunning)
+	case !ok:
+		return copier.Root{}, nil, errorf(CodeInternal, "copy: the API's backend cannot reach containers' files")
+	case ct.MainPID != 0:
+		return filer.Files(ctx, ct.Name)
+	}
+	if !s.runs.claim(ct.Name) {
+		return copier.Root{}, nil, claimConflict(ct.Name)
+	}
+	root, done, err := s.claimedFiles(ctx, filer, ct.Name)
+	if err != nil {
+		s.runs.unclaim(ct.Name)
+		return root, nil, err
+	}
+	return root, func() { done(); s.runs.unclaim(ct.Name) }, nil
+}
+
+// claimedFiles are the files of container name, created through Docker's
+// API and claimed: read again, it must still not run.
+func (s *Server) claimedFiles(ctx context.Context, filer Filer, name string) (copier.Root, func(), error) {
+	ct, err := s.findContainer(ctx, name)
+	switch {
+	case err != nil:
+		return copier.Root{}, nil, err
+	case ct.rec == nil || !stopped(ct.Workload):
+		return copier.Root{}, nil, claimConflict(name) // started since the lookup
+	}
+	sp, err := ct.rec.spec()
+	if err != nil {
+		return copier.Root{}, nil, err
+	}
+	return filer.StoppedFiles(units.LaunchConfig(sp))
+}
+
 // archiveError is Docker's answer to a failed copy of path p of
-// container name: 404 for a path not there, 409 for a container not
-// running, 400 for an extraction point that is no directory, is read-only
-// or an archive refused, 500 for anything else.
+// container name: 404 for a path not there, 409 for a container that
+// does not run (and was not created through Docker's API), a volatile
+// one, or a path under a mount of one that does not run; 400 for an
+// extraction point that is no directory or is read-only, or an archive
+// refused; 500 for anything else.
 func archiveError(name, p string, err error) *Error {
 	switch {
 	case errors.Is(err, copier.ErrNotFound):
 		return errorf(CodeNotFound, fmt.Sprintf("Could not find the file %s in container %s", p, name))
 	case errors.Is(err, supervisor.ErrNotRunning):
-		return errorf(CodeConflict, fmt.Sprintf("Container %s is not running: cove copies files of running containers only", name))
+		return errorf(CodeConflict, fmt.Sprintf("Container %s is not running: cove copies files of a container that does not run only for one created through Docker's API", name))
+	case errors.Is(err, isolate.ErrVolatile), errors.Is(err, copier.ErrMounted):
+		return errorf(CodeConflict, fmt.Sprintf("copy %s of container %s: %v", p, name, err))
 	case errors.Is(err, copier.ErrNotDir), errors.Is(err, copier.ErrReadOnly), errors.Is(err, layer.ErrRefused):
 		return errorf(CodeBadRequest, err.Error())
 	}

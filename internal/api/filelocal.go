@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/cove-project/cove/internal/copier"
+	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/isolate/inside"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -17,6 +20,12 @@ type Filer interface {
 	// to call once done with it. A container that is not running wraps
 	// supervisor.ErrNotRunning; a VM is refused.
 	Files(ctx context.Context, name string) (copier.Root, func(), error)
+	// StoppedFiles returns the file system of image container c (its
+	// launcher configuration as its unit would give it), which does not
+	// run: its root as its next start will have it, without its mounts
+	// (copier.Root.Unmounted), and what to call once done with it. The
+	// caller keeps the container from starting until then.
+	StoppedFiles(c launch.Config) (copier.Root, func(), error)
 }
 
 var _ Filer = (*Local)(nil)
@@ -46,5 +55,27 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 		t.Close()
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
-	return copier.Root{Dir: t.Root(), Maps: maps, PID: t.PID()}, t.Close, nil
+	return copier.Root{Dir: t.Root(), Maps: maps, Owner: copier.ProcessOwner(t.PID())}, t.Close, nil
+}
+
+// StoppedFiles implements Filer with isolate.StoppedRoot.
+func (l *Local) StoppedFiles(c launch.Config) (copier.Root, func(), error) {
+	c, err := enter.CompleteImage(c)
+	if err != nil {
+		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", c.Name, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return copier.Root{}, nil, fmt.Errorf("files of %s: find the cove binary: %w", c.Name, err)
+	}
+	dir, ids, err := isolate.StoppedRoot(c, self)
+	if err != nil {
+		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", c.Name, err)
+	}
+	r := copier.Root{Dir: dir, Maps: inside.IDMaps{UID: ids, GID: ids}}
+	r.Owner = r.ConfigOwner(c)
+	for _, m := range c.Mounts {
+		r.Unmounted = append(r.Unmounted, m.Target)
+	}
+	return r, func() { dir.Close() }, nil
 }

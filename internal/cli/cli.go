@@ -198,6 +198,7 @@ func hiddenVerbs() map[string]hiddenVerb {
 		launch.DNSServeVerb:       dnsServeCmd,
 		launch.DHCPServeVerb:      dhcpServeCmd,
 		launch.RAServeVerb:        raServeCmd,
+		launch.UserNSHoldVerb:     userNSHoldCmd,
 	}
 }
 

@@ -24,13 +24,19 @@ import (
 	"github.com/cove-project/cove/isolate/inside"
 )
 
-// Root is a running container's file system: its root directory (an
-// O_PATH descriptor the caller owns), its ID maps, and its payload's
-// process, pinned by the caller.
+// Root is a container's file system: its root directory (a descriptor
+// the caller owns: a running payload's /proc/PID/root, or the detached
+// root of a container that does not run), its ID maps, and its user.
 type Root struct {
 	Dir  *os.File
 	Maps inside.IDMaps
-	PID  int
+	// Owner is the host user and group the container runs its payload
+	// as (ProcessOwner, ConfigOwner), for PutOptions.CopyUIDGID.
+	Owner func() (uid, gid int, err error)
+	// Unmounted are the container paths where a container that does not
+	// run has mounts its root lacks (volumes, bind mounts): a path at or
+	// under one, symlinks followed, is refused with ErrMounted.
+	Unmounted []string
 }
 
 // PathStat is what Docker's archive endpoints say of a path in their
@@ -52,6 +58,9 @@ var (
 	ErrNotDir = errors.New("extraction point is not a directory")
 	// ErrReadOnly marks a directory to extract into on a read-only mount.
 	ErrReadOnly = errors.New("read-only file system")
+	// ErrMounted marks a path of a container that does not run under one
+	// of its mounts (Root.Unmounted).
+	ErrMounted = errors.New("mounted only while the container runs")
 )
 
 // absPath is path p made absolute in the container, keeping a trailing

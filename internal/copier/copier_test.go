@@ -18,7 +18,7 @@ import (
 )
 
 // hostMaps are the maps of a container without a user namespace.
-var hostMaps = inside.IDMaps{UID: spec.IDRange{Count: 4294967295}, GID: spec.IDRange{Count: 4294967295}}
+var hostMaps = inside.IDMaps{UID: inside.HostRange, GID: inside.HostRange}
 
 // newRoot makes a container root in a directory of its own, inside a
 // parent that nothing may reach from it: /etc/hosts, a relative and an
@@ -41,7 +41,7 @@ func newRoot(t *testing.T, maps inside.IDMaps) (Root, string) {
 	f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	must(t, err)
 	t.Cleanup(func() { f.Close() })
-	return Root{Dir: f, Maps: maps, PID: os.Getpid()}, dir
+	return Root{Dir: f, Maps: maps, Owner: ProcessOwner(os.Getpid())}, dir
 }
 
 func must(t *testing.T, err error) {
@@ -251,5 +251,28 @@ func wantFile(t *testing.T, p, body string, uid, gid uint32) {
 	}
 	if err != nil || string(b) != body || st.Uid != uid || st.Gid != gid {
 		t.Errorf("%s: %q owned by %d:%d (%v), want %q owned by %d:%d", p, b, st.Uid, st.Gid, err, body, uid, gid)
+	}
+}
+
+func TestUnmounted(t *testing.T) {
+	r, dir := newRoot(t, hostMaps)
+	r.Unmounted = []string{"/etc/hosts", "/d/sub"}
+	for _, p := range []string{"/etc/hosts", "/etc/link", "/d/sub/f", "/abs/hosts", "/esc/d/sub/"} {
+		if _, err := r.Stat(p); !errors.Is(err, ErrMounted) {
+			t.Errorf("Stat(%q) = %v, want ErrMounted", p, err)
+		}
+	}
+	if err := r.Put("/d/sub", tarOf(t), PutOptions{}); !errors.Is(err, ErrMounted) {
+		t.Errorf("Put into /d/sub = %v, want ErrMounted", err)
+	}
+	for _, e := range []entry{{"sub/x", tar.TypeReg, "", "x"}, {"sub", tar.TypeReg, "", "x"}, {"l", tar.TypeLink, "sub/f", ""}} {
+		if err := r.Put("/d", tarOf(t, e), PutOptions{}); !errors.Is(err, layer.ErrRefused) {
+			t.Errorf("Put of %s into /d = %v, want refused", e.name, err)
+		}
+	}
+	must(t, r.Put("/abs", tarOf(t, entry{"other", tar.TypeReg, "", "o"}), PutOptions{}))
+	wantFile(t, filepath.Join(dir, "etc/other"), "o", 7, 8)
+	if _, err := os.Lstat(filepath.Join(dir, "d/sub/x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an entry under a mount was written: %v", err)
 	}
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"runtime"
-	"strconv"
 	"strings"
 
 	"github.com/cove-project/cove/internal/image/layer"
@@ -31,11 +31,17 @@ type PutOptions struct {
 // owner is mapped into the container's user namespace (an ID it does not
 // map is refused), and devices are left out in a container with a user
 // namespace of its own. A path that is not there wraps ErrNotFound, one
-// that is no directory ErrNotDir, a directory on a read-only mount
-// ErrReadOnly, an entry refused layer.ErrRefused. What was extracted
-// before an error stays, as in Docker.
+// that is no directory ErrNotDir, one under Unmounted ErrMounted, a
+// directory on a read-only mount ErrReadOnly, an entry refused (one
+// under Unmounted too) layer.ErrRefused. What was extracted before an
+// error stays, as in Docker.
 func (r Root) Put(p string, body io.Reader, o PutOptions) error {
-	dir, err := r.openDir(absPath(p))
+	abs := absPath(p)
+	resolved, err := r.resolveMounted(abs)
+	if err != nil {
+		return err
+	}
+	dir, err := r.openDir(abs)
 	if err != nil {
 		return err
 	}
@@ -56,6 +62,7 @@ func (r Root) Put(p string, body io.Reader, o PutOptions) error {
 			NoOverwriteDirNonDir: o.NoOverwriteDirNonDir,
 			SkipDevices:          !r.Maps.Host(),
 			Owner:                owner,
+			Check:                func(rel string) error { return r.checkMounted(path.Join(resolved, rel)) },
 		})
 		return err
 	})
@@ -126,8 +133,9 @@ func (r Root) openDir(abs string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), strings.TrimSuffix(abs, "/")), nil
 }
 
-// owner gives an extracted entry its owner: with payload, the payload's
-// (host) user and group; else its header's container IDs on the host.
+// owner gives an extracted entry its owner: with payload, the
+// container's user (r.Owner); else its header's container IDs on the
+// host.
 func (r Root) owner(payload bool) (func(uid, gid int) (int, int, error), error) {
 	if !payload {
 		return func(uid, gid int) (int, int, error) {
@@ -135,33 +143,6 @@ func (r Root) owner(payload bool) (func(uid, gid int) (int, int, error), error) 
 			return int(hu), int(hg), err
 		}, nil
 	}
-	uid, gid, err := processIDs(r.PID)
+	uid, gid, err := r.Owner()
 	return func(int, int) (int, int, error) { return uid, gid, nil }, err
-}
-
-// processIDs are the effective user and group IDs (host IDs) of process
-// pid.
-func processIDs(pid int) (uid, gid int, err error) {
-	p := "/proc/" + strconv.Itoa(pid) + "/status"
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0, 0, fmt.Errorf("the payload's user: %w", err)
-	}
-	ids := map[string]*int{"Uid:": &uid, "Gid:": &gid}
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) != 5 { // NAME: real, effective, saved, file system
-			continue
-		}
-		if to, ok := ids[f[0]]; ok {
-			if *to, err = strconv.Atoi(f[2]); err != nil {
-				return 0, 0, fmt.Errorf("the payload's user: %s: %q: %w", p, line, err)
-			}
-			delete(ids, f[0])
-		}
-	}
-	if len(ids) > 0 {
-		return 0, 0, fmt.Errorf("the payload's user: %s has no Uid: and Gid: lines", p)
-	}
-	return uid, gid, nil
 }

@@ -36,8 +36,12 @@ func (r Root) openIn(p string, flags int) (int, error) {
 
 // locate returns the leaf of the absolute path abs (absPath's): its
 // parent directory and last element, or with followsLast what the whole
-// path resolves to. The caller closes l.fd.
+// path resolves to. The caller closes l.fd. A path under Unmounted is
+// refused.
 func (r Root) locate(abs string) (leaf, error) {
+	if _, err := r.resolveMounted(abs); err != nil {
+		return leaf{}, err
+	}
 	if followsLast(abs) {
 		fd, err := r.openIn(abs, unix.O_PATH)
 		return leaf{fd, ""}, err
@@ -62,6 +66,36 @@ func lstat(l leaf) (unix.Stat_t, error) {
 		return st, fmt.Errorf("fstatat %s: %w", l.name, err)
 	}
 	return st, nil
+}
+
+// resolveMounted is abs with its symlinks followed (evalSymlinks), which
+// must not be at or under a path of r.Unmounted. A root without
+// Unmounted resolves nothing.
+func (r Root) resolveMounted(abs string) (string, error) {
+	if len(r.Unmounted) == 0 {
+		return abs, nil
+	}
+	resolved, err := r.evalSymlinks(abs)
+	if err != nil {
+		return "", err
+	}
+	for _, p := range []string{path.Clean(abs), resolved} {
+		if err := r.checkMounted(p); err != nil {
+			return "", err
+		}
+	}
+	return resolved, nil
+}
+
+// checkMounted refuses the clean container path p at or under a path of
+// r.Unmounted.
+func (r Root) checkMounted(p string) error {
+	for _, m := range r.Unmounted {
+		if p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/") {
+			return fmt.Errorf("%s is under the mount at %s: %w", p, m, ErrMounted)
+		}
+	}
+	return nil
 }
 
 // maxLinks bounds the symlinks one path may go through (Docker's

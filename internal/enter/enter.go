@@ -38,7 +38,7 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 	// The payload's terminal (cove run -t) is not the entered command's.
 	c.Console = false
 	if c.Image.Ref != "" { // the image's env, workdir and user apply too
-		if c, err = completeImage(c); err != nil {
+		if c, err = CompleteImage(c); err != nil {
 			return launch.Config{}, nil, err
 		}
 	}
@@ -49,9 +49,9 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 	return c, t, nil
 }
 
-// completeImage completes an image container's configuration from the
+// CompleteImage completes an image container's configuration from the
 // store, as its launcher did.
-func completeImage(c launch.Config) (launch.Config, error) {
+func CompleteImage(c launch.Config) (launch.Config, error) {
 	st, err := image.OpenDefault()
 	if err != nil {
 		return c, err

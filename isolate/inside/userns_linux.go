@@ -91,11 +91,11 @@ func ReadIDMaps(pid int) (IDMaps, error) {
 // Host reports whether the maps are the host's own: no user namespace
 // of the container's.
 func (m IDMaps) Host() bool {
-	return m.UID == hostRange && m.GID == hostRange
+	return m.UID == HostRange && m.GID == HostRange
 }
 
-// hostRange is the ID range of the host's user namespace.
-var hostRange = spec.IDRange{Base: 0, Count: 4294967295}
+// HostRange is the ID range of the host's user namespace.
+var HostRange = spec.IDRange{Base: 0, Count: 4294967295}
 
 // toHost returns the host IDs of container IDs uid and gid.
 func (m IDMaps) ToHost(uid, gid uint32) (uint32, uint32, error) {

@@ -6,12 +6,23 @@ import (
 )
 
 // classify is the package's classify for a layer; for Extract every name
-// is an ordinary entry.
+// is an ordinary entry, which its options' Check may refuse.
 func (u *unpacker) classify(rel string) (kind, string, error) {
-	if u.extract != nil {
-		return plain, rel, nil
+	if u.extract == nil {
+		return classify(rel)
 	}
-	return classify(rel)
+	return plain, rel, u.check(rel)
+}
+
+// check is Extract's options' Check of the clean name rel, if any.
+func (u *unpacker) check(rel string) error {
+	if u.extract == nil || u.extract.Check == nil {
+		return nil
+	}
+	if err := u.extract.Check(rel); err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return nil
 }
 
 // metaOf is the package's metaOf, with the owner Extract's options give.

@@ -102,6 +102,9 @@ type ExtractOptions struct {
 	// Owner gives the owner an entry gets from the one its header
 	// names; nil keeps the header's. An error refuses the entry.
 	Owner func(uid, gid int) (int, int, error)
+	// Check, if not nil, may refuse an entry by its clean name relative
+	// to the directory (and a hard link by its target's).
+	Check func(rel string) error
 }
 
 // Extract writes the uncompressed tar stream r into the open directory

@@ -51,6 +51,9 @@ func (u *unpacker) whiteout(rel string) error {
 // the target's inode.
 func (u *unpacker) hardLink(rel, target string) error {
 	t, err := cleanName(target)
+	if err == nil {
+		err = u.check(t)
+	}
 	if err != nil {
 		return fmt.Errorf("hard link target: %w", err)
 	}
