@@ -40,18 +40,26 @@ func OpenTarget(pid int, isMain func() bool) (*Target, error) {
 		t.Close()
 		return nil, fmt.Errorf("open the root of pid %d: %w", pid, err)
 	}
-	if err := unix.PidfdSendSignal(fd, 0, nil, 0); errors.Is(err, unix.ESRCH) {
+	if err := t.Alive(); err != nil {
 		t.Close()
-		return nil, fmt.Errorf("pid %d exited: pidfd_send_signal: %w", pid, err)
-	} else if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("pidfd_send_signal pid %d: %w", pid, err)
+		return nil, err
 	}
 	return t, nil
 }
 
-// PID is the target's process ID (pinned: it is that process's while the
-// target is open).
+// Alive checks that the target still runs: what was read of
+// /proc/PID before was then the target's (its PID was not reused).
+func (t *Target) Alive() error {
+	if err := unix.PidfdSendSignal(int(t.pidfd.Fd()), 0, nil, 0); errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("pid %d exited: pidfd_send_signal: %w", t.pid, err)
+	} else if err != nil {
+		return fmt.Errorf("pidfd_send_signal pid %d: %w", t.pid, err)
+	}
+	return nil
+}
+
+// PID is the target's process ID: the target's while it runs (Alive), and
+// then another process's once the kernel reuses it.
 func (t *Target) PID() int { return t.pid }
 
 // Root is the target's root directory, an O_PATH descriptor that stays

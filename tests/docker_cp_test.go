@@ -62,6 +62,9 @@ func dockerCopy(t *testing.T, docker func(...string) result, ref string) {
 	}
 	wantTar(t, docker("cp", "cp:/tmp/made", "-"), "made", "made\n", 1000)
 	wantTar(t, docker("cp", "cp:/tmp/up/data/renamed.txt", "-"), "renamed.txt", "alpha\n", 1234)
+	if r := docker("cp", "cp:/proc", "-"); tarNames(r.Stdout) != "proc/" { // the kernel's, not files
+		t.Errorf("docker cp cp:/proc -: exit %d, entries %q: %s", r.Code, tarNames(r.Stdout), r.Stderr)
+	}
 	if r := docker("cp", "cp:/tmp/up"+dir+"/in/a.txt", "-"); r.Code == 0 || !strings.Contains(r.Stderr, "No such container:path") { // the CLI's words for a 404
 		t.Errorf("docker cp of a host file through a symlink that climbs out: exit %d: %s", r.Code, r.Stderr)
 	}
@@ -121,4 +124,14 @@ func dockerCopyStopped(t *testing.T, docker func(...string) result, ref string) 
 		}
 		wantTar(t, docker("cp", name+":/tmp/out", "-"), "out", "result\n", 1000)
 	}
+}
+
+// tarNames are the names of the entries of the tar stream s, one per line.
+func tarNames(s string) string {
+	var names []string
+	tr := tar.NewReader(strings.NewReader(s))
+	for hdr, err := tr.Next(); err == nil; hdr, err = tr.Next() {
+		names = append(names, hdr.Name)
+	}
+	return strings.Join(names, "\n")
 }

@@ -46,16 +46,36 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 	case w.Launch == nil:
 		return copier.Root{}, nil, fmt.Errorf("files of %s: a VM's files are its guest's (cove console)", name)
 	}
+	c, err := runningConfig(w.Launch)
+	if err != nil {
+		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
+	}
 	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
 	maps, err := inside.ReadIDMaps(t.PID())
+	if err == nil {
+		err = t.Alive() // the maps read were the payload's
+	}
 	if err != nil {
 		t.Close()
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
-	return copier.Root{Dir: t.Root(), Maps: maps, Owner: copier.ProcessOwner(t.PID())}, t.Close, nil
+	r := copier.Root{Dir: t.Root(), Maps: maps}
+	r.Owner = r.ConfigOwner(c)
+	return r, t.Close, nil
+}
+
+// runningConfig is the launcher configuration of a running container
+// whose launcher arguments are args, completed from its image as its
+// launcher completed it.
+func runningConfig(args []string) (launch.Config, error) {
+	c, err := launch.ParseArgs(args)
+	if err != nil || c.Image.Ref == "" {
+		return c, err
+	}
+	return enter.CompleteImage(c)
 }
 
 // StoppedFiles implements Filer with isolate.StoppedRoot.

@@ -30,9 +30,10 @@ import (
 type Root struct {
 	Dir  *os.File
 	Maps inside.IDMaps
-	// Owner is the host user and group the container runs its payload
-	// as (ProcessOwner, ConfigOwner), for PutOptions.CopyUIDGID.
-	Owner func() (uid, gid int, err error)
+	// Owner is the host user and group the container's configuration
+	// names for its payload (ConfigOwner), for PutOptions.CopyUIDGID; set
+	// is false when it names none.
+	Owner func() (uid, gid int, set bool, err error)
 	// Unmounted are the container paths where a container that does not
 	// run has mounts its root lacks (volumes, bind mounts): a path at or
 	// under one, symlinks followed, is refused with ErrMounted.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cove-project/cove/internal/image/layer"
 	"github.com/cove-project/cove/isolate/inside"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +33,7 @@ func newRoot(t *testing.T, maps inside.IDMaps) (Root, string) {
 		must(t, os.MkdirAll(filepath.Join(dir, d), 0o755))
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "etc/hosts"), []byte("container hosts\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "etc/passwd"), []byte("app:x:33:44::/:/bin/sh\n"), 0o644))
 	must(t, os.WriteFile(filepath.Join(parent, "secret"), []byte("host\n"), 0o600))
 	must(t, os.WriteFile(filepath.Join(dir, "d/sub/f"), []byte("f"), 0o640))
 	must(t, os.Link(filepath.Join(dir, "d/sub/f"), filepath.Join(dir, "d/hl")))
@@ -41,7 +43,9 @@ func newRoot(t *testing.T, maps inside.IDMaps) (Root, string) {
 	f, err := os.OpenFile(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	must(t, err)
 	t.Cleanup(func() { f.Close() })
-	return Root{Dir: f, Maps: maps, Owner: ProcessOwner(os.Getpid())}, dir
+	r := Root{Dir: f, Maps: maps}
+	r.Owner = r.ConfigOwner(launch.Config{Image: launch.Image{UserName: "app"}})
+	return r, dir
 }
 
 func must(t *testing.T, err error) {
@@ -129,7 +133,7 @@ func TestSendNames(t *testing.T) {
 		"d/":         d,
 		"/etc/hosts": {{"hosts", tar.TypeReg, "", "container hosts\n"}},
 		"/abs":       {{"abs", tar.TypeSymlink, "/etc", ""}},
-		"/abs/":      {{"abs/", tar.TypeDir, "", ""}, {"abs/hosts", tar.TypeReg, "", "container hosts\n"}, {"abs/link", tar.TypeSymlink, "hosts", ""}},
+		"/abs/":      {{"abs/", tar.TypeDir, "", ""}, {"abs/hosts", tar.TypeReg, "", "container hosts\n"}, {"abs/link", tar.TypeSymlink, "hosts", ""}, {"abs/passwd", tar.TypeReg, "", "app:x:33:44::/:/bin/sh\n"}},
 		"/d/sub/.":   {{"./", tar.TypeDir, "", ""}, {"./f", tar.TypeReg, "", "f"}},
 	}
 	for p, want := range cases {
@@ -196,6 +200,11 @@ func TestPut(t *testing.T) {
 	wantFile(t, filepath.Join(dir, "d/hl"), "replaced", 7, 8)
 	wantFile(t, filepath.Join(dir, "d/sub/f"), "f", 0, 0) // the other link is untouched
 
+	must(t, unix.Chmod(filepath.Join(dir, "d"), 0o1777))
+	must(t, r.Put("/d", tarOf(t, entry{"./", tar.TypeDir, "", ""}, entry{"dot", tar.TypeReg, "", "."}), PutOptions{}))
+	if st, err := os.Stat(filepath.Join(dir, "d")); err != nil || st.Mode()&os.ModePerm != 0o777 || st.Mode()&os.ModeSticky == 0 {
+		t.Errorf("a \".\" entry changed the directory it was extracted into: %v %v", st.Mode(), err)
+	}
 	errs := []struct {
 		path string
 		body io.Reader
@@ -238,7 +247,10 @@ func TestPutOwners(t *testing.T) {
 		t.Errorf("an owner outside the maps: %v, want refused", err)
 	}
 	must(t, r.Put("/", tarOf(t, entry{"mine", tar.TypeReg, "", "m"}), PutOptions{CopyUIDGID: true}))
-	wantFile(t, filepath.Join(dir, "mine"), "m", uint32(os.Geteuid()), uint32(os.Getegid()))
+	wantFile(t, filepath.Join(dir, "mine"), "m", 100033, 200044) // app, in the container's passwd
+	r.Owner = r.ConfigOwner(launch.Config{})                     // no user: the entries' own, as Docker's
+	must(t, r.Put("/", tarOf(t, entry{"theirs", tar.TypeReg, "", "t"}), PutOptions{CopyUIDGID: true}))
+	wantFile(t, filepath.Join(dir, "theirs"), "t", 100007, 200008)
 }
 
 // wantFile checks the content and owner of file p.

@@ -78,10 +78,10 @@ func (s *Source) Close() { unix.Close(s.l.fd) }
 // does: a PAX tar stream whose first entry is named Stat.Name (a
 // directory's entries are under it: "etc/", "etc/hosts"; "./", "./x"
 // for "/etc/."; "/", "/etc" for the root). Symlinks are not followed;
-// directories have entries of their own, a file seen again through a
-// hard link is a link entry, sockets are left out; times are whole
-// seconds, owners the container's IDs (not names), and a regular file's
-// security.capability is kept. A file that shrinks while it is read is
+// directories have entries of their own (a proc or sysfs directory's
+// alone), a file seen again through a hard link is a link entry, sockets
+// are left out; times are whole seconds, owners the container's IDs (not
+// names), and a regular file's security.capability is kept. A file that shrinks while it is read is
 // padded with zeros to the size its entry declared.
 func (s *Source) Send(w io.Writer) error {
 	a := archiver{tw: tar.NewWriter(w), root: s.root, links: map[[2]uint64]string{}}
@@ -154,12 +154,12 @@ func (a *archiver) dir(l leaf, hdr *tar.Header, st *unix.Stat_t) error {
 		return err
 	}
 	defer f.Close()
+	if err := a.write(hdr); err != nil || pseudo(f) {
+		return err
+	}
 	names, err := f.Readdirnames(-1)
 	if err != nil {
 		return fmt.Errorf("read the directory %s: %w", hdr.Name, err)
-	}
-	if err := a.write(hdr); err != nil {
-		return err
 	}
 	slices.Sort(names)
 	for _, n := range names {
@@ -193,8 +193,8 @@ func (a *archiver) file(l leaf, hdr *tar.Header, st *unix.Stat_t) error {
 	defer f.Close()
 	a.links[id] = hdr.Name
 	hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
-	if cap, err := unix.Fgetxattr(int(f.Fd()), capXattr, nil); err == nil && cap > 0 {
-		buf := make([]byte, cap)
+	if size, err := unix.Fgetxattr(int(f.Fd()), capXattr, nil); err == nil && size > 0 {
+		buf := make([]byte, size)
 		if n, err := unix.Fgetxattr(int(f.Fd()), capXattr, buf); err == nil {
 			hdr.PAXRecords = map[string]string{"SCHILY.xattr." + capXattr: string(buf[:n])}
 		}
@@ -206,6 +206,15 @@ func (a *archiver) file(l leaf, hdr *tar.Header, st *unix.Stat_t) error {
 		return fmt.Errorf("write %s: %w", hdr.Name, err)
 	}
 	return nil
+}
+
+// pseudo reports whether the directory d is on a proc or sysfs file
+// system (the container's /proc and /sys): its entry is sent, not what it
+// holds, which is the kernel's and not files (Docker's copy reads the
+// container's root without them).
+func pseudo(d *os.File) bool {
+	var fs unix.Statfs_t
+	return unix.Fstatfs(int(d.Fd()), &fs) == nil && (fs.Type == unix.PROC_SUPER_MAGIC || fs.Type == unix.SYSFS_MAGIC)
 }
 
 // capXattr is the xattr of a file's capabilities.
@@ -232,12 +241,16 @@ func openLeaf(l leaf, flags int, st *unix.Stat_t) (*os.File, error) {
 		fd, err = unix.Openat(l.fd, l.name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", l.name, err)
+		return nil, fmt.Errorf("open %s: openat: %w", l.name, err)
 	}
 	var now unix.Stat_t
-	if err := unix.Fstat(fd, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino {
+	if err := unix.Fstat(fd, &now); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("open %s: it changed while it was read (%v)", l.name, err)
+		return nil, fmt.Errorf("open %s: fstat: %w", l.name, err)
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open %s: it was replaced while it was read", l.name)
 	}
 	return os.NewFile(uintptr(fd), l.name), nil
 }

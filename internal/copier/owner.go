@@ -5,67 +5,35 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/cove-project/cove/launch"
 	"golang.org/x/sys/unix"
 )
 
-// ProcessOwner is Root.Owner of a running container: the effective user
-// and group of its payload, process pid (pinned by the caller).
-func ProcessOwner(pid int) func() (uid, gid int, err error) {
-	return func() (int, int, error) { return processIDs(pid) }
-}
-
-// processIDs are the effective user and group IDs (host IDs) of process
-// pid.
-func processIDs(pid int) (uid, gid int, err error) {
-	p := "/proc/" + strconv.Itoa(pid) + "/status"
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return 0, 0, fmt.Errorf("the payload's user: %w", err)
-	}
-	ids := map[string]*int{"Uid:": &uid, "Gid:": &gid}
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) != 5 { // NAME: real, effective, saved, file system
-			continue
-		}
-		if to, ok := ids[f[0]]; ok {
-			if *to, err = strconv.Atoi(f[2]); err != nil {
-				return 0, 0, fmt.Errorf("the payload's user: %s: %q: %w", p, line, err)
-			}
-			delete(ids, f[0])
-		}
-	}
-	if len(ids) > 0 {
-		return 0, 0, fmt.Errorf("the payload's user: %s has no Uid: and Gid: lines", p)
-	}
-	return uid, gid, nil
-}
-
-// ConfigOwner is Root.Owner of a container that does not run: the user
-// its launcher configuration c (completed from the image) names, a name
-// resolved in the root's /etc/passwd and /etc/group as its init resolves
-// it, on the host.
-func (r Root) ConfigOwner(c launch.Config) func() (uid, gid int, err error) {
-	return func() (int, int, error) {
-		if name := c.Image.UserName; name != "" {
+// ConfigOwner is Root.Owner of a container whose launcher configuration
+// is c (completed from its image): the user it names, a name resolved in
+// the root's /etc/passwd and /etc/group as the container's init resolves
+// it, on the host; none (set false) when c names no user.
+func (r Root) ConfigOwner(c launch.Config) func() (uid, gid int, set bool, err error) {
+	return func() (int, int, bool, error) {
+		switch name := c.Image.UserName; {
+		case name != "":
 			passwd, err := r.readSmall("/etc/passwd")
 			if err != nil {
-				return 0, 0, err
+				return 0, 0, false, err
 			}
 			group, err := r.readSmall("/etc/group")
 			if err != nil {
-				return 0, 0, err
+				return 0, 0, false, err
 			}
 			if c.UID, c.GID, err = launch.LookupUser(name, passwd, group); err != nil {
-				return 0, 0, fmt.Errorf("the container's user: %w", err)
+				return 0, 0, false, fmt.Errorf("the container's user: %w", err)
 			}
+		case !c.Image.UserSet && c.UID == 0 && c.GID == 0:
+			return 0, 0, false, nil
 		}
 		uid, gid, err := r.Maps.ToHost(c.UID, c.GID)
-		return int(uid), int(gid), err
+		return int(uid), int(gid), true, err
 	}
 }
 

@@ -18,9 +18,9 @@ type PutOptions struct {
 	// NoOverwriteDirNonDir refuses an entry that would replace a
 	// directory with a non-directory or the reverse.
 	NoOverwriteDirNonDir bool
-	// CopyUIDGID gives every entry the user and group the payload runs
-	// as (Docker's copyUIDGID: the container's user) rather than the
-	// container IDs its header names.
+	// CopyUIDGID gives every entry the user and group the container's
+	// configuration names (Docker's copyUIDGID: the container's user),
+	// when it names one, rather than the container IDs its header names.
 	CopyUIDGID bool
 }
 
@@ -85,6 +85,11 @@ func (r Root) asContainerRoot(f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		defer func() {
+			if v := recover(); v != nil { // as net/http would recover it in the request's goroutine
+				errc <- fmt.Errorf("extract as the container's root: panic: %v", v)
+			}
+		}()
 		if err := setFSIDs(int(r.Maps.UID.Base), int(r.Maps.GID.Base)); err != nil {
 			errc <- err
 			return
@@ -98,8 +103,8 @@ func (r Root) asContainerRoot(f func() error) error {
 // group, and raises again the capabilities a file system user other than
 // root loses (CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER, ...).
 func setFSIDs(uid, gid int) error {
-	unix.Setfsgid(gid)
-	unix.Setfsuid(uid)
+	_ = unix.Setfsgid(gid) // setfs[ug]id report what they did only by what they return: checked below
+	_ = unix.Setfsuid(uid)
 	if now, _ := unix.SetfsuidRetUid(uid); now != uid { // setfsuid reports no error but in what it returns
 		return fmt.Errorf("become the container's root (host uid %d): setfsuid: the thread's is %d", uid, now)
 	}
@@ -122,7 +127,7 @@ func setFSIDs(uid, gid int) error {
 func (r Root) openDir(abs string) (*os.File, error) {
 	fd, err := r.openIn(abs, unix.O_RDONLY|unix.O_DIRECTORY)
 	if errors.Is(err, unix.ENOTDIR) {
-		if fd, err := r.openIn(abs, unix.O_PATH); err == nil { // it is there: no directory
+		if fd, err := r.openIn(strings.TrimSuffix(abs, "/"), unix.O_PATH); err == nil { // it is there: no directory
 			unix.Close(fd)
 			return nil, fmt.Errorf("%s: %w", abs, ErrNotDir)
 		}
@@ -133,16 +138,18 @@ func (r Root) openDir(abs string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), strings.TrimSuffix(abs, "/")), nil
 }
 
-// owner gives an extracted entry its owner: with payload, the
-// container's user (r.Owner); else its header's container IDs on the
-// host.
+// owner gives an extracted entry its owner: with payload, the user the
+// container's configuration names (r.Owner), if any; else the container
+// IDs its header names, on the host.
 func (r Root) owner(payload bool) (func(uid, gid int) (int, int, error), error) {
-	if !payload {
-		return func(uid, gid int) (int, int, error) {
-			hu, hg, err := r.Maps.ToHost(uint32(uid), uint32(gid))
-			return int(hu), int(hg), err
-		}, nil
+	if payload {
+		uid, gid, set, err := r.Owner()
+		if err != nil || set {
+			return func(int, int) (int, int, error) { return uid, gid, nil }, err
+		}
 	}
-	uid, gid, err := r.Owner()
-	return func(int, int) (int, int, error) { return uid, gid, nil }, err
+	return func(uid, gid int) (int, int, error) {
+		hu, hg, err := r.Maps.ToHost(uint32(uid), uint32(gid))
+		return int(hu), int(hg), err
+	}, nil
 }

@@ -22,9 +22,14 @@ type leaf struct {
 }
 
 // openIn opens the container path p (resolved in the root) with flags.
+// A lookup the kernel asks to retry (EAGAIN: a rename raced with a ".."
+// of it) is tried again, a few times.
 func (r Root) openIn(p string, flags int) (int, error) {
 	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: inRoot}
 	fd, err := unix.Openat2(int(r.Dir.Fd()), p, &how)
+	for try := 0; errors.Is(err, unix.EAGAIN) && try < maxRetries; try++ {
+		fd, err = unix.Openat2(int(r.Dir.Fd()), p, &how)
+	}
 	if errors.Is(err, unix.ENOENT) {
 		return -1, fmt.Errorf("%s: %w", p, ErrNotFound)
 	}
@@ -33,6 +38,9 @@ func (r Root) openIn(p string, flags int) (int, error) {
 	}
 	return fd, nil
 }
+
+// maxRetries bounds the retries of one lookup.
+const maxRetries = 16
 
 // locate returns the leaf of the absolute path abs (absPath's): its
 // parent directory and last element, or with followsLast what the whole
@@ -103,9 +111,9 @@ func (r Root) checkMounted(p string) error {
 const maxLinks = 255
 
 // evalSymlinks is the container path that the absolute path abs resolves
-// to, every symlink on it followed in the root, as far as it exists: a
-// missing element ends the resolution and what follows it is kept, as
-// Docker's FollowSymlinkInScope does.
+// to, every symlink on it followed in the root, as far as it exists: from
+// a missing element on, the path is resolved lexically, as Docker's
+// FollowSymlinkInScope does.
 func (r Root) evalSymlinks(abs string) (string, error) {
 	resolved, rest, links := "/", split(abs), 0
 	for len(rest) > 0 {

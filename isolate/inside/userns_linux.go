@@ -97,7 +97,7 @@ func (m IDMaps) Host() bool {
 // HostRange is the ID range of the host's user namespace.
 var HostRange = spec.IDRange{Base: 0, Count: 4294967295}
 
-// toHost returns the host IDs of container IDs uid and gid.
+// ToHost returns the host IDs of container IDs uid and gid.
 func (m IDMaps) ToHost(uid, gid uint32) (uint32, uint32, error) {
 	if uid >= m.UID.Count || gid >= m.GID.Count {
 		return 0, 0, fmt.Errorf("user %d:%d is outside the container's user namespace (%d IDs)", uid, gid, min(m.UID.Count, m.GID.Count))

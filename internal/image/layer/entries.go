@@ -48,7 +48,7 @@ func (u *unpacker) entry(hdr *tar.Header, data io.Reader) error {
 	case k == whiteout:
 		return u.whiteout(target)
 	}
-	if err := checkType(rel, hdr); err != nil || u.skipped(hdr) {
+	if err := checkType(rel, hdr); err != nil || u.skipped(rel, hdr) {
 		return err
 	}
 	if hdr.Typeflag == tar.TypeLink {

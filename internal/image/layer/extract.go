@@ -57,9 +57,24 @@ func (u *unpacker) clear(l leaf, dir bool) (keep, wasWhiteout bool, err error) {
 	return keep, false, err
 }
 
-// skipped reports whether Extract's options leave the entry hdr out.
-func (u *unpacker) skipped(hdr *tar.Header) bool {
-	return u.extract != nil && u.extract.SkipDevices && (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock)
+// skipped reports whether an Extract leaves the entry hdr, at the clean
+// path rel, out: the directory itself ("." would give it the entry's
+// owner, mode and times, which Docker's copy leaves), and devices when
+// its options say so.
+func (u *unpacker) skipped(rel string, hdr *tar.Header) bool {
+	if u.extract == nil {
+		return false
+	}
+	return rel == "." || u.extract.SkipDevices && (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock)
+}
+
+// badStream is err, a failure to read the tar stream, marked ErrRefused
+// for an Extract: its stream is a client's, not a registry's.
+func (u *unpacker) badStream(err error) error {
+	if u.extract == nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrRefused, err)
 }
 
 // kindChange says what NoOverwriteDirNonDir refused, as Docker says it.

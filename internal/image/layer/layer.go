@@ -86,7 +86,8 @@ func Unpack(dir string, r io.Reader, lim Limits) (Stats, error) {
 	}
 	defer root.Close()
 	u := &unpacker{root: int(root.Fd()), lim: lim, resolve: resolveFlags | unix.RESOLVE_NO_XDEV}
-	return u.stats, u.run(r, "layer")
+	err = u.run(r, "layer")
+	return u.stats, err
 }
 
 // ExtractOptions are what an Extract may do that Unpack does not.
@@ -113,12 +114,15 @@ type ExtractOptions struct {
 // symlink, the xattr policy, Limits, times), except that dir need not be
 // empty, a path may cross onto another mount under dir (a volume), no
 // name is a whiteout (".wh.NAME" is an ordinary entry), and o says whose
-// the entries are and what they may replace. Errors are Unpack's, named
-// "archive entry" rather than "layer entry"; what was extracted before
-// an error stays. dir stays open.
+// the entries are and what they may replace. A "." directory entry (dir
+// itself) is skipped, and an empty stream is an empty archive. Errors are
+// Unpack's, named "archive entry" rather than "layer entry", and a
+// stream that is no tar is ErrRefused too; what was extracted before an
+// error stays. dir stays open.
 func Extract(dir *os.File, r io.Reader, o ExtractOptions) (Stats, error) {
 	u := &unpacker{root: int(dir.Fd()), lim: o.Limits, resolve: resolveFlags, extract: &o}
-	return u.stats, u.run(r, "archive")
+	err := u.run(r, "archive")
+	return u.stats, err
 }
 
 // run unpacks the tar stream r (see Unpack); errors start with what.
@@ -131,15 +135,15 @@ func (u *unpacker) run(r io.Reader, what string) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("%s: reading tar after %d entries: %w", what, u.stats.Entries, err)
+			return fmt.Errorf("%s: reading tar after %d entries: %w", what, u.stats.Entries, u.badStream(err))
 		}
 		if err := u.entry(hdr, tr); err != nil {
 			return fmt.Errorf("%s entry %q: %w", what, hdr.Name, err)
 		}
 	}
-	if !tail.endMarker() {
+	if !tail.endMarker() && !(u.extract != nil && tail.empty()) {
 		return fmt.Errorf("%s: tar stream ends after %d entries without an end-of-archive block: %w",
-			what, u.stats.Entries, io.ErrUnexpectedEOF)
+			what, u.stats.Entries, u.badStream(io.ErrUnexpectedEOF))
 	}
 	if err := u.setDirTimes(); err != nil {
 		return fmt.Errorf("%s entry %w", what, err)
@@ -176,11 +180,13 @@ const blockSize = 512
 type tailReader struct {
 	r     io.Reader
 	zeros int
+	read  bool // a byte was read
 }
 
 // Read reads from the underlying reader and updates the count.
 func (t *tailReader) Read(p []byte) (int, error) {
 	n, err := t.r.Read(p)
+	t.read = t.read || n > 0
 	i := n - 1
 	for i >= 0 && p[i] == 0 {
 		i--
@@ -191,6 +197,9 @@ func (t *tailReader) Read(p []byte) (int, error) {
 	t.zeros = min(t.zeros+n-1-i, blockSize)
 	return n, err
 }
+
+// empty reports whether the stream had no byte at all.
+func (t *tailReader) empty() bool { return !t.read }
 
 // endMarker reports whether the stream read so far ends with a zero block.
 func (t *tailReader) endMarker() bool { return t.zeros >= blockSize }

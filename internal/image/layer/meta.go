@@ -112,16 +112,25 @@ func setxattr(l leaf, key, value string) error {
 // setOpaque makes the directory l opaque to overlayfs.
 func setOpaque(l leaf) error { return setxattr(l, stored.OpaqueXattr, "y") }
 
-// chmod sets the mode of l, which must not be a symlink, with
-// fchmodat2(AT_SYMLINK_NOFOLLOW). A kernel without fchmodat2 (Linux < 6.6)
-// gets plain fchmodat: every caller passes an entry it has just made or
-// checked to be no symlink, in a directory that nothing else writes.
+// chmod sets the mode of l, which must not be a symlink: l is opened
+// without following one (O_PATH|O_NOFOLLOW), checked, and changed through
+// that descriptor, so that an entry replaced by a symlink meanwhile (a
+// running container writes the directory of an Extract) is refused, never
+// followed.
 func chmod(l leaf, mode uint32) error {
-	err := unix.Fchmodat(l.parent, l.name, mode, unix.AT_SYMLINK_NOFOLLOW)
-	if errors.Is(err, unix.EOPNOTSUPP) {
-		err = unix.Fchmodat(l.parent, l.name, mode, 0)
-	}
+	fd, err := unix.Openat(l.parent, l.name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
+		return fmt.Errorf("chmod %#o: openat: %w", mode, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("chmod %#o: fstat: %w", mode, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return fmt.Errorf("%w: chmod %#o: it was replaced by a symlink", ErrRefused, mode)
+	}
+	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil { // the inode fd holds
 		return fmt.Errorf("chmod %#o: %w", mode, err)
 	}
 	return nil
