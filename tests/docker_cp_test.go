@@ -71,6 +71,12 @@ func dockerCopy(t *testing.T, docker func(...string) result, ref string) {
 	if r := docker("cp", filepath.Join(dir, "in"), "cp:/nope/x/"); r.Code == 0 {
 		t.Errorf("docker cp into a missing directory succeeded")
 	}
+	// docker export: the root's files, not the volume's nor /proc's.
+	if names := tarNames(docker("export", "cp").Stdout) + "\n"; !strings.Contains(names, "\ntmp/made\n") || !strings.Contains(names, "\ndata/\n") ||
+		strings.Contains(names, "renamed.txt") || strings.Contains(names, "proc/self") {
+		t.Errorf("docker export of the running container: %d entries, tmp/made and data/ among them: %v; the volume's or /proc's: %v",
+			strings.Count(names, "\n"), strings.Contains(names, "\ntmp/made\n"), strings.Contains(names, "renamed.txt") || strings.Contains(names, "proc/self"))
+	}
 	docker("stop", "-t", "1", "cp")
 	wantTar(t, docker("cp", "cp:/tmp/made", "-"), "made", "made\n", 1000) // its writable layer stays
 }
@@ -94,8 +100,9 @@ func wantTar(t *testing.T, r result, name, body string, uid int) {
 // dockerCopyStopped: docker cp into a created container, before its
 // first start, and out of it once it has exited, with and without a
 // user namespace (--network none, host): the run sees the file with its
-// owner, and what the run wrote comes out. A path under a volume, which
-// is mounted only while the container runs, is refused.
+// owner, and what the run wrote comes out, by docker cp and docker
+// export. A path under a volume, which is mounted only while the
+// container runs, is refused.
 func dockerCopyStopped(t *testing.T, docker func(...string) result, ref string) {
 	conf := filepath.Join(workDir, "conf.txt")
 	if err := os.WriteFile(conf, []byte("conf\n"), 0o644); err != nil {
@@ -123,6 +130,9 @@ func dockerCopyStopped(t *testing.T, docker func(...string) result, ref string) 
 			t.Errorf("docker start -a %s after the copy: exit %d, stdout %q, stderr %q", name, r.Code, r.Stdout, r.Stderr)
 		}
 		wantTar(t, docker("cp", name+":/tmp/out", "-"), "out", "result\n", 1000)
+		if names := tarNames(docker("export", name).Stdout) + "\n"; !strings.Contains(names, "\netc/conf.txt\n") || !strings.Contains(names, "\ntmp/out\n") {
+			t.Errorf("docker export of the exited %s: %d entries, without etc/conf.txt or tmp/out", name, strings.Count(names, "\n"))
+		}
 	}
 }
 

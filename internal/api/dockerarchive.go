@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/cove-project/cove/internal/copier"
@@ -27,6 +28,7 @@ func archiveRoutes() []route {
 		{method: http.MethodHead, path: p, need: roleRoot, handle: (*Server).archiveStat},
 		{method: http.MethodGet, path: p, need: roleRoot, handle: (*Server).archiveGet},
 		{method: http.MethodPut, path: p, need: roleRoot, mutates: true, bigBody: true, handle: (*Server).archivePut},
+		{method: http.MethodGet, path: "/containers/{name}/export", need: roleRoot, handle: (*Server).exportContainer},
 	}
 }
 
@@ -58,17 +60,34 @@ func (s *Server) archiveGet(c *call) {
 		}
 		defer src.Close()
 		setPathStat(c, src.Stat)
-		c.w.Header().Set("Content-Type", "application/x-tar")
-		fw := c.stream(false)
-		bw := bufio.NewWriterSize(idleWriter{w: fw, rc: fw.rc}, 1<<20)
-		if err = src.Send(bw); err == nil {
-			err = bw.Flush()
-		}
-		if err != nil && fw.started {
-			panic(http.ErrAbortHandler)
-		}
-		return err
+		return sendTar(c, src.Send)
 	})
+}
+
+// exportContainer answers GET /containers/ID/export (docker export): the
+// container's root file system as a tar stream (copier.Root.Export),
+// without what its mounts hold: a running container's, or one's created
+// through Docker's API that does not run (see files). An error after the
+// stream began aborts the connection.
+func (s *Server) exportContainer(c *call) {
+	s.withRoot(c, "/", func(root copier.Root) error { return sendTar(c, root.Export) })
+}
+
+// sendTar answers with the tar stream send writes (application/x-tar);
+// an error after the stream began aborts the connection, so that the
+// client never takes a cut stream for a whole one.
+func sendTar(c *call, send func(io.Writer) error) error {
+	c.w.Header().Set("Content-Type", "application/x-tar")
+	fw := c.stream(false)
+	bw := bufio.NewWriterSize(idleWriter{w: fw, rc: fw.rc}, 1<<20)
+	err := send(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil && fw.started {
+		panic(http.ErrAbortHandler)
+	}
+	return err
 }
 
 // archivePut answers PUT /containers/ID/archive?path=DIR (docker cp into
@@ -110,6 +129,12 @@ func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
 		c.fail(errorf(CodeBadRequest, "bad parameter: path cannot be empty"))
 		return
 	}
+	s.withRoot(c, p, func(root copier.Root) error { return f(root, p) })
+}
+
+// withRoot runs f on the files of the container the path names, and
+// answers its error as Docker does for path p (see archiveError).
+func (s *Server) withRoot(c *call, p string, f func(root copier.Root) error) {
 	ct, ok := s.lookupContainer(c)
 	if !ok {
 		return
@@ -117,7 +142,7 @@ func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
 	root, done, err := s.files(c.ctx(), ct)
 	if err == nil {
 		defer done()
-		err = f(root, p)
+		err = f(root)
 	}
 	if err != nil {
 		c.fail(archiveError(ct.Name, p, err))

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -286,5 +287,41 @@ func TestUnmounted(t *testing.T) {
 	wantFile(t, filepath.Join(dir, "etc/other"), "o", 7, 8)
 	if _, err := os.Lstat(filepath.Join(dir, "d/sub/x")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("an entry under a mount was written: %v", err)
+	}
+}
+
+// TestExportStaysOnTheRoot: Export names what the root holds relative to
+// it and leaves out what mounts in it hold: a tmpfs on a directory (its
+// entry stays) and a bind-mounted file (left out). The mounts are made in
+// a mount namespace of the test's thread, which ends with the test.
+func TestExportStaysOnTheRoot(t *testing.T) {
+	runtime.LockOSThread() // never unlocked: the thread and its mount namespace end with the test
+	must(t, unix.Unshare(unix.CLONE_NEWNS))
+	must(t, unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""))
+	r, dir := newRoot(t, hostMaps)
+	must(t, os.Mkdir(filepath.Join(dir, "mnt"), 0o755))
+	must(t, unix.Mount("tmpfs", filepath.Join(dir, "mnt"), "tmpfs", 0, "mode=0700"))
+	must(t, os.WriteFile(filepath.Join(dir, "mnt/inside"), []byte("x"), 0o644))
+	must(t, unix.Mount(filepath.Join(filepath.Dir(dir), "secret"), filepath.Join(dir, "etc/hosts"), "", unix.MS_BIND, ""))
+	t.Cleanup(func() { // before TempDir's removal
+		unix.Unmount(filepath.Join(dir, "etc/hosts"), 0)
+		unix.Unmount(filepath.Join(dir, "mnt"), 0)
+	})
+	var buf bytes.Buffer
+	must(t, r.Export(&buf))
+	got := map[string]bool{}
+	tr := tar.NewReader(&buf)
+	for hdr, err := tr.Next(); err == nil; hdr, err = tr.Next() {
+		got[hdr.Name] = true
+	}
+	for _, n := range []string{"abs", "d/", "d/sub/f", "etc/", "etc/passwd", "mnt/"} {
+		if !got[n] {
+			t.Errorf("Export has no %s: %v", n, got)
+		}
+	}
+	for _, n := range []string{"/", "./", "mnt/inside", "etc/hosts"} {
+		if got[n] {
+			t.Errorf("Export has %s: %v", n, got)
+		}
 	}
 }

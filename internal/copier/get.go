@@ -99,6 +99,7 @@ type archiver struct {
 	tw    *tar.Writer
 	root  Root
 	links map[[2]uint64]string // device and inode of a file written, and its name
+	mount uint64               // not 0: the mount (statx's mount ID) the stream stays on
 }
 
 // entry writes l, whose status is st, as name and, for a directory,
@@ -109,6 +110,13 @@ func (a *archiver) entry(l leaf, name string, st *unix.Stat_t) error {
 	switch st.Mode & sIFMT {
 	case unix.S_IFSOCK:
 		return nil
+	case unix.S_IFDIR:
+	default:
+		if off, err := a.offMount(l); off || err != nil {
+			return err
+		}
+	}
+	switch st.Mode & sIFMT {
 	case unix.S_IFDIR:
 		return a.dir(l, hdr, st)
 	case unix.S_IFREG:
@@ -157,13 +165,22 @@ func (a *archiver) dir(l leaf, hdr *tar.Header, st *unix.Stat_t) error {
 	if err := a.write(hdr); err != nil || pseudo(f) {
 		return err
 	}
-	names, err := f.Readdirnames(-1)
+	if off, err := a.offMount(leaf{int(f.Fd()), ""}); off || err != nil {
+		return err
+	}
+	return a.children(f, hdr.Name)
+}
+
+// children writes what the directory d holds, in name order, each named
+// prefix + its name.
+func (a *archiver) children(d *os.File, prefix string) error {
+	names, err := d.Readdirnames(-1)
 	if err != nil {
-		return fmt.Errorf("read the directory %s: %w", hdr.Name, err)
+		return fmt.Errorf("read the directory %s: %w", prefix, err)
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		child := leaf{int(f.Fd()), n}
+		child := leaf{int(d.Fd()), n}
 		cst, err := lstat(child)
 		if errors.Is(err, ErrNotFound) {
 			continue // removed since it was listed
@@ -171,11 +188,37 @@ func (a *archiver) dir(l leaf, hdr *tar.Header, st *unix.Stat_t) error {
 		if err != nil {
 			return err
 		}
-		if err := a.entry(child, hdr.Name+n, &cst); err != nil {
+		if err := a.entry(child, prefix+n, &cst); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// offMount reports whether l is on another mount than the one the stream
+// stays on, if it stays on one.
+func (a *archiver) offMount(l leaf) (bool, error) {
+	if a.mount == 0 {
+		return false, nil
+	}
+	id, err := mountID(l)
+	return id != a.mount, err
+}
+
+// mountID is the ID of the mount l is on (statx's STATX_MNT_ID).
+func mountID(l leaf) (uint64, error) {
+	flags := unix.AT_SYMLINK_NOFOLLOW
+	if l.name == "" {
+		flags |= unix.AT_EMPTY_PATH
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(l.fd, l.name, flags, unix.STATX_MNT_ID, &stx); err != nil {
+		return 0, fmt.Errorf("statx %s: %w", l.name, err)
+	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 {
+		return 0, fmt.Errorf("statx %s: no mount ID (Linux 5.8 or later gives it)", l.name)
+	}
+	return stx.Mnt_id, nil
 }
 
 // file writes the regular file l, or a link entry to its first name when
