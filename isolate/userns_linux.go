@@ -246,7 +246,7 @@ func overlayTree(lowers []int, upper, work *os.File) (int, error) {
 // one must belong to ids: a writable layer made without a user namespace,
 // or in another range, would show wrong owners inside.
 func stateLayer(dir string, ids spec.IDRange) (upper, work *os.File, err error) {
-	up := filepath.Join(dir, "upper")
+	up := filepath.Join(dir, launch.UpperDir)
 	switch err := os.Mkdir(up, 0o755); {
 	case err == nil:
 		if err := os.Chown(up, int(ids.Base), int(ids.Base)); err != nil {

@@ -25,6 +25,11 @@ type Image struct {
 	Layers     []string // filled by the launcher: the overlay's lower directories, top layer first
 }
 
+// UpperDir is the directory of an image container's state directory
+// (Image.StateDir) that holds its writable layer, the overlay's upper
+// directory, kept across restarts (docker diff reads it).
+const UpperDir = "upper"
+
 // ImageConfig is what an image's configuration supplies to a container
 // (the "config" object of an OCI image configuration).
 type ImageConfig struct {

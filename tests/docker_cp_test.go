@@ -77,6 +77,11 @@ func dockerCopy(t *testing.T, docker func(...string) result, ref string) {
 		t.Errorf("docker export of the running container: %d entries, tmp/made and data/ among them: %v; the volume's or /proc's: %v",
 			strings.Count(names, "\n"), strings.Contains(names, "\ntmp/made\n"), strings.Contains(names, "renamed.txt") || strings.Contains(names, "proc/self"))
 	}
+	// docker diff: what its writable layer holds against the image's.
+	docker("exec", "cp", "rm", "/www/index.html")
+	if r := docker("diff", "cp"); !containsAll(r.Stdout, "C /www\n", "D /www/index.html\n", "A /tmp/made\n", "A /tmp/in/sub/b.txt\n") {
+		t.Errorf("docker diff cp: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
 	docker("stop", "-t", "1", "cp")
 	wantTar(t, docker("cp", "cp:/tmp/made", "-"), "made", "made\n", 1000) // its writable layer stays
 }
@@ -130,6 +135,9 @@ func dockerCopyStopped(t *testing.T, docker func(...string) result, ref string) 
 			t.Errorf("docker start -a %s after the copy: exit %d, stdout %q, stderr %q", name, r.Code, r.Stdout, r.Stderr)
 		}
 		wantTar(t, docker("cp", name+":/tmp/out", "-"), "out", "result\n", 1000)
+		if r := docker("diff", name); !containsAll(r.Stdout, "C /etc\n", "A /etc/conf.txt\n", "A /tmp/out\n") {
+			t.Errorf("docker diff %s: exit %d, %q %s", name, r.Code, r.Stdout, r.Stderr)
+		}
 		if names := tarNames(docker("export", name).Stdout) + "\n"; !strings.Contains(names, "\netc/conf.txt\n") || !strings.Contains(names, "\ntmp/out\n") {
 			t.Errorf("docker export of the exited %s: %d entries, without etc/conf.txt or tmp/out", name, strings.Count(names, "\n"))
 		}
@@ -144,4 +152,14 @@ func tarNames(s string) string {
 		names = append(names, hdr.Name)
 	}
 	return strings.Join(names, "\n")
+}
+
+// containsAll reports whether s contains each of subs.
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
 	"github.com/cove-project/cove/isolate"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
 	"github.com/cove-project/cove/units"
 )
@@ -29,6 +30,7 @@ func archiveRoutes() []route {
 		{method: http.MethodGet, path: p, need: roleRoot, handle: (*Server).archiveGet},
 		{method: http.MethodPut, path: p, need: roleRoot, mutates: true, bigBody: true, handle: (*Server).archivePut},
 		{method: http.MethodGet, path: "/containers/{name}/export", need: roleRoot, handle: (*Server).exportContainer},
+		{method: http.MethodGet, path: "/containers/{name}/changes", need: roleRoot, handle: (*Server).containerChanges},
 	}
 }
 
@@ -71,6 +73,40 @@ func (s *Server) archiveGet(c *call) {
 // stream began aborts the connection.
 func (s *Server) exportContainer(c *call) {
 	s.withRoot(c, "/", func(root copier.Root) error { return sendTar(c, root.Export) })
+}
+
+// containerChanges answers GET /containers/ID/changes (docker diff): what
+// an image container changed in its root (Filer.Changes), running or
+// not, [{"Path", "Kind"}] sorted by path; 409 for a volatile container's.
+func (s *Server) containerChanges(c *call) {
+	ct, ok := s.lookupContainer(c)
+	if !ok {
+		return
+	}
+	filer, ok := s.backend.(Filer)
+	if !ok {
+		c.fail(errorf(CodeInternal, "diff: the API's backend cannot reach containers' files"))
+		return
+	}
+	var lc *launch.Config // the unit's, unless a record gives it
+	if ct.rec != nil {
+		sp, err := ct.rec.spec()
+		if err != nil {
+			c.failWith(err)
+			return
+		}
+		cfg := units.LaunchConfig(sp)
+		lc = &cfg
+	}
+	out, err := filer.Changes(c.ctx(), ct.Name, lc)
+	switch {
+	case errors.Is(err, isolate.ErrVolatile):
+		c.fail(errorf(CodeConflict, err.Error()))
+	case err != nil:
+		c.failWith(err)
+	default:
+		c.reply(http.StatusOK, out)
+	}
 }
 
 // sendTar answers with the tar stream send writes (application/x-tar);

@@ -2,9 +2,12 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
+	"github.com/cove-project/cove/internal/changes"
 	"github.com/cove-project/cove/internal/copier"
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/isolate"
@@ -26,6 +29,11 @@ type Filer interface {
 	// (copier.Root.Unmounted), and what to call once done with it. The
 	// caller keeps the container from starting until then.
 	StoppedFiles(c launch.Config) (copier.Root, func(), error)
+	// Changes returns what image container name changed in its root
+	// (changes.Of), given its launcher configuration as its unit would
+	// give it, or nil for its unit's. A volatile container's wraps
+	// isolate.ErrVolatile.
+	Changes(ctx context.Context, name string, c *launch.Config) ([]changes.Change, error)
 }
 
 var _ Filer = (*Local)(nil)
@@ -98,4 +106,48 @@ func (l *Local) StoppedFiles(c launch.Config) (copier.Root, func(), error) {
 		r.Unmounted = append(r.Unmounted, m.Target)
 	}
 	return r, func() { dir.Close() }, nil
+}
+
+// Changes implements Filer with the container's writable layer in its
+// state directory, read from the host, against its image's layers.
+func (l *Local) Changes(ctx context.Context, name string, c *launch.Config) ([]changes.Change, error) {
+	if c == nil {
+		var err error
+		if c, err = l.unitConfig(ctx, name); err != nil {
+			return nil, fmt.Errorf("changes of %s: %w", name, err)
+		}
+	}
+	switch {
+	case c.Image.Ref == "":
+		return nil, fmt.Errorf("changes of %s: a container from a root directory writes to it: it has no image to compare with", name)
+	case c.Volatile:
+		return nil, fmt.Errorf("changes of %s: %w", name, isolate.ErrVolatile)
+	}
+	upper := filepath.Join(c.Image.StateDir, launch.UpperDir)
+	if _, err := os.Lstat(upper); errors.Is(err, os.ErrNotExist) {
+		return []changes.Change{}, nil // never started
+	}
+	cc, err := enter.CompleteImage(*c)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", name, err)
+	}
+	return changes.Of(upper, cc.Image.Layers)
+}
+
+// unitConfig is the launcher configuration of container name, read from
+// its unit.
+func (l *Local) unitConfig(ctx context.Context, name string) (*launch.Config, error) {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := conn.Probe(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if w.Launch == nil {
+		return nil, fmt.Errorf("a VM's files are its guest's (cove console)")
+	}
+	c, err := launch.ParseArgs(w.Launch)
+	return &c, err
 }

@@ -208,7 +208,7 @@ func (s *Server) diff(c *call) {
 			c.fail(st.relabel(err))
 			return
 		}
-		c.reply(http.StatusOK, PlanResponse{Plan: changes(plan)})
+		c.reply(http.StatusOK, PlanResponse{Plan: planChanges(plan)})
 	})
 }
 
@@ -229,7 +229,7 @@ func (s *Server) apply(c *call) {
 			c.fail(e)
 			return
 		}
-		c.reply(http.StatusOK, PlanResponse{Plan: changes(plan), Log: log.String()})
+		c.reply(http.StatusOK, PlanResponse{Plan: planChanges(plan), Log: log.String()})
 	})
 }
 
@@ -245,8 +245,8 @@ func (s *Server) withSources(c *call, req SpecsRequest, f func(Sources, *staged)
 	f(Sources{Paths: st.paths, Prune: req.Prune}, st)
 }
 
-// changes is the JSON form of a plan.
-func changes(p declared.Plan) []Change {
+// planChanges is the JSON form of a plan.
+func planChanges(p declared.Plan) []Change {
 	out := make([]Change, len(p))
 	for i, c := range p {
 		out[i] = Change{Name: c.Name, Kind: c.Kind, Keys: c.Keys}

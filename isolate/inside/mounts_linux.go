@@ -343,7 +343,7 @@ func imageRoot(c launch.Config) (string, error) {
 		lowers[i] = p
 	}
 	own := map[string]string{}
-	for _, d := range []string{"upper", "work", "root"} {
+	for _, d := range []string{launch.UpperDir, "work", "root"} {
 		p := filepath.Join(dir, d)
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", err
@@ -354,7 +354,7 @@ func imageRoot(c launch.Config) (string, error) {
 		}
 		own[d] = fp
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), own["upper"], own["work"])
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), own[launch.UpperDir], own["work"])
 	root := filepath.Join(dir, "root")
 	if err := unix.Mount("overlay", own["root"], "overlay", 0, opts); err != nil {
 		return "", fmt.Errorf("mount overlay of %d layers on %s: %w", len(lowers), root, err)

@@ -1,0 +1,130 @@
+// Package changes lists what an image container changed in its root
+// (docker diff): the entries of its writable layer, the overlay's upper
+// directory, against its image's layers. The writable layer is the
+// container's: it is read without following a symlink, and a name is
+// looked up in a layer one element at a time, never through one.
+package changes
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/cove-project/cove/internal/image/stored"
+	"golang.org/x/sys/unix"
+)
+
+// Kind is what happened to a path, as Docker's API numbers it.
+type Kind int
+
+// The kinds of Docker's GET /containers/ID/changes.
+const (
+	Modified Kind = 0 // "C": there in the image, changed or with changed contents
+	Added    Kind = 1 // "A": not in the image
+	Deleted  Kind = 2 // "D": in the image, removed
+)
+
+// Change is one path of the container's root that differs from its
+// image's, as Docker's API answers it.
+type Change struct {
+	Path string
+	Kind Kind
+}
+
+// Of lists the changes the writable layer upper holds against layers
+// (directories of the image's unpacked layers), sorted by path: a
+// whiteout is Deleted, an entry a layer has Modified (a directory too,
+// when what it holds changed, as Docker says), any other Added, and
+// everything under an Added directory Added. A writable layer that does
+// not exist (a container never started) holds none.
+func Of(upper string, layers []string) ([]Change, error) {
+	d, err := os.OpenFile(upper, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return []Change{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("changes: open the writable layer: %w", err)
+	}
+	defer d.Close()
+	w := walker{layers: layers, out: []Change{}}
+	if err := w.dir(d, "/", false); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(w.out, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
+	return w.out, nil
+}
+
+// walker collects the changes of one writable layer.
+type walker struct {
+	layers []string
+	out    []Change
+}
+
+// dir adds the changes under the directory d of the writable layer, at
+// container path p; added says d itself is Added (so all it holds is).
+func (w *walker) dir(d *os.File, p string, added bool) error {
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return fmt.Errorf("changes: read %s of the writable layer: %w", p, err)
+	}
+	for _, n := range names {
+		if err := w.entry(int(d.Fd()), n, path.Join(p, n), added); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// entry adds the change of entry name of directory fd, container path p,
+// and what it holds.
+func (w *walker) entry(fd int, name, p string, added bool) error {
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("changes: fstatat %s: %w", p, err)
+	}
+	kind := Added
+	switch {
+	case stored.IsWhiteout(st.Mode, st.Rdev):
+		kind = Deleted
+	case !added && w.inImage(p):
+		kind = Modified
+	}
+	w.out = append(w.out, Change{Path: p, Kind: kind})
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil
+	}
+	cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("changes: open %s of the writable layer: openat: %w", p, err)
+	}
+	child := os.NewFile(uintptr(cfd), p)
+	defer child.Close()
+	return w.dir(child, p, kind == Added)
+}
+
+// inImage reports whether a layer has the container path p (whiteouts
+// of upper layers aside, as Docker's check).
+func (w *walker) inImage(p string) bool {
+	return slices.ContainsFunc(w.layers, func(l string) bool { return hasPath(l, p) })
+}
+
+// hasPath reports whether the directory layer has the clean absolute
+// path p, each element of it but the last a real directory.
+func hasPath(layer, p string) bool {
+	dir, err := unix.Open(layer, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(dir)
+	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(dir, strings.TrimPrefix(p, "/"), &how)
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
