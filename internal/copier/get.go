@@ -83,9 +83,13 @@ func (s *Source) Close() { unix.Close(s.l.fd) }
 // are left out; times are whole seconds, owners the container's IDs (not
 // names), and a regular file's security.capability is kept. A file that shrinks while it is read is
 // padded with zeros to the size its entry declared.
-func (s *Source) Send(w io.Writer) error {
+func (s *Source) Send(w io.Writer) error { return s.SendAs(w, s.Stat.Name) }
+
+// SendAs is Send with the first entry named name (docker cp's copy to a
+// new name).
+func (s *Source) SendAs(w io.Writer, name string) error {
 	a := archiver{tw: tar.NewWriter(w), root: s.root, links: map[[2]uint64]string{}}
-	if err := a.entry(s.l, s.Stat.Name, &s.st); err != nil {
+	if err := a.entry(s.l, name, &s.st); err != nil {
 		return err
 	}
 	if err := a.tw.Close(); err != nil {
