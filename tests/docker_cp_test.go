@@ -2,6 +2,8 @@ package tests
 
 import (
 	"archive/tar"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -162,4 +164,39 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// dockerCopyPython: testcontainers' way, through Debian's python3-docker:
+// create a container, put_archive a file into it before its start, start
+// it, wait, and get_archive the file back with its stat.
+func dockerCopyPython(t *testing.T, docker func(...string) result, ref string) {
+	defer docker("rm", "-f", "cp-py")
+	py := fmt.Sprintf(`import docker, io, json, tarfile
+c = docker.DockerClient(base_url=%q, version="1.41")
+ct = c.containers.create(%q, ["sh", "-c", "cat /etc/py.txt"], name="cp-py", network_mode="none")
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as tf:
+    ti = tarfile.TarInfo("py.txt"); ti.size = 3
+    tf.addfile(ti, io.BytesIO(b"py\n"))
+put = ct.put_archive("/etc", buf.getvalue())
+ct.start()
+rc = ct.wait()["StatusCode"]
+bits, stat = ct.get_archive("/etc/py.txt")
+with tarfile.open(fileobj=io.BytesIO(b"".join(bits))) as tf:
+    body = tf.extractfile("py.txt").read().decode()
+print(json.dumps({"put": put, "rc": rc, "logs": ct.logs().decode(), "name": stat["name"], "size": stat["size"], "body": body}))
+`, apiHost, ref)
+	r := inside(t, "/usr/bin/python3", "-c", py)
+	var got struct {
+		Put              bool
+		RC               int
+		Logs, Name, Body string
+		Size             int
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &got); err != nil {
+		t.Fatalf("python3-docker put_archive, start, get_archive: exit %d, %v: %s%s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	if !got.Put || got.RC != 0 || got.Logs != "py\n" || got.Name != "py.txt" || got.Size != 3 || got.Body != "py\n" {
+		t.Errorf("python3-docker put_archive, start, get_archive: %+v", got)
+	}
 }
