@@ -25,7 +25,8 @@ type Target struct {
 // OpenTarget pins process pid and opens its root. isMain, if not nil,
 // reports whether pid is still the workload's main process once pinned (a
 // PID read earlier may have been reused); the root is the pinned
-// process's because the process still runs after it was opened.
+// process's because the process still runs after it was opened. A
+// process in the caller's mount namespace is no payload (ErrNotPayload).
 func OpenTarget(pid int, isMain func() bool) (*Target, error) {
 	fd, err := unix.PidfdOpen(pid, 0)
 	if err != nil {
@@ -35,6 +36,10 @@ func OpenTarget(pid int, isMain func() bool) (*Target, error) {
 	if isMain != nil && !isMain() {
 		t.Close()
 		return nil, fmt.Errorf("pid %d is no longer the workload's main process", pid)
+	}
+	if err := notInOwnMountNS(pid); err != nil {
+		t.Close()
+		return nil, err
 	}
 	if t.root, err = os.OpenFile(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
 		t.Close()
@@ -65,6 +70,28 @@ func (t *Target) PID() int { return t.pid }
 // Root is the target's root directory, an O_PATH descriptor that stays
 // the target's.
 func (t *Target) Root() *os.File { return t.root }
+
+// ErrNotPayload marks a process in the caller's own mount namespace: a
+// container's launcher, the unit's main process until it hands over to
+// the payload, whose root is the host's.
+var ErrNotPayload = errors.New("the container's launcher still runs in the host's namespaces: it is starting")
+
+// notInOwnMountNS refuses process pid if it is in the calling process's
+// mount namespace (ErrNotPayload). What it reads of pid's is checked to
+// be pid's by the caller (Alive).
+func notInOwnMountNS(pid int) error {
+	var own, its unix.Stat_t
+	if err := unix.Stat("/proc/self/ns/mnt", &own); err != nil {
+		return fmt.Errorf("stat /proc/self/ns/mnt: %w", err)
+	}
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", pid), &its); err != nil {
+		return fmt.Errorf("stat /proc/%d/ns/mnt: %w", pid, err)
+	}
+	if own.Dev == its.Dev && own.Ino == its.Ino {
+		return fmt.Errorf("pid %d: %w", pid, ErrNotPayload)
+	}
+	return nil
+}
 
 // Close releases the target.
 func (t *Target) Close() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -21,21 +22,28 @@ var ErrVolatile = errors.New("a volatile container's root exists only while it r
 // StoppedRoot returns the root of image container c (its layers completed
 // from the store), which does not run, as a detached mount built as its
 // start builds it (hostRoot): an overlay of its image's layers under its
-// writable layer, made now in its state directory if it has none yet.
-// With a user namespace the layers are idmapped into one of the
-// container's host IDs, allocated now if it never ran, which hold (the
-// cove binary, launch.UserNSHoldVerb) holds while the mount is made. It
+// writable layer, made now in its state directory if it has none yet;
+// read-only when c is. With a user namespace the layers are idmapped into
+// a namespace of the container's host IDs (allocated now if it never ran),
+// which hold (this cove binary, launch.UserNSHoldVerb) holds while the
+// mount is made. Without write, a container that has no writable layer
+// yet gets its image's layers alone, read-only, and nothing is made. It
 // also returns the container's ID range (the host's without a user
-// namespace). It is for docker cp: the caller keeps the container from
-// starting while the mount is open (two overlays must not share a
-// writable layer). Closing the file unmounts the root.
-func StoppedRoot(c launch.Config, hold string) (*os.File, spec.IDRange, error) {
+// namespace, or for the layers alone). It is for docker cp: the caller
+// keeps the container from starting while the mount is open (two
+// overlays must not share a writable layer). Closing the file unmounts
+// the root.
+func StoppedRoot(c launch.Config, hold string, write bool) (*os.File, spec.IDRange, error) {
 	ids := inside.HostRange
 	if c.Volatile {
 		return nil, ids, ErrVolatile
 	}
+	if _, err := os.Lstat(filepath.Join(c.Image.StateDir, launch.UpperDir)); !write && errors.Is(err, os.ErrNotExist) {
+		f, err := mountFile(layersTree(c.Image.Layers))(c.Name, true)
+		return f, ids, err
+	}
 	if err := os.MkdirAll(c.Image.StateDir, 0o700); err != nil {
-		return nil, ids, fmt.Errorf("container state: %w", err)
+		return nil, ids, fmt.Errorf("create the container's state directory: %w", err)
 	}
 	ns := -1
 	if spec.HasUserNS(c.UserNS) {
@@ -48,11 +56,46 @@ func StoppedRoot(c launch.Config, hold string) (*os.File, spec.IDRange, error) {
 		}
 		defer unix.Close(ns)
 	}
-	fd, err := hostRoot(c, ns, ids)
-	if err != nil {
-		return nil, ids, err
+	f, err := mountFile(hostRoot(c, ns, ids))(c.Name, c.ReadOnly)
+	return f, ids, err
+}
+
+// mountFile returns what makes the detached mount fd (made with err) a
+// file named for container name, read-only if readOnly.
+func mountFile(fd int, err error) func(name string, readOnly bool) (*os.File, error) {
+	return func(name string, readOnly bool) (*os.File, error) {
+		if err != nil {
+			return nil, err
+		}
+		if readOnly {
+			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+				unix.Close(fd)
+				return nil, fmt.Errorf("make %s's root read-only: mount_setattr(MOUNT_ATTR_RDONLY): %w", name, err)
+			}
+		}
+		return os.NewFile(uintptr(fd), name+"'s root"), nil
 	}
-	return os.NewFile(uintptr(fd), c.Name+"'s root"), ids, nil
+}
+
+// layersTree mounts, detached, the layers (top first) alone: the one
+// layer's tree, or an overlay of them without a writable layer.
+func layersTree(layers []string) (int, error) {
+	var fds []int
+	defer inside.CloseAll(&fds)
+	for _, l := range layers {
+		fd, err := idmappedTree(l, -1, "image layer")
+		if err != nil {
+			return -1, err
+		}
+		fds = append(fds, fd)
+	}
+	if len(fds) == 1 {
+		fd := fds[0]
+		fds = nil
+		return fd, nil
+	}
+	return overlayTree(fds, nil, nil)
 }
 
 // userNSOf opens a new user namespace that maps container IDs 0… to host
@@ -63,8 +106,7 @@ func userNSOf(hold string, ids spec.IDRange) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("make a user namespace: %w", err)
 	}
-	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.Base), Size: int(ids.Count)}}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, UidMappings: m, GidMappings: m, Pdeathsig: unix.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWUSER, UidMappings: idMap(ids), GidMappings: idMap(ids)}
 	if err := cmd.Start(); err != nil {
 		return -1, fmt.Errorf("make a user namespace: start %s %s: %w", hold, launch.UserNSHoldVerb, err)
 	}
@@ -72,7 +114,7 @@ func userNSOf(hold string, ids spec.IDRange) (int, error) {
 	defer stdin.Close()
 	ns, err := unix.Open(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return -1, fmt.Errorf("open the new user namespace: %w", err)
+		return -1, fmt.Errorf("open the new user namespace: open /proc/%d/ns/user: %w", cmd.Process.Pid, err)
 	}
 	return ns, nil
 }

@@ -55,13 +55,19 @@ func withUserNS(cmd *exec.Cmd, ids spec.IDRange) (trees *os.File, started []*os.
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, child, self) // inside.TreesFd, inside.SelfFd
 	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", inside.SelfFd)
-	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.Base), Size: int(ids.Count)}}
+	m := idMap(ids)
 	a := cmd.SysProcAttr
 	a.Cloneflags |= unix.CLONE_NEWUSER
 	a.UidMappings, a.GidMappings = m, m
 	a.GidMappingsEnableSetgroups = true  // the maps are host root's: setgroups stays safe to allow
 	a.Credential = &syscall.Credential{} // become the namespace's root, host uid BASE
 	return trees, []*os.File{child, self}, nil
+}
+
+// idMap is the one line of a uid_map or gid_map of a user namespace of
+// host IDs ids: container IDs 0… are ids.
+func idMap(ids spec.IDRange) []syscall.SysProcIDMap {
+	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(ids.Base), Size: int(ids.Count)}}
 }
 
 // sendTrees builds the trees of container c for its init pid (see the
@@ -208,7 +214,7 @@ func idmappedTree(path string, ns int, what string) (int, error) {
 }
 
 // overlayTree mounts, detached, an overlay of lowers (top first) with
-// upper and work. Overlayfs takes idmapped lower layers from Linux 5.19;
+// upper and work (none: a read-only overlay of at least two lowers). Overlayfs takes idmapped lower layers from Linux 5.19;
 // they are given one by one ("lowerdir+", Linux 6.7: no limit on their
 // number).
 func overlayTree(lowers []int, upper, work *os.File) (int, error) {
@@ -227,7 +233,10 @@ func overlayTree(lowers []int, upper, work *os.File) (int, error) {
 	for _, l := range lowers {
 		err = errors.Join(err, set("lowerdir+", fmt.Sprintf("/proc/self/fd/%d", l)))
 	}
-	if err = errors.Join(err, set("upperdir", inside.FDPath(upper)), set("workdir", inside.FDPath(work))); err != nil {
+	if upper != nil {
+		err = errors.Join(err, set("upperdir", inside.FDPath(upper)), set("workdir", inside.FDPath(work)))
+	}
+	if err != nil {
 		return -1, err
 	}
 	if err := unix.FsconfigCreate(fs); err != nil {

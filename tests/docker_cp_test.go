@@ -127,8 +127,19 @@ func dockerCopyStopped(t *testing.T, docker func(...string) result, ref string) 
 		}
 		defer docker("volume", "rm", name)
 		defer docker("rm", "-f", name)
+		// Read before its first start: its image's files, and nothing made.
+		wantTar(t, docker("cp", name+":/etc/motd", "-"), "motd", "motd from layer 2\n", 0)
+		if r := inside(t, "test", "-e", "/var/lib/cove/containers/"+name); r.Code == 0 {
+			t.Errorf("docker cp out of the created %s made its state directory", name)
+		}
 		if r := docker("cp", conf, name+":/etc/conf.txt"); r.Code != 0 {
 			t.Errorf("docker cp into the created %s: exit %d: %s", name, r.Code, r.Stderr)
+		}
+		if r := docker("ps", "-a", "--filter", "name="+name, "--format", "{{.Status}}"); r.Stdout != "Created\n" {
+			t.Errorf("docker ps of %s after a copy into it: %q, want Created", name, r.Stdout)
+		}
+		if r := docker("rename", name, name+"-x"); r.Code == 0 || !strings.Contains(r.Stderr, "files were copied into") {
+			t.Errorf("docker rename of %s after a copy into it: exit %d: %s", name, r.Code, r.Stderr)
 		}
 		if r := docker("cp", conf, name+":/data/conf.txt"); r.Code == 0 || !strings.Contains(r.Stderr, "mounted only while the container runs") {
 			t.Errorf("docker cp into a volume of the created %s: exit %d: %s", name, r.Code, r.Stderr)

@@ -461,7 +461,7 @@ func collected(name string) (w Workload, ok bool) {
 		return Workload{}, false
 	}
 	sw := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",
-		Description: "stopped, its unit no longer loaded; cove rm " + name + " removes what it kept"}
+		Description: collectedDescription + "; cove rm " + name + " removes what it kept"}
 	if vm {
 		sw.Kind = spec.KindVM
 	}
@@ -470,6 +470,14 @@ func collected(name string) (w Workload, ok bool) {
 	}
 	return Workload{Workload: sw}, true
 }
+
+// collectedDescription starts the description of a workload collected
+// reports.
+const collectedDescription = "stopped, its unit no longer loaded"
+
+// isCollected reports whether w is what collected reports: no unit, the
+// state it kept.
+func isCollected(w Workload) bool { return strings.HasPrefix(w.Description, collectedDescription) }
 
 // holdsLease reports whether workload name holds a lease on a network.
 // It reads every network's leases, so collected asks it last.

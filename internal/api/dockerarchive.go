@@ -41,7 +41,7 @@ const pathStatHeader = "X-Docker-Container-Path-Stat"
 // archiveStat answers HEAD /containers/ID/archive?path=P: 200 with P's
 // status in pathStatHeader (see copier.Root.Stat).
 func (s *Server) archiveStat(c *call) {
-	s.withFiles(c, func(root copier.Root, p string) error {
+	s.withFiles(c, false, func(root copier.Root, p string) error {
 		st, err := root.Stat(p)
 		if err == nil {
 			setPathStat(c, st)
@@ -55,7 +55,7 @@ func (s *Server) archiveStat(c *call) {
 // after the stream began aborts the connection, so that the client never
 // takes a cut stream for a whole one.
 func (s *Server) archiveGet(c *call) {
-	s.withFiles(c, func(root copier.Root, p string) error {
+	s.withFiles(c, false, func(root copier.Root, p string) error {
 		src, err := root.Open(p)
 		if err != nil {
 			return err
@@ -72,7 +72,7 @@ func (s *Server) archiveGet(c *call) {
 // through Docker's API that does not run (see files). An error after the
 // stream began aborts the connection.
 func (s *Server) exportContainer(c *call) {
-	s.withRoot(c, "/", func(root copier.Root) error { return sendTar(c, root.Export) })
+	s.withRoot(c, "/", false, func(root copier.Root) error { return sendTar(c, root.Export) })
 }
 
 // containerChanges answers GET /containers/ID/changes (docker diff): what
@@ -141,7 +141,7 @@ func (s *Server) archivePut(c *call) {
 		c.fail(e)
 		return
 	}
-	s.withFiles(c, func(root copier.Root, p string) error {
+	s.withFiles(c, true, func(root copier.Root, p string) error {
 		c.long()
 		body, err := image.Decompress(idleReader{r: c.r.Body, rc: http.NewResponseController(c.w)})
 		if err != nil {
@@ -159,23 +159,24 @@ func (s *Server) archivePut(c *call) {
 // withFiles runs f on the files of the container the path names and the
 // query's path, and answers its error as Docker does (see archiveError).
 // An empty path is 400.
-func (s *Server) withFiles(c *call, f func(root copier.Root, p string) error) {
+func (s *Server) withFiles(c *call, write bool, f func(root copier.Root, p string) error) {
 	p := c.r.URL.Query().Get("path")
 	if p == "" {
 		c.fail(errorf(CodeBadRequest, "bad parameter: path cannot be empty"))
 		return
 	}
-	s.withRoot(c, p, func(root copier.Root) error { return f(root, p) })
+	s.withRoot(c, p, write, func(root copier.Root) error { return f(root, p) })
 }
 
-// withRoot runs f on the files of the container the path names, and
-// answers its error as Docker does for path p (see archiveError).
-func (s *Server) withRoot(c *call, p string, f func(root copier.Root) error) {
+// withRoot runs f on the files of the container the path names, to write
+// to them if write (see files), and answers its error as Docker does for
+// path p (see archiveError).
+func (s *Server) withRoot(c *call, p string, write bool, f func(root copier.Root) error) {
 	ct, ok := s.lookupContainer(c)
 	if !ok {
 		return
 	}
-	root, done, err := s.files(c.ctx(), ct)
+	root, done, err := s.files(c.ctx(), ct, write)
 	if err == nil {
 		defer done()
 		err = f(root)
@@ -187,10 +188,11 @@ func (s *Server) withRoot(c *call, p string, f func(root copier.Root) error) {
 
 // files are the files of container ct: a running one's (Filer.Files);
 // or those of one created through Docker's API that does not run
-// (Filer.StoppedFiles: its root, without its mounts), held with its start
-// claim, so that a docker start, rm or update meanwhile is 409. Any
-// other container that does not run wraps supervisor.ErrNotRunning.
-func (s *Server) files(ctx context.Context, ct dockerContainer) (copier.Root, func(), error) {
+// (Filer.StoppedFiles: its root, without its mounts; to write to it if
+// write, which an AutoRemove container that never ran refuses), held with
+// its start claim, so that a docker start, rm or update meanwhile is 409.
+// Any other container that does not run wraps supervisor.ErrNotRunning.
+func (s *Server) files(ctx context.Context, ct dockerContainer, write bool) (copier.Root, func(), error) {
 	filer, ok := s.backend.(Filer)
 	switch {
 	case ct.MainPID == 0 && (ct.rec == nil || !stopped(ct.Workload)):
@@ -203,7 +205,7 @@ func (s *Server) files(ctx context.Context, ct dockerContainer) (copier.Root, fu
 	if !s.runs.claim(ct.Name) {
 		return copier.Root{}, nil, claimConflict(ct.Name)
 	}
-	root, done, err := s.claimedFiles(ctx, filer, ct.Name)
+	root, done, err := s.claimedFiles(ctx, filer, ct.Name, write)
 	if err != nil {
 		s.runs.unclaim(ct.Name)
 		return root, nil, err
@@ -213,19 +215,21 @@ func (s *Server) files(ctx context.Context, ct dockerContainer) (copier.Root, fu
 
 // claimedFiles are the files of container name, created through Docker's
 // API and claimed: read again, it must still not run.
-func (s *Server) claimedFiles(ctx context.Context, filer Filer, name string) (copier.Root, func(), error) {
+func (s *Server) claimedFiles(ctx context.Context, filer Filer, name string, write bool) (copier.Root, func(), error) {
 	ct, err := s.findContainer(ctx, name)
 	switch {
 	case err != nil:
 		return copier.Root{}, nil, err
 	case ct.rec == nil || !stopped(ct.Workload):
 		return copier.Root{}, nil, claimConflict(name) // started since the lookup
+	case write && !ct.rec.Started && ct.rec.Config.HostConfig.AutoRemove:
+		return copier.Root{}, nil, errorf(CodeConflict, fmt.Sprintf("container %s is removed at the end of its run (AutoRemove): its files exist only while it runs", name))
 	}
 	sp, err := ct.rec.spec()
 	if err != nil {
 		return copier.Root{}, nil, err
 	}
-	return filer.StoppedFiles(units.LaunchConfig(sp))
+	return filer.StoppedFiles(units.LaunchConfig(sp), write)
 }
 
 // archiveError is Docker's answer to a failed copy of path p of
@@ -238,7 +242,7 @@ func archiveError(name, p string, err error) *Error {
 	switch {
 	case errors.Is(err, copier.ErrNotFound):
 		return errorf(CodeNotFound, fmt.Sprintf("Could not find the file %s in container %s", p, name))
-	case errors.Is(err, supervisor.ErrNotRunning):
+	case errors.Is(err, supervisor.ErrNotRunning), errors.Is(err, isolate.ErrNotPayload):
 		return errorf(CodeConflict, fmt.Sprintf("Container %s is not running: cove copies files of a container that does not run only for one created through Docker's API", name))
 	case errors.Is(err, isolate.ErrVolatile), errors.Is(err, copier.ErrMounted):
 		return errorf(CodeConflict, fmt.Sprintf("copy %s of container %s: %v", p, name, err))

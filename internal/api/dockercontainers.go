@@ -35,8 +35,10 @@ func (s *Server) container(ctx context.Context, name string) (dockerContainer, e
 	rec, rerr := s.records.read(name)
 	w, err := s.backend.Status(ctx, name)
 	switch {
-	case err == nil:
+	case err == nil && !createdWithState(w, rec):
 		return dockerContainer{Workload: w, rec: rec, loaded: true}, nil
+	case err == nil:
+		err = fmt.Errorf("container %s: %w", name, supervisor.ErrNotFound) // its record says more
 	case !errors.Is(err, supervisor.ErrNotFound):
 		return dockerContainer{}, err
 	case rerr != nil:
@@ -50,6 +52,14 @@ func (s *Server) container(ctx context.Context, name string) (dockerContainer, e
 		return dockerContainer{}, err
 	}
 	return dockerContainer{Workload: recordWorkload(rec), rec: rec}, nil
+}
+
+// createdWithState reports whether w, a workload found with no unit but
+// the state it keeps (isCollected), is a recorded container that never
+// started: a docker cp before its first start made that state, and it is
+// still created.
+func createdWithState(w Workload, rec *containerRecord) bool {
+	return rec != nil && !rec.Started && isCollected(w)
 }
 
 // stale reports whether rec, whose unit is not loaded, is of a container
@@ -149,10 +159,13 @@ func (s *Server) byIDPrefix(ctx context.Context, prefix string) (string, error) 
 // whose units are not loaded (stale ones left out), sorted by name.
 func withRecords(ws []Workload, recs map[string]*containerRecord) []Workload {
 	loaded := map[string]bool{}
+	out := []Workload{}
 	for _, w := range ws {
-		loaded[w.Name] = true
+		if !createdWithState(w, recs[w.Name]) {
+			loaded[w.Name] = true
+			out = append(out, w)
+		}
 	}
-	out := append([]Workload{}, ws...)
 	for name, rec := range recs {
 		if !loaded[name] && !stale(rec) {
 			out = append(out, recordWorkload(rec))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cove-project/cove/internal/enter"
 	"github.com/cove-project/cove/internal/tty"
+	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
 	"golang.org/x/sys/unix"
@@ -216,7 +217,7 @@ func execError(container string, err error) *Error {
 	switch {
 	case errors.As(err, &e):
 		return e
-	case errors.Is(err, supervisor.ErrNotRunning):
+	case errors.Is(err, supervisor.ErrNotRunning), errors.Is(err, isolate.ErrNotPayload):
 		return dockerNotRunning(container)
 	case errors.Is(err, supervisor.ErrPaused):
 		return dockerPaused(container)

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 
 	"github.com/cove-project/cove/internal/eventlog"
+	"github.com/cove-project/cove/launch"
 )
 
 // dockerRename answers POST /containers/ID/rename?name=NEW: a container
@@ -66,6 +68,13 @@ func hasRun(name string) string {
 	return fmt.Sprintf("cove renames only a container that has not started yet: %s has run, and its unit, writable layer and logs go by its name (remove it and create it again)", name)
 }
 
+// hasState reports whether container name has a state directory: a
+// writable layer, made by a docker cp before its first start.
+func hasState(name string) bool {
+	_, err := os.Lstat(launch.ContainerDir(name))
+	return err == nil
+}
+
 // renamable answers 400 or 409 and returns false unless ct can take the
 // name name (see dockerRename).
 func (s *Server) renamable(c *call, ct dockerContainer, name string) bool {
@@ -76,6 +85,8 @@ func (s *Server) renamable(c *call, ct dockerContainer, name string) bool {
 		c.fail(errorf(CodeConflict, fmt.Sprintf("cove renames only a container created through Docker's API: %s is a cove workload, named by its spec or its run", ct.Name)))
 	case ct.loaded || ct.rec.Started:
 		c.fail(errorf(CodeConflict, hasRun(ct.Name)))
+	case hasState(ct.Name):
+		c.fail(errorf(CodeConflict, fmt.Sprintf("cove renames only a container without files of its own: files were copied into %s (docker cp), and its writable layer goes by its name (remove it and create it again)", ct.Name)))
 	default:
 		return true
 	}

@@ -471,10 +471,20 @@ func cmpErr(a, b *Error) *Error {
 // removed). A loaded one's unit goes first, which ends a start under way
 // as Docker's rm -f does, and, for a container with a record, so does
 // each unit such a start loads until the claim is had
-// (claimEndingStarts): no run is left without its record.
+// (claimEndingStarts): no run is left without its record. A loaded one
+// made through Docker's API that does not run is claimed first too: a
+// docker cp holds its claim while it has its files.
 func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
 	name := ct.Name
 	switch {
+	case ct.loaded && ct.rec != nil && stopped(ct.Workload): // a docker cp may hold its files (files): claimed first
+		if !s.runs.claim(name) {
+			return claimConflict(name)
+		}
+		defer s.runs.unclaim(name)
+		if err := s.removeRun(ctx, name, false); err != nil {
+			return err
+		}
 	case ct.loaded:
 		if err := s.removeRun(ctx, name, isUp(dockerState(ct.Workload))); err != nil {
 			return err
@@ -572,8 +582,9 @@ const claimPoll = 20 * time.Millisecond
 
 // notStartedSince returns a conflict when container ct, found with no
 // unit loaded, has had one loaded since (a start that ended before its
-// removal claimed it), else drops the writable layer of a container that
-// ran.
+// removal claimed it), else drops the writable layer of a container made
+// through Docker's API (a run's, or a docker cp's before its first
+// start).
 func (s *Server) notStartedSince(ctx context.Context, ct dockerContainer) error {
 	switch now, err := s.container(ctx, ct.Name); {
 	case err != nil && !errors.Is(err, supervisor.ErrNotFound):
@@ -581,7 +592,7 @@ func (s *Server) notStartedSince(ctx context.Context, ct dockerContainer) error 
 	case err == nil && now.loaded:
 		return errorf(CodeConflict, fmt.Sprintf("container %s started while it was being removed: remove it again", ct.Name))
 	}
-	if ct.rec != nil && ct.rec.Started {
+	if ct.rec != nil { // its writable layer and IDs: a run's, or a docker cp's before its first start
 		return declared.ForgetState(ct.Name)
 	}
 	return nil

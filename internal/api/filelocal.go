@@ -26,9 +26,10 @@ type Filer interface {
 	// StoppedFiles returns the file system of image container c (its
 	// launcher configuration as its unit would give it), which does not
 	// run: its root as its next start will have it, without its mounts
-	// (copier.Root.Unmounted), and what to call once done with it. The
+	// (copier.Root.Unmounted), to write to it if write (see
+	// isolate.StoppedRoot), and what to call once done with it. The
 	// caller keeps the container from starting until then.
-	StoppedFiles(c launch.Config) (copier.Root, func(), error)
+	StoppedFiles(c launch.Config, write bool) (copier.Root, func(), error)
 	// Changes returns what image container name changed in its root
 	// (changes.Of), given its launcher configuration as its unit would
 	// give it, or nil for its unit's. A volatile container's wraps
@@ -54,10 +55,6 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 	case w.Launch == nil:
 		return copier.Root{}, nil, fmt.Errorf("files of %s: a VM's files are its guest's (cove console)", name)
 	}
-	c, err := runningConfig(w.Launch)
-	if err != nil {
-		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
-	}
 	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
@@ -71,32 +68,23 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
 	r := copier.Root{Dir: t.Root(), Maps: maps}
-	r.Owner = r.ConfigOwner(c)
+	r.Owner = func() (int, int, bool, error) { // its image's user, read from the store only when asked
+		c, err := enter.Config(w.Launch)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		return r.ConfigOwner(c)()
+	}
 	return r, t.Close, nil
 }
 
-// runningConfig is the launcher configuration of a running container
-// whose launcher arguments are args, completed from its image as its
-// launcher completed it.
-func runningConfig(args []string) (launch.Config, error) {
-	c, err := launch.ParseArgs(args)
-	if err != nil || c.Image.Ref == "" {
-		return c, err
-	}
-	return enter.CompleteImage(c)
-}
-
 // StoppedFiles implements Filer with isolate.StoppedRoot.
-func (l *Local) StoppedFiles(c launch.Config) (copier.Root, func(), error) {
+func (l *Local) StoppedFiles(c launch.Config, write bool) (copier.Root, func(), error) {
 	c, err := enter.CompleteImage(c)
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", c.Name, err)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return copier.Root{}, nil, fmt.Errorf("files of %s: find the cove binary: %w", c.Name, err)
-	}
-	dir, ids, err := isolate.StoppedRoot(c, self)
+	dir, ids, err := isolate.StoppedRoot(c, "/proc/self/exe", write) // this very binary holds the user namespace
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", c.Name, err)
 	}

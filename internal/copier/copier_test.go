@@ -269,8 +269,8 @@ func wantFile(t *testing.T, p, body string, uid, gid uint32) {
 
 func TestUnmounted(t *testing.T) {
 	r, dir := newRoot(t, hostMaps)
-	r.Unmounted = []string{"/etc/hosts", "/d/sub"}
-	for _, p := range []string{"/etc/hosts", "/etc/link", "/d/sub/f", "/abs/hosts", "/esc/d/sub/"} {
+	r.Unmounted = []string{"/etc/hosts", "/d/sub", "/abs/mnt"} // /abs is /etc: /etc/mnt
+	for _, p := range []string{"/etc/hosts", "/etc/link", "/d/sub/f", "/abs/hosts", "/esc/d/sub/", "/etc/mnt/x"} {
 		if _, err := r.Stat(p); !errors.Is(err, ErrMounted) {
 			t.Errorf("Stat(%q) = %v, want ErrMounted", p, err)
 		}

@@ -33,7 +33,10 @@ func (r Root) ConfigOwner(c launch.Config) func() (uid, gid int, set bool, err e
 			return 0, 0, false, nil
 		}
 		uid, gid, err := r.Maps.ToHost(c.UID, c.GID)
-		return int(uid), int(gid), true, err
+		if err != nil {
+			return 0, 0, false, fmt.Errorf("the container's user: %w", err)
+		}
+		return int(uid), int(gid), true, nil
 	}
 }
 
@@ -52,8 +55,16 @@ func (r Root) readSmall(p string) ([]byte, error) {
 	}
 	f := os.NewFile(uintptr(fd), p)
 	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() || st.Size() > maxSmall {
-		return nil, fmt.Errorf("read %s in the container: not a regular file of at most %d bytes (%v)", p, maxSmall, err)
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %s in the container: %w", p, err)
 	}
-	return io.ReadAll(io.LimitReader(f, maxSmall))
+	if !st.Mode().IsRegular() || st.Size() > maxSmall {
+		return nil, fmt.Errorf("read %s in the container: not a regular file of at most %d bytes", p, maxSmall)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSmall))
+	if err != nil {
+		return nil, fmt.Errorf("read %s in the container: %w", p, err)
+	}
+	return b, nil
 }

@@ -37,7 +37,7 @@ type PutOptions struct {
 // error stays, as in Docker.
 func (r Root) Put(p string, body io.Reader, o PutOptions) error {
 	abs := absPath(p)
-	resolved, err := r.resolveMounted(abs)
+	resolved, mounts, err := r.resolveMounted(abs)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (r Root) Put(p string, body io.Reader, o PutOptions) error {
 			NoOverwriteDirNonDir: o.NoOverwriteDirNonDir,
 			SkipDevices:          !r.Maps.Host(),
 			Owner:                owner,
-			Check:                func(rel string) error { return r.checkMounted(path.Join(resolved, rel)) },
+			Check:                func(rel string) error { return checkMounted(mounts, path.Join(resolved, rel)) },
 		})
 		return err
 	})

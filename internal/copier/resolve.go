@@ -47,7 +47,7 @@ const maxRetries = 16
 // path resolves to. The caller closes l.fd. A path under Unmounted is
 // refused.
 func (r Root) locate(abs string) (leaf, error) {
-	if _, err := r.resolveMounted(abs); err != nil {
+	if _, _, err := r.resolveMounted(abs); err != nil {
 		return leaf{}, err
 	}
 	if followsLast(abs) {
@@ -77,28 +77,48 @@ func lstat(l leaf) (unix.Stat_t, error) {
 }
 
 // resolveMounted is abs with its symlinks followed (evalSymlinks), which
-// must not be at or under a path of r.Unmounted. A root without
-// Unmounted resolves nothing.
-func (r Root) resolveMounted(abs string) (string, error) {
+// must not be at or under a mount of r.Unmounted (see mounts); with it,
+// the mounts, for checkMounted. A root without Unmounted resolves
+// nothing.
+func (r Root) resolveMounted(abs string) (string, []string, error) {
 	if len(r.Unmounted) == 0 {
-		return abs, nil
+		return abs, nil, nil
+	}
+	mounts, err := r.mounts()
+	if err != nil {
+		return "", nil, err
 	}
 	resolved, err := r.evalSymlinks(abs)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	for _, p := range []string{path.Clean(abs), resolved} {
-		if err := r.checkMounted(p); err != nil {
-			return "", err
+		if err := checkMounted(mounts, p); err != nil {
+			return "", nil, err
 		}
 	}
-	return resolved, nil
+	return resolved, mounts, nil
+}
+
+// mounts are the paths of r.Unmounted, each as given and with its
+// symlinks followed in the root (a mount at /var/run, a symlink to /run
+// in the image, is at /run).
+func (r Root) mounts() ([]string, error) {
+	var out []string
+	for _, m := range r.Unmounted {
+		resolved, err := r.evalSymlinks(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, path.Clean(m), resolved)
+	}
+	return out, nil
 }
 
 // checkMounted refuses the clean container path p at or under a path of
-// r.Unmounted.
-func (r Root) checkMounted(p string) error {
-	for _, m := range r.Unmounted {
+// mounts.
+func checkMounted(mounts []string, p string) error {
+	for _, m := range mounts {
 		if p == m || strings.HasPrefix(p, strings.TrimSuffix(m, "/")+"/") {
 			return fmt.Errorf("%s is under the mount at %s: %w", p, m, ErrMounted)
 		}

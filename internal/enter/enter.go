@@ -31,22 +31,31 @@ func Open(ctx context.Context, conn *supervisor.Conn, name string, w supervisor.
 	if w.Paused { // what enters its cgroup would freeze too
 		return launch.Config{}, nil, fmt.Errorf("it %w", supervisor.ErrPaused)
 	}
-	c, err := launch.ParseArgs(w.Launch)
+	c, err := Config(w.Launch)
 	if err != nil {
-		return launch.Config{}, nil, fmt.Errorf("not a container (a VM has cove console): %w", err)
+		return launch.Config{}, nil, err
 	}
-	// The payload's terminal (cove run -t) is not the entered command's.
-	c.Console = false
-	if c.Image.Ref != "" { // the image's env, workdir and user apply too
-		if c, err = CompleteImage(c); err != nil {
-			return launch.Config{}, nil, err
-		}
-	}
+	c.Console = false // the payload's terminal (cove run -t) is not the entered command's
 	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
 	if err != nil {
 		return launch.Config{}, nil, err
 	}
 	return c, t, nil
+}
+
+// Config is the launcher configuration of the container whose launcher
+// arguments (its unit's) are args, an image container's completed from
+// the store as its launcher completed it: the image's env, workdir and
+// user apply too.
+func Config(args []string) (launch.Config, error) {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return c, fmt.Errorf("not a container (a VM has cove console): %w", err)
+	}
+	if c.Image.Ref == "" {
+		return c, nil
+	}
+	return CompleteImage(c)
 }
 
 // CompleteImage completes an image container's configuration from the

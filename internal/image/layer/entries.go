@@ -124,24 +124,29 @@ func checkType(rel string, hdr *tar.Header) error {
 	return fmt.Errorf("%w: unsupported tar entry type %q", ErrRefused, hdr.Typeflag)
 }
 
-// file makes the regular file l with size bytes of data.
+// file makes the regular file l with size bytes of data, and gives it
+// its attributes through the descriptor it wrote with.
 func file(l leaf, data io.Reader, size int64, m meta) error {
 	fd, err := unix.Openat(l.parent, l.name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), l.name)
+	defer f.Close()
 	_, err = io.CopyN(f, data, size)
 	if errors.Is(err, io.EOF) {
 		err = io.ErrUnexpectedEOF
 	}
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
 	if err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
-	return setMeta(l, m, false)
+	if err := setMetaFD(fd, m); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
 }
 
 // dir makes the directory l (the clean path rel), or with keep updates

@@ -85,17 +85,44 @@ func setMeta(l leaf, m meta, symlink bool) error {
 	if err := unix.Fchownat(l.parent, l.name, m.uid, m.gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("lchown %d:%d: %w", m.uid, m.gid, err)
 	}
+	if err := setXattrs(m, func(key, value string) error { return setxattr(l, key, value) }); err != nil || symlink {
+		return err
+	}
+	return chmod(l, m.mode)
+}
+
+// setMetaFD is setMeta through fd, open on the regular file it sets: a
+// file replaced meanwhile (a hard link to another, made by a running
+// container in the directory of an Extract) is not what it changes.
+func setMetaFD(fd int, m meta) error {
+	if err := unix.Fchown(fd, m.uid, m.gid); err != nil {
+		return fmt.Errorf("fchown %d:%d: %w", m.uid, m.gid, err)
+	}
+	err := setXattrs(m, func(key, value string) error {
+		if err := unix.Fsetxattr(fd, key, []byte(value), 0); err != nil {
+			return fmt.Errorf("fsetxattr %s: %w", key, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if err := unix.Fchmod(fd, m.mode); err != nil {
+		return fmt.Errorf("fchmod %#o: %w", m.mode, err)
+	}
+	return nil
+}
+
+// setXattrs sets m's xattrs with set, ignoring ENOTSUP where the policy
+// says.
+func setXattrs(m meta, set func(key, value string) error) error {
 	for _, x := range m.xattrs {
 		ignoreENOTSUP, _ := xattrPolicy(x.key)
-		err := setxattr(l, x.key, x.value)
-		if err != nil && !(ignoreENOTSUP && errors.Is(err, unix.ENOTSUP)) {
+		if err := set(x.key, x.value); err != nil && !(ignoreENOTSUP && errors.Is(err, unix.ENOTSUP)) {
 			return err
 		}
 	}
-	if symlink {
-		return nil
-	}
-	return chmod(l, m.mode)
+	return nil
 }
 
 // setxattr sets the xattr key of l itself (not of a symlink's target),
@@ -112,26 +139,39 @@ func setxattr(l leaf, key, value string) error {
 // setOpaque makes the directory l opaque to overlayfs.
 func setOpaque(l leaf) error { return setxattr(l, stored.OpaqueXattr, "y") }
 
-// chmod sets the mode of l, which must not be a symlink: l is opened
-// without following one (O_PATH|O_NOFOLLOW), checked, and changed through
-// that descriptor, so that an entry replaced by a symlink meanwhile (a
-// running container writes the directory of an Extract) is refused, never
-// followed.
+// chmod sets the mode of l, which must not be a symlink, never through
+// one: with fchmodat2(AT_SYMLINK_NOFOLLOW) (Linux 6.6), which refuses a
+// symlink; where that fails (a symlink, an older kernel), through a
+// descriptor of l opened without following (O_PATH|O_NOFOLLOW) and
+// checked: an entry replaced by a symlink meanwhile (a running container
+// writes the directory of an Extract) is refused, never followed.
 func chmod(l leaf, mode uint32) error {
+	err := unix.Fchmodat(l.parent, l.name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		err = chmodPinned(l, mode)
+	}
+	if err != nil {
+		return fmt.Errorf("chmod %#o: %w", mode, err)
+	}
+	return nil
+}
+
+// chmodPinned is chmod through a checked O_PATH descriptor of l.
+func chmodPinned(l leaf, mode uint32) error {
 	fd, err := unix.Openat(l.parent, l.name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("chmod %#o: openat: %w", mode, err)
+		return fmt.Errorf("openat: %w", err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return fmt.Errorf("chmod %#o: fstat: %w", mode, err)
+		return fmt.Errorf("fstat: %w", err)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
-		return fmt.Errorf("%w: chmod %#o: it was replaced by a symlink", ErrRefused, mode)
+		return fmt.Errorf("%w: it was replaced by a symlink", ErrRefused)
 	}
 	if err := unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode); err != nil { // the inode fd holds
-		return fmt.Errorf("chmod %#o: %w", mode, err)
+		return fmt.Errorf("chmod /proc/self/fd/%d: %w", fd, err)
 	}
 	return nil
 }
