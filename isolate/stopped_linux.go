@@ -29,23 +29,37 @@ var ErrVolatile = errors.New("a volatile container's root exists only while it r
 // mount is made. Without write, a container that has no writable layer
 // yet gets its image's layers alone, read-only, and nothing is made. It
 // also returns the container's ID range (the host's without a user
-// namespace, or for the layers alone). It is for docker cp: the caller
-// keeps the container from starting while the mount is open (two
-// overlays must not share a writable layer). Closing the file unmounts
-// the root.
-func StoppedRoot(c launch.Config, hold string, write bool) (*os.File, spec.IDRange, error) {
-	ids := inside.HostRange
+// namespace, or for the layers alone), and what releases the root: it
+// unmounts it and, for the writable layer, releases its lock
+// (inside.LockState), which a launcher takes before it mounts (two
+// overlays must not share a writable layer). It is for docker cp.
+func StoppedRoot(c launch.Config, hold string, write bool) (root *os.File, release func(), ids spec.IDRange, err error) {
+	ids = inside.HostRange
 	if c.Volatile {
-		return nil, ids, ErrVolatile
+		return nil, nil, ids, ErrVolatile
 	}
 	if _, err := os.Lstat(filepath.Join(c.Image.StateDir, launch.UpperDir)); !write && errors.Is(err, os.ErrNotExist) {
-		f, err := mountFile(layersTree(c.Image.Layers))(c.Name, true)
-		return f, ids, err
+		root, err := mountFile(layersTree(c.Image.Layers))(c.Name, true)
+		return root, func() { root.Close() }, ids, err
 	}
 	if err := os.MkdirAll(c.Image.StateDir, 0o700); err != nil {
-		return nil, ids, fmt.Errorf("create the container's state directory: %w", err)
+		return nil, nil, ids, fmt.Errorf("create the container's state directory: %w", err)
 	}
-	ns := -1
+	unlock, err := inside.LockState(c.Image.StateDir)
+	if err != nil {
+		return nil, nil, ids, err
+	}
+	if root, ids, err = writableRoot(c, hold); err != nil {
+		unlock()
+		return nil, nil, ids, err
+	}
+	return root, func() { root.Close(); unlock() }, ids, nil
+}
+
+// writableRoot is StoppedRoot's overlay of c's layers and writable layer,
+// made under the writable layer's lock.
+func writableRoot(c launch.Config, hold string) (*os.File, spec.IDRange, error) {
+	ids, ns := inside.HostRange, -1
 	if spec.HasUserNS(c.UserNS) {
 		var err error
 		if ids, err = hostIDs(c); err != nil {
@@ -56,8 +70,8 @@ func StoppedRoot(c launch.Config, hold string, write bool) (*os.File, spec.IDRan
 		}
 		defer unix.Close(ns)
 	}
-	f, err := mountFile(hostRoot(c, ns, ids))(c.Name, c.ReadOnly)
-	return f, ids, err
+	root, err := mountFile(hostRoot(c, ns, ids))(c.Name, c.ReadOnly)
+	return root, ids, err
 }
 
 // mountFile returns what makes the detached mount fd (made with err) a

@@ -82,7 +82,7 @@ func sendTrees(c launch.Config, pid int, ids spec.IDRange, sock *os.File) error 
 	defer unix.Close(ns)
 	var fds []int
 	defer inside.CloseAll(&fds)
-	root, err := hostRoot(c, ns, ids)
+	root, err := lockedHostRoot(c, ns, ids)
 	if err != nil {
 		return err
 	}
@@ -121,6 +121,19 @@ func hostTree(m spec.Mount, root, ns int, ids spec.IDRange) (int, error) {
 		return inside.VolumeTree(rf, m, ns, ids)
 	}
 	return inside.CloneBind(m, ns)
+}
+
+// lockedHostRoot is hostRoot under the lock of the container's writable
+// layer (inside.LockState), if it has one.
+func lockedHostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
+	if c.Image.Ref != "" && !c.Volatile {
+		unlock, err := inside.LockState(c.Image.StateDir)
+		if err != nil {
+			return -1, err
+		}
+		defer unlock()
+	}
+	return hostRoot(c, ns, ids)
 }
 
 // hostRoot builds the container's root as a detached mount: an overlay of

@@ -55,16 +55,22 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 	case w.Launch == nil:
 		return copier.Root{}, nil, fmt.Errorf("files of %s: a VM's files are its guest's (cove console)", name)
 	}
-	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
+	unlock, err := lockWritableLayer(w.Launch)
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
-	maps, err := inside.ReadIDMaps(t.PID())
+	t, err := isolate.OpenTarget(int(w.MainPID), func() bool { return conn.IsMain(ctx, name, w.MainPID) })
+	var maps inside.IDMaps
 	if err == nil {
-		err = t.Alive() // the maps read were the payload's
+		if maps, err = inside.ReadIDMaps(t.PID()); err == nil {
+			err = t.Alive() // the maps read were the payload's
+		}
+		if err != nil {
+			t.Close()
+		}
 	}
 	if err != nil {
-		t.Close()
+		unlock()
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
 	r := copier.Root{Dir: t.Root(), Maps: maps}
@@ -75,7 +81,21 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 		}
 		return r.ConfigOwner(c)()
 	}
-	return r, t.Close, nil
+	return r, func() { t.Close(); unlock() }, nil
+}
+
+// lockWritableLayer takes the lock of the writable layer of the container
+// whose launcher arguments are args (inside.LockState), if it has one: a
+// copy holds its overlay, which a restart must not make anew meanwhile.
+func lockWritableLayer(args []string) (func(), error) {
+	c, err := launch.ParseArgs(args)
+	if err != nil {
+		return nil, fmt.Errorf("not a container (a VM has cove console): %w", err)
+	}
+	if c.Image.Ref == "" || c.Volatile {
+		return func() {}, nil
+	}
+	return inside.LockState(c.Image.StateDir)
 }
 
 // StoppedFiles implements Filer with isolate.StoppedRoot.
@@ -84,7 +104,7 @@ func (l *Local) StoppedFiles(c launch.Config, write bool) (copier.Root, func(), 
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", c.Name, err)
 	}
-	dir, ids, err := isolate.StoppedRoot(c, "/proc/self/exe", write) // this very binary holds the user namespace
+	dir, release, ids, err := isolate.StoppedRoot(c, "/proc/self/exe", write) // this very binary holds the user namespace
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", c.Name, err)
 	}
@@ -93,7 +113,7 @@ func (l *Local) StoppedFiles(c launch.Config, write bool) (copier.Root, func(), 
 	for _, m := range c.Mounts {
 		r.Unmounted = append(r.Unmounted, m.Target)
 	}
-	return r, func() { dir.Close() }, nil
+	return r, release, nil
 }
 
 // Changes implements Filer with the container's writable layer in its

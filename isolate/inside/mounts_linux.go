@@ -311,14 +311,21 @@ func volatileRoot(rootfs string) (string, error) {
 // imageRoot mounts an image container's root at StateDir/root (in the
 // container's own mount namespace): an overlay of the image's layers, top
 // first, with the container's writable layer in StateDir/upper, kept
-// across restarts, or, when volatile, on a tmpfs mounted over StateDir
-// that vanishes with the container. The layers are never written.
+// across restarts (mounted under its lock: LockState), or, when volatile,
+// on a tmpfs mounted over StateDir that vanishes with the container. The
+// layers are never written.
 func imageRoot(c launch.Config) (string, error) {
 	dir := c.Image.StateDir
 	if c.Volatile {
 		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0700"); err != nil {
 			return "", fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 		}
+	} else {
+		unlock, err := LockState(dir)
+		if err != nil {
+			return "", err
+		}
+		defer unlock()
 	}
 	var fds []*os.File
 	defer func() {
