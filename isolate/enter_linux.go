@@ -77,20 +77,38 @@ func (t *Target) Root() *os.File { return t.root }
 var ErrNotPayload = errors.New("the container's launcher still runs in the host's namespaces: it is starting")
 
 // notInOwnMountNS refuses process pid if it is in the calling process's
-// mount namespace (ErrNotPayload). What it reads of pid's is checked to
-// be pid's by the caller (Alive).
+// mount namespace or in PID 1's (ErrNotPayload): a caller in a namespace
+// of its own (a sandboxed service) still refuses the host's. What it
+// reads of pid's is checked to be pid's by the caller (Alive).
 func notInOwnMountNS(pid int) error {
-	var own, its unix.Stat_t
-	if err := unix.Stat("/proc/self/ns/mnt", &own); err != nil {
-		return fmt.Errorf("stat /proc/self/ns/mnt: %w", err)
+	its, err := mountNS(pid)
+	if err != nil {
+		return err
 	}
-	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/mnt", pid), &its); err != nil {
-		return fmt.Errorf("stat /proc/%d/ns/mnt: %w", pid, err)
-	}
-	if own.Dev == its.Dev && own.Ino == its.Ino {
-		return fmt.Errorf("pid %d: %w", pid, ErrNotPayload)
+	for _, other := range []string{"self", "1"} {
+		ns, err := mountNS(other)
+		if other == "1" && errors.Is(err, unix.EACCES) {
+			continue // a PID 1 of a namespace above (a machine's container runtime)
+		}
+		if err != nil {
+			return err
+		}
+		if ns == its {
+			return fmt.Errorf("pid %d: %w", pid, ErrNotPayload)
+		}
 	}
 	return nil
+}
+
+// mountNS identifies the mount namespace of process pid ("self": the
+// caller).
+func mountNS[P int | string](pid P) ([2]uint64, error) {
+	p := fmt.Sprintf("/proc/%v/ns/mnt", pid)
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return [2]uint64{}, fmt.Errorf("stat %s: %w", p, err)
+	}
+	return [2]uint64{st.Dev, st.Ino}, nil
 }
 
 // Close releases the target.

@@ -472,17 +472,22 @@ func cmpErr(a, b *Error) *Error {
 // as Docker's rm -f does, and, for a container with a record, so does
 // each unit such a start loads until the claim is had
 // (claimEndingStarts): no run is left without its record. A loaded one
-// made through Docker's API that does not run is claimed first too: a
-// docker cp holds its claim while it has its files.
+// made through Docker's API that does not run is claimed first, waiting
+// up to removeWait (a docker cp holds its claim while it has its files),
+// and removed as it is then.
 func (s *Server) removeContainer(ctx context.Context, ct dockerContainer) error {
 	name := ct.Name
 	switch {
 	case ct.loaded && ct.rec != nil && stopped(ct.Workload): // a docker cp may hold its files (files): claimed first
-		if !s.runs.claim(name) {
+		if !s.runs.claimWithin(ctx, name, removeWait) { // the copy's end, or a start's
 			return claimConflict(name)
 		}
 		defer s.runs.unclaim(name)
-		if err := s.removeRun(ctx, name, false); err != nil {
+		now, err := s.container(ctx, name) // started since, maybe
+		if err == nil {
+			err = s.removeRun(ctx, name, isUp(dockerState(now.Workload)))
+		}
+		if err != nil {
 			return err
 		}
 	case ct.loaded:
@@ -576,6 +581,10 @@ func (s *Server) claimEndingStarts(ctx context.Context, name string) error {
 		}
 	}
 }
+
+// removeWait bounds how long a removal waits for a copy or a start of a
+// container that did not run to end.
+const removeWait = 10 * time.Second
 
 // claimPoll is how often a removal looks again at a start under way.
 const claimPoll = 20 * time.Millisecond

@@ -16,6 +16,7 @@ import (
 	"github.com/cove-project/cove/internal/api"
 	"github.com/cove-project/cove/internal/copier"
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
 	"github.com/cove-project/cove/isolate/inside"
 )
@@ -33,7 +34,7 @@ leads out of it, its volumes included); "-" is a tar stream on standard input
 or output. A DEST that is a directory gets SRC in it; any other DEST is SRC's
 new name, in a directory that must exist. Copied in, files keep their numeric
 owners (with -a: the user the container runs as); copied out, they are the
-caller's. Root only.`,
+caller's, without setuid, setgid or file capabilities. Root only.`,
 		Example: `  cove cp ./nginx.conf web:/etc/nginx/
   cove cp web:/var/log/app ./logs
   cove cp web:/etc/os-release - | tar -t`,
@@ -104,8 +105,9 @@ func copyOut(root copier.Root, p, dst string, stdout io.Writer) error {
 	}
 	defer d.Close()
 	owner := func(int, int) (int, int, error) { return os.Geteuid(), os.Getegid(), nil } // the caller's, as docker cp's
+	o := layer.ExtractOptions{NoOverwriteDirNonDir: true, SkipDevices: true, NoSetID: true, Owner: owner}
 	return pipe(func(w io.Writer) error { return src.SendAs(w, as) }, func(r io.Reader) error {
-		_, err := layer.Extract(d, r, layer.ExtractOptions{NoOverwriteDirNonDir: true, SkipDevices: true, Owner: owner})
+		_, err := layer.Extract(d, r, o)
 		return err
 	})
 }
@@ -115,11 +117,16 @@ func copyOut(root copier.Root, p, dst string, stdout io.Writer) error {
 func copyIn(root copier.Root, src, p string, archive bool) error {
 	o := copier.PutOptions{NoOverwriteDirNonDir: true, CopyUIDGID: archive}
 	if src == "-" {
-		return root.Put(p, os.Stdin, o)
+		body, err := image.Decompress(os.Stdin)
+		if err != nil {
+			return fmt.Errorf("cp: standard input: %w", err)
+		}
+		defer body.Close()
+		return root.Put(p, body, o)
 	}
-	abs, err := filepath.Abs(src)
+	abs, err := absHost(src)
 	if err != nil {
-		return fmt.Errorf("cp: %w", err)
+		return err
 	}
 	hostRoot, err := os.OpenFile("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -132,6 +139,10 @@ func copyIn(root copier.Root, src, p string, archive bool) error {
 	}
 	defer s.Close()
 	st, err := root.Stat(p)
+	if err == nil && st.Mode&os.ModeSymlink != 0 { // what it points to, as the docker CLI takes it
+		p = st.LinkTarget
+		st, err = root.Stat(p)
+	}
 	if err != nil && !errors.Is(err, copier.ErrNotFound) {
 		return fmt.Errorf("cp: %s: %w", p, err)
 	}
@@ -151,18 +162,38 @@ func destination(dst string, src copier.PathStat, exists, isDir bool) (dir, as s
 		return dst, src.Name, nil
 	case exists && src.Mode.IsDir():
 		return "", "", fmt.Errorf("cp: cannot copy a directory onto the file %s", dst)
-	case !exists && strings.HasSuffix(dst, "/"):
+	case !exists && !src.Mode.IsDir() && strings.HasSuffix(dst, "/"):
 		return "", "", fmt.Errorf("cp: %s: no such directory", dst)
 	}
-	return path.Dir(dst), path.Base(dst), nil
+	clean := path.Clean(dst)
+	return path.Dir(clean), path.Base(clean), nil
 }
 
-// pipe runs send, writing a stream, and receive, reading it, together.
+// absHost is the host path src made absolute from the working directory,
+// keeping a trailing "/" or "/." (copier reads what they mean).
+func absHost(src string) (string, error) {
+	if filepath.IsAbs(src) {
+		return src, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("cp: %s: %w", src, err)
+	}
+	return wd + "/" + src, nil
+}
+
+// pipe runs send, writing a stream, and receive, reading it, together,
+// and returns once both have ended.
 func pipe(send func(io.Writer) error, receive func(io.Reader) error) error {
 	r, w := io.Pipe()
-	go func() { w.CloseWithError(send(w)) }()
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		w.CloseWithError(send(w))
+	}()
 	err := receive(r)
 	r.CloseWithError(errors.Join(err, io.ErrClosedPipe)) // a send still writing ends
+	<-sent
 	if err != nil {
 		return fmt.Errorf("cp: %w", err)
 	}

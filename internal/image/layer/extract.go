@@ -3,6 +3,7 @@ package layer
 import (
 	"archive/tar"
 	"fmt"
+	"slices"
 )
 
 // classify is the package's classify for a layer; for Extract every name
@@ -25,11 +26,19 @@ func (u *unpacker) check(rel string) error {
 	return nil
 }
 
-// metaOf is the package's metaOf, with the owner Extract's options give.
+// metaOf is the package's metaOf, with the owner and privileges
+// Extract's options give.
 func (u *unpacker) metaOf(hdr *tar.Header) (meta, error) {
 	m, err := metaOf(hdr)
-	if err != nil || u.extract == nil || u.extract.Owner == nil {
+	if err != nil || u.extract == nil {
 		return m, err
+	}
+	if u.extract.NoSetID && hdr.Typeflag != tar.TypeDir {
+		m.mode &^= 0o6000
+		m.xattrs = slices.DeleteFunc(m.xattrs, func(x xattr) bool { return x.key == "security.capability" })
+	}
+	if u.extract.Owner == nil {
+		return m, nil
 	}
 	if m.uid, m.gid, err = u.extract.Owner(m.uid, m.gid); err != nil {
 		return m, fmt.Errorf("%w: %w", ErrRefused, err)

@@ -100,6 +100,10 @@ type ExtractOptions struct {
 	// SkipDevices leaves character and block devices out (Docker's, in
 	// a container with a user namespace).
 	SkipDevices bool
+	// NoSetID clears the setuid and setgid bits of what is not a
+	// directory and leaves security.capability out: files copied out of
+	// a container give no privilege on the host.
+	NoSetID bool
 	// Owner gives the owner an entry gets from the one its header
 	// names; nil keeps the header's. An error refuses the entry.
 	Owner func(uid, gid int) (int, int, error)

@@ -141,14 +141,18 @@ func setOpaque(l leaf) error { return setxattr(l, stored.OpaqueXattr, "y") }
 
 // chmod sets the mode of l, which must not be a symlink, never through
 // one: with fchmodat2(AT_SYMLINK_NOFOLLOW) (Linux 6.6), which refuses a
-// symlink; where that fails (a symlink, an older kernel), through a
+// symlink; where that fails (a symlink, an older kernel, a seccomp filter
+// that refuses it), through a
 // descriptor of l opened without following (O_PATH|O_NOFOLLOW) and
 // checked: an entry replaced by a symlink meanwhile (a running container
 // writes the directory of an Extract) is refused, never followed.
 func chmod(l leaf, mode uint32) error {
 	err := unix.Fchmodat(l.parent, l.name, mode, unix.AT_SYMLINK_NOFOLLOW)
-	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM): // a symlink, an old kernel, a seccomp filter that knows no fchmodat2
 		err = chmodPinned(l, mode)
+	case err != nil:
+		err = fmt.Errorf("fchmodat2: %w", err)
 	}
 	if err != nil {
 		return fmt.Errorf("chmod %#o: %w", mode, err)
