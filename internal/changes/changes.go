@@ -36,9 +36,10 @@ type Change struct {
 
 // Of lists the changes the writable layer upper holds against layers
 // (directories of the image's unpacked layers), sorted by path: a
-// whiteout is Deleted, an entry a layer has Modified (a directory too,
-// when what it holds changed, as Docker says), any other Added, and
-// everything under an Added directory Added. A writable layer that does
+// whiteout is Deleted, and so is an opaque directory a layer has; an
+// entry a layer has Modified (a directory too, when what it holds
+// changed, as Docker says), any other Added, and everything under an
+// Added directory Added. A tree deeper than maxDepth is refused. A writable layer that does
 // not exist (a container never started) holds none.
 func Of(upper string, layers []string) ([]Change, error) {
 	d, err := os.OpenFile(upper, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -49,8 +50,16 @@ func Of(upper string, layers []string) ([]Change, error) {
 		return nil, fmt.Errorf("changes: open the writable layer: %w", err)
 	}
 	defer d.Close()
-	w := walker{layers: layers, out: []Change{}}
-	if err := w.dir(d, "/", false); err != nil {
+	w := walker{out: []Change{}}
+	defer w.close()
+	for _, l := range layers {
+		fd, err := unix.Open(l, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("changes: open the image layer %s: %w", l, err)
+		}
+		w.layers = append(w.layers, fd)
+	}
+	if err := w.dir(d, "/", false, 0); err != nil {
 		return nil, err
 	}
 	slices.SortFunc(w.out, func(a, b Change) int { return strings.Compare(a.Path, b.Path) })
@@ -59,19 +68,35 @@ func Of(upper string, layers []string) ([]Change, error) {
 
 // walker collects the changes of one writable layer.
 type walker struct {
-	layers []string
+	layers []int // the image's layer directories, open
 	out    []Change
 }
 
+// close closes the layer directories.
+func (w *walker) close() {
+	for _, fd := range w.layers {
+		unix.Close(fd)
+	}
+}
+
+// maxDepth bounds how deep a writable layer is walked: a container's
+// tree deeper than that is refused, not walked with a descriptor per
+// level.
+const maxDepth = 1024
+
 // dir adds the changes under the directory d of the writable layer, at
-// container path p; added says d itself is Added (so all it holds is).
-func (w *walker) dir(d *os.File, p string, added bool) error {
+// container path p and depth depth; added says d itself is Added (so all
+// it holds is).
+func (w *walker) dir(d *os.File, p string, added bool, depth int) error {
+	if depth > maxDepth {
+		return fmt.Errorf("changes: %s of the writable layer is more than %d directories deep", p, maxDepth)
+	}
 	names, err := d.Readdirnames(-1)
 	if err != nil {
 		return fmt.Errorf("changes: read %s of the writable layer: %w", p, err)
 	}
 	for _, n := range names {
-		if err := w.entry(int(d.Fd()), n, path.Join(p, n), added); err != nil {
+		if err := w.entry(int(d.Fd()), n, path.Join(p, n), added, depth); err != nil {
 			return err
 		}
 	}
@@ -79,21 +104,28 @@ func (w *walker) dir(d *os.File, p string, added bool) error {
 }
 
 // entry adds the change of entry name of directory fd, container path p,
-// and what it holds.
-func (w *walker) entry(fd int, name, p string, added bool) error {
+// and what it holds. An opaque directory (it hides what the layers have
+// there) that a layer has is Deleted, as Docker says it.
+func (w *walker) entry(fd int, name, p string, added bool, depth int) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return fmt.Errorf("changes: fstatat %s: %w", p, err)
 	}
 	kind := Added
-	switch {
-	case stored.IsWhiteout(st.Mode, st.Rdev):
-		kind = Deleted
-	case !added && w.inImage(p):
-		kind = Modified
+	if !added {
+		inImage, err := w.inImage(p)
+		if err != nil {
+			return err
+		}
+		if inImage {
+			kind = Modified
+		}
 	}
-	w.out = append(w.out, Change{Path: p, Kind: kind})
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		if stored.IsWhiteout(st.Mode, st.Rdev) {
+			kind = Deleted
+		}
+		w.out = append(w.out, Change{Path: p, Kind: kind})
 		return nil
 	}
 	cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -102,29 +134,43 @@ func (w *walker) entry(fd int, name, p string, added bool) error {
 	}
 	child := os.NewFile(uintptr(cfd), p)
 	defer child.Close()
-	return w.dir(child, p, kind == Added)
+	if kind == Modified && opaque(cfd) {
+		kind = Deleted
+	}
+	w.out = append(w.out, Change{Path: p, Kind: kind})
+	return w.dir(child, p, kind == Added, depth+1)
+}
+
+// opaque reports whether the directory fd is opaque to overlayfs.
+func opaque(fd int) bool {
+	buf := make([]byte, 1)
+	n, err := unix.Fgetxattr(fd, stored.OpaqueXattr, buf)
+	return err == nil && n == 1 && buf[0] == 'y'
 }
 
 // inImage reports whether a layer has the container path p (whiteouts
 // of upper layers aside, as Docker's check).
-func (w *walker) inImage(p string) bool {
-	return slices.ContainsFunc(w.layers, func(l string) bool { return hasPath(l, p) })
+func (w *walker) inImage(p string) (bool, error) {
+	for _, l := range w.layers {
+		if ok, err := hasPath(l, p); ok || err != nil {
+			return ok, err
+		}
+	}
+	return false, nil
 }
 
-// hasPath reports whether the directory layer has the clean absolute
-// path p, each element of it but the last a real directory.
-func hasPath(layer, p string) bool {
-	dir, err := unix.Open(layer, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(dir)
+// hasPath reports whether the layer directory layer has the clean
+// absolute path p, each element of it but the last a real directory.
+func hasPath(layer int, p string) (bool, error) {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
-	fd, err := unix.Openat2(dir, strings.TrimPrefix(p, "/"), &how)
-	if err != nil {
-		return false
+	fd, err := unix.Openat2(layer, strings.TrimPrefix(p, "/"), &how)
+	switch {
+	case err == nil:
+		unix.Close(fd)
+		return true, nil
+	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		return false, nil // not there, or not there through real directories
 	}
-	unix.Close(fd)
-	return true
+	return false, fmt.Errorf("changes: look %s up in an image layer: openat2: %w", p, err)
 }

@@ -17,12 +17,13 @@ func must(t *testing.T, err error) {
 }
 
 // TestOf: a writable layer with a changed file, a new directory, a
-// whiteout and a symlink over an image directory, against two layers,
-// one of which has a symlink where the other has a directory.
+// whiteout, an opaque directory and a symlink over an image directory,
+// against two layers, one of which has a symlink where the other has a
+// directory.
 func TestOf(t *testing.T) {
 	base := t.TempDir()
 	lower, top, upper := filepath.Join(base, "lower"), filepath.Join(base, "top"), filepath.Join(base, "upper")
-	for _, d := range []string{"lower/etc", "lower/usr/lib", "top/var", "upper/etc", "upper/new/sub", "upper/var", "upper/lib"} {
+	for _, d := range []string{"lower/etc", "lower/usr/lib", "lower/opq", "top/var", "upper/etc", "upper/new/sub", "upper/var", "upper/lib", "upper/opq"} {
 		must(t, os.MkdirAll(filepath.Join(base, d), 0o755))
 	}
 	must(t, os.Symlink("/", filepath.Join(top, "escape")))                       // a layer's symlink is never followed
@@ -34,13 +35,14 @@ func TestOf(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(upper, "var/log"), nil, 0o644))           // C /var, A /var/log
 	must(t, os.MkdirAll(filepath.Join(upper, "escape/tmp"), 0o755))              // /escape is top's symlink: C; /escape/tmp not through it: A
 	must(t, os.Symlink("/etc/hosts", filepath.Join(upper, "lib/link")))          // A /lib (no layer has it), A /lib/link
+	must(t, unix.Setxattr(filepath.Join(upper, "opq"), "trusted.overlay.opaque", []byte("y"), 0)) // rm -rf /opq; mkdir /opq: D
 	got, err := Of(upper, []string{top, lower})
 	must(t, err)
 	want := []Change{
 		{"/escape", Modified}, {"/escape/tmp", Added},
 		{"/etc", Modified}, {"/etc/gone", Deleted}, {"/etc/hosts", Modified},
 		{"/lib", Added}, {"/lib/link", Added},
-		{"/new", Added}, {"/new/sub", Added}, {"/new/sub/f", Added},
+		{"/new", Added}, {"/new/sub", Added}, {"/new/sub/f", Added}, {"/opq", Deleted},
 		{"/var", Modified}, {"/var/log", Added},
 	}
 	if !slices.Equal(got, want) {
