@@ -26,15 +26,15 @@ func TestOf(t *testing.T) {
 	for _, d := range []string{"lower/etc", "lower/usr/lib", "lower/opq", "top/var", "upper/etc", "upper/new/sub", "upper/var", "upper/lib", "upper/opq"} {
 		must(t, os.MkdirAll(filepath.Join(base, d), 0o755))
 	}
-	must(t, os.Symlink("/", filepath.Join(top, "escape")))                       // a layer's symlink is never followed
-	must(t, os.WriteFile(filepath.Join(base, "lower/etc/hosts"), nil, 0o644))    // changed
-	must(t, os.WriteFile(filepath.Join(base, "lower/etc/gone"), nil, 0o644))     // deleted
-	must(t, os.WriteFile(filepath.Join(upper, "etc/hosts"), []byte("x"), 0o644)) // C
-	must(t, unix.Mknod(filepath.Join(upper, "etc/gone"), unix.S_IFCHR, 0))       // D
-	must(t, os.WriteFile(filepath.Join(upper, "new/sub/f"), nil, 0o644))         // A, A, A
-	must(t, os.WriteFile(filepath.Join(upper, "var/log"), nil, 0o644))           // C /var, A /var/log
-	must(t, os.MkdirAll(filepath.Join(upper, "escape/tmp"), 0o755))              // /escape is top's symlink: C; /escape/tmp not through it: A
-	must(t, os.Symlink("/etc/hosts", filepath.Join(upper, "lib/link")))          // A /lib (no layer has it), A /lib/link
+	must(t, os.Symlink("/", filepath.Join(top, "escape")))                                        // a layer's symlink is never followed
+	must(t, os.WriteFile(filepath.Join(base, "lower/etc/hosts"), nil, 0o644))                     // changed
+	must(t, os.WriteFile(filepath.Join(base, "lower/etc/gone"), nil, 0o644))                      // deleted
+	must(t, os.WriteFile(filepath.Join(upper, "etc/hosts"), []byte("x"), 0o644))                  // C
+	must(t, unix.Mknod(filepath.Join(upper, "etc/gone"), unix.S_IFCHR, 0))                        // D
+	must(t, os.WriteFile(filepath.Join(upper, "new/sub/f"), nil, 0o644))                          // A, A, A
+	must(t, os.WriteFile(filepath.Join(upper, "var/log"), nil, 0o644))                            // C /var, A /var/log
+	must(t, os.MkdirAll(filepath.Join(upper, "escape/tmp"), 0o755))                               // /escape is top's symlink: C; /escape/tmp not through it: A
+	must(t, os.Symlink("/etc/hosts", filepath.Join(upper, "lib/link")))                           // A /lib (no layer has it), A /lib/link
 	must(t, unix.Setxattr(filepath.Join(upper, "opq"), "trusted.overlay.opaque", []byte("y"), 0)) // rm -rf /opq; mkdir /opq: D
 	got, err := Of(upper, []string{top, lower})
 	must(t, err)
