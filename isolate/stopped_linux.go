@@ -39,7 +39,11 @@ func StoppedRoot(c launch.Config, hold string, write bool) (root *os.File, relea
 		return nil, nil, ids, ErrVolatile
 	}
 	if _, err := os.Lstat(filepath.Join(c.Image.StateDir, launch.UpperDir)); !write && errors.Is(err, os.ErrNotExist) {
-		root, err := mountFile(layersTree(c.Image.Layers))(c.Name, true)
+		fd, err := layersTree(c.Image.Layers)
+		if err != nil {
+			return nil, nil, ids, err
+		}
+		root, err := mountFile(fd, c.Name, true)
 		return root, func() { root.Close() }, ids, err
 	}
 	if err := os.MkdirAll(c.Image.StateDir, 0o700); err != nil {
@@ -70,26 +74,25 @@ func writableRoot(c launch.Config, hold string) (*os.File, spec.IDRange, error) 
 		}
 		defer unix.Close(ns)
 	}
-	root, err := mountFile(hostRoot(c, ns, ids))(c.Name, c.ReadOnly)
+	fd, err := hostRoot(c, ns, ids)
+	if err != nil {
+		return nil, ids, err
+	}
+	root, err := mountFile(fd, c.Name, c.ReadOnly)
 	return root, ids, err
 }
 
-// mountFile returns what makes the detached mount fd (made with err) a
-// file named for container name, read-only if readOnly.
-func mountFile(fd int, err error) func(name string, readOnly bool) (*os.File, error) {
-	return func(name string, readOnly bool) (*os.File, error) {
-		if err != nil {
+// mountFile makes the detached mount fd a file named for container name,
+// read-only if readOnly (a failure closes fd).
+func mountFile(fd int, name string, readOnly bool) (*os.File, error) {
+	what := name + "'s root"
+	if readOnly {
+		if err := inside.ReadOnlyTree(fd, what); err != nil {
+			unix.Close(fd)
 			return nil, err
 		}
-		if readOnly {
-			attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-			if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
-				unix.Close(fd)
-				return nil, fmt.Errorf("make %s's root read-only: mount_setattr(MOUNT_ATTR_RDONLY): %w", name, err)
-			}
-		}
-		return os.NewFile(uintptr(fd), name+"'s root"), nil
 	}
+	return os.NewFile(uintptr(fd), what), nil
 }
 
 // layersTree mounts, detached, the layers (top first) alone: the one

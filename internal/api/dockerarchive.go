@@ -16,7 +16,6 @@ import (
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
-	"github.com/cove-project/cove/units"
 )
 
 // archiveRoutes are the Docker Engine API endpoints of docker cp, on a
@@ -83,19 +82,18 @@ func (s *Server) containerChanges(c *call) {
 	if !ok {
 		return
 	}
-	filer, ok := s.backend.(Filer)
-	if !ok {
-		c.fail(errorf(CodeInternal, "diff: the API's backend cannot reach containers' files"))
+	filer, err := s.filer()
+	if err != nil {
+		c.failWith(err)
 		return
 	}
 	var lc *launch.Config // the unit's, unless a record gives it
 	if ct.rec != nil {
-		sp, err := ct.rec.spec()
+		cfg, err := ct.rec.launchConfig()
 		if err != nil {
 			c.failWith(err)
 			return
 		}
-		cfg := units.LaunchConfig(sp)
 		lc = &cfg
 	}
 	out, err := filer.Changes(c.ctx(), ct.Name, lc)
@@ -193,12 +191,13 @@ func (s *Server) withRoot(c *call, p string, write bool, f func(root copier.Root
 // its start claim, so that a docker start, rm or update meanwhile is 409.
 // Any other container that does not run wraps supervisor.ErrNotRunning.
 func (s *Server) files(ctx context.Context, ct dockerContainer, write bool) (copier.Root, func(), error) {
-	filer, ok := s.backend.(Filer)
-	switch {
-	case ct.MainPID == 0 && (ct.rec == nil || !stopped(ct.Workload)):
+	if ct.MainPID == 0 && (ct.rec == nil || !stopped(ct.Workload)) {
 		return copier.Root{}, nil, fmt.Errorf("container %s: %w", ct.Name, supervisor.ErrNotRunning)
-	case !ok:
-		return copier.Root{}, nil, errorf(CodeInternal, "copy: the API's backend cannot reach containers' files")
+	}
+	filer, err := s.filer()
+	switch {
+	case err != nil:
+		return copier.Root{}, nil, err
 	case ct.MainPID != 0:
 		return filer.Files(ctx, ct.Name)
 	}
@@ -225,11 +224,20 @@ func (s *Server) claimedFiles(ctx context.Context, filer Filer, name string, wri
 	case write && !ct.rec.Started && ct.rec.Config.HostConfig.AutoRemove:
 		return copier.Root{}, nil, errorf(CodeConflict, fmt.Sprintf("container %s is removed at the end of its run (AutoRemove): its files exist only while it runs", name))
 	}
-	sp, err := ct.rec.spec()
+	c, err := ct.rec.launchConfig()
 	if err != nil {
 		return copier.Root{}, nil, err
 	}
-	return filer.StoppedFiles(units.LaunchConfig(sp), write)
+	return filer.StoppedFiles(c, write)
+}
+
+// filer is the backend as a Filer, or the 500 of one that cannot reach
+// containers' files.
+func (s *Server) filer() (Filer, error) {
+	if f, ok := s.backend.(Filer); ok {
+		return f, nil
+	}
+	return nil, errorf(CodeInternal, "the API's backend cannot reach containers' files")
 }
 
 // archiveError is Docker's answer to a failed copy of path p of

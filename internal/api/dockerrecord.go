@@ -15,7 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/declared"
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
+	"github.com/cove-project/cove/units"
 )
 
 // containerRecord is what cove keeps of a container created through
@@ -55,6 +57,16 @@ func (r *containerRecord) spec() (*spec.Spec, error) {
 		return nil, err
 	}
 	return sp, nil
+}
+
+// launchConfig is the launcher configuration a start of the record's
+// container gives it (units.LaunchConfig of its spec).
+func (r *containerRecord) launchConfig() (launch.Config, error) {
+	sp, err := r.spec()
+	if err != nil {
+		return launch.Config{}, err
+	}
+	return units.LaunchConfig(sp), nil
 }
 
 // containerRecords keeps the records, one file NAME.json (mode 0600) each

@@ -42,20 +42,18 @@ var _ Filer = (*Local)(nil)
 // Files implements Filer with the payload's root, pinned as cove exec
 // pins it (a paused container's too: nothing enters its cgroup).
 func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), error) {
-	conn, err := l.connect(ctx)
+	conn, w, err := l.probe(ctx, name)
 	if err != nil {
 		return copier.Root{}, nil, err
 	}
-	w, err := conn.Probe(ctx, name)
-	switch {
-	case err != nil:
-		return copier.Root{}, nil, err
-	case w.MainPID == 0:
+	if w.MainPID == 0 {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: it %w", name, supervisor.ErrNotRunning)
-	case w.Launch == nil:
-		return copier.Root{}, nil, fmt.Errorf("files of %s: a VM's files are its guest's (cove console)", name)
 	}
-	unlock, err := lockWritableLayer(w.Launch)
+	c, err := containerConfig(w)
+	var unlock func()
+	if err == nil {
+		unlock, err = lockWritableLayer(c)
+	}
 	if err != nil {
 		return copier.Root{}, nil, fmt.Errorf("files of %s: %w", name, err)
 	}
@@ -84,14 +82,10 @@ func (l *Local) Files(ctx context.Context, name string) (copier.Root, func(), er
 	return r, func() { t.Close(); unlock() }, nil
 }
 
-// lockWritableLayer takes the lock of the writable layer of the container
-// whose launcher arguments are args (inside.LockState), if it has one: a
-// copy holds its overlay, which a restart must not make anew meanwhile.
-func lockWritableLayer(args []string) (func(), error) {
-	c, err := launch.ParseArgs(args)
-	if err != nil {
-		return nil, fmt.Errorf("not a container (a VM has cove console): %w", err)
-	}
+// lockWritableLayer takes the lock of the writable layer of container c
+// (inside.LockState), if it has one: a copy holds its overlay, which a
+// restart must not make anew meanwhile.
+func lockWritableLayer(c launch.Config) (func(), error) {
 	if c.Image.Ref == "" || c.Volatile {
 		return func() {}, nil
 	}
@@ -145,17 +139,30 @@ func (l *Local) Changes(ctx context.Context, name string, c *launch.Config) ([]c
 // unitConfig is the launcher configuration of container name, read from
 // its unit.
 func (l *Local) unitConfig(ctx context.Context, name string) (*launch.Config, error) {
+	_, w, err := l.probe(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := containerConfig(w)
+	return &c, err
+}
+
+// probe is systemd's probe target of workload name, with the connection
+// it came on.
+func (l *Local) probe(ctx context.Context, name string) (*supervisor.Conn, supervisor.ProbeTarget, error) {
 	conn, err := l.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, supervisor.ProbeTarget{}, err
 	}
 	w, err := conn.Probe(ctx, name)
-	if err != nil {
-		return nil, err
-	}
+	return conn, w, err
+}
+
+// containerConfig is the launcher configuration w's unit gives a
+// container (not completed from its image); a VM is refused.
+func containerConfig(w supervisor.ProbeTarget) (launch.Config, error) {
 	if w.Launch == nil {
-		return nil, fmt.Errorf("a VM's files are its guest's (cove console)")
+		return launch.Config{}, fmt.Errorf("a VM's files are its guest's (cove console)")
 	}
-	c, err := launch.ParseArgs(w.Launch)
-	return &c, err
+	return launch.ParseArgs(w.Launch)
 }

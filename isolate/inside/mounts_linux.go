@@ -112,13 +112,22 @@ func CloneBind(m spec.Mount, ns int) (int, error) {
 		}
 	}
 	if m.ReadOnly {
-		attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
-		if err := unix.MountSetattr(src, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		if err := ReadOnlyTree(src, m.Source); err != nil {
 			unix.Close(src)
-			return -1, fmt.Errorf("mount_setattr(MOUNT_ATTR_RDONLY) %s: %w", m.Source, err)
+			return -1, err
 		}
 	}
 	return src, nil
+}
+
+// ReadOnlyTree makes the detached mount tree fd, of what, read-only,
+// recursively.
+func ReadOnlyTree(fd int, what string) error {
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("mount_setattr(MOUNT_ATTR_RDONLY) %s: %w", what, err)
+	}
+	return nil
 }
 
 // HostTree reports whether mount m of a container with a user namespace
