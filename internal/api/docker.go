@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cove-project/cove/internal/userns"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -56,7 +57,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/rename", need: roleRoot, mutates: true, handle: (*Server).dockerRename},
 		{method: post, path: "/containers/{name}/update", need: roleRoot, mutates: true, handle: (*Server).dockerUpdateContainer},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes(), pruneRoutes(), archiveRoutes())...)
+	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes(), pruneRoutes(), archiveRoutes(), []route{commitRoute()})...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the
@@ -146,7 +147,13 @@ func (s *Server) inspect(c *call) {
 	if !ok {
 		return
 	}
-	sp := viewSpec(s.specIndex(), ct.rec, ct.Name)
+	c.reply(http.StatusOK, s.inspectOf(ct, viewSpec(s.specIndex(), ct.rec, ct.Name)))
+}
+
+// inspectOf is container ct, of spec sp (nil: none known), as docker
+// inspect shows it: with its image's configuration, its user namespace
+// IDs and its record's settings.
+func (s *Server) inspectOf(ct dockerContainer, sp *spec.Spec) dockerInspect {
 	d := inspectOf(ct.Workload, sp)
 	if sp != nil && sp.Container != nil && sp.Container.Image != "" {
 		if rec, ok := s.containerImage(ct.Name, sp.Container); ok {
@@ -157,7 +164,7 @@ func (s *Server) inspect(c *call) {
 		d.withIDs(r)
 	}
 	recordInspect(&d, ct.rec)
-	c.reply(http.StatusOK, d)
+	return d
 }
 
 // dockerLogs answers GET /containers/ID/logs in Docker's multiplexed

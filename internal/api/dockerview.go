@@ -219,14 +219,21 @@ func (a about) withRuntime(w Workload, sp *spec.Spec) about {
 	return a
 }
 
-// labels are a workload's Docker labels: cove.kind (container or vm) and
-// cove.unit.
+// The labels cove gives every workload in Docker's view: its kind
+// (container or vm) and its unit.
+const (
+	labelKind = "cove.kind"
+	labelUnit = "cove.unit"
+)
+
+// labels are a workload's Docker labels: its spec's, and labelKind and
+// labelUnit.
 func labels(w Workload, sp *spec.Spec) map[string]string {
 	ls := map[string]string{}
 	if sp != nil && sp.Container != nil {
 		maps.Copy(ls, sp.Container.Labels)
 	}
-	ls["cove.kind"], ls["cove.unit"] = w.Kind, w.Unit // cove's own, whatever the spec says
+	ls[labelKind], ls[labelUnit] = w.Kind, w.Unit // cove's own, whatever the spec says
 	return ls
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,9 +11,13 @@ import (
 	"github.com/cove-project/cove/internal/changes"
 	"github.com/cove-project/cove/internal/copier"
 	"github.com/cove-project/cove/internal/enter"
+	"github.com/cove-project/cove/internal/image"
+	"github.com/cove-project/cove/internal/image/stored"
+	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/isolate"
 	"github.com/cove-project/cove/isolate/inside"
 	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -35,6 +40,20 @@ type Filer interface {
 	// give it, or nil for its unit's. A volatile container's wraps
 	// isolate.ErrVolatile.
 	Changes(ctx context.Context, name string, c *launch.Config) ([]changes.Change, error)
+	// WritableLayer returns the writable layer of image container name
+	// (given its launcher configuration as Changes takes it), locked
+	// (inside.LockState) until release is called: no start makes a new
+	// overlay of it meanwhile. A volatile container's wraps
+	// isolate.ErrVolatile; a container from a root directory's,
+	// errNoWritableLayer.
+	WritableLayer(ctx context.Context, name string, c *launch.Config) (l WritableLayer, release func(), err error)
+}
+
+// WritableLayer is an image container's writable layer (docker commit).
+type WritableLayer struct {
+	Upper string      // the overlay's upper directory (missing: the container never started)
+	Image string      // the digest of the image it is over (or the spec's image, before a start)
+	Owner image.Owner // maps its owners to the container's (with a user namespace); nil: none to map
 }
 
 var _ Filer = (*Local)(nil)
@@ -134,6 +153,43 @@ func (l *Local) Changes(ctx context.Context, name string, c *launch.Config) ([]c
 		return nil, fmt.Errorf("changes of %s: %w", name, err)
 	}
 	return changes.Of(upper, cc.Image.Layers)
+}
+
+// WritableLayer implements Filer with the container's state directory,
+// its recorded image digest, and its recorded user namespace IDs.
+func (l *Local) WritableLayer(ctx context.Context, name string, c *launch.Config) (WritableLayer, func(), error) {
+	if c == nil {
+		var err error
+		if c, err = l.unitConfig(ctx, name); err != nil {
+			return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+		}
+	}
+	switch {
+	case c.Image.Ref == "":
+		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, errNoWritableLayer)
+	case c.Volatile:
+		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, isolate.ErrVolatile)
+	}
+	wl := WritableLayer{Upper: filepath.Join(c.Image.StateDir, launch.UpperDir), Image: cmp.Or(stored.RunningDigest(name), c.Image.Ref)}
+	if spec.HasUserNS(c.UserNS) {
+		ids, ok, err := userns.Default().Lookup(name)
+		switch {
+		case err != nil:
+			return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+		case ok:
+			maps := inside.IDMaps{UID: ids, GID: ids}
+			wl.Owner = maps.ToContainer
+		default:
+			if _, err := os.Lstat(wl.Upper); err == nil {
+				return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: its user namespace's IDs are not recorded: its files' owners cannot be told", name)
+			}
+		}
+	}
+	unlock, err := lockWritableLayer(*c)
+	if err != nil {
+		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+	}
+	return wl, unlock, nil
 }
 
 // unitConfig is the launcher configuration of container name, read from

@@ -153,7 +153,7 @@ func newRoot(env *Env) *cobra.Command {
 	inGroup(groupWorkloads, root, runCommand(env), psCommand(env), statusCommand(env),
 		nameCommand(env, startVerb), nameCommand(env, stopVerb), nameCommand(env, restartVerb),
 		nameCommand(env, pauseVerb), nameCommand(env, unpauseVerb),
-		execCommand(env), cpCommand(env), killCommand(env), rmCommand(env), logsCommand(env), statsCommand(env), eventsCommand(env), consoleCommand(env), attachCommand(env),
+		execCommand(env), cpCommand(env), commitCommand(env), killCommand(env), rmCommand(env), logsCommand(env), statsCommand(env), eventsCommand(env), consoleCommand(env), attachCommand(env),
 		vncCommand(env), screenshotCommand(env))
 	inGroup(groupDeclared, root, applyCommand(env, false), applyCommand(env, true),
 		enableCommand(env, true), enableCommand(env, false), scaleCommand(env), updateCommand(env),

@@ -48,6 +48,14 @@ caller's, without setuid, setgid or file capabilities. Root only.`,
 	return c
 }
 
+// rootOnly refuses verb to a caller that is not root, saying why.
+func rootOnly(verb, why string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("%s: root only (%s)", verb, why)
+	}
+	return nil
+}
+
 // containerPath splits NAME:PATH; ok is false for a host path ("-", or
 // one that starts with "/" or ".", or has no ":").
 func containerPath(arg string) (name, p string, ok bool) {
@@ -64,8 +72,8 @@ func copyFiles(ctx context.Context, env *Env, src, dst string, archive bool) err
 	if out == in {
 		return usagef("cp: want one of SRC and DEST as NAME:PATH, the other a host path or -")
 	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("cp: root only (it reads and writes any file of the container)")
+	if err := rootOnly("cp", "it reads and writes any file of the container"); err != nil {
+		return err
 	}
 	l := api.NewLocal(declared.Default)
 	defer l.Close()

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -222,26 +223,44 @@ func (a *archiveWriter) layer(ctx context.Context, dir string) (v1.Descriptor, e
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	h := sha256.New()
-	if err := writeLayerTar(ctx, dir, io.MultiWriter(f, h)); err != nil {
-		return v1.Descriptor{}, err
-	}
-	size, err := f.Seek(0, io.SeekCurrent)
+	d, err := renderLayer(ctx, dir, f, nil, a.oci)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	d := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: size, Digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}}
-	if !a.oci {
-		d.MediaType = types.DockerUncompressedLayer
-	}
-	if err := a.tw.WriteHeader(archiveHeader(blobName(d.Digest), tar.TypeReg, size)); err != nil {
+	if err := a.tw.WriteHeader(archiveHeader(blobName(d.Digest), tar.TypeReg, d.Size)); err != nil {
 		return d, err
 	}
-	_, err = io.CopyN(a.tw, f, size)
+	_, err = io.CopyN(a.tw, f, d.Size)
 	return d, err
+}
+
+// renderLayer writes the layer directory dir (see writeLayerTar, owners
+// mapped by owner) to f, uncompressed, from its start, and returns its
+// descriptor: an OCI layer's if oci, else Docker's. A dir that does not
+// exist is an empty layer.
+func renderLayer(ctx context.Context, dir string, f *os.File, owner Owner, oci bool) (v1.Descriptor, error) {
+	h := sha256.New()
+	var err error
+	if _, serr := os.Lstat(dir); errors.Is(serr, os.ErrNotExist) {
+		err = tar.NewWriter(io.MultiWriter(f, h)).Close()
+	} else {
+		err = writeLayerTar(ctx, dir, io.MultiWriter(f, h), owner)
+	}
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	size, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: size, Digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}}
+	if !oci {
+		d.MediaType = types.DockerUncompressedLayer
+	}
+	return d, nil
 }
 
 // blob writes data as a blob of media type mt and returns its descriptor.

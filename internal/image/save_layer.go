@@ -23,6 +23,9 @@ const (
 	whiteoutPrefix = ".wh."
 	opaqueMarker   = ".wh..wh..opq"
 	paxXattrPrefix = "SCHILY.xattr."
+
+	overlayRedirect = "trusted.overlay.redirect"
+	overlayMetacopy = "trusted.overlay.metacopy"
 )
 
 // fileID is an inode, to find hard links.
@@ -34,7 +37,11 @@ type layerTar struct {
 	tw    *tar.Writer
 	root  string
 	links map[fileID]string // first path of each inode with more than one link
+	owner Owner             // nil: the owners as they are
 }
+
+// Owner maps a file's owner on the host to its owner in a layer.
+type Owner func(uid, gid uint32) (uint32, uint32)
 
 // writeLayerTar writes the unpacked layer dir (an overlayfs lower
 // directory, as package layer makes it) to w as an OCI layer tar: a 0:0
@@ -48,8 +55,10 @@ type layerTar struct {
 // trusted.*). Whiteouts and markers are dated at the epoch, and the
 // layer root is an entry ("./") only when its mode or owner is not
 // 0755 root's, so the tar depends on nothing but the layer's files.
-func writeLayerTar(ctx context.Context, dir string, w io.Writer) error {
-	lt := &layerTar{ctx: ctx, tw: tar.NewWriter(w), root: dir, links: map[fileID]string{}}
+// Owners are mapped by owner unless it is nil. Paths under dir are
+// followed as they are: nothing may change dir's tree meanwhile.
+func writeLayerTar(ctx context.Context, dir string, w io.Writer, owner Owner) error {
+	lt := &layerTar{ctx: ctx, tw: tar.NewWriter(w), root: dir, links: map[fileID]string{}, owner: owner}
 	if err := lt.dir("."); err != nil {
 		return err
 	}
@@ -67,7 +76,7 @@ func (lt *layerTar) dir(rel string) error {
 		return err
 	}
 	hdr.Typeflag, hdr.Name = tar.TypeDir, rel+"/"
-	if rel != "." || st.Mode&0o7777 != 0o755 || st.Uid != 0 || st.Gid != 0 || len(hdr.PAXRecords) > 0 {
+	if rel != "." || st.Mode&0o7777 != 0o755 || hdr.Uid != 0 || hdr.Gid != 0 || len(hdr.PAXRecords) > 0 {
 		if err := lt.tw.WriteHeader(hdr); err != nil {
 			return err
 		}
@@ -158,7 +167,11 @@ func (lt *layerTar) header(rel string) (unix.Stat_t, *tar.Header, bool, error) {
 	if err := unix.Lstat(p, &st); err != nil {
 		return st, nil, false, &os.PathError{Op: "lstat", Path: p, Err: err}
 	}
-	hdr := &tar.Header{Name: rel, Mode: int64(st.Mode & 0o7777), Uid: int(st.Uid), Gid: int(st.Gid),
+	uid, gid := st.Uid, st.Gid
+	if lt.owner != nil {
+		uid, gid = lt.owner(uid, gid)
+	}
+	hdr := &tar.Header{Name: rel, Mode: int64(st.Mode & 0o7777), Uid: int(uid), Gid: int(gid),
 		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Format: tar.FormatPAX}
 	xattrs, opaque, err := imageXattrs(p)
 	if err != nil {
@@ -180,7 +193,9 @@ func markerHeader(name string) *tar.Header {
 
 // imageXattrs are the xattrs of p (not followed) that a layer may carry,
 // as package layer accepts them: user.*, security.*, and the POSIX ACLs;
-// and whether p is marked opaque for overlayfs.
+// and whether p is marked opaque for overlayfs. An overlayfs redirect or
+// metacopy (an upper directory's, with those features on) is refused: the
+// entry does not hold what it shows.
 func imageXattrs(p string) (map[string]string, bool, error) {
 	keys, err := listXattrs(p)
 	if err != nil {
@@ -189,6 +204,9 @@ func imageXattrs(p string) (map[string]string, bool, error) {
 	out := map[string]string{}
 	opaque := false
 	for _, k := range keys {
+		if k == overlayRedirect || k == overlayMetacopy {
+			return nil, false, fmt.Errorf("%s has the overlayfs attribute %s (redirect_dir or metacopy on): it cannot be a layer's entry", p, k)
+		}
 		keep := strings.HasPrefix(k, "user.") || strings.HasPrefix(k, "security.") ||
 			k == "system.posix_acl_access" || k == "system.posix_acl_default"
 		if !keep && k != stored.OpaqueXattr {

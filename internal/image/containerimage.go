@@ -1,0 +1,139 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
+)
+
+// CommitOptions describe the image docker commit makes of a container:
+// the image it runs with one layer more, its writable layer, and a
+// configuration of its own.
+type CommitOptions struct {
+	// Base is the image the container runs (a manifest digest, or a name
+	// as Lookup finds it); the new image has its layers, its platform and
+	// its history.
+	Base string
+	// Upper is the container's writable layer, an overlayfs upper
+	// directory; one that does not exist is an empty layer. Nothing may
+	// change it while the commit reads it (see writeLayerTar).
+	Upper string
+	// Owner maps the owners of Upper's files (host IDs) to the
+	// container's (with a user namespace); nil keeps them.
+	Owner Owner
+	// Config is the new image's configuration.
+	Config v1.Config
+	// Author and Comment are the image's; CreatedBy is its history
+	// entry's command.
+	Author, Comment, CreatedBy string
+	// Name names the new image as Name does (docker tag's rules); ""
+	// leaves it unnamed.
+	Name string
+}
+
+// CommitContainer stores the image opt describes and returns its record:
+// the writable layer is written as an uncompressed OCI layer (whiteouts
+// as ".wh." entries, see writeLayerTar) and then goes the way of an
+// imported image's (verified, unpacked into its own directory), so that
+// what the container wrote is hostile input to the store as any layer
+// is. Its configuration is the base's with opt's, created now, with one
+// history entry and one diff ID more.
+func (s *Store) CommitContainer(ctx context.Context, opt CommitOptions) (ImageRecord, error) {
+	rec, err := s.commitContainer(ctx, opt)
+	if err != nil {
+		return ImageRecord{}, fmt.Errorf("commit a container of %s: %w", opt.Base, s.fullDisk(err))
+	}
+	return rec, nil
+}
+
+func (s *Store) commitContainer(ctx context.Context, opt CommitOptions) (ImageRecord, error) {
+	var names []string
+	if opt.Name != "" {
+		key, err := storeName(opt.Name, true)
+		if err != nil {
+			return ImageRecord{}, err
+		}
+		names = []string{key}
+	}
+	base, err := s.Lookup(opt.Base)
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	w, err := s.beginPull()
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	defer w.end()
+	if err := s.leaseSaved(w, []*savedImage{{rec: base}}); err != nil {
+		return ImageRecord{}, err
+	}
+	path := filepath.Join(w.dir(), "layer.tar")
+	top, err := writeFileLayer(ctx, path, opt, base.MediaType != types.DockerManifestSchema2)
+	if err != nil {
+		return ImageRecord{}, fmt.Errorf("the writable layer %s: %w", opt.Upper, err)
+	}
+	cfg, err := json.Marshal(committedConfig(base, opt, top.Digest, time.Now().UTC()))
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	m := committedManifest(base, cfg, top)
+	src := memSource{docs: map[v1.Hash][]byte{m.Config.Digest: cfg}, next: fileSource{path: path, digest: top.Digest}}
+	t, err := madeTarget(ctx, src, m, base.Platform)
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	t.nameAs(names)
+	recs, err := s.place(ctx, w, []*target{t}, PullOptions{Platform: &base.Platform})
+	if err != nil {
+		return ImageRecord{}, err
+	}
+	return recs[0], nil
+}
+
+// writeFileLayer renders opt.Upper into the new file path (renderLayer).
+func writeFileLayer(ctx context.Context, path string, opt CommitOptions, oci bool) (v1.Descriptor, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	defer f.Close()
+	d, err := renderLayer(ctx, opt.Upper, f, opt.Owner, oci)
+	if err == nil {
+		err = f.Sync()
+	}
+	return d, err
+}
+
+// committedConfig is the configuration file of the image opt makes of
+// base with the layer whose diff ID is top, created at now.
+func committedConfig(base ImageRecord, opt CommitOptions, top v1.Hash, now time.Time) v1.ConfigFile {
+	cf := base.Config
+	cf.Created, cf.Author, cf.Config = v1.Time{Time: now}, opt.Author, opt.Config
+	cf.History = append(slices.Clone(cf.History), v1.History{Created: cf.Created, Author: opt.Author, CreatedBy: opt.CreatedBy, Comment: opt.Comment})
+	cf.RootFS.Type = "layers"
+	cf.RootFS.DiffIDs = append(slices.Clone(cf.RootFS.DiffIDs), top)
+	return cf
+}
+
+// committedManifest is the manifest of base's layers and top, with the
+// configuration cfg, of base's kind (Docker's or OCI's).
+func committedManifest(base ImageRecord, cfg []byte, top v1.Descriptor) v1.Manifest {
+	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
+	if base.MediaType == types.DockerManifestSchema2 {
+		m.MediaType, m.Config.MediaType = types.DockerManifestSchema2, types.DockerConfigJSON
+	}
+	for _, l := range base.Layers {
+		m.Layers = append(m.Layers, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest})
+	}
+	m.Layers = append(m.Layers, top)
+	return m
+}

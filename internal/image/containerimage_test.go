@@ -1,0 +1,131 @@
+package image
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sys/unix"
+
+	"github.com/cove-project/cove/internal/image/stored"
+)
+
+// writableLayer makes an overlayfs upper directory as a container with
+// host IDs from 100000 leaves it over threeLayers: a new file owned by
+// the container's uid 5, a file of the image deleted (a 0:0 character
+// device) and a directory made opaque.
+func writableLayer(t *testing.T) string {
+	t.Helper()
+	up := filepath.Join(t.TempDir(), "upper")
+	for _, d := range []string{up, up + "/etc", up + "/opq"} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(up+"/etc/made", []byte("made\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(up+"/etc/made", 100005, 100006); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mknod(up+"/etc/base", unix.S_IFCHR, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lsetxattr(up+"/opq", stored.OpaqueXattr, []byte("y"), 0); err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+// TestCommitContainer commits a writable layer onto an imported image:
+// the new image has the base's layers and one more, unpacked like any
+// layer (the file with the container's owner, the whiteout, the opaque
+// directory), the configuration given, one history entry more, its name,
+// and nothing is left in tmp/.
+func TestCommitContainer(t *testing.T) {
+	needRoot(t)
+	s := newStore(t, nil)
+	img, _ := threeLayerImage(t, false, dockerGzip)
+	base := importOne(t, s, dockerArchive(t, img, false), ImportOptions{Name: "base:1"})
+	owner := func(uid, gid uint32) (uint32, uint32) { return uid - 100000, gid - 100000 }
+	cfg := v1.Config{Cmd: []string{"/app"}, Env: []string{"A=1"}}
+	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: writableLayer(t), Owner: owner,
+		Config: cfg, Author: "me", Comment: "why", CreatedBy: "sh -c edit", Name: "registry.example:5000/app:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rec.Names, []string{"registry.example:5000/app:2"}) || rec.MediaType != types.DockerManifestSchema2 {
+		t.Errorf("names %v, media type %s", rec.Names, rec.MediaType)
+	}
+	if len(rec.Layers) != len(base.Layers)+1 || !reflect.DeepEqual(rec.Layers[:len(base.Layers)], base.Layers) {
+		t.Fatalf("layers %v, want the base's %v and one more", rec.Layers, base.Layers)
+	}
+	c := rec.Config
+	h := c.History[len(c.History)-1]
+	if !reflect.DeepEqual(c.Config, cfg) || c.Author != "me" || h.Comment != "why" || h.CreatedBy != "sh -c edit" || len(c.RootFS.DiffIDs) != len(rec.Layers) {
+		t.Errorf("config %+v, history %+v", c, h)
+	}
+	top := s.LayerDir(rec.Layers[len(rec.Layers)-1].DiffID)
+	var st unix.Stat_t
+	if err := unix.Lstat(top+"/etc/made", &st); err != nil || st.Uid != 5 || st.Gid != 6 || st.Mode&0o777 != 0o640 {
+		t.Errorf("etc/made: %+v, %v; want 5:6 0640", st, err)
+	}
+	if err := unix.Lstat(top+"/etc/base", &st); err != nil || !stored.IsWhiteout(st.Mode, st.Rdev) {
+		t.Errorf("etc/base is no whiteout: %v", err)
+	}
+	if v, err := getXattr(top+"/opq", stored.OpaqueXattr); v != "y" {
+		t.Errorf("opq is not opaque: %q %v", v, err)
+	}
+	if got, err := s.Lookup("registry.example:5000/app:2"); err != nil || got.Digest != rec.Digest {
+		t.Errorf("lookup: %v %v", got.Digest, err)
+	}
+	if left := entries(t, s.TmpDir()); len(left) != 0 {
+		t.Errorf("tmp/ holds %v", left)
+	}
+}
+
+// TestCommitContainerRefusesRedirects refuses a writable layer with an
+// overlayfs redirect (its directory does not hold what it shows), and
+// stores nothing.
+func TestCommitContainerRefusesRedirects(t *testing.T) {
+	needRoot(t)
+	s := newStore(t, nil)
+	img, _ := threeLayerImage(t, true, ociGzip)
+	importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+	up := writableLayer(t)
+	if err := unix.Lsetxattr(up+"/opq", overlayRedirect, []byte("/etc"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: up, Name: "bad:1"})
+	if err == nil || !strings.Contains(err.Error(), overlayRedirect) {
+		t.Fatalf("got %v, want the redirect refused", err)
+	}
+	if _, err := s.Lookup("bad:1"); err == nil {
+		t.Error("bad:1 is in the store")
+	}
+	if left := entries(t, s.TmpDir()); len(left) != 0 {
+		t.Errorf("tmp/ holds %v", left)
+	}
+}
+
+// TestCommitContainerNeverStarted commits a container that never ran:
+// one empty layer more.
+func TestCommitContainerNeverStarted(t *testing.T) {
+	needRoot(t)
+	s := newStore(t, nil)
+	img, _ := threeLayerImage(t, true, ociGzip)
+	base := importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: base.Digest.String(), Upper: "/nonexistent/upper"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top := entries(t, s.LayerDir(rec.Layers[len(rec.Layers)-1].DiffID)); len(rec.Layers) != 4 || len(top) != 0 || len(rec.Names) != 0 || rec.MediaType != types.OCIManifestSchema1 {
+		t.Errorf("layers %d, top layer holds %v, names %v, %s", len(rec.Layers), top, rec.Names, rec.MediaType)
+	}
+}
