@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/cove-project/cove/tests/registry"
 )
 
 // dockerCommit: docker commit of a running container with a user
@@ -12,12 +14,14 @@ import (
 // shows its author, comment and command in docker inspect and docker
 // history; the container runs on, unfrozen. A change docker commit does
 // not take is refused and makes no image. cove commit makes one of the
-// stopped container.
-func dockerCommit(t *testing.T, docker func(...string) result, ref string) {
+// stopped container, named for the registry, and both go there and back
+// (dockerPush).
+func dockerCommit(t *testing.T, docker func(...string) result, ref string, reg *registry.Registry) {
 	if r := docker("run", "-d", "--name", "cm", "--network", "none", ref, "sleep", "1000"); r.Code != 0 {
 		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
 	}
-	defer docker("rmi", "localhost/committed:1", "localhost/committed:2")
+	pushed := reg.Addr + "/cove/pushed"
+	defer docker("rmi", "localhost/committed:1", pushed+":1", pushed+":2")
 	defer docker("rm", "-f", "cm")
 	if r := docker("exec", "-u", "0", "cm", "sh", "-c", "echo made > /tmp/made && chown 1000:1000 /tmp/made && rm /www/index.html"); r.Code != 0 {
 		t.Fatalf("docker exec: exit %d: %s", r.Code, r.Stderr)
@@ -50,11 +54,35 @@ func dockerCommit(t *testing.T, docker func(...string) result, ref string) {
 		t.Errorf("docker history committed:1: %q; want the container's command and the comment first", out)
 	}
 	docker("stop", "-t", "1", "cm")
-	mustCove(t, "commit", "-c", "LABEL stage=two", "cm", "committed:2")
-	if out := docker("run", "--rm", "committed:2", "cat", "/tmp/made").Stdout; out != "made\n" {
-		t.Errorf("a container of committed:2 (cove commit of the stopped one): %q", out)
+	mustCove(t, "commit", "-c", "LABEL stage=two", "cm", pushed+":2")
+	if out := docker("image", "inspect", "-f", "{{.Config.Labels.stage}}", pushed+":2").Stdout; out != "two\n" {
+		t.Errorf("%s:2's label stage: %q", pushed, out)
 	}
-	if out := docker("image", "inspect", "-f", "{{.Config.Labels.stage}}", "committed:2").Stdout; out != "two\n" {
-		t.Errorf("committed:2's label stage: %q", out)
+	dockerPush(t, docker, pushed)
+}
+
+// dockerPush: docker push of the image committed:1 tagged for the test
+// registry, and cove push of pushed:2, reach the registry: removed from
+// the store and pulled again, each runs with what the container wrote. A
+// name that names no registry, or the store's own, is refused.
+func dockerPush(t *testing.T, docker func(...string) result, pushed string) {
+	docker("tag", "committed:1", pushed+":1")
+	if r := docker("push", pushed+":1"); r.Code != 0 || !containsAll(r.Stdout, "The push refers to repository ["+pushed+"]", "Pushed", "1: digest: sha256:") {
+		t.Errorf("docker push: exit %d: %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if out := mustCove(t, "push", "-q", pushed+":2"); !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(out) {
+		t.Errorf("cove push -q: %q", out)
+	}
+	for _, bad := range []string{"committed:1", "localhost/committed:1"} {
+		if r := docker("push", bad); r.Code == 0 || !strings.Contains(r.Stderr, "give the image") {
+			t.Errorf("docker push %s: exit %d: %s", bad, r.Code, r.Stderr)
+		}
+	}
+	docker("rmi", pushed+":1", pushed+":2")
+	if r := docker("run", "--rm", pushed+":1"); r.Stdout != "made\n" || !strings.Contains(r.Stderr, "Pull complete") {
+		t.Errorf("docker run %s:1 pulled again: exit %d, %q %s", pushed, r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("run", "--rm", pushed+":2", "sh", "-c", "cat /tmp/made; test -e /www/index.html || echo deleted"); r.Stdout != "made\ndeleted\n" {
+		t.Errorf("docker run %s:2 pulled again: exit %d, %q %s", pushed, r.Code, r.Stdout, r.Stderr)
 	}
 }

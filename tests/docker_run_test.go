@@ -45,7 +45,7 @@ func TestDockerRun(t *testing.T) {
 	t.Run("cp", func(t *testing.T) { dockerCopy(t, docker, ref) })
 	t.Run("cp of a stopped container", func(t *testing.T) { dockerCopyStopped(t, docker, ref) })
 	t.Run("cp with python-docker", func(t *testing.T) { dockerCopyPython(t, docker, ref) })
-	t.Run("commit", func(t *testing.T) { dockerCommit(t, docker, ref) })
+	t.Run("commit", func(t *testing.T) { dockerCommit(t, docker, ref, reg) })
 	t.Run("attach", func(t *testing.T) { dockerAttachRunning(t, docker, ref) })
 	t.Run("pull on create", func(t *testing.T) { dockerRunPulls(t, docker, ref) })
 }

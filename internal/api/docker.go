@@ -57,7 +57,7 @@ func dockerRoutes() []route {
 		{method: post, path: "/containers/{name}/rename", need: roleRoot, mutates: true, handle: (*Server).dockerRename},
 		{method: post, path: "/containers/{name}/update", need: roleRoot, mutates: true, handle: (*Server).dockerUpdateContainer},
 		{method: del, path: "/containers/{name}", need: roleRoot, mutates: true, handle: (*Server).dockerRemove},
-	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes(), pruneRoutes(), archiveRoutes(), []route{commitRoute()})...)
+	}, slices.Concat(imageRoutes(), imageIORoutes(), networkRoutes(), volumeRoutes(), dfRoutes(), execRoutes(), pruneRoutes(), archiveRoutes(), []route{commitRoute(), pushRoute()})...)
 }
 
 // ping answers GET and HEAD /_ping with the API version headers the

@@ -39,7 +39,8 @@ func (s *Server) pullImage(c *call) {
 		return
 	}
 	c.w.Header().Set("Content-Type", "application/json")
-	ps := &pullStream{w: c.stream(false), ref: pr.ref, layers: map[string]string{}}
+	repo, id := pullHeader(pr.ref)
+	ps := &progressStream{w: c.stream(false), first: dockerMessage{Status: "Pulling from " + repo, ID: id}, statuses: pullStatuses, layers: map[string]string{}}
 	before, _ := st.Lookup(pr.ref)
 	rec, perr := st.Pull(c.ctx(), pr.ref, image.PullOptions{Keychain: kc, Platform: pr.platform, Progress: ps.event})
 	switch {
@@ -48,7 +49,7 @@ func (s *Server) pullImage(c *call) {
 	case perr != nil:
 		ps.fail(perr)
 	default:
-		ps.done(rec, before.Digest == rec.Digest)
+		ps.pulled(pr.ref, rec, before.Digest == rec.Digest)
 	}
 }
 
@@ -207,6 +208,7 @@ type dockerMessage struct {
 	ProgressDetail *dockerProgress `json:"progressDetail,omitempty"`
 	Progress       string          `json:"progress,omitempty"`
 	ID             string          `json:"id,omitempty"`
+	Aux            any             `json:"aux,omitempty"` // a push's result
 	ErrorDetail    *dockerError    `json:"errorDetail,omitempty"`
 	Error          string          `json:"error,omitempty"`
 }
@@ -217,23 +219,28 @@ type dockerProgress struct {
 	Total   int64 `json:"total,omitempty"`
 }
 
-// pullStream writes a pull's progress as Docker's messages, one JSON
-// object a line, each flushed. The first message goes out with the first
-// event of the pull, once the registry has named the image's layers.
-type pullStream struct {
-	w       io.Writer
-	ref     string
-	started bool
-	layers  map[string]string // short layer ID → last status sent
-	err     error             // of the first failed write; later ones are skipped
+// progressStream writes a pull's or a push's progress as Docker's
+// messages, one JSON object a line, each flushed. The first message goes
+// out with the first event (a pull's once the registry has named the
+// image's layers).
+type progressStream struct {
+	w        io.Writer
+	first    dockerMessage
+	statuses map[image.LayerState]string // Docker's word for each state; a state without one is not sent
+	started  bool
+	layers   map[string]string // short layer ID → last status sent
+	err      error             // of the first failed write; later ones are skipped
 }
 
+// pullStatuses are Docker's words for a pull's layer states.
+var pullStatuses = map[image.LayerState]string{image.Waiting: "Pulling fs layer", image.AlreadyExists: "Already exists",
+	image.Downloading: "Downloading", image.Extracting: "Download complete", image.Done: "Pull complete"}
+
 // send writes m.
-func (p *pullStream) send(m dockerMessage) {
+func (p *progressStream) send(m dockerMessage) {
 	if !p.started {
 		p.started = true
-		repo, id := pullHeader(p.ref)
-		p.send(dockerMessage{Status: "Pulling from " + repo, ID: id})
+		p.send(p.first)
 	}
 	if p.err != nil {
 		return
@@ -249,50 +256,39 @@ func writeMessage(w io.Writer, m dockerMessage) error {
 	return err
 }
 
-// event turns one event of the pull into Docker's message for its
-// layer; repeats of a status other than Downloading are dropped.
-func (p *pullStream) event(ev image.Progress) {
+// event turns one event of the pull or push into Docker's message for
+// its layer; repeats of a status other than a transfer's are dropped.
+func (p *progressStream) event(ev image.Progress) {
 	id := ev.Digest.Hex[:min(12, len(ev.Digest.Hex))]
-	m := dockerMessage{ID: id, ProgressDetail: &dockerProgress{}}
-	switch ev.State {
-	case image.Waiting:
-		m.Status = "Pulling fs layer"
-	case image.AlreadyExists:
-		m.Status = "Already exists"
-	case image.Downloading:
-		m.Status, m.Progress = "Downloading", progressBar(ev.Done, ev.Total)
-		m.ProgressDetail = &dockerProgress{Current: ev.Done, Total: ev.Total}
-	case image.Extracting:
-		m.Status = "Download complete"
-	case image.Done:
-		m.Status = "Pull complete"
-	default:
-		return
+	m := dockerMessage{ID: id, ProgressDetail: &dockerProgress{}, Status: p.statuses[ev.State]}
+	transfer := ev.State == image.Downloading || ev.State == image.Uploading
+	if transfer {
+		m.Progress, m.ProgressDetail = progressBar(ev.Done, ev.Total), &dockerProgress{Current: ev.Done, Total: ev.Total}
 	}
-	if p.layers[id] == m.Status && ev.State != image.Downloading {
+	if m.Status == "" || p.layers[id] == m.Status && !transfer {
 		return
 	}
 	p.layers[id] = m.Status
 	p.send(m)
 }
 
-// done ends a successful pull with its digest (the index's for a
-// multi-platform image, as the tag resolves) and status.
-func (p *pullStream) done(rec image.ImageRecord, same bool) {
+// pulled ends a successful pull of ref with its digest (the index's for
+// a multi-platform image, as the tag resolves) and status.
+func (p *progressStream) pulled(ref string, rec image.ImageRecord, same bool) {
 	d := rec.Digest
 	if rec.IndexDigest != nil {
 		d = *rec.IndexDigest
 	}
 	p.send(dockerMessage{Status: "Digest: " + d.String()})
-	status := "Status: Downloaded newer image for " + p.ref
+	status := "Status: Downloaded newer image for " + ref
 	if same {
-		status = "Status: Image is up to date for " + p.ref
+		status = "Status: Image is up to date for " + ref
 	}
 	p.send(dockerMessage{Status: status})
 }
 
 // fail ends the stream with err, as Docker does.
-func (p *pullStream) fail(err error) {
+func (p *progressStream) fail(err error) {
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	p.send(dockerMessage{ErrorDetail: &dockerError{Message: msg}, Error: msg})
 }

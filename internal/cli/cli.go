@@ -159,7 +159,7 @@ func newRoot(env *Env) *cobra.Command {
 		enableCommand(env, true), enableCommand(env, false), scaleCommand(env), updateCommand(env),
 		validateCommand(env), renderCommand(env))
 	h := hostImageIO()
-	inGroup(groupImages, root, pullCommand(env, "pull"), imagesCommand(env, "images"), imageCommand(env, h),
+	inGroup(groupImages, root, pullCommand(env, "pull"), pushCommand(env, "push"), imagesCommand(env, "images"), imageCommand(env, h),
 		rmiCommand(env, "rmi"), h.importCommand(env, "import"), h.saveCommand(env, "save"),
 		h.loginCommand(env), h.logoutCommand(env))
 	inGroup(groupNetworks, root, networkCommand(env))

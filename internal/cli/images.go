@@ -43,6 +43,42 @@ print its digest. A short name is looked up in the registries of
 	return renamed(path, c)
 }
 
+// pushCommand is cove push (and cove image push): an image of the store
+// to the registry its name names.
+func pushCommand(env *Env, path string) *cobra.Command {
+	var quiet bool
+	c := &cobra.Command{
+		Use:   "push [flags] REF",
+		Short: "push an image of the store to a registry",
+		Long: `Push an image of the store to the registry its name names, under that name,
+showing per-layer progress, and print the digest the registry has it by. Give
+an image a registry's name first (cove commit, or docker tag through the API).
+Layers are written anew from the store and gzip-compressed, so the digest is
+not the one the image was pulled by; layers the registry has are not sent.
+Credentials are those of cove login and Docker's config.json.`,
+		Example: examples(path, "registry.example:5000/app/web:1.4", "-q 127.0.0.1:5000/tools:2"),
+		Args:    wantArgs(1, 1, "one image reference"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := image.OpenDefault()
+			if err != nil {
+				return err
+			}
+			var opt image.PushOptions
+			if !quiet {
+				opt.Progress = image.NewProgressPrinter(env.Stdout)
+			}
+			p, err := st.Push(cmd.Context(), args[0], opt)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(env.Stdout, p.Digest)
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the pushed digest")
+	return renamed(path, c)
+}
+
 // renamed gives c, a verb both at the top and under a group (cove pull
 // and cove image pull), the name of path's last word.
 func renamed(path string, c *cobra.Command) *cobra.Command {
@@ -155,7 +191,7 @@ func imageInspectCommand(env *Env) *cobra.Command {
 func imageCommand(env *Env, h imageIO) *cobra.Command {
 	c := group("image", "manage images")
 	c.Example = "  cove image ls\n  cove image inspect busybox:latest\n  cove image prune"
-	c.AddCommand(imagesCommand(env, "image ls"), pullCommand(env, "image pull"), imageInspectCommand(env),
+	c.AddCommand(imagesCommand(env, "image ls"), pullCommand(env, "image pull"), pushCommand(env, "image push"), imageInspectCommand(env),
 		rmiCommand(env, "image rm"), imagePruneCommand(env), h.importCommand(env, "image import"), h.saveCommand(env, "image save"))
 	c.Short += ": " + strings.Join(subcommands(c), ", ")
 	return c

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"bufio"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -56,7 +55,7 @@ func (c *hashCounter) Read(p []byte) (int, error) {
 }
 
 func (c *hashCounter) digest() v1.Hash {
-	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(c.h.Sum(nil))}
+	return hashOf(c.h)
 }
 
 // surveyTar reads the tar file at path once, bounded by lim (entries,

@@ -42,7 +42,7 @@ func (p *pullProgress) show(ev Progress) {
 		p.started[id] = time.Now()
 	}
 	line := fmt.Sprintf("%s: %s", id, ev.State)
-	if ev.State == Downloading {
+	if ev.State == Downloading || ev.State == Uploading {
 		line += " " + p.rate(id, ev)
 	}
 	p.lines[id] = line

@@ -6,7 +6,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// LayerState is where one layer of a pull is.
+// LayerState is where one layer of a pull (or a push) is.
 type LayerState string
 
 // The states of a layer in a pull, in the order they come.
@@ -23,6 +23,9 @@ const (
 	Done LayerState = "done"
 	// AlreadyExists: the store had it; nothing was downloaded.
 	AlreadyExists LayerState = "already-exists"
+	// Uploading: a push has sent Done of Total compressed bytes (none
+	// when the registry had the layer).
+	Uploading LayerState = "uploading"
 )
 
 // Progress is one event of a pull, for one layer.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"path"
 	"strings"
@@ -183,6 +184,11 @@ func readAtMost(r io.Reader, max int64) ([]byte, error) {
 func sha256Of(data []byte) v1.Hash {
 	sum := sha256.Sum256(data)
 	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
+}
+
+// hashOf is the digest h (a sha256) has summed.
+func hashOf(h hash.Hash) v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}
 }
 
 // manifestMediaType is the media type a manifest or index states in its

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -256,7 +255,7 @@ func renderLayer(ctx context.Context, dir string, f *os.File, owner Owner, oci b
 	if err != nil {
 		return v1.Descriptor{}, err
 	}
-	d := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: size, Digest: v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(h.Sum(nil))}}
+	d := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: size, Digest: hashOf(h)}
 	if !oci {
 		d.MediaType = types.DockerUncompressedLayer
 	}
