@@ -63,6 +63,10 @@ func (r IDRange) Overlaps(o IDRange) bool {
 // Contains reports whether host ID id is in r.
 func (r IDRange) Contains(id uint32) bool { return id >= r.Base && uint64(id) < r.End() }
 
+// Inside is host ID id as the user namespace of r's map sees it (its
+// offset from Base), false when r does not hold it.
+func (r IDRange) Inside(id uint32) (uint32, bool) { return id - r.Base, r.Contains(id) }
+
 // readSecurity fills s from the [security] table t; capability names are
 // normalised to "CAP_X".
 func readSecurity(t table, s *Security) {

@@ -14,7 +14,6 @@ import (
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
 	"github.com/cove-project/cove/isolate"
-	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/supervisor"
 )
 
@@ -87,18 +86,14 @@ func (s *Server) containerChanges(c *call) {
 		c.failWith(err)
 		return
 	}
-	var lc *launch.Config // the unit's, unless a record gives it
-	if ct.rec != nil {
-		cfg, err := ct.rec.launchConfig()
-		if err != nil {
-			c.failWith(err)
-			return
-		}
-		lc = &cfg
+	lc, err := ct.launchConfig()
+	if err != nil {
+		c.failWith(err)
+		return
 	}
 	out, err := filer.Changes(c.ctx(), ct.Name, lc)
 	switch {
-	case errors.Is(err, isolate.ErrVolatile):
+	case errors.Is(err, isolate.ErrVolatile) || errors.Is(err, errNoWritableLayer):
 		c.fail(errorf(CodeConflict, err.Error()))
 	case err != nil:
 		c.failWith(err)

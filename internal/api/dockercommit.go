@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +18,7 @@ import (
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/instruction"
 	"github.com/cove-project/cove/isolate"
-	"github.com/cove-project/cove/launch"
+	"github.com/cove-project/cove/supervisor"
 )
 
 // commitRoute is docker commit's endpoint; root only: the image holds
@@ -53,7 +54,7 @@ type CommitRequest struct {
 func (s *Server) dockerCommit(c *call) {
 	q := c.r.URL.Query()
 	req := CommitRequest{Container: q.Get("container"), Author: q.Get("author"), Comment: q.Get("comment"), Changes: q["changes"], Pause: true}
-	if q.Has("pause") {
+	if q.Get("pause") != "" { // pause= is true, as in Docker
 		var e *Error
 		if req.Pause, e = queryBool(q, "pause"); e != nil {
 			c.fail(e)
@@ -66,19 +67,13 @@ func (s *Server) dockerCommit(c *call) {
 			req.Name += ":" + tag
 		}
 	}
-	if req.Name != "" {
-		if err := image.ValidName(req.Name); err != nil {
-			c.fail(errorf(CodeBadRequest, err.Error()))
-			return
-		}
-	}
 	if err := json.NewDecoder(c.r.Body).Decode(&req.Config); err != nil && !errors.Is(err, io.EOF) { // none, or null: the container's
 		c.failBody(err)
 		return
 	}
 	rec, err := s.Commit(c.ctx(), req)
 	switch {
-	case errors.Is(err, instruction.ErrInvalid):
+	case errors.Is(err, instruction.ErrInvalid) || errors.Is(err, errBadName):
 		c.fail(errorf(CodeBadRequest, err.Error()))
 	case errors.Is(err, isolate.ErrVolatile) || errors.Is(err, errNoWritableLayer):
 		c.fail(errorf(CodeConflict, err.Error()))
@@ -93,14 +88,23 @@ func (s *Server) dockerCommit(c *call) {
 // commit: one from a root directory, or a VM.
 var errNoWritableLayer = errors.New("it has no writable layer over an image")
 
+// errBadName marks a commit's image name that cannot name an image.
+var errBadName = errors.New("bad image name")
+
 // Commit stores an image of container req.Container as docker commit
 // does: its image's layers and one more, what the container wrote (its
 // writable layer, read under its lock so that no start mounts it
-// meanwhile, and with the container frozen if req.Pause), with the
-// container's configuration (as docker inspect shows it, cove's own
-// labels left out) changed by req.Config and req.Changes, and a history
-// entry of its command.
-func (s *Server) Commit(ctx context.Context, req CommitRequest) (image.ImageRecord, error) {
+// meanwhile, and with the container frozen if req.Pause and it runs),
+// with the container's configuration (as docker inspect shows it, cove's
+// own labels left out) changed by req.Config and req.Changes, and a
+// history entry of its command. A failure to thaw the container is
+// returned with the image.
+func (s *Server) Commit(ctx context.Context, req CommitRequest) (rec image.ImageRecord, err error) {
+	if req.Name != "" {
+		if err := image.ValidName(req.Name); err != nil {
+			return image.ImageRecord{}, fmt.Errorf("commit %s: %w: %w", req.Container, errBadName, err)
+		}
+	}
 	ct, err := s.findContainer(ctx, req.Container)
 	if err != nil {
 		return image.ImageRecord{}, err
@@ -117,31 +121,51 @@ func (s *Server) Commit(ctx context.Context, req CommitRequest) (image.ImageReco
 	if err != nil {
 		return image.ImageRecord{}, err
 	}
-	var lc *launch.Config // the unit's, unless a record gives it
-	if ct.rec != nil {
-		c, err := ct.rec.launchConfig()
-		if err != nil {
-			return image.ImageRecord{}, err
-		}
-		lc = &c
+	lc, err := ct.launchConfig()
+	if err != nil {
+		return image.ImageRecord{}, err
 	}
 	filer, err := s.filer()
 	if err != nil {
 		return image.ImageRecord{}, err
-	}
-	if req.Pause && view.State.Running && !view.State.Paused {
-		if err := s.backend.Pause(ctx, ct.Name); err != nil {
-			return image.ImageRecord{}, fmt.Errorf("commit %s: %w", ct.Name, err)
-		}
-		defer s.backend.Unpause(context.WithoutCancel(ctx), ct.Name)
 	}
 	layer, release, err := filer.WritableLayer(ctx, ct.Name, lc)
 	if err != nil {
 		return image.ImageRecord{}, fmt.Errorf("commit %s: %w", ct.Name, err)
 	}
 	defer release()
-	return st.CommitContainer(ctx, image.CommitOptions{Base: layer.Image, Upper: layer.Upper, Owner: layer.Owner,
+	if req.Pause { // under the lock: a start meanwhile has its payload running now
+		thaw, err := s.freeze(ctx, ct.Name)
+		if err != nil {
+			return image.ImageRecord{}, fmt.Errorf("commit %s: %w", ct.Name, err)
+		}
+		defer func() { err = errors.Join(err, thaw()) }()
+	}
+	return st.CommitContainer(ctx, image.CommitOptions{Base: layer.Image, Upper: layer.Upper, IDs: layer.IDs,
 		Config: cfg, Author: req.Author, Comment: req.Comment, CreatedBy: strings.Join(view.Config.Cmd, " "), Name: req.Name})
+}
+
+// freeze pauses workload name if it runs now, and returns what thaws it
+// (nothing, when it did not run or was paused already).
+func (s *Server) freeze(ctx context.Context, name string) (thaw func() error, err error) {
+	w, err := s.backend.Status(ctx, name)
+	switch {
+	case errors.Is(err, supervisor.ErrNotFound): // a record's container whose unit is not loaded
+		return func() error { return nil }, nil
+	case err != nil:
+		return nil, err
+	case dockerState(w) != "running":
+		return func() error { return nil }, nil
+	}
+	if err := s.backend.Pause(ctx, name); err != nil {
+		return nil, err
+	}
+	return func() error {
+		if err := s.backend.Unpause(context.WithoutCancel(ctx), name); err != nil {
+			return fmt.Errorf("thaw %s: %w", name, err)
+		}
+		return nil
+	}, nil
 }
 
 // commitView is container ct as docker inspect shows it, and its
@@ -167,9 +191,10 @@ func (s *Server) commitView(ct dockerContainer) (dockerInspect, v1.Config, error
 	return d, cfg, nil
 }
 
-// healthConfig is a Docker API health check as an image's.
+// healthConfig is a Docker API health check as an image's (nil for
+// none).
 func healthConfig(h *dockerHealthcheck) *v1.HealthConfig {
-	if h == nil || len(h.Test) == 0 {
+	if h == nil {
 		return nil
 	}
 	return &v1.HealthConfig{Test: h.Test, Interval: time.Duration(h.Interval), Timeout: time.Duration(h.Timeout),
@@ -231,9 +256,22 @@ func mergeConfig(cfg *v1.Config, ct v1.Config) {
 	if cfg.StopSignal == "" {
 		cfg.StopSignal = ct.StopSignal
 	}
-	if cfg.Healthcheck == nil {
-		cfg.Healthcheck = ct.Healthcheck
+	cfg.Healthcheck = mergeHealth(cfg.Healthcheck, ct.Healthcheck)
+}
+
+// mergeHealth is h with what it leaves unset (an empty test, a zero
+// duration or count) taken from ct's, as Docker's commit merges them.
+func mergeHealth(h, ct *v1.HealthConfig) *v1.HealthConfig {
+	if h == nil || ct == nil {
+		return cmp.Or(h, ct)
 	}
+	out := *h
+	if len(out.Test) == 0 {
+		out.Test = ct.Test
+	}
+	out.Interval, out.Timeout = cmp.Or(out.Interval, ct.Interval), cmp.Or(out.Timeout, ct.Timeout)
+	out.StartPeriod, out.Retries = cmp.Or(out.StartPeriod, ct.StartPeriod), cmp.Or(out.Retries, ct.Retries)
+	return &out
 }
 
 // mergeMissing is m with the keys of from it does not have.

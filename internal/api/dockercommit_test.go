@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -45,6 +46,11 @@ func TestCommitConfig(t *testing.T) {
 	}
 	if !reflect.DeepEqual(ct.Env, []string{"PATH=/bin", "A=1"}) || len(ct.Labels) != 1 || len(ct.ExposedPorts) != 1 {
 		t.Errorf("the container's configuration changed: %+v", ct)
+	}
+	ct.Healthcheck = &v1.HealthConfig{Test: []string{"CMD", "/check"}, Retries: 3}
+	got, err := commitConfig(ct, &dockerCreate{Healthcheck: &dockerHealthcheck{Interval: int64(time.Second)}}, nil)
+	if want := (v1.HealthConfig{Test: []string{"CMD", "/check"}, Interval: time.Second, Retries: 3}); err != nil || !reflect.DeepEqual(*got.Healthcheck, want) {
+		t.Errorf("a body's health check interval over the container's check: %+v, %v; want %+v", got.Healthcheck, err, want)
 	}
 	if _, err := commitConfig(ct, nil, []string{"RUN true"}); !errors.Is(err, instruction.ErrInvalid) {
 		t.Errorf("RUN: got %v, want ErrInvalid", err)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
 )
@@ -24,6 +25,16 @@ type dockerContainer struct {
 	Workload                  // systemd's, or made from the record when the unit is not loaded
 	rec      *containerRecord // nil: a workload not created through Docker's API
 	loaded   bool             // systemd has the unit
+}
+
+// launchConfig is ct's launcher configuration when its record gives it,
+// or nil: its unit's.
+func (ct dockerContainer) launchConfig() (*launch.Config, error) {
+	if ct.rec == nil {
+		return nil, nil
+	}
+	c, err := ct.rec.launchConfig()
+	return &c, err
 }
 
 // container finds the container called name: its loaded unit and record,

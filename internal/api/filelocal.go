@@ -43,9 +43,9 @@ type Filer interface {
 	// WritableLayer returns the writable layer of image container name
 	// (given its launcher configuration as Changes takes it), locked
 	// (inside.LockState) until release is called: no start makes a new
-	// overlay of it meanwhile. A volatile container's wraps
-	// isolate.ErrVolatile; a container from a root directory's,
-	// errNoWritableLayer.
+	// overlay of it meanwhile, and what it is over is read under the
+	// lock. A volatile container's wraps isolate.ErrVolatile; a container
+	// from a root directory's, errNoWritableLayer.
 	WritableLayer(ctx context.Context, name string, c *launch.Config) (l WritableLayer, release func(), err error)
 }
 
@@ -53,7 +53,7 @@ type Filer interface {
 type WritableLayer struct {
 	Upper string      // the overlay's upper directory (missing: the container never started)
 	Image string      // the digest of the image it is over (or the spec's image, before a start)
-	Owner image.Owner // maps its owners to the container's (with a user namespace); nil: none to map
+	IDs   image.IDMap // maps its files' IDs to the container's (with a user namespace); nil: none to map
 }
 
 var _ Filer = (*Local)(nil)
@@ -132,17 +132,9 @@ func (l *Local) StoppedFiles(c launch.Config, write bool) (copier.Root, func(), 
 // Changes implements Filer with the container's writable layer in its
 // state directory, read from the host, against its image's layers.
 func (l *Local) Changes(ctx context.Context, name string, c *launch.Config) ([]changes.Change, error) {
-	if c == nil {
-		var err error
-		if c, err = l.unitConfig(ctx, name); err != nil {
-			return nil, fmt.Errorf("changes of %s: %w", name, err)
-		}
-	}
-	switch {
-	case c.Image.Ref == "":
-		return nil, fmt.Errorf("changes of %s: a container from a root directory writes to it: it has no image to compare with", name)
-	case c.Volatile:
-		return nil, fmt.Errorf("changes of %s: %w", name, isolate.ErrVolatile)
+	c, err := l.layered(ctx, name, c)
+	if err != nil {
+		return nil, fmt.Errorf("changes of %s: %w", name, err)
 	}
 	upper := filepath.Join(c.Image.StateDir, launch.UpperDir)
 	if _, err := os.Lstat(upper); errors.Is(err, os.ErrNotExist) {
@@ -158,38 +150,59 @@ func (l *Local) Changes(ctx context.Context, name string, c *launch.Config) ([]c
 // WritableLayer implements Filer with the container's state directory,
 // its recorded image digest, and its recorded user namespace IDs.
 func (l *Local) WritableLayer(ctx context.Context, name string, c *launch.Config) (WritableLayer, func(), error) {
+	c, err := l.layered(ctx, name, c)
+	var unlock func()
+	if err == nil {
+		unlock, err = lockWritableLayer(*c)
+	}
+	if err != nil {
+		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+	}
+	wl := WritableLayer{Upper: filepath.Join(c.Image.StateDir, launch.UpperDir), Image: cmp.Or(stored.RunningDigest(name), c.Image.Ref)}
+	if wl.IDs, err = layerIDs(name, *c, wl.Upper); err != nil {
+		unlock()
+		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+	}
+	return wl, unlock, nil
+}
+
+// layered is the launcher configuration of image container name, c or
+// (nil) its unit's; a volatile container's wraps isolate.ErrVolatile, one
+// from a root directory's errNoWritableLayer.
+func (l *Local) layered(ctx context.Context, name string, c *launch.Config) (*launch.Config, error) {
 	if c == nil {
 		var err error
 		if c, err = l.unitConfig(ctx, name); err != nil {
-			return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+			return nil, err
 		}
 	}
 	switch {
 	case c.Image.Ref == "":
-		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, errNoWritableLayer)
+		return nil, fmt.Errorf("a container from a root directory writes to it: %w", errNoWritableLayer)
 	case c.Volatile:
-		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, isolate.ErrVolatile)
+		return nil, isolate.ErrVolatile
 	}
-	wl := WritableLayer{Upper: filepath.Join(c.Image.StateDir, launch.UpperDir), Image: cmp.Or(stored.RunningDigest(name), c.Image.Ref)}
-	if spec.HasUserNS(c.UserNS) {
-		ids, ok, err := userns.Default().Lookup(name)
-		switch {
-		case err != nil:
-			return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
-		case ok:
-			maps := inside.IDMaps{UID: ids, GID: ids}
-			wl.Owner = maps.ToContainer
-		default:
-			if _, err := os.Lstat(wl.Upper); err == nil {
-				return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: its user namespace's IDs are not recorded: its files' owners cannot be told", name)
-			}
-		}
+	return c, nil
+}
+
+// layerIDs maps the IDs of the files of container name's writable layer
+// upper to the container's: nil without a user namespace; its recorded
+// IDs with one (a layer made without a record is refused).
+func layerIDs(name string, c launch.Config, upper string) (image.IDMap, error) {
+	if !spec.HasUserNS(c.UserNS) {
+		return nil, nil
 	}
-	unlock, err := lockWritableLayer(*c)
-	if err != nil {
-		return WritableLayer{}, nil, fmt.Errorf("writable layer of %s: %w", name, err)
+	ids, ok, err := userns.Default().Lookup(name)
+	switch {
+	case err != nil:
+		return nil, err
+	case ok:
+		return ids.Inside, nil
 	}
-	return wl, unlock, nil
+	if _, err := os.Lstat(upper); err == nil {
+		return nil, errors.New("its user namespace's IDs are not recorded: its files' owners cannot be told")
+	}
+	return nil, nil
 }
 
 // unitConfig is the launcher configuration of container name, read from

@@ -22,7 +22,7 @@ func commitCommand(env *Env) *cobra.Command {
 		Long: `Make an image of an image container, as docker commit (and podman commit) do:
 its image's layers and one more, what the container wrote in its root (not
 what its volumes hold), with the container's configuration, changed by
---change Dockerfile instructions (` + strings.Join(instruction.Names, ", ") + `).
+--change Dockerfile instructions (` + strings.Join(instruction.Names(), ", ") + `).
 IMAGE names it (docker tag's rules: NAME[:TAG] is localhost/NAME:TAG); without
 it the image has no name. A running container is frozen while its layer is
 read, unless --pause=false. Prints the image's ID. Root only.`,

@@ -26,9 +26,9 @@ type CommitOptions struct {
 	// directory; one that does not exist is an empty layer. Nothing may
 	// change it while the commit reads it (see writeLayerTar).
 	Upper string
-	// Owner maps the owners of Upper's files (host IDs) to the
-	// container's (with a user namespace); nil keeps them.
-	Owner Owner
+	// IDs maps the IDs of Upper's files (host IDs) to the container's
+	// (with a user namespace); nil keeps them.
+	IDs IDMap
 	// Config is the new image's configuration.
 	Config v1.Config
 	// Author and Comment are the image's; CreatedBy is its history
@@ -45,7 +45,8 @@ type CommitOptions struct {
 // imported image's (verified, unpacked into its own directory), so that
 // what the container wrote is hostile input to the store as any layer
 // is. Its configuration is the base's with opt's, created now, with one
-// history entry and one diff ID more.
+// history entry and one diff ID more (none, as in Docker, when the
+// writable layer holds nothing: the entry is then an empty layer's).
 func (s *Store) CommitContainer(ctx context.Context, opt CommitOptions) (ImageRecord, error) {
 	rec, err := s.commitContainer(ctx, opt)
 	if err != nil {
@@ -80,11 +81,15 @@ func (s *Store) commitContainer(ctx context.Context, opt CommitOptions) (ImageRe
 	if err != nil {
 		return ImageRecord{}, fmt.Errorf("the writable layer %s: %w", opt.Upper, err)
 	}
-	cfg, err := json.Marshal(committedConfig(base, opt, top.Digest, time.Now().UTC()))
+	var layers []v1.Descriptor // the new layer, unless it is empty (Docker's rule: then the history says so)
+	if top.Digest != emptyTarDigest {
+		layers = []v1.Descriptor{top}
+	}
+	cfg, err := json.Marshal(committedConfig(base, opt, layers, time.Now().UTC()))
 	if err != nil {
 		return ImageRecord{}, err
 	}
-	m := committedManifest(base, cfg, top)
+	m := committedManifest(base, cfg, layers)
 	src := memSource{docs: map[v1.Hash][]byte{m.Config.Digest: cfg}, next: fileSource{path: path, digest: top.Digest}}
 	t, err := madeTarget(ctx, src, m, base.Platform)
 	if err != nil {
@@ -105,27 +110,35 @@ func writeFileLayer(ctx context.Context, path string, opt CommitOptions, oci boo
 		return v1.Descriptor{}, err
 	}
 	defer f.Close()
-	d, err := renderLayer(ctx, opt.Upper, f, opt.Owner, oci)
+	d, err := renderLayer(ctx, opt.Upper, f, opt.IDs, oci)
 	if err == nil {
 		err = f.Sync()
 	}
 	return d, err
 }
 
+// emptyTarDigest is the digest of a tar without entries (its end
+// marker: 1024 zero bytes).
+var emptyTarDigest = sha256Of(make([]byte, 1024))
+
 // committedConfig is the configuration file of the image opt makes of
-// base with the layer whose diff ID is top, created at now.
-func committedConfig(base ImageRecord, opt CommitOptions, top v1.Hash, now time.Time) v1.ConfigFile {
+// base with the uncompressed layers top (none or one), created at now.
+func committedConfig(base ImageRecord, opt CommitOptions, top []v1.Descriptor, now time.Time) v1.ConfigFile {
 	cf := base.Config
 	cf.Created, cf.Author, cf.Config = v1.Time{Time: now}, opt.Author, opt.Config
-	cf.History = append(slices.Clone(cf.History), v1.History{Created: cf.Created, Author: opt.Author, CreatedBy: opt.CreatedBy, Comment: opt.Comment})
+	h := v1.History{Created: cf.Created, Author: opt.Author, CreatedBy: opt.CreatedBy, Comment: opt.Comment, EmptyLayer: len(top) == 0}
+	cf.History = append(slices.Clone(cf.History), h)
 	cf.RootFS.Type = "layers"
-	cf.RootFS.DiffIDs = append(slices.Clone(cf.RootFS.DiffIDs), top)
+	cf.RootFS.DiffIDs = slices.Clone(cf.RootFS.DiffIDs)
+	for _, l := range top {
+		cf.RootFS.DiffIDs = append(cf.RootFS.DiffIDs, l.Digest)
+	}
 	return cf
 }
 
 // committedManifest is the manifest of base's layers and top, with the
 // configuration cfg, of base's kind (Docker's or OCI's).
-func committedManifest(base ImageRecord, cfg []byte, top v1.Descriptor) v1.Manifest {
+func committedManifest(base ImageRecord, cfg []byte, top []v1.Descriptor) v1.Manifest {
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
 		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
 	if base.MediaType == types.DockerManifestSchema2 {
@@ -134,6 +147,6 @@ func committedManifest(base ImageRecord, cfg []byte, top v1.Descriptor) v1.Manif
 	for _, l := range base.Layers {
 		m.Layers = append(m.Layers, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest})
 	}
-	m.Layers = append(m.Layers, top)
+	m.Layers = append(m.Layers, top...)
 	return m
 }

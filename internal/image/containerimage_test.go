@@ -40,6 +40,11 @@ func writableLayer(t *testing.T) string {
 	if err := unix.Lsetxattr(up+"/opq", stored.OpaqueXattr, []byte("y"), 0); err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range []string{up, up + "/etc", up + "/opq"} { // the container's root's; the whiteout stays root's, as overlayfs makes it
+		if err := os.Lchown(p, 100000, 100000); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return up
 }
 
@@ -53,9 +58,9 @@ func TestCommitContainer(t *testing.T) {
 	s := newStore(t, nil)
 	img, _ := threeLayerImage(t, false, dockerGzip)
 	base := importOne(t, s, dockerArchive(t, img, false), ImportOptions{Name: "base:1"})
-	owner := func(uid, gid uint32) (uint32, uint32) { return uid - 100000, gid - 100000 }
+	ids := func(id uint32) (uint32, bool) { return id - 100000, id >= 100000 && id < 165536 }
 	cfg := v1.Config{Cmd: []string{"/app"}, Env: []string{"A=1"}}
-	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: writableLayer(t), Owner: owner,
+	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: writableLayer(t), IDs: ids,
 		Config: cfg, Author: "me", Comment: "why", CreatedBy: "sh -c edit", Name: "registry.example:5000/app:2"})
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +120,8 @@ func TestCommitContainerRefusesRedirects(t *testing.T) {
 }
 
 // TestCommitContainerNeverStarted commits a container that never ran:
-// one empty layer more.
+// no layer more (Docker's rule for an empty one), and a history entry
+// that says so.
 func TestCommitContainerNeverStarted(t *testing.T) {
 	needRoot(t)
 	s := newStore(t, nil)
@@ -125,7 +131,72 @@ func TestCommitContainerNeverStarted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if top := entries(t, s.LayerDir(rec.Layers[len(rec.Layers)-1].DiffID)); len(rec.Layers) != 4 || len(top) != 0 || len(rec.Names) != 0 || rec.MediaType != types.OCIManifestSchema1 {
-		t.Errorf("layers %d, top layer holds %v, names %v, %s", len(rec.Layers), top, rec.Names, rec.MediaType)
+	h := rec.Config.History
+	if len(rec.Layers) != 3 || len(rec.Config.RootFS.DiffIDs) != 3 || !h[len(h)-1].EmptyLayer || len(rec.Names) != 0 || rec.MediaType != types.OCIManifestSchema1 {
+		t.Errorf("layers %d, diff IDs %d, history %+v, names %v, %s", len(rec.Layers), len(rec.Config.RootFS.DiffIDs), h, rec.Names, rec.MediaType)
+	}
+	if rec.Digest == base.Digest {
+		t.Error("the commit is the base image")
+	}
+}
+
+// TestCommitContainerRefusesForeignIDs refuses a writable layer with a
+// file whose owner the container's user namespace does not map (made
+// there by the host), rather than give it another owner.
+func TestCommitContainerRefusesForeignIDs(t *testing.T) {
+	needRoot(t)
+	s := newStore(t, nil)
+	img, _ := threeLayerImage(t, true, ociGzip)
+	importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+	up := writableLayer(t)
+	if err := os.Lchown(up+"/etc/made", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(id uint32) (uint32, bool) { return id - 100000, id >= 100000 && id < 165536 }
+	_, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: up, IDs: ids})
+	if err == nil || !strings.Contains(err.Error(), "etc/made") || !strings.Contains(err.Error(), "owner ID 0") {
+		t.Fatalf("got %v, want etc/made's owner refused", err)
+	}
+}
+
+// TestOpenSameRefusesAReplacedEntry refuses to read an entry that is not
+// the inode its status named: a file replaced by another, a directory by
+// a symlink.
+func TestOpenSameRefusesAReplacedEntry(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	if err := os.WriteFile(p, []byte("a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p, p+".old"); err != nil { // kept: its inode is not reused
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("b"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := openSame(p, st, 0); err == nil {
+		f.Close()
+		t.Error("a replaced file was opened")
+	}
+	d := filepath.Join(dir, "d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Lstat(d, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(d, d+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", d); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := openSame(d, st, unix.O_DIRECTORY); err == nil {
+		f.Close()
+		t.Error("a directory replaced by a symlink to / was opened")
 	}
 }

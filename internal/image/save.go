@@ -236,17 +236,17 @@ func (a *archiveWriter) layer(ctx context.Context, dir string) (v1.Descriptor, e
 	return d, err
 }
 
-// renderLayer writes the layer directory dir (see writeLayerTar, owners
-// mapped by owner) to f, uncompressed, from its start, and returns its
+// renderLayer writes the layer directory dir (see writeLayerTar, IDs
+// mapped by ids) to f, uncompressed, from its start, and returns its
 // descriptor: an OCI layer's if oci, else Docker's. A dir that does not
 // exist is an empty layer.
-func renderLayer(ctx context.Context, dir string, f *os.File, owner Owner, oci bool) (v1.Descriptor, error) {
+func renderLayer(ctx context.Context, dir string, f *os.File, ids IDMap, oci bool) (v1.Descriptor, error) {
 	h := sha256.New()
 	var err error
 	if _, serr := os.Lstat(dir); errors.Is(serr, os.ErrNotExist) {
 		err = tar.NewWriter(io.MultiWriter(f, h)).Close()
 	} else {
-		err = writeLayerTar(ctx, dir, io.MultiWriter(f, h), owner)
+		err = writeLayerTar(ctx, dir, io.MultiWriter(f, h), ids)
 	}
 	if err != nil {
 		return v1.Descriptor{}, err

@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,43 +35,53 @@ type fileID struct{ dev, ino uint64 }
 type layerTar struct {
 	ctx   context.Context
 	tw    *tar.Writer
-	root  string
 	links map[fileID]string // first path of each inode with more than one link
-	owner Owner             // nil: the owners as they are
+	ids   IDMap             // nil: the owners as they are
 }
 
-// Owner maps a file's owner on the host to its owner in a layer.
-type Owner func(uid, gid uint32) (uint32, uint32)
-
 // writeLayerTar writes the unpacked layer dir (an overlayfs lower
-// directory, as package layer makes it) to w as an OCI layer tar: a 0:0
-// character device becomes the whiteout ".wh.NAME", a directory with
-// trusted.overlay.opaque="y" is followed by its ".wh..wh..opq" marker.
-// Entries come in name order, directories first of what they hold; a
-// second link to an inode is a hard link to the first; owners are numeric
-// (no names), modes keep setuid, setgid and sticky, times are the
-// modification times (to the nanosecond, in PAX records), and the xattrs
-// an image may carry are kept (user.*, security.*, POSIX ACLs; not
-// trusted.*). Whiteouts and markers are dated at the epoch, and the
-// layer root is an entry ("./") only when its mode or owner is not
-// 0755 root's, so the tar depends on nothing but the layer's files.
-// Owners are mapped by owner unless it is nil. Paths under dir are
-// followed as they are: nothing may change dir's tree meanwhile.
-func writeLayerTar(ctx context.Context, dir string, w io.Writer, owner Owner) error {
-	lt := &layerTar{ctx: ctx, tw: tar.NewWriter(w), root: dir, links: map[fileID]string{}, owner: owner}
-	if err := lt.dir("."); err != nil {
+// directory, as package layer makes it, or a container's upper one) to w
+// as an OCI layer tar: a 0:0 character device becomes the whiteout
+// ".wh.NAME", a directory with trusted.overlay.opaque="y" is followed by
+// its ".wh..wh..opq" marker. Entries come in name order, directories
+// first of what they hold; a second link to an inode is a hard link to
+// the first; owners are numeric (no names), modes keep setuid, setgid
+// and sticky, times are the modification times (to the nanosecond, in
+// PAX records), and the xattrs an image may carry are kept (user.*,
+// security.*, POSIX ACLs; not trusted.*). Whiteouts and markers are
+// dated at the epoch, and the layer root is an entry ("./") only when
+// its mode or owner is not 0755 root's, so the tar depends on nothing but
+// the layer's files. With ids, owners, the IDs of POSIX ACLs and a file
+// capability's root ID are mapped by it, and an ID it does not map is
+// refused.
+//
+// The tree may be hostile and change while it is read (a running
+// container's): every entry is looked up in its directory, held open,
+// without following a symlink; a directory or file is opened without
+// following one and must be the inode its status named (so no path leads
+// out of dir, and no device or FIFO is ever opened). What changes
+// meanwhile may still be caught half-way, as Docker's commit without a
+// pause would.
+func writeLayerTar(ctx context.Context, dir string, w io.Writer, ids IDMap) error {
+	d, err := os.OpenFile(dir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return err
+	}
+	defer d.Close()
+	lt := &layerTar{ctx: ctx, tw: tar.NewWriter(w), links: map[fileID]string{}, ids: ids}
+	if err := lt.dir(d, "."); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
 	}
 	return lt.tw.Close()
 }
 
-// dir writes the directory rel (its entry, its opaque marker) and what
-// it holds.
-func (lt *layerTar) dir(rel string) error {
+// dir writes the directory rel, open as d (its entry, its opaque marker),
+// and what it holds.
+func (lt *layerTar) dir(d *os.File, rel string) error {
 	if err := lt.ctx.Err(); err != nil {
 		return err
 	}
-	st, hdr, opaque, err := lt.header(rel)
+	st, hdr, opaque, err := lt.header(fdPath(d)+"/.", rel)
 	if err != nil {
 		return err
 	}
@@ -86,30 +96,38 @@ func (lt *layerTar) dir(rel string) error {
 			return err
 		}
 	}
-	ents, err := os.ReadDir(filepath.Join(lt.root, rel))
+	names, err := d.Readdirnames(-1)
 	if err != nil {
 		return err
 	}
-	for _, e := range ents {
-		p := path.Join(rel, e.Name())
-		if err := lt.entry(p); err != nil {
+	slices.Sort(names)
+	for _, name := range names {
+		p := path.Join(rel, name)
+		if err := lt.entry(d, name, p); err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 	}
 	return nil
 }
 
-// entry writes the entry at rel, recursing into a directory; a second
-// link to an inode is a hard link to the first.
-func (lt *layerTar) entry(rel string) error {
-	st, hdr, _, err := lt.header(rel)
+// entry writes the entry name of the directory parent, rel in the layer,
+// recursing into a directory; a second link to an inode is a hard link to
+// the first.
+func (lt *layerTar) entry(parent *os.File, name, rel string) error {
+	at := fdPath(parent) + "/" + name // the last element is never followed
+	st, hdr, _, err := lt.header(at, rel)
 	if err != nil {
 		return err
 	}
 	typ := st.Mode & unix.S_IFMT
 	switch {
 	case typ == unix.S_IFDIR:
-		return lt.dir(rel)
+		d, err := openSame(at, st, unix.O_DIRECTORY)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return lt.dir(d, rel)
 	case stored.IsWhiteout(st.Mode, st.Rdev):
 		dir, name := path.Split(rel)
 		return lt.tw.WriteHeader(markerHeader(dir + whiteoutPrefix + name))
@@ -122,10 +140,10 @@ func (lt *layerTar) entry(rel string) error {
 	}
 	switch typ {
 	case unix.S_IFREG:
-		return lt.file(rel, st, hdr)
+		return lt.file(at, st, hdr)
 	case unix.S_IFLNK:
 		hdr.Typeflag = tar.TypeSymlink
-		hdr.Linkname, err = os.Readlink(filepath.Join(lt.root, rel))
+		hdr.Linkname, err = os.Readlink(at)
 	case unix.S_IFCHR:
 		hdr.Typeflag = tar.TypeChar
 	case unix.S_IFBLK:
@@ -142,10 +160,10 @@ func (lt *layerTar) entry(rel string) error {
 	return lt.tw.WriteHeader(hdr)
 }
 
-// file writes the regular file rel with its contents.
-func (lt *layerTar) file(rel string, st unix.Stat_t, hdr *tar.Header) error {
+// file writes the regular file at with its contents.
+func (lt *layerTar) file(at string, st unix.Stat_t, hdr *tar.Header) error {
 	hdr.Typeflag, hdr.Size = tar.TypeReg, st.Size
-	f, err := os.OpenFile(filepath.Join(lt.root, rel), os.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	f, err := openSame(at, st, 0)
 	if err != nil {
 		return err
 	}
@@ -159,21 +177,50 @@ func (lt *layerTar) file(rel string, st unix.Stat_t, hdr *tar.Header) error {
 	return nil
 }
 
-// header is the tar header of rel with its attributes (type left to the
-// caller), its status, and whether it is an opaque directory.
-func (lt *layerTar) header(rel string) (unix.Stat_t, *tar.Header, bool, error) {
-	p := filepath.Join(lt.root, rel)
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
-		return st, nil, false, &os.PathError{Op: "lstat", Path: p, Err: err}
+// openSame opens at (read-only, with flags; its last element not
+// followed, not blocking on it) and checks it is the inode st describes.
+func openSame(at string, st unix.Stat_t, flags int) (*os.File, error) {
+	f, err := os.OpenFile(at, os.O_RDONLY|flags|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
 	}
-	uid, gid := st.Uid, st.Gid
-	if lt.owner != nil {
-		uid, gid = lt.owner(uid, gid)
+	var now unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &now); err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "fstat", Path: at, Err: err}
+	}
+	if now.Dev != st.Dev || now.Ino != st.Ino || now.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT {
+		f.Close()
+		return nil, errors.New("it was replaced while it was read")
+	}
+	return f, nil
+}
+
+// fdPath names the directory open as f (its last element followed: a
+// process's descriptor, never a container's symlink).
+func fdPath(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// header is the tar header of the entry at (not followed), rel in the
+// layer, with its attributes (type left to the caller), its status, and
+// whether it is an opaque directory.
+func (lt *layerTar) header(at, rel string) (unix.Stat_t, *tar.Header, bool, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(at, &st); err != nil {
+		return st, nil, false, &os.PathError{Op: "lstat", Path: rel, Err: err}
+	}
+	uid, gid, err := st.Uid, st.Gid, error(nil)
+	if !stored.IsWhiteout(st.Mode, st.Rdev) { // a marker has no owner (overlayfs makes them as the mounter)
+		uid, gid, err = lt.owner(st.Uid, st.Gid)
+	}
+	if err != nil {
+		return st, nil, false, err
 	}
 	hdr := &tar.Header{Name: rel, Mode: int64(st.Mode & 0o7777), Uid: int(uid), Gid: int(gid),
 		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec), Format: tar.FormatPAX}
-	xattrs, opaque, err := imageXattrs(p)
+	xattrs, opaque, err := imageXattrs(at)
+	if err == nil && lt.ids != nil {
+		err = lt.ids.xattrs(xattrs)
+	}
 	if err != nil {
 		return st, nil, false, err
 	}
@@ -184,6 +231,19 @@ func (lt *layerTar) header(rel string) (unix.Stat_t, *tar.Header, bool, error) {
 		hdr.PAXRecords[paxXattrPrefix+k] = v
 	}
 	return st, hdr, opaque, nil
+}
+
+// owner maps an owner by lt.ids.
+func (lt *layerTar) owner(uid, gid uint32) (uint32, uint32, error) {
+	if lt.ids == nil {
+		return uid, gid, nil
+	}
+	u, err := lt.ids.id(uid)
+	if err != nil {
+		return 0, 0, err
+	}
+	g, err := lt.ids.id(gid)
+	return u, g, err
 }
 
 // markerHeader is a whiteout or opaque marker entry: an empty file.

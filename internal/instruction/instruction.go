@@ -1,6 +1,7 @@
 // Package instruction applies to an image's configuration the Dockerfile
 // instructions that change only it (docker commit --change): CMD,
-// ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME and WORKDIR,
+// ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER,
+// VOLUME and WORKDIR,
 // with a Dockerfile's syntax: the exec form (a JSON array) or the shell
 // form, KEY=VALUE words with quotes and backslash escapes, and $VAR,
 // ${VAR}, ${VAR:-WORD} and ${VAR:+WORD} expanded from the environment the
@@ -15,6 +16,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -26,22 +28,33 @@ import (
 var ErrInvalid = errors.New("invalid change")
 
 // Names are the instructions Apply takes, as Docker spells them.
-var Names = []string{"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
+func Names() []string {
+	return []string{"CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"}
+}
 
-// Apply applies changes, one instruction each ("CMD [\"nginx\"]"), in
-// order, to cfg, as a Dockerfile's build does: CMD and ENTRYPOINT take a
+// Apply applies changes ("CMD [\"nginx\"]"), in order, to cfg, as a
+// Dockerfile's build does; a change may hold several instructions, one a
+// line (Docker joins the changes into one Dockerfile), and empty lines
+// and # comments are skipped. CMD and ENTRYPOINT take a
 // JSON array or a shell command line (run with cfg.Shell, else
 // /bin/sh -c); ENTRYPOINT clears the command unless a CMD came before it
 // in changes; ENV and LABEL set KEY=VALUE pairs (or one "KEY VALUE");
 // EXPOSE adds ports ("80", "53/udp", "8000-8002/tcp"); VOLUME adds
 // paths; WORKDIR is taken relative to the one before; STOPSIGNAL is a
-// signal's name or number. An error names the change and wraps
-// ErrInvalid; cfg is then partly changed.
+// signal's name or number; HEALTHCHECK takes NONE or
+// [--interval=D] [--timeout=D] [--start-period=D] [--retries=N] CMD …;
+// ONBUILD records its instruction for a later build. An error names the
+// instruction and wraps ErrInvalid; cfg is then partly changed.
 func Apply(cfg *v1.Config, changes []string) error {
 	a := applier{cfg: cfg}
 	for _, ch := range changes {
-		if err := a.apply(ch); err != nil {
-			return fmt.Errorf("change %q: %w: %w", ch, ErrInvalid, err)
+		for _, line := range strings.Split(ch, "\n") {
+			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if err := a.apply(line); err != nil {
+				return fmt.Errorf("change %q: %w: %w", line, ErrInvalid, err)
+			}
 		}
 	}
 	return nil
@@ -55,19 +68,16 @@ type applier struct {
 
 // apply applies the one instruction ch.
 func (a *applier) apply(ch string) error {
-	ch = strings.TrimSpace(ch)
-	kw, rest := ch, ""
-	if i := strings.IndexAny(ch, " \t"); i >= 0 {
-		kw, rest = ch[:i], ch[i+1:]
-	}
-	rest = strings.TrimSpace(rest)
+	kw, rest := cutWord(ch)
 	l := lexer{env: a.cfg.Env}
-	switch strings.ToUpper(kw) {
-	case "CMD":
-		a.cfg.Cmd, a.cmdSet = a.command(rest), true
-	case "ENTRYPOINT":
-		a.cfg.Entrypoint = a.command(rest)
-		if !a.cmdSet {
+	switch kw = strings.ToUpper(kw); kw {
+	case "CMD", "ENTRYPOINT":
+		if rest == "" {
+			return fmt.Errorf("%s wants a command", kw)
+		}
+		if kw == "CMD" {
+			a.cfg.Cmd, a.cmdSet = a.command(rest), true
+		} else if a.cfg.Entrypoint = a.command(rest); !a.cmdSet {
 			a.cfg.Cmd = nil
 		}
 	case "ENV":
@@ -84,11 +94,15 @@ func (a *applier) apply(ch string) error {
 	case "VOLUME":
 		return a.volume(l, rest)
 	case "USER", "WORKDIR", "STOPSIGNAL":
-		return a.single(l, strings.ToUpper(kw), rest)
+		return a.single(l, kw, rest)
+	case "HEALTHCHECK":
+		return a.healthcheck(rest)
+	case "ONBUILD":
+		return a.onbuild(rest)
 	case "":
 		return errors.New("no instruction")
 	default:
-		return fmt.Errorf("%s is not an instruction that changes only the configuration (%s)", kw, strings.Join(Names, ", "))
+		return fmt.Errorf("%s is not an instruction that changes only the configuration (%s)", kw, strings.Join(Names(), ", "))
 	}
 	return nil
 }
@@ -132,15 +146,15 @@ func pairs(l lexer, rest string, set func(k, v string)) error {
 		return errors.New("want KEY=VALUE")
 	}
 	if !strings.Contains(words[0], "=") {
-		key, value, _ := strings.Cut(rest, " ")
-		v, err := l.words(strings.TrimSpace(value), false)
+		_, value := cutWord(rest)
+		v, err := l.words(value, false)
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(value) == "" {
-			return fmt.Errorf("%s has no value (want KEY=VALUE or KEY VALUE)", key)
+		if value == "" {
+			return fmt.Errorf("%s has no value (want KEY=VALUE or KEY VALUE)", words[0])
 		}
-		set(key, strings.Join(v, ""))
+		set(words[0], strings.Join(v, ""))
 		return nil
 	}
 	for _, w := range words {
@@ -257,5 +271,92 @@ func (a *applier) single(l lexer, kw, rest string) error {
 		}
 		a.cfg.StopSignal = v
 	}
+	return nil
+}
+
+// cutWord splits s at its first run of white space, both parts trimmed.
+func cutWord(s string) (word, rest string) {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexAny(s, " \t"); i >= 0 {
+		return s[:i], strings.TrimSpace(s[i+1:])
+	}
+	return s, ""
+}
+
+// healthcheck applies HEALTHCHECK: NONE, or options then CMD and a
+// command (the exec form: ["CMD", ARG…]; the shell form: ["CMD-SHELL",
+// LINE]).
+func (a *applier) healthcheck(rest string) error {
+	h := &v1.HealthConfig{}
+	for strings.HasPrefix(rest, "--") {
+		var opt string
+		opt, rest = cutWord(rest)
+		if err := healthOption(h, opt); err != nil {
+			return err
+		}
+	}
+	kw, cmd := cutWord(rest)
+	switch strings.ToUpper(kw) {
+	case "NONE":
+		if cmd != "" || h.Interval != 0 || h.Timeout != 0 || h.StartPeriod != 0 || h.Retries != 0 {
+			return errors.New("HEALTHCHECK NONE takes no options and no command")
+		}
+		a.cfg.Healthcheck = &v1.HealthConfig{Test: []string{"NONE"}}
+		return nil
+	case "CMD":
+	default:
+		return errors.New("want HEALTHCHECK NONE or HEALTHCHECK [OPTIONS] CMD COMMAND")
+	}
+	if argv, ok := jsonArray(cmd); ok && len(argv) > 0 {
+		h.Test = append([]string{"CMD"}, argv...)
+	} else if cmd != "" && !ok {
+		h.Test = []string{"CMD-SHELL", cmd}
+	} else {
+		return errors.New("HEALTHCHECK CMD wants a command")
+	}
+	a.cfg.Healthcheck = h
+	return nil
+}
+
+// healthOption applies one HEALTHCHECK option, "--NAME=VALUE".
+func healthOption(h *v1.HealthConfig, opt string) error {
+	name, value, _ := strings.Cut(strings.TrimPrefix(opt, "--"), "=")
+	if name == "retries" {
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s: want a count", opt)
+		}
+		h.Retries = n
+		return nil
+	}
+	d, err := time.ParseDuration(value)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%s: want a duration such as 30s", opt)
+	}
+	switch name {
+	case "interval":
+		h.Interval = d
+	case "timeout":
+		h.Timeout = d
+	case "start-period":
+		h.StartPeriod = d
+	case "start-interval": // a later Docker's; the image format has no field for it
+	default:
+		return fmt.Errorf("%s is not a HEALTHCHECK option (interval, timeout, start-period, start-interval, retries)", opt)
+	}
+	return nil
+}
+
+// onbuild records ONBUILD's instruction, which a later build runs; one
+// that cannot be an ONBUILD's is refused, as Docker refuses it.
+func (a *applier) onbuild(rest string) error {
+	kw, _ := cutWord(rest)
+	switch strings.ToUpper(kw) {
+	case "":
+		return errors.New("ONBUILD wants an instruction")
+	case "ONBUILD", "FROM", "MAINTAINER":
+		return fmt.Errorf("ONBUILD %s is not allowed", strings.ToUpper(kw))
+	}
+	a.cfg.OnBuild = append(a.cfg.OnBuild, rest)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -35,6 +36,13 @@ func TestApply(t *testing.T) {
 		{"volume json and words", []string{`VOLUME ["/data"]`, `VOLUME /a /b`}, func(c v1.Config) any { return c.Volumes }, map[string]struct{}{"/data": {}, "/a": {}, "/b": {}}},
 		{"workdir relative", []string{`WORKDIR app`, `WORKDIR ../web`}, func(c v1.Config) any { return c.WorkingDir }, "/srv/web"},
 		{"user and stopsignal", []string{`USER 1000:1000`, `STOPSIGNAL SIGQUIT`}, func(c v1.Config) any { return c.User + " " + c.StopSignal }, "1000:1000 SIGQUIT"},
+		{"several lines in one change", []string{"# a comment\nUSER web\n\nWORKDIR /app"}, func(c v1.Config) any { return c.User + " " + c.WorkingDir }, "web /app"},
+		{"env older form, tab, quoted key", []string{"ENV\t\"K\"\tv  w\\"}, func(c v1.Config) any { return c.Env[2] }, "K=v  w"},
+		{"healthcheck", []string{`HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://localhost/`}, func(c v1.Config) any { return *c.Healthcheck },
+			v1.HealthConfig{Test: []string{"CMD-SHELL", "curl -f http://localhost/"}, Interval: 5 * time.Second, Retries: 3}},
+		{"healthcheck exec form", []string{`HEALTHCHECK CMD ["/check", "-q"]`}, func(c v1.Config) any { return c.Healthcheck.Test }, []string{"CMD", "/check", "-q"}},
+		{"healthcheck none", []string{`HEALTHCHECK NONE`}, func(c v1.Config) any { return c.Healthcheck.Test }, []string{"NONE"}},
+		{"onbuild", []string{`ONBUILD RUN make`}, func(c v1.Config) any { return c.OnBuild }, []string{"RUN make"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,9 +61,11 @@ func TestApply(t *testing.T) {
 // or bad arguments, naming the change.
 func TestApplyRefuses(t *testing.T) {
 	for _, ch := range []string{
-		"RUN apt-get update", "COPY . /", "", "EXPOSE 0", "EXPOSE 70000", "EXPOSE 80/icmp", "EXPOSE 9-8",
+		"RUN apt-get update", "COPY . /", "CMD", "ENTRYPOINT", "EXPOSE 0", "EXPOSE 70000", "EXPOSE 80/icmp", "EXPOSE 9-8",
 		"ENV", "ENV =x", "ENV A", `ENV A="open`, "ENV A='open", "ENV A=${B", "ENV A=${1B}", "ENV A=${B/x/y}",
 		"USER", "USER a b", "STOPSIGNAL SIGNOPE", "VOLUME", `VOLUME [""]`, "LABEL",
+		"HEALTHCHECK", "HEALTHCHECK CMD", "HEALTHCHECK --interval=x CMD true", "HEALTHCHECK --bogus=1 CMD true", "HEALTHCHECK NONE true",
+		"HEALTHCHECK CMD []", "ONBUILD", "ONBUILD ONBUILD RUN x", "ONBUILD FROM x",
 	} {
 		cfg := v1.Config{}
 		err := Apply(&cfg, []string{ch})

@@ -31,11 +31,11 @@ func (l lexer) words(s string, split bool) ([]string, error) {
 		}
 		var err error
 		switch r {
-		case '\\':
+		case '\\': // escapes the next character; one at the end is dropped
 			if i+1 < len(rs) {
 				i++
+				b.WriteRune(rs[i])
 			}
-			b.WriteRune(rs[i])
 		case '\'':
 			i, err = quoted(rs, i, &b)
 		case '"':
