@@ -7,6 +7,9 @@
 //   - run: a container of that image running /bin/true with cove run --rm,
 //     podman run --rm, and systemd-run with RootDirectory= on an unpacked
 //     copy of the image's tree;
+//   - push: that image from the store to an empty repository of the
+//     registry with cove push, podman push and skopeo copy (from a dir:
+//     copy of its compressed blobs);
 //   - disk: what cove's store holds for two images that share layers.
 //
 // The commands of the pull and of the run part run interleaved
@@ -59,7 +62,7 @@ func main() {
 }
 
 // benchmark sets everything up (setup.go, images.go, podman.go), runs the
-// three parts (measure.go, phases.go, disk.go) and prints the report
+// four parts (measure.go, phases.go, push.go, disk.go) and prints the report
 // (report.go).
 func benchmark(o options) error {
 	// On SIGINT or SIGTERM the running command is killed (box.Ctx ends),
@@ -91,13 +94,16 @@ func benchmark(o options) error {
 	return nil
 }
 
-// measure runs the three parts.
+// measure runs the four parts.
 func measure(f *fixture, rep *report) error {
 	if err := measurePull(f, rep); err != nil {
 		return fmt.Errorf("pull: %w", err)
 	}
 	if err := measureRun(f, rep); err != nil {
 		return fmt.Errorf("run: %w", err)
+	}
+	if err := measurePush(f, rep); err != nil {
+		return fmt.Errorf("push: %w", err)
 	}
 	if err := measureDisk(f, rep); err != nil {
 		return fmt.Errorf("disk: %w", err)

@@ -36,15 +36,7 @@ func measurePull(f *fixture, rep *report) error {
 	rep.Pull = pullBenches(f, rep)
 	benchbox.Progress("pull: " + order(rep.Pull))
 	ph := newPhaseSamples()
-	err := benchbox.Rounds(rep.Warmup, rep.Rounds, true, func(round int, measure bool) error {
-		for _, b := range rep.Pull {
-			if err := sample(f, b, measure, ph); err != nil {
-				return fmt.Errorf("round %d, %s: %w", round+1, b.Name, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := rounds(f, rep, rep.Pull, ph); err != nil {
 		return err
 	}
 	summarize(rep.Pull)
@@ -118,15 +110,7 @@ func measureRun(f *fixture, rep *report) error {
 	}
 	rep.Run = runBenches(f)
 	benchbox.Progress("run: " + order(rep.Run))
-	err := benchbox.Rounds(rep.Warmup, rep.Rounds, true, func(round int, measure bool) error {
-		for _, b := range rep.Run {
-			if err := sample(f, b, measure, nil); err != nil {
-				return fmt.Errorf("round %d, %s: %w", round+1, b.Name, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := rounds(f, rep, rep.Run, nil); err != nil {
 		return err
 	}
 	summarize(rep.Run)

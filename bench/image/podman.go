@@ -19,6 +19,11 @@ type podmanSetup struct {
 	run   []string // cgroup manager, runtime, events backend; nil if run failed
 }
 
+// pushArgv is podman push of ref from the private store to dest.
+func (p *podmanSetup) pushArgv(ref, dest string) []string {
+	return append(append([]string(nil), p.store...), "push", "--tls-verify=false", "-q", ref, "docker://"+dest)
+}
+
 // pullArgv is podman pull of ref into the private store.
 func (p *podmanSetup) pullArgv(ref string) []string {
 	return append(append([]string(nil), p.store...), "pull", "--tls-verify=false", "-q", ref)

@@ -43,6 +43,7 @@ type report struct {
 	Phases        []phase            `json:"cove_pull_phases"`
 	Run           []*bench           `json:"run"`
 	Leftovers     int                `json:"run_leftovers"` // entries left in /var/lib/cove/containers
+	Push          []*bench           `json:"push"`
 	Disk          *disk              `json:"disk"`
 	Ratios        map[string]float64 `json:"ratios"`
 	PodmanSetup   string             `json:"podman_setup,omitempty"`
@@ -68,6 +69,11 @@ func printMarkdown(w io.Writer, rep *report) {
 	printTimes(w, rep, rep.Run)
 	fmt.Fprintln(w)
 	printRunRatios(w, rep)
+	fmt.Fprintln(w, "\nPush (image A from the store, each command to a repository that holds nothing of it):")
+	fmt.Fprintln(w)
+	printTimes(w, rep, rep.Push)
+	fmt.Fprintln(w)
+	printPushRatios(w, rep)
 	fmt.Fprintln(w, "\nDisk (cove's store; each row starts from an empty store):")
 	fmt.Fprintln(w)
 	printDisk(w, rep)
@@ -90,6 +96,17 @@ func printTimes(w io.Writer, rep *report, bs []*bench) {
 	for _, b := range bs {
 		fmt.Fprintf(w, "| %s %s | `%s` | %s | %s | %s |\n", b.Key, b.Name,
 			display(rep, append(append([]string(nil), b.Env...), b.Argv...)), ms(b.Median), ms(b.P90), ms(b.Min))
+	}
+}
+
+// printPushRatios writes the push ratios.
+func printPushRatios(w io.Writer, rep *report) {
+	fmt.Fprintln(w, "| ratio (medians) | median | p90 |")
+	fmt.Fprintln(w, "|---|---:|---:|")
+	for _, k := range []string{"push cove/skopeo", "push cove/podman"} {
+		if r, ok := rep.Ratios[k]; ok {
+			fmt.Fprintf(w, "| %s | **%.2f×** | %.2f× |\n", k[len("push "):], r, rep.Ratios[k+" p90"])
+		}
 	}
 }
 

@@ -98,7 +98,7 @@ var errBadName = errors.New("bad image name")
 // with the container's configuration (as docker inspect shows it, cove's
 // own labels left out) changed by req.Config and req.Changes, and a
 // history entry of its command. A failure to thaw the container is
-// returned with the image.
+// returned (with the image, which is stored), naming the image.
 func (s *Server) Commit(ctx context.Context, req CommitRequest) (rec image.ImageRecord, err error) {
 	if req.Name != "" {
 		if err := image.ValidName(req.Name); err != nil {
@@ -139,7 +139,11 @@ func (s *Server) Commit(ctx context.Context, req CommitRequest) (rec image.Image
 		if err != nil {
 			return image.ImageRecord{}, fmt.Errorf("commit %s: %w", ct.Name, err)
 		}
-		defer func() { err = errors.Join(err, thaw()) }()
+		defer func() {
+			if terr := thaw(); terr != nil && err == nil {
+				err = fmt.Errorf("commit %s: the image sha256:%s is stored, but the container stays paused (cove unpause %s): %w", ct.Name, rec.ID(), ct.Name, terr)
+			}
+		}()
 	}
 	return st.CommitContainer(ctx, image.CommitOptions{Base: layer.Image, Upper: layer.Upper, IDs: layer.IDs,
 		Config: cfg, Author: req.Author, Comment: req.Comment, CreatedBy: strings.Join(view.Config.Cmd, " "), Name: req.Name})

@@ -70,6 +70,9 @@ func pushRefs(st *image.Store, repo, tag string) ([]string, error) {
 	if err := image.Pushable(repo); err != nil {
 		return nil, err
 	}
+	if strings.Contains(tag, ":") || strings.Contains(repo, "@") {
+		return nil, fmt.Errorf("%w: %s@%s: a push goes to a tag, not a digest", image.ErrNotPushable, repo, tag)
+	}
 	if tag != "" {
 		ref := withTag(repo, tag)
 		if _, err := st.Lookup(ref); err != nil {

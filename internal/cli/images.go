@@ -48,22 +48,25 @@ print its digest. A short name is looked up in the registries of
 func pushCommand(env *Env, path string) *cobra.Command {
 	var quiet bool
 	c := &cobra.Command{
-		Use:   "push [flags] REF",
+		Use:   "push [flags] REF [DEST]",
 		Short: "push an image of the store to a registry",
-		Long: `Push an image of the store to the registry its name names, under that name,
-showing per-layer progress, and print the digest the registry has it by. Give
-an image a registry's name first (cove commit, or docker tag through the API).
+		Long: `Push an image of the store to the registry its name names, under that name, or
+to DEST (REGISTRY/REPO[:TAG]), as podman push does, showing per-layer progress,
+and print the digest the registry has it by.
 Layers are written anew from the store and gzip-compressed, so the digest is
 not the one the image was pulled by; layers the registry has are not sent.
 Credentials are those of cove login and Docker's config.json.`,
-		Example: examples(path, "registry.example:5000/app/web:1.4", "-q 127.0.0.1:5000/tools:2"),
-		Args:    wantArgs(1, 1, "one image reference"),
+		Example: examples(path, "registry.example:5000/app/web:1.4", "-q localhost/tools:2 127.0.0.1:5000/tools:2"),
+		Args:    wantArgs(1, 2, "an image reference, and where to push it"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := image.OpenDefault()
 			if err != nil {
 				return err
 			}
 			var opt image.PushOptions
+			if len(args) == 2 {
+				opt.Dest = args[1]
+			}
 			if !quiet {
 				opt.Progress = image.NewProgressPrinter(env.Stdout)
 			}

@@ -159,3 +159,26 @@ func TestLoginLogoutFile(t *testing.T) {
 	}
 	wantErr(t, Login(context.Background(), nil, file, Credentials{Registry: "https://x/", Username: "u", Password: "p"}), "not a registry host")
 }
+
+// TestInsecureSkipsOnlyTheLocation skips the certificate check of the
+// location listed insecure alone: another server the transport reaches
+// (a token realm, a redirect) must still have a valid certificate.
+func TestInsecureSkipsOnlyTheLocation(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "https://") // 127.0.0.1:PORT, a self-signed certificate
+	for location, ok := range map[string]bool{addr: true, "registry.example:5000": false} {
+		tr, err := baseTransport(Registry{Location: location, Insecure: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v2/", nil)
+		resp, err := tr.RoundTrip(req)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if (err == nil) != ok {
+			t.Errorf("location %s listed insecure: a request to %s gave %v", location, addr, err)
+		}
+	}
+}

@@ -79,23 +79,33 @@ func baseTransport(set Registry) (http.RoundTripper, error) {
 		}
 	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: pool, InsecureSkipVerify: set.Insecure, MinVersion: tls.VersionTLS12}
-	return plainHTTPGuard{inner: t, location: set.Location, allowed: set.Insecure}, nil
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	g := plainHTTPGuard{inner: t, secure: t, location: set.Location, allowed: set.Insecure}
+	if set.Insecure { // for the location alone: a token realm or a blob's redirect elsewhere is checked
+		g.inner = t.Clone()
+		g.inner.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true
+	}
+	return g, nil
 }
 
 // plainHTTPGuard refuses every plain-HTTP request unless the location is
 // listed as insecure and the request goes to it: go-containerregistry
-// itself falls back to HTTP for loopback and RFC 1918 hosts.
+// itself falls back to HTTP for loopback and RFC 1918 hosts. Requests to
+// the location go through inner (which skips the certificate check of a
+// location listed insecure), others through secure.
 type plainHTTPGuard struct {
-	inner    http.RoundTripper
-	location string
-	allowed  bool
+	inner, secure http.RoundTripper
+	location      string
+	allowed       bool
 }
 
 // RoundTrip implements http.RoundTripper.
 func (g plainHTTPGuard) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.URL.Scheme == "http" && !(g.allowed && r.URL.Host == g.location) {
 		return nil, fmt.Errorf("plain HTTP to %s refused: only a location listed with insecure = true in %s may use it", r.URL.Host, DefaultRegistriesFile)
+	}
+	if r.URL.Host != g.location {
+		return g.secure.RoundTrip(r)
 	}
 	return g.inner.RoundTrip(r)
 }

@@ -1,13 +1,18 @@
 package image
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -84,7 +89,7 @@ func TestCommitContainer(t *testing.T) {
 	if err := unix.Lstat(top+"/etc/base", &st); err != nil || !stored.IsWhiteout(st.Mode, st.Rdev) {
 		t.Errorf("etc/base is no whiteout: %v", err)
 	}
-	if v, err := getXattr(top+"/opq", stored.OpaqueXattr); v != "y" {
+	if v, err := getXattr(xattrSource{path: top + "/opq"}, stored.OpaqueXattr); v != "y" {
 		t.Errorf("opq is not opaque: %q %v", v, err)
 	}
 	if got, err := s.Lookup("registry.example:5000/app:2"); err != nil || got.Digest != rec.Digest {
@@ -159,44 +164,55 @@ func TestCommitContainerRefusesForeignIDs(t *testing.T) {
 	}
 }
 
-// TestOpenSameRefusesAReplacedEntry refuses to read an entry that is not
-// the inode its status named: a file replaced by another, a directory by
-// a symlink.
-func TestOpenSameRefusesAReplacedEntry(t *testing.T) {
+// TestLayerTarOpensNoFIFO writes a FIFO (which no one writes to) as an
+// entry without opening it: an open would block.
+func TestLayerTarOpensNoFIFO(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	if err := os.WriteFile(p, []byte("a"), 0o644); err != nil {
+	if err := unix.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var st unix.Stat_t
-	if err := unix.Lstat(p, &st); err != nil {
+	done := make(chan error, 1)
+	var buf bytes.Buffer
+	go func() { done <- writeLayerTar(context.Background(), dir, &buf, nil) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writeLayerTar blocks on a FIFO")
+	}
+	hdr, err := tar.NewReader(&buf).Next()
+	if err != nil || hdr.Name != "fifo" || hdr.Typeflag != tar.TypeFifo {
+		t.Errorf("first entry %+v, %v; want the FIFO", hdr, err)
+	}
+}
+
+// TestLayerTarRefusesADeepTree refuses a tree deeper than maxLayerDepth
+// with an error that names the deepest entry once.
+func TestLayerTarRefusesADeepTree(t *testing.T) {
+	dir := t.TempDir()
+	d, err := os.Open(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(p, p+".old"); err != nil { // kept: its inode is not reused
-		t.Fatal(err)
+	for range maxLayerDepth + 2 { // beyond PATH_MAX by name: made relative to the last
+		if err := unix.Mkdirat(int(d.Fd()), "d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := os.OpenFile(fdPath(d)+"/d", os.O_RDONLY|unix.O_DIRECTORY, 0)
+		d.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d = next
 	}
-	if err := os.WriteFile(p, []byte("b"), 0o644); err != nil {
-		t.Fatal(err)
+	d.Close()
+	err = writeLayerTar(context.Background(), dir, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "directories deep") || len(err.Error()) > 3*(maxLayerDepth+2)+500 {
+		t.Fatalf("got an error of %d bytes: %.200v", len(fmt.Sprint(err)), err)
 	}
-	if f, err := openSame(p, st, 0); err == nil {
-		f.Close()
-		t.Error("a replaced file was opened")
-	}
-	d := filepath.Join(dir, "d")
-	if err := os.Mkdir(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Lstat(d, &st); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(d, d+".old"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink("/", d); err != nil {
-		t.Fatal(err)
-	}
-	if f, err := openSame(d, st, unix.O_DIRECTORY); err == nil {
-		f.Close()
-		t.Error("a directory replaced by a symlink to / was opened")
+	if err := os.RemoveAll(dir); err != nil { // RemoveAll handles the depth itself
+		t.Log(err)
 	}
 }

@@ -25,11 +25,16 @@ import (
 
 // PushOptions tune a push; the zero value is the defaults.
 type PushOptions struct {
+	// Dest is the name the image is pushed to (a registry's, as the
+	// pushed name must be); "" means the name it was found by.
+	Dest string
 	// Keychain gives the registry's credentials; nil means
 	// DefaultKeychain.
 	Keychain authn.Keychain
-	// Progress, when set, gets per-layer events (Waiting once a layer is
-	// written from its directory, Uploading, Done); calls are serialized.
+	// Progress, when set, gets per-layer events, each naming the layer by
+	// its diff ID in the store (its Digest too: the pushed digest is
+	// known only once it is written): Waiting for every layer first, then
+	// Uploading and Done for each; calls are serialized.
 	Progress func(Progress)
 }
 
@@ -43,12 +48,13 @@ type Pushed struct {
 	Size   int64
 }
 
-// Push uploads the image ref names (a name with a registry, as the store
-// has it: "REGISTRY/REPO[:TAG]") to that registry under that name, with
-// the registry's settings (TLS, plain HTTP only when listed insecure) and
-// opt's credentials. A name of the store's own (LocalRegistry) or one
-// without a registry is refused: tag the image with the registry's name
-// first (Name).
+// Push uploads the image ref names (as Lookup finds it) to the registry
+// opt.Dest names (by default ref itself: then a name with a registry, as
+// the store has it, "REGISTRY/REPO[:TAG]"), under that name, with the
+// registry's settings (TLS, plain HTTP only when listed insecure) and
+// opt's credentials. A destination of the store's own (LocalRegistry) or
+// without a registry is refused (Pushable): give the image the
+// registry's name (Name), or push it to one.
 //
 // As Save, it writes each layer anew from its directory (writeLayerTar),
 // gzip-compressed, into the store's tmp/ (leased, so no prune removes a
@@ -57,15 +63,18 @@ type Pushed struct {
 // So the pushed digest is not the one the image was pulled by. A layer
 // the registry has already is not sent again.
 func (s *Store) Push(ctx context.Context, ref string, opt PushOptions) (Pushed, error) {
+	if opt.Dest == "" {
+		opt.Dest = ref
+	}
 	p, err := s.push(ctx, ref, opt)
 	if err != nil {
-		return Pushed{}, fmt.Errorf("push %s: %w", ref, s.fullDisk(err))
+		return Pushed{}, fmt.Errorf("push %s to %s: %w", ref, opt.Dest, s.fullDisk(err))
 	}
 	return p, nil
 }
 
 func (s *Store) push(ctx context.Context, ref string, opt PushOptions) (Pushed, error) {
-	dst, ropts, err := s.pushTarget(ctx, ref, opt)
+	dst, ropts, err := s.pushTarget(ctx, opt)
 	if err != nil {
 		return Pushed{}, err
 	}
@@ -112,9 +121,10 @@ func Pushable(ref string) error {
 	return nil
 }
 
-// pushTarget is the reference ref is pushed to, and the remote options
+// pushTarget is the reference opt.Dest names, and the remote options
 // that reach its registry as a pull would, with opt's credentials.
-func (s *Store) pushTarget(ctx context.Context, ref string, opt PushOptions) (name.Tag, []remote.Option, error) {
+func (s *Store) pushTarget(ctx context.Context, opt PushOptions) (name.Tag, []remote.Option, error) {
+	ref := opt.Dest
 	if err := Pushable(ref); err != nil {
 		return name.Tag{}, nil, err
 	}
@@ -138,27 +148,33 @@ func (s *Store) pushTarget(ctx context.Context, ref string, opt PushOptions) (na
 }
 
 // pushImage writes rec's layers into w's directory, gzip-compressed, one
-// at a time, and returns the image to push and its layers in order.
+// at a time, and returns the image to push and its layers in order. Its
+// config is read first, before a prune may remove it (the lease holds
+// the layers only).
 func (s *Store) pushImage(ctx context.Context, w *pullWork, rec ImageRecord, opt PushOptions) (v1.Image, []*fileLayer, error) {
+	doc, err := s.configDoc(rec)
+	if err != nil {
+		return nil, nil, err
+	}
 	oci := rec.MediaType != types.DockerManifestSchema2
 	p := &pushedImage{layers: map[v1.Hash]*fileLayer{}, mt: rec.MediaType}
 	var descs, diffs []v1.Descriptor
 	var layers []*fileLayer
 	prog := &progress{fn: opt.Progress}
+	for _, l := range rec.Layers {
+		prog.emit(storedJob(l), Waiting, 0)
+	}
 	for i, l := range rec.Layers {
 		fl, err := gzipLayer(ctx, s.LayerDir(l.DiffID), filepath.Join(w.dir(), fmt.Sprintf("layer-%d.tar.gz", i)), oci)
 		if err != nil {
 			return nil, nil, fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
-		prog.emit(fl.job(), Waiting, 0)
+		fl.stored = l.DiffID
 		p.layers[fl.digest], layers = fl, append(layers, fl)
 		descs = append(descs, v1.Descriptor{MediaType: fl.mt, Size: fl.size, Digest: fl.digest})
 		diffs = append(diffs, v1.Descriptor{Digest: fl.diffID})
 	}
-	cfg, err := s.savedConfig(rec, diffs)
-	if err != nil {
-		return nil, nil, err
-	}
+	cfg := withDiffIDs(doc, diffs)
 	m := v1.Manifest{SchemaVersion: 2, MediaType: rec.MediaType, Layers: descs,
 		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
 	if !oci {
@@ -182,7 +198,9 @@ func pushLayer(ctx context.Context, repo name.Repository, l *fileLayer, ropts []
 	go func() {
 		defer close(done)
 		for u := range updates {
-			prog.emit(job, Uploading, u.Complete)
+			if u.Error == nil { // the error is WriteLayer's too
+				prog.emit(job, Uploading, u.Complete)
+			}
 		}
 	}()
 	err = remote.WriteLayer(repo, layer, append(ropts, remote.WithProgress(updates))...)
@@ -218,17 +236,27 @@ func gzipLayer(ctx context.Context, dir, path string, oci bool) (*fileLayer, err
 }
 
 // fileLayer is a compressed layer blob in a file, its digests known
-// (partial.CompressedLayer, with its DiffID).
+// (partial.CompressedLayer, with its DiffID), written from the store's
+// layer stored.
 type fileLayer struct {
 	path           string
 	digest, diffID v1.Hash
 	size           int64
 	mt             types.MediaType
+	stored         v1.Hash
 }
 
-// job is l as progress events name it.
+// job is l as a push's progress events name it: by the stored layer's
+// diff ID (the name it has before it is written, as Docker's push names
+// layers), with the size to send.
 func (l *fileLayer) job() layerJob {
-	return layerJob{desc: v1.Descriptor{Digest: l.digest, Size: l.size}, diffID: l.diffID}
+	return layerJob{desc: v1.Descriptor{Digest: l.stored, Size: l.size}, diffID: l.stored}
+}
+
+// storedJob is the stored layer l as a push's progress events name it
+// before it is written (its size unknown yet).
+func storedJob(l LayerRecord) layerJob {
+	return layerJob{desc: v1.Descriptor{Digest: l.DiffID}, diffID: l.DiffID}
 }
 
 func (l *fileLayer) Digest() (v1.Hash, error)           { return l.digest, nil }

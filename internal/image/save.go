@@ -295,6 +295,15 @@ func blobName(d v1.Hash) string { return "blobs/sha256/" + d.Hex }
 // by the digests of the saved (uncompressed) layers; every other field is
 // kept as it was, unknown ones too.
 func (s *Store) savedConfig(rec ImageRecord, layers []v1.Descriptor) ([]byte, error) {
+	doc, err := s.configDoc(rec)
+	if err != nil {
+		return nil, err
+	}
+	return withDiffIDs(doc, layers), nil
+}
+
+// configDoc is rec's config as stored, its fields unparsed.
+func (s *Store) configDoc(rec ImageRecord) (map[string]json.RawMessage, error) {
 	data, err := os.ReadFile(s.BlobPath(rec.ConfigDigest))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -303,12 +312,18 @@ func (s *Store) savedConfig(rec ImageRecord, layers []v1.Descriptor) ([]byte, er
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("config %s: %w", rec.ConfigDigest, err)
 	}
+	return doc, nil
+}
+
+// withDiffIDs is the config doc with rootfs.diff_ids the digests of
+// layers (uncompressed), as JSON.
+func withDiffIDs(doc map[string]json.RawMessage, layers []v1.Descriptor) []byte {
 	rootfs := v1.RootFS{Type: "layers", DiffIDs: []v1.Hash{}}
 	for _, l := range layers {
 		rootfs.DiffIDs = append(rootfs.DiffIDs, l.Digest)
 	}
 	doc["rootfs"] = mustJSON(rootfs)
-	return mustJSON(doc), nil
+	return mustJSON(doc)
 }
 
 // mustJSON marshals v, which cannot fail for the types used here.

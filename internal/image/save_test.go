@@ -166,7 +166,7 @@ func describeTree(t *testing.T, dir string) []string {
 		if st.Mode&unix.S_IFMT != unix.S_IFCHR || st.Rdev != 0 {
 			line += fmt.Sprintf(" t%d.%09d", st.Mtim.Sec, st.Mtim.Nsec)
 		}
-		xattrs, opaque, err := imageXattrs(p)
+		xattrs, opaque, err := imageXattrs(xattrSource{path: p})
 		line += fmt.Sprintf(" %v opaque=%v %s", xattrs, opaque, contentOf(t, p, st))
 		out = append(out, line)
 		return err

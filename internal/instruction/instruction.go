@@ -35,7 +35,8 @@ func Names() []string {
 // Apply applies changes ("CMD [\"nginx\"]"), in order, to cfg, as a
 // Dockerfile's build does; a change may hold several instructions, one a
 // line (Docker joins the changes into one Dockerfile), and empty lines
-// and # comments are skipped. CMD and ENTRYPOINT take a
+// and # comments are skipped, and a line that ends in a backslash goes
+// on in the next. CMD and ENTRYPOINT take a
 // JSON array or a shell command line (run with cfg.Shell, else
 // /bin/sh -c); ENTRYPOINT clears the command unless a CMD came before it
 // in changes; ENV and LABEL set KEY=VALUE pairs (or one "KEY VALUE");
@@ -48,7 +49,7 @@ func Names() []string {
 func Apply(cfg *v1.Config, changes []string) error {
 	a := applier{cfg: cfg}
 	for _, ch := range changes {
-		for _, line := range strings.Split(ch, "\n") {
+		for _, line := range strings.Split(strings.ReplaceAll(ch, "\\\n", ""), "\n") { // a line ending in \ goes on
 			if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}

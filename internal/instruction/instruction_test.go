@@ -37,6 +37,7 @@ func TestApply(t *testing.T) {
 		{"workdir relative", []string{`WORKDIR app`, `WORKDIR ../web`}, func(c v1.Config) any { return c.WorkingDir }, "/srv/web"},
 		{"user and stopsignal", []string{`USER 1000:1000`, `STOPSIGNAL SIGQUIT`}, func(c v1.Config) any { return c.User + " " + c.StopSignal }, "1000:1000 SIGQUIT"},
 		{"several lines in one change", []string{"# a comment\nUSER web\n\nWORKDIR /app"}, func(c v1.Config) any { return c.User + " " + c.WorkingDir }, "web /app"},
+		{"a line that goes on", []string{"CMD echo a \\\n  b"}, func(c v1.Config) any { return c.Cmd[2] }, "echo a   b"},
 		{"env older form, tab, quoted key", []string{"ENV\t\"K\"\tv  w\\"}, func(c v1.Config) any { return c.Env[2] }, "K=v  w"},
 		{"healthcheck", []string{`HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://localhost/`}, func(c v1.Config) any { return *c.Healthcheck },
 			v1.HealthConfig{Test: []string{"CMD-SHELL", "curl -f http://localhost/"}, Interval: 5 * time.Second, Retries: 3}},
