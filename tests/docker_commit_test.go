@@ -1,6 +1,8 @@
 package tests
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,7 +17,8 @@ import (
 // history; the container runs on, unfrozen. A change docker commit does
 // not take is refused and makes no image. cove commit makes one of the
 // stopped container, named for the registry, and both go there and back
-// (dockerPush).
+// (dockerPush); docker export and import make an image of it too
+// (dockerImport).
 func dockerCommit(t *testing.T, docker func(...string) result, ref string, reg *registry.Registry) {
 	if r := docker("run", "-d", "--name", "cm", "--network", "none", ref, "sleep", "1000"); r.Code != 0 {
 		t.Fatalf("docker run -d: exit %d: %s", r.Code, r.Stderr)
@@ -59,6 +62,33 @@ func dockerCommit(t *testing.T, docker func(...string) result, ref string, reg *
 		t.Errorf("%s:2's label stage: %q", pushed, out)
 	}
 	dockerPush(t, docker, pushed)
+	dockerImport(t, docker)
+}
+
+// dockerImport: docker export of the stopped container, then docker
+// import of that file with a change and a message, makes an image that
+// runs with the container's files and shows the message in docker
+// history; a URL to fetch is refused.
+func dockerImport(t *testing.T, docker func(...string) result) {
+	file := filepath.Join(workDir, "cm-export.tar")
+	defer os.Remove(file)
+	if r := docker("export", "-o", file, "cm"); r.Code != 0 {
+		t.Fatalf("docker export -o: exit %d: %s", r.Code, r.Stderr)
+	}
+	defer docker("rmi", "localhost/imported:1")
+	r := docker("import", "-c", `CMD ["cat", "/tmp/made"]`, "-c", "USER 1000", "-m", "from cm", file, "imported:1")
+	if r.Code != 0 || !regexp.MustCompile(`^sha256:[0-9a-f]{64}\n$`).MatchString(r.Stdout) {
+		t.Fatalf("docker import: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if r := docker("run", "--rm", "imported:1"); r.Stdout != "made\n" {
+		t.Errorf("docker run imported:1: exit %d, %q %s", r.Code, r.Stdout, r.Stderr)
+	}
+	if out := docker("history", "--format", "{{.Comment}}", "imported:1").Stdout; out != "from cm\n" {
+		t.Errorf("docker history imported:1: %q", out)
+	}
+	if r := docker("import", "http://127.0.0.1:1/rootfs.tar", "fetched:1"); r.Code == 0 || !strings.Contains(r.Stderr, "fetches no URL") {
+		t.Errorf("docker import of a URL: exit %d: %s", r.Code, r.Stderr)
+	}
 }
 
 // dockerPush: docker push of the image committed:1 tagged for the test

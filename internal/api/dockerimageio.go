@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
+	"github.com/cove-project/cove/internal/instruction"
 )
 
 // imageIORoutes are Docker's image save, load and tag (docker save, load
@@ -115,11 +117,54 @@ func (s *Server) loadImages(c *call) {
 	}
 }
 
+// importImage answers POST /images/create?fromSrc=-&repo=R&tag=T&
+// changes=…&message=M (docker import): the body, a root file system
+// tarball (plain, gzip or zstd), stored as a one-layer image
+// (image.Store.ImportStream, RootFS) with its configuration set by the
+// changes (package instruction) and the message as its history comment,
+// named R:T by docker tag's rules (unnamed without R); {"status":
+// "sha256:ID"} as Docker answers. A fromSrc other than "-" (a URL for the
+// daemon to fetch) is 400: cove fetches no URL.
+func (s *Server) importImage(c *call) {
+	q := c.r.URL.Query()
+	if src := q.Get("fromSrc"); src != "-" {
+		c.fail(errorf(CodeBadRequest, fmt.Sprintf("import: fromSrc %.64q: cove imports the request's body only (fromSrc=-), it fetches no URL", src)))
+		return
+	}
+	name := q.Get("repo")
+	if tag := q.Get("tag"); name != "" && tag != "" {
+		name += ":" + tag
+	}
+	if name != "" {
+		if err := image.ValidName(name); err != nil {
+			c.fail(errorf(CodeBadRequest, err.Error()))
+			return
+		}
+	}
+	st, ok := s.imageStore(c)
+	if !ok {
+		return
+	}
+	c.long()
+	body := idleReader{r: c.r.Body, rc: http.NewResponseController(c.w)}
+	recs, err := st.ImportStream(c.ctx(), body, image.ImportOptions{RootFS: true, Changes: q["changes"], Message: q.Get("message")})
+	if err == nil && name != "" {
+		_, err = st.Name(recs[0].Digest, name)
+	}
+	if err != nil {
+		c.fail(loadError(err))
+		return
+	}
+	c.w.Header().Set("Content-Type", "application/json")
+	writeMessage(c.w, dockerMessage{Status: dockerImageID(recs[0])})
+}
+
 // loadError classifies a failed load: an archive refused (what it holds
-// is not images cove imports, or passes a limit) is 400, anything else
-// the store's failure, 500.
+// is not images cove imports, passes a limit, or ends too soon) or
+// changes refused are 400, anything else the store's failure, 500.
 func loadError(err error) *Error {
-	if errors.Is(err, image.ErrBadArchive) || errors.Is(err, layer.ErrRefused) || errors.Is(err, layer.ErrLimit) {
+	if errors.Is(err, image.ErrBadArchive) || errors.Is(err, layer.ErrRefused) || errors.Is(err, layer.ErrLimit) ||
+		errors.Is(err, instruction.ErrInvalid) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return errorf(CodeBadRequest, err.Error())
 	}
 	return errorf(CodeInternal, err.Error())

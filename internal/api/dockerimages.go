@@ -18,7 +18,7 @@ func imageRoutes() []route {
 	const get, post, del = http.MethodGet, http.MethodPost, http.MethodDelete
 	return []route{
 		{method: get, path: "/images/json", need: roleMember, handle: (*Server).images},
-		{method: post, path: "/images/create", need: roleRoot, mutates: true, handle: (*Server).pullImage},
+		{method: post, path: "/images/create", need: roleRoot, mutates: true, bigBody: true, handle: (*Server).pullImage}, // an import's body: the import bounds it
 		{method: post, path: "/images/prune", need: roleRoot, mutates: true, handle: (*Server).pruneImages},
 		{method: get, path: "/images/{ref}/json", need: roleMember, handle: (*Server).inspectImage},
 		{method: get, path: "/images/{ref}/history", need: roleMember, handle: (*Server).imageHistory},

@@ -24,6 +24,10 @@ import (
 // connection) are normal error answers; later ones end the stream as an
 // error message.
 func (s *Server) pullImage(c *call) {
+	if c.r.URL.Query().Has("fromSrc") {
+		s.importImage(c)
+		return
+	}
 	pr, err := pullQuery(c.r.URL.Query())
 	if err != nil {
 		c.fail(err)
@@ -61,12 +65,12 @@ type pullRequest struct {
 }
 
 // pullQuery reads the pull's reference (fromImage, with tag: a tag, or a
-// digest) and platform ("OS/ARCH[/VARIANT]"). Imports (fromSrc) and
-// their parameters are not implemented.
+// digest) and platform ("OS/ARCH[/VARIANT]"). An import's parameters
+// (repo, changes, message) without fromSrc are refused.
 func pullQuery(q url.Values) (pullRequest, *Error) {
-	for _, k := range []string{"fromSrc", "repo", "changes", "message"} {
+	for _, k := range []string{"repo", "changes", "message"} {
 		if q.Get(k) != "" {
-			return pullRequest{}, errorf(CodeNotImplemented, fmt.Sprintf("cove does not implement image import (%s)", k))
+			return pullRequest{}, errorf(CodeBadRequest, fmt.Sprintf("%s is an import's parameter (with fromSrc=-), not a pull's", k))
 		}
 	}
 	pr := pullRequest{asked: q.Get("fromImage")}

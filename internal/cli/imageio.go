@@ -45,28 +45,33 @@ func hostImageIO() imageIO {
 // file system tarball into the store (see image.Store.Import).
 func (h imageIO) importCommand(env *Env, path string) *cobra.Command {
 	var quiet bool
+	var opt image.ImportOptions
 	c := &cobra.Command{
 		Use:   "import [flags] FILE|DIR|- [NAME]",
 		Short: "load images from a docker-archive, oci-archive, OCI layout or rootfs tarball",
 		Long: `Load images from a docker-archive, an oci-archive, an OCI layout directory or a
-root file system tarball (then named NAME) into the store; - reads standard input.`,
-		Example: examples(path, "web.tar", "-q ./oci-layout", "rootfs.tar.gz localhost/mybase:1"),
-		Args:    wantArgs(1, 2, "FILE (or DIR, or - for standard input) and an optional NAME"),
+root file system tarball (then named NAME, its configuration set by --change
+Dockerfile instructions) into the store; - reads standard input.`,
+		Example: examples(path, "web.tar", "-q ./oci-layout", "rootfs.tar.gz localhost/mybase:1",
+			`-c 'CMD ["/bin/sh"]' -m "from the build" rootfs.tar mybase:2`),
+		Args: wantArgs(1, 2, "FILE (or DIR, or - for standard input) and an optional NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return h.importImages(cmd.Context(), env, args, quiet)
+			return h.importImages(cmd.Context(), env, args, opt, quiet)
 		},
 	}
 	c.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only the images' digests")
+	c.Flags().StringArrayVarP(&opt.Changes, "change", "c", nil, "a root file system tarball: apply a Dockerfile instruction to its configuration (repeatable)")
+	c.Flags().StringVarP(&opt.Message, "message", "m", "", "a root file system tarball: its history comment")
 	return renamed(path, c)
 }
 
-// importImages imports args, FILE|DIR|- [NAME] (see importCommand).
-func (h imageIO) importImages(ctx context.Context, env *Env, args []string, quiet bool) error {
+// importImages imports args, FILE|DIR|- [NAME] (see importCommand), with
+// opt.
+func (h imageIO) importImages(ctx context.Context, env *Env, args []string, opt image.ImportOptions, quiet bool) error {
 	path := args[0]
 	if path == "-" {
 		path = "/dev/stdin"
 	}
-	opt := image.ImportOptions{}
 	if len(args) > 1 {
 		opt.Name = args[1]
 	}

@@ -63,6 +63,14 @@ type ImportOptions struct {
 	Parallel int
 	// Progress, when set, gets per-layer events; calls are serialized.
 	Progress func(Progress)
+	// RootFS takes the input as a root file system tarball, whatever it
+	// holds, and lets it go unnamed (docker import).
+	RootFS bool
+	// Changes are Dockerfile instructions applied to a root file system
+	// tarball's configuration (package instruction), and Message is its
+	// history entry's comment; either (or RootFS) dates the image now.
+	Changes []string
+	Message string
 	// KeepRegistry keeps an archive's names that name a registry
 	// ("registry.example/app:1") as they are, as docker load does: the
 	// image is then that registry's to lookups (pull = "missing" does not
@@ -171,6 +179,10 @@ func (s *Store) importTargets(ctx context.Context, w *pullWork, path string, opt
 	if err != nil {
 		return nil, err
 	}
+	changes := len(opt.Changes) > 0 || opt.Message != ""
+	if fi.IsDir() && changes {
+		return nil, errors.New("changes and a message are for a root file system tarball: this is an OCI layout directory")
+	}
 	if fi.IsDir() {
 		return layoutTargets(ctx, newDirSource(path, nil), plat)
 	}
@@ -183,11 +195,14 @@ func (s *Store) importTargets(ctx context.Context, w *pullWork, path string, opt
 	if err != nil {
 		return nil, err
 	}
-	if !sv.archive() {
-		if opt.Name == "" {
+	if !sv.archive() || opt.RootFS {
+		if opt.Name == "" && !opt.RootFS {
 			return nil, errors.New("it is a root file system tarball (no manifest.json, no oci-layout): give the image a name")
 		}
-		return rootfsTargets(ctx, path, sv, plat)
+		return rootfsTargets(ctx, path, sv, plat, opt)
+	}
+	if changes {
+		return nil, errors.New("changes and a message are for a root file system tarball: this is an archive of images")
 	}
 	return archiveTargets(ctx, path, filepath.Join(w.dir(), "archive"), lim, plat)
 }

@@ -3,15 +3,19 @@ package image
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/cove-project/cove/internal/instruction"
 )
 
 // Annotations of an OCI index entry that may name its image.
@@ -200,11 +204,23 @@ func ociTarget(ctx context.Context, src blobSource, d v1.Descriptor, plat v1.Pla
 
 // rootfsTargets makes a one-layer image of the root file system tarball
 // at path (surveyed as sv): the file is the layer blob as it is, and the
-// config is empty but for the platform and the layer's diffID.
-func rootfsTargets(ctx context.Context, path string, sv tarSurvey, plat v1.Platform) ([]*target, error) {
+// config is empty but for the platform, the layer's diffID and what
+// opt's changes set; with changes, a message or RootFS (docker import)
+// it is dated now, with a history entry of the message ("Imported from
+// -" without one).
+func rootfsTargets(ctx context.Context, path string, sv tarSurvey, plat v1.Platform, opt ImportOptions) ([]*target, error) {
+	var conf v1.Config
+	if err := instruction.Apply(&conf, opt.Changes); err != nil {
+		return nil, err
+	}
 	doc := map[string]any{
-		"architecture": plat.Architecture, "os": plat.OS, "config": map[string]any{},
+		"architecture": plat.Architecture, "os": plat.OS, "config": conf,
 		"rootfs": map[string]any{"type": "layers", "diff_ids": []v1.Hash{sv.diffID}},
+	}
+	if opt.RootFS || opt.Message != "" || len(opt.Changes) > 0 {
+		now := v1.Time{Time: time.Now().UTC()}
+		doc["created"] = now
+		doc["history"] = []v1.History{{Created: now, Comment: cmp.Or(opt.Message, "Imported from -")}}
 	}
 	if plat.Variant != "" {
 		doc["variant"] = plat.Variant
