@@ -444,7 +444,7 @@ func TestAPIMalformedRequests(t *testing.T) {
 		{"huge header", "GET /v1/workloads HTTP/1.1\r\nHost: cove\r\nX: " + strings.Repeat("a", 200<<10) + "\r\n\r\n", 431, ``},
 		{"2 MiB body", post("/v1/apply", big), 413, `"code":"payload_too_large"`},
 		{"bad spec file name", post("/v1/diff", `{"specs":[{"file":"..","content":""}]}`), 400, `want a file name`},
-		{"Docker path not implemented", "POST /v1.41/images/x/push HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement POST /images/x/push"}`},
+		{"Docker path not implemented", "POST /v1.41/build HTTP/1.1\r\nHost: cove\r\n\r\n", 501, `{"message":"cove does not implement POST /build"}`},
 	} {
 		status, body := rawRequest(t, tc.raw)
 		if status != tc.status || !strings.Contains(body, tc.body) {
