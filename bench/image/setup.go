@@ -36,13 +36,14 @@ const (
 type fixture struct {
 	box       *benchbox.Box
 	reg       *registry.Registry
-	stopReg   func()       // stops the registry (only the first call acts)
-	refA      string       // REGISTRY/bench/app:1
-	refB      string       // REGISTRY/bench/other:1
-	store     string       // the cove store's directory on the host
-	tree      string       // an unpacked copy of image A (systemd-run's root)
-	skopeoDir string       // skopeo's destination
-	podman    *podmanSetup // nil if podman is left out
+	other     *registry.Registry // a second registry: pushes there upload every layer
+	stopReg   func()             // stops the registries (only the first call acts)
+	refA      string             // REGISTRY/bench/app:1
+	refB      string             // REGISTRY/bench/other:1
+	store     string             // the cove store's directory on the host
+	tree      string             // an unpacked copy of image A (systemd-run's root)
+	skopeoDir string             // skopeo's destination
+	podman    *podmanSetup       // nil if podman is left out
 }
 
 // ctx is the box's context (ends on SIGINT or SIGTERM).
@@ -102,26 +103,35 @@ func newReport(box *benchbox.Box, o options) *report {
 	}
 }
 
-// startRegistry starts the registry on the host's 127.0.0.1 (the sandbox
-// shares the host's network), storing its data in the work directory. It
-// is stopped by close, or as soon as a signal ends the box's context.
+// startRegistry starts the registry, and a second one (other), on the
+// host's 127.0.0.1 (the sandbox shares the host's network), storing their
+// data in the work directory. They are stopped by close, or as soon as a
+// signal ends the box's context.
 func (f *fixture) startRegistry() error {
-	benchbox.Progress("starting the registry")
-	dir := filepath.Join(f.box.Work, "registry")
-	if err := mkdir(dir); err != nil {
-		return err
+	benchbox.Progress("starting the registries")
+	regs := make([]*registry.Registry, 2)
+	for i, name := range []string{"registry", "registry-other"} {
+		dir := filepath.Join(f.box.Work, name)
+		if err := mkdir(dir); err != nil {
+			return err
+		}
+		reg, err := startQuiet(dir)
+		if err != nil {
+			if i > 0 {
+				regs[0].Close()
+			}
+			return err
+		}
+		regs[i] = reg
 	}
-	reg, err := startQuiet(dir)
-	if err != nil {
-		return err
-	}
+	reg := regs[0]
 	var once sync.Once
-	f.stopReg = func() { once.Do(reg.Close) }
+	f.stopReg = func() { once.Do(func() { regs[0].Close(); regs[1].Close() }) }
 	go func() {
 		<-f.box.Ctx.Done()
 		f.stopReg()
 	}()
-	f.reg = reg
+	f.reg, f.other = reg, regs[1]
 	f.refA, f.refB = reg.Addr+"/"+repoA, reg.Addr+"/"+repoB
 	return nil
 }
@@ -150,7 +160,8 @@ func startQuiet(dir string) (*registry.Registry, error) {
 // configureCove allows plain HTTP to the registry in the sandbox's
 // /etc/cove/registries.toml (/etc is a private overlay).
 func (f *fixture) configureCove() error {
-	conf := "[[registry]]\nlocation = \"" + f.reg.Addr + "\"\ninsecure = true\n"
+	conf := "[[registry]]\nlocation = \"" + f.reg.Addr + "\"\ninsecure = true\n" +
+		"[[registry]]\nlocation = \"" + f.other.Addr + "\"\ninsecure = true\n"
 	_, err := f.inside(nil, "sh", "-c", `mkdir -p /etc/cove && printf '%s' "$1" > `+registriesTOML, "sh", conf)
 	return err
 }

@@ -16,7 +16,8 @@ func pushRoute() route {
 }
 
 // pushStatuses are Docker's words for a push's layer states.
-var pushStatuses = map[image.LayerState]string{image.Waiting: "Preparing", image.Uploading: "Pushing", image.Done: "Pushed"}
+var pushStatuses = map[image.LayerState]string{image.Waiting: "Preparing", image.Uploading: "Pushing", image.Done: "Pushed",
+	image.AlreadyExists: "Layer already exists"}
 
 // pushImage answers POST /images/{name}/push?tag=T (docker push): the
 // store's image NAME:T (every tag of NAME without T) pushed to the

@@ -52,10 +52,10 @@ func pushCommand(env *Env, path string) *cobra.Command {
 		Short: "push an image of the store to a registry",
 		Long: `Push an image of the store to the registry its name names, under that name, or
 to DEST (REGISTRY/REPO[:TAG]), as podman push does, showing per-layer progress,
-and print the digest the registry has it by.
-Layers are written anew from the store and gzip-compressed, so the digest is
-not the one the image was pulled by; layers the registry has are not sent.
-Credentials are those of cove login and Docker's config.json.`,
+and print the digest the registry has it by. A layer the registry has, or can
+mount from the repository the image was pulled from, is not sent (then the
+image keeps its digest); any other is written anew from the store and
+gzip-compressed. Credentials are those of cove login and Docker's config.json.`,
 		Example: examples(path, "registry.example:5000/app/web:1.4", "-q localhost/tools:2 127.0.0.1:5000/tools:2"),
 		Args:    wantArgs(1, 2, "an image reference, and where to push it"),
 		RunE: func(cmd *cobra.Command, args []string) error {

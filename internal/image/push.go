@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,7 +35,8 @@ type PushOptions struct {
 	// Progress, when set, gets per-layer events, each naming the layer by
 	// its diff ID in the store (its Digest too: the pushed digest is
 	// known only once it is written): Waiting for every layer first, then
-	// Uploading and Done for each; calls are serialized.
+	// for each AlreadyExists (mounted, or there already), or Uploading and
+	// Done; calls are serialized.
 	Progress func(Progress)
 }
 
@@ -56,12 +58,16 @@ type Pushed struct {
 // without a registry is refused (Pushable): give the image the
 // registry's name (Name), or push it to one.
 //
-// As Save, it writes each layer anew from its directory (writeLayerTar),
-// gzip-compressed, into the store's tmp/ (leased, so no prune removes a
-// layer meanwhile); the config is the stored one with these layers'
-// diff IDs, and the manifest is of the image's kind (Docker's or OCI's).
-// So the pushed digest is not the one the image was pulled by. A layer
-// the registry has already is not sent again.
+// A layer whose original blob the destination's registry has (in the
+// repository the image was pulled from: a cross-repository mount, or in
+// the destination already) is not sent; any other is written anew from
+// its directory (writeLayerTar), as Save does, gzip-compressed, into the
+// store's tmp/ (the layers are leased, so no prune removes one
+// meanwhile), and uploaded. When no layer had to be written anew, the
+// stored config and manifest are pushed as they are: the image keeps the
+// digest it was pulled by. Otherwise the config is the stored one with
+// the layers' diff IDs, the manifest is of the image's kind (Docker's or
+// OCI's), and the pushed digest is a new one.
 func (s *Store) Push(ctx context.Context, ref string, opt PushOptions) (Pushed, error) {
 	if opt.Dest == "" {
 		opt.Dest = ref
@@ -90,23 +96,27 @@ func (s *Store) push(ctx context.Context, ref string, opt PushOptions) (Pushed, 
 	if err != nil {
 		return Pushed{}, err
 	}
-	img, layers, err := s.pushImage(ctx, w, imgs[0].rec, opt)
+	rec := imgs[0].rec
+	doc, err := s.configDoc(rec) // read before the layers are written: a prune may remove it meanwhile
 	if err != nil {
 		return Pushed{}, err
 	}
-	for _, l := range layers {
-		if err := pushLayer(ctx, dst.Context(), l, ropts, opt.Progress); err != nil {
-			return Pushed{}, err
-		}
+	p := pushing{s: s, w: w, dst: dst, ropts: ropts, prog: &progress{fn: opt.Progress},
+		img: &pushedImage{layers: map[v1.Hash]partial.CompressedLayer{}, mt: rec.MediaType}}
+	if err := p.layers(ctx, rec); err != nil {
+		return Pushed{}, err
 	}
-	if err := remote.Write(dst, img, ropts...); err != nil {
+	if err := p.manifest(rec, doc); err != nil {
+		return Pushed{}, err
+	}
+	img, err := partial.CompressedToImage(p.img)
+	if err == nil {
+		err = remote.Write(dst, img, ropts...)
+	}
+	if err != nil {
 		return Pushed{}, fmt.Errorf("write the manifest: %w", plainHTTPHint(err, dst.Context().RegistryStr()))
 	}
-	m, err := img.RawManifest()
-	if err != nil {
-		return Pushed{}, err
-	}
-	return Pushed{Digest: sha256Of(m), Size: int64(len(m))}, nil
+	return Pushed{Digest: sha256Of(p.img.manifest), Size: int64(len(p.img.manifest))}, nil
 }
 
 // Pushable refuses, wrapping ErrNotPushable, a name a push cannot go to:
@@ -147,52 +157,130 @@ func (s *Store) pushTarget(ctx context.Context, opt PushOptions) (name.Tag, []re
 	return dst, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(transport.NewUserAgent(base, "cove"))}, nil
 }
 
-// pushImage writes rec's layers into w's directory, gzip-compressed, one
-// at a time, and returns the image to push and its layers in order. Its
-// config is read first, before a prune may remove it (the lease holds
-// the layers only).
-func (s *Store) pushImage(ctx context.Context, w *pullWork, rec ImageRecord, opt PushOptions) (v1.Image, []*fileLayer, error) {
-	doc, err := s.configDoc(rec)
-	if err != nil {
-		return nil, nil, err
-	}
-	oci := rec.MediaType != types.DockerManifestSchema2
-	p := &pushedImage{layers: map[v1.Hash]*fileLayer{}, mt: rec.MediaType}
-	var descs, diffs []v1.Descriptor
-	var layers []*fileLayer
-	prog := &progress{fn: opt.Progress}
+// pushing is one push's state: where it goes, the image it makes, and
+// whether every layer is the one the image was pulled with.
+type pushing struct {
+	s        *Store
+	w        *pullWork
+	dst      name.Tag
+	ropts    []remote.Option
+	prog     *progress
+	img      *pushedImage
+	descs    []v1.Descriptor // the manifest's layers
+	diffs    []v1.Descriptor // their diff IDs (as digests)
+	rendered bool            // some layer was written anew
+}
+
+// layers puts each of rec's layers in the registry: its original blob
+// mounted from the repository the image was pulled from, when that is on
+// the destination's registry and still has it (no byte sent: the layer
+// keeps its digest), or else written anew from its directory, gzipped,
+// and uploaded.
+func (p *pushing) layers(ctx context.Context, rec ImageRecord) error {
 	for _, l := range rec.Layers {
-		prog.emit(storedJob(l), Waiting, 0)
+		p.prog.emit(storedJob(l), Waiting, 0)
 	}
+	from, mountable := p.mountSource(rec)
 	for i, l := range rec.Layers {
-		fl, err := gzipLayer(ctx, s.LayerDir(l.DiffID), filepath.Join(w.dir(), fmt.Sprintf("layer-%d.tar.gz", i)), oci)
+		if mountable && mountLayer(p.dst.Context(), from, l, p.ropts) == nil {
+			p.prog.emit(storedJob(l), AlreadyExists, l.Size)
+			p.add(keptLayer{l}, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest}, l.DiffID)
+			continue
+		}
+		fl, err := gzipLayer(ctx, p.s.LayerDir(l.DiffID), filepath.Join(p.w.dir(), fmt.Sprintf("layer-%d.tar.gz", i)), rec.MediaType != types.DockerManifestSchema2)
 		if err != nil {
-			return nil, nil, fmt.Errorf("layer %s: %w", l.DiffID, err)
+			return fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
 		fl.stored = l.DiffID
-		p.layers[fl.digest], layers = fl, append(layers, fl)
-		descs = append(descs, v1.Descriptor{MediaType: fl.mt, Size: fl.size, Digest: fl.digest})
-		diffs = append(diffs, v1.Descriptor{Digest: fl.diffID})
+		if err := pushLayer(ctx, p.dst.Context(), fl, p.ropts, p.prog); err != nil {
+			return err
+		}
+		p.add(fl, v1.Descriptor{MediaType: fl.mt, Size: fl.size, Digest: fl.digest}, fl.diffID)
+		p.rendered = true
 	}
-	cfg := withDiffIDs(doc, diffs)
-	m := v1.Manifest{SchemaVersion: 2, MediaType: rec.MediaType, Layers: descs,
+	return nil
+}
+
+// add notes a layer put in the registry.
+func (p *pushing) add(l partial.CompressedLayer, d v1.Descriptor, diffID v1.Hash) {
+	p.img.layers[d.Digest] = l
+	p.descs = append(p.descs, d)
+	p.diffs = append(p.diffs, v1.Descriptor{Digest: diffID})
+}
+
+// mountSource is the repository rec was pulled from, when it is on the
+// destination's registry (a blob mount works within one registry).
+func (p *pushing) mountSource(rec ImageRecord) (name.Repository, bool) {
+	if rec.Repository == "" {
+		return name.Repository{}, false
+	}
+	from, err := name.NewRepository(rec.Repository)
+	if err != nil || from.RegistryStr() != p.dst.RegistryStr() {
+		return name.Repository{}, false
+	}
+	return from, true
+}
+
+// manifest makes the config and manifest to push: the stored ones, byte
+// for byte, when every layer is the original (the image keeps its
+// digest); else the stored config with the layers' diff IDs
+// (withDiffIDs of doc) and a manifest of the image's kind.
+func (p *pushing) manifest(rec ImageRecord, doc map[string]json.RawMessage) error {
+	if !p.rendered {
+		cfg, err := os.ReadFile(p.s.BlobPath(rec.ConfigDigest))
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		m, err := os.ReadFile(p.s.BlobPath(rec.Digest))
+		if err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
+		p.img.config, p.img.manifest = cfg, m
+		return nil
+	}
+	cfg := withDiffIDs(doc, p.diffs)
+	m := v1.Manifest{SchemaVersion: 2, MediaType: rec.MediaType, Layers: p.descs,
 		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
-	if !oci {
+	if rec.MediaType == types.DockerManifestSchema2 {
 		m.Config.MediaType = types.DockerConfigJSON
 	}
-	p.config, p.manifest = cfg, mustJSON(m)
-	img, err := partial.CompressedToImage(p)
-	return img, layers, err
+	p.img.config, p.img.manifest = cfg, mustJSON(m)
+	return nil
+}
+
+// keptLayer is a stored layer's original blob, which the store does not
+// keep (it keeps the layer unpacked): a mount can put it in a registry,
+// nothing can read it.
+type keptLayer struct{ l LayerRecord }
+
+// errNotKept is keptLayer's answer to a read.
+var errNotKept = errors.New("the store keeps layers unpacked, not their blobs")
+
+func (k keptLayer) Digest() (v1.Hash, error)            { return k.l.Digest, nil }
+func (k keptLayer) DiffID() (v1.Hash, error)            { return k.l.DiffID, nil }
+func (k keptLayer) Size() (int64, error)                { return k.l.Size, nil }
+func (k keptLayer) MediaType() (types.MediaType, error) { return k.l.MediaType, nil }
+func (k keptLayer) Compressed() (io.ReadCloser, error)  { return nil, errNotKept }
+
+// mountLayer mounts stored layer l's original blob into repo from the
+// repository from (on the same registry), or finds it there already; an
+// error when the registry has it in neither (no byte is sent).
+func mountLayer(repo, from name.Repository, l LayerRecord, ropts []remote.Option) error {
+	layer, err := partial.CompressedToLayer(keptLayer{l})
+	if err != nil {
+		return err
+	}
+	return remote.WriteLayer(repo, &remote.MountableLayer{Layer: layer, Reference: from.Tag("latest")}, ropts...)
 }
 
 // pushLayer uploads l to repo unless the registry has it, reporting its
 // bytes to report.
-func pushLayer(ctx context.Context, repo name.Repository, l *fileLayer, ropts []remote.Option, report func(Progress)) error {
+func pushLayer(ctx context.Context, repo name.Repository, l *fileLayer, ropts []remote.Option, prog *progress) error {
 	layer, err := partial.CompressedToLayer(l)
 	if err != nil {
 		return err
 	}
-	prog, job := &progress{fn: report}, l.job()
+	job := l.job()
 	updates := make(chan v1.Update, 16)
 	done := make(chan struct{})
 	go func() {
@@ -271,7 +359,7 @@ func (l *fileLayer) MediaType() (types.MediaType, error) {
 type pushedImage struct {
 	config, manifest []byte
 	mt               types.MediaType
-	layers           map[v1.Hash]*fileLayer // by compressed digest
+	layers           map[v1.Hash]partial.CompressedLayer // by compressed digest
 }
 
 func (p *pushedImage) RawConfigFile() ([]byte, error)      { return p.config, nil }

@@ -10,31 +10,29 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
-// TestPushPullRoundTrip pulls an image and pushes it, by its digest, to
-// another repository of the registry (over TLS with its CA), with
-// progress, then pulls that into a fresh store: the same files, modes,
-// owners, links, whiteouts and opaque directories, the same
-// configuration, the digest the push reported. Named for that
-// repository, a second push gives the same digest. tmp/ is left empty.
+// TestPushPullRoundTrip pulls an image from one registry (over TLS with
+// its CA) and pushes it, by its digest, to another (plain HTTP), with
+// progress: every layer is written anew and uploaded. Pulled from there
+// into a fresh store, it has the same files, modes, owners, links,
+// whiteouts and opaque directories, the same configuration, and the
+// digest the push reported; named for that repository, a second push
+// gives the same digest. tmp/ is left empty.
 func TestPushPullRoundTrip(t *testing.T) {
 	needRoot(t)
-	r := startRegistry(t, true)
-	s := newStore(t, r.registries())
-	var layers []v1.Layer
-	for _, tb := range richLayers(t) {
-		layers = append(layers, mkLayer(t, tb, dockerGzip))
-	}
-	orig := mustPull(t, s, r.push(t, "test/src:1", mkImage(t, false, hostPlatform().Architecture, layers...)), nil)
+	src, r := startRegistry(t, true), startRegistry(t, false)
+	reg := &Registries{Registry: append(src.registries().Registry, r.registries().Registry...)}
+	s := newStore(t, reg)
+	orig := mustPull(t, s, src.push(t, "test/src:1", richImage(t)), nil)
 	dst := r.host + "/test/pushed:2"
 	var states []LayerState
 	p, err := s.Push(context.Background(), orig.Digest.String(), PushOptions{Dest: dst, Keychain: testKeychain, Progress: func(ev Progress) { states = append(states, ev.State) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(states, Uploading) || states[len(states)-1] != Done {
+	if !slices.Contains(states, Uploading) || states[len(states)-1] != Done || slices.Contains(states, AlreadyExists) {
 		t.Errorf("progress states %v", states)
 	}
-	s2 := newStore(t, r.registries())
+	s2 := newStore(t, reg)
 	got := mustPull(t, s2, dst, nil)
 	if got.Digest != p.Digest || !slices.Equal(got.Config.Config.Cmd, orig.Config.Config.Cmd) {
 		t.Errorf("pulled %s with Cmd %v; pushed %s with Cmd %v", got.Digest, got.Config.Config.Cmd, p.Digest, orig.Config.Config.Cmd)
@@ -49,6 +47,39 @@ func TestPushPullRoundTrip(t *testing.T) {
 	if left := entries(t, s.TmpDir()); len(left) != 0 {
 		t.Errorf("tmp/ holds %v", left)
 	}
+}
+
+// TestPushMountsFromTheSource pushes a pulled image to another
+// repository of the registry it came from: every layer is mounted from
+// the repository it was pulled from (no byte of it sent, none written
+// anew), so the image keeps its digest, and a fresh store pulls it.
+func TestPushMountsFromTheSource(t *testing.T) {
+	needRoot(t)
+	r := startRegistry(t, false)
+	s := newStore(t, r.registries())
+	orig := mustPull(t, s, r.push(t, "test/src:1", richImage(t)), nil)
+	var states []LayerState
+	p, err := s.Push(context.Background(), orig.Digest.String(), PushOptions{Dest: r.host + "/other/copy:1", Keychain: testKeychain,
+		Progress: func(ev Progress) { states = append(states, ev.State) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Digest != orig.Digest || slices.Contains(states, Uploading) || !slices.Contains(states, AlreadyExists) {
+		t.Errorf("pushed %s (pulled %s), progress states %v; want the digest kept and every layer mounted", p.Digest, orig.Digest, states)
+	}
+	got := mustPull(t, newStore(t, r.registries()), r.host+"/other/copy:1", nil)
+	if got.Digest != orig.Digest {
+		t.Errorf("pulled back %s, want %s", got.Digest, orig.Digest)
+	}
+}
+
+// richImage is richLayers as a Docker image of gzip layers.
+func richImage(t *testing.T) v1.Image {
+	var layers []v1.Layer
+	for _, tb := range richLayers(t) {
+		layers = append(layers, mkLayer(t, tb, dockerGzip))
+	}
+	return mkImage(t, false, hostPlatform().Architecture, layers...)
 }
 
 // TestPushRefuses refuses a store name and a name with no registry as
