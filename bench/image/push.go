@@ -19,13 +19,16 @@ type pushTarget struct {
 	wipe      []string
 }
 
-// targets are the push parts' registries: the one image A is in (its
+// pushTargets are the push parts' registries: the one image A is in (its
 // layers can be mounted from bench/app), and the other one, whose data
 // and the tools' blob caches are removed before each sample (every layer
 // is uploaded).
 func (f *fixture) pushTargets() (same, other pushTarget) {
 	otherDir := filepath.Join(f.box.Work, "registry-other")
-	caches := []string{filepath.Join(otherDir, "data"), "/var/lib/containers/cache", filepath.Join(f.box.Work, "podman", "cache")}
+	caches := []string{filepath.Join(otherDir, "data"), "/var/lib/containers/cache"} // skopeo's, as root
+	if f.podman != nil {
+		caches = append(caches, filepath.Join(f.podman.root, "cache")) // podman's, in its store
+	}
 	return pushTarget{addr: f.reg.Addr, dir: filepath.Join(f.box.Work, "registry")}, pushTarget{addr: f.other.Addr, dir: otherDir, wipe: caches}
 }
 

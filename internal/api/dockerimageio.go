@@ -7,9 +7,10 @@ import (
 	"io"
 	"net/http"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
-	"github.com/cove-project/cove/internal/instruction"
 )
 
 // imageIORoutes are Docker's image save, load and tag (docker save, load
@@ -123,21 +124,29 @@ func (s *Server) loadImages(c *call) {
 // (image.Store.ImportStream, RootFS) with its configuration set by the
 // changes (package instruction) and the message as its history comment,
 // named R:T by docker tag's rules (unnamed without R); {"status":
-// "sha256:ID"} as Docker answers. A fromSrc other than "-" (a URL for the
-// daemon to fetch) is 400: cove fetches no URL.
+// "sha256:ID"} as Docker answers; platform sets the image's platform. A
+// fromSrc other than "-" (a URL for the daemon to fetch) is 400: cove
+// fetches no URL.
 func (s *Server) importImage(c *call) {
 	q := c.r.URL.Query()
 	if src := q.Get("fromSrc"); src != "-" {
 		c.fail(errorf(CodeBadRequest, fmt.Sprintf("import: fromSrc %.64q: cove imports the request's body only (fromSrc=-), it fetches no URL", src)))
 		return
 	}
-	name := q.Get("repo")
-	if tag := q.Get("tag"); name != "" && tag != "" {
-		name += ":" + tag
+	opt := image.ImportOptions{RootFS: true, Name: q.Get("repo"), Changes: q["changes"], Message: q.Get("message")}
+	if tag := q.Get("tag"); opt.Name != "" && tag != "" {
+		opt.Name = withTag(opt.Name, tag)
 	}
-	if name != "" {
-		if err := image.ValidName(name); err != nil {
+	if opt.Name != "" {
+		if err := image.ValidName(opt.Name); err != nil {
 			c.fail(errorf(CodeBadRequest, err.Error()))
+			return
+		}
+	}
+	if p := q.Get("platform"); p != "" {
+		var err error
+		if opt.Platform, err = v1.ParsePlatform(p); err != nil {
+			c.fail(errorf(CodeBadRequest, fmt.Sprintf("import: platform %.64q: %v", p, err)))
 			return
 		}
 	}
@@ -147,10 +156,7 @@ func (s *Server) importImage(c *call) {
 	}
 	c.long()
 	body := idleReader{r: c.r.Body, rc: http.NewResponseController(c.w)}
-	recs, err := st.ImportStream(c.ctx(), body, image.ImportOptions{RootFS: true, Changes: q["changes"], Message: q.Get("message")})
-	if err == nil && name != "" {
-		_, err = st.Name(recs[0].Digest, name)
-	}
+	recs, err := st.ImportStream(c.ctx(), body, opt)
 	if err != nil {
 		c.fail(loadError(err))
 		return
@@ -160,11 +166,10 @@ func (s *Server) importImage(c *call) {
 }
 
 // loadError classifies a failed load: an archive refused (what it holds
-// is not images cove imports, passes a limit, or ends too soon) or
-// changes refused are 400, anything else the store's failure, 500.
+// is not images cove imports, passes a limit, or ends too soon; changes
+// refused, see badArchive) is 400, anything else the store's failure, 500.
 func loadError(err error) *Error {
-	if errors.Is(err, image.ErrBadArchive) || errors.Is(err, layer.ErrRefused) || errors.Is(err, layer.ErrLimit) ||
-		errors.Is(err, instruction.ErrInvalid) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, image.ErrBadArchive) || errors.Is(err, layer.ErrRefused) || errors.Is(err, layer.ErrLimit) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return errorf(CodeBadRequest, err.Error())
 	}
 	return errorf(CodeInternal, err.Error())

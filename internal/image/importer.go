@@ -64,7 +64,8 @@ type ImportOptions struct {
 	// Progress, when set, gets per-layer events; calls are serialized.
 	Progress func(Progress)
 	// RootFS takes the input as a root file system tarball, whatever it
-	// holds, and lets it go unnamed (docker import).
+	// holds, lets it go unnamed, and takes Name by docker tag's rules (a
+	// registry's name is kept), as docker import does.
 	RootFS bool
 	// Changes are Dockerfile instructions applied to a root file system
 	// tarball's configuration (package instruction), and Message is its
@@ -137,6 +138,9 @@ func (s *Store) importFrom(ctx context.Context, opt ImportOptions, input func(*p
 	var names []string
 	if opt.Name != "" {
 		n, err := localName(opt.Name, true)
+		if opt.RootFS {
+			n, err = storeName(opt.Name, true)
+		}
 		if err != nil {
 			return nil, err
 		}

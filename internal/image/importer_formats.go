@@ -221,6 +221,9 @@ func rootfsTargets(ctx context.Context, path string, sv tarSurvey, plat v1.Platf
 		now := v1.Time{Time: time.Now().UTC()}
 		doc["created"] = now
 		doc["history"] = []v1.History{{Created: now, Comment: cmp.Or(opt.Message, "Imported from -")}}
+		if opt.Message != "" {
+			doc["comment"] = opt.Message
+		}
 	}
 	if plat.Variant != "" {
 		doc["variant"] = plat.Variant

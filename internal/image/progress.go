@@ -21,7 +21,8 @@ const (
 	Extracting LayerState = "extracting"
 	// Done: verified and in the store.
 	Done LayerState = "done"
-	// AlreadyExists: the store had it; nothing was downloaded.
+	// AlreadyExists: the store had it, nothing was downloaded; or, in a
+	// push, the registry had it or mounted it, nothing was sent.
 	AlreadyExists LayerState = "already-exists"
 	// Uploading: a push has sent Done of Total compressed bytes (none
 	// when the registry had the layer).

@@ -58,14 +58,15 @@ type Pushed struct {
 // without a registry is refused (Pushable): give the image the
 // registry's name (Name), or push it to one.
 //
-// A layer whose original blob the destination's registry has (in the
-// repository the image was pulled from: a cross-repository mount, or in
-// the destination already) is not sent; any other is written anew from
+// A layer whose original blob the registry the image was pulled from has
+// (in the repository it was pulled from: a cross-repository mount, or in
+// the destination already), when the destination is on it, is not sent;
+// after one refused mount none is tried. Any other is written anew from
 // its directory (writeLayerTar), as Save does, gzip-compressed, into the
 // store's tmp/ (the layers are leased, so no prune removes one
 // meanwhile), and uploaded. When no layer had to be written anew, the
-// stored config and manifest are pushed as they are: the image keeps the
-// digest it was pulled by. Otherwise the config is the stored one with
+// stored config and manifest are pushed as they are: the image keeps its
+// ID (the digest of the platform's manifest it was pulled by). Otherwise the config is the stored one with
 // the layers' diff IDs, the manifest is of the image's kind (Docker's or
 // OCI's), and the pushed digest is a new one.
 func (s *Store) Push(ctx context.Context, ref string, opt PushOptions) (Pushed, error) {
@@ -97,7 +98,7 @@ func (s *Store) push(ctx context.Context, ref string, opt PushOptions) (Pushed, 
 		return Pushed{}, err
 	}
 	rec := imgs[0].rec
-	doc, err := s.configDoc(rec) // read before the layers are written: a prune may remove it meanwhile
+	stored, err := s.storedManifest(rec) // read before the layers are written: a prune may remove them meanwhile
 	if err != nil {
 		return Pushed{}, err
 	}
@@ -106,7 +107,7 @@ func (s *Store) push(ctx context.Context, ref string, opt PushOptions) (Pushed, 
 	if err := p.layers(ctx, rec); err != nil {
 		return Pushed{}, err
 	}
-	if err := p.manifest(rec, doc); err != nil {
+	if err := p.manifest(rec, stored); err != nil {
 		return Pushed{}, err
 	}
 	img, err := partial.CompressedToImage(p.img)
@@ -182,10 +183,17 @@ func (p *pushing) layers(ctx context.Context, rec ImageRecord) error {
 	}
 	from, mountable := p.mountSource(rec)
 	for i, l := range rec.Layers {
-		if mountable && mountLayer(p.dst.Context(), from, l, p.ropts) == nil {
-			p.prog.emit(storedJob(l), AlreadyExists, l.Size)
-			p.add(keptLayer{l}, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest}, l.DiffID)
-			continue
+		if mountable {
+			err := mountLayer(p.dst.Context(), from, l, p.ropts)
+			if err == nil {
+				p.prog.emit(storedJob(l), AlreadyExists, l.Size)
+				p.add(keptLayer{l}, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest}, l.DiffID)
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			mountable = false // one refused: the source no longer has the image's blobs; each try would leave an upload open
 		}
 		fl, err := gzipLayer(ctx, p.s.LayerDir(l.DiffID), filepath.Join(p.w.dir(), fmt.Sprintf("layer-%d.tar.gz", i)), rec.MediaType != types.DockerManifestSchema2)
 		if err != nil {
@@ -221,24 +229,36 @@ func (p *pushing) mountSource(rec ImageRecord) (name.Repository, bool) {
 	return from, true
 }
 
+// storedBlobs are an image's config and manifest as the store has them.
+type storedBlobs struct {
+	config, manifest []byte
+	doc              map[string]json.RawMessage // the config's fields, unparsed
+}
+
+// storedManifest reads rec's config and manifest from the store.
+func (s *Store) storedManifest(rec ImageRecord) (storedBlobs, error) {
+	var b storedBlobs
+	var err error
+	if b.config, err = os.ReadFile(s.BlobPath(rec.ConfigDigest)); err != nil {
+		return b, fmt.Errorf("read the stored config %s: %w", rec.ConfigDigest, err)
+	}
+	if b.manifest, err = os.ReadFile(s.BlobPath(rec.Digest)); err != nil {
+		return b, fmt.Errorf("read the stored manifest %s: %w", rec.Digest, err)
+	}
+	b.doc, err = parseConfigDoc(rec, b.config)
+	return b, err
+}
+
 // manifest makes the config and manifest to push: the stored ones, byte
-// for byte, when every layer is the original (the image keeps its
-// digest); else the stored config with the layers' diff IDs
-// (withDiffIDs of doc) and a manifest of the image's kind.
-func (p *pushing) manifest(rec ImageRecord, doc map[string]json.RawMessage) error {
+// for byte, when every layer is the original (the image keeps its ID,
+// its platform manifest's digest); else the stored config with the
+// layers' diff IDs (withDiffIDs) and a manifest of the image's kind.
+func (p *pushing) manifest(rec ImageRecord, stored storedBlobs) error {
 	if !p.rendered {
-		cfg, err := os.ReadFile(p.s.BlobPath(rec.ConfigDigest))
-		if err != nil {
-			return fmt.Errorf("config: %w", err)
-		}
-		m, err := os.ReadFile(p.s.BlobPath(rec.Digest))
-		if err != nil {
-			return fmt.Errorf("manifest: %w", err)
-		}
-		p.img.config, p.img.manifest = cfg, m
+		p.img.config, p.img.manifest = stored.config, stored.manifest
 		return nil
 	}
-	cfg := withDiffIDs(doc, p.diffs)
+	cfg := withDiffIDs(stored.doc, p.diffs)
 	m := v1.Manifest{SchemaVersion: 2, MediaType: rec.MediaType, Layers: p.descs,
 		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
 	if rec.MediaType == types.DockerManifestSchema2 {

@@ -3,6 +3,8 @@ package image
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -52,7 +54,8 @@ func TestPushPullRoundTrip(t *testing.T) {
 // TestPushMountsFromTheSource pushes a pulled image to another
 // repository of the registry it came from: every layer is mounted from
 // the repository it was pulled from (no byte of it sent, none written
-// anew), so the image keeps its digest, and a fresh store pulls it.
+// anew), so the image keeps its digest, and a fresh store pulls it. Once
+// the source has lost the blobs, a push writes every layer anew.
 func TestPushMountsFromTheSource(t *testing.T) {
 	needRoot(t)
 	r := startRegistry(t, false)
@@ -71,6 +74,26 @@ func TestPushMountsFromTheSource(t *testing.T) {
 	if got.Digest != orig.Digest {
 		t.Errorf("pulled back %s, want %s", got.Digest, orig.Digest)
 	}
+	// The source repository loses its blobs: the first mount is refused,
+	// no other is tried, and every layer is written anew and uploaded.
+	repos := filepath.Join(r.storage, "docker", "registry", "v2", "repositories")
+	if err := os.RemoveAll(filepath.Join(repos, "test", "src", "_layers")); err != nil {
+		t.Fatal(err)
+	}
+	states = nil
+	p, err = s.Push(context.Background(), orig.Digest.String(), PushOptions{Dest: r.host + "/other/fresh:1", Keychain: testKeychain,
+		Progress: func(ev Progress) { states = append(states, ev.State) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Digest == orig.Digest || slices.Contains(states, AlreadyExists) || !slices.Contains(states, Uploading) {
+		t.Errorf("pushed %s (pulled %s), progress states %v; want every layer written anew", p.Digest, orig.Digest, states)
+	}
+	if open := entries(t, filepath.Join(repos, "other", "fresh", "_uploads")); len(open) > 1 {
+		t.Errorf("the refused mounts left %d uploads open, want at most 1", len(open))
+	}
+	s2 := newStore(t, r.registries())
+	sameLayers(t, s, orig, s2, mustPull(t, s2, r.host+"/other/fresh:1", nil))
 }
 
 // richImage is richLayers as a Docker image of gzip layers.

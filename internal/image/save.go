@@ -306,8 +306,13 @@ func (s *Store) savedConfig(rec ImageRecord, layers []v1.Descriptor) ([]byte, er
 func (s *Store) configDoc(rec ImageRecord) (map[string]json.RawMessage, error) {
 	data, err := os.ReadFile(s.BlobPath(rec.ConfigDigest))
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, fmt.Errorf("read the stored config %s: %w", rec.ConfigDigest, err)
 	}
+	return parseConfigDoc(rec, data)
+}
+
+// parseConfigDoc is rec's config data, its fields unparsed.
+func parseConfigDoc(rec ImageRecord, data []byte) (map[string]json.RawMessage, error) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("config %s: %w", rec.ConfigDigest, err)
