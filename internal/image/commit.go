@@ -87,7 +87,7 @@ func (t *target) record() ImageRecord {
 		rec.IndexDigest = &d
 	}
 	for _, j := range t.layers {
-		rec.Layers = append(rec.Layers, LayerRecord{Digest: j.desc.Digest, DiffID: j.diffID, MediaType: j.desc.MediaType, Size: j.desc.Size})
+		rec.Layers = append(rec.Layers, LayerRecord{Digest: j.desc.Digest, DiffID: j.diffID, MediaType: j.desc.MediaType, Size: j.desc.Size, From: j.from})
 		rec.Size += j.desc.Size
 	}
 	return rec

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -46,7 +47,9 @@ type CommitOptions struct {
 // what the container wrote is hostile input to the store as any layer
 // is. Its configuration is the base's with opt's, created now, with one
 // history entry and one diff ID more (none, as in Docker, when the
-// writable layer holds nothing: the entry is then an empty layer's).
+// writable layer holds nothing: the entry is then an empty layer's). The
+// base's layers keep the repository they came from (LayerRecord.From),
+// so that a push mounts them from there.
 func (s *Store) CommitContainer(ctx context.Context, opt CommitOptions) (ImageRecord, error) {
 	rec, err := s.commitContainer(ctx, opt)
 	if err != nil {
@@ -94,6 +97,11 @@ func (s *Store) commitContainer(ctx context.Context, opt CommitOptions) (ImageRe
 	t, err := madeTarget(ctx, src, m, base.Platform)
 	if err != nil {
 		return ImageRecord{}, err
+	}
+	for i, l := range base.Layers { // a push can mount them from the registry they came from
+		if src := base.Source(l); !strings.HasPrefix(src, LocalRegistry+"/") {
+			t.layers[i].from = src
+		}
 	}
 	t.nameAs(names)
 	recs, err := s.place(ctx, w, []*target{t}, PullOptions{Platform: &base.Platform})

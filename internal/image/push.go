@@ -58,9 +58,10 @@ type Pushed struct {
 // without a registry is refused (Pushable): give the image the
 // registry's name (Name), or push it to one.
 //
-// A layer whose original blob the registry the image was pulled from has
-// (in the repository it was pulled from: a cross-repository mount, or in
-// the destination already), when the destination is on it, is not sent;
+// A layer whose original blob the registry it came from has (in the
+// repository it was pulled from, a committed image's base layer in its
+// base's: a cross-repository mount, or in the destination already), when
+// the destination is on that registry, is not sent;
 // after one refused mount none is tried. Any other is written anew from
 // its directory (writeLayerTar), as Save does, gzip-compressed, into the
 // store's tmp/ (the layers are leased, so no prune removes one
@@ -173,17 +174,17 @@ type pushing struct {
 }
 
 // layers puts each of rec's layers in the registry: its original blob
-// mounted from the repository the image was pulled from, when that is on
-// the destination's registry and still has it (no byte sent: the layer
-// keeps its digest), or else written anew from its directory, gzipped,
-// and uploaded.
+// mounted from the repository it came from (rec.Source: the image's, or
+// a committed image's base's), when that is on the destination's registry
+// and still has it (no byte sent: the layer keeps its digest), or else
+// written anew from its directory, gzipped, and uploaded.
 func (p *pushing) layers(ctx context.Context, rec ImageRecord) error {
 	for _, l := range rec.Layers {
 		p.prog.emit(storedJob(l), Waiting, 0)
 	}
-	from, mountable := p.mountSource(rec)
+	mountable := true
 	for i, l := range rec.Layers {
-		if mountable {
+		if from, ok := p.mountSource(rec.Source(l)); ok && mountable {
 			err := mountLayer(p.dst.Context(), from, l, p.ropts)
 			if err == nil {
 				p.prog.emit(storedJob(l), AlreadyExists, l.Size)
@@ -216,13 +217,14 @@ func (p *pushing) add(l partial.CompressedLayer, d v1.Descriptor, diffID v1.Hash
 	p.diffs = append(p.diffs, v1.Descriptor{Digest: diffID})
 }
 
-// mountSource is the repository rec was pulled from, when it is on the
-// destination's registry (a blob mount works within one registry).
-func (p *pushing) mountSource(rec ImageRecord) (name.Repository, bool) {
-	if rec.Repository == "" {
+// mountSource is the repository repo ("REGISTRY/REPO", a layer's
+// Source), when it is on the destination's registry (a blob mount works
+// within one registry).
+func (p *pushing) mountSource(repo string) (name.Repository, bool) {
+	if repo == "" {
 		return name.Repository{}, false
 	}
-	from, err := name.NewRepository(rec.Repository)
+	from, err := name.NewRepository(repo)
 	if err != nil || from.RegistryStr() != p.dst.RegistryStr() {
 		return name.Repository{}, false
 	}

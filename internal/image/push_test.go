@@ -118,3 +118,46 @@ func TestPushRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestPushCommittedMountsItsBase commits a writable layer onto a pulled
+// image and pushes that to another repository of the registry: the base
+// layers are mounted from the repository they were pulled from, only the
+// new one is written and uploaded, and a fresh store pulls the image
+// with the new layer's files.
+func TestPushCommittedMountsItsBase(t *testing.T) {
+	needRoot(t)
+	r := startRegistry(t, false)
+	s := newStore(t, r.registries())
+	base := mustPull(t, s, r.push(t, "test/src:1", richImage(t)), nil)
+	ids := func(id uint32) (uint32, bool) { return id - 100000, id >= 100000 && id < 165536 }
+	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: base.Digest.String(), Upper: writableLayer(t), IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.Source(rec.Layers[0]); got != base.Repository {
+		t.Fatalf("the committed image's base layer comes from %q, want %q", got, base.Repository)
+	}
+	var states []LayerState
+	dst := r.host + "/other/committed:1"
+	if _, err := s.Push(context.Background(), rec.Digest.String(), PushOptions{Dest: dst, Keychain: testKeychain,
+		Progress: func(ev Progress) { states = append(states, ev.State) }}); err != nil {
+		t.Fatal(err)
+	}
+	mounted, uploaded := 0, 0
+	for _, st := range states {
+		switch st {
+		case AlreadyExists:
+			mounted++
+		case Done:
+			uploaded++
+		}
+	}
+	if mounted != len(base.Layers) || uploaded != 1 {
+		t.Errorf("%d layers mounted and %d uploaded (states %v), want %d and 1", mounted, uploaded, states, len(base.Layers))
+	}
+	s2 := newStore(t, r.registries())
+	got := mustPull(t, s2, dst, nil)
+	if b, err := os.ReadFile(s2.LayerDir(got.Layers[len(got.Layers)-1].DiffID) + "/etc/made"); string(b) != "made\n" {
+		t.Errorf("the pushed top layer's etc/made: %q %v", b, err)
+	}
+}

@@ -66,6 +66,7 @@ type layerJob struct {
 	desc   v1.Descriptor
 	diffID v1.Hash
 	comp   codec
+	from   string // LayerRecord.From
 }
 
 // resolve finds ref on its mirrors, in order, then on its registry, and

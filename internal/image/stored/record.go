@@ -36,6 +36,18 @@ type LayerRecord struct {
 	DiffID    v1.Hash         `json:"diff_id"` // the uncompressed tar's; names its directory
 	MediaType types.MediaType `json:"media_type"`
 	Size      int64           `json:"size"` // compressed bytes
+	// From is the repository ("REGISTRY/REPO") that has the blob, when it
+	// is not the image's Repository (a committed image's base layers).
+	From string `json:"from,omitempty"`
+}
+
+// Source is the repository ("REGISTRY/REPO") that has layer l's blob, of
+// image r: l's From, else r's Repository ("" for neither: imported).
+func (r ImageRecord) Source(l LayerRecord) string {
+	if l.From != "" {
+		return l.From
+	}
+	return r.Repository
 }
 
 // ID is the image's ID: the hex of its manifest digest.
