@@ -61,15 +61,15 @@ type Pushed struct {
 // A layer whose original blob the registry it came from has (in the
 // repository it was pulled from, a committed image's base layer in its
 // base's: a cross-repository mount, or in the destination already), when
-// the destination is on that registry, is not sent;
-// after one refused mount none is tried. Any other is written anew from
-// its directory (writeLayerTar), as Save does, gzip-compressed, into the
-// store's tmp/ (the layers are leased, so no prune removes one
-// meanwhile), and uploaded. When no layer had to be written anew, the
-// stored config and manifest are pushed as they are: the image keeps its
-// ID (the digest of the platform's manifest it was pulled by). Otherwise the config is the stored one with
-// the layers' diff IDs, the manifest is of the image's kind (Docker's or
-// OCI's), and the pushed digest is a new one.
+// the destination is on that registry, is not sent; after one refused
+// mount none is tried. Any other is written anew from its directory
+// (writeLayerTar), as Save does, gzip-compressed, into the store's tmp/
+// (the layers are leased, so no prune removes one meanwhile), and
+// uploaded. When no layer had to be written anew, the stored config and
+// manifest are pushed as they are: the image keeps its ID (the digest of
+// the platform's manifest it was pulled by). Otherwise the config is the
+// stored one with the layers' diff IDs, the manifest is of the image's
+// kind (Docker's or OCI's), and the pushed digest is a new one.
 func (s *Store) Push(ctx context.Context, ref string, opt PushOptions) (Pushed, error) {
 	if opt.Dest == "" {
 		opt.Dest = ref
