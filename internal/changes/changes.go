@@ -35,12 +35,15 @@ type Change struct {
 }
 
 // Of lists the changes the writable layer upper holds against layers
-// (directories of the image's unpacked layers), sorted by path: a
-// whiteout is Deleted, and so is an opaque directory a layer has; an
-// entry a layer has Modified (a directory too, when what it holds
-// changed, as Docker says), any other Added, and everything under an
-// Added directory Added. A tree deeper than maxDepth is refused. A writable layer that does
-// not exist (a container never started) holds none.
+// (directories of the image's unpacked layers), sorted by path, by
+// Docker's rules: a whiteout is Deleted, and so is an opaque directory a
+// layer has; an entry a layer has Modified, but for a directory whose
+// size, mode and modification time are the layer's (copied up only to
+// hold a change); any other Added, and everything under an Added
+// directory Added; and the directory of an Added or Deleted entry
+// Modified (but the root). A tree deeper than maxDepth is refused. A
+// writable layer that does not exist (a container never started) holds
+// none.
 func Of(upper string, layers []string) ([]Change, error) {
 	d, err := os.OpenFile(upper, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, os.ErrNotExist) {
@@ -50,7 +53,7 @@ func Of(upper string, layers []string) ([]Change, error) {
 		return nil, fmt.Errorf("changes: open the writable layer: %w", err)
 	}
 	defer d.Close()
-	w := walker{out: []Change{}}
+	w := walker{out: []Change{}, listed: map[string]bool{}}
 	defer w.close()
 	for _, l := range layers {
 		fd, err := unix.Open(l, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -70,6 +73,20 @@ func Of(upper string, layers []string) ([]Change, error) {
 type walker struct {
 	layers []int // the image's layer directories, open
 	out    []Change
+	listed map[string]bool // the directories out has
+}
+
+// add lists change c of an entry, and its directory as Modified when c
+// is an Added or Deleted entry's and the directory is not listed yet.
+func (w *walker) add(c Change, dir bool) {
+	if dir {
+		w.listed[c.Path] = true
+	}
+	if parent := path.Dir(c.Path); (c.Kind == Added || c.Kind == Deleted) && parent != "/" && !w.listed[parent] {
+		w.listed[parent] = true
+		w.out = append(w.out, Change{Path: parent, Kind: Modified})
+	}
+	w.out = append(w.out, c)
 }
 
 // close closes the layer directories.
@@ -112,8 +129,9 @@ func (w *walker) entry(fd int, name, p string, added bool, depth int) error {
 		return fmt.Errorf("changes: fstatat %s: %w", p, err)
 	}
 	kind := Added
+	var image unix.Stat_t // the first layer's entry at p
 	if !added {
-		inImage, err := w.inImage(p)
+		inImage, err := w.inImage(p, &image)
 		if err != nil {
 			return err
 		}
@@ -125,7 +143,7 @@ func (w *walker) entry(fd int, name, p string, added bool, depth int) error {
 		if stored.IsWhiteout(st.Mode, st.Rdev) {
 			kind = Deleted
 		}
-		w.out = append(w.out, Change{Path: p, Kind: kind})
+		w.add(Change{Path: p, Kind: kind}, false)
 		return nil
 	}
 	cfd, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -134,11 +152,24 @@ func (w *walker) entry(fd int, name, p string, added bool, depth int) error {
 	}
 	child := os.NewFile(uintptr(cfd), p)
 	defer child.Close()
-	if kind == Modified && opaque(cfd) {
-		kind = Deleted
+	switch {
+	case kind == Modified && opaque(cfd):
+		w.add(Change{Path: p, Kind: Deleted}, true)
+	case kind == Modified && sameDir(st, image):
+		// copied up only to hold a change: not one itself
+	default:
+		w.add(Change{Path: p, Kind: kind}, true)
 	}
-	w.out = append(w.out, Change{Path: p, Kind: kind})
 	return w.dir(child, p, kind == Added, depth+1)
+}
+
+// sameDir reports whether the writable layer's directory st is as the
+// image has it (image): a directory of the same size, mode and
+// modification time (to the second when either has no nanoseconds), as
+// Docker compares them.
+func sameDir(st, image unix.Stat_t) bool {
+	sameTime := st.Mtim.Sec == image.Mtim.Sec && (st.Mtim.Nsec == image.Mtim.Nsec || st.Mtim.Nsec == 0 || image.Mtim.Nsec == 0)
+	return image.Mode&unix.S_IFMT == unix.S_IFDIR && st.Size == image.Size && st.Mode == image.Mode && sameTime
 }
 
 // opaque reports whether the directory fd is opaque to overlayfs.
@@ -149,10 +180,11 @@ func opaque(fd int) bool {
 }
 
 // inImage reports whether a layer has the container path p (whiteouts
-// of upper layers aside, as Docker's check).
-func (w *walker) inImage(p string) (bool, error) {
+// of upper layers aside, as Docker's check), and puts the status of the
+// first (top) layer's entry there in st.
+func (w *walker) inImage(p string, st *unix.Stat_t) (bool, error) {
 	for _, l := range w.layers {
-		if ok, err := hasPath(l, p); ok || err != nil {
+		if ok, err := hasPath(l, p, st); ok || err != nil {
 			return ok, err
 		}
 	}
@@ -160,14 +192,18 @@ func (w *walker) inImage(p string) (bool, error) {
 }
 
 // hasPath reports whether the layer directory layer has the clean
-// absolute path p, each element of it but the last a real directory.
-func hasPath(layer int, p string) (bool, error) {
+// absolute path p, each element of it but the last a real directory, and
+// puts its status (not followed) in st.
+func hasPath(layer int, p string, st *unix.Stat_t) (bool, error) {
 	how := unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC | unix.O_NOFOLLOW,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
 	fd, err := unix.Openat2(layer, strings.TrimPrefix(p, "/"), &how)
 	switch {
 	case err == nil:
-		unix.Close(fd)
+		defer unix.Close(fd)
+		if err := unix.Fstat(fd, st); err != nil {
+			return false, fmt.Errorf("changes: look %s up in an image layer: fstat: %w", p, err)
+		}
 		return true, nil
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
 		return false, nil // not there, or not there through real directories

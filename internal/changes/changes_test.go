@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -50,5 +51,35 @@ func TestOf(t *testing.T) {
 	}
 	if got, err := Of(filepath.Join(base, "none"), nil); err != nil || len(got) != 0 {
 		t.Errorf("Of a writable layer not made yet = %v, %v; want none", got, err)
+	}
+}
+
+// TestOfLeavesOutCopiedUpDirectories: a directory the writable layer
+// holds only because a change is under it, with the image's size, mode
+// and time, is no change (Docker's rule), unless an entry in it was
+// added or deleted; one whose mode changed is.
+func TestOfLeavesOutCopiedUpDirectories(t *testing.T) {
+	base := t.TempDir()
+	lower, upper := filepath.Join(base, "lower"), filepath.Join(base, "upper")
+	for _, d := range []string{"lower/a/b", "lower/c", "lower/m", "upper/a/b", "upper/c", "upper/m"} {
+		must(t, os.MkdirAll(filepath.Join(base, d), 0o755))
+	}
+	for _, f := range []string{"a/b/file", "c/old", "m/x"} {
+		must(t, os.WriteFile(filepath.Join(lower, f), nil, 0o644))
+		must(t, os.WriteFile(filepath.Join(upper, f), []byte("changed"), 0o644)) // C
+	}
+	must(t, os.Remove(filepath.Join(upper, "c/old")))
+	must(t, unix.Mknod(filepath.Join(upper, "c/old"), unix.S_IFCHR, 0)) // D: /c listed for it
+	must(t, os.Chmod(filepath.Join(upper, "m"), 0o700))                 // C: its mode changed
+	when := time.Unix(1700000000, 0)
+	for _, d := range []string{"a", "a/b", "c", "m"} { // as a copy-up leaves them: the image's time
+		must(t, os.Chtimes(filepath.Join(lower, d), when, when))
+		must(t, os.Chtimes(filepath.Join(upper, d), when, when))
+	}
+	got, err := Of(upper, []string{lower})
+	must(t, err)
+	want := []Change{{"/a/b/file", Modified}, {"/c", Modified}, {"/c/old", Deleted}, {"/m", Modified}, {"/m/x", Modified}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Of =\n%v\nwant\n%v", got, want)
 	}
 }
