@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/userns"
 	"github.com/cove-project/cove/spec"
 	"github.com/cove-project/cove/supervisor"
@@ -147,24 +148,26 @@ func (s *Server) inspect(c *call) {
 	if !ok {
 		return
 	}
-	c.reply(http.StatusOK, s.inspectOf(ct, viewSpec(s.specIndex(), ct.rec, ct.Name)))
+	d, _, _ := s.inspectOf(ct, viewSpec(s.specIndex(), ct.rec, ct.Name))
+	c.reply(http.StatusOK, d)
 }
 
 // inspectOf is container ct, of spec sp (nil: none known), as docker
 // inspect shows it: with its image's configuration, its user namespace
-// IDs and its record's settings.
-func (s *Server) inspectOf(ct dockerContainer, sp *spec.Spec) dockerInspect {
-	d := inspectOf(ct.Workload, sp)
+// IDs and its record's settings; and the record of its image (false when
+// it has none in the store).
+func (s *Server) inspectOf(ct dockerContainer, sp *spec.Spec) (d dockerInspect, img image.ImageRecord, hasImage bool) {
+	d = inspectOf(ct.Workload, sp)
 	if sp != nil && sp.Container != nil && sp.Container.Image != "" {
-		if rec, ok := s.containerImage(ct.Name, sp.Container); ok {
-			withImageConfig(&d, sp.Container, rec)
+		if img, hasImage = s.containerImage(ct.Name, sp.Container); hasImage {
+			withImageConfig(&d, sp.Container, img)
 		}
 	}
 	if r, ok, _ := userns.Default().Lookup(ct.Name); ok {
 		d.withIDs(r)
 	}
 	recordInspect(&d, ct.rec)
-	return d
+	return d, img, hasImage
 }
 
 // dockerLogs answers GET /containers/ID/logs in Docker's multiplexed

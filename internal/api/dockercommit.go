@@ -180,7 +180,7 @@ func (s *Server) commitView(ct dockerContainer) (dockerInspect, v1.Config, error
 	if sp == nil || sp.Container == nil || sp.Container.Image == "" {
 		return dockerInspect{}, v1.Config{}, fmt.Errorf("commit %s: %w", ct.Name, errNoWritableLayer)
 	}
-	d := s.inspectOf(ct, sp)
+	d, img, hasImage := s.inspectOf(ct, sp)
 	v := d.Config
 	cfg := v1.Config{User: v.User, ExposedPorts: v.ExposedPorts, Env: v.Env, Cmd: v.Cmd, Entrypoint: v.Entrypoint,
 		WorkingDir: v.WorkingDir, Volumes: v.Volumes, Labels: maps.Clone(v.Labels), Healthcheck: healthConfig(v.Healthcheck)}
@@ -189,8 +189,8 @@ func (s *Server) commitView(ct dockerContainer) (dockerInspect, v1.Config, error
 	if ct.rec != nil {
 		cfg.StopSignal = ct.rec.Config.StopSignal
 	}
-	if rec, ok := s.containerImage(ct.Name, sp.Container); ok && cfg.StopSignal == "" {
-		cfg.StopSignal = rec.Config.Config.StopSignal
+	if hasImage && cfg.StopSignal == "" {
+		cfg.StopSignal = img.Config.Config.StopSignal
 	}
 	return d, cfg, nil
 }

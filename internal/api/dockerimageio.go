@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
 	"github.com/cove-project/cove/internal/image"
 	"github.com/cove-project/cove/internal/image/layer"
 )
@@ -143,12 +141,10 @@ func (s *Server) importImage(c *call) {
 			return
 		}
 	}
-	if p := q.Get("platform"); p != "" {
-		var err error
-		if opt.Platform, err = v1.ParsePlatform(p); err != nil {
-			c.fail(errorf(CodeBadRequest, fmt.Sprintf("import: platform %.64q: %v", p, err)))
-			return
-		}
+	var e *Error
+	if opt.Platform, e = queryPlatform(q, "import"); e != nil {
+		c.fail(e)
+		return
 	}
 	st, ok := s.imageStore(c)
 	if !ok {

@@ -81,13 +81,23 @@ func pullQuery(q url.Values) (pullRequest, *Error) {
 		pr.asked = withTag(pr.asked, tag)
 	}
 	pr.ref = dockerShortName(pr.asked)
-	if p := q.Get("platform"); p != "" {
-		var err error
-		if pr.platform, err = v1.ParsePlatform(p); err != nil {
-			return pr, errorf(CodeBadRequest, fmt.Sprintf("pull %s: platform %.64q: %v", pr.asked, p, err))
-		}
+	var e *Error
+	pr.platform, e = queryPlatform(q, "pull "+pr.asked)
+	return pr, e
+}
+
+// queryPlatform reads the platform ("OS/ARCH[/VARIANT]") of operation op
+// (naming it in the error): nil when the query has none (this host's).
+func queryPlatform(q url.Values, op string) (*v1.Platform, *Error) {
+	p := q.Get("platform")
+	if p == "" {
+		return nil, nil
 	}
-	return pr, nil
+	plat, err := v1.ParsePlatform(p)
+	if err != nil {
+		return nil, errorf(CodeBadRequest, fmt.Sprintf("%s: platform %.64q: %v", op, p, err))
+	}
+	return plat, nil
 }
 
 // dockerShortName undoes Docker's normalisation of a short name: Docker

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sys/unix"
 )
 
 // CommitOptions describe the image docker commit makes of a container:
@@ -80,7 +78,7 @@ func (s *Store) commitContainer(ctx context.Context, opt CommitOptions) (ImageRe
 		return ImageRecord{}, err
 	}
 	path := filepath.Join(w.dir(), "layer.tar")
-	top, err := writeFileLayer(ctx, path, opt, base.MediaType != types.DockerManifestSchema2)
+	top, _, err := writeLayerFile(ctx, path, opt.Upper, opt.IDs, uncompressed, base.MediaType != types.DockerManifestSchema2)
 	if err != nil {
 		return ImageRecord{}, fmt.Errorf("the writable layer %s: %w", opt.Upper, err)
 	}
@@ -111,23 +109,10 @@ func (s *Store) commitContainer(ctx context.Context, opt CommitOptions) (ImageRe
 	return recs[0], nil
 }
 
-// writeFileLayer renders opt.Upper into the new file path (renderLayer).
-func writeFileLayer(ctx context.Context, path string, opt CommitOptions, oci bool) (v1.Descriptor, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return v1.Descriptor{}, err
-	}
-	defer f.Close()
-	d, err := renderLayer(ctx, opt.Upper, f, opt.IDs, oci)
-	if err == nil {
-		err = f.Sync()
-	}
-	return d, err
-}
-
 // emptyTarDigest is the digest of a tar without entries (its end
-// marker: 1024 zero bytes).
-var emptyTarDigest = sha256Of(make([]byte, 1024))
+// marker: 1024 zero bytes), as a literal: nothing to compute when the
+// package loads.
+var emptyTarDigest = v1.Hash{Algorithm: "sha256", Hex: "5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"}
 
 // committedConfig is the configuration file of the image opt makes of
 // base with the uncompressed layers top (none or one), created at now.
@@ -147,14 +132,9 @@ func committedConfig(base ImageRecord, opt CommitOptions, top []v1.Descriptor, n
 // committedManifest is the manifest of base's layers and top, with the
 // configuration cfg, of base's kind (Docker's or OCI's).
 func committedManifest(base ImageRecord, cfg []byte, top []v1.Descriptor) v1.Manifest {
-	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
-		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
-	if base.MediaType == types.DockerManifestSchema2 {
-		m.MediaType, m.Config.MediaType = types.DockerManifestSchema2, types.DockerConfigJSON
-	}
+	var layers []v1.Descriptor
 	for _, l := range base.Layers {
-		m.Layers = append(m.Layers, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest})
+		layers = append(layers, v1.Descriptor{MediaType: l.MediaType, Size: l.Size, Digest: l.Digest})
 	}
-	m.Layers = append(m.Layers, top...)
-	return m
+	return manifestOf(base.MediaType, cfg, append(layers, top...))
 }

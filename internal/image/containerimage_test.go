@@ -53,6 +53,16 @@ func writableLayer(t *testing.T) string {
 	return up
 }
 
+// ociBase is a store holding threeLayers as the OCI image
+// localhost/base:1, and its record.
+func ociBase(t *testing.T) (*Store, ImageRecord) {
+	t.Helper()
+	needRoot(t)
+	s := newStore(t, nil)
+	img, _ := threeLayerImage(t, true, ociGzip)
+	return s, importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+}
+
 // TestCommitContainer commits a writable layer onto an imported image:
 // the new image has the base's layers and one more, unpacked like any
 // layer (the file with the container's owner, the whiteout, the opaque
@@ -63,9 +73,8 @@ func TestCommitContainer(t *testing.T) {
 	s := newStore(t, nil)
 	img, _ := threeLayerImage(t, false, dockerGzip)
 	base := importOne(t, s, dockerArchive(t, img, false), ImportOptions{Name: "base:1"})
-	ids := func(id uint32) (uint32, bool) { return id - 100000, id >= 100000 && id < 165536 }
 	cfg := v1.Config{Cmd: []string{"/app"}, Env: []string{"A=1"}}
-	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: writableLayer(t), IDs: ids,
+	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: writableLayer(t), IDs: shifted,
 		Config: cfg, Author: "me", Comment: "why", CreatedBy: "sh -c edit", Name: "registry.example:5000/app:2"})
 	if err != nil {
 		t.Fatal(err)
@@ -104,10 +113,7 @@ func TestCommitContainer(t *testing.T) {
 // overlayfs redirect (its directory does not hold what it shows), and
 // stores nothing.
 func TestCommitContainerRefusesRedirects(t *testing.T) {
-	needRoot(t)
-	s := newStore(t, nil)
-	img, _ := threeLayerImage(t, true, ociGzip)
-	importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+	s, _ := ociBase(t)
 	up := writableLayer(t)
 	if err := unix.Lsetxattr(up+"/opq", overlayRedirect, []byte("/etc"), 0); err != nil {
 		t.Fatal(err)
@@ -128,10 +134,7 @@ func TestCommitContainerRefusesRedirects(t *testing.T) {
 // no layer more (Docker's rule for an empty one), and a history entry
 // that says so.
 func TestCommitContainerNeverStarted(t *testing.T) {
-	needRoot(t)
-	s := newStore(t, nil)
-	img, _ := threeLayerImage(t, true, ociGzip)
-	base := importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+	s, base := ociBase(t)
 	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: base.Digest.String(), Upper: "/nonexistent/upper"})
 	if err != nil {
 		t.Fatal(err)
@@ -149,16 +152,12 @@ func TestCommitContainerNeverStarted(t *testing.T) {
 // file whose owner the container's user namespace does not map (made
 // there by the host), rather than give it another owner.
 func TestCommitContainerRefusesForeignIDs(t *testing.T) {
-	needRoot(t)
-	s := newStore(t, nil)
-	img, _ := threeLayerImage(t, true, ociGzip)
-	importOne(t, s, ociLayout(t, img), ImportOptions{Name: "base:1"})
+	s, _ := ociBase(t)
 	up := writableLayer(t)
 	if err := os.Lchown(up+"/etc/made", 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	ids := func(id uint32) (uint32, bool) { return id - 100000, id >= 100000 && id < 165536 }
-	_, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: up, IDs: ids})
+	_, err := s.CommitContainer(context.Background(), CommitOptions{Base: "localhost/base:1", Upper: up, IDs: shifted})
 	if err == nil || !strings.Contains(err.Error(), "etc/made") || !strings.Contains(err.Error(), "owner ID 0") {
 		t.Fatalf("got %v, want etc/made's owner refused", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -66,8 +65,8 @@ func (v *verifier) finish() error {
 	if v.n < v.want.Size {
 		return fmt.Errorf("blob %s is truncated: %d of the %d bytes its manifest says: refused", v.want.Digest, v.n, v.want.Size)
 	}
-	if got := hex.EncodeToString(v.h.Sum(nil)); got != v.want.Digest.Hex {
-		return fmt.Errorf("blob %s does not match its digest (the content's is sha256:%s): tampered or corrupt, refused", v.want.Digest, got)
+	if got := hashOf(v.h); got != v.want.Digest {
+		return fmt.Errorf("blob %s does not match its digest (the content's is %s): tampered or corrupt, refused", v.want.Digest, got)
 	}
 	return nil
 }
@@ -118,8 +117,8 @@ func unpackStream(r io.Reader, j layerJob, dir string, lim layer.Limits) (layer.
 	if n > maxTrailing {
 		return stats, fmt.Errorf("more than %d bytes follow the tar archive's end: refused", maxTrailing)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != j.diffID.Hex {
-		return stats, fmt.Errorf("its uncompressed digest is sha256:%s, the config's diff_id says %s: refused", got, j.diffID)
+	if got := hashOf(h); got != j.diffID {
+		return stats, fmt.Errorf("its uncompressed digest is %s, the config's diff_id says %s: refused", got, j.diffID)
 	}
 	return stats, nil
 }

@@ -137,9 +137,12 @@ func (s *Store) ImportStream(ctx context.Context, r io.Reader, opt ImportOptions
 func (s *Store) importFrom(ctx context.Context, opt ImportOptions, input func(*pullWork) (string, error)) ([]ImageRecord, error) {
 	var names []string
 	if opt.Name != "" {
-		n, err := localName(opt.Name, true)
-		if opt.RootFS {
+		var n string
+		var err error
+		if opt.RootFS { // docker tag's rules
 			n, err = storeName(opt.Name, true)
+		} else {
+			n, err = localName(opt.Name, true)
 		}
 		if err != nil {
 			return nil, err

@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
-	"golang.org/x/sys/unix"
 
 	"github.com/cove-project/cove/internal/image/stored"
 )
@@ -196,15 +193,16 @@ func (p *pushing) layers(ctx context.Context, rec ImageRecord) error {
 			}
 			mountable = false // one refused: the source no longer has the image's blobs; each try would leave an upload open
 		}
-		fl, err := gzipLayer(ctx, p.s.LayerDir(l.DiffID), filepath.Join(p.w.dir(), fmt.Sprintf("layer-%d.tar.gz", i)), rec.MediaType != types.DockerManifestSchema2)
+		fl := &fileLayer{path: filepath.Join(p.w.dir(), fmt.Sprintf("layer-%d.tar.gz", i)), stored: l.DiffID}
+		var err error
+		fl.desc, fl.diffID, err = writeLayerFile(ctx, fl.path, p.s.LayerDir(l.DiffID), nil, gzipped, rec.MediaType != types.DockerManifestSchema2)
 		if err != nil {
 			return fmt.Errorf("layer %s: %w", l.DiffID, err)
 		}
-		fl.stored = l.DiffID
 		if err := pushLayer(ctx, p.dst.Context(), fl, p.ropts, p.prog); err != nil {
 			return err
 		}
-		p.add(fl, v1.Descriptor{MediaType: fl.mt, Size: fl.size, Digest: fl.digest}, fl.diffID)
+		p.add(fl, fl.desc, fl.diffID)
 		p.rendered = true
 	}
 	return nil
@@ -261,12 +259,7 @@ func (p *pushing) manifest(rec ImageRecord, stored storedBlobs) error {
 		return nil
 	}
 	cfg := withDiffIDs(stored.doc, p.diffs)
-	m := v1.Manifest{SchemaVersion: 2, MediaType: rec.MediaType, Layers: p.descs,
-		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
-	if rec.MediaType == types.DockerManifestSchema2 {
-		m.Config.MediaType = types.DockerConfigJSON
-	}
-	p.img.config, p.img.manifest = cfg, mustJSON(m)
+	p.img.config, p.img.manifest = cfg, mustJSON(manifestOf(rec.MediaType, cfg, p.descs))
 	return nil
 }
 
@@ -316,51 +309,26 @@ func pushLayer(ctx context.Context, repo name.Repository, l *fileLayer, ropts []
 	err = remote.WriteLayer(repo, layer, append(ropts, remote.WithProgress(updates))...)
 	<-done
 	if err != nil {
-		return fmt.Errorf("upload layer %s: %w", l.digest, plainHTTPHint(err, repo.RegistryStr()))
+		return fmt.Errorf("upload layer %s: %w", l.desc.Digest, plainHTTPHint(err, repo.RegistryStr()))
 	}
-	prog.emit(job, Done, l.size)
+	prog.emit(job, Done, l.desc.Size)
 	return nil
 }
 
-// gzipLayer writes the layer directory dir (writeLayerTar) gzipped into
-// the new file path, hashing both forms.
-func gzipLayer(ctx context.Context, dir, path string, oci bool) (*fileLayer, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	hc, hu := sha256.New(), sha256.New()
-	zw := gzip.NewWriter(io.MultiWriter(f, hc))
-	if err := writeLayerTar(ctx, dir, io.MultiWriter(zw, hu), nil); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	size, err := f.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return nil, err
-	}
-	return &fileLayer{path: path, digest: hashOf(hc), diffID: hashOf(hu), size: size, mt: layerMediaType(gzipped, oci)}, nil
-}
-
-// fileLayer is a compressed layer blob in a file, its digests known
-// (partial.CompressedLayer, with its DiffID), written from the store's
-// layer stored.
+// fileLayer is a compressed layer blob in a file, its descriptor and
+// diff ID known (partial.CompressedLayer, with its DiffID), written from
+// the store's layer stored.
 type fileLayer struct {
 	path           string
-	digest, diffID v1.Hash
-	size           int64
-	mt             types.MediaType
-	stored         v1.Hash
+	desc           v1.Descriptor
+	diffID, stored v1.Hash
 }
 
 // job is l as a push's progress events name it: by the stored layer's
 // diff ID (the name it has before it is written, as Docker's push names
 // layers), with the size to send.
 func (l *fileLayer) job() layerJob {
-	return layerJob{desc: v1.Descriptor{Digest: l.stored, Size: l.size}, diffID: l.stored}
+	return layerJob{desc: v1.Descriptor{Digest: l.stored, Size: l.desc.Size}, diffID: l.stored}
 }
 
 // storedJob is the stored layer l as a push's progress events name it
@@ -369,13 +337,11 @@ func storedJob(l LayerRecord) layerJob {
 	return layerJob{desc: v1.Descriptor{Digest: l.DiffID}, diffID: l.DiffID}
 }
 
-func (l *fileLayer) Digest() (v1.Hash, error)           { return l.digest, nil }
-func (l *fileLayer) DiffID() (v1.Hash, error)           { return l.diffID, nil }
-func (l *fileLayer) Compressed() (io.ReadCloser, error) { return os.Open(l.path) }
-func (l *fileLayer) Size() (int64, error)               { return l.size, nil }
-func (l *fileLayer) MediaType() (types.MediaType, error) {
-	return l.mt, nil
-}
+func (l *fileLayer) Digest() (v1.Hash, error)            { return l.desc.Digest, nil }
+func (l *fileLayer) DiffID() (v1.Hash, error)            { return l.diffID, nil }
+func (l *fileLayer) Compressed() (io.ReadCloser, error)  { return os.Open(l.path) }
+func (l *fileLayer) Size() (int64, error)                { return l.desc.Size, nil }
+func (l *fileLayer) MediaType() (types.MediaType, error) { return l.desc.MediaType, nil }
 
 // pushedImage is the image a push writes (partial.CompressedImageCore).
 type pushedImage struct {

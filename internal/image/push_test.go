@@ -129,8 +129,7 @@ func TestPushCommittedMountsItsBase(t *testing.T) {
 	r := startRegistry(t, false)
 	s := newStore(t, r.registries())
 	base := mustPull(t, s, r.push(t, "test/src:1", richImage(t)), nil)
-	ids := func(id uint32) (uint32, bool) { return id - 100000, id >= 100000 && id < 165536 }
-	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: base.Digest.String(), Upper: writableLayer(t), IDs: ids})
+	rec, err := s.CommitContainer(context.Background(), CommitOptions{Base: base.Digest.String(), Upper: writableLayer(t), IDs: shifted})
 	if err != nil {
 		t.Fatal(err)
 	}

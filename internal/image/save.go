@@ -15,6 +15,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sys/unix"
 )
 
 // Archive formats Save writes.
@@ -222,7 +224,7 @@ func (a *archiveWriter) layer(ctx context.Context, dir string) (v1.Descriptor, e
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	d, err := renderLayer(ctx, dir, f, nil, a.oci)
+	d, _, err := renderLayer(ctx, dir, f, nil, uncompressed, a.oci)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
@@ -237,29 +239,59 @@ func (a *archiveWriter) layer(ctx context.Context, dir string) (v1.Descriptor, e
 }
 
 // renderLayer writes the layer directory dir (see writeLayerTar, IDs
-// mapped by ids) to f, uncompressed, from its start, and returns its
-// descriptor: an OCI layer's if oci, else Docker's. A dir that does not
+// mapped by ids) to f from its start, as a blob compressed as c
+// (uncompressed or gzipped), and returns the blob's descriptor (its media
+// type layerMediaType's, an OCI layer's if oci) and the layer's diff ID
+// (the descriptor's digest too when uncompressed). A dir that does not
 // exist is an empty layer.
-func renderLayer(ctx context.Context, dir string, f *os.File, ids IDMap, oci bool) (v1.Descriptor, error) {
-	h := sha256.New()
+func renderLayer(ctx context.Context, dir string, f *os.File, ids IDMap, c codec, oci bool) (v1.Descriptor, v1.Hash, error) {
+	hu := sha256.New()
+	blob, blobHash := io.Writer(f), hu // uncompressed: the blob is the tar
+	var zw *gzip.Writer
+	if c == gzipped {
+		hc := sha256.New()
+		zw = gzip.NewWriter(io.MultiWriter(f, hc))
+		blob, blobHash = zw, hc
+	}
+	tw := io.MultiWriter(blob, hu)
 	var err error
 	if _, serr := os.Lstat(dir); errors.Is(serr, os.ErrNotExist) {
-		err = tar.NewWriter(io.MultiWriter(f, h)).Close()
+		err = tar.NewWriter(tw).Close()
 	} else {
-		err = writeLayerTar(ctx, dir, io.MultiWriter(f, h), ids)
+		err = writeLayerTar(ctx, dir, tw, ids)
+	}
+	if err == nil && zw != nil {
+		err = zw.Close()
 	}
 	if err != nil {
-		return v1.Descriptor{}, err
+		return v1.Descriptor{}, v1.Hash{}, err
 	}
 	size, err := f.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return v1.Descriptor{}, err
+		return v1.Descriptor{}, v1.Hash{}, err
 	}
-	d := v1.Descriptor{MediaType: types.OCIUncompressedLayer, Size: size, Digest: hashOf(h)}
-	if !oci {
-		d.MediaType = types.DockerUncompressedLayer
+	return v1.Descriptor{MediaType: layerMediaType(c, oci), Size: size, Digest: hashOf(blobHash)}, hashOf(hu), nil
+}
+
+// writeLayerFile is renderLayer into the new file path.
+func writeLayerFile(ctx context.Context, path, dir string, ids IDMap, c codec, oci bool) (v1.Descriptor, v1.Hash, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return v1.Descriptor{}, v1.Hash{}, err
 	}
-	return d, nil
+	defer f.Close()
+	return renderLayer(ctx, dir, f, ids, c, oci)
+}
+
+// manifestOf is the manifest of an image of kind (the media type of its
+// manifest: Docker's schema 2 or OCI's) with the config cfg and layers.
+func manifestOf(kind types.MediaType, cfg []byte, layers []v1.Descriptor) v1.Manifest {
+	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, Layers: layers,
+		Config: v1.Descriptor{MediaType: types.OCIConfigJSON, Size: int64(len(cfg)), Digest: sha256Of(cfg)}}
+	if kind == types.DockerManifestSchema2 {
+		m.MediaType, m.Config.MediaType = types.DockerManifestSchema2, types.DockerConfigJSON
+	}
+	return m
 }
 
 // blob writes data as a blob of media type mt and returns its descriptor.

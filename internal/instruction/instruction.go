@@ -20,6 +20,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -82,7 +83,7 @@ func (a *applier) apply(ch string) error {
 			a.cfg.Cmd = nil
 		}
 	case "ENV":
-		return pairs(l, rest, func(k, v string) { a.cfg.Env = setEnv(a.cfg.Env, k, v) })
+		return pairs(l, rest, func(k, v string) { a.cfg.Env = launch.MergeEnv(a.cfg.Env, []string{k + "=" + v}) })
 	case "LABEL":
 		return pairs(l, rest, func(k, v string) {
 			if a.cfg.Labels == nil {
@@ -166,18 +167,6 @@ func pairs(l lexer, rest string, set func(k, v string)) error {
 		set(k, v)
 	}
 	return nil
-}
-
-// setEnv sets k to v in env ("K=V" entries), in place of an entry of k.
-func setEnv(env []string, k, v string) []string {
-	for i, e := range env {
-		if name, _, _ := strings.Cut(e, "="); name == k {
-			out := append([]string{}, env...)
-			out[i] = k + "=" + v
-			return out
-		}
-	}
-	return append(append([]string{}, env...), k+"="+v)
 }
 
 // expose adds EXPOSE's ports, "PORT[/PROTO]" or "FIRST-LAST[/PROTO]",
