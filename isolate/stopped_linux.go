@@ -112,7 +112,7 @@ func layersTree(layers []string) (int, error) {
 		fds = nil
 		return fd, nil
 	}
-	return overlayTree(fds, nil, nil)
+	return overlayTree(fds, nil, nil, false)
 }
 
 // userNSOf opens a new user namespace that maps container IDs 0… to host

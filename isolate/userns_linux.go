@@ -169,14 +169,14 @@ func hostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
 		defer unix.Close(tmpfs)
 		upper, work, err = tmpfsLayer(tmpfs, lowers[0])
 	} else {
-		upper, work, err = stateLayer(c.Image.StateDir, ids)
+		upper, work, err = stateLayer(c.Image.StateDir, ids, c.Image.Throwaway)
 	}
 	if err != nil {
 		return -1, err
 	}
 	defer upper.Close()
 	defer work.Close()
-	return overlayTree(lowers, upper, work)
+	return overlayTree(lowers, upper, work, c.Image.Throwaway)
 }
 
 // procTree mounts, detached, a proc file system of process pid's pid
@@ -227,10 +227,11 @@ func idmappedTree(path string, ns int, what string) (int, error) {
 }
 
 // overlayTree mounts, detached, an overlay of lowers (top first) with
-// upper and work (none: a read-only overlay of at least two lowers). Overlayfs takes idmapped lower layers from Linux 5.19;
+// upper and work (none: a read-only overlay of at least two lowers),
+// volatile (inside.OverlayVolatile) if asked. Overlayfs takes idmapped lower layers from Linux 5.19;
 // they are given one by one ("lowerdir+", Linux 6.7: no limit on their
 // number).
-func overlayTree(lowers []int, upper, work *os.File) (int, error) {
+func overlayTree(lowers []int, upper, work *os.File, volatile bool) (int, error) {
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("fsopen overlay: %w", err)
@@ -249,6 +250,11 @@ func overlayTree(lowers []int, upper, work *os.File) (int, error) {
 	if upper != nil {
 		err = errors.Join(err, set("upperdir", inside.FDPath(upper)), set("workdir", inside.FDPath(work)))
 	}
+	if volatile {
+		if vErr := unix.FsconfigSetFlag(fs, inside.OverlayVolatile); vErr != nil {
+			err = errors.Join(err, fmt.Errorf("fsconfig overlay %s: %w", inside.OverlayVolatile, vErr))
+		}
+	}
 	if err != nil {
 		return -1, err
 	}
@@ -266,8 +272,9 @@ func overlayTree(lowers []int, upper, work *os.File) (int, error) {
 // state directory, creating them. A new upper directory, the container's
 // "/", belongs to the container's root (host uid ids.Base); an existing
 // one must belong to ids: a writable layer made without a user namespace,
-// or in another range, would show wrong owners inside.
-func stateLayer(dir string, ids spec.IDRange) (upper, work *os.File, err error) {
+// or in another range, would show wrong owners inside. A throwaway layer's
+// work directory is emptied first (inside.ThrowawayWork).
+func stateLayer(dir string, ids spec.IDRange, throwaway bool) (upper, work *os.File, err error) {
 	up := filepath.Join(dir, launch.UpperDir)
 	switch err := os.Mkdir(up, 0o755); {
 	case err == nil:
@@ -290,6 +297,12 @@ func stateLayer(dir string, ids spec.IDRange) (upper, work *os.File, err error) 
 		return nil, nil, fmt.Errorf("the writable layer %s belongs to host uid %d, outside this container's IDs %s (it was written with another security.userns); cove rm the container to start afresh", up, st.Uid, ids)
 	}
 	wk := filepath.Join(dir, "work")
+	if throwaway {
+		if err := inside.ThrowawayWork(wk); err != nil {
+			upper.Close()
+			return nil, nil, err
+		}
+	}
 	if err := os.Mkdir(wk, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		upper.Close()
 		return nil, nil, err

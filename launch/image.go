@@ -21,9 +21,18 @@ type Image struct {
 	Entrypoint []string // the spec's entrypoint; nil: the image's
 	UserName   string   // "USER[:GROUP]" by name (or a bare UID), resolved in the image's /etc/passwd and /etc/group inside the container
 	UserSet    bool     // UID and GID were given ("UID:GID")
-	Digest     string   // filled by the launcher: the manifest digest the store resolved Ref to
-	Layers     []string // filled by the launcher: the overlay's lower directories, top layer first
+	// Throwaway: the writable layer is removed when the unit stops (cove
+	// run --rm, Docker's AutoRemove), so the overlay is mounted volatile
+	// (inside.OverlayVolatile): its unmount, when the container's
+	// namespaces go at the payload's exit, does not sync the host's file
+	// system, which cost tens of milliseconds at every end.
+	Throwaway bool
+	Digest    string   // filled by the launcher: the manifest digest the store resolved Ref to
+	Layers    []string // filled by the launcher: the overlay's lower directories, top layer first
 }
+
+// ThrowawayFlag is the launcher's argument that sets Image.Throwaway.
+const ThrowawayFlag = "--throwaway"
 
 // UpperDir is the directory of an image container's state directory
 // (Image.StateDir) that holds its writable layer, the overlay's upper
@@ -64,6 +73,9 @@ func (i Image) args() []string {
 	if i.Digest != "" {
 		a = append(a, "--digest", i.Digest)
 	}
+	if i.Throwaway {
+		a = append(a, ThrowawayFlag)
+	}
 	for _, l := range i.Layers {
 		a = append(a, "--layer", l)
 	}
@@ -75,6 +87,7 @@ func (i *Image) flags(fs *flag.FlagSet) {
 	fs.StringVar(&i.Ref, "image", "", "image name or digest")
 	fs.StringVar(&i.StateDir, "state-dir", "", "the container's directory")
 	fs.StringVar(&i.Digest, "digest", "", "resolved manifest digest")
+	fs.BoolVar(&i.Throwaway, ThrowawayFlag[2:], false, "the writable layer is removed at the stop: a volatile overlay")
 	fs.Func("entrypoint", "entrypoint as a JSON array", func(s string) error {
 		return json.Unmarshal([]byte(s), &i.Entrypoint)
 	})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -344,6 +345,13 @@ func runImage(t *testing.T, ref string) {
 	if out := mustCove(t, "run", "--rm", "-w", "/made/here", ref, "/bin/sh", "-c", "pwd; stat -c '%U %a' ."); out != "/made/here\nroot 755\n" {
 		t.Errorf("cove run -w of a directory the image lacks printed %q; want it made, root's, 0755", out)
 	}
+	// Its writable layer goes at the stop: the overlay never syncs the
+	// host's file system, also not when it is unmounted at the exit.
+	for _, userns := range []string{"auto", "host"} {
+		if opts := rootOverlay(t, mustCove(t, "run", "--rm", "--userns", userns, ref, "cat", "/proc/self/mountinfo")); !volatileOverlay(opts) {
+			t.Errorf("cove run --rm --userns %s: the root's overlay is not volatile: %q", userns, opts)
+		}
+	}
 	eventually(t, 5e9, "no state left by cove run --rm", func() bool {
 		es, _ := os.ReadDir(filepath.Join(workDir, "containers"))
 		return len(es) == 0
@@ -378,6 +386,9 @@ func declaredImage(t *testing.T, ref string) {
 	}
 	if out := mustCove(t, "exec", "imgweb", "--", "/bin/sh", "-c", "id -u; cat /www/starts"); out != "1000\nstart\nstart\n" {
 		t.Errorf("after a restart, exec printed %q; want uid 1000 and two starts kept in the upper layer", out)
+	}
+	if opts := rootOverlay(t, mustCove(t, "exec", "imgweb", "--", "cat", "/proc/self/mountinfo")); volatileOverlay(opts) {
+		t.Errorf("a declared container's overlay, whose writable layer is kept, is volatile: %q", opts)
 	}
 	layered := filepath.Join(workDir, "images", "layers", "sha256", "*", "www", "index.html")
 	before, _ := filepath.Glob(layered)
@@ -794,4 +805,25 @@ func stopBeforePull(t *testing.T, reg *registry.Registry, cfg v1.Config) {
 	if _, err := os.Stat(state); !os.IsNotExist(err) {
 		t.Errorf("%s's writable layer after cove rm: %v; want it gone", name, err)
 	}
+}
+
+// volatileOverlay reports whether an overlay's super options say it never
+// syncs: "volatile", shown as "fsync=volatile" since Linux 6.12.
+func volatileOverlay(opts []string) bool {
+	return slices.Contains(opts, "volatile") || slices.Contains(opts, "fsync=volatile")
+}
+
+// rootOverlay is the super options of the overlay mounted on "/" in
+// mountinfo (a container's /proc/self/mountinfo).
+func rootOverlay(t *testing.T, mountinfo string) []string {
+	t.Helper()
+	for _, line := range strings.Split(mountinfo, "\n") {
+		f := strings.Fields(line)
+		_, super, ok := strings.Cut(line, " - ")
+		if s := strings.Fields(super); ok && len(f) > 4 && f[4] == "/" && len(s) == 3 && s[0] == "overlay" {
+			return strings.Split(s[2], ",")
+		}
+	}
+	t.Fatalf("no overlay on / in the container's mountinfo:\n%s", mountinfo)
+	return nil
 }

@@ -469,6 +469,9 @@ func ForRun(u Unit, opt RunOptions) Unit {
 		}
 		if len(opt.State) > 0 { // rm, not a cove process: a Go start costs more than the removal
 			props = append(props, Prop{Section: SectionService, DBus: "ExecStopPost", Value: append(Exec{"/bin/rm", "-rf", "--one-file-system", "--"}, opt.State...)})
+			if i := launcherStart(props); i >= 0 { // an image container's writable layer: launch.Image.Throwaway
+				props[i].Value = withLaunchFlags(props[i].Value.(Exec), launch.ThrowawayFlag)
+			}
 		}
 		if opt.UserNS != "" { // systemd removes the record with the directory: no process at all
 			props = append(props, Prop{Section: SectionService, DBus: "RuntimeDirectory", Value: List{launch.UserNSRuntimeDirectory(opt.UserNS)}},

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cove-project/cove/launch"
 	"github.com/cove-project/cove/spec"
 )
 
@@ -170,6 +171,34 @@ func TestStopImageSignal(t *testing.T) {
 		}
 		if got := strings.Contains(stop, `"--image-signal" "stopper"`); got != c.want {
 			t.Errorf("image %q, stop signal %q, init %v: ExecStop=%s; want --image-signal: %v", c.image, c.signal, c.init, stop, c.want)
+		}
+	}
+}
+
+// TestRunThrowawayLayer checks that a removed run of an image container
+// tells its launcher that the writable layer goes at the stop
+// (launch.Image.Throwaway: a volatile overlay), and that nothing else
+// does: a kept layer is mounted again and must be synced.
+func TestRunThrowawayLayer(t *testing.T) {
+	image := spec.Defaults("web")
+	image.Container.Image = "registry.example/web:1"
+	rootfs := spec.Defaults("plain")
+	rootfs.Container.Rootfs = "/srv/rootfs"
+	rootfs.Container.Command = []string{"/bin/true"}
+	for _, c := range []struct {
+		s      *spec.Spec
+		remove bool
+		want   bool
+	}{{image, true, true}, {image, false, false}, {rootfs, true, false}} {
+		u, err := Compile(c.s, Options{Launcher: "/usr/bin/cove"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u = ForRun(u, RunOptionsFor(c.s, c.remove, false))
+		cmd := u.Props[launcherStart(u.Props)].Value.(Exec)
+		cfg, err := launch.ParseArgs(cmd[2:])
+		if err != nil || cfg.Image.Throwaway != c.want {
+			t.Errorf("%s, remove %v: the launcher's Image.Throwaway = %v (%v), want %v; ExecStart=%q", c.s.Name, c.remove, cfg.Image.Throwaway, err, c.want, cmd)
 		}
 	}
 }

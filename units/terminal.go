@@ -21,10 +21,7 @@ var ErrNotContainer = errors.New("not a container")
 // which systemd removes when the unit stops.
 func WithTerminal(u Unit, term string) (Unit, error) {
 	props := append([]Prop(nil), u.Props...)
-	i := slices.IndexFunc(props, func(p Prop) bool {
-		cmd, ok := p.Value.(Exec)
-		return p.DBus == "ExecStart" && ok && len(cmd) > 2 && cmd[1] == launch.LaunchVerb
-	})
+	i := launcherStart(props)
 	if i < 0 {
 		return u, fmt.Errorf("give %s a terminal: %w", u.Name, ErrNotContainer)
 	}
@@ -37,7 +34,7 @@ func WithTerminal(u Unit, term string) (Unit, error) {
 	if env := launch.WithTerm(c.Env, term); len(env) > len(c.Env) {
 		flags = append(flags, "--env", env[len(env)-1])
 	}
-	props[i].Value = append(append(Exec{cmd[0], cmd[1]}, flags...), cmd[2:]...)
+	props[i].Value = withLaunchFlags(cmd, flags...)
 	dir := launch.TerminalRuntimeDirectory(c.Name)
 	if j := slices.IndexFunc(props, func(p Prop) bool { return p.DBus == "RuntimeDirectory" }); j >= 0 {
 		props[j].Value = append(slices.Clone(props[j].Value.(List)), dir)
@@ -46,4 +43,19 @@ func WithTerminal(u Unit, term string) (Unit, error) {
 	}
 	u.Props = props
 	return u, nil
+}
+
+// launcherStart is the index in props of a container's ExecStart= (the
+// launcher's launch stage with its arguments), -1 if there is none (a VM).
+func launcherStart(props []Prop) int {
+	return slices.IndexFunc(props, func(p Prop) bool {
+		cmd, ok := p.Value.(Exec)
+		return p.DBus == "ExecStart" && ok && len(cmd) > 2 && cmd[1] == launch.LaunchVerb
+	})
+}
+
+// withLaunchFlags is the launcher's command cmd with flags before its
+// arguments.
+func withLaunchFlags(cmd Exec, flags ...string) Exec {
+	return append(append(Exec{cmd[0], cmd[1]}, flags...), cmd[2:]...)
 }

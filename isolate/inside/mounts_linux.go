@@ -358,6 +358,11 @@ func imageRoot(c launch.Config) (string, error) {
 		}
 		lowers[i] = p
 	}
+	if c.Image.Throwaway {
+		if err := ThrowawayWork(filepath.Join(dir, "work")); err != nil {
+			return "", err
+		}
+	}
 	own := map[string]string{}
 	for _, d := range []string{launch.UpperDir, "work", "root"} {
 		p := filepath.Join(dir, d)
@@ -371,9 +376,29 @@ func imageRoot(c launch.Config) (string, error) {
 		own[d] = fp
 	}
 	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), own[launch.UpperDir], own["work"])
+	if c.Image.Throwaway {
+		opts += "," + OverlayVolatile
+	}
 	root := filepath.Join(dir, "root")
 	if err := unix.Mount("overlay", own["root"], "overlay", 0, opts); err != nil {
 		return "", fmt.Errorf("mount overlay of %d layers on %s: %w", len(lowers), root, err)
 	}
 	return root, nil
+}
+
+// OverlayVolatile is the overlay option of a throwaway writable layer
+// (launch.Image.Throwaway): the overlay never syncs its upper file system,
+// not even at its unmount. It leaves work/incompat/volatile in its work
+// directory, which refuses any later mount with that directory.
+const OverlayVolatile = "volatile"
+
+// ThrowawayWork removes the work directory wk of a throwaway writable
+// layer before its overlay is mounted: left by an earlier mount (a start
+// after a crash, or after a stop whose removal failed), it would refuse
+// the volatile mount. A work directory holds only the overlay's scratch.
+func ThrowawayWork(wk string) error {
+	if err := os.RemoveAll(wk); err != nil {
+		return fmt.Errorf("empty the overlay's work directory: %w", err)
+	}
+	return nil
 }
