@@ -137,7 +137,8 @@ func lockedHostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
 }
 
 // hostRoot builds the container's root as a detached mount: an overlay of
-// the image's idmapped layers with its writable layer, or the idmapped
+// the image's idmapped layers with its writable layer (a throwaway one,
+// c.Image.Throwaway, mounted volatile: inside.ReadyLayer), or the idmapped
 // rootfs, under an overlay on a tmpfs when volatile. With ns -1 (no user
 // namespace) nothing is idmapped.
 func hostRoot(c launch.Config, ns int, ids spec.IDRange) (int, error) {
@@ -228,10 +229,10 @@ func idmappedTree(path string, ns int, what string) (int, error) {
 
 // overlayTree mounts, detached, an overlay of lowers (top first) with
 // upper and work (none: a read-only overlay of at least two lowers),
-// volatile (inside.OverlayVolatile) if asked. Overlayfs takes idmapped lower layers from Linux 5.19;
+// volatile (inside.OverlayVolatile) for a throwaway writable layer. Overlayfs takes idmapped lower layers from Linux 5.19;
 // they are given one by one ("lowerdir+", Linux 6.7: no limit on their
 // number).
-func overlayTree(lowers []int, upper, work *os.File, volatile bool) (int, error) {
+func overlayTree(lowers []int, upper, work *os.File, throwaway bool) (int, error) {
 	fs, err := unix.Fsopen("overlay", unix.FSOPEN_CLOEXEC)
 	if err != nil {
 		return -1, fmt.Errorf("fsopen overlay: %w", err)
@@ -250,7 +251,7 @@ func overlayTree(lowers []int, upper, work *os.File, volatile bool) (int, error)
 	if upper != nil {
 		err = errors.Join(err, set("upperdir", inside.FDPath(upper)), set("workdir", inside.FDPath(work)))
 	}
-	if volatile {
+	if throwaway {
 		if vErr := unix.FsconfigSetFlag(fs, inside.OverlayVolatile); vErr != nil {
 			err = errors.Join(err, fmt.Errorf("fsconfig overlay %s: %w", inside.OverlayVolatile, vErr))
 		}
@@ -272,9 +273,12 @@ func overlayTree(lowers []int, upper, work *os.File, volatile bool) (int, error)
 // state directory, creating them. A new upper directory, the container's
 // "/", belongs to the container's root (host uid ids.Base); an existing
 // one must belong to ids: a writable layer made without a user namespace,
-// or in another range, would show wrong owners inside. A throwaway layer's
-// work directory is emptied first (inside.ThrowawayWork).
+// or in another range, would show wrong owners inside. A throwaway layer
+// starts empty (inside.ReadyLayer).
 func stateLayer(dir string, ids spec.IDRange, throwaway bool) (upper, work *os.File, err error) {
+	if err := inside.ReadyLayer(dir, throwaway); err != nil {
+		return nil, nil, err
+	}
 	up := filepath.Join(dir, launch.UpperDir)
 	switch err := os.Mkdir(up, 0o755); {
 	case err == nil:
@@ -296,13 +300,7 @@ func stateLayer(dir string, ids spec.IDRange, throwaway bool) (upper, work *os.F
 		upper.Close()
 		return nil, nil, fmt.Errorf("the writable layer %s belongs to host uid %d, outside this container's IDs %s (it was written with another security.userns); cove rm the container to start afresh", up, st.Uid, ids)
 	}
-	wk := filepath.Join(dir, "work")
-	if throwaway {
-		if err := inside.ThrowawayWork(wk); err != nil {
-			upper.Close()
-			return nil, nil, err
-		}
-	}
+	wk := filepath.Join(dir, launch.WorkDir)
 	if err := os.Mkdir(wk, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 		upper.Close()
 		return nil, nil, err

@@ -151,7 +151,9 @@ func TestImageArgsRoundTrip(t *testing.T) {
 	resolved.Image.UserName = "www:www"
 	numeric := resolved
 	numeric.Image.UserName, numeric.Image.UserSet, numeric.UID, numeric.GID = "", true, 33, 44
-	for _, c := range []Config{unit, resolved, numeric} {
+	throwaway := numeric
+	throwaway.Image.Throwaway = true
+	for _, c := range []Config{unit, resolved, numeric, throwaway} {
 		got, err := ParseArgs(c.Args())
 		if err != nil {
 			t.Fatalf("%q: %v", c.Args(), err)

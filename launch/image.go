@@ -31,13 +31,22 @@ type Image struct {
 	Layers    []string // filled by the launcher: the overlay's lower directories, top layer first
 }
 
-// ThrowawayFlag is the launcher's argument that sets Image.Throwaway.
-const ThrowawayFlag = "--throwaway"
+// throwawayName is the launcher's flag that sets Image.Throwaway,
+// ThrowawayFlag the argument.
+const (
+	throwawayName = "throwaway"
+	ThrowawayFlag = "--" + throwawayName
+)
 
 // UpperDir is the directory of an image container's state directory
 // (Image.StateDir) that holds its writable layer, the overlay's upper
 // directory, kept across restarts (docker diff reads it).
 const UpperDir = "upper"
+
+// WorkDir is the directory of an image container's state directory that
+// is its overlay's work directory (the overlay's scratch, next to
+// UpperDir).
+const WorkDir = "work"
 
 // ImageConfig is what an image's configuration supplies to a container
 // (the "config" object of an OCI image configuration).
@@ -87,7 +96,7 @@ func (i *Image) flags(fs *flag.FlagSet) {
 	fs.StringVar(&i.Ref, "image", "", "image name or digest")
 	fs.StringVar(&i.StateDir, "state-dir", "", "the container's directory")
 	fs.StringVar(&i.Digest, "digest", "", "resolved manifest digest")
-	fs.BoolVar(&i.Throwaway, ThrowawayFlag[2:], false, "the writable layer is removed at the stop: a volatile overlay")
+	fs.BoolVar(&i.Throwaway, throwawayName, false, "the writable layer is removed at the stop: a volatile overlay")
 	fs.Func("entrypoint", "entrypoint as a JSON array", func(s string) error {
 		return json.Unmarshal([]byte(s), &i.Entrypoint)
 	})

@@ -454,7 +454,8 @@ func Kept(s *spec.Spec) []string {
 
 // ForRun adapts a compiled unit for a transient run: with Remove the unit
 // is collected when it ends, even failed, and what it kept goes: its state
-// by rm, the record of its user namespace IDs (kept across its restarts)
+// by rm (an image container's launcher is told its writable layer is
+// thrown away: launch.ThrowawayFlag), the record of its user namespace IDs (kept across its restarts)
 // in a runtime directory systemd removes, and with SystemStop systemd
 // stops it itself (systemStop); without it a unit that will not be
 // restarted stays loaded after its payload exits ("exited" in cove ps)

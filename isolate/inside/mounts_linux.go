@@ -321,8 +321,9 @@ func volatileRoot(rootfs string) (string, error) {
 // container's own mount namespace): an overlay of the image's layers, top
 // first, with the container's writable layer in StateDir/upper, kept
 // across restarts (mounted under its lock: LockState), or, when volatile,
-// on a tmpfs mounted over StateDir that vanishes with the container. The
-// layers are never written.
+// on a tmpfs mounted over StateDir that vanishes with the container. A
+// throwaway layer (c.Image.Throwaway) starts empty and is mounted volatile
+// (ReadyLayer). The layers are never written.
 func imageRoot(c launch.Config) (string, error) {
 	dir := c.Image.StateDir
 	if c.Volatile {
@@ -358,13 +359,11 @@ func imageRoot(c launch.Config) (string, error) {
 		}
 		lowers[i] = p
 	}
-	if c.Image.Throwaway {
-		if err := ThrowawayWork(filepath.Join(dir, "work")); err != nil {
-			return "", err
-		}
+	if err := ReadyLayer(dir, c.Image.Throwaway); err != nil {
+		return "", err
 	}
 	own := map[string]string{}
-	for _, d := range []string{launch.UpperDir, "work", "root"} {
+	for _, d := range []string{launch.UpperDir, launch.WorkDir, "root"} {
 		p := filepath.Join(dir, d)
 		if err := os.Mkdir(p, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 			return "", err
@@ -375,7 +374,7 @@ func imageRoot(c launch.Config) (string, error) {
 		}
 		own[d] = fp
 	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), own[launch.UpperDir], own["work"])
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", strings.Join(lowers, ":"), own[launch.UpperDir], own[launch.WorkDir])
 	if c.Image.Throwaway {
 		opts += "," + OverlayVolatile
 	}
@@ -392,13 +391,24 @@ func imageRoot(c launch.Config) (string, error) {
 // directory, which refuses any later mount with that directory.
 const OverlayVolatile = "volatile"
 
-// ThrowawayWork removes the work directory wk of a throwaway writable
-// layer before its overlay is mounted: left by an earlier mount (a start
-// after a crash, or after a stop whose removal failed), it would refuse
-// the volatile mount. A work directory holds only the overlay's scratch.
-func ThrowawayWork(wk string) error {
-	if err := os.RemoveAll(wk); err != nil {
-		return fmt.Errorf("empty the overlay's work directory: %w", err)
+// ReadyLayer readies the writable layer in state directory dir for its
+// overlay. A throwaway layer starts empty: what an earlier mount left
+// (a stop whose removal failed, before a restart) is removed, upper and
+// work directories both, as the kernel's volatile marker asks. Any other
+// layer must not carry that marker: it would refuse the mount with a bare
+// EINVAL.
+func ReadyLayer(dir string, throwaway bool) error {
+	work := filepath.Join(dir, launch.WorkDir)
+	if throwaway {
+		for _, d := range []string{launch.UpperDir, launch.WorkDir} {
+			if err := os.RemoveAll(filepath.Join(dir, d)); err != nil {
+				return fmt.Errorf("empty the throwaway writable layer: %w", err)
+			}
+		}
+		return nil
+	}
+	if _, err := os.Lstat(filepath.Join(work, "work", "incompat", "volatile")); err == nil {
+		return fmt.Errorf("the writable layer in %s was a removed run's, mounted volatile, which nothing may mount again; cove rm the container to start afresh", dir)
 	}
 	return nil
 }
