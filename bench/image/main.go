@@ -39,6 +39,7 @@ type options struct {
 	json, verbose    bool
 	podman           bool // include podman if installed
 	layers, layerMiB int  // the test image's random layers and their size
+	writer           bool // a process writes beside the containers' layers during the run part
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.BoolVar(&o.podman, "podman", true, "include podman if it is installed")
 	flag.IntVar(&o.layers, "layers", 4, "random-data layers above the busybox layer")
 	flag.IntVar(&o.layerMiB, "layer-mib", 8, "MiB of random data in each of those layers (files of 1 MiB)")
+	flag.BoolVar(&o.writer, "writer", false, "during the run part, keep writing (without syncing) to a file on the containers' file system, as a busy host does")
 	flag.Parse()
 	if o.n < 1 || o.warmup < 0 || o.layers < 1 || o.layerMiB < 1 || flag.NArg() > 0 {
 		flag.Usage()

@@ -3,7 +3,9 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 
 	"github.com/cove-project/cove/bench/internal/benchbox"
 )
@@ -110,6 +112,10 @@ func measureRun(f *fixture, rep *report) error {
 	}
 	rep.Run = runBenches(f)
 	benchbox.Progress("run: " + order(rep.Run))
+	if f.writer {
+		rep.Writer = true
+		defer f.startWriter()()
+	}
 	if err := rounds(f, rep, rep.Run, nil); err != nil {
 		return err
 	}
@@ -123,4 +129,34 @@ func measureRun(f *fixture, rep *report) error {
 	ratio(rep, "run cove image/cove rootfs", a, find(rep.Run, "E"))
 	ratio(rep, "run cove userns auto/host", a, find(rep.Run, "F"))
 	return nil
+}
+
+// startWriter starts writing 32 MiB at a time, over and over and never
+// synced, to a file in the work directory, which holds the containers'
+// writable layers: the dirty data a busy host has, which a sync of that
+// file system (an overlay's unmount does one unless it is volatile) must
+// write out first. The function it returns stops it and removes the file.
+func (f *fixture) startWriter() (stop func()) {
+	path := filepath.Join(f.box.Work, "writer")
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		buf := make([]byte, 32<<20)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := os.WriteFile(path, buf, 0o600); err != nil {
+				benchbox.Progress("writer: " + err.Error())
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+		os.Remove(path)
+	}
 }

@@ -42,7 +42,8 @@ type report struct {
 	Pull          []*bench           `json:"pull"`
 	Phases        []phase            `json:"cove_pull_phases"`
 	Run           []*bench           `json:"run"`
-	Leftovers     int                `json:"run_leftovers"` // entries left in /var/lib/cove/containers
+	Leftovers     int                `json:"run_leftovers"`        // entries left in /var/lib/cove/containers
+	Writer        bool               `json:"run_writer,omitempty"` // -writer: a process wrote beside the layers
 	Push          []*bench           `json:"push"`
 	PushElsewhere []*bench           `json:"push_elsewhere"`
 	Disk          *disk              `json:"disk"`

@@ -44,6 +44,7 @@ type fixture struct {
 	tree      string             // an unpacked copy of image A (systemd-run's root)
 	skopeoDir string             // skopeo's destination
 	podman    *podmanSetup       // nil if podman is left out
+	writer    bool               // -writer
 }
 
 // ctx is the box's context (ends on SIGINT or SIGTERM).
@@ -67,6 +68,7 @@ func setup(box *benchbox.Box, o options) (_ *fixture, _ *report, err error) {
 		store:     box.Dirs[storeDir],
 		tree:      filepath.Join(box.Work, "tree"),
 		skopeoDir: filepath.Join(box.Work, "skopeo"),
+		writer:    o.writer,
 	}
 	defer func() {
 		if err != nil {

@@ -56,6 +56,9 @@ func printNotes(w io.Writer, rep *report) {
 		fmt.Fprintf(w, "- podman run: %s.\n", rep.PodmanSetup)
 	}
 	fmt.Fprintf(w, "- `cove run --rm` left %d entries in /var/lib/cove/containers.\n", rep.Leftovers)
+	if rep.Writer {
+		fmt.Fprintf(w, "- run part with -writer: a process rewrote 32 MiB of $W/writer over and over, never synced.\n")
+	}
 	fmt.Fprintf(w, "- machine: %s.\n", benchbox.MachineLine(rep.Machine))
 	fmt.Fprintf(w, "- command: `%s`\n", rep.Invocation)
 }

@@ -99,7 +99,7 @@ func completeImage(c launch.Config) (launch.Config, error) {
 	if c, err = st.Complete(c); err != nil {
 		return c, fmt.Errorf("launch %s: %w", c.Name, err)
 	}
-	return c, stored.PrepareState(c.Image.StateDir, c.Image.Digest)
+	return c, stored.PrepareState(c.Image.StateDir, c.Image.Digest, c.Image.Throwaway)
 }
 
 // CompleteVMImages resolves the "oci:" bases of c's disks to the disk

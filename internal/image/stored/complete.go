@@ -62,12 +62,19 @@ func OpenDefault() (*Store, error) {
 // its upper layer holds the container's files with their owners) and
 // Records in it the digest of the image the container runs (see
 // RunningDigest): cove exec, health probes and the image users of rmi and
-// prune go by it, not by the name, which a later pull may move.
-func PrepareState(dir string, digest string) error {
+// prune go by it, not by the name, which a later pull may move. The record
+// is durable, so that a crash cannot let a prune take the image of a
+// container that starts again after it, unless throwaway: the state of a
+// removed run goes at its stop, and a crash ends the run for good.
+func PrepareState(dir string, digest string, throwaway bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("container state: %w", err)
 	}
-	if err := WriteFileAtomic(dir, filepath.Join(dir, digestFile), []byte(digest+"\n")); err != nil {
+	write := WriteFileAtomic
+	if throwaway {
+		write = ReplaceFile
+	}
+	if err := write(dir, filepath.Join(dir, digestFile), []byte(digest+"\n")); err != nil {
 		return fmt.Errorf("container state: %w", err)
 	}
 	return nil

@@ -18,13 +18,32 @@ func RandomID() string {
 // dst's file system) is written, fsynced, renamed over dst, and dst's
 // directory fsynced. On error dst is as it was and the temporary is gone.
 func WriteFileAtomic(tmpDir, dst string, data []byte) error {
+	if err := replaceFile(tmpDir, dst, data, true); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(dst))
+}
+
+// ReplaceFile replaces dst with data as WriteFileAtomic does, but syncs
+// nothing: a reader sees the old or the new content, and a crash may lose
+// the change. For what a crash removes anyway: each fsync waits for the
+// file system's journal, which on a host that writes a lot takes tens of
+// milliseconds.
+func ReplaceFile(tmpDir, dst string, data []byte) error {
+	return replaceFile(tmpDir, dst, data, false)
+}
+
+// replaceFile writes data to a temporary file in tmpDir, fsynced if sync,
+// and renames it over dst. On error dst is as it was and the temporary is
+// gone.
+func replaceFile(tmpDir, dst string, data []byte, sync bool) error {
 	f, err := os.CreateTemp(tmpDir, "write-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -35,9 +54,8 @@ func WriteFileAtomic(tmpDir, dst string, data []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return err
 	}
-	return SyncDir(filepath.Dir(dst))
+	return err
 }
 
 // SyncDir fsyncs the directory dir, making renames and removals in it
