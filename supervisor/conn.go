@@ -34,30 +34,54 @@ const (
 // Connect opens a connection to systemd on the system bus. The system bus
 // (not systemd's private socket) is used because unit references (AddRef)
 // and file-descriptor passing work there.
+//
+// go-systemd wants two connections (calls, and the signals it receives);
+// they are dialled at once, as each waits for the bus's authentication
+// and Hello round trips, which every cove command pays before its first
+// call.
 func Connect(ctx context.Context) (*Conn, error) {
-	var dialed []*dbus.Conn
 	k := newCache()
-	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
+	dial := func() dialed {
 		c, err := dbus.SystemBusPrivate(dbus.WithContext(ctx), dbus.WithSignalHandler(newSignalTap(k.see)))
 		if err != nil {
-			return nil, err
+			return dialed{err: err}
 		}
-		if err := c.Auth(nil); err != nil {
+		if err = c.Auth(nil); err == nil {
+			err = c.Hello()
+		}
+		if err != nil {
 			c.Close()
-			return nil, err
+			return dialed{err: err}
 		}
-		if err := c.Hello(); err != nil {
-			c.Close()
-			return nil, err
+		return dialed{conn: c}
+	}
+	sig := make(chan dialed, 1)
+	go func() { sig <- dial() }()
+	first, second, calls := dial(), dialed{}, 0
+	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
+		if calls++; calls == 1 {
+			return first.conn, first.err
 		}
-		dialed = append(dialed, c)
-		return c, nil
+		second = <-sig
+		return second.conn, second.err
 	})
 	if err != nil {
+		if calls == 1 { // the signals' connection was never handed over
+			if d := <-sig; d.conn != nil {
+				d.conn.Close()
+			}
+		}
 		return nil, fmt.Errorf("connect to systemd on the system bus: %w", err)
 	}
-	return &Conn{sd: conn, sig: dialed[1], inflight: make(chan struct{}, maxInflight),
+	return &Conn{sd: conn, sig: second.conn, inflight: make(chan struct{}, maxInflight),
 		listCalls: make(chan struct{}, maxListCalls), cache: k}, nil
+}
+
+// dialed is a connection to the system bus, authenticated and named, or
+// why there is none.
+type dialed struct {
+	conn *dbus.Conn
+	err  error
 }
 
 // watchRules are the signals the cache needs: changes of units (cove's are
