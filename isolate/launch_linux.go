@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -112,15 +112,11 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 	if c.PrivateNetwork {
 		flags |= unix.CLONE_NEWNET
 	}
-	cmd := &exec.Cmd{
-		Path:        launch.InsidePath(self),
-		Args:        append([]string{launch.InsideBinary, launch.InitVerb}, c.Args()...),
-		Env:         []string{},
-		Stdin:       stdin,
-		Stdout:      os.Stdout,
-		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{statusW, goR},
-		SysProcAttr: &syscall.SysProcAttr{Cloneflags: uintptr(flags)},
+	cmd := &initCmd{
+		path:  launch.InsidePath(self),
+		args:  append([]string{launch.InsideBinary, launch.InitVerb}, c.Args()...),
+		files: []*os.File{stdin, os.Stdout, os.Stderr, statusW, goR},
+		attr:  syscall.SysProcAttr{Cloneflags: uintptr(flags)},
 	}
 	var trees *os.File
 	var started []*os.File
@@ -130,21 +126,21 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		}
 		defer trees.Close()
 	}
-	err = startIn(shared, ids != nil, cmd)
+	proc, err := startIn(shared, ids != nil, cmd)
 	for _, f := range append(started, statusW, goR) {
 		f.Close()
 	}
 	if err != nil {
 		return 0, fmt.Errorf("start container init: %w", err)
 	}
-	join := startJoin(c, cmd.Process.Pid)
+	defer unix.Close(proc.pidfd)
+	join := startJoin(c, proc.pid)
 	fail := func(err error) (int, error) {
-		cmd.Process.Kill()
-		cmd.Wait()
+		unix.PidfdSendSignal(proc.pidfd, unix.SIGKILL, nil, 0) // systemd, its parent, reaps it
 		return 0, errors.Join(err, join.undo())
 	}
 	if ids != nil {
-		if err := sendTrees(c, cmd.Process.Pid, *ids, trees); err != nil {
+		if err := sendTrees(c, proc.pid, *ids, trees); err != nil {
 			return fail(err)
 		}
 	}
@@ -155,7 +151,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		}
 		return fail(errors.New(string(msg)))
 	}
-	pid := cmd.Process.Pid
+	pid := proc.pid
 	stopRelay, releaseRelay, err := startRelay(self, c, pid)
 	if err != nil {
 		return fail(err)
@@ -165,25 +161,61 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 		return fail(err)
 	}
 	releaseRelay()
-	cmd.Process.Release()
 	return pid, nil
+}
+
+// initCmd is how startIn starts the container's init: the program, its
+// arguments (an empty environment), its descriptors 0, 1, 2, 3, … and the
+// attributes of its clone.
+type initCmd struct {
+	path  string
+	args  []string
+	files []*os.File
+	attr  syscall.SysProcAttr
+}
+
+// initProc is the started init: its PID, and a pidfd to signal it by (the
+// PID may be reused once systemd, its parent, reaped it).
+type initProc struct{ pid, pidfd int }
+
+// start starts cmd with syscall.ForkExec, not exec.Cmd.Start: package os
+// probes the kernel's pidfd support before its first start of a process
+// by forking a child that exits at once (os.checkPidfd), which every
+// container start paid.
+func (cmd *initCmd) start() (initProc, error) {
+	fds := make([]uintptr, len(cmd.files))
+	for i, f := range cmd.files {
+		fds[i] = f.Fd()
+	}
+	p := initProc{pidfd: -1}
+	attr := cmd.attr
+	attr.PidFD = &p.pidfd
+	var err error
+	p.pid, err = syscall.ForkExec(cmd.path, cmd.args, &syscall.ProcAttr{Env: []string{}, Files: fds, Sys: &attr})
+	runtime.KeepAlive(cmd.files)
+	if err != nil {
+		return initProc{}, fmt.Errorf("fork/exec %s: %w", cmd.path, err)
+	}
+	return p, nil
 }
 
 // startIn starts cmd, in the network namespace of shared's process when
 // shared is not nil (network.InNetns). With lowPorts it first lets
 // unprivileged processes bind every port there.
-func startIn(shared *Target, lowPorts bool, cmd *exec.Cmd) error {
+func startIn(shared *Target, lowPorts bool, cmd *initCmd) (p initProc, err error) {
 	if shared == nil {
-		return cmd.Start()
+		return cmd.start()
 	}
-	return network.InNetns(netns.NsHandle(shared.pidfd.Fd()), func() error {
+	err = network.InNetns(netns.NsHandle(shared.pidfd.Fd()), func() error {
 		if lowPorts {
 			if err := os.WriteFile(unprivilegedPortStart, []byte("0"), 0); err != nil {
 				return fmt.Errorf("let the payload bind ports below 1024 in the network namespace of pid %d: %w", shared.pid, err)
 			}
 		}
-		return cmd.Start()
+		p, err = cmd.start()
+		return err
 	})
+	return p, err
 }
 
 // unprivilegedPortStart is the sysctl of the lowest port a process

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 
@@ -41,22 +40,22 @@ func hostIDs(c launch.Config) (spec.IDRange, error) {
 // container IDs 0…Count-1 to host IDs ids, as root there, executing the
 // cove binary through inside.SelfFd. It returns the first stage's end of the
 // trees socket, and the files to close once the init has started.
-func withUserNS(cmd *exec.Cmd, ids spec.IDRange) (trees *os.File, started []*os.File, err error) {
+func withUserNS(cmd *initCmd, ids spec.IDRange) (trees *os.File, started []*os.File, err error) {
 	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("create the trees socket: socketpair: %w", err)
 	}
 	trees, child := os.NewFile(uintptr(sp[0]), "trees"), os.NewFile(uintptr(sp[1]), "trees")
-	self, err := os.Open(cmd.Path)
+	self, err := os.Open(cmd.path)
 	if err != nil {
 		trees.Close()
 		child.Close()
 		return nil, nil, fmt.Errorf("open the cove binary: %w", err)
 	}
-	cmd.ExtraFiles = append(cmd.ExtraFiles, child, self) // inside.TreesFd, inside.SelfFd
-	cmd.Path = fmt.Sprintf("/proc/self/fd/%d", inside.SelfFd)
+	cmd.files = append(cmd.files, child, self) // inside.TreesFd, inside.SelfFd
+	cmd.path = fmt.Sprintf("/proc/self/fd/%d", inside.SelfFd)
 	m := idMap(ids)
-	a := cmd.SysProcAttr
+	a := &cmd.attr
 	a.Cloneflags |= unix.CLONE_NEWUSER
 	a.UidMappings, a.GidMappings = m, m
 	a.GidMappingsEnableSetgroups = true  // the maps are host root's: setgroups stays safe to allow
