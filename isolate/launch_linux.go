@@ -136,7 +136,7 @@ func startInit(self string, c launch.Config, ready bool, ids *spec.IDRange, shar
 	defer unix.Close(proc.pidfd)
 	join := startJoin(c, proc.pid)
 	fail := func(err error) (int, error) {
-		unix.PidfdSendSignal(proc.pidfd, unix.SIGKILL, nil, 0) // systemd, its parent, reaps it
+		proc.kill()
 		return 0, errors.Join(err, join.undo())
 	}
 	if ids != nil {
@@ -175,10 +175,15 @@ type initCmd struct {
 }
 
 // initProc is the started init: its PID, and a pidfd to signal it by (the
-// PID may be reused once systemd, its parent, reaped it).
+// PID may be reused once systemd, its parent, reaped it), which the
+// caller closes.
 type initProc struct{ pid, pidfd int }
 
-// start starts cmd with syscall.ForkExec, not exec.Cmd.Start: package os
+// kill kills the init; systemd, its parent, reaps it.
+func (p initProc) kill() { unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0) }
+
+// start starts cmd with syscall.ForkExec (the caller closes the pidfd of
+// the initProc it returns), not exec.Cmd.Start: package os
 // probes the kernel's pidfd support before its first start of a process
 // by forking a child that exits at once (os.checkPidfd), which every
 // container start paid.
@@ -201,7 +206,7 @@ func (cmd *initCmd) start() (initProc, error) {
 
 // startIn starts cmd, in the network namespace of shared's process when
 // shared is not nil (network.InNetns). With lowPorts it first lets
-// unprivileged processes bind every port there.
+// unprivileged processes bind every port there. On error no init runs.
 func startIn(shared *Target, lowPorts bool, cmd *initCmd) (p initProc, err error) {
 	if shared == nil {
 		return cmd.start()
@@ -215,6 +220,11 @@ func startIn(shared *Target, lowPorts bool, cmd *initCmd) (p initProc, err error
 		p, err = cmd.start()
 		return err
 	})
+	if err != nil && p.pidfd > 0 { // started, but the thread's own namespace could not be restored
+		p.kill()
+		unix.Close(p.pidfd)
+		return initProc{}, err
+	}
 	return p, err
 }
 

@@ -59,11 +59,14 @@ func Connect(ctx context.Context) (*Conn, error) {
 	go func() { sig <- dial() }()
 	first, second, calls := dial(), dialed{}, 0
 	conn, err := sd.NewConnection(func() (*dbus.Conn, error) {
-		if calls++; calls == 1 {
+		switch calls++; calls {
+		case 1:
 			return first.conn, first.err
+		case 2:
+			second = <-sig
+			return second.conn, second.err
 		}
-		second = <-sig
-		return second.conn, second.err
+		return nil, errors.New("go-systemd asked for a third connection")
 	})
 	if err != nil {
 		if calls == 1 { // the signals' connection was never handed over

@@ -669,6 +669,22 @@ func leftOverState(t *testing.T, ref string) {
 	if _, err := os.Stat(filepath.Join(workDir, "containers", "orphan")); !os.IsNotExist(err) {
 		t.Errorf("cove rm left the orphaned writable layer: %v", err)
 	}
+	// What a crash during a removed run leaves: a volatile overlay's
+	// marker, and the record of its image, never synced, empty.
+	crashed := filepath.Join(workDir, "containers", "crashed")
+	if err := os.MkdirAll(filepath.Join(crashed, "work", "work", "incompat", "volatile"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(crashed, "image-digest"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustCove(t, "ps"); !strings.Contains(out, "crashed") {
+		t.Errorf("cove ps does not list what a crashed removed run left:\n%s", out)
+	}
+	mustCove(t, "rm", "crashed")
+	if _, err := os.Stat(crashed); !os.IsNotExist(err) {
+		t.Errorf("cove rm left a crashed removed run's writable layer: %v", err)
+	}
 }
 
 // volatileImage: with volatile = true an image container's writes live in

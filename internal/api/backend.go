@@ -457,7 +457,7 @@ func collected(name string) (w Workload, ok bool) {
 	_, ids, _ := userns.Default().Lookup(name)
 	r, ended := outcome.Read(name)
 	vm := stored.HasVMState(name)
-	if !ids && !ended && !vm && stored.RunningDigest(name) == "" && !holdsLease(name) {
+	if !ids && !ended && !vm && !stored.HasContainerState(name) && !holdsLease(name) {
 		return Workload{}, false
 	}
 	sw := supervisor.Workload{Name: name, Unit: spec.UnitName(name), Kind: spec.KindContainer, ActiveState: "inactive", SubState: "dead",

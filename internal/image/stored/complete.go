@@ -65,7 +65,8 @@ func OpenDefault() (*Store, error) {
 // prune go by it, not by the name, which a later pull may move. The record
 // is durable, so that a crash cannot let a prune take the image of a
 // container that starts again after it, unless throwaway: the state of a
-// removed run goes at its stop, and a crash ends the run for good.
+// removed run goes at its stop, and a crash ends the run for good (what
+// it leaves, cove rm finds by the directory: HasContainerState).
 func PrepareState(dir string, digest string, throwaway bool) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("container state: %w", err)
@@ -99,11 +100,20 @@ func RunningDigest(name string) string {
 
 // HasVMState reports whether VM name has a state directory (its overlays,
 // NVRAM, TPM state: launch.VMState), which only cove rm removes.
-func HasVMState(name string) bool {
+func HasVMState(name string) bool { return hasState(name, launch.VMState) }
+
+// HasContainerState reports whether workload name has an image
+// container's state directory (launch.ContainerDir), with or without the
+// record of its image's digest: a removed run's is not synced, and a crash
+// during the run may leave the directory with the record empty or gone.
+func HasContainerState(name string) bool { return hasState(name, launch.ContainerDir) }
+
+// hasState reports whether workload name has the state directory dir(name).
+func hasState(name string, dir func(string) string) bool {
 	if spec.ValidRef(name) != nil {
 		return false
 	}
-	_, err := os.Stat(launch.VMState(name))
+	_, err := os.Stat(dir(name))
 	return err == nil
 }
 
