@@ -183,10 +183,10 @@ type initProc struct{ pid, pidfd int }
 func (p initProc) kill() { unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0) }
 
 // start starts cmd with syscall.ForkExec (the caller closes the pidfd of
-// the initProc it returns), not exec.Cmd.Start: package os
-// probes the kernel's pidfd support before its first start of a process
-// by forking a child that exits at once (os.checkPidfd), which every
-// container start paid.
+// the initProc it returns), not exec.Cmd.Start: package os probes the
+// kernel's pidfd support before its first start of a process by forking a
+// child that exits at once (os.checkPidfd), which every container start
+// paid.
 func (cmd *initCmd) start() (initProc, error) {
 	fds := make([]uintptr, len(cmd.files))
 	for i, f := range cmd.files {
