@@ -94,18 +94,10 @@ func (s *Server) loadImages(c *call) {
 		c.fail(err)
 		return
 	}
-	st, ok := s.imageStore(c)
+	recs, ok := s.importBody(c, image.ImportOptions{KeepRegistry: true})
 	if !ok {
 		return
 	}
-	c.long()
-	rc := http.NewResponseController(c.w)
-	recs, err := st.ImportStream(c.ctx(), idleReader{r: c.r.Body, rc: rc}, image.ImportOptions{KeepRegistry: true})
-	if err != nil {
-		c.fail(loadError(err))
-		return
-	}
-	c.w.Header().Set("Content-Type", "application/json")
 	for _, rec := range recs {
 		for _, n := range rec.Names {
 			writeMessage(c.w, dockerMessage{Stream: "Loaded image: " + n + "\n"})
@@ -146,19 +138,32 @@ func (s *Server) importImage(c *call) {
 		c.fail(e)
 		return
 	}
-	st, ok := s.imageStore(c)
+	recs, ok := s.importBody(c, opt)
 	if !ok {
 		return
+	}
+	writeMessage(c.w, dockerMessage{Status: dockerImageID(recs[0])})
+}
+
+// importBody stores the images of the request's body with
+// image.Store.ImportStream and opt, as a long request (the import's
+// limits bound the body; idleReader moves its read deadline at each read)
+// and readies a JSON answer; ok is false when it has answered with the
+// error (loadError).
+func (s *Server) importBody(c *call, opt image.ImportOptions) (recs []image.ImageRecord, ok bool) {
+	st, ok := s.imageStore(c)
+	if !ok {
+		return nil, false
 	}
 	c.long()
 	body := idleReader{r: c.r.Body, rc: http.NewResponseController(c.w)}
 	recs, err := st.ImportStream(c.ctx(), body, opt)
 	if err != nil {
 		c.fail(loadError(err))
-		return
+		return nil, false
 	}
 	c.w.Header().Set("Content-Type", "application/json")
-	writeMessage(c.w, dockerMessage{Status: dockerImageID(recs[0])})
+	return recs, true
 }
 
 // loadError classifies a failed load: an archive refused (what it holds
